@@ -1,0 +1,159 @@
+/*
+ * ksock object API: what a kernel's system-call layer calls.
+ *
+ * Every function returns a value >= 0 on success or a negative -KS_E*
+ * (equal to -errno on Linux). Sockets are objects, not descriptors: the
+ * host keeps its own descriptor table and maps each open socket file to
+ * one struct ks_sock, calling ks_close() when the last reference to that
+ * file goes away.
+ *
+ * Memory rules (see port.h): addresses, option values, the ks_msghdr and
+ * its iovec array are kernel memory; the bytes behind iov_base and
+ * msg_control and ioctl arguments are user memory.
+ *
+ * Freestanding: only ksock's headers and <stddef.h>/<stdint.h>/<stdbool.h>.
+ */
+#ifndef KSOCK_KSOCK_H
+#define KSOCK_KSOCK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "abi.h"
+#include "port.h"
+
+struct ks_sock;
+
+/*
+ * Starts ksock with @port, which must outlive it. Returns 0, or
+ * -KS_EINVAL when the table is of an unknown version or too small.
+ */
+int	ks_init(const struct ks_port *port);
+
+/*
+ * Stops ksock. Every socket must have been closed (and every socket in
+ * flight collected). Returns 0, or -KS_EBUSY while sockets remain.
+ */
+int	ks_fini(void);
+
+/* The port ksock runs on (for other ksock modules such as the resolver). */
+const struct ks_port *ks_port(void);
+
+/*
+ * Creates a socket. @type may carry KS_SOCK_NONBLOCK (kept on the socket)
+ * and KS_SOCK_CLOEXEC (ignored here: descriptors are the host's). Returns
+ * 0 with *@out holding the caller's reference, or -KS_EAFNOSUPPORT,
+ * -KS_ESOCKTNOSUPPORT, -KS_EPROTONOSUPPORT, -KS_EINVAL, -KS_ENOMEM.
+ */
+int	ks_socket(int domain, int type, int protocol, struct ks_sock **out);
+
+/* Creates a connected pair (out[0], out[1]); errors as ks_socket(). */
+int	ks_socketpair(int domain, int type, int protocol, struct ks_sock *out[2]);
+
+/*
+ * Drops the host's reference: the socket is shut down, its peer told, and
+ * its memory freed once nothing else refers to it. Always returns 0.
+ */
+int	ks_close(struct ks_sock *so);
+
+/* bind(2), listen(2), connect(2): errors as Linux. */
+int	ks_bind(struct ks_sock *so, const void *addr, uint32_t addrlen);
+int	ks_listen(struct ks_sock *so, int backlog);
+int	ks_connect(struct ks_sock *so, const void *addr, uint32_t addrlen);
+
+/*
+ * accept4(2). @flags may hold KS_SOCK_NONBLOCK and KS_SOCK_CLOEXEC.
+ * On success *@out holds the new socket; when @addr is not NULL the
+ * peer's address is written (truncated to *@addrlen) and *@addrlen set to
+ * its full length.
+ */
+int	ks_accept(struct ks_sock *so, int flags, struct ks_sock **out,
+		  void *addr, uint32_t *addrlen);
+
+/*
+ * sendmsg(2) / recvmsg(2): the one send path and the one receive path
+ * that send, sendto, write, writev, recv, recvfrom, read and readv are
+ * built on. Return the byte count or -KS_E*. recvmsg sets msg_flags,
+ * msg_namelen and msg_controllen as Linux does.
+ */
+long	ks_sendmsg(struct ks_sock *so, const struct ks_msghdr *msg, int flags);
+long	ks_recvmsg(struct ks_sock *so, struct ks_msghdr *msg, int flags);
+
+/* shutdown(2). */
+int	ks_shutdown(struct ks_sock *so, int how);
+
+/*
+ * getsockname(2) / getpeername(2): writes at most *@addrlen bytes to
+ * @addr and sets *@addrlen to the full length.
+ */
+int	ks_getsockname(struct ks_sock *so, void *addr, uint32_t *addrlen);
+int	ks_getpeername(struct ks_sock *so, void *addr, uint32_t *addrlen);
+
+/*
+ * getsockopt(2) / setsockopt(2). @val is kernel memory; getsockopt writes
+ * at most *@len bytes and sets *@len as Linux does.
+ */
+int	ks_getsockopt(struct ks_sock *so, int level, int name, void *val,
+		      uint32_t *len);
+int	ks_setsockopt(struct ks_sock *so, int level, int name,
+		      const void *val, uint32_t len);
+
+/*
+ * ioctl(2) for KS_FIONREAD/KS_SIOCINQ, KS_SIOCOUTQ, KS_SIOCATMARK (an int
+ * written to user memory @arg) and KS_FIONBIO (an int read from @arg).
+ * Unknown commands: -KS_ENOTTY... as Linux (-KS_ENOIOCTLCMD maps to it).
+ */
+int	ks_ioctl(struct ks_sock *so, unsigned long cmd, void *arg);
+
+/* The O_NONBLOCK file flag, which ksock keeps on the socket. */
+void	ks_set_nonblock(struct ks_sock *so, bool on);
+bool	ks_is_nonblock(const struct ks_sock *so);
+
+/* F_SETOWN / F_GETOWN: who gets SIGURG (a pid, or -pgrp). */
+void	ks_set_owner(struct ks_sock *so, int32_t owner);
+int32_t	ks_get_owner(const struct ks_sock *so);
+
+/* The socket's family and type, for the host's fstat and the like. */
+int	ks_sock_family(const struct ks_sock *so);
+int	ks_sock_type(const struct ks_sock *so);
+/* An inode-like number, unique among live sockets, never reused soon. */
+uint64_t ks_sock_id(const struct ks_sock *so);
+
+/*
+ * Poll and wake-up callbacks, for a kernel's poll/select/epoll.
+ *
+ * The caller owns a struct ks_poll_entry and fills .wake and .arg; the
+ * rest is ksock's. ks_poll() returns the current readiness (KS_POLL*) and,
+ * when @pe is not NULL, registers @pe on @so (and, for a datagram socket
+ * whose peer's queue is full, on that peer too) until ks_poll_remove().
+ * Calling ks_poll() again with a registered @pe re-registers it for the
+ * socket's current state. An entry is registered on at most one socket.
+ *
+ * .wake is called with @events that may have changed (a hint; call
+ * ks_poll() for the truth). It runs with ksock locks held: it may only
+ * record the event and unpark a thread; it must not call into ksock.
+ */
+struct ks_poll_entry;
+struct ks_poll_link {
+	struct ks_poll_link	*next, *prev;	/* ksock's */
+	struct ks_poll_entry	*entry;		/* ksock's */
+	struct ks_sock		*so;		/* ksock's: holds a reference */
+};
+struct ks_poll_entry {
+	void	(*wake)(struct ks_poll_entry *pe, unsigned events);
+	void	 *arg;
+	struct ks_poll_link link[2];		/* ksock's */
+};
+
+unsigned ks_poll(struct ks_sock *so, struct ks_poll_entry *pe);
+void	 ks_poll_remove(struct ks_poll_entry *pe);
+
+/*
+ * Socket references for hosts and other ksock modules: a held socket
+ * stays allocated (though it may be closed) until released.
+ */
+void	ks_sock_hold(struct ks_sock *so);
+void	ks_sock_release(struct ks_sock *so);
+
+#endif /* KSOCK_KSOCK_H */

@@ -1,0 +1,184 @@
+/*
+ * ksock port interface: everything ksock needs from its host.
+ *
+ * A host fills one struct ks_port and hands it to ks_init(). The table is
+ * versioned and only ever grows at the end: a host built against an older
+ * version sets a smaller .size, and ksock refuses to start when a hook it
+ * needs lies beyond it. Every hook must be set; none may be NULL.
+ *
+ * Memory passed to ksock's API splits in two. Socket addresses, option
+ * values, struct ks_msghdr itself and its iovec array are kernel memory
+ * (the system-call layer copied them in). The bytes behind iov_base and
+ * msg_control, and ioctl arguments, are user memory: ksock touches them
+ * only through copy_from_user / copy_to_user.
+ *
+ * Hooks may be called with ksock locks held unless their contract says
+ * otherwise, so none of them may call back into ksock.
+ */
+#ifndef KSOCK_PORT_H
+#define KSOCK_PORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define KS_PORT_VERSION	1
+
+/*
+ * Opaque storage for a host mutex. Large enough for a glibc
+ * pthread_mutex_t (40 bytes on LP64) with room to spare; a host whose
+ * mutex is bigger stores a pointer here instead.
+ */
+#define KS_MUTEX_WORDS	6
+struct ks_mutex {
+	uint64_t	opaque[KS_MUTEX_WORDS];
+};
+
+/*
+ * A filesystem node that holds a bound socket, as the host identifies it
+ * (the hosted port uses st_dev and st_ino). ksock only compares and
+ * hashes it.
+ */
+struct ks_node_key {
+	uint64_t	a;
+	uint64_t	b;
+};
+
+/* The credentials of the calling process. */
+struct ks_cred {
+	int32_t		pid;
+	uint32_t	uid, euid, suid;
+	uint32_t	gid, egid, sgid;
+};
+
+/* Privileges a host may grant the caller (capable()). */
+enum ks_cap {
+	KS_CAP_SYS_ADMIN,	/* claim another pid in SCM_CREDENTIALS */
+	KS_CAP_SETUID,		/* claim another uid */
+	KS_CAP_SETGID,		/* claim another gid */
+	KS_CAP_SYS_RESOURCE,	/* exceed the in-flight descriptor limit */
+};
+
+/* A host file behind a descriptor; ksock only passes it around. */
+struct ks_file;
+struct ks_sock;
+
+struct ks_port {
+	uint32_t	version;	/* KS_PORT_VERSION the host was built for */
+	uint32_t	size;		/* sizeof(struct ks_port) as the host knows it */
+
+	/* -- memory -- */
+
+	/* Returns @size bytes aligned for any object, or NULL. Never blocks
+	 * for long; ksock turns NULL into -KS_ENOMEM (or -KS_ENOBUFS). */
+	void	*(*alloc)(size_t size);
+	/* Frees @p, which alloc returned for @size bytes. @p may be NULL. */
+	void	 (*free)(void *p, size_t size);
+
+	/* -- locking and waiting -- */
+
+	/* A non-recursive sleeping mutex in caller-provided storage. init
+	 * cannot fail; destroy is called on an unlocked mutex. */
+	void	 (*mutex_init)(struct ks_mutex *m);
+	void	 (*mutex_destroy)(struct ks_mutex *m);
+	void	 (*mutex_lock)(struct ks_mutex *m);
+	void	 (*mutex_unlock)(struct ks_mutex *m);
+
+	/* The calling thread, as a handle unpark() accepts. Stable for the
+	 * thread's life. */
+	void	*(*thread_self)(void);
+	/*
+	 * Sleeps the calling thread until unpark() is called for it, the
+	 * monotonic clock reaches @deadline_ns (-1: no deadline), or a signal
+	 * interrupts it. Returns 0 when unparked (possibly spuriously: ksock
+	 * re-checks its condition), -KS_ETIMEDOUT at the deadline, -KS_EINTR
+	 * when interrupted. An unpark() that comes before park() is not lost:
+	 * the next park() returns 0 at once. Called with no ksock lock held.
+	 */
+	int	 (*park)(int64_t deadline_ns);
+	/* Wakes @thread from park(), or makes its next park() return at
+	 * once. Safe to call with any ksock lock held. */
+	void	 (*unpark)(void *thread);
+
+	/* -- time -- */
+
+	/* Monotonic clock in nanoseconds. */
+	int64_t	 (*now)(void);
+
+	/* -- identity and privilege -- */
+
+	/* The calling process's credentials. */
+	void	 (*cred)(struct ks_cred *out);
+	/* The calling process's umask, for the mode of new socket nodes. */
+	unsigned (*umask)(void);
+	/* Whether the calling process holds @cap. */
+	bool	 (*capable)(enum ks_cap cap);
+	/* Whether a process with @pid exists (SCM_CREDENTIALS: ESRCH). */
+	bool	 (*pid_exists)(int32_t pid);
+	/* How many descriptors the user @uid may have in flight (RLIMIT_NOFILE
+	 * in the hosted port). */
+	unsigned (*inflight_limit)(uint32_t uid);
+
+	/* -- descriptors -- */
+
+	/* Looks up @fd in the caller's table and takes a reference to its
+	 * file. Returns 0, or -KS_EBADF. */
+	int	 (*file_get)(int fd, struct ks_file **out);
+	/* Takes one more reference to @f. */
+	void	 (*file_hold)(struct ks_file *f);
+	/* Drops a reference; the last one closes the file (for a socket, the
+	 * host then calls ks_close()). Must not be called with ksock locks
+	 * held. */
+	void	 (*file_put)(struct ks_file *f);
+	/* Installs @f as a new descriptor of the caller, taking a reference
+	 * of its own. @flags may hold KS_O_CLOEXEC. Returns the descriptor,
+	 * or -KS_EMFILE. Not called with ksock locks held. */
+	int	 (*file_install)(struct ks_file *f, int flags);
+	/* The ksock socket behind @f, or NULL when @f is another kind of
+	 * file. */
+	struct ks_sock *(*file_sock)(struct ks_file *f);
+	/* How many references @f has (the collector compares it with the
+	 * references held by messages in flight). */
+	long	 (*file_count)(struct ks_file *f);
+
+	/* -- socket nodes on the filesystem -- */
+
+	/*
+	 * Creates a socket node at @path (NUL-terminated, at most 108 bytes)
+	 * with mode @mode & ~umask and fills @key. Returns 0, -KS_EADDRINUSE
+	 * when anything exists at @path, or the errno of the path walk
+	 * (-KS_ENOENT, -KS_EACCES, -KS_ENOTDIR, -KS_ELOOP, -KS_EROFS...).
+	 */
+	int	 (*node_create)(const char *path, unsigned mode,
+			   struct ks_node_key *key);
+	/* Undoes node_create() of @path when the bind fails after it. */
+	void	 (*node_remove)(const char *path, const struct ks_node_key *key);
+	/*
+	 * Resolves @path (following symlinks) and checks that the caller may
+	 * write to it. Returns 0 with @key for a socket node, -KS_ECONNREFUSED
+	 * for another kind of file, or the errno of the walk or the check
+	 * (-KS_ENOENT, -KS_EACCES, -KS_ENOTDIR...).
+	 */
+	int	 (*node_lookup)(const char *path, struct ks_node_key *key);
+
+	/* -- signals -- */
+
+	/* Sends SIGPIPE to the calling thread. */
+	void	 (*signal_pipe)(void);
+	/* Sends SIGURG to @owner (a pid, or a process group if negative). */
+	void	 (*signal_urg)(int32_t owner);
+
+	/* -- randomness -- */
+
+	/* Fills @buf with unpredictable bytes (autobind names, DNS ids and
+	 * ports). */
+	void	 (*random)(void *buf, size_t len);
+
+	/* -- user memory -- */
+
+	/* Copy between user and kernel memory. Return 0, or -KS_EFAULT. */
+	int	 (*copy_from_user)(void *dst, const void *usrc, size_t len);
+	int	 (*copy_to_user)(void *udst, const void *src, size_t len);
+};
+
+#endif /* KSOCK_PORT_H */

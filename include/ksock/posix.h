@@ -1,0 +1,134 @@
+/*
+ * ksock hosted port: the POSIX personality and simulated processes.
+ *
+ * Hosted only (needs libc). The personality offers the POSIX socket calls
+ * with their usual signatures, returning -1 and setting errno; descriptor
+ * numbers index the calling simulated process's own table, which holds
+ * ksock sockets and host files (pipes, regular files) side by side, so a
+ * test can pass either over SCM_RIGHTS.
+ *
+ * Simulated processes: every thread runs as one process (pid, real,
+ * effective and saved uid/gid, umask, descriptor table). The thread that
+ * calls ksp_init() becomes the first process, with the real process's pid
+ * and ids. ksp_fork() copies the caller's process (descriptor table
+ * included, under a new pid) and runs a function in it on a new thread.
+ * A process whose euid is 0 holds every privilege, as root does on Linux.
+ */
+#ifndef KSOCK_POSIX_H
+#define KSOCK_POSIX_H
+
+#include <poll.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "port.h"
+
+/* -- the hosted port -- */
+
+/*
+ * The hosted implementation of struct ks_port. ksp_alloc_* expose its
+ * allocation accounting: tests check that nothing stays allocated, and
+ * ksp_alloc_fail_at(n) makes the n-th allocation from now fail (0 turns
+ * failure injection off).
+ */
+const struct ks_port *ksp_port(void);
+long	ksp_alloc_outstanding(void);	/* allocations not yet freed */
+long	ksp_alloc_count(void);		/* allocations made so far */
+void	ksp_alloc_fail_at(long n);
+
+/*
+ * Starts ksock on the hosted port and makes the calling thread the first
+ * simulated process. Returns 0 or -1/errno. Idempotent.
+ */
+int	ksp_init(void);
+
+/*
+ * Ends the calling process's descriptor table and stops ksock. Returns 0,
+ * or -1/EBUSY when sockets are still open (a leak the caller should
+ * report).
+ */
+int	ksp_fini(void);
+
+/* -- simulated processes -- */
+
+struct ksp_proc;
+
+/*
+ * Runs @fn(@arg) as a new process that is a copy of the caller's (new
+ * pid, same credentials and umask, a copy of the descriptor table
+ * referring to the same open files), on a new thread. When @fn returns,
+ * the process's descriptors are closed and its return value is its exit
+ * status. Returns the process, or NULL with errno set.
+ */
+struct ksp_proc *ksp_fork(int (*fn)(void *), void *arg);
+
+/* Waits for @p to end, frees it and returns its exit status. */
+int	ksp_wait(struct ksp_proc *p);
+
+/*
+ * Sets the calling process's real, effective and saved ids, as
+ * setresuid/setresgid would; (uint32_t)-1 leaves one unchanged. Returns 0
+ * or -1/EPERM (only a process with euid 0 may change its ids freely).
+ */
+int	ksp_setresuid(uid_t r, uid_t e, uid_t s);
+int	ksp_setresgid(gid_t r, gid_t e, gid_t s);
+
+/* Interrupts a blocking ksock call in @p's thread: it returns EINTR. */
+void	ksp_interrupt(struct ksp_proc *p);
+
+/* The number of open descriptors in the calling process's table. */
+int	ksp_fd_count(void);
+
+/* Identity calls that answer for the simulated process. */
+pid_t	ksp_getpid(void);
+uid_t	ksp_getuid(void);
+uid_t	ksp_geteuid(void);
+gid_t	ksp_getgid(void);
+gid_t	ksp_getegid(void);
+mode_t	ksp_umask(mode_t mask);
+
+/* -- the POSIX personality: -1 and errno on failure -- */
+
+int	ksp_socket(int domain, int type, int protocol);
+int	ksp_socketpair(int domain, int type, int protocol, int sv[2]);
+int	ksp_bind(int fd, const struct sockaddr *addr, socklen_t len);
+int	ksp_listen(int fd, int backlog);
+int	ksp_accept(int fd, struct sockaddr *addr, socklen_t *len);
+int	ksp_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
+int	ksp_connect(int fd, const struct sockaddr *addr, socklen_t len);
+ssize_t	ksp_send(int fd, const void *buf, size_t len, int flags);
+ssize_t	ksp_sendto(int fd, const void *buf, size_t len, int flags,
+		   const struct sockaddr *addr, socklen_t alen);
+ssize_t	ksp_sendmsg(int fd, const struct msghdr *msg, int flags);
+ssize_t	ksp_recv(int fd, void *buf, size_t len, int flags);
+ssize_t	ksp_recvfrom(int fd, void *buf, size_t len, int flags,
+		     struct sockaddr *addr, socklen_t *alen);
+ssize_t	ksp_recvmsg(int fd, struct msghdr *msg, int flags);
+ssize_t	ksp_read(int fd, void *buf, size_t len);
+ssize_t	ksp_write(int fd, const void *buf, size_t len);
+ssize_t	ksp_readv(int fd, const struct iovec *iov, int iovcnt);
+ssize_t	ksp_writev(int fd, const struct iovec *iov, int iovcnt);
+int	ksp_close(int fd);
+int	ksp_shutdown(int fd, int how);
+int	ksp_getsockopt(int fd, int level, int name, void *val, socklen_t *len);
+int	ksp_setsockopt(int fd, int level, int name, const void *val,
+		       socklen_t len);
+int	ksp_getsockname(int fd, struct sockaddr *addr, socklen_t *len);
+int	ksp_getpeername(int fd, struct sockaddr *addr, socklen_t *len);
+int	ksp_fcntl(int fd, int cmd, ...);
+int	ksp_ioctl(int fd, unsigned long req, ...);
+int	ksp_poll(struct pollfd *fds, nfds_t nfds, int timeout);
+int	ksp_dup(int fd);
+int	ksp_dup2(int fd, int newfd);
+int	ksp_dup3(int fd, int newfd, int flags);
+int	ksp_pipe(int fds[2]);
+int	ksp_pipe2(int fds[2], int flags);
+int	ksp_open(const char *path, int flags, ...);
+int	ksp_fstat(int fd, struct stat *st);
+
+#endif /* KSOCK_POSIX_H */

@@ -1,0 +1,63 @@
+/*
+ * Socket creation: types, protocols, flags, and socketpair.
+ */
+#include "harness.h"
+
+/* Stream, datagram and seqpacket sockets can be created; SOCK_RAW acts as
+ * a datagram socket. */
+static void
+socket_types(void)
+{
+	static const struct { int type, want; } cases[] = {
+		{ SOCK_STREAM, SOCK_STREAM },
+		{ SOCK_DGRAM, SOCK_DGRAM },
+		{ SOCK_SEQPACKET, SOCK_SEQPACKET },
+		{ SOCK_RAW, SOCK_DGRAM },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int fd = CHECK_OK(socket(AF_UNIX, cases[i].type, 0));
+		int type = -1;
+		socklen_t len = sizeof(type);
+
+		CHECK_OK(getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len));
+		CHECK_EQ(type, cases[i].want);
+		CHECK_EQ(len, sizeof(int));
+		CHECK_OK(close(fd));
+	}
+}
+
+/* Unknown types give ESOCKTNOSUPPORT; protocols other than 0 and 1 give
+ * EPROTONOSUPPORT. */
+static void
+socket_bad_args(void)
+{
+	int fd;
+
+	CHECK_ERR(socket(AF_UNIX, 4 /* SOCK_RDM */, 0), ESOCKTNOSUPPORT);
+	/* Beyond SOCK_MAX (10) the generic layer answers EINVAL. */
+	CHECK_ERR(socket(AF_UNIX, 15, 0), EINVAL);
+	CHECK_ERR(socket(AF_UNIX, SOCK_STREAM, 2), EPROTONOSUPPORT);
+	fd = CHECK_OK(socket(AF_UNIX, SOCK_STREAM, 1));
+	CHECK_OK(close(fd));
+}
+
+/* SOCK_NONBLOCK and SOCK_CLOEXEC show up in F_GETFL and F_GETFD. */
+static void
+socket_flags(void)
+{
+	int fd = CHECK_OK(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
+				 SOCK_CLOEXEC, 0));
+
+	CHECK(fcntl(fd, F_GETFL) & O_NONBLOCK);
+	CHECK_EQ(fcntl(fd, F_GETFD), FD_CLOEXEC);
+	CHECK_OK(close(fd));
+}
+
+static const struct th_test tests[] = {
+	{ "socket_types", socket_types },
+	{ "socket_bad_args", socket_bad_args },
+	{ "socket_flags", socket_flags },
+};
+
+TH_MAIN(tests)
