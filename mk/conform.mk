@@ -4,6 +4,10 @@
 
 CONFORM_SRCS  := $(sort $(wildcard tests/conform/t_*.c))
 CONFORM_NAMES := $(CONFORM_SRCS:tests/conform/%.c=%)
+# Programs whose feature ksock does not have yet: they run on Linux only
+# until then. Each entry names the issue that removes it.
+CONFORM_KSOCK_PENDING :=
+CONFORM_KSOCK_NAMES := $(filter-out $(CONFORM_KSOCK_PENDING),$(CONFORM_NAMES))
 CONFORM_HDRS  := tests/conform/harness.h tests/conform/harness.c
 CONFORM_CFLAGS = -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter \
                  -D_GNU_SOURCE -Iinclude -pthread
@@ -19,11 +23,11 @@ $(BUILD)/conform/ksock-san/%: tests/conform/%.c $(CONFORM_HDRS) $(LIBKSOCK_SAN)
 	$(CC) $(CONFORM_CFLAGS) $(SAN_FLAGS) -DTH_KSOCK -o $@ $< tests/conform/harness.c $(LIBKSOCK_SAN)
 
 ALL_TARGETS += $(CONFORM_NAMES:%=$(BUILD)/conform/linux/%) \
-               $(CONFORM_NAMES:%=$(BUILD)/conform/ksock/%)
+               $(CONFORM_KSOCK_NAMES:%=$(BUILD)/conform/ksock/%)
 
 CHECK_TARGETS += $(CONFORM_NAMES:%=conform-linux-%) \
-                 $(CONFORM_NAMES:%=conform-ksock-%) \
-                 $(CONFORM_NAMES:%=conform-ksock-san-%)
+                 $(CONFORM_KSOCK_NAMES:%=conform-ksock-%) \
+                 $(CONFORM_KSOCK_NAMES:%=conform-ksock-san-%)
 .PHONY: $(CONFORM_NAMES:%=conform-linux-%) $(CONFORM_NAMES:%=conform-ksock-%) \
         $(CONFORM_NAMES:%=conform-ksock-san-%) conform-linux
 
