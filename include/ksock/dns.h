@@ -38,7 +38,7 @@ struct ks_in_addr {
 };
 
 struct ks_in6_addr {
-	uint8_t		s6_addr[16];
+	uint8_t		s6_bytes[16];	/* not s6_addr: libc makes that a macro */
 };
 
 struct ks_sockaddr_in {
@@ -70,6 +70,7 @@ struct ks_sockaddr_in6 {
 #define KS_EAI_FAMILY		-6
 #define KS_EAI_SOCKTYPE		-7
 #define KS_EAI_SERVICE		-8
+#define KS_EAI_ADDRFAMILY	-9
 #define KS_EAI_MEMORY		-10
 #define KS_EAI_SYSTEM		-11
 #define KS_EAI_OVERFLOW		-12

@@ -1,0 +1,290 @@
+/*
+ * Hosted glue for the resolver: a port table with the hooks the resolver
+ * uses (malloc, pthread mutexes, CLOCK_MONOTONIC, getrandom), reading
+ * /etc/resolv.conf and /etc/hosts, and the process-wide resolver.
+ *
+ * The process-wide resolver is created once: the first caller builds one
+ * and publishes it with a compare-and-swap; a loser destroys its own. Every
+ * later call is a single acquire load, with no lock. The files are read at
+ * that moment only (KSOCK_RESOLV_CONF and KSOCK_HOSTS name other files,
+ * for tests and benchmarks).
+ *
+ * The port table here is the resolver's own: the socket core's hosted
+ * port (port/hosted) carries the full table with simulated processes; the
+ * resolver needs only memory, mutexes, time and randomness, so its other
+ * hooks are stubs that are never called.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ksock/dns.h>
+
+_Static_assert(sizeof(pthread_mutex_t) <= sizeof(struct ks_mutex),
+	       "pthread_mutex_t must fit struct ks_mutex");
+
+static void *
+h_alloc(size_t size)
+{
+	return malloc(size);
+}
+
+static void
+h_free(void *p, size_t size)
+{
+	(void)size;
+	free(p);
+}
+
+static void
+h_mutex_init(struct ks_mutex *m)
+{
+	pthread_mutex_init((pthread_mutex_t *)m->opaque, NULL);
+}
+
+static void
+h_mutex_destroy(struct ks_mutex *m)
+{
+	pthread_mutex_destroy((pthread_mutex_t *)m->opaque);
+}
+
+static void
+h_mutex_lock(struct ks_mutex *m)
+{
+	pthread_mutex_lock((pthread_mutex_t *)m->opaque);
+}
+
+static void
+h_mutex_unlock(struct ks_mutex *m)
+{
+	pthread_mutex_unlock((pthread_mutex_t *)m->opaque);
+}
+
+static int64_t
+h_now(void)
+{
+	struct timespec ts;
+
+	/* vDSO: no system call, which keeps a cache hit syscall-free. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/*
+ * Random bytes from a per-thread pool that getrandom() refills 256 bytes
+ * at a time, so a query id costs no system call most of the time.
+ */
+static void
+h_random(void *buf, size_t len)
+{
+	static _Thread_local unsigned char pool[256];
+	static _Thread_local size_t avail;
+	unsigned char *out = buf;
+
+	while (len > 0) {
+		if (avail == 0) {
+			size_t got = 0;
+			while (got < sizeof pool) {
+				ssize_t n = getrandom(pool + got,
+						      sizeof pool - got, 0);
+				if (n < 0) {
+					if (errno == EINTR)
+						continue;
+					abort();	/* no entropy: never guess */
+				}
+				got += (size_t)n;
+			}
+			avail = sizeof pool;
+		}
+		size_t n = len < avail ? len : avail;
+		/* Hand out each pool byte once, then wipe it. */
+		memcpy(out, pool + sizeof pool - avail, n);
+		memset(pool + sizeof pool - avail, 0, n);
+		avail -= n;
+		out += n;
+		len -= n;
+	}
+}
+
+/* Hooks the resolver never calls. */
+static void *stub_self(void) { return NULL; }
+static int stub_park(int64_t d) { (void)d; return -KS_ENOSYS; }
+static void stub_unpark(void *t) { (void)t; }
+static void stub_cred(struct ks_cred *c) { memset(c, 0, sizeof *c); }
+static unsigned stub_umask(void) { return 022; }
+static bool stub_capable(enum ks_cap c) { (void)c; return false; }
+static bool stub_pid_exists(int32_t p) { (void)p; return false; }
+static unsigned stub_inflight(uint32_t u) { (void)u; return 0; }
+static int stub_file_get(int fd, struct ks_file **f) { (void)fd; (void)f; return -KS_EBADF; }
+static void stub_file_hold(struct ks_file *f) { (void)f; }
+static void stub_file_put(struct ks_file *f) { (void)f; }
+static int stub_file_install(struct ks_file *f, int fl) { (void)f; (void)fl; return -KS_EMFILE; }
+static struct ks_sock *stub_file_sock(struct ks_file *f) { (void)f; return NULL; }
+static long stub_file_count(struct ks_file *f) { (void)f; return 0; }
+static int stub_node_create(const char *p, unsigned m, struct ks_node_key *k) { (void)p; (void)m; (void)k; return -KS_ENOSYS; }
+static void stub_node_remove(const char *p, const struct ks_node_key *k) { (void)p; (void)k; }
+static int stub_node_lookup(const char *p, struct ks_node_key *k) { (void)p; (void)k; return -KS_ENOSYS; }
+static void stub_signal_pipe(void) { }
+static void stub_signal_urg(int32_t o) { (void)o; }
+static int stub_copy(void *d, const void *s, size_t n) { memcpy(d, s, n); return 0; }
+
+static const struct ks_port dns_port = {
+	.version = KS_PORT_VERSION,
+	.size = sizeof(struct ks_port),
+	.alloc = h_alloc,
+	.free = h_free,
+	.mutex_init = h_mutex_init,
+	.mutex_destroy = h_mutex_destroy,
+	.mutex_lock = h_mutex_lock,
+	.mutex_unlock = h_mutex_unlock,
+	.thread_self = stub_self,
+	.park = stub_park,
+	.unpark = stub_unpark,
+	.now = h_now,
+	.cred = stub_cred,
+	.umask = stub_umask,
+	.capable = stub_capable,
+	.pid_exists = stub_pid_exists,
+	.inflight_limit = stub_inflight,
+	.file_get = stub_file_get,
+	.file_hold = stub_file_hold,
+	.file_put = stub_file_put,
+	.file_install = stub_file_install,
+	.file_sock = stub_file_sock,
+	.file_count = stub_file_count,
+	.node_create = stub_node_create,
+	.node_remove = stub_node_remove,
+	.node_lookup = stub_node_lookup,
+	.signal_pipe = stub_signal_pipe,
+	.signal_urg = stub_signal_urg,
+	.random = h_random,
+	.copy_from_user = stub_copy,
+	.copy_to_user = stub_copy,
+};
+
+const struct ks_port *
+ks_dns_hosted_port(void)
+{
+	return &dns_port;
+}
+
+/* Reads a whole small file into a malloc'd buffer. */
+static int
+read_file(const char *path, char **out, size_t *outlen)
+{
+	size_t cap = 4096, len = 0;
+	char *buf;
+	int fd, err;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	buf = malloc(cap);
+	if (!buf) {
+		err = -KS_ENOMEM;
+		goto close_fd;
+	}
+	for (;;) {
+		if (len == cap) {
+			/* resolv.conf and hosts are small; 1 MiB is a bug. */
+			if (cap >= (1u << 20)) {
+				err = -KS_EINVAL;
+				goto free_buf;
+			}
+			char *bigger = realloc(buf, cap * 2);
+			if (!bigger) {
+				err = -KS_ENOMEM;
+				goto free_buf;
+			}
+			buf = bigger;
+			cap *= 2;
+		}
+		ssize_t n = read(fd, buf + len, cap - len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			err = -errno;
+			goto free_buf;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	*out = buf;
+	*outlen = len;
+	return 0;
+
+free_buf:
+	free(buf);
+close_fd:
+	close(fd);
+	return err;
+}
+
+int
+ks_dns_hosted_load_config(const char *path, struct ks_dns_config *c)
+{
+	char *text;
+	size_t len;
+	int err;
+
+	ks_dns_config_init(c);
+	err = read_file(path, &text, &len);
+	if (err == -KS_ENOENT)
+		return 0;
+	if (err < 0)
+		return err;
+	err = ks_dns_config_parse(c, text, len);
+	free(text);
+	return err;
+}
+
+static _Atomic(struct ks_dns *) hosted_resolver;
+
+struct ks_dns *
+ks_dns_hosted(void)
+{
+	struct ks_dns *r = atomic_load_explicit(&hosted_resolver,
+						memory_order_acquire);
+	struct ks_dns_transport tp;
+	struct ks_dns_config c;
+	const char *conf_path, *hosts_path;
+	char *hosts = NULL;
+	size_t hosts_len = 0;
+
+	if (r)
+		return r;
+	conf_path = secure_getenv("KSOCK_RESOLV_CONF");
+	hosts_path = secure_getenv("KSOCK_HOSTS");
+	if (ks_dns_hosted_load_config(conf_path ? conf_path :
+				      "/etc/resolv.conf", &c) < 0)
+		ks_dns_config_init(&c);
+	/* glibc's fallback when resolv.conf names no server. */
+	if (c.nservers == 0) {
+		c.servers[0].family = KS_AF_INET;
+		c.servers[0].addr[0] = 127;
+		c.servers[0].addr[3] = 1;
+		c.servers[0].port = 53;
+		c.nservers = 1;
+	}
+	(void)read_file(hosts_path ? hosts_path : "/etc/hosts", &hosts,
+			&hosts_len);
+	ks_dns_hosted_transport(&tp);
+	int err = ks_dns_create(&r, &dns_port, &tp, &c, hosts, hosts_len);
+	free(hosts);
+	if (err < 0)
+		return NULL;
+	struct ks_dns *expected = NULL;
+	if (!atomic_compare_exchange_strong(&hosted_resolver, &expected, r)) {
+		ks_dns_destroy(r);
+		r = expected;
+	}
+	return r;
+}

@@ -1,0 +1,649 @@
+/*
+ * Asking questions: one to a few questions (A and AAAA of one name) sent
+ * in parallel to the configured servers, with retries, rotation, EDNS0
+ * fallback, TCP on truncation and strict checks of every answer; and
+ * turning a checked answer into a struct dns_answer.
+ *
+ * Each try of each question gets a new transport endpoint (a new source
+ * port) and a new random id from the port's random hook. An answer counts
+ * only when it comes from the server asked, from its address and port, and
+ * carries our id, QR set, opcode QUERY and our question; anything else is
+ * dropped and the wait goes on until the try's deadline.
+ *
+ * Locks: none are taken here. Shared resolver state touched here is atomic
+ * [A]: the next server to start at, the per-server "no EDNS" bits and the
+ * counters.
+ */
+#include "dns/dns_impl.h"
+
+/* CNAME hops followed inside one answer (glibc and c-ares use 16 too). */
+#define DNS_MAX_CNAME_HOPS	16
+
+/* -- answers -- */
+
+/* Finds the SOA in the authority section and returns its negative TTL
+ * (RFC 2308 5: the smaller of its TTL and its MINIMUM), or -1. */
+static int64_t
+negative_ttl(const struct dns_msg *m)
+{
+	size_t off = m->ns_off;
+
+	for (unsigned i = 0; i < m->nscount; i++) {
+		struct dns_rr rr;
+
+		if (ks__dns_rr_at(m, off, &rr) < 0)
+			return -1;
+		if (rr.type == DNS_T_SOA && rr.class == DNS_C_IN) {
+			uint32_t min = dns_get32(m->buf + rr.next_off - 4);
+			if (min & 0x80000000u)
+				min = 0;
+			return rr.ttl < min ? rr.ttl : min;
+		}
+		off = rr.next_off;
+	}
+	return -1;
+}
+
+/* Whether the owner of @rr is @name. */
+static bool
+owner_is(const struct dns_msg *m, const struct dns_rr *rr, const uint8_t *name)
+{
+	uint8_t owner[DNS_WIRE_NAME_MAX];
+	size_t len, next;
+
+	return ks__dns_name_expand(m->buf, m->len, rr->name_off, owner, &len,
+				   &next) == 0 && ks__dns_name_equal(owner, name);
+}
+
+/*
+ * Follows the CNAME chain from @name through the answer section, leaving
+ * its end in @name. *@min_ttl is lowered to the chain's TTLs. Returns the
+ * number of hops, or -KS_ELOOP for a loop or a chain over 16 hops.
+ */
+static int
+follow_cnames(const struct dns_msg *m, uint8_t name[DNS_WIRE_NAME_MAX],
+	      size_t *namelen, uint32_t *min_ttl)
+{
+	unsigned hops = 0, ncname = 0;
+	size_t off = m->an_off;
+
+	for (unsigned i = 0; i < m->ancount; i++) {
+		struct dns_rr rr;
+
+		if (ks__dns_rr_at(m, off, &rr) < 0)
+			return -KS_EINVAL;
+		ncname += rr.type == DNS_T_CNAME;
+		off = rr.next_off;
+	}
+	for (;;) {
+		bool moved = false;
+
+		off = m->an_off;
+		for (unsigned i = 0; i < m->ancount && !moved; i++) {
+			struct dns_rr rr;
+			size_t next;
+
+			if (ks__dns_rr_at(m, off, &rr) < 0)
+				return -KS_EINVAL;
+			off = rr.next_off;
+			if (rr.type != DNS_T_CNAME || rr.class != DNS_C_IN ||
+			    !owner_is(m, &rr, name))
+				continue;
+			/* A chain longer than the CNAMEs present revisits one:
+			 * that is a loop. */
+			if (++hops > ncname || hops > DNS_MAX_CNAME_HOPS)
+				return -KS_ELOOP;
+			if (ks__dns_name_expand(m->buf, m->len, rr.rdata_off,
+						name, namelen, &next) < 0)
+				return -KS_EINVAL;
+			if (rr.ttl < *min_ttl)
+				*min_ttl = rr.ttl;
+			moved = true;
+		}
+		if (!moved)
+			return (int)hops;
+	}
+}
+
+static uint32_t
+cap_ttl(int64_t ttl, uint32_t cap)
+{
+	if (ttl < 0)
+		return 0;
+	return ttl > cap ? cap : (uint32_t)ttl;
+}
+
+/*
+ * Turns the checked answer @m to (@qname, @qtype) into q->answer, or sets
+ * q->follow when the chain ends at a name the server said nothing about
+ * (an authoritative server stops at its zone's edge). Returns 0,
+ * -KS_ELOOP, -KS_EINVAL (unusable answer) or -KS_ENOMEM.
+ */
+int
+ks__dns_extract(const struct ks_port *port, const struct dns_msg *m,
+		const uint8_t *qname, uint16_t qtype, int64_t now,
+		const struct ks_dns_config *c, struct dns_question *q)
+{
+	uint8_t name[DNS_WIRE_NAME_MAX];
+	size_t namelen = 0, datalen = 0, off;
+	uint32_t min_ttl = UINT32_MAX;
+	unsigned nrr = 0;
+	int rcode = m->flags & DNS_F_RCODE, hops, status;
+	int64_t neg;
+
+	while (qname[namelen])
+		namelen += 1 + (size_t)qname[namelen];
+	namelen++;
+	dns_memcpy(name, qname, namelen);
+	hops = follow_cnames(m, name, &namelen, &min_ttl);
+	if (hops < 0)
+		return hops;
+
+	/* Size the records of the type asked for at the end of the chain. */
+	off = m->an_off;
+	for (unsigned i = 0; i < m->ancount; i++) {
+		struct dns_rr rr;
+		uint8_t target[DNS_WIRE_NAME_MAX];
+		size_t tlen, next;
+
+		if (ks__dns_rr_at(m, off, &rr) < 0)
+			return -KS_EINVAL;
+		off = rr.next_off;
+		if (rr.type != qtype || rr.class != DNS_C_IN ||
+		    !owner_is(m, &rr, name) || nrr == DNS_ANS_MAX_RR)
+			continue;
+		if (qtype == DNS_T_PTR) {
+			if (ks__dns_name_expand(m->buf, m->len, rr.rdata_off,
+						target, &tlen, &next) < 0)
+				return -KS_EINVAL;
+			datalen += tlen;	/* text is never longer than wire */
+		} else {
+			datalen += rr.rdlen;
+		}
+		nrr++;
+	}
+
+	if (rcode == DNS_R_NXDOMAIN) {
+		status = DNS_ANS_NXDOMAIN;
+		nrr = 0;
+		datalen = 0;
+	} else if (nrr > 0) {
+		status = DNS_ANS_OK;
+	} else {
+		neg = negative_ttl(m);
+		if (hops > 0 && neg < 0) {
+			/* Incomplete chain without a negative answer: ask for
+			 * its end. */
+			dns_memcpy(q->follow, name, namelen);
+			q->followlen = namelen;
+			q->answer = NULL;
+			return 0;
+		}
+		status = DNS_ANS_NODATA;
+	}
+
+	size_t size = sizeof(struct dns_answer) + datalen;
+	struct dns_answer *a = port->alloc(size);
+	if (!a)
+		return -KS_ENOMEM;
+	dns_memset(a, 0, sizeof *a);
+	atomic_init(&a->refs, 1);
+	a->size = size;
+	a->status = status;
+	a->born = now;
+	a->qtype = qtype;
+	if (ks__dns_wire_to_text(name, a->canon, sizeof a->canon) < 0)
+		a->canon[0] = 0;
+
+	if (status == DNS_ANS_OK) {
+		size_t o = 0;
+
+		off = m->an_off;
+		for (unsigned i = 0; i < m->ancount && a->nrr < nrr; i++) {
+			struct dns_rr rr;
+			uint8_t target[DNS_WIRE_NAME_MAX];
+			size_t tlen, next;
+
+			(void)ks__dns_rr_at(m, off, &rr);	/* checked above */
+			off = rr.next_off;
+			if (rr.type != qtype || rr.class != DNS_C_IN ||
+			    !owner_is(m, &rr, name))
+				continue;
+			if (qtype == DNS_T_PTR) {
+				(void)ks__dns_name_expand(m->buf, m->len,
+						rr.rdata_off, target, &tlen, &next);
+				int tl = ks__dns_wire_to_text(target,
+						(char *)a->data + o, datalen - o);
+				if (tl < 0)
+					continue;
+				a->rr[a->nrr].len = (uint16_t)(tl + 1);
+			} else {
+				dns_memcpy(a->data + o, m->buf + rr.rdata_off,
+					   rr.rdlen);
+				a->rr[a->nrr].len = rr.rdlen;
+			}
+			a->rr[a->nrr].off = (uint16_t)o;
+			a->rr[a->nrr].ttl = cap_ttl(rr.ttl < min_ttl ? rr.ttl : min_ttl,
+						    c->max_ttl);
+			o += a->rr[a->nrr].len;
+			if (a->rr[a->nrr].ttl < min_ttl)
+				min_ttl = a->rr[a->nrr].ttl;
+			a->nrr++;
+		}
+		a->expires = now + (int64_t)cap_ttl(min_ttl, c->max_ttl) *
+				   1000000000;
+	} else {
+		neg = negative_ttl(m);
+		/* RFC 2308 5: without an SOA a negative answer is not cached. */
+		a->expires = now + (neg < 0 ? 0 :
+			     (int64_t)cap_ttl(neg, c->max_neg_ttl) * 1000000000);
+	}
+	q->answer = a;
+	q->followlen = 0;
+	return 0;
+}
+
+/* -- sending -- */
+
+struct try_state {
+	void		*ep;
+	uint16_t	 id;
+	bool		 edns;
+	bool		 waiting;	/* sent, no verdict yet */
+};
+
+static bool
+same_server(const struct ks_dns_server *a, const struct ks_dns_server *b)
+{
+	size_t alen = a->family == KS_AF_INET ? 4 : 16;
+
+	return a->family == b->family && a->port == b->port &&
+	       dns_memeq(a->addr, b->addr, alen);
+}
+
+static uint16_t
+random_id(struct ks_dns *r)
+{
+	uint16_t id;
+
+	r->port->random(&id, sizeof id);
+	return id;
+}
+
+static bool
+server_uses_edns(struct ks_dns *r, const struct dns_conf *conf, unsigned s)
+{
+	return !conf->c.no_edns &&
+	       !(atomic_load_explicit(&r->no_edns, memory_order_relaxed) &
+		 (1u << s));
+}
+
+/* Opens a fresh endpoint to server @s and sends question @q on it. */
+static int
+send_udp(struct ks_dns *r, const struct dns_conf *conf, unsigned s,
+	 const struct dns_question *q, struct try_state *t, int64_t deadline)
+{
+	uint8_t buf[DNS_HDR_LEN + DNS_WIRE_NAME_MAX + 4 + 11];
+	size_t len;
+	int err;
+
+	t->waiting = false;
+	t->id = random_id(r);
+	t->edns = server_uses_edns(r, conf, s);
+	err = ks__dns_build_query(buf, sizeof buf, t->id, q->qname,
+				  q->qnamelen, q->qtype, t->edns, &len);
+	if (err < 0)
+		return err;
+	if (!t->ep) {
+		err = r->tp.open(r->tp.ctx, KS_DNS_UDP, &conf->c.servers[s],
+				 deadline, &t->ep);
+		if (err < 0) {
+			t->ep = NULL;
+			return err;
+		}
+	}
+	err = r->tp.send(t->ep, buf, len);
+	if (err < 0)
+		return err;
+	atomic_fetch_add_explicit(&r->stats.udp, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&r->stats.per_server[s], 1,
+				  memory_order_relaxed);
+	t->waiting = true;
+	return 0;
+}
+
+static void
+close_ep(struct ks_dns *r, struct try_state *t)
+{
+	if (t->ep)
+		r->tp.close(t->ep);
+	t->ep = NULL;
+	t->waiting = false;
+}
+
+/* Whether the header of @buf answers our query (id, QR, opcode 0). */
+static bool
+header_matches(const uint8_t *buf, size_t len, uint16_t id)
+{
+	if (len < DNS_HDR_LEN)
+		return false;
+	uint16_t flags = dns_get16(buf + 2);
+	return dns_get16(buf) == id && (flags & DNS_F_QR) &&
+	       (flags & DNS_F_OPCODE) == 0;
+}
+
+/* Reads exactly @len stream bytes before @deadline. */
+static int
+tcp_read_full(struct ks_dns *r, void *ep, uint8_t *buf, size_t len,
+	      int64_t deadline)
+{
+	struct ks_dns_server from;
+	size_t got = 0;
+
+	while (got < len) {
+		int n = r->tp.recv(ep, buf + got, len - got, &from, deadline);
+		if (n < 0)
+			return n;
+		if (n == 0)
+			return -KS_ECONNRESET;
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * Asks @q over TCP at server @s after a truncated UDP answer. On success
+ * *@out is a port allocation of *@outlen bytes holding a checked answer
+ * (the caller frees it with size DNS_TCP_MAX). Returns 0 or -KS_E*.
+ */
+static int
+ask_tcp(struct ks_dns *r, const struct dns_conf *conf, unsigned s,
+	const struct dns_question *q, int64_t deadline, uint8_t **out,
+	size_t *outlen)
+{
+	uint8_t query[2 + DNS_HDR_LEN + DNS_WIRE_NAME_MAX + 4 + 11], lenbuf[2];
+	uint8_t *buf;
+	void *ep;
+	size_t qlen;
+	uint16_t id = random_id(r);
+	bool edns = server_uses_edns(r, conf, s);
+	int err;
+
+	err = ks__dns_build_query(query + 2, sizeof query - 2, id, q->qname,
+				  q->qnamelen, q->qtype, edns, &qlen);
+	if (err < 0)
+		return err;
+	dns_put16(query, (uint16_t)qlen);
+	buf = r->port->alloc(DNS_TCP_MAX);
+	if (!buf)
+		return -KS_ENOMEM;
+	err = r->tp.open(r->tp.ctx, KS_DNS_TCP, &conf->c.servers[s], deadline,
+			 &ep);
+	if (err < 0)
+		goto free_buf;
+	atomic_fetch_add_explicit(&r->stats.tcp, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&r->stats.per_server[s], 1,
+				  memory_order_relaxed);
+	err = r->tp.send(ep, query, qlen + 2);
+	if (err < 0)
+		goto close_ep;
+	err = tcp_read_full(r, ep, lenbuf, 2, deadline);
+	if (err < 0)
+		goto close_ep;
+	size_t len = dns_get16(lenbuf);
+	err = tcp_read_full(r, ep, buf, len, deadline);
+	if (err < 0)
+		goto close_ep;
+	struct dns_msg m;
+	/* Over TCP nobody else can inject into the stream we opened, but
+	 * the answer must still be to our question. */
+	if (!header_matches(buf, len, id) || ks__dns_parse(buf, len, &m) < 0 ||
+	    (m.flags & DNS_F_TC) || !ks__dns_question_matches(&m, q->qname,
+							      q->qtype)) {
+		err = -KS_EINVAL;
+		goto close_ep;
+	}
+	r->tp.close(ep);
+	*out = buf;
+	*outlen = len;
+	return 0;
+
+close_ep:
+	r->tp.close(ep);
+free_buf:
+	r->port->free(buf, DNS_TCP_MAX);
+	return err;
+}
+
+/* What one server's reply to one question means for it. */
+#define VERDICT_WAIT	0	/* nothing usable yet: keep waiting */
+#define VERDICT_DONE	1	/* q->answer or q->follow set */
+#define VERDICT_TEMP	2	/* this server failed for now */
+#define VERDICT_PERM	3	/* this server cannot answer it */
+#define VERDICT_RESEND	4	/* resend without EDNS */
+#define VERDICT_NOMEM	5
+
+/* Judges a checked message @m from server @s to question @q. */
+static int
+judge(struct ks_dns *r, const struct dns_conf *conf, unsigned s,
+      struct dns_question *q, const struct dns_msg *m, bool sent_edns,
+      int64_t deadline)
+{
+	int rcode = m->flags & DNS_F_RCODE, err;
+
+	switch (rcode) {
+	case DNS_R_NOERROR:
+	case DNS_R_NXDOMAIN:
+		break;
+	case DNS_R_FORMERR:
+		if (sent_edns) {
+			/* RFC 6891 7: a server that does not know EDNS answers
+			 * FORMERR; remember it for this server. */
+			atomic_fetch_or(&r->no_edns, 1u << s);
+			atomic_fetch_add_explicit(&r->stats.edns, 1,
+						  memory_order_relaxed);
+			return VERDICT_RESEND;
+		}
+		return VERDICT_PERM;
+	case DNS_R_SERVFAIL:
+	case DNS_R_REFUSED:
+	case DNS_R_NOTIMP:
+		return VERDICT_TEMP;
+	default:
+		return VERDICT_PERM;
+	}
+	if (m->flags & DNS_F_TC) {
+		uint8_t *buf;
+		size_t len;
+		struct dns_msg tm;
+
+		/* Never use a partial answer: ask again over TCP. */
+		err = ask_tcp(r, conf, s, q, deadline, &buf, &len);
+		if (err == -KS_ENOMEM)
+			return VERDICT_NOMEM;
+		if (err < 0)
+			return err == -KS_EINVAL ? VERDICT_PERM : VERDICT_TEMP;
+		(void)ks__dns_parse(buf, len, &tm);	/* checked in ask_tcp */
+		int v = judge(r, conf, s, q, &tm, sent_edns, deadline);
+		r->port->free(buf, DNS_TCP_MAX);
+		return v == VERDICT_RESEND ? VERDICT_TEMP : v;
+	}
+	err = ks__dns_extract(r->port, m, q->qname, q->qtype, r->port->now(),
+			      &conf->c, q);
+	if (err == -KS_ENOMEM)
+		return VERDICT_NOMEM;
+	return err < 0 ? VERDICT_PERM : VERDICT_DONE;
+}
+
+/*
+ * Waits on @t for an answer to @q from server @s until @try_deadline.
+ * Returns a VERDICT_*, or VERDICT_WAIT on timeout.
+ */
+static int
+await_answer(struct ks_dns *r, const struct dns_conf *conf, unsigned s,
+	     struct dns_question *q, struct try_state *t, uint8_t *buf,
+	     size_t cap, int64_t try_deadline, int64_t deadline)
+{
+	const struct ks_dns_server *srv = &conf->c.servers[s];
+
+	while (t->waiting) {
+		struct ks_dns_server from;
+		struct dns_msg m;
+		int n, v;
+
+		dns_memset(&from, 0, sizeof from);
+		n = r->tp.recv(t->ep, buf, cap, &from, try_deadline);
+		if (n == -KS_ETIMEDOUT)
+			return VERDICT_WAIT;
+		if (n == -KS_EMSGSIZE) {
+			/* Bigger than we advertised: treat as truncated. */
+			n = 0;
+		}
+		if (n < 0)
+			return VERDICT_TEMP;	/* refused port, unreachable */
+		if (!same_server(&from, srv) ||
+		    !header_matches(buf, (size_t)n, t->id)) {
+			atomic_fetch_add_explicit(&r->stats.rejected, 1,
+						  memory_order_relaxed);
+			continue;
+		}
+		if (ks__dns_parse(buf, (size_t)n, &m) < 0)
+			return VERDICT_PERM;	/* our id, but malformed */
+		if (!ks__dns_question_matches(&m, q->qname, q->qtype)) {
+			atomic_fetch_add_explicit(&r->stats.rejected, 1,
+						  memory_order_relaxed);
+			continue;
+		}
+		v = judge(r, conf, s, q, &m, t->edns, deadline);
+		if (v == VERDICT_RESEND) {
+			if (send_udp(r, conf, s, q, t, try_deadline) < 0)
+				return VERDICT_TEMP;
+			continue;
+		}
+		t->waiting = false;
+		return v;
+	}
+	return VERDICT_TEMP;
+}
+
+/*
+ * Asks the @n questions of @qs (at most 2) of the servers of @conf, in
+ * parallel, until each has an outcome or @deadline passes (-1: none).
+ * Sets each question's outcome, and answer or follow.
+ */
+void
+ks__dns_ask(struct ks_dns *r, const struct dns_conf *conf,
+	    struct dns_question *qs, size_t n, int64_t deadline)
+{
+	const struct ks_dns_config *c = &conf->c;
+	struct try_state t[2];
+	unsigned settled[2] = { 0, 0 };	/* servers that gave a verdict */
+	bool tempfail[2] = { false, false }, done[2] = { false, false };
+	unsigned ns = c->nservers, start;
+	size_t cap = DNS_EDNS_PAYLOAD;
+	uint8_t *buf;
+
+	for (size_t i = 0; i < n; i++) {
+		qs[i].outcome = DNS_Q_TEMPFAIL;
+		qs[i].answer = NULL;
+		qs[i].followlen = 0;
+		t[i].ep = NULL;
+		t[i].waiting = false;
+	}
+	if (ns == 0) {
+		for (size_t i = 0; i < n; i++)
+			qs[i].outcome = DNS_Q_PERMFAIL;
+		return;
+	}
+	buf = r->port->alloc(cap);
+	if (!buf) {
+		for (size_t i = 0; i < n; i++)
+			qs[i].outcome = DNS_Q_NOMEM;
+		return;
+	}
+	if (c->rotate)
+		start = atomic_fetch_add(&r->next_server, 1);
+	else
+		start = atomic_load_explicit(&r->next_server,
+					     memory_order_relaxed);
+
+	for (unsigned attempt = 0; attempt < c->attempts; attempt++) {
+		for (unsigned k = 0; k < ns; k++) {
+			unsigned s = (start + k) % ns;
+			int64_t now = r->port->now();
+			int64_t try_deadline = now + (int64_t)c->timeout_ms * 1000000;
+			bool any = false, timed_out = false;
+
+			if (deadline >= 0 && now >= deadline)
+				goto out;
+			if (deadline >= 0 && try_deadline > deadline)
+				try_deadline = deadline;
+			for (size_t i = 0; i < n; i++) {
+				if (done[i] || (settled[i] & (1u << s)))
+					continue;
+				if (send_udp(r, conf, s, &qs[i], &t[i],
+					     try_deadline) < 0) {
+					tempfail[i] = true;
+					close_ep(r, &t[i]);
+					continue;
+				}
+				any = true;
+			}
+			if (!any)
+				continue;
+			for (size_t i = 0; i < n; i++) {
+				if (!t[i].waiting)
+					continue;
+				int v = await_answer(r, conf, s, &qs[i], &t[i],
+						     buf, cap, try_deadline,
+						     deadline);
+				close_ep(r, &t[i]);
+				switch (v) {
+				case VERDICT_WAIT:
+					timed_out = true;
+					tempfail[i] = true;
+					atomic_fetch_add_explicit(&r->stats.timeouts,
+						1, memory_order_relaxed);
+					break;
+				case VERDICT_DONE:
+					done[i] = true;
+					qs[i].outcome = DNS_Q_ANSWER;
+					break;
+				case VERDICT_TEMP:
+					tempfail[i] = true;
+					settled[i] |= 1u << s;
+					break;
+				case VERDICT_NOMEM:
+					done[i] = true;
+					qs[i].outcome = DNS_Q_NOMEM;
+					break;
+				default:
+					settled[i] |= 1u << s;
+					break;
+				}
+			}
+			/* A server that timed out is skipped by later lookups
+			 * until another one times out in turn. */
+			if (timed_out && !c->rotate) {
+				unsigned cur = atomic_load(&r->next_server);
+				if (cur % ns == s)
+					atomic_compare_exchange_strong(
+						&r->next_server, &cur, s + 1);
+			}
+			bool all = true;
+			for (size_t i = 0; i < n; i++)
+				all &= done[i] ||
+				       settled[i] == (1u << ns) - 1;
+			if (all)
+				goto out;
+		}
+	}
+out:
+	for (size_t i = 0; i < n; i++) {
+		close_ep(r, &t[i]);
+		if (!done[i])
+			qs[i].outcome = tempfail[i] ? DNS_Q_TEMPFAIL :
+						      DNS_Q_PERMFAIL;
+	}
+	r->port->free(buf, cap);
+}
