@@ -1,0 +1,752 @@
+/*
+ * bench: ksock's AF_UNIX against the Linux kernel's, side by side.
+ *
+ *   bench [--reps N] [--ms MS] [--only ID,...] [--linux-only]
+ *         [--json FILE]
+ *   bench --smoke [--linux-only]
+ *
+ * For every scenario of bench_scn.c, each side first finds the n that
+ * makes one run last about MS milliseconds (150 by default), then the two
+ * sides run N times (5 by default), alternating which goes first. The
+ * table shows the medians, the ratio ksock/Linux, each throughput as a
+ * fraction of the machine's memcpy bandwidth (measured in the same run)
+ * and whether ksock meets its target; the JSON copy holds every sample.
+ *
+ * --smoke runs every scenario once on each side with tiny sizes and
+ * checks that it moved the bytes it should and left no descriptor (and
+ * on ksock no allocation) behind; it prints the runner line
+ * "N passed, N failed, N skipped" that tools/summarize reads. Speed is
+ * never checked.
+ *
+ * A watchdog ends the program if one run takes more than WATCHDOG_SECONDS,
+ * naming the run, so a hang in either side fails instead of stalling.
+ */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+#define MAX_REPS		15
+/* Longer than any run can take on a slow machine, short enough for CI. */
+#define WATCHDOG_SECONDS	60
+/* A calibration run shorter than this is too noisy to scale from. */
+#define CALIBRATE_MIN_S		0.02
+/* 10,000 socket pairs in the memory scenarios, with room for the rest. */
+#define WANT_NOFILE		65536
+/* Descriptors kept free for everything but the memory scenarios' objects. */
+#define FD_HEADROOM		64
+/* memcpy is measured on blocks of the size of the headline writes. */
+#define MEMCPY_BLOCK		(64 * 1024)
+
+struct side_stats {
+	double		 v[MAX_REPS], v2[MAX_REPS];
+	int		 nv;
+	long		 n;
+	double		 allocs;
+	int		 status;	/* 0, -1 (failed), BENCH_UNSUPPORTED */
+	char		 err[120];
+	double		 med, med2;
+};
+
+struct row {
+	const struct bench_scn *s;
+	struct side_stats side[2];	/* [0] Linux, [1] ksock */
+};
+
+static struct {
+	int	 reps;
+	double	 seconds;
+	bool	 smoke;
+	bool	 linux_only;
+	const char *only;
+	const char *json;
+} opt = { .reps = 5, .seconds = 0.15 };
+
+static const struct bench_ops *const sides[2] = {
+	&bench_linux_ops, &bench_ksock_ops,
+};
+
+static volatile const char *current_run = "startup";
+
+static void
+watchdog(int sig)
+{
+	static const char msg[] = "bench: watchdog: a run hung: ";
+	const char *what = (const char *)current_run;
+
+	(void)sig;
+	if (write(2, msg, sizeof(msg) - 1) < 0 ||
+	    write(2, what, strlen(what)) < 0 || write(2, "\n", 1) < 0)
+		_exit(3);
+	_exit(3);
+}
+
+/* Runs one scenario once on one side, under the watchdog. */
+static int
+run_once(const struct bench_ops *ops, const struct bench_scn *s, long n,
+	 struct bench_result *r)
+{
+	static char what[160];
+	int ret;
+
+	memset(r, 0, sizeof(*r));
+	r->allocs = -1;
+	snprintf(what, sizeof(what), "%s on %s, n=%ld", s->id, ops->name, n);
+	current_run = what;
+	alarm(WATCHDOG_SECONDS);
+	ret = s->run(ops, s, n, r);
+	alarm(0);
+	return ret;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double
+median(const double *v, int n)
+{
+	double tmp[MAX_REPS];
+
+	if (n == 0)
+		return NAN;
+	memcpy(tmp, v, (size_t)n * sizeof(*v));
+	qsort(tmp, (size_t)n, sizeof(*tmp), cmp_double);
+	return n % 2 ? tmp[n / 2] : (tmp[n / 2 - 1] + tmp[n / 2]) / 2;
+}
+
+/* -- the limit: memcpy bandwidth -- */
+
+static double
+memcpy_once(char *dst, const char *src, long n)
+{
+	int64_t t0 = bench_now_ns();
+	long i;
+
+	for (i = 0; i < n; i++) {
+		memcpy(dst, src, MEMCPY_BLOCK);
+		/* The copy must happen: dst escapes to an opaque barrier. */
+		__asm__ volatile("" : : "r"(dst) : "memory");
+	}
+	return (double)(bench_now_ns() - t0) / 1e9;
+}
+
+/*
+ * Median MiB/s of memcpy between two page-aligned 64 KiB blocks, or NAN:
+ * the best case, with both blocks in cache.
+ */
+static double
+measure_memcpy(double *samples, int *nsamples)
+{
+	char *src = aligned_alloc(4096, MEMCPY_BLOCK);
+	char *dst = aligned_alloc(4096, MEMCPY_BLOCK);
+	double sec;
+	long n = 1024;
+	int i;
+
+	*nsamples = 0;
+	if (src == NULL || dst == NULL) {
+		free(src);
+		free(dst);
+		return NAN;
+	}
+	memset(src, 'm', MEMCPY_BLOCK);
+	memset(dst, 0, MEMCPY_BLOCK);
+	while ((sec = memcpy_once(dst, src, n)) < CALIBRATE_MIN_S)
+		n *= 4;
+	n = (long)((double)n * opt.seconds / sec) + 1;
+	for (i = 0; i < opt.reps; i++) {
+		sec = memcpy_once(dst, src, n);
+		samples[i] = (double)n * MEMCPY_BLOCK / (1024.0 * 1024) / sec;
+	}
+	*nsamples = opt.reps;
+	free(src);
+	free(dst);
+	return median(samples, opt.reps);
+}
+
+/* -- one scenario, both sides -- */
+
+/*
+ * The n of a scenario that is not calibrated (the memory figures): its
+ * count of objects, fewer when the descriptor limit (which we could not
+ * raise, without CAP_SYS_RESOURCE) would not hold them all.
+ */
+static long
+fixed_n(const struct bench_scn *s)
+{
+	struct rlimit rl;
+	long per = s->pairs > 0 ? 2 : 1, room;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+		return s->fixed_n;
+	room = ((long)rl.rlim_cur - FD_HEADROOM) / per;
+	return room < s->fixed_n ? room : s->fixed_n;
+}
+
+/* Finds the n that makes a run last about opt.seconds. */
+static long
+calibrate(const struct bench_ops *ops, const struct bench_scn *s,
+	  struct side_stats *st)
+{
+	struct bench_result r;
+	long n = s->start_n;
+	int ret;
+
+	if (s->start_n == 0)
+		return fixed_n(s);
+	for (;;) {
+		ret = run_once(ops, s, n, &r);
+		if (ret != 0) {
+			st->status = ret;
+			memcpy(st->err, r.err, sizeof(st->err));
+			return 0;
+		}
+		if (r.seconds >= CALIBRATE_MIN_S)
+			break;
+		n *= 8;
+	}
+	n = (long)((double)n * opt.seconds / r.seconds);
+	return n < 1 ? 1 : n;
+}
+
+static void
+run_row(struct row *row)
+{
+	const struct bench_scn *s = row->s;
+	struct bench_result r;
+	int rep, k, i, ret;
+
+	for (i = 0; i < 2; i++) {
+		row->side[i].allocs = -1;
+		if (i == 1 && opt.linux_only) {
+			row->side[i].status = -1;
+			snprintf(row->side[i].err, sizeof(row->side[i].err),
+				 "not run (--linux-only)");
+			continue;
+		}
+		row->side[i].n = calibrate(sides[i], s, &row->side[i]);
+	}
+	for (rep = 0; rep < opt.reps; rep++)
+		for (k = 0; k < 2; k++) {
+			struct side_stats *st;
+
+			i = rep % 2 ? 1 - k : k;	/* alternate the order */
+			st = &row->side[i];
+			if (st->status != 0)
+				continue;
+			ret = run_once(sides[i], s, st->n, &r);
+			if (ret != 0) {
+				st->status = ret;
+				memcpy(st->err, r.err, sizeof(st->err));
+				continue;
+			}
+			st->v[st->nv] = r.value;
+			st->v2[st->nv] = r.value2;
+			st->allocs = r.allocs;
+			st->nv++;
+		}
+	for (i = 0; i < 2; i++) {
+		row->side[i].med = median(row->side[i].v, row->side[i].nv);
+		row->side[i].med2 = median(row->side[i].v2, row->side[i].nv);
+	}
+}
+
+/* -- the table -- */
+
+static const char *
+unit_name(enum bench_unit u)
+{
+	switch (u) {
+	case BENCH_MIBPS:	return "MiB/s";
+	case BENCH_RATE:	return "ops/s";
+	case BENCH_LATENCY:	return "us";
+	case BENCH_BYTES:	return "bytes";
+	}
+	return "?";
+}
+
+static void
+fmt_value(char *buf, size_t len, double v)
+{
+	if (isnan(v))
+		snprintf(buf, len, "-");
+	else if (fabs(v) >= 1000)
+		snprintf(buf, len, "%.0f", v);
+	else if (fabs(v) >= 10)
+		snprintf(buf, len, "%.1f", v);
+	else
+		snprintf(buf, len, "%.2f", v);
+}
+
+static bool
+side_ok(const struct side_stats *st)
+{
+	return st->status == 0 && st->nv > 0;
+}
+
+/* The text of the target column and whether ksock meets it (-1: unknown). */
+static int
+target_met(const struct row *rows, size_t nrows, const struct row *row,
+	   double memcpy_mibps, char *what, size_t wlen, char *got,
+	   size_t glen)
+{
+	const struct bench_scn *s = row->s;
+	const struct side_stats *l = &row->side[0], *k = &row->side[1];
+	double ratio = l->med != 0 ? k->med / l->med : NAN, base = NAN;
+	size_t i;
+
+	what[0] = got[0] = '\0';
+	switch (s->target) {
+	case BENCH_NO_TARGET:
+		return -1;
+	case BENCH_RATIO_GE:
+		snprintf(what, wlen, ">= %gx Linux", s->goal);
+		if (!side_ok(k) || !side_ok(l))
+			return -1;
+		snprintf(got, glen, "%.2fx", ratio);
+		return ratio >= s->goal;
+	case BENCH_RATIO_LE:
+		snprintf(what, wlen, "<= %gx Linux", s->goal);
+		if (!side_ok(k) || !side_ok(l))
+			return -1;
+		snprintf(got, glen, "%.2fx", ratio);
+		return ratio <= s->goal;
+	case BENCH_RATIO_GE_MEMCPY:
+		snprintf(what, wlen, ">= %gx Linux, >= %g memcpy", s->goal,
+			 s->goal2);
+		if (!side_ok(k) || !side_ok(l))
+			return -1;
+		snprintf(got, glen, "%.2fx, %.2f", ratio, k->med / memcpy_mibps);
+		return ratio >= s->goal && k->med / memcpy_mibps >= s->goal2;
+	case BENCH_ABS_LE:
+		snprintf(what, wlen, "<= %g %s", s->goal, unit_name(s->unit));
+		if (!side_ok(k))
+			return -1;
+		snprintf(got, glen, "%.0f", k->med);
+		return k->med <= s->goal;
+	case BENCH_SCALE_GE:
+		for (i = 0; i < nrows; i++)
+			if (strcmp(rows[i].s->id, s->base) == 0 &&
+			    side_ok(&rows[i].side[1]))
+				base = rows[i].side[1].med;
+		snprintf(what, wlen, ">= %gx %s", s->goal, s->base);
+		if (!side_ok(k) || isnan(base))
+			return -1;
+		snprintf(got, glen, "%.2fx", k->med / base);
+		return k->med / base >= s->goal;
+	}
+	return -1;
+}
+
+static void
+side_cell(char *buf, size_t len, const struct side_stats *st, bool second)
+{
+	if (st->status == BENCH_UNSUPPORTED)
+		snprintf(buf, len, "n/a (not supported yet)");
+	else if (!side_ok(st))
+		snprintf(buf, len, "error");
+	else
+		fmt_value(buf, len, second ? st->med2 : st->med);
+}
+
+static void
+print_line(const char *name, const char *unit, const char *lv, const char *kv,
+	   double ratio, double lf, double kf, const char *target,
+	   const char *met)
+{
+	char rb[16], lfb[16], kfb[16];
+
+	if (isnan(ratio))
+		snprintf(rb, sizeof(rb), "-");
+	else
+		snprintf(rb, sizeof(rb), "%.2fx", ratio);
+	if (isnan(lf))
+		snprintf(lfb, sizeof(lfb), "%s", "");
+	else
+		snprintf(lfb, sizeof(lfb), "%.3f", lf);
+	if (isnan(kf))
+		snprintf(kfb, sizeof(kfb), "%s", "");
+	else
+		snprintf(kfb, sizeof(kfb), "%.3f", kf);
+	printf("%-30s %-6s %11s %11s %8s %7s %7s  %-30s %s\n", name, unit, lv,
+	       kv, rb, lfb, kfb, target, met);
+}
+
+static void
+print_table(const struct row *rows, size_t nrows, double memcpy_mibps)
+{
+	char lv[32], kv[32], what[64], got[32], met[48], name[48];
+	const struct row *row;
+	size_t i;
+	int m, second;
+
+	printf("\n%-30s %-6s %11s %11s %8s %7s %7s  %-30s %s\n", "scenario",
+	       "unit", "linux", "ksock", "k/linux", "l/mcpy", "k/mcpy",
+	       "target for ksock", "met?");
+	snprintf(lv, sizeof(lv), "%.0f", memcpy_mibps);
+	print_line("memcpy 64 KiB blocks", "MiB/s", lv, "", NAN, 1, NAN, "",
+		   "");
+	for (i = 0; i < nrows; i++) {
+		row = &rows[i];
+		m = target_met(rows, nrows, row, memcpy_mibps, what,
+			       sizeof(what), got, sizeof(got));
+		if (m < 0)
+			snprintf(met, sizeof(met), "%s", what[0] ? "-" : "");
+		else
+			snprintf(met, sizeof(met), "%s (%s)", m ? "yes" : "NO",
+				 got);
+		for (second = 0; second < (row->s->unit == BENCH_LATENCY ?
+					   2 : 1); second++) {
+			const struct side_stats *l = &row->side[0];
+			const struct side_stats *k = &row->side[1];
+			double lm = second ? l->med2 : l->med;
+			double km = second ? k->med2 : k->med;
+			bool tp = row->s->unit == BENCH_MIBPS;
+
+			snprintf(name, sizeof(name), "%s%s", row->s->name,
+				 row->s->unit != BENCH_LATENCY ? "" :
+				 second ? " p99" : " p50");
+			side_cell(lv, sizeof(lv), l, second);
+			side_cell(kv, sizeof(kv), k, second);
+			print_line(name, unit_name(row->s->unit), lv, kv,
+				   side_ok(l) && side_ok(k) ? km / lm : NAN,
+				   tp && side_ok(l) ? lm / memcpy_mibps : NAN,
+				   tp && side_ok(k) ? km / memcpy_mibps : NAN,
+				   second ? "" : what, second ? "" : met);
+		}
+	}
+	for (i = 0; i < nrows; i++) {
+		row = &rows[i];
+		if (row->s->unit == BENCH_BYTES && row->side[0].n > 0)
+			printf("%s: %ld objects per run\n", row->s->name,
+			       row->side[0].n);
+		if (row->s->unit == BENCH_BYTES && side_ok(&row->side[1]) &&
+		    row->side[1].allocs >= 0)
+			printf("ksock %s: %.2f allocations per object\n",
+			       row->s->name, row->side[1].allocs);
+	}
+	for (i = 0; i < nrows; i++)
+		for (m = 0; m < 2; m++)
+			if (rows[i].side[m].status != 0)
+				printf("%s on %s: %s\n", rows[i].s->id,
+				       sides[m]->name, rows[i].side[m].err);
+}
+
+/* -- the JSON copy -- */
+
+static void
+json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(f, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			fprintf(f, "\\u%04x", *s);
+		else
+			fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+static void
+json_number(FILE *f, double v)
+{
+	if (isnan(v) || isinf(v))
+		fprintf(f, "null");
+	else
+		fprintf(f, "%.6g", v);
+}
+
+static void
+json_side(FILE *f, const struct row *row, int i)
+{
+	const struct side_stats *st = &row->side[i];
+	int j;
+
+	fprintf(f, "{\"n\": %ld, \"status\": ", st->n);
+	json_string(f, st->status == 0 ? "ok" :
+		    st->status == BENCH_UNSUPPORTED ? "unsupported" : "error");
+	fprintf(f, ", \"error\": ");
+	if (st->status == 0)
+		fprintf(f, "null");
+	else
+		json_string(f, st->err);
+	fprintf(f, ", \"median\": ");
+	json_number(f, side_ok(st) ? st->med : NAN);
+	if (row->s->unit == BENCH_LATENCY) {
+		fprintf(f, ", \"p99_median\": ");
+		json_number(f, side_ok(st) ? st->med2 : NAN);
+	}
+	if (row->s->unit == BENCH_BYTES) {
+		fprintf(f, ", \"allocs_per_object\": ");
+		json_number(f, st->allocs >= 0 ? st->allocs : NAN);
+	}
+	fprintf(f, ", \"samples\": [");
+	for (j = 0; j < st->nv; j++) {
+		fprintf(f, j ? ", " : "");
+		json_number(f, st->v[j]);
+	}
+	fprintf(f, "]");
+	if (row->s->unit == BENCH_LATENCY) {
+		fprintf(f, ", \"p99_samples\": [");
+		for (j = 0; j < st->nv; j++) {
+			fprintf(f, j ? ", " : "");
+			json_number(f, st->v2[j]);
+		}
+		fprintf(f, "]");
+	}
+	fprintf(f, "}");
+}
+
+static int
+write_json(const char *path, const struct row *rows, size_t nrows,
+	   double memcpy_mibps, const double *mc, int nmc)
+{
+	char what[64], got[32];
+	struct utsname u;
+	const struct row *row;
+	size_t i;
+	FILE *f;
+	int j, m;
+
+	f = fopen(path, "w");
+	if (f == NULL) {
+		fprintf(stderr, "bench: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	uname(&u);
+	fprintf(f, "{\n  \"kernel\": ");
+	json_string(f, u.release);
+	fprintf(f, ",\n  \"cpus\": %ld,\n  \"repetitions\": %d,\n"
+		"  \"seconds_per_run\": %g,\n  \"memcpy_mibps\": ",
+		sysconf(_SC_NPROCESSORS_ONLN), opt.reps, opt.seconds);
+	json_number(f, memcpy_mibps);
+	fprintf(f, ",\n  \"memcpy_samples\": [");
+	for (j = 0; j < nmc; j++) {
+		fprintf(f, j ? ", " : "");
+		json_number(f, mc[j]);
+	}
+	fprintf(f, "],\n  \"scenarios\": [\n");
+	for (i = 0; i < nrows; i++) {
+		row = &rows[i];
+		m = target_met(rows, nrows, row, memcpy_mibps, what,
+			       sizeof(what), got, sizeof(got));
+		fprintf(f, "    {\"id\": ");
+		json_string(f, row->s->id);
+		fprintf(f, ", \"name\": ");
+		json_string(f, row->s->name);
+		fprintf(f, ", \"unit\": ");
+		json_string(f, unit_name(row->s->unit));
+		fprintf(f, ",\n     \"linux\": ");
+		json_side(f, row, 0);
+		fprintf(f, ",\n     \"ksock\": ");
+		json_side(f, row, 1);
+		fprintf(f, ",\n     \"ratio\": ");
+		json_number(f, side_ok(&row->side[0]) &&
+			    side_ok(&row->side[1]) ?
+			    row->side[1].med / row->side[0].med : NAN);
+		if (row->s->unit == BENCH_MIBPS) {
+			fprintf(f, ", \"linux_memcpy_fraction\": ");
+			json_number(f, side_ok(&row->side[0]) ?
+				    row->side[0].med / memcpy_mibps : NAN);
+			fprintf(f, ", \"ksock_memcpy_fraction\": ");
+			json_number(f, side_ok(&row->side[1]) ?
+				    row->side[1].med / memcpy_mibps : NAN);
+		}
+		fprintf(f, ", \"target\": ");
+		if (what[0])
+			json_string(f, what);
+		else
+			fprintf(f, "null");
+		fprintf(f, ", \"met\": %s}%s\n",
+			m < 0 ? "null" : m ? "true" : "false",
+			i + 1 < nrows ? "," : "");
+	}
+	fprintf(f, "  ]\n}\n");
+	return fclose(f) == 0 ? 0 : -1;
+}
+
+/* -- the smoke check -- */
+
+static int
+smoke(void)
+{
+	struct bench_result r;
+	int passed = 0, failed = 0, skipped = 0, i, ret, fds0;
+	long allocs0;
+	size_t j;
+
+	for (j = 0; j < bench_nscns; j++) {
+		const struct bench_scn *s = &bench_scns[j];
+
+		for (i = 0; i < 2; i++) {
+			const struct bench_ops *ops = sides[i];
+
+			if (i == 1 && opt.linux_only) {
+				printf("skip %-14s %s (--linux-only)\n",
+				       s->id, ops->name);
+				skipped++;
+				continue;
+			}
+			fds0 = ops->fd_count();
+			allocs0 = ops->mem_allocs();
+			ret = run_once(ops, s, s->smoke_n, &r);
+			if (ret == 0 && ops->fd_count() != fds0) {
+				ret = -1;
+				snprintf(r.err, sizeof(r.err),
+					 "%d descriptors left open",
+					 ops->fd_count() - fds0);
+			}
+			if (ret == 0 && ops->mem_allocs() != allocs0) {
+				ret = -1;
+				snprintf(r.err, sizeof(r.err),
+					 "%ld allocations left behind",
+					 ops->mem_allocs() - allocs0);
+			}
+			if (ret == BENCH_UNSUPPORTED && i == 1) {
+				printf("skip %-14s %s: not supported yet (%s)\n",
+				       s->id, ops->name, r.err);
+				skipped++;
+			} else if (ret == 0) {
+				printf("ok   %-14s %s: moved %lld of %lld\n",
+				       s->id, ops->name, r.moved, r.want);
+				passed++;
+			} else {
+				printf("FAIL %-14s %s: %s (moved %lld of %lld)\n",
+				       s->id, ops->name, r.err, r.moved,
+				       r.want);
+				failed++;
+			}
+			fflush(stdout);
+		}
+	}
+	printf("bench-smoke: %d passed, %d failed, %d skipped\n", passed,
+	       failed, skipped);
+	return failed ? 1 : 0;
+}
+
+/* -- main -- */
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: bench [--reps N] [--ms MS] [--only ID,...] "
+		"[--linux-only] [--json FILE]\n"
+		"       bench --smoke [--linux-only]\n");
+	exit(2);
+}
+
+static bool
+selected(const char *id)
+{
+	const char *p = opt.only;
+	size_t len = strlen(id);
+
+	if (p == NULL)
+		return true;
+	while ((p = strstr(p, id)) != NULL) {
+		if ((p == opt.only || p[-1] == ',') &&
+		    (p[len] == '\0' || p[len] == ','))
+			return true;
+		p += len;
+	}
+	return false;
+}
+
+/* Room for 10,000 pairs: raise the descriptor limit as far as allowed. */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_max < WANT_NOFILE) {
+		struct rlimit up = { WANT_NOFILE, WANT_NOFILE };
+
+		if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+			return;
+	}
+	rl.rlim_cur = rl.rlim_max < WANT_NOFILE ? rl.rlim_max : WANT_NOFILE;
+	setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct row rows[64];
+	double mc[MAX_REPS], memcpy_mibps;
+	size_t nrows = 0, j;
+	int i, nmc, status = 0;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--smoke") == 0)
+			opt.smoke = true;
+		else if (strcmp(argv[i], "--linux-only") == 0)
+			opt.linux_only = true;
+		else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
+			opt.reps = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--ms") == 0 && i + 1 < argc)
+			opt.seconds = atof(argv[++i]) / 1000;
+		else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
+			opt.only = argv[++i];
+		else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc)
+			opt.json = argv[++i];
+		else
+			usage();
+	}
+	if (opt.reps < 1 || opt.reps > MAX_REPS || opt.seconds <= 0)
+		usage();
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGALRM, watchdog);
+	raise_nofile();
+	if (!opt.linux_only && bench_ksock_init() != 0) {
+		fprintf(stderr, "bench: ksp_init: %s\n", strerror(errno));
+		return 1;
+	}
+	if (opt.smoke) {
+		status = smoke();
+		goto fini;
+	}
+
+	memcpy_mibps = measure_memcpy(mc, &nmc);
+	printf("bench: %d repetitions of ~%.0f ms per side, alternating; "
+	       "memcpy %.0f MiB/s\n", opt.reps, opt.seconds * 1000,
+	       memcpy_mibps);
+	for (j = 0; j < bench_nscns && nrows < sizeof(rows) / sizeof(rows[0]);
+	     j++) {
+		if (!selected(bench_scns[j].id))
+			continue;
+		rows[nrows].s = &bench_scns[j];
+		printf("  %s...\n", bench_scns[j].name);
+		fflush(stdout);
+		run_row(&rows[nrows]);
+		nrows++;
+	}
+	print_table(rows, nrows, memcpy_mibps);
+	if (opt.json != NULL &&
+	    write_json(opt.json, rows, nrows, memcpy_mibps, mc, nmc) != 0)
+		status = 1;
+	for (j = 0; j < nrows; j++)
+		if (rows[j].side[0].status != 0)
+			status = 1;	/* Linux is the reference: it must work */
+fini:
+	if (!opt.linux_only && bench_ksock_fini() != 0) {
+		fprintf(stderr, "bench: ksp_fini: sockets left open\n");
+		status = 1;
+	}
+	return status;
+}

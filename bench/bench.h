@@ -1,0 +1,149 @@
+/*
+ * The socket benchmark: ksock against the Linux kernel, side by side.
+ *
+ * Every scenario is written once, against a table of function pointers
+ * (struct bench_ops) that holds either libc's socket calls (the Linux
+ * kernel) or ksock's hosted POSIX personality (ksp_*). Threads come from
+ * the table too: a pthread on Linux, a simulated process (ksp_fork) on
+ * ksock. A ksock "thread" therefore has a copy of the descriptor table,
+ * not the same table, so the scenarios follow two rules that hold on both
+ * sides: descriptors are created before a thread is started, and only the
+ * thread that created a descriptor closes it. Nothing relies on EOF: every
+ * reader knows how many bytes or messages it is owed.
+ *
+ * Files: bench.c runs the scenarios (calibration, repetitions, medians,
+ * the table and the JSON copy, the smoke check); bench_ops.c holds the
+ * two tables and the memory probes; bench_scn.c holds the scenarios.
+ */
+#ifndef KSOCK_BENCH_H
+#define KSOCK_BENCH_H
+
+#include <poll.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+struct bench_thread;
+
+/* The calls a scenario may make, bound to one side. */
+struct bench_ops {
+	const char *name;			/* "linux" or "ksock" */
+
+	int	(*socket)(int domain, int type, int protocol);
+	int	(*socketpair)(int domain, int type, int protocol, int sv[2]);
+	int	(*bind)(int fd, const struct sockaddr *addr, socklen_t len);
+	int	(*listen)(int fd, int backlog);
+	int	(*accept)(int fd, struct sockaddr *addr, socklen_t *len);
+	int	(*connect)(int fd, const struct sockaddr *addr, socklen_t len);
+	ssize_t	(*send)(int fd, const void *buf, size_t len, int flags);
+	ssize_t	(*recv)(int fd, void *buf, size_t len, int flags);
+	ssize_t	(*sendmsg)(int fd, const struct msghdr *msg, int flags);
+	ssize_t	(*recvmsg)(int fd, struct msghdr *msg, int flags);
+	int	(*poll)(struct pollfd *fds, nfds_t nfds, int timeout);
+	int	(*shutdown)(int fd, int how);
+	int	(*close)(int fd);
+
+	/*
+	 * Runs @fn(@arg) on a new thread of this side (a simulated process
+	 * on ksock). Returns 0 or -1/errno. thread_join waits for it and
+	 * returns @fn's return value.
+	 */
+	int	(*thread_start)(struct bench_thread *t, int (*fn)(void *),
+				void *arg);
+	int	(*thread_join)(struct bench_thread *t);
+
+	/*
+	 * Memory this side has in use now, in bytes: for Linux the kernel's
+	 * slab plus the kernel pages no other /proc/meminfo line claims; for
+	 * ksock what malloc has handed out. Returns -1 when unknown.
+	 */
+	long long (*mem_bytes)(void);
+	/* Allocations outstanding (ksock's own count), or -1. */
+	long	(*mem_allocs)(void);
+	/* Open descriptors of the calling thread's table, or -1 (unknown). */
+	int	(*fd_count)(void);
+};
+
+/* Storage for one thread of either side. */
+struct bench_thread {
+	void	*handle;		/* struct ksp_proc *, or a pthread box */
+};
+
+extern const struct bench_ops bench_linux_ops;
+extern const struct bench_ops bench_ksock_ops;
+
+/* Starts ksock (the hosted port). Returns 0 or -1/errno. */
+int	bench_ksock_init(void);
+/* Stops ksock; returns 0, or -1 when sockets are still open. */
+int	bench_ksock_fini(void);
+
+/* -- scenarios -- */
+
+enum bench_unit {
+	BENCH_MIBPS,		/* throughput, MiB/s (higher is better) */
+	BENCH_RATE,		/* operations per second (higher is better) */
+	BENCH_LATENCY,		/* round trip: .value median, .value2 p99, us */
+	BENCH_BYTES,		/* bytes per object (lower is better) */
+};
+
+/* What one run of a scenario reports. */
+struct bench_result {
+	double		value;		/* in the scenario's unit */
+	double		value2;		/* BENCH_LATENCY: the 99th percentile */
+	double		seconds;	/* how long the measured part took */
+	long long	moved;		/* bytes or operations done... */
+	long long	want;		/* ...and how many were owed */
+	double		allocs;		/* BENCH_BYTES on ksock: allocations
+					   per object, or -1 */
+	char		err[120];	/* why it failed */
+};
+
+/* A run returns 0, -1 (failed: .err says why) or BENCH_UNSUPPORTED. */
+#define BENCH_UNSUPPORTED	1
+
+struct bench_scn;
+typedef int (*bench_fn)(const struct bench_ops *ops,
+			const struct bench_scn *s, long n,
+			struct bench_result *r);
+
+/* Goals for ksock, printed in the "target met?" column. */
+enum bench_target {
+	BENCH_NO_TARGET,
+	BENCH_RATIO_GE,		/* ksock/Linux >= goal */
+	BENCH_RATIO_LE,		/* ksock/Linux <= goal (latency) */
+	BENCH_RATIO_GE_MEMCPY,	/* ksock/Linux >= goal and >= goal2 x memcpy */
+	BENCH_ABS_LE,		/* ksock value <= goal */
+	BENCH_SCALE_GE,		/* ksock value >= goal x ksock of row .base */
+};
+
+struct bench_scn {
+	const char	*name;		/* for the table */
+	const char	*id;		/* for the JSON copy and --only */
+	bench_fn	 run;
+	int		 type;		/* SOCK_STREAM, SOCK_SEQPACKET... */
+	size_t		 size;		/* write or message size, bytes */
+	int		 pairs;		/* scaling: socket pairs... */
+	int		 threads;	/* ...driven by this many threads */
+	bool		 use_poll;	/* latency: poll before each recv */
+	int		 queued;	/* memory: bytes queued per pair */
+	enum bench_unit	 unit;
+	long		 start_n;	/* first calibration guess (0: fixed n) */
+	long		 fixed_n;	/* n when not calibrated */
+	long		 smoke_n;	/* n for the smoke check */
+	enum bench_target target;
+	double		 goal, goal2;
+	const char	*base;		/* BENCH_SCALE_GE: id of the base row */
+};
+
+extern const struct bench_scn bench_scns[];
+extern const size_t bench_nscns;
+
+/* Monotonic time in nanoseconds. */
+int64_t	bench_now_ns(void);
+/* Fills r->err and returns -1. */
+int	bench_fail(struct bench_result *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#endif /* KSOCK_BENCH_H */

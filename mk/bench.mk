@@ -1,0 +1,27 @@
+# The socket benchmark (issue 5): every scenario on the Linux kernel and on
+# ksock in one run. bench/dns_* is the resolver's benchmark (mk/dns.mk).
+#
+#   make bench-sockets   the full run: table on stdout, JSON copy in
+#                        $(BUILD)/bench/results.json (about 2 minutes)
+#   make bench-smoke     every scenario once with tiny sizes, both sides,
+#                        checking byte counts (part of make check)
+
+BENCH_DIR  := $(BUILD)/bench
+BENCH_SRCS := bench/bench.c bench/bench_ops.c bench/bench_scn.c
+BENCH_BIN  := $(BENCH_DIR)/bench
+
+# -O2 whatever OPT says: the figures are meant to be compared across runs.
+$(BENCH_BIN): $(BENCH_SRCS) bench/bench.h $(LIBKSOCK)
+	@mkdir -p $(dir $@)
+	$(CC) $(HOSTED_CFLAGS) -O2 -o $@ $(BENCH_SRCS) $(LIBKSOCK) -lm
+
+ALL_TARGETS   += $(BENCH_BIN)
+BENCH_TARGETS += bench-sockets
+CHECK_TARGETS += bench-smoke
+.PHONY: bench-sockets bench-smoke
+
+# Explicit rules: make does not search implicit rules for phony targets.
+bench-sockets: $(BENCH_BIN)
+	$(BENCH_BIN) --json $(BENCH_DIR)/results.json
+bench-smoke: $(BENCH_BIN)
+	@tools/run-suite bench-smoke 300 $(BENCH_BIN) --smoke
