@@ -1,0 +1,381 @@
+/*
+ * Hosted port: open files and descriptor tables.
+ *
+ * A struct ksp_file is refcounted with an atomic counter; every descriptor
+ * slot that points at it holds one reference, and so does every message in
+ * flight that carries it (through the port's file_hold). The last
+ * reference closes what is behind it: ks_close() for a socket, close(2)
+ * for a host descriptor. That happens outside every table lock.
+ *
+ * A descriptor table is an array of slots under one mutex (fdt->lock).
+ * Descriptors are allocated lowest-free-first, as on Linux, and bounded by
+ * the RLIMIT_NOFILE soft limit (EMFILE). A slot may be "reserved" between
+ * the start and the end of an accept, as Linux reserves the number before
+ * it waits. No ksock function is called with a table lock held.
+ *
+ * The personality's own structures use malloc directly, not the port's
+ * accounted allocator: ksp_alloc_* count ksock's allocations only.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "hosted.h"
+
+/* Slots are added in steps of this many. */
+#define FDT_GROW	64
+
+static struct ksp_file *
+file_new(struct ks_sock *so, int hostfd)
+{
+	struct ksp_file *f = malloc(sizeof(*f));
+
+	if (f == NULL)
+		return NULL;
+	atomic_init(&f->refs, 1);
+	f->so = so;
+	f->hostfd = hostfd;
+	return f;
+}
+
+/* A new file holding the caller's reference to @so; NULL when out of memory. */
+struct ksp_file *
+ksp__file_new_sock(struct ks_sock *so)
+{
+	return file_new(so, -1);
+}
+
+/* A new file owning the real descriptor @hostfd; NULL when out of memory. */
+struct ksp_file *
+ksp__file_new_host(int hostfd)
+{
+	return file_new(NULL, hostfd);
+}
+
+/* Takes one more reference to @f. */
+void
+ksp__file_hold(struct ksp_file *f)
+{
+	atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
+}
+
+/*
+ * Drops a reference to @f; the last one closes the socket (ks_close) or
+ * the host descriptor and frees @f. Call with no lock held.
+ */
+void
+ksp__file_put(struct ksp_file *f)
+{
+	if (f == NULL)
+		return;
+	if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	if (f->so != NULL)
+		ks_close(f->so);
+	else
+		close(f->hostfd);
+	free(f);
+}
+
+/* The RLIMIT_NOFILE soft limit: descriptors are numbered below it. */
+int
+ksp__fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur > INT32_MAX)
+		return INT32_MAX;
+	return (int)rl.rlim_cur;
+}
+
+/* Looks @fd up and takes a reference to its file. Returns 0 or -EBADF. */
+int
+ksp__fd_get(struct ksp_fdtable *t, int fd, struct ksp_file **out)
+{
+	int err = -EBADF;
+
+	pthread_mutex_lock(&t->lock);
+	if (fd >= 0 && fd < t->cap && t->ent[fd].file != NULL) {
+		*out = t->ent[fd].file;
+		ksp__file_hold(*out);
+		err = 0;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return err;
+}
+
+/* Makes room for slot @fd. Returns 0 or -ENOMEM. */
+static int
+fdt_grow_locked(struct ksp_fdtable *t, int fd)
+{
+	struct ksp_fdent *ent;
+	int cap;
+
+	if (fd < t->cap)
+		return 0;
+	cap = (fd / FDT_GROW + 1) * FDT_GROW;
+	ent = realloc(t->ent, (size_t)cap * sizeof(*ent));
+	if (ent == NULL)
+		return -ENOMEM;
+	memset(ent + t->cap, 0, (size_t)(cap - t->cap) * sizeof(*ent));
+	t->ent = ent;
+	t->cap = cap;
+	return 0;
+}
+
+static bool
+slot_is_free(const struct ksp_fdtable *t, int fd)
+{
+	return fd >= t->cap || (t->ent[fd].file == NULL && !t->ent[fd].reserved);
+}
+
+/* The lowest free slot >= @minfd, grown into; or -EMFILE / -ENOMEM. */
+static int
+fdt_alloc_locked(struct ksp_fdtable *t, int minfd)
+{
+	int limit = ksp__fd_limit();
+	int fd, err;
+
+	for (fd = minfd; fd < limit; fd++)
+		if (slot_is_free(t, fd))
+			break;
+	if (fd >= limit)
+		return -EMFILE;
+	err = fdt_grow_locked(t, fd);
+	if (err < 0)
+		return err;
+	return fd;
+}
+
+/*
+ * Installs @f at the lowest free descriptor >= @minfd, taking a reference
+ * of its own. Returns the descriptor, -EMFILE or -ENOMEM.
+ */
+int
+ksp__fd_install(struct ksp_fdtable *t, struct ksp_file *f, bool cloexec,
+		int minfd)
+{
+	int fd;
+
+	pthread_mutex_lock(&t->lock);
+	fd = fdt_alloc_locked(t, minfd);
+	if (fd >= 0) {
+		ksp__file_hold(f);
+		t->ent[fd].file = f;
+		t->ent[fd].cloexec = cloexec;
+		t->count++;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return fd;
+}
+
+/* Reserves the lowest free descriptor. Returns it, -EMFILE or -ENOMEM. */
+int
+ksp__fd_reserve(struct ksp_fdtable *t)
+{
+	int fd;
+
+	pthread_mutex_lock(&t->lock);
+	fd = fdt_alloc_locked(t, 0);
+	if (fd >= 0)
+		t->ent[fd].reserved = true;
+	pthread_mutex_unlock(&t->lock);
+	return fd;
+}
+
+/* Fills the reserved slot @fd with @f, taking a reference of its own. */
+void
+ksp__fd_commit(struct ksp_fdtable *t, int fd, struct ksp_file *f, bool cloexec)
+{
+	pthread_mutex_lock(&t->lock);
+	ksp__file_hold(f);
+	t->ent[fd].reserved = false;
+	t->ent[fd].file = f;
+	t->ent[fd].cloexec = cloexec;
+	t->count++;
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* Gives the reserved slot @fd back. */
+void
+ksp__fd_unreserve(struct ksp_fdtable *t, int fd)
+{
+	pthread_mutex_lock(&t->lock);
+	t->ent[fd].reserved = false;
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* Removes @fd and drops its reference. Returns 0 or -EBADF. */
+int
+ksp__fd_close(struct ksp_fdtable *t, int fd)
+{
+	struct ksp_file *f = NULL;
+
+	pthread_mutex_lock(&t->lock);
+	if (fd >= 0 && fd < t->cap && t->ent[fd].file != NULL) {
+		f = t->ent[fd].file;
+		t->ent[fd].file = NULL;
+		t->ent[fd].cloexec = false;
+		t->count--;
+	}
+	pthread_mutex_unlock(&t->lock);
+	if (f == NULL)
+		return -EBADF;
+	ksp__file_put(f);
+	return 0;
+}
+
+/*
+ * Makes @newfd refer to @oldfd's file (dup2/dup3 after their argument
+ * checks), closing what @newfd held. Returns @newfd, -EBADF, -EBUSY (the
+ * slot is being filled by an accept) or -ENOMEM.
+ */
+int
+ksp__fd_dup3(struct ksp_fdtable *t, int oldfd, int newfd, bool cloexec)
+{
+	struct ksp_file *old = NULL, *f;
+	int err;
+
+	if (newfd < 0 || newfd >= ksp__fd_limit())
+		return -EBADF;
+	pthread_mutex_lock(&t->lock);
+	if (oldfd < 0 || oldfd >= t->cap || t->ent[oldfd].file == NULL) {
+		err = -EBADF;
+		goto unlock;
+	}
+	err = fdt_grow_locked(t, newfd);
+	if (err < 0)
+		goto unlock;
+	if (t->ent[newfd].reserved) {
+		err = -EBUSY;
+		goto unlock;
+	}
+	f = t->ent[oldfd].file;
+	ksp__file_hold(f);
+	old = t->ent[newfd].file;
+	if (old == NULL)
+		t->count++;
+	t->ent[newfd].file = f;
+	t->ent[newfd].cloexec = cloexec;
+	err = newfd;
+unlock:
+	pthread_mutex_unlock(&t->lock);
+	ksp__file_put(old);
+	return err;
+}
+
+/* FD_CLOEXEC of @fd (0 or 1), or -EBADF. */
+int
+ksp__fd_get_cloexec(struct ksp_fdtable *t, int fd)
+{
+	int r = -EBADF;
+
+	pthread_mutex_lock(&t->lock);
+	if (fd >= 0 && fd < t->cap && t->ent[fd].file != NULL)
+		r = t->ent[fd].cloexec ? 1 : 0;
+	pthread_mutex_unlock(&t->lock);
+	return r;
+}
+
+/* Sets FD_CLOEXEC of @fd. Returns 0 or -EBADF. */
+int
+ksp__fd_set_cloexec(struct ksp_fdtable *t, int fd, bool on)
+{
+	int r = -EBADF;
+
+	pthread_mutex_lock(&t->lock);
+	if (fd >= 0 && fd < t->cap && t->ent[fd].file != NULL) {
+		t->ent[fd].cloexec = on;
+		r = 0;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return r;
+}
+
+/* An empty table. Returns 0 or -errno. */
+int
+ksp__fdtable_init(struct ksp_fdtable *t)
+{
+	int err = pthread_mutex_init(&t->lock, NULL);
+
+	if (err != 0)
+		return -err;
+	t->ent = NULL;
+	t->cap = 0;
+	t->count = 0;
+	return 0;
+}
+
+/*
+ * Fills the empty table @dst with the descriptors of @src, sharing their
+ * files (fork). Returns 0 or -ENOMEM.
+ */
+int
+ksp__fdtable_copy(struct ksp_fdtable *dst, struct ksp_fdtable *src)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&src->lock);
+	if (src->cap > 0) {
+		dst->ent = calloc((size_t)src->cap, sizeof(*dst->ent));
+		if (dst->ent == NULL) {
+			err = -ENOMEM;
+			goto unlock;
+		}
+		dst->cap = src->cap;
+	}
+	for (int fd = 0; fd < src->cap; fd++) {
+		struct ksp_file *f = src->ent[fd].file;
+
+		if (f == NULL)
+			continue;
+		ksp__file_hold(f);
+		dst->ent[fd].file = f;
+		dst->ent[fd].cloexec = src->ent[fd].cloexec;
+		dst->count++;
+	}
+unlock:
+	pthread_mutex_unlock(&src->lock);
+	return err;
+}
+
+/* Closes every descriptor of @t (process exit); the table stays usable. */
+void
+ksp__fdtable_close_all(struct ksp_fdtable *t)
+{
+	struct ksp_fdent *ent;
+	int cap;
+
+	pthread_mutex_lock(&t->lock);
+	ent = t->ent;
+	cap = t->cap;
+	t->ent = NULL;
+	t->cap = 0;
+	t->count = 0;
+	pthread_mutex_unlock(&t->lock);
+	for (int fd = 0; fd < cap; fd++)
+		ksp__file_put(ent[fd].file);
+	free(ent);
+}
+
+/* Frees an empty table. */
+void
+ksp__fdtable_destroy(struct ksp_fdtable *t)
+{
+	ksp__fdtable_close_all(t);
+	pthread_mutex_destroy(&t->lock);
+}
+
+/* How many descriptors @t holds. */
+int
+ksp__fdtable_count(struct ksp_fdtable *t)
+{
+	int n;
+
+	pthread_mutex_lock(&t->lock);
+	n = t->count;
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}

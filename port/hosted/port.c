@@ -1,0 +1,812 @@
+/*
+ * Hosted port: struct ks_port for Linux user space.
+ *
+ * Memory is malloc with accounting (atomic counters of outstanding
+ * allocations and bytes, and of allocations made) and failure injection
+ * (ksp_alloc_fail_at). Mutexes are pthread mutexes stored in struct
+ * ks_mutex. Waiting uses one futex word per thread: unpark() sets it to 1
+ * and wakes; park() consumes it or sleeps on it with an absolute
+ * monotonic deadline (FUTEX_WAIT_BITSET), and returns -KS_EINTR when a
+ * signal handler ran on the thread (the futex wait fails with EINTR, as a
+ * blocking system call would) or ksp_interrupt() targeted its process.
+ *
+ * Identity comes from the calling thread's simulated process (proc.c),
+ * descriptors from its table (file.c). Socket nodes live on the real
+ * filesystem; since the real process is usually root, the path walk checks
+ * permissions itself, with the simulated process's effective ids, the way
+ * Linux's generic_permission() would for that user.
+ *
+ * Locks: the thread pool lock guards the free list of thread records; it
+ * is a leaf. Everything else is in proc.c and file.c (see hosted.h).
+ */
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ksock/posix.h>
+
+#include "hosted.h"
+
+static_assert(sizeof(pthread_mutex_t) <= sizeof(struct ks_mutex),
+	      "pthread_mutex_t must fit in struct ks_mutex");
+static_assert(_Alignof(pthread_mutex_t) <= _Alignof(struct ks_mutex),
+	      "struct ks_mutex must be aligned for pthread_mutex_t");
+
+/* Linux's MAXSYMLINKS: a walk that follows more links fails with ELOOP. */
+#define WALK_MAX_LINKS	40
+/* Room for a path being walked: sun_path plus the symlinks spliced in. */
+#define WALK_BUF	(2 * PATH_MAX)
+
+/* -- memory -- */
+
+static atomic_long alloc_outstanding;
+static atomic_long alloc_bytes;
+static atomic_long alloc_total;
+static atomic_long alloc_fail_at;	/* countdown; 0: off */
+
+long
+ksp_alloc_outstanding(void)
+{
+	return atomic_load(&alloc_outstanding);
+}
+
+long
+ksp_alloc_count(void)
+{
+	return atomic_load(&alloc_total);
+}
+
+void
+ksp_alloc_fail_at(long n)
+{
+	atomic_store(&alloc_fail_at, n > 0 ? n : 0);
+}
+
+/* Whether this allocation is the one ksp_alloc_fail_at() chose. */
+static bool
+alloc_should_fail(void)
+{
+	long n = atomic_load(&alloc_fail_at);
+
+	while (n > 0) {
+		if (atomic_compare_exchange_weak(&alloc_fail_at, &n, n - 1))
+			return n == 1;
+	}
+	return false;
+}
+
+static void *
+port_alloc(size_t size)
+{
+	void *p;
+
+	if (alloc_should_fail())
+		return NULL;
+	p = malloc(size != 0 ? size : 1);
+	if (p == NULL)
+		return NULL;
+	atomic_fetch_add(&alloc_outstanding, 1);
+	atomic_fetch_add(&alloc_bytes, (long)size);
+	atomic_fetch_add(&alloc_total, 1);
+	return p;
+}
+
+static void
+port_free(void *p, size_t size)
+{
+	if (p == NULL)
+		return;
+	atomic_fetch_sub(&alloc_outstanding, 1);
+	atomic_fetch_sub(&alloc_bytes, (long)size);
+	free(p);
+}
+
+/* -- mutexes -- */
+
+static pthread_mutex_t *
+as_pthread(struct ks_mutex *m)
+{
+	return (pthread_mutex_t *)(void *)m->opaque;
+}
+
+static void
+port_mutex_init(struct ks_mutex *m)
+{
+	pthread_mutex_init(as_pthread(m), NULL);
+}
+
+static void
+port_mutex_destroy(struct ks_mutex *m)
+{
+	pthread_mutex_destroy(as_pthread(m));
+}
+
+static void
+port_mutex_lock(struct ks_mutex *m)
+{
+	pthread_mutex_lock(as_pthread(m));
+}
+
+static void
+port_mutex_unlock(struct ks_mutex *m)
+{
+	pthread_mutex_unlock(as_pthread(m));
+}
+
+/* -- threads: records, park and unpark -- */
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ksp_thread *pool_free;	/* [pool_lock] */
+static pthread_key_t thread_key;
+static pthread_once_t thread_key_once = PTHREAD_ONCE_INIT;
+static _Thread_local struct ksp_thread *thread_self;
+
+/* Thread exit: the record goes back to the pool, never to free(). */
+static void
+thread_release(void *p)
+{
+	struct ksp_thread *t = p;
+
+	thread_self = NULL;
+	t->proc = NULL;
+	pthread_mutex_lock(&pool_lock);
+	t->next_free = pool_free;
+	pool_free = t;
+	pthread_mutex_unlock(&pool_lock);
+}
+
+static void
+thread_key_create(void)
+{
+	if (pthread_key_create(&thread_key, thread_release) != 0)
+		abort();
+}
+
+/*
+ * The calling thread's record, created on first use and released when
+ * the thread exits. Aborts when out of memory (thread_self cannot fail).
+ */
+struct ksp_thread *
+ksp__thread(void)
+{
+	struct ksp_thread *t = thread_self;
+
+	if (t != NULL)
+		return t;
+	pthread_once(&thread_key_once, thread_key_create);
+	pthread_mutex_lock(&pool_lock);
+	t = pool_free;
+	if (t != NULL)
+		pool_free = t->next_free;
+	pthread_mutex_unlock(&pool_lock);
+	if (t == NULL) {
+		t = calloc(1, sizeof(*t));
+		if (t == NULL)
+			abort();
+	}
+	atomic_store(&t->word, 0);
+	atomic_store(&t->interrupted, false);
+	atomic_store(&t->poll_efd, -1);
+	t->proc = NULL;
+	t->next_free = NULL;
+	pthread_setspecific(thread_key, t);
+	thread_self = t;
+	return t;
+}
+
+static void *
+port_thread_self(void)
+{
+	return ksp__thread();
+}
+
+/* Monotonic nanoseconds. */
+int64_t
+ksp__now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static long
+futex_wait(_Atomic uint32_t *word, uint32_t val, const struct timespec *abs)
+{
+	/* Without FUTEX_CLOCK_REALTIME the absolute time is CLOCK_MONOTONIC. */
+	return syscall(SYS_futex, (uint32_t *)word,
+		       FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, val, abs, NULL,
+		       FUTEX_BITSET_MATCH_ANY);
+}
+
+/*
+ * Sleeps until unparked, @deadline_ns (monotonic, -1: none), a signal
+ * handler running on this thread, or ksp_interrupt(). Returns 0,
+ * -KS_ETIMEDOUT or -KS_EINTR.
+ */
+int
+ksp__park(int64_t deadline_ns)
+{
+	struct ksp_thread *t = ksp__thread();
+	struct timespec ts;
+
+	for (;;) {
+		if (atomic_exchange(&t->word, 0) != 0)
+			return 0;
+		if (atomic_exchange(&t->interrupted, false))
+			return -KS_EINTR;
+		if (deadline_ns >= 0) {
+			if (ksp__now() >= deadline_ns)
+				return -KS_ETIMEDOUT;
+			ts.tv_sec = deadline_ns / 1000000000;
+			ts.tv_nsec = deadline_ns % 1000000000;
+		}
+		if (futex_wait(&t->word, 0, deadline_ns >= 0 ? &ts : NULL) < 0 &&
+		    errno == EINTR)
+			return -KS_EINTR;
+		/* Woken, timed out or the word changed: look again. */
+	}
+}
+
+/* Wakes @t from park(), or makes its next park() return at once. */
+void
+ksp__unpark(struct ksp_thread *t)
+{
+	if (atomic_exchange(&t->word, 1) == 0)
+		syscall(SYS_futex, (uint32_t *)&t->word,
+			FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 1, NULL, NULL, 0);
+}
+
+static void
+port_unpark(void *thread)
+{
+	ksp__unpark(thread);
+}
+
+/* -- time and randomness -- */
+
+static void
+port_random(void *buf, size_t len)
+{
+	char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = getrandom(p, len, 0);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			abort();
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+/* -- identity -- */
+
+static void
+port_cred(struct ks_cred *out)
+{
+	struct ksp_proc *p = ksp__proc();
+
+	if (p == NULL) {
+		out->pid = (int32_t)getpid();
+		getresuid(&out->uid, &out->euid, &out->suid);
+		getresgid(&out->gid, &out->egid, &out->sgid);
+		return;
+	}
+	pthread_mutex_lock(&p->lock);
+	out->pid = p->pid;
+	out->uid = p->uid;
+	out->euid = p->euid;
+	out->suid = p->suid;
+	out->gid = p->gid;
+	out->egid = p->egid;
+	out->sgid = p->sgid;
+	pthread_mutex_unlock(&p->lock);
+}
+
+static unsigned
+port_umask(void)
+{
+	struct ksp_proc *p = ksp__proc();
+	unsigned mask;
+
+	if (p == NULL)
+		return 022;
+	pthread_mutex_lock(&p->lock);
+	mask = p->umask;
+	pthread_mutex_unlock(&p->lock);
+	return mask;
+}
+
+/* A process whose euid is 0 holds every capability, as root does. */
+static bool
+port_capable(enum ks_cap cap)
+{
+	struct ks_cred c;
+
+	port_cred(&c);
+	return c.euid == 0;
+}
+
+static bool
+port_pid_exists(int32_t pid)
+{
+	return ksp__pid_exists(pid);
+}
+
+static unsigned
+port_inflight_limit(uint32_t uid)
+{
+	return (unsigned)ksp__fd_limit();
+}
+
+/* -- descriptors -- */
+
+static struct ksp_file *
+to_file(struct ks_file *f)
+{
+	return (struct ksp_file *)(void *)f;
+}
+
+static int
+port_file_get(int fd, struct ks_file **out)
+{
+	struct ksp_proc *p = ksp__proc();
+	struct ksp_file *f;
+
+	if (p == NULL || ksp__fd_get(&p->fdt, fd, &f) < 0)
+		return -KS_EBADF;
+	*out = (struct ks_file *)(void *)f;
+	return 0;
+}
+
+static void
+port_file_hold(struct ks_file *f)
+{
+	ksp__file_hold(to_file(f));
+}
+
+static void
+port_file_put(struct ks_file *f)
+{
+	ksp__file_put(to_file(f));
+}
+
+static int
+port_file_install(struct ks_file *f, int flags)
+{
+	struct ksp_proc *p = ksp__proc();
+	int fd;
+
+	if (p == NULL)
+		return -KS_EMFILE;
+	fd = ksp__fd_install(&p->fdt, to_file(f), (flags & KS_O_CLOEXEC) != 0,
+			     0);
+	return fd >= 0 ? fd : -KS_EMFILE;
+}
+
+static struct ks_sock *
+port_file_sock(struct ks_file *f)
+{
+	return to_file(f)->so;
+}
+
+static long
+port_file_count(struct ks_file *f)
+{
+	return atomic_load(&to_file(f)->refs);
+}
+
+/* -- socket nodes: a path walk with the simulated credentials -- */
+
+#define MAY_EXEC	1
+#define MAY_WRITE	2
+#define MAY_READ	4
+
+struct walk_cred {
+	uint32_t	uid;	/* effective (fsuid) */
+	uint32_t	gid;	/* effective (fsgid) */
+};
+
+static void
+walk_cred(struct walk_cred *wc)
+{
+	struct ks_cred c;
+
+	port_cred(&c);
+	wc->uid = c.euid;
+	wc->gid = c.egid;
+}
+
+/* Linux's generic_permission() for a process without supplementary groups. */
+static bool
+may_access(const struct stat *st, int mask, const struct walk_cred *wc)
+{
+	unsigned bits;
+
+	if (wc->uid == 0) {
+		/* CAP_DAC_OVERRIDE, except exec of a file no one may exec. */
+		if ((mask & MAY_EXEC) && !S_ISDIR(st->st_mode) &&
+		    (st->st_mode & 0111) == 0)
+			return false;
+		return true;
+	}
+	if (st->st_uid == wc->uid)
+		bits = (st->st_mode >> 6) & 7;
+	else if (st->st_gid == wc->gid)
+		bits = (st->st_mode >> 3) & 7;
+	else
+		bits = st->st_mode & 7;
+	return (bits & (unsigned)mask) == (unsigned)mask;
+}
+
+static int
+may_dirfd(int dfd, int mask, const struct walk_cred *wc)
+{
+	struct stat st;
+
+	if (fstat(dfd, &st) < 0)
+		return -errno;
+	return may_access(&st, mask, wc) ? 0 : -KS_EACCES;
+}
+
+struct walk {
+	int	 dfd;		/* O_PATH descriptor of the last directory */
+	char	 last[NAME_MAX + 1];	/* the final component */
+	bool	 must_be_dir;	/* the path ended with a slash */
+};
+
+/*
+ * Walks @path from the working directory with @wc's search permission on
+ * every directory looked in, following symlinks in every component but
+ * the last, and in the last too when @follow. Returns 0 with @w->dfd (the
+ * caller closes it) and @w->last naming the final component (which may
+ * not exist), or -errno (ENOENT, ENOTDIR, ELOOP, EACCES, ENAMETOOLONG).
+ */
+static int
+walk_path(const char *path, bool follow, const struct walk_cred *wc,
+	  struct walk *w)
+{
+	char *buf, *rest, *tmp;
+	int links = 0, err;
+
+	if (path[0] == '\0')
+		return -KS_ENOENT;
+	buf = malloc(WALK_BUF);
+	tmp = malloc(WALK_BUF);
+	if (buf == NULL || tmp == NULL) {
+		err = -KS_ENOMEM;
+		goto free_bufs;
+	}
+	if (strlen(path) >= WALK_BUF) {
+		err = -KS_ENAMETOOLONG;
+		goto free_bufs;
+	}
+	strcpy(buf, path);
+	rest = buf;
+	w->dfd = open(rest[0] == '/' ? "/" : ".",
+		      O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (w->dfd < 0) {
+		err = -errno;
+		goto free_bufs;
+	}
+	for (;;) {
+		struct stat st;
+		size_t len;
+		bool is_last;
+		int nfd;
+
+		while (*rest == '/')
+			rest++;
+		len = strcspn(rest, "/");
+		if (len > NAME_MAX) {
+			err = -KS_ENAMETOOLONG;
+			goto close_dir;
+		}
+		if (len == 0) {
+			/* "/" or a path ending in slashes: the directory. */
+			strcpy(w->last, ".");
+			w->must_be_dir = true;
+			is_last = true;
+		} else {
+			memcpy(w->last, rest, len);
+			w->last[len] = '\0';
+			rest += len;
+			w->must_be_dir = *rest == '/';
+			while (*rest == '/')
+				rest++;
+			is_last = *rest == '\0';
+		}
+		/* Looking a name up in a directory needs search permission. */
+		err = may_dirfd(w->dfd, MAY_EXEC, wc);
+		if (err < 0)
+			goto close_dir;
+		if (is_last && !follow && !w->must_be_dir)
+			break;
+		if (fstatat(w->dfd, w->last, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			err = -errno;
+			if (is_last && err == -KS_ENOENT)
+				break;	/* the caller decides */
+			goto close_dir;
+		}
+		if (S_ISLNK(st.st_mode)) {
+			ssize_t n;
+
+			if (++links > WALK_MAX_LINKS) {
+				err = -KS_ELOOP;
+				goto close_dir;
+			}
+			n = readlinkat(w->dfd, w->last, tmp, WALK_BUF - 1);
+			if (n < 0) {
+				err = -errno;
+				goto close_dir;
+			}
+			if (n == 0) {
+				err = -KS_ENOENT;
+				goto close_dir;
+			}
+			if ((size_t)n + 1 + strlen(rest) + 1 > WALK_BUF) {
+				err = -KS_ENAMETOOLONG;
+				goto close_dir;
+			}
+			tmp[n] = '/';
+			strcpy(tmp + n + 1, rest);
+			if (!w->must_be_dir && *rest == '\0')
+				tmp[n] = '\0';
+			strcpy(buf, tmp);
+			rest = buf;
+			if (rest[0] == '/') {
+				nfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+				if (nfd < 0) {
+					err = -errno;
+					goto close_dir;
+				}
+				close(w->dfd);
+				w->dfd = nfd;
+			}
+			continue;
+		}
+		if (is_last && !w->must_be_dir)
+			break;
+		if (!S_ISDIR(st.st_mode)) {
+			err = -KS_ENOTDIR;
+			goto close_dir;
+		}
+		if (is_last)
+			break;
+		nfd = openat(w->dfd, w->last,
+			     O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (nfd < 0) {
+			err = -errno;
+			goto close_dir;
+		}
+		close(w->dfd);
+		w->dfd = nfd;
+	}
+	free(buf);
+	free(tmp);
+	return 0;
+
+close_dir:
+	close(w->dfd);
+free_bufs:
+	free(buf);
+	free(tmp);
+	return err;
+}
+
+static void
+node_key(const struct stat *st, struct ks_node_key *key)
+{
+	key->a = (uint64_t)st->st_dev;
+	key->b = (uint64_t)st->st_ino;
+}
+
+static bool
+is_dot_or_dotdot(const char *name)
+{
+	return strcmp(name, ".") == 0 || strcmp(name, "..") == 0;
+}
+
+static int
+port_node_create(const char *path, unsigned mode, struct ks_node_key *key)
+{
+	struct walk_cred wc;
+	struct walk w;
+	struct stat st, dir;
+	uint32_t gid;
+	int err;
+
+	walk_cred(&wc);
+	err = walk_path(path, false, &wc, &w);
+	if (err < 0)
+		return err;
+	/* As Linux's filename_create(): an existing name first, then the
+	 * trailing slash, then write permission on the directory. */
+	if (is_dot_or_dotdot(w.last) ||
+	    fstatat(w.dfd, w.last, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		err = -KS_EADDRINUSE;
+		goto close_dir;
+	}
+	if (errno != ENOENT) {
+		err = -errno;
+		goto close_dir;
+	}
+	if (w.must_be_dir) {
+		err = -KS_ENOENT;
+		goto close_dir;
+	}
+	err = may_dirfd(w.dfd, MAY_WRITE | MAY_EXEC, &wc);
+	if (err < 0)
+		goto close_dir;
+	if (mknodat(w.dfd, w.last, S_IFSOCK | (mode & ~port_umask() & 07777),
+		    0) < 0) {
+		err = errno == EEXIST ? -KS_EADDRINUSE : -errno;
+		goto close_dir;
+	}
+	if (fstat(w.dfd, &dir) < 0) {
+		err = -errno;
+		goto unlink_node;
+	}
+	/* The node belongs to the simulated user; a set-group-ID directory
+	 * passes its group on. */
+	gid = (dir.st_mode & S_ISGID) ? (uint32_t)dir.st_gid : wc.gid;
+	if (geteuid() == 0 &&
+	    fchownat(w.dfd, w.last, wc.uid, gid, AT_SYMLINK_NOFOLLOW) < 0) {
+		err = -errno;
+		goto unlink_node;
+	}
+	if (fstatat(w.dfd, w.last, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		err = -errno;
+		goto unlink_node;
+	}
+	node_key(&st, key);
+	close(w.dfd);
+	return 0;
+
+unlink_node:
+	unlinkat(w.dfd, w.last, 0);
+close_dir:
+	close(w.dfd);
+	return err;
+}
+
+static void
+port_node_remove(const char *path, const struct ks_node_key *key)
+{
+	struct ks_node_key k;
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return;
+	node_key(&st, &k);
+	if (k.a == key->a && k.b == key->b)
+		unlink(path);
+}
+
+static int
+port_node_lookup(const char *path, struct ks_node_key *key)
+{
+	struct walk_cred wc;
+	struct walk w;
+	struct stat st;
+	int err;
+
+	walk_cred(&wc);
+	err = walk_path(path, true, &wc, &w);
+	if (err < 0)
+		return err;
+	if (fstatat(w.dfd, w.last, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		err = -errno;
+		goto close_dir;
+	}
+	/* As Linux's unix_find_bsd(): write permission, then the type. */
+	if (!may_access(&st, MAY_WRITE, &wc)) {
+		err = -KS_EACCES;
+		goto close_dir;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		err = -KS_ECONNREFUSED;
+		goto close_dir;
+	}
+	node_key(&st, key);
+	err = 0;
+close_dir:
+	close(w.dfd);
+	return err;
+}
+
+/* -- signals -- */
+
+static void
+port_signal_pipe(void)
+{
+	pthread_kill(pthread_self(), SIGPIPE);
+}
+
+static void
+port_signal_urg(int32_t owner)
+{
+	if (owner == 0 || owner == INT32_MIN)
+		return;
+	ksp__signal_pid(owner < 0 ? -owner : owner, SIGURG);
+}
+
+/* -- user memory -- */
+
+static int
+port_copy_from_user(void *dst, const void *usrc, size_t len)
+{
+	if (len == 0)
+		return 0;
+	if (usrc == NULL)
+		return -KS_EFAULT;
+	memcpy(dst, usrc, len);
+	return 0;
+}
+
+static int
+port_copy_to_user(void *udst, const void *src, size_t len)
+{
+	if (len == 0)
+		return 0;
+	if (udst == NULL)
+		return -KS_EFAULT;
+	memcpy(udst, src, len);
+	return 0;
+}
+
+static const struct ks_port hosted_port = {
+	.version	= KS_PORT_VERSION,
+	.size		= sizeof(struct ks_port),
+	.alloc		= port_alloc,
+	.free		= port_free,
+	.mutex_init	= port_mutex_init,
+	.mutex_destroy	= port_mutex_destroy,
+	.mutex_lock	= port_mutex_lock,
+	.mutex_unlock	= port_mutex_unlock,
+	.thread_self	= port_thread_self,
+	.park		= ksp__park,
+	.unpark		= port_unpark,
+	.now		= ksp__now,
+	.cred		= port_cred,
+	.umask		= port_umask,
+	.capable	= port_capable,
+	.pid_exists	= port_pid_exists,
+	.inflight_limit	= port_inflight_limit,
+	.file_get	= port_file_get,
+	.file_hold	= port_file_hold,
+	.file_put	= port_file_put,
+	.file_install	= port_file_install,
+	.file_sock	= port_file_sock,
+	.file_count	= port_file_count,
+	.node_create	= port_node_create,
+	.node_remove	= port_node_remove,
+	.node_lookup	= port_node_lookup,
+	.signal_pipe	= port_signal_pipe,
+	.signal_urg	= port_signal_urg,
+	.random		= port_random,
+	.copy_from_user	= port_copy_from_user,
+	.copy_to_user	= port_copy_to_user,
+};
+
+const struct ks_port *
+ksp_port(void)
+{
+	return &hosted_port;
+}
