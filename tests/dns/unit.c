@@ -1,0 +1,862 @@
+/*
+ * Resolver unit tests that need no server: the wire codec, text parsers,
+ * the cache, and the parts of the API that never touch the network
+ * (numeric hosts, hints, services, hosts table), compared with glibc
+ * where glibc is the reference.
+ */
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dns/dns_impl.h"
+#include "harness.h"
+
+/* A transport that must never be used: the tests here stay offline. */
+static int
+no_open(void *ctx, int proto, const struct ks_dns_server *srv, int64_t d,
+	void **ep)
+{
+	test_fail(__FILE__, __LINE__, "transport used by an offline test");
+	return -KS_ENETDOWN;
+}
+static int no_send(void *ep, const void *b, size_t l) { return -KS_EIO; }
+static int no_recv(void *ep, void *b, size_t c, struct ks_dns_server *f,
+		   int64_t d) { return -KS_EIO; }
+static void no_close(void *ep) { }
+
+static const struct ks_dns_transport offline = {
+	.open = no_open, .send = no_send, .recv = no_recv, .close = no_close,
+};
+
+static const char hosts_text[] =
+	"# comment line\n"
+	"127.0.0.1\tlocalhost\n"
+	"::1 localhost ip6-localhost\n"
+	"10.1.2.3  myhost.example myhost  # trailing comment\n"
+	"10.1.2.4  MyHost.example\n"
+	"fd00::5   v6host\n"
+	"garbage line here\n";
+
+static struct ks_dns *
+offline_resolver(void)
+{
+	struct ks_dns *r = NULL;
+	struct ks_dns_config c;
+
+	ks_dns_config_init(&c);
+	CHECK_EQ(ks_dns_create(&r, test_port(), &offline, &c, hosts_text,
+			       sizeof hosts_text - 1), 0);
+	return r;
+}
+
+/* -- wire codec -- */
+
+static void
+test_query_roundtrip(void)
+{
+	uint8_t name[DNS_WIRE_NAME_MAX], buf[600];
+	size_t nlen, len;
+	bool abs;
+	struct dns_msg m;
+
+	CHECK_EQ(ks__dns_name_to_wire("www.Example.org.", name, &nlen, &abs), 0);
+	CHECK(abs);
+	CHECK_EQ(nlen, 17);
+	CHECK_EQ(ks__dns_build_query(buf, sizeof buf, 0xbeef, name, nlen,
+				     DNS_T_AAAA, true, &len), 0);
+	CHECK_EQ(len, 12 + 17 + 4 + 11);
+	/* A query parses as a message with one question and one OPT RR. */
+	CHECK_EQ(ks__dns_parse(buf, len, &m), 0);
+	CHECK_EQ(m.id, 0xbeef);
+	CHECK_EQ(m.arcount, 1);
+	CHECK(ks__dns_question_matches(&m, (const uint8_t *)"\3WWW\7example\3ORG", DNS_T_AAAA));
+	CHECK(!ks__dns_question_matches(&m, name, DNS_T_A));
+	CHECK_EQ(ks__dns_build_query(buf, 20, 1, name, nlen, DNS_T_A, false,
+				     &len), -KS_EMSGSIZE);
+}
+
+/* Builds: header, question "a.b", then RRs appended by the caller. */
+static size_t
+msg_start(uint8_t *b, uint16_t flags, uint16_t an, uint16_t ns)
+{
+	static const uint8_t q[] = "\1a\1b";	/* with NUL: root label */
+	memset(b, 0, 12);
+	b[0] = 0x12; b[1] = 0x34;
+	b[2] = (uint8_t)(flags >> 8); b[3] = (uint8_t)flags;
+	b[5] = 1;
+	b[7] = (uint8_t)an;
+	b[9] = (uint8_t)ns;
+	memcpy(b + 12, q, sizeof q);
+	b[12 + sizeof q] = 0; b[13 + sizeof q] = 1;	/* type A */
+	b[14 + sizeof q] = 0; b[15 + sizeof q] = 1;	/* class IN */
+	return 12 + sizeof q + 4;
+}
+
+static size_t
+put_rr(uint8_t *b, size_t o, const uint8_t *owner, size_t olen, uint16_t type,
+       uint32_t ttl, const void *rdata, uint16_t rdlen)
+{
+	memcpy(b + o, owner, olen);
+	o += olen;
+	b[o++] = (uint8_t)(type >> 8); b[o++] = (uint8_t)type;
+	b[o++] = 0; b[o++] = 1;
+	b[o++] = (uint8_t)(ttl >> 24); b[o++] = (uint8_t)(ttl >> 16);
+	b[o++] = (uint8_t)(ttl >> 8); b[o++] = (uint8_t)ttl;
+	b[o++] = (uint8_t)(rdlen >> 8); b[o++] = (uint8_t)rdlen;
+	memcpy(b + o, rdata, rdlen);
+	return o + rdlen;
+}
+
+static const uint8_t ptr_q[] = { 0xc0, 12 };	/* pointer to the question name */
+
+static void
+test_parse_rejects_malformed(void)
+{
+	uint8_t b[512];
+	struct dns_msg m;
+	size_t o;
+
+	/* A good answer first, so each case below changes one thing. */
+	o = msg_start(b, 0x8180, 1, 0);
+	o = put_rr(b, o, ptr_q, 2, DNS_T_A, 60, "\xc0\x00\x02\x01", 4);
+	CHECK_EQ(ks__dns_parse(b, o, &m), 0);
+	/* Every truncation of it is rejected. */
+	for (size_t cut = 0; cut < o; cut++)
+		CHECK_EQ(ks__dns_parse(b, cut, &m), -KS_EINVAL);
+	/* Trailing garbage. */
+	CHECK_EQ(ks__dns_parse(b, o + 1, &m), -KS_EINVAL);
+	/* A record with a 5-byte address. */
+	o = msg_start(b, 0x8180, 1, 0);
+	o = put_rr(b, o, ptr_q, 2, DNS_T_A, 60, "\1\2\3\4\5", 5);
+	CHECK_EQ(ks__dns_parse(b, o, &m), -KS_EINVAL);
+	/* A pointer to itself, and a forward pointer. */
+	o = msg_start(b, 0x8180, 1, 0);
+	size_t self = o;
+	uint8_t loop[2] = { 0xc0, (uint8_t)self };
+	o = put_rr(b, o, loop, 2, DNS_T_A, 60, "\1\2\3\4", 4);
+	CHECK_EQ(ks__dns_parse(b, o, &m), -KS_EINVAL);
+	o = msg_start(b, 0x8180, 1, 0);
+	uint8_t fwd[2] = { 0xc0, (uint8_t)(o + 20) };
+	o = put_rr(b, o, fwd, 2, DNS_T_A, 60, "\1\2\3\4", 4);
+	CHECK_EQ(ks__dns_parse(b, o, &m), -KS_EINVAL);
+	/* Two questions. */
+	o = msg_start(b, 0x8180, 0, 0);
+	b[5] = 2;
+	CHECK_EQ(ks__dns_parse(b, o, &m), -KS_EINVAL);
+	/* Label type 0x40. */
+	o = msg_start(b, 0x8180, 1, 0);
+	o = put_rr(b, o, (const uint8_t *)"\x41", 1, DNS_T_A, 60, "\1\2\3\4", 4);
+	CHECK_EQ(ks__dns_parse(b, o, &m), -KS_EINVAL);
+	/* A name longer than 255 bytes built from a chain of pointers. */
+	uint8_t big[1024];
+	memset(big, 0, sizeof big);
+	big[5] = 1;
+	size_t p = 12;
+	big[p] = 63; memset(big + p + 1, 'x', 63); big[p + 64] = 0;
+	size_t prev = p;
+	p += 65;
+	for (int i = 0; i < 4; i++) {	/* each adds 64 bytes */
+		size_t here = p;
+		big[p] = 63; memset(big + p + 1, 'y', 63);
+		big[p + 64] = (uint8_t)(0xc0 | (prev >> 8));
+		big[p + 65] = (uint8_t)prev;
+		p += 66;
+		prev = here;
+	}
+	/* Question: pointer to the 5-label chain (65+4*64 > 255). */
+	size_t qpos = p;
+	big[p++] = (uint8_t)(0xc0 | (prev >> 8));
+	big[p++] = (uint8_t)prev;
+	big[p++] = 0; big[p++] = 1; big[p++] = 0; big[p++] = 1;
+	uint8_t name[DNS_WIRE_NAME_MAX];
+	size_t nlen, next;
+	CHECK_EQ(ks__dns_name_expand(big, p, qpos, name, &nlen, &next), -KS_EINVAL);
+}
+
+/* -- extracting answers -- */
+
+static struct ks_dns_config
+default_config(void)
+{
+	struct ks_dns_config c;
+	ks_dns_config_init(&c);
+	return c;
+}
+
+static void
+test_extract_cname_chain_and_ttl(void)
+{
+	struct ks_dns_config c = default_config();
+	uint8_t b[512];
+	struct dns_msg m;
+	struct dns_question q = { 0 };
+	size_t o = msg_start(b, 0x8180, 3, 0);
+
+	/* a.b CNAME x.b (ttl 50); x.b A 192.0.2.7 (ttl 7200) x2 */
+	size_t cname_at = o;
+	o = put_rr(b, o, ptr_q, 2, DNS_T_CNAME, 50, "\1x\xc0\x0e", 4);
+	uint8_t x[2] = { 0xc0, (uint8_t)(cname_at + 12) };
+	o = put_rr(b, o, x, 2, DNS_T_A, 7200, "\xc0\x00\x02\x07", 4);
+	o = put_rr(b, o, x, 2, DNS_T_A, 10, "\xc0\x00\x02\x08", 4);
+	CHECK_EQ(ks__dns_parse(b, o, &m), 0);
+	CHECK_EQ(ks__dns_extract(test_port(), &m, (const uint8_t *)"\1a\1b",
+				 DNS_T_A, 0, &c, &q), 0);
+	CHECK(q.answer != NULL);
+	if (!q.answer)
+		return;
+	CHECK_EQ(q.answer->status, DNS_ANS_OK);
+	CHECK_EQ(q.answer->nrr, 2);
+	CHECK_STR(q.answer->canon, "x.b");
+	/* The chain's TTL bounds the addresses behind it. */
+	CHECK_EQ(q.answer->rr[0].ttl, 50);
+	CHECK_EQ(q.answer->rr[1].ttl, 10);
+	CHECK_EQ(q.answer->expires, 10LL * 1000000000);
+	ks__dns_answer_put(test_port(), q.answer);
+}
+
+static void
+test_extract_cname_loop_is_detected(void)
+{
+	struct ks_dns_config c = default_config();
+	uint8_t b[512];
+	struct dns_msg m;
+	struct dns_question q = { 0 };
+	size_t o = msg_start(b, 0x8180, 2, 0);
+
+	/* a.b CNAME x.b; x.b CNAME a.b */
+	size_t first = o;
+	o = put_rr(b, o, ptr_q, 2, DNS_T_CNAME, 50, "\1x\xc0\x0e", 4);
+	uint8_t x[2] = { 0xc0, (uint8_t)(first + 12) };
+	o = put_rr(b, o, x, 2, DNS_T_CNAME, 50, "\xc0\x0c", 2);
+	CHECK_EQ(ks__dns_parse(b, o, &m), 0);
+	CHECK_EQ(ks__dns_extract(test_port(), &m, (const uint8_t *)"\1a\1b",
+				 DNS_T_A, 0, &c, &q), -KS_ELOOP);
+	CHECK(q.answer == NULL);
+}
+
+static void
+test_extract_negative_ttl_from_soa(void)
+{
+	struct ks_dns_config c = default_config();
+	uint8_t b[512], soa[64];
+	struct dns_msg m;
+	size_t o, s = 0;
+
+	/* SOA rdata: mname ".", rname ".", serial..minimum (minimum 30). */
+	soa[s++] = 0; soa[s++] = 0;
+	for (int i = 0; i < 4; i++) {
+		memset(soa + s, 0, 4);
+		soa[s + 3] = 100;
+		s += 4;
+	}
+	memset(soa + s, 0, 4); soa[s + 3] = 30; s += 4;
+	static const struct { uint16_t flags; uint32_t soattl; int status;
+			      int64_t expect; } cases[] = {
+		{ 0x8183, 300, DNS_ANS_NXDOMAIN, 30 },	/* MINIMUM smaller */
+		{ 0x8183, 20, DNS_ANS_NXDOMAIN, 20 },	/* SOA TTL smaller */
+		{ 0x8180, 300, DNS_ANS_NODATA, 30 },	/* NODATA cached too */
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct dns_question q = { 0 };
+		o = msg_start(b, cases[i].flags, 0, 1);
+		o = put_rr(b, o, (const uint8_t *)"\1b", 3, DNS_T_SOA,
+			   cases[i].soattl, soa, (uint16_t)s);
+		CHECK_EQ(ks__dns_parse(b, o, &m), 0);
+		CHECK_EQ(ks__dns_extract(test_port(), &m,
+					 (const uint8_t *)"\1a\1b", DNS_T_A, 0,
+					 &c, &q), 0);
+		CHECK(q.answer && q.answer->status == cases[i].status);
+		CHECK(q.answer && q.answer->expires == cases[i].expect * 1000000000);
+		ks__dns_answer_put(test_port(), q.answer);
+	}
+	/* Without an SOA a negative answer expires at once (not cached). */
+	struct dns_question q = { 0 };
+	o = msg_start(b, 0x8183, 0, 0);
+	CHECK_EQ(ks__dns_parse(b, o, &m), 0);
+	CHECK_EQ(ks__dns_extract(test_port(), &m, (const uint8_t *)"\1a\1b",
+				 DNS_T_A, 5, &c, &q), 0);
+	CHECK(q.answer && q.answer->expires == 5);
+	ks__dns_answer_put(test_port(), q.answer);
+}
+
+static void
+test_extract_ttl_is_capped(void)
+{
+	struct ks_dns_config c = default_config();
+	uint8_t b[512];
+	struct dns_msg m;
+	struct dns_question q = { 0 };
+
+	c.max_ttl = 100;
+	size_t o = msg_start(b, 0x8180, 1, 0);
+	o = put_rr(b, o, ptr_q, 2, DNS_T_A, 0x7fffffff, "\1\2\3\4", 4);
+	CHECK_EQ(ks__dns_parse(b, o, &m), 0);
+	CHECK_EQ(ks__dns_extract(test_port(), &m, (const uint8_t *)"\1a\1b",
+				 DNS_T_A, 0, &c, &q), 0);
+	CHECK(q.answer && q.answer->rr[0].ttl == 100);
+	ks__dns_answer_put(test_port(), q.answer);
+}
+
+/* -- text -- */
+
+static void
+test_name_limits_are_enforced(void)
+{
+	char name[300];
+	uint8_t wire[DNS_WIRE_NAME_MAX];
+	size_t len;
+	bool abs;
+
+	/* 253 characters: 63+1+63+1+63+1+61. */
+	memset(name, 'a', 253);
+	name[63] = name[127] = name[191] = '.';
+	name[253] = 0;
+	CHECK_EQ(ks__dns_name_to_wire(name, wire, &len, &abs), 0);
+	CHECK_EQ(len, 255);
+	name[253] = '.'; name[254] = 0;
+	CHECK_EQ(ks__dns_name_to_wire(name, wire, &len, &abs), 0);
+	name[253] = 'a';
+	CHECK_EQ(ks__dns_name_to_wire(name, wire, &len, &abs), -KS_EINVAL);
+	/* A 64-character label. */
+	memset(name, 'b', 64);
+	strcpy(name + 64, ".com");
+	CHECK_EQ(ks__dns_name_to_wire(name, wire, &len, &abs), -KS_EINVAL);
+	name[1] = '.';	/* now labels of 1 and 62 */
+	CHECK_EQ(ks__dns_name_to_wire(name, wire, &len, &abs), 0);
+	static const char *bad[] = { "", ".", "a..b", ".a", "a b", "a\tb",
+				     "a\nb" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		CHECK_EQ(ks__dns_name_to_wire(bad[i], wire, &len, &abs), -KS_EINVAL);
+
+	/* The API says EAI_NONAME before sending anything. */
+	struct ks_dns *r = offline_resolver();
+	struct ks_addrinfo *res;
+	memset(name, 'c', 254);
+	name[254] = 0;
+	CHECK_EQ(ks_dns_getaddrinfo(r, name, NULL, NULL, &res), KS_EAI_NONAME);
+	CHECK_EQ(ks_dns_getaddrinfo(r, "a..b", NULL, NULL, &res), KS_EAI_NONAME);
+	ks_dns_destroy(r);
+}
+
+static void
+test_addresses_parse_and_format_as_libc(void)
+{
+	static const char *cases[] = {
+		"0.0.0.0", "192.0.2.1", "255.255.255.255", "256.1.1.1",
+		"1.2.3", "1.2.3.4.5", "01.2.3.4", "1.2.3.4 ", "", "1..2.3",
+		"::", "::1", "1::", "2001:db8::1", "2001:db8:0:0:1:0:0:1",
+		"2001:0db8:0000:0000:0000:ff00:0042:8329", "::ffff:192.0.2.1",
+		"1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7:8:9", "1::2::3", ":1::",
+		"1:2:3:4:5:6:1.2.3.4", "::1.2.3.4", "12345::", "fe80::1:",
+		"0:0:0:0:0:0:0:0", "1:0:0:2:0:0:0:3", "g::1", "::ffff:1.2.3",
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const char *s = cases[i];
+		uint8_t ours[16], libc[16];
+		char a[64], b[64];
+		bool ok4 = ks__dns_parse_ipv4(s, strlen(s), ours);
+		bool want4 = inet_pton(AF_INET, s, libc) == 1;
+		if (ok4 != want4)
+			printf("    ipv4 \"%s\": ours %d libc %d\n", s, ok4, want4);
+		CHECK_EQ(ok4, want4);
+		if (ok4 && want4) {
+			CHECK(memcmp(ours, libc, 4) == 0);
+			ks__dns_format_addr(KS_AF_INET, ours, a, sizeof a);
+			inet_ntop(AF_INET, libc, b, sizeof b);
+			CHECK_STR(a, b);
+		}
+		bool ok6 = ks__dns_parse_ipv6(s, strlen(s), ours);
+		bool want6 = inet_pton(AF_INET6, s, libc) == 1;
+		if (ok6 != want6)
+			printf("    ipv6 \"%s\": ours %d libc %d\n", s, ok6, want6);
+		CHECK_EQ(ok6, want6);
+		if (ok6 && want6) {
+			CHECK(memcmp(ours, libc, 16) == 0);
+			ks__dns_format_addr(KS_AF_INET6, ours, a, sizeof a);
+			inet_ntop(AF_INET6, libc, b, sizeof b);
+			CHECK_STR(a, b);
+		}
+	}
+}
+
+static void
+test_reverse_names(void)
+{
+	uint8_t wire[DNS_WIRE_NAME_MAX], a6[16];
+	char text[300];
+	size_t len;
+
+	CHECK_EQ(ks__dns_reverse_name(KS_AF_INET, (const uint8_t *)"\xc0\x00\x02\x01",
+				      wire, &len), 0);
+	ks__dns_wire_to_text(wire, text, sizeof text);
+	CHECK_STR(text, "1.2.0.192.in-addr.arpa");
+	inet_pton(AF_INET6, "2001:db8::1", a6);
+	CHECK_EQ(ks__dns_reverse_name(KS_AF_INET6, a6, wire, &len), 0);
+	ks__dns_wire_to_text(wire, text, sizeof text);
+	CHECK_STR(text, "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa");
+}
+
+static void
+test_resolv_conf_parsing(void)
+{
+	struct ks_dns_config c;
+	static const char text[] =
+		"# a comment\n"
+		"; another\n"
+		"nameserver 192.0.2.53\n"
+		"nameserver 2001:db8::53#5353\n"
+		"nameserver fe80::1%eth0\n"
+		"nameserver not-an-address\n"
+		"domain ignored.example\n"
+		"search a.example b.example. c.example\n"
+		"options ndots:3 timeout:2 attempts:9 rotate port:1053 bogus\n"
+		"unknown directive\n"
+		"nameserver 192.0.2.54\n"
+		"nameserver 192.0.2.55\n";
+
+	ks_dns_config_init(&c);
+	CHECK_EQ(ks_dns_config_parse(&c, text, sizeof text - 1), 0);
+	CHECK_EQ(c.nservers, 4);
+	CHECK_EQ(c.servers[0].family, KS_AF_INET);
+	CHECK(memcmp(c.servers[0].addr, "\xc0\x00\x02\x35", 4) == 0);
+	CHECK_EQ(c.servers[0].port, 1053);	/* options port: */
+	CHECK_EQ(c.servers[1].family, KS_AF_INET6);
+	CHECK_EQ(c.servers[1].port, 5353);	/* explicit #port wins */
+	CHECK_EQ(c.servers[2].family, KS_AF_INET6);
+	CHECK_EQ(c.servers[3].addr[3], 54);	/* fifth server dropped */
+	CHECK_EQ(c.nsearch, 3);
+	CHECK_STR(c.search[1], "b.example");
+	CHECK_EQ(c.ndots, 3);
+	CHECK_EQ(c.timeout_ms, 2000);
+	CHECK_EQ(c.attempts, 5);		/* glibc's clamp */
+	CHECK(c.rotate);
+
+	ks_dns_config_init(&c);
+	CHECK_EQ(ks_dns_config_parse(&c, "nameserver bad\n", 15), -KS_EINVAL);
+	ks_dns_config_init(&c);
+	CHECK_EQ(ks_dns_config_parse(&c, "", 0), 0);
+	CHECK_EQ(c.nservers, 0);
+	CHECK_EQ(c.ndots, 1);
+	CHECK_EQ(c.timeout_ms, 5000);
+	CHECK_EQ(c.attempts, 2);
+}
+
+/* -- the API offline -- */
+
+struct ai_flat {
+	int family, socktype, protocol;
+	char addr[64];
+	unsigned port;
+};
+
+static size_t
+flatten_ks(const struct ks_addrinfo *ai, struct ai_flat *out, size_t max)
+{
+	size_t n = 0;
+
+	for (; ai && n < max; ai = ai->ai_next, n++) {
+		out[n].family = ai->ai_family;
+		out[n].socktype = ai->ai_socktype;
+		out[n].protocol = ai->ai_protocol;
+		if (ai->ai_family == KS_AF_INET) {
+			const struct ks_sockaddr_in *s = (const void *)ai->ai_addr;
+			inet_ntop(AF_INET, &s->sin_addr, out[n].addr, 64);
+			out[n].port = ntohs(s->sin_port);
+			CHECK_EQ(ai->ai_addrlen, sizeof(struct sockaddr_in));
+		} else {
+			const struct ks_sockaddr_in6 *s = (const void *)ai->ai_addr;
+			inet_ntop(AF_INET6, &s->sin6_addr, out[n].addr, 64);
+			out[n].port = ntohs(s->sin6_port);
+			CHECK_EQ(ai->ai_addrlen, sizeof(struct sockaddr_in6));
+		}
+	}
+	return n;
+}
+
+static size_t
+flatten_libc(const struct addrinfo *ai, struct ai_flat *out, size_t max)
+{
+	size_t n = 0;
+
+	for (; ai && n < max; ai = ai->ai_next, n++) {
+		out[n].family = ai->ai_family;
+		out[n].socktype = ai->ai_socktype;
+		out[n].protocol = ai->ai_protocol;
+		if (ai->ai_family == AF_INET) {
+			const struct sockaddr_in *s = (const void *)ai->ai_addr;
+			inet_ntop(AF_INET, &s->sin_addr, out[n].addr, 64);
+			out[n].port = ntohs(s->sin_port);
+		} else {
+			const struct sockaddr_in6 *s = (const void *)ai->ai_addr;
+			inet_ntop(AF_INET6, &s->sin6_addr, out[n].addr, 64);
+			out[n].port = ntohs(s->sin6_port);
+		}
+	}
+	return n;
+}
+
+static int
+flat_cmp(const void *a, const void *b)
+{
+	const struct ai_flat *x = a, *y = b;
+	if (x->family != y->family)
+		return x->family - y->family;
+	if (x->socktype != y->socktype)
+		return x->socktype - y->socktype;
+	if (x->protocol != y->protocol)
+		return x->protocol - y->protocol;
+	if (x->port != y->port)
+		return (int)x->port - (int)y->port;
+	return strcmp(x->addr, y->addr);
+}
+
+/*
+ * For numeric hosts and services, our getaddrinfo returns the same set
+ * of (family, socktype, protocol, address, port) as glibc, and the same
+ * error code, for a table of hints. (Order may differ: glibc sorts by
+ * RFC 6724; see docs/dns.md.)
+ */
+static void
+test_getaddrinfo_matches_glibc_offline(void)
+{
+	static const struct {
+		const char *node, *service;
+		int flags, family, socktype, protocol;
+	} cases[] = {
+		{ "192.0.2.1", NULL, 0, 0, 0, 0 },
+		{ "192.0.2.1", "80", 0, 0, 0, 0 },
+		{ "192.0.2.1", "http", 0, 0, 0, 0 },
+		{ "192.0.2.1", "domain", 0, 0, SOCK_DGRAM, 0 },
+		{ "192.0.2.1", "http", AI_NUMERICSERV, 0, 0, 0 },
+		{ "192.0.2.1", "no-such-service", 0, 0, 0, 0 },
+		{ "192.0.2.1", "80", 0, AF_INET6, 0, 0 },
+		{ "192.0.2.1", "80", AI_V4MAPPED, AF_INET6, 0, 0 },
+		{ "2001:db8::1", "443", 0, 0, SOCK_STREAM, 0 },
+		{ "2001:db8::1", "443", 0, AF_INET, 0, 0 },
+		{ "2001:db8::1", NULL, 0, 0, SOCK_RAW, 0 },
+		{ "2001:db8::1", "22", 0, 0, SOCK_RAW, 0 },
+		{ "192.0.2.1", "22", 0, 0, SOCK_STREAM, IPPROTO_UDP },
+		{ "192.0.2.1", "22", 0, 0, 0, IPPROTO_UDP },
+		{ "192.0.2.1", NULL, 0, 0, 0, IPPROTO_TCP },
+		{ NULL, "8080", AI_PASSIVE, AF_INET, 0, 0 },
+		{ NULL, "8080", AI_PASSIVE, AF_INET6, SOCK_STREAM, 0 },
+		{ NULL, "8080", 0, AF_INET, SOCK_DGRAM, 0 },
+		{ NULL, "8080", 0, AF_INET6, 0, 0 },
+		{ NULL, NULL, 0, 0, 0, 0 },
+		{ "192.0.2.1", NULL, 0x4000, 0, 0, 0 },
+		{ "192.0.2.1", NULL, 0, AF_UNIX, 0, 0 },
+		{ "192.0.2.1", NULL, 0, 0, 99, 0 },
+		{ NULL, "80", AI_CANONNAME, 0, 0, 0 },
+		{ "not-numeric.invalid", NULL, AI_NUMERICHOST, 0, 0, 0 },
+	};
+	struct ks_dns *r = offline_resolver();
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct addrinfo lh = { 0 }, *lres = NULL;
+		struct ks_addrinfo kh = { 0 }, *kres = NULL;
+		struct ai_flat a[16], b[16];
+
+		lh.ai_flags = kh.ai_flags = cases[i].flags;
+		lh.ai_family = kh.ai_family = cases[i].family;
+		lh.ai_socktype = kh.ai_socktype = cases[i].socktype;
+		lh.ai_protocol = kh.ai_protocol = cases[i].protocol;
+		int le = getaddrinfo(cases[i].node, cases[i].service, &lh, &lres);
+		int ke = ks_dns_getaddrinfo(r, cases[i].node, cases[i].service,
+					    &kh, &kres);
+		if (le != ke)
+			printf("    case %zu (%s, %s): glibc %d ours %d\n", i,
+			       cases[i].node, cases[i].service, le, ke);
+		CHECK_EQ(ke, le);
+		size_t na = flatten_ks(kres, a, 16), nb = flatten_libc(lres, b, 16);
+		CHECK_EQ(na, nb);
+		if (na == nb) {
+			qsort(a, na, sizeof a[0], flat_cmp);
+			qsort(b, nb, sizeof b[0], flat_cmp);
+			for (size_t k = 0; k < na; k++)
+				CHECK(flat_cmp(&a[k], &b[k]) == 0);
+		}
+		if (lres)
+			freeaddrinfo(lres);
+		ks_dns_freeaddrinfo(kres);
+	}
+	ks_dns_destroy(r);
+}
+
+static void
+test_canonname_numeric_and_hosts(void)
+{
+	struct ks_dns *r = offline_resolver();
+	struct ks_addrinfo h = { .ai_flags = KS_AI_CANONNAME,
+				 .ai_socktype = KS_SOCK_STREAM }, *res;
+
+	CHECK_EQ(ks_dns_getaddrinfo(r, "192.0.2.9", NULL, &h, &res), 0);
+	CHECK_STR(res ? res->ai_canonname : NULL, "192.0.2.9");
+	ks_dns_freeaddrinfo(res);
+	/* An alias in hosts: the canonical name is the line's first name. */
+	CHECK_EQ(ks_dns_getaddrinfo(r, "MYHOST", NULL, &h, &res), 0);
+	CHECK_STR(res ? res->ai_canonname : NULL, "myhost.example");
+	ks_dns_freeaddrinfo(res);
+	ks_dns_destroy(r);
+}
+
+static void
+test_hosts_table_answers_first(void)
+{
+	struct ks_dns *r = offline_resolver();
+	struct ks_dns_addr a[8];
+	struct ks_in_addr in;
+	size_t n;
+	char text[64];
+
+	/* Two lines name myhost.example (case folded): both addresses. */
+	CHECK_EQ(ks_dns_resolve(r, "myhost.example", KS_AF_UNSPEC, a, 8, &n), 0);
+	CHECK_EQ(n, 2);
+	CHECK(n >= 1 && memcmp(a[0].addr, "\x0a\x01\x02\x03", 4) == 0);
+	CHECK(n >= 2 && memcmp(a[1].addr, "\x0a\x01\x02\x04", 4) == 0);
+	CHECK_EQ(ks_dns_resolve4(r, "localhost", &in), 0);
+	CHECK_EQ(in.s_addr, htonl(INADDR_LOOPBACK));
+	CHECK_EQ(ks_dns_resolve(r, "ip6-localhost", KS_AF_INET6, a, 8, &n), 0);
+	CHECK(n == 1 && a[0].addr[15] == 1);
+	CHECK_EQ(ks_dns_resolve(r, "v6host.", KS_AF_UNSPEC, a, 8, &n), 0);
+	CHECK(n == 1 && a[0].family == KS_AF_INET6);
+	/* Reverse: from the hosts table first. */
+	CHECK_EQ(ks_dns_reverse(r, KS_AF_INET, "\x0a\x01\x02\x03", text,
+				sizeof text, NULL), 0);
+	CHECK_STR(text, "myhost.example");
+	CHECK_EQ(ks_dns_reverse(r, KS_AF_INET, "\x0a\x01\x02\x03", text, 5,
+				NULL), KS_EAI_OVERFLOW);
+	/* No server configured and not in hosts: a permanent failure. */
+	CHECK_EQ(ks_dns_resolve(r, "elsewhere.example", KS_AF_UNSPEC, a, 8, &n),
+		 KS_EAI_FAIL);
+	ks_dns_destroy(r);
+}
+
+static void
+test_getnameinfo_numeric_matches_glibc(void)
+{
+	struct ks_dns *r = offline_resolver();
+	static const char *addrs[] = { "192.0.2.1", "10.1.2.3", "2001:db8::7",
+				       "::ffff:192.0.2.1" };
+	static const unsigned ports[] = { 80, 53, 12345, 0 };
+	static const int flags[] = { NI_NUMERICHOST | NI_NUMERICSERV,
+				     NI_NUMERICHOST,
+				     NI_NUMERICHOST | NI_DGRAM };
+
+	for (size_t i = 0; i < 4; i++) {
+		for (size_t f = 0; f < 3; f++) {
+			struct sockaddr_storage ss = { 0 };
+			socklen_t len;
+			if (strchr(addrs[i], ':')) {
+				struct sockaddr_in6 *s = (void *)&ss;
+				s->sin6_family = AF_INET6;
+				s->sin6_port = htons(ports[i]);
+				inet_pton(AF_INET6, addrs[i], &s->sin6_addr);
+				len = sizeof *s;
+			} else {
+				struct sockaddr_in *s = (void *)&ss;
+				s->sin_family = AF_INET;
+				s->sin_port = htons(ports[i]);
+				inet_pton(AF_INET, addrs[i], &s->sin_addr);
+				len = sizeof *s;
+			}
+			char h1[NI_MAXHOST], s1[NI_MAXSERV], h2[NI_MAXHOST], s2[NI_MAXSERV];
+			int e1 = getnameinfo((void *)&ss, len, h1, sizeof h1, s1,
+					     sizeof s1, flags[f]);
+			int e2 = ks_dns_getnameinfo(r, (void *)&ss, len, h2,
+						    sizeof h2, s2, sizeof s2,
+						    flags[f]);
+			CHECK_EQ(e2, e1);
+			CHECK_STR(h2, h1);
+			CHECK_STR(s2, s1);
+		}
+	}
+	struct sockaddr_in s = { .sin_family = AF_INET };
+	char h[4];
+	CHECK_EQ(ks_dns_getnameinfo(r, (void *)&s, sizeof s, h, sizeof h, NULL,
+				    0, NI_NUMERICHOST),
+		 getnameinfo((void *)&s, sizeof s, h, sizeof h, NULL, 0,
+			     NI_NUMERICHOST));
+	CHECK_EQ(ks_dns_getnameinfo(r, (void *)&s, 4, h, sizeof h, NULL, 0, 0),
+		 KS_EAI_FAMILY);
+	ks_dns_destroy(r);
+}
+
+static void
+test_gai_strerror_matches_glibc(void)
+{
+	static const int codes[] = { KS_EAI_BADFLAGS, KS_EAI_NONAME,
+		KS_EAI_AGAIN, KS_EAI_FAIL, KS_EAI_FAMILY, KS_EAI_SOCKTYPE,
+		KS_EAI_SERVICE, KS_EAI_MEMORY, KS_EAI_SYSTEM,
+		KS_EAI_NODATA, KS_EAI_ADDRFAMILY };
+
+	for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+		CHECK_STR(ks_dns_gai_strerror(codes[i]), gai_strerror(codes[i]));
+	/* And the codes are glibc's. */
+	CHECK_EQ(KS_EAI_NONAME, EAI_NONAME);
+	CHECK_EQ(KS_EAI_AGAIN, EAI_AGAIN);
+	CHECK_EQ(KS_EAI_NODATA, EAI_NODATA);
+	CHECK_EQ(KS_EAI_MEMORY, EAI_MEMORY);
+	CHECK_EQ(KS_AI_NUMERICSERV, AI_NUMERICSERV);
+	CHECK_EQ(KS_AI_ADDRCONFIG, AI_ADDRCONFIG);
+	CHECK_EQ(KS_AI_V4MAPPED, AI_V4MAPPED);
+	CHECK_EQ(sizeof(struct ks_addrinfo), sizeof(struct addrinfo));
+	CHECK_EQ(offsetof(struct ks_addrinfo, ai_next), offsetof(struct addrinfo, ai_next));
+	CHECK_EQ(sizeof(struct ks_sockaddr_in6), sizeof(struct sockaddr_in6));
+	CHECK_EQ(sizeof(struct ks_hostent), sizeof(struct hostent));
+}
+
+static void
+test_gethostbyname_fills_buffer(void)
+{
+	struct ks_dns *r = offline_resolver();
+	struct ks_hostent he;
+	char buf[256];
+	int herr;
+
+	CHECK_EQ(ks_dns_gethostbyname(r, "myhost", KS_AF_INET, &he, buf,
+				      sizeof buf, &herr), 0);
+	CHECK_EQ(herr, 0);
+	CHECK_STR(he.h_name, "myhost.example");
+	CHECK_EQ(he.h_length, 4);
+	CHECK(he.h_addr_list[0] && memcmp(he.h_addr_list[0], "\x0a\x01\x02\x03", 4) == 0);
+	CHECK(he.h_addr_list[1] == NULL);
+	CHECK(he.h_aliases[0] == NULL);
+	CHECK_EQ(ks_dns_gethostbyname(r, "myhost", KS_AF_INET, &he, buf, 20,
+				      &herr), KS_EAI_OVERFLOW);
+	CHECK_EQ(ks_dns_gethostbyname(r, "x", 99, &he, buf, sizeof buf, &herr),
+		 KS_EAI_FAMILY);
+	CHECK_EQ(herr, KS_NO_RECOVERY);
+	ks_dns_destroy(r);
+}
+
+/* -- cache -- */
+
+static void
+test_cache_lru_and_expiry(void)
+{
+	struct dns_cache *c;
+	const struct ks_port *p = test_port();
+	long base = test_port_outstanding();
+	uint8_t names[5][9];
+
+	CHECK_EQ(ks__dns_cache_create(p, 4, &c), 0);
+	for (int i = 0; i < 5; i++) {
+		memcpy(names[i], "\3abc\3com", 9);
+		names[i][1] = (uint8_t)('a' + i);
+		struct dns_answer *a = p->alloc(sizeof *a);
+		memset(a, 0, sizeof *a);
+		atomic_init(&a->refs, 1);
+		a->size = sizeof *a;
+		a->expires = 100 + i;
+		CHECK_EQ(ks__dns_cache_put(c, names[i], DNS_T_A, a), 0);
+		ks__dns_answer_put(p, a);
+	}
+	/* Four fit: the oldest was evicted. */
+	CHECK(ks__dns_cache_get(c, names[0], DNS_T_A, 0) == NULL);
+	struct dns_answer *a = ks__dns_cache_get(c, names[1], DNS_T_A, 0);
+	CHECK(a != NULL);
+	ks__dns_answer_put(p, a);
+	/* Keys fold case and include the type. */
+	uint8_t upper[9];
+	memcpy(upper, names[2], 9);
+	upper[1] = 'C'; upper[2] = 'B';
+	a = ks__dns_cache_get(c, upper, DNS_T_A, 0);
+	CHECK(a != NULL);
+	ks__dns_answer_put(p, a);
+	CHECK(ks__dns_cache_get(c, names[2], DNS_T_AAAA, 0) == NULL);
+	/* Expired at its deadline. */
+	CHECK(ks__dns_cache_get(c, names[3], DNS_T_A, 103) == NULL);
+	a = ks__dns_cache_get(c, names[4], DNS_T_A, 103);
+	CHECK(a != NULL);
+	/* A reader's reference survives a flush. */
+	ks__dns_cache_flush(c);
+	CHECK(ks__dns_cache_get(c, names[4], DNS_T_A, 0) == NULL);
+	CHECK_EQ(a->expires, 104);
+	ks__dns_answer_put(p, a);
+	ks__dns_cache_destroy(c);
+	CHECK_EQ(test_port_outstanding(), base);
+}
+
+/* -- allocation failures -- */
+
+/*
+ * Every allocation of create, set_config, hosts lookups and building a
+ * list fails in turn: each call fails cleanly and leaks nothing.
+ */
+static void
+test_allocation_failures_offline(void)
+{
+	long base = test_port_outstanding();
+	int reached = 0;
+
+	for (long n = 1; n < 100; n++) {
+		struct ks_dns *r = NULL;
+		struct ks_dns_config c;
+		struct ks_addrinfo *res = NULL;
+		struct ks_addrinfo h = { .ai_flags = KS_AI_CANONNAME };
+		int err;
+
+		ks_dns_config_init(&c);
+		test_port_fail_at(n);
+		err = ks_dns_create(&r, test_port(), &offline, &c, hosts_text,
+				    sizeof hosts_text - 1);
+		if (err == 0)
+			err = ks_dns_set_config(r, &c, hosts_text,
+						sizeof hosts_text - 1) == 0 ? 0 :
+				KS_EAI_MEMORY;
+		if (err == 0)
+			err = ks_dns_getaddrinfo(r, "myhost", "80", &h, &res);
+		if (err == 0) {
+			ks_dns_freeaddrinfo(res);
+			err = ks_dns_getaddrinfo(r, "192.0.2.1", NULL, NULL, &res);
+		}
+		if (err == 0)
+			ks_dns_freeaddrinfo(res);
+		bool failed = test_port_failed();
+		test_port_reset();
+		if (r)
+			ks_dns_destroy(r);
+		CHECK_EQ(test_port_outstanding(), base);
+		if (!failed) {
+			CHECK_EQ(err, 0);
+			reached = (int)n;
+			break;
+		}
+		CHECK(err == -KS_ENOMEM || err == KS_EAI_MEMORY);
+	}
+	CHECK(reached > 4);
+}
+
+static const struct dns_test tests[] = {
+	{ "wire: a query round-trips through the parser", test_query_roundtrip },
+	{ "wire: truncated, looping, oversized and odd messages are rejected", test_parse_rejects_malformed },
+	{ "answer: CNAME chain followed, TTL bounded by the chain", test_extract_cname_chain_and_ttl },
+	{ "answer: a CNAME loop is detected", test_extract_cname_loop_is_detected },
+	{ "answer: negative TTL is min(SOA TTL, MINIMUM); no SOA, no caching", test_extract_negative_ttl_from_soa },
+	{ "answer: TTLs are capped", test_extract_ttl_is_capped },
+	{ "text: 253/63 limits, empty labels and control bytes", test_name_limits_are_enforced },
+	{ "text: addresses parse and format exactly as inet_pton/ntop", test_addresses_parse_and_format_as_libc },
+	{ "text: reverse names for IPv4 and IPv6", test_reverse_names },
+	{ "text: resolv.conf options, ports, clamps and defaults", test_resolv_conf_parsing },
+	{ "api: getaddrinfo equals glibc for numeric hosts and hints", test_getaddrinfo_matches_glibc_offline },
+	{ "api: AI_CANONNAME for numeric hosts and hosts aliases", test_canonname_numeric_and_hosts },
+	{ "api: the hosts table answers first, forward and reverse", test_hosts_table_answers_first },
+	{ "api: numeric getnameinfo equals glibc", test_getnameinfo_numeric_matches_glibc },
+	{ "api: gai_strerror texts, codes and layouts equal glibc's", test_gai_strerror_matches_glibc },
+	{ "api: gethostbyname fills the caller's buffer or overflows", test_gethostbyname_fills_buffer },
+	{ "cache: LRU bound, case-folded keys, expiry, flush", test_cache_lru_and_expiry },
+	{ "memory: every allocation failure offline is clean", test_allocation_failures_offline },
+};
+
+int
+main(int argc, char **argv)
+{
+	int status = run_tests(tests, sizeof tests / sizeof tests[0], argc, argv);
+
+	if (test_port_outstanding() != 0) {
+		printf("leak: %ld blocks outstanding\n", test_port_outstanding());
+		status = 1;
+	}
+	return status;
+}
