@@ -130,6 +130,7 @@
 #define KS_ESPIPE		29
 #define KS_EROFS		30
 #define KS_EPIPE		32
+#define KS_EDOM			33
 #define KS_ERANGE		34
 #define KS_ENAMETOOLONG		36
 #define KS_ENOSYS		38
