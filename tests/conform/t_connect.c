@@ -53,7 +53,7 @@ connect_path(int fd, const char *path)
 	return connect(fd, (struct sockaddr *)&sun, len);
 }
 
-/* A new socket of @type (with @flags) connected to @path. */
+/* A new socket of @type connected to @path. */
 static int
 client(int type, const char *path)
 {
@@ -613,6 +613,43 @@ connect_listening_einval(void)
 		CHECK_OK(unlink("srv"));
 		CHECK_OK(unlink("srv2"));
 	}
+}
+
+/* connect looks the target up, and checks that it listens and has room,
+ * before it looks at the connecting socket's own state: a connected or
+ * listening socket gets the target's error rather than EISCONN/EINVAL. */
+static void
+connect_target_checked_first(void)
+{
+	int l = listener(SOCK_STREAM, "srv", 0);
+	int full = listener(SOCK_STREAM, "full", 0);
+	int idle = bound_socket(SOCK_STREAM, "idle");
+	int dg = bound_socket(SOCK_DGRAM, "dg");
+	int c = client(SOCK_STREAM, "srv");
+	int filler = client(SOCK_STREAM, "full");
+	static const struct { const char *path; int err; } cases[] = {
+		{ "missing", ENOENT },
+		{ "dg", EPROTOTYPE },
+		{ "idle", ECONNREFUSED },
+		{ "full", EAGAIN },
+	};
+
+	CHECK_OK(fcntl(c, F_SETFL, O_NONBLOCK));
+	CHECK_OK(fcntl(l, F_SETFL, O_NONBLOCK));
+	for (size_t i = 0; i < NCASES(cases); i++) {
+		CHECK_ERR(connect_path(c, cases[i].path), cases[i].err);
+		CHECK_ERR(connect_path(l, cases[i].path), cases[i].err);
+	}
+	CHECK_OK(close(filler));
+	CHECK_OK(close(c));
+	CHECK_OK(close(dg));
+	CHECK_OK(close(idle));
+	CHECK_OK(close(full));
+	CHECK_OK(close(l));
+	CHECK_OK(unlink("srv"));
+	CHECK_OK(unlink("full"));
+	CHECK_OK(unlink("idle"));
+	CHECK_OK(unlink("dg"));
 }
 
 /* A malformed address (length below 2 or above 110, another family)
@@ -1253,6 +1290,7 @@ static const struct th_test tests[] = {
 	{ "connect_eacces", connect_eacces },
 	{ "connect_eisconn", connect_eisconn },
 	{ "connect_listening_einval", connect_listening_einval },
+	{ "connect_target_checked_first", connect_target_checked_first },
 	{ "connect_bad_address_einval", connect_bad_address_einval },
 	{ "connect_nonblocking_completes", connect_nonblocking_completes },
 	{ "accept_returns_client_address", accept_returns_client_address },

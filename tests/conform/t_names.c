@@ -230,6 +230,34 @@ bind_twice_einval(void)
 	CHECK_OK(unlink("first"));
 }
 
+/* On a bound socket, a path bind fails on the existing file before the
+ * socket's own state is looked at (EADDRINUSE, even for its own path),
+ * while an abstract bind checks the socket first (EINVAL, even for a
+ * name held by another socket). */
+static void
+bind_twice_error_order(void)
+{
+	const char *u = th_unique();
+	struct sockaddr_un sun, abs;
+	socklen_t len = th_addr_path(&sun, "mine");
+	socklen_t alen = th_addr_abstract(&abs, u, strlen(u));
+	int holder = abstract_socket(SOCK_STREAM, u, strlen(u));
+	int fd = bound_socket(SOCK_STREAM, "mine");
+	int other = bound_socket(SOCK_STREAM, "other");
+	struct sockaddr_un osun;
+	socklen_t olen = th_addr_path(&osun, "other");
+
+	CHECK_ERR(bind(fd, (struct sockaddr *)&sun, len), EADDRINUSE);
+	CHECK_ERR(bind(fd, (struct sockaddr *)&osun, olen), EADDRINUSE);
+	CHECK_ERR(bind(fd, (struct sockaddr *)&abs, alen), EINVAL);
+	CHECK_ERR(bind(holder, (struct sockaddr *)&abs, alen), EINVAL);
+	CHECK_OK(close(other));
+	CHECK_OK(close(fd));
+	CHECK_OK(close(holder));
+	CHECK_OK(unlink("mine"));
+	CHECK_OK(unlink("other"));
+}
+
 /* A missing directory gives ENOENT, a file used as a directory ENOTDIR. */
 static void
 bind_path_missing_dir(void)
@@ -912,6 +940,7 @@ static const struct th_test tests[] = {
 	{ "bind_path_exists_eaddrinuse", bind_path_exists_eaddrinuse },
 	{ "bind_path_reuseaddr_no_help", bind_path_reuseaddr_no_help },
 	{ "bind_twice_einval", bind_twice_einval },
+	{ "bind_twice_error_order", bind_twice_error_order },
 	{ "bind_path_missing_dir", bind_path_missing_dir },
 	{ "bind_path_unwritable_dir_eacces", bind_path_unwritable_dir_eacces },
 	{ "bind_bad_address_einval", bind_bad_address_einval },
