@@ -887,6 +887,98 @@ rights_across_processes(void)
 	CHECK_OK(close(sv[0]));
 }
 
+/* The soft RLIMIT_NOFILE of this process, from /proc/self/limits (the
+ * hosted port charges in-flight descriptors against the same limit). */
+static long
+nofile_limit(void)
+{
+	static char text[8192];
+	const char *line;
+	long soft = -1;
+	ssize_t n;
+	int fd;
+
+	fd = CHECK_OK(open("/proc/self/limits", O_RDONLY));
+	n = read(fd, text, sizeof(text) - 1);
+	CHECK_OK(close(fd));
+	if (n <= 0)
+		return -1;
+	text[n] = '\0';
+	line = strstr(text, "Max open files");
+	if (line == NULL || sscanf(line + strlen("Max open files"), "%ld",
+				   &soft) != 1)
+		return -1;
+	return soft;
+}
+
+#define INFLIGHT_PAIRS	64	/* sockets to spread the messages over */
+
+/* Child: as nobody, keeps sending MAX_FDS copies of the descriptor at
+ * *arg until a send fails; checks when and how. */
+static int
+inflight_limit_child(void *arg)
+{
+	int fd = *(int *)arg, fds[MAX_FDS], sv[INFLIGHT_PAIRS][2];
+	long limit = nofile_limit(), sent = 0, max_msgs;
+	int npairs = 0;
+	ssize_t r = 0;
+
+	CHECK(limit > 0);
+	if (limit <= 0 || th_setcred(65534, 65534) < 0) {
+		CHECK(!"setup");
+		return th_failures();
+	}
+	for (int i = 0; i < MAX_FDS; i++)
+		fds[i] = fd;
+	max_msgs = limit / MAX_FDS + 2;
+	while (sent < max_msgs && npairs <= INFLIGHT_PAIRS) {
+		if (npairs == 0 || (r < 0 && errno == EAGAIN)) {
+			if (npairs == INFLIGHT_PAIRS)
+				break;
+			CHECK_OK(socketpair(AF_UNIX, SOCK_DGRAM, 0,
+					    sv[npairs]));
+			npairs++;
+		}
+		errno = 0;
+		r = send_fds_split(sv[npairs - 1][0], "x", 1, fds, MAX_FDS, 1,
+				   MSG_DONTWAIT);
+		if (r == 1)
+			sent++;
+		else if (errno != EAGAIN)
+			break;
+	}
+	/* Sends go on while the user's in-flight count is within the
+	 * limit, so the one that first exceeds it still succeeds. */
+	CHECK_EQ(r, -1);
+	CHECK_EQ(errno, ETOOMANYREFS);
+	CHECK_EQ(sent, limit / MAX_FDS + 1);
+	for (int i = 0; i < npairs; i++) {
+		CHECK_OK(close(sv[i][0]));
+		CHECK_OK(close(sv[i][1]));
+	}
+	/* Closing the receivers released them: sending works again. */
+	CHECK_OK(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv[0]));
+	CHECK_EQ(send_fds(sv[0][0], "x", 1, fds, MAX_FDS), 1);
+	CHECK_OK(close(sv[0][0]));
+	CHECK_OK(close(sv[0][1]));
+	return th_failures();
+}
+
+/* An unprivileged user whose descriptors in flight exceed its
+ * RLIMIT_NOFILE gets ETOOMANYREFS. */
+static void
+rights_inflight_limit_etoomanyrefs(void)
+{
+	int p[2];
+
+	th_require_root();
+	CHECK_OK(pipe2(p, O_NONBLOCK));
+	CHECK_EQ(th_join(th_fork(inflight_limit_child, &p[1])), 0);
+	CHECK_OK(close(p[1]));
+	CHECK(writers_gone(p[0]));
+	CHECK_OK(close(p[0]));
+}
+
 static const struct th_test tests[] = {
 	{ "rights_pass_pipe", rights_pass_pipe },
 	{ "rights_pass_file", rights_pass_file },
@@ -919,6 +1011,8 @@ static const struct th_test tests[] = {
 	  rights_inflight_outlives_sender_copy },
 	{ "rights_received_controllen", rights_received_controllen },
 	{ "rights_across_processes", rights_across_processes },
+	{ "rights_inflight_limit_etoomanyrefs",
+	  rights_inflight_limit_etoomanyrefs },
 };
 
 TH_MAIN(tests)
