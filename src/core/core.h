@@ -1,0 +1,456 @@
+/*
+ * ksock core: the address-family-agnostic socket layer, shared between
+ * src/core and the families (src/unix, later src/inet).
+ *
+ * What lives here:
+ *   - struct ks_sock, the part of every socket the core understands, and
+ *     its reference count;
+ *   - struct ks_proto_ops, one operations table per socket type, whose
+ *     unused slots point at the ks__no_* stubs so no call site tests for
+ *     NULL; struct ks_family, what a family registers;
+ *   - wait queues (threads parked through the port, and poll entries);
+ *   - message buffers (struct ks_mbuf) and their queue, charged to the
+ *     sending socket until consumed;
+ *   - iovec iteration through the port's copy hooks.
+ *
+ * Locks, in the order they are taken:
+ *   family locks (e.g. unix_names.lock)  taken before any socket lock
+ *   socket (so->lock)      everything tagged [S]; two sockets are locked
+ *                          lowest address first, by the family's pair helper
+ *   all-sockets list lock  [G]: only at create and free, never with others
+ * Tags: [I] immutable after creation, [S] socket lock, [A] atomic,
+ *       [G] the all-sockets list lock.
+ *
+ * Freestanding: only the headers DESIGN.md allows.
+ */
+#ifndef KSOCK_CORE_H
+#define KSOCK_CORE_H
+
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ksock/ksock.h>
+
+/* The port ksock runs on: set by ks_init(), cleared by ks_fini(). */
+extern const struct ks_port *ks__port;
+
+#define ks__memcpy(d, s, n)	__builtin_memcpy((d), (s), (n))
+#define ks__memset(d, c, n)	__builtin_memset((d), (c), (n))
+#define ks__memcmp(a, b, n)	__builtin_memcmp((a), (b), (n))
+#define ks__container_of(p, type, member) \
+	((type *)(void *)((char *)(p) - offsetof(type, member)))
+
+static inline void *
+ks__alloc(size_t size)
+{
+	return ks__port->alloc(size);
+}
+
+static inline void
+ks__free(void *p, size_t size)
+{
+	ks__port->free(p, size);
+}
+
+/* -- limits, with Linux's values -- */
+
+/* net.core.wmem_default / rmem_default: programs read these back. */
+#define KS_SNDBUF_DEFAULT	212992
+#define KS_RCVBUF_DEFAULT	212992
+/* net.core.wmem_max / rmem_max: setsockopt clamps to it, then doubles. */
+#define KS_SNDBUF_MAX		4194304
+#define KS_RCVBUF_MAX		4194304
+/* SOCK_MIN_SNDBUF / SOCK_MIN_RCVBUF: what tiny requests are raised to. */
+#define KS_SNDBUF_MIN		4608
+#define KS_RCVBUF_MIN		2304
+/* net.core.somaxconn: listen() clamps the backlog to it. */
+#define KS_SOMAXCONN		4096
+/* UIO_MAXIOV: more iovecs is EMSGSIZE. */
+#define KS_IOV_MAX		1024
+/* MAX_RW_COUNT: Linux silently caps one transfer at INT_MAX & PAGE_MASK. */
+#define KS_RW_MAX		0x7ffff000UL
+/*
+ * Linux keeps socket timeouts in jiffies and rounds what programs set up
+ * to a whole jiffy; this machine's kernel runs with HZ=250, so a timeout
+ * reads back in 4 ms steps as it does there.
+ */
+#define KS_HZ			250
+#define KS_NSEC_PER_TICK	(1000000000LL / KS_HZ)
+/* A timeout of this many ticks or more never expires (Linux's
+ * MAX_SCHEDULE_TIMEOUT / HZ - 1 seconds). */
+#define KS_TIMEO_FOREVER	(-1)
+
+/* -- socket object -- */
+
+/* Generic connection states, as Linux's sk_state for AF_UNIX. */
+enum {
+	KS_SS_UNCONNECTED = 1,	/* TCP_CLOSE */
+	KS_SS_CONNECTED,	/* TCP_ESTABLISHED */
+	KS_SS_LISTENING,	/* TCP_LISTEN */
+};
+
+/* Shutdown bits (Linux's RCV_SHUTDOWN / SEND_SHUTDOWN). */
+#define KS_RCV_SHUTDOWN		1
+#define KS_SEND_SHUTDOWN	2
+#define KS_SHUTDOWN_MASK	3
+
+/* Boolean SOL_SOCKET options, in ks_sock.optflags. */
+#define KS_OPT_REUSEADDR	0x001
+#define KS_OPT_KEEPALIVE	0x002
+#define KS_OPT_PASSCRED		0x004
+#define KS_OPT_LINGER		0x008
+#define KS_OPT_DEBUG		0x010
+#define KS_OPT_DONTROUTE	0x020
+#define KS_OPT_BROADCAST	0x040
+#define KS_OPT_OOBINLINE	0x080
+#define KS_OPT_REUSEPORT	0x100
+
+/* A wait queue: threads parked in ksock calls and host poll entries. */
+struct ks_waitq {
+	struct ks_poll_link	*head;		/* [S] */
+	atomic_uint		 nwait;		/* [A] links on the list, so a
+						 * waker without the lock can
+						 * skip taking it */
+};
+
+struct ks_proto_ops;
+
+struct ks_sock {
+	const struct ks_proto_ops *ops;		/* [I] */
+	struct ks_mutex		 lock;
+	atomic_long		 refs;		/* [A] */
+	atomic_long		 wmem;		/* [A] bytes (with overhead) of
+						 * sent, unread messages */
+	uint64_t		 id;		/* [I] ks_sock_id() */
+	struct ks_sock		*all_next, *all_prev; /* [G] */
+	struct ks_waitq		 wq;		/* [S] */
+	int64_t			 rcvtimeo;	/* [S] ticks, or KS_TIMEO_FOREVER */
+	int64_t			 sndtimeo;	/* [S] */
+	atomic_int		 sndbuf;	/* [A] written under [S] */
+	int			 rcvbuf;	/* [S] */
+	int			 err;		/* [S] pending SO_ERROR (positive) */
+	int			 peek_off;	/* [S] SO_PEEK_OFF, -1 off */
+	int			 rcvlowat;	/* [S] SO_RCVLOWAT */
+	int			 priority;	/* [S] SO_PRIORITY */
+	unsigned		 linger;	/* [S] SO_LINGER seconds */
+	struct ks_ucred		 peercred;	/* [S] SO_PEERCRED */
+	atomic_int		 owner;		/* [A] F_SETOWN */
+	atomic_bool		 nonblock;	/* [A] O_NONBLOCK */
+	uint16_t		 optflags;	/* [S] KS_OPT_* */
+	uint16_t		 family;	/* [I] */
+	uint8_t			 type;		/* [I] */
+	uint8_t			 protocol;	/* [I] */
+	uint8_t			 state;		/* [S] KS_SS_* */
+	uint8_t			 shutdown;	/* [S] KS_*_SHUTDOWN */
+};
+
+static inline void
+ks__lock(struct ks_sock *so)
+{
+	ks__port->mutex_lock(&so->lock);
+}
+
+static inline void
+ks__unlock(struct ks_sock *so)
+{
+	ks__port->mutex_unlock(&so->lock);
+}
+
+/*
+ * Reads and clears the pending error (Linux's sock_error()): returns 0 or
+ * a negative -KS_E*. Socket lock held.
+ */
+static inline int
+ks__sock_error_locked(struct ks_sock *so)
+{
+	int err = so->err;
+
+	so->err = 0;
+	return -err;
+}
+
+static inline bool
+ks__has_opt(const struct ks_sock *so, unsigned opt)
+{
+	return (so->optflags & opt) != 0;
+}
+
+/* -- iovec iteration -- */
+
+/* A cursor over a msghdr's iovec array (kernel memory) whose segments
+ * point at user memory. */
+struct ks_iter {
+	const struct ks_iovec	*iov;	/* current segment */
+	size_t			 nr;	/* segments left, current included */
+	size_t			 off;	/* offset into the current segment */
+	size_t			 count;	/* bytes left in the whole transfer */
+};
+
+/*
+ * Sets @it over @msg's iovecs. Returns 0, -KS_EMSGSIZE (more than
+ * KS_IOV_MAX segments) or -KS_EINVAL (a negative length). The total is
+ * capped at KS_RW_MAX as Linux does.
+ */
+int	ks__iter_init(struct ks_iter *it, const struct ks_msghdr *msg);
+/* Copies @n bytes (at most it->count) from user memory to @dst. Returns 0
+ * or -KS_EFAULT; the cursor advances past what was copied. */
+int	ks__iter_copy_from(struct ks_iter *it, void *dst, size_t n);
+/* Copies @n bytes (at most it->count) from @src to user memory. */
+int	ks__iter_copy_to(struct ks_iter *it, const void *src, size_t n);
+
+/* -- message buffers -- */
+
+/*
+ * Ancillary data attached to one message (credentials to deliver,
+ * descriptors in flight). Defined by the family that creates it; the
+ * core only calls its release hook when the message is freed.
+ */
+struct ks_anc;
+struct ks_anc_ops {
+	void	(*release)(struct ks_anc *anc);
+};
+struct ks_anc {
+	const struct ks_anc_ops	*ops;
+};
+
+/*
+ * One message: a send's worth of bytes (a stream send may make several),
+ * allocated per send and freed when consumed, so an idle socket holds no
+ * buffer memory. While queued it is charged to the sending socket
+ * (@owner's wmem, @truesize bytes), which it keeps a reference to.
+ */
+struct ks_mbuf {
+	struct ks_mbuf	*next;
+	struct ks_sock	*owner;		/* charged sender, or NULL */
+	struct ks_anc	*anc;		/* credentials / descriptors, or NULL */
+	int32_t		 pid;		/* the sender's credentials */
+	uint32_t	 uid, gid;
+	uint32_t	 len;		/* payload bytes */
+	uint32_t	 off;		/* bytes consumed (stream reads) */
+	uint32_t	 truesize;	/* what it costs the sender */
+	unsigned char	 data[];
+};
+
+/* A FIFO of messages; guarded by the owning socket's lock. */
+struct ks_mqueue {
+	struct ks_mbuf	*head, *tail;
+	uint32_t	 count;		/* messages */
+	size_t		 bytes;		/* unread payload bytes */
+};
+
+/* Allocates a message with room for @len bytes. Returns 0 or -KS_ENOBUFS. */
+int	ks__mbuf_alloc(size_t len, struct ks_mbuf **out);
+/*
+ * Charges @m to @so (takes a reference to it and adds the message's
+ * truesize to its wmem). No lock needed.
+ */
+void	ks__mbuf_charge(struct ks_mbuf *m, struct ks_sock *so);
+/*
+ * Frees @m: releases its ancillary data, uncharges the sender and wakes
+ * the sender's writers when room appeared. Call with no lock held.
+ */
+void	ks__mbuf_free(struct ks_mbuf *m);
+/* Frees a chain linked through ->next. No lock held. */
+void	ks__mbuf_free_chain(struct ks_mbuf *m);
+
+static inline void
+ks__mq_push(struct ks_mqueue *q, struct ks_mbuf *m)
+{
+	m->next = NULL;
+	if (q->tail)
+		q->tail->next = m;
+	else
+		q->head = m;
+	q->tail = m;
+	q->count++;
+	q->bytes += m->len - m->off;
+}
+
+static inline struct ks_mbuf *
+ks__mq_pop(struct ks_mqueue *q)
+{
+	struct ks_mbuf *m = q->head;
+
+	if (!m)
+		return NULL;
+	q->head = m->next;
+	if (!q->head)
+		q->tail = NULL;
+	q->count--;
+	q->bytes -= m->len - m->off;
+	m->next = NULL;
+	return m;
+}
+
+/* Empties @q and returns its chain (free it with no lock held). */
+static inline struct ks_mbuf *
+ks__mq_take_all(struct ks_mqueue *q)
+{
+	struct ks_mbuf *m = q->head;
+
+	q->head = q->tail = NULL;
+	q->count = 0;
+	q->bytes = 0;
+	return m;
+}
+
+/*
+ * Linux's accounting of a message (SKB_TRUESIZE of its allocation): 768
+ * bytes for a small one. SIOCOUTQ reports it and SO_SNDBUF limits it, so
+ * the number of small messages that fit matches Linux.
+ */
+static inline uint32_t
+ks__truesize(size_t len)
+{
+	size_t t = ((len + 63) & ~(size_t)63) + 576;
+
+	return t < 768 ? 768 : (uint32_t)t;
+}
+
+/*
+ * Wakes @so's writers after its wmem dropped (called by ks__mbuf_free).
+ * No lock held.
+ */
+void	ks__sock_write_space(struct ks_sock *so);
+
+/* Whether @so may queue more (Linux's unix_writable(): a quarter). */
+static inline bool
+ks__sock_writable(struct ks_sock *so)
+{
+	return (atomic_load(&so->wmem) << 2) <= atomic_load_explicit(
+		&so->sndbuf, memory_order_relaxed);
+}
+
+/* -- waiting -- */
+
+/* A thread waiting for some @mask of events on one socket. */
+struct ks__waiter {
+	struct ks_poll_entry	pe;
+	void			*thread;
+	unsigned		 mask;
+};
+
+/*
+ * Deadline for a blocking call: 0 when @nonblock or the timeout is zero,
+ * -1 for none, else now + @timeo ticks.
+ */
+int64_t	ks__deadline(int64_t timeo, bool nonblock);
+
+/* Prepares @w to wait for @mask. */
+void	ks__waiter_init(struct ks__waiter *w, unsigned mask);
+/* Puts @w on @so's queue. Socket lock held. */
+void	ks__wait_add_locked(struct ks_sock *so, struct ks__waiter *w);
+/* Takes @w off @so's queue. Socket lock held. */
+void	ks__wait_del_locked(struct ks_sock *so, struct ks__waiter *w);
+/*
+ * The usual wait: puts @w on @so's queue, drops the lock, parks until
+ * woken or @deadline, retakes the lock and takes @w off. Returns 0 (re-
+ * check the condition), -KS_EAGAIN at the deadline, -KS_EINTR on a
+ * signal. Socket lock held on entry and return.
+ */
+int	ks__wait_locked(struct ks_sock *so, struct ks__waiter *w,
+			int64_t deadline);
+/* Parks with no lock held, turning the port's answer into ours. */
+int	ks__park(int64_t deadline);
+/* Calls every waiter of @so interested in @events. Socket lock held. */
+void	ks__wake_locked(struct ks_sock *so, unsigned events);
+
+static inline bool
+ks__has_waiters(struct ks_sock *so)
+{
+	return atomic_load(&so->wq.nwait) != 0;
+}
+
+/* Adds link @l (of entry @pe) to @so's queue, taking a reference. Socket
+ * lock held. */
+void	ks__poll_link_add_locked(struct ks_sock *so, struct ks_poll_entry *pe,
+				 struct ks_poll_link *l);
+
+/* -- operations -- */
+
+/*
+ * What a socket type does. Every slot is set; a type that lacks an
+ * operation points it at a ks__no_* stub. The core has already checked
+ * what is generic (flag words, option levels it handles) and turned the
+ * socket's O_NONBLOCK into KS_MSG_DONTWAIT / @nonblock.
+ */
+struct ks_proto_ops {
+	int	(*bind)(struct ks_sock *so, const void *addr, uint32_t len);
+	int	(*listen)(struct ks_sock *so, int backlog);
+	int	(*connect)(struct ks_sock *so, const void *addr, uint32_t len,
+			   bool nonblock);
+	/* @flags: KS_SOCK_NONBLOCK for the new socket. */
+	int	(*accept)(struct ks_sock *so, int flags, bool nonblock,
+			  struct ks_sock **out);
+	/* @it covers msg's iovecs. */
+	long	(*sendmsg)(struct ks_sock *so, const struct ks_msghdr *msg,
+			   struct ks_iter *it, int flags);
+	/* On entry msg_namelen and msg_controllen hold the capacities;
+	 * the op sets them (and msg_flags) to what it wrote. */
+	long	(*recvmsg)(struct ks_sock *so, struct ks_msghdr *msg,
+			   struct ks_iter *it, int flags);
+	int	(*shutdown)(struct ks_sock *so, int how);
+	/* Writes the address (at most *len bytes) and sets *len. */
+	int	(*getname)(struct ks_sock *so, void *addr, uint32_t *len,
+			   bool peer);
+	unsigned (*poll)(struct ks_sock *so, struct ks_poll_entry *pe);
+	int	(*ioctl)(struct ks_sock *so, unsigned long cmd, void *arg);
+	/* Options at levels other than SOL_SOCKET. */
+	int	(*setsockopt)(struct ks_sock *so, int level, int name,
+			      const void *val, uint32_t len);
+	int	(*getsockopt)(struct ks_sock *so, int level, int name,
+			      void *val, uint32_t *len);
+	/* ks_close(): shut down, tell the peer, drop queues and names. */
+	void	(*release)(struct ks_sock *so);
+	/* The last reference went: free the socket's memory. */
+	void	(*destroy)(struct ks_sock *so);
+	/* Whether SO_PEEK_OFF applies (the core keeps the offset). */
+	bool	has_peek_off;
+};
+
+/* Stubs for the slots a type does not support (Linux's sock_no_*). */
+int	ks__no_bind(struct ks_sock *so, const void *addr, uint32_t len);
+int	ks__no_listen(struct ks_sock *so, int backlog);
+int	ks__no_connect(struct ks_sock *so, const void *addr, uint32_t len,
+		       bool nonblock);
+int	ks__no_accept(struct ks_sock *so, int flags, bool nonblock,
+		      struct ks_sock **out);
+int	ks__no_ioctl(struct ks_sock *so, unsigned long cmd, void *arg);
+int	ks__no_setsockopt(struct ks_sock *so, int level, int name,
+			  const void *val, uint32_t len);
+int	ks__no_getsockopt(struct ks_sock *so, int level, int name, void *val,
+			  uint32_t *len);
+
+/* An address family. */
+struct ks_family {
+	int	domain;
+	/* Called by ks_init() / ks_fini(). init returns 0 or -KS_E*. */
+	int	(*init)(void);
+	void	(*fini)(void);
+	/* Creates a socket of @type (flags removed) and @protocol. */
+	int	(*create)(int type, int protocol, struct ks_sock **out);
+	/* Connects two fresh sockets of one type, or -KS_EOPNOTSUPP. */
+	int	(*socketpair)(struct ks_sock *a, struct ks_sock *b);
+};
+
+/*
+ * Sets up the generic part of a new socket: one reference (the caller's),
+ * default options, an id, and a place on the all-sockets list.
+ */
+void	ks__sock_init(struct ks_sock *so, const struct ks_proto_ops *ops,
+		      int family, int type, int protocol);
+/* Undoes ks__sock_init() just before the family frees the socket. */
+void	ks__sock_fini(struct ks_sock *so);
+/* Records the calling process's credentials as @so's SO_PEERCRED. */
+void	ks__cred_self(struct ks_ucred *out);
+
+/* SOL_SOCKET options (opt.c). */
+int	ks__sock_setopt(struct ks_sock *so, int name, const void *val,
+			uint32_t len);
+int	ks__sock_getopt(struct ks_sock *so, int name, void *val,
+			uint32_t *len);
+
+#endif /* KSOCK_CORE_H */

@@ -1,0 +1,14 @@
+/*
+ * The address families built into this ksock, in one table the core
+ * consults at ks_init(). A family configured out is simply not listed.
+ */
+#include "core/core.h"
+#include "core/families.h"
+
+extern const struct ks_family ks__unix_family;
+
+const struct ks_family *const ks__families[] = {
+	&ks__unix_family,
+};
+
+const size_t ks__nfamilies = sizeof(ks__families) / sizeof(ks__families[0]);

@@ -1,0 +1,164 @@
+/*
+ * Data movement: iovec cursors over user memory (through the port's copy
+ * hooks) and message buffers charged to their sender.
+ *
+ * A message is one allocation, header and payload together, made by the
+ * sender and freed by whoever consumes it, with no lock held (freeing
+ * uncharges the sender and may take the sender's lock to wake it).
+ */
+#include "core/core.h"
+
+/* See core.h. */
+int
+ks__iter_init(struct ks_iter *it, const struct ks_msghdr *msg)
+{
+	size_t total = 0;
+
+	if (msg->msg_iovlen > KS_IOV_MAX)
+		return -KS_EMSGSIZE;
+	for (size_t i = 0; i < msg->msg_iovlen; i++) {
+		size_t len = msg->msg_iov[i].iov_len;
+
+		if (len > (size_t)LONG_MAX)
+			return -KS_EINVAL;
+		/* Linux caps the transfer rather than failing. */
+		if (len > KS_RW_MAX - total)
+			len = KS_RW_MAX - total;
+		total += len;
+	}
+	it->iov = msg->msg_iov;
+	it->nr = msg->msg_iovlen;
+	it->off = 0;
+	it->count = total;
+	return 0;
+}
+
+/* Skips exhausted segments so it->iov points at bytes to move. */
+static void
+iter_settle(struct ks_iter *it)
+{
+	while (it->nr > 0 && it->off >= it->iov->iov_len) {
+		it->iov++;
+		it->nr--;
+		it->off = 0;
+	}
+}
+
+/* See core.h. */
+int
+ks__iter_copy_from(struct ks_iter *it, void *dst, size_t n)
+{
+	unsigned char *d = dst;
+
+	while (n > 0) {
+		size_t chunk;
+
+		iter_settle(it);
+		chunk = it->iov->iov_len - it->off;
+		if (chunk > n)
+			chunk = n;
+		if (ks__port->copy_from_user(d, (const char *)it->iov->iov_base +
+					     it->off, chunk) < 0)
+			return -KS_EFAULT;
+		it->off += chunk;
+		it->count -= chunk;
+		d += chunk;
+		n -= chunk;
+	}
+	return 0;
+}
+
+/* See core.h. */
+int
+ks__iter_copy_to(struct ks_iter *it, const void *src, size_t n)
+{
+	const unsigned char *s = src;
+
+	while (n > 0) {
+		size_t chunk;
+
+		iter_settle(it);
+		chunk = it->iov->iov_len - it->off;
+		if (chunk > n)
+			chunk = n;
+		if (ks__port->copy_to_user((char *)it->iov->iov_base + it->off,
+					   s, chunk) < 0)
+			return -KS_EFAULT;
+		it->off += chunk;
+		it->count -= chunk;
+		s += chunk;
+		n -= chunk;
+	}
+	return 0;
+}
+
+/* See core.h. */
+int
+ks__mbuf_alloc(size_t len, struct ks_mbuf **out)
+{
+	struct ks_mbuf *m;
+
+	if (len > UINT32_MAX - sizeof(*m))
+		return -KS_ENOBUFS;
+	m = ks__alloc(sizeof(*m) + len);
+	if (m == NULL)
+		return -KS_ENOBUFS;
+	m->next = NULL;
+	m->owner = NULL;
+	m->anc = NULL;
+	m->pid = 0;
+	m->uid = m->gid = 0;
+	m->len = (uint32_t)len;
+	m->off = 0;
+	m->truesize = ks__truesize(len);
+	*out = m;
+	return 0;
+}
+
+/* See core.h. */
+void
+ks__mbuf_charge(struct ks_mbuf *m, struct ks_sock *so)
+{
+	ks_sock_hold(so);
+	m->owner = so;
+	atomic_fetch_add(&so->wmem, (long)m->truesize);
+}
+
+/* See core.h. */
+void
+ks__sock_write_space(struct ks_sock *so)
+{
+	if (!ks__has_waiters(so) || !ks__sock_writable(so))
+		return;
+	ks__lock(so);
+	ks__wake_locked(so, KS_POLLOUT | KS_POLLWRNORM | KS_POLLWRBAND);
+	ks__unlock(so);
+}
+
+/* See core.h. */
+void
+ks__mbuf_free(struct ks_mbuf *m)
+{
+	struct ks_sock *owner = m->owner;
+
+	if (m->anc != NULL)
+		m->anc->ops->release(m->anc);
+	if (owner != NULL) {
+		atomic_fetch_sub(&owner->wmem, (long)m->truesize);
+		ks__sock_write_space(owner);
+		ks_sock_release(owner);
+	}
+	ks__free(m, sizeof(*m) + m->len);
+}
+
+/* See core.h. */
+void
+ks__mbuf_free_chain(struct ks_mbuf *m)
+{
+	while (m != NULL) {
+		struct ks_mbuf *next = m->next;
+
+		ks__mbuf_free(m);
+		m = next;
+	}
+}

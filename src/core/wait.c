@@ -1,0 +1,156 @@
+/*
+ * Wait queues and poll entries.
+ *
+ * A socket's wait queue holds two kinds of links: threads parked in a
+ * blocking ksock call (a struct ks__waiter on their stack, woken through
+ * the port's unpark) and the host's poll entries (ks_poll). Both are
+ * struct ks_poll_link, guarded by the socket's lock; wq.nwait mirrors the
+ * list's length atomically so a waker that does not hold the lock (a
+ * reader releasing a sender's buffer space) can tell cheaply that nobody
+ * waits. A thread adds itself before its last check of a condition that
+ * others change without its lock, so either it sees the change or the
+ * changer sees it waiting.
+ *
+ * Locks: the socket lock of the queue ([S]). Wake callbacks run with it
+ * held and may only record the event and unpark a thread.
+ */
+#include "core/core.h"
+
+static void
+link_add_locked(struct ks_sock *so, struct ks_poll_link *l)
+{
+	l->so = so;
+	l->prev = NULL;
+	l->next = so->wq.head;
+	if (so->wq.head)
+		so->wq.head->prev = l;
+	so->wq.head = l;
+	atomic_fetch_add(&so->wq.nwait, 1);
+}
+
+static void
+link_del_locked(struct ks_sock *so, struct ks_poll_link *l)
+{
+	if (l->prev)
+		l->prev->next = l->next;
+	else
+		so->wq.head = l->next;
+	if (l->next)
+		l->next->prev = l->prev;
+	l->next = l->prev = NULL;
+	l->so = NULL;
+	atomic_fetch_sub(&so->wq.nwait, 1);
+}
+
+static void
+waiter_wake(struct ks_poll_entry *pe, unsigned events)
+{
+	struct ks__waiter *w = (struct ks__waiter *)(void *)pe;
+
+	if (events & w->mask)
+		ks__port->unpark(w->thread);
+}
+
+/* See core.h. */
+void
+ks__waiter_init(struct ks__waiter *w, unsigned mask)
+{
+	ks__memset(w, 0, sizeof(*w));
+	w->pe.wake = waiter_wake;
+	w->thread = ks__port->thread_self();
+	/* Errors and hang-ups end every wait. */
+	w->mask = mask | KS_POLLERR | KS_POLLHUP | KS_POLLRDHUP;
+}
+
+/* See core.h. */
+void
+ks__wait_add_locked(struct ks_sock *so, struct ks__waiter *w)
+{
+	w->pe.link[0].entry = &w->pe;
+	link_add_locked(so, &w->pe.link[0]);
+}
+
+/* See core.h. */
+void
+ks__wait_del_locked(struct ks_sock *so, struct ks__waiter *w)
+{
+	if (w->pe.link[0].so == so)
+		link_del_locked(so, &w->pe.link[0]);
+}
+
+/* See core.h. */
+int
+ks__park(int64_t deadline)
+{
+	int err = ks__port->park(deadline);
+
+	if (err == -KS_ETIMEDOUT)
+		return -KS_EAGAIN;
+	return err;
+}
+
+/* See core.h. */
+int
+ks__wait_locked(struct ks_sock *so, struct ks__waiter *w, int64_t deadline)
+{
+	int err;
+
+	if (deadline == 0)
+		return -KS_EAGAIN;
+	ks__wait_add_locked(so, w);
+	ks__unlock(so);
+	err = ks__park(deadline);
+	ks__lock(so);
+	ks__wait_del_locked(so, w);
+	return err;
+}
+
+/* See core.h. */
+int64_t
+ks__deadline(int64_t timeo, bool nonblock)
+{
+	if (nonblock || timeo == 0)
+		return 0;
+	if (timeo == KS_TIMEO_FOREVER)
+		return -1;
+	return ks__port->now() + timeo * KS_NSEC_PER_TICK;
+}
+
+/* See core.h. */
+void
+ks__wake_locked(struct ks_sock *so, unsigned events)
+{
+	struct ks_poll_link *l, *next;
+
+	for (l = so->wq.head; l != NULL; l = next) {
+		next = l->next;
+		l->entry->wake(l->entry, events);
+	}
+}
+
+/* See core.h. */
+void
+ks__poll_link_add_locked(struct ks_sock *so, struct ks_poll_entry *pe,
+			 struct ks_poll_link *l)
+{
+	ks_sock_hold(so);
+	l->entry = pe;
+	link_add_locked(so, l);
+}
+
+/* See ksock.h: takes @pe off every socket it is registered on. */
+void
+ks_poll_remove(struct ks_poll_entry *pe)
+{
+	for (int i = 0; i < 2; i++) {
+		struct ks_poll_link *l = &pe->link[i];
+		struct ks_sock *so = l->so;
+
+		if (so == NULL)
+			continue;
+		ks__lock(so);
+		link_del_locked(so, l);
+		ks__unlock(so);
+		ks_sock_release(so);
+	}
+}

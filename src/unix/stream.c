@@ -1,0 +1,306 @@
+/*
+ * AF_UNIX SOCK_STREAM data: one copy in (the sender's user memory into a
+ * message it allocates), one copy out (the message into the reader's
+ * user memory).
+ *
+ * A send is cut into messages of at most half the send buffer (Linux's
+ * "keep two messages in the pipe"), each charged to the sender until the
+ * reader consumes it; the sender blocks while its charge is at or above
+ * SO_SNDBUF and is woken, by the reader freeing messages, once it falls
+ * to a quarter. The receiver's SO_RCVBUF plays no part, as on Linux.
+ *
+ * Reads join messages, but never past a message carrying ancillary data
+ * (descriptors) and, with SO_PASSCRED, never across writers with other
+ * credentials. Consumed messages are freed after the lock is dropped.
+ *
+ * Locks: a send takes its own lock once (to read the peer, which stays
+ * set until our own close) and then only the receiver's lock per message.
+ * A read holds its own lock while copying out, and drops it to wait.
+ */
+#include "unix/unix.h"
+
+/* The largest message one stream send makes (beyond half the buffer
+ * Linux caps at 32 KiB plus a page; we allow more, fewer wake-ups). */
+#define UNIX_STREAM_MSG_MAX	(256u * 1024)
+
+static size_t
+stream_msg_size(struct ks_sock *so, size_t left)
+{
+	int half = atomic_load_explicit(&so->sndbuf, memory_order_relaxed) / 2 - 64;
+	size_t max = half > 0 ? (size_t)half : 1;
+
+	if (max > UNIX_STREAM_MSG_MAX)
+		max = UNIX_STREAM_MSG_MAX;
+	return left < max ? left : max;
+}
+
+/*
+ * Waits until @so may allocate another message (Linux's
+ * sock_alloc_send_pskb() loop): reports a pending error, then our own
+ * SHUT_WR (-KS_EPIPE), then waits while the charge is at or above
+ * SO_SNDBUF. Returns 0, -KS_EAGAIN (non-blocking or timed out), -KS_EINTR.
+ * No lock held on entry or return.
+ */
+int
+ks__unix_wait_sndbuf(struct ks_sock *so, int64_t deadline)
+{
+	struct ks__waiter w;
+	bool waiting = false;
+	int err = 0;
+
+	ks__lock(so);
+	for (;;) {
+		err = ks__sock_error_locked(so);
+		if (err < 0)
+			break;
+		if (so->shutdown & KS_SEND_SHUTDOWN) {
+			err = -KS_EPIPE;
+			break;
+		}
+		if (atomic_load(&so->wmem) < atomic_load(&so->sndbuf))
+			break;
+		if (deadline == 0) {
+			err = -KS_EAGAIN;
+			break;
+		}
+		if (!waiting) {
+			/* Publish ourselves, then look again: readers free
+			 * our charge without our lock. */
+			ks__waiter_init(&w, UNIX_POLL_OUT);
+			ks__wait_add_locked(so, &w);
+			waiting = true;
+			continue;
+		}
+		ks__unlock(so);
+		err = ks__park(deadline);
+		ks__lock(so);
+		if (err < 0)
+			break;
+	}
+	if (waiting)
+		ks__wait_del_locked(so, &w);
+	ks__unlock(so);
+	return err;
+}
+
+/* The pipe broke: SIGPIPE unless MSG_NOSIGNAL, as Linux's stream send. */
+static long
+stream_pipe_err(size_t sent, int flags)
+{
+	if (sent == 0 && !(flags & KS_MSG_NOSIGNAL))
+		ks__port->signal_pipe();
+	return sent ? (long)sent : -KS_EPIPE;
+}
+
+static long
+unix_stream_sendmsg(struct ks_sock *so, const struct ks_msghdr *msg,
+		    struct ks_iter *it, int flags)
+{
+	struct unix_sock *u = unix_sk(so), *other;
+	struct ks_cred cred;
+	size_t total = it->count, sent = 0;
+	int64_t deadline;
+	uint8_t shut;
+	int state, err = 0;
+
+	if (flags & KS_MSG_OOB)
+		return -KS_EOPNOTSUPP;
+	unix_lock(u);
+	other = u->peer;
+	shut = so->shutdown;
+	state = so->state;
+	deadline = ks__deadline(so->sndtimeo, flags & KS_MSG_DONTWAIT);
+	unix_unlock(u);
+	if (msg->msg_namelen != 0)
+		return state == KS_SS_CONNECTED ? -KS_EISCONN : -KS_EOPNOTSUPP;
+	if (other == NULL)
+		return -KS_ENOTCONN;
+	if (shut & KS_SEND_SHUTDOWN)
+		return stream_pipe_err(0, flags);
+	ks__port->cred(&cred);
+
+	while (sent < total) {
+		struct ks_mbuf *m;
+		size_t size = stream_msg_size(so, total - sent);
+		bool wake;
+
+		err = ks__unix_wait_sndbuf(so, deadline);
+		if (err < 0)
+			break;
+		err = ks__mbuf_alloc(size, &m);
+		if (err < 0)
+			break;
+		err = ks__iter_copy_from(it, m->data, size);
+		if (err < 0) {
+			ks__mbuf_free(m);
+			break;
+		}
+		ks__unix_mbuf_creds(m, &cred);
+		ks__mbuf_charge(m, so);
+
+		unix_lock(other);
+		if (other->dead || (other->base.shutdown & KS_RCV_SHUTDOWN)) {
+			unix_unlock(other);
+			ks__mbuf_free(m);
+			return stream_pipe_err(sent, flags);
+		}
+		ks__mq_push(&other->rcvq, m);
+		wake = ks__has_waiters(&other->base);
+		if (wake)
+			ks__wake_locked(&other->base, UNIX_POLL_IN);
+		unix_unlock(other);
+		sent += size;
+	}
+	if (err == -KS_EPIPE)
+		return stream_pipe_err(sent, flags);
+	return sent ? (long)sent : err;
+}
+
+/* Whether a reader that started with the credentials of @first may go on
+ * into @m (Linux's unix_skb_scm_eq()). */
+static bool
+creds_are_same(const struct ks_mbuf *first, const struct ks_mbuf *m)
+{
+	return first->pid == m->pid && first->uid == m->uid &&
+	       first->gid == m->gid;
+}
+
+static long
+unix_stream_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
+		    struct ks_iter *it, int flags)
+{
+	struct unix_sock *u = unix_sk(so);
+	struct ks_mbuf *m, *done = NULL, **done_tail = &done;
+	struct ks_mbuf first_creds = { 0 };
+	struct ks__waiter w;
+	uint32_t namecap = msg->msg_namelen;
+	size_t size = it->count, copied = 0, target;
+	bool check_creds = false, peek = (flags & KS_MSG_PEEK) != 0;
+	bool name_done = msg->msg_name == NULL;
+	int64_t deadline;
+	int err = 0;
+	size_t skip;
+
+	msg->msg_namelen = 0;
+	msg->msg_controllen = 0;
+	if (flags & KS_MSG_OOB)
+		return -KS_EOPNOTSUPP;
+	ks__waiter_init(&w, UNIX_POLL_IN);
+
+	unix_lock(u);
+	if (so->state != KS_SS_CONNECTED) {
+		unix_unlock(u);
+		return -KS_EINVAL;
+	}
+	deadline = ks__deadline(so->rcvtimeo, flags & KS_MSG_DONTWAIT);
+	/* Linux's sock_rcvlowat(): all with MSG_WAITALL, else SO_RCVLOWAT,
+	 * and never less than one byte (so a 0-byte read waits for data). */
+	target = (flags & KS_MSG_WAITALL) ? size :
+		 ((size_t)so->rcvlowat < size ? (size_t)so->rcvlowat : size);
+	if (target == 0)
+		target = 1;
+	skip = peek && so->peek_off > 0 ? (size_t)so->peek_off : 0;
+
+	for (;;) {
+		m = u->rcvq.head;
+		while (m != NULL && skip >= m->len - m->off) {
+			skip -= m->len - m->off;
+			m = m->next;
+		}
+		if (m == NULL) {
+			if (copied >= target)
+				break;
+			/* POSIX wants the error before EOF. */
+			err = ks__sock_error_locked(so);
+			if (err < 0)
+				break;
+			if (so->shutdown & KS_RCV_SHUTDOWN)
+				break;
+			if (deadline == 0) {
+				err = -KS_EAGAIN;
+				break;
+			}
+			/* Let the writer refill while we sleep. */
+			if (done != NULL) {
+				unix_unlock(u);
+				ks__mbuf_free_chain(done);
+				done = NULL;
+				done_tail = &done;
+				unix_lock(u);
+				continue;
+			}
+			err = ks__wait_locked(so, &w, deadline);
+			if (err < 0)
+				break;
+			continue;
+		}
+		if (check_creds) {
+			/* Never glue data from different writers. */
+			if (!creds_are_same(&first_creds, m) || m->anc != NULL)
+				break;
+		} else if (ks__has_opt(so, KS_OPT_PASSCRED)) {
+			first_creds.pid = m->pid;
+			first_creds.uid = m->uid;
+			first_creds.gid = m->gid;
+			check_creds = true;
+		}
+		if (!name_done) {
+			ks__unix_copy_addr(msg, namecap, m->owner);
+			name_done = true;
+		}
+
+		size_t avail = m->len - m->off - skip;
+		size_t chunk = avail < size - copied ? avail : size - copied;
+
+		if (ks__iter_copy_to(it, m->data + m->off + skip, chunk) < 0) {
+			if (copied == 0)
+				err = -KS_EFAULT;
+			break;
+		}
+		copied += chunk;
+		if (!peek) {
+			m->off += (uint32_t)chunk;
+			u->rcvq.bytes -= chunk;
+			if (so->peek_off >= 0)
+				so->peek_off = so->peek_off > (int)chunk ?
+					       so->peek_off - (int)chunk : 0;
+			if (m->off < m->len)
+				break;
+			ks__mq_pop(&u->rcvq);
+			*done_tail = m;
+			done_tail = &m->next;
+			/* Descriptors end a read: they belong to its bytes. */
+			if (m->anc != NULL)
+				break;
+		} else {
+			if (so->peek_off >= 0)
+				so->peek_off += (int)chunk;
+			if (m->anc != NULL)
+				break;
+			skip += chunk;
+		}
+		if (copied == size)
+			break;
+	}
+	unix_unlock(u);
+	ks__mbuf_free_chain(done);
+	return copied ? (long)copied : err;
+}
+
+const struct ks_proto_ops ks__unix_stream_ops = {
+	.bind		= ks__unix_bind,
+	.listen		= ks__unix_listen,
+	.connect	= ks__unix_stream_connect,
+	.accept		= ks__unix_accept,
+	.sendmsg	= unix_stream_sendmsg,
+	.recvmsg	= unix_stream_recvmsg,
+	.shutdown	= ks__unix_shutdown,
+	.getname	= ks__unix_getname,
+	.poll		= ks__unix_conn_poll,
+	.ioctl		= ks__unix_ioctl,
+	.setsockopt	= ks__no_setsockopt,
+	.getsockopt	= ks__no_getsockopt,
+	.release	= ks__unix_sock_release,
+	.destroy	= ks__unix_destroy,
+	.has_peek_off	= true,
+};

@@ -1,0 +1,205 @@
+/*
+ * AF_UNIX internals shared by the files of src/unix:
+ *
+ *   af_unix.c    the family: create, socketpair, close, shutdown, names
+ *                reported, ioctls, locking helpers
+ *   names.c      path, abstract and automatic names and their table
+ *   conn.c       connections: listen, connect (via an embryo socket
+ *                queued on the listener), accept, and connection poll
+ *   stream.c     SOCK_STREAM data
+ *   seqpacket.c  SOCK_SEQPACKET: connections with record boundaries
+ *   dgram.c      SOCK_DGRAM data, connect and disconnect
+ *
+ * Locks, in the order they are taken:
+ *   names  (unix_names.lock in names.c)  [N] the path and abstract tables
+ *   socket (base.lock)                   [S] two sockets are locked lowest
+ *                                        address first, by
+ *                                        ks__unix_lock_pair() only
+ * Data sends take only the receiver's lock (plus, briefly and before, the
+ * sender's own); nothing global sits on the data path. After any lock is
+ * dropped and retaken, state is checked again.
+ * Tags: [I] immutable after creation, [S] socket lock, [N] names lock,
+ *       [A] atomic.
+ */
+#ifndef KSOCK_UNIX_H
+#define KSOCK_UNIX_H
+
+#include "core/core.h"
+
+/* net.unix.max_dgram_qlen: a receiver not connected back to the sender
+ * takes this many datagrams (plus one) before the sender must wait. */
+#define UNIX_MAX_DGRAM_QLEN	10
+/* Autobind names are \0 and five hex digits: 2^20 of them. */
+#define UNIX_AUTOBIND_NAMES	(1u << 20)
+/* The address length of an unbound socket: just sun_family. */
+#define UNIX_FAMILY_LEN		((uint32_t)offsetof(struct ks_sockaddr_un, sun_path))
+
+/* A bound name, shared (refcounted) by a listener and its accepted
+ * sockets, which report it as their own address. */
+struct unix_name {
+	atomic_int		refs;		/* [A] */
+	uint32_t		len;		/* [I] address length reported */
+	uint32_t		hash;		/* [I] table bucket */
+	bool			is_path;	/* [I] */
+	struct ks_node_key	key;		/* [I] path names: the node */
+	/* [I] sun_family and sun_path, @len bytes plus a NUL so a 108-byte
+	 * path is a C string too. */
+	unsigned char		sun[];
+};
+
+struct unix_sock {
+	struct ks_sock		 base;		/* [I] must be first */
+	struct unix_sock	*peer;		/* [S] connected peer (holds a
+						 * reference), or NULL */
+	/* [S,N] set once when bound; others read it with an acquire load. */
+	_Atomic(struct unix_name *) name;
+	struct unix_sock	*name_next;	/* [N] table chain */
+	struct ks_mqueue	 rcvq;		/* [S] messages to read */
+	struct unix_sock	*acc_head;	/* [S] listener: embryos */
+	struct unix_sock	*acc_tail;	/* [S] */
+	struct unix_sock	*acc_next;	/* [listener's S] queue link */
+	uint32_t		 acc_count;	/* [S] */
+	int			 backlog;	/* [S] listen backlog, or the
+						 * dgram queue limit */
+	bool			 dead;		/* [S] closed */
+	bool			 embryo;	/* [S] connected, not accepted */
+	bool			 hashed;	/* [N] in the name table */
+};
+
+static inline struct unix_sock *
+unix_sk(struct ks_sock *so)
+{
+	return (struct unix_sock *)(void *)so;
+}
+
+static inline void
+unix_hold(struct unix_sock *u)
+{
+	ks_sock_hold(&u->base);
+}
+
+static inline void
+unix_put(struct unix_sock *u)
+{
+	ks_sock_release(&u->base);
+}
+
+static inline void
+unix_lock(struct unix_sock *u)
+{
+	ks__lock(&u->base);
+}
+
+static inline void
+unix_unlock(struct unix_sock *u)
+{
+	ks__unlock(&u->base);
+}
+
+static inline struct unix_name *
+unix_name_of(struct unix_sock *u)
+{
+	return atomic_load_explicit(&u->name, memory_order_acquire);
+}
+
+static inline bool
+unix_is_connection_type(const struct unix_sock *u)
+{
+	return u->base.type == KS_SOCK_STREAM ||
+	       u->base.type == KS_SOCK_SEQPACKET;
+}
+
+/* Whether @other's queue is too full for a sender it is not connected
+ * back to (Linux's unix_recvq_full()). Lock of @other held. */
+static inline bool
+unix_recvq_is_full_locked(const struct unix_sock *other)
+{
+	return other->rcvq.count > (uint32_t)other->backlog;
+}
+
+/* Poll bits for "may write". */
+#define UNIX_POLL_OUT	(KS_POLLOUT | KS_POLLWRNORM | KS_POLLWRBAND)
+#define UNIX_POLL_IN	(KS_POLLIN | KS_POLLRDNORM)
+
+/* -- af_unix.c -- */
+
+/* Creates an AF_UNIX socket of @type (already mapped: no SOCK_RAW). */
+int	ks__unix_create(int type, struct unix_sock **out);
+/* Locks @a and @b (either may be NULL or both the same), lowest address
+ * first. */
+void	ks__unix_lock_pair(struct unix_sock *a, struct unix_sock *b);
+void	ks__unix_unlock_pair(struct unix_sock *a, struct unix_sock *b);
+/* Our connected peer with a reference, or NULL. Takes @u's lock. */
+struct unix_sock *ks__unix_peer_get(struct unix_sock *u);
+/* Release of one socket (ks_close, or an embryo dropped by its closing
+ * listener when @embryo). */
+void	ks__unix_release(struct unix_sock *u, bool embryo);
+/* Shared operations. */
+int	ks__unix_shutdown(struct ks_sock *so, int how);
+int	ks__unix_getname(struct ks_sock *so, void *addr, uint32_t *len,
+			 bool peer);
+int	ks__unix_ioctl(struct ks_sock *so, unsigned long cmd, void *arg);
+void	ks__unix_sock_release(struct ks_sock *so);
+void	ks__unix_destroy(struct ks_sock *so);
+/* Fills the sender's credentials into a message about to be sent. */
+void	ks__unix_mbuf_creds(struct ks_mbuf *m, const struct ks_cred *c);
+/* Writes the address of @sender (its bound name, or none) to @msg. */
+void	ks__unix_copy_addr(struct ks_msghdr *msg, uint32_t cap,
+			   struct ks_sock *sender);
+
+/* -- names.c -- */
+
+int	ks__unix_names_init(void);
+void	ks__unix_names_fini(void);
+/* bind(2). Takes the names lock and @u's lock. */
+int	ks__unix_bind(struct ks_sock *so, const void *addr, uint32_t len);
+/* Gives @u an automatic abstract name unless bound. Returns 0 or
+ * -KS_ENOSPC / -KS_ENOMEM. */
+int	ks__unix_autobind(struct unix_sock *u);
+/* Validates an address for connect/sendto (Linux's unix_validate_addr). */
+int	ks__unix_validate_addr(const void *addr, uint32_t len);
+/*
+ * Finds the socket bound to @addr for a socket of @type: returns 0 with a
+ * reference in *@out, or -KS_ENOENT, -KS_EACCES... (path walk),
+ * -KS_ECONNREFUSED (no socket there), -KS_EPROTOTYPE (path bound by
+ * another type).
+ */
+int	ks__unix_find(const void *addr, uint32_t len, int type,
+		      struct unix_sock **out);
+/* Takes @u's name off the table (at close). Takes the names lock. */
+void	ks__unix_unhash(struct unix_sock *u);
+void	ks__unix_name_hold(struct unix_name *n);
+void	ks__unix_name_put(struct unix_name *n);
+
+/* -- conn.c -- */
+
+int	ks__unix_listen(struct ks_sock *so, int backlog);
+int	ks__unix_stream_connect(struct ks_sock *so, const void *addr,
+				uint32_t len, bool nonblock);
+int	ks__unix_accept(struct ks_sock *so, int flags, bool nonblock,
+			struct ks_sock **out);
+unsigned ks__unix_conn_poll(struct ks_sock *so, struct ks_poll_entry *pe);
+
+/* -- stream.c -- */
+
+/*
+ * Waits until @so may allocate another message to send: reports a
+ * pending error, then SHUT_WR (-KS_EPIPE), then waits while its charge is
+ * at or above SO_SNDBUF. Returns 0, -KS_EAGAIN, -KS_EINTR. No lock held.
+ */
+int	ks__unix_wait_sndbuf(struct ks_sock *so, int64_t deadline);
+
+/* -- dgram.c, used by seqpacket.c -- */
+
+long	ks__unix_dgram_sendmsg(struct ks_sock *so, const struct ks_msghdr *msg,
+			       struct ks_iter *it, int flags);
+long	ks__unix_dgram_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
+			       struct ks_iter *it, int flags);
+unsigned ks__unix_dgram_poll(struct ks_sock *so, struct ks_poll_entry *pe);
+
+/* The operations tables, one per type. */
+extern const struct ks_proto_ops ks__unix_stream_ops;
+extern const struct ks_proto_ops ks__unix_seqpacket_ops;
+extern const struct ks_proto_ops ks__unix_dgram_ops;
+
+#endif /* KSOCK_UNIX_H */
