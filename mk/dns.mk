@@ -2,8 +2,8 @@
 #
 #   dns-lib          build/dns/libksdns.a (core + hosted transport)
 #   dns-freestanding proves src/dns compiles with no libc headers at all
-#   dns-check        unit and server suites, again under ASan+UBSan, and a
-#                    30 s fuzz run
+#   dns-check        unit and server suites, again under ASan+UBSan, the
+#                    threaded test under TSan, and a 25 s fuzz run
 #   dns-bench        ksock vs glibc getaddrinfo vs c-ares, pinned to one CPU
 #   dns-fuzz         a longer fuzz run
 
@@ -27,7 +27,7 @@ BENCH_TARGETS += dns-bench
 FUZZ_TARGETS  += dns-fuzz
 
 .PHONY: dns-lib dns-freestanding dns-check dns-check-unit dns-check-servers \
-        dns-check-asan dns-check-fuzz dns-bench dns-fuzz
+        dns-check-asan dns-check-tsan dns-check-fuzz dns-bench dns-fuzz
 
 dns-lib: $(DNS_DIR)/libksdns.a
 
@@ -74,10 +74,15 @@ $(DNS_DIR)/bench: bench/dns_bench.c tests/dns/servers.c tests/dns/harness.c $(DN
 	$(CC) $(HOSTED_CFLAGS) -Itests/dns bench/dns_bench.c tests/dns/servers.c tests/dns/harness.c \
 	    $(DNS_DIR)/libksdns.a $(DNS_CARES_LIBS) -o $@
 
+$(DNS_DIR)/test-servers-tsan: tests/dns/test_servers.c $(DNS_TEST_COMMON) $(DNS_TEST_HDRS) $(DNS_CORE_SRC) $(DNS_HOST_SRC) $(DNS_HDRS)
+	$(CC) $(HOSTED_CFLAGS) $(TSAN_FLAGS) -O1 -Itests/dns tests/dns/test_servers.c $(DNS_TEST_COMMON) \
+	    $(DNS_CORE_SRC) $(DNS_HOST_SRC) -o $@
+
 DNS_TESTDATA := tests/dns/data
 
 dns-check: dns-freestanding
-	@$(MAKE) --no-print-directory -k dns-check-unit dns-check-servers dns-check-asan dns-check-fuzz
+	@$(MAKE) --no-print-directory -k dns-check-unit dns-check-servers dns-check-asan \
+	    dns-check-tsan dns-check-fuzz
 
 dns-check-unit: $(DNS_DIR)/test-unit
 	@sh tools/run-suite dns-unit 60 $(DNS_DIR)/test-unit
@@ -88,6 +93,10 @@ dns-check-servers: $(DNS_DIR)/test-servers
 dns-check-asan: $(DNS_DIR)/test-unit-san $(DNS_DIR)/test-servers-san
 	@sh tools/run-suite dns-unit-asan 90 $(DNS_DIR)/test-unit-san
 	@sh tools/run-suite dns-servers-asan 120 $(DNS_DIR)/test-servers-san $(DNS_TESTDATA)
+
+# The threaded tests again under ThreadSanitizer.
+dns-check-tsan: $(DNS_DIR)/test-servers-tsan
+	@sh tools/run-suite dns-servers-tsan 60 $(DNS_DIR)/test-servers-tsan $(DNS_TESTDATA) threads
 
 # The fuzz run prints its own runner line: libFuzzer's exit status decides.
 dns-check-fuzz: $(DNS_DIR)/fuzz-wire

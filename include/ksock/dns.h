@@ -186,7 +186,9 @@ struct ks_dns_transport {
 	int	(*send)(void *ep, const void *buf, size_t len);
 	/* Receives one datagram (UDP) or up to @cap stream bytes (TCP, 0 at
 	 * end of stream) and says who sent it. Returns the length,
-	 * -KS_ETIMEDOUT at @deadline_ns, or another -KS_E*. */
+	 * -KS_ETIMEDOUT at @deadline_ns, -KS_EMSGSIZE for a datagram longer
+	 * than @cap (its first @cap bytes and @from filled in), or another
+	 * -KS_E*. */
 	int	(*recv)(void *ep, void *buf, size_t cap,
 			struct ks_dns_server *from, int64_t deadline_ns);
 	void	(*close)(void *ep);

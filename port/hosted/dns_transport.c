@@ -183,8 +183,6 @@ hosted_recv(void *p, void *buf, size_t cap, struct ks_dns_server *from,
 			     ep->proto == KS_DNS_UDP ? MSG_TRUNC : 0,
 			     (struct sockaddr *)&ss, &sslen);
 		if (n >= 0) {
-			if (ep->proto == KS_DNS_UDP && (size_t)n > cap)
-				return -KS_EMSGSIZE;
 			if (ep->proto == KS_DNS_TCP || sslen == 0) {
 				/* A stream has one peer: the one we connected to. */
 				struct sockaddr_storage peer;
@@ -195,6 +193,8 @@ hosted_recv(void *p, void *buf, size_t cap, struct ks_dns_server *from,
 			} else {
 				from_sockaddr(&ss, from);
 			}
+			if (ep->proto == KS_DNS_UDP && (size_t)n > cap)
+				return -KS_EMSGSIZE;	/* @buf holds the first @cap bytes */
 			return (int)n;
 		}
 		if (errno == EINTR)

@@ -619,6 +619,7 @@ ks_dns_resolve4(struct ks_dns *r, const char *name, struct ks_in_addr *out)
 
 #define SVC_TCP	1
 #define SVC_UDP	2
+#define SVC_NUMERIC 4	/* parse_service: a number, not a name */
 
 /*
  * A few well-known services: a freestanding resolver has no
@@ -678,6 +679,7 @@ parse_service(const char *service, int flags, uint16_t *port, uint8_t *protos)
 		if (v > 65535)
 			return KS_EAI_SERVICE;
 		*port = (uint16_t)v;
+		*protos |= SVC_NUMERIC;
 		return 0;
 	}
 	if (flags & KS_AI_NUMERICSERV)
@@ -738,21 +740,31 @@ to_net16(uint16_t v)
 static int
 build_list(const struct ks_port *port, const struct ai_addr *addrs,
 	   size_t naddrs, const struct ks_addrinfo *h, uint16_t svcport,
-	   uint8_t protos, bool have_service, const char *canon,
-	   struct ks_addrinfo **res)
+	   uint8_t protos, bool have_service, bool named_service,
+	   const char *canon, struct ks_addrinfo **res)
 {
 	int kinds[3];
 	size_t nkinds = 0, canonlen = canon ? dns_strlen(canon) + 1 : 0;
 
+	/* Raw sockets have no ports: glibc refuses a service with an
+	 * explicit SOCK_RAW, and lists raw for socktype 0 only without a
+	 * named service and without a protocol. */
+	if (h->ai_socktype == KS_SOCK_RAW && have_service)
+		return KS_EAI_SERVICE;
 	for (size_t k = 0; k < 3; k++) {
 		if (h->ai_socktype && h->ai_socktype != socktypes[k].socktype)
 			continue;
-		if (h->ai_protocol && socktypes[k].proto &&
-		    h->ai_protocol != socktypes[k].protocol)
-			continue;
-		if (socktypes[k].proto ? !(protos & socktypes[k].proto) :
-					 have_service)
-			continue;	/* raw sockets have no ports */
+		if (!socktypes[k].proto) {
+			if (named_service ||
+			    (h->ai_protocol && !h->ai_socktype))
+				continue;
+		} else {
+			if (h->ai_protocol &&
+			    h->ai_protocol != socktypes[k].protocol)
+				continue;
+			if (!(protos & socktypes[k].proto))
+				continue;
+		}
 		kinds[nkinds++] = (int)k;
 	}
 	if (nkinds == 0)
@@ -855,6 +867,8 @@ ks_dns_getaddrinfo(struct ks_dns *r, const char *node, const char *service,
 	err = parse_service(service, flags, &svcport, &protos);
 	if (err)
 		return err;
+	bool named = service && protos != (SVC_TCP | SVC_UDP | SVC_NUMERIC);
+	protos &= SVC_TCP | SVC_UDP;
 
 	if (!node) {
 		/* The wildcard or the loopback address, as glibc. */
@@ -876,7 +890,7 @@ ks_dns_getaddrinfo(struct ks_dns *r, const char *node, const char *service,
 			naddrs++;
 		}
 		return build_list(r->port, addrs, naddrs, h, svcport, protos,
-				  service != NULL, NULL, res);
+				  service != NULL, named, NULL, res);
 	}
 
 	int nfam;
@@ -894,7 +908,7 @@ ks_dns_getaddrinfo(struct ks_dns *r, const char *node, const char *service,
 			return KS_EAI_ADDRFAMILY;
 		addrs[0].family = nfam;
 		return build_list(r->port, addrs, 1, h, svcport, protos,
-				  service != NULL,
+				  service != NULL, named,
 				  (flags & KS_AI_CANONNAME) ? node : NULL, res);
 	}
 	if (flags & KS_AI_NUMERICHOST)
@@ -948,7 +962,7 @@ ks_dns_getaddrinfo(struct ks_dns *r, const char *node, const char *service,
 		err = KS_EAI_NODATA;
 	else
 		err = build_list(r->port, addrs, naddrs, h, svcport, protos,
-				 service != NULL, canon, res);
+				 service != NULL, named, canon, res);
 	for (size_t t = 0; t < ntypes; t++)
 		ks__dns_answer_put(r->port, ans[t]);
 	return err;

@@ -423,6 +423,31 @@ free_buf:
 #define VERDICT_RESEND	4	/* resend without EDNS */
 #define VERDICT_NOMEM	5
 
+static int judge(struct ks_dns *r, const struct dns_conf *conf, unsigned s,
+		 struct dns_question *q, const struct dns_msg *m,
+		 bool sent_edns, int64_t deadline);
+
+/* Never use a partial answer: ask again over TCP and judge that. */
+static int
+retry_over_tcp(struct ks_dns *r, const struct dns_conf *conf, unsigned s,
+	       struct dns_question *q, bool sent_edns, int64_t deadline)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	struct dns_msg tm;
+	int err, v;
+
+	err = ask_tcp(r, conf, s, q, deadline, &buf, &len);
+	if (err == -KS_ENOMEM)
+		return VERDICT_NOMEM;
+	if (err < 0)
+		return err == -KS_EINVAL ? VERDICT_PERM : VERDICT_TEMP;
+	(void)ks__dns_parse(buf, len, &tm);	/* checked in ask_tcp */
+	v = judge(r, conf, s, q, &tm, sent_edns, deadline);
+	r->port->free(buf, DNS_TCP_MAX);
+	return v == VERDICT_RESEND ? VERDICT_TEMP : v;
+}
+
 /* Judges a checked message @m from server @s to question @q. */
 static int
 judge(struct ks_dns *r, const struct dns_conf *conf, unsigned s,
@@ -452,22 +477,8 @@ judge(struct ks_dns *r, const struct dns_conf *conf, unsigned s,
 	default:
 		return VERDICT_PERM;
 	}
-	if (m->flags & DNS_F_TC) {
-		uint8_t *buf;
-		size_t len;
-		struct dns_msg tm;
-
-		/* Never use a partial answer: ask again over TCP. */
-		err = ask_tcp(r, conf, s, q, deadline, &buf, &len);
-		if (err == -KS_ENOMEM)
-			return VERDICT_NOMEM;
-		if (err < 0)
-			return err == -KS_EINVAL ? VERDICT_PERM : VERDICT_TEMP;
-		(void)ks__dns_parse(buf, len, &tm);	/* checked in ask_tcp */
-		int v = judge(r, conf, s, q, &tm, sent_edns, deadline);
-		r->port->free(buf, DNS_TCP_MAX);
-		return v == VERDICT_RESEND ? VERDICT_TEMP : v;
-	}
+	if (m->flags & DNS_F_TC)
+		return retry_over_tcp(r, conf, s, q, sent_edns, deadline);
 	err = ks__dns_extract(r->port, m, q->qname, q->qtype, r->port->now(),
 			      &conf->c, q);
 	if (err == -KS_ENOMEM)
@@ -495,9 +506,17 @@ await_answer(struct ks_dns *r, const struct dns_conf *conf, unsigned s,
 		n = r->tp.recv(t->ep, buf, cap, &from, try_deadline);
 		if (n == -KS_ETIMEDOUT)
 			return VERDICT_WAIT;
+		if (n == -KS_EMSGSIZE && same_server(&from, srv) &&
+		    header_matches(buf, cap, t->id)) {
+			/* Bigger than we advertised (@buf holds its first
+			 * @cap bytes): as good as truncated. */
+			t->waiting = false;
+			return retry_over_tcp(r, conf, s, q, t->edns, deadline);
+		}
 		if (n == -KS_EMSGSIZE) {
-			/* Bigger than we advertised: treat as truncated. */
-			n = 0;
+			atomic_fetch_add_explicit(&r->stats.rejected, 1,
+						  memory_order_relaxed);
+			continue;
 		}
 		if (n < 0)
 			return VERDICT_TEMP;	/* refused port, unreachable */

@@ -271,8 +271,11 @@ ks__dns_format_addr(int family, const uint8_t *addr, char *out, size_t cap)
 			}
 			i = j > i ? j : i + 1;
 		}
-		bool mapped = best == 0 && bestlen == 5 &&
-			      addr[10] == 0xff && addr[11] == 0xff;
+		/* Embedded IPv4 for mapped (::ffff:a.b.c.d) and the old
+		 * compatible form (::a.b.c.d), as inet_ntop. */
+		bool mapped = best == 0 && (bestlen == 6 ||
+			      (bestlen == 5 && addr[10] == 0xff &&
+			       addr[11] == 0xff));
 		for (int i = 0; i < 8; i++) {
 			if (i == best) {
 				buf[o++] = ':';

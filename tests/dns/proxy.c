@@ -236,6 +236,11 @@ serve_udp(struct proxy *p)
 		n = (ssize_t)error_answer(q, (size_t)qlen, a, 0);
 		a[2] |= 0x02;	/* TC */
 		break;
+	case PROXY_OVERSIZE:
+		/* More than the client advertised; the tail is padding. */
+		memset(a + n, 0, 1500);
+		n += 1500;
+		break;
 	case PROXY_TRUNCATE_PARTIAL: {
 		struct dns_msg m;
 		struct dns_rr rr;

@@ -22,6 +22,7 @@ enum proxy_mode {
 	PROXY_FORGED,		/* first a forged answer from another port, then the real one */
 	PROXY_TRUNCATE,		/* UDP: TC set, no records; TCP: forward */
 	PROXY_TRUNCATE_PARTIAL,	/* UDP: TC set with the first record only */
+	PROXY_OVERSIZE,		/* UDP: the answer padded past 1232 bytes */
 	PROXY_SERVFAIL,		/* SERVFAIL to everything */
 	PROXY_FORMERR_EDNS,	/* FORMERR to queries with EDNS0, forward the rest */
 	PROXY_FORMERR,		/* FORMERR to everything */

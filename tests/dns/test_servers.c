@@ -711,9 +711,9 @@ test_truncated_answers_go_to_tcp(void)
 {
 	NEED_PROXY();
 	static const enum proxy_mode modes[] = { PROXY_TRUNCATE,
-						 PROXY_TRUNCATE_PARTIAL };
+		PROXY_TRUNCATE_PARTIAL, PROXY_OVERSIZE };
 
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; i < 3; i++) {
 		struct ks_dns *r = resolver1(px[0].port, NULL);
 		char text[256];
 
@@ -1049,7 +1049,7 @@ static const struct dns_test tests[] = {
 	{ "proxy: a timeout moves lookups to the next server", test_timeout_rotates_to_next_server },
 	{ "proxy: silent servers give EAI_AGAIN within attempts or deadline", test_all_servers_silent_is_eai_again_in_time },
 	{ "proxy: wrong id, question, flags and forged answers are ignored", test_bad_answers_are_rejected },
-	{ "proxy: truncated answers are retried over TCP, never used", test_truncated_answers_go_to_tcp },
+	{ "proxy: truncated or oversized answers go to TCP, never used", test_truncated_answers_go_to_tcp },
 	{ "proxy: EDNS0 FORMERR fallback is remembered per server", test_edns_fallback_is_remembered_per_server },
 	{ "proxy: SERVFAIL, FORMERR, malformed: EAI codes and next server", test_failure_codes },
 	{ "proxy: the A answer survives a lost or refused AAAA", test_a_answer_survives_aaaa_failure },

@@ -828,6 +828,125 @@ test_allocation_failures_offline(void)
 	CHECK(reached > 4);
 }
 
+
+/* -- a scripted transport: the core over something that is not a socket -- */
+
+enum step { STEP_GOOD, STEP_OTHER_PORT, STEP_OTHER_ADDR, STEP_WRONG_ID,
+	    STEP_TIMEOUT };
+
+struct script {
+	struct ks_dns_server	server;
+	uint8_t			query[512];
+	size_t			qlen;
+	const enum step		*steps;
+	size_t			nsteps, next;
+	int			opens, sends;
+};
+
+static int
+sc_open(void *ctx, int proto, const struct ks_dns_server *srv, int64_t d,
+	void **ep)
+{
+	struct script *sc = ctx;
+
+	sc->server = *srv;
+	sc->opens++;
+	*ep = sc;
+	return proto == KS_DNS_UDP ? 0 : -KS_ECONNREFUSED;
+}
+
+static int
+sc_send(void *ep, const void *b, size_t l)
+{
+	struct script *sc = ep;
+
+	memcpy(sc->query, b, l);
+	sc->qlen = l;
+	sc->sends++;
+	return 0;
+}
+
+/* Answers the stored query: 192.0.2.1 (or 6.6.6.6 when forged) for A,
+ * no records for other types. */
+static int
+sc_recv(void *ep, void *buf, size_t cap, struct ks_dns_server *from,
+	int64_t d)
+{
+	struct script *sc = ep;
+	uint8_t *b = buf;
+	enum step st = sc->next < sc->nsteps ? sc->steps[sc->next++] :
+					       STEP_TIMEOUT;
+	size_t o = 12;
+
+	if (st == STEP_TIMEOUT)
+		return -KS_ETIMEDOUT;
+	while (sc->query[o])
+		o += 1 + (size_t)sc->query[o];
+	o += 5;
+	memcpy(b, sc->query, o);
+	b[2] = 0x81; b[3] = 0x80;
+	b[10] = b[11] = 0;		/* no OPT echoed */
+	bool a = dns_get16(sc->query + o - 4) == DNS_T_A;
+	b[7] = a;
+	if (a)
+		o = put_rr(b, o, ptr_q, 2, DNS_T_A, 60,
+			   st == STEP_GOOD ? "\xc0\x00\x02\x01" : "\x06\x06\x06\x06", 4);
+	*from = sc->server;
+	if (st == STEP_OTHER_PORT)
+		from->port++;
+	if (st == STEP_OTHER_ADDR)
+		from->addr[3]++;
+	if (st == STEP_WRONG_ID)
+		b[1] ^= 1;
+	return (int)o;
+}
+
+static void sc_close(void *ep) { }
+
+/*
+ * The core checks the source of each datagram itself: answers from
+ * another port or address, or with another id, are dropped even when the
+ * transport delivers them (a kernel's transport may not filter).
+ */
+static void
+test_core_checks_answer_source(void)
+{
+	static const enum step forged[][3] = {
+		{ STEP_OTHER_PORT, STEP_GOOD },
+		{ STEP_OTHER_ADDR, STEP_GOOD },
+		{ STEP_WRONG_ID, STEP_GOOD },
+		{ STEP_OTHER_PORT, STEP_OTHER_ADDR, STEP_GOOD },
+	};
+	static const size_t nsteps[] = { 2, 2, 2, 3 };
+
+	for (size_t i = 0; i < 4; i++) {
+		struct script sc = { .steps = forged[i], .nsteps = nsteps[i] };
+		struct ks_dns_transport tp = { .ctx = &sc, .open = sc_open,
+			.send = sc_send, .recv = sc_recv, .close = sc_close };
+		struct ks_dns_config c;
+		struct ks_dns *r;
+		struct ks_in_addr in;
+		struct ks_dns_stats st;
+
+		ks_dns_config_init(&c);
+		c.nservers = 1;
+		c.servers[0].family = KS_AF_INET;
+		memcpy(c.servers[0].addr, "\xc0\x00\x02\x35", 4);
+		c.servers[0].port = 53;
+		CHECK_EQ(ks_dns_create(&r, test_port(), &tp, &c, NULL, 0), 0);
+		CHECK_EQ(ks_dns_resolve4(r, "x.example", &in), 0);
+		CHECK_EQ(in.s_addr, htonl(0xc0000201));
+		ks_dns_get_stats(r, &st);
+		CHECK_EQ(st.rejected, nsteps[i] - 1);
+		CHECK_EQ(sc.opens, 1);
+		/* Cached: the second lookup touches no transport at all. */
+		CHECK_EQ(ks_dns_resolve4(r, "x.example", &in), 0);
+		CHECK_EQ(sc.opens, 1);
+		CHECK_EQ(sc.sends, 1);
+		ks_dns_destroy(r);
+	}
+}
+
 static const struct dns_test tests[] = {
 	{ "wire: a query round-trips through the parser", test_query_roundtrip },
 	{ "wire: truncated, looping, oversized and odd messages are rejected", test_parse_rejects_malformed },
@@ -847,6 +966,7 @@ static const struct dns_test tests[] = {
 	{ "api: gethostbyname fills the caller's buffer or overflows", test_gethostbyname_fills_buffer },
 	{ "cache: LRU bound, case-folded keys, expiry, flush", test_cache_lru_and_expiry },
 	{ "memory: every allocation failure offline is clean", test_allocation_failures_offline },
+	{ "core: answers from another port or address, or with another id, are dropped", test_core_checks_answer_source },
 };
 
 int
