@@ -628,7 +628,7 @@ finish_run(const struct ut_test *test, struct ut_slot *slot, int ws,
 /* Runs allocation-failure injection 1..@count; returns failed runs. */
 static long
 inject_all(const struct ut_test *test, long count, int jobs, bool verbose,
-	   struct ut_slot *slots, long *unreached)
+	   struct ut_slot *slots, long *unreached, long *stopped)
 {
 	long next = 1, failed = 0;
 	int running = 0;
@@ -662,6 +662,8 @@ inject_all(const struct ut_test *test, long count, int jobs, bool verbose,
 				failed++;
 			else if (!slots[i].rep->fired)
 				(*unreached)++;
+			else if (slots[i].rep->stopped)
+				(*stopped)++;
 			running--;
 		}
 	}
@@ -673,6 +675,7 @@ ut_main(const struct ut_test *tests, size_t n, int argc, char **argv)
 {
 	int passed = 0, failed = 0, skipped = 0, opt, jobs;
 	long injected_runs = 0, injected_failed = 0, unreached = 0;
+	long stopped = 0;
 	bool inject = true, verbose = false;
 	const char *filter;
 	struct ut_report *reps;
@@ -724,7 +727,8 @@ ut_main(const struct ut_test *tests, size_t n, int argc, char **argv)
 			continue;
 		}
 		if (status == 0 && inject && !(t->flags & UT_NO_INJECT)) {
-			bad = inject_all(t, allocs, jobs, verbose, slots, &unr);
+			bad = inject_all(t, allocs, jobs, verbose, slots, &unr,
+					 &stopped);
 			injected_runs += allocs;
 			injected_failed += bad;
 			unreached += unr;
@@ -745,9 +749,14 @@ ut_main(const struct ut_test *tests, size_t n, int argc, char **argv)
 		}
 	}
 	if (inject)
-		printf("fault injection: %ld runs, %ld failed, %ld did not reach "
-		       "their allocation\n", injected_runs, injected_failed,
+		printf("fault injection: %ld runs, %ld failed; %ld stopped at a "
+		       "clean ENOMEM/ENOBUFS, %ld went on (optional allocation), "
+		       "%ld did not reach their allocation\n", injected_runs,
+		       injected_failed, stopped,
+		       injected_runs - injected_failed - stopped - unreached,
 		       unreached);
 	printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+	free(slots);
+	munmap(reps, (size_t)jobs * sizeof(*reps));
 	return failed == 0 ? 0 : 1;
 }
