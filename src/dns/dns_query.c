@@ -437,7 +437,12 @@ retry_over_tcp(struct ks_dns *r, const struct dns_conf *conf, unsigned s,
 	struct dns_msg tm;
 	int err, v;
 
-	err = ask_tcp(r, conf, s, q, deadline, &buf, &len);
+	/* A try of its own: the lookup's deadline may be none at all. */
+	int64_t tcp_deadline = r->port->now() +
+			       (int64_t)conf->c.timeout_ms * 1000000;
+	if (deadline >= 0 && deadline < tcp_deadline)
+		tcp_deadline = deadline;
+	err = ask_tcp(r, conf, s, q, tcp_deadline, &buf, &len);
 	if (err == -KS_ENOMEM)
 		return VERDICT_NOMEM;
 	if (err < 0)

@@ -641,6 +641,26 @@ test_timeout_rotates_to_next_server(void)
 }
 
 static void
+test_rotate_spreads_lookups(void)
+{
+	NEED_PROXY();
+	uint16_t ports[2] = { px[0].port, px[1].port };
+	struct opts o = { .no_cache = true, .rotate = true };
+	struct ks_dns *r = resolver(ports, 2, &o);
+	char text[256];
+
+	proxy_set(&px[0], PROXY_PASS);
+	proxy_set(&px[1], PROXY_PASS);
+	for (int i = 0; i < 4; i++)
+		CHECK_EQ(lookup_text(r, "www.ks.test", KS_AF_UNSPEC, text,
+				     sizeof text, NULL), 0);
+	/* Each lookup starts at the next server: two lookups each. */
+	CHECK_EQ(stats(r).per_server[0], 4);
+	CHECK_EQ(stats(r).per_server[1], 4);
+	ks_dns_destroy(r);
+}
+
+static void
 test_all_servers_silent_is_eai_again_in_time(void)
 {
 	NEED_PROXY();
@@ -1047,6 +1067,7 @@ static const struct dns_test tests[] = {
 	{ "search: continues after SERVFAIL (unbound, lame zone)", test_search_continues_after_servfail },
 	{ "names: invalid names are refused before sending", test_invalid_names_send_nothing },
 	{ "proxy: a timeout moves lookups to the next server", test_timeout_rotates_to_next_server },
+	{ "proxy: rotate starts each lookup at the next server", test_rotate_spreads_lookups },
 	{ "proxy: silent servers give EAI_AGAIN within attempts or deadline", test_all_servers_silent_is_eai_again_in_time },
 	{ "proxy: wrong id, question, flags and forged answers are ignored", test_bad_answers_are_rejected },
 	{ "proxy: truncated or oversized answers go to TCP, never used", test_truncated_answers_go_to_tcp },
