@@ -603,6 +603,145 @@ t_dgram_reconnect_purges(void)
 	CHECK_EQ(n, 0);
 }
 
+/* An accepted socket takes KS_SOCK_NONBLOCK from accept's flags, not
+ * from its listener, and SO_PASSCRED from the listener as it was when
+ * the client connected. */
+static void
+t_accept_inherits(void)
+{
+	struct ks_sockaddr_un a;
+	uint32_t alen = ut_abstract(&a, "inherit");
+	struct ks_sock *l, *c1, *c2, *s1, *s2;
+	int v = -1;
+
+	l = ut_socket(KS_SOCK_STREAM | KS_SOCK_NONBLOCK);
+	OK(ks_bind(l, &a, alen));
+	OK(ks_listen(l, 4));
+	EQ(ut_setint(l, KS_SO_PASSCRED, 1), 0);
+	c1 = ut_socket(KS_SOCK_STREAM);
+	OK(ks_connect(c1, &a, alen));
+	EQ(ut_setint(l, KS_SO_PASSCRED, 0), 0);
+	c2 = ut_socket(KS_SOCK_STREAM);
+	OK(ks_connect(c2, &a, alen));
+	s1 = ut_accept(l);
+	s2 = ut_accept_(l, KS_SOCK_NONBLOCK | KS_SOCK_CLOEXEC, NULL, NULL,
+			__FILE__, __LINE__);
+	if (!ut_live())
+		return;
+	CHECK(!ks_is_nonblock(s1));
+	CHECK(ks_is_nonblock(s2));
+	EQ(ut_getint(s1, KS_SO_PASSCRED, &v), 0);
+	CHECK_EQ(v, 1);
+	EQ(ut_getint(s2, KS_SO_PASSCRED, &v), 0);
+	CHECK_EQ(v, 0);
+	ERR(ks_accept(l, 0, &s1, NULL, NULL), -KS_EAGAIN);
+}
+
+/* Abstract names may hold NULs: "a\0b" and "a\0c" are two names, and
+ * getsockname returns the exact bytes. */
+static void
+t_abstract_with_nuls(void)
+{
+	struct ks_sockaddr_un a, b, got;
+	struct ks_sock *s1, *s2;
+	uint32_t alen = ut_abstract(&a, "a_b"), glen = sizeof(got);
+
+	a.sun_path[2] = 0;
+	memcpy(&b, &a, sizeof(a));
+	b.sun_path[3] = 'c';
+	s1 = ut_socket(KS_SOCK_DGRAM);
+	s2 = ut_socket(KS_SOCK_DGRAM);
+	OK(ks_bind(s1, &a, alen));
+	OK(ks_bind(s2, &b, alen));
+	EQ(ks_getsockname(s1, &got, &glen), 0);
+	CHECK_EQ(glen, alen);
+	CHECK_MEM(&got, &a, alen);
+	EQ(ut_sendto(s2, "n", 1, 0, &a, alen), 1);
+	EQ(ut_recv(s1, &got, 1, KS_MSG_DONTWAIT), 1);
+}
+
+/*
+ * A bind that fails leaves nothing behind: no node on the filesystem, no
+ * abstract name taken, and the socket still unbound, so binding again
+ * succeeds. In injected runs this checks each allocation failure inside
+ * bind (hence the direct calls: the retry must run after the failure).
+ */
+static void
+t_failed_bind_leaves_nothing(void)
+{
+	struct ks_sockaddr_un pa, aa;
+	uint32_t plen = ut_path(&pa, "node"), alen = ut_abstract(&aa, "node");
+	struct ks_sock *so[2];
+	struct stat st;
+
+	so[0] = ut_socket(KS_SOCK_STREAM);
+	so[1] = ut_socket(KS_SOCK_DGRAM);
+	if (!ut_live())
+		return;
+	for (int i = 0; i < 2; i++) {
+		const void *addr = i == 0 ? (void *)&pa : (void *)&aa;
+		uint32_t len = i == 0 ? plen : alen;
+		long r = ks_bind(so[i], addr, len);
+
+		if (r == 0)
+			continue;
+		if (!(r == -KS_ENOMEM || r == -KS_ENOBUFS) || !ut_fired()) {
+			ut_fail(__FILE__, __LINE__, "bind: %ld", r);
+			continue;
+		}
+		if (i == 0 && stat("node", &st) == 0)
+			ut_fail(__FILE__, __LINE__,
+				"a failed bind left its node behind");
+		r = ks_bind(so[i], addr, len);
+		if (r != 0)
+			ut_fail(__FILE__, __LINE__,
+				"bind after a failed bind: %ld", r);
+	}
+	if (stat("node", &st) != 0 || !S_ISSOCK(st.st_mode))
+		ut_fail(__FILE__, __LINE__, "no socket node after bind");
+	unlink("node");
+}
+
+/*
+ * A connect that fails leaves nothing behind: the listener has no pending
+ * connection (it does not poll IN), the client stays unconnected, and
+ * connecting again succeeds. Checked for each allocation connect makes
+ * in injected runs (hence the direct calls).
+ */
+static void
+t_failed_connect_leaves_nothing(void)
+{
+	static const int types[] = { KS_SOCK_STREAM, KS_SOCK_SEQPACKET };
+
+	for (size_t i = 0; i < 2 && ut_live(); i++) {
+		struct ks_sockaddr_un a;
+		uint32_t alen = ut_abstract(&a, i ? "fc-seq" : "fc-str");
+		struct ks_sock *l, *c;
+		long r;
+
+		l = ut_socket(types[i]);
+		c = ut_socket(types[i]);
+		OK(ks_bind(l, &a, alen));
+		OK(ks_listen(l, 4));
+		if (!ut_live())
+			break;
+		r = ks_connect(c, &a, alen);
+		if (r == 0)
+			continue;
+		if (!(r == -KS_ENOMEM || r == -KS_ENOBUFS) || !ut_fired()) {
+			ut_fail(__FILE__, __LINE__, "connect: %ld", r);
+			continue;
+		}
+		if (ks_poll(l, NULL) & KS_POLLIN)
+			ut_fail(__FILE__, __LINE__,
+				"a failed connect left a pending connection");
+		r = ks_connect(c, &a, alen);
+		if (r != 0)
+			ut_fail(__FILE__, __LINE__,
+				"connect after a failed connect: %ld", r);
+	}
+}
+
 static const struct ut_test tests[] = {
 	{ "path_connect_accept",	t_path_connect_accept, 0 },
 	{ "send_before_accept",		t_send_before_accept, 0 },
@@ -619,6 +758,10 @@ static const struct ut_test tests[] = {
 	{ "peercred_recorded",		t_peercred_recorded, 0 },
 	{ "dgram_association",		t_dgram_association, 0 },
 	{ "dgram_reconnect_purges",	t_dgram_reconnect_purges, 0 },
+	{ "accept_inherits",		t_accept_inherits, 0 },
+	{ "abstract_with_nuls",		t_abstract_with_nuls, 0 },
+	{ "failed_bind_leaves_nothing",	t_failed_bind_leaves_nothing, 0 },
+	{ "failed_connect_leaves_nothing", t_failed_connect_leaves_nothing, 0 },
 };
 
 UT_MAIN(tests)

@@ -411,6 +411,137 @@ t_bulk_transfer(void)
 	}
 }
 
+/* A dgram message of three segments (one empty) arrives into two
+ * receive segments: the start fills both, MSG_TRUNC is set, and the
+ * MSG_TRUNC flag returns the whole length. */
+static void
+t_dgram_iovecs(void)
+{
+	struct ks_iovec siov[3] = {
+		{ "abc", 3 }, { NULL, 0 }, { "defgh", 5 },
+	};
+	char p1[2], p2[3];
+	struct ks_iovec riov[2] = { { p1, 2 }, { p2, 3 } };
+	struct ks_sock *d[2];
+	int mf = 0;
+
+	ut_pair(KS_SOCK_DGRAM, d);
+	EQ(sendv(d[0], siov, 3, 0), 8);
+	EQ(recvv(d[1], riov, 2, 0, &mf), 5);
+	CHECK_MEM(p1, "ab", 2);
+	CHECK_MEM(p2, "cde", 3);
+	CHECK((mf & KS_MSG_TRUNC) != 0);
+	EQ(sendv(d[0], siov, 3, 0), 8);
+	EQ(recvv(d[1], riov, 2, KS_MSG_TRUNC, &mf), 8);
+	ERR(recvv(d[1], riov, 2, KS_MSG_DONTWAIT, NULL), -KS_EAGAIN);
+}
+
+/* SO_PEEK_OFF (default -1): from 0, each peek continues where the last
+ * one ended, and a normal read moves the offset back. */
+static void
+t_peek_off(void)
+{
+	struct ks_sock *s[2];
+	char buf[16];
+	int v = 0;
+
+	ut_pair(KS_SOCK_STREAM, s);
+	EQ(ut_send(s[0], "abc", 3, 0), 3);
+	EQ(ut_send(s[0], "def", 3, 0), 3);
+	EQ(ut_getint(s[1], KS_SO_PEEK_OFF, &v), 0);
+	CHECK_EQ(v, -1);
+	EQ(ut_setint(s[1], KS_SO_PEEK_OFF, 0), 0);
+	EQ(ut_recv(s[1], buf, 2, KS_MSG_PEEK), 2);
+	CHECK_MEM(buf, "ab", 2);
+	EQ(ut_recv(s[1], buf, 2, KS_MSG_PEEK), 2);
+	CHECK_MEM(buf, "cd", 2);
+	EQ(ut_recv(s[1], buf, 3, 0), 3);
+	CHECK_MEM(buf, "abc", 3);
+	EQ(ut_getint(s[1], KS_SO_PEEK_OFF, &v), 0);
+	CHECK_EQ(v, 1);
+	EQ(ut_recv(s[1], buf, sizeof(buf), KS_MSG_PEEK), 2);
+	CHECK_MEM(buf, "ef", 2);
+}
+
+struct writer {
+	struct ks_sock	*so;
+	const char	*text;
+	uint32_t	 uid;
+};
+
+static int
+write_as(void *p)
+{
+	struct writer *w = p;
+
+	ut_become(w->uid, w->uid);
+	EQ(ut_sends(w->so, w->text), (long)strlen(w->text));
+	return 0;
+}
+
+/* A stream receiver with SO_PASSCRED never joins data from writers with
+ * different credentials into one read; without it, it does. The second
+ * writer is another user's process sharing the socket. */
+static void
+t_stream_creds_not_joined(void)
+{
+	struct ks_sock *s[2];
+	struct writer w = { .text = "bbb", .uid = 1000 };
+	char buf[16];
+
+	for (int passcred = 1; passcred >= 0; passcred--) {
+		ut_pair(KS_SOCK_STREAM, s);
+		EQ(ut_setint(s[1], KS_SO_PASSCRED, passcred), 0);
+		EQ(ut_sends(s[0], "aaa"), 3);
+		w.so = s[0];
+		ut_join(ut_spawn(write_as, &w));
+		EQ(ut_sends(s[0], "ccc"), 3);
+		if (passcred) {
+			EQ(ut_recv(s[1], buf, sizeof(buf), 0), 3);
+			CHECK_MEM(buf, "aaa", 3);
+			EQ(ut_recv(s[1], buf, sizeof(buf), 0), 3);
+			CHECK_MEM(buf, "bbb", 3);
+			EQ(ut_recv(s[1], buf, sizeof(buf), 0), 3);
+			CHECK_MEM(buf, "ccc", 3);
+		} else {
+			EQ(ut_recv(s[1], buf, sizeof(buf), 0), 9);
+			CHECK_MEM(buf, "aaabbbccc", 9);
+		}
+		ut_close(&s[0]);
+		ut_close(&s[1]);
+	}
+}
+
+/* A socket that has passed data and has nothing queued holds no more
+ * allocations than it did when new (buffers are freed once read), for
+ * each type. */
+static void
+t_idle_socket_holds_nothing(void)
+{
+	static const int types[] = {
+		KS_SOCK_STREAM, KS_SOCK_DGRAM, KS_SOCK_SEQPACKET,
+	};
+	static char buf[5000];
+
+	for (size_t i = 0; i < 3; i++) {
+		struct ks_sock *s[2];
+		long before;
+
+		ut_pair(types[i], s);
+		before = ksp_alloc_outstanding();
+		for (int k = 0; k < 10 && ut_live(); k++) {
+			EQ(ut_send(s[0], buf, sizeof(buf), 0), (long)sizeof(buf));
+			EQ(ut_send(s[1], buf, 10, 0), 10);
+			EQ(ut_recv(s[1], buf, sizeof(buf), KS_MSG_WAITALL),
+			   (long)sizeof(buf));
+			EQ(ut_recv(s[0], buf, sizeof(buf), 0), 10);
+		}
+		CHECK_EQ(ksp_alloc_outstanding(), before);
+		ut_close(&s[0]);
+		ut_close(&s[1]);
+	}
+}
+
 static const struct ut_test tests[] = {
 	{ "stream_iovecs",		t_stream_iovecs, 0 },
 	{ "seqpacket_records",		t_seqpacket_records, 0 },
@@ -423,6 +554,10 @@ static const struct ut_test tests[] = {
 	{ "ioctl_queues",		t_ioctl_queues, 0 },
 	{ "stream_backpressure",	t_stream_backpressure, 0 },
 	{ "bulk_transfer",		t_bulk_transfer, 0 },
+	{ "dgram_iovecs",		t_dgram_iovecs, 0 },
+	{ "peek_off",			t_peek_off, 0 },
+	{ "stream_creds_not_joined",	t_stream_creds_not_joined, 0 },
+	{ "idle_socket_holds_nothing",	t_idle_socket_holds_nothing, 0 },
 };
 
 UT_MAIN(tests)

@@ -750,7 +750,7 @@ ut_main(const struct ut_test *tests, size_t n, int argc, char **argv)
 	}
 	if (inject)
 		printf("fault injection: %ld runs, %ld failed; %ld stopped at a "
-		       "clean ENOMEM/ENOBUFS, %ld went on (optional allocation), "
+		       "clean ENOMEM/ENOBUFS, %ld went on past it, "
 		       "%ld did not reach their allocation\n", injected_runs,
 		       injected_failed, stopped,
 		       injected_runs - injected_failed - stopped - unreached,
