@@ -331,6 +331,47 @@ test_reverse_lookups(void)
 	NEED(any, "neither nsd nor unbound could be started");
 }
 
+/* AI_V4MAPPED: IPv4 answers as ::ffff:a.b.c.d when there is no IPv6
+ * answer, and beside the IPv6 ones with AI_ALL. */
+static void
+test_v4mapped_and_all(void)
+{
+	NEED(have_nsd, "nsd not running");
+	static const struct { const char *name; int flags; const char *want; } cases[] = {
+		{ "v4only.ks.test", KS_AI_V4MAPPED, "::ffff:192.0.2.2" },
+		{ "www.ks.test", KS_AI_V4MAPPED, "2001:db8::1" },
+		{ "www.ks.test", KS_AI_V4MAPPED | KS_AI_ALL,
+		  "2001:db8::1 ::ffff:192.0.2.1" },
+		{ "v4only.ks.test", 0, NULL },
+	};
+	struct ks_dns *r = resolver1(nsd.port, NULL);
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct ks_addrinfo h = { .ai_family = KS_AF_INET6,
+					 .ai_flags = cases[i].flags,
+					 .ai_socktype = KS_SOCK_STREAM }, *res, *ai;
+		char text[256] = "", one[64];
+		int err = ks_dns_getaddrinfo(r, cases[i].name, NULL, &h, &res);
+
+		if (!cases[i].want) {
+			CHECK_EQ(err, KS_EAI_NODATA);
+			continue;
+		}
+		CHECK_EQ(err, 0);
+		for (ai = res; ai; ai = ai->ai_next) {
+			const struct ks_sockaddr_in6 *s = (const void *)ai->ai_addr;
+			CHECK_EQ(ai->ai_family, KS_AF_INET6);
+			inet_ntop(AF_INET6, &s->sin6_addr, one, sizeof one);
+			if (text[0])
+				strcat(text, " ");
+			strcat(text, one);
+		}
+		CHECK_STR(text, cases[i].want);
+		ks_dns_freeaddrinfo(res);
+	}
+	ks_dns_destroy(r);
+}
+
 static void
 test_gethostbyname_follows_chain(void)
 {
@@ -1059,6 +1100,7 @@ static const struct dns_test tests[] = {
 	{ "servers: addresses equal dig's, TTLs within the zone's", test_addresses_equal_dig },
 	{ "servers: A, AAAA, CNAME chains, NODATA, NXDOMAIN, loops", test_documented_answers },
 	{ "servers: PTR and getnameinfo, with and without NI_NAMEREQD", test_reverse_lookups },
+	{ "servers: AI_V4MAPPED and AI_ALL", test_v4mapped_and_all },
 	{ "servers: gethostbyname follows a chain", test_gethostbyname_follows_chain },
 	{ "servers: a 1.6 KB answer comes over TCP, whole", test_large_answer_uses_tcp },
 	{ "cache: positive, NXDOMAIN and NODATA cached; TTL expiry observed", test_cache_positive_negative_and_expiry },

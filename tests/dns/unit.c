@@ -583,6 +583,52 @@ test_getaddrinfo_matches_glibc_offline(void)
 	ks_dns_destroy(r);
 }
 
+static bool addrconf_v4, addrconf_v6;
+
+static void
+fake_addrconfig(void *ctx, bool *v4, bool *v6)
+{
+	*v4 = addrconf_v4;
+	*v6 = addrconf_v6;
+}
+
+/* AI_ADDRCONFIG keeps the families the host has addresses of; a host
+ * with none at all (loopback only) keeps both. */
+static void
+test_addrconfig_filters_families(void)
+{
+	static const struct { bool v4, v6; int flags; int n4, n6; } cases[] = {
+		{ true, false, KS_AI_ADDRCONFIG, 1, 0 },
+		{ false, true, KS_AI_ADDRCONFIG, 0, 1 },
+		{ true, true, KS_AI_ADDRCONFIG, 1, 1 },
+		{ false, false, KS_AI_ADDRCONFIG, 1, 1 },
+		{ true, false, 0, 1, 1 },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct ks_dns_transport tp = offline;
+		struct ks_dns *r = NULL;
+		struct ks_addrinfo h = { .ai_flags = cases[i].flags,
+					 .ai_socktype = KS_SOCK_STREAM }, *res, *ai;
+		int n4 = 0, n6 = 0;
+
+		tp.addrconfig = fake_addrconfig;
+		addrconf_v4 = cases[i].v4;
+		addrconf_v6 = cases[i].v6;
+		CHECK_EQ(ks_dns_create(&r, test_port(), &tp, NULL, hosts_text,
+				       sizeof hosts_text - 1), 0);
+		CHECK_EQ(ks_dns_getaddrinfo(r, "localhost", NULL, &h, &res), 0);
+		for (ai = res; ai; ai = ai->ai_next) {
+			n4 += ai->ai_family == KS_AF_INET;
+			n6 += ai->ai_family == KS_AF_INET6;
+		}
+		CHECK_EQ(n4, cases[i].n4);
+		CHECK_EQ(n6, cases[i].n6);
+		ks_dns_freeaddrinfo(res);
+		ks_dns_destroy(r);
+	}
+}
+
 static void
 test_canonname_numeric_and_hosts(void)
 {
@@ -959,6 +1005,7 @@ static const struct dns_test tests[] = {
 	{ "text: reverse names for IPv4 and IPv6", test_reverse_names },
 	{ "text: resolv.conf options, ports, clamps and defaults", test_resolv_conf_parsing },
 	{ "api: getaddrinfo equals glibc for numeric hosts and hints", test_getaddrinfo_matches_glibc_offline },
+	{ "api: AI_ADDRCONFIG keeps the host's families", test_addrconfig_filters_families },
 	{ "api: AI_CANONNAME for numeric hosts and hosts aliases", test_canonname_numeric_and_hosts },
 	{ "api: the hosts table answers first, forward and reverse", test_hosts_table_answers_first },
 	{ "api: numeric getnameinfo equals glibc", test_getnameinfo_numeric_matches_glibc },
