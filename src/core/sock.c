@@ -253,6 +253,11 @@ ks_socketpair(int domain, int type, int protocol, struct ks_sock *out[2])
 	err = split_type(&type, &nonblock);
 	if (err < 0)
 		return err;
+	/* Linux has no socketpair for IPv4 and IPv6 whatever the type; a
+	 * build without those families answers the same. */
+	if ((domain == KS_AF_INET || domain == KS_AF_INET6) &&
+	    family_find(domain) == NULL)
+		return -KS_EOPNOTSUPP;
 	err = sock_create(domain, type, protocol, nonblock, &fam, &a);
 	if (err < 0)
 		return err;

@@ -151,8 +151,8 @@ unix_stream_sendmsg(struct ks_sock *so, const struct ks_msghdr *msg,
 		unix_unlock(other);
 		sent += size;
 	}
-	if (err == -KS_EPIPE)
-		return stream_pipe_err(sent, flags);
+	/* An EPIPE found while allocating (we were shut down while waiting
+	 * for room) comes without SIGPIPE, as on Linux. */
 	return sent ? (long)sent : err;
 }
 
@@ -179,7 +179,7 @@ unix_stream_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 	bool name_done = msg->msg_name == NULL;
 	int64_t deadline;
 	int err = 0;
-	size_t skip;
+	size_t skip0, skip;
 
 	msg->msg_namelen = 0;
 	msg->msg_controllen = 0;
@@ -199,9 +199,11 @@ unix_stream_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 		 ((size_t)so->rcvlowat < size ? (size_t)so->rcvlowat : size);
 	if (target == 0)
 		target = 1;
-	skip = peek && so->peek_off > 0 ? (size_t)so->peek_off : 0;
+	skip0 = peek && so->peek_off > 0 ? (size_t)so->peek_off : 0;
 
 	for (;;) {
+		/* A peek goes on past what it has copied so far. */
+		skip = skip0 + (peek ? copied : 0);
 		m = u->rcvq.head;
 		while (m != NULL && skip >= m->len - m->off) {
 			skip -= m->len - m->off;
@@ -277,7 +279,6 @@ unix_stream_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 				so->peek_off += (int)chunk;
 			if (m->anc != NULL)
 				break;
-			skip += chunk;
 		}
 		if (copied == size)
 			break;
