@@ -748,7 +748,9 @@ ut_main(const struct ut_test *tests, size_t n, int argc, char **argv)
 				printf("FAIL %s\n", t->name);
 		}
 	}
-	if (inject)
+	if (inject && injected_runs == 0)
+		printf("fault injection: none (these tests are UT_NO_INJECT)\n");
+	else if (inject)
 		printf("fault injection: %ld runs, %ld failed; %ld stopped at a "
 		       "clean ENOMEM/ENOBUFS, %ld went on past it, "
 		       "%ld did not reach their allocation\n", injected_runs,

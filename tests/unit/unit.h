@@ -24,13 +24,16 @@
  *     -KS_ENOMEM or -KS_ENOBUFS, or (for a byte count) with a short count.
  *     That step "stops" the test: every later step is skipped (it does not
  *     run and asserts nothing), and the test falls through to its cleanup;
- *   - a step that still succeeds after it (the allocation was optional)
- *     goes on being checked as usual;
+ *   - a step that still succeeds after it (the allocation was optional,
+ *     or an earlier call absorbed the failure) goes on being checked as
+ *     usual;
  *   - any other deviation is a failure, as is a crash, a leak, a hang or
  *     a failing ks_fini().
  *
  * So tests are written as straight lines of steps, and never need to test
- * for an injected error themselves. Sockets are made by the ut_socket() /
+ * for an injected error themselves. (A test that wants to look at the
+ * state a failed call left behind calls ksock directly and uses
+ * ut_fired(); see t_conn.c's failed_*_leaves_nothing.) Sockets are made by the ut_socket() /
  * ut_pair() / ut_accept() helpers, which register them; ut_close() closes
  * one early, and the harness closes every registered socket still open at
  * the end of the test (so a stopped test still releases everything).
