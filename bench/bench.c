@@ -49,7 +49,8 @@ struct side_stats {
 	double		 v[MAX_REPS], v2[MAX_REPS];
 	int		 nv;
 	long		 n;
-	double		 allocs;
+	char		 detail[MAX_REPS][200];	/* of each run */
+	int		 imed;		/* the run closest to the median */
 	int		 status;	/* 0, -1 (failed), BENCH_UNSUPPORTED */
 	char		 err[120];
 	double		 med, med2;
@@ -97,7 +98,6 @@ run_once(const struct bench_ops *ops, const struct bench_scn *s, long n,
 	int ret;
 
 	memset(r, 0, sizeof(*r));
-	r->allocs = -1;
 	snprintf(what, sizeof(what), "%s on %s, n=%ld", s->id, ops->name, n);
 	current_run = what;
 	alarm(WATCHDOG_SECONDS);
@@ -229,7 +229,6 @@ run_row(struct row *row)
 	int rep, k, i, ret;
 
 	for (i = 0; i < 2; i++) {
-		row->side[i].allocs = -1;
 		if (i == 1 && opt.linux_only) {
 			row->side[i].status = -1;
 			snprintf(row->side[i].err, sizeof(row->side[i].err),
@@ -254,12 +253,19 @@ run_row(struct row *row)
 			}
 			st->v[st->nv] = r.value;
 			st->v2[st->nv] = r.value2;
-			st->allocs = r.allocs;
+			snprintf(st->detail[st->nv], sizeof(st->detail[0]),
+				 "%s", r.detail);
 			st->nv++;
 		}
 	for (i = 0; i < 2; i++) {
-		row->side[i].med = median(row->side[i].v, row->side[i].nv);
-		row->side[i].med2 = median(row->side[i].v2, row->side[i].nv);
+		struct side_stats *st = &row->side[i];
+
+		st->med = median(st->v, st->nv);
+		st->med2 = median(st->v2, st->nv);
+		for (k = 1; k < st->nv; k++)
+			if (fabs(st->v[k] - st->med) <
+			    fabs(st->v[st->imed] - st->med))
+				st->imed = k;
 	}
 }
 
@@ -432,10 +438,11 @@ print_table(const struct row *rows, size_t nrows, double memcpy_mibps)
 		if (row->s->unit == BENCH_BYTES && row->side[0].n > 0)
 			printf("%s: %ld objects per run\n", row->s->name,
 			       row->side[0].n);
-		if (row->s->unit == BENCH_BYTES && side_ok(&row->side[1]) &&
-		    row->side[1].allocs >= 0)
-			printf("ksock %s: %.2f allocations per object\n",
-			       row->s->name, row->side[1].allocs);
+		for (m = 0; m < 2; m++)
+			if (row->s->unit == BENCH_BYTES &&
+			    side_ok(&row->side[m]))
+				printf("  %s: %s\n", sides[m]->name,
+				       row->side[m].detail[row->side[m].imed]);
 	}
 	for (i = 0; i < nrows; i++)
 		for (m = 0; m < 2; m++)
@@ -491,8 +498,8 @@ json_side(FILE *f, const struct row *row, int i)
 		json_number(f, side_ok(st) ? st->med2 : NAN);
 	}
 	if (row->s->unit == BENCH_BYTES) {
-		fprintf(f, ", \"allocs_per_object\": ");
-		json_number(f, st->allocs >= 0 ? st->allocs : NAN);
+		fprintf(f, ", \"detail\": ");
+		json_string(f, side_ok(st) ? st->detail[st->imed] : "");
 	}
 	fprintf(f, ", \"samples\": [");
 	for (j = 0; j < st->nv; j++) {

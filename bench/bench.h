@@ -27,6 +27,22 @@
 
 struct bench_thread;
 
+/* Room for every line of /proc/slabinfo (about 240 on Linux 6.18). */
+#define BENCH_SLAB_CACHES	1024
+
+/* A snapshot of one side's memory (see bench_ops.c). */
+struct bench_mem {
+	long long	bytes;		/* ksock: malloc'd; Linux: kernel pages
+					   outside the slab */
+	long		allocs;		/* ksock: allocations outstanding */
+	int		ncaches;	/* Linux: the slab caches */
+	struct bench_slab {
+		char		name[40];
+		long long	active;	/* objects in use */
+		long long	bytes;	/* pages of its slabs, in bytes */
+	} cache[BENCH_SLAB_CACHES];
+};
+
 /* The calls a scenario may make, bound to one side. */
 struct bench_ops {
 	const char *name;			/* "linux" or "ksock" */
@@ -55,11 +71,15 @@ struct bench_ops {
 	int	(*thread_join)(struct bench_thread *t);
 
 	/*
-	 * Memory this side has in use now, in bytes: for Linux the kernel's
-	 * slab plus the kernel pages no other /proc/meminfo line claims; for
-	 * ksock what malloc has handed out. Returns -1 when unknown.
+	 * Memory: mem_read takes a snapshot; mem_growth returns the bytes
+	 * per object that @n objects made the side's memory grow by between
+	 * two snapshots, and describes where in @detail. @data: the objects
+	 * hold queued data (Linux keeps it in pages outside the slab).
 	 */
-	long long (*mem_bytes)(void);
+	void	(*mem_read)(struct bench_mem *m);
+	double	(*mem_growth)(const struct bench_mem *before,
+			      const struct bench_mem *after, long n, bool data,
+			      char *detail, size_t dlen);
 	/* Allocations outstanding (ksock's own count), or -1. */
 	long	(*mem_allocs)(void);
 	/* Open descriptors of the calling thread's table, or -1 (unknown). */
@@ -95,8 +115,7 @@ struct bench_result {
 	double		seconds;	/* how long the measured part took */
 	long long	moved;		/* bytes or operations done... */
 	long long	want;		/* ...and how many were owed */
-	double		allocs;		/* BENCH_BYTES on ksock: allocations
-					   per object, or -1 */
+	char		detail[200];	/* BENCH_BYTES: where the bytes went */
 	char		err[120];	/* why it failed */
 };
 

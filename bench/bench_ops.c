@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,19 +111,43 @@ meminfo_field(const char *text, const char *key)
 }
 
 /*
- * Kernel memory in use: the slab plus the pages that no other line of
- * /proc/meminfo accounts for (the page fragments of queued socket data
- * end up there). Page cache and every process's anonymous memory are
- * left out, so other programs running at the same time disturb it less.
- * The kernel folds its per-CPU counters lazily; writing stat_refresh
- * (root only) folds them now, so the figure is exact to the page.
+ * Free pages held in the per-CPU lists (the "count:" lines of
+ * /proc/zoneinfo), in bytes. MemFree leaves them out, and they run to a
+ * hundred megabytes on a large machine: a run that allocates from them
+ * would not show in MemFree at all.
  */
 static long long
-linux_mem_bytes(void)
+linux_pcp_free(void)
 {
-	static const char *const not_kernel[] = {
+	char line[256];
+	long long pages = 0, v;
+	FILE *f;
+
+	f = fopen("/proc/zoneinfo", "r");
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, " count: %lld", &v) == 1)
+			pages += v;
+	fclose(f);
+	return pages * sysconf(_SC_PAGESIZE);
+}
+
+/*
+ * Kernel pages outside the slab: what /proc/meminfo leaves when free
+ * pages (the per-CPU lists too), page cache, every process's anonymous memory, page tables,
+ * kernel stacks and the slab are taken away. Queued socket data beyond
+ * the skb head lives there, in page fragments. The kernel folds its
+ * per-CPU counters lazily; writing stat_refresh (root only) folds them
+ * now. Other programs still move this figure by megabytes, so it is only
+ * counted for objects that hold data.
+ */
+static long long
+linux_nonslab_pages(void)
+{
+	static const char *const not_ours[] = {
 		"MemFree", "Buffers", "Cached", "SwapCached", "AnonPages",
-		"PageTables", "SecPageTables", "KernelStack",
+		"PageTables", "SecPageTables", "KernelStack", "Slab",
 	};
 	char text[8192];
 	long long total, v;
@@ -133,7 +158,7 @@ linux_mem_bytes(void)
 	fd = open("/proc/sys/vm/stat_refresh", O_WRONLY);
 	if (fd >= 0) {
 		if (write(fd, "1\n", 2) < 0) {
-			/* Not allowed: the figure is exact to a few pages. */
+			/* Not allowed: exact to a few pages only. */
 		}
 		close(fd);
 	}
@@ -148,10 +173,95 @@ linux_mem_bytes(void)
 	total = meminfo_field(text, "MemTotal");
 	if (total < 0)
 		return -1;
-	for (i = 0; i < sizeof(not_kernel) / sizeof(not_kernel[0]); i++) {
-		v = meminfo_field(text, not_kernel[i]);
+	total -= linux_pcp_free();
+	for (i = 0; i < sizeof(not_ours) / sizeof(not_ours[0]); i++) {
+		v = meminfo_field(text, not_ours[i]);
 		if (v > 0)
 			total -= v;
+	}
+	return total;
+}
+
+/*
+ * Reads /proc/slabinfo: per cache, the objects in use and the bytes of
+ * its slabs (num_slabs x pages per slab). Leaves m->ncaches 0 when the
+ * file cannot be read (it needs root).
+ */
+static void
+linux_read_slabinfo(struct bench_mem *m)
+{
+	struct bench_slab *c;
+	char line[512];
+	long long active, num, objsize, perslab, pages, slabs;
+	FILE *f;
+
+	m->ncaches = 0;
+	f = fopen("/proc/slabinfo", "r");
+	if (f == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL &&
+	       m->ncaches < BENCH_SLAB_CACHES) {
+		c = &m->cache[m->ncaches];
+		if (sscanf(line, "%39s %lld %lld %lld %lld %lld : tunables "
+			   "%*d %*d %*d : slabdata %lld", c->name, &active,
+			   &num, &objsize, &perslab, &pages, &slabs) != 7)
+			continue;	/* the two header lines */
+		c->active = active;
+		c->bytes = slabs * pages * sysconf(_SC_PAGESIZE);
+		m->ncaches++;
+	}
+	fclose(f);
+}
+
+static void
+linux_mem_read(struct bench_mem *m)
+{
+	m->allocs = -1;
+	linux_read_slabinfo(m);
+	m->bytes = linux_nonslab_pages();
+}
+
+/*
+ * The slab caches that gained at least @n/2 objects are the ones the
+ * sockets use (whatever names slab merging gave them); other programs
+ * rarely move a cache that much in a fraction of a second, so they are
+ * left out. Their growth in slab pages, plus for objects holding data
+ * the kernel pages outside the slab, divided by @n.
+ */
+static double
+linux_mem_growth(const struct bench_mem *a, const struct bench_mem *b,
+		 long n, bool data, char *detail, size_t dlen)
+{
+	double total = 0, per;
+	size_t used = 0;
+	int i, j;
+
+	detail[0] = '\0';
+	if (a->ncaches == 0 || b->ncaches == 0 || n <= 0)
+		return NAN;
+	for (i = 0; i < b->ncaches; i++) {
+		const struct bench_slab *cb = &b->cache[i];
+
+		for (j = 0; j < a->ncaches; j++)
+			if (strcmp(a->cache[j].name, cb->name) == 0)
+				break;
+		if (j == a->ncaches || cb->active - a->cache[j].active < n / 2)
+			continue;
+		per = (double)(cb->bytes - a->cache[j].bytes) / (double)n;
+		total += per;
+		if (used < dlen)
+			used += (size_t)snprintf(detail + used, dlen - used,
+						 "%s%s %.0f", used ? ", " : "",
+						 cb->name, per);
+	}
+	if (data) {
+		if (a->bytes < 0 || b->bytes < 0)
+			return NAN;
+		per = (double)(b->bytes - a->bytes) / (double)n;
+		total += per;
+		if (used < dlen)
+			snprintf(detail + used, dlen - used,
+				 "%spages %.0f", used ? ", " : "", per);
 	}
 	return total;
 }
@@ -196,7 +306,8 @@ const struct bench_ops bench_linux_ops = {
 	.close		= close,
 	.thread_start	= linux_thread_start,
 	.thread_join	= linux_thread_join,
-	.mem_bytes	= linux_mem_bytes,
+	.mem_read	= linux_mem_read,
+	.mem_growth	= linux_mem_growth,
 	.mem_allocs	= linux_mem_allocs,
 	.fd_count	= linux_fd_count,
 };
@@ -227,16 +338,29 @@ ksock_thread_join(struct bench_thread *t)
 
 /*
  * What malloc has handed out, in bytes (chunk sizes, so malloc's own
- * per-chunk overhead is counted, as the slab's rounding is on Linux).
- * The hosted port allocates with malloc; ksp_alloc_outstanding() counts
- * allocations but not bytes.
+ * per-chunk overhead is counted, as slab rounding is on Linux): ksock's
+ * allocations and the personality's descriptor tables and file records.
+ * ksp_alloc_outstanding() counts ksock's allocations but not their bytes.
  */
-static long long
-ksock_mem_bytes(void)
+static void
+ksock_mem_read(struct bench_mem *m)
 {
 	struct mallinfo2 mi = mallinfo2();
 
-	return (long long)(mi.uordblks + mi.hblkhd);
+	m->bytes = (long long)(mi.uordblks + mi.hblkhd);
+	m->allocs = ksp_alloc_outstanding();
+	m->ncaches = 0;
+}
+
+static double
+ksock_mem_growth(const struct bench_mem *a, const struct bench_mem *b,
+		 long n, bool data, char *detail, size_t dlen)
+{
+	if (n <= 0)
+		return NAN;
+	snprintf(detail, dlen, "%.2f ksock allocations",
+		 (double)(b->allocs - a->allocs) / (double)n);
+	return (double)(b->bytes - a->bytes) / (double)n;
 }
 
 static long
@@ -262,7 +386,8 @@ const struct bench_ops bench_ksock_ops = {
 	.close		= ksp_close,
 	.thread_start	= ksock_thread_start,
 	.thread_join	= ksock_thread_join,
-	.mem_bytes	= ksock_mem_bytes,
+	.mem_read	= ksock_mem_read,
+	.mem_growth	= ksock_mem_growth,
 	.mem_allocs	= ksock_mem_allocs,
 	.fd_count	= ksp_fd_count,
 };

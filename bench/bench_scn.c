@@ -11,6 +11,7 @@
  * the socket and so reaches every copy of a descriptor.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -589,10 +590,10 @@ static int
 run_memory(const struct bench_ops *ops, const struct bench_scn *s, long n,
 	   struct bench_result *r)
 {
+	static struct bench_mem before, after;	/* too big for the stack */
 	int *fds;
 	char *buf = NULL;
-	long long before, after;
-	long allocs0, allocs1, made = 0, i;
+	long made = 0, i;
 	int64_t t0;
 	int per = s->pairs > 0 ? 2 : 1, ret = -1;
 	ssize_t k;
@@ -607,8 +608,7 @@ run_memory(const struct bench_ops *ops, const struct bench_scn *s, long n,
 		goto free_bufs;
 	}
 	t0 = bench_now_ns();
-	allocs0 = ops->mem_allocs();
-	before = ops->mem_bytes();
+	ops->mem_read(&before);
 	for (made = 0; made < n; made++) {
 		int *fd = &fds[made * per];
 
@@ -630,20 +630,19 @@ run_memory(const struct bench_ops *ops, const struct bench_scn *s, long n,
 		if (s->queued == 0)
 			r->moved++;
 	}
-	after = ops->mem_bytes();
-	allocs1 = ops->mem_allocs();
+	ops->mem_read(&after);
 	r->seconds = (double)(bench_now_ns() - t0) / 1e9;
+	r->value = ops->mem_growth(&before, &after, n, s->queued > 0,
+				   r->detail, sizeof(r->detail));
 	if (made == n) {
 		if (r->moved != r->want)
 			bench_fail(r, "queued %lld bytes, want %lld",
 				   r->moved, r->want);
-		else if (before < 0 || after < 0)
+		else if (isnan(r->value))
 			bench_fail(r, "no memory figure on this side");
 		else
 			ret = 0;
 	}
-	r->value = (double)(after - before) / (double)n;
-	r->allocs = allocs0 < 0 ? -1 : (double)(allocs1 - allocs0) / (double)n;
 	for (i = 0; i < made * per; i++)
 		ops->close(fds[i]);
 free_bufs:
