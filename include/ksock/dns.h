@@ -161,9 +161,10 @@ struct ks_dns_config {
 	bool			rotate;		/* start at a different server each lookup */
 	bool			no_edns;	/* never send EDNS0 */
 	bool			no_cache;	/* neither read nor fill the cache */
-	uint32_t		max_ttl;	/* cap on cached TTLs, seconds */
-	uint32_t		max_neg_ttl;	/* cap on negative caching, seconds */
-	unsigned		cache_entries;	/* cache size; 0: default */
+	uint32_t		max_ttl;	/* cap on cached TTLs, s; 0: 3600 */
+	uint32_t		max_neg_ttl;	/* cap on negative caching, s; 0: 900 */
+	unsigned		cache_entries;	/* cache size (0: 1024); read by
+						 * ks_dns_create() only */
 };
 
 /* The transport protocols a resolver asks for. */

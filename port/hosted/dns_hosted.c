@@ -78,17 +78,35 @@ h_now(void)
 
 /*
  * Random bytes from a per-thread pool that getrandom() refills 256 bytes
- * at a time, so a query id costs no system call most of the time.
+ * at a time, so a query id costs no system call most of the time. A
+ * forked child must not reuse its parent's pool (both would send the
+ * same ids): an atfork handler empties it in the child.
  */
+static _Thread_local unsigned char pool[256];
+static _Thread_local size_t pool_avail;
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+
+static void
+pool_forget(void)
+{
+	memset(pool, 0, sizeof pool);
+	pool_avail = 0;
+}
+
+static void
+pool_register(void)
+{
+	pthread_atfork(NULL, NULL, pool_forget);
+}
+
 static void
 h_random(void *buf, size_t len)
 {
-	static _Thread_local unsigned char pool[256];
-	static _Thread_local size_t avail;
 	unsigned char *out = buf;
 
+	pthread_once(&pool_once, pool_register);
 	while (len > 0) {
-		if (avail == 0) {
+		if (pool_avail == 0) {
 			size_t got = 0;
 			while (got < sizeof pool) {
 				ssize_t n = getrandom(pool + got,
@@ -100,13 +118,13 @@ h_random(void *buf, size_t len)
 				}
 				got += (size_t)n;
 			}
-			avail = sizeof pool;
+			pool_avail = sizeof pool;
 		}
-		size_t n = len < avail ? len : avail;
+		size_t n = len < pool_avail ? len : pool_avail;
 		/* Hand out each pool byte once, then wipe it. */
-		memcpy(out, pool + sizeof pool - avail, n);
-		memset(pool + sizeof pool - avail, 0, n);
-		avail -= n;
+		memcpy(out, pool + sizeof pool - pool_avail, n);
+		memset(pool + sizeof pool - pool_avail, 0, n);
+		pool_avail -= n;
 		out += n;
 		len -= n;
 	}

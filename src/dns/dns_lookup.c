@@ -82,6 +82,8 @@ conf_build(const struct ks_port *port, const struct ks_dns_config *c,
 		k->ndots = 15;
 	if (k->max_ttl == 0)
 		k->max_ttl = DEFAULT_MAX_TTL;
+	if (k->max_neg_ttl == 0)
+		k->max_neg_ttl = DEFAULT_MAX_NEG_TTL;
 	for (unsigned i = 0; i < k->nsearch; i++) {
 		bool abs;
 		k->search[i][KS_DNS_NAME_MAX] = 0;

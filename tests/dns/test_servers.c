@@ -920,6 +920,18 @@ test_ids_and_ports_are_fresh(void)
 	CHECK_EQ(same_port, 0);
 	CHECK(same_id <= 1);
 	CHECK(sequential <= 1);
+
+	/* A forked child does not replay its parent's random bytes. */
+	struct ks_in_addr in;
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(ks_dns_resolve4(r, "www.ks.test", &in) == 0 ? 0 : 1);
+	int status = -1;
+	waitpid(pid, &status, 0);
+	CHECK_EQ(status, 0);
+	CHECK_EQ(ks_dns_resolve4(r, "www.ks.test", &in), 0);
+	CHECK_EQ(atomic_load(&px[0].nlog), 34);
+	CHECK(px[0].log_id[32] != px[0].log_id[33]);
 	ks_dns_destroy(r);
 }
 
@@ -1116,7 +1128,7 @@ static const struct dns_test tests[] = {
 	{ "proxy: EDNS0 FORMERR fallback is remembered per server", test_edns_fallback_is_remembered_per_server },
 	{ "proxy: SERVFAIL, FORMERR, malformed: EAI codes and next server", test_failure_codes },
 	{ "proxy: the A answer survives a lost or refused AAAA", test_a_answer_survives_aaaa_failure },
-	{ "proxy: every query has a fresh source port and random id", test_ids_and_ports_are_fresh },
+	{ "proxy: every query has a fresh source port and random id, also after fork", test_ids_and_ports_are_fresh },
 	{ "threads: concurrent lookups and flushes", test_concurrent_lookups },
 	{ "memory: every allocation failure in a lookup is clean", test_every_allocation_failure_is_clean },
 	{ "hosted: process-wide resolver reads its files once", test_hosted_resolver_reads_files_once },
