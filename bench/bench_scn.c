@@ -542,7 +542,12 @@ run_fdpass(const struct bench_ops *ops, const struct bench_scn *s, long n,
 			ops->close(got);
 	}
 	if (err != 0) {
-		bench_fail(r, "first descriptor: %s", strerror(err));
+		if (err == ENOMSG)
+			bench_fail(r, "sendmsg took SCM_RIGHTS, but the "
+				   "message came without a descriptor");
+		else
+			bench_fail(r, "first SCM_RIGHTS message: %s",
+				   strerror(err));
 		ret = BENCH_UNSUPPORTED;
 		goto close_pass;
 	}
