@@ -190,6 +190,11 @@ void
 ksp__fd_commit(struct ksp_fdtable *t, int fd, struct ksp_file *f, bool cloexec)
 {
 	pthread_mutex_lock(&t->lock);
+	/* The table was emptied meanwhile (process exit): leave it empty. */
+	if (fd >= t->cap || !t->ent[fd].reserved) {
+		pthread_mutex_unlock(&t->lock);
+		return;
+	}
 	ksp__file_hold(f);
 	t->ent[fd].reserved = false;
 	t->ent[fd].file = f;
@@ -203,7 +208,8 @@ void
 ksp__fd_unreserve(struct ksp_fdtable *t, int fd)
 {
 	pthread_mutex_lock(&t->lock);
-	t->ent[fd].reserved = false;
+	if (fd < t->cap)
+		t->ent[fd].reserved = false;
 	pthread_mutex_unlock(&t->lock);
 }
 
