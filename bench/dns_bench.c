@@ -243,10 +243,20 @@ print_ratio(const char *what, const struct result *a, const struct result *b)
 	       a->per_sec / b->per_sec, b->median_us / a->median_us);
 }
 
+static struct test_server nsd;
+
+/* Interrupted: stop nsd and remove its directory on the way out. */
+static void
+on_terminate(int sig)
+{
+	(void)sig;
+	server_stop(&nsd);
+	_exit(1);
+}
+
 int
 main(int argc, char **argv)
 {
-	struct test_server nsd;
 	struct result ks_miss = { .what = "ksock miss (cache off)" },
 		      glibc_miss = { .what = "glibc getaddrinfo (no cache)" },
 		      cares_miss = { .what = "c-ares " ARES_VERSION_STR " getaddrinfo" },
@@ -260,6 +270,8 @@ main(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGTERM, on_terminate);
+	signal(SIGINT, on_terminate);
 	samples = malloc(MAX_SAMPLES * sizeof *samples);
 	if (!samples || server_start_nsd(&nsd, argv[1]) < 0) {
 		fprintf(stderr, "dns-bench: cannot start nsd\n");

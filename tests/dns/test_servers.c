@@ -1134,6 +1134,20 @@ static const struct dns_test tests[] = {
 	{ "hosted: process-wide resolver reads its files once", test_hosted_resolver_reads_files_once },
 };
 
+/*
+ * Killed by run-suite's time limit: stop the servers and remove their
+ * directories on the way out. (Not strictly async-signal-safe; at worst
+ * the second signal from timeout -k ends it.)
+ */
+static void
+on_terminate(int sig)
+{
+	(void)sig;
+	server_stop(&unbound);
+	server_stop(&nsd);
+	_exit(124);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1143,6 +1157,8 @@ main(int argc, char **argv)
 	}
 	datadir = argv[1];
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGTERM, on_terminate);
+	signal(SIGINT, on_terminate);
 	have_nsd = server_start_nsd(&nsd, datadir) == 0;
 	if (have_nsd) {
 		have_unbound = server_start_unbound(&unbound, datadir,
