@@ -23,6 +23,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,37 +144,65 @@ memcpy_once(char *dst, const char *src, long n)
 	return (double)(bench_now_ns() - t0) / 1e9;
 }
 
+struct copier {
+	pthread_t	 tid;
+	char		*src, *dst;
+	long		 n;
+	double		 sec;
+};
+
+static void *
+copier_main(void *p)
+{
+	struct copier *c = p;
+
+	c->sec = memcpy_once(c->dst, c->src, c->n);
+	return NULL;
+}
+
 /*
- * Median MiB/s of memcpy between two page-aligned 64 KiB blocks, or NAN:
- * the best case, with both blocks in cache.
+ * Median aggregate MiB/s of memcpy between page-aligned 64 KiB blocks in
+ * cache, on @threads threads at once (1 or 2), or NAN: the best case,
+ * and, with two threads, how far the machine itself scales.
  */
 static double
-measure_memcpy(double *samples, int *nsamples)
+measure_memcpy(int threads, double *samples, int *nsamples)
 {
-	char *src = aligned_alloc(4096, MEMCPY_BLOCK);
-	char *dst = aligned_alloc(4096, MEMCPY_BLOCK);
+	struct copier c[2];
 	double sec;
 	long n = 1024;
-	int i;
+	int i, t;
 
 	*nsamples = 0;
-	if (src == NULL || dst == NULL) {
-		free(src);
-		free(dst);
-		return NAN;
+	for (t = 0; t < threads; t++) {
+		c[t].src = aligned_alloc(4096, MEMCPY_BLOCK);
+		c[t].dst = aligned_alloc(4096, MEMCPY_BLOCK);
+		if (c[t].src == NULL || c[t].dst == NULL)
+			return NAN;
+		memset(c[t].src, 'm', MEMCPY_BLOCK);
+		memset(c[t].dst, 0, MEMCPY_BLOCK);
 	}
-	memset(src, 'm', MEMCPY_BLOCK);
-	memset(dst, 0, MEMCPY_BLOCK);
-	while ((sec = memcpy_once(dst, src, n)) < CALIBRATE_MIN_S)
+	while ((sec = memcpy_once(c[0].dst, c[0].src, n)) < CALIBRATE_MIN_S)
 		n *= 4;
 	n = (long)((double)n * opt.seconds / sec) + 1;
 	for (i = 0; i < opt.reps; i++) {
-		sec = memcpy_once(dst, src, n);
-		samples[i] = (double)n * MEMCPY_BLOCK / (1024.0 * 1024) / sec;
+		sec = 0;
+		for (t = 0; t < threads; t++) {
+			c[t].n = n;
+			pthread_create(&c[t].tid, NULL, copier_main, &c[t]);
+		}
+		for (t = 0; t < threads; t++) {
+			pthread_join(c[t].tid, NULL);
+			sec = c[t].sec > sec ? c[t].sec : sec;
+		}
+		samples[i] = (double)threads * (double)n * MEMCPY_BLOCK /
+			     (1024.0 * 1024) / sec;
 	}
 	*nsamples = opt.reps;
-	free(src);
-	free(dst);
+	for (t = 0; t < threads; t++) {
+		free(c[t].src);
+		free(c[t].dst);
+	}
 	return median(samples, opt.reps);
 }
 
@@ -392,7 +421,8 @@ print_line(const char *name, const char *unit, const char *lv, const char *kv,
 }
 
 static void
-print_table(const struct row *rows, size_t nrows, double memcpy_mibps)
+print_table(const struct row *rows, size_t nrows, double memcpy_mibps,
+	    double memcpy2_mibps)
 {
 	char lv[32], kv[32], what[64], got[32], met[48], name[48];
 	const struct row *row;
@@ -405,6 +435,9 @@ print_table(const struct row *rows, size_t nrows, double memcpy_mibps)
 	snprintf(lv, sizeof(lv), "%.0f", memcpy_mibps);
 	print_line("memcpy 64 KiB blocks", "MiB/s", lv, "", NAN, 1, NAN, "",
 		   "");
+	snprintf(lv, sizeof(lv), "%.0f", memcpy2_mibps);
+	print_line("memcpy, 2 threads at once", "MiB/s", lv, "", NAN,
+		   memcpy2_mibps / memcpy_mibps, NAN, "", "");
 	for (i = 0; i < nrows; i++) {
 		row = &rows[i];
 		m = target_met(rows, nrows, row, memcpy_mibps, what,
@@ -521,7 +554,7 @@ json_side(FILE *f, const struct row *row, int i)
 
 static int
 write_json(const char *path, const struct row *rows, size_t nrows,
-	   double memcpy_mibps, const double *mc, int nmc)
+	   double memcpy_mibps, const double *mc, int nmc, double memcpy2_mibps)
 {
 	char what[64], got[32];
 	struct utsname u;
@@ -547,7 +580,9 @@ write_json(const char *path, const struct row *rows, size_t nrows,
 		fprintf(f, j ? ", " : "");
 		json_number(f, mc[j]);
 	}
-	fprintf(f, "],\n  \"scenarios\": [\n");
+	fprintf(f, "],\n  \"memcpy_2_threads_mibps\": ");
+	json_number(f, memcpy2_mibps);
+	fprintf(f, ",\n  \"scenarios\": [\n");
 	for (i = 0; i < nrows; i++) {
 		row = &rows[i];
 		m = target_met(rows, nrows, row, memcpy_mibps, what,
@@ -696,9 +731,9 @@ int
 main(int argc, char **argv)
 {
 	static struct row rows[64];
-	double mc[MAX_REPS], memcpy_mibps;
+	double mc[MAX_REPS], mc2[MAX_REPS], memcpy_mibps, memcpy2_mibps;
 	size_t nrows = 0, j;
-	int i, nmc, status = 0;
+	int i, nmc, nmc2, status = 0;
 
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--smoke") == 0)
@@ -733,7 +768,8 @@ main(int argc, char **argv)
 		goto fini;
 	}
 
-	memcpy_mibps = measure_memcpy(mc, &nmc);
+	memcpy_mibps = measure_memcpy(1, mc, &nmc);
+	memcpy2_mibps = measure_memcpy(2, mc2, &nmc2);
 	printf("bench: %d repetitions of ~%.0f ms per side, alternating; "
 	       "memcpy %.0f MiB/s\n", opt.reps, opt.seconds * 1000,
 	       memcpy_mibps);
@@ -747,9 +783,10 @@ main(int argc, char **argv)
 		run_row(&rows[nrows]);
 		nrows++;
 	}
-	print_table(rows, nrows, memcpy_mibps);
+	print_table(rows, nrows, memcpy_mibps, memcpy2_mibps);
 	if (opt.json != NULL &&
-	    write_json(opt.json, rows, nrows, memcpy_mibps, mc, nmc) != 0)
+	    write_json(opt.json, rows, nrows, memcpy_mibps, mc, nmc,
+		       memcpy2_mibps) != 0)
 		status = 1;
 	for (j = 0; j < nrows && !opt.ksock_only; j++)
 		if (rows[j].side[0].status != 0)
