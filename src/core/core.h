@@ -318,20 +318,36 @@ void	ks__sock_write_space(struct ks_sock *so);
 
 /* Whether @so may queue more (Linux's unix_writable(): a quarter). */
 static inline bool
-ks__sock_writable(struct ks_sock *so)
+ks__sock_writable(const struct ks_sock *so)
 {
-	return (atomic_load(&so->wmem) << 2) <= atomic_load_explicit(
-		&so->sndbuf, memory_order_relaxed);
+	return (atomic_load(&((struct ks_sock *)so)->wmem) << 2) <=
+	       atomic_load_explicit(&((struct ks_sock *)so)->sndbuf,
+				    memory_order_relaxed);
 }
 
 /* -- waiting -- */
 
-/* A thread waiting for some @mask of events on one socket. */
+/*
+ * A thread waiting for some @mask of events on one socket. It spins for
+ * a moment before parking (most waits on a busy socket are short, and a
+ * wake-up that finds the waiter spinning costs no system call), then
+ * tells wakers it sleeps: @state goes SPINNING -> SLEEPING, and a waker
+ * moves it to WOKEN, unparking the thread only if it was SLEEPING.
+ */
+enum { KS__W_SPINNING, KS__W_SLEEPING, KS__W_WOKEN };
 struct ks__waiter {
 	struct ks_poll_entry	pe;
 	void			*thread;
 	unsigned		 mask;
+	atomic_int		 state;
 };
+
+/*
+ * An internal event: room to send appeared, though not enough for poll
+ * to call the socket writable (a quarter of SO_SNDBUF). Wakes blocked
+ * senders only, never host poll entries.
+ */
+#define KS__WAKE_SPACE		0x40000000u
 
 /*
  * Deadline for a blocking call: 0 when @nonblock or the timeout is zero,
@@ -353,8 +369,19 @@ void	ks__wait_del_locked(struct ks_sock *so, struct ks__waiter *w);
  */
 int	ks__wait_locked(struct ks_sock *so, struct ks__waiter *w,
 			int64_t deadline);
-/* Parks with no lock held, turning the port's answer into ours. */
-int	ks__park(int64_t deadline);
+/*
+ * Sleeps until @w is woken (spinning first), @deadline, or a signal, with
+ * no lock held. @w must be on a queue, added (or re-armed with
+ * ks__waiter_rearm_locked) under that queue's lock. Returns 0 (re-check
+ * the condition), -KS_EAGAIN at the deadline, -KS_EINTR.
+ */
+int	ks__waiter_sleep(struct ks__waiter *w, int64_t deadline);
+/* Makes @w sleep again after a wake-up. Lock of its queue held. */
+static inline void
+ks__waiter_rearm_locked(struct ks__waiter *w)
+{
+	atomic_store_explicit(&w->state, KS__W_SPINNING, memory_order_relaxed);
+}
 /* Calls every waiter of @so interested in @events. Socket lock held. */
 void	ks__wake_locked(struct ks_sock *so, unsigned events);
 

@@ -128,10 +128,22 @@ ks__mbuf_charge(struct ks_mbuf *m, struct ks_sock *so)
 void
 ks__sock_write_space(struct ks_sock *so)
 {
-	if (!ks__has_waiters(so) || !ks__sock_writable(so))
+	unsigned events;
+
+	if (!ks__has_waiters(so))
+		return;
+	/* Blocked senders may go on as soon as they are under SO_SNDBUF,
+	 * which keeps the pipe full; poll hears of it at a quarter, as on
+	 * Linux. */
+	if (ks__sock_writable(so))
+		events = KS_POLLOUT | KS_POLLWRNORM | KS_POLLWRBAND |
+			 KS__WAKE_SPACE;
+	else if (atomic_load(&so->wmem) < atomic_load(&so->sndbuf))
+		events = KS__WAKE_SPACE;
+	else
 		return;
 	ks__lock(so);
-	ks__wake_locked(so, KS_POLLOUT | KS_POLLWRNORM | KS_POLLWRBAND);
+	ks__wake_locked(so, events);
 	ks__unlock(so);
 }
 

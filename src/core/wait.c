@@ -47,8 +47,68 @@ waiter_wake(struct ks_poll_entry *pe, unsigned events)
 {
 	struct ks__waiter *w = (struct ks__waiter *)(void *)pe;
 
-	if (events & w->mask)
+	if ((events & w->mask) &&
+	    atomic_exchange(&w->state, KS__W_WOKEN) == KS__W_SLEEPING)
 		ks__port->unpark(w->thread);
+}
+
+/* Parks with no lock held, turning the port's answer into ours. */
+static int
+park_deadline(int64_t deadline)
+{
+	int err = ks__port->park(deadline);
+
+	if (err == -KS_ETIMEDOUT)
+		return -KS_EAGAIN;
+	return err;
+}
+
+/* How long a waiter spins before it parks: about the cost of a park and
+ * unpark pair, so spinning never costs much more than sleeping would. */
+#define KS_SPIN_NS	20000
+#define KS_SPIN_CHECK	64
+
+static inline void
+cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+static bool
+waiter_is_woken(struct ks__waiter *w)
+{
+	return atomic_load_explicit(&w->state, memory_order_acquire) ==
+	       KS__W_WOKEN;
+}
+
+/* See core.h. */
+int
+ks__waiter_sleep(struct ks__waiter *w, int64_t deadline)
+{
+	int64_t spin_end = ks__port->now() + KS_SPIN_NS;
+	int expected = KS__W_SPINNING;
+	int err;
+
+	if (deadline >= 0 && deadline < spin_end)
+		spin_end = deadline;
+	for (unsigned i = 1;; i++) {
+		if (waiter_is_woken(w))
+			return 0;
+		cpu_relax();
+		if (i % KS_SPIN_CHECK == 0 && ks__port->now() >= spin_end)
+			break;
+	}
+	if (!atomic_compare_exchange_strong(&w->state, &expected,
+					    KS__W_SLEEPING))
+		return 0;
+	do {
+		err = park_deadline(deadline);
+	} while (err == 0 && !waiter_is_woken(w));
+	return err;
 }
 
 /* See core.h. */
@@ -60,6 +120,9 @@ ks__waiter_init(struct ks__waiter *w, unsigned mask)
 	w->thread = ks__port->thread_self();
 	/* Errors and hang-ups end every wait. */
 	w->mask = mask | KS_POLLERR | KS_POLLHUP | KS_POLLRDHUP;
+	if (mask & KS_POLLOUT)
+		w->mask |= KS__WAKE_SPACE;
+	atomic_init(&w->state, KS__W_SPINNING);
 }
 
 /* See core.h. */
@@ -67,6 +130,7 @@ void
 ks__wait_add_locked(struct ks_sock *so, struct ks__waiter *w)
 {
 	w->pe.link[0].entry = &w->pe;
+	ks__waiter_rearm_locked(w);
 	link_add_locked(so, &w->pe.link[0]);
 }
 
@@ -80,17 +144,6 @@ ks__wait_del_locked(struct ks_sock *so, struct ks__waiter *w)
 
 /* See core.h. */
 int
-ks__park(int64_t deadline)
-{
-	int err = ks__port->park(deadline);
-
-	if (err == -KS_ETIMEDOUT)
-		return -KS_EAGAIN;
-	return err;
-}
-
-/* See core.h. */
-int
 ks__wait_locked(struct ks_sock *so, struct ks__waiter *w, int64_t deadline)
 {
 	int err;
@@ -99,7 +152,7 @@ ks__wait_locked(struct ks_sock *so, struct ks__waiter *w, int64_t deadline)
 		return -KS_EAGAIN;
 	ks__wait_add_locked(so, w);
 	ks__unlock(so);
-	err = ks__park(deadline);
+	err = ks__waiter_sleep(w, deadline);
 	ks__lock(so);
 	ks__wait_del_locked(so, w);
 	return err;
@@ -122,9 +175,13 @@ ks__wake_locked(struct ks_sock *so, unsigned events)
 {
 	struct ks_poll_link *l, *next;
 
+	/* The host's entries hear only of events poll reports. */
+	bool host_too = (events & ~KS__WAKE_SPACE) != 0;
+
 	for (l = so->wq.head; l != NULL; l = next) {
 		next = l->next;
-		l->entry->wake(l->entry, events);
+		if (host_too || l->entry->wake == waiter_wake)
+			l->entry->wake(l->entry, events);
 	}
 }
 

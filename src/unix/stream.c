@@ -13,9 +13,13 @@
  * (descriptors) and, with SO_PASSCRED, never across writers with other
  * credentials. Consumed messages are freed after the lock is dropped.
  *
- * Locks: a send takes its own lock once (to read the peer, which stays
- * set until our own close) and then only the receiver's lock per message.
- * A read holds its own lock while copying out, and drops it to wait.
+ * Locks: a send takes its own lock (to read the peer, which stays set
+ * until our own close, and to wait for room) and then only the
+ * receiver's lock per message. A reader copies large chunks out with its
+ * lock dropped, so senders can queue meanwhile; it holds the socket's
+ * reading token instead (Linux's iolock), which keeps the messages it
+ * copies from in place: only a token holder advances or removes the head
+ * of a stream queue (close empties it, but never during a call).
  */
 #include "unix/unix.h"
 
@@ -72,10 +76,11 @@ ks__unix_wait_sndbuf(struct ks_sock *so, int64_t deadline)
 			continue;
 		}
 		ks__unlock(so);
-		err = ks__park(deadline);
+		err = ks__waiter_sleep(&w, deadline);
 		ks__lock(so);
 		if (err < 0)
 			break;
+		ks__waiter_rearm_locked(&w);
 	}
 	if (waiting)
 		ks__wait_del_locked(so, &w);
@@ -156,6 +161,36 @@ unix_stream_sendmsg(struct ks_sock *so, const struct ks_msghdr *msg,
 	return sent ? (long)sent : err;
 }
 
+/* Chunks at least this big are copied out with the socket lock dropped;
+ * smaller ones cost less than the unlock and relock. */
+#define UNIX_COPY_UNLOCKED_MIN	2048
+
+/*
+ * Takes the reading token, waiting (however the socket blocks: the holder
+ * never keeps it long) while another reader has it. Socket lock held.
+ */
+static int
+reader_enter_locked(struct unix_sock *u, struct ks__waiter *w)
+{
+	int err;
+
+	while (u->reading) {
+		err = ks__wait_locked(&u->base, w, -1);
+		if (err < 0)
+			return err;
+	}
+	u->reading = true;
+	return 0;
+}
+
+static void
+reader_exit_locked(struct unix_sock *u)
+{
+	u->reading = false;
+	if (ks__has_waiters(&u->base))
+		ks__wake_locked(&u->base, UNIX_POLL_IN);
+}
+
 /* Whether a reader that started with the credentials of @first may go on
  * into @m (Linux's unix_skb_scm_eq()). */
 static bool
@@ -200,6 +235,11 @@ unix_stream_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 	if (target == 0)
 		target = 1;
 	skip0 = peek && so->peek_off > 0 ? (size_t)so->peek_off : 0;
+	err = reader_enter_locked(u, &w);
+	if (err < 0) {
+		unix_unlock(u);
+		return err;
+	}
 
 	for (;;) {
 		/* A peek goes on past what it has copied so far. */
@@ -231,14 +271,17 @@ unix_stream_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 				unix_lock(u);
 				continue;
 			}
+			reader_exit_locked(u);
 			err = ks__wait_locked(so, &w, deadline);
+			if (err == 0)
+				err = reader_enter_locked(u, &w);
 			if (err < 0)
-				break;
+				goto unlock;
 			continue;
 		}
 		if (check_creds) {
 			/* Never glue data from different writers. */
-			if (!creds_are_same(&first_creds, m) || m->anc != NULL)
+			if (!creds_are_same(&first_creds, m))
 				break;
 		} else if (ks__has_opt(so, KS_OPT_PASSCRED)) {
 			first_creds.pid = m->pid;
@@ -254,9 +297,16 @@ unix_stream_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 		size_t avail = m->len - m->off - skip;
 		size_t chunk = avail < size - copied ? avail : size - copied;
 
-		if (ks__iter_copy_to(it, m->data + m->off + skip, chunk) < 0) {
-			if (copied == 0)
-				err = -KS_EFAULT;
+		if (chunk >= UNIX_COPY_UNLOCKED_MIN) {
+			unix_unlock(u);
+			err = ks__iter_copy_to(it, m->data + m->off + skip, chunk);
+			unix_lock(u);
+		} else {
+			err = ks__iter_copy_to(it, m->data + m->off + skip, chunk);
+		}
+		if (err < 0) {
+			if (copied != 0)
+				err = 0;
 			break;
 		}
 		copied += chunk;
@@ -283,6 +333,8 @@ unix_stream_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 		if (copied == size)
 			break;
 	}
+	reader_exit_locked(u);
+unlock:
 	unix_unlock(u);
 	ks__mbuf_free_chain(done);
 	return copied ? (long)copied : err;

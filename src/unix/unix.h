@@ -62,6 +62,8 @@ struct unix_sock {
 	int			 backlog;	/* [S] listen backlog, or the
 						 * dgram queue limit */
 	bool			 dead;		/* [S] closed */
+	bool			 reading;	/* [S] a stream reader is copying
+						 * out with the lock dropped */
 	bool			 embryo;	/* [S] connected, not accepted */
 	bool			 hashed;	/* [N] in the name table */
 };
