@@ -80,6 +80,9 @@ struct ksp_file {
 	int		 hostfd;	/* [I] the real descriptor when so is NULL */
 };
 
+/* Internal to the library: kept out of libksock.so's dynamic symbols. */
+#pragma GCC visibility push(hidden)
+
 /* port.c */
 struct ksp_thread *ksp__thread(void);
 int	ksp__park(int64_t deadline_ns);
@@ -114,5 +117,7 @@ int	ksp__fdtable_copy(struct ksp_fdtable *dst, struct ksp_fdtable *src);
 void	ksp__fdtable_close_all(struct ksp_fdtable *t);
 void	ksp__fdtable_destroy(struct ksp_fdtable *t);
 int	ksp__fdtable_count(struct ksp_fdtable *t);
+
+#pragma GCC visibility pop
 
 #endif /* KSOCK_PORT_HOSTED_H */

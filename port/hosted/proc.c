@@ -13,7 +13,8 @@
  * with a real process: pid_exists() answers for simulated and real pids.
  *
  * Locks: ksp_procs_lock guards the list of forked processes, each
- * process's thr pointer, and the first process pointer; proc->lock guards
+ * process's thr pointer, and writes of the first process pointer (an
+ * atomic, read without the lock on every call); proc->lock guards
  * a process's ids and umask. ksp_procs_lock is taken before proc->lock.
  * See hosted.h.
  */
@@ -32,7 +33,8 @@
 #define SIM_PID_BASE	(4 * 1024 * 1024)
 
 pthread_mutex_t ksp_procs_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct ksp_proc *first_proc;	/* [L] */
+/* Written under the procs lock, read without it on every call. */
+static _Atomic(struct ksp_proc *) first_proc;
 static struct ksp_proc *proc_list;	/* [L] forked processes */
 static int32_t next_pid = SIM_PID_BASE;	/* [L] */
 static bool ksp_started;		/* [L] */
@@ -45,14 +47,10 @@ struct ksp_proc *
 ksp__proc(void)
 {
 	struct ksp_thread *t = ksp__thread();
-	struct ksp_proc *p;
 
-	if (t != NULL && t->proc != NULL)
+	if (t->proc != NULL)
 		return t->proc;
-	pthread_mutex_lock(&ksp_procs_lock);
-	p = first_proc;
-	pthread_mutex_unlock(&ksp_procs_lock);
-	return p;
+	return atomic_load_explicit(&first_proc, memory_order_acquire);
 }
 
 static struct ksp_proc *
@@ -87,12 +85,14 @@ proc_free(struct ksp_proc *p)
 bool
 ksp__pid_exists(int32_t pid)
 {
+	struct ksp_proc *first;
 	bool found = false;
 
 	if (pid <= 0)
 		return false;
 	pthread_mutex_lock(&ksp_procs_lock);
-	if (first_proc != NULL && first_proc->pid == pid)
+	first = atomic_load(&first_proc);
+	if (first != NULL && first->pid == pid)
 		found = true;
 	for (struct ksp_proc *p = proc_list; p != NULL && !found; p = p->next)
 		if (p->pid == pid)
@@ -147,14 +147,14 @@ ksp_init(void)
 	/* The simulated umask rules the modes of new nodes and files. */
 	mask = umask(0);
 	p->umask = mask;
-	first_proc = p;
+	atomic_store_explicit(&first_proc, p, memory_order_release);
 	ksp_started = true;
 	pthread_mutex_unlock(&ksp_procs_lock);
 
 	err = ks_init(ksp_port());
 	if (err < 0) {
 		pthread_mutex_lock(&ksp_procs_lock);
-		first_proc = NULL;
+		atomic_store(&first_proc, NULL);
 		ksp_started = false;
 		pthread_mutex_unlock(&ksp_procs_lock);
 		umask(mask);
@@ -181,8 +181,7 @@ ksp_fini(void)
 		return -1;
 	}
 	pthread_mutex_lock(&ksp_procs_lock);
-	first = first_proc;
-	first_proc = NULL;
+	first = atomic_exchange(&first_proc, NULL);
 	ksp_started = false;
 	pthread_mutex_unlock(&ksp_procs_lock);
 	if (first != NULL) {
