@@ -33,9 +33,9 @@ ks__unix_listen(struct ks_sock *so, int backlog)
 		err = -KS_EINVAL;
 		goto unlock;
 	}
-	/* A larger backlog may admit connectors that wait for room. */
-	if (backlog > u->backlog)
-		ks__wake_locked(so, UNIX_POLL_OUT);
+	/* A listener stops polling writable and HUP; a larger backlog may
+	 * admit connectors that wait for room. */
+	ks__wake_locked(so, ~0u);
 	u->backlog = backlog;
 	so->state = KS_SS_LISTENING;
 	/* What connecting clients will see as SO_PEERCRED. */
@@ -77,6 +77,8 @@ connect_locked(struct unix_sock *u, struct unix_sock *listener,
 	listener->acc_tail = e;
 	listener->acc_count++;
 	ks__wake_locked(&listener->base, UNIX_POLL_IN);
+	/* The client stops polling HUP. */
+	ks__wake_locked(&u->base, ~0u);
 }
 
 /*
@@ -94,6 +96,7 @@ ks__unix_stream_connect(struct ks_sock *so, const void *addr, uint32_t len,
 	struct ks__waiter w;
 	struct ks_ucred cred;
 	int64_t deadline;
+	bool passcred;
 	int err;
 
 	err = ks__unix_validate_addr(addr, len);
@@ -101,7 +104,7 @@ ks__unix_stream_connect(struct ks_sock *so, const void *addr, uint32_t len,
 		return err;
 	unix_lock(u);
 	deadline = ks__deadline(so->sndtimeo, nonblock);
-	bool passcred = ks__has_opt(so, KS_OPT_PASSCRED);
+	passcred = ks__has_opt(so, KS_OPT_PASSCRED);
 	unix_unlock(u);
 	if (passcred) {
 		err = ks__unix_autobind(u);
@@ -129,8 +132,8 @@ restart:
 		err = -KS_ECONNREFUSED;
 		goto unlock;
 	}
-	if (unix_recvq_is_full_locked(other) ||
-	    other->acc_count > (uint32_t)other->backlog) {
+	/* Full when more than the backlog wait: backlog + 1 may. */
+	if (other->acc_count > (uint32_t)other->backlog) {
 		if (other != u)
 			unix_unlock(u);
 		err = ks__wait_locked(&other->base, &w, deadline);

@@ -106,6 +106,8 @@ restart:
 	old = u->peer;
 	u->peer = other;	/* the lookup's reference */
 	so->state = other ? KS_SS_CONNECTED : KS_SS_UNCONNECTED;
+	/* Writability now depends on another peer's queue. */
+	ks__wake_locked(so, UNIX_POLL_OUT);
 	ks__unix_unlock_pair(u, other);
 	if (old != NULL) {
 		if (old != other)
