@@ -235,6 +235,10 @@ futex_wait(_Atomic uint32_t *word, uint32_t val, const struct timespec *abs)
  * Sleeps until unparked, @deadline_ns (monotonic, -1: none), a signal
  * handler running on this thread, or ksp_interrupt(). Returns 0,
  * -KS_ETIMEDOUT or -KS_EINTR.
+ *
+ * Known gap: a handler that runs while the thread is in ksock but not yet
+ * in the futex wait goes unseen (the kernel would see the pending signal
+ * at its next sleep); the wait then ends at its deadline or wake-up.
  */
 int
 ksp__park(int64_t deadline_ns)
