@@ -241,8 +241,9 @@ struct ks_mqueue {
 	size_t		 bytes;		/* unread payload bytes */
 };
 
-/* Allocates a message with room for @len bytes. Returns 0 or -KS_ENOBUFS. */
-int	ks__mbuf_alloc(size_t len, struct ks_mbuf **out);
+/* Allocates a message with room for @len bytes, costing @truesize.
+ * Returns 0 or -KS_ENOBUFS. */
+int	ks__mbuf_alloc(size_t len, uint32_t truesize, struct ks_mbuf **out);
 /*
  * Charges @m to @so (takes a reference to it and adds the message's
  * truesize to its wmem). No lock needed.
@@ -298,16 +299,71 @@ ks__mq_take_all(struct ks_mqueue *q)
 }
 
 /*
- * Linux's accounting of a message (SKB_TRUESIZE of its allocation): 768
- * bytes for a small one. SIOCOUTQ reports it and SO_SNDBUF limits it, so
- * the number of small messages that fit matches Linux.
+ * What a message costs its sender, computed as Linux computes the
+ * truesize of the sk_buff it would have made: SO_SNDBUF limits this sum,
+ * SIOCOUTQ reports it, and programs (and tests) count how many sends fit,
+ * so it follows Linux's allocator exactly: a 256-byte sk_buff, a head
+ * rounded up to kmalloc's power-of-two classes together with the
+ * 320-byte skb_shared_info, and whole 4 KiB pages for the rest.
  */
-static inline uint32_t
-ks__truesize(size_t len)
-{
-	size_t t = ((len + 63) & ~(size_t)63) + 576;
+#define KS_SKB_OVERHEAD		256	/* SKB_DATA_ALIGN(sizeof(sk_buff)) */
+#define KS_SKB_SHINFO		320	/* SKB_DATA_ALIGN(skb_shared_info) */
+#define KS_PAGE_SIZE		4096
+/* SKB_MAX_HEAD(0): the largest head that fits one page. */
+#define KS_SKB_MAX_HEAD		(KS_PAGE_SIZE - KS_SKB_SHINFO)
+/* SKB_MAX_ALLOC: the largest head a datagram gets before pages. */
+#define KS_SKB_MAX_ALLOC	(8 * KS_PAGE_SIZE - KS_SKB_SHINFO)
+/* MAX_SKB_FRAGS pages at most. */
+#define KS_SKB_MAX_FRAGS	17
+/* A stream message is at most a head and 32 KiB of pages
+ * (UNIX_SKB_FRAGS_SZ); a send is cut into messages of that size. */
+#define KS_STREAM_MSG_MAX	(KS_SKB_MAX_HEAD + 32768)
 
-	return t < 768 ? 768 : (uint32_t)t;
+static inline size_t
+ks__page_align(size_t n)
+{
+	return (n + KS_PAGE_SIZE - 1) & ~(size_t)(KS_PAGE_SIZE - 1);
+}
+
+/* An sk_buff whose head holds @head bytes. */
+static inline size_t
+ks__skb_head_truesize(size_t head)
+{
+	size_t want = ((head + 63) & ~(size_t)63) + KS_SKB_SHINFO;
+	size_t slab = 512;
+
+	while (slab < want)
+		slab <<= 1;
+	return slab + KS_SKB_OVERHEAD;
+}
+
+/* A datagram (or record) of @len bytes: Linux's unix_dgram_sendmsg(). */
+static inline uint32_t
+ks__dgram_truesize(size_t len)
+{
+	size_t pages = 0;
+
+	if (len > KS_SKB_MAX_ALLOC) {
+		pages = len - KS_SKB_MAX_ALLOC;
+		if (pages > KS_SKB_MAX_FRAGS * KS_PAGE_SIZE)
+			pages = KS_SKB_MAX_FRAGS * KS_PAGE_SIZE;
+		pages = ks__page_align(pages);
+	}
+	return (uint32_t)(ks__skb_head_truesize(len - pages) + pages);
+}
+
+/* A stream message of @len bytes (at most KS_STREAM_MSG_MAX): Linux's
+ * unix_stream_sendmsg() puts what exceeds one page's head in pages. */
+static inline uint32_t
+ks__stream_truesize(size_t len)
+{
+	size_t data = len > KS_SKB_MAX_HEAD ?
+		      ks__page_align(len - KS_SKB_MAX_HEAD) : 0;
+
+	if (data > len)
+		data = len;
+	return (uint32_t)(ks__skb_head_truesize(len - data) +
+			  ks__page_align(data));
 }
 
 /*

@@ -94,7 +94,7 @@ ks__iter_copy_to(struct ks_iter *it, const void *src, size_t n)
 
 /* See core.h. */
 int
-ks__mbuf_alloc(size_t len, struct ks_mbuf **out)
+ks__mbuf_alloc(size_t len, uint32_t truesize, struct ks_mbuf **out)
 {
 	struct ks_mbuf *m;
 
@@ -110,7 +110,7 @@ ks__mbuf_alloc(size_t len, struct ks_mbuf **out)
 	m->uid = m->gid = 0;
 	m->len = (uint32_t)len;
 	m->off = 0;
-	m->truesize = ks__truesize(len);
+	m->truesize = truesize;
 	*out = m;
 	return 0;
 }

@@ -178,7 +178,7 @@ ks__unix_dgram_sendmsg(struct ks_sock *so, const struct ks_msghdr *msg,
 	err = ks__unix_wait_sndbuf(so, deadline);
 	if (err < 0)
 		return err;
-	err = ks__mbuf_alloc(total, &m);
+	err = ks__mbuf_alloc(total, ks__dgram_truesize(total), &m);
 	if (err < 0)
 		return err;
 	err = ks__iter_copy_from(it, m->data, total);

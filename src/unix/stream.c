@@ -3,8 +3,9 @@
  * message it allocates), one copy out (the message into the reader's
  * user memory).
  *
- * A send is cut into messages of at most half the send buffer (Linux's
- * "keep two messages in the pipe"), each charged to the sender until the
+ * A send is cut into messages as Linux cuts it into sk_buffs (at most
+ * half the send buffer, "two messages in the pipe", and at most
+ * KS_STREAM_MSG_MAX), so partial sends and SIOCOUTQ match; each charged to the sender until the
  * reader consumes it; the sender blocks while its charge is at or above
  * SO_SNDBUF and is woken, by the reader freeing messages, once it falls
  * to a quarter. The receiver's SO_RCVBUF plays no part, as on Linux.
@@ -23,18 +24,14 @@
  */
 #include "unix/unix.h"
 
-/* The largest message one stream send makes (beyond half the buffer
- * Linux caps at 32 KiB plus a page; we allow more, fewer wake-ups). */
-#define UNIX_STREAM_MSG_MAX	(256u * 1024)
-
 static size_t
 stream_msg_size(struct ks_sock *so, size_t left)
 {
 	int half = atomic_load_explicit(&so->sndbuf, memory_order_relaxed) / 2 - 64;
 	size_t max = half > 0 ? (size_t)half : 1;
 
-	if (max > UNIX_STREAM_MSG_MAX)
-		max = UNIX_STREAM_MSG_MAX;
+	if (max > KS_STREAM_MSG_MAX)
+		max = KS_STREAM_MSG_MAX;
 	return left < max ? left : max;
 }
 
@@ -132,7 +129,7 @@ unix_stream_sendmsg(struct ks_sock *so, const struct ks_msghdr *msg,
 		err = ks__unix_wait_sndbuf(so, deadline);
 		if (err < 0)
 			break;
-		err = ks__mbuf_alloc(size, &m);
+		err = ks__mbuf_alloc(size, ks__stream_truesize(size), &m);
 		if (err < 0)
 			break;
 		err = ks__iter_copy_from(it, m->data, size);
