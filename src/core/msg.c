@@ -5,6 +5,9 @@
  * A message is one allocation, header and payload together, made by the
  * sender and freed by whoever consumes it, with no lock held (freeing
  * uncharges the sender and may take the sender's lock to wake it).
+ *
+ * Locks: none held here, except that ks__sock_write_space() takes the
+ * sender's lock, and only when someone waits on it.
  */
 #include "core/core.h"
 

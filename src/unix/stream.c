@@ -5,10 +5,12 @@
  *
  * A send is cut into messages as Linux cuts it into sk_buffs (at most
  * half the send buffer, "two messages in the pipe", and at most
- * KS_STREAM_MSG_MAX), so partial sends and SIOCOUTQ match; each charged to the sender until the
- * reader consumes it; the sender blocks while its charge is at or above
- * SO_SNDBUF and is woken, by the reader freeing messages, once it falls
- * to a quarter. The receiver's SO_RCVBUF plays no part, as on Linux.
+ * KS_STREAM_MSG_MAX), so partial sends and SIOCOUTQ match. Each message
+ * is charged to the sender until the reader consumes it; the sender
+ * blocks while its charge is at or above SO_SNDBUF and is woken by the
+ * reader freeing messages as soon as it is below (poll reports it
+ * writable only at a quarter, as Linux). The receiver's SO_RCVBUF plays
+ * no part, as on Linux.
  *
  * Reads join messages, but never past a message carrying ancillary data
  * (descriptors) and, with SO_PASSCRED, never across writers with other
@@ -27,7 +29,8 @@
 static size_t
 stream_msg_size(struct ks_sock *so, size_t left)
 {
-	int half = atomic_load_explicit(&so->sndbuf, memory_order_relaxed) / 2 - 64;
+	int half = atomic_load_explicit(&so->sndbuf, memory_order_relaxed) / 2 -
+		   64;
 	size_t max = half > 0 ? (size_t)half : 1;
 
 	if (max > KS_STREAM_MSG_MAX)
