@@ -32,19 +32,20 @@ family_find(int domain)
 	return NULL;
 }
 
-/* Every hook is required: a NULL one is a host bug we report at once. */
+/* Every hook ksock calls is required: a NULL one is a host bug we report
+ * at once rather than at the first call that needs it. */
 static bool
-port_is_complete(const struct ks_port *port)
+port_is_complete(const struct ks_port *p)
 {
-	void (*const *hooks)(void);
-	size_t first = offsetof(struct ks_port, alloc);
-	size_t n = (sizeof(*port) - first) / sizeof(void (*)(void));
-
-	hooks = (void (*const *)(void))(const void *)((const char *)port + first);
-	for (size_t i = 0; i < n; i++)
-		if (hooks[i] == NULL)
-			return false;
-	return true;
+	return p->alloc && p->free && p->mutex_init && p->mutex_destroy &&
+	       p->mutex_lock && p->mutex_unlock && p->thread_self &&
+	       p->park && p->unpark && p->now && p->cred && p->umask &&
+	       p->capable && p->pid_exists && p->inflight_limit &&
+	       p->file_get && p->file_hold && p->file_put &&
+	       p->file_install && p->file_sock && p->file_count &&
+	       p->node_create && p->node_remove && p->node_lookup &&
+	       p->signal_pipe && p->signal_urg && p->random &&
+	       p->copy_from_user && p->copy_to_user;
 }
 
 /*
