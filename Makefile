@@ -30,7 +30,9 @@ DEMO_TARGETS  :=
 .PHONY: all check bench fuzz demo deps clean
 all:
 
-include $(sort $(wildcard mk/*.mk))
+# mk/lib.mk defines the libraries the other fragments link against.
+include mk/lib.mk
+include $(filter-out mk/lib.mk,$(sort $(wildcard mk/*.mk)))
 
 all: $(ALL_TARGETS)
 
