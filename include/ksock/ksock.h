@@ -156,4 +156,103 @@ void	 ks_poll_remove(struct ks_poll_entry *pe);
 void	ks_sock_hold(struct ks_sock *so);
 void	ks_sock_release(struct ks_sock *so);
 
+/*
+ * Introspection: what Linux's sock_diag reports for AF_UNIX, for tools
+ * such as ksockstat (and a kernel's /proc/net/unix).
+ *
+ * ks_diag_walk() calls @fn(@so, @arg) once for every socket object
+ * still allocated. It is safe against sockets created and closed
+ * meanwhile: it holds a reference to @so, and no ksock lock, while @fn
+ * runs, so @fn may call ks_diag_sock() or any other ks_* call on @so
+ * except ks_close(). A closed socket that messages or poll entries still
+ * refer to is visited too: ks_diag_sock() answers -KS_ENOENT for it, and
+ * a listing skips it, as Linux unhashes a socket at close. A socket
+ * created during the walk may or may not be visited. @fn returns 0 to go
+ * on; anything else ends the walk and is returned. Returns 0 otherwise.
+ * Takes the all-sockets lock between calls, never during one.
+ */
+int	ks_diag_walk(int (*fn)(struct ks_sock *so, void *arg), void *arg);
+
+/* States ks_diag_sock() reports. */
+enum ks_diag_state {
+	KS_DIAG_UNCONNECTED = 1,	/* fresh, bound, or a dgram socket
+					 * with no default peer */
+	KS_DIAG_LISTENING,
+	KS_DIAG_CONNECTED,
+	KS_DIAG_EMBRYO,			/* connected, not yet accepted */
+	KS_DIAG_DISCONNECTED,		/* was connected; the peer closed */
+};
+
+/* Shutdown bits in ks_diag_sock.shutdown (Linux's UNIX_DIAG_SHUTDOWN). */
+#define KS_DIAG_SHUT_RD		1
+#define KS_DIAG_SHUT_WR		2
+
+struct ks_diag_sock {
+	uint64_t	 id;		/* ks_sock_id(): the inode-like id */
+	int		 family;	/* KS_AF_* */
+	int		 type;		/* KS_SOCK_* */
+	int		 state;		/* enum ks_diag_state */
+	uint32_t	 refcount;	/* references to the object */
+	uint32_t	 shutdown;	/* KS_DIAG_SHUT_* */
+	uint32_t	 uid, gid;	/* owner: the creator's effective ids */
+	uint64_t	 peer_id;	/* connected peer (default peer for
+					 * dgram), or 0 */
+	/* Bound name: sun_path's bytes; an abstract name starts with its
+	 * NUL and may hold more; a path has no terminator. 0: unbound. */
+	uint32_t	 name_len;
+	unsigned char	 name[KS_UNIX_PATH_MAX];
+	struct ks_node_key node;	/* path names: the filesystem node
+					 * (host dev, ino), else zeros */
+	/* Queues as UNIX_DIAG_RQLEN: unread bytes (a datagram socket: the
+	 * first datagram's size) and sent bytes not yet read (SIOCOUTQ);
+	 * for a listener, pending connections and the backlog. */
+	uint32_t	 rqueue, wqueue;
+	uint32_t	 rcv_msgs;	/* messages in the receive queue */
+	uint32_t	 rcv_bytes;	/* payload bytes in it */
+	/* Listener: connections waiting (as Linux's UNIX_DIAG_ICONS, the
+	 * ids of the connecting clients), the first @pending_cap of them
+	 * written to @pending, which the caller sets (or NULL, 0). */
+	uint32_t	 npending;
+	uint32_t	 backlog;
+	uint64_t	*pending;
+	uint32_t	 pending_cap;
+	/* Descriptors: carried by messages in the receive queue, and the
+	 * number of times this socket itself is in flight. */
+	uint32_t	 fds_queued;
+	uint32_t	 inflight;
+	/* Memory (UNIX_DIAG_MEMINFO): what the receive queue's messages
+	 * cost their senders, SO_RCVBUF, what our sent messages cost
+	 * (wmem), SO_SNDBUF, and bytes ksock allocated for this socket
+	 * (object, name, receive queue). */
+	uint64_t	 rmem_alloc;
+	uint32_t	 rcvbuf;
+	uint64_t	 wmem_alloc;
+	uint32_t	 sndbuf;
+	uint64_t	 mem;
+};
+
+/*
+ * Fills @rec for @so (the caller holds a reference), keeping the
+ * caller's rec->pending and rec->pending_cap. Returns 0, or -KS_ENOENT
+ * when @so is closed. Takes @so's lock, and briefly its peer's and its
+ * listener's.
+ */
+int	ks_diag_sock(struct ks_sock *so, struct ks_diag_sock *rec);
+
+/* Counters since ks_init(). */
+struct ks_diag_stats {
+	uint64_t	sockets;		/* live socket objects */
+	uint64_t	refused_backlog;	/* connects refused or timed
+						 * out: the backlog was full */
+	uint64_t	refused_nospace;	/* sends refused or timed out:
+						 * buffers full (EAGAIN) */
+	uint64_t	refused_toomanyrefs;	/* SCM_RIGHTS over the
+						 * descriptor limit */
+	uint64_t	gc_runs;		/* collector runs */
+	uint64_t	gc_collected;		/* sockets it freed */
+};
+
+/* Fills @out. Always returns 0. */
+int	ks_diag_stats(struct ks_diag_stats *out);
+
 #endif /* KSOCK_KSOCK_H */

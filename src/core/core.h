@@ -139,6 +139,8 @@ struct ks_sock {
 	struct ks_ucred		 peercred;	/* [S] SO_PEERCRED */
 	atomic_int		 owner;		/* [A] F_SETOWN */
 	atomic_bool		 nonblock;	/* [A] O_NONBLOCK */
+	uint32_t		 uid, gid;	/* [I] creator's effective ids
+						 * (the owner diag reports) */
 	uint16_t		 optflags;	/* [S] KS_OPT_* */
 	uint16_t		 family;	/* [I] */
 	uint8_t			 type;		/* [I] */
@@ -490,6 +492,12 @@ struct ks_proto_ops {
 	void	(*release)(struct ks_sock *so);
 	/* The last reference went: free the socket's memory. */
 	void	(*destroy)(struct ks_sock *so);
+	/*
+	 * Introspection: fills the family's part of @rec (the core filled
+	 * the generic part). Returns 0, or -KS_ENOENT for a closed socket,
+	 * which walks skip. Called with no lock held and a reference.
+	 */
+	int	(*diag)(struct ks_sock *so, struct ks_diag_sock *rec);
 	/* Whether SO_PEEK_OFF applies (the core keeps the offset). */
 	bool	has_peek_off;
 };
@@ -506,6 +514,8 @@ int	ks__no_setsockopt(struct ks_sock *so, int level, int name,
 			  const void *val, uint32_t len);
 int	ks__no_getsockopt(struct ks_sock *so, int level, int name, void *val,
 			  uint32_t *len);
+/* Reports nothing beyond the core's part: returns 0. */
+int	ks__no_diag(struct ks_sock *so, struct ks_diag_sock *rec);
 
 /* An address family. */
 struct ks_family {
@@ -517,7 +527,42 @@ struct ks_family {
 	int	(*create)(int type, int protocol, struct ks_sock **out);
 	/* Connects two fresh sockets of one type, or -KS_EOPNOTSUPP. */
 	int	(*socketpair)(struct ks_sock *a, struct ks_sock *b);
+	/* Adds the family's counters (its collector's) to @out; may be
+	 * NULL when the family keeps none. */
+	void	(*diag_stats)(struct ks_diag_stats *out);
 };
+
+/* -- the all-sockets list (sock.c) and introspection (diag.c) -- */
+
+/* Every socket from ks__sock_init() to ks__sock_fini(), newest first. */
+struct ks__sock_list {
+	struct ks_mutex	 lock;
+	struct ks_sock	*head;		/* [G] */
+	long		 count;		/* [G] */
+};
+extern struct ks__sock_list ks__all_socks;
+
+/* Zeroes the counters (ks_init). */
+void	ks__diag_reset(void);
+
+/* Refused operations ks_diag_stats() reports. */
+enum ks__diag_counter {
+	KS__CNT_BACKLOG_FULL,	/* connect: the listener's backlog was full */
+	KS__CNT_NOSPACE,	/* send: buffers full, EAGAIN */
+	KS__CNT_TOOMANYREFS,	/* SCM_RIGHTS over the in-flight limit */
+	KS__CNT_MAX
+};
+
+extern atomic_uint_fast64_t ks__diag_counters[KS__CNT_MAX];
+
+/* Counts one refused operation. Any context; relaxed, off the fast path. */
+static inline void
+ks__diag_count(enum ks__diag_counter c)
+{
+	atomic_fetch_add_explicit(&ks__diag_counters[c], 1,
+				  memory_order_relaxed);
+}
+
 
 /*
  * Sets up the generic part of a new socket: one reference (the caller's),

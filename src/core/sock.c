@@ -4,9 +4,10 @@
  * generic and hand the rest to the socket type's operations table.
  *
  * Locks:
- *   all_lock  [G] the list of every live socket (for introspection and
- *             for ks_fini's leak check); taken only at create and free,
- *             never together with another lock
+ *   ks__all_socks.lock  [G] the list of every live socket (for
+ *             introspection, diag.c, and for ks_fini's leak check); taken
+ *             at create and free and by the diag walk, never together
+ *             with another lock
  * Sockets themselves are guarded by their own lock (see core.h); nothing
  * here takes one on the data path.
  */
@@ -15,11 +16,7 @@
 
 const struct ks_port *ks__port;
 
-static struct {
-	struct ks_mutex	 lock;
-	struct ks_sock	*head;		/* [G] */
-	long		 count;		/* [G] */
-} all_socks;
+struct ks__sock_list ks__all_socks;
 
 static atomic_uint_fast64_t next_id = 1;
 
@@ -67,9 +64,10 @@ ks_init(const struct ks_port *port)
 	if (ks__port != NULL)
 		return -KS_EBUSY;
 	ks__port = port;
-	port->mutex_init(&all_socks.lock);
-	all_socks.head = NULL;
-	all_socks.count = 0;
+	port->mutex_init(&ks__all_socks.lock);
+	ks__all_socks.head = NULL;
+	ks__all_socks.count = 0;
+	ks__diag_reset();
 	for (i = 0; i < ks__nfamilies; i++) {
 		err = ks__families[i]->init();
 		if (err < 0)
@@ -80,7 +78,7 @@ ks_init(const struct ks_port *port)
 fini_families:
 	while (i-- > 0)
 		ks__families[i]->fini();
-	port->mutex_destroy(&all_socks.lock);
+	port->mutex_destroy(&ks__all_socks.lock);
 	ks__port = NULL;
 	return err;
 }
@@ -96,14 +94,14 @@ ks_fini(void)
 
 	if (ks__port == NULL)
 		return 0;
-	ks__port->mutex_lock(&all_socks.lock);
-	n = all_socks.count;
-	ks__port->mutex_unlock(&all_socks.lock);
+	ks__port->mutex_lock(&ks__all_socks.lock);
+	n = ks__all_socks.count;
+	ks__port->mutex_unlock(&ks__all_socks.lock);
 	if (n != 0)
 		return -KS_EBUSY;
 	for (size_t i = ks__nfamilies; i-- > 0;)
 		ks__families[i]->fini();
-	ks__port->mutex_destroy(&all_socks.lock);
+	ks__port->mutex_destroy(&ks__all_socks.lock);
 	ks__port = NULL;
 	return 0;
 }
@@ -119,11 +117,15 @@ ks_port(void)
  * Fills the generic part of a new socket. Linux's defaults: wmem_default
  * and rmem_default buffers, timeouts that never expire, SO_PEEK_OFF off,
  * SO_PEERCRED "nobody" (pid 0, ids -1) until a connection records one.
+ * The creator's effective ids are kept as the owner diag reports (Linux's
+ * inode owner).
  */
 void
 ks__sock_init(struct ks_sock *so, const struct ks_proto_ops *ops, int family,
 	      int type, int protocol)
 {
+	struct ks_cred cred;
+
 	so->ops = ops;
 	ks__port->mutex_init(&so->lock);
 	atomic_init(&so->refs, 1);
@@ -143,6 +145,9 @@ ks__sock_init(struct ks_sock *so, const struct ks_proto_ops *ops, int family,
 	so->peercred.pid = 0;
 	so->peercred.uid = (uint32_t)-1;
 	so->peercred.gid = (uint32_t)-1;
+	ks__port->cred(&cred);
+	so->uid = cred.euid;
+	so->gid = cred.egid;
 	atomic_init(&so->owner, 0);
 	atomic_init(&so->nonblock, false);
 	so->optflags = 0;
@@ -152,29 +157,29 @@ ks__sock_init(struct ks_sock *so, const struct ks_proto_ops *ops, int family,
 	so->state = KS_SS_UNCONNECTED;
 	so->shutdown = 0;
 
-	ks__port->mutex_lock(&all_socks.lock);
+	ks__port->mutex_lock(&ks__all_socks.lock);
 	so->all_prev = NULL;
-	so->all_next = all_socks.head;
-	if (all_socks.head)
-		all_socks.head->all_prev = so;
-	all_socks.head = so;
-	all_socks.count++;
-	ks__port->mutex_unlock(&all_socks.lock);
+	so->all_next = ks__all_socks.head;
+	if (ks__all_socks.head)
+		ks__all_socks.head->all_prev = so;
+	ks__all_socks.head = so;
+	ks__all_socks.count++;
+	ks__port->mutex_unlock(&ks__all_socks.lock);
 }
 
 /* Takes @so off the all-sockets list and destroys its lock. */
 void
 ks__sock_fini(struct ks_sock *so)
 {
-	ks__port->mutex_lock(&all_socks.lock);
+	ks__port->mutex_lock(&ks__all_socks.lock);
 	if (so->all_prev)
 		so->all_prev->all_next = so->all_next;
 	else
-		all_socks.head = so->all_next;
+		ks__all_socks.head = so->all_next;
 	if (so->all_next)
 		so->all_next->all_prev = so->all_prev;
-	all_socks.count--;
-	ks__port->mutex_unlock(&all_socks.lock);
+	ks__all_socks.count--;
+	ks__port->mutex_unlock(&ks__all_socks.lock);
 	ks__port->mutex_destroy(&so->lock);
 }
 

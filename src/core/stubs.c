@@ -56,3 +56,10 @@ ks__no_getsockopt(struct ks_sock *so, int level, int name, void *val,
 {
 	return -KS_EOPNOTSUPP;
 }
+
+/* A type with nothing to add to the core's record. */
+int
+ks__no_diag(struct ks_sock *so, struct ks_diag_sock *rec)
+{
+	return 0;
+}

@@ -352,4 +352,5 @@ const struct ks_family ks__unix_family = {
 	.fini		= unix_family_fini,
 	.create		= unix_family_create,
 	.socketpair	= unix_family_socketpair,
+	.diag_stats	= ks__unix_diag_stats,
 };

@@ -139,6 +139,8 @@ restart:
 		err = ks__wait_locked(&other->base, &w, deadline);
 		unix_unlock(other);
 		unix_put(other);
+		if (err == -KS_EAGAIN)
+			ks__diag_count(KS__CNT_BACKLOG_FULL);
 		if (err < 0)
 			goto free_embryo;
 		goto restart;

@@ -231,6 +231,8 @@ restart:
 		err = ks__wait_locked(&other->base, &w, deadline);
 		unix_unlock(other);
 		unix_put(other);
+		if (err == -KS_EAGAIN)
+			ks__diag_count(KS__CNT_NOSPACE);
 		if (err < 0)
 			goto free_msg;
 		goto restart;
@@ -409,5 +411,6 @@ const struct ks_proto_ops ks__unix_dgram_ops = {
 	.getsockopt	= ks__no_getsockopt,
 	.release	= ks__unix_sock_release,
 	.destroy	= ks__unix_destroy,
+	.diag		= ks__unix_diag,
 	.has_peek_off	= true,
 };

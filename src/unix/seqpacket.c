@@ -65,5 +65,6 @@ const struct ks_proto_ops ks__unix_seqpacket_ops = {
 	.getsockopt	= ks__no_getsockopt,
 	.release	= ks__unix_sock_release,
 	.destroy	= ks__unix_destroy,
+	.diag		= ks__unix_diag,
 	.has_peek_off	= true,
 };

@@ -85,6 +85,8 @@ ks__unix_wait_sndbuf(struct ks_sock *so, int64_t deadline)
 	if (waiting)
 		ks__wait_del_locked(so, &w);
 	ks__unlock(so);
+	if (err == -KS_EAGAIN)
+		ks__diag_count(KS__CNT_NOSPACE);
 	return err;
 }
 
@@ -355,5 +357,6 @@ const struct ks_proto_ops ks__unix_stream_ops = {
 	.getsockopt	= ks__no_getsockopt,
 	.release	= ks__unix_sock_release,
 	.destroy	= ks__unix_destroy,
+	.diag		= ks__unix_diag,
 	.has_peek_off	= true,
 };

@@ -9,6 +9,7 @@
  *   stream.c     SOCK_STREAM data
  *   seqpacket.c  SOCK_SEQPACKET: connections with record boundaries
  *   dgram.c      SOCK_DGRAM data, connect and disconnect
+ *   diag.c       introspection: the family's part of sock_diag records
  *
  * Locks, in the order they are taken:
  *   names  (unix_names.lock in names.c)  [N] the path and abstract tables
@@ -198,6 +199,12 @@ long	ks__unix_dgram_sendmsg(struct ks_sock *so, const struct ks_msghdr *msg,
 long	ks__unix_dgram_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 			       struct ks_iter *it, int flags);
 unsigned ks__unix_dgram_poll(struct ks_sock *so, struct ks_poll_entry *pe);
+
+/* -- diag.c -- */
+
+/* ops->diag of every type, and the family's diag_stats. */
+int	ks__unix_diag(struct ks_sock *so, struct ks_diag_sock *rec);
+void	ks__unix_diag_stats(struct ks_diag_stats *out);
 
 /* The operations tables, one per type. */
 extern const struct ks_proto_ops ks__unix_stream_ops;
