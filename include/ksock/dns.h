@@ -27,40 +27,6 @@
 #include <ksock/abi.h>
 #include <ksock/port.h>
 
-/*
- * Internet addresses, Linux layouts. They belong in abi.h; until abi.h
- * carries them (and defines KS_ABI_HAVE_INET) the resolver declares them.
- */
-#ifndef KS_ABI_HAVE_INET
-#define KS_ABI_HAVE_INET 1
-struct ks_in_addr {
-	uint32_t	s_addr;			/* network byte order */
-};
-
-struct ks_in6_addr {
-	uint8_t		s6_bytes[16];	/* not s6_addr: libc makes that a macro */
-};
-
-struct ks_sockaddr_in {
-	uint16_t		sin_family;	/* KS_AF_INET */
-	uint16_t		sin_port;	/* network byte order */
-	struct ks_in_addr	sin_addr;
-	uint8_t			sin_zero[8];
-};
-
-struct ks_sockaddr_in6 {
-	uint16_t		sin6_family;	/* KS_AF_INET6 */
-	uint16_t		sin6_port;	/* network byte order */
-	uint32_t		sin6_flowinfo;
-	struct ks_in6_addr	sin6_addr;
-	uint32_t		sin6_scope_id;
-};
-
-#define KS_IPPROTO_IP	0
-#define KS_IPPROTO_TCP	6
-#define KS_IPPROTO_UDP	17
-#endif
-
 /* getaddrinfo error codes: glibc's values. */
 #define KS_EAI_BADFLAGS		-1
 #define KS_EAI_NONAME		-2
