@@ -10,7 +10,6 @@ CONFORM_KSOCK_PENDING :=
 CONFORM_KSOCK_PENDING += t_rights	# issue 3
 CONFORM_KSOCK_PENDING += t_creds	# issue 3
 CONFORM_KSOCK_PENDING += t_cmsg	# issue 3
-CONFORM_KSOCK_PENDING += t_oob	# issue 3
 CONFORM_KSOCK_PENDING += t_gc	# issue 3
 CONFORM_KSOCK_NAMES := $(filter-out $(CONFORM_KSOCK_PENDING),$(CONFORM_NAMES))
 CONFORM_HDRS  := tests/conform/harness.h tests/conform/harness.c

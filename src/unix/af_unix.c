@@ -148,6 +148,7 @@ ks__unix_release(struct unix_sock *u, bool embryo)
 	peer = u->peer;
 	u->peer = NULL;
 	queued = ks__mq_take_all(&u->rcvq);
+	u->oob = NULL;
 	acc = u->acc_head;
 	u->acc_head = u->acc_tail = NULL;
 	u->acc_count = 0;
@@ -297,8 +298,8 @@ ks__unix_mbuf_creds(struct ks_mbuf *m, const struct ks_cred *c)
 /*
  * See unix.h. SIOCINQ: unread bytes (stream, seqpacket) or the first
  * datagram's size, EINVAL on a listener; SIOCOUTQ: what our unread
- * messages cost, as Linux's sk_wmem_alloc; SIOCATMARK: no out-of-band
- * data yet, so never at the mark (stream only).
+ * messages cost, as Linux's sk_wmem_alloc; SIOCATMARK: whether a read
+ * starts at the out-of-band mark (stream only).
  */
 int
 ks__unix_ioctl(struct ks_sock *so, unsigned long cmd, void *arg)
@@ -325,6 +326,7 @@ ks__unix_ioctl(struct ks_sock *so, unsigned long cmd, void *arg)
 	case KS_SIOCATMARK:
 		if (so->type != KS_SOCK_STREAM)
 			return -KS_EOPNOTSUPP;
+		amount = ks__unix_stream_at_mark(u);
 		break;
 	default:
 		return -KS_ENOTTY;

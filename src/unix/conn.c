@@ -232,7 +232,8 @@ poll_register_locked(struct ks_sock *so, struct ks_poll_entry *pe)
 /*
  * See unix.h: the stream poll mask, Linux's unix_poll(). A socket that
  * is not connected (fresh, or closed) reports HUP; a listener is
- * readable while a connection waits and never writable.
+ * readable while a connection waits and never writable; PRI while an
+ * out-of-band byte is pending.
  */
 unsigned
 ks__unix_conn_poll(struct ks_sock *so, struct ks_poll_entry *pe)
@@ -249,6 +250,9 @@ ks__unix_conn_poll(struct ks_sock *so, struct ks_poll_entry *pe)
 		mask |= KS_POLLRDHUP | UNIX_POLL_IN;
 	if (u->rcvq.head != NULL || u->acc_head != NULL)
 		mask |= UNIX_POLL_IN;
+	/* An out-of-band byte is pending (Linux reports no RDBAND). */
+	if (u->oob != NULL)
+		mask |= KS_POLLPRI;
 	if (so->state == KS_SS_UNCONNECTED)
 		mask |= KS_POLLHUP;
 	if (so->state != KS_SS_LISTENING && ks__sock_writable(so))

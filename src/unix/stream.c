@@ -23,8 +23,41 @@
  * reading token instead (Linux's iolock), which keeps the messages it
  * copies from in place: only a token holder advances or removes the head
  * of a stream queue (close empties it, but never during a call).
+ *
+ * Out-of-band data, as Linux's (CONFIG_AF_UNIX_OOB): the last byte of a
+ * MSG_OOB send travels as a one-byte message of its own at the tail of
+ * the queue, and the receiver's @oob points at it; the mark is the
+ * position of that message. Keeping it in the queue, rather than beside
+ * it, is what makes every quirk Linux has fall out of queue order: a
+ * normal read stops before the message, a read that starts there drops
+ * it (or, with SO_OOBINLINE, reads it), recv(MSG_OOB) empties it but
+ * leaves it queued so reads still stop there, and a newer OOB send just
+ * moves @oob, leaving the old byte as ordinary data. The message is
+ * charged like any other, so SIOCOUTQ and SO_SNDBUF count it as Linux
+ * counts its sk_buff; that costs one allocation per MSG_OOB send, no more
+ * than a one-byte send. SIGURG goes to the receiver's F_SETOWN owner
+ * after its lock is dropped. recv(MSG_OOB) holds the reading token, as
+ * it may unlink a message.
  */
 #include "unix/unix.h"
+
+/* Bytes of @m not yet read: 0 for a consumed out-of-band message, which
+ * stays queued as the mark. */
+static size_t
+mbuf_unread(const struct ks_mbuf *m)
+{
+	return m->len - m->off;
+}
+
+/* Takes the head of @u's queue onto the chain ending at *@tail. */
+static void
+drop_head_locked(struct unix_sock *u, struct ks_mbuf ***tail)
+{
+	struct ks_mbuf *m = ks__mq_pop(&u->rcvq);
+
+	**tail = m;
+	*tail = &m->next;
+}
 
 static size_t
 stream_msg_size(struct ks_sock *so, size_t left)
@@ -90,6 +123,60 @@ ks__unix_wait_sndbuf(struct ks_sock *so, int64_t deadline)
 	return err;
 }
 
+/*
+ * Sends the out-of-band byte, the last of a MSG_OOB send (Linux's
+ * queue_oob()): a one-byte message at the tail of @other's queue becomes
+ * its pending byte, a previous one turning into ordinary data, and
+ * @other's owner gets SIGURG. Returns 0, -KS_EPIPE (@other closed or shut
+ * down reading; no SIGPIPE, as Linux), or what waiting for room and
+ * allocating return. No lock held.
+ */
+static int
+stream_send_oob(struct ks_sock *so, struct unix_sock *other,
+		struct ks_iter *it, const struct ks_cred *cred,
+		int64_t deadline)
+{
+	struct ks_mbuf *m;
+	int32_t owner;
+	int err;
+
+	err = ks__unix_wait_sndbuf(so, deadline);
+	if (err < 0)
+		return err;
+	err = ks__mbuf_alloc(1, ks__stream_truesize(1), &m);
+	if (err < 0)
+		return err;
+	err = ks__iter_copy_from(it, m->data, 1);
+	if (err < 0)
+		goto free_m;
+	ks__unix_mbuf_creds(m, cred);
+	ks__mbuf_charge(m, so);
+
+	unix_lock(other);
+	if (other->dead || (other->base.shutdown & KS_RCV_SHUTDOWN)) {
+		err = -KS_EPIPE;
+		goto unlock;
+	}
+	ks__mq_push(&other->rcvq, m);
+	other->oob = m;
+	if (ks__has_waiters(&other->base))
+		ks__wake_locked(&other->base, UNIX_POLL_IN | KS_POLLPRI);
+	unix_unlock(other);
+	/* Linux signals with the receiver locked; the owner is atomic, and
+	 * a host's signal path may take locks of its own, so we signal after
+	 * (the peer pointer stays valid until our own close). */
+	owner = atomic_load(&other->base.owner);
+	if (owner != 0)
+		ks__port->signal_urg(owner);
+	return 0;
+
+unlock:
+	unix_unlock(other);
+free_m:
+	ks__mbuf_free(m);
+	return err;
+}
+
 /* The pipe broke: SIGPIPE unless MSG_NOSIGNAL, as Linux's stream send. */
 static long
 stream_pipe_err(size_t sent, int flags)
@@ -109,9 +196,14 @@ unix_stream_sendmsg(struct ks_sock *so, const struct ks_msghdr *msg,
 	int64_t deadline;
 	uint8_t shut;
 	int state, err = 0;
+	bool oob = (flags & KS_MSG_OOB) != 0;
 
-	if (flags & KS_MSG_OOB)
-		return -KS_EOPNOTSUPP;
+	/* The last byte goes out of band, so there must be one. */
+	if (oob) {
+		if (total == 0)
+			return -KS_EOPNOTSUPP;
+		total--;
+	}
 	unix_lock(u);
 	other = u->peer;
 	shut = so->shutdown;
@@ -158,6 +250,12 @@ unix_stream_sendmsg(struct ks_sock *so, const struct ks_msghdr *msg,
 		unix_unlock(other);
 		sent += size;
 	}
+	/* The out-of-band byte follows only a complete send of the rest. */
+	if (oob && sent == total) {
+		err = stream_send_oob(so, other, it, &cred, deadline);
+		if (err == 0)
+			sent++;
+	}
 	/* An EPIPE found while allocating (we were shut down while waiting
 	 * for room) comes without SIGPIPE, as on Linux. */
 	return sent ? (long)sent : err;
@@ -202,6 +300,181 @@ creds_are_same(const struct ks_mbuf *first, const struct ks_mbuf *m)
 	       first->gid == m->gid;
 }
 
+/*
+ * What a read does about the mark at @m (the head, or where a peek goes
+ * on), as Linux's manage_oob(): returns the message to read from, or NULL
+ * when the read must stop here (or, having copied nothing, finds nothing
+ * to read). A consumed mark stops a read that has copied something unless
+ * a newer byte is pending; otherwise a read passes it, a non-peeking one
+ * dropping it. The pending byte stops a read that has copied something;
+ * a read that starts at it takes it as data with SO_OOBINLINE, and
+ * otherwise passes over it, a non-peeking one dropping it (then no longer
+ * pending either way). Only a non-peeking read, at the head, drops
+ * anything; dropped messages go on the chain ending at *@drop. A peek
+ * that passes over the byte adds it to *@passed. Socket lock and reading
+ * token held.
+ */
+static struct ks_mbuf *
+stream_manage_oob_locked(struct unix_sock *u, struct ks_mbuf *m, bool peek,
+			 bool copied, size_t *passed, struct ks_mbuf ***drop)
+{
+	bool inline_oob = ks__has_opt(&u->base, KS_OPT_OOBINLINE);
+
+	if (m == NULL || (mbuf_unread(m) != 0 && m != u->oob))
+		return m;
+	if (mbuf_unread(m) == 0) {
+		if (copied && u->oob == NULL)
+			return NULL;
+		if (peek) {
+			m = m->next;
+		} else {
+			drop_head_locked(u, drop);
+			m = u->rcvq.head;
+		}
+		if (m == NULL || m != u->oob)
+			return m;
+	}
+	if (copied)
+		return NULL;
+	if (!peek) {
+		u->oob = NULL;
+		if (!inline_oob) {
+			drop_head_locked(u, drop);
+			m = u->rcvq.head;
+		}
+	} else if (!inline_oob) {
+		*passed += 1;
+		m = m->next;
+	}
+	return m;
+}
+
+/*
+ * Finds where a read goes on: the message and the offset into it
+ * (*@skip, on entry the bytes a peek has already passed). Linux looks at
+ * the mark at the head before it skips a peek's offset, and later where
+ * the read goes on. Returns NULL with *@stop set when the read stops at
+ * the mark, or with *@stop clear when nothing more is queued. Socket lock
+ * and reading token held.
+ */
+static struct ks_mbuf *
+stream_find_locked(struct unix_sock *u, bool peek, size_t copied,
+		   size_t *skip, size_t *passed, struct ks_mbuf ***drop,
+		   bool *stop)
+{
+	struct ks_mbuf *m = u->rcvq.head;
+
+	*stop = false;
+	if (copied != 0) {
+		while (m != NULL && *skip > 0 && *skip >= mbuf_unread(m)) {
+			*skip -= mbuf_unread(m);
+			m = m->next;
+		}
+		if (m == NULL || *skip > 0)
+			return m;
+	}
+	if (m == NULL)
+		return NULL;
+	m = stream_manage_oob_locked(u, m, peek, copied != 0, passed, drop);
+	if (m == NULL) {
+		*stop = true;
+		return NULL;
+	}
+	while (m != NULL && *skip >= mbuf_unread(m)) {
+		*skip -= mbuf_unread(m);
+		/* A non-peeking read reads from the head only. */
+		if (!peek && m == u->rcvq.head) {
+			drop_head_locked(u, drop);
+			m = u->rcvq.head;
+		} else {
+			m = m->next;
+		}
+	}
+	return m;
+}
+
+/*
+ * recv(MSG_OOB), Linux's unix_stream_recv_urg(): returns 1 with the
+ * pending byte (a 0-byte buffer gets nothing but consumes it too) and
+ * MSG_OOB in msg_flags. Unless MSG_PEEK the byte is consumed, but its
+ * empty message stays queued as the mark, so a normal read still stops
+ * there; an empty mark just before it merges with it. Returns -KS_EINVAL
+ * when no byte is pending or SO_OOBINLINE is on, -KS_EFAULT, -KS_EINTR.
+ */
+static long
+stream_recv_oob(struct unix_sock *u, struct ks_msghdr *msg,
+		struct ks_iter *it, int flags)
+{
+	struct ks_mbuf *m, *prev = NULL, *before = NULL, *x;
+	struct ks__waiter w;
+	unsigned char c = 0;
+	int err;
+
+	ks__waiter_init(&w, UNIX_POLL_IN);
+	unix_lock(u);
+	err = reader_enter_locked(u, &w);
+	if (err < 0)
+		goto unlock;
+	m = u->oob;
+	if (ks__has_opt(&u->base, KS_OPT_OOBINLINE) || m == NULL) {
+		err = -KS_EINVAL;
+		goto exit;
+	}
+	c = m->data[m->off];
+	if (!(flags & KS_MSG_PEEK)) {
+		u->oob = NULL;
+		m->off++;
+		u->rcvq.bytes--;
+		/* Linux unlinks its predecessor in O(1); our queue is singly
+		 * linked, so we walk it (bounded by the sender's SO_SNDBUF,
+		 * and recv(MSG_OOB) is rare). */
+		for (x = u->rcvq.head; x != m; x = x->next) {
+			before = prev;
+			prev = x;
+		}
+		if (prev != NULL && mbuf_unread(prev) == 0) {
+			if (before != NULL)
+				before->next = m;
+			else
+				u->rcvq.head = m;
+			u->rcvq.count--;
+			prev->next = NULL;
+		} else {
+			prev = NULL;
+		}
+	}
+exit:
+	reader_exit_locked(u);
+unlock:
+	unix_unlock(u);
+	if (err < 0)
+		return err;
+	if (prev != NULL)
+		ks__mbuf_free(prev);
+	/* Consumed even when the copy faults, as on Linux. */
+	if (ks__iter_copy_to(it, &c, it->count != 0) < 0)
+		return -KS_EFAULT;
+	msg->msg_flags |= KS_MSG_OOB;
+	return 1;
+}
+
+/* See unix.h. Linux's SIOCATMARK: at the pending byte, or at a consumed
+ * mark with no newer byte pending beyond the one right after it. */
+bool
+ks__unix_stream_at_mark(struct unix_sock *u)
+{
+	struct ks_mbuf *m;
+	bool at;
+
+	unix_lock(u);
+	m = u->rcvq.head;
+	at = m != NULL &&
+	     (m == u->oob || (mbuf_unread(m) == 0 &&
+			      (u->oob == NULL || m->next == u->oob)));
+	unix_unlock(u);
+	return at;
+}
+
 static long
 unix_stream_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 		    struct ks_iter *it, int flags)
@@ -213,21 +486,23 @@ unix_stream_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 	uint32_t namecap = msg->msg_namelen;
 	size_t size = it->count, copied = 0, target;
 	bool check_creds = false, peek = (flags & KS_MSG_PEEK) != 0;
-	bool name_done = msg->msg_name == NULL;
+	bool name_done = msg->msg_name == NULL, stop;
 	int64_t deadline;
 	int err = 0;
-	size_t skip0, skip;
+	size_t skip0, skip, passed = 0;
 
 	msg->msg_namelen = 0;
 	msg->msg_controllen = 0;
-	if (flags & KS_MSG_OOB)
-		return -KS_EOPNOTSUPP;
 	ks__waiter_init(&w, UNIX_POLL_IN);
 
 	unix_lock(u);
 	if (so->state != KS_SS_CONNECTED) {
 		unix_unlock(u);
 		return -KS_EINVAL;
+	}
+	if (flags & KS_MSG_OOB) {
+		unix_unlock(u);
+		return stream_recv_oob(u, msg, it, flags);
 	}
 	deadline = ks__deadline(so->rcvtimeo, flags & KS_MSG_DONTWAIT);
 	/* Linux's sock_rcvlowat(): all with MSG_WAITALL, else SO_RCVLOWAT,
@@ -244,15 +519,16 @@ unix_stream_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 	}
 
 	for (;;) {
-		/* A peek goes on past what it has copied so far. */
-		skip = skip0 + (peek ? copied : 0);
-		m = u->rcvq.head;
-		while (m != NULL && skip >= m->len - m->off) {
-			skip -= m->len - m->off;
-			m = m->next;
-		}
+		/* A peek goes on past what it has copied so far, and past an
+		 * out-of-band byte it passed over. */
+		if (copied == 0)
+			passed = 0;
+		skip = skip0 + (peek ? copied + passed : 0);
+		m = stream_find_locked(u, peek, copied, &skip, &passed,
+				       &done_tail, &stop);
 		if (m == NULL) {
-			if (copied >= target)
+			/* At the mark a read ends, whatever its target. */
+			if (copied >= target || (stop && copied != 0))
 				break;
 			/* POSIX wants the error before EOF. */
 			err = ks__sock_error_locked(so);

@@ -56,6 +56,9 @@ struct unix_sock {
 	_Atomic(struct unix_name *) name;
 	struct unix_sock	*name_next;	/* [N] table chain */
 	struct ks_mqueue	 rcvq;		/* [S] messages to read */
+	/* [S] stream: the one-byte message in @rcvq holding the pending
+	 * out-of-band byte (the mark is just before it), or NULL. */
+	struct ks_mbuf		*oob;
 	struct unix_sock	*acc_head;	/* [S] listener: embryos */
 	struct unix_sock	*acc_tail;	/* [S] */
 	struct unix_sock	*acc_next;	/* [listener's S] queue link */
@@ -184,6 +187,10 @@ int	ks__unix_accept(struct ks_sock *so, int flags, bool nonblock,
 unsigned ks__unix_conn_poll(struct ks_sock *so, struct ks_poll_entry *pe);
 
 /* -- stream.c -- */
+
+/* SIOCATMARK: whether the next normal read starts at the out-of-band
+ * mark. Takes @u's lock. */
+bool	ks__unix_stream_at_mark(struct unix_sock *u);
 
 /*
  * Waits until @so may allocate another message to send: reports a
