@@ -1,0 +1,253 @@
+/*
+ * Preload port: files and the descriptor map.
+ *
+ * The map sends a descriptor number to the struct kp_file behind it, for
+ * the numbers that are ksock sockets or epoll instances watching sockets;
+ * every other number is a plain kernel descriptor and has no entry. The
+ * map is two-level: KP_CHUNK entries per chunk, chunks allocated on
+ * first use and never freed, so a lookup of an unmapped number is one
+ * atomic load without a lock (the fast path of every call on a kernel
+ * descriptor). Reading a mapped entry and taking a reference happen under
+ * the chunk's lock, so a concurrent close cannot free the file between
+ * the two.
+ *
+ * The kernel reserves the number (a placeholder or the epoll descriptor
+ * itself): an entry is set after the kernel handed the number out and
+ * cleared before the kernel gets it back, so two files never share one.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "preload.h"
+
+#define KP_CHUNK	1024
+#define KP_NCHUNKS	(KP_MAX_FD / KP_CHUNK)
+
+struct kp_chunk {
+	pthread_mutex_t		 lock;
+	_Atomic(struct kp_file *) ent[KP_CHUNK];	/* [chunk lock] */
+};
+
+static _Atomic(struct kp_chunk *) chunks[KP_NCHUNKS];
+static pthread_mutex_t chunks_grow_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_int mapped_count;
+
+struct kp_file kp_stale = { .refs = 1, .mem = 1, .kind = KP_STALE };
+
+/* A new file of @kind with one open reference, or NULL. */
+struct kp_file *
+kp__file_new(enum kp_kind kind)
+{
+	struct kp_file *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return NULL;
+	atomic_init(&f->refs, 1);
+	atomic_init(&f->mem, 1);
+	f->kind = kind;
+	f->hostfd = -1;
+	return f;
+}
+
+void
+kp__file_hold(struct kp_file *f)
+{
+	atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
+}
+
+void
+kp__file_mem_hold(struct kp_file *f)
+{
+	atomic_fetch_add_explicit(&f->mem, 1, memory_order_relaxed);
+}
+
+void
+kp__file_mem_put(struct kp_file *f)
+{
+	if (f == &kp_stale)
+		return;
+	if (atomic_fetch_sub_explicit(&f->mem, 1, memory_order_acq_rel) == 1)
+		free(f);
+}
+
+/*
+ * Drops an open reference; the last one closes the socket (ks_close), the
+ * kernel descriptor, or the epoll bookkeeping. No lock may be held.
+ */
+void
+kp__file_put(struct kp_file *f)
+{
+	if (f == NULL || f == &kp_stale)
+		return;
+	if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	switch (f->kind) {
+	case KP_SOCK:
+		ks_close(f->so);
+		break;
+	case KP_HOST:
+		sys_close(f->hostfd);
+		break;
+	case KP_EPOLL:
+		kp__epoll_free(f->ep);
+		break;
+	case KP_STALE:
+		break;
+	}
+	kp__file_mem_put(f);
+}
+
+static struct kp_chunk *
+chunk_of(int fd, bool create)
+{
+	struct kp_chunk *c;
+	int i = fd / KP_CHUNK;
+
+	c = atomic_load_explicit(&chunks[i], memory_order_acquire);
+	if (c != NULL || !create)
+		return c;
+	pthread_mutex_lock(&chunks_grow_lock);
+	c = atomic_load(&chunks[i]);
+	if (c == NULL) {
+		c = calloc(1, sizeof(*c));
+		if (c == NULL)
+			abort();
+		pthread_mutex_init(&c->lock, NULL);
+		atomic_store_explicit(&chunks[i], c, memory_order_release);
+	}
+	pthread_mutex_unlock(&chunks_grow_lock);
+	return c;
+}
+
+/* Whether @fd has an entry (a racy hint, for the fast paths). */
+bool
+kp__fd_is_mapped(int fd)
+{
+	struct kp_chunk *c;
+
+	if (fd < 0 || fd >= KP_MAX_FD || atomic_load(&mapped_count) == 0)
+		return false;
+	c = chunk_of(fd, false);
+	return c != NULL && atomic_load_explicit(&c->ent[fd % KP_CHUNK],
+						 memory_order_relaxed) != NULL;
+}
+
+/*
+ * The file behind @fd with an open reference taken, or NULL when @fd is a
+ * plain kernel descriptor (or not open). Returns &kp_stale for a socket
+ * inherited over fork; putting it is harmless.
+ */
+struct kp_file *
+kp__fd_get(int fd)
+{
+	struct kp_chunk *c;
+	struct kp_file *f;
+
+	if (!kp__fd_is_mapped(fd))
+		return NULL;
+	c = chunk_of(fd, false);
+	pthread_mutex_lock(&c->lock);
+	f = atomic_load(&c->ent[fd % KP_CHUNK]);
+	if (f != NULL)
+		kp__file_hold(f);
+	pthread_mutex_unlock(&c->lock);
+	return f;
+}
+
+/*
+ * Maps @fd, which the kernel just handed out, to @f, taking an open
+ * reference of its own. An entry left over (a number the program closed
+ * behind the library's back) is dropped.
+ */
+void
+kp__fd_set(int fd, struct kp_file *f)
+{
+	struct kp_chunk *c = chunk_of(fd, true);
+	struct kp_file *old;
+
+	kp__file_hold(f);
+	pthread_mutex_lock(&c->lock);
+	old = atomic_exchange(&c->ent[fd % KP_CHUNK], f);
+	pthread_mutex_unlock(&c->lock);
+	if (old == NULL)
+		atomic_fetch_add(&mapped_count, 1);
+	else
+		kp__file_put(old);
+}
+
+/*
+ * Removes @fd's entry and returns its file (the entry's reference passes
+ * to the caller), or NULL when @fd has none.
+ */
+struct kp_file *
+kp__fd_take(int fd)
+{
+	struct kp_chunk *c;
+	struct kp_file *f;
+
+	if (!kp__fd_is_mapped(fd))
+		return NULL;
+	c = chunk_of(fd, false);
+	pthread_mutex_lock(&c->lock);
+	f = atomic_exchange(&c->ent[fd % KP_CHUNK], NULL);
+	pthread_mutex_unlock(&c->lock);
+	if (f != NULL)
+		atomic_fetch_sub(&mapped_count, 1);
+	return f;
+}
+
+/* Removes and puts the entries of [@first, @last] (close_range). */
+void
+kp__fd_take_range(unsigned first, unsigned last)
+{
+	if (last >= KP_MAX_FD)
+		last = KP_MAX_FD - 1;
+	for (unsigned fd = first; fd <= last && first <= last; fd++) {
+		if (fd % KP_CHUNK == 0 && chunk_of((int)fd, false) == NULL) {
+			fd += KP_CHUNK - 1;
+			continue;
+		}
+		kp__file_put(kp__fd_take((int)fd));
+	}
+}
+
+/*
+ * In a forked child: every socket and epoll entry becomes the stale
+ * marker, and the child's copies of the files are released (its copy of
+ * ksock closes them, which frees their names in the child only). Runs
+ * with one thread, from the atfork child handler.
+ */
+void
+kp__fd_stale_all(void)
+{
+	pthread_mutex_init(&chunks_grow_lock, NULL);
+	for (int i = 0; i < KP_NCHUNKS; i++) {
+		struct kp_chunk *c = atomic_load(&chunks[i]);
+
+		if (c == NULL)
+			continue;
+		pthread_mutex_init(&c->lock, NULL);
+		for (int j = 0; j < KP_CHUNK; j++) {
+			struct kp_file *f = atomic_load(&c->ent[j]);
+
+			if (f == NULL || f == &kp_stale)
+				continue;
+			if (f->kind == KP_EPOLL) {
+				/* The epoll descriptor is the kernel's: it
+				 * stays usable, without its sockets. */
+				atomic_store(&c->ent[j], NULL);
+				atomic_fetch_sub(&mapped_count, 1);
+			} else {
+				atomic_store(&c->ent[j], &kp_stale);
+			}
+			kp__file_put(f);
+		}
+	}
+}
+
+/* How many numbers are mapped. */
+int
+kp__fd_count(void)
+{
+	return atomic_load(&mapped_count);
+}

@@ -1,0 +1,435 @@
+/*
+ * Preload port: poll, ppoll, select and pselect over ksock sockets and
+ * kernel descriptors in one call.
+ *
+ * A call whose descriptors are all the kernel's goes to the kernel as it
+ * is. Otherwise each socket is asked with ks_poll(), which registers a
+ * wake callback, and the kernel descriptors are asked with a zero-timeout
+ * poll; when nothing is ready the thread sleeps in the kernel's ppoll on
+ * the kernel descriptors plus an eventfd that the callbacks signal, so
+ * the sleep ends at whichever comes first, and a signal handler ends it
+ * with EINTR exactly as the kernel's poll would. With sockets only and no
+ * signal mask, the thread parks on its futex instead (no eventfd), with a
+ * deadline even when the timeout is infinite, because poll is never
+ * restarted after a handler (ERESTARTNOHAND) and a futex wait with a
+ * deadline is not either.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/select.h>
+#include <time.h>
+
+#include "preload.h"
+#include "../hosted/hosted.h"
+
+#define KP_EXPORT	__attribute__((visibility("default")))
+/* An infinite poll parks with this deadline (about 146 years away). */
+#define KP_FOREVER	(INT64_MAX / 2)
+
+struct poll_waiter {
+	struct ksp_thread *thr;
+	int		   efd;		/* eventfd, or -1: unpark thr */
+};
+
+struct poll_slot {
+	struct ks_poll_entry pe;
+	struct kp_file	    *f;		/* a socket or stale, else NULL */
+	bool		     registered;
+};
+
+static long
+fail(long err)
+{
+	errno = (int)-err;
+	return -1;
+}
+
+/* Runs with ksock locks held: only wakes the polling thread. */
+static void
+poll_wake(struct ks_poll_entry *pe, unsigned events)
+{
+	struct poll_waiter *w = pe->arg;
+
+	if (w->efd >= 0) {
+		uint64_t one = 1;
+
+		syscall(SYS_write, w->efd, &one, sizeof(one));
+	} else {
+		ksp__unpark(w->thr);
+	}
+}
+
+static int64_t
+now_ns(void)
+{
+	return ksp__now();
+}
+
+/* The time left until @deadline (-1: none) as a timespec, in @ts. */
+static struct timespec *
+time_left(int64_t deadline, struct timespec *ts)
+{
+	int64_t left;
+
+	if (deadline < 0)
+		return NULL;
+	left = deadline - now_ns();
+	if (left < 0)
+		left = 0;
+	ts->tv_sec = left / 1000000000;
+	ts->tv_nsec = left % 1000000000;
+	return ts;
+}
+
+static bool
+any_mapped(const struct pollfd *fds, nfds_t nfds)
+{
+	for (nfds_t i = 0; i < nfds; i++)
+		if (kp__fd_is_mapped(fds[i].fd))
+			return true;
+	return false;
+}
+
+/*
+ * poll over both kinds until @deadline (monotonic ns; -1: none) with
+ * @mask as ppoll's signal mask (or NULL). Returns the ready count or
+ * -errno.
+ */
+static int
+kp_poll(struct pollfd *fds, nfds_t nfds, int64_t deadline,
+	const sigset_t *mask)
+{
+	struct poll_waiter w = { ksp__thread(), -1 };
+	struct poll_slot *slot;
+	struct pollfd *hp;
+	size_t nhost = 0;
+	bool timed_out = deadline >= 0 && deadline <= now_ns();
+	int ready = 0, err = 0;
+
+	slot = calloc(nfds + 1, sizeof(*slot));
+	hp = calloc(nfds + 1, sizeof(*hp));
+	if (slot == NULL || hp == NULL) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (nfds_t i = 0; i < nfds; i++) {
+		struct kp_file *f = fds[i].fd < 0 ? NULL : kp__fd_get(fds[i].fd);
+
+		if (f != NULL && f->kind == KP_EPOLL) {
+			kp__file_put(f);
+			f = NULL;
+		}
+		slot[i].f = f;
+		slot[i].pe.wake = poll_wake;
+		slot[i].pe.arg = &w;
+		if (fds[i].fd >= 0 && f == NULL)
+			nhost++;
+	}
+	atomic_fetch_add_explicit(&kp_stats.polls, 1, memory_order_relaxed);
+	if (nhost > 0 || mask != NULL) {
+		w.efd = (int)syscall(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (w.efd < 0) {
+			err = -errno;
+			goto out;
+		}
+	}
+
+	for (;;) {
+		struct timespec ts;
+		size_t h = 0;
+
+		ready = 0;
+		for (nfds_t i = 0; i < nfds; i++) {
+			struct poll_slot *s = &slot[i];
+			unsigned m;
+
+			fds[i].revents = 0;
+			if (fds[i].fd < 0)
+				continue;
+			if (s->f == &kp_stale) {
+				fds[i].revents = POLLNVAL;
+			} else if (s->f != NULL) {
+				m = ks_poll(s->f->so, timed_out ? NULL : &s->pe);
+				if (!timed_out)
+					s->registered = true;
+				fds[i].revents = (short)(m & ((unsigned)fds[i].events |
+						 POLLERR | POLLHUP));
+			} else {
+				hp[h].fd = fds[i].fd;
+				hp[h].events = fds[i].events;
+				hp[h].revents = 0;
+				h++;
+			}
+		}
+		if (nhost > 0) {
+			ts.tv_sec = 0;
+			ts.tv_nsec = 0;
+			if (syscall(SYS_ppoll, hp, nhost, &ts, NULL, 0L) < 0) {
+				err = -errno;
+				goto out;
+			}
+			h = 0;
+			for (nfds_t i = 0; i < nfds; i++)
+				if (fds[i].fd >= 0 && slot[i].f == NULL)
+					fds[i].revents = hp[h++].revents;
+		}
+		for (nfds_t i = 0; i < nfds; i++)
+			if (fds[i].revents != 0)
+				ready++;
+		if (ready > 0 || timed_out)
+			break;
+
+		if (w.efd >= 0) {
+			uint64_t cnt;
+
+			hp[nhost].fd = w.efd;
+			hp[nhost].events = POLLIN;
+			if (syscall(SYS_ppoll, hp, nhost + 1,
+				    time_left(deadline, &ts), mask,
+				    mask != NULL ? _NSIG / 8 : 0) < 0) {
+				err = -errno;
+				goto out;
+			}
+			syscall(SYS_read, w.efd, &cnt, sizeof(cnt));
+			if (deadline >= 0 && now_ns() >= deadline)
+				timed_out = true;
+		} else {
+			err = ksp__park(deadline >= 0 ? deadline : KP_FOREVER);
+			if (err == -KS_ETIMEDOUT) {
+				timed_out = deadline >= 0;
+				err = 0;
+			} else if (err < 0) {
+				goto out;
+			}
+		}
+	}
+
+out:
+	if (slot != NULL) {
+		for (nfds_t i = 0; i < nfds; i++) {
+			if (slot[i].registered)
+				ks_poll_remove(&slot[i].pe);
+			kp__file_put(slot[i].f);
+		}
+	}
+	if (w.efd >= 0)
+		sys_close(w.efd);
+	free(slot);
+	free(hp);
+	return err < 0 ? err : ready;
+}
+
+static int64_t
+deadline_ms(int timeout)
+{
+	if (timeout < 0)
+		return -1;
+	return now_ns() + (int64_t)timeout * 1000000;
+}
+
+static int64_t
+deadline_ts(const struct timespec *ts)
+{
+	if (ts == NULL)
+		return -1;
+	return now_ns() + (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
+}
+
+KP_EXPORT int
+poll(struct pollfd *fds, nfds_t nfds, int timeout)
+{
+	int r;
+
+	if (!any_mapped(fds, nfds))
+		return (int)syscall(SYS_poll, fds, nfds, timeout);
+	r = kp_poll(fds, nfds, deadline_ms(timeout), NULL);
+	return r < 0 ? (int)fail(r) : r;
+}
+
+KP_EXPORT int
+ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *ts,
+      const sigset_t *mask)
+{
+	int r;
+
+	if (!any_mapped(fds, nfds)) {
+		struct timespec copy, *tp = NULL;
+
+		/* glibc's ppoll does not write the time left back. */
+		if (ts != NULL) {
+			copy = *ts;
+			tp = &copy;
+		}
+		return (int)syscall(SYS_ppoll, fds, nfds, tp, mask, _NSIG / 8);
+	}
+	if (ts != NULL && (ts->tv_sec < 0 || ts->tv_nsec < 0 ||
+			   ts->tv_nsec >= 1000000000))
+		return (int)fail(-EINVAL);
+	r = kp_poll(fds, nfds, deadline_ts(ts), mask);
+	return r < 0 ? (int)fail(r) : r;
+}
+
+extern void __chk_fail(void) __attribute__((noreturn));
+int	__poll_chk(struct pollfd *fds, nfds_t nfds, int timeout, size_t fdslen);
+int	__ppoll_chk(struct pollfd *fds, nfds_t nfds, const struct timespec *ts,
+		    const sigset_t *mask, size_t fdslen);
+
+KP_EXPORT int
+__poll_chk(struct pollfd *fds, nfds_t nfds, int timeout, size_t fdslen)
+{
+	if (fdslen / sizeof(*fds) < nfds)
+		__chk_fail();
+	return poll(fds, nfds, timeout);
+}
+
+KP_EXPORT int
+__ppoll_chk(struct pollfd *fds, nfds_t nfds, const struct timespec *ts,
+	    const sigset_t *mask, size_t fdslen)
+{
+	if (fdslen / sizeof(*fds) < nfds)
+		__chk_fail();
+	return ppoll(fds, nfds, ts, mask);
+}
+
+/* Linux's select sets: which poll bits make a descriptor ready. */
+#define SEL_IN	(POLLIN | POLLRDNORM | POLLRDBAND | POLLHUP | POLLERR)
+#define SEL_OUT	(POLLOUT | POLLWRNORM | POLLWRBAND | POLLERR)
+#define SEL_EX	(POLLPRI)
+
+static bool
+sets_have_mapped(int nfds, fd_set *r, fd_set *w, fd_set *e)
+{
+	for (int fd = 0; fd < nfds && fd < FD_SETSIZE; fd++)
+		if (((r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w)) ||
+		     (e && FD_ISSET(fd, e))) && kp__fd_is_mapped(fd))
+			return true;
+	return false;
+}
+
+/* select over both kinds through kp_poll. Returns the count or -errno. */
+static int
+kp_select(int nfds, fd_set *r, fd_set *w, fd_set *e, int64_t deadline,
+	  const sigset_t *mask)
+{
+	struct pollfd *pfd;
+	nfds_t n = 0;
+	int ready, count = 0;
+
+	if (nfds > FD_SETSIZE)
+		nfds = FD_SETSIZE;
+	pfd = calloc((size_t)nfds + 1, sizeof(*pfd));
+	if (pfd == NULL)
+		return -ENOMEM;
+	for (int fd = 0; fd < nfds; fd++) {
+		short ev = 0;
+
+		if (r && FD_ISSET(fd, r))
+			ev |= POLLIN;
+		if (w && FD_ISSET(fd, w))
+			ev |= POLLOUT;
+		if (e && FD_ISSET(fd, e))
+			ev |= POLLPRI;
+		if (ev == 0)
+			continue;
+		pfd[n].fd = fd;
+		pfd[n].events = ev;
+		n++;
+	}
+	ready = kp_poll(pfd, n, deadline, mask);
+	if (ready < 0)
+		goto out;
+	for (nfds_t i = 0; i < n; i++) {
+		if (pfd[i].revents & POLLNVAL) {
+			ready = -EBADF;
+			goto out;
+		}
+	}
+	for (nfds_t i = 0; i < n; i++) {
+		int fd = pfd[i].fd;
+		short rev = pfd[i].revents;
+
+		if (r && FD_ISSET(fd, r)) {
+			if (rev & SEL_IN)
+				count++;
+			else
+				FD_CLR(fd, r);
+		}
+		if (w && FD_ISSET(fd, w)) {
+			if (rev & SEL_OUT)
+				count++;
+			else
+				FD_CLR(fd, w);
+		}
+		if (e && FD_ISSET(fd, e)) {
+			if (rev & SEL_EX)
+				count++;
+			else
+				FD_CLR(fd, e);
+		}
+	}
+	ready = count;
+out:
+	free(pfd);
+	return ready;
+}
+
+KP_EXPORT int
+select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
+{
+	int64_t deadline = -1;
+	int ret;
+
+	if (nfds < 0)
+		return (int)fail(-EINVAL);
+	if (!sets_have_mapped(nfds, r, w, e))
+		return (int)syscall(SYS_select, nfds, r, w, e, tv);
+	if (tv != NULL) {
+		if (tv->tv_sec < 0 || tv->tv_usec < 0)
+			return (int)fail(-EINVAL);
+		deadline = now_ns() + (int64_t)tv->tv_sec * 1000000000 +
+			   (int64_t)tv->tv_usec * 1000;
+	}
+	ret = kp_select(nfds, r, w, e, deadline, NULL);
+	if (tv != NULL) {
+		/* As Linux: the time left is written back. */
+		int64_t left = deadline - now_ns();
+
+		if (left < 0)
+			left = 0;
+		tv->tv_sec = left / 1000000000;
+		tv->tv_usec = (left % 1000000000) / 1000;
+	}
+	return ret < 0 ? (int)fail(ret) : ret;
+}
+
+KP_EXPORT int
+pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct timespec *ts,
+	const sigset_t *mask)
+{
+	int ret;
+
+	if (nfds < 0)
+		return (int)fail(-EINVAL);
+	if (!sets_have_mapped(nfds, r, w, e)) {
+		struct timespec copy, *tp = NULL;
+		struct { const sigset_t *ss; size_t len; } data = {
+			mask, _NSIG / 8,
+		};
+
+		if (ts != NULL) {
+			copy = *ts;
+			tp = &copy;
+		}
+		return (int)syscall(SYS_pselect6, nfds, r, w, e, tp, &data);
+	}
+	if (ts != NULL && (ts->tv_sec < 0 || ts->tv_nsec < 0 ||
+			   ts->tv_nsec >= 1000000000))
+		return (int)fail(-EINVAL);
+	ret = kp_select(nfds, r, w, e, deadline_ts(ts), mask);
+	return ret < 0 ? (int)fail(ret) : ret;
+}

@@ -1,0 +1,120 @@
+/*
+ * Internals of the preload port (libksock-preload.so). Not a public header.
+ *
+ * The preload library runs inside a real, unmodified, dynamically linked
+ * program. It interposes the libc socket and descriptor calls: AF_UNIX
+ * sockets are served by ksock, everything else goes to the Linux kernel
+ * through raw system calls (never through libc's names, which this
+ * library itself defines).
+ *
+ * Objects:
+ *   struct kp_file   an open file as ksock and the descriptor map see it:
+ *                    a ksock socket, an epoll instance that watches ksock
+ *                    sockets, or (in flight over SCM_RIGHTS only) a
+ *                    duplicate of a kernel descriptor.
+ *   descriptor map   fd number -> struct kp_file, for the numbers that are
+ *                    not plain kernel descriptors. A ksock socket's number
+ *                    is reserved in the kernel by a placeholder descriptor
+ *                    (an O_PATH descriptor of this library's file), so the
+ *                    kernel never hands the number out while ksock uses it,
+ *                    and the placeholder carries FD_CLOEXEC.
+ *
+ * Reference counts: refs counts descriptor-map entries and messages in
+ * flight; the last one closes what the file holds (ks_close, close(2)).
+ * mem counts refs != 0 as one, plus epoll items that watch the file, and
+ * frees the memory. An epoll item notices that its socket was closed when
+ * refs has dropped to zero, as Linux drops an epoll item with the last
+ * reference to its file.
+ *
+ * Locks, in the order they are taken:
+ *   epoll   (ep->lock)       the item list of one epoll instance
+ *   item    (it->lock)       ks_poll()/ks_poll_remove() on one item
+ *   ksock's own locks
+ *   chunk   (chunk->lock)    a chunk of the descriptor map; a leaf, held
+ *                            only to read an entry and take a reference
+ * Wake callbacks run under ksock's locks and touch only atomics and
+ * eventfds.
+ */
+#ifndef KSOCK_PORT_PRELOAD_H
+#define KSOCK_PORT_PRELOAD_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <ksock/ksock.h>
+
+enum kp_kind {
+	KP_SOCK,	/* a ksock socket behind a placeholder descriptor */
+	KP_EPOLL,	/* a real epoll descriptor that also watches sockets */
+	KP_HOST,	/* a duplicate of a kernel descriptor, in flight */
+	KP_STALE,	/* a socket inherited over fork: unusable (EBADF) */
+};
+
+struct kp_epoll;
+
+struct kp_file {
+	atomic_long	 refs;		/* [A] open references */
+	atomic_long	 mem;		/* [A] memory references */
+	enum kp_kind	 kind;		/* [I] */
+	struct ks_sock	*so;		/* [I] KP_SOCK */
+	int		 hostfd;	/* [I] KP_HOST */
+	struct kp_epoll	*ep;		/* [I] KP_EPOLL */
+};
+
+/* Internal to the library: not among its dynamic symbols. */
+#pragma GCC visibility push(hidden)
+
+/* Raw system calls: the library must not call the names it interposes. */
+#define sys_close(fd)	syscall(SYS_close, (long)(fd))
+
+/* The stale marker that replaces inherited sockets in a forked child. */
+extern struct kp_file kp_stale;
+
+/* port.c */
+const struct ks_port *kp__port(void);
+int	kp__placeholder(bool cloexec);
+long	kp__alloc_outstanding(void);
+
+/* fdmap.c */
+#define KP_MAX_FD	(1 << 20)	/* Linux's default fs.nr_open */
+struct kp_file *kp__file_new(enum kp_kind kind);
+void	kp__file_hold(struct kp_file *f);
+void	kp__file_put(struct kp_file *f);
+void	kp__file_mem_hold(struct kp_file *f);
+void	kp__file_mem_put(struct kp_file *f);
+struct kp_file *kp__fd_get(int fd);
+bool	kp__fd_is_mapped(int fd);
+void	kp__fd_set(int fd, struct kp_file *f);
+struct kp_file *kp__fd_take(int fd);
+void	kp__fd_stale_all(void);
+void	kp__fd_take_range(unsigned first, unsigned last);
+int	kp__fd_count(void);
+
+/* shim.c */
+bool	kp__ready(void);
+void	kp__ensure_init(void);
+int	kp__install_sock(struct ks_sock *so, bool cloexec);
+
+/* epoll.c */
+void	kp__epoll_free(struct kp_epoll *ep);
+
+/* Counters for the summary line (KSOCK_RUN_STATS). */
+struct kp_stats {
+	atomic_long	sockets;	/* created by socket() */
+	atomic_long	pairs;		/* created by socketpair() */
+	atomic_long	accepted;
+	atomic_long	sends;
+	atomic_long	recvs;
+	atomic_long	bytes_sent;
+	atomic_long	polls;		/* poll/select/epoll waits with ksock fds */
+	atomic_long	passed;		/* descriptors received over SCM_RIGHTS */
+};
+extern struct kp_stats kp_stats;
+
+#pragma GCC visibility pop
+
+#endif /* KSOCK_PORT_PRELOAD_H */

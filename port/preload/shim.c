@@ -1,0 +1,1416 @@
+/*
+ * Preload port: the libc entry points a program reaches its sockets by.
+ *
+ * Each function here has the name and signature of a libc function and
+ * is found before libc's by the dynamic linker (LD_PRELOAD). A call on a
+ * ksock descriptor is served by ksock and its -KS_E* result becomes
+ * -1/errno here, at this one boundary; a call on any other descriptor
+ * goes to the kernel as a raw system call, unchanged. socket() and
+ * socketpair() create ksock sockets for AF_UNIX and kernel sockets for
+ * every other family.
+ *
+ * Descriptor numbers: see fdmap.c. Operations that make or remove
+ * numbers (dup, dup2, dup3, F_DUPFD, close, close_range) let the kernel
+ * do them on the placeholder and then update the map, so both kinds of
+ * descriptor share one number space without collisions.
+ *
+ * fork: the child gets the parent's numbers, but the ksock sockets behind
+ * them are the parent's and are not shared across processes yet: in the
+ * child they become stale (every call on them fails with EBADF; close
+ * works), and the child's copy of ksock closes them, so the child can
+ * create and use sockets of its own. vfork children (posix_spawn,
+ * Python's subprocess) share the parent's memory: there the map is left
+ * alone and calls go to the kernel.
+ *
+ * Signals: a blocking ksock call parks on a futex, so the kernel decides
+ * restarts as it does for socket calls (thread.c): SA_RESTART restarts a
+ * call without a timeout, and a call with SO_RCVTIMEO / SO_SNDTIMEO
+ * returns EINTR.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/sockios.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+
+#include "preload.h"
+
+/* Linux's UIO_MAXIOV: longer iovec arrays are refused. */
+#define KP_UIO_MAXIOV	1024
+/* st_dev reported for sockets, as Linux reports sockfs's device. */
+#define KP_SOCK_DEV	0x6b73
+
+/* Every libc entry point below is exported; the rest is internal. */
+#define KP_EXPORT	__attribute__((visibility("default")))
+
+/* libc's internal and fortified names, which its headers do not declare. */
+extern void __chk_fail(void) __attribute__((noreturn));
+ssize_t	__read_chk(int fd, void *buf, size_t len, size_t buflen);
+ssize_t	__recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags);
+ssize_t	__recvfrom_chk(int fd, void *buf, size_t len, size_t buflen,
+		       int flags, struct sockaddr *addr, socklen_t *alen);
+ssize_t	__pread_chk(int fd, void *buf, size_t len, off_t off, size_t buflen);
+ssize_t	__pread64_chk(int fd, void *buf, size_t len, off_t off,
+		      size_t buflen);
+int	__fxstat(int ver, int fd, struct stat *st);
+int	__fxstat64(int ver, int fd, struct stat64 *st);
+
+struct kp_stats kp_stats;
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static atomic_bool ready;
+static pid_t owner_pid;
+static bool fallback = true;
+
+/* Sets errno from the negative @err and returns -1. */
+static long
+fail(long err)
+{
+	errno = (int)-err;
+	return -1;
+}
+
+/* -- start, fork and exit -- */
+
+static void
+atfork_child(void)
+{
+	owner_pid = (pid_t)syscall(SYS_getpid);
+	kp__fd_stale_all();
+}
+
+static void
+print_stats(void)
+{
+	const char *where = getenv("KSOCK_RUN_STATS");
+	FILE *fp = stderr;
+
+	if (where == NULL || where[0] == '\0')
+		return;
+	if (strcmp(where, "1") != 0) {
+		fp = fopen(where, "ae");
+		if (fp == NULL)
+			return;
+	}
+	fprintf(fp, "ksock-run: pid %d: %ld sockets, %ld pairs, %ld accepted, "
+		"%ld sends (%ld bytes), %ld receives, %ld waits, "
+		"%ld descriptors received, %d descriptors open\n",
+		(int)getpid(), atomic_load(&kp_stats.sockets),
+		atomic_load(&kp_stats.pairs), atomic_load(&kp_stats.accepted),
+		atomic_load(&kp_stats.sends),
+		atomic_load(&kp_stats.bytes_sent), atomic_load(&kp_stats.recvs),
+		atomic_load(&kp_stats.polls), atomic_load(&kp_stats.passed),
+		kp__fd_count());
+	if (fp != stderr)
+		fclose(fp);
+}
+
+static void
+init_once_fn(void)
+{
+	const char *fb = getenv("KSOCK_RUN_FALLBACK");
+
+	if (ks_init(kp__port()) < 0) {
+		fprintf(stderr, "ksock-run: ks_init failed\n");
+		abort();
+	}
+	owner_pid = (pid_t)syscall(SYS_getpid);
+	fallback = fb == NULL || strcmp(fb, "0") != 0;
+	pthread_atfork(NULL, NULL, atfork_child);
+	atexit(print_stats);
+	atomic_store(&ready, true);
+}
+
+/* Starts ksock on first use. */
+void
+kp__ensure_init(void)
+{
+	pthread_once(&init_once, init_once_fn);
+}
+
+bool
+kp__ready(void)
+{
+	return atomic_load_explicit(&ready, memory_order_relaxed);
+}
+
+__attribute__((constructor)) static void
+kp_constructor(void)
+{
+	kp__ensure_init();
+}
+
+/* Whether this is a vfork child, which shares the parent's memory. */
+static bool
+in_vfork_child(void)
+{
+	return (pid_t)syscall(SYS_getpid) != owner_pid;
+}
+
+/* -- lookups -- */
+
+/*
+ * The socket file behind @fd, held; NULL with *@err 0 for a kernel
+ * descriptor (pass the call on), or NULL with -EBADF for a stale one.
+ */
+static struct kp_file *
+sock_get(int fd, int *err)
+{
+	struct kp_file *f = kp__fd_get(fd);
+
+	*err = 0;
+	if (f == NULL)
+		return NULL;
+	if (f->kind == KP_SOCK)
+		return f;
+	if (f == &kp_stale)
+		*err = -EBADF;
+	kp__file_put(f);
+	return NULL;
+}
+
+/*
+ * Gives @so a placeholder number and maps it; drops the creation
+ * reference. Returns the descriptor or -errno.
+ */
+int
+kp__install_sock(struct ks_sock *so, bool cloexec)
+{
+	struct kp_file *f = kp__file_new(KP_SOCK);
+	int fd;
+
+	if (f == NULL) {
+		ks_close(so);
+		return -ENOMEM;
+	}
+	f->so = so;
+	fd = kp__placeholder(cloexec);
+	if (fd >= 0)
+		kp__fd_set(fd, f);
+	kp__file_put(f);
+	return fd;
+}
+
+/* move_addr_to_kernel(): an address of at most 128 bytes into @k. */
+static int
+addr_in(const struct sockaddr *addr, socklen_t len,
+	struct ks_sockaddr_storage *k)
+{
+	if (len > sizeof(*k))
+		return -EINVAL;
+	if (len == 0)
+		return 0;
+	if (addr == NULL)
+		return -EFAULT;
+	memcpy(k, addr, len);
+	return 0;
+}
+
+/* move_addr_to_user(): at most *@ulen bytes of @k out, *@ulen = @klen. */
+static int
+addr_out(const void *k, uint32_t klen, struct sockaddr *uaddr, socklen_t *ulen)
+{
+	int len;
+
+	if (ulen == NULL)
+		return -EFAULT;
+	len = (int)*ulen;
+	if (len > (int)klen)
+		len = (int)klen;
+	if (len < 0)
+		return -EINVAL;
+	if (len > 0) {
+		if (uaddr == NULL)
+			return -EFAULT;
+		memcpy(uaddr, k, (size_t)len);
+	}
+	*ulen = klen;
+	return 0;
+}
+
+/* import_iovec()'s checks. Returns the total length or -errno. */
+static ssize_t
+iov_check(const struct iovec *iov, size_t n)
+{
+	size_t total = 0;
+
+	if (n > KP_UIO_MAXIOV)
+		return -EINVAL;
+	if (n > 0 && iov == NULL)
+		return -EFAULT;
+	for (size_t i = 0; i < n; i++) {
+		if (iov[i].iov_len > SSIZE_MAX ||
+		    total + iov[i].iov_len > SSIZE_MAX)
+			return -EINVAL;
+		total += iov[i].iov_len;
+	}
+	return (ssize_t)total;
+}
+
+/* -- sockets -- */
+
+KP_EXPORT int
+socket(int domain, int type, int protocol)
+{
+	struct ks_sock *so;
+	int err;
+
+	if (domain != AF_UNIX)
+		return (int)syscall(SYS_socket, domain, type, protocol);
+	kp__ensure_init();
+	err = ks_socket(domain, type, protocol, &so);
+	if (err < 0)
+		return (int)fail(err);
+	err = kp__install_sock(so, (type & SOCK_CLOEXEC) != 0);
+	if (err < 0)
+		return (int)fail(err);
+	atomic_fetch_add(&kp_stats.sockets, 1);
+	return err;
+}
+
+KP_EXPORT int
+socketpair(int domain, int type, int protocol, int sv[2])
+{
+	struct ks_sock *so[2];
+	bool cloexec = (type & SOCK_CLOEXEC) != 0;
+	int fd0, fd1, err;
+
+	if (domain != AF_UNIX)
+		return (int)syscall(SYS_socketpair, domain, type, protocol, sv);
+	kp__ensure_init();
+	if ((type & ~KS_SOCK_TYPE_MASK) & ~(SOCK_CLOEXEC | SOCK_NONBLOCK))
+		return (int)fail(-EINVAL);
+	if (sv == NULL)
+		return (int)fail(-EFAULT);
+	err = ks_socketpair(domain, type, protocol, so);
+	if (err < 0)
+		return (int)fail(err);
+	fd0 = kp__install_sock(so[0], cloexec);
+	if (fd0 < 0) {
+		ks_close(so[1]);
+		return (int)fail(fd0);
+	}
+	fd1 = kp__install_sock(so[1], cloexec);
+	if (fd1 < 0) {
+		kp__file_put(kp__fd_take(fd0));
+		sys_close(fd0);
+		return (int)fail(fd1);
+	}
+	sv[0] = fd0;
+	sv[1] = fd1;
+	atomic_fetch_add(&kp_stats.pairs, 1);
+	return 0;
+}
+
+KP_EXPORT int
+bind(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	struct ks_sockaddr_storage k;
+	struct kp_file *f;
+	int err;
+
+	f = sock_get(fd, &err);
+	if (f == NULL)
+		return err < 0 ? (int)fail(err) :
+		       (int)syscall(SYS_bind, fd, addr, len);
+	err = addr_in(addr, len, &k);
+	if (err == 0)
+		err = ks_bind(f->so, &k, len);
+	kp__file_put(f);
+	return err < 0 ? (int)fail(err) : 0;
+}
+
+KP_EXPORT int
+listen(int fd, int backlog)
+{
+	struct kp_file *f;
+	int err;
+
+	f = sock_get(fd, &err);
+	if (f == NULL)
+		return err < 0 ? (int)fail(err) :
+		       (int)syscall(SYS_listen, fd, backlog);
+	err = ks_listen(f->so, backlog);
+	kp__file_put(f);
+	return err < 0 ? (int)fail(err) : 0;
+}
+
+KP_EXPORT int
+accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+	struct ks_sockaddr_storage k;
+	uint32_t klen = sizeof(k);
+	struct ks_sock *nso;
+	struct kp_file *f;
+	int nfd, err;
+
+	f = sock_get(fd, &err);
+	if (f == NULL)
+		return err < 0 ? (int)fail(err) :
+		       (int)syscall(SYS_accept4, fd, addr, len, flags);
+	if (flags & ~(SOCK_CLOEXEC | SOCK_NONBLOCK)) {
+		err = -EINVAL;
+		goto put_file;
+	}
+	err = ks_accept(f->so, flags, &nso, addr != NULL ? &k : NULL,
+			addr != NULL ? &klen : NULL);
+	if (err < 0)
+		goto put_file;
+	if (addr != NULL) {
+		err = addr_out(&k, klen, addr, len);
+		if (err < 0) {
+			ks_close(nso);
+			goto put_file;
+		}
+	}
+	nfd = kp__install_sock(nso, (flags & SOCK_CLOEXEC) != 0);
+	kp__file_put(f);
+	if (nfd < 0)
+		return (int)fail(nfd);
+	atomic_fetch_add(&kp_stats.accepted, 1);
+	return nfd;
+
+put_file:
+	kp__file_put(f);
+	return (int)fail(err);
+}
+
+KP_EXPORT int
+accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	return accept4(fd, addr, len, 0);
+}
+
+/*
+ * A peer outside ksock: the name exists but no ksock socket has it (a
+ * system daemon, a program not run under ksock-run). An unnamed socket
+ * that nothing has been done with yet is swapped for a kernel socket,
+ * which connects instead; ksock's error stands when that fails too.
+ */
+static int
+connect_outside(int fd, struct kp_file *f, const struct sockaddr *addr,
+		socklen_t len)
+{
+	struct ks_sockaddr_storage name;
+	uint32_t nlen = sizeof(name);
+	int type = ks_sock_type(f->so), kfd;
+	long flags;
+
+	if (ks_getsockname(f->so, &name, &nlen) < 0 ||
+	    nlen != sizeof(sa_family_t))
+		return -1;
+	flags = syscall(SYS_fcntl, fd, F_GETFD);
+	if (flags < 0)
+		return -1;
+	kfd = (int)syscall(SYS_socket, AF_UNIX, type | SOCK_CLOEXEC, 0);
+	if (kfd < 0)
+		return -1;
+	if (syscall(SYS_connect, kfd, addr, len) < 0) {
+		sys_close(kfd);
+		return -1;
+	}
+	if (ks_is_nonblock(f->so))
+		syscall(SYS_fcntl, kfd, F_SETFL, O_RDWR | O_NONBLOCK);
+	if (syscall(SYS_dup3, kfd, fd, (flags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
+		sys_close(kfd);
+		return -1;
+	}
+	sys_close(kfd);
+	kp__file_put(kp__fd_take(fd));
+	return 0;
+}
+
+KP_EXPORT int
+connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	struct ks_sockaddr_storage k;
+	struct kp_file *f;
+	int err;
+
+	f = sock_get(fd, &err);
+	if (f == NULL)
+		return err < 0 ? (int)fail(err) :
+		       (int)syscall(SYS_connect, fd, addr, len);
+	err = addr_in(addr, len, &k);
+	if (err == 0)
+		err = ks_connect(f->so, &k, len);
+	if (err == -ECONNREFUSED && fallback &&
+	    connect_outside(fd, f, addr, len) == 0)
+		err = 0;
+	kp__file_put(f);
+	return err < 0 ? (int)fail(err) : 0;
+}
+
+KP_EXPORT int
+shutdown(int fd, int how)
+{
+	struct kp_file *f;
+	int err;
+
+	f = sock_get(fd, &err);
+	if (f == NULL)
+		return err < 0 ? (int)fail(err) :
+		       (int)syscall(SYS_shutdown, fd, how);
+	err = ks_shutdown(f->so, how);
+	kp__file_put(f);
+	return err < 0 ? (int)fail(err) : 0;
+}
+
+KP_EXPORT int
+getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+	struct kp_file *f;
+	uint32_t klen;
+	int err;
+
+	f = sock_get(fd, &err);
+	if (f == NULL)
+		return err < 0 ? (int)fail(err) :
+		       (int)syscall(SYS_getsockopt, fd, level, name, val, len);
+	if (len == NULL) {
+		err = -EFAULT;
+		goto put_file;
+	}
+	if ((int)*len < 0) {
+		err = -EINVAL;
+		goto put_file;
+	}
+	klen = *len;
+	if (val == NULL && klen > 0) {
+		err = -EFAULT;
+		goto put_file;
+	}
+	err = ks_getsockopt(f->so, level, name, val, &klen);
+	if (err >= 0)
+		*len = klen;
+put_file:
+	kp__file_put(f);
+	return err < 0 ? (int)fail(err) : 0;
+}
+
+KP_EXPORT int
+setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+	struct kp_file *f;
+	int err;
+
+	f = sock_get(fd, &err);
+	if (f == NULL)
+		return err < 0 ? (int)fail(err) :
+		       (int)syscall(SYS_setsockopt, fd, level, name, val, len);
+	if ((int)len < 0)
+		err = -EINVAL;
+	else if (val == NULL && len > 0)
+		err = -EFAULT;
+	else
+		err = ks_setsockopt(f->so, level, name, val, len);
+	kp__file_put(f);
+	return err < 0 ? (int)fail(err) : 0;
+}
+
+static int
+get_name(int fd, struct sockaddr *addr, socklen_t *len, bool peer)
+{
+	struct ks_sockaddr_storage k;
+	uint32_t klen = sizeof(k);
+	struct kp_file *f;
+	int err;
+
+	f = sock_get(fd, &err);
+	if (f == NULL)
+		return err < 0 ? (int)fail(err) :
+		       (int)syscall(peer ? SYS_getpeername : SYS_getsockname,
+				    fd, addr, len);
+	err = peer ? ks_getpeername(f->so, &k, &klen) :
+		     ks_getsockname(f->so, &k, &klen);
+	if (err >= 0)
+		err = addr_out(&k, klen, addr, len);
+	kp__file_put(f);
+	return err < 0 ? (int)fail(err) : 0;
+}
+
+KP_EXPORT int
+getsockname(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	return get_name(fd, addr, len, false);
+}
+
+KP_EXPORT int
+getpeername(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	return get_name(fd, addr, len, true);
+}
+
+/* -- data -- */
+
+static long
+sock_send(struct kp_file *f, const struct ks_msghdr *msg, int flags)
+{
+	long n = ks_sendmsg(f->so, msg, flags);
+
+	if (n >= 0) {
+		atomic_fetch_add_explicit(&kp_stats.sends, 1,
+					  memory_order_relaxed);
+		atomic_fetch_add_explicit(&kp_stats.bytes_sent, n,
+					  memory_order_relaxed);
+	}
+	return n;
+}
+
+/* __copy_msghdr() and the send: returns the count or -errno. */
+static long
+sock_sendmsg(struct kp_file *f, const struct msghdr *msg, int flags)
+{
+	struct ks_sockaddr_storage name;
+	struct ks_msghdr k;
+	ssize_t n;
+
+	if (msg == NULL)
+		return -EFAULT;
+	memcpy(&k, msg, sizeof(k));
+	if (k.msg_name == NULL)
+		k.msg_namelen = 0;
+	if ((int)k.msg_namelen < 0)
+		return -EINVAL;
+	if (k.msg_namelen > sizeof(name))
+		k.msg_namelen = sizeof(name);
+	if (k.msg_iovlen > KP_UIO_MAXIOV)
+		return -EMSGSIZE;
+	if (k.msg_namelen > 0) {
+		memcpy(&name, k.msg_name, k.msg_namelen);
+		k.msg_name = &name;
+	} else {
+		k.msg_name = NULL;
+	}
+	n = iov_check((const struct iovec *)k.msg_iov, k.msg_iovlen);
+	if (n < 0)
+		return n;
+	k.msg_flags = 0;
+	return sock_send(f, &k, flags);
+}
+
+/* recvmsg with @k's name in kernel storage; the address goes out after. */
+static long
+sock_recv(struct kp_file *f, struct ks_msghdr *k, int flags,
+	  struct sockaddr *uname, socklen_t *unamelen)
+{
+	long n;
+	int err;
+
+	k->msg_flags = 0;
+	n = ks_recvmsg(f->so, k, flags);
+	if (n < 0)
+		return n;
+	atomic_fetch_add_explicit(&kp_stats.recvs, 1, memory_order_relaxed);
+	if (k->msg_name != NULL) {
+		err = addr_out(k->msg_name, k->msg_namelen, uname, unamelen);
+		if (err < 0)
+			return err;
+	}
+	return n;
+}
+
+static long
+sock_recvmsg(struct kp_file *f, struct msghdr *msg, int flags)
+{
+	struct ks_sockaddr_storage name;
+	struct ks_msghdr k;
+	long n;
+
+	if (msg == NULL)
+		return -EFAULT;
+	memcpy(&k, msg, sizeof(k));
+	if (k.msg_name == NULL)
+		k.msg_namelen = 0;
+	if ((int)k.msg_namelen < 0)
+		return -EINVAL;
+	if (k.msg_iovlen > KP_UIO_MAXIOV)
+		return -EMSGSIZE;
+	n = iov_check((const struct iovec *)k.msg_iov, k.msg_iovlen);
+	if (n < 0)
+		return n;
+	if (k.msg_name != NULL) {
+		k.msg_name = &name;
+		k.msg_namelen = sizeof(name);
+	}
+	n = sock_recv(f, &k, flags, msg->msg_name, &msg->msg_namelen);
+	if (n >= 0) {
+		msg->msg_flags = k.msg_flags;
+		msg->msg_controllen = k.msg_controllen;
+	}
+	return n;
+}
+
+KP_EXPORT ssize_t
+sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	struct kp_file *f;
+	long n;
+	int err;
+
+	f = sock_get(fd, &err);
+	if (f == NULL)
+		return err < 0 ? fail(err) :
+		       syscall(SYS_sendmsg, fd, msg, flags);
+	n = sock_sendmsg(f, msg, flags);
+	kp__file_put(f);
+	return n < 0 ? fail(n) : n;
+}
+
+KP_EXPORT ssize_t
+recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	struct kp_file *f;
+	long n;
+	int err;
+
+	f = sock_get(fd, &err);
+	if (f == NULL)
+		return err < 0 ? fail(err) :
+		       syscall(SYS_recvmsg, fd, msg, flags);
+	n = sock_recvmsg(f, msg, flags);
+	kp__file_put(f);
+	return n < 0 ? fail(n) : n;
+}
+
+KP_EXPORT ssize_t
+sendto(int fd, const void *buf, size_t len, int flags,
+       const struct sockaddr *addr, socklen_t alen)
+{
+	struct ks_sockaddr_storage name;
+	struct ks_iovec iov = { (void *)buf, len > INT_MAX ? INT_MAX : len };
+	struct ks_msghdr k = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct kp_file *f;
+	long n;
+	int err;
+
+	f = sock_get(fd, &err);
+	if (f == NULL)
+		return err < 0 ? fail(err) :
+		       syscall(SYS_sendto, fd, buf, len, flags, addr, alen);
+	if (addr != NULL) {
+		err = addr_in(addr, alen, &name);
+		if (err < 0) {
+			kp__file_put(f);
+			return fail(err);
+		}
+		k.msg_name = &name;
+		k.msg_namelen = alen;
+	}
+	n = sock_send(f, &k, flags);
+	kp__file_put(f);
+	return n < 0 ? fail(n) : n;
+}
+
+KP_EXPORT ssize_t
+send(int fd, const void *buf, size_t len, int flags)
+{
+	return sendto(fd, buf, len, flags, NULL, 0);
+}
+
+KP_EXPORT ssize_t
+recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
+	 socklen_t *alen)
+{
+	struct ks_sockaddr_storage name;
+	struct ks_iovec iov = { buf, len > INT_MAX ? INT_MAX : len };
+	struct ks_msghdr k = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct kp_file *f;
+	long n;
+	int err;
+
+	f = sock_get(fd, &err);
+	if (f == NULL)
+		return err < 0 ? fail(err) :
+		       syscall(SYS_recvfrom, fd, buf, len, flags, addr, alen);
+	if (addr != NULL) {
+		k.msg_name = &name;
+		k.msg_namelen = sizeof(name);
+	}
+	n = sock_recv(f, &k, flags, addr, alen);
+	kp__file_put(f);
+	return n < 0 ? fail(n) : n;
+}
+
+KP_EXPORT ssize_t
+recv(int fd, void *buf, size_t len, int flags)
+{
+	return recvfrom(fd, buf, len, flags, NULL, NULL);
+}
+
+KP_EXPORT int
+sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
+{
+	struct kp_file *f;
+	unsigned int i;
+	long n = 0;
+	int err;
+
+	f = sock_get(fd, &err);
+	if (f == NULL)
+		return err < 0 ? (int)fail(err) :
+		       (int)syscall(SYS_sendmmsg, fd, vec, vlen, flags);
+	if (vlen > KP_UIO_MAXIOV)
+		vlen = KP_UIO_MAXIOV;
+	for (i = 0; i < vlen; i++) {
+		n = sock_sendmsg(f, &vec[i].msg_hdr, flags);
+		if (n < 0)
+			break;
+		vec[i].msg_len = (unsigned int)n;
+	}
+	kp__file_put(f);
+	/* As Linux: the error only when nothing was sent. */
+	if (i == 0 && n < 0)
+		return (int)fail(n);
+	return (int)i;
+}
+
+static int64_t
+mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+KP_EXPORT int
+recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
+	 struct timespec *timeout)
+{
+	struct kp_file *f;
+	int64_t deadline = -1;
+	unsigned int i;
+	long n = 0;
+	int err;
+
+	f = sock_get(fd, &err);
+	if (f == NULL)
+		return err < 0 ? (int)fail(err) :
+		       (int)syscall(SYS_recvmmsg, fd, vec, vlen, flags, timeout);
+	if (timeout != NULL) {
+		if (timeout->tv_sec < 0 || timeout->tv_nsec < 0 ||
+		    timeout->tv_nsec >= 1000000000) {
+			kp__file_put(f);
+			return (int)fail(-EINVAL);
+		}
+		deadline = mono_ns() + timeout->tv_sec * 1000000000LL +
+			   timeout->tv_nsec;
+	}
+	if (vlen > KP_UIO_MAXIOV)
+		vlen = KP_UIO_MAXIOV;
+	for (i = 0; i < vlen; i++) {
+		n = sock_recvmsg(f, &vec[i].msg_hdr, flags & ~MSG_WAITFORONE);
+		if (n < 0)
+			break;
+		vec[i].msg_len = (unsigned int)n;
+		if (flags & MSG_WAITFORONE)
+			flags |= MSG_DONTWAIT;
+		/* As Linux: the timeout is looked at after each message. */
+		if (deadline >= 0 && mono_ns() >= deadline) {
+			i++;
+			break;
+		}
+	}
+	kp__file_put(f);
+	if (timeout != NULL) {
+		int64_t left = deadline - mono_ns();
+
+		if (left < 0)
+			left = 0;
+		timeout->tv_sec = left / 1000000000;
+		timeout->tv_nsec = left % 1000000000;
+	}
+	if (i == 0 && n < 0)
+		return (int)fail(n);
+	return (int)i;
+}
+
+/* readv on a socket: through ks_recvmsg. */
+static long
+sock_readv(struct kp_file *f, const struct iovec *iov, int iovcnt)
+{
+	struct ks_msghdr k = { 0 };
+	long n;
+
+	n = iovcnt < 0 ? -EINVAL : iov_check(iov, (size_t)iovcnt);
+	/* Linux's sock_read_iter(): reading nothing returns 0 at once. */
+	if (n <= 0)
+		return n;
+	k.msg_iov = (struct ks_iovec *)(void *)iov;
+	k.msg_iovlen = (size_t)iovcnt;
+	return sock_recv(f, &k, 0, NULL, NULL);
+}
+
+/* writev on a socket: through ks_sendmsg. */
+static long
+sock_writev(struct kp_file *f, const struct iovec *iov, int iovcnt)
+{
+	struct ks_msghdr k = { 0 };
+	long n;
+
+	n = iovcnt < 0 ? -EINVAL : iov_check(iov, (size_t)iovcnt);
+	if (n < 0)
+		return n;
+	k.msg_iov = (struct ks_iovec *)(void *)iov;
+	k.msg_iovlen = (size_t)iovcnt;
+	/* Linux's sock_write_iter() marks a seqpacket write as a record. */
+	return sock_send(f, &k, ks_sock_type(f->so) == KS_SOCK_SEQPACKET ?
+				KS_MSG_EOR : 0);
+}
+
+KP_EXPORT ssize_t
+readv(int fd, const struct iovec *iov, int iovcnt)
+{
+	struct kp_file *f;
+	long n;
+	int err;
+
+	f = sock_get(fd, &err);
+	if (f == NULL)
+		return err < 0 ? fail(err) :
+		       syscall(SYS_readv, fd, iov, iovcnt);
+	n = sock_readv(f, iov, iovcnt);
+	kp__file_put(f);
+	return n < 0 ? fail(n) : n;
+}
+
+KP_EXPORT ssize_t
+writev(int fd, const struct iovec *iov, int iovcnt)
+{
+	struct kp_file *f;
+	long n;
+	int err;
+
+	f = sock_get(fd, &err);
+	if (f == NULL)
+		return err < 0 ? fail(err) :
+		       syscall(SYS_writev, fd, iov, iovcnt);
+	n = sock_writev(f, iov, iovcnt);
+	kp__file_put(f);
+	return n < 0 ? fail(n) : n;
+}
+
+KP_EXPORT ssize_t
+read(int fd, void *buf, size_t len)
+{
+	struct iovec iov = { buf, len > INT_MAX ? INT_MAX : len };
+
+	if (!kp__fd_is_mapped(fd))
+		return syscall(SYS_read, fd, buf, len);
+	return readv(fd, &iov, 1);
+}
+
+KP_EXPORT ssize_t
+write(int fd, const void *buf, size_t len)
+{
+	struct iovec iov = { (void *)buf, len > INT_MAX ? INT_MAX : len };
+
+	if (!kp__fd_is_mapped(fd))
+		return syscall(SYS_write, fd, buf, len);
+	return writev(fd, &iov, 1);
+}
+
+/* The positioned calls: a socket has no position (ESPIPE). */
+static long
+sock_espipe(int fd)
+{
+	int err;
+	struct kp_file *f = sock_get(fd, &err);
+
+	if (f == NULL)
+		return err;
+	kp__file_put(f);
+	return -ESPIPE;
+}
+
+#define POSITIONED(name, nr, type, ...)					\
+KP_EXPORT ssize_t							\
+name(int fd, type buf, size_t len, off_t off)				\
+{									\
+	long err = sock_espipe(fd);					\
+									\
+	if (err < 0)							\
+		return fail(err);					\
+	return syscall(nr, fd, buf, len, off);				\
+}
+POSITIONED(pread, SYS_pread64, void *)
+POSITIONED(pread64, SYS_pread64, void *)
+POSITIONED(pwrite, SYS_pwrite64, const void *)
+POSITIONED(pwrite64, SYS_pwrite64, const void *)
+
+#define POSITIONED_V(name, nr)						\
+KP_EXPORT ssize_t							\
+name(int fd, const struct iovec *iov, int cnt, off_t off)		\
+{									\
+	long err = sock_espipe(fd);					\
+									\
+	if (err < 0)							\
+		return fail(err);					\
+	return syscall(nr, fd, iov, cnt, (long)off, 0L);		\
+}
+POSITIONED_V(preadv, SYS_preadv)
+POSITIONED_V(preadv64, SYS_preadv)
+POSITIONED_V(pwritev, SYS_pwritev)
+POSITIONED_V(pwritev64, SYS_pwritev)
+
+/* preadv2/pwritev2 at offset -1 use the file position: readv/writev. */
+#define POSITIONED_V2(name, nr, plain)					\
+KP_EXPORT ssize_t							\
+name(int fd, const struct iovec *iov, int cnt, off_t off, int flags)	\
+{									\
+	long err;							\
+									\
+	if (off == -1 && kp__fd_is_mapped(fd))				\
+		return plain(fd, iov, cnt);				\
+	err = sock_espipe(fd);						\
+	if (err < 0)							\
+		return fail(err);					\
+	return syscall(nr, fd, iov, cnt, (long)off, 0L, flags);		\
+}
+POSITIONED_V2(preadv2, SYS_preadv2, readv)
+POSITIONED_V2(preadv64v2, SYS_preadv2, readv)
+POSITIONED_V2(pwritev2, SYS_pwritev2, writev)
+POSITIONED_V2(pwritev64v2, SYS_pwritev2, writev)
+
+KP_EXPORT off_t
+lseek(int fd, off_t off, int whence)
+{
+	long err = sock_espipe(fd);
+
+	if (err < 0)
+		return fail(err);
+	return syscall(SYS_lseek, fd, off, whence);
+}
+
+KP_EXPORT off_t
+lseek64(int fd, off_t off, int whence)
+{
+	return lseek(fd, off, whence);
+}
+
+/*
+ * sendfile(2) into a ksock socket: read from @in_fd and send, as the
+ * kernel's splice path would. Out of a ksock socket: EINVAL as Linux.
+ */
+KP_EXPORT ssize_t
+sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
+{
+	char buf[16384];
+	struct kp_file *f;
+	ssize_t total = 0;
+	int err;
+
+	if (kp__fd_is_mapped(in_fd))
+		return fail(-EINVAL);
+	f = sock_get(out_fd, &err);
+	if (f == NULL)
+		return err < 0 ? fail(err) :
+		       syscall(SYS_sendfile, out_fd, in_fd, offset, count);
+	while ((size_t)total < count) {
+		size_t want = count - (size_t)total;
+		struct ks_iovec iov = { buf, 0 };
+		struct ks_msghdr k = { .msg_iov = &iov, .msg_iovlen = 1 };
+		long got, sent;
+
+		if (want > sizeof(buf))
+			want = sizeof(buf);
+		got = offset != NULL ?
+		      syscall(SYS_pread64, in_fd, buf, want, *offset) :
+		      syscall(SYS_read, in_fd, buf, want);
+		if (got < 0) {
+			err = -errno;
+			break;
+		}
+		if (got == 0)
+			break;
+		iov.iov_len = (size_t)got;
+		sent = sock_send(f, &k, total > 0 ? MSG_DONTWAIT : 0);
+		if (sent < 0) {
+			err = (int)sent;
+			if (offset == NULL)	/* give the unsent bytes back */
+				syscall(SYS_lseek, in_fd, -got, SEEK_CUR);
+			break;
+		}
+		if (offset != NULL)
+			*offset += sent;
+		else if (sent < got)
+			syscall(SYS_lseek, in_fd, sent - got, SEEK_CUR);
+		total += sent;
+		if (sent < got)
+			break;
+	}
+	kp__file_put(f);
+	if (total == 0 && err < 0)
+		return fail(err);
+	return total;
+}
+
+KP_EXPORT ssize_t
+sendfile64(int out_fd, int in_fd, off_t *offset, size_t count)
+{
+	return sendfile(out_fd, in_fd, offset, count);
+}
+
+/* -- fortified (_FORTIFY_SOURCE) names -- */
+
+KP_EXPORT ssize_t
+__read_chk(int fd, void *buf, size_t len, size_t buflen)
+{
+	if (len > buflen)
+		__chk_fail();
+	return read(fd, buf, len);
+}
+
+KP_EXPORT ssize_t
+__recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
+{
+	if (len > buflen)
+		__chk_fail();
+	return recv(fd, buf, len, flags);
+}
+
+KP_EXPORT ssize_t
+__recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
+	       struct sockaddr *addr, socklen_t *alen)
+{
+	if (len > buflen)
+		__chk_fail();
+	return recvfrom(fd, buf, len, flags, addr, alen);
+}
+
+KP_EXPORT ssize_t
+__pread_chk(int fd, void *buf, size_t len, off_t off, size_t buflen)
+{
+	if (len > buflen)
+		__chk_fail();
+	return pread(fd, buf, len, off);
+}
+
+KP_EXPORT ssize_t
+__pread64_chk(int fd, void *buf, size_t len, off_t off, size_t buflen)
+{
+	if (len > buflen)
+		__chk_fail();
+	return pread(fd, buf, len, off);
+}
+
+/* -- descriptors -- */
+
+KP_EXPORT int
+close(int fd)
+{
+	struct kp_file *f;
+	long r;
+
+	if (!kp__fd_is_mapped(fd) || in_vfork_child())
+		return (int)syscall(SYS_close, fd);
+	/* Out of the map before the kernel can hand the number out again. */
+	f = kp__fd_take(fd);
+	r = syscall(SYS_close, fd);
+	kp__file_put(f);
+	return (int)r;
+}
+
+KP_EXPORT int
+close_range(unsigned int first, unsigned int last, int flags)
+{
+	if (kp__fd_count() > 0 && !(flags & CLOSE_RANGE_CLOEXEC) &&
+	    first <= last && !in_vfork_child())
+		kp__fd_take_range(first, last);
+	return (int)syscall(SYS_close_range, first, last, flags);
+}
+
+/* After the kernel made @nfd a copy of @fd: the map follows. */
+static void
+map_copy(struct kp_file *f, int nfd)
+{
+	if (f != NULL && f != &kp_stale)
+		kp__fd_set(nfd, f);
+	else
+		kp__file_put(kp__fd_take(nfd));
+}
+
+KP_EXPORT int
+dup(int fd)
+{
+	struct kp_file *f;
+	long nfd;
+
+	if (!kp__fd_is_mapped(fd) || in_vfork_child())
+		return (int)syscall(SYS_dup, fd);
+	f = kp__fd_get(fd);
+	nfd = syscall(SYS_dup, fd);
+	if (nfd >= 0)
+		map_copy(f, (int)nfd);
+	kp__file_put(f);
+	return (int)nfd;
+}
+
+KP_EXPORT int
+dup3(int fd, int newfd, int flags)
+{
+	struct kp_file *f;
+	long r;
+
+	if ((!kp__fd_is_mapped(fd) && !kp__fd_is_mapped(newfd)) ||
+	    in_vfork_child())
+		return (int)syscall(SYS_dup3, fd, newfd, flags);
+	f = kp__fd_get(fd);
+	r = syscall(SYS_dup3, fd, newfd, flags);
+	if (r >= 0)
+		map_copy(f, newfd);
+	kp__file_put(f);
+	return (int)r;
+}
+
+KP_EXPORT int
+dup2(int fd, int newfd)
+{
+	if (fd == newfd)	/* dup2 checks @fd and returns it */
+		return (int)syscall(SYS_fcntl, fd, F_GETFD) < 0 ? -1 : newfd;
+	return dup3(fd, newfd, 0);
+}
+
+/* F_SETOWN on a socket: a pid or -pgrp that exists (ESRCH otherwise). */
+static int
+sock_setown(struct ks_sock *so, long who)
+{
+	if (who == INT_MIN)
+		return -EINVAL;
+	if (who != 0 && kill((pid_t)(who < 0 ? -who : who), 0) < 0 &&
+	    errno == ESRCH)
+		return -ESRCH;
+	ks_set_owner(so, (int32_t)who);
+	return 0;
+}
+
+static long
+sock_fcntl(int fd, struct kp_file *f, int cmd, long arg)
+{
+	struct f_owner_ex *ox = (struct f_owner_ex *)arg;
+	struct ks_sock *so = f->so;
+	int32_t owner;
+
+	switch (cmd) {
+	case F_GETFL:
+		return O_RDWR | (ks_is_nonblock(so) ? O_NONBLOCK : 0);
+	case F_SETFL:
+		/* O_ASYNC (SIGIO) is not supported and ignored. */
+		ks_set_nonblock(so, (arg & O_NONBLOCK) != 0);
+		return 0;
+	case F_SETOWN:
+		return sock_setown(so, arg);
+	case F_GETOWN:
+		return ks_get_owner(so);
+	case F_SETOWN_EX:
+		if (ox == NULL)
+			return -EFAULT;
+		if (ox->type == F_OWNER_PGRP)
+			return sock_setown(so, -(long)ox->pid);
+		if (ox->type == F_OWNER_PID || ox->type == F_OWNER_TID)
+			return sock_setown(so, ox->pid);
+		return -EINVAL;
+	case F_GETOWN_EX:
+		if (ox == NULL)
+			return -EFAULT;
+		owner = ks_get_owner(so);
+		ox->type = owner < 0 ? F_OWNER_PGRP : F_OWNER_PID;
+		ox->pid = owner < 0 ? -owner : owner;
+		return 0;
+	case F_GETPIPE_SZ:
+	case F_SETPIPE_SZ:
+		return -EBADF;
+	default:
+		return -EINVAL;
+	}
+}
+
+static long
+do_fcntl(int fd, int cmd, long arg)
+{
+	struct kp_file *f;
+	long r;
+
+	if (!kp__fd_is_mapped(fd))
+		return syscall(SYS_fcntl, fd, cmd, arg);
+	switch (cmd) {
+	case F_GETFD:
+	case F_SETFD:
+		/* Close-on-exec lives on the placeholder. */
+		return syscall(SYS_fcntl, fd, cmd, arg);
+	case F_DUPFD:
+	case F_DUPFD_CLOEXEC:
+		if (in_vfork_child())
+			return syscall(SYS_fcntl, fd, cmd, arg);
+		f = kp__fd_get(fd);
+		r = syscall(SYS_fcntl, fd, cmd, arg);
+		if (r >= 0)
+			map_copy(f, (int)r);
+		kp__file_put(f);
+		return r;
+	}
+	f = kp__fd_get(fd);
+	if (f == NULL || f->kind == KP_EPOLL) {
+		kp__file_put(f);
+		return syscall(SYS_fcntl, fd, cmd, arg);
+	}
+	r = f == &kp_stale ? -EBADF : sock_fcntl(fd, f, cmd, arg);
+	kp__file_put(f);
+	return r < 0 ? fail(r) : r;
+}
+
+KP_EXPORT int
+fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	long arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, long);
+	va_end(ap);
+	return (int)do_fcntl(fd, cmd, arg);
+}
+
+KP_EXPORT int
+fcntl64(int fd, int cmd, ...)
+{
+	va_list ap;
+	long arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, long);
+	va_end(ap);
+	return (int)do_fcntl(fd, cmd, arg);
+}
+
+KP_EXPORT int
+ioctl(int fd, unsigned long req, ...)
+{
+	struct kp_file *f;
+	va_list ap;
+	void *arg;
+	int err;
+
+	va_start(ap, req);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	if (req == FIOCLEX || req == FIONCLEX)	/* on the placeholder */
+		return (int)syscall(SYS_ioctl, fd, req, arg);
+	f = sock_get(fd, &err);
+	if (f == NULL)
+		return err < 0 ? (int)fail(err) :
+		       (int)syscall(SYS_ioctl, fd, req, arg);
+	err = ks_ioctl(f->so, req, arg);
+	kp__file_put(f);
+	return err < 0 ? (int)fail(err) : err;
+}
+
+/* -- fstat and friends -- */
+
+static void
+sock_stat(struct kp_file *f, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_dev = KP_SOCK_DEV;
+	st->st_ino = (ino_t)ks_sock_id(f->so);
+	st->st_mode = S_IFSOCK | 0777;
+	st->st_nlink = 1;
+	st->st_uid = geteuid();
+	st->st_gid = getegid();
+	st->st_blksize = 4096;
+}
+
+KP_EXPORT int
+fstat(int fd, struct stat *st)
+{
+	struct kp_file *f;
+	int err;
+
+	f = sock_get(fd, &err);
+	if (f == NULL)
+		return err < 0 ? (int)fail(err) :
+		       (int)syscall(SYS_fstat, fd, st);
+	sock_stat(f, st);
+	kp__file_put(f);
+	return 0;
+}
+
+/* On x86_64 and the other LP64 ports struct stat64 is struct stat. */
+_Static_assert(sizeof(struct stat64) == sizeof(struct stat), "stat64");
+
+KP_EXPORT int
+fstat64(int fd, struct stat64 *st)
+{
+	return fstat(fd, (struct stat *)st);
+}
+
+KP_EXPORT int
+__fxstat(int ver, int fd, struct stat *st)
+{
+	return fstat(fd, st);
+}
+
+KP_EXPORT int
+__fxstat64(int ver, int fd, struct stat64 *st)
+{
+	return fstat(fd, (struct stat *)st);
+}
+
+KP_EXPORT int
+fstatat(int dfd, const char *path, struct stat *st, int flags)
+{
+	if ((flags & AT_EMPTY_PATH) && path[0] == '\0' &&
+	    kp__fd_is_mapped(dfd))
+		return fstat(dfd, st);
+	return (int)syscall(SYS_newfstatat, dfd, path, st, flags);
+}
+
+KP_EXPORT int
+fstatat64(int dfd, const char *path, struct stat64 *st, int flags)
+{
+	return fstatat(dfd, path, (struct stat *)st, flags);
+}
+
+KP_EXPORT int
+statx(int dfd, const char *path, int flags, unsigned int mask,
+      struct statx *stx)
+{
+	struct stat st;
+
+	if ((flags & AT_EMPTY_PATH) && path[0] == '\0' &&
+	    kp__fd_is_mapped(dfd)) {
+		struct kp_file *f;
+		int err;
+
+		f = sock_get(dfd, &err);
+		if (f != NULL) {
+			sock_stat(f, &st);
+			kp__file_put(f);
+			memset(stx, 0, sizeof(*stx));
+			stx->stx_mask = STATX_BASIC_STATS;
+			stx->stx_blksize = (uint32_t)st.st_blksize;
+			stx->stx_nlink = 1;
+			stx->stx_uid = st.st_uid;
+			stx->stx_gid = st.st_gid;
+			stx->stx_mode = (uint16_t)st.st_mode;
+			stx->stx_ino = st.st_ino;
+			stx->stx_dev_major = 0;
+			stx->stx_dev_minor = KP_SOCK_DEV;
+			return 0;
+		}
+		if (err < 0)
+			return (int)fail(err);
+	}
+	return (int)syscall(SYS_statx, dfd, path, flags, mask, stx);
+}
