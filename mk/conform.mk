@@ -7,10 +7,6 @@ CONFORM_NAMES := $(CONFORM_SRCS:tests/conform/%.c=%)
 # Programs whose feature ksock does not have yet: they run on Linux only
 # until then. Each entry names the issue that removes it.
 CONFORM_KSOCK_PENDING :=
-CONFORM_KSOCK_PENDING += t_rights	# issue 3
-CONFORM_KSOCK_PENDING += t_creds	# issue 3
-CONFORM_KSOCK_PENDING += t_cmsg	# issue 3
-CONFORM_KSOCK_PENDING += t_gc	# issue 3
 CONFORM_KSOCK_NAMES := $(filter-out $(CONFORM_KSOCK_PENDING),$(CONFORM_NAMES))
 CONFORM_HDRS  := tests/conform/harness.h tests/conform/harness.c
 CONFORM_CFLAGS = -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter \

@@ -157,6 +157,16 @@ void	ks_sock_hold(struct ks_sock *so);
 void	ks_sock_release(struct ks_sock *so);
 
 /*
+ * The host dropped a reference to the file behind @so and @refs remain
+ * (the last one calls ks_close() instead). The caller holds a socket
+ * reference (ks_sock_hold) across the call. This is how the collector
+ * frees a cycle of sockets in flight as soon as nothing outside it can
+ * reach it; for a socket that is not in flight it costs an atomic load.
+ * No ksock lock may be held.
+ */
+void	ks_sock_file_dropped(struct ks_sock *so, long refs);
+
+/*
  * Introspection: what Linux's sock_diag reports for AF_UNIX, for tools
  * such as ksockstat (and a kernel's /proc/net/unix).
  *

@@ -68,10 +68,28 @@ ksp__file_hold(struct ksp_file *f)
 void
 ksp__file_put(struct ksp_file *f)
 {
+	struct ks_sock *so;
+	long left;
+
 	if (f == NULL)
 		return;
-	if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
+	so = f->so;
+	/* Another thread may drop the last reference and close the socket
+	 * as soon as ours is gone: hold the socket across the notice. */
+	if (so != NULL)
+		ks_sock_hold(so);
+	left = atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) - 1;
+	if (left > 0) {
+		/* The collector frees a cycle in flight when this was the
+		 * last reference from outside it. */
+		if (so != NULL) {
+			ks_sock_file_dropped(so, left);
+			ks_sock_release(so);
+		}
 		return;
+	}
+	if (so != NULL)
+		ks_sock_release(so);
 	if (f->so != NULL)
 		ks_close(f->so);
 	else

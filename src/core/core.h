@@ -530,6 +530,9 @@ struct ks_family {
 	/* Adds the family's counters (its collector's) to @out; may be
 	 * NULL when the family keeps none. */
 	void	(*diag_stats)(struct ks_diag_stats *out);
+	/* ks_sock_file_dropped() for this family's sockets; may be NULL
+	 * when none of them can be in flight. */
+	void	(*file_dropped)(struct ks_sock *so, long refs);
 };
 
 /* -- the all-sockets list (sock.c) and introspection (diag.c) -- */

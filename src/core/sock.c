@@ -308,6 +308,16 @@ ks_sock_release(struct ks_sock *so)
 		so->ops->destroy(so);
 }
 
+/* See ksock.h. */
+void
+ks_sock_file_dropped(struct ks_sock *so, long refs)
+{
+	const struct ks_family *fam = family_find(so->family);
+
+	if (fam != NULL && fam->file_dropped != NULL)
+		fam->file_dropped(so, refs);
+}
+
 /* Linux refuses addresses longer than a sockaddr_storage at the syscall. */
 static bool
 addrlen_is_valid(uint32_t len)

@@ -78,6 +78,8 @@ ks__unix_create(int type, struct unix_sock **out)
 	ks__memset(u, 0, sizeof(*u));
 	ks__sock_init(&u->base, ops_for_type(type), KS_AF_UNIX, type, 0);
 	atomic_init(&u->name, NULL);
+	atomic_init(&u->listener, NULL);
+	atomic_init(&u->gc.inflight, 0);
 	u->backlog = UNIX_MAX_DGRAM_QLEN;
 	*out = u;
 	return 0;
@@ -138,17 +140,20 @@ ks__unix_release(struct unix_sock *u, bool embryo)
 {
 	struct unix_sock *peer, *acc;
 	struct ks_mbuf *queued;
+	bool was_listening;
 
 	ks__unix_unhash(u);
+	if (embryo)
+		atomic_store(&u->listener, NULL);
 
 	unix_lock(u);
+	was_listening = u->base.state == KS_SS_LISTENING;
 	u->dead = true;
 	u->base.shutdown = KS_SHUTDOWN_MASK;
 	u->base.state = KS_SS_UNCONNECTED;
 	peer = u->peer;
 	u->peer = NULL;
-	queued = ks__mq_take_all(&u->rcvq);
-	u->oob = NULL;
+	queued = ks__unix_purge_queue_locked(u);
 	acc = u->acc_head;
 	u->acc_head = u->acc_tail = NULL;
 	u->acc_count = 0;
@@ -179,6 +184,18 @@ ks__unix_release(struct unix_sock *u, bool embryo)
 		unix_put(acc);
 		acc = next;
 	}
+	/* No embryo points at us now; a collection that read such a pointer
+	 * before must end before we may be freed. */
+	if (was_listening)
+		ks__unix_gc_barrier();
+}
+
+/* See unix.h. */
+struct ks_mbuf *
+ks__unix_purge_queue_locked(struct unix_sock *u)
+{
+	u->oob = NULL;
+	return ks__mq_take_all(&u->rcvq);
 }
 
 /* ops->release: ks_close(). */
@@ -286,15 +303,6 @@ ks__unix_copy_addr(struct ks_msghdr *msg, uint32_t cap, struct ks_sock *sender)
 	msg->msg_namelen = name->len;
 }
 
-/* See unix.h. */
-void
-ks__unix_mbuf_creds(struct ks_mbuf *m, const struct ks_cred *c)
-{
-	m->pid = c->pid;
-	m->uid = c->uid;
-	m->gid = c->gid;
-}
-
 /*
  * See unix.h. SIOCINQ: unread bytes (stream, seqpacket) or the first
  * datagram's size, EINVAL on a listener; SIOCOUTQ: what our unread
@@ -339,12 +347,25 @@ ks__unix_ioctl(struct ks_sock *so, unsigned long cmd, void *arg)
 static int
 unix_family_init(void)
 {
-	return ks__unix_names_init();
+	int err;
+
+	err = ks__unix_names_init();
+	if (err < 0)
+		return err;
+	err = ks__unix_gc_init();
+	if (err < 0)
+		goto fini_names;
+	return 0;
+
+fini_names:
+	ks__unix_names_fini();
+	return err;
 }
 
 static void
 unix_family_fini(void)
 {
+	ks__unix_gc_fini();
 	ks__unix_names_fini();
 }
 
@@ -355,4 +376,5 @@ const struct ks_family ks__unix_family = {
 	.create		= unix_family_create,
 	.socketpair	= unix_family_socketpair,
 	.diag_stats	= ks__unix_diag_stats,
+	.file_dropped	= ks__unix_gc_file_dropped,
 };

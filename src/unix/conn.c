@@ -57,6 +57,7 @@ connect_locked(struct unix_sock *u, struct unix_sock *listener,
 	e->peer = u;
 	e->base.state = KS_SS_CONNECTED;
 	e->embryo = true;
+	atomic_store(&e->listener, listener);
 	e->base.peercred = *cred;
 	/* The accepted socket reports the listener's address as its own and
 	 * inherits SO_PASSCRED as it is now. */
@@ -212,6 +213,7 @@ ks__unix_accept(struct ks_sock *so, int flags, bool nonblock,
 
 	unix_lock(e);
 	e->embryo = false;
+	atomic_store(&e->listener, NULL);
 	unix_unlock(e);
 	*out = &e->base;
 	return 0;

@@ -152,17 +152,24 @@ ks__unix_dgram_sendmsg(struct ks_sock *so, const struct ks_msghdr *msg,
 	struct ks__waiter w;
 	struct ks_mbuf *m;
 	struct ks_cred cred;
+	struct unix_scm scm;
 	size_t total = it->count;
 	bool passcred, seqpacket = so->type == KS_SOCK_SEQPACKET;
 	int64_t deadline;
 	long err;
 
-	if (flags & KS_MSG_OOB)
-		return -KS_EOPNOTSUPP;
+	/* Control data first, as Linux's scm_send(). */
+	err = ks__unix_scm_send(msg, &scm);
+	if (err < 0)
+		return err;
+	if (flags & KS_MSG_OOB) {
+		err = -KS_EOPNOTSUPP;
+		goto destroy_scm;
+	}
 	if (msg->msg_namelen != 0) {
 		err = ks__unix_validate_addr(msg->msg_name, msg->msg_namelen);
 		if (err < 0)
-			return err;
+			goto destroy_scm;
 	}
 	unix_lock(u);
 	passcred = ks__has_opt(so, KS_OPT_PASSCRED);
@@ -171,21 +178,26 @@ ks__unix_dgram_sendmsg(struct ks_sock *so, const struct ks_msghdr *msg,
 	if (passcred) {
 		err = ks__unix_autobind(u);
 		if (err < 0)
-			return err;
+			goto destroy_scm;
 	}
-	if (total > (size_t)atomic_load(&so->sndbuf) - 32)
-		return -KS_EMSGSIZE;
+	if (total > (size_t)atomic_load(&so->sndbuf) - 32) {
+		err = -KS_EMSGSIZE;
+		goto destroy_scm;
+	}
 	err = ks__unix_wait_sndbuf(so, deadline);
 	if (err < 0)
-		return err;
+		goto destroy_scm;
 	err = ks__mbuf_alloc(total, ks__dgram_truesize(total), &m);
 	if (err < 0)
-		return err;
+		goto destroy_scm;
 	err = ks__iter_copy_from(it, m->data, total);
 	if (err < 0)
 		goto free_msg;
 	ks__port->cred(&cred);
-	ks__unix_mbuf_creds(m, &cred);
+	ks__unix_scm_set_creds(&scm, m);
+	err = ks__unix_scm_attach_fds(&scm, m, &cred);
+	if (err < 0)
+		goto free_msg;
 	ks__mbuf_charge(m, so);
 	ks__waiter_init(&w, UNIX_POLL_OUT);
 
@@ -237,6 +249,7 @@ restart:
 			goto free_msg;
 		goto restart;
 	}
+	ks__unix_scm_queue_locked(m, other, passcred, &cred);
 	ks__mq_push(&other->rcvq, m);
 	if (ks__has_waiters(&other->base))
 		ks__wake_locked(&other->base, UNIX_POLL_IN);
@@ -249,6 +262,8 @@ unlock:
 	unix_put(other);
 free_msg:
 	ks__mbuf_free(m);
+destroy_scm:
+	ks__unix_scm_destroy(&scm);
 	return err;
 }
 
@@ -282,9 +297,11 @@ ks__unix_dgram_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 	struct unix_sock *u = unix_sk(so);
 	struct ks__waiter w;
 	struct ks_mbuf *m;
+	struct unix_rcv_creds creds;
+	struct unix_fpl *fpl;
 	uint32_t namecap = msg->msg_namelen;
-	size_t size = it->count, skip, n;
-	bool peek = (flags & KS_MSG_PEEK) != 0;
+	size_t size = it->count, skip, n, ctlcap = msg->msg_controllen;
+	bool peek = (flags & KS_MSG_PEEK) != 0, passcred;
 	int64_t deadline;
 	long err;
 
@@ -313,6 +330,9 @@ ks__unix_dgram_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 		if (err < 0)
 			goto unlock;
 	}
+	passcred = ks__has_opt(so, KS_OPT_PASSCRED);
+	ks__unix_rcv_creds(&creds, m);
+	fpl = peek ? ks__unix_scm_peek(m) : ks__unix_scm_detach(m);
 	if (!peek) {
 		ks__mq_pop(&u->rcvq);
 		if (so->peek_off >= 0)
@@ -339,6 +359,7 @@ ks__unix_dgram_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 	} else {
 		ks__mbuf_free(m);
 	}
+	ks__unix_scm_recv(msg, ctlcap, passcred, &creds, fpl, peek, flags);
 	return err;
 
 unlock:

@@ -134,7 +134,7 @@ ks__unix_wait_sndbuf(struct ks_sock *so, int64_t deadline)
 static int
 stream_send_oob(struct ks_sock *so, struct unix_sock *other,
 		struct ks_iter *it, const struct ks_cred *cred,
-		int64_t deadline)
+		struct unix_scm *scm, bool passcred, int64_t deadline)
 {
 	struct ks_mbuf *m;
 	int32_t owner;
@@ -149,7 +149,10 @@ stream_send_oob(struct ks_sock *so, struct unix_sock *other,
 	err = ks__iter_copy_from(it, m->data, 1);
 	if (err < 0)
 		goto free_m;
-	ks__unix_mbuf_creds(m, cred);
+	ks__unix_scm_set_creds(scm, m);
+	err = ks__unix_scm_attach_fds(scm, m, cred);
+	if (err < 0)
+		goto free_m;
 	ks__mbuf_charge(m, so);
 
 	unix_lock(other);
@@ -157,6 +160,7 @@ stream_send_oob(struct ks_sock *so, struct unix_sock *other,
 		err = -KS_EPIPE;
 		goto unlock;
 	}
+	ks__unix_scm_queue_locked(m, other, passcred, cred);
 	ks__mq_push(&other->rcvq, m);
 	other->oob = m;
 	if (ks__has_waiters(&other->base))
@@ -191,31 +195,47 @@ unix_stream_sendmsg(struct ks_sock *so, const struct ks_msghdr *msg,
 		    struct ks_iter *it, int flags)
 {
 	struct unix_sock *u = unix_sk(so), *other;
+	struct unix_scm scm;
 	struct ks_cred cred;
 	size_t total = it->count, sent = 0;
 	int64_t deadline;
 	uint8_t shut;
 	int state, err = 0;
-	bool oob = (flags & KS_MSG_OOB) != 0;
+	bool oob = (flags & KS_MSG_OOB) != 0, passcred;
+	long ret;
 
+	/* Control data first, as Linux's scm_send(); the descriptors ride on
+	 * the first message, so a 0-byte send sends none. */
+	err = ks__unix_scm_send(msg, &scm);
+	if (err < 0)
+		return err;
 	/* The last byte goes out of band, so there must be one. */
 	if (oob) {
-		if (total == 0)
-			return -KS_EOPNOTSUPP;
+		if (total == 0) {
+			ret = -KS_EOPNOTSUPP;
+			goto destroy_scm;
+		}
 		total--;
 	}
 	unix_lock(u);
 	other = u->peer;
 	shut = so->shutdown;
 	state = so->state;
+	passcred = ks__has_opt(so, KS_OPT_PASSCRED);
 	deadline = ks__deadline(so->sndtimeo, flags & KS_MSG_DONTWAIT);
 	unix_unlock(u);
-	if (msg->msg_namelen != 0)
-		return state == KS_SS_CONNECTED ? -KS_EISCONN : -KS_EOPNOTSUPP;
-	if (other == NULL)
-		return -KS_ENOTCONN;
-	if (shut & KS_SEND_SHUTDOWN)
-		return stream_pipe_err(0, flags);
+	if (msg->msg_namelen != 0) {
+		ret = state == KS_SS_CONNECTED ? -KS_EISCONN : -KS_EOPNOTSUPP;
+		goto destroy_scm;
+	}
+	if (other == NULL) {
+		ret = -KS_ENOTCONN;
+		goto destroy_scm;
+	}
+	if (shut & KS_SEND_SHUTDOWN) {
+		ret = stream_pipe_err(0, flags);
+		goto destroy_scm;
+	}
 	ks__port->cred(&cred);
 
 	while (sent < total) {
@@ -230,19 +250,24 @@ unix_stream_sendmsg(struct ks_sock *so, const struct ks_msghdr *msg,
 		if (err < 0)
 			break;
 		err = ks__iter_copy_from(it, m->data, size);
+		if (err == 0) {
+			ks__unix_scm_set_creds(&scm, m);
+			err = ks__unix_scm_attach_fds(&scm, m, &cred);
+		}
 		if (err < 0) {
 			ks__mbuf_free(m);
 			break;
 		}
-		ks__unix_mbuf_creds(m, &cred);
 		ks__mbuf_charge(m, so);
 
 		unix_lock(other);
 		if (other->dead || (other->base.shutdown & KS_RCV_SHUTDOWN)) {
 			unix_unlock(other);
 			ks__mbuf_free(m);
-			return stream_pipe_err(sent, flags);
+			ret = stream_pipe_err(sent, flags);
+			goto destroy_scm;
 		}
+		ks__unix_scm_queue_locked(m, other, passcred, &cred);
 		ks__mq_push(&other->rcvq, m);
 		wake = ks__has_waiters(&other->base);
 		if (wake)
@@ -252,13 +277,17 @@ unix_stream_sendmsg(struct ks_sock *so, const struct ks_msghdr *msg,
 	}
 	/* The out-of-band byte follows only a complete send of the rest. */
 	if (oob && sent == total) {
-		err = stream_send_oob(so, other, it, &cred, deadline);
+		err = stream_send_oob(so, other, it, &cred, &scm, passcred,
+				      deadline);
 		if (err == 0)
 			sent++;
 	}
 	/* An EPIPE found while allocating (we were shut down while waiting
 	 * for room) comes without SIGPIPE, as on Linux. */
-	return sent ? (long)sent : err;
+	ret = sent ? (long)sent : err;
+destroy_scm:
+	ks__unix_scm_destroy(&scm);
+	return ret;
 }
 
 /* Chunks at least this big are copied out with the socket lock dropped;
@@ -482,11 +511,14 @@ unix_stream_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 	struct unix_sock *u = unix_sk(so);
 	struct ks_mbuf *m, *done = NULL, **done_tail = &done;
 	struct ks_mbuf first_creds = { 0 };
+	struct unix_rcv_creds creds = { 0 };
+	struct unix_fpl *fpl = NULL;
 	struct ks__waiter w;
 	uint32_t namecap = msg->msg_namelen;
 	size_t size = it->count, copied = 0, target;
+	size_t ctlcap = msg->msg_controllen;
 	bool check_creds = false, peek = (flags & KS_MSG_PEEK) != 0;
-	bool name_done = msg->msg_name == NULL, stop;
+	bool name_done = msg->msg_name == NULL, stop, passcred;
 	int64_t deadline;
 	int err = 0;
 	size_t skip0, skip, passed = 0;
@@ -565,6 +597,7 @@ unix_stream_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 			first_creds.pid = m->pid;
 			first_creds.uid = m->uid;
 			first_creds.gid = m->gid;
+			ks__unix_rcv_creds(&creds, m);
 			check_creds = true;
 		}
 		if (!name_done) {
@@ -589,6 +622,13 @@ unix_stream_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 		}
 		copied += chunk;
 		if (!peek) {
+			/* Descriptors go with the first byte read of their
+			 * message, and end the read: they belong to its
+			 * bytes. */
+			bool had_fds = ks__unix_mbuf_has_fds(m);
+
+			if (had_fds)
+				fpl = ks__unix_scm_detach(m);
 			m->off += (uint32_t)chunk;
 			u->rcvq.bytes -= chunk;
 			if (so->peek_off >= 0)
@@ -599,22 +639,26 @@ unix_stream_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 			ks__mq_pop(&u->rcvq);
 			*done_tail = m;
 			done_tail = &m->next;
-			/* Descriptors end a read: they belong to its bytes. */
-			if (m->anc != NULL)
+			if (had_fds)
 				break;
 		} else {
 			if (so->peek_off >= 0)
 				so->peek_off += (int)chunk;
-			if (m->anc != NULL)
+			if (ks__unix_mbuf_has_fds(m)) {
+				fpl = ks__unix_scm_peek(m);
 				break;
+			}
 		}
 		if (copied == size)
 			break;
 	}
 	reader_exit_locked(u);
 unlock:
+	passcred = ks__has_opt(so, KS_OPT_PASSCRED);
 	unix_unlock(u);
 	ks__mbuf_free_chain(done);
+	ks__unix_scm_recv(msg, ctlcap, passcred, check_creds ? &creds : NULL,
+			  fpl, peek, flags);
 	return copied ? (long)copied : err;
 }
 

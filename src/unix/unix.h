@@ -9,23 +9,30 @@
  *   stream.c     SOCK_STREAM data
  *   seqpacket.c  SOCK_SEQPACKET: connections with record boundaries
  *   dgram.c      SOCK_DGRAM data, connect and disconnect
+ *   scm.c        ancillary data: descriptors and credentials (scm.h)
+ *   gc.c         collection of unreachable in-flight cycles (scm.h)
  *   diag.c       introspection: the family's part of sock_diag records
  *
  * Locks, in the order they are taken:
  *   names  (unix_names.lock in names.c)  [N] the path and abstract tables
  *   socket (base.lock)                   [S] two sockets are locked lowest
  *                                        address first, by
- *                                        ks__unix_lock_pair() only
+ *                                        ks__unix_lock_pair() only; a
+ *                                        listener's before one of its
+ *                                        embryos' (the collector only)
+ *   gc     (gc.c)                        [G] the in-flight graph and the
+ *                                        per-user in-flight counts
  * Data sends take only the receiver's lock (plus, briefly and before, the
  * sender's own); nothing global sits on the data path. After any lock is
  * dropped and retaken, state is checked again.
  * Tags: [I] immutable after creation, [S] socket lock, [N] names lock,
- *       [A] atomic.
+ *       [G] gc lock, [A] atomic.
  */
 #ifndef KSOCK_UNIX_H
 #define KSOCK_UNIX_H
 
 #include "core/core.h"
+#include "unix/scm.h"
 
 /* net.unix.max_dgram_qlen: a receiver not connected back to the sender
  * takes this many datagrams (plus one) before the sender must wait. */
@@ -70,6 +77,10 @@ struct unix_sock {
 						 * out with the lock dropped */
 	bool			 embryo;	/* [S] connected, not accepted */
 	bool			 hashed;	/* [N] in the name table */
+	/* [listener's S] while an embryo: its listener (no reference), for
+	 * the collector, which reads it atomically. */
+	_Atomic(struct unix_sock *) listener;
+	struct unix_vertex	 gc;		/* [G] the in-flight graph */
 };
 
 static inline struct unix_sock *
@@ -140,6 +151,9 @@ struct unix_sock *ks__unix_peer_get(struct unix_sock *u);
 /* Release of one socket (ks_close, or an embryo dropped by its closing
  * listener when @embryo). */
 void	ks__unix_release(struct unix_sock *u, bool embryo);
+/* Empties @u's queue (and forgets its out-of-band byte); returns the
+ * chain, to free with no lock held. Lock of @u held. */
+struct ks_mbuf *ks__unix_purge_queue_locked(struct unix_sock *u);
 /* Shared operations. */
 int	ks__unix_shutdown(struct ks_sock *so, int how);
 int	ks__unix_getname(struct ks_sock *so, void *addr, uint32_t *len,
@@ -147,8 +161,6 @@ int	ks__unix_getname(struct ks_sock *so, void *addr, uint32_t *len,
 int	ks__unix_ioctl(struct ks_sock *so, unsigned long cmd, void *arg);
 void	ks__unix_sock_release(struct ks_sock *so);
 void	ks__unix_destroy(struct ks_sock *so);
-/* Fills the sender's credentials into a message about to be sent. */
-void	ks__unix_mbuf_creds(struct ks_mbuf *m, const struct ks_cred *c);
 /* Writes the address of @sender (its bound name, or none) to @msg. */
 void	ks__unix_copy_addr(struct ks_msghdr *msg, uint32_t cap,
 			   struct ks_sock *sender);

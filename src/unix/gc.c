@@ -1,0 +1,507 @@
+/*
+ * Collection of unreachable in-flight AF_UNIX sockets, and the per-user
+ * in-flight accounting.
+ *
+ * The graph. A socket whose file sits in a queued message is "in
+ * flight", a vertex; each such reference is an edge from it to the
+ * socket whose queue holds the message (for a connection not yet
+ * accepted, to its listener: only the listener's accept can reach that
+ * queue). A vertex whose file's references all come from queued messages
+ * (file_count == inflight) can only be reached through its edges. A
+ * strongly connected component is garbage when each of its vertices is
+ * like that and all its edges stay inside it: nothing outside can ever
+ * receive one of its sockets again. That is Linux's rule (6.10 and
+ * later, unix_vertex_dead()); an component with an edge leaving it is
+ * kept, and if what it points at dies, the files that death puts bring
+ * the collector back to it.
+ *
+ * When it runs, and what it costs. Unlike Linux, which collects when
+ * some AF_UNIX socket is released (or 16000 sockets are in flight),
+ * ksock collects at the moment a component loses its last outside
+ * reference: the host tells ksock whenever a reference to a socket's file
+ * is dropped and the file stays open (ks_sock_file_dropped()). For a
+ * socket not in flight, or whose file still has more references than
+ * its queued messages hold, that costs one atomic load, or the gc lock
+ * and a comparison. Otherwise the collector runs Tarjan's algorithm
+ * (iterative, state kept in the sockets, so no allocation and no
+ * recursion) from that socket only: it visits the part of the in-flight
+ * graph reachable from it, in time linear in those vertices and edges,
+ * and frees every dead component it finds (only the socket's own can
+ * have just died: no other component's test depended on that file).
+ * Dropping the last reference to a socket closes it (ks_close), which
+ * empties its queue, so its files are put and the collector runs again
+ * where that matters; nothing waits for an unrelated event.
+ *
+ * Freeing a dead component: under the gc lock each socket is held; then,
+ * with the gc lock dropped, each socket's queue (a listener's: its
+ * embryos' queues) is taken and freed. Those messages hold the last
+ * references to the component's files, so the sockets close, and what
+ * they carry (pipes, files, other sockets) is put as well. Putting files
+ * can close sockets whose queues hold more files: ks__unix_fpl_put_files()
+ * lets only the outermost call in a thread put them, in a loop, so a
+ * chain of 10,000 sockets closes without 10,000 nested calls.
+ *
+ * Concurrency. Edges change under the gc lock only (queueing a message
+ * with sockets, freeing or receiving one). File counts change without it,
+ * but a count can only grow through a reference someone holds: a
+ * descriptor, or a queue being read, whose socket the reader holds for
+ * the whole call (the host holds the file during every call on it), so
+ * that socket is alive while the new reference appears, and with it
+ * everything whose edges lead there. A peek installs copies without
+ * touching edges, so it takes its references before passing
+ * ks__unix_gc_barrier() (a run in progress finishes first; a later run
+ * sees them), as Linux's unix_peek_fds() does.
+ *
+ * Locks: the gc lock (gc.lock) is taken after socket locks (queueing
+ * holds the receiver's) and never together with another gc-lock holder;
+ * no port file hook is called with it held. Purging takes a listener's
+ * lock and then its embryos' locks one by one.
+ * Tags: [G] gc lock.
+ */
+#include "unix/unix.h"
+
+/* Per-user in-flight descriptors: a small chained hash table; an entry
+ * lives while its user has descriptors attached to messages. */
+#define UNIX_USER_BUCKETS	64
+
+struct unix_user {
+	uint32_t		 uid;		/* [G] */
+	unsigned long		 inflight;	/* [G] */
+	struct unix_user	*next;		/* [G] */
+};
+
+/* A thread putting lists of files (see ks__unix_fpl_put_files()). */
+struct unix_drainer {
+	void			*thread;
+	struct unix_fpl		*head, *tail;	/* [G] lists still to put */
+	struct unix_drainer	*next;		/* [G] */
+};
+
+static struct {
+	struct ks_mutex		 lock;
+	uint64_t		 epoch;		/* [G] Tarjan runs */
+	uint64_t		 runs;		/* [G] */
+	uint64_t		 collected;	/* [G] sockets freed */
+	struct unix_user	*users[UNIX_USER_BUCKETS];	/* [G] */
+	struct unix_drainer	*drainers;	/* [G] */
+} gc;
+
+static void
+gc_lock(void)
+{
+	ks__port->mutex_lock(&gc.lock);
+}
+
+static void
+gc_unlock(void)
+{
+	ks__port->mutex_unlock(&gc.lock);
+}
+
+/* See scm.h. */
+int
+ks__unix_gc_init(void)
+{
+	ks__port->mutex_init(&gc.lock);
+	gc.epoch = gc.runs = gc.collected = 0;
+	for (size_t i = 0; i < UNIX_USER_BUCKETS; i++)
+		gc.users[i] = NULL;
+	gc.drainers = NULL;
+	return 0;
+}
+
+/* See scm.h. Every socket is gone, so every user's count is zero. */
+void
+ks__unix_gc_fini(void)
+{
+	ks__port->mutex_destroy(&gc.lock);
+}
+
+/* See scm.h. */
+void
+ks__unix_gc_stats(uint64_t *runs, uint64_t *collected)
+{
+	gc_lock();
+	*runs = gc.runs;
+	*collected = gc.collected;
+	gc_unlock();
+}
+
+/* See scm.h. */
+long
+ks__unix_inflight_of(struct unix_sock *u)
+{
+	return atomic_load_explicit(&u->gc.inflight, memory_order_relaxed);
+}
+
+/* -- per-user accounting -- */
+
+static struct unix_user **
+user_slot_locked(uint32_t uid)
+{
+	struct unix_user **pp = &gc.users[uid % UNIX_USER_BUCKETS];
+
+	while (*pp != NULL && (*pp)->uid != uid)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+/* See scm.h: Linux's too_many_unix_fds() before the addition. */
+int
+ks__unix_user_charge(uint32_t uid, unsigned n, struct unix_user **out)
+{
+	struct unix_user **pp, *user;
+	unsigned limit;
+	int err = 0;
+
+	gc_lock();
+	pp = user_slot_locked(uid);
+	user = *pp;
+	if (user == NULL) {
+		user = ks__alloc(sizeof(*user));
+		if (user == NULL) {
+			err = -KS_ENOMEM;
+			goto unlock;
+		}
+		user->uid = uid;
+		user->inflight = 0;
+		user->next = NULL;
+		*pp = user;
+	}
+	limit = ks__port->inflight_limit(uid);
+	if (user->inflight > limit &&
+	    !ks__port->capable(KS_CAP_SYS_RESOURCE) &&
+	    !ks__port->capable(KS_CAP_SYS_ADMIN)) {
+		err = -KS_ETOOMANYREFS;
+		goto unlock;
+	}
+	user->inflight += n;
+	*out = user;
+unlock:
+	gc_unlock();
+	return err;
+}
+
+/* See scm.h. The entry goes when its count does. */
+void
+ks__unix_user_uncharge(struct unix_user *user, unsigned n)
+{
+	struct unix_user **pp;
+
+	gc_lock();
+	user->inflight -= n;
+	if (user->inflight == 0) {
+		pp = user_slot_locked(user->uid);
+		*pp = user->next;
+		ks__free(user, sizeof(*user));
+	}
+	gc_unlock();
+}
+
+/* -- the graph -- */
+
+static bool
+is_vertex(struct unix_sock *u)
+{
+	return atomic_load_explicit(&u->gc.inflight, memory_order_relaxed) > 0;
+}
+
+/* See scm.h. */
+void
+ks__unix_gc_add_edges(struct unix_fpl *fpl, struct unix_sock *receiver)
+{
+	if (fpl->count_unix == 0)
+		return;
+	gc_lock();
+	fpl->receiver = receiver;
+	for (unsigned i = 0; i < fpl->count_unix; i++) {
+		struct unix_edge *e = &fpl->edges[i];
+		struct unix_vertex *v = &e->pred->gc;
+
+		if (!is_vertex(e->pred))
+			v->file = e->file;
+		atomic_store_explicit(&v->inflight,
+				      atomic_load(&v->inflight) + 1,
+				      memory_order_relaxed);
+		e->prev = NULL;
+		e->next = v->edges;
+		if (v->edges != NULL)
+			v->edges->prev = e;
+		v->edges = e;
+	}
+	gc_unlock();
+}
+
+/* See scm.h. A list that never reached a queue has no edges. */
+void
+ks__unix_gc_del_edges(struct unix_fpl *fpl)
+{
+	if (fpl->count_unix == 0)
+		return;
+	gc_lock();
+	if (fpl->receiver == NULL) {
+		gc_unlock();
+		return;
+	}
+	for (unsigned i = 0; i < fpl->count_unix; i++) {
+		struct unix_edge *e = &fpl->edges[i];
+		struct unix_vertex *v = &e->pred->gc;
+
+		if (e->prev != NULL)
+			e->prev->next = e->next;
+		else
+			v->edges = e->next;
+		if (e->next != NULL)
+			e->next->prev = e->prev;
+		e->next = e->prev = NULL;
+		atomic_store_explicit(&v->inflight,
+				      atomic_load(&v->inflight) - 1,
+				      memory_order_relaxed);
+		if (!is_vertex(e->pred))
+			v->file = NULL;
+	}
+	fpl->receiver = NULL;
+	gc_unlock();
+}
+
+/* See scm.h. */
+void
+ks__unix_gc_barrier(void)
+{
+	gc_lock();
+	gc_unlock();
+}
+
+/* Where edge @e leads: the receiver, or the listener of an embryo. */
+static struct unix_sock *
+edge_successor(struct unix_edge *e)
+{
+	struct unix_sock *r = e->fpl->receiver;
+	struct unix_sock *l = atomic_load(&r->listener);
+
+	return l != NULL ? l : r;
+}
+
+/* All of @v's references come from queued messages. gc lock held. */
+static bool
+only_in_flight_locked(struct unix_sock *u)
+{
+	return ks__port->file_count(u->gc.file) ==
+	       atomic_load(&u->gc.inflight);
+}
+
+/* The component rooted at @root (its members linked through scc_next)
+ * is garbage. gc lock held. */
+static bool
+scc_is_dead_locked(struct unix_sock *scc)
+{
+	for (struct unix_sock *w = scc; w != NULL; w = w->gc.scc_next) {
+		if (!only_in_flight_locked(w))
+			return false;
+		for (struct unix_edge *e = w->gc.edges; e != NULL; e = e->next) {
+			struct unix_sock *s = edge_successor(e);
+
+			if (!is_vertex(s) || s->gc.epoch != gc.epoch ||
+			    s->gc.scc != scc->gc.scc)
+				return false;
+		}
+	}
+	return true;
+}
+
+static void
+visit_locked(struct unix_sock *u, struct unix_sock *parent, uint64_t *index,
+	     struct unix_sock **stack)
+{
+	u->gc.epoch = gc.epoch;
+	u->gc.index = u->gc.low = (*index)++;
+	u->gc.scc = UINT64_MAX;
+	u->gc.next_edge = u->gc.edges;
+	u->gc.parent = parent;
+	u->gc.on_stack = true;
+	u->gc.stack_next = *stack;
+	*stack = u;
+}
+
+/*
+ * Tarjan's algorithm from @start over the vertices it reaches; every dead
+ * component found is held and put on *@kill. gc lock held.
+ */
+static void
+tarjan_locked(struct unix_sock *start, struct unix_sock **kill)
+{
+	struct unix_sock *stack = NULL, *v;
+	uint64_t index = 0;
+
+	visit_locked(start, NULL, &index, &stack);
+	v = start;
+	while (v != NULL) {
+		struct unix_edge *e = v->gc.next_edge;
+		struct unix_sock *p;
+
+		if (e != NULL) {
+			struct unix_sock *s = edge_successor(e);
+
+			v->gc.next_edge = e->next;
+			if (!is_vertex(s))
+				continue;
+			if (s->gc.epoch != gc.epoch) {
+				visit_locked(s, v, &index, &stack);
+				v = s;
+			} else if (s->gc.on_stack && s->gc.index < v->gc.low) {
+				v->gc.low = s->gc.index;
+			}
+			continue;
+		}
+		if (v->gc.low == v->gc.index) {
+			struct unix_sock *scc = NULL, *w;
+
+			do {
+				w = stack;
+				stack = w->gc.stack_next;
+				w->gc.on_stack = false;
+				w->gc.scc = v->gc.index;
+				w->gc.scc_next = scc;
+				scc = w;
+			} while (w != v);
+			if (scc_is_dead_locked(scc)) {
+				for (w = scc; w != NULL; w = w->gc.scc_next) {
+					unix_hold(w);
+					w->gc.kill_next = *kill;
+					*kill = w;
+					gc.collected++;
+				}
+			}
+		}
+		p = v->gc.parent;
+		if (p != NULL && v->gc.low < p->gc.low)
+			p->gc.low = v->gc.low;
+		v = p;
+	}
+}
+
+/* Takes @u's queue, and a listener's embryos' queues, onto *@tail. */
+static void
+take_queues(struct unix_sock *u, struct ks_mbuf ***tail)
+{
+	unix_lock(u);
+	**tail = ks__unix_purge_queue_locked(u);
+	while (**tail != NULL)
+		*tail = &(**tail)->next;
+	for (struct unix_sock *e = u->acc_head; e != NULL; e = e->acc_next) {
+		unix_lock(e);
+		**tail = ks__unix_purge_queue_locked(e);
+		unix_unlock(e);
+		while (**tail != NULL)
+			*tail = &(**tail)->next;
+	}
+	unix_unlock(u);
+}
+
+/*
+ * Frees the dead sockets on @kill: empties their queues, which puts the
+ * last references to their files (so they close) and what they carry.
+ * No lock held.
+ */
+static void
+purge(struct unix_sock *kill)
+{
+	struct ks_mbuf *chain = NULL, **tail = &chain;
+	struct unix_sock *u, *next;
+
+	for (u = kill; u != NULL; u = u->gc.kill_next)
+		take_queues(u, &tail);
+	ks__mbuf_free_chain(chain);
+	for (u = kill; u != NULL; u = next) {
+		next = u->gc.kill_next;
+		unix_put(u);
+	}
+}
+
+/* See scm.h. */
+void
+ks__unix_gc_file_dropped(struct ks_sock *so, long refs)
+{
+	struct unix_sock *u = unix_sk(so), *kill = NULL;
+	long n = ks__unix_inflight_of(u);
+
+	/* Not in flight, or still held from outside its queues. */
+	if (n == 0 || refs > n)
+		return;
+	gc_lock();
+	if (!is_vertex(u) || !only_in_flight_locked(u)) {
+		gc_unlock();
+		return;
+	}
+	gc.runs++;
+	gc.epoch++;
+	tarjan_locked(u, &kill);
+	gc_unlock();
+	if (kill != NULL)
+		purge(kill);
+}
+
+/* -- putting files -- */
+
+static void
+put_files(struct unix_fpl *fpl)
+{
+	size_t size = sizeof(*fpl) + fpl->count * sizeof(struct ks_file *) +
+		      fpl->count_unix * sizeof(struct unix_edge);
+
+	for (unsigned i = 0; i < fpl->count; i++)
+		ks__port->file_put(fpl->fp[i]);
+	ks__free(fpl, size);
+}
+
+/* See scm.h. */
+void
+ks__unix_fpl_put_files(struct unix_fpl *fpl)
+{
+	struct unix_drainer self, *d;
+
+	/* Closing pipes and files does not come back here. */
+	if (fpl->count_unix == 0) {
+		put_files(fpl);
+		return;
+	}
+	self.thread = ks__port->thread_self();
+	gc_lock();
+	for (d = gc.drainers; d != NULL; d = d->next)
+		if (d->thread == self.thread)
+			break;
+	if (d != NULL) {
+		/* An outer call in this thread puts it when we return. */
+		fpl->drain_next = NULL;
+		if (d->tail != NULL)
+			d->tail->drain_next = fpl;
+		else
+			d->head = fpl;
+		d->tail = fpl;
+		gc_unlock();
+		return;
+	}
+	self.head = self.tail = NULL;
+	self.next = gc.drainers;
+	gc.drainers = &self;
+	gc_unlock();
+	while (fpl != NULL) {
+		put_files(fpl);
+		gc_lock();
+		fpl = self.head;
+		if (fpl != NULL) {
+			self.head = fpl->drain_next;
+			if (self.head == NULL)
+				self.tail = NULL;
+		} else {
+			for (struct unix_drainer **pp = &gc.drainers; *pp;
+			     pp = &(*pp)->next) {
+				if (*pp == &self) {
+					*pp = self.next;
+					break;
+				}
+			}
+		}
+		gc_unlock();
+	}
+}
