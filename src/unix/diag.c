@@ -12,30 +12,24 @@
  */
 #include "unix/unix.h"
 
-/*
- * Descriptors in flight and the collector (scm.c, gc.c) are being
- * written as this is: until they land, no message carries descriptors,
- * no socket is in flight and nothing is collected, so these report
- * zeros. They become calls to scm.c's and gc.c's accessors
- * (ks__unix_gc_stats() and the like) when those exist.
- */
+/* Descriptors a queued message carries (scm.c). */
 static uint32_t
 anc_nfds(const struct ks_anc *anc)
 {
-	return 0;
+	return ks__unix_anc_nfds(anc);
 }
 
+/* References to @u held by messages in flight (gc.c). */
 static uint32_t
 inflight_of(const struct unix_sock *u)
 {
-	return 0;
+	return (uint32_t)ks__unix_inflight_of((struct unix_sock *)u);
 }
 
 static void
 gc_stats(uint64_t *runs, uint64_t *collected)
 {
-	*runs = 0;
-	*collected = 0;
+	ks__unix_gc_stats(runs, collected);
 }
 
 /* The allocation of a name of @len address bytes (names.c's name_size). */

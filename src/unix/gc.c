@@ -172,6 +172,7 @@ ks__unix_user_charge(uint32_t uid, unsigned n, struct unix_user **out)
 	if (user->inflight > limit &&
 	    !ks__port->capable(KS_CAP_SYS_RESOURCE) &&
 	    !ks__port->capable(KS_CAP_SYS_ADMIN)) {
+		ks__diag_count(KS__CNT_TOOMANYREFS);
 		err = -KS_ETOOMANYREFS;
 		goto unlock;
 	}

@@ -310,6 +310,13 @@ ks__unix_scm_queue_locked(struct ks_mbuf *m, struct unix_sock *other,
 }
 
 /* See scm.h. */
+uint32_t
+ks__unix_anc_nfds(const struct ks_anc *anc)
+{
+	return ((const struct unix_fpl *)(const void *)anc)->count;
+}
+
+/* See scm.h. */
 struct unix_fpl *
 ks__unix_scm_detach(struct ks_mbuf *m)
 {

@@ -132,6 +132,9 @@ struct unix_fpl *ks__unix_scm_detach(struct ks_mbuf *m);
  * lock is dropped. Lock of the queue's socket held. */
 struct unix_fpl *ks__unix_scm_peek(struct ks_mbuf *m);
 
+/* How many descriptors the ancillary data @anc of a message carries. */
+uint32_t ks__unix_anc_nfds(const struct ks_anc *anc);
+
 /* The credentials a read delivers (the first message's). */
 struct unix_rcv_creds {
 	bool		valid;
