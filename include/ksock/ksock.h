@@ -254,8 +254,11 @@ struct ks_diag_stats {
 	uint64_t	sockets;		/* live socket objects */
 	uint64_t	refused_backlog;	/* connects refused or timed
 						 * out: the backlog was full */
-	uint64_t	refused_nospace;	/* sends refused or timed out:
-						 * buffers full (EAGAIN) */
+	uint64_t	refused_nospace;	/* senders that gave up for want
+						 * of buffer space (EAGAIN:
+						 * non-blocking or timed out),
+						 * whether the call then failed
+						 * or returned a short count */
 	uint64_t	refused_toomanyrefs;	/* SCM_RIGHTS over the
 						 * descriptor limit */
 	uint64_t	gc_runs;		/* collector runs */

@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -53,6 +54,57 @@ int	ksp_init(void);
  * report).
  */
 int	ksp_fini(void);
+
+/* -- introspection (port/hosted/diag.c, tools/ksockstat) -- */
+
+/*
+ * A snapshot of every open socket of a ksock instance, with the
+ * counters: taken in this process, or fetched from another process's
+ * diag server. Formats: ss -x like, /proc/net/unix, JSON, the counters.
+ */
+struct ksp_diag_snapshot;
+enum { KSP_DIAG_SS, KSP_DIAG_PROC, KSP_DIAG_JSON, KSP_DIAG_STATS };
+
+/* What to list: bit (1 << KS_SOCK_*) of @types, bit (1 << KS_DIAG_*) of
+ * @states (0: all), and names containing @name as /proc/net/unix prints
+ * them ('@' for NULs; NULL: all). */
+struct ksp_diag_filter {
+	unsigned	 types;
+	unsigned	 states;
+	const char	*name;
+};
+
+/* This process's instance (ksock started). 0, or -1/ENOMEM, ESRCH. */
+int	ksp_diag_snapshot(struct ksp_diag_snapshot **out);
+void	ksp_diag_snapshot_free(struct ksp_diag_snapshot *s);
+/* Prints @s in @format (KSP_DIAG_*) to @f. Returns 0 or -1/errno. */
+int	ksp_diag_print(FILE *f, const struct ksp_diag_snapshot *s, int format,
+		       const struct ksp_diag_filter *flt);
+/* Snapshot and print in one: the in-process ksockstat. */
+int	ksp_diag_dump(FILE *f, int format, const struct ksp_diag_filter *flt);
+/* The wire format the diag server speaks (see port/hosted/diag.c). */
+int	ksp_diag_snapshot_write(FILE *f, const struct ksp_diag_snapshot *s);
+int	ksp_diag_snapshot_read(FILE *f, struct ksp_diag_snapshot **out);
+/* Names ksockstat's filters accept ("listening" or ss's "LISTEN"...):
+ * the KS_DIAG_* / KS_SOCK_* value, or -1. */
+int	ksp_diag_parse_state(const char *name);
+int	ksp_diag_parse_type(const char *name);
+
+/*
+ * The diag server: a thread answering on the real abstract socket
+ * "\0ksock-diag-<pid>" with a snapshot per connection, for clients of
+ * our real uid or root. ksp_init() starts it when KSOCK_DIAG=1 is in the
+ * environment; ksp_fini() stops it. Returns 0 (also when running) or
+ * -1/errno.
+ */
+int	ksp_diag_serve(void);
+void	ksp_diag_stop(void);
+/* The server's address for @pid; returns its length. */
+struct sockaddr_un;
+socklen_t ksp_diag_addr(pid_t pid, struct sockaddr_un *sun);
+/* Fetches a snapshot from @pid's server. 0, or -1/errno (ECONNREFUSED:
+ * no server there; EPROTO). */
+int	ksp_diag_fetch(pid_t pid, struct ksp_diag_snapshot **out);
 
 /* -- simulated processes -- */
 

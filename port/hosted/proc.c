@@ -162,6 +162,10 @@ ksp_init(void)
 		errno = -err;
 		return -1;
 	}
+	/* ksockstat -p reads this instance (port/hosted/diag.c); a failure
+	 * to serve leaves ksock itself running. */
+	if (getenv("KSOCK_DIAG") != NULL && strcmp(getenv("KSOCK_DIAG"), "1") == 0)
+		ksp_diag_serve();
 	return 0;
 }
 
@@ -175,6 +179,7 @@ ksp_fini(void)
 	if (p == NULL)
 		return 0;
 	ksp__fdtable_close_all(&p->fdt);
+	ksp_diag_stop();
 	err = ks_fini();
 	if (err < 0) {
 		errno = -err;

@@ -106,6 +106,11 @@ restart:
 	old = u->peer;
 	u->peer = other;	/* the lookup's reference */
 	so->state = other ? KS_SS_CONNECTED : KS_SS_UNCONNECTED;
+	/* Linux marks the target established too (for sockmap), for good:
+	 * only introspection shows it (/proc/net/unix's St 03), and nothing
+	 * here reads a datagram socket's state otherwise. */
+	if (other != NULL)
+		other->base.state = KS_SS_CONNECTED;
 	/* Writability now depends on another peer's queue. */
 	ks__wake_locked(so, UNIX_POLL_OUT);
 	ks__unix_unlock_pair(u, other);
