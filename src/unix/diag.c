@@ -12,11 +12,11 @@
  */
 #include "unix/unix.h"
 
-/* Descriptors a queued message carries (scm.c). */
+/* Descriptors a queued message carries (scm.c); most carry none. */
 static uint32_t
 anc_nfds(const struct ks_anc *anc)
 {
-	return ks__unix_anc_nfds(anc);
+	return anc != NULL ? ks__unix_anc_nfds(anc) : 0;
 }
 
 /* References to @u held by messages in flight (gc.c). */

@@ -452,6 +452,99 @@ t_walk_concurrent(void)
 	(void)keep;
 }
 
+struct find_id {
+	uint64_t		 id;
+	bool			 found;
+	struct ks_diag_sock	 rec;
+};
+
+static int
+find_id_one(struct ks_sock *so, void *arg)
+{
+	struct find_id *f = arg;
+
+	if (ks_sock_id(so) != f->id)
+		return 0;
+	memset(&f->rec, 0, sizeof(f->rec));
+	f->found = ks_diag_sock(so, &f->rec) == 0;
+	return 1;
+}
+
+/* The record of the socket behind descriptor @fd (its st_ino is the
+ * id). */
+static bool
+diag_fd(int fd, struct ks_diag_sock *r)
+{
+	struct find_id f = { 0 };
+	struct stat st;
+
+	if (ksp_fstat(fd, &st) < 0)
+		return false;
+	f.id = (uint64_t)st.st_ino;
+	ks_diag_walk(find_id_one, &f);
+	*r = f.rec;
+	return f.found;
+}
+
+/* Sends @fd over @via with SCM_RIGHTS. */
+static long
+send_fd(int via, int fd)
+{
+	union {
+		struct cmsghdr	h;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} c;
+	struct iovec iov = { "x", 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = c.buf,
+			    .msg_controllen = sizeof(c.buf) };
+
+	memset(&c, 0, sizeof(c));
+	c.h.cmsg_level = SOL_SOCKET;
+	c.h.cmsg_type = SCM_RIGHTS;
+	c.h.cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(&c.h), &fd, sizeof(fd));
+	return ksp_sendmsg(via, &m, 0) < 0 ? -errno : 1;
+}
+
+/* Descriptors in flight: the receiver counts the descriptors queued for
+ * it, the passed socket how often it is in flight; a cycle closed while
+ * in flight is collected, and the collector's counters say so. (Not
+ * injected: the POSIX personality's calls are not steps.) */
+static void
+t_inflight_and_collector(void)
+{
+	struct ks_diag_stats st0, st;
+	struct ks_diag_sock r;
+	int p[2] = { -1, -1 }, x = -1;
+
+	ks_diag_stats(&st0);
+	CHECK_EQ(ksp_socketpair(AF_UNIX, SOCK_STREAM, 0, p), 0);
+	x = ksp_socket(AF_UNIX, SOCK_DGRAM, 0);
+	CHECK(x >= 0);
+	EQ(send_fd(p[0], x), 1);
+	EQ(send_fd(p[0], x), 1);
+	CHECK(diag_fd(p[1], &r));
+	CHECK_EQ(r.fds_queued, 2);
+	CHECK_EQ(r.inflight, 0);
+	CHECK(diag_fd(x, &r));
+	CHECK_EQ(r.inflight, 2);
+	CHECK_EQ(r.fds_queued, 0);
+	/* Now a cycle: p[1] in flight in its own queue, then every
+	 * descriptor closed. */
+	EQ(send_fd(p[0], p[1]), 1);
+	CHECK(diag_fd(p[1], &r));
+	CHECK_EQ(r.inflight, 1);
+	CHECK_EQ(r.fds_queued, 3);
+	ksp_close(x);
+	ksp_close(p[0]);
+	ksp_close(p[1]);
+	ks_diag_stats(&st);
+	CHECK(st.gc_runs > st0.gc_runs);
+	CHECK(st.gc_collected >= st0.gc_collected + 1);
+	CHECK_EQ(st.sockets, 0);
+}
+
 /* -- formats against the real kernel -- */
 
 /* One line of /proc/net/unix. */
@@ -938,6 +1031,8 @@ static const struct ut_test tests[] = {
 	{ "walk_skips_closed",			t_walk_skips_closed, 0 },
 	{ "walk_stops",				t_walk_stops, 0 },
 	{ "walk_concurrent",			t_walk_concurrent, UT_NO_INJECT },
+	{ "inflight_and_collector",		t_inflight_and_collector,
+						UT_NO_INJECT },
 	{ "proc_format_matches_linux",		t_proc_format_matches_linux,
 						UT_NO_INJECT },
 	{ "json_parses_back",			t_json_parses_back, UT_NO_INJECT },
