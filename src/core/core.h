@@ -197,10 +197,10 @@ struct ks_iter {
  * capped at KS_RW_MAX as Linux does.
  */
 int	ks__iter_init(struct ks_iter *it, const struct ks_msghdr *msg);
-/* Copies @n bytes (at most it->count) from user memory to @dst. Returns 0
+/* Copies min(@n, it->count) bytes from user memory to @dst. Returns 0
  * or -KS_EFAULT; the cursor advances past what was copied. */
 int	ks__iter_copy_from(struct ks_iter *it, void *dst, size_t n);
-/* Copies @n bytes (at most it->count) from @src to user memory. */
+/* Copies min(@n, it->count) bytes from @src to user memory; as above. */
 int	ks__iter_copy_to(struct ks_iter *it, const void *src, size_t n);
 
 /* -- message buffers -- */

@@ -53,6 +53,10 @@ ks__iter_copy_from(struct ks_iter *it, void *dst, size_t n)
 {
 	unsigned char *d = dst;
 
+	/* Past it->count there is no segment left to settle on. */
+	if (n > it->count)
+		n = it->count;
+
 	while (n > 0) {
 		size_t chunk;
 
@@ -76,6 +80,10 @@ int
 ks__iter_copy_to(struct ks_iter *it, const void *src, size_t n)
 {
 	const unsigned char *s = src;
+
+	/* Past it->count there is no segment left to settle on. */
+	if (n > it->count)
+		n = it->count;
 
 	while (n > 0) {
 		size_t chunk;
