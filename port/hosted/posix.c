@@ -1048,9 +1048,34 @@ ksp_ioctl(int fd, unsigned long req, ...)
 
 /* -- poll -- */
 
+/*
+ * ksp_poll() as Linux's do_poll(): a first pass that registers nothing
+ * (most polls on a busy socket find it ready, and then registering and
+ * removing an entry per descriptor would be wasted), then a pass that
+ * registers every socket's entry, then a wait. The wait spins for a
+ * moment before parking, as ksock's own waiters do (src/core/wait.c): a
+ * wake-up that finds the poller spinning costs no system call, and a
+ * ping-pong over poll is all such wake-ups. The state word goes SPINNING
+ * -> SLEEPING when the poller parks, and a waker moves it to WOKEN,
+ * unparking only a sleeper. After a wake-up a pass without registering
+ * looks again; only if it finds nothing (a wake-up for events nobody
+ * asked for) does the next pass register again. With host descriptors
+ * the poller sleeps in the real poll() on them and an eventfd instead.
+ *
+ * Up to POLL_STACK_FDS descriptors are tracked on the stack; more are
+ * allocated.
+ */
+#define POLL_STACK_FDS	16
+/* The spin: about the cost of a park and unpark pair (see wait.c). */
+#define POLL_SPIN_NS	20000
+#define POLL_SPIN_CHECK	64
+
+enum { POLL_SPINNING, POLL_SLEEPING, POLL_WOKEN };
+
 struct poll_waiter {
 	struct ksp_thread *thr;
 	int		   efd;		/* eventfd when host files are polled */
+	atomic_int	   state;	/* POLL_* */
 };
 
 struct poll_slot {
@@ -1065,6 +1090,8 @@ poll_wake(struct ks_poll_entry *pe, unsigned events)
 {
 	struct poll_waiter *w = pe->arg;
 
+	if (atomic_exchange(&w->state, POLL_WOKEN) == POLL_WOKEN)
+		return;		/* told already */
 	if (w->efd >= 0) {
 		uint64_t one = 1;
 		ssize_t n = write(w->efd, &one, sizeof(one));
@@ -1090,15 +1117,134 @@ poll_ms_left(int64_t deadline)
 	return left > INT_MAX ? INT_MAX : (int)left;
 }
 
+static inline void
+poll_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/*
+ * Waits for a wake-up of @w (sockets only): spins, then parks. Returns 0
+ * (woken, or the deadline passed: *@timed_out says which), or -EINTR.
+ */
+static int
+poll_sleep(struct poll_waiter *w, int64_t deadline, bool *timed_out)
+{
+	int64_t spin_end = ksp__now() + POLL_SPIN_NS;
+	int expected = POLL_SPINNING;
+	int err;
+
+	if (deadline >= 0 && deadline < spin_end)
+		spin_end = deadline;
+	for (unsigned i = 1;; i++) {
+		if (atomic_load_explicit(&w->state, memory_order_acquire) ==
+		    POLL_WOKEN)
+			return 0;
+		poll_cpu_relax();
+		if (i % POLL_SPIN_CHECK == 0 && ksp__now() >= spin_end)
+			break;
+	}
+	if (!atomic_compare_exchange_strong(&w->state, &expected,
+					    POLL_SLEEPING))
+		return 0;
+	do {
+		err = ksp__park(deadline);
+		if (err == -KS_ETIMEDOUT) {
+			*timed_out = true;
+			return 0;
+		}
+		if (err < 0)
+			return err;
+	} while (atomic_load(&w->state) != POLL_WOKEN);
+	return 0;
+}
+
+/* Sleeps in the real poll() on the host descriptors and the eventfd.
+ * Returns 0 or -errno. */
+static int
+poll_sleep_host(struct poll_waiter *w, struct pollfd *hp, size_t nhost,
+		int64_t deadline, bool *timed_out)
+{
+	uint64_t cnt;
+	ssize_t n;
+
+	hp[nhost].fd = w->efd;
+	hp[nhost].events = POLLIN;
+	if (poll(hp, nhost + 1, poll_ms_left(deadline)) < 0)
+		return -errno;
+	n = read(w->efd, &cnt, sizeof(cnt));
+	(void)n;
+	if (atomic_exchange(&w->thr->interrupted, false))
+		return -EINTR;
+	if (deadline >= 0 && ksp__now() >= deadline)
+		*timed_out = true;
+	return 0;
+}
+
+/*
+ * One pass over @fds: fills revents and returns how many are ready, or
+ * -errno. @reg: register each socket's entry (re-registering it for the
+ * socket's current state).
+ */
+static int
+poll_pass(struct pollfd *fds, nfds_t nfds, struct poll_slot *slot,
+	  struct pollfd *hp, size_t nhost, bool reg)
+{
+	size_t h = 0;
+	int ready = 0;
+
+	for (nfds_t i = 0; i < nfds; i++) {
+		struct poll_slot *s = &slot[i];
+		unsigned mask;
+
+		fds[i].revents = 0;
+		if (fds[i].fd < 0)
+			continue;
+		if (s->f == NULL) {
+			fds[i].revents = POLLNVAL;
+		} else if (s->f->so != NULL) {
+			mask = ks_poll(s->f->so, reg ? &s->pe : NULL);
+			if (reg)
+				s->registered = true;
+			fds[i].revents = (short)(mask & ((unsigned)fds[i].events |
+					  POLLERR | POLLHUP));
+		} else {
+			hp[h].fd = s->f->hostfd;
+			hp[h].events = fds[i].events;
+			hp[h].revents = 0;
+			h++;
+		}
+	}
+	if (nhost > 0) {
+		if (poll(hp, nhost, 0) < 0)
+			return -errno;
+		h = 0;
+		for (nfds_t i = 0; i < nfds; i++)
+			if (fds[i].fd >= 0 && slot[i].f != NULL &&
+			    slot[i].f->so == NULL)
+				fds[i].revents = hp[h++].revents;
+	}
+	for (nfds_t i = 0; i < nfds; i++)
+		if (fds[i].revents != 0)
+			ready++;
+	return ready;
+}
+
 int
 ksp_poll(struct pollfd *fds, nfds_t nfds, int timeout)
 {
-	struct poll_waiter w = { ksp__thread(), -1 };
-	struct poll_slot *slot = NULL;
-	struct pollfd *hp = NULL;
+	struct poll_slot stack_slot[POLL_STACK_FDS];
+	struct pollfd stack_hp[POLL_STACK_FDS + 1];
+	struct poll_waiter w = { ksp__thread(), -1, POLL_SPINNING };
+	struct poll_slot *slot = stack_slot;
+	struct pollfd *hp = stack_hp;
 	int64_t deadline = -1;
 	size_t nhost = 0;
-	bool timed_out = timeout == 0;
+	bool timed_out = timeout == 0, reg = false;
 	int ready = 0, err = 0;
 
 	if (nfds > (nfds_t)ksp__fd_limit())
@@ -1107,11 +1253,16 @@ ksp_poll(struct pollfd *fds, nfds_t nfds, int timeout)
 		return fail(-EFAULT);
 	if (timeout > 0)
 		deadline = ksp__now() + (int64_t)timeout * 1000000;
-	slot = calloc(nfds + 1, sizeof(*slot));
-	hp = calloc(nfds + 1, sizeof(*hp));
-	if (slot == NULL || hp == NULL) {
-		err = -ENOMEM;
-		goto out;
+	if (nfds > POLL_STACK_FDS) {
+		slot = calloc(nfds, sizeof(*slot));
+		hp = calloc(nfds + 1, sizeof(*hp));
+		if (slot == NULL || hp == NULL) {
+			free(slot);
+			free(hp);
+			return fail(-ENOMEM);
+		}
+	} else {
+		memset(stack_slot, 0, nfds * sizeof(*slot));
 	}
 	for (nfds_t i = 0; i < nfds; i++) {
 		if (fds[i].fd < 0 || get_file(fds[i].fd, &slot[i].f) < 0)
@@ -1121,100 +1272,71 @@ ksp_poll(struct pollfd *fds, nfds_t nfds, int timeout)
 		if (slot[i].f->so == NULL)
 			nhost++;
 	}
-	if (nhost > 0) {
-		w.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (w.efd < 0) {
-			err = -errno;
-			goto out;
-		}
-		atomic_store(&w.thr->poll_efd, w.efd);
-	}
 
 	for (;;) {
-		size_t h = 0;
-
-		ready = 0;
-		for (nfds_t i = 0; i < nfds; i++) {
-			struct poll_slot *s = &slot[i];
-			unsigned mask;
-
-			fds[i].revents = 0;
-			if (fds[i].fd < 0)
-				continue;
-			if (s->f == NULL) {
-				fds[i].revents = POLLNVAL;
-			} else if (s->f->so != NULL) {
-				mask = ks_poll(s->f->so, timed_out ? NULL : &s->pe);
-				if (!timed_out)
-					s->registered = true;
-				fds[i].revents = (short)(mask & ((unsigned)fds[i].events |
-						  POLLERR | POLLHUP));
-			} else {
-				hp[h].fd = s->f->hostfd;
-				hp[h].events = fds[i].events;
-				hp[h].revents = 0;
-				h++;
-			}
+		ready = poll_pass(fds, nfds, slot, hp, nhost, reg && !timed_out);
+		if (ready < 0) {
+			err = ready;
+			ready = 0;
+			goto out;
 		}
-		if (nhost > 0) {
-			if (poll(hp, nhost, 0) < 0) {
-				err = -errno;
-				goto out;
-			}
-			h = 0;
-			for (nfds_t i = 0; i < nfds; i++)
-				if (fds[i].fd >= 0 && slot[i].f != NULL &&
-				    slot[i].f->so == NULL)
-					fds[i].revents = hp[h++].revents;
-		}
-		for (nfds_t i = 0; i < nfds; i++)
-			if (fds[i].revents != 0)
-				ready++;
 		if (ready > 0 || timed_out)
 			break;
-
-		if (nhost > 0) {
-			uint64_t cnt;
-			ssize_t n;
-
-			hp[nhost].fd = w.efd;
-			hp[nhost].events = POLLIN;
-			if (poll(hp, nhost + 1, poll_ms_left(deadline)) < 0) {
+		if (!reg) {
+			/* Register, then look once more before sleeping: an
+			 * event in between wakes us. */
+			reg = true;
+			atomic_store(&w.state, POLL_SPINNING);
+			continue;
+		}
+		if (nhost > 0 && w.efd < 0) {
+			w.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+			if (w.efd < 0) {
 				err = -errno;
 				goto out;
 			}
-			n = read(w.efd, &cnt, sizeof(cnt));
-			(void)n;
-			if (atomic_exchange(&w.thr->interrupted, false)) {
-				err = -EINTR;
+			atomic_store(&w.thr->poll_efd, w.efd);
+			/* Wakers that came before the eventfd unparked
+			 * us; look again with it in place. */
+			atomic_store(&w.state, POLL_SPINNING);
+			continue;
+		}
+		err = nhost > 0 ?
+		      poll_sleep_host(&w, hp, nhost, deadline, &timed_out) :
+		      poll_sleep(&w, deadline, &timed_out);
+		if (err < 0)
+			goto out;
+		/* Woken: a pass without registering, which keeps the
+		 * entries where they are, finds what woke us; if nothing
+		 * did, the next pass registers again. */
+		reg = atomic_load(&w.state) != POLL_WOKEN;
+		atomic_store(&w.state, POLL_SPINNING);
+		if (!reg) {
+			ready = poll_pass(fds, nfds, slot, hp, nhost, false);
+			if (ready < 0) {
+				err = ready;
+				ready = 0;
 				goto out;
 			}
-			if (deadline >= 0 && ksp__now() >= deadline)
-				timed_out = true;
-		} else {
-			err = ksp__park(deadline);
-			if (err == -KS_ETIMEDOUT) {
-				timed_out = true;
-				err = 0;
-			} else if (err < 0) {
-				goto out;
-			}
+			if (ready > 0 || timed_out)
+				break;
+			reg = true;
 		}
 	}
 
 out:
-	if (slot != NULL) {
-		for (nfds_t i = 0; i < nfds; i++) {
-			if (slot[i].registered)
-				ks_poll_remove(&slot[i].pe);
-			ksp__file_put(slot[i].f);
-		}
+	for (nfds_t i = 0; i < nfds; i++) {
+		if (slot[i].registered)
+			ks_poll_remove(&slot[i].pe);
+		ksp__file_put(slot[i].f);
 	}
 	if (w.efd >= 0) {
 		atomic_store(&w.thr->poll_efd, -1);
 		close(w.efd);
 	}
-	free(slot);
-	free(hp);
+	if (slot != stack_slot) {
+		free(slot);
+		free(hp);
+	}
 	return err < 0 ? fail(err) : ready;
 }
