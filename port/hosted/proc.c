@@ -19,6 +19,7 @@
  * See hosted.h.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,6 +124,34 @@ ksp__signal_pid(int32_t pid, int sig)
 	pthread_mutex_unlock(&ksp_procs_lock);
 }
 
+/*
+ * Keeps glibc from handing freed message memory back to the kernel. A
+ * message is allocated by the sending thread and freed by the reading
+ * one into the sender's arena, whose top glibc trims once it passes
+ * 128 KiB, so with the defaults every few 64 KiB messages come from
+ * freshly faulted pages (docs/bench.md: 49,000 page faults in half a
+ * second of 64 KiB writes). A fixed trim threshold of 64 MiB and an mmap
+ * threshold of 4 MiB (above every stream message and usual datagram)
+ * keep the pages mapped; memory a program freed stays reusable by it.
+ * A program that tunes malloc itself (GLIBC_TUNABLES, or KSOCK_MALLOC=
+ * default in the environment) keeps its own settings.
+ */
+#define KSP_TRIM_THRESHOLD	(64 << 20)
+#define KSP_MMAP_THRESHOLD	(4 << 20)
+
+static void
+malloc_tune(void)
+{
+	const char *own = getenv("KSOCK_MALLOC");
+	const char *tun = getenv("GLIBC_TUNABLES");
+
+	if ((own != NULL && strcmp(own, "default") == 0) ||
+	    (tun != NULL && strstr(tun, "glibc.malloc.") != NULL))
+		return;
+	mallopt(M_TRIM_THRESHOLD, KSP_TRIM_THRESHOLD);
+	mallopt(M_MMAP_THRESHOLD, KSP_MMAP_THRESHOLD);
+}
+
 int
 ksp_init(void)
 {
@@ -162,6 +191,7 @@ ksp_init(void)
 		errno = -err;
 		return -1;
 	}
+	malloc_tune();
 	/* ksockstat -p reads this instance (port/hosted/diag.c); a failure
 	 * to serve leaves ksock itself running. */
 	if (getenv("KSOCK_DIAG") != NULL && strcmp(getenv("KSOCK_DIAG"), "1") == 0)
