@@ -77,10 +77,28 @@ kp__file_mem_put(struct kp_file *f)
 void
 kp__file_put(struct kp_file *f)
 {
+	struct ks_sock *so;
+	long left;
+
 	if (f == NULL || f == &kp_stale)
 		return;
-	if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
+	so = f->kind == KP_SOCK ? f->so : NULL;
+	/* Another thread may drop the last reference and close the socket
+	 * as soon as ours is gone: hold the socket across the notice. */
+	if (so != NULL)
+		ks_sock_hold(so);
+	left = atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) - 1;
+	if (left > 0) {
+		/* The collector frees a cycle in flight when this was the
+		 * last reference from outside it. */
+		if (so != NULL) {
+			ks_sock_file_dropped(so, left);
+			ks_sock_release(so);
+		}
 		return;
+	}
+	if (so != NULL)
+		ks_sock_release(so);
 	switch (f->kind) {
 	case KP_SOCK:
 		ks_close(f->so);

@@ -115,6 +115,11 @@ th_fork(int (*fn)(void *), void *arg)
 		abort();
 	}
 #else
+	/* Under build/ksock-run the sockets are ksock's, and ksock does not
+	 * share sockets with another process yet (a later stage). */
+	if (getenv("KSOCK_RUN") != NULL)
+		th_skip("forks a process: ksock-run does not share sockets "
+			"across processes yet");
 	fflush(stdout);
 	fflush(stderr);
 	c->pid = fork();
