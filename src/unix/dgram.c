@@ -364,7 +364,13 @@ ks__unix_dgram_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 	} else {
 		ks__mbuf_free(m);
 	}
-	ks__unix_scm_recv(msg, ctlcap, passcred, &creds, fpl, peek, flags);
+	/* A datagram that could not be copied out is lost with its
+	 * descriptors, as on Linux. */
+	if (err < 0)
+		ks__unix_scm_drop(fpl);
+	else
+		ks__unix_scm_recv(msg, ctlcap, passcred, &creds, fpl, peek,
+				  flags);
 	return err;
 
 unlock:

@@ -337,6 +337,14 @@ ks__unix_scm_peek(struct ks_mbuf *m)
 	return fpl;
 }
 
+/* See scm.h. */
+void
+ks__unix_scm_drop(struct unix_fpl *fpl)
+{
+	if (fpl != NULL)
+		fpl_put(fpl);
+}
+
 /* Where a read's control data goes: Linux's msg_control cursor. */
 struct ctl_out {
 	unsigned char	*ptr;	/* user memory */

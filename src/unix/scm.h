@@ -156,6 +156,9 @@ struct unix_rcv_creds {
 void	ks__unix_scm_recv(struct ks_msghdr *msg, size_t cap, bool passcred,
 			  const struct unix_rcv_creds *creds,
 			  struct unix_fpl *fpl, bool peek, int flags);
+/* Drops the caller's reference to @fpl (NULL: none) without delivering
+ * anything. No lock held. */
+void	ks__unix_scm_drop(struct unix_fpl *fpl);
 /* The credentials of @m, for a read. */
 static inline void
 ks__unix_rcv_creds(struct unix_rcv_creds *c, const struct ks_mbuf *m)
