@@ -11,7 +11,7 @@
  * strongly connected component is garbage when each of its vertices is
  * like that and all its edges stay inside it: nothing outside can ever
  * receive one of its sockets again. That is Linux's rule (6.10 and
- * later, unix_vertex_dead()); an component with an edge leaving it is
+ * later, unix_vertex_dead()); a component with an edge leaving it is
  * kept, and if what it points at dies, the files that death puts bring
  * the collector back to it.
  *
@@ -52,10 +52,13 @@
  * ks__unix_gc_barrier() (a run in progress finishes first; a later run
  * sees them), as Linux's unix_peek_fds() does.
  *
- * Locks: the gc lock (gc.lock) is taken after socket locks (queueing
- * holds the receiver's) and never together with another gc-lock holder;
- * no port file hook is called with it held. Purging takes a listener's
- * lock and then its embryos' locks one by one.
+ * Locks, in the order they are taken:
+ *   socket (unix.h)   a message is queued, and its edges added, under the
+ *                     receiver's lock; purging takes a dead listener's lock
+ *                     and then its embryos' one at a time
+ *   gc     (gc.lock)  [G] the graph (edges, vertices, Tarjan's state), the
+ *                     per-user counts, the drainers; never held while a
+ *                     socket lock is taken or a port file hook is called
  * Tags: [G] gc lock.
  */
 #include "unix/unix.h"
