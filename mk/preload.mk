@@ -36,3 +36,18 @@ run-programs: $(LIBKSOCK_PRELOAD) $(KSOCK_RUN) tests/run/run-programs.sh $(RUN_P
 
 $(CONFORM_NAMES:%=conform-run-%): conform-run-%: $(BUILD)/conform/linux/% $(LIBKSOCK_PRELOAD) $(KSOCK_RUN)
 	@tools/run-suite conform-run-$* 600 $(KSOCK_RUN) $<
+
+# What the shim adds (number space, descriptor calls, poll/select/epoll
+# over both kinds, signals, threads, fork): one libc program, run natively
+# and under ksock-run; both runs must pass.
+$(BUILD)/run/t_preload: tests/run/t_preload.c $(CONFORM_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CONFORM_CFLAGS) -o $@ $< tests/conform/harness.c
+
+ALL_TARGETS += $(BUILD)/run/t_preload
+CHECK_TARGETS += run-preload-linux run-preload-ksock
+.PHONY: run-preload-linux run-preload-ksock
+run-preload-linux: $(BUILD)/run/t_preload
+	@tools/run-suite run-preload-linux 300 $<
+run-preload-ksock: $(BUILD)/run/t_preload $(LIBKSOCK_PRELOAD) $(KSOCK_RUN)
+	@tools/run-suite run-preload-ksock 300 $(KSOCK_RUN) $<

@@ -1,0 +1,471 @@
+/*
+ * What ksock-run adds to a program, checked against Linux: one number
+ * space for both kinds of descriptor, the descriptor calls, poll, select
+ * and epoll over both kinds at once, signals, threads and fork.
+ *
+ * Built once against libc with the conformance harness; make check runs
+ * it natively and under ksock-run, and both runs must pass. The one test
+ * whose expectation differs (a forked child's view of its parent's
+ * sockets) says so.
+ */
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/wait.h>
+
+#include "../conform/harness.h"
+
+static bool
+under_ksock(void)
+{
+	return getenv("KSOCK_RUN") != NULL;
+}
+
+/* Sockets, pipes and files take numbers from one space. */
+static void
+numbers_one_space(void)
+{
+	int sv[2], p[2], fd, n;
+	struct stat st;
+	char c;
+
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	CHECK_OK(pipe(p));
+	fd = CHECK_OK(open("/dev/null", O_RDONLY));
+	CHECK(sv[0] != sv[1] && p[0] != sv[0] && p[0] != sv[1] &&
+	      fd != sv[0] && fd != sv[1] && fd != p[1]);
+	/* The lowest free number, whatever held it. */
+	n = sv[0];
+	CHECK_OK(close(sv[0]));
+	CHECK_EQ(CHECK_OK(open("/dev/null", O_RDONLY)), n);
+	CHECK_OK(close(n));
+	/* dup2 of a pipe onto a socket's number makes it the pipe. */
+	CHECK_EQ(dup2(p[0], sv[1]), sv[1]);
+	CHECK_OK(fstat(sv[1], &st));
+	CHECK(S_ISFIFO(st.st_mode));
+	CHECK_EQ(write(p[1], "x", 1), 1);
+	CHECK_EQ(read(sv[1], &c, 1), 1);
+	/* and of a socket onto a file's number makes it a socket. */
+	CHECK_OK(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv));
+	CHECK_EQ(dup2(sv[0], fd), fd);
+	CHECK_OK(fstat(fd, &st));
+	CHECK(S_ISSOCK(st.st_mode));
+	CHECK_EQ(send(fd, "y", 1, 0), 1);
+	CHECK_EQ(recv(sv[1], &c, 1, 0), 1);
+	CHECK_EQ(c, 'y');
+	CHECK_EQ(dup3(sv[0], fd, O_CLOEXEC), fd);
+	CHECK_EQ(fcntl(fd, F_GETFD), FD_CLOEXEC);
+	CHECK_ERR(dup3(fd, fd, 0), EINVAL);
+	CHECK_EQ(dup2(fd, fd), fd);
+	CHECK_OK(close(fd));
+	CHECK_ERR(send(fd, "y", 1, 0), EBADF);
+	CHECK_OK(close(sv[0]));
+	CHECK_OK(close(sv[1]));
+	CHECK_OK(close(p[0]));
+	CHECK_OK(close(p[1]));
+	/* The one made by the first dup2. */
+	CHECK_OK(close(n + 1 == p[0] ? n + 1 : n + 1));
+}
+
+/* fcntl, ioctl, fstat and the positioned calls on a socket. */
+static void
+descriptor_calls(void)
+{
+	int sv[2], v, fd;
+	struct stat st;
+	char buf[8];
+
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	CHECK_EQ(fcntl(sv[0], F_GETFL) & O_NONBLOCK, 0);
+	CHECK_OK(fcntl(sv[0], F_SETFL, O_NONBLOCK));
+	CHECK_EQ(fcntl(sv[0], F_GETFL) & (O_NONBLOCK | O_ACCMODE),
+		 O_NONBLOCK | O_RDWR);
+	CHECK_ERR(recv(sv[0], buf, 1, 0), EAGAIN);
+	v = 0;
+	CHECK_OK(ioctl(sv[0], FIONBIO, &v));
+	CHECK_EQ(fcntl(sv[0], F_GETFL) & O_NONBLOCK, 0);
+	CHECK_EQ(fcntl(sv[0], F_GETFD), 0);
+	CHECK_OK(fcntl(sv[0], F_SETFD, FD_CLOEXEC));
+	CHECK_EQ(fcntl(sv[0], F_GETFD), FD_CLOEXEC);
+	fd = CHECK_OK(fcntl(sv[0], F_DUPFD_CLOEXEC, 40));
+	CHECK(fd >= 40);
+	CHECK_EQ(fcntl(fd, F_GETFD), FD_CLOEXEC);
+	CHECK_OK(fcntl(sv[0], F_SETOWN, getpid()));
+	CHECK_EQ(fcntl(fd, F_GETOWN), getpid());
+	CHECK_EQ(send(fd, "abc", 3, 0), 3);
+	CHECK_OK(ioctl(sv[1], FIONREAD, &v));
+	CHECK_EQ(v, 3);
+	CHECK_OK(ioctl(sv[1], SIOCINQ, &v));
+	CHECK_EQ(v, 3);
+	/* Linux counts the buffer the bytes sit in, not only the bytes. */
+	CHECK_OK(ioctl(sv[0], SIOCOUTQ, &v));
+	CHECK(v >= 3);
+	CHECK_OK(ioctl(sv[1], SIOCATMARK, &v));
+	CHECK_EQ(v, 0);
+	CHECK_OK(fstat(sv[0], &st));
+	CHECK(S_ISSOCK(st.st_mode));
+	CHECK_ERR(pread(sv[1], buf, 1, 0), ESPIPE);
+	CHECK_ERR(pwrite(sv[1], buf, 1, 0), ESPIPE);
+	CHECK_ERR(lseek(sv[1], 0, SEEK_CUR), ESPIPE);
+	CHECK_EQ(read(sv[1], buf, sizeof(buf)), 3);
+	CHECK_OK(close(fd));
+	CHECK_OK(close(sv[0]));
+	CHECK_OK(close(sv[1]));
+}
+
+struct delayed {
+	int	fd;
+	int	ms;
+};
+
+static void *
+write_later(void *arg)
+{
+	struct delayed *d = arg;
+
+	th_sleep_ms(d->ms);
+	if (write(d->fd, "w", 1) != 1)
+		abort();
+	return NULL;
+}
+
+static pthread_t
+write_after(struct delayed *d, int fd, int ms)
+{
+	pthread_t t;
+
+	d->fd = fd;
+	d->ms = ms;
+	pthread_create(&t, NULL, write_later, d);
+	return t;
+}
+
+/* poll and select wait on a socket and a pipe at once. */
+static void
+poll_select_mixed(void)
+{
+	int sv[2], p[2];
+	struct pollfd pfd[2];
+	struct delayed d;
+	struct timeval tv;
+	fd_set rs;
+	pthread_t t;
+	char c;
+
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	CHECK_OK(pipe(p));
+	for (int round = 0; round < 2; round++) {
+		int wake = round == 0 ? sv[1] : p[1];
+
+		pfd[0] = (struct pollfd){ .fd = sv[0], .events = POLLIN };
+		pfd[1] = (struct pollfd){ .fd = p[0], .events = POLLIN };
+		t = write_after(&d, wake, 100);
+		CHECK_EQ(poll(pfd, 2, 5000), 1);
+		CHECK_EQ(pfd[round].revents, POLLIN);
+		CHECK_EQ(pfd[1 - round].revents, 0);
+		pthread_join(t, NULL);
+		CHECK_EQ(read(pfd[round].fd, &c, 1), 1);
+
+		t = write_after(&d, wake, 100);
+		FD_ZERO(&rs);
+		FD_SET(sv[0], &rs);
+		FD_SET(p[0], &rs);
+		tv = (struct timeval){ 5, 0 };
+		CHECK_EQ(select((sv[0] > p[0] ? sv[0] : p[0]) + 1, &rs, NULL,
+				NULL, &tv), 1);
+		CHECK(FD_ISSET(round == 0 ? sv[0] : p[0], &rs));
+		CHECK(!FD_ISSET(round == 0 ? p[0] : sv[0], &rs));
+		CHECK(tv.tv_sec < 5);
+		pthread_join(t, NULL);
+		CHECK_EQ(read(round == 0 ? sv[0] : p[0], &c, 1), 1);
+	}
+	CHECK_EQ(poll(pfd, 2, 50), 0);
+	CHECK_OK(close(sv[0]));
+	CHECK_OK(close(sv[1]));
+	CHECK_OK(close(p[0]));
+	CHECK_OK(close(p[1]));
+}
+
+/* One epoll set with both kinds: level, edge, one-shot, RDHUP. */
+static void
+epoll_mixed(void)
+{
+	struct epoll_event ev, out[4];
+	struct delayed d;
+	int sv[2], p[2], ep;
+	pthread_t t;
+	char c;
+
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	CHECK_OK(pipe(p));
+	ep = CHECK_OK(epoll_create1(EPOLL_CLOEXEC));
+	ev = (struct epoll_event){ .events = EPOLLIN, .data.u64 = 1 };
+	CHECK_OK(epoll_ctl(ep, EPOLL_CTL_ADD, sv[0], &ev));
+	CHECK_ERR(epoll_ctl(ep, EPOLL_CTL_ADD, sv[0], &ev), EEXIST);
+	ev = (struct epoll_event){ .events = EPOLLIN, .data.u64 = 2 };
+	CHECK_OK(epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev));
+	CHECK_EQ(epoll_wait(ep, out, 4, 0), 0);
+
+	/* A socket wakes a sleeping epoll_wait; so does the pipe. */
+	t = write_after(&d, sv[1], 100);
+	CHECK_EQ(epoll_wait(ep, out, 4, 5000), 1);
+	CHECK_EQ(out[0].data.u64, 1);
+	CHECK_EQ(out[0].events, EPOLLIN);
+	pthread_join(t, NULL);
+	/* Level-triggered: still there. */
+	CHECK_EQ(epoll_wait(ep, out, 4, 0), 1);
+	CHECK_EQ(read(sv[0], &c, 1), 1);
+	t = write_after(&d, p[1], 100);
+	CHECK_EQ(epoll_wait(ep, out, 4, 5000), 1);
+	CHECK_EQ(out[0].data.u64, 2);
+	pthread_join(t, NULL);
+	/* Both kinds ready in one call. */
+	CHECK_EQ(send(sv[1], "s", 1, 0), 1);
+	CHECK_EQ(epoll_wait(ep, out, 4, 1000), 2);
+	CHECK_EQ(read(sv[0], &c, 1), 1);
+	CHECK_EQ(read(p[0], &c, 1), 1);
+
+	/* Edge-triggered: once per arrival. */
+	ev = (struct epoll_event){ .events = EPOLLIN | EPOLLET | EPOLLRDHUP,
+				   .data.u64 = 3 };
+	CHECK_OK(epoll_ctl(ep, EPOLL_CTL_MOD, sv[0], &ev));
+	CHECK_EQ(send(sv[1], "a", 1, 0), 1);
+	CHECK_EQ(epoll_wait(ep, out, 4, 1000), 1);
+	CHECK_EQ(out[0].data.u64, 3);
+	CHECK_EQ(epoll_wait(ep, out, 4, 50), 0);
+	CHECK_EQ(send(sv[1], "b", 1, 0), 1);
+	CHECK_EQ(epoll_wait(ep, out, 4, 1000), 1);
+	CHECK_OK(shutdown(sv[1], SHUT_WR));
+	CHECK_EQ(epoll_wait(ep, out, 4, 1000), 1);
+	CHECK(out[0].events & EPOLLRDHUP);
+
+	/* One-shot: once, until re-armed. */
+	ev = (struct epoll_event){ .events = EPOLLIN | EPOLLONESHOT,
+				   .data.u64 = 4 };
+	CHECK_OK(epoll_ctl(ep, EPOLL_CTL_MOD, sv[0], &ev));
+	CHECK_EQ(epoll_wait(ep, out, 4, 1000), 1);
+	CHECK_EQ(epoll_wait(ep, out, 4, 50), 0);
+	CHECK_OK(epoll_ctl(ep, EPOLL_CTL_MOD, sv[0], &ev));
+	CHECK_EQ(epoll_wait(ep, out, 4, 1000), 1);
+	CHECK_OK(epoll_ctl(ep, EPOLL_CTL_DEL, sv[0], NULL));
+	CHECK_ERR(epoll_ctl(ep, EPOLL_CTL_DEL, sv[0], NULL), ENOENT);
+	ev = (struct epoll_event){ .events = EPOLLIN | EPOLLEXCLUSIVE };
+	CHECK_OK(epoll_ctl(ep, EPOLL_CTL_ADD, sv[0], &ev));
+	CHECK_ERR(epoll_ctl(ep, EPOLL_CTL_MOD, sv[0], &ev), EINVAL);
+	/* Closing the socket takes it out of the set. */
+	CHECK_OK(close(sv[0]));
+	CHECK_EQ(epoll_wait(ep, out, 4, 50), 0);
+	CHECK_OK(close(ep));
+	CHECK_OK(close(sv[1]));
+	CHECK_OK(close(p[0]));
+	CHECK_OK(close(p[1]));
+}
+
+static void
+on_signal(int sig)
+{
+}
+
+static void
+handle(int sig, int flags)
+{
+	struct sigaction sa = { .sa_handler = on_signal, .sa_flags = flags };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(sig, &sa, NULL);
+}
+
+/* SIGPIPE as the kernel sends it; MSG_NOSIGNAL keeps it away. */
+static void
+signal_sigpipe(void)
+{
+	int sv[2];
+
+	th_catch(SIGPIPE);
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	CHECK_OK(close(sv[1]));
+	CHECK_ERR(send(sv[0], "x", 1, MSG_NOSIGNAL), EPIPE);
+	CHECK_EQ(th_signal_count(SIGPIPE), 0);
+	CHECK_ERR(write(sv[0], "x", 1), EPIPE);
+	CHECK_EQ(th_signal_count(SIGPIPE), 1);
+	CHECK_OK(close(sv[0]));
+}
+
+/* Without SA_RESTART a blocked recv returns EINTR. */
+static void
+signal_eintr(void)
+{
+	int sv[2];
+	char c;
+
+	handle(SIGUSR1, 0);
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	th_signal_after(pthread_self(), SIGUSR1, 100);
+	CHECK_ERR(recv(sv[0], &c, 1, 0), EINTR);
+	th_signal_after(pthread_self(), SIGUSR1, 100);
+	CHECK_ERR(accept(sv[0], NULL, NULL), EINVAL);
+	CHECK_OK(close(sv[0]));
+	CHECK_OK(close(sv[1]));
+}
+
+/* With SA_RESTART it goes on waiting, unless SO_RCVTIMEO is set. */
+static void
+signal_restart(void)
+{
+	struct timeval tv = { 5, 0 };
+	struct delayed d;
+	pthread_t t;
+	int sv[2];
+	char c;
+
+	handle(SIGUSR1, SA_RESTART);
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	th_signal_after(pthread_self(), SIGUSR1, 100);
+	t = write_after(&d, sv[1], 400);
+	CHECK_EQ(recv(sv[0], &c, 1, 0), 1);
+	pthread_join(t, NULL);
+	CHECK_OK(setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)));
+	th_signal_after(pthread_self(), SIGUSR1, 100);
+	CHECK_ERR(recv(sv[0], &c, 1, 0), EINTR);
+	/* poll is never restarted. */
+	struct pollfd pfd = { .fd = sv[0], .events = POLLIN };
+	th_signal_after(pthread_self(), SIGUSR1, 100);
+	CHECK_ERR(poll(&pfd, 1, -1), EINTR);
+	th_sleep_ms(50);
+	CHECK_OK(close(sv[0]));
+	CHECK_OK(close(sv[1]));
+}
+
+#define PINGS		500
+#define NTHREADS	8
+
+static void *
+ping_pong(void *arg)
+{
+	int sv[2], fails = 0;
+	char c = 'p';
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) < 0)
+		return (void *)1L;
+	for (int i = 0; i < PINGS; i++) {
+		if (send(sv[0], &c, 1, 0) != 1 || recv(sv[1], &c, 1, 0) != 1 ||
+		    send(sv[1], &c, 1, 0) != 1 || recv(sv[0], &c, 1, 0) != 1)
+			fails++;
+	}
+	close(sv[0]);
+	close(sv[1]);
+	return (void *)(long)fails;
+}
+
+/* Many threads with sockets of their own at once. */
+static void
+threads_at_once(void)
+{
+	pthread_t t[NTHREADS];
+	void *r;
+
+	for (int i = 0; i < NTHREADS; i++)
+		pthread_create(&t[i], NULL, ping_pong, NULL);
+	for (int i = 0; i < NTHREADS; i++) {
+		pthread_join(t[i], &r);
+		CHECK_EQ((long)r, 0);
+	}
+}
+
+/* sendmmsg and recvmmsg move several datagrams per call. */
+static void
+mmsg_calls(void)
+{
+	char out[3][4] = { "one", "two", "six" }, in[3][4];
+	struct iovec oiov[3], iiov[3];
+	struct mmsghdr om[3], im[3];
+	int sv[2];
+
+	CHECK_OK(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv));
+	memset(om, 0, sizeof(om));
+	memset(im, 0, sizeof(im));
+	for (int i = 0; i < 3; i++) {
+		oiov[i] = (struct iovec){ out[i], 4 };
+		iiov[i] = (struct iovec){ in[i], 4 };
+		om[i].msg_hdr.msg_iov = &oiov[i];
+		om[i].msg_hdr.msg_iovlen = 1;
+		im[i].msg_hdr.msg_iov = &iiov[i];
+		im[i].msg_hdr.msg_iovlen = 1;
+	}
+	CHECK_EQ(sendmmsg(sv[0], om, 3, 0), 3);
+	CHECK_EQ(recvmmsg(sv[1], im, 3, MSG_WAITFORONE, NULL), 3);
+	CHECK_EQ(im[2].msg_len, 4);
+	CHECK_MEM(in[2], "six", 4);
+	CHECK_ERR(recvmmsg(sv[1], im, 3, MSG_DONTWAIT, NULL), EAGAIN);
+	CHECK_OK(close(sv[0]));
+	CHECK_OK(close(sv[1]));
+}
+
+/* close_range closes sockets with the rest. */
+static void
+close_range_sockets(void)
+{
+	int sv[2], lo;
+
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	lo = sv[0] < sv[1] ? sv[0] : sv[1];
+	CHECK_OK(close_range((unsigned)lo, (unsigned)lo + 1, 0));
+	CHECK_ERR(send(sv[0], "x", 1, 0), EBADF);
+	CHECK_ERR(fcntl(sv[1], F_GETFD), EBADF);
+}
+
+/*
+ * A forked child: on Linux it shares the parent's sockets; under
+ * ksock-run they are unusable there (EBADF) while it can make its own,
+ * and the parent's keep working.
+ */
+static void
+fork_child(void)
+{
+	int sv[2], ws;
+	pid_t pid;
+	char c;
+
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	CHECK_EQ(send(sv[1], "a", 1, 0), 1);
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		int cv[2], bad = 0;
+
+		if (under_ksock()) {
+			bad += recv(sv[0], &c, 1, 0) != -1 || errno != EBADF;
+			bad += close(sv[0]) != 0;
+		} else {
+			bad += recv(sv[0], &c, 1, 0) != 1;
+		}
+		bad += socketpair(AF_UNIX, SOCK_DGRAM, 0, cv) != 0;
+		bad += send(cv[0], "k", 1, 0) != 1 || recv(cv[1], &c, 1, 0) != 1;
+		_exit(bad);
+	}
+	CHECK(pid > 0);
+	CHECK_EQ(waitpid(pid, &ws, 0), pid);
+	CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	if (under_ksock())
+		CHECK_EQ(recv(sv[0], &c, 1, 0), 1);
+	CHECK_EQ(send(sv[0], "b", 1, 0), 1);
+	CHECK_EQ(recv(sv[1], &c, 1, 0), 1);
+	CHECK_EQ(c, 'b');
+	CHECK_OK(close(sv[0]));
+	CHECK_OK(close(sv[1]));
+}
+
+static const struct th_test tests[] = {
+	{ "numbers_one_space", numbers_one_space },
+	{ "descriptor_calls", descriptor_calls },
+	{ "poll_select_mixed", poll_select_mixed },
+	{ "epoll_mixed", epoll_mixed },
+	{ "signal_sigpipe", signal_sigpipe },
+	{ "signal_eintr", signal_eintr },
+	{ "signal_restart", signal_restart },
+	{ "threads_at_once", threads_at_once },
+	{ "mmsg_calls", mmsg_calls },
+	{ "close_range_sockets", close_range_sockets },
+	{ "fork_child", fork_child },
+};
+
+TH_MAIN(tests)
