@@ -511,7 +511,9 @@ unix_stream_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 	struct unix_sock *u = unix_sk(so);
 	struct ks_mbuf *m, *done = NULL, **done_tail = &done;
 	struct ks_mbuf first_creds = { 0 };
-	struct unix_rcv_creds creds = { 0 };
+	/* Linux delivers zeros (pid 0, uid and gid 0) to a reader with
+	 * SO_PASSCRED that read no message, at EOF for one. */
+	struct unix_rcv_creds creds = { .valid = true };
 	struct unix_fpl *fpl = NULL;
 	struct ks__waiter w;
 	uint32_t namecap = msg->msg_namelen;
@@ -657,8 +659,7 @@ unlock:
 	passcred = ks__has_opt(so, KS_OPT_PASSCRED);
 	unix_unlock(u);
 	ks__mbuf_free_chain(done);
-	ks__unix_scm_recv(msg, ctlcap, passcred, check_creds ? &creds : NULL,
-			  fpl, peek, flags);
+	ks__unix_scm_recv(msg, ctlcap, passcred, &creds, fpl, peek, flags);
 	return copied ? (long)copied : err;
 }
 
