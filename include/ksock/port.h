@@ -119,7 +119,17 @@ struct ks_port {
 	 * in the hosted port). */
 	unsigned (*inflight_limit)(uint32_t uid);
 
-	/* -- descriptors -- */
+	/*
+	 * -- descriptors --
+	 *
+	 * What the collector of in-flight cycles relies on: a socket has
+	 * one file (dup and fork share it); the host holds a reference to
+	 * a socket's file for the whole of every call on that socket; and
+	 * whenever a reference to a socket's file is dropped and the file
+	 * stays open, the host calls ks_sock_file_dropped() (ksock.h) with
+	 * no ksock lock held. A host that never calls it leaves unreachable
+	 * cycles uncollected.
+	 */
 
 	/* Looks up @fd in the caller's table and takes a reference to its
 	 * file. Returns 0, or -KS_EBADF. */
