@@ -50,7 +50,9 @@
  * everything whose edges lead there. A peek installs copies without
  * touching edges, so it takes its references before passing
  * ks__unix_gc_barrier() (a run in progress finishes first; a later run
- * sees them), as Linux's unix_peek_fds() does.
+ * sees them), as Linux's unix_peek_fds() does. A component found dead is
+ * marked, and a run in another thread that finds it again before the
+ * purge has emptied it leaves it to that purge.
  *
  * Locks, in the order they are taken:
  *   socket (unix.h)   a message is queued, and its edges added, under the
@@ -294,13 +296,13 @@ only_in_flight_locked(struct unix_sock *u)
 	       atomic_load(&u->gc.inflight);
 }
 
-/* The component rooted at @root (its members linked through scc_next)
- * is garbage. gc lock held. */
+/* The component @scc (its members linked through scc_next) is garbage
+ * that no purge owns yet. gc lock held. */
 static bool
 scc_is_dead_locked(struct unix_sock *scc)
 {
 	for (struct unix_sock *w = scc; w != NULL; w = w->gc.scc_next) {
-		if (!only_in_flight_locked(w))
+		if (w->gc.collecting || !only_in_flight_locked(w))
 			return false;
 		for (struct unix_edge *e = w->gc.edges; e != NULL; e = e->next) {
 			struct unix_sock *s = edge_successor(e);
@@ -370,6 +372,7 @@ tarjan_locked(struct unix_sock *start, struct unix_sock **kill)
 			} while (w != v);
 			if (scc_is_dead_locked(scc)) {
 				for (w = scc; w != NULL; w = w->gc.scc_next) {
+					w->gc.collecting = true;
 					unix_hold(w);
 					w->gc.kill_next = *kill;
 					*kill = w;

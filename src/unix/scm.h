@@ -62,6 +62,9 @@ struct unix_vertex {
 	struct unix_edge	*next_edge;
 	struct unix_sock	*parent, *stack_next, *scc_next, *kill_next;
 	bool			 on_stack;
+	/* [G] found dead: a purge owns kill_next, and no later run takes
+	 * the socket again (it closes once the purge puts its files). */
+	bool			 collecting;
 };
 
 /* The files one message carries. */
