@@ -45,3 +45,11 @@ unit-tsan-stress: $(BUILD)/unit-tsan/stress
 
 # Everything unit, for working on one part of the tree.
 unit: $(UNIT_RUNS)
+
+# The collector's tests (cycles formed and released from several
+# processes at once) under ThreadSanitizer as well.
+CHECK_TARGETS += unit-tsan-t_gc
+.PHONY: unit-tsan-t_gc
+unit-tsan-t_gc: $(BUILD)/unit-tsan/t_gc
+	@TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+	 tools/run-suite unit-tsan-t_gc 300 $<

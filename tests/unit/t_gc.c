@@ -494,6 +494,63 @@ t_concurrent_cycles(void)
 	CHECK_EQ(st.sockets, sockets);
 }
 
+/* One cycle whose two members two processes let go of at once. */
+struct race {
+	int		sv[2];
+	int		which;		/* the member this process closes */
+	atomic_int	*ready;
+};
+
+static int
+race_closer(void *arg)
+{
+	struct race *r = arg;
+
+	/* Both hold both members (forked tables); drop the other first. */
+	ksp_close(r->sv[!r->which]);
+	atomic_fetch_add(r->ready, 1);
+	while (atomic_load(r->ready) < 2)
+		;
+	ksp_close(r->sv[r->which]);
+	return 0;
+}
+
+/*
+ * The last references to a cycle's members dropped from two processes at
+ * the same moment: whichever collects it, it is collected exactly once
+ * and nothing is left. Not injected: timing decides which call allocates.
+ */
+static void
+t_cycle_released_from_two_processes(void)
+{
+	uint64_t before = collected();
+	int rounds = 200;
+
+	for (int i = 0; i < rounds && ut_live(); i++) {
+		atomic_int ready = 0;
+		struct race r[2];
+		struct ksp_proc *p[2];
+		int sv[2] = { -1, -1 };
+
+		OK(P(ksp_socketpair(AF_UNIX, i & 1 ? SOCK_DGRAM : SOCK_STREAM,
+				    0, sv)));
+		EQ(send_fd(sv[0], sv[0]), 1);	/* into sv[1]'s queue */
+		EQ(send_fd(sv[1], sv[1]), 1);	/* into sv[0]'s queue */
+		for (int k = 0; k < 2; k++) {
+			r[k].sv[0] = sv[0];
+			r[k].sv[1] = sv[1];
+			r[k].which = k;
+			r[k].ready = &ready;
+		}
+		p[0] = ut_spawn(race_closer, &r[0]);
+		p[1] = ut_spawn(race_closer, &r[1]);
+		close_all(sv, 2);
+		ut_join(p[0]);
+		ut_join(p[1]);
+	}
+	CHECK_EQ(collected() - before, 2 * (uint64_t)rounds);
+}
+
 static const struct ut_test tests[] = {
 	{ "pair_over_itself",		t_pair_over_itself, 0 },
 	{ "socket_in_own_queue",	t_socket_in_own_queue, 0 },
@@ -505,6 +562,8 @@ static const struct ut_test tests[] = {
 	{ "cycle_reachable_from_outside", t_cycle_reachable_from_outside, 0 },
 	{ "ring_of_ten_thousand",	t_ring_of_ten_thousand, UT_NO_INJECT },
 	{ "concurrent_cycles",		t_concurrent_cycles, UT_NO_INJECT },
+	{ "cycle_released_from_two_processes",
+	  t_cycle_released_from_two_processes, UT_NO_INJECT },
 };
 
 UT_MAIN(tests)
