@@ -102,7 +102,8 @@ int	ks_setsockopt(struct ks_sock *so, int level, int name,
 /*
  * ioctl(2) for KS_FIONREAD/KS_SIOCINQ, KS_SIOCOUTQ, KS_SIOCATMARK (an int
  * written to user memory @arg) and KS_FIONBIO (an int read from @arg).
- * Unknown commands: -KS_ENOTTY... as Linux (-KS_ENOIOCTLCMD maps to it).
+ * Returns 0, -KS_EFAULT, -KS_EINVAL (FIONREAD on a listener), or
+ * -KS_ENOTTY for a command sockets do not know, as Linux.
  */
 int	ks_ioctl(struct ks_sock *so, unsigned long cmd, void *arg);
 
