@@ -36,12 +36,14 @@ include $(filter-out mk/lib.mk,$(sort $(wildcard mk/*.mk)))
 
 all: $(ALL_TARGETS)
 
-# Every suite writes its log to $(BUILD)/results/; the summary sums the
-# runner lines and ends with the one line CI reads.
+# Every suite writes its log to $(BUILD)/results/ (tools/run-suite reads
+# RESULTS_DIR); the summary sums the runner lines and ends with the one
+# line CI reads.
+export RESULTS_DIR := $(BUILD)/results
 check: deps
 	@rm -rf $(BUILD)/results && mkdir -p $(BUILD)/results
 	@$(MAKE) --no-print-directory -k $(CHECK_TARGETS); \
-	 status=$$?; sh tools/summarize $(BUILD)/results; s2=$$?; \
+	 status=$$?; sh tools/summarize $(BUILD)/results $$status; s2=$$?; \
 	 [ $$status -eq 0 ] && [ $$s2 -eq 0 ]
 
 bench: deps $(BENCH_TARGETS)
