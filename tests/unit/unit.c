@@ -19,6 +19,7 @@
 #endif
 #include "unit.h"
 
+#include <dirent.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
@@ -471,6 +472,23 @@ ut_sleep_ms(int ms)
 
 /* -- one run, in a child -- */
 
+/* How many real descriptors this process has open, or -1. */
+static int
+count_host_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1;	/* the directory's own descriptor */
+}
+
 static void
 cleanup_leftovers(void)
 {
@@ -501,6 +519,7 @@ run_one(const struct ut_test *test, long inject_at, const char *dir,
 	bool quiet, struct ut_report *rep)
 {
 	long outstanding;
+	int host_fds;
 
 	ut.test = test;
 	ut.inject_at = inject_at;
@@ -512,6 +531,7 @@ run_one(const struct ut_test *test, long inject_at, const char *dir,
 		perror("chdir");
 		return 1;
 	}
+	host_fds = count_host_fds();
 	if (ksp_init() < 0) {
 		perror("ksp_init");
 		return 1;
@@ -545,6 +565,9 @@ run_one(const struct ut_test *test, long inject_at, const char *dir,
 	else if (ksp_alloc_outstanding() != 0)
 		ut_fail(__FILE__, __LINE__, "%ld allocations left after ks_fini",
 			ksp_alloc_outstanding());
+	if (count_host_fds() != host_fds)
+		ut_fail(__FILE__, __LINE__, "%d real descriptors left open",
+			count_host_fds() - host_fds);
 	rep->failures = atomic_load(&ut.failures);
 	return rep->failures == 0 ? 0 : 1;
 }

@@ -11,7 +11,8 @@
  * fresh temporary directory that is its working directory; the child
  * starts ksock (ksp_init), runs the test, closes whatever the test left
  * open, and then proves that ksock came back to where it started: no
- * allocation outstanding, and ksp_fini() (so ks_fini()) succeeds.
+ * allocation outstanding, ksp_fini() (so ks_fini()) succeeds, and no
+ * real descriptor (a pipe, a file, the diag server's) is left open.
  *
  * Allocation-failure injection. A test first runs normally, counting the
  * allocations it makes (C). Then, unless it is marked UT_NO_INJECT, it
