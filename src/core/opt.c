@@ -28,12 +28,14 @@ bool_opt_flag(int name)
 /*
  * Linux stores 2 * min(v, max) (the doubling leaves room for its
  * bookkeeping, and programs read the doubled value back), at least the
- * minimum. @v is taken as unsigned, so a negative request means "max".
+ * minimum. @v is taken as unsigned, so a negative request means "max";
+ * the privileged *FORCE variants skip the max and take a negative request
+ * as 0 (the minimum), as Linux does.
  */
 static int
 buf_size(int v, unsigned max, int min, bool force)
 {
-	unsigned u = (unsigned)v;
+	unsigned u = force && v < 0 ? 0 : (unsigned)v;
 
 	if (!force && u > max)
 		u = max;

@@ -870,6 +870,28 @@ nonblock_shared_by_dup(void)
 	CHECK_OK(close(fd));
 }
 
+/* SO_SNDBUFFORCE and SO_RCVBUFFORCE take a negative value as 0, so the
+ * buffer drops to its minimum (SO_SNDBUF takes it as unsigned: the max). */
+static void
+bufforce_negative_is_minimum(void)
+{
+	int vals[] = { -1, -100000, INT_MIN };
+	int sv[2];
+
+	th_require_root();
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	for (size_t i = 0; i < NCASES(vals); i++) {
+		CHECK_OK(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUFFORCE, &vals[i],
+				    sizeof(vals[i])));
+		CHECK_EQ(get_int(sv[0], SO_SNDBUF), 4608);
+		CHECK_OK(setsockopt(sv[0], SOL_SOCKET, SO_RCVBUFFORCE, &vals[i],
+				    sizeof(vals[i])));
+		CHECK_EQ(get_int(sv[0], SO_RCVBUF), 2304);
+	}
+	CHECK_OK(close(sv[0]));
+	CHECK_OK(close(sv[1]));
+}
+
 /* FIONBIO sets and clears O_NONBLOCK, which then governs recv and
  * accept. */
 static void
@@ -923,6 +945,7 @@ static const struct th_test tests[] = {
 	{ "fcntl_nonblock", fcntl_nonblock },
 	{ "nonblock_shared_by_dup", nonblock_shared_by_dup },
 	{ "fionbio", fionbio },
+	{ "bufforce_negative_is_minimum", bufforce_negative_is_minimum },
 };
 
 TH_MAIN(tests)
