@@ -23,6 +23,22 @@
 #undef fcntl
 #undef fstat
 
+/*
+ * A test's child ends with _exit(), which skips LeakSanitizer's check at
+ * exit: in a sanitizer build the child asks for the check itself, so
+ * that memory ksock's accounting does not see (the personality's own
+ * malloc) is checked too.
+ */
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
+#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
+#include <sanitizer/lsan_interface.h>
+#define th_leaks_found()	(__lsan_do_recoverable_leak_check() != 0)
+#else
+#define th_leaks_found()	false
+#endif
+
 #define TH_TIME_LIMIT_S	30	/* per test; the slowest waits for timeouts */
 #define TH_SKIP_STATUS	77
 
@@ -357,6 +373,8 @@ th_run_one(const struct th_test *t, const char *dir)
 			th_count_real_fds() - fds_before);
 	if (!th_dir_is_empty("."))
 		th_fail(__FILE__, __LINE__, "files left in the test directory");
+	if (th_leaks_found())
+		th_fail(__FILE__, __LINE__, "LeakSanitizer found leaks");
 	return th_fail_count == 0 ? 0 : 1;
 }
 
