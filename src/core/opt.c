@@ -85,7 +85,9 @@ get_timeout(int64_t timeo)
 /*
  * SOL_SOCKET setsockopt. @val is kernel memory of @len bytes. Returns 0,
  * -KS_EINVAL (short value), -KS_EDOM (bad timeval), -KS_EPERM,
- * -KS_ENOPROTOOPT (unknown or read-only option). Takes the socket lock.
+ * -KS_ENOPROTOOPT (unknown or read-only option), -KS_EOPNOTSUPP
+ * (SO_PEEK_OFF on a type without it, SO_REUSEPORT outside inet). Takes
+ * the socket lock.
  */
 int
 ks__sock_setopt(struct ks_sock *so, int name, const void *val, uint32_t len)
@@ -98,6 +100,11 @@ ks__sock_setopt(struct ks_sock *so, int name, const void *val, uint32_t len)
 		return -KS_EINVAL;
 	ks__memcpy(&v, val, sizeof(v));
 	if (name == KS_SO_PEEK_OFF && !so->ops->has_peek_off)
+		return -KS_EOPNOTSUPP;
+	/* Linux allows SO_REUSEPORT on inet sockets only (turning it off
+	 * is fine everywhere). */
+	if (name == KS_SO_REUSEPORT && v != 0 && so->family != KS_AF_INET &&
+	    so->family != KS_AF_INET6)
 		return -KS_EOPNOTSUPP;
 
 	flag = bool_opt_flag(name);

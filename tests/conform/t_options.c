@@ -870,6 +870,25 @@ nonblock_shared_by_dup(void)
 	CHECK_OK(close(fd));
 }
 
+/* SO_REUSEPORT is for inet sockets: turning it on elsewhere is
+ * EOPNOTSUPP, turning it off succeeds, and it reads back 0. */
+static void
+reuseport_not_for_unix(void)
+{
+	int on = 1, off = 0;
+
+	for (size_t t = 0; t < NCASES(all_types); t++) {
+		int fd = CHECK_OK(socket(AF_UNIX, all_types[t], 0));
+
+		CHECK_ERR(setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on,
+				     sizeof(on)), EOPNOTSUPP);
+		CHECK_OK(setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &off,
+				    sizeof(off)));
+		CHECK_EQ(get_int(fd, SO_REUSEPORT), 0);
+		CHECK_OK(close(fd));
+	}
+}
+
 /* SO_SNDBUFFORCE and SO_RCVBUFFORCE take a negative value as 0, so the
  * buffer drops to its minimum (SO_SNDBUF takes it as unsigned: the max). */
 static void
@@ -946,6 +965,7 @@ static const struct th_test tests[] = {
 	{ "nonblock_shared_by_dup", nonblock_shared_by_dup },
 	{ "fionbio", fionbio },
 	{ "bufforce_negative_is_minimum", bufforce_negative_is_minimum },
+	{ "reuseport_not_for_unix", reuseport_not_for_unix },
 };
 
 TH_MAIN(tests)
