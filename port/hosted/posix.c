@@ -942,6 +942,28 @@ sock_setown(struct ks_sock *so, long arg)
 	return 0;
 }
 
+/* F_SETOWN_EX / F_GETOWN_EX on a socket; a thread owner is kept as its
+ * process, which is where ksock sends SIGURG. */
+static int
+sock_owner_ex(struct ks_sock *so, int cmd, struct f_owner_ex *ox)
+{
+	int32_t owner;
+
+	if (ox == NULL)
+		return -EFAULT;
+	if (cmd == F_GETOWN_EX) {
+		owner = ks_get_owner(so);
+		ox->type = owner < 0 ? F_OWNER_PGRP : F_OWNER_PID;
+		ox->pid = owner < 0 ? -owner : owner;
+		return 0;
+	}
+	if (ox->type == F_OWNER_PGRP)
+		return sock_setown(so, -(long)ox->pid);
+	if (ox->type == F_OWNER_PID || ox->type == F_OWNER_TID)
+		return sock_setown(so, ox->pid);
+	return -EINVAL;
+}
+
 /* fcntl on a real descriptor, as a result or -errno. */
 static int
 host_fcntl(int hostfd, int cmd, long arg)
@@ -1009,6 +1031,21 @@ ksp_fcntl(int fd, int cmd, ...)
 			r = host_fcntl(f->hostfd, F_GETOWN, 0);
 		else
 			r = ks_get_owner(f->so);
+		break;
+	case F_SETOWN_EX:
+	case F_GETOWN_EX:
+		if (f->so == NULL)
+			r = host_fcntl(f->hostfd, cmd, arg);
+		else
+			r = sock_owner_ex(f->so, cmd, (struct f_owner_ex *)arg);
+		break;
+	case F_GETPIPE_SZ:
+	case F_SETPIPE_SZ:
+		/* Linux: not a pipe, so no pipe_inode_info: EBADF. */
+		if (f->so == NULL)
+			r = host_fcntl(f->hostfd, cmd, arg);
+		else
+			r = -EBADF;
 		break;
 	default:
 		if (f->so == NULL)

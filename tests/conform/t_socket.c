@@ -54,10 +54,30 @@ socket_flags(void)
 	CHECK_OK(close(fd));
 }
 
+/* fcntl on a socket: F_SETOWN_EX / F_GETOWN_EX work as on any file, and
+ * the pipe-size commands fail with EBADF (the file is not a pipe). */
+static void
+socket_fcntl_owner_ex_pipe_sz(void)
+{
+	struct f_owner_ex ox = { .type = F_OWNER_PID, .pid = getpid() };
+	int fd = CHECK_OK(socket(AF_UNIX, SOCK_STREAM, 0));
+
+	CHECK_OK(fcntl(fd, F_SETOWN_EX, &ox));
+	memset(&ox, 0, sizeof(ox));
+	CHECK_OK(fcntl(fd, F_GETOWN_EX, &ox));
+	CHECK_EQ(ox.type, F_OWNER_PID);
+	CHECK_EQ(ox.pid, getpid());
+	CHECK_EQ(fcntl(fd, F_GETOWN), getpid());
+	CHECK_ERR(fcntl(fd, F_GETPIPE_SZ), EBADF);
+	CHECK_ERR(fcntl(fd, F_SETPIPE_SZ, 4096), EBADF);
+	CHECK_OK(close(fd));
+}
+
 static const struct th_test tests[] = {
 	{ "socket_types", socket_types },
 	{ "socket_bad_args", socket_bad_args },
 	{ "socket_flags", socket_flags },
+	{ "socket_fcntl_owner_ex_pipe_sz", socket_fcntl_owner_ex_pipe_sz },
 };
 
 TH_MAIN(tests)
