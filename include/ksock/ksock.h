@@ -245,8 +245,8 @@ struct ks_diag_sock {
 /*
  * Fills @rec for @so (the caller holds a reference), keeping the
  * caller's rec->pending and rec->pending_cap. Returns 0, or -KS_ENOENT
- * when @so is closed. Takes @so's lock, and briefly its peer's and its
- * listener's.
+ * when @so is closed. Takes @so's lock, and briefly its peer's (a
+ * listener's pending connections are read under its own lock).
  */
 int	ks_diag_sock(struct ks_sock *so, struct ks_diag_sock *rec);
 

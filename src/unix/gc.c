@@ -60,7 +60,10 @@
  *                     and then its embryos' one at a time
  *   gc     (gc.lock)  [G] the graph (edges, vertices, Tarjan's state), the
  *                     per-user counts, the drainers; never held while a
- *                     socket lock is taken or a port file hook is called
+ *                     socket lock is taken or a port file hook that may
+ *                     close or install a file (file_put, file_install) is
+ *                     called; file_count, which only reads, is called
+ *                     under it
  * Tags: [G] gc lock.
  */
 #include "unix/unix.h"

@@ -14,7 +14,8 @@
  * rest; freeing a message drops its files.
  *
  * Locks: see gc.c. The gc lock ([G] below) is taken after socket locks,
- * never before, and no port file hook is called with it held.
+ * never before, and no port file hook that may close or install a file
+ * (file_put, file_install) is called with it held (file_count is).
  * Tags: [I] immutable once the message is queued, [G] gc lock, [A] atomic.
  */
 #ifndef KSOCK_UNIX_SCM_H
