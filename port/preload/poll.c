@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/select.h>
 #include <time.h>
 
@@ -84,6 +85,22 @@ time_left(int64_t deadline, struct timespec *ts)
 	ts->tv_sec = left / 1000000000;
 	ts->tv_nsec = left % 1000000000;
 	return ts;
+}
+
+/* Below this many entries a poll skips the getrlimit() call. */
+#define KP_POLL_FEW	64
+
+/* Whether the kernel refuses @fds before it reads it: NULL (EFAULT), or
+ * more entries than RLIMIT_NOFILE (EINVAL). Such an array goes to the
+ * kernel unread, which gives Linux's error instead of a crash here. */
+static bool
+kernel_refuses(const void *fds, nfds_t nfds)
+{
+	struct rlimit rl;
+
+	return fds == NULL ||
+	       (nfds > KP_POLL_FEW && getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+		nfds > rl.rlim_cur);
 }
 
 static bool
@@ -245,7 +262,7 @@ poll(struct pollfd *fds, nfds_t nfds, int timeout)
 {
 	int r;
 
-	if (!any_mapped(fds, nfds))
+	if (kernel_refuses(fds, nfds) || !any_mapped(fds, nfds))
 		return (int)syscall(SYS_poll, fds, nfds, timeout);
 	r = kp_poll(fds, nfds, deadline_ms(timeout), NULL);
 	return r < 0 ? (int)fail(r) : r;
@@ -257,7 +274,7 @@ ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *ts,
 {
 	int r;
 
-	if (!any_mapped(fds, nfds)) {
+	if (kernel_refuses(fds, nfds) || !any_mapped(fds, nfds)) {
 		struct timespec copy, *tp = NULL;
 
 		/* glibc's ppoll does not write the time left back. */

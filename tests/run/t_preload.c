@@ -9,6 +9,7 @@
  * sockets) says so.
  */
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/select.h>
 #include <sys/wait.h>
 
@@ -454,6 +455,26 @@ fork_child(void)
 	CHECK_OK(close(sv[1]));
 }
 
+/* A poll array the kernel refuses gives its error, with a socket open. */
+static void
+poll_bad_array(void)
+{
+	struct pollfd p[2] = { { .fd = -1 }, { .fd = -1 } };
+	struct pollfd *volatile none = NULL;	/* hidden from -Wnonnull */
+	struct rlimit rl;
+	int sv[2];
+
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	p[0] = (struct pollfd){ .fd = sv[0], .events = POLLOUT };
+	CHECK_ERR(poll(none, 1, 0), EFAULT);
+	CHECK_ERR(ppoll(none, 2, NULL, NULL), EFAULT);
+	CHECK_OK(getrlimit(RLIMIT_NOFILE, &rl));
+	CHECK_ERR(poll(p, (nfds_t)rl.rlim_cur + 1, 0), EINVAL);
+	CHECK_EQ(poll(p, 1, 0), 1);
+	CHECK_OK(close(sv[0]));
+	CHECK_OK(close(sv[1]));
+}
+
 static const struct th_test tests[] = {
 	{ "numbers_one_space", numbers_one_space },
 	{ "descriptor_calls", descriptor_calls },
@@ -466,6 +487,7 @@ static const struct th_test tests[] = {
 	{ "mmsg_calls", mmsg_calls },
 	{ "close_range_sockets", close_range_sockets },
 	{ "fork_child", fork_child },
+	{ "poll_bad_array", poll_bad_array },
 };
 
 TH_MAIN(tests)
