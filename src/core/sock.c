@@ -410,7 +410,9 @@ ks_recvmsg(struct ks_sock *so, struct ks_msghdr *msg, int flags)
 		return err;
 	if (msg->msg_name == NULL)
 		msg->msg_namelen = 0;
-	msg->msg_flags = 0;
+	/* Linux starts msg_flags from the call's MSG_CMSG_* flags, so
+	 * MSG_CMSG_CLOEXEC comes back in it. */
+	msg->msg_flags = flags & KS_MSG_CMSG_CLOEXEC;
 	if (ks_is_nonblock(so))
 		flags |= KS_MSG_DONTWAIT;
 	return so->ops->recvmsg(so, msg, &it, flags);

@@ -413,6 +413,32 @@ cmsg_recv_fields_reset(void)
 	CHECK_OK(close(sv[1]));
 }
 
+/* recvmsg hands MSG_CMSG_CLOEXEC back in msg_flags when it was asked
+ * for (Linux starts msg_flags from the call's MSG_CMSG_* flags), with or
+ * without descriptors, for every type. */
+static void
+cmsg_recv_cloexec_in_msg_flags(void)
+{
+	static const int types[] = { SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET };
+
+	for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
+		int sv[2];
+		char buf[8];
+		struct iovec iov = { buf, sizeof(buf) };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+		CHECK_OK(socketpair(AF_UNIX, types[t], 0, sv));
+		CHECK_EQ(send(sv[0], "ab", 2, 0), 2);
+		CHECK_EQ(recvmsg(sv[1], &msg, MSG_CMSG_CLOEXEC), 2);
+		CHECK_EQ(msg.msg_flags, MSG_CMSG_CLOEXEC);
+		CHECK_EQ(send(sv[0], "cd", 2, 0), 2);
+		CHECK_EQ(recvmsg(sv[1], &msg, 0), 2);
+		CHECK_EQ(msg.msg_flags, 0);
+		CHECK_OK(close(sv[0]));
+		CHECK_OK(close(sv[1]));
+	}
+}
+
 static const struct th_test tests[] = {
 	{ "cmsg_other_level_ignored", cmsg_other_level_ignored },
 	{ "cmsg_other_level_between_rights", cmsg_other_level_between_rights },
@@ -429,6 +455,7 @@ static const struct th_test tests[] = {
 	{ "cmsg_empty_rights_ok", cmsg_empty_rights_ok },
 	{ "cmsg_rights_len_rounds_down", cmsg_rights_len_rounds_down },
 	{ "cmsg_recv_fields_reset", cmsg_recv_fields_reset },
+	{ "cmsg_recv_cloexec_in_msg_flags", cmsg_recv_cloexec_in_msg_flags },
 };
 
 TH_MAIN(tests)
