@@ -561,8 +561,10 @@ unix_stream_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 		m = stream_find_locked(u, peek, copied, &skip, &passed,
 				       &done_tail, &stop);
 		if (m == NULL) {
-			/* At the mark a read ends, whatever its target. */
-			if (copied >= target || (stop && copied != 0))
+			/* At the mark a read ends, whatever its target; so
+			 * does a peek at the end of the queue once it has
+			 * copied something (Linux's peek never waits then). */
+			if (copied >= target || (copied != 0 && (stop || peek)))
 				break;
 			/* POSIX wants the error before EOF. */
 			err = ks__sock_error_locked(so);

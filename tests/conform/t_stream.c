@@ -449,6 +449,35 @@ stream_waitall_short_at_timeout(void)
 	close_pair(sv);
 }
 
+/* A peek never waits once it has copied something: MSG_PEEK with
+ * MSG_WAITALL, or with SO_RCVLOWAT above what is queued, returns the
+ * queued bytes at once (a blocking read would wait). */
+static void
+stream_peek_target_returns_at_once(void)
+{
+	int sv[2], lowat = 8;
+	char buf[10];
+	long long t0;
+
+	stream_pair(sv);
+	set_timeo(sv[1], SO_RCVTIMEO, 2000);
+	CHECK_EQ(send(sv[0], "abc", 3, 0), 3);
+	t0 = th_now_ms();
+	CHECK_EQ(recv(sv[1], buf, sizeof(buf), MSG_PEEK | MSG_WAITALL), 3);
+	CHECK(th_now_ms() - t0 < 1000);
+	CHECK_MEM(buf, "abc", 3);
+	CHECK_EQ(send(sv[0], "def", 3, 0), 3);
+	CHECK_OK(setsockopt(sv[1], SOL_SOCKET, SO_RCVLOWAT, &lowat,
+			    sizeof(lowat)));
+	t0 = th_now_ms();
+	CHECK_EQ(recv(sv[1], buf, sizeof(buf), MSG_PEEK), 6);
+	CHECK(th_now_ms() - t0 < 1000);
+	CHECK_MEM(buf, "abcdef", 6);
+	/* Still all queued. */
+	CHECK_EQ(recv(sv[1], buf, sizeof(buf), MSG_DONTWAIT), 6);
+	close_pair(sv);
+}
+
 /* MSG_TRUNC has no effect on a stream: it returns what was copied, sets
  * no flag, and the rest stays queued. */
 static void
@@ -874,6 +903,8 @@ stream_siocoutq(void)
 
 static const struct th_test tests[] = {
 	{ "stream_send_recv", stream_send_recv },
+	{ "stream_peek_target_returns_at_once",
+	  stream_peek_target_returns_at_once },
 	{ "stream_read_write", stream_read_write },
 	{ "stream_readv_writev", stream_readv_writev },
 	{ "stream_sendmsg_recvmsg", stream_sendmsg_recvmsg },
