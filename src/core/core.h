@@ -203,6 +203,18 @@ int	ks__iter_copy_from(struct ks_iter *it, void *dst, size_t n);
 /* Copies min(@n, it->count) bytes from @src to user memory; as above. */
 int	ks__iter_copy_to(struct ks_iter *it, const void *src, size_t n);
 
+/* Where the next byte comes from or goes (a hint: it is not read), or
+ * NULL when no segment is left. */
+static inline const void *
+ks__iter_pos(const struct ks_iter *it)
+{
+	if (it->nr == 0)
+		return NULL;
+	if (it->off >= it->iov->iov_len)
+		return it->nr > 1 ? it->iov[1].iov_base : NULL;
+	return (const char *)it->iov->iov_base + it->off;
+}
+
 /* -- message buffers -- */
 
 /*
@@ -233,6 +245,10 @@ struct ks_mbuf {
 	uint32_t	 len;		/* payload bytes */
 	uint32_t	 off;		/* bytes consumed (stream reads) */
 	uint32_t	 truesize;	/* what it costs the sender */
+	uint32_t	 headroom;	/* where the allocation starts, this
+					 * many bytes before the header (large
+					 * payloads are placed: msg.c) */
+	uint32_t	 spare;		/* keeps data[] 8-byte aligned */
 	unsigned char	 data[];
 };
 
@@ -246,6 +262,13 @@ struct ks_mqueue {
 /* Allocates a message with room for @len bytes, costing @truesize.
  * Returns 0 or -KS_ENOBUFS. */
 int	ks__mbuf_alloc(size_t len, uint32_t truesize, struct ks_mbuf **out);
+/*
+ * The same, with a payload of 512 bytes or more placed at @like's offset
+ * modulo 64 (to 8 bytes): the sender passes where its copy comes from, so
+ * the copy in runs between mutually aligned buffers. NULL: 64-aligned.
+ */
+int	ks__mbuf_alloc_like(size_t len, uint32_t truesize, const void *like,
+			    struct ks_mbuf **out);
 /*
  * Charges @m to @so (takes a reference to it and adds the message's
  * truesize to its wmem). No lock needed.

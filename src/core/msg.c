@@ -103,17 +103,61 @@ ks__iter_copy_to(struct ks_iter *it, const void *src, size_t n)
 	return 0;
 }
 
+/*
+ * Where large payloads start. glibc's memcpy on the AMD EPYC we measure
+ * on runs at 3 GB/s instead of 45 when the destination is 8 to 24 bytes
+ * past the source modulo 4 KiB (its loads wait on the stores just made).
+ * A payload of KS_MBUF_ALIGN_MIN bytes or more starts at the sender's
+ * source offset modulo 64 (to 8 bytes, which the header needs), so the
+ * copy in never falls into that window and runs between mutually aligned
+ * buffers; copies out to buffers aligned as the sender's are safe too.
+ * Smaller messages keep the header right at the allocation.
+ */
+#define KS_MBUF_ALIGN		64
+#define KS_MBUF_ALIGN_MIN	512
+#define KS_MBUF_HDR		offsetof(struct ks_mbuf, data)
+
+/* What a message of @len bytes allocates beyond header and payload. */
+static size_t
+mbuf_slack(size_t len)
+{
+	return len >= KS_MBUF_ALIGN_MIN ?
+	       KS_MBUF_ALIGN - _Alignof(struct ks_mbuf) : 0;
+}
+
 /* See core.h. */
 int
 ks__mbuf_alloc(size_t len, uint32_t truesize, struct ks_mbuf **out)
 {
-	struct ks_mbuf *m;
+	return ks__mbuf_alloc_like(len, truesize, NULL, out);
+}
 
-	if (len > UINT32_MAX - sizeof(*m))
+/* See core.h. */
+int
+ks__mbuf_alloc_like(size_t len, uint32_t truesize, const void *like,
+		    struct ks_mbuf **out)
+{
+	size_t slack = mbuf_slack(len);
+	struct ks_mbuf *m;
+	uintptr_t raw, data, want;
+
+	if (len > UINT32_MAX - KS_MBUF_HDR - slack)
 		return -KS_ENOBUFS;
-	m = ks__alloc(sizeof(*m) + len);
-	if (m == NULL)
+	raw = (uintptr_t)ks__alloc(KS_MBUF_HDR + len + slack);
+	if (raw == 0)
 		return -KS_ENOBUFS;
+	data = raw + KS_MBUF_HDR;
+	if (slack != 0) {
+		/* The first address at or past @data with @want's offset:
+		 * at most slack bytes on, as both are multiples of the
+		 * header's alignment. */
+		want = (uintptr_t)like & (KS_MBUF_ALIGN - 1) &
+		       ~(uintptr_t)(_Alignof(struct ks_mbuf) - 1);
+		data += (want - data) & (KS_MBUF_ALIGN - 1);
+	}
+	m = (struct ks_mbuf *)(data - KS_MBUF_HDR);
+	m->headroom = (uint32_t)(data - KS_MBUF_HDR - raw);
+	m->spare = 0;
 	m->next = NULL;
 	m->owner = NULL;
 	m->anc = NULL;
@@ -171,7 +215,8 @@ ks__mbuf_free(struct ks_mbuf *m)
 		ks__sock_write_space(owner);
 		ks_sock_release(owner);
 	}
-	ks__free(m, sizeof(*m) + m->len);
+	ks__free((char *)m - m->headroom,
+		 KS_MBUF_HDR + m->len + mbuf_slack(m->len));
 }
 
 /* See core.h. */

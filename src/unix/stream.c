@@ -246,7 +246,8 @@ unix_stream_sendmsg(struct ks_sock *so, const struct ks_msghdr *msg,
 		err = ks__unix_wait_sndbuf(so, deadline);
 		if (err < 0)
 			break;
-		err = ks__mbuf_alloc(size, ks__stream_truesize(size), &m);
+		err = ks__mbuf_alloc_like(size, ks__stream_truesize(size),
+					  ks__iter_pos(it), &m);
 		if (err < 0)
 			break;
 		err = ks__iter_copy_from(it, m->data, size);
