@@ -336,8 +336,9 @@ ks__mq_take_all(struct ks_mqueue *q)
 #define KS_PAGE_SIZE		4096
 /* SKB_MAX_HEAD(0): the largest head that fits one page. */
 #define KS_SKB_MAX_HEAD		(KS_PAGE_SIZE - KS_SKB_SHINFO)
-/* SKB_MAX_ALLOC: the largest head a datagram gets before pages. */
-#define KS_SKB_MAX_ALLOC	(8 * KS_PAGE_SIZE - KS_SKB_SHINFO)
+/* SKB_MAX_ALLOC (SKB_MAX_ORDER(0, 2)): the largest head a datagram gets
+ * before pages. */
+#define KS_SKB_MAX_ALLOC	(4 * KS_PAGE_SIZE - KS_SKB_SHINFO)
 /* MAX_SKB_FRAGS pages at most. */
 #define KS_SKB_MAX_FRAGS	17
 /* A stream message is at most a head and 32 KiB of pages

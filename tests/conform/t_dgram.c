@@ -360,6 +360,39 @@ dgram_emsgsize_default(void)
 	close_pair(sv);
 }
 
+/* A large datagram costs its sender (SIOCOUTQ) what Linux's sk_buff
+ * costs: a head of at most 16064 bytes (SKB_MAX_ALLOC, four pages less
+ * the shared info) rounded up to its slab, plus whole pages for the
+ * rest, at most 17 of them. */
+static void
+dgram_siocoutq_large(void)
+{
+	static const struct {
+		size_t	len;
+		int	outq;
+	} cases[] = {
+		{ 16000, 16640 },	/* head only */
+		{ 17000, 20736 },	/* 16384 slab + 1 page */
+		{ 29000, 33024 },	/* 16384 slab + 4 pages */
+		{ 90000, 102656 },	/* 32768 slab + 17 pages */
+	};
+	static char buf[100000];
+	static const int types[] = { SOCK_DGRAM, SOCK_SEQPACKET };
+
+	for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			int sv[2], outq = -1;
+
+			CHECK_OK(socketpair(AF_UNIX, types[t], 0, sv));
+			CHECK_EQ(send(sv[0], buf, cases[i].len, 0),
+				 (long)cases[i].len);
+			CHECK_OK(ioctl(sv[0], SIOCOUTQ, &outq));
+			CHECK_EQ(outq, cases[i].outq);
+			close_pair(sv);
+		}
+	}
+}
+
 /* Setting SO_SNDBUF moves the limit: with 8192 requested (16384 stored)
  * 16352 bytes go and 16353 fail with EMSGSIZE. */
 static void
@@ -817,6 +850,7 @@ static const struct th_test tests[] = {
 	{ "dgram_peek", dgram_peek },
 	{ "dgram_fionread_first", dgram_fionread_first },
 	{ "dgram_emsgsize_default", dgram_emsgsize_default },
+	{ "dgram_siocoutq_large", dgram_siocoutq_large },
 	{ "dgram_emsgsize_follows_sndbuf", dgram_emsgsize_follows_sndbuf },
 	{ "dgram_connect_default_peer", dgram_connect_default_peer },
 	{ "dgram_sendto_overrides_peer", dgram_sendto_overrides_peer },
