@@ -248,7 +248,9 @@ struct ks_mbuf {
 	uint32_t	 headroom;	/* where the allocation starts, this
 					 * many bytes before the header (large
 					 * payloads are placed: msg.c) */
-	uint32_t	 spare;		/* keeps data[] 8-byte aligned */
+	/* [S of the queue's socket] a peek returned this empty datagram
+	 * (Linux's skb->peeked); also keeps data[] 8-byte aligned */
+	uint32_t	 peeked;
 	unsigned char	 data[];
 };
 

@@ -274,15 +274,19 @@ destroy_scm:
 
 /*
  * The first datagram to read, past SO_PEEK_OFF bytes when peeking; *@skip
- * is left at the offset inside it. Socket lock held.
+ * is left at the offset inside it. With SO_PEEK_OFF on, a peek also
+ * passes over an empty datagram an earlier peek returned, as Linux's
+ * __skb_try_recv_from_queue() (else it would return it for ever).
+ * Socket lock held.
  */
 static struct ks_mbuf *
 first_to_read_locked(struct unix_sock *u, bool peek, size_t *skip)
 {
 	struct ks_mbuf *m = u->rcvq.head;
-	size_t off = peek && u->base.peek_off > 0 ? (size_t)u->base.peek_off : 0;
+	bool at_off = peek && u->base.peek_off >= 0;
+	size_t off = at_off ? (size_t)u->base.peek_off : 0;
 
-	while (m != NULL && off > 0 && off >= m->len) {
+	while (m != NULL && at_off && off >= m->len && (off > 0 || m->peeked)) {
 		off -= m->len;
 		m = m->next;
 	}
@@ -338,6 +342,8 @@ ks__unix_dgram_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 	passcred = ks__has_opt(so, KS_OPT_PASSCRED);
 	ks__unix_rcv_creds(&creds, m);
 	fpl = peek ? ks__unix_scm_peek(m) : ks__unix_scm_detach(m);
+	if (peek && m->len == 0)
+		m->peeked = 1;
 	if (!peek) {
 		ks__mq_pop(&u->rcvq);
 		if (so->peek_off >= 0)

@@ -255,6 +255,35 @@ peekoff_set_before_data(void)
 	}
 }
 
+/* With SO_PEEK_OFF on, a peek passes over an empty datagram or record
+ * that an earlier peek returned (Linux marks it peeked), so walking the
+ * queue by peeking does not stop at it for ever; a read still gets it. */
+static void
+peekoff_messages_skip_peeked_empty(void)
+{
+	static const int types[] = { SOCK_DGRAM, SOCK_SEQPACKET };
+	char buf[8];
+
+	for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
+		int sv[2], off = 0;
+
+		CHECK_OK(socketpair(AF_UNIX, types[t], 0, sv));
+		CHECK_OK(setsockopt(sv[1], SOL_SOCKET, SO_PEEK_OFF, &off,
+				    sizeof(off)));
+		CHECK_EQ(send(sv[0], "", 0, 0), 0);
+		CHECK_EQ(send(sv[0], "ab", 2, 0), 2);
+		CHECK_EQ(recv(sv[1], buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT), 0);
+		CHECK_EQ(recv(sv[1], buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT), 2);
+		CHECK_MEM(buf, "ab", 2);
+		CHECK_ERR(recv(sv[1], buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT),
+			  EAGAIN);
+		CHECK_EQ(recv(sv[1], buf, sizeof(buf), MSG_DONTWAIT), 0);
+		CHECK_EQ(recv(sv[1], buf, sizeof(buf), MSG_DONTWAIT), 2);
+		CHECK_OK(close(sv[0]));
+		CHECK_OK(close(sv[1]));
+	}
+}
+
 static const struct th_test tests[] = {
 	{ "peekoff_default_minus1", peekoff_default_minus1 },
 	{ "peekoff_set_reads_back", peekoff_set_reads_back },
@@ -267,6 +296,8 @@ static const struct th_test tests[] = {
 	  peekoff_messages_start_inside_later },
 	{ "peekoff_minus1_turns_off", peekoff_minus1_turns_off },
 	{ "peekoff_set_before_data", peekoff_set_before_data },
+	{ "peekoff_messages_skip_peeked_empty",
+	  peekoff_messages_skip_peeked_empty },
 };
 
 TH_MAIN(tests)
