@@ -400,11 +400,13 @@ ks__stream_truesize(size_t len)
  */
 void	ks__sock_write_space(struct ks_sock *so);
 
-/* Whether @so may queue more (Linux's unix_writable(): a quarter). */
+/* Whether @so may queue more (Linux's unix_writable(): a quarter). Linux
+ * tests its raw sk_wmem_alloc, which starts at 1, so one more byte counts
+ * here than SIOCOUTQ reports. */
 static inline bool
 ks__sock_writable(const struct ks_sock *so)
 {
-	return (atomic_load(&((struct ks_sock *)so)->wmem) << 2) <=
+	return ((atomic_load(&((struct ks_sock *)so)->wmem) + 1) << 2) <=
 	       atomic_load_explicit(&((struct ks_sock *)so)->sndbuf,
 				    memory_order_relaxed);
 }

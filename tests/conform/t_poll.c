@@ -680,8 +680,34 @@ poll_pipe_and_socket(void)
 	close_pair(sv);
 }
 
+/* Writable means the send queue's cost is at most a quarter of SO_SNDBUF
+ * counting one more byte, as Linux's sk_wmem_alloc starts at 1: with
+ * SO_SNDBUF 12288, three empty datagrams (768 each) leave the socket
+ * writable and a fourth (3072, exactly a quarter) does not. */
+static void
+poll_out_quarter_counts_one_more(void)
+{
+	int sv[2], v = 6144, outq = -1;
+
+	CHECK_OK(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, sv));
+	CHECK_OK(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &v, sizeof(v)));
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(send(sv[0], "", 0, 0), 0);
+	CHECK_OK(ioctl(sv[0], SIOCOUTQ, &outq));
+	CHECK_EQ(outq, 2304);
+	CHECK(revents(sv[0]) & POLLOUT);
+	CHECK_EQ(send(sv[0], "", 0, 0), 0);
+	CHECK_OK(ioctl(sv[0], SIOCOUTQ, &outq));
+	CHECK_EQ(outq, 3072);
+	CHECK(!(revents(sv[0]) & POLLOUT));
+	CHECK_OK(close(sv[0]));
+	CHECK_OK(close(sv[1]));
+}
+
 static const struct th_test tests[] = {
 	{ "poll_fresh_stream", poll_fresh_stream },
+	{ "poll_out_quarter_counts_one_more",
+	  poll_out_quarter_counts_one_more },
 	{ "poll_fresh_dgram", poll_fresh_dgram },
 	{ "poll_fresh_seqpacket", poll_fresh_seqpacket },
 	{ "poll_bound_stream", poll_bound_stream },
