@@ -914,6 +914,8 @@ ksp_fstat(int fd, struct stat *st)
 		return fail(err);
 	if (f->so == NULL) {
 		err = fstat(f->hostfd, st) < 0 ? -errno : 0;
+	} else if (st == NULL) {
+		err = -EFAULT;
 	} else {
 		memset(st, 0, sizeof(*st));
 		st->st_dev = KSP_SOCK_DEV;

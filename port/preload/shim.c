@@ -1318,6 +1318,18 @@ ioctl(int fd, unsigned long req, ...)
 
 /* -- fstat and friends -- */
 
+/*
+ * Whether @p is NULL, for arguments glibc declares nonnull: the compiler
+ * would drop a plain test, but a program can still pass NULL, and the
+ * kernel answers EFAULT.
+ */
+static bool
+is_null(const void *p)
+{
+	__asm__("" : "+r"(p));
+	return p == NULL;
+}
+
 static void
 sock_stat(struct kp_file *f, struct stat *st)
 {
@@ -1341,6 +1353,10 @@ fstat(int fd, struct stat *st)
 	if (f == NULL)
 		return err < 0 ? (int)fail(err) :
 		       (int)syscall(SYS_fstat, fd, st);
+	if (is_null(st)) {
+		kp__file_put(f);
+		return (int)fail(-EFAULT);
+	}
 	sock_stat(f, st);
 	kp__file_put(f);
 	return 0;
@@ -1370,7 +1386,7 @@ __fxstat64(int ver, int fd, struct stat64 *st)
 KP_EXPORT int
 fstatat(int dfd, const char *path, struct stat *st, int flags)
 {
-	if ((flags & AT_EMPTY_PATH) && path[0] == '\0' &&
+	if ((flags & AT_EMPTY_PATH) && !is_null(path) && path[0] == '\0' &&
 	    kp__fd_is_mapped(dfd))
 		return fstat(dfd, st);
 	return (int)syscall(SYS_newfstatat, dfd, path, st, flags);
@@ -1388,12 +1404,16 @@ statx(int dfd, const char *path, int flags, unsigned int mask,
 {
 	struct stat st;
 
-	if ((flags & AT_EMPTY_PATH) && path[0] == '\0' &&
+	if ((flags & AT_EMPTY_PATH) && !is_null(path) && path[0] == '\0' &&
 	    kp__fd_is_mapped(dfd)) {
 		struct kp_file *f;
 		int err;
 
 		f = sock_get(dfd, &err);
+		if (f != NULL && is_null(stx)) {
+			kp__file_put(f);
+			return (int)fail(-EFAULT);
+		}
 		if (f != NULL) {
 			sock_stat(f, &st);
 			kp__file_put(f);

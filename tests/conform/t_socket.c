@@ -73,11 +73,26 @@ socket_fcntl_owner_ex_pipe_sz(void)
 	CHECK_OK(close(fd));
 }
 
+/* fstat on a socket fills in S_IFSOCK; a NULL buffer is EFAULT. */
+static void
+socket_fstat(void)
+{
+	struct stat *volatile none = NULL;	/* hidden from -Wnonnull */
+	struct stat st;
+	int fd = CHECK_OK(socket(AF_UNIX, SOCK_STREAM, 0));
+
+	CHECK_OK(fstat(fd, &st));
+	CHECK(S_ISSOCK(st.st_mode));
+	CHECK_ERR(fstat(fd, none), EFAULT);
+	CHECK_OK(close(fd));
+}
+
 static const struct th_test tests[] = {
 	{ "socket_types", socket_types },
 	{ "socket_bad_args", socket_bad_args },
 	{ "socket_flags", socket_flags },
 	{ "socket_fcntl_owner_ex_pipe_sz", socket_fcntl_owner_ex_pipe_sz },
+	{ "socket_fstat", socket_fstat },
 };
 
 TH_MAIN(tests)
