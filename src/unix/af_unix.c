@@ -139,7 +139,7 @@ void
 ks__unix_release(struct unix_sock *u, bool embryo)
 {
 	struct unix_sock *peer, *acc;
-	struct ks_mbuf *queued;
+	struct ks_mbuf *queued, *unread;
 	bool was_listening;
 
 	ks__unix_unhash(u);
@@ -153,6 +153,12 @@ ks__unix_release(struct unix_sock *u, bool embryo)
 	u->base.state = KS_SS_UNCONNECTED;
 	peer = u->peer;
 	u->peer = NULL;
+	/* Linux passes over an empty message at the head (a consumed
+	 * out-of-band mark, an empty record) when it asks whether data was
+	 * left unread. */
+	unread = u->rcvq.head;
+	if (unread != NULL && unread->len == unread->off)
+		unread = unread->next;
 	queued = ks__unix_purge_queue_locked(u);
 	acc = u->acc_head;
 	u->acc_head = u->acc_tail = NULL;
@@ -168,7 +174,7 @@ ks__unix_release(struct unix_sock *u, bool embryo)
 			peer->base.shutdown = KS_SHUTDOWN_MASK;
 			/* Unread data (or a connection never accepted) is
 			 * lost: the peer hears of it once. */
-			if (queued != NULL || embryo)
+			if (unread != NULL || embryo)
 				peer->base.err = KS_ECONNRESET;
 			ks__wake_locked(&peer->base, ~0u);
 			unix_unlock(peer);

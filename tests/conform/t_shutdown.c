@@ -572,7 +572,44 @@ close_wakes_reader(void)
 	CHECK_OK(close(sv[0]));
 }
 
+/* What a closing socket leaves unread resets its peer only when there is
+ * data: an empty message at the head of its queue (a consumed
+ * out-of-band mark, an empty record) does not count, so the peer sees no
+ * ECONNRESET. */
+static void
+close_empty_head_no_reset(void)
+{
+	int sv[2], err = -1;
+	socklen_t len = sizeof(err);
+	char c;
+
+	/* A stream whose only queued message is the consumed OOB mark. */
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	CHECK_EQ(send(sv[0], "x", 1, MSG_OOB), 1);
+	CHECK_EQ(recv(sv[1], &c, 1, MSG_OOB), 1);
+	CHECK_OK(close(sv[1]));
+	CHECK_OK(getsockopt(sv[0], SOL_SOCKET, SO_ERROR, &err, &len));
+	CHECK_EQ(err, 0);
+	CHECK_OK(close(sv[0]));
+
+	/* A seqpacket socket holding one empty record. */
+	CHECK_OK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv));
+	CHECK_EQ(send(sv[0], "", 0, 0), 0);
+	CHECK_OK(close(sv[1]));
+	CHECK_ERR(send(sv[0], "y", 1, MSG_NOSIGNAL), EPIPE);
+	CHECK_OK(close(sv[0]));
+
+	/* Behind the empty head there is data: that resets. */
+	CHECK_OK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv));
+	CHECK_EQ(send(sv[0], "", 0, 0), 0);
+	CHECK_EQ(send(sv[0], "z", 1, 0), 1);
+	CHECK_OK(close(sv[1]));
+	CHECK_ERR(send(sv[0], "y", 1, MSG_NOSIGNAL), ECONNRESET);
+	CHECK_OK(close(sv[0]));
+}
+
 static const struct th_test tests[] = {
+	{ "close_empty_head_no_reset", close_empty_head_no_reset },
 	{ "shutdown_unconnected_ok", shutdown_unconnected_ok },
 	{ "shutdown_bad_how", shutdown_bad_how },
 	{ "shutdown_not_socket", shutdown_not_socket },
