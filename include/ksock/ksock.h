@@ -37,6 +37,18 @@ int	ks_init(const struct ks_port *port);
  */
 int	ks_fini(void);
 
+/*
+ * Starts ksock afresh in a process the host has just forked, from the
+ * child's only thread, before anything else in the child calls ksock.
+ * Another thread of the parent may have held any ksock lock at the fork,
+ * so nothing inherited is touched: every inherited socket is abandoned
+ * (the host must forget its references to them and never pass them to
+ * ksock again; their memory stays as the fork copied it), and the child
+ * gets empty name tables and counters, as if ks_init() had just run.
+ * Returns 0, or what ks_init() returns.
+ */
+int	ks_fork_child(void);
+
 /* The port ksock runs on (for other ksock modules such as the resolver). */
 const struct ks_port *ks_port(void);
 

@@ -88,6 +88,9 @@ struct ksp_thread *ksp__thread(void);
 int	ksp__park(int64_t deadline_ns);
 void	ksp__unpark(struct ksp_thread *t);
 int64_t	ksp__now(void);
+/* In a forked child: the pool lock another thread may have held is
+ * usable again (the other threads' records are abandoned). */
+void	ksp__thread_fork_child(void);
 
 /* proc.c */
 extern pthread_mutex_t ksp_procs_lock;

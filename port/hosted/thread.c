@@ -52,6 +52,14 @@ thread_key_create(void)
 		abort();
 }
 
+/* See hosted.h. Runs in the child's only thread; its own record stays. */
+void
+ksp__thread_fork_child(void)
+{
+	pthread_mutex_init(&pool_lock, NULL);
+	pool_free = NULL;
+}
+
 /*
  * The calling thread's record, created on first use and released when
  * the thread exits. Aborts when out of memory (thread_self cannot fail).

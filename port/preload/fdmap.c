@@ -230,10 +230,13 @@ kp__fd_take_range(unsigned first, unsigned last)
 }
 
 /*
- * In a forked child: every socket and epoll entry becomes the stale
- * marker, and the child's copies of the files are released (its copy of
- * ksock closes them, which frees their names in the child only). Runs
- * with one thread, from the atfork child handler.
+ * In a forked child, after ks_fork_child(): every socket and epoll entry
+ * becomes the stale marker. Their files are abandoned, not released:
+ * releasing would call into the inherited ksock objects, whose locks
+ * another thread of the parent may have held at the fork (the child would
+ * hang), and ks_fork_child() already gave the child a ksock of its own
+ * that knows none of them. Runs with one thread, from the atfork child
+ * handler.
  */
 void
 kp__fd_stale_all(void)
@@ -258,7 +261,9 @@ kp__fd_stale_all(void)
 			} else {
 				atomic_store(&c->ent[j], &kp_stale);
 			}
-			kp__file_put(f);
+			/* Host files own only a kernel descriptor. */
+			if (f->kind == KP_HOST)
+				kp__file_put(f);
 		}
 	}
 }

@@ -44,6 +44,7 @@
 #include <sys/un.h>
 
 #include "preload.h"
+#include "../hosted/hosted.h"
 
 /* Linux's UIO_MAXIOV: longer iovec arrays are refused. */
 #define KP_UIO_MAXIOV	1024
@@ -86,6 +87,11 @@ static void
 atfork_child(void)
 {
 	owner_pid = (pid_t)syscall(SYS_getpid);
+	/* Nothing inherited may be locked: other threads of the parent may
+	 * have held those locks at the fork, and they do not exist here. */
+	ksp__thread_fork_child();
+	if (ks_fork_child() < 0)
+		abort();
 	kp__fd_stale_all();
 }
 

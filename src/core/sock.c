@@ -106,6 +106,23 @@ ks_fini(void)
 	return 0;
 }
 
+/*
+ * See ksock.h. ks_init() rebuilds every global table and initialises
+ * every global lock again, which is what makes a lock the parent's other
+ * threads held at the fork usable in the child; the abandoned objects are
+ * reachable from nothing it rebuilds.
+ */
+int
+ks_fork_child(void)
+{
+	const struct ks_port *port = ks__port;
+
+	if (port == NULL)
+		return 0;
+	ks__port = NULL;
+	return ks_init(port);
+}
+
 /* The port ksock was started with, or NULL. */
 const struct ks_port *
 ks_port(void)

@@ -8,6 +8,7 @@
  * whose expectation differs (a forked child's view of its parent's
  * sockets) says so.
  */
+#include <stdatomic.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/select.h>
@@ -455,6 +456,70 @@ fork_child(void)
 	CHECK_OK(close(sv[1]));
 }
 
+/* Another thread of the parent sends and receives without pause. */
+static int busy_sv[2];
+static atomic_int busy_stop;
+
+static void *
+busy_pair(void *arg)
+{
+	char c = 'x';
+
+	while (!atomic_load(&busy_stop))
+		if (send(busy_sv[0], &c, 1, 0) != 1 ||
+		    recv(busy_sv[1], &c, 1, 0) != 1)
+			return (void *)1;
+	return NULL;
+}
+
+/*
+ * Forks while another thread is inside socket calls, 200 times: every
+ * child runs to its end (under ksock-run none may hang on a lock the busy
+ * thread held at the fork) and the parent's pair keeps working.
+ */
+static void
+fork_while_busy(void)
+{
+	void *thread_result;
+	pthread_t t;
+	int ws;
+
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, busy_sv));
+	atomic_store(&busy_stop, 0);
+	CHECK_EQ(pthread_create(&t, NULL, busy_pair, NULL), 0);
+	for (int i = 0; i < 200; i++) {
+		pid_t pid;
+
+		fflush(stdout);
+		pid = fork();
+		if (pid == 0) {
+			int s = socket(AF_UNIX, SOCK_DGRAM, 0);
+
+			_exit(s < 0 || close(s) != 0);
+		}
+		CHECK(pid > 0);
+		/* A child can hang inside fork() itself, before it could set
+		 * an alarm: the parent gives it 5 s, then kills it. */
+		for (int ms = 0; waitpid(pid, &ws, WNOHANG) == 0; ms++) {
+			if (ms == 5000) {
+				kill(pid, SIGKILL);
+				CHECK_EQ(waitpid(pid, &ws, 0), pid);
+				break;
+			}
+			th_sleep_ms(1);
+		}
+		if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
+			CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+			break;
+		}
+	}
+	atomic_store(&busy_stop, 1);
+	CHECK_EQ(pthread_join(t, &thread_result), 0);
+	CHECK(thread_result == NULL);
+	CHECK_OK(close(busy_sv[0]));
+	CHECK_OK(close(busy_sv[1]));
+}
+
 /* A poll array the kernel refuses gives its error, with a socket open. */
 static void
 poll_bad_array(void)
@@ -487,6 +552,7 @@ static const struct th_test tests[] = {
 	{ "mmsg_calls", mmsg_calls },
 	{ "close_range_sockets", close_range_sockets },
 	{ "fork_child", fork_child },
+	{ "fork_while_busy", fork_while_busy },
 	{ "poll_bad_array", poll_bad_array },
 };
 
