@@ -88,6 +88,14 @@ struct ksp_thread *ksp__thread(void);
 int	ksp__park(int64_t deadline_ns);
 void	ksp__unpark(struct ksp_thread *t);
 int64_t	ksp__now(void);
+/* port.h hooks that the hosted and preload ports share. */
+void	ksp__mutex_init(struct ks_mutex *m);
+void	ksp__mutex_destroy(struct ks_mutex *m);
+void	ksp__mutex_lock(struct ks_mutex *m);
+void	ksp__mutex_unlock(struct ks_mutex *m);
+void	*ksp__thread_self(void);
+void	ksp__thread_unpark(void *thread);
+void	ksp__random(void *buf, size_t len);
 /* In a forked child: the pool lock another thread may have held is
  * usable again (the other threads' records are abandoned). */
 void	ksp__thread_fork_child(void);

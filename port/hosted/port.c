@@ -27,7 +27,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -37,11 +36,6 @@
 #include <ksock/posix.h>
 
 #include "hosted.h"
-
-static_assert(sizeof(pthread_mutex_t) <= sizeof(struct ks_mutex),
-	      "pthread_mutex_t must fit in struct ks_mutex");
-static_assert(_Alignof(pthread_mutex_t) <= _Alignof(struct ks_mutex),
-	      "struct ks_mutex must be aligned for pthread_mutex_t");
 
 /* Linux's MAXSYMLINKS: a walk that follows more links fails with ELOOP. */
 #define WALK_MAX_LINKS	40
@@ -110,72 +104,6 @@ port_free(void *p, size_t size)
 	atomic_fetch_sub(&alloc_outstanding, 1);
 	atomic_fetch_sub(&alloc_bytes, (long)size);
 	free(p);
-}
-
-/* -- mutexes -- */
-
-static pthread_mutex_t *
-as_pthread(struct ks_mutex *m)
-{
-	return (pthread_mutex_t *)(void *)m->opaque;
-}
-
-static void
-port_mutex_init(struct ks_mutex *m)
-{
-	pthread_mutex_init(as_pthread(m), NULL);
-}
-
-static void
-port_mutex_destroy(struct ks_mutex *m)
-{
-	pthread_mutex_destroy(as_pthread(m));
-}
-
-static void
-port_mutex_lock(struct ks_mutex *m)
-{
-	pthread_mutex_lock(as_pthread(m));
-}
-
-static void
-port_mutex_unlock(struct ks_mutex *m)
-{
-	pthread_mutex_unlock(as_pthread(m));
-}
-
-/* -- threads: park and unpark are in thread.c -- */
-
-static void *
-port_thread_self(void)
-{
-	return ksp__thread();
-}
-
-static void
-port_unpark(void *thread)
-{
-	ksp__unpark(thread);
-}
-
-/* -- time and randomness -- */
-
-static void
-port_random(void *buf, size_t len)
-{
-	char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = getrandom(p, len, 0);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			abort();
-		}
-		p += n;
-		len -= (size_t)n;
-	}
 }
 
 /* -- identity -- */
@@ -659,13 +587,13 @@ static const struct ks_port hosted_port = {
 	.size		= sizeof(struct ks_port),
 	.alloc		= port_alloc,
 	.free		= port_free,
-	.mutex_init	= port_mutex_init,
-	.mutex_destroy	= port_mutex_destroy,
-	.mutex_lock	= port_mutex_lock,
-	.mutex_unlock	= port_mutex_unlock,
-	.thread_self	= port_thread_self,
+	.mutex_init	= ksp__mutex_init,
+	.mutex_destroy	= ksp__mutex_destroy,
+	.mutex_lock	= ksp__mutex_lock,
+	.mutex_unlock	= ksp__mutex_unlock,
+	.thread_self	= ksp__thread_self,
 	.park		= ksp__park,
-	.unpark		= port_unpark,
+	.unpark		= ksp__thread_unpark,
 	.now		= ksp__now,
 	.cred		= port_cred,
 	.umask		= port_umask,
@@ -683,7 +611,7 @@ static const struct ks_port hosted_port = {
 	.node_lookup	= port_node_lookup,
 	.signal_pipe	= port_signal_pipe,
 	.signal_urg	= port_signal_urg,
-	.random		= port_random,
+	.random		= ksp__random,
 	.copy_from_user	= port_copy_from_user,
 	.copy_to_user	= port_copy_to_user,
 };

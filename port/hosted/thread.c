@@ -1,5 +1,6 @@
 /*
- * Hosted port: thread records, park and unpark, the monotonic clock.
+ * Hosted port: thread records, park and unpark, the monotonic clock, and
+ * the other hooks both Linux ports implement alike (mutexes, randomness).
  *
  * Shared by the hosted port (port.c) and the preload port
  * (port/preload/): both park threads on one futex word per thread.
@@ -15,10 +16,12 @@
  * Locks: the thread pool lock guards the free list of thread records; it
  * is a leaf.
  */
+#include <assert.h>
 #include <errno.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -153,3 +156,74 @@ ksp__unpark(struct ksp_thread *t)
 			FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 1, NULL, NULL, 0);
 }
 
+
+/* -- hooks both ports share -- */
+
+static_assert(sizeof(pthread_mutex_t) <= sizeof(struct ks_mutex),
+	      "pthread_mutex_t must fit in struct ks_mutex");
+static_assert(_Alignof(pthread_mutex_t) <= _Alignof(struct ks_mutex),
+	      "struct ks_mutex must be aligned for pthread_mutex_t");
+
+static pthread_mutex_t *
+as_pthread(struct ks_mutex *m)
+{
+	return (pthread_mutex_t *)(void *)m->opaque;
+}
+
+/* See hosted.h: port.h's mutex hooks over pthread mutexes. */
+void
+ksp__mutex_init(struct ks_mutex *m)
+{
+	pthread_mutex_init(as_pthread(m), NULL);
+}
+
+void
+ksp__mutex_destroy(struct ks_mutex *m)
+{
+	pthread_mutex_destroy(as_pthread(m));
+}
+
+void
+ksp__mutex_lock(struct ks_mutex *m)
+{
+	pthread_mutex_lock(as_pthread(m));
+}
+
+void
+ksp__mutex_unlock(struct ks_mutex *m)
+{
+	pthread_mutex_unlock(as_pthread(m));
+}
+
+/* See hosted.h: port.h's thread_self and unpark. */
+void *
+ksp__thread_self(void)
+{
+	return ksp__thread();
+}
+
+void
+ksp__thread_unpark(void *thread)
+{
+	ksp__unpark(thread);
+}
+
+/* See hosted.h. getrandom() without flags blocks only until the kernel's
+ * pool is first seeded, and a short read is simply continued. */
+void
+ksp__random(void *buf, size_t len)
+{
+	char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = getrandom(p, len, 0);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			abort();
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+}

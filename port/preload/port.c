@@ -26,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 
@@ -61,68 +60,6 @@ port_free(void *p, size_t size)
 		return;
 	atomic_fetch_sub_explicit(&alloc_outstanding, 1, memory_order_relaxed);
 	free(p);
-}
-
-/* -- mutexes and waiting -- */
-
-static pthread_mutex_t *
-as_pthread(struct ks_mutex *m)
-{
-	return (pthread_mutex_t *)(void *)m->opaque;
-}
-
-static void
-port_mutex_init(struct ks_mutex *m)
-{
-	pthread_mutex_init(as_pthread(m), NULL);
-}
-
-static void
-port_mutex_destroy(struct ks_mutex *m)
-{
-	pthread_mutex_destroy(as_pthread(m));
-}
-
-static void
-port_mutex_lock(struct ks_mutex *m)
-{
-	pthread_mutex_lock(as_pthread(m));
-}
-
-static void
-port_mutex_unlock(struct ks_mutex *m)
-{
-	pthread_mutex_unlock(as_pthread(m));
-}
-
-static void *
-port_thread_self(void)
-{
-	return ksp__thread();
-}
-
-static void
-port_unpark(void *thread)
-{
-	ksp__unpark(thread);
-}
-
-static void
-port_random(void *buf, size_t len)
-{
-	char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = getrandom(p, len, 0);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			abort();
-		}
-		p += n;
-		len -= (size_t)n;
-	}
 }
 
 /* -- identity: the real process -- */
@@ -442,13 +379,13 @@ static const struct ks_port preload_port = {
 	.size		= sizeof(struct ks_port),
 	.alloc		= port_alloc,
 	.free		= port_free,
-	.mutex_init	= port_mutex_init,
-	.mutex_destroy	= port_mutex_destroy,
-	.mutex_lock	= port_mutex_lock,
-	.mutex_unlock	= port_mutex_unlock,
-	.thread_self	= port_thread_self,
+	.mutex_init	= ksp__mutex_init,
+	.mutex_destroy	= ksp__mutex_destroy,
+	.mutex_lock	= ksp__mutex_lock,
+	.mutex_unlock	= ksp__mutex_unlock,
+	.thread_self	= ksp__thread_self,
 	.park		= ksp__park,
-	.unpark		= port_unpark,
+	.unpark		= ksp__thread_unpark,
 	.now		= ksp__now,
 	.cred		= port_cred,
 	.umask		= port_umask,
@@ -466,7 +403,7 @@ static const struct ks_port preload_port = {
 	.node_lookup	= port_node_lookup,
 	.signal_pipe	= port_signal_pipe,
 	.signal_urg	= port_signal_urg,
-	.random		= port_random,
+	.random		= ksp__random,
 	.copy_from_user	= port_copy_from_user,
 	.copy_to_user	= port_copy_to_user,
 };
