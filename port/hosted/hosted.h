@@ -28,6 +28,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <ksock/ksock.h>
@@ -96,6 +97,15 @@ void	ksp__mutex_unlock(struct ks_mutex *m);
 void	*ksp__thread_self(void);
 void	ksp__thread_unpark(void *thread);
 void	ksp__random(void *buf, size_t len);
+int	ksp__copy_from_user(void *dst, const void *usrc, size_t len);
+int	ksp__copy_to_user(void *udst, const void *src, size_t len);
+
+/* boundary.c: socket addresses across the system-call boundary, as
+ * Linux's move_addr_to_kernel() and move_addr_to_user(). */
+int	ksp__addr_in(const struct sockaddr *addr, socklen_t len,
+		     struct ks_sockaddr_storage *k);
+int	ksp__addr_out(const void *k, uint32_t klen, struct sockaddr *uaddr,
+		      socklen_t *ulen);
 /* In a forked child: the pool lock another thread may have held is
  * usable again (the other threads' records are abandoned). */
 void	ksp__thread_fork_child(void);

@@ -558,30 +558,6 @@ port_signal_urg(int32_t owner)
 	ksp__signal_pid(owner < 0 ? -owner : owner, SIGURG);
 }
 
-/* -- user memory -- */
-
-static int
-port_copy_from_user(void *dst, const void *usrc, size_t len)
-{
-	if (len == 0)
-		return 0;
-	if (usrc == NULL)
-		return -KS_EFAULT;
-	memcpy(dst, usrc, len);
-	return 0;
-}
-
-static int
-port_copy_to_user(void *udst, const void *src, size_t len)
-{
-	if (len == 0)
-		return 0;
-	if (udst == NULL)
-		return -KS_EFAULT;
-	memcpy(udst, src, len);
-	return 0;
-}
-
 static const struct ks_port hosted_port = {
 	.version	= KS_PORT_VERSION,
 	.size		= sizeof(struct ks_port),
@@ -612,8 +588,8 @@ static const struct ks_port hosted_port = {
 	.signal_pipe	= port_signal_pipe,
 	.signal_urg	= port_signal_urg,
 	.random		= ksp__random,
-	.copy_from_user	= port_copy_from_user,
-	.copy_to_user	= port_copy_to_user,
+	.copy_from_user	= ksp__copy_from_user,
+	.copy_to_user	= ksp__copy_to_user,
 };
 
 const struct ks_port *

@@ -122,46 +122,6 @@ install_sock(struct ks_sock *so, bool cloexec)
 	return fd < 0 ? fail(fd) : fd;
 }
 
-/* move_addr_to_kernel(): an address of at most 128 bytes into @k. */
-static int
-addr_in(const struct sockaddr *addr, socklen_t len,
-	struct ks_sockaddr_storage *k)
-{
-	if (len > sizeof(*k))
-		return -EINVAL;
-	if (len == 0)
-		return 0;
-	if (addr == NULL)
-		return -EFAULT;
-	memcpy(k, addr, len);
-	return 0;
-}
-
-/*
- * move_addr_to_user(): copies at most *@ulen bytes of the @klen-byte
- * address @k to @uaddr and stores @klen in *@ulen.
- */
-static int
-addr_out(const void *k, uint32_t klen, struct sockaddr *uaddr, socklen_t *ulen)
-{
-	int len;
-
-	if (ulen == NULL)
-		return -EFAULT;
-	len = (int)*ulen;
-	if (len > (int)klen)
-		len = (int)klen;
-	if (len < 0)
-		return -EINVAL;
-	if (len > 0) {
-		if (uaddr == NULL)
-			return -EFAULT;
-		memcpy(uaddr, k, (size_t)len);
-	}
-	*ulen = klen;
-	return 0;
-}
-
 /* import_iovec()'s checks. Returns the total length or -errno. */
 static ssize_t
 iov_check(const struct iovec *iov, size_t n)
@@ -261,7 +221,7 @@ ksp_bind(int fd, const struct sockaddr *addr, socklen_t len)
 	err = get_sock(fd, &f);
 	if (err < 0)
 		return fail(err);
-	err = addr_in(addr, len, &k);
+	err = ksp__addr_in(addr, len, &k);
 	if (err == 0)
 		err = ks_bind(f->so, &k, len);
 	ksp__file_put(f);
@@ -314,7 +274,7 @@ ksp_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 		goto unreserve;
 	}
 	if (addr != NULL) {
-		err = addr_out(&k, klen, addr, len);
+		err = ksp__addr_out(&k, klen, addr, len);
 		if (err < 0) {
 			ksp__file_put(nf);
 			goto unreserve;
@@ -348,7 +308,7 @@ ksp_connect(int fd, const struct sockaddr *addr, socklen_t len)
 	err = get_sock(fd, &f);
 	if (err < 0)
 		return fail(err);
-	err = addr_in(addr, len, &k);
+	err = ksp__addr_in(addr, len, &k);
 	if (err == 0)
 		err = ks_connect(f->so, &k, len);
 	ksp__file_put(f);
@@ -433,7 +393,7 @@ get_name(int fd, struct sockaddr *addr, socklen_t *len, bool peer)
 	err = peer ? ks_getpeername(f->so, &k, &klen) :
 		     ks_getsockname(f->so, &k, &klen);
 	if (err >= 0)
-		err = addr_out(&k, klen, addr, len);
+		err = ksp__addr_out(&k, klen, addr, len);
 	ksp__file_put(f);
 	return err < 0 ? fail(err) : 0;
 }
@@ -529,7 +489,7 @@ ksp_sendto(int fd, const void *buf, size_t len, int flags,
 	if (len > INT_MAX)
 		iov.iov_len = INT_MAX;
 	if (addr != NULL) {
-		err = addr_in(addr, alen, &name);
+		err = ksp__addr_in(addr, alen, &name);
 		if (err < 0) {
 			ksp__file_put(f);
 			return fail(err);
@@ -564,7 +524,7 @@ sock_recv(struct ksp_file *f, struct ks_msghdr *k, int flags,
 	if (n < 0)
 		return fail(n);
 	if (k->msg_name != NULL) {
-		err = addr_out(k->msg_name, k->msg_namelen, uname, unamelen);
+		err = ksp__addr_out(k->msg_name, k->msg_namelen, uname, unamelen);
 		if (err < 0)
 			return fail(err);
 	}

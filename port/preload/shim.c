@@ -207,43 +207,6 @@ kp__install_sock(struct ks_sock *so, bool cloexec)
 	return fd;
 }
 
-/* move_addr_to_kernel(): an address of at most 128 bytes into @k. */
-static int
-addr_in(const struct sockaddr *addr, socklen_t len,
-	struct ks_sockaddr_storage *k)
-{
-	if (len > sizeof(*k))
-		return -EINVAL;
-	if (len == 0)
-		return 0;
-	if (addr == NULL)
-		return -EFAULT;
-	memcpy(k, addr, len);
-	return 0;
-}
-
-/* move_addr_to_user(): at most *@ulen bytes of @k out, *@ulen = @klen. */
-static int
-addr_out(const void *k, uint32_t klen, struct sockaddr *uaddr, socklen_t *ulen)
-{
-	int len;
-
-	if (ulen == NULL)
-		return -EFAULT;
-	len = (int)*ulen;
-	if (len > (int)klen)
-		len = (int)klen;
-	if (len < 0)
-		return -EINVAL;
-	if (len > 0) {
-		if (uaddr == NULL)
-			return -EFAULT;
-		memcpy(uaddr, k, (size_t)len);
-	}
-	*ulen = klen;
-	return 0;
-}
-
 /* import_iovec()'s checks. Returns the total length or -errno. */
 static ssize_t
 iov_check(const struct iovec *iov, size_t n)
@@ -329,7 +292,7 @@ bind(int fd, const struct sockaddr *addr, socklen_t len)
 	if (f == NULL)
 		return err < 0 ? (int)fail(err) :
 		       (int)syscall(SYS_bind, fd, addr, len);
-	err = addr_in(addr, len, &k);
+	err = ksp__addr_in(addr, len, &k);
 	if (err == 0)
 		err = ks_bind(f->so, &k, len);
 	kp__file_put(f);
@@ -373,7 +336,7 @@ accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 	if (err < 0)
 		goto put_file;
 	if (addr != NULL) {
-		err = addr_out(&k, klen, addr, len);
+		err = ksp__addr_out(&k, klen, addr, len);
 		if (err < 0) {
 			ks_close(nso);
 			goto put_file;
@@ -447,7 +410,7 @@ connect(int fd, const struct sockaddr *addr, socklen_t len)
 	if (f == NULL)
 		return err < 0 ? (int)fail(err) :
 		       (int)syscall(SYS_connect, fd, addr, len);
-	err = addr_in(addr, len, &k);
+	err = ksp__addr_in(addr, len, &k);
 	if (err == 0)
 		err = ks_connect(f->so, &k, len);
 	if (err == -ECONNREFUSED && fallback &&
@@ -540,7 +503,7 @@ get_name(int fd, struct sockaddr *addr, socklen_t *len, bool peer)
 	err = peer ? ks_getpeername(f->so, &k, &klen) :
 		     ks_getsockname(f->so, &k, &klen);
 	if (err >= 0)
-		err = addr_out(&k, klen, addr, len);
+		err = ksp__addr_out(&k, klen, addr, len);
 	kp__file_put(f);
 	return err < 0 ? (int)fail(err) : 0;
 }
@@ -619,7 +582,7 @@ sock_recv(struct kp_file *f, struct ks_msghdr *k, int flags,
 		return n;
 	atomic_fetch_add_explicit(&kp_stats.recvs, 1, memory_order_relaxed);
 	if (k->msg_name != NULL) {
-		err = addr_out(k->msg_name, k->msg_namelen, uname, unamelen);
+		err = ksp__addr_out(k->msg_name, k->msg_namelen, uname, unamelen);
 		if (err < 0)
 			return err;
 	}
@@ -705,7 +668,7 @@ sendto(int fd, const void *buf, size_t len, int flags,
 		return err < 0 ? fail(err) :
 		       syscall(SYS_sendto, fd, buf, len, flags, addr, alen);
 	if (addr != NULL) {
-		err = addr_in(addr, alen, &name);
+		err = ksp__addr_in(addr, alen, &name);
 		if (err < 0) {
 			kp__file_put(f);
 			return fail(err);
