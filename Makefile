@@ -5,6 +5,9 @@
 #   make check    install what the tests need, then build and run every test
 #   make bench    benchmarks, ksock and Linux side by side
 #   make fuzz     longer fuzzing runs
+#   make install  headers, libraries, tools, manual pages, ksock.pc
+#                 (PREFIX, DESTDIR, LIBDIR...: mk/install.mk); make uninstall
+#   make kernel-files  what a kernel build takes from ksock
 #
 # Each part of the tree adds its rules in mk/NAME.mk and its Debian packages
 # in mk/NAME.deps; targets register themselves by appending to the lists
@@ -30,9 +33,11 @@ DEMO_TARGETS  :=
 .PHONY: all check bench fuzz demo deps clean
 all:
 
-# mk/lib.mk defines the libraries the other fragments link against.
+# mk/lib.mk defines the libraries the other fragments link against;
+# mk/install.mk packages what they all build, so it comes last.
 include mk/lib.mk
-include $(filter-out mk/lib.mk,$(sort $(wildcard mk/*.mk)))
+include $(filter-out mk/lib.mk mk/install.mk,$(sort $(wildcard mk/*.mk)))
+include mk/install.mk
 
 all: $(ALL_TARGETS)
 

@@ -15,6 +15,8 @@ HOSTED_TOBJS := $(HOSTED_SRCS:%.c=$(BUILD)/tsan/%.o)
 LIBKSOCK      := $(BUILD)/libksock-hosted.a
 LIBKSOCK_SAN  := $(BUILD)/libksock-hosted-san.a
 LIBKSOCK_TSAN := $(BUILD)/libksock-hosted-tsan.a
+# The shared library, its soname and its installation: mk/install.mk
+# (it also carries the resolver, whose objects mk/dns.mk defines).
 LIBKSOCK_SO   := $(BUILD)/libksock.so
 LIBKSOCK_CORE := $(BUILD)/libksock.a
 
@@ -40,8 +42,6 @@ $(LIBKSOCK_SAN): $(KS_SOBJS) $(HOSTED_SOBJS)
 	@rm -f $@; ar rcs $@ $^
 $(LIBKSOCK_TSAN): $(KS_TOBJS) $(HOSTED_TOBJS)
 	@rm -f $@; ar rcs $@ $^
-$(LIBKSOCK_SO): $(KS_OBJS) $(HOSTED_OBJS)
-	$(CC) -shared -pthread -o $@ $^
 
 # Freestanding proof: src/core and src/unix compile with -ffreestanding
 # against an include directory that holds nothing but the five headers
@@ -52,3 +52,10 @@ CHECK_TARGETS += check-freestanding
 .PHONY: check-freestanding
 check-freestanding:
 	@tools/run-suite freestanding 120 sh tools/check-freestanding "$(CC)" "$(FREE_INC)" $(KS_SRCS)
+
+# What a kernel build takes from ksock (sources, headers, flags, the
+# symbols it must provide), printed as make variables by the same script
+# and from the same list of sources as the proof above.
+.PHONY: kernel-files
+kernel-files:
+	@sh tools/check-freestanding --print "$(CC)" "$(FREE_INC)" $(KS_SRCS)

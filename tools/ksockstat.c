@@ -19,9 +19,12 @@
  * -n a substring of the name as /proc/net/unix prints it ('@' for NULs).
  * -t and -s may be repeated.
  *
- * Exit status: 0, 1 when no instance could be read, 2 for bad usage.
+ * Exit status: 0, 1 when no instance could be read, 2 for bad usage
+ * (ksockstat --help, ksockstat(8)).
  */
 #include <errno.h>
+#include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,26 +33,62 @@
 
 #include <ksock/ksock.h>
 #include <ksock/posix.h>
+#include <ksock/version.h>
 
 /* Most instances -l lists. */
 #define MAX_INSTANCES	256
 
 static void
-usage(FILE *f)
+help(void)
 {
-	fprintf(f,
-		"usage: ksockstat [-p PID] [-e | -r | -j | -S] [-t TYPE]... "
-		"[-s STATE]... [-n NAME]\n"
-		"       ksockstat -l\n"
-		"  -p PID   the program's (real) pid; default: the only one "
-		"serving\n"
-		"  -r       /proc/net/unix format   -j  JSON   -S  counters\n"
-		"  -t TYPE  stream, dgram, seqpacket\n"
-		"  -s STATE unconnected, listening, connected, embryo, "
-		"disconnected\n"
-		"  -n NAME  names containing NAME ('@' for NULs)\n"
-		"  -l       list the programs serving their instance\n"
-		"A program serves its instance when run with KSOCK_DIAG=1.\n");
+	printf("Usage: ksockstat [-p PID] [-e | -r | -j | -S] [-t TYPE]... "
+	       "[-s STATE]... [-n NAME]\n"
+	       "       ksockstat -l\n"
+	       "List the sockets of a running program's ksock instance, like "
+	       "ss -x.\n"
+	       "\n"
+	       "Options:\n"
+	       "  -p PID      the program's (real) pid; default: the only "
+	       "one serving\n"
+	       "  -e          ss -x format (the default)\n"
+	       "  -r          /proc/net/unix format\n"
+	       "  -j          JSON\n"
+	       "  -S          the counters: refused operations, the "
+	       "collector\n"
+	       "  -t TYPE     only sockets of TYPE: stream, dgram, seqpacket "
+	       "(repeatable)\n"
+	       "  -s STATE    only sockets in STATE: unconnected, listening, "
+	       "connected,\n"
+	       "              embryo, disconnected, or ss's UNCONN, LISTEN, "
+	       "ESTAB, SYN-RECV,\n"
+	       "              CLOSE-WAIT (repeatable)\n"
+	       "  -n NAME     only names containing NAME ('@' for NULs)\n"
+	       "  -l          list the pids of the programs serving their "
+	       "instance\n"
+	       "  -h, --help  show this help and exit\n"
+	       "      --version  show the version and exit\n"
+	       "\n"
+	       "Environment:\n"
+	       "  ksockstat reads none. A program serves its instance when "
+	       "started with\n"
+	       "  KSOCK_DIAG=1 (under ksock-run too), or after calling "
+	       "ksp_diag_serve().\n"
+	       "\n"
+	       "Exit status:\n"
+	       "  0  success\n"
+	       "  1  no instance could be read\n"
+	       "  2  bad usage\n"
+	       "\n"
+	       "See ksockstat(8).\n");
+}
+
+static int
+usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "ksockstat: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nTry 'ksockstat --help' for more information.\n");
+	return 2;
 }
 
 /* Pids whose diag server is in /proc/net/unix. Returns how many. */
@@ -87,9 +126,26 @@ main(int argc, char **argv)
 	int format = KSP_DIAG_SS, opt, v, n;
 	bool list = false;
 
-	while ((opt = getopt(argc, argv, "p:erjSt:s:n:lh")) != -1) {
+	static const struct option longopts[] = {
+		{ "help",	no_argument,	NULL,	'h' },
+		{ "version",	no_argument,	NULL,	'V' },
+		{ NULL,		0,		NULL,	0 },
+	};
+	char *end;
+	long lpid;
+
+	/* getopt's own messages name the bad option; we add the hint. */
+	while ((opt = getopt_long(argc, argv, "p:erjSt:s:n:lh", longopts,
+				  NULL)) != -1) {
 		switch (opt) {
-		case 'p':	pid = (pid_t)atoi(optarg); break;
+		case 'p':
+			errno = 0;
+			lpid = strtol(optarg, &end, 10);
+			if (errno != 0 || end == optarg || *end != '\0' ||
+			    lpid <= 0 || lpid > INT_MAX)
+				return usage_error("bad pid '%s'", optarg);
+			pid = (pid_t)lpid;
+			break;
 		case 'e':	format = KSP_DIAG_SS; break;
 		case 'r':	format = KSP_DIAG_PROC; break;
 		case 'j':	format = KSP_DIAG_JSON; break;
@@ -99,33 +155,32 @@ main(int argc, char **argv)
 		case 't':
 			v = ksp_diag_parse_type(optarg);
 			if (v < 0) {
-				fprintf(stderr, "ksockstat: unknown type %s\n",
-					optarg);
-				return 2;
+				return usage_error("unknown type '%s' (stream, "
+						   "dgram, seqpacket)", optarg);
 			}
 			flt.types |= 1u << v;
 			break;
 		case 's':
 			v = ksp_diag_parse_state(optarg);
 			if (v < 0) {
-				fprintf(stderr, "ksockstat: unknown state %s\n",
-					optarg);
-				return 2;
+				return usage_error("unknown state '%s'", optarg);
 			}
 			flt.states |= 1u << v;
 			break;
 		case 'h':
-			usage(stdout);
+			help();
+			return 0;
+		case 'V':
+			printf("ksockstat (ksock) " KS_VERSION_STRING "\n");
 			return 0;
 		default:
-			usage(stderr);
+			fprintf(stderr, "Try 'ksockstat --help' for more "
+				"information.\n");
 			return 2;
 		}
 	}
-	if (optind != argc) {
-		usage(stderr);
-		return 2;
-	}
+	if (optind != argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
 	if (list || pid == 0) {
 		n = find_instances(pids, MAX_INSTANCES);
 		if (list) {
