@@ -153,6 +153,19 @@ install_round() {
 	want=$(realpath "$dest$libdir/ksock/libksock-preload.so")
 	check "$name: it loads the installed preload library ($out)" \
 		test "$out" = "preload: $want"
+	# Moved away from the tree, it looks at the configured path, which
+	# outside DESTDIR holds nothing (unless ksock is installed there).
+	mkdir -p "$tmp/elsewhere"
+	cp "$dest$prefix/bin/ksock-run" "$tmp/elsewhere/"
+	out=$("$tmp/elsewhere/ksock-run" "$tmp/maps" 2>&1)
+	status=$?
+	if [ -e "$libdir/ksock/libksock-preload.so" ]; then
+		check "$name: a ksock-run moved away uses $libdir/ksock ($out)" \
+			test "$out" = "preload: $(realpath "$libdir/ksock/libksock-preload.so")"
+	else
+		check "$name: a ksock-run moved away looks in $libdir/ksock ($out)" \
+			sh -c 'test "$1" -eq 125 && echo "$2" | grep -qF "in $3/ksock)"' - $status "$out" "$libdir"
+	fi
 	check "$name: ksock-run --version" \
 		test "$("$dest$prefix/bin/ksock-run" --version)" = "ksock-run (ksock) $version"
 	check "$name: ksockstat --version" \
