@@ -19,6 +19,14 @@ ok() { echo "ok   $*"; pass=$((pass + 1)); }
 fail() { echo "FAIL $*"; failn=$((failn + 1)); }
 check() { desc=$1; shift; if "$@"; then ok "$desc"; else fail "$desc"; fi; }
 
+# The sub-makes see only the variables given here: drop what the calling
+# make passes on its command line (make check PREFIX=...), keeping its
+# flags and job server, and the directory variables from the environment.
+MAKEFLAGS=$(echo "${MAKEFLAGS:-}" | sed 's/ -- .*//')
+unset MAKEOVERRIDES PREFIX prefix exec_prefix BINDIR bindir LIBDIR libdir \
+	INCLUDEDIR includedir datarootdir MANDIR mandir pkgconfigdir pkglibdir DESTDIR
+submake() { $make -s --no-print-directory BUILD="$build" CC="$cc" "$@"; }
+
 part() { sed -n "s/^#define KS_VERSION_$1[[:space:]]*\([0-9]*\).*/\1/p" include/ksock/version.h; }
 major=$(part MAJOR)
 version=$major.$(part MINOR).$(part PATCH)
@@ -68,7 +76,7 @@ install_round() {
 	done
 	(cd "$dest" && find . \( -type f -o -type l \) | sort) >"$tmp/before"
 
-	if $make -s --no-print-directory install DESTDIR="$dest" "$@" \
+	if submake install DESTDIR="$dest" "$@" \
 		>"$tmp/install.log" 2>&1; then
 		ok "$name: make install $*"
 	else
@@ -173,7 +181,7 @@ install_round() {
 	check "$name: man finds ksock(3) in the installed tree" \
 		sh -c "MANPATH='$dest$mandir' man -w 3 ksock >/dev/null 2>&1"
 
-	if $make -s --no-print-directory uninstall DESTDIR="$dest" "$@" \
+	if submake uninstall DESTDIR="$dest" "$@" \
 		>"$tmp/install.log" 2>&1; then
 		ok "$name: make uninstall"
 	else
