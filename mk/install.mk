@@ -118,11 +118,11 @@ install: $(KS_DIST_A) $(KS_SO_REAL) $(KS_DIST)/ksock.pc $(KS_DIST)/ksock-run \
 		$(DESTDIR)$(mandir)/man1 $(DESTDIR)$(mandir)/man3 $(DESTDIR)$(mandir)/man8
 	$(INSTALL) -m 644 $(KS_PUBLIC_HEADERS) $(DESTDIR)$(includedir)/ksock
 	$(INSTALL) -m 644 $(KS_DIST_A) $(DESTDIR)$(libdir)/libksock.a
-	$(INSTALL) -m 755 $(KS_SO_REAL) $(DESTDIR)$(libdir)
+	$(INSTALL) -m 644 $(KS_SO_REAL) $(DESTDIR)$(libdir)
 	ln -sf libksock.so.$(KS_VERSION) $(DESTDIR)$(libdir)/$(KS_SONAME)
 	ln -sf $(KS_SONAME) $(DESTDIR)$(libdir)/libksock.so
 	$(INSTALL) -m 644 $(KS_DIST)/ksock.pc $(DESTDIR)$(pkgconfigdir)
-	$(INSTALL) -m 755 $(LIBKSOCK_PRELOAD) $(DESTDIR)$(pkglibdir)
+	$(INSTALL) -m 644 $(LIBKSOCK_PRELOAD) $(DESTDIR)$(pkglibdir)
 	$(INSTALL) -m 755 $(KS_DIST)/ksock-run $(KSOCKSTAT) $(DESTDIR)$(bindir)
 	$(INSTALL) -m 644 docs/man/ksock-run.1 $(DESTDIR)$(mandir)/man1
 	$(INSTALL) -m 644 docs/man/ksock.3 $(DESTDIR)$(mandir)/man3

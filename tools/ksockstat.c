@@ -42,7 +42,8 @@ static void
 help(void)
 {
 	printf("Usage: ksockstat [-p PID] [-e | -r | -j | -S] [-t TYPE]... "
-	       "[-s STATE]... [-n NAME]\n"
+	       "[-s STATE]...\n"
+	       "                 [-n NAME]\n"
 	       "       ksockstat -l\n"
 	       "List the sockets of a running program's ksock instance, like "
 	       "ss -x.\n"
@@ -66,7 +67,7 @@ help(void)
 	       "  -l          list the pids of the programs serving their "
 	       "instance\n"
 	       "  -h, --help  show this help and exit\n"
-	       "      --version  show the version and exit\n"
+	       "  --version   show the version and exit\n"
 	       "\n"
 	       "Environment:\n"
 	       "  ksockstat reads none. A program serves its instance when "
