@@ -116,26 +116,37 @@ join(char *out, size_t size, const char *dir, size_t dirlen,
 }
 
 /*
- * Finds the preload library into @lib (PATH_MAX bytes). Returns true, or
- * false after saying where it looked.
+ * Where make install put the preload library: relative to the installed
+ * ksock-run, and as configured. Empty in the build tree's ksock-run.
+ */
+#ifndef KSOCK_RUN_REL_PKGLIBDIR
+#define KSOCK_RUN_REL_PKGLIBDIR	""
+#endif
+#ifndef KSOCK_RUN_PKGLIBDIR
+#define KSOCK_RUN_PKGLIBDIR	""
+#endif
+
+/*
+ * Finds the preload library into @lib (PATH_MAX bytes), as an absolute
+ * path without "..". Returns true, or false after saying why.
  */
 static bool
 find_preload(char *lib)
 {
-	char self[PATH_MAX], cand[PATH_MAX];
+	char self[PATH_MAX], dirs[3][PATH_MAX], cand[PATH_MAX];
 	const char *env = getenv("KSOCK_PRELOAD");
-	const char *tried[3];
-	size_t ntried = 0, dirlen;
+	size_t ndirs = 0, i;
 	ssize_t n;
 	char *slash;
 
 	if (env != NULL && env[0] != '\0') {
-		if (access(env, R_OK) == 0 &&
-		    snprintf(lib, PATH_MAX, "%s", env) < PATH_MAX)
-			return true;
-		fprintf(stderr, "%s: cannot read %s (KSOCK_PRELOAD): %s\n",
-			progname, env, strerror(errno));
-		return false;
+		if (access(env, R_OK) != 0) {
+			fprintf(stderr, "%s: cannot read %s (KSOCK_PRELOAD): "
+				"%s\n", progname, env, strerror(errno));
+			return false;
+		}
+		snprintf(cand, sizeof(cand), "%s", env);
+		goto found;
 	}
 	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n < 0) {
@@ -145,42 +156,38 @@ find_preload(char *lib)
 	}
 	self[n] = '\0';
 	slash = strrchr(self, '/');
-	dirlen = slash != NULL ? (size_t)(slash - self) : 0;
-	/* The build tree: the library sits beside ksock-run. */
-	if (join(cand, sizeof(cand), self, dirlen, PRELOAD_NAME) &&
-	    access(cand, R_OK) == 0)
-		goto found;
-	tried[ntried++] = "next to ksock-run";
-#ifdef KSOCK_RUN_REL_PKGLIBDIR
-	{
-		char rel[PATH_MAX];
-
-		if (join(rel, sizeof(rel), self, dirlen,
-			 KSOCK_RUN_REL_PKGLIBDIR) &&
-		    join(cand, sizeof(cand), rel, strlen(rel), PRELOAD_NAME) &&
-		    access(cand, R_OK) == 0)
+	if (slash != NULL)
+		*slash = '\0';
+	/* The build tree, where the library sits beside ksock-run. */
+	snprintf(dirs[ndirs++], PATH_MAX, "%s", self);
+	if (KSOCK_RUN_REL_PKGLIBDIR[0] != '\0' &&
+	    join(dirs[ndirs], PATH_MAX, self, strlen(self),
+		 KSOCK_RUN_REL_PKGLIBDIR))
+		ndirs++;
+	if (KSOCK_RUN_PKGLIBDIR[0] != '\0')
+		snprintf(dirs[ndirs++], PATH_MAX, "%s", KSOCK_RUN_PKGLIBDIR);
+	for (i = 0; i < ndirs; i++) {
+		if (join(cand, sizeof(cand), dirs[i], strlen(dirs[i]),
+			 PRELOAD_NAME) && access(cand, R_OK) == 0)
 			goto found;
-		tried[ntried++] = "in " KSOCK_RUN_REL_PKGLIBDIR
-				  " from ksock-run";
 	}
-#endif
-#ifdef KSOCK_RUN_PKGLIBDIR
-	if (join(cand, sizeof(cand), KSOCK_RUN_PKGLIBDIR,
-		 strlen(KSOCK_RUN_PKGLIBDIR), PRELOAD_NAME) &&
-	    access(cand, R_OK) == 0)
-		goto found;
-	tried[ntried++] = "in " KSOCK_RUN_PKGLIBDIR;
-#endif
-	fprintf(stderr, "%s: cannot find " PRELOAD_NAME " (looked", progname);
-	for (size_t i = 0; i < ntried; i++)
-		fprintf(stderr, "%s %s", i == 0 ? "" : ",", tried[i]);
+	fprintf(stderr, "%s: cannot find " PRELOAD_NAME " (looked in", progname);
+	for (i = 0; i < ndirs; i++)
+		fprintf(stderr, "%s %s", i == 0 ? "" : ",", dirs[i]);
 	fprintf(stderr, "); set KSOCK_PRELOAD to its path\n");
 	return false;
 
 found:
-	/* LD_PRELOAD splits at spaces and colons: hand it a clean path. */
-	if (realpath(cand, lib) == NULL)
-		snprintf(lib, PATH_MAX, "%s", cand);
+	if (realpath(cand, lib) == NULL) {
+		fprintf(stderr, "%s: %s: %s\n", progname, cand, strerror(errno));
+		return false;
+	}
+	/* The loader splits LD_PRELOAD at spaces and colons. */
+	if (strpbrk(lib, " :") != NULL) {
+		fprintf(stderr, "%s: cannot preload %s: LD_PRELOAD cannot hold "
+			"a space or a colon\n", progname, lib);
+		return false;
+	}
 	return true;
 }
 

@@ -101,6 +101,10 @@ mkdir "$tmp/bin"
 cp "$run" "$tmp/bin/ksock-run"
 expect "ksock-run with no library beside it: 125" 125 "" "cannot find libksock-preload.so.*KSOCK_PRELOAD" \
 	"$tmp/bin/ksock-run" true
+mkdir "$tmp/a dir"
+cp "$run" "$build/libksock-preload.so" "$tmp/a dir/"
+expect "a library path LD_PRELOAD cannot hold: 125" 125 "" "LD_PRELOAD cannot hold a space or a colon" \
+	"$tmp/a dir/ksock-run" true
 
 # -- ksock-run: programs it serves and programs it cannot --
 $cc -o "$tmp/pair" tests/install/pair.c || fail "build pair.c"

@@ -172,7 +172,7 @@ install_round() {
 			test "$out" = "preload: $(realpath "$libdir/ksock/libksock-preload.so")"
 	else
 		check "$name: a ksock-run moved away looks in $libdir/ksock ($out)" \
-			sh -c 'test "$1" -eq 125 && echo "$2" | grep -qF "in $3/ksock)"' - $status "$out" "$libdir"
+			sh -c 'test "$1" -eq 125 && echo "$2" | grep -qF " $3/ksock)"' - $status "$out" "$libdir"
 	fi
 	check "$name: ksock-run --version" \
 		test "$("$dest$prefix/bin/ksock-run" --version)" = "ksock-run (ksock) $version"
