@@ -4,7 +4,8 @@
 # (tests/install/).
 #
 #   make install [DESTDIR=/stage] [PREFIX=/usr] [LIBDIR=/usr/lib64] ...
-#   make uninstall   (with the same variables)
+#   make uninstall        (with the same variables)
+#   make print-installed  the files install puts in place, one a line
 #
 # The directories follow the GNU names (prefix, exec_prefix, bindir,
 # libdir, includedir, datarootdir, mandir); each also answers to its

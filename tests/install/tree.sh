@@ -144,6 +144,13 @@ install_round() {
 		fail "$name: it runs on the installed shared library"
 		sed 's/^/  /' "$tmp/run.log"
 	fi
+	# The example in ksock(3), as a reader would copy it.
+	sed -n '/^\.SH EXAMPLES/,/^\.EE/p' docs/man/ksock.3 | sed '1,/^\.EX/d; /^\.EE/d' |
+		sed 's/\\-/-/g' >"$tmp/example.c"
+	# shellcheck disable=SC2086
+	$cc -o "$tmp/example" "$tmp/example.c" $flags 2>"$tmp/cc.log" &&
+		LD_LIBRARY_PATH="$dest$libdir" "$tmp/example"
+	check "$name: the example in ksock(3) builds and runs ($(wc -l <"$tmp/example.c") lines)" test $? -eq 0
 	# The static archive, with the flags pkg-config gives for it.
 	rm -f "$tmp/ks_pair_static"
 	# shellcheck disable=SC2086
