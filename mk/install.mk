@@ -8,8 +8,9 @@
 #   make print-installed  the files install puts in place, one a line
 #
 # The directories follow the GNU names (prefix, exec_prefix, bindir,
-# libdir, includedir, datarootdir, mandir); each also answers to its
-# upper-case name (PREFIX, BINDIR, LIBDIR, INCLUDEDIR, MANDIR).
+# libdir, includedir, datarootdir, mandir); all but exec_prefix also
+# answer to an upper-case name (PREFIX, BINDIR, LIBDIR, INCLUDEDIR,
+# DATAROOTDIR, MANDIR).
 
 PREFIX       ?= /usr/local
 prefix       ?= $(PREFIX)
@@ -20,7 +21,8 @@ LIBDIR       ?= $(exec_prefix)/lib
 libdir       ?= $(LIBDIR)
 INCLUDEDIR   ?= $(prefix)/include
 includedir   ?= $(INCLUDEDIR)
-datarootdir  ?= $(prefix)/share
+DATAROOTDIR  ?= $(prefix)/share
+datarootdir  ?= $(DATAROOTDIR)
 MANDIR       ?= $(datarootdir)/man
 mandir       ?= $(MANDIR)
 pkgconfigdir ?= $(libdir)/pkgconfig

@@ -22,7 +22,7 @@ fi
 var() { sed -n "s/^$1 = //p" "$tmp/kernel.mk"; }
 srcs=$(var KSOCK_SRCS) hdrs=$(var KSOCK_HDRS) flags=$(var KSOCK_CFLAGS) needs=$(var KSOCK_NEEDS)
 if [ -n "$srcs" ] && [ -n "$hdrs" ] && [ -n "$flags" ]; then
-	ok "it lists $(echo $srcs | wc -w) sources, $(echo $hdrs | wc -w) headers, flags: $flags"
+	ok "it lists $(echo "$srcs" | wc -w) sources, $(echo "$hdrs" | wc -w) headers, flags: $flags"
 else
 	fail "it lists no sources, headers or flags"; sed 's/^/  /' "$tmp/kernel.mk"
 fi

@@ -24,7 +24,8 @@ check() { desc=$1; shift; if "$@"; then ok "$desc"; else fail "$desc"; fi; }
 # flags and job server, and the directory variables from the environment.
 MAKEFLAGS=$(echo "${MAKEFLAGS:-}" | sed 's/ -- .*//')
 unset MAKEOVERRIDES PREFIX prefix exec_prefix BINDIR bindir LIBDIR libdir \
-	INCLUDEDIR includedir datarootdir MANDIR mandir pkgconfigdir pkglibdir DESTDIR
+	INCLUDEDIR includedir DATAROOTDIR datarootdir MANDIR mandir pkgconfigdir \
+	pkglibdir DESTDIR
 submake() { $make -s --no-print-directory BUILD="$build" CC="$cc" "$@"; }
 
 part() { sed -n "s/^#define KS_VERSION_$1[[:space:]]*\([0-9]*\).*/\1/p" include/ksock/version.h; }
