@@ -121,11 +121,12 @@ install_round() {
 
 	# pkg-config, seeing only the installed tree.
 	pc() {
-		PKG_CONFIG_PATH= PKG_CONFIG_LIBDIR="$dest$libdir/pkgconfig" \
+		PKG_CONFIG_PATH='' PKG_CONFIG_LIBDIR="$dest$libdir/pkgconfig" \
 		PKG_CONFIG_SYSROOT_DIR="$dest" pkg-config "$@" ksock
 	}
 	check "$name: pkg-config --modversion ksock is $version" \
 		test "$(pc --modversion)" = "$version"
+	# shellcheck disable=SC2046
 	flags=$(echo $(pc --cflags --libs))
 	check "$name: pkg-config --cflags --libs names the installed tree ($flags)" \
 		test "$flags" = "-I$dest$prefix/include -L$dest$libdir -lksock"
@@ -154,7 +155,7 @@ install_round() {
 	check "$name: the example in ksock(3) builds and runs ($(wc -l <"$tmp/example.c") lines)" test $? -eq 0
 	# The static archive, with the flags pkg-config gives for it.
 	rm -f "$tmp/ks_pair_static"
-	# shellcheck disable=SC2086
+	# shellcheck disable=SC2046
 	$cc -o "$tmp/ks_pair_static" tests/install/ks_pair.c $(pc --cflags) \
 		"$dest$libdir/libksock.a" $(pc --static --libs-only-other) 2>"$tmp/cc.log" &&
 		! readelf -d "$tmp/ks_pair_static" | grep -q 'NEEDED.*libksock' &&
