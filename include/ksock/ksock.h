@@ -26,6 +26,14 @@
 struct ks_sock;
 
 /*
+ * The library's version, "MAJOR.MINOR.PATCH", as KS_VERSION_STRING in
+ * <ksock/version.h> was when the library was built. A program compares
+ * it with the header's to tell a library from another release. Static
+ * storage; callable before ks_init().
+ */
+const char *ks_version(void);
+
+/*
  * Starts ksock with @port, which must outlive it. Returns 0, or
  * -KS_EINVAL when the table is of an unknown version or too small.
  */

@@ -35,6 +35,8 @@ main(int argc, char **argv)
 
 	check(argc == 2 && strcmp(argv[1], KS_VERSION_STRING) == 0,
 	      "version.h matches pkg-config --modversion");
+	check(strcmp(ks_version(), KS_VERSION_STRING) == 0,
+	      "ks_version() of the library matches version.h");
 	check(ksp_init() == 0, "ksp_init");
 	check(ksp_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0,
 	      "ksp_socketpair");
