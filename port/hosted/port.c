@@ -441,7 +441,7 @@ port_node_create(const char *path, unsigned mode, struct ks_node_key *key)
 	struct walk w;
 	struct stat st, dir;
 	uint32_t gid;
-	int err;
+	int err, pin;
 
 	walk_cred(&wc);
 	err = walk_path(path, false, &wc, &w);
@@ -482,11 +482,15 @@ port_node_create(const char *path, unsigned mode, struct ks_node_key *key)
 		err = -errno;
 		goto unlink_node;
 	}
-	if (fstatat(w.dfd, w.last, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		err = -errno;
+	/* Pinned while the socket lives (port.h, node_release). */
+	pin = openat(w.dfd, w.last, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (pin < 0) {
+		err = errno == EMFILE || errno == ENFILE ? -KS_ENFILE : -errno;
 		goto unlink_node;
 	}
-	node_key(&st, key);
+	err = ksp__node_pin(pin, key);
+	if (err < 0)
+		goto unlink_node;
 	close(w.dfd);
 	return 0;
 
@@ -590,6 +594,7 @@ static const struct ks_port hosted_port = {
 	.random		= ksp__random,
 	.copy_from_user	= ksp__copy_from_user,
 	.copy_to_user	= ksp__copy_to_user,
+	.node_release	= ksp__node_release,
 };
 
 const struct ks_port *

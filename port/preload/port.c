@@ -277,24 +277,32 @@ node_key(const struct stat *st, struct ks_node_key *key)
 	key->b = (uint64_t)st->st_ino;
 }
 
+/* The node is pinned while the socket lives (port.h, node_release) by an
+ * O_PATH descriptor placed high, away from the program's numbers. */
 static int
 port_node_create(const char *path, unsigned mode, struct ks_node_key *key)
 {
-	struct stat st;
+	long fd;
+	int err;
 
 	/* mknod applies the umask, which ksock's mode already left out. */
 	if (syscall(SYS_mknodat, AT_FDCWD, path, S_IFSOCK | (mode & 07777),
 		    0L) < 0)
 		return errno == EEXIST ? -KS_EADDRINUSE : -errno;
-	if (syscall(SYS_newfstatat, AT_FDCWD, path, &st,
-		    AT_SYMLINK_NOFOLLOW) < 0) {
-		int err = -errno;
-
-		unlink(path);
-		return err;
+	fd = syscall(SYS_openat, AT_FDCWD, path,
+		     O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		err = errno == EMFILE || errno == ENFILE ? -KS_ENFILE : -errno;
+		goto unlink_node;
 	}
-	node_key(&st, key);
+	err = ksp__node_pin((int)fd, key);
+	if (err < 0)
+		goto unlink_node;
 	return 0;
+
+unlink_node:
+	syscall(SYS_unlinkat, AT_FDCWD, path, 0L);
+	return err;
 }
 
 static void
@@ -382,6 +390,7 @@ static const struct ks_port preload_port = {
 	.random		= ksp__random,
 	.copy_from_user	= ksp__copy_from_user,
 	.copy_to_user	= ksp__copy_to_user,
+	.node_release	= ksp__node_release,
 };
 
 const struct ks_port *

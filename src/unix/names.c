@@ -7,7 +7,16 @@
  * and the table keys the bound socket by the node's key, so rename and
  * hard links keep working and an unlinked path finds nothing. The node
  * outlives the socket; ksock never removes it except to undo a failed
- * bind. Abstract names are exactly addrlen - 2 bytes (NULs included) and
+ * bind.
+ *
+ * A key is unique only while its node exists, so the bound socket keeps
+ * its node pinned through the port until it leaves the table, as Linux
+ * holds the path. A lookup cannot pin what it resolves without a cost on
+ * every connect; instead each path name records the table's bind
+ * generation, and a lookup ignores names that entered the table after it
+ * began. A node freed and its key reused during the lookup can only have
+ * been bound after that point, and a connect that overlaps the bind of
+ * its target may find nothing on Linux too. Abstract names are exactly addrlen - 2 bytes (NULs included) and
  * are per socket type: a stream and a datagram socket may hold the same
  * one. Autobind picks "\0" + five hex digits from a random start.
  *
@@ -26,6 +35,8 @@
 static struct {
 	struct ks_mutex		 lock;
 	struct unix_sock	*bucket[UNIX_HASH_SIZE];	/* [N] */
+	/* [N] for writes, [A] for reads: path binds so far. */
+	_Atomic uint64_t	 gen;
 } unix_names;
 
 /* See unix.h. */
@@ -34,6 +45,7 @@ ks__unix_names_init(void)
 {
 	ks__port->mutex_init(&unix_names.lock);
 	ks__memset(unix_names.bucket, 0, sizeof(unix_names.bucket));
+	atomic_init(&unix_names.gen, 0);
 	return 0;
 }
 
@@ -100,6 +112,7 @@ name_alloc(const void *sun, uint32_t len, struct unix_name **out)
 	n->hash = 0;
 	n->is_path = false;
 	n->key.a = n->key.b = 0;
+	n->gen = 0;
 	ks__memcpy(n->sun, sun, len);
 	n->sun[len] = 0;
 	*out = n;
@@ -148,17 +161,20 @@ find_abstract_locked(const unsigned char *sun, uint32_t len, int type)
 	return NULL;
 }
 
-/* The socket bound at node @key, or NULL. If a node's key was reused
- * after its socket's file was unlinked, the newest binding (first in the
- * chain) wins. Names lock held. */
+/* The socket bound at node @key by generation @gen or earlier, or NULL.
+ * Bound nodes are pinned, so at most one socket in the table has @key.
+ * Names lock held. */
 static struct unix_sock *
-find_path_locked(const struct ks_node_key *key)
+find_path_locked(const struct ks_node_key *key, uint64_t gen)
 {
 	struct unix_sock *u = unix_names.bucket[hash_path(key)];
 
-	for (; u != NULL; u = u->name_next)
-		if (name_is_node(unix_name_of(u), key))
-			return u;
+	for (; u != NULL; u = u->name_next) {
+		struct unix_name *n = unix_name_of(u);
+
+		if (name_is_node(n, key))
+			return n->gen <= gen ? u : NULL;
+	}
 	return NULL;
 }
 
@@ -173,18 +189,21 @@ hash_locked(struct unix_sock *u, struct unix_name *n)
 	u->hashed = true;
 }
 
-/* See unix.h. */
+/* See unix.h. A path name's node is released once it is out of the
+ * table: no lookup can find the socket by a key the host may reuse. */
 void
 ks__unix_unhash(struct unix_sock *u)
 {
+	struct unix_name *n;
 	struct unix_sock **pp;
 
 	/* Only the socket's own calls bind it, and none runs concurrently
 	 * with its close, so the flag can be read without the lock. */
 	if (!u->hashed)
 		return;
+	n = unix_name_of(u);
 	names_lock();
-	pp = &unix_names.bucket[unix_name_of(u)->hash];
+	pp = &unix_names.bucket[n->hash];
 	while (*pp != NULL && *pp != u)
 		pp = &(*pp)->name_next;
 	if (*pp == u)
@@ -192,6 +211,8 @@ ks__unix_unhash(struct unix_sock *u)
 	u->name_next = NULL;
 	u->hashed = false;
 	names_unlock();
+	if (n->is_path)
+		ks__port->node_release(&n->key);
 }
 
 static void
@@ -327,6 +348,9 @@ bind_path(struct unix_sock *u, const void *addr, uint32_t len)
 		err = -KS_EINVAL;
 		goto remove_node;
 	}
+	n->gen = atomic_load_explicit(&unix_names.gen,
+				      memory_order_relaxed) + 1;
+	atomic_store_explicit(&unix_names.gen, n->gen, memory_order_release);
 	hash_locked(u, n);
 	unix_unlock(u);
 	names_unlock();
@@ -336,6 +360,7 @@ remove_node:
 	unix_unlock(u);
 	names_unlock();
 	ks__port->node_remove(path, &key);
+	ks__port->node_release(&key);
 free_name:
 	ks__unix_name_put(n);
 	return err;
@@ -394,15 +419,19 @@ ks__unix_find(const void *addr, uint32_t len, int type, struct unix_sock **out)
 	char path[KS_UNIX_PATH_MAX + 1];
 	struct ks_node_key key;
 	struct unix_sock *u;
+	uint64_t gen;
 	int err;
 
 	if (addr_is_path(addr)) {
 		path_of(addr, len, path);
+		/* Before the lookup: see the top of the file. */
+		gen = atomic_load_explicit(&unix_names.gen,
+					   memory_order_acquire);
 		err = ks__port->node_lookup(path, &key);
 		if (err < 0)
 			return err;
 		names_lock();
-		u = find_path_locked(&key);
+		u = find_path_locked(&key, gen);
 	} else {
 		names_lock();
 		u = find_abstract_locked(addr, len, type);

@@ -50,6 +50,9 @@ struct unix_name {
 	uint32_t		hash;		/* [I] table bucket */
 	bool			is_path;	/* [I] */
 	struct ks_node_key	key;		/* [I] path names: the node */
+	/* [I] path names: when the name entered the table (names.c's bind
+	 * generation); a lookup that began before ignores it. */
+	uint64_t		gen;
 	/* [I] sun_family and sun_path, @len bytes plus a NUL so a 108-byte
 	 * path is a C string too. */
 	unsigned char		sun[];

@@ -487,6 +487,99 @@ getsockname_short_buffer(void)
 	CHECK_OK(unlink("abcdefgh"));
 }
 
+/* A bound socket keeps its node: after the path is unlinked, a socket
+ * bound there anew gets another node, and once that one is closed a
+ * connect or sendto to the path is refused instead of reaching the first
+ * socket (ext4 hands a freed inode number to the next node at once). */
+static void
+bind_path_unlinked_node_not_reused(void)
+{
+	static const int types[] = { SOCK_STREAM, SOCK_DGRAM };
+	struct sockaddr_un sun;
+	socklen_t len = th_addr_path(&sun, "x");
+
+	for (size_t i = 0; i < NCASES(types); i++) {
+		struct stat st_a, st_b;
+		int a = bound_socket(types[i], "x");
+		int b, c;
+
+		if (types[i] == SOCK_STREAM)
+			CHECK_OK(listen(a, 4));
+		CHECK_OK(lstat("x", &st_a));
+		CHECK_OK(unlink("x"));
+		b = bound_socket(types[i], "x");
+		CHECK_OK(lstat("x", &st_b));
+		CHECK(st_b.st_ino != st_a.st_ino);
+		CHECK_OK(close(b));
+
+		c = CHECK_OK(socket(AF_UNIX, types[i], 0));
+		if (types[i] == SOCK_STREAM)
+			CHECK_ERR(connect(c, (struct sockaddr *)&sun, len),
+				  ECONNREFUSED);
+		else
+			CHECK_ERR(sendto(c, "x", 1, 0,
+					 (struct sockaddr *)&sun, len),
+				  ECONNREFUSED);
+		CHECK_OK(close(c));
+		CHECK_OK(close(a));
+		CHECK_OK(unlink("x"));
+	}
+}
+
+/* How many socket nodes the other user makes looking for the freed
+ * inode: ext4 gives the first one the number at once. */
+#define NODES_TRIED	8
+
+static int
+unlinked_private_child(void *arg)
+{
+	struct sockaddr_un sun;
+	char path[32];
+
+	(void)arg;
+	if (th_setcred(65534, 65534) < 0) {
+		CHECK(!"th_setcred");
+		return th_failures();
+	}
+	for (int i = 0; i < NODES_TRIED; i++) {
+		snprintf(path, sizeof(path), "pub/n%d", i);
+		CHECK_OK(mknod(path, S_IFSOCK | 0666, 0));
+	}
+	for (int i = 0; i < NODES_TRIED; i++) {
+		socklen_t len;
+		int c = CHECK_OK(socket(AF_UNIX, SOCK_STREAM, 0));
+
+		snprintf(path, sizeof(path), "pub/n%d", i);
+		len = th_addr_path(&sun, path);
+		CHECK_ERR(connect(c, (struct sockaddr *)&sun, len),
+			  ECONNREFUSED);
+		CHECK_OK(close(c));
+		CHECK_OK(unlink(path));
+	}
+	return th_failures();
+}
+
+/* A listener bound behind a 0700 directory and then unlinked stays out
+ * of another user's reach: the socket nodes that user makes elsewhere
+ * are not taken for it. */
+static void
+bind_path_unlinked_private_unreachable(void)
+{
+	int l;
+
+	th_require_root();
+	CHECK_OK(mkdir("priv", 0700));
+	CHECK_OK(mkdir("pub", 0777));
+	CHECK_OK(chmod("pub", 0777));
+	l = bound_socket(SOCK_STREAM, "priv/s");
+	CHECK_OK(listen(l, 4));
+	CHECK_OK(unlink("priv/s"));
+	CHECK_EQ(th_join(th_fork(unlinked_private_child, NULL)), 0);
+	CHECK_OK(close(l));
+	CHECK_OK(rmdir("priv"));
+	CHECK_OK(rmdir("pub"));
+}
+
 /* -- abstract names -- */
 
 /* An abstract name is exactly addrlen - 2 bytes, NULs included, and
@@ -946,6 +1039,10 @@ static const struct th_test tests[] = {
 	{ "bind_bad_address_einval", bind_bad_address_einval },
 	{ "bind_path_108_unterminated", bind_path_108_unterminated },
 	{ "bind_path_reported_lengths", bind_path_reported_lengths },
+	{ "bind_path_unlinked_node_not_reused",
+	  bind_path_unlinked_node_not_reused },
+	{ "bind_path_unlinked_private_unreachable",
+	  bind_path_unlinked_private_unreachable },
 	{ "getsockname_unbound_length_2", getsockname_unbound_length_2 },
 	{ "getsockname_short_buffer", getsockname_short_buffer },
 	{ "abstract_exact_length", abstract_exact_length },

@@ -12,6 +12,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/select.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "../conform/harness.h"
@@ -540,6 +541,44 @@ poll_bad_array(void)
 	CHECK_OK(close(sv[1]));
 }
 
+/*
+ * A kernel socket bound at a new path, after the path of a listener
+ * served by ksock was unlinked, is the one a connect to that path
+ * reaches: the new node cannot take the listener's inode number, which
+ * the listener still holds. The kernel socket is made with raw system
+ * calls, which ksock-run leaves alone.
+ */
+static void
+connect_kernel_socket_after_unlink(void)
+{
+	struct sockaddr_un sx, sy;
+	socklen_t lx = th_addr_path(&sx, "x"), ly = th_addr_path(&sy, "y");
+	struct stat st_x, st_y;
+	int a, k, c, s;
+
+	a = CHECK_OK(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0));
+	CHECK_OK(bind(a, (struct sockaddr *)&sx, lx));
+	CHECK_OK(listen(a, 4));
+	CHECK_OK(lstat("x", &st_x));
+	CHECK_OK(unlink("x"));
+	k = (int)CHECK_OK(syscall(SYS_socket, AF_UNIX,
+				  SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+	CHECK_OK(syscall(SYS_bind, k, &sy, ly));
+	CHECK_OK(syscall(SYS_listen, k, 4));
+	CHECK_OK(lstat("y", &st_y));
+	CHECK(st_y.st_ino != st_x.st_ino);
+
+	c = CHECK_OK(socket(AF_UNIX, SOCK_STREAM, 0));
+	CHECK_OK(connect(c, (struct sockaddr *)&sy, ly));
+	s = (int)CHECK_OK(syscall(SYS_accept4, k, NULL, NULL, SOCK_CLOEXEC));
+	CHECK_ERR(accept(a, NULL, NULL), EAGAIN);
+	CHECK_OK(close(s));
+	CHECK_OK(close(c));
+	CHECK_OK(close(k));
+	CHECK_OK(close(a));
+	CHECK_OK(unlink("y"));
+}
+
 static const struct th_test tests[] = {
 	{ "numbers_one_space", numbers_one_space },
 	{ "descriptor_calls", descriptor_calls },
@@ -554,6 +593,8 @@ static const struct th_test tests[] = {
 	{ "fork_child", fork_child },
 	{ "fork_while_busy", fork_while_busy },
 	{ "poll_bad_array", poll_bad_array },
+	{ "connect_kernel_socket_after_unlink",
+	  connect_kernel_socket_after_unlink },
 };
 
 TH_MAIN(tests)
