@@ -514,36 +514,101 @@ port_node_remove(const char *path, const struct ks_node_key *key)
 		unlink(path);
 }
 
+/* Whether the real process is root, which the kernel lets through every
+ * check a simulated root passes. Asked once: tests change only the
+ * simulated ids. */
+static bool
+real_is_root(void)
+{
+	static atomic_int cached = -1;
+	int v = atomic_load_explicit(&cached, memory_order_relaxed);
+
+	if (v < 0) {
+		v = geteuid() == 0;
+		atomic_store_explicit(&cached, v, memory_order_relaxed);
+	}
+	return v != 0;
+}
+
+/*
+ * The node @path names, for a lookup with @wc, in as few system calls as
+ * the checks allow: one stat when the caller is root (the kernel's walk
+ * as the real root passes wherever a simulated root would), otherwise
+ * one lstat per component plus one of the starting directory, each
+ * prefix resolved by the kernel and its permissions checked here.
+ * Returns 0 with @st, -errno, or -KS_EAGAIN when the path needs the full
+ * walk (a symlink on the way, a trailing slash).
+ */
+static int
+lookup_fast(const char *path, const struct walk_cred *wc, struct stat *st)
+{
+	char prefix[KS_UNIX_PATH_MAX + 1];
+	size_t end = 0, n = strlen(path);
+
+	if (wc->uid == 0 && real_is_root())
+		return stat(path, st) < 0 ? -errno : 0;
+	if (n == 0 || n >= sizeof(prefix))
+		return -KS_EAGAIN;
+	if (path[n - 1] == '/')
+		return -KS_EAGAIN;
+	if (stat(path[0] == '/' ? "/" : ".", st) < 0)
+		return -errno;
+	for (;;) {
+		/* Looking a name up in a directory needs search permission. */
+		if (!may_access(st, MAY_EXEC, wc))
+			return -KS_EACCES;
+		while (path[end] == '/')
+			end++;
+		end += strcspn(path + end, "/");
+		memcpy(prefix, path, end);
+		prefix[end] = '\0';
+		if (lstat(prefix, st) < 0)
+			return -errno;
+		if (S_ISLNK(st->st_mode))
+			return -KS_EAGAIN;
+		if (path[end] == '\0')
+			return 0;
+		if (!S_ISDIR(st->st_mode))
+			return -KS_ENOTDIR;
+	}
+}
+
+/* The node @path names, by the full walk (symlinks followed). Returns 0
+ * with @st, or -errno. */
+static int
+lookup_walk(const char *path, const struct walk_cred *wc, struct stat *st)
+{
+	struct walk w;
+	int err;
+
+	err = walk_path(path, true, wc, &w);
+	if (err < 0)
+		return err;
+	err = fstatat(w.dfd, w.last, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+	close(w.dfd);
+	return err;
+}
+
 static int
 port_node_lookup(const char *path, struct ks_node_key *key)
 {
 	struct walk_cred wc;
-	struct walk w;
 	struct stat st;
 	int err;
 
 	walk_cred(&wc);
-	err = walk_path(path, true, &wc, &w);
+	err = lookup_fast(path, &wc, &st);
+	if (err == -KS_EAGAIN)
+		err = lookup_walk(path, &wc, &st);
 	if (err < 0)
 		return err;
-	if (fstatat(w.dfd, w.last, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		err = -errno;
-		goto close_dir;
-	}
 	/* As Linux's unix_find_bsd(): write permission, then the type. */
-	if (!may_access(&st, MAY_WRITE, &wc)) {
-		err = -KS_EACCES;
-		goto close_dir;
-	}
-	if (!S_ISSOCK(st.st_mode)) {
-		err = -KS_ECONNREFUSED;
-		goto close_dir;
-	}
+	if (!may_access(&st, MAY_WRITE, &wc))
+		return -KS_EACCES;
+	if (!S_ISSOCK(st.st_mode))
+		return -KS_ECONNREFUSED;
 	node_key(&st, key);
-	err = 0;
-close_dir:
-	close(w.dfd);
-	return err;
+	return 0;
 }
 
 /* -- signals -- */

@@ -580,6 +580,124 @@ bind_path_unlinked_private_unreachable(void)
 	CHECK_OK(rmdir("pub"));
 }
 
+/* Where connect's path lookup ends for an unprivileged user: each path
+ * as given, and the error (0: the listener behind "open/srv"). */
+static const struct {
+	const char	*path;
+	int		 err;
+} lookup_cases[] = {
+	{ "open/srv", 0 },
+	{ "./open//srv", 0 },
+	{ "open/../open/srv", 0 },
+	{ "l-open", 0 },		/* symlink to the node */
+	{ "l-dir/srv", 0 },		/* symlink to its directory */
+	{ "@/open/srv", 0 },		/* absolute ("@" is the test dir) */
+	{ "shut/srv", EACCES },		/* directory without search */
+	{ "shut/missing", EACCES },	/* search checked before the name */
+	{ "l-shut", EACCES },		/* through a symlink */
+	{ "ro", EACCES },		/* node without write permission */
+	{ "ro-file", EACCES },		/* write permission before the type */
+	{ "file", ECONNREFUSED },	/* not a socket */
+	{ "open", EACCES },		/* a directory it cannot write */
+	{ "missing", ENOENT },
+	{ "open/missing", ENOENT },
+	{ "l-none", ENOENT },		/* dangling symlink */
+	{ "file/x", ENOTDIR },
+	{ "open/srv/", ENOTDIR },	/* trailing slash on a socket */
+	{ "loop1", ELOOP },
+	{ "loop1/x", ELOOP },
+};
+
+static int
+lookup_unprivileged_child(void *arg)
+{
+	const char *top = arg;
+
+	if (th_setcred(65534, 65534) < 0) {
+		CHECK(!"th_setcred");
+		return th_failures();
+	}
+	for (size_t i = 0; i < NCASES(lookup_cases); i++) {
+		struct sockaddr_un sun;
+		char path[sizeof(sun.sun_path)];
+		socklen_t len;
+		int fd;
+
+		if (lookup_cases[i].path[0] == '@')
+			snprintf(path, sizeof(path), "%s%s", top,
+				 lookup_cases[i].path + 1);
+		else
+			snprintf(path, sizeof(path), "%s",
+				 lookup_cases[i].path);
+		len = th_addr_path(&sun, path);
+		fd = CHECK_OK(socket(AF_UNIX, SOCK_STREAM, 0));
+		errno = 0;
+		int r = connect(fd, (struct sockaddr *)&sun, len);
+		int e = r < 0 ? errno : 0;
+		if (e != lookup_cases[i].err)
+			th_fail(__FILE__, __LINE__, "connect(\"%s\"): %s, want %s",
+				path, strerror(e), strerror(lookup_cases[i].err));
+		CHECK_OK(close(fd));
+	}
+	return th_failures();
+}
+
+/* connect resolves a path as Linux does for an unprivileged user:
+ * symlinks, dot-dot, repeated slashes, search and write permission, and
+ * the walk's errors, in Linux's order. */
+static void
+connect_path_lookup_unprivileged(void)
+{
+	char top[PATH_MAX];
+	int l;
+
+	th_require_root();
+	CHECK(getcwd(top, sizeof(top)) != NULL);
+	CHECK_OK(mkdir("open", 0755));
+	CHECK_OK(mkdir("shut", 0755));
+	l = bound_socket(SOCK_STREAM, "open/srv");
+	CHECK_OK(listen(l, 64));
+	CHECK_OK(chmod("open/srv", 0777));
+	int shut = bound_socket(SOCK_STREAM, "shut/srv");
+	CHECK_OK(chmod("shut/srv", 0777));
+	CHECK_OK(chmod("shut", 0700));
+	int ro = bound_socket(SOCK_STREAM, "ro");
+	CHECK_OK(chmod("ro", 0755));
+	make_file("file");
+	CHECK_OK(chmod("file", 0666));
+	make_file("ro-file");
+	CHECK_OK(chmod("ro-file", 0644));
+	CHECK_OK(symlink("open/srv", "l-open"));
+	CHECK_OK(symlink("open", "l-dir"));
+	CHECK_OK(symlink("shut/srv", "l-shut"));
+	CHECK_OK(symlink("none", "l-none"));
+	CHECK_OK(symlink("loop2", "loop1"));
+	CHECK_OK(symlink("loop1", "loop2"));
+
+	CHECK_EQ(th_join(th_fork(lookup_unprivileged_child, top)), 0);
+	/* Every successful connect is queued on the listener. */
+	CHECK_OK(fcntl(l, F_SETFL, O_NONBLOCK));
+	for (size_t i = 0; i < NCASES(lookup_cases); i++) {
+		if (lookup_cases[i].err != 0)
+			continue;
+		int s = CHECK_OK(accept(l, NULL, NULL));
+		CHECK_OK(close(s));
+	}
+	CHECK_ERR(accept(l, NULL, NULL), EAGAIN);
+
+	CHECK_OK(close(l));
+	CHECK_OK(close(shut));
+	CHECK_OK(close(ro));
+	static const char *const files[] = {
+		"open/srv", "shut/srv", "ro", "file", "ro-file", "l-open",
+		"l-dir", "l-shut", "l-none", "loop1", "loop2",
+	};
+	for (size_t i = 0; i < NCASES(files); i++)
+		CHECK_OK(unlink(files[i]));
+	CHECK_OK(rmdir("open"));
+	CHECK_OK(rmdir("shut"));
+}
+
 /* -- abstract names -- */
 
 /* An abstract name is exactly addrlen - 2 bytes, NULs included, and
@@ -1043,6 +1161,8 @@ static const struct th_test tests[] = {
 	  bind_path_unlinked_node_not_reused },
 	{ "bind_path_unlinked_private_unreachable",
 	  bind_path_unlinked_private_unreachable },
+	{ "connect_path_lookup_unprivileged",
+	  connect_path_lookup_unprivileged },
 	{ "getsockname_unbound_length_2", getsockname_unbound_length_2 },
 	{ "getsockname_short_buffer", getsockname_short_buffer },
 	{ "abstract_exact_length", abstract_exact_length },
