@@ -220,6 +220,27 @@ struct ks_port {
 	 * hosted ports hold an O_PATH descriptor of the node.
 	 */
 	void	 (*node_release)(const struct ks_node_key *key);
+
+	/* -- network namespaces -- */
+
+	/*
+	 * The network namespace of the calling thread, as an opaque key that
+	 * ksock only compares. Linux keeps one abstract namespace per network
+	 * namespace: ksock records the key in each new AF_UNIX socket, and an
+	 * abstract or automatic name binds and is found only among sockets
+	 * with an equal key. Path names are not affected. A host without
+	 * namespaces returns 0.
+	 *
+	 * Called at every socket creation, with no ksock lock held: it must
+	 * be cheap (the hosted ports cache the key per thread and refresh it
+	 * when the program calls unshare or setns). A key should never be
+	 * given to another namespace while a socket created in the first
+	 * lives: Linux's sockets hold their namespace, ksock's do not, so
+	 * a key that is never reused is best (the hosted ports use the
+	 * kernel's namespace cookie; a kernel can too, or hold a reference
+	 * on the namespace per socket).
+	 */
+	uint64_t (*netns)(void);
 };
 
 #endif /* KSOCK_PORT_H */

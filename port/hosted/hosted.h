@@ -118,6 +118,12 @@ void	ksp__thread_fork_child(void);
  */
 int	ksp__node_pin(int fd, struct ks_node_key *key);
 void	ksp__node_release(const struct ks_node_key *key);
+/* port.h's netns for both ports: the calling thread's network namespace,
+ * cached per thread. ksp__netns_changed() makes every thread ask again;
+ * call it after a successful unshare or setns that may have moved the
+ * caller to another network namespace. */
+uint64_t ksp__netns(void);
+void	ksp__netns_changed(void);
 
 /* proc.c */
 extern pthread_mutex_t ksp_procs_lock;

@@ -24,6 +24,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -627,6 +628,30 @@ port_signal_urg(int32_t owner)
 	ksp__signal_pid(owner < 0 ? -owner : owner, SIGURG);
 }
 
+/* -- network namespaces: the calls that move a thread -- */
+
+/* See posix.h. A setns to a descriptor of another kind of namespace
+ * leaves the network namespace alone, but asking again is cheap. */
+int
+ksp_unshare(int flags)
+{
+	if (unshare(flags) < 0)
+		return -1;
+	if (flags & CLONE_NEWNET)
+		ksp__netns_changed();
+	return 0;
+}
+
+int
+ksp_setns(int fd, int nstype)
+{
+	if (setns(fd, nstype) < 0)
+		return -1;
+	if (nstype == 0 || (nstype & CLONE_NEWNET))
+		ksp__netns_changed();
+	return 0;
+}
+
 static const struct ks_port hosted_port = {
 	.version	= KS_PORT_VERSION,
 	.size		= sizeof(struct ks_port),
@@ -660,6 +685,7 @@ static const struct ks_port hosted_port = {
 	.copy_from_user	= ksp__copy_from_user,
 	.copy_to_user	= ksp__copy_to_user,
 	.node_release	= ksp__node_release,
+	.netns		= ksp__netns,
 };
 
 const struct ks_port *

@@ -455,3 +455,77 @@ pins_fork_child(void)
 	pins.nbuckets = 0;
 	pins.count = 0;
 }
+
+/*
+ * -- network namespaces --
+ *
+ * port.h's netns key is the namespace's cookie (SO_NETNS_COOKIE of a
+ * socket made in it, Linux 5.14 and later), which the kernel never gives
+ * to another namespace, so a socket may outlive its namespace without its
+ * names ever showing up in a new one. Older kernels give the inode number
+ * of /proc/thread-self/ns/net instead, which a later namespace can reuse
+ * once the first one is gone.
+ *
+ * Linux keeps the namespace per thread, and so does the cache: a thread
+ * asks the kernel once, and again only after the epoch moved, which
+ * ksp__netns_changed() does when the program calls unshare or setns.
+ */
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE	71
+#endif
+#define NETNS_PATH	"/proc/thread-self/ns/net"
+
+static atomic_uint netns_epoch = 1;	/* 0: never cached */
+static _Thread_local uint64_t netns_cached;
+static _Thread_local unsigned netns_cached_epoch;
+
+/* The calling thread's namespace key, asked of the kernel (raw calls:
+ * the preload library must not make a ksock socket here). 0 when the
+ * kernel cannot tell: every socket then shares one namespace. */
+static uint64_t
+netns_query(void)
+{
+	uint64_t cookie = 0;
+	socklen_t len = sizeof(cookie);
+	struct stat st;
+	long fd;
+
+	fd = syscall(SYS_socket, AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0) {
+		long r = syscall(SYS_getsockopt, fd, SOL_SOCKET,
+				 SO_NETNS_COOKIE, &cookie, &len);
+
+		syscall(SYS_close, fd);
+		if (r == 0 && len == sizeof(cookie))
+			return cookie;
+	}
+	if (syscall(SYS_newfstatat, AT_FDCWD, NETNS_PATH, &st, 0) == 0)
+		return (uint64_t)st.st_ino;
+	return 0;
+}
+
+/* See hosted.h: port.h's netns for both ports. */
+uint64_t
+ksp__netns(void)
+{
+	unsigned epoch = atomic_load_explicit(&netns_epoch,
+					      memory_order_relaxed);
+
+	if (netns_cached_epoch != epoch) {
+		netns_cached = netns_query();
+		netns_cached_epoch = epoch;
+	}
+	return netns_cached;
+}
+
+/* See hosted.h. */
+void
+ksp__netns_changed(void)
+{
+	unsigned e = atomic_fetch_add(&netns_epoch, 1) + 1;
+
+	/* Skip 0, which means "never cached". */
+	if (e == 0)
+		atomic_fetch_add(&netns_epoch, 1);
+}

@@ -22,6 +22,7 @@
 #include <limits.h>
 #include <linux/capability.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -358,6 +359,39 @@ port_signal_urg(int32_t owner)
 	kill(owner, SIGURG);	/* a negative owner is a process group */
 }
 
+/*
+ * -- network namespaces --
+ *
+ * The netns hook caches the key per thread (port/hosted/thread.c); the
+ * calls that move a thread to another network namespace refresh it.
+ * clone() with CLONE_NEWNET makes a new process, which starts a ksock of
+ * its own.
+ */
+
+#define KP_EXPORT	__attribute__((visibility("default")))
+
+KP_EXPORT int
+unshare(int flags)
+{
+	if (syscall(SYS_unshare, (long)flags) < 0)
+		return -1;
+	if (flags & CLONE_NEWNET)
+		ksp__netns_changed();
+	return 0;
+}
+
+/* A pidfd with several CLONE_NEW* flags may move the network namespace
+ * too; any other namespace type leaves it alone. */
+KP_EXPORT int
+setns(int fd, int nstype)
+{
+	if (syscall(SYS_setns, (long)fd, (long)nstype) < 0)
+		return -1;
+	if (nstype == 0 || (nstype & CLONE_NEWNET))
+		ksp__netns_changed();
+	return 0;
+}
+
 static const struct ks_port preload_port = {
 	.version	= KS_PORT_VERSION,
 	.size		= sizeof(struct ks_port),
@@ -391,6 +425,7 @@ static const struct ks_port preload_port = {
 	.copy_from_user	= ksp__copy_from_user,
 	.copy_to_user	= ksp__copy_to_user,
 	.node_release	= ksp__node_release,
+	.netns		= ksp__netns,
 };
 
 const struct ks_port *

@@ -16,9 +16,14 @@
  * generation, and a lookup ignores names that entered the table after it
  * began. A node freed and its key reused during the lookup can only have
  * been bound after that point, and a connect that overlaps the bind of
- * its target may find nothing on Linux too. Abstract names are exactly addrlen - 2 bytes (NULs included) and
- * are per socket type: a stream and a datagram socket may hold the same
- * one. Autobind picks "\0" + five hex digits from a random start.
+ * its target may find nothing on Linux too.
+ *
+ * Abstract names are exactly addrlen - 2 bytes (NULs included) and are
+ * per socket type: a stream and a datagram socket may hold the same one.
+ * They are per network namespace too, as on Linux: a socket's abstract
+ * names, bound or looked up, are those of the namespace it was created
+ * in (the port's netns key). Autobind picks "\0" + five hex digits from
+ * a random start.
  *
  * A name is refcounted: a listener's accepted sockets share it to report
  * as their own address. Only the bound socket is in the table.
@@ -80,10 +85,11 @@ hash_bytes(const void *p, size_t n, uint32_t h)
 }
 
 static uint32_t
-hash_abstract(const unsigned char *sun, uint32_t len, int type)
+hash_abstract(const unsigned char *sun, uint32_t len, int type, uint64_t netns)
 {
-	return hash_bytes(sun, len, 2166136261u ^ (uint32_t)type) &
-	       (UNIX_HASH_SIZE - 1);
+	uint32_t h = hash_bytes(&netns, sizeof(netns), 2166136261u);
+
+	return hash_bytes(sun, len, h ^ (uint32_t)type) & (UNIX_HASH_SIZE - 1);
 }
 
 static uint32_t
@@ -147,15 +153,17 @@ name_is_node(const struct unix_name *n, const struct ks_node_key *key)
 	return n->is_path && n->key.a == key->a && n->key.b == key->b;
 }
 
-/* The socket of @type holding abstract name @sun, or NULL. Names lock
- * held. */
+/* The socket of @type in namespace @netns holding abstract name @sun, or
+ * NULL. Names lock held. */
 static struct unix_sock *
-find_abstract_locked(const unsigned char *sun, uint32_t len, int type)
+find_abstract_locked(const unsigned char *sun, uint32_t len, int type,
+		     uint64_t netns)
 {
-	struct unix_sock *u = unix_names.bucket[hash_abstract(sun, len, type)];
+	struct unix_sock *u =
+		unix_names.bucket[hash_abstract(sun, len, type, netns)];
 
 	for (; u != NULL; u = u->name_next)
-		if (u->base.type == type &&
+		if (u->base.type == type && u->netns == netns &&
 		    name_is_abstract_match(unix_name_of(u), sun, len))
 			return u;
 	return NULL;
@@ -256,14 +264,15 @@ ks__unix_autobind(struct unix_sock *u)
 	for (;;) {
 		num = (num + 1) & (UNIX_AUTOBIND_NAMES - 1);
 		hex5((char *)n->sun + UNIX_FAMILY_LEN + 1, num);
-		if (find_abstract_locked(n->sun, n->len, u->base.type) == NULL)
+		if (find_abstract_locked(n->sun, n->len, u->base.type,
+					 u->netns) == NULL)
 			break;
 		if (num == start) {
 			err = -KS_ENOSPC;
 			goto free_name;
 		}
 	}
-	n->hash = hash_abstract(n->sun, n->len, u->base.type);
+	n->hash = hash_abstract(n->sun, n->len, u->base.type, u->netns);
 	hash_locked(u, n);
 	unix_unlock(u);
 	names_unlock();
@@ -375,13 +384,14 @@ bind_abstract(struct unix_sock *u, const void *addr, uint32_t len)
 	err = name_alloc(addr, len, &n);
 	if (err < 0)
 		return err;
-	n->hash = hash_abstract(n->sun, len, u->base.type);
+	n->hash = hash_abstract(n->sun, len, u->base.type, u->netns);
 
 	names_lock();
 	unix_lock(u);
 	if (unix_name_of(u) != NULL)
 		err = -KS_EINVAL;
-	else if (find_abstract_locked(n->sun, len, u->base.type) != NULL)
+	else if (find_abstract_locked(n->sun, len, u->base.type,
+				      u->netns) != NULL)
 		err = -KS_EADDRINUSE;
 	else
 		hash_locked(u, n);
@@ -414,8 +424,10 @@ ks__unix_bind(struct ks_sock *so, const void *addr, uint32_t len)
 
 /* See unix.h. */
 int
-ks__unix_find(const void *addr, uint32_t len, int type, struct unix_sock **out)
+ks__unix_find(struct ks_sock *so, const void *addr, uint32_t len,
+	      struct unix_sock **out)
 {
+	int type = so->type;
 	char path[KS_UNIX_PATH_MAX + 1];
 	struct ks_node_key key;
 	struct unix_sock *u;
@@ -434,7 +446,7 @@ ks__unix_find(const void *addr, uint32_t len, int type, struct unix_sock **out)
 		u = find_path_locked(&key, gen);
 	} else {
 		names_lock();
-		u = find_abstract_locked(addr, len, type);
+		u = find_abstract_locked(addr, len, type, unix_sk(so)->netns);
 	}
 	if (u != NULL)
 		unix_hold(u);

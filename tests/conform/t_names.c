@@ -8,6 +8,8 @@
  * directory, so paths are relative and the harness checks that each test
  * removes what it created.
  */
+#include <sched.h>
+
 #include "harness.h"
 
 #define NCASES(a)	(sizeof(a) / sizeof((a)[0]))
@@ -881,6 +883,101 @@ abstract_creates_no_file(void)
 	CHECK_ERR(lstat("file", &st), ENOENT);
 }
 
+/* Whether this process may make a network namespace: the probe child
+ * returns 0 or the errno of unshare. */
+static int
+netns_probe_child(void *arg)
+{
+	(void)arg;
+	return unshare(CLONE_NEWNET) < 0 ? errno : 0;
+}
+
+static int
+netns_child(void *arg)
+{
+	const char *u = arg;
+	struct sockaddr_un sun;
+	socklen_t len = th_addr_abstract(&sun, u, strlen(u));
+	union addr a;
+	char c;
+	int fd, l, d, s;
+
+	if (unshare(CLONE_NEWNET) < 0) {
+		CHECK(!"unshare(CLONE_NEWNET)");
+		return th_failures();
+	}
+	/* The parent's names are not here... */
+	fd = CHECK_OK(socket(AF_UNIX, SOCK_STREAM, 0));
+	CHECK_ERR(connect(fd, (struct sockaddr *)&sun, len), ECONNREFUSED);
+	CHECK_OK(close(fd));
+	fd = CHECK_OK(socket(AF_UNIX, SOCK_DGRAM, 0));
+	CHECK_ERR(sendto(fd, "x", 1, 0, (struct sockaddr *)&sun, len),
+		  ECONNREFUSED);
+	CHECK_OK(close(fd));
+	/* ...and this namespace can hold the same ones. */
+	l = abstract_socket(SOCK_STREAM, u, strlen(u));
+	d = abstract_socket(SOCK_DGRAM, u, strlen(u));
+	CHECK_OK(listen(l, 1));
+	fd = CHECK_OK(socket(AF_UNIX, SOCK_STREAM, 0));
+	CHECK_OK(connect(fd, (struct sockaddr *)&sun, len));
+	s = CHECK_OK(accept(l, NULL, NULL));
+	CHECK_EQ(send(fd, "n", 1, 0), 1);
+	CHECK_EQ(recv(s, &c, 1, 0), 1);
+	CHECK_EQ(c, 'n');
+	CHECK_OK(close(s));
+	CHECK_OK(close(fd));
+	/* An automatic name is one of this namespace's too. */
+	fd = CHECK_OK(socket(AF_UNIX, SOCK_DGRAM, 0));
+	memset(&a, 0, sizeof(a));
+	a.sun.sun_family = AF_UNIX;
+	CHECK_OK(bind(fd, &a.sa, SUN_HDR));
+	len = local_name(fd, &a);
+	CHECK(is_autobind_name(&a, len));
+	CHECK_EQ(sendto(d, "a", 1, 0, &a.sa, len), 1);
+	CHECK_EQ(recv(fd, &c, 1, 0), 1);
+	CHECK_OK(close(fd));
+	CHECK_OK(close(d));
+	CHECK_OK(close(l));
+	return th_failures();
+}
+
+/* Each network namespace has its own abstract names: a process in a new
+ * one gets ECONNREFUSED for a name bound in its parent's and may bind
+ * that name itself, while the parent keeps its own. */
+static void
+abstract_per_network_namespace(void)
+{
+	static char why[96];
+	const char *u = th_unique();
+	struct sockaddr_un sun;
+	socklen_t len = th_addr_abstract(&sun, u, strlen(u));
+	int probe, l, d, fd, s;
+
+	th_require_root();
+	probe = th_join(th_fork(netns_probe_child, NULL));
+	if (probe != 0) {
+		snprintf(why, sizeof(why), "unshare(CLONE_NEWNET): %s",
+			 strerror(probe));
+		th_skip(why);
+	}
+	l = abstract_socket(SOCK_STREAM, u, strlen(u));
+	d = abstract_socket(SOCK_DGRAM, u, strlen(u));
+	CHECK_OK(listen(l, 1));
+	CHECK_EQ(th_join(th_fork(netns_child, (void *)u)), 0);
+
+	/* The child's binds took nothing from the parent's namespace. */
+	fd = CHECK_OK(socket(AF_UNIX, SOCK_STREAM, 0));
+	CHECK_OK(connect(fd, (struct sockaddr *)&sun, len));
+	s = CHECK_OK(accept(l, NULL, NULL));
+	CHECK_OK(close(s));
+	CHECK_OK(close(fd));
+	fd = CHECK_OK(socket(AF_UNIX, SOCK_DGRAM, 0));
+	CHECK_ERR(bind(fd, (struct sockaddr *)&sun, len), EADDRINUSE);
+	CHECK_OK(close(fd));
+	CHECK_OK(close(d));
+	CHECK_OK(close(l));
+}
+
 /* -- autobind -- */
 
 /* bind with addrlen 2 picks a name: NUL and five lowercase hex digits,
@@ -1172,6 +1269,7 @@ static const struct th_test tests[] = {
 	{ "abstract_same_type_eaddrinuse", abstract_same_type_eaddrinuse },
 	{ "abstract_released_at_last_close", abstract_released_at_last_close },
 	{ "abstract_creates_no_file", abstract_creates_no_file },
+	{ "abstract_per_network_namespace", abstract_per_network_namespace },
 	{ "autobind_explicit", autobind_explicit },
 	{ "autobind_all_types", autobind_all_types },
 	{ "autobind_noop_when_bound", autobind_noop_when_bound },

@@ -8,6 +8,7 @@
  * whose expectation differs (a forked child's view of its parent's
  * sockets) says so.
  */
+#include <sched.h>
 #include <stdatomic.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
@@ -579,6 +580,60 @@ connect_kernel_socket_after_unlink(void)
 	CHECK_OK(unlink("y"));
 }
 
+/* What a thread that moved to a new network namespace sees of an
+ * abstract name: 0 when it was refused there and could bind it, else the
+ * errno of the step that failed (-1 for an unexpected success). */
+static void *
+netns_thread(void *arg)
+{
+	const char *u = arg;
+	struct sockaddr_un sun;
+	socklen_t len = th_addr_abstract(&sun, u, strlen(u));
+	intptr_t r = 0;
+	int c, l;
+
+	if (unshare(CLONE_NEWNET) < 0)
+		return (void *)(intptr_t)errno;
+	c = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (connect(c, (struct sockaddr *)&sun, len) == 0)
+		r = -1;
+	else if (errno != ECONNREFUSED)
+		r = errno;
+	close(c);
+	l = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (r == 0 && bind(l, (struct sockaddr *)&sun, len) < 0)
+		r = errno;
+	close(l);
+	return (void *)r;
+}
+
+/* A thread that unshares its network namespace has abstract names of its
+ * own: the ones bound in the process's first namespace are refused, and
+ * it may bind them again. ksock-run learns of the move through unshare. */
+static void
+abstract_names_follow_thread_netns(void)
+{
+	const char *u = th_unique();
+	struct sockaddr_un sun;
+	socklen_t len = th_addr_abstract(&sun, u, strlen(u));
+	pthread_t t;
+	void *r;
+	int l;
+
+	th_require_root();
+	l = CHECK_OK(socket(AF_UNIX, SOCK_STREAM, 0));
+	CHECK_OK(bind(l, (struct sockaddr *)&sun, len));
+	CHECK_OK(listen(l, 1));
+	CHECK_EQ(pthread_create(&t, NULL, netns_thread, (void *)u), 0);
+	CHECK_EQ(pthread_join(t, &r), 0);
+	if ((intptr_t)r == EPERM) {
+		CHECK_OK(close(l));
+		th_skip("unshare(CLONE_NEWNET): EPERM");
+	}
+	CHECK_EQ((intptr_t)r, 0);
+	CHECK_OK(close(l));
+}
+
 static const struct th_test tests[] = {
 	{ "numbers_one_space", numbers_one_space },
 	{ "descriptor_calls", descriptor_calls },
@@ -595,6 +650,8 @@ static const struct th_test tests[] = {
 	{ "poll_bad_array", poll_bad_array },
 	{ "connect_kernel_socket_after_unlink",
 	  connect_kernel_socket_after_unlink },
+	{ "abstract_names_follow_thread_netns",
+	  abstract_names_follow_thread_netns },
 };
 
 TH_MAIN(tests)
