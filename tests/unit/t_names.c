@@ -1,0 +1,237 @@
+/*
+ * Unit tests: what names ask of the port. Each test runs ksock on a copy
+ * of the port it was started with (so failure injection still works)
+ * whose node and namespace hooks are watched or played by the test:
+ * every node pinned by node_create() is released exactly once, by the
+ * socket that bound it, and abstract names are kept apart by the netns
+ * key of the socket, not of the caller.
+ */
+#include <unistd.h>
+
+#include "unit.h"
+
+/* Most nodes a test has pinned at once. */
+#define MAX_PINS	8
+
+static struct ks_port watch_port;
+static const struct ks_port *base_port;
+
+static struct {
+	struct ks_node_key	key[MAX_PINS];
+	int			n;		/* pinned now */
+	int			created;	/* node_create() successes */
+	int			released;	/* node_release() calls */
+	int			strays;		/* releases of nothing pinned */
+} pins;
+
+/* The netns key the watched port reports (port.h netns). */
+static uint64_t fake_netns;
+
+static int
+watch_node_create(const char *path, unsigned mode, struct ks_node_key *key)
+{
+	int err = base_port->node_create(path, mode, key);
+
+	if (err == 0 && pins.n < MAX_PINS) {
+		pins.key[pins.n++] = *key;
+		pins.created++;
+	}
+	return err;
+}
+
+static void
+watch_node_release(const struct ks_node_key *key)
+{
+	pins.released++;
+	for (int i = 0; i < pins.n; i++) {
+		if (pins.key[i].a == key->a && pins.key[i].b == key->b) {
+			pins.key[i] = pins.key[--pins.n];
+			base_port->node_release(key);
+			return;
+		}
+	}
+	pins.strays++;
+}
+
+static uint64_t
+watch_netns(void)
+{
+	return fake_netns;
+}
+
+/* Restarts ksock on the watched copy of its port. */
+static void
+use_watch_port(void)
+{
+	memset(&pins, 0, sizeof(pins));
+	fake_netns = 1;
+	base_port = ks_port();
+	watch_port = *base_port;
+	watch_port.node_create = watch_node_create;
+	watch_port.node_release = watch_node_release;
+	watch_port.netns = watch_netns;
+	if (ks_fini() < 0 || ks_init(&watch_port) < 0)
+		ut_fail(__FILE__, __LINE__, "cannot restart ksock");
+}
+
+/* Checked in every run, stopped or not: the sockets are closed, so every
+ * pin must be gone, each released once. */
+static void
+check_pins_released(void)
+{
+	if (pins.n != 0 || pins.strays != 0 || pins.created != pins.released)
+		ut_fail(__FILE__, __LINE__,
+			"pins: %d still held, %d created, %d released, "
+			"%d strays", pins.n, pins.created, pins.released,
+			pins.strays);
+}
+
+/*
+ * A bound socket holds its node until it is closed: not its accepted
+ * sockets, which share the name, nor a failed bind, which releases the
+ * node it made at once; and a socket that never bound releases nothing.
+ */
+static void
+t_node_released_once_by_binder(void)
+{
+	struct ks_sockaddr_un a, b, d;
+	uint32_t la = ut_path(&a, "a"), lb = ut_path(&b, "b");
+	uint32_t ld = ut_path(&d, "d");
+	struct ks_sock *l, *c, *s = NULL, *dg, *other;
+
+	use_watch_port();
+	l = ut_socket(KS_SOCK_STREAM);
+	c = ut_socket(KS_SOCK_STREAM);
+	dg = ut_socket(KS_SOCK_DGRAM);
+	other = ut_socket(KS_SOCK_STREAM);
+	OK(ks_bind(l, &a, la));
+	CHECK_EQ(pins.n, 1);
+	/* Taken: nothing is created, so nothing is pinned. */
+	ERR(ks_bind(other, &a, la), -KS_EADDRINUSE);
+	/* Already bound: the new node is removed and released at once. */
+	ERR(ks_bind(l, &b, lb), -KS_EINVAL);
+	CHECK_EQ(pins.n, 1);
+	CHECK_EQ(pins.released, 1);
+	OK(ks_listen(l, 4));
+	OK(ks_connect(c, &a, la));
+	s = ut_accept(l);
+	OK(ks_bind(dg, &d, ld));
+	CHECK_EQ(pins.n, 2);
+	ut_close(&l);
+	CHECK_EQ(pins.n, 1);
+	ut_close(&s);
+	ut_close(&c);
+	CHECK_EQ(pins.n, 1);
+	ut_close(&dg);
+	ut_close(&other);
+	check_pins_released();
+	unlink("a");
+	unlink("b");
+	unlink("d");
+}
+
+/* A connect that resolves a path to a node bound after it began is
+ * refused: here the listener binds between the two, through a port
+ * whose lookup binds it (a node freed and reused during a lookup looks
+ * the same to ksock). */
+static struct ks_sock *late_binder;
+static const struct ks_sockaddr_un *late_addr;
+static uint32_t late_len;
+
+static int
+late_node_lookup(const char *path, struct ks_node_key *key)
+{
+	if (late_binder != NULL) {
+		struct ks_sock *so = late_binder;
+		int err;
+
+		late_binder = NULL;
+		err = ks_bind(so, late_addr, late_len);
+		if (err == 0)
+			err = ks_listen(so, 4);
+		if (err < 0)
+			return err;	/* an injected -KS_ENOMEM */
+	}
+	return base_port->node_lookup(path, key);
+}
+
+static void
+t_connect_ignores_name_bound_during_lookup(void)
+{
+	struct ks_sockaddr_un a;
+	uint32_t la = ut_path(&a, "late");
+	struct ks_sock *l, *c;
+
+	use_watch_port();
+	watch_port.node_lookup = late_node_lookup;
+	l = ut_socket(KS_SOCK_STREAM);
+	c = ut_socket(KS_SOCK_STREAM);
+	late_binder = l;
+	late_addr = &a;
+	late_len = la;
+	ERR(ks_connect(c, &a, la), -KS_ECONNREFUSED);
+	/* The next connect began after the bind, and reaches it. */
+	OK(ks_connect(c, &a, la));
+	late_binder = NULL;
+	ut_close(&c);
+	ut_close(&l);
+	check_pins_released();
+	unlink("late");
+}
+
+/* Abstract names, automatic ones too, live in the netns of the socket
+ * that binds or looks them up, whichever namespace its caller is in now. */
+static void
+t_abstract_names_per_netns(void)
+{
+	struct ks_sockaddr_un x, auto_name;
+	uint32_t lx = ut_abstract(&x, "ut-netns"), alen = sizeof(auto_name);
+	struct ks_sock *l1, *l2, *c1, *c2, *d1, *d2, *s;
+	char buf[2];
+
+	use_watch_port();
+	l1 = ut_socket(KS_SOCK_STREAM);
+	c1 = ut_socket(KS_SOCK_STREAM);
+	d1 = ut_socket(KS_SOCK_DGRAM);
+	OK(ks_bind(l1, &x, lx));
+	OK(ks_listen(l1, 4));
+	fake_netns = 2;
+	l2 = ut_socket(KS_SOCK_STREAM);
+	c2 = ut_socket(KS_SOCK_STREAM);
+	d2 = ut_socket(KS_SOCK_DGRAM);
+	/* Namespace 2 has no "ut-netns" yet, then its own. */
+	ERR(ks_connect(c2, &x, lx), -KS_ECONNREFUSED);
+	OK(ks_bind(l2, &x, lx));
+	OK(ks_listen(l2, 4));
+	OK(ks_connect(c2, &x, lx));
+	s = ut_accept(l2);
+	ut_close(&s);
+	/* c1 was made in namespace 1: that is where it looks. */
+	OK(ks_connect(c1, &x, lx));
+	s = ut_accept(l1);
+	ut_close(&s);
+	/* An automatic name of namespace 1 is not one of namespace 2. */
+	OK(ks_bind(d1, &x, 2));
+	OK(ks_getsockname(d1, &auto_name, &alen));
+	ERR(ut_sendto(d2, "a", 1, 0, &auto_name, alen), -KS_ECONNREFUSED);
+	fake_netns = 1;
+	struct ks_sock *d3 = ut_socket(KS_SOCK_DGRAM);
+	EQ(ut_sendto(d3, "b", 1, 0, &auto_name, alen), 1);
+	EQ(ut_recv(d1, buf, sizeof(buf), 0), 1);
+	ut_close(&d3);
+	ut_close(&d2);
+	ut_close(&d1);
+	ut_close(&c2);
+	ut_close(&c1);
+	ut_close(&l2);
+	ut_close(&l1);
+}
+
+static const struct ut_test tests[] = {
+	{ "node_released_once_by_binder", t_node_released_once_by_binder, 0 },
+	{ "connect_ignores_name_bound_during_lookup",
+	  t_connect_ignores_name_bound_during_lookup, 0 },
+	{ "abstract_names_per_netns", t_abstract_names_per_netns, 0 },
+};
+
+UT_MAIN(tests)
