@@ -363,9 +363,9 @@ port_signal_urg(int32_t owner)
  * -- network namespaces --
  *
  * The netns hook caches the key per thread (port/hosted/thread.c); the
- * calls that move a thread to another network namespace refresh it.
- * clone() with CLONE_NEWNET makes a new process, which starts a ksock of
- * its own.
+ * calls that move a thread to another network namespace refresh it. A
+ * child made by clone() with CLONE_NEWNET is not noticed: its thread
+ * keeps the key cached in the parent's.
  */
 
 #define KP_EXPORT	__attribute__((visibility("default")))
