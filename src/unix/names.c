@@ -34,30 +34,61 @@
  */
 #include "unix/unix.h"
 
-/* Buckets of the name table; a power of two. */
-#define UNIX_HASH_SIZE	256
+/*
+ * The table starts with UNIX_HASH_MIN buckets held in place and doubles,
+ * up to UNIX_HASH_MAX, whenever it holds more than UNIX_HASH_LOAD names
+ * per bucket, so a lookup costs the same with ten names or a million.
+ * A doubling that cannot allocate leaves longer chains, not an error.
+ * The table goes back to the buckets in place when it empties. Powers
+ * of two.
+ */
+#define UNIX_HASH_MIN	256
+#define UNIX_HASH_MAX	(1u << 20)
+#define UNIX_HASH_LOAD	2
 
 static struct {
 	struct ks_mutex		 lock;
-	struct unix_sock	*bucket[UNIX_HASH_SIZE];	/* [N] */
+	struct unix_sock	**bucket;	/* [N] in_place or allocated */
+	uint32_t		 nbuckets;	/* [N] */
+	uint32_t		 count;		/* [N] sockets in the table */
+	struct unix_sock	*in_place[UNIX_HASH_MIN];	/* [N] */
 	/* [N] for writes, [A] for reads: path binds so far. */
 	_Atomic uint64_t	 gen;
 } unix_names;
+
+static void
+table_reset_locked(void)
+{
+	ks__memset(unix_names.in_place, 0, sizeof(unix_names.in_place));
+	unix_names.bucket = unix_names.in_place;
+	unix_names.nbuckets = UNIX_HASH_MIN;
+}
 
 /* See unix.h. */
 int
 ks__unix_names_init(void)
 {
 	ks__port->mutex_init(&unix_names.lock);
-	ks__memset(unix_names.bucket, 0, sizeof(unix_names.bucket));
+	table_reset_locked();
+	unix_names.count = 0;
 	atomic_init(&unix_names.gen, 0);
 	return 0;
+}
+
+static void
+table_free_locked(void)
+{
+	if (unix_names.bucket != unix_names.in_place)
+		ks__free(unix_names.bucket,
+			 unix_names.nbuckets * sizeof(*unix_names.bucket));
+	table_reset_locked();
 }
 
 /* See unix.h. */
 void
 ks__unix_names_fini(void)
 {
+	table_free_locked();
 	ks__port->mutex_destroy(&unix_names.lock);
 }
 
@@ -71,6 +102,13 @@ static void
 names_unlock(void)
 {
 	ks__port->mutex_unlock(&unix_names.lock);
+}
+
+/* The chain a name of full hash @hash sits in. Names lock held. */
+static struct unix_sock **
+bucket_locked(uint32_t hash)
+{
+	return &unix_names.bucket[hash & (unix_names.nbuckets - 1)];
 }
 
 /* FNV-1a: names are short and the table is small. */
@@ -89,14 +127,13 @@ hash_abstract(const unsigned char *sun, uint32_t len, int type, uint64_t netns)
 {
 	uint32_t h = hash_bytes(&netns, sizeof(netns), 2166136261u);
 
-	return hash_bytes(sun, len, h ^ (uint32_t)type) & (UNIX_HASH_SIZE - 1);
+	return hash_bytes(sun, len, h ^ (uint32_t)type);
 }
 
 static uint32_t
 hash_path(const struct ks_node_key *key)
 {
-	return hash_bytes(key, sizeof(*key), 2166136261u) &
-	       (UNIX_HASH_SIZE - 1);
+	return hash_bytes(key, sizeof(*key), 2166136261u);
 }
 
 static size_t
@@ -160,7 +197,7 @@ find_abstract_locked(const unsigned char *sun, uint32_t len, int type,
 		     uint64_t netns)
 {
 	struct unix_sock *u =
-		unix_names.bucket[hash_abstract(sun, len, type, netns)];
+		*bucket_locked(hash_abstract(sun, len, type, netns));
 
 	for (; u != NULL; u = u->name_next)
 		if (u->base.type == type && u->netns == netns &&
@@ -175,7 +212,7 @@ find_abstract_locked(const unsigned char *sun, uint32_t len, int type,
 static struct unix_sock *
 find_path_locked(const struct ks_node_key *key, uint64_t gen)
 {
-	struct unix_sock *u = unix_names.bucket[hash_path(key)];
+	struct unix_sock *u = *bucket_locked(hash_path(key));
 
 	for (; u != NULL; u = u->name_next) {
 		struct unix_name *n = unix_name_of(u);
@@ -186,15 +223,55 @@ find_path_locked(const struct ks_node_key *key, uint64_t gen)
 	return NULL;
 }
 
+/* Doubles the table, if it may grow and memory allows. Names lock held
+ * (and one socket lock: the allocation takes no ksock lock). */
+static void
+table_grow_locked(void)
+{
+	uint32_t n = unix_names.nbuckets * 2;
+	struct unix_sock **b, **old = unix_names.bucket;
+	uint32_t oldn = unix_names.nbuckets;
+
+	if (n > UNIX_HASH_MAX)
+		return;
+	b = ks__alloc(n * sizeof(*b));
+	if (b == NULL)
+		return;
+	ks__memset(b, 0, n * sizeof(*b));
+	/* Order within a chain does not matter: a key or an abstract name
+	 * (per type and namespace) is in the table at most once. */
+	for (uint32_t i = 0; i < oldn; i++) {
+		struct unix_sock *u = old[i], *next;
+
+		for (; u != NULL; u = next) {
+			struct unix_sock **head =
+				&b[unix_name_of(u)->hash & (n - 1)];
+
+			next = u->name_next;
+			u->name_next = *head;
+			*head = u;
+		}
+	}
+	if (old != unix_names.in_place)
+		ks__free(old, oldn * sizeof(*old));
+	unix_names.bucket = b;
+	unix_names.nbuckets = n;
+}
+
 /* Publishes @n as @u's name and puts @u in the table. Names lock and
  * @u's lock held; @u is unbound. */
 static void
 hash_locked(struct unix_sock *u, struct unix_name *n)
 {
+	struct unix_sock **head;
+
 	atomic_store_explicit(&u->name, n, memory_order_release);
-	u->name_next = unix_names.bucket[n->hash];
-	unix_names.bucket[n->hash] = u;
+	head = bucket_locked(n->hash);
+	u->name_next = *head;
+	*head = u;
 	u->hashed = true;
+	if (++unix_names.count > UNIX_HASH_LOAD * unix_names.nbuckets)
+		table_grow_locked();
 }
 
 /* See unix.h. A path name's node is released once it is out of the
@@ -211,11 +288,14 @@ ks__unix_unhash(struct unix_sock *u)
 		return;
 	n = unix_name_of(u);
 	names_lock();
-	pp = &unix_names.bucket[n->hash];
+	pp = bucket_locked(n->hash);
 	while (*pp != NULL && *pp != u)
 		pp = &(*pp)->name_next;
-	if (*pp == u)
+	if (*pp == u) {
 		*pp = u->name_next;
+		if (--unix_names.count == 0)
+			table_free_locked();
+	}
 	u->name_next = NULL;
 	u->hashed = false;
 	names_unlock();

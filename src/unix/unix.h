@@ -47,7 +47,7 @@
 struct unix_name {
 	atomic_int		refs;		/* [A] */
 	uint32_t		len;		/* [I] address length reported */
-	uint32_t		hash;		/* [I] table bucket */
+	uint32_t		hash;		/* [I] for the table (all bits) */
 	bool			is_path;	/* [I] */
 	struct ks_node_key	key;		/* [I] path names: the node */
 	/* [I] path names: when the name entered the table (names.c's bind

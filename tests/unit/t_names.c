@@ -6,6 +6,7 @@
  * socket that bound it, and abstract names are kept apart by the netns
  * key of the socket, not of the caller.
  */
+#include <stdio.h>
 #include <unistd.h>
 
 #include "unit.h"
@@ -227,11 +228,52 @@ t_abstract_names_per_netns(void)
 	ut_close(&l1);
 }
 
+/* More names than the table's first buckets hold at its load: each is
+ * still found after the table grew, and closing them all gives its
+ * memory back (the harness checks that no allocation is left). The
+ * sockets are more than the harness tracks, so the test closes them. */
+#define MANY_NAMES	(2 * 256 + 8)
+
+static void
+t_many_names_all_found(void)
+{
+	static struct ks_sock *so[MANY_NAMES];
+	struct ks_sockaddr_un a;
+	struct ks_sock *c = ut_socket(KS_SOCK_DGRAM);
+	char name[32], buf[4];
+	uint32_t len;
+
+	for (int i = 0; i < MANY_NAMES; i++) {
+		so[i] = NULL;
+		snprintf(name, sizeof(name), "ut-many-%d", i);
+		len = ut_abstract(&a, name);
+		OK(ks_socket(KS_AF_UNIX, KS_SOCK_DGRAM, 0, &so[i]));
+		OK(ks_bind(so[i], &a, len));
+	}
+	for (int i = 0; i < MANY_NAMES; i++) {
+		snprintf(name, sizeof(name), "ut-many-%d", i);
+		len = ut_abstract(&a, name);
+		EQ(ut_sendto(c, "m", 1, 0, &a, len), 1);
+		EQ(ut_recv(so[i], buf, sizeof(buf), 0), 1);
+	}
+	for (int i = 0; i < MANY_NAMES; i++)
+		if (so[i] != NULL)
+			ks_close(so[i]);
+	/* An emptied table takes names again. */
+	struct ks_sock *again = ut_socket(KS_SOCK_DGRAM);
+	len = ut_abstract(&a, "ut-many-0");
+	OK(ks_bind(again, &a, len));
+	EQ(ut_sendto(c, "m", 1, 0, &a, len), 1);
+	ut_close(&again);
+	ut_close(&c);
+}
+
 static const struct ut_test tests[] = {
 	{ "node_released_once_by_binder", t_node_released_once_by_binder, 0 },
 	{ "connect_ignores_name_bound_during_lookup",
 	  t_connect_ignores_name_bound_during_lookup, 0 },
 	{ "abstract_names_per_netns", t_abstract_names_per_netns, 0 },
+	{ "many_names_all_found", t_many_names_all_found, 0 },
 };
 
 UT_MAIN(tests)
