@@ -14,7 +14,10 @@
  * descriptors from its table (file.c). Socket nodes live on the real
  * filesystem; since the real process is usually root, the path walk checks
  * permissions itself, with the simulated process's effective ids, the way
- * Linux's generic_permission() would for that user.
+ * Linux's generic_permission() would for that user. A lookup stats each
+ * prefix of the path (one stat in all for a root caller) and falls back
+ * to a walk by directory descriptors only for symlinks. A bound node is
+ * pinned by an O_PATH descriptor until the socket closes (thread.c).
  *
  * Locks: the thread pool lock guards the free list of thread records; it
  * is a leaf. Everything else is in proc.c and file.c (see hosted.h).

@@ -9,9 +9,11 @@
  * a socket a placeholder number and a kernel file a duplicate at the
  * lowest free number. Socket nodes live on the real filesystem and the
  * kernel checks permissions itself, with the process's own credentials:
- * mknod(2) creates the node (honouring the umask), stat(2) and
+ * mknod(2) creates the node (honouring the umask) and an O_PATH
+ * descriptor, placed high, pins it while the socket lives; stat(2) and
  * faccessat(2) look it up. Threads park on the futex word of
- * port/hosted/thread.c.
+ * port/hosted/thread.c, which also keeps the pins and the per-thread
+ * network namespace key.
  *
  * Memory is malloc with a counter of outstanding allocations (the exit
  * summary prints it).

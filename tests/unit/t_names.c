@@ -11,8 +11,11 @@
 
 #include "unit.h"
 
+/* Path sockets t_many_paths_pinned_and_released binds at once: more
+ * than the port's first pin table holds (port/hosted/thread.c). */
+#define MANY_PATHS	130
 /* Most nodes a test has pinned at once. */
-#define MAX_PINS	8
+#define MAX_PINS	(MANY_PATHS + 2)
 
 static struct ks_port watch_port;
 static const struct ks_port *base_port;
@@ -268,12 +271,52 @@ t_many_names_all_found(void)
 	ut_close(&c);
 }
 
+/* More path sockets than the port's first pin table holds: each is
+ * reached through its path and each pin is released at close (the
+ * harness checks that no real descriptor is left open). */
+
+static void
+t_many_paths_pinned_and_released(void)
+{
+	static struct ks_sock *so[MANY_PATHS];
+	struct ks_sockaddr_un a;
+	struct ks_sock *c;
+	char path[32], buf[4];
+	uint32_t len;
+
+	use_watch_port();
+	c = ut_socket(KS_SOCK_DGRAM);
+	for (int i = 0; i < MANY_PATHS; i++) {
+		so[i] = NULL;
+		snprintf(path, sizeof(path), "p%d", i);
+		len = ut_path(&a, path);
+		OK(ks_socket(KS_AF_UNIX, KS_SOCK_DGRAM, 0, &so[i]));
+		OK(ks_bind(so[i], &a, len));
+	}
+	for (int i = 0; i < MANY_PATHS; i++) {
+		snprintf(path, sizeof(path), "p%d", i);
+		len = ut_path(&a, path);
+		EQ(ut_sendto(c, "p", 1, 0, &a, len), 1);
+		EQ(ut_recv(so[i], buf, sizeof(buf), 0), 1);
+	}
+	for (int i = 0; i < MANY_PATHS; i++) {
+		if (so[i] != NULL)
+			ks_close(so[i]);
+		snprintf(path, sizeof(path), "p%d", i);
+		unlink(path);
+	}
+	ut_close(&c);
+	check_pins_released();
+}
+
 static const struct ut_test tests[] = {
 	{ "node_released_once_by_binder", t_node_released_once_by_binder, 0 },
 	{ "connect_ignores_name_bound_during_lookup",
 	  t_connect_ignores_name_bound_during_lookup, 0 },
 	{ "abstract_names_per_netns", t_abstract_names_per_netns, 0 },
 	{ "many_names_all_found", t_many_names_all_found, 0 },
+	{ "many_paths_pinned_and_released", t_many_paths_pinned_and_released,
+	  0 },
 };
 
 UT_MAIN(tests)
