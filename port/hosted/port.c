@@ -645,10 +645,27 @@ ksp_unshare(int flags)
 	return 0;
 }
 
+/* @fd is the simulated process's descriptor of a namespace file it
+ * opened with ksp_open (a socket is no namespace: EINVAL, as Linux). */
 int
 ksp_setns(int fd, int nstype)
 {
-	if (setns(fd, nstype) < 0)
+	struct ksp_proc *p = ksp__proc();
+	struct ksp_file *f;
+	int r;
+
+	if (p == NULL || ksp__fd_get(&p->fdt, fd, &f) < 0) {
+		errno = EBADF;
+		return -1;
+	}
+	if (f->so != NULL) {
+		ksp__file_put(f);
+		errno = EINVAL;
+		return -1;
+	}
+	r = setns(f->hostfd, nstype);
+	ksp__file_put(f);
+	if (r < 0)
 		return -1;
 	if (nstype == 0 || (nstype & CLONE_NEWNET))
 		ksp__netns_changed();

@@ -900,10 +900,13 @@ netns_child(void *arg)
 	socklen_t len = th_addr_abstract(&sun, u, strlen(u));
 	union addr a;
 	char c;
-	int fd, l, d, s;
+	int fd, l, d, s, home, stay;
 
+	/* The namespace to come back to. */
+	home = CHECK_OK(open("/proc/thread-self/ns/net", O_RDONLY));
 	if (unshare(CLONE_NEWNET) < 0) {
 		CHECK(!"unshare(CLONE_NEWNET)");
+		CHECK_OK(close(home));
 		return th_failures();
 	}
 	/* The parent's names are not here... */
@@ -936,6 +939,21 @@ netns_child(void *arg)
 	CHECK_EQ(sendto(d, "a", 1, 0, &a.sa, len), 1);
 	CHECK_EQ(recv(fd, &c, 1, 0), 1);
 	CHECK_OK(close(fd));
+
+	/* Back home, a new socket finds the parent's names again, while one
+	 * made here keeps looking in the namespace it was made in. */
+	stay = CHECK_OK(socket(AF_UNIX, SOCK_DGRAM, 0));
+	CHECK_OK(setns(home, CLONE_NEWNET));
+	len = th_addr_abstract(&sun, u, strlen(u));
+	fd = CHECK_OK(socket(AF_UNIX, SOCK_DGRAM, 0));
+	CHECK_EQ(sendto(fd, "h", 1, 0, (struct sockaddr *)&sun, len), 1);
+	CHECK_EQ(sendto(stay, "s", 1, 0, (struct sockaddr *)&sun, len), 1);
+	CHECK_EQ(recv(d, &c, 1, MSG_DONTWAIT), 1);
+	CHECK_EQ(c, 's');
+	CHECK_ERR(recv(d, &c, 1, MSG_DONTWAIT), EAGAIN);
+	CHECK_OK(close(stay));
+	CHECK_OK(close(fd));
+	CHECK_OK(close(home));
 	CHECK_OK(close(d));
 	CHECK_OK(close(l));
 	return th_failures();
@@ -943,7 +961,9 @@ netns_child(void *arg)
 
 /* Each network namespace has its own abstract names: a process in a new
  * one gets ECONNREFUSED for a name bound in its parent's and may bind
- * that name itself, while the parent keeps its own. */
+ * that name itself, while the parent keeps its own. A socket belongs to
+ * the namespace it was made in: after a setns back, new sockets reach
+ * the parent's names and older ones still those of the namespace left. */
 static void
 abstract_per_network_namespace(void)
 {
@@ -965,6 +985,11 @@ abstract_per_network_namespace(void)
 	CHECK_OK(listen(l, 1));
 	CHECK_EQ(th_join(th_fork(netns_child, (void *)u)), 0);
 
+	/* The child's socket made after its setns home reached ours. */
+	char c;
+	CHECK_EQ(recv(d, &c, 1, MSG_DONTWAIT), 1);
+	CHECK_EQ(c, 'h');
+	CHECK_ERR(recv(d, &c, 1, MSG_DONTWAIT), EAGAIN);
 	/* The child's binds took nothing from the parent's namespace. */
 	fd = CHECK_OK(socket(AF_UNIX, SOCK_STREAM, 0));
 	CHECK_OK(connect(fd, (struct sockaddr *)&sun, len));

@@ -581,8 +581,9 @@ connect_kernel_socket_after_unlink(void)
 }
 
 /* What a thread that moved to a new network namespace sees of an
- * abstract name: 0 when it was refused there and could bind it, else the
- * errno of the step that failed (-1 for an unexpected success). */
+ * abstract name: 0 when it was refused there and could bind it, and
+ * reached it again after moving back; else the errno of the step that
+ * failed (-1 for an unexpected success). */
 static void *
 netns_thread(void *arg)
 {
@@ -590,10 +591,16 @@ netns_thread(void *arg)
 	struct sockaddr_un sun;
 	socklen_t len = th_addr_abstract(&sun, u, strlen(u));
 	intptr_t r = 0;
-	int c, l;
+	int c, l, home;
 
-	if (unshare(CLONE_NEWNET) < 0)
+	home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (home < 0)
 		return (void *)(intptr_t)errno;
+	if (unshare(CLONE_NEWNET) < 0) {
+		r = errno;
+		close(home);
+		return (void *)r;
+	}
 	c = socket(AF_UNIX, SOCK_STREAM, 0);
 	if (connect(c, (struct sockaddr *)&sun, len) == 0)
 		r = -1;
@@ -604,12 +611,21 @@ netns_thread(void *arg)
 	if (r == 0 && bind(l, (struct sockaddr *)&sun, len) < 0)
 		r = errno;
 	close(l);
+	/* Back home, a new socket reaches the first namespace's name. */
+	if (r == 0 && setns(home, CLONE_NEWNET) < 0)
+		r = errno;
+	c = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (r == 0 && connect(c, (struct sockaddr *)&sun, len) < 0)
+		r = errno;
+	close(c);
+	close(home);
 	return (void *)r;
 }
 
 /* A thread that unshares its network namespace has abstract names of its
  * own: the ones bound in the process's first namespace are refused, and
- * it may bind them again. ksock-run learns of the move through unshare. */
+ * it may bind them again; after a setns back, a new socket reaches them.
+ * ksock-run learns of each move through unshare and setns. */
 static void
 abstract_names_follow_thread_netns(void)
 {
@@ -631,6 +647,11 @@ abstract_names_follow_thread_netns(void)
 		th_skip("unshare(CLONE_NEWNET): EPERM");
 	}
 	CHECK_EQ((intptr_t)r, 0);
+	/* Only the connect made after the setns home came here. */
+	CHECK_OK(fcntl(l, F_SETFL, O_NONBLOCK));
+	int s = CHECK_OK(accept(l, NULL, NULL));
+	CHECK_OK(close(s));
+	CHECK_ERR(accept(l, NULL, NULL), EAGAIN);
 	CHECK_OK(close(l));
 }
 
