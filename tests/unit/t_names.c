@@ -6,6 +6,7 @@
  * socket that bound it, and abstract names are kept apart by the netns
  * key of the socket, not of the caller.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -309,6 +310,80 @@ t_many_paths_pinned_and_released(void)
 	check_pins_released();
 }
 
+/* Threads that bind, look up and close names at once, so the table
+ * grows and empties, and pins come and go, while others search it. */
+#define CONC_THREADS	4
+#define CONC_NAMES	150	/* per thread: 4 x 150 passes the first load */
+#define CONC_ROUNDS	3
+
+static void *
+conc_thread(void *arg)
+{
+	int id = (int)(intptr_t)arg;
+	struct ks_sock *so[CONC_NAMES], *c = NULL;
+	struct ks_sockaddr_un a;
+	char name[32];
+	long bad = 0;
+
+	if (ks_socket(KS_AF_UNIX, KS_SOCK_DGRAM, 0, &c) < 0)
+		return (void *)1;
+	for (int round = 0; round < CONC_ROUNDS; round++) {
+		for (int i = 0; i < CONC_NAMES; i++) {
+			bool path = i % 8 == 0;
+			uint32_t len;
+
+			snprintf(name, sizeof(name), "c%d-%d", id, i);
+			len = path ? ut_path(&a, name) : ut_abstract(&a, name);
+			so[i] = NULL;
+			if (ks_socket(KS_AF_UNIX, KS_SOCK_DGRAM, 0, &so[i]) < 0 ||
+			    ks_bind(so[i], &a, len) < 0)
+				bad++;
+		}
+		for (int i = 0; i < CONC_NAMES; i++) {
+			/* Another thread's name: there or not, never wrong. */
+			long r;
+			uint32_t len;
+
+			snprintf(name, sizeof(name), "c%d-%d",
+				 (id + 1) % CONC_THREADS, i);
+			len = i % 8 == 0 ? ut_path(&a, name)
+					 : ut_abstract(&a, name);
+			r = ut_sendto(c, "x", 1, KS_MSG_DONTWAIT, &a, len);
+			if (r != 1 && r != -KS_ECONNREFUSED &&
+			    r != -KS_ENOENT && r != -KS_EAGAIN)
+				bad++;
+		}
+		for (int i = 0; i < CONC_NAMES; i++) {
+			if (so[i] != NULL)
+				ks_close(so[i]);
+			if (i % 8 == 0) {
+				snprintf(name, sizeof(name), "c%d-%d", id, i);
+				unlink(name);
+			}
+		}
+	}
+	ks_close(c);
+	return (void *)bad;
+}
+
+static void
+t_concurrent_names(void)
+{
+	pthread_t t[CONC_THREADS];
+	void *r;
+
+	use_watch_port();
+	/* The watched port's pin list is not for threads. */
+	watch_port.node_create = base_port->node_create;
+	watch_port.node_release = base_port->node_release;
+	for (int i = 0; i < CONC_THREADS; i++)
+		pthread_create(&t[i], NULL, conc_thread, (void *)(intptr_t)i);
+	for (int i = 0; i < CONC_THREADS; i++) {
+		pthread_join(t[i], &r);
+		CHECK_EQ((intptr_t)r, 0);
+	}
+}
+
 static const struct ut_test tests[] = {
 	{ "node_released_once_by_binder", t_node_released_once_by_binder, 0 },
 	{ "connect_ignores_name_bound_during_lookup",
@@ -317,6 +392,9 @@ static const struct ut_test tests[] = {
 	{ "many_names_all_found", t_many_names_all_found, 0 },
 	{ "many_paths_pinned_and_released", t_many_paths_pinned_and_released,
 	  0 },
+	/* Threads race on purpose: an injected failure would stop one at a
+	 * point the others cannot see. */
+	{ "concurrent_names", t_concurrent_names, UT_NO_INJECT },
 };
 
 UT_MAIN(tests)
