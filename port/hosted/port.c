@@ -438,6 +438,48 @@ is_dot_or_dotdot(const char *name)
 	return strcmp(name, ".") == 0 || strcmp(name, "..") == 0;
 }
 
+/*
+ * Whether @wc is root and so is the real process, with the same group:
+ * the kernel then lets it through every check a simulated root passes,
+ * and makes its nodes with the owner and group the simulated one would
+ * give them. The real ids are asked once: tests change only the
+ * simulated ones.
+ */
+static bool
+is_real_root(const struct walk_cred *wc)
+{
+	static atomic_llong cached = -1;	/* real egid, or -2: not root */
+	long long v = atomic_load_explicit(&cached, memory_order_relaxed);
+
+	if (v == -1) {
+		v = geteuid() == 0 ? (long long)getegid() : -2;
+		atomic_store_explicit(&cached, v, memory_order_relaxed);
+	}
+	return wc->uid == 0 && v >= 0 && (uint32_t)v == wc->gid;
+}
+
+/* The node pinned and keyed, or -errno; on failure @path is unlinked.
+ * @dfd and @name as for openat. */
+static int
+pin_new_node(int dfd, const char *name, struct ks_node_key *key)
+{
+	int pin, err;
+
+	pin = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (pin < 0) {
+		err = errno == EMFILE || errno == ENFILE ? -KS_ENFILE : -errno;
+		goto unlink_node;
+	}
+	err = ksp__node_pin(pin, key);
+	if (err < 0)
+		goto unlink_node;
+	return 0;
+
+unlink_node:
+	unlinkat(dfd, name, 0);
+	return err;
+}
+
 static int
 port_node_create(const char *path, unsigned mode, struct ks_node_key *key)
 {
@@ -445,9 +487,17 @@ port_node_create(const char *path, unsigned mode, struct ks_node_key *key)
 	struct walk w;
 	struct stat st, dir;
 	uint32_t gid;
-	int err, pin;
+	int err;
 
 	walk_cred(&wc);
+	/* A root caller needs no check of ours: mknod(2) fails as Linux's
+	 * bind does (an existing name first, EEXIST, then the rest). */
+	if (is_real_root(&wc)) {
+		if (mknodat(AT_FDCWD, path,
+			    S_IFSOCK | (mode & ~port_umask() & 07777), 0) < 0)
+			return errno == EEXIST ? -KS_EADDRINUSE : -errno;
+		return pin_new_node(AT_FDCWD, path, key);
+	}
 	err = walk_path(path, false, &wc, &w);
 	if (err < 0)
 		return err;
@@ -487,16 +537,9 @@ port_node_create(const char *path, unsigned mode, struct ks_node_key *key)
 		goto unlink_node;
 	}
 	/* Pinned while the socket lives (port.h, node_release). */
-	pin = openat(w.dfd, w.last, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (pin < 0) {
-		err = errno == EMFILE || errno == ENFILE ? -KS_ENFILE : -errno;
-		goto unlink_node;
-	}
-	err = ksp__node_pin(pin, key);
-	if (err < 0)
-		goto unlink_node;
+	err = pin_new_node(w.dfd, w.last, key);
 	close(w.dfd);
-	return 0;
+	return err;
 
 unlink_node:
 	unlinkat(w.dfd, w.last, 0);
@@ -518,22 +561,6 @@ port_node_remove(const char *path, const struct ks_node_key *key)
 		unlink(path);
 }
 
-/* Whether the real process is root, which the kernel lets through every
- * check a simulated root passes. Asked once: tests change only the
- * simulated ids. */
-static bool
-real_is_root(void)
-{
-	static atomic_int cached = -1;
-	int v = atomic_load_explicit(&cached, memory_order_relaxed);
-
-	if (v < 0) {
-		v = geteuid() == 0;
-		atomic_store_explicit(&cached, v, memory_order_relaxed);
-	}
-	return v != 0;
-}
-
 /*
  * The node @path names, for a lookup with @wc, in as few system calls as
  * the checks allow: one stat when the caller is root (the kernel's walk
@@ -549,7 +576,7 @@ lookup_fast(const char *path, const struct walk_cred *wc, struct stat *st)
 	char prefix[KS_UNIX_PATH_MAX + 1];
 	size_t end = 0, n = strlen(path);
 
-	if (wc->uid == 0 && real_is_root())
+	if (is_real_root(wc))
 		return stat(path, st) < 0 ? -errno : 0;
 	if (n == 0 || n >= sizeof(prefix))
 		return -KS_EAGAIN;

@@ -329,6 +329,55 @@ bind_path_unwritable_dir_eacces(void)
 	CHECK_OK(rmdir("rw"));
 }
 
+static int
+setgid_dir_child(void *arg)
+{
+	struct stat st;
+	int fd;
+
+	(void)arg;
+	if (th_setcred(12345, 12345) < 0) {
+		CHECK(!"th_setcred");
+		return th_failures();
+	}
+	fd = bound_socket(SOCK_STREAM, "sg/child");
+	CHECK_OK(lstat("sg/child", &st));
+	CHECK_EQ(st.st_uid, 12345);
+	CHECK_EQ(st.st_gid, 65534);
+	CHECK_OK(close(fd));
+	return th_failures();
+}
+
+/* A node made in a set-group-ID directory takes the directory's group,
+ * for root and for another user alike; elsewhere it gets the caller's
+ * own ids. */
+static void
+bind_path_setgid_dir_group(void)
+{
+	struct stat st;
+	int fd;
+
+	th_require_root();
+	CHECK_OK(mkdir("sg", 0777));
+	CHECK_OK(chown("sg", (uid_t)-1, 65534));
+	CHECK_OK(chmod("sg", 02777));
+	fd = bound_socket(SOCK_DGRAM, "sg/root");
+	CHECK_OK(lstat("sg/root", &st));
+	CHECK_EQ(st.st_uid, 0);
+	CHECK_EQ(st.st_gid, 65534);
+	CHECK_OK(close(fd));
+	fd = bound_socket(SOCK_DGRAM, "plain");
+	CHECK_OK(lstat("plain", &st));
+	CHECK_EQ(st.st_uid, geteuid());
+	CHECK_EQ(st.st_gid, getegid());
+	CHECK_OK(close(fd));
+	CHECK_EQ(th_join(th_fork(setgid_dir_child, NULL)), 0);
+	CHECK_OK(unlink("sg/root"));
+	CHECK_OK(unlink("sg/child"));
+	CHECK_OK(unlink("plain"));
+	CHECK_OK(rmdir("sg"));
+}
+
 /* addrlen below 2 or above sizeof(struct sockaddr_un), or a family other
  * than AF_UNIX, gives EINVAL and leaves the socket unbound. */
 static void
@@ -1276,6 +1325,7 @@ static const struct th_test tests[] = {
 	{ "bind_twice_error_order", bind_twice_error_order },
 	{ "bind_path_missing_dir", bind_path_missing_dir },
 	{ "bind_path_unwritable_dir_eacces", bind_path_unwritable_dir_eacces },
+	{ "bind_path_setgid_dir_group", bind_path_setgid_dir_group },
 	{ "bind_bad_address_einval", bind_bad_address_einval },
 	{ "bind_path_108_unterminated", bind_path_108_unterminated },
 	{ "bind_path_reported_lengths", bind_path_reported_lengths },
