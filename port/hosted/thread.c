@@ -284,8 +284,11 @@ ksp__copy_to_user(void *udst, const void *src, size_t len)
 
 /* Buckets to start with; the table doubles when it holds more entries. */
 #define PIN_MIN_BUCKETS	64
-/* Pins go this far below the descriptor limit, or above half of it. */
+/* Pins go this far below the descriptor limit, or above half of it, but
+ * no higher than PIN_BASE_MAX: the kernel sizes a process's descriptor
+ * table (and fork copies it) by the highest number in use. */
 #define PIN_TOP_ROOM	256
+#define PIN_BASE_MAX	4096
 
 struct pin {
 	struct ks_node_key	 key;
@@ -337,12 +340,13 @@ pins_grow_locked(void)
 	pins.nbuckets = n;
 }
 
-/* @fd moved to a high number (close-on-exec), or -errno. Closes @fd. */
+/* @fd moved to a high number, close-on-exec (and @fd closed); @fd itself
+ * when no high number is free. */
 static int
 pin_fd_high(int fd)
 {
 	struct rlimit rl;
-	long lim = 1024, nfd = -1;
+	long lim, nfd = -1;
 
 	if (syscall(SYS_prlimit64, 0L, (long)RLIMIT_NOFILE, NULL, &rl) == 0 &&
 	    rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (1u << 20))
@@ -351,7 +355,8 @@ pin_fd_high(int fd)
 		lim = 1 << 20;	/* Linux's default fs.nr_open */
 	if (lim > 2 * PIN_TOP_ROOM)
 		nfd = syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC,
-			      lim - PIN_TOP_ROOM);
+			      lim - PIN_TOP_ROOM < PIN_BASE_MAX ?
+			      lim - PIN_TOP_ROOM : (long)PIN_BASE_MAX);
 	if (nfd < 0)
 		nfd = syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, lim / 2);
 	if (nfd < 0)
