@@ -155,19 +155,24 @@ struct ks_port {
 
 	/*
 	 * Creates a socket node at @path (NUL-terminated, at most 108 bytes)
-	 * with mode @mode & ~umask and fills @key. Returns 0, -KS_EADDRINUSE
-	 * when anything exists at @path, or the errno of the path walk
-	 * (-KS_ENOENT, -KS_EACCES, -KS_ENOTDIR, -KS_ELOOP, -KS_EROFS...).
+	 * with mode @mode & ~umask, pins it (see node_release) and fills
+	 * @key. Returns 0, -KS_EADDRINUSE when anything exists at @path, the
+	 * errno of the path walk (-KS_ENOENT, -KS_EACCES, -KS_ENOTDIR,
+	 * -KS_ELOOP, -KS_EROFS...), or -KS_ENFILE when the host has no room
+	 * for the pin (a descriptor, in the hosted ports); on failure
+	 * nothing is left at @path and nothing is pinned.
 	 */
 	int	 (*node_create)(const char *path, unsigned mode,
 			   struct ks_node_key *key);
-	/* Undoes node_create() of @path when the bind fails after it. */
+	/* Undoes node_create() of @path when the bind fails after it: unlinks
+	 * @path if it still names the node of @key. The pin stays until
+	 * node_release(). */
 	void	 (*node_remove)(const char *path, const struct ks_node_key *key);
 	/*
 	 * Resolves @path (following symlinks) and checks that the caller may
 	 * write to it. Returns 0 with @key for a socket node, -KS_ECONNREFUSED
 	 * for another kind of file, or the errno of the walk or the check
-	 * (-KS_ENOENT, -KS_EACCES, -KS_ENOTDIR...).
+	 * (-KS_ENOENT, -KS_EACCES, -KS_ENOTDIR...). Pins nothing.
 	 */
 	int	 (*node_lookup)(const char *path, struct ks_node_key *key);
 
@@ -189,6 +194,53 @@ struct ks_port {
 	/* Copy between user and kernel memory. Return 0, or -KS_EFAULT. */
 	int	 (*copy_from_user)(void *dst, const void *usrc, size_t len);
 	int	 (*copy_to_user)(void *udst, const void *src, size_t len);
+
+	/* -- socket nodes: pinning -- */
+
+	/*
+	 * Ends the pin that a successful node_create() of @key took.
+	 *
+	 * A key names one node only while the node exists: a host may give
+	 * a freed node's key (an ext4 inode number, a kernel's inode
+	 * address) to the next node it makes, and ksock would then route a
+	 * connect for the new node to the old socket. So node_create() pins
+	 * the node it made, as Linux's bind holds the path it created: while
+	 * pinned, the node stays allocated even after it is unlinked, and no
+	 * other node of the host gets an equal key. ksock calls node_release
+	 * exactly once for each key node_create() returned: after
+	 * node_remove() when the bind fails later, otherwise when the bound
+	 * socket is closed, after its name has left the table (so no lookup
+	 * can still find the socket by @key). Never called with a ksock lock
+	 * held; it cannot fail.
+	 *
+	 * node_lookup() pins nothing: ksock ignores a socket bound after the
+	 * lookup began, which covers a key freed and reused during the call.
+	 * A kernel may make the key the pin itself (the inode's address,
+	 * with a reference taken in node_create and dropped here); the
+	 * hosted ports hold an O_PATH descriptor of the node.
+	 */
+	void	 (*node_release)(const struct ks_node_key *key);
+
+	/* -- network namespaces -- */
+
+	/*
+	 * The network namespace of the calling thread, as an opaque key that
+	 * ksock only compares. Linux keeps one abstract namespace per network
+	 * namespace: ksock records the key in each new AF_UNIX socket, and an
+	 * abstract or automatic name binds and is found only among sockets
+	 * with an equal key. Path names are not affected. A host without
+	 * namespaces returns 0.
+	 *
+	 * Called at every socket creation, with no ksock lock held: it must
+	 * be cheap (the hosted ports cache the key per thread and refresh it
+	 * when the program calls unshare or setns). A key should never be
+	 * given to another namespace while a socket created in the first
+	 * lives: Linux's sockets hold their namespace, ksock's do not, so
+	 * a key that is never reused is best (the hosted ports use the
+	 * kernel's namespace cookie; a kernel can too, or hold a reference
+	 * on the namespace per socket).
+	 */
+	uint64_t (*netns)(void);
 };
 
 #endif /* KSOCK_PORT_H */

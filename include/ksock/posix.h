@@ -144,6 +144,17 @@ gid_t	ksp_getgid(void);
 gid_t	ksp_getegid(void);
 mode_t	ksp_umask(mode_t mask);
 
+/*
+ * unshare(2) and setns(2) for the calling thread (a simulated process
+ * runs on one), which also tell ksock that the thread's network namespace
+ * may have changed: sockets it creates afterwards have the abstract names
+ * of the new one. ksp_setns takes a descriptor of the simulated process
+ * (a namespace file opened with ksp_open). Returns 0, or -1 and errno as
+ * the system call.
+ */
+int	ksp_unshare(int flags);
+int	ksp_setns(int fd, int nstype);
+
 /* -- the POSIX personality: -1 and errno on failure -- */
 
 int	ksp_socket(int domain, int type, int protocol);

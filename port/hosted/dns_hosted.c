@@ -148,6 +148,8 @@ static long stub_file_count(struct ks_file *f) { (void)f; return 0; }
 static int stub_node_create(const char *p, unsigned m, struct ks_node_key *k) { (void)p; (void)m; (void)k; return -KS_ENOSYS; }
 static void stub_node_remove(const char *p, const struct ks_node_key *k) { (void)p; (void)k; }
 static int stub_node_lookup(const char *p, struct ks_node_key *k) { (void)p; (void)k; return -KS_ENOSYS; }
+static void stub_node_release(const struct ks_node_key *k) { (void)k; }
+static uint64_t stub_netns(void) { return 0; }
 static void stub_signal_pipe(void) { }
 static void stub_signal_urg(int32_t o) { (void)o; }
 static int stub_copy(void *d, const void *s, size_t n) { memcpy(d, s, n); return 0; }
@@ -184,6 +186,8 @@ static const struct ks_port dns_port = {
 	.random = h_random,
 	.copy_from_user = stub_copy,
 	.copy_to_user = stub_copy,
+	.node_release = stub_node_release,
+	.netns = stub_netns,
 };
 
 const struct ks_port *

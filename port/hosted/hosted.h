@@ -107,8 +107,23 @@ int	ksp__addr_in(const struct sockaddr *addr, socklen_t len,
 int	ksp__addr_out(const void *k, uint32_t klen, struct sockaddr *uaddr,
 		      socklen_t *ulen);
 /* In a forked child: the pool lock another thread may have held is
- * usable again (the other threads' records are abandoned). */
+ * usable again (the other threads' records are abandoned), and the
+ * parent's node pins are dropped. */
 void	ksp__thread_fork_child(void);
+/*
+ * Pins the socket node open as the O_PATH descriptor @fd (which it takes
+ * over, and closes on failure) and fills @key with its (st_dev, st_ino).
+ * Returns 0, -errno of fstat, or -KS_ENOMEM. ksp__node_release() is
+ * port.h's node_release for both ports.
+ */
+int	ksp__node_pin(int fd, struct ks_node_key *key);
+void	ksp__node_release(const struct ks_node_key *key);
+/* port.h's netns for both ports: the calling thread's network namespace,
+ * cached per thread. ksp__netns_changed() makes every thread ask again;
+ * call it after a successful unshare or setns that may have moved the
+ * caller to another network namespace. */
+uint64_t ksp__netns(void);
+void	ksp__netns_changed(void);
 
 /* proc.c */
 extern pthread_mutex_t ksp_procs_lock;

@@ -14,7 +14,10 @@
  * descriptors from its table (file.c). Socket nodes live on the real
  * filesystem; since the real process is usually root, the path walk checks
  * permissions itself, with the simulated process's effective ids, the way
- * Linux's generic_permission() would for that user.
+ * Linux's generic_permission() would for that user. A lookup stats each
+ * prefix of the path (one stat in all for a root caller) and falls back
+ * to a walk by directory descriptors only for symlinks. A bound node is
+ * pinned by an O_PATH descriptor until the socket closes (thread.c).
  *
  * Locks: the thread pool lock guards the free list of thread records; it
  * is a leaf. Everything else is in proc.c and file.c (see hosted.h).
@@ -24,6 +27,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -434,6 +438,48 @@ is_dot_or_dotdot(const char *name)
 	return strcmp(name, ".") == 0 || strcmp(name, "..") == 0;
 }
 
+/*
+ * Whether @wc is root and so is the real process, with the same group:
+ * the kernel then lets it through every check a simulated root passes,
+ * and makes its nodes with the owner and group the simulated one would
+ * give them. The real ids are asked once: tests change only the
+ * simulated ones.
+ */
+static bool
+is_real_root(const struct walk_cred *wc)
+{
+	static atomic_llong cached = -1;	/* real egid, or -2: not root */
+	long long v = atomic_load_explicit(&cached, memory_order_relaxed);
+
+	if (v == -1) {
+		v = geteuid() == 0 ? (long long)getegid() : -2;
+		atomic_store_explicit(&cached, v, memory_order_relaxed);
+	}
+	return wc->uid == 0 && v >= 0 && (uint32_t)v == wc->gid;
+}
+
+/* The node pinned and keyed, or -errno; on failure @path is unlinked.
+ * @dfd and @name as for openat. */
+static int
+pin_new_node(int dfd, const char *name, struct ks_node_key *key)
+{
+	int pin, err;
+
+	pin = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (pin < 0) {
+		err = errno == EMFILE || errno == ENFILE ? -KS_ENFILE : -errno;
+		goto unlink_node;
+	}
+	err = ksp__node_pin(pin, key);
+	if (err < 0)
+		goto unlink_node;
+	return 0;
+
+unlink_node:
+	unlinkat(dfd, name, 0);
+	return err;
+}
+
 static int
 port_node_create(const char *path, unsigned mode, struct ks_node_key *key)
 {
@@ -444,6 +490,14 @@ port_node_create(const char *path, unsigned mode, struct ks_node_key *key)
 	int err;
 
 	walk_cred(&wc);
+	/* A root caller needs no check of ours: mknod(2) fails as Linux's
+	 * bind does (an existing name first, EEXIST, then the rest). */
+	if (is_real_root(&wc)) {
+		if (mknodat(AT_FDCWD, path,
+			    S_IFSOCK | (mode & ~port_umask() & 07777), 0) < 0)
+			return errno == EEXIST ? -KS_EADDRINUSE : -errno;
+		return pin_new_node(AT_FDCWD, path, key);
+	}
 	err = walk_path(path, false, &wc, &w);
 	if (err < 0)
 		return err;
@@ -482,13 +536,10 @@ port_node_create(const char *path, unsigned mode, struct ks_node_key *key)
 		err = -errno;
 		goto unlink_node;
 	}
-	if (fstatat(w.dfd, w.last, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		err = -errno;
-		goto unlink_node;
-	}
-	node_key(&st, key);
+	/* Pinned while the socket lives (port.h, node_release). */
+	err = pin_new_node(w.dfd, w.last, key);
 	close(w.dfd);
-	return 0;
+	return err;
 
 unlink_node:
 	unlinkat(w.dfd, w.last, 0);
@@ -510,36 +561,85 @@ port_node_remove(const char *path, const struct ks_node_key *key)
 		unlink(path);
 }
 
+/*
+ * The node @path names, for a lookup with @wc, in as few system calls as
+ * the checks allow: one stat when the caller is root (the kernel's walk
+ * as the real root passes wherever a simulated root would), otherwise
+ * one lstat per component plus one of the starting directory, each
+ * prefix resolved by the kernel and its permissions checked here.
+ * Returns 0 with @st, -errno, or -KS_EAGAIN when the path needs the full
+ * walk (a symlink on the way, a trailing slash).
+ */
+static int
+lookup_fast(const char *path, const struct walk_cred *wc, struct stat *st)
+{
+	char prefix[KS_UNIX_PATH_MAX + 1];
+	size_t end = 0, n = strlen(path);
+
+	if (is_real_root(wc))
+		return stat(path, st) < 0 ? -errno : 0;
+	if (n == 0 || n >= sizeof(prefix))
+		return -KS_EAGAIN;
+	if (path[n - 1] == '/')
+		return -KS_EAGAIN;
+	if (stat(path[0] == '/' ? "/" : ".", st) < 0)
+		return -errno;
+	for (;;) {
+		/* Looking a name up in a directory needs search permission. */
+		if (!may_access(st, MAY_EXEC, wc))
+			return -KS_EACCES;
+		while (path[end] == '/')
+			end++;
+		end += strcspn(path + end, "/");
+		memcpy(prefix, path, end);
+		prefix[end] = '\0';
+		if (lstat(prefix, st) < 0)
+			return -errno;
+		if (S_ISLNK(st->st_mode))
+			return -KS_EAGAIN;
+		if (path[end] == '\0')
+			return 0;
+		if (!S_ISDIR(st->st_mode))
+			return -KS_ENOTDIR;
+	}
+}
+
+/* The node @path names, by the full walk (symlinks followed). Returns 0
+ * with @st, or -errno. */
+static int
+lookup_walk(const char *path, const struct walk_cred *wc, struct stat *st)
+{
+	struct walk w;
+	int err;
+
+	err = walk_path(path, true, wc, &w);
+	if (err < 0)
+		return err;
+	err = fstatat(w.dfd, w.last, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+	close(w.dfd);
+	return err;
+}
+
 static int
 port_node_lookup(const char *path, struct ks_node_key *key)
 {
 	struct walk_cred wc;
-	struct walk w;
 	struct stat st;
 	int err;
 
 	walk_cred(&wc);
-	err = walk_path(path, true, &wc, &w);
+	err = lookup_fast(path, &wc, &st);
+	if (err == -KS_EAGAIN)
+		err = lookup_walk(path, &wc, &st);
 	if (err < 0)
 		return err;
-	if (fstatat(w.dfd, w.last, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		err = -errno;
-		goto close_dir;
-	}
 	/* As Linux's unix_find_bsd(): write permission, then the type. */
-	if (!may_access(&st, MAY_WRITE, &wc)) {
-		err = -KS_EACCES;
-		goto close_dir;
-	}
-	if (!S_ISSOCK(st.st_mode)) {
-		err = -KS_ECONNREFUSED;
-		goto close_dir;
-	}
+	if (!may_access(&st, MAY_WRITE, &wc))
+		return -KS_EACCES;
+	if (!S_ISSOCK(st.st_mode))
+		return -KS_ECONNREFUSED;
 	node_key(&st, key);
-	err = 0;
-close_dir:
-	close(w.dfd);
-	return err;
+	return 0;
 }
 
 /* -- signals -- */
@@ -556,6 +656,47 @@ port_signal_urg(int32_t owner)
 	if (owner == 0 || owner == INT32_MIN)
 		return;
 	ksp__signal_pid(owner < 0 ? -owner : owner, SIGURG);
+}
+
+/* -- network namespaces: the calls that move a thread -- */
+
+/* See posix.h. A setns to a descriptor of another kind of namespace
+ * leaves the network namespace alone, but asking again is cheap. */
+int
+ksp_unshare(int flags)
+{
+	if (unshare(flags) < 0)
+		return -1;
+	if (flags & CLONE_NEWNET)
+		ksp__netns_changed();
+	return 0;
+}
+
+/* @fd is the simulated process's descriptor of a namespace file it
+ * opened with ksp_open (a socket is no namespace: EINVAL, as Linux). */
+int
+ksp_setns(int fd, int nstype)
+{
+	struct ksp_proc *p = ksp__proc();
+	struct ksp_file *f;
+	int r;
+
+	if (p == NULL || ksp__fd_get(&p->fdt, fd, &f) < 0) {
+		errno = EBADF;
+		return -1;
+	}
+	if (f->so != NULL) {
+		ksp__file_put(f);
+		errno = EINVAL;
+		return -1;
+	}
+	r = setns(f->hostfd, nstype);
+	ksp__file_put(f);
+	if (r < 0)
+		return -1;
+	if (nstype == 0 || (nstype & CLONE_NEWNET))
+		ksp__netns_changed();
+	return 0;
 }
 
 static const struct ks_port hosted_port = {
@@ -590,6 +731,8 @@ static const struct ks_port hosted_port = {
 	.random		= ksp__random,
 	.copy_from_user	= ksp__copy_from_user,
 	.copy_to_user	= ksp__copy_to_user,
+	.node_release	= ksp__node_release,
+	.netns		= ksp__netns,
 };
 
 const struct ks_port *

@@ -23,7 +23,10 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -57,12 +60,15 @@ thread_key_create(void)
 		abort();
 }
 
+static void pins_fork_child(void);
+
 /* See hosted.h. Runs in the child's only thread; its own record stays. */
 void
 ksp__thread_fork_child(void)
 {
 	pthread_mutex_init(&pool_lock, NULL);
 	pool_free = NULL;
+	pins_fork_child();
 }
 
 /*
@@ -255,4 +261,276 @@ ksp__copy_to_user(void *udst, const void *src, size_t len)
 		return -KS_EFAULT;
 	memcpy(udst, src, len);
 	return 0;
+}
+
+/*
+ * -- pinned socket nodes --
+ *
+ * Both ports pin a socket node they created (port.h, node_release) by
+ * holding an O_PATH descriptor of it: an unlinked inode stays allocated
+ * while a descriptor refers to it, so the filesystem cannot hand its
+ * number to another node. port.h gives node_release() only the key, so
+ * the descriptors are found in a table keyed by (st_dev, st_ino); keys of
+ * pinned nodes are unique, which is the point of pinning them.
+ *
+ * The descriptors sit high in the number space: the preload library
+ * shares it with the program, which expects its own numbers to come out
+ * lowest-first as if these did not exist. They count against
+ * RLIMIT_NOFILE. All calls are raw system calls, which the preload
+ * library does not interpose.
+ *
+ * Locks: pins.lock guards the table; a leaf.
+ */
+
+/* Buckets to start with; the table doubles when it holds more entries. */
+#define PIN_MIN_BUCKETS	64
+/* Pins go this far below the descriptor limit, or above half of it, but
+ * no higher than PIN_BASE_MAX: the kernel sizes a process's descriptor
+ * table (and fork copies it) by the highest number in use. */
+#define PIN_TOP_ROOM	256
+#define PIN_BASE_MAX	4096
+
+struct pin {
+	struct ks_node_key	 key;
+	int			 fd;
+	struct pin		*next;
+};
+
+static struct {
+	pthread_mutex_t	 lock;
+	struct pin	**bucket;	/* [pins.lock] */
+	size_t		 nbuckets;	/* [pins.lock] a power of two, or 0 */
+	size_t		 count;		/* [pins.lock] */
+} pins = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static size_t
+pin_hash(const struct ks_node_key *key, size_t nbuckets)
+{
+	uint64_t h = (key->a * 0x9e3779b97f4a7c15u) ^ key->b;
+
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9u;
+	h ^= h >> 32;
+	return (size_t)h & (nbuckets - 1);
+}
+
+/* Doubles the table (or makes the first one). A failure leaves longer
+ * chains, not a failure. Pins lock held. */
+static void
+pins_grow_locked(void)
+{
+	size_t n = pins.nbuckets != 0 ? 2 * pins.nbuckets : PIN_MIN_BUCKETS;
+	struct pin **b = calloc(n, sizeof(*b));
+
+	if (b == NULL)
+		return;
+	for (size_t i = 0; i < pins.nbuckets; i++) {
+		struct pin *p = pins.bucket[i], *next;
+
+		for (; p != NULL; p = next) {
+			size_t h = pin_hash(&p->key, n);
+
+			next = p->next;
+			p->next = b[h];
+			b[h] = p;
+		}
+	}
+	free(pins.bucket);
+	pins.bucket = b;
+	pins.nbuckets = n;
+}
+
+/* @fd moved to a high number, close-on-exec (and @fd closed); @fd itself
+ * when no high number is free. */
+static int
+pin_fd_high(int fd)
+{
+	struct rlimit rl;
+	long lim, nfd = -1;
+
+	if (syscall(SYS_prlimit64, 0L, (long)RLIMIT_NOFILE, NULL, &rl) == 0 &&
+	    rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (1u << 20))
+		lim = (long)rl.rlim_cur;
+	else
+		lim = 1 << 20;	/* Linux's default fs.nr_open */
+	if (lim > 2 * PIN_TOP_ROOM)
+		nfd = syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC,
+			      lim - PIN_TOP_ROOM < PIN_BASE_MAX ?
+			      lim - PIN_TOP_ROOM : (long)PIN_BASE_MAX);
+	if (nfd < 0)
+		nfd = syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, lim / 2);
+	if (nfd < 0)
+		return fd;	/* a low number beats no pin at all */
+	syscall(SYS_close, (long)fd);
+	return (int)nfd;
+}
+
+/* See hosted.h. */
+int
+ksp__node_pin(int fd, struct ks_node_key *key)
+{
+	struct stat st;
+	struct pin *p;
+	int err;
+
+	fd = pin_fd_high(fd);
+	if (syscall(SYS_fstat, (long)fd, &st) < 0) {
+		err = -errno;
+		goto close_fd;
+	}
+	p = malloc(sizeof(*p));
+	if (p == NULL) {
+		err = -KS_ENOMEM;
+		goto close_fd;
+	}
+	p->key.a = (uint64_t)st.st_dev;
+	p->key.b = (uint64_t)st.st_ino;
+	p->fd = fd;
+	pthread_mutex_lock(&pins.lock);
+	if (pins.count >= pins.nbuckets)
+		pins_grow_locked();
+	if (pins.nbuckets == 0) {
+		pthread_mutex_unlock(&pins.lock);
+		free(p);
+		err = -KS_ENOMEM;
+		goto close_fd;
+	}
+	size_t h = pin_hash(&p->key, pins.nbuckets);
+	p->next = pins.bucket[h];
+	pins.bucket[h] = p;
+	pins.count++;
+	pthread_mutex_unlock(&pins.lock);
+	*key = p->key;
+	return 0;
+
+close_fd:
+	syscall(SYS_close, (long)fd);
+	return err;
+}
+
+/* See hosted.h: port.h's node_release. */
+void
+ksp__node_release(const struct ks_node_key *key)
+{
+	struct pin **pp, *p = NULL;
+	struct stat st;
+
+	pthread_mutex_lock(&pins.lock);
+	if (pins.nbuckets != 0) {
+		pp = &pins.bucket[pin_hash(key, pins.nbuckets)];
+		for (; *pp != NULL; pp = &(*pp)->next) {
+			if ((*pp)->key.a == key->a && (*pp)->key.b == key->b) {
+				p = *pp;
+				*pp = p->next;
+				pins.count--;
+				break;
+			}
+		}
+	}
+	pthread_mutex_unlock(&pins.lock);
+	if (p == NULL)
+		return;
+	/* A program can close a number it never opened (closefrom) and
+	 * get it back for a file of its own: close only our node. */
+	if (syscall(SYS_fstat, (long)p->fd, &st) == 0 &&
+	    (uint64_t)st.st_dev == key->a && (uint64_t)st.st_ino == key->b)
+		syscall(SYS_close, (long)p->fd);
+	free(p);
+}
+
+/* In a forked child: the parent's pins are dropped when the table was
+ * consistent at the fork; either way the table starts empty. */
+static void
+pins_fork_child(void)
+{
+	if (pthread_mutex_trylock(&pins.lock) == 0) {
+		for (size_t i = 0; i < pins.nbuckets; i++) {
+			struct pin *p = pins.bucket[i], *next;
+
+			for (; p != NULL; p = next) {
+				next = p->next;
+				syscall(SYS_close, (long)p->fd);
+				free(p);
+			}
+		}
+		free(pins.bucket);
+	}
+	pthread_mutex_init(&pins.lock, NULL);
+	pins.bucket = NULL;
+	pins.nbuckets = 0;
+	pins.count = 0;
+}
+
+/*
+ * -- network namespaces --
+ *
+ * port.h's netns key is the namespace's cookie (SO_NETNS_COOKIE of a
+ * socket made in it, Linux 5.14 and later), which the kernel never gives
+ * to another namespace, so a socket may outlive its namespace without its
+ * names ever showing up in a new one. Older kernels give the inode number
+ * of /proc/thread-self/ns/net instead, which a later namespace can reuse
+ * once the first one is gone.
+ *
+ * Linux keeps the namespace per thread, and so does the cache: a thread
+ * asks the kernel once, and again only after the epoch moved, which
+ * ksp__netns_changed() does when the program calls unshare or setns.
+ */
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE	71
+#endif
+#define NETNS_PATH	"/proc/thread-self/ns/net"
+
+static atomic_uint netns_epoch = 1;	/* 0: never cached */
+static _Thread_local uint64_t netns_cached;
+static _Thread_local unsigned netns_cached_epoch;
+
+/* The calling thread's namespace key, asked of the kernel (raw calls:
+ * the preload library must not make a ksock socket here). 0 when the
+ * kernel cannot tell: every socket then shares one namespace. */
+static uint64_t
+netns_query(void)
+{
+	uint64_t cookie = 0;
+	socklen_t len = sizeof(cookie);
+	struct stat st;
+	long fd;
+
+	fd = syscall(SYS_socket, AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0) {
+		long r = syscall(SYS_getsockopt, fd, SOL_SOCKET,
+				 SO_NETNS_COOKIE, &cookie, &len);
+
+		syscall(SYS_close, fd);
+		if (r == 0 && len == sizeof(cookie))
+			return cookie;
+	}
+	if (syscall(SYS_newfstatat, AT_FDCWD, NETNS_PATH, &st, 0) == 0)
+		return (uint64_t)st.st_ino;
+	return 0;
+}
+
+/* See hosted.h: port.h's netns for both ports. */
+uint64_t
+ksp__netns(void)
+{
+	unsigned epoch = atomic_load_explicit(&netns_epoch,
+					      memory_order_relaxed);
+
+	if (netns_cached_epoch != epoch) {
+		netns_cached = netns_query();
+		netns_cached_epoch = epoch;
+	}
+	return netns_cached;
+}
+
+/* See hosted.h. */
+void
+ksp__netns_changed(void)
+{
+	unsigned e = atomic_fetch_add(&netns_epoch, 1) + 1;
+
+	/* Skip 0, which means "never cached". */
+	if (e == 0)
+		atomic_fetch_add(&netns_epoch, 1);
 }

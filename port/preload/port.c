@@ -9,9 +9,11 @@
  * a socket a placeholder number and a kernel file a duplicate at the
  * lowest free number. Socket nodes live on the real filesystem and the
  * kernel checks permissions itself, with the process's own credentials:
- * mknod(2) creates the node (honouring the umask), stat(2) and
+ * mknod(2) creates the node (honouring the umask) and an O_PATH
+ * descriptor, placed high, pins it while the socket lives; stat(2) and
  * faccessat(2) look it up. Threads park on the futex word of
- * port/hosted/thread.c.
+ * port/hosted/thread.c, which also keeps the pins and the per-thread
+ * network namespace key.
  *
  * Memory is malloc with a counter of outstanding allocations (the exit
  * summary prints it).
@@ -22,6 +24,7 @@
 #include <limits.h>
 #include <linux/capability.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -277,24 +280,32 @@ node_key(const struct stat *st, struct ks_node_key *key)
 	key->b = (uint64_t)st->st_ino;
 }
 
+/* The node is pinned while the socket lives (port.h, node_release) by an
+ * O_PATH descriptor placed high, away from the program's numbers. */
 static int
 port_node_create(const char *path, unsigned mode, struct ks_node_key *key)
 {
-	struct stat st;
+	long fd;
+	int err;
 
 	/* mknod applies the umask, which ksock's mode already left out. */
 	if (syscall(SYS_mknodat, AT_FDCWD, path, S_IFSOCK | (mode & 07777),
 		    0L) < 0)
 		return errno == EEXIST ? -KS_EADDRINUSE : -errno;
-	if (syscall(SYS_newfstatat, AT_FDCWD, path, &st,
-		    AT_SYMLINK_NOFOLLOW) < 0) {
-		int err = -errno;
-
-		unlink(path);
-		return err;
+	fd = syscall(SYS_openat, AT_FDCWD, path,
+		     O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		err = errno == EMFILE || errno == ENFILE ? -KS_ENFILE : -errno;
+		goto unlink_node;
 	}
-	node_key(&st, key);
+	err = ksp__node_pin((int)fd, key);
+	if (err < 0)
+		goto unlink_node;
 	return 0;
+
+unlink_node:
+	syscall(SYS_unlinkat, AT_FDCWD, path, 0L);
+	return err;
 }
 
 static void
@@ -350,6 +361,39 @@ port_signal_urg(int32_t owner)
 	kill(owner, SIGURG);	/* a negative owner is a process group */
 }
 
+/*
+ * -- network namespaces --
+ *
+ * The netns hook caches the key per thread (port/hosted/thread.c); the
+ * calls that move a thread to another network namespace refresh it. A
+ * child made by clone() with CLONE_NEWNET is not noticed: its thread
+ * keeps the key cached in the parent's.
+ */
+
+#define KP_EXPORT	__attribute__((visibility("default")))
+
+KP_EXPORT int
+unshare(int flags)
+{
+	if (syscall(SYS_unshare, (long)flags) < 0)
+		return -1;
+	if (flags & CLONE_NEWNET)
+		ksp__netns_changed();
+	return 0;
+}
+
+/* A pidfd with several CLONE_NEW* flags may move the network namespace
+ * too; any other namespace type leaves it alone. */
+KP_EXPORT int
+setns(int fd, int nstype)
+{
+	if (syscall(SYS_setns, (long)fd, (long)nstype) < 0)
+		return -1;
+	if (nstype == 0 || (nstype & CLONE_NEWNET))
+		ksp__netns_changed();
+	return 0;
+}
+
 static const struct ks_port preload_port = {
 	.version	= KS_PORT_VERSION,
 	.size		= sizeof(struct ks_port),
@@ -382,6 +426,8 @@ static const struct ks_port preload_port = {
 	.random		= ksp__random,
 	.copy_from_user	= ksp__copy_from_user,
 	.copy_to_user	= ksp__copy_to_user,
+	.node_release	= ksp__node_release,
+	.netns		= ksp__netns,
 };
 
 const struct ks_port *

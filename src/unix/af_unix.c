@@ -81,6 +81,7 @@ ks__unix_create(int type, struct unix_sock **out)
 	atomic_init(&u->listener, NULL);
 	atomic_init(&u->gc.inflight, 0);
 	u->backlog = UNIX_MAX_DGRAM_QLEN;
+	u->netns = ks__port->netns();
 	*out = u;
 	return 0;
 }

@@ -119,7 +119,7 @@ ks__unix_stream_connect(struct ks_sock *so, const void *addr, uint32_t len,
 	ks__waiter_init(&w, UNIX_POLL_OUT);
 
 restart:
-	err = ks__unix_find(addr, len, so->type, &other);
+	err = ks__unix_find(so, addr, len, &other);
 	if (err < 0)
 		goto free_embryo;
 	ks__unix_lock_pair(u, other);

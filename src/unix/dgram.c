@@ -86,7 +86,7 @@ unix_dgram_connect(struct ks_sock *so, const void *addr, uint32_t len,
 				return err;
 		}
 restart:
-		err = ks__unix_find(addr, len, so->type, &other);
+		err = ks__unix_find(so, addr, len, &other);
 		if (err < 0)
 			return err;
 		ks__unix_lock_pair(u, other);
@@ -208,7 +208,7 @@ ks__unix_dgram_sendmsg(struct ks_sock *so, const struct ks_msghdr *msg,
 
 restart:
 	if (msg->msg_namelen != 0) {
-		err = ks__unix_find(msg->msg_name, msg->msg_namelen, so->type,
+		err = ks__unix_find(so, msg->msg_name, msg->msg_namelen,
 				    &other);
 		if (err < 0)
 			goto free_msg;

@@ -7,9 +7,23 @@
  * and the table keys the bound socket by the node's key, so rename and
  * hard links keep working and an unlinked path finds nothing. The node
  * outlives the socket; ksock never removes it except to undo a failed
- * bind. Abstract names are exactly addrlen - 2 bytes (NULs included) and
- * are per socket type: a stream and a datagram socket may hold the same
- * one. Autobind picks "\0" + five hex digits from a random start.
+ * bind.
+ *
+ * A key is unique only while its node exists, so the bound socket keeps
+ * its node pinned through the port until it leaves the table, as Linux
+ * holds the path. A lookup cannot pin what it resolves without a cost on
+ * every connect; instead each path name records the table's bind
+ * generation, and a lookup ignores names that entered the table after it
+ * began. A node freed and its key reused during the lookup can only have
+ * been bound after that point, and a connect that overlaps the bind of
+ * its target may find nothing on Linux too.
+ *
+ * Abstract names are exactly addrlen - 2 bytes (NULs included) and are
+ * per socket type: a stream and a datagram socket may hold the same one.
+ * They are per network namespace too, as on Linux: a socket's abstract
+ * names, bound or looked up, are those of the namespace it was created
+ * in (the port's netns key). Autobind picks "\0" + five hex digits from
+ * a random start.
  *
  * A name is refcounted: a listener's accepted sockets share it to report
  * as their own address. Only the bound socket is in the table.
@@ -20,27 +34,61 @@
  */
 #include "unix/unix.h"
 
-/* Buckets of the name table; a power of two. */
-#define UNIX_HASH_SIZE	256
+/*
+ * The table starts with UNIX_HASH_MIN buckets held in place and doubles,
+ * up to UNIX_HASH_MAX, whenever it holds more than UNIX_HASH_LOAD names
+ * per bucket, so a lookup costs the same with ten names or a million.
+ * A doubling that cannot allocate leaves longer chains, not an error.
+ * The table goes back to the buckets in place when it empties. Powers
+ * of two.
+ */
+#define UNIX_HASH_MIN	256
+#define UNIX_HASH_MAX	(1u << 20)
+#define UNIX_HASH_LOAD	2
 
 static struct {
 	struct ks_mutex		 lock;
-	struct unix_sock	*bucket[UNIX_HASH_SIZE];	/* [N] */
+	struct unix_sock	**bucket;	/* [N] in_place or allocated */
+	uint32_t		 nbuckets;	/* [N] */
+	uint32_t		 count;		/* [N] sockets in the table */
+	struct unix_sock	*in_place[UNIX_HASH_MIN];	/* [N] */
+	/* [N] for writes, [A] for reads: path binds so far. */
+	_Atomic uint64_t	 gen;
 } unix_names;
+
+static void
+table_reset_locked(void)
+{
+	ks__memset(unix_names.in_place, 0, sizeof(unix_names.in_place));
+	unix_names.bucket = unix_names.in_place;
+	unix_names.nbuckets = UNIX_HASH_MIN;
+}
 
 /* See unix.h. */
 int
 ks__unix_names_init(void)
 {
 	ks__port->mutex_init(&unix_names.lock);
-	ks__memset(unix_names.bucket, 0, sizeof(unix_names.bucket));
+	table_reset_locked();
+	unix_names.count = 0;
+	atomic_init(&unix_names.gen, 0);
 	return 0;
+}
+
+static void
+table_free_locked(void)
+{
+	if (unix_names.bucket != unix_names.in_place)
+		ks__free(unix_names.bucket,
+			 unix_names.nbuckets * sizeof(*unix_names.bucket));
+	table_reset_locked();
 }
 
 /* See unix.h. */
 void
 ks__unix_names_fini(void)
 {
+	table_free_locked();
 	ks__port->mutex_destroy(&unix_names.lock);
 }
 
@@ -56,6 +104,13 @@ names_unlock(void)
 	ks__port->mutex_unlock(&unix_names.lock);
 }
 
+/* The chain a name of full hash @hash sits in. Names lock held. */
+static struct unix_sock **
+bucket_locked(uint32_t hash)
+{
+	return &unix_names.bucket[hash & (unix_names.nbuckets - 1)];
+}
+
 /* FNV-1a: names are short and the table is small. */
 static uint32_t
 hash_bytes(const void *p, size_t n, uint32_t h)
@@ -68,17 +123,17 @@ hash_bytes(const void *p, size_t n, uint32_t h)
 }
 
 static uint32_t
-hash_abstract(const unsigned char *sun, uint32_t len, int type)
+hash_abstract(const unsigned char *sun, uint32_t len, int type, uint64_t netns)
 {
-	return hash_bytes(sun, len, 2166136261u ^ (uint32_t)type) &
-	       (UNIX_HASH_SIZE - 1);
+	uint32_t h = hash_bytes(&netns, sizeof(netns), 2166136261u);
+
+	return hash_bytes(sun, len, h ^ (uint32_t)type);
 }
 
 static uint32_t
 hash_path(const struct ks_node_key *key)
 {
-	return hash_bytes(key, sizeof(*key), 2166136261u) &
-	       (UNIX_HASH_SIZE - 1);
+	return hash_bytes(key, sizeof(*key), 2166136261u);
 }
 
 static size_t
@@ -100,6 +155,7 @@ name_alloc(const void *sun, uint32_t len, struct unix_name **out)
 	n->hash = 0;
 	n->is_path = false;
 	n->key.a = n->key.b = 0;
+	n->gen = 0;
 	ks__memcpy(n->sun, sun, len);
 	n->sun[len] = 0;
 	*out = n;
@@ -134,32 +190,72 @@ name_is_node(const struct unix_name *n, const struct ks_node_key *key)
 	return n->is_path && n->key.a == key->a && n->key.b == key->b;
 }
 
-/* The socket of @type holding abstract name @sun, or NULL. Names lock
- * held. */
+/* The socket of @type in namespace @netns holding abstract name @sun, or
+ * NULL. Names lock held. */
 static struct unix_sock *
-find_abstract_locked(const unsigned char *sun, uint32_t len, int type)
+find_abstract_locked(const unsigned char *sun, uint32_t len, int type,
+		     uint64_t netns)
 {
-	struct unix_sock *u = unix_names.bucket[hash_abstract(sun, len, type)];
+	struct unix_sock *u =
+		*bucket_locked(hash_abstract(sun, len, type, netns));
 
 	for (; u != NULL; u = u->name_next)
-		if (u->base.type == type &&
+		if (u->base.type == type && u->netns == netns &&
 		    name_is_abstract_match(unix_name_of(u), sun, len))
 			return u;
 	return NULL;
 }
 
-/* The socket bound at node @key, or NULL. If a node's key was reused
- * after its socket's file was unlinked, the newest binding (first in the
- * chain) wins. Names lock held. */
+/* The socket bound at node @key by generation @gen or earlier, or NULL.
+ * Bound nodes are pinned, so at most one socket in the table has @key.
+ * Names lock held. */
 static struct unix_sock *
-find_path_locked(const struct ks_node_key *key)
+find_path_locked(const struct ks_node_key *key, uint64_t gen)
 {
-	struct unix_sock *u = unix_names.bucket[hash_path(key)];
+	struct unix_sock *u = *bucket_locked(hash_path(key));
 
-	for (; u != NULL; u = u->name_next)
-		if (name_is_node(unix_name_of(u), key))
-			return u;
+	for (; u != NULL; u = u->name_next) {
+		struct unix_name *n = unix_name_of(u);
+
+		if (name_is_node(n, key))
+			return n->gen <= gen ? u : NULL;
+	}
 	return NULL;
+}
+
+/* Doubles the table, if it may grow and memory allows. Names lock held
+ * (and one socket lock: the allocation takes no ksock lock). */
+static void
+table_grow_locked(void)
+{
+	uint32_t n = unix_names.nbuckets * 2;
+	struct unix_sock **b, **old = unix_names.bucket;
+	uint32_t oldn = unix_names.nbuckets;
+
+	if (n > UNIX_HASH_MAX)
+		return;
+	b = ks__alloc(n * sizeof(*b));
+	if (b == NULL)
+		return;
+	ks__memset(b, 0, n * sizeof(*b));
+	/* Order within a chain does not matter: a key or an abstract name
+	 * (per type and namespace) is in the table at most once. */
+	for (uint32_t i = 0; i < oldn; i++) {
+		struct unix_sock *u = old[i], *next;
+
+		for (; u != NULL; u = next) {
+			struct unix_sock **head =
+				&b[unix_name_of(u)->hash & (n - 1)];
+
+			next = u->name_next;
+			u->name_next = *head;
+			*head = u;
+		}
+	}
+	if (old != unix_names.in_place)
+		ks__free(old, oldn * sizeof(*old));
+	unix_names.bucket = b;
+	unix_names.nbuckets = n;
 }
 
 /* Publishes @n as @u's name and puts @u in the table. Names lock and
@@ -167,31 +263,44 @@ find_path_locked(const struct ks_node_key *key)
 static void
 hash_locked(struct unix_sock *u, struct unix_name *n)
 {
+	struct unix_sock **head;
+
 	atomic_store_explicit(&u->name, n, memory_order_release);
-	u->name_next = unix_names.bucket[n->hash];
-	unix_names.bucket[n->hash] = u;
+	head = bucket_locked(n->hash);
+	u->name_next = *head;
+	*head = u;
 	u->hashed = true;
+	if (++unix_names.count > UNIX_HASH_LOAD * unix_names.nbuckets)
+		table_grow_locked();
 }
 
-/* See unix.h. */
+/* See unix.h. A path name's node is released once it is out of the
+ * table: no lookup can find the socket by a key the host may reuse. */
 void
 ks__unix_unhash(struct unix_sock *u)
 {
+	struct unix_name *n;
 	struct unix_sock **pp;
 
 	/* Only the socket's own calls bind it, and none runs concurrently
 	 * with its close, so the flag can be read without the lock. */
 	if (!u->hashed)
 		return;
+	n = unix_name_of(u);
 	names_lock();
-	pp = &unix_names.bucket[unix_name_of(u)->hash];
+	pp = bucket_locked(n->hash);
 	while (*pp != NULL && *pp != u)
 		pp = &(*pp)->name_next;
-	if (*pp == u)
+	if (*pp == u) {
 		*pp = u->name_next;
+		if (--unix_names.count == 0)
+			table_free_locked();
+	}
 	u->name_next = NULL;
 	u->hashed = false;
 	names_unlock();
+	if (n->is_path)
+		ks__port->node_release(&n->key);
 }
 
 static void
@@ -235,14 +344,15 @@ ks__unix_autobind(struct unix_sock *u)
 	for (;;) {
 		num = (num + 1) & (UNIX_AUTOBIND_NAMES - 1);
 		hex5((char *)n->sun + UNIX_FAMILY_LEN + 1, num);
-		if (find_abstract_locked(n->sun, n->len, u->base.type) == NULL)
+		if (find_abstract_locked(n->sun, n->len, u->base.type,
+					 u->netns) == NULL)
 			break;
 		if (num == start) {
 			err = -KS_ENOSPC;
 			goto free_name;
 		}
 	}
-	n->hash = hash_abstract(n->sun, n->len, u->base.type);
+	n->hash = hash_abstract(n->sun, n->len, u->base.type, u->netns);
 	hash_locked(u, n);
 	unix_unlock(u);
 	names_unlock();
@@ -327,6 +437,9 @@ bind_path(struct unix_sock *u, const void *addr, uint32_t len)
 		err = -KS_EINVAL;
 		goto remove_node;
 	}
+	n->gen = atomic_load_explicit(&unix_names.gen,
+				      memory_order_relaxed) + 1;
+	atomic_store_explicit(&unix_names.gen, n->gen, memory_order_release);
 	hash_locked(u, n);
 	unix_unlock(u);
 	names_unlock();
@@ -336,6 +449,7 @@ remove_node:
 	unix_unlock(u);
 	names_unlock();
 	ks__port->node_remove(path, &key);
+	ks__port->node_release(&key);
 free_name:
 	ks__unix_name_put(n);
 	return err;
@@ -350,13 +464,14 @@ bind_abstract(struct unix_sock *u, const void *addr, uint32_t len)
 	err = name_alloc(addr, len, &n);
 	if (err < 0)
 		return err;
-	n->hash = hash_abstract(n->sun, len, u->base.type);
+	n->hash = hash_abstract(n->sun, len, u->base.type, u->netns);
 
 	names_lock();
 	unix_lock(u);
 	if (unix_name_of(u) != NULL)
 		err = -KS_EINVAL;
-	else if (find_abstract_locked(n->sun, len, u->base.type) != NULL)
+	else if (find_abstract_locked(n->sun, len, u->base.type,
+				      u->netns) != NULL)
 		err = -KS_EADDRINUSE;
 	else
 		hash_locked(u, n);
@@ -389,23 +504,29 @@ ks__unix_bind(struct ks_sock *so, const void *addr, uint32_t len)
 
 /* See unix.h. */
 int
-ks__unix_find(const void *addr, uint32_t len, int type, struct unix_sock **out)
+ks__unix_find(struct ks_sock *so, const void *addr, uint32_t len,
+	      struct unix_sock **out)
 {
+	int type = so->type;
 	char path[KS_UNIX_PATH_MAX + 1];
 	struct ks_node_key key;
 	struct unix_sock *u;
+	uint64_t gen;
 	int err;
 
 	if (addr_is_path(addr)) {
 		path_of(addr, len, path);
+		/* Before the lookup: see the top of the file. */
+		gen = atomic_load_explicit(&unix_names.gen,
+					   memory_order_acquire);
 		err = ks__port->node_lookup(path, &key);
 		if (err < 0)
 			return err;
 		names_lock();
-		u = find_path_locked(&key);
+		u = find_path_locked(&key, gen);
 	} else {
 		names_lock();
-		u = find_abstract_locked(addr, len, type);
+		u = find_abstract_locked(addr, len, type, unix_sk(so)->netns);
 	}
 	if (u != NULL)
 		unix_hold(u);

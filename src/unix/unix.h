@@ -47,9 +47,12 @@
 struct unix_name {
 	atomic_int		refs;		/* [A] */
 	uint32_t		len;		/* [I] address length reported */
-	uint32_t		hash;		/* [I] table bucket */
+	uint32_t		hash;		/* [I] for the table (all bits) */
 	bool			is_path;	/* [I] */
 	struct ks_node_key	key;		/* [I] path names: the node */
+	/* [I] path names: when the name entered the table (names.c's bind
+	 * generation); a lookup that began before ignores it. */
+	uint64_t		gen;
 	/* [I] sun_family and sun_path, @len bytes plus a NUL so a 108-byte
 	 * path is a C string too. */
 	unsigned char		sun[];
@@ -81,6 +84,9 @@ struct unix_sock {
 	 * the collector, which reads it atomically. */
 	_Atomic(struct unix_sock *) listener;
 	struct unix_vertex	 gc;		/* [G] the in-flight graph */
+	/* [I] the network namespace it was created in (port.h netns): its
+	 * abstract names live there. */
+	uint64_t		 netns;
 };
 
 static inline struct unix_sock *
@@ -177,12 +183,12 @@ int	ks__unix_autobind(struct unix_sock *u);
 /* Validates an address for connect/sendto (Linux's unix_validate_addr). */
 int	ks__unix_validate_addr(const void *addr, uint32_t len);
 /*
- * Finds the socket bound to @addr for a socket of @type: returns 0 with a
- * reference in *@out, or -KS_ENOENT, -KS_EACCES... (path walk),
- * -KS_ECONNREFUSED (no socket there), -KS_EPROTOTYPE (path bound by
- * another type).
+ * Finds the socket bound to @addr for @so (its type and, for abstract
+ * names, its network namespace): returns 0 with a reference in *@out, or
+ * -KS_ENOENT, -KS_EACCES... (path walk), -KS_ECONNREFUSED (no socket
+ * there), -KS_EPROTOTYPE (path bound by another type).
  */
-int	ks__unix_find(const void *addr, uint32_t len, int type,
+int	ks__unix_find(struct ks_sock *so, const void *addr, uint32_t len,
 		      struct unix_sock **out);
 /* Takes @u's name off the table (at close). Takes the names lock. */
 void	ks__unix_unhash(struct unix_sock *u);

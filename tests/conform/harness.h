@@ -83,6 +83,8 @@
 #define getgid		ksp_getgid
 #define getegid		ksp_getegid
 #define umask		ksp_umask
+#define unshare		ksp_unshare
+#define setns		ksp_setns
 #endif
 
 /* -- checks: each failure is printed and counted, the test goes on -- */

@@ -8,6 +8,8 @@
  * directory, so paths are relative and the harness checks that each test
  * removes what it created.
  */
+#include <sched.h>
+
 #include "harness.h"
 
 #define NCASES(a)	(sizeof(a) / sizeof((a)[0]))
@@ -327,6 +329,55 @@ bind_path_unwritable_dir_eacces(void)
 	CHECK_OK(rmdir("rw"));
 }
 
+static int
+setgid_dir_child(void *arg)
+{
+	struct stat st;
+	int fd;
+
+	(void)arg;
+	if (th_setcred(12345, 12345) < 0) {
+		CHECK(!"th_setcred");
+		return th_failures();
+	}
+	fd = bound_socket(SOCK_STREAM, "sg/child");
+	CHECK_OK(lstat("sg/child", &st));
+	CHECK_EQ(st.st_uid, 12345);
+	CHECK_EQ(st.st_gid, 65534);
+	CHECK_OK(close(fd));
+	return th_failures();
+}
+
+/* A node made in a set-group-ID directory takes the directory's group,
+ * for root and for another user alike; elsewhere it gets the caller's
+ * own ids. */
+static void
+bind_path_setgid_dir_group(void)
+{
+	struct stat st;
+	int fd;
+
+	th_require_root();
+	CHECK_OK(mkdir("sg", 0777));
+	CHECK_OK(chown("sg", (uid_t)-1, 65534));
+	CHECK_OK(chmod("sg", 02777));
+	fd = bound_socket(SOCK_DGRAM, "sg/root");
+	CHECK_OK(lstat("sg/root", &st));
+	CHECK_EQ(st.st_uid, 0);
+	CHECK_EQ(st.st_gid, 65534);
+	CHECK_OK(close(fd));
+	fd = bound_socket(SOCK_DGRAM, "plain");
+	CHECK_OK(lstat("plain", &st));
+	CHECK_EQ(st.st_uid, geteuid());
+	CHECK_EQ(st.st_gid, getegid());
+	CHECK_OK(close(fd));
+	CHECK_EQ(th_join(th_fork(setgid_dir_child, NULL)), 0);
+	CHECK_OK(unlink("sg/root"));
+	CHECK_OK(unlink("sg/child"));
+	CHECK_OK(unlink("plain"));
+	CHECK_OK(rmdir("sg"));
+}
+
 /* addrlen below 2 or above sizeof(struct sockaddr_un), or a family other
  * than AF_UNIX, gives EINVAL and leaves the socket unbound. */
 static void
@@ -485,6 +536,217 @@ getsockname_short_buffer(void)
 	}
 	CHECK_OK(close(fd));
 	CHECK_OK(unlink("abcdefgh"));
+}
+
+/* A bound socket keeps its node: after the path is unlinked, a socket
+ * bound there anew gets another node, and once that one is closed a
+ * connect or sendto to the path is refused instead of reaching the first
+ * socket (ext4 hands a freed inode number to the next node at once). */
+static void
+bind_path_unlinked_node_not_reused(void)
+{
+	static const int types[] = { SOCK_STREAM, SOCK_DGRAM };
+	struct sockaddr_un sun;
+	socklen_t len = th_addr_path(&sun, "x");
+
+	for (size_t i = 0; i < NCASES(types); i++) {
+		struct stat st_a, st_b;
+		int a = bound_socket(types[i], "x");
+		int b, c;
+
+		if (types[i] == SOCK_STREAM)
+			CHECK_OK(listen(a, 4));
+		CHECK_OK(lstat("x", &st_a));
+		CHECK_OK(unlink("x"));
+		b = bound_socket(types[i], "x");
+		CHECK_OK(lstat("x", &st_b));
+		CHECK(st_b.st_ino != st_a.st_ino);
+		CHECK_OK(close(b));
+
+		c = CHECK_OK(socket(AF_UNIX, types[i], 0));
+		if (types[i] == SOCK_STREAM)
+			CHECK_ERR(connect(c, (struct sockaddr *)&sun, len),
+				  ECONNREFUSED);
+		else
+			CHECK_ERR(sendto(c, "x", 1, 0,
+					 (struct sockaddr *)&sun, len),
+				  ECONNREFUSED);
+		CHECK_OK(close(c));
+		CHECK_OK(close(a));
+		CHECK_OK(unlink("x"));
+	}
+}
+
+/* How many socket nodes the other user makes looking for the freed
+ * inode: ext4 gives the first one the number at once. */
+#define NODES_TRIED	8
+
+static int
+unlinked_private_child(void *arg)
+{
+	struct sockaddr_un sun;
+	char path[32];
+
+	(void)arg;
+	if (th_setcred(65534, 65534) < 0) {
+		CHECK(!"th_setcred");
+		return th_failures();
+	}
+	for (int i = 0; i < NODES_TRIED; i++) {
+		snprintf(path, sizeof(path), "pub/n%d", i);
+		CHECK_OK(mknod(path, S_IFSOCK | 0666, 0));
+	}
+	for (int i = 0; i < NODES_TRIED; i++) {
+		socklen_t len;
+		int c = CHECK_OK(socket(AF_UNIX, SOCK_STREAM, 0));
+
+		snprintf(path, sizeof(path), "pub/n%d", i);
+		len = th_addr_path(&sun, path);
+		CHECK_ERR(connect(c, (struct sockaddr *)&sun, len),
+			  ECONNREFUSED);
+		CHECK_OK(close(c));
+		CHECK_OK(unlink(path));
+	}
+	return th_failures();
+}
+
+/* A listener bound behind a 0700 directory and then unlinked stays out
+ * of another user's reach: the socket nodes that user makes elsewhere
+ * are not taken for it. */
+static void
+bind_path_unlinked_private_unreachable(void)
+{
+	int l;
+
+	th_require_root();
+	CHECK_OK(mkdir("priv", 0700));
+	CHECK_OK(mkdir("pub", 0777));
+	CHECK_OK(chmod("pub", 0777));
+	l = bound_socket(SOCK_STREAM, "priv/s");
+	CHECK_OK(listen(l, 4));
+	CHECK_OK(unlink("priv/s"));
+	CHECK_EQ(th_join(th_fork(unlinked_private_child, NULL)), 0);
+	CHECK_OK(close(l));
+	CHECK_OK(rmdir("priv"));
+	CHECK_OK(rmdir("pub"));
+}
+
+/* Where connect's path lookup ends for an unprivileged user: each path
+ * as given, and the error (0: the listener behind "open/srv"). */
+static const struct {
+	const char	*path;
+	int		 err;
+} lookup_cases[] = {
+	{ "open/srv", 0 },
+	{ "./open//srv", 0 },
+	{ "open/../open/srv", 0 },
+	{ "l-open", 0 },		/* symlink to the node */
+	{ "l-dir/srv", 0 },		/* symlink to its directory */
+	{ "@/open/srv", 0 },		/* absolute ("@" is the test dir) */
+	{ "shut/srv", EACCES },		/* directory without search */
+	{ "shut/missing", EACCES },	/* search checked before the name */
+	{ "l-shut", EACCES },		/* through a symlink */
+	{ "ro", EACCES },		/* node without write permission */
+	{ "ro-file", EACCES },		/* write permission before the type */
+	{ "file", ECONNREFUSED },	/* not a socket */
+	{ "open", EACCES },		/* a directory it cannot write */
+	{ "missing", ENOENT },
+	{ "open/missing", ENOENT },
+	{ "l-none", ENOENT },		/* dangling symlink */
+	{ "file/x", ENOTDIR },
+	{ "open/srv/", ENOTDIR },	/* trailing slash on a socket */
+	{ "loop1", ELOOP },
+	{ "loop1/x", ELOOP },
+};
+
+static int
+lookup_unprivileged_child(void *arg)
+{
+	const char *top = arg;
+
+	if (th_setcred(65534, 65534) < 0) {
+		CHECK(!"th_setcred");
+		return th_failures();
+	}
+	for (size_t i = 0; i < NCASES(lookup_cases); i++) {
+		struct sockaddr_un sun;
+		char path[sizeof(sun.sun_path)];
+		socklen_t len;
+		int fd;
+
+		if (lookup_cases[i].path[0] == '@')
+			snprintf(path, sizeof(path), "%s%s", top,
+				 lookup_cases[i].path + 1);
+		else
+			snprintf(path, sizeof(path), "%s",
+				 lookup_cases[i].path);
+		len = th_addr_path(&sun, path);
+		fd = CHECK_OK(socket(AF_UNIX, SOCK_STREAM, 0));
+		errno = 0;
+		int r = connect(fd, (struct sockaddr *)&sun, len);
+		int e = r < 0 ? errno : 0;
+		if (e != lookup_cases[i].err)
+			th_fail(__FILE__, __LINE__, "connect(\"%s\"): %s, want %s",
+				path, strerror(e), strerror(lookup_cases[i].err));
+		CHECK_OK(close(fd));
+	}
+	return th_failures();
+}
+
+/* connect resolves a path as Linux does for an unprivileged user:
+ * symlinks, dot-dot, repeated slashes, search and write permission, and
+ * the walk's errors, in Linux's order. */
+static void
+connect_path_lookup_unprivileged(void)
+{
+	char top[PATH_MAX];
+	int l;
+
+	th_require_root();
+	CHECK(getcwd(top, sizeof(top)) != NULL);
+	CHECK_OK(mkdir("open", 0755));
+	CHECK_OK(mkdir("shut", 0755));
+	l = bound_socket(SOCK_STREAM, "open/srv");
+	CHECK_OK(listen(l, 64));
+	CHECK_OK(chmod("open/srv", 0777));
+	int shut = bound_socket(SOCK_STREAM, "shut/srv");
+	CHECK_OK(chmod("shut/srv", 0777));
+	CHECK_OK(chmod("shut", 0700));
+	int ro = bound_socket(SOCK_STREAM, "ro");
+	CHECK_OK(chmod("ro", 0755));
+	make_file("file");
+	CHECK_OK(chmod("file", 0666));
+	make_file("ro-file");
+	CHECK_OK(chmod("ro-file", 0644));
+	CHECK_OK(symlink("open/srv", "l-open"));
+	CHECK_OK(symlink("open", "l-dir"));
+	CHECK_OK(symlink("shut/srv", "l-shut"));
+	CHECK_OK(symlink("none", "l-none"));
+	CHECK_OK(symlink("loop2", "loop1"));
+	CHECK_OK(symlink("loop1", "loop2"));
+
+	CHECK_EQ(th_join(th_fork(lookup_unprivileged_child, top)), 0);
+	/* Every successful connect is queued on the listener. */
+	CHECK_OK(fcntl(l, F_SETFL, O_NONBLOCK));
+	for (size_t i = 0; i < NCASES(lookup_cases); i++) {
+		if (lookup_cases[i].err != 0)
+			continue;
+		int s = CHECK_OK(accept(l, NULL, NULL));
+		CHECK_OK(close(s));
+	}
+	CHECK_ERR(accept(l, NULL, NULL), EAGAIN);
+
+	CHECK_OK(close(l));
+	CHECK_OK(close(shut));
+	CHECK_OK(close(ro));
+	static const char *const files[] = {
+		"open/srv", "shut/srv", "ro", "file", "ro-file", "l-open",
+		"l-dir", "l-shut", "l-none", "loop1", "loop2",
+	};
+	for (size_t i = 0; i < NCASES(files); i++)
+		CHECK_OK(unlink(files[i]));
+	CHECK_OK(rmdir("open"));
+	CHECK_OK(rmdir("shut"));
 }
 
 /* -- abstract names -- */
@@ -668,6 +930,126 @@ abstract_creates_no_file(void)
 	CHECK_ERR(lstat("file", &st), ENOENT);
 	CHECK_OK(close(fd));
 	CHECK_ERR(lstat("file", &st), ENOENT);
+}
+
+/* Whether this process may make a network namespace: the probe child
+ * returns 0 or the errno of unshare. */
+static int
+netns_probe_child(void *arg)
+{
+	(void)arg;
+	return unshare(CLONE_NEWNET) < 0 ? errno : 0;
+}
+
+static int
+netns_child(void *arg)
+{
+	const char *u = arg;
+	struct sockaddr_un sun;
+	socklen_t len = th_addr_abstract(&sun, u, strlen(u));
+	union addr a;
+	char c;
+	int fd, l, d, s, home, stay;
+
+	/* The namespace to come back to. */
+	home = CHECK_OK(open("/proc/thread-self/ns/net", O_RDONLY));
+	if (unshare(CLONE_NEWNET) < 0) {
+		CHECK(!"unshare(CLONE_NEWNET)");
+		CHECK_OK(close(home));
+		return th_failures();
+	}
+	/* The parent's names are not here... */
+	fd = CHECK_OK(socket(AF_UNIX, SOCK_STREAM, 0));
+	CHECK_ERR(connect(fd, (struct sockaddr *)&sun, len), ECONNREFUSED);
+	CHECK_OK(close(fd));
+	fd = CHECK_OK(socket(AF_UNIX, SOCK_DGRAM, 0));
+	CHECK_ERR(sendto(fd, "x", 1, 0, (struct sockaddr *)&sun, len),
+		  ECONNREFUSED);
+	CHECK_OK(close(fd));
+	/* ...and this namespace can hold the same ones. */
+	l = abstract_socket(SOCK_STREAM, u, strlen(u));
+	d = abstract_socket(SOCK_DGRAM, u, strlen(u));
+	CHECK_OK(listen(l, 1));
+	fd = CHECK_OK(socket(AF_UNIX, SOCK_STREAM, 0));
+	CHECK_OK(connect(fd, (struct sockaddr *)&sun, len));
+	s = CHECK_OK(accept(l, NULL, NULL));
+	CHECK_EQ(send(fd, "n", 1, 0), 1);
+	CHECK_EQ(recv(s, &c, 1, 0), 1);
+	CHECK_EQ(c, 'n');
+	CHECK_OK(close(s));
+	CHECK_OK(close(fd));
+	/* An automatic name is one of this namespace's too. */
+	fd = CHECK_OK(socket(AF_UNIX, SOCK_DGRAM, 0));
+	memset(&a, 0, sizeof(a));
+	a.sun.sun_family = AF_UNIX;
+	CHECK_OK(bind(fd, &a.sa, SUN_HDR));
+	len = local_name(fd, &a);
+	CHECK(is_autobind_name(&a, len));
+	CHECK_EQ(sendto(d, "a", 1, 0, &a.sa, len), 1);
+	CHECK_EQ(recv(fd, &c, 1, 0), 1);
+	CHECK_OK(close(fd));
+
+	/* Back home, a new socket finds the parent's names again, while one
+	 * made here keeps looking in the namespace it was made in. */
+	stay = CHECK_OK(socket(AF_UNIX, SOCK_DGRAM, 0));
+	CHECK_OK(setns(home, CLONE_NEWNET));
+	len = th_addr_abstract(&sun, u, strlen(u));
+	fd = CHECK_OK(socket(AF_UNIX, SOCK_DGRAM, 0));
+	CHECK_EQ(sendto(fd, "h", 1, 0, (struct sockaddr *)&sun, len), 1);
+	CHECK_EQ(sendto(stay, "s", 1, 0, (struct sockaddr *)&sun, len), 1);
+	CHECK_EQ(recv(d, &c, 1, MSG_DONTWAIT), 1);
+	CHECK_EQ(c, 's');
+	CHECK_ERR(recv(d, &c, 1, MSG_DONTWAIT), EAGAIN);
+	CHECK_OK(close(stay));
+	CHECK_OK(close(fd));
+	CHECK_OK(close(home));
+	CHECK_OK(close(d));
+	CHECK_OK(close(l));
+	return th_failures();
+}
+
+/* Each network namespace has its own abstract names: a process in a new
+ * one gets ECONNREFUSED for a name bound in its parent's and may bind
+ * that name itself, while the parent keeps its own. A socket belongs to
+ * the namespace it was made in: after a setns back, new sockets reach
+ * the parent's names and older ones still those of the namespace left. */
+static void
+abstract_per_network_namespace(void)
+{
+	static char why[96];
+	const char *u = th_unique();
+	struct sockaddr_un sun;
+	socklen_t len = th_addr_abstract(&sun, u, strlen(u));
+	int probe, l, d, fd, s;
+
+	th_require_root();
+	probe = th_join(th_fork(netns_probe_child, NULL));
+	if (probe != 0) {
+		snprintf(why, sizeof(why), "unshare(CLONE_NEWNET): %s",
+			 strerror(probe));
+		th_skip(why);
+	}
+	l = abstract_socket(SOCK_STREAM, u, strlen(u));
+	d = abstract_socket(SOCK_DGRAM, u, strlen(u));
+	CHECK_OK(listen(l, 1));
+	CHECK_EQ(th_join(th_fork(netns_child, (void *)u)), 0);
+
+	/* The child's socket made after its setns home reached ours. */
+	char c;
+	CHECK_EQ(recv(d, &c, 1, MSG_DONTWAIT), 1);
+	CHECK_EQ(c, 'h');
+	CHECK_ERR(recv(d, &c, 1, MSG_DONTWAIT), EAGAIN);
+	/* The child's binds took nothing from the parent's namespace. */
+	fd = CHECK_OK(socket(AF_UNIX, SOCK_STREAM, 0));
+	CHECK_OK(connect(fd, (struct sockaddr *)&sun, len));
+	s = CHECK_OK(accept(l, NULL, NULL));
+	CHECK_OK(close(s));
+	CHECK_OK(close(fd));
+	fd = CHECK_OK(socket(AF_UNIX, SOCK_DGRAM, 0));
+	CHECK_ERR(bind(fd, (struct sockaddr *)&sun, len), EADDRINUSE);
+	CHECK_OK(close(fd));
+	CHECK_OK(close(d));
+	CHECK_OK(close(l));
 }
 
 /* -- autobind -- */
@@ -943,9 +1325,16 @@ static const struct th_test tests[] = {
 	{ "bind_twice_error_order", bind_twice_error_order },
 	{ "bind_path_missing_dir", bind_path_missing_dir },
 	{ "bind_path_unwritable_dir_eacces", bind_path_unwritable_dir_eacces },
+	{ "bind_path_setgid_dir_group", bind_path_setgid_dir_group },
 	{ "bind_bad_address_einval", bind_bad_address_einval },
 	{ "bind_path_108_unterminated", bind_path_108_unterminated },
 	{ "bind_path_reported_lengths", bind_path_reported_lengths },
+	{ "bind_path_unlinked_node_not_reused",
+	  bind_path_unlinked_node_not_reused },
+	{ "bind_path_unlinked_private_unreachable",
+	  bind_path_unlinked_private_unreachable },
+	{ "connect_path_lookup_unprivileged",
+	  connect_path_lookup_unprivileged },
 	{ "getsockname_unbound_length_2", getsockname_unbound_length_2 },
 	{ "getsockname_short_buffer", getsockname_short_buffer },
 	{ "abstract_exact_length", abstract_exact_length },
@@ -955,6 +1344,7 @@ static const struct th_test tests[] = {
 	{ "abstract_same_type_eaddrinuse", abstract_same_type_eaddrinuse },
 	{ "abstract_released_at_last_close", abstract_released_at_last_close },
 	{ "abstract_creates_no_file", abstract_creates_no_file },
+	{ "abstract_per_network_namespace", abstract_per_network_namespace },
 	{ "autobind_explicit", autobind_explicit },
 	{ "autobind_all_types", autobind_all_types },
 	{ "autobind_noop_when_bound", autobind_noop_when_bound },

@@ -8,10 +8,12 @@
  * whose expectation differs (a forked child's view of its parent's
  * sockets) says so.
  */
+#include <sched.h>
 #include <stdatomic.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/select.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "../conform/harness.h"
@@ -540,6 +542,119 @@ poll_bad_array(void)
 	CHECK_OK(close(sv[1]));
 }
 
+/*
+ * A kernel socket bound at a new path, after the path of a listener
+ * served by ksock was unlinked, is the one a connect to that path
+ * reaches: the new node cannot take the listener's inode number, which
+ * the listener still holds. The kernel socket is made with raw system
+ * calls, which ksock-run leaves alone.
+ */
+static void
+connect_kernel_socket_after_unlink(void)
+{
+	struct sockaddr_un sx, sy;
+	socklen_t lx = th_addr_path(&sx, "x"), ly = th_addr_path(&sy, "y");
+	struct stat st_x, st_y;
+	int a, k, c, s;
+
+	a = CHECK_OK(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0));
+	CHECK_OK(bind(a, (struct sockaddr *)&sx, lx));
+	CHECK_OK(listen(a, 4));
+	CHECK_OK(lstat("x", &st_x));
+	CHECK_OK(unlink("x"));
+	k = (int)CHECK_OK(syscall(SYS_socket, AF_UNIX,
+				  SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+	CHECK_OK(syscall(SYS_bind, k, &sy, ly));
+	CHECK_OK(syscall(SYS_listen, k, 4));
+	CHECK_OK(lstat("y", &st_y));
+	CHECK(st_y.st_ino != st_x.st_ino);
+
+	c = CHECK_OK(socket(AF_UNIX, SOCK_STREAM, 0));
+	CHECK_OK(connect(c, (struct sockaddr *)&sy, ly));
+	s = (int)CHECK_OK(syscall(SYS_accept4, k, NULL, NULL, SOCK_CLOEXEC));
+	CHECK_ERR(accept(a, NULL, NULL), EAGAIN);
+	CHECK_OK(close(s));
+	CHECK_OK(close(c));
+	CHECK_OK(close(k));
+	CHECK_OK(close(a));
+	CHECK_OK(unlink("y"));
+}
+
+/* What a thread that moved to a new network namespace sees of an
+ * abstract name: 0 when it was refused there and could bind it, and
+ * reached it again after moving back; else the errno of the step that
+ * failed (-1 for an unexpected success). */
+static void *
+netns_thread(void *arg)
+{
+	const char *u = arg;
+	struct sockaddr_un sun;
+	socklen_t len = th_addr_abstract(&sun, u, strlen(u));
+	intptr_t r = 0;
+	int c, l, home;
+
+	home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (home < 0)
+		return (void *)(intptr_t)errno;
+	if (unshare(CLONE_NEWNET) < 0) {
+		r = errno;
+		close(home);
+		return (void *)r;
+	}
+	c = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (connect(c, (struct sockaddr *)&sun, len) == 0)
+		r = -1;
+	else if (errno != ECONNREFUSED)
+		r = errno;
+	close(c);
+	l = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (r == 0 && bind(l, (struct sockaddr *)&sun, len) < 0)
+		r = errno;
+	close(l);
+	/* Back home, a new socket reaches the first namespace's name. */
+	if (r == 0 && setns(home, CLONE_NEWNET) < 0)
+		r = errno;
+	c = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (r == 0 && connect(c, (struct sockaddr *)&sun, len) < 0)
+		r = errno;
+	close(c);
+	close(home);
+	return (void *)r;
+}
+
+/* A thread that unshares its network namespace has abstract names of its
+ * own: the ones bound in the process's first namespace are refused, and
+ * it may bind them again; after a setns back, a new socket reaches them.
+ * ksock-run learns of each move through unshare and setns. */
+static void
+abstract_names_follow_thread_netns(void)
+{
+	const char *u = th_unique();
+	struct sockaddr_un sun;
+	socklen_t len = th_addr_abstract(&sun, u, strlen(u));
+	pthread_t t;
+	void *r;
+	int l;
+
+	th_require_root();
+	l = CHECK_OK(socket(AF_UNIX, SOCK_STREAM, 0));
+	CHECK_OK(bind(l, (struct sockaddr *)&sun, len));
+	CHECK_OK(listen(l, 1));
+	CHECK_EQ(pthread_create(&t, NULL, netns_thread, (void *)u), 0);
+	CHECK_EQ(pthread_join(t, &r), 0);
+	if ((intptr_t)r == EPERM) {
+		CHECK_OK(close(l));
+		th_skip("unshare(CLONE_NEWNET): EPERM");
+	}
+	CHECK_EQ((intptr_t)r, 0);
+	/* Only the connect made after the setns home came here. */
+	CHECK_OK(fcntl(l, F_SETFL, O_NONBLOCK));
+	int s = CHECK_OK(accept(l, NULL, NULL));
+	CHECK_OK(close(s));
+	CHECK_ERR(accept(l, NULL, NULL), EAGAIN);
+	CHECK_OK(close(l));
+}
+
 static const struct th_test tests[] = {
 	{ "numbers_one_space", numbers_one_space },
 	{ "descriptor_calls", descriptor_calls },
@@ -554,6 +669,10 @@ static const struct th_test tests[] = {
 	{ "fork_child", fork_child },
 	{ "fork_while_busy", fork_while_busy },
 	{ "poll_bad_array", poll_bad_array },
+	{ "connect_kernel_socket_after_unlink",
+	  connect_kernel_socket_after_unlink },
+	{ "abstract_names_follow_thread_netns",
+	  abstract_names_follow_thread_netns },
 };
 
 TH_MAIN(tests)
