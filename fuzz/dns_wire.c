@@ -19,6 +19,26 @@ static void f_free(void *p, size_t n) { (void)n; free(p); }
 
 static struct ks_port port = { .alloc = f_alloc, .free = f_free };
 
+/* What a caller may see of a name: host-name bytes and single dots. */
+static void
+check_clean(const char *s, size_t max)
+{
+	size_t n = 0;
+
+	while (n < max && s[n])
+		n++;
+	if (n == max)
+		abort();	/* not terminated inside its slot */
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+			  (c == '.' && i > 0 && s[i + 1] && s[i + 1] != '.');
+		if (!ok)
+			abort();	/* a hostile name got through */
+	}
+}
+
 static void
 fuzz_message(const uint8_t *buf, size_t len)
 {
@@ -43,10 +63,15 @@ fuzz_message(const uint8_t *buf, size_t len)
 			struct dns_answer *a = q.answer;
 			if (a->nrr > DNS_ANS_MAX_RR)
 				abort();
-			for (unsigned k = 0; k < a->nrr; k++)
+			for (unsigned k = 0; k < a->nrr; k++) {
 				if ((size_t)a->rr[k].off + a->rr[k].len >
 				    a->size - sizeof *a)
 					abort();
+				if (a->qtype == DNS_T_PTR)
+					check_clean((const char *)a->data +
+						    a->rr[k].off, a->rr[k].len + 1);
+			}
+			check_clean(a->canon, sizeof a->canon);
 			ks__dns_answer_put(&port, a);
 		}
 	}

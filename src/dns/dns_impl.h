@@ -177,6 +177,7 @@ bool	ks__dns_question_matches(const struct dns_msg *m, const uint8_t *qname,
 int	ks__dns_name_to_wire(const char *name, uint8_t out[DNS_WIRE_NAME_MAX],
 			     size_t *outlen, bool *absolute);
 int	ks__dns_wire_to_text(const uint8_t *wire, char *out, size_t cap);
+bool	ks__dns_wire_is_hostname(const uint8_t *wire);
 int	ks__dns_wire_join(const uint8_t *a, size_t alen, const uint8_t *b,
 			  size_t blen, uint8_t out[DNS_WIRE_NAME_MAX],
 			  size_t *outlen);

@@ -57,12 +57,15 @@ owner_is(const struct dns_msg *m, const struct dns_rr *rr, const uint8_t *name)
 
 /*
  * Follows the CNAME chain from @name through the answer section, leaving
- * its end in @name. *@min_ttl is lowered to the chain's TTLs. Returns the
- * number of hops, or -KS_ELOOP for a loop or a chain over 16 hops.
+ * its end in @name and the last name of the chain that is a valid host
+ * name in @canon (empty when none is). *@min_ttl is lowered to the
+ * chain's TTLs. Returns the number of hops, or -KS_ELOOP for a loop or a
+ * chain over 16 hops.
  */
 static int
 follow_cnames(const struct dns_msg *m, uint8_t name[DNS_WIRE_NAME_MAX],
-	      size_t *namelen, uint32_t *min_ttl)
+	      size_t *namelen, uint8_t canon[DNS_WIRE_NAME_MAX],
+	      uint32_t *min_ttl)
 {
 	unsigned hops = 0, ncname = 0;
 	size_t off = m->an_off;
@@ -75,6 +78,9 @@ follow_cnames(const struct dns_msg *m, uint8_t name[DNS_WIRE_NAME_MAX],
 		ncname += rr.type == DNS_T_CNAME;
 		off = rr.next_off;
 	}
+	canon[0] = 0;
+	if (ks__dns_wire_is_hostname(name))
+		dns_memcpy(canon, name, *namelen);
 	for (;;) {
 		bool moved = false;
 
@@ -98,6 +104,10 @@ follow_cnames(const struct dns_msg *m, uint8_t name[DNS_WIRE_NAME_MAX],
 				return -KS_EINVAL;
 			if (rr.ttl < *min_ttl)
 				*min_ttl = rr.ttl;
+			/* An alias that is no host name still leads to the
+			 * addresses, but is never shown as a name. */
+			if (ks__dns_wire_is_hostname(name))
+				dns_memcpy(canon, name, *namelen);
 			moved = true;
 		}
 		if (!moved)
@@ -124,7 +134,7 @@ ks__dns_extract(const struct ks_port *port, const struct dns_msg *m,
 		const uint8_t *qname, uint16_t qtype, int64_t now,
 		const struct ks_dns_config *c, struct dns_question *q)
 {
-	uint8_t name[DNS_WIRE_NAME_MAX];
+	uint8_t name[DNS_WIRE_NAME_MAX], canon[DNS_WIRE_NAME_MAX];
 	size_t namelen = 0, datalen = 0, off;
 	uint32_t min_ttl = UINT32_MAX;
 	unsigned nrr = 0;
@@ -135,7 +145,7 @@ ks__dns_extract(const struct ks_port *port, const struct dns_msg *m,
 		namelen += 1 + (size_t)qname[namelen];
 	namelen++;
 	dns_memcpy(name, qname, namelen);
-	hops = follow_cnames(m, name, &namelen, &min_ttl);
+	hops = follow_cnames(m, name, &namelen, canon, &min_ttl);
 	if (hops < 0)
 		return hops;
 
@@ -156,6 +166,10 @@ ks__dns_extract(const struct ks_port *port, const struct dns_msg *m,
 			if (ks__dns_name_expand(m->buf, m->len, rr.rdata_off,
 						target, &tlen, &next) < 0)
 				return -KS_EINVAL;
+			/* A PTR target that is no host name is never handed
+			 * out (glibc drops it too). */
+			if (!ks__dns_wire_is_hostname(target))
+				continue;
 			datalen += tlen;	/* text is never longer than wire */
 		} else {
 			datalen += rr.rdlen;
@@ -192,7 +206,8 @@ ks__dns_extract(const struct ks_port *port, const struct dns_msg *m,
 	a->status = status;
 	a->born = now;
 	a->qtype = qtype;
-	if (ks__dns_wire_to_text(name, a->canon, sizeof a->canon) < 0)
+	if (!canon[0] || ks__dns_wire_to_text(canon, a->canon,
+						sizeof a->canon) < 0)
 		a->canon[0] = 0;
 
 	if (status == DNS_ANS_OK) {
@@ -212,6 +227,8 @@ ks__dns_extract(const struct ks_port *port, const struct dns_msg *m,
 			if (qtype == DNS_T_PTR) {
 				(void)ks__dns_name_expand(m->buf, m->len,
 						rr.rdata_off, target, &tlen, &next);
+				if (!ks__dns_wire_is_hostname(target))
+					continue;
 				int tl = ks__dns_wire_to_text(target,
 						(char *)a->data + o, datalen - o);
 				if (tl < 0)

@@ -84,6 +84,37 @@ ks__dns_wire_to_text(const uint8_t *wire, char *out, size_t cap)
 	return (int)o;
 }
 
+static bool
+is_host_byte(uint8_t c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+/*
+ * Whether the uncompressed wire name @wire may be handed to a caller as
+ * a host name: every byte of every label a letter, digit, '-' or '_', and
+ * the first label not starting with '-' (glibc's res_hnok, which c-ares
+ * copied after CVE-2021-3672). A name from an answer that fails this
+ * could carry a newline, a NUL, a space or a dot inside a label (which
+ * text form cannot tell from a label boundary) into a program that trusts
+ * it; the root name is no host name either.
+ */
+bool
+ks__dns_wire_is_hostname(const uint8_t *wire)
+{
+	if (wire[0] == 0 || wire[1] == '-')
+		return false;
+	while (*wire) {
+		uint8_t l = *wire++;
+		for (uint8_t i = 0; i < l; i++)
+			if (!is_host_byte(wire[i]))
+				return false;
+		wire += l;
+	}
+	return true;
+}
+
 /*
  * Appends wire name @b to the labels of @a (whose root label is dropped).
  * Returns 0 or -KS_EINVAL when the result would exceed 255 bytes.

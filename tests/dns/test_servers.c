@@ -331,6 +331,107 @@ test_reverse_lookups(void)
 	NEED(any, "neither nsd nor unbound could be started");
 }
 
+/* Whether @s is made of host-name bytes only (letters, digits, '-', '_',
+ * and dots between non-empty labels). */
+static bool
+is_clean_name(const char *s)
+{
+	if (!s || !*s || *s == '.')
+		return false;
+	for (size_t i = 0; s[i]; i++) {
+		unsigned char c = (unsigned char)s[i];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+			  (c == '.' && s[i + 1] != '.');
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Names from answers are checked before a caller sees them: an alias
+ * through a name with a newline, NUL, space, backtick or dots inside a
+ * label still gives its address, but the canonical name is the last good
+ * name of the chain; a PTR target like that is no name at all (numeric
+ * form, or EAI_NONAME with NI_NAMEREQD, as glibc).
+ */
+static void
+test_hostile_names_never_reach_the_caller(void)
+{
+	static const struct {
+		const char *name, *addr, *canon;
+	} fwd[] = {
+		{ "evil-nl.ks.test", "192.0.2.66", "evil-nl.ks.test" },
+		{ "evil-nul.ks.test", "192.0.2.67", "evil-nul.ks.test" },
+		{ "evil-dot.ks.test", "192.0.2.68", "evil-dot.ks.test" },
+		{ "evil-sp.ks.test", "192.0.2.69", "evil-sp.ks.test" },
+		{ "evil-bt.ks.test", "192.0.2.70", "evil-bt.ks.test" },
+		{ "evil-mid.ks.test", "192.0.2.2", "v4only.ks.test" },
+	};
+	bool any = false;
+
+	for (size_t s = 0; s < 2; s++) {
+		if (!*server_refs[s].have)
+			continue;
+		any = true;
+		struct ks_dns *r = resolver1(server_refs[s].s->port, NULL);
+		for (size_t i = 0; i < sizeof fwd / sizeof fwd[0]; i++) {
+			struct ks_addrinfo h = { .ai_flags = KS_AI_CANONNAME,
+						 .ai_family = KS_AF_INET,
+						 .ai_socktype = KS_SOCK_STREAM }, *res;
+			struct ks_hostent he;
+			char buf[1024], text[64];
+
+			CHECK_EQ(ks_dns_getaddrinfo(r, fwd[i].name, NULL, &h,
+						    &res), 0);
+			if (res) {
+				const struct ks_sockaddr_in *sin =
+					(const void *)res->ai_addr;
+				inet_ntop(AF_INET, &sin->sin_addr, text,
+					  sizeof text);
+				CHECK_STR(text, fwd[i].addr);
+				CHECK(is_clean_name(res->ai_canonname));
+				CHECK_STR(res->ai_canonname, fwd[i].canon);
+			}
+			ks_dns_freeaddrinfo(res);
+			CHECK_EQ(ks_dns_gethostbyname(r, fwd[i].name, KS_AF_INET,
+						      &he, buf, sizeof buf,
+						      NULL), 0);
+			CHECK(is_clean_name(he.h_name));
+			CHECK_STR(he.h_name, fwd[i].canon);
+			for (char **a = he.h_aliases; a && *a; a++)
+				CHECK(is_clean_name(*a));
+		}
+		for (unsigned last = 66; last <= 71; last++) {
+			struct ks_sockaddr_in sin = { .sin_family = KS_AF_INET };
+			char host[KS_NI_MAXHOST], want[32];
+			uint8_t a4[4] = { 192, 0, 2, (uint8_t)last };
+
+			memcpy(&sin.sin_addr, a4, 4);
+			snprintf(want, sizeof want, "192.0.2.%u", last);
+			if (last == 71) {
+				/* One good target beside a bad one: the good. */
+				CHECK_EQ(ks_dns_reverse(r, KS_AF_INET, a4, host,
+							sizeof host, NULL), 0);
+				CHECK_STR(host, "v4only.ks.test");
+				continue;
+			}
+			CHECK_EQ(ks_dns_reverse(r, KS_AF_INET, a4, host,
+						sizeof host, NULL), KS_EAI_NONAME);
+			CHECK_EQ(ks_dns_getnameinfo(r, (void *)&sin, sizeof sin,
+						    host, sizeof host, NULL, 0,
+						    0), 0);
+			CHECK_STR(host, want);
+			CHECK_EQ(ks_dns_getnameinfo(r, (void *)&sin, sizeof sin,
+						    host, sizeof host, NULL, 0,
+						    KS_NI_NAMEREQD), KS_EAI_NONAME);
+		}
+		ks_dns_destroy(r);
+	}
+	NEED(any, "neither nsd nor unbound could be started");
+}
+
 /* AI_V4MAPPED: IPv4 answers as ::ffff:a.b.c.d when there is no IPv6
  * answer, and beside the IPv6 ones with AI_ALL. */
 static void
@@ -1112,6 +1213,7 @@ static const struct dns_test tests[] = {
 	{ "servers: addresses equal dig's, TTLs within the zone's", test_addresses_equal_dig },
 	{ "servers: A, AAAA, CNAME chains, NODATA, NXDOMAIN, loops", test_documented_answers },
 	{ "servers: PTR and getnameinfo, with and without NI_NAMEREQD", test_reverse_lookups },
+	{ "servers: hostile names from answers never reach the caller", test_hostile_names_never_reach_the_caller },
 	{ "servers: AI_V4MAPPED and AI_ALL", test_v4mapped_and_all },
 	{ "servers: gethostbyname follows a chain", test_gethostbyname_follows_chain },
 	{ "servers: a 1.6 KB answer comes over TCP, whole", test_large_answer_uses_tcp },
