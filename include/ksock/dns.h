@@ -162,6 +162,17 @@ struct ks_dns_transport {
 	/* Optional (may be NULL): whether the host has a configured
 	 * non-loopback IPv4 / IPv6 address, for AI_ADDRCONFIG. */
 	void	(*addrconfig)(void *ctx, bool *v4, bool *v6);
+	/* Optional (may be NULL): waits until one of the @n endpoints in
+	 * @eps has something to receive (or an error to report), or
+	 * @deadline_ns passes. Returns the index of one such endpoint,
+	 * -KS_ETIMEDOUT, or another -KS_E*. The resolver keeps every query
+	 * of a lookup open until it ends, so that a late answer to a first
+	 * try still counts after a retry; without this hook it blocks on
+	 * the newest endpoint and only looks at the older ones when that
+	 * one wakes it. recv() is called with a deadline already past to
+	 * look without blocking. */
+	int	(*wait)(void *ctx, void *const *eps, size_t n,
+			int64_t deadline_ns);
 };
 
 /* Counters a test or an operator can read; all monotonic. */

@@ -216,6 +216,38 @@ hosted_close(void *p)
 	free(ep);
 }
 
+/* Polls every endpoint at once (struct ks_dns_transport.wait). */
+static int
+hosted_wait(void *ctx, void *const *eps, size_t n, int64_t deadline_ns)
+{
+	struct pollfd p[64];
+
+	if (n > sizeof p / sizeof p[0])
+		n = sizeof p / sizeof p[0];
+	for (size_t i = 0; i < n; i++) {
+		const struct hosted_ep *ep = eps[i];
+		p[i].fd = ep->fd;
+		p[i].events = POLLIN;
+		p[i].revents = 0;
+	}
+	for (;;) {
+		int timeout = -1;
+
+		if (deadline_ns >= 0) {
+			int64_t left = deadline_ns - mono_ns();
+			if (left <= 0)
+				return -KS_ETIMEDOUT;
+			timeout = (int)((left + 999999) / 1000000);
+		}
+		int got = poll(p, (nfds_t)n, timeout);
+		if (got < 0 && errno != EINTR)
+			return -errno;
+		for (size_t i = 0; got > 0 && i < n; i++)
+			if (p[i].revents)
+				return (int)i;
+	}
+}
+
 /* Non-loopback, non-link-local addresses, as glibc's AI_ADDRCONFIG. */
 static void
 hosted_addrconfig(void *ctx, bool *v4, bool *v6)
@@ -252,4 +284,5 @@ ks_dns_hosted_transport(struct ks_dns_transport *tp)
 	tp->recv = hosted_recv;
 	tp->close = hosted_close;
 	tp->addrconfig = hosted_addrconfig;
+	tp->wait = hosted_wait;
 }

@@ -292,6 +292,10 @@ struct ks_dns {
 #define DNS_Q_TEMPFAIL	1	/* SERVFAIL, REFUSED, timeouts: try later */
 #define DNS_Q_PERMFAIL	2	/* FORMERR everywhere, malformed answers */
 #define DNS_Q_NOMEM	3
+#define DNS_Q_TIMEOUT	4	/* no server said anything at all */
+
+/* Rounds over the servers at most (glibc's RES_MAXRETRY). */
+#define DNS_MAX_ATTEMPTS 5
 
 struct dns_question {
 	const uint8_t		*qname;		/* wire form */

@@ -366,7 +366,7 @@ chase(struct ks_dns *r, const struct dns_conf *conf, struct dns_question *q,
 		if (q->outcome == DNS_Q_NOMEM)
 			return CAND_NOMEM;
 		if (q->outcome != DNS_Q_ANSWER)
-			return q->outcome == DNS_Q_TEMPFAIL ? CAND_TEMP : CAND_PERM;
+			return q->outcome == DNS_Q_PERMFAIL ? CAND_PERM : CAND_TEMP;
 		if (q->answer) {
 			cache_answer(r, conf, name, q->qtype, q->answer);
 			return answer_cand(q->answer);
@@ -421,6 +421,7 @@ resolve_candidate(struct ks_dns *r, const struct dns_conf *conf,
 			res[t] = CAND_NOMEM;
 			continue;
 		case DNS_Q_TEMPFAIL:
+		case DNS_Q_TIMEOUT:
 			res[t] = CAND_TEMP;
 			continue;
 		case DNS_Q_PERMFAIL:

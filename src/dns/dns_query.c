@@ -262,12 +262,23 @@ ks__dns_extract(const struct ks_port *port, const struct dns_msg *m,
 
 /* -- sending -- */
 
+/*
+ * One query sent. Its endpoint stays open, and an answer to it counts,
+ * until its question is settled or ks__dns_ask() returns: a retry does
+ * not make an earlier query's answer worthless (glibc, too, takes an
+ * answer to its first try while waiting for the second).
+ */
 struct try_state {
 	void		*ep;
 	uint16_t	 id;
+	uint8_t		 q;		/* index of its question */
+	uint8_t		 s;		/* server asked */
 	bool		 edns;
-	bool		 waiting;	/* sent, no verdict yet */
+	bool		 live;		/* open, no verdict yet */
 };
+
+/* Tries one ks__dns_ask() may hold: two questions, every round. */
+#define DNS_MAX_TRIES	(2 * DNS_MAX_ATTEMPTS * KS_DNS_MAX_SERVERS)
 
 static bool
 same_server(const struct ks_dns_server *a, const struct ks_dns_server *b)
@@ -304,7 +315,7 @@ send_udp(struct ks_dns *r, const struct dns_conf *conf, unsigned s,
 	size_t len;
 	int err;
 
-	t->waiting = false;
+	t->live = false;
 	t->id = random_id(r);
 	t->edns = server_uses_edns(r, conf, s);
 	err = ks__dns_build_query(buf, sizeof buf, t->id, q->qname,
@@ -325,7 +336,7 @@ send_udp(struct ks_dns *r, const struct dns_conf *conf, unsigned s,
 	atomic_fetch_add_explicit(&r->stats.udp, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&r->stats.per_server[s], 1,
 				  memory_order_relaxed);
-	t->waiting = true;
+	t->live = true;
 	return 0;
 }
 
@@ -335,7 +346,7 @@ close_ep(struct ks_dns *r, struct try_state *t)
 	if (t->ep)
 		r->tp.close(t->ep);
 	t->ep = NULL;
-	t->waiting = false;
+	t->live = false;
 }
 
 /* Whether the header of @buf answers our query (id, QR, opcode 0). */
@@ -509,78 +520,140 @@ judge(struct ks_dns *r, const struct dns_conf *conf, unsigned s,
 }
 
 /*
- * Waits on @t for an answer to @q from server @s until @try_deadline.
- * Returns a VERDICT_*, or VERDICT_WAIT on timeout.
+ * Judges what arrived on try @t (@n bytes in @buf from @from, or a
+ * negative -KS_E* from the transport). Returns a VERDICT_*; VERDICT_WAIT
+ * when nothing usable came and the try goes on listening.
  */
 static int
-await_answer(struct ks_dns *r, const struct dns_conf *conf, unsigned s,
-	     struct dns_question *q, struct try_state *t, uint8_t *buf,
-	     size_t cap, int64_t try_deadline, int64_t deadline)
+take_reply(struct ks_dns *r, const struct dns_conf *conf,
+	   struct dns_question *q, struct try_state *t, uint8_t *buf,
+	   size_t cap, int n, const struct ks_dns_server *from,
+	   int64_t deadline)
 {
-	const struct ks_dns_server *srv = &conf->c.servers[s];
+	const struct ks_dns_server *srv = &conf->c.servers[t->s];
+	struct dns_msg m;
+	int v;
 
-	while (t->waiting) {
-		struct ks_dns_server from;
-		struct dns_msg m;
-		int n, v;
-
-		dns_memset(&from, 0, sizeof from);
-		n = r->tp.recv(t->ep, buf, cap, &from, try_deadline);
-		if (n == -KS_ETIMEDOUT)
-			return VERDICT_WAIT;
-		if (n == -KS_EMSGSIZE && same_server(&from, srv) &&
-		    header_matches(buf, cap, t->id)) {
-			/* Bigger than we advertised (@buf holds its first
-			 * @cap bytes): as good as truncated. */
-			t->waiting = false;
-			return retry_over_tcp(r, conf, s, q, t->edns, deadline);
-		}
-		if (n == -KS_EMSGSIZE) {
-			atomic_fetch_add_explicit(&r->stats.rejected, 1,
-						  memory_order_relaxed);
-			continue;
-		}
-		if (n < 0)
-			return VERDICT_TEMP;	/* refused port, unreachable */
-		if (!same_server(&from, srv) ||
-		    !header_matches(buf, (size_t)n, t->id)) {
-			atomic_fetch_add_explicit(&r->stats.rejected, 1,
-						  memory_order_relaxed);
-			continue;
-		}
-		if (ks__dns_parse(buf, (size_t)n, &m) < 0)
-			return VERDICT_PERM;	/* our id, but malformed */
-		if (!ks__dns_question_matches(&m, q->qname, q->qtype)) {
-			atomic_fetch_add_explicit(&r->stats.rejected, 1,
-						  memory_order_relaxed);
-			continue;
-		}
-		v = judge(r, conf, s, q, &m, t->edns, deadline);
-		if (v == VERDICT_RESEND) {
-			if (send_udp(r, conf, s, q, t, try_deadline) < 0)
-				return VERDICT_TEMP;
-			continue;
-		}
-		t->waiting = false;
-		return v;
+	if (n == -KS_ETIMEDOUT || n == -KS_EAGAIN)
+		return VERDICT_WAIT;
+	if (n == -KS_EMSGSIZE && same_server(from, srv) &&
+	    header_matches(buf, cap, t->id)) {
+		/* Bigger than we advertised (@buf holds its first @cap
+		 * bytes): as good as truncated. */
+		t->live = false;
+		return retry_over_tcp(r, conf, t->s, q, t->edns, deadline);
 	}
-	return VERDICT_TEMP;
+	if (n == -KS_EMSGSIZE)
+		goto reject;
+	if (n < 0)
+		return VERDICT_TEMP;	/* refused port, unreachable */
+	if (!same_server(from, srv) || !header_matches(buf, (size_t)n, t->id))
+		goto reject;
+	if (ks__dns_parse(buf, (size_t)n, &m) < 0)
+		return VERDICT_PERM;	/* our id, but malformed */
+	if (!ks__dns_question_matches(&m, q->qname, q->qtype))
+		goto reject;
+	v = judge(r, conf, t->s, q, &m, t->edns, deadline);
+	if (v == VERDICT_RESEND) {
+		if (send_udp(r, conf, t->s, q, t, deadline) < 0)
+			return VERDICT_TEMP;
+		return VERDICT_WAIT;
+	}
+	return v;
+
+reject:
+	atomic_fetch_add_explicit(&r->stats.rejected, 1, memory_order_relaxed);
+	return VERDICT_WAIT;
+}
+
+/*
+ * Waits until @until for something on any live try of @t and judges it.
+ * Returns the index of the try that got a verdict (*@verdict set), or -1
+ * when @until passed first.
+ *
+ * With the transport's wait hook, every live endpoint is watched at once.
+ * Without it, the newest live try is waited on and the older ones are
+ * only looked at (a deadline already past) each time it wakes.
+ */
+static int
+receive_any(struct ks_dns *r, const struct dns_conf *conf,
+	    struct dns_question *qs, struct try_state *t, size_t nt,
+	    uint8_t *buf, size_t cap, int64_t until, int64_t deadline,
+	    int *verdict)
+{
+	void *eps[DNS_MAX_TRIES];
+	size_t idx[DNS_MAX_TRIES];
+
+	for (;;) {
+		size_t m = 0;
+		int ready = -1;
+
+		for (size_t i = 0; i < nt; i++) {
+			if (t[i].live) {
+				eps[m] = t[i].ep;
+				idx[m++] = i;
+			}
+		}
+		/* Past @until, one last look at each without blocking. */
+		bool expired = r->port->now() >= until;
+		if (m == 0)
+			return -1;
+		if (!expired && r->tp.wait) {
+			int w = r->tp.wait(r->tp.ctx, eps, m, until);
+			if (w == -KS_ETIMEDOUT)
+				return -1;
+			if (w >= 0 && (size_t)w < m)
+				ready = (int)idx[w];
+		}
+		for (size_t k = m; k-- > 0;) {
+			size_t i = idx[k];
+			struct ks_dns_server from;
+			int64_t d;
+			int n, v;
+
+			if (ready >= 0 && (size_t)ready != i)
+				continue;
+			/* Without the hook the newest try blocks (it comes
+			 * first here), the others are only looked at. */
+			d = (!expired && ready < 0 && k == m - 1 &&
+			     !r->tp.wait) ? until : 0;
+			dns_memset(&from, 0, sizeof from);
+			n = r->tp.recv(t[i].ep, buf, cap, &from, d);
+			v = take_reply(r, conf, &qs[t[i].q], &t[i], buf, cap, n,
+				       &from, deadline);
+			if (v != VERDICT_WAIT) {
+				*verdict = v;
+				return (int)i;
+			}
+		}
+		if (expired)
+			return -1;
+	}
 }
 
 /*
  * Asks the @n questions of @qs (at most 2) of the servers of @conf, in
  * parallel, until each has an outcome or @deadline passes (-1: none).
  * Sets each question's outcome, and answer or follow.
+ *
+ * Rounds go over the servers @attempts times; each round sends every
+ * unsettled question to its server and waits up to the timeout for the
+ * replies of that round, while every query sent before stays heard.
  */
 void
 ks__dns_ask(struct ks_dns *r, const struct dns_conf *conf,
 	    struct dns_question *qs, size_t n, int64_t deadline)
 {
 	const struct ks_dns_config *c = &conf->c;
-	struct try_state t[2];
+	struct try_state t[DNS_MAX_TRIES];
+	size_t nt = 0;
+	int cur[2] = { -1, -1 };	/* the question's try in this round */
 	unsigned settled[2] = { 0, 0 };	/* servers that gave a verdict */
 	bool tempfail[2] = { false, false }, done[2] = { false, false };
+	bool heard[2] = { false, false };	/* any verdict at all */
 	unsigned ns = c->nservers, start;
+	unsigned attempts = c->attempts < DNS_MAX_ATTEMPTS ? c->attempts :
+							    DNS_MAX_ATTEMPTS;
 	size_t cap = DNS_EDNS_PAYLOAD;
 	uint8_t *buf;
 
@@ -588,8 +661,6 @@ ks__dns_ask(struct ks_dns *r, const struct dns_conf *conf,
 		qs[i].outcome = DNS_Q_TEMPFAIL;
 		qs[i].answer = NULL;
 		qs[i].followlen = 0;
-		t[i].ep = NULL;
-		t[i].waiting = false;
 	}
 	if (ns == 0) {
 		for (size_t i = 0; i < n; i++)
@@ -608,68 +679,88 @@ ks__dns_ask(struct ks_dns *r, const struct dns_conf *conf,
 		start = atomic_load_explicit(&r->next_server,
 					     memory_order_relaxed);
 
-	for (unsigned attempt = 0; attempt < c->attempts; attempt++) {
+	for (unsigned attempt = 0; attempt < attempts; attempt++) {
 		for (unsigned k = 0; k < ns; k++) {
 			unsigned s = (start + k) % ns;
 			int64_t now = r->port->now();
-			int64_t try_deadline = now + (int64_t)c->timeout_ms * 1000000;
+			int64_t until = now + (int64_t)c->timeout_ms * 1000000;
 			bool any = false, timed_out = false;
 
 			if (deadline >= 0 && now >= deadline)
 				goto out;
-			if (deadline >= 0 && try_deadline > deadline)
-				try_deadline = deadline;
+			if (deadline >= 0 && until > deadline)
+				until = deadline;
 			for (size_t i = 0; i < n; i++) {
-				if (done[i] || (settled[i] & (1u << s)))
+				cur[i] = -1;
+				if (done[i] || (settled[i] & (1u << s)) ||
+				    nt == DNS_MAX_TRIES)
 					continue;
-				if (send_udp(r, conf, s, &qs[i], &t[i],
-					     try_deadline) < 0) {
+				struct try_state *x = &t[nt];
+				x->ep = NULL;
+				x->q = (uint8_t)i;
+				x->s = (uint8_t)s;
+				if (send_udp(r, conf, s, &qs[i], x, until) < 0) {
 					tempfail[i] = true;
-					close_ep(r, &t[i]);
+					close_ep(r, x);
 					continue;
 				}
+				cur[i] = (int)nt++;
 				any = true;
 			}
 			if (!any)
 				continue;
-			for (size_t i = 0; i < n; i++) {
-				if (!t[i].waiting)
-					continue;
-				int v = await_answer(r, conf, s, &qs[i], &t[i],
-						     buf, cap, try_deadline,
-						     deadline);
-				close_ep(r, &t[i]);
-				switch (v) {
-				case VERDICT_WAIT:
-					timed_out = true;
-					tempfail[i] = true;
-					atomic_fetch_add_explicit(&r->stats.timeouts,
-						1, memory_order_relaxed);
+			for (;;) {
+				bool waiting = false;
+				int v = VERDICT_WAIT, w;
+
+				for (size_t i = 0; i < n; i++)
+					waiting |= !done[i] && cur[i] >= 0 &&
+						   t[cur[i]].live;
+				if (!waiting)
 					break;
+				w = receive_any(r, conf, qs, t, nt, buf, cap,
+						until, deadline, &v);
+				if (w < 0)
+					break;
+				size_t i = t[w].q;
+				heard[i] = true;
+				switch (v) {
 				case VERDICT_DONE:
+				case VERDICT_NOMEM:
 					done[i] = true;
-					qs[i].outcome = DNS_Q_ANSWER;
+					qs[i].outcome = v == VERDICT_DONE ?
+						DNS_Q_ANSWER : DNS_Q_NOMEM;
+					/* Its other tries are moot now. */
+					for (size_t x = 0; x < nt; x++)
+						if (t[x].q == i)
+							close_ep(r, &t[x]);
 					break;
 				case VERDICT_TEMP:
 					tempfail[i] = true;
-					settled[i] |= 1u << s;
-					break;
-				case VERDICT_NOMEM:
-					done[i] = true;
-					qs[i].outcome = DNS_Q_NOMEM;
-					break;
+					/* fall through */
 				default:
-					settled[i] |= 1u << s;
+					settled[i] |= 1u << t[w].s;
+					close_ep(r, &t[w]);
 					break;
 				}
+			}
+			/* This round's tries still open timed out; they go on
+			 * listening until the end. */
+			for (size_t i = 0; i < n; i++) {
+				if (done[i] || cur[i] < 0 || !t[cur[i]].live)
+					continue;
+				timed_out = true;
+				tempfail[i] = true;
+				atomic_fetch_add_explicit(&r->stats.timeouts, 1,
+							  memory_order_relaxed);
 			}
 			/* A server that timed out is skipped by later lookups
 			 * until another one times out in turn. */
 			if (timed_out && !c->rotate) {
-				unsigned cur = atomic_load(&r->next_server);
-				if (cur % ns == s)
+				unsigned cur_s = atomic_load(&r->next_server);
+				if (cur_s % ns == s)
 					atomic_compare_exchange_strong(
-						&r->next_server, &cur, s + 1);
+						&r->next_server, &cur_s, s + 1);
 			}
 			bool all = true;
 			for (size_t i = 0; i < n; i++)
@@ -680,11 +771,16 @@ ks__dns_ask(struct ks_dns *r, const struct dns_conf *conf,
 		}
 	}
 out:
+	for (size_t x = 0; x < nt; x++)
+		close_ep(r, &t[x]);
 	for (size_t i = 0; i < n; i++) {
-		close_ep(r, &t[i]);
-		if (!done[i])
-			qs[i].outcome = tempfail[i] ? DNS_Q_TEMPFAIL :
-						      DNS_Q_PERMFAIL;
+		if (done[i])
+			continue;
+		if (!tempfail[i])
+			qs[i].outcome = DNS_Q_PERMFAIL;
+		else
+			qs[i].outcome = heard[i] ? DNS_Q_TEMPFAIL :
+						   DNS_Q_TIMEOUT;
 	}
 	r->port->free(buf, cap);
 }

@@ -836,6 +836,66 @@ test_all_servers_silent_is_eai_again_in_time(void)
 	proxy_set(&px[1], PROXY_PASS);
 }
 
+/*
+ * Late answers count: with a 200 ms timeout and two attempts, an answer
+ * that takes 220 ms arrives while the retry is out and is used at once
+ * (glibc: the same at 1.1 s with timeout:1); a slow AAAA (300 ms) joins
+ * the quick A instead of being lost.
+ */
+static void
+test_late_answers_are_kept(void)
+{
+	NEED_PROXY();
+	struct opts o = { .timeout_ms = 200, .attempts = 2, .no_cache = true };
+	struct ks_dns *r = resolver1(px[0].port, &o);
+	char text[256];
+
+	proxy_delay(&px[0], 220, 0);
+	int64_t t0 = now_ms();
+	CHECK_EQ(lookup_text(r, "www.ks.test", KS_AF_UNSPEC, text, sizeof text,
+			     NULL), 0);
+	int64_t took = now_ms() - t0;
+	printf("    all answers 220 ms late: %s after %lld ms\n", text,
+	       (long long)took);
+	CHECK_STR(text, "192.0.2.1 2001:db8::1");
+	CHECK(took >= 215 && took < 330);
+	CHECK_EQ(atomic_load(&px[0].udp_queries), 4);	/* both retried once */
+
+	proxy_delay(&px[0], 300, DNS_T_AAAA);
+	t0 = now_ms();
+	CHECK_EQ(lookup_text(r, "www.ks.test", KS_AF_UNSPEC, text, sizeof text,
+			     NULL), 0);
+	took = now_ms() - t0;
+	printf("    AAAA 300 ms late: %s after %lld ms\n", text, (long long)took);
+	CHECK_STR(text, "192.0.2.1 2001:db8::1");
+	CHECK(took >= 295 && took < 400);
+	ks_dns_destroy(r);
+
+	/* A transport without the wait hook: the late answer is found when
+	 * the retry's wait ends, not lost. */
+	struct ks_dns_config c;
+	struct ks_dns_transport tp;
+	ks_dns_config_init(&c);
+	c.nservers = 1;
+	c.servers[0] = (struct ks_dns_server){ .family = KS_AF_INET,
+		.addr = { 127, 0, 0, 1 }, .port = px[0].port };
+	c.timeout_ms = 200;
+	c.attempts = 2;
+	c.no_cache = true;
+	ks_dns_hosted_transport(&tp);
+	tp.wait = NULL;
+	CHECK_EQ(ks_dns_create(&r, test_port(), &tp, &c, NULL, 0), 0);
+	proxy_delay(&px[0], 220, 0);
+	t0 = now_ms();
+	CHECK_EQ(lookup_text(r, "www.ks.test", KS_AF_UNSPEC, text, sizeof text,
+			     NULL), 0);
+	took = now_ms() - t0;
+	CHECK_STR(text, "192.0.2.1 2001:db8::1");
+	CHECK(took < 500);
+	ks_dns_destroy(r);
+	proxy_set(&px[0], PROXY_PASS);
+}
+
 /* Spoofing attempts are ignored and the real answer is used. */
 static void
 test_bad_answers_are_rejected(void)
@@ -1225,6 +1285,7 @@ static const struct dns_test tests[] = {
 	{ "proxy: a timeout moves lookups to the next server", test_timeout_rotates_to_next_server },
 	{ "proxy: rotate starts each lookup at the next server", test_rotate_spreads_lookups },
 	{ "proxy: silent servers give EAI_AGAIN within attempts or deadline", test_all_servers_silent_is_eai_again_in_time },
+	{ "proxy: late answers to a first try still count after the retry", test_late_answers_are_kept },
 	{ "proxy: wrong id, question, flags and forged answers are ignored", test_bad_answers_are_rejected },
 	{ "proxy: truncated or oversized answers go to TCP, never used", test_truncated_answers_go_to_tcp },
 	{ "proxy: EDNS0 FORMERR fallback is remembered per server", test_edns_fallback_is_remembered_per_server },
