@@ -319,6 +319,7 @@ hosts_lookup(const struct ks_port *port, const struct dns_hosts *hs,
 #define CAND_TEMP	3
 #define CAND_PERM	4
 #define CAND_NOMEM	5
+#define CAND_TIMEOUT	6	/* no server said anything */
 
 static int
 answer_cand(const struct dns_answer *a)
@@ -421,8 +422,10 @@ resolve_candidate(struct ks_dns *r, const struct dns_conf *conf,
 			res[t] = CAND_NOMEM;
 			continue;
 		case DNS_Q_TEMPFAIL:
-		case DNS_Q_TIMEOUT:
 			res[t] = CAND_TEMP;
+			continue;
+		case DNS_Q_TIMEOUT:
+			res[t] = CAND_TIMEOUT;
 			continue;
 		case DNS_Q_PERMFAIL:
 			res[t] = CAND_PERM;
@@ -486,8 +489,9 @@ lookup_name(struct ks_dns *r, const struct dns_conf *conf, const char *name,
 	for (unsigned k = 0; k <= nsearch; k++) {
 		int res[2];
 		unsigned si;
+		bool as_is = as_is_first ? k == 0 : k == nsearch;
 
-		if (as_is_first ? k == 0 : k == nsearch) {
+		if (as_is) {
 			dns_memcpy(cand, wire, wirelen);
 			candlen = wirelen;
 		} else {
@@ -499,11 +503,12 @@ lookup_name(struct ks_dns *r, const struct dns_conf *conf, const char *name,
 		}
 		resolve_candidate(r, conf, cand, candlen, types, ntypes, res,
 				  ans, deadline);
-		bool ok = false, nomem = false;
+		bool ok = false, nomem = false, silent = true;
 		for (size_t t = 0; t < ntypes; t++) {
 			ok |= res[t] == CAND_OK;
 			nomem |= res[t] == CAND_NOMEM;
-			temp |= res[t] == CAND_TEMP;
+			silent &= res[t] == CAND_TIMEOUT;
+			temp |= res[t] == CAND_TEMP || res[t] == CAND_TIMEOUT;
 			perm |= res[t] == CAND_PERM;
 			nodata |= res[t] == CAND_NODATA;
 		}
@@ -523,8 +528,18 @@ lookup_name(struct ks_dns *r, const struct dns_conf *conf, const char *name,
 		}
 		if (nomem)
 			return KS_EAI_MEMORY;
-		/* Unlike musl, a SERVFAIL or a timeout does not end the
-		 * search: the next candidate may still resolve. */
+		/* Unlike musl, a SERVFAIL does not end the search: the next
+		 * candidate may still resolve. A search domain that no
+		 * server answered at all does end the walk through the
+		 * domains, as in glibc: the servers are most likely gone,
+		 * and every other domain would cost the full timeouts
+		 * again. The name as given is still tried if it has not
+		 * been. */
+		if (silent && !as_is) {
+			if (as_is_first)
+				break;
+			k = nsearch - 1;
+		}
 	}
 	if (temp)
 		return KS_EAI_AGAIN;
@@ -1132,6 +1147,7 @@ ks_dns_reverse(struct ks_dns *r, int family, const void *addr, char *host,
 		err = KS_EAI_MEMORY;
 		goto put;
 	case CAND_TEMP:
+	case CAND_TIMEOUT:
 		err = KS_EAI_AGAIN;
 		goto put;
 	case CAND_PERM:

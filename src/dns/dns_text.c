@@ -498,6 +498,12 @@ parse_options(struct ks_dns_config *c, const char *p, const char *end,
 		else if (wlen > 11 && dns_memeq(w, "timeout-ms:", 11) &&
 			 parse_uint(w + 11, wlen - 11, 30000, &v))
 			c->timeout_ms = v ? v : 1;
+		else if (wlen > 9 && dns_memeq(w, "deadline:", 9) &&
+			 parse_uint(w + 9, wlen - 9, 3600, &v))
+			c->deadline_ms = v * 1000;
+		else if (wlen > 12 && dns_memeq(w, "deadline-ms:", 12) &&
+			 parse_uint(w + 12, wlen - 12, 3600000, &v))
+			c->deadline_ms = v;
 		else if (wlen > 9 && dns_memeq(w, "attempts:", 9) &&
 			 parse_uint(w + 9, wlen - 9, 5, &v))
 			c->attempts = v ? v : 1;

@@ -896,6 +896,56 @@ test_late_answers_are_kept(void)
 	proxy_set(&px[0], PROXY_PASS);
 }
 
+/*
+ * A dead server with three search domains fails no later than glibc:
+ * glibc stops walking the domains after the first one no server
+ * answered, then tries the name as given (timeout:1 attempts:2: 4.0 s,
+ * two candidates of two tries). Here at 200 ms per try: 800 ms, eight
+ * queries (A and AAAA, two candidates, two tries). Then the deadline
+ * option read from resolv.conf text cuts it shorter.
+ */
+static void
+test_dead_server_with_search_list_fails_in_time(void)
+{
+	NEED_PROXY();
+	struct opts o = { .timeout_ms = 200, .attempts = 2,
+			  .search = { "a.ks.test", "b.ks.test", "c.ks.test" } };
+	struct ks_dns *r = resolver1(px[0].port, &o);
+	char text[64];
+
+	proxy_set(&px[0], PROXY_DROP);
+	int64_t t0 = now_ms();
+	CHECK_EQ(lookup_text(r, "host", KS_AF_UNSPEC, text, sizeof text, NULL),
+		 KS_EAI_AGAIN);
+	int64_t took = now_ms() - t0;
+	printf("    dead server, 3 search domains: %lld ms, %d queries\n",
+	       (long long)took, atomic_load(&px[0].udp_queries));
+	CHECK(took >= 790 && took < 950);
+	CHECK_EQ(atomic_load(&px[0].udp_queries), 8);
+	ks_dns_destroy(r);
+
+	/* "options deadline-ms:300" caps the whole lookup. */
+	struct ks_dns_config c;
+	struct ks_dns_transport tp;
+	char conf[256];
+	ks_dns_config_init(&c);
+	snprintf(conf, sizeof conf, "nameserver 127.0.0.1#%u\n"
+		 "search a.ks.test b.ks.test c.ks.test\n"
+		 "options timeout-ms:200 attempts:2 deadline-ms:300\n",
+		 px[0].port);
+	CHECK_EQ(ks_dns_config_parse(&c, conf, strlen(conf)), 0);
+	CHECK_EQ(c.deadline_ms, 300);
+	ks_dns_hosted_transport(&tp);
+	CHECK_EQ(ks_dns_create(&r, test_port(), &tp, &c, NULL, 0), 0);
+	t0 = now_ms();
+	CHECK_EQ(lookup_text(r, "host", KS_AF_UNSPEC, text, sizeof text, NULL),
+		 KS_EAI_AGAIN);
+	took = now_ms() - t0;
+	CHECK(took >= 290 && took < 400);
+	ks_dns_destroy(r);
+	proxy_set(&px[0], PROXY_PASS);
+}
+
 /* Spoofing attempts are ignored and the real answer is used. */
 static void
 test_bad_answers_are_rejected(void)
@@ -1286,6 +1336,7 @@ static const struct dns_test tests[] = {
 	{ "proxy: rotate starts each lookup at the next server", test_rotate_spreads_lookups },
 	{ "proxy: silent servers give EAI_AGAIN within attempts or deadline", test_all_servers_silent_is_eai_again_in_time },
 	{ "proxy: late answers to a first try still count after the retry", test_late_answers_are_kept },
+	{ "proxy: a dead server with 3 search domains fails no later than glibc", test_dead_server_with_search_list_fails_in_time },
 	{ "proxy: wrong id, question, flags and forged answers are ignored", test_bad_answers_are_rejected },
 	{ "proxy: truncated or oversized answers go to TCP, never used", test_truncated_answers_go_to_tcp },
 	{ "proxy: EDNS0 FORMERR fallback is remembered per server", test_edns_fallback_is_remembered_per_server },
