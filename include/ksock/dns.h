@@ -198,8 +198,8 @@ void	ks_dns_config_init(struct ks_dns_config *c);
  * Parses resolv.conf text (nameserver, search, domain, options ndots:N
  * timeout:N attempts:N rotate edns0, and ksock's "port:N" extension;
  * "nameserver ADDR#PORT" is accepted too) into @c, which should hold the
- * defaults. Unknown lines are ignored, as glibc does. Returns 0, or
- * -KS_EINVAL when no line made sense of a nameserver address.
+ * defaults. Unknown lines, and nameserver lines without a usable address,
+ * are skipped, as glibc does. Returns 0.
  */
 int	ks_dns_config_parse(struct ks_dns_config *c, const char *text,
 			    size_t len);

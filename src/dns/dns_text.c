@@ -529,7 +529,6 @@ ks_dns_config_parse(struct ks_dns_config *c, const char *text, size_t len)
 	const char *p = text, *end = text + len;
 	unsigned default_port = 53;
 	bool explicit_port[KS_DNS_MAX_SERVERS] = { false };
-	bool bad_server = false;
 
 	while (p < end) {
 		const char *eol = p, *w;
@@ -541,6 +540,9 @@ ks_dns_config_parse(struct ks_dns_config *c, const char *text, size_t len)
 		if (next_word(&q, eol, &w, &wlen)) {
 			if (word_is(w, wlen, "nameserver")) {
 				struct ks_dns_server srv;
+				/* A line that names no usable address is
+				 * skipped, as glibc does; the rest of the file
+				 * still counts. */
 				if (next_word(&q, eol, &w, &wlen) &&
 				    parse_server(w, wlen, &srv)) {
 					if (c->nservers < KS_DNS_MAX_SERVERS) {
@@ -550,8 +552,6 @@ ks_dns_config_parse(struct ks_dns_config *c, const char *text, size_t len)
 						explicit_port[c->nservers] = hash;
 						c->servers[c->nservers++] = srv;
 					}
-				} else {
-					bad_server = true;
 				}
 			} else if (word_is(w, wlen, "search") ||
 				   word_is(w, wlen, "domain")) {
@@ -565,7 +565,7 @@ ks_dns_config_parse(struct ks_dns_config *c, const char *text, size_t len)
 	for (unsigned i = 0; i < c->nservers; i++)
 		if (!explicit_port[i])
 			c->servers[i].port = (uint16_t)default_port;
-	return bad_server && c->nservers == 0 ? -KS_EINVAL : 0;
+	return 0;
 }
 
 /* -- hosts -- */

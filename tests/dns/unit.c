@@ -8,6 +8,7 @@
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dns/dns_impl.h"
 #include "harness.h"
@@ -432,8 +433,30 @@ test_resolv_conf_parsing(void)
 	CHECK_EQ(c.attempts, 5);		/* glibc's clamp */
 	CHECK(c.rotate);
 
+	/* An unparsable nameserver line is skipped, as glibc does: the rest
+	 * of the file (search, options, other servers) still counts. */
+	static const char bad[] = "nameserver bad\nsearch x.example\n"
+				  "options ndots:3\nnameserver 192.0.2.9\n";
 	ks_dns_config_init(&c);
-	CHECK_EQ(ks_dns_config_parse(&c, "nameserver bad\n", 15), -KS_EINVAL);
+	CHECK_EQ(ks_dns_config_parse(&c, bad, sizeof bad - 1), 0);
+	CHECK_EQ(c.nservers, 1);
+	CHECK_EQ(c.nsearch, 1);
+	CHECK_STR(c.search[0], "x.example");
+	CHECK_EQ(c.ndots, 3);
+	ks_dns_config_init(&c);
+	CHECK_EQ(ks_dns_config_parse(&c, bad, 31), 0);	/* no server at all */
+	CHECK_EQ(c.nservers, 0);
+	CHECK_EQ(c.nsearch, 1);
+	/* And the hosted loader keeps it all too. */
+	char path[] = "/tmp/ksock-dns-resolv-XXXXXX";
+	int fd = mkstemp(path);
+	CHECK(fd >= 0 && write(fd, bad, 48) == 48);	/* no server line */
+	close(fd);
+	CHECK_EQ(ks_dns_hosted_load_config(path, &c), 0);
+	unlink(path);
+	CHECK_EQ(c.nservers, 0);
+	CHECK_EQ(c.nsearch, 1);
+	CHECK_EQ(c.ndots, 3);
 	ks_dns_config_init(&c);
 	CHECK_EQ(ks_dns_config_parse(&c, "", 0), 0);
 	CHECK_EQ(c.nservers, 0);
