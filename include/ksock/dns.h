@@ -101,12 +101,14 @@ struct ks_dns_server {
 };
 
 /*
- * Limits. Servers and search domains follow glibc's MAXNS and MAXDNSRCH
- * (3 and 6) with one server to spare, so a resolv.conf that works with
- * glibc always fits.
+ * Limits. Servers follow glibc's MAXNS (3) with one to spare. glibc has
+ * had no limit on search domains since 2.26 (before: MAXDNSRCH, 6, and
+ * 256 characters in all); a fixed configuration needs one, and 32 domains
+ * of any length is more than any real resolv.conf holds (each one costs
+ * a full query round on a miss). Domains past it are ignored.
  */
 #define KS_DNS_MAX_SERVERS	4
-#define KS_DNS_MAX_SEARCH	6
+#define KS_DNS_MAX_SEARCH	32
 #define KS_DNS_NAME_MAX		253	/* text form, without the final dot */
 #define KS_DNS_LABEL_MAX	63
 

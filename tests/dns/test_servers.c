@@ -708,6 +708,46 @@ test_search_list_and_ndots(void)
 	ks_dns_destroy(r);
 }
 
+/*
+ * More than glibc's old 6 search domains: the eighth is used (glibc has
+ * no limit since 2.26), and the 32 of KS_DNS_MAX_SEARCH are kept from a
+ * longer line.
+ */
+static void
+test_search_list_longer_than_six(void)
+{
+	NEED(have_nsd, "nsd not running");
+	struct ks_dns_config c;
+	struct ks_dns_transport tp;
+	struct ks_dns *r;
+	char conf[2048], text[64];
+	int o;
+
+	o = snprintf(conf, sizeof conf, "nameserver 127.0.0.1#%u\nsearch",
+		     nsd.port);
+	for (int i = 1; i <= 7; i++)
+		o += snprintf(conf + o, sizeof conf - (size_t)o,
+			      " d%d.ks.test", i);
+	o += snprintf(conf + o, sizeof conf - (size_t)o, " sub.ks.test\n");
+	ks_dns_config_init(&c);
+	CHECK_EQ(ks_dns_config_parse(&c, conf, (size_t)o), 0);
+	CHECK_EQ(c.nsearch, 8);
+	ks_dns_hosted_transport(&tp);
+	CHECK_EQ(ks_dns_create(&r, test_port(), &tp, &c, NULL, 0), 0);
+	CHECK_EQ(lookup_text(r, "host", KS_AF_INET, text, sizeof text, NULL), 0);
+	CHECK_STR(text, "192.0.2.30");
+	ks_dns_destroy(r);
+
+	o = snprintf(conf, sizeof conf, "search");
+	for (int i = 1; i <= 40; i++)
+		o += snprintf(conf + o, sizeof conf - (size_t)o,
+			      " d%d.example", i);
+	ks_dns_config_init(&c);
+	CHECK_EQ(ks_dns_config_parse(&c, conf, (size_t)o), 0);
+	CHECK_EQ(c.nsearch, KS_DNS_MAX_SEARCH);
+	CHECK_STR(c.search[KS_DNS_MAX_SEARCH - 1], "d32.example");
+}
+
 static void
 test_search_continues_after_servfail(void)
 {
@@ -1331,6 +1371,7 @@ static const struct dns_test tests[] = {
 	{ "cache: a hit makes no system call (seccomp)", test_cache_hit_makes_no_system_call },
 	{ "search: ndots order, NODATA continues, absolute names", test_search_list_and_ndots },
 	{ "search: continues after SERVFAIL (unbound, lame zone)", test_search_continues_after_servfail },
+	{ "search: more than 6 domains, as glibc since 2.26", test_search_list_longer_than_six },
 	{ "names: invalid names are refused before sending", test_invalid_names_send_nothing },
 	{ "proxy: a timeout moves lookups to the next server", test_timeout_rotates_to_next_server },
 	{ "proxy: rotate starts each lookup at the next server", test_rotate_spreads_lookups },
