@@ -754,6 +754,26 @@ to_net16(uint16_t v)
 	return out;
 }
 
+/*
+ * Whether the hints' socket type and protocol go together at all, service
+ * aside: when they do and still nothing fits, the service does not exist
+ * for that type (ntp over SOCK_STREAM), which POSIX and glibc call
+ * EAI_SERVICE; otherwise it is EAI_SOCKTYPE.
+ */
+static bool
+socktype_fits(const struct ks_addrinfo *h)
+{
+	for (size_t k = 0; k < 3; k++) {
+		if (h->ai_socktype && h->ai_socktype != socktypes[k].socktype)
+			continue;
+		if (h->ai_protocol && socktypes[k].proto &&
+		    h->ai_protocol != socktypes[k].protocol)
+			continue;
+		return true;
+	}
+	return false;
+}
+
 /* Builds the list for @addrs x the socket types that fit the hints. */
 static int
 build_list(const struct ks_port *port, const struct ai_addr *addrs,
@@ -786,7 +806,7 @@ build_list(const struct ks_port *port, const struct ai_addr *addrs,
 		kinds[nkinds++] = (int)k;
 	}
 	if (nkinds == 0)
-		return h->ai_socktype ? KS_EAI_SOCKTYPE : KS_EAI_SERVICE;
+		return socktype_fits(h) ? KS_EAI_SERVICE : KS_EAI_SOCKTYPE;
 	size_t n = naddrs * nkinds;
 	size_t size = sizeof(struct ai_block) +
 		      n * (sizeof(struct ks_addrinfo) + sizeof(union ai_sockaddr)) +

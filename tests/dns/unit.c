@@ -553,6 +553,11 @@ test_getaddrinfo_matches_glibc_offline(void)
 		{ "192.0.2.1", "domain", 0, 0, SOCK_DGRAM, 0 },
 		{ "192.0.2.1", "http", AI_NUMERICSERV, 0, 0, 0 },
 		{ "192.0.2.1", "no-such-service", 0, 0, 0, 0 },
+		/* A service that exists, but not for the socket type. */
+		{ "192.0.2.1", "ntp", 0, 0, SOCK_STREAM, 0 },
+		{ "192.0.2.1", "ssh", 0, 0, SOCK_DGRAM, 0 },
+		{ "192.0.2.1", "ntp", 0, 0, 0, IPPROTO_TCP },
+		{ "192.0.2.1", "ntp", 0, 0, SOCK_STREAM, IPPROTO_UDP },
 		{ "192.0.2.1", "80", 0, AF_INET6, 0, 0 },
 		{ "192.0.2.1", "80", AI_V4MAPPED, AF_INET6, 0, 0 },
 		{ "2001:db8::1", "443", 0, 0, SOCK_STREAM, 0 },
