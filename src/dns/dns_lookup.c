@@ -1240,10 +1240,14 @@ ks_dns_getnameinfo(struct ks_dns *r, const struct ks_sockaddr *sa,
 		if (!(flags & KS_NI_NUMERICHOST))
 			err = ks_dns_reverse(r, family, addr, host, hostlen,
 					     NULL);
-		if (err == KS_EAI_MEMORY || err == KS_EAI_OVERFLOW)
+		/* A temporary failure is reported as such even without
+		 * NI_NAMEREQD, as glibc: the caller may try again, while a
+		 * number would look like "this address has no name". */
+		if (err == KS_EAI_MEMORY || err == KS_EAI_OVERFLOW ||
+		    err == KS_EAI_AGAIN)
 			return err;
 		if (err && (flags & KS_NI_NAMEREQD))
-			return err == KS_EAI_AGAIN ? KS_EAI_AGAIN : KS_EAI_NONAME;
+			return KS_EAI_NONAME;
 		if (err) {
 			if (!ks__dns_format_addr(family, addr, host, hostlen))
 				return KS_EAI_OVERFLOW;

@@ -986,6 +986,38 @@ test_dead_server_with_search_list_fails_in_time(void)
 	proxy_set(&px[0], PROXY_PASS);
 }
 
+/*
+ * getnameinfo when the servers fail (SERVFAIL) or stay silent: EAI_AGAIN
+ * with or without NI_NAMEREQD, as glibc (whose TRY_AGAIN comes before
+ * the numeric fallback); a plain "no PTR" still gives the number.
+ */
+static void
+test_getnameinfo_temporary_failure_is_eai_again(void)
+{
+	NEED_PROXY();
+	static const enum proxy_mode modes[] = { PROXY_SERVFAIL, PROXY_DROP };
+	struct opts o = { .timeout_ms = 100, .attempts = 1, .no_cache = true };
+	struct ks_dns *r = resolver1(px[0].port, &o);
+	struct ks_sockaddr_in sin = { .sin_family = KS_AF_INET };
+	char host[KS_NI_MAXHOST];
+
+	memcpy(&sin.sin_addr, "\xc0\x00\x02\x01", 4);
+	for (size_t i = 0; i < 2; i++) {
+		proxy_set(&px[0], modes[i]);
+		CHECK_EQ(ks_dns_getnameinfo(r, (void *)&sin, sizeof sin, host,
+					    sizeof host, NULL, 0, 0),
+			 KS_EAI_AGAIN);
+		CHECK_EQ(ks_dns_getnameinfo(r, (void *)&sin, sizeof sin, host,
+					    sizeof host, NULL, 0,
+					    KS_NI_NAMEREQD), KS_EAI_AGAIN);
+	}
+	proxy_set(&px[0], PROXY_PASS);
+	CHECK_EQ(ks_dns_getnameinfo(r, (void *)&sin, sizeof sin, host,
+				    sizeof host, NULL, 0, 0), 0);
+	CHECK_STR(host, "www.ks.test");
+	ks_dns_destroy(r);
+}
+
 /* Spoofing attempts are ignored and the real answer is used. */
 static void
 test_bad_answers_are_rejected(void)
@@ -1378,6 +1410,7 @@ static const struct dns_test tests[] = {
 	{ "proxy: silent servers give EAI_AGAIN within attempts or deadline", test_all_servers_silent_is_eai_again_in_time },
 	{ "proxy: late answers to a first try still count after the retry", test_late_answers_are_kept },
 	{ "proxy: a dead server with 3 search domains fails no later than glibc", test_dead_server_with_search_list_fails_in_time },
+	{ "proxy: getnameinfo on SERVFAIL or silence is EAI_AGAIN, as glibc", test_getnameinfo_temporary_failure_is_eai_again },
 	{ "proxy: wrong id, question, flags and forged answers are ignored", test_bad_answers_are_rejected },
 	{ "proxy: truncated or oversized answers go to TCP, never used", test_truncated_answers_go_to_tcp },
 	{ "proxy: EDNS0 FORMERR fallback is remembered per server", test_edns_fallback_is_remembered_per_server },
