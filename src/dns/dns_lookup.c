@@ -447,6 +447,39 @@ resolve_candidate(struct ks_dns *r, const struct dns_conf *conf,
  * answer it ourselves; we leave that to the hosts table, as glibc). */
 
 /*
+ * One candidate's failure from its per-type results, as glibc combines
+ * the A and AAAA answers: NXDOMAIN for either type means the name does
+ * not exist (a dangling CNAME from dnsmasq gives NXDOMAIN for A and NODATA
+ * for AAAA); else NODATA for either means it exists without addresses,
+ * even when the other type failed; else a server's failure, then
+ * silence, then a permanent failure.
+ */
+static int
+candidate_result(const int *res, size_t ntypes)
+{
+	static const int order[] = { CAND_NXDOMAIN, CAND_NODATA, CAND_TEMP,
+				     CAND_TIMEOUT };
+
+	for (size_t o = 0; o < sizeof order / sizeof order[0]; o++)
+		for (size_t t = 0; t < ntypes; t++)
+			if (res[t] == order[o])
+				return order[o];
+	return CAND_PERM;
+}
+
+static int
+cand_error(int cand)
+{
+	switch (cand) {
+	case CAND_NXDOMAIN:	return KS_EAI_NONAME;
+	case CAND_NODATA:	return KS_EAI_NODATA;
+	case CAND_TEMP:
+	case CAND_TIMEOUT:	return KS_EAI_AGAIN;
+	default:		return KS_EAI_FAIL;
+	}
+}
+
+/*
  * Resolves text @name for up to two @types: hosts table first, then the
  * search list. On 0, ans[t] holds an OK answer or NULL for each type
  * (at least one is set). Returns 0 or a KS_EAI_* code.
@@ -457,9 +490,9 @@ lookup_name(struct ks_dns *r, const struct dns_conf *conf, const char *name,
 {
 	uint8_t wire[DNS_WIRE_NAME_MAX], cand[DNS_WIRE_NAME_MAX];
 	size_t wirelen, candlen;
-	bool absolute, temp = false, perm = false, nodata = false;
+	bool absolute, servfail = false, nodata = false;
 	int64_t deadline = -1;
-	int err;
+	int err, first = -1, last = CAND_NXDOMAIN;
 
 	for (size_t t = 0; t < ntypes; t++)
 		ans[t] = NULL;
@@ -508,9 +541,6 @@ lookup_name(struct ks_dns *r, const struct dns_conf *conf, const char *name,
 			ok |= res[t] == CAND_OK;
 			nomem |= res[t] == CAND_NOMEM;
 			silent &= res[t] == CAND_TIMEOUT;
-			temp |= res[t] == CAND_TEMP || res[t] == CAND_TIMEOUT;
-			perm |= res[t] == CAND_PERM;
-			nodata |= res[t] == CAND_NODATA;
 		}
 		if (ok && !nomem) {
 			/* Keep only positive answers. */
@@ -528,6 +558,14 @@ lookup_name(struct ks_dns *r, const struct dns_conf *conf, const char *name,
 		}
 		if (nomem)
 			return KS_EAI_MEMORY;
+		/* What this candidate says, and what the whole search will
+		 * say, in glibc's order (res_search and getaddrinfo). */
+		int cr = candidate_result(res, ntypes);
+		if (as_is && as_is_first)
+			first = cr;
+		nodata |= cr == CAND_NODATA;
+		servfail |= cr == CAND_TEMP;
+		last = cr;
 		/* Unlike musl, a SERVFAIL does not end the search: the next
 		 * candidate may still resolve. A search domain that no
 		 * server answered at all does end the walk through the
@@ -540,12 +578,20 @@ lookup_name(struct ks_dns *r, const struct dns_conf *conf, const char *name,
 				break;
 			k = nsearch - 1;
 		}
+		/* The lookup's own deadline ends the search. */
+		if (deadline >= 0 && r->port->now() >= deadline)
+			break;
 	}
-	if (temp)
+	/* The name as given, when it was tried first, speaks for the whole
+	 * search; else NODATA anywhere (the name exists somewhere), else a
+	 * server failure anywhere, else the last candidate's answer. */
+	if (first >= 0)
+		return cand_error(first);
+	if (nodata)
+		return KS_EAI_NODATA;
+	if (servfail)
 		return KS_EAI_AGAIN;
-	if (perm)
-		return KS_EAI_FAIL;
-	return nodata ? KS_EAI_NODATA : KS_EAI_NONAME;
+	return cand_error(last);
 }
 
 /* Parses @name as a numeric address of @family (KS_AF_UNSPEC: either). */

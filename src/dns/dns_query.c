@@ -686,8 +686,12 @@ ks__dns_ask(struct ks_dns *r, const struct dns_conf *conf,
 			int64_t until = now + (int64_t)c->timeout_ms * 1000000;
 			bool any = false, timed_out = false;
 
-			if (deadline >= 0 && now >= deadline)
+			if (deadline >= 0 && now >= deadline) {
+				/* Out of time: what was not heard is silence. */
+				for (size_t i = 0; i < n; i++)
+					tempfail[i] = true;
 				goto out;
+			}
 			if (deadline >= 0 && until > deadline)
 				until = deadline;
 			for (size_t i = 0; i < n; i++) {

@@ -1018,6 +1018,40 @@ test_getnameinfo_temporary_failure_is_eai_again(void)
 	ks_dns_destroy(r);
 }
 
+/*
+ * Which error wins, as glibc decides it: NODATA on one search candidate
+ * beats SERVFAIL on another; NXDOMAIN for A beats NODATA for AAAA (what
+ * dnsmasq answers for a dangling CNAME); NODATA for A beats a lost AAAA.
+ */
+static void
+test_error_precedence_matches_glibc(void)
+{
+	NEED_PROXY();
+	struct opts o = { .timeout_ms = 100, .attempts = 1, .no_cache = true,
+			  .search = { "a.ks.test", "sub.ks.test" } };
+	struct ks_dns *r = resolver1(px[0].port, &o);
+	char text[64];
+
+	/* www.a.ks.test SERVFAIL, www.sub.ks.test NODATA, www REFUSED. */
+	proxy_rule(&px[0], "a.ks.test", 0, DNS_R_SERVFAIL);
+	CHECK_EQ(lookup_text(r, "www", KS_AF_UNSPEC, text, sizeof text, NULL),
+		 KS_EAI_NODATA);
+	/* nodata.ks.test: NXDOMAIN for A, NODATA for AAAA. */
+	proxy_rule(&px[0], "nodata.ks.test", DNS_T_A, DNS_R_NXDOMAIN);
+	CHECK_EQ(lookup_text(r, "nodata.ks.test.", KS_AF_UNSPEC, text,
+			     sizeof text, NULL), KS_EAI_NONAME);
+	/* nodata.ks.test: NODATA for A, AAAA never answered. */
+	proxy_rule(&px[0], "nodata.ks.test", DNS_T_AAAA, -1);
+	CHECK_EQ(lookup_text(r, "nodata.ks.test.", KS_AF_UNSPEC, text,
+			     sizeof text, NULL), KS_EAI_NODATA);
+	/* Both lost: EAI_AGAIN. */
+	proxy_set(&px[0], PROXY_DROP);
+	CHECK_EQ(lookup_text(r, "nodata.ks.test.", KS_AF_UNSPEC, text,
+			     sizeof text, NULL), KS_EAI_AGAIN);
+	ks_dns_destroy(r);
+	proxy_set(&px[0], PROXY_PASS);
+}
+
 /* Spoofing attempts are ignored and the real answer is used. */
 static void
 test_bad_answers_are_rejected(void)
@@ -1411,6 +1445,7 @@ static const struct dns_test tests[] = {
 	{ "proxy: late answers to a first try still count after the retry", test_late_answers_are_kept },
 	{ "proxy: a dead server with 3 search domains fails no later than glibc", test_dead_server_with_search_list_fails_in_time },
 	{ "proxy: getnameinfo on SERVFAIL or silence is EAI_AGAIN, as glibc", test_getnameinfo_temporary_failure_is_eai_again },
+	{ "proxy: which error wins among candidates and types, as glibc", test_error_precedence_matches_glibc },
 	{ "proxy: wrong id, question, flags and forged answers are ignored", test_bad_answers_are_rejected },
 	{ "proxy: truncated or oversized answers go to TCP, never used", test_truncated_answers_go_to_tcp },
 	{ "proxy: EDNS0 FORMERR fallback is remembered per server", test_edns_fallback_is_remembered_per_server },
