@@ -549,8 +549,10 @@ take_reply(struct ks_dns *r, const struct dns_conf *conf,
 		return VERDICT_TEMP;	/* refused port, unreachable */
 	if (!same_server(from, srv) || !header_matches(buf, (size_t)n, t->id))
 		goto reject;
+	/* Our id but malformed: no answer, as glibc treats it. Ending the
+	 * lookup here would let anyone who guessed an id cut it short. */
 	if (ks__dns_parse(buf, (size_t)n, &m) < 0)
-		return VERDICT_PERM;	/* our id, but malformed */
+		goto reject;
 	if (!ks__dns_question_matches(&m, q->qname, q->qtype))
 		goto reject;
 	v = judge(r, conf, t->s, q, &m, t->edns, deadline);

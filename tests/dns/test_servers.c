@@ -1062,6 +1062,7 @@ test_bad_answers_are_rejected(void)
 		{ PROXY_WRONG_QUESTION, "wrong question" },
 		{ PROXY_WRONG_FLAGS, "QR clear" },
 		{ PROXY_FORGED, "forged from another port" },
+		{ PROXY_MALFORMED_FIRST, "malformed with our id" },
 	};
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -1149,7 +1150,8 @@ test_failure_codes(void)
 	static const struct { enum proxy_mode a, b; int want; } cases[] = {
 		{ PROXY_SERVFAIL, PROXY_SERVFAIL, KS_EAI_AGAIN },
 		{ PROXY_FORMERR, PROXY_FORMERR, KS_EAI_FAIL },
-		{ PROXY_MALFORMED, PROXY_MALFORMED, KS_EAI_FAIL },
+		/* A malformed reply is no answer: silence, as glibc. */
+		{ PROXY_MALFORMED, PROXY_MALFORMED, KS_EAI_AGAIN },
 		{ PROXY_FORMERR, PROXY_DROP, KS_EAI_AGAIN },	/* not everywhere */
 		{ PROXY_SERVFAIL, PROXY_PASS, 0 },		/* next server */
 		{ PROXY_MALFORMED, PROXY_PASS, 0 },
