@@ -65,13 +65,19 @@ fuzz_message(const uint8_t *buf, size_t len)
 				abort();
 			for (unsigned k = 0; k < a->nrr; k++) {
 				if ((size_t)a->rr[k].off + a->rr[k].len >
-				    a->size - sizeof *a)
+				    a->size - (size_t)(a->data - (uint8_t *)a))
 					abort();
 				if (a->qtype == DNS_T_PTR)
 					check_clean((const char *)a->data +
 						    a->rr[k].off, a->rr[k].len + 1);
 			}
 			check_clean(a->canon, sizeof a->canon);
+			for (size_t k = 0, o = 0; k < a->naliases; k++) {
+				size_t room = a->size -
+					(size_t)(a->aliases - (char *)a) - o;
+				check_clean(a->aliases + o, room);
+				o += strlen(a->aliases + o) + 1;
+			}
 			ks__dns_answer_put(&port, a);
 		}
 	}

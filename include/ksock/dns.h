@@ -60,6 +60,7 @@
 #define KS_NI_MAXSERV		32
 
 /* h_errno values for ks_dns_gethostbyname(). */
+#define KS_NETDB_INTERNAL	-1
 #define KS_HOST_NOT_FOUND	1
 #define KS_TRY_AGAIN		2
 #define KS_NO_RECOVERY		3
@@ -261,9 +262,12 @@ const char *ks_dns_gai_strerror(int code);
 
 /*
  * gethostbyname_r(3)-style lookup of @name for @af (KS_AF_INET or
- * KS_AF_INET6) into @he, whose strings and arrays live in @buf. Returns 0
- * or a KS_EAI_* code (KS_EAI_OVERFLOW when @buf is too small); *@h_errnop,
- * when not NULL, gets the matching KS_HOST_NOT_FOUND... value.
+ * KS_AF_INET6) into @he, whose strings and arrays live in @buf: h_name is
+ * the canonical name, h_aliases the other names of the CNAME chain.
+ * Returns 0 or a KS_EAI_* code, with *@h_errnop (when not NULL) set to
+ * the matching KS_HOST_NOT_FOUND... value; or -KS_ERANGE when @buf is too
+ * small, with *@h_errnop KS_NETDB_INTERNAL, as glibc's gethostbyname_r,
+ * so that the caller grows the buffer and asks again.
  */
 int	ks_dns_gethostbyname(struct ks_dns *r, const char *name, int af,
 			     struct ks_hostent *he, char *buf, size_t buflen,

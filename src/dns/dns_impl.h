@@ -219,9 +219,17 @@ bool	ks__dns_host_has_name(const struct dns_host *h, const char *name,
 #define DNS_ANS_NXDOMAIN	1
 #define DNS_ANS_NODATA		2
 
+/* One record of an answer: where its data lies, and its TTL. */
+struct dns_rr_ref {
+	uint32_t	ttl;
+	uint32_t	off;		/* into data */
+	uint32_t	len;
+};
+
 /*
  * An answer to one (name, type): immutable once built, shared by the
- * cache and readers through @refs.
+ * cache and readers through @refs. One allocation holds the header, the
+ * record table, the record data and the alias names (ks__dns_answer_alloc).
  */
 struct dns_answer {
 	atomic_uint	refs;		/* [A] */
@@ -230,22 +238,30 @@ struct dns_answer {
 	int64_t		born;		/* monotonic ns when received */
 	int64_t		expires;	/* monotonic ns; after it, stale */
 	uint16_t	qtype;
-	uint16_t	nrr;
-	char		canon[KS_DNS_NAME_MAX + 2];	/* end of the CNAME chain */
-	struct {
-		uint32_t ttl;
-		uint16_t len;
-		uint16_t off;		/* into data[] */
-	}		rr[32];
-	uint8_t		data[];
+	uint32_t	nrr;
+	char		canon[KS_DNS_NAME_MAX + 2];	/* last good name of the chain */
+	/* The other good names of the CNAME chain (for h_aliases): @naliases
+	 * NUL-terminated names one after another. */
+	uint32_t	naliases;
+	char		*aliases;
+	struct dns_rr_ref *rr;		/* nrr entries */
+	uint8_t		*data;
+	_Alignas(8) uint8_t mem[];
 };
 
 /*
- * At most this many records per answer. 32 addresses is more than any
- * client uses (glibc's gethostbyname stops at 35), and bounding it keeps
- * an answer one small allocation.
+ * At most this many records per answer: more than a 64 KB message can
+ * hold (an A record takes at least 16 bytes), so no real answer is ever
+ * cut; the memory an answer takes is bounded by the message it came in.
+ * PTR answers keep at most DNS_ANS_MAX_PTR names (each can expand a
+ * 2-byte pointer into 255 bytes, and only the first is used).
  */
-#define DNS_ANS_MAX_RR	32
+#define DNS_ANS_MAX_RR	4096
+#define DNS_ANS_MAX_PTR	32
+
+struct dns_answer *ks__dns_answer_alloc(const struct ks_port *port,
+					size_t nrr, size_t datalen,
+					size_t aliaslen);
 
 struct dns_cache;
 

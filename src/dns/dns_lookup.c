@@ -222,14 +222,10 @@ static struct dns_answer *
 synth_answer(const struct ks_port *port, uint16_t qtype, const char *canon,
 	     size_t canonlen, int64_t now, unsigned n, size_t len)
 {
-	size_t size = sizeof(struct dns_answer) + n * len;
-	struct dns_answer *a = port->alloc(size);
+	struct dns_answer *a = ks__dns_answer_alloc(port, n, n * len, 0);
 
 	if (!a)
 		return NULL;
-	dns_memset(a, 0, sizeof *a);
-	atomic_init(&a->refs, 1);
-	a->size = size;
 	a->status = DNS_ANS_OK;
 	a->born = a->expires = now;
 	a->qtype = qtype;
@@ -301,8 +297,8 @@ hosts_lookup(const struct ks_port *port, const struct dns_hosts *hs,
 				continue;
 			size_t o = a->nrr * family_len(family);
 			dns_memcpy(a->data + o, hs->h[i].addr, family_len(family));
-			a->rr[a->nrr].off = (uint16_t)o;
-			a->rr[a->nrr].len = (uint16_t)family_len(family);
+			a->rr[a->nrr].off = (uint32_t)o;
+			a->rr[a->nrr].len = (uint32_t)family_len(family);
 			a->nrr++;
 		}
 		ans[t] = a;
@@ -782,7 +778,8 @@ struct ai_addr {
 	uint8_t	addr[16];
 };
 
-#define AI_MAX_ADDRS	(2 * DNS_ANS_MAX_RR)
+/* Addresses a list holds without an allocation of their own. */
+#define AI_STACK_ADDRS	8
 
 union ai_sockaddr {
 	struct ks_sockaddr_in	v4;
@@ -902,7 +899,7 @@ static void
 add_answer(struct ai_addr *addrs, size_t *n, const struct dns_answer *a,
 	   bool map4)
 {
-	for (unsigned i = 0; a && i < a->nrr && *n < AI_MAX_ADDRS; i++) {
+	for (unsigned i = 0; a && i < a->nrr; i++) {
 		struct ai_addr *x = &addrs[(*n)++];
 		dns_memset(x->addr, 0, 16);
 		if (a->qtype == DNS_T_A && map4) {
@@ -928,7 +925,8 @@ ks_dns_getaddrinfo(struct ks_dns *r, const char *node, const char *service,
 	static const struct ks_addrinfo no_hints;
 	const struct ks_addrinfo *h = hints ? hints : &no_hints;
 	const struct dns_conf *conf;
-	struct ai_addr addrs[AI_MAX_ADDRS];
+	struct ai_addr stack_addrs[AI_STACK_ADDRS], *addrs = stack_addrs;
+	size_t addrs_cap = AI_STACK_ADDRS;
 	struct dns_answer *ans[2] = { NULL, NULL };
 	size_t naddrs = 0;
 	uint16_t svcport;
@@ -1029,6 +1027,15 @@ ks_dns_getaddrinfo(struct ks_dns *r, const char *node, const char *service,
 		return err;
 	struct dns_answer *a4 = want4 ? ans[0] : NULL;
 	struct dns_answer *a6 = want6 ? ans[ntypes - 1] : NULL;
+	size_t total = (a4 ? a4->nrr : 0) + (a6 ? a6->nrr : 0);
+	if (total > addrs_cap) {
+		addrs = r->port->alloc(total * sizeof *addrs);
+		if (!addrs) {
+			err = KS_EAI_MEMORY;
+			goto put;
+		}
+		addrs_cap = total;
+	}
 	if (map4) {
 		add_answer(addrs, &naddrs, a6, false);
 		if (naddrs == 0 || (flags & KS_AI_ALL))
@@ -1047,6 +1054,9 @@ ks_dns_getaddrinfo(struct ks_dns *r, const char *node, const char *service,
 	else
 		err = build_list(r->port, addrs, naddrs, h, svcport, protos,
 				 service != NULL, named, canon, res);
+	if (addrs != stack_addrs)
+		r->port->free(addrs, addrs_cap * sizeof *addrs);
+put:
 	for (size_t t = 0; t < ntypes; t++)
 		ks__dns_answer_put(r->port, ans[t]);
 	return err;
@@ -1102,11 +1112,11 @@ ks_dns_gethostbyname(struct ks_dns *r, const char *name, int af,
 		     struct ks_hostent *he, char *buf, size_t buflen,
 		     int *h_errnop)
 {
-	struct ks_dns_addr addrs[DNS_ANS_MAX_RR];
 	struct dns_answer *ans[1] = { NULL };
-	size_t n = 0, alen;
+	uint8_t numeric[16];
+	size_t n = 0, alen, naliases = 0, aliaslen = 0;
 	uint16_t type;
-	const char *canon = name;
+	const char *canon = name, *alias_text = NULL;
 	int err;
 
 	if (af != KS_AF_INET && af != KS_AF_INET6) {
@@ -1116,47 +1126,66 @@ ks_dns_gethostbyname(struct ks_dns *r, const char *name, int af,
 	type = family_type(af);
 	alen = family_len(af);
 	int nfam;
-	if (name && numeric_host(name, af, &nfam, addrs[0].addr)) {
+	if (name && numeric_host(name, af, &nfam, numeric)) {
 		n = 1;
 	} else if (name) {
 		err = lookup_name(r, conf_get(r), name, &type, 1, ans);
 		if (err)
 			goto out;
-		for (unsigned i = 0; i < ans[0]->nrr; i++)
-			dns_memcpy(addrs[n++].addr, ans[0]->data + ans[0]->rr[i].off,
-				   alen);
+		n = ans[0]->nrr;
 		if (ans[0]->canon[0])
 			canon = ans[0]->canon;
+		/* The chain's other names are the aliases, as glibc. */
+		alias_text = ans[0]->aliases;
+		naliases = ans[0]->naliases;
+		for (size_t i = 0, o = 0; i < naliases; i++) {
+			size_t l = dns_strlen(alias_text + o) + 1;
+			o += l;
+			aliaslen += l;
+		}
 	} else {
 		err = KS_EAI_NONAME;
 		goto out;
 	}
 
-	/* Layout in @buf: pointer arrays (aligned), addresses, name. */
+	/* Layout in @buf: pointer arrays (aligned), addresses, names. */
 	uintptr_t p = ((uintptr_t)buf + sizeof(char *) - 1) &
 		      ~(uintptr_t)(sizeof(char *) - 1);
 	size_t pad = p - (uintptr_t)buf, namelen = dns_strlen(canon) + 1;
-	size_t need = pad + (n + 2) * sizeof(char *) + n * alen + namelen;
-	err = KS_EAI_OVERFLOW;
-	if (need > buflen)
-		goto put;
+	size_t need = pad + (n + 1 + naliases + 1) * sizeof(char *) +
+		      n * alen + namelen + aliaslen;
+	if (need > buflen || p < (uintptr_t)buf) {
+		/* As glibc's gethostbyname_r: ERANGE, h_errno NETDB_INTERNAL;
+		 * the caller grows the buffer and asks again. */
+		ks__dns_answer_put(r->port, ans[0]);
+		if (h_errnop)
+			*h_errnop = KS_NETDB_INTERNAL;
+		return -KS_ERANGE;
+	}
 	char **list = (char **)p;
 	char **aliases = list + n + 1;
-	char *data = (char *)(aliases + 1);
+	char *data = (char *)(aliases + naliases + 1);
 	for (size_t i = 0; i < n; i++) {
-		dns_memcpy(data + i * alen, addrs[i].addr, alen);
+		const uint8_t *src = ans[0] ? ans[0]->data + ans[0]->rr[i].off :
+					      numeric;
+		dns_memcpy(data + i * alen, src, alen);
 		list[i] = data + i * alen;
 	}
 	list[n] = NULL;
-	aliases[0] = NULL;
 	he->h_name = data + n * alen;
 	dns_memcpy(he->h_name, canon, namelen);
+	char *at = he->h_name + namelen;
+	dns_memcpy(at, alias_text, aliaslen);
+	for (size_t i = 0; i < naliases; i++) {
+		aliases[i] = at;
+		at += dns_strlen(at) + 1;
+	}
+	aliases[naliases] = NULL;
 	he->h_aliases = aliases;
 	he->h_addrtype = af;
 	he->h_length = (int)alen;
 	he->h_addr_list = list;
 	err = 0;
-put:
 	ks__dns_answer_put(r->port, ans[0]);
 out:
 	if (h_errnop)

@@ -55,17 +55,46 @@ owner_is(const struct dns_msg *m, const struct dns_rr *rr, const uint8_t *name)
 				   &next) == 0 && ks__dns_name_equal(owner, name);
 }
 
+/* The alias names of a chain, as text: counted (@buf NULL) or written. */
+struct alias_out {
+	char		*buf;
+	size_t		 cap, len;
+	uint32_t	 n;
+	size_t		 last;		/* where the last one starts */
+};
+
+static void
+alias_add(struct alias_out *al, const uint8_t *wire)
+{
+	char t[KS_DNS_NAME_MAX + 2];
+	int tl;
+
+	if (!ks__dns_wire_is_hostname(wire))
+		return;
+	tl = ks__dns_wire_to_text(wire, t, sizeof t);
+	if (tl <= 0)
+		return;
+	if (al->buf) {
+		if (al->len + (size_t)tl + 1 > al->cap)
+			return;
+		dns_memcpy(al->buf + al->len, t, (size_t)tl + 1);
+	}
+	al->last = al->len;
+	al->len += (size_t)tl + 1;
+	al->n++;
+}
+
 /*
  * Follows the CNAME chain from @name through the answer section, leaving
  * its end in @name and the last name of the chain that is a valid host
- * name in @canon (empty when none is). *@min_ttl is lowered to the
- * chain's TTLs. Returns the number of hops, or -KS_ELOOP for a loop or a
- * chain over 16 hops.
+ * name in @canon (empty when none is); each good name the chain leaves
+ * goes to @al. *@min_ttl is lowered to the chain's TTLs. Returns the
+ * number of hops, or -KS_ELOOP for a loop or a chain over 16 hops.
  */
 static int
 follow_cnames(const struct dns_msg *m, uint8_t name[DNS_WIRE_NAME_MAX],
 	      size_t *namelen, uint8_t canon[DNS_WIRE_NAME_MAX],
-	      uint32_t *min_ttl)
+	      uint32_t *min_ttl, struct alias_out *al)
 {
 	unsigned hops = 0, ncname = 0;
 	size_t off = m->an_off;
@@ -99,6 +128,7 @@ follow_cnames(const struct dns_msg *m, uint8_t name[DNS_WIRE_NAME_MAX],
 			 * that is a loop. */
 			if (++hops > ncname || hops > DNS_MAX_CNAME_HOPS)
 				return -KS_ELOOP;
+			alias_add(al, name);
 			if (ks__dns_name_expand(m->buf, m->len, rr.rdata_off,
 						name, namelen, &next) < 0)
 				return -KS_EINVAL;
@@ -113,6 +143,16 @@ follow_cnames(const struct dns_msg *m, uint8_t name[DNS_WIRE_NAME_MAX],
 		if (!moved)
 			return (int)hops;
 	}
+}
+
+static bool
+text_is(const char *a, const char *b)
+{
+	while (*a && *a == *b) {
+		a++;
+		b++;
+	}
+	return *a == *b;
 }
 
 static uint32_t
@@ -145,9 +185,11 @@ ks__dns_extract(const struct ks_port *port, const struct dns_msg *m,
 		namelen += 1 + (size_t)qname[namelen];
 	namelen++;
 	dns_memcpy(name, qname, namelen);
-	hops = follow_cnames(m, name, &namelen, canon, &min_ttl);
+	struct alias_out al = { 0 };
+	hops = follow_cnames(m, name, &namelen, canon, &min_ttl, &al);
 	if (hops < 0)
 		return hops;
+	unsigned max_rr = qtype == DNS_T_PTR ? DNS_ANS_MAX_PTR : DNS_ANS_MAX_RR;
 
 	/* Size the records of the type asked for at the end of the chain. */
 	off = m->an_off;
@@ -160,7 +202,7 @@ ks__dns_extract(const struct ks_port *port, const struct dns_msg *m,
 			return -KS_EINVAL;
 		off = rr.next_off;
 		if (rr.type != qtype || rr.class != DNS_C_IN ||
-		    !owner_is(m, &rr, name) || nrr == DNS_ANS_MAX_RR)
+		    !owner_is(m, &rr, name) || nrr == max_rr)
 			continue;
 		if (qtype == DNS_T_PTR) {
 			if (ks__dns_name_expand(m->buf, m->len, rr.rdata_off,
@@ -196,19 +238,33 @@ ks__dns_extract(const struct ks_port *port, const struct dns_msg *m,
 		status = DNS_ANS_NODATA;
 	}
 
-	size_t size = sizeof(struct dns_answer) + datalen;
-	struct dns_answer *a = port->alloc(size);
+	struct dns_answer *a = ks__dns_answer_alloc(port, nrr, datalen, al.len);
 	if (!a)
 		return -KS_ENOMEM;
-	dns_memset(a, 0, sizeof *a);
-	atomic_init(&a->refs, 1);
-	a->size = size;
 	a->status = status;
 	a->born = now;
 	a->qtype = qtype;
 	if (!canon[0] || ks__dns_wire_to_text(canon, a->canon,
 						sizeof a->canon) < 0)
 		a->canon[0] = 0;
+	if (al.n) {
+		/* Again, writing the names this time. */
+		uint32_t ttl = UINT32_MAX;
+		size_t nl = 0;
+		while (qname[nl])
+			nl += 1 + (size_t)qname[nl];
+		dns_memcpy(name, qname, nl + 1);
+		nl++;
+		al = (struct alias_out){ .buf = a->aliases, .cap = al.len };
+		(void)follow_cnames(m, name, &nl, canon, &ttl, &al);
+		/* The canonical name is no alias of itself. */
+		if (al.n && a->canon[0] &&
+		    text_is(a->aliases + al.last, a->canon)) {
+			al.n--;
+			al.len = al.last;
+		}
+		a->naliases = al.n;
+	}
 
 	if (status == DNS_ANS_OK) {
 		size_t o = 0;
@@ -233,13 +289,13 @@ ks__dns_extract(const struct ks_port *port, const struct dns_msg *m,
 						(char *)a->data + o, datalen - o);
 				if (tl < 0)
 					continue;
-				a->rr[a->nrr].len = (uint16_t)(tl + 1);
+				a->rr[a->nrr].len = (uint32_t)tl + 1;
 			} else {
 				dns_memcpy(a->data + o, m->buf + rr.rdata_off,
 					   rr.rdlen);
 				a->rr[a->nrr].len = rr.rdlen;
 			}
-			a->rr[a->nrr].off = (uint16_t)o;
+			a->rr[a->nrr].off = (uint32_t)o;
 			a->rr[a->nrr].ttl = cap_ttl(rr.ttl < min_ttl ? rr.ttl : min_ttl,
 						    c->max_ttl);
 			o += a->rr[a->nrr].len;

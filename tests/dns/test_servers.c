@@ -485,6 +485,22 @@ test_gethostbyname_follows_chain(void)
 	CHECK_EQ(ks_dns_gethostbyname(r, "chain1.ks.test", KS_AF_INET6, &he,
 				      buf, sizeof buf, &herr), 0);
 	CHECK_STR(he.h_name, "www.ks.test");
+	/* h_aliases: the chain's other names, in order, as glibc. */
+	CHECK_STR(he.h_aliases[0], "chain1.ks.test");
+	CHECK_STR(he.h_aliases[1], "chain2.ks.test");
+	CHECK_STR(he.h_aliases[2], "chain3.ks.test");
+	CHECK(he.h_aliases[3] == NULL);
+	/* A buffer one byte short: ERANGE, then success with room. */
+	for (size_t len = 1; len < sizeof buf; len++) {
+		int e = ks_dns_gethostbyname(r, "chain1.ks.test", KS_AF_INET6,
+					     &he, buf, len, &herr);
+		if (e == 0) {
+			printf("    chain1: fits in %zu bytes\n", len);
+			break;
+		}
+		CHECK_EQ(e, -KS_ERANGE);
+		CHECK_EQ(herr, KS_NETDB_INTERNAL);
+	}
 	CHECK_EQ(he.h_addrtype, KS_AF_INET6);
 	uint8_t want[16];
 	inet_pton(AF_INET6, "2001:db8::1", want);
@@ -510,11 +526,36 @@ test_large_answer_uses_tcp(void)
 		size_t n;
 
 		CHECK_EQ(ks_dns_resolve(r, "big.ks.test", KS_AF_INET, a, 64, &n), 0);
-		/* One answer holds at most 32 records (DNS_ANS_MAX_RR). */
-		CHECK_EQ(n, DNS_ANS_MAX_RR);
+		CHECK_EQ(n, 64);	/* as many as asked for */
 		for (size_t i = 0; i < n; i++)
 			CHECK(memcmp(a[i].addr, "\xc6\x33\x64", 3) == 0);
 		CHECK_EQ(stats(r).tcp_queries, 1);
+		/* All 100 from getaddrinfo, each once, as glibc and c-ares. */
+		struct ks_addrinfo h = { .ai_family = KS_AF_INET,
+					 .ai_socktype = KS_SOCK_STREAM }, *res;
+		bool seen[101] = { false };
+		int count = 0;
+		CHECK_EQ(ks_dns_getaddrinfo(r, "big.ks.test", "80", &h, &res), 0);
+		for (struct ks_addrinfo *ai = res; ai; ai = ai->ai_next) {
+			const uint8_t *b = (const uint8_t *)
+				&((const struct ks_sockaddr_in *)ai->ai_addr)->sin_addr;
+			if (memcmp(b, "\xc6\x33\x64", 3) == 0 && b[3] >= 1 &&
+			    b[3] <= 100 && !seen[b[3]]) {
+				seen[b[3]] = true;
+				count++;
+			}
+		}
+		CHECK_EQ(count, 100);
+		ks_dns_freeaddrinfo(res);
+		/* And gethostbyname, given room. */
+		static char hbuf[4096];
+		struct ks_hostent he;
+		CHECK_EQ(ks_dns_gethostbyname(r, "big.ks.test", KS_AF_INET, &he,
+					      hbuf, sizeof hbuf, NULL), 0);
+		int nh = 0;
+		while (he.h_addr_list[nh])
+			nh++;
+		CHECK_EQ(nh, 100);
 		ks_dns_destroy(r);
 	}
 	NEED(any, "neither nsd nor unbound could be started");
@@ -1321,9 +1362,11 @@ static int lk_gai(struct ks_dns *r)
 }
 static int lk_big(struct ks_dns *r)
 {
-	struct ks_dns_addr a[40];
-	size_t n;
-	return ks_dns_resolve(r, "big.ks.test", KS_AF_UNSPEC, a, 40, &n);
+	struct ks_addrinfo h = { .ai_family = KS_AF_INET }, *res;
+	int err = ks_dns_getaddrinfo(r, "big.ks.test", NULL, &h, &res);
+	if (!err)
+		ks_dns_freeaddrinfo(res);
+	return err;
 }
 static int lk_search(struct ks_dns *r)
 {
@@ -1435,8 +1478,8 @@ static const struct dns_test tests[] = {
 	{ "servers: PTR and getnameinfo, with and without NI_NAMEREQD", test_reverse_lookups },
 	{ "servers: hostile names from answers never reach the caller", test_hostile_names_never_reach_the_caller },
 	{ "servers: AI_V4MAPPED and AI_ALL", test_v4mapped_and_all },
-	{ "servers: gethostbyname follows a chain", test_gethostbyname_follows_chain },
-	{ "servers: a 1.6 KB answer comes over TCP, whole", test_large_answer_uses_tcp },
+	{ "servers: gethostbyname follows a chain, aliases, ERANGE", test_gethostbyname_follows_chain },
+	{ "servers: a 1.6 KB answer comes over TCP, whole, all 100 addresses", test_large_answer_uses_tcp },
 	{ "cache: positive, NXDOMAIN and NODATA cached; TTL expiry observed", test_cache_positive_negative_and_expiry },
 	{ "cache: a hit makes no system call (seccomp)", test_cache_hit_makes_no_system_call },
 	{ "search: ndots order, NODATA continues, absolute names", test_search_list_and_ndots },

@@ -5,6 +5,7 @@
  * where glibc is the reference.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
@@ -796,8 +797,17 @@ test_gethostbyname_fills_buffer(void)
 	CHECK(he.h_addr_list[0] && memcmp(he.h_addr_list[0], "\x0a\x01\x02\x03", 4) == 0);
 	CHECK(he.h_addr_list[1] == NULL);
 	CHECK(he.h_aliases[0] == NULL);
+	/* A small buffer: ERANGE and NETDB_INTERNAL, as glibc's
+	 * gethostbyname_r says for the same buffer. */
 	CHECK_EQ(ks_dns_gethostbyname(r, "myhost", KS_AF_INET, &he, buf, 20,
-				      &herr), KS_EAI_OVERFLOW);
+				      &herr), -KS_ERANGE);
+	CHECK_EQ(herr, KS_NETDB_INTERNAL);
+	struct hostent lhe, *lres = NULL;
+	int lerr = 0;
+	CHECK_EQ(gethostbyname_r("localhost", &lhe, buf, 20, &lres, &lerr),
+		 ERANGE);
+	CHECK_EQ(lerr, NETDB_INTERNAL);
+	CHECK_EQ(KS_NETDB_INTERNAL, NETDB_INTERNAL);
 	CHECK_EQ(ks_dns_gethostbyname(r, "x", 99, &he, buf, sizeof buf, &herr),
 		 KS_EAI_FAMILY);
 	CHECK_EQ(herr, KS_NO_RECOVERY);
