@@ -1261,6 +1261,15 @@ put:
 	return err;
 }
 
+static bool
+is_v4mapped(const uint8_t *a)
+{
+	static const uint8_t prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+					    0xff, 0xff };
+
+	return dns_memeq(a, prefix, 12);
+}
+
 /* Writes @v in decimal into @out. */
 static int
 format_port(unsigned v, char *out, size_t cap)
@@ -1312,9 +1321,13 @@ ks_dns_getnameinfo(struct ks_dns *r, const struct ks_sockaddr *sa,
 
 	if (host && hostlen) {
 		err = KS_EAI_NONAME;
+		/* An IPv4-mapped address is the IPv4 host's: its name is in
+		 * in-addr.arpa, as glibc looks it up. */
+		bool mapped = family == KS_AF_INET6 && is_v4mapped(addr);
 		if (!(flags & KS_NI_NUMERICHOST))
-			err = ks_dns_reverse(r, family, addr, host, hostlen,
-					     NULL);
+			err = ks_dns_reverse(r, mapped ? KS_AF_INET : family,
+					     mapped ? addr + 12 : addr, host,
+					     hostlen, NULL);
 		/* A temporary failure is reported as such even without
 		 * NI_NAMEREQD, as glibc: the caller may try again, while a
 		 * number would look like "this address has no name". */

@@ -318,6 +318,13 @@ test_reverse_lookups(void)
 					    sizeof host, serv, sizeof serv, 0), 0);
 		CHECK_STR(host, "www.ks.test");
 		CHECK_STR(serv, "https");
+		/* An IPv4-mapped IPv6 address: the IPv4 PTR, as glibc. */
+		struct ks_sockaddr_in6 sin6 = { .sin6_family = KS_AF_INET6 };
+		inet_pton(AF_INET6, "::ffff:192.0.2.2", &sin6.sin6_addr);
+		CHECK_EQ(ks_dns_getnameinfo(r, (void *)&sin6, sizeof sin6, host,
+					    sizeof host, NULL, 0,
+					    KS_NI_NAMEREQD), 0);
+		CHECK_STR(host, "v4only.ks.test");
 		/* No PTR: numeric, or EAI_NONAME with NI_NAMEREQD. */
 		memcpy(&sin.sin_addr, "\xc0\x00\x02\xc8", 4);
 		CHECK_EQ(ks_dns_getnameinfo(r, (void *)&sin, sizeof sin, host,
