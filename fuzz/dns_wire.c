@@ -116,6 +116,12 @@ fuzz_text(const uint8_t *data, size_t len, int which)
 			(void)ks__dns_format_addr(KS_AF_INET6, addr, out, sizeof out);
 		if (ks__dns_parse_ipv4(s, len, addr))
 			(void)ks__dns_format_addr(KS_AF_INET, addr, out, sizeof out);
+		/* What inet_pton accepts, inet_aton accepts the same. */
+		uint8_t aton[4];
+		if (ks__dns_parse_ipv4(s, len, addr) &&
+		    (!ks__dns_parse_ipv4_aton(s, len, aton) ||
+		     memcmp(aton, addr, 4) != 0))
+			abort();
 	}
 	free(s);
 }

@@ -176,6 +176,12 @@ struct ks_dns_transport {
 	 * look without blocking. */
 	int	(*wait)(void *ctx, void *const *eps, size_t n,
 			int64_t deadline_ns);
+	/* Optional (may be NULL): the index of the network interface named
+	 * by the @len bytes at @name, for IPv6 scope ids ("fe80::1%eth0").
+	 * Returns 0 with *@index, or -KS_ENOENT. Without it only numeric
+	 * scopes ("%2") are understood. */
+	int	(*if_index)(void *ctx, const char *name, size_t len,
+			    uint32_t *index);
 };
 
 /* Counters a test or an operator can read; all monotonic. */

@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <ifaddrs.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -248,6 +249,20 @@ hosted_wait(void *ctx, void *const *eps, size_t n, int64_t deadline_ns)
 	}
 }
 
+/* if_nametoindex() (struct ks_dns_transport.if_index). */
+static int
+hosted_if_index(void *ctx, const char *name, size_t len, uint32_t *index)
+{
+	char buf[IF_NAMESIZE];
+
+	if (len == 0 || len >= sizeof buf)
+		return -KS_ENOENT;
+	memcpy(buf, name, len);
+	buf[len] = 0;
+	*index = if_nametoindex(buf);
+	return *index ? 0 : -KS_ENOENT;
+}
+
 /* Non-loopback, non-link-local addresses, as glibc's AI_ADDRCONFIG. */
 static void
 hosted_addrconfig(void *ctx, bool *v4, bool *v6)
@@ -285,4 +300,5 @@ ks_dns_hosted_transport(struct ks_dns_transport *tp)
 	tp->close = hosted_close;
 	tp->addrconfig = hosted_addrconfig;
 	tp->wait = hosted_wait;
+	tp->if_index = hosted_if_index;
 }

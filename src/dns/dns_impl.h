@@ -183,6 +183,7 @@ int	ks__dns_wire_join(const uint8_t *a, size_t alen, const uint8_t *b,
 			  size_t *outlen);
 unsigned ks__dns_count_dots(const char *name);
 bool	ks__dns_parse_ipv4(const char *s, size_t len, uint8_t out[4]);
+bool	ks__dns_parse_ipv4_aton(const char *s, size_t len, uint8_t out[4]);
 bool	ks__dns_parse_ipv6(const char *s, size_t len, uint8_t out[16]);
 size_t	ks__dns_format_addr(int family, const uint8_t *addr, char *out,
 			    size_t cap);
@@ -197,6 +198,8 @@ struct dns_host {
 	uint16_t	 namelen;
 	const char	*aliases;	/* the rest of the line */
 	uint16_t	 aliaslen;
+	const char	*scope;		/* IPv6 "%scope" text, or NULL */
+	uint16_t	 scopelen;
 };
 
 struct dns_hosts {

@@ -216,6 +216,9 @@ conf_get(struct ks_dns *r)
 
 /* -- answers that did not come from DNS -- */
 
+static int parse_scope(struct ks_dns *r, const uint8_t *addr, const char *s,
+		       size_t len, uint32_t *scope);
+
 /* A one-off answer with @n addresses of @len bytes each (hosts, numeric
  * names). TTL 0: never cached. */
 static struct dns_answer *
@@ -238,6 +241,26 @@ synth_answer(const struct ks_port *port, uint16_t qtype, const char *canon,
 	return a;
 }
 
+/*
+ * Copies the address of record @i of @a (4 or 16 bytes) into @out and
+ * returns its IPv6 scope id: a hosts line "fe80::1%eth0 name" keeps its
+ * scope as 4 more bytes after the address (record length 20).
+ */
+static uint32_t
+record_addr(const struct dns_answer *a, unsigned i, uint8_t *out)
+{
+	const uint8_t *p = a->data + a->rr[i].off;
+	uint32_t scope = 0;
+
+	if (a->rr[i].len == 20) {
+		dns_memcpy(&scope, p + 16, 4);
+		dns_memcpy(out, p, 16);
+		return scope;
+	}
+	dns_memcpy(out, p, a->rr[i].len);
+	return 0;
+}
+
 static uint16_t
 family_type(int family)
 {
@@ -256,10 +279,11 @@ family_len(int family)
  * 0 when not, or -KS_ENOMEM.
  */
 static int
-hosts_lookup(const struct ks_port *port, const struct dns_hosts *hs,
+hosts_lookup(struct ks_dns *r, const struct dns_hosts *hs,
 	     const char *name, const uint16_t *types, size_t ntypes,
 	     struct dns_answer **ans, int64_t now)
 {
+	const struct ks_port *port = r->port;
 	size_t namelen = dns_strlen(name);
 	bool found = false;
 
@@ -282,8 +306,10 @@ hosts_lookup(const struct ks_port *port, const struct dns_hosts *hs,
 		}
 		if (n == 0)
 			continue;
+		/* IPv6 slots have room for a scope id (see record_addr). */
+		size_t slot = family_len(family) + (family == KS_AF_INET6 ? 4 : 0);
 		struct dns_answer *a = synth_answer(port, types[t], first->name,
-					first->namelen, now, n, family_len(family));
+					first->namelen, now, n, slot);
 		if (!a) {
 			for (size_t u = 0; u < t; u++) {
 				ks__dns_answer_put(port, ans[u]);
@@ -295,10 +321,17 @@ hosts_lookup(const struct ks_port *port, const struct dns_hosts *hs,
 			if (hs->h[i].family != family ||
 			    !ks__dns_host_has_name(&hs->h[i], name, namelen))
 				continue;
-			size_t o = a->nrr * family_len(family);
+			size_t o = a->nrr * slot;
+			uint32_t scope = 0;
 			dns_memcpy(a->data + o, hs->h[i].addr, family_len(family));
 			a->rr[a->nrr].off = (uint32_t)o;
 			a->rr[a->nrr].len = (uint32_t)family_len(family);
+			if (hs->h[i].scope &&
+			    parse_scope(r, hs->h[i].addr, hs->h[i].scope,
+					hs->h[i].scopelen, &scope) == 0 && scope) {
+				dns_memcpy(a->data + o + 16, &scope, 4);
+				a->rr[a->nrr].len = 20;
+			}
 			a->nrr++;
 		}
 		ans[t] = a;
@@ -494,7 +527,7 @@ lookup_name(struct ks_dns *r, const struct dns_conf *conf, const char *name,
 		ans[t] = NULL;
 	if (ks__dns_name_to_wire(name, wire, &wirelen, &absolute) < 0)
 		return KS_EAI_NONAME;
-	err = hosts_lookup(r->port, conf->hosts, name, types, ntypes, ans,
+	err = hosts_lookup(r, conf->hosts, name, types, ntypes, ans,
 			   r->port->now());
 	if (err < 0)
 		return KS_EAI_MEMORY;
@@ -590,21 +623,71 @@ lookup_name(struct ks_dns *r, const struct dns_conf *conf, const char *name,
 	return cand_error(last);
 }
 
-/* Parses @name as a numeric address of @family (KS_AF_UNSPEC: either). */
+/*
+ * Parses the scope of "ADDR%SCOPE" for IPv6 address @addr: an interface
+ * name (link-local and node/link-local multicast addresses only, through
+ * the transport's if_index hook) or a decimal number, as glibc's
+ * __inet6_scopeid_pton. Returns 0 or -KS_EINVAL.
+ */
 static int
-numeric_host(const char *name, int family, int *out_family, uint8_t addr[16])
+parse_scope(struct ks_dns *r, const uint8_t *addr, const char *s, size_t len,
+	    uint32_t *scope)
 {
-	size_t len = dns_strlen(name);
+	bool link = (addr[0] == 0xfe && (addr[1] & 0xc0) == 0x80) ||
+		    (addr[0] == 0xff && ((addr[1] & 0x0f) == 1 ||
+					 (addr[1] & 0x0f) == 2));
+	uint64_t v = 0;
+	size_t i;
 
-	if (family != KS_AF_INET6 && ks__dns_parse_ipv4(name, len, addr)) {
+	if (len == 0)
+		return -KS_EINVAL;
+	if (link && r && r->tp.if_index &&
+	    r->tp.if_index(r->tp.ctx, s, len, scope) == 0 && *scope)
+		return 0;
+	for (i = 0; i < len && dns_is_digit(s[i]); i++) {
+		v = v * 10 + (unsigned)(s[i] - '0');
+		if (v > 0xffffffffu)
+			return -KS_EINVAL;
+	}
+	if (i == 0 || i != len)
+		return -KS_EINVAL;
+	*scope = (uint32_t)v;
+	return 0;
+}
+
+/*
+ * Parses @name as a numeric address of @family (KS_AF_UNSPEC: either),
+ * in the forms glibc's getaddrinfo accepts: inet_aton's for IPv4
+ * ("127.1"), inet_pton's for IPv6 with an optional "%scope". Returns 1
+ * (*@scope set, 0 without one), 0 when @name is not numeric, or -1 for
+ * an IPv6 address with a scope that names nothing (EAI_NONAME).
+ */
+static int
+numeric_host(struct ks_dns *r, const char *name, int family, int *out_family,
+	     uint8_t addr[16], uint32_t *scope)
+{
+	size_t len = dns_strlen(name), alen = len;
+
+	*scope = 0;
+	if (family != KS_AF_INET6 && ks__dns_parse_ipv4_aton(name, len, addr)) {
 		*out_family = KS_AF_INET;
 		return 1;
 	}
-	if (family != KS_AF_INET && ks__dns_parse_ipv6(name, len, addr)) {
-		*out_family = KS_AF_INET6;
-		return 1;
+	if (family == KS_AF_INET)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		if (name[i] == '%') {
+			alen = i;
+			break;
+		}
 	}
-	return 0;
+	if (!ks__dns_parse_ipv6(name, alen, addr))
+		return 0;
+	*out_family = KS_AF_INET6;
+	if (alen < len && parse_scope(r, addr, name + alen + 1,
+				      len - alen - 1, scope) < 0)
+		return -1;
+	return 1;
 }
 
 /* -- simple lookups -- */
@@ -626,7 +709,11 @@ ks_dns_resolve(struct ks_dns *r, const char *name, int family,
 		return KS_EAI_FAMILY;
 	if (!name)
 		return KS_EAI_NONAME;
-	if (numeric_host(name, family, &fam, addr)) {
+	uint32_t scope;
+	int num = numeric_host(r, name, family, &fam, addr, &scope);
+	if (num < 0)
+		return KS_EAI_NONAME;
+	if (num > 0) {
 		if (max > 0) {
 			out[0].family = fam;
 			dns_memcpy(out[0].addr, addr, family_len(fam));
@@ -649,8 +736,7 @@ ks_dns_resolve(struct ks_dns *r, const char *name, int family,
 			out[n].family = types[t] == DNS_T_A ? KS_AF_INET :
 							      KS_AF_INET6;
 			dns_memset(out[n].addr, 0, 16);
-			dns_memcpy(out[n].addr, a->data + a->rr[i].off,
-				   a->rr[i].len);
+			(void)record_addr(a, i, out[n].addr);
 			out[n].ttl = ks__dns_answer_ttl(a, i, now);
 		}
 		ks__dns_answer_put(r->port, a);
@@ -774,8 +860,9 @@ struct ai_block {
 };
 
 struct ai_addr {
-	int	family;
-	uint8_t	addr[16];
+	int		family;
+	uint8_t		addr[16];
+	uint32_t	scope;		/* IPv6 scope id, 0: none */
 };
 
 /* Addresses a list holds without an allocation of their own. */
@@ -883,6 +970,7 @@ build_list(const struct ks_port *port, const struct ai_addr *addrs,
 				sa[i].v6.sin6_family = KS_AF_INET6;
 				sa[i].v6.sin6_port = to_net16(svcport);
 				dns_memcpy(&sa[i].v6.sin6_addr, addrs[a].addr, 16);
+				sa[i].v6.sin6_scope_id = addrs[a].scope;
 				ai->ai_addrlen = sizeof sa[i].v6;
 			}
 			ai->ai_next = i + 1 < n ? &b->ai[i + 1] : NULL;
@@ -901,15 +989,14 @@ add_answer(struct ai_addr *addrs, size_t *n, const struct dns_answer *a,
 {
 	for (unsigned i = 0; a && i < a->nrr; i++) {
 		struct ai_addr *x = &addrs[(*n)++];
-		dns_memset(x->addr, 0, 16);
+		dns_memset(x, 0, sizeof *x);
 		if (a->qtype == DNS_T_A && map4) {
 			x->family = KS_AF_INET6;
 			x->addr[10] = x->addr[11] = 0xff;
 			dns_memcpy(x->addr + 12, a->data + a->rr[i].off, 4);
 		} else {
 			x->family = a->qtype == DNS_T_A ? KS_AF_INET : KS_AF_INET6;
-			dns_memcpy(x->addr, a->data + a->rr[i].off,
-				   a->rr[i].len);
+			x->scope = record_addr(a, i, x->addr);
 		}
 	}
 }
@@ -956,8 +1043,8 @@ ks_dns_getaddrinfo(struct ks_dns *r, const char *node, const char *service,
 		/* The wildcard or the loopback address, as glibc. */
 		bool passive = flags & KS_AI_PASSIVE;
 		if (family != KS_AF_INET6) {
+			dns_memset(&addrs[naddrs], 0, sizeof addrs[naddrs]);
 			addrs[naddrs].family = KS_AF_INET;
-			dns_memset(addrs[naddrs].addr, 0, 16);
 			if (!passive) {
 				addrs[naddrs].addr[0] = 127;
 				addrs[naddrs].addr[3] = 1;
@@ -965,8 +1052,8 @@ ks_dns_getaddrinfo(struct ks_dns *r, const char *node, const char *service,
 			naddrs++;
 		}
 		if (family != KS_AF_INET) {
+			dns_memset(&addrs[naddrs], 0, sizeof addrs[naddrs]);
 			addrs[naddrs].family = KS_AF_INET6;
-			dns_memset(addrs[naddrs].addr, 0, 16);
 			if (!passive)
 				addrs[naddrs].addr[15] = 1;
 			naddrs++;
@@ -975,8 +1062,13 @@ ks_dns_getaddrinfo(struct ks_dns *r, const char *node, const char *service,
 				  service != NULL, named, NULL, res);
 	}
 
-	int nfam;
-	if (numeric_host(node, KS_AF_UNSPEC, &nfam, addrs[0].addr)) {
+	int nfam, num;
+	uint32_t scope;
+	num = numeric_host(r, node, KS_AF_UNSPEC, &nfam, addrs[0].addr, &scope);
+	if (num < 0)
+		return KS_EAI_NONAME;
+	if (num > 0) {
+		addrs[0].scope = scope;
 		if (family == KS_AF_INET6 && nfam == KS_AF_INET &&
 		    (flags & KS_AI_V4MAPPED)) {
 			uint8_t v4[4];
@@ -1126,7 +1218,13 @@ ks_dns_gethostbyname(struct ks_dns *r, const char *name, int af,
 	type = family_type(af);
 	alen = family_len(af);
 	int nfam;
-	if (name && numeric_host(name, af, &nfam, numeric)) {
+	uint32_t scope;
+	int num = name ? numeric_host(r, name, af, &nfam, numeric, &scope) : 0;
+	if (num < 0) {
+		err = KS_EAI_NONAME;
+		goto out;
+	}
+	if (num > 0) {
 		n = 1;
 	} else if (name) {
 		err = lookup_name(r, conf_get(r), name, &type, 1, ans);

@@ -189,6 +189,67 @@ hex_value(char c)
 	return -1;
 }
 
+/*
+ * Parses the numeric IPv4 forms inet_aton accepts, exactly as glibc's
+ * getaddrinfo does (__inet_aton_exact): one to four parts separated by
+ * dots, each decimal, octal (leading 0) or hex (0x), the last one filling
+ * the bytes left ("127.1", "0x7f.1", "010.0.0.1" = 8.0.0.1, "2130706433");
+ * nothing may follow.
+ */
+bool
+ks__dns_parse_ipv4_aton(const char *s, size_t len, uint8_t out[4])
+{
+	static const uint32_t max[4] = { 0xffffffffu, 0xffffff, 0xffff, 0xff };
+	uint8_t parts[4];
+	size_t i = 0, np = 0;
+	uint64_t v;
+
+	for (;;) {
+		unsigned base = 10;
+
+		if (i >= len || !dns_is_digit(s[i]))
+			return false;
+		if (s[i] == '0') {
+			base = 8;
+			/* "0x" counts as hex only with a digit after it:
+			 * strtoul reads "0x" alone as 0, leaving the 'x'. */
+			if (i + 2 < len && (s[i + 1] == 'x' || s[i + 1] == 'X') &&
+			    hex_value(s[i + 2]) >= 0) {
+				base = 16;
+				i += 2;
+			}
+		}
+		v = 0;
+		while (i < len) {
+			int d = hex_value(s[i]);
+			if (d < 0 || (unsigned)d >= base)
+				break;
+			v = v * base + (unsigned)d;
+			if (v > 0xffffffffu)
+				return false;
+			i++;
+		}
+		if (i < len && s[i] == '.') {
+			if (np > 2 || v > 0xff)
+				return false;
+			parts[np++] = (uint8_t)v;
+			i++;
+			continue;
+		}
+		break;
+	}
+	if (i != len || v > max[np])
+		return false;
+	uint32_t word = (uint32_t)v;
+	for (size_t k = 0; k < np; k++)
+		word |= (uint32_t)parts[k] << (24 - 8 * k);
+	out[0] = (uint8_t)(word >> 24);
+	out[1] = (uint8_t)(word >> 16);
+	out[2] = (uint8_t)(word >> 8);
+	out[3] = (uint8_t)word;
+	return true;
+}
+
 /* Parses an IPv6 address in RFC 4291 text form, as inet_pton. */
 bool
 ks__dns_parse_ipv6(const char *s, size_t len, uint8_t out[16])
@@ -619,9 +680,16 @@ ks__dns_hosts_parse(const struct ks_port *port, const char *text, size_t len,
 		struct dns_host *h = &hs->h[hs->n];
 		dns_memset(h, 0, sizeof *h);
 		size_t alen = wlen;
-		for (size_t i = 0; i < wlen; i++)
-			if (w[i] == '%')
+		for (size_t i = 0; i < wlen; i++) {
+			if (w[i] == '%') {
+				/* A scope id stays with the address; the lookup
+				 * resolves it (it may name an interface). */
 				alen = i;
+				h->scope = w + i + 1;
+				h->scopelen = (uint16_t)(wlen - i - 1);
+				break;
+			}
+		}
 		if (ks__dns_parse_ipv4(w, alen, h->addr))
 			h->family = KS_AF_INET;
 		else if (ks__dns_parse_ipv6(w, alen, h->addr))

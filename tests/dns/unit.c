@@ -38,6 +38,7 @@ static const char hosts_text[] =
 	"10.1.2.3  myhost.example myhost  # trailing comment\n"
 	"10.1.2.4  MyHost.example\n"
 	"fd00::5   v6host\n"
+	"fe80::9%3 scoped\n"
 	"garbage line here\n";
 
 static struct ks_dns *
@@ -46,8 +47,14 @@ offline_resolver(void)
 	struct ks_dns *r = NULL;
 	struct ks_dns_config c;
 
+	struct ks_dns_transport tp, hosted;
+
 	ks_dns_config_init(&c);
-	CHECK_EQ(ks_dns_create(&r, test_port(), &offline, &c, hosts_text,
+	/* Interface names for scope ids come from the host, offline too. */
+	ks_dns_hosted_transport(&hosted);
+	tp = offline;
+	tp.if_index = hosted.if_index;
+	CHECK_EQ(ks_dns_create(&r, test_port(), &tp, &c, hosts_text,
 			       sizeof hosts_text - 1), 0);
 	return r;
 }
@@ -471,7 +478,7 @@ test_resolv_conf_parsing(void)
 struct ai_flat {
 	int family, socktype, protocol;
 	char addr[64];
-	unsigned port;
+	unsigned port, scope;
 };
 
 static size_t
@@ -480,6 +487,7 @@ flatten_ks(const struct ks_addrinfo *ai, struct ai_flat *out, size_t max)
 	size_t n = 0;
 
 	for (; ai && n < max; ai = ai->ai_next, n++) {
+		memset(&out[n], 0, sizeof out[n]);
 		out[n].family = ai->ai_family;
 		out[n].socktype = ai->ai_socktype;
 		out[n].protocol = ai->ai_protocol;
@@ -492,6 +500,7 @@ flatten_ks(const struct ks_addrinfo *ai, struct ai_flat *out, size_t max)
 			const struct ks_sockaddr_in6 *s = (const void *)ai->ai_addr;
 			inet_ntop(AF_INET6, &s->sin6_addr, out[n].addr, 64);
 			out[n].port = ntohs(s->sin6_port);
+			out[n].scope = s->sin6_scope_id;
 			CHECK_EQ(ai->ai_addrlen, sizeof(struct sockaddr_in6));
 		}
 	}
@@ -504,6 +513,7 @@ flatten_libc(const struct addrinfo *ai, struct ai_flat *out, size_t max)
 	size_t n = 0;
 
 	for (; ai && n < max; ai = ai->ai_next, n++) {
+		memset(&out[n], 0, sizeof out[n]);
 		out[n].family = ai->ai_family;
 		out[n].socktype = ai->ai_socktype;
 		out[n].protocol = ai->ai_protocol;
@@ -515,6 +525,7 @@ flatten_libc(const struct addrinfo *ai, struct ai_flat *out, size_t max)
 			const struct sockaddr_in6 *s = (const void *)ai->ai_addr;
 			inet_ntop(AF_INET6, &s->sin6_addr, out[n].addr, 64);
 			out[n].port = ntohs(s->sin6_port);
+			out[n].scope = s->sin6_scope_id;
 		}
 	}
 	return n;
@@ -532,6 +543,8 @@ flat_cmp(const void *a, const void *b)
 		return x->protocol - y->protocol;
 	if (x->port != y->port)
 		return (int)x->port - (int)y->port;
+	if (x->scope != y->scope)
+		return (int)x->scope - (int)y->scope;
 	return strcmp(x->addr, y->addr);
 }
 
@@ -578,6 +591,34 @@ test_getaddrinfo_matches_glibc_offline(void)
 		{ "192.0.2.1", NULL, 0, 0, 99, 0 },
 		{ NULL, "80", AI_CANONNAME, 0, 0, 0 },
 		{ "not-numeric.invalid", NULL, AI_NUMERICHOST, 0, 0, 0 },
+		/* inet_aton's shorthand, answered without a query. */
+		{ "127.1", NULL, 0, 0, SOCK_STREAM, 0 },
+		{ "0x7f.1", NULL, 0, 0, SOCK_STREAM, 0 },
+		{ "010.0.0.1", NULL, 0, 0, SOCK_STREAM, 0 },
+		{ "1", NULL, 0, AF_INET, SOCK_STREAM, 0 },
+		{ "0x7f000001", NULL, 0, 0, SOCK_STREAM, 0 },
+		{ "4294967295", NULL, 0, 0, SOCK_STREAM, 0 },
+		{ "1.16777215", NULL, 0, 0, SOCK_STREAM, 0 },
+		{ "1.2.65535", NULL, AI_NUMERICHOST, 0, SOCK_STREAM, 0 },
+		{ "4294967296", NULL, AI_NUMERICHOST, 0, SOCK_STREAM, 0 },
+		{ "1.16777216", NULL, AI_NUMERICHOST, 0, SOCK_STREAM, 0 },
+		{ "08.1", NULL, AI_NUMERICHOST, 0, SOCK_STREAM, 0 },
+		{ "0x.1", NULL, AI_NUMERICHOST, 0, SOCK_STREAM, 0 },
+		{ "0x1g", NULL, AI_NUMERICHOST, 0, SOCK_STREAM, 0 },
+		{ "1.2.3.4.", NULL, AI_NUMERICHOST, 0, SOCK_STREAM, 0 },
+		{ "1.2.3.4 ", NULL, AI_NUMERICHOST, 0, SOCK_STREAM, 0 },
+		{ "256.1", NULL, AI_NUMERICHOST, 0, SOCK_STREAM, 0 },
+		{ "127.1", NULL, AI_CANONNAME, AF_INET6, SOCK_STREAM, 0 },
+		/* IPv6 scope ids: names and numbers. */
+		{ "fe80::1%lo", NULL, 0, 0, SOCK_STREAM, 0 },
+		{ "fe80::1%1", "80", 0, 0, SOCK_STREAM, 0 },
+		{ "2001:db8::1%7", NULL, 0, 0, SOCK_STREAM, 0 },
+		{ "ff02::1%lo", NULL, 0, 0, SOCK_DGRAM, 0 },
+		{ "fe80::1%4294967295", NULL, AI_NUMERICHOST, 0, SOCK_STREAM, 0 },
+		{ "fe80::1%4294967296", NULL, AI_NUMERICHOST, 0, SOCK_STREAM, 0 },
+		{ "fe80::1%no-such-if", NULL, AI_NUMERICHOST, 0, SOCK_STREAM, 0 },
+		{ "2001:db8::1%lo", NULL, AI_NUMERICHOST, 0, SOCK_STREAM, 0 },
+		{ "fe80::1%", NULL, AI_NUMERICHOST, 0, SOCK_STREAM, 0 },
 	};
 	struct ks_dns *r = offline_resolver();
 
@@ -602,8 +643,13 @@ test_getaddrinfo_matches_glibc_offline(void)
 		if (na == nb) {
 			qsort(a, na, sizeof a[0], flat_cmp);
 			qsort(b, nb, sizeof b[0], flat_cmp);
-			for (size_t k = 0; k < na; k++)
+			for (size_t k = 0; k < na; k++) {
+				if (flat_cmp(&a[k], &b[k]) != 0)
+					printf("    case %zu: ours %s%%%u glibc %s%%%u\n",
+					       i, a[k].addr, a[k].scope,
+					       b[k].addr, b[k].scope);
 				CHECK(flat_cmp(&a[k], &b[k]) == 0);
+			}
 		}
 		if (lres)
 			freeaddrinfo(lres);
@@ -695,6 +741,18 @@ test_hosts_table_answers_first(void)
 	CHECK(n == 1 && a[0].addr[15] == 1);
 	CHECK_EQ(ks_dns_resolve(r, "v6host.", KS_AF_UNSPEC, a, 8, &n), 0);
 	CHECK(n == 1 && a[0].family == KS_AF_INET6);
+	/* A hosts line with a scope id keeps it. */
+	struct ks_addrinfo h6 = { .ai_socktype = KS_SOCK_STREAM }, *res6;
+	CHECK_EQ(ks_dns_getaddrinfo(r, "scoped", NULL, &h6, &res6), 0);
+	if (res6) {
+		const struct ks_sockaddr_in6 *s6 = (const void *)res6->ai_addr;
+		CHECK_EQ(res6->ai_family, KS_AF_INET6);
+		CHECK_EQ(s6->sin6_scope_id, 3);
+		CHECK_EQ(s6->sin6_addr.s6_bytes[15], 9);
+	}
+	ks_dns_freeaddrinfo(res6);
+	CHECK_EQ(ks_dns_resolve(r, "scoped", KS_AF_UNSPEC, a, 8, &n), 0);
+	CHECK(n == 1 && a[0].addr[0] == 0xfe && a[0].addr[15] == 9);
 	/* Reverse: from the hosts table first. */
 	CHECK_EQ(ks_dns_reverse(r, KS_AF_INET, "\x0a\x01\x02\x03", text,
 				sizeof text, NULL), 0);
