@@ -232,6 +232,15 @@ int	ks_dns_create(struct ks_dns **out, const struct ks_port *port,
 int	ks_dns_set_config(struct ks_dns *r, const struct ks_dns_config *conf,
 			  const char *hosts, size_t hosts_len);
 
+/*
+ * Replaces the services table with services(5) text (NULL: back to the
+ * built-in table of common services, which is also the start). While a
+ * table is loaded, service names and getnameinfo's service names come
+ * from it alone, as glibc's come from /etc/services. Returns 0 or
+ * -KS_ENOMEM (the old table stays).
+ */
+int	ks_dns_set_services(struct ks_dns *r, const char *text, size_t len);
+
 /* Frees @r and everything it holds. No other call on @r may be running. */
 void	ks_dns_destroy(struct ks_dns *r);
 

@@ -299,6 +299,16 @@ ks_dns_hosted(void)
 	free(hosts);
 	if (err < 0)
 		return NULL;
+	/* Services as glibc knows them; the built-in table without the
+	 * file. */
+	const char *services_path = secure_getenv("KSOCK_SERVICES");
+	char *services;
+	size_t services_len;
+	if (read_file(services_path ? services_path : "/etc/services",
+		      &services, &services_len) == 0) {
+		(void)ks_dns_set_services(r, services, services_len);
+		free(services);
+	}
 	struct ks_dns *expected = NULL;
 	if (!atomic_compare_exchange_strong(&hosted_resolver, &expected, r)) {
 		ks_dns_destroy(r);

@@ -215,6 +215,31 @@ void	ks__dns_hosts_free(const struct ks_port *port, struct dns_hosts *hosts);
 bool	ks__dns_host_has_name(const struct dns_host *h, const char *name,
 			      size_t namelen);
 
+/* A services table (/etc/services text): names point into the copy. */
+#define DNS_SVC_TCP	1
+#define DNS_SVC_UDP	2
+
+struct dns_service {
+	const char	*name;
+	const char	*aliases;	/* the rest of the line */
+	uint16_t	 namelen, aliaslen;
+	uint16_t	 port;
+	uint8_t		 proto;		/* DNS_SVC_TCP or DNS_SVC_UDP */
+};
+
+struct dns_services {
+	size_t			 size;	/* bytes in this allocation */
+	size_t			 n;
+	struct dns_service	*s;
+	char			*text;
+	struct dns_services	*retired;	/* older tables, freed at destroy */
+};
+
+int	ks__dns_services_parse(const struct ks_port *port, const char *text,
+			       size_t len, struct dns_services **out);
+bool	ks__dns_service_has_name(const struct dns_service *sv,
+				 const char *name);
+
 /* -- dns_cache.c -- */
 
 /* Status of an answer. */
@@ -297,6 +322,7 @@ struct ks_dns {
 	_Atomic(struct dns_conf *) conf;	/* [A] current snapshot */
 	struct ks_mutex		 conf_lock;	/* serialises writers of conf */
 	struct dns_cache	*cache;		/* [I] has its own lock */
+	_Atomic(struct dns_services *) services;	/* [A] NULL: built-in table */
 	atomic_uint		 next_server;	/* [A] where lookups start */
 	atomic_uint		 no_edns;	/* [A] bit per server: FORMERR seen */
 	struct {

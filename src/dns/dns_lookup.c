@@ -183,6 +183,11 @@ ks_dns_destroy(struct ks_dns *r)
 	if (!r)
 		return;
 	conf_free(r->port, atomic_load(&r->conf));
+	for (struct dns_services *sv = atomic_load(&r->services), *older; sv;
+	     sv = older) {
+		older = sv->retired;
+		r->port->free(sv, sv->size);
+	}
 	ks__dns_cache_destroy(r->cache);
 	r->port->mutex_destroy(&r->conf_lock);
 	r->port->free(r, sizeof *r);
@@ -807,11 +812,62 @@ str_eq(const char *a, const char *b)
 	return *a == *b;
 }
 
-/* Service to port and protocols. Returns 0, KS_EAI_SERVICE or
- * KS_EAI_NONAME (a name with AI_NUMERICSERV, as glibc). */
-static int
-parse_service(const char *service, int flags, uint16_t *port, uint8_t *protos)
+int
+ks_dns_set_services(struct ks_dns *r, const char *text, size_t len)
 {
+	struct dns_services *sv = NULL, *old;
+	int err;
+
+	if (text) {
+		err = ks__dns_services_parse(r->port, text, len, &sv);
+		if (err < 0)
+			return err;
+	}
+	r->port->mutex_lock(&r->conf_lock);
+	old = atomic_load_explicit(&r->services, memory_order_relaxed);
+	if (sv)
+		sv->retired = old;
+	else if (old) {
+		/* Back to the built-in table: keep the old one for readers
+		 * still in it, on a list freed at destroy. */
+		err = ks__dns_services_parse(r->port, "", 0, &sv);
+		if (err < 0) {
+			r->port->mutex_unlock(&r->conf_lock);
+			return err;
+		}
+		sv->retired = old;
+		sv->n = SIZE_MAX;	/* marks "use the built-in table" */
+	}
+	atomic_store_explicit(&r->services, sv, memory_order_release);
+	r->port->mutex_unlock(&r->conf_lock);
+	return 0;
+}
+
+/* The loaded services table, or NULL for the built-in one. */
+static const struct dns_services *
+services_get(struct ks_dns *r)
+{
+	const struct dns_services *sv =
+		atomic_load_explicit(&r->services, memory_order_acquire);
+
+	return sv && sv->n != SIZE_MAX ? sv : NULL;
+}
+
+static uint8_t
+svc_bits(uint8_t proto)
+{
+	return proto == DNS_SVC_TCP ? SVC_TCP : SVC_UDP;
+}
+
+/* Service to port and protocols, from the loaded services table when
+ * there is one (as glibc, which knows no other), else from the built-in
+ * table. Returns 0, KS_EAI_SERVICE or KS_EAI_NONAME (a name with
+ * AI_NUMERICSERV, as glibc). */
+static int
+parse_service(struct ks_dns *r, const char *service, int flags,
+	      uint16_t *port, uint8_t *protos)
+{
+	const struct dns_services *sv;
 	unsigned v = 0;
 	size_t i;
 
@@ -830,6 +886,23 @@ parse_service(const char *service, int flags, uint16_t *port, uint8_t *protos)
 	}
 	if (flags & KS_AI_NUMERICSERV)
 		return KS_EAI_NONAME;
+	sv = services_get(r);
+	if (sv) {
+		bool found = false;
+		for (i = 0; i < sv->n; i++) {
+			const struct dns_service *e = &sv->s[i];
+			if (!ks__dns_service_has_name(e, service))
+				continue;
+			if (!found) {
+				*port = e->port;
+				*protos = 0;
+				found = true;
+			}
+			if (e->port == *port)
+				*protos |= svc_bits(e->proto);
+		}
+		return found ? 0 : KS_EAI_SERVICE;
+	}
 	for (i = 0; i < sizeof services / sizeof services[0]; i++) {
 		if (str_eq(services[i].name, service)) {
 			*port = services[i].port;
@@ -1033,7 +1106,7 @@ ks_dns_getaddrinfo(struct ks_dns *r, const char *node, const char *service,
 		return KS_EAI_SOCKTYPE;
 	if (!node && !service)
 		return KS_EAI_NONAME;
-	err = parse_service(service, flags, &svcport, &protos);
+	err = parse_service(r, service, flags, &svcport, &protos);
 	if (err)
 		return err;
 	bool named = service && protos != (SVC_TCP | SVC_UDP | SVC_NUMERIC);
@@ -1454,7 +1527,16 @@ ks_dns_getnameinfo(struct ks_dns *r, const struct ks_sockaddr *sa,
 		uint8_t b[2];
 		dns_memcpy(b, &port, 2);
 		unsigned p = dns_get16(b);
-		if (!(flags & KS_NI_NUMERICSERV)) {
+		const struct dns_services *sv = services_get(r);
+		if (!(flags & KS_NI_NUMERICSERV) && sv) {
+			uint8_t want = (flags & KS_NI_DGRAM) ? DNS_SVC_UDP :
+							      DNS_SVC_TCP;
+			for (size_t i = 0; i < sv->n; i++)
+				if (sv->s[i].port == p && sv->s[i].proto == want)
+					return copy_name(sv->s[i].name,
+							 sv->s[i].namelen,
+							 serv, servlen);
+		} else if (!(flags & KS_NI_NUMERICSERV)) {
 			uint8_t want = (flags & KS_NI_DGRAM) ? SVC_UDP : SVC_TCP;
 			for (size_t i = 0; i < sizeof services / sizeof services[0]; i++)
 				if (services[i].port == p &&

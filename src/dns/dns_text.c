@@ -749,3 +749,86 @@ ks__dns_host_has_name(const struct dns_host *h, const char *name,
 			return true;
 	return false;
 }
+
+/* -- services -- */
+
+/*
+ * Parses services text ("NAME PORT/PROTO [ALIAS...]" lines, '#'
+ * comments; protocols other than tcp and udp are skipped) into one
+ * allocation holding the entries and a copy of the text they point into.
+ * Returns 0 or -KS_ENOMEM.
+ */
+int
+ks__dns_services_parse(const struct ks_port *port, const char *text,
+		       size_t len, struct dns_services **out)
+{
+	size_t lines = count_lines(text, len);
+	size_t size = sizeof(struct dns_services) +
+		      lines * sizeof(struct dns_service) + len + 1;
+	struct dns_services *sv = port->alloc(size);
+
+	if (!sv)
+		return -KS_ENOMEM;
+	dns_memset(sv, 0, sizeof *sv);
+	sv->size = size;
+	sv->s = (struct dns_service *)(sv + 1);
+	sv->text = (char *)(sv->s + lines);
+	dns_memcpy(sv->text, text, len);
+	sv->text[len] = 0;
+
+	const char *p = sv->text, *end = sv->text + len;
+	while (p < end) {
+		const char *eol = p, *w, *q, *name;
+		size_t wlen, namelen;
+		unsigned v;
+
+		while (eol < end && *eol != '\n')
+			eol++;
+		q = p;
+		p = eol < end ? eol + 1 : end;
+		if (!next_word(&q, eol, &name, &namelen) || namelen > 0xffff ||
+		    !next_word(&q, eol, &w, &wlen))
+			continue;
+		size_t slash = 0;
+		while (slash < wlen && w[slash] != '/')
+			slash++;
+		if (slash == wlen || !parse_uint(w, slash, 65536, &v) ||
+		    v > 65535)
+			continue;
+		struct dns_service *e = &sv->s[sv->n];
+		if (word_is(w + slash + 1, wlen - slash - 1, "tcp"))
+			e->proto = DNS_SVC_TCP;
+		else if (word_is(w + slash + 1, wlen - slash - 1, "udp"))
+			e->proto = DNS_SVC_UDP;
+		else
+			continue;
+		e->name = name;
+		e->namelen = (uint16_t)namelen;
+		e->port = (uint16_t)v;
+		const char *aend = q;
+		while (aend < eol && *aend != '#')
+			aend++;
+		e->aliases = q;
+		e->aliaslen = (uint16_t)(aend - q > 0xffff ? 0xffff : aend - q);
+		sv->n++;
+	}
+	*out = sv;
+	return 0;
+}
+
+/* Whether @sv is called @name (its name or an alias; case matters, as
+ * glibc's getservbyname). */
+bool
+ks__dns_service_has_name(const struct dns_service *sv, const char *name)
+{
+	size_t n = dns_strlen(name);
+	const char *p = sv->aliases, *end = sv->aliases + sv->aliaslen, *w;
+	size_t wlen;
+
+	if (sv->namelen == n && dns_memeq(sv->name, name, n))
+		return true;
+	while (next_word(&p, end, &w, &wlen))
+		if (wlen == n && dns_memeq(w, name, n))
+			return true;
+	return false;
+}

@@ -1460,15 +1460,27 @@ test_hosted_resolver_reads_files_once(void)
 	f = fopen(hosts, "w");
 	fprintf(f, "192.0.2.250 fromhosts\n");
 	fclose(f);
+	char services[64];
+	snprintf(services, sizeof services, "%s/services", dir);
+	f = fopen(services, "w");
+	fprintf(f, "ksock-test\t4242/tcp\n");
+	fclose(f);
 	setenv("KSOCK_RESOLV_CONF", conf, 1);
 	setenv("KSOCK_HOSTS", hosts, 1);
+	setenv("KSOCK_SERVICES", services, 1);
 
 	struct ks_dns *r = ks_dns_hosted();
 	CHECK(r != NULL);
 	/* Read once: the files may go away. */
 	unlink(conf);
 	unlink(hosts);
+	unlink(services);
 	rmdir(dir);
+	struct ks_addrinfo h = { .ai_socktype = KS_SOCK_STREAM }, *res;
+	CHECK_EQ(ks_dns_getaddrinfo(r, "192.0.2.1", "ksock-test", &h, &res), 0);
+	CHECK(res && ntohs(((struct ks_sockaddr_in *)res->ai_addr)->sin_port) ==
+	      4242);
+	ks_dns_freeaddrinfo(res);
 	CHECK(ks_dns_hosted() == r);
 	struct ks_in_addr in;
 	CHECK_EQ(ks_dns_resolve4(r, "v4only", &in), 0);
@@ -1477,6 +1489,7 @@ test_hosted_resolver_reads_files_once(void)
 	CHECK_EQ(ntohl(in.s_addr), 0xc00002fa);
 	unsetenv("KSOCK_RESOLV_CONF");
 	unsetenv("KSOCK_HOSTS");
+	unsetenv("KSOCK_SERVICES");
 }
 
 static const struct dns_test tests[] = {

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -815,6 +816,90 @@ test_getnameinfo_numeric_matches_glibc(void)
 	ks_dns_destroy(r);
 }
 
+/*
+ * With /etc/services loaded, service names resolve as glibc's do
+ * (mysql, mdns, aliases such as www, protocol-specific entries), and
+ * getnameinfo prints the names glibc prints (3306, 5353...). Without a
+ * table the built-in one answers the common names.
+ */
+static void
+test_services_file_matches_glibc(void)
+{
+	FILE *f = fopen("/etc/services", "r");
+	static char text[1 << 20];
+	size_t len;
+
+	if (!f) {
+		test_skip("no /etc/services on this host");
+		return;
+	}
+	len = fread(text, 1, sizeof text, f);
+	fclose(f);
+	struct ks_dns *r = offline_resolver();
+	struct ks_addrinfo kh = { .ai_socktype = 0 }, *kres;
+	CHECK_EQ(ks_dns_getaddrinfo(r, "192.0.2.1", "http", &kh, &kres), 0);
+	ks_dns_freeaddrinfo(kres);
+	CHECK_EQ(ks_dns_getaddrinfo(r, "192.0.2.1", "mysql", &kh, &kres),
+		 KS_EAI_SERVICE);	/* not in the built-in table */
+	CHECK_EQ(ks_dns_set_services(r, text, len), 0);
+
+	static const struct { const char *svc; int socktype; } cases[] = {
+		{ "mysql", 0 }, { "mdns", 0 }, { "mdns", SOCK_STREAM },
+		{ "www", SOCK_STREAM }, { "kerberos", 0 }, { "krb5", SOCK_DGRAM },
+		{ "https", 0 }, { "ntp", SOCK_STREAM }, { "domain", 0 },
+		{ "no-such-service", 0 }, { "MYSQL", 0 }, { "xmpp-client", 0 },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct addrinfo lh = { .ai_socktype = cases[i].socktype,
+				       .ai_family = AF_INET }, *lres = NULL;
+		struct ai_flat a[8], b[8];
+
+		kh = (struct ks_addrinfo){ .ai_socktype = cases[i].socktype,
+					   .ai_family = KS_AF_INET };
+		kres = NULL;
+		int le = getaddrinfo("192.0.2.1", cases[i].svc, &lh, &lres);
+		int ke = ks_dns_getaddrinfo(r, "192.0.2.1", cases[i].svc, &kh,
+					    &kres);
+		if (le != ke)
+			printf("    %s: glibc %d ours %d\n", cases[i].svc, le, ke);
+		CHECK_EQ(ke, le);
+		size_t na = flatten_ks(kres, a, 8), nb = flatten_libc(lres, b, 8);
+		CHECK_EQ(na, nb);
+		if (na == nb) {
+			qsort(a, na, sizeof a[0], flat_cmp);
+			qsort(b, nb, sizeof b[0], flat_cmp);
+			for (size_t k = 0; k < na; k++)
+				CHECK(flat_cmp(&a[k], &b[k]) == 0);
+		}
+		if (lres)
+			freeaddrinfo(lres);
+		ks_dns_freeaddrinfo(kres);
+	}
+	static const struct { unsigned port; int flags; } ports[] = {
+		{ 3306, 0 }, { 5353, NI_DGRAM }, { 5353, 0 }, { 80, 0 },
+		{ 123, NI_DGRAM }, { 123, 0 }, { 65000, 0 }, { 22, 0 },
+	};
+	for (size_t i = 0; i < sizeof ports / sizeof ports[0]; i++) {
+		struct sockaddr_in sin = { .sin_family = AF_INET,
+					   .sin_port = htons(ports[i].port) };
+		char s1[NI_MAXSERV], s2[NI_MAXSERV], h[NI_MAXHOST];
+		int fl = ports[i].flags | NI_NUMERICHOST;
+
+		sin.sin_addr.s_addr = htonl(0xc0000201);
+		CHECK_EQ(ks_dns_getnameinfo(r, (void *)&sin, sizeof sin, h,
+					    sizeof h, s2, sizeof s2, fl),
+			 getnameinfo((void *)&sin, sizeof sin, h, sizeof h, s1,
+				     sizeof s1, fl));
+		CHECK_STR(s2, s1);
+	}
+	/* Back to the built-in table. */
+	CHECK_EQ(ks_dns_set_services(r, NULL, 0), 0);
+	kh = (struct ks_addrinfo){ 0 };
+	CHECK_EQ(ks_dns_getaddrinfo(r, "192.0.2.1", "mysql", &kh, &kres),
+		 KS_EAI_SERVICE);
+	ks_dns_destroy(r);
+}
+
 static void
 test_gai_strerror_matches_glibc(void)
 {
@@ -946,6 +1031,12 @@ test_allocation_failures_offline(void)
 		if (err == 0)
 			err = ks_dns_set_config(r, &c, hosts_text,
 						sizeof hosts_text - 1) == 0 ? 0 :
+				KS_EAI_MEMORY;
+		if (err == 0)
+			err = ks_dns_set_services(r, "web 8080/tcp\n", 13) == 0 ?
+				0 : KS_EAI_MEMORY;
+		if (err == 0)
+			err = ks_dns_set_services(r, NULL, 0) == 0 ? 0 :
 				KS_EAI_MEMORY;
 		if (err == 0)
 			err = ks_dns_getaddrinfo(r, "myhost", "80", &h, &res);
@@ -1105,6 +1196,7 @@ static const struct dns_test tests[] = {
 	{ "api: AI_CANONNAME for numeric hosts and hosts aliases", test_canonname_numeric_and_hosts },
 	{ "api: the hosts table answers first, forward and reverse", test_hosts_table_answers_first },
 	{ "api: numeric getnameinfo equals glibc", test_getnameinfo_numeric_matches_glibc },
+	{ "api: services from /etc/services as glibc's, built-in table without", test_services_file_matches_glibc },
 	{ "api: gai_strerror texts, codes and layouts equal glibc's", test_gai_strerror_matches_glibc },
 	{ "api: gethostbyname fills the caller's buffer or overflows", test_gethostbyname_fills_buffer },
 	{ "cache: LRU bound, case-folded keys, expiry, flush", test_cache_lru_and_expiry },
