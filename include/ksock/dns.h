@@ -130,6 +130,9 @@ struct ks_dns_config {
 	bool			rotate;		/* start at a different server each lookup */
 	bool			no_edns;	/* never send EDNS0 */
 	bool			no_cache;	/* neither read nor fill the cache */
+	/* Sources for names and addresses, in order: 'f' the hosts table,
+	 * 'd' DNS (nsswitch.conf's "hosts: files dns"); "" means "fd". */
+	char			hosts_order[3];
 	uint32_t		max_ttl;	/* cap on cached TTLs, s; 0: 3600 */
 	uint32_t		max_neg_ttl;	/* cap on negative caching, s; 0: 900 */
 	unsigned		cache_entries;	/* cache size (0: 1024); read by
@@ -212,6 +215,14 @@ void	ks_dns_config_init(struct ks_dns_config *c);
  */
 int	ks_dns_config_parse(struct ks_dns_config *c, const char *text,
 			    size_t len);
+
+/*
+ * Takes the order of "files" and "dns" from the "hosts:" line of
+ * nsswitch.conf text into c->hosts_order (other sources are skipped).
+ * Returns 0.
+ */
+int	ks_dns_nsswitch_parse(struct ks_dns_config *c, const char *text,
+			      size_t len);
 
 /*
  * Creates a resolver in *@out. @port must provide alloc, free, the mutex
@@ -304,8 +315,11 @@ int	ks_dns_getnameinfo(struct ks_dns *r, const struct ks_sockaddr *sa,
 
 /*
  * The process-wide resolver of the hosted port: created on first use from
- * /etc/resolv.conf and /etc/hosts (read once), over Linux sockets. Later
- * calls are one atomic load. Returns NULL only when memory ran out.
+ * /etc/resolv.conf (with LOCALDOMAIN and RES_OPTIONS), /etc/hosts,
+ * /etc/services and nsswitch.conf's "hosts:" order, over Linux sockets.
+ * Later calls are an atomic load; at most once a second one of them
+ * stats the files and reloads them when one changed. Returns NULL only
+ * when memory ran out.
  */
 struct ks_dns *ks_dns_hosted(void);
 
@@ -313,8 +327,10 @@ struct ks_dns *ks_dns_hosted(void);
 void	ks_dns_hosted_transport(struct ks_dns_transport *tp);
 const struct ks_port *ks_dns_hosted_port(void);
 
-/* Reads and parses a resolv.conf file into @c (defaults first). Returns 0
- * or -KS_E*; a missing file leaves the defaults. */
+/* Reads and parses a resolv.conf file into @c (defaults first), then
+ * LOCALDOMAIN and RES_OPTIONS as glibc, then the "hosts:" order of
+ * nsswitch.conf (KSOCK_NSSWITCH, or /etc/nsswitch.conf). Returns 0 or
+ * -KS_E*; a missing file leaves the defaults. */
 int	ks_dns_hosted_load_config(const char *path, struct ks_dns_config *c);
 
 #endif /* KSOCK_DNS_H */

@@ -514,35 +514,24 @@ cand_error(int cand)
 }
 
 /*
- * Resolves text @name for up to two @types: hosts table first, then the
- * search list. On 0, ans[t] holds an OK answer or NULL for each type
- * (at least one is set). Returns 0 or a KS_EAI_* code.
+ * Resolves text @name for up to two @types through DNS and the search
+ * list. On 0, ans[t] holds an OK answer or NULL for each type (at least
+ * one is set). Returns 0 or a KS_EAI_* code.
  */
 static int
-lookup_name(struct ks_dns *r, const struct dns_conf *conf, const char *name,
-	    const uint16_t *types, size_t ntypes, struct dns_answer **ans)
+search_dns(struct ks_dns *r, const struct dns_conf *conf, const char *name,
+	   const uint16_t *types, size_t ntypes, struct dns_answer **ans)
 {
 	uint8_t wire[DNS_WIRE_NAME_MAX], cand[DNS_WIRE_NAME_MAX];
 	size_t wirelen, candlen;
 	bool absolute, servfail = false, nodata = false;
 	int64_t deadline = -1;
-	int err, first = -1, last = CAND_NXDOMAIN;
+	int first = -1, last = CAND_NXDOMAIN;
 
 	for (size_t t = 0; t < ntypes; t++)
 		ans[t] = NULL;
 	if (ks__dns_name_to_wire(name, wire, &wirelen, &absolute) < 0)
 		return KS_EAI_NONAME;
-	err = hosts_lookup(r, conf->hosts, name, types, ntypes, ans,
-			   r->port->now());
-	if (err < 0)
-		return KS_EAI_MEMORY;
-	if (err > 0) {
-		for (size_t t = 0; t < ntypes; t++)
-			if (ans[t])
-				return 0;
-		/* The name is in hosts but not with this family: glibc's
-		 * files backend says "not found" and DNS is asked next. */
-	}
 	if (conf->c.deadline_ms)
 		deadline = r->port->now() + (int64_t)conf->c.deadline_ms * 1000000;
 
@@ -626,6 +615,56 @@ lookup_name(struct ks_dns *r, const struct dns_conf *conf, const char *name,
 	if (servfail)
 		return KS_EAI_AGAIN;
 	return cand_error(last);
+}
+
+/* The sources to ask, in nsswitch.conf's order. */
+static const char *
+hosts_order(const struct dns_conf *conf)
+{
+	return conf->c.hosts_order[0] ? conf->c.hosts_order : "fd";
+}
+
+/*
+ * Resolves text @name for up to two @types from the sources in order:
+ * the hosts table ('f') and DNS with the search list ('d'). A source that
+ * does not have it hands over to the next, as nsswitch's default actions
+ * do. On 0, ans[t] holds an OK answer or NULL for each type (at least one
+ * is set). Returns 0 or a KS_EAI_* code (DNS's, when DNS was asked).
+ */
+static int
+lookup_name(struct ks_dns *r, const struct dns_conf *conf, const char *name,
+	    const uint16_t *types, size_t ntypes, struct dns_answer **ans)
+{
+	uint8_t wire[DNS_WIRE_NAME_MAX];
+	size_t wirelen;
+	bool absolute, asked_dns = false;
+	int err, dns_err = KS_EAI_NONAME;
+
+	for (size_t t = 0; t < ntypes; t++)
+		ans[t] = NULL;
+	if (ks__dns_name_to_wire(name, wire, &wirelen, &absolute) < 0)
+		return KS_EAI_NONAME;
+	for (const char *src = hosts_order(conf); *src; src++) {
+		if (*src == 'f') {
+			err = hosts_lookup(r, conf->hosts, name, types, ntypes,
+					   ans, r->port->now());
+			if (err < 0)
+				return KS_EAI_MEMORY;
+			for (size_t t = 0; t < ntypes; t++)
+				if (ans[t])
+					return 0;
+			/* Not there, or not with this family: glibc's files
+			 * backend says "not found" and the next one is
+			 * asked. */
+			continue;
+		}
+		err = search_dns(r, conf, name, types, ntypes, ans);
+		if (err == 0 || err == KS_EAI_MEMORY)
+			return err;
+		asked_dns = true;
+		dns_err = err;
+	}
+	return asked_dns ? dns_err : KS_EAI_NONAME;
 }
 
 /*
@@ -1376,20 +1415,33 @@ copy_name(const char *name, size_t len, char *out, size_t cap)
 	return 0;
 }
 
+static int reverse_dns(struct ks_dns *r, const struct dns_conf *conf,
+		       int family, const void *addr, char *host,
+		       size_t hostlen, uint32_t *ttl);
+
 int
 ks_dns_reverse(struct ks_dns *r, int family, const void *addr, char *host,
 	       size_t hostlen, uint32_t *ttl)
 {
 	const struct dns_conf *conf = conf_get(r);
-	uint8_t wire[DNS_WIRE_NAME_MAX];
-	size_t wirelen;
-	uint16_t type = DNS_T_PTR;
-	struct dns_answer *a = NULL;
-	int res, err;
+	int err;
 
 	if (family != KS_AF_INET && family != KS_AF_INET6)
 		return KS_EAI_FAMILY;
-	if (conf->hosts) {
+	const char *order = hosts_order(conf);
+	bool files = false, dns = false;
+	for (const char *o = order; *o; o++) {
+		files |= *o == 'f';
+		dns |= *o == 'd';
+	}
+	/* DNS first ("hosts: dns files"): the hosts table only when DNS
+	 * has no name for it. */
+	if (dns && order[0] == 'd') {
+		err = reverse_dns(r, conf, family, addr, host, hostlen, ttl);
+		if (err != KS_EAI_NONAME || !files)
+			return err;
+	}
+	if (files && conf->hosts) {
 		for (size_t i = 0; i < conf->hosts->n; i++) {
 			const struct dns_host *h = &conf->hosts->h[i];
 			if (h->family == family &&
@@ -1401,6 +1453,22 @@ ks_dns_reverse(struct ks_dns *r, int family, const void *addr, char *host,
 			}
 		}
 	}
+	if (!dns || order[0] == 'd')
+		return KS_EAI_NONAME;
+	return reverse_dns(r, conf, family, addr, host, hostlen, ttl);
+}
+
+/* The PTR lookup of ks_dns_reverse(). */
+static int
+reverse_dns(struct ks_dns *r, const struct dns_conf *conf, int family,
+	    const void *addr, char *host, size_t hostlen, uint32_t *ttl)
+{
+	uint8_t wire[DNS_WIRE_NAME_MAX];
+	size_t wirelen;
+	uint16_t type = DNS_T_PTR;
+	struct dns_answer *a = NULL;
+	int res, err;
+
 	(void)ks__dns_reverse_name(family, addr, wire, &wirelen);
 	int64_t deadline = conf->c.deadline_ms ?
 		r->port->now() + (int64_t)conf->c.deadline_ms * 1000000 : -1;

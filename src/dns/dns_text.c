@@ -588,7 +588,7 @@ int
 ks_dns_config_parse(struct ks_dns_config *c, const char *text, size_t len)
 {
 	const char *p = text, *end = text + len;
-	unsigned default_port = 53;
+	unsigned default_port = 53, first = c->nservers;
 	bool explicit_port[KS_DNS_MAX_SERVERS] = { false };
 
 	while (p < end) {
@@ -623,7 +623,9 @@ ks_dns_config_parse(struct ks_dns_config *c, const char *text, size_t len)
 		}
 		p = eol < end ? eol + 1 : end;
 	}
-	for (unsigned i = 0; i < c->nservers; i++)
+	/* Only the servers of this text: a second text (RES_OPTIONS, say)
+	 * leaves the ones before alone. */
+	for (unsigned i = first; i < c->nservers; i++)
 		if (!explicit_port[i])
 			c->servers[i].port = (uint16_t)default_port;
 	return 0;
@@ -831,4 +833,42 @@ ks__dns_service_has_name(const struct dns_service *sv, const char *name)
 		if (wlen == n && dns_memeq(w, name, n))
 			return true;
 	return false;
+}
+
+/* -- nsswitch.conf -- */
+
+/*
+ * Takes the order of the "files" and "dns" sources from the "hosts:" line
+ * of nsswitch.conf text into c->hosts_order ('f' and 'd', in order).
+ * Other sources (myhostname, resolve, mdns...) and [STATUS=action]
+ * items are skipped. Without a hosts line @c is left as it is. Returns 0.
+ */
+int
+ks_dns_nsswitch_parse(struct ks_dns_config *c, const char *text, size_t len)
+{
+	const char *p = text, *end = text + len;
+
+	while (p < end) {
+		const char *eol = p, *q = p, *w;
+		size_t wlen, n = 0;
+		char order[sizeof c->hosts_order];
+
+		while (eol < end && *eol != '\n')
+			eol++;
+		p = eol < end ? eol + 1 : end;
+		if (!next_word(&q, eol, &w, &wlen) || !word_is(w, wlen, "hosts:"))
+			continue;
+		dns_memset(order, 0, sizeof order);
+		while (next_word(&q, eol, &w, &wlen)) {
+			char src = word_is(w, wlen, "files") ? 'f' :
+				   word_is(w, wlen, "dns") ? 'd' : 0;
+			bool dup = false;
+			for (size_t i = 0; i < n; i++)
+				dup |= order[i] == src;
+			if (src && !dup && n < sizeof order - 1)
+				order[n++] = src;
+		}
+		dns_memcpy(c->hosts_order, order, sizeof order);
+	}
+	return 0;
 }

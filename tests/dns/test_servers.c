@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -796,6 +797,54 @@ test_search_list_longer_than_six(void)
 	CHECK_STR(c.search[KS_DNS_MAX_SEARCH - 1], "d32.example");
 }
 
+/* nsswitch.conf's "hosts:" order decides between the hosts table and
+ * DNS, and leaves out a source it does not name. */
+static void
+test_hosts_order_files_and_dns(void)
+{
+	NEED(have_nsd, "nsd not running");
+	static const char hosts[] = "10.9.9.9 www.ks.test\n"
+				    "10.9.9.8 onlyhosts.ks.test\n";
+	static const struct {
+		const char *order, *name, *want;
+		int err;
+	} cases[] = {
+		{ "fd", "www.ks.test", "10.9.9.9", 0 },
+		{ "df", "www.ks.test", "192.0.2.1", 0 },
+		{ "df", "onlyhosts.ks.test", "10.9.9.8", 0 },
+		{ "d", "onlyhosts.ks.test", "", KS_EAI_NONAME },
+		{ "f", "v4only.ks.test", "", KS_EAI_NONAME },
+		{ "f", "onlyhosts.ks.test", "10.9.9.8", 0 },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct ks_dns_config c;
+		struct ks_dns_transport tp;
+		struct ks_dns *r;
+		char text[64];
+
+		ks_dns_config_init(&c);
+		c.nservers = 1;
+		c.servers[0] = (struct ks_dns_server){ .family = KS_AF_INET,
+			.addr = { 127, 0, 0, 1 }, .port = nsd.port };
+		strcpy(c.hosts_order, cases[i].order);
+		ks_dns_hosted_transport(&tp);
+		CHECK_EQ(ks_dns_create(&r, test_port(), &tp, &c, hosts,
+				       sizeof hosts - 1), 0);
+		CHECK_EQ(lookup_text(r, cases[i].name, KS_AF_INET, text,
+				     sizeof text, NULL), cases[i].err);
+		CHECK_STR(text, cases[i].want);
+		if (strcmp(cases[i].order, "f") == 0) {
+			char host[256];
+			CHECK_EQ(ks_dns_reverse(r, KS_AF_INET, "\xc0\x00\x02\x01",
+						host, sizeof host, NULL),
+				 KS_EAI_NONAME);
+			CHECK_EQ(stats(r).udp_queries, 0);
+		}
+		ks_dns_destroy(r);
+	}
+}
+
 static void
 test_search_continues_after_servfail(void)
 {
@@ -1469,6 +1518,7 @@ test_hosted_resolver_reads_files_once(void)
 	setenv("KSOCK_HOSTS", hosts, 1);
 	setenv("KSOCK_SERVICES", services, 1);
 
+	struct ks_in_addr in;
 	struct ks_dns *r = ks_dns_hosted();
 	CHECK(r != NULL);
 	/* Read once: the files may go away. */
@@ -1482,11 +1532,34 @@ test_hosted_resolver_reads_files_once(void)
 	      4242);
 	ks_dns_freeaddrinfo(res);
 	CHECK(ks_dns_hosted() == r);
-	struct ks_in_addr in;
 	CHECK_EQ(ks_dns_resolve4(r, "v4only", &in), 0);
 	CHECK_EQ(ntohl(in.s_addr), 0xc0000202);
 	CHECK_EQ(ks_dns_resolve4(r, "fromhosts", &in), 0);
 	CHECK_EQ(ntohl(in.s_addr), 0xc00002fa);
+	/* Gone files leave the configuration as it was, even after the
+	 * next look at them. */
+	usleep(1100 * 1000);
+	CHECK(ks_dns_hosted() == r);
+	CHECK_EQ(ks_dns_resolve4(r, "fromhosts", &in), 0);
+	CHECK_EQ(ntohl(in.s_addr), 0xc00002fa);
+
+	/* Files that change are read again, at most a second later. */
+	CHECK_EQ(mkdir(dir, 0700), 0);
+	f = fopen(conf, "w");
+	fprintf(f, "nameserver 127.0.0.1#%u\nsearch sub.ks.test\n", nsd.port);
+	fclose(f);
+	f = fopen(hosts, "w");
+	fprintf(f, "192.0.2.251 fromhosts\n");
+	fclose(f);
+	usleep(1100 * 1000);
+	CHECK(ks_dns_hosted() == r);
+	CHECK_EQ(ks_dns_resolve4(r, "fromhosts", &in), 0);
+	CHECK_EQ(ntohl(in.s_addr), 0xc00002fb);
+	CHECK_EQ(ks_dns_resolve4(r, "host", &in), 0);	/* new search list */
+	CHECK_EQ(ntohl(in.s_addr), 0xc000021e);
+	unlink(conf);
+	unlink(hosts);
+	rmdir(dir);
 	unsetenv("KSOCK_RESOLV_CONF");
 	unsetenv("KSOCK_HOSTS");
 	unsetenv("KSOCK_SERVICES");
@@ -1505,6 +1578,7 @@ static const struct dns_test tests[] = {
 	{ "search: ndots order, NODATA continues, absolute names", test_search_list_and_ndots },
 	{ "search: continues after SERVFAIL (unbound, lame zone)", test_search_continues_after_servfail },
 	{ "search: more than 6 domains, as glibc since 2.26", test_search_list_longer_than_six },
+	{ "nsswitch: hosts order of files and dns", test_hosts_order_files_and_dns },
 	{ "names: invalid names are refused before sending", test_invalid_names_send_nothing },
 	{ "proxy: a timeout moves lookups to the next server", test_timeout_rotates_to_next_server },
 	{ "proxy: rotate starts each lookup at the next server", test_rotate_spreads_lookups },
@@ -1521,7 +1595,7 @@ static const struct dns_test tests[] = {
 	{ "proxy: every query has a fresh source port and random id, also after fork", test_ids_and_ports_are_fresh },
 	{ "threads: concurrent lookups and flushes", test_concurrent_lookups },
 	{ "memory: every allocation failure in a lookup is clean", test_every_allocation_failure_is_clean },
-	{ "hosted: process-wide resolver reads its files once", test_hosted_resolver_reads_files_once },
+	{ "hosted: process-wide resolver reads its files, and again when they change", test_hosted_resolver_reads_files_once },
 };
 
 /*

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <resolv.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -472,6 +473,60 @@ test_resolv_conf_parsing(void)
 	CHECK_EQ(c.ndots, 1);
 	CHECK_EQ(c.timeout_ms, 5000);
 	CHECK_EQ(c.attempts, 2);
+}
+
+/*
+ * LOCALDOMAIN replaces the search list and RES_OPTIONS adds options over
+ * the file's, with the same result as glibc's res_init under the same
+ * environment.
+ */
+static void
+test_environment_overrides_as_glibc(void)
+{
+	char path[] = "/tmp/ksock-dns-resolv-XXXXXX";
+	static const char text[] = "search file.example\noptions ndots:2\n";
+	struct ks_dns_config c;
+	int fd = mkstemp(path);
+
+	CHECK(fd >= 0 && write(fd, text, sizeof text - 1) == sizeof text - 1);
+	close(fd);
+	setenv("LOCALDOMAIN", "a.example b.example", 1);
+	setenv("RES_OPTIONS", "ndots:3 attempts:4 timeout:2", 1);
+	CHECK_EQ(ks_dns_hosted_load_config(path, &c), 0);
+	unlink(path);
+	CHECK_EQ(res_init(), 0);
+	CHECK_EQ(c.ndots, _res.ndots);
+	CHECK_EQ(c.attempts, (unsigned)_res.retry);
+	CHECK_EQ(c.timeout_ms, (unsigned)_res.retrans * 1000);
+	CHECK_EQ(c.nsearch, 2);
+	CHECK_STR(c.search[0], _res.dnsrch[0]);
+	CHECK_STR(c.search[1], _res.dnsrch[1]);
+	CHECK(_res.dnsrch[2] == NULL);
+	unsetenv("LOCALDOMAIN");
+	unsetenv("RES_OPTIONS");
+	res_init();
+}
+
+/* nsswitch.conf: the order of files and dns on the hosts line. */
+static void
+test_nsswitch_hosts_order(void)
+{
+	static const struct { const char *text, *want; } cases[] = {
+		{ "passwd: files\nhosts: files mdns4_minimal [NOTFOUND=return] dns myhostname\n", "fd" },
+		{ "hosts:   dns files\n", "df" },
+		{ "hosts: dns\n", "d" },
+		{ "hosts: files\n", "f" },
+		{ "hosts: resolve [!UNAVAIL=return] files myhostname dns\n", "fd" },
+		{ "# hosts: dns\npasswd: files\n", "" },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct ks_dns_config c;
+		ks_dns_config_init(&c);
+		CHECK_EQ(ks_dns_nsswitch_parse(&c, cases[i].text,
+					       strlen(cases[i].text)), 0);
+		CHECK_STR(c.hosts_order, cases[i].want);
+	}
 }
 
 /* -- the API offline -- */
@@ -1191,6 +1246,8 @@ static const struct dns_test tests[] = {
 	{ "text: addresses parse and format exactly as inet_pton/ntop", test_addresses_parse_and_format_as_libc },
 	{ "text: reverse names for IPv4 and IPv6", test_reverse_names },
 	{ "text: resolv.conf options, ports, clamps and defaults", test_resolv_conf_parsing },
+	{ "text: LOCALDOMAIN and RES_OPTIONS as glibc's res_init", test_environment_overrides_as_glibc },
+	{ "text: nsswitch.conf's hosts order of files and dns", test_nsswitch_hosts_order },
 	{ "api: getaddrinfo equals glibc for numeric hosts and hints", test_getaddrinfo_matches_glibc_offline },
 	{ "api: AI_ADDRCONFIG keeps the host's families", test_addrconfig_filters_families },
 	{ "api: AI_CANONNAME for numeric hosts and hosts aliases", test_canonname_numeric_and_hosts },
