@@ -113,6 +113,17 @@ struct ks_dns_server {
 #define KS_DNS_NAME_MAX		253	/* text form, without the final dot */
 #define KS_DNS_LABEL_MAX	63
 
+/* One line of a gai.conf policy table: an IPv6 prefix (IPv4 as
+ * ::ffff:a.b.c.d) and its label or precedence. */
+struct ks_dns_policy {
+	uint8_t		prefix[16];
+	uint8_t		len;		/* prefix length in bits */
+	int		value;
+};
+
+/* Lines per gai.conf table kept (glibc's defaults have 8 and 5). */
+#define KS_DNS_MAX_POLICY	32
+
 /*
  * Resolver configuration. ks_dns_config_init() sets glibc's defaults
  * (ndots 1, timeout 5 s, attempts 2, no servers); the resolv.conf parser
@@ -133,6 +144,11 @@ struct ks_dns_config {
 	/* Sources for names and addresses, in order: 'f' the hosts table,
 	 * 'd' DNS (nsswitch.conf's "hosts: files dns"); "" means "fd". */
 	char			hosts_order[3];
+	/* RFC 6724 policy from gai.conf: label and precedence lines; a
+	 * table with no lines is glibc's default one. */
+	struct ks_dns_policy	label[KS_DNS_MAX_POLICY];
+	struct ks_dns_policy	precedence[KS_DNS_MAX_POLICY];
+	unsigned		nlabel, nprecedence;
 	uint32_t		max_ttl;	/* cap on cached TTLs, s; 0: 3600 */
 	uint32_t		max_neg_ttl;	/* cap on negative caching, s; 0: 900 */
 	unsigned		cache_entries;	/* cache size (0: 1024); read by
@@ -185,6 +201,14 @@ struct ks_dns_transport {
 	 * scopes ("%2") are understood. */
 	int	(*if_index)(void *ctx, const char *name, size_t len,
 			    uint32_t *index);
+	/* Optional (may be NULL): the source address the host would use to
+	 * reach @addr (@family, 4 or 16 bytes, @scope for IPv6), into @src
+	 * (same size), for RFC 6724 ordering. Returns 0, or -KS_E* when the
+	 * destination is unreachable. Without it getaddrinfo orders by the
+	 * policy table alone, as if every destination were reachable from
+	 * a source of its own kind. */
+	int	(*source)(void *ctx, int family, const uint8_t *addr,
+			  uint32_t scope, uint8_t *src);
 };
 
 /* Counters a test or an operator can read; all monotonic. */
@@ -223,6 +247,14 @@ int	ks_dns_config_parse(struct ks_dns_config *c, const char *text,
  */
 int	ks_dns_nsswitch_parse(struct ks_dns_config *c, const char *text,
 			      size_t len);
+
+/*
+ * Takes the "label" and "precedence" lines of gai.conf text into @c
+ * (other lines are skipped). Each table, once it has a line, replaces
+ * glibc's default for it, as in glibc. Returns 0.
+ */
+int	ks_dns_gaiconf_parse(struct ks_dns_config *c, const char *text,
+			     size_t len);
 
 /*
  * Creates a resolver in *@out. @port must provide alloc, free, the mutex

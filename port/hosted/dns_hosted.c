@@ -289,6 +289,12 @@ ks_dns_hosted_load_config(const char *path, struct ks_dns_config *c)
 	env = getenv("RES_OPTIONS");
 	if (env)
 		parse_env_line(c, "options", env);
+	/* gai.conf's policy table for the order of addresses. */
+	env = secure_getenv("KSOCK_GAI_CONF");
+	if (read_file(env ? env : "/etc/gai.conf", &text, &len) == 0) {
+		(void)ks_dns_gaiconf_parse(c, text, len);
+		free(text);
+	}
 	/* nsswitch.conf's order of files and dns for host names. */
 	env = secure_getenv("KSOCK_NSSWITCH");
 	if (read_file(env ? env : "/etc/nsswitch.conf", &text, &len) == 0) {
@@ -311,14 +317,15 @@ struct file_id {
 	bool		present;
 };
 
-enum { F_CONF, F_HOSTS, F_SERVICES, F_NSSWITCH, F_COUNT };
+enum { F_CONF, F_HOSTS, F_SERVICES, F_NSSWITCH, F_GAI, F_COUNT };
 
 static const char *const file_env[F_COUNT] = {
 	"KSOCK_RESOLV_CONF", "KSOCK_HOSTS", "KSOCK_SERVICES", "KSOCK_NSSWITCH",
+	"KSOCK_GAI_CONF",
 };
 static const char *const file_default[F_COUNT] = {
 	"/etc/resolv.conf", "/etc/hosts", "/etc/services",
-	"/etc/nsswitch.conf",
+	"/etc/nsswitch.conf", "/etc/gai.conf",
 };
 
 static const char *

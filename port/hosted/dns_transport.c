@@ -263,6 +263,37 @@ hosted_if_index(void *ctx, const char *name, size_t len, uint32_t *index)
 	return *index ? 0 : -KS_ENOENT;
 }
 
+/* The source address a connected UDP socket gets (struct
+ * ks_dns_transport.source), as glibc finds it for RFC 6724 ordering. */
+static int
+hosted_source(void *ctx, int family, const uint8_t *addr, uint32_t scope,
+	      uint8_t *src)
+{
+	struct ks_dns_server dst = { .family = family, .port = 9 };
+	struct sockaddr_storage ss, me;
+	socklen_t len = to_sockaddr((memcpy(dst.addr, addr,
+					    family == KS_AF_INET ? 4 : 16),
+				     &dst), &ss), melen = sizeof me;
+	int fd, err = 0;
+
+	if (family == KS_AF_INET6)
+		((struct sockaddr_in6 *)&ss)->sin6_scope_id = scope;
+	fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&ss, len) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&me, &melen) < 0)
+		err = -errno;
+	close(fd);
+	if (err)
+		return err;
+	if (me.ss_family == AF_INET)
+		memcpy(src, &((struct sockaddr_in *)&me)->sin_addr, 4);
+	else
+		memcpy(src, &((struct sockaddr_in6 *)&me)->sin6_addr, 16);
+	return 0;
+}
+
 /* Non-loopback, non-link-local addresses, as glibc's AI_ADDRCONFIG. */
 static void
 hosted_addrconfig(void *ctx, bool *v4, bool *v6)
@@ -301,4 +332,5 @@ ks_dns_hosted_transport(struct ks_dns_transport *tp)
 	tp->addrconfig = hosted_addrconfig;
 	tp->wait = hosted_wait;
 	tp->if_index = hosted_if_index;
+	tp->source = hosted_source;
 }

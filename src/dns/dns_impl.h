@@ -305,6 +305,13 @@ void	ks__dns_answer_put(const struct ks_port *port, struct dns_answer *a);
 uint32_t ks__dns_answer_ttl(const struct dns_answer *a, unsigned i,
 			    int64_t now);
 
+/* -- dns_sort.c -- */
+
+struct dns_conf;
+int	ks__dns_sort_addrs(struct ks_dns *r, const struct dns_conf *conf,
+			   void *addrs, size_t n, size_t stride, size_t fam_off,
+			   size_t addr_off, size_t scope_off);
+
 /* -- dns_query.c -- */
 
 /* Process-wide configuration snapshot: immutable once published. */
@@ -316,6 +323,17 @@ struct dns_conf {
 	struct dns_conf		*retired;	/* older snapshots, freed at destroy */
 };
 
+/* A destination's source address, as the transport found it. */
+#define DNS_SRC_CACHE	16
+
+struct dns_src_entry {
+	int64_t		expires;
+	int		family;
+	uint32_t	scope;
+	bool		ok;
+	uint8_t		dst[16], src[16];
+};
+
 struct ks_dns {
 	const struct ks_port	*port;		/* [I] */
 	struct ks_dns_transport	 tp;		/* [I] */
@@ -323,6 +341,8 @@ struct ks_dns {
 	struct ks_mutex		 conf_lock;	/* serialises writers of conf */
 	struct dns_cache	*cache;		/* [I] has its own lock */
 	_Atomic(struct dns_services *) services;	/* [A] NULL: built-in table */
+	struct ks_mutex		 src_lock;	/* leaf: guards src_cache */
+	struct dns_src_entry	 src_cache[DNS_SRC_CACHE];	/* [R] */
 	atomic_uint		 next_server;	/* [A] where lookups start */
 	atomic_uint		 no_edns;	/* [A] bit per server: FORMERR seen */
 	struct {

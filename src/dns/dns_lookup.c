@@ -140,6 +140,7 @@ ks_dns_create(struct ks_dns **out, const struct ks_port *port,
 	if (err < 0)
 		goto free_conf;
 	port->mutex_init(&r->conf_lock);
+	port->mutex_init(&r->src_lock);
 	atomic_store_explicit(&r->conf, conf, memory_order_release);
 	*out = r;
 	return 0;
@@ -190,6 +191,7 @@ ks_dns_destroy(struct ks_dns *r)
 	}
 	ks__dns_cache_destroy(r->cache);
 	r->port->mutex_destroy(&r->conf_lock);
+	r->port->mutex_destroy(&r->src_lock);
 	r->port->free(r, sizeof *r);
 }
 
@@ -1253,8 +1255,14 @@ ks_dns_getaddrinfo(struct ks_dns *r, const char *node, const char *service,
 		const struct dns_answer *c = a4 ? a4 : a6;
 		canon = c && c->canon[0] ? c->canon : node;
 	}
+	/* RFC 6724 order, as glibc sorts what getaddrinfo returns. */
 	if (naddrs == 0)
 		err = KS_EAI_NODATA;
+	else if (ks__dns_sort_addrs(r, conf, addrs, naddrs, sizeof *addrs,
+				    offsetof(struct ai_addr, family),
+				    offsetof(struct ai_addr, addr),
+				    offsetof(struct ai_addr, scope)) < 0)
+		err = KS_EAI_MEMORY;
 	else
 		err = build_list(r->port, addrs, naddrs, h, svcport, protos,
 				 service != NULL, named, canon, res);

@@ -872,3 +872,56 @@ ks_dns_nsswitch_parse(struct ks_dns_config *c, const char *text, size_t len)
 	}
 	return 0;
 }
+
+/* -- gai.conf -- */
+
+/* "PREFIX/LEN" (IPv6 text) into @pol. */
+static bool
+parse_policy_prefix(const char *w, size_t wlen, struct ks_dns_policy *pol)
+{
+	size_t slash = 0;
+	unsigned bits;
+
+	while (slash < wlen && w[slash] != '/')
+		slash++;
+	if (slash == wlen || !ks__dns_parse_ipv6(w, slash, pol->prefix) ||
+	    !parse_uint(w + slash + 1, wlen - slash - 1, 129, &bits) ||
+	    bits > 128)
+		return false;
+	pol->len = (uint8_t)bits;
+	return true;
+}
+
+int
+ks_dns_gaiconf_parse(struct ks_dns_config *c, const char *text, size_t len)
+{
+	const char *p = text, *end = text + len;
+
+	while (p < end) {
+		const char *eol = p, *q = p, *w;
+		size_t wlen;
+		struct ks_dns_policy pol;
+		unsigned v;
+
+		while (eol < end && *eol != '\n')
+			eol++;
+		p = eol < end ? eol + 1 : end;
+		if (!next_word(&q, eol, &w, &wlen))
+			continue;
+		bool label = word_is(w, wlen, "label");
+		if (!label && !word_is(w, wlen, "precedence"))
+			continue;
+		dns_memset(&pol, 0, sizeof pol);
+		if (!next_word(&q, eol, &w, &wlen) ||
+		    !parse_policy_prefix(w, wlen, &pol) ||
+		    !next_word(&q, eol, &w, &wlen) ||
+		    !parse_uint(w, wlen, 1000000, &v))
+			continue;
+		pol.value = (int)v;
+		if (label && c->nlabel < KS_DNS_MAX_POLICY)
+			c->label[c->nlabel++] = pol;
+		else if (!label && c->nprecedence < KS_DNS_MAX_POLICY)
+			c->precedence[c->nprecedence++] = pol;
+	}
+	return 0;
+}

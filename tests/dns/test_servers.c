@@ -11,6 +11,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/filter.h>
+#include <netdb.h>
+#include <resolv.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
 #include <signal.h>
@@ -467,12 +469,19 @@ test_v4mapped_and_all(void)
 			continue;
 		}
 		CHECK_EQ(err, 0);
-		for (ai = res; ai; ai = ai->ai_next) {
+		/* As a set: the order is RFC 6724's, which depends on the
+		 * host's own addresses (tested against glibc elsewhere). */
+		char strs[4][64];
+		size_t n = 0;
+		for (ai = res; ai && n < 4; ai = ai->ai_next) {
 			const struct ks_sockaddr_in6 *s = (const void *)ai->ai_addr;
 			CHECK_EQ(ai->ai_family, KS_AF_INET6);
-			inet_ntop(AF_INET6, &s->sin6_addr, one, sizeof one);
-			if (text[0])
-				strcat(text, " ");
+			inet_ntop(AF_INET6, &s->sin6_addr, strs[n++], 64);
+		}
+		qsort(strs, n, sizeof strs[0],
+		      (int (*)(const void *, const void *))strcmp);
+		for (size_t k = 0; k < n; k++) {
+			snprintf(one, sizeof one, "%s%s", k ? " " : "", strs[k]);
 			strcat(text, one);
 		}
 		CHECK_STR(text, cases[i].want);
@@ -567,6 +576,63 @@ test_large_answer_uses_tcp(void)
 		ks_dns_destroy(r);
 	}
 	NEED(any, "neither nsd nor unbound could be started");
+}
+
+/*
+ * getaddrinfo's order is glibc's: RFC 6724 with glibc's default policy
+ * table, from the sources this host would use. glibc is pointed at the
+ * same nsd through _res and must list the same addresses in the same
+ * order, for names whose IPv6 address is global, ULA, loopback and
+ * link-local beside an IPv4 one.
+ */
+static void
+test_order_matches_glibc(void)
+{
+	NEED(have_nsd, "nsd not running");
+	static const char *names[] = { "www.ks.test", "multi.ks.test",
+		"order-ula.ks.test", "order-doc.ks.test", "order-lo.ks.test",
+		"order-ll.ks.test" };
+	struct ks_dns *r = resolver1(nsd.port, NULL);
+
+	res_init();
+	_res.nscount = 1;
+	_res.nsaddr_list[0].sin_family = AF_INET;
+	_res.nsaddr_list[0].sin_port = htons(nsd.port);
+	_res.nsaddr_list[0].sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	_res.retrans = 1;
+	_res.retry = 1;
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		struct addrinfo lh = { .ai_socktype = SOCK_STREAM }, *lres, *l;
+		struct ks_addrinfo kh = { .ai_socktype = KS_SOCK_STREAM }, *kres, *k;
+		char ours[512] = "", theirs[512] = "", one[64];
+
+		CHECK_EQ(getaddrinfo(names[i], NULL, &lh, &lres), 0);
+		CHECK_EQ(ks_dns_getaddrinfo(r, names[i], NULL, &kh, &kres), 0);
+		for (l = lres; l; l = l->ai_next) {
+			const void *a = l->ai_family == AF_INET ?
+				(const void *)&((struct sockaddr_in *)l->ai_addr)->sin_addr :
+				(const void *)&((struct sockaddr_in6 *)l->ai_addr)->sin6_addr;
+			inet_ntop(l->ai_family, a, one, sizeof one);
+			strcat(theirs, " ");
+			strcat(theirs, one);
+		}
+		for (k = kres; k; k = k->ai_next) {
+			const void *a = k->ai_family == KS_AF_INET ?
+				(const void *)&((struct ks_sockaddr_in *)k->ai_addr)->sin_addr :
+				(const void *)&((struct ks_sockaddr_in6 *)k->ai_addr)->sin6_addr;
+			inet_ntop(k->ai_family == KS_AF_INET ? AF_INET : AF_INET6,
+				  a, one, sizeof one);
+			strcat(ours, " ");
+			strcat(ours, one);
+		}
+		printf("    %s:%s\n", names[i], theirs);
+		CHECK_STR(ours, theirs);
+		if (lres)
+			freeaddrinfo(lres);
+		ks_dns_freeaddrinfo(kres);
+	}
+	res_init();
+	ks_dns_destroy(r);
 }
 
 /* -- cache -- */
@@ -1573,6 +1639,7 @@ static const struct dns_test tests[] = {
 	{ "servers: AI_V4MAPPED and AI_ALL", test_v4mapped_and_all },
 	{ "servers: gethostbyname follows a chain, aliases, ERANGE", test_gethostbyname_follows_chain },
 	{ "servers: a 1.6 KB answer comes over TCP, whole, all 100 addresses", test_large_answer_uses_tcp },
+	{ "order: getaddrinfo orders addresses as glibc (RFC 6724)", test_order_matches_glibc },
 	{ "cache: positive, NXDOMAIN and NODATA cached; TTL expiry observed", test_cache_positive_negative_and_expiry },
 	{ "cache: a hit makes no system call (seccomp)", test_cache_hit_makes_no_system_call },
 	{ "search: ndots order, NODATA continues, absolute names", test_search_list_and_ndots },

@@ -760,6 +760,80 @@ test_addrconfig_filters_families(void)
 	}
 }
 
+static bool fake_v6_unreachable;
+
+/* Every destination is reached from itself, or IPv6 from nowhere. */
+static int
+fake_source(void *ctx, int family, const uint8_t *addr, uint32_t scope,
+	    uint8_t *src)
+{
+	if (family == KS_AF_INET6 && fake_v6_unreachable &&
+	    !(addr[10] == 0xff && addr[11] == 0xff))
+		return -KS_ENETDOWN;
+	memcpy(src, addr, family == KS_AF_INET ? 4 : 16);
+	return 0;
+}
+
+/* The first address getaddrinfo gives for "dual" (one IPv4, one IPv6). */
+static int
+first_family(const char *gai_conf)
+{
+	static const char hosts[] = "192.0.2.1 dual\n2001:db8::1 dual\n";
+	struct ks_dns_transport tp = offline;
+	struct ks_dns_config c;
+	struct ks_dns *r = NULL;
+	struct ks_addrinfo h = { .ai_socktype = KS_SOCK_STREAM }, *res;
+	int fam = -1;
+
+	tp.source = fake_source;
+	ks_dns_config_init(&c);
+	if (gai_conf)
+		CHECK_EQ(ks_dns_gaiconf_parse(&c, gai_conf, strlen(gai_conf)), 0);
+	CHECK_EQ(ks_dns_create(&r, test_port(), &tp, &c, hosts,
+			       sizeof hosts - 1), 0);
+	if (ks_dns_getaddrinfo(r, "dual", NULL, &h, &res) == 0) {
+		fam = res->ai_family;
+		CHECK(res->ai_next && res->ai_next->ai_family != fam);
+		ks_dns_freeaddrinfo(res);
+	}
+	ks_dns_destroy(r);
+	return fam;
+}
+
+/*
+ * RFC 6724 with glibc's default policy: IPv6 (precedence 40) before IPv4
+ * (10) when both are reachable from sources of their own kind; IPv4 first
+ * when IPv6 is unreachable (rule 1); gai.conf's precedence and label
+ * lines replace the defaults, as in glibc.
+ */
+static void
+test_rfc6724_policy_and_gai_conf(void)
+{
+	fake_v6_unreachable = false;
+	CHECK_EQ(first_family(NULL), KS_AF_INET6);
+	CHECK_EQ(first_family("# prefer IPv4, as gai.conf's example\n"
+			      "precedence ::ffff:0:0/96  100\n"), KS_AF_INET);
+	CHECK_EQ(first_family("precedence ::/0 40\nprecedence ::ffff:0:0/96 10\n"),
+		 KS_AF_INET6);
+	/* A label table where IPv4 and the source's labels differ. */
+	CHECK_EQ(first_family("label ::/0 1\nlabel ::ffff:0:0/96 4\n"
+			      "label 192.0.2.0/120 9\n"), KS_AF_INET6);
+	fake_v6_unreachable = true;
+	CHECK_EQ(first_family(NULL), KS_AF_INET);
+	fake_v6_unreachable = false;
+
+	struct ks_dns_config c;
+	ks_dns_config_init(&c);
+	static const char text[] = "label ::1/128 0\nprecedence ::1/128 50\n"
+				   "label bogus 3\nscopev4 ::ffff:169.254.0.0/112 2\n"
+				   "label ::/0\n";
+	CHECK_EQ(ks_dns_gaiconf_parse(&c, text, sizeof text - 1), 0);
+	CHECK_EQ(c.nlabel, 1);
+	CHECK_EQ(c.nprecedence, 1);
+	CHECK_EQ(c.precedence[0].len, 128);
+	CHECK_EQ(c.precedence[0].value, 50);
+}
+
 static void
 test_canonname_numeric_and_hosts(void)
 {
@@ -1250,6 +1324,7 @@ static const struct dns_test tests[] = {
 	{ "text: nsswitch.conf's hosts order of files and dns", test_nsswitch_hosts_order },
 	{ "api: getaddrinfo equals glibc for numeric hosts and hints", test_getaddrinfo_matches_glibc_offline },
 	{ "api: AI_ADDRCONFIG keeps the host's families", test_addrconfig_filters_families },
+	{ "api: RFC 6724 order with glibc's policy and gai.conf overrides", test_rfc6724_policy_and_gai_conf },
 	{ "api: AI_CANONNAME for numeric hosts and hosts aliases", test_canonname_numeric_and_hosts },
 	{ "api: the hosts table answers first, forward and reverse", test_hosts_table_answers_first },
 	{ "api: numeric getnameinfo equals glibc", test_getnameinfo_numeric_matches_glibc },
