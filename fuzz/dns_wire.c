@@ -116,6 +116,17 @@ fuzz_text(const uint8_t *data, size_t len, int which)
 			(void)ks__dns_format_addr(KS_AF_INET6, addr, out, sizeof out);
 		if (ks__dns_parse_ipv4(s, len, addr))
 			(void)ks__dns_format_addr(KS_AF_INET, addr, out, sizeof out);
+		/* IDN both ways: what becomes ASCII comes back, and the
+		 * ASCII form is a name the resolver takes. */
+		char ace[KS_DNS_NAME_MAX + 2], uni[4 * KS_DNS_NAME_MAX + 2];
+		if (ks__dns_idn_to_ascii(s, ace, sizeof ace) == 0) {
+			for (size_t i = 0; ace[i]; i++)
+				if ((unsigned char)ace[i] >= 0x80)
+					abort();
+			if (ks__dns_idn_to_unicode(ace, uni, sizeof uni) < 0)
+				abort();
+		}
+		(void)ks__dns_idn_to_unicode(s, uni, sizeof uni);
 		/* What inet_pton accepts, inet_aton accepts the same. */
 		uint8_t aton[4];
 		if (ks__dns_parse_ipv4(s, len, addr) &&

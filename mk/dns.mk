@@ -54,16 +54,16 @@ $(DNS_DIR)/free.stamp: $(DNS_FREE_OBJ)
 	@touch $@
 
 $(DNS_DIR)/test-unit: tests/dns/unit.c tests/dns/harness.c $(DNS_TEST_HDRS) $(DNS_DIR)/libksdns.a
-	$(CC) $(HOSTED_CFLAGS) -Itests/dns tests/dns/unit.c tests/dns/harness.c $(DNS_DIR)/libksdns.a -lresolv -o $@
+	$(CC) $(HOSTED_CFLAGS) -Itests/dns tests/dns/unit.c tests/dns/harness.c $(DNS_DIR)/libksdns.a -lresolv -lidn2 -o $@
 
 $(DNS_DIR)/test-unit-san: tests/dns/unit.c tests/dns/harness.c $(DNS_TEST_HDRS) $(DNS_DIR)/libksdns-san.a
-	$(CC) $(HOSTED_CFLAGS) $(SAN_FLAGS) -O1 -Itests/dns tests/dns/unit.c tests/dns/harness.c $(DNS_DIR)/libksdns-san.a -lresolv -o $@
+	$(CC) $(HOSTED_CFLAGS) $(SAN_FLAGS) -O1 -Itests/dns tests/dns/unit.c tests/dns/harness.c $(DNS_DIR)/libksdns-san.a -lresolv -lidn2 -o $@
 
 $(DNS_DIR)/test-servers: tests/dns/test_servers.c $(DNS_TEST_COMMON) $(DNS_TEST_HDRS) $(DNS_DIR)/libksdns.a
-	$(CC) $(HOSTED_CFLAGS) -Itests/dns tests/dns/test_servers.c $(DNS_TEST_COMMON) $(DNS_DIR)/libksdns.a -lresolv -o $@
+	$(CC) $(HOSTED_CFLAGS) -Itests/dns tests/dns/test_servers.c $(DNS_TEST_COMMON) $(DNS_DIR)/libksdns.a -lresolv -lidn2 -o $@
 
 $(DNS_DIR)/test-servers-san: tests/dns/test_servers.c $(DNS_TEST_COMMON) $(DNS_TEST_HDRS) $(DNS_DIR)/libksdns-san.a
-	$(CC) $(HOSTED_CFLAGS) $(SAN_FLAGS) -O1 -Itests/dns tests/dns/test_servers.c $(DNS_TEST_COMMON) $(DNS_DIR)/libksdns-san.a -lresolv -o $@
+	$(CC) $(HOSTED_CFLAGS) $(SAN_FLAGS) -O1 -Itests/dns tests/dns/test_servers.c $(DNS_TEST_COMMON) $(DNS_DIR)/libksdns-san.a -lresolv -lidn2 -o $@
 
 $(DNS_DIR)/fuzz-wire: fuzz/dns_wire.c $(DNS_CORE_SRC) $(DNS_HDRS)
 	@mkdir -p $(dir $@)

@@ -40,6 +40,7 @@
 #define KS_EAI_MEMORY		-10
 #define KS_EAI_SYSTEM		-11
 #define KS_EAI_OVERFLOW		-12
+#define KS_EAI_IDN_ENCODE	-105	/* AI_IDN: the name is not UTF-8 */
 
 /* getaddrinfo flags: glibc's values. */
 #define KS_AI_PASSIVE		0x0001
@@ -48,6 +49,8 @@
 #define KS_AI_V4MAPPED		0x0008
 #define KS_AI_ALL		0x0010
 #define KS_AI_ADDRCONFIG	0x0020
+#define KS_AI_IDN		0x0040	/* UTF-8 names to their xn-- form */
+#define KS_AI_CANONIDN		0x0080	/* ai_canonname back to UTF-8 */
 #define KS_AI_NUMERICSERV	0x0400
 
 /* getnameinfo flags: glibc's values. */
@@ -56,6 +59,7 @@
 #define KS_NI_NOFQDN		4
 #define KS_NI_NAMEREQD		8
 #define KS_NI_DGRAM		16
+#define KS_NI_IDN		32	/* host name back to UTF-8 */
 #define KS_NI_MAXHOST		1025
 #define KS_NI_MAXSERV		32
 

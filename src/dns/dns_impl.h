@@ -305,6 +305,11 @@ void	ks__dns_answer_put(const struct ks_port *port, struct dns_answer *a);
 uint32_t ks__dns_answer_ttl(const struct dns_answer *a, unsigned i,
 			    int64_t now);
 
+/* -- dns_idn.c -- */
+
+int	ks__dns_idn_to_ascii(const char *in, char *out, size_t cap);
+int	ks__dns_idn_to_unicode(const char *in, char *out, size_t cap);
+
 /* -- dns_sort.c -- */
 
 struct dns_conf;

@@ -619,6 +619,15 @@ search_dns(struct ks_dns *r, const struct dns_conf *conf, const char *name,
 	return cand_error(last);
 }
 
+static bool
+has_8bit(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s >= 0x80)
+			return true;
+	return false;
+}
+
 /* The sources to ask, in nsswitch.conf's order. */
 static const char *
 hosts_order(const struct dns_conf *conf)
@@ -644,7 +653,9 @@ lookup_name(struct ks_dns *r, const struct dns_conf *conf, const char *name,
 
 	for (size_t t = 0; t < ntypes; t++)
 		ans[t] = NULL;
-	if (ks__dns_name_to_wire(name, wire, &wirelen, &absolute) < 0)
+	/* Raw 8-bit names are refused, as glibc does without AI_IDN. */
+	if (has_8bit(name) ||
+	    ks__dns_name_to_wire(name, wire, &wirelen, &absolute) < 0)
 		return KS_EAI_NONAME;
 	for (const char *src = hosts_order(conf); *src; src++) {
 		if (*src == 'f') {
@@ -1117,7 +1128,11 @@ add_answer(struct ai_addr *addrs, size_t *n, const struct dns_answer *a,
 
 #define AI_KNOWN_FLAGS	(KS_AI_PASSIVE | KS_AI_CANONNAME | \
 			 KS_AI_NUMERICHOST | KS_AI_V4MAPPED | KS_AI_ALL | \
-			 KS_AI_ADDRCONFIG | KS_AI_NUMERICSERV)
+			 KS_AI_ADDRCONFIG | KS_AI_NUMERICSERV | KS_AI_IDN | \
+			 KS_AI_CANONIDN)
+
+/* UTF-8 of a host name at most: four bytes per character. */
+#define IDN_TEXT_MAX	(4 * KS_DNS_NAME_MAX + 2)
 
 int
 ks_dns_getaddrinfo(struct ks_dns *r, const char *node, const char *service,
@@ -1133,10 +1148,20 @@ ks_dns_getaddrinfo(struct ks_dns *r, const char *node, const char *service,
 	uint16_t svcport;
 	uint8_t protos;
 	int family = h->ai_family, flags = h->ai_flags, err;
+	char idn[KS_DNS_NAME_MAX + 2], ucanon[IDN_TEXT_MAX];
 
 	*res = NULL;
 	if (flags & ~AI_KNOWN_FLAGS)
 		return KS_EAI_BADFLAGS;
+	/* A name with 8-bit bytes is looked up only in its ASCII form, made
+	 * with AI_IDN; without it glibc refuses it, and so do we. */
+	if (node && has_8bit(node)) {
+		if (!(flags & KS_AI_IDN))
+			return KS_EAI_NONAME;
+		if (ks__dns_idn_to_ascii(node, idn, sizeof idn) < 0)
+			return KS_EAI_IDN_ENCODE;
+		node = idn;
+	}
 	if ((flags & KS_AI_CANONNAME) && !node)
 		return KS_EAI_BADFLAGS;
 	if (family != KS_AF_UNSPEC && family != KS_AF_INET &&
@@ -1254,6 +1279,9 @@ ks_dns_getaddrinfo(struct ks_dns *r, const char *node, const char *service,
 	if (flags & KS_AI_CANONNAME) {
 		const struct dns_answer *c = a4 ? a4 : a6;
 		canon = c && c->canon[0] ? c->canon : node;
+		if ((flags & KS_AI_CANONIDN) &&
+		    ks__dns_idn_to_unicode(canon, ucanon, sizeof ucanon) == 0)
+			canon = ucanon;
 	}
 	/* RFC 6724 order, as glibc sorts what getaddrinfo returns. */
 	if (naddrs == 0)
@@ -1302,6 +1330,7 @@ ks_dns_gai_strerror(int code)
 	case KS_EAI_MEMORY:	return "Memory allocation failure";
 	case KS_EAI_SYSTEM:	return "System error";
 	case KS_EAI_OVERFLOW:	return "Argument buffer overflow";
+	case KS_EAI_IDN_ENCODE:	return "Parameter string not correctly encoded";
 	default:		return "Unknown error";
 	}
 }
@@ -1561,7 +1590,7 @@ ks_dns_getnameinfo(struct ks_dns *r, const struct ks_sockaddr *sa,
 		return KS_EAI_FAMILY;
 	}
 	if (flags & ~(KS_NI_NUMERICHOST | KS_NI_NUMERICSERV | KS_NI_NOFQDN |
-		      KS_NI_NAMEREQD | KS_NI_DGRAM))
+		      KS_NI_NAMEREQD | KS_NI_DGRAM | KS_NI_IDN))
 		return KS_EAI_BADFLAGS;
 	if (!host && !serv)
 		return KS_EAI_NONAME;
@@ -1586,7 +1615,14 @@ ks_dns_getnameinfo(struct ks_dns *r, const struct ks_sockaddr *sa,
 		if (err) {
 			if (!ks__dns_format_addr(family, addr, host, hostlen))
 				return KS_EAI_OVERFLOW;
-		} else if (flags & KS_NI_NOFQDN) {
+		} else if (flags & KS_NI_IDN) {
+			/* The name's characters instead of its xn-- form. */
+			char u[IDN_TEXT_MAX];
+			if (ks__dns_idn_to_unicode(host, u, sizeof u) == 0 &&
+			    copy_name(u, dns_strlen(u), host, hostlen) < 0)
+				return KS_EAI_OVERFLOW;
+		}
+		if (!err && (flags & KS_NI_NOFQDN)) {
 			/* Drop the domain when it is our own, as glibc. */
 			const struct dns_conf *conf = conf_get(r);
 			for (size_t i = 0; host[i]; i++) {

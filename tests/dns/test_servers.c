@@ -442,6 +442,53 @@ test_hostile_names_never_reach_the_caller(void)
 	NEED(any, "neither nsd nor unbound could be started");
 }
 
+/*
+ * IDN against nsd: AI_IDN looks up bücher.ks.test (any case) as
+ * xn--bcher-kva.ks.test; without it the 8-bit name is refused before
+ * anything is sent; AI_CANONIDN and NI_IDN give the name back in UTF-8.
+ */
+static void
+test_idn_lookups(void)
+{
+	NEED(have_nsd, "nsd not running");
+	struct ks_dns *r = resolver1(nsd.port, NULL);
+	struct ks_addrinfo h = { .ai_family = KS_AF_INET,
+				 .ai_socktype = KS_SOCK_STREAM }, *res;
+	static const char *utf8[] = { "b\xc3\xbc" "cher.ks.test",
+				      "B\xc3\x9c" "CHER.ks.test" };
+
+	for (size_t i = 0; i < 2; i++) {
+		uint64_t sent = stats(r).udp_queries;
+		h.ai_flags = 0;
+		CHECK_EQ(ks_dns_getaddrinfo(r, utf8[i], NULL, &h, &res),
+			 KS_EAI_NONAME);
+		CHECK_EQ(stats(r).udp_queries, sent);
+		h.ai_flags = KS_AI_IDN | KS_AI_CANONNAME;
+		CHECK_EQ(ks_dns_getaddrinfo(r, utf8[i], NULL, &h, &res), 0);
+		if (res) {
+			CHECK(memcmp(&((struct ks_sockaddr_in *)res->ai_addr)->sin_addr,
+				     "\xc0\x00\x02\x50", 4) == 0);
+			CHECK_STR(res->ai_canonname, "xn--bcher-kva.ks.test");
+		}
+		ks_dns_freeaddrinfo(res);
+	}
+	h.ai_flags = KS_AI_CANONNAME | KS_AI_CANONIDN;
+	CHECK_EQ(ks_dns_getaddrinfo(r, "idn-alias.ks.test", NULL, &h, &res), 0);
+	CHECK_STR(res ? res->ai_canonname : NULL, "b\xc3\xbc" "cher.ks.test");
+	ks_dns_freeaddrinfo(res);
+
+	struct ks_sockaddr_in sin = { .sin_family = KS_AF_INET };
+	char host[KS_NI_MAXHOST];
+	memcpy(&sin.sin_addr, "\xc0\x00\x02\x50", 4);
+	CHECK_EQ(ks_dns_getnameinfo(r, (void *)&sin, sizeof sin, host,
+				    sizeof host, NULL, 0, 0), 0);
+	CHECK_STR(host, "xn--bcher-kva.ks.test");
+	CHECK_EQ(ks_dns_getnameinfo(r, (void *)&sin, sizeof sin, host,
+				    sizeof host, NULL, 0, KS_NI_IDN), 0);
+	CHECK_STR(host, "b\xc3\xbc" "cher.ks.test");
+	ks_dns_destroy(r);
+}
+
 /* AI_V4MAPPED: IPv4 answers as ::ffff:a.b.c.d when there is no IPv6
  * answer, and beside the IPv6 ones with AI_ALL. */
 static void
@@ -1636,6 +1683,7 @@ static const struct dns_test tests[] = {
 	{ "servers: A, AAAA, CNAME chains, NODATA, NXDOMAIN, loops", test_documented_answers },
 	{ "servers: PTR and getnameinfo, with and without NI_NAMEREQD", test_reverse_lookups },
 	{ "servers: hostile names from answers never reach the caller", test_hostile_names_never_reach_the_caller },
+	{ "servers: IDN names with AI_IDN, AI_CANONIDN and NI_IDN", test_idn_lookups },
 	{ "servers: AI_V4MAPPED and AI_ALL", test_v4mapped_and_all },
 	{ "servers: gethostbyname follows a chain, aliases, ERANGE", test_gethostbyname_follows_chain },
 	{ "servers: a 1.6 KB answer comes over TCP, whole, all 100 addresses", test_large_answer_uses_tcp },

@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <idn2.h>
 #include <netdb.h>
 #include <resolv.h>
 #include <stdio.h>
@@ -529,6 +530,72 @@ test_nsswitch_hosts_order(void)
 	}
 }
 
+/*
+ * UTF-8 names to their ASCII form and back: RFC 3492's examples, and the
+ * same ASCII as libidn2 (glibc's converter) for a table of names.
+ */
+static void
+test_idn_matches_libidn2(void)
+{
+	static const char *names[] = {
+		"b\xc3\xbc" "cher.example", "B\xc3\x9c" "CHER.example",
+		"m\xc3\xbc" "nchen.de", "\xe4\xbb\x96\xe4\xbb\xac\xe4\xb8\xba"
+		"\xe4\xbb\x80\xe4\xb9\x88\xe4\xb8\x8d\xe8\xaf\xb4\xe4\xb8"
+		"\xad\xe6\x96\x87", "\xd0\xbf\xd1\x80\xd0\xb8\xd0\xbc\xd0"
+		"\xb5\xd1\x80.\xd1\x80\xd1\x84", "caf\xc3\xa9.ks.test",
+		"\xce\x95\xce\xbb\xce\xbb\xce\xac\xce\xb4\xce\xb1.gr",
+		"plain.example", "a\xe2\x82\xac" "b.example",
+	};
+	char ours[300], back[1024];
+
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		char *ref = NULL;
+		int rc = idn2_lookup_u8((const uint8_t *)names[i],
+					(uint8_t **)&ref,
+					IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
+		int e = ks__dns_idn_to_ascii(names[i], ours, sizeof ours);
+		if (rc != IDN2_OK) {
+			printf("    libidn2 refuses %s: %s\n", names[i],
+			       idn2_strerror(rc));
+			idn2_free(ref);
+			continue;
+		}
+		CHECK_EQ(e, 0);
+		if (e == 0 && strcmp(ours, ref) != 0)
+			printf("    %s: ours %s libidn2 %s\n", names[i], ours, ref);
+		CHECK_STR(ours, ref);
+		/* And back (lower-cased). */
+		char ref_back[1024];
+		char *u = NULL;
+		if (idn2_to_unicode_8z8z(ref, &u, 0) == IDN2_OK) {
+			snprintf(ref_back, sizeof ref_back, "%s", u);
+			CHECK_EQ(ks__dns_idn_to_unicode(ours, back, sizeof back), 0);
+			CHECK_STR(back, ref_back);
+		}
+		idn2_free(u);
+		idn2_free(ref);
+	}
+	/* Not UTF-8, control characters: refused. */
+	CHECK_EQ(ks__dns_idn_to_ascii("a\xff.example", ours, sizeof ours),
+		 -KS_EINVAL);
+	CHECK_EQ(ks__dns_idn_to_ascii("a\xc0\x80.example", ours, sizeof ours),
+		 -KS_EINVAL);
+	/* A bad xn-- label stays as it is. */
+	CHECK_EQ(ks__dns_idn_to_unicode("xn--!!.example", back, sizeof back), 0);
+	CHECK_STR(back, "xn--!!.example");
+	/* getaddrinfo: 8-bit names need AI_IDN, bad UTF-8 is EAI_IDN_ENCODE. */
+	struct ks_dns *r = offline_resolver();
+	struct ks_addrinfo h = { 0 }, *res;
+	CHECK_EQ(ks_dns_getaddrinfo(r, "b\xc3\xbc" "cher", NULL, &h, &res),
+		 KS_EAI_NONAME);
+	h.ai_flags = KS_AI_IDN;
+	CHECK_EQ(ks_dns_getaddrinfo(r, "a\xff.example", NULL, &h, &res),
+		 KS_EAI_IDN_ENCODE);
+	struct ks_in_addr in;
+	CHECK_EQ(ks_dns_resolve4(r, "b\xc3\xbc" "cher", &in), KS_EAI_NONAME);
+	ks_dns_destroy(r);
+}
+
 /* -- the API offline -- */
 
 struct ai_flat {
@@ -1035,7 +1102,7 @@ test_gai_strerror_matches_glibc(void)
 	static const int codes[] = { KS_EAI_BADFLAGS, KS_EAI_NONAME,
 		KS_EAI_AGAIN, KS_EAI_FAIL, KS_EAI_FAMILY, KS_EAI_SOCKTYPE,
 		KS_EAI_SERVICE, KS_EAI_MEMORY, KS_EAI_SYSTEM,
-		KS_EAI_NODATA, KS_EAI_ADDRFAMILY };
+		KS_EAI_NODATA, KS_EAI_ADDRFAMILY, KS_EAI_IDN_ENCODE };
 
 	for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
 		CHECK_STR(ks_dns_gai_strerror(codes[i]), gai_strerror(codes[i]));
@@ -1047,6 +1114,10 @@ test_gai_strerror_matches_glibc(void)
 	CHECK_EQ(KS_AI_NUMERICSERV, AI_NUMERICSERV);
 	CHECK_EQ(KS_AI_ADDRCONFIG, AI_ADDRCONFIG);
 	CHECK_EQ(KS_AI_V4MAPPED, AI_V4MAPPED);
+	CHECK_EQ(KS_AI_IDN, AI_IDN);
+	CHECK_EQ(KS_AI_CANONIDN, AI_CANONIDN);
+	CHECK_EQ(KS_NI_IDN, NI_IDN);
+	CHECK_EQ(KS_EAI_IDN_ENCODE, EAI_IDN_ENCODE);
 	CHECK_EQ(sizeof(struct ks_addrinfo), sizeof(struct addrinfo));
 	CHECK_EQ(offsetof(struct ks_addrinfo, ai_next), offsetof(struct addrinfo, ai_next));
 	CHECK_EQ(sizeof(struct ks_sockaddr_in6), sizeof(struct sockaddr_in6));
@@ -1322,6 +1393,7 @@ static const struct dns_test tests[] = {
 	{ "text: resolv.conf options, ports, clamps and defaults", test_resolv_conf_parsing },
 	{ "text: LOCALDOMAIN and RES_OPTIONS as glibc's res_init", test_environment_overrides_as_glibc },
 	{ "text: nsswitch.conf's hosts order of files and dns", test_nsswitch_hosts_order },
+	{ "text: IDN to ASCII and back as libidn2", test_idn_matches_libidn2 },
 	{ "api: getaddrinfo equals glibc for numeric hosts and hints", test_getaddrinfo_matches_glibc_offline },
 	{ "api: AI_ADDRCONFIG keeps the host's families", test_addrconfig_filters_families },
 	{ "api: RFC 6724 order with glibc's policy and gai.conf overrides", test_rfc6724_policy_and_gai_conf },
