@@ -8,6 +8,11 @@
  *   dns_cache.c   answers keyed by (name, type), TTLs, negative entries
  *   dns_query.c   sending questions: servers, retries, TCP, EDNS, checks
  *   dns_lookup.c  the resolver object, search list, CNAMEs, the API
+ *   dns_sort.c    RFC 6724 order of getaddrinfo's addresses
+ *   dns_idn.c     UTF-8 names to xn-- (Punycode) and back
+ *
+ * Tags on struct ks_dns: [I] immutable after creation, [A] atomic,
+ * [R] under src_lock.
  */
 #ifndef KSOCK_DNS_IMPL_H
 #define KSOCK_DNS_IMPL_H
@@ -343,7 +348,8 @@ struct ks_dns {
 	const struct ks_port	*port;		/* [I] */
 	struct ks_dns_transport	 tp;		/* [I] */
 	_Atomic(struct dns_conf *) conf;	/* [A] current snapshot */
-	struct ks_mutex		 conf_lock;	/* serialises writers of conf */
+	struct ks_mutex		 conf_lock;	/* serialises writers of conf
+						 * and services */
 	struct dns_cache	*cache;		/* [I] has its own lock */
 	_Atomic(struct dns_services *) services;	/* [A] NULL: built-in table */
 	struct ks_mutex		 src_lock;	/* leaf: guards src_cache */

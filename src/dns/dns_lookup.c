@@ -11,9 +11,13 @@
  * small leak per reconfiguration is cheaper than reference counting the
  * fast path.
  *
- * Locks, in the order taken: r->conf_lock (writers of r->conf), then the
- * cache lock inside dns_cache.c. Tags: [I] immutable after creation,
- * [A] atomic.
+ * The services table (r->services) is published and retired the same
+ * way by ks_dns_set_services().
+ *
+ * Locks, in the order taken: r->conf_lock (writers of r->conf and
+ * r->services), then the cache lock inside dns_cache.c; r->src_lock
+ * (dns_sort.c's source cache) is a leaf taken alone. Tags: [I] immutable
+ * after creation, [A] atomic.
  */
 #include "dns/dns_impl.h"
 

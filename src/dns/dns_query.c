@@ -658,7 +658,9 @@ receive_any(struct ks_dns *r, const struct dns_conf *conf,
 			return -1;
 		if (!expired && r->tp.wait) {
 			int w = r->tp.wait(r->tp.ctx, eps, m, until);
-			if (w == -KS_ETIMEDOUT)
+			/* Timed out, or the host cannot wait at all: this
+			 * round is over either way. */
+			if (w < 0)
 				return -1;
 			if (w >= 0 && (size_t)w < m)
 				ready = (int)idx[w];
