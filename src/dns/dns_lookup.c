@@ -72,8 +72,22 @@ conf_build(const struct ks_port *port, const struct ks_dns_config *c,
 		ks_dns_config_init(&conf->c);
 	struct ks_dns_config *k = &conf->c;
 	err = -KS_EINVAL;
-	if (k->nservers > KS_DNS_MAX_SERVERS || k->nsearch > KS_DNS_MAX_SEARCH)
+	if (k->nservers > KS_DNS_MAX_SERVERS || k->nsearch > KS_DNS_MAX_SEARCH ||
+	    k->nlabel > KS_DNS_MAX_POLICY || k->nprecedence > KS_DNS_MAX_POLICY)
 		goto free_conf;
+	for (size_t i = 0; i < sizeof k->hosts_order; i++) {
+		char o = k->hosts_order[i];
+		if (o == 0)
+			break;
+		if ((o != 'f' && o != 'd') || i == sizeof k->hosts_order - 1)
+			goto free_conf;
+	}
+	for (unsigned i = 0; i < k->nlabel; i++)
+		if (k->label[i].len > 128)
+			goto free_conf;
+	for (unsigned i = 0; i < k->nprecedence; i++)
+		if (k->precedence[i].len > 128)
+			goto free_conf;
 	for (unsigned i = 0; i < k->nservers; i++)
 		if (k->servers[i].family != KS_AF_INET &&
 		    k->servers[i].family != KS_AF_INET6)

@@ -528,6 +528,17 @@ test_nsswitch_hosts_order(void)
 					       strlen(cases[i].text)), 0);
 		CHECK_STR(c.hosts_order, cases[i].want);
 	}
+	/* A configuration with another source, or no terminator, is
+	 * refused. */
+	static const char bad[][3] = { "x", "fx", { 'f', 'd', 'f' } };
+	for (size_t i = 0; i < 3; i++) {
+		struct ks_dns_config c;
+		struct ks_dns *r = NULL;
+		ks_dns_config_init(&c);
+		memcpy(c.hosts_order, bad[i], 3);
+		CHECK_EQ(ks_dns_create(&r, test_port(), &offline, &c, NULL, 0),
+			 -KS_EINVAL);
+	}
 }
 
 /*
