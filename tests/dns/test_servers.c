@@ -1198,6 +1198,42 @@ test_dead_server_with_search_list_fails_in_time(void)
 }
 
 /*
+ * glibc's getaddrinfo (or getnameinfo) against the server at @port, with
+ * the search list @search (NULL-terminated, may be empty), one try of one
+ * second: the reference for the error tests below.
+ */
+static void
+point_glibc_at(uint16_t port, const char *const *search)
+{
+	res_init();
+	_res.nscount = 1;
+	_res.nsaddr_list[0].sin_family = AF_INET;
+	_res.nsaddr_list[0].sin_port = htons(port);
+	_res.nsaddr_list[0].sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	_res.retrans = 1;
+	_res.retry = 1;
+	size_t n = 0;
+	for (; search && search[n] && n < MAXDNSRCH; n++)
+		_res.dnsrch[n] = (char *)search[n];
+	_res.dnsrch[n] = NULL;
+	_res.options |= RES_DNSRCH | RES_DEFNAMES;
+}
+
+static int
+glibc_gai(uint16_t port, const char *name, const char *const *search)
+{
+	struct addrinfo h = { .ai_socktype = SOCK_STREAM }, *res = NULL;
+	int err;
+
+	point_glibc_at(port, search);
+	err = getaddrinfo(name, NULL, &h, &res);
+	if (res)
+		freeaddrinfo(res);
+	res_init();
+	return err;
+}
+
+/*
  * getnameinfo when the servers fail (SERVFAIL) or stay silent: EAI_AGAIN
  * with or without NI_NAMEREQD, as glibc (whose TRY_AGAIN comes before
  * the numeric fallback); a plain "no PTR" still gives the number.
@@ -1213,6 +1249,14 @@ test_getnameinfo_temporary_failure_is_eai_again(void)
 	char host[KS_NI_MAXHOST];
 
 	memcpy(&sin.sin_addr, "\xc0\x00\x02\x01", 4);
+	/* glibc says the same for SERVFAIL (a timeout would cost it 1 s). */
+	proxy_set(&px[0], PROXY_SERVFAIL);
+	struct sockaddr_in lsin = { .sin_family = AF_INET };
+	memcpy(&lsin.sin_addr, "\xc0\x00\x02\x01", 4);
+	point_glibc_at(px[0].port, NULL);
+	CHECK_EQ(getnameinfo((void *)&lsin, sizeof lsin, host, sizeof host,
+			     NULL, 0, 0), EAI_AGAIN);
+	res_init();
 	for (size_t i = 0; i < 2; i++) {
 		proxy_set(&px[0], modes[i]);
 		CHECK_EQ(ks_dns_getnameinfo(r, (void *)&sin, sizeof sin, host,
@@ -1243,14 +1287,18 @@ test_error_precedence_matches_glibc(void)
 	struct ks_dns *r = resolver1(px[0].port, &o);
 	char text[64];
 
+	static const char *const search[] = { "a.ks.test", "sub.ks.test", NULL };
+
 	/* www.a.ks.test SERVFAIL, www.sub.ks.test NODATA, www REFUSED. */
 	proxy_rule(&px[0], "a.ks.test", 0, DNS_R_SERVFAIL);
 	CHECK_EQ(lookup_text(r, "www", KS_AF_UNSPEC, text, sizeof text, NULL),
 		 KS_EAI_NODATA);
+	CHECK_EQ(glibc_gai(px[0].port, "www", search), EAI_NODATA);
 	/* nodata.ks.test: NXDOMAIN for A, NODATA for AAAA. */
 	proxy_rule(&px[0], "nodata.ks.test", DNS_T_A, DNS_R_NXDOMAIN);
 	CHECK_EQ(lookup_text(r, "nodata.ks.test.", KS_AF_UNSPEC, text,
 			     sizeof text, NULL), KS_EAI_NONAME);
+	CHECK_EQ(glibc_gai(px[0].port, "nodata.ks.test.", NULL), EAI_NONAME);
 	/* nodata.ks.test: NODATA for A, AAAA never answered. */
 	proxy_rule(&px[0], "nodata.ks.test", DNS_T_AAAA, -1);
 	CHECK_EQ(lookup_text(r, "nodata.ks.test.", KS_AF_UNSPEC, text,
