@@ -1000,6 +1000,42 @@ test_invalid_names_send_nothing(void)
 
 /* -- the fault proxy -- */
 
+/*
+ * glibc's getaddrinfo (or getnameinfo) against the server at @port, with
+ * the search list @search (NULL-terminated, may be empty), tries of one
+ * second (@attempts tries): the reference for tests below.
+ */
+static void
+point_glibc_at(uint16_t port, const char *const *search, int attempts)
+{
+	res_init();
+	_res.nscount = 1;
+	_res.nsaddr_list[0].sin_family = AF_INET;
+	_res.nsaddr_list[0].sin_port = htons(port);
+	_res.nsaddr_list[0].sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	_res.retrans = 1;
+	_res.retry = attempts;
+	size_t n = 0;
+	for (; search && search[n] && n < MAXDNSRCH; n++)
+		_res.dnsrch[n] = (char *)search[n];
+	_res.dnsrch[n] = NULL;
+	_res.options |= RES_DNSRCH | RES_DEFNAMES;
+}
+
+static int
+glibc_gai(uint16_t port, const char *name, const char *const *search)
+{
+	struct addrinfo h = { .ai_socktype = SOCK_STREAM }, *res = NULL;
+	int err;
+
+	point_glibc_at(port, search, 1);
+	err = getaddrinfo(name, NULL, &h, &res);
+	if (res)
+		freeaddrinfo(res);
+	res_init();
+	return err;
+}
+
 #define NEED_PROXY() NEED(have_proxies, "nsd or the proxies not running")
 
 static void
@@ -1146,6 +1182,56 @@ test_late_answers_are_kept(void)
 }
 
 /*
+ * The issue's own numbers, beside glibc pointed at the same proxy:
+ * timeout:1 attempts:2, every answer 1.1 s late: both succeed at about
+ * 1.1 s; the AAAA 1.5 s late: both return A and AAAA at about 1.5 s.
+ */
+static void
+test_late_answers_as_glibc(void)
+{
+	NEED_PROXY();
+	static const struct { int ms; uint16_t qtype; } cases[] = {
+		{ 1100, 0 }, { 1500, DNS_T_AAAA },
+	};
+	struct opts o = { .timeout_ms = 1000, .attempts = 2, .no_cache = true };
+	struct ks_dns *r = resolver1(px[0].port, &o);
+
+	for (size_t i = 0; i < 2; i++) {
+		struct addrinfo lh = { .ai_socktype = SOCK_STREAM }, *lres = NULL;
+		char text[256];
+		int n4 = 0, n6 = 0;
+
+		proxy_delay(&px[0], cases[i].ms, cases[i].qtype);
+		point_glibc_at(px[0].port, NULL, 2);
+		int64_t t0 = now_ms();
+		CHECK_EQ(getaddrinfo("www.ks.test", NULL, &lh, &lres), 0);
+		int64_t glibc_ms = now_ms() - t0;
+		res_init();
+		for (struct addrinfo *l = lres; l; l = l->ai_next) {
+			n4 += l->ai_family == AF_INET;
+			n6 += l->ai_family == AF_INET6;
+		}
+		if (lres)
+			freeaddrinfo(lres);
+		/* What the proxy still holds goes to glibc's closed socket. */
+		proxy_delay(&px[0], cases[i].ms, cases[i].qtype);
+		t0 = now_ms();
+		CHECK_EQ(lookup_text(r, "www.ks.test", KS_AF_UNSPEC, text,
+				     sizeof text, NULL), 0);
+		int64_t ours_ms = now_ms() - t0;
+		printf("    %d ms late: glibc %lld ms (%d A, %d AAAA), ours %lld ms (%s)\n",
+		       cases[i].ms, (long long)glibc_ms, n4, n6,
+		       (long long)ours_ms, text);
+		CHECK(n4 == 1 && n6 == 1);
+		CHECK_STR(text, "192.0.2.1 2001:db8::1");
+		CHECK(ours_ms >= cases[i].ms - 5 && ours_ms < 2000);
+		CHECK(ours_ms <= glibc_ms + 150);
+	}
+	ks_dns_destroy(r);
+	proxy_set(&px[0], PROXY_PASS);
+}
+
+/*
  * A dead server with three search domains fails no later than glibc:
  * glibc stops walking the domains after the first one no server
  * answered, then tries the name as given (timeout:1 attempts:2: 4.0 s,
@@ -1198,42 +1284,6 @@ test_dead_server_with_search_list_fails_in_time(void)
 }
 
 /*
- * glibc's getaddrinfo (or getnameinfo) against the server at @port, with
- * the search list @search (NULL-terminated, may be empty), one try of one
- * second: the reference for the error tests below.
- */
-static void
-point_glibc_at(uint16_t port, const char *const *search)
-{
-	res_init();
-	_res.nscount = 1;
-	_res.nsaddr_list[0].sin_family = AF_INET;
-	_res.nsaddr_list[0].sin_port = htons(port);
-	_res.nsaddr_list[0].sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	_res.retrans = 1;
-	_res.retry = 1;
-	size_t n = 0;
-	for (; search && search[n] && n < MAXDNSRCH; n++)
-		_res.dnsrch[n] = (char *)search[n];
-	_res.dnsrch[n] = NULL;
-	_res.options |= RES_DNSRCH | RES_DEFNAMES;
-}
-
-static int
-glibc_gai(uint16_t port, const char *name, const char *const *search)
-{
-	struct addrinfo h = { .ai_socktype = SOCK_STREAM }, *res = NULL;
-	int err;
-
-	point_glibc_at(port, search);
-	err = getaddrinfo(name, NULL, &h, &res);
-	if (res)
-		freeaddrinfo(res);
-	res_init();
-	return err;
-}
-
-/*
  * getnameinfo when the servers fail (SERVFAIL) or stay silent: EAI_AGAIN
  * with or without NI_NAMEREQD, as glibc (whose TRY_AGAIN comes before
  * the numeric fallback); a plain "no PTR" still gives the number.
@@ -1253,7 +1303,7 @@ test_getnameinfo_temporary_failure_is_eai_again(void)
 	proxy_set(&px[0], PROXY_SERVFAIL);
 	struct sockaddr_in lsin = { .sin_family = AF_INET };
 	memcpy(&lsin.sin_addr, "\xc0\x00\x02\x01", 4);
-	point_glibc_at(px[0].port, NULL);
+	point_glibc_at(px[0].port, NULL, 1);
 	CHECK_EQ(getnameinfo((void *)&lsin, sizeof lsin, host, sizeof host,
 			     NULL, 0, 0), EAI_AGAIN);
 	res_init();
@@ -1748,6 +1798,7 @@ static const struct dns_test tests[] = {
 	{ "proxy: rotate starts each lookup at the next server", test_rotate_spreads_lookups },
 	{ "proxy: silent servers give EAI_AGAIN within attempts or deadline", test_all_servers_silent_is_eai_again_in_time },
 	{ "proxy: late answers to a first try still count after the retry", test_late_answers_are_kept },
+	{ "proxy: late answers at glibc's pace (1.1 s, AAAA 1.5 s)", test_late_answers_as_glibc },
 	{ "proxy: a dead server with 3 search domains fails no later than glibc", test_dead_server_with_search_list_fails_in_time },
 	{ "proxy: getnameinfo on SERVFAIL or silence is EAI_AGAIN, as glibc", test_getnameinfo_temporary_failure_is_eai_again },
 	{ "proxy: which error wins among candidates and types, as glibc", test_error_precedence_matches_glibc },
