@@ -37,8 +37,9 @@ static struct test_server nsd, unbound;
 static struct proxy px[2];
 static bool have_nsd, have_unbound, have_proxies;
 
-/* Short tries so timeouts cost little: 250 ms per server, two rounds. */
-#define TEST_TIMEOUT_MS	250
+/* Short tries so timeouts cost little: 400 ms per server, two rounds
+ * (enough for an answer from loopback on a loaded machine). */
+#define TEST_TIMEOUT_MS	400
 
 struct opts {
 	unsigned	timeout_ms, attempts, ndots, deadline_ms;
