@@ -178,6 +178,9 @@ source_of(struct ks_dns *r, int family, const uint8_t *addr, uint32_t scope,
 	return ok;
 }
 
+/* Keys sorted without an allocation: answers are mostly this short. */
+#define SORT_STACK_KEYS	16
+
 struct sort_key {
 	bool		usable;
 	bool		v6;
@@ -225,13 +228,15 @@ ks__dns_sort_addrs(struct ks_dns *r, const struct dns_conf *conf,
 	size_t npre = c->nprecedence ? c->nprecedence :
 			sizeof default_precedence / sizeof default_precedence[0];
 	uint8_t *base = addrs, tmp[64];
-	struct sort_key *keys;
+	struct sort_key stack_keys[SORT_STACK_KEYS], *keys = stack_keys;
 
 	if (n < 2 || stride > sizeof tmp)
 		return 0;
-	keys = r->port->alloc(n * sizeof *keys);
-	if (!keys)
-		return -KS_ENOMEM;
+	if (n > SORT_STACK_KEYS) {
+		keys = r->port->alloc(n * sizeof *keys);
+		if (!keys)
+			return -KS_ENOMEM;
+	}
 	for (size_t i = 0; i < n; i++) {
 		uint8_t *e = base + i * stride, d6[16], s6[16], src[16];
 		int family;
@@ -272,6 +277,7 @@ ks__dns_sort_addrs(struct ks_dns *r, const struct dns_conf *conf,
 		keys[j] = k;
 		dns_memcpy(base + j * stride, tmp, stride);
 	}
-	r->port->free(keys, n * sizeof *keys);
+	if (keys != stack_keys)
+		r->port->free(keys, n * sizeof *keys);
 	return 0;
 }
