@@ -19,6 +19,26 @@ static void f_free(void *p, size_t n) { (void)n; free(p); }
 
 static struct ks_port port = { .alloc = f_alloc, .free = f_free };
 
+/* What a caller may see of a name: host-name bytes and single dots. */
+static void
+check_clean(const char *s, size_t max)
+{
+	size_t n = 0;
+
+	while (n < max && s[n])
+		n++;
+	if (n == max)
+		abort();	/* not terminated inside its slot */
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+			  (c == '.' && i > 0 && s[i + 1] && s[i + 1] != '.');
+		if (!ok)
+			abort();	/* a hostile name got through */
+	}
+}
+
 static void
 fuzz_message(const uint8_t *buf, size_t len)
 {
@@ -43,10 +63,21 @@ fuzz_message(const uint8_t *buf, size_t len)
 			struct dns_answer *a = q.answer;
 			if (a->nrr > DNS_ANS_MAX_RR)
 				abort();
-			for (unsigned k = 0; k < a->nrr; k++)
+			for (unsigned k = 0; k < a->nrr; k++) {
 				if ((size_t)a->rr[k].off + a->rr[k].len >
-				    a->size - sizeof *a)
+				    a->size - (size_t)(a->data - (uint8_t *)a))
 					abort();
+				if (a->qtype == DNS_T_PTR)
+					check_clean((const char *)a->data +
+						    a->rr[k].off, a->rr[k].len + 1);
+			}
+			check_clean(a->canon, sizeof a->canon);
+			for (size_t k = 0, o = 0; k < a->naliases; k++) {
+				size_t room = a->size -
+					(size_t)(a->aliases - (char *)a) - o;
+				check_clean(a->aliases + o, room);
+				o += strlen(a->aliases + o) + 1;
+			}
 			ks__dns_answer_put(&port, a);
 		}
 	}
@@ -85,6 +116,23 @@ fuzz_text(const uint8_t *data, size_t len, int which)
 			(void)ks__dns_format_addr(KS_AF_INET6, addr, out, sizeof out);
 		if (ks__dns_parse_ipv4(s, len, addr))
 			(void)ks__dns_format_addr(KS_AF_INET, addr, out, sizeof out);
+		/* IDN both ways: what becomes ASCII comes back, and the
+		 * ASCII form is a name the resolver takes. */
+		char ace[KS_DNS_NAME_MAX + 2], uni[4 * KS_DNS_NAME_MAX + 2];
+		if (ks__dns_idn_to_ascii(s, ace, sizeof ace) == 0) {
+			for (size_t i = 0; ace[i]; i++)
+				if ((unsigned char)ace[i] >= 0x80)
+					abort();
+			if (ks__dns_idn_to_unicode(ace, uni, sizeof uni) < 0)
+				abort();
+		}
+		(void)ks__dns_idn_to_unicode(s, uni, sizeof uni);
+		/* What inet_pton accepts, inet_aton accepts the same. */
+		uint8_t aton[4];
+		if (ks__dns_parse_ipv4(s, len, addr) &&
+		    (!ks__dns_parse_ipv4_aton(s, len, aton) ||
+		     memcmp(aton, addr, 4) != 0))
+			abort();
 	}
 	free(s);
 }

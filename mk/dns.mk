@@ -54,16 +54,16 @@ $(DNS_DIR)/free.stamp: $(DNS_FREE_OBJ)
 	@touch $@
 
 $(DNS_DIR)/test-unit: tests/dns/unit.c tests/dns/harness.c $(DNS_TEST_HDRS) $(DNS_DIR)/libksdns.a
-	$(CC) $(HOSTED_CFLAGS) -Itests/dns tests/dns/unit.c tests/dns/harness.c $(DNS_DIR)/libksdns.a -o $@
+	$(CC) $(HOSTED_CFLAGS) -Itests/dns tests/dns/unit.c tests/dns/harness.c $(DNS_DIR)/libksdns.a -lresolv -lidn2 -o $@
 
 $(DNS_DIR)/test-unit-san: tests/dns/unit.c tests/dns/harness.c $(DNS_TEST_HDRS) $(DNS_DIR)/libksdns-san.a
-	$(CC) $(HOSTED_CFLAGS) $(SAN_FLAGS) -O1 -Itests/dns tests/dns/unit.c tests/dns/harness.c $(DNS_DIR)/libksdns-san.a -o $@
+	$(CC) $(HOSTED_CFLAGS) $(SAN_FLAGS) -O1 -Itests/dns tests/dns/unit.c tests/dns/harness.c $(DNS_DIR)/libksdns-san.a -lresolv -lidn2 -o $@
 
 $(DNS_DIR)/test-servers: tests/dns/test_servers.c $(DNS_TEST_COMMON) $(DNS_TEST_HDRS) $(DNS_DIR)/libksdns.a
-	$(CC) $(HOSTED_CFLAGS) -Itests/dns tests/dns/test_servers.c $(DNS_TEST_COMMON) $(DNS_DIR)/libksdns.a -o $@
+	$(CC) $(HOSTED_CFLAGS) -Itests/dns tests/dns/test_servers.c $(DNS_TEST_COMMON) $(DNS_DIR)/libksdns.a -lresolv -lidn2 -o $@
 
 $(DNS_DIR)/test-servers-san: tests/dns/test_servers.c $(DNS_TEST_COMMON) $(DNS_TEST_HDRS) $(DNS_DIR)/libksdns-san.a
-	$(CC) $(HOSTED_CFLAGS) $(SAN_FLAGS) -O1 -Itests/dns tests/dns/test_servers.c $(DNS_TEST_COMMON) $(DNS_DIR)/libksdns-san.a -o $@
+	$(CC) $(HOSTED_CFLAGS) $(SAN_FLAGS) -O1 -Itests/dns tests/dns/test_servers.c $(DNS_TEST_COMMON) $(DNS_DIR)/libksdns-san.a -lresolv -lidn2 -o $@
 
 $(DNS_DIR)/fuzz-wire: fuzz/dns_wire.c $(DNS_CORE_SRC) $(DNS_HDRS)
 	@mkdir -p $(dir $@)
@@ -76,7 +76,7 @@ $(DNS_DIR)/bench: bench/dns_bench.c tests/dns/servers.c tests/dns/harness.c $(DN
 
 $(DNS_DIR)/test-servers-tsan: tests/dns/test_servers.c $(DNS_TEST_COMMON) $(DNS_TEST_HDRS) $(DNS_CORE_SRC) $(DNS_HOST_SRC) $(DNS_HDRS)
 	$(CC) $(HOSTED_CFLAGS) $(TSAN_FLAGS) -O1 -Itests/dns tests/dns/test_servers.c $(DNS_TEST_COMMON) \
-	    $(DNS_CORE_SRC) $(DNS_HOST_SRC) -o $@
+	    $(DNS_CORE_SRC) $(DNS_HOST_SRC) -lresolv -o $@
 
 DNS_TESTDATA := tests/dns/data
 

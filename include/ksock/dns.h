@@ -40,6 +40,7 @@
 #define KS_EAI_MEMORY		-10
 #define KS_EAI_SYSTEM		-11
 #define KS_EAI_OVERFLOW		-12
+#define KS_EAI_IDN_ENCODE	-105	/* AI_IDN: the name is not UTF-8 */
 
 /* getaddrinfo flags: glibc's values. */
 #define KS_AI_PASSIVE		0x0001
@@ -48,6 +49,8 @@
 #define KS_AI_V4MAPPED		0x0008
 #define KS_AI_ALL		0x0010
 #define KS_AI_ADDRCONFIG	0x0020
+#define KS_AI_IDN		0x0040	/* UTF-8 names to their xn-- form */
+#define KS_AI_CANONIDN		0x0080	/* ai_canonname back to UTF-8 */
 #define KS_AI_NUMERICSERV	0x0400
 
 /* getnameinfo flags: glibc's values. */
@@ -56,10 +59,12 @@
 #define KS_NI_NOFQDN		4
 #define KS_NI_NAMEREQD		8
 #define KS_NI_DGRAM		16
+#define KS_NI_IDN		32	/* host name back to UTF-8 */
 #define KS_NI_MAXHOST		1025
 #define KS_NI_MAXSERV		32
 
 /* h_errno values for ks_dns_gethostbyname(). */
+#define KS_NETDB_INTERNAL	-1
 #define KS_HOST_NOT_FOUND	1
 #define KS_TRY_AGAIN		2
 #define KS_NO_RECOVERY		3
@@ -101,14 +106,27 @@ struct ks_dns_server {
 };
 
 /*
- * Limits. Servers and search domains follow glibc's MAXNS and MAXDNSRCH
- * (3 and 6) with one server to spare, so a resolv.conf that works with
- * glibc always fits.
+ * Limits. Servers follow glibc's MAXNS (3) with one to spare. glibc has
+ * had no limit on search domains since 2.26 (before: MAXDNSRCH, 6, and
+ * 256 characters in all); a fixed configuration needs one, and 32 domains
+ * of any length is more than any real resolv.conf holds (each one costs
+ * a full query round on a miss). Domains past it are ignored.
  */
 #define KS_DNS_MAX_SERVERS	4
-#define KS_DNS_MAX_SEARCH	6
+#define KS_DNS_MAX_SEARCH	32
 #define KS_DNS_NAME_MAX		253	/* text form, without the final dot */
 #define KS_DNS_LABEL_MAX	63
+
+/* One line of a gai.conf policy table: an IPv6 prefix (IPv4 as
+ * ::ffff:a.b.c.d) and its label or precedence. */
+struct ks_dns_policy {
+	uint8_t		prefix[16];
+	uint8_t		len;		/* prefix length in bits */
+	int		value;
+};
+
+/* Lines per gai.conf table kept (glibc's defaults have 8 and 5). */
+#define KS_DNS_MAX_POLICY	32
 
 /*
  * Resolver configuration. ks_dns_config_init() sets glibc's defaults
@@ -127,6 +145,14 @@ struct ks_dns_config {
 	bool			rotate;		/* start at a different server each lookup */
 	bool			no_edns;	/* never send EDNS0 */
 	bool			no_cache;	/* neither read nor fill the cache */
+	/* Sources for names and addresses, in order: 'f' the hosts table,
+	 * 'd' DNS (nsswitch.conf's "hosts: files dns"); "" means "fd". */
+	char			hosts_order[3];
+	/* RFC 6724 policy from gai.conf: label and precedence lines; a
+	 * table with no lines is glibc's default one. */
+	struct ks_dns_policy	label[KS_DNS_MAX_POLICY];
+	struct ks_dns_policy	precedence[KS_DNS_MAX_POLICY];
+	unsigned		nlabel, nprecedence;
 	uint32_t		max_ttl;	/* cap on cached TTLs, s; 0: 3600 */
 	uint32_t		max_neg_ttl;	/* cap on negative caching, s; 0: 900 */
 	unsigned		cache_entries;	/* cache size (0: 1024); read by
@@ -162,6 +188,31 @@ struct ks_dns_transport {
 	/* Optional (may be NULL): whether the host has a configured
 	 * non-loopback IPv4 / IPv6 address, for AI_ADDRCONFIG. */
 	void	(*addrconfig)(void *ctx, bool *v4, bool *v6);
+	/* Optional (may be NULL): waits until one of the @n endpoints in
+	 * @eps has something to receive (or an error to report), or
+	 * @deadline_ns passes. Returns the index of one such endpoint,
+	 * -KS_ETIMEDOUT, or another -KS_E*. The resolver keeps every query
+	 * of a lookup open until it ends, so that a late answer to a first
+	 * try still counts after a retry; without this hook it blocks on
+	 * the newest endpoint and only looks at the older ones when that
+	 * one wakes it. recv() is called with a deadline already past to
+	 * look without blocking. */
+	int	(*wait)(void *ctx, void *const *eps, size_t n,
+			int64_t deadline_ns);
+	/* Optional (may be NULL): the index of the network interface named
+	 * by the @len bytes at @name, for IPv6 scope ids ("fe80::1%eth0").
+	 * Returns 0 with *@index, or -KS_ENOENT. Without it only numeric
+	 * scopes ("%2") are understood. */
+	int	(*if_index)(void *ctx, const char *name, size_t len,
+			    uint32_t *index);
+	/* Optional (may be NULL): the source address the host would use to
+	 * reach @addr (@family, 4 or 16 bytes, @scope for IPv6), into @src
+	 * (same size), for RFC 6724 ordering. Returns 0, or -KS_E* when the
+	 * destination is unreachable. Without it getaddrinfo orders by the
+	 * policy table alone, as if every destination were reachable from
+	 * a source of its own kind. */
+	int	(*source)(void *ctx, int family, const uint8_t *addr,
+			  uint32_t scope, uint8_t *src);
 };
 
 /* Counters a test or an operator can read; all monotonic. */
@@ -187,11 +238,27 @@ void	ks_dns_config_init(struct ks_dns_config *c);
  * Parses resolv.conf text (nameserver, search, domain, options ndots:N
  * timeout:N attempts:N rotate edns0, and ksock's "port:N" extension;
  * "nameserver ADDR#PORT" is accepted too) into @c, which should hold the
- * defaults. Unknown lines are ignored, as glibc does. Returns 0, or
- * -KS_EINVAL when no line made sense of a nameserver address.
+ * defaults. Unknown lines, and nameserver lines without a usable address,
+ * are skipped, as glibc does. Returns 0.
  */
 int	ks_dns_config_parse(struct ks_dns_config *c, const char *text,
 			    size_t len);
+
+/*
+ * Takes the order of "files" and "dns" from the "hosts:" line of
+ * nsswitch.conf text into c->hosts_order (other sources are skipped).
+ * Returns 0.
+ */
+int	ks_dns_nsswitch_parse(struct ks_dns_config *c, const char *text,
+			      size_t len);
+
+/*
+ * Takes the "label" and "precedence" lines of gai.conf text into @c
+ * (other lines are skipped). Each table, once it has a line, replaces
+ * glibc's default for it, as in glibc. Returns 0.
+ */
+int	ks_dns_gaiconf_parse(struct ks_dns_config *c, const char *text,
+			     size_t len);
 
 /*
  * Creates a resolver in *@out. @port must provide alloc, free, the mutex
@@ -211,6 +278,15 @@ int	ks_dns_create(struct ks_dns **out, const struct ks_port *port,
  */
 int	ks_dns_set_config(struct ks_dns *r, const struct ks_dns_config *conf,
 			  const char *hosts, size_t hosts_len);
+
+/*
+ * Replaces the services table with services(5) text (NULL: back to the
+ * built-in table of common services, which is also the start). While a
+ * table is loaded, service names and getnameinfo's service names come
+ * from it alone, as glibc's come from /etc/services. Returns 0 or
+ * -KS_ENOMEM (the old table stays).
+ */
+int	ks_dns_set_services(struct ks_dns *r, const char *text, size_t len);
 
 /* Frees @r and everything it holds. No other call on @r may be running. */
 void	ks_dns_destroy(struct ks_dns *r);
@@ -248,9 +324,12 @@ const char *ks_dns_gai_strerror(int code);
 
 /*
  * gethostbyname_r(3)-style lookup of @name for @af (KS_AF_INET or
- * KS_AF_INET6) into @he, whose strings and arrays live in @buf. Returns 0
- * or a KS_EAI_* code (KS_EAI_OVERFLOW when @buf is too small); *@h_errnop,
- * when not NULL, gets the matching KS_HOST_NOT_FOUND... value.
+ * KS_AF_INET6) into @he, whose strings and arrays live in @buf: h_name is
+ * the canonical name, h_aliases the other names of the CNAME chain.
+ * Returns 0 or a KS_EAI_* code, with *@h_errnop (when not NULL) set to
+ * the matching KS_HOST_NOT_FOUND... value; or -KS_ERANGE when @buf is too
+ * small, with *@h_errnop KS_NETDB_INTERNAL, as glibc's gethostbyname_r,
+ * so that the caller grows the buffer and asks again.
  */
 int	ks_dns_gethostbyname(struct ks_dns *r, const char *name, int af,
 			     struct ks_hostent *he, char *buf, size_t buflen,
@@ -272,8 +351,11 @@ int	ks_dns_getnameinfo(struct ks_dns *r, const struct ks_sockaddr *sa,
 
 /*
  * The process-wide resolver of the hosted port: created on first use from
- * /etc/resolv.conf and /etc/hosts (read once), over Linux sockets. Later
- * calls are one atomic load. Returns NULL only when memory ran out.
+ * /etc/resolv.conf (with LOCALDOMAIN and RES_OPTIONS), /etc/hosts,
+ * /etc/services and nsswitch.conf's "hosts:" order, over Linux sockets.
+ * Later calls are an atomic load; at most once a second one of them
+ * stats the files and reloads them when one changed. Returns NULL only
+ * when memory ran out.
  */
 struct ks_dns *ks_dns_hosted(void);
 
@@ -281,8 +363,10 @@ struct ks_dns *ks_dns_hosted(void);
 void	ks_dns_hosted_transport(struct ks_dns_transport *tp);
 const struct ks_port *ks_dns_hosted_port(void);
 
-/* Reads and parses a resolv.conf file into @c (defaults first). Returns 0
- * or -KS_E*; a missing file leaves the defaults. */
+/* Reads and parses a resolv.conf file into @c (defaults first), then
+ * LOCALDOMAIN and RES_OPTIONS as glibc, then the "hosts:" order of
+ * nsswitch.conf (KSOCK_NSSWITCH, or /etc/nsswitch.conf). Returns 0 or
+ * -KS_E*; a missing file leaves the defaults. */
 int	ks_dns_hosted_load_config(const char *path, struct ks_dns_config *c);
 
 #endif /* KSOCK_DNS_H */

@@ -3,11 +3,14 @@
  * uses (malloc, pthread mutexes, CLOCK_MONOTONIC, getrandom), reading
  * /etc/resolv.conf and /etc/hosts, and the process-wide resolver.
  *
- * The process-wide resolver is created once: the first caller builds one
- * and publishes it with a compare-and-swap; a loser destroys its own. Every
- * later call is a single acquire load, with no lock. The files are read at
- * that moment only (KSOCK_RESOLV_CONF and KSOCK_HOSTS name other files,
- * for tests and benchmarks).
+ * The process-wide resolver is created once, by the first caller, under
+ * reload_lock. Every later call is an acquire load and a look at the
+ * clock; at most once a second one caller stats the files (resolv.conf,
+ * hosts, services, nsswitch.conf) and, when one changed, reads them again
+ * and swaps the configuration in, as glibc notices a changed resolv.conf.
+ * KSOCK_RESOLV_CONF, KSOCK_HOSTS, KSOCK_SERVICES and KSOCK_NSSWITCH name
+ * other files, for tests and benchmarks; LOCALDOMAIN and RES_OPTIONS
+ * apply as in glibc.
  *
  * The port table here is the resolver's own: the socket core's hosted
  * port (port/hosted) carries the full table with simulated processes; the
@@ -19,8 +22,10 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -250,25 +255,209 @@ close_fd:
 	return err;
 }
 
+/* Parses "@word @value\n" into @c (LOCALDOMAIN, RES_OPTIONS). */
+static void
+parse_env_line(struct ks_dns_config *c, const char *word, const char *value)
+{
+	size_t len = strlen(word) + strlen(value) + 3;
+	char *line = malloc(len);
+
+	if (!line)
+		return;
+	snprintf(line, len, "%s %s\n", word, value);
+	(void)ks_dns_config_parse(c, line, strlen(line));
+	free(line);
+}
+
 int
 ks_dns_hosted_load_config(const char *path, struct ks_dns_config *c)
 {
+	const char *env;
 	char *text;
 	size_t len;
 	int err;
 
 	ks_dns_config_init(c);
 	err = read_file(path, &text, &len);
-	if (err == -KS_ENOENT)
-		return 0;
-	if (err < 0)
+	if (err < 0 && err != -KS_ENOENT)
 		return err;
-	err = ks_dns_config_parse(c, text, len);
-	free(text);
-	return err;
+	if (err == 0) {
+		(void)ks_dns_config_parse(c, text, len);
+		free(text);
+	}
+	/* As glibc's res_init: LOCALDOMAIN replaces the search list and
+	 * RES_OPTIONS adds options, over the file's. */
+	env = getenv("LOCALDOMAIN");
+	if (env)
+		parse_env_line(c, "search", env);
+	env = getenv("RES_OPTIONS");
+	if (env)
+		parse_env_line(c, "options", env);
+	/* gai.conf's policy table for the order of addresses. */
+	env = secure_getenv("KSOCK_GAI_CONF");
+	if (read_file(env ? env : "/etc/gai.conf", &text, &len) == 0) {
+		(void)ks_dns_gaiconf_parse(c, text, len);
+		free(text);
+	}
+	/* nsswitch.conf's order of files and dns for host names. */
+	env = secure_getenv("KSOCK_NSSWITCH");
+	if (read_file(env ? env : "/etc/nsswitch.conf", &text, &len) == 0) {
+		(void)ks_dns_nsswitch_parse(c, text, len);
+		free(text);
+	}
+	return 0;
 }
 
+/*
+ * The files behind the process-wide resolver, and what they were when
+ * last read: a change in device, inode, size or modification time means
+ * read them again (glibc checks resolv.conf the same way).
+ */
+struct file_id {
+	dev_t		dev;
+	ino_t		ino;
+	off_t		size;
+	struct timespec	mtime;
+	bool		present;
+};
+
+enum { F_CONF, F_HOSTS, F_SERVICES, F_NSSWITCH, F_GAI, F_COUNT };
+
+static const char *const file_env[F_COUNT] = {
+	"KSOCK_RESOLV_CONF", "KSOCK_HOSTS", "KSOCK_SERVICES", "KSOCK_NSSWITCH",
+	"KSOCK_GAI_CONF",
+};
+static const char *const file_default[F_COUNT] = {
+	"/etc/resolv.conf", "/etc/hosts", "/etc/services",
+	"/etc/nsswitch.conf", "/etc/gai.conf",
+};
+
+static const char *
+file_path(int f)
+{
+	const char *p = secure_getenv(file_env[f]);
+
+	return p ? p : file_default[f];
+}
+
+static struct file_id
+file_id_of(int f)
+{
+	struct file_id id = { .present = false };
+	struct stat st;
+
+	if (stat(file_path(f), &st) == 0) {
+		id.dev = st.st_dev;
+		id.ino = st.st_ino;
+		id.size = st.st_size;
+		id.mtime = st.st_mtim;
+		id.present = true;
+	}
+	return id;
+}
+
+static bool
+file_id_equal(const struct file_id *a, const struct file_id *b)
+{
+	return a->present == b->present && a->dev == b->dev &&
+	       a->ino == b->ino && a->size == b->size &&
+	       a->mtime.tv_sec == b->mtime.tv_sec &&
+	       a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
+
+/* How often the files are looked at, at most: a stat per lookup would
+ * cost the cache hit its freedom from system calls. */
+#define RELOAD_CHECK_NS	1000000000LL
+
 static _Atomic(struct ks_dns *) hosted_resolver;
+static pthread_mutex_t reload_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct file_id seen[F_COUNT];	/* under reload_lock */
+static _Atomic int64_t next_check;
+
+/* The configuration and hosts text from the files. */
+static void
+load_files(struct ks_dns_config *c, char **hosts, size_t *hosts_len)
+{
+	if (ks_dns_hosted_load_config(file_path(F_CONF), c) < 0)
+		ks_dns_config_init(c);
+	/* glibc's fallback when resolv.conf names no server. */
+	if (c->nservers == 0) {
+		c->servers[0].family = KS_AF_INET;
+		c->servers[0].addr[0] = 127;
+		c->servers[0].addr[3] = 1;
+		c->servers[0].port = 53;
+		c->nservers = 1;
+	}
+	*hosts = NULL;
+	*hosts_len = 0;
+	if (read_file(file_path(F_HOSTS), hosts, hosts_len) < 0) {
+		*hosts = NULL;
+		*hosts_len = 0;
+	}
+}
+
+/* Services as glibc knows them; the built-in table without the file. */
+static void
+load_services(struct ks_dns *r)
+{
+	char *text;
+	size_t len;
+
+	if (read_file(file_path(F_SERVICES), &text, &len) == 0) {
+		(void)ks_dns_set_services(r, text, len);
+		free(text);
+	} else {
+		(void)ks_dns_set_services(r, NULL, 0);
+	}
+}
+
+static void
+remember_files(void)
+{
+	for (int f = 0; f < F_COUNT; f++)
+		seen[f] = file_id_of(f);
+}
+
+/*
+ * At most once a second, and by one thread at a time: when a file
+ * changed, read them all again and swap the configuration in. A file
+ * that went away leaves the configuration as it was.
+ */
+static void
+maybe_reload(struct ks_dns *r)
+{
+	struct timespec ts;
+	int64_t now, due;
+	bool changed = false;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);	/* vDSO: no system call */
+	now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	due = atomic_load_explicit(&next_check, memory_order_relaxed);
+	if (now < due || !atomic_compare_exchange_strong(&next_check, &due,
+					now + RELOAD_CHECK_NS))
+		return;
+	if (pthread_mutex_trylock(&reload_lock) != 0)
+		return;
+	for (int f = 0; f < F_COUNT; f++) {
+		struct file_id id = file_id_of(f);
+		if (id.present && !file_id_equal(&id, &seen[f]))
+			changed = true;
+	}
+	if (changed) {
+		struct ks_dns_config c;
+		char *hosts;
+		size_t hosts_len;
+
+		load_files(&c, &hosts, &hosts_len);
+		if (ks_dns_set_config(r, &c, hosts ? hosts : "",
+				      hosts_len) == 0) {
+			load_services(r);
+			remember_files();
+		}
+		free(hosts);
+	}
+	pthread_mutex_unlock(&reload_lock);
+}
 
 struct ks_dns *
 ks_dns_hosted(void)
@@ -277,36 +466,36 @@ ks_dns_hosted(void)
 						memory_order_acquire);
 	struct ks_dns_transport tp;
 	struct ks_dns_config c;
-	const char *conf_path, *hosts_path;
-	char *hosts = NULL;
-	size_t hosts_len = 0;
+	char *hosts;
+	size_t hosts_len;
 
-	if (r)
+	if (r) {
+		maybe_reload(r);
 		return r;
-	conf_path = secure_getenv("KSOCK_RESOLV_CONF");
-	hosts_path = secure_getenv("KSOCK_HOSTS");
-	if (ks_dns_hosted_load_config(conf_path ? conf_path :
-				      "/etc/resolv.conf", &c) < 0)
-		ks_dns_config_init(&c);
-	/* glibc's fallback when resolv.conf names no server. */
-	if (c.nservers == 0) {
-		c.servers[0].family = KS_AF_INET;
-		c.servers[0].addr[0] = 127;
-		c.servers[0].addr[3] = 1;
-		c.servers[0].port = 53;
-		c.nservers = 1;
 	}
-	(void)read_file(hosts_path ? hosts_path : "/etc/hosts", &hosts,
-			&hosts_len);
+	pthread_mutex_lock(&reload_lock);
+	r = atomic_load_explicit(&hosted_resolver, memory_order_acquire);
+	if (r) {
+		pthread_mutex_unlock(&reload_lock);
+		return r;
+	}
+	remember_files();
+	load_files(&c, &hosts, &hosts_len);
 	ks_dns_hosted_transport(&tp);
 	int err = ks_dns_create(&r, &dns_port, &tp, &c, hosts, hosts_len);
 	free(hosts);
-	if (err < 0)
-		return NULL;
-	struct ks_dns *expected = NULL;
-	if (!atomic_compare_exchange_strong(&hosted_resolver, &expected, r)) {
-		ks_dns_destroy(r);
-		r = expected;
+	if (err == 0) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		load_services(r);
+		atomic_store_explicit(&next_check, (int64_t)ts.tv_sec *
+				      1000000000 + ts.tv_nsec + RELOAD_CHECK_NS,
+				      memory_order_relaxed);
+		atomic_store_explicit(&hosted_resolver, r,
+				      memory_order_release);
+	} else {
+		r = NULL;
 	}
+	pthread_mutex_unlock(&reload_lock);
 	return r;
 }

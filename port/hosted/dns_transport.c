@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <ifaddrs.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -216,6 +217,83 @@ hosted_close(void *p)
 	free(ep);
 }
 
+/* Polls every endpoint at once (struct ks_dns_transport.wait). */
+static int
+hosted_wait(void *ctx, void *const *eps, size_t n, int64_t deadline_ns)
+{
+	struct pollfd p[64];
+
+	if (n > sizeof p / sizeof p[0])
+		n = sizeof p / sizeof p[0];
+	for (size_t i = 0; i < n; i++) {
+		const struct hosted_ep *ep = eps[i];
+		p[i].fd = ep->fd;
+		p[i].events = POLLIN;
+		p[i].revents = 0;
+	}
+	for (;;) {
+		int timeout = -1;
+
+		if (deadline_ns >= 0) {
+			int64_t left = deadline_ns - mono_ns();
+			if (left <= 0)
+				return -KS_ETIMEDOUT;
+			timeout = (int)((left + 999999) / 1000000);
+		}
+		int got = poll(p, (nfds_t)n, timeout);
+		if (got < 0 && errno != EINTR)
+			return -errno;
+		for (size_t i = 0; got > 0 && i < n; i++)
+			if (p[i].revents)
+				return (int)i;
+	}
+}
+
+/* if_nametoindex() (struct ks_dns_transport.if_index). */
+static int
+hosted_if_index(void *ctx, const char *name, size_t len, uint32_t *index)
+{
+	char buf[IF_NAMESIZE];
+
+	if (len == 0 || len >= sizeof buf)
+		return -KS_ENOENT;
+	memcpy(buf, name, len);
+	buf[len] = 0;
+	*index = if_nametoindex(buf);
+	return *index ? 0 : -KS_ENOENT;
+}
+
+/* The source address a connected UDP socket gets (struct
+ * ks_dns_transport.source), as glibc finds it for RFC 6724 ordering. */
+static int
+hosted_source(void *ctx, int family, const uint8_t *addr, uint32_t scope,
+	      uint8_t *src)
+{
+	struct ks_dns_server dst = { .family = family, .port = 9 };
+	struct sockaddr_storage ss, me;
+	socklen_t len = to_sockaddr((memcpy(dst.addr, addr,
+					    family == KS_AF_INET ? 4 : 16),
+				     &dst), &ss), melen = sizeof me;
+	int fd, err = 0;
+
+	if (family == KS_AF_INET6)
+		((struct sockaddr_in6 *)&ss)->sin6_scope_id = scope;
+	fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&ss, len) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&me, &melen) < 0)
+		err = -errno;
+	close(fd);
+	if (err)
+		return err;
+	if (me.ss_family == AF_INET)
+		memcpy(src, &((struct sockaddr_in *)&me)->sin_addr, 4);
+	else
+		memcpy(src, &((struct sockaddr_in6 *)&me)->sin6_addr, 16);
+	return 0;
+}
+
 /* Non-loopback, non-link-local addresses, as glibc's AI_ADDRCONFIG. */
 static void
 hosted_addrconfig(void *ctx, bool *v4, bool *v6)
@@ -252,4 +330,7 @@ ks_dns_hosted_transport(struct ks_dns_transport *tp)
 	tp->recv = hosted_recv;
 	tp->close = hosted_close;
 	tp->addrconfig = hosted_addrconfig;
+	tp->wait = hosted_wait;
+	tp->if_index = hosted_if_index;
+	tp->source = hosted_source;
 }

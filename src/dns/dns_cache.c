@@ -93,6 +93,30 @@ free_cache:
 	return -KS_ENOMEM;
 }
 
+/*
+ * Allocates an answer with room for @nrr records, @datalen bytes of their
+ * data and @aliaslen bytes of alias names, zeroed, with one reference.
+ * Returns NULL when memory runs out.
+ */
+struct dns_answer *
+ks__dns_answer_alloc(const struct ks_port *port, size_t nrr, size_t datalen,
+		     size_t aliaslen)
+{
+	size_t size = sizeof(struct dns_answer) +
+		      nrr * sizeof(struct dns_rr_ref) + datalen + aliaslen;
+	struct dns_answer *a = port->alloc(size);
+
+	if (!a)
+		return NULL;
+	dns_memset(a, 0, size);
+	atomic_init(&a->refs, 1);
+	a->size = size;
+	a->rr = (struct dns_rr_ref *)a->mem;
+	a->data = a->mem + nrr * sizeof(struct dns_rr_ref);
+	a->aliases = (char *)a->data + datalen;
+	return a;
+}
+
 /* Drops a reference to @a; the last one frees it. */
 void
 ks__dns_answer_put(const struct ks_port *port, struct dns_answer *a)

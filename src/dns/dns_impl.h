@@ -8,6 +8,11 @@
  *   dns_cache.c   answers keyed by (name, type), TTLs, negative entries
  *   dns_query.c   sending questions: servers, retries, TCP, EDNS, checks
  *   dns_lookup.c  the resolver object, search list, CNAMEs, the API
+ *   dns_sort.c    RFC 6724 order of getaddrinfo's addresses
+ *   dns_idn.c     UTF-8 names to xn-- (Punycode) and back
+ *
+ * Tags on struct ks_dns: [I] immutable after creation, [A] atomic,
+ * [R] under src_lock.
  */
 #ifndef KSOCK_DNS_IMPL_H
 #define KSOCK_DNS_IMPL_H
@@ -177,11 +182,13 @@ bool	ks__dns_question_matches(const struct dns_msg *m, const uint8_t *qname,
 int	ks__dns_name_to_wire(const char *name, uint8_t out[DNS_WIRE_NAME_MAX],
 			     size_t *outlen, bool *absolute);
 int	ks__dns_wire_to_text(const uint8_t *wire, char *out, size_t cap);
+bool	ks__dns_wire_is_hostname(const uint8_t *wire);
 int	ks__dns_wire_join(const uint8_t *a, size_t alen, const uint8_t *b,
 			  size_t blen, uint8_t out[DNS_WIRE_NAME_MAX],
 			  size_t *outlen);
 unsigned ks__dns_count_dots(const char *name);
 bool	ks__dns_parse_ipv4(const char *s, size_t len, uint8_t out[4]);
+bool	ks__dns_parse_ipv4_aton(const char *s, size_t len, uint8_t out[4]);
 bool	ks__dns_parse_ipv6(const char *s, size_t len, uint8_t out[16]);
 size_t	ks__dns_format_addr(int family, const uint8_t *addr, char *out,
 			    size_t cap);
@@ -196,6 +203,8 @@ struct dns_host {
 	uint16_t	 namelen;
 	const char	*aliases;	/* the rest of the line */
 	uint16_t	 aliaslen;
+	const char	*scope;		/* IPv6 "%scope" text, or NULL */
+	uint16_t	 scopelen;
 };
 
 struct dns_hosts {
@@ -211,6 +220,31 @@ void	ks__dns_hosts_free(const struct ks_port *port, struct dns_hosts *hosts);
 bool	ks__dns_host_has_name(const struct dns_host *h, const char *name,
 			      size_t namelen);
 
+/* A services table (/etc/services text): names point into the copy. */
+#define DNS_SVC_TCP	1
+#define DNS_SVC_UDP	2
+
+struct dns_service {
+	const char	*name;
+	const char	*aliases;	/* the rest of the line */
+	uint16_t	 namelen, aliaslen;
+	uint16_t	 port;
+	uint8_t		 proto;		/* DNS_SVC_TCP or DNS_SVC_UDP */
+};
+
+struct dns_services {
+	size_t			 size;	/* bytes in this allocation */
+	size_t			 n;
+	struct dns_service	*s;
+	char			*text;
+	struct dns_services	*retired;	/* older tables, freed at destroy */
+};
+
+int	ks__dns_services_parse(const struct ks_port *port, const char *text,
+			       size_t len, struct dns_services **out);
+bool	ks__dns_service_has_name(const struct dns_service *sv,
+				 const char *name);
+
 /* -- dns_cache.c -- */
 
 /* Status of an answer. */
@@ -218,9 +252,17 @@ bool	ks__dns_host_has_name(const struct dns_host *h, const char *name,
 #define DNS_ANS_NXDOMAIN	1
 #define DNS_ANS_NODATA		2
 
+/* One record of an answer: where its data lies, and its TTL. */
+struct dns_rr_ref {
+	uint32_t	ttl;
+	uint32_t	off;		/* into data */
+	uint32_t	len;
+};
+
 /*
  * An answer to one (name, type): immutable once built, shared by the
- * cache and readers through @refs.
+ * cache and readers through @refs. One allocation holds the header, the
+ * record table, the record data and the alias names (ks__dns_answer_alloc).
  */
 struct dns_answer {
 	atomic_uint	refs;		/* [A] */
@@ -229,22 +271,30 @@ struct dns_answer {
 	int64_t		born;		/* monotonic ns when received */
 	int64_t		expires;	/* monotonic ns; after it, stale */
 	uint16_t	qtype;
-	uint16_t	nrr;
-	char		canon[KS_DNS_NAME_MAX + 2];	/* end of the CNAME chain */
-	struct {
-		uint32_t ttl;
-		uint16_t len;
-		uint16_t off;		/* into data[] */
-	}		rr[32];
-	uint8_t		data[];
+	uint32_t	nrr;
+	char		canon[KS_DNS_NAME_MAX + 2];	/* last good name of the chain */
+	/* The other good names of the CNAME chain (for h_aliases): @naliases
+	 * NUL-terminated names one after another. */
+	uint32_t	naliases;
+	char		*aliases;
+	struct dns_rr_ref *rr;		/* nrr entries */
+	uint8_t		*data;
+	_Alignas(8) uint8_t mem[];
 };
 
 /*
- * At most this many records per answer. 32 addresses is more than any
- * client uses (glibc's gethostbyname stops at 35), and bounding it keeps
- * an answer one small allocation.
+ * At most this many records per answer: more than a 64 KB message can
+ * hold (an A record takes at least 16 bytes), so no real answer is ever
+ * cut; the memory an answer takes is bounded by the message it came in.
+ * PTR answers keep at most DNS_ANS_MAX_PTR names (each can expand a
+ * 2-byte pointer into 255 bytes, and only the first is used).
  */
-#define DNS_ANS_MAX_RR	32
+#define DNS_ANS_MAX_RR	4096
+#define DNS_ANS_MAX_PTR	32
+
+struct dns_answer *ks__dns_answer_alloc(const struct ks_port *port,
+					size_t nrr, size_t datalen,
+					size_t aliaslen);
 
 struct dns_cache;
 
@@ -260,6 +310,18 @@ void	ks__dns_answer_put(const struct ks_port *port, struct dns_answer *a);
 uint32_t ks__dns_answer_ttl(const struct dns_answer *a, unsigned i,
 			    int64_t now);
 
+/* -- dns_idn.c -- */
+
+int	ks__dns_idn_to_ascii(const char *in, char *out, size_t cap);
+int	ks__dns_idn_to_unicode(const char *in, char *out, size_t cap);
+
+/* -- dns_sort.c -- */
+
+struct dns_conf;
+int	ks__dns_sort_addrs(struct ks_dns *r, const struct dns_conf *conf,
+			   void *addrs, size_t n, size_t stride, size_t fam_off,
+			   size_t addr_off, size_t scope_off);
+
 /* -- dns_query.c -- */
 
 /* Process-wide configuration snapshot: immutable once published. */
@@ -271,12 +333,27 @@ struct dns_conf {
 	struct dns_conf		*retired;	/* older snapshots, freed at destroy */
 };
 
+/* A destination's source address, as the transport found it. */
+#define DNS_SRC_CACHE	16
+
+struct dns_src_entry {
+	int64_t		expires;
+	int		family;
+	uint32_t	scope;
+	bool		ok;
+	uint8_t		dst[16], src[16];
+};
+
 struct ks_dns {
 	const struct ks_port	*port;		/* [I] */
 	struct ks_dns_transport	 tp;		/* [I] */
 	_Atomic(struct dns_conf *) conf;	/* [A] current snapshot */
-	struct ks_mutex		 conf_lock;	/* serialises writers of conf */
+	struct ks_mutex		 conf_lock;	/* serialises writers of conf
+						 * and services */
 	struct dns_cache	*cache;		/* [I] has its own lock */
+	_Atomic(struct dns_services *) services;	/* [A] NULL: built-in table */
+	struct ks_mutex		 src_lock;	/* leaf: guards src_cache */
+	struct dns_src_entry	 src_cache[DNS_SRC_CACHE];	/* [R] */
 	atomic_uint		 next_server;	/* [A] where lookups start */
 	atomic_uint		 no_edns;	/* [A] bit per server: FORMERR seen */
 	struct {
@@ -291,6 +368,10 @@ struct ks_dns {
 #define DNS_Q_TEMPFAIL	1	/* SERVFAIL, REFUSED, timeouts: try later */
 #define DNS_Q_PERMFAIL	2	/* FORMERR everywhere, malformed answers */
 #define DNS_Q_NOMEM	3
+#define DNS_Q_TIMEOUT	4	/* no server said anything at all */
+
+/* Rounds over the servers at most (glibc's RES_MAXRETRY). */
+#define DNS_MAX_ATTEMPTS 5
 
 struct dns_question {
 	const uint8_t		*qname;		/* wire form */

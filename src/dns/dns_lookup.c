@@ -11,9 +11,13 @@
  * small leak per reconfiguration is cheaper than reference counting the
  * fast path.
  *
- * Locks, in the order taken: r->conf_lock (writers of r->conf), then the
- * cache lock inside dns_cache.c. Tags: [I] immutable after creation,
- * [A] atomic.
+ * The services table (r->services) is published and retired the same
+ * way by ks_dns_set_services().
+ *
+ * Locks, in the order taken: r->conf_lock (writers of r->conf and
+ * r->services), then the cache lock inside dns_cache.c; r->src_lock
+ * (dns_sort.c's source cache) is a leaf taken alone. Tags: [I] immutable
+ * after creation, [A] atomic.
  */
 #include "dns/dns_impl.h"
 
@@ -68,8 +72,22 @@ conf_build(const struct ks_port *port, const struct ks_dns_config *c,
 		ks_dns_config_init(&conf->c);
 	struct ks_dns_config *k = &conf->c;
 	err = -KS_EINVAL;
-	if (k->nservers > KS_DNS_MAX_SERVERS || k->nsearch > KS_DNS_MAX_SEARCH)
+	if (k->nservers > KS_DNS_MAX_SERVERS || k->nsearch > KS_DNS_MAX_SEARCH ||
+	    k->nlabel > KS_DNS_MAX_POLICY || k->nprecedence > KS_DNS_MAX_POLICY)
 		goto free_conf;
+	for (size_t i = 0; i < sizeof k->hosts_order; i++) {
+		char o = k->hosts_order[i];
+		if (o == 0)
+			break;
+		if ((o != 'f' && o != 'd') || i == sizeof k->hosts_order - 1)
+			goto free_conf;
+	}
+	for (unsigned i = 0; i < k->nlabel; i++)
+		if (k->label[i].len > 128)
+			goto free_conf;
+	for (unsigned i = 0; i < k->nprecedence; i++)
+		if (k->precedence[i].len > 128)
+			goto free_conf;
 	for (unsigned i = 0; i < k->nservers; i++)
 		if (k->servers[i].family != KS_AF_INET &&
 		    k->servers[i].family != KS_AF_INET6)
@@ -140,6 +158,7 @@ ks_dns_create(struct ks_dns **out, const struct ks_port *port,
 	if (err < 0)
 		goto free_conf;
 	port->mutex_init(&r->conf_lock);
+	port->mutex_init(&r->src_lock);
 	atomic_store_explicit(&r->conf, conf, memory_order_release);
 	*out = r;
 	return 0;
@@ -183,8 +202,14 @@ ks_dns_destroy(struct ks_dns *r)
 	if (!r)
 		return;
 	conf_free(r->port, atomic_load(&r->conf));
+	for (struct dns_services *sv = atomic_load(&r->services), *older; sv;
+	     sv = older) {
+		older = sv->retired;
+		r->port->free(sv, sv->size);
+	}
 	ks__dns_cache_destroy(r->cache);
 	r->port->mutex_destroy(&r->conf_lock);
+	r->port->mutex_destroy(&r->src_lock);
 	r->port->free(r, sizeof *r);
 }
 
@@ -216,20 +241,19 @@ conf_get(struct ks_dns *r)
 
 /* -- answers that did not come from DNS -- */
 
+static int parse_scope(struct ks_dns *r, const uint8_t *addr, const char *s,
+		       size_t len, uint32_t *scope);
+
 /* A one-off answer with @n addresses of @len bytes each (hosts, numeric
  * names). TTL 0: never cached. */
 static struct dns_answer *
 synth_answer(const struct ks_port *port, uint16_t qtype, const char *canon,
 	     size_t canonlen, int64_t now, unsigned n, size_t len)
 {
-	size_t size = sizeof(struct dns_answer) + n * len;
-	struct dns_answer *a = port->alloc(size);
+	struct dns_answer *a = ks__dns_answer_alloc(port, n, n * len, 0);
 
 	if (!a)
 		return NULL;
-	dns_memset(a, 0, sizeof *a);
-	atomic_init(&a->refs, 1);
-	a->size = size;
 	a->status = DNS_ANS_OK;
 	a->born = a->expires = now;
 	a->qtype = qtype;
@@ -240,6 +264,26 @@ synth_answer(const struct ks_port *port, uint16_t qtype, const char *canon,
 	dns_memcpy(a->canon, canon, canonlen);
 	a->canon[canonlen] = 0;
 	return a;
+}
+
+/*
+ * Copies the address of record @i of @a (4 or 16 bytes) into @out and
+ * returns its IPv6 scope id: a hosts line "fe80::1%eth0 name" keeps its
+ * scope as 4 more bytes after the address (record length 20).
+ */
+static uint32_t
+record_addr(const struct dns_answer *a, unsigned i, uint8_t *out)
+{
+	const uint8_t *p = a->data + a->rr[i].off;
+	uint32_t scope = 0;
+
+	if (a->rr[i].len == 20) {
+		dns_memcpy(&scope, p + 16, 4);
+		dns_memcpy(out, p, 16);
+		return scope;
+	}
+	dns_memcpy(out, p, a->rr[i].len);
+	return 0;
 }
 
 static uint16_t
@@ -260,10 +304,11 @@ family_len(int family)
  * 0 when not, or -KS_ENOMEM.
  */
 static int
-hosts_lookup(const struct ks_port *port, const struct dns_hosts *hs,
+hosts_lookup(struct ks_dns *r, const struct dns_hosts *hs,
 	     const char *name, const uint16_t *types, size_t ntypes,
 	     struct dns_answer **ans, int64_t now)
 {
+	const struct ks_port *port = r->port;
 	size_t namelen = dns_strlen(name);
 	bool found = false;
 
@@ -286,8 +331,10 @@ hosts_lookup(const struct ks_port *port, const struct dns_hosts *hs,
 		}
 		if (n == 0)
 			continue;
+		/* IPv6 slots have room for a scope id (see record_addr). */
+		size_t slot = family_len(family) + (family == KS_AF_INET6 ? 4 : 0);
 		struct dns_answer *a = synth_answer(port, types[t], first->name,
-					first->namelen, now, n, family_len(family));
+					first->namelen, now, n, slot);
 		if (!a) {
 			for (size_t u = 0; u < t; u++) {
 				ks__dns_answer_put(port, ans[u]);
@@ -299,10 +346,17 @@ hosts_lookup(const struct ks_port *port, const struct dns_hosts *hs,
 			if (hs->h[i].family != family ||
 			    !ks__dns_host_has_name(&hs->h[i], name, namelen))
 				continue;
-			size_t o = a->nrr * family_len(family);
+			size_t o = a->nrr * slot;
+			uint32_t scope = 0;
 			dns_memcpy(a->data + o, hs->h[i].addr, family_len(family));
-			a->rr[a->nrr].off = (uint16_t)o;
-			a->rr[a->nrr].len = (uint16_t)family_len(family);
+			a->rr[a->nrr].off = (uint32_t)o;
+			a->rr[a->nrr].len = (uint32_t)family_len(family);
+			if (hs->h[i].scope &&
+			    parse_scope(r, hs->h[i].addr, hs->h[i].scope,
+					hs->h[i].scopelen, &scope) == 0 && scope) {
+				dns_memcpy(a->data + o + 16, &scope, 4);
+				a->rr[a->nrr].len = 20;
+			}
 			a->nrr++;
 		}
 		ans[t] = a;
@@ -319,6 +373,7 @@ hosts_lookup(const struct ks_port *port, const struct dns_hosts *hs,
 #define CAND_TEMP	3
 #define CAND_PERM	4
 #define CAND_NOMEM	5
+#define CAND_TIMEOUT	6	/* no server said anything */
 
 static int
 answer_cand(const struct dns_answer *a)
@@ -366,7 +421,7 @@ chase(struct ks_dns *r, const struct dns_conf *conf, struct dns_question *q,
 		if (q->outcome == DNS_Q_NOMEM)
 			return CAND_NOMEM;
 		if (q->outcome != DNS_Q_ANSWER)
-			return q->outcome == DNS_Q_TEMPFAIL ? CAND_TEMP : CAND_PERM;
+			return q->outcome == DNS_Q_PERMFAIL ? CAND_PERM : CAND_TEMP;
 		if (q->answer) {
 			cache_answer(r, conf, name, q->qtype, q->answer);
 			return answer_cand(q->answer);
@@ -423,6 +478,9 @@ resolve_candidate(struct ks_dns *r, const struct dns_conf *conf,
 		case DNS_Q_TEMPFAIL:
 			res[t] = CAND_TEMP;
 			continue;
+		case DNS_Q_TIMEOUT:
+			res[t] = CAND_TIMEOUT;
+			continue;
 		case DNS_Q_PERMFAIL:
 			res[t] = CAND_PERM;
 			continue;
@@ -443,35 +501,57 @@ resolve_candidate(struct ks_dns *r, const struct dns_conf *conf,
  * answer it ourselves; we leave that to the hosts table, as glibc). */
 
 /*
- * Resolves text @name for up to two @types: hosts table first, then the
- * search list. On 0, ans[t] holds an OK answer or NULL for each type
- * (at least one is set). Returns 0 or a KS_EAI_* code.
+ * One candidate's failure from its per-type results, as glibc combines
+ * the A and AAAA answers: NXDOMAIN for either type means the name does
+ * not exist (a dangling CNAME from dnsmasq gives NXDOMAIN for A and NODATA
+ * for AAAA); else NODATA for either means it exists without addresses,
+ * even when the other type failed; else a server's failure, then
+ * silence, then a permanent failure.
  */
 static int
-lookup_name(struct ks_dns *r, const struct dns_conf *conf, const char *name,
-	    const uint16_t *types, size_t ntypes, struct dns_answer **ans)
+candidate_result(const int *res, size_t ntypes)
+{
+	static const int order[] = { CAND_NXDOMAIN, CAND_NODATA, CAND_TEMP,
+				     CAND_TIMEOUT };
+
+	for (size_t o = 0; o < sizeof order / sizeof order[0]; o++)
+		for (size_t t = 0; t < ntypes; t++)
+			if (res[t] == order[o])
+				return order[o];
+	return CAND_PERM;
+}
+
+static int
+cand_error(int cand)
+{
+	switch (cand) {
+	case CAND_NXDOMAIN:	return KS_EAI_NONAME;
+	case CAND_NODATA:	return KS_EAI_NODATA;
+	case CAND_TEMP:
+	case CAND_TIMEOUT:	return KS_EAI_AGAIN;
+	default:		return KS_EAI_FAIL;
+	}
+}
+
+/*
+ * Resolves text @name for up to two @types through DNS and the search
+ * list. On 0, ans[t] holds an OK answer or NULL for each type (at least
+ * one is set). Returns 0 or a KS_EAI_* code.
+ */
+static int
+search_dns(struct ks_dns *r, const struct dns_conf *conf, const char *name,
+	   const uint16_t *types, size_t ntypes, struct dns_answer **ans)
 {
 	uint8_t wire[DNS_WIRE_NAME_MAX], cand[DNS_WIRE_NAME_MAX];
 	size_t wirelen, candlen;
-	bool absolute, temp = false, perm = false, nodata = false;
+	bool absolute, servfail = false, nodata = false;
 	int64_t deadline = -1;
-	int err;
+	int first = -1, last = CAND_NXDOMAIN;
 
 	for (size_t t = 0; t < ntypes; t++)
 		ans[t] = NULL;
 	if (ks__dns_name_to_wire(name, wire, &wirelen, &absolute) < 0)
 		return KS_EAI_NONAME;
-	err = hosts_lookup(r->port, conf->hosts, name, types, ntypes, ans,
-			   r->port->now());
-	if (err < 0)
-		return KS_EAI_MEMORY;
-	if (err > 0) {
-		for (size_t t = 0; t < ntypes; t++)
-			if (ans[t])
-				return 0;
-		/* The name is in hosts but not with this family: glibc's
-		 * files backend says "not found" and DNS is asked next. */
-	}
 	if (conf->c.deadline_ms)
 		deadline = r->port->now() + (int64_t)conf->c.deadline_ms * 1000000;
 
@@ -485,8 +565,9 @@ lookup_name(struct ks_dns *r, const struct dns_conf *conf, const char *name,
 	for (unsigned k = 0; k <= nsearch; k++) {
 		int res[2];
 		unsigned si;
+		bool as_is = as_is_first ? k == 0 : k == nsearch;
 
-		if (as_is_first ? k == 0 : k == nsearch) {
+		if (as_is) {
 			dns_memcpy(cand, wire, wirelen);
 			candlen = wirelen;
 		} else {
@@ -498,13 +579,11 @@ lookup_name(struct ks_dns *r, const struct dns_conf *conf, const char *name,
 		}
 		resolve_candidate(r, conf, cand, candlen, types, ntypes, res,
 				  ans, deadline);
-		bool ok = false, nomem = false;
+		bool ok = false, nomem = false, silent = true;
 		for (size_t t = 0; t < ntypes; t++) {
 			ok |= res[t] == CAND_OK;
 			nomem |= res[t] == CAND_NOMEM;
-			temp |= res[t] == CAND_TEMP;
-			perm |= res[t] == CAND_PERM;
-			nodata |= res[t] == CAND_NODATA;
+			silent &= res[t] == CAND_TIMEOUT;
 		}
 		if (ok && !nomem) {
 			/* Keep only positive answers. */
@@ -522,31 +601,168 @@ lookup_name(struct ks_dns *r, const struct dns_conf *conf, const char *name,
 		}
 		if (nomem)
 			return KS_EAI_MEMORY;
-		/* Unlike musl, a SERVFAIL or a timeout does not end the
-		 * search: the next candidate may still resolve. */
+		/* What this candidate says, and what the whole search will
+		 * say, in glibc's order (res_search and getaddrinfo). */
+		int cr = candidate_result(res, ntypes);
+		if (as_is && as_is_first)
+			first = cr;
+		nodata |= cr == CAND_NODATA;
+		servfail |= cr == CAND_TEMP;
+		last = cr;
+		/* Unlike musl, a SERVFAIL does not end the search: the next
+		 * candidate may still resolve. A search domain that no
+		 * server answered at all does end the walk through the
+		 * domains, as in glibc: the servers are most likely gone,
+		 * and every other domain would cost the full timeouts
+		 * again. The name as given is still tried if it has not
+		 * been. */
+		if (silent && !as_is) {
+			if (as_is_first)
+				break;
+			k = nsearch - 1;
+		}
+		/* The lookup's own deadline ends the search. */
+		if (deadline >= 0 && r->port->now() >= deadline)
+			break;
 	}
-	if (temp)
+	/* The name as given, when it was tried first, speaks for the whole
+	 * search; else NODATA anywhere (the name exists somewhere), else a
+	 * server failure anywhere, else the last candidate's answer. */
+	if (first >= 0)
+		return cand_error(first);
+	if (nodata)
+		return KS_EAI_NODATA;
+	if (servfail)
 		return KS_EAI_AGAIN;
-	if (perm)
-		return KS_EAI_FAIL;
-	return nodata ? KS_EAI_NODATA : KS_EAI_NONAME;
+	return cand_error(last);
 }
 
-/* Parses @name as a numeric address of @family (KS_AF_UNSPEC: either). */
-static int
-numeric_host(const char *name, int family, int *out_family, uint8_t addr[16])
+static bool
+has_8bit(const char *s)
 {
-	size_t len = dns_strlen(name);
+	for (; *s; s++)
+		if ((unsigned char)*s >= 0x80)
+			return true;
+	return false;
+}
 
-	if (family != KS_AF_INET6 && ks__dns_parse_ipv4(name, len, addr)) {
+/* The sources to ask, in nsswitch.conf's order. */
+static const char *
+hosts_order(const struct dns_conf *conf)
+{
+	return conf->c.hosts_order[0] ? conf->c.hosts_order : "fd";
+}
+
+/*
+ * Resolves text @name for up to two @types from the sources in order:
+ * the hosts table ('f') and DNS with the search list ('d'). A source that
+ * does not have it hands over to the next, as nsswitch's default actions
+ * do. On 0, ans[t] holds an OK answer or NULL for each type (at least one
+ * is set). Returns 0 or a KS_EAI_* code (DNS's, when DNS was asked).
+ */
+static int
+lookup_name(struct ks_dns *r, const struct dns_conf *conf, const char *name,
+	    const uint16_t *types, size_t ntypes, struct dns_answer **ans)
+{
+	uint8_t wire[DNS_WIRE_NAME_MAX];
+	size_t wirelen;
+	bool absolute, asked_dns = false;
+	int err, dns_err = KS_EAI_NONAME;
+
+	for (size_t t = 0; t < ntypes; t++)
+		ans[t] = NULL;
+	/* Raw 8-bit names are refused, as glibc does without AI_IDN. */
+	if (has_8bit(name) ||
+	    ks__dns_name_to_wire(name, wire, &wirelen, &absolute) < 0)
+		return KS_EAI_NONAME;
+	for (const char *src = hosts_order(conf); *src; src++) {
+		if (*src == 'f') {
+			err = hosts_lookup(r, conf->hosts, name, types, ntypes,
+					   ans, r->port->now());
+			if (err < 0)
+				return KS_EAI_MEMORY;
+			for (size_t t = 0; t < ntypes; t++)
+				if (ans[t])
+					return 0;
+			/* Not there, or not with this family: glibc's files
+			 * backend says "not found" and the next one is
+			 * asked. */
+			continue;
+		}
+		err = search_dns(r, conf, name, types, ntypes, ans);
+		if (err == 0 || err == KS_EAI_MEMORY)
+			return err;
+		asked_dns = true;
+		dns_err = err;
+	}
+	return asked_dns ? dns_err : KS_EAI_NONAME;
+}
+
+/*
+ * Parses the scope of "ADDR%SCOPE" for IPv6 address @addr: an interface
+ * name (link-local and node/link-local multicast addresses only, through
+ * the transport's if_index hook) or a decimal number, as glibc's
+ * __inet6_scopeid_pton. Returns 0 or -KS_EINVAL.
+ */
+static int
+parse_scope(struct ks_dns *r, const uint8_t *addr, const char *s, size_t len,
+	    uint32_t *scope)
+{
+	bool link = (addr[0] == 0xfe && (addr[1] & 0xc0) == 0x80) ||
+		    (addr[0] == 0xff && ((addr[1] & 0x0f) == 1 ||
+					 (addr[1] & 0x0f) == 2));
+	uint64_t v = 0;
+	size_t i;
+
+	if (len == 0)
+		return -KS_EINVAL;
+	if (link && r && r->tp.if_index &&
+	    r->tp.if_index(r->tp.ctx, s, len, scope) == 0 && *scope)
+		return 0;
+	for (i = 0; i < len && dns_is_digit(s[i]); i++) {
+		v = v * 10 + (unsigned)(s[i] - '0');
+		if (v > 0xffffffffu)
+			return -KS_EINVAL;
+	}
+	if (i == 0 || i != len)
+		return -KS_EINVAL;
+	*scope = (uint32_t)v;
+	return 0;
+}
+
+/*
+ * Parses @name as a numeric address of @family (KS_AF_UNSPEC: either),
+ * in the forms glibc's getaddrinfo accepts: inet_aton's for IPv4
+ * ("127.1"), inet_pton's for IPv6 with an optional "%scope". Returns 1
+ * (*@scope set, 0 without one), 0 when @name is not numeric, or -1 for
+ * an IPv6 address with a scope that names nothing (EAI_NONAME).
+ */
+static int
+numeric_host(struct ks_dns *r, const char *name, int family, int *out_family,
+	     uint8_t addr[16], uint32_t *scope)
+{
+	size_t len = dns_strlen(name), alen = len;
+
+	*scope = 0;
+	if (family != KS_AF_INET6 && ks__dns_parse_ipv4_aton(name, len, addr)) {
 		*out_family = KS_AF_INET;
 		return 1;
 	}
-	if (family != KS_AF_INET && ks__dns_parse_ipv6(name, len, addr)) {
-		*out_family = KS_AF_INET6;
-		return 1;
+	if (family == KS_AF_INET)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		if (name[i] == '%') {
+			alen = i;
+			break;
+		}
 	}
-	return 0;
+	if (!ks__dns_parse_ipv6(name, alen, addr))
+		return 0;
+	*out_family = KS_AF_INET6;
+	if (alen < len && parse_scope(r, addr, name + alen + 1,
+				      len - alen - 1, scope) < 0)
+		return -1;
+	return 1;
 }
 
 /* -- simple lookups -- */
@@ -568,7 +784,11 @@ ks_dns_resolve(struct ks_dns *r, const char *name, int family,
 		return KS_EAI_FAMILY;
 	if (!name)
 		return KS_EAI_NONAME;
-	if (numeric_host(name, family, &fam, addr)) {
+	uint32_t scope;
+	int num = numeric_host(r, name, family, &fam, addr, &scope);
+	if (num < 0)
+		return KS_EAI_NONAME;
+	if (num > 0) {
 		if (max > 0) {
 			out[0].family = fam;
 			dns_memcpy(out[0].addr, addr, family_len(fam));
@@ -591,8 +811,7 @@ ks_dns_resolve(struct ks_dns *r, const char *name, int family,
 			out[n].family = types[t] == DNS_T_A ? KS_AF_INET :
 							      KS_AF_INET6;
 			dns_memset(out[n].addr, 0, 16);
-			dns_memcpy(out[n].addr, a->data + a->rr[i].off,
-				   a->rr[i].len);
+			(void)record_addr(a, i, out[n].addr);
 			out[n].ttl = ks__dns_answer_ttl(a, i, now);
 		}
 		ks__dns_answer_put(r->port, a);
@@ -663,11 +882,62 @@ str_eq(const char *a, const char *b)
 	return *a == *b;
 }
 
-/* Service to port and protocols. Returns 0, KS_EAI_SERVICE or
- * KS_EAI_NONAME (a name with AI_NUMERICSERV, as glibc). */
-static int
-parse_service(const char *service, int flags, uint16_t *port, uint8_t *protos)
+int
+ks_dns_set_services(struct ks_dns *r, const char *text, size_t len)
 {
+	struct dns_services *sv = NULL, *old;
+	int err;
+
+	if (text) {
+		err = ks__dns_services_parse(r->port, text, len, &sv);
+		if (err < 0)
+			return err;
+	}
+	r->port->mutex_lock(&r->conf_lock);
+	old = atomic_load_explicit(&r->services, memory_order_relaxed);
+	if (sv)
+		sv->retired = old;
+	else if (old) {
+		/* Back to the built-in table: keep the old one for readers
+		 * still in it, on a list freed at destroy. */
+		err = ks__dns_services_parse(r->port, "", 0, &sv);
+		if (err < 0) {
+			r->port->mutex_unlock(&r->conf_lock);
+			return err;
+		}
+		sv->retired = old;
+		sv->n = SIZE_MAX;	/* marks "use the built-in table" */
+	}
+	atomic_store_explicit(&r->services, sv, memory_order_release);
+	r->port->mutex_unlock(&r->conf_lock);
+	return 0;
+}
+
+/* The loaded services table, or NULL for the built-in one. */
+static const struct dns_services *
+services_get(struct ks_dns *r)
+{
+	const struct dns_services *sv =
+		atomic_load_explicit(&r->services, memory_order_acquire);
+
+	return sv && sv->n != SIZE_MAX ? sv : NULL;
+}
+
+static uint8_t
+svc_bits(uint8_t proto)
+{
+	return proto == DNS_SVC_TCP ? SVC_TCP : SVC_UDP;
+}
+
+/* Service to port and protocols, from the loaded services table when
+ * there is one (as glibc, which knows no other), else from the built-in
+ * table. Returns 0, KS_EAI_SERVICE or KS_EAI_NONAME (a name with
+ * AI_NUMERICSERV, as glibc). */
+static int
+parse_service(struct ks_dns *r, const char *service, int flags,
+	      uint16_t *port, uint8_t *protos)
+{
+	const struct dns_services *sv;
 	unsigned v = 0;
 	size_t i;
 
@@ -686,6 +956,23 @@ parse_service(const char *service, int flags, uint16_t *port, uint8_t *protos)
 	}
 	if (flags & KS_AI_NUMERICSERV)
 		return KS_EAI_NONAME;
+	sv = services_get(r);
+	if (sv) {
+		bool found = false;
+		for (i = 0; i < sv->n; i++) {
+			const struct dns_service *e = &sv->s[i];
+			if (!ks__dns_service_has_name(e, service))
+				continue;
+			if (!found) {
+				*port = e->port;
+				*protos = 0;
+				found = true;
+			}
+			if (e->port == *port)
+				*protos |= svc_bits(e->proto);
+		}
+		return found ? 0 : KS_EAI_SERVICE;
+	}
 	for (i = 0; i < sizeof services / sizeof services[0]; i++) {
 		if (str_eq(services[i].name, service)) {
 			*port = services[i].port;
@@ -716,11 +1003,13 @@ struct ai_block {
 };
 
 struct ai_addr {
-	int	family;
-	uint8_t	addr[16];
+	int		family;
+	uint8_t		addr[16];
+	uint32_t	scope;		/* IPv6 scope id, 0: none */
 };
 
-#define AI_MAX_ADDRS	(2 * DNS_ANS_MAX_RR)
+/* Addresses a list holds without an allocation of their own. */
+#define AI_STACK_ADDRS	8
 
 union ai_sockaddr {
 	struct ks_sockaddr_in	v4;
@@ -736,6 +1025,26 @@ to_net16(uint16_t v)
 	dns_put16(b, v);
 	dns_memcpy(&out, b, 2);
 	return out;
+}
+
+/*
+ * Whether the hints' socket type and protocol go together at all, service
+ * aside: when they do and still nothing fits, the service does not exist
+ * for that type (ntp over SOCK_STREAM), which POSIX and glibc call
+ * EAI_SERVICE; otherwise it is EAI_SOCKTYPE.
+ */
+static bool
+socktype_fits(const struct ks_addrinfo *h)
+{
+	for (size_t k = 0; k < 3; k++) {
+		if (h->ai_socktype && h->ai_socktype != socktypes[k].socktype)
+			continue;
+		if (h->ai_protocol && socktypes[k].proto &&
+		    h->ai_protocol != socktypes[k].protocol)
+			continue;
+		return true;
+	}
+	return false;
 }
 
 /* Builds the list for @addrs x the socket types that fit the hints. */
@@ -770,7 +1079,7 @@ build_list(const struct ks_port *port, const struct ai_addr *addrs,
 		kinds[nkinds++] = (int)k;
 	}
 	if (nkinds == 0)
-		return h->ai_socktype ? KS_EAI_SOCKTYPE : KS_EAI_SERVICE;
+		return socktype_fits(h) ? KS_EAI_SERVICE : KS_EAI_SOCKTYPE;
 	size_t n = naddrs * nkinds;
 	size_t size = sizeof(struct ai_block) +
 		      n * (sizeof(struct ks_addrinfo) + sizeof(union ai_sockaddr)) +
@@ -804,6 +1113,7 @@ build_list(const struct ks_port *port, const struct ai_addr *addrs,
 				sa[i].v6.sin6_family = KS_AF_INET6;
 				sa[i].v6.sin6_port = to_net16(svcport);
 				dns_memcpy(&sa[i].v6.sin6_addr, addrs[a].addr, 16);
+				sa[i].v6.sin6_scope_id = addrs[a].scope;
 				ai->ai_addrlen = sizeof sa[i].v6;
 			}
 			ai->ai_next = i + 1 < n ? &b->ai[i + 1] : NULL;
@@ -820,24 +1130,27 @@ static void
 add_answer(struct ai_addr *addrs, size_t *n, const struct dns_answer *a,
 	   bool map4)
 {
-	for (unsigned i = 0; a && i < a->nrr && *n < AI_MAX_ADDRS; i++) {
+	for (unsigned i = 0; a && i < a->nrr; i++) {
 		struct ai_addr *x = &addrs[(*n)++];
-		dns_memset(x->addr, 0, 16);
+		dns_memset(x, 0, sizeof *x);
 		if (a->qtype == DNS_T_A && map4) {
 			x->family = KS_AF_INET6;
 			x->addr[10] = x->addr[11] = 0xff;
 			dns_memcpy(x->addr + 12, a->data + a->rr[i].off, 4);
 		} else {
 			x->family = a->qtype == DNS_T_A ? KS_AF_INET : KS_AF_INET6;
-			dns_memcpy(x->addr, a->data + a->rr[i].off,
-				   a->rr[i].len);
+			x->scope = record_addr(a, i, x->addr);
 		}
 	}
 }
 
 #define AI_KNOWN_FLAGS	(KS_AI_PASSIVE | KS_AI_CANONNAME | \
 			 KS_AI_NUMERICHOST | KS_AI_V4MAPPED | KS_AI_ALL | \
-			 KS_AI_ADDRCONFIG | KS_AI_NUMERICSERV)
+			 KS_AI_ADDRCONFIG | KS_AI_NUMERICSERV | KS_AI_IDN | \
+			 KS_AI_CANONIDN)
+
+/* UTF-8 of a host name at most: four bytes per character. */
+#define IDN_TEXT_MAX	(4 * KS_DNS_NAME_MAX + 2)
 
 int
 ks_dns_getaddrinfo(struct ks_dns *r, const char *node, const char *service,
@@ -846,16 +1159,27 @@ ks_dns_getaddrinfo(struct ks_dns *r, const char *node, const char *service,
 	static const struct ks_addrinfo no_hints;
 	const struct ks_addrinfo *h = hints ? hints : &no_hints;
 	const struct dns_conf *conf;
-	struct ai_addr addrs[AI_MAX_ADDRS];
+	struct ai_addr stack_addrs[AI_STACK_ADDRS], *addrs = stack_addrs;
+	size_t addrs_cap = AI_STACK_ADDRS;
 	struct dns_answer *ans[2] = { NULL, NULL };
 	size_t naddrs = 0;
 	uint16_t svcport;
 	uint8_t protos;
 	int family = h->ai_family, flags = h->ai_flags, err;
+	char idn[KS_DNS_NAME_MAX + 2], ucanon[IDN_TEXT_MAX];
 
 	*res = NULL;
 	if (flags & ~AI_KNOWN_FLAGS)
 		return KS_EAI_BADFLAGS;
+	/* A name with 8-bit bytes is looked up only in its ASCII form, made
+	 * with AI_IDN; without it glibc refuses it, and so do we. */
+	if (node && has_8bit(node)) {
+		if (!(flags & KS_AI_IDN))
+			return KS_EAI_NONAME;
+		if (ks__dns_idn_to_ascii(node, idn, sizeof idn) < 0)
+			return KS_EAI_IDN_ENCODE;
+		node = idn;
+	}
 	if ((flags & KS_AI_CANONNAME) && !node)
 		return KS_EAI_BADFLAGS;
 	if (family != KS_AF_UNSPEC && family != KS_AF_INET &&
@@ -866,7 +1190,7 @@ ks_dns_getaddrinfo(struct ks_dns *r, const char *node, const char *service,
 		return KS_EAI_SOCKTYPE;
 	if (!node && !service)
 		return KS_EAI_NONAME;
-	err = parse_service(service, flags, &svcport, &protos);
+	err = parse_service(r, service, flags, &svcport, &protos);
 	if (err)
 		return err;
 	bool named = service && protos != (SVC_TCP | SVC_UDP | SVC_NUMERIC);
@@ -876,8 +1200,8 @@ ks_dns_getaddrinfo(struct ks_dns *r, const char *node, const char *service,
 		/* The wildcard or the loopback address, as glibc. */
 		bool passive = flags & KS_AI_PASSIVE;
 		if (family != KS_AF_INET6) {
+			dns_memset(&addrs[naddrs], 0, sizeof addrs[naddrs]);
 			addrs[naddrs].family = KS_AF_INET;
-			dns_memset(addrs[naddrs].addr, 0, 16);
 			if (!passive) {
 				addrs[naddrs].addr[0] = 127;
 				addrs[naddrs].addr[3] = 1;
@@ -885,8 +1209,8 @@ ks_dns_getaddrinfo(struct ks_dns *r, const char *node, const char *service,
 			naddrs++;
 		}
 		if (family != KS_AF_INET) {
+			dns_memset(&addrs[naddrs], 0, sizeof addrs[naddrs]);
 			addrs[naddrs].family = KS_AF_INET6;
-			dns_memset(addrs[naddrs].addr, 0, 16);
 			if (!passive)
 				addrs[naddrs].addr[15] = 1;
 			naddrs++;
@@ -895,8 +1219,13 @@ ks_dns_getaddrinfo(struct ks_dns *r, const char *node, const char *service,
 				  service != NULL, named, NULL, res);
 	}
 
-	int nfam;
-	if (numeric_host(node, KS_AF_UNSPEC, &nfam, addrs[0].addr)) {
+	int nfam, num;
+	uint32_t scope;
+	num = numeric_host(r, node, KS_AF_UNSPEC, &nfam, addrs[0].addr, &scope);
+	if (num < 0)
+		return KS_EAI_NONAME;
+	if (num > 0) {
+		addrs[0].scope = scope;
 		if (family == KS_AF_INET6 && nfam == KS_AF_INET &&
 		    (flags & KS_AI_V4MAPPED)) {
 			uint8_t v4[4];
@@ -947,6 +1276,15 @@ ks_dns_getaddrinfo(struct ks_dns *r, const char *node, const char *service,
 		return err;
 	struct dns_answer *a4 = want4 ? ans[0] : NULL;
 	struct dns_answer *a6 = want6 ? ans[ntypes - 1] : NULL;
+	size_t total = (a4 ? a4->nrr : 0) + (a6 ? a6->nrr : 0);
+	if (total > addrs_cap) {
+		addrs = r->port->alloc(total * sizeof *addrs);
+		if (!addrs) {
+			err = KS_EAI_MEMORY;
+			goto put;
+		}
+		addrs_cap = total;
+	}
 	if (map4) {
 		add_answer(addrs, &naddrs, a6, false);
 		if (naddrs == 0 || (flags & KS_AI_ALL))
@@ -959,12 +1297,24 @@ ks_dns_getaddrinfo(struct ks_dns *r, const char *node, const char *service,
 	if (flags & KS_AI_CANONNAME) {
 		const struct dns_answer *c = a4 ? a4 : a6;
 		canon = c && c->canon[0] ? c->canon : node;
+		if ((flags & KS_AI_CANONIDN) &&
+		    ks__dns_idn_to_unicode(canon, ucanon, sizeof ucanon) == 0)
+			canon = ucanon;
 	}
+	/* RFC 6724 order, as glibc sorts what getaddrinfo returns. */
 	if (naddrs == 0)
 		err = KS_EAI_NODATA;
+	else if (ks__dns_sort_addrs(r, conf, addrs, naddrs, sizeof *addrs,
+				    offsetof(struct ai_addr, family),
+				    offsetof(struct ai_addr, addr),
+				    offsetof(struct ai_addr, scope)) < 0)
+		err = KS_EAI_MEMORY;
 	else
 		err = build_list(r->port, addrs, naddrs, h, svcport, protos,
 				 service != NULL, named, canon, res);
+	if (addrs != stack_addrs)
+		r->port->free(addrs, addrs_cap * sizeof *addrs);
+put:
 	for (size_t t = 0; t < ntypes; t++)
 		ks__dns_answer_put(r->port, ans[t]);
 	return err;
@@ -998,6 +1348,7 @@ ks_dns_gai_strerror(int code)
 	case KS_EAI_MEMORY:	return "Memory allocation failure";
 	case KS_EAI_SYSTEM:	return "System error";
 	case KS_EAI_OVERFLOW:	return "Argument buffer overflow";
+	case KS_EAI_IDN_ENCODE:	return "Parameter string not correctly encoded";
 	default:		return "Unknown error";
 	}
 }
@@ -1020,11 +1371,11 @@ ks_dns_gethostbyname(struct ks_dns *r, const char *name, int af,
 		     struct ks_hostent *he, char *buf, size_t buflen,
 		     int *h_errnop)
 {
-	struct ks_dns_addr addrs[DNS_ANS_MAX_RR];
 	struct dns_answer *ans[1] = { NULL };
-	size_t n = 0, alen;
+	uint8_t numeric[16];
+	size_t n = 0, alen, naliases = 0, aliaslen = 0;
 	uint16_t type;
-	const char *canon = name;
+	const char *canon = name, *alias_text = NULL;
 	int err;
 
 	if (af != KS_AF_INET && af != KS_AF_INET6) {
@@ -1034,47 +1385,72 @@ ks_dns_gethostbyname(struct ks_dns *r, const char *name, int af,
 	type = family_type(af);
 	alen = family_len(af);
 	int nfam;
-	if (name && numeric_host(name, af, &nfam, addrs[0].addr)) {
+	uint32_t scope;
+	int num = name ? numeric_host(r, name, af, &nfam, numeric, &scope) : 0;
+	if (num < 0) {
+		err = KS_EAI_NONAME;
+		goto out;
+	}
+	if (num > 0) {
 		n = 1;
 	} else if (name) {
 		err = lookup_name(r, conf_get(r), name, &type, 1, ans);
 		if (err)
 			goto out;
-		for (unsigned i = 0; i < ans[0]->nrr; i++)
-			dns_memcpy(addrs[n++].addr, ans[0]->data + ans[0]->rr[i].off,
-				   alen);
+		n = ans[0]->nrr;
 		if (ans[0]->canon[0])
 			canon = ans[0]->canon;
+		/* The chain's other names are the aliases, as glibc. */
+		alias_text = ans[0]->aliases;
+		naliases = ans[0]->naliases;
+		for (size_t i = 0, o = 0; i < naliases; i++) {
+			size_t l = dns_strlen(alias_text + o) + 1;
+			o += l;
+			aliaslen += l;
+		}
 	} else {
 		err = KS_EAI_NONAME;
 		goto out;
 	}
 
-	/* Layout in @buf: pointer arrays (aligned), addresses, name. */
+	/* Layout in @buf: pointer arrays (aligned), addresses, names. */
 	uintptr_t p = ((uintptr_t)buf + sizeof(char *) - 1) &
 		      ~(uintptr_t)(sizeof(char *) - 1);
 	size_t pad = p - (uintptr_t)buf, namelen = dns_strlen(canon) + 1;
-	size_t need = pad + (n + 2) * sizeof(char *) + n * alen + namelen;
-	err = KS_EAI_OVERFLOW;
-	if (need > buflen)
-		goto put;
+	size_t need = pad + (n + 1 + naliases + 1) * sizeof(char *) +
+		      n * alen + namelen + aliaslen;
+	if (need > buflen || p < (uintptr_t)buf) {
+		/* As glibc's gethostbyname_r: ERANGE, h_errno NETDB_INTERNAL;
+		 * the caller grows the buffer and asks again. */
+		ks__dns_answer_put(r->port, ans[0]);
+		if (h_errnop)
+			*h_errnop = KS_NETDB_INTERNAL;
+		return -KS_ERANGE;
+	}
 	char **list = (char **)p;
 	char **aliases = list + n + 1;
-	char *data = (char *)(aliases + 1);
+	char *data = (char *)(aliases + naliases + 1);
 	for (size_t i = 0; i < n; i++) {
-		dns_memcpy(data + i * alen, addrs[i].addr, alen);
+		const uint8_t *src = ans[0] ? ans[0]->data + ans[0]->rr[i].off :
+					      numeric;
+		dns_memcpy(data + i * alen, src, alen);
 		list[i] = data + i * alen;
 	}
 	list[n] = NULL;
-	aliases[0] = NULL;
 	he->h_name = data + n * alen;
 	dns_memcpy(he->h_name, canon, namelen);
+	char *at = he->h_name + namelen;
+	dns_memcpy(at, alias_text, aliaslen);
+	for (size_t i = 0; i < naliases; i++) {
+		aliases[i] = at;
+		at += dns_strlen(at) + 1;
+	}
+	aliases[naliases] = NULL;
 	he->h_aliases = aliases;
 	he->h_addrtype = af;
 	he->h_length = (int)alen;
 	he->h_addr_list = list;
 	err = 0;
-put:
 	ks__dns_answer_put(r->port, ans[0]);
 out:
 	if (h_errnop)
@@ -1094,20 +1470,33 @@ copy_name(const char *name, size_t len, char *out, size_t cap)
 	return 0;
 }
 
+static int reverse_dns(struct ks_dns *r, const struct dns_conf *conf,
+		       int family, const void *addr, char *host,
+		       size_t hostlen, uint32_t *ttl);
+
 int
 ks_dns_reverse(struct ks_dns *r, int family, const void *addr, char *host,
 	       size_t hostlen, uint32_t *ttl)
 {
 	const struct dns_conf *conf = conf_get(r);
-	uint8_t wire[DNS_WIRE_NAME_MAX];
-	size_t wirelen;
-	uint16_t type = DNS_T_PTR;
-	struct dns_answer *a = NULL;
-	int res, err;
+	int err;
 
 	if (family != KS_AF_INET && family != KS_AF_INET6)
 		return KS_EAI_FAMILY;
-	if (conf->hosts) {
+	const char *order = hosts_order(conf);
+	bool files = false, dns = false;
+	for (const char *o = order; *o; o++) {
+		files |= *o == 'f';
+		dns |= *o == 'd';
+	}
+	/* DNS first ("hosts: dns files"): the hosts table only when DNS
+	 * has no name for it. */
+	if (dns && order[0] == 'd') {
+		err = reverse_dns(r, conf, family, addr, host, hostlen, ttl);
+		if (err != KS_EAI_NONAME || !files)
+			return err;
+	}
+	if (files && conf->hosts) {
 		for (size_t i = 0; i < conf->hosts->n; i++) {
 			const struct dns_host *h = &conf->hosts->h[i];
 			if (h->family == family &&
@@ -1119,6 +1508,22 @@ ks_dns_reverse(struct ks_dns *r, int family, const void *addr, char *host,
 			}
 		}
 	}
+	if (!dns || order[0] == 'd')
+		return KS_EAI_NONAME;
+	return reverse_dns(r, conf, family, addr, host, hostlen, ttl);
+}
+
+/* The PTR lookup of ks_dns_reverse(). */
+static int
+reverse_dns(struct ks_dns *r, const struct dns_conf *conf, int family,
+	    const void *addr, char *host, size_t hostlen, uint32_t *ttl)
+{
+	uint8_t wire[DNS_WIRE_NAME_MAX];
+	size_t wirelen;
+	uint16_t type = DNS_T_PTR;
+	struct dns_answer *a = NULL;
+	int res, err;
+
 	(void)ks__dns_reverse_name(family, addr, wire, &wirelen);
 	int64_t deadline = conf->c.deadline_ms ?
 		r->port->now() + (int64_t)conf->c.deadline_ms * 1000000 : -1;
@@ -1131,6 +1536,7 @@ ks_dns_reverse(struct ks_dns *r, int family, const void *addr, char *host,
 		err = KS_EAI_MEMORY;
 		goto put;
 	case CAND_TEMP:
+	case CAND_TIMEOUT:
 		err = KS_EAI_AGAIN;
 		goto put;
 	case CAND_PERM:
@@ -1147,6 +1553,15 @@ ks_dns_reverse(struct ks_dns *r, int family, const void *addr, char *host,
 put:
 	ks__dns_answer_put(r->port, a);
 	return err;
+}
+
+static bool
+is_v4mapped(const uint8_t *a)
+{
+	static const uint8_t prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+					    0xff, 0xff };
+
+	return dns_memeq(a, prefix, 12);
 }
 
 /* Writes @v in decimal into @out. */
@@ -1193,24 +1608,39 @@ ks_dns_getnameinfo(struct ks_dns *r, const struct ks_sockaddr *sa,
 		return KS_EAI_FAMILY;
 	}
 	if (flags & ~(KS_NI_NUMERICHOST | KS_NI_NUMERICSERV | KS_NI_NOFQDN |
-		      KS_NI_NAMEREQD | KS_NI_DGRAM))
+		      KS_NI_NAMEREQD | KS_NI_DGRAM | KS_NI_IDN))
 		return KS_EAI_BADFLAGS;
 	if (!host && !serv)
 		return KS_EAI_NONAME;
 
 	if (host && hostlen) {
 		err = KS_EAI_NONAME;
+		/* An IPv4-mapped address is the IPv4 host's: its name is in
+		 * in-addr.arpa, as glibc looks it up. */
+		bool mapped = family == KS_AF_INET6 && is_v4mapped(addr);
 		if (!(flags & KS_NI_NUMERICHOST))
-			err = ks_dns_reverse(r, family, addr, host, hostlen,
-					     NULL);
-		if (err == KS_EAI_MEMORY || err == KS_EAI_OVERFLOW)
+			err = ks_dns_reverse(r, mapped ? KS_AF_INET : family,
+					     mapped ? addr + 12 : addr, host,
+					     hostlen, NULL);
+		/* A temporary failure is reported as such even without
+		 * NI_NAMEREQD, as glibc: the caller may try again, while a
+		 * number would look like "this address has no name". */
+		if (err == KS_EAI_MEMORY || err == KS_EAI_OVERFLOW ||
+		    err == KS_EAI_AGAIN)
 			return err;
 		if (err && (flags & KS_NI_NAMEREQD))
-			return err == KS_EAI_AGAIN ? KS_EAI_AGAIN : KS_EAI_NONAME;
+			return KS_EAI_NONAME;
 		if (err) {
 			if (!ks__dns_format_addr(family, addr, host, hostlen))
 				return KS_EAI_OVERFLOW;
-		} else if (flags & KS_NI_NOFQDN) {
+		} else if (flags & KS_NI_IDN) {
+			/* The name's characters instead of its xn-- form. */
+			char u[IDN_TEXT_MAX];
+			if (ks__dns_idn_to_unicode(host, u, sizeof u) == 0 &&
+			    copy_name(u, dns_strlen(u), host, hostlen) < 0)
+				return KS_EAI_OVERFLOW;
+		}
+		if (!err && (flags & KS_NI_NOFQDN)) {
 			/* Drop the domain when it is our own, as glibc. */
 			const struct dns_conf *conf = conf_get(r);
 			for (size_t i = 0; host[i]; i++) {
@@ -1227,7 +1657,16 @@ ks_dns_getnameinfo(struct ks_dns *r, const struct ks_sockaddr *sa,
 		uint8_t b[2];
 		dns_memcpy(b, &port, 2);
 		unsigned p = dns_get16(b);
-		if (!(flags & KS_NI_NUMERICSERV)) {
+		const struct dns_services *sv = services_get(r);
+		if (!(flags & KS_NI_NUMERICSERV) && sv) {
+			uint8_t want = (flags & KS_NI_DGRAM) ? DNS_SVC_UDP :
+							      DNS_SVC_TCP;
+			for (size_t i = 0; i < sv->n; i++)
+				if (sv->s[i].port == p && sv->s[i].proto == want)
+					return copy_name(sv->s[i].name,
+							 sv->s[i].namelen,
+							 serv, servlen);
+		} else if (!(flags & KS_NI_NUMERICSERV)) {
 			uint8_t want = (flags & KS_NI_DGRAM) ? SVC_UDP : SVC_TCP;
 			for (size_t i = 0; i < sizeof services / sizeof services[0]; i++)
 				if (services[i].port == p &&

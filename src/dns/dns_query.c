@@ -55,14 +55,46 @@ owner_is(const struct dns_msg *m, const struct dns_rr *rr, const uint8_t *name)
 				   &next) == 0 && ks__dns_name_equal(owner, name);
 }
 
+/* The alias names of a chain, as text: counted (@buf NULL) or written. */
+struct alias_out {
+	char		*buf;
+	size_t		 cap, len;
+	uint32_t	 n;
+	size_t		 last;		/* where the last one starts */
+};
+
+static void
+alias_add(struct alias_out *al, const uint8_t *wire)
+{
+	char t[KS_DNS_NAME_MAX + 2];
+	int tl;
+
+	if (!ks__dns_wire_is_hostname(wire))
+		return;
+	tl = ks__dns_wire_to_text(wire, t, sizeof t);
+	if (tl <= 0)
+		return;
+	if (al->buf) {
+		if (al->len + (size_t)tl + 1 > al->cap)
+			return;
+		dns_memcpy(al->buf + al->len, t, (size_t)tl + 1);
+	}
+	al->last = al->len;
+	al->len += (size_t)tl + 1;
+	al->n++;
+}
+
 /*
  * Follows the CNAME chain from @name through the answer section, leaving
- * its end in @name. *@min_ttl is lowered to the chain's TTLs. Returns the
+ * its end in @name and the last name of the chain that is a valid host
+ * name in @canon (empty when none is); each good name the chain leaves
+ * goes to @al. *@min_ttl is lowered to the chain's TTLs. Returns the
  * number of hops, or -KS_ELOOP for a loop or a chain over 16 hops.
  */
 static int
 follow_cnames(const struct dns_msg *m, uint8_t name[DNS_WIRE_NAME_MAX],
-	      size_t *namelen, uint32_t *min_ttl)
+	      size_t *namelen, uint8_t canon[DNS_WIRE_NAME_MAX],
+	      uint32_t *min_ttl, struct alias_out *al)
 {
 	unsigned hops = 0, ncname = 0;
 	size_t off = m->an_off;
@@ -75,6 +107,9 @@ follow_cnames(const struct dns_msg *m, uint8_t name[DNS_WIRE_NAME_MAX],
 		ncname += rr.type == DNS_T_CNAME;
 		off = rr.next_off;
 	}
+	canon[0] = 0;
+	if (ks__dns_wire_is_hostname(name))
+		dns_memcpy(canon, name, *namelen);
 	for (;;) {
 		bool moved = false;
 
@@ -93,16 +128,31 @@ follow_cnames(const struct dns_msg *m, uint8_t name[DNS_WIRE_NAME_MAX],
 			 * that is a loop. */
 			if (++hops > ncname || hops > DNS_MAX_CNAME_HOPS)
 				return -KS_ELOOP;
+			alias_add(al, name);
 			if (ks__dns_name_expand(m->buf, m->len, rr.rdata_off,
 						name, namelen, &next) < 0)
 				return -KS_EINVAL;
 			if (rr.ttl < *min_ttl)
 				*min_ttl = rr.ttl;
+			/* An alias that is no host name still leads to the
+			 * addresses, but is never shown as a name. */
+			if (ks__dns_wire_is_hostname(name))
+				dns_memcpy(canon, name, *namelen);
 			moved = true;
 		}
 		if (!moved)
 			return (int)hops;
 	}
+}
+
+static bool
+text_is(const char *a, const char *b)
+{
+	while (*a && *a == *b) {
+		a++;
+		b++;
+	}
+	return *a == *b;
 }
 
 static uint32_t
@@ -124,7 +174,7 @@ ks__dns_extract(const struct ks_port *port, const struct dns_msg *m,
 		const uint8_t *qname, uint16_t qtype, int64_t now,
 		const struct ks_dns_config *c, struct dns_question *q)
 {
-	uint8_t name[DNS_WIRE_NAME_MAX];
+	uint8_t name[DNS_WIRE_NAME_MAX], canon[DNS_WIRE_NAME_MAX];
 	size_t namelen = 0, datalen = 0, off;
 	uint32_t min_ttl = UINT32_MAX;
 	unsigned nrr = 0;
@@ -135,9 +185,11 @@ ks__dns_extract(const struct ks_port *port, const struct dns_msg *m,
 		namelen += 1 + (size_t)qname[namelen];
 	namelen++;
 	dns_memcpy(name, qname, namelen);
-	hops = follow_cnames(m, name, &namelen, &min_ttl);
+	struct alias_out al = { 0 };
+	hops = follow_cnames(m, name, &namelen, canon, &min_ttl, &al);
 	if (hops < 0)
 		return hops;
+	unsigned max_rr = qtype == DNS_T_PTR ? DNS_ANS_MAX_PTR : DNS_ANS_MAX_RR;
 
 	/* Size the records of the type asked for at the end of the chain. */
 	off = m->an_off;
@@ -150,12 +202,16 @@ ks__dns_extract(const struct ks_port *port, const struct dns_msg *m,
 			return -KS_EINVAL;
 		off = rr.next_off;
 		if (rr.type != qtype || rr.class != DNS_C_IN ||
-		    !owner_is(m, &rr, name) || nrr == DNS_ANS_MAX_RR)
+		    !owner_is(m, &rr, name) || nrr == max_rr)
 			continue;
 		if (qtype == DNS_T_PTR) {
 			if (ks__dns_name_expand(m->buf, m->len, rr.rdata_off,
 						target, &tlen, &next) < 0)
 				return -KS_EINVAL;
+			/* A PTR target that is no host name is never handed
+			 * out (glibc drops it too). */
+			if (!ks__dns_wire_is_hostname(target))
+				continue;
 			datalen += tlen;	/* text is never longer than wire */
 		} else {
 			datalen += rr.rdlen;
@@ -182,18 +238,33 @@ ks__dns_extract(const struct ks_port *port, const struct dns_msg *m,
 		status = DNS_ANS_NODATA;
 	}
 
-	size_t size = sizeof(struct dns_answer) + datalen;
-	struct dns_answer *a = port->alloc(size);
+	struct dns_answer *a = ks__dns_answer_alloc(port, nrr, datalen, al.len);
 	if (!a)
 		return -KS_ENOMEM;
-	dns_memset(a, 0, sizeof *a);
-	atomic_init(&a->refs, 1);
-	a->size = size;
 	a->status = status;
 	a->born = now;
 	a->qtype = qtype;
-	if (ks__dns_wire_to_text(name, a->canon, sizeof a->canon) < 0)
+	if (!canon[0] || ks__dns_wire_to_text(canon, a->canon,
+						sizeof a->canon) < 0)
 		a->canon[0] = 0;
+	if (al.n) {
+		/* Again, writing the names this time. */
+		uint32_t ttl = UINT32_MAX;
+		size_t nl = 0;
+		while (qname[nl])
+			nl += 1 + (size_t)qname[nl];
+		dns_memcpy(name, qname, nl + 1);
+		nl++;
+		al = (struct alias_out){ .buf = a->aliases, .cap = al.len };
+		(void)follow_cnames(m, name, &nl, canon, &ttl, &al);
+		/* The canonical name is no alias of itself. */
+		if (al.n && a->canon[0] &&
+		    text_is(a->aliases + al.last, a->canon)) {
+			al.n--;
+			al.len = al.last;
+		}
+		a->naliases = al.n;
+	}
 
 	if (status == DNS_ANS_OK) {
 		size_t o = 0;
@@ -212,17 +283,19 @@ ks__dns_extract(const struct ks_port *port, const struct dns_msg *m,
 			if (qtype == DNS_T_PTR) {
 				(void)ks__dns_name_expand(m->buf, m->len,
 						rr.rdata_off, target, &tlen, &next);
+				if (!ks__dns_wire_is_hostname(target))
+					continue;
 				int tl = ks__dns_wire_to_text(target,
 						(char *)a->data + o, datalen - o);
 				if (tl < 0)
 					continue;
-				a->rr[a->nrr].len = (uint16_t)(tl + 1);
+				a->rr[a->nrr].len = (uint32_t)tl + 1;
 			} else {
 				dns_memcpy(a->data + o, m->buf + rr.rdata_off,
 					   rr.rdlen);
 				a->rr[a->nrr].len = rr.rdlen;
 			}
-			a->rr[a->nrr].off = (uint16_t)o;
+			a->rr[a->nrr].off = (uint32_t)o;
 			a->rr[a->nrr].ttl = cap_ttl(rr.ttl < min_ttl ? rr.ttl : min_ttl,
 						    c->max_ttl);
 			o += a->rr[a->nrr].len;
@@ -245,12 +318,23 @@ ks__dns_extract(const struct ks_port *port, const struct dns_msg *m,
 
 /* -- sending -- */
 
+/*
+ * One query sent. Its endpoint stays open, and an answer to it counts,
+ * until its question is settled or ks__dns_ask() returns: a retry does
+ * not make an earlier query's answer worthless (glibc, too, takes an
+ * answer to its first try while waiting for the second).
+ */
 struct try_state {
 	void		*ep;
 	uint16_t	 id;
+	uint8_t		 q;		/* index of its question */
+	uint8_t		 s;		/* server asked */
 	bool		 edns;
-	bool		 waiting;	/* sent, no verdict yet */
+	bool		 live;		/* open, no verdict yet */
 };
+
+/* Tries one ks__dns_ask() may hold: two questions, every round. */
+#define DNS_MAX_TRIES	(2 * DNS_MAX_ATTEMPTS * KS_DNS_MAX_SERVERS)
 
 static bool
 same_server(const struct ks_dns_server *a, const struct ks_dns_server *b)
@@ -287,7 +371,7 @@ send_udp(struct ks_dns *r, const struct dns_conf *conf, unsigned s,
 	size_t len;
 	int err;
 
-	t->waiting = false;
+	t->live = false;
 	t->id = random_id(r);
 	t->edns = server_uses_edns(r, conf, s);
 	err = ks__dns_build_query(buf, sizeof buf, t->id, q->qname,
@@ -308,7 +392,7 @@ send_udp(struct ks_dns *r, const struct dns_conf *conf, unsigned s,
 	atomic_fetch_add_explicit(&r->stats.udp, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&r->stats.per_server[s], 1,
 				  memory_order_relaxed);
-	t->waiting = true;
+	t->live = true;
 	return 0;
 }
 
@@ -318,7 +402,7 @@ close_ep(struct ks_dns *r, struct try_state *t)
 	if (t->ep)
 		r->tp.close(t->ep);
 	t->ep = NULL;
-	t->waiting = false;
+	t->live = false;
 }
 
 /* Whether the header of @buf answers our query (id, QR, opcode 0). */
@@ -492,78 +576,144 @@ judge(struct ks_dns *r, const struct dns_conf *conf, unsigned s,
 }
 
 /*
- * Waits on @t for an answer to @q from server @s until @try_deadline.
- * Returns a VERDICT_*, or VERDICT_WAIT on timeout.
+ * Judges what arrived on try @t (@n bytes in @buf from @from, or a
+ * negative -KS_E* from the transport). Returns a VERDICT_*; VERDICT_WAIT
+ * when nothing usable came and the try goes on listening.
  */
 static int
-await_answer(struct ks_dns *r, const struct dns_conf *conf, unsigned s,
-	     struct dns_question *q, struct try_state *t, uint8_t *buf,
-	     size_t cap, int64_t try_deadline, int64_t deadline)
+take_reply(struct ks_dns *r, const struct dns_conf *conf,
+	   struct dns_question *q, struct try_state *t, uint8_t *buf,
+	   size_t cap, int n, const struct ks_dns_server *from,
+	   int64_t deadline)
 {
-	const struct ks_dns_server *srv = &conf->c.servers[s];
+	const struct ks_dns_server *srv = &conf->c.servers[t->s];
+	struct dns_msg m;
+	int v;
 
-	while (t->waiting) {
-		struct ks_dns_server from;
-		struct dns_msg m;
-		int n, v;
-
-		dns_memset(&from, 0, sizeof from);
-		n = r->tp.recv(t->ep, buf, cap, &from, try_deadline);
-		if (n == -KS_ETIMEDOUT)
-			return VERDICT_WAIT;
-		if (n == -KS_EMSGSIZE && same_server(&from, srv) &&
-		    header_matches(buf, cap, t->id)) {
-			/* Bigger than we advertised (@buf holds its first
-			 * @cap bytes): as good as truncated. */
-			t->waiting = false;
-			return retry_over_tcp(r, conf, s, q, t->edns, deadline);
-		}
-		if (n == -KS_EMSGSIZE) {
-			atomic_fetch_add_explicit(&r->stats.rejected, 1,
-						  memory_order_relaxed);
-			continue;
-		}
-		if (n < 0)
-			return VERDICT_TEMP;	/* refused port, unreachable */
-		if (!same_server(&from, srv) ||
-		    !header_matches(buf, (size_t)n, t->id)) {
-			atomic_fetch_add_explicit(&r->stats.rejected, 1,
-						  memory_order_relaxed);
-			continue;
-		}
-		if (ks__dns_parse(buf, (size_t)n, &m) < 0)
-			return VERDICT_PERM;	/* our id, but malformed */
-		if (!ks__dns_question_matches(&m, q->qname, q->qtype)) {
-			atomic_fetch_add_explicit(&r->stats.rejected, 1,
-						  memory_order_relaxed);
-			continue;
-		}
-		v = judge(r, conf, s, q, &m, t->edns, deadline);
-		if (v == VERDICT_RESEND) {
-			if (send_udp(r, conf, s, q, t, try_deadline) < 0)
-				return VERDICT_TEMP;
-			continue;
-		}
-		t->waiting = false;
-		return v;
+	if (n == -KS_ETIMEDOUT || n == -KS_EAGAIN)
+		return VERDICT_WAIT;
+	if (n == -KS_EMSGSIZE && same_server(from, srv) &&
+	    header_matches(buf, cap, t->id)) {
+		/* Bigger than we advertised (@buf holds its first @cap
+		 * bytes): as good as truncated. */
+		t->live = false;
+		return retry_over_tcp(r, conf, t->s, q, t->edns, deadline);
 	}
-	return VERDICT_TEMP;
+	if (n == -KS_EMSGSIZE)
+		goto reject;
+	if (n < 0)
+		return VERDICT_TEMP;	/* refused port, unreachable */
+	if (!same_server(from, srv) || !header_matches(buf, (size_t)n, t->id))
+		goto reject;
+	/* Our id but malformed: no answer, as glibc treats it. Ending the
+	 * lookup here would let anyone who guessed an id cut it short. */
+	if (ks__dns_parse(buf, (size_t)n, &m) < 0)
+		goto reject;
+	if (!ks__dns_question_matches(&m, q->qname, q->qtype))
+		goto reject;
+	v = judge(r, conf, t->s, q, &m, t->edns, deadline);
+	if (v == VERDICT_RESEND) {
+		if (send_udp(r, conf, t->s, q, t, deadline) < 0)
+			return VERDICT_TEMP;
+		return VERDICT_WAIT;
+	}
+	return v;
+
+reject:
+	atomic_fetch_add_explicit(&r->stats.rejected, 1, memory_order_relaxed);
+	return VERDICT_WAIT;
+}
+
+/*
+ * Waits until @until for something on any live try of @t and judges it.
+ * Returns the index of the try that got a verdict (*@verdict set), or -1
+ * when @until passed first.
+ *
+ * With the transport's wait hook, every live endpoint is watched at once.
+ * Without it, the newest live try is waited on and the older ones are
+ * only looked at (a deadline already past) each time it wakes.
+ */
+static int
+receive_any(struct ks_dns *r, const struct dns_conf *conf,
+	    struct dns_question *qs, struct try_state *t, size_t nt,
+	    uint8_t *buf, size_t cap, int64_t until, int64_t deadline,
+	    int *verdict)
+{
+	void *eps[DNS_MAX_TRIES];
+	size_t idx[DNS_MAX_TRIES];
+
+	for (;;) {
+		size_t m = 0;
+		int ready = -1;
+
+		for (size_t i = 0; i < nt; i++) {
+			if (t[i].live) {
+				eps[m] = t[i].ep;
+				idx[m++] = i;
+			}
+		}
+		/* Past @until, one last look at each without blocking. */
+		bool expired = r->port->now() >= until;
+		if (m == 0)
+			return -1;
+		if (!expired && r->tp.wait) {
+			int w = r->tp.wait(r->tp.ctx, eps, m, until);
+			/* Timed out, or the host cannot wait at all: this
+			 * round is over either way. */
+			if (w < 0)
+				return -1;
+			if (w >= 0 && (size_t)w < m)
+				ready = (int)idx[w];
+		}
+		for (size_t k = m; k-- > 0;) {
+			size_t i = idx[k];
+			struct ks_dns_server from;
+			int64_t d;
+			int n, v;
+
+			if (ready >= 0 && (size_t)ready != i)
+				continue;
+			/* Without the hook the newest try blocks (it comes
+			 * first here), the others are only looked at. */
+			d = (!expired && ready < 0 && k == m - 1 &&
+			     !r->tp.wait) ? until : 0;
+			dns_memset(&from, 0, sizeof from);
+			n = r->tp.recv(t[i].ep, buf, cap, &from, d);
+			v = take_reply(r, conf, &qs[t[i].q], &t[i], buf, cap, n,
+				       &from, deadline);
+			if (v != VERDICT_WAIT) {
+				*verdict = v;
+				return (int)i;
+			}
+		}
+		if (expired)
+			return -1;
+	}
 }
 
 /*
  * Asks the @n questions of @qs (at most 2) of the servers of @conf, in
  * parallel, until each has an outcome or @deadline passes (-1: none).
  * Sets each question's outcome, and answer or follow.
+ *
+ * Rounds go over the servers @attempts times; each round sends every
+ * unsettled question to its server and waits up to the timeout for the
+ * replies of that round, while every query sent before stays heard.
  */
 void
 ks__dns_ask(struct ks_dns *r, const struct dns_conf *conf,
 	    struct dns_question *qs, size_t n, int64_t deadline)
 {
 	const struct ks_dns_config *c = &conf->c;
-	struct try_state t[2];
+	struct try_state t[DNS_MAX_TRIES];
+	size_t nt = 0;
+	int cur[2] = { -1, -1 };	/* the question's try in this round */
 	unsigned settled[2] = { 0, 0 };	/* servers that gave a verdict */
 	bool tempfail[2] = { false, false }, done[2] = { false, false };
+	bool heard[2] = { false, false };	/* any verdict at all */
 	unsigned ns = c->nservers, start;
+	unsigned attempts = c->attempts < DNS_MAX_ATTEMPTS ? c->attempts :
+							    DNS_MAX_ATTEMPTS;
 	size_t cap = DNS_EDNS_PAYLOAD;
 	uint8_t *buf;
 
@@ -571,8 +721,6 @@ ks__dns_ask(struct ks_dns *r, const struct dns_conf *conf,
 		qs[i].outcome = DNS_Q_TEMPFAIL;
 		qs[i].answer = NULL;
 		qs[i].followlen = 0;
-		t[i].ep = NULL;
-		t[i].waiting = false;
 	}
 	if (ns == 0) {
 		for (size_t i = 0; i < n; i++)
@@ -591,68 +739,92 @@ ks__dns_ask(struct ks_dns *r, const struct dns_conf *conf,
 		start = atomic_load_explicit(&r->next_server,
 					     memory_order_relaxed);
 
-	for (unsigned attempt = 0; attempt < c->attempts; attempt++) {
+	for (unsigned attempt = 0; attempt < attempts; attempt++) {
 		for (unsigned k = 0; k < ns; k++) {
 			unsigned s = (start + k) % ns;
 			int64_t now = r->port->now();
-			int64_t try_deadline = now + (int64_t)c->timeout_ms * 1000000;
+			int64_t until = now + (int64_t)c->timeout_ms * 1000000;
 			bool any = false, timed_out = false;
 
-			if (deadline >= 0 && now >= deadline)
-				goto out;
-			if (deadline >= 0 && try_deadline > deadline)
-				try_deadline = deadline;
-			for (size_t i = 0; i < n; i++) {
-				if (done[i] || (settled[i] & (1u << s)))
-					continue;
-				if (send_udp(r, conf, s, &qs[i], &t[i],
-					     try_deadline) < 0) {
+			if (deadline >= 0 && now >= deadline) {
+				/* Out of time: what was not heard is silence. */
+				for (size_t i = 0; i < n; i++)
 					tempfail[i] = true;
-					close_ep(r, &t[i]);
+				goto out;
+			}
+			if (deadline >= 0 && until > deadline)
+				until = deadline;
+			for (size_t i = 0; i < n; i++) {
+				cur[i] = -1;
+				if (done[i] || (settled[i] & (1u << s)) ||
+				    nt == DNS_MAX_TRIES)
+					continue;
+				struct try_state *x = &t[nt];
+				x->ep = NULL;
+				x->q = (uint8_t)i;
+				x->s = (uint8_t)s;
+				if (send_udp(r, conf, s, &qs[i], x, until) < 0) {
+					tempfail[i] = true;
+					close_ep(r, x);
 					continue;
 				}
+				cur[i] = (int)nt++;
 				any = true;
 			}
 			if (!any)
 				continue;
-			for (size_t i = 0; i < n; i++) {
-				if (!t[i].waiting)
-					continue;
-				int v = await_answer(r, conf, s, &qs[i], &t[i],
-						     buf, cap, try_deadline,
-						     deadline);
-				close_ep(r, &t[i]);
-				switch (v) {
-				case VERDICT_WAIT:
-					timed_out = true;
-					tempfail[i] = true;
-					atomic_fetch_add_explicit(&r->stats.timeouts,
-						1, memory_order_relaxed);
+			for (;;) {
+				bool waiting = false;
+				int v = VERDICT_WAIT, w;
+
+				for (size_t i = 0; i < n; i++)
+					waiting |= !done[i] && cur[i] >= 0 &&
+						   t[cur[i]].live;
+				if (!waiting)
 					break;
+				w = receive_any(r, conf, qs, t, nt, buf, cap,
+						until, deadline, &v);
+				if (w < 0)
+					break;
+				size_t i = t[w].q;
+				heard[i] = true;
+				switch (v) {
 				case VERDICT_DONE:
+				case VERDICT_NOMEM:
 					done[i] = true;
-					qs[i].outcome = DNS_Q_ANSWER;
+					qs[i].outcome = v == VERDICT_DONE ?
+						DNS_Q_ANSWER : DNS_Q_NOMEM;
+					/* Its other tries are moot now. */
+					for (size_t x = 0; x < nt; x++)
+						if (t[x].q == i)
+							close_ep(r, &t[x]);
 					break;
 				case VERDICT_TEMP:
 					tempfail[i] = true;
-					settled[i] |= 1u << s;
-					break;
-				case VERDICT_NOMEM:
-					done[i] = true;
-					qs[i].outcome = DNS_Q_NOMEM;
-					break;
+					/* fall through */
 				default:
-					settled[i] |= 1u << s;
+					settled[i] |= 1u << t[w].s;
+					close_ep(r, &t[w]);
 					break;
 				}
+			}
+			/* This round's tries still open timed out; they go on
+			 * listening until the end. */
+			for (size_t i = 0; i < n; i++) {
+				if (done[i] || cur[i] < 0 || !t[cur[i]].live)
+					continue;
+				timed_out = true;
+				tempfail[i] = true;
+				atomic_fetch_add_explicit(&r->stats.timeouts, 1,
+							  memory_order_relaxed);
 			}
 			/* A server that timed out is skipped by later lookups
 			 * until another one times out in turn. */
 			if (timed_out && !c->rotate) {
-				unsigned cur = atomic_load(&r->next_server);
-				if (cur % ns == s)
+				unsigned cur_s = atomic_load(&r->next_server);
+				if (cur_s % ns == s)
 					atomic_compare_exchange_strong(
-						&r->next_server, &cur, s + 1);
+						&r->next_server, &cur_s, s + 1);
 			}
 			bool all = true;
 			for (size_t i = 0; i < n; i++)
@@ -663,11 +835,16 @@ ks__dns_ask(struct ks_dns *r, const struct dns_conf *conf,
 		}
 	}
 out:
+	for (size_t x = 0; x < nt; x++)
+		close_ep(r, &t[x]);
 	for (size_t i = 0; i < n; i++) {
-		close_ep(r, &t[i]);
-		if (!done[i])
-			qs[i].outcome = tempfail[i] ? DNS_Q_TEMPFAIL :
-						      DNS_Q_PERMFAIL;
+		if (done[i])
+			continue;
+		if (!tempfail[i])
+			qs[i].outcome = DNS_Q_PERMFAIL;
+		else
+			qs[i].outcome = heard[i] ? DNS_Q_TEMPFAIL :
+						   DNS_Q_TIMEOUT;
 	}
 	r->port->free(buf, cap);
 }

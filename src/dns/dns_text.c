@@ -84,6 +84,37 @@ ks__dns_wire_to_text(const uint8_t *wire, char *out, size_t cap)
 	return (int)o;
 }
 
+static bool
+is_host_byte(uint8_t c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+/*
+ * Whether the uncompressed wire name @wire may be handed to a caller as
+ * a host name: every byte of every label a letter, digit, '-' or '_', and
+ * the first label not starting with '-' (glibc's res_hnok, which c-ares
+ * copied after CVE-2021-3672). A name from an answer that fails this
+ * could carry a newline, a NUL, a space or a dot inside a label (which
+ * text form cannot tell from a label boundary) into a program that trusts
+ * it; the root name is no host name either.
+ */
+bool
+ks__dns_wire_is_hostname(const uint8_t *wire)
+{
+	if (wire[0] == 0 || wire[1] == '-')
+		return false;
+	while (*wire) {
+		uint8_t l = *wire++;
+		for (uint8_t i = 0; i < l; i++)
+			if (!is_host_byte(wire[i]))
+				return false;
+		wire += l;
+	}
+	return true;
+}
+
 /*
  * Appends wire name @b to the labels of @a (whose root label is dropped).
  * Returns 0 or -KS_EINVAL when the result would exceed 255 bytes.
@@ -156,6 +187,67 @@ hex_value(char c)
 	if (c >= 'A' && c <= 'F')
 		return c - 'A' + 10;
 	return -1;
+}
+
+/*
+ * Parses the numeric IPv4 forms inet_aton accepts, exactly as glibc's
+ * getaddrinfo does (__inet_aton_exact): one to four parts separated by
+ * dots, each decimal, octal (leading 0) or hex (0x), the last one filling
+ * the bytes left ("127.1", "0x7f.1", "010.0.0.1" = 8.0.0.1, "2130706433");
+ * nothing may follow.
+ */
+bool
+ks__dns_parse_ipv4_aton(const char *s, size_t len, uint8_t out[4])
+{
+	static const uint32_t max[4] = { 0xffffffffu, 0xffffff, 0xffff, 0xff };
+	uint8_t parts[4];
+	size_t i = 0, np = 0;
+	uint64_t v;
+
+	for (;;) {
+		unsigned base = 10;
+
+		if (i >= len || !dns_is_digit(s[i]))
+			return false;
+		if (s[i] == '0') {
+			base = 8;
+			/* "0x" counts as hex only with a digit after it:
+			 * strtoul reads "0x" alone as 0, leaving the 'x'. */
+			if (i + 2 < len && (s[i + 1] == 'x' || s[i + 1] == 'X') &&
+			    hex_value(s[i + 2]) >= 0) {
+				base = 16;
+				i += 2;
+			}
+		}
+		v = 0;
+		while (i < len) {
+			int d = hex_value(s[i]);
+			if (d < 0 || (unsigned)d >= base)
+				break;
+			v = v * base + (unsigned)d;
+			if (v > 0xffffffffu)
+				return false;
+			i++;
+		}
+		if (i < len && s[i] == '.') {
+			if (np > 2 || v > 0xff)
+				return false;
+			parts[np++] = (uint8_t)v;
+			i++;
+			continue;
+		}
+		break;
+	}
+	if (i != len || v > max[np])
+		return false;
+	uint32_t word = (uint32_t)v;
+	for (size_t k = 0; k < np; k++)
+		word |= (uint32_t)parts[k] << (24 - 8 * k);
+	out[0] = (uint8_t)(word >> 24);
+	out[1] = (uint8_t)(word >> 16);
+	out[2] = (uint8_t)(word >> 8);
+	out[3] = (uint8_t)word;
+	return true;
 }
 
 /* Parses an IPv6 address in RFC 4291 text form, as inet_pton. */
@@ -467,6 +559,12 @@ parse_options(struct ks_dns_config *c, const char *p, const char *end,
 		else if (wlen > 11 && dns_memeq(w, "timeout-ms:", 11) &&
 			 parse_uint(w + 11, wlen - 11, 30000, &v))
 			c->timeout_ms = v ? v : 1;
+		else if (wlen > 9 && dns_memeq(w, "deadline:", 9) &&
+			 parse_uint(w + 9, wlen - 9, 3600, &v))
+			c->deadline_ms = v * 1000;
+		else if (wlen > 12 && dns_memeq(w, "deadline-ms:", 12) &&
+			 parse_uint(w + 12, wlen - 12, 3600000, &v))
+			c->deadline_ms = v;
 		else if (wlen > 9 && dns_memeq(w, "attempts:", 9) &&
 			 parse_uint(w + 9, wlen - 9, 5, &v))
 			c->attempts = v ? v : 1;
@@ -490,9 +588,8 @@ int
 ks_dns_config_parse(struct ks_dns_config *c, const char *text, size_t len)
 {
 	const char *p = text, *end = text + len;
-	unsigned default_port = 53;
+	unsigned default_port = 53, first = c->nservers;
 	bool explicit_port[KS_DNS_MAX_SERVERS] = { false };
-	bool bad_server = false;
 
 	while (p < end) {
 		const char *eol = p, *w;
@@ -504,6 +601,9 @@ ks_dns_config_parse(struct ks_dns_config *c, const char *text, size_t len)
 		if (next_word(&q, eol, &w, &wlen)) {
 			if (word_is(w, wlen, "nameserver")) {
 				struct ks_dns_server srv;
+				/* A line that names no usable address is
+				 * skipped, as glibc does; the rest of the file
+				 * still counts. */
 				if (next_word(&q, eol, &w, &wlen) &&
 				    parse_server(w, wlen, &srv)) {
 					if (c->nservers < KS_DNS_MAX_SERVERS) {
@@ -513,8 +613,6 @@ ks_dns_config_parse(struct ks_dns_config *c, const char *text, size_t len)
 						explicit_port[c->nservers] = hash;
 						c->servers[c->nservers++] = srv;
 					}
-				} else {
-					bad_server = true;
 				}
 			} else if (word_is(w, wlen, "search") ||
 				   word_is(w, wlen, "domain")) {
@@ -525,10 +623,12 @@ ks_dns_config_parse(struct ks_dns_config *c, const char *text, size_t len)
 		}
 		p = eol < end ? eol + 1 : end;
 	}
-	for (unsigned i = 0; i < c->nservers; i++)
+	/* Only the servers of this text: a second text (RES_OPTIONS, say)
+	 * leaves the ones before alone. */
+	for (unsigned i = first; i < c->nservers; i++)
 		if (!explicit_port[i])
 			c->servers[i].port = (uint16_t)default_port;
-	return bad_server && c->nservers == 0 ? -KS_EINVAL : 0;
+	return 0;
 }
 
 /* -- hosts -- */
@@ -582,9 +682,16 @@ ks__dns_hosts_parse(const struct ks_port *port, const char *text, size_t len,
 		struct dns_host *h = &hs->h[hs->n];
 		dns_memset(h, 0, sizeof *h);
 		size_t alen = wlen;
-		for (size_t i = 0; i < wlen; i++)
-			if (w[i] == '%')
+		for (size_t i = 0; i < wlen; i++) {
+			if (w[i] == '%') {
+				/* A scope id stays with the address; the lookup
+				 * resolves it (it may name an interface). */
 				alen = i;
+				h->scope = w + i + 1;
+				h->scopelen = (uint16_t)(wlen - i - 1);
+				break;
+			}
+		}
 		if (ks__dns_parse_ipv4(w, alen, h->addr))
 			h->family = KS_AF_INET;
 		else if (ks__dns_parse_ipv6(w, alen, h->addr))
@@ -643,4 +750,178 @@ ks__dns_host_has_name(const struct dns_host *h, const char *name,
 		if (text_equal_nocase(w, wlen, name, namelen))
 			return true;
 	return false;
+}
+
+/* -- services -- */
+
+/*
+ * Parses services text ("NAME PORT/PROTO [ALIAS...]" lines, '#'
+ * comments; protocols other than tcp and udp are skipped) into one
+ * allocation holding the entries and a copy of the text they point into.
+ * Returns 0 or -KS_ENOMEM.
+ */
+int
+ks__dns_services_parse(const struct ks_port *port, const char *text,
+		       size_t len, struct dns_services **out)
+{
+	size_t lines = count_lines(text, len);
+	size_t size = sizeof(struct dns_services) +
+		      lines * sizeof(struct dns_service) + len + 1;
+	struct dns_services *sv = port->alloc(size);
+
+	if (!sv)
+		return -KS_ENOMEM;
+	dns_memset(sv, 0, sizeof *sv);
+	sv->size = size;
+	sv->s = (struct dns_service *)(sv + 1);
+	sv->text = (char *)(sv->s + lines);
+	dns_memcpy(sv->text, text, len);
+	sv->text[len] = 0;
+
+	const char *p = sv->text, *end = sv->text + len;
+	while (p < end) {
+		const char *eol = p, *w, *q, *name;
+		size_t wlen, namelen;
+		unsigned v;
+
+		while (eol < end && *eol != '\n')
+			eol++;
+		q = p;
+		p = eol < end ? eol + 1 : end;
+		if (!next_word(&q, eol, &name, &namelen) || namelen > 0xffff ||
+		    !next_word(&q, eol, &w, &wlen))
+			continue;
+		size_t slash = 0;
+		while (slash < wlen && w[slash] != '/')
+			slash++;
+		if (slash == wlen || !parse_uint(w, slash, 65536, &v) ||
+		    v > 65535)
+			continue;
+		struct dns_service *e = &sv->s[sv->n];
+		if (word_is(w + slash + 1, wlen - slash - 1, "tcp"))
+			e->proto = DNS_SVC_TCP;
+		else if (word_is(w + slash + 1, wlen - slash - 1, "udp"))
+			e->proto = DNS_SVC_UDP;
+		else
+			continue;
+		e->name = name;
+		e->namelen = (uint16_t)namelen;
+		e->port = (uint16_t)v;
+		const char *aend = q;
+		while (aend < eol && *aend != '#')
+			aend++;
+		e->aliases = q;
+		e->aliaslen = (uint16_t)(aend - q > 0xffff ? 0xffff : aend - q);
+		sv->n++;
+	}
+	*out = sv;
+	return 0;
+}
+
+/* Whether @sv is called @name (its name or an alias; case matters, as
+ * glibc's getservbyname). */
+bool
+ks__dns_service_has_name(const struct dns_service *sv, const char *name)
+{
+	size_t n = dns_strlen(name);
+	const char *p = sv->aliases, *end = sv->aliases + sv->aliaslen, *w;
+	size_t wlen;
+
+	if (sv->namelen == n && dns_memeq(sv->name, name, n))
+		return true;
+	while (next_word(&p, end, &w, &wlen))
+		if (wlen == n && dns_memeq(w, name, n))
+			return true;
+	return false;
+}
+
+/* -- nsswitch.conf -- */
+
+/*
+ * Takes the order of the "files" and "dns" sources from the "hosts:" line
+ * of nsswitch.conf text into c->hosts_order ('f' and 'd', in order).
+ * Other sources (myhostname, resolve, mdns...) and [STATUS=action]
+ * items are skipped. Without a hosts line @c is left as it is. Returns 0.
+ */
+int
+ks_dns_nsswitch_parse(struct ks_dns_config *c, const char *text, size_t len)
+{
+	const char *p = text, *end = text + len;
+
+	while (p < end) {
+		const char *eol = p, *q = p, *w;
+		size_t wlen, n = 0;
+		char order[sizeof c->hosts_order];
+
+		while (eol < end && *eol != '\n')
+			eol++;
+		p = eol < end ? eol + 1 : end;
+		if (!next_word(&q, eol, &w, &wlen) || !word_is(w, wlen, "hosts:"))
+			continue;
+		dns_memset(order, 0, sizeof order);
+		while (next_word(&q, eol, &w, &wlen)) {
+			char src = word_is(w, wlen, "files") ? 'f' :
+				   word_is(w, wlen, "dns") ? 'd' : 0;
+			bool dup = false;
+			for (size_t i = 0; i < n; i++)
+				dup |= order[i] == src;
+			if (src && !dup && n < sizeof order - 1)
+				order[n++] = src;
+		}
+		dns_memcpy(c->hosts_order, order, sizeof order);
+	}
+	return 0;
+}
+
+/* -- gai.conf -- */
+
+/* "PREFIX/LEN" (IPv6 text) into @pol. */
+static bool
+parse_policy_prefix(const char *w, size_t wlen, struct ks_dns_policy *pol)
+{
+	size_t slash = 0;
+	unsigned bits;
+
+	while (slash < wlen && w[slash] != '/')
+		slash++;
+	if (slash == wlen || !ks__dns_parse_ipv6(w, slash, pol->prefix) ||
+	    !parse_uint(w + slash + 1, wlen - slash - 1, 129, &bits) ||
+	    bits > 128)
+		return false;
+	pol->len = (uint8_t)bits;
+	return true;
+}
+
+int
+ks_dns_gaiconf_parse(struct ks_dns_config *c, const char *text, size_t len)
+{
+	const char *p = text, *end = text + len;
+
+	while (p < end) {
+		const char *eol = p, *q = p, *w;
+		size_t wlen;
+		struct ks_dns_policy pol;
+		unsigned v;
+
+		while (eol < end && *eol != '\n')
+			eol++;
+		p = eol < end ? eol + 1 : end;
+		if (!next_word(&q, eol, &w, &wlen))
+			continue;
+		bool label = word_is(w, wlen, "label");
+		if (!label && !word_is(w, wlen, "precedence"))
+			continue;
+		dns_memset(&pol, 0, sizeof pol);
+		if (!next_word(&q, eol, &w, &wlen) ||
+		    !parse_policy_prefix(w, wlen, &pol) ||
+		    !next_word(&q, eol, &w, &wlen) ||
+		    !parse_uint(w, wlen, 1000000, &v))
+			continue;
+		pol.value = (int)v;
+		if (label && c->nlabel < KS_DNS_MAX_POLICY)
+			c->label[c->nlabel++] = pol;
+		else if (!label && c->nprecedence < KS_DNS_MAX_POLICY)
+			c->precedence[c->nprecedence++] = pol;
+	}
+	return 0;
 }

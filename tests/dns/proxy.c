@@ -9,10 +9,12 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dns/dns_impl.h"
@@ -138,6 +140,67 @@ forge(uint8_t *a, size_t len)
 	}
 }
 
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Holds an answer back until @ms from now (dropped when the queue is
+ * full or it is too big, which no test does). */
+static void
+hold(struct proxy *p, const uint8_t *a, size_t len,
+     const struct sockaddr_in *to, int ms)
+{
+	if (p->npending == PROXY_PENDING || len > sizeof p->pending[0].buf)
+		return;
+	struct proxy_pending *d = &p->pending[p->npending++];
+	d->due_ms = mono_ms() + ms;
+	d->to = *to;
+	d->len = len;
+	memcpy(d->buf, a, len);
+}
+
+/* Sends the held answers that are due; returns ms to the next, or -1. */
+static int
+send_due(struct proxy *p)
+{
+	int64_t now = mono_ms(), next = -1;
+
+	for (size_t i = 0; i < p->npending;) {
+		struct proxy_pending *d = &p->pending[i];
+		if (d->due_ms <= now) {
+			sendto(p->udp, d->buf, d->len, 0,
+			       (struct sockaddr *)&d->to, sizeof d->to);
+			p->pending[i] = p->pending[--p->npending];
+			continue;
+		}
+		if (next < 0 || d->due_ms - now < next)
+			next = d->due_ms - now;
+		i++;
+	}
+	return (int)next;
+}
+
+/* The question's name as dotted text, lower-cased. */
+static void
+qname_text(const uint8_t *q, size_t len, char *out, size_t cap)
+{
+	size_t o = 12, n = 0;
+
+	while (o < len && q[o] && n + q[o] + 2 < cap) {
+		size_t l = q[o++];
+		if (n)
+			out[n++] = '.';
+		for (size_t i = 0; i < l && o < len; i++, o++)
+			out[n++] = (char)dns_lower(q[o]);
+	}
+	out[n] = 0;
+}
+
 static void
 log_query(struct proxy *p, const uint8_t *q, const struct sockaddr_in *from)
 {
@@ -196,11 +259,26 @@ serve_udp(struct proxy *p)
 		}
 		break;
 	case PROXY_MALFORMED:
+	case PROXY_MALFORMED_FIRST:
 		n = (ssize_t)error_answer(q, (size_t)qlen, a, 0);
 		a[7] = 3;	/* claims three answers it does not carry */
 		memcpy(a + n, "\xc0\x0c\x00", 3);
 		REPLY(a, (size_t)n + 3);
-		return;
+		if (mode == PROXY_MALFORMED)
+			return;
+		break;
+	case PROXY_RULE: {
+		char name[256];
+		int qt = atomic_load(&p->rule_qtype);
+		qname_text(q, (size_t)qlen, name, sizeof name);
+		if (strstr(name, p->rule_name) && (!qt || qt == qtype)) {
+			int rcode = atomic_load(&p->rule_rcode);
+			if (rcode >= 0)
+				REPLY(a, error_answer(q, (size_t)qlen, a, rcode));
+			return;
+		}
+		break;
+	}
 	}
 	n = forward(p, false, q, (size_t)qlen, a, sizeof a);
 	if (n < 12)
@@ -230,6 +308,14 @@ serve_udp(struct proxy *p)
 		sendto(fd, b, (size_t)n, 0, (struct sockaddr *)&from, flen);
 		close(fd);
 		usleep(20000);	/* let the forgery arrive first */
+		break;
+	}
+	case PROXY_DELAY: {
+		int qt = atomic_load(&p->delay_qtype);
+		if (!qt || qt == qtype) {
+			hold(p, a, (size_t)n, &from, atomic_load(&p->delay_ms));
+			return;
+		}
 		break;
 	}
 	case PROXY_TRUNCATE:
@@ -302,8 +388,9 @@ proxy_main(void *arg)
 			{ .fd = p->tcp, .events = POLLIN },
 			{ .fd = p->wake[0], .events = POLLIN },
 		};
-		if (poll(fds, 3, -1) < 0 && errno != EINTR)
+		if (poll(fds, 3, send_due(p)) < 0 && errno != EINTR)
 			break;
+		send_due(p);
 		if (fds[2].revents)
 			break;
 		if (fds[0].revents)
@@ -345,6 +432,26 @@ proxy_set(struct proxy *p, enum proxy_mode mode)
 	atomic_store(&p->tcp_queries, 0);
 	atomic_store(&p->edns_queries, 0);
 	atomic_store(&p->nlog, 0);
+}
+
+void
+proxy_delay(struct proxy *p, int ms, uint16_t qtype)
+{
+	atomic_store(&p->delay_ms, ms);
+	atomic_store(&p->delay_qtype, qtype);
+	proxy_set(p, PROXY_DELAY);
+}
+
+void
+proxy_rule(struct proxy *p, const char *name, uint16_t qtype, int rcode)
+{
+	/* The proxy thread reads the rule only in PROXY_RULE mode, which
+	 * the atomic store below publishes after the name is written. */
+	atomic_store(&p->mode, PROXY_PASS);
+	snprintf(p->rule_name, sizeof p->rule_name, "%s", name);
+	atomic_store(&p->rule_qtype, qtype);
+	atomic_store(&p->rule_rcode, rcode);
+	proxy_set(p, PROXY_RULE);
 }
 
 void

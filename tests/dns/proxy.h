@@ -6,6 +6,7 @@
 #ifndef KSOCK_TESTS_DNS_PROXY_H
 #define KSOCK_TESTS_DNS_PROXY_H
 
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -27,9 +28,20 @@ enum proxy_mode {
 	PROXY_FORMERR_EDNS,	/* FORMERR to queries with EDNS0, forward the rest */
 	PROXY_FORMERR,		/* FORMERR to everything */
 	PROXY_MALFORMED,	/* our id and flags, then garbage */
+	PROXY_MALFORMED_FIRST,	/* first garbage with our id, then the real answer */
+	PROXY_DELAY,		/* answers held back (proxy_delay) */
+	PROXY_RULE,		/* matching queries bent (proxy_rule), the rest forwarded */
 };
 
 #define PROXY_LOG	64
+#define PROXY_PENDING	64	/* delayed answers held at once */
+
+struct proxy_pending {
+	int64_t			due_ms;		/* CLOCK_MONOTONIC */
+	struct sockaddr_in	to;
+	size_t			len;
+	uint8_t			buf[1500];
+};
 
 struct proxy {
 	uint16_t		port;		/* where clients send */
@@ -41,10 +53,23 @@ struct proxy {
 	uint16_t		log_id[PROXY_LOG], log_port[PROXY_LOG];
 	int			udp, tcp, wake[2];
 	pthread_t		thread;
+	/* PROXY_DELAY: answers to @delay_qtype (0: all) sent @delay_ms late. */
+	atomic_int		delay_ms, delay_qtype;
+	/* PROXY_RULE: queries whose name contains @rule_name (and of
+	 * @rule_qtype, 0: any) get rcode @rule_rcode, or nothing when it is
+	 * -1. Set before the mode; read by the proxy thread. */
+	char			rule_name[64];
+	atomic_int		rule_qtype, rule_rcode;
+	/* Written by the proxy thread only. */
+	struct proxy_pending	pending[PROXY_PENDING];
+	size_t			npending;
 };
 
 int	proxy_start(struct proxy *p, uint16_t upstream);
 void	proxy_stop(struct proxy *p);
 void	proxy_set(struct proxy *p, enum proxy_mode mode);	/* also zeroes counters */
+void	proxy_delay(struct proxy *p, int ms, uint16_t qtype);	/* PROXY_DELAY */
+void	proxy_rule(struct proxy *p, const char *name, uint16_t qtype,
+		   int rcode);					/* PROXY_RULE */
 
 #endif

@@ -5,9 +5,14 @@
  * where glibc is the reference.
  */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <idn2.h>
 #include <netdb.h>
+#include <resolv.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dns/dns_impl.h"
 #include "harness.h"
@@ -36,6 +41,7 @@ static const char hosts_text[] =
 	"10.1.2.3  myhost.example myhost  # trailing comment\n"
 	"10.1.2.4  MyHost.example\n"
 	"fd00::5   v6host\n"
+	"fe80::9%3 scoped\n"
 	"garbage line here\n";
 
 static struct ks_dns *
@@ -44,8 +50,14 @@ offline_resolver(void)
 	struct ks_dns *r = NULL;
 	struct ks_dns_config c;
 
+	struct ks_dns_transport tp, hosted;
+
 	ks_dns_config_init(&c);
-	CHECK_EQ(ks_dns_create(&r, test_port(), &offline, &c, hosts_text,
+	/* Interface names for scope ids come from the host, offline too. */
+	ks_dns_hosted_transport(&hosted);
+	tp = offline;
+	tp.if_index = hosted.if_index;
+	CHECK_EQ(ks_dns_create(&r, test_port(), &tp, &c, hosts_text,
 			       sizeof hosts_text - 1), 0);
 	return r;
 }
@@ -432,8 +444,30 @@ test_resolv_conf_parsing(void)
 	CHECK_EQ(c.attempts, 5);		/* glibc's clamp */
 	CHECK(c.rotate);
 
+	/* An unparsable nameserver line is skipped, as glibc does: the rest
+	 * of the file (search, options, other servers) still counts. */
+	static const char bad[] = "nameserver bad\nsearch x.example\n"
+				  "options ndots:3\nnameserver 192.0.2.9\n";
 	ks_dns_config_init(&c);
-	CHECK_EQ(ks_dns_config_parse(&c, "nameserver bad\n", 15), -KS_EINVAL);
+	CHECK_EQ(ks_dns_config_parse(&c, bad, sizeof bad - 1), 0);
+	CHECK_EQ(c.nservers, 1);
+	CHECK_EQ(c.nsearch, 1);
+	CHECK_STR(c.search[0], "x.example");
+	CHECK_EQ(c.ndots, 3);
+	ks_dns_config_init(&c);
+	CHECK_EQ(ks_dns_config_parse(&c, bad, 31), 0);	/* no server at all */
+	CHECK_EQ(c.nservers, 0);
+	CHECK_EQ(c.nsearch, 1);
+	/* And the hosted loader keeps it all too. */
+	char path[] = "/tmp/ksock-dns-resolv-XXXXXX";
+	int fd = mkstemp(path);
+	CHECK(fd >= 0 && write(fd, bad, 48) == 48);	/* no server line */
+	close(fd);
+	CHECK_EQ(ks_dns_hosted_load_config(path, &c), 0);
+	unlink(path);
+	CHECK_EQ(c.nservers, 0);
+	CHECK_EQ(c.nsearch, 1);
+	CHECK_EQ(c.ndots, 3);
 	ks_dns_config_init(&c);
 	CHECK_EQ(ks_dns_config_parse(&c, "", 0), 0);
 	CHECK_EQ(c.nservers, 0);
@@ -442,12 +476,143 @@ test_resolv_conf_parsing(void)
 	CHECK_EQ(c.attempts, 2);
 }
 
+/*
+ * LOCALDOMAIN replaces the search list and RES_OPTIONS adds options over
+ * the file's, with the same result as glibc's res_init under the same
+ * environment.
+ */
+static void
+test_environment_overrides_as_glibc(void)
+{
+	char path[] = "/tmp/ksock-dns-resolv-XXXXXX";
+	static const char text[] = "search file.example\noptions ndots:2\n";
+	struct ks_dns_config c;
+	int fd = mkstemp(path);
+
+	CHECK(fd >= 0 && write(fd, text, sizeof text - 1) == sizeof text - 1);
+	close(fd);
+	setenv("LOCALDOMAIN", "a.example b.example", 1);
+	setenv("RES_OPTIONS", "ndots:3 attempts:4 timeout:2", 1);
+	CHECK_EQ(ks_dns_hosted_load_config(path, &c), 0);
+	unlink(path);
+	CHECK_EQ(res_init(), 0);
+	CHECK_EQ(c.ndots, _res.ndots);
+	CHECK_EQ(c.attempts, (unsigned)_res.retry);
+	CHECK_EQ(c.timeout_ms, (unsigned)_res.retrans * 1000);
+	CHECK_EQ(c.nsearch, 2);
+	CHECK_STR(c.search[0], _res.dnsrch[0]);
+	CHECK_STR(c.search[1], _res.dnsrch[1]);
+	CHECK(_res.dnsrch[2] == NULL);
+	unsetenv("LOCALDOMAIN");
+	unsetenv("RES_OPTIONS");
+	res_init();
+}
+
+/* nsswitch.conf: the order of files and dns on the hosts line. */
+static void
+test_nsswitch_hosts_order(void)
+{
+	static const struct { const char *text, *want; } cases[] = {
+		{ "passwd: files\nhosts: files mdns4_minimal [NOTFOUND=return] dns myhostname\n", "fd" },
+		{ "hosts:   dns files\n", "df" },
+		{ "hosts: dns\n", "d" },
+		{ "hosts: files\n", "f" },
+		{ "hosts: resolve [!UNAVAIL=return] files myhostname dns\n", "fd" },
+		{ "# hosts: dns\npasswd: files\n", "" },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct ks_dns_config c;
+		ks_dns_config_init(&c);
+		CHECK_EQ(ks_dns_nsswitch_parse(&c, cases[i].text,
+					       strlen(cases[i].text)), 0);
+		CHECK_STR(c.hosts_order, cases[i].want);
+	}
+	/* A configuration with another source, or no terminator, is
+	 * refused. */
+	static const char bad[][3] = { "x", "fx", { 'f', 'd', 'f' } };
+	for (size_t i = 0; i < 3; i++) {
+		struct ks_dns_config c;
+		struct ks_dns *r = NULL;
+		ks_dns_config_init(&c);
+		memcpy(c.hosts_order, bad[i], 3);
+		CHECK_EQ(ks_dns_create(&r, test_port(), &offline, &c, NULL, 0),
+			 -KS_EINVAL);
+	}
+}
+
+/*
+ * UTF-8 names to their ASCII form and back: RFC 3492's examples, and the
+ * same ASCII as libidn2 (glibc's converter) for a table of names.
+ */
+static void
+test_idn_matches_libidn2(void)
+{
+	static const char *names[] = {
+		"b\xc3\xbc" "cher.example", "B\xc3\x9c" "CHER.example",
+		"m\xc3\xbc" "nchen.de", "\xe4\xbb\x96\xe4\xbb\xac\xe4\xb8\xba"
+		"\xe4\xbb\x80\xe4\xb9\x88\xe4\xb8\x8d\xe8\xaf\xb4\xe4\xb8"
+		"\xad\xe6\x96\x87", "\xd0\xbf\xd1\x80\xd0\xb8\xd0\xbc\xd0"
+		"\xb5\xd1\x80.\xd1\x80\xd1\x84", "caf\xc3\xa9.ks.test",
+		"\xce\x95\xce\xbb\xce\xbb\xce\xac\xce\xb4\xce\xb1.gr",
+		"plain.example", "a\xe2\x82\xac" "b.example",
+	};
+	char ours[300], back[1024];
+
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		char *ref = NULL;
+		int rc = idn2_lookup_u8((const uint8_t *)names[i],
+					(uint8_t **)&ref,
+					IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
+		int e = ks__dns_idn_to_ascii(names[i], ours, sizeof ours);
+		if (rc != IDN2_OK) {
+			printf("    libidn2 refuses %s: %s\n", names[i],
+			       idn2_strerror(rc));
+			idn2_free(ref);
+			continue;
+		}
+		CHECK_EQ(e, 0);
+		if (e == 0 && strcmp(ours, ref) != 0)
+			printf("    %s: ours %s libidn2 %s\n", names[i], ours, ref);
+		CHECK_STR(ours, ref);
+		/* And back (lower-cased). */
+		char ref_back[1024];
+		char *u = NULL;
+		if (idn2_to_unicode_8z8z(ref, &u, 0) == IDN2_OK) {
+			snprintf(ref_back, sizeof ref_back, "%s", u);
+			CHECK_EQ(ks__dns_idn_to_unicode(ours, back, sizeof back), 0);
+			CHECK_STR(back, ref_back);
+		}
+		idn2_free(u);
+		idn2_free(ref);
+	}
+	/* Not UTF-8, control characters: refused. */
+	CHECK_EQ(ks__dns_idn_to_ascii("a\xff.example", ours, sizeof ours),
+		 -KS_EINVAL);
+	CHECK_EQ(ks__dns_idn_to_ascii("a\xc0\x80.example", ours, sizeof ours),
+		 -KS_EINVAL);
+	/* A bad xn-- label stays as it is. */
+	CHECK_EQ(ks__dns_idn_to_unicode("xn--!!.example", back, sizeof back), 0);
+	CHECK_STR(back, "xn--!!.example");
+	/* getaddrinfo: 8-bit names need AI_IDN, bad UTF-8 is EAI_IDN_ENCODE. */
+	struct ks_dns *r = offline_resolver();
+	struct ks_addrinfo h = { 0 }, *res;
+	CHECK_EQ(ks_dns_getaddrinfo(r, "b\xc3\xbc" "cher", NULL, &h, &res),
+		 KS_EAI_NONAME);
+	h.ai_flags = KS_AI_IDN;
+	CHECK_EQ(ks_dns_getaddrinfo(r, "a\xff.example", NULL, &h, &res),
+		 KS_EAI_IDN_ENCODE);
+	struct ks_in_addr in;
+	CHECK_EQ(ks_dns_resolve4(r, "b\xc3\xbc" "cher", &in), KS_EAI_NONAME);
+	ks_dns_destroy(r);
+}
+
 /* -- the API offline -- */
 
 struct ai_flat {
 	int family, socktype, protocol;
 	char addr[64];
-	unsigned port;
+	unsigned port, scope;
 };
 
 static size_t
@@ -456,6 +621,7 @@ flatten_ks(const struct ks_addrinfo *ai, struct ai_flat *out, size_t max)
 	size_t n = 0;
 
 	for (; ai && n < max; ai = ai->ai_next, n++) {
+		memset(&out[n], 0, sizeof out[n]);
 		out[n].family = ai->ai_family;
 		out[n].socktype = ai->ai_socktype;
 		out[n].protocol = ai->ai_protocol;
@@ -468,6 +634,7 @@ flatten_ks(const struct ks_addrinfo *ai, struct ai_flat *out, size_t max)
 			const struct ks_sockaddr_in6 *s = (const void *)ai->ai_addr;
 			inet_ntop(AF_INET6, &s->sin6_addr, out[n].addr, 64);
 			out[n].port = ntohs(s->sin6_port);
+			out[n].scope = s->sin6_scope_id;
 			CHECK_EQ(ai->ai_addrlen, sizeof(struct sockaddr_in6));
 		}
 	}
@@ -480,6 +647,7 @@ flatten_libc(const struct addrinfo *ai, struct ai_flat *out, size_t max)
 	size_t n = 0;
 
 	for (; ai && n < max; ai = ai->ai_next, n++) {
+		memset(&out[n], 0, sizeof out[n]);
 		out[n].family = ai->ai_family;
 		out[n].socktype = ai->ai_socktype;
 		out[n].protocol = ai->ai_protocol;
@@ -491,6 +659,7 @@ flatten_libc(const struct addrinfo *ai, struct ai_flat *out, size_t max)
 			const struct sockaddr_in6 *s = (const void *)ai->ai_addr;
 			inet_ntop(AF_INET6, &s->sin6_addr, out[n].addr, 64);
 			out[n].port = ntohs(s->sin6_port);
+			out[n].scope = s->sin6_scope_id;
 		}
 	}
 	return n;
@@ -508,6 +677,8 @@ flat_cmp(const void *a, const void *b)
 		return x->protocol - y->protocol;
 	if (x->port != y->port)
 		return (int)x->port - (int)y->port;
+	if (x->scope != y->scope)
+		return (int)x->scope - (int)y->scope;
 	return strcmp(x->addr, y->addr);
 }
 
@@ -530,6 +701,11 @@ test_getaddrinfo_matches_glibc_offline(void)
 		{ "192.0.2.1", "domain", 0, 0, SOCK_DGRAM, 0 },
 		{ "192.0.2.1", "http", AI_NUMERICSERV, 0, 0, 0 },
 		{ "192.0.2.1", "no-such-service", 0, 0, 0, 0 },
+		/* A service that exists, but not for the socket type. */
+		{ "192.0.2.1", "ntp", 0, 0, SOCK_STREAM, 0 },
+		{ "192.0.2.1", "ssh", 0, 0, SOCK_DGRAM, 0 },
+		{ "192.0.2.1", "ntp", 0, 0, 0, IPPROTO_TCP },
+		{ "192.0.2.1", "ntp", 0, 0, SOCK_STREAM, IPPROTO_UDP },
 		{ "192.0.2.1", "80", 0, AF_INET6, 0, 0 },
 		{ "192.0.2.1", "80", AI_V4MAPPED, AF_INET6, 0, 0 },
 		{ "2001:db8::1", "443", 0, 0, SOCK_STREAM, 0 },
@@ -549,6 +725,34 @@ test_getaddrinfo_matches_glibc_offline(void)
 		{ "192.0.2.1", NULL, 0, 0, 99, 0 },
 		{ NULL, "80", AI_CANONNAME, 0, 0, 0 },
 		{ "not-numeric.invalid", NULL, AI_NUMERICHOST, 0, 0, 0 },
+		/* inet_aton's shorthand, answered without a query. */
+		{ "127.1", NULL, 0, 0, SOCK_STREAM, 0 },
+		{ "0x7f.1", NULL, 0, 0, SOCK_STREAM, 0 },
+		{ "010.0.0.1", NULL, 0, 0, SOCK_STREAM, 0 },
+		{ "1", NULL, 0, AF_INET, SOCK_STREAM, 0 },
+		{ "0x7f000001", NULL, 0, 0, SOCK_STREAM, 0 },
+		{ "4294967295", NULL, 0, 0, SOCK_STREAM, 0 },
+		{ "1.16777215", NULL, 0, 0, SOCK_STREAM, 0 },
+		{ "1.2.65535", NULL, AI_NUMERICHOST, 0, SOCK_STREAM, 0 },
+		{ "4294967296", NULL, AI_NUMERICHOST, 0, SOCK_STREAM, 0 },
+		{ "1.16777216", NULL, AI_NUMERICHOST, 0, SOCK_STREAM, 0 },
+		{ "08.1", NULL, AI_NUMERICHOST, 0, SOCK_STREAM, 0 },
+		{ "0x.1", NULL, AI_NUMERICHOST, 0, SOCK_STREAM, 0 },
+		{ "0x1g", NULL, AI_NUMERICHOST, 0, SOCK_STREAM, 0 },
+		{ "1.2.3.4.", NULL, AI_NUMERICHOST, 0, SOCK_STREAM, 0 },
+		{ "1.2.3.4 ", NULL, AI_NUMERICHOST, 0, SOCK_STREAM, 0 },
+		{ "256.1", NULL, AI_NUMERICHOST, 0, SOCK_STREAM, 0 },
+		{ "127.1", NULL, AI_CANONNAME, AF_INET6, SOCK_STREAM, 0 },
+		/* IPv6 scope ids: names and numbers. */
+		{ "fe80::1%lo", NULL, 0, 0, SOCK_STREAM, 0 },
+		{ "fe80::1%1", "80", 0, 0, SOCK_STREAM, 0 },
+		{ "2001:db8::1%7", NULL, 0, 0, SOCK_STREAM, 0 },
+		{ "ff02::1%lo", NULL, 0, 0, SOCK_DGRAM, 0 },
+		{ "fe80::1%4294967295", NULL, AI_NUMERICHOST, 0, SOCK_STREAM, 0 },
+		{ "fe80::1%4294967296", NULL, AI_NUMERICHOST, 0, SOCK_STREAM, 0 },
+		{ "fe80::1%no-such-if", NULL, AI_NUMERICHOST, 0, SOCK_STREAM, 0 },
+		{ "2001:db8::1%lo", NULL, AI_NUMERICHOST, 0, SOCK_STREAM, 0 },
+		{ "fe80::1%", NULL, AI_NUMERICHOST, 0, SOCK_STREAM, 0 },
 	};
 	struct ks_dns *r = offline_resolver();
 
@@ -573,8 +777,13 @@ test_getaddrinfo_matches_glibc_offline(void)
 		if (na == nb) {
 			qsort(a, na, sizeof a[0], flat_cmp);
 			qsort(b, nb, sizeof b[0], flat_cmp);
-			for (size_t k = 0; k < na; k++)
+			for (size_t k = 0; k < na; k++) {
+				if (flat_cmp(&a[k], &b[k]) != 0)
+					printf("    case %zu: ours %s%%%u glibc %s%%%u\n",
+					       i, a[k].addr, a[k].scope,
+					       b[k].addr, b[k].scope);
 				CHECK(flat_cmp(&a[k], &b[k]) == 0);
+			}
 		}
 		if (lres)
 			freeaddrinfo(lres);
@@ -629,6 +838,80 @@ test_addrconfig_filters_families(void)
 	}
 }
 
+static bool fake_v6_unreachable;
+
+/* Every destination is reached from itself, or IPv6 from nowhere. */
+static int
+fake_source(void *ctx, int family, const uint8_t *addr, uint32_t scope,
+	    uint8_t *src)
+{
+	if (family == KS_AF_INET6 && fake_v6_unreachable &&
+	    !(addr[10] == 0xff && addr[11] == 0xff))
+		return -KS_ENETDOWN;
+	memcpy(src, addr, family == KS_AF_INET ? 4 : 16);
+	return 0;
+}
+
+/* The first address getaddrinfo gives for "dual" (one IPv4, one IPv6). */
+static int
+first_family(const char *gai_conf)
+{
+	static const char hosts[] = "192.0.2.1 dual\n2001:db8::1 dual\n";
+	struct ks_dns_transport tp = offline;
+	struct ks_dns_config c;
+	struct ks_dns *r = NULL;
+	struct ks_addrinfo h = { .ai_socktype = KS_SOCK_STREAM }, *res;
+	int fam = -1;
+
+	tp.source = fake_source;
+	ks_dns_config_init(&c);
+	if (gai_conf)
+		CHECK_EQ(ks_dns_gaiconf_parse(&c, gai_conf, strlen(gai_conf)), 0);
+	CHECK_EQ(ks_dns_create(&r, test_port(), &tp, &c, hosts,
+			       sizeof hosts - 1), 0);
+	if (ks_dns_getaddrinfo(r, "dual", NULL, &h, &res) == 0) {
+		fam = res->ai_family;
+		CHECK(res->ai_next && res->ai_next->ai_family != fam);
+		ks_dns_freeaddrinfo(res);
+	}
+	ks_dns_destroy(r);
+	return fam;
+}
+
+/*
+ * RFC 6724 with glibc's default policy: IPv6 (precedence 40) before IPv4
+ * (10) when both are reachable from sources of their own kind; IPv4 first
+ * when IPv6 is unreachable (rule 1); gai.conf's precedence and label
+ * lines replace the defaults, as in glibc.
+ */
+static void
+test_rfc6724_policy_and_gai_conf(void)
+{
+	fake_v6_unreachable = false;
+	CHECK_EQ(first_family(NULL), KS_AF_INET6);
+	CHECK_EQ(first_family("# prefer IPv4, as gai.conf's example\n"
+			      "precedence ::ffff:0:0/96  100\n"), KS_AF_INET);
+	CHECK_EQ(first_family("precedence ::/0 40\nprecedence ::ffff:0:0/96 10\n"),
+		 KS_AF_INET6);
+	/* A label table where IPv4 and the source's labels differ. */
+	CHECK_EQ(first_family("label ::/0 1\nlabel ::ffff:0:0/96 4\n"
+			      "label 192.0.2.0/120 9\n"), KS_AF_INET6);
+	fake_v6_unreachable = true;
+	CHECK_EQ(first_family(NULL), KS_AF_INET);
+	fake_v6_unreachable = false;
+
+	struct ks_dns_config c;
+	ks_dns_config_init(&c);
+	static const char text[] = "label ::1/128 0\nprecedence ::1/128 50\n"
+				   "label bogus 3\nscopev4 ::ffff:169.254.0.0/112 2\n"
+				   "label ::/0\n";
+	CHECK_EQ(ks_dns_gaiconf_parse(&c, text, sizeof text - 1), 0);
+	CHECK_EQ(c.nlabel, 1);
+	CHECK_EQ(c.nprecedence, 1);
+	CHECK_EQ(c.precedence[0].len, 128);
+	CHECK_EQ(c.precedence[0].value, 50);
+}
+
 static void
 test_canonname_numeric_and_hosts(void)
 {
@@ -666,6 +949,18 @@ test_hosts_table_answers_first(void)
 	CHECK(n == 1 && a[0].addr[15] == 1);
 	CHECK_EQ(ks_dns_resolve(r, "v6host.", KS_AF_UNSPEC, a, 8, &n), 0);
 	CHECK(n == 1 && a[0].family == KS_AF_INET6);
+	/* A hosts line with a scope id keeps it. */
+	struct ks_addrinfo h6 = { .ai_socktype = KS_SOCK_STREAM }, *res6;
+	CHECK_EQ(ks_dns_getaddrinfo(r, "scoped", NULL, &h6, &res6), 0);
+	if (res6) {
+		const struct ks_sockaddr_in6 *s6 = (const void *)res6->ai_addr;
+		CHECK_EQ(res6->ai_family, KS_AF_INET6);
+		CHECK_EQ(s6->sin6_scope_id, 3);
+		CHECK_EQ(s6->sin6_addr.s6_bytes[15], 9);
+	}
+	ks_dns_freeaddrinfo(res6);
+	CHECK_EQ(ks_dns_resolve(r, "scoped", KS_AF_UNSPEC, a, 8, &n), 0);
+	CHECK(n == 1 && a[0].addr[0] == 0xfe && a[0].addr[15] == 9);
 	/* Reverse: from the hosts table first. */
 	CHECK_EQ(ks_dns_reverse(r, KS_AF_INET, "\x0a\x01\x02\x03", text,
 				sizeof text, NULL), 0);
@@ -728,13 +1023,97 @@ test_getnameinfo_numeric_matches_glibc(void)
 	ks_dns_destroy(r);
 }
 
+/*
+ * With /etc/services loaded, service names resolve as glibc's do
+ * (mysql, mdns, aliases such as www, protocol-specific entries), and
+ * getnameinfo prints the names glibc prints (3306, 5353...). Without a
+ * table the built-in one answers the common names.
+ */
+static void
+test_services_file_matches_glibc(void)
+{
+	FILE *f = fopen("/etc/services", "r");
+	static char text[1 << 20];
+	size_t len;
+
+	if (!f) {
+		test_skip("no /etc/services on this host");
+		return;
+	}
+	len = fread(text, 1, sizeof text, f);
+	fclose(f);
+	struct ks_dns *r = offline_resolver();
+	struct ks_addrinfo kh = { .ai_socktype = 0 }, *kres;
+	CHECK_EQ(ks_dns_getaddrinfo(r, "192.0.2.1", "http", &kh, &kres), 0);
+	ks_dns_freeaddrinfo(kres);
+	CHECK_EQ(ks_dns_getaddrinfo(r, "192.0.2.1", "mysql", &kh, &kres),
+		 KS_EAI_SERVICE);	/* not in the built-in table */
+	CHECK_EQ(ks_dns_set_services(r, text, len), 0);
+
+	static const struct { const char *svc; int socktype; } cases[] = {
+		{ "mysql", 0 }, { "mdns", 0 }, { "mdns", SOCK_STREAM },
+		{ "www", SOCK_STREAM }, { "kerberos", 0 }, { "krb5", SOCK_DGRAM },
+		{ "https", 0 }, { "ntp", SOCK_STREAM }, { "domain", 0 },
+		{ "no-such-service", 0 }, { "MYSQL", 0 }, { "xmpp-client", 0 },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct addrinfo lh = { .ai_socktype = cases[i].socktype,
+				       .ai_family = AF_INET }, *lres = NULL;
+		struct ai_flat a[8], b[8];
+
+		kh = (struct ks_addrinfo){ .ai_socktype = cases[i].socktype,
+					   .ai_family = KS_AF_INET };
+		kres = NULL;
+		int le = getaddrinfo("192.0.2.1", cases[i].svc, &lh, &lres);
+		int ke = ks_dns_getaddrinfo(r, "192.0.2.1", cases[i].svc, &kh,
+					    &kres);
+		if (le != ke)
+			printf("    %s: glibc %d ours %d\n", cases[i].svc, le, ke);
+		CHECK_EQ(ke, le);
+		size_t na = flatten_ks(kres, a, 8), nb = flatten_libc(lres, b, 8);
+		CHECK_EQ(na, nb);
+		if (na == nb) {
+			qsort(a, na, sizeof a[0], flat_cmp);
+			qsort(b, nb, sizeof b[0], flat_cmp);
+			for (size_t k = 0; k < na; k++)
+				CHECK(flat_cmp(&a[k], &b[k]) == 0);
+		}
+		if (lres)
+			freeaddrinfo(lres);
+		ks_dns_freeaddrinfo(kres);
+	}
+	static const struct { unsigned port; int flags; } ports[] = {
+		{ 3306, 0 }, { 5353, NI_DGRAM }, { 5353, 0 }, { 80, 0 },
+		{ 123, NI_DGRAM }, { 123, 0 }, { 65000, 0 }, { 22, 0 },
+	};
+	for (size_t i = 0; i < sizeof ports / sizeof ports[0]; i++) {
+		struct sockaddr_in sin = { .sin_family = AF_INET,
+					   .sin_port = htons(ports[i].port) };
+		char s1[NI_MAXSERV], s2[NI_MAXSERV], h[NI_MAXHOST];
+		int fl = ports[i].flags | NI_NUMERICHOST;
+
+		sin.sin_addr.s_addr = htonl(0xc0000201);
+		CHECK_EQ(ks_dns_getnameinfo(r, (void *)&sin, sizeof sin, h,
+					    sizeof h, s2, sizeof s2, fl),
+			 getnameinfo((void *)&sin, sizeof sin, h, sizeof h, s1,
+				     sizeof s1, fl));
+		CHECK_STR(s2, s1);
+	}
+	/* Back to the built-in table. */
+	CHECK_EQ(ks_dns_set_services(r, NULL, 0), 0);
+	kh = (struct ks_addrinfo){ 0 };
+	CHECK_EQ(ks_dns_getaddrinfo(r, "192.0.2.1", "mysql", &kh, &kres),
+		 KS_EAI_SERVICE);
+	ks_dns_destroy(r);
+}
+
 static void
 test_gai_strerror_matches_glibc(void)
 {
 	static const int codes[] = { KS_EAI_BADFLAGS, KS_EAI_NONAME,
 		KS_EAI_AGAIN, KS_EAI_FAIL, KS_EAI_FAMILY, KS_EAI_SOCKTYPE,
 		KS_EAI_SERVICE, KS_EAI_MEMORY, KS_EAI_SYSTEM,
-		KS_EAI_NODATA, KS_EAI_ADDRFAMILY };
+		KS_EAI_NODATA, KS_EAI_ADDRFAMILY, KS_EAI_IDN_ENCODE };
 
 	for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
 		CHECK_STR(ks_dns_gai_strerror(codes[i]), gai_strerror(codes[i]));
@@ -746,6 +1125,10 @@ test_gai_strerror_matches_glibc(void)
 	CHECK_EQ(KS_AI_NUMERICSERV, AI_NUMERICSERV);
 	CHECK_EQ(KS_AI_ADDRCONFIG, AI_ADDRCONFIG);
 	CHECK_EQ(KS_AI_V4MAPPED, AI_V4MAPPED);
+	CHECK_EQ(KS_AI_IDN, AI_IDN);
+	CHECK_EQ(KS_AI_CANONIDN, AI_CANONIDN);
+	CHECK_EQ(KS_NI_IDN, NI_IDN);
+	CHECK_EQ(KS_EAI_IDN_ENCODE, EAI_IDN_ENCODE);
 	CHECK_EQ(sizeof(struct ks_addrinfo), sizeof(struct addrinfo));
 	CHECK_EQ(offsetof(struct ks_addrinfo, ai_next), offsetof(struct addrinfo, ai_next));
 	CHECK_EQ(sizeof(struct ks_sockaddr_in6), sizeof(struct sockaddr_in6));
@@ -768,8 +1151,17 @@ test_gethostbyname_fills_buffer(void)
 	CHECK(he.h_addr_list[0] && memcmp(he.h_addr_list[0], "\x0a\x01\x02\x03", 4) == 0);
 	CHECK(he.h_addr_list[1] == NULL);
 	CHECK(he.h_aliases[0] == NULL);
+	/* A small buffer: ERANGE and NETDB_INTERNAL, as glibc's
+	 * gethostbyname_r says for the same buffer. */
 	CHECK_EQ(ks_dns_gethostbyname(r, "myhost", KS_AF_INET, &he, buf, 20,
-				      &herr), KS_EAI_OVERFLOW);
+				      &herr), -KS_ERANGE);
+	CHECK_EQ(herr, KS_NETDB_INTERNAL);
+	struct hostent lhe, *lres = NULL;
+	int lerr = 0;
+	CHECK_EQ(gethostbyname_r("localhost", &lhe, buf, 20, &lres, &lerr),
+		 ERANGE);
+	CHECK_EQ(lerr, NETDB_INTERNAL);
+	CHECK_EQ(KS_NETDB_INTERNAL, NETDB_INTERNAL);
 	CHECK_EQ(ks_dns_gethostbyname(r, "x", 99, &he, buf, sizeof buf, &herr),
 		 KS_EAI_FAMILY);
 	CHECK_EQ(herr, KS_NO_RECOVERY);
@@ -850,6 +1242,12 @@ test_allocation_failures_offline(void)
 		if (err == 0)
 			err = ks_dns_set_config(r, &c, hosts_text,
 						sizeof hosts_text - 1) == 0 ? 0 :
+				KS_EAI_MEMORY;
+		if (err == 0)
+			err = ks_dns_set_services(r, "web 8080/tcp\n", 13) == 0 ?
+				0 : KS_EAI_MEMORY;
+		if (err == 0)
+			err = ks_dns_set_services(r, NULL, 0) == 0 ? 0 :
 				KS_EAI_MEMORY;
 		if (err == 0)
 			err = ks_dns_getaddrinfo(r, "myhost", "80", &h, &res);
@@ -1004,11 +1402,16 @@ static const struct dns_test tests[] = {
 	{ "text: addresses parse and format exactly as inet_pton/ntop", test_addresses_parse_and_format_as_libc },
 	{ "text: reverse names for IPv4 and IPv6", test_reverse_names },
 	{ "text: resolv.conf options, ports, clamps and defaults", test_resolv_conf_parsing },
+	{ "text: LOCALDOMAIN and RES_OPTIONS as glibc's res_init", test_environment_overrides_as_glibc },
+	{ "text: nsswitch.conf's hosts order of files and dns", test_nsswitch_hosts_order },
+	{ "text: IDN to ASCII and back as libidn2", test_idn_matches_libidn2 },
 	{ "api: getaddrinfo equals glibc for numeric hosts and hints", test_getaddrinfo_matches_glibc_offline },
 	{ "api: AI_ADDRCONFIG keeps the host's families", test_addrconfig_filters_families },
+	{ "api: RFC 6724 order with glibc's policy and gai.conf overrides", test_rfc6724_policy_and_gai_conf },
 	{ "api: AI_CANONNAME for numeric hosts and hosts aliases", test_canonname_numeric_and_hosts },
 	{ "api: the hosts table answers first, forward and reverse", test_hosts_table_answers_first },
 	{ "api: numeric getnameinfo equals glibc", test_getnameinfo_numeric_matches_glibc },
+	{ "api: services from /etc/services as glibc's, built-in table without", test_services_file_matches_glibc },
 	{ "api: gai_strerror texts, codes and layouts equal glibc's", test_gai_strerror_matches_glibc },
 	{ "api: gethostbyname fills the caller's buffer or overflows", test_gethostbyname_fills_buffer },
 	{ "cache: LRU bound, case-folded keys, expiry, flush", test_cache_lru_and_expiry },
