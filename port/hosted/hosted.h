@@ -1,6 +1,7 @@
 /*
  * Internals shared by the files of the hosted port (port.c, proc.c,
- * file.c, posix.c). Not a public header.
+ * file.c, posix.c, thread.c, usercopy.c, boundary.c). Not a public
+ * header.
  *
  * Objects:
  *   struct ksp_thread  one per OS thread that touched the port: the park
@@ -32,6 +33,8 @@
 #include <sys/types.h>
 
 #include <ksock/ksock.h>
+
+#include "boundary.h"
 
 struct ksp_proc;
 
@@ -97,15 +100,7 @@ void	ksp__mutex_unlock(struct ks_mutex *m);
 void	*ksp__thread_self(void);
 void	ksp__thread_unpark(void *thread);
 void	ksp__random(void *buf, size_t len);
-int	ksp__copy_from_user(void *dst, const void *usrc, size_t len);
-int	ksp__copy_to_user(void *udst, const void *src, size_t len);
-
-/* boundary.c: socket addresses across the system-call boundary, as
- * Linux's move_addr_to_kernel() and move_addr_to_user(). */
-int	ksp__addr_in(const struct sockaddr *addr, socklen_t len,
-		     struct ks_sockaddr_storage *k);
-int	ksp__addr_out(const void *k, uint32_t klen, struct sockaddr *uaddr,
-		      socklen_t *ulen);
+/* The copy hooks, and the system-call boundary: boundary.h. */
 /* In a forked child: the pool lock another thread may have held is
  * usable again (the other threads' records are abandoned). */
 void	ksp__thread_fork_child(void);

@@ -1,0 +1,230 @@
+/*
+ * User memory for the Linux ports (hosted and preload): copy_from_user
+ * and copy_to_user that fail with -EFAULT where the kernel would, and
+ * never fault.
+ *
+ * User memory is the program's own address space, so a copy is a plain
+ * memory copy guarded the way a kernel guards its user accesses:
+ *
+ *   - first the range check Linux's access_ok() makes (the range must end
+ *     inside the user address space, without wrapping), which needs no
+ *     system call;
+ *   - then the copy, with a recovery point for this thread: a SIGSEGV or
+ *     SIGBUS raised by the kernel for an address inside the range being
+ *     copied jumps back to it and the copy returns -EFAULT. That covers
+ *     unmapped pages, read-only pages written to, and file mappings past
+ *     the end of the file.
+ *
+ * The handlers are installed on the first copy (SA_SIGINFO | SA_ONSTACK,
+ * so a program's alternate signal stack is used) and chain everything
+ * else to what was installed before them: the program's own handler, a
+ * sanitizer's, or the default action (which a fault outside a copy then
+ * meets again on the faulting instruction, so a crash stays the crash it
+ * would have been, with its core dump).
+ *
+ * The fast path makes no system call: the range check, a sigsetjmp that
+ * does not save the signal mask, and the copy. The handler only reads a
+ * thread-local pointer (initial-exec TLS, which needs no allocation, so
+ * it is async-signal-safe), and the copy hooks themselves may be called
+ * from a signal handler: recovery points nest.
+ *
+ * Sanitizers: ASan and TSan intercept memcpy and check the whole range in
+ * their shadow memory first, and a wild address can be one whose shadow
+ * is itself unmapped. Under them the copy is a plain loop that is neither
+ * instrumented nor turned back into memcpy.
+ *
+ * Known limit: a program that installs its own SIGSEGV or SIGBUS handler
+ * after the first copy replaces these, and a bad pointer then reaches its
+ * handler as a fault would have without ksock.
+ *
+ * Locks: none. The install state is one atomic word.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "hosted.h"
+
+/*
+ * Where the user address space ends, as Linux's access_ok() sees it: a
+ * range must end at or below this address. x86_64 with 4-level page
+ * tables: TASK_SIZE_MAX, 2^47 less one page (measured: an iovec ending
+ * exactly there passes, one byte more is EFAULT). Elsewhere only a
+ * wrapping range is refused here, and the guarded copy catches the rest.
+ */
+#if defined(__x86_64__)
+#define USER_TOP	0x00007ffffffff000UL
+#elif defined(__aarch64__)
+#define USER_TOP	0x0001000000000000UL
+#else
+#define USER_TOP	UINTPTR_MAX
+#endif
+
+/* A copy in progress on this thread. */
+struct recovery {
+	sigjmp_buf	 env;
+	uintptr_t	 lo, hi;	/* the user range, rounded out to pages */
+};
+
+#define PAGE_MASK_LO	((uintptr_t)4095)
+
+static __thread struct recovery *recovery
+	__attribute__((tls_model("initial-exec")));
+
+enum { UNINSTALLED, INSTALLING, INSTALLED };
+static atomic_int install_state = UNINSTALLED;
+static struct sigaction prev_segv, prev_bus;	/* written once, then read */
+
+/* What a fault outside a copy gets: what was there before us. */
+static void
+chain(int sig, siginfo_t *si, void *uc)
+{
+	const struct sigaction *p = sig == SIGBUS ? &prev_bus : &prev_segv;
+	bool sent = si->si_code <= 0;	/* kill(), not a fault */
+
+	if (p->sa_flags & SA_SIGINFO) {
+		p->sa_sigaction(sig, si, uc);
+		return;
+	}
+	if (p->sa_handler == SIG_IGN && sent)
+		return;
+	if (p->sa_handler == SIG_DFL || p->sa_handler == SIG_IGN) {
+		/* A fault cannot be ignored: the kernel kills. Put the
+		 * default back; returning re-runs the faulting instruction,
+		 * and a sent signal is sent again (it stays pending until
+		 * this handler returns). */
+		struct sigaction dfl;
+
+		memset(&dfl, 0, sizeof(dfl));
+		dfl.sa_handler = SIG_DFL;
+		sigaction(sig, &dfl, NULL);
+		if (sent)
+			raise(sig);
+		return;
+	}
+	p->sa_handler(sig);
+}
+
+static void
+on_fault(int sig, siginfo_t *si, void *uc)
+{
+	struct recovery *r = recovery;
+	uintptr_t a = (uintptr_t)si->si_addr;
+
+	if (r != NULL && si->si_code > 0 && a >= r->lo && a < r->hi) {
+		sigset_t s;
+
+		/* sigsetjmp saved no mask: unblock the signal the kernel
+		 * blocked for this handler, then go back. */
+		sigemptyset(&s);
+		sigaddset(&s, sig);
+		pthread_sigmask(SIG_UNBLOCK, &s, NULL);
+		siglongjmp(r->env, 1);
+	}
+	chain(sig, si, uc);
+}
+
+static void
+install_handlers(void)
+{
+	struct sigaction sa;
+	int expected = UNINSTALLED;
+
+	if (!atomic_compare_exchange_strong(&install_state, &expected,
+					    INSTALLING)) {
+		while (atomic_load(&install_state) != INSTALLED)
+			sched_yield();
+		return;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_fault;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGSEGV, &sa, &prev_segv);
+	sigaction(SIGBUS, &sa, &prev_bus);
+	atomic_store(&install_state, INSTALLED);
+}
+
+/* See boundary.h: Linux's access_ok(). */
+bool
+ksp__user_range_ok(const void *p, size_t len)
+{
+	uintptr_t a = (uintptr_t)p;
+
+	return a + len >= a && a + len <= USER_TOP;
+}
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+/* Byte by byte through volatile, so that it stays a loop. */
+__attribute__((no_sanitize_address, no_sanitize_thread)) static void
+raw_copy(void *dst, const void *src, size_t len)
+{
+	volatile unsigned char *d = dst;
+	const volatile unsigned char *s = src;
+
+	while (len-- > 0)
+		*d++ = *s++;
+}
+#else
+static inline void
+raw_copy(void *dst, const void *src, size_t len)
+{
+	memcpy(dst, src, len);
+}
+#endif
+
+/* Copies @len bytes, of which the user side starts at @user. Returns 0,
+ * or -EFAULT when the user side faulted (part may have been copied). */
+static int
+guarded_copy(void *dst, const void *src, size_t len, uintptr_t user)
+{
+	struct recovery r, *outer;
+
+	if (atomic_load_explicit(&install_state, memory_order_acquire) !=
+	    INSTALLED)
+		install_handlers();
+	outer = recovery;
+	r.lo = user & ~PAGE_MASK_LO;
+	r.hi = ((user + len - 1) | PAGE_MASK_LO) + 1;
+	if (r.hi == 0)
+		r.hi = UINTPTR_MAX;
+	if (sigsetjmp(r.env, 0) != 0) {
+		recovery = outer;
+		return -EFAULT;
+	}
+	recovery = &r;
+	atomic_signal_fence(memory_order_seq_cst);
+	raw_copy(dst, src, len);
+	atomic_signal_fence(memory_order_seq_cst);
+	recovery = outer;
+	return 0;
+}
+
+/* A copy whose user side is @user (the source or the destination). */
+static int
+user_copy(void *dst, const void *src, size_t len, const void *user)
+{
+	if (len == 0)
+		return 0;
+	if (user == NULL || !ksp__user_range_ok(user, len))
+		return -KS_EFAULT;
+	return guarded_copy(dst, src, len, (uintptr_t)user);
+}
+
+/* See boundary.h. */
+int
+ksp__copy_from_user(void *dst, const void *usrc, size_t len)
+{
+	return user_copy(dst, usrc, len, usrc);
+}
+
+/* See boundary.h. */
+int
+ksp__copy_to_user(void *udst, const void *src, size_t len)
+{
+	return user_copy(udst, src, len, udst);
+}
