@@ -700,6 +700,30 @@ ksp__sys_writev(struct ks_sock *so, const struct iovec *uiov, int iovcnt)
 }
 
 /* See boundary.h. */
+void
+ksp__sock_stat(struct ks_sock *so, uid_t uid, gid_t gid, struct stat *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->st_dev = KSP_SOCK_DEV;
+	k->st_ino = (ino_t)ks_sock_id(so);
+	k->st_mode = S_IFSOCK | 0777;
+	k->st_nlink = 1;
+	k->st_uid = uid;
+	k->st_gid = gid;
+	k->st_blksize = 4096;
+}
+
+/* See boundary.h. */
+int
+ksp__sys_fstat(struct ks_sock *so, uid_t uid, gid_t gid, struct stat *ust)
+{
+	struct stat k;
+
+	ksp__sock_stat(so, uid, gid, &k);
+	return ksp__copy_to_user(ust, &k, sizeof(k));
+}
+
+/* See boundary.h. */
 long
 ksp__sys_call(struct ks_sock *so, enum ksp_sys call, const long a[5])
 {

@@ -30,6 +30,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -129,6 +130,14 @@ int	ksp__sys_sendmmsg(struct ks_sock *so, struct mmsghdr *uvec,
 int	ksp__sys_recvmmsg(struct ks_sock *so, struct mmsghdr *uvec,
 			  unsigned int vlen, int flags,
 			  struct timespec *utimeout);
+/* st_dev reported for sockets, as Linux reports sockfs's device. */
+#define KSP_SOCK_DEV	0x6b73
+/* What fstat(2) reports for a socket owned by @uid/@gid, into @k. */
+void	ksp__sock_stat(struct ks_sock *so, uid_t uid, gid_t gid,
+		       struct stat *k);
+/* fstat(2) on a socket: the same, copied out to @ust. 0 or -EFAULT. */
+int	ksp__sys_fstat(struct ks_sock *so, uid_t uid, gid_t gid,
+		       struct stat *ust);
 /* read(2), write(2), readv(2), writev(2) on a socket. */
 long	ksp__sys_read(struct ks_sock *so, void *ubuf, size_t len);
 long	ksp__sys_write(struct ks_sock *so, const void *ubuf, size_t len);

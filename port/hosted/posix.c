@@ -32,8 +32,6 @@
 
 static_assert(O_NONBLOCK == KS_O_NONBLOCK, "flags");
 
-/* st_dev reported for sockets, as Linux reports sockfs's device. */
-#define KSP_SOCK_DEV	0x6b73
 
 /* Sets errno from the negative @err and returns -1 (boundary.h). */
 static int
@@ -573,17 +571,8 @@ ksp_fstat(int fd, struct stat *st)
 		return fail(err);
 	if (f->so == NULL) {
 		err = fstat(f->hostfd, st) < 0 ? -errno : 0;
-	} else if (st == NULL) {
-		err = -EFAULT;
 	} else {
-		memset(st, 0, sizeof(*st));
-		st->st_dev = KSP_SOCK_DEV;
-		st->st_ino = (ino_t)ks_sock_id(f->so);
-		st->st_mode = S_IFSOCK | 0777;
-		st->st_nlink = 1;
-		st->st_uid = ksp_geteuid();
-		st->st_gid = ksp_getegid();
-		st->st_blksize = 4096;
+		err = ksp__sys_fstat(f->so, ksp_geteuid(), ksp_getegid(), st);
 	}
 	ksp__file_put(f);
 	return err < 0 ? fail(err) : 0;

@@ -48,8 +48,6 @@
 #include "preload.h"
 #include "../hosted/hosted.h"
 
-/* st_dev reported for sockets, as Linux reports sockfs's device. */
-#define KP_SOCK_DEV	0x6b73
 
 /* Every libc entry point below is exported; the rest is internal. */
 #define KP_EXPORT	__attribute__((visibility("default")))
@@ -984,19 +982,6 @@ is_null(const void *p)
 	return p == NULL;
 }
 
-static void
-sock_stat(struct kp_file *f, struct stat *st)
-{
-	memset(st, 0, sizeof(*st));
-	st->st_dev = KP_SOCK_DEV;
-	st->st_ino = (ino_t)ks_sock_id(f->so);
-	st->st_mode = S_IFSOCK | 0777;
-	st->st_nlink = 1;
-	st->st_uid = geteuid();
-	st->st_gid = getegid();
-	st->st_blksize = 4096;
-}
-
 KP_EXPORT int
 fstat(int fd, struct stat *st)
 {
@@ -1007,13 +992,9 @@ fstat(int fd, struct stat *st)
 	if (f == NULL)
 		return err < 0 ? (int)fail(err) :
 		       (int)syscall(SYS_fstat, fd, st);
-	if (is_null(st)) {
-		kp__file_put(f);
-		return (int)fail(-EFAULT);
-	}
-	sock_stat(f, st);
+	err = ksp__sys_fstat(f->so, geteuid(), getegid(), st);
 	kp__file_put(f);
-	return 0;
+	return err < 0 ? (int)fail(err) : 0;
 }
 
 /* On x86_64 and the other LP64 ports struct stat64 is struct stat. */
@@ -1064,24 +1045,23 @@ statx(int dfd, const char *path, int flags, unsigned int mask,
 		int err;
 
 		f = sock_get(dfd, &err);
-		if (f != NULL && is_null(stx)) {
-			kp__file_put(f);
-			return (int)fail(-EFAULT);
-		}
 		if (f != NULL) {
-			sock_stat(f, &st);
+			struct statx k;
+
+			ksp__sock_stat(f->so, geteuid(), getegid(), &st);
 			kp__file_put(f);
-			memset(stx, 0, sizeof(*stx));
-			stx->stx_mask = STATX_BASIC_STATS;
-			stx->stx_blksize = (uint32_t)st.st_blksize;
-			stx->stx_nlink = 1;
-			stx->stx_uid = st.st_uid;
-			stx->stx_gid = st.st_gid;
-			stx->stx_mode = (uint16_t)st.st_mode;
-			stx->stx_ino = st.st_ino;
-			stx->stx_dev_major = 0;
-			stx->stx_dev_minor = KP_SOCK_DEV;
-			return 0;
+			memset(&k, 0, sizeof(k));
+			k.stx_mask = STATX_BASIC_STATS;
+			k.stx_blksize = (uint32_t)st.st_blksize;
+			k.stx_nlink = 1;
+			k.stx_uid = st.st_uid;
+			k.stx_gid = st.st_gid;
+			k.stx_mode = (uint16_t)st.st_mode;
+			k.stx_ino = st.st_ino;
+			k.stx_dev_major = 0;
+			k.stx_dev_minor = KSP_SOCK_DEV;
+			err = ksp__copy_to_user(stx, &k, sizeof(k));
+			return err < 0 ? (int)fail(err) : 0;
 		}
 		if (err < 0)
 			return (int)fail(err);
