@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -64,6 +65,17 @@ int	ksp__copy_to_user(void *udst, const void *src, size_t len);
 /* Linux's access_ok(): whether @len bytes at @p end inside the user
  * address space. Says nothing about whether they are mapped. */
 bool	ksp__user_range_ok(const void *p, size_t len);
+
+/*
+ * For a front end that sees the program's own sigaction calls (the
+ * preload shim): once the copy hooks' SIGSEGV/SIGBUS handlers are in
+ * place, a program's action for those signals becomes the one faults
+ * outside copies go to, and *@old reports the program's previous one,
+ * so the program sees what it would have seen. Returns 1 (done), 0 (not
+ * such a call: pass it on), or -EFAULT.
+ */
+int	ksp__fault_sigaction(int sig, const struct sigaction *act,
+			     struct sigaction *old);
 
 /* -- pieces (boundary.c) -- */
 

@@ -33,11 +33,16 @@
  * is itself unmapped. Under them the copy is a plain loop that is neither
  * instrumented nor turned back into memcpy.
  *
- * Known limit: a program that installs its own SIGSEGV or SIGBUS handler
- * after the first copy replaces these, and a bad pointer then reaches its
- * handler as a fault would have without ksock.
+ * A program that installs its own SIGSEGV or SIGBUS handler after the
+ * first copy would replace these. The preload shim passes such calls to
+ * ksp__fault_sigaction(), which makes the program's handler the one
+ * faults outside copies go to instead; a program linked with the hosted
+ * personality must install its handlers before its first socket call.
+ * Chained handlers run inside ours: SA_RESETHAND is honoured, the
+ * handler's sa_mask and SA_NODEFER are not.
  *
- * Locks: none. The install state is one atomic word.
+ * Locks: none that a handler takes. The install state is one atomic
+ * word; the chained actions are swapped by pointer (see struct chain).
  */
 #include <errno.h>
 #include <sched.h>
@@ -77,22 +82,80 @@ static __thread struct recovery *recovery
 
 enum { UNINSTALLED, INSTALLING, INSTALLED };
 static atomic_int install_state = UNINSTALLED;
-static struct sigaction prev_segv, prev_bus;	/* written once, then read */
 
-/* What a fault outside a copy gets: what was there before us. */
+/*
+ * What faults outside a copy go to, per signal: the action installed
+ * before ours, or one the program installed since through a front end
+ * that passes its sigaction calls here (ksp__fault_sigaction). Two slots
+ * each, so that a writer fills the one no reader is pointed at and then
+ * swaps the pointer (a handler cannot take a lock); writers take turns
+ * on a spin flag.
+ */
+struct chain {
+	struct sigaction		 slot[2];
+	_Atomic(struct sigaction *)	 cur;
+};
+static struct chain chain_segv, chain_bus;
+static atomic_flag chain_writer = ATOMIC_FLAG_INIT;
+
+/* libc's own sigaction: the preload shim interposes sigaction, and the
+ * handlers here must reach the kernel. Sanitizer builds keep their
+ * interceptors. */
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__) && \
+    !defined(__SANITIZE_THREAD__)
+int	__sigaction(int sig, const struct sigaction *act,
+		    struct sigaction *old);
+#define real_sigaction	__sigaction
+#else
+#define real_sigaction	sigaction
+#endif
+
+static struct chain *
+chain_of(int sig)
+{
+	return sig == SIGBUS ? &chain_bus : &chain_segv;
+}
+
+/* Makes @act what @c's faults go to. Async-signal-safe. */
+static void
+chain_set(struct chain *c, const struct sigaction *act)
+{
+	struct sigaction *next;
+
+	while (atomic_flag_test_and_set_explicit(&chain_writer,
+						 memory_order_acquire))
+		;
+	next = atomic_load(&c->cur) == &c->slot[0] ? &c->slot[1] :
+						      &c->slot[0];
+	*next = *act;
+	atomic_store_explicit(&c->cur, next, memory_order_release);
+	atomic_flag_clear_explicit(&chain_writer, memory_order_release);
+}
+
+/* What a fault outside a copy gets: the chained action. */
 static void
 chain(int sig, siginfo_t *si, void *uc)
 {
-	const struct sigaction *p = sig == SIGBUS ? &prev_bus : &prev_segv;
+	struct chain *c = chain_of(sig);
+	struct sigaction p = *atomic_load_explicit(&c->cur,
+						   memory_order_acquire);
 	bool sent = si->si_code <= 0;	/* kill(), not a fault */
 
-	if (p->sa_flags & SA_SIGINFO) {
-		p->sa_sigaction(sig, si, uc);
+	if (p.sa_handler != SIG_DFL && p.sa_handler != SIG_IGN &&
+	    (p.sa_flags & SA_RESETHAND)) {
+		struct sigaction dfl;
+
+		memset(&dfl, 0, sizeof(dfl));
+		dfl.sa_handler = SIG_DFL;
+		chain_set(c, &dfl);
+	}
+	if (p.sa_flags & SA_SIGINFO) {
+		p.sa_sigaction(sig, si, uc);
 		return;
 	}
-	if (p->sa_handler == SIG_IGN && sent)
+	if (p.sa_handler == SIG_IGN && sent)
 		return;
-	if (p->sa_handler == SIG_DFL || p->sa_handler == SIG_IGN) {
+	if (p.sa_handler == SIG_DFL || p.sa_handler == SIG_IGN) {
 		/* A fault cannot be ignored: the kernel kills. Put the
 		 * default back; returning re-runs the faulting instruction,
 		 * and a sent signal is sent again (it stays pending until
@@ -101,12 +164,12 @@ chain(int sig, siginfo_t *si, void *uc)
 
 		memset(&dfl, 0, sizeof(dfl));
 		dfl.sa_handler = SIG_DFL;
-		sigaction(sig, &dfl, NULL);
+		real_sigaction(sig, &dfl, NULL);
 		if (sent)
 			raise(sig);
 		return;
 	}
-	p->sa_handler(sig);
+	p.sa_handler(sig);
 }
 
 static void
@@ -131,7 +194,8 @@ on_fault(int sig, siginfo_t *si, void *uc)
 static void
 install_handlers(void)
 {
-	struct sigaction sa;
+	static const int sigs[] = { SIGSEGV, SIGBUS };
+	struct sigaction sa, old;
 	int expected = UNINSTALLED;
 
 	if (!atomic_compare_exchange_strong(&install_state, &expected,
@@ -144,9 +208,39 @@ install_handlers(void)
 	sa.sa_sigaction = on_fault;
 	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGSEGV, &sa, &prev_segv);
-	sigaction(SIGBUS, &sa, &prev_bus);
+	for (size_t i = 0; i < 2; i++) {
+		real_sigaction(sigs[i], &sa, &old);
+		chain_set(chain_of(sigs[i]), &old);
+	}
 	atomic_store(&install_state, INSTALLED);
+}
+
+/* See boundary.h. */
+int
+ksp__fault_sigaction(int sig, const struct sigaction *act,
+		     struct sigaction *old)
+{
+	struct sigaction k;
+	struct chain *c;
+	int err;
+
+	if ((sig != SIGSEGV && sig != SIGBUS) ||
+	    atomic_load(&install_state) != INSTALLED)
+		return 0;
+	c = chain_of(sig);
+	if (act != NULL) {
+		err = ksp__copy_from_user(&k, act, sizeof(k));
+		if (err < 0)
+			return err;
+	}
+	if (old != NULL) {
+		err = ksp__copy_to_user(old, atomic_load(&c->cur), sizeof(*old));
+		if (err < 0)
+			return err;
+	}
+	if (act != NULL)
+		chain_set(c, &k);
+	return 1;
 }
 
 /* See boundary.h: Linux's access_ok(). */

@@ -62,6 +62,8 @@ ssize_t	__pread_chk(int fd, void *buf, size_t len, off_t off, size_t buflen);
 ssize_t	__pread64_chk(int fd, void *buf, size_t len, off_t off,
 		      size_t buflen);
 int	__fxstat(int ver, int fd, struct stat *st);
+int	__sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+sighandler_t bsd_signal(int sig, sighandler_t handler);
 int	__fxstat64(int ver, int fd, struct stat64 *st);
 
 struct kp_stats kp_stats;
@@ -158,6 +160,45 @@ static bool
 in_vfork_child(void)
 {
 	return (pid_t)syscall(SYS_getpid) != owner_pid;
+}
+
+/* -- signals -- */
+
+/*
+ * sigaction and signal for SIGSEGV and SIGBUS: once ksock's copy hooks
+ * catch their own faults (port/hosted/usercopy.c), the program's handler
+ * is chained behind theirs instead of replacing them, so a bad pointer
+ * handed to a socket call stays EFAULT. Everything else is libc's.
+ */
+KP_EXPORT int
+sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	int r = ksp__fault_sigaction(sig, act, old);
+
+	if (r < 0)
+		return (int)fail(r);
+	if (r > 0)
+		return 0;
+	return __sigaction(sig, act, old);
+}
+
+/* signal() as glibc's: BSD semantics (SA_RESTART, the signal blocked in
+ * its handler). */
+KP_EXPORT sighandler_t
+signal(int sig, sighandler_t handler)
+{
+	struct sigaction sa, old;
+
+	if (sig != SIGSEGV && sig != SIGBUS)
+		return bsd_signal(sig, handler);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = handler;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaddset(&sa.sa_mask, sig);
+	if (sigaction(sig, &sa, &old) < 0)
+		return SIG_ERR;
+	return old.sa_handler;
 }
 
 /* -- lookups -- */
