@@ -6,45 +6,26 @@
  * order of checks, because programs and test suites see that order: a
  * call with two bad arguments fails for the one Linux looks at first.
  * Kernel memory here is the stack or ks_port()->alloc; user memory is
- * reached only through ksp__copy_from_user / ksp__copy_to_user.
+ * reached only through the port's copy hooks. Freestanding, as src/core.
  *
  * No locks of its own.
  */
-#include <assert.h>
-#include <errno.h>
 #include <limits.h>
-#include <string.h>
-#include <time.h>
 
 #include "boundary.h"
 
-/* struct msghdr and struct iovec have ksock's layouts. */
-static_assert(sizeof(struct msghdr) == sizeof(struct ks_msghdr), "msghdr");
-static_assert(offsetof(struct msghdr, msg_name) ==
-	      offsetof(struct ks_msghdr, msg_name), "msg_name");
-static_assert(offsetof(struct msghdr, msg_namelen) ==
-	      offsetof(struct ks_msghdr, msg_namelen), "msg_namelen");
-static_assert(offsetof(struct msghdr, msg_iov) ==
-	      offsetof(struct ks_msghdr, msg_iov), "msg_iov");
-static_assert(offsetof(struct msghdr, msg_iovlen) ==
-	      offsetof(struct ks_msghdr, msg_iovlen), "msg_iovlen");
-static_assert(offsetof(struct msghdr, msg_control) ==
-	      offsetof(struct ks_msghdr, msg_control), "msg_control");
-static_assert(offsetof(struct msghdr, msg_controllen) ==
-	      offsetof(struct ks_msghdr, msg_controllen), "msg_controllen");
-static_assert(offsetof(struct msghdr, msg_flags) ==
-	      offsetof(struct ks_msghdr, msg_flags), "msg_flags");
-static_assert(sizeof(struct iovec) == sizeof(struct ks_iovec), "iovec");
-static_assert(offsetof(struct iovec, iov_base) ==
-	      offsetof(struct ks_iovec, iov_base), "iov_base");
-static_assert(offsetof(struct iovec, iov_len) ==
-	      offsetof(struct ks_iovec, iov_len), "iov_len");
-static_assert(sizeof(struct sockaddr_storage) ==
-	      sizeof(struct ks_sockaddr_storage), "sockaddr_storage");
-static_assert(SOCK_CLOEXEC == KS_SOCK_CLOEXEC &&
-	      SOCK_NONBLOCK == KS_SOCK_NONBLOCK, "flags");
-static_assert(MSG_EOR == KS_MSG_EOR && MSG_DONTWAIT == KS_MSG_DONTWAIT,
-	      "MSG_*");
+/* The port's copy hooks: 0 or -KS_EFAULT. */
+static int
+from_user(void *dst, const void *usrc, size_t len)
+{
+	return ks_port()->copy_from_user(dst, usrc, len);
+}
+
+static int
+to_user(void *udst, const void *src, size_t len)
+{
+	return ks_port()->copy_to_user(udst, src, len);
+}
 
 /*
  * Option values move through a kernel buffer: this much on the stack,
@@ -59,7 +40,7 @@ static_assert(MSG_EOR == KS_MSG_EOR && MSG_DONTWAIT == KS_MSG_DONTWAIT,
 
 /* See boundary.h. Linux's __import_iovec() and copy_iovec_from_user(). */
 int
-ksp__iov_import(struct ksp_iov *v, const struct iovec *uiov, size_t n)
+ksp__iov_import(struct ksp_iov *v, const struct ks_iovec *uiov, size_t n)
 {
 	size_t total = 0;
 	int err;
@@ -68,24 +49,24 @@ ksp__iov_import(struct ksp_iov *v, const struct iovec *uiov, size_t n)
 	v->n = 0;
 	v->total = 0;
 	if (n > KSP_UIO_MAXIOV)
-		return -EINVAL;
+		return -KS_EINVAL;
 	if (n == 0)
 		return 0;
 	if (n > KSP_UIO_FASTIOV) {
 		v->iov = ks_port()->alloc(n * sizeof(*v->iov));
 		if (v->iov == NULL) {
 			v->iov = v->fast;
-			return -ENOMEM;
+			return -KS_ENOMEM;
 		}
 	}
 	v->n = n;
-	err = ksp__copy_from_user(v->iov, uiov, n * sizeof(*v->iov));
+	err = from_user(v->iov, uiov, n * sizeof(*v->iov));
 	if (err < 0)
 		goto release;
 	/* Every length is looked at before any range. */
 	for (size_t i = 0; i < n; i++) {
-		if (v->iov[i].iov_len > SSIZE_MAX) {
-			err = -EINVAL;
+		if (v->iov[i].iov_len > LONG_MAX) {
+			err = -KS_EINVAL;
 			goto release;
 		}
 	}
@@ -97,7 +78,7 @@ ksp__iov_import(struct ksp_iov *v, const struct iovec *uiov, size_t n)
 		if (n == 1 && s->iov_len > KSP_RW_MAX)
 			s->iov_len = KSP_RW_MAX;
 		if (!ksp__user_range_ok(s->iov_base, s->iov_len)) {
-			err = -EFAULT;
+			err = -KS_EFAULT;
 			goto release;
 		}
 		if (s->iov_len > KSP_RW_MAX - total)
@@ -124,37 +105,37 @@ ksp__iov_release(struct ksp_iov *v)
 
 /* See boundary.h. move_addr_to_kernel(). */
 int
-ksp__addr_in(const struct sockaddr *uaddr, socklen_t len,
+ksp__addr_in(const void *uaddr, uint32_t len,
 	     struct ks_sockaddr_storage *k)
 {
 	if ((int)len < 0 || len > sizeof(*k))
-		return -EINVAL;
+		return -KS_EINVAL;
 	if (len == 0)
 		return 0;
-	return ksp__copy_from_user(k, uaddr, len);
+	return from_user(k, uaddr, len);
 }
 
 /* See boundary.h. move_addr_to_user(). */
 int
-ksp__addr_out(const void *k, uint32_t klen, struct sockaddr *uaddr,
-	      socklen_t *ulen)
+ksp__addr_out(const void *k, uint32_t klen, void *uaddr,
+	      uint32_t *ulen)
 {
-	socklen_t out = klen;
+	uint32_t out = klen;
 	int len, err;
 
-	err = ksp__copy_from_user(&len, ulen, sizeof(len));
+	err = from_user(&len, ulen, sizeof(len));
 	if (err < 0)
 		return err;
 	if (len > (int)klen)
 		len = (int)klen;
 	if (len < 0)
-		return -EINVAL;
+		return -KS_EINVAL;
 	if (len > 0) {
-		err = ksp__copy_to_user(uaddr, k, (size_t)len);
+		err = to_user(uaddr, k, (size_t)len);
 		if (err < 0)
 			return err;
 	}
-	return ksp__copy_to_user(ulen, &out, sizeof(out));
+	return to_user(ulen, &out, sizeof(out));
 }
 
 /* -- sockets and names -- */
@@ -163,8 +144,8 @@ ksp__addr_out(const void *k, uint32_t klen, struct sockaddr *uaddr,
 int
 ksp__sys_socketpair_flags(int type)
 {
-	if ((type & ~KS_SOCK_TYPE_MASK) & ~(SOCK_CLOEXEC | SOCK_NONBLOCK))
-		return -EINVAL;
+	if ((type & ~KS_SOCK_TYPE_MASK) & ~(KS_SOCK_CLOEXEC | KS_SOCK_NONBLOCK))
+		return -KS_EINVAL;
 	return 0;
 }
 
@@ -174,13 +155,12 @@ ksp__sys_socketpair_out(int *usv, int fd0, int fd1)
 {
 	int fd[2] = { fd0, fd1 };
 
-	return ksp__copy_to_user(usv, fd, sizeof(fd));
+	return to_user(usv, fd, sizeof(fd));
 }
 
-/* bind or connect (@op) to an address moved in from user memory. */
+/* bind, or connect, to an address moved in from user memory. */
 static int
-addr_call(struct ks_sock *so, const struct sockaddr *uaddr, socklen_t len,
-	  int (*op)(struct ks_sock *, const void *, uint32_t))
+addr_call(struct ks_sock *so, const void *uaddr, uint32_t len, bool connect)
 {
 	struct ks_sockaddr_storage k;
 	int err;
@@ -188,36 +168,36 @@ addr_call(struct ks_sock *so, const struct sockaddr *uaddr, socklen_t len,
 	err = ksp__addr_in(uaddr, len, &k);
 	if (err < 0)
 		return err;
-	return op(so, &k, len);
+	return connect ? ks_connect(so, &k, len) : ks_bind(so, &k, len);
 }
 
 /* See boundary.h. __sys_bind(). */
 int
-ksp__sys_bind(struct ks_sock *so, const struct sockaddr *uaddr,
-	      socklen_t len)
+ksp__sys_bind(struct ks_sock *so, const void *uaddr,
+	      uint32_t len)
 {
-	return addr_call(so, uaddr, len, ks_bind);
+	return addr_call(so, uaddr, len, false);
 }
 
 /* See boundary.h. __sys_connect(). */
 int
-ksp__sys_connect(struct ks_sock *so, const struct sockaddr *uaddr,
-		 socklen_t len)
+ksp__sys_connect(struct ks_sock *so, const void *uaddr,
+		 uint32_t len)
 {
-	return addr_call(so, uaddr, len, ks_connect);
+	return addr_call(so, uaddr, len, true);
 }
 
 /* See boundary.h. __sys_accept4(). */
 int
 ksp__sys_accept_flags(int flags)
 {
-	return flags & ~(SOCK_CLOEXEC | SOCK_NONBLOCK) ? -EINVAL : 0;
+	return flags & ~(KS_SOCK_CLOEXEC | KS_SOCK_NONBLOCK) ? -KS_EINVAL : 0;
 }
 
 /* See boundary.h. do_accept(). */
 int
 ksp__sys_accept(struct ks_sock *so, int flags, struct ks_sock **out,
-		struct sockaddr *uaddr, socklen_t *ulen)
+		void *uaddr, uint32_t *ulen)
 {
 	struct ks_sockaddr_storage k;
 	uint32_t klen = sizeof(k);
@@ -244,7 +224,7 @@ ksp__sys_accept(struct ks_sock *so, int flags, struct ks_sock **out,
 
 /* See boundary.h. __sys_getsockname() and __sys_getpeername(). */
 int
-ksp__sys_getname(struct ks_sock *so, struct sockaddr *uaddr, socklen_t *ulen,
+ksp__sys_getname(struct ks_sock *so, void *uaddr, uint32_t *ulen,
 		 bool peer)
 {
 	struct ks_sockaddr_storage k;
@@ -277,30 +257,30 @@ optbuf_free(void *buf, size_t len, unsigned char *stack)
  * written back last. */
 int
 ksp__sys_getsockopt(struct ks_sock *so, int level, int name, void *uval,
-		    socklen_t *ulen)
+		    uint32_t *ulen)
 {
 	unsigned char stack[OPTVAL_STACK];
-	socklen_t len;
+	uint32_t len;
 	uint32_t cap, klen;
 	void *buf;
 	int err;
 
-	err = ksp__copy_from_user(&len, ulen, sizeof(len));
+	err = from_user(&len, ulen, sizeof(len));
 	if (err < 0)
 		return err;
 	if ((int)len < 0)
-		return -EINVAL;
+		return -KS_EINVAL;
 	cap = len > KSP_OPTVAL_MAX ? KSP_OPTVAL_MAX : len;
 	buf = optbuf(cap, stack);
 	if (buf == NULL)
-		return -ENOMEM;
+		return -KS_ENOMEM;
 	klen = cap;
 	err = ks_getsockopt(so, level, name, buf, &klen);
 	if (err >= 0)
-		err = ksp__copy_to_user(uval, buf, klen);
+		err = to_user(uval, buf, klen);
 	if (err >= 0) {
 		len = klen;
-		err = ksp__copy_to_user(ulen, &len, sizeof(len));
+		err = to_user(ulen, &len, sizeof(len));
 	}
 	optbuf_free(buf, cap, stack);
 	return err;
@@ -309,7 +289,7 @@ ksp__sys_getsockopt(struct ks_sock *so, int level, int name, void *uval,
 /* See boundary.h. __sys_setsockopt(). */
 int
 ksp__sys_setsockopt(struct ks_sock *so, int level, int name,
-		    const void *uval, socklen_t len)
+		    const void *uval, uint32_t len)
 {
 	unsigned char stack[OPTVAL_STACK];
 	uint32_t klen;
@@ -317,12 +297,12 @@ ksp__sys_setsockopt(struct ks_sock *so, int level, int name,
 	int err;
 
 	if ((int)len < 0)
-		return -EINVAL;
+		return -KS_EINVAL;
 	klen = len > KSP_OPTVAL_MAX ? KSP_OPTVAL_MAX : len;
 	buf = optbuf(klen, stack);
 	if (buf == NULL)
-		return -ENOMEM;
-	err = ksp__copy_from_user(buf, uval, klen);
+		return -KS_ENOMEM;
+	err = from_user(buf, uval, klen);
 	if (err >= 0)
 		err = ks_setsockopt(so, level, name, buf, klen);
 	optbuf_free(buf, klen, stack);
@@ -352,31 +332,31 @@ send_iov(struct ks_sock *so, struct ksp_iov *v, void *name, uint32_t namelen,
  * MSG_EOR from there). *@total: the bytes the iovec asked for.
  */
 static long
-send_msghdr(struct ks_sock *so, const struct msghdr *umsg, int flags,
+send_msghdr(struct ks_sock *so, const struct ks_msghdr *umsg, int flags,
 	    int allowed, size_t *total)
 {
 	struct ks_sockaddr_storage name;
 	struct ksp_iov v;
-	struct msghdr m;
+	struct ks_msghdr m;
 	uint32_t namelen;
 	long n;
 	int err;
 
-	err = ksp__copy_from_user(&m, umsg, sizeof(m));
+	err = from_user(&m, umsg, sizeof(m));
 	if (err < 0)
 		return err;
 	namelen = m.msg_name != NULL ? m.msg_namelen : 0;
 	if ((int)namelen < 0)
-		return -EINVAL;
+		return -KS_EINVAL;
 	if (namelen > sizeof(name))
 		namelen = sizeof(name);
 	if (namelen > 0) {
-		err = ksp__copy_from_user(&name, m.msg_name, namelen);
+		err = from_user(&name, m.msg_name, namelen);
 		if (err < 0)
 			return err;
 	}
 	if (m.msg_iovlen > KSP_UIO_MAXIOV)
-		return -EMSGSIZE;
+		return -KS_EMSGSIZE;
 	err = ksp__iov_import(&v, m.msg_iov, m.msg_iovlen);
 	if (err < 0)
 		return err;
@@ -394,23 +374,23 @@ send_msghdr(struct ks_sock *so, const struct msghdr *umsg, int flags,
  * (a failure there loses the data that was received, as on Linux).
  */
 static long
-recv_msghdr(struct ks_sock *so, struct msghdr *umsg, int flags)
+recv_msghdr(struct ks_sock *so, struct ks_msghdr *umsg, int flags)
 {
 	struct ks_sockaddr_storage name;
 	struct ks_msghdr k;
 	struct ksp_iov v;
-	struct msghdr m;
+	struct ks_msghdr m;
 	size_t controllen;
 	long n;
 	int err;
 
-	err = ksp__copy_from_user(&m, umsg, sizeof(m));
+	err = from_user(&m, umsg, sizeof(m));
 	if (err < 0)
 		return err;
 	if (m.msg_name != NULL && (int)m.msg_namelen < 0)
-		return -EINVAL;
+		return -KS_EINVAL;
 	if (m.msg_iovlen > KSP_UIO_MAXIOV)
-		return -EMSGSIZE;
+		return -KS_EMSGSIZE;
 	err = ksp__iov_import(&v, m.msg_iov, m.msg_iovlen);
 	if (err < 0)
 		return err;
@@ -431,19 +411,19 @@ recv_msghdr(struct ks_sock *so, struct msghdr *umsg, int flags)
 		if (err < 0)
 			return err;
 	}
-	err = ksp__copy_to_user(&umsg->msg_flags, &k.msg_flags,
+	err = to_user(&umsg->msg_flags, &k.msg_flags,
 				sizeof(k.msg_flags));
 	if (err < 0)
 		return err;
 	controllen = k.msg_controllen;
-	err = ksp__copy_to_user(&umsg->msg_controllen, &controllen,
+	err = to_user(&umsg->msg_controllen, &controllen,
 				sizeof(controllen));
 	return err < 0 ? err : n;
 }
 
 /* See boundary.h. */
 long
-ksp__sys_sendmsg(struct ks_sock *so, const struct msghdr *umsg, int flags)
+ksp__sys_sendmsg(struct ks_sock *so, const struct ks_msghdr *umsg, int flags)
 {
 	size_t total;
 
@@ -452,7 +432,7 @@ ksp__sys_sendmsg(struct ks_sock *so, const struct msghdr *umsg, int flags)
 
 /* See boundary.h. */
 long
-ksp__sys_recvmsg(struct ks_sock *so, struct msghdr *umsg, int flags)
+ksp__sys_recvmsg(struct ks_sock *so, struct ks_msghdr *umsg, int flags)
 {
 	return recv_msghdr(so, umsg, flags);
 }
@@ -465,7 +445,7 @@ ubuf_import(struct ksp_iov *v, void *ubuf, size_t len)
 	if (len > KSP_RW_MAX)
 		len = KSP_RW_MAX;
 	if (!ksp__user_range_ok(ubuf, len))
-		return -EFAULT;
+		return -KS_EFAULT;
 	v->fast[0] = (struct ks_iovec){ ubuf, len };
 	v->iov = v->fast;
 	v->n = 1;
@@ -476,7 +456,7 @@ ubuf_import(struct ksp_iov *v, void *ubuf, size_t len)
 /* See boundary.h. __sys_sendto(). */
 long
 ksp__sys_sendto(struct ks_sock *so, const void *ubuf, size_t len, int flags,
-		const struct sockaddr *uaddr, socklen_t alen)
+		const void *uaddr, uint32_t alen)
 {
 	struct ks_sockaddr_storage name;
 	struct ksp_iov v;
@@ -497,7 +477,7 @@ ksp__sys_sendto(struct ks_sock *so, const void *ubuf, size_t len, int flags,
  * address goes out, and stays received if that fails. */
 long
 ksp__sys_recvfrom(struct ks_sock *so, void *ubuf, size_t len, int flags,
-		  struct sockaddr *uaddr, socklen_t *ualen)
+		  void *uaddr, uint32_t *ualen)
 {
 	struct ks_sockaddr_storage name;
 	struct ks_msghdr k = { 0 };
@@ -524,8 +504,8 @@ ksp__sys_recvfrom(struct ks_sock *so, void *ubuf, size_t len, int flags,
 /* See boundary.h. __sys_sendmmsg(): stops at the first error, or after
  * a message that went only in part; the error only when nothing went. */
 int
-ksp__sys_sendmmsg(struct ks_sock *so, struct mmsghdr *uvec, unsigned int vlen,
-		  int flags)
+ksp__sys_sendmmsg(struct ks_sock *so, struct ksp_mmsghdr *uvec,
+		  unsigned int vlen, int flags)
 {
 	unsigned int i;
 	long n = 0;
@@ -536,11 +516,11 @@ ksp__sys_sendmmsg(struct ks_sock *so, struct mmsghdr *uvec, unsigned int vlen,
 		unsigned int sent;
 		size_t total = 0;
 
-		n = send_msghdr(so, &uvec[i].msg_hdr, flags, MSG_EOR, &total);
+		n = send_msghdr(so, &uvec[i].msg_hdr, flags, KS_MSG_EOR, &total);
 		if (n < 0)
 			break;
 		sent = (unsigned int)n;
-		n = ksp__copy_to_user(&uvec[i].msg_len, &sent, sizeof(sent));
+		n = to_user(&uvec[i].msg_len, &sent, sizeof(sent));
 		if (n < 0)
 			break;
 		if ((size_t)sent < total) {
@@ -551,35 +531,26 @@ ksp__sys_sendmmsg(struct ks_sock *so, struct mmsghdr *uvec, unsigned int vlen,
 	return i > 0 ? (int)i : (int)n;
 }
 
-static int64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* See boundary.h. do_recvmmsg(): the timeout is looked at after each
  * message, and what is left of it written back. */
 int
-ksp__sys_recvmmsg(struct ks_sock *so, struct mmsghdr *uvec, unsigned int vlen,
-		  int flags, struct timespec *utimeout)
+ksp__sys_recvmmsg(struct ks_sock *so, struct ksp_mmsghdr *uvec,
+		  unsigned int vlen, int flags, struct ksp_timespec *utimeout)
 {
-	struct timespec ts;
+	struct ksp_timespec ts;
 	int64_t deadline = -1, left, now;
 	unsigned int i;
 	long n = 0;
 	int err;
 
 	if (utimeout != NULL) {
-		err = ksp__copy_from_user(&ts, utimeout, sizeof(ts));
+		err = from_user(&ts, utimeout, sizeof(ts));
 		if (err < 0)
 			return err;
 		if (ts.tv_sec < 0 || ts.tv_nsec < 0 ||
 		    ts.tv_nsec >= 1000000000)
-			return -EINVAL;
-		now = mono_ns();
+			return -KS_EINVAL;
+		now = ks_port()->now();
 		/* A timeout past the clock's range never ends. */
 		if (ts.tv_sec >= (INT64_MAX - now) / 1000000000)
 			deadline = INT64_MAX;
@@ -591,16 +562,17 @@ ksp__sys_recvmmsg(struct ks_sock *so, struct mmsghdr *uvec, unsigned int vlen,
 	for (i = 0; i < vlen; i++) {
 		unsigned int got;
 
-		n = recv_msghdr(so, &uvec[i].msg_hdr, flags & ~MSG_WAITFORONE);
+		n = recv_msghdr(so, &uvec[i].msg_hdr,
+				flags & ~KSP_MSG_WAITFORONE);
 		if (n < 0)
 			break;
 		got = (unsigned int)n;
-		n = ksp__copy_to_user(&uvec[i].msg_len, &got, sizeof(got));
+		n = to_user(&uvec[i].msg_len, &got, sizeof(got));
 		if (n < 0)
 			break;
-		if (flags & MSG_WAITFORONE)
-			flags |= MSG_DONTWAIT;
-		if (deadline >= 0 && mono_ns() >= deadline) {
+		if (flags & KSP_MSG_WAITFORONE)
+			flags |= KS_MSG_DONTWAIT;
+		if (deadline >= 0 && ks_port()->now() >= deadline) {
 			i++;
 			break;
 		}
@@ -608,13 +580,14 @@ ksp__sys_recvmmsg(struct ks_sock *so, struct mmsghdr *uvec, unsigned int vlen,
 	if (i == 0 && n < 0)
 		return (int)n;
 	if (utimeout != NULL) {
-		left = deadline == INT64_MAX ? deadline : deadline - mono_ns();
+		left = deadline == INT64_MAX ? deadline :
+		       deadline - ks_port()->now();
 		if (left < 0)
 			left = 0;
 		ts.tv_sec = left / 1000000000;
 		ts.tv_nsec = left % 1000000000;
-		if (ksp__copy_to_user(utimeout, &ts, sizeof(ts)) < 0)
-			return -EFAULT;
+		if (to_user(utimeout, &ts, sizeof(ts)) < 0)
+			return -KS_EFAULT;
 	}
 	return (int)i;
 }
@@ -628,7 +601,7 @@ ksp__sys_read(struct ks_sock *so, void *ubuf, size_t len)
 	struct ks_msghdr k = { 0 };
 
 	if (!ksp__user_range_ok(ubuf, len))
-		return -EFAULT;
+		return -KS_EFAULT;
 	if (len == 0)
 		return 0;
 	ubuf_import(&v, ubuf, len);
@@ -653,7 +626,7 @@ ksp__sys_write(struct ks_sock *so, const void *ubuf, size_t len)
 	struct ksp_iov v;
 
 	if (!ksp__user_range_ok(ubuf, len))
-		return -EFAULT;
+		return -KS_EFAULT;
 	ubuf_import(&v, (void *)ubuf, len);
 	return write_iov(so, &v);
 }
@@ -661,7 +634,7 @@ ksp__sys_write(struct ks_sock *so, const void *ubuf, size_t len)
 /* vfs_readv() and vfs_writev(): an iovec of nothing moves nothing, and
  * returns 0 at once (unlike write(), which sends an empty message). */
 static long
-rw_iov(struct ks_sock *so, const struct iovec *uiov, int iovcnt, bool write)
+rw_iov(struct ks_sock *so, const struct ks_iovec *uiov, int iovcnt, bool write)
 {
 	struct ks_msghdr k = { 0 };
 	struct ksp_iov v;
@@ -669,7 +642,7 @@ rw_iov(struct ks_sock *so, const struct iovec *uiov, int iovcnt, bool write)
 	int err;
 
 	if (iovcnt < 0)
-		return -EINVAL;
+		return -KS_EINVAL;
 	err = ksp__iov_import(&v, uiov, (size_t)iovcnt);
 	if (err < 0)
 		return err;
@@ -687,40 +660,16 @@ rw_iov(struct ks_sock *so, const struct iovec *uiov, int iovcnt, bool write)
 
 /* See boundary.h. */
 long
-ksp__sys_readv(struct ks_sock *so, const struct iovec *uiov, int iovcnt)
+ksp__sys_readv(struct ks_sock *so, const struct ks_iovec *uiov, int iovcnt)
 {
 	return rw_iov(so, uiov, iovcnt, false);
 }
 
 /* See boundary.h. */
 long
-ksp__sys_writev(struct ks_sock *so, const struct iovec *uiov, int iovcnt)
+ksp__sys_writev(struct ks_sock *so, const struct ks_iovec *uiov, int iovcnt)
 {
 	return rw_iov(so, uiov, iovcnt, true);
-}
-
-/* See boundary.h. */
-void
-ksp__sock_stat(struct ks_sock *so, uid_t uid, gid_t gid, struct stat *k)
-{
-	memset(k, 0, sizeof(*k));
-	k->st_dev = KSP_SOCK_DEV;
-	k->st_ino = (ino_t)ks_sock_id(so);
-	k->st_mode = S_IFSOCK | 0777;
-	k->st_nlink = 1;
-	k->st_uid = uid;
-	k->st_gid = gid;
-	k->st_blksize = 4096;
-}
-
-/* See boundary.h. */
-int
-ksp__sys_fstat(struct ks_sock *so, uid_t uid, gid_t gid, struct stat *ust)
-{
-	struct stat k;
-
-	ksp__sock_stat(so, uid, gid, &k);
-	return ksp__copy_to_user(ust, &k, sizeof(k));
 }
 
 /* See boundary.h. */
@@ -731,32 +680,32 @@ ksp__sys_call(struct ks_sock *so, enum ksp_sys call, const long a[5])
 
 	switch (call) {
 	case KSP_SYS_BIND:
-		return ksp__sys_bind(so, p1, (socklen_t)a[1]);
+		return ksp__sys_bind(so, p1, (uint32_t)a[1]);
 	case KSP_SYS_CONNECT:
-		return ksp__sys_connect(so, p1, (socklen_t)a[1]);
+		return ksp__sys_connect(so, p1, (uint32_t)a[1]);
 	case KSP_SYS_LISTEN:
 		return ks_listen(so, (int)a[0]);
 	case KSP_SYS_SHUTDOWN:
 		return ks_shutdown(so, (int)a[0]);
 	case KSP_SYS_GETSOCKNAME:
 	case KSP_SYS_GETPEERNAME:
-		return ksp__sys_getname(so, p1, (socklen_t *)(void *)a[1],
+		return ksp__sys_getname(so, p1, (uint32_t *)(void *)a[1],
 					call == KSP_SYS_GETPEERNAME);
 	case KSP_SYS_GETSOCKOPT:
 		return ksp__sys_getsockopt(so, (int)a[0], (int)a[1], p3, p4);
 	case KSP_SYS_SETSOCKOPT:
 		return ksp__sys_setsockopt(so, (int)a[0], (int)a[1], p3,
-					   (socklen_t)a[3]);
+					   (uint32_t)a[3]);
 	case KSP_SYS_SENDMSG:
 		return ksp__sys_sendmsg(so, p1, (int)a[1]);
 	case KSP_SYS_RECVMSG:
 		return ksp__sys_recvmsg(so, p1, (int)a[1]);
 	case KSP_SYS_SENDTO:
 		return ksp__sys_sendto(so, p1, (size_t)a[1], (int)a[2], p4,
-				       (socklen_t)a[4]);
+				       (uint32_t)a[4]);
 	case KSP_SYS_RECVFROM:
 		return ksp__sys_recvfrom(so, p1, (size_t)a[1], (int)a[2], p4,
-					 (socklen_t *)(void *)a[4]);
+					 (uint32_t *)(void *)a[4]);
 	case KSP_SYS_SENDMMSG:
 		return ksp__sys_sendmmsg(so, p1, (unsigned int)a[1], (int)a[2]);
 	case KSP_SYS_RECVMMSG:
@@ -771,5 +720,5 @@ ksp__sys_call(struct ks_sock *so, enum ksp_sys call, const long a[5])
 	case KSP_SYS_WRITEV:
 		return ksp__sys_writev(so, p1, (int)a[1]);
 	}
-	return -ENOSYS;
+	return -KS_ENOSYS;
 }

@@ -12,29 +12,31 @@
  * copied out (msg_name, msg_namelen, msg_flags, msg_controllen); iovec
  * arrays imported and checked as import_iovec() does; socket addresses
  * moved as move_addr_to_kernel() and move_addr_to_user() do; option
- * values and lengths. Every user pointer is touched only through the
- * copy hooks (usercopy.c), which fail with -EFAULT and never fault.
+ * values and lengths. Pointer arguments are user pointers with Linux's
+ * LP64 layouts (abi.h's struct ks_msghdr, struct ks_iovec, and the two
+ * below); they are touched only through the port's copy hooks
+ * (ks_port()->copy_from_user / copy_to_user), so a bad one is -EFAULT
+ * wherever the port's hooks say so. Results are >= 0 or -KS_E*.
  *
  * What stays in a front end is what is really its own: finding the
  * socket behind a descriptor, reserving and installing descriptors, and
- * turning the negative errno these functions return into -1/errno, with
- * ksp__fail() (musl's rule: one conversion, at the boundary).
+ * turning a negative result into its own error convention (-1/errno in
+ * the Linux front ends: one conversion, at the boundary, as musl does).
  *
- * Nothing here knows a descriptor table. No locks are held or taken
- * other than ksock's own; calls may block in ksock.
+ * Like src/core, this layer is freestanding (ksock's headers and the
+ * compiler's only), so a kernel's glue compiles it as it is. Besides
+ * struct ks_port it needs one function from its host:
+ * ksp__user_range_ok(), Linux's access_ok().
+ *
+ * Nothing here knows a descriptor table. No locks of its own; calls may
+ * block in ksock.
  */
 #ifndef KSOCK_PORT_BOUNDARY_H
 #define KSOCK_PORT_BOUNDARY_H
 
-#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/types.h>
-#include <sys/uio.h>
-#include <time.h>
+#include <stdint.h>
 
 #include <ksock/ksock.h>
 
@@ -47,37 +49,27 @@
 /* Linux's MAX_RW_COUNT (INT_MAX rounded down to a page): no read or
  * write moves more at once. */
 #define KSP_RW_MAX	0x7ffff000UL
+/* Linux's MSG_WAITFORONE (recvmmsg only; abi.h has no use for it). */
+#define KSP_MSG_WAITFORONE 0x10000
 
-/* Sets errno from the negative @err and returns -1. */
-static inline long
-ksp__fail(long err)
-{
-	errno = (int)-err;
-	return -1;
-}
+/* Layout of struct mmsghdr (LP64). */
+struct ksp_mmsghdr {
+	struct ks_msghdr msg_hdr;
+	unsigned int	 msg_len;
+};
 
-/* -- user memory (usercopy.c) -- */
+/* Layout of struct timespec (LP64). */
+struct ksp_timespec {
+	int64_t		 tv_sec;
+	long		 tv_nsec;
+};
 
-/* port.h's copy hooks: 0, or -EFAULT for memory that cannot be read or
- * written (never a fault). Async-signal-safe. */
-int	ksp__copy_from_user(void *dst, const void *usrc, size_t len);
-int	ksp__copy_to_user(void *udst, const void *src, size_t len);
-/* Linux's access_ok(): whether @len bytes at @p end inside the user
- * address space. Says nothing about whether they are mapped. */
+/* Provided by the host: whether @len bytes at user address @p end inside
+ * the user address space (Linux's access_ok()). Says nothing about
+ * whether they are mapped. */
 bool	ksp__user_range_ok(const void *p, size_t len);
 
-/*
- * For a front end that sees the program's own sigaction calls (the
- * preload shim): once the copy hooks' SIGSEGV/SIGBUS handlers are in
- * place, a program's action for those signals becomes the one faults
- * outside copies go to, and *@old reports the program's previous one,
- * so the program sees what it would have seen. Returns 1 (done), 0 (not
- * such a call: pass it on), or -EFAULT.
- */
-int	ksp__fault_sigaction(int sig, const struct sigaction *act,
-			     struct sigaction *old);
-
-/* -- pieces (boundary.c) -- */
+/* -- pieces -- */
 
 /* An iovec array imported from user memory: the segments in kernel
  * memory (fast[] or an allocation), checked and capped. */
@@ -90,79 +82,73 @@ struct ksp_iov {
 
 /*
  * import_iovec(): copies the @n segments at @uiov into @v. Returns 0, or
- * -EINVAL (more than KSP_UIO_MAXIOV segments, a length above SSIZE_MAX),
- * -EFAULT (the array unreadable, a segment ending outside the user
- * address space), -ENOMEM. A single segment is capped before its range
- * is checked, several after, as Linux does. ksp__iov_release() frees.
+ * -KS_EINVAL (more than KSP_UIO_MAXIOV segments, a length above
+ * LONG_MAX), -KS_EFAULT (the array unreadable, a segment ending outside
+ * the user address space), -KS_ENOMEM. A single segment is capped before
+ * its range is checked, several after, as Linux does.
+ * ksp__iov_release() frees.
  */
-int	ksp__iov_import(struct ksp_iov *v, const struct iovec *uiov, size_t n);
+int	ksp__iov_import(struct ksp_iov *v, const struct ks_iovec *uiov,
+			size_t n);
 void	ksp__iov_release(struct ksp_iov *v);
 
 /* move_addr_to_kernel(): a socket address of @len bytes into @k. 0,
- * -EINVAL (length), -EFAULT. */
-int	ksp__addr_in(const struct sockaddr *uaddr, socklen_t len,
+ * -KS_EINVAL (length), -KS_EFAULT. */
+int	ksp__addr_in(const void *uaddr, uint32_t len,
 		     struct ks_sockaddr_storage *k);
 /* move_addr_to_user(): at most *@ulen bytes of the @klen-byte address @k
- * to @uaddr, then @klen to *@ulen. 0, -EINVAL (*@ulen < 0), -EFAULT. */
-int	ksp__addr_out(const void *k, uint32_t klen, struct sockaddr *uaddr,
-		      socklen_t *ulen);
+ * to @uaddr, then @klen to *@ulen. 0, -KS_EINVAL (*@ulen < 0),
+ * -KS_EFAULT. */
+int	ksp__addr_out(const void *k, uint32_t klen, void *uaddr,
+		      uint32_t *ulen);
 
-/* -- socket calls on a found socket; each returns >= 0 or -errno -- */
+/* -- socket calls on a found socket -- */
 
 /* socketpair(2)'s flag check, made before descriptors are taken. */
 int	ksp__sys_socketpair_flags(int type);
-/* socketpair(2)'s result: the two numbers into @usv. 0 or -EFAULT. */
+/* socketpair(2)'s result: the two numbers into @usv. 0 or -KS_EFAULT. */
 int	ksp__sys_socketpair_out(int *usv, int fd0, int fd1);
-int	ksp__sys_bind(struct ks_sock *so, const struct sockaddr *uaddr,
-		      socklen_t len);
-int	ksp__sys_connect(struct ks_sock *so, const struct sockaddr *uaddr,
-			 socklen_t len);
+int	ksp__sys_bind(struct ks_sock *so, const void *uaddr, uint32_t len);
+int	ksp__sys_connect(struct ks_sock *so, const void *uaddr, uint32_t len);
 /* accept4(2)'s flag check, made before anything else. */
 int	ksp__sys_accept_flags(int flags);
 /* accept4(2) without descriptors: *@out gets the new socket (the
  * caller's reference). A failed address copy-out closes it, as Linux
  * drops the connection. */
 int	ksp__sys_accept(struct ks_sock *so, int flags, struct ks_sock **out,
-			struct sockaddr *uaddr, socklen_t *ulen);
-int	ksp__sys_getname(struct ks_sock *so, struct sockaddr *uaddr,
-			 socklen_t *ulen, bool peer);
+			void *uaddr, uint32_t *ulen);
+int	ksp__sys_getname(struct ks_sock *so, void *uaddr, uint32_t *ulen,
+			 bool peer);
 int	ksp__sys_getsockopt(struct ks_sock *so, int level, int name,
-			    void *uval, socklen_t *ulen);
+			    void *uval, uint32_t *ulen);
 int	ksp__sys_setsockopt(struct ks_sock *so, int level, int name,
-			    const void *uval, socklen_t len);
-long	ksp__sys_sendmsg(struct ks_sock *so, const struct msghdr *umsg,
+			    const void *uval, uint32_t len);
+long	ksp__sys_sendmsg(struct ks_sock *so, const struct ks_msghdr *umsg,
 			 int flags);
-long	ksp__sys_recvmsg(struct ks_sock *so, struct msghdr *umsg, int flags);
+long	ksp__sys_recvmsg(struct ks_sock *so, struct ks_msghdr *umsg,
+			 int flags);
 long	ksp__sys_sendto(struct ks_sock *so, const void *ubuf, size_t len,
-			int flags, const struct sockaddr *uaddr, socklen_t alen);
+			int flags, const void *uaddr, uint32_t alen);
 long	ksp__sys_recvfrom(struct ks_sock *so, void *ubuf, size_t len,
-			  int flags, struct sockaddr *uaddr, socklen_t *ualen);
-int	ksp__sys_sendmmsg(struct ks_sock *so, struct mmsghdr *uvec,
+			  int flags, void *uaddr, uint32_t *ualen);
+int	ksp__sys_sendmmsg(struct ks_sock *so, struct ksp_mmsghdr *uvec,
 			  unsigned int vlen, int flags);
-int	ksp__sys_recvmmsg(struct ks_sock *so, struct mmsghdr *uvec,
+int	ksp__sys_recvmmsg(struct ks_sock *so, struct ksp_mmsghdr *uvec,
 			  unsigned int vlen, int flags,
-			  struct timespec *utimeout);
-/* st_dev reported for sockets, as Linux reports sockfs's device. */
-#define KSP_SOCK_DEV	0x6b73
-/* What fstat(2) reports for a socket owned by @uid/@gid, into @k. */
-void	ksp__sock_stat(struct ks_sock *so, uid_t uid, gid_t gid,
-		       struct stat *k);
-/* fstat(2) on a socket: the same, copied out to @ust. 0 or -EFAULT. */
-int	ksp__sys_fstat(struct ks_sock *so, uid_t uid, gid_t gid,
-		       struct stat *ust);
+			  struct ksp_timespec *utimeout);
 /* read(2), write(2), readv(2), writev(2) on a socket. */
 long	ksp__sys_read(struct ks_sock *so, void *ubuf, size_t len);
 long	ksp__sys_write(struct ks_sock *so, const void *ubuf, size_t len);
-long	ksp__sys_readv(struct ks_sock *so, const struct iovec *uiov,
+long	ksp__sys_readv(struct ks_sock *so, const struct ks_iovec *uiov,
 		       int iovcnt);
-long	ksp__sys_writev(struct ks_sock *so, const struct iovec *uiov,
+long	ksp__sys_writev(struct ks_sock *so, const struct ks_iovec *uiov,
 			int iovcnt);
 
 /*
  * The same calls by number, for a front end that forwards calls as a
  * number and arguments (socketcall(2)'s idea; ksockd's requests): the
  * arguments after the descriptor, in @a, as syscall(2) passes them.
- * Returns what the typed function returns.
+ * Returns what the typed function returns, or -KS_ENOSYS.
  */
 enum ksp_sys {
 	KSP_SYS_BIND, KSP_SYS_CONNECT, KSP_SYS_LISTEN, KSP_SYS_SHUTDOWN,

@@ -25,16 +25,58 @@
 #ifndef KSOCK_PORT_HOSTED_H
 #define KSOCK_PORT_HOSTED_H
 
+#include <assert.h>
+#include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include <ksock/ksock.h>
 
 #include "boundary.h"
+
+/* The boundary's user layouts are the host's: msghdr, iovec, mmsghdr,
+ * timespec, sockaddr_storage and the flags, as on Linux LP64. */
+static_assert(sizeof(struct msghdr) == sizeof(struct ks_msghdr), "msghdr");
+static_assert(offsetof(struct msghdr, msg_name) ==
+	      offsetof(struct ks_msghdr, msg_name), "msg_name");
+static_assert(offsetof(struct msghdr, msg_namelen) ==
+	      offsetof(struct ks_msghdr, msg_namelen), "msg_namelen");
+static_assert(offsetof(struct msghdr, msg_iov) ==
+	      offsetof(struct ks_msghdr, msg_iov), "msg_iov");
+static_assert(offsetof(struct msghdr, msg_iovlen) ==
+	      offsetof(struct ks_msghdr, msg_iovlen), "msg_iovlen");
+static_assert(offsetof(struct msghdr, msg_control) ==
+	      offsetof(struct ks_msghdr, msg_control), "msg_control");
+static_assert(offsetof(struct msghdr, msg_controllen) ==
+	      offsetof(struct ks_msghdr, msg_controllen), "msg_controllen");
+static_assert(offsetof(struct msghdr, msg_flags) ==
+	      offsetof(struct ks_msghdr, msg_flags), "msg_flags");
+static_assert(sizeof(struct iovec) == sizeof(struct ks_iovec), "iovec");
+static_assert(offsetof(struct iovec, iov_base) ==
+	      offsetof(struct ks_iovec, iov_base), "iov_base");
+static_assert(offsetof(struct iovec, iov_len) ==
+	      offsetof(struct ks_iovec, iov_len), "iov_len");
+static_assert(sizeof(struct mmsghdr) == sizeof(struct ksp_mmsghdr) &&
+	      offsetof(struct mmsghdr, msg_len) ==
+	      offsetof(struct ksp_mmsghdr, msg_len), "mmsghdr");
+static_assert(sizeof(struct timespec) == sizeof(struct ksp_timespec) &&
+	      offsetof(struct timespec, tv_nsec) ==
+	      offsetof(struct ksp_timespec, tv_nsec), "timespec");
+static_assert(sizeof(struct sockaddr_storage) ==
+	      sizeof(struct ks_sockaddr_storage), "sockaddr_storage");
+static_assert(sizeof(socklen_t) == sizeof(uint32_t), "socklen_t");
+static_assert(SOCK_CLOEXEC == KS_SOCK_CLOEXEC &&
+	      SOCK_NONBLOCK == KS_SOCK_NONBLOCK, "SOCK_*");
+static_assert(MSG_EOR == KS_MSG_EOR && MSG_DONTWAIT == KS_MSG_DONTWAIT &&
+	      MSG_WAITFORONE == KSP_MSG_WAITFORONE, "MSG_*");
 
 struct ksp_proc;
 
@@ -100,7 +142,40 @@ void	ksp__mutex_unlock(struct ks_mutex *m);
 void	*ksp__thread_self(void);
 void	ksp__thread_unpark(void *thread);
 void	ksp__random(void *buf, size_t len);
-/* The copy hooks, and the system-call boundary: boundary.h. */
+/*
+ * usercopy.c: port.h's copy hooks for a Linux process (0, or -EFAULT for
+ * memory that cannot be read or written, never a fault; async-signal-
+ * safe), and boundary.h's ksp__user_range_ok().
+ */
+int	ksp__copy_from_user(void *dst, const void *usrc, size_t len);
+int	ksp__copy_to_user(void *udst, const void *src, size_t len);
+/*
+ * For a front end that sees the program's own sigaction calls (the
+ * preload shim): once the copy hooks' SIGSEGV/SIGBUS handlers are in
+ * place, a program's action for those signals becomes the one faults
+ * outside copies go to, and *@old reports the program's previous one,
+ * so the program sees what it would have seen. Returns 1 (done), 0 (not
+ * such a call: pass it on), or -EFAULT.
+ */
+int	ksp__fault_sigaction(int sig, const struct sigaction *act,
+			     struct sigaction *old);
+/* st_dev reported for sockets, as Linux reports sockfs's device. */
+#define KSP_SOCK_DEV	0x6b73
+/* What fstat(2) reports for a socket owned by @uid/@gid, into @k. */
+void	ksp__sock_stat(struct ks_sock *so, uid_t uid, gid_t gid,
+		       struct stat *k);
+/* fstat(2) on a socket: the same, copied out to @ust. 0 or -EFAULT. */
+int	ksp__sys_fstat(struct ks_sock *so, uid_t uid, gid_t gid,
+		       struct stat *ust);
+
+/* Sets errno from the negative @err and returns -1: the Linux front
+ * ends' one conversion of the boundary's results. */
+static inline long
+ksp__fail(long err)
+{
+	errno = (int)-err;
+	return -1;
+}
 /* In a forked child: the pool lock another thread may have held is
  * usable again (the other threads' records are abandoned). */
 void	ksp__thread_fork_child(void);

@@ -215,7 +215,7 @@ install_handlers(void)
 	atomic_store(&install_state, INSTALLED);
 }
 
-/* See boundary.h. */
+/* See hosted.h. */
 int
 ksp__fault_sigaction(int sig, const struct sigaction *act,
 		     struct sigaction *old)
@@ -309,16 +309,42 @@ user_copy(void *dst, const void *src, size_t len, const void *user)
 	return guarded_copy(dst, src, len, (uintptr_t)user);
 }
 
-/* See boundary.h. */
+/* See hosted.h. */
 int
 ksp__copy_from_user(void *dst, const void *usrc, size_t len)
 {
 	return user_copy(dst, usrc, len, usrc);
 }
 
-/* See boundary.h. */
+/* See hosted.h. */
 int
 ksp__copy_to_user(void *udst, const void *src, size_t len)
 {
 	return user_copy(udst, src, len, udst);
+}
+
+/* -- fstat: the one socket call whose result is a host structure -- */
+
+/* See hosted.h. */
+void
+ksp__sock_stat(struct ks_sock *so, uid_t uid, gid_t gid, struct stat *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->st_dev = KSP_SOCK_DEV;
+	k->st_ino = (ino_t)ks_sock_id(so);
+	k->st_mode = S_IFSOCK | 0777;
+	k->st_nlink = 1;
+	k->st_uid = uid;
+	k->st_gid = gid;
+	k->st_blksize = 4096;
+}
+
+/* See hosted.h. */
+int
+ksp__sys_fstat(struct ks_sock *so, uid_t uid, gid_t gid, struct stat *ust)
+{
+	struct stat k;
+
+	ksp__sock_stat(so, uid, gid, &k);
+	return ksp__copy_to_user(ust, &k, sizeof(k));
 }

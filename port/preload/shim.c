@@ -517,7 +517,8 @@ sendmsg(int fd, const struct msghdr *msg, int flags)
 	if (f == NULL)
 		return err < 0 ? fail(err) :
 		       syscall(SYS_sendmsg, fd, msg, flags);
-	n = count(KSP_SYS_SENDMSG, ksp__sys_sendmsg(f->so, msg, flags));
+	n = count(KSP_SYS_SENDMSG, ksp__sys_sendmsg(f->so,
+		  (const struct ks_msghdr *)(const void *)msg, flags));
 	kp__file_put(f);
 	return n < 0 ? fail(n) : n;
 }

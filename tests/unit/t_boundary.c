@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../port/hosted/boundary.h"
+#include "../../port/hosted/hosted.h"
 
 #define PAGE	4096
 #define NSEG	16	/* more than KSP_UIO_FASTIOV: the array is allocated */
@@ -43,12 +43,12 @@ t_many_segments(void)
 {
 	struct ks_sock *s[2];
 	char out[NSEG][4], in[NSEG][4];
-	struct iovec wv[NSEG], rv[NSEG];
+	struct ks_iovec wv[NSEG], rv[NSEG];
 
 	for (int i = 0; i < NSEG; i++) {
 		memset(out[i], 'a' + i, sizeof(out[i]));
-		wv[i] = (struct iovec){ out[i], sizeof(out[i]) };
-		rv[i] = (struct iovec){ in[i], sizeof(in[i]) };
+		wv[i] = (struct ks_iovec){ out[i], sizeof(out[i]) };
+		rv[i] = (struct ks_iovec){ in[i], sizeof(in[i]) };
 	}
 	memset(in, 0, sizeof(in));
 	ut_pair(KS_SOCK_STREAM, s);
@@ -62,7 +62,7 @@ t_many_segments(void)
 static void
 t_iov_import_checks(void)
 {
-	struct iovec iov[2] = { { NULL, 1 }, { NULL, (size_t)SSIZE_MAX + 1 } };
+	struct ks_iovec iov[2] = { { NULL, 1 }, { NULL, (size_t)LONG_MAX + 1 } };
 	struct ksp_iov v;
 
 	EQ(ksp__iov_import(&v, iov, KSP_UIO_MAXIOV + 1), -KS_EINVAL);
@@ -72,7 +72,7 @@ t_iov_import_checks(void)
 	iov[1].iov_len = 1UL << 50;
 	EQ(ksp__iov_import(&v, iov, 2), -KS_EFAULT);
 	/* One segment is capped first, and the capped range is good. */
-	iov[0] = (struct iovec){ &v, 1UL << 50 };
+	iov[0] = (struct ks_iovec){ &v, 1UL << 50 };
 	EQ(ksp__iov_import(&v, iov, 1), 0);
 	CHECK_EQ(v.total, KSP_RW_MAX);
 	ksp__iov_release(&v);
