@@ -468,6 +468,11 @@ install_host_pair(int hfd[2], bool cloexec, int fds[2])
 		err = fd[1];
 		goto unreserve0;
 	}
+	/* As Linux's do_pipe2(): the numbers go out before they are
+	 * installed, and a bad array is EFAULT with nothing left open. */
+	err = ksp__copy_to_user(fds, fd, sizeof(fd));
+	if (err < 0)
+		goto unreserve1;
 	f[0] = ksp__file_new_host(hfd[0]);
 	f[1] = f[0] != NULL ? ksp__file_new_host(hfd[1]) : NULL;
 	if (f[1] == NULL) {
@@ -478,7 +483,6 @@ install_host_pair(int hfd[2], bool cloexec, int fds[2])
 	for (int i = 0; i < 2; i++) {
 		ksp__fd_commit(t, fd[i], f[i], cloexec);
 		ksp__file_put(f[i]);
-		fds[i] = fd[i];
 	}
 	return 0;
 

@@ -5,9 +5,9 @@
  * a page of a file mapping past the end of the file (SIGBUS on access),
  * and each argument a call reads or writes: buffers, iovec arrays, the
  * msghdr itself, msg_name, msg_control, socket addresses, address and
- * option lengths, option values, the socketpair array, fstat's buffer.
- * Where Linux keeps the data queued, a later good receive gets the
- * bytes; where it drops it, the queue is empty.
+ * option lengths, option values, the socketpair and pipe arrays,
+ * fstat's buffer. Where Linux keeps the data queued, a later good
+ * receive gets the bytes; where it drops it, the queue is empty.
  *
  * Also iovec lengths, measured on Linux 6.x (import_iovec, import_ubuf,
  * vfs_read/vfs_write): one length above SSIZE_MAX is EINVAL; a total
@@ -352,6 +352,10 @@ static long socketpair_bad_array(struct fx *x)
 { return socketpair(AF_UNIX, x->type, 0, (int *)(void *)x->unmapped); }
 static long socketpair_readonly_array(struct fx *x)
 { return socketpair(AF_UNIX, x->type, 0, (int *)(void *)x->ro); }
+static long pipe_bad_array(struct fx *x)
+{ return pipe((int *)(void *)x->unmapped); }
+static long pipe_readonly_array(struct fx *x)
+{ return pipe2((int *)(void *)x->ro, O_CLOEXEC); }
 static long fstat_unmapped(struct fx *x)
 { return fstat(x->sv[0], (struct stat *)(void *)x->unmapped); }
 static long fstat_readonly(struct fx *x)
@@ -411,6 +415,8 @@ static const struct {
 	{ "socketpair_bad_array", socketpair_bad_array,	SOCK_STREAM, false, ANY },
 	{ "socketpair_readonly_array", socketpair_readonly_array,
 						SOCK_DGRAM, false, ANY },
+	{ "pipe_bad_array",	pipe_bad_array,		SOCK_STREAM, false, ANY },
+	{ "pipe_readonly_array", pipe_readonly_array,	SOCK_STREAM, false, ANY },
 	{ "fstat_unmapped",	fstat_unmapped,		SOCK_STREAM, false, ANY },
 	{ "fstat_readonly",	fstat_readonly,		SOCK_DGRAM, false, ANY },
 	{ "ioctl_fionread_bad",	ioctl_fionread_bad,	SOCK_STREAM, true, KEPT },
