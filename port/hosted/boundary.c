@@ -326,10 +326,39 @@ send_iov(struct ks_sock *so, struct ksp_iov *v, void *name, uint32_t namelen,
 }
 
 /*
- * ___sys_sendmsg(): the msghdr at @umsg copied in as __copy_msghdr()
- * does (the name moved in, then the iovec imported), and sent. Flags in
- * the msghdr's msg_flags that @allowed names are added (sendmmsg takes
- * MSG_EOR from there). *@total: the bytes the iovec asked for.
+ * __copy_msghdr() and import_iovec(): the msghdr at @umsg into @m, then
+ * for a send (@name not NULL) its name into @name (*@namelen bytes),
+ * then its iovec into @v, with Linux's checks in Linux's order.
+ */
+static int
+msghdr_in(const struct ks_msghdr *umsg, struct ks_msghdr *m,
+	  struct ks_sockaddr_storage *name, uint32_t *namelen,
+	  struct ksp_iov *v)
+{
+	int err;
+
+	err = from_user(m, umsg, sizeof(*m));
+	if (err < 0)
+		return err;
+	*namelen = m->msg_name != NULL ? m->msg_namelen : 0;
+	if ((int)*namelen < 0)
+		return -KS_EINVAL;
+	if (*namelen > sizeof(*name))
+		*namelen = sizeof(*name);
+	if (name != NULL && *namelen > 0) {
+		err = from_user(name, m->msg_name, *namelen);
+		if (err < 0)
+			return err;
+	}
+	if (m->msg_iovlen > KSP_UIO_MAXIOV)
+		return -KS_EMSGSIZE;
+	return ksp__iov_import(v, m->msg_iov, m->msg_iovlen);
+}
+
+/*
+ * ___sys_sendmsg(): the msghdr in, and the send. Flags in the msghdr's
+ * msg_flags that @allowed names are added (sendmmsg takes MSG_EOR from
+ * there). *@total: the bytes the iovec asked for.
  */
 static long
 send_msghdr(struct ks_sock *so, const struct ks_msghdr *umsg, int flags,
@@ -342,22 +371,7 @@ send_msghdr(struct ks_sock *so, const struct ks_msghdr *umsg, int flags,
 	long n;
 	int err;
 
-	err = from_user(&m, umsg, sizeof(m));
-	if (err < 0)
-		return err;
-	namelen = m.msg_name != NULL ? m.msg_namelen : 0;
-	if ((int)namelen < 0)
-		return -KS_EINVAL;
-	if (namelen > sizeof(name))
-		namelen = sizeof(name);
-	if (namelen > 0) {
-		err = from_user(&name, m.msg_name, namelen);
-		if (err < 0)
-			return err;
-	}
-	if (m.msg_iovlen > KSP_UIO_MAXIOV)
-		return -KS_EMSGSIZE;
-	err = ksp__iov_import(&v, m.msg_iov, m.msg_iovlen);
+	err = msghdr_in(umsg, &m, &name, &namelen, &v);
 	if (err < 0)
 		return err;
 	*total = v.total;
@@ -369,29 +383,22 @@ send_msghdr(struct ks_sock *so, const struct ks_msghdr *umsg, int flags,
 }
 
 /*
- * ___sys_recvmsg(): the msghdr copied in, the iovec imported, the
- * receive, then the address, msg_flags and msg_controllen copied out
- * (a failure there loses the data that was received, as on Linux).
+ * ___sys_recvmsg(): the msghdr in, the receive, then the address,
+ * msg_flags and msg_controllen out (a failure there loses the data that
+ * was received, as on Linux).
  */
 static long
 recv_msghdr(struct ks_sock *so, struct ks_msghdr *umsg, int flags)
 {
 	struct ks_sockaddr_storage name;
-	struct ks_msghdr k;
+	struct ks_msghdr k, m;
 	struct ksp_iov v;
-	struct ks_msghdr m;
 	size_t controllen;
+	uint32_t namelen;
 	long n;
 	int err;
 
-	err = from_user(&m, umsg, sizeof(m));
-	if (err < 0)
-		return err;
-	if (m.msg_name != NULL && (int)m.msg_namelen < 0)
-		return -KS_EINVAL;
-	if (m.msg_iovlen > KSP_UIO_MAXIOV)
-		return -KS_EMSGSIZE;
-	err = ksp__iov_import(&v, m.msg_iov, m.msg_iovlen);
+	err = msghdr_in(umsg, &m, NULL, &namelen, &v);
 	if (err < 0)
 		return err;
 	k = (struct ks_msghdr){
@@ -411,13 +418,11 @@ recv_msghdr(struct ks_sock *so, struct ks_msghdr *umsg, int flags)
 		if (err < 0)
 			return err;
 	}
-	err = to_user(&umsg->msg_flags, &k.msg_flags,
-				sizeof(k.msg_flags));
+	err = to_user(&umsg->msg_flags, &k.msg_flags, sizeof(k.msg_flags));
 	if (err < 0)
 		return err;
 	controllen = k.msg_controllen;
-	err = to_user(&umsg->msg_controllen, &controllen,
-				sizeof(controllen));
+	err = to_user(&umsg->msg_controllen, &controllen, sizeof(controllen));
 	return err < 0 ? err : n;
 }
 

@@ -44,34 +44,26 @@
 
 /* The boundary's user layouts are the host's: msghdr, iovec, mmsghdr,
  * timespec, sockaddr_storage and the flags, as on Linux LP64. */
-static_assert(sizeof(struct msghdr) == sizeof(struct ks_msghdr), "msghdr");
-static_assert(offsetof(struct msghdr, msg_name) ==
-	      offsetof(struct ks_msghdr, msg_name), "msg_name");
-static_assert(offsetof(struct msghdr, msg_namelen) ==
-	      offsetof(struct ks_msghdr, msg_namelen), "msg_namelen");
-static_assert(offsetof(struct msghdr, msg_iov) ==
-	      offsetof(struct ks_msghdr, msg_iov), "msg_iov");
-static_assert(offsetof(struct msghdr, msg_iovlen) ==
-	      offsetof(struct ks_msghdr, msg_iovlen), "msg_iovlen");
-static_assert(offsetof(struct msghdr, msg_control) ==
-	      offsetof(struct ks_msghdr, msg_control), "msg_control");
-static_assert(offsetof(struct msghdr, msg_controllen) ==
-	      offsetof(struct ks_msghdr, msg_controllen), "msg_controllen");
-static_assert(offsetof(struct msghdr, msg_flags) ==
-	      offsetof(struct ks_msghdr, msg_flags), "msg_flags");
-static_assert(sizeof(struct iovec) == sizeof(struct ks_iovec), "iovec");
-static_assert(offsetof(struct iovec, iov_base) ==
-	      offsetof(struct ks_iovec, iov_base), "iov_base");
-static_assert(offsetof(struct iovec, iov_len) ==
-	      offsetof(struct ks_iovec, iov_len), "iov_len");
-static_assert(sizeof(struct mmsghdr) == sizeof(struct ksp_mmsghdr) &&
-	      offsetof(struct mmsghdr, msg_len) ==
-	      offsetof(struct ksp_mmsghdr, msg_len), "mmsghdr");
-static_assert(sizeof(struct timespec) == sizeof(struct ksp_timespec) &&
-	      offsetof(struct timespec, tv_nsec) ==
-	      offsetof(struct ksp_timespec, tv_nsec), "timespec");
-static_assert(sizeof(struct sockaddr_storage) ==
-	      sizeof(struct ks_sockaddr_storage), "sockaddr_storage");
+#define KSP_SAME_LAYOUT(host, ks)	static_assert(sizeof(struct host) == \
+	sizeof(struct ks), #host)
+#define KSP_SAME_FIELD(host, ks, f)	static_assert(offsetof(struct host, \
+	f) == offsetof(struct ks, f), #f)
+KSP_SAME_LAYOUT(msghdr, ks_msghdr);
+KSP_SAME_FIELD(msghdr, ks_msghdr, msg_name);
+KSP_SAME_FIELD(msghdr, ks_msghdr, msg_namelen);
+KSP_SAME_FIELD(msghdr, ks_msghdr, msg_iov);
+KSP_SAME_FIELD(msghdr, ks_msghdr, msg_iovlen);
+KSP_SAME_FIELD(msghdr, ks_msghdr, msg_control);
+KSP_SAME_FIELD(msghdr, ks_msghdr, msg_controllen);
+KSP_SAME_FIELD(msghdr, ks_msghdr, msg_flags);
+KSP_SAME_LAYOUT(iovec, ks_iovec);
+KSP_SAME_FIELD(iovec, ks_iovec, iov_base);
+KSP_SAME_FIELD(iovec, ks_iovec, iov_len);
+KSP_SAME_LAYOUT(mmsghdr, ksp_mmsghdr);
+KSP_SAME_FIELD(mmsghdr, ksp_mmsghdr, msg_len);
+KSP_SAME_LAYOUT(timespec, ksp_timespec);
+KSP_SAME_FIELD(timespec, ksp_timespec, tv_nsec);
+KSP_SAME_LAYOUT(sockaddr_storage, ks_sockaddr_storage);
 static_assert(sizeof(socklen_t) == sizeof(uint32_t), "socklen_t");
 static_assert(SOCK_CLOEXEC == KS_SOCK_CLOEXEC &&
 	      SOCK_NONBLOCK == KS_SOCK_NONBLOCK, "SOCK_*");
