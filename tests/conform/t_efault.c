@@ -282,6 +282,48 @@ connect_bad_addr(struct fx *x)
 		       sizeof(struct sockaddr_un));
 }
 
+/* accept on a listener with one connection waiting: the address copy
+ * fails after the connection was taken, and Linux drops it. */
+static long
+accept_with(void *addr, socklen_t *len)
+{
+	const char *name = th_unique();
+	struct sockaddr_un a;
+	socklen_t alen = th_addr_abstract(&a, name, strlen(name));
+	int l, c, e;
+	long r;
+
+	l = CHECK_OK(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0));
+	c = CHECK_OK(socket(AF_UNIX, SOCK_STREAM, 0));
+	CHECK_OK(bind(l, (struct sockaddr *)&a, alen));
+	CHECK_OK(listen(l, 1));
+	CHECK_OK(connect(c, (struct sockaddr *)&a, alen));
+	errno = 0;
+	r = accept(l, addr, len);
+	e = errno;
+	CHECK_ERR(accept(l, NULL, NULL), EAGAIN);
+	CHECK_OK(close(c));
+	CHECK_OK(close(l));
+	errno = e;
+	return r;
+}
+
+static long
+accept_bad_addr(struct fx *x)
+{
+	socklen_t len = sizeof(struct sockaddr_un);
+
+	return accept_with(x->unmapped, &len);
+}
+
+static long
+accept_bad_addrlen(struct fx *x)
+{
+	struct sockaddr_un a;
+
+	return accept_with(&a, (socklen_t *)(void *)x->ro);
+}
+
 static long
 getsockname_bad_addr(struct fx *x)
 {
@@ -404,6 +446,8 @@ static const struct {
 	{ "recvmmsg_bad_vec",	recvmmsg_bad_vec,	SOCK_DGRAM, true, KEPT },
 	{ "bind_bad_addr",	bind_bad_addr,		SOCK_STREAM, false, ANY },
 	{ "connect_bad_addr",	connect_bad_addr,	SOCK_DGRAM, false, ANY },
+	{ "accept_bad_addr",	accept_bad_addr,	SOCK_STREAM, false, ANY },
+	{ "accept_bad_addrlen",	accept_bad_addrlen,	SOCK_STREAM, false, ANY },
 	{ "getsockname_bad_addr", getsockname_bad_addr,	SOCK_STREAM, false, ANY },
 	{ "getsockname_bad_len", getsockname_bad_len,	SOCK_STREAM, false, ANY },
 	{ "getpeername_bad_addr", getpeername_bad_addr,	SOCK_STREAM, false, ANY },
