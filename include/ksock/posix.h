@@ -176,6 +176,12 @@ ssize_t	ksp_read(int fd, void *buf, size_t len);
 ssize_t	ksp_write(int fd, const void *buf, size_t len);
 ssize_t	ksp_readv(int fd, const struct iovec *iov, int iovcnt);
 ssize_t	ksp_writev(int fd, const struct iovec *iov, int iovcnt);
+/* struct mmsghdr is <sys/socket.h>'s under _GNU_SOURCE. */
+struct mmsghdr;
+struct timespec;
+int	ksp_sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags);
+int	ksp_recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
+		     struct timespec *timeout);
 int	ksp_close(int fd);
 int	ksp_shutdown(int fd, int how);
 int	ksp_getsockopt(int fd, int level, int name, void *val, socklen_t *len);

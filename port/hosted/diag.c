@@ -184,7 +184,9 @@ ksp_diag_snapshot(struct ksp_diag_snapshot **out)
 		return -1;
 	}
 	ks_diag_stats(&s->stats);
-	qsort(s->socks, s->n, sizeof(*s->socks), by_id);
+	/* No socket, no array: qsort's array must not be NULL even then. */
+	if (s->n > 0)
+		qsort(s->socks, s->n, sizeof(*s->socks), by_id);
 	*out = s;
 	return 0;
 }

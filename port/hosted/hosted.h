@@ -1,6 +1,7 @@
 /*
  * Internals shared by the files of the hosted port (port.c, proc.c,
- * file.c, posix.c). Not a public header.
+ * file.c, posix.c, thread.c, usercopy.c, boundary.c). Not a public
+ * header.
  *
  * Objects:
  *   struct ksp_thread  one per OS thread that touched the port: the park
@@ -24,14 +25,50 @@
 #ifndef KSOCK_PORT_HOSTED_H
 #define KSOCK_PORT_HOSTED_H
 
+#include <assert.h>
+#include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include <ksock/ksock.h>
+
+#include "boundary.h"
+
+/* The boundary's user layouts are the host's: msghdr, iovec, mmsghdr,
+ * timespec, sockaddr_storage and the flags, as on Linux LP64. */
+#define KSP_SAME_LAYOUT(host, ks)	static_assert(sizeof(struct host) == \
+	sizeof(struct ks), #host)
+#define KSP_SAME_FIELD(host, ks, f)	static_assert(offsetof(struct host, \
+	f) == offsetof(struct ks, f), #f)
+KSP_SAME_LAYOUT(msghdr, ks_msghdr);
+KSP_SAME_FIELD(msghdr, ks_msghdr, msg_name);
+KSP_SAME_FIELD(msghdr, ks_msghdr, msg_namelen);
+KSP_SAME_FIELD(msghdr, ks_msghdr, msg_iov);
+KSP_SAME_FIELD(msghdr, ks_msghdr, msg_iovlen);
+KSP_SAME_FIELD(msghdr, ks_msghdr, msg_control);
+KSP_SAME_FIELD(msghdr, ks_msghdr, msg_controllen);
+KSP_SAME_FIELD(msghdr, ks_msghdr, msg_flags);
+KSP_SAME_LAYOUT(iovec, ks_iovec);
+KSP_SAME_FIELD(iovec, ks_iovec, iov_base);
+KSP_SAME_FIELD(iovec, ks_iovec, iov_len);
+KSP_SAME_LAYOUT(mmsghdr, ksp_mmsghdr);
+KSP_SAME_FIELD(mmsghdr, ksp_mmsghdr, msg_len);
+KSP_SAME_LAYOUT(timespec, ksp_timespec);
+KSP_SAME_FIELD(timespec, ksp_timespec, tv_nsec);
+KSP_SAME_LAYOUT(sockaddr_storage, ks_sockaddr_storage);
+static_assert(sizeof(socklen_t) == sizeof(uint32_t), "socklen_t");
+static_assert(SOCK_CLOEXEC == KS_SOCK_CLOEXEC &&
+	      SOCK_NONBLOCK == KS_SOCK_NONBLOCK, "SOCK_*");
+static_assert(MSG_EOR == KS_MSG_EOR && MSG_DONTWAIT == KS_MSG_DONTWAIT &&
+	      MSG_WAITFORONE == KSP_MSG_WAITFORONE, "MSG_*");
 
 struct ksp_proc;
 
@@ -97,15 +134,40 @@ void	ksp__mutex_unlock(struct ks_mutex *m);
 void	*ksp__thread_self(void);
 void	ksp__thread_unpark(void *thread);
 void	ksp__random(void *buf, size_t len);
+/*
+ * usercopy.c: port.h's copy hooks for a Linux process (0, or -EFAULT for
+ * memory that cannot be read or written, never a fault; async-signal-
+ * safe), and boundary.h's ksp__user_range_ok().
+ */
 int	ksp__copy_from_user(void *dst, const void *usrc, size_t len);
 int	ksp__copy_to_user(void *udst, const void *src, size_t len);
+/*
+ * For a front end that sees the program's own sigaction calls (the
+ * preload shim): once the copy hooks' SIGSEGV/SIGBUS handlers are in
+ * place, a program's action for those signals becomes the one faults
+ * outside copies go to, and *@old reports the program's previous one,
+ * so the program sees what it would have seen. Returns 1 (done), 0 (not
+ * such a call: pass it on), or -EFAULT.
+ */
+int	ksp__fault_sigaction(int sig, const struct sigaction *act,
+			     struct sigaction *old);
+/* st_dev reported for sockets, as Linux reports sockfs's device. */
+#define KSP_SOCK_DEV	0x6b73
+/* What fstat(2) reports for a socket owned by @uid/@gid, into @k. */
+void	ksp__sock_stat(struct ks_sock *so, uid_t uid, gid_t gid,
+		       struct stat *k);
+/* fstat(2) on a socket: the same, copied out to @ust. 0 or -EFAULT. */
+int	ksp__sys_fstat(struct ks_sock *so, uid_t uid, gid_t gid,
+		       struct stat *ust);
 
-/* boundary.c: socket addresses across the system-call boundary, as
- * Linux's move_addr_to_kernel() and move_addr_to_user(). */
-int	ksp__addr_in(const struct sockaddr *addr, socklen_t len,
-		     struct ks_sockaddr_storage *k);
-int	ksp__addr_out(const void *k, uint32_t klen, struct sockaddr *uaddr,
-		      socklen_t *ulen);
+/* Sets errno from the negative @err and returns -1: the Linux front
+ * ends' one conversion of the boundary's results. */
+static inline long
+ksp__fail(long err)
+{
+	errno = (int)-err;
+	return -1;
+}
 /* In a forked child: the pool lock another thread may have held is
  * usable again (the other threads' records are abandoned), and the
  * parent's node pins are dropped. */

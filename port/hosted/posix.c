@@ -7,10 +7,10 @@
  * come back from ksock as -KS_E* and become -1/errno here, at this one
  * boundary (KS_E* equal Linux's errno values).
  *
- * Addresses and option values are copied between the caller's buffers and
- * kernel-side storage the way Linux's move_addr_to_kernel() and
- * move_addr_to_user() do, with the same length checks; data and control
- * buffers are passed on as user memory (the port's copy hooks read them).
+ * The socket calls are the boundary layer's (boundary.h): it checks the
+ * arguments, moves addresses, option values and msghdrs, imports iovec
+ * arrays and reaches user memory only through the copy hooks. What is
+ * left here is this personality's own: its descriptor tables.
  * Host descriptors (pipes, files) forward read, write, fcntl, ioctl and
  * fstat to the real descriptor, and poll can mix both kinds.
  */
@@ -30,43 +30,14 @@
 
 #include "hosted.h"
 
-/* struct msghdr and struct iovec are passed to ksock as they are. */
-static_assert(sizeof(struct msghdr) == sizeof(struct ks_msghdr), "msghdr");
-static_assert(offsetof(struct msghdr, msg_name) ==
-	      offsetof(struct ks_msghdr, msg_name), "msg_name");
-static_assert(offsetof(struct msghdr, msg_namelen) ==
-	      offsetof(struct ks_msghdr, msg_namelen), "msg_namelen");
-static_assert(offsetof(struct msghdr, msg_iov) ==
-	      offsetof(struct ks_msghdr, msg_iov), "msg_iov");
-static_assert(offsetof(struct msghdr, msg_iovlen) ==
-	      offsetof(struct ks_msghdr, msg_iovlen), "msg_iovlen");
-static_assert(offsetof(struct msghdr, msg_control) ==
-	      offsetof(struct ks_msghdr, msg_control), "msg_control");
-static_assert(offsetof(struct msghdr, msg_controllen) ==
-	      offsetof(struct ks_msghdr, msg_controllen), "msg_controllen");
-static_assert(offsetof(struct msghdr, msg_flags) ==
-	      offsetof(struct ks_msghdr, msg_flags), "msg_flags");
-static_assert(sizeof(struct iovec) == sizeof(struct ks_iovec), "iovec");
-static_assert(offsetof(struct iovec, iov_base) ==
-	      offsetof(struct ks_iovec, iov_base), "iov_base");
-static_assert(offsetof(struct iovec, iov_len) ==
-	      offsetof(struct ks_iovec, iov_len), "iov_len");
-static_assert(sizeof(struct sockaddr_storage) ==
-	      sizeof(struct ks_sockaddr_storage), "sockaddr_storage");
-static_assert(SOCK_CLOEXEC == KS_SOCK_CLOEXEC && O_NONBLOCK == KS_O_NONBLOCK,
-	      "flags");
+static_assert(O_NONBLOCK == KS_O_NONBLOCK, "flags");
 
-/* Linux's UIO_MAXIOV: longer iovec arrays are refused. */
-#define KSP_UIO_MAXIOV	1024
-/* st_dev reported for sockets, as Linux reports sockfs's device. */
-#define KSP_SOCK_DEV	0x6b73
 
-/* Sets errno from the negative @err and returns -1. */
+/* Sets errno from the negative @err and returns -1 (boundary.h). */
 static int
 fail(long err)
 {
-	errno = (int)-err;
-	return -1;
+	return (int)ksp__fail(err);
 }
 
 /* The calling process's descriptor table (starting ksock if needed). */
@@ -122,25 +93,6 @@ install_sock(struct ks_sock *so, bool cloexec)
 	return fd < 0 ? fail(fd) : fd;
 }
 
-/* import_iovec()'s checks. Returns the total length or -errno. */
-static ssize_t
-iov_check(const struct iovec *iov, size_t n)
-{
-	size_t total = 0;
-
-	if (n > KSP_UIO_MAXIOV)
-		return -EINVAL;
-	if (n > 0 && iov == NULL)
-		return -EFAULT;
-	for (size_t i = 0; i < n; i++) {
-		if (iov[i].iov_len > SSIZE_MAX ||
-		    total + iov[i].iov_len > SSIZE_MAX)
-			return -EINVAL;
-		total += iov[i].iov_len;
-	}
-	return (ssize_t)total;
-}
-
 /* -- sockets -- */
 
 int
@@ -165,9 +117,11 @@ ksp_socketpair(int domain, int type, int protocol, int sv[2])
 	bool cloexec = (type & SOCK_CLOEXEC) != 0;
 	int fd[2], err;
 
-	/* As Linux: flags, then both descriptors, then the sockets. */
-	if ((type & ~KS_SOCK_TYPE_MASK) & ~(SOCK_CLOEXEC | SOCK_NONBLOCK))
-		return fail(-EINVAL);
+	/* As Linux: flags, then both descriptors and their numbers stored,
+	 * then the sockets. */
+	err = ksp__sys_socketpair_flags(type);
+	if (err < 0)
+		return fail(err);
 	fd[0] = ksp__fd_reserve(t);
 	if (fd[0] < 0)
 		return fail(fd[0]);
@@ -176,10 +130,9 @@ ksp_socketpair(int domain, int type, int protocol, int sv[2])
 		err = fd[1];
 		goto unreserve0;
 	}
-	if (sv == NULL) {
-		err = -EFAULT;
+	err = ksp__sys_socketpair_out(sv, fd[0], fd[1]);
+	if (err < 0)
 		goto unreserve1;
-	}
 	err = ks_socketpair(domain, type, protocol, so);
 	if (err < 0)
 		goto unreserve1;
@@ -193,8 +146,6 @@ ksp_socketpair(int domain, int type, int protocol, int sv[2])
 	ksp__fd_commit(t, fd[1], f[1], cloexec);
 	ksp__file_put(f[0]);
 	ksp__file_put(f[1]);
-	sv[0] = fd[0];
-	sv[1] = fd[1];
 	return 0;
 
 close_socks:
@@ -211,49 +162,49 @@ unreserve0:
 	return fail(err);
 }
 
+/*
+ * Socket call @call on the socket behind @fd, with the call's arguments
+ * after the descriptor: the boundary's result, or -1/errno.
+ */
+static long
+sock_call(int fd, enum ksp_sys call, long a0, long a1, long a2, long a3,
+	  long a4)
+{
+	const long a[5] = { a0, a1, a2, a3, a4 };
+	struct ksp_file *f;
+	long n;
+
+	n = get_sock(fd, &f);
+	if (n < 0)
+		return fail(n);
+	n = ksp__sys_call(f->so, call, a);
+	ksp__file_put(f);
+	return n < 0 ? fail(n) : n;
+}
+
 int
 ksp_bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
-	struct ks_sockaddr_storage k;
-	struct ksp_file *f;
-	int err;
-
-	err = get_sock(fd, &f);
-	if (err < 0)
-		return fail(err);
-	err = ksp__addr_in(addr, len, &k);
-	if (err == 0)
-		err = ks_bind(f->so, &k, len);
-	ksp__file_put(f);
-	return err < 0 ? fail(err) : 0;
+	return (int)sock_call(fd, KSP_SYS_BIND, (long)addr, len, 0, 0, 0);
 }
 
 int
 ksp_listen(int fd, int backlog)
 {
-	struct ksp_file *f;
-	int err;
-
-	err = get_sock(fd, &f);
-	if (err < 0)
-		return fail(err);
-	err = ks_listen(f->so, backlog);
-	ksp__file_put(f);
-	return err < 0 ? fail(err) : 0;
+	return (int)sock_call(fd, KSP_SYS_LISTEN, backlog, 0, 0, 0, 0);
 }
 
 int
 ksp_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
 	struct ksp_fdtable *t = table();
-	struct ks_sockaddr_storage k;
-	uint32_t klen = sizeof(k);
 	struct ks_sock *nso;
 	struct ksp_file *f, *nf;
 	int nfd, err;
 
-	if (flags & ~(SOCK_CLOEXEC | SOCK_NONBLOCK))
-		return fail(-EINVAL);
+	err = ksp__sys_accept_flags(flags);
+	if (err < 0)
+		return fail(err);
 	err = get_sock(fd, &f);
 	if (err < 0)
 		return fail(err);
@@ -263,8 +214,7 @@ ksp_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 		err = nfd;
 		goto put_file;
 	}
-	err = ks_accept(f->so, flags, &nso, addr != NULL ? &k : NULL,
-			addr != NULL ? &klen : NULL);
+	err = ksp__sys_accept(f->so, flags, &nso, addr, len);
 	if (err < 0)
 		goto unreserve;
 	nf = ksp__file_new_sock(nso);
@@ -272,13 +222,6 @@ ksp_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 		ks_close(nso);
 		err = -ENOMEM;
 		goto unreserve;
-	}
-	if (addr != NULL) {
-		err = ksp__addr_out(&k, klen, addr, len);
-		if (err < 0) {
-			ksp__file_put(nf);
-			goto unreserve;
-		}
 	}
 	ksp__fd_commit(t, nfd, nf, (flags & SOCK_CLOEXEC) != 0);
 	ksp__file_put(nf);
@@ -301,205 +244,57 @@ ksp_accept(int fd, struct sockaddr *addr, socklen_t *len)
 int
 ksp_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
-	struct ks_sockaddr_storage k;
-	struct ksp_file *f;
-	int err;
-
-	err = get_sock(fd, &f);
-	if (err < 0)
-		return fail(err);
-	err = ksp__addr_in(addr, len, &k);
-	if (err == 0)
-		err = ks_connect(f->so, &k, len);
-	ksp__file_put(f);
-	return err < 0 ? fail(err) : 0;
+	return (int)sock_call(fd, KSP_SYS_CONNECT, (long)addr, len, 0, 0, 0);
 }
 
 int
 ksp_shutdown(int fd, int how)
 {
-	struct ksp_file *f;
-	int err;
-
-	err = get_sock(fd, &f);
-	if (err < 0)
-		return fail(err);
-	err = ks_shutdown(f->so, how);
-	ksp__file_put(f);
-	return err < 0 ? fail(err) : 0;
+	return (int)sock_call(fd, KSP_SYS_SHUTDOWN, how, 0, 0, 0, 0);
 }
 
 int
 ksp_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 {
-	struct ksp_file *f;
-	uint32_t klen;
-	int err;
-
-	err = get_sock(fd, &f);
-	if (err < 0)
-		return fail(err);
-	if (len == NULL) {
-		err = -EFAULT;
-		goto put_file;
-	}
-	if ((int)*len < 0) {
-		err = -EINVAL;
-		goto put_file;
-	}
-	klen = *len;
-	if (val == NULL && klen > 0) {
-		err = -EFAULT;
-		goto put_file;
-	}
-	err = ks_getsockopt(f->so, level, name, val, &klen);
-	if (err >= 0)
-		*len = klen;
-put_file:
-	ksp__file_put(f);
-	return err < 0 ? fail(err) : 0;
+	return (int)sock_call(fd, KSP_SYS_GETSOCKOPT, level, name, (long)val,
+			      (long)len, 0);
 }
 
 int
 ksp_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
-	struct ksp_file *f;
-	int err;
-
-	err = get_sock(fd, &f);
-	if (err < 0)
-		return fail(err);
-	if ((int)len < 0)
-		err = -EINVAL;
-	else if (val == NULL && len > 0)
-		err = -EFAULT;
-	else
-		err = ks_setsockopt(f->so, level, name, val, len);
-	ksp__file_put(f);
-	return err < 0 ? fail(err) : 0;
-}
-
-static int
-get_name(int fd, struct sockaddr *addr, socklen_t *len, bool peer)
-{
-	struct ks_sockaddr_storage k;
-	uint32_t klen = sizeof(k);
-	struct ksp_file *f;
-	int err;
-
-	err = get_sock(fd, &f);
-	if (err < 0)
-		return fail(err);
-	err = peer ? ks_getpeername(f->so, &k, &klen) :
-		     ks_getsockname(f->so, &k, &klen);
-	if (err >= 0)
-		err = ksp__addr_out(&k, klen, addr, len);
-	ksp__file_put(f);
-	return err < 0 ? fail(err) : 0;
+	return (int)sock_call(fd, KSP_SYS_SETSOCKOPT, level, name, (long)val,
+			      len, 0);
 }
 
 int
 ksp_getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 {
-	return get_name(fd, addr, len, false);
+	return (int)sock_call(fd, KSP_SYS_GETSOCKNAME, (long)addr, (long)len,
+			      0, 0, 0);
 }
 
 int
 ksp_getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 {
-	return get_name(fd, addr, len, true);
+	return (int)sock_call(fd, KSP_SYS_GETPEERNAME, (long)addr, (long)len,
+			      0, 0, 0);
 }
 
 /* -- data -- */
 
-/* sendmsg on a held socket file; @msg's name and iovec already checked. */
-static ssize_t
-sock_send(struct ksp_file *f, const struct ks_msghdr *msg, int flags)
-{
-	long n = ks_sendmsg(f->so, msg, flags);
-
-	return n < 0 ? fail(n) : (ssize_t)n;
-}
-
 ssize_t
 ksp_sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-	struct ks_sockaddr_storage name;
-	struct ks_msghdr k;
-	struct ksp_file *f;
-	ssize_t n;
-	int err;
-
-	err = get_sock(fd, &f);
-	if (err < 0)
-		return fail(err);
-	if (msg == NULL) {
-		err = -EFAULT;
-		goto put_file;
-	}
-	memcpy(&k, msg, sizeof(k));
-	/* As Linux's __copy_msghdr(). */
-	if (k.msg_name == NULL)
-		k.msg_namelen = 0;
-	if ((int)k.msg_namelen < 0) {
-		err = -EINVAL;
-		goto put_file;
-	}
-	if (k.msg_namelen > sizeof(name))
-		k.msg_namelen = sizeof(name);
-	if (k.msg_iovlen > KSP_UIO_MAXIOV) {
-		err = -EMSGSIZE;
-		goto put_file;
-	}
-	if (k.msg_namelen > 0) {
-		memcpy(&name, k.msg_name, k.msg_namelen);
-		k.msg_name = &name;
-	} else {
-		k.msg_name = NULL;
-	}
-	n = iov_check((const struct iovec *)k.msg_iov, k.msg_iovlen);
-	if (n < 0) {
-		err = (int)n;
-		goto put_file;
-	}
-	k.msg_flags = 0;
-	n = sock_send(f, &k, flags);
-	ksp__file_put(f);
-	return n;
-
-put_file:
-	ksp__file_put(f);
-	return fail(err);
+	return sock_call(fd, KSP_SYS_SENDMSG, (long)msg, flags, 0, 0, 0);
 }
 
 ssize_t
 ksp_sendto(int fd, const void *buf, size_t len, int flags,
 	   const struct sockaddr *addr, socklen_t alen)
 {
-	struct ks_sockaddr_storage name;
-	struct ks_iovec iov = { (void *)buf, len };
-	struct ks_msghdr k = { .msg_iov = &iov, .msg_iovlen = 1 };
-	struct ksp_file *f;
-	ssize_t n;
-	int err;
-
-	err = get_sock(fd, &f);
-	if (err < 0)
-		return fail(err);
-	if (len > INT_MAX)
-		iov.iov_len = INT_MAX;
-	if (addr != NULL) {
-		err = ksp__addr_in(addr, alen, &name);
-		if (err < 0) {
-			ksp__file_put(f);
-			return fail(err);
-		}
-		k.msg_name = &name;
-		k.msg_namelen = alen;
-	}
-	n = sock_send(f, &k, flags);
-	ksp__file_put(f);
-	return n;
+	return sock_call(fd, KSP_SYS_SENDTO, (long)buf, (long)len, flags,
+			 (long)addr, alen);
 }
 
 ssize_t
@@ -508,101 +303,18 @@ ksp_send(int fd, const void *buf, size_t len, int flags)
 	return ksp_sendto(fd, buf, len, flags, NULL, 0);
 }
 
-/*
- * recvmsg on a held socket file. @k's name, when not NULL, is kernel
- * storage; the address then goes to @uname / *@unamelen.
- */
-static ssize_t
-sock_recv(struct ksp_file *f, struct ks_msghdr *k, int flags,
-	  struct sockaddr *uname, socklen_t *unamelen)
-{
-	long n;
-	int err;
-
-	k->msg_flags = 0;
-	n = ks_recvmsg(f->so, k, flags);
-	if (n < 0)
-		return fail(n);
-	if (k->msg_name != NULL) {
-		err = ksp__addr_out(k->msg_name, k->msg_namelen, uname, unamelen);
-		if (err < 0)
-			return fail(err);
-	}
-	return (ssize_t)n;
-}
-
 ssize_t
 ksp_recvmsg(int fd, struct msghdr *msg, int flags)
 {
-	struct ks_sockaddr_storage name;
-	struct ks_msghdr k;
-	struct ksp_file *f;
-	ssize_t n;
-	int err;
-
-	err = get_sock(fd, &f);
-	if (err < 0)
-		return fail(err);
-	if (msg == NULL) {
-		err = -EFAULT;
-		goto put_file;
-	}
-	memcpy(&k, msg, sizeof(k));
-	if (k.msg_name == NULL)
-		k.msg_namelen = 0;
-	if ((int)k.msg_namelen < 0) {
-		err = -EINVAL;
-		goto put_file;
-	}
-	if (k.msg_iovlen > KSP_UIO_MAXIOV) {
-		err = -EMSGSIZE;
-		goto put_file;
-	}
-	n = iov_check((const struct iovec *)k.msg_iov, k.msg_iovlen);
-	if (n < 0) {
-		err = (int)n;
-		goto put_file;
-	}
-	if (k.msg_name != NULL) {
-		k.msg_name = &name;
-		k.msg_namelen = sizeof(name);
-	}
-	n = sock_recv(f, &k, flags, msg->msg_name, &msg->msg_namelen);
-	if (n >= 0) {
-		msg->msg_flags = k.msg_flags;
-		msg->msg_controllen = k.msg_controllen;
-	}
-	ksp__file_put(f);
-	return n;
-
-put_file:
-	ksp__file_put(f);
-	return fail(err);
+	return sock_call(fd, KSP_SYS_RECVMSG, (long)msg, flags, 0, 0, 0);
 }
 
 ssize_t
 ksp_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
 	     socklen_t *alen)
 {
-	struct ks_sockaddr_storage name;
-	struct ks_iovec iov = { buf, len };
-	struct ks_msghdr k = { .msg_iov = &iov, .msg_iovlen = 1 };
-	struct ksp_file *f;
-	ssize_t n;
-	int err;
-
-	err = get_sock(fd, &f);
-	if (err < 0)
-		return fail(err);
-	if (len > INT_MAX)
-		iov.iov_len = INT_MAX;
-	if (addr != NULL) {
-		k.msg_name = &name;
-		k.msg_namelen = sizeof(name);
-	}
-	n = sock_recv(f, &k, flags, addr, alen);
-	ksp__file_put(f);
-	return n;
+	return sock_call(fd, KSP_SYS_RECVFROM, (long)buf, (long)len, flags,
+			 (long)addr, (long)alen);
 }
 
 ssize_t
@@ -611,95 +323,80 @@ ksp_recv(int fd, void *buf, size_t len, int flags)
 	return ksp_recvfrom(fd, buf, len, flags, NULL, NULL);
 }
 
-/* readv on any file: a socket reads through ks_recvmsg. */
-static ssize_t
-do_readv(int fd, const struct iovec *iov, int iovcnt)
+int
+ksp_sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
 {
-	struct ks_msghdr k = { 0 };
-	struct ksp_file *f;
-	ssize_t n;
-	int err;
-
-	err = get_file(fd, &f);
-	if (err < 0)
-		return fail(err);
-	if (f->so == NULL) {
-		n = readv(f->hostfd, iov, iovcnt);
-		goto put_file;
-	}
-	n = iovcnt < 0 ? -EINVAL : iov_check(iov, (size_t)iovcnt);
-	if (n < 0) {
-		n = fail(n);
-		goto put_file;
-	}
-	/* Linux's sock_read_iter(): reading nothing returns 0 at once. */
-	if (n == 0)
-		goto put_file;
-	k.msg_iov = (struct ks_iovec *)(void *)iov;
-	k.msg_iovlen = (size_t)iovcnt;
-	n = sock_recv(f, &k, 0, NULL, NULL);
-put_file:
-	ksp__file_put(f);
-	return n;
+	return (int)sock_call(fd, KSP_SYS_SENDMMSG, (long)vec, vlen, flags, 0,
+			      0);
 }
 
-/* writev on any file: a socket writes through ks_sendmsg. */
-static ssize_t
-do_writev(int fd, const struct iovec *iov, int iovcnt)
+int
+ksp_recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
+	     struct timespec *timeout)
 {
-	struct ks_msghdr k = { 0 };
+	return (int)sock_call(fd, KSP_SYS_RECVMMSG, (long)vec, vlen, flags,
+			      (long)timeout, 0);
+}
+
+/*
+ * read, write, readv and writev on any file: a socket goes through the
+ * boundary, a host file to the real call. @op picks the call; @buf is a
+ * buffer of @len bytes, or an iovec array of @len segments.
+ */
+enum rw_op { RW_READ, RW_WRITE, RW_READV, RW_WRITEV };
+
+static ssize_t
+do_rw(int fd, enum rw_op op, void *buf, size_t len)
+{
 	struct ksp_file *f;
-	ssize_t n;
+	long n;
 	int err;
 
 	err = get_file(fd, &f);
 	if (err < 0)
 		return fail(err);
 	if (f->so == NULL) {
-		n = writev(f->hostfd, iov, iovcnt);
-		goto put_file;
+		switch (op) {
+		case RW_READ:	n = read(f->hostfd, buf, len); break;
+		case RW_WRITE:	n = write(f->hostfd, buf, len); break;
+		case RW_READV:	n = readv(f->hostfd, buf, (int)len); break;
+		default:	n = writev(f->hostfd, buf, (int)len); break;
+		}
+		n = n < 0 ? -errno : n;
+	} else {
+		switch (op) {
+		case RW_READ:	n = ksp__sys_read(f->so, buf, len); break;
+		case RW_WRITE:	n = ksp__sys_write(f->so, buf, len); break;
+		case RW_READV:	n = ksp__sys_readv(f->so, buf, (int)len); break;
+		default:	n = ksp__sys_writev(f->so, buf, (int)len); break;
+		}
 	}
-	n = iovcnt < 0 ? -EINVAL : iov_check(iov, (size_t)iovcnt);
-	if (n < 0) {
-		n = fail(n);
-		goto put_file;
-	}
-	k.msg_iov = (struct ks_iovec *)(void *)iov;
-	k.msg_iovlen = (size_t)iovcnt;
-	/* Linux's sock_write_iter() marks a seqpacket write as a record. */
-	n = sock_send(f, &k, ks_sock_type(f->so) == KS_SOCK_SEQPACKET ?
-			     KS_MSG_EOR : 0);
-put_file:
 	ksp__file_put(f);
-	return n;
+	return n < 0 ? fail(n) : n;
 }
 
 ssize_t
 ksp_read(int fd, void *buf, size_t len)
 {
-	struct iovec iov = { buf, len > INT_MAX ? INT_MAX : len };
-
-	return do_readv(fd, &iov, 1);
+	return do_rw(fd, RW_READ, buf, len);
 }
 
 ssize_t
 ksp_write(int fd, const void *buf, size_t len)
 {
-	struct iovec iov = { (void *)buf, len > INT_MAX ? INT_MAX : len };
-
-	return do_writev(fd, &iov, 1);
+	return do_rw(fd, RW_WRITE, (void *)buf, len);
 }
 
 ssize_t
 ksp_readv(int fd, const struct iovec *iov, int iovcnt)
 {
-	return do_readv(fd, iov, iovcnt);
+	return do_rw(fd, RW_READV, (void *)iov, (size_t)iovcnt);
 }
 
 ssize_t
 ksp_writev(int fd, const struct iovec *iov, int iovcnt)
 {
-	return do_writev(fd, iov, iovcnt);
+	return do_rw(fd, RW_WRITEV, (void *)iov, (size_t)iovcnt);
 }
 
 /* -- descriptors -- */
@@ -771,6 +468,11 @@ install_host_pair(int hfd[2], bool cloexec, int fds[2])
 		err = fd[1];
 		goto unreserve0;
 	}
+	/* As Linux's do_pipe2(): the numbers go out before they are
+	 * installed, and a bad array is EFAULT with nothing left open. */
+	err = ksp__copy_to_user(fds, fd, sizeof(fd));
+	if (err < 0)
+		goto unreserve1;
 	f[0] = ksp__file_new_host(hfd[0]);
 	f[1] = f[0] != NULL ? ksp__file_new_host(hfd[1]) : NULL;
 	if (f[1] == NULL) {
@@ -781,7 +483,6 @@ install_host_pair(int hfd[2], bool cloexec, int fds[2])
 	for (int i = 0; i < 2; i++) {
 		ksp__fd_commit(t, fd[i], f[i], cloexec);
 		ksp__file_put(f[i]);
-		fds[i] = fd[i];
 	}
 	return 0;
 
@@ -874,17 +575,8 @@ ksp_fstat(int fd, struct stat *st)
 		return fail(err);
 	if (f->so == NULL) {
 		err = fstat(f->hostfd, st) < 0 ? -errno : 0;
-	} else if (st == NULL) {
-		err = -EFAULT;
 	} else {
-		memset(st, 0, sizeof(*st));
-		st->st_dev = KSP_SOCK_DEV;
-		st->st_ino = (ino_t)ks_sock_id(f->so);
-		st->st_mode = S_IFSOCK | 0777;
-		st->st_nlink = 1;
-		st->st_uid = ksp_geteuid();
-		st->st_gid = ksp_getegid();
-		st->st_blksize = 4096;
+		err = ksp__sys_fstat(f->so, ksp_geteuid(), ksp_getegid(), st);
 	}
 	ksp__file_put(f);
 	return err < 0 ? fail(err) : 0;

@@ -1,7 +1,7 @@
 /*
  * Hosted port: thread records, park and unpark, the monotonic clock, and
- * the other hooks both Linux ports implement alike (mutexes, randomness,
- * user-memory copies).
+ * the other hooks both Linux ports implement alike (mutexes, randomness;
+ * the user-memory copies are in usercopy.c).
  *
  * Shared by the hosted port (port.c) and the preload port
  * (port/preload/): both park threads on one futex word per thread.
@@ -234,33 +234,6 @@ ksp__random(void *buf, size_t len)
 		p += n;
 		len -= (size_t)n;
 	}
-}
-
-/*
- * See hosted.h: user memory is the caller's own address space, so a copy
- * is memcpy. Only NULL is recognised as a bad pointer; any other bad
- * address faults in memcpy, as it would in the program itself.
- */
-int
-ksp__copy_from_user(void *dst, const void *usrc, size_t len)
-{
-	if (len == 0)
-		return 0;
-	if (usrc == NULL)
-		return -KS_EFAULT;
-	memcpy(dst, usrc, len);
-	return 0;
-}
-
-int
-ksp__copy_to_user(void *udst, const void *src, size_t len)
-{
-	if (len == 0)
-		return 0;
-	if (udst == NULL)
-		return -KS_EFAULT;
-	memcpy(udst, src, len);
-	return 0;
 }
 
 /*

@@ -3,9 +3,11 @@
  *
  * Each function here has the name and signature of a libc function and
  * is found before libc's by the dynamic linker (LD_PRELOAD). A call on a
- * ksock descriptor is served by ksock and its -KS_E* result becomes
- * -1/errno here, at this one boundary; a call on any other descriptor
- * goes to the kernel as a raw system call, unchanged. socket() and
+ * ksock descriptor is served by ksock through the boundary layer that
+ * every front end shares (port/hosted/boundary.h: argument checks, user
+ * memory, msghdr and address moves), and its negative errno becomes
+ * -1/errno here; a call on any other descriptor goes to the kernel as a
+ * raw system call, unchanged. socket() and
  * socketpair() create ksock sockets for AF_UNIX and kernel sockets for
  * every other family.
  *
@@ -46,10 +48,6 @@
 #include "preload.h"
 #include "../hosted/hosted.h"
 
-/* Linux's UIO_MAXIOV: longer iovec arrays are refused. */
-#define KP_UIO_MAXIOV	1024
-/* st_dev reported for sockets, as Linux reports sockfs's device. */
-#define KP_SOCK_DEV	0x6b73
 
 /* Every libc entry point below is exported; the rest is internal. */
 #define KP_EXPORT	__attribute__((visibility("default")))
@@ -64,6 +62,8 @@ ssize_t	__pread_chk(int fd, void *buf, size_t len, off_t off, size_t buflen);
 ssize_t	__pread64_chk(int fd, void *buf, size_t len, off_t off,
 		      size_t buflen);
 int	__fxstat(int ver, int fd, struct stat *st);
+int	__sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+sighandler_t bsd_signal(int sig, sighandler_t handler);
 int	__fxstat64(int ver, int fd, struct stat64 *st);
 
 struct kp_stats kp_stats;
@@ -73,12 +73,11 @@ static atomic_bool ready;
 static pid_t owner_pid;
 static bool fallback = true;
 
-/* Sets errno from the negative @err and returns -1. */
+/* Sets errno from the negative @err and returns -1 (boundary.h). */
 static long
 fail(long err)
 {
-	errno = (int)-err;
-	return -1;
+	return ksp__fail(err);
 }
 
 /* -- start, fork and exit -- */
@@ -163,6 +162,45 @@ in_vfork_child(void)
 	return (pid_t)syscall(SYS_getpid) != owner_pid;
 }
 
+/* -- signals -- */
+
+/*
+ * sigaction and signal for SIGSEGV and SIGBUS: once ksock's copy hooks
+ * catch their own faults (port/hosted/usercopy.c), the program's handler
+ * is chained behind theirs instead of replacing them, so a bad pointer
+ * handed to a socket call stays EFAULT. Everything else is libc's.
+ */
+KP_EXPORT int
+sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	int r = ksp__fault_sigaction(sig, act, old);
+
+	if (r < 0)
+		return (int)fail(r);
+	if (r > 0)
+		return 0;
+	return __sigaction(sig, act, old);
+}
+
+/* signal() as glibc's: BSD semantics (SA_RESTART, the signal blocked in
+ * its handler). */
+KP_EXPORT sighandler_t
+signal(int sig, sighandler_t handler)
+{
+	struct sigaction sa, old;
+
+	if (sig != SIGSEGV && sig != SIGBUS)
+		return bsd_signal(sig, handler);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = handler;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaddset(&sa.sa_mask, sig);
+	if (sigaction(sig, &sa, &old) < 0)
+		return SIG_ERR;
+	return old.sa_handler;
+}
+
 /* -- lookups -- */
 
 /*
@@ -207,23 +245,59 @@ kp__install_sock(struct ks_sock *so, bool cloexec)
 	return fd;
 }
 
-/* import_iovec()'s checks. Returns the total length or -errno. */
-static ssize_t
-iov_check(const struct iovec *iov, size_t n)
+/* ksock-run's counters (KSOCK_RUN_STATS) for a call's result @n. */
+static long
+count(enum ksp_sys call, long n)
 {
-	size_t total = 0;
-
-	if (n > KP_UIO_MAXIOV)
-		return -EINVAL;
-	if (n > 0 && iov == NULL)
-		return -EFAULT;
-	for (size_t i = 0; i < n; i++) {
-		if (iov[i].iov_len > SSIZE_MAX ||
-		    total + iov[i].iov_len > SSIZE_MAX)
-			return -EINVAL;
-		total += iov[i].iov_len;
+	if (n < 0)
+		return n;
+	switch (call) {
+	case KSP_SYS_SENDMSG:
+	case KSP_SYS_SENDTO:
+	case KSP_SYS_SENDMMSG:
+	case KSP_SYS_WRITE:
+	case KSP_SYS_WRITEV:
+		atomic_fetch_add_explicit(&kp_stats.sends, 1,
+					  memory_order_relaxed);
+		if (call != KSP_SYS_SENDMMSG)
+			atomic_fetch_add_explicit(&kp_stats.bytes_sent, n,
+						  memory_order_relaxed);
+		break;
+	case KSP_SYS_RECVMSG:
+	case KSP_SYS_RECVFROM:
+	case KSP_SYS_RECVMMSG:
+	case KSP_SYS_READ:
+	case KSP_SYS_READV:
+		atomic_fetch_add_explicit(&kp_stats.recvs, 1,
+					  memory_order_relaxed);
+		break;
+	default:
+		break;
 	}
-	return (ssize_t)total;
+	return n;
+}
+
+/*
+ * Socket call @call on @fd, with the call's arguments after the
+ * descriptor: through the boundary on a ksock socket, or the kernel's
+ * system call @nr with the same arguments on any other descriptor.
+ * Returns the result or -1/errno.
+ */
+static long
+sock_call(int fd, enum ksp_sys call, long nr, long a0, long a1, long a2,
+	  long a3, long a4)
+{
+	const long a[5] = { a0, a1, a2, a3, a4 };
+	struct kp_file *f;
+	long n;
+	int err;
+
+	f = sock_get(fd, &err);
+	if (f == NULL)
+		return err < 0 ? fail(err) : syscall(nr, fd, a0, a1, a2, a3, a4);
+	n = count(call, ksp__sys_call(f->so, call, a));
+	kp__file_put(f);
+	return n < 0 ? fail(n) : n;
 }
 
 /* -- sockets -- */
@@ -257,10 +331,9 @@ socketpair(int domain, int type, int protocol, int sv[2])
 	if (domain != AF_UNIX)
 		return (int)syscall(SYS_socketpair, domain, type, protocol, sv);
 	kp__ensure_init();
-	if ((type & ~KS_SOCK_TYPE_MASK) & ~(SOCK_CLOEXEC | SOCK_NONBLOCK))
-		return (int)fail(-EINVAL);
-	if (sv == NULL)
-		return (int)fail(-EFAULT);
+	err = ksp__sys_socketpair_flags(type);
+	if (err < 0)
+		return (int)fail(err);
 	err = ks_socketpair(domain, type, protocol, so);
 	if (err < 0)
 		return (int)fail(err);
@@ -271,54 +344,41 @@ socketpair(int domain, int type, int protocol, int sv[2])
 	}
 	fd1 = kp__install_sock(so[1], cloexec);
 	if (fd1 < 0) {
-		kp__file_put(kp__fd_take(fd0));
-		sys_close(fd0);
-		return (int)fail(fd1);
+		err = fd1;
+		goto close0;
 	}
-	sv[0] = fd0;
-	sv[1] = fd1;
+	err = ksp__sys_socketpair_out(sv, fd0, fd1);
+	if (err < 0) {
+		kp__file_put(kp__fd_take(fd1));
+		sys_close(fd1);
+		goto close0;
+	}
 	atomic_fetch_add(&kp_stats.pairs, 1);
 	return 0;
+
+close0:
+	kp__file_put(kp__fd_take(fd0));
+	sys_close(fd0);
+	return (int)fail(err);
 }
 
 KP_EXPORT int
 bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
-	struct ks_sockaddr_storage k;
-	struct kp_file *f;
-	int err;
-
-	f = sock_get(fd, &err);
-	if (f == NULL)
-		return err < 0 ? (int)fail(err) :
-		       (int)syscall(SYS_bind, fd, addr, len);
-	err = ksp__addr_in(addr, len, &k);
-	if (err == 0)
-		err = ks_bind(f->so, &k, len);
-	kp__file_put(f);
-	return err < 0 ? (int)fail(err) : 0;
+	return (int)sock_call(fd, KSP_SYS_BIND, SYS_bind, (long)addr, len, 0,
+			      0, 0);
 }
 
 KP_EXPORT int
 listen(int fd, int backlog)
 {
-	struct kp_file *f;
-	int err;
-
-	f = sock_get(fd, &err);
-	if (f == NULL)
-		return err < 0 ? (int)fail(err) :
-		       (int)syscall(SYS_listen, fd, backlog);
-	err = ks_listen(f->so, backlog);
-	kp__file_put(f);
-	return err < 0 ? (int)fail(err) : 0;
+	return (int)sock_call(fd, KSP_SYS_LISTEN, SYS_listen, backlog, 0, 0, 0,
+			      0);
 }
 
 KP_EXPORT int
 accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
-	struct ks_sockaddr_storage k;
-	uint32_t klen = sizeof(k);
 	struct ks_sock *nso;
 	struct kp_file *f;
 	int nfd, err;
@@ -327,31 +387,15 @@ accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 	if (f == NULL)
 		return err < 0 ? (int)fail(err) :
 		       (int)syscall(SYS_accept4, fd, addr, len, flags);
-	if (flags & ~(SOCK_CLOEXEC | SOCK_NONBLOCK)) {
-		err = -EINVAL;
-		goto put_file;
-	}
-	err = ks_accept(f->so, flags, &nso, addr != NULL ? &k : NULL,
-			addr != NULL ? &klen : NULL);
-	if (err < 0)
-		goto put_file;
-	if (addr != NULL) {
-		err = ksp__addr_out(&k, klen, addr, len);
-		if (err < 0) {
-			ks_close(nso);
-			goto put_file;
-		}
-	}
-	nfd = kp__install_sock(nso, (flags & SOCK_CLOEXEC) != 0);
+	err = ksp__sys_accept(f->so, flags, &nso, addr, len);
 	kp__file_put(f);
+	if (err < 0)
+		return (int)fail(err);
+	nfd = kp__install_sock(nso, (flags & SOCK_CLOEXEC) != 0);
 	if (nfd < 0)
 		return (int)fail(nfd);
 	atomic_fetch_add(&kp_stats.accepted, 1);
 	return nfd;
-
-put_file:
-	kp__file_put(f);
-	return (int)fail(err);
 }
 
 KP_EXPORT int
@@ -402,7 +446,6 @@ connect_outside(int fd, struct kp_file *f, const struct sockaddr *addr,
 KP_EXPORT int
 connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
-	struct ks_sockaddr_storage k;
 	struct kp_file *f;
 	int err;
 
@@ -410,9 +453,7 @@ connect(int fd, const struct sockaddr *addr, socklen_t len)
 	if (f == NULL)
 		return err < 0 ? (int)fail(err) :
 		       (int)syscall(SYS_connect, fd, addr, len);
-	err = ksp__addr_in(addr, len, &k);
-	if (err == 0)
-		err = ks_connect(f->so, &k, len);
+	err = ksp__sys_connect(f->so, addr, len);
 	if (err == -ECONNREFUSED && fallback &&
 	    connect_outside(fd, f, addr, len) == 0)
 		err = 0;
@@ -423,201 +464,46 @@ connect(int fd, const struct sockaddr *addr, socklen_t len)
 KP_EXPORT int
 shutdown(int fd, int how)
 {
-	struct kp_file *f;
-	int err;
-
-	f = sock_get(fd, &err);
-	if (f == NULL)
-		return err < 0 ? (int)fail(err) :
-		       (int)syscall(SYS_shutdown, fd, how);
-	err = ks_shutdown(f->so, how);
-	kp__file_put(f);
-	return err < 0 ? (int)fail(err) : 0;
+	return (int)sock_call(fd, KSP_SYS_SHUTDOWN, SYS_shutdown, how, 0, 0, 0,
+			      0);
 }
 
 KP_EXPORT int
 getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 {
-	struct kp_file *f;
-	uint32_t klen;
-	int err;
-
-	f = sock_get(fd, &err);
-	if (f == NULL)
-		return err < 0 ? (int)fail(err) :
-		       (int)syscall(SYS_getsockopt, fd, level, name, val, len);
-	if (len == NULL) {
-		err = -EFAULT;
-		goto put_file;
-	}
-	if ((int)*len < 0) {
-		err = -EINVAL;
-		goto put_file;
-	}
-	klen = *len;
-	if (val == NULL && klen > 0) {
-		err = -EFAULT;
-		goto put_file;
-	}
-	err = ks_getsockopt(f->so, level, name, val, &klen);
-	if (err >= 0)
-		*len = klen;
-put_file:
-	kp__file_put(f);
-	return err < 0 ? (int)fail(err) : 0;
+	return (int)sock_call(fd, KSP_SYS_GETSOCKOPT, SYS_getsockopt, level,
+			      name, (long)val, (long)len, 0);
 }
 
 KP_EXPORT int
 setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
-	struct kp_file *f;
-	int err;
-
-	f = sock_get(fd, &err);
-	if (f == NULL)
-		return err < 0 ? (int)fail(err) :
-		       (int)syscall(SYS_setsockopt, fd, level, name, val, len);
-	if ((int)len < 0)
-		err = -EINVAL;
-	else if (val == NULL && len > 0)
-		err = -EFAULT;
-	else
-		err = ks_setsockopt(f->so, level, name, val, len);
-	kp__file_put(f);
-	return err < 0 ? (int)fail(err) : 0;
+	return (int)sock_call(fd, KSP_SYS_SETSOCKOPT, SYS_setsockopt, level,
+			      name, (long)val, len, 0);
 }
 
-static int
-get_name(int fd, struct sockaddr *addr, socklen_t *len, bool peer)
-{
-	struct ks_sockaddr_storage k;
-	uint32_t klen = sizeof(k);
-	struct kp_file *f;
-	int err;
-
-	f = sock_get(fd, &err);
-	if (f == NULL)
-		return err < 0 ? (int)fail(err) :
-		       (int)syscall(peer ? SYS_getpeername : SYS_getsockname,
-				    fd, addr, len);
-	err = peer ? ks_getpeername(f->so, &k, &klen) :
-		     ks_getsockname(f->so, &k, &klen);
-	if (err >= 0)
-		err = ksp__addr_out(&k, klen, addr, len);
-	kp__file_put(f);
-	return err < 0 ? (int)fail(err) : 0;
-}
 
 KP_EXPORT int
 getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 {
-	return get_name(fd, addr, len, false);
+	return (int)sock_call(fd, KSP_SYS_GETSOCKNAME, SYS_getsockname,
+			      (long)addr, (long)len, 0, 0, 0);
 }
 
 KP_EXPORT int
 getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 {
-	return get_name(fd, addr, len, true);
+	return (int)sock_call(fd, KSP_SYS_GETPEERNAME, SYS_getpeername,
+			      (long)addr, (long)len, 0, 0, 0);
 }
 
 /* -- data -- */
 
+/* A send of kernel memory (sendfile's buffer). */
 static long
 sock_send(struct kp_file *f, const struct ks_msghdr *msg, int flags)
 {
-	long n = ks_sendmsg(f->so, msg, flags);
-
-	if (n >= 0) {
-		atomic_fetch_add_explicit(&kp_stats.sends, 1,
-					  memory_order_relaxed);
-		atomic_fetch_add_explicit(&kp_stats.bytes_sent, n,
-					  memory_order_relaxed);
-	}
-	return n;
-}
-
-/* __copy_msghdr() and the send: returns the count or -errno. */
-static long
-sock_sendmsg(struct kp_file *f, const struct msghdr *msg, int flags)
-{
-	struct ks_sockaddr_storage name;
-	struct ks_msghdr k;
-	ssize_t n;
-
-	if (msg == NULL)
-		return -EFAULT;
-	memcpy(&k, msg, sizeof(k));
-	if (k.msg_name == NULL)
-		k.msg_namelen = 0;
-	if ((int)k.msg_namelen < 0)
-		return -EINVAL;
-	if (k.msg_namelen > sizeof(name))
-		k.msg_namelen = sizeof(name);
-	if (k.msg_iovlen > KP_UIO_MAXIOV)
-		return -EMSGSIZE;
-	if (k.msg_namelen > 0) {
-		memcpy(&name, k.msg_name, k.msg_namelen);
-		k.msg_name = &name;
-	} else {
-		k.msg_name = NULL;
-	}
-	n = iov_check((const struct iovec *)k.msg_iov, k.msg_iovlen);
-	if (n < 0)
-		return n;
-	k.msg_flags = 0;
-	return sock_send(f, &k, flags);
-}
-
-/* recvmsg with @k's name in kernel storage; the address goes out after. */
-static long
-sock_recv(struct kp_file *f, struct ks_msghdr *k, int flags,
-	  struct sockaddr *uname, socklen_t *unamelen)
-{
-	long n;
-	int err;
-
-	k->msg_flags = 0;
-	n = ks_recvmsg(f->so, k, flags);
-	if (n < 0)
-		return n;
-	atomic_fetch_add_explicit(&kp_stats.recvs, 1, memory_order_relaxed);
-	if (k->msg_name != NULL) {
-		err = ksp__addr_out(k->msg_name, k->msg_namelen, uname, unamelen);
-		if (err < 0)
-			return err;
-	}
-	return n;
-}
-
-static long
-sock_recvmsg(struct kp_file *f, struct msghdr *msg, int flags)
-{
-	struct ks_sockaddr_storage name;
-	struct ks_msghdr k;
-	long n;
-
-	if (msg == NULL)
-		return -EFAULT;
-	memcpy(&k, msg, sizeof(k));
-	if (k.msg_name == NULL)
-		k.msg_namelen = 0;
-	if ((int)k.msg_namelen < 0)
-		return -EINVAL;
-	if (k.msg_iovlen > KP_UIO_MAXIOV)
-		return -EMSGSIZE;
-	n = iov_check((const struct iovec *)k.msg_iov, k.msg_iovlen);
-	if (n < 0)
-		return n;
-	if (k.msg_name != NULL) {
-		k.msg_name = &name;
-		k.msg_namelen = sizeof(name);
-	}
-	n = sock_recv(f, &k, flags, msg->msg_name, &msg->msg_namelen);
-	if (n >= 0) {
-		msg->msg_flags = k.msg_flags;
-		msg->msg_controllen = k.msg_controllen;
-	}
-	return n;
+	return count(KSP_SYS_SENDMSG, ks_sendmsg(f->so, msg, flags));
 }
 
 KP_EXPORT ssize_t
@@ -631,7 +517,8 @@ sendmsg(int fd, const struct msghdr *msg, int flags)
 	if (f == NULL)
 		return err < 0 ? fail(err) :
 		       syscall(SYS_sendmsg, fd, msg, flags);
-	n = sock_sendmsg(f, msg, flags);
+	n = count(KSP_SYS_SENDMSG, ksp__sys_sendmsg(f->so,
+		  (const struct ks_msghdr *)(const void *)msg, flags));
 	kp__file_put(f);
 	return n < 0 ? fail(n) : n;
 }
@@ -639,26 +526,14 @@ sendmsg(int fd, const struct msghdr *msg, int flags)
 KP_EXPORT ssize_t
 recvmsg(int fd, struct msghdr *msg, int flags)
 {
-	struct kp_file *f;
-	long n;
-	int err;
-
-	f = sock_get(fd, &err);
-	if (f == NULL)
-		return err < 0 ? fail(err) :
-		       syscall(SYS_recvmsg, fd, msg, flags);
-	n = sock_recvmsg(f, msg, flags);
-	kp__file_put(f);
-	return n < 0 ? fail(n) : n;
+	return sock_call(fd, KSP_SYS_RECVMSG, SYS_recvmsg, (long)msg, flags, 0,
+			 0, 0);
 }
 
 KP_EXPORT ssize_t
 sendto(int fd, const void *buf, size_t len, int flags,
        const struct sockaddr *addr, socklen_t alen)
 {
-	struct ks_sockaddr_storage name;
-	struct ks_iovec iov = { (void *)buf, len > INT_MAX ? INT_MAX : len };
-	struct ks_msghdr k = { .msg_iov = &iov, .msg_iovlen = 1 };
 	struct kp_file *f;
 	long n;
 	int err;
@@ -667,16 +542,8 @@ sendto(int fd, const void *buf, size_t len, int flags,
 	if (f == NULL)
 		return err < 0 ? fail(err) :
 		       syscall(SYS_sendto, fd, buf, len, flags, addr, alen);
-	if (addr != NULL) {
-		err = ksp__addr_in(addr, alen, &name);
-		if (err < 0) {
-			kp__file_put(f);
-			return fail(err);
-		}
-		k.msg_name = &name;
-		k.msg_namelen = alen;
-	}
-	n = sock_send(f, &k, flags);
+	n = count(KSP_SYS_SENDTO,
+		  ksp__sys_sendto(f->so, buf, len, flags, addr, alen));
 	kp__file_put(f);
 	return n < 0 ? fail(n) : n;
 }
@@ -691,24 +558,8 @@ KP_EXPORT ssize_t
 recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
 	 socklen_t *alen)
 {
-	struct ks_sockaddr_storage name;
-	struct ks_iovec iov = { buf, len > INT_MAX ? INT_MAX : len };
-	struct ks_msghdr k = { .msg_iov = &iov, .msg_iovlen = 1 };
-	struct kp_file *f;
-	long n;
-	int err;
-
-	f = sock_get(fd, &err);
-	if (f == NULL)
-		return err < 0 ? fail(err) :
-		       syscall(SYS_recvfrom, fd, buf, len, flags, addr, alen);
-	if (addr != NULL) {
-		k.msg_name = &name;
-		k.msg_namelen = sizeof(name);
-	}
-	n = sock_recv(f, &k, flags, addr, alen);
-	kp__file_put(f);
-	return n < 0 ? fail(n) : n;
+	return sock_call(fd, KSP_SYS_RECVFROM, SYS_recvfrom, (long)buf,
+			 (long)len, flags, (long)addr, (long)alen);
 }
 
 KP_EXPORT ssize_t
@@ -720,174 +571,48 @@ recv(int fd, void *buf, size_t len, int flags)
 KP_EXPORT int
 sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
 {
-	struct kp_file *f;
-	unsigned int i;
-	long n = 0;
-	int err;
-
-	f = sock_get(fd, &err);
-	if (f == NULL)
-		return err < 0 ? (int)fail(err) :
-		       (int)syscall(SYS_sendmmsg, fd, vec, vlen, flags);
-	if (vlen > KP_UIO_MAXIOV)
-		vlen = KP_UIO_MAXIOV;
-	for (i = 0; i < vlen; i++) {
-		n = sock_sendmsg(f, &vec[i].msg_hdr, flags);
-		if (n < 0)
-			break;
-		vec[i].msg_len = (unsigned int)n;
-	}
-	kp__file_put(f);
-	/* As Linux: the error only when nothing was sent. */
-	if (i == 0 && n < 0)
-		return (int)fail(n);
-	return (int)i;
-}
-
-static int64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	return (int)sock_call(fd, KSP_SYS_SENDMMSG, SYS_sendmmsg, (long)vec,
+			      vlen, flags, 0, 0);
 }
 
 KP_EXPORT int
 recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
 	 struct timespec *timeout)
 {
-	struct kp_file *f;
-	int64_t deadline = -1;
-	unsigned int i;
-	long n = 0;
-	int err;
-
-	f = sock_get(fd, &err);
-	if (f == NULL)
-		return err < 0 ? (int)fail(err) :
-		       (int)syscall(SYS_recvmmsg, fd, vec, vlen, flags, timeout);
-	if (timeout != NULL) {
-		if (timeout->tv_sec < 0 || timeout->tv_nsec < 0 ||
-		    timeout->tv_nsec >= 1000000000) {
-			kp__file_put(f);
-			return (int)fail(-EINVAL);
-		}
-		deadline = mono_ns() + timeout->tv_sec * 1000000000LL +
-			   timeout->tv_nsec;
-	}
-	if (vlen > KP_UIO_MAXIOV)
-		vlen = KP_UIO_MAXIOV;
-	for (i = 0; i < vlen; i++) {
-		n = sock_recvmsg(f, &vec[i].msg_hdr, flags & ~MSG_WAITFORONE);
-		if (n < 0)
-			break;
-		vec[i].msg_len = (unsigned int)n;
-		if (flags & MSG_WAITFORONE)
-			flags |= MSG_DONTWAIT;
-		/* As Linux: the timeout is looked at after each message. */
-		if (deadline >= 0 && mono_ns() >= deadline) {
-			i++;
-			break;
-		}
-	}
-	kp__file_put(f);
-	if (timeout != NULL) {
-		int64_t left = deadline - mono_ns();
-
-		if (left < 0)
-			left = 0;
-		timeout->tv_sec = left / 1000000000;
-		timeout->tv_nsec = left % 1000000000;
-	}
-	if (i == 0 && n < 0)
-		return (int)fail(n);
-	return (int)i;
-}
-
-/* readv on a socket: through ks_recvmsg. */
-static long
-sock_readv(struct kp_file *f, const struct iovec *iov, int iovcnt)
-{
-	struct ks_msghdr k = { 0 };
-	long n;
-
-	n = iovcnt < 0 ? -EINVAL : iov_check(iov, (size_t)iovcnt);
-	/* Linux's sock_read_iter(): reading nothing returns 0 at once. */
-	if (n <= 0)
-		return n;
-	k.msg_iov = (struct ks_iovec *)(void *)iov;
-	k.msg_iovlen = (size_t)iovcnt;
-	return sock_recv(f, &k, 0, NULL, NULL);
-}
-
-/* writev on a socket: through ks_sendmsg. */
-static long
-sock_writev(struct kp_file *f, const struct iovec *iov, int iovcnt)
-{
-	struct ks_msghdr k = { 0 };
-	long n;
-
-	n = iovcnt < 0 ? -EINVAL : iov_check(iov, (size_t)iovcnt);
-	if (n < 0)
-		return n;
-	k.msg_iov = (struct ks_iovec *)(void *)iov;
-	k.msg_iovlen = (size_t)iovcnt;
-	/* Linux's sock_write_iter() marks a seqpacket write as a record. */
-	return sock_send(f, &k, ks_sock_type(f->so) == KS_SOCK_SEQPACKET ?
-				KS_MSG_EOR : 0);
+	return (int)sock_call(fd, KSP_SYS_RECVMMSG, SYS_recvmmsg, (long)vec,
+			      vlen, flags, (long)timeout, 0);
 }
 
 KP_EXPORT ssize_t
 readv(int fd, const struct iovec *iov, int iovcnt)
 {
-	struct kp_file *f;
-	long n;
-	int err;
-
-	f = sock_get(fd, &err);
-	if (f == NULL)
-		return err < 0 ? fail(err) :
-		       syscall(SYS_readv, fd, iov, iovcnt);
-	n = sock_readv(f, iov, iovcnt);
-	kp__file_put(f);
-	return n < 0 ? fail(n) : n;
+	return sock_call(fd, KSP_SYS_READV, SYS_readv, (long)iov, iovcnt, 0, 0,
+			 0);
 }
 
 KP_EXPORT ssize_t
 writev(int fd, const struct iovec *iov, int iovcnt)
 {
-	struct kp_file *f;
-	long n;
-	int err;
-
-	f = sock_get(fd, &err);
-	if (f == NULL)
-		return err < 0 ? fail(err) :
-		       syscall(SYS_writev, fd, iov, iovcnt);
-	n = sock_writev(f, iov, iovcnt);
-	kp__file_put(f);
-	return n < 0 ? fail(n) : n;
+	return sock_call(fd, KSP_SYS_WRITEV, SYS_writev, (long)iov, iovcnt, 0,
+			 0, 0);
 }
 
 KP_EXPORT ssize_t
 read(int fd, void *buf, size_t len)
 {
-	struct iovec iov = { buf, len > INT_MAX ? INT_MAX : len };
-
 	if (!kp__fd_is_mapped(fd))
 		return syscall(SYS_read, fd, buf, len);
-	return readv(fd, &iov, 1);
+	return sock_call(fd, KSP_SYS_READ, SYS_read, (long)buf, (long)len, 0, 0,
+			 0);
 }
 
 KP_EXPORT ssize_t
 write(int fd, const void *buf, size_t len)
 {
-	struct iovec iov = { (void *)buf, len > INT_MAX ? INT_MAX : len };
-
 	if (!kp__fd_is_mapped(fd))
 		return syscall(SYS_write, fd, buf, len);
-	return writev(fd, &iov, 1);
+	return sock_call(fd, KSP_SYS_WRITE, SYS_write, (long)buf, (long)len, 0,
+			 0, 0);
 }
 
 /* The positioned calls: a socket has no position (ESPIPE). */
@@ -1299,19 +1024,6 @@ is_null(const void *p)
 	return p == NULL;
 }
 
-static void
-sock_stat(struct kp_file *f, struct stat *st)
-{
-	memset(st, 0, sizeof(*st));
-	st->st_dev = KP_SOCK_DEV;
-	st->st_ino = (ino_t)ks_sock_id(f->so);
-	st->st_mode = S_IFSOCK | 0777;
-	st->st_nlink = 1;
-	st->st_uid = geteuid();
-	st->st_gid = getegid();
-	st->st_blksize = 4096;
-}
-
 KP_EXPORT int
 fstat(int fd, struct stat *st)
 {
@@ -1322,13 +1034,9 @@ fstat(int fd, struct stat *st)
 	if (f == NULL)
 		return err < 0 ? (int)fail(err) :
 		       (int)syscall(SYS_fstat, fd, st);
-	if (is_null(st)) {
-		kp__file_put(f);
-		return (int)fail(-EFAULT);
-	}
-	sock_stat(f, st);
+	err = ksp__sys_fstat(f->so, geteuid(), getegid(), st);
 	kp__file_put(f);
-	return 0;
+	return err < 0 ? (int)fail(err) : 0;
 }
 
 /* On x86_64 and the other LP64 ports struct stat64 is struct stat. */
@@ -1379,24 +1087,23 @@ statx(int dfd, const char *path, int flags, unsigned int mask,
 		int err;
 
 		f = sock_get(dfd, &err);
-		if (f != NULL && is_null(stx)) {
-			kp__file_put(f);
-			return (int)fail(-EFAULT);
-		}
 		if (f != NULL) {
-			sock_stat(f, &st);
+			struct statx k;
+
+			ksp__sock_stat(f->so, geteuid(), getegid(), &st);
 			kp__file_put(f);
-			memset(stx, 0, sizeof(*stx));
-			stx->stx_mask = STATX_BASIC_STATS;
-			stx->stx_blksize = (uint32_t)st.st_blksize;
-			stx->stx_nlink = 1;
-			stx->stx_uid = st.st_uid;
-			stx->stx_gid = st.st_gid;
-			stx->stx_mode = (uint16_t)st.st_mode;
-			stx->stx_ino = st.st_ino;
-			stx->stx_dev_major = 0;
-			stx->stx_dev_minor = KP_SOCK_DEV;
-			return 0;
+			memset(&k, 0, sizeof(k));
+			k.stx_mask = STATX_BASIC_STATS;
+			k.stx_blksize = (uint32_t)st.st_blksize;
+			k.stx_nlink = 1;
+			k.stx_uid = st.st_uid;
+			k.stx_gid = st.st_gid;
+			k.stx_mode = (uint16_t)st.st_mode;
+			k.stx_ino = st.st_ino;
+			k.stx_dev_major = 0;
+			k.stx_dev_minor = KSP_SOCK_DEV;
+			err = ksp__copy_to_user(stx, &k, sizeof(k));
+			return err < 0 ? (int)fail(err) : 0;
 		}
 		if (err < 0)
 			return (int)fail(err);

@@ -57,6 +57,8 @@
 #define recv		ksp_recv
 #define recvfrom	ksp_recvfrom
 #define recvmsg		ksp_recvmsg
+#define sendmmsg	ksp_sendmmsg
+#define recvmmsg	ksp_recvmmsg
 #define read		ksp_read
 #define write		ksp_write
 #define readv		ksp_readv

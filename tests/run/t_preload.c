@@ -11,6 +11,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/select.h>
 #include <sys/syscall.h>
@@ -655,6 +656,61 @@ abstract_names_follow_thread_netns(void)
 	CHECK_OK(close(l));
 }
 
+static char *segv_page;
+static volatile sig_atomic_t segv_count;
+
+/* The program's own handler: counts, then lets the access go on. */
+static void
+segv_handler(int sig)
+{
+	segv_count++;
+	mprotect(segv_page, 4096, PROT_READ | PROT_WRITE);
+}
+
+/* A SIGSEGV handler a program installs after it has used its sockets
+ * gets the program's own faults, and a bad buffer handed to recv is
+ * still EFAULT (under ksock-run too, where the copy into the buffer is
+ * ksock's), with the data kept. With sigaction, then with signal(). */
+static void
+own_segv_handler_after_sockets(void)
+{
+	struct sigaction sa, old;
+	char buf[4];
+	int sv[2];
+
+	segv_page = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+			 -1, 0);
+	CHECK(segv_page != MAP_FAILED);
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	CHECK_EQ(send(sv[0], "ab", 2, 0), 2);
+	CHECK_EQ(recv(sv[1], buf, 2, 0), 2);
+	for (int round = 0; round < 2; round++) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = segv_handler;
+		if (round == 0)
+			CHECK_OK(sigaction(SIGSEGV, &sa, &old));
+		else
+			CHECK(signal(SIGSEGV, segv_handler) != SIG_ERR);
+		CHECK_EQ(send(sv[0], "cd", 2, 0), 2);
+		CHECK_ERR(recv(sv[1], segv_page, 2, 0), EFAULT);
+		CHECK_EQ(segv_count, round);
+		segv_page[0] = 1;	/* the handler's own fault */
+		CHECK_EQ(segv_count, round + 1);
+		CHECK_EQ(recv(sv[1], buf, 2, 0), 2);
+		CHECK_MEM(buf, "cd", 2);
+		/* The handler reads back, and the default comes back. */
+		CHECK_OK(sigaction(SIGSEGV, NULL, &sa));
+		CHECK(sa.sa_handler == segv_handler);
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = SIG_DFL;
+		CHECK_OK(sigaction(SIGSEGV, &sa, NULL));
+		CHECK_OK(mprotect(segv_page, 4096, PROT_NONE));
+	}
+	CHECK_OK(munmap(segv_page, 4096));
+	CHECK_OK(close(sv[0]));
+	CHECK_OK(close(sv[1]));
+}
+
 static const struct th_test tests[] = {
 	{ "numbers_one_space", numbers_one_space },
 	{ "descriptor_calls", descriptor_calls },
@@ -673,6 +729,7 @@ static const struct th_test tests[] = {
 	  connect_kernel_socket_after_unlink },
 	{ "abstract_names_follow_thread_netns",
 	  abstract_names_follow_thread_netns },
+	{ "own_segv_handler_after_sockets", own_segv_handler_after_sockets },
 };
 
 TH_MAIN(tests)
