@@ -125,10 +125,10 @@ struct ks_port {
 	 * What the collector of in-flight cycles relies on: a socket has
 	 * one file (dup and fork share it); the host holds a reference to
 	 * a socket's file for the whole of every call on that socket; and
-	 * whenever a reference to a socket's file is dropped and the file
-	 * stays open, the host calls ks_sock_file_dropped() (ksock.h) with
-	 * no ksock lock held. A host that never calls it leaves unreachable
-	 * cycles uncollected.
+	 * either the host calls ks_sock_file_dropped() (ksock.h), with no
+	 * ksock lock held, whenever a reference to a socket's file is
+	 * dropped and the file stays open, or it says it does not (see
+	 * file_drops_reported at the end of the table).
 	 */
 
 	/* Looks up @fd in the caller's table and takes a reference to its
@@ -189,6 +189,28 @@ struct ks_port {
 	/* Copy between user and kernel memory. Return 0, or -KS_EFAULT. */
 	int	 (*copy_from_user)(void *dst, const void *usrc, size_t len);
 	int	 (*copy_to_user)(void *udst, const void *src, size_t len);
+
+	/* -- appended hooks -- */
+
+	/*
+	 * Whether the host calls ks_sock_file_dropped() for every dropped
+	 * reference to a socket's file that leaves the file open (a kernel
+	 * whose files only tell their last close answers false). The answer
+	 * must not change while any socket exists. Called with or without
+	 * ksock locks held.
+	 *
+	 * true: a cycle of sockets in flight is collected the moment nothing
+	 * outside it can reach it, whether a dropped reference or a send
+	 * that puts a socket in flight made it so; each collection looks
+	 * only at the part of the in-flight graph that changed.
+	 * false: ksock ignores ks_sock_file_dropped() and collects as Linux
+	 * does, over the whole in-flight graph: whenever an AF_UNIX socket
+	 * is closed (ks_close) while sockets are in flight, whenever a send
+	 * puts sockets in flight, again after each collection that freed
+	 * something, and in ks_fini(). A cycle whose last outside reference
+	 * went unnoticed waits for the next of those, as on Linux.
+	 */
+	bool	 (*file_drops_reported)(void);
 };
 
 #endif /* KSOCK_PORT_H */

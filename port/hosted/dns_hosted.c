@@ -151,6 +151,7 @@ static int stub_node_lookup(const char *p, struct ks_node_key *k) { (void)p; (vo
 static void stub_signal_pipe(void) { }
 static void stub_signal_urg(int32_t o) { (void)o; }
 static int stub_copy(void *d, const void *s, size_t n) { memcpy(d, s, n); return 0; }
+static bool stub_drops_reported(void) { return true; }
 
 static const struct ks_port dns_port = {
 	.version = KS_PORT_VERSION,
@@ -184,6 +185,7 @@ static const struct ks_port dns_port = {
 	.random = h_random,
 	.copy_from_user = stub_copy,
 	.copy_to_user = stub_copy,
+	.file_drops_reported = stub_drops_reported,
 };
 
 const struct ks_port *

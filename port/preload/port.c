@@ -350,6 +350,14 @@ port_signal_urg(int32_t owner)
 	kill(owner, SIGURG);	/* a negative owner is a process group */
 }
 
+/* Every drop of a socket file's reference that leaves it open is
+ * reported: the descriptor layer calls ks_sock_file_dropped(). */
+static bool
+port_file_drops_reported(void)
+{
+	return true;
+}
+
 static const struct ks_port preload_port = {
 	.version	= KS_PORT_VERSION,
 	.size		= sizeof(struct ks_port),
@@ -382,6 +390,7 @@ static const struct ks_port preload_port = {
 	.random		= ksp__random,
 	.copy_from_user	= ksp__copy_from_user,
 	.copy_to_user	= ksp__copy_to_user,
+	.file_drops_reported = port_file_drops_reported,
 };
 
 const struct ks_port *

@@ -561,6 +561,10 @@ struct ks_family {
 	/* ks_sock_file_dropped() for this family's sockets; may be NULL
 	 * when none of them can be in flight. */
 	void	(*file_dropped)(struct ks_sock *so, long refs);
+	/* Called by ks_fini() before it counts the sockets left: frees
+	 * sockets only the family still holds (unreachable ones in flight).
+	 * No lock held; may be NULL. */
+	void	(*collect)(void);
 };
 
 /* -- the all-sockets list (sock.c) and introspection (diag.c) -- */

@@ -42,7 +42,7 @@ port_is_complete(const struct ks_port *p)
 	       p->file_install && p->file_sock && p->file_count &&
 	       p->node_create && p->node_remove && p->node_lookup &&
 	       p->signal_pipe && p->signal_urg && p->random &&
-	       p->copy_from_user && p->copy_to_user;
+	       p->copy_from_user && p->copy_to_user && p->file_drops_reported;
 }
 
 /*
@@ -85,7 +85,8 @@ fini_families:
 
 /*
  * Stops ksock. Returns 0, or -KS_EBUSY while sockets remain (nothing is
- * torn down then).
+ * torn down then). Each family first frees what only it still holds
+ * (the AF_UNIX collector's last run).
  */
 int
 ks_fini(void)
@@ -94,6 +95,9 @@ ks_fini(void)
 
 	if (ks__port == NULL)
 		return 0;
+	for (size_t i = 0; i < ks__nfamilies; i++)
+		if (ks__families[i]->collect != NULL)
+			ks__families[i]->collect();
 	ks__port->mutex_lock(&ks__all_socks.lock);
 	n = ks__all_socks.count;
 	ks__port->mutex_unlock(&ks__all_socks.lock);

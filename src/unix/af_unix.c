@@ -209,6 +209,7 @@ void
 ks__unix_sock_release(struct ks_sock *so)
 {
 	ks__unix_release(unix_sk(so), false);
+	ks__unix_gc_released();
 }
 
 /* ops->destroy: the last reference is gone; nothing else can see us. */
@@ -383,4 +384,5 @@ const struct ks_family ks__unix_family = {
 	.socketpair	= unix_family_socketpair,
 	.diag_stats	= ks__unix_diag_stats,
 	.file_dropped	= ks__unix_gc_file_dropped,
+	.collect	= ks__unix_gc_collect_all,
 };

@@ -158,6 +158,7 @@ ks__unix_dgram_sendmsg(struct ks_sock *so, const struct ks_msghdr *msg,
 	struct ks_mbuf *m;
 	struct ks_cred cred;
 	struct unix_scm scm;
+	struct unix_gc_todo todo;
 	size_t total = it->count;
 	bool passcred, seqpacket = so->type == KS_SOCK_SEQPACKET;
 	int64_t deadline;
@@ -254,12 +255,13 @@ restart:
 			goto free_msg;
 		goto restart;
 	}
-	ks__unix_scm_queue_locked(m, other, passcred, &cred);
+	ks__unix_scm_queue_locked(m, other, passcred, &cred, &todo);
 	ks__mq_push(&other->rcvq, m);
 	if (ks__has_waiters(&other->base))
 		ks__wake_locked(&other->base, UNIX_POLL_IN);
 	unix_unlock(other);
 	unix_put(other);
+	ks__unix_gc_after_queue(&todo);
 	return (long)total;
 
 unlock:

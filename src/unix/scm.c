@@ -297,8 +297,11 @@ passcred_enabled_locked(struct unix_sock *other, bool sender_passcred)
 /* See scm.h. */
 void
 ks__unix_scm_queue_locked(struct ks_mbuf *m, struct unix_sock *other,
-			  bool sender_passcred, const struct ks_cred *cred)
+			  bool sender_passcred, const struct ks_cred *cred,
+			  struct unix_gc_todo *todo)
 {
+	todo->kill = NULL;
+	todo->full = false;
 	if (m->pid == UNIX_CRED_NONE_PID && m->uid == UNIX_CRED_NONE_ID &&
 	    passcred_enabled_locked(other, sender_passcred)) {
 		m->pid = cred->pid;
@@ -306,7 +309,8 @@ ks__unix_scm_queue_locked(struct ks_mbuf *m, struct unix_sock *other,
 		m->gid = cred->gid;
 	}
 	if (m->anc != NULL)
-		ks__unix_gc_add_edges((struct unix_fpl *)(void *)m->anc, other);
+		ks__unix_gc_add_edges((struct unix_fpl *)(void *)m->anc, other,
+				      todo);
 }
 
 /* See scm.h. */

@@ -66,6 +66,8 @@ struct unix_vertex {
 	/* [G] found dead: a purge owns kill_next, and no later run takes
 	 * the socket again (it closes once the purge puts its files). */
 	bool			 collecting;
+	/* [G] the list of every vertex, for a run over the whole graph */
+	struct unix_sock	*vnext, *vprev;
 };
 
 /* The files one message carries. */
@@ -114,15 +116,27 @@ void	ks__unix_scm_set_creds(const struct unix_scm *scm, struct ks_mbuf *m);
 int	ks__unix_scm_attach_fds(struct unix_scm *scm, struct ks_mbuf *m,
 				const struct ks_cred *cred);
 /*
+ * What queueing a message left the collector to do once the sender holds
+ * no lock: the sockets of cycles the message completed (held, to purge),
+ * or a run over the whole graph (a host that does not report dropped
+ * file references). Pass it to ks__unix_gc_after_queue().
+ */
+struct unix_gc_todo {
+	struct unix_sock	*kill;
+	bool			 full;
+};
+
+/*
  * @m is being queued on @other by @sender: attaches @cred (the sender's
  * real ones) unless credentials are there already and SO_PASSCRED is on
  * either side (@sender_passcred) or @other is not accepted yet (Linux's
- * maybe_add_creds()), and enters @m's sockets in the in-flight graph.
- * Lock of @other held (the gc lock is taken inside).
+ * maybe_add_creds()), and enters @m's sockets in the in-flight graph,
+ * setting @todo. Lock of @other held (the gc lock is taken inside).
  */
 void	ks__unix_scm_queue_locked(struct ks_mbuf *m, struct unix_sock *other,
 				  bool sender_passcred,
-				  const struct ks_cred *cred);
+				  const struct ks_cred *cred,
+				  struct unix_gc_todo *todo);
 /* Whether @m carries descriptors (a stream read ends after it). */
 static inline bool
 ks__unix_mbuf_has_fds(const struct ks_mbuf *m)
@@ -185,9 +199,32 @@ void	ks__unix_gc_fini(void);
  */
 int	ks__unix_user_charge(uint32_t uid, unsigned n, struct unix_user **out);
 void	ks__unix_user_uncharge(struct unix_user *user, unsigned n);
-/* Enters @fpl's sockets in the graph, queued on @receiver. Lock of
- * @receiver held; takes the gc lock. */
-void	ks__unix_gc_add_edges(struct unix_fpl *fpl, struct unix_sock *receiver);
+/*
+ * Enters @fpl's sockets in the graph, queued on @receiver, and says in
+ * @todo what collection that calls for: a socket put in flight with no
+ * reference left outside the graph may have completed an unreachable
+ * cycle, which no dropped reference will ever report. Lock of @receiver
+ * held; takes the gc lock.
+ */
+void	ks__unix_gc_add_edges(struct unix_fpl *fpl, struct unix_sock *receiver,
+			      struct unix_gc_todo *todo);
+/* Does what @todo says. No lock held. */
+void	ks__unix_gc_do(struct unix_gc_todo *todo);
+static inline void
+ks__unix_gc_after_queue(struct unix_gc_todo *todo)
+{
+	if (todo->kill != NULL || todo->full)
+		ks__unix_gc_do(todo);
+}
+/*
+ * An AF_UNIX socket was closed: on a host that does not report dropped
+ * file references, a run over the whole graph if anything is in flight
+ * (Linux's unix_release_sock()); else nothing. No lock held.
+ */
+void	ks__unix_gc_released(void);
+/* Collects every unreachable cycle, whatever the host (ks_fini). No lock
+ * held. */
+void	ks__unix_gc_collect_all(void);
 /* Takes @fpl's sockets out of the graph (it left its queue). No lock
  * held; takes the gc lock. */
 void	ks__unix_gc_del_edges(struct unix_fpl *fpl);
@@ -205,7 +242,8 @@ void	ks__unix_gc_barrier(void);
 /*
  * The host dropped a reference to @so's file, leaving @refs: collects
  * @so's strongly connected component of the in-flight graph if nothing
- * outside it can reach it any more. No lock held.
+ * outside it can reach it any more. Ignored on a host that does not
+ * report every dropped reference. No lock held.
  */
 void	ks__unix_gc_file_dropped(struct ks_sock *so, long refs);
 /* How many times the collector ran, and how many sockets it freed. */

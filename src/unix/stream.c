@@ -136,6 +136,7 @@ stream_send_oob(struct ks_sock *so, struct unix_sock *other,
 		struct ks_iter *it, const struct ks_cred *cred,
 		struct unix_scm *scm, bool passcred, int64_t deadline)
 {
+	struct unix_gc_todo todo;
 	struct ks_mbuf *m;
 	int32_t owner;
 	int err;
@@ -160,12 +161,13 @@ stream_send_oob(struct ks_sock *so, struct unix_sock *other,
 		err = -KS_EPIPE;
 		goto unlock;
 	}
-	ks__unix_scm_queue_locked(m, other, passcred, cred);
+	ks__unix_scm_queue_locked(m, other, passcred, cred, &todo);
 	ks__mq_push(&other->rcvq, m);
 	other->oob = m;
 	if (ks__has_waiters(&other->base))
 		ks__wake_locked(&other->base, UNIX_POLL_IN | KS_POLLPRI);
 	unix_unlock(other);
+	ks__unix_gc_after_queue(&todo);
 	/* Linux signals with the receiver locked; the owner is atomic, and
 	 * a host's signal path may take locks of its own, so we signal after
 	 * (the peer pointer stays valid until our own close). */
@@ -239,6 +241,7 @@ unix_stream_sendmsg(struct ks_sock *so, const struct ks_msghdr *msg,
 	ks__port->cred(&cred);
 
 	while (sent < total) {
+		struct unix_gc_todo todo;
 		struct ks_mbuf *m;
 		size_t size = stream_msg_size(so, total - sent);
 		bool wake;
@@ -268,12 +271,13 @@ unix_stream_sendmsg(struct ks_sock *so, const struct ks_msghdr *msg,
 			ret = stream_pipe_err(sent, flags);
 			goto destroy_scm;
 		}
-		ks__unix_scm_queue_locked(m, other, passcred, &cred);
+		ks__unix_scm_queue_locked(m, other, passcred, &cred, &todo);
 		ks__mq_push(&other->rcvq, m);
 		wake = ks__has_waiters(&other->base);
 		if (wake)
 			ks__wake_locked(&other->base, UNIX_POLL_IN);
 		unix_unlock(other);
+		ks__unix_gc_after_queue(&todo);
 		sent += size;
 	}
 	/* The out-of-band byte follows only a complete send of the rest. */
