@@ -402,14 +402,20 @@ put_rights(struct ctl_out *c, struct unix_fpl *fpl, int flags)
 	if (fdmax > fpl->count)
 		fdmax = fpl->count;
 	for (i = 0; i < fdmax; i++) {
-		int fd = ks__port->file_install(fpl->fp[i], oflags);
+		unsigned char *slot = c->ptr + CMSG_HDR + i * sizeof(int);
+		int fd = -1;
 
+		/* Linux (5.10 and later) installs a descriptor only once its
+		 * number is written; the port installs at once, so the slot
+		 * is tried first, and a buffer that faults gets none. (One
+		 * unmapped between the two writes keeps the descriptor,
+		 * unknown to the program.) */
+		if (ks__port->copy_to_user(slot, &fd, sizeof(fd)) < 0)
+			break;
+		fd = ks__port->file_install(fpl->fp[i], oflags);
 		if (fd < 0)
 			break;
-		/* A descriptor whose number cannot be written stays open,
-		 * unknown to the program, as on Linux before 5.10. */
-		if (ks__port->copy_to_user(c->ptr + CMSG_HDR + i * sizeof(int),
-					   &fd, sizeof(fd)) < 0)
+		if (ks__port->copy_to_user(slot, &fd, sizeof(fd)) < 0)
 			break;
 	}
 	if (i > 0) {
