@@ -437,7 +437,8 @@ struct ks__waiter {
 
 /*
  * Deadline for a blocking call: 0 when @nonblock or the timeout is zero,
- * -1 for none, else now + @timeo ticks.
+ * -1 for none (also when now + @timeo ticks is past INT64_MAX
+ * nanoseconds), else now + @timeo ticks.
  */
 int64_t	ks__deadline(int64_t timeo, bool nonblock);
 
