@@ -76,11 +76,13 @@ ks__unix_create(int type, struct unix_sock **out)
 	if (u == NULL)
 		return -KS_ENOMEM;
 	ks__memset(u, 0, sizeof(*u));
-	ks__sock_init(&u->base, ops_for_type(type), KS_AF_UNIX, type, 0);
 	atomic_init(&u->name, NULL);
 	atomic_init(&u->listener, NULL);
 	atomic_init(&u->gc.inflight, 0);
 	u->backlog = UNIX_MAX_DGRAM_QLEN;
+	/* Last: it publishes the socket on the all-sockets list, where an
+	 * introspection walk may find it at once. */
+	ks__sock_init(&u->base, ops_for_type(type), KS_AF_UNIX, type, 0);
 	*out = u;
 	return 0;
 }

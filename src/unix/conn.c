@@ -13,7 +13,8 @@
  * the listener's (from listen()), the embryo the client's (at connect).
  *
  * Locks: connect holds the client and the listener together, through
- * ks__unix_lock_pair(); the embryo is private until queued. A connect
+ * ks__unix_lock_pair(), and takes the embryo's lock last while it wires
+ * it up (introspection can see it from its creation). A connect
  * that waits for room in the backlog parks on the listener's queue and
  * starts over (the listener may be gone) when woken.
  */
@@ -45,14 +46,20 @@ unlock:
 	return err;
 }
 
-/* Joins client @u to embryo @e and queues @e on @listener. All three
- * locked or private. */
+/*
+ * Joins client @u to embryo @e and queues @e on @listener. @u and
+ * @listener locked. @e is already on the all-sockets list, where an
+ * introspection walk may read it under its lock, so it is wired up under
+ * its lock too: taken last, which cannot deadlock, since nothing that
+ * holds a fresh embryo's lock waits for another.
+ */
 static void
 connect_locked(struct unix_sock *u, struct unix_sock *listener,
 	       struct unix_sock *e, const struct ks_ucred *cred)
 {
 	struct unix_name *name = unix_name_of(listener);
 
+	unix_lock(e);
 	unix_hold(u);
 	e->peer = u;
 	e->base.state = KS_SS_CONNECTED;
@@ -64,6 +71,7 @@ connect_locked(struct unix_sock *u, struct unix_sock *listener,
 	ks__unix_name_hold(name);
 	atomic_store_explicit(&e->name, name, memory_order_release);
 	e->base.optflags |= listener->base.optflags & KS_OPT_PASSCRED;
+	unix_unlock(e);
 
 	u->base.peercred = listener->base.peercred;
 	u->base.state = KS_SS_CONNECTED;

@@ -19,7 +19,10 @@
  *                                        address first, by
  *                                        ks__unix_lock_pair() only; a
  *                                        listener's before one of its
- *                                        embryos' (the collector only)
+ *                                        embryos' (the collector only);
+ *                                        a fresh embryo's last, under
+ *                                        its client's and listener's
+ *                                        (connect, conn.c)
  *   gc     (gc.c)                        [G] the in-flight graph and the
  *                                        per-user in-flight counts
  * Data sends take only the receiver's lock (plus, briefly and before, the
