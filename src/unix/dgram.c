@@ -13,7 +13,8 @@
  * connect sets the default peer; connecting elsewhere purges our queue
  * and gives an old peer connected back to us ECONNRESET. A send to a
  * connected peer that has closed gets ECONNREFUSED once and drops the
- * association (then ENOTCONN).
+ * association (then ENOTCONN); a send that looked the peer up before
+ * another dropped it gets ECONNRESET.
  *
  * Locks: a send takes the receiver's lock (and ours alone, before or
  * after, never nested except through ks__unix_lock_pair()). Connect
@@ -146,8 +147,10 @@ dgram_peer_died(struct unix_sock *u, struct unix_sock *other)
  * See unix.h: sendmsg for datagram and seqpacket sockets. Returns the
  * length, or -KS_EOPNOTSUPP (MSG_OOB), -KS_EINVAL (address), -KS_EMSGSIZE,
  * -KS_EPIPE (our SHUT_WR, the receiver's SHUT_RD, a dead seqpacket
- * peer), -KS_ENOTCONN, -KS_ECONNREFUSED, -KS_EPERM, -KS_EAGAIN,
- * -KS_EINTR, -KS_EFAULT, -KS_ENOBUFS, a pending error, lookup errors.
+ * peer), -KS_ENOTCONN, -KS_ECONNREFUSED, -KS_ECONNRESET (the peer we
+ * looked up died and another send dropped it first), -KS_EPERM,
+ * -KS_EAGAIN, -KS_EINTR, -KS_EFAULT, -KS_ENOBUFS, a pending error,
+ * lookup errors.
  */
 long
 ks__unix_dgram_sendmsg(struct ks_sock *so, const struct ks_msghdr *msg,
@@ -207,18 +210,27 @@ ks__unix_dgram_sendmsg(struct ks_sock *so, const struct ks_msghdr *msg,
 	ks__mbuf_charge(m, so);
 	ks__waiter_init(&w, UNIX_POLL_OUT);
 
-restart:
-	if (msg->msg_namelen != 0) {
-		err = ks__unix_find(msg->msg_name, msg->msg_namelen, so->type,
-				    &other);
-		if (err < 0)
-			goto free_msg;
-	} else {
+	/* The peer is looked up once: a send that waited for room goes on
+	 * to the socket it waited on, as Linux's does. */
+	other = NULL;
+	if (msg->msg_namelen == 0) {
 		other = ks__unix_peer_get(u);
 		if (other == NULL) {
 			err = -KS_ENOTCONN;
 			goto free_msg;
 		}
+	}
+restart:
+	if (other == NULL) {
+		/* Our peer died and someone else already dropped it (Linux's
+		 * answer to that is ECONNRESET), or a named target died. */
+		err = -KS_ECONNRESET;
+		if (msg->msg_namelen == 0)
+			goto free_msg;
+		err = ks__unix_find(msg->msg_name, msg->msg_namelen, so->type,
+				    &other);
+		if (err < 0)
+			goto free_msg;
 	}
 	unix_lock(other);
 	if (!may_send_locked(u, other)) {
@@ -237,6 +249,7 @@ restart:
 				dgram_peer_died(u, other);
 		}
 		unix_put(other);
+		other = NULL;
 		if (err < 0)
 			goto free_msg;
 		goto restart;
@@ -248,11 +261,12 @@ restart:
 	if (other != u && other->peer != u && unix_recvq_is_full_locked(other)) {
 		err = ks__wait_locked(&other->base, &w, deadline);
 		unix_unlock(other);
-		unix_put(other);
 		if (err == -KS_EAGAIN)
 			ks__diag_count(KS__CNT_NOSPACE);
-		if (err < 0)
+		if (err < 0) {
+			unix_put(other);
 			goto free_msg;
+		}
 		goto restart;
 	}
 	ks__unix_scm_queue_locked(m, other, passcred, &cred, &todo);
