@@ -492,6 +492,40 @@ unlock:
 	return 1;
 }
 
+/*
+ * Whether a 0-byte peek that found @m must wait as if nothing were
+ * queued. Linux's peek does not stop when its buffer is full: it walks on
+ * message by message (copying 0 bytes from each) until the queue ends or
+ * a message carries descriptors, passing the marks as any peek does; a
+ * walk that ends by passing the pending out-of-band byte (without
+ * SO_OOBINLINE) or a consumed mark finds "no data" and waits, one that
+ * ends anywhere else returns 0. Only a 0-byte peek can tell the
+ * difference. Socket lock and reading token held.
+ */
+static bool
+zero_peek_waits_locked(struct unix_sock *u, struct ks_mbuf *m)
+{
+	bool inline_oob = ks__has_opt(&u->base, KS_OPT_OOBINLINE);
+
+	for (;;) {
+		if (ks__unix_mbuf_has_fds(m))
+			return false;
+		m = m->next;
+		if (m == NULL)
+			return false;
+		if (mbuf_unread(m) == 0) {
+			m = m->next;
+			if (m == NULL)
+				return true;
+		}
+		if (m == u->oob && !inline_oob) {
+			m = m->next;
+			if (m == NULL)
+				return true;
+		}
+	}
+}
+
 /* See unix.h. Linux's SIOCATMARK: at the pending byte, or at a consumed
  * mark with no newer byte pending beyond the one right after it. */
 bool
@@ -565,6 +599,9 @@ unix_stream_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 		skip = skip0 + (peek ? copied + passed : 0);
 		m = stream_find_locked(u, peek, copied, &skip, &passed,
 				       &done_tail, &stop);
+		if (m != NULL && peek && size == 0 &&
+		    zero_peek_waits_locked(u, m))
+			m = NULL;
 		if (m == NULL) {
 			/* At the mark a read ends, whatever its target; so
 			 * does a peek at the end of the queue once it has
