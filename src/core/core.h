@@ -442,6 +442,23 @@ struct ks__waiter {
  */
 int64_t	ks__deadline(int64_t timeo, bool nonblock);
 
+/*
+ * What a caller does with a wait's result @err: a wait that ended at
+ * the deadline (-KS_EAGAIN) makes it look once more, as Linux does after
+ * its wait, since what it waited for may have come just then; *@deadline
+ * becomes 0, so a further wait gives -KS_EAGAIN at once. Returns 0 for
+ * "look again", else @err.
+ */
+static inline int
+ks__wait_expired(int err, int64_t *deadline)
+{
+	if (err == -KS_EAGAIN && *deadline != 0) {
+		*deadline = 0;
+		return 0;
+	}
+	return err;
+}
+
 /* Prepares @w to wait for @mask. */
 void	ks__waiter_init(struct ks__waiter *w, unsigned mask);
 /* Puts @w on @so's queue. Socket lock held. */

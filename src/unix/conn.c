@@ -145,7 +145,8 @@ restart:
 	if (other->acc_count > (uint32_t)other->backlog) {
 		if (other != u)
 			unix_unlock(u);
-		err = ks__wait_locked(&other->base, &w, deadline);
+		err = ks__wait_expired(ks__wait_locked(&other->base, &w,
+						       deadline), &deadline);
 		unix_unlock(other);
 		unix_put(other);
 		if (err == -KS_EAGAIN)
@@ -204,7 +205,8 @@ ks__unix_accept(struct ks_sock *so, int flags, bool nonblock,
 			err = -KS_EINVAL;
 			goto unlock;
 		}
-		err = ks__wait_locked(so, &w, deadline);
+		err = ks__wait_expired(ks__wait_locked(so, &w, deadline),
+				       &deadline);
 		if (err < 0)
 			goto unlock;
 	}

@@ -259,7 +259,8 @@ restart:
 		goto unlock;
 	}
 	if (other != u && other->peer != u && unix_recvq_is_full_locked(other)) {
-		err = ks__wait_locked(&other->base, &w, deadline);
+		err = ks__wait_expired(ks__wait_locked(&other->base, &w,
+						       deadline), &deadline);
 		unix_unlock(other);
 		if (err == -KS_EAGAIN)
 			ks__diag_count(KS__CNT_NOSPACE);
@@ -351,7 +352,8 @@ ks__unix_dgram_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 			      -KS_EAGAIN : 0;
 			goto unlock;
 		}
-		err = ks__wait_locked(so, &w, deadline);
+		err = ks__wait_expired(ks__wait_locked(so, &w, deadline),
+				       &deadline);
 		if (err < 0)
 			goto unlock;
 	}

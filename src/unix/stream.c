@@ -109,7 +109,8 @@ ks__unix_wait_sndbuf(struct ks_sock *so, int64_t deadline)
 			continue;
 		}
 		ks__unlock(so);
-		err = ks__waiter_sleep(&w, deadline);
+		err = ks__wait_expired(ks__waiter_sleep(&w, deadline),
+				       &deadline);
 		ks__lock(so);
 		if (err < 0)
 			break;
@@ -301,20 +302,18 @@ destroy_scm:
 
 /*
  * Takes the reading token, waiting (however the socket blocks: the holder
- * never keeps it long) while another reader has it. Socket lock held.
+ * never keeps it long) while another reader has it. Linux's token, the
+ * iolock, is an uninterruptible mutex: a signal does not end this wait,
+ * but the read's next wait for data, if it comes to one; the host has
+ * already run the handler, so *@intr remembers it. Socket lock held.
  */
-static int
-reader_enter_locked(struct unix_sock *u, struct ks__waiter *w)
+static void
+reader_enter_locked(struct unix_sock *u, struct ks__waiter *w, bool *intr)
 {
-	int err;
-
-	while (u->reading) {
-		err = ks__wait_locked(&u->base, w, -1);
-		if (err < 0)
-			return err;
-	}
+	while (u->reading)
+		if (ks__wait_locked(&u->base, w, -1) == -KS_EINTR)
+			*intr = true;
 	u->reading = true;
-	return 0;
 }
 
 static void
@@ -442,13 +441,14 @@ stream_recv_oob(struct unix_sock *u, struct ks_msghdr *msg,
 	struct ks_mbuf *m, *prev = NULL, *before = NULL, *x;
 	struct ks__waiter w;
 	unsigned char c = 0;
-	int err;
+	bool intr = false;
+	int err = 0;
 
 	ks__waiter_init(&w, UNIX_POLL_IN);
 	unix_lock(u);
-	err = reader_enter_locked(u, &w);
-	if (err < 0)
-		goto unlock;
+	/* Nothing here waits after the token: a signal meanwhile ends
+	 * nothing (Linux's recv(MSG_OOB) takes the iolock as a mutex). */
+	reader_enter_locked(u, &w, &intr);
 	m = u->oob;
 	if (ks__has_opt(&u->base, KS_OPT_OOBINLINE) || m == NULL) {
 		err = -KS_EINVAL;
@@ -479,7 +479,6 @@ stream_recv_oob(struct unix_sock *u, struct ks_msghdr *msg,
 	}
 exit:
 	reader_exit_locked(u);
-unlock:
 	unix_unlock(u);
 	if (err < 0)
 		return err;
@@ -559,7 +558,7 @@ unix_stream_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 	size_t size = it->count, copied = 0, target;
 	size_t ctlcap = msg->msg_controllen;
 	bool check_creds = false, peek = (flags & KS_MSG_PEEK) != 0;
-	bool name_done = msg->msg_name == NULL, stop, passcred;
+	bool name_done = msg->msg_name == NULL, stop, passcred, intr = false;
 	int64_t deadline;
 	int err = 0;
 	size_t skip0, skip, passed = 0;
@@ -585,11 +584,7 @@ unix_stream_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 	if (target == 0)
 		target = 1;
 	skip0 = peek && so->peek_off > 0 ? (size_t)so->peek_off : 0;
-	err = reader_enter_locked(u, &w);
-	if (err < 0) {
-		unix_unlock(u);
-		return err;
-	}
+	reader_enter_locked(u, &w, &intr);
 
 	for (;;) {
 		/* A peek goes on past what it has copied so far, and past an
@@ -618,6 +613,11 @@ unix_stream_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 				err = -KS_EAGAIN;
 				break;
 			}
+			/* A signal came while we waited for the token. */
+			if (intr) {
+				err = -KS_EINTR;
+				break;
+			}
 			/* Let the writer refill while we sleep. */
 			if (done != NULL) {
 				unix_unlock(u);
@@ -628,11 +628,11 @@ unix_stream_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 				continue;
 			}
 			reader_exit_locked(u);
-			err = ks__wait_locked(so, &w, deadline);
-			if (err == 0)
-				err = reader_enter_locked(u, &w);
+			err = ks__wait_expired(ks__wait_locked(so, &w, deadline),
+					       &deadline);
 			if (err < 0)
 				goto unlock;
+			reader_enter_locked(u, &w, &intr);
 			continue;
 		}
 		if (check_creds) {
