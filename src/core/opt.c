@@ -164,7 +164,9 @@ ks__sock_setopt(struct ks_sock *so, int name, const void *val, uint32_t len)
 		so->peek_off = v;
 		break;
 	case KS_SO_RCVLOWAT:
-		so->rcvlowat = v < 0 ? INT_MAX : v;
+		/* Linux: negative means INT_MAX, and 0 is stored as 1 (a
+		 * read always waits for at least one byte). */
+		so->rcvlowat = v < 0 ? INT_MAX : v == 0 ? 1 : v;
 		break;
 	case KS_SO_RCVTIMEO:
 		err = set_timeout(&so->rcvtimeo, val, len);
