@@ -57,6 +57,7 @@ enum ks_cap {
 	KS_CAP_SETUID,		/* claim another uid */
 	KS_CAP_SETGID,		/* claim another gid */
 	KS_CAP_SYS_RESOURCE,	/* exceed the in-flight descriptor limit */
+	KS_CAP_NET_ADMIN,	/* set SO_MARK (CAP_NET_ADMIN or CAP_NET_RAW) */
 };
 
 /* A host file behind a descriptor; ksock only passes it around. */
@@ -211,6 +212,12 @@ struct ks_port {
 	 * went unnoticed waits for the next of those, as on Linux.
 	 */
 	bool	 (*file_drops_reported)(void);
+
+	/* The real-time clock: nanoseconds since 1970-01-01 UTC (Linux's
+	 * CLOCK_REALTIME), for the SCM_TIMESTAMP / SCM_TIMESTAMPNS a
+	 * datagram reader with SO_TIMESTAMP(NS) receives. May go backwards
+	 * when the host's clock is set. Called with ksock locks held. */
+	int64_t	 (*realtime)(void);
 };
 
 #endif /* KSOCK_PORT_H */

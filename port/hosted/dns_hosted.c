@@ -152,6 +152,7 @@ static void stub_signal_pipe(void) { }
 static void stub_signal_urg(int32_t o) { (void)o; }
 static int stub_copy(void *d, const void *s, size_t n) { memcpy(d, s, n); return 0; }
 static bool stub_drops_reported(void) { return true; }
+static int64_t stub_realtime(void) { return 0; }
 
 static const struct ks_port dns_port = {
 	.version = KS_PORT_VERSION,
@@ -186,6 +187,7 @@ static const struct ks_port dns_port = {
 	.copy_from_user = stub_copy,
 	.copy_to_user = stub_copy,
 	.file_drops_reported = stub_drops_reported,
+	.realtime = stub_realtime,
 };
 
 const struct ks_port *

@@ -566,6 +566,16 @@ port_file_drops_reported(void)
 	return true;
 }
 
+/* CLOCK_REALTIME in nanoseconds, for datagram timestamps. */
+static int64_t
+port_realtime(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static const struct ks_port hosted_port = {
 	.version	= KS_PORT_VERSION,
 	.size		= sizeof(struct ks_port),
@@ -599,6 +609,7 @@ static const struct ks_port hosted_port = {
 	.copy_from_user	= ksp__copy_from_user,
 	.copy_to_user	= ksp__copy_to_user,
 	.file_drops_reported = port_file_drops_reported,
+	.realtime	= port_realtime,
 };
 
 const struct ks_port *

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "preload.h"
 #include "../hosted/hosted.h"
@@ -113,6 +114,7 @@ port_capable(enum ks_cap cap)
 	case KS_CAP_SETUID:		bit = CAP_SETUID; break;
 	case KS_CAP_SETGID:		bit = CAP_SETGID; break;
 	case KS_CAP_SYS_RESOURCE:	bit = CAP_SYS_RESOURCE; break;
+	case KS_CAP_NET_ADMIN:		bit = CAP_NET_ADMIN; break;
 	default:			return false;
 	}
 	if (syscall(SYS_capget, &hdr, data) < 0)
@@ -358,6 +360,16 @@ port_file_drops_reported(void)
 	return true;
 }
 
+/* CLOCK_REALTIME in nanoseconds, for datagram timestamps. */
+static int64_t
+port_realtime(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static const struct ks_port preload_port = {
 	.version	= KS_PORT_VERSION,
 	.size		= sizeof(struct ks_port),
@@ -391,6 +403,7 @@ static const struct ks_port preload_port = {
 	.copy_from_user	= ksp__copy_from_user,
 	.copy_to_user	= ksp__copy_to_user,
 	.file_drops_reported = port_file_drops_reported,
+	.realtime	= port_realtime,
 };
 
 const struct ks_port *

@@ -107,6 +107,16 @@ enum {
 #define KS_OPT_BROADCAST	0x040
 #define KS_OPT_OOBINLINE	0x080
 #define KS_OPT_REUSEPORT	0x100
+#define KS_OPT_NO_CHECK		0x200
+#define KS_OPT_PASSSEC		0x400
+#define KS_OPT_PASSPIDFD	0x800
+#define KS_OPT_NOPASSRIGHTS	0x1000	/* SO_PASSRIGHTS 0 (it starts on) */
+/* Linux's SOCK_RCVTSTAMP, SOCK_RCVTSTAMPNS and SOCK_TSTAMP_NEW: which
+ * timestamp a reader gets, and which of the option names reads it. */
+#define KS_OPT_RCVTSTAMP	0x2000
+#define KS_OPT_RCVTSTAMPNS	0x4000
+#define KS_OPT_TSTAMP_NEW	0x8000
+#define KS_OPT_INQ		0x10000	/* SO_INQ: SCM_INQ with each read */
 
 /* A wait queue: threads parked in ksock calls and host poll entries. */
 struct ks_waitq {
@@ -141,7 +151,9 @@ struct ks_sock {
 	atomic_bool		 nonblock;	/* [A] O_NONBLOCK */
 	uint32_t		 uid, gid;	/* [I] creator's effective ids
 						 * (the owner diag reports) */
-	uint16_t		 optflags;	/* [S] KS_OPT_* */
+	uint32_t		 optflags;	/* [S] KS_OPT_* */
+	uint32_t		 mark;		/* [S] SO_MARK */
+	uint32_t		 tsflags;	/* [S] SO_TIMESTAMPING flags */
 	uint16_t		 family;	/* [I] */
 	uint8_t			 type;		/* [I] */
 	uint8_t			 protocol;	/* [I] */
@@ -249,8 +261,11 @@ struct ks_mbuf {
 					 * many bytes before the header (large
 					 * payloads are placed: msg.c) */
 	/* [S of the queue's socket] a peek returned this empty datagram
-	 * (Linux's skb->peeked); also keeps data[] 8-byte aligned */
+	 * (Linux's skb->peeked) */
 	uint32_t	 peeked;
+	/* real time (port realtime) it was queued at, when its reader
+	 * wanted timestamps then, else 0 */
+	int64_t		 tstamp;
 	unsigned char	 data[];
 };
 
@@ -546,6 +561,8 @@ struct ks_proto_ops {
 	int	(*diag)(struct ks_sock *so, struct ks_diag_sock *rec);
 	/* Whether SO_PEEK_OFF applies (the core keeps the offset). */
 	bool	has_peek_off;
+	/* Whether SO_INQ applies (the type delivers SCM_INQ). */
+	bool	has_inq;
 };
 
 /* Stubs for the slots a type does not support (Linux's sock_no_*). */

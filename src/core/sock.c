@@ -42,7 +42,8 @@ port_is_complete(const struct ks_port *p)
 	       p->file_install && p->file_sock && p->file_count &&
 	       p->node_create && p->node_remove && p->node_lookup &&
 	       p->signal_pipe && p->signal_urg && p->random &&
-	       p->copy_from_user && p->copy_to_user && p->file_drops_reported;
+	       p->copy_from_user && p->copy_to_user &&
+	       p->file_drops_reported && p->realtime;
 }
 
 /*
@@ -172,6 +173,8 @@ ks__sock_init(struct ks_sock *so, const struct ks_proto_ops *ops, int family,
 	atomic_init(&so->owner, 0);
 	atomic_init(&so->nonblock, false);
 	so->optflags = 0;
+	so->mark = 0;
+	so->tsflags = 0;
 	so->family = (uint16_t)family;
 	so->type = (uint8_t)type;
 	so->protocol = (uint8_t)protocol;

@@ -70,7 +70,7 @@ connect_locked(struct unix_sock *u, struct unix_sock *listener,
 	 * inherits SO_PASSCRED as it is now. */
 	ks__unix_name_hold(name);
 	atomic_store_explicit(&e->name, name, memory_order_release);
-	e->base.optflags |= listener->base.optflags & KS_OPT_PASSCRED;
+	e->base.optflags |= listener->base.optflags & UNIX_OPT_INHERITED;
 	unix_unlock(e);
 
 	u->base.peercred = listener->base.peercred;

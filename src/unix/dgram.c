@@ -258,6 +258,10 @@ restart:
 		err = -KS_EPIPE;
 		goto unlock;
 	}
+	if (m->anc != NULL && unix_refuses_fds_locked(other)) {
+		err = -KS_EPERM;
+		goto unlock;
+	}
 	if (other != u && other->peer != u && unix_recvq_is_full_locked(other)) {
 		err = ks__wait_expired(ks__wait_locked(&other->base, &w,
 						       deadline), &deadline);
@@ -271,6 +275,9 @@ restart:
 		goto restart;
 	}
 	ks__unix_scm_queue_locked(m, other, passcred, &cred, &todo);
+	/* Its reader wants timestamps: the time it was queued at. */
+	if (ks__has_opt(&other->base, KS_OPT_RCVTSTAMP))
+		m->tstamp = ks__port->realtime();
 	ks__mq_push(&other->rcvq, m);
 	if (ks__has_waiters(&other->base))
 		ks__wake_locked(&other->base, UNIX_POLL_IN);
@@ -311,6 +318,21 @@ first_to_read_locked(struct unix_sock *u, bool peek, size_t *skip)
 	return m;
 }
 
+/* Which timestamp a reader asked for (SO_TIMESTAMP* names), or 0. Linux
+ * timestamps datagrams and records, never stream data. Socket lock
+ * held. */
+static int
+timestamp_type_locked(const struct ks_sock *so)
+{
+	bool nw = ks__has_opt(so, KS_OPT_TSTAMP_NEW);
+
+	if (!ks__has_opt(so, KS_OPT_RCVTSTAMP))
+		return 0;
+	if (ks__has_opt(so, KS_OPT_RCVTSTAMPNS))
+		return nw ? KS_SCM_TIMESTAMPNS_NEW : KS_SCM_TIMESTAMPNS_OLD;
+	return nw ? KS_SCM_TIMESTAMP_NEW : KS_SCM_TIMESTAMP_OLD;
+}
+
 /*
  * See unix.h: recvmsg for datagram and seqpacket sockets. A pending error
  * comes before queued data. A short buffer gets the start of the datagram
@@ -324,6 +346,7 @@ ks__unix_dgram_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 	struct ks__waiter w;
 	struct ks_mbuf *m;
 	struct unix_rcv_creds creds;
+	struct unix_rcv_extra x;
 	struct unix_fpl *fpl;
 	uint32_t namecap = msg->msg_namelen;
 	size_t size = it->count, skip, n, ctlcap = msg->msg_controllen;
@@ -358,6 +381,11 @@ ks__unix_dgram_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 			goto unlock;
 	}
 	passcred = ks__has_opt(so, KS_OPT_PASSCRED);
+	x.ts_type = timestamp_type_locked(so);
+	x.ts_ns = 0;
+	if (x.ts_type != 0)
+		x.ts_ns = m->tstamp != 0 ? m->tstamp : ks__port->realtime();
+	x.inq = false;
 	ks__unix_rcv_creds(&creds, m);
 	fpl = peek ? ks__unix_scm_peek(m) : ks__unix_scm_detach(m);
 	if (peek && m->len == 0)
@@ -394,7 +422,7 @@ ks__unix_dgram_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 		ks__unix_scm_drop(fpl);
 	else
 		ks__unix_scm_recv(msg, ctlcap, passcred, &creds, fpl, peek,
-				  flags);
+				  flags, &x);
 	return err;
 
 unlock:

@@ -460,12 +460,37 @@ peek_put_files(struct unix_fpl *fpl)
 }
 
 /* See scm.h. */
+/* The timestamp @x asks for, as its type's payload. */
+static void
+put_timestamp(struct ctl_out *c, const struct unix_rcv_extra *x)
+{
+	int64_t sec = x->ts_ns / 1000000000, nsec = x->ts_ns % 1000000000;
+
+	if (nsec < 0) {
+		sec--;
+		nsec += 1000000000;
+	}
+	if (x->ts_type == KS_SCM_TIMESTAMPNS_OLD ||
+	    x->ts_type == KS_SCM_TIMESTAMPNS_NEW) {
+		struct ks_timespec ts = { sec, nsec };
+
+		put_cmsg(c, x->ts_type, &ts, sizeof(ts));
+	} else {
+		struct ks_timeval tv = { sec, nsec / 1000 };
+
+		put_cmsg(c, x->ts_type, &tv, sizeof(tv));
+	}
+}
+
 void
 ks__unix_scm_recv(struct ks_msghdr *msg, size_t cap, bool passcred,
 		  const struct unix_rcv_creds *creds, struct unix_fpl *fpl,
-		  bool peek, int flags)
+		  bool peek, int flags, const struct unix_rcv_extra *x)
 {
 	struct ctl_out c = { msg->msg_control, cap, false };
+
+	if (x != NULL && x->ts_type != 0)
+		put_timestamp(&c, x);
 	if (passcred && creds != NULL && creds->valid) {
 		struct ks_ucred uc;
 
@@ -486,6 +511,8 @@ ks__unix_scm_recv(struct ks_msghdr *msg, size_t cap, bool passcred,
 			peek_put_files(fpl);
 		fpl_put(fpl);
 	}
+	if (x != NULL && x->inq)
+		put_cmsg(&c, KS_SCM_INQ, &x->inq_bytes, sizeof(x->inq_bytes));
 	msg->msg_controllen = cap - c.left;
 	if (c.trunc)
 		msg->msg_flags |= KS_MSG_CTRUNC;

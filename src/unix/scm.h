@@ -160,20 +160,34 @@ struct unix_rcv_creds {
 	uint32_t	uid, gid;
 };
 
+/* Control messages a read may add around credentials and descriptors. */
+struct unix_rcv_extra {
+	/* KS_SCM_TIMESTAMP_OLD/_NEW or KS_SCM_TIMESTAMPNS_OLD/_NEW (the
+	 * reader's SO_TIMESTAMP* choice), or 0 for none; @ts_ns the time,
+	 * real-time nanoseconds */
+	int		ts_type;
+	int64_t		ts_ns;
+	/* SO_INQ: SCM_INQ with the bytes left to read */
+	bool		inq;
+	int		inq_bytes;
+};
+
 /*
  * Fills @msg's control buffer (capacity @cap, user memory) as Linux's
- * scm_recv(): SCM_CREDENTIALS when @passcred (the reader's SO_PASSCRED,
- * read under its lock) and @creds is
- * valid, then SCM_RIGHTS with as many of @fpl's files as fit, installed
- * as new descriptors (close-on-exec with KS_MSG_CMSG_CLOEXEC); sets
- * msg_controllen to what was written and MSG_CTRUNC when something did
- * not fit. Consumes the caller's reference to @fpl (NULL: none); when
- * @peek the files stay with the message, else the ones not installed
- * are closed. No lock held.
+ * __sock_recv_timestamp() and scm_recv(): first the timestamp @x asks
+ * for, then SCM_CREDENTIALS when @passcred (the reader's SO_PASSCRED,
+ * read under its lock) and @creds is valid, then SCM_RIGHTS with as
+ * many of @fpl's files as fit, installed as new descriptors
+ * (close-on-exec with KS_MSG_CMSG_CLOEXEC), then SCM_INQ if @x asks;
+ * sets msg_controllen to what was written and MSG_CTRUNC when something
+ * did not fit. @x may be NULL. Consumes the caller's reference to @fpl
+ * (NULL: none); when @peek the files stay with the message, else the
+ * ones not installed are closed. No lock held.
  */
 void	ks__unix_scm_recv(struct ks_msghdr *msg, size_t cap, bool passcred,
 			  const struct unix_rcv_creds *creds,
-			  struct unix_fpl *fpl, bool peek, int flags);
+			  struct unix_fpl *fpl, bool peek, int flags,
+			  const struct unix_rcv_extra *x);
 /* Drops the caller's reference to @fpl (NULL: none) without delivering
  * anything. No lock held. */
 void	ks__unix_scm_drop(struct unix_fpl *fpl);

@@ -162,6 +162,10 @@ stream_send_oob(struct ks_sock *so, struct unix_sock *other,
 		err = -KS_EPIPE;
 		goto unlock;
 	}
+	if (m->anc != NULL && unix_refuses_fds_locked(other)) {
+		err = -KS_EPERM;
+		goto unlock;
+	}
 	ks__unix_scm_queue_locked(m, other, passcred, cred, &todo);
 	ks__mq_push(&other->rcvq, m);
 	other->oob = m;
@@ -270,6 +274,13 @@ unix_stream_sendmsg(struct ks_sock *so, const struct ks_msghdr *msg,
 			unix_unlock(other);
 			ks__mbuf_free(m);
 			ret = stream_pipe_err(sent, flags);
+			goto destroy_scm;
+		}
+		/* Descriptors ride on the first message: nothing was sent. */
+		if (m->anc != NULL && unix_refuses_fds_locked(other)) {
+			unix_unlock(other);
+			ks__mbuf_free(m);
+			ret = -KS_EPERM;
 			goto destroy_scm;
 		}
 		ks__unix_scm_queue_locked(m, other, passcred, &cred, &todo);
@@ -552,6 +563,7 @@ unix_stream_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 	/* Linux delivers zeros (pid 0, uid and gid 0) to a reader with
 	 * SO_PASSCRED that read no message, at EOF for one. */
 	struct unix_rcv_creds creds = { .valid = true };
+	struct unix_rcv_extra x = { 0, 0, false, 0 };
 	struct unix_fpl *fpl = NULL;
 	struct ks__waiter w;
 	uint32_t namecap = msg->msg_namelen;
@@ -701,9 +713,13 @@ unix_stream_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 	reader_exit_locked(u);
 unlock:
 	passcred = ks__has_opt(so, KS_OPT_PASSCRED);
+	/* SO_INQ: what is left to read, after a read that did not fail
+	 * (Linux's unix_stream_read_generic()). */
+	x.inq = ks__has_opt(so, KS_OPT_INQ) && (copied != 0 || err >= 0);
+	x.inq_bytes = (int)u->rcvq.bytes;
 	unix_unlock(u);
 	ks__mbuf_free_chain(done);
-	ks__unix_scm_recv(msg, ctlcap, passcred, &creds, fpl, peek, flags);
+	ks__unix_scm_recv(msg, ctlcap, passcred, &creds, fpl, peek, flags, &x);
 	return copied ? (long)copied : err;
 }
 
@@ -724,4 +740,5 @@ const struct ks_proto_ops ks__unix_stream_ops = {
 	.destroy	= ks__unix_destroy,
 	.diag		= ks__unix_diag,
 	.has_peek_off	= true,
+	.has_inq	= true,
 };

@@ -137,6 +137,20 @@ unix_recvq_is_full_locked(const struct unix_sock *other)
 	return other->rcvq.count > (uint32_t)other->backlog;
 }
 
+/* What an accepted socket takes from its listener at connect time
+ * (Linux's sk_scm_recv_flags): SO_PASSCRED, SO_PASSSEC, SO_PASSPIDFD,
+ * SO_PASSRIGHTS. */
+#define UNIX_OPT_INHERITED	(KS_OPT_PASSCRED | KS_OPT_PASSSEC | \
+				 KS_OPT_PASSPIDFD | KS_OPT_NOPASSRIGHTS)
+
+/* Whether @other refuses descriptors (SO_PASSRIGHTS off): a send of
+ * SCM_RIGHTS to it is EPERM. Lock of @other held. */
+static inline bool
+unix_refuses_fds_locked(const struct unix_sock *other)
+{
+	return ks__has_opt(&other->base, KS_OPT_NOPASSRIGHTS);
+}
+
 /* Poll bits for "may write". */
 #define UNIX_POLL_OUT	(KS_POLLOUT | KS_POLLWRNORM | KS_POLLWRBAND)
 #define UNIX_POLL_IN	(KS_POLLIN | KS_POLLRDNORM)
