@@ -106,7 +106,9 @@ int	ks_getpeername(struct ks_sock *so, void *addr, uint32_t *addrlen);
 
 /*
  * getsockopt(2) / setsockopt(2). @val is kernel memory; getsockopt writes
- * at most *@len bytes and sets *@len as Linux does.
+ * at most *@len bytes and sets *@len as Linux does: also when it fails
+ * with -KS_ERANGE (SO_PEERGROUPS into too small a buffer), where *@len
+ * becomes the length needed, which the host copies back to optlen.
  */
 int	ks_getsockopt(struct ks_sock *so, int level, int name, void *val,
 		      uint32_t *len);

@@ -218,6 +218,12 @@ struct ks_port {
 	 * datagram reader with SO_TIMESTAMP(NS) receives. May go backwards
 	 * when the host's clock is set. Called with ksock locks held. */
 	int64_t	 (*realtime)(void);
+
+	/* The calling process's supplementary group ids (Linux's
+	 * getgroups()), recorded with its credentials for SO_PEERGROUPS:
+	 * writes at most @max of them to @gids and returns how many it has,
+	 * which may exceed @max (@max 0 just counts). */
+	unsigned (*groups)(uint32_t *gids, unsigned max);
 };
 
 #endif /* KSOCK_PORT_H */

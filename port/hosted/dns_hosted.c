@@ -153,6 +153,7 @@ static void stub_signal_urg(int32_t o) { (void)o; }
 static int stub_copy(void *d, const void *s, size_t n) { memcpy(d, s, n); return 0; }
 static bool stub_drops_reported(void) { return true; }
 static int64_t stub_realtime(void) { return 0; }
+static unsigned stub_groups(uint32_t *g, unsigned m) { (void)g; (void)m; return 0; }
 
 static const struct ks_port dns_port = {
 	.version = KS_PORT_VERSION,
@@ -188,6 +189,7 @@ static const struct ks_port dns_port = {
 	.copy_to_user = stub_copy,
 	.file_drops_reported = stub_drops_reported,
 	.realtime = stub_realtime,
+	.groups = stub_groups,
 };
 
 const struct ks_port *

@@ -19,6 +19,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <linux/capability.h>
 #include <pthread.h>
@@ -370,6 +371,21 @@ port_realtime(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* The real process's supplementary groups (simulated processes share
+ * them, as threads share them on Linux). */
+static unsigned
+port_groups(uint32_t *gids, unsigned max)
+{
+	int n = getgroups(0, NULL);
+
+	if (n <= 0)
+		return 0;
+	if ((unsigned)n <= max)
+		n = getgroups(n, (gid_t *)gids);
+	_Static_assert(sizeof(gid_t) == sizeof(uint32_t), "gid_t");
+	return n < 0 ? 0 : (unsigned)n;
+}
+
 static const struct ks_port preload_port = {
 	.version	= KS_PORT_VERSION,
 	.size		= sizeof(struct ks_port),
@@ -404,6 +420,7 @@ static const struct ks_port preload_port = {
 	.copy_to_user	= ksp__copy_to_user,
 	.file_drops_reported = port_file_drops_reported,
 	.realtime	= port_realtime,
+	.groups		= port_groups,
 };
 
 const struct ks_port *

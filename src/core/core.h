@@ -128,6 +128,15 @@ struct ks_waitq {
 
 struct ks_proto_ops;
 
+/* Supplementary groups recorded with credentials (SO_PEERGROUPS),
+ * shared by the sockets that report them; immutable once made. */
+struct ks_groups {
+	atomic_int	refs;		/* [A] */
+	uint32_t	n;		/* [I] groups */
+	uint32_t	cap;		/* [I] room allocated for */
+	uint32_t	gid[];		/* [I] */
+};
+
 struct ks_sock {
 	const struct ks_proto_ops *ops;		/* [I] */
 	struct ks_mutex		 lock;
@@ -147,6 +156,9 @@ struct ks_sock {
 	int			 priority;	/* [S] SO_PRIORITY */
 	unsigned		 linger;	/* [S] SO_LINGER seconds */
 	struct ks_ucred		 peercred;	/* [S] SO_PEERCRED */
+	struct ks_groups	*peergroups;	/* [S] SO_PEERGROUPS, NULL: none */
+	bool			 peercred_set;	/* [S] peercred was recorded
+						 * (SO_PEERGROUPS: else ENODATA) */
 	atomic_int		 owner;		/* [A] F_SETOWN */
 	atomic_bool		 nonblock;	/* [A] O_NONBLOCK */
 	uint32_t		 uid, gid;	/* [I] creator's effective ids
@@ -644,6 +656,23 @@ void	ks__sock_init(struct ks_sock *so, const struct ks_proto_ops *ops,
 void	ks__sock_fini(struct ks_sock *so);
 /* Records the calling process's credentials as @so's SO_PEERCRED. */
 void	ks__cred_self(struct ks_ucred *out);
+/* The calling process's supplementary groups, in a new object (*@out
+ * NULL when it has none). Returns 0 or -KS_ENOMEM. No lock needed. */
+int	ks__groups_self(struct ks_groups **out);
+/* Another reference to @g (NULL: none); returns @g. */
+static inline struct ks_groups *
+ks__groups_hold(struct ks_groups *g)
+{
+	if (g != NULL)
+		atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
+	return g;
+}
+/* Drops a reference to @g (NULL: none). Any context. */
+void	ks__groups_put(struct ks_groups *g);
+/* Records @cred and @groups (the caller's reference passes to @so) as
+ * @so's peer credentials, dropping the groups it had. Socket lock held. */
+void	ks__set_peercred_locked(struct ks_sock *so, const struct ks_ucred *cred,
+				struct ks_groups *groups);
 
 /* SOL_SOCKET options (opt.c). */
 int	ks__sock_setopt(struct ks_sock *so, int name, const void *val,

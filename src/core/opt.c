@@ -334,6 +334,33 @@ unlock:
 }
 
 /*
+ * SO_PEERGROUPS (Linux's): ENODATA until credentials were recorded;
+ * ERANGE, with *@len set to the length needed, when they do not fit.
+ */
+static int
+get_peergroups(struct ks_sock *so, void *val, uint32_t *len)
+{
+	uint32_t need;
+	int err = 0;
+
+	ks__lock(so);
+	if (!so->peercred_set) {
+		err = -KS_ENODATA;
+		goto unlock;
+	}
+	need = so->peergroups != NULL ?
+	       so->peergroups->n * (uint32_t)sizeof(uint32_t) : 0;
+	if (*len < need)
+		err = -KS_ERANGE;
+	else if (need != 0)
+		ks__memcpy(val, so->peergroups->gid, need);
+	*len = need;
+unlock:
+	ks__unlock(so);
+	return err;
+}
+
+/*
  * SOL_SOCKET getsockopt. Writes at most *@len bytes of the value to @val
  * (kernel memory) and sets *@len to what was written, as Linux does.
  * Returns 0, -KS_EINVAL (negative length), -KS_ENOPROTOOPT,
@@ -357,6 +384,8 @@ ks__sock_getopt(struct ks_sock *so, int name, void *val, uint32_t *len)
 
 	if ((int32_t)*len < 0)
 		return -KS_EINVAL;
+	if (name == KS_SO_PEERGROUPS)
+		return get_peergroups(so, val, len);
 	ks__memset(&u, 0, sizeof(u));
 	flag = bool_opt_flag(name);
 	ks__lock(so);

@@ -115,21 +115,27 @@ unix_family_create(int type, int protocol, struct ks_sock **out)
 	return 0;
 }
 
-/* Both ends connected, unbound, each with its creator as SO_PEERCRED. */
+/* Both ends connected, unbound, each with its creator as SO_PEERCRED
+ * (and SO_PEERGROUPS). Returns 0 or -KS_ENOMEM. */
 static int
 unix_family_socketpair(struct ks_sock *a, struct ks_sock *b)
 {
 	struct unix_sock *ua = unix_sk(a), *ub = unix_sk(b);
+	struct ks_groups *groups;
 	struct ks_ucred cred;
+	int err;
 
 	ks__cred_self(&cred);
+	err = ks__groups_self(&groups);
+	if (err < 0)
+		return err;
 	unix_hold(ua);
 	unix_hold(ub);
 	ks__unix_lock_pair(ua, ub);
 	ua->peer = ub;
 	ub->peer = ua;
-	a->peercred = cred;
-	b->peercred = cred;
+	ks__set_peercred_locked(a, &cred, ks__groups_hold(groups));
+	ks__set_peercred_locked(b, &cred, groups);
 	a->state = KS_SS_CONNECTED;
 	b->state = KS_SS_CONNECTED;
 	ks__unix_unlock_pair(ua, ub);

@@ -25,12 +25,19 @@ int
 ks__unix_listen(struct ks_sock *so, int backlog)
 {
 	struct unix_sock *u = unix_sk(so);
-	int err = 0;
+	struct ks_groups *groups;
+	struct ks_ucred cred;
+	int err;
 
 	if (unix_name_of(u) == NULL)
 		return -KS_EINVAL;
+	ks__cred_self(&cred);
+	err = ks__groups_self(&groups);
+	if (err < 0)
+		return err;
 	unix_lock(u);
 	if (so->state != KS_SS_UNCONNECTED && so->state != KS_SS_LISTENING) {
+		ks__groups_put(groups);
 		err = -KS_EINVAL;
 		goto unlock;
 	}
@@ -40,7 +47,7 @@ ks__unix_listen(struct ks_sock *so, int backlog)
 	u->backlog = backlog;
 	so->state = KS_SS_LISTENING;
 	/* What connecting clients will see as SO_PEERCRED. */
-	ks__cred_self(&so->peercred);
+	ks__set_peercred_locked(so, &cred, groups);
 unlock:
 	unix_unlock(u);
 	return err;
@@ -55,7 +62,8 @@ unlock:
  */
 static void
 connect_locked(struct unix_sock *u, struct unix_sock *listener,
-	       struct unix_sock *e, const struct ks_ucred *cred)
+	       struct unix_sock *e, const struct ks_ucred *cred,
+	       struct ks_groups *groups)
 {
 	struct unix_name *name = unix_name_of(listener);
 
@@ -65,7 +73,7 @@ connect_locked(struct unix_sock *u, struct unix_sock *listener,
 	e->base.state = KS_SS_CONNECTED;
 	e->embryo = true;
 	atomic_store(&e->listener, listener);
-	e->base.peercred = *cred;
+	ks__set_peercred_locked(&e->base, cred, groups);
 	/* The accepted socket reports the listener's address as its own and
 	 * inherits SO_PASSCRED as it is now. */
 	ks__unix_name_hold(name);
@@ -73,7 +81,8 @@ connect_locked(struct unix_sock *u, struct unix_sock *listener,
 	e->base.optflags |= listener->base.optflags & UNIX_OPT_INHERITED;
 	unix_unlock(e);
 
-	u->base.peercred = listener->base.peercred;
+	ks__set_peercred_locked(&u->base, &listener->base.peercred,
+				ks__groups_hold(listener->base.peergroups));
 	u->base.state = KS_SS_CONNECTED;
 	unix_hold(e);
 	u->peer = e;
@@ -102,6 +111,7 @@ ks__unix_stream_connect(struct ks_sock *so, const void *addr, uint32_t len,
 			bool nonblock)
 {
 	struct unix_sock *u = unix_sk(so), *other, *e;
+	struct ks_groups *groups;
 	struct ks__waiter w;
 	struct ks_ucred cred;
 	int64_t deadline;
@@ -124,6 +134,9 @@ ks__unix_stream_connect(struct ks_sock *so, const void *addr, uint32_t len,
 	if (err < 0)
 		return err;
 	ks__cred_self(&cred);
+	err = ks__groups_self(&groups);
+	if (err < 0)
+		goto put_embryo;
 	ks__waiter_init(&w, UNIX_POLL_OUT);
 
 restart:
@@ -159,7 +172,7 @@ restart:
 		err = so->state == KS_SS_CONNECTED ? -KS_EISCONN : -KS_EINVAL;
 		goto unlock;
 	}
-	connect_locked(u, other, e, &cred);
+	connect_locked(u, other, e, &cred, groups);
 	ks__unix_unlock_pair(u, other);
 	unix_put(other);
 	/* The listener's queue holds the embryo now. */
@@ -169,6 +182,8 @@ unlock:
 	ks__unix_unlock_pair(u, other);
 	unix_put(other);
 free_embryo:
+	ks__groups_put(groups);
+put_embryo:
 	unix_put(e);
 	return err;
 }

@@ -11,6 +11,7 @@
  * without an LSM: SO_PEERSEC is ENOPROTOOPT). This libc's headers may
  * predate some names, so the numbers are spelled out below.
  */
+#include <grp.h>
 #include <limits.h>
 #include <stdint.h>
 #include <time.h>
@@ -34,6 +35,7 @@
 #define O_TIMESTAMPING_NEW	65
 #define O_RCVTIMEO_NEW		66
 #define O_SNDTIMEO_NEW		67
+#define O_PEERGROUPS		59
 #define O_PASSPIDFD		76
 #define O_PASSRIGHTS		83
 #define O_INQ			84
@@ -433,6 +435,67 @@ inq_values(void)
 	}
 }
 
+/* SO_PEERGROUPS in a process whose supplementary groups are 5, 7, 9:
+ * the socketpair's peer reports them (ERANGE when the buffer is short),
+ * a socket with no peer credentials recorded ENODATA. */
+static int
+peergroups_child(void *arg)
+{
+	static const gid_t set[] = { 5, 7, 9 };
+	uint32_t got[8];
+	socklen_t len;
+	int sv[2], lone;
+
+	(void)arg;
+	if (setgroups(3, set) < 0) {
+		CHECK(!"setgroups");
+		return th_failures();
+	}
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	len = sizeof(got);
+	CHECK_OK(getsockopt(sv[0], SOL_SOCKET, O_PEERGROUPS, got, &len));
+	CHECK_EQ(len, 12);
+	CHECK_EQ(got[0], 5);
+	CHECK_EQ(got[1], 7);
+	CHECK_EQ(got[2], 9);
+	len = 13;
+	CHECK_OK(getsockopt(sv[1], SOL_SOCKET, O_PEERGROUPS, got, &len));
+	CHECK_EQ(len, 12);
+	len = 4;
+	CHECK_ERR(getsockopt(sv[1], SOL_SOCKET, O_PEERGROUPS, got, &len),
+		  ERANGE);
+	len = 0;
+	CHECK_ERR(getsockopt(sv[1], SOL_SOCKET, O_PEERGROUPS, got, &len),
+		  ERANGE);
+	CHECK_EQ(set_int(sv[0], O_PEERGROUPS, 1), -ENOPROTOOPT);
+	lone = CHECK_OK(socket(AF_UNIX, SOCK_DGRAM, 0));
+	len = sizeof(got);
+	CHECK_ERR(getsockopt(lone, SOL_SOCKET, O_PEERGROUPS, got, &len),
+		  ENODATA);
+	CHECK_OK(close(lone));
+	CHECK_OK(close(sv[0]));
+	CHECK_OK(close(sv[1]));
+	/* No groups: an empty answer. */
+	if (setgroups(0, NULL) < 0) {
+		CHECK(!"setgroups");
+		return th_failures();
+	}
+	CHECK_OK(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv));
+	len = sizeof(got);
+	CHECK_OK(getsockopt(sv[0], SOL_SOCKET, O_PEERGROUPS, got, &len));
+	CHECK_EQ(len, 0);
+	CHECK_OK(close(sv[0]));
+	CHECK_OK(close(sv[1]));
+	return th_failures();
+}
+
+static void
+peergroups(void)
+{
+	th_require_root();
+	CHECK_EQ(th_join(th_fork(peergroups_child, NULL)), 0);
+}
+
 /* -- behaviour -- */
 
 /* Sends one byte carrying descriptor @fd; 0 or -errno. */
@@ -676,6 +739,7 @@ static const struct th_test tests[] = {
 	{ "timestamping_flags", timestamping_flags },
 	{ "bindtodevice", bindtodevice },
 	{ "inq_values", inq_values },
+	{ "peergroups", peergroups },
 	{ "passrights_refuses", passrights_refuses },
 	{ "passrights_inherited", passrights_inherited },
 	{ "inq_delivered", inq_delivered },
