@@ -224,6 +224,14 @@ struct ks_port {
 	 * writes at most @max of them to @gids and returns how many it has,
 	 * which may exceed @max (@max 0 just counts). */
 	unsigned (*groups)(uint32_t *gids, unsigned max);
+
+	/*
+	 * Installs a new close-on-exec descriptor of the caller referring to
+	 * process @pid (Linux's pidfd), for SO_PEERPIDFD and SCM_PIDFD.
+	 * Returns the descriptor, or -KS_ESRCH (no such process),
+	 * -KS_EMFILE, -KS_ENOMEM. Not called with ksock locks held.
+	 */
+	int	 (*pidfd_install)(int32_t pid);
 };
 
 #endif /* KSOCK_PORT_H */

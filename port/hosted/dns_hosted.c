@@ -154,6 +154,7 @@ static int stub_copy(void *d, const void *s, size_t n) { memcpy(d, s, n); return
 static bool stub_drops_reported(void) { return true; }
 static int64_t stub_realtime(void) { return 0; }
 static unsigned stub_groups(uint32_t *g, unsigned m) { (void)g; (void)m; return 0; }
+static int stub_pidfd_install(int32_t p) { (void)p; return -KS_ENOSYS; }
 
 static const struct ks_port dns_port = {
 	.version = KS_PORT_VERSION,
@@ -190,6 +191,7 @@ static const struct ks_port dns_port = {
 	.file_drops_reported = stub_drops_reported,
 	.realtime = stub_realtime,
 	.groups = stub_groups,
+	.pidfd_install = stub_pidfd_install,
 };
 
 const struct ks_port *

@@ -592,6 +592,35 @@ port_groups(uint32_t *gids, unsigned max)
 	return n < 0 ? 0 : (unsigned)n;
 }
 
+/*
+ * A pidfd for @pid: simulated processes all live in this one, so it is
+ * this process's (pidfd_open), installed in the caller's table.
+ */
+static int
+port_pidfd_install(int32_t pid)
+{
+	struct ksp_proc *p = ksp__proc();
+	struct ksp_file *f;
+	int hostfd, fd;
+
+	if (p == NULL)
+		return -KS_EMFILE;
+	if (!ksp__pid_exists(pid))
+		return -KS_ESRCH;
+	hostfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	if (hostfd < 0)
+		return errno == EMFILE || errno == ENFILE ? -KS_EMFILE :
+		       -KS_ENOMEM;
+	f = ksp__file_new_host(hostfd);
+	if (f == NULL) {
+		close(hostfd);
+		return -KS_ENOMEM;
+	}
+	fd = ksp__fd_install(&p->fdt, f, true, 0);
+	ksp__file_put(f);
+	return fd >= 0 ? fd : -KS_EMFILE;
+}
+
 static const struct ks_port hosted_port = {
 	.version	= KS_PORT_VERSION,
 	.size		= sizeof(struct ks_port),
@@ -627,6 +656,7 @@ static const struct ks_port hosted_port = {
 	.file_drops_reported = port_file_drops_reported,
 	.realtime	= port_realtime,
 	.groups		= port_groups,
+	.pidfd_install	= port_pidfd_install,
 };
 
 const struct ks_port *

@@ -386,6 +386,19 @@ port_groups(uint32_t *gids, unsigned max)
 	return n < 0 ? 0 : (unsigned)n;
 }
 
+/* A real pidfd (pidfd_open: always close-on-exec) for @pid. */
+static int
+port_pidfd_install(int32_t pid)
+{
+	long fd = syscall(SYS_pidfd_open, (pid_t)pid, 0);
+
+	if (fd >= 0)
+		return (int)fd;
+	if (errno == ESRCH || errno == EINVAL)
+		return -KS_ESRCH;
+	return errno == EMFILE || errno == ENFILE ? -KS_EMFILE : -KS_ENOMEM;
+}
+
 static const struct ks_port preload_port = {
 	.version	= KS_PORT_VERSION,
 	.size		= sizeof(struct ks_port),
@@ -421,6 +434,7 @@ static const struct ks_port preload_port = {
 	.file_drops_reported = port_file_drops_reported,
 	.realtime	= port_realtime,
 	.groups		= port_groups,
+	.pidfd_install	= port_pidfd_install,
 };
 
 const struct ks_port *

@@ -361,6 +361,34 @@ unlock:
 }
 
 /*
+ * SO_PEERPIDFD (Linux's): a new pidfd for the peer's process each time,
+ * ENODATA until credentials were recorded; the descriptor's number is
+ * truncated to *@len like any value. Takes the socket lock, and calls
+ * the port with none held.
+ */
+static int
+get_peerpidfd(struct ks_sock *so, void *val, uint32_t *len)
+{
+	int32_t pid;
+	bool set;
+	int fd;
+
+	ks__lock(so);
+	set = so->peercred_set;
+	pid = so->peercred.pid;
+	ks__unlock(so);
+	if (!set || pid == 0)
+		return -KS_ENODATA;
+	fd = ks__port->pidfd_install(pid);
+	if (fd < 0)
+		return fd;
+	if (*len > sizeof(fd))
+		*len = sizeof(fd);
+	ks__memcpy(val, &fd, *len);
+	return 0;
+}
+
+/*
  * SOL_SOCKET getsockopt. Writes at most *@len bytes of the value to @val
  * (kernel memory) and sets *@len to what was written, as Linux does.
  * Returns 0, -KS_EINVAL (negative length), -KS_ENOPROTOOPT,
@@ -386,6 +414,8 @@ ks__sock_getopt(struct ks_sock *so, int name, void *val, uint32_t *len)
 		return -KS_EINVAL;
 	if (name == KS_SO_PEERGROUPS)
 		return get_peergroups(so, val, len);
+	if (name == KS_SO_PEERPIDFD)
+		return get_peerpidfd(so, val, len);
 	ks__memset(&u, 0, sizeof(u));
 	flag = bool_opt_flag(name);
 	ks__lock(so);

@@ -43,7 +43,8 @@ port_is_complete(const struct ks_port *p)
 	       p->node_create && p->node_remove && p->node_lookup &&
 	       p->signal_pipe && p->signal_urg && p->random &&
 	       p->copy_from_user && p->copy_to_user &&
-	       p->file_drops_reported && p->realtime && p->groups;
+	       p->file_drops_reported && p->realtime && p->groups &&
+	       p->pidfd_install;
 }
 
 /*

@@ -123,7 +123,7 @@ ks__unix_stream_connect(struct ks_sock *so, const void *addr, uint32_t len,
 		return err;
 	unix_lock(u);
 	deadline = ks__deadline(so->sndtimeo, nonblock);
-	passcred = ks__has_opt(so, KS_OPT_PASSCRED);
+	passcred = unix_may_passcred_locked(so);
 	unix_unlock(u);
 	if (passcred) {
 		err = ks__unix_autobind(u);

@@ -79,7 +79,7 @@ unix_dgram_connect(struct ks_sock *so, const void *addr, uint32_t len,
 		if (err < 0)
 			return err;
 		unix_lock(u);
-		passcred = ks__has_opt(so, KS_OPT_PASSCRED);
+		passcred = unix_may_passcred_locked(so);
 		unix_unlock(u);
 		if (passcred) {
 			err = ks__unix_autobind(u);
@@ -181,7 +181,7 @@ ks__unix_dgram_sendmsg(struct ks_sock *so, const struct ks_msghdr *msg,
 			goto destroy_scm;
 	}
 	unix_lock(u);
-	passcred = ks__has_opt(so, KS_OPT_PASSCRED);
+	passcred = unix_may_passcred_locked(so);
 	deadline = ks__deadline(so->sndtimeo, flags & KS_MSG_DONTWAIT);
 	unix_unlock(u);
 	if (passcred) {
@@ -381,6 +381,7 @@ ks__unix_dgram_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 			goto unlock;
 	}
 	passcred = ks__has_opt(so, KS_OPT_PASSCRED);
+	x.pidfd = ks__has_opt(so, KS_OPT_PASSPIDFD);
 	x.ts_type = timestamp_type_locked(so);
 	x.ts_ns = 0;
 	if (x.ts_type != 0)

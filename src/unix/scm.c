@@ -291,7 +291,7 @@ static bool
 passcred_enabled_locked(struct unix_sock *other, bool sender_passcred)
 {
 	return sender_passcred || other->embryo ||
-	       ks__has_opt(&other->base, KS_OPT_PASSCRED);
+	       unix_may_passcred_locked(&other->base);
 }
 
 /* See scm.h. */
@@ -460,6 +460,27 @@ peek_put_files(struct unix_fpl *fpl)
 }
 
 /* See scm.h. */
+/*
+ * SO_PASSPIDFD: SCM_PIDFD, a new pidfd for the sender (Linux's
+ * scm_pidfd_recv()): MSG_CTRUNC if its header and int do not fit;
+ * nothing for a message that carried no credentials; a pidfd the host
+ * could not make goes as its negative errno, as on Linux. No lock held.
+ */
+static void
+put_pidfd(struct ctl_out *c, const struct unix_rcv_creds *creds)
+{
+	int fd;
+
+	if (c->ptr == NULL || c->left < KS_CMSG_LEN(sizeof(int))) {
+		c->trunc = true;
+		return;
+	}
+	if (creds == NULL || !creds->valid || creds->pid == 0)
+		return;
+	fd = ks__port->pidfd_install(creds->pid);
+	put_cmsg(c, KS_SCM_PIDFD, &fd, sizeof(fd));
+}
+
 /* The timestamp @x asks for, as its type's payload. */
 static void
 put_timestamp(struct ctl_out *c, const struct unix_rcv_extra *x)
@@ -511,6 +532,8 @@ ks__unix_scm_recv(struct ks_msghdr *msg, size_t cap, bool passcred,
 			peek_put_files(fpl);
 		fpl_put(fpl);
 	}
+	if (x != NULL && x->pidfd)
+		put_pidfd(&c, creds);
 	if (x != NULL && x->inq)
 		put_cmsg(&c, KS_SCM_INQ, &x->inq_bytes, sizeof(x->inq_bytes));
 	msg->msg_controllen = cap - c.left;

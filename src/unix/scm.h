@@ -170,6 +170,8 @@ struct unix_rcv_extra {
 	/* SO_INQ: SCM_INQ with the bytes left to read */
 	bool		inq;
 	int		inq_bytes;
+	/* SO_PASSPIDFD: SCM_PIDFD for the sender (after any SCM_RIGHTS) */
+	bool		pidfd;
 };
 
 /*
@@ -178,7 +180,8 @@ struct unix_rcv_extra {
  * for, then SCM_CREDENTIALS when @passcred (the reader's SO_PASSCRED,
  * read under its lock) and @creds is valid, then SCM_RIGHTS with as
  * many of @fpl's files as fit, installed as new descriptors
- * (close-on-exec with KS_MSG_CMSG_CLOEXEC), then SCM_INQ if @x asks;
+ * (close-on-exec with KS_MSG_CMSG_CLOEXEC), then SCM_PIDFD and SCM_INQ
+ * if @x asks;
  * sets msg_controllen to what was written and MSG_CTRUNC when something
  * did not fit. @x may be NULL. Consumes the caller's reference to @fpl
  * (NULL: none); when @peek the files stay with the message, else the

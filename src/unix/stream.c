@@ -228,7 +228,7 @@ unix_stream_sendmsg(struct ks_sock *so, const struct ks_msghdr *msg,
 	other = u->peer;
 	shut = so->shutdown;
 	state = so->state;
-	passcred = ks__has_opt(so, KS_OPT_PASSCRED);
+	passcred = unix_may_passcred_locked(so);
 	deadline = ks__deadline(so->sndtimeo, flags & KS_MSG_DONTWAIT);
 	unix_unlock(u);
 	if (msg->msg_namelen != 0) {
@@ -563,7 +563,7 @@ unix_stream_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 	/* Linux delivers zeros (pid 0, uid and gid 0) to a reader with
 	 * SO_PASSCRED that read no message, at EOF for one. */
 	struct unix_rcv_creds creds = { .valid = true };
-	struct unix_rcv_extra x = { 0, 0, false, 0 };
+	struct unix_rcv_extra x = { 0, 0, false, 0, false };
 	struct unix_fpl *fpl = NULL;
 	struct ks__waiter w;
 	uint32_t namecap = msg->msg_namelen;
@@ -651,7 +651,7 @@ unix_stream_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 			/* Never glue data from different writers. */
 			if (!creds_are_same(&first_creds, m))
 				break;
-		} else if (ks__has_opt(so, KS_OPT_PASSCRED)) {
+		} else if (unix_may_passcred_locked(so)) {
 			first_creds.pid = m->pid;
 			first_creds.uid = m->uid;
 			first_creds.gid = m->gid;
@@ -713,6 +713,7 @@ unix_stream_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 	reader_exit_locked(u);
 unlock:
 	passcred = ks__has_opt(so, KS_OPT_PASSCRED);
+	x.pidfd = ks__has_opt(so, KS_OPT_PASSPIDFD);
 	/* SO_INQ: what is left to read, after a read that did not fail
 	 * (Linux's unix_stream_read_generic()). */
 	x.inq = ks__has_opt(so, KS_OPT_INQ) && (copied != 0 || err >= 0);

@@ -151,6 +151,15 @@ unix_refuses_fds_locked(const struct unix_sock *other)
 	return ks__has_opt(&other->base, KS_OPT_NOPASSRIGHTS);
 }
 
+/* Linux's unix_may_passcred(): SO_PASSCRED or SO_PASSPIDFD, either of
+ * which makes messages carry the sender's credentials (and a sender
+ * autobind). Socket lock held. */
+static inline bool
+unix_may_passcred_locked(const struct ks_sock *so)
+{
+	return (so->optflags & (KS_OPT_PASSCRED | KS_OPT_PASSPIDFD)) != 0;
+}
+
 /* Poll bits for "may write". */
 #define UNIX_POLL_OUT	(KS_POLLOUT | KS_POLLWRNORM | KS_POLLWRBAND)
 #define UNIX_POLL_IN	(KS_POLLIN | KS_POLLRDNORM)

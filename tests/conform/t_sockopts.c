@@ -14,6 +14,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <stdint.h>
+#include <sys/syscall.h>
 #include <time.h>
 
 #include "harness.h"
@@ -37,6 +38,8 @@
 #define O_SNDTIMEO_NEW		67
 #define O_PEERGROUPS		59
 #define O_PASSPIDFD		76
+#define O_PEERPIDFD		77
+#define O_SCM_PIDFD		4
 #define O_PASSRIGHTS		83
 #define O_INQ			84
 #define O_SCM_INQ		O_INQ
@@ -496,6 +499,136 @@ peergroups(void)
 	CHECK_EQ(th_join(th_fork(peergroups_child, NULL)), 0);
 }
 
+/* -- pidfds -- */
+
+/* A real pidfd for this process and its inode, and the test's (mapped)
+ * fstat of @fd: both name the same process when they match. */
+static bool
+is_our_pidfd(int fd)
+{
+	struct stat ref, st;
+	int r = (int)syscall(SYS_pidfd_open, (pid_t)syscall(SYS_getpid), 0);
+	bool same;
+
+	if (r < 0 || syscall(SYS_fstat, r, &ref) < 0) {
+		th_fail(__FILE__, __LINE__, "pidfd_open: %s", strerror(errno));
+		return false;
+	}
+	syscall(SYS_close, r);
+	if (fstat(fd, &st) < 0)
+		return false;
+	same = st.st_dev == ref.st_dev && st.st_ino == ref.st_ino;
+	return same && (fcntl(fd, F_GETFD) & FD_CLOEXEC);
+}
+
+/* SO_PEERPIDFD: ENODATA before credentials are recorded; a new
+ * close-on-exec pidfd of the peer's process on every read; read-only. */
+static void
+peerpidfd(void)
+{
+	int lone = CHECK_OK(socket(AF_UNIX, SOCK_STREAM, 0));
+	int sv[2], fd = -1, fd2 = -1;
+	socklen_t len = sizeof(fd);
+
+	CHECK_ERR(getsockopt(lone, SOL_SOCKET, O_PEERPIDFD, &fd, &len),
+		  ENODATA);
+	CHECK_OK(close(lone));
+	for (size_t t = 0; t < NCASES(all_types); t++) {
+		CHECK_OK(socketpair(AF_UNIX, all_types[t], 0, sv));
+		len = 16;
+		CHECK_OK(getsockopt(sv[0], SOL_SOCKET, O_PEERPIDFD, &fd, &len));
+		CHECK_EQ(len, sizeof(int));
+		CHECK(is_our_pidfd(fd));
+		len = sizeof(fd2);
+		CHECK_OK(getsockopt(sv[1], SOL_SOCKET, O_PEERPIDFD, &fd2, &len));
+		CHECK(fd2 >= 0 && fd2 != fd);
+		CHECK_EQ(set_int(sv[0], O_PEERPIDFD, 1), -ENOPROTOOPT);
+		CHECK_OK(close(fd));
+		CHECK_OK(close(fd2));
+		CHECK_OK(close(sv[0]));
+		CHECK_OK(close(sv[1]));
+	}
+}
+
+/*
+ * SO_PASSPIDFD: each read gets SCM_PIDFD, a close-on-exec pidfd of the
+ * sender, after SCM_CREDENTIALS; MSG_CTRUNC when its header and int do
+ * not fit (none installed); nothing for a message queued before the
+ * option was on.
+ */
+static void
+pidfd_delivered(void)
+{
+	for (size_t t = 0; t < NCASES(all_types); t++) {
+		union {
+			char		buf[128];
+			struct cmsghdr	align;
+		} u;
+		char b[8];
+		struct iovec iov = { b, sizeof(b) };
+		struct msghdr m;
+		struct cmsghdr *c;
+		int sv[2], fd = -1, types[4], n = 0;
+
+		CHECK_OK(socketpair(AF_UNIX, all_types[t], 0, sv));
+		CHECK_EQ(send(sv[0], "q", 1, 0), 1);	/* before: no pid */
+		CHECK_EQ(set_int(sv[1], O_PASSPIDFD, 1), 0);
+		memset(&m, 0, sizeof(m));
+		m.msg_iov = &iov;
+		m.msg_iovlen = 1;
+		m.msg_control = u.buf;
+		m.msg_controllen = sizeof(u.buf);
+		CHECK_EQ(recvmsg(sv[1], &m, 0), 1);
+		CHECK_EQ(m.msg_controllen, 0);
+		CHECK_EQ(m.msg_flags, 0);
+
+		CHECK_EQ(send(sv[0], "x", 1, 0), 1);
+		m.msg_controllen = sizeof(u.buf);
+		CHECK_EQ(recvmsg(sv[1], &m, 0), 1);
+		c = CMSG_FIRSTHDR(&m);
+		CHECK(c != NULL);
+		if (c != NULL) {
+			CHECK_EQ(c->cmsg_level, SOL_SOCKET);
+			CHECK_EQ(c->cmsg_type, O_SCM_PIDFD);
+			CHECK_EQ(c->cmsg_len, CMSG_LEN(sizeof(int)));
+			memcpy(&fd, CMSG_DATA(c), sizeof(fd));
+			CHECK(is_our_pidfd(fd));
+			CHECK_OK(close(fd));
+			CHECK(CMSG_NXTHDR(&m, c) == NULL);
+		}
+
+		CHECK_EQ(send(sv[0], "x", 1, 0), 1);
+		m.msg_controllen = CMSG_LEN(sizeof(int)) - 1;
+		CHECK_EQ(recvmsg(sv[1], &m, 0), 1);
+		CHECK_EQ(m.msg_controllen, 0);
+		CHECK_EQ(m.msg_flags & MSG_CTRUNC, MSG_CTRUNC);
+		CHECK_EQ(send(sv[0], "x", 1, 0), 1);
+		m.msg_control = NULL;
+		m.msg_controllen = 0;
+		CHECK_EQ(recvmsg(sv[1], &m, 0), 1);
+		CHECK_EQ(m.msg_flags & MSG_CTRUNC, MSG_CTRUNC);
+
+		CHECK_EQ(set_int(sv[1], SO_PASSCRED, 1), 0);
+		CHECK_EQ(send(sv[0], "x", 1, 0), 1);
+		m.msg_control = u.buf;
+		m.msg_controllen = sizeof(u.buf);
+		CHECK_EQ(recvmsg(sv[1], &m, 0), 1);
+		for (c = CMSG_FIRSTHDR(&m); c != NULL && n < 4;
+		     c = CMSG_NXTHDR(&m, c)) {
+			types[n++] = c->cmsg_type;
+			if (c->cmsg_type == O_SCM_PIDFD) {
+				memcpy(&fd, CMSG_DATA(c), sizeof(fd));
+				CHECK_OK(close(fd));
+			}
+		}
+		CHECK_EQ(n, 2);
+		CHECK_EQ(types[0], SCM_CREDENTIALS);
+		CHECK_EQ(types[1], O_SCM_PIDFD);
+		CHECK_OK(close(sv[0]));
+		CHECK_OK(close(sv[1]));
+	}
+}
+
 /* -- behaviour -- */
 
 /* Sends one byte carrying descriptor @fd; 0 or -errno. */
@@ -740,6 +873,8 @@ static const struct th_test tests[] = {
 	{ "bindtodevice", bindtodevice },
 	{ "inq_values", inq_values },
 	{ "peergroups", peergroups },
+	{ "peerpidfd", peerpidfd },
+	{ "pidfd_delivered", pidfd_delivered },
 	{ "passrights_refuses", passrights_refuses },
 	{ "passrights_inherited", passrights_inherited },
 	{ "inq_delivered", inq_delivered },
