@@ -13,6 +13,8 @@
  */
 #include "unit.h"
 
+#include <stdatomic.h>
+
 #define SLOP_MS		5	/* clocks and timer rounding */
 
 /* A blocking recv on an empty socket returns EAGAIN at its SO_RCVTIMEO,
@@ -445,12 +447,16 @@ t_send_checks_at_deadline(void)
  * reading token that long. */
 #define SLOW_COPY_MS	300
 static char slow_buf[4096];
+static atomic_bool slow_copying;	/* a reader is in the slow copy */
 
 static int
 slow_copy_to_user(void *udst, const void *src, size_t len)
 {
-	if ((char *)udst >= slow_buf && (char *)udst < slow_buf + sizeof(slow_buf))
+	if ((char *)udst >= slow_buf &&
+	    (char *)udst < slow_buf + sizeof(slow_buf)) {
+		atomic_store(&slow_copying, true);
 		ut_sleep_ms(SLOW_COPY_MS);
+	}
 	return ksp_port()->copy_to_user(udst, src, len);
 }
 
@@ -499,8 +505,12 @@ t_signal_behind_reader(void)
 		a.len = sizeof(slow_buf);
 		b.buf = small;
 		b.len = sizeof(small);
+		atomic_store(&slow_copying, false);
 		pa = ut_spawn(reader_main, &a);
-		ut_sleep_ms(50);
+		/* B must come while A holds the token. */
+		for (int i = 0; i < 2000 && !atomic_load(&slow_copying); i++)
+			ut_sleep_ms(1);
+		CHECK(atomic_load(&slow_copying));
 		pb = ut_spawn(reader_main, &b);
 		il.target = pb;
 		pi = ut_spawn(interrupt_later, &il);

@@ -639,6 +639,16 @@ struct blocked_send {
 	atomic_bool	done;
 };
 
+/* Set when a thread parks: the only one that can is the sender. */
+static atomic_bool someone_parked;
+
+static int
+noting_park(int64_t deadline_ns)
+{
+	atomic_store(&someone_parked, true);
+	return ksp_port()->park(deadline_ns);
+}
+
 static void *
 blocked_sender(void *arg)
 {
@@ -672,6 +682,7 @@ cycle_completed_by_blocked_send(bool reported)
 
 	if (!reported)
 		use_unreporting_host();
+	ut_port_edit()->park = noting_park;
 	memset(fill, 'f', sizeof(fill));
 	OK(P(ksp_socketpair(AF_UNIX, SOCK_STREAM, 0, sr)));
 	OK(P(ksp_socketpair(AF_UNIX, SOCK_DGRAM, 0, xy)));
@@ -690,7 +701,10 @@ cycle_completed_by_blocked_send(bool reported)
 		ut_fail(__FILE__, __LINE__, "pthread_create");
 		goto close;
 	}
-	ut_sleep_ms(100);
+	/* Until the send has taken X and sleeps for room. */
+	for (int i = 0; i < 5000 && !atomic_load(&someone_parked); i++)
+		ut_sleep_ms(1);
+	CHECK(atomic_load(&someone_parked));
 	CHECK(!atomic_load(&b.done));
 	close_all(&sr[1], 1);			/* R */
 	close_all(&xy[0], 1);			/* X: the send still holds it */
