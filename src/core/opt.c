@@ -185,10 +185,11 @@ get_timeout(int64_t timeo)
 
 /*
  * SOL_SOCKET setsockopt. @val is kernel memory of @len bytes. Returns 0,
- * -KS_EINVAL (short value), -KS_EDOM (bad timeval), -KS_EPERM,
- * -KS_ENOPROTOOPT (unknown or read-only option), -KS_EOPNOTSUPP
- * (SO_PEEK_OFF on a type without it, SO_REUSEPORT outside inet). Takes
- * the socket lock.
+ * -KS_EINVAL (short value, bad SO_INQ or SO_TIMESTAMPING value), -KS_EDOM
+ * (bad timeval), -KS_EPERM, -KS_ENOPROTOOPT (unknown or read-only
+ * option), -KS_EOPNOTSUPP (SO_PEEK_OFF on a type without it,
+ * SO_REUSEPORT outside inet, SO_TIMESTAMPING's BIND_PHC), -KS_ENODEV
+ * (SO_BINDTODEVICE). Takes the socket lock.
  */
 int
 ks__sock_setopt(struct ks_sock *so, int name, const void *val, uint32_t len)
@@ -391,9 +392,13 @@ get_peerpidfd(struct ks_sock *so, void *val, uint32_t *len)
 /*
  * SOL_SOCKET getsockopt. Writes at most *@len bytes of the value to @val
  * (kernel memory) and sets *@len to what was written, as Linux does.
- * Returns 0, -KS_EINVAL (negative length), -KS_ENOPROTOOPT,
- * -KS_EOPNOTSUPP (SO_PEEK_OFF on a type without it). SO_ERROR clears the
- * pending error. Takes the socket lock.
+ * Returns 0, -KS_EINVAL (negative length, SO_COOKIE into less than 8
+ * bytes), -KS_ENOPROTOOPT, -KS_EOPNOTSUPP (SO_PEEK_OFF on a type without
+ * it), -KS_ENODATA (SO_PEERGROUPS, SO_PEERPIDFD with no peer
+ * credentials), -KS_ERANGE (SO_PEERGROUPS: *@len then says how much is
+ * needed), or the port's pidfd_install error (SO_PEERPIDFD, which
+ * installs a descriptor). SO_ERROR clears the pending error. Takes the
+ * socket lock.
  */
 int
 ks__sock_getopt(struct ks_sock *so, int name, void *val, uint32_t *len)
