@@ -155,6 +155,7 @@ static bool stub_drops_reported(void) { return true; }
 static int64_t stub_realtime(void) { return 0; }
 static unsigned stub_groups(uint32_t *g, unsigned m) { (void)g; (void)m; return 0; }
 static int stub_pidfd_install(int32_t p) { (void)p; return -KS_ENOSYS; }
+static int stub_netdev_index(const char *n) { (void)n; return -KS_ENODEV; }
 
 static const struct ks_port dns_port = {
 	.version = KS_PORT_VERSION,
@@ -192,6 +193,7 @@ static const struct ks_port dns_port = {
 	.realtime = stub_realtime,
 	.groups = stub_groups,
 	.pidfd_install = stub_pidfd_install,
+	.netdev_index = stub_netdev_index,
 };
 
 const struct ks_port *

@@ -24,6 +24,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <net/if.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -621,6 +622,15 @@ port_pidfd_install(int32_t pid)
 	return fd >= 0 ? fd : -KS_EMFILE;
 }
 
+/* SO_BINDTODEVICE: the real host's devices. */
+static int
+port_netdev_index(const char *name)
+{
+	unsigned index = if_nametoindex(name);
+
+	return index > 0 && index <= INT32_MAX ? (int)index : -KS_ENODEV;
+}
+
 static const struct ks_port hosted_port = {
 	.version	= KS_PORT_VERSION,
 	.size		= sizeof(struct ks_port),
@@ -657,6 +667,7 @@ static const struct ks_port hosted_port = {
 	.realtime	= port_realtime,
 	.groups		= port_groups,
 	.pidfd_install	= port_pidfd_install,
+	.netdev_index	= port_netdev_index,
 };
 
 const struct ks_port *

@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <net/if.h>
 #include <linux/capability.h>
 #include <pthread.h>
 #include <signal.h>
@@ -116,6 +117,7 @@ port_capable(enum ks_cap cap)
 	case KS_CAP_SETGID:		bit = CAP_SETGID; break;
 	case KS_CAP_SYS_RESOURCE:	bit = CAP_SYS_RESOURCE; break;
 	case KS_CAP_NET_ADMIN:		bit = CAP_NET_ADMIN; break;
+	case KS_CAP_NET_RAW:		bit = CAP_NET_RAW; break;
 	default:			return false;
 	}
 	if (syscall(SYS_capget, &hdr, data) < 0)
@@ -399,6 +401,15 @@ port_pidfd_install(int32_t pid)
 	return errno == EMFILE || errno == ENFILE ? -KS_EMFILE : -KS_ENOMEM;
 }
 
+/* SO_BINDTODEVICE: the real host's devices. */
+static int
+port_netdev_index(const char *name)
+{
+	unsigned index = if_nametoindex(name);
+
+	return index > 0 && index <= INT32_MAX ? (int)index : -KS_ENODEV;
+}
+
 static const struct ks_port preload_port = {
 	.version	= KS_PORT_VERSION,
 	.size		= sizeof(struct ks_port),
@@ -435,6 +446,7 @@ static const struct ks_port preload_port = {
 	.realtime	= port_realtime,
 	.groups		= port_groups,
 	.pidfd_install	= port_pidfd_install,
+	.netdev_index	= port_netdev_index,
 };
 
 const struct ks_port *

@@ -166,6 +166,9 @@ struct ks_sock {
 	uint32_t		 optflags;	/* [S] KS_OPT_* */
 	uint32_t		 mark;		/* [S] SO_MARK */
 	uint32_t		 tsflags;	/* [S] SO_TIMESTAMPING flags */
+	int			 bound_dev_if;	/* [S] SO_BINDTODEVICE: device
+						 * index, or 0 */
+	char			 bound_dev[KS_IFNAMSIZ]; /* [S] its name */
 	uint16_t		 family;	/* [I] */
 	uint8_t			 type;		/* [I] */
 	uint8_t			 protocol;	/* [I] */

@@ -156,19 +156,57 @@ set_timestamping_locked(struct ks_sock *so, int name, const void *val,
 
 /*
  * SO_BINDTODEVICE (Linux's sock_setbindtodevice()): no length check of
- * its own beyond truncation to IFNAMSIZ - 1; an empty name unbinds. ksock
- * knows no network devices, so every other name is ENODEV.
+ * its own beyond truncation to IFNAMSIZ - 1; an empty name unbinds; a
+ * name the host does not know is ENODEV; changing a binding needs
+ * CAP_NET_RAW. AF_UNIX only stores it. Takes the socket lock.
  */
 static int
-set_bindtodevice(const void *val, uint32_t len)
+set_bindtodevice(struct ks_sock *so, const void *val, uint32_t len)
 {
 	char name[KS_IFNAMSIZ];
+	int index = 0, err = 0;
 
 	if (len > KS_IFNAMSIZ - 1)
 		len = KS_IFNAMSIZ - 1;
 	ks__memset(name, 0, sizeof(name));
 	ks__memcpy(name, val, len);
-	return name[0] == '\0' ? 0 : -KS_ENODEV;
+	if (name[0] != '\0') {
+		index = ks__port->netdev_index(name);
+		if (index <= 0)
+			return -KS_ENODEV;
+	}
+	ks__lock(so);
+	if (so->bound_dev_if != 0 && !ks__port->capable(KS_CAP_NET_RAW)) {
+		err = -KS_EPERM;
+	} else {
+		so->bound_dev_if = index;
+		ks__memcpy(so->bound_dev, name, sizeof(name));
+	}
+	ks__unlock(so);
+	return err;
+}
+
+/* SO_BINDTODEVICE's value (Linux's sock_getbindtodevice()): empty when
+ * unbound, else the name with its NUL, into at least IFNAMSIZ bytes. */
+static int
+get_bindtodevice(struct ks_sock *so, void *val, uint32_t *len)
+{
+	uint32_t n;
+	int err = 0;
+
+	ks__lock(so);
+	if (so->bound_dev_if == 0) {
+		*len = 0;
+	} else if (*len < KS_IFNAMSIZ) {
+		err = -KS_EINVAL;
+	} else {
+		for (n = 0; so->bound_dev[n] != '\0'; n++)
+			;
+		ks__memcpy(val, so->bound_dev, n + 1);
+		*len = n + 1;
+	}
+	ks__unlock(so);
+	return err;
 }
 
 static struct ks_timeval
@@ -200,7 +238,7 @@ ks__sock_setopt(struct ks_sock *so, int name, const void *val, uint32_t len)
 
 	/* Linux handles it before the length check every other has. */
 	if (name == KS_SO_BINDTODEVICE)
-		return set_bindtodevice(val, len);
+		return set_bindtodevice(so, val, len);
 	if (len < sizeof(int))
 		return -KS_EINVAL;
 	ks__memcpy(&v, val, sizeof(v));
@@ -421,6 +459,8 @@ ks__sock_getopt(struct ks_sock *so, int name, void *val, uint32_t *len)
 		return get_peergroups(so, val, len);
 	if (name == KS_SO_PEERPIDFD)
 		return get_peerpidfd(so, val, len);
+	if (name == KS_SO_BINDTODEVICE)
+		return get_bindtodevice(so, val, len);
 	ks__memset(&u, 0, sizeof(u));
 	flag = bool_opt_flag(name);
 	ks__lock(so);
@@ -506,10 +546,6 @@ ks__sock_getopt(struct ks_sock *so, int name, void *val, uint32_t *len)
 		if (*len < lv)
 			err = -KS_EINVAL;
 		u.u64 = so->id;
-		break;
-	case KS_SO_BINDTODEVICE:
-		/* Never bound to a device: an empty value. */
-		lv = 0;
 		break;
 	case KS_SO_PEERCRED:
 		u.cred = so->peercred;

@@ -44,7 +44,7 @@ port_is_complete(const struct ks_port *p)
 	       p->signal_pipe && p->signal_urg && p->random &&
 	       p->copy_from_user && p->copy_to_user &&
 	       p->file_drops_reported && p->realtime && p->groups &&
-	       p->pidfd_install;
+	       p->pidfd_install && p->netdev_index;
 }
 
 /*
@@ -178,6 +178,8 @@ ks__sock_init(struct ks_sock *so, const struct ks_proto_ops *ops, int family,
 	so->optflags = 0;
 	so->mark = 0;
 	so->tsflags = 0;
+	so->bound_dev_if = 0;
+	ks__memset(so->bound_dev, 0, sizeof(so->bound_dev));
 	so->family = (uint16_t)family;
 	so->type = (uint8_t)type;
 	so->protocol = (uint8_t)protocol;

@@ -380,8 +380,69 @@ timestamping_flags(void)
 	}
 }
 
-/* SO_BINDTODEVICE: never bound, so it reads back empty; an empty name
- * (or none) unbinds, an unknown device is ENODEV. */
+/* SO_BINDTODEVICE by a process without CAP_NET_RAW: binding an unbound
+ * socket is allowed, changing or removing the binding is EPERM. */
+static int
+bindtodevice_unprivileged(void *arg)
+{
+	char buf[32];
+	socklen_t len = sizeof(buf);
+	int fd;
+
+	(void)arg;
+	if (th_setcred(OTHER_UID, OTHER_GID) < 0) {
+		CHECK(!"th_setcred");
+		return th_failures();
+	}
+	fd = CHECK_OK(socket(AF_UNIX, SOCK_DGRAM, 0));
+	CHECK_OK(setsockopt(fd, SOL_SOCKET, O_BINDTODEVICE, "lo", 3));
+	CHECK_ERR(setsockopt(fd, SOL_SOCKET, O_BINDTODEVICE, "lo", 3), EPERM);
+	CHECK_ERR(setsockopt(fd, SOL_SOCKET, O_BINDTODEVICE, "", 0), EPERM);
+	CHECK_OK(getsockopt(fd, SOL_SOCKET, O_BINDTODEVICE, buf, &len));
+	CHECK_EQ(len, 3);
+	CHECK_OK(close(fd));
+	return th_failures();
+}
+
+/* SO_BINDTODEVICE to the loopback device: stored and read back (into at
+ * least IFNAMSIZ bytes, with its NUL); rebinding and unbinding need
+ * privilege. */
+static void
+bindtodevice_loopback(void)
+{
+	char buf[32];
+	socklen_t len;
+	int fd;
+
+	th_require_root();
+	fd = CHECK_OK(socket(AF_UNIX, SOCK_STREAM, 0));
+	CHECK_OK(setsockopt(fd, SOL_SOCKET, O_BINDTODEVICE, "lo", 2));
+	len = sizeof(buf);
+	memset(buf, 'z', sizeof(buf));
+	CHECK_OK(getsockopt(fd, SOL_SOCKET, O_BINDTODEVICE, buf, &len));
+	CHECK_EQ(len, 3);
+	CHECK_MEM(buf, "lo", 3);
+	len = 16;
+	CHECK_OK(getsockopt(fd, SOL_SOCKET, O_BINDTODEVICE, buf, &len));
+	CHECK_EQ(len, 3);
+	len = 15;
+	CHECK_ERR(getsockopt(fd, SOL_SOCKET, O_BINDTODEVICE, buf, &len),
+		  EINVAL);
+	CHECK_ERR(setsockopt(fd, SOL_SOCKET, O_BINDTODEVICE, "ksock-nodev0",
+			     13), ENODEV);
+	len = sizeof(buf);
+	CHECK_OK(getsockopt(fd, SOL_SOCKET, O_BINDTODEVICE, buf, &len));
+	CHECK_EQ(len, 3);
+	CHECK_OK(setsockopt(fd, SOL_SOCKET, O_BINDTODEVICE, "", 1));
+	len = sizeof(buf);
+	CHECK_OK(getsockopt(fd, SOL_SOCKET, O_BINDTODEVICE, buf, &len));
+	CHECK_EQ(len, 0);
+	CHECK_OK(close(fd));
+	CHECK_EQ(th_join(th_fork(bindtodevice_unprivileged, NULL)), 0);
+}
+
+/* SO_BINDTODEVICE: unbound, it reads back empty; an empty name (or
+ * none) unbinds, an unknown device is ENODEV. */
 static void
 bindtodevice(void)
 {
@@ -871,6 +932,7 @@ static const struct th_test tests[] = {
 	{ "timeouts_new", timeouts_new },
 	{ "timestamping_flags", timestamping_flags },
 	{ "bindtodevice", bindtodevice },
+	{ "bindtodevice_loopback", bindtodevice_loopback },
 	{ "inq_values", inq_values },
 	{ "peergroups", peergroups },
 	{ "peerpidfd", peerpidfd },
