@@ -122,6 +122,10 @@ port_capable(enum ks_cap cap)
 	}
 	if (syscall(SYS_capget, &hdr, data) < 0)
 		return geteuid() == 0;
+	/* SO_MARK takes either capability, as on Linux. */
+	if (cap == KS_CAP_NET_ADMIN &&
+	    ((data[CAP_NET_RAW / 32].effective >> (CAP_NET_RAW % 32)) & 1))
+		return true;
 	return (data[bit / 32].effective >> (bit % 32)) & 1;
 }
 
