@@ -83,10 +83,48 @@
 #define KS_SO_PROTOCOL		38
 #define KS_SO_DOMAIN		39
 #define KS_SO_PEEK_OFF		42
+#define KS_SO_BINDTODEVICE	25	/* char[KS_IFNAMSIZ] */
+#define KS_SO_TIMESTAMP_OLD	29
+#define KS_SO_TIMESTAMPNS_OLD	35
+#define KS_SO_MARK		36
+#define KS_SO_TIMESTAMPING_OLD	37	/* int, or struct ks_so_timestamping */
+#define KS_SO_COOKIE		57	/* uint64_t */
+#define KS_SO_PEERGROUPS	59	/* uint32_t[] */
+#define KS_SO_TIMESTAMP_NEW	63
+#define KS_SO_TIMESTAMPNS_NEW	64
+#define KS_SO_TIMESTAMPING_NEW	65
+#define KS_SO_RCVTIMEO_NEW	66	/* struct ks_timeval (64-bit fields) */
+#define KS_SO_SNDTIMEO_NEW	67
+#define KS_SO_PASSPIDFD		76
+#define KS_SO_PEERPIDFD		77
+#define KS_SO_PASSRIGHTS	83
+#define KS_SO_INQ		84
+/* What a 64-bit Linux (x86_64) calls SO_TIMESTAMP and friends. */
+#define KS_SO_TIMESTAMP		KS_SO_TIMESTAMP_OLD
+#define KS_SO_TIMESTAMPNS	KS_SO_TIMESTAMPNS_OLD
+#define KS_SO_TIMESTAMPING	KS_SO_TIMESTAMPING_OLD
+
+/* SOF_TIMESTAMPING_* flags SO_TIMESTAMPING knows (Linux 6.18: bits 0 to
+ * 18), and the ones with rules of their own. */
+#define KS_SOF_TIMESTAMPING_MASK	0x7ffff
+#define KS_SOF_TIMESTAMPING_OPT_ID	(1 << 7)
+#define KS_SOF_TIMESTAMPING_OPT_TSONLY	(1 << 11)
+#define KS_SOF_TIMESTAMPING_OPT_STATS	(1 << 12)
+#define KS_SOF_TIMESTAMPING_BIND_PHC	(1 << 15)
+#define KS_SOF_TIMESTAMPING_OPT_ID_TCP	(1 << 16)
+
+#define KS_IFNAMSIZ		16
 
 /* Control message types at SOL_SOCKET. */
 #define KS_SCM_RIGHTS		1
 #define KS_SCM_CREDENTIALS	2
+#define KS_SCM_SECURITY		3
+#define KS_SCM_PIDFD		4
+#define KS_SCM_TIMESTAMP_OLD	KS_SO_TIMESTAMP_OLD	/* struct ks_timeval */
+#define KS_SCM_TIMESTAMPNS_OLD	KS_SO_TIMESTAMPNS_OLD	/* struct ks_timespec */
+#define KS_SCM_TIMESTAMP_NEW	KS_SO_TIMESTAMP_NEW	/* struct ks_timeval */
+#define KS_SCM_TIMESTAMPNS_NEW	KS_SO_TIMESTAMPNS_NEW	/* struct ks_timespec */
+#define KS_SCM_INQ		KS_SO_INQ		/* int */
 
 /* ioctls. */
 #define KS_FIONREAD	0x541B
@@ -138,6 +176,8 @@
 #define KS_ENOTSOCK		88
 #define KS_EDESTADDRREQ		89
 #define KS_EMSGSIZE		90
+#define KS_ENODEV		19
+#define KS_ENODATA		61
 #define KS_EPROTOTYPE		91
 #define KS_ENOPROTOOPT		92
 #define KS_EPROTONOSUPPORT	93
@@ -251,6 +291,18 @@ struct ks_ucred {
 struct ks_timeval {
 	int64_t		tv_sec;
 	int64_t		tv_usec;
+};
+
+/* SCM_TIMESTAMPNS payload (struct timespec, 64-bit). */
+struct ks_timespec {
+	int64_t		tv_sec;
+	int64_t		tv_nsec;
+};
+
+/* SO_TIMESTAMPING value (struct so_timestamping). */
+struct ks_so_timestamping {
+	int32_t		flags;
+	int32_t		bind_phc;
 };
 
 /* SO_LINGER value (struct linger). */

@@ -40,8 +40,10 @@ const char *ks_version(void);
 int	ks_init(const struct ks_port *port);
 
 /*
- * Stops ksock. Every socket must have been closed (and every socket in
- * flight collected). Returns 0, or -KS_EBUSY while sockets remain.
+ * Stops ksock. Every socket must have been closed; cycles of sockets in
+ * flight that nothing can reach any more are collected first (on a host
+ * that does not report dropped file references, the last of them may be
+ * waiting for this). Returns 0, or -KS_EBUSY while sockets remain.
  */
 int	ks_fini(void);
 
@@ -112,7 +114,9 @@ int	ks_getpeername(struct ks_sock *so, void *addr, uint32_t *addrlen);
 
 /*
  * getsockopt(2) / setsockopt(2). @val is kernel memory; getsockopt writes
- * at most *@len bytes and sets *@len as Linux does.
+ * at most *@len bytes and sets *@len as Linux does: also when it fails
+ * with -KS_ERANGE (SO_PEERGROUPS into too small a buffer), where *@len
+ * becomes the length needed, which the host copies back to optlen.
  */
 int	ks_getsockopt(struct ks_sock *so, int level, int name, void *val,
 		      uint32_t *len);
@@ -183,6 +187,8 @@ void	ks_sock_release(struct ks_sock *so);
  * reference (ks_sock_hold) across the call. This is how the collector
  * frees a cycle of sockets in flight as soon as nothing outside it can
  * reach it; for a socket that is not in flight it costs an atomic load.
+ * A host whose port's file_drops_reported() says false need not call it
+ * (a call is then ignored: see port.h for when collection happens).
  * No ksock lock may be held.
  */
 void	ks_sock_file_dropped(struct ks_sock *so, long refs);

@@ -57,6 +57,8 @@ enum ks_cap {
 	KS_CAP_SETUID,		/* claim another uid */
 	KS_CAP_SETGID,		/* claim another gid */
 	KS_CAP_SYS_RESOURCE,	/* exceed the in-flight descriptor limit */
+	KS_CAP_NET_ADMIN,	/* set SO_MARK (CAP_NET_ADMIN or CAP_NET_RAW) */
+	KS_CAP_NET_RAW,		/* change a SO_BINDTODEVICE binding */
 };
 
 /* A host file behind a descriptor; ksock only passes it around. */
@@ -125,10 +127,10 @@ struct ks_port {
 	 * What the collector of in-flight cycles relies on: a socket has
 	 * one file (dup and fork share it); the host holds a reference to
 	 * a socket's file for the whole of every call on that socket; and
-	 * whenever a reference to a socket's file is dropped and the file
-	 * stays open, the host calls ks_sock_file_dropped() (ksock.h) with
-	 * no ksock lock held. A host that never calls it leaves unreachable
-	 * cycles uncollected.
+	 * either the host calls ks_sock_file_dropped() (ksock.h), with no
+	 * ksock lock held, whenever a reference to a socket's file is
+	 * dropped and the file stays open, or it says it does not (see
+	 * file_drops_reported at the end of the table).
 	 */
 
 	/* Looks up @fd in the caller's table and takes a reference to its
@@ -241,6 +243,54 @@ struct ks_port {
 	 * on the namespace per socket).
 	 */
 	uint64_t (*netns)(void);
+
+	/* -- appended hooks -- */
+
+	/*
+	 * Whether the host calls ks_sock_file_dropped() for every dropped
+	 * reference to a socket's file that leaves the file open (a kernel
+	 * whose files only tell their last close answers false). The answer
+	 * must not change while any socket exists. Called with or without
+	 * ksock locks held.
+	 *
+	 * true: a cycle of sockets in flight is collected the moment nothing
+	 * outside it can reach it, whether a dropped reference or a send
+	 * that puts a socket in flight made it so; each collection looks
+	 * only at the part of the in-flight graph that changed.
+	 * false: ksock ignores ks_sock_file_dropped() and collects as Linux
+	 * does, over the whole in-flight graph: whenever an AF_UNIX socket
+	 * is closed (ks_close) while sockets are in flight, whenever a send
+	 * puts sockets in flight, again after each collection that freed
+	 * something, and in ks_fini(). A cycle whose last outside reference
+	 * went unnoticed waits for the next of those, as on Linux.
+	 */
+	bool	 (*file_drops_reported)(void);
+
+	/* The real-time clock: nanoseconds since 1970-01-01 UTC (Linux's
+	 * CLOCK_REALTIME), for the SCM_TIMESTAMP / SCM_TIMESTAMPNS a
+	 * datagram reader with SO_TIMESTAMP(NS) receives. May go backwards
+	 * when the host's clock is set. Called with ksock locks held. */
+	int64_t	 (*realtime)(void);
+
+	/* The calling process's supplementary group ids (Linux's
+	 * getgroups()), recorded with its credentials for SO_PEERGROUPS:
+	 * writes at most @max of them to @gids and returns how many it has,
+	 * which may exceed @max (@max 0 just counts). */
+	unsigned (*groups)(uint32_t *gids, unsigned max);
+
+	/*
+	 * Installs a new close-on-exec descriptor of the caller referring to
+	 * process @pid (Linux's pidfd), for SO_PEERPIDFD and SCM_PIDFD.
+	 * Returns the descriptor, or -KS_ESRCH (no such process),
+	 * -KS_EMFILE, -KS_ENOMEM. Not called with ksock locks held.
+	 */
+	int	 (*pidfd_install)(int32_t pid);
+
+	/* The index (> 0) of the host's network device called @name
+	 * (NUL-terminated, shorter than KS_IFNAMSIZ), for SO_BINDTODEVICE,
+	 * or -KS_ENODEV; a host without network devices always answers
+	 * -KS_ENODEV. Called with ksock locks held. */
+	int	 (*netdev_index)(const char *name);
 };
 
 #endif /* KSOCK_PORT_H */

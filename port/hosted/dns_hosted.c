@@ -158,6 +158,11 @@ static uint64_t stub_netns(void) { return 0; }
 static void stub_signal_pipe(void) { }
 static void stub_signal_urg(int32_t o) { (void)o; }
 static int stub_copy(void *d, const void *s, size_t n) { memcpy(d, s, n); return 0; }
+static bool stub_drops_reported(void) { return true; }
+static int64_t stub_realtime(void) { return 0; }
+static unsigned stub_groups(uint32_t *g, unsigned m) { (void)g; (void)m; return 0; }
+static int stub_pidfd_install(int32_t p) { (void)p; return -KS_ENOSYS; }
+static int stub_netdev_index(const char *n) { (void)n; return -KS_ENODEV; }
 
 static const struct ks_port dns_port = {
 	.version = KS_PORT_VERSION,
@@ -193,6 +198,11 @@ static const struct ks_port dns_port = {
 	.copy_to_user = stub_copy,
 	.node_release = stub_node_release,
 	.netns = stub_netns,
+	.file_drops_reported = stub_drops_reported,
+	.realtime = stub_realtime,
+	.groups = stub_groups,
+	.pidfd_install = stub_pidfd_install,
+	.netdev_index = stub_netdev_index,
 };
 
 const struct ks_port *

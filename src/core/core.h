@@ -107,6 +107,16 @@ enum {
 #define KS_OPT_BROADCAST	0x040
 #define KS_OPT_OOBINLINE	0x080
 #define KS_OPT_REUSEPORT	0x100
+#define KS_OPT_NO_CHECK		0x200
+#define KS_OPT_PASSSEC		0x400
+#define KS_OPT_PASSPIDFD	0x800
+#define KS_OPT_NOPASSRIGHTS	0x1000	/* SO_PASSRIGHTS 0 (it starts on) */
+/* Linux's SOCK_RCVTSTAMP, SOCK_RCVTSTAMPNS and SOCK_TSTAMP_NEW: which
+ * timestamp a reader gets, and which of the option names reads it. */
+#define KS_OPT_RCVTSTAMP	0x2000
+#define KS_OPT_RCVTSTAMPNS	0x4000
+#define KS_OPT_TSTAMP_NEW	0x8000
+#define KS_OPT_INQ		0x10000	/* SO_INQ: SCM_INQ with each read */
 
 /* A wait queue: threads parked in ksock calls and host poll entries. */
 struct ks_waitq {
@@ -117,6 +127,15 @@ struct ks_waitq {
 };
 
 struct ks_proto_ops;
+
+/* Supplementary groups recorded with credentials (SO_PEERGROUPS),
+ * shared by the sockets that report them; immutable once made. */
+struct ks_groups {
+	atomic_int	refs;		/* [A] */
+	uint32_t	n;		/* [I] groups */
+	uint32_t	cap;		/* [I] room allocated for */
+	uint32_t	gid[];		/* [I] */
+};
 
 struct ks_sock {
 	const struct ks_proto_ops *ops;		/* [I] */
@@ -137,11 +156,19 @@ struct ks_sock {
 	int			 priority;	/* [S] SO_PRIORITY */
 	unsigned		 linger;	/* [S] SO_LINGER seconds */
 	struct ks_ucred		 peercred;	/* [S] SO_PEERCRED */
+	struct ks_groups	*peergroups;	/* [S] SO_PEERGROUPS, NULL: none */
+	bool			 peercred_set;	/* [S] peercred was recorded
+						 * (SO_PEERGROUPS: else ENODATA) */
 	atomic_int		 owner;		/* [A] F_SETOWN */
 	atomic_bool		 nonblock;	/* [A] O_NONBLOCK */
 	uint32_t		 uid, gid;	/* [I] creator's effective ids
 						 * (the owner diag reports) */
-	uint16_t		 optflags;	/* [S] KS_OPT_* */
+	uint32_t		 optflags;	/* [S] KS_OPT_* */
+	uint32_t		 mark;		/* [S] SO_MARK */
+	uint32_t		 tsflags;	/* [S] SO_TIMESTAMPING flags */
+	int			 bound_dev_if;	/* [S] SO_BINDTODEVICE: device
+						 * index, or 0 */
+	char			 bound_dev[KS_IFNAMSIZ]; /* [S] its name */
 	uint16_t		 family;	/* [I] */
 	uint8_t			 type;		/* [I] */
 	uint8_t			 protocol;	/* [I] */
@@ -249,8 +276,11 @@ struct ks_mbuf {
 					 * many bytes before the header (large
 					 * payloads are placed: msg.c) */
 	/* [S of the queue's socket] a peek returned this empty datagram
-	 * (Linux's skb->peeked); also keeps data[] 8-byte aligned */
+	 * (Linux's skb->peeked) */
 	uint32_t	 peeked;
+	/* real time (port realtime) it was queued at, when its reader
+	 * wanted timestamps then, else 0 */
+	int64_t		 tstamp;
 	unsigned char	 data[];
 };
 
@@ -437,9 +467,27 @@ struct ks__waiter {
 
 /*
  * Deadline for a blocking call: 0 when @nonblock or the timeout is zero,
- * -1 for none, else now + @timeo ticks.
+ * -1 for none (also when now + @timeo ticks is past INT64_MAX
+ * nanoseconds), else now + @timeo ticks.
  */
 int64_t	ks__deadline(int64_t timeo, bool nonblock);
+
+/*
+ * What a caller does with a wait's result @err: a wait that ended at
+ * the deadline (-KS_EAGAIN) makes it look once more, as Linux does after
+ * its wait, since what it waited for may have come just then; *@deadline
+ * becomes 0, so a further wait gives -KS_EAGAIN at once. Returns 0 for
+ * "look again", else @err.
+ */
+static inline int
+ks__wait_expired(int err, int64_t *deadline)
+{
+	if (err == -KS_EAGAIN && *deadline != 0) {
+		*deadline = 0;
+		return 0;
+	}
+	return err;
+}
 
 /* Prepares @w to wait for @mask. */
 void	ks__waiter_init(struct ks__waiter *w, unsigned mask);
@@ -528,6 +576,8 @@ struct ks_proto_ops {
 	int	(*diag)(struct ks_sock *so, struct ks_diag_sock *rec);
 	/* Whether SO_PEEK_OFF applies (the core keeps the offset). */
 	bool	has_peek_off;
+	/* Whether SO_INQ applies (the type delivers SCM_INQ). */
+	bool	has_inq;
 };
 
 /* Stubs for the slots a type does not support (Linux's sock_no_*). */
@@ -561,6 +611,10 @@ struct ks_family {
 	/* ks_sock_file_dropped() for this family's sockets; may be NULL
 	 * when none of them can be in flight. */
 	void	(*file_dropped)(struct ks_sock *so, long refs);
+	/* Called by ks_fini() before it counts the sockets left: frees
+	 * sockets only the family still holds (unreachable ones in flight).
+	 * No lock held; may be NULL. */
+	void	(*collect)(void);
 };
 
 /* -- the all-sockets list (sock.c) and introspection (diag.c) -- */
@@ -605,6 +659,23 @@ void	ks__sock_init(struct ks_sock *so, const struct ks_proto_ops *ops,
 void	ks__sock_fini(struct ks_sock *so);
 /* Records the calling process's credentials as @so's SO_PEERCRED. */
 void	ks__cred_self(struct ks_ucred *out);
+/* The calling process's supplementary groups, in a new object (*@out
+ * NULL when it has none). Returns 0 or -KS_ENOMEM. No lock needed. */
+int	ks__groups_self(struct ks_groups **out);
+/* Another reference to @g (NULL: none); returns @g. */
+static inline struct ks_groups *
+ks__groups_hold(struct ks_groups *g)
+{
+	if (g != NULL)
+		atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
+	return g;
+}
+/* Drops a reference to @g (NULL: none). Any context. */
+void	ks__groups_put(struct ks_groups *g);
+/* Records @cred and @groups (the caller's reference passes to @so) as
+ * @so's peer credentials, dropping the groups it had. Socket lock held. */
+void	ks__set_peercred_locked(struct ks_sock *so, const struct ks_ucred *cred,
+				struct ks_groups *groups);
 
 /* SOL_SOCKET options (opt.c). */
 int	ks__sock_setopt(struct ks_sock *so, int name, const void *val,

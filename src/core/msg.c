@@ -158,6 +158,7 @@ ks__mbuf_alloc_like(size_t len, uint32_t truesize, const void *like,
 	m = (struct ks_mbuf *)(data - KS_MBUF_HDR);
 	m->headroom = (uint32_t)(data - KS_MBUF_HDR - raw);
 	m->peeked = 0;
+	m->tstamp = 0;
 	m->next = NULL;
 	m->owner = NULL;
 	m->anc = NULL;

@@ -1,8 +1,11 @@
 /*
  * Generic (SOL_SOCKET) options, with Linux's rules for lengths, clamping
  * and read-back. Options with no effect on a family (SO_LINGER,
- * SO_REUSEADDR, SO_KEEPALIVE... on AF_UNIX) are stored and read back
- * because programs check that they were accepted.
+ * SO_REUSEADDR, SO_KEEPALIVE, SO_NO_CHECK, SO_PASSSEC, SO_MARK,
+ * SO_TIMESTAMPING... on AF_UNIX) are stored and read back because
+ * programs check that they were accepted; SO_BSDCOMPAT is accepted and
+ * reads 0, as on Linux. The values are Linux 6.18's, measured on
+ * AF_UNIX (tests/conform/t_sockopts.c).
  *
  * Locks: the socket lock, for the [S] fields it reads and writes.
  */
@@ -21,6 +24,9 @@ bool_opt_flag(int name)
 	case KS_SO_OOBINLINE:	return KS_OPT_OOBINLINE;
 	case KS_SO_REUSEPORT:	return KS_OPT_REUSEPORT;
 	case KS_SO_PASSCRED:	return KS_OPT_PASSCRED;
+	case KS_SO_NO_CHECK:	return KS_OPT_NO_CHECK;
+	case KS_SO_PASSSEC:	return KS_OPT_PASSSEC;
+	case KS_SO_PASSPIDFD:	return KS_OPT_PASSPIDFD;
 	default:		return 0;
 	}
 }
@@ -70,6 +76,139 @@ set_timeout(int64_t *timeo, const void *val, uint32_t len)
 	return 0;
 }
 
+/*
+ * SO_TIMESTAMP and SO_TIMESTAMPNS, old and new names (Linux's
+ * sock_set_timestamp()): the name used last decides whether the new
+ * flag is on; on, the NS names ask for nanoseconds; off clears both.
+ * Socket lock held.
+ */
+static void
+set_timestamp_locked(struct ks_sock *so, int name, bool on)
+{
+	uint32_t f = so->optflags & ~(uint32_t)KS_OPT_TSTAMP_NEW;
+
+	if (name == KS_SO_TIMESTAMP_NEW || name == KS_SO_TIMESTAMPNS_NEW)
+		f |= KS_OPT_TSTAMP_NEW;
+	if (on) {
+		if (name == KS_SO_TIMESTAMP_OLD || name == KS_SO_TIMESTAMP_NEW)
+			f &= ~(uint32_t)KS_OPT_RCVTSTAMPNS;
+		else
+			f |= KS_OPT_RCVTSTAMPNS;
+		f |= KS_OPT_RCVTSTAMP;
+	} else {
+		f &= ~(uint32_t)(KS_OPT_RCVTSTAMP | KS_OPT_RCVTSTAMPNS);
+	}
+	so->optflags = f;
+}
+
+/* What each timestamp name reads back (Linux's sk_getsockopt()). */
+static int
+get_timestamp(const struct ks_sock *so, int name)
+{
+	bool ts = ks__has_opt(so, KS_OPT_RCVTSTAMP);
+	bool ns = ks__has_opt(so, KS_OPT_RCVTSTAMPNS);
+	bool nw = ks__has_opt(so, KS_OPT_TSTAMP_NEW);
+
+	switch (name) {
+	case KS_SO_TIMESTAMP_OLD:	return ts && !nw && !ns;
+	case KS_SO_TIMESTAMPNS_OLD:	return ns && !nw;
+	case KS_SO_TIMESTAMP_NEW:	return ts && nw;
+	default:			return ns && nw;
+	}
+}
+
+/*
+ * SO_TIMESTAMPING (Linux's sock_set_timestamping()): an int of flags, or
+ * a struct so_timestamping when the length is exactly its size. AF_UNIX
+ * delivers none of these timestamps; the flags are checked and stored.
+ * Socket lock held.
+ */
+static int
+set_timestamping_locked(struct ks_sock *so, int name, const void *val,
+			uint32_t len)
+{
+	struct ks_so_timestamping ts = { 0, 0 };
+	uint32_t f;
+
+	if (len == sizeof(ts))
+		ks__memcpy(&ts, val, sizeof(ts));
+	else
+		ks__memcpy(&ts.flags, val, sizeof(ts.flags));
+	f = (uint32_t)ts.flags;
+	if (f & ~(uint32_t)KS_SOF_TIMESTAMPING_MASK)
+		return -KS_EINVAL;
+	if ((f & KS_SOF_TIMESTAMPING_OPT_ID_TCP) &&
+	    !(f & KS_SOF_TIMESTAMPING_OPT_ID))
+		return -KS_EINVAL;
+	if ((f & KS_SOF_TIMESTAMPING_OPT_STATS) &&
+	    !(f & KS_SOF_TIMESTAMPING_OPT_TSONLY))
+		return -KS_EINVAL;
+	/* A clock to bind to needs a device: a socket bound to none. */
+	if (f & KS_SOF_TIMESTAMPING_BIND_PHC)
+		return -KS_EOPNOTSUPP;
+	so->tsflags = f;
+	if (name == KS_SO_TIMESTAMPING_NEW)
+		so->optflags |= KS_OPT_TSTAMP_NEW;
+	else
+		so->optflags &= ~(uint32_t)KS_OPT_TSTAMP_NEW;
+	return 0;
+}
+
+/*
+ * SO_BINDTODEVICE (Linux's sock_setbindtodevice()): no length check of
+ * its own beyond truncation to IFNAMSIZ - 1; an empty name unbinds; a
+ * name the host does not know is ENODEV; changing a binding needs
+ * CAP_NET_RAW. AF_UNIX only stores it. Takes the socket lock.
+ */
+static int
+set_bindtodevice(struct ks_sock *so, const void *val, uint32_t len)
+{
+	char name[KS_IFNAMSIZ];
+	int index = 0, err = 0;
+
+	if (len > KS_IFNAMSIZ - 1)
+		len = KS_IFNAMSIZ - 1;
+	ks__memset(name, 0, sizeof(name));
+	ks__memcpy(name, val, len);
+	if (name[0] != '\0') {
+		index = ks__port->netdev_index(name);
+		if (index <= 0)
+			return -KS_ENODEV;
+	}
+	ks__lock(so);
+	if (so->bound_dev_if != 0 && !ks__port->capable(KS_CAP_NET_RAW)) {
+		err = -KS_EPERM;
+	} else {
+		so->bound_dev_if = index;
+		ks__memcpy(so->bound_dev, name, sizeof(name));
+	}
+	ks__unlock(so);
+	return err;
+}
+
+/* SO_BINDTODEVICE's value (Linux's sock_getbindtodevice()): empty when
+ * unbound, else the name with its NUL, into at least IFNAMSIZ bytes. */
+static int
+get_bindtodevice(struct ks_sock *so, void *val, uint32_t *len)
+{
+	uint32_t n;
+	int err = 0;
+
+	ks__lock(so);
+	if (so->bound_dev_if == 0) {
+		*len = 0;
+	} else if (*len < KS_IFNAMSIZ) {
+		err = -KS_EINVAL;
+	} else {
+		for (n = 0; so->bound_dev[n] != '\0'; n++)
+			;
+		ks__memcpy(val, so->bound_dev, n + 1);
+		*len = n + 1;
+	}
+	ks__unlock(so);
+	return err;
+}
+
 static struct ks_timeval
 get_timeout(int64_t timeo)
 {
@@ -84,10 +223,11 @@ get_timeout(int64_t timeo)
 
 /*
  * SOL_SOCKET setsockopt. @val is kernel memory of @len bytes. Returns 0,
- * -KS_EINVAL (short value), -KS_EDOM (bad timeval), -KS_EPERM,
- * -KS_ENOPROTOOPT (unknown or read-only option), -KS_EOPNOTSUPP
- * (SO_PEEK_OFF on a type without it, SO_REUSEPORT outside inet). Takes
- * the socket lock.
+ * -KS_EINVAL (short value, bad SO_INQ or SO_TIMESTAMPING value), -KS_EDOM
+ * (bad timeval), -KS_EPERM, -KS_ENOPROTOOPT (unknown or read-only
+ * option), -KS_EOPNOTSUPP (SO_PEEK_OFF on a type without it,
+ * SO_REUSEPORT outside inet, SO_TIMESTAMPING's BIND_PHC), -KS_ENODEV
+ * (SO_BINDTODEVICE). Takes the socket lock.
  */
 int
 ks__sock_setopt(struct ks_sock *so, int name, const void *val, uint32_t len)
@@ -96,6 +236,9 @@ ks__sock_setopt(struct ks_sock *so, int name, const void *val, uint32_t len)
 	unsigned flag;
 	int v, err = 0;
 
+	/* Linux handles it before the length check every other has. */
+	if (name == KS_SO_BINDTODEVICE)
+		return set_bindtodevice(so, val, len);
 	if (len < sizeof(int))
 		return -KS_EINVAL;
 	ks__memcpy(&v, val, sizeof(v));
@@ -107,13 +250,19 @@ ks__sock_setopt(struct ks_sock *so, int name, const void *val, uint32_t len)
 	    so->family != KS_AF_INET6)
 		return -KS_EOPNOTSUPP;
 
+	/* SO_INQ is the type's own (Linux's unix_setsockopt(), stream
+	 * only): exactly an int, 0 or 1. */
+	if (name == KS_SO_INQ && so->ops->has_inq &&
+	    (len != sizeof(int) || v < 0 || v > 1))
+		return -KS_EINVAL;
+
 	flag = bool_opt_flag(name);
 	ks__lock(so);
 	if (flag != 0) {
 		if (v)
-			so->optflags |= (uint16_t)flag;
+			so->optflags |= flag;
 		else
-			so->optflags &= (uint16_t)~flag;
+			so->optflags &= ~(uint32_t)flag;
 		goto unlock;
 	}
 	switch (name) {
@@ -150,7 +299,7 @@ ks__sock_setopt(struct ks_sock *so, int name, const void *val, uint32_t len)
 			so->linger = (unsigned)ling.l_linger;
 			so->optflags |= KS_OPT_LINGER;
 		} else {
-			so->optflags &= (uint16_t)~KS_OPT_LINGER;
+			so->optflags &= ~(uint32_t)KS_OPT_LINGER;
 		}
 		break;
 	case KS_SO_PRIORITY:
@@ -164,13 +313,55 @@ ks__sock_setopt(struct ks_sock *so, int name, const void *val, uint32_t len)
 		so->peek_off = v;
 		break;
 	case KS_SO_RCVLOWAT:
-		so->rcvlowat = v < 0 ? INT_MAX : v;
+		/* Linux: negative means INT_MAX, and 0 is stored as 1 (a
+		 * read always waits for at least one byte). */
+		so->rcvlowat = v < 0 ? INT_MAX : v == 0 ? 1 : v;
 		break;
+	/* The _NEW names take a struct __kernel_sock_timeval: on a 64-bit
+	 * Linux the same 16 bytes as the old struct timeval. */
 	case KS_SO_RCVTIMEO:
+	case KS_SO_RCVTIMEO_NEW:
 		err = set_timeout(&so->rcvtimeo, val, len);
 		break;
 	case KS_SO_SNDTIMEO:
+	case KS_SO_SNDTIMEO_NEW:
 		err = set_timeout(&so->sndtimeo, val, len);
+		break;
+	case KS_SO_BSDCOMPAT:
+		/* Accepted and ignored (Linux has not used it since 2.2). */
+		break;
+	case KS_SO_MARK:
+		if (!ks__port->capable(KS_CAP_NET_ADMIN))
+			err = -KS_EPERM;
+		else
+			so->mark = (uint32_t)v;
+		break;
+	case KS_SO_TIMESTAMP_OLD:
+	case KS_SO_TIMESTAMP_NEW:
+	case KS_SO_TIMESTAMPNS_OLD:
+	case KS_SO_TIMESTAMPNS_NEW:
+		set_timestamp_locked(so, name, v != 0);
+		break;
+	case KS_SO_TIMESTAMPING_OLD:
+	case KS_SO_TIMESTAMPING_NEW:
+		err = set_timestamping_locked(so, name, val, len);
+		break;
+	case KS_SO_PASSRIGHTS:
+		/* Stored inverted: sockets start accepting descriptors. */
+		if (v)
+			so->optflags &= ~(uint32_t)KS_OPT_NOPASSRIGHTS;
+		else
+			so->optflags |= KS_OPT_NOPASSRIGHTS;
+		break;
+	case KS_SO_INQ:
+		if (!so->ops->has_inq) {
+			err = -KS_ENOPROTOOPT;
+			break;
+		}
+		if (v)
+			so->optflags |= KS_OPT_INQ;
+		else
+			so->optflags &= ~(uint32_t)KS_OPT_INQ;
 		break;
 	default:
 		err = -KS_ENOPROTOOPT;
@@ -182,20 +373,81 @@ unlock:
 }
 
 /*
+ * SO_PEERGROUPS (Linux's): ENODATA until credentials were recorded;
+ * ERANGE, with *@len set to the length needed, when they do not fit.
+ */
+static int
+get_peergroups(struct ks_sock *so, void *val, uint32_t *len)
+{
+	uint32_t need;
+	int err = 0;
+
+	ks__lock(so);
+	if (!so->peercred_set) {
+		err = -KS_ENODATA;
+		goto unlock;
+	}
+	need = so->peergroups != NULL ?
+	       so->peergroups->n * (uint32_t)sizeof(uint32_t) : 0;
+	if (*len < need)
+		err = -KS_ERANGE;
+	else if (need != 0)
+		ks__memcpy(val, so->peergroups->gid, need);
+	*len = need;
+unlock:
+	ks__unlock(so);
+	return err;
+}
+
+/*
+ * SO_PEERPIDFD (Linux's): a new pidfd for the peer's process each time,
+ * ENODATA until credentials were recorded; the descriptor's number is
+ * truncated to *@len like any value. Takes the socket lock, and calls
+ * the port with none held.
+ */
+static int
+get_peerpidfd(struct ks_sock *so, void *val, uint32_t *len)
+{
+	int32_t pid;
+	bool set;
+	int fd;
+
+	ks__lock(so);
+	set = so->peercred_set;
+	pid = so->peercred.pid;
+	ks__unlock(so);
+	if (!set || pid == 0)
+		return -KS_ENODATA;
+	fd = ks__port->pidfd_install(pid);
+	if (fd < 0)
+		return fd;
+	if (*len > sizeof(fd))
+		*len = sizeof(fd);
+	ks__memcpy(val, &fd, *len);
+	return 0;
+}
+
+/*
  * SOL_SOCKET getsockopt. Writes at most *@len bytes of the value to @val
  * (kernel memory) and sets *@len to what was written, as Linux does.
- * Returns 0, -KS_EINVAL (negative length), -KS_ENOPROTOOPT,
- * -KS_EOPNOTSUPP (SO_PEEK_OFF on a type without it). SO_ERROR clears the
- * pending error. Takes the socket lock.
+ * Returns 0, -KS_EINVAL (negative length, SO_COOKIE into less than 8
+ * bytes), -KS_ENOPROTOOPT, -KS_EOPNOTSUPP (SO_PEEK_OFF on a type without
+ * it), -KS_ENODATA (SO_PEERGROUPS, SO_PEERPIDFD with no peer
+ * credentials), -KS_ERANGE (SO_PEERGROUPS: *@len then says how much is
+ * needed), or the port's pidfd_install error (SO_PEERPIDFD, which
+ * installs a descriptor). SO_ERROR clears the pending error. Takes the
+ * socket lock.
  */
 int
 ks__sock_getopt(struct ks_sock *so, int name, void *val, uint32_t *len)
 {
 	union {
 		int			i;
+		uint64_t		u64;
 		struct ks_linger	ling;
 		struct ks_timeval	tv;
 		struct ks_ucred		cred;
+		struct ks_so_timestamping ts;
 	} u;
 	uint32_t lv = sizeof(int);
 	unsigned flag;
@@ -203,6 +455,12 @@ ks__sock_getopt(struct ks_sock *so, int name, void *val, uint32_t *len)
 
 	if ((int32_t)*len < 0)
 		return -KS_EINVAL;
+	if (name == KS_SO_PEERGROUPS)
+		return get_peergroups(so, val, len);
+	if (name == KS_SO_PEERPIDFD)
+		return get_peerpidfd(so, val, len);
+	if (name == KS_SO_BINDTODEVICE)
+		return get_bindtodevice(so, val, len);
 	ks__memset(&u, 0, sizeof(u));
 	flag = bool_opt_flag(name);
 	ks__lock(so);
@@ -254,9 +512,40 @@ ks__sock_getopt(struct ks_sock *so, int name, void *val, uint32_t *len)
 		break;
 	case KS_SO_RCVTIMEO:
 	case KS_SO_SNDTIMEO:
-		u.tv = get_timeout(name == KS_SO_RCVTIMEO ? so->rcvtimeo :
+	case KS_SO_RCVTIMEO_NEW:
+	case KS_SO_SNDTIMEO_NEW:
+		u.tv = get_timeout(name == KS_SO_RCVTIMEO ||
+				   name == KS_SO_RCVTIMEO_NEW ? so->rcvtimeo :
 				   so->sndtimeo);
 		lv = sizeof(u.tv);
+		break;
+	case KS_SO_BSDCOMPAT:
+		u.i = 0;
+		break;
+	case KS_SO_MARK:
+		u.i = (int)so->mark;
+		break;
+	case KS_SO_TIMESTAMP_OLD:
+	case KS_SO_TIMESTAMP_NEW:
+	case KS_SO_TIMESTAMPNS_OLD:
+	case KS_SO_TIMESTAMPNS_NEW:
+		u.i = get_timestamp(so, name);
+		break;
+	case KS_SO_TIMESTAMPING_OLD:
+	case KS_SO_TIMESTAMPING_NEW:
+		u.ts.flags = (int32_t)so->tsflags;
+		u.ts.bind_phc = 0;
+		lv = sizeof(u.ts);
+		break;
+	case KS_SO_PASSRIGHTS:
+		u.i = !ks__has_opt(so, KS_OPT_NOPASSRIGHTS);
+		break;
+	case KS_SO_COOKIE:
+		/* Unique, never 0, the same for the socket's life. */
+		lv = sizeof(u.u64);
+		if (*len < lv)
+			err = -KS_EINVAL;
+		u.u64 = so->id;
 		break;
 	case KS_SO_PEERCRED:
 		u.cred = so->peercred;

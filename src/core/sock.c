@@ -42,7 +42,10 @@ port_is_complete(const struct ks_port *p)
 	       p->file_install && p->file_sock && p->file_count &&
 	       p->node_create && p->node_remove && p->node_lookup &&
 	       p->signal_pipe && p->signal_urg && p->random &&
-	       p->copy_from_user && p->copy_to_user;
+	       p->copy_from_user && p->copy_to_user &&
+	       p->node_release && p->netns &&
+	       p->file_drops_reported && p->realtime && p->groups &&
+	       p->pidfd_install && p->netdev_index;
 }
 
 /*
@@ -85,7 +88,8 @@ fini_families:
 
 /*
  * Stops ksock. Returns 0, or -KS_EBUSY while sockets remain (nothing is
- * torn down then).
+ * torn down then). Each family first frees what only it still holds
+ * (the AF_UNIX collector's last run).
  */
 int
 ks_fini(void)
@@ -94,6 +98,9 @@ ks_fini(void)
 
 	if (ks__port == NULL)
 		return 0;
+	for (size_t i = 0; i < ks__nfamilies; i++)
+		if (ks__families[i]->collect != NULL)
+			ks__families[i]->collect();
 	ks__port->mutex_lock(&ks__all_socks.lock);
 	n = ks__all_socks.count;
 	ks__port->mutex_unlock(&ks__all_socks.lock);
@@ -162,12 +169,18 @@ ks__sock_init(struct ks_sock *so, const struct ks_proto_ops *ops, int family,
 	so->peercred.pid = 0;
 	so->peercred.uid = (uint32_t)-1;
 	so->peercred.gid = (uint32_t)-1;
+	so->peergroups = NULL;
+	so->peercred_set = false;
 	ks__port->cred(&cred);
 	so->uid = cred.euid;
 	so->gid = cred.egid;
 	atomic_init(&so->owner, 0);
 	atomic_init(&so->nonblock, false);
 	so->optflags = 0;
+	so->mark = 0;
+	so->tsflags = 0;
+	so->bound_dev_if = 0;
+	ks__memset(so->bound_dev, 0, sizeof(so->bound_dev));
 	so->family = (uint16_t)family;
 	so->type = (uint8_t)type;
 	so->protocol = (uint8_t)protocol;
@@ -184,10 +197,13 @@ ks__sock_init(struct ks_sock *so, const struct ks_proto_ops *ops, int family,
 	ks__port->mutex_unlock(&ks__all_socks.lock);
 }
 
-/* Takes @so off the all-sockets list and destroys its lock. */
+/* Takes @so off the all-sockets list, destroys its lock and drops what
+ * it recorded. */
 void
 ks__sock_fini(struct ks_sock *so)
 {
+	ks__groups_put(so->peergroups);
+	so->peergroups = NULL;
 	ks__port->mutex_lock(&ks__all_socks.lock);
 	if (so->all_prev)
 		so->all_prev->all_next = so->all_next;
@@ -210,6 +226,60 @@ ks__cred_self(struct ks_ucred *out)
 	out->pid = c.pid;
 	out->uid = c.euid;
 	out->gid = c.egid;
+}
+
+static size_t
+groups_size(uint32_t n)
+{
+	return sizeof(struct ks_groups) + n * sizeof(uint32_t);
+}
+
+/* See core.h. The count may grow between asking and copying: ask again. */
+int
+ks__groups_self(struct ks_groups **out)
+{
+	unsigned n = ks__port->groups(NULL, 0), got;
+	struct ks_groups *g;
+
+	for (;;) {
+		if (n == 0) {
+			*out = NULL;
+			return 0;
+		}
+		g = ks__alloc(groups_size(n));
+		if (g == NULL)
+			return -KS_ENOMEM;
+		got = ks__port->groups(g->gid, n);
+		if (got <= n)
+			break;
+		ks__free(g, groups_size(n));
+		n = got;
+	}
+	g->cap = n;
+	g->n = got;
+	atomic_init(&g->refs, 1);
+	*out = g;
+	return 0;
+}
+
+/* See core.h. */
+void
+ks__groups_put(struct ks_groups *g)
+{
+	if (g != NULL && atomic_fetch_sub_explicit(&g->refs, 1,
+						   memory_order_acq_rel) == 1)
+		ks__free(g, groups_size(g->cap));
+}
+
+/* See core.h. */
+void
+ks__set_peercred_locked(struct ks_sock *so, const struct ks_ucred *cred,
+			struct ks_groups *groups)
+{
+	ks__groups_put(so->peergroups);
+	so->peergroups = groups;
+	so->peercred = *cred;
+	so->peercred_set = true;
 }
 
 /* The flags socket() and socketpair() accept in the type argument. */

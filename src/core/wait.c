@@ -158,15 +158,22 @@ ks__wait_locked(struct ks_sock *so, struct ks__waiter *w, int64_t deadline)
 	return err;
 }
 
-/* See core.h. */
+/* See core.h. A timeout whose deadline the clock cannot reach in
+ * nanoseconds (about 292 years from boot) is no deadline at all: Linux
+ * waits that long in jiffies, which is for ever too. */
 int64_t
 ks__deadline(int64_t timeo, bool nonblock)
 {
+	int64_t now;
+
 	if (nonblock || timeo == 0)
 		return 0;
 	if (timeo == KS_TIMEO_FOREVER)
 		return -1;
-	return ks__port->now() + timeo * KS_NSEC_PER_TICK;
+	now = ks__port->now();
+	if (timeo > (INT64_MAX - now) / KS_NSEC_PER_TICK)
+		return -1;
+	return now + timeo * KS_NSEC_PER_TICK;
 }
 
 /* See core.h. */

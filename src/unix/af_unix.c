@@ -76,12 +76,14 @@ ks__unix_create(int type, struct unix_sock **out)
 	if (u == NULL)
 		return -KS_ENOMEM;
 	ks__memset(u, 0, sizeof(*u));
-	ks__sock_init(&u->base, ops_for_type(type), KS_AF_UNIX, type, 0);
 	atomic_init(&u->name, NULL);
 	atomic_init(&u->listener, NULL);
 	atomic_init(&u->gc.inflight, 0);
 	u->backlog = UNIX_MAX_DGRAM_QLEN;
 	u->netns = ks__port->netns();
+	/* Last: it publishes the socket on the all-sockets list, where an
+	 * introspection walk may find it at once. */
+	ks__sock_init(&u->base, ops_for_type(type), KS_AF_UNIX, type, 0);
 	*out = u;
 	return 0;
 }
@@ -114,21 +116,27 @@ unix_family_create(int type, int protocol, struct ks_sock **out)
 	return 0;
 }
 
-/* Both ends connected, unbound, each with its creator as SO_PEERCRED. */
+/* Both ends connected, unbound, each with its creator as SO_PEERCRED
+ * (and SO_PEERGROUPS). Returns 0 or -KS_ENOMEM. */
 static int
 unix_family_socketpair(struct ks_sock *a, struct ks_sock *b)
 {
 	struct unix_sock *ua = unix_sk(a), *ub = unix_sk(b);
+	struct ks_groups *groups;
 	struct ks_ucred cred;
+	int err;
 
 	ks__cred_self(&cred);
+	err = ks__groups_self(&groups);
+	if (err < 0)
+		return err;
 	unix_hold(ua);
 	unix_hold(ub);
 	ks__unix_lock_pair(ua, ub);
 	ua->peer = ub;
 	ub->peer = ua;
-	a->peercred = cred;
-	b->peercred = cred;
+	ks__set_peercred_locked(a, &cred, ks__groups_hold(groups));
+	ks__set_peercred_locked(b, &cred, groups);
 	a->state = KS_SS_CONNECTED;
 	b->state = KS_SS_CONNECTED;
 	ks__unix_unlock_pair(ua, ub);
@@ -210,6 +218,7 @@ void
 ks__unix_sock_release(struct ks_sock *so)
 {
 	ks__unix_release(unix_sk(so), false);
+	ks__unix_gc_released();
 }
 
 /* ops->destroy: the last reference is gone; nothing else can see us. */
@@ -384,4 +393,5 @@ const struct ks_family ks__unix_family = {
 	.socketpair	= unix_family_socketpair,
 	.diag_stats	= ks__unix_diag_stats,
 	.file_dropped	= ks__unix_gc_file_dropped,
+	.collect	= ks__unix_gc_collect_all,
 };

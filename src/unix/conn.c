@@ -13,7 +13,8 @@
  * the listener's (from listen()), the embryo the client's (at connect).
  *
  * Locks: connect holds the client and the listener together, through
- * ks__unix_lock_pair(); the embryo is private until queued. A connect
+ * ks__unix_lock_pair(), and takes the embryo's lock last while it wires
+ * it up (introspection can see it from its creation). A connect
  * that waits for room in the backlog parks on the listener's queue and
  * starts over (the listener may be gone) when woken.
  */
@@ -24,12 +25,19 @@ int
 ks__unix_listen(struct ks_sock *so, int backlog)
 {
 	struct unix_sock *u = unix_sk(so);
-	int err = 0;
+	struct ks_groups *groups;
+	struct ks_ucred cred;
+	int err;
 
 	if (unix_name_of(u) == NULL)
 		return -KS_EINVAL;
+	ks__cred_self(&cred);
+	err = ks__groups_self(&groups);
+	if (err < 0)
+		return err;
 	unix_lock(u);
 	if (so->state != KS_SS_UNCONNECTED && so->state != KS_SS_LISTENING) {
+		ks__groups_put(groups);
 		err = -KS_EINVAL;
 		goto unlock;
 	}
@@ -39,33 +47,42 @@ ks__unix_listen(struct ks_sock *so, int backlog)
 	u->backlog = backlog;
 	so->state = KS_SS_LISTENING;
 	/* What connecting clients will see as SO_PEERCRED. */
-	ks__cred_self(&so->peercred);
+	ks__set_peercred_locked(so, &cred, groups);
 unlock:
 	unix_unlock(u);
 	return err;
 }
 
-/* Joins client @u to embryo @e and queues @e on @listener. All three
- * locked or private. */
+/*
+ * Joins client @u to embryo @e and queues @e on @listener. @u and
+ * @listener locked. @e is already on the all-sockets list, where an
+ * introspection walk may read it under its lock, so it is wired up under
+ * its lock too: taken last, which cannot deadlock, since nothing that
+ * holds a fresh embryo's lock waits for another.
+ */
 static void
 connect_locked(struct unix_sock *u, struct unix_sock *listener,
-	       struct unix_sock *e, const struct ks_ucred *cred)
+	       struct unix_sock *e, const struct ks_ucred *cred,
+	       struct ks_groups *groups)
 {
 	struct unix_name *name = unix_name_of(listener);
 
+	unix_lock(e);
 	unix_hold(u);
 	e->peer = u;
 	e->base.state = KS_SS_CONNECTED;
 	e->embryo = true;
 	atomic_store(&e->listener, listener);
-	e->base.peercred = *cred;
+	ks__set_peercred_locked(&e->base, cred, groups);
 	/* The accepted socket reports the listener's address as its own and
 	 * inherits SO_PASSCRED as it is now. */
 	ks__unix_name_hold(name);
 	atomic_store_explicit(&e->name, name, memory_order_release);
-	e->base.optflags |= listener->base.optflags & KS_OPT_PASSCRED;
+	e->base.optflags |= listener->base.optflags & UNIX_OPT_INHERITED;
+	unix_unlock(e);
 
-	u->base.peercred = listener->base.peercred;
+	ks__set_peercred_locked(&u->base, &listener->base.peercred,
+				ks__groups_hold(listener->base.peergroups));
 	u->base.state = KS_SS_CONNECTED;
 	unix_hold(e);
 	u->peer = e;
@@ -94,6 +111,7 @@ ks__unix_stream_connect(struct ks_sock *so, const void *addr, uint32_t len,
 			bool nonblock)
 {
 	struct unix_sock *u = unix_sk(so), *other, *e;
+	struct ks_groups *groups;
 	struct ks__waiter w;
 	struct ks_ucred cred;
 	int64_t deadline;
@@ -105,7 +123,7 @@ ks__unix_stream_connect(struct ks_sock *so, const void *addr, uint32_t len,
 		return err;
 	unix_lock(u);
 	deadline = ks__deadline(so->sndtimeo, nonblock);
-	passcred = ks__has_opt(so, KS_OPT_PASSCRED);
+	passcred = unix_may_passcred_locked(so);
 	unix_unlock(u);
 	if (passcred) {
 		err = ks__unix_autobind(u);
@@ -116,6 +134,9 @@ ks__unix_stream_connect(struct ks_sock *so, const void *addr, uint32_t len,
 	if (err < 0)
 		return err;
 	ks__cred_self(&cred);
+	err = ks__groups_self(&groups);
+	if (err < 0)
+		goto put_embryo;
 	ks__waiter_init(&w, UNIX_POLL_OUT);
 
 restart:
@@ -137,7 +158,8 @@ restart:
 	if (other->acc_count > (uint32_t)other->backlog) {
 		if (other != u)
 			unix_unlock(u);
-		err = ks__wait_locked(&other->base, &w, deadline);
+		err = ks__wait_expired(ks__wait_locked(&other->base, &w,
+						       deadline), &deadline);
 		unix_unlock(other);
 		unix_put(other);
 		if (err == -KS_EAGAIN)
@@ -150,7 +172,7 @@ restart:
 		err = so->state == KS_SS_CONNECTED ? -KS_EISCONN : -KS_EINVAL;
 		goto unlock;
 	}
-	connect_locked(u, other, e, &cred);
+	connect_locked(u, other, e, &cred, groups);
 	ks__unix_unlock_pair(u, other);
 	unix_put(other);
 	/* The listener's queue holds the embryo now. */
@@ -160,6 +182,8 @@ unlock:
 	ks__unix_unlock_pair(u, other);
 	unix_put(other);
 free_embryo:
+	ks__groups_put(groups);
+put_embryo:
 	unix_put(e);
 	return err;
 }
@@ -196,7 +220,8 @@ ks__unix_accept(struct ks_sock *so, int flags, bool nonblock,
 			err = -KS_EINVAL;
 			goto unlock;
 		}
-		err = ks__wait_locked(so, &w, deadline);
+		err = ks__wait_expired(ks__wait_locked(so, &w, deadline),
+				       &deadline);
 		if (err < 0)
 			goto unlock;
 	}

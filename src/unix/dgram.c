@@ -13,7 +13,8 @@
  * connect sets the default peer; connecting elsewhere purges our queue
  * and gives an old peer connected back to us ECONNRESET. A send to a
  * connected peer that has closed gets ECONNREFUSED once and drops the
- * association (then ENOTCONN).
+ * association (then ENOTCONN); a send that looked the peer up before
+ * another dropped it gets ECONNRESET.
  *
  * Locks: a send takes the receiver's lock (and ours alone, before or
  * after, never nested except through ks__unix_lock_pair()). Connect
@@ -78,7 +79,7 @@ unix_dgram_connect(struct ks_sock *so, const void *addr, uint32_t len,
 		if (err < 0)
 			return err;
 		unix_lock(u);
-		passcred = ks__has_opt(so, KS_OPT_PASSCRED);
+		passcred = unix_may_passcred_locked(so);
 		unix_unlock(u);
 		if (passcred) {
 			err = ks__unix_autobind(u);
@@ -146,8 +147,10 @@ dgram_peer_died(struct unix_sock *u, struct unix_sock *other)
  * See unix.h: sendmsg for datagram and seqpacket sockets. Returns the
  * length, or -KS_EOPNOTSUPP (MSG_OOB), -KS_EINVAL (address), -KS_EMSGSIZE,
  * -KS_EPIPE (our SHUT_WR, the receiver's SHUT_RD, a dead seqpacket
- * peer), -KS_ENOTCONN, -KS_ECONNREFUSED, -KS_EPERM, -KS_EAGAIN,
- * -KS_EINTR, -KS_EFAULT, -KS_ENOBUFS, a pending error, lookup errors.
+ * peer), -KS_ENOTCONN, -KS_ECONNREFUSED, -KS_ECONNRESET (the peer we
+ * looked up died and another send dropped it first), -KS_EPERM,
+ * -KS_EAGAIN, -KS_EINTR, -KS_EFAULT, -KS_ENOBUFS, a pending error,
+ * lookup errors.
  */
 long
 ks__unix_dgram_sendmsg(struct ks_sock *so, const struct ks_msghdr *msg,
@@ -158,6 +161,7 @@ ks__unix_dgram_sendmsg(struct ks_sock *so, const struct ks_msghdr *msg,
 	struct ks_mbuf *m;
 	struct ks_cred cred;
 	struct unix_scm scm;
+	struct unix_gc_todo todo;
 	size_t total = it->count;
 	bool passcred, seqpacket = so->type == KS_SOCK_SEQPACKET;
 	int64_t deadline;
@@ -177,7 +181,7 @@ ks__unix_dgram_sendmsg(struct ks_sock *so, const struct ks_msghdr *msg,
 			goto destroy_scm;
 	}
 	unix_lock(u);
-	passcred = ks__has_opt(so, KS_OPT_PASSCRED);
+	passcred = unix_may_passcred_locked(so);
 	deadline = ks__deadline(so->sndtimeo, flags & KS_MSG_DONTWAIT);
 	unix_unlock(u);
 	if (passcred) {
@@ -206,18 +210,27 @@ ks__unix_dgram_sendmsg(struct ks_sock *so, const struct ks_msghdr *msg,
 	ks__mbuf_charge(m, so);
 	ks__waiter_init(&w, UNIX_POLL_OUT);
 
-restart:
-	if (msg->msg_namelen != 0) {
-		err = ks__unix_find(so, msg->msg_name, msg->msg_namelen,
-				    &other);
-		if (err < 0)
-			goto free_msg;
-	} else {
+	/* The peer is looked up once: a send that waited for room goes on
+	 * to the socket it waited on, as Linux's does. */
+	other = NULL;
+	if (msg->msg_namelen == 0) {
 		other = ks__unix_peer_get(u);
 		if (other == NULL) {
 			err = -KS_ENOTCONN;
 			goto free_msg;
 		}
+	}
+restart:
+	if (other == NULL) {
+		/* Our peer died and someone else already dropped it (Linux's
+		 * answer to that is ECONNRESET), or a named target died. */
+		err = -KS_ECONNRESET;
+		if (msg->msg_namelen == 0)
+			goto free_msg;
+		err = ks__unix_find(so, msg->msg_name, msg->msg_namelen,
+				    &other);
+		if (err < 0)
+			goto free_msg;
 	}
 	unix_lock(other);
 	if (!may_send_locked(u, other)) {
@@ -236,6 +249,7 @@ restart:
 				dgram_peer_died(u, other);
 		}
 		unix_put(other);
+		other = NULL;
 		if (err < 0)
 			goto free_msg;
 		goto restart;
@@ -244,22 +258,32 @@ restart:
 		err = -KS_EPIPE;
 		goto unlock;
 	}
+	if (m->anc != NULL && unix_refuses_fds_locked(other)) {
+		err = -KS_EPERM;
+		goto unlock;
+	}
 	if (other != u && other->peer != u && unix_recvq_is_full_locked(other)) {
-		err = ks__wait_locked(&other->base, &w, deadline);
+		err = ks__wait_expired(ks__wait_locked(&other->base, &w,
+						       deadline), &deadline);
 		unix_unlock(other);
-		unix_put(other);
 		if (err == -KS_EAGAIN)
 			ks__diag_count(KS__CNT_NOSPACE);
-		if (err < 0)
+		if (err < 0) {
+			unix_put(other);
 			goto free_msg;
+		}
 		goto restart;
 	}
-	ks__unix_scm_queue_locked(m, other, passcred, &cred);
+	ks__unix_scm_queue_locked(m, other, passcred, &cred, &todo);
+	/* Its reader wants timestamps: the time it was queued at. */
+	if (ks__has_opt(&other->base, KS_OPT_RCVTSTAMP))
+		m->tstamp = ks__port->realtime();
 	ks__mq_push(&other->rcvq, m);
 	if (ks__has_waiters(&other->base))
 		ks__wake_locked(&other->base, UNIX_POLL_IN);
 	unix_unlock(other);
 	unix_put(other);
+	ks__unix_gc_after_queue(&todo);
 	return (long)total;
 
 unlock:
@@ -294,6 +318,21 @@ first_to_read_locked(struct unix_sock *u, bool peek, size_t *skip)
 	return m;
 }
 
+/* Which timestamp a reader asked for (SO_TIMESTAMP* names), or 0. Linux
+ * timestamps datagrams and records, never stream data. Socket lock
+ * held. */
+static int
+timestamp_type_locked(const struct ks_sock *so)
+{
+	bool nw = ks__has_opt(so, KS_OPT_TSTAMP_NEW);
+
+	if (!ks__has_opt(so, KS_OPT_RCVTSTAMP))
+		return 0;
+	if (ks__has_opt(so, KS_OPT_RCVTSTAMPNS))
+		return nw ? KS_SCM_TIMESTAMPNS_NEW : KS_SCM_TIMESTAMPNS_OLD;
+	return nw ? KS_SCM_TIMESTAMP_NEW : KS_SCM_TIMESTAMP_OLD;
+}
+
 /*
  * See unix.h: recvmsg for datagram and seqpacket sockets. A pending error
  * comes before queued data. A short buffer gets the start of the datagram
@@ -307,6 +346,7 @@ ks__unix_dgram_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 	struct ks__waiter w;
 	struct ks_mbuf *m;
 	struct unix_rcv_creds creds;
+	struct unix_rcv_extra x;
 	struct unix_fpl *fpl;
 	uint32_t namecap = msg->msg_namelen;
 	size_t size = it->count, skip, n, ctlcap = msg->msg_controllen;
@@ -335,11 +375,18 @@ ks__unix_dgram_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 			      -KS_EAGAIN : 0;
 			goto unlock;
 		}
-		err = ks__wait_locked(so, &w, deadline);
+		err = ks__wait_expired(ks__wait_locked(so, &w, deadline),
+				       &deadline);
 		if (err < 0)
 			goto unlock;
 	}
 	passcred = ks__has_opt(so, KS_OPT_PASSCRED);
+	x.pidfd = ks__has_opt(so, KS_OPT_PASSPIDFD);
+	x.ts_type = timestamp_type_locked(so);
+	x.ts_ns = 0;
+	if (x.ts_type != 0)
+		x.ts_ns = m->tstamp != 0 ? m->tstamp : ks__port->realtime();
+	x.inq = false;
 	ks__unix_rcv_creds(&creds, m);
 	fpl = peek ? ks__unix_scm_peek(m) : ks__unix_scm_detach(m);
 	if (peek && m->len == 0)
@@ -376,7 +423,7 @@ ks__unix_dgram_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 		ks__unix_scm_drop(fpl);
 	else
 		ks__unix_scm_recv(msg, ctlcap, passcred, &creds, fpl, peek,
-				  flags);
+				  flags, &x);
 	return err;
 
 unlock:

@@ -15,22 +15,33 @@
  * kept, and if what it points at dies, the files that death puts bring
  * the collector back to it.
  *
- * When it runs, and what it costs. Unlike Linux, which collects when
- * some AF_UNIX socket is released (or 16000 sockets are in flight),
- * ksock collects at the moment a component loses its last outside
- * reference: the host tells ksock whenever a reference to a socket's file
- * is dropped and the file stays open (ks_sock_file_dropped()). For a
- * socket not in flight, or whose file still has more references than
- * its queued messages hold, that costs one atomic load, or the gc lock
- * and a comparison. Otherwise the collector runs Tarjan's algorithm
- * (iterative, state kept in the sockets, so no allocation and no
- * recursion) from that socket only: it visits the part of the in-flight
- * graph reachable from it, in time linear in those vertices and edges,
- * and frees every dead component it finds (only the socket's own can
- * have just died: no other component's test depended on that file).
- * Dropping the last reference to a socket closes it (ks_close), which
- * empties its queue, so its files are put and the collector runs again
- * where that matters; nothing waits for an unrelated event.
+ * When it runs, and what it costs. A component dies in one of two ways:
+ * a reference to one of its files is dropped from outside, or a send
+ * puts a socket whose descriptor is already closed (the sender closed it
+ * while the send waited for room) into a queue that closes the cycle.
+ * On a host that reports every dropped reference (port.h:
+ * file_drops_reported; ks_sock_file_dropped()), ksock collects at the
+ * moment either happens. For a socket not in flight, or whose file still
+ * has more references than its queued messages hold, that costs one
+ * atomic load, or the gc lock and a comparison. Otherwise the collector
+ * runs Tarjan's algorithm (iterative, state kept in the sockets, so no
+ * allocation and no recursion) from that socket only: it visits the part
+ * of the in-flight graph reachable from it, in time linear in those
+ * vertices and edges, and frees every dead component it finds (only the
+ * socket's own can have just died: no other component's test depended
+ * on that file or edge). Dropping the last reference to a socket closes
+ * it (ks_close), which empties its queue, so its files are put and the
+ * collector runs again where that matters; nothing waits for an
+ * unrelated event.
+ *
+ * A host that cannot report every drop (a kernel whose files only tell
+ * their last close) gets Linux's triggers instead: a run over the whole
+ * graph (every vertex is on a list) when an AF_UNIX socket is closed
+ * while any is in flight, when a send puts sockets in flight, and again
+ * after a run that freed something, once the files it put are gone
+ * (they may have been the last way into another component). Runs caused
+ * from inside a run's purge are folded into one by drain(), so freeing a
+ * ring of n sockets costs a constant number of runs, not n.
  *
  * Freeing a dead component: under the gc lock each socket is held; then,
  * with the gc lock dropped, each socket's queue (a listener's: its
@@ -55,15 +66,17 @@
  * purge has emptied it leaves it to that purge.
  *
  * Locks, in the order they are taken:
- *   socket (unix.h)   a message is queued, and its edges added, under the
- *                     receiver's lock; purging takes a dead listener's lock
- *                     and then its embryos' one at a time
- *   gc     (gc.lock)  [G] the graph (edges, vertices, Tarjan's state), the
- *                     per-user counts, the drainers; never held while a
- *                     socket lock is taken or a port file hook that may
- *                     close or install a file (file_put, file_install) is
- *                     called; file_count, which only reads, is called
- *                     under it
+ *   socket (unix.h)   a message is queued, and its edges added (and a
+ *                     search run from its sockets), under the receiver's
+ *                     lock; the purge comes after the sender drops it;
+ *                     purging takes a dead listener's lock and then its
+ *                     embryos' one at a time
+ *   gc     (gc.lock)  [G] the graph (edges, vertices and their list,
+ *                     Tarjan's state), the per-user counts, the drainers;
+ *                     never held while a socket lock is taken or a port
+ *                     file hook that may close or install a file
+ *                     (file_put, file_install) is called; file_count,
+ *                     which only reads, is called under it
  * Tags: [G] gc lock.
  */
 #include "unix/unix.h"
@@ -78,20 +91,26 @@ struct unix_user {
 	struct unix_user	*next;		/* [G] */
 };
 
-/* A thread putting lists of files (see ks__unix_fpl_put_files()). */
+/* A thread putting lists of files, and running the whole-graph
+ * collection (see drain()). */
 struct unix_drainer {
 	void			*thread;
 	struct unix_fpl		*head, *tail;	/* [G] lists still to put */
+	bool			 want_full;	/* [G] a whole-graph run is due
+						 * once the lists are put */
 	struct unix_drainer	*next;		/* [G] */
 };
 
 static struct {
 	struct ks_mutex		 lock;
 	uint64_t		 epoch;		/* [G] Tarjan runs */
+	uint64_t		 index;		/* [G] the run's next DFS index */
 	uint64_t		 runs;		/* [G] */
 	uint64_t		 collected;	/* [G] sockets freed */
 	struct unix_user	*users[UNIX_USER_BUCKETS];	/* [G] */
 	struct unix_drainer	*drainers;	/* [G] */
+	struct unix_sock	*vertices;	/* [G] every vertex */
+	atomic_long		 nvertices;	/* [G] written, [A] read */
 } gc;
 
 static void
@@ -111,10 +130,12 @@ int
 ks__unix_gc_init(void)
 {
 	ks__port->mutex_init(&gc.lock);
-	gc.epoch = gc.runs = gc.collected = 0;
+	gc.epoch = gc.index = gc.runs = gc.collected = 0;
 	for (size_t i = 0; i < UNIX_USER_BUCKETS; i++)
 		gc.users[i] = NULL;
 	gc.drainers = NULL;
+	gc.vertices = NULL;
+	atomic_store(&gc.nvertices, 0);
 	return 0;
 }
 
@@ -209,16 +230,54 @@ ks__unix_user_uncharge(struct unix_user *user, unsigned n)
 
 /* -- the graph -- */
 
+/* Whether the host reports every dropped file reference (port.h). */
+static bool
+drops_reported(void)
+{
+	return ks__port->file_drops_reported();
+}
+
 static bool
 is_vertex(struct unix_sock *u)
 {
 	return atomic_load_explicit(&u->gc.inflight, memory_order_relaxed) > 0;
 }
 
+static void
+vertex_add_locked(struct unix_sock *u)
+{
+	u->gc.vprev = NULL;
+	u->gc.vnext = gc.vertices;
+	if (gc.vertices != NULL)
+		gc.vertices->gc.vprev = u;
+	gc.vertices = u;
+	atomic_store(&gc.nvertices, atomic_load(&gc.nvertices) + 1);
+}
+
+static void
+vertex_del_locked(struct unix_sock *u)
+{
+	if (u->gc.vprev != NULL)
+		u->gc.vprev->gc.vnext = u->gc.vnext;
+	else
+		gc.vertices = u->gc.vnext;
+	if (u->gc.vnext != NULL)
+		u->gc.vnext->gc.vprev = u->gc.vprev;
+	u->gc.vnext = u->gc.vprev = NULL;
+	atomic_store(&gc.nvertices, atomic_load(&gc.nvertices) - 1);
+}
+
+static bool only_in_flight_locked(struct unix_sock *u);
+static void run_begin_locked(void);
+static void tarjan_locked(struct unix_sock *start, struct unix_sock **kill);
+
 /* See scm.h. */
 void
-ks__unix_gc_add_edges(struct unix_fpl *fpl, struct unix_sock *receiver)
+ks__unix_gc_add_edges(struct unix_fpl *fpl, struct unix_sock *receiver,
+		      struct unix_gc_todo *todo)
 {
+	bool reported = drops_reported(), begun = false;
+
 	if (fpl->count_unix == 0)
 		return;
 	gc_lock();
@@ -227,8 +286,10 @@ ks__unix_gc_add_edges(struct unix_fpl *fpl, struct unix_sock *receiver)
 		struct unix_edge *e = &fpl->edges[i];
 		struct unix_vertex *v = &e->pred->gc;
 
-		if (!is_vertex(e->pred))
+		if (!is_vertex(e->pred)) {
 			v->file = e->file;
+			vertex_add_locked(e->pred);
+		}
 		atomic_store_explicit(&v->inflight,
 				      atomic_load(&v->inflight) + 1,
 				      memory_order_relaxed);
@@ -238,6 +299,32 @@ ks__unix_gc_add_edges(struct unix_fpl *fpl, struct unix_sock *receiver)
 			v->edges->prev = e;
 		v->edges = e;
 	}
+	if (!reported) {
+		/* Linux's trigger: descriptors were sent. */
+		todo->full = true;
+		goto unlock;
+	}
+	/*
+	 * A socket whose only references are now in queues (its sender
+	 * closed its descriptor while the send was under way) may have just
+	 * closed a cycle: no dropped reference will tell us, so look from
+	 * it now. Only the components of the sockets sent can have died:
+	 * the new edges leave from them.
+	 */
+	for (unsigned i = 0; i < fpl->count_unix; i++) {
+		struct unix_sock *pred = fpl->edges[i].pred;
+
+		if (pred->gc.collecting || !only_in_flight_locked(pred))
+			continue;
+		if (!begun) {
+			run_begin_locked();
+			begun = true;
+		} else if (pred->gc.epoch == gc.epoch) {
+			continue;
+		}
+		tarjan_locked(pred, &todo->kill);
+	}
+unlock:
 	gc_unlock();
 }
 
@@ -266,8 +353,10 @@ ks__unix_gc_del_edges(struct unix_fpl *fpl)
 		atomic_store_explicit(&v->inflight,
 				      atomic_load(&v->inflight) - 1,
 				      memory_order_relaxed);
-		if (!is_vertex(e->pred))
+		if (!is_vertex(e->pred)) {
 			v->file = NULL;
+			vertex_del_locked(e->pred);
+		}
 	}
 	fpl->receiver = NULL;
 	gc_unlock();
@@ -318,12 +407,23 @@ scc_is_dead_locked(struct unix_sock *scc)
 	return true;
 }
 
+/* Starts a run: a new epoch, in which several searches may follow each
+ * other (their indices, and so their components' ids, never repeat).
+ * gc lock held. */
 static void
-visit_locked(struct unix_sock *u, struct unix_sock *parent, uint64_t *index,
+run_begin_locked(void)
+{
+	gc.runs++;
+	gc.epoch++;
+	gc.index = 0;
+}
+
+static void
+visit_locked(struct unix_sock *u, struct unix_sock *parent,
 	     struct unix_sock **stack)
 {
 	u->gc.epoch = gc.epoch;
-	u->gc.index = u->gc.low = (*index)++;
+	u->gc.index = u->gc.low = gc.index++;
 	u->gc.scc = UINT64_MAX;
 	u->gc.next_edge = u->gc.edges;
 	u->gc.parent = parent;
@@ -333,16 +433,16 @@ visit_locked(struct unix_sock *u, struct unix_sock *parent, uint64_t *index,
 }
 
 /*
- * Tarjan's algorithm from @start over the vertices it reaches; every dead
- * component found is held and put on *@kill. gc lock held.
+ * Tarjan's algorithm from @start (not yet visited in this run) over the
+ * vertices it reaches that this run has not visited; every dead component
+ * found is held and put on *@kill. gc lock held.
  */
 static void
 tarjan_locked(struct unix_sock *start, struct unix_sock **kill)
 {
 	struct unix_sock *stack = NULL, *v;
-	uint64_t index = 0;
 
-	visit_locked(start, NULL, &index, &stack);
+	visit_locked(start, NULL, &stack);
 	v = start;
 	while (v != NULL) {
 		struct unix_edge *e = v->gc.next_edge;
@@ -355,7 +455,7 @@ tarjan_locked(struct unix_sock *start, struct unix_sock **kill)
 			if (!is_vertex(s))
 				continue;
 			if (s->gc.epoch != gc.epoch) {
-				visit_locked(s, v, &index, &stack);
+				visit_locked(s, v, &stack);
 				v = s;
 			} else if (s->gc.on_stack && s->gc.index < v->gc.low) {
 				v->gc.low = s->gc.index;
@@ -428,6 +528,22 @@ purge(struct unix_sock *kill)
 	}
 }
 
+/*
+ * A run over the whole graph: a search from every vertex not yet visited
+ * whose references all come from queues (only those can belong to a dead
+ * component, and a search finds the whole component of where it
+ * starts). gc lock held.
+ */
+static void
+collect_all_locked(struct unix_sock **kill)
+{
+	run_begin_locked();
+	for (struct unix_sock *u = gc.vertices; u != NULL; u = u->gc.vnext)
+		if (u->gc.epoch != gc.epoch && !u->gc.collecting &&
+		    only_in_flight_locked(u))
+			tarjan_locked(u, kill);
+}
+
 /* See scm.h. */
 void
 ks__unix_gc_file_dropped(struct ks_sock *so, long refs)
@@ -436,19 +552,48 @@ ks__unix_gc_file_dropped(struct ks_sock *so, long refs)
 	long n = ks__unix_inflight_of(u);
 
 	/* Not in flight, or still held from outside its queues. */
-	if (n == 0 || refs > n)
+	if (n == 0 || refs > n || !drops_reported())
 		return;
 	gc_lock();
 	if (!is_vertex(u) || !only_in_flight_locked(u)) {
 		gc_unlock();
 		return;
 	}
-	gc.runs++;
-	gc.epoch++;
+	run_begin_locked();
 	tarjan_locked(u, &kill);
 	gc_unlock();
 	if (kill != NULL)
 		purge(kill);
+}
+
+static void drain(struct unix_fpl *fpl, bool want_full);
+
+/* See scm.h. */
+void
+ks__unix_gc_do(struct unix_gc_todo *todo)
+{
+	if (todo->kill != NULL)
+		purge(todo->kill);
+	todo->kill = NULL;
+	if (todo->full)
+		drain(NULL, true);
+	todo->full = false;
+}
+
+/* See scm.h. */
+void
+ks__unix_gc_released(void)
+{
+	if (drops_reported() || atomic_load(&gc.nvertices) == 0)
+		return;
+	drain(NULL, true);
+}
+
+/* See scm.h. */
+void
+ks__unix_gc_collect_all(void)
+{
+	drain(NULL, true);
 }
 
 /* -- putting files -- */
@@ -464,54 +609,91 @@ put_files(struct unix_fpl *fpl)
 	ks__free(fpl, size);
 }
 
-/* See scm.h. */
-void
-ks__unix_fpl_put_files(struct unix_fpl *fpl)
+/*
+ * Puts @fpl's files (NULL: none) and, when @want_full, runs the
+ * collector over the whole graph, in a loop that keeps the stack flat: a
+ * file put may close a socket, whose queue holds more lists, and a
+ * collection purges queues. The outermost call in a thread does the
+ * work; calls nested in it (from a close it caused) hand theirs over and
+ * return. After a run that freed something the loop runs again once
+ * the files it put are gone, since their puts may have left another
+ * component with no way in (Linux's collector runs again when the
+ * sockets it freed are released). No lock held.
+ */
+static void
+drain(struct unix_fpl *fpl, bool want_full)
 {
 	struct unix_drainer self, *d;
+	struct unix_sock *kill;
 
-	/* Closing pipes and files does not come back here. */
-	if (fpl->count_unix == 0) {
-		put_files(fpl);
-		return;
-	}
 	self.thread = ks__port->thread_self();
 	gc_lock();
 	for (d = gc.drainers; d != NULL; d = d->next)
 		if (d->thread == self.thread)
 			break;
 	if (d != NULL) {
-		/* An outer call in this thread puts it when we return. */
-		fpl->drain_next = NULL;
-		if (d->tail != NULL)
-			d->tail->drain_next = fpl;
-		else
-			d->head = fpl;
-		d->tail = fpl;
+		/* An outer call in this thread does it when we return. */
+		if (fpl != NULL) {
+			fpl->drain_next = NULL;
+			if (d->tail != NULL)
+				d->tail->drain_next = fpl;
+			else
+				d->head = fpl;
+			d->tail = fpl;
+		}
+		d->want_full |= want_full;
 		gc_unlock();
 		return;
 	}
 	self.head = self.tail = NULL;
+	self.want_full = want_full;
 	self.next = gc.drainers;
 	gc.drainers = &self;
-	gc_unlock();
-	while (fpl != NULL) {
-		put_files(fpl);
-		gc_lock();
-		fpl = self.head;
-		if (fpl != NULL) {
-			self.head = fpl->drain_next;
-			if (self.head == NULL)
-				self.tail = NULL;
-		} else {
-			for (struct unix_drainer **pp = &gc.drainers; *pp;
-			     pp = &(*pp)->next) {
-				if (*pp == &self) {
-					*pp = self.next;
-					break;
-				}
+	for (;;) {
+		if (fpl == NULL) {
+			fpl = self.head;
+			if (fpl != NULL) {
+				self.head = fpl->drain_next;
+				if (self.head == NULL)
+					self.tail = NULL;
 			}
 		}
+		if (fpl != NULL) {
+			gc_unlock();
+			put_files(fpl);
+			fpl = NULL;
+			gc_lock();
+			continue;
+		}
+		if (!self.want_full)
+			break;
+		self.want_full = false;
+		kill = NULL;
+		collect_all_locked(&kill);
+		if (kill == NULL)
+			break;
+		self.want_full = true;
 		gc_unlock();
+		purge(kill);
+		gc_lock();
 	}
+	for (struct unix_drainer **pp = &gc.drainers; *pp; pp = &(*pp)->next) {
+		if (*pp == &self) {
+			*pp = self.next;
+			break;
+		}
+	}
+	gc_unlock();
+}
+
+/* See scm.h. */
+void
+ks__unix_fpl_put_files(struct unix_fpl *fpl)
+{
+	/* Closing pipes and files does not come back here. */
+	if (fpl->count_unix == 0) {
+		put_files(fpl);
+		return;
+	}
+	drain(fpl, false);
 }

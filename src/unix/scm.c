@@ -291,14 +291,17 @@ static bool
 passcred_enabled_locked(struct unix_sock *other, bool sender_passcred)
 {
 	return sender_passcred || other->embryo ||
-	       ks__has_opt(&other->base, KS_OPT_PASSCRED);
+	       unix_may_passcred_locked(&other->base);
 }
 
 /* See scm.h. */
 void
 ks__unix_scm_queue_locked(struct ks_mbuf *m, struct unix_sock *other,
-			  bool sender_passcred, const struct ks_cred *cred)
+			  bool sender_passcred, const struct ks_cred *cred,
+			  struct unix_gc_todo *todo)
 {
+	todo->kill = NULL;
+	todo->full = false;
 	if (m->pid == UNIX_CRED_NONE_PID && m->uid == UNIX_CRED_NONE_ID &&
 	    passcred_enabled_locked(other, sender_passcred)) {
 		m->pid = cred->pid;
@@ -306,7 +309,8 @@ ks__unix_scm_queue_locked(struct ks_mbuf *m, struct unix_sock *other,
 		m->gid = cred->gid;
 	}
 	if (m->anc != NULL)
-		ks__unix_gc_add_edges((struct unix_fpl *)(void *)m->anc, other);
+		ks__unix_gc_add_edges((struct unix_fpl *)(void *)m->anc, other,
+				      todo);
 }
 
 /* See scm.h. */
@@ -398,14 +402,20 @@ put_rights(struct ctl_out *c, struct unix_fpl *fpl, int flags)
 	if (fdmax > fpl->count)
 		fdmax = fpl->count;
 	for (i = 0; i < fdmax; i++) {
-		int fd = ks__port->file_install(fpl->fp[i], oflags);
+		unsigned char *slot = c->ptr + CMSG_HDR + i * sizeof(int);
+		int fd = -1;
 
+		/* Linux (5.10 and later) installs a descriptor only once its
+		 * number is written; the port installs at once, so the slot
+		 * is tried first, and a buffer that faults gets none. (One
+		 * unmapped between the two writes keeps the descriptor,
+		 * unknown to the program.) */
+		if (ks__port->copy_to_user(slot, &fd, sizeof(fd)) < 0)
+			break;
+		fd = ks__port->file_install(fpl->fp[i], oflags);
 		if (fd < 0)
 			break;
-		/* A descriptor whose number cannot be written stays open,
-		 * unknown to the program, as on Linux before 5.10. */
-		if (ks__port->copy_to_user(c->ptr + CMSG_HDR + i * sizeof(int),
-					   &fd, sizeof(fd)) < 0)
+		if (ks__port->copy_to_user(slot, &fd, sizeof(fd)) < 0)
 			break;
 	}
 	if (i > 0) {
@@ -450,12 +460,58 @@ peek_put_files(struct unix_fpl *fpl)
 }
 
 /* See scm.h. */
+/*
+ * SO_PASSPIDFD: SCM_PIDFD, a new pidfd for the sender (Linux's
+ * scm_pidfd_recv()): MSG_CTRUNC if its header and int do not fit;
+ * nothing for a message that carried no credentials; a pidfd the host
+ * could not make goes as its negative errno, as on Linux. No lock held.
+ */
+static void
+put_pidfd(struct ctl_out *c, const struct unix_rcv_creds *creds)
+{
+	int fd;
+
+	if (c->ptr == NULL || c->left < KS_CMSG_LEN(sizeof(int))) {
+		c->trunc = true;
+		return;
+	}
+	if (creds == NULL || !creds->valid || creds->pid == 0)
+		return;
+	fd = ks__port->pidfd_install(creds->pid);
+	put_cmsg(c, KS_SCM_PIDFD, &fd, sizeof(fd));
+}
+
+/* The timestamp @x asks for, as its type's payload. */
+static void
+put_timestamp(struct ctl_out *c, const struct unix_rcv_extra *x)
+{
+	int64_t sec = x->ts_ns / 1000000000, nsec = x->ts_ns % 1000000000;
+
+	if (nsec < 0) {
+		sec--;
+		nsec += 1000000000;
+	}
+	if (x->ts_type == KS_SCM_TIMESTAMPNS_OLD ||
+	    x->ts_type == KS_SCM_TIMESTAMPNS_NEW) {
+		struct ks_timespec ts = { sec, nsec };
+
+		put_cmsg(c, x->ts_type, &ts, sizeof(ts));
+	} else {
+		struct ks_timeval tv = { sec, nsec / 1000 };
+
+		put_cmsg(c, x->ts_type, &tv, sizeof(tv));
+	}
+}
+
 void
 ks__unix_scm_recv(struct ks_msghdr *msg, size_t cap, bool passcred,
 		  const struct unix_rcv_creds *creds, struct unix_fpl *fpl,
-		  bool peek, int flags)
+		  bool peek, int flags, const struct unix_rcv_extra *x)
 {
 	struct ctl_out c = { msg->msg_control, cap, false };
+
+	if (x != NULL && x->ts_type != 0)
+		put_timestamp(&c, x);
 	if (passcred && creds != NULL && creds->valid) {
 		struct ks_ucred uc;
 
@@ -476,6 +532,10 @@ ks__unix_scm_recv(struct ks_msghdr *msg, size_t cap, bool passcred,
 			peek_put_files(fpl);
 		fpl_put(fpl);
 	}
+	if (x != NULL && x->pidfd)
+		put_pidfd(&c, creds);
+	if (x != NULL && x->inq)
+		put_cmsg(&c, KS_SCM_INQ, &x->inq_bytes, sizeof(x->inq_bytes));
 	msg->msg_controllen = cap - c.left;
 	if (c.trunc)
 		msg->msg_flags |= KS_MSG_CTRUNC;

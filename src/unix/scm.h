@@ -66,6 +66,8 @@ struct unix_vertex {
 	/* [G] found dead: a purge owns kill_next, and no later run takes
 	 * the socket again (it closes once the purge puts its files). */
 	bool			 collecting;
+	/* [G] the list of every vertex, for a run over the whole graph */
+	struct unix_sock	*vnext, *vprev;
 };
 
 /* The files one message carries. */
@@ -114,15 +116,27 @@ void	ks__unix_scm_set_creds(const struct unix_scm *scm, struct ks_mbuf *m);
 int	ks__unix_scm_attach_fds(struct unix_scm *scm, struct ks_mbuf *m,
 				const struct ks_cred *cred);
 /*
+ * What queueing a message left the collector to do once the sender holds
+ * no lock: the sockets of cycles the message completed (held, to purge),
+ * or a run over the whole graph (a host that does not report dropped
+ * file references). Pass it to ks__unix_gc_after_queue().
+ */
+struct unix_gc_todo {
+	struct unix_sock	*kill;
+	bool			 full;
+};
+
+/*
  * @m is being queued on @other by @sender: attaches @cred (the sender's
  * real ones) unless credentials are there already and SO_PASSCRED is on
  * either side (@sender_passcred) or @other is not accepted yet (Linux's
- * maybe_add_creds()), and enters @m's sockets in the in-flight graph.
- * Lock of @other held (the gc lock is taken inside).
+ * maybe_add_creds()), and enters @m's sockets in the in-flight graph,
+ * setting @todo. Lock of @other held (the gc lock is taken inside).
  */
 void	ks__unix_scm_queue_locked(struct ks_mbuf *m, struct unix_sock *other,
 				  bool sender_passcred,
-				  const struct ks_cred *cred);
+				  const struct ks_cred *cred,
+				  struct unix_gc_todo *todo);
 /* Whether @m carries descriptors (a stream read ends after it). */
 static inline bool
 ks__unix_mbuf_has_fds(const struct ks_mbuf *m)
@@ -146,20 +160,37 @@ struct unix_rcv_creds {
 	uint32_t	uid, gid;
 };
 
+/* Control messages a read may add around credentials and descriptors. */
+struct unix_rcv_extra {
+	/* KS_SCM_TIMESTAMP_OLD/_NEW or KS_SCM_TIMESTAMPNS_OLD/_NEW (the
+	 * reader's SO_TIMESTAMP* choice), or 0 for none; @ts_ns the time,
+	 * real-time nanoseconds */
+	int		ts_type;
+	int64_t		ts_ns;
+	/* SO_INQ: SCM_INQ with the bytes left to read */
+	bool		inq;
+	int		inq_bytes;
+	/* SO_PASSPIDFD: SCM_PIDFD for the sender (after any SCM_RIGHTS) */
+	bool		pidfd;
+};
+
 /*
  * Fills @msg's control buffer (capacity @cap, user memory) as Linux's
- * scm_recv(): SCM_CREDENTIALS when @passcred (the reader's SO_PASSCRED,
- * read under its lock) and @creds is
- * valid, then SCM_RIGHTS with as many of @fpl's files as fit, installed
- * as new descriptors (close-on-exec with KS_MSG_CMSG_CLOEXEC); sets
- * msg_controllen to what was written and MSG_CTRUNC when something did
- * not fit. Consumes the caller's reference to @fpl (NULL: none); when
- * @peek the files stay with the message, else the ones not installed
- * are closed. No lock held.
+ * __sock_recv_timestamp() and scm_recv(): first the timestamp @x asks
+ * for, then SCM_CREDENTIALS when @passcred (the reader's SO_PASSCRED,
+ * read under its lock) and @creds is valid, then SCM_RIGHTS with as
+ * many of @fpl's files as fit, installed as new descriptors
+ * (close-on-exec with KS_MSG_CMSG_CLOEXEC), then SCM_PIDFD and SCM_INQ
+ * if @x asks;
+ * sets msg_controllen to what was written and MSG_CTRUNC when something
+ * did not fit. @x may be NULL. Consumes the caller's reference to @fpl
+ * (NULL: none); when @peek the files stay with the message, else the
+ * ones not installed are closed. No lock held.
  */
 void	ks__unix_scm_recv(struct ks_msghdr *msg, size_t cap, bool passcred,
 			  const struct unix_rcv_creds *creds,
-			  struct unix_fpl *fpl, bool peek, int flags);
+			  struct unix_fpl *fpl, bool peek, int flags,
+			  const struct unix_rcv_extra *x);
 /* Drops the caller's reference to @fpl (NULL: none) without delivering
  * anything. No lock held. */
 void	ks__unix_scm_drop(struct unix_fpl *fpl);
@@ -185,9 +216,32 @@ void	ks__unix_gc_fini(void);
  */
 int	ks__unix_user_charge(uint32_t uid, unsigned n, struct unix_user **out);
 void	ks__unix_user_uncharge(struct unix_user *user, unsigned n);
-/* Enters @fpl's sockets in the graph, queued on @receiver. Lock of
- * @receiver held; takes the gc lock. */
-void	ks__unix_gc_add_edges(struct unix_fpl *fpl, struct unix_sock *receiver);
+/*
+ * Enters @fpl's sockets in the graph, queued on @receiver, and says in
+ * @todo what collection that calls for: a socket put in flight with no
+ * reference left outside the graph may have completed an unreachable
+ * cycle, which no dropped reference will ever report. Lock of @receiver
+ * held; takes the gc lock.
+ */
+void	ks__unix_gc_add_edges(struct unix_fpl *fpl, struct unix_sock *receiver,
+			      struct unix_gc_todo *todo);
+/* Does what @todo says. No lock held. */
+void	ks__unix_gc_do(struct unix_gc_todo *todo);
+static inline void
+ks__unix_gc_after_queue(struct unix_gc_todo *todo)
+{
+	if (todo->kill != NULL || todo->full)
+		ks__unix_gc_do(todo);
+}
+/*
+ * An AF_UNIX socket was closed: on a host that does not report dropped
+ * file references, a run over the whole graph if anything is in flight
+ * (Linux's unix_release_sock()); else nothing. No lock held.
+ */
+void	ks__unix_gc_released(void);
+/* Collects every unreachable cycle, whatever the host (ks_fini). No lock
+ * held. */
+void	ks__unix_gc_collect_all(void);
 /* Takes @fpl's sockets out of the graph (it left its queue). No lock
  * held; takes the gc lock. */
 void	ks__unix_gc_del_edges(struct unix_fpl *fpl);
@@ -205,7 +259,8 @@ void	ks__unix_gc_barrier(void);
 /*
  * The host dropped a reference to @so's file, leaving @refs: collects
  * @so's strongly connected component of the in-flight graph if nothing
- * outside it can reach it any more. No lock held.
+ * outside it can reach it any more. Ignored on a host that does not
+ * report every dropped reference. No lock held.
  */
 void	ks__unix_gc_file_dropped(struct ks_sock *so, long refs);
 /* How many times the collector ran, and how many sockets it freed. */

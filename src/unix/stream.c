@@ -109,7 +109,8 @@ ks__unix_wait_sndbuf(struct ks_sock *so, int64_t deadline)
 			continue;
 		}
 		ks__unlock(so);
-		err = ks__waiter_sleep(&w, deadline);
+		err = ks__wait_expired(ks__waiter_sleep(&w, deadline),
+				       &deadline);
 		ks__lock(so);
 		if (err < 0)
 			break;
@@ -136,6 +137,7 @@ stream_send_oob(struct ks_sock *so, struct unix_sock *other,
 		struct ks_iter *it, const struct ks_cred *cred,
 		struct unix_scm *scm, bool passcred, int64_t deadline)
 {
+	struct unix_gc_todo todo;
 	struct ks_mbuf *m;
 	int32_t owner;
 	int err;
@@ -160,12 +162,17 @@ stream_send_oob(struct ks_sock *so, struct unix_sock *other,
 		err = -KS_EPIPE;
 		goto unlock;
 	}
-	ks__unix_scm_queue_locked(m, other, passcred, cred);
+	if (m->anc != NULL && unix_refuses_fds_locked(other)) {
+		err = -KS_EPERM;
+		goto unlock;
+	}
+	ks__unix_scm_queue_locked(m, other, passcred, cred, &todo);
 	ks__mq_push(&other->rcvq, m);
 	other->oob = m;
 	if (ks__has_waiters(&other->base))
 		ks__wake_locked(&other->base, UNIX_POLL_IN | KS_POLLPRI);
 	unix_unlock(other);
+	ks__unix_gc_after_queue(&todo);
 	/* Linux signals with the receiver locked; the owner is atomic, and
 	 * a host's signal path may take locks of its own, so we signal after
 	 * (the peer pointer stays valid until our own close). */
@@ -221,7 +228,7 @@ unix_stream_sendmsg(struct ks_sock *so, const struct ks_msghdr *msg,
 	other = u->peer;
 	shut = so->shutdown;
 	state = so->state;
-	passcred = ks__has_opt(so, KS_OPT_PASSCRED);
+	passcred = unix_may_passcred_locked(so);
 	deadline = ks__deadline(so->sndtimeo, flags & KS_MSG_DONTWAIT);
 	unix_unlock(u);
 	if (msg->msg_namelen != 0) {
@@ -239,6 +246,7 @@ unix_stream_sendmsg(struct ks_sock *so, const struct ks_msghdr *msg,
 	ks__port->cred(&cred);
 
 	while (sent < total) {
+		struct unix_gc_todo todo;
 		struct ks_mbuf *m;
 		size_t size = stream_msg_size(so, total - sent);
 		bool wake;
@@ -268,12 +276,20 @@ unix_stream_sendmsg(struct ks_sock *so, const struct ks_msghdr *msg,
 			ret = stream_pipe_err(sent, flags);
 			goto destroy_scm;
 		}
-		ks__unix_scm_queue_locked(m, other, passcred, &cred);
+		/* Descriptors ride on the first message: nothing was sent. */
+		if (m->anc != NULL && unix_refuses_fds_locked(other)) {
+			unix_unlock(other);
+			ks__mbuf_free(m);
+			ret = -KS_EPERM;
+			goto destroy_scm;
+		}
+		ks__unix_scm_queue_locked(m, other, passcred, &cred, &todo);
 		ks__mq_push(&other->rcvq, m);
 		wake = ks__has_waiters(&other->base);
 		if (wake)
 			ks__wake_locked(&other->base, UNIX_POLL_IN);
 		unix_unlock(other);
+		ks__unix_gc_after_queue(&todo);
 		sent += size;
 	}
 	/* The out-of-band byte follows only a complete send of the rest. */
@@ -297,20 +313,18 @@ destroy_scm:
 
 /*
  * Takes the reading token, waiting (however the socket blocks: the holder
- * never keeps it long) while another reader has it. Socket lock held.
+ * never keeps it long) while another reader has it. Linux's token, the
+ * iolock, is an uninterruptible mutex: a signal does not end this wait,
+ * but the read's next wait for data, if it comes to one; the host has
+ * already run the handler, so *@intr remembers it. Socket lock held.
  */
-static int
-reader_enter_locked(struct unix_sock *u, struct ks__waiter *w)
+static void
+reader_enter_locked(struct unix_sock *u, struct ks__waiter *w, bool *intr)
 {
-	int err;
-
-	while (u->reading) {
-		err = ks__wait_locked(&u->base, w, -1);
-		if (err < 0)
-			return err;
-	}
+	while (u->reading)
+		if (ks__wait_locked(&u->base, w, -1) == -KS_EINTR)
+			*intr = true;
 	u->reading = true;
-	return 0;
 }
 
 static void
@@ -438,13 +452,14 @@ stream_recv_oob(struct unix_sock *u, struct ks_msghdr *msg,
 	struct ks_mbuf *m, *prev = NULL, *before = NULL, *x;
 	struct ks__waiter w;
 	unsigned char c = 0;
-	int err;
+	bool intr = false;
+	int err = 0;
 
 	ks__waiter_init(&w, UNIX_POLL_IN);
 	unix_lock(u);
-	err = reader_enter_locked(u, &w);
-	if (err < 0)
-		goto unlock;
+	/* Nothing here waits after the token: a signal meanwhile ends
+	 * nothing (Linux's recv(MSG_OOB) takes the iolock as a mutex). */
+	reader_enter_locked(u, &w, &intr);
 	m = u->oob;
 	if (ks__has_opt(&u->base, KS_OPT_OOBINLINE) || m == NULL) {
 		err = -KS_EINVAL;
@@ -475,7 +490,6 @@ stream_recv_oob(struct unix_sock *u, struct ks_msghdr *msg,
 	}
 exit:
 	reader_exit_locked(u);
-unlock:
 	unix_unlock(u);
 	if (err < 0)
 		return err;
@@ -486,6 +500,40 @@ unlock:
 		return -KS_EFAULT;
 	msg->msg_flags |= KS_MSG_OOB;
 	return 1;
+}
+
+/*
+ * Whether a 0-byte peek that found @m must wait as if nothing were
+ * queued. Linux's peek does not stop when its buffer is full: it walks on
+ * message by message (copying 0 bytes from each) until the queue ends or
+ * a message carries descriptors, passing the marks as any peek does; a
+ * walk that ends by passing the pending out-of-band byte (without
+ * SO_OOBINLINE) or a consumed mark finds "no data" and waits, one that
+ * ends anywhere else returns 0. Only a 0-byte peek can tell the
+ * difference. Socket lock and reading token held.
+ */
+static bool
+zero_peek_waits_locked(struct unix_sock *u, struct ks_mbuf *m)
+{
+	bool inline_oob = ks__has_opt(&u->base, KS_OPT_OOBINLINE);
+
+	for (;;) {
+		if (ks__unix_mbuf_has_fds(m))
+			return false;
+		m = m->next;
+		if (m == NULL)
+			return false;
+		if (mbuf_unread(m) == 0) {
+			m = m->next;
+			if (m == NULL)
+				return true;
+		}
+		if (m == u->oob && !inline_oob) {
+			m = m->next;
+			if (m == NULL)
+				return true;
+		}
+	}
 }
 
 /* See unix.h. Linux's SIOCATMARK: at the pending byte, or at a consumed
@@ -515,13 +563,14 @@ unix_stream_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 	/* Linux delivers zeros (pid 0, uid and gid 0) to a reader with
 	 * SO_PASSCRED that read no message, at EOF for one. */
 	struct unix_rcv_creds creds = { .valid = true };
+	struct unix_rcv_extra x = { 0, 0, false, 0, false };
 	struct unix_fpl *fpl = NULL;
 	struct ks__waiter w;
 	uint32_t namecap = msg->msg_namelen;
 	size_t size = it->count, copied = 0, target;
 	size_t ctlcap = msg->msg_controllen;
 	bool check_creds = false, peek = (flags & KS_MSG_PEEK) != 0;
-	bool name_done = msg->msg_name == NULL, stop, passcred;
+	bool name_done = msg->msg_name == NULL, stop, passcred, intr = false;
 	int64_t deadline;
 	int err = 0;
 	size_t skip0, skip, passed = 0;
@@ -547,11 +596,7 @@ unix_stream_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 	if (target == 0)
 		target = 1;
 	skip0 = peek && so->peek_off > 0 ? (size_t)so->peek_off : 0;
-	err = reader_enter_locked(u, &w);
-	if (err < 0) {
-		unix_unlock(u);
-		return err;
-	}
+	reader_enter_locked(u, &w, &intr);
 
 	for (;;) {
 		/* A peek goes on past what it has copied so far, and past an
@@ -561,6 +606,9 @@ unix_stream_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 		skip = skip0 + (peek ? copied + passed : 0);
 		m = stream_find_locked(u, peek, copied, &skip, &passed,
 				       &done_tail, &stop);
+		if (m != NULL && peek && size == 0 &&
+		    zero_peek_waits_locked(u, m))
+			m = NULL;
 		if (m == NULL) {
 			/* At the mark a read ends, whatever its target; so
 			 * does a peek at the end of the queue once it has
@@ -577,6 +625,11 @@ unix_stream_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 				err = -KS_EAGAIN;
 				break;
 			}
+			/* A signal came while we waited for the token. */
+			if (intr) {
+				err = -KS_EINTR;
+				break;
+			}
 			/* Let the writer refill while we sleep. */
 			if (done != NULL) {
 				unix_unlock(u);
@@ -587,18 +640,18 @@ unix_stream_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 				continue;
 			}
 			reader_exit_locked(u);
-			err = ks__wait_locked(so, &w, deadline);
-			if (err == 0)
-				err = reader_enter_locked(u, &w);
+			err = ks__wait_expired(ks__wait_locked(so, &w, deadline),
+					       &deadline);
 			if (err < 0)
 				goto unlock;
+			reader_enter_locked(u, &w, &intr);
 			continue;
 		}
 		if (check_creds) {
 			/* Never glue data from different writers. */
 			if (!creds_are_same(&first_creds, m))
 				break;
-		} else if (ks__has_opt(so, KS_OPT_PASSCRED)) {
+		} else if (unix_may_passcred_locked(so)) {
 			first_creds.pid = m->pid;
 			first_creds.uid = m->uid;
 			first_creds.gid = m->gid;
@@ -660,9 +713,14 @@ unix_stream_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 	reader_exit_locked(u);
 unlock:
 	passcred = ks__has_opt(so, KS_OPT_PASSCRED);
+	x.pidfd = ks__has_opt(so, KS_OPT_PASSPIDFD);
+	/* SO_INQ: what is left to read, after a read that did not fail
+	 * (Linux's unix_stream_read_generic()). */
+	x.inq = ks__has_opt(so, KS_OPT_INQ) && (copied != 0 || err >= 0);
+	x.inq_bytes = (int)u->rcvq.bytes;
 	unix_unlock(u);
 	ks__mbuf_free_chain(done);
-	ks__unix_scm_recv(msg, ctlcap, passcred, &creds, fpl, peek, flags);
+	ks__unix_scm_recv(msg, ctlcap, passcred, &creds, fpl, peek, flags, &x);
 	return copied ? (long)copied : err;
 }
 
@@ -683,4 +741,5 @@ const struct ks_proto_ops ks__unix_stream_ops = {
 	.destroy	= ks__unix_destroy,
 	.diag		= ks__unix_diag,
 	.has_peek_off	= true,
+	.has_inq	= true,
 };

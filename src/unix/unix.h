@@ -19,7 +19,10 @@
  *                                        address first, by
  *                                        ks__unix_lock_pair() only; a
  *                                        listener's before one of its
- *                                        embryos' (the collector only)
+ *                                        embryos' (the collector only);
+ *                                        a fresh embryo's last, under
+ *                                        its client's and listener's
+ *                                        (connect, conn.c)
  *   gc     (gc.c)                        [G] the in-flight graph and the
  *                                        per-user in-flight counts
  * Data sends take only the receiver's lock (plus, briefly and before, the
@@ -138,6 +141,29 @@ static inline bool
 unix_recvq_is_full_locked(const struct unix_sock *other)
 {
 	return other->rcvq.count > (uint32_t)other->backlog;
+}
+
+/* What an accepted socket takes from its listener at connect time
+ * (Linux's sk_scm_recv_flags): SO_PASSCRED, SO_PASSSEC, SO_PASSPIDFD,
+ * SO_PASSRIGHTS. */
+#define UNIX_OPT_INHERITED	(KS_OPT_PASSCRED | KS_OPT_PASSSEC | \
+				 KS_OPT_PASSPIDFD | KS_OPT_NOPASSRIGHTS)
+
+/* Whether @other refuses descriptors (SO_PASSRIGHTS off): a send of
+ * SCM_RIGHTS to it is EPERM. Lock of @other held. */
+static inline bool
+unix_refuses_fds_locked(const struct unix_sock *other)
+{
+	return ks__has_opt(&other->base, KS_OPT_NOPASSRIGHTS);
+}
+
+/* Linux's unix_may_passcred(): SO_PASSCRED or SO_PASSPIDFD, either of
+ * which makes messages carry the sender's credentials (and a sender
+ * autobind). Socket lock held. */
+static inline bool
+unix_may_passcred_locked(const struct ks_sock *so)
+{
+	return (so->optflags & (KS_OPT_PASSCRED | KS_OPT_PASSPIDFD)) != 0;
 }
 
 /* Poll bits for "may write". */

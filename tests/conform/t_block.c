@@ -4,6 +4,8 @@
  * by another process, and non-blocking mode (O_NONBLOCK via fcntl,
  * SOCK_NONBLOCK, MSG_DONTWAIT) turning every wait into EAGAIN.
  */
+#include <limits.h>
+
 #include "harness.h"
 
 #define TIMEO_MS	150	/* SO_RCVTIMEO/SO_SNDTIMEO under test */
@@ -261,6 +263,62 @@ block_sndtimeo_woken_early(void)
 	CHECK(th_now_ms() - t0 < 4000);
 	CHECK_EQ(th_join(c), 0);
 	close_pair(sv);
+}
+
+/*
+ * Timeouts too large for a deadline in nanoseconds (9.2e9 s and more):
+ * each reads back as Linux reads it back (jiffies, rounded up to one;
+ * from LONG_MAX / HZ - 1 seconds on it means "forever" and reads back
+ * 0), and a recv still blocks until another process sends. With
+ * SO_SNDTIMEO, a send on a full stream waits until the reader drains.
+ */
+static const struct {
+	long	sec, usec;	/* set */
+	long	back_sec;	/* read back (usec reads back 0) */
+} huge_timeouts[] = {
+	{ 9223372036L,		0,	9223372036L },
+	{ 9223372037L,		999999,	9223372038L },
+	{ 36893488147419101L,	0,	36893488147419101L },
+	{ 36893488147419102L,	0,	0 },
+	{ LONG_MAX,		0,	0 },
+};
+
+static void
+block_huge_timeouts(void)
+{
+	for (size_t i = 0; i < sizeof(huge_timeouts) /
+	     sizeof(huge_timeouts[0]); i++) {
+		struct timeval tv = { huge_timeouts[i].sec,
+				      huge_timeouts[i].usec };
+		struct timeval out = { -1, -1 };
+		socklen_t len = sizeof(out);
+		struct job j = { JOB_SEND, -1, TIMEO_MS, NULL };
+		struct th_child *c;
+		int sv[2], opt = i % 2 ? SO_SNDTIMEO : SO_RCVTIMEO;
+		char buf[8];
+		long long t0;
+
+		CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+		CHECK_OK(setsockopt(sv[0], SOL_SOCKET, opt, &tv, sizeof(tv)));
+		CHECK_OK(getsockopt(sv[0], SOL_SOCKET, opt, &out, &len));
+		CHECK_EQ(len, sizeof(out));
+		CHECK_EQ(out.tv_sec, huge_timeouts[i].back_sec);
+		CHECK_EQ(out.tv_usec, 0);
+		j.fd = sv[1];
+		if (opt == SO_SNDTIMEO) {
+			fill(sv[0]);
+			j.what = JOB_DRAIN;
+		}
+		c = th_fork(job_main, &j);
+		t0 = th_now_ms();
+		if (opt == SO_SNDTIMEO)
+			CHECK_EQ(send(sv[0], "x", 1, 0), 1);
+		else
+			CHECK_EQ(recv(sv[0], buf, sizeof(buf), 0), 4);
+		CHECK(th_now_ms() - t0 >= TIMEO_MS - 10);
+		CHECK_EQ(th_join(c), 0);
+		close_pair(sv);
+	}
 }
 
 /* -- signals -- */
@@ -603,6 +661,7 @@ static const struct th_test tests[] = {
 	{ "block_sndtimeo_dgram_full", block_sndtimeo_dgram_full },
 	{ "block_rcvtimeo_zero_waits", block_rcvtimeo_zero_waits },
 	{ "block_sndtimeo_woken_early", block_sndtimeo_woken_early },
+	{ "block_huge_timeouts", block_huge_timeouts },
 	{ "block_recv_eintr", block_recv_eintr },
 	{ "block_accept_eintr", block_accept_eintr },
 	{ "block_send_eintr", block_send_eintr },

@@ -6,6 +6,8 @@
  *
  * Names are abstract (th_unique) except where a path is the point.
  */
+#include <pthread.h>
+
 #include "harness.h"
 
 #define QLEN_ACCEPTED	11	/* net.unix.max_dgram_qlen (10) + 1 */
@@ -838,6 +840,65 @@ dgram_blocked_recv_wakes(void)
 	CHECK_OK(close(r.fd));
 }
 
+/* A thread of this process blocked sending on a connected socket whose
+ * peer's queue is full: the send's errno, or 0. */
+struct blocked_send {
+	int		fd;
+	int		err;
+};
+
+static void *
+blocked_send_main(void *arg)
+{
+	struct blocked_send *b = arg;
+
+	b->err = send(b->fd, "x", 1, 0) < 0 ? errno : 0;
+	return NULL;
+}
+
+/*
+ * Two senders wait for room at a connected peer that then closes: the
+ * first to look again finds its peer dead (ECONNREFUSED) and drops the
+ * association; the other's peer is no longer the one it waited on, and
+ * Linux gives it ECONNRESET (not ENOTCONN: it never looks up the peer
+ * again). Later sends get ENOTCONN.
+ */
+static void
+dgram_peer_died_under_two_senders(void)
+{
+	struct named r;
+	struct blocked_send b[2];
+	struct timeval tv = { 5, 0 };
+	pthread_t t[2];
+	int fd, n = 0, refused = 0, reset = 0;
+
+	named_socket(&r, "r");
+	fd = CHECK_OK(socket(AF_UNIX, SOCK_DGRAM, 0));
+	CHECK_OK(connect(fd, sa(&r), r.len));
+	CHECK_OK(setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)));
+	while (send(fd, "d", 1, MSG_DONTWAIT) == 1)
+		n++;
+	CHECK_EQ(n, QLEN_ACCEPTED);
+	for (int i = 0; i < 2; i++) {
+		b[i].fd = fd;
+		b[i].err = -1;
+		CHECK_EQ(pthread_create(&t[i], NULL, blocked_send_main, &b[i]),
+			 0);
+	}
+	th_sleep_ms(100);
+	CHECK_OK(close(r.fd));
+	for (int i = 0; i < 2; i++) {
+		pthread_join(t[i], NULL);
+		refused += b[i].err == ECONNREFUSED;
+		reset += b[i].err == ECONNRESET;
+	}
+	if (refused != 1 || reset != 1)
+		th_fail(__FILE__, __LINE__, "senders got %s and %s",
+			strerror(b[0].err), strerror(b[1].err));
+	CHECK_ERR(send(fd, "x", 1, 0), ENOTCONN);
+	CHECK_OK(close(fd));
+}
+
 static const struct th_test tests[] = {
 	{ "dgram_sendto_path", dgram_sendto_path },
 	{ "dgram_sendto_abstract", dgram_sendto_abstract },
@@ -874,6 +935,8 @@ static const struct th_test tests[] = {
 	{ "dgram_pollout_after_receiver_reads",
 	  dgram_pollout_after_receiver_reads },
 	{ "dgram_blocked_recv_wakes", dgram_blocked_recv_wakes },
+	{ "dgram_peer_died_under_two_senders",
+	  dgram_peer_died_under_two_senders },
 };
 
 TH_MAIN(tests)

@@ -369,8 +369,118 @@ oob_none_pending_einval(void)
 	close_pair(sv);
 }
 
+/*
+ * Short reads (0 or 1 byte, peeking or not) at and before the mark, with
+ * and without SO_OOBINLINE, as Linux 6.18 answers them: a peek passes
+ * over the out-of-band byte it cannot return and, having copied nothing
+ * (a 0-byte peek never copies), waits for data past it (EAGAIN here);
+ * a 0-byte read that is not a peek stops at the first message. @then is
+ * what a plain read of 8 bytes finds next. With data after the byte, or
+ * after a consumed mark, the walk ends there and the peek returns 0.
+ */
+static const struct {
+	const char	*pre;		/* normal data before the byte */
+	bool		 inline_oob;
+	size_t		 len;
+	bool		 peek;
+	int		 ret;		/* or -errno */
+	const char	*then;		/* NULL: EAGAIN */
+	const char	*post;		/* normal data after it, or NULL */
+	bool		 take;		/* recv(MSG_OOB) first: a consumed
+					 * mark stays */
+} short_reads[] = {
+	{ "", false, 0, true, -EAGAIN, NULL, NULL, false },
+	{ "", false, 0, false, -EAGAIN, NULL, NULL, false },
+	{ "", false, 1, true, -EAGAIN, NULL, NULL, false },
+	{ "", false, 1, false, -EAGAIN, NULL, NULL, false },
+	{ "", true, 0, true, 0, "X", NULL, false },
+	{ "", true, 0, false, 0, "X", NULL, false },
+	{ "", true, 1, true, 1, "X", NULL, false },
+	{ "", true, 1, false, 1, NULL, NULL, false },
+	{ "ab", false, 0, true, -EAGAIN, "ab", NULL, false },
+	{ "ab", false, 0, false, 0, "ab", NULL, false },
+	{ "ab", false, 1, true, 1, "ab", NULL, false },
+	{ "ab", false, 1, false, 1, "b", NULL, false },
+	{ "ab", true, 0, true, 0, "ab", NULL, false },
+	{ "ab", true, 0, false, 0, "ab", NULL, false },
+	{ "ab", true, 1, true, 1, "ab", NULL, false },
+	{ "ab", true, 1, false, 1, "b", NULL, false },
+	{ "ab", false, 0, true, 0, "ab", "cd", false },
+	{ "", false, 0, true, 0, "cd", "cd", false },
+	{ "ab", false, 0, true, -EAGAIN, "ab", NULL, true },
+	{ "", false, 0, true, -EAGAIN, NULL, NULL, true },
+	{ "ab", false, 0, true, 0, "ab", "cd", true },
+	{ "", false, 0, true, 0, "cd", "cd", true },
+};
+
+static void
+oob_short_reads(void)
+{
+	for (size_t i = 0; i < sizeof(short_reads) / sizeof(short_reads[0]);
+	     i++) {
+		int sv[2], one = 1;
+		char buf[8];
+		ssize_t r;
+
+		pair(sv);
+		if (short_reads[i].inline_oob)
+			CHECK_OK(setsockopt(sv[1], SOL_SOCKET, SO_OOBINLINE,
+					    &one, sizeof(one)));
+		if (*short_reads[i].pre)
+			CHECK_EQ(send(sv[0], short_reads[i].pre,
+				      strlen(short_reads[i].pre), 0),
+				 (ssize_t)strlen(short_reads[i].pre));
+		CHECK_EQ(send(sv[0], "X", 1, MSG_OOB), 1);
+		if (short_reads[i].take)
+			CHECK_EQ(recv(sv[1], buf, 1, MSG_OOB), 1);
+		if (short_reads[i].post)
+			CHECK_EQ(send(sv[0], short_reads[i].post,
+				      strlen(short_reads[i].post), 0),
+				 (ssize_t)strlen(short_reads[i].post));
+		r = recv(sv[1], buf, short_reads[i].len, MSG_DONTWAIT |
+			 (short_reads[i].peek ? MSG_PEEK : 0));
+		if (r < 0)
+			r = -errno;
+		if (r != short_reads[i].ret)
+			th_fail(__FILE__, __LINE__, "case %zu: got %zd, want %d",
+				i, r, short_reads[i].ret);
+		r = rd(sv[1], buf, sizeof(buf));
+		if (short_reads[i].then == NULL) {
+			if (r != -1 || errno != EAGAIN)
+				th_fail(__FILE__, __LINE__,
+					"case %zu: then %zd, want EAGAIN", i, r);
+		} else if (r != (ssize_t)strlen(short_reads[i].then) ||
+			   memcmp(buf, short_reads[i].then, (size_t)r) != 0) {
+			th_fail(__FILE__, __LINE__, "case %zu: then %zd", i, r);
+		}
+		close_pair(sv);
+	}
+}
+
+/* A blocking 0-byte peek with only data before the byte and the byte
+ * itself queued waits (here until SO_RCVTIMEO) rather than returning 0. */
+static void
+oob_zero_peek_blocks(void)
+{
+	struct timeval tv = { 0, 100000 };
+	int sv[2];
+	char buf[1];
+	long long t0;
+
+	pair(sv);
+	CHECK_OK(setsockopt(sv[1], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)));
+	CHECK_EQ(send(sv[0], "ab", 2, 0), 2);
+	CHECK_EQ(send(sv[0], "X", 1, MSG_OOB), 1);
+	t0 = th_now_ms();
+	CHECK_ERR(recv(sv[1], buf, 0, MSG_PEEK), EAGAIN);
+	CHECK(th_now_ms() - t0 >= 90);
+	close_pair(sv);
+}
+
 static const struct th_test tests[] = {
 	{ "oob_last_byte_is_oob", oob_last_byte_is_oob },
+	{ "oob_short_reads", oob_short_reads },
+	{ "oob_zero_peek_blocks", oob_zero_peek_blocks },
 	{ "oob_large_send", oob_large_send },
 	{ "oob_read_stops_at_mark", oob_read_stops_at_mark },
 	{ "oob_taken_first_read_still_stops", oob_taken_first_read_still_stops },

@@ -396,6 +396,28 @@ boolean_options_stored(void)
 	}
 }
 
+/* SO_RCVLOWAT starts at 1; 0 reads back 1 and a negative value INT_MAX
+ * (Linux's sk_setsockopt), on every type. */
+static void
+rcvlowat_values(void)
+{
+	static const struct { int set, want; } cases[] = {
+		{ 5, 5 }, { 0, 1 }, { -1, INT_MAX }, { INT_MAX, INT_MAX },
+		{ 1, 1 }, { INT_MIN, INT_MAX }, { 0, 1 },
+	};
+
+	for (size_t t = 0; t < NCASES(all_types); t++) {
+		int fd = CHECK_OK(socket(AF_UNIX, all_types[t], 0));
+
+		CHECK_EQ(get_int(fd, SO_RCVLOWAT), 1);
+		for (size_t i = 0; i < NCASES(cases); i++) {
+			set_int(fd, SO_RCVLOWAT, cases[i].set);
+			CHECK_EQ(get_int(fd, SO_RCVLOWAT), cases[i].want);
+		}
+		CHECK_OK(close(fd));
+	}
+}
+
 /* SO_LINGER starts off, reads l_onoff back as 0 or 1 with l_linger as
  * set, and turning it off keeps the old l_linger. */
 static void
@@ -948,6 +970,7 @@ static const struct th_test tests[] = {
 	{ "timeouts_round_trip", timeouts_round_trip },
 	{ "timeouts_bad_values", timeouts_bad_values },
 	{ "boolean_options_stored", boolean_options_stored },
+	{ "rcvlowat_values", rcvlowat_values },
 	{ "linger_stored", linger_stored },
 	{ "passcred_inherited_at_connect", passcred_inherited_at_connect },
 	{ "peercred_socketpair", peercred_socketpair },

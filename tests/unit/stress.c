@@ -11,7 +11,11 @@
  *              wake-up shows as a stall);
  *   closer     sockets closed while their peer is sending or blocked
  *              in send: the sender must see ECONNRESET then EPIPE, or
- *              EPIPE, and nothing may leak.
+ *              EPIPE, and nothing may leak;
+ *   diag       an introspection walk (ks_diag_walk + ks_diag_sock) over
+ *              every socket, again and again, while the others run: it
+ *              meets embryos being wired up by connect, sockets being
+ *              created and closed.
  *
  * Each part is one test, and "all_at_once" runs every part together.
  * Counts are fixed (so results are exact); every blocking call has a
@@ -517,6 +521,63 @@ closer_check(struct closer_part *cp)
 
 #define MAX_PROCS	32
 
+/* -- diag: introspection walks while everything else runs -- */
+
+struct diag_part {
+	atomic_bool	stop;
+	atomic_long	walks, seen;
+};
+
+static int
+diag_visit(struct ks_sock *so, void *arg)
+{
+	struct diag_part *dp = arg;
+	uint64_t pending[8];
+	struct ks_diag_sock rec;
+	int r;
+
+	rec.pending = pending;
+	rec.pending_cap = 8;
+	r = ks_diag_sock(so, &rec);
+	/* A closed socket still referenced answers ENOENT. */
+	if (r == 0)
+		atomic_fetch_add(&dp->seen, 1);
+	else
+		CHECK_EQ(r, -KS_ENOENT);
+	return 0;
+}
+
+static int
+diag_walker(void *arg)
+{
+	struct diag_part *dp = arg;
+
+	while (!atomic_load(&dp->stop) && ut_live()) {
+		EQ(ks_diag_walk(diag_visit, dp), 0);
+		atomic_fetch_add(&dp->walks, 1);
+	}
+	return 0;
+}
+
+static struct ksp_proc *
+diag_start(struct diag_part *dp)
+{
+	atomic_store(&dp->stop, false);
+	atomic_store(&dp->walks, 0);
+	atomic_store(&dp->seen, 0);
+	return ut_spawn(diag_walker, dp);
+}
+
+/* Stops the walker once the others are done; it must have walked. */
+static void
+diag_stop(struct diag_part *dp, struct ksp_proc *walker)
+{
+	atomic_store(&dp->stop, true);
+	ut_join(walker);
+	CHECK(atomic_load(&dp->walks) > 0);
+	CHECK(atomic_load(&dp->seen) > 0);
+}
+
 static void
 join_all(struct ksp_proc **procs, int n)
 {
@@ -529,6 +590,7 @@ static struct pairs_part ppart;
 static struct dgram_part dpart;
 static struct poll_part opart;
 static struct closer_part cpart;
+static struct diag_part gpart;
 
 /* Connectors and acceptors share one listener; every byte is counted. */
 static void
@@ -590,6 +652,21 @@ t_closer(void)
 	closer_check(&cpart);
 }
 
+/* Introspection walks meet connections being made (embryos wired up
+ * under their locks) and closed. */
+static void
+t_diag(void)
+{
+	struct ksp_proc *procs[MAX_PROCS], *walker;
+	int n = 0;
+
+	walker = diag_start(&gpart);
+	listener_start(&lpart, procs, &n);
+	join_all(procs, n);
+	diag_stop(&gpart, walker);
+	listener_check(&lpart);
+}
+
 /* Everything above at once, in rounds until STRESS_MS have passed (each
  * round's accounting is exact; rounds bound the time, not the counts). */
 static void
@@ -600,15 +677,17 @@ t_all_at_once(void)
 
 	while (rounds < MAX_ROUNDS && ut_now_ms() - t0 < STRESS_MS &&
 	       ut_live()) {
-		struct ksp_proc *procs[MAX_PROCS];
+		struct ksp_proc *procs[MAX_PROCS], *walker;
 
 		n = 0;
+		walker = diag_start(&gpart);
 		listener_start(&lpart, procs, &n);
 		pairs_start(&ppart, procs, &n);
 		dgram_start(&dpart, procs, &n);
 		poll_start(&opart, procs, &n);
 		closer_start(&cpart, procs, &n);
 		join_all(procs, n);
+		diag_stop(&gpart, walker);
 		listener_check(&lpart);
 		pairs_check(&ppart);
 		dgram_check(&dpart);
@@ -627,6 +706,7 @@ static const struct ut_test tests[] = {
 	{ "dgram",		t_dgram, UT_NO_INJECT },
 	{ "poller",		t_poller, UT_NO_INJECT },
 	{ "closer",		t_closer, UT_NO_INJECT },
+	{ "diag",		t_diag, UT_NO_INJECT },
 	{ "all_at_once",	t_all_at_once, UT_NO_INJECT },
 };
 

@@ -13,6 +13,8 @@
  */
 #include "unit.h"
 
+#include <stdatomic.h>
+
 #define SLOP_MS		5	/* clocks and timer rounding */
 
 /* A blocking recv on an empty socket returns EAGAIN at its SO_RCVTIMEO,
@@ -287,6 +289,241 @@ t_interrupt(void)
 	CHECK(ut_now_ms() - t0 < 2500);
 }
 
+/* -- what comes at the deadline -- */
+
+/*
+ * The port's park, wrapped: the first park that ends at its deadline
+ * first runs @at_deadline (with no ksock lock held, on the waiting
+ * thread), so something arrives exactly when the wait gives up. Linux
+ * looks at the socket once more after its wait ends, so a call whose
+ * condition came true at the deadline succeeds.
+ */
+static struct {
+	void		(*fn)(void);
+	struct ks_sock	*so;
+	struct ks_sock	*target;
+	struct ks_sockaddr_un a;
+	uint32_t	 alen;
+} at_deadline;
+
+static int
+deadline_park(int64_t deadline_ns)
+{
+	int r = ksp_port()->park(deadline_ns);
+	void (*fn)(void) = at_deadline.fn;
+
+	if (r == -KS_ETIMEDOUT && fn != NULL) {
+		at_deadline.fn = NULL;
+		fn();
+	}
+	return r;
+}
+
+static void
+deadline_send(void)
+{
+	EQ(ut_send(at_deadline.so, "x", 1, 0), 1);
+}
+
+static void
+deadline_drain(void)
+{
+	char buf[4096];
+
+	while (ut_recv(at_deadline.so, buf, sizeof(buf), KS_MSG_DONTWAIT) > 0)
+		;
+}
+
+static void
+deadline_recv_one(void)
+{
+	char c;
+
+	EQ(ut_recv(at_deadline.so, &c, 1, KS_MSG_DONTWAIT), 1);
+}
+
+static void
+deadline_connect(void)
+{
+	OK(ks_connect(at_deadline.so, &at_deadline.a, at_deadline.alen));
+}
+
+static void
+deadline_accept(void)
+{
+	struct ks_sock *n = NULL;
+
+	OK(ks_accept(at_deadline.so, 0, &n, NULL, NULL));
+	ut_track(n);
+}
+
+static void
+arm_deadline(void (*fn)(void), struct ks_sock *so)
+{
+	ut_port_edit()->park = deadline_park;
+	at_deadline.so = so;
+	at_deadline.fn = fn;
+}
+
+/* A recv of each type, and accept, whose data or connection comes at
+ * the deadline return it. */
+static void
+t_recv_checks_at_deadline(void)
+{
+	static const int types[] = {
+		KS_SOCK_STREAM, KS_SOCK_SEQPACKET, KS_SOCK_DGRAM,
+	};
+	struct ks_sock *s[2], *l, *c, *n = NULL;
+	char buf[4];
+
+	for (size_t i = 0; i < 3 && ut_live(); i++) {
+		ut_pair(types[i], s);
+		EQ(ut_settimeo(s[1], KS_SO_RCVTIMEO, 20), 0);
+		arm_deadline(deadline_send, s[0]);
+		EQ(ut_recv(s[1], buf, sizeof(buf), 0), 1);
+		CHECK(at_deadline.fn == NULL);
+		ut_close(&s[0]);
+		ut_close(&s[1]);
+	}
+	at_deadline.alen = ut_abstract(&at_deadline.a, "deadline-acc");
+	l = ut_socket(KS_SOCK_STREAM);
+	c = ut_socket(KS_SOCK_STREAM);
+	OK(ks_bind(l, &at_deadline.a, at_deadline.alen));
+	OK(ks_listen(l, 1));
+	EQ(ut_settimeo(l, KS_SO_RCVTIMEO, 20), 0);
+	arm_deadline(deadline_connect, c);
+	OK(ks_accept(l, 0, &n, NULL, NULL));
+	ut_track(n);
+	CHECK(at_deadline.fn == NULL);
+}
+
+/* Sends that wait for room (a full stream, a full datagram receiver)
+ * and a connect that waits for the backlog go on when room comes at the
+ * deadline. */
+static void
+t_send_checks_at_deadline(void)
+{
+	static char fill[4096];
+	struct ks_sock *s[2], *r, *d, *l, *c[2];
+	struct ks_sockaddr_un ra;
+	uint32_t ralen = ut_abstract(&ra, "deadline-r");
+
+	ut_pair(KS_SOCK_STREAM, s);
+	while (ut_live() && ut_send(s[0], fill, sizeof(fill),
+				    KS_MSG_DONTWAIT) > 0)
+		;
+	EQ(ut_settimeo(s[0], KS_SO_SNDTIMEO, 20), 0);
+	arm_deadline(deadline_drain, s[1]);
+	EQ(ut_send(s[0], "x", 1, 0), 1);
+	CHECK(at_deadline.fn == NULL);
+
+	r = ut_socket(KS_SOCK_DGRAM);
+	d = ut_socket(KS_SOCK_DGRAM);
+	OK(ks_bind(r, &ra, ralen));
+	OK(ks_connect(d, &ra, ralen));
+	while (ut_live() && ut_send(d, "d", 1, KS_MSG_DONTWAIT) == 1)
+		;
+	EQ(ut_settimeo(d, KS_SO_SNDTIMEO, 20), 0);
+	arm_deadline(deadline_recv_one, r);
+	EQ(ut_send(d, "x", 1, 0), 1);
+	CHECK(at_deadline.fn == NULL);
+
+	at_deadline.alen = ut_abstract(&at_deadline.a, "deadline-l");
+	l = ut_socket(KS_SOCK_STREAM);
+	c[0] = ut_socket(KS_SOCK_STREAM);
+	c[1] = ut_socket(KS_SOCK_STREAM);
+	OK(ks_bind(l, &at_deadline.a, at_deadline.alen));
+	OK(ks_listen(l, 0));
+	OK(ks_connect(c[0], &at_deadline.a, at_deadline.alen));
+	EQ(ut_settimeo(c[1], KS_SO_SNDTIMEO, 20), 0);
+	arm_deadline(deadline_accept, l);
+	OK(ks_connect(c[1], &at_deadline.a, at_deadline.alen));
+	CHECK(at_deadline.fn == NULL);
+}
+
+/* -- waiting behind another stream reader -- */
+
+/* Copies into slow_buf take this long, so a reader holds the socket's
+ * reading token that long. */
+#define SLOW_COPY_MS	300
+static char slow_buf[4096];
+static atomic_bool slow_copying;	/* a reader is in the slow copy */
+
+static int
+slow_copy_to_user(void *udst, const void *src, size_t len)
+{
+	if ((char *)udst >= slow_buf &&
+	    (char *)udst < slow_buf + sizeof(slow_buf)) {
+		atomic_store(&slow_copying, true);
+		ut_sleep_ms(SLOW_COPY_MS);
+	}
+	return ksp_port()->copy_to_user(udst, src, len);
+}
+
+struct reader {
+	struct ks_sock	*so;
+	void		*buf;
+	size_t		 len;
+	long		 result;
+};
+
+static int
+reader_main(void *p)
+{
+	struct reader *r = p;
+
+	r->result = CALL(ut_recv(r->so, r->buf, r->len, 0));
+	return 0;
+}
+
+/*
+ * A reader that waits while another copies out (Linux: on the socket's
+ * iolock, an uninterruptible mutex) is not ended by a signal: it reads
+ * what is left once the other is done. With nothing left, the signal
+ * ends its wait for data instead: EINTR.
+ */
+static void
+t_signal_behind_reader(void)
+{
+	static char big[4096];
+	struct ks_sock *s[2];
+
+	ut_port_edit()->copy_to_user = slow_copy_to_user;
+	for (int left = 1; left >= 0 && ut_live(); left--) {
+		char small[200];
+		struct reader a = { 0 }, b = { 0 };
+		struct later il = { .delay_ms = 100 };
+		struct ksp_proc *pa, *pb, *pi;
+
+		ut_pair(KS_SOCK_STREAM, s);
+		EQ(ut_settimeo(s[1], KS_SO_RCVTIMEO, 3000), 0);
+		EQ(ut_send(s[0], big, sizeof(big), 0), (long)sizeof(big));
+		if (left)
+			EQ(ut_send(s[0], big, 100, 0), 100);
+		a.so = b.so = s[1];
+		a.buf = slow_buf;
+		a.len = sizeof(slow_buf);
+		b.buf = small;
+		b.len = sizeof(small);
+		atomic_store(&slow_copying, false);
+		pa = ut_spawn(reader_main, &a);
+		/* B must come while A holds the token. */
+		for (int i = 0; i < 2000 && !atomic_load(&slow_copying); i++)
+			ut_sleep_ms(1);
+		CHECK(atomic_load(&slow_copying));
+		pb = ut_spawn(reader_main, &b);
+		il.target = pb;
+		pi = ut_spawn(interrupt_later, &il);
+		ut_join(pi);
+		ut_join(pb);
+		ut_join(pa);
+		CHECK_EQ(a.result, (long)sizeof(slow_buf));
+		CHECK_EQ(b.result, left ? 100 : -KS_EINTR);
+		ut_close(&s[0]);
+		ut_close(&s[1]);
+	}
+}
+
 static const struct ut_test tests[] = {
 	{ "recv_accept_timeout",	t_recv_accept_timeout, UT_NO_INJECT },
 	{ "send_timeout",		t_send_timeout, UT_NO_INJECT },
@@ -295,6 +532,9 @@ static const struct ut_test tests[] = {
 	{ "woken_by_close_and_read",	t_woken_by_close_and_read, UT_NO_INJECT },
 	{ "connect_blocks_on_backlog",	t_connect_blocks_on_backlog, UT_NO_INJECT },
 	{ "interrupt",			t_interrupt, UT_NO_INJECT },
+	{ "recv_checks_at_deadline",	t_recv_checks_at_deadline, UT_NO_INJECT },
+	{ "send_checks_at_deadline",	t_send_checks_at_deadline, UT_NO_INJECT },
+	{ "signal_behind_reader",	t_signal_behind_reader, UT_NO_INJECT },
 };
 
 UT_MAIN(tests)

@@ -152,6 +152,82 @@ t_option_errors(void)
 	    -KS_EINVAL);
 }
 
+/* The groups the port reports for the calling process, for
+ * SO_PEERGROUPS. */
+static uint32_t fake_gids[3] = { 5, 7, 9 };
+static unsigned fake_ngroups;
+
+static unsigned
+fake_groups(uint32_t *gids, unsigned max)
+{
+	for (unsigned i = 0; i < fake_ngroups && i < max; i++)
+		gids[i] = fake_gids[i];
+	return fake_ngroups;
+}
+
+/*
+ * SO_PEERGROUPS: ENODATA before credentials are recorded; the groups of
+ * the socketpair's creator, of the listener (at listen time) for the
+ * client, of the client (at connect time) for the accepted socket;
+ * ERANGE with the length needed when the buffer is short; empty with no
+ * groups. Every allocation it makes may fail cleanly.
+ */
+static void
+t_peergroups(void)
+{
+	struct ks_sockaddr_un a;
+	uint32_t alen = ut_abstract(&a, "pg");
+	struct ks_sock *s[2], *l, *c, *acc, *lone;
+	uint32_t gids[8], len;
+
+	ut_port_edit()->groups = fake_groups;
+	fake_ngroups = 3;
+	lone = ut_socket(KS_SOCK_STREAM);
+	len = sizeof(gids);
+	ERR(ks_getsockopt(lone, KS_SOL_SOCKET, KS_SO_PEERGROUPS, gids, &len),
+	    -KS_ENODATA);
+	ut_pair(KS_SOCK_DGRAM, s);
+	len = sizeof(gids);
+	EQ(ks_getsockopt(s[0], KS_SOL_SOCKET, KS_SO_PEERGROUPS, gids, &len), 0);
+	CHECK_EQ(len, 12);
+	CHECK_MEM(gids, fake_gids, 12);
+	len = 4;
+	ERR(ks_getsockopt(s[1], KS_SOL_SOCKET, KS_SO_PEERGROUPS, gids, &len),
+	    -KS_ERANGE);
+	CHECK_EQ(len, 12);
+	len = 0;
+	ERR(ks_getsockopt(s[1], KS_SOL_SOCKET, KS_SO_PEERGROUPS, gids, &len),
+	    -KS_ERANGE);
+	CHECK_EQ(len, 12);
+
+	l = ut_socket(KS_SOCK_STREAM);
+	OK(ks_bind(l, &a, alen));
+	OK(ks_listen(l, 1));
+	fake_gids[0] = 6;			/* the client's differ */
+	fake_ngroups = 2;
+	c = ut_socket(KS_SOCK_STREAM);
+	OK(ks_connect(c, &a, alen));
+	acc = ut_accept(l);
+	len = sizeof(gids);
+	EQ(ks_getsockopt(c, KS_SOL_SOCKET, KS_SO_PEERGROUPS, gids, &len), 0);
+	CHECK_EQ(len, 12);
+	CHECK_EQ(gids[0], 5);
+	len = sizeof(gids);
+	EQ(ks_getsockopt(acc, KS_SOL_SOCKET, KS_SO_PEERGROUPS, gids, &len), 0);
+	CHECK_EQ(len, 8);
+	CHECK_EQ(gids[0], 6);
+	CHECK_EQ(gids[1], 7);
+
+	fake_ngroups = 0;
+	ut_close(&s[0]);
+	ut_close(&s[1]);
+	ut_pair(KS_SOCK_STREAM, s);
+	len = sizeof(gids);
+	EQ(ks_getsockopt(s[0], KS_SOL_SOCKET, KS_SO_PEERGROUPS, gids, &len), 0);
+	CHECK_EQ(len, 0);
+	fake_gids[0] = 5;
+}
+
 static const struct ut_test tests[] = {
 	{ "identity_options",	t_identity_options, 0 },
 	{ "buffer_sizes",	t_buffer_sizes, 0 },
@@ -159,6 +235,7 @@ static const struct ut_test tests[] = {
 	{ "stored_options",	t_stored_options, 0 },
 	{ "so_error",		t_so_error, 0 },
 	{ "option_errors",	t_option_errors, 0 },
+	{ "peergroups",		t_peergroups, 0 },
 };
 
 UT_MAIN(tests)

@@ -130,6 +130,12 @@ use_observing_port(void)
 	return err;
 }
 
+struct ks_port *
+ut_port_edit(void)
+{
+	return &ut_port;
+}
+
 void
 ut_fail(const char *file, int line, const char *fmt, ...)
 {

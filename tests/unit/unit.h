@@ -213,6 +213,17 @@ int	ut_settimeo(struct ks_sock *so, int name, long ms);
 /* ioctl with an int result (FIONREAD, SIOCOUTQ). */
 int	ut_ioctl_int(struct ks_sock *so, unsigned long cmd, int *val);
 
+/* -- the port -- */
+
+/*
+ * The port ksock runs on in this run (a copy of the hosted port), for a
+ * test to replace hooks: a failing copy_to_user around one call, or a
+ * host that does not report dropped file references (set before the
+ * test makes its first socket). Each run is a process of its own, so
+ * nothing needs restoring for the next test.
+ */
+struct ks_port *ut_port_edit(void);
+
 /* -- time -- */
 
 long long ut_now_ms(void);
