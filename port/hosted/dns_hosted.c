@@ -151,6 +151,8 @@ static int stub_node_lookup(const char *p, struct ks_node_key *k) { (void)p; (vo
 static void stub_signal_pipe(void) { }
 static void stub_signal_urg(int32_t o) { (void)o; }
 static int stub_copy(void *d, const void *s, size_t n) { memcpy(d, s, n); return 0; }
+/* The resolver never waits for another thread: no spinning. */
+static bool stub_keep_spinning(int64_t spun) { (void)spun; return false; }
 
 static const struct ks_port dns_port = {
 	.version = KS_PORT_VERSION,
@@ -184,6 +186,7 @@ static const struct ks_port dns_port = {
 	.random = h_random,
 	.copy_from_user = stub_copy,
 	.copy_to_user = stub_copy,
+	.keep_spinning = stub_keep_spinning,
 };
 
 const struct ks_port *

@@ -110,6 +110,10 @@ int	ksp__addr_out(const void *k, uint32_t klen, struct sockaddr *uaddr,
  * usable again (the other threads' records are abandoned). */
 void	ksp__thread_fork_child(void);
 
+/* spin.c: port.h's keep_spinning for both Linux ports, and the policy
+ * of the poll loops. */
+bool	ksp__keep_spinning(int64_t spun_ns);
+
 /* proc.c */
 extern pthread_mutex_t ksp_procs_lock;
 struct ksp_proc *ksp__proc(void);

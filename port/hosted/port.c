@@ -590,6 +590,7 @@ static const struct ks_port hosted_port = {
 	.random		= ksp__random,
 	.copy_from_user	= ksp__copy_from_user,
 	.copy_to_user	= ksp__copy_to_user,
+	.keep_spinning	= ksp__keep_spinning,
 };
 
 const struct ks_port *
