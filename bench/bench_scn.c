@@ -335,6 +335,46 @@ free_rtt:
 	return ret;
 }
 
+/* -- descriptors held open during a run -- */
+
+/*
+ * Opens @n idle sockets, so the run happens in a descriptor table that
+ * holds that many: their numbers are below the ones the run allocates.
+ * Returns the array (close_fill frees it), or NULL with r->err set.
+ */
+static int *
+open_fill(const struct bench_ops *ops, int n, struct bench_result *r)
+{
+	int *fds = calloc((size_t)n + 1, sizeof(int));
+
+	if (fds == NULL) {
+		bench_fail(r, "out of memory");
+		return NULL;
+	}
+	for (int i = 0; i < n; i++) {
+		fds[i] = ops->socket(AF_UNIX, SOCK_STREAM, 0);
+		if (fds[i] < 0) {
+			bench_fail(r, "filler socket %d: %s", i,
+				   strerror(errno));
+			while (i-- > 0)
+				ops->close(fds[i]);
+			free(fds);
+			return NULL;
+		}
+	}
+	return fds;
+}
+
+static void
+close_fill(const struct bench_ops *ops, int *fds, int n)
+{
+	if (fds == NULL)
+		return;
+	for (int i = 0; i < n; i++)
+		ops->close(fds[i]);
+	free(fds);
+}
+
 /* -- connection rate -- */
 
 struct acceptor {
@@ -363,10 +403,29 @@ acceptor_main(void *p)
 	return 0;
 }
 
+/* Fills @sun with a path name in /tmp unique to this process, side and
+ * call, and removes anything there. */
+static socklen_t
+unique_path(struct sockaddr_un *sun, const struct bench_ops *ops)
+{
+	static atomic_uint counter;
+	int len;
+
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	len = snprintf(sun->sun_path, sizeof(sun->sun_path),
+		       "/tmp/ksock-bench-%d-%s-%u", (int)getpid(), ops->name,
+		       atomic_fetch_add(&counter, 1));
+	unlink(sun->sun_path);
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1);
+}
+
 /*
- * @n times: socket, connect to a listener on an abstract name, close;
- * a second thread accepts and closes each connection. Abstract names keep
- * the host filesystem (and ksock's real stat() calls) out of the figure.
+ * @n times: socket, connect to a listener, close; a second thread
+ * accepts and closes each connection. The listener has an abstract name
+ * (no filesystem), or with s->use_path a path in /tmp (each connect then
+ * resolves it: on ksock, real system calls on the path). With s->fill,
+ * that many descriptors stay open in both threads' tables meanwhile.
  */
 static int
 run_connect(const struct bench_ops *ops, const struct bench_scn *s, long n,
@@ -378,13 +437,17 @@ run_connect(const struct bench_ops *ops, const struct bench_scn *s, long n,
 	socklen_t len;
 	int64_t t0;
 	long i;
-	int lfd, fd, ret = -1, aerr;
+	int lfd, fd, ret = -1, aerr, *fill = NULL;
 
 	r->want = n;
-	len = unique_name(&sun, ops);
+	len = s->use_path ? unique_path(&sun, ops) : unique_name(&sun, ops);
+	if (s->fill > 0 && (fill = open_fill(ops, s->fill, r)) == NULL)
+		return -1;
 	lfd = ops->socket(AF_UNIX, SOCK_STREAM, 0);
-	if (lfd < 0)
-		return bench_fail(r, "socket: %s", strerror(errno));
+	if (lfd < 0) {
+		bench_fail(r, "socket: %s", strerror(errno));
+		goto close_fill;
+	}
 	if (ops->bind(lfd, (struct sockaddr *)&sun, len) < 0 ||
 	    ops->listen(lfd, CONNECT_BACKLOG) < 0) {
 		bench_fail(r, "bind/listen: %s", strerror(errno));
@@ -424,6 +487,10 @@ run_connect(const struct bench_ops *ops, const struct bench_scn *s, long n,
 	r->value = (double)a.accepted / r->seconds;
 close_listener:
 	ops->close(lfd);
+	if (s->use_path)
+		unlink(sun.sun_path);
+close_fill:
+	close_fill(ops, fill, s->fill);
 	return ret;
 }
 
@@ -820,9 +887,17 @@ const struct bench_scn bench_scns[] = {
 	  .run = run_pingpong, .use_poll = true, .unit = BENCH_LATENCY,
 	  .start_n = 1024, .smoke_n = 16,
 	  .target = BENCH_RATIO_LE, .goal = 0.5 },
-	{ .name = "connect+accept+close", .id = "connect",
+	{ .name = "connect+accept+close, abstract", .id = "connect",
 	  .run = run_connect, .unit = BENCH_RATE, .start_n = 256,
 	  .smoke_n = 16, .target = BENCH_RATIO_GE, .goal = 3.0 },
+	{ .name = "connect+accept+close, path", .id = "connect_path",
+	  .run = run_connect, .use_path = true, .unit = BENCH_RATE,
+	  .start_n = 256, .smoke_n = 16, .target = BENCH_RATIO_GE,
+	  .goal = 3.0 },
+	{ .name = "connect, 10,000 fds open", .id = "connect_10k",
+	  .run = run_connect, .fill = 10000, .unit = BENCH_RATE,
+	  .start_n = 256, .smoke_n = 16, .target = BENCH_RATIO_GE,
+	  .goal = 3.0 },
 	{ .name = "descriptor passing", .id = "fdpass", .run = run_fdpass,
 	  .unit = BENCH_RATE, .start_n = 1024, .smoke_n = 16 },
 	MEM("memory: idle socket", "mem_idle", 0, 0, BENCH_ABS_LE, 512),

@@ -954,7 +954,7 @@ ksp_fcntl(int fd, int cmd, ...)
 	switch (cmd) {
 	case F_DUPFD:
 	case F_DUPFD_CLOEXEC:
-		if (arg < 0 || arg >= ksp__fd_limit()) {
+		if (arg < 0 || !ksp__fd_below_limit(arg)) {
 			r = -EINVAL;
 			break;
 		}
@@ -1265,7 +1265,8 @@ ksp_poll(struct pollfd *fds, nfds_t nfds, int timeout)
 	bool timed_out = timeout == 0, reg = false;
 	int ready = 0, err = 0;
 
-	if (nfds > (nfds_t)ksp__fd_limit())
+	if (nfds > (nfds_t)INT32_MAX ||
+	    (nfds > 0 && !ksp__fd_below_limit((long)nfds - 1)))
 		return fail(-EINVAL);
 	if (nfds > 0 && fds == NULL)
 		return fail(-EFAULT);

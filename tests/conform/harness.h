@@ -83,6 +83,7 @@
 #define getgid		ksp_getgid
 #define getegid		ksp_getegid
 #define umask		ksp_umask
+#define setrlimit	ksp_setrlimit
 #endif
 
 /* -- checks: each failure is printed and counted, the test goes on -- */
