@@ -50,6 +50,7 @@ struct poll_waiter {
 struct poll_slot {
 	struct ks_poll_entry pe;
 	struct kp_file	    *f;		/* a socket or stale, else NULL */
+	struct kp_file	    *epf;	/* an epoll instance (a kernel fd) */
 	bool		     registered;
 };
 
@@ -197,7 +198,7 @@ kp_poll(struct pollfd *fds, nfds_t nfds, int64_t deadline,
 		struct kp_file *f = fds[i].fd < 0 ? NULL : kp__fd_get(fds[i].fd);
 
 		if (f != NULL && f->kind == KP_EPOLL) {
-			kp__file_put(f);
+			slot[i].epf = f;
 			f = NULL;
 		}
 		slot[i].f = f;
@@ -238,6 +239,10 @@ kp_poll(struct pollfd *fds, nfds_t nfds, int64_t deadline,
 				fds[i].revents = (short)(m & ((unsigned)fds[i].events |
 						 POLLERR | POLLHUP));
 			} else {
+				/* An epoll instance's kernel fd tells the
+				 * truth about its sockets once refreshed. */
+				if (s->epf != NULL)
+					kp__epoll_refresh(s->epf->ep);
 				hp[h].fd = fds[i].fd;
 				hp[h].events = fds[i].events;
 				hp[h].revents = 0;
@@ -293,6 +298,7 @@ out:
 			if (slot[i].registered)
 				ks_poll_remove(&slot[i].pe);
 			kp__file_put(slot[i].f);
+			kp__file_put(slot[i].epf);
 		}
 	}
 	if (w.efd >= 0)

@@ -101,6 +101,12 @@ int	kp__install_sock(struct ks_sock *so, bool cloexec);
 
 /* epoll.c */
 void	kp__epoll_free(struct kp_epoll *ep);
+/* Makes @ep's kernel descriptor readable exactly while one of its socket
+ * items is ready (before a poll or an outer epoll asks the kernel). */
+void	kp__epoll_refresh(struct kp_epoll *ep);
+/* ks_recvmsg(), noting the socket this thread reads from: the wake-up a
+ * reader causes on its own socket is no event for epoll. */
+long	kp__recvmsg(struct ks_sock *so, struct ks_msghdr *msg, int flags);
 
 /* Counters for the summary line (KSOCK_RUN_STATS). */
 struct kp_stats {

@@ -577,7 +577,7 @@ sock_recv(struct kp_file *f, struct ks_msghdr *k, int flags,
 	int err;
 
 	k->msg_flags = 0;
-	n = ks_recvmsg(f->so, k, flags);
+	n = kp__recvmsg(f->so, k, flags);
 	if (n < 0)
 		return n;
 	atomic_fetch_add_explicit(&kp_stats.recvs, 1, memory_order_relaxed);
