@@ -712,6 +712,64 @@ epoll_pwait2_huge_timeout(void)
 	CHECK_OK(close(sv[1]));
 }
 
+#define MANY_EP	100
+
+/* Many ready items, fewer events per call: level-triggered items come
+ * round in turn, so a few calls report every one; a closed socket leaves
+ * the set. */
+static void
+epoll_many_ready_rotate(void)
+{
+	static int sv[MANY_EP][2];
+	struct epoll_event ev = { .events = EPOLLIN }, out[16];
+	bool seen[MANY_EP] = { false };
+	int ep, k, nseen = 0;
+	char c;
+
+	ep = CHECK_OK(epoll_create1(0));
+	for (int i = 0; i < MANY_EP; i++) {
+		CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv[i]));
+		ev.data.u64 = (uint64_t)i;
+		CHECK_OK(epoll_ctl(ep, EPOLL_CTL_ADD, sv[i][1], &ev));
+	}
+	CHECK_EQ(epoll_wait(ep, out, 16, 0), 0);
+	for (int i = 0; i < MANY_EP; i++)
+		CHECK_EQ(send(sv[i][0], "m", 1, 0), 1);
+	for (int call = 0; call < (MANY_EP + 15) / 16; call++) {
+		k = epoll_wait(ep, out, 16, 0);
+		CHECK_EQ(k, 16);
+		for (int j = 0; j < k; j++) {
+			uint64_t d = out[j].data.u64;
+
+			CHECK(d < MANY_EP);
+			if (d < MANY_EP && !seen[d]) {
+				seen[d] = true;
+				nseen++;
+			}
+		}
+	}
+	CHECK_EQ(nseen, MANY_EP);
+	/* Half read, half closed: nothing is ready. */
+	for (int i = 0; i < MANY_EP; i++) {
+		if (i % 2)
+			CHECK_OK(close(sv[i][1]));
+		else
+			CHECK_EQ(recv(sv[i][1], &c, 1, 0), 1);
+	}
+	CHECK_EQ(epoll_wait(ep, out, 16, 0), 0);
+	/* The open ones still report. */
+	CHECK_EQ(send(sv[10][0], "n", 1, 0), 1);
+	CHECK_EQ(epoll_wait(ep, out, 16, 1000), 1);
+	CHECK_EQ(out[0].data.u64, 10);
+	CHECK_EQ(recv(sv[10][1], &c, 1, 0), 1);
+	for (int i = 0; i < MANY_EP; i++) {
+		CHECK_OK(close(sv[i][0]));
+		if (i % 2 == 0)
+			CHECK_OK(close(sv[i][1]));
+	}
+	CHECK_OK(close(ep));
+}
+
 static const struct th_test tests[] = {
 	{ "numbers_one_space", numbers_one_space },
 	{ "descriptor_calls", descriptor_calls },
@@ -729,6 +787,7 @@ static const struct th_test tests[] = {
 	{ "epoll_et_partial_read", epoll_et_partial_read },
 	{ "epoll_nested", epoll_nested },
 	{ "epoll_pwait2_huge_timeout", epoll_pwait2_huge_timeout },
+	{ "epoll_many_ready_rotate", epoll_many_ready_rotate },
 };
 
 TH_MAIN(tests)
