@@ -4,7 +4,8 @@
 #   make bench-sockets   the full run: table on stdout, JSON copy in
 #                        $(BUILD)/bench/results.json (about 2 minutes)
 #   make bench-smoke     every scenario once with tiny sizes, both sides,
-#                        checking byte counts (part of make check)
+#                        checking byte counts and contents (part of make
+#                        check; about a second)
 
 BENCH_DIR  := $(BUILD)/bench
 BENCH_SRCS := bench/bench.c bench/bench_ops.c bench/bench_scn.c

@@ -742,6 +742,19 @@ ep_spin(struct kp_epoll *ep, int64_t deadline)
 	}
 }
 
+/* Takes an open reference to @f unless its last one is gone (an epoll
+ * instance is freed with its last open reference, not its memory). */
+static bool
+file_tryhold(struct kp_file *f)
+{
+	long refs = atomic_load(&f->refs);
+
+	while (refs > 0)
+		if (atomic_compare_exchange_weak(&f->refs, &refs, refs + 1))
+			return true;
+	return false;
+}
+
 /*
  * Refreshes the epoll instances @ep holds, so the kernel's view of them
  * is true before it is asked. Returns how many there are.
@@ -760,20 +773,18 @@ ep_refresh_nested(struct kp_epoll *ep)
 		int i = 0;
 
 		pthread_mutex_lock(&ep->lock);
-		for (n = ep->nested; n != NULL; n = n->next, i++) {
-			if (i == count && atomic_load(&n->f->refs) > 0) {
-				f = n->f;
-				kp__file_mem_hold(f);
-				inner = f->ep;
-				break;
-			}
+		for (n = ep->nested; n != NULL && i < count; n = n->next)
+			i++;
+		if (n != NULL && file_tryhold(n->f)) {
+			f = n->f;
+			inner = f->ep;
 		}
 		pthread_mutex_unlock(&ep->lock);
 		if (n == NULL)
 			return count;
 		if (inner != NULL && inner != ep)
 			kp__epoll_refresh(inner);
-		kp__file_mem_put(f);
+		kp__file_put(f);
 		count++;
 	}
 }
@@ -791,9 +802,8 @@ ep_nested_is_stale(struct kp_epoll *ep, const struct epoll_event *ev)
 
 	pthread_mutex_lock(&ep->lock);
 	for (n = ep->nested; n != NULL; n = n->next) {
-		if (n->data == ev->data.u64 && atomic_load(&n->f->refs) > 0) {
+		if (n->data == ev->data.u64 && file_tryhold(n->f)) {
 			f = n->f;
-			kp__file_mem_hold(f);
 			inner = f->ep;
 			p.fd = n->fd;
 			break;
@@ -804,7 +814,7 @@ ep_nested_is_stale(struct kp_epoll *ep, const struct epoll_event *ev)
 		return false;
 	if (inner != ep)
 		kp__epoll_refresh(inner);
-	kp__file_mem_put(f);
+	kp__file_put(f);
 	return syscall(SYS_ppoll, &p, 1, &zero, NULL, 0L) == 0;
 }
 

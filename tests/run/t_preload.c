@@ -671,6 +671,20 @@ epoll_nested(void)
 		CHECK_EQ(recv(sv[1], buf, sizeof(buf), 0), 1);
 		CHECK_EQ(poll(&p, 1, 0), 0);
 	}
+	/* An inner instance closed while held: gone from the outer. */
+	{
+		int gone = CHECK_OK(epoll_create1(0));
+
+		ev.data.u64 = 3;
+		CHECK_OK(epoll_ctl(gone, EPOLL_CTL_ADD, sv[0], &ev));
+		CHECK_OK(epoll_ctl(outer, EPOLL_CTL_ADD, gone, &ev));
+		CHECK_EQ(send(sv[1], "d", 1, 0), 1);
+		CHECK_EQ(epoll_wait(outer, out, 4, 0), 1);
+		CHECK_EQ(out[0].data.u64, 3);
+		CHECK_OK(close(gone));
+		CHECK_EQ(epoll_wait(outer, out, 4, 0), 0);
+		CHECK_EQ(recv(sv[0], buf, sizeof(buf), 0), 1);
+	}
 	CHECK_OK(close(outer));
 	CHECK_OK(close(inner));
 	CHECK_OK(close(sv[0]));
