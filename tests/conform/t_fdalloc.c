@@ -240,12 +240,89 @@ fdalloc_lowered_below_open(void)
 	CHECK_OK(close(c));
 }
 
+/* Room for the random walk: numbers from its first free one on. */
+#define WALK_SPAN	9000
+#define WALK_STEPS	3000
+
+/* A fixed pseudo-random sequence, the same on both sides. */
+static unsigned
+walk_rand(unsigned *state)
+{
+	*state = *state * 1103515245u + 12345u;
+	return *state >> 8;
+}
+
+/* Thousands of random socket, dup, dup2, F_DUPFD and close calls: every
+ * number handed out is the lowest free one (from the call's minimum),
+ * as computed by looking at which numbers are open. */
+static void
+fdalloc_random_walk(void)
+{
+	static bool mine[WALK_SPAN];
+	unsigned state = 12345;
+	int base, open_count = 0, sock;
+
+	require_room(WALK_SPAN + 64);
+	base = lowest_free(0);
+	sock = CHECK_OK(socket(AF_UNIX, SOCK_DGRAM, 0));
+	CHECK_EQ(sock, base);
+	mine[0] = true;
+	open_count = 1;
+	for (int step = 0; step < WALK_STEPS; step++) {
+		unsigned op = walk_rand(&state) % 8;
+		int at = (int)(walk_rand(&state) % WALK_SPAN), want, fd;
+
+		if (op <= 2) {
+			/* A new descriptor: socket or dup. */
+			want = lowest_free(0);
+			fd = op == 0 ? socket(AF_UNIX, SOCK_STREAM, 0) :
+					dup(sock);
+			CHECK_EQ(fd, want);
+		} else if (op == 3) {
+			/* F_DUPFD from a minimum inside the span. */
+			want = lowest_free(base + at);
+			fd = fcntl(sock, F_DUPFD, base + at);
+			CHECK_EQ(fd, want);
+		} else if (op == 4) {
+			/* dup2 anywhere in the span, over one of ours or a
+			 * free number (never over the process's own). */
+			if (base + at == sock || (!mine[at] && is_open(base + at)))
+				continue;
+			fd = dup2(sock, base + at);
+			CHECK_EQ(fd, base + at);
+		} else {
+			/* Close one of ours, if that number is ours. */
+			if (!mine[at] || base + at == sock)
+				continue;
+			CHECK_OK(close(base + at));
+			mine[at] = false;
+			open_count--;
+			continue;
+		}
+		if (fd < base || fd >= base + WALK_SPAN) {
+			if (fd >= 0)
+				CHECK_OK(close(fd));
+			continue;
+		}
+		if (!mine[fd - base]) {
+			mine[fd - base] = true;
+			open_count++;
+		}
+	}
+	CHECK(open_count > 100);
+	for (int i = WALK_SPAN - 1; i >= 0; i--)
+		if (mine[i])
+			CHECK_OK(close(base + i));
+	memset(mine, 0, sizeof(mine));
+}
+
 static const struct th_test tests[] = {
 	{ "fdalloc_consecutive", fdalloc_consecutive },
 	{ "fdalloc_lowest_hole_first", fdalloc_lowest_hole_first },
 	{ "fdalloc_dup2_above_holes", fdalloc_dup2_above_holes },
 	{ "fdalloc_emfile_at_limit", fdalloc_emfile_at_limit },
 	{ "fdalloc_lowered_below_open", fdalloc_lowered_below_open },
+	{ "fdalloc_random_walk", fdalloc_random_walk },
 };
 
 TH_MAIN(tests)
