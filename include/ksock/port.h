@@ -196,8 +196,9 @@ struct ks_port {
 	 * Whether a thread that waits for another one (for data, for room,
 	 * for a poll event) should keep spinning rather than park. ksock
 	 * calls it when a wait begins, with @spun_ns 0, and then every few
-	 * microseconds of spinning, with the time spun so far; false makes
-	 * the waiter park at once. Spinning pays only while the thread that
+	 * hundred nanoseconds of spinning, with the time spun so far (time
+	 * spent inside this hook included); false makes the waiter park at
+	 * once, and no further call comes for that wait. Spinning pays only while the thread that
 	 * will wake the waiter runs on another CPU and only for about what
 	 * a park and unpark pair would cost; a host that cannot tell should
 	 * answer from what it knows (one CPU for the caller: never spin; a
