@@ -2,15 +2,19 @@
  * bench: ksock's AF_UNIX against the Linux kernel's, side by side.
  *
  *   bench [--reps N] [--ms MS] [--only ID,...]
- *         [--linux-only | --ksock-only] [--json FILE]
+ *         [--linux-only | --ksock-only] [--no-pin] [--json FILE]
  *   bench --smoke [--linux-only]
  *
  * For every scenario of bench_scn.c, each side first finds the n that
  * makes one run last about MS milliseconds (150 by default), then the two
- * sides run N times (5 by default), alternating which goes first. The
- * table shows the medians, the ratio ksock/Linux, each throughput as a
- * fraction of the machine's memcpy bandwidth (measured in the same run)
- * and whether ksock meets its target; the JSON copy holds every sample.
+ * sides run N times (5 by default), alternating which goes first. Every
+ * scenario runs twice: with the threads free to use every CPU the process
+ * may use, then (unless --no-pin; the memory figures excepted) with every
+ * thread of both sides on one CPU, the rows marked "[1 CPU]". The table
+ * shows the medians, the ratio ksock/Linux, each throughput as a fraction
+ * of memcpy's bandwidth measured just before and just after that row (in
+ * the same conditions), and whether ksock meets its target; the JSON copy
+ * holds every sample.
  *
  * --smoke runs every scenario once on each side with tiny sizes and
  * checks that it moved the bytes it should and left no descriptor (and
@@ -23,6 +27,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <sched.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -59,6 +64,8 @@ struct side_stats {
 
 struct row {
 	const struct bench_scn *s;
+	bool		 one_cpu;	/* both sides' threads on one CPU */
+	double		 mcpy;		/* memcpy MiB/s next to this row */
 	struct side_stats side[2];	/* [0] Linux, [1] ksock */
 };
 
@@ -68,6 +75,7 @@ static struct {
 	bool	 smoke;
 	bool	 linux_only;
 	bool	 ksock_only;		/* for profiling ksock alone */
+	bool	 no_pin;		/* skip the rows on one CPU */
 	const char *only;
 	const char *json;
 } opt = { .reps = 5, .seconds = 0.15 };
@@ -166,7 +174,8 @@ copier_main(void *p)
  * and, with two threads, how far the machine itself scales.
  */
 static double
-measure_memcpy(int threads, double *samples, int *nsamples)
+measure_memcpy_for(int threads, double seconds, int reps, double *samples,
+		   int *nsamples)
 {
 	struct copier c[2];
 	double sec;
@@ -184,8 +193,8 @@ measure_memcpy(int threads, double *samples, int *nsamples)
 	}
 	while ((sec = memcpy_once(c[0].dst, c[0].src, n)) < CALIBRATE_MIN_S)
 		n *= 4;
-	n = (long)((double)n * opt.seconds / sec) + 1;
-	for (i = 0; i < opt.reps; i++) {
+	n = (long)((double)n * seconds / sec) + 1;
+	for (i = 0; i < reps; i++) {
 		sec = 0;
 		for (t = 0; t < threads; t++) {
 			c[t].n = n;
@@ -198,12 +207,72 @@ measure_memcpy(int threads, double *samples, int *nsamples)
 		samples[i] = (double)threads * (double)n * MEMCPY_BLOCK /
 			     (1024.0 * 1024) / sec;
 	}
-	*nsamples = opt.reps;
+	*nsamples = reps;
 	for (t = 0; t < threads; t++) {
 		free(c[t].src);
 		free(c[t].dst);
 	}
-	return median(samples, opt.reps);
+	return median(samples, reps);
+}
+
+static double
+measure_memcpy(int threads, double *samples, int *nsamples)
+{
+	return measure_memcpy_for(threads, opt.seconds, opt.reps, samples,
+				  nsamples);
+}
+
+/* memcpy next to one throughput row: a few short runs. */
+#define ROW_MEMCPY_REPS		3
+#define ROW_MEMCPY_SECONDS	0.04
+
+static double
+row_memcpy(double *samples, int *nsamples)
+{
+	int n;
+
+	measure_memcpy_for(1, ROW_MEMCPY_SECONDS, ROW_MEMCPY_REPS,
+			   samples + *nsamples, &n);
+	*nsamples += n;
+	return median(samples, *nsamples);
+}
+
+/* -- where the threads run -- */
+
+/*
+ * The spin policy of the hosted port reads the process's CPUs at most
+ * every 100 ms (port/hosted/spin.c): after a change, wait that long so
+ * the next row runs under the policy it is meant to show.
+ */
+#define AFFINITY_SETTLE_US	120000
+
+static cpu_set_t all_cpus;
+
+/* Confines this thread, and every thread it starts from now on, to the
+ * first CPU it may use; false when that cannot be done. */
+static bool
+pin_one_cpu(void)
+{
+	cpu_set_t one;
+
+	CPU_ZERO(&one);
+	for (int c = 0; c < CPU_SETSIZE; c++) {
+		if (CPU_ISSET(c, &all_cpus)) {
+			CPU_SET(c, &one);
+			break;
+		}
+	}
+	if (sched_setaffinity(0, sizeof(one), &one) != 0)
+		return false;
+	usleep(AFFINITY_SETTLE_US);
+	return true;
+}
+
+static void
+unpin(void)
+{
+	sched_setaffinity(0, sizeof(all_cpus), &all_cpus);
+	usleep(AFFINITY_SETTLE_US);
 }
 
 /* -- one scenario, both sides -- */
@@ -256,7 +325,11 @@ run_row(struct row *row)
 {
 	const struct bench_scn *s = row->s;
 	struct bench_result r;
-	int rep, k, i, ret;
+	double msamples[2 * ROW_MEMCPY_REPS];
+	int rep, k, i, ret, nm = 0;
+
+	if (s->unit == BENCH_MIBPS)
+		row->mcpy = row_memcpy(msamples, &nm);
 
 	for (i = 0; i < 2; i++) {
 		if ((i == 1 && opt.linux_only) || (i == 0 && opt.ksock_only)) {
@@ -287,6 +360,8 @@ run_row(struct row *row)
 				 "%s", r.detail);
 			st->nv++;
 		}
+	if (s->unit == BENCH_MIBPS)
+		row->mcpy = row_memcpy(msamples, &nm);
 	for (i = 0; i < 2; i++) {
 		struct side_stats *st = &row->side[i];
 
@@ -335,9 +410,9 @@ side_ok(const struct side_stats *st)
 /* The text of the target column and whether ksock meets it (-1: unknown). */
 static int
 target_met(const struct row *rows, size_t nrows, const struct row *row,
-	   double memcpy_mibps, char *what, size_t wlen, char *got,
-	   size_t glen)
+	   char *what, size_t wlen, char *got, size_t glen)
 {
+	double memcpy_mibps = row->mcpy;
 	const struct bench_scn *s = row->s;
 	const struct side_stats *l = &row->side[0], *k = &row->side[1];
 	double ratio = l->med != 0 ? k->med / l->med : NAN, base = NAN;
@@ -375,6 +450,7 @@ target_met(const struct row *rows, size_t nrows, const struct row *row,
 	case BENCH_SCALE_GE:
 		for (i = 0; i < nrows; i++)
 			if (strcmp(rows[i].s->id, s->base) == 0 &&
+			    rows[i].one_cpu == row->one_cpu &&
 			    side_ok(&rows[i].side[1]))
 				base = rows[i].side[1].med;
 		snprintf(what, wlen, ">= %gx %s", s->goal, s->base);
@@ -399,11 +475,15 @@ side_cell(char *buf, size_t len, const struct side_stats *st, bool second)
 
 static void
 print_line(const char *name, const char *unit, const char *lv, const char *kv,
-	   double ratio, double lf, double kf, const char *target,
+	   double ratio, double mc, double lf, double kf, const char *target,
 	   const char *met)
 {
-	char rb[16], lfb[16], kfb[16];
+	char rb[16], lfb[16], kfb[16], mcb[16];
 
+	if (isnan(mc))
+		snprintf(mcb, sizeof(mcb), "%s", "");
+	else
+		snprintf(mcb, sizeof(mcb), "%.0f", mc);
 	if (isnan(ratio))
 		snprintf(rb, sizeof(rb), "-");
 	else
@@ -416,32 +496,32 @@ print_line(const char *name, const char *unit, const char *lv, const char *kv,
 		snprintf(kfb, sizeof(kfb), "%s", "");
 	else
 		snprintf(kfb, sizeof(kfb), "%.3f", kf);
-	printf("%-30s %-6s %11s %11s %8s %7s %7s  %-30s %s\n", name, unit, lv,
-	       kv, rb, lfb, kfb, target, met);
+	printf("%-38s %-6s %11s %11s %8s %7s %7s %7s  %-30s %s\n", name, unit,
+	       lv, kv, rb, mcb, lfb, kfb, target, met);
 }
 
 static void
 print_table(const struct row *rows, size_t nrows, double memcpy_mibps,
 	    double memcpy2_mibps)
 {
-	char lv[32], kv[32], what[64], got[32], met[48], name[48];
+	char lv[32], kv[32], what[64], got[32], met[48], name[64];
 	const struct row *row;
 	size_t i;
 	int m, second;
 
-	printf("\n%-30s %-6s %11s %11s %8s %7s %7s  %-30s %s\n", "scenario",
-	       "unit", "linux", "ksock", "k/linux", "l/mcpy", "k/mcpy",
-	       "target for ksock", "met?");
+	printf("\n%-38s %-6s %11s %11s %8s %7s %7s %7s  %-30s %s\n",
+	       "scenario", "unit", "linux", "ksock", "k/linux", "memcpy",
+	       "l/mcpy", "k/mcpy", "target for ksock", "met?");
 	snprintf(lv, sizeof(lv), "%.0f", memcpy_mibps);
-	print_line("memcpy 64 KiB blocks", "MiB/s", lv, "", NAN, 1, NAN, "",
-		   "");
+	print_line("memcpy 64 KiB blocks, at start", "MiB/s", lv, "", NAN,
+		   NAN, 1, NAN, "", "");
 	snprintf(lv, sizeof(lv), "%.0f", memcpy2_mibps);
-	print_line("memcpy, 2 threads at once", "MiB/s", lv, "", NAN,
+	print_line("memcpy, 2 threads at once", "MiB/s", lv, "", NAN, NAN,
 		   memcpy2_mibps / memcpy_mibps, NAN, "", "");
 	for (i = 0; i < nrows; i++) {
 		row = &rows[i];
-		m = target_met(rows, nrows, row, memcpy_mibps, what,
-			       sizeof(what), got, sizeof(got));
+		m = target_met(rows, nrows, row, what, sizeof(what), got,
+			       sizeof(got));
 		if (m < 0)
 			snprintf(met, sizeof(met), "%s", what[0] ? "-" : "");
 		else
@@ -455,15 +535,17 @@ print_table(const struct row *rows, size_t nrows, double memcpy_mibps,
 			double km = second ? k->med2 : k->med;
 			bool tp = row->s->unit == BENCH_MIBPS;
 
-			snprintf(name, sizeof(name), "%s%s", row->s->name,
+			snprintf(name, sizeof(name), "%s%s%s", row->s->name,
 				 row->s->unit != BENCH_LATENCY ? "" :
-				 second ? " p99" : " p50");
+				 second ? " p99" : " p50",
+				 row->one_cpu ? " [1 CPU]" : "");
 			side_cell(lv, sizeof(lv), l, second);
 			side_cell(kv, sizeof(kv), k, second);
 			print_line(name, unit_name(row->s->unit), lv, kv,
 				   side_ok(l) && side_ok(k) ? km / lm : NAN,
-				   tp && side_ok(l) ? lm / memcpy_mibps : NAN,
-				   tp && side_ok(k) ? km / memcpy_mibps : NAN,
+				   tp ? row->mcpy : NAN,
+				   tp && side_ok(l) ? lm / row->mcpy : NAN,
+				   tp && side_ok(k) ? km / row->mcpy : NAN,
 				   second ? "" : what, second ? "" : met);
 		}
 	}
@@ -481,7 +563,8 @@ print_table(const struct row *rows, size_t nrows, double memcpy_mibps,
 	for (i = 0; i < nrows; i++)
 		for (m = 0; m < 2; m++)
 			if (rows[i].side[m].status != 0)
-				printf("%s on %s: %s\n", rows[i].s->id,
+				printf("%s%s on %s: %s\n", rows[i].s->id,
+				       rows[i].one_cpu ? " [1 CPU]" : "",
 				       sides[m]->name, rows[i].side[m].err);
 }
 
@@ -585,10 +668,11 @@ write_json(const char *path, const struct row *rows, size_t nrows,
 	fprintf(f, ",\n  \"scenarios\": [\n");
 	for (i = 0; i < nrows; i++) {
 		row = &rows[i];
-		m = target_met(rows, nrows, row, memcpy_mibps, what,
-			       sizeof(what), got, sizeof(got));
+		m = target_met(rows, nrows, row, what, sizeof(what), got,
+			       sizeof(got));
 		fprintf(f, "    {\"id\": ");
 		json_string(f, row->s->id);
+		fprintf(f, ", \"one_cpu\": %s", row->one_cpu ? "true" : "false");
 		fprintf(f, ", \"name\": ");
 		json_string(f, row->s->name);
 		fprintf(f, ", \"unit\": ");
@@ -602,12 +686,14 @@ write_json(const char *path, const struct row *rows, size_t nrows,
 			    side_ok(&row->side[1]) ?
 			    row->side[1].med / row->side[0].med : NAN);
 		if (row->s->unit == BENCH_MIBPS) {
+			fprintf(f, ", \"memcpy_mibps\": ");
+			json_number(f, row->mcpy);
 			fprintf(f, ", \"linux_memcpy_fraction\": ");
 			json_number(f, side_ok(&row->side[0]) ?
-				    row->side[0].med / memcpy_mibps : NAN);
+				    row->side[0].med / row->mcpy : NAN);
 			fprintf(f, ", \"ksock_memcpy_fraction\": ");
 			json_number(f, side_ok(&row->side[1]) ?
-				    row->side[1].med / memcpy_mibps : NAN);
+				    row->side[1].med / row->mcpy : NAN);
 		}
 		fprintf(f, ", \"target\": ");
 		if (what[0])
@@ -687,7 +773,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: bench [--reps N] [--ms MS] [--only ID,...] "
-		"[--linux-only | --ksock-only] [--json FILE]\n"
+		"[--linux-only | --ksock-only] [--no-pin] [--json FILE]\n"
 		"       bench --smoke [--linux-only]\n");
 	exit(2);
 }
@@ -730,7 +816,7 @@ raise_nofile(void)
 int
 main(int argc, char **argv)
 {
-	static struct row rows[64];
+	static struct row rows[128];
 	double mc[MAX_REPS], mc2[MAX_REPS], memcpy_mibps, memcpy2_mibps;
 	size_t nrows = 0, j;
 	int i, nmc, nmc2, status = 0;
@@ -750,6 +836,8 @@ main(int argc, char **argv)
 			opt.only = argv[++i];
 		else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc)
 			opt.json = argv[++i];
+		else if (strcmp(argv[i], "--no-pin") == 0)
+			opt.no_pin = true;
 		else
 			usage();
 	}
@@ -758,6 +846,8 @@ main(int argc, char **argv)
 		usage();
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGALRM, watchdog);
+	if (sched_getaffinity(0, sizeof(all_cpus), &all_cpus) != 0)
+		opt.no_pin = true;
 	raise_nofile();
 	if (!opt.linux_only && bench_ksock_init() != 0) {
 		fprintf(stderr, "bench: ksp_init: %s\n", strerror(errno));
@@ -773,15 +863,27 @@ main(int argc, char **argv)
 	printf("bench: %d repetitions of ~%.0f ms per side, alternating; "
 	       "memcpy %.0f MiB/s\n", opt.reps, opt.seconds * 1000,
 	       memcpy_mibps);
-	for (j = 0; j < bench_nscns && nrows < sizeof(rows) / sizeof(rows[0]);
-	     j++) {
-		if (!selected(bench_scns[j].id))
-			continue;
-		rows[nrows].s = &bench_scns[j];
-		printf("  %s...\n", bench_scns[j].name);
-		fflush(stdout);
-		run_row(&rows[nrows]);
-		nrows++;
+	/* Every scenario on every CPU the process may use, then (but for
+	 * the memory figures, which one thread takes) with all threads of
+	 * both sides on one CPU. */
+	for (int pinned = 0; pinned < 2; pinned++) {
+		if (pinned && (opt.no_pin || !pin_one_cpu()))
+			break;
+		for (j = 0; j < bench_nscns &&
+		     nrows < sizeof(rows) / sizeof(rows[0]); j++) {
+			if (!selected(bench_scns[j].id) ||
+			    (pinned && bench_scns[j].unit == BENCH_BYTES))
+				continue;
+			rows[nrows].s = &bench_scns[j];
+			rows[nrows].one_cpu = pinned;
+			printf("  %s%s...\n", bench_scns[j].name,
+			       pinned ? " [1 CPU]" : "");
+			fflush(stdout);
+			run_row(&rows[nrows]);
+			nrows++;
+		}
+		if (pinned)
+			unpin();
 	}
 	print_table(rows, nrows, memcpy_mibps, memcpy2_mibps);
 	if (opt.json != NULL &&

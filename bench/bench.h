@@ -146,6 +146,12 @@ struct bench_scn {
 	int		 pairs;		/* scaling: socket pairs... */
 	int		 threads;	/* ...driven by this many threads */
 	bool		 use_poll;	/* latency: poll before each recv */
+	bool		 use_path;	/* connect: a filesystem name, not an
+					   abstract one */
+	int		 fill;		/* descriptors held open meanwhile
+					   (epoll: sockets watched) */
+	const char	*prog;		/* an unmodified program, run natively
+					   and under ksock-run (run_program) */
 	int		 queued;	/* memory: bytes queued per pair */
 	enum bench_unit	 unit;
 	long		 start_n;	/* first calibration guess (0: fixed n) */

@@ -11,6 +11,7 @@
  * the socket and so reaches every copy of a descriptor.
  */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -68,6 +69,95 @@ alloc_buf(size_t len)
 	return p;
 }
 
+/*
+ * The content of a throughput run, which the reader checks: every 8-byte
+ * word of a write holds a pseudo-random function of its place in the
+ * write, except the first and the last, which hold the write's number
+ * (twice, differently mixed). A lost, repeated, reordered or stale write
+ * then fails the check at the next stamp the reader looks at, and a
+ * corrupted one at any word it samples. The writer stamps its buffer
+ * before each send (16 bytes); the reader looks at every stamp and one
+ * body word per read, so the check costs next to nothing.
+ */
+#define STAMP_HEAD	0x6b736f636b2d6821ULL
+#define STAMP_TAIL	0x7461696c2d6b7321ULL
+
+static uint64_t
+body_word(size_t word)
+{
+	uint64_t x = (uint64_t)word * 0x9e3779b97f4a7c15ULL + 0x632be59bd9b4e019ULL;
+
+	return x ^ (x >> 29);
+}
+
+/* Fills @buf (@len bytes, a multiple of 8 and at least 16) with the body
+ * pattern; stamp_write() then numbers it. */
+static void
+pattern_fill(char *buf, size_t len)
+{
+	for (size_t w = 0; w < len / 8; w++) {
+		uint64_t v = body_word(w);
+
+		memcpy(buf + w * 8, &v, 8);
+	}
+}
+
+static void
+stamp_write(char *buf, size_t len, long i)
+{
+	uint64_t head = (uint64_t)i ^ STAMP_HEAD, tail = (uint64_t)i ^ STAMP_TAIL;
+
+	memcpy(buf, &head, 8);
+	memcpy(buf + len - 8, &tail, 8);
+}
+
+/* The word at offset @pos of the stream of writes of @size bytes. */
+static uint64_t
+expected_word(unsigned long long pos, size_t size)
+{
+	unsigned long long i = pos / size;
+	size_t in = (size_t)(pos % size);
+
+	if (in == 0)
+		return (uint64_t)i ^ STAMP_HEAD;
+	if (in == size - 8)
+		return (uint64_t)i ^ STAMP_TAIL;
+	return body_word(in / 8);
+}
+
+/*
+ * Checks @k bytes read at stream offset @off (writes of @size bytes):
+ * every stamp in them and one body word. Returns -1 when all is well,
+ * else the offset of the first bad word.
+ */
+static long long
+check_read(const char *buf, size_t k, unsigned long long off, size_t size)
+{
+	unsigned long long end = off + k, pos, w;
+	uint64_t v;
+
+	/* The stamps: head and tail of every write that overlaps. */
+	for (w = off / size; w * size < end; w++) {
+		unsigned long long at[2] = { w * size, w * size + size - 8 };
+
+		for (int j = 0; j < 2; j++) {
+			if (at[j] < off || at[j] + 8 > end)
+				continue;
+			memcpy(&v, buf + (at[j] - off), 8);
+			if (v != expected_word(at[j], size))
+				return (long long)at[j];
+		}
+	}
+	/* One body word: the middle one of the read. */
+	pos = ((off + end) / 2) & ~7ULL;
+	if (pos >= off && pos + 8 <= end) {
+		memcpy(&v, buf + (pos - off), 8);
+		if (v != expected_word(pos, size))
+			return (long long)pos;
+	}
+	return -1;
+}
+
 /* Sends all @len bytes (a stream may take them in parts). 0 or errno. */
 static int
 send_all(const struct bench_ops *ops, int fd, const char *buf, size_t len)
@@ -107,7 +197,7 @@ unique_name(struct sockaddr_un *sun, const struct bench_ops *ops)
 struct writer {
 	const struct bench_ops *ops;
 	int		 fd;
-	const char	*buf;
+	char		*buf;
 	size_t		 size;
 	long		 n;
 };
@@ -120,6 +210,7 @@ writer_main(void *p)
 	int err;
 
 	for (i = 0; i < w->n; i++) {
+		stamp_write((char *)w->buf, w->size, i);
 		err = send_all(w->ops, w->fd, w->buf, w->size);
 		if (err != 0)
 			return err;
@@ -130,7 +221,8 @@ writer_main(void *p)
 /*
  * @n writes of s->size bytes from one thread to another over a
  * socketpair of s->type. A stream reader reads s->size at a time and
- * takes what comes; a message reader must get every message whole.
+ * takes what comes; a message reader must get every message whole. The
+ * reader checks what it got (check_read).
  */
 static int
 run_throughput(const struct bench_ops *ops, const struct bench_scn *s,
@@ -139,7 +231,7 @@ run_throughput(const struct bench_ops *ops, const struct bench_scn *s,
 	struct bench_thread t;
 	struct writer w;
 	char *wbuf, *rbuf;
-	long long got = 0, msgs = 0;
+	long long got = 0, msgs = 0, bad;
 	int64_t t0;
 	ssize_t k;
 	int sv[2], ret = -1, werr;
@@ -155,6 +247,7 @@ run_throughput(const struct bench_ops *ops, const struct bench_scn *s,
 		bench_fail(r, "socketpair: %s", strerror(errno));
 		goto free_bufs;
 	}
+	pattern_fill(wbuf, s->size);
 	w = (struct writer){ ops, sv[0], wbuf, s->size, n };
 	t0 = bench_now_ns();
 	if (ops->thread_start(&t, writer_main, &w) < 0) {
@@ -173,6 +266,11 @@ run_throughput(const struct bench_ops *ops, const struct bench_scn *s,
 		if (s->type != SOCK_STREAM && (size_t)k != s->size) {
 			bench_fail(r, "message %lld: %zd bytes, want %zu",
 				   msgs, k, s->size);
+			break;
+		}
+		if ((bad = check_read(rbuf, (size_t)k, (unsigned long long)got,
+				      s->size)) >= 0) {
+			bench_fail(r, "wrong bytes at offset %lld", bad);
 			break;
 		}
 		got += k;
@@ -227,11 +325,10 @@ wait_readable(const struct bench_ops *ops, int fd, bool use_poll)
 	return 0;
 }
 
-/* Receives exactly one byte; 0 or errno (EPIPE at EOF). */
+/* Receives exactly one byte into *@c; 0 or errno (EPIPE at EOF). */
 static int
-recv_byte(const struct bench_ops *ops, int fd, bool use_poll)
+recv_byte(const struct bench_ops *ops, int fd, bool use_poll, char *c)
 {
-	char c;
 	ssize_t k;
 	int err;
 
@@ -239,7 +336,7 @@ recv_byte(const struct bench_ops *ops, int fd, bool use_poll)
 		err = wait_readable(ops, fd, use_poll);
 		if (err != 0)
 			return err;
-		k = ops->recv(fd, &c, 1, 0);
+		k = ops->recv(fd, c, 1, 0);
 		if (k == 1)
 			return 0;
 		if (k == 0)
@@ -256,10 +353,14 @@ echo_main(void *p)
 	long i;
 	int err;
 
+	char c;
+
+	/* Each byte comes back plus one: the pinger checks it. */
 	for (i = 0; i < e->n; i++) {
-		err = recv_byte(e->ops, e->fd, e->use_poll);
+		err = recv_byte(e->ops, e->fd, e->use_poll, &c);
+		c++;
 		if (err == 0)
-			err = send_all(e->ops, e->fd, "p", 1);
+			err = send_all(e->ops, e->fd, &c, 1);
 		if (err != 0)
 			return err;
 	}
@@ -304,10 +405,14 @@ run_pingpong(const struct bench_ops *ops, const struct bench_scn *s, long n,
 	}
 	t0 = bench_now_ns();
 	for (i = 0; i < n; i++) {
+		char out = (char)(i * 7), in = 0;
+
 		t1 = bench_now_ns();
-		err = send_all(ops, sv[0], "p", 1);
+		err = send_all(ops, sv[0], &out, 1);
 		if (err == 0)
-			err = recv_byte(ops, sv[0], s->use_poll);
+			err = recv_byte(ops, sv[0], s->use_poll, &in);
+		if (err == 0 && in != (char)(out + 1))
+			err = EBADMSG;
 		if (err != 0)
 			break;
 		rtt[i] = bench_now_ns() - t1;
@@ -333,6 +438,46 @@ close_pair:
 free_rtt:
 	free(rtt);
 	return ret;
+}
+
+/* -- descriptors held open during a run -- */
+
+/*
+ * Opens @n idle sockets, so the run happens in a descriptor table that
+ * holds that many: their numbers are below the ones the run allocates.
+ * Returns the array (close_fill frees it), or NULL with r->err set.
+ */
+static int *
+open_fill(const struct bench_ops *ops, int n, struct bench_result *r)
+{
+	int *fds = calloc((size_t)n + 1, sizeof(int));
+
+	if (fds == NULL) {
+		bench_fail(r, "out of memory");
+		return NULL;
+	}
+	for (int i = 0; i < n; i++) {
+		fds[i] = ops->socket(AF_UNIX, SOCK_STREAM, 0);
+		if (fds[i] < 0) {
+			bench_fail(r, "filler socket %d: %s", i,
+				   strerror(errno));
+			while (i-- > 0)
+				ops->close(fds[i]);
+			free(fds);
+			return NULL;
+		}
+	}
+	return fds;
+}
+
+static void
+close_fill(const struct bench_ops *ops, int *fds, int n)
+{
+	if (fds == NULL)
+		return;
+	for (int i = 0; i < n; i++)
+		ops->close(fds[i]);
+	free(fds);
 }
 
 /* -- connection rate -- */
@@ -363,10 +508,29 @@ acceptor_main(void *p)
 	return 0;
 }
 
+/* Fills @sun with a path name in /tmp unique to this process, side and
+ * call, and removes anything there. */
+static socklen_t
+unique_path(struct sockaddr_un *sun, const struct bench_ops *ops)
+{
+	static atomic_uint counter;
+	int len;
+
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	len = snprintf(sun->sun_path, sizeof(sun->sun_path),
+		       "/tmp/ksock-bench-%d-%s-%u", (int)getpid(), ops->name,
+		       atomic_fetch_add(&counter, 1));
+	unlink(sun->sun_path);
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1);
+}
+
 /*
- * @n times: socket, connect to a listener on an abstract name, close;
- * a second thread accepts and closes each connection. Abstract names keep
- * the host filesystem (and ksock's real stat() calls) out of the figure.
+ * @n times: socket, connect to a listener, close; a second thread
+ * accepts and closes each connection. The listener has an abstract name
+ * (no filesystem), or with s->use_path a path in /tmp (each connect then
+ * resolves it: on ksock, real system calls on the path). With s->fill,
+ * that many descriptors stay open in both threads' tables meanwhile.
  */
 static int
 run_connect(const struct bench_ops *ops, const struct bench_scn *s, long n,
@@ -378,13 +542,17 @@ run_connect(const struct bench_ops *ops, const struct bench_scn *s, long n,
 	socklen_t len;
 	int64_t t0;
 	long i;
-	int lfd, fd, ret = -1, aerr;
+	int lfd, fd, ret = -1, aerr, *fill = NULL;
 
 	r->want = n;
-	len = unique_name(&sun, ops);
+	len = s->use_path ? unique_path(&sun, ops) : unique_name(&sun, ops);
+	if (s->fill > 0 && (fill = open_fill(ops, s->fill, r)) == NULL)
+		return -1;
 	lfd = ops->socket(AF_UNIX, SOCK_STREAM, 0);
-	if (lfd < 0)
-		return bench_fail(r, "socket: %s", strerror(errno));
+	if (lfd < 0) {
+		bench_fail(r, "socket: %s", strerror(errno));
+		goto close_fill;
+	}
 	if (ops->bind(lfd, (struct sockaddr *)&sun, len) < 0 ||
 	    ops->listen(lfd, CONNECT_BACKLOG) < 0) {
 		bench_fail(r, "bind/listen: %s", strerror(errno));
@@ -424,6 +592,10 @@ run_connect(const struct bench_ops *ops, const struct bench_scn *s, long n,
 	r->value = (double)a.accepted / r->seconds;
 close_listener:
 	ops->close(lfd);
+	if (s->use_path)
+		unlink(sun.sun_path);
+close_fill:
+	close_fill(ops, fill, s->fill);
 	return ret;
 }
 
@@ -656,6 +828,132 @@ free_bufs:
 	return ret;
 }
 
+/* -- fan-in: many datagram senders, one receiver -- */
+
+#define FANIN_MAX	16
+
+struct fanin_sender {
+	const struct bench_ops *ops;
+	int		 fd;		/* connected to the receiver */
+	uint32_t	 id;
+	size_t		 size;
+	long		 n;
+};
+
+static int
+fanin_sender_main(void *p)
+{
+	struct fanin_sender *fs = p;
+	char buf[4096];
+
+	memset(buf, 'f', fs->size);
+	memcpy(buf, &fs->id, 4);
+	for (long i = 0; i < fs->n; i++) {
+		uint32_t seq = (uint32_t)i;
+
+		memcpy(buf + 4, &seq, 4);
+		for (;;) {
+			if (fs->ops->send(fs->fd, buf, fs->size,
+					  MSG_NOSIGNAL) == (ssize_t)fs->size)
+				break;
+			if (errno != EINTR)
+				return errno;
+		}
+	}
+	return 0;
+}
+
+/*
+ * s->threads sender threads, each with its own datagram socket connected
+ * to one receiver bound to an abstract name, send @n messages of s->size
+ * bytes in all; this thread receives them. Each message names its sender
+ * and its number, and the receiver checks that every sender's messages
+ * come whole and in order. Messages per second.
+ */
+static int
+run_fanin(const struct bench_ops *ops, const struct bench_scn *s, long n,
+	  struct bench_result *r)
+{
+	struct bench_thread t[FANIN_MAX];
+	struct fanin_sender fs[FANIN_MAX];
+	uint32_t next[FANIN_MAX] = { 0 };
+	struct sockaddr_un sun;
+	socklen_t len;
+	char buf[4096];
+	int rfd, nsend = s->threads, made = 0, started = 0, i, ret = -1, err;
+	long per = n / nsend, got = 0;
+	int64_t t0;
+
+	r->want = per * nsend;
+	len = unique_name(&sun, ops);
+	rfd = ops->socket(AF_UNIX, SOCK_DGRAM, 0);
+	if (rfd < 0)
+		return bench_fail(r, "socket: %s", strerror(errno));
+	if (ops->bind(rfd, (struct sockaddr *)&sun, len) < 0) {
+		bench_fail(r, "bind: %s", strerror(errno));
+		goto close_all;
+	}
+	for (made = 0; made < nsend; made++) {
+		fs[made] = (struct fanin_sender){ ops, -1, (uint32_t)made,
+						  s->size, per };
+		fs[made].fd = ops->socket(AF_UNIX, SOCK_DGRAM, 0);
+		if (fs[made].fd < 0 ||
+		    ops->connect(fs[made].fd, (struct sockaddr *)&sun,
+				 len) < 0) {
+			bench_fail(r, "sender %d: %s", made, strerror(errno));
+			if (fs[made].fd >= 0)
+				ops->close(fs[made].fd);
+			goto close_all;
+		}
+	}
+	t0 = bench_now_ns();
+	for (started = 0; started < nsend; started++)
+		if (ops->thread_start(&t[started], fanin_sender_main,
+				      &fs[started]) < 0) {
+			bench_fail(r, "thread: %s", strerror(errno));
+			break;
+		}
+	while (started == nsend && got < r->want) {
+		ssize_t k = ops->recv(rfd, buf, sizeof(buf), 0);
+		uint32_t id, seq;
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k != (ssize_t)s->size) {
+			bench_fail(r, "message %ld: %zd bytes: %s", got, k,
+				   k < 0 ? strerror(errno) : "wrong size");
+			break;
+		}
+		memcpy(&id, buf, 4);
+		memcpy(&seq, buf + 4, 4);
+		if (id >= (uint32_t)nsend || seq != next[id] ||
+		    buf[k - 1] != 'f') {
+			bench_fail(r, "message %ld: sender %u number %u, "
+				   "out of order or damaged", got, id, seq);
+			break;
+		}
+		next[id]++;
+		got++;
+	}
+	r->seconds = (double)(bench_now_ns() - t0) / 1e9;
+	r->moved = got;
+	if (got < r->want)
+		ops->shutdown(rfd, SHUT_RDWR);
+	for (i = 0; i < started; i++) {
+		err = ops->thread_join(&t[i]);
+		if (err != 0 && got == r->want && r->err[0] == '\0')
+			bench_fail(r, "sender %d: %s", i, strerror(err));
+	}
+	if (started == nsend && got == r->want && r->err[0] == '\0')
+		ret = 0;
+	r->value = (double)got / r->seconds;
+close_all:
+	for (i = 0; i < made; i++)
+		ops->close(fs[i].fd);
+	ops->close(rfd);
+	return ret;
+}
+
 /* -- scaling: independent pairs, each driven by one thread -- */
 
 struct driver {
@@ -670,16 +968,19 @@ struct driver {
 };
 
 /*
- * Moves @size bytes through one pair from the same thread: sends what
- * fits without blocking, then reads it all back. 0 or errno.
+ * Moves @size bytes (write number @i of the pair) through one pair from
+ * the same thread: sends what fits without blocking, then reads it all
+ * back, checking it (check_read). 0 or errno.
  */
 static int
-pump(struct driver *d, int wfd, int rfd)
+pump(struct driver *d, int wfd, int rfd, long i)
 {
 	const struct bench_ops *ops = d->ops;
-	size_t done = 0, left;
+	unsigned long long base = (unsigned long long)i * d->size;
+	size_t done = 0, got = 0, left;
 	ssize_t k;
 
+	stamp_write(d->wbuf, d->size, i);
 	while (done < d->size) {
 		k = ops->send(wfd, d->wbuf + done, d->size - done,
 			      MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -690,6 +991,10 @@ pump(struct driver *d, int wfd, int rfd)
 			k = ops->recv(rfd, d->rbuf, left, 0);
 			if (k <= 0)
 				return k == 0 ? EPIPE : errno;
+			if (check_read(d->rbuf, (size_t)k, base + got,
+				       d->size) >= 0)
+				return EBADMSG;
+			got += (size_t)k;
 			d->moved += k;
 		}
 	}
@@ -707,7 +1012,7 @@ driver_main(void *p)
 		;
 	for (i = 0; i < d->n; i++)
 		for (j = 0; j < d->npairs; j++) {
-			err = pump(d, d->fds[2 * j], d->fds[2 * j + 1]);
+			err = pump(d, d->fds[2 * j], d->fds[2 * j + 1], i);
 			if (err != 0)
 				return err;
 		}
@@ -731,11 +1036,13 @@ run_scaling(const struct bench_ops *ops, const struct bench_scn *s, long n,
 	int64_t t0;
 
 	r->want = (long long)n * (long long)s->size * s->pairs;
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 4; i++) {
 		if ((bufs[i] = alloc_buf(s->size)) == NULL) {
 			bench_fail(r, "out of memory");
 			goto free_bufs;
 		}
+		pattern_fill(bufs[i], s->size);
+	}
 	for (npairs = 0; npairs < s->pairs; npairs++)
 		if (ops->socketpair(AF_UNIX, SOCK_STREAM, 0,
 				    &fds[2 * npairs]) < 0) {
@@ -780,6 +1087,91 @@ free_bufs:
 	return ret;
 }
 
+/* -- unmodified programs: natively and under ksock-run -- */
+
+/*
+ * The directory of this executable (build/bench), for its neighbours:
+ * run_bench beside it, ksock-run one up, the Python program in the
+ * source tree's bench/. Empty when it cannot be told.
+ */
+static const char *
+exe_dir(void)
+{
+	static char dir[PATH_MAX];
+	ssize_t k;
+
+	if (dir[0] != '\0')
+		return dir;
+	k = readlink("/proc/self/exe", dir, sizeof(dir) - 1);
+	if (k <= 0) {
+		dir[0] = '\0';
+		return dir;
+	}
+	dir[k] = '\0';
+	if (strrchr(dir, '/') != NULL)
+		*strrchr(dir, '/') = '\0';
+	return dir;
+}
+
+/*
+ * Runs an unmodified program for @n iterations: natively for the Linux
+ * side, under build/ksock-run for the ksock side (every AF_UNIX socket
+ * of the program is then ksock's). s->prog names it: "epoll" and
+ * "pingpong" are modes of build/bench/run_bench (C), "python" is
+ * bench/py_pingpong.py. The program times its own loop and prints
+ * "ok N SECONDS"; it checks every byte itself. Operations per second.
+ */
+static int
+run_program(const struct bench_ops *ops, const struct bench_scn *s, long n,
+	    struct bench_result *r)
+{
+	char cmd[3 * PATH_MAX + 128], line[256], prog[PATH_MAX + 64];
+	bool under = strcmp(ops->name, "ksock") == 0;
+	const char *dir = exe_dir();
+	long done = 0;
+	double sec = 0;
+	FILE *p;
+	int st;
+
+	r->want = n;
+	if (dir[0] == '\0')
+		return bench_fail(r, "cannot find the benchmark's directory");
+	if (strcmp(s->prog, "python") == 0)
+		snprintf(prog, sizeof(prog), "python3 %s/../../bench/py_pingpong.py",
+			 dir);
+	else if (strcmp(s->prog, "epoll") == 0)
+		snprintf(prog, sizeof(prog), "%s/run_bench epoll %d", dir,
+			 s->fill);
+	else
+		snprintf(prog, sizeof(prog), "%s/run_bench %s", dir, s->prog);
+	snprintf(cmd, sizeof(cmd), "%s%s%s %ld", under ? dir : "",
+		 under ? "/../ksock-run " : "", prog, n);
+	fflush(stdout);
+	p = popen(cmd, "r");
+	if (p == NULL)
+		return bench_fail(r, "popen: %s", strerror(errno));
+	line[0] = '\0';
+	while (fgets(line, sizeof(line), p) != NULL)
+		if (strncmp(line, "ok ", 3) == 0 || strncmp(line, "FAIL", 4) == 0)
+			break;
+	if (sscanf(line, "ok %ld %lf", &done, &sec) != 2) {
+		line[strcspn(line, "\n")] = '\0';
+		bench_fail(r, "%s: %s", s->prog,
+			   line[0] != '\0' ? line : "no result");
+	}
+	while (fgets(line + 128, 128, p) != NULL)
+		;
+	st = pclose(p);
+	if (r->err[0] != '\0')
+		return -1;
+	if (st != 0)
+		return bench_fail(r, "%s exited with status %d", s->prog, st);
+	r->moved = done;
+	r->seconds = sec;
+	r->value = sec > 0 ? (double)done / sec : 0;
+	return done == n ? 0 : bench_fail(r, "%ld of %ld iterations", done, n);
+}
+
 /* -- the table -- */
 
 #define TP(nm, id_, ty, sz, start, tgt, g, g2) {			\
@@ -820,15 +1212,36 @@ const struct bench_scn bench_scns[] = {
 	  .run = run_pingpong, .use_poll = true, .unit = BENCH_LATENCY,
 	  .start_n = 1024, .smoke_n = 16,
 	  .target = BENCH_RATIO_LE, .goal = 0.5 },
-	{ .name = "connect+accept+close", .id = "connect",
+	{ .name = "connect+accept+close, abstract", .id = "connect",
 	  .run = run_connect, .unit = BENCH_RATE, .start_n = 256,
 	  .smoke_n = 16, .target = BENCH_RATIO_GE, .goal = 3.0 },
+	{ .name = "connect+accept+close, path", .id = "connect_path",
+	  .run = run_connect, .use_path = true, .unit = BENCH_RATE,
+	  .start_n = 256, .smoke_n = 16, .target = BENCH_RATIO_GE,
+	  .goal = 3.0 },
+	{ .name = "connect, 10,000 fds open", .id = "connect_10k",
+	  .run = run_connect, .fill = 10000, .unit = BENCH_RATE,
+	  .start_n = 256, .smoke_n = 16, .target = BENCH_RATIO_GE,
+	  .goal = 3.0 },
 	{ .name = "descriptor passing", .id = "fdpass", .run = run_fdpass,
 	  .unit = BENCH_RATE, .start_n = 1024, .smoke_n = 16 },
 	MEM("memory: idle socket", "mem_idle", 0, 0, BENCH_ABS_LE, 512),
 	MEM("memory: connected pair", "mem_pair", 1, 0, BENCH_NO_TARGET, 0),
 	MEM("memory: pair + 64 KiB queued", "mem_queued", 1, QUEUED_BYTES,
 	    BENCH_NO_TARGET, 0),
+	{ .name = "dgram, 8 senders to 1", .id = "dgram_fanin",
+	  .run = run_fanin, .size = 256, .threads = 8, .unit = BENCH_RATE,
+	  .start_n = 1024, .smoke_n = 64 },
+	{ .name = "epoll, 10,000 sockets (run)", .id = "run_epoll",
+	  .run = run_program, .prog = "epoll", .fill = 10000,
+	  .unit = BENCH_RATE, .start_n = 1024, .smoke_n = 16,
+	  .target = BENCH_RATIO_GE, .goal = 0.67 },
+	{ .name = "C ping-pong (run)", .id = "run_c",
+	  .run = run_program, .prog = "pingpong", .unit = BENCH_RATE,
+	  .start_n = 1024, .smoke_n = 16 },
+	{ .name = "Python ping-pong (run)", .id = "run_python",
+	  .run = run_program, .prog = "python", .unit = BENCH_RATE,
+	  .start_n = 1024, .smoke_n = 16 },
 	SCALE("scaling: 1 pair, 1 thread", "scale_1p1t", 1, 1,
 	      BENCH_NO_TARGET, 0),
 	SCALE("scaling: 2 pairs, 1 thread", "scale_2p1t", 2, 1,

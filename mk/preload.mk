@@ -3,7 +3,7 @@
 
 PRELOAD_SRCS := $(sort $(wildcard port/preload/*.c))
 PRELOAD_OBJS := $(PRELOAD_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/port/hosted/thread.o $(BUILD)/obj/port/hosted/boundary.o \
-               $(BUILD)/obj/port/hosted/usercopy.o
+               $(BUILD)/obj/port/hosted/usercopy.o $(BUILD)/obj/port/hosted/spin.o
 LIBKSOCK_PRELOAD := $(BUILD)/libksock-preload.so
 KSOCK_RUN := $(BUILD)/ksock-run
 

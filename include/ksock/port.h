@@ -291,6 +291,25 @@ struct ks_port {
 	 * or -KS_ENODEV; a host without network devices always answers
 	 * -KS_ENODEV. Called with ksock locks held. */
 	int	 (*netdev_index)(const char *name);
+
+	/* -- spinning -- */
+
+	/*
+	 * Whether a thread that waits for another one (for data, for room,
+	 * for a poll event) should keep spinning rather than park. ksock
+	 * calls it when a wait begins, with @spun_ns 0, and then every few
+	 * hundred nanoseconds of spinning, with the time spun so far (time
+	 * spent inside this hook included); false makes the waiter park at
+	 * once, and no further call comes for that wait. Spinning pays
+	 * only while the thread that will wake the waiter runs on another
+	 * CPU and only for about what
+	 * a park and unpark pair would cost; a host that cannot tell should
+	 * answer from what it knows (one CPU for the caller: never spin; a
+	 * time budget), and may yield the CPU inside the call, so a spinner
+	 * never keeps a runnable thread of the same CPU off it. Called with
+	 * no ksock lock held; must be cheap and must not block for long.
+	 */
+	bool	 (*keep_spinning)(int64_t spun_ns);
 };
 
 #endif /* KSOCK_PORT_H */

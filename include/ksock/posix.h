@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -135,6 +136,14 @@ void	ksp_interrupt(struct ksp_proc *p);
 
 /* The number of open descriptors in the calling process's table. */
 int	ksp_fd_count(void);
+
+/*
+ * setrlimit(2) for the real process (the simulated ones share its
+ * limits). The personality caches RLIMIT_NOFILE, which numbers every
+ * descriptor table: a change made here is seen at once, one made through
+ * libc's setrlimit within 50 ms (a raise at once).
+ */
+int	ksp_setrlimit(int resource, const struct rlimit *rl);
 
 /* Identity calls that answer for the simulated process. */
 pid_t	ksp_getpid(void);

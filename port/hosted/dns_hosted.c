@@ -163,6 +163,8 @@ static int64_t stub_realtime(void) { return 0; }
 static unsigned stub_groups(uint32_t *g, unsigned m) { (void)g; (void)m; return 0; }
 static int stub_pidfd_install(int32_t p) { (void)p; return -KS_ENOSYS; }
 static int stub_netdev_index(const char *n) { (void)n; return -KS_ENODEV; }
+/* The resolver never waits for another thread: no spinning. */
+static bool stub_keep_spinning(int64_t spun) { (void)spun; return false; }
 
 static const struct ks_port dns_port = {
 	.version = KS_PORT_VERSION,
@@ -203,6 +205,7 @@ static const struct ks_port dns_port = {
 	.groups = stub_groups,
 	.pidfd_install = stub_pidfd_install,
 	.netdev_index = stub_netdev_index,
+	.keep_spinning = stub_keep_spinning,
 };
 
 const struct ks_port *

@@ -13,6 +13,19 @@
  * the start and the end of an accept, as Linux reserves the number before
  * it waits. No ksock function is called with a table lock held.
  *
+ * Finding the lowest free slot costs the same with ten descriptors open
+ * or a million: as Linux's fdtable, a bitmap has a bit per slot that is
+ * taken (a file or a reservation), and a second bitmap a bit per word of
+ * the first that is all ones, so a search skips 4096 taken slots per
+ * word it reads. The table doubles when it grows.
+ *
+ * The limit is cached (getrlimit is a system call of about 0.4 us here,
+ * and was made on every allocation and every poll): a number below the
+ * cached limit is allowed at once; one at or above it re-reads the limit
+ * first, so a raised limit is seen at once. A limit lowered through
+ * ksp_setrlimit() is seen at once too; one lowered behind the
+ * personality's back (libc's setrlimit) within FD_LIMIT_TTL_NS.
+ *
  * The personality's own structures use malloc directly, not the port's
  * accounted allocator: ksp_alloc_* count ksock's allocations only.
  */
@@ -22,10 +35,16 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <ksock/posix.h>
+
 #include "hosted.h"
 
-/* Slots are added in steps of this many. */
-#define FDT_GROW	64
+/* The first table holds this many slots; each growth doubles it. */
+#define FDT_MIN		64
+/* Bits per bitmap word. */
+#define FDT_BITS	64
+/* How long a cached RLIMIT_NOFILE is trusted for numbers below it. */
+#define FD_LIMIT_TTL_NS	(50 * 1000 * 1000)
 
 static struct ksp_file *
 file_new(struct ks_sock *so, int hostfd)
@@ -97,15 +116,56 @@ ksp__file_put(struct ksp_file *f)
 	free(f);
 }
 
-/* The RLIMIT_NOFILE soft limit: descriptors are numbered below it. */
+static atomic_int fd_limit_cached;		/* [A] 0: not read yet */
+static _Atomic int64_t fd_limit_read_at;	/* [A] monotonic ns */
+
+/* Reads RLIMIT_NOFILE's soft limit into the cache and returns it. */
+static int
+fd_limit_read(void)
+{
+	struct rlimit rl;
+	int limit;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur > INT32_MAX)
+		limit = INT32_MAX;
+	else
+		limit = (int)rl.rlim_cur;
+	atomic_store_explicit(&fd_limit_cached, limit, memory_order_relaxed);
+	atomic_store_explicit(&fd_limit_read_at, ksp__now(),
+			      memory_order_relaxed);
+	return limit;
+}
+
+/* The RLIMIT_NOFILE soft limit: descriptors are numbered below it. May be
+ * up to FD_LIMIT_TTL_NS old; ksp__fd_below_limit() is exact. */
 int
 ksp__fd_limit(void)
 {
-	struct rlimit rl;
+	int limit = atomic_load_explicit(&fd_limit_cached,
+					 memory_order_relaxed);
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur > INT32_MAX)
-		return INT32_MAX;
-	return (int)rl.rlim_cur;
+	if (limit == 0 || ksp__now() - atomic_load_explicit(&fd_limit_read_at,
+			memory_order_relaxed) >= FD_LIMIT_TTL_NS)
+		return fd_limit_read();
+	return limit;
+}
+
+/* Whether @n is below the limit; a "no" from the cache is re-read. */
+bool
+ksp__fd_below_limit(long n)
+{
+	return n < ksp__fd_limit() || n < fd_limit_read();
+}
+
+/* See posix.h: setrlimit(2) that also refreshes the cached limit. */
+int
+ksp_setrlimit(int resource, const struct rlimit *rl)
+{
+	int r = setrlimit((__rlimit_resource_t)resource, rl);
+
+	if (r == 0 && resource == RLIMIT_NOFILE)
+		fd_limit_read();
+	return r;
 }
 
 /* Looks @fd up and takes a reference to its file. Returns 0 or -EBADF. */
@@ -124,46 +184,121 @@ ksp__fd_get(struct ksp_fdtable *t, int fd, struct ksp_file **out)
 	return err;
 }
 
-/* Makes room for slot @fd. Returns 0 or -ENOMEM. */
+/* Words of a bitmap with a bit for each of @n things. */
+static size_t
+bitmap_words(size_t n)
+{
+	return (n + FDT_BITS - 1) / FDT_BITS;
+}
+
+static uint64_t
+bit(size_t i)
+{
+	return (uint64_t)1 << (i % FDT_BITS);
+}
+
+/* Records that slot @fd holds a file or a reservation. */
+static void
+slot_take_locked(struct ksp_fdtable *t, int fd)
+{
+	size_t w = (size_t)fd / FDT_BITS;
+
+	t->used[w] |= bit((size_t)fd);
+	if (t->used[w] == ~(uint64_t)0)
+		t->full[w / FDT_BITS] |= bit(w);
+}
+
+/* Records that slot @fd is free. */
+static void
+slot_free_locked(struct ksp_fdtable *t, int fd)
+{
+	size_t w = (size_t)fd / FDT_BITS;
+
+	t->used[w] &= ~bit((size_t)fd);
+	t->full[w / FDT_BITS] &= ~bit(w);
+}
+
+/*
+ * The lowest free slot >= @minfd (>= 0): in the table, or t->cap (or
+ * @minfd) when every slot from there on is taken.
+ */
+static int
+fdt_find_free_locked(const struct ksp_fdtable *t, int minfd)
+{
+	size_t nwords = bitmap_words((size_t)t->cap), w, fw;
+	uint64_t free_bits;
+
+	if (minfd >= t->cap)
+		return minfd;
+	w = (size_t)minfd / FDT_BITS;
+	free_bits = ~t->used[w] & (~(uint64_t)0 << (minfd % FDT_BITS));
+	if (free_bits != 0)
+		return (int)(w * FDT_BITS + (size_t)__builtin_ctzll(free_bits));
+	/* The next word that is not full, from the second-level bitmap. */
+	for (w++; w < nwords; w = (fw + 1) * FDT_BITS) {
+		fw = w / FDT_BITS;
+		free_bits = ~t->full[fw] & (~(uint64_t)0 << (w % FDT_BITS));
+		if (free_bits == 0)
+			continue;
+		w = fw * FDT_BITS + (size_t)__builtin_ctzll(free_bits);
+		if (w >= nwords)
+			break;
+		return (int)(w * FDT_BITS +
+			     (size_t)__builtin_ctzll(~t->used[w]));
+	}
+	return t->cap;
+}
+
+/* Makes room for slot @fd, doubling the table. Returns 0 or -ENOMEM. */
 static int
 fdt_grow_locked(struct ksp_fdtable *t, int fd)
 {
+	size_t cap = t->cap > 0 ? (size_t)t->cap : FDT_MIN;
+	size_t ow = bitmap_words((size_t)t->cap), nw;
+	size_t ofw = bitmap_words(ow), nfw;
 	struct ksp_fdent *ent;
-	int cap;
+	uint64_t *used, *full;
 
 	if (fd < t->cap)
 		return 0;
-	cap = (fd / FDT_GROW + 1) * FDT_GROW;
-	ent = realloc(t->ent, (size_t)cap * sizeof(*ent));
+	while (cap <= (size_t)fd)
+		cap *= 2;
+	if (cap > (size_t)INT32_MAX)
+		cap = (size_t)INT32_MAX;
+	nw = bitmap_words(cap);
+	nfw = bitmap_words(nw);
+	ent = realloc(t->ent, cap * sizeof(*ent));
 	if (ent == NULL)
 		return -ENOMEM;
-	memset(ent + t->cap, 0, (size_t)(cap - t->cap) * sizeof(*ent));
 	t->ent = ent;
-	t->cap = cap;
+	used = realloc(t->used, nw * sizeof(*used));
+	if (used == NULL)
+		return -ENOMEM;
+	t->used = used;
+	full = realloc(t->full, nfw * sizeof(*full));
+	if (full == NULL)
+		return -ENOMEM;
+	t->full = full;
+	memset(ent + t->cap, 0, (cap - (size_t)t->cap) * sizeof(*ent));
+	memset(used + ow, 0, (nw - ow) * sizeof(*used));
+	memset(full + ofw, 0, (nfw - ofw) * sizeof(*full));
+	t->cap = (int)cap;
 	return 0;
 }
 
-static bool
-slot_is_free(const struct ksp_fdtable *t, int fd)
-{
-	return fd >= t->cap || (t->ent[fd].file == NULL && !t->ent[fd].reserved);
-}
-
-/* The lowest free slot >= @minfd, grown into; or -EMFILE / -ENOMEM. */
+/* The lowest free slot >= @minfd, grown into and taken; or -EMFILE /
+ * -ENOMEM. */
 static int
 fdt_alloc_locked(struct ksp_fdtable *t, int minfd)
 {
-	int limit = ksp__fd_limit();
-	int fd, err;
+	int fd = fdt_find_free_locked(t, minfd), err;
 
-	for (fd = minfd; fd < limit; fd++)
-		if (slot_is_free(t, fd))
-			break;
-	if (fd >= limit)
+	if (!ksp__fd_below_limit(fd))
 		return -EMFILE;
 	err = fdt_grow_locked(t, fd);
 	if (err < 0)
 		return err;
+	slot_take_locked(t, fd);
 	return fd;
 }
 
@@ -226,8 +361,10 @@ void
 ksp__fd_unreserve(struct ksp_fdtable *t, int fd)
 {
 	pthread_mutex_lock(&t->lock);
-	if (fd < t->cap)
+	if (fd < t->cap && t->ent[fd].reserved) {
 		t->ent[fd].reserved = false;
+		slot_free_locked(t, fd);
+	}
 	pthread_mutex_unlock(&t->lock);
 }
 
@@ -242,6 +379,7 @@ ksp__fd_close(struct ksp_fdtable *t, int fd)
 		f = t->ent[fd].file;
 		t->ent[fd].file = NULL;
 		t->ent[fd].cloexec = false;
+		slot_free_locked(t, fd);
 		t->count--;
 	}
 	pthread_mutex_unlock(&t->lock);
@@ -262,7 +400,7 @@ ksp__fd_dup3(struct ksp_fdtable *t, int oldfd, int newfd, bool cloexec)
 	struct ksp_file *old = NULL, *f;
 	int err;
 
-	if (newfd < 0 || newfd >= ksp__fd_limit())
+	if (newfd < 0 || !ksp__fd_below_limit(newfd))
 		return -EBADF;
 	pthread_mutex_lock(&t->lock);
 	if (oldfd < 0 || oldfd >= t->cap || t->ent[oldfd].file == NULL) {
@@ -279,8 +417,10 @@ ksp__fd_dup3(struct ksp_fdtable *t, int oldfd, int newfd, bool cloexec)
 	f = t->ent[oldfd].file;
 	ksp__file_hold(f);
 	old = t->ent[newfd].file;
-	if (old == NULL)
+	if (old == NULL) {
+		slot_take_locked(t, newfd);
 		t->count++;
+	}
 	t->ent[newfd].file = f;
 	t->ent[newfd].cloexec = cloexec;
 	err = newfd;
@@ -327,6 +467,8 @@ ksp__fdtable_init(struct ksp_fdtable *t)
 	if (err != 0)
 		return -err;
 	t->ent = NULL;
+	t->used = NULL;
+	t->full = NULL;
 	t->cap = 0;
 	t->count = 0;
 	return 0;
@@ -343,13 +485,11 @@ ksp__fdtable_copy(struct ksp_fdtable *dst, struct ksp_fdtable *src)
 
 	pthread_mutex_lock(&src->lock);
 	if (src->cap > 0) {
-		dst->ent = calloc((size_t)src->cap, sizeof(*dst->ent));
-		if (dst->ent == NULL) {
-			err = -ENOMEM;
+		err = fdt_grow_locked(dst, src->cap - 1);
+		if (err < 0)
 			goto unlock;
-		}
-		dst->cap = src->cap;
 	}
+	/* Reservations (accepts in progress) stay the parent's. */
 	for (int fd = 0; fd < src->cap; fd++) {
 		struct ksp_file *f = src->ent[fd].file;
 
@@ -358,6 +498,7 @@ ksp__fdtable_copy(struct ksp_fdtable *dst, struct ksp_fdtable *src)
 		ksp__file_hold(f);
 		dst->ent[fd].file = f;
 		dst->ent[fd].cloexec = src->ent[fd].cloexec;
+		slot_take_locked(dst, fd);
 		dst->count++;
 	}
 unlock:
@@ -375,7 +516,11 @@ ksp__fdtable_close_all(struct ksp_fdtable *t)
 	pthread_mutex_lock(&t->lock);
 	ent = t->ent;
 	cap = t->cap;
+	free(t->used);
+	free(t->full);
 	t->ent = NULL;
+	t->used = NULL;
+	t->full = NULL;
 	t->cap = 0;
 	t->count = 0;
 	pthread_mutex_unlock(&t->lock);

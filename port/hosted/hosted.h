@@ -87,10 +87,13 @@ struct ksp_fdent {
 	bool		 reserved;	/* taken by an accept in progress */
 };
 
+/* See file.c: slots, and two bitmaps to find the lowest free one. */
 struct ksp_fdtable {
 	pthread_mutex_t	 lock;
-	struct ksp_fdent *ent;		/* [T] */
-	int		 cap;		/* [T] slots allocated */
+	struct ksp_fdent *ent;		/* [T] cap slots */
+	uint64_t	*used;		/* [T] a bit per slot: file or reserved */
+	uint64_t	*full;		/* [T] a bit per word of used: all ones */
+	int		 cap;		/* [T] slots allocated (0, or 2^k >= 64) */
 	int		 count;		/* [T] slots holding a file */
 };
 
@@ -187,6 +190,10 @@ void	ksp__node_release(const struct ks_node_key *key);
 uint64_t ksp__netns(void);
 void	ksp__netns_changed(void);
 
+/* spin.c: port.h's keep_spinning for both Linux ports, and the policy
+ * of the poll loops. */
+bool	ksp__keep_spinning(int64_t spun_ns);
+
 /* proc.c */
 extern pthread_mutex_t ksp_procs_lock;
 struct ksp_proc *ksp__proc(void);
@@ -199,6 +206,7 @@ struct ksp_file *ksp__file_new_host(int hostfd);
 void	ksp__file_hold(struct ksp_file *f);
 void	ksp__file_put(struct ksp_file *f);
 int	ksp__fd_limit(void);
+bool	ksp__fd_below_limit(long n);
 int	ksp__fd_get(struct ksp_fdtable *t, int fd, struct ksp_file **out);
 int	ksp__fd_install(struct ksp_fdtable *t, struct ksp_file *f, bool cloexec,
 			int minfd);

@@ -811,6 +811,7 @@ static const struct ks_port hosted_port = {
 	.groups		= port_groups,
 	.pidfd_install	= port_pidfd_install,
 	.netdev_index	= port_netdev_index,
+	.keep_spinning	= ksp__keep_spinning,
 };
 
 const struct ks_port *

@@ -646,7 +646,7 @@ ksp_fcntl(int fd, int cmd, ...)
 	switch (cmd) {
 	case F_DUPFD:
 	case F_DUPFD_CLOEXEC:
-		if (arg < 0 || arg >= ksp__fd_limit()) {
+		if (arg < 0 || !ksp__fd_below_limit(arg)) {
 			r = -EINVAL;
 			break;
 		}
@@ -743,29 +743,34 @@ ksp_ioctl(int fd, unsigned long req, ...)
  * ksp_poll() as Linux's do_poll(): a first pass that registers nothing
  * (most polls on a busy socket find it ready, and then registering and
  * removing an entry per descriptor would be wasted), then a pass that
- * registers every socket's entry, then a wait. The wait spins for a
- * moment before parking, as ksock's own waiters do (src/core/wait.c): a
- * wake-up that finds the poller spinning costs no system call, and a
- * ping-pong over poll is all such wake-ups. The state word goes SPINNING
- * -> SLEEPING when the poller parks, and a waker moves it to WOKEN,
- * unparking only a sleeper. After a wake-up a pass without registering
- * looks again; only if it finds nothing (a wake-up for events nobody
- * asked for) does the next pass register again. With host descriptors
- * the poller sleeps in the real poll() on them and an eventfd instead.
+ * registers every socket's entry, then a wait. The wait spins while the
+ * port's policy says spinning can pay (spin.c, the same policy ksock's
+ * own waiters follow): a wake-up that finds the poller spinning costs no
+ * system call, and a ping-pong over poll is all such wake-ups. The state
+ * word goes SPINNING -> SLEEPING when the poller parks, and a waker moves
+ * it to WOKEN, unparking only a sleeper. After a wake-up a pass without
+ * registering looks again; only if it finds nothing (a wake-up for events
+ * nobody asked for) does the next pass register again. With host
+ * descriptors the poller sleeps in the real poll() on them and an
+ * eventfd instead.
+ *
+ * The eventfd is made while entries are registered, so a waker may read
+ * w->efd while the poller writes it: it is atomic, and a waker that saw
+ * -1 unparks the thread, which the poller notices before it sleeps (it
+ * looks once more after publishing the eventfd).
  *
  * Up to POLL_STACK_FDS descriptors are tracked on the stack; more are
  * allocated.
  */
 #define POLL_STACK_FDS	16
-/* The spin: about the cost of a park and unpark pair (see wait.c). */
-#define POLL_SPIN_NS	20000
-#define POLL_SPIN_CHECK	64
+/* Relax instructions between two questions to the spin policy. */
+#define POLL_SPIN_CHECK	16
 
 enum { POLL_SPINNING, POLL_SLEEPING, POLL_WOKEN };
 
 struct poll_waiter {
 	struct ksp_thread *thr;
-	int		   efd;		/* eventfd when host files are polled */
+	atomic_int	   efd;		/* eventfd when host files are polled */
 	atomic_int	   state;	/* POLL_* */
 };
 
@@ -780,12 +785,14 @@ static void
 poll_wake(struct ks_poll_entry *pe, unsigned events)
 {
 	struct poll_waiter *w = pe->arg;
+	int efd;
 
 	if (atomic_exchange(&w->state, POLL_WOKEN) == POLL_WOKEN)
 		return;		/* told already */
-	if (w->efd >= 0) {
+	efd = atomic_load(&w->efd);
+	if (efd >= 0) {
 		uint64_t one = 1;
-		ssize_t n = write(w->efd, &one, sizeof(one));
+		ssize_t n = write(efd, &one, sizeof(one));
 
 		(void)n;
 	} else {
@@ -818,26 +825,38 @@ poll_cpu_relax(void)
 #endif
 }
 
+static bool
+poll_is_woken(struct poll_waiter *w)
+{
+	return atomic_load_explicit(&w->state, memory_order_acquire) ==
+	       POLL_WOKEN;
+}
+
 /*
- * Waits for a wake-up of @w (sockets only): spins, then parks. Returns 0
- * (woken, or the deadline passed: *@timed_out says which), or -EINTR.
+ * Waits for a wake-up of @w (sockets only): spins while the spin policy
+ * says so, then parks. Returns 0 (woken, or the deadline passed:
+ * *@timed_out says which), or -EINTR.
  */
 static int
 poll_sleep(struct poll_waiter *w, int64_t deadline, bool *timed_out)
 {
-	int64_t spin_end = ksp__now() + POLL_SPIN_NS;
+	int64_t start = ksp__now(), now = start;
 	int expected = POLL_SPINNING;
 	int err;
 
-	if (deadline >= 0 && deadline < spin_end)
-		spin_end = deadline;
-	for (unsigned i = 1;; i++) {
-		if (atomic_load_explicit(&w->state, memory_order_acquire) ==
-		    POLL_WOKEN)
+	for (unsigned i = 0;; i++) {
+		if (poll_is_woken(w))
 			return 0;
+		if (i % POLL_SPIN_CHECK == 0) {
+			if (i > 0)
+				now = ksp__now();
+			if ((deadline >= 0 && now >= deadline) ||
+			    !ksp__keep_spinning(now - start))
+				break;
+			if (poll_is_woken(w))
+				return 0;
+		}
 		poll_cpu_relax();
-		if (i % POLL_SPIN_CHECK == 0 && ksp__now() >= spin_end)
-			break;
 	}
 	if (!atomic_compare_exchange_strong(&w->state, &expected,
 					    POLL_SLEEPING))
@@ -850,7 +869,7 @@ poll_sleep(struct poll_waiter *w, int64_t deadline, bool *timed_out)
 		}
 		if (err < 0)
 			return err;
-	} while (atomic_load(&w->state) != POLL_WOKEN);
+	} while (!poll_is_woken(w));
 	return 0;
 }
 
@@ -863,11 +882,11 @@ poll_sleep_host(struct poll_waiter *w, struct pollfd *hp, size_t nhost,
 	uint64_t cnt;
 	ssize_t n;
 
-	hp[nhost].fd = w->efd;
+	hp[nhost].fd = atomic_load(&w->efd);
 	hp[nhost].events = POLLIN;
 	if (poll(hp, nhost + 1, poll_ms_left(deadline)) < 0)
 		return -errno;
-	n = read(w->efd, &cnt, sizeof(cnt));
+	n = read(hp[nhost].fd, &cnt, sizeof(cnt));
 	(void)n;
 	if (atomic_exchange(&w->thr->interrupted, false))
 		return -EINTR;
@@ -938,7 +957,8 @@ ksp_poll(struct pollfd *fds, nfds_t nfds, int timeout)
 	bool timed_out = timeout == 0, reg = false;
 	int ready = 0, err = 0;
 
-	if (nfds > (nfds_t)ksp__fd_limit())
+	if (nfds > (nfds_t)INT32_MAX ||
+	    (nfds > 0 && !ksp__fd_below_limit((long)nfds - 1)))
 		return fail(-EINVAL);
 	if (nfds > 0 && fds == NULL)
 		return fail(-EFAULT);
@@ -980,13 +1000,15 @@ ksp_poll(struct pollfd *fds, nfds_t nfds, int timeout)
 			atomic_store(&w.state, POLL_SPINNING);
 			continue;
 		}
-		if (nhost > 0 && w.efd < 0) {
-			w.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-			if (w.efd < 0) {
+		if (nhost > 0 && atomic_load(&w.efd) < 0) {
+			int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+			if (efd < 0) {
 				err = -errno;
 				goto out;
 			}
-			atomic_store(&w.thr->poll_efd, w.efd);
+			atomic_store(&w.efd, efd);
+			atomic_store(&w.thr->poll_efd, efd);
 			/* Wakers that came before the eventfd unparked
 			 * us; look again with it in place. */
 			atomic_store(&w.state, POLL_SPINNING);
@@ -1021,9 +1043,9 @@ out:
 			ks_poll_remove(&slot[i].pe);
 		ksp__file_put(slot[i].f);
 	}
-	if (w.efd >= 0) {
+	if (atomic_load(&w.efd) >= 0) {
 		atomic_store(&w.thr->poll_efd, -1);
-		close(w.efd);
+		close(atomic_load(&w.efd));
 	}
 	if (slot != stack_slot) {
 		free(slot);

@@ -5,27 +5,53 @@
  * descriptor, mapped (fdmap.c) to a struct kp_epoll that holds the items
  * for ksock sockets; kernel descriptors are added to the real instance
  * as they are. The first socket item adds an eventfd to the real
- * instance (with the data KP_EP_MAGIC, which epoll_wait filters out), and
- * each item's wake callback signals it, so a thread sleeping in the
- * kernel's epoll_wait wakes for sockets too, and a signal interrupts the
- * wait exactly as it would without ksock.
+ * instance (with the data KP_EP_MAGIC, which epoll_wait filters out), so
+ * a thread sleeping in the kernel's epoll_wait wakes for sockets too, and
+ * a signal interrupts the wait exactly as it would without ksock.
  *
- * epoll_wait first looks at the socket items (level-triggered ones every
- * time, edge-triggered ones only when woken since the last look,
- * EPOLLONESHOT ones until they fire), then asks the kernel for the rest,
- * without sleeping when a socket was ready. EPOLLEXCLUSIVE is accepted;
- * for sockets it changes nothing (every waiter is woken). An item whose
- * socket was closed (its last descriptor and every message carrying it
- * gone) is dropped, as Linux drops an item with its file's last
- * reference.
+ * As Linux's eventpoll, the cost of a wait follows the items that had
+ * something to say, not the items registered:
+ *   - items are found through a hash of their descriptor numbers;
+ *   - each item stays registered on its socket, and its wake callback
+ *     puts it on the instance's ready list (and signals the eventfd);
+ *   - epoll_wait looks only at the items on the ready list: one that is
+ *     not ready leaves the list; a level-triggered one that is goes back
+ *     on it (it is looked at again next time), an edge-triggered one
+ *     waits for its next wake-up, an EPOLLONESHOT one is disabled until
+ *     EPOLL_CTL_MOD.
+ * The eventfd is readable exactly while the ready list is not empty (it
+ * is drained when a look leaves the list empty), so the kernel sees the
+ * instance readable when, and only when, a socket item may be ready; an
+ * epoll that holds this one, or a poll on it, then sees the truth, which
+ * those callers refresh first (kp__epoll_refresh) by looking at the items
+ * on the ready list.
  *
- * Locks: ep->lock (the item list, an item's events and flags), then
- * it->lock (ks_poll / ks_poll_remove on the item), then ksock's. The wake
- * callback takes neither: it sets atomics and writes the eventfd.
+ * A wake-up that this thread causes on a socket while it reads from that
+ * socket (ksock wakes the socket's queue when a reader gives up its
+ * turn) is no new event: Linux reports nothing there, and an
+ * edge-triggered item must not fire again after a partial read. Reads go
+ * through kp__sys_recv(), which notes the socket being read.
+ *
+ * Before it sleeps in the kernel, epoll_wait spins while the port's spin
+ * policy says it can pay (port/hosted/spin.c), watching the ready list:
+ * a socket event then costs no system call. Kernel descriptors are
+ * looked at before and after the spin, which lasts at most about 20 us.
+ *
+ * EPOLLEXCLUSIVE is accepted; for sockets it changes nothing (every
+ * waiter is woken). An item whose socket was closed (its last descriptor
+ * and every message carrying it gone) is dropped when its close wakes
+ * it, as Linux drops an item with its file's last reference.
+ *
+ * Locks, in order: ep->lock (the hash, an item's events and flags, the
+ * nested list; held across a whole look), it->lock (ks_poll /
+ * ks_poll_remove on the item), ksock's locks, and ep->rdlock, a leaf
+ * that guards the ready list and each item's on_ready: the wake callback
+ * runs under ksock's locks and takes only rdlock.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +68,10 @@
 #define KP_EP_MAGIC	0x6b736f636b2d6570ULL
 /* Linux's EP_MAX_EVENTS. */
 #define KP_EP_MAX_EVENTS	(INT_MAX / sizeof(struct epoll_event))
+/* The first size of the item hash; it doubles with the items. */
+#define KP_EP_HASH_MIN	16
+/* Relax instructions between two questions to the spin policy. */
+#define KP_EP_SPIN_CHECK	16
 
 struct kp_epitem {
 	struct ks_poll_entry pe;
@@ -54,17 +84,38 @@ struct kp_epitem {
 	uint64_t	 data;		/* [E] */
 	bool		 disabled;	/* [E] EPOLLONESHOT fired */
 	bool		 registered;	/* [item lock] */
-	atomic_bool	 pending;	/* [A] woken since the last look */
-	struct kp_epitem *next;		/* [E] */
+	bool		 on_ready;	/* [R] on a ready list */
+	struct kp_epitem *rnext, *rprev; /* [R] ready list */
+	struct kp_epitem *hnext;	/* [E] hash chain */
+};
+
+/* A list of items through rnext/rprev. */
+struct kp_rlist {
+	struct kp_epitem *head, *tail;
+};
+
+/* An epoll instance held by this one (nested epoll). */
+struct kp_epnest {
+	struct kp_file	*f;		/* [E] memory held; KP_EPOLL */
+	int		 fd;		/* [E] the number it was added by */
+	uint64_t	 data;		/* [E] */
+	struct kp_epnest *next;		/* [E] */
 };
 
 struct kp_epoll {
 	pthread_mutex_t	 lock;
+	pthread_mutex_t	 rdlock;
 	int		 efd;		/* [E] the eventfd, or -1 */
 	atomic_bool	 kicked;	/* [A] efd signalled, not yet drained */
-	struct kp_epitem *items;	/* [E] */
-	unsigned	 rotor;		/* [E] where the next look starts */
+	struct kp_epitem **hash;	/* [E] nhash chains */
+	unsigned	 nhash;		/* [E] a power of two, or 0 */
+	unsigned	 nitems;	/* [E] */
+	struct kp_rlist	 ready;		/* [R] items to look at */
+	struct kp_epnest *nested;	/* [E] */
 };
+
+/* The socket this thread is reading from (kp__sys_recv), or NULL. */
+static _Thread_local struct ks_sock *reading_so;
 
 static long
 fail(long err)
@@ -73,29 +124,153 @@ fail(long err)
 	return -1;
 }
 
-/* Runs with ksock locks held. */
-static void
-ep_wake(struct ks_poll_entry *pe, unsigned events)
-{
-	struct kp_epitem *it = pe->arg;
-	struct kp_epoll *ep = it->ep;
+/* -- the ready list -- */
 
-	atomic_store(&it->pending, true);
-	if (!atomic_exchange(&ep->kicked, true)) {
+static void
+rlist_append(struct kp_rlist *l, struct kp_epitem *it)
+{
+	it->rnext = NULL;
+	it->rprev = l->tail;
+	if (l->tail != NULL)
+		l->tail->rnext = it;
+	else
+		l->head = it;
+	l->tail = it;
+}
+
+static void
+rlist_unlink(struct kp_rlist *l, struct kp_epitem *it)
+{
+	if (it->rprev != NULL)
+		it->rprev->rnext = it->rnext;
+	else
+		l->head = it->rnext;
+	if (it->rnext != NULL)
+		it->rnext->rprev = it->rprev;
+	else
+		l->tail = it->rprev;
+	it->rnext = it->rprev = NULL;
+}
+
+/* Appends @b to @a and empties @b. */
+static void
+rlist_splice(struct kp_rlist *a, struct kp_rlist *b)
+{
+	if (b->head == NULL)
+		return;
+	if (a->tail != NULL) {
+		a->tail->rnext = b->head;
+		b->head->rprev = a->tail;
+	} else {
+		a->head = b->head;
+	}
+	a->tail = b->tail;
+	b->head = b->tail = NULL;
+}
+
+static void
+ep_kick(struct kp_epoll *ep)
+{
+	if (ep->efd >= 0 && !atomic_exchange(&ep->kicked, true)) {
 		uint64_t one = 1;
 
 		syscall(SYS_write, ep->efd, &one, sizeof(one));
 	}
 }
 
+/* Puts @it on the ready list unless it is on one. Takes rdlock. */
+static void
+ep_ready_add(struct kp_epoll *ep, struct kp_epitem *it)
+{
+	pthread_mutex_lock(&ep->rdlock);
+	if (!it->on_ready) {
+		it->on_ready = true;
+		rlist_append(&ep->ready, it);
+	}
+	pthread_mutex_unlock(&ep->rdlock);
+}
+
+static bool
+ep_ready_empty(struct kp_epoll *ep)
+{
+	bool empty;
+
+	pthread_mutex_lock(&ep->rdlock);
+	empty = ep->ready.head == NULL;
+	pthread_mutex_unlock(&ep->rdlock);
+	return empty;
+}
+
+/* Runs with ksock locks held: only queues the item and kicks. */
+static void
+ep_wake(struct ks_poll_entry *pe, unsigned events)
+{
+	struct kp_epitem *it = pe->arg;
+
+	/* The reader handing its turn on, in this very thread: no event. */
+	if (it->so == reading_so)
+		return;
+	ep_ready_add(it->ep, it);
+	ep_kick(it->ep);
+}
+
+/* See preload.h. */
+long
+kp__sys_recv(struct ks_sock *so, enum ksp_sys call, const long a[5])
+{
+	struct ks_sock *outer = reading_so;
+	long n;
+
+	reading_so = so;
+	n = ksp__sys_call(so, call, a);
+	reading_so = outer;
+	return n;
+}
+
+/*
+ * Makes the eventfd say whether the ready list holds anything: drained
+ * when it is empty, signalled when not. ep->lock held.
+ */
+static void
+ep_settle_locked(struct kp_epoll *ep)
+{
+	uint64_t cnt;
+
+	if (ep->efd < 0)
+		return;
+	if (!ep_ready_empty(ep)) {
+		ep_kick(ep);
+		return;
+	}
+	if (atomic_load(&ep->kicked)) {
+		syscall(SYS_read, ep->efd, &cnt, sizeof(cnt));
+		atomic_store(&ep->kicked, false);
+		/* A wake-up in between found kicked set and wrote nothing. */
+		if (!ep_ready_empty(ep))
+			ep_kick(ep);
+	}
+}
+
+/* -- items -- */
+
+/* Takes @it off its socket and the ready list and frees it. ep->lock
+ * held, or the instance is being freed. */
 static void
 item_free(struct kp_epitem *it)
 {
+	struct kp_epoll *ep = it->ep;
+
 	pthread_mutex_lock(&it->lock);
 	if (it->registered)
 		ks_poll_remove(&it->pe);
 	it->registered = false;
 	pthread_mutex_unlock(&it->lock);
+	/* No wake-up can come now: take it off the list one may have used. */
+	pthread_mutex_lock(&ep->rdlock);
+	if (it->on_ready)
+		rlist_unlink(&ep->ready, it);
+	it->on_ready = false;
+	pthread_mutex_unlock(&ep->rdlock);
 	pthread_mutex_destroy(&it->lock);
 	ks_sock_release(it->so);
 	kp__file_mem_put(it->f);
@@ -108,22 +283,86 @@ item_is_dead(const struct kp_epitem *it)
 	return atomic_load(&it->f->refs) == 0;
 }
 
+static unsigned
+hash_fd(const struct kp_epoll *ep, int fd)
+{
+	return ((unsigned)fd * 2654435761u) & (ep->nhash - 1);
+}
+
+/* Grows the hash to hold one more item. Returns 0 or -ENOMEM. */
+static int
+ep_hash_grow_locked(struct kp_epoll *ep)
+{
+	struct kp_epitem **nh, *it, *next;
+	unsigned n, old = ep->nhash;
+
+	if (ep->nitems + 1 <= ep->nhash)
+		return 0;
+	n = old > 0 ? old * 2 : KP_EP_HASH_MIN;
+	nh = calloc(n, sizeof(*nh));
+	if (nh == NULL)
+		return -ENOMEM;
+	ep->nhash = n;
+	for (unsigned i = 0; i < old; i++) {
+		for (it = ep->hash[i]; it != NULL; it = next) {
+			unsigned b = hash_fd(ep, it->fd);
+
+			next = it->hnext;
+			it->hnext = nh[b];
+			nh[b] = it;
+		}
+	}
+	free(ep->hash);
+	ep->hash = nh;
+	return 0;
+}
+
+static struct kp_epitem *
+ep_find_locked(struct kp_epoll *ep, int fd, struct kp_file *f)
+{
+	if (ep->nhash == 0)
+		return NULL;
+	for (struct kp_epitem *it = ep->hash[hash_fd(ep, fd)]; it != NULL;
+	     it = it->hnext)
+		if (it->fd == fd && it->f == f && !item_is_dead(it))
+			return it;
+	return NULL;
+}
+
+static void
+ep_unhash_locked(struct kp_epoll *ep, struct kp_epitem *it)
+{
+	struct kp_epitem **pp = &ep->hash[hash_fd(ep, it->fd)];
+
+	while (*pp != it)
+		pp = &(*pp)->hnext;
+	*pp = it->hnext;
+	ep->nitems--;
+}
+
 /* Frees @ep and its items (the epoll file's last reference). */
 void
 kp__epoll_free(struct kp_epoll *ep)
 {
-	struct kp_epitem *it, *next;
+	struct kp_epnest *n;
 
-	pthread_mutex_lock(&ep->lock);
-	it = ep->items;
-	ep->items = NULL;
-	pthread_mutex_unlock(&ep->lock);
-	for (; it != NULL; it = next) {
-		next = it->next;
-		item_free(it);
+	for (unsigned i = 0; i < ep->nhash; i++) {
+		while (ep->hash[i] != NULL) {
+			struct kp_epitem *it = ep->hash[i];
+
+			ep->hash[i] = it->hnext;
+			item_free(it);
+		}
+	}
+	free(ep->hash);
+	while ((n = ep->nested) != NULL) {
+		ep->nested = n->next;
+		kp__file_mem_put(n->f);
+		free(n);
 	}
 	if (ep->efd >= 0)
 		sys_close(ep->efd);
+	pthread_mutex_destroy(&ep->rdlock);
 	pthread_mutex_destroy(&ep->lock);
 	free(ep);
 }
@@ -142,6 +381,7 @@ epoll_map(int epfd)
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&ep->lock, NULL);
+	pthread_mutex_init(&ep->rdlock, NULL);
 	ep->efd = -1;
 	f->ep = ep;
 	kp__fd_set(epfd, f);
@@ -200,22 +440,20 @@ ep_eventfd_locked(struct kp_epoll *ep, int epfd)
 	return 0;
 }
 
-static struct kp_epitem *
-ep_find_locked(struct kp_epoll *ep, int fd, struct kp_file *f)
-{
-	for (struct kp_epitem *it = ep->items; it != NULL; it = it->next)
-		if (it->fd == fd && it->f == f && !item_is_dead(it))
-			return it;
-	return NULL;
-}
-
+/* Polls @it (registering it again) and queues it when it is ready for
+ * what it asks. ep->lock held. */
 static void
-ep_kick(struct kp_epoll *ep)
+ep_poll_item_locked(struct kp_epoll *ep, struct kp_epitem *it)
 {
-	if (!atomic_exchange(&ep->kicked, true)) {
-		uint64_t one = 1;
+	unsigned mask;
 
-		syscall(SYS_write, ep->efd, &one, sizeof(one));
+	pthread_mutex_lock(&it->lock);
+	mask = ks_poll(it->so, &it->pe);
+	it->registered = true;
+	pthread_mutex_unlock(&it->lock);
+	if (mask & (it->events | EPOLLERR | EPOLLHUP)) {
+		ep_ready_add(ep, it);
+		ep_kick(ep);
 	}
 }
 
@@ -223,7 +461,7 @@ static int
 ep_ctl_sock(int epfd, struct kp_epoll *ep, int op, int fd, struct kp_file *f,
 	    struct epoll_event *ev)
 {
-	struct kp_epitem *it, **pp;
+	struct kp_epitem *it;
 	int err = 0;
 
 	if (op != EPOLL_CTL_DEL && ev == NULL)
@@ -237,6 +475,9 @@ ep_ctl_sock(int epfd, struct kp_epoll *ep, int op, int fd, struct kp_file *f,
 			break;
 		}
 		err = ep_eventfd_locked(ep, epfd);
+		if (err < 0)
+			break;
+		err = ep_hash_grow_locked(ep);
 		if (err < 0)
 			break;
 		it = calloc(1, sizeof(*it));
@@ -255,14 +496,10 @@ ep_ctl_sock(int epfd, struct kp_epoll *ep, int op, int fd, struct kp_file *f,
 		it->fd = fd;
 		it->events = ev->events;
 		it->data = ev->data.u64;
-		atomic_init(&it->pending, true);
-		pthread_mutex_lock(&it->lock);
-		ks_poll(it->so, &it->pe);
-		it->registered = true;
-		pthread_mutex_unlock(&it->lock);
-		it->next = ep->items;
-		ep->items = it;
-		ep_kick(ep);
+		it->hnext = ep->hash[hash_fd(ep, fd)];
+		ep->hash[hash_fd(ep, fd)] = it;
+		ep->nitems++;
+		ep_poll_item_locked(ep, it);
 		break;
 	case EPOLL_CTL_MOD:
 		if (it == NULL) {
@@ -276,25 +513,62 @@ ep_ctl_sock(int epfd, struct kp_epoll *ep, int op, int fd, struct kp_file *f,
 		it->events = ev->events;
 		it->data = ev->data.u64;
 		it->disabled = false;
-		atomic_store(&it->pending, true);
-		ep_kick(ep);
+		ep_poll_item_locked(ep, it);
 		break;
 	case EPOLL_CTL_DEL:
 		if (it == NULL) {
 			err = -ENOENT;
 			break;
 		}
-		for (pp = &ep->items; *pp != it; pp = &(*pp)->next)
-			;
-		*pp = it->next;
-		pthread_mutex_unlock(&ep->lock);
+		ep_unhash_locked(ep, it);
 		item_free(it);
-		return 0;
+		break;
 	default:
 		err = -EINVAL;
 	}
 	pthread_mutex_unlock(&ep->lock);
 	return err;
+}
+
+/*
+ * Keeps @ep's list of the epoll instances it holds (the kernel holds
+ * them for real) after a successful epoll_ctl of @fd (@inner's file).
+ */
+static void
+ep_ctl_nested(struct kp_epoll *ep, int op, int fd, struct kp_file *inner,
+	      const struct epoll_event *ev)
+{
+	struct kp_epnest **pp, *n;
+
+	pthread_mutex_lock(&ep->lock);
+	for (pp = &ep->nested; (n = *pp) != NULL; pp = &n->next)
+		if (n->fd == fd && n->f == inner)
+			break;
+	switch (op) {
+	case EPOLL_CTL_ADD:
+		n = calloc(1, sizeof(*n));
+		if (n == NULL)
+			break;	/* the nested one then goes unrefreshed */
+		n->f = inner;
+		kp__file_mem_hold(inner);
+		n->fd = fd;
+		n->data = ev->data.u64;
+		n->next = ep->nested;
+		ep->nested = n;
+		break;
+	case EPOLL_CTL_MOD:
+		if (n != NULL)
+			n->data = ev->data.u64;
+		break;
+	case EPOLL_CTL_DEL:
+		if (n != NULL) {
+			*pp = n->next;
+			kp__file_mem_put(n->f);
+			free(n);
+		}
+		break;
+	}
+	pthread_mutex_unlock(&ep->lock);
 }
 
 KP_EXPORT int
@@ -307,9 +581,18 @@ epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 		return (int)syscall(SYS_epoll_ctl, epfd, op, fd, ev);
 	f = kp__fd_get(fd);
 	if (f == NULL || f->kind == KP_EPOLL) {
-		/* A nested epoll instance is the kernel's business. */
+		/* A nested epoll instance is the kernel's business; the
+		 * outer one only notes it, to refresh it before it looks. */
+		err = (int)syscall(SYS_epoll_ctl, epfd, op, fd, ev);
+		if (err == 0 && f != NULL && kp__fd_is_mapped(epfd)) {
+			ef = kp__fd_get(epfd);
+			if (ef != NULL && ef != &kp_stale &&
+			    ef->kind == KP_EPOLL)
+				ep_ctl_nested(ef->ep, op, fd, f, ev);
+			kp__file_put(ef);
+		}
 		kp__file_put(f);
-		return (int)syscall(SYS_epoll_ctl, epfd, op, fd, ev);
+		return err;
 	}
 	if (f == &kp_stale)
 		return (int)fail(-EBADF);
@@ -331,63 +614,93 @@ epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 }
 
 /*
- * Looks at the socket items; fills at most @max events. Takes ep->lock.
+ * Looks at the items on the ready list and fills at most @max events in
+ * @out; with @out NULL, reports nothing and only drops the items that
+ * are not ready (a refresh). Then settles the eventfd. Takes ep->lock.
  */
 static int
 ep_scan(struct kp_epoll *ep, struct epoll_event *out, int max)
 {
-	struct kp_epitem *it, **pp, *dead = NULL;
-	unsigned n = 0, start, idx = 0;
+	struct kp_rlist todo, again = { NULL, NULL };
+	struct kp_epitem *it, *dead = NULL;
 	int count = 0;
 
 	pthread_mutex_lock(&ep->lock);
-	for (pp = &ep->items; (it = *pp) != NULL;) {
+	/* Take the list; its items stay marked, so wake-ups leave them. */
+	pthread_mutex_lock(&ep->rdlock);
+	todo = ep->ready;
+	ep->ready.head = ep->ready.tail = NULL;
+	pthread_mutex_unlock(&ep->rdlock);
+	while (out == NULL || count < max) {
+		unsigned mask, rev;
+
+		pthread_mutex_lock(&ep->rdlock);
+		it = todo.head;
+		if (it != NULL) {
+			rlist_unlink(&todo, it);
+			it->on_ready = false;
+		}
+		pthread_mutex_unlock(&ep->rdlock);
+		if (it == NULL)
+			break;
 		if (item_is_dead(it)) {
-			*pp = it->next;
-			it->next = dead;
+			ep_unhash_locked(ep, it);
+			it->hnext = dead;
 			dead = it;
 			continue;
 		}
-		n++;
-		pp = &it->next;
-	}
-	start = n > 0 ? ep->rotor % n : 0;
-	/* Two passes from the rotor, so no item is always looked at last. */
-	for (int pass = 0; pass < 2 && count < max; pass++) {
-		idx = 0;
-		for (it = ep->items; it != NULL && count < max;
-		     it = it->next, idx++) {
-			unsigned mask, rev;
-
-			if ((pass == 0) != (idx >= start))
-				continue;
-			if (it->disabled)
-				continue;
-			if ((it->events & EPOLLET) &&
-			    !atomic_exchange(&it->pending, false))
-				continue;
-			atomic_store(&it->pending, false);
-			pthread_mutex_lock(&it->lock);
-			mask = ks_poll(it->so, &it->pe);
-			pthread_mutex_unlock(&it->lock);
-			rev = mask & (it->events | EPOLLERR | EPOLLHUP);
-			if (rev == 0)
-				continue;
+		if (it->disabled)
+			continue;
+		/* A wake-up from here on queues it again. */
+		pthread_mutex_lock(&it->lock);
+		mask = ks_poll(it->so, &it->pe);
+		pthread_mutex_unlock(&it->lock);
+		rev = mask & (it->events | EPOLLERR | EPOLLHUP);
+		if (rev == 0)
+			continue;
+		if (out != NULL) {
 			out[count].events = rev;
 			out[count].data.u64 = it->data;
 			count++;
-			if (it->events & EPOLLONESHOT)
+			if (it->events & EPOLLONESHOT) {
 				it->disabled = true;
+				continue;
+			}
+			if (it->events & EPOLLET)
+				continue;
 		}
+		/* Still ready (level-triggered, or only refreshed): look
+		 * again next time. */
+		pthread_mutex_lock(&ep->rdlock);
+		if (!it->on_ready) {
+			it->on_ready = true;
+			rlist_append(&again, it);
+		}
+		pthread_mutex_unlock(&ep->rdlock);
 	}
-	ep->rotor++;
-	pthread_mutex_unlock(&ep->lock);
+	/* What was not looked at comes first, then new wake-ups, then the
+	 * items reported again, so every ready item gets its turn. */
+	pthread_mutex_lock(&ep->rdlock);
+	rlist_splice(&todo, &ep->ready);
+	rlist_splice(&todo, &again);
+	ep->ready = todo;
+	pthread_mutex_unlock(&ep->rdlock);
 	while (dead != NULL) {
 		it = dead;
-		dead = it->next;
+		dead = it->hnext;
 		item_free(it);
 	}
+	ep_settle_locked(ep);
+	pthread_mutex_unlock(&ep->lock);
 	return count;
+}
+
+/* See preload.h: makes @ep's eventfd (so its kernel descriptor's
+ * readability) say whether a socket item is ready now. */
+void
+kp__epoll_refresh(struct kp_epoll *ep)
+{
+	ep_scan(ep, NULL, 0);
 }
 
 static int64_t
@@ -396,31 +709,165 @@ now_ns(void)
 	return ksp__now();
 }
 
+static inline void
+cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/* Spins until a socket item is woken, the spin policy says stop, or
+ * @deadline. Returns whether one was woken. */
+static bool
+ep_spin(struct kp_epoll *ep, int64_t deadline)
+{
+	int64_t start = now_ns(), now = start;
+
+	if (ep->efd < 0)
+		return false;
+	for (unsigned i = 0;; i++) {
+		if (atomic_load_explicit(&ep->kicked, memory_order_acquire))
+			return true;
+		if (i % KP_EP_SPIN_CHECK == 0) {
+			if (i > 0)
+				now = now_ns();
+			if ((deadline >= 0 && now >= deadline) ||
+			    !ksp__keep_spinning(now - start))
+				return false;
+		}
+		cpu_relax();
+	}
+}
+
+/* Takes an open reference to @f unless its last one is gone (an epoll
+ * instance is freed with its last open reference, not its memory). */
+static bool
+file_tryhold(struct kp_file *f)
+{
+	long refs = atomic_load(&f->refs);
+
+	while (refs > 0)
+		if (atomic_compare_exchange_weak(&f->refs, &refs, refs + 1))
+			return true;
+	return false;
+}
+
+/*
+ * Refreshes the epoll instances @ep holds, so the kernel's view of them
+ * is true before it is asked. Returns how many there are.
+ */
+static int
+ep_refresh_nested(struct kp_epoll *ep)
+{
+	struct kp_epnest *n;
+	int count = 0;
+
+	/* ep->lock is not held across the refreshes: the inner instance's
+	 * lock is taken on its own, never nested in the outer's. */
+	for (;;) {
+		struct kp_epoll *inner = NULL;
+		struct kp_file *f = NULL;
+		int i = 0;
+
+		pthread_mutex_lock(&ep->lock);
+		for (n = ep->nested; n != NULL && i < count; n = n->next)
+			i++;
+		if (n != NULL && file_tryhold(n->f)) {
+			f = n->f;
+			inner = f->ep;
+		}
+		pthread_mutex_unlock(&ep->lock);
+		if (n == NULL)
+			return count;
+		if (inner != NULL && inner != ep)
+			kp__epoll_refresh(inner);
+		kp__file_put(f);
+		count++;
+	}
+}
+
+/* Whether @ev, reported by the kernel, is a nested epoll instance that is
+ * not readable now (its eventfd was stale). */
+static bool
+ep_nested_is_stale(struct kp_epoll *ep, const struct epoll_event *ev)
+{
+	struct kp_epnest *n;
+	struct pollfd p = { .events = POLLIN };
+	struct timespec zero = { 0, 0 };
+	struct kp_epoll *inner = NULL;
+	struct kp_file *f = NULL;
+
+	pthread_mutex_lock(&ep->lock);
+	for (n = ep->nested; n != NULL; n = n->next) {
+		if (n->data == ev->data.u64 && file_tryhold(n->f)) {
+			f = n->f;
+			inner = f->ep;
+			p.fd = n->fd;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&ep->lock);
+	if (f == NULL)
+		return false;
+	if (inner != ep)
+		kp__epoll_refresh(inner);
+	kp__file_put(f);
+	return syscall(SYS_ppoll, &p, 1, &zero, NULL, 0L) == 0;
+}
+
+/* Milliseconds to @deadline (-1: none), rounded up, for the kernel. */
+static int
+ms_left(int64_t deadline)
+{
+	int64_t left;
+
+	if (deadline < 0)
+		return -1;
+	left = deadline - now_ns();
+	if (left <= 0)
+		return 0;
+	return left / 1000000 >= INT_MAX ? INT_MAX :
+	       (int)((left + 999999) / 1000000);
+}
+
 /* epoll_wait with a deadline (-1: none) and a signal mask (or NULL). */
 static int
 ep_wait(int epfd, struct kp_epoll *ep, struct epoll_event *events, int max,
 	int64_t deadline, const sigset_t *mask)
 {
+	bool spun = false;
+
 	atomic_fetch_add_explicit(&kp_stats.polls, 1, memory_order_relaxed);
 	for (;;) {
-		int n, k, kept, ms = 0;
+		int n, k, kept, ms = 0, nested;
 		bool kicked = false;
 
 		n = ep_scan(ep, events, max);
-		if (n == 0 && deadline != 0) {
-			if (deadline < 0) {
-				ms = -1;
-			} else {
-				int64_t left = deadline - now_ns();
-
-				ms = left <= 0 ? 0 :
-				     left / 1000000 >= INT_MAX ? INT_MAX :
-				     (int)((left + 999999) / 1000000);
+		nested = ep_refresh_nested(ep);
+		if (n == 0 && deadline != 0)
+			ms = ms_left(deadline);
+		if (n == 0 && ms != 0 && !spun && ep->efd >= 0) {
+			/* Spin once per call, after a look at the kernel's
+			 * descriptors found nothing. */
+			spun = true;
+			k = (int)syscall(SYS_epoll_pwait, epfd, events, max, 0,
+					 NULL, _NSIG / 8);
+			if (k == 0) {
+				if (ep_spin(ep, deadline))
+					continue;
+				ms = ms_left(deadline);
+				k = (int)syscall(SYS_epoll_pwait, epfd, events,
+						 max, ms, mask, _NSIG / 8);
 			}
+		} else {
+			k = n < max ? (int)syscall(SYS_epoll_pwait, epfd,
+						   events + n, max - n, ms,
+						   n == 0 ? mask : NULL,
+						   _NSIG / 8) : 0;
 		}
-		k = n < max ? (int)syscall(SYS_epoll_pwait, epfd, events + n,
-					   max - n, ms,
-					   n == 0 ? mask : NULL, _NSIG / 8) : 0;
 		if (k < 0)
 			return n > 0 ? n : -errno;
 		kept = n;
@@ -429,14 +876,9 @@ ep_wait(int epfd, struct kp_epoll *ep, struct epoll_event *events, int max,
 				kicked = true;
 				continue;
 			}
+			if (nested > 0 && ep_nested_is_stale(ep, &events[i]))
+				continue;
 			events[kept++] = events[i];
-		}
-		if (kicked) {
-			uint64_t cnt;
-
-			/* Drain, then let wakers signal again, then look. */
-			syscall(SYS_read, ep->efd, &cnt, sizeof(cnt));
-			atomic_store(&ep->kicked, false);
 		}
 		if (kept > n || n > 0)
 			return kept;
@@ -448,21 +890,19 @@ ep_wait(int epfd, struct kp_epoll *ep, struct epoll_event *events, int max,
 
 static int
 do_epoll_wait(int epfd, struct epoll_event *events, int max, int64_t deadline,
-	      const sigset_t *mask, int timeout_ms)
+	      const sigset_t *mask, const struct timespec *ts, int timeout_ms)
 {
 	struct kp_file *ef;
 	int r;
 
 	if (!kp__fd_is_mapped(epfd))
-		return (int)syscall(SYS_epoll_pwait, epfd, events, max,
-				    timeout_ms, mask, _NSIG / 8);
+		goto kernel;
 	ef = kp__fd_get(epfd);
 	if (ef == NULL || ef->kind != KP_EPOLL) {
 		r = ef == &kp_stale ? -EBADF : -EINVAL;
 		kp__file_put(ef);
 		if (ef == NULL)
-			return (int)syscall(SYS_epoll_pwait, epfd, events, max,
-					    timeout_ms, mask, _NSIG / 8);
+			goto kernel;
 		return (int)fail(r);
 	}
 	if (max <= 0 || (size_t)max > KP_EP_MAX_EVENTS)
@@ -473,6 +913,13 @@ do_epoll_wait(int epfd, struct epoll_event *events, int max, int64_t deadline,
 		r = ep_wait(epfd, ef->ep, events, max, deadline, mask);
 	kp__file_put(ef);
 	return r < 0 ? (int)fail(r) : r;
+
+kernel:
+	if (ts != NULL || timeout_ms == INT_MIN)
+		return (int)syscall(SYS_epoll_pwait2, epfd, events, max, ts,
+				    mask, _NSIG / 8);
+	return (int)syscall(SYS_epoll_pwait, epfd, events, max, timeout_ms,
+			    mask, _NSIG / 8);
 }
 
 static int64_t
@@ -489,7 +936,7 @@ KP_EXPORT int
 epoll_wait(int epfd, struct epoll_event *events, int max, int timeout)
 {
 	return do_epoll_wait(epfd, events, max, deadline_ms(timeout), NULL,
-			     timeout);
+			     NULL, timeout);
 }
 
 KP_EXPORT int
@@ -497,23 +944,38 @@ epoll_pwait(int epfd, struct epoll_event *events, int max, int timeout,
 	    const sigset_t *mask)
 {
 	return do_epoll_wait(epfd, events, max, deadline_ms(timeout), mask,
-			     timeout);
+			     NULL, timeout);
+}
+
+/*
+ * The deadline of a timeout @ts (monotonic ns): 0 for a zero timeout, -1
+ * (none) for NULL or one so long that the clock cannot reach it (about
+ * 146 years: a tv_sec of 2^40 or INT64_MAX must not overflow into the
+ * past, as Linux's timespec64 arithmetic saturates).
+ */
+static int64_t
+deadline_ts(const struct timespec *ts)
+{
+	int64_t now;
+
+	if (ts == NULL)
+		return -1;
+	if (ts->tv_sec == 0 && ts->tv_nsec == 0)
+		return 0;
+	now = now_ns();
+	if (ts->tv_sec >= (INT64_MAX - now) / 1000000000 - 1)
+		return -1;
+	return now + (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
 }
 
 KP_EXPORT int
 epoll_pwait2(int epfd, struct epoll_event *events, int max,
 	     const struct timespec *ts, const sigset_t *mask)
 {
-	int64_t deadline = -1;
-	int ms = -1;
-
-	if (ts != NULL) {
-		if (ts->tv_sec < 0 || ts->tv_nsec < 0 ||
-		    ts->tv_nsec >= 1000000000)
-			return (int)fail(-EINVAL);
-		deadline = (ts->tv_sec == 0 && ts->tv_nsec == 0) ? 0 :
-			   now_ns() + ts->tv_sec * 1000000000LL + ts->tv_nsec;
-		ms = (int)(ts->tv_sec * 1000 + (ts->tv_nsec + 999999) / 1000000);
-	}
-	return do_epoll_wait(epfd, events, max, deadline, mask, ms);
+	if (ts != NULL && (ts->tv_sec < 0 || ts->tv_nsec < 0 ||
+			   ts->tv_nsec >= 1000000000))
+		return (int)fail(-EINVAL);
+	/* INT_MIN: not a millisecond timeout; the kernel gets @ts itself. */
+	return do_epoll_wait(epfd, events, max, deadline_ts(ts), mask, ts,
+			     INT_MIN);
 }

@@ -9,10 +9,14 @@
  * the kernel descriptors plus an eventfd that the callbacks signal, so
  * the sleep ends at whichever comes first, and a signal handler ends it
  * with EINTR exactly as the kernel's poll would. With sockets only and no
- * signal mask, the thread parks on its futex instead (no eventfd), with a
- * deadline even when the timeout is infinite, because poll is never
- * restarted after a handler (ERESTARTNOHAND) and a futex wait with a
- * deadline is not either.
+ * signal mask, the thread spins while the port's spin policy says it can
+ * pay (port/hosted/spin.c, as ksock's own waiters), then parks on its
+ * futex (no eventfd), with a deadline even when the timeout is infinite,
+ * because poll is never restarted after a handler (ERESTARTNOHAND) and a
+ * futex wait with a deadline is not either. The waiter's state word goes
+ * SPINNING -> SLEEPING when it parks, and a waker moves it to WOKEN and
+ * unparks only a sleeper, so a wake-up that finds it spinning costs no
+ * system call.
  */
 #include <errno.h>
 #include <limits.h>
@@ -32,14 +36,21 @@
 /* An infinite poll parks with this deadline (about 146 years away). */
 #define KP_FOREVER	(INT64_MAX / 2)
 
+/* Relax instructions between two questions to the spin policy. */
+#define KP_SPIN_CHECK	16
+
+enum { KP_SPINNING, KP_SLEEPING, KP_WOKEN };
+
 struct poll_waiter {
 	struct ksp_thread *thr;
-	int		   efd;		/* eventfd, or -1: unpark thr */
+	int		   efd;		/* [I] eventfd, or -1: unpark thr */
+	atomic_int	   state;	/* KP_*: only when efd is -1 */
 };
 
 struct poll_slot {
 	struct ks_poll_entry pe;
 	struct kp_file	    *f;		/* a socket or stale, else NULL */
+	struct kp_file	    *epf;	/* an epoll instance (a kernel fd) */
 	bool		     registered;
 };
 
@@ -60,9 +71,58 @@ poll_wake(struct ks_poll_entry *pe, unsigned events)
 		uint64_t one = 1;
 
 		syscall(SYS_write, w->efd, &one, sizeof(one));
-	} else {
+	} else if (atomic_exchange(&w->state, KP_WOKEN) == KP_SLEEPING) {
 		ksp__unpark(w->thr);
 	}
+}
+
+static inline void
+cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+static bool
+waiter_is_woken(struct poll_waiter *w)
+{
+	return atomic_load_explicit(&w->state, memory_order_acquire) ==
+	       KP_WOKEN;
+}
+
+/*
+ * Waits for a wake-up of @w (sockets only, no eventfd) until @deadline
+ * (monotonic ns; -1: none): spins while the spin policy says so, then
+ * parks. Returns 0 (woken, or spuriously: the caller looks again),
+ * -KS_ETIMEDOUT or -KS_EINTR.
+ */
+static int
+waiter_sleep(struct poll_waiter *w, int64_t deadline)
+{
+	int64_t start = ksp__now(), now = start;
+	int expected = KP_SPINNING;
+
+	for (unsigned i = 0;; i++) {
+		if (waiter_is_woken(w))
+			return 0;
+		if (i % KP_SPIN_CHECK == 0) {
+			if (i > 0)
+				now = ksp__now();
+			if ((deadline >= 0 && now >= deadline) ||
+			    !ksp__keep_spinning(now - start))
+				break;
+			if (waiter_is_woken(w))
+				return 0;
+		}
+		cpu_relax();
+	}
+	if (!atomic_compare_exchange_strong(&w->state, &expected,
+					    KP_SLEEPING))
+		return 0;
+	return ksp__park(deadline >= 0 ? deadline : KP_FOREVER);
 }
 
 static int64_t
@@ -121,7 +181,7 @@ static int
 kp_poll(struct pollfd *fds, nfds_t nfds, int64_t deadline,
 	const sigset_t *mask)
 {
-	struct poll_waiter w = { ksp__thread(), -1 };
+	struct poll_waiter w = { ksp__thread(), -1, KP_SPINNING };
 	struct poll_slot *slot;
 	struct pollfd *hp;
 	size_t nhost = 0;
@@ -138,7 +198,7 @@ kp_poll(struct pollfd *fds, nfds_t nfds, int64_t deadline,
 		struct kp_file *f = fds[i].fd < 0 ? NULL : kp__fd_get(fds[i].fd);
 
 		if (f != NULL && f->kind == KP_EPOLL) {
-			kp__file_put(f);
+			slot[i].epf = f;
 			f = NULL;
 		}
 		slot[i].f = f;
@@ -161,6 +221,8 @@ kp_poll(struct pollfd *fds, nfds_t nfds, int64_t deadline,
 		size_t h = 0;
 
 		ready = 0;
+		/* A wake-up from here on ends the next wait at once. */
+		atomic_store(&w.state, KP_SPINNING);
 		for (nfds_t i = 0; i < nfds; i++) {
 			struct poll_slot *s = &slot[i];
 			unsigned m;
@@ -177,6 +239,10 @@ kp_poll(struct pollfd *fds, nfds_t nfds, int64_t deadline,
 				fds[i].revents = (short)(m & ((unsigned)fds[i].events |
 						 POLLERR | POLLHUP));
 			} else {
+				/* An epoll instance's kernel fd tells the
+				 * truth about its sockets once refreshed. */
+				if (s->epf != NULL)
+					kp__epoll_refresh(s->epf->ep);
 				hp[h].fd = fds[i].fd;
 				hp[h].events = fds[i].events;
 				hp[h].revents = 0;
@@ -216,7 +282,7 @@ kp_poll(struct pollfd *fds, nfds_t nfds, int64_t deadline,
 			if (deadline >= 0 && now_ns() >= deadline)
 				timed_out = true;
 		} else {
-			err = ksp__park(deadline >= 0 ? deadline : KP_FOREVER);
+			err = waiter_sleep(&w, deadline);
 			if (err == -KS_ETIMEDOUT) {
 				timed_out = deadline >= 0;
 				err = 0;
@@ -232,6 +298,7 @@ out:
 			if (slot[i].registered)
 				ks_poll_remove(&slot[i].pe);
 			kp__file_put(slot[i].f);
+			kp__file_put(slot[i].epf);
 		}
 	}
 	if (w.efd >= 0)

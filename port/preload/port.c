@@ -497,6 +497,7 @@ static const struct ks_port preload_port = {
 	.groups		= port_groups,
 	.pidfd_install	= port_pidfd_install,
 	.netdev_index	= port_netdev_index,
+	.keep_spinning	= ksp__keep_spinning,
 };
 
 const struct ks_port *

@@ -47,6 +47,8 @@
 
 #include <ksock/ksock.h>
 
+#include "../hosted/boundary.h"
+
 enum kp_kind {
 	KP_SOCK,	/* a ksock socket behind a placeholder descriptor */
 	KP_EPOLL,	/* a real epoll descriptor that also watches sockets */
@@ -101,6 +103,13 @@ int	kp__install_sock(struct ks_sock *so, bool cloexec);
 
 /* epoll.c */
 void	kp__epoll_free(struct kp_epoll *ep);
+/* Makes @ep's kernel descriptor readable exactly while one of its socket
+ * items is ready (before a poll or an outer epoll asks the kernel). */
+void	kp__epoll_refresh(struct kp_epoll *ep);
+/* ksp__sys_call() for a receive @call, noting the socket this thread
+ * reads from: the wake-up a reader causes on its own socket is no event
+ * for epoll. */
+long	kp__sys_recv(struct ks_sock *so, enum ksp_sys call, const long a[5]);
 
 /* Counters for the summary line (KSOCK_RUN_STATS). */
 struct kp_stats {

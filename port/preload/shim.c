@@ -277,6 +277,15 @@ count(enum ksp_sys call, long n)
 	return n;
 }
 
+/* Whether @call reads from its socket (epoll must know: kp__sys_recv). */
+static bool
+is_receive(enum ksp_sys call)
+{
+	return call == KSP_SYS_RECVMSG || call == KSP_SYS_RECVFROM ||
+	       call == KSP_SYS_RECVMMSG || call == KSP_SYS_READ ||
+	       call == KSP_SYS_READV;
+}
+
 /*
  * Socket call @call on @fd, with the call's arguments after the
  * descriptor: through the boundary on a ksock socket, or the kernel's
@@ -295,7 +304,8 @@ sock_call(int fd, enum ksp_sys call, long nr, long a0, long a1, long a2,
 	f = sock_get(fd, &err);
 	if (f == NULL)
 		return err < 0 ? fail(err) : syscall(nr, fd, a0, a1, a2, a3, a4);
-	n = count(call, ksp__sys_call(f->so, call, a));
+	n = count(call, is_receive(call) ? kp__sys_recv(f->so, call, a) :
+			ksp__sys_call(f->so, call, a));
 	kp__file_put(f);
 	return n < 0 ? fail(n) : n;
 }

@@ -63,10 +63,12 @@ park_deadline(int64_t deadline)
 	return err;
 }
 
-/* How long a waiter spins before it parks: about the cost of a park and
- * unpark pair, so spinning never costs much more than sleeping would. */
-#define KS_SPIN_NS	20000
-#define KS_SPIN_CHECK	64
+/*
+ * How many relax instructions a waiter runs between two questions to the
+ * port (keep_spinning): a few hundred nanoseconds, so a port that yields
+ * inside the call gets to run it often, and the clock is read rarely.
+ */
+#define KS_SPIN_CHECK	16
 
 static inline void
 cpu_relax(void)
@@ -85,22 +87,31 @@ waiter_is_woken(struct ks__waiter *w)
 	       KS__W_WOKEN;
 }
 
-/* See core.h. */
+/*
+ * See core.h. The waiter spins while the port says spinning can pay
+ * (port.h: keep_spinning; a wake-up that finds it spinning costs no
+ * unpark), never past @deadline, then parks.
+ */
 int
 ks__waiter_sleep(struct ks__waiter *w, int64_t deadline)
 {
-	int64_t spin_end = ks__port->now() + KS_SPIN_NS;
+	int64_t start = ks__port->now(), now = start;
 	int expected = KS__W_SPINNING;
 	int err;
 
-	if (deadline >= 0 && deadline < spin_end)
-		spin_end = deadline;
-	for (unsigned i = 1;; i++) {
+	for (unsigned i = 0;; i++) {
 		if (waiter_is_woken(w))
 			return 0;
+		if (i % KS_SPIN_CHECK == 0) {
+			if (i > 0)
+				now = ks__port->now();
+			if ((deadline >= 0 && now >= deadline) ||
+			    !ks__port->keep_spinning(now - start))
+				break;
+			if (waiter_is_woken(w))
+				return 0;
+		}
 		cpu_relax();
-		if (i % KS_SPIN_CHECK == 0 && ks__port->now() >= spin_end)
-			break;
 	}
 	if (!atomic_compare_exchange_strong(&w->state, &expected,
 					    KS__W_SLEEPING))

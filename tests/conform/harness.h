@@ -87,6 +87,7 @@
 #define umask		ksp_umask
 #define unshare		ksp_unshare
 #define setns		ksp_setns
+#define setrlimit	ksp_setrlimit
 #endif
 
 /* -- checks: each failure is printed and counted, the test goes on -- */

@@ -711,6 +711,250 @@ own_segv_handler_after_sockets(void)
 	CHECK_OK(close(sv[1]));
 }
 
+/* -- epoll: edge-triggered, nested, huge timeouts (issue 9: 17, 19, 24) -- */
+
+/* Writes one byte to @fd after @ms milliseconds, from a helper thread. */
+struct late_write {
+	pthread_t	t;
+	int		fd;
+	int		ms;
+};
+
+static void *
+late_write_main(void *arg)
+{
+	struct late_write *lw = arg;
+
+	th_sleep_ms(lw->ms);
+	return send(lw->fd, "L", 1, 0) == 1 ? NULL : (void *)1;
+}
+
+static void
+late_write_start(struct late_write *lw, int fd, int ms)
+{
+	lw->fd = fd;
+	lw->ms = ms;
+	CHECK_EQ(pthread_create(&lw->t, NULL, late_write_main, lw), 0);
+}
+
+static void
+late_write_join(struct late_write *lw)
+{
+	void *r;
+
+	CHECK_EQ(pthread_join(lw->t, &r), 0);
+	CHECK(r == NULL);
+}
+
+/* Edge-triggered: a partial read is no new edge; only new data is, and
+ * a blocking wait sleeps through the partial read's leftovers. */
+static void
+epoll_et_partial_read(void)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET }, out[4];
+	struct late_write lw;
+	int sv[2], ep;
+	char buf[16];
+
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	ep = CHECK_OK(epoll_create1(EPOLL_CLOEXEC));
+	ev.data.u64 = 7;
+	CHECK_OK(epoll_ctl(ep, EPOLL_CTL_ADD, sv[1], &ev));
+	CHECK_EQ(epoll_wait(ep, out, 4, 0), 0);
+	CHECK_EQ(send(sv[0], "0123456789", 10, 0), 10);
+	CHECK_EQ(epoll_wait(ep, out, 4, 0), 1);
+	CHECK_EQ(out[0].events, EPOLLIN);
+	CHECK_EQ(out[0].data.u64, 7);
+	CHECK_EQ(epoll_wait(ep, out, 4, 0), 0);
+	CHECK_EQ(recv(sv[1], buf, 3, 0), 3);
+	CHECK_EQ(epoll_wait(ep, out, 4, 0), 0);
+	CHECK_EQ(recv(sv[1], buf, 3, 0), 3);
+	CHECK_EQ(epoll_wait(ep, out, 4, 30), 0);
+	/* New data is a new edge, also for a sleeping waiter. */
+	late_write_start(&lw, sv[0], 10);
+	CHECK_EQ(epoll_wait(ep, out, 4, 5000), 1);
+	late_write_join(&lw);
+	CHECK_EQ(out[0].data.u64, 7);
+	CHECK_EQ(epoll_wait(ep, out, 4, 0), 0);
+	/* Level-triggered again after MOD: still readable, so reported. */
+	ev.events = EPOLLIN;
+	CHECK_OK(epoll_ctl(ep, EPOLL_CTL_MOD, sv[1], &ev));
+	CHECK_EQ(epoll_wait(ep, out, 4, 0), 1);
+	CHECK_EQ(epoll_wait(ep, out, 4, 0), 1);
+	CHECK_EQ(recv(sv[1], buf, sizeof(buf), 0), 5);
+	CHECK_EQ(epoll_wait(ep, out, 4, 0), 0);
+	CHECK_OK(close(ep));
+	CHECK_OK(close(sv[0]));
+	CHECK_OK(close(sv[1]));
+}
+
+/* An epoll inside an epoll: the outer reports the inner only while
+ * something in the inner is ready, and a level-triggered socket inside
+ * stays ready for the outer after the inner reported it. */
+static void
+epoll_nested(void)
+{
+	struct epoll_event ev = { .events = EPOLLIN }, out[4];
+	struct late_write lw;
+	int sv[2], inner, outer;
+	char buf[8];
+
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	inner = CHECK_OK(epoll_create1(EPOLL_CLOEXEC));
+	outer = CHECK_OK(epoll_create1(EPOLL_CLOEXEC));
+	ev.data.u64 = 1;
+	CHECK_OK(epoll_ctl(inner, EPOLL_CTL_ADD, sv[1], &ev));
+	ev.data.u64 = 2;
+	CHECK_OK(epoll_ctl(outer, EPOLL_CTL_ADD, inner, &ev));
+	/* Nothing is ready. */
+	CHECK_EQ(epoll_wait(outer, out, 4, 0), 0);
+	CHECK_EQ(epoll_wait(inner, out, 4, 0), 0);
+	CHECK_EQ(epoll_wait(outer, out, 4, 20), 0);
+	/* Data: the inner is ready, and stays so while the data is unread. */
+	CHECK_EQ(send(sv[0], "ab", 2, 0), 2);
+	CHECK_EQ(epoll_wait(outer, out, 4, 0), 1);
+	CHECK_EQ(out[0].data.u64, 2);
+	CHECK_EQ(epoll_wait(inner, out, 4, 0), 1);
+	CHECK_EQ(out[0].data.u64, 1);
+	CHECK_EQ(epoll_wait(outer, out, 4, 0), 1);
+	CHECK_EQ(epoll_wait(inner, out, 4, 0), 1);
+	CHECK_EQ(epoll_wait(outer, out, 4, 0), 1);
+	/* Read: nothing is ready any more, for either. */
+	CHECK_EQ(recv(sv[1], buf, sizeof(buf), 0), 2);
+	CHECK_EQ(epoll_wait(outer, out, 4, 0), 0);
+	CHECK_EQ(epoll_wait(inner, out, 4, 0), 0);
+	CHECK_EQ(epoll_wait(outer, out, 4, 0), 0);
+	/* A sleeping outer wakes for a socket of the inner. */
+	late_write_start(&lw, sv[0], 10);
+	CHECK_EQ(epoll_wait(outer, out, 4, 5000), 1);
+	late_write_join(&lw);
+	CHECK_EQ(out[0].data.u64, 2);
+	CHECK_EQ(recv(sv[1], buf, sizeof(buf), 0), 1);
+	CHECK_EQ(epoll_wait(outer, out, 4, 0), 0);
+	/* poll on the inner says the same. */
+	{
+		struct pollfd p = { .fd = inner, .events = POLLIN };
+
+		CHECK_EQ(poll(&p, 1, 0), 0);
+		CHECK_EQ(send(sv[0], "c", 1, 0), 1);
+		CHECK_EQ(poll(&p, 1, 0), 1);
+		CHECK_EQ(p.revents, POLLIN);
+		CHECK_EQ(recv(sv[1], buf, sizeof(buf), 0), 1);
+		CHECK_EQ(poll(&p, 1, 0), 0);
+	}
+	/* An inner instance closed while held: gone from the outer. */
+	{
+		int gone = CHECK_OK(epoll_create1(0));
+
+		ev.data.u64 = 3;
+		CHECK_OK(epoll_ctl(gone, EPOLL_CTL_ADD, sv[0], &ev));
+		CHECK_OK(epoll_ctl(outer, EPOLL_CTL_ADD, gone, &ev));
+		CHECK_EQ(send(sv[1], "d", 1, 0), 1);
+		CHECK_EQ(epoll_wait(outer, out, 4, 0), 1);
+		CHECK_EQ(out[0].data.u64, 3);
+		CHECK_OK(close(gone));
+		CHECK_EQ(epoll_wait(outer, out, 4, 0), 0);
+		CHECK_EQ(recv(sv[0], buf, sizeof(buf), 0), 1);
+	}
+	CHECK_OK(close(outer));
+	CHECK_OK(close(inner));
+	CHECK_OK(close(sv[0]));
+	CHECK_OK(close(sv[1]));
+}
+
+/* epoll_pwait2 with a timeout of thousands of years waits (no overflow
+ * into "at once" or "never"); an invalid one is EINVAL. */
+static void
+epoll_pwait2_huge_timeout(void)
+{
+	struct epoll_event ev = { .events = EPOLLIN }, out[2];
+	struct timespec huge = { .tv_sec = (time_t)1 << 40, .tv_nsec = 999999999 };
+	struct timespec bad = { .tv_sec = 1, .tv_nsec = 1000000000 };
+	struct late_write lw;
+	long long t0;
+	int sv[2], ep;
+	char c;
+
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	ep = CHECK_OK(epoll_create1(0));
+	CHECK_OK(epoll_ctl(ep, EPOLL_CTL_ADD, sv[1], &ev));
+	CHECK_ERR(epoll_pwait2(ep, out, 2, &bad, NULL), EINVAL);
+	t0 = th_now_ms();
+	late_write_start(&lw, sv[0], 30);
+	CHECK_EQ(epoll_pwait2(ep, out, 2, &huge, NULL), 1);
+	late_write_join(&lw);
+	CHECK(th_now_ms() - t0 >= 25);
+	CHECK_EQ(recv(sv[1], &c, 1, 0), 1);
+	huge.tv_sec = INT64_MAX;
+	t0 = th_now_ms();
+	late_write_start(&lw, sv[0], 30);
+	CHECK_EQ(epoll_pwait2(ep, out, 2, &huge, NULL), 1);
+	late_write_join(&lw);
+	CHECK(th_now_ms() - t0 >= 25);
+	CHECK_EQ(recv(sv[1], &c, 1, 0), 1);
+	CHECK_OK(close(ep));
+	CHECK_OK(close(sv[0]));
+	CHECK_OK(close(sv[1]));
+}
+
+#define MANY_EP	100
+
+/* Many ready items, fewer events per call: level-triggered items come
+ * round in turn, so a few calls report every one; a closed socket leaves
+ * the set. */
+static void
+epoll_many_ready_rotate(void)
+{
+	static int sv[MANY_EP][2];
+	struct epoll_event ev = { .events = EPOLLIN }, out[16];
+	bool seen[MANY_EP] = { false };
+	int ep, k, nseen = 0;
+	char c;
+
+	ep = CHECK_OK(epoll_create1(0));
+	for (int i = 0; i < MANY_EP; i++) {
+		CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv[i]));
+		ev.data.u64 = (uint64_t)i;
+		CHECK_OK(epoll_ctl(ep, EPOLL_CTL_ADD, sv[i][1], &ev));
+	}
+	CHECK_EQ(epoll_wait(ep, out, 16, 0), 0);
+	for (int i = 0; i < MANY_EP; i++)
+		CHECK_EQ(send(sv[i][0], "m", 1, 0), 1);
+	for (int call = 0; call < (MANY_EP + 15) / 16; call++) {
+		k = epoll_wait(ep, out, 16, 0);
+		CHECK_EQ(k, 16);
+		for (int j = 0; j < k; j++) {
+			uint64_t d = out[j].data.u64;
+
+			CHECK(d < MANY_EP);
+			if (d < MANY_EP && !seen[d]) {
+				seen[d] = true;
+				nseen++;
+			}
+		}
+	}
+	CHECK_EQ(nseen, MANY_EP);
+	/* Half read, half closed: nothing is ready. */
+	for (int i = 0; i < MANY_EP; i++) {
+		if (i % 2)
+			CHECK_OK(close(sv[i][1]));
+		else
+			CHECK_EQ(recv(sv[i][1], &c, 1, 0), 1);
+	}
+	CHECK_EQ(epoll_wait(ep, out, 16, 0), 0);
+	/* The open ones still report. */
+	CHECK_EQ(send(sv[10][0], "n", 1, 0), 1);
+	CHECK_EQ(epoll_wait(ep, out, 16, 1000), 1);
+	CHECK_EQ(out[0].data.u64, 10);
+	CHECK_EQ(recv(sv[10][1], &c, 1, 0), 1);
+	for (int i = 0; i < MANY_EP; i++) {
+		CHECK_OK(close(sv[i][0]));
+		if (i % 2 == 0)
+			CHECK_OK(close(sv[i][1]));
+	}
+	CHECK_OK(close(ep));
+}
+
 static const struct th_test tests[] = {
 	{ "numbers_one_space", numbers_one_space },
 	{ "descriptor_calls", descriptor_calls },
@@ -730,6 +974,10 @@ static const struct th_test tests[] = {
 	{ "abstract_names_follow_thread_netns",
 	  abstract_names_follow_thread_netns },
 	{ "own_segv_handler_after_sockets", own_segv_handler_after_sockets },
+	{ "epoll_et_partial_read", epoll_et_partial_read },
+	{ "epoll_nested", epoll_nested },
+	{ "epoll_pwait2_huge_timeout", epoll_pwait2_huge_timeout },
+	{ "epoll_many_ready_rotate", epoll_many_ready_rotate },
 };
 
 TH_MAIN(tests)

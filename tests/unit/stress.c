@@ -15,7 +15,11 @@
  *   diag       an introspection walk (ks_diag_walk + ks_diag_sock) over
  *              every socket, again and again, while the others run: it
  *              meets embryos being wired up by connect, sockets being
- *              created and closed.
+ *              created and closed;
+ *   hostpoll   ksp_poll() over a socket and a pipe while another process
+ *              sends on the socket at varying moments: the waker reads
+ *              the poller's eventfd while the poller sets it up (a data
+ *              race TSan reports unless the descriptor is atomic).
  *
  * Each part is one test, and "all_at_once" runs every part together.
  * Counts are fixed (so results are exact); every blocking call has a
@@ -29,8 +33,10 @@
  */
 #include "unit.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <unistd.h>
 
 #define TIMEOUT_MS	10000	/* any single blocking call */
 #define STRESS_MS	2500	/* all_at_once starts no round after this */
@@ -517,6 +523,80 @@ closer_check(struct closer_part *cp)
 	CHECK(atomic_load(&cp->read_bytes) <= atomic_load(&cp->sent_bytes));
 }
 
+/* -- hostpoll: a poll of a socket and a host descriptor, woken -- */
+
+enum { HOSTPOLL_ROUNDS = 300 };
+
+struct hostpoll_part {
+	int		sv[2];		/* ksp descriptors: poller reads sv[1] */
+	int		pipefd[2];	/* never readable: makes the poll mixed */
+	atomic_int	round;		/* the poller's round, for the sender */
+	long		got;		/* bytes the poller received */
+	long		polled;		/* polls that reported the socket */
+};
+
+static int
+hostpoll_poller(void *arg)
+{
+	struct hostpoll_part *hp = arg;
+	char c;
+
+	for (int i = 0; i < HOSTPOLL_ROUNDS && ut_live(); i++) {
+		struct pollfd pfd[2] = {
+			{ .fd = hp->sv[1], .events = POLLIN },
+			{ .fd = hp->pipefd[0], .events = POLLIN },
+		};
+
+		atomic_store(&hp->round, i + 1);
+		EQ(ksp_poll(pfd, 2, TIMEOUT_MS), 1);
+		if (pfd[0].revents == POLLIN && pfd[1].revents == 0)
+			hp->polled++;
+		if (ksp_recv(hp->sv[1], &c, 1, 0) == 1)
+			hp->got++;
+	}
+	return 0;
+}
+
+static int
+hostpoll_sender(void *arg)
+{
+	struct hostpoll_part *hp = arg;
+	long long t0;
+
+	for (int i = 0; i < HOSTPOLL_ROUNDS && ut_live(); i++) {
+		t0 = ut_now_ms();
+		while (atomic_load(&hp->round) <= i &&
+		       ut_now_ms() - t0 < TIMEOUT_MS)
+			;
+		/* 0 to 30 us after the poller began: around its setup. */
+		for (volatile int k = 0; k < (i % 31) * 100; k++)
+			;
+		EQ(ksp_send(hp->sv[0], "h", 1, MSG_NOSIGNAL), 1);
+	}
+	return 0;
+}
+
+static void
+hostpoll_start(struct hostpoll_part *hp, struct ksp_proc **procs, int *np)
+{
+	memset(hp, 0, sizeof(*hp));
+	EQ(ksp_socketpair(AF_UNIX, SOCK_STREAM, 0, hp->sv), 0);
+	EQ(ksp_pipe(hp->pipefd), 0);
+	procs[(*np)++] = ut_spawn(hostpoll_poller, hp);
+	procs[(*np)++] = ut_spawn(hostpoll_sender, hp);
+}
+
+static void
+hostpoll_check(struct hostpoll_part *hp)
+{
+	CHECK_EQ(hp->got, HOSTPOLL_ROUNDS);
+	CHECK_EQ(hp->polled, HOSTPOLL_ROUNDS);
+	for (int i = 0; i < 2; i++) {
+		ksp_close(hp->sv[i]);
+		ksp_close(hp->pipefd[i]);
+	}
+}
+
 /* -- tests -- */
 
 #define MAX_PROCS	32
@@ -591,6 +671,7 @@ static struct dgram_part dpart;
 static struct poll_part opart;
 static struct closer_part cpart;
 static struct diag_part gpart;
+static struct hostpoll_part hpart;
 
 /* Connectors and acceptors share one listener; every byte is counted. */
 static void
@@ -667,6 +748,18 @@ t_diag(void)
 	listener_check(&lpart);
 }
 
+/* A mixed poll woken by a socket sees the socket ready, every round. */
+static void
+t_hostpoll(void)
+{
+	struct ksp_proc *procs[MAX_PROCS];
+	int n = 0;
+
+	hostpoll_start(&hpart, procs, &n);
+	join_all(procs, n);
+	hostpoll_check(&hpart);
+}
+
 /* Everything above at once, in rounds until STRESS_MS have passed (each
  * round's accounting is exact; rounds bound the time, not the counts). */
 static void
@@ -686,6 +779,7 @@ t_all_at_once(void)
 		dgram_start(&dpart, procs, &n);
 		poll_start(&opart, procs, &n);
 		closer_start(&cpart, procs, &n);
+		hostpoll_start(&hpart, procs, &n);
 		join_all(procs, n);
 		diag_stop(&gpart, walker);
 		listener_check(&lpart);
@@ -693,6 +787,7 @@ t_all_at_once(void)
 		dgram_check(&dpart);
 		poll_check(&opart);
 		closer_check(&cpart);
+		hostpoll_check(&hpart);
 		rounds++;
 	}
 	CHECK(rounds >= 1);
@@ -707,6 +802,7 @@ static const struct ut_test tests[] = {
 	{ "poller",		t_poller, UT_NO_INJECT },
 	{ "closer",		t_closer, UT_NO_INJECT },
 	{ "diag",		t_diag, UT_NO_INJECT },
+	{ "hostpoll",		t_hostpoll, UT_NO_INJECT },
 	{ "all_at_once",	t_all_at_once, UT_NO_INJECT },
 };
 
