@@ -2,7 +2,8 @@
 # the evidence suite in tests/run/ (docs/ksock-run.md).
 
 PRELOAD_SRCS := $(sort $(wildcard port/preload/*.c))
-PRELOAD_OBJS := $(PRELOAD_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/port/hosted/thread.o $(BUILD)/obj/port/hosted/boundary.o
+PRELOAD_OBJS := $(PRELOAD_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/port/hosted/thread.o $(BUILD)/obj/port/hosted/boundary.o \
+		$(BUILD)/obj/port/hosted/sockfile.o
 LIBKSOCK_PRELOAD := $(BUILD)/libksock-preload.so
 KSOCK_RUN := $(BUILD)/ksock-run
 

@@ -87,6 +87,22 @@ time_left(int64_t deadline, struct timespec *ts)
 	return ts;
 }
 
+/*
+ * The eventfd a wait sleeps on, at a high number: at the lowest free one
+ * it could take the number of a descriptor in the set that the program
+ * closed, which the kernel would then report as open instead of POLLNVAL
+ * (and select would not fail with EBADF). Returns it or -errno.
+ */
+static int
+poll_eventfd(void)
+{
+	long efd = syscall(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+	if (efd < 0)
+		return -errno;
+	return kp__fd_move_high((int)efd);
+}
+
 /* Below this many entries a poll skips the getrlimit() call. */
 #define KP_POLL_FEW	64
 
@@ -149,9 +165,9 @@ kp_poll(struct pollfd *fds, nfds_t nfds, int64_t deadline,
 	}
 	atomic_fetch_add_explicit(&kp_stats.polls, 1, memory_order_relaxed);
 	if (nhost > 0 || mask != NULL) {
-		w.efd = (int)syscall(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK);
+		w.efd = poll_eventfd();
 		if (w.efd < 0) {
-			err = -errno;
+			err = w.efd;
 			goto out;
 		}
 	}

@@ -31,6 +31,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/sockios.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -161,6 +162,21 @@ static bool
 in_vfork_child(void)
 {
 	return (pid_t)syscall(SYS_getpid) != owner_pid;
+}
+
+/* See preload.h. */
+bool
+kp__in_vfork_child(void)
+{
+	return in_vfork_child();
+}
+
+/* See preload.h: a child that has a copy of our memory (fork, or clone
+ * without CLONE_VM) starts afresh, as after fork(). */
+void
+kp__fork_child(void)
+{
+	atfork_child();
 }
 
 /* -- lookups -- */
@@ -309,7 +325,9 @@ listen(int fd, int backlog)
 	if (f == NULL)
 		return err < 0 ? (int)fail(err) :
 		       (int)syscall(SYS_listen, fd, backlog);
+	kp__async_self(f->so);
 	err = ks_listen(f->so, backlog);
+	kp__async_self(NULL);
 	kp__file_put(f);
 	return err < 0 ? (int)fail(err) : 0;
 }
@@ -411,8 +429,10 @@ connect(int fd, const struct sockaddr *addr, socklen_t len)
 		return err < 0 ? (int)fail(err) :
 		       (int)syscall(SYS_connect, fd, addr, len);
 	err = ksp__addr_in(addr, len, &k);
+	kp__async_self(f->so);
 	if (err == 0)
 		err = ks_connect(f->so, &k, len);
+	kp__async_self(NULL);
 	if (err == -ECONNREFUSED && fallback &&
 	    connect_outside(fd, f, addr, len) == 0)
 		err = 0;
@@ -430,7 +450,9 @@ shutdown(int fd, int how)
 	if (f == NULL)
 		return err < 0 ? (int)fail(err) :
 		       (int)syscall(SYS_shutdown, fd, how);
+	kp__async_self(f->so);
 	err = ks_shutdown(f->so, how);
+	kp__async_self(NULL);
 	kp__file_put(f);
 	return err < 0 ? (int)fail(err) : 0;
 }
@@ -527,6 +549,8 @@ sock_send(struct kp_file *f, const struct ks_msghdr *msg, int flags)
 {
 	long n = ks_sendmsg(f->so, msg, flags);
 
+	if (n == -EAGAIN)	/* O_ASYNC: SIGIO when room comes back */
+		atomic_store_explicit(&f->nospace, true, memory_order_relaxed);
 	if (n >= 0) {
 		atomic_fetch_add_explicit(&kp_stats.sends, 1,
 					  memory_order_relaxed);
@@ -968,6 +992,166 @@ lseek64(int fd, off_t off, int whence)
 	return lseek(fd, off, whence);
 }
 
+/* The st_mode of @fd, or -errno. */
+static int
+fd_mode(int fd)
+{
+	struct stat st;
+
+	if (syscall(SYS_fstat, fd, &st) < 0)
+		return -errno;
+	return (int)st.st_mode;
+}
+
+/* Bytes moved by one step of splice between a pipe and a socket. */
+#define KP_SPLICE_CHUNK	16384
+
+/* What a pipe is ready for now (a zero-timeout poll's revents). */
+static short
+pipe_ready(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct timespec zero = { 0, 0 };
+
+	if (syscall(SYS_ppoll, &p, 1L, &zero, NULL, 0L) != 1)
+		return 0;
+	return p.revents;
+}
+
+/*
+ * splice from the pipe @pfd into the socket of @f: what the pipe holds,
+ * up to @len, in steps of one chunk. The first step waits for data and
+ * for room unless @nonblock; later steps move only what is there, and
+ * read the pipe only when the socket has room, so what is read is sent
+ * (a socket with room takes a chunk whole). Returns the count or -errno.
+ */
+static long
+splice_to_sock(int pfd, struct kp_file *f, size_t len, bool nonblock)
+{
+	char buf[KP_SPLICE_CHUNK];
+	size_t total = 0;
+	long err = 0;
+
+	while (total < len) {
+		struct ks_iovec iov = { buf, 0 };
+		struct ks_msghdr k = { .msg_iov = &iov, .msg_iovlen = 1 };
+		size_t want = len - total;
+		long got, sent;
+
+		if (want > sizeof(buf))
+			want = sizeof(buf);
+		if ((nonblock || total > 0) &&
+		    !(ks_poll(f->so, NULL) & KS_POLLOUT)) {
+			err = -EAGAIN;
+			break;
+		}
+		if (nonblock || total > 0) {
+			short pr = pipe_ready(pfd);
+
+			/* Empty: the end when no writer is left (a read
+			 * then returns 0 below), else nothing to wait for. */
+			if (!(pr & (POLLIN | POLLHUP))) {
+				err = -EAGAIN;
+				break;
+			}
+		}
+		got = syscall(SYS_read, pfd, buf, want);
+		if (got < 0) {
+			err = -errno;
+			break;
+		}
+		if (got == 0)
+			break;
+		iov.iov_len = (size_t)got;
+		sent = sock_send(f, &k, ks_sock_type(f->so) == KS_SOCK_SEQPACKET ?
+					KS_MSG_EOR : 0);
+		if (sent < 0) {
+			err = sent;
+			break;
+		}
+		total += (size_t)sent;
+		if (sent < got)
+			break;
+	}
+	if (total > 0)
+		return (long)total;
+	return err;
+}
+
+/*
+ * splice from the socket of @f into the pipe @pfd: the data is peeked,
+ * written to the pipe, and only what the pipe took is consumed.
+ */
+static long
+splice_from_sock(struct kp_file *f, int pfd, size_t len, bool nonblock)
+{
+	char buf[KP_SPLICE_CHUNK];
+	struct ks_iovec iov = { buf, len < sizeof(buf) ? len : sizeof(buf) };
+	struct ks_msghdr k = { .msg_iov = &iov, .msg_iovlen = 1 };
+	long got, put;
+
+	got = sock_recv(f, &k, KS_MSG_PEEK | (nonblock ? KS_MSG_DONTWAIT : 0),
+			NULL, NULL);
+	if (got <= 0)
+		return got;
+	put = syscall(SYS_write, pfd, buf, (size_t)got);
+	if (put < 0)
+		return -errno;
+	iov.iov_len = (size_t)put;
+	k = (struct ks_msghdr){ .msg_iov = &iov, .msg_iovlen = 1 };
+	return sock_recv(f, &k, KS_MSG_DONTWAIT, NULL, NULL);
+}
+
+/*
+ * splice(2) with a ksock socket on one side: the other must be a pipe
+ * (EINVAL otherwise, as Linux); a socket has no offset (EINVAL for the
+ * socket's, ESPIPE for the pipe's). SPLICE_F_NONBLOCK, or O_NONBLOCK on
+ * the socket, makes it return EAGAIN instead of waiting.
+ */
+KP_EXPORT ssize_t
+splice(int in_fd, loff_t *off_in, int out_fd, loff_t *off_out, size_t len,
+       unsigned int flags)
+{
+	struct kp_file *in, *out;
+	long r;
+	int e1, e2;
+	bool nonblock;
+
+	in = sock_get(in_fd, &e1);
+	out = sock_get(out_fd, &e2);
+	if (in == NULL && out == NULL && e1 == 0 && e2 == 0)
+		return syscall(SYS_splice, in_fd, off_in, out_fd, off_out, len,
+			       flags);
+	if (e1 < 0 || e2 < 0) {
+		r = e1 < 0 ? e1 : e2;
+		goto put;
+	}
+	r = fd_mode(in != NULL ? out_fd : in_fd);
+	if (r < 0)
+		goto put;
+	if (in != NULL && out != NULL) {
+		r = -EINVAL;
+	} else if (!S_ISFIFO(r)) {
+		r = -EINVAL;
+	} else if ((in != NULL ? off_out : off_in) != NULL) {
+		r = -ESPIPE;
+	} else if ((in != NULL ? off_in : off_out) != NULL) {
+		r = -EINVAL;
+	} else if (len == 0) {
+		r = 0;
+	} else {
+		struct kp_file *sf = in != NULL ? in : out;
+
+		nonblock = (flags & SPLICE_F_NONBLOCK) || ks_is_nonblock(sf->so);
+		r = in != NULL ? splice_from_sock(in, out_fd, len, nonblock) :
+				 splice_to_sock(in_fd, out, len, nonblock);
+	}
+put:
+	kp__file_put(in);
+	kp__file_put(out);
+	return r < 0 ? fail(r) : r;
+}
+
 /*
  * sendfile(2) into a ksock socket: read from @in_fd and send, as the
  * kernel's splice path would. Out of a ksock socket: EINVAL as Linux.
@@ -986,6 +1170,16 @@ sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
 	if (f == NULL)
 		return err < 0 ? fail(err) :
 		       syscall(SYS_sendfile, out_fd, in_fd, offset, count);
+	/* As Linux: the source must be a file that can be read at an
+	 * offset (do_sendfile() wants FMODE_PREAD): not a pipe or socket. */
+	err = fd_mode(in_fd);
+	if (err >= 0 && (S_ISFIFO(err) || S_ISSOCK(err)))
+		err = -EINVAL;
+	if (err < 0) {
+		kp__file_put(f);
+		return fail(err);
+	}
+	err = 0;
 	while ((size_t)total < count) {
 		size_t want = count - (size_t)total;
 		struct ks_iovec iov = { buf, 0 };
@@ -1091,15 +1285,6 @@ close(int fd)
 	return (int)r;
 }
 
-KP_EXPORT int
-close_range(unsigned int first, unsigned int last, int flags)
-{
-	if (kp__fd_count() > 0 && !(flags & CLOSE_RANGE_CLOEXEC) &&
-	    first <= last && !in_vfork_child())
-		kp__fd_take_range(first, last);
-	return (int)syscall(SYS_close_range, first, last, flags);
-}
-
 /* After the kernel made @nfd a copy of @fd: the map follows. */
 static void
 map_copy(struct kp_file *f, int nfd)
@@ -1170,13 +1355,28 @@ sock_fcntl(int fd, struct kp_file *f, int cmd, long arg)
 	struct f_owner_ex *ox = (struct f_owner_ex *)arg;
 	struct ks_sock *so = f->so;
 	int32_t owner;
+	int err;
 
 	switch (cmd) {
 	case F_GETFL:
-		return O_RDWR | (ks_is_nonblock(so) ? O_NONBLOCK : 0);
+		return O_RDWR | (ks_is_nonblock(so) ? O_NONBLOCK : 0) |
+		       (int)atomic_load(&f->fl);
 	case F_SETFL:
-		/* O_ASYNC (SIGIO) is not supported and ignored. */
+		if (arg & O_DIRECT)
+			return -EINVAL;	/* a socket has no direct I/O */
+		err = kp__async_set(fd, f, (arg & O_ASYNC) != 0);
+		if (err < 0)
+			return err;
 		ks_set_nonblock(so, (arg & O_NONBLOCK) != 0);
+		atomic_store(&f->fl, ((unsigned)arg & (O_APPEND | O_NOATIME)) |
+				     (atomic_load(&f->fl) & O_ASYNC));
+		return 0;
+	case F_GETSIG:
+		return atomic_load(&f->sig);
+	case F_SETSIG:
+		if ((unsigned long)arg > KSP_NSIG)
+			return -EINVAL;
+		atomic_store(&f->sig, (int)arg);
 		return 0;
 	case F_SETOWN:
 		return sock_setown(so, arg);
@@ -1201,7 +1401,9 @@ sock_fcntl(int fd, struct kp_file *f, int cmd, long arg)
 	case F_SETPIPE_SZ:
 		return -EBADF;
 	default:
-		return -EINVAL;
+		/* Locks, leases, F_NOTIFY: the placeholder is O_PATH, which
+		 * refuses them, so they are answered as for a socket. */
+		return ksp__sock_fcntl_file(cmd, arg);
 	}
 }
 
@@ -1236,6 +1438,9 @@ do_fcntl(int fd, int cmd, long arg)
 	}
 	r = f == &kp_stale ? -EBADF : sock_fcntl(fd, f, cmd, arg);
 	kp__file_put(f);
+	/* A process group owner is negative, and no error. */
+	if (cmd == F_GETOWN && f != &kp_stale)
+		return r;
 	return r < 0 ? fail(r) : r;
 }
 
@@ -1263,6 +1468,35 @@ fcntl64(int fd, int cmd, ...)
 	return (int)do_fcntl(fd, cmd, arg);
 }
 
+/*
+ * The ioctls Linux answers for a socket's file before the socket sees
+ * them (FIOASYNC) or in sock_ioctl() for every family (the owner); ENOTTY
+ * for others. Linux reads and writes an int through @arg.
+ */
+static int
+sock_file_ioctl(int fd, struct kp_file *f, unsigned long req, void *arg)
+{
+	int v;
+
+	switch (req) {
+	case FIOASYNC:
+		if (ksp__copy_from_user(&v, arg, sizeof(v)) < 0)
+			return -EFAULT;
+		return kp__async_set(fd, f, v != 0);
+	case FIOSETOWN:
+	case SIOCSPGRP:
+		if (ksp__copy_from_user(&v, arg, sizeof(v)) < 0)
+			return -EFAULT;
+		return sock_setown(f->so, v);
+	case FIOGETOWN:
+	case SIOCGPGRP:
+		v = ks_get_owner(f->so);
+		return ksp__copy_to_user(arg, &v, sizeof(v)) < 0 ? -EFAULT : 0;
+	default:
+		return ks_ioctl(f->so, req, arg);
+	}
+}
+
 KP_EXPORT int
 ioctl(int fd, unsigned long req, ...)
 {
@@ -1274,13 +1508,23 @@ ioctl(int fd, unsigned long req, ...)
 	va_start(ap, req);
 	arg = va_arg(ap, void *);
 	va_end(ap);
-	if (req == FIOCLEX || req == FIONCLEX)	/* on the placeholder */
-		return (int)syscall(SYS_ioctl, fd, req, arg);
+	if ((req == FIOCLEX || req == FIONCLEX) && kp__fd_is_mapped(fd)) {
+		/* Close-on-exec lives on the placeholder, which is O_PATH
+		 * and so refuses ioctl(2) itself. */
+		f = kp__fd_get(fd);
+		if (f == NULL)
+			return (int)syscall(SYS_ioctl, fd, req, arg);
+		kp__file_put(f);
+		return (int)syscall(SYS_fcntl, fd, F_SETFD,
+				    req == FIOCLEX ? FD_CLOEXEC : 0);
+	}
 	f = sock_get(fd, &err);
 	if (f == NULL)
 		return err < 0 ? (int)fail(err) :
 		       (int)syscall(SYS_ioctl, fd, req, arg);
-	err = ks_ioctl(f->so, req, arg);
+	err = sock_file_ioctl(fd, f, req, arg);
+	if (err == -ENOTTY)
+		err = ksp__sock_ioctl_netdev(req, arg);
 	kp__file_put(f);
 	return err < 0 ? (int)fail(err) : err;
 }
