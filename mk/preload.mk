@@ -27,7 +27,7 @@ $(KSOCK_RUN): tools/ksock-run.c
 # themselves there with the reason: ksock does not share sockets across
 # processes yet (a later stage). The harness sees KSOCK_RUN, which
 # ksock-run sets.
-RUN_PROGRAMS := $(sort $(wildcard tests/run/programs/*.py tests/run/programs/*.pl))
+RUN_PROGRAMS := $(sort $(wildcard tests/run/programs/*.py tests/run/programs/*.pl tests/run/programs/*.js))
 
 CHECK_TARGETS += run-programs $(CONFORM_NAMES:%=conform-run-%)
 .PHONY: run-programs $(CONFORM_NAMES:%=conform-run-%)

@@ -380,21 +380,26 @@ accept(int fd, struct sockaddr *addr, socklen_t *len)
 
 /*
  * A peer outside ksock: the name exists but no ksock socket has it (a
- * system daemon, a program not run under ksock-run). An unnamed socket
- * that nothing has been done with yet is swapped for a kernel socket,
- * which connects instead; ksock's error stands when that fails too.
+ * system daemon, a program not run under ksock-run). The ksock socket at
+ * @fd moves to a kernel socket of its type on the same number, which
+ * then does the call (connect, or a send to that address) and all later
+ * ones. Only a socket that has no peer and nothing queued can move, so
+ * nothing is lost; a named one takes its name along (a path's node is
+ * made again by the kernel's bind). Returns 0, or -1 when it cannot
+ * move (ksock's error then stands).
  */
 static int
-connect_outside(int fd, struct kp_file *f, const struct sockaddr *addr,
-		socklen_t len)
+move_to_kernel(int fd, struct kp_file *f)
 {
-	struct ks_sockaddr_storage name;
-	uint32_t nlen = sizeof(name);
-	int type = ks_sock_type(f->so), kfd;
+	struct ks_sockaddr_storage name, peer;
+	uint32_t nlen = sizeof(name), plen = sizeof(peer);
+	struct sockaddr_un *sun = (struct sockaddr_un *)&name;
+	int type = ks_sock_type(f->so), kfd, inq = 0;
 	long flags;
 
 	if (ks_getsockname(f->so, &name, &nlen) < 0 ||
-	    nlen != sizeof(sa_family_t))
+	    ks_getpeername(f->so, &peer, &plen) == 0 ||
+	    ks_ioctl(f->so, KS_SIOCINQ, &inq) < 0 || inq != 0)
 		return -1;
 	flags = syscall(SYS_fcntl, fd, F_GETFD);
 	if (flags < 0)
@@ -402,9 +407,13 @@ connect_outside(int fd, struct kp_file *f, const struct sockaddr *addr,
 	kfd = (int)syscall(SYS_socket, AF_UNIX, type | SOCK_CLOEXEC, 0);
 	if (kfd < 0)
 		return -1;
-	if (syscall(SYS_connect, kfd, addr, len) < 0) {
-		sys_close(kfd);
-		return -1;
+	if (nlen > sizeof(sa_family_t)) {
+		if (sun->sun_path[0] != '\0')
+			syscall(SYS_unlink, sun->sun_path);
+		if (syscall(SYS_bind, kfd, &name, nlen) < 0) {
+			sys_close(kfd);
+			return -1;
+		}
 	}
 	if (ks_is_nonblock(f->so))
 		syscall(SYS_fcntl, kfd, F_SETFL, O_RDWR | O_NONBLOCK);
@@ -415,6 +424,34 @@ connect_outside(int fd, struct kp_file *f, const struct sockaddr *addr,
 	sys_close(kfd);
 	kp__file_put(kp__fd_take(fd));
 	return 0;
+}
+
+/* connect() to a name outside ksock: through a kernel socket. Returns
+ * the kernel's 0 or -errno, or 1 when the socket cannot move. */
+static int
+connect_outside(int fd, struct kp_file *f, const struct sockaddr *addr,
+		socklen_t len)
+{
+	if (move_to_kernel(fd, f) < 0)
+		return 1;
+	/* The number is the kernel socket's now: its answer stands. */
+	return syscall(SYS_connect, fd, addr, len) < 0 ? -errno : 0;
+}
+
+/*
+ * A send with an address (sendto, sendmsg, sendmmsg) to a name outside
+ * ksock: the socket moves to the kernel, which sends. Returns the count,
+ * or -errno; -ECONNREFUSED (ksock's answer) when it cannot move.
+ */
+static long
+send_outside(int fd, struct kp_file *f, const struct msghdr *msg, int flags)
+{
+	long n;
+
+	if (!fallback || move_to_kernel(fd, f) < 0)
+		return -ECONNREFUSED;
+	n = syscall(SYS_sendmsg, fd, msg, flags);
+	return n < 0 ? -errno : n;
 }
 
 KP_EXPORT int
@@ -433,9 +470,12 @@ connect(int fd, const struct sockaddr *addr, socklen_t len)
 	if (err == 0)
 		err = ks_connect(f->so, &k, len);
 	kp__async_self(NULL);
-	if (err == -ECONNREFUSED && fallback &&
-	    connect_outside(fd, f, addr, len) == 0)
-		err = 0;
+	if (err == -ECONNREFUSED && fallback) {
+		int moved = connect_outside(fd, f, addr, len);
+
+		if (moved != 1)
+			err = moved;
+	}
 	kp__file_put(f);
 	return err < 0 ? (int)fail(err) : 0;
 }
@@ -656,6 +696,8 @@ sendmsg(int fd, const struct msghdr *msg, int flags)
 		return err < 0 ? fail(err) :
 		       syscall(SYS_sendmsg, fd, msg, flags);
 	n = sock_sendmsg(f, msg, flags);
+	if (n == -ECONNREFUSED && msg->msg_name != NULL)
+		n = send_outside(fd, f, msg, flags);
 	kp__file_put(f);
 	return n < 0 ? fail(n) : n;
 }
@@ -701,6 +743,13 @@ sendto(int fd, const void *buf, size_t len, int flags,
 		k.msg_namelen = alen;
 	}
 	n = sock_send(f, &k, flags);
+	if (n == -ECONNREFUSED && addr != NULL) {
+		struct iovec uiov = { (void *)buf, len };
+		struct msghdr m = { .msg_name = (void *)addr, .msg_namelen = alen,
+				    .msg_iov = &uiov, .msg_iovlen = 1 };
+
+		n = send_outside(fd, f, &m, flags);
+	}
 	kp__file_put(f);
 	return n < 0 ? fail(n) : n;
 }
@@ -757,6 +806,17 @@ sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
 		vlen = KP_UIO_MAXIOV;
 	for (i = 0; i < vlen; i++) {
 		n = sock_sendmsg(f, &vec[i].msg_hdr, flags);
+		if (n == -ECONNREFUSED && vec[i].msg_hdr.msg_name != NULL &&
+		    (n = send_outside(fd, f, &vec[i].msg_hdr, flags)) >= 0) {
+			/* The number is a kernel socket's now. */
+			long more;
+
+			vec[i].msg_len = (unsigned int)n;
+			more = i + 1 < vlen ? syscall(SYS_sendmmsg, fd,
+				vec + i + 1, vlen - i - 1, flags) : 0;
+			i += 1 + (more > 0 ? (unsigned)more : 0);
+			break;
+		}
 		if (n < 0)
 			break;
 		vec[i].msg_len = (unsigned int)n;

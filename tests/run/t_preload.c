@@ -988,6 +988,81 @@ creds_bad_pid(void)
 	CHECK_OK(close(sv[1]));
 }
 
+/* A kernel socket bound at @path, made with raw system calls, which stay
+ * the kernel's under ksock-run too: a peer outside ksock. */
+static int
+kernel_dgram_at(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = (int)CHECK_OK(syscall(SYS_socket, AF_UNIX, SOCK_DGRAM, 0));
+
+	strcpy(sun.sun_path, path);
+	CHECK_OK(syscall(SYS_bind, fd, &sun, sizeof(sun)));
+	return fd;
+}
+
+/*
+ * sendto, sendmsg and sendmmsg to a name bound outside ksock, from an
+ * unnamed and from a named socket, and connect then send: the datagrams
+ * arrive, with the sender's name.
+ */
+static void
+send_to_outside(void)
+{
+	struct sockaddr_un to = { .sun_family = AF_UNIX, .sun_path = "k" };
+	struct sockaddr_un me = { .sun_family = AF_UNIX, .sun_path = "me" };
+	struct sockaddr_un from;
+	socklen_t flen;
+	struct iovec iov[2] = { { "ab", 2 }, { "cd", 2 } };
+	struct msghdr m = { .msg_name = &to, .msg_namelen = sizeof(to),
+			    .msg_iov = iov, .msg_iovlen = 2 };
+	struct mmsghdr mm[2] = { { .msg_hdr = m }, { .msg_hdr = m } };
+	int kfd = kernel_dgram_at("k"), fd;
+	char buf[16];
+
+	fd = CHECK_OK(socket(AF_UNIX, SOCK_DGRAM, 0));
+	CHECK_EQ(sendto(fd, "one", 3, 0, (struct sockaddr *)&to, sizeof(to)), 3);
+	CHECK_EQ(recv(kfd, buf, sizeof(buf), 0), 3);
+	CHECK_MEM(buf, "one", 3);
+	CHECK_EQ(sendmsg(fd, &m, 0), 4);
+	CHECK_EQ(recv(kfd, buf, sizeof(buf), 0), 4);
+	CHECK_MEM(buf, "abcd", 4);
+	CHECK_EQ(sendmmsg(fd, mm, 2, 0), 2);
+	CHECK_EQ(mm[1].msg_len, 4);
+	CHECK_EQ(recv(kfd, buf, sizeof(buf), 0), 4);
+	CHECK_EQ(recv(kfd, buf, sizeof(buf), 0), 4);
+	CHECK_OK(close(fd));
+
+	fd = CHECK_OK(socket(AF_UNIX, SOCK_DGRAM, 0));
+	CHECK_EQ(sendmmsg(fd, mm, 2, 0), 2);
+	CHECK_EQ(recv(kfd, buf, sizeof(buf), 0), 4);
+	CHECK_EQ(recv(kfd, buf, sizeof(buf), 0), 4);
+	CHECK_OK(close(fd));
+
+	fd = CHECK_OK(socket(AF_UNIX, SOCK_DGRAM, 0));
+	CHECK_OK(bind(fd, (struct sockaddr *)&me, sizeof(me)));
+	CHECK_EQ(sendto(fd, "two", 3, 0, (struct sockaddr *)&to, sizeof(to)), 3);
+	flen = sizeof(from);
+	CHECK_EQ(recvfrom(kfd, buf, sizeof(buf), 0, (struct sockaddr *)&from,
+			  &flen), 3);
+	CHECK(strcmp(from.sun_path, "me") == 0);
+	CHECK_OK(close(fd));
+	CHECK_OK(unlink("me"));
+
+	fd = CHECK_OK(socket(AF_UNIX, SOCK_DGRAM, 0));
+	CHECK_OK(bind(fd, (struct sockaddr *)&me, sizeof(me)));
+	CHECK_OK(connect(fd, (struct sockaddr *)&to, sizeof(to)));
+	CHECK_EQ(send(fd, "three", 5, 0), 5);
+	flen = sizeof(from);
+	CHECK_EQ(recvfrom(kfd, buf, sizeof(buf), 0, (struct sockaddr *)&from,
+			  &flen), 5);
+	CHECK(strcmp(from.sun_path, "me") == 0);
+	CHECK_OK(close(fd));
+	CHECK_OK(unlink("me"));
+	CHECK_OK(close(kfd));
+	CHECK_OK(unlink("k"));
+}
+
 static const struct th_test tests[] = {
 	{ "numbers_one_space", numbers_one_space },
 	{ "descriptor_calls", descriptor_calls },
@@ -1011,6 +1086,7 @@ static const struct th_test tests[] = {
 	{ "clone_child", clone_child },
 	{ "select_closed", select_closed },
 	{ "creds_bad_pid", creds_bad_pid },
+	{ "send_to_outside", send_to_outside },
 };
 
 TH_MAIN(tests)
