@@ -84,8 +84,11 @@ fail(long err)
 
 /* -- start, fork and exit -- */
 
+/* A child with a copy of our memory starts a ksock of its own; with
+ * @diag, its diag server too (not in a clone() child, which ends with
+ * its one thread's exit and would leave the server's thread behind). */
 static void
-atfork_child(void)
+child_start(bool diag)
 {
 	owner_pid = (pid_t)syscall(SYS_getpid);
 	/* Nothing inherited may be locked: other threads of the parent may
@@ -94,6 +97,14 @@ atfork_child(void)
 	if (ks_fork_child() < 0)
 		abort();
 	kp__fd_stale_all();
+	if (diag)
+		kp__diag_start();
+}
+
+static void
+atfork_child(void)
+{
+	child_start(true);
 }
 
 static void
@@ -136,6 +147,7 @@ init_once_fn(void)
 	pthread_atfork(NULL, NULL, atfork_child);
 	atexit(print_stats);
 	atomic_store(&ready, true);
+	kp__diag_start();
 }
 
 /* Starts ksock on first use. */
@@ -176,7 +188,7 @@ kp__in_vfork_child(void)
 void
 kp__fork_child(void)
 {
-	atfork_child();
+	child_start(false);
 }
 
 /* -- lookups -- */
