@@ -893,8 +893,8 @@ clone_main(void *arg)
 	return bad;
 }
 
-/* A child made by clone() without CLONE_VM is a forked child: see
- * fork_child. */
+/* A child made by clone() without CLONE_VM, or by a raw clone system
+ * call that forks, is a forked child: see fork_child. */
 static void
 clone_child(void)
 {
@@ -917,6 +917,17 @@ clone_child(void)
 		CHECK_EQ(recv(clone_sv[0], &c, 1, 0), 1);
 	CHECK_EQ(send(clone_sv[0], "b", 1, 0), 1);
 	CHECK_EQ(recv(clone_sv[1], &c, 1, 0), 1);
+	/* A raw clone system call that forks (no CLONE_VM, no stack). */
+	CHECK_EQ(send(clone_sv[1], "a", 1, 0), 1);
+	fflush(stdout);
+	pid = (pid_t)syscall(SYS_clone, (long)SIGCHLD, 0L, 0L, 0L, 0L);
+	if (pid == 0)
+		_exit(clone_main(NULL));
+	CHECK(pid > 0);
+	CHECK_EQ(waitpid(pid, &ws, 0), pid);
+	CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	if (under_ksock())
+		CHECK_EQ(recv(clone_sv[0], &c, 1, 0), 1);
 	CHECK_OK(close(clone_sv[0]));
 	CHECK_OK(close(clone_sv[1]));
 	munmap(stack, size);
