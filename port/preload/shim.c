@@ -394,74 +394,86 @@ accept(int fd, struct sockaddr *addr, socklen_t *len)
  * A peer outside ksock: the name exists but no ksock socket has it (a
  * system daemon, a program not run under ksock-run). The ksock socket at
  * @fd moves to a kernel socket of its type on the same number, which
- * then does the call (connect, or a send to that address) and all later
- * ones. Only a socket that has no peer and nothing queued can move, so
- * nothing is lost; a named one takes its name along (a path's node is
- * made again by the kernel's bind). Returns 0, or -1 when it cannot
- * move (ksock's error then stands).
+ * then does the call and all later ones: connect(@addr) when @connect_it,
+ * else the caller's send. Only a socket that has no peer and nothing
+ * queued moves, so nothing is lost, and only when the kernel has a socket
+ * at @addr: a stream socket when the kernel's connect succeeds, a
+ * datagram socket when a probe's connect does (which the peer does not
+ * see). A named datagram socket takes its name along (a path's node is
+ * made again by the kernel's bind); a named stream socket does not move.
+ * Returns 0 (moved), the kernel's -errno (nothing changed), or 1 when the
+ * socket cannot move (ksock's error then stands).
  */
 static int
-move_to_kernel(int fd, struct kp_file *f)
+move_to_kernel(int fd, struct kp_file *f, const struct sockaddr *addr,
+	       socklen_t alen, bool connect_it)
 {
 	struct ks_sockaddr_storage name, peer;
 	uint32_t nlen = sizeof(name), plen = sizeof(peer);
 	struct sockaddr_un *sun = (struct sockaddr_un *)&name;
-	int type = ks_sock_type(f->so), kfd, inq = 0;
+	int type = ks_sock_type(f->so), kfd, inq = 0, err;
+	bool named;
 	long flags;
 
-	if (ks_getsockname(f->so, &name, &nlen) < 0 ||
+	if (!fallback || ks_getsockname(f->so, &name, &nlen) < 0 ||
 	    ks_getpeername(f->so, &peer, &plen) == 0 ||
 	    ks_ioctl(f->so, KS_SIOCINQ, &inq) < 0 || inq != 0)
-		return -1;
+		return 1;
+	named = nlen > sizeof(sa_family_t);
+	if (type != SOCK_DGRAM && (named || !connect_it))
+		return 1;
 	flags = syscall(SYS_fcntl, fd, F_GETFD);
 	if (flags < 0)
-		return -1;
+		return 1;
+	if (type == SOCK_DGRAM) {
+		kfd = (int)syscall(SYS_socket, AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (kfd < 0)
+			return 1;
+		err = syscall(SYS_connect, kfd, addr, alen) < 0 ? -errno : 0;
+		sys_close(kfd);
+		if (err < 0)
+			return err;
+	}
 	kfd = (int)syscall(SYS_socket, AF_UNIX, type | SOCK_CLOEXEC, 0);
 	if (kfd < 0)
-		return -1;
-	if (nlen > sizeof(sa_family_t)) {
+		return 1;
+	if (named) {
 		if (sun->sun_path[0] != '\0')
 			syscall(SYS_unlink, sun->sun_path);
-		if (syscall(SYS_bind, kfd, &name, nlen) < 0) {
-			sys_close(kfd);
-			return -1;
-		}
+		if (syscall(SYS_bind, kfd, &name, nlen) < 0)
+			goto close_kfd;
+	}
+	if (connect_it && syscall(SYS_connect, kfd, addr, alen) < 0) {
+		err = -errno;
+		sys_close(kfd);
+		return err;
 	}
 	if (ks_is_nonblock(f->so))
 		syscall(SYS_fcntl, kfd, F_SETFL, O_RDWR | O_NONBLOCK);
-	if (syscall(SYS_dup3, kfd, fd, (flags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
-		sys_close(kfd);
-		return -1;
-	}
+	if (syscall(SYS_dup3, kfd, fd, (flags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
+		goto close_kfd;
 	sys_close(kfd);
 	kp__file_put(kp__fd_take(fd));
 	return 0;
-}
 
-/* connect() to a name outside ksock: through a kernel socket. Returns
- * the kernel's 0 or -errno, or 1 when the socket cannot move. */
-static int
-connect_outside(int fd, struct kp_file *f, const struct sockaddr *addr,
-		socklen_t len)
-{
-	if (move_to_kernel(fd, f) < 0)
-		return 1;
-	/* The number is the kernel socket's now: its answer stands. */
-	return syscall(SYS_connect, fd, addr, len) < 0 ? -errno : 0;
+close_kfd:
+	sys_close(kfd);
+	return 1;
 }
 
 /*
- * A send with an address (sendto, sendmsg, sendmmsg) to a name outside
- * ksock: the socket moves to the kernel, which sends. Returns the count,
- * or -errno; -ECONNREFUSED (ksock's answer) when it cannot move.
+ * A send with an address (sendto, sendmsg, sendmmsg) that ksock refused
+ * (ECONNREFUSED) to a name outside ksock: the socket moves to the kernel,
+ * which sends. Returns the count, or -errno (ksock's when it cannot move).
  */
 static long
 send_outside(int fd, struct kp_file *f, const struct msghdr *msg, int flags)
 {
+	int err = move_to_kernel(fd, f, msg->msg_name, msg->msg_namelen, false);
 	long n;
 
-	if (!fallback || move_to_kernel(fd, f) < 0)
-		return -ECONNREFUSED;
+	if (err != 0)
+		return err < 0 ? err : -ECONNREFUSED;
 	n = syscall(SYS_sendmsg, fd, msg, flags);
 	return n < 0 ? -errno : n;
 }
@@ -482,8 +494,8 @@ connect(int fd, const struct sockaddr *addr, socklen_t len)
 	if (err == 0)
 		err = ks_connect(f->so, &k, len);
 	kp__async_self(NULL);
-	if (err == -ECONNREFUSED && fallback) {
-		int moved = connect_outside(fd, f, addr, len);
+	if (err == -ECONNREFUSED) {
+		int moved = move_to_kernel(fd, f, addr, len, true);
 
 		if (moved != 1)
 			err = moved;
