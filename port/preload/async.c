@@ -195,6 +195,23 @@ kp__async_set(int fd, struct kp_file *f, bool on)
 	return 0;
 }
 
+/*
+ * See preload.h: a send on @f found no room. Linux then signals POLL_OUT
+ * when room comes back; the entry is registered again for the socket's
+ * state now, which for a datagram socket includes its full peer.
+ */
+void
+kp__async_nospace(struct kp_file *f)
+{
+	atomic_store_explicit(&f->nospace, true, memory_order_relaxed);
+	if (!(atomic_load(&f->fl) & O_ASYNC))
+		return;
+	pthread_mutex_lock(&async_lock);
+	if (f->async != NULL)
+		ks_poll(f->so, &f->async->pe);
+	pthread_mutex_unlock(&async_lock);
+}
+
 /* See preload.h: the file's last reference is going. */
 void
 kp__async_free(struct kp_file *f)

@@ -614,7 +614,7 @@ sock_send(struct kp_file *f, const struct ks_msghdr *msg, int flags)
 	long n = ks_sendmsg(f->so, msg, flags);
 
 	if (n == -EAGAIN)	/* O_ASYNC: SIGIO when room comes back */
-		atomic_store_explicit(&f->nospace, true, memory_order_relaxed);
+		kp__async_nospace(f);
 	if (n >= 0) {
 		atomic_fetch_add_explicit(&kp_stats.sends, 1,
 					  memory_order_relaxed);

@@ -703,7 +703,7 @@ drain_signals(int sig)
 static void
 sigio_readiness(void)
 {
-	int sig = SIGRTMIN + 1, sv[2], lfd, cfd, on = 1;
+	int sig = SIGRTMIN + 1, sv[2], dv[2], lfd, cfd, on = 1;
 	struct sockaddr_un sun = { .sun_family = AF_UNIX, .sun_path = "s" };
 	sigset_t set, old;
 	char buf[4096];
@@ -746,6 +746,25 @@ sigio_readiness(void)
 	CHECK_EQ(wait_signal(sig, &si, 2000), sig);
 	CHECK_EQ(si.si_code, POLL_OUT);
 	CHECK(si.si_band & POLLOUT);
+	drain_signals(sig);
+
+	/* The same for a datagram socket whose peer's queue was full. */
+	CHECK_OK(socketpair(AF_UNIX, SOCK_DGRAM, 0, dv));
+	CHECK_OK(fcntl(dv[0], F_SETOWN, getpid()));
+	CHECK_OK(fcntl(dv[0], F_SETSIG, sig));
+	CHECK_OK(fcntl(dv[0], F_SETFL, O_NONBLOCK | O_ASYNC));
+	while (send(dv[0], buf, 64, 0) > 0)
+		;
+	CHECK_EQ(errno, EAGAIN);
+	drain_signals(sig);
+	while (recv(dv[1], buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		;
+	CHECK_EQ(wait_signal(sig, &si, 2000), sig);
+	CHECK_EQ(si.si_code, POLL_OUT);
+	CHECK_EQ(si.si_fd, dv[0]);
+	drain_signals(sig);
+	CHECK_OK(close(dv[0]));
+	CHECK_OK(close(dv[1]));
 	drain_signals(sig);
 
 	CHECK_OK(close(sv[1]));
