@@ -19,9 +19,11 @@
  * the queue (kp__async_flush()).
  *
  * ksock tells a host only that "the state changed" (every event bit) for
- * state changes; those become POLL_HUP, except when the thread itself is
- * inside a call on that socket (connect, listen, shutdown: Linux sends
- * its own socket nothing for them), which kp__async_self() notes.
+ * state changes; those become POLL_HUP. What a thread's call does to the
+ * socket it is made on (connect, listen, shutdown, a reader handing the
+ * queue to the next one) is no readiness change, and Linux signals none
+ * of it: the shim's lookup notes the call's socket (kp__async_self()) and
+ * kp__file_put() ends the call (kp__async_end()).
  *
  * Locks: async_lock (arming and disarming an entry) is taken before
  * ksock's locks; the queue is per thread.
@@ -71,8 +73,10 @@ static const long band_of[] = {
 static int
 reason_of(struct kp_file *f, unsigned events)
 {
+	if (self_op == f->so)
+		return 0;
 	if (events == ~0u)
-		return self_op == f->so ? 0 : POLL_HUP;
+		return POLL_HUP;
 	if (events & (KS_POLLIN | KS_POLLRDNORM))
 		return POLL_IN;
 	if (events & KS_POLLERR)
@@ -149,11 +153,19 @@ kp__async_flush(void)
 		send_one(&copy[i]);
 }
 
-/* See preload.h. */
+/* See preload.h: this thread is in a call on @so. */
 void
 kp__async_self(struct ks_sock *so)
 {
 	self_op = so;
+}
+
+/* See preload.h: this thread's call on @so ends. */
+void
+kp__async_end(struct ks_sock *so)
+{
+	if (self_op == so)
+		self_op = NULL;
 }
 
 /*

@@ -86,6 +86,8 @@ kp__file_put(struct kp_file *f)
 		return;
 	}
 	so = f->kind == KP_SOCK ? f->so : NULL;
+	if (so != NULL)
+		kp__async_end(so);
 	/* Another thread may drop the last reference and close the socket
 	 * as soon as ours is gone: hold the socket across the notice. */
 	if (so != NULL)

@@ -124,6 +124,7 @@ void	kp__fd_close_range(unsigned first, unsigned last, unsigned flags);
 int	kp__async_set(int fd, struct kp_file *f, bool on);
 void	kp__async_free(struct kp_file *f);
 void	kp__async_self(struct ks_sock *so);
+void	kp__async_end(struct ks_sock *so);
 void	kp__async_flush(void);
 void	kp__async_nospace(struct kp_file *f);
 

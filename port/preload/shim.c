@@ -205,8 +205,12 @@ sock_get(int fd, int *err)
 	*err = 0;
 	if (f == NULL)
 		return NULL;
-	if (f->kind == KP_SOCK)
+	if (f->kind == KP_SOCK) {
+		/* O_ASYNC: what this call does to its own socket is no
+		 * readiness change to signal (kp__file_put() ends it). */
+		kp__async_self(f->so);
 		return f;
+	}
 	if (f == &kp_stale)
 		*err = -EBADF;
 	kp__file_put(f);
@@ -337,9 +341,7 @@ listen(int fd, int backlog)
 	if (f == NULL)
 		return err < 0 ? (int)fail(err) :
 		       (int)syscall(SYS_listen, fd, backlog);
-	kp__async_self(f->so);
 	err = ks_listen(f->so, backlog);
-	kp__async_self(NULL);
 	kp__file_put(f);
 	return err < 0 ? (int)fail(err) : 0;
 }
@@ -490,10 +492,8 @@ connect(int fd, const struct sockaddr *addr, socklen_t len)
 		return err < 0 ? (int)fail(err) :
 		       (int)syscall(SYS_connect, fd, addr, len);
 	err = ksp__addr_in(addr, len, &k);
-	kp__async_self(f->so);
 	if (err == 0)
 		err = ks_connect(f->so, &k, len);
-	kp__async_self(NULL);
 	if (err == -ECONNREFUSED) {
 		int moved = move_to_kernel(fd, f, addr, len, true);
 
@@ -514,9 +514,7 @@ shutdown(int fd, int how)
 	if (f == NULL)
 		return err < 0 ? (int)fail(err) :
 		       (int)syscall(SYS_shutdown, fd, how);
-	kp__async_self(f->so);
 	err = ks_shutdown(f->so, how);
-	kp__async_self(NULL);
 	kp__file_put(f);
 	return err < 0 ? (int)fail(err) : 0;
 }

@@ -1093,6 +1093,43 @@ send_to_outside(void)
 	CHECK_OK(unlink("k"));
 }
 
+static int sigio_fd;
+static volatile sig_atomic_t sigio_got;
+
+/* Reads the socket from inside the handler, as async programs do. */
+static void
+sigio_reader(int sig)
+{
+	char c;
+
+	if (recv(sigio_fd, &c, 1, MSG_DONTWAIT) == 1)
+		sigio_got = c;
+}
+
+/* A SIGIO handler may call the socket functions: the signal comes when
+ * the sending call is done, not while it holds the socket. */
+static void
+sigio_handler_calls_socket(void)
+{
+	struct sigaction sa = { .sa_handler = sigio_reader }, old;
+	int sv[2];
+
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	sigio_fd = sv[0];
+	sigio_got = 0;
+	CHECK_OK(sigaction(SIGIO, &sa, &old));
+	CHECK_OK(fcntl(sv[0], F_SETOWN, getpid()));
+	CHECK_OK(fcntl(sv[0], F_SETFL, O_ASYNC | O_NONBLOCK));
+	CHECK_EQ(send(sv[1], "z", 1, 0), 1);
+	for (int i = 0; i < 200 && sigio_got == 0; i++)
+		th_sleep_ms(10);
+	CHECK_EQ(sigio_got, 'z');
+	CHECK_OK(fcntl(sv[0], F_SETFL, 0));
+	CHECK_OK(sigaction(SIGIO, &old, NULL));
+	CHECK_OK(close(sv[0]));
+	CHECK_OK(close(sv[1]));
+}
+
 static const struct th_test tests[] = {
 	{ "numbers_one_space", numbers_one_space },
 	{ "descriptor_calls", descriptor_calls },
@@ -1111,6 +1148,7 @@ static const struct th_test tests[] = {
 	{ "closefrom_close_range", closefrom_close_range },
 	{ "fdopen_stdio", fdopen_stdio },
 	{ "sigio_readiness", sigio_readiness },
+	{ "sigio_handler_calls_socket", sigio_handler_calls_socket },
 	{ "proc_fd_open", proc_fd_open },
 	{ "splice_sendfile", splice_sendfile },
 	{ "clone_child", clone_child },
