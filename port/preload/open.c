@@ -73,12 +73,15 @@ enxio(void)
 	return -1;
 }
 
-/* The mode argument is there only with O_CREAT or O_TMPFILE. */
+/* The mode argument is there only with O_CREAT or O_TMPFILE (whose bits
+ * include O_DIRECTORY's, so all of them must be set). */
+#define NEEDS_MODE(flags)						\
+	(((flags) & O_CREAT) || ((flags) & O_TMPFILE) == O_TMPFILE)
 #define MODE_ARG(flags, mode) do {					\
 	va_list ap_;							\
 									\
 	mode = 0;							\
-	if ((flags) & (O_CREAT | O_TMPFILE)) {				\
+	if (NEEDS_MODE(flags)) {					\
 		va_start(ap_, flags);					\
 		mode = va_arg(ap_, unsigned);				\
 		va_end(ap_);						\
