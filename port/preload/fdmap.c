@@ -271,6 +271,26 @@ kp__fd_take_if(int fd, struct kp_file *f)
 	return true;
 }
 
+/*
+ * The kernel just handed out @fd for a new file of its own, so the number
+ * was free: an entry there is what a raw close left behind, and goes now
+ * (one load when there is none), releasing its socket at once instead of
+ * at the number's next lookup.
+ */
+void
+kp__fd_kernel_new(long fd)
+{
+	struct kp_file *f;
+
+	if (fd < 0 || !kp__fd_is_mapped((int)fd))
+		return;
+	f = entry_get((int)fd);
+	if (f != NULL) {
+		kp__fd_take_if((int)fd, f);
+		kp__file_put(f);
+	}
+}
+
 /* Removes and puts the entries of [@first, @last] (close_range). */
 void
 kp__fd_take_range(unsigned first, unsigned last)

@@ -9,7 +9,8 @@
  * descriptor (/proc/.../fd/N, /dev/fd/N, /dev/stdin, /dev/stdout,
  * /dev/stderr), and when the link leads to a placeholder, of this
  * process or of another one under ksock-run, they fail with ENXIO as
- * Linux does. Every other path costs one prefix test.
+ * Linux does. Every other path costs one prefix test. The number a new
+ * file gets was free, so a map entry left there by a raw close goes.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -93,10 +94,14 @@ openat(int dfd, const char *path, int flags, ...)
 {
 	unsigned mode;
 
+	long fd;
+
 	MODE_ARG(flags, mode);
 	if (names_socket(path, flags))
 		return (int)enxio();
-	return (int)syscall(SYS_openat, dfd, path, flags, mode);
+	fd = syscall(SYS_openat, dfd, path, flags, mode);
+	kp__fd_kernel_new(fd);
+	return (int)fd;
 }
 
 KP_EXPORT int
@@ -171,6 +176,7 @@ static FILE *
 fopen_as(const char *name, const char *path, const char *mode)
 {
 	FILE *(*real)(const char *, const char *);
+	FILE *fp;
 
 	if (names_socket(path, fopen_flags(mode))) {
 		errno = ENXIO;
@@ -181,7 +187,10 @@ fopen_as(const char *name, const char *path, const char *mode)
 		errno = ENOSYS;
 		return NULL;
 	}
-	return real(path, mode);
+	fp = real(path, mode);
+	if (fp != NULL)
+		kp__fd_kernel_new(fileno(fp));
+	return fp;
 }
 
 KP_EXPORT FILE *

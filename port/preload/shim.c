@@ -266,8 +266,12 @@ socket(int domain, int type, int protocol)
 	struct ks_sock *so;
 	int err;
 
-	if (domain != AF_UNIX)
-		return (int)syscall(SYS_socket, domain, type, protocol);
+	if (domain != AF_UNIX) {
+		long fd = syscall(SYS_socket, domain, type, protocol);
+
+		kp__fd_kernel_new(fd);
+		return (int)fd;
+	}
 	kp__ensure_init();
 	err = ks_socket(domain, type, protocol, &so);
 	if (err < 0)

@@ -597,9 +597,19 @@ close_behind_back(void)
 	CHECK_EQ(raw_close(sv[0]), 0);
 	fd = file_with("raw!");
 	CHECK_EQ(fd, sv[0]);
+	CHECK_EQ(recv(sv[1], buf, sizeof(buf), 0), 0);
 	CHECK_EQ(read(fd, buf, sizeof(buf)), 4);
 	CHECK_MEM(buf, "raw!", 4);
 	CHECK_EQ(write(fd, "x", 1), 1);
+	CHECK_OK(close(fd));
+	CHECK_OK(close(sv[1]));
+
+	/* Reused by a file before any lookup: the file, not the socket. */
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	CHECK_EQ(raw_close(sv[0]), 0);
+	fd = (int)CHECK_OK(syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDONLY));
+	CHECK_EQ(fd, sv[0]);
+	CHECK_EQ(read(fd, buf, sizeof(buf)), 0);
 	CHECK_EQ(recv(sv[1], buf, sizeof(buf), 0), 0);
 	CHECK_OK(close(fd));
 	CHECK_OK(close(sv[1]));
