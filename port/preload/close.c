@@ -4,7 +4,8 @@
  * close() or fork():
  *
  *   syscall(SYS_close, ...)   libuv (and so Node.js) closes this way; the
- *                             dup and close_range numbers too, and a raw
+ *                             dup and close_range numbers too, the data,
+ *                             fcntl and ioctl calls on a socket, and a raw
  *                             clone without CLONE_VM, which is a fork;
  *   close_range, closefrom    glibc closes through its own system call;
  *   fdopen and stdio          a FILE on a ksock socket is a stream of
@@ -32,6 +33,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "preload.h"
@@ -128,11 +132,45 @@ struct clone_start {
 	void	*arg;
 };
 
+/* A call on a number the map knows, as its libc name does it. */
+static long
+sock_syscall(long nr, const long *a)
+{
+	int fd = (int)a[0];
+
+	switch (nr) {
+	case SYS_read:
+		return read(fd, (void *)a[1], (size_t)a[2]);
+	case SYS_write:
+		return write(fd, (const void *)a[1], (size_t)a[2]);
+	case SYS_readv:
+		return readv(fd, (const struct iovec *)a[1], (int)a[2]);
+	case SYS_writev:
+		return writev(fd, (const struct iovec *)a[1], (int)a[2]);
+	case SYS_sendto:
+		return sendto(fd, (const void *)a[1], (size_t)a[2], (int)a[3],
+			      (const struct sockaddr *)a[4], (socklen_t)a[5]);
+	case SYS_recvfrom:
+		return recvfrom(fd, (void *)a[1], (size_t)a[2], (int)a[3],
+				(struct sockaddr *)a[4], (socklen_t *)a[5]);
+	case SYS_sendmsg:
+		return sendmsg(fd, (const struct msghdr *)a[1], (int)a[2]);
+	case SYS_recvmsg:
+		return recvmsg(fd, (struct msghdr *)a[1], (int)a[2]);
+	case SYS_shutdown:
+		return shutdown(fd, (int)a[1]);
+	case SYS_fcntl:
+		return fcntl(fd, (int)a[1], a[2]);
+	default:
+		return ioctl(fd, (unsigned long)a[1], (void *)a[2]);
+	}
+}
+
 /*
  * syscall(3) as libc's, except for the numbers that close or copy
- * descriptors, which go through the shim as their libc names do, and a
- * raw clone without CLONE_VM or a stack (a fork), whose child starts
- * afresh.
+ * descriptors, and the data, fcntl and ioctl calls on a number the map
+ * knows, which go through the shim as their libc names do, and a raw
+ * clone without CLONE_VM or a stack (a fork), whose child starts afresh.
  */
 KP_EXPORT long
 syscall(long nr, ...)
@@ -157,6 +195,20 @@ syscall(long nr, ...)
 #endif
 	case SYS_dup3:
 		return dup3((int)a[0], (int)a[1], (int)a[2]);
+	case SYS_read:
+	case SYS_write:
+	case SYS_readv:
+	case SYS_writev:
+	case SYS_sendto:
+	case SYS_recvfrom:
+	case SYS_sendmsg:
+	case SYS_recvmsg:
+	case SYS_shutdown:
+	case SYS_fcntl:
+	case SYS_ioctl:
+		if (kp__fd_is_mapped((int)a[0]))
+			return sock_syscall(nr, a);
+		break;
 	case SYS_clone:
 		if ((a[0] & CLONE_VM) || a[1] != 0)
 			break;

@@ -584,6 +584,12 @@ close_behind_back(void)
 	char buf[8];
 
 	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	/* The data calls through syscall(3) reach the socket too. */
+	CHECK_EQ(syscall(SYS_write, sv[0], "ab", 2L), 2);
+	CHECK_EQ(syscall(SYS_read, sv[1], buf, sizeof(buf)), 2);
+	CHECK_EQ(syscall(SYS_sendto, sv[1], "c", 1L, 0L, NULL, 0L), 1);
+	CHECK_EQ(syscall(SYS_recvfrom, sv[0], buf, sizeof(buf), 0L, NULL, NULL), 1);
+	CHECK_EQ(syscall(SYS_fcntl, sv[0], F_GETFL), O_RDWR);
 	CHECK_OK(syscall(SYS_close, sv[0]));
 	CHECK_EQ(recv(sv[1], buf, sizeof(buf), 0), 0);
 	fd = file_with("file");
