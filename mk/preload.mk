@@ -3,7 +3,12 @@
 
 PRELOAD_SRCS := $(sort $(wildcard port/preload/*.c))
 PRELOAD_OBJS := $(PRELOAD_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/port/hosted/thread.o $(BUILD)/obj/port/hosted/boundary.o \
-               $(BUILD)/obj/port/hosted/usercopy.o $(BUILD)/obj/port/hosted/spin.o
+               $(BUILD)/obj/port/hosted/usercopy.o $(BUILD)/obj/port/hosted/spin.o \
+               $(BUILD)/obj/port/hosted/sockfile.o
+# The diag snapshot and its wire format (port/hosted/diag.c) come as an
+# archive, so --exclude-libs keeps their names out of the library's
+# dynamic symbols.
+PRELOAD_DIAG := $(BUILD)/preload-diag.a
 LIBKSOCK_PRELOAD := $(BUILD)/libksock-preload.so
 KSOCK_RUN := $(BUILD)/ksock-run
 
@@ -13,9 +18,12 @@ $(PRELOAD_OBJS): port/preload/preload.h
 
 # ksock's own symbols stay inside the library (--exclude-libs): only the
 # libc names the shim interposes are exported.
-$(LIBKSOCK_PRELOAD): $(PRELOAD_OBJS) $(LIBKSOCK_CORE)
+$(PRELOAD_DIAG): $(BUILD)/obj/port/hosted/diag.o
+	@rm -f $@; ar rcs $@ $^
+
+$(LIBKSOCK_PRELOAD): $(PRELOAD_OBJS) $(PRELOAD_DIAG) $(LIBKSOCK_CORE)
 	$(CC) -shared -pthread -Wl,--exclude-libs,ALL -Wl,-z,defs -o $@ \
-		$(PRELOAD_OBJS) $(LIBKSOCK_CORE)
+		$(PRELOAD_OBJS) $(PRELOAD_DIAG) $(LIBKSOCK_CORE)
 
 $(KSOCK_RUN): tools/ksock-run.c
 	@mkdir -p $(dir $@)
@@ -27,7 +35,7 @@ $(KSOCK_RUN): tools/ksock-run.c
 # themselves there with the reason: ksock does not share sockets across
 # processes yet (a later stage). The harness sees KSOCK_RUN, which
 # ksock-run sets.
-RUN_PROGRAMS := $(sort $(wildcard tests/run/programs/*.py tests/run/programs/*.pl))
+RUN_PROGRAMS := $(sort $(wildcard tests/run/programs/*.py tests/run/programs/*.pl tests/run/programs/*.js))
 
 CHECK_TARGETS += run-programs $(CONFORM_NAMES:%=conform-run-%)
 .PHONY: run-programs $(CONFORM_NAMES:%=conform-run-%)
@@ -52,3 +60,9 @@ run-preload-linux: $(BUILD)/run/t_preload
 	@tools/run-suite run-preload-linux 300 $<
 run-preload-ksock: $(BUILD)/run/t_preload $(LIBKSOCK_PRELOAD) $(KSOCK_RUN)
 	@tools/run-suite run-preload-ksock 300 $(KSOCK_RUN) $<
+
+# ksockstat -p on a program under ksock-run (KSOCK_DIAG=1).
+CHECK_TARGETS += run-diag
+.PHONY: run-diag
+run-diag: $(LIBKSOCK_PRELOAD) $(KSOCK_RUN) $(KSOCKSTAT) tests/run/run-diag.sh
+	@tools/run-suite run-diag 120 sh tests/run/run-diag.sh $(KSOCK_RUN) $(KSOCKSTAT)

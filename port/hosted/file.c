@@ -54,6 +54,8 @@ file_new(struct ks_sock *so, int hostfd)
 	if (f == NULL)
 		return NULL;
 	atomic_init(&f->refs, 1);
+	atomic_init(&f->fl, 0);
+	atomic_init(&f->sig, 0);
 	f->so = so;
 	f->hostfd = hostfd;
 	return f;

@@ -119,10 +119,32 @@ struct ksp_file {
 	atomic_long	 refs;		/* [A] */
 	struct ks_sock	*so;		/* [I] the socket, or NULL */
 	int		 hostfd;	/* [I] the real descriptor when so is NULL */
+	/* A socket's file state, as Linux keeps it in struct file. */
+	atomic_uint	 fl;		/* [A] O_APPEND, O_ASYNC, O_NOATIME */
+	atomic_int	 sig;		/* [A] F_SETSIG's signal */
 };
 
 /* Internal to the library: kept out of libksock.so's dynamic symbols. */
 #pragma GCC visibility push(hidden)
+
+/* sockfile.c: fcntl and ioctl answers of Linux's file layer */
+/* The kernel's _NSIG: F_SETSIG takes 0 to this (glibc's _NSIG is one more). */
+#define KSP_NSIG	64
+/* The F_SETFL flags a socket keeps (O_DIRECT is refused: EINVAL). */
+#define KSP_SOCK_SETFL	(O_APPEND | O_ASYNC | O_NOATIME | O_NONBLOCK)
+/*
+ * fcntl @cmd on a socket for the commands its file answers: record locks
+ * (a test finds nothing, a lock is granted), leases, F_NOTIFY. Returns
+ * the result, or -EINVAL (also for a command it does not know), -EFAULT,
+ * -ENOTDIR. No locks.
+ */
+int	ksp__sock_fcntl_file(int cmd, long arg);
+/*
+ * A netdevice ioctl (type 0x89) on a socket, answered by a kernel AF_UNIX
+ * socket as Linux answers it on any socket. Returns the result, -ENOTTY
+ * for another type, or the kernel's -errno. No locks.
+ */
+int	ksp__sock_ioctl_netdev(unsigned long req, void *arg);
 
 /* port.c */
 struct ksp_thread *ksp__thread(void);

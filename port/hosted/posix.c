@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -664,13 +665,34 @@ ksp_fcntl(int fd, int cmd, ...)
 		if (f->so == NULL)
 			r = host_fcntl(f->hostfd, F_GETFL, 0);
 		else
-			r = O_RDWR | (ks_is_nonblock(f->so) ? O_NONBLOCK : 0);
+			r = O_RDWR | (ks_is_nonblock(f->so) ? O_NONBLOCK : 0) |
+			    (int)atomic_load(&f->fl);
 		break;
 	case F_SETFL:
-		if (f->so == NULL)
+		if (f->so == NULL) {
 			r = host_fcntl(f->hostfd, F_SETFL, arg);
-		else {
+		} else if (arg & O_DIRECT) {
+			r = -EINVAL;	/* a socket has no direct I/O */
+		} else {
+			/* O_ASYNC is kept for F_GETFL; the personality
+			 * sends no SIGIO. */
 			ks_set_nonblock(f->so, (arg & O_NONBLOCK) != 0);
+			atomic_store(&f->fl, (unsigned)arg & KSP_SOCK_SETFL &
+					     ~(unsigned)O_NONBLOCK);
+			r = 0;
+		}
+		break;
+	case F_GETSIG:
+		r = f->so == NULL ? host_fcntl(f->hostfd, cmd, arg) :
+		    atomic_load(&f->sig);
+		break;
+	case F_SETSIG:
+		if (f->so == NULL) {
+			r = host_fcntl(f->hostfd, cmd, arg);
+		} else if ((unsigned long)arg > KSP_NSIG) {
+			r = -EINVAL;
+		} else {
+			atomic_store(&f->sig, (int)arg);
 			r = 0;
 		}
 		break;
@@ -683,8 +705,12 @@ ksp_fcntl(int fd, int cmd, ...)
 	case F_GETOWN:
 		if (f->so == NULL)
 			r = host_fcntl(f->hostfd, F_GETOWN, 0);
-		else
+		else {
+			/* A process group owner is negative, and no error. */
 			r = ks_get_owner(f->so);
+			ksp__file_put(f);
+			return r;
+		}
 		break;
 	case F_SETOWN_EX:
 	case F_GETOWN_EX:
@@ -705,11 +731,44 @@ ksp_fcntl(int fd, int cmd, ...)
 		if (f->so == NULL)
 			r = host_fcntl(f->hostfd, cmd, arg);
 		else
-			r = -EINVAL;
+			r = ksp__sock_fcntl_file(cmd, arg);
 		break;
 	}
 	ksp__file_put(f);
 	return r < 0 ? fail(r) : r;
+}
+
+/*
+ * The ioctls Linux answers for a socket's file before the socket sees
+ * them (FIOASYNC) or in sock_ioctl() for every family (the owner); ENOTTY
+ * for others. Linux reads and writes an int through @arg.
+ */
+static int
+sock_file_ioctl(struct ksp_file *f, unsigned long req, void *arg)
+{
+	int v;
+
+	switch (req) {
+	case FIOASYNC:
+		if (ksp__copy_from_user(&v, arg, sizeof(v)) < 0)
+			return -EFAULT;
+		if (v != 0)
+			atomic_fetch_or(&f->fl, (unsigned)O_ASYNC);
+		else
+			atomic_fetch_and(&f->fl, ~(unsigned)O_ASYNC);
+		return 0;
+	case FIOSETOWN:
+	case SIOCSPGRP:
+		if (ksp__copy_from_user(&v, arg, sizeof(v)) < 0)
+			return -EFAULT;
+		return sock_setown(f->so, v);
+	case FIOGETOWN:
+	case SIOCGPGRP:
+		v = ks_get_owner(f->so);
+		return ksp__copy_to_user(arg, &v, sizeof(v)) < 0 ? -EFAULT : 0;
+	default:
+		return -ENOTTY;
+	}
 }
 
 int
@@ -731,8 +790,13 @@ ksp_ioctl(int fd, unsigned long req, ...)
 		r = ksp__fd_set_cloexec(table(), fd, req == FIOCLEX);
 	else if (f->so == NULL)
 		r = ioctl(f->hostfd, req, arg) < 0 ? -errno : 0;
-	else
-		r = ks_ioctl(f->so, req, arg);
+	else {
+		r = sock_file_ioctl(f, req, arg);
+		if (r == -ENOTTY)
+			r = ks_ioctl(f->so, req, arg);
+		if (r == -ENOTTY)
+			r = ksp__sock_ioctl_netdev(req, arg);
+	}
 	ksp__file_put(f);
 	return r < 0 ? fail(r) : r;
 }

@@ -30,7 +30,7 @@
  * socket (ksock wakes the socket's queue when a reader gives up its
  * turn) is no new event: Linux reports nothing there, and an
  * edge-triggered item must not fire again after a partial read. Reads go
- * through kp__sys_recv(), which notes the socket being read.
+ * through kp__reading_begin(), which notes the socket being read.
  *
  * Before it sleeps in the kernel, epoll_wait spins while the port's spin
  * policy says it can pay (port/hosted/spin.c), watching the ready list:
@@ -114,7 +114,7 @@ struct kp_epoll {
 	struct kp_epnest *nested;	/* [E] */
 };
 
-/* The socket this thread is reading from (kp__sys_recv), or NULL. */
+/* The socket this thread is reading from (kp__reading_begin), or NULL. */
 static _Thread_local struct ks_sock *reading_so;
 
 static long
@@ -215,16 +215,20 @@ ep_wake(struct ks_poll_entry *pe, unsigned events)
 }
 
 /* See preload.h. */
-long
-kp__sys_recv(struct ks_sock *so, enum ksp_sys call, const long a[5])
+struct ks_sock *
+kp__reading_begin(struct ks_sock *so)
 {
 	struct ks_sock *outer = reading_so;
-	long n;
 
 	reading_so = so;
-	n = ksp__sys_call(so, call, a);
+	return outer;
+}
+
+/* See preload.h. */
+void
+kp__reading_end(struct ks_sock *outer)
+{
 	reading_so = outer;
-	return n;
 }
 
 /*

@@ -72,7 +72,8 @@ kp__file_mem_put(struct kp_file *f)
 
 /*
  * Drops an open reference; the last one closes the socket (ks_close), the
- * kernel descriptor, or the epoll bookkeeping. No lock may be held.
+ * kernel descriptor, or the epoll bookkeeping. No lock may be held: the
+ * O_ASYNC signals noted during the call that ends here are sent.
  */
 void
 kp__file_put(struct kp_file *f)
@@ -80,9 +81,13 @@ kp__file_put(struct kp_file *f)
 	struct ks_sock *so;
 	long left;
 
-	if (f == NULL || f == &kp_stale)
+	if (f == NULL || f == &kp_stale) {
+		kp__async_flush();
 		return;
+	}
 	so = f->kind == KP_SOCK ? f->so : NULL;
+	if (so != NULL)
+		kp__async_end(so);
 	/* Another thread may drop the last reference and close the socket
 	 * as soon as ours is gone: hold the socket across the notice. */
 	if (so != NULL)
@@ -95,12 +100,16 @@ kp__file_put(struct kp_file *f)
 			ks_sock_file_dropped(so, left);
 			ks_sock_release(so);
 		}
+		/* Every call ends here, outside ksock's locks: the signals
+		 * O_ASYNC sockets earned during it go now. */
+		kp__async_flush();
 		return;
 	}
 	if (so != NULL)
 		ks_sock_release(so);
 	switch (f->kind) {
 	case KP_SOCK:
+		kp__async_free(f);
 		ks_close(f->so);
 		break;
 	case KP_HOST:
@@ -113,6 +122,7 @@ kp__file_put(struct kp_file *f)
 		break;
 	}
 	kp__file_mem_put(f);
+	kp__async_flush();
 }
 
 static struct kp_chunk *
@@ -150,13 +160,9 @@ kp__fd_is_mapped(int fd)
 						 memory_order_relaxed) != NULL;
 }
 
-/*
- * The file behind @fd with an open reference taken, or NULL when @fd is a
- * plain kernel descriptor (or not open). Returns &kp_stale for a socket
- * inherited over fork; putting it is harmless.
- */
-struct kp_file *
-kp__fd_get(int fd)
+/* The entry of @fd, held, or NULL; no check of the number. */
+static struct kp_file *
+entry_get(int fd)
 {
 	struct kp_chunk *c;
 	struct kp_file *f;
@@ -170,6 +176,30 @@ kp__fd_get(int fd)
 		kp__file_hold(f);
 	pthread_mutex_unlock(&c->lock);
 	return f;
+}
+
+/*
+ * The file behind @fd with an open reference taken, or NULL when @fd is a
+ * plain kernel descriptor (or not open). Returns &kp_stale for a socket
+ * inherited over fork; putting it is harmless.
+ *
+ * A socket's number is checked to still hold a placeholder (one fstat):
+ * a program may have closed it with a raw system call the library never
+ * saw, and the kernel may have given the number to a new file since. Such
+ * an entry is dropped here, which releases the socket (its peer sees the
+ * end of the stream), and the number is the kernel's again.
+ */
+struct kp_file *
+kp__fd_get(int fd)
+{
+	struct kp_file *f = entry_get(fd);
+
+	if (f == NULL || f->kind == KP_EPOLL || f->kind == KP_HOST ||
+	    kp__placeholder_is(fd))
+		return f;
+	kp__fd_take_if(fd, f);
+	kp__file_put(f);
+	return NULL;
 }
 
 /*
@@ -212,6 +242,53 @@ kp__fd_take(int fd)
 	if (f != NULL)
 		atomic_fetch_sub(&mapped_count, 1);
 	return f;
+}
+
+/*
+ * Removes @fd's entry if it is still @f, dropping the entry's reference;
+ * returns whether it did. A close the library learns of after the kernel
+ * did it (fclose, a raw close) uses this, so an entry set meanwhile for a
+ * new socket on the same number stays.
+ */
+bool
+kp__fd_take_if(int fd, struct kp_file *f)
+{
+	struct kp_chunk *c;
+	struct kp_file *want = f;
+	bool taken;
+
+	if (!kp__fd_is_mapped(fd))
+		return false;
+	c = chunk_of(fd, false);
+	pthread_mutex_lock(&c->lock);
+	taken = atomic_compare_exchange_strong(&c->ent[fd % KP_CHUNK], &want,
+					       NULL);
+	pthread_mutex_unlock(&c->lock);
+	if (!taken)
+		return false;
+	atomic_fetch_sub(&mapped_count, 1);
+	kp__file_put(f);
+	return true;
+}
+
+/*
+ * The kernel just handed out @fd for a new file of its own, so the number
+ * was free: an entry there is what a raw close left behind, and goes now
+ * (one load when there is none), releasing its socket at once instead of
+ * at the number's next lookup.
+ */
+void
+kp__fd_kernel_new(long fd)
+{
+	struct kp_file *f;
+
+	if (fd < 0 || !kp__fd_is_mapped((int)fd))
+		return;
+	f = entry_get((int)fd);
+	if (f != NULL) {
+		kp__fd_take_if((int)fd, f);
+		kp__file_put(f);
+	}
 }
 
 /* Removes and puts the entries of [@first, @last] (close_range). */

@@ -147,6 +147,26 @@ time_left(int64_t deadline, struct timespec *ts)
 	return ts;
 }
 
+/*
+ * The eventfd a wait sleeps on. At the lowest free number it may take the
+ * number of a descriptor in the set that the program closed, which the
+ * kernel would then report as open instead of POLLNVAL (and select would
+ * not fail with EBADF): then it moves to a high number. Returns it or
+ * -errno.
+ */
+static int
+poll_eventfd(const struct pollfd *fds, nfds_t nfds)
+{
+	long efd = syscall(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+	if (efd < 0)
+		return -errno;
+	for (nfds_t i = 0; i < nfds; i++)
+		if (fds[i].fd == efd)
+			return kp__fd_move_high((int)efd);
+	return (int)efd;
+}
+
 /* Below this many entries a poll skips the getrlimit() call. */
 #define KP_POLL_FEW	64
 
@@ -209,9 +229,9 @@ kp_poll(struct pollfd *fds, nfds_t nfds, int64_t deadline,
 	}
 	atomic_fetch_add_explicit(&kp_stats.polls, 1, memory_order_relaxed);
 	if (nhost > 0 || mask != NULL) {
-		w.efd = (int)syscall(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK);
+		w.efd = poll_eventfd(fds, nfds);
 		if (w.efd < 0) {
-			err = -errno;
+			err = w.efd;
 			goto out;
 		}
 	}

@@ -132,9 +132,13 @@ port_capable(enum ks_cap cap)
 	return (data[bit / 32].effective >> (bit % 32)) & 1;
 }
 
+/* As Linux's find_vpid(): a pid names one process, so 0 and negative
+ * numbers (which kill(2) reads as process groups) name none. */
 static bool
 port_pid_exists(int32_t pid)
 {
+	if (pid <= 0)
+		return false;
 	return kill(pid, 0) == 0 || errno == EPERM;
 }
 
@@ -150,7 +154,76 @@ port_inflight_limit(uint32_t uid)
 
 /* -- descriptors -- */
 
-static char placeholder_path[PATH_MAX];
+static char placeholder_path[PATH_MAX];	/* [once] */
+static pthread_once_t placeholder_once = PTHREAD_ONCE_INIT;
+
+/*
+ * What a placeholder is, so a lookup can tell that the number it maps was
+ * closed behind the library's back (a raw close system call) and reused:
+ * the (st_dev, st_ino) of the library's file, and of /dev/null once a
+ * placeholder had to fall back to it.
+ */
+struct kp_ident {
+	atomic_ulong	dev, ino;	/* [A] 0: unset */
+};
+static struct kp_ident ident_lib, ident_null;
+
+static void
+ident_set(struct kp_ident *id, const char *path)
+{
+	struct stat st;
+
+	if (syscall(SYS_newfstatat, AT_FDCWD, path, &st, 0) < 0)
+		return;
+	atomic_store(&id->dev, (unsigned long)st.st_dev);
+	atomic_store(&id->ino, (unsigned long)st.st_ino);
+}
+
+static bool
+ident_is(const struct kp_ident *id, const struct stat *st)
+{
+	return atomic_load_explicit(&id->ino, memory_order_relaxed) ==
+	       (unsigned long)st->st_ino &&
+	       atomic_load_explicit(&id->dev, memory_order_relaxed) ==
+	       (unsigned long)st->st_dev && st->st_ino != 0;
+}
+
+static void
+placeholder_path_init(void)
+{
+	Dl_info info;
+
+	if (dladdr((void *)kp__placeholder, &info) != 0 &&
+	    info.dli_fname != NULL && info.dli_fname[0] == '/' &&
+	    strlen(info.dli_fname) < sizeof(placeholder_path))
+		strcpy(placeholder_path, info.dli_fname);
+	else
+		strcpy(placeholder_path, "/dev/null");
+	ident_set(&ident_lib, placeholder_path);
+}
+
+/* The file placeholders are opened on (its path, as the kernel names it). */
+const char *
+kp__placeholder_path(void)
+{
+	pthread_once(&placeholder_once, placeholder_path_init);
+	return placeholder_path;
+}
+
+/*
+ * Whether @fd is (still) one of the library's placeholders: one fstat(2).
+ * A number the program closed with a raw system call and the kernel gave
+ * to another file fails this, and its entry must not serve a socket.
+ */
+bool
+kp__placeholder_is(int fd)
+{
+	struct stat st;
+
+	if (syscall(SYS_fstat, fd, &st) < 0)
+		return false;
+	return ident_is(&ident_lib, &st) || ident_is(&ident_null, &st);
+}
 
 /*
  * A new placeholder descriptor at the lowest free number: O_PATH of this
@@ -165,19 +238,13 @@ kp__placeholder(bool cloexec)
 	int flags = O_PATH | (cloexec ? O_CLOEXEC : 0);
 	long fd;
 
-	if (placeholder_path[0] == '\0') {
-		Dl_info info;
-
-		if (dladdr((void *)kp__placeholder, &info) != 0 &&
-		    info.dli_fname != NULL && info.dli_fname[0] == '/' &&
-		    strlen(info.dli_fname) < sizeof(placeholder_path))
-			strcpy(placeholder_path, info.dli_fname);
-		else
-			strcpy(placeholder_path, "/dev/null");
-	}
+	pthread_once(&placeholder_once, placeholder_path_init);
 	fd = syscall(SYS_openat, AT_FDCWD, placeholder_path, flags);
-	if (fd < 0)
+	if (fd < 0) {
+		if (atomic_load(&ident_null.ino) == 0)
+			ident_set(&ident_null, "/dev/null");
 		fd = syscall(SYS_openat, AT_FDCWD, "/dev/null", flags);
+	}
 	if (fd < 0)
 		return -errno;
 	if (fd >= KP_MAX_FD) {
@@ -201,6 +268,16 @@ high_dup(int fd)
 	if (nfd < 0 && errno == EMFILE)
 		nfd = syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 0L);
 	return nfd < 0 ? -errno : (int)nfd;
+}
+
+/* See preload.h: @fd moved out of the program's way, or -errno. */
+int
+kp__fd_move_high(int fd)
+{
+	int nfd = high_dup(fd);
+
+	sys_close(fd);
+	return nfd;
 }
 
 static struct kp_file *

@@ -47,8 +47,6 @@
 
 #include <ksock/ksock.h>
 
-#include "../hosted/boundary.h"
-
 enum kp_kind {
 	KP_SOCK,	/* a ksock socket behind a placeholder descriptor */
 	KP_EPOLL,	/* a real epoll descriptor that also watches sockets */
@@ -57,6 +55,7 @@ enum kp_kind {
 };
 
 struct kp_epoll;
+struct kp_async;
 
 struct kp_file {
 	atomic_long	 refs;		/* [A] open references */
@@ -65,12 +64,23 @@ struct kp_file {
 	struct ks_sock	*so;		/* [I] KP_SOCK */
 	int		 hostfd;	/* [I] KP_HOST */
 	struct kp_epoll	*ep;		/* [I] KP_EPOLL */
+	/* The open file's own state, as Linux keeps it in struct file. */
+	atomic_uint	 fl;		/* [A] O_APPEND, O_ASYNC, O_NOATIME */
+	atomic_int	 sig;		/* [A] F_SETSIG's signal, 0: SIGIO */
+	atomic_bool	 nospace;	/* [A] a send found no room (SIGIO) */
+	struct kp_async	*async;		/* [async lock] O_ASYNC's entry */
 };
 
 /* Internal to the library: not among its dynamic symbols. */
 #pragma GCC visibility push(hidden)
 
-/* Raw system calls: the library must not call the names it interposes. */
+/*
+ * Raw system calls: the library must not call the names it interposes,
+ * and it interposes syscall(3) itself (close.c), so inside the library
+ * syscall() is libc's, reached through kp__syscall().
+ */
+long	kp__syscall(long nr, ...);
+#define syscall		kp__syscall
 #define sys_close(fd)	syscall(SYS_close, (long)(fd))
 
 /* The stale marker that replaces inherited sockets in a forked child. */
@@ -80,6 +90,7 @@ extern struct kp_file kp_stale;
 const struct ks_port *kp__port(void);
 int	kp__placeholder(bool cloexec);
 long	kp__alloc_outstanding(void);
+int	kp__fd_move_high(int fd);
 
 /* fdmap.c */
 #define KP_MAX_FD	(1 << 20)	/* Linux's default fs.nr_open */
@@ -89,6 +100,10 @@ void	kp__file_put(struct kp_file *f);
 void	kp__file_mem_hold(struct kp_file *f);
 void	kp__file_mem_put(struct kp_file *f);
 struct kp_file *kp__fd_get(int fd);
+bool	kp__fd_take_if(int fd, struct kp_file *f);
+void	kp__fd_kernel_new(long fd);
+bool	kp__placeholder_is(int fd);
+const char *kp__placeholder_path(void);
 bool	kp__fd_is_mapped(int fd);
 void	kp__fd_set(int fd, struct kp_file *f);
 struct kp_file *kp__fd_take(int fd);
@@ -99,17 +114,35 @@ int	kp__fd_count(void);
 /* shim.c */
 bool	kp__ready(void);
 void	kp__ensure_init(void);
+bool	kp__in_vfork_child(void);
+void	kp__fork_child(void);
 int	kp__install_sock(struct ks_sock *so, bool cloexec);
+
+/* close.c */
+void	kp__fd_close_range(unsigned first, unsigned last, unsigned flags);
+
+/* async.c: O_ASYNC */
+int	kp__async_set(int fd, struct kp_file *f, bool on);
+void	kp__async_free(struct kp_file *f);
+void	kp__async_self(struct ks_sock *so);
+void	kp__async_end(struct ks_sock *so);
+void	kp__async_flush(void);
+void	kp__async_nospace(struct kp_file *f);
+
+/* diag.c */
+void	kp__diag_start(void);
 
 /* epoll.c */
 void	kp__epoll_free(struct kp_epoll *ep);
 /* Makes @ep's kernel descriptor readable exactly while one of its socket
  * items is ready (before a poll or an outer epoll asks the kernel). */
 void	kp__epoll_refresh(struct kp_epoll *ep);
-/* ksp__sys_call() for a receive @call, noting the socket this thread
- * reads from: the wake-up a reader causes on its own socket is no event
- * for epoll. */
-long	kp__sys_recv(struct ks_sock *so, enum ksp_sys call, const long a[5]);
+/* Around a receive on @so: notes the socket this thread reads from, so
+ * that the wake-up a reader causes on its own socket is no event for
+ * epoll. begin returns what end must be given back (receives nest when
+ * a signal handler reads). */
+struct ks_sock *kp__reading_begin(struct ks_sock *so);
+void	kp__reading_end(struct ks_sock *outer);
 
 /* Counters for the summary line (KSOCK_RUN_STATS). */
 struct kp_stats {

@@ -33,6 +33,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/sockios.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -82,8 +83,11 @@ fail(long err)
 
 /* -- start, fork and exit -- */
 
+/* A child with a copy of our memory starts a ksock of its own; with
+ * @diag, its diag server too (not in a clone() child, which ends with
+ * its one thread's exit and would leave the server's thread behind). */
 static void
-atfork_child(void)
+child_start(bool diag)
 {
 	owner_pid = (pid_t)syscall(SYS_getpid);
 	/* Nothing inherited may be locked: other threads of the parent may
@@ -92,6 +96,14 @@ atfork_child(void)
 	if (ks_fork_child() < 0)
 		abort();
 	kp__fd_stale_all();
+	if (diag)
+		kp__diag_start();
+}
+
+static void
+atfork_child(void)
+{
+	child_start(true);
 }
 
 static void
@@ -134,6 +146,7 @@ init_once_fn(void)
 	pthread_atfork(NULL, NULL, atfork_child);
 	atexit(print_stats);
 	atomic_store(&ready, true);
+	kp__diag_start();
 }
 
 /* Starts ksock on first use. */
@@ -201,6 +214,21 @@ signal(int sig, sighandler_t handler)
 	return old.sa_handler;
 }
 
+/* See preload.h. */
+bool
+kp__in_vfork_child(void)
+{
+	return in_vfork_child();
+}
+
+/* See preload.h: a child that has a copy of our memory (fork, or clone
+ * without CLONE_VM) starts afresh, as after fork(). */
+void
+kp__fork_child(void)
+{
+	child_start(false);
+}
+
 /* -- lookups -- */
 
 /*
@@ -215,8 +243,12 @@ sock_get(int fd, int *err)
 	*err = 0;
 	if (f == NULL)
 		return NULL;
-	if (f->kind == KP_SOCK)
+	if (f->kind == KP_SOCK) {
+		/* O_ASYNC: what this call does to its own socket is no
+		 * readiness change to signal (kp__file_put() ends it). */
+		kp__async_self(f->so);
 		return f;
+	}
 	if (f == &kp_stale)
 		*err = -EBADF;
 	kp__file_put(f);
@@ -277,7 +309,20 @@ count(enum ksp_sys call, long n)
 	return n;
 }
 
-/* Whether @call reads from its socket (epoll must know: kp__sys_recv). */
+/*
+ * count() for a call @n that may have sent on @f: a send that found no
+ * room arms O_ASYNC's POLL_OUT signal for when room comes back.
+ */
+static long
+sent(struct kp_file *f, enum ksp_sys call, long n)
+{
+	if (n == -EAGAIN)
+		kp__async_nospace(f);
+	return count(call, n);
+}
+
+/* Whether @call reads from its socket (epoll must know:
+ * kp__reading_begin). */
 static bool
 is_receive(enum ksp_sys call)
 {
@@ -304,8 +349,14 @@ sock_call(int fd, enum ksp_sys call, long nr, long a0, long a1, long a2,
 	f = sock_get(fd, &err);
 	if (f == NULL)
 		return err < 0 ? fail(err) : syscall(nr, fd, a0, a1, a2, a3, a4);
-	n = count(call, is_receive(call) ? kp__sys_recv(f->so, call, a) :
-			ksp__sys_call(f->so, call, a));
+	if (is_receive(call)) {
+		struct ks_sock *outer = kp__reading_begin(f->so);
+
+		n = count(call, ksp__sys_call(f->so, call, a));
+		kp__reading_end(outer);
+	} else {
+		n = sent(f, call, ksp__sys_call(f->so, call, a));
+	}
 	kp__file_put(f);
 	return n < 0 ? fail(n) : n;
 }
@@ -318,8 +369,12 @@ socket(int domain, int type, int protocol)
 	struct ks_sock *so;
 	int err;
 
-	if (domain != AF_UNIX)
-		return (int)syscall(SYS_socket, domain, type, protocol);
+	if (domain != AF_UNIX) {
+		long fd = syscall(SYS_socket, domain, type, protocol);
+
+		kp__fd_kernel_new(fd);
+		return (int)fd;
+	}
 	kp__ensure_init();
 	err = ks_socket(domain, type, protocol, &so);
 	if (err < 0)
@@ -416,41 +471,90 @@ accept(int fd, struct sockaddr *addr, socklen_t *len)
 
 /*
  * A peer outside ksock: the name exists but no ksock socket has it (a
- * system daemon, a program not run under ksock-run). An unnamed socket
- * that nothing has been done with yet is swapped for a kernel socket,
- * which connects instead; ksock's error stands when that fails too.
+ * system daemon, a program not run under ksock-run). The ksock socket at
+ * @fd moves to a kernel socket of its type on the same number, which
+ * then does the call and all later ones: connect(@addr) when @connect_it,
+ * else the caller's send. Only a socket that has no peer and nothing
+ * queued moves, so nothing is lost, and only when the kernel has a socket
+ * at @addr: a stream socket when the kernel's connect succeeds, a
+ * datagram socket when a probe's connect does (which the peer does not
+ * see). A named datagram socket takes its name along (a path's node is
+ * made again by the kernel's bind); a named stream socket does not move.
+ * Returns 0 (moved), the kernel's -errno (nothing changed), or 1 when the
+ * socket cannot move (ksock's error then stands).
  */
 static int
-connect_outside(int fd, struct kp_file *f, const struct sockaddr *addr,
-		socklen_t len)
+move_to_kernel(int fd, struct kp_file *f, const struct sockaddr *addr,
+	       socklen_t alen, bool connect_it)
 {
-	struct ks_sockaddr_storage name;
-	uint32_t nlen = sizeof(name);
-	int type = ks_sock_type(f->so), kfd;
+	struct ks_sockaddr_storage name, peer;
+	uint32_t nlen = sizeof(name), plen = sizeof(peer);
+	struct sockaddr_un *sun = (struct sockaddr_un *)&name;
+	int type = ks_sock_type(f->so), kfd, inq = 0, err;
+	bool named;
 	long flags;
 
-	if (ks_getsockname(f->so, &name, &nlen) < 0 ||
-	    nlen != sizeof(sa_family_t))
-		return -1;
+	if (!fallback || ks_getsockname(f->so, &name, &nlen) < 0 ||
+	    ks_getpeername(f->so, &peer, &plen) == 0 ||
+	    ks_ioctl(f->so, KS_SIOCINQ, &inq) < 0 || inq != 0)
+		return 1;
+	named = nlen > sizeof(sa_family_t);
+	if (type != SOCK_DGRAM && (named || !connect_it))
+		return 1;
 	flags = syscall(SYS_fcntl, fd, F_GETFD);
 	if (flags < 0)
-		return -1;
+		return 1;
+	if (type == SOCK_DGRAM) {
+		kfd = (int)syscall(SYS_socket, AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (kfd < 0)
+			return 1;
+		err = syscall(SYS_connect, kfd, addr, alen) < 0 ? -errno : 0;
+		sys_close(kfd);
+		if (err < 0)
+			return err;
+	}
 	kfd = (int)syscall(SYS_socket, AF_UNIX, type | SOCK_CLOEXEC, 0);
 	if (kfd < 0)
-		return -1;
-	if (syscall(SYS_connect, kfd, addr, len) < 0) {
+		return 1;
+	if (named) {
+		if (sun->sun_path[0] != '\0')
+			syscall(SYS_unlink, sun->sun_path);
+		if (syscall(SYS_bind, kfd, &name, nlen) < 0)
+			goto close_kfd;
+	}
+	if (connect_it && syscall(SYS_connect, kfd, addr, alen) < 0) {
+		err = -errno;
 		sys_close(kfd);
-		return -1;
+		return err;
 	}
 	if (ks_is_nonblock(f->so))
 		syscall(SYS_fcntl, kfd, F_SETFL, O_RDWR | O_NONBLOCK);
-	if (syscall(SYS_dup3, kfd, fd, (flags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
-		sys_close(kfd);
-		return -1;
-	}
+	if (syscall(SYS_dup3, kfd, fd, (flags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
+		goto close_kfd;
 	sys_close(kfd);
 	kp__file_put(kp__fd_take(fd));
 	return 0;
+
+close_kfd:
+	sys_close(kfd);
+	return 1;
+}
+
+/*
+ * A send with an address (sendto, sendmsg, sendmmsg) that ksock refused
+ * (ECONNREFUSED) to a name outside ksock: the socket moves to the kernel,
+ * which sends. Returns the count, or -errno (ksock's when it cannot move).
+ */
+static long
+send_outside(int fd, struct kp_file *f, const struct msghdr *msg, int flags)
+{
+	int err = move_to_kernel(fd, f, msg->msg_name, msg->msg_namelen, false);
+	long n;
+
+	if (err != 0)
+		return err < 0 ? err : -ECONNREFUSED;
+	n = syscall(SYS_sendmsg, fd, msg, flags);
+	return n < 0 ? -errno : n;
 }
 
 KP_EXPORT int
@@ -464,9 +568,12 @@ connect(int fd, const struct sockaddr *addr, socklen_t len)
 		return err < 0 ? (int)fail(err) :
 		       (int)syscall(SYS_connect, fd, addr, len);
 	err = ksp__sys_connect(f->so, addr, len);
-	if (err == -ECONNREFUSED && fallback &&
-	    connect_outside(fd, f, addr, len) == 0)
-		err = 0;
+	if (err == -ECONNREFUSED) {
+		int moved = move_to_kernel(fd, f, addr, len, true);
+
+		if (moved != 1)
+			err = moved;
+	}
 	kp__file_put(f);
 	return err < 0 ? (int)fail(err) : 0;
 }
@@ -513,7 +620,21 @@ getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 static long
 sock_send(struct kp_file *f, const struct ks_msghdr *msg, int flags)
 {
-	return count(KSP_SYS_SENDMSG, ks_sendmsg(f->so, msg, flags));
+	long n = ks_sendmsg(f->so, msg, flags);
+
+	return sent(f, KSP_SYS_SENDMSG, n);
+}
+
+/* A receive into kernel memory (splice's buffer), as a reader for epoll
+ * (kp__reading_begin). */
+static long
+sock_recv(struct kp_file *f, struct ks_msghdr *k, int flags)
+{
+	struct ks_sock *outer = kp__reading_begin(f->so);
+	long n = ks_recvmsg(f->so, k, flags);
+
+	kp__reading_end(outer);
+	return count(KSP_SYS_RECVMSG, n);
 }
 
 KP_EXPORT ssize_t
@@ -527,8 +648,10 @@ sendmsg(int fd, const struct msghdr *msg, int flags)
 	if (f == NULL)
 		return err < 0 ? fail(err) :
 		       syscall(SYS_sendmsg, fd, msg, flags);
-	n = count(KSP_SYS_SENDMSG, ksp__sys_sendmsg(f->so,
-		  (const struct ks_msghdr *)(const void *)msg, flags));
+	n = sent(f, KSP_SYS_SENDMSG, ksp__sys_sendmsg(f->so,
+		 (const struct ks_msghdr *)(const void *)msg, flags));
+	if (n == -ECONNREFUSED && msg->msg_name != NULL)
+		n = send_outside(fd, f, msg, flags);
 	kp__file_put(f);
 	return n < 0 ? fail(n) : n;
 }
@@ -552,8 +675,15 @@ sendto(int fd, const void *buf, size_t len, int flags,
 	if (f == NULL)
 		return err < 0 ? fail(err) :
 		       syscall(SYS_sendto, fd, buf, len, flags, addr, alen);
-	n = count(KSP_SYS_SENDTO,
-		  ksp__sys_sendto(f->so, buf, len, flags, addr, alen));
+	n = sent(f, KSP_SYS_SENDTO,
+		 ksp__sys_sendto(f->so, buf, len, flags, addr, alen));
+	if (n == -ECONNREFUSED && addr != NULL) {
+		struct iovec uiov = { (void *)buf, len };
+		struct msghdr m = { .msg_name = (void *)addr, .msg_namelen = alen,
+				    .msg_iov = &uiov, .msg_iovlen = 1 };
+
+		n = send_outside(fd, f, &m, flags);
+	}
 	kp__file_put(f);
 	return n < 0 ? fail(n) : n;
 }
@@ -581,8 +711,30 @@ recv(int fd, void *buf, size_t len, int flags)
 KP_EXPORT int
 sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
 {
-	return (int)sock_call(fd, KSP_SYS_SENDMMSG, SYS_sendmmsg, (long)vec,
-			      vlen, flags, 0, 0);
+	struct kp_file *f;
+	long n, more;
+	int err;
+
+	f = sock_get(fd, &err);
+	if (f == NULL)
+		return err < 0 ? (int)fail(err) :
+		       (int)syscall(SYS_sendmmsg, fd, vec, vlen, flags);
+	n = sent(f, KSP_SYS_SENDMMSG, ksp__sys_sendmmsg(f->so,
+		 (struct ksp_mmsghdr *)(void *)vec, vlen, flags));
+	/* A refused first message (the boundary returns a count when an
+	 * earlier one went) to a name outside ksock: the socket moves to
+	 * the kernel, which sends the rest. */
+	if (n == -ECONNREFUSED && vlen > 0 && vec[0].msg_hdr.msg_name != NULL) {
+		n = send_outside(fd, f, &vec[0].msg_hdr, flags);
+		if (n >= 0) {
+			vec[0].msg_len = (unsigned int)n;
+			more = vlen > 1 ? syscall(SYS_sendmmsg, fd, vec + 1,
+						  vlen - 1, flags) : 0;
+			n = 1 + (more > 0 ? more : 0);
+		}
+	}
+	kp__file_put(f);
+	return n < 0 ? (int)fail(n) : (int)n;
 }
 
 KP_EXPORT int
@@ -703,6 +855,165 @@ lseek64(int fd, off_t off, int whence)
 	return lseek(fd, off, whence);
 }
 
+/* The st_mode of @fd, or -errno. */
+static int
+fd_mode(int fd)
+{
+	struct stat st;
+
+	if (syscall(SYS_fstat, fd, &st) < 0)
+		return -errno;
+	return (int)st.st_mode;
+}
+
+/* Bytes moved by one step of splice between a pipe and a socket. */
+#define KP_SPLICE_CHUNK	16384
+
+/* What a pipe is ready for now (a zero-timeout poll's revents). */
+static short
+pipe_ready(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct timespec zero = { 0, 0 };
+
+	if (syscall(SYS_ppoll, &p, 1L, &zero, NULL, 0L) != 1)
+		return 0;
+	return p.revents;
+}
+
+/*
+ * splice from the pipe @pfd into the socket of @f: what the pipe holds,
+ * up to @len, in steps of one chunk. The first step waits for data and
+ * for room unless @nonblock; later steps move only what is there, and
+ * read the pipe only when the socket has room, so what is read is sent
+ * (a socket with room takes a chunk whole). Returns the count or -errno.
+ */
+static long
+splice_to_sock(int pfd, struct kp_file *f, size_t len, bool nonblock)
+{
+	char buf[KP_SPLICE_CHUNK];
+	size_t total = 0;
+	long err = 0;
+
+	while (total < len) {
+		struct ks_iovec iov = { buf, 0 };
+		struct ks_msghdr k = { .msg_iov = &iov, .msg_iovlen = 1 };
+		size_t want = len - total;
+		long got, sent;
+
+		if (want > sizeof(buf))
+			want = sizeof(buf);
+		if ((nonblock || total > 0) &&
+		    !(ks_poll(f->so, NULL) & KS_POLLOUT)) {
+			err = -EAGAIN;
+			break;
+		}
+		if (nonblock || total > 0) {
+			short pr = pipe_ready(pfd);
+
+			/* Empty: the end when no writer is left (a read
+			 * then returns 0 below), else nothing to wait for. */
+			if (!(pr & (POLLIN | POLLHUP))) {
+				err = -EAGAIN;
+				break;
+			}
+		}
+		got = syscall(SYS_read, pfd, buf, want);
+		if (got < 0) {
+			err = -errno;
+			break;
+		}
+		if (got == 0)
+			break;
+		iov.iov_len = (size_t)got;
+		sent = sock_send(f, &k, ks_sock_type(f->so) == KS_SOCK_SEQPACKET ?
+					KS_MSG_EOR : 0);
+		if (sent < 0) {
+			err = sent;
+			break;
+		}
+		total += (size_t)sent;
+		if (sent < got)
+			break;
+	}
+	if (total > 0)
+		return (long)total;
+	return err;
+}
+
+/*
+ * splice from the socket of @f into the pipe @pfd: the data is peeked,
+ * written to the pipe, and only what the pipe took is consumed.
+ */
+static long
+splice_from_sock(struct kp_file *f, int pfd, size_t len, bool nonblock)
+{
+	char buf[KP_SPLICE_CHUNK];
+	struct ks_iovec iov = { buf, len < sizeof(buf) ? len : sizeof(buf) };
+	struct ks_msghdr k = { .msg_iov = &iov, .msg_iovlen = 1 };
+	long got, put;
+
+	got = sock_recv(f, &k, KS_MSG_PEEK | (nonblock ? KS_MSG_DONTWAIT : 0));
+	if (got <= 0)
+		return got;
+	put = syscall(SYS_write, pfd, buf, (size_t)got);
+	if (put < 0)
+		return -errno;
+	iov.iov_len = (size_t)put;
+	k = (struct ks_msghdr){ .msg_iov = &iov, .msg_iovlen = 1 };
+	return sock_recv(f, &k, KS_MSG_DONTWAIT);
+}
+
+/*
+ * splice(2) with a ksock socket on one side: the other must be a pipe
+ * (EINVAL otherwise, as Linux); a socket has no offset (EINVAL for the
+ * socket's, ESPIPE for the pipe's). SPLICE_F_NONBLOCK, or O_NONBLOCK on
+ * the socket, makes it return EAGAIN instead of waiting.
+ */
+KP_EXPORT ssize_t
+splice(int in_fd, loff_t *off_in, int out_fd, loff_t *off_out, size_t len,
+       unsigned int flags)
+{
+	struct kp_file *in, *out;
+	long r;
+	int e1, e2;
+	bool nonblock;
+
+	in = sock_get(in_fd, &e1);
+	out = sock_get(out_fd, &e2);
+	if (in == NULL && out == NULL && e1 == 0 && e2 == 0)
+		return syscall(SYS_splice, in_fd, off_in, out_fd, off_out, len,
+			       flags);
+	if (e1 < 0 || e2 < 0) {
+		r = e1 < 0 ? e1 : e2;
+		goto put;
+	}
+	r = fd_mode(in != NULL ? out_fd : in_fd);
+	if (r < 0)
+		goto put;
+	if (in != NULL && out != NULL) {
+		r = -EINVAL;
+	} else if (!S_ISFIFO(r)) {
+		r = -EINVAL;
+	} else if ((in != NULL ? off_out : off_in) != NULL) {
+		r = -ESPIPE;
+	} else if ((in != NULL ? off_in : off_out) != NULL) {
+		r = -EINVAL;
+	} else if (len == 0) {
+		r = 0;
+	} else {
+		struct kp_file *sf = in != NULL ? in : out;
+
+		nonblock = (flags & SPLICE_F_NONBLOCK) || ks_is_nonblock(sf->so);
+		r = in != NULL ? splice_from_sock(in, out_fd, len, nonblock) :
+				 splice_to_sock(in_fd, out, len, nonblock);
+	}
+put:
+	kp__file_put(in);
+	kp__file_put(out);
+	return r < 0 ? fail(r) : r;
+}
+
 /*
  * sendfile(2) into a ksock socket: read from @in_fd and send, as the
  * kernel's splice path would. Out of a ksock socket: EINVAL as Linux.
@@ -721,6 +1032,16 @@ sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
 	if (f == NULL)
 		return err < 0 ? fail(err) :
 		       syscall(SYS_sendfile, out_fd, in_fd, offset, count);
+	/* As Linux: the source must be a file that can be read at an
+	 * offset (do_sendfile() wants FMODE_PREAD): not a pipe or socket. */
+	err = fd_mode(in_fd);
+	if (err >= 0 && (S_ISFIFO(err) || S_ISSOCK(err)))
+		err = -EINVAL;
+	if (err < 0) {
+		kp__file_put(f);
+		return fail(err);
+	}
+	err = 0;
 	while ((size_t)total < count) {
 		size_t want = count - (size_t)total;
 		struct ks_iovec iov = { buf, 0 };
@@ -826,15 +1147,6 @@ close(int fd)
 	return (int)r;
 }
 
-KP_EXPORT int
-close_range(unsigned int first, unsigned int last, int flags)
-{
-	if (kp__fd_count() > 0 && !(flags & CLOSE_RANGE_CLOEXEC) &&
-	    first <= last && !in_vfork_child())
-		kp__fd_take_range(first, last);
-	return (int)syscall(SYS_close_range, first, last, flags);
-}
-
 /* After the kernel made @nfd a copy of @fd: the map follows. */
 static void
 map_copy(struct kp_file *f, int nfd)
@@ -905,13 +1217,28 @@ sock_fcntl(int fd, struct kp_file *f, int cmd, long arg)
 	struct f_owner_ex *ox = (struct f_owner_ex *)arg;
 	struct ks_sock *so = f->so;
 	int32_t owner;
+	int err;
 
 	switch (cmd) {
 	case F_GETFL:
-		return O_RDWR | (ks_is_nonblock(so) ? O_NONBLOCK : 0);
+		return O_RDWR | (ks_is_nonblock(so) ? O_NONBLOCK : 0) |
+		       (int)atomic_load(&f->fl);
 	case F_SETFL:
-		/* O_ASYNC (SIGIO) is not supported and ignored. */
+		if (arg & O_DIRECT)
+			return -EINVAL;	/* a socket has no direct I/O */
+		err = kp__async_set(fd, f, (arg & O_ASYNC) != 0);
+		if (err < 0)
+			return err;
 		ks_set_nonblock(so, (arg & O_NONBLOCK) != 0);
+		atomic_store(&f->fl, ((unsigned)arg & (O_APPEND | O_NOATIME)) |
+				     (atomic_load(&f->fl) & O_ASYNC));
+		return 0;
+	case F_GETSIG:
+		return atomic_load(&f->sig);
+	case F_SETSIG:
+		if ((unsigned long)arg > KSP_NSIG)
+			return -EINVAL;
+		atomic_store(&f->sig, (int)arg);
 		return 0;
 	case F_SETOWN:
 		return sock_setown(so, arg);
@@ -936,7 +1263,9 @@ sock_fcntl(int fd, struct kp_file *f, int cmd, long arg)
 	case F_SETPIPE_SZ:
 		return -EBADF;
 	default:
-		return -EINVAL;
+		/* Locks, leases, F_NOTIFY: the placeholder is O_PATH, which
+		 * refuses them, so they are answered as for a socket. */
+		return ksp__sock_fcntl_file(cmd, arg);
 	}
 }
 
@@ -971,6 +1300,9 @@ do_fcntl(int fd, int cmd, long arg)
 	}
 	r = f == &kp_stale ? -EBADF : sock_fcntl(fd, f, cmd, arg);
 	kp__file_put(f);
+	/* A process group owner is negative, and no error. */
+	if (cmd == F_GETOWN && f != &kp_stale)
+		return r;
 	return r < 0 ? fail(r) : r;
 }
 
@@ -998,6 +1330,35 @@ fcntl64(int fd, int cmd, ...)
 	return (int)do_fcntl(fd, cmd, arg);
 }
 
+/*
+ * The ioctls Linux answers for a socket's file before the socket sees
+ * them (FIOASYNC) or in sock_ioctl() for every family (the owner); ENOTTY
+ * for others. Linux reads and writes an int through @arg.
+ */
+static int
+sock_file_ioctl(int fd, struct kp_file *f, unsigned long req, void *arg)
+{
+	int v;
+
+	switch (req) {
+	case FIOASYNC:
+		if (ksp__copy_from_user(&v, arg, sizeof(v)) < 0)
+			return -EFAULT;
+		return kp__async_set(fd, f, v != 0);
+	case FIOSETOWN:
+	case SIOCSPGRP:
+		if (ksp__copy_from_user(&v, arg, sizeof(v)) < 0)
+			return -EFAULT;
+		return sock_setown(f->so, v);
+	case FIOGETOWN:
+	case SIOCGPGRP:
+		v = ks_get_owner(f->so);
+		return ksp__copy_to_user(arg, &v, sizeof(v)) < 0 ? -EFAULT : 0;
+	default:
+		return ks_ioctl(f->so, req, arg);
+	}
+}
+
 KP_EXPORT int
 ioctl(int fd, unsigned long req, ...)
 {
@@ -1009,13 +1370,23 @@ ioctl(int fd, unsigned long req, ...)
 	va_start(ap, req);
 	arg = va_arg(ap, void *);
 	va_end(ap);
-	if (req == FIOCLEX || req == FIONCLEX)	/* on the placeholder */
-		return (int)syscall(SYS_ioctl, fd, req, arg);
+	if ((req == FIOCLEX || req == FIONCLEX) && kp__fd_is_mapped(fd)) {
+		/* Close-on-exec lives on the placeholder, which is O_PATH
+		 * and so refuses ioctl(2) itself. */
+		f = kp__fd_get(fd);
+		if (f == NULL)
+			return (int)syscall(SYS_ioctl, fd, req, arg);
+		kp__file_put(f);
+		return (int)syscall(SYS_fcntl, fd, F_SETFD,
+				    req == FIOCLEX ? FD_CLOEXEC : 0);
+	}
 	f = sock_get(fd, &err);
 	if (f == NULL)
 		return err < 0 ? (int)fail(err) :
 		       (int)syscall(SYS_ioctl, fd, req, arg);
-	err = ks_ioctl(f->so, req, arg);
+	err = sock_file_ioctl(fd, f, req, arg);
+	if (err == -ENOTTY)
+		err = ksp__sock_ioctl_netdev(req, arg);
 	kp__file_put(f);
 	return err < 0 ? (int)fail(err) : err;
 }

@@ -2,8 +2,8 @@
 # run-programs.sh KSOCK_RUN PROGRAM...
 #
 # Runs each program (tests/run/programs/*.py with Debian's python3, *.pl
-# with perl) natively and under ksock-run, and passes it when both runs
-# exit 0 with the same output and ksock's exit summary
+# with perl, *.js with node) natively and under ksock-run, and passes it
+# when both runs exit 0 with the same output and ksock's exit summary
 # (KSOCK_RUN_STATS) shows that ksock served its sockets, not the kernel.
 # Ends with the runner line "N passed, N failed, N skipped".
 set -u
@@ -17,6 +17,7 @@ for prog in "$@"; do
 	case $prog in
 	*.py) interp=/usr/bin/python3 ;;
 	*.pl) interp=/usr/bin/perl ;;
+	*.js) interp=/usr/bin/node ;;
 	*) echo "FAIL $name: unknown kind"; failn=$((failn + 1)); continue ;;
 	esac
 	timeout 60 "$interp" "$prog" >"$tmp/native" 2>&1

@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/resource.h>
 #include <sys/select.h>
 #include <sys/syscall.h>
@@ -955,6 +956,608 @@ epoll_many_ready_rotate(void)
 	CHECK_OK(close(ep));
 }
 
+/* A file in the test's directory holding @text; returns its descriptor
+ * after unlinking it. */
+static int
+file_with(const char *text)
+{
+	int fd = CHECK_OK(open("f", O_RDWR | O_CREAT | O_TRUNC, 0600));
+
+	CHECK_EQ(write(fd, text, strlen(text)), (long)strlen(text));
+	CHECK_OK(lseek(fd, 0, SEEK_SET));
+	CHECK_OK(unlink("f"));
+	return fd;
+}
+
+/* close(2) as a raw system call instruction, which no library sees. */
+static long
+raw_close(int fd)
+{
+#if defined(__x86_64__)
+	long r;
+
+	__asm__ volatile("syscall" : "=a"(r) : "a"((long)SYS_close), "D"((long)fd)
+			 : "rcx", "r11", "memory");
+	return r;
+#else
+	return close(fd);
+#endif
+}
+
+/*
+ * A socket closed through syscall(SYS_close) (libuv, Node.js) or a raw
+ * system call is released: the peer reads the end, and a file that gets
+ * the number is that file, not the dead socket.
+ */
+static void
+close_behind_back(void)
+{
+	int sv[2], fd;
+	char buf[8];
+
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	/* The data calls through syscall(3) reach the socket too. */
+	CHECK_EQ(syscall(SYS_write, sv[0], "ab", 2L), 2);
+	CHECK_EQ(syscall(SYS_read, sv[1], buf, sizeof(buf)), 2);
+	CHECK_EQ(syscall(SYS_sendto, sv[1], "c", 1L, 0L, NULL, 0L), 1);
+	CHECK_EQ(syscall(SYS_recvfrom, sv[0], buf, sizeof(buf), 0L, NULL, NULL), 1);
+	CHECK_EQ(syscall(SYS_fcntl, sv[0], F_GETFL), O_RDWR);
+	CHECK_OK(syscall(SYS_close, sv[0]));
+	CHECK_EQ(recv(sv[1], buf, sizeof(buf), 0), 0);
+	fd = file_with("file");
+	CHECK_EQ(fd, sv[0]);
+	CHECK_EQ(read(fd, buf, sizeof(buf)), 4);
+	CHECK_MEM(buf, "file", 4);
+	CHECK_OK(close(fd));
+	CHECK_OK(close(sv[1]));
+
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	CHECK_EQ(raw_close(sv[0]), 0);
+	fd = file_with("raw!");
+	CHECK_EQ(fd, sv[0]);
+	CHECK_EQ(recv(sv[1], buf, sizeof(buf), 0), 0);
+	CHECK_EQ(read(fd, buf, sizeof(buf)), 4);
+	CHECK_MEM(buf, "raw!", 4);
+	CHECK_EQ(write(fd, "x", 1), 1);
+	CHECK_OK(close(fd));
+	CHECK_OK(close(sv[1]));
+
+	/* Reused by a file before any lookup: the file, not the socket. */
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	CHECK_EQ(raw_close(sv[0]), 0);
+	fd = (int)CHECK_OK(syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDONLY));
+	CHECK_EQ(fd, sv[0]);
+	CHECK_EQ(read(fd, buf, sizeof(buf)), 0);
+	CHECK_EQ(recv(sv[1], buf, sizeof(buf), 0), 0);
+	CHECK_OK(close(fd));
+	CHECK_OK(close(sv[1]));
+}
+
+/* closefrom and close_range (without and with CLOSE_RANGE_UNSHARE)
+ * release sockets; CLOSE_RANGE_CLOEXEC keeps them and sets the flag. */
+static void
+closefrom_close_range(void)
+{
+	int sv[2], n;
+	char c;
+
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	CHECK_EQ(dup2(sv[0], 300), 300);
+	CHECK_OK(close(sv[0]));
+	closefrom(300);
+	CHECK_ERR(fcntl(300, F_GETFD), EBADF);
+	CHECK_EQ(recv(sv[1], &c, 1, 0), 0);
+	CHECK_OK(close(sv[1]));
+
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	CHECK_OK(close_range((unsigned)sv[0], (unsigned)sv[0],
+			     CLOSE_RANGE_CLOEXEC));
+	CHECK_EQ(fcntl(sv[0], F_GETFD), FD_CLOEXEC);
+	CHECK_EQ(send(sv[0], "a", 1, 0), 1);
+	CHECK_ERR(close_range((unsigned)sv[0], (unsigned)sv[0], 0x100), EINVAL);
+	CHECK_ERR(close_range((unsigned)sv[0] + 1, (unsigned)sv[0], 0), EINVAL);
+	CHECK_EQ(send(sv[0], "b", 1, 0), 1);
+	CHECK_OK(close_range((unsigned)sv[0], (unsigned)sv[0],
+			     CLOSE_RANGE_UNSHARE));
+	CHECK_ERR(send(sv[0], "c", 1, 0), EBADF);
+	CHECK_EQ(recv(sv[1], &c, 1, 0), 1);
+	CHECK_EQ(recv(sv[1], &c, 1, 0), 1);
+	CHECK_EQ(recv(sv[1], &c, 1, 0), 0);
+	n = CHECK_OK(open("/dev/null", O_RDONLY));
+	CHECK_EQ(n, sv[0]);
+	CHECK_EQ(read(n, &c, 1), 0);
+	CHECK_OK(close(n));
+	CHECK_OK(close(sv[1]));
+}
+
+/* stdio on an fdopen()ed socket, and fclose() closes it. */
+static void
+fdopen_stdio(void)
+{
+	char buf[32] = { 0 };
+	int sv[2];
+	FILE *fp;
+
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	fp = fdopen(sv[0], "r+");
+	CHECK(fp != NULL);
+	if (fp == NULL)
+		return;
+	CHECK_EQ(fileno(fp), sv[0]);
+	CHECK(fprintf(fp, "hello %d\n", 42) == 9);
+	CHECK_OK(fflush(fp));
+	CHECK_EQ(recv(sv[1], buf, sizeof(buf), 0), 9);
+	CHECK_MEM(buf, "hello 42\n", 9);
+	CHECK_EQ(send(sv[1], "line two\nrest", 13, 0), 13);
+	CHECK(fgets(buf, sizeof(buf), fp) != NULL);
+	CHECK(strcmp(buf, "line two\n") == 0);
+	CHECK_EQ(fgetc(fp), 'r');
+	CHECK_ERR(ftell(fp), ESPIPE);
+	CHECK_OK(fclose(fp));
+	CHECK_EQ(recv(sv[1], buf, sizeof(buf), 0), 0);
+	CHECK_ERR(fcntl(sv[0], F_GETFD), EBADF);
+	CHECK_OK(close(sv[1]));
+	CHECK(fdopen(sv[1], "r") == NULL);
+	CHECK_EQ(errno, EBADF);
+}
+
+/* Waits up to @ms for the blocked signal @sig. Returns it, or -1. */
+static int
+wait_signal(int sig, siginfo_t *si, int ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	return sigtimedwait(&set, si, &ts);
+}
+
+static void
+drain_signals(int sig)
+{
+	siginfo_t si;
+
+	while (wait_signal(sig, &si, 0) == sig)
+		;
+}
+
+/*
+ * O_ASYNC: SIGIO to the owner when data arrives; with F_SETSIG the
+ * signal carries si_fd, si_code and si_band: POLL_IN for data and for a
+ * connection, POLL_OUT when room comes back after a send found none,
+ * POLL_HUP when the peer closes. Nothing without O_ASYNC.
+ */
+static void
+sigio_readiness(void)
+{
+	int sig = SIGRTMIN + 1, sv[2], dv[2], lfd, cfd, on = 1;
+	struct sockaddr_un sun = { .sun_family = AF_UNIX, .sun_path = "s" };
+	sigset_t set, old;
+	char buf[4096];
+	siginfo_t si;
+	long n;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGIO);
+	sigaddset(&set, sig);
+	CHECK_OK(pthread_sigmask(SIG_BLOCK, &set, &old));
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	CHECK_OK(fcntl(sv[0], F_SETOWN, getpid()));
+	CHECK_EQ(send(sv[1], "a", 1, 0), 1);
+	CHECK_EQ(wait_signal(SIGIO, &si, 50), -1);
+	CHECK_EQ(recv(sv[0], buf, 1, 0), 1);
+
+	CHECK_OK(ioctl(sv[0], FIOASYNC, &on));
+	CHECK_EQ(send(sv[1], "b", 1, 0), 1);
+	CHECK_EQ(wait_signal(SIGIO, &si, 2000), SIGIO);
+	CHECK_EQ(recv(sv[0], buf, 1, 0), 1);
+	drain_signals(SIGIO);
+
+	CHECK_OK(fcntl(sv[0], F_SETSIG, sig));
+	CHECK_EQ(send(sv[1], "c", 1, 0), 1);
+	CHECK_EQ(wait_signal(sig, &si, 2000), sig);
+	CHECK_EQ(si.si_fd, sv[0]);
+	CHECK_EQ(si.si_code, POLL_IN);
+	CHECK(si.si_band & POLLIN);
+	CHECK_EQ(recv(sv[0], buf, 1, 0), 1);
+	drain_signals(sig);
+
+	/* Room again, after a send that found none. */
+	CHECK_OK(fcntl(sv[0], F_SETFL, O_NONBLOCK | O_ASYNC));
+	while (send(sv[0], buf, sizeof(buf), 0) > 0)
+		;
+	CHECK_EQ(errno, EAGAIN);
+	drain_signals(sig);
+	while ((n = recv(sv[1], buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+		;
+	CHECK_EQ(wait_signal(sig, &si, 2000), sig);
+	CHECK_EQ(si.si_code, POLL_OUT);
+	CHECK(si.si_band & POLLOUT);
+	drain_signals(sig);
+
+	/* The same for a datagram socket whose peer's queue was full. */
+	CHECK_OK(socketpair(AF_UNIX, SOCK_DGRAM, 0, dv));
+	CHECK_OK(fcntl(dv[0], F_SETOWN, getpid()));
+	CHECK_OK(fcntl(dv[0], F_SETSIG, sig));
+	CHECK_OK(fcntl(dv[0], F_SETFL, O_NONBLOCK | O_ASYNC));
+	while (send(dv[0], buf, 64, 0) > 0)
+		;
+	CHECK_EQ(errno, EAGAIN);
+	drain_signals(sig);
+	while (recv(dv[1], buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		;
+	CHECK_EQ(wait_signal(sig, &si, 2000), sig);
+	CHECK_EQ(si.si_code, POLL_OUT);
+	CHECK_EQ(si.si_fd, dv[0]);
+	drain_signals(sig);
+	CHECK_OK(close(dv[0]));
+	CHECK_OK(close(dv[1]));
+	drain_signals(sig);
+
+	CHECK_OK(close(sv[1]));
+	CHECK_EQ(wait_signal(sig, &si, 2000), sig);
+	CHECK_EQ(si.si_code, POLL_HUP);
+	CHECK_EQ(si.si_fd, sv[0]);
+	drain_signals(sig);
+	CHECK_OK(close(sv[0]));
+
+	/* A connection arriving at a listener. */
+	lfd = CHECK_OK(socket(AF_UNIX, SOCK_STREAM, 0));
+	CHECK_OK(bind(lfd, (struct sockaddr *)&sun, sizeof(sun)));
+	CHECK_OK(listen(lfd, 4));
+	CHECK_OK(fcntl(lfd, F_SETOWN, getpid()));
+	CHECK_OK(fcntl(lfd, F_SETSIG, sig));
+	CHECK_OK(fcntl(lfd, F_SETFL, O_ASYNC));
+	CHECK_EQ(fcntl(lfd, F_GETFL) & O_ASYNC, O_ASYNC);
+	cfd = CHECK_OK(socket(AF_UNIX, SOCK_STREAM, 0));
+	CHECK_OK(connect(cfd, (struct sockaddr *)&sun, sizeof(sun)));
+	CHECK_EQ(wait_signal(sig, &si, 2000), sig);
+	CHECK_EQ(si.si_fd, lfd);
+	CHECK_EQ(si.si_code, POLL_IN);
+	drain_signals(sig);
+	/* Off again: nothing. */
+	CHECK_OK(fcntl(lfd, F_SETFL, 0));
+	sv[0] = CHECK_OK(socket(AF_UNIX, SOCK_STREAM, 0));
+	CHECK_OK(connect(sv[0], (struct sockaddr *)&sun, sizeof(sun)));
+	CHECK_EQ(wait_signal(sig, &si, 50), -1);
+	CHECK_OK(close(sv[0]));
+	CHECK_OK(close(cfd));
+	CHECK_OK(close(lfd));
+	CHECK_OK(unlink("s"));
+	drain_signals(sig);
+	drain_signals(SIGIO);
+	CHECK_OK(pthread_sigmask(SIG_SETMASK, &old, NULL));
+}
+
+/* Opening a socket through /proc/self/fd or /dev/fd is ENXIO, except
+ * with O_PATH. */
+static void
+proc_fd_open(void)
+{
+	char path[64];
+	int sv[2], fd;
+
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", sv[0]);
+	CHECK_ERR(open(path, O_RDONLY), ENXIO);
+	CHECK_ERR(open(path, O_RDWR), ENXIO);
+	CHECK_ERR(open(path, O_WRONLY), ENXIO);
+	CHECK_ERR(openat(AT_FDCWD, path, O_RDONLY), ENXIO);
+	errno = 0;
+	CHECK(fopen(path, "r") == NULL);
+	CHECK_EQ(errno, ENXIO);
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)getpid(), sv[1]);
+	CHECK_ERR(open(path, O_RDONLY), ENXIO);
+	snprintf(path, sizeof(path), "/dev/fd/%d", sv[1]);
+	CHECK_ERR(open(path, O_RDONLY), ENXIO);
+	fd = CHECK_OK(open(path, O_PATH));
+	CHECK_OK(close(fd));
+	CHECK_OK(close(sv[0]));
+	CHECK_OK(close(sv[1]));
+}
+
+/*
+ * splice from a pipe into a socket and back, and sendfile from a file
+ * into a socket: counts, offsets, SPLICE_F_NONBLOCK, and the errors.
+ */
+static void
+splice_sendfile(void)
+{
+	int sv[2], p[2], fd;
+	char buf[64];
+	loff_t lo = 0;
+	off_t off = 2;
+
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	CHECK_OK(pipe(p));
+	CHECK_EQ(write(p[1], "hello", 5), 5);
+	CHECK_EQ(splice(p[0], NULL, sv[0], NULL, 64, 0), 5);
+	CHECK_EQ(recv(sv[1], buf, sizeof(buf), 0), 5);
+	CHECK_MEM(buf, "hello", 5);
+	CHECK_ERR(splice(p[0], NULL, sv[0], NULL, 5, SPLICE_F_NONBLOCK), EAGAIN);
+	CHECK_ERR(splice(p[0], &lo, sv[0], NULL, 5, 0), ESPIPE);
+	CHECK_ERR(splice(p[0], NULL, sv[0], &lo, 5, 0), EINVAL);
+	CHECK_EQ(splice(p[0], NULL, sv[0], NULL, 0, 0), 0);
+	CHECK_ERR(splice(sv[0], NULL, sv[1], NULL, 4, 0), EINVAL);
+	CHECK_EQ(write(p[1], "abcdef", 6), 6);
+	CHECK_EQ(splice(p[0], NULL, sv[0], NULL, 4, 0), 4);
+	CHECK_EQ(recv(sv[1], buf, sizeof(buf), 0), 4);
+	CHECK_MEM(buf, "abcd", 4);
+	CHECK_EQ(read(p[0], buf, sizeof(buf)), 2);
+	/* Out of a socket into a pipe: only what is asked for. */
+	CHECK_EQ(send(sv[1], "xyz", 3, 0), 3);
+	CHECK_EQ(splice(sv[0], NULL, p[1], NULL, 2, 0), 2);
+	CHECK_EQ(read(p[0], buf, sizeof(buf)), 2);
+	CHECK_MEM(buf, "xy", 2);
+	CHECK_EQ(recv(sv[0], buf, sizeof(buf), 0), 1);
+	CHECK_EQ(buf[0], 'z');
+	CHECK_ERR(splice(sv[0], NULL, p[1], NULL, 2, SPLICE_F_NONBLOCK), EAGAIN);
+
+	fd = file_with("0123456789");
+	CHECK_EQ(sendfile(sv[0], fd, &off, 5), 5);
+	CHECK_EQ(off, 7);
+	CHECK_EQ(lseek(fd, 0, SEEK_CUR), 0);
+	CHECK_EQ(recv(sv[1], buf, sizeof(buf), 0), 5);
+	CHECK_MEM(buf, "23456", 5);
+	CHECK_EQ(sendfile(sv[0], fd, NULL, 3), 3);
+	CHECK_EQ(lseek(fd, 0, SEEK_CUR), 3);
+	CHECK_EQ(recv(sv[1], buf, sizeof(buf), 0), 3);
+	CHECK_MEM(buf, "012", 3);
+	CHECK_ERR(sendfile(sv[0], p[0], NULL, 3), EINVAL);
+	/* A full non-blocking socket: EAGAIN, the file where it was. */
+	CHECK_OK(fcntl(sv[0], F_SETFL, O_NONBLOCK));
+	while (send(sv[0], buf, sizeof(buf), 0) > 0)
+		;
+	CHECK_ERR(sendfile(sv[0], fd, NULL, 3), EAGAIN);
+	CHECK_EQ(lseek(fd, 0, SEEK_CUR), 3);
+	CHECK_EQ(write(p[1], "q", 1), 1);
+	CHECK_ERR(splice(p[0], NULL, sv[0], NULL, 1, 0), EAGAIN);
+	CHECK_EQ(read(p[0], buf, 1), 1);
+	CHECK_OK(close(fd));
+	CHECK_OK(close(p[0]));
+	CHECK_OK(close(p[1]));
+	CHECK_OK(close(sv[0]));
+	CHECK_OK(close(sv[1]));
+}
+
+static int clone_sv[2];
+
+static int
+clone_main(void *arg)
+{
+	int cv[2], bad = 0;
+	char c;
+
+	if (under_ksock()) {
+		bad += recv(clone_sv[0], &c, 1, 0) != -1 || errno != EBADF;
+		bad += close(clone_sv[0]) != 0;
+	} else {
+		bad += recv(clone_sv[0], &c, 1, 0) != 1;
+	}
+	bad += socketpair(AF_UNIX, SOCK_DGRAM, 0, cv) != 0;
+	bad += send(cv[0], "k", 1, 0) != 1 || recv(cv[1], &c, 1, 0) != 1;
+	return bad;
+}
+
+/* A child made by clone() without CLONE_VM, or by a raw clone system
+ * call that forks, is a forked child: see fork_child. */
+static void
+clone_child(void)
+{
+	size_t size = 256 * 1024;
+	char *stack = mmap(NULL, size, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	int ws;
+	pid_t pid;
+	char c;
+
+	CHECK(stack != MAP_FAILED);
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, clone_sv));
+	CHECK_EQ(send(clone_sv[1], "a", 1, 0), 1);
+	fflush(stdout);
+	pid = clone(clone_main, stack + size, SIGCHLD, NULL);
+	CHECK(pid > 0);
+	CHECK_EQ(waitpid(pid, &ws, 0), pid);
+	CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	if (under_ksock())
+		CHECK_EQ(recv(clone_sv[0], &c, 1, 0), 1);
+	CHECK_EQ(send(clone_sv[0], "b", 1, 0), 1);
+	CHECK_EQ(recv(clone_sv[1], &c, 1, 0), 1);
+	/* A raw clone system call that forks (no CLONE_VM, no stack). */
+	CHECK_EQ(send(clone_sv[1], "a", 1, 0), 1);
+	fflush(stdout);
+	pid = (pid_t)syscall(SYS_clone, (long)SIGCHLD, 0L, 0L, 0L, 0L);
+	if (pid == 0)
+		_exit(clone_main(NULL));
+	CHECK(pid > 0);
+	CHECK_EQ(waitpid(pid, &ws, 0), pid);
+	CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	if (under_ksock())
+		CHECK_EQ(recv(clone_sv[0], &c, 1, 0), 1);
+	CHECK_OK(close(clone_sv[0]));
+	CHECK_OK(close(clone_sv[1]));
+	munmap(stack, size);
+}
+
+/* select and poll with a closed descriptor beside a ready socket: EBADF
+ * and POLLNVAL. */
+static void
+select_closed(void)
+{
+	struct timeval tv = { 0, 0 };
+	struct pollfd pfd[2];
+	fd_set r, w;
+	int sv[2], p[2];
+
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	CHECK_OK(pipe(p));
+	CHECK_OK(close(p[1]));
+	FD_ZERO(&r);
+	FD_ZERO(&w);
+	FD_SET(sv[0], &w);
+	FD_SET(p[1], &r);
+	CHECK_ERR(select(p[1] + 1, &r, &w, NULL, &tv), EBADF);
+	FD_ZERO(&w);
+	FD_SET(sv[0], &w);
+	FD_SET(p[1], &w);
+	CHECK_ERR(pselect(p[1] + 1, NULL, &w, NULL, NULL, NULL), EBADF);
+	pfd[0] = (struct pollfd){ .fd = sv[0], .events = POLLOUT };
+	pfd[1] = (struct pollfd){ .fd = p[1], .events = POLLIN };
+	CHECK_EQ(poll(pfd, 2, 0), 2);
+	CHECK_EQ(pfd[1].revents, POLLNVAL);
+	CHECK_OK(close(p[0]));
+	CHECK_OK(close(sv[0]));
+	CHECK_OK(close(sv[1]));
+}
+
+/* SCM_CREDENTIALS naming pid 0 or -1 is ESRCH, even for a sender that may
+ * claim other pids. */
+static void
+creds_bad_pid(void)
+{
+	int sv[2], on = 1;
+	static const pid_t pids[] = { 0, -1 };
+
+	if (geteuid() != 0)
+		th_skip("needs privilege to claim another pid");
+	CHECK_OK(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv));
+	CHECK_OK(setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)));
+	for (size_t i = 0; i < 2; i++) {
+		union {
+			struct cmsghdr h;
+			char b[CMSG_SPACE(sizeof(struct ucred))];
+		} u;
+		struct ucred uc = { pids[i], getuid(), getgid() };
+		struct iovec iov = { "x", 1 };
+		struct msghdr m = {
+			.msg_iov = &iov, .msg_iovlen = 1,
+			.msg_control = u.b, .msg_controllen = sizeof(u.b),
+		};
+
+		memset(&u, 0, sizeof(u));
+		u.h.cmsg_level = SOL_SOCKET;
+		u.h.cmsg_type = SCM_CREDENTIALS;
+		u.h.cmsg_len = CMSG_LEN(sizeof(uc));
+		memcpy(CMSG_DATA(&u.h), &uc, sizeof(uc));
+		CHECK_ERR(sendmsg(sv[0], &m, 0), ESRCH);
+	}
+	CHECK_OK(close(sv[0]));
+	CHECK_OK(close(sv[1]));
+}
+
+/* A kernel socket bound at @path, made with raw system calls, which stay
+ * the kernel's under ksock-run too: a peer outside ksock. */
+static int
+kernel_dgram_at(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = (int)CHECK_OK(syscall(SYS_socket, AF_UNIX, SOCK_DGRAM, 0));
+
+	strcpy(sun.sun_path, path);
+	CHECK_OK(syscall(SYS_bind, fd, &sun, sizeof(sun)));
+	return fd;
+}
+
+/*
+ * sendto, sendmsg and sendmmsg to a name bound outside ksock, from an
+ * unnamed and from a named socket, and connect then send: the datagrams
+ * arrive, with the sender's name.
+ */
+static void
+send_to_outside(void)
+{
+	struct sockaddr_un to = { .sun_family = AF_UNIX, .sun_path = "k" };
+	struct sockaddr_un me = { .sun_family = AF_UNIX, .sun_path = "me" };
+	struct sockaddr_un from;
+	socklen_t flen;
+	struct iovec iov[2] = { { "ab", 2 }, { "cd", 2 } };
+	struct msghdr m = { .msg_name = &to, .msg_namelen = sizeof(to),
+			    .msg_iov = iov, .msg_iovlen = 2 };
+	struct mmsghdr mm[2] = { { .msg_hdr = m }, { .msg_hdr = m } };
+	int kfd = kernel_dgram_at("k"), fd;
+	char buf[16];
+
+	fd = CHECK_OK(socket(AF_UNIX, SOCK_DGRAM, 0));
+	CHECK_EQ(sendto(fd, "one", 3, 0, (struct sockaddr *)&to, sizeof(to)), 3);
+	CHECK_EQ(recv(kfd, buf, sizeof(buf), 0), 3);
+	CHECK_MEM(buf, "one", 3);
+	CHECK_EQ(sendmsg(fd, &m, 0), 4);
+	CHECK_EQ(recv(kfd, buf, sizeof(buf), 0), 4);
+	CHECK_MEM(buf, "abcd", 4);
+	CHECK_EQ(sendmmsg(fd, mm, 2, 0), 2);
+	CHECK_EQ(mm[1].msg_len, 4);
+	CHECK_EQ(recv(kfd, buf, sizeof(buf), 0), 4);
+	CHECK_EQ(recv(kfd, buf, sizeof(buf), 0), 4);
+	CHECK_OK(close(fd));
+
+	fd = CHECK_OK(socket(AF_UNIX, SOCK_DGRAM, 0));
+	CHECK_EQ(sendmmsg(fd, mm, 2, 0), 2);
+	CHECK_EQ(recv(kfd, buf, sizeof(buf), 0), 4);
+	CHECK_EQ(recv(kfd, buf, sizeof(buf), 0), 4);
+	CHECK_OK(close(fd));
+
+	fd = CHECK_OK(socket(AF_UNIX, SOCK_DGRAM, 0));
+	CHECK_OK(bind(fd, (struct sockaddr *)&me, sizeof(me)));
+	CHECK_EQ(sendto(fd, "two", 3, 0, (struct sockaddr *)&to, sizeof(to)), 3);
+	flen = sizeof(from);
+	CHECK_EQ(recvfrom(kfd, buf, sizeof(buf), 0, (struct sockaddr *)&from,
+			  &flen), 3);
+	CHECK(strcmp(from.sun_path, "me") == 0);
+	CHECK_OK(close(fd));
+	CHECK_OK(unlink("me"));
+
+	fd = CHECK_OK(socket(AF_UNIX, SOCK_DGRAM, 0));
+	CHECK_OK(bind(fd, (struct sockaddr *)&me, sizeof(me)));
+	CHECK_OK(connect(fd, (struct sockaddr *)&to, sizeof(to)));
+	CHECK_EQ(send(fd, "three", 5, 0), 5);
+	flen = sizeof(from);
+	CHECK_EQ(recvfrom(kfd, buf, sizeof(buf), 0, (struct sockaddr *)&from,
+			  &flen), 5);
+	CHECK(strcmp(from.sun_path, "me") == 0);
+	CHECK_OK(close(fd));
+	CHECK_OK(unlink("me"));
+	CHECK_OK(close(kfd));
+	CHECK_OK(unlink("k"));
+}
+
+static int sigio_fd;
+static volatile sig_atomic_t sigio_got;
+
+/* Reads the socket from inside the handler, as async programs do. */
+static void
+sigio_reader(int sig)
+{
+	char c;
+
+	if (recv(sigio_fd, &c, 1, MSG_DONTWAIT) == 1)
+		sigio_got = c;
+}
+
+/* A SIGIO handler may call the socket functions: the signal comes when
+ * the sending call is done, not while it holds the socket. */
+static void
+sigio_handler_calls_socket(void)
+{
+	struct sigaction sa = { .sa_handler = sigio_reader }, old;
+	int sv[2];
+
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	sigio_fd = sv[0];
+	sigio_got = 0;
+	CHECK_OK(sigaction(SIGIO, &sa, &old));
+	CHECK_OK(fcntl(sv[0], F_SETOWN, getpid()));
+	CHECK_OK(fcntl(sv[0], F_SETFL, O_ASYNC | O_NONBLOCK));
+	CHECK_EQ(send(sv[1], "z", 1, 0), 1);
+	for (int i = 0; i < 200 && sigio_got == 0; i++)
+		th_sleep_ms(10);
+	CHECK_EQ(sigio_got, 'z');
+	CHECK_OK(fcntl(sv[0], F_SETFL, 0));
+	CHECK_OK(sigaction(SIGIO, &old, NULL));
+	CHECK_OK(close(sv[0]));
+	CHECK_OK(close(sv[1]));
+}
+
 static const struct th_test tests[] = {
 	{ "numbers_one_space", numbers_one_space },
 	{ "descriptor_calls", descriptor_calls },
@@ -978,6 +1581,17 @@ static const struct th_test tests[] = {
 	{ "epoll_nested", epoll_nested },
 	{ "epoll_pwait2_huge_timeout", epoll_pwait2_huge_timeout },
 	{ "epoll_many_ready_rotate", epoll_many_ready_rotate },
+	{ "close_behind_back", close_behind_back },
+	{ "closefrom_close_range", closefrom_close_range },
+	{ "fdopen_stdio", fdopen_stdio },
+	{ "sigio_readiness", sigio_readiness },
+	{ "sigio_handler_calls_socket", sigio_handler_calls_socket },
+	{ "proc_fd_open", proc_fd_open },
+	{ "splice_sendfile", splice_sendfile },
+	{ "clone_child", clone_child },
+	{ "select_closed", select_closed },
+	{ "creds_bad_pid", creds_bad_pid },
+	{ "send_to_outside", send_to_outside },
 };
 
 TH_MAIN(tests)
