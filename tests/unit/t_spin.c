@@ -204,10 +204,16 @@ hosted_policy_parks_when_cpu_taken(void)
 	atomic_store(&hog_stop, true);
 	pthread_join(hog, NULL);
 	CHECK(tries < 1000);
-	/* Parking lasts a few milliseconds, then yielding resumes. */
-	ut_sleep_ms(20);
-	CHECK(keep(0));
-	CHECK(keep(1));
+	/* Parking lasts a few milliseconds, then yielding resumes. On a
+	 * machine loaded by other programs a yield may lose its time slice
+	 * again and park again (the policy working), so the question is
+	 * only whether spinning comes back at some point. */
+	for (tries = 0; tries < 50; tries++) {
+		ut_sleep_ms(20);
+		if (keep(0) && keep(1))
+			break;
+	}
+	CHECK(tries < 50);
 	CHECK_EQ(sched_setaffinity(0, sizeof(all), &all), 0);
 }
 
