@@ -1,0 +1,55 @@
+# AF_INET / AF_INET6 (src/inet) over lwIP.
+#
+# lwIP is never part of the repository: tools/fetch-lwip fetches Debian's
+# source package into $(BUILD)/lwip/src through an isolated apt
+# configuration, and the rules below compile its core (IPv4, IPv6, TCP,
+# UDP) with ksock's options (src/inet/lwip/lwipopts.h) and no libc
+# headers at all, so the same objects serve the hosted libraries and a
+# kernel. The objects join every ksock library; src/inet's own sources
+# are compiled like src/core's, with lwIP's headers on the path.
+
+LWIP_DIR  := $(BUILD)/lwip/src/src
+LWIP_STAMP := $(LWIP_DIR)/core/init.c
+# The core of lwIP that ksock uses; disabled features compile to nothing.
+LWIP_FILES := core/def.c core/inet_chksum.c core/init.c core/ip.c \
+              core/mem.c core/memp.c core/netif.c core/pbuf.c core/tcp.c \
+              core/tcp_in.c core/tcp_out.c core/udp.c core/timeouts.c \
+              core/ipv4/ip4.c core/ipv4/ip4_addr.c core/ipv4/icmp.c \
+              core/ipv6/ip6.c core/ipv6/ip6_addr.c core/ipv6/icmp6.c \
+              core/ipv6/nd6.c core/ipv6/inet6.c
+LWIP_SRCS := $(LWIP_FILES:%=$(LWIP_DIR)/%)
+LWIP_OBJS := $(LWIP_FILES:%.c=$(BUILD)/lwip/obj/%.o)
+LWIP_INC  := -Isrc/inet/lwip -I$(LWIP_DIR)/include
+# lwIP's sources see only the compiler's freestanding headers and ksock's
+# two shims (string.h, stdlib.h): no libc header, no libc call.
+LWIP_CFLAGS := -std=c11 -O2 -g -fPIC -ffreestanding -fno-builtin -nostdinc \
+               -isystem $(shell $(CC) -print-file-name=include) \
+               -Isrc/inet/lwip/shim $(LWIP_INC) -Wall -Werror \
+               -Wno-address -Wno-unused-variable
+
+INET_SRCS  := $(sort $(wildcard src/inet/*.c))
+INET_OBJS  := $(INET_SRCS:%.c=$(BUILD)/obj/%.o)
+INET_SOBJS := $(INET_SRCS:%.c=$(BUILD)/san/%.o)
+INET_TOBJS := $(INET_SRCS:%.c=$(BUILD)/tsan/%.o)
+INET_HDRS  := $(wildcard src/inet/*.h)
+LWIP_HDRS  := $(wildcard src/inet/lwip/*.h src/inet/lwip/*/*.h)
+
+$(LWIP_STAMP): tools/fetch-lwip
+	sh tools/fetch-lwip $(BUILD)/lwip
+	@touch $@
+$(filter-out $(LWIP_STAMP),$(LWIP_SRCS)): $(LWIP_STAMP)
+.PHONY: fetch-lwip
+fetch-lwip: $(LWIP_STAMP)
+
+$(BUILD)/lwip/obj/%.o: $(LWIP_DIR)/%.c $(LWIP_HDRS) | $(LWIP_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(LWIP_CFLAGS) -c $< -o $@
+
+$(INET_OBJS) $(INET_SOBJS) $(INET_TOBJS): HOSTED_CFLAGS += $(LWIP_INC)
+$(INET_OBJS) $(INET_SOBJS) $(INET_TOBJS): $(INET_HDRS) $(LWIP_HDRS) | $(LWIP_STAMP)
+
+# Every ksock library carries the family and the engine.
+$(LIBKSOCK_CORE) $(LIBKSOCK): $(INET_OBJS) $(LWIP_OBJS)
+$(LIBKSOCK_SAN): $(INET_SOBJS) $(LWIP_OBJS)
+$(LIBKSOCK_TSAN): $(INET_TOBJS) $(LWIP_OBJS)
+KS_OBJS += $(INET_OBJS) $(LWIP_OBJS)

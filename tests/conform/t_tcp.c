@@ -1,0 +1,544 @@
+/*
+ * TCP over the loopback (AF_INET and AF_INET6): bind and names, listen,
+ * accept and connect (blocking, non-blocking, refused), data with
+ * MSG_PEEK and MSG_DONTWAIT, half-close, close with unread data (reset),
+ * poll readiness in each state, and a large transfer checked byte for
+ * byte. Run on Linux's loopback and on ksock's.
+ */
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+
+#include "harness.h"
+
+/* -- helpers -- */
+
+static struct sockaddr_in
+lo4(uint16_t port)
+{
+	struct sockaddr_in a = {
+		.sin_family = AF_INET,
+		.sin_port = htons(port),
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	};
+
+	return a;
+}
+
+static struct sockaddr_in6
+lo6(uint16_t port)
+{
+	struct sockaddr_in6 a = {
+		.sin6_family = AF_INET6,
+		.sin6_port = htons(port),
+		.sin6_addr = IN6ADDR_LOOPBACK_INIT,
+	};
+
+	return a;
+}
+
+static uint16_t
+local_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	CHECK_OK(getsockname(fd, (struct sockaddr *)&ss, &len));
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+/* A listener on 127.0.0.1 (or ::1) with an ephemeral port. */
+static int
+listener(int family, uint16_t *port)
+{
+	int fd = CHECK_OK(socket(family, SOCK_STREAM, 0));
+
+	if (family == AF_INET) {
+		struct sockaddr_in a = lo4(0);
+
+		CHECK_OK(bind(fd, (struct sockaddr *)&a, sizeof(a)));
+	} else {
+		struct sockaddr_in6 a = lo6(0);
+
+		CHECK_OK(bind(fd, (struct sockaddr *)&a, sizeof(a)));
+	}
+	CHECK_OK(listen(fd, 8));
+	*port = local_port(fd);
+	return fd;
+}
+
+/* A connected pair over the loopback: c[0] the client, c[1] accepted. */
+static void
+tcp_pair(int family, int c[2])
+{
+	uint16_t port;
+	int l = listener(family, &port);
+
+	c[0] = CHECK_OK(socket(family, SOCK_STREAM, 0));
+	if (family == AF_INET) {
+		struct sockaddr_in a = lo4(port);
+
+		CHECK_OK(connect(c[0], (struct sockaddr *)&a, sizeof(a)));
+	} else {
+		struct sockaddr_in6 a = lo6(port);
+
+		CHECK_OK(connect(c[0], (struct sockaddr *)&a, sizeof(a)));
+	}
+	c[1] = CHECK_OK(accept(l, NULL, NULL));
+	CHECK_OK(close(l));
+}
+
+/* A port nobody listens on: bound once, then closed. */
+static uint16_t
+closed_port(void)
+{
+	int fd = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	struct sockaddr_in a = lo4(0);
+	uint16_t port;
+
+	CHECK_OK(bind(fd, (struct sockaddr *)&a, sizeof(a)));
+	port = local_port(fd);
+	CHECK_OK(close(fd));
+	return port;
+}
+
+static int
+revents(int fd, short events)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+
+	CHECK_OK(poll(&p, 1, 0));
+	return p.revents;
+}
+
+static int
+so_error(int fd)
+{
+	int err = -1;
+	socklen_t len = sizeof(err);
+
+	CHECK_OK(getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len));
+	return err;
+}
+
+#define ALL_EVENTS	(POLLIN | POLLOUT | POLLRDHUP)
+
+/* -- tests -- */
+
+/* Port 0 picks an ephemeral port; an unbound socket's name is 0.0.0.0:0. */
+static void
+t_bind_ephemeral(void)
+{
+	int fd = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	struct sockaddr_in a = lo4(0), got;
+	socklen_t len = sizeof(got);
+
+	CHECK_OK(getsockname(fd, (struct sockaddr *)&got, &len));
+	CHECK_EQ(len, sizeof(got));
+	CHECK_EQ(got.sin_family, AF_INET);
+	CHECK_EQ(got.sin_port, 0);
+	CHECK_EQ(got.sin_addr.s_addr, 0);
+	CHECK_OK(bind(fd, (struct sockaddr *)&a, sizeof(a)));
+	len = sizeof(got);
+	CHECK_OK(getsockname(fd, (struct sockaddr *)&got, &len));
+	CHECK(got.sin_port != 0);
+	CHECK_EQ(got.sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+	CHECK_OK(close(fd));
+}
+
+/* Binding twice is EINVAL, a taken port EADDRINUSE, an address that is
+ * not local EADDRNOTAVAIL, a short address EINVAL, another family
+ * EAFNOSUPPORT. */
+static void
+t_bind_errors(void)
+{
+	int a = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	int b = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	struct sockaddr_in any = lo4(0), taken, far = lo4(0), wrong = lo4(0);
+
+	CHECK_OK(bind(a, (struct sockaddr *)&any, sizeof(any)));
+	CHECK_ERR(bind(a, (struct sockaddr *)&any, sizeof(any)), EINVAL);
+	taken = lo4(local_port(a));
+	CHECK_ERR(bind(b, (struct sockaddr *)&taken, sizeof(taken)),
+		  EADDRINUSE);
+	/* 192.0.2.1 (TEST-NET-1) is no address of this host. */
+	far.sin_addr.s_addr = htonl(0xc0000201);
+	CHECK_ERR(bind(b, (struct sockaddr *)&far, sizeof(far)),
+		  EADDRNOTAVAIL);
+	CHECK_ERR(bind(b, (struct sockaddr *)&any, sizeof(any) - 1), EINVAL);
+	wrong.sin_family = AF_INET6;
+	CHECK_ERR(bind(b, (struct sockaddr *)&wrong, sizeof(wrong)),
+		  EAFNOSUPPORT);
+	CHECK_OK(close(a));
+	CHECK_OK(close(b));
+}
+
+/* connect and accept agree on both names; accept reports the client. */
+static void
+t_connect_accept_names(void)
+{
+	uint16_t port;
+	int l = listener(AF_INET, &port);
+	int c = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0)), s;
+	struct sockaddr_in to = lo4(port), from, cname, cpeer, sname, speer;
+	socklen_t len = sizeof(from);
+
+	CHECK_OK(connect(c, (struct sockaddr *)&to, sizeof(to)));
+	s = CHECK_OK(accept(l, (struct sockaddr *)&from, &len));
+	CHECK_EQ(len, sizeof(from));
+	len = sizeof(cname);
+	CHECK_OK(getsockname(c, (struct sockaddr *)&cname, &len));
+	len = sizeof(cpeer);
+	CHECK_OK(getpeername(c, (struct sockaddr *)&cpeer, &len));
+	len = sizeof(sname);
+	CHECK_OK(getsockname(s, (struct sockaddr *)&sname, &len));
+	len = sizeof(speer);
+	CHECK_OK(getpeername(s, (struct sockaddr *)&speer, &len));
+	CHECK_EQ(cpeer.sin_port, htons(port));
+	CHECK_EQ(sname.sin_port, htons(port));
+	CHECK_EQ(speer.sin_port, cname.sin_port);
+	CHECK_EQ(from.sin_port, cname.sin_port);
+	CHECK_EQ(from.sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+	CHECK_EQ(speer.sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+	CHECK_ERR(connect(c, (struct sockaddr *)&to, sizeof(to)), EISCONN);
+	CHECK_ERR(getpeername(l, (struct sockaddr *)&speer, &len), ENOTCONN);
+	CHECK_OK(close(c));
+	CHECK_OK(close(s));
+	CHECK_OK(close(l));
+}
+
+/* Nothing listens: a blocking connect is ECONNREFUSED; a non-blocking
+ * one EINPROGRESS, then POLLERR and SO_ERROR ECONNREFUSED (read once). */
+static void
+t_connect_refused(void)
+{
+	struct sockaddr_in to = lo4(closed_port());
+	int c = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	int n = CHECK_OK(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0));
+	struct pollfd p = { .fd = n, .events = POLLOUT };
+
+	CHECK_ERR(connect(c, (struct sockaddr *)&to, sizeof(to)),
+		  ECONNREFUSED);
+	CHECK_ERR(connect(n, (struct sockaddr *)&to, sizeof(to)),
+		  EINPROGRESS);
+	CHECK_EQ(poll(&p, 1, 5000), 1);
+	CHECK(p.revents & POLLERR);
+	CHECK_EQ(so_error(n), ECONNREFUSED);
+	CHECK_EQ(so_error(n), 0);
+	CHECK_OK(close(c));
+	CHECK_OK(close(n));
+}
+
+/* A non-blocking connect says EINPROGRESS, becomes writable with no
+ * error; the next connect reports the success (0), the one after that
+ * EISCONN. */
+static void
+t_connect_nonblocking(void)
+{
+	uint16_t port;
+	int l = listener(AF_INET, &port);
+	int c = CHECK_OK(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)), s;
+	struct sockaddr_in to = lo4(port);
+	struct pollfd p = { .fd = c, .events = POLLOUT };
+
+	CHECK_ERR(connect(c, (struct sockaddr *)&to, sizeof(to)),
+		  EINPROGRESS);
+	CHECK_EQ(poll(&p, 1, 5000), 1);
+	CHECK_EQ(p.revents, POLLOUT);
+	CHECK_EQ(so_error(c), 0);
+	CHECK_EQ(connect(c, (struct sockaddr *)&to, sizeof(to)), 0);
+	CHECK_ERR(connect(c, (struct sockaddr *)&to, sizeof(to)), EISCONN);
+	s = CHECK_OK(accept(l, NULL, NULL));
+	CHECK_OK(close(s));
+	CHECK_OK(close(c));
+	CHECK_OK(close(l));
+}
+
+/* Not connected: send is EPIPE, recv ENOTCONN, getpeername ENOTCONN;
+ * accept on a socket that does not listen is EINVAL. */
+static void
+t_unconnected_errors(void)
+{
+	int fd = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+	char c = 'x';
+
+	CHECK_ERR(send(fd, &c, 1, MSG_NOSIGNAL), EPIPE);
+	CHECK_ERR(recv(fd, &c, 1, MSG_DONTWAIT), ENOTCONN);
+	CHECK_ERR(getpeername(fd, (struct sockaddr *)&a, &len), ENOTCONN);
+	CHECK_ERR(accept(fd, NULL, NULL), EINVAL);
+	CHECK_ERR(shutdown(fd, SHUT_WR), ENOTCONN);
+	CHECK_OK(close(fd));
+}
+
+/* MSG_DONTWAIT on an empty socket is EAGAIN; MSG_PEEK leaves the bytes. */
+static void
+t_send_recv_peek(void)
+{
+	int c[2];
+	char buf[16];
+
+	tcp_pair(AF_INET, c);
+	CHECK_ERR(recv(c[1], buf, sizeof(buf), MSG_DONTWAIT), EAGAIN);
+	CHECK_EQ(send(c[0], "hello", 5, 0), 5);
+	CHECK_EQ(recv(c[1], buf, sizeof(buf), MSG_PEEK), 5);
+	CHECK_MEM(buf, "hello", 5);
+	CHECK_EQ(recv(c[1], buf, 2, 0), 2);
+	CHECK_MEM(buf, "he", 2);
+	CHECK_EQ(recv(c[1], buf, sizeof(buf), 0), 3);
+	CHECK_MEM(buf, "llo", 3);
+	CHECK_ERR(recv(c[1], buf, sizeof(buf), MSG_DONTWAIT), EAGAIN);
+	CHECK_OK(close(c[0]));
+	CHECK_OK(close(c[1]));
+}
+
+/* shutdown(SHUT_WR): the peer reads 0 and RDHUP, and can still send
+ * back; the writer's sends are EPIPE. */
+static void
+t_half_close(void)
+{
+	int c[2];
+	char buf[8];
+
+	tcp_pair(AF_INET, c);
+	CHECK_OK(shutdown(c[0], SHUT_WR));
+	CHECK_EQ(recv(c[1], buf, sizeof(buf), 0), 0);
+	CHECK_EQ(revents(c[1], ALL_EVENTS), POLLIN | POLLOUT | POLLRDHUP);
+	CHECK_EQ(send(c[1], "back", 4, 0), 4);
+	CHECK_EQ(recv(c[0], buf, sizeof(buf), 0), 4);
+	CHECK_MEM(buf, "back", 4);
+	CHECK_ERR(send(c[0], "x", 1, MSG_NOSIGNAL), EPIPE);
+	CHECK_OK(close(c[0]));
+	CHECK_OK(close(c[1]));
+}
+
+/* Closing with unread data resets the connection: the peer's next recv
+ * is ECONNRESET, then end of file; poll shows the error and hang-up. */
+static void
+t_close_unread_resets(void)
+{
+	int c[2];
+	char buf[8];
+
+	tcp_pair(AF_INET, c);
+	CHECK_EQ(send(c[1], "unread", 6, 0), 6);
+	/* Let the bytes arrive before the close. */
+	CHECK_EQ(revents(c[0], POLLIN) & POLLIN, POLLIN);
+	CHECK_OK(close(c[0]));
+	th_sleep_ms(20);
+	CHECK_EQ(revents(c[1], ALL_EVENTS) & (POLLERR | POLLHUP),
+		 POLLERR | POLLHUP);
+	CHECK_ERR(recv(c[1], buf, sizeof(buf), 0), ECONNRESET);
+	CHECK_EQ(recv(c[1], buf, sizeof(buf), 0), 0);
+	CHECK_OK(close(c[1]));
+}
+
+/* An orderly close: the peer reads what was sent, then 0, and poll says
+ * IN and RDHUP. */
+static void
+t_close_orderly(void)
+{
+	int c[2];
+	char buf[8];
+
+	tcp_pair(AF_INET, c);
+	CHECK_EQ(send(c[0], "bye", 3, 0), 3);
+	CHECK_OK(close(c[0]));
+	th_sleep_ms(20);
+	CHECK_EQ(revents(c[1], POLLIN | POLLRDHUP), POLLIN | POLLRDHUP);
+	CHECK_EQ(recv(c[1], buf, sizeof(buf), 0), 3);
+	CHECK_EQ(recv(c[1], buf, sizeof(buf), 0), 0);
+	CHECK_OK(close(c[1]));
+}
+
+/* poll: a fresh socket is OUT|HUP; a listener nothing (then IN once a
+ * connection waits); a connected socket OUT, and IN once data came. */
+static void
+t_poll_states(void)
+{
+	uint16_t port;
+	int fresh = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	int l = listener(AF_INET, &port), c, s;
+	struct sockaddr_in to = lo4(port);
+
+	CHECK_EQ(revents(fresh, ALL_EVENTS), POLLOUT | POLLHUP);
+	CHECK_EQ(revents(l, ALL_EVENTS), 0);
+	c = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	CHECK_OK(connect(c, (struct sockaddr *)&to, sizeof(to)));
+	th_sleep_ms(20);
+	CHECK_EQ(revents(l, ALL_EVENTS), POLLIN);
+	s = CHECK_OK(accept(l, NULL, NULL));
+	CHECK_EQ(revents(l, ALL_EVENTS), 0);
+	CHECK_EQ(revents(c, ALL_EVENTS), POLLOUT);
+	CHECK_EQ(send(s, "x", 1, 0), 1);
+	th_sleep_ms(20);
+	CHECK_EQ(revents(c, ALL_EVENTS), POLLIN | POLLOUT);
+	CHECK_OK(close(fresh));
+	CHECK_OK(close(c));
+	CHECK_OK(close(s));
+	CHECK_OK(close(l));
+}
+
+/* A non-blocking sender fills the path until EAGAIN; the reader drains
+ * it and the sender becomes writable again. */
+static void
+t_nonblocking_send_fills(void)
+{
+	static char chunk[4096];
+	int c[2];
+	long total = 0, got = 0, n;
+	char buf[8192];
+	struct pollfd p;
+
+	tcp_pair(AF_INET, c);
+	memset(chunk, 'z', sizeof(chunk));
+	while ((n = send(c[0], chunk, sizeof(chunk), MSG_DONTWAIT)) > 0)
+		total += n;
+	CHECK_EQ(n, -1);
+	CHECK_EQ(errno, EAGAIN);
+	CHECK(total > 0);
+	while (got < total) {
+		n = recv(c[1], buf, sizeof(buf), 0);
+		if (n <= 0)
+			break;
+		got += n;
+	}
+	CHECK_EQ(got, total);
+	p = (struct pollfd){ .fd = c[0], .events = POLLOUT };
+	CHECK_EQ(poll(&p, 1, 5000), 1);
+	CHECK_EQ(p.revents, POLLOUT);
+	CHECK_OK(close(c[0]));
+	CHECK_OK(close(c[1]));
+}
+
+#define BIG_BYTES	(4L << 20)
+
+static unsigned char
+pattern(long i)
+{
+	return (unsigned char)((i * 7 + (i >> 11)) & 0xff);
+}
+
+static int
+big_writer(void *arg)
+{
+	int fd = *(int *)arg;
+	static unsigned char buf[65536 + 13];
+	long off = 0;
+
+	while (off < BIG_BYTES) {
+		/* Odd sizes, so that segments and reads never line up. */
+		long n = (long)sizeof(buf) - (off % 1000);
+
+		if (n > BIG_BYTES - off)
+			n = BIG_BYTES - off;
+		for (long i = 0; i < n; i++)
+			buf[i] = pattern(off + i);
+		n = send(fd, buf, (size_t)n, 0);
+		if (n <= 0)
+			return 1;
+		off += n;
+	}
+	return close(fd) < 0;
+}
+
+/* 4 MiB from a writer process arrive in order, byte for byte, then EOF
+ * (IPv4 and IPv6). */
+static void
+big_transfer(int family)
+{
+	static unsigned char buf[50000];
+	struct th_child *w;
+	long off = 0, bad = -1, n;
+	int c[2];
+
+	tcp_pair(family, c);
+	w = th_fork(big_writer, &c[0]);
+	CHECK_OK(close(c[0]));
+	while ((n = recv(c[1], buf, sizeof(buf), 0)) > 0) {
+		for (long i = 0; i < n && bad < 0; i++)
+			if (buf[i] != pattern(off + i))
+				bad = off + i;
+		off += n;
+	}
+	CHECK_EQ(n, 0);
+	CHECK_EQ(off, BIG_BYTES);
+	CHECK_EQ(bad, -1);
+	CHECK_EQ(th_join(w), 0);
+	CHECK_OK(close(c[1]));
+}
+
+static void
+t_big_transfer_v4(void)
+{
+	big_transfer(AF_INET);
+}
+
+static void
+t_big_transfer_v6(void)
+{
+	big_transfer(AF_INET6);
+}
+
+/* IPv6: names of a connection over ::1. */
+static void
+t_v6_names(void)
+{
+	int c[2];
+	struct sockaddr_in6 a;
+	socklen_t len = sizeof(a);
+	struct in6_addr lo = IN6ADDR_LOOPBACK_INIT;
+
+	tcp_pair(AF_INET6, c);
+	CHECK_OK(getpeername(c[1], (struct sockaddr *)&a, &len));
+	CHECK_EQ(len, sizeof(a));
+	CHECK_EQ(a.sin6_family, AF_INET6);
+	CHECK_MEM(&a.sin6_addr, &lo, sizeof(lo));
+	CHECK_EQ(a.sin6_port, htons(local_port(c[0])));
+	CHECK_OK(close(c[0]));
+	CHECK_OK(close(c[1]));
+}
+
+/* TCP_NODELAY reads back what was set. */
+static void
+t_nodelay(void)
+{
+	int c[2], v = 1;
+	socklen_t len = sizeof(v);
+
+	tcp_pair(AF_INET, c);
+	CHECK_OK(getsockopt(c[0], IPPROTO_TCP, TCP_NODELAY, &v, &len));
+	CHECK_EQ(v, 0);
+	v = 1;
+	CHECK_OK(setsockopt(c[0], IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v)));
+	len = sizeof(v);
+	v = 0;
+	CHECK_OK(getsockopt(c[0], IPPROTO_TCP, TCP_NODELAY, &v, &len));
+	CHECK_EQ(v, 1);
+	CHECK_OK(close(c[0]));
+	CHECK_OK(close(c[1]));
+}
+
+static const struct th_test tests[] = {
+	{ "bind_ephemeral", t_bind_ephemeral },
+	{ "bind_errors", t_bind_errors },
+	{ "connect_accept_names", t_connect_accept_names },
+	{ "connect_refused", t_connect_refused },
+	{ "connect_nonblocking", t_connect_nonblocking },
+	{ "unconnected_errors", t_unconnected_errors },
+	{ "send_recv_peek", t_send_recv_peek },
+	{ "half_close", t_half_close },
+	{ "close_unread_resets", t_close_unread_resets },
+	{ "close_orderly", t_close_orderly },
+	{ "poll_states", t_poll_states },
+	{ "nonblocking_send_fills", t_nonblocking_send_fills },
+	{ "big_transfer_v4", t_big_transfer_v4 },
+	{ "big_transfer_v6", t_big_transfer_v6 },
+	{ "v6_names", t_v6_names },
+	{ "nodelay", t_nodelay },
+};
+
+TH_MAIN(tests)
