@@ -22,10 +22,12 @@
 #include "lwip/mem.h"
 #include "lwip/udp.h"
 
-/* The largest UDP payload: 65535 minus the UDP header and, for IPv4,
- * the IP header (IPv6's header is not counted in its payload length). */
+/* The largest UDP payload: 65535 minus the UDP and IPv4 headers, as on
+ * Linux. For IPv6 Linux allows 65527 (fragmenting); lwIP's packet
+ * length is 16 bits and counts the 40-byte IPv6 header, so 65487 is the
+ * most it can carry (docs/inet.md lists the difference). */
 #define INET_UDP4_MAX	(65535 - 8 - 20)
-#define INET_UDP6_MAX	(65535 - 8)
+#define INET_UDP6_MAX	(65535 - 8 - 40)
 
 static void
 udp_recv_cb(void *arg, struct udp_pcb *pcb, struct pbuf *p,
