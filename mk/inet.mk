@@ -53,3 +53,20 @@ $(LIBKSOCK_CORE) $(LIBKSOCK): $(INET_OBJS) $(LWIP_OBJS)
 $(LIBKSOCK_SAN): $(INET_SOBJS) $(LWIP_OBJS)
 $(LIBKSOCK_TSAN): $(INET_TOBJS) $(LWIP_OBJS)
 KS_OBJS += $(INET_OBJS) $(LWIP_OBJS)
+
+# The freestanding proof (mk/lib.mk) covers the family and lwIP's core:
+# src/inet with lwIP's headers on the path, lwIP's sources with ksock's
+# two <string.h>/<stdlib.h> shims and warnings relaxed for code that is
+# not ksock's. tools/check-freestanding explains the variables.
+KS_SRCS += $(INET_SRCS) $(LWIP_SRCS)
+check-freestanding kernel-files: $(LWIP_STAMP)
+check-freestanding kernel-files: export KS_FREE_CFLAGS := $(LWIP_INC)
+check-freestanding kernel-files: export KS_FREE_VENDOR_PREFIX := $(LWIP_DIR)/
+check-freestanding kernel-files: export KS_FREE_VENDOR_CFLAGS := \
+	-Isrc/inet/lwip/shim -Wno-type-limits -Wno-unused-variable -Wno-address
+
+# The control-message fuzzer compiles the library's sources itself: give
+# it the family's too, lwIP's headers (CPATH) and lwIP's objects.
+FUZZ_CMSG_SRC += $(INET_SRCS) $(LWIP_OBJS)
+$(FUZZ_CMSG): $(INET_SRCS) $(INET_HDRS) $(LWIP_OBJS)
+$(FUZZ_CMSG): export CPATH := src/inet/lwip:$(LWIP_DIR)/include

@@ -143,6 +143,15 @@ loop_output6(struct netif *netif, struct pbuf *p, const ip6_addr_t *dst)
 	return netif_loop_output(netif, p);
 }
 
+/* What the loopback delivers goes to IPv4 or IPv6 input. A function of
+ * our own rather than ip_input's address: that would be a GOT reference
+ * in position-independent code, which a kernel link may not have. */
+static err_t
+loop_input(struct pbuf *p, struct netif *netif)
+{
+	return ip_input(p, netif);
+}
+
 static err_t
 loop_init(struct netif *netif)
 {
@@ -187,7 +196,7 @@ stack_start_locked(void)
 	IP4_ADDR(&mask, 255, 0, 0, 0);
 	ip4_addr_set_zero(&gw);
 	/* loop_init cannot fail, so neither can netif_add. */
-	netif_add(&stack.loop, &addr, &mask, &gw, NULL, loop_init, ip_input);
+	netif_add(&stack.loop, &addr, &mask, &gw, NULL, loop_init, loop_input);
 	ip6_addr_set_loopback(&addr6);
 	netif_ip6_addr_set(&stack.loop, 0, &addr6);
 	netif_ip6_addr_set_state(&stack.loop, 0, IP6_ADDR_VALID);
