@@ -69,6 +69,12 @@ struct inet_sock {
 	bool			 v6only;	/* [L] IPV6_V6ONLY */
 	bool			 peer_fin;	/* [L] TCP: the peer sent FIN */
 	bool			 released;	/* [L] ks_close() ran */
+	/* [L] A connection on a listener's queue, not accepted yet: this
+	 * struct lives in lwIP's heap and its base is not initialised
+	 * beyond family, err, state and shutdown (nobody can wait on it).
+	 * accept() moves it into a socket of ksock's, so that a failed
+	 * allocation there is accept's ENOMEM and the connection stays. */
+	bool			 pending;
 	bool			 was_connected;	/* [L] TCP: ever established */
 	/* [L] TCP: a non-blocking connect said EINPROGRESS and no connect
 	 * has reported the outcome yet (Linux's SS_CONNECTING). */

@@ -20,6 +20,7 @@
  */
 #include "inet/inet.h"
 
+#include "lwip/mem.h"
 #include "lwip/tcp.h"
 
 /* Linux's TCP_NODELAY (IPPROTO_TCP level); abi.h has no TCP options yet. */
@@ -37,9 +38,21 @@ static void
 set_state(struct inet_sock *is, int tstate, uint8_t ss)
 {
 	is->tstate = tstate;
+	if (is->pending) {
+		is->base.state = ss;
+		return;
+	}
 	ks__lock(&is->base);
 	is->base.state = ss;
 	ks__unlock(&is->base);
+}
+
+/* Wakes @is's waiters; a pending connection has none (and no lock). */
+static void
+wake(struct inet_sock *is, unsigned events)
+{
+	if (!is->pending)
+		ks__inet_wake(&is->base, events);
 }
 
 static void
@@ -94,6 +107,10 @@ tcp_recv_cb(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 		/* The peer's FIN: reads return 0 once the queue is empty
 		 * (Linux sets RCV_SHUTDOWN). */
 		is->peer_fin = true;
+		if (is->pending) {
+			is->base.shutdown |= KS_RCV_SHUTDOWN;
+			return ERR_OK;
+		}
 		ks__lock(&is->base);
 		is->base.shutdown |= KS_RCV_SHUTDOWN;
 		ks__wake_locked(&is->base, KS_POLLIN | KS_POLLRDHUP);
@@ -105,7 +122,7 @@ tcp_recv_cb(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 	else
 		pbuf_cat(is->rcv, p);
 	is->rcv_bytes += p->tot_len;
-	ks__inet_wake(&is->base, KS_POLLIN);
+	wake(is, KS_POLLIN);
 	return ERR_OK;
 }
 
@@ -114,7 +131,7 @@ tcp_sent_cb(void *arg, struct tcp_pcb *pcb, u16_t len)
 {
 	struct inet_sock *is = arg;
 
-	ks__inet_wake(&is->base, KS_POLLOUT | KS__WAKE_SPACE);
+	wake(is, KS_POLLOUT | KS__WAKE_SPACE);
 	return ERR_OK;
 }
 
@@ -135,6 +152,12 @@ tcp_err_cb(void *arg, err_t err)
 		    err == ERR_ABRT ? KS_ECONNABORTED : KS_ETIMEDOUT;
 	is->tstate = INET_TCP_CLOSED;
 	/* Linux's tcp_done(): the socket is shut both ways, and closed. */
+	if (is->pending) {
+		is->base.state = KS_SS_UNCONNECTED;
+		is->base.shutdown = KS_SHUTDOWN_MASK;
+		is->base.err = e;
+		return;
+	}
 	ks__lock(&is->base);
 	is->base.state = KS_SS_UNCONNECTED;
 	is->base.shutdown = KS_SHUTDOWN_MASK;
@@ -161,13 +184,16 @@ tcp_accept_cb(void *arg, struct tcp_pcb *newpcb, err_t err)
 	if (err != ERR_OK || newpcb == NULL || ls == NULL)
 		return ERR_VAL;
 	/* Linux queues backlog + 1 connections, then drops the SYN; lwIP
-	 * has completed the handshake already, so a reset is the nearest. */
-	if (ls->acc_count > ls->backlog ||
-	    ks__inet_sock_new_locked(&ks__inet_tcp_ops, ls->base.family,
-				     KS_SOCK_STREAM, KS_IPPROTO_TCP, &cs) < 0) {
-		tcp_abort(newpcb);
-		return ERR_ABRT;
-	}
+	 * has completed the handshake already, so a reset is the nearest.
+	 * lwIP's heap running dry resets the connection too. */
+	if (ls->acc_count > ls->backlog)
+		goto abort;
+	cs = mem_malloc(sizeof(*cs));
+	if (cs == NULL)
+		goto abort;
+	ks__memset(cs, 0, sizeof(*cs));
+	cs->pending = true;
+	cs->base.family = ls->base.family;
 	hook_pcb(cs, newpcb);
 	cs->bound = true;
 	cs->was_connected = true;
@@ -181,6 +207,60 @@ tcp_accept_cb(void *arg, struct tcp_pcb *newpcb, err_t err)
 	ls->acc_count++;
 	ks__inet_wake(&ls->base, KS_POLLIN);
 	return ERR_OK;
+
+abort:
+	tcp_abort(newpcb);
+	return ERR_ABRT;
+}
+
+/* Frees a pending connection (a listener's close): reset, as Linux
+ * resets connections nobody accepted. Stack lock held. */
+static void
+pending_free(struct inet_sock *cs)
+{
+	struct tcp_pcb *pcb = cs->pcb.tcp;
+
+	if (pcb != NULL) {
+		tcp_arg(pcb, NULL);
+		tcp_recv(pcb, NULL);
+		tcp_sent(pcb, NULL);
+		tcp_err(pcb, NULL);
+		tcp_abort(pcb);
+	}
+	if (cs->rcv != NULL)
+		pbuf_free(cs->rcv);
+	mem_free(cs);
+}
+
+/*
+ * Moves pending connection @pend into a socket of ksock's. Returns 0 with
+ * *@out, or -KS_ENOMEM (@pend is untouched). Stack lock held.
+ */
+static int
+pending_adopt(struct inet_sock *pend, struct inet_sock **out)
+{
+	struct inet_sock *cs;
+	uint8_t state = pend->base.state, shut = pend->base.shutdown;
+	int err = pend->base.err;
+
+	cs = ks__alloc(sizeof(*cs));
+	if (cs == NULL)
+		return -KS_ENOMEM;
+	/* The listener holds the stack, so this cannot fail. */
+	(void)ks__inet_stack_get_locked();
+	ks__memcpy(cs, pend, sizeof(*cs));
+	ks__sock_init(&cs->base, &ks__inet_tcp_ops, pend->base.family,
+		      KS_SOCK_STREAM, KS_IPPROTO_TCP);
+	cs->base.state = state;
+	cs->base.shutdown = shut;
+	cs->base.err = err;
+	cs->pending = false;
+	cs->acc_next = NULL;
+	if (cs->pcb.tcp != NULL)
+		tcp_arg(cs->pcb.tcp, cs);
+	mem_free(pend);
+	*out = cs;
+	return 0;
 }
 
 /* -- operations -- */
@@ -374,7 +454,7 @@ static int
 tcp_accept_op(struct ks_sock *so, int flags, bool nonblock,
 	      struct ks_sock **out)
 {
-	struct inet_sock *is = inet_sk(so), *cs;
+	struct inet_sock *is = inet_sk(so), *cs, *pend, *next;
 	int64_t deadline = -2;
 	int err = 0;
 
@@ -392,11 +472,14 @@ tcp_accept_op(struct ks_sock *so, int flags, bool nonblock,
 		if (err < 0)
 			goto unlock;
 	}
-	cs = is->acc_head;
-	is->acc_head = cs->acc_next;
+	pend = is->acc_head;
+	next = pend->acc_next;
+	err = pending_adopt(pend, &cs);
+	if (err < 0)
+		goto unlock;
+	is->acc_head = next;
 	if (is->acc_head == NULL)
 		is->acc_tail = NULL;
-	cs->acc_next = NULL;
 	is->acc_count--;
 	*out = &cs->base;
 unlock:
@@ -794,9 +877,7 @@ tcp_release_locked(struct inet_sock *is)
 	/* Connections nobody accepted are reset, as Linux does. */
 	while ((cs = is->acc_head) != NULL) {
 		is->acc_head = cs->acc_next;
-		cs->acc_next = NULL;
-		tcp_release_locked(cs);
-		ks_sock_release(&cs->base);
+		pending_free(cs);
 	}
 	is->acc_tail = NULL;
 	is->acc_count = 0;
