@@ -522,6 +522,118 @@ t_nodelay(void)
 	CHECK_OK(close(c[1]));
 }
 
+/* Non-blocking accept is EAGAIN, SO_RCVTIMEO ends a blocking one with
+ * EAGAIN; accept4(SOCK_NONBLOCK) makes a non-blocking socket. */
+static void
+t_accept_flags_timeout(void)
+{
+	uint16_t port;
+	int l = listener(AF_INET, &port), c, s;
+	struct sockaddr_in to = lo4(port);
+	struct timeval tv = { .tv_usec = 50000 };
+	long long t0;
+
+	CHECK_OK(fcntl(l, F_SETFL, O_NONBLOCK));
+	CHECK_ERR(accept(l, NULL, NULL), EAGAIN);
+	CHECK_OK(fcntl(l, F_SETFL, 0));
+	CHECK_OK(setsockopt(l, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)));
+	t0 = th_now_ms();
+	CHECK_ERR(accept(l, NULL, NULL), EAGAIN);
+	CHECK(th_now_ms() - t0 >= 40);
+	c = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	CHECK_OK(connect(c, (struct sockaddr *)&to, sizeof(to)));
+	s = CHECK_OK(accept4(l, NULL, NULL, SOCK_NONBLOCK));
+	CHECK(fcntl(s, F_GETFL) & O_NONBLOCK);
+	CHECK_ERR(recv(s, &to, 1, 0), EAGAIN);
+	CHECK_OK(close(s));
+	CHECK_OK(close(c));
+	CHECK_OK(close(l));
+}
+
+static int
+slow_writer(void *arg)
+{
+	int fd = *(int *)arg;
+
+	for (int i = 0; i < 3; i++) {
+		th_sleep_ms(20);
+		if (send(fd, "abcd", 4, 0) != 4)
+			return 1;
+	}
+	return close(fd) < 0;
+}
+
+/* MSG_WAITALL waits for the whole request across several sends. */
+static void
+t_recv_waitall(void)
+{
+	struct th_child *w;
+	char buf[12];
+	int c[2];
+
+	tcp_pair(AF_INET, c);
+	w = th_fork(slow_writer, &c[0]);
+	CHECK_OK(close(c[0]));
+	CHECK_EQ(recv(c[1], buf, sizeof(buf), MSG_WAITALL), 12);
+	CHECK_MEM(buf, "abcdabcdabcd", 12);
+	CHECK_EQ(th_join(w), 0);
+	CHECK_OK(close(c[1]));
+}
+
+/* A send after shutdown(SHUT_WR) is EPIPE and raises SIGPIPE, unless
+ * MSG_NOSIGNAL. */
+static void
+t_sigpipe(void)
+{
+	int c[2];
+
+	tcp_pair(AF_INET, c);
+	th_catch(SIGPIPE);
+	CHECK_OK(shutdown(c[0], SHUT_WR));
+	CHECK_ERR(send(c[0], "x", 1, MSG_NOSIGNAL), EPIPE);
+	CHECK_EQ(th_signal_count(SIGPIPE), 0);
+	CHECK_ERR(send(c[0], "x", 1, 0), EPIPE);
+	CHECK_EQ(th_signal_count(SIGPIPE), 1);
+	CHECK_OK(close(c[0]));
+	CHECK_OK(close(c[1]));
+}
+
+/* SO_LINGER with a zero timeout makes close send a reset. */
+static void
+t_linger_zero_resets(void)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	int c[2];
+	char buf[4];
+
+	tcp_pair(AF_INET, c);
+	CHECK_OK(setsockopt(c[0], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)));
+	CHECK_OK(close(c[0]));
+	th_sleep_ms(20);
+	CHECK_ERR(recv(c[1], buf, sizeof(buf), 0), ECONNRESET);
+	CHECK_ERR(send(c[1], "x", 1, MSG_NOSIGNAL), EPIPE);
+	CHECK_OK(close(c[1]));
+}
+
+/* FIONREAD counts unread bytes; SIOCOUTQ is 0 once the loopback peer
+ * acknowledged everything. */
+static void
+t_fionread_outq(void)
+{
+	int c[2], n = -1;
+
+	tcp_pair(AF_INET, c);
+	CHECK_EQ(send(c[0], "12345", 5, 0), 5);
+	th_sleep_ms(20);
+	CHECK_OK(ioctl(c[1], FIONREAD, &n));
+	CHECK_EQ(n, 5);
+	n = -1;
+	CHECK_OK(ioctl(c[0], SIOCOUTQ, &n));
+	CHECK_EQ(n, 0);
+	CHECK_OK(close(c[0]));
+	CHECK_OK(close(c[1]));
+}
+
 static const struct th_test tests[] = {
 	{ "bind_ephemeral", t_bind_ephemeral },
 	{ "bind_errors", t_bind_errors },
@@ -539,6 +651,11 @@ static const struct th_test tests[] = {
 	{ "big_transfer_v6", t_big_transfer_v6 },
 	{ "v6_names", t_v6_names },
 	{ "nodelay", t_nodelay },
+	{ "accept_flags_timeout", t_accept_flags_timeout },
+	{ "recv_waitall", t_recv_waitall },
+	{ "sigpipe", t_sigpipe },
+	{ "linger_zero_resets", t_linger_zero_resets },
+	{ "fionread_outq", t_fionread_outq },
 };
 
 TH_MAIN(tests)
