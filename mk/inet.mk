@@ -24,8 +24,8 @@ LWIP_INC  := -Isrc/inet/lwip -I$(LWIP_DIR)/include
 # two shims (string.h, stdlib.h): no libc header, no libc call.
 LWIP_CFLAGS := -std=c11 -O2 -g -fPIC -ffreestanding -fno-builtin -nostdinc \
                -isystem $(shell $(CC) -print-file-name=include) \
-               -Isrc/inet/lwip/shim $(LWIP_INC) -Wall -Werror \
-               -Wno-address -Wno-unused-variable
+               -Isrc/inet/lwip/shim $(LWIP_INC) \
+               -Wall -Wextra -Werror -Wundef -Wno-unused-parameter
 
 INET_SRCS  := $(sort $(wildcard src/inet/*.c))
 INET_OBJS  := $(INET_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -54,16 +54,11 @@ $(LIBKSOCK_SAN): $(INET_SOBJS) $(LWIP_OBJS)
 $(LIBKSOCK_TSAN): $(INET_TOBJS) $(LWIP_OBJS)
 KS_OBJS += $(INET_OBJS) $(LWIP_OBJS)
 
-# The freestanding proof (mk/lib.mk) covers the family and lwIP's core:
-# src/inet with lwIP's headers on the path, lwIP's sources with ksock's
-# two <string.h>/<stdlib.h> shims and warnings relaxed for code that is
-# not ksock's. tools/check-freestanding explains the variables.
+# The freestanding proof (mk/lib.mk, tools/check-freestanding) covers
+# the family and lwIP's core too, with the same flags as ksock's own.
 KS_SRCS += $(INET_SRCS) $(LWIP_SRCS)
 check-freestanding kernel-files: $(LWIP_STAMP)
-check-freestanding kernel-files: export KS_FREE_CFLAGS := $(LWIP_INC)
-check-freestanding kernel-files: export KS_FREE_VENDOR_PREFIX := $(LWIP_DIR)/
-check-freestanding kernel-files: export KS_FREE_VENDOR_CFLAGS := \
-	-Isrc/inet/lwip/shim -Wno-type-limits -Wno-unused-variable -Wno-address
+check-freestanding kernel-files: export KS_LWIP_INC := $(LWIP_DIR)/include
 
 # The control-message fuzzer compiles the library's sources itself: give
 # it the family's too, lwIP's headers (CPATH) and lwIP's objects.

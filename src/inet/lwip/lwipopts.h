@@ -50,7 +50,9 @@ extern unsigned char *ks__lwip_heap;
 #define LWIP_IPV6_MLD			0
 #define LWIP_IPV6_AUTOCONFIG		0
 #define LWIP_IPV6_DHCP6			0
-#define LWIP_IPV6_SEND_ROUTER_SOLICIT	0
+/* Compiled in only because nd6.c's state for it is otherwise unused
+ * (a warning); nothing sends solicitations: nd6_tmr() never runs. */
+#define LWIP_IPV6_SEND_ROUTER_SOLICIT	1
 #define LWIP_ND6_QUEUEING		0
 /* Loopback never fragments (its MTU is left at 0: no limit), so neither
  * fragmentation nor reassembly is compiled in yet. */
@@ -73,9 +75,11 @@ extern unsigned char *ks__lwip_heap;
 #define TCP_LISTEN_BACKLOG		0
 /* Large segments: the loopback has no MTU, and fewer segments mean fewer
  * passes through the stack per byte. Without window scaling a window is
- * at most 64 KiB. */
+ * at most 64 KiB; 65534 rather than 65535 keeps one of lwIP's overflow
+ * checks meaningful (the compiler warns about a test that is always
+ * false otherwise). */
 #define TCP_MSS				8192
-#define TCP_WND				65535
+#define TCP_WND				65534
 #define TCP_SND_BUF			65535
 #define TCP_SND_QUEUELEN		32
 #define MEMP_NUM_TCP_SEG		64
