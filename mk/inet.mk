@@ -65,3 +65,11 @@ check-freestanding kernel-files: export KS_LWIP_INC := $(LWIP_DIR)/include
 FUZZ_CMSG_SRC += $(INET_SRCS) $(LWIP_OBJS)
 $(FUZZ_CMSG): $(INET_SRCS) $(INET_HDRS) $(LWIP_OBJS)
 $(FUZZ_CMSG): export CPATH := src/inet/lwip:$(LWIP_DIR)/include
+
+# The family's unit tests under ThreadSanitizer as well (one concurrent
+# stream: a writer and a reader blocking on each other).
+CHECK_TARGETS += unit-tsan-t_inet
+.PHONY: unit-tsan-t_inet
+unit-tsan-t_inet: $(BUILD)/unit-tsan/t_inet
+	@TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+	 tools/run-suite unit-tsan-t_inet 300 $<
