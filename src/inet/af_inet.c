@@ -3,8 +3,11 @@
  * Linux's sockaddr layouts, the options both types share, and lwIP's
  * errors in errno terms. SOCK_STREAM is tcp.c, SOCK_DGRAM udp.c.
  *
- * An AF_INET6 socket is IPv6-only for now (lwIP's pcb is of type V6):
- * docs/inet.md lists that as a difference from Linux.
+ * An AF_INET6 socket is dual-stack unless IPV6_V6ONLY is set, as on
+ * Linux (net.ipv6.bindv6only = 0): its lwIP pcb is of type ANY, an
+ * IPv4-mapped address (::ffff:a.b.c.d) in a sockaddr_in6 is taken as the
+ * IPv4 address, the wildcard :: as lwIP's any-type wildcard, and IPv4
+ * peers are reported mapped.
  *
  * Locks: the stack lock (inet.h); socket locks only as inet.h orders.
  */
@@ -15,6 +18,15 @@
 
 /* Linux's SIN6_LEN_RFC2133: a sockaddr_in6 without sin6_scope_id. */
 #define INET6_ADDRLEN_MIN	24
+
+/* Linux's IPPROTO_IPV6 level and its IPV6_V6ONLY option. */
+#define INET_IPPROTO_IPV6	41
+#define INET_IPV6_V6ONLY	26
+
+static const uint8_t v4mapped_prefix[12] = {
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff,
+};
+static const uint8_t in6_any[16];
 
 /* See inet.h. */
 int
@@ -74,10 +86,27 @@ ks__inet_parse_addr(struct ks_sock *so, const void *addr, uint32_t len,
 		ks__memcpy(&sin6, addr, len < sizeof(sin6) ? len : sizeof(sin6));
 		if (sin6.sin6_family != KS_AF_INET6)
 			return -KS_EAFNOSUPPORT;
+		*port = lwip_ntohs(sin6.sin6_port);
+		if (!inet_sk(so)->v6only &&
+		    ks__memcmp(sin6.sin6_addr.s6_bytes, v4mapped_prefix, 12) == 0) {
+			uint32_t a4;
+
+			ks__memcpy(&a4, sin6.sin6_addr.s6_bytes + 12, 4);
+			ip_addr_set_ip4_u32_val(*ip, a4);
+			return 0;
+		}
+		/* Linux: a mapped address on an IPv6-only socket is EINVAL
+		 * for bind (and ENETUNREACH for connect). */
+		if (ks__memcmp(sin6.sin6_addr.s6_bytes, v4mapped_prefix, 12) == 0)
+			return -KS_EINVAL;
+		if (!inet_sk(so)->v6only &&
+		    ks__memcmp(sin6.sin6_addr.s6_bytes, in6_any, 16) == 0) {
+			ip_addr_copy(*ip, *IP_ANY_TYPE);
+			return 0;
+		}
 		ks__memset(ip, 0, sizeof(*ip));
 		ks__memcpy(ip_2_ip6(ip)->addr, sin6.sin6_addr.s6_bytes, 16);
 		IP_SET_TYPE_VAL(*ip, IPADDR_TYPE_V6);
-		*port = lwip_ntohs(sin6.sin6_port);
 		return 0;
 	}
 }
@@ -105,9 +134,15 @@ ks__inet_put_addr(struct ks_sock *so, const ip_addr_t *ip, uint16_t port,
 		ks__memset(&sin6, 0, sizeof(sin6));
 		sin6.sin6_family = KS_AF_INET6;
 		sin6.sin6_port = lwip_htons(port);
-		if (ip != NULL && IP_IS_V6(ip))
+		if (ip != NULL && IP_IS_V6(ip)) {
 			ks__memcpy(sin6.sin6_addr.s6_bytes, ip_2_ip6(ip)->addr,
 				   16);
+		} else if (ip != NULL && IP_IS_V4(ip)) {
+			uint32_t a4 = ip4_addr_get_u32(ip_2_ip4(ip));
+
+			ks__memcpy(sin6.sin6_addr.s6_bytes, v4mapped_prefix, 12);
+			ks__memcpy(sin6.sin6_addr.s6_bytes + 12, &a4, 4);
+		}
 		want = sizeof(sin6);
 		ks__memcpy(addr, &sin6, *len < want ? *len : want);
 	}
@@ -120,10 +155,33 @@ ks__inet_any(struct ks_sock *so, ip_addr_t *ip)
 {
 	if (so->family == KS_AF_INET)
 		ip_addr_set_ip4_u32_val(*ip, 0);
+	else if (!inet_sk(so)->v6only)
+		ip_addr_copy(*ip, *IP_ANY_TYPE);
 	else {
 		ks__memset(ip, 0, sizeof(*ip));
 		IP_SET_TYPE_VAL(*ip, IPADDR_TYPE_V6);
 	}
+}
+
+/* See inet.h. */
+void
+ks__inet_any_to_loopback(ip_addr_t *ip)
+{
+	if (!ip_addr_isany(ip))
+		return;
+	if (IP_IS_V6(ip))
+		ip6_addr_set_loopback(ip_2_ip6(ip));
+	else
+		ip_addr_set_ip4_u32_val(*ip, PP_HTONL(IPADDR_LOOPBACK));
+}
+
+/* See inet.h. */
+uint8_t
+ks__inet_pcb_type(struct inet_sock *is)
+{
+	if (is->base.family == KS_AF_INET)
+		return IPADDR_TYPE_V4;
+	return is->v6only ? IPADDR_TYPE_V6 : IPADDR_TYPE_ANY;
 }
 
 /* See inet.h. The wildcard, or an address of the loopback. */
@@ -151,7 +209,6 @@ ks__inet_sock_new_locked(const struct ks_proto_ops *ops, int family,
 	if (err < 0)
 		goto free_sock;
 	ks__sock_init(&is->base, ops, family, type, protocol);
-	is->v6only = family == KS_AF_INET6;
 	*out = is;
 	return 0;
 
@@ -168,13 +225,45 @@ ks__inet_destroy(struct ks_sock *so)
 	ks__free(so, sizeof(struct inet_sock));
 }
 
-/* See inet.h. IP-level options are not there yet: Linux's answer for an
- * option a level does not know. */
+/* The local address of @is's pcb, whichever type it is (both kinds of
+ * pcb start with lwIP's common fields). */
+static ip_addr_t *
+pcb_local_ip(struct inet_sock *is)
+{
+	if (is->base.type == KS_SOCK_STREAM)
+		return is->pcb.tcp != NULL ? &is->pcb.tcp->local_ip : NULL;
+	return is->pcb.udp != NULL ? &is->pcb.udp->local_ip : NULL;
+}
+
+/* See inet.h. Only IPV6_V6ONLY so far; the rest of the IP levels is
+ * Linux's answer for an option a level does not know. */
 int
 ks__inet_setsockopt_ip(struct ks_sock *so, int level, int name,
 		       const void *val, uint32_t len)
 {
-	return -KS_ENOPROTOOPT;
+	struct inet_sock *is = inet_sk(so);
+	ip_addr_t *local;
+	int v, err = 0;
+
+	if (so->family != KS_AF_INET6 || level != INET_IPPROTO_IPV6 ||
+	    name != INET_IPV6_V6ONLY)
+		return -KS_ENOPROTOOPT;
+	if (len < sizeof(int))
+		return -KS_EINVAL;
+	ks__memcpy(&v, val, sizeof(v));
+	ks__inet_lock();
+	/* Linux: only before the socket has a port. */
+	if (is->bound) {
+		err = -KS_EINVAL;
+		goto unlock;
+	}
+	is->v6only = v != 0;
+	local = pcb_local_ip(is);
+	if (local != NULL)
+		IP_SET_TYPE_VAL(*local, ks__inet_pcb_type(is));
+unlock:
+	ks__inet_unlock();
+	return err;
 }
 
 /* See inet.h. */
@@ -182,7 +271,22 @@ int
 ks__inet_getsockopt_ip(struct ks_sock *so, int level, int name, void *val,
 		       uint32_t *len)
 {
-	return -KS_ENOPROTOOPT;
+	int v;
+
+	/* Linux's do_ip_getsockopt() answers a level it does not own with
+	 * EOPNOTSUPP (its setsockopt says ENOPROTOOPT). */
+	if (so->family == KS_AF_INET && level != KS_IPPROTO_IP)
+		return -KS_EOPNOTSUPP;
+	if (so->family != KS_AF_INET6 || level != INET_IPPROTO_IPV6 ||
+	    name != INET_IPV6_V6ONLY)
+		return -KS_ENOPROTOOPT;
+	ks__inet_lock();
+	v = inet_sk(so)->v6only;
+	ks__inet_unlock();
+	if (*len > sizeof(v))
+		*len = sizeof(v);
+	ks__memcpy(val, &v, *len);
+	return 0;
 }
 
 static int

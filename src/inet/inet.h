@@ -66,7 +66,7 @@ struct inet_sock {
 	} pcb;					/* [L] NULL once gone */
 	int			 tstate;	/* [L] INET_TCP_* */
 	bool			 bound;		/* [L] bind or autobind done */
-	bool			 v6only;	/* [L] IPV6_V6ONLY */
+	bool			 v6only;	/* [L] IPV6_V6ONLY (default off) */
 	bool			 peer_fin;	/* [L] TCP: the peer sent FIN */
 	bool			 released;	/* [L] ks_close() ran */
 	/* [L] A connection on a listener's queue, not accepted yet: this
@@ -146,8 +146,14 @@ int	ks__inet_parse_addr(struct ks_sock *so, const void *addr, uint32_t len,
  * and sets *len to its full size. */
 void	ks__inet_put_addr(struct ks_sock *so, const ip_addr_t *ip,
 			  uint16_t port, void *addr, uint32_t *len);
-/* The wildcard address of @so's family. */
+/* The wildcard address of @so's family (any-type on a dual-stack
+ * AF_INET6 socket). */
 void	ks__inet_any(struct ks_sock *so, ip_addr_t *ip);
+/* The wildcard as a destination means this host, as on Linux: turns
+ * it into the loopback address of its type. */
+void	ks__inet_any_to_loopback(ip_addr_t *ip);
+/* The lwIP pcb type for @is: V4, V6 (IPV6_V6ONLY) or ANY (dual-stack). */
+uint8_t	ks__inet_pcb_type(struct inet_sock *is);
 /* Maps an lwIP error to -KS_E*. */
 int	ks__inet_err(int8_t lwip_err);
 /* Allocates and initialises a socket (memory from the port) and counts it

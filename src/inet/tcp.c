@@ -88,8 +88,7 @@ ks__inet_tcp_attach_locked(struct inet_sock *is)
 {
 	struct tcp_pcb *pcb;
 
-	pcb = tcp_new_ip_type(is->base.family == KS_AF_INET ?
-			      IPADDR_TYPE_V4 : IPADDR_TYPE_V6);
+	pcb = tcp_new_ip_type(ks__inet_pcb_type(is));
 	if (pcb == NULL)
 		return -KS_ENOMEM;
 	hook_pcb(is, pcb);
@@ -414,13 +413,7 @@ tcp_connect_op(struct ks_sock *so, const void *addr, uint32_t len,
 			goto unlock;
 		is->bound = false;
 	}
-	/* The wildcard means this host, as on Linux. */
-	if (ip_addr_isany(&ip)) {
-		if (so->family == KS_AF_INET)
-			ip_addr_set_ip4_u32_val(ip, PP_HTONL(IPADDR_LOOPBACK));
-		else
-			ip6_addr_set_loopback(ip_2_ip6(&ip));
-	}
+	ks__inet_any_to_loopback(&ip);
 	err = ks__inet_err(tcp_connect(is->pcb.tcp, &ip, port,
 				       tcp_connected_cb));
 	if (err == -KS_EADDRINUSE)

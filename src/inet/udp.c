@@ -67,8 +67,7 @@ ks__inet_udp_attach_locked(struct inet_sock *is)
 {
 	struct udp_pcb *pcb;
 
-	pcb = udp_new_ip_type(is->base.family == KS_AF_INET ?
-			      IPADDR_TYPE_V4 : IPADDR_TYPE_V6);
+	pcb = udp_new_ip_type(ks__inet_pcb_type(is));
 	if (pcb == NULL)
 		return -KS_ENOMEM;
 	udp_recv(pcb, udp_recv_cb, is);
@@ -80,18 +79,6 @@ static bool
 udp_is_connected(struct inet_sock *is)
 {
 	return (is->pcb.udp->flags & UDP_FLAGS_CONNECTED) != 0;
-}
-
-/* The wildcard means this host, as on Linux. */
-static void
-any_to_loopback(struct ks_sock *so, ip_addr_t *ip)
-{
-	if (!ip_addr_isany(ip))
-		return;
-	if (so->family == KS_AF_INET)
-		ip_addr_set_ip4_u32_val(*ip, PP_HTONL(IPADDR_LOOPBACK));
-	else
-		ip6_addr_set_loopback(ip_2_ip6(ip));
 }
 
 static int
@@ -148,7 +135,7 @@ udp_connect_op(struct ks_sock *so, const void *addr, uint32_t len,
 		ks__unlock(so);
 		goto unlock;
 	}
-	any_to_loopback(so, &ip);
+	ks__inet_any_to_loopback(&ip);
 	err = ks__inet_err(udp_connect(is->pcb.udp, &ip, port));
 	if (err < 0)
 		goto unlock;
@@ -182,7 +169,7 @@ udp_sendmsg_op(struct ks_sock *so, const struct ks_msghdr *msg,
 					  &ip, &port, false);
 		if (err < 0)
 			goto unlock;
-		any_to_loopback(so, &ip);
+		ks__inet_any_to_loopback(&ip);
 	} else if (udp_is_connected(is)) {
 		ip_addr_copy(ip, is->pcb.udp->remote_ip);
 		port = is->pcb.udp->remote_port;

@@ -634,6 +634,79 @@ t_fionread_outq(void)
 	CHECK_OK(close(c[1]));
 }
 
+static const unsigned char mapped_lo[16] = {
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1,
+};
+
+/* An AF_INET6 socket is dual-stack by default (IPV6_V6ONLY 0): an IPv4
+ * client reaches a listener on ::, and both ends of the accepted socket
+ * read back as IPv4-mapped addresses. */
+static void
+t_v6_dual_stack(void)
+{
+	int l = CHECK_OK(socket(AF_INET6, SOCK_STREAM, 0)), c, s, v = -1;
+	struct sockaddr_in6 any = { .sin6_family = AF_INET6 }, from, name;
+	socklen_t len = sizeof(v);
+	struct sockaddr_in to;
+
+	CHECK_OK(getsockopt(l, IPPROTO_IPV6, IPV6_V6ONLY, &v, &len));
+	CHECK_EQ(v, 0);
+	CHECK_OK(bind(l, (struct sockaddr *)&any, sizeof(any)));
+	CHECK_OK(listen(l, 4));
+	to = lo4(local_port(l));
+	c = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	CHECK_OK(connect(c, (struct sockaddr *)&to, sizeof(to)));
+	len = sizeof(from);
+	s = CHECK_OK(accept(l, (struct sockaddr *)&from, &len));
+	CHECK_EQ(len, sizeof(from));
+	CHECK_EQ(from.sin6_family, AF_INET6);
+	CHECK_MEM(&from.sin6_addr, mapped_lo, 16);
+	CHECK_EQ(ntohs(from.sin6_port), local_port(c));
+	len = sizeof(name);
+	CHECK_OK(getsockname(s, (struct sockaddr *)&name, &len));
+	CHECK_MEM(&name.sin6_addr, mapped_lo, 16);
+	CHECK_EQ(name.sin6_port, to.sin_port);
+	CHECK_EQ(send(c, "v4", 2, 0), 2);
+	CHECK_EQ(recv(s, &v, sizeof(v), 0), 2);
+	CHECK_OK(close(s));
+	CHECK_OK(close(c));
+	CHECK_OK(close(l));
+}
+
+/* IPV6_V6ONLY: IPv4 clients are refused, a mapped address cannot be
+ * bound, and the option is fixed once the socket is bound; an AF_INET
+ * socket does not know the level (EOPNOTSUPP to get, ENOPROTOOPT to
+ * set, as Linux's ip_getsockopt/ip_setsockopt answer). */
+static void
+t_v6only(void)
+{
+	int l = CHECK_OK(socket(AF_INET6, SOCK_STREAM, 0)), one = 1;
+	int c = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0)), v = -1;
+	struct sockaddr_in6 any = { .sin6_family = AF_INET6 }, m = any;
+	socklen_t len = sizeof(v);
+	struct sockaddr_in to;
+
+	CHECK_OK(setsockopt(l, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)));
+	CHECK_OK(getsockopt(l, IPPROTO_IPV6, IPV6_V6ONLY, &v, &len));
+	CHECK_EQ(v, 1);
+	memcpy(&m.sin6_addr, mapped_lo, 16);
+	CHECK_ERR(bind(l, (struct sockaddr *)&m, sizeof(m)), EINVAL);
+	CHECK_OK(bind(l, (struct sockaddr *)&any, sizeof(any)));
+	CHECK_ERR(setsockopt(l, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)),
+		  EINVAL);
+	CHECK_OK(listen(l, 4));
+	to = lo4(local_port(l));
+	CHECK_ERR(connect(c, (struct sockaddr *)&to, sizeof(to)),
+		  ECONNREFUSED);
+	len = sizeof(v);
+	CHECK_ERR(getsockopt(c, IPPROTO_IPV6, IPV6_V6ONLY, &v, &len),
+		  EOPNOTSUPP);
+	CHECK_ERR(setsockopt(c, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)),
+		  ENOPROTOOPT);
+	CHECK_OK(close(c));
+	CHECK_OK(close(l));
+}
+
 static const struct th_test tests[] = {
 	{ "bind_ephemeral", t_bind_ephemeral },
 	{ "bind_errors", t_bind_errors },
@@ -656,6 +729,8 @@ static const struct th_test tests[] = {
 	{ "sigpipe", t_sigpipe },
 	{ "linger_zero_resets", t_linger_zero_resets },
 	{ "fionread_outq", t_fionread_outq },
+	{ "v6_dual_stack", t_v6_dual_stack },
+	{ "v6only", t_v6only },
 };
 
 TH_MAIN(tests)

@@ -247,6 +247,41 @@ t_v6_sendto(void)
 	CHECK_OK(close(b));
 }
 
+/* A dual-stack AF_INET6 socket talks to an AF_INET one through
+ * ::ffff:127.0.0.1, and sees its replies come from that address. */
+static void
+t_v4_mapped(void)
+{
+	static const unsigned char mapped_lo[16] = {
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1,
+	};
+	struct sockaddr_in b_addr, from4;
+	struct sockaddr_in6 to6 = { .sin6_family = AF_INET6 }, from6;
+	int b = bound4(&b_addr), a = CHECK_OK(socket(AF_INET6, SOCK_DGRAM, 0));
+	socklen_t len = sizeof(from4);
+	char buf[8];
+
+	memcpy(&to6.sin6_addr, mapped_lo, 16);
+	to6.sin6_port = b_addr.sin_port;
+	CHECK_EQ(sendto(a, "map", 3, 0, (struct sockaddr *)&to6, sizeof(to6)),
+		 3);
+	CHECK_EQ(recvfrom(b, buf, sizeof(buf), 0, (struct sockaddr *)&from4,
+			  &len), 3);
+	CHECK_EQ(from4.sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+	CHECK_EQ(ntohs(from4.sin_port), local_port(a));
+	CHECK_EQ(sendto(b, "back", 4, 0, (struct sockaddr *)&from4,
+			sizeof(from4)), 4);
+	len = sizeof(from6);
+	CHECK_EQ(recvfrom(a, buf, sizeof(buf), 0, (struct sockaddr *)&from6,
+			  &len), 4);
+	CHECK_EQ(len, sizeof(from6));
+	CHECK_EQ(from6.sin6_family, AF_INET6);
+	CHECK_MEM(&from6.sin6_addr, mapped_lo, 16);
+	CHECK_EQ(from6.sin6_port, b_addr.sin_port);
+	CHECK_OK(close(a));
+	CHECK_OK(close(b));
+}
+
 static const struct th_test tests[] = {
 	{ "bind_ephemeral_inuse", t_bind_ephemeral_inuse },
 	{ "sendto_recvfrom", t_sendto_recvfrom },
@@ -256,6 +291,7 @@ static const struct th_test tests[] = {
 	{ "emsgsize", t_emsgsize },
 	{ "poll_fionread", t_poll_fionread },
 	{ "v6_sendto", t_v6_sendto },
+	{ "v4_mapped", t_v4_mapped },
 };
 
 TH_MAIN(tests)
