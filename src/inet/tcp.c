@@ -21,6 +21,7 @@
 #include "inet/inet.h"
 
 #include "lwip/mem.h"
+#include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
 
 /* Linux's TCP_NODELAY (IPPROTO_TCP level); abi.h has no TCP options yet. */
@@ -298,6 +299,43 @@ take_error(struct ks_sock *so)
 	return err;
 }
 
+/* Whether two local addresses overlap (one is a wildcard, or they are
+ * equal) for a bind conflict. */
+static bool
+addr_overlaps(const ip_addr_t *a, const ip_addr_t *b)
+{
+	return ip_addr_isany(a) || ip_addr_isany(b) || ip_addr_cmp(a, b);
+}
+
+/*
+ * SO_REUSEADDR where lwIP's rule differs from Linux's: a listener on the
+ * port refuses the bind even when both sockets set the option (lwIP lets
+ * the bind through and refuses the second listen only), and a connection
+ * in TIME_WAIT yields its port only when it had the option too (lwIP
+ * looks at the new socket alone). Returns 0 or -KS_EADDRINUSE. Stack
+ * lock held.
+ */
+static int
+reuseaddr_check(const ip_addr_t *ip, uint16_t port)
+{
+	struct tcp_pcb_listen *lpcb;
+	struct tcp_pcb *pcb;
+
+	if (port == 0)
+		return 0;
+	for (lpcb = tcp_listen_pcbs.listen_pcbs; lpcb != NULL;
+	     lpcb = lpcb->next)
+		if (lpcb->local_port == port &&
+		    addr_overlaps(&lpcb->local_ip, ip))
+			return -KS_EADDRINUSE;
+	for (pcb = tcp_tw_pcbs; pcb != NULL; pcb = pcb->next)
+		if (pcb->local_port == port &&
+		    addr_overlaps(&pcb->local_ip, ip) &&
+		    !ip_get_option(pcb, SOF_REUSEADDR))
+			return -KS_EADDRINUSE;
+	return 0;
+}
+
 static int
 tcp_bind_op(struct ks_sock *so, const void *addr, uint32_t len)
 {
@@ -316,8 +354,12 @@ tcp_bind_op(struct ks_sock *so, const void *addr, uint32_t len)
 	err = -KS_EINVAL;
 	if (is->bound || is->pcb.tcp == NULL || is->tstate != INET_TCP_CLOSED)
 		goto unlock;
-	if (sock_has_opt(so, KS_OPT_REUSEADDR))
+	if (sock_has_opt(so, KS_OPT_REUSEADDR)) {
+		err = reuseaddr_check(&ip, port);
+		if (err < 0)
+			goto unlock;
 		ip_set_option(is->pcb.tcp, SOF_REUSEADDR);
+	}
 	err = ks__inet_err(tcp_bind(is->pcb.tcp, &ip, port));
 	if (err == 0)
 		is->bound = true;

@@ -707,6 +707,82 @@ t_v6only(void)
 	CHECK_OK(close(l));
 }
 
+static int
+reuse_socket(void)
+{
+	int fd = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0)), one = 1;
+
+	CHECK_OK(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)));
+	return fd;
+}
+
+/* Leaves a connection in TIME_WAIT on *@a's port (the server end,
+ * which closes first), from a listener with SO_REUSEADDR or without. */
+static void
+time_wait_on(struct sockaddr_in *a, bool reuse)
+{
+	int l = reuse ? reuse_socket() : CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	int c, s;
+	char buf[4];
+
+	*a = lo4(0);
+	CHECK_OK(bind(l, (struct sockaddr *)a, sizeof(*a)));
+	CHECK_OK(listen(l, 1));
+	*a = lo4(local_port(l));
+	c = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	CHECK_OK(connect(c, (struct sockaddr *)a, sizeof(*a)));
+	s = CHECK_OK(accept(l, NULL, NULL));
+	CHECK_OK(close(l));
+	CHECK_OK(close(s));
+	CHECK_EQ(recv(c, buf, sizeof(buf), 0), 0);
+	CHECK_OK(close(c));
+	th_sleep_ms(20);
+}
+
+/* A connection in TIME_WAIT holds its port: a bind there is EADDRINUSE
+ * without SO_REUSEADDR, and with it only when the old connection had
+ * it too (Linux checks both ends' sk_reuse). */
+static void
+t_reuseaddr_time_wait(void)
+{
+	int keep = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0)), n;
+	struct sockaddr_in a;
+
+	time_wait_on(&a, true);
+	n = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	CHECK_ERR(bind(n, (struct sockaddr *)&a, sizeof(a)), EADDRINUSE);
+	CHECK_OK(close(n));
+	n = reuse_socket();
+	CHECK_OK(bind(n, (struct sockaddr *)&a, sizeof(a)));
+	CHECK_OK(listen(n, 1));
+	CHECK_OK(close(n));
+	time_wait_on(&a, false);
+	n = reuse_socket();
+	CHECK_ERR(bind(n, (struct sockaddr *)&a, sizeof(a)), EADDRINUSE);
+	CHECK_OK(close(n));
+	CHECK_OK(close(keep));
+}
+
+/* SO_REUSEADDR does not share a listening port: two such sockets bind
+ * one port, only one of them listens, and a third cannot bind while it
+ * does. */
+static void
+t_reuseaddr_listeners(void)
+{
+	int x = reuse_socket(), y = reuse_socket(), z = reuse_socket();
+	struct sockaddr_in a = lo4(0);
+
+	CHECK_OK(bind(x, (struct sockaddr *)&a, sizeof(a)));
+	a = lo4(local_port(x));
+	CHECK_OK(bind(y, (struct sockaddr *)&a, sizeof(a)));
+	CHECK_OK(listen(x, 1));
+	CHECK_ERR(listen(y, 1), EADDRINUSE);
+	CHECK_ERR(bind(z, (struct sockaddr *)&a, sizeof(a)), EADDRINUSE);
+	CHECK_OK(close(x));
+	CHECK_OK(close(y));
+	CHECK_OK(close(z));
+}
+
 static const struct th_test tests[] = {
 	{ "bind_ephemeral", t_bind_ephemeral },
 	{ "bind_errors", t_bind_errors },
@@ -731,6 +807,8 @@ static const struct th_test tests[] = {
 	{ "fionread_outq", t_fionread_outq },
 	{ "v6_dual_stack", t_v6_dual_stack },
 	{ "v6only", t_v6only },
+	{ "reuseaddr_time_wait", t_reuseaddr_time_wait },
+	{ "reuseaddr_listeners", t_reuseaddr_listeners },
 };
 
 TH_MAIN(tests)
