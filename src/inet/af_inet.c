@@ -19,9 +19,15 @@
 /* Linux's SIN6_LEN_RFC2133: a sockaddr_in6 without sin6_scope_id. */
 #define INET6_ADDRLEN_MIN	24
 
-/* Linux's IPPROTO_IPV6 level and its IPV6_V6ONLY option. */
+/* Linux's IP-level option numbers (abi.h does not name them yet). */
+#define INET_IP_TOS		1
+#define INET_IP_TTL		2
 #define INET_IPPROTO_IPV6	41
+#define INET_IPV6_UNICAST_HOPS	16
 #define INET_IPV6_V6ONLY	26
+/* The ECN bits of IP_TOS, which Linux keeps from the stack on a TCP
+ * socket whatever the program sets. */
+#define INET_ECN_MASK		3
 
 static const uint8_t v4mapped_prefix[12] = {
 	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff,
@@ -209,6 +215,11 @@ ks__inet_sock_new_locked(const struct ks_proto_ops *ops, int family,
 	if (err < 0)
 		goto free_sock;
 	ks__sock_init(&is->base, ops, family, type, protocol);
+	is->ttl = INET_TTL_DEFAULT;
+	is->hops = INET_TTL_DEFAULT;
+	is->keepidle = INET_KEEPIDLE_DEFAULT;
+	is->keepintvl = INET_KEEPINTVL_DEFAULT;
+	is->keepcnt = INET_KEEPCNT_DEFAULT;
 	*out = is;
 	return 0;
 
@@ -235,33 +246,93 @@ pcb_local_ip(struct inet_sock *is)
 	return is->pcb.udp != NULL ? &is->pcb.udp->local_ip : NULL;
 }
 
-/* See inet.h. Only IPV6_V6ONLY so far; the rest of the IP levels is
- * Linux's answer for an option a level does not know. */
+/* See inet.h. */
+void
+ks__inet_apply_ip_opts(struct inet_sock *is)
+{
+	uint8_t ttl = is->base.family == KS_AF_INET6 ? is->hops : is->ttl;
+
+	if (is->base.type == KS_SOCK_STREAM && is->pcb.tcp != NULL) {
+		is->pcb.tcp->ttl = ttl;
+		is->pcb.tcp->tos = is->tos;
+	} else if (is->base.type == KS_SOCK_DGRAM && is->pcb.udp != NULL) {
+		is->pcb.udp->ttl = ttl;
+		is->pcb.udp->tos = is->tos;
+	}
+}
+
+/* A TTL or hop limit: -1 means the default, else 0 (hop limit only) or
+ * 1 to 255 (Linux's do_ip_setsockopt / do_ipv6_setsockopt). */
+static int
+parse_ttl(int v, int min, uint8_t *out)
+{
+	if (v == -1)
+		v = INET_TTL_DEFAULT;
+	if (v < min || v > 255)
+		return -KS_EINVAL;
+	*out = (uint8_t)v;
+	return 0;
+}
+
+static int
+set_v6only_locked(struct inet_sock *is, int v)
+{
+	ip_addr_t *local;
+
+	/* Linux: only before the socket has a port. */
+	if (is->bound)
+		return -KS_EINVAL;
+	is->v6only = v != 0;
+	local = pcb_local_ip(is);
+	if (local != NULL)
+		IP_SET_TYPE_VAL(*local, ks__inet_pcb_type(is));
+	return 0;
+}
+
+/* See inet.h: IP_TTL and IP_TOS at IPPROTO_IP, IPV6_V6ONLY and
+ * IPV6_UNICAST_HOPS at IPPROTO_IPV6 (an AF_INET6 socket takes both
+ * levels, as on Linux); the rest is ENOPROTOOPT, Linux's answer for an
+ * option a level does not know. */
 int
 ks__inet_setsockopt_ip(struct ks_sock *so, int level, int name,
 		       const void *val, uint32_t len)
 {
 	struct inet_sock *is = inet_sk(so);
-	ip_addr_t *local;
-	int v, err = 0;
+	int v, err = -KS_ENOPROTOOPT;
 
-	if (so->family != KS_AF_INET6 || level != INET_IPPROTO_IPV6 ||
-	    name != INET_IPV6_V6ONLY)
+	if (level != KS_IPPROTO_IP &&
+	    (so->family != KS_AF_INET6 || level != INET_IPPROTO_IPV6))
 		return -KS_ENOPROTOOPT;
 	if (len < sizeof(int))
 		return -KS_EINVAL;
 	ks__memcpy(&v, val, sizeof(v));
 	ks__inet_lock();
-	/* Linux: only before the socket has a port. */
-	if (is->bound) {
-		err = -KS_EINVAL;
-		goto unlock;
+	if (level == KS_IPPROTO_IP) {
+		switch (name) {
+		case INET_IP_TTL:
+			err = parse_ttl(v, 1, &is->ttl);
+			break;
+		case INET_IP_TOS:
+			if (so->type == KS_SOCK_STREAM)
+				is->tos = (uint8_t)((v & ~INET_ECN_MASK) |
+						    (is->tos & INET_ECN_MASK));
+			else
+				is->tos = (uint8_t)v;
+			err = 0;
+			break;
+		}
+	} else {
+		switch (name) {
+		case INET_IPV6_V6ONLY:
+			err = set_v6only_locked(is, v);
+			break;
+		case INET_IPV6_UNICAST_HOPS:
+			err = parse_ttl(v, 0, &is->hops);
+			break;
+		}
 	}
-	is->v6only = v != 0;
-	local = pcb_local_ip(is);
-	if (local != NULL)
-		IP_SET_TYPE_VAL(*local, ks__inet_pcb_type(is));
-unlock:
+	if (err == 0)
+		ks__inet_apply_ip_opts(is);
 	ks__inet_unlock();
 	return err;
 }
@@ -271,18 +342,29 @@ int
 ks__inet_getsockopt_ip(struct ks_sock *so, int level, int name, void *val,
 		       uint32_t *len)
 {
-	int v;
+	struct inet_sock *is = inet_sk(so);
+	int v = 0, err = 0;
 
 	/* Linux's do_ip_getsockopt() answers a level it does not own with
 	 * EOPNOTSUPP (its setsockopt says ENOPROTOOPT). */
 	if (so->family == KS_AF_INET && level != KS_IPPROTO_IP)
 		return -KS_EOPNOTSUPP;
-	if (so->family != KS_AF_INET6 || level != INET_IPPROTO_IPV6 ||
-	    name != INET_IPV6_V6ONLY)
+	if (level != KS_IPPROTO_IP && level != INET_IPPROTO_IPV6)
 		return -KS_ENOPROTOOPT;
 	ks__inet_lock();
-	v = inet_sk(so)->v6only;
+	if (level == KS_IPPROTO_IP && name == INET_IP_TTL)
+		v = is->ttl;
+	else if (level == KS_IPPROTO_IP && name == INET_IP_TOS)
+		v = is->tos;
+	else if (level == INET_IPPROTO_IPV6 && name == INET_IPV6_V6ONLY)
+		v = is->v6only;
+	else if (level == INET_IPPROTO_IPV6 && name == INET_IPV6_UNICAST_HOPS)
+		v = is->hops;
+	else
+		err = -KS_ENOPROTOOPT;
 	ks__inet_unlock();
+	if (err < 0)
+		return err;
 	if (*len > sizeof(v))
 		*len = sizeof(v);
 	ks__memcpy(val, &v, *len);

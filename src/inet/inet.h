@@ -91,6 +91,13 @@ struct inet_sock {
 	struct inet_sock	*acc_next;	/* [L] link on that queue */
 	int			 acc_count;	/* [L] */
 	int			 backlog;	/* [L] */
+	/* Options kept here and applied to each pcb the socket gets. */
+	uint8_t			 ttl;		/* [L] IP_TTL */
+	uint8_t			 hops;		/* [L] IPV6_UNICAST_HOPS */
+	uint8_t			 tos;		/* [L] IP_TOS */
+	int			 keepidle;	/* [L] TCP_KEEPIDLE, seconds */
+	int			 keepintvl;	/* [L] TCP_KEEPINTVL, seconds */
+	int			 keepcnt;	/* [L] TCP_KEEPCNT */
 };
 
 static inline struct inet_sock *
@@ -163,6 +170,15 @@ int	ks__inet_sock_new_locked(const struct ks_proto_ops *ops, int family,
 				 struct inet_sock **out);
 /* Frees a socket's memory (the ops' destroy). */
 void	ks__inet_destroy(struct ks_sock *so);
+/* Linux's defaults for the options above (net.ipv4.ip_default_ttl,
+ * net.ipv6.conf.*.hop_limit, tcp_keepalive_time/intvl/probes). */
+#define INET_TTL_DEFAULT	64
+#define INET_KEEPIDLE_DEFAULT	7200
+#define INET_KEEPINTVL_DEFAULT	75
+#define INET_KEEPCNT_DEFAULT	9
+/* Copies @is's TTL (or hop limit) and TOS into its pcb, if it has one.
+ * Stack lock held. */
+void	ks__inet_apply_ip_opts(struct inet_sock *is);
 /* The IPPROTO_IP / IPPROTO_IPV6 options both types share. */
 int	ks__inet_setsockopt_ip(struct ks_sock *so, int level, int name,
 			       const void *val, uint32_t len);

@@ -24,8 +24,14 @@
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
 
-/* Linux's TCP_NODELAY (IPPROTO_TCP level); abi.h has no TCP options yet. */
+/* Linux's IPPROTO_TCP options (abi.h has no TCP options yet). */
 #define INET_TCP_NODELAY	1
+#define INET_TCP_KEEPIDLE	4
+#define INET_TCP_KEEPINTVL	5
+#define INET_TCP_KEEPCNT	6
+/* Linux's MAX_TCP_KEEPIDLE, MAX_TCP_KEEPINTVL, MAX_TCP_KEEPCNT. */
+#define INET_KEEP_TIME_MAX	32767
+#define INET_KEEPCNT_MAX	127
 
 /* The largest piece handed to tcp_write() at once (its length is 16 bits). */
 #define INET_TCP_CHUNK		16384
@@ -56,6 +62,19 @@ wake(struct inet_sock *is, unsigned events)
 		ks__inet_wake(&is->base, events);
 }
 
+/* The keepalive timing lwIP uses if SO_KEEPALIVE is on (milliseconds). */
+static void
+apply_keepalive(struct inet_sock *is)
+{
+	struct tcp_pcb *pcb = is->pcb.tcp;
+
+	if (pcb == NULL || is->tstate == INET_TCP_LISTEN)
+		return;
+	pcb->keep_idle = (u32_t)is->keepidle * 1000;
+	pcb->keep_intvl = (u32_t)is->keepintvl * 1000;
+	pcb->keep_cnt = (u32_t)is->keepcnt;
+}
+
 static void
 hook_pcb(struct inet_sock *is, struct tcp_pcb *pcb)
 {
@@ -64,6 +83,8 @@ hook_pcb(struct inet_sock *is, struct tcp_pcb *pcb)
 	tcp_recv(pcb, tcp_recv_cb);
 	tcp_sent(pcb, tcp_sent_cb);
 	tcp_err(pcb, tcp_err_cb);
+	ks__inet_apply_ip_opts(is);
+	apply_keepalive(is);
 }
 
 /* Leaves @pcb to lwIP: no callback will name this socket again. */
@@ -194,6 +215,15 @@ tcp_accept_cb(void *arg, struct tcp_pcb *newpcb, err_t err)
 	ks__memset(cs, 0, sizeof(*cs));
 	cs->pending = true;
 	cs->base.family = ls->base.family;
+	cs->base.type = KS_SOCK_STREAM;
+	/* Options a connection inherits from its listener, as on Linux. */
+	cs->v6only = ls->v6only;
+	cs->ttl = ls->ttl;
+	cs->hops = ls->hops;
+	cs->tos = ls->tos;
+	cs->keepidle = ls->keepidle;
+	cs->keepintvl = ls->keepintvl;
+	cs->keepcnt = ls->keepcnt;
 	hook_pcb(cs, newpcb);
 	cs->bound = true;
 	cs->was_connected = true;
@@ -409,6 +439,42 @@ unlock:
 	return err;
 }
 
+/*
+ * connect() with AF_UNSPEC: Linux's tcp_disconnect() resets a connection
+ * (or abandons an attempt) and leaves a socket that may connect again.
+ * Returns 0, -KS_EINVAL on a listener (Linux stops listening instead: not
+ * done yet) or -KS_ENOMEM. Stack lock held.
+ */
+static int
+tcp_disconnect_locked(struct inet_sock *is)
+{
+	struct ks_sock *so = &is->base;
+	struct tcp_pcb *pcb = is->pcb.tcp;
+
+	if (is->tstate == INET_TCP_LISTEN)
+		return -KS_EINVAL;
+	if (is->tstate == INET_TCP_CLOSED && !is->was_connected)
+		return 0;
+	if (pcb != NULL) {
+		unhook_pcb(is);
+		tcp_abort(pcb);
+	}
+	if (is->rcv != NULL)
+		pbuf_free(is->rcv);
+	is->rcv = NULL;
+	is->rcv_bytes = 0;
+	is->tstate = INET_TCP_CLOSED;
+	is->was_connected = false;
+	is->nb_connect = false;
+	is->peer_fin = false;
+	is->bound = false;
+	ks__lock(so);
+	so->state = KS_SS_UNCONNECTED;
+	so->shutdown = 0;
+	ks__unlock(so);
+	return ks__inet_tcp_attach_locked(is);
+}
+
 static int
 tcp_connect_op(struct ks_sock *so, const void *addr, uint32_t len,
 	       bool nonblock)
@@ -420,9 +486,13 @@ tcp_connect_op(struct ks_sock *so, const void *addr, uint32_t len,
 	int err;
 
 	ks__inet_lock();
-	err = ks__inet_parse_addr(so, addr, len, &ip, &port, false);
+	err = ks__inet_parse_addr(so, addr, len, &ip, &port, true);
 	if (err < 0)
 		goto unlock;
+	if (err == 1) {
+		err = tcp_disconnect_locked(is);
+		goto unlock;
+	}
 	switch (is->tstate) {
 	case INET_TCP_CONNECTED:
 		/* The first connect after a non-blocking one completed
@@ -833,22 +903,44 @@ tcp_ioctl_op(struct ks_sock *so, unsigned long cmd, void *arg)
 	return ks__port->copy_to_user(arg, &v, sizeof(v));
 }
 
+/* Where the IPPROTO_TCP option @name lives in @is, or NULL. */
+static int *
+keep_field(struct inet_sock *is, int name)
+{
+	switch (name) {
+	case INET_TCP_KEEPIDLE:		return &is->keepidle;
+	case INET_TCP_KEEPINTVL:	return &is->keepintvl;
+	case INET_TCP_KEEPCNT:		return &is->keepcnt;
+	default:			return NULL;
+	}
+}
+
 static int
 tcp_setsockopt_op(struct ks_sock *so, int level, int name, const void *val,
 		  uint32_t len)
 {
 	struct inet_sock *is = inet_sk(so);
-	int v;
+	int v, *field, max;
 
 	if (level != KS_IPPROTO_TCP)
 		return ks__inet_setsockopt_ip(so, level, name, val, len);
-	if (name != INET_TCP_NODELAY)
+	field = keep_field(is, name);
+	if (name != INET_TCP_NODELAY && field == NULL)
 		return -KS_ENOPROTOOPT;
 	if (len < sizeof(int))
 		return -KS_EINVAL;
 	ks__memcpy(&v, val, sizeof(v));
+	if (field != NULL) {
+		max = name == INET_TCP_KEEPCNT ? INET_KEEPCNT_MAX :
+		      INET_KEEP_TIME_MAX;
+		if (v < 1 || v > max)
+			return -KS_EINVAL;
+	}
 	ks__inet_lock();
-	if (is->pcb.tcp != NULL && is->tstate != INET_TCP_LISTEN) {
+	if (field != NULL) {
+		*field = v;
+		apply_keepalive(is);
+	} else if (is->pcb.tcp != NULL && is->tstate != INET_TCP_LISTEN) {
 		if (v)
 			tcp_nagle_disable(is->pcb.tcp);
 		else
@@ -863,14 +955,17 @@ tcp_getsockopt_op(struct ks_sock *so, int level, int name, void *val,
 		  uint32_t *len)
 {
 	struct inet_sock *is = inet_sk(so);
-	int v = 0;
+	int v = 0, *field;
 
 	if (level != KS_IPPROTO_TCP)
 		return ks__inet_getsockopt_ip(so, level, name, val, len);
-	if (name != INET_TCP_NODELAY)
+	field = keep_field(is, name);
+	if (name != INET_TCP_NODELAY && field == NULL)
 		return -KS_ENOPROTOOPT;
 	ks__inet_lock();
-	if (is->pcb.tcp != NULL && is->tstate != INET_TCP_LISTEN)
+	if (field != NULL)
+		v = *field;
+	else if (is->pcb.tcp != NULL && is->tstate != INET_TCP_LISTEN)
 		v = tcp_nagle_disabled(is->pcb.tcp) ? 1 : 0;
 	ks__inet_unlock();
 	if (*len > sizeof(v))

@@ -72,6 +72,7 @@ ks__inet_udp_attach_locked(struct inet_sock *is)
 		return -KS_ENOMEM;
 	udp_recv(pcb, udp_recv_cb, is);
 	is->pcb.udp = pcb;
+	ks__inet_apply_ip_opts(is);
 	return 0;
 }
 

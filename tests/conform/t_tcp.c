@@ -783,6 +783,113 @@ t_reuseaddr_listeners(void)
 	CHECK_OK(close(z));
 }
 
+static int
+get_int(int fd, int level, int name)
+{
+	int v = -12345;
+	socklen_t len = sizeof(v);
+
+	CHECK_OK(getsockopt(fd, level, name, &v, &len));
+	CHECK_EQ(len, sizeof(v));
+	return v;
+}
+
+static int
+set_int(int fd, int level, int name, int v)
+{
+	return setsockopt(fd, level, name, &v, sizeof(v));
+}
+
+/* IP_TTL: 64 by default, 1-255, -1 restores the default; IP_TOS reads
+ * back what was set; an option IPPROTO_IP does not have here is
+ * ENOPROTOOPT. IPV6_UNICAST_HOPS likewise on AF_INET6, 0 allowed. */
+static void
+t_ip_options(void)
+{
+	int fd = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	int fd6 = CHECK_OK(socket(AF_INET6, SOCK_STREAM, 0));
+
+	CHECK_EQ(get_int(fd, IPPROTO_IP, IP_TTL), 64);
+	CHECK_OK(set_int(fd, IPPROTO_IP, IP_TTL, 5));
+	CHECK_EQ(get_int(fd, IPPROTO_IP, IP_TTL), 5);
+	CHECK_ERR(set_int(fd, IPPROTO_IP, IP_TTL, 0), EINVAL);
+	CHECK_ERR(set_int(fd, IPPROTO_IP, IP_TTL, 256), EINVAL);
+	CHECK_OK(set_int(fd, IPPROTO_IP, IP_TTL, -1));
+	CHECK_EQ(get_int(fd, IPPROTO_IP, IP_TTL), 64);
+	CHECK_EQ(get_int(fd, IPPROTO_IP, IP_TOS), 0);
+	CHECK_OK(set_int(fd, IPPROTO_IP, IP_TOS, 0x10));
+	CHECK_EQ(get_int(fd, IPPROTO_IP, IP_TOS), 0x10);
+	CHECK_ERR(set_int(fd, IPPROTO_IP, IP_HDRINCL, 1), ENOPROTOOPT);
+	CHECK_EQ(get_int(fd6, IPPROTO_IPV6, IPV6_UNICAST_HOPS), 64);
+	CHECK_OK(set_int(fd6, IPPROTO_IPV6, IPV6_UNICAST_HOPS, 0));
+	CHECK_EQ(get_int(fd6, IPPROTO_IPV6, IPV6_UNICAST_HOPS), 0);
+	CHECK_ERR(set_int(fd6, IPPROTO_IPV6, IPV6_UNICAST_HOPS, 256), EINVAL);
+	CHECK_OK(set_int(fd6, IPPROTO_IPV6, IPV6_UNICAST_HOPS, -1));
+	CHECK_EQ(get_int(fd6, IPPROTO_IPV6, IPV6_UNICAST_HOPS), 64);
+	CHECK_OK(close(fd));
+	CHECK_OK(close(fd6));
+}
+
+/* TCP_KEEPIDLE/KEEPINTVL/KEEPCNT: Linux's defaults 7200/75/9, read back
+ * what was set, EINVAL outside 1-32767 (1-127 for the count); an
+ * accepted connection inherits them from its listener. */
+static void
+t_keepalive_options(void)
+{
+	uint16_t port;
+	int l = listener(AF_INET, &port), c, s;
+	struct sockaddr_in to = lo4(port);
+
+	CHECK_EQ(get_int(l, IPPROTO_TCP, TCP_KEEPIDLE), 7200);
+	CHECK_EQ(get_int(l, IPPROTO_TCP, TCP_KEEPINTVL), 75);
+	CHECK_EQ(get_int(l, IPPROTO_TCP, TCP_KEEPCNT), 9);
+	CHECK_OK(set_int(l, IPPROTO_TCP, TCP_KEEPIDLE, 60));
+	CHECK_OK(set_int(l, IPPROTO_TCP, TCP_KEEPINTVL, 10));
+	CHECK_OK(set_int(l, IPPROTO_TCP, TCP_KEEPCNT, 3));
+	CHECK_ERR(set_int(l, IPPROTO_TCP, TCP_KEEPIDLE, 0), EINVAL);
+	CHECK_ERR(set_int(l, IPPROTO_TCP, TCP_KEEPIDLE, 32768), EINVAL);
+	CHECK_ERR(set_int(l, IPPROTO_TCP, TCP_KEEPCNT, 128), EINVAL);
+	c = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	CHECK_OK(connect(c, (struct sockaddr *)&to, sizeof(to)));
+	s = CHECK_OK(accept(l, NULL, NULL));
+	CHECK_EQ(get_int(s, IPPROTO_TCP, TCP_KEEPIDLE), 60);
+	CHECK_EQ(get_int(s, IPPROTO_TCP, TCP_KEEPINTVL), 10);
+	CHECK_EQ(get_int(s, IPPROTO_TCP, TCP_KEEPCNT), 3);
+	CHECK_EQ(get_int(c, IPPROTO_TCP, TCP_KEEPIDLE), 7200);
+	CHECK_OK(close(s));
+	CHECK_OK(close(c));
+	CHECK_OK(close(l));
+}
+
+/* connect with AF_UNSPEC resets the connection (the peer reads
+ * ECONNRESET), leaves the socket unconnected, and it may connect again. */
+static void
+t_connect_unspec_disconnects(void)
+{
+	uint16_t port;
+	int l = listener(AF_INET, &port), c, s, s2;
+	struct sockaddr_in to = lo4(port), peer;
+	struct sockaddr unspec = { .sa_family = AF_UNSPEC };
+	socklen_t len = sizeof(peer);
+	char buf[4];
+
+	c = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	CHECK_OK(connect(c, (struct sockaddr *)&to, sizeof(to)));
+	s = CHECK_OK(accept(l, NULL, NULL));
+	CHECK_OK(connect(c, &unspec, sizeof(unspec)));
+	CHECK_ERR(getpeername(c, (struct sockaddr *)&peer, &len), ENOTCONN);
+	th_sleep_ms(20);
+	CHECK_ERR(recv(s, buf, sizeof(buf), 0), ECONNRESET);
+	CHECK_OK(connect(c, (struct sockaddr *)&to, sizeof(to)));
+	s2 = CHECK_OK(accept(l, NULL, NULL));
+	CHECK_EQ(send(c, "ok", 2, 0), 2);
+	CHECK_EQ(recv(s2, buf, sizeof(buf), 0), 2);
+	CHECK_OK(close(s2));
+	CHECK_OK(close(s));
+	CHECK_OK(close(c));
+	CHECK_OK(close(l));
+}
+
 static const struct th_test tests[] = {
 	{ "bind_ephemeral", t_bind_ephemeral },
 	{ "bind_errors", t_bind_errors },
@@ -809,6 +916,9 @@ static const struct th_test tests[] = {
 	{ "v6only", t_v6only },
 	{ "reuseaddr_time_wait", t_reuseaddr_time_wait },
 	{ "reuseaddr_listeners", t_reuseaddr_listeners },
+	{ "ip_options", t_ip_options },
+	{ "keepalive_options", t_keepalive_options },
+	{ "connect_unspec_disconnects", t_connect_unspec_disconnects },
 };
 
 TH_MAIN(tests)
