@@ -79,6 +79,10 @@ struct inet_sock {
 	/* [L] TCP: a non-blocking connect said EINPROGRESS and no connect
 	 * has reported the outcome yet (Linux's SS_CONNECTING). */
 	bool			 nb_connect;
+	/* TCP: the local address, kept for getsockname once lwIP's pcb is
+	 * gone (a reset, or a connection that ended both ways). */
+	ip_addr_t		 laddr;		/* [L] */
+	uint16_t		 lport;		/* [L] */
 	/* TCP: received bytes not yet read, as one pbuf chain, and how
 	 * many of them (lwIP's tot_len is 16 bits). */
 	struct pbuf		*rcv;		/* [L] */

@@ -87,6 +87,17 @@ hook_pcb(struct inet_sock *is, struct tcp_pcb *pcb)
 	apply_keepalive(is);
 }
 
+/* Remembers the pcb's local address (its port is only known after
+ * bind, listen, connect or accept). */
+static void
+save_local(struct inet_sock *is)
+{
+	if (is->pcb.tcp == NULL)
+		return;
+	ip_addr_copy(is->laddr, is->pcb.tcp->local_ip);
+	is->lport = is->pcb.tcp->local_port;
+}
+
 /* Leaves @pcb to lwIP: no callback will name this socket again. */
 static void
 unhook_pcb(struct inet_sock *is)
@@ -95,6 +106,7 @@ unhook_pcb(struct inet_sock *is)
 
 	if (pcb == NULL)
 		return;
+	save_local(is);
 	tcp_arg(pcb, NULL);
 	if (pcb->state != LISTEN) {
 		tcp_recv(pcb, NULL);
@@ -126,8 +138,16 @@ tcp_recv_cb(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 
 	if (p == NULL) {
 		/* The peer's FIN: reads return 0 once the queue is empty
-		 * (Linux sets RCV_SHUTDOWN). */
+		 * (Linux sets RCV_SHUTDOWN). When ours went first, the
+		 * connection is over for the socket (Linux's tcp_done at
+		 * TIME_WAIT): lwIP finishes it alone and may free the pcb
+		 * later without a callback (TIME_WAIT expiry, CLOSING), so
+		 * the socket lets go of it now. */
 		is->peer_fin = true;
+		if (pcb->state != CLOSE_WAIT) {
+			unhook_pcb(is);
+			is->tstate = INET_TCP_CLOSED;
+		}
 		if (is->pending) {
 			is->base.shutdown |= KS_RCV_SHUTDOWN;
 			return ERR_OK;
@@ -166,6 +186,20 @@ tcp_err_cb(void *arg, err_t err)
 	if (is == NULL)
 		return;
 	is->pcb.tcp = NULL;
+	if (err == ERR_CLSD) {
+		/* Our FIN was acknowledged after the peer's (LAST_ACK): an
+		 * orderly end, no error. */
+		is->tstate = INET_TCP_CLOSED;
+		if (!is->pending) {
+			ks__lock(&is->base);
+			is->base.state = KS_SS_UNCONNECTED;
+			is->base.shutdown = KS_SHUTDOWN_MASK;
+			ks__wake_locked(&is->base, KS_POLLIN | KS_POLLOUT |
+					KS_POLLHUP);
+			ks__unlock(&is->base);
+		}
+		return;
+	}
 	if (is->tstate == INET_TCP_CONNECTING)
 		e = err == ERR_RST ? KS_ECONNREFUSED : KS_ETIMEDOUT;
 	else
@@ -225,6 +259,7 @@ tcp_accept_cb(void *arg, struct tcp_pcb *newpcb, err_t err)
 	cs->keepintvl = ls->keepintvl;
 	cs->keepcnt = ls->keepcnt;
 	hook_pcb(cs, newpcb);
+	save_local(cs);
 	cs->bound = true;
 	cs->was_connected = true;
 	cs->tstate = INET_TCP_CONNECTED;
@@ -391,8 +426,10 @@ tcp_bind_op(struct ks_sock *so, const void *addr, uint32_t len)
 		ip_set_option(is->pcb.tcp, SOF_REUSEADDR);
 	}
 	err = ks__inet_err(tcp_bind(is->pcb.tcp, &ip, port));
-	if (err == 0)
+	if (err == 0) {
 		is->bound = true;
+		save_local(is);
+	}
 unlock:
 	ks__inet_unlock();
 	return err;
@@ -431,6 +468,7 @@ tcp_listen_op(struct ks_sock *so, int backlog)
 	is->pcb.tcp = lpcb;
 	tcp_arg(lpcb, is);
 	tcp_accept(lpcb, tcp_accept_cb);
+	save_local(is);
 	is->backlog = backlog;
 	set_state(is, INET_TCP_LISTEN, KS_SS_LISTENING);
 	err = 0;
@@ -533,6 +571,7 @@ tcp_connect_op(struct ks_sock *so, const void *addr, uint32_t len,
 	if (err < 0)
 		goto unlock;
 	is->bound = true;
+	save_local(is);
 	is->tstate = INET_TCP_CONNECTING;
 	err = -KS_EINPROGRESS;
 	is->nb_connect = nonblock;
@@ -821,6 +860,8 @@ tcp_getname_op(struct ks_sock *so, void *addr, uint32_t *len, bool peer)
 	} else if (pcb != NULL && is->bound) {
 		ks__inet_put_addr(so, &pcb->local_ip, pcb->local_port, addr,
 				  len);
+	} else if (is->bound) {
+		ks__inet_put_addr(so, &is->laddr, is->lport, addr, len);
 	} else {
 		ks__inet_put_addr(so, NULL, 0, addr, len);
 	}

@@ -890,6 +890,43 @@ t_connect_unspec_disconnects(void)
 	CHECK_OK(close(l));
 }
 
+/* Both ends shut down for writing, in turn: the connection is over for
+ * both sockets (Linux's state CLOSE, one end in TIME_WAIT behind it):
+ * no peer, EPIPE, no error, every poll bit but ERR, and the local name
+ * still readable. */
+static void
+t_both_closed(void)
+{
+	int c[2];
+	struct sockaddr_in before, after, peer;
+	socklen_t len = sizeof(before);
+	char buf[4];
+
+	tcp_pair(AF_INET, c);
+	CHECK_OK(getsockname(c[0], (struct sockaddr *)&before, &len));
+	CHECK_OK(shutdown(c[0], SHUT_WR));
+	CHECK_EQ(recv(c[1], buf, sizeof(buf), 0), 0);
+	CHECK_OK(shutdown(c[1], SHUT_WR));
+	CHECK_EQ(recv(c[0], buf, sizeof(buf), 0), 0);
+	th_sleep_ms(20);
+	for (int i = 0; i < 2; i++) {
+		len = sizeof(peer);
+		CHECK_ERR(getpeername(c[i], (struct sockaddr *)&peer, &len),
+			  ENOTCONN);
+		CHECK_ERR(send(c[i], "x", 1, MSG_NOSIGNAL), EPIPE);
+		CHECK_EQ(so_error(c[i]), 0);
+		CHECK_EQ(revents(c[i], ALL_EVENTS),
+			 POLLIN | POLLOUT | POLLHUP | POLLRDHUP);
+		CHECK_EQ(recv(c[i], buf, sizeof(buf), 0), 0);
+	}
+	len = sizeof(after);
+	CHECK_OK(getsockname(c[0], (struct sockaddr *)&after, &len));
+	CHECK_EQ(after.sin_port, before.sin_port);
+	CHECK_EQ(after.sin_addr.s_addr, before.sin_addr.s_addr);
+	CHECK_OK(close(c[0]));
+	CHECK_OK(close(c[1]));
+}
+
 static const struct th_test tests[] = {
 	{ "bind_ephemeral", t_bind_ephemeral },
 	{ "bind_errors", t_bind_errors },
@@ -919,6 +956,7 @@ static const struct th_test tests[] = {
 	{ "ip_options", t_ip_options },
 	{ "keepalive_options", t_keepalive_options },
 	{ "connect_unspec_disconnects", t_connect_unspec_disconnects },
+	{ "both_closed", t_both_closed },
 };
 
 TH_MAIN(tests)
