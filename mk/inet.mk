@@ -73,3 +73,31 @@ CHECK_TARGETS += unit-tsan-t_inet
 unit-tsan-t_inet: $(BUILD)/unit-tsan/t_inet
 	@TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
 	 tools/run-suite unit-tsan-t_inet 300 $<
+
+# libFuzzer target for the interface's input path (fuzz/inet_fuzz.c):
+# make check runs it for a bounded 20 s (fuzz-inet-check), make fuzz for
+# ten minutes. Like the cmsg fuzzer it compiles everything with clang and
+# ASan+UBSan, lwIP included (so its reads are watched too), here with
+# lwIP's checksum checks off so that random packets get past them.
+FUZZ_INET     := $(BUILD)/fuzz/inet_fuzz
+FUZZ_INET_SRC := fuzz/inet_fuzz.c $(KS_SRCS) $(HOSTED_SRCS)
+FUZZ_INET_NOCHECK := -DCHECKSUM_CHECK_IP=0 -DCHECKSUM_CHECK_TCP=0 \
+                     -DCHECKSUM_CHECK_UDP=0 -DCHECKSUM_CHECK_ICMP=0 \
+                     -DCHECKSUM_CHECK_ICMP6=0
+
+CHECK_TARGETS += fuzz-inet-check
+FUZZ_TARGETS  += fuzz-inet
+.PHONY: fuzz-inet-check fuzz-inet
+
+$(FUZZ_INET): $(FUZZ_INET_SRC) $(KS_HEADERS) $(INET_HDRS) $(LWIP_HDRS)
+	@mkdir -p $(dir $@)
+	$(CLANG) -std=gnu11 -g -O1 -Wall -Wextra -Werror -Wno-unused-parameter \
+	    -D_GNU_SOURCE -pthread -Iinclude -Isrc $(LWIP_INC) $(FUZZ_INET_NOCHECK) \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	    $(FUZZ_INET_SRC) -o $@
+
+fuzz-inet-check: $(FUZZ_INET)
+	@tools/run-suite fuzz-inet 90 sh fuzz/run-fuzz.sh $(FUZZ_INET) 20 fuzz/inet-seeds
+
+fuzz-inet: $(FUZZ_INET)
+	sh fuzz/run-fuzz.sh $(FUZZ_INET) 600 fuzz/inet-seeds

@@ -141,6 +141,14 @@ void	ks__inet_set_error(struct ks_sock *so, int err);
 /* The family's init and fini (ks_init, ks_fini): the lock, no stack. */
 int	ks__inet_stack_init(void);
 void	ks__inet_stack_fini(void);
+/*
+ * Delivers @len bytes as an IP packet arriving on the loopback, as if a
+ * link had received it (the fuzzer's way in, and a TAP link's later).
+ * Returns 0 (lwIP took it, whatever it made of it), -KS_EINVAL (empty or
+ * longer than 65535), -KS_ENETDOWN (no AF_INET socket, so no stack),
+ * -KS_ENOBUFS. Takes the stack lock.
+ */
+int	ks__inet_loop_input(const void *packet, size_t len);
 /* Whether @addr reaches a socket here (127.0.0.1, ::1). */
 bool	ks__inet_addr_is_local(const ip_addr_t *addr);
 

@@ -326,6 +326,33 @@ ks__inet_set_error(struct ks_sock *so, int err)
 	ks__unlock(so);
 }
 
+/* See inet.h. */
+int
+ks__inet_loop_input(const void *packet, size_t len)
+{
+	struct pbuf *p;
+	int err = 0;
+
+	if (len == 0 || len > 0xffff)
+		return -KS_EINVAL;
+	ks__inet_lock();
+	if (!stack.running) {
+		err = -KS_ENETDOWN;
+		goto unlock;
+	}
+	p = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_RAM);
+	if (p == NULL) {
+		err = -KS_ENOBUFS;
+		goto unlock;
+	}
+	ks__memcpy(p->payload, packet, len);
+	/* ip_input() owns the packet whatever it does with it. */
+	stack.loop.input(p, &stack.loop);
+unlock:
+	ks__inet_unlock();
+	return err;
+}
+
 /* See inet.h. Only the loopback's own addresses reach a socket: lwIP
  * accepts a packet for 127.0.0.1 but not for the rest of 127.0.0.0/8. */
 bool
