@@ -137,6 +137,10 @@ udp_connect_op(struct ks_sock *so, const void *addr, uint32_t len,
 		goto unlock;
 	}
 	ks__inet_any_to_loopback(&ip);
+	/* The loopback is the only interface (tcp.c says the same). */
+	err = -KS__ENETUNREACH;
+	if (!ks__inet_addr_is_local(&ip))
+		goto unlock;
 	err = ks__inet_err(udp_connect(is->pcb.udp, &ip, port));
 	if (err < 0)
 		goto unlock;
@@ -171,6 +175,9 @@ udp_sendmsg_op(struct ks_sock *so, const struct ks_msghdr *msg,
 		if (err < 0)
 			goto unlock;
 		ks__inet_any_to_loopback(&ip);
+		err = -KS__ENETUNREACH;
+		if (!ks__inet_addr_is_local(&ip))
+			goto unlock;
 	} else if (udp_is_connected(is)) {
 		ip_addr_copy(ip, is->pcb.udp->remote_ip);
 		port = is->pcb.udp->remote_port;

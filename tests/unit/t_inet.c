@@ -295,6 +295,25 @@ t_concurrent_stream(void)
 	CHECK_EQ(ut_join(w), 0);
 }
 
+/* The loopback is the only interface: a destination elsewhere has no
+ * route, for TCP and UDP (Linux on a host without a route says the
+ * same), instead of a SYN that the loopback drops until a timeout. */
+static void
+t_no_route_elsewhere(void)
+{
+	struct ks_sock *t = inet_socket(KS_AF_INET, KS_SOCK_STREAM);
+	struct ks_sock *u = inet_socket(KS_AF_INET, KS_SOCK_DGRAM);
+	struct ks_sockaddr_in far;
+
+	if (u == NULL)
+		return;
+	lo4(&far, 80);
+	far.sin_addr.s_addr = htonl(0xc0000201);	/* 192.0.2.1 */
+	ERR(ks_connect(t, &far, sizeof(far)), -101 /* ENETUNREACH */);
+	ERR(ks_connect(u, &far, sizeof(far)), -101);
+	ERR(ut_sendto(u, "x", 1, 0, &far, sizeof(far)), -101);
+}
+
 static const struct ut_test tests[] = {
 	{ "create_close", t_create_close, 0 },
 	{ "tcp_exchange_v4", t_tcp_exchange_v4, 0 },
@@ -304,6 +323,7 @@ static const struct ut_test tests[] = {
 	{ "stack_restarts", t_stack_restarts, 0 },
 	{ "heap_dry_enobufs", t_heap_dry_enobufs, 0 },
 	{ "concurrent_stream", t_concurrent_stream, UT_NO_INJECT },
+	{ "no_route_elsewhere", t_no_route_elsewhere, 0 },
 };
 
 UT_MAIN(tests)
