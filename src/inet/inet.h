@@ -13,13 +13,16 @@
  * that made them) and every field of struct inet_sock tagged [L] is under
  * it. The generic socket lock (so->lock, [S]) still guards what the core
  * owns: the wait queue, so->err, so->state, so->shutdown and the options.
+ * src/inet writes so->state and so->shutdown with both locks held, so it
+ * reads them under either; so->err, which the core's SO_ERROR clears
+ * under [S] alone, only under [S].
  *
  *   Order: stack lock, then a socket lock. A socket lock is never held
  *   while calling lwIP (a callback may take any socket's lock to wake it),
  *   and nothing that holds a socket lock takes the stack lock.
  *   The all-sockets list lock [G] is taken under the stack lock when a
- *   listener's callback creates the socket of a new connection; nothing
- *   holding [G] takes another lock, so that order is safe too.
+ *   socket is created (accept() included); nothing holding [G] takes
+ *   another lock, so that order is safe too.
  *
  * A thread blocks by putting a waiter on its socket's queue (under [S],
  * with [L] held so no callback can run in between), dropping both locks
