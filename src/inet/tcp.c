@@ -653,6 +653,10 @@ tcp_sendmsg_op(struct ks_sock *so, const struct ks_msghdr *msg,
 	long sent = 0;
 	int err = 0;
 
+	/* lwIP has no urgent data to send: refused, where Linux would send
+	 * it (docs/inet.md lists the difference). */
+	if (flags & KS_MSG_OOB)
+		return -KS_EOPNOTSUPP;
 	ks__inet_lock();
 	while (is->tstate == INET_TCP_CONNECTING) {
 		if (deadline == -2)
@@ -767,9 +771,12 @@ tcp_recvmsg_op(struct ks_sock *so, struct ks_msghdr *msg, struct ks_iter *it,
 	long copied = 0, r;
 	int err = 0;
 
-	/* There is never urgent data to read (Linux: EINVAL). */
+	/* There is never urgent data to read (Linux: EINVAL), nor anything
+	 * on the error queue (no IP_RECVERR yet: EAGAIN, as when empty). */
 	if (flags & KS_MSG_OOB)
 		return -KS_EINVAL;
+	if (flags & KS_MSG_ERRQUEUE)
+		return -KS_EAGAIN;
 	msg->msg_namelen = 0;
 	msg->msg_controllen = 0;
 	ks__inet_lock();

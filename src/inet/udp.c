@@ -165,6 +165,9 @@ udp_sendmsg_op(struct ks_sock *so, const struct ks_msghdr *msg,
 	struct pbuf *p;
 	long err;
 
+	/* Linux's udp_sendmsg(): no out-of-band data on a datagram. */
+	if (flags & KS_MSG_OOB)
+		return -KS_EOPNOTSUPP;
 	ks__inet_lock();
 	err = -KS_EPIPE;
 	if (so->shutdown & KS_SEND_SHUTDOWN)
@@ -237,6 +240,9 @@ udp_recvmsg_op(struct ks_sock *so, struct ks_msghdr *msg, struct ks_iter *it,
 
 	if (flags & KS_MSG_OOB)
 		return -KS_EOPNOTSUPP;
+	/* Nothing is ever queued on the error queue (no IP_RECVERR yet). */
+	if (flags & KS_MSG_ERRQUEUE)
+		return -KS_EAGAIN;
 	msg->msg_controllen = 0;
 	ks__inet_lock();
 	while ((d = is->dq_head) == NULL) {

@@ -927,6 +927,21 @@ t_both_closed(void)
 	CHECK_OK(close(c[1]));
 }
 
+/* No urgent data to read is EINVAL; the error queue is empty (EAGAIN at
+ * once on a blocking socket). */
+static void
+t_oob_errqueue(void)
+{
+	int c[2];
+	char buf[4];
+
+	tcp_pair(AF_INET, c);
+	CHECK_ERR(recv(c[1], buf, sizeof(buf), MSG_OOB), EINVAL);
+	CHECK_ERR(recv(c[1], buf, sizeof(buf), MSG_ERRQUEUE), EAGAIN);
+	CHECK_OK(close(c[0]));
+	CHECK_OK(close(c[1]));
+}
+
 static const struct th_test tests[] = {
 	{ "bind_ephemeral", t_bind_ephemeral },
 	{ "bind_errors", t_bind_errors },
@@ -957,6 +972,7 @@ static const struct th_test tests[] = {
 	{ "keepalive_options", t_keepalive_options },
 	{ "connect_unspec_disconnects", t_connect_unspec_disconnects },
 	{ "both_closed", t_both_closed },
+	{ "oob_errqueue", t_oob_errqueue },
 };
 
 TH_MAIN(tests)

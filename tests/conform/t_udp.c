@@ -282,6 +282,22 @@ t_v4_mapped(void)
 	CHECK_OK(close(b));
 }
 
+/* Flags UDP does not do: MSG_OOB on send is EOPNOTSUPP; the error queue
+ * is empty (EAGAIN, at once, even from a blocking socket). */
+static void
+t_unsupported_flags(void)
+{
+	struct sockaddr_in b_addr;
+	int b = bound4(&b_addr), a = CHECK_OK(socket(AF_INET, SOCK_DGRAM, 0));
+	char buf[4];
+
+	CHECK_ERR(sendto(a, "x", 1, MSG_OOB, (struct sockaddr *)&b_addr,
+			 sizeof(b_addr)), EOPNOTSUPP);
+	CHECK_ERR(recv(b, buf, sizeof(buf), MSG_ERRQUEUE), EAGAIN);
+	CHECK_OK(close(a));
+	CHECK_OK(close(b));
+}
+
 static const struct th_test tests[] = {
 	{ "bind_ephemeral_inuse", t_bind_ephemeral_inuse },
 	{ "sendto_recvfrom", t_sendto_recvfrom },
@@ -292,6 +308,7 @@ static const struct th_test tests[] = {
 	{ "poll_fionread", t_poll_fionread },
 	{ "v6_sendto", t_v6_sendto },
 	{ "v4_mapped", t_v4_mapped },
+	{ "unsupported_flags", t_unsupported_flags },
 };
 
 TH_MAIN(tests)
