@@ -942,6 +942,29 @@ t_oob_errqueue(void)
 	CHECK_OK(close(c[1]));
 }
 
+/* SO_TYPE, SO_PROTOCOL and SO_DOMAIN name the socket; SO_ACCEPTCONN
+ * turns on with listen(); shutdown(SHUT_RD) makes recv return 0. */
+static void
+t_socket_options_shut_rd(void)
+{
+	int fd = CHECK_OK(socket(AF_INET6, SOCK_STREAM, 0)), c[2];
+	char buf[4];
+
+	CHECK_EQ(get_int(fd, SOL_SOCKET, SO_TYPE), SOCK_STREAM);
+	CHECK_EQ(get_int(fd, SOL_SOCKET, SO_PROTOCOL), IPPROTO_TCP);
+	CHECK_EQ(get_int(fd, SOL_SOCKET, SO_DOMAIN), AF_INET6);
+	CHECK_EQ(get_int(fd, SOL_SOCKET, SO_ACCEPTCONN), 0);
+	CHECK_OK(listen(fd, 1));
+	CHECK_EQ(get_int(fd, SOL_SOCKET, SO_ACCEPTCONN), 1);
+	CHECK_OK(close(fd));
+	tcp_pair(AF_INET, c);
+	CHECK_OK(shutdown(c[1], SHUT_RD));
+	CHECK_EQ(recv(c[1], buf, sizeof(buf), 0), 0);
+	CHECK_EQ(revents(c[1], ALL_EVENTS), POLLIN | POLLOUT | POLLRDHUP);
+	CHECK_OK(close(c[0]));
+	CHECK_OK(close(c[1]));
+}
+
 static const struct th_test tests[] = {
 	{ "bind_ephemeral", t_bind_ephemeral },
 	{ "bind_errors", t_bind_errors },
@@ -973,6 +996,7 @@ static const struct th_test tests[] = {
 	{ "connect_unspec_disconnects", t_connect_unspec_disconnects },
 	{ "both_closed", t_both_closed },
 	{ "oob_errqueue", t_oob_errqueue },
+	{ "socket_options_shut_rd", t_socket_options_shut_rd },
 };
 
 TH_MAIN(tests)

@@ -294,6 +294,8 @@ t_unsupported_flags(void)
 	CHECK_ERR(sendto(a, "x", 1, MSG_OOB, (struct sockaddr *)&b_addr,
 			 sizeof(b_addr)), EOPNOTSUPP);
 	CHECK_ERR(recv(b, buf, sizeof(buf), MSG_ERRQUEUE), EAGAIN);
+	/* shutdown needs a connected socket. */
+	CHECK_ERR(shutdown(a, SHUT_RDWR), ENOTCONN);
 	CHECK_OK(close(a));
 	CHECK_OK(close(b));
 }
