@@ -401,6 +401,18 @@ reuseaddr_check(const ip_addr_t *ip, uint16_t port)
 	return 0;
 }
 
+/* Whether an error is pending (left in place). */
+static bool
+has_error(struct ks_sock *so)
+{
+	bool pending;
+
+	ks__lock(so);
+	pending = so->err != 0;
+	ks__unlock(so);
+	return pending;
+}
+
 static int
 tcp_bind_op(struct ks_sock *so, const void *addr, uint32_t len)
 {
@@ -671,6 +683,10 @@ tcp_sendmsg_op(struct ks_sock *so, const struct ks_msghdr *msg,
 		size_t n;
 		err_t werr;
 
+		/* An error after some bytes went stays pending for the next
+		 * call, as Linux leaves sk_err after a short send. */
+		if (sent > 0 && has_error(so))
+			break;
 		err = take_error(so);
 		if (err < 0)
 			break;

@@ -965,6 +965,37 @@ t_socket_options_shut_rd(void)
 	CHECK_OK(close(c[1]));
 }
 
+static int
+close_later(void *arg)
+{
+	th_sleep_ms(100);
+	return close(*(int *)arg) < 0;
+}
+
+/* A reset while a blocking send waits: the send returns what it sent,
+ * and the error stays for the next call (ECONNRESET). */
+static void
+t_reset_during_send(void)
+{
+	static char big[16 << 20];
+	struct th_child *w;
+	int c[2];
+	long n;
+
+	tcp_pair(AF_INET, c);
+	CHECK_EQ(send(c[1], "unread", 6, 0), 6);
+	th_sleep_ms(20);
+	/* The peer holds unread data, so its close is a reset. */
+	w = th_fork(close_later, &c[0]);
+	CHECK_OK(close(c[0]));
+	n = send(c[1], big, sizeof(big), MSG_NOSIGNAL);
+	CHECK(n > 0);
+	CHECK(n < (long)sizeof(big));
+	CHECK_ERR(send(c[1], big, 1, MSG_NOSIGNAL), ECONNRESET);
+	CHECK_EQ(th_join(w), 0);
+	CHECK_OK(close(c[1]));
+}
+
 static const struct th_test tests[] = {
 	{ "bind_ephemeral", t_bind_ephemeral },
 	{ "bind_errors", t_bind_errors },
@@ -997,6 +1028,7 @@ static const struct th_test tests[] = {
 	{ "both_closed", t_both_closed },
 	{ "oob_errqueue", t_oob_errqueue },
 	{ "socket_options_shut_rd", t_socket_options_shut_rd },
+	{ "reset_during_send", t_reset_during_send },
 };
 
 TH_MAIN(tests)
