@@ -818,6 +818,10 @@ tcp_recvmsg_op(struct ks_sock *so, struct ks_msghdr *msg, struct ks_iter *it,
 		}
 		if (want == 0)
 			break;
+		/* After some bytes, an error is left for the next call
+		 * (Linux's tcp_recvmsg stops and keeps sk_err). */
+		if (copied > 0 && has_error(so))
+			break;
 		err = take_error(so);
 		if (err < 0)
 			break;

@@ -996,6 +996,28 @@ t_reset_during_send(void)
 	CHECK_OK(close(c[1]));
 }
 
+/* Data that arrived before a reset is still read, and the reset comes
+ * after it, also when MSG_WAITALL asked for more. */
+static void
+t_reset_after_data(void)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	int c[2];
+	char buf[10];
+
+	tcp_pair(AF_INET, c);
+	CHECK_EQ(send(c[0], "abc", 3, 0), 3);
+	th_sleep_ms(20);
+	CHECK_OK(setsockopt(c[0], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)));
+	CHECK_OK(close(c[0]));
+	th_sleep_ms(20);
+	CHECK_EQ(recv(c[1], buf, sizeof(buf), MSG_WAITALL), 3);
+	CHECK_MEM(buf, "abc", 3);
+	CHECK_ERR(recv(c[1], buf, sizeof(buf), 0), ECONNRESET);
+	CHECK_EQ(recv(c[1], buf, sizeof(buf), 0), 0);
+	CHECK_OK(close(c[1]));
+}
+
 static const struct th_test tests[] = {
 	{ "bind_ephemeral", t_bind_ephemeral },
 	{ "bind_errors", t_bind_errors },
@@ -1029,6 +1051,7 @@ static const struct th_test tests[] = {
 	{ "oob_errqueue", t_oob_errqueue },
 	{ "socket_options_shut_rd", t_socket_options_shut_rd },
 	{ "reset_during_send", t_reset_during_send },
+	{ "reset_after_data", t_reset_after_data },
 };
 
 TH_MAIN(tests)
