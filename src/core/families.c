@@ -6,9 +6,11 @@
 #include "core/families.h"
 
 extern const struct ks_family ks__unix_family;
+extern const struct ks_family ks__inet_family, ks__inet6_family;
 
 const struct ks_family *const ks__families[] = {
 	&ks__unix_family,
+	&ks__inet_family, &ks__inet6_family,
 };
 
 const size_t ks__nfamilies = sizeof(ks__families) / sizeof(ks__families[0]);

@@ -1,0 +1,103 @@
+# AF_INET / AF_INET6 (src/inet) over lwIP.
+#
+# lwIP is never part of the repository: tools/fetch-lwip fetches Debian's
+# source package into $(BUILD)/lwip/src through an isolated apt
+# configuration, and the rules below compile its core (IPv4, IPv6, TCP,
+# UDP) with ksock's options (src/inet/lwip/lwipopts.h) and no libc
+# headers at all, so the same objects serve the hosted libraries and a
+# kernel. The objects join every ksock library; src/inet's own sources
+# are compiled like src/core's, with lwIP's headers on the path.
+
+LWIP_DIR  := $(BUILD)/lwip/src/src
+LWIP_STAMP := $(LWIP_DIR)/core/init.c
+# The core of lwIP that ksock uses; disabled features compile to nothing.
+LWIP_FILES := core/def.c core/inet_chksum.c core/init.c core/ip.c \
+              core/mem.c core/memp.c core/netif.c core/pbuf.c core/tcp.c \
+              core/tcp_in.c core/tcp_out.c core/udp.c core/timeouts.c \
+              core/ipv4/ip4.c core/ipv4/ip4_addr.c core/ipv4/icmp.c \
+              core/ipv6/ip6.c core/ipv6/ip6_addr.c core/ipv6/icmp6.c \
+              core/ipv6/nd6.c core/ipv6/inet6.c
+LWIP_SRCS := $(LWIP_FILES:%=$(LWIP_DIR)/%)
+LWIP_OBJS := $(LWIP_FILES:%.c=$(BUILD)/lwip/obj/%.o)
+LWIP_INC  := -Isrc/inet/lwip -I$(LWIP_DIR)/include
+# lwIP's sources see only the compiler's freestanding headers and ksock's
+# two shims (string.h, stdlib.h): no libc header, no libc call.
+LWIP_CFLAGS := -std=c11 -O2 -g -fPIC -ffreestanding -fno-builtin -nostdinc \
+               -isystem $(shell $(CC) -print-file-name=include) \
+               -Isrc/inet/lwip/shim $(LWIP_INC) \
+               -Wall -Wextra -Werror -Wundef -Wno-unused-parameter
+
+INET_SRCS  := $(sort $(wildcard src/inet/*.c))
+INET_OBJS  := $(INET_SRCS:%.c=$(BUILD)/obj/%.o)
+INET_SOBJS := $(INET_SRCS:%.c=$(BUILD)/san/%.o)
+INET_TOBJS := $(INET_SRCS:%.c=$(BUILD)/tsan/%.o)
+INET_HDRS  := $(wildcard src/inet/*.h)
+LWIP_HDRS  := $(wildcard src/inet/lwip/*.h src/inet/lwip/*/*.h)
+
+$(LWIP_STAMP): tools/fetch-lwip
+	sh tools/fetch-lwip $(BUILD)/lwip
+	@touch $@
+$(filter-out $(LWIP_STAMP),$(LWIP_SRCS)): $(LWIP_STAMP)
+.PHONY: fetch-lwip
+fetch-lwip: $(LWIP_STAMP)
+
+$(BUILD)/lwip/obj/%.o: $(LWIP_DIR)/%.c $(LWIP_HDRS) | $(LWIP_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(LWIP_CFLAGS) -c $< -o $@
+
+$(INET_OBJS) $(INET_SOBJS) $(INET_TOBJS): HOSTED_CFLAGS += $(LWIP_INC)
+$(INET_OBJS) $(INET_SOBJS) $(INET_TOBJS): $(INET_HDRS) $(LWIP_HDRS) | $(LWIP_STAMP)
+
+# Every ksock library carries the family and the engine.
+$(LIBKSOCK_CORE) $(LIBKSOCK): $(INET_OBJS) $(LWIP_OBJS)
+$(LIBKSOCK_SAN): $(INET_SOBJS) $(LWIP_OBJS)
+$(LIBKSOCK_TSAN): $(INET_TOBJS) $(LWIP_OBJS)
+KS_OBJS += $(INET_OBJS) $(LWIP_OBJS)
+
+# The freestanding proof (mk/lib.mk, tools/check-freestanding) covers
+# the family and lwIP's core too, with the same flags as ksock's own.
+KS_SRCS += $(INET_SRCS) $(LWIP_SRCS)
+check-freestanding kernel-files: $(LWIP_STAMP)
+check-freestanding kernel-files: export KS_LWIP_INC := $(LWIP_DIR)/include
+
+# The control-message fuzzer compiles the library's sources itself: give
+# it the family's too, lwIP's headers (CPATH) and lwIP's objects.
+FUZZ_CMSG_SRC += $(INET_SRCS) $(LWIP_OBJS)
+$(FUZZ_CMSG): $(INET_SRCS) $(INET_HDRS) $(LWIP_OBJS)
+$(FUZZ_CMSG): export CPATH := src/inet/lwip:$(LWIP_DIR)/include
+
+# The family's unit tests under ThreadSanitizer as well (one concurrent
+# stream: a writer and a reader blocking on each other).
+CHECK_TARGETS += unit-tsan-t_inet
+.PHONY: unit-tsan-t_inet
+unit-tsan-t_inet: $(BUILD)/unit-tsan/t_inet
+	@TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+	 tools/run-suite unit-tsan-t_inet 300 $<
+
+# libFuzzer target for the interface's input path (fuzz/inet_fuzz.c):
+# make check runs it for a bounded 20 s (fuzz-inet-check), make fuzz for
+# ten minutes. Like the cmsg fuzzer it compiles everything with clang and
+# ASan+UBSan, lwIP included (so its reads are watched too), here with
+# lwIP's checksum checks off so that random packets get past them.
+FUZZ_INET     := $(BUILD)/fuzz/inet_fuzz
+FUZZ_INET_SRC := fuzz/inet_fuzz.c $(KS_SRCS) $(HOSTED_SRCS)
+FUZZ_INET_NOCHECK := -DCHECKSUM_CHECK_IP=0 -DCHECKSUM_CHECK_TCP=0 \
+                     -DCHECKSUM_CHECK_UDP=0 -DCHECKSUM_CHECK_ICMP=0 \
+                     -DCHECKSUM_CHECK_ICMP6=0
+
+CHECK_TARGETS += fuzz-inet-check
+FUZZ_TARGETS  += fuzz-inet
+.PHONY: fuzz-inet-check fuzz-inet
+
+$(FUZZ_INET): $(FUZZ_INET_SRC) $(KS_HEADERS) $(INET_HDRS) $(LWIP_HDRS)
+	@mkdir -p $(dir $@)
+	$(CLANG) -std=gnu11 -g -O1 -Wall -Wextra -Werror -Wno-unused-parameter \
+	    -D_GNU_SOURCE -pthread -Iinclude -Isrc $(LWIP_INC) $(FUZZ_INET_NOCHECK) \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	    $(FUZZ_INET_SRC) -o $@
+
+fuzz-inet-check: $(FUZZ_INET)
+	@tools/run-suite fuzz-inet 90 sh fuzz/run-fuzz.sh $(FUZZ_INET) 20 fuzz/inet-seeds
+
+fuzz-inet: $(FUZZ_INET)
+	sh fuzz/run-fuzz.sh $(FUZZ_INET) 600 fuzz/inet-seeds

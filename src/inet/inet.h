@@ -1,0 +1,214 @@
+/*
+ * AF_INET and AF_INET6 over lwIP: what the files of src/inet share.
+ *
+ *   stack.c    the one lwIP instance: its lock, start and stop, the
+ *              loopback interface, timers, waiting, lwIP's host hooks
+ *   af_inet.c  the family: create, addresses, names, options, ioctl
+ *   tcp.c      SOCK_STREAM on lwIP's raw TCP API
+ *   udp.c      SOCK_DGRAM on lwIP's raw UDP API
+ *
+ * Locking model. lwIP's core is single-threaded; ksock serialises it
+ * with one lock, the stack lock (inet_stack.lock, [L]). Every call into
+ * lwIP, every lwIP callback (they run inside those calls, on the thread
+ * that made them) and every field of struct inet_sock tagged [L] is under
+ * it. The generic socket lock (so->lock, [S]) still guards what the core
+ * owns: the wait queue, so->err, so->state, so->shutdown and the options.
+ * src/inet writes so->state and so->shutdown with both locks held, so it
+ * reads them under either; so->err, which the core's SO_ERROR clears
+ * under [S] alone, only under [S].
+ *
+ *   Order: stack lock, then a socket lock. A socket lock is never held
+ *   while calling lwIP (a callback may take any socket's lock to wake it),
+ *   and nothing that holds a socket lock takes the stack lock.
+ *   The all-sockets list lock [G] is taken under the stack lock when a
+ *   socket is created (accept() included); nothing holding [G] takes
+ *   another lock, so that order is safe too.
+ *
+ * A thread blocks by putting a waiter on its socket's queue (under [S],
+ * with [L] held so no callback can run in between), dropping both locks
+ * and parking; callbacks wake the queue under [S]. Timers are driven by
+ * whoever holds the stack lock (stack.c explains).
+ *
+ * Tags: [I] immutable after creation, [L] stack lock, [S] socket lock.
+ */
+#ifndef KSOCK_INET_H
+#define KSOCK_INET_H
+
+#include "core/core.h"
+
+#include "lwip/ip_addr.h"
+#include "lwip/pbuf.h"
+
+struct tcp_pcb;
+struct udp_pcb;
+
+/* Linux's ENETUNREACH: abi.h does not name it yet. */
+#define KS__ENETUNREACH		101
+
+/* TCP states as ksock tracks them (lwIP's pcb state says the rest). */
+enum inet_tcp_state {
+	INET_TCP_CLOSED = 0,	/* fresh, or the connection is gone */
+	INET_TCP_LISTEN,
+	INET_TCP_CONNECTING,	/* SYN sent */
+	INET_TCP_CONNECTED,	/* established (maybe half-closed) */
+};
+
+/* One received datagram (UDP), in lwIP's heap. */
+struct inet_dgram {
+	struct inet_dgram	*next;
+	struct pbuf		*p;
+	ip_addr_t		 from;
+	uint16_t		 port;
+};
+
+struct inet_sock {
+	struct ks_sock		 base;		/* [I] must be first */
+	union {
+		struct tcp_pcb	*tcp;
+		struct udp_pcb	*udp;
+	} pcb;					/* [L] NULL once gone */
+	int			 tstate;	/* [L] INET_TCP_* */
+	bool			 bound;		/* [L] bind or autobind done */
+	bool			 v6only;	/* [L] IPV6_V6ONLY (default off) */
+	bool			 peer_fin;	/* [L] TCP: the peer sent FIN */
+	bool			 released;	/* [L] ks_close() ran */
+	/* [L] A connection on a listener's queue, not accepted yet: this
+	 * struct lives in lwIP's heap and its base is not initialised
+	 * beyond family, err, state and shutdown (nobody can wait on it).
+	 * accept() moves it into a socket of ksock's, so that a failed
+	 * allocation there is accept's ENOMEM and the connection stays. */
+	bool			 pending;
+	bool			 was_connected;	/* [L] TCP: ever established */
+	/* [L] TCP: a non-blocking connect said EINPROGRESS and no connect
+	 * has reported the outcome yet (Linux's SS_CONNECTING). */
+	bool			 nb_connect;
+	/* TCP: the local address, kept for getsockname once lwIP's pcb is
+	 * gone (a reset, or a connection that ended both ways). */
+	ip_addr_t		 laddr;		/* [L] */
+	uint16_t		 lport;		/* [L] */
+	/* TCP: received bytes not yet read, as one pbuf chain, and how
+	 * many of them (lwIP's tot_len is 16 bits). */
+	struct pbuf		*rcv;		/* [L] */
+	size_t			 rcv_bytes;	/* [L] */
+	/* UDP: received datagrams. */
+	struct inet_dgram	*dq_head, *dq_tail; /* [L] */
+	size_t			 dq_bytes;	/* [L] */
+	/* A listener's connections not yet accepted, oldest first. */
+	struct inet_sock	*acc_head, *acc_tail; /* [L] */
+	struct inet_sock	*acc_next;	/* [L] link on that queue */
+	int			 acc_count;	/* [L] */
+	int			 backlog;	/* [L] */
+	/* Options kept here and applied to each pcb the socket gets. */
+	uint8_t			 ttl;		/* [L] IP_TTL */
+	uint8_t			 hops;		/* [L] IPV6_UNICAST_HOPS */
+	uint8_t			 tos;		/* [L] IP_TOS */
+	int			 keepidle;	/* [L] TCP_KEEPIDLE, seconds */
+	int			 keepintvl;	/* [L] TCP_KEEPINTVL, seconds */
+	int			 keepcnt;	/* [L] TCP_KEEPCNT */
+};
+
+static inline struct inet_sock *
+inet_sk(struct ks_sock *so)
+{
+	return (struct inet_sock *)(void *)so;
+}
+
+/* -- stack.c -- */
+
+/* Takes the stack lock, first running lwIP's timers if one is due. */
+void	ks__inet_lock(void);
+/* Delivers what the loopback queued, then drops the stack lock. */
+void	ks__inet_unlock(void);
+/*
+ * Counts one more socket on the stack, starting it (lwIP's heap from the
+ * port, lwIP, the loopback) for the first. Returns 0 or -KS_ENOMEM.
+ * Stack lock held.
+ */
+int	ks__inet_stack_get_locked(void);
+/* Undoes ks__inet_stack_get_locked(); the last socket stops the stack
+ * (every connection lwIP still keeps is aborted). Stack lock held. */
+void	ks__inet_stack_put_locked(void);
+/*
+ * Waits on @so's queue for @mask until woken, @deadline (ns, -1 none) or a
+ * signal, dropping the stack lock meanwhile. Returns 0 (re-check),
+ * -KS_EAGAIN at the deadline or -KS_EINTR. Stack lock held (not the
+ * socket lock) on entry and return.
+ */
+int	ks__inet_wait_locked(struct ks_sock *so, unsigned mask,
+			     int64_t deadline);
+/* Wakes @so's waiters for @events (takes the socket lock). Stack lock
+ * held. */
+void	ks__inet_wake(struct ks_sock *so, unsigned events);
+/* Records @err (positive errno) as @so's SO_ERROR and wakes everyone. */
+void	ks__inet_set_error(struct ks_sock *so, int err);
+/* The family's init and fini (ks_init, ks_fini): the lock, no stack. */
+int	ks__inet_stack_init(void);
+void	ks__inet_stack_fini(void);
+/*
+ * Delivers @len bytes as an IP packet arriving on the loopback, as if a
+ * link had received it (the fuzzer's way in, and a TAP link's later).
+ * Returns 0 (lwIP took it, whatever it made of it), -KS_EINVAL (empty or
+ * longer than 65535), -KS_ENETDOWN (no AF_INET socket, so no stack),
+ * -KS_ENOBUFS. Takes the stack lock.
+ */
+int	ks__inet_loop_input(const void *packet, size_t len);
+/* Whether @addr reaches a socket here (127.0.0.1, ::1). */
+bool	ks__inet_addr_is_local(const ip_addr_t *addr);
+
+/* -- af_inet.c -- */
+
+/*
+ * Parses a sockaddr of @so's family into @ip and @port. Returns 0,
+ * -KS_EINVAL (too short), -KS_EAFNOSUPPORT (another family).
+ * @unspec_ok: AF_UNSPEC is accepted and returns 1 (connect's "disconnect").
+ */
+int	ks__inet_parse_addr(struct ks_sock *so, const void *addr, uint32_t len,
+			    ip_addr_t *ip, uint16_t *port, bool unspec_ok);
+/* Writes @ip, @port as a sockaddr of @so's family (at most *len bytes)
+ * and sets *len to its full size. */
+void	ks__inet_put_addr(struct ks_sock *so, const ip_addr_t *ip,
+			  uint16_t port, void *addr, uint32_t *len);
+/* The wildcard address of @so's family (any-type on a dual-stack
+ * AF_INET6 socket). */
+void	ks__inet_any(struct ks_sock *so, ip_addr_t *ip);
+/* The wildcard as a destination means this host, as on Linux: turns
+ * it into the loopback address of its type. */
+void	ks__inet_any_to_loopback(ip_addr_t *ip);
+/* The lwIP pcb type for @is: V4, V6 (IPV6_V6ONLY) or ANY (dual-stack). */
+uint8_t	ks__inet_pcb_type(struct inet_sock *is);
+/* Maps an lwIP error to -KS_E*. */
+int	ks__inet_err(int8_t lwip_err);
+/* Allocates and initialises a socket (memory from the port) and counts it
+ * on the stack. Returns 0, -KS_ENOMEM. Stack lock held. */
+int	ks__inet_sock_new_locked(const struct ks_proto_ops *ops, int family,
+				 int type, int protocol,
+				 struct inet_sock **out);
+/* Frees a socket's memory (the ops' destroy). */
+void	ks__inet_destroy(struct ks_sock *so);
+/* Linux's defaults for the options above (net.ipv4.ip_default_ttl,
+ * net.ipv6.conf.*.hop_limit, tcp_keepalive_time/intvl/probes). */
+#define INET_TTL_DEFAULT	64
+#define INET_KEEPIDLE_DEFAULT	7200
+#define INET_KEEPINTVL_DEFAULT	75
+#define INET_KEEPCNT_DEFAULT	9
+/* Copies @is's TTL (or hop limit) and TOS into its pcb, if it has one.
+ * Stack lock held. */
+void	ks__inet_apply_ip_opts(struct inet_sock *is);
+/* The IPPROTO_IP / IPPROTO_IPV6 options both types share. */
+int	ks__inet_setsockopt_ip(struct ks_sock *so, int level, int name,
+			       const void *val, uint32_t len);
+int	ks__inet_getsockopt_ip(struct ks_sock *so, int level, int name,
+			       void *val, uint32_t *len);
+/* Checks that @ip may be bound (EADDRNOTAVAIL otherwise). */
+int	ks__inet_check_bind_addr(struct ks_sock *so, const ip_addr_t *ip);
+
+/* -- tcp.c, udp.c -- */
+
+extern const struct ks_proto_ops ks__inet_tcp_ops;
+extern const struct ks_proto_ops ks__inet_udp_ops;
+/* Creates the type's lwIP pcb for @is. Returns 0 or -KS_ENOMEM. Stack
+ * lock held. */
+int	ks__inet_tcp_attach_locked(struct inet_sock *is);
+int	ks__inet_udp_attach_locked(struct inet_sock *is);
+
+#endif /* KSOCK_INET_H */

@@ -1,0 +1,94 @@
+/*
+ * ksock's configuration of lwIP (the options lwIP's opt.h reads first).
+ *
+ * lwIP runs as ksock's TCP/IP engine with no OS layer: NO_SYS, one
+ * ksock-wide lock held by every caller (src/inet/stack.c), no timer
+ * thread (ksock calls tcp_tmr() itself, LWIP_TIMERS 0) and no libc
+ * allocator: every lwIP allocation comes from one heap that ksock takes
+ * from the port when the first AF_INET/AF_INET6 socket is created and
+ * gives back when the last one is gone (MEMP_MEM_MALLOC puts lwIP's pools
+ * on that heap too, so a pool running dry is the heap running dry).
+ * Only what the loopback needs is on: IPv4, IPv6, TCP, UDP, ICMP.
+ */
+#ifndef KSOCK_LWIPOPTS_H
+#define KSOCK_LWIPOPTS_H
+
+/* -- system -- */
+#define NO_SYS				1
+#define LWIP_TIMERS			0
+#define SYS_LIGHTWEIGHT_PROT		0
+#define LWIP_NETCONN			0
+#define LWIP_SOCKET			0
+#define LWIP_STATS			0
+
+/* -- memory: one heap from the port (see above) -- */
+#define MEM_LIBC_MALLOC			0
+#define MEMP_MEM_MALLOC			1
+#define MEM_ALIGNMENT			8
+/* 8 MiB: each busy connection holds at most a window of received data,
+ * a send buffer and the loopback copy of what is in flight (about 4 *
+ * 64 KiB), so this serves a few dozen busy connections and many idle
+ * ones. The heap is reserved lazily by the host (malloc of this size is
+ * an mmap on Linux), so an idle ksock pays nothing. */
+#define MEM_SIZE			(8 * 1024 * 1024)
+extern unsigned char *ks__lwip_heap;
+#define LWIP_RAM_HEAP_POINTER		ks__lwip_heap
+
+/* -- protocols -- */
+#define LWIP_IPV4			1
+#define LWIP_IPV6			1
+#define LWIP_TCP			1
+#define LWIP_UDP			1
+#define LWIP_RAW			0
+#define LWIP_ICMP			1
+#define LWIP_ARP			0
+#define LWIP_ETHERNET			0
+#define LWIP_DHCP			0
+#define LWIP_AUTOIP			0
+#define LWIP_IGMP			0
+#define LWIP_DNS			0
+#define LWIP_IPV6_MLD			0
+#define LWIP_IPV6_AUTOCONFIG		0
+#define LWIP_IPV6_DHCP6			0
+/* Compiled in only because nd6.c's state for it is otherwise unused
+ * (a warning); nothing sends solicitations: nd6_tmr() never runs. */
+#define LWIP_IPV6_SEND_ROUTER_SOLICIT	1
+#define LWIP_ND6_QUEUEING		0
+/* Loopback never fragments (its MTU is left at 0: no limit), so neither
+ * fragmentation nor reassembly is compiled in yet. */
+#define IP_REASSEMBLY			0
+#define IP_FRAG				0
+#define LWIP_IPV6_FRAG			0
+#define LWIP_IPV6_REASS			0
+
+/* -- interfaces: ksock's own loopback netif, drained under the lock -- */
+#define LWIP_NETIF_LOOPBACK		1
+#define LWIP_HAVE_LOOPIF		0
+#define LWIP_LOOPBACK_MAX_PBUFS		0
+#define LWIP_NETIF_LOOPBACK_MULTITHREADING 0
+#define LWIP_SINGLE_NETIF		0
+
+/* -- TCP -- */
+#define LWIP_CALLBACK_API		1
+#define SO_REUSE			1
+#define LWIP_TCP_KEEPALIVE		1
+#define TCP_LISTEN_BACKLOG		0
+/* Large segments: the loopback has no MTU, and fewer segments mean fewer
+ * passes through the stack per byte. Without window scaling a window is
+ * at most 64 KiB; 65534 rather than 65535 keeps one of lwIP's overflow
+ * checks meaningful (the compiler warns about a test that is always
+ * false otherwise). */
+#define TCP_MSS				8192
+#define TCP_WND				65534
+#define TCP_SND_BUF			65535
+#define TCP_SND_QUEUELEN		32
+#define MEMP_NUM_TCP_SEG		64
+#define TCP_OVERSIZE			0
+#define TCP_SNDLOWAT			(2 * TCP_MSS + 1)
+/* Ephemeral ports: lwIP draws from 49152-65535 (Linux: 32768-60999). */
+
+/* -- host services (src/inet/stack.c) -- */
+unsigned ks__lwip_rand(void);
+#define LWIP_RAND()			ks__lwip_rand()
+
+#endif /* KSOCK_LWIPOPTS_H */

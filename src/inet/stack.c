@@ -1,0 +1,386 @@
+/*
+ * The lwIP instance behind AF_INET and AF_INET6: one per ksock, guarded
+ * by the stack lock (inet.h states the locking model).
+ *
+ * Life. The stack starts when the first AF_INET/AF_INET6 socket is
+ * created and stops when the last one is closed, so a ksock that never
+ * uses IP pays nothing, and a test that closed its sockets leaves no
+ * memory behind. Starting takes lwIP's whole heap from the port in one
+ * allocation (lwipopts.h: every lwIP allocation, pools included, comes
+ * from it); stopping aborts whatever lwIP still keeps (connections in
+ * TIME_WAIT or still closing: with only a loopback, nobody is left to
+ * talk to them) and gives the heap back.
+ *
+ * The loopback. A struct netif of ksock's own carries 127.0.0.1/8 and
+ * ::1; lwIP queues what is sent to it (netif_loop_output), and the queue
+ * is delivered by ks__inet_unlock() before the lock is dropped, on the
+ * thread that sent it. So a send returns after the receiver's callbacks
+ * ran, and no lwIP input ever runs inside another lwIP call.
+ *
+ * Timers. There is no timer thread: lwIP's timers run from the stack
+ * lock. ks__inet_lock() runs tcp_tmr() when its 250 ms period has passed,
+ * a thread blocked in an AF_INET call sleeps at most until the next
+ * period (ks__inet_wait_locked), and every unlock runs lwIP's fast timer
+ * after delivering the loopback queue, so delayed acknowledgements go out
+ * at once (as Linux's quick-ack mode does on loopback) instead of waiting
+ * for someone to call in. What still needs the clock alone (retransmits
+ * after an allocation failure, keepalives, TIME_WAIT expiry) runs
+ * whenever any thread next enters the stack; docs/inet.md lists that.
+ *
+ * Locks: the stack lock [L] for everything here.
+ */
+#include "inet/inet.h"
+
+#include "lwip/init.h"
+#include "lwip/ip.h"
+#include "lwip/netif.h"
+#include "lwip/priv/tcp_priv.h"
+#include "lwip/tcp.h"
+#include "lwip/udp.h"
+
+/* lwIP's heap (LWIP_RAM_HEAP_POINTER): set while the stack runs. */
+unsigned char *ks__lwip_heap;
+
+/* What mem_init() needs beyond MEM_SIZE: its two block headers and the
+ * alignment it applies to the pointer (mem.c's own buffer size). */
+#define INET_HEAP_SLACK		(64 + MEM_ALIGNMENT)
+#define INET_HEAP_SIZE		(MEM_SIZE + INET_HEAP_SLACK)
+#define INET_TMR_NS		((int64_t)TCP_TMR_INTERVAL * 1000000)
+
+static struct {
+	struct ks_mutex	 lock;
+	bool		 running;	/* [L] */
+	long		 users;		/* [L] sockets counted on the stack */
+	int64_t		 next_tmr;	/* [L] when tcp_tmr() is next due */
+	struct netif	 loop;		/* [L] */
+} stack;
+
+/* lwIP's assertions are programmer errors: stop at once. */
+void
+ks__lwip_assert(const char *msg, const char *file, int line)
+{
+	(void)msg;
+	(void)file;
+	(void)line;
+	__builtin_trap();
+}
+
+/* LWIP_RAND(): initial sequence numbers and the first ephemeral ports. */
+unsigned
+ks__lwip_rand(void)
+{
+	unsigned v;
+
+	ks__port->random(&v, sizeof(v));
+	return v;
+}
+
+static bool
+timers_needed(void)
+{
+	return tcp_active_pcbs != NULL || tcp_tw_pcbs != NULL;
+}
+
+static void
+run_timers_locked(void)
+{
+	int64_t now;
+
+	if (!stack.running)
+		return;
+	now = ks__port->now();
+	if (!timers_needed()) {
+		/* The first period starts when a connection appears. */
+		stack.next_tmr = now + INET_TMR_NS;
+		return;
+	}
+	if (now < stack.next_tmr)
+		return;
+	stack.next_tmr = now + INET_TMR_NS;
+	tcp_tmr();
+}
+
+/* Delivers the loopback queue (and what delivering it sends back). */
+static void
+drain_locked(void)
+{
+	if (!stack.running)
+		return;
+	do {
+		netif_poll(&stack.loop);
+		tcp_fasttmr();
+	} while (stack.loop.loop_first != NULL);
+}
+
+/* See inet.h. */
+void
+ks__inet_lock(void)
+{
+	ks__port->mutex_lock(&stack.lock);
+	run_timers_locked();
+	drain_locked();
+}
+
+/* See inet.h. */
+void
+ks__inet_unlock(void)
+{
+	drain_locked();
+	ks__port->mutex_unlock(&stack.lock);
+}
+
+static err_t
+loop_output4(struct netif *netif, struct pbuf *p, const ip4_addr_t *dst)
+{
+	(void)dst;
+	return netif_loop_output(netif, p);
+}
+
+static err_t
+loop_output6(struct netif *netif, struct pbuf *p, const ip6_addr_t *dst)
+{
+	(void)dst;
+	return netif_loop_output(netif, p);
+}
+
+/* What the loopback delivers goes to IPv4 or IPv6 input. A function of
+ * our own rather than ip_input's address: that would be a GOT reference
+ * in position-independent code, which a kernel link may not have. */
+static err_t
+loop_input(struct pbuf *p, struct netif *netif)
+{
+	return ip_input(p, netif);
+}
+
+static err_t
+loop_init(struct netif *netif)
+{
+	netif->name[0] = 'l';
+	netif->name[1] = 'o';
+	netif->output = loop_output4;
+	netif->output_ip6 = loop_output6;
+	/* No MTU: nothing on the loopback is ever fragmented. */
+	netif->mtu = 0;
+	return ERR_OK;
+}
+
+/*
+ * Forgets every list lwIP keeps in its globals: they pointed into a heap
+ * that is gone (after a stop, or in a forked child's ks_init).
+ */
+static void
+lwip_globals_reset(void)
+{
+	tcp_active_pcbs = NULL;
+	tcp_bound_pcbs = NULL;
+	tcp_tw_pcbs = NULL;
+	tcp_listen_pcbs.listen_pcbs = NULL;
+	udp_pcbs = NULL;
+	netif_list = NULL;
+	netif_default = NULL;
+}
+
+static int
+stack_start_locked(void)
+{
+	ip4_addr_t addr, mask, gw;
+	ip6_addr_t addr6;
+
+	ks__lwip_heap = ks__alloc(INET_HEAP_SIZE);
+	if (ks__lwip_heap == NULL)
+		return -KS_ENOMEM;
+	lwip_globals_reset();
+	lwip_init();
+	ks__memset(&stack.loop, 0, sizeof(stack.loop));
+	IP4_ADDR(&addr, 127, 0, 0, 1);
+	IP4_ADDR(&mask, 255, 0, 0, 0);
+	ip4_addr_set_zero(&gw);
+	/* loop_init cannot fail, so neither can netif_add. */
+	netif_add(&stack.loop, &addr, &mask, &gw, NULL, loop_init, loop_input);
+	ip6_addr_set_loopback(&addr6);
+	netif_ip6_addr_set(&stack.loop, 0, &addr6);
+	netif_ip6_addr_set_state(&stack.loop, 0, IP6_ADDR_VALID);
+	netif_set_default(&stack.loop);
+	netif_set_link_up(&stack.loop);
+	netif_set_up(&stack.loop);
+	stack.next_tmr = ks__port->now() + INET_TMR_NS;
+	stack.running = true;
+	return 0;
+}
+
+/* Aborts every pcb lwIP still has; returns whether it found any. */
+static bool
+abort_all_locked(void)
+{
+	bool found = false;
+
+	while (tcp_active_pcbs != NULL) {
+		tcp_abort(tcp_active_pcbs);
+		found = true;
+	}
+	while (tcp_tw_pcbs != NULL) {
+		tcp_abort(tcp_tw_pcbs);
+		found = true;
+	}
+	while (tcp_bound_pcbs != NULL) {
+		tcp_abort(tcp_bound_pcbs);
+		found = true;
+	}
+	while (tcp_listen_pcbs.listen_pcbs != NULL) {
+		tcp_close((struct tcp_pcb *)tcp_listen_pcbs.listen_pcbs);
+		found = true;
+	}
+	while (udp_pcbs != NULL) {
+		udp_remove(udp_pcbs);
+		found = true;
+	}
+	return found;
+}
+
+static void
+stack_stop_locked(void)
+{
+	/* Aborting sends resets through the loopback; delivering them can
+	 * answer with more, until nothing is left. */
+	do {
+		drain_locked();
+	} while (abort_all_locked() || stack.loop.loop_first != NULL);
+	netif_remove(&stack.loop);
+	stack.running = false;
+	lwip_globals_reset();
+	ks__free(ks__lwip_heap, INET_HEAP_SIZE);
+	ks__lwip_heap = NULL;
+}
+
+/* See inet.h. */
+int
+ks__inet_stack_get_locked(void)
+{
+	int err;
+
+	if (stack.users == 0) {
+		err = stack_start_locked();
+		if (err < 0)
+			return err;
+	}
+	stack.users++;
+	return 0;
+}
+
+/* See inet.h. */
+void
+ks__inet_stack_put_locked(void)
+{
+	if (--stack.users == 0)
+		stack_stop_locked();
+}
+
+/* See inet.h. */
+int
+ks__inet_wait_locked(struct ks_sock *so, unsigned mask, int64_t deadline)
+{
+	struct ks__waiter w;
+	int64_t until = deadline;
+	bool for_timer = false;
+	int err;
+
+	if (deadline == 0)
+		return -KS_EAGAIN;
+	if (timers_needed() && (until < 0 || until > stack.next_tmr)) {
+		until = stack.next_tmr;
+		for_timer = true;
+	}
+	ks__waiter_init(&w, mask);
+	ks__lock(so);
+	ks__wait_add_locked(so, &w);
+	ks__unlock(so);
+	ks__inet_unlock();
+	err = ks__waiter_sleep(&w, until);
+	ks__inet_lock();
+	ks__lock(so);
+	ks__wait_del_locked(so, &w);
+	ks__unlock(so);
+	/* Woken for the timer, not for the caller's deadline. */
+	if (err == -KS_EAGAIN && for_timer)
+		return 0;
+	return err;
+}
+
+/* See inet.h. */
+void
+ks__inet_wake(struct ks_sock *so, unsigned events)
+{
+	ks__lock(so);
+	ks__wake_locked(so, events);
+	ks__unlock(so);
+}
+
+/* See inet.h. */
+void
+ks__inet_set_error(struct ks_sock *so, int err)
+{
+	ks__lock(so);
+	so->err = err;
+	ks__wake_locked(so, KS_POLLERR | KS_POLLIN | KS_POLLOUT | KS_POLLHUP |
+			    KS__WAKE_SPACE);
+	ks__unlock(so);
+}
+
+/* See inet.h. */
+int
+ks__inet_loop_input(const void *packet, size_t len)
+{
+	struct pbuf *p;
+	int err = 0;
+
+	if (len == 0 || len > 0xffff)
+		return -KS_EINVAL;
+	ks__inet_lock();
+	if (!stack.running) {
+		err = -KS_ENETDOWN;
+		goto unlock;
+	}
+	p = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_RAM);
+	if (p == NULL) {
+		err = -KS_ENOBUFS;
+		goto unlock;
+	}
+	ks__memcpy(p->payload, packet, len);
+	/* ip_input() owns the packet whatever it does with it. */
+	stack.loop.input(p, &stack.loop);
+unlock:
+	ks__inet_unlock();
+	return err;
+}
+
+/* See inet.h. Only the loopback's own addresses reach a socket: lwIP
+ * accepts a packet for 127.0.0.1 but not for the rest of 127.0.0.0/8. */
+bool
+ks__inet_addr_is_local(const ip_addr_t *addr)
+{
+	if (IP_IS_V4(addr))
+		return ip4_addr_get_u32(ip_2_ip4(addr)) ==
+		       PP_HTONL(IPADDR_LOOPBACK);
+	return ip6_addr_isloopback(ip_2_ip6(addr));
+}
+
+/* The family's init: called by ks_init(), also in a forked child whose
+ * parent's stack may have been running (its heap is abandoned there). */
+int
+ks__inet_stack_init(void)
+{
+	ks__port->mutex_init(&stack.lock);
+	stack.running = false;
+	stack.users = 0;
+	ks__lwip_heap = NULL;
+	lwip_globals_reset();
+	return 0;
+}
+
+/* The family's fini: ks_fini() runs it only when no socket is left, so
+ * the stack has stopped. */
+void
+ks__inet_stack_fini(void)
+{
+	ks__port->mutex_destroy(&stack.lock);
+}

@@ -1,0 +1,423 @@
+/*
+ * SOCK_DGRAM for AF_INET and AF_INET6 on lwIP's raw UDP API.
+ *
+ * A datagram lwIP delivers is queued on the socket with its sender's
+ * address (struct inet_dgram, in lwIP's heap) until read; when the queue
+ * holds SO_RCVBUF bytes or more, or lwIP's heap is out of room, the
+ * datagram is dropped, as Linux drops it. A send builds one pbuf and
+ * hands it to lwIP, which delivers it through the loopback before the
+ * call returns.
+ *
+ * Linux's rules followed here (net/ipv4/udp.c, af_inet.c): connect with
+ * AF_UNSPEC dissolves the association; sendto with an address works on a
+ * connected socket; a send with no address on an unconnected socket is
+ * EDESTADDRREQ; a datagram longer than the buffer comes back cut, with
+ * MSG_TRUNC in msg_flags, and its full length returned when the caller
+ * passed MSG_TRUNC; poll is datagram_poll().
+ *
+ * Locks: the stack lock for everything (inet.h).
+ */
+#include "inet/inet.h"
+
+#include "lwip/mem.h"
+#include "lwip/udp.h"
+
+/* The largest UDP payload: 65535 minus the UDP and IPv4 headers, as on
+ * Linux. For IPv6 Linux allows 65527 (fragmenting); lwIP's packet
+ * length is 16 bits and counts the 40-byte IPv6 header, so 65487 is the
+ * most it can carry (docs/inet.md lists the difference). */
+#define INET_UDP4_MAX	(65535 - 8 - 20)
+#define INET_UDP6_MAX	(65535 - 8 - 40)
+
+static void
+udp_recv_cb(void *arg, struct udp_pcb *pcb, struct pbuf *p,
+	    const ip_addr_t *addr, u16_t port)
+{
+	struct inet_sock *is = arg;
+	struct inet_dgram *d;
+	int rcvbuf;
+
+	ks__lock(&is->base);
+	rcvbuf = is->base.rcvbuf;
+	ks__unlock(&is->base);
+	if (is->dq_bytes >= (size_t)rcvbuf)
+		goto drop;
+	d = mem_malloc(sizeof(*d));
+	if (d == NULL)
+		goto drop;
+	d->next = NULL;
+	d->p = p;
+	ip_addr_copy(d->from, *addr);
+	d->port = port;
+	if (is->dq_tail != NULL)
+		is->dq_tail->next = d;
+	else
+		is->dq_head = d;
+	is->dq_tail = d;
+	is->dq_bytes += p->tot_len;
+	ks__inet_wake(&is->base, KS_POLLIN);
+	return;
+drop:
+	pbuf_free(p);
+}
+
+/* See inet.h. */
+int
+ks__inet_udp_attach_locked(struct inet_sock *is)
+{
+	struct udp_pcb *pcb;
+
+	pcb = udp_new_ip_type(ks__inet_pcb_type(is));
+	if (pcb == NULL)
+		return -KS_ENOMEM;
+	udp_recv(pcb, udp_recv_cb, is);
+	is->pcb.udp = pcb;
+	ks__inet_apply_ip_opts(is);
+	return 0;
+}
+
+static bool
+udp_is_connected(struct inet_sock *is)
+{
+	return (is->pcb.udp->flags & UDP_FLAGS_CONNECTED) != 0;
+}
+
+static int
+udp_bind_op(struct ks_sock *so, const void *addr, uint32_t len)
+{
+	struct inet_sock *is = inet_sk(so);
+	ip_addr_t ip;
+	uint16_t port;
+	bool reuse;
+	int err;
+
+	ks__inet_lock();
+	err = ks__inet_parse_addr(so, addr, len, &ip, &port, false);
+	if (err < 0)
+		goto unlock;
+	err = ks__inet_check_bind_addr(so, &ip);
+	if (err < 0)
+		goto unlock;
+	err = -KS_EINVAL;
+	if (is->bound)
+		goto unlock;
+	ks__lock(so);
+	reuse = ks__has_opt(so, KS_OPT_REUSEADDR);
+	ks__unlock(so);
+	if (reuse)
+		ip_set_option(is->pcb.udp, SOF_REUSEADDR);
+	err = ks__inet_err(udp_bind(is->pcb.udp, &ip, port));
+	if (err == 0)
+		is->bound = true;
+unlock:
+	ks__inet_unlock();
+	return err;
+}
+
+static int
+udp_connect_op(struct ks_sock *so, const void *addr, uint32_t len,
+	       bool nonblock)
+{
+	struct inet_sock *is = inet_sk(so);
+	ip_addr_t ip;
+	uint16_t port;
+	int err;
+
+	ks__inet_lock();
+	err = ks__inet_parse_addr(so, addr, len, &ip, &port, true);
+	if (err < 0)
+		goto unlock;
+	if (err == 1) {
+		/* AF_UNSPEC: back to unconnected; the local port stays. */
+		udp_disconnect(is->pcb.udp);
+		err = 0;
+		ks__lock(so);
+		so->state = KS_SS_UNCONNECTED;
+		ks__unlock(so);
+		goto unlock;
+	}
+	ks__inet_any_to_loopback(&ip);
+	/* The loopback is the only interface (tcp.c says the same). */
+	err = -KS__ENETUNREACH;
+	if (!ks__inet_addr_is_local(&ip))
+		goto unlock;
+	err = ks__inet_err(udp_connect(is->pcb.udp, &ip, port));
+	if (err < 0)
+		goto unlock;
+	is->bound = true;
+	ks__lock(so);
+	so->state = KS_SS_CONNECTED;
+	ks__unlock(so);
+unlock:
+	ks__inet_unlock();
+	return err;
+}
+
+static long
+udp_sendmsg_op(struct ks_sock *so, const struct ks_msghdr *msg,
+	       struct ks_iter *it, int flags)
+{
+	struct inet_sock *is = inet_sk(so);
+	size_t max = so->family == KS_AF_INET ? INET_UDP4_MAX : INET_UDP6_MAX;
+	size_t len = it->count;
+	ip_addr_t ip;
+	uint16_t port;
+	struct pbuf *p;
+	long err;
+
+	/* Linux's udp_sendmsg(): no out-of-band data on a datagram. */
+	if (flags & KS_MSG_OOB)
+		return -KS_EOPNOTSUPP;
+	ks__inet_lock();
+	err = -KS_EPIPE;
+	if (so->shutdown & KS_SEND_SHUTDOWN)
+		goto unlock;
+	if (msg->msg_namelen > 0) {
+		err = ks__inet_parse_addr(so, msg->msg_name, msg->msg_namelen,
+					  &ip, &port, false);
+		if (err < 0)
+			goto unlock;
+		ks__inet_any_to_loopback(&ip);
+		err = -KS__ENETUNREACH;
+		if (!ks__inet_addr_is_local(&ip))
+			goto unlock;
+	} else if (udp_is_connected(is)) {
+		ip_addr_copy(ip, is->pcb.udp->remote_ip);
+		port = is->pcb.udp->remote_port;
+	} else {
+		err = -KS_EDESTADDRREQ;
+		goto unlock;
+	}
+	err = -KS_EMSGSIZE;
+	if (len > max)
+		goto unlock;
+	err = -KS_ENOBUFS;
+	p = pbuf_alloc(PBUF_TRANSPORT, (u16_t)len, PBUF_RAM);
+	if (p == NULL)
+		goto unlock;
+	err = ks__iter_copy_from(it, p->payload, len);
+	if (err == 0)
+		err = ks__inet_err(udp_sendto(is->pcb.udp, p, &ip, port));
+	pbuf_free(p);
+	if (err == 0) {
+		is->bound = true;
+		err = (long)len;
+	}
+unlock:
+	ks__inet_unlock();
+	if (err == -KS_EPIPE && !(flags & KS_MSG_NOSIGNAL))
+		ks__port->signal_pipe();
+	return err;
+}
+
+/* Copies @n bytes of @p to @it. */
+static int
+pbuf_copy_out(struct pbuf *p, struct ks_iter *it, size_t n)
+{
+	int err;
+
+	for (; p != NULL && n > 0; p = p->next) {
+		size_t k = p->len < n ? p->len : n;
+
+		err = ks__iter_copy_to(it, p->payload, k);
+		if (err < 0)
+			return err;
+		n -= k;
+	}
+	return 0;
+}
+
+static long
+udp_recvmsg_op(struct ks_sock *so, struct ks_msghdr *msg, struct ks_iter *it,
+	       int flags)
+{
+	struct inet_sock *is = inet_sk(so);
+	bool nonblock = (flags & KS_MSG_DONTWAIT) != 0;
+	int64_t deadline = -2, t;
+	struct inet_dgram *d;
+	size_t n, full;
+	long err;
+
+	if (flags & KS_MSG_OOB)
+		return -KS_EOPNOTSUPP;
+	/* Nothing is ever queued on the error queue (no IP_RECVERR yet). */
+	if (flags & KS_MSG_ERRQUEUE)
+		return -KS_EAGAIN;
+	msg->msg_controllen = 0;
+	ks__inet_lock();
+	while ((d = is->dq_head) == NULL) {
+		ks__lock(so);
+		err = ks__sock_error_locked(so);
+		t = so->rcvtimeo;
+		ks__unlock(so);
+		if (err < 0)
+			goto unlock;
+		if (so->shutdown & KS_RCV_SHUTDOWN) {
+			msg->msg_namelen = 0;
+			err = 0;
+			goto unlock;
+		}
+		if (deadline == -2)
+			deadline = ks__deadline(t, nonblock);
+		err = ks__inet_wait_locked(so, KS_POLLIN, deadline);
+		if (err < 0)
+			goto unlock;
+	}
+	full = d->p->tot_len;
+	n = full < it->count ? full : it->count;
+	err = pbuf_copy_out(d->p, it, n);
+	if (err < 0)
+		goto unlock;
+	if (msg->msg_name != NULL && msg->msg_namelen > 0)
+		ks__inet_put_addr(so, &d->from, d->port, msg->msg_name,
+				  &msg->msg_namelen);
+	else
+		msg->msg_namelen = 0;
+	if (n < full)
+		msg->msg_flags |= KS_MSG_TRUNC;
+	err = (flags & KS_MSG_TRUNC) ? (long)full : (long)n;
+	if (!(flags & KS_MSG_PEEK)) {
+		is->dq_head = d->next;
+		if (is->dq_head == NULL)
+			is->dq_tail = NULL;
+		is->dq_bytes -= full;
+		pbuf_free(d->p);
+		mem_free(d);
+	}
+unlock:
+	ks__inet_unlock();
+	return err;
+}
+
+static int
+udp_shutdown_op(struct ks_sock *so, int how)
+{
+	struct inet_sock *is = inet_sk(so);
+	int err = 0;
+
+	ks__inet_lock();
+	if (!udp_is_connected(is)) {
+		err = -KS_ENOTCONN;
+		goto unlock;
+	}
+	ks__lock(so);
+	so->shutdown |= (unsigned)how + 1;
+	ks__wake_locked(so, KS_POLLIN | KS_POLLOUT | KS_POLLHUP |
+			    KS_POLLRDHUP);
+	ks__unlock(so);
+unlock:
+	ks__inet_unlock();
+	return err;
+}
+
+static int
+udp_getname_op(struct ks_sock *so, void *addr, uint32_t *len, bool peer)
+{
+	struct inet_sock *is = inet_sk(so);
+	struct udp_pcb *pcb = is->pcb.udp;
+	int err = 0;
+
+	ks__inet_lock();
+	if (peer) {
+		if (!udp_is_connected(is))
+			err = -KS_ENOTCONN;
+		else
+			ks__inet_put_addr(so, &pcb->remote_ip,
+					  pcb->remote_port, addr, len);
+	} else {
+		ks__inet_put_addr(so, &pcb->local_ip, pcb->local_port, addr,
+				  len);
+	}
+	ks__inet_unlock();
+	return err;
+}
+
+static unsigned
+udp_poll_op(struct ks_sock *so, struct ks_poll_entry *pe)
+{
+	struct inet_sock *is = inet_sk(so);
+	unsigned mask = KS_POLLOUT | KS_POLLWRNORM | KS_POLLWRBAND;
+
+	ks__inet_lock();
+	ks__lock(so);
+	if (pe != NULL)
+		ks__poll_link_add_locked(so, pe, &pe->link[0]);
+	if (so->err)
+		mask |= KS_POLLERR;
+	if (so->shutdown & KS_RCV_SHUTDOWN)
+		mask |= KS_POLLRDHUP | KS_POLLIN | KS_POLLRDNORM;
+	if (so->shutdown == KS_SHUTDOWN_MASK)
+		mask |= KS_POLLHUP;
+	if (is->dq_head != NULL)
+		mask |= KS_POLLIN | KS_POLLRDNORM;
+	ks__unlock(so);
+	ks__inet_unlock();
+	return mask;
+}
+
+static int
+udp_ioctl_op(struct ks_sock *so, unsigned long cmd, void *arg)
+{
+	struct inet_sock *is = inet_sk(so);
+	int v;
+
+	switch (cmd) {
+	case KS_FIONREAD:
+		/* Linux: the length of the next datagram. */
+		ks__inet_lock();
+		v = is->dq_head != NULL ? is->dq_head->p->tot_len : 0;
+		ks__inet_unlock();
+		break;
+	case KS_SIOCOUTQ:
+		/* lwIP delivers a send before it returns. */
+		v = 0;
+		break;
+	default:
+		return -KS_ENOTTY;
+	}
+	return ks__port->copy_to_user(arg, &v, sizeof(v));
+}
+
+static void
+udp_release_op(struct ks_sock *so)
+{
+	struct inet_sock *is = inet_sk(so);
+	struct inet_dgram *d;
+
+	ks__inet_lock();
+	if (is->pcb.udp != NULL)
+		udp_remove(is->pcb.udp);
+	is->pcb.udp = NULL;
+	while ((d = is->dq_head) != NULL) {
+		is->dq_head = d->next;
+		pbuf_free(d->p);
+		mem_free(d);
+	}
+	is->dq_tail = NULL;
+	is->dq_bytes = 0;
+	is->released = true;
+	ks__lock(so);
+	so->shutdown = KS_SHUTDOWN_MASK;
+	ks__wake_locked(so, KS_POLLIN | KS_POLLOUT | KS_POLLHUP | KS_POLLERR);
+	ks__unlock(so);
+	ks__inet_stack_put_locked();
+	ks__inet_unlock();
+}
+
+const struct ks_proto_ops ks__inet_udp_ops = {
+	.bind		= udp_bind_op,
+	.listen		= ks__no_listen,
+	.connect	= udp_connect_op,
+	.accept		= ks__no_accept,
+	.sendmsg	= udp_sendmsg_op,
+	.recvmsg	= udp_recvmsg_op,
+	.shutdown	= udp_shutdown_op,
+	.getname	= udp_getname_op,
+	.poll		= udp_poll_op,
+	.ioctl		= udp_ioctl_op,
+	.setsockopt	= ks__inet_setsockopt_ip,
+	.getsockopt	= ks__inet_getsockopt_ip,
+	.release	= udp_release_op,
+	.destroy	= ks__inet_destroy,
+	.diag		= ks__no_diag,
+};
