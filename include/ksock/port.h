@@ -189,6 +189,37 @@ struct ks_port {
 	/* Copy between user and kernel memory. Return 0, or -KS_EFAULT. */
 	int	 (*copy_from_user)(void *dst, const void *usrc, size_t len);
 	int	 (*copy_to_user)(void *udst, const void *src, size_t len);
+
+	/* -- what the host cannot do (appended for the Linux kernel port) -- */
+
+	/* KS_PORT_* bits below; 0 for a host that does all of it. */
+	uint32_t flags;
+	/*
+	 * For a host with KS_PORT_PARK_WORD, which has no per-thread token
+	 * to make park()'s promise and cannot keep a thread handle valid
+	 * after the thread has left ksock (a kernel, whose threads may exit
+	 * any time after a wait ends). park_word() sleeps the calling thread
+	 * while the 32-bit int at @word (ksock's own, naturally aligned;
+	 * read it atomically) equals @val, until unpark_word(@word), the
+	 * monotonic clock reaches @deadline_ns (-1: none), or a signal.
+	 * Returns 0 (possibly spuriously), -KS_ETIMEDOUT or -KS_EINTR; like
+	 * a futex, it re-reads the word after queueing the thread, so a
+	 * change and unpark_word() that come first are not lost.
+	 * unpark_word() wakes every thread sleeping on @word; @word may be
+	 * gone by then (the sleeper saw the change on its own and left), so
+	 * the host may use the address only as a key, never dereference it.
+	 * Safe to call with any ksock lock held. Called with no ksock lock
+	 * held: park_word. A host without the flag fills both with
+	 * something harmless; ksock never calls them.
+	 */
+	int	 (*park_word)(const void *word, int val, int64_t deadline_ns);
+	void	 (*unpark_word)(const void *word);
 };
+
+/* Waiters sleep with park_word()/unpark_word(), never park()/unpark(). */
+#define KS_PORT_PARK_WORD	0x1
+/* Waiters never busy-wait before sleeping: the host may run on one CPU,
+ * where the thread that would end the wait cannot run meanwhile. */
+#define KS_PORT_NO_SPIN		0x2
 
 #endif /* KSOCK_PORT_H */

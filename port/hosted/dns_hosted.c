@@ -152,6 +152,9 @@ static void stub_signal_pipe(void) { }
 static void stub_signal_urg(int32_t o) { (void)o; }
 static int stub_copy(void *d, const void *s, size_t n) { memcpy(d, s, n); return 0; }
 
+static int stub_park_word(const void *w, int v, int64_t d) { (void)w; (void)v; (void)d; return -KS_ENOSYS; }
+static void stub_unpark_word(const void *w) { (void)w; }
+
 static const struct ks_port dns_port = {
 	.version = KS_PORT_VERSION,
 	.size = sizeof(struct ks_port),
@@ -184,6 +187,9 @@ static const struct ks_port dns_port = {
 	.random = h_random,
 	.copy_from_user = stub_copy,
 	.copy_to_user = stub_copy,
+	.flags = 0,
+	.park_word = stub_park_word,
+	.unpark_word = stub_unpark_word,
 };
 
 const struct ks_port *

@@ -96,6 +96,8 @@ void	ksp__mutex_lock(struct ks_mutex *m);
 void	ksp__mutex_unlock(struct ks_mutex *m);
 void	*ksp__thread_self(void);
 void	ksp__thread_unpark(void *thread);
+int	ksp__park_word(const void *word, int val, int64_t deadline_ns);
+void	ksp__unpark_word(const void *word);
 void	ksp__random(void *buf, size_t len);
 int	ksp__copy_from_user(void *dst, const void *usrc, size_t len);
 int	ksp__copy_to_user(void *udst, const void *src, size_t len);

@@ -382,6 +382,9 @@ static const struct ks_port preload_port = {
 	.random		= ksp__random,
 	.copy_from_user	= ksp__copy_from_user,
 	.copy_to_user	= ksp__copy_to_user,
+	.flags		= 0,
+	.park_word	= ksp__park_word,
+	.unpark_word	= ksp__unpark_word,
 };
 
 const struct ks_port *

@@ -42,7 +42,8 @@ port_is_complete(const struct ks_port *p)
 	       p->file_install && p->file_sock && p->file_count &&
 	       p->node_create && p->node_remove && p->node_lookup &&
 	       p->signal_pipe && p->signal_urg && p->random &&
-	       p->copy_from_user && p->copy_to_user;
+	       p->copy_from_user && p->copy_to_user && p->park_word &&
+	       p->unpark_word;
 }
 
 /*
