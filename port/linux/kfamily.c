@@ -27,16 +27,31 @@
  *     after reads, the buffer sizes ksock starts with.
  *   - ksock's -EINTR becomes -ERESTARTSYS when the call's timeout is
  *     infinite, as sock_intr_errno(): SA_RESTART handlers then restart it.
+ *     Options set on a socket matter to its peer's calls too (SO_PASSCRED
+ *     of a receiver when a message is sent): net/core/sock.c takes the
+ *     socket lock around every option it sets, and our struct proto's
+ *     release_cb, which runs at its release, queues the socket's sync;
+ *     a send or connect first waits for queued syncs.
+ *   - SO_ERROR: ksock sets a socket's pending error when its peer closes
+ *     with data unread; the glue moves it into struct sock as the peer is
+ *     released, where getsockopt, poll and the next receive find it, as
+ *     Linux keeps it there (kso_take_peer_error()).
+ *   - SIGURG goes to the receiving file's F_SETOWN owner, which Linux
+ *     keeps in struct file, after each MSG_OOB send (kso_sigurg()).
  *   - The collector: Linux reports no dropped file reference, so the glue
- *     runs ksock's collector (ks_sock_file_dropped on every socket in
- *     flight) when one of its sockets is released and after a send that
- *     carried control data, as Linux's own collector is triggered.
+ *     runs ksock's collector (ks_sock_file_dropped) over the sockets that
+ *     have been passed in SCM_RIGHTS when one of its sockets is released
+ *     and after a send that carried control data, as Linux's own
+ *     collector is triggered.
  *   - A bound path socket holds its node (struct path) until release, as
  *     unix_sock.path does, so the node's (dev, ino) key cannot be reused.
  *
  * Locks: kso->poll_lock serialises ks_poll() registrations of the
- * socket's poll entry (a mutex, taken in process context only). The
- * registry locks of kport.c are leaves.
+ * socket's poll entry and guards kso->ks against release (a mutex, taken
+ * in process context only, never with a ksock lock held); kso->sync_lock
+ * serialises option syncs. kso_passed_lock (a spinlock, a leaf: the
+ * port's file_get hook takes it with ksock locks held) guards the list of
+ * sockets passed in SCM_RIGHTS. The registry locks of kport.c are leaves.
  */
 #include <linux/file.h>
 #include <linux/module.h>
@@ -47,6 +62,8 @@
 #include <linux/slab.h>
 #include <linux/socket.h>
 #include <linux/uio.h>
+#include <linux/workqueue.h>
+#include <linux/xarray.h>
 #include <net/sock.h>
 
 #include "kport.h"
@@ -67,18 +84,37 @@ struct kso {
 	bool			 pe_used;	/* [poll_lock] */
 	struct path		 bound;		/* [I] once set by bind */
 	/* struct sock's options as last given to ksock (kso_sync()). */
-	int			 synced_sndbuf, synced_rcvbuf;
-	long			 synced_sndtimeo, synced_rcvtimeo;
-	bool			 synced_passcred;
+	struct mutex		 sync_lock;
+	struct work_struct	 sync_work;
+	int			 synced_sndbuf, synced_rcvbuf;	/* [sync_lock] */
+	long			 synced_sndtimeo, synced_rcvtimeo; /* [sync_lock] */
+	bool			 synced_passcred, synced_oobinline; /* [sync_lock] */
+	uint64_t		 id;		/* [I] ks_sock_id() */
+	struct list_head	 passed;	/* [kso_passed_lock] */
 };
+
+static void kso_release_cb(struct sock *sk);
 
 static struct proto kso_proto = {
 	.name		= "KSOCK",
 	.owner		= THIS_MODULE,
 	.obj_size	= sizeof(struct kso),
+	.release_cb	= kso_release_cb,
 };
 
 static const struct proto_ops kso_ops;
+
+/* Every socket by ks_sock_id(), to find a peer (SO_ERROR, SIGURG). */
+static DEFINE_XARRAY(kso_by_id);
+
+/* Sockets passed in SCM_RIGHTS at least once, not yet released: the
+ * only ones the collector can ever find in flight. */
+static DEFINE_SPINLOCK(kso_passed_lock);
+static LIST_HEAD(kso_passed);
+
+/* Option syncs queued by release_cb, not yet run. */
+static struct workqueue_struct *kso_sync_wq;
+static atomic_t kso_syncs_queued = ATOMIC_INIT(0);
 
 static struct kso *
 kso_of(struct socket *sock)
@@ -86,41 +122,66 @@ kso_of(struct socket *sock)
 	return (struct kso *)sock->sk;
 }
 
-/* Sends with control data since load: until one happens, nothing can
- * be in flight and the collector's walk is skipped. */
-static atomic_long_t kso_rights_sends = ATOMIC_LONG_INIT(0);
-
-/* See kport.h. */
+/*
+ * See kport.h. ksock asks while it takes files for SCM_RIGHTS (and when
+ * it collects), so this is also where a socket joins the list of passed
+ * sockets. The caller holds a reference to @f.
+ */
 struct ks_sock *
 kp_file_sock(struct file *f)
 {
 	struct socket *sock = sock_from_file(f);
+	struct kso *k;
 
 	if (sock == NULL || sock->ops != &kso_ops || sock->sk == NULL)
 		return NULL;
-	return kso_of(sock)->ks;
+	k = kso_of(sock);
+	if (list_empty_careful(&k->passed)) {
+		spin_lock(&kso_passed_lock);
+		if (list_empty(&k->passed))
+			list_add_tail(&k->passed, &kso_passed);
+		spin_unlock(&kso_passed_lock);
+	}
+	return k->ks;
 }
 
 /* -- the collector -- */
 
-static int
-gc_visit(struct ks_sock *so, void *arg)
-{
-	struct ks_diag_sock rec = { .pending = NULL, .pending_cap = 0 };
+#define KSO_COLLECT_BATCH	64
 
-	if (ks_diag_sock(so, &rec) == 0 && rec.inflight > 0)
-		ks_sock_file_dropped(so, 0);
-	return 0;
-}
-
-/* Offers every socket in flight to the collector (refs 0: it compares
- * the file's count itself). No ksock lock held. */
+/*
+ * Offers every socket that was ever passed to the collector (refs 0: it
+ * compares the file's count itself; a socket not in flight costs an
+ * atomic load). In batches, holding each ksock socket, so that no lock
+ * of ours is held while the collector takes ksock's. No ksock lock held.
+ */
 static void
 kso_collect(void)
 {
-	if (atomic_long_read(&kso_rights_sends) == 0)
-		return;
-	ks_diag_walk(gc_visit, NULL);
+	struct ks_sock *batch[KSO_COLLECT_BATCH];
+	struct kso *k;
+	size_t n, skip = 0;
+
+	do {
+		size_t i = 0;
+
+		n = 0;
+		spin_lock(&kso_passed_lock);
+		list_for_each_entry(k, &kso_passed, passed) {
+			if (i++ < skip)
+				continue;
+			if (n == KSO_COLLECT_BATCH)
+				break;
+			ks_sock_hold(k->ks);
+			batch[n++] = k->ks;
+		}
+		spin_unlock(&kso_passed_lock);
+		for (i = 0; i < n; i++) {
+			ks_sock_file_dropped(batch[i], 0);
+			ks_sock_release(batch[i]);
+		}
+		skip += n;
+	} while (n == KSO_COLLECT_BATCH);
 }
 
 /* -- struct sock mirrors of ksock's state (for generic getsockopt) -- */
@@ -209,6 +270,9 @@ kso_sync(struct kso *k)
 	long sndtimeo = READ_ONCE(sk->sk_sndtimeo);
 	long rcvtimeo = READ_ONCE(sk->sk_rcvtimeo);
 	bool passcred = test_bit(SOCK_PASSCRED, &k->sock->flags);
+	bool oobinline = sock_flag(sk, SOCK_URGINLINE);
+
+	mutex_lock(&k->sync_lock);
 
 	if (sndbuf != k->synced_sndbuf) {
 		set_int(k, KS_SO_SNDBUF, sndbuf / 2);
@@ -230,6 +294,118 @@ kso_sync(struct kso *k)
 		set_int(k, KS_SO_PASSCRED, passcred);
 		k->synced_passcred = passcred;
 	}
+	if (oobinline != k->synced_oobinline) {
+		set_int(k, KS_SO_OOBINLINE, oobinline);
+		k->synced_oobinline = oobinline;
+	}
+	mutex_unlock(&k->sync_lock);
+}
+
+static void
+kso_sync_work(struct work_struct *w)
+{
+	struct kso *k = container_of(w, struct kso, sync_work);
+
+	kso_sync(k);
+	atomic_dec(&kso_syncs_queued);
+}
+
+/* struct proto's release_cb: net/core/sock.c has just set an option
+ * (under the socket's spinlock: no sleeping here). */
+static void
+kso_release_cb(struct sock *sk)
+{
+	struct kso *k = (struct kso *)sk;
+
+	if (k->ks == NULL)
+		return;
+	atomic_inc(&kso_syncs_queued);
+	if (!queue_work(kso_sync_wq, &k->sync_work))
+		atomic_dec(&kso_syncs_queued);
+}
+
+/* Before a call that reads its peer's options: options set before it
+ * (in any process) have reached ksock. */
+static void
+kso_wait_syncs(void)
+{
+	if (atomic_read(&kso_syncs_queued) > 0)
+		flush_workqueue(kso_sync_wq);
+}
+
+/* Holds a socket by id, or returns NULL. sock_put() when done. */
+static struct kso *
+kso_find(uint64_t id)
+{
+	struct kso *k;
+
+	rcu_read_lock();
+	k = xa_load(&kso_by_id, id);
+	if (k != NULL && !refcount_inc_not_zero(&k->sk.sk_refcnt))
+		k = NULL;
+	rcu_read_unlock();
+	return k;
+}
+
+/* The connected peer's id, or 0. */
+static uint64_t
+kso_peer_id(struct kso *k)
+{
+	struct ks_diag_sock rec = { .pending = NULL, .pending_cap = 0 };
+
+	if (ks_diag_sock(k->ks, &rec) < 0)
+		return 0;
+	return rec.peer_id;
+}
+
+/*
+ * After a socket's release: ksock may have given its peer (@peer_id) a
+ * pending error; it moves into the peer's struct sock. A socket being
+ * released itself is left alone.
+ */
+static void
+kso_take_peer_error(uint64_t peer_id)
+{
+	struct kso *p;
+	int v = 0;
+	uint32_t len = sizeof(v);
+
+	if (peer_id == 0 || (p = kso_find(peer_id)) == NULL)
+		return;
+	mutex_lock(&p->poll_lock);
+	if (p->ks != NULL && (ks_poll(p->ks, NULL) & KS_POLLERR) &&
+	    ks_getsockopt(p->ks, KS_SOL_SOCKET, KS_SO_ERROR, &v, &len) == 0 &&
+	    v != 0) {
+		WRITE_ONCE(p->sk.sk_err, v);
+		sk_error_report(&p->sk);
+	}
+	mutex_unlock(&p->poll_lock);
+	sock_put(&p->sk);
+}
+
+/* As sk_send_sigurg(): SIGURG to the F_SETOWN owner of @k's peer. */
+static void
+kso_sigurg(struct kso *k)
+{
+	struct kso *p = kso_find(kso_peer_id(k));
+	struct fown_struct *fown;
+	struct file *file;
+
+	if (p == NULL)
+		return;
+	file = p->sock->file;
+	if (file != NULL) {
+		fown = &file->f_owner;
+		read_lock_irq(&fown->lock);
+		if (fown->pid != NULL) {
+			if (fown->pid_type == PIDTYPE_PGID)
+				kill_pgrp(fown->pid, SIGURG, 1);
+			else
+				kill_pid(fown->pid, SIGURG, 1);
+		}
+		read_unlock_irq(&fown->lock);
+	}
+	sock_put(&p->sk);
 }
 
 /* -- errors -- */
@@ -278,10 +454,15 @@ kso_attach(struct net *net, struct socket *sock, struct ks_sock *ks,
 		return -ENOMEM;
 	sock->type = ks_sock_type(ks);
 	sock_init_data(sock, sk);
-	sk->sk_protocol = protocol;
+	/* Linux's AF_UNIX leaves it 0 whatever the caller asked for. */
+	sk->sk_protocol = 0;
 	sock->ops = &kso_ops;
 	k = (struct kso *)sk;
+	k->id = ks_sock_id(ks);
 	k->ks = ks;
+	INIT_LIST_HEAD(&k->passed);
+	mutex_init(&k->sync_lock);
+	INIT_WORK(&k->sync_work, kso_sync_work);
 	k->sock = sock;
 	mutex_init(&k->poll_lock);
 	k->pe.wake = kso_wake;
@@ -294,7 +475,12 @@ kso_attach(struct net *net, struct socket *sock, struct ks_sock *ks,
 	k->synced_sndbuf = sk->sk_sndbuf;
 	k->synced_rcvbuf = sk->sk_rcvbuf;
 	k->synced_sndtimeo = k->synced_rcvtimeo = MAX_SCHEDULE_TIMEOUT;
-	k->synced_passcred = false;
+	k->synced_passcred = k->synced_oobinline = false;
+	if (xa_err(xa_store(&kso_by_id, k->id, k, GFP_KERNEL)) != 0) {
+		sock->sk = NULL;
+		sk_free(sk);
+		return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -317,23 +503,33 @@ static int
 kso_release(struct socket *sock)
 {
 	struct kso *k = kso_of(sock);
+	struct ks_sock *ks;
+	uint64_t peer_id;
 	struct sock *sk;
 
 	if (k == NULL)
 		return 0;
 	sk = &k->sk;
+	cancel_work_sync(&k->sync_work);
+	peer_id = kso_peer_id(k);
+	spin_lock(&kso_passed_lock);
+	list_del_init(&k->passed);
+	spin_unlock(&kso_passed_lock);
+	xa_erase(&kso_by_id, k->id);
 	mutex_lock(&k->poll_lock);
 	if (k->pe_used)
 		ks_poll_remove(&k->pe);
 	k->pe_used = false;
-	mutex_unlock(&k->poll_lock);
-	ks_close(k->ks);
+	ks = k->ks;
 	k->ks = NULL;
+	mutex_unlock(&k->poll_lock);
+	ks_close(ks);
 	if (k->bound.dentry != NULL)
 		path_put(&k->bound);
 	sock_orphan(sk);
 	sock->sk = NULL;
 	sock_put(sk);
+	kso_take_peer_error(peer_id);
 	kso_collect();
 	return 0;
 }
@@ -369,6 +565,7 @@ kso_connect(struct socket *sock, struct sockaddr *addr, int len, int flags)
 	if (len < 0)
 		return -EINVAL;
 	kso_sync(k);
+	kso_wait_syncs();
 	ks_set_nonblock(k->ks, flags & O_NONBLOCK);
 	err = ks_connect(k->ks, addr, (uint32_t)len);
 	if (err == 0)
@@ -383,14 +580,21 @@ kso_socketpair(struct socket *a, struct socket *b)
 	struct ks_sock *pair[2];
 	int err;
 
-	err = ks_socketpair(KS_AF_UNIX, a->type, ka->sk.sk_protocol, pair);
+	err = ks_socketpair(KS_AF_UNIX, a->type, 0, pair);
 	if (err < 0)
 		return err;
 	/* net/socket.c made two unconnected sockets; ours replace them. */
+	xa_erase(&kso_by_id, ka->id);
+	xa_erase(&kso_by_id, kb->id);
 	ks_close(ka->ks);
 	ks_close(kb->ks);
 	ka->ks = pair[0];
 	kb->ks = pair[1];
+	ka->id = ks_sock_id(pair[0]);
+	kb->id = ks_sock_id(pair[1]);
+	/* On failure the sockets are simply not found by id. */
+	xa_store(&kso_by_id, ka->id, ka, GFP_KERNEL);
+	xa_store(&kso_by_id, kb->id, kb, GFP_KERNEL);
 	mirror_peercred(ka);
 	mirror_peercred(kb);
 	return 0;
@@ -414,7 +618,18 @@ kso_accept(struct socket *sock, struct socket *newsock, int flags, bool kern)
 		ks_close(nks);
 		return err;
 	}
-	mirror_peercred(kso_of(newsock));
+	k = kso_of(newsock);
+	mirror_peercred(k);
+	/* ksock gave it the listener's SO_PASSCRED, as unix_accept() does. */
+	{
+		int v = 0;
+		uint32_t len = sizeof(v);
+
+		if (ks_getsockopt(nks, KS_SOL_SOCKET, KS_SO_PASSCRED, &v, &len) == 0 && v) {
+			set_bit(SOCK_PASSCRED, &newsock->flags);
+			k->synced_passcred = true;
+		}
+	}
 	return 0;
 }
 
@@ -467,6 +682,8 @@ kso_poll(struct file *file, struct socket *sock, poll_table *wait)
 	mask = ks_poll(k->ks, &k->pe);
 	k->pe_used = true;
 	mutex_unlock(&k->poll_lock);
+	if (READ_ONCE(k->sk.sk_err))
+		mask |= KS_POLLERR;
 	return (__force __poll_t)mask;
 }
 
@@ -607,6 +824,7 @@ kso_sendmsg(struct socket *sock, struct msghdr *msg, size_t size)
 		km.msg_control = msg->msg_control;
 	}
 	kso_sync(k);
+	kso_wait_syncs();
 	kp_call_begin(&c);
 	n = ks_sendmsg(k->ks, &km, msg->msg_flags);
 	kp_call_end(&c);
@@ -619,10 +837,10 @@ kso_sendmsg(struct socket *sock, struct msghdr *msg, size_t size)
 			iov_iter_advance(&msg->msg_iter, n);
 		}
 	}
-	if (km.msg_controllen > 0 && n >= 0) {
-		atomic_long_inc(&kso_rights_sends);
+	if (km.msg_controllen > 0 && n >= 0)
 		kso_collect();
-	}
+	if (n >= 0 && (msg->msg_flags & MSG_OOB) && sock->type == SOCK_STREAM)
+		kso_sigurg(k);
 	return restart_err(n, k->sk.sk_sndtimeo);
 }
 
@@ -657,9 +875,21 @@ kso_recvmsg(struct socket *sock, struct msghdr *msg, size_t size, int flags)
 		km.msg_control = msg->msg_control;
 	}
 	kso_sync(k);
+	/* A pending error (kso_take_peer_error()) comes first for datagrams
+	 * and packets, after the queued bytes for a stream, as in Linux. */
+	if (sock->type != SOCK_STREAM && READ_ONCE(k->sk.sk_err) &&
+	    !(flags & MSG_OOB))
+		return sock_error(&k->sk);
 	kp_call_begin(&c);
 	n = ks_recvmsg(k->ks, &km, flags);
 	kp_call_end(&c);
+	if ((n == 0 || n == -EAGAIN) && size > 0 &&
+	    READ_ONCE(k->sk.sk_err) && !(flags & MSG_PEEK)) {
+		int e = sock_error(&k->sk);
+
+		if (e)
+			return e;
+	}
 	if (n >= 0) {
 		size_t used = km.msg_controllen;
 
@@ -716,9 +946,12 @@ kso_init(void)
 {
 	int err;
 
+	kso_sync_wq = alloc_workqueue("ksock_sync", WQ_UNBOUND, 0);
+	if (kso_sync_wq == NULL)
+		return -ENOMEM;
 	err = ks_init(kp_port());
 	if (err < 0)
-		return err;
+		goto destroy_wq;
 	err = proto_register(&kso_proto, 0);
 	if (err < 0)
 		goto fini;
@@ -742,6 +975,8 @@ unregister_proto:
 	proto_unregister(&kso_proto);
 fini:
 	ks_fini();
+destroy_wq:
+	destroy_workqueue(kso_sync_wq);
 	return err;
 }
 
@@ -752,6 +987,7 @@ kso_exit(void)
 	proto_unregister(&kso_proto);
 	if (ks_fini() < 0)
 		pr_err("ksock: sockets remain at unload\n");
+	destroy_workqueue(kso_sync_wq);
 }
 
 module_init(kso_init);
