@@ -33,9 +33,11 @@
  *     release_cb, which runs at its release, queues the socket's sync;
  *     a send or connect first waits for queued syncs.
  *   - SO_ERROR: ksock sets a socket's pending error when its peer closes
- *     with data unread; the glue moves it into struct sock as the peer is
- *     released, where getsockopt, poll and the next receive find it, as
- *     Linux keeps it there (kso_take_peer_error()).
+ *     with data unread, and Linux's getsockopt reads struct sock's. The
+ *     glue copies it there as the peer is released (kso_mirror_error())
+ *     and keeps the two copies one: whichever side consumes it (ksock in
+ *     a send or receive, net/core/sock.c in getsockopt), the glue clears
+ *     the other at the socket's next call (kso_reconcile_error()).
  *   - SIGURG goes to the receiving file's F_SETOWN owner, which Linux
  *     keeps in struct file, after each MSG_OOB send (kso_sigurg()).
  *   - The collector: Linux reports no dropped file reference, so the glue
@@ -89,6 +91,8 @@ struct kso {
 	int			 synced_sndbuf, synced_rcvbuf;	/* [sync_lock] */
 	long			 synced_sndtimeo, synced_rcvtimeo; /* [sync_lock] */
 	bool			 synced_passcred, synced_oobinline; /* [sync_lock] */
+	bool			 err_mirrored;	/* [poll_lock] sk_err copies
+						 * ksock's pending error */
 	uint64_t		 id;		/* [I] ks_sock_id() */
 	struct list_head	 passed;	/* [kso_passed_lock] */
 };
@@ -238,6 +242,8 @@ mirror_peek_off(struct kso *k)
 		mirror_int(k, KS_SO_PEEK_OFF, &k->sk.sk_peek_off);
 }
 
+static void kso_reconcile_error(struct kso *k);
+
 static void
 set_int(struct kso *k, int name, int v)
 {
@@ -272,6 +278,7 @@ kso_sync(struct kso *k)
 	bool passcred = test_bit(SOCK_PASSCRED, &k->sock->flags);
 	bool oobinline = sock_flag(sk, SOCK_URGINLINE);
 
+	kso_reconcile_error(k);
 	mutex_lock(&k->sync_lock);
 
 	if (sndbuf != k->synced_sndbuf) {
@@ -359,28 +366,87 @@ kso_peer_id(struct kso *k)
 }
 
 /*
- * After a socket's release: ksock may have given its peer (@peer_id) a
- * pending error; it moves into the peer's struct sock. A socket being
- * released itself is left alone.
+ * The sockets whose pending error @k's close may set: its peer, or for
+ * a listener the clients of its unaccepted connections. Returns how
+ * many ids are in *@out (kfree it), at most what could be allocated.
+ */
+static size_t
+kso_close_victims(struct kso *k, uint64_t **out)
+{
+	struct ks_diag_sock rec = { .pending = NULL, .pending_cap = 0 };
+	uint64_t *ids;
+
+	*out = NULL;
+	if (ks_diag_sock(k->ks, &rec) < 0)
+		return 0;
+	if (rec.npending == 0) {
+		if (rec.peer_id == 0)
+			return 0;
+		ids = kmalloc(sizeof(*ids), GFP_KERNEL);
+		if (ids == NULL)
+			return 0;
+		ids[0] = rec.peer_id;
+		*out = ids;
+		return 1;
+	}
+	ids = kmalloc_array(rec.npending, sizeof(*ids), GFP_KERNEL);
+	if (ids == NULL)
+		return 0;
+	rec.pending = ids;
+	rec.pending_cap = rec.npending;
+	if (ks_diag_sock(k->ks, &rec) < 0) {
+		kfree(ids);
+		return 0;
+	}
+	*out = ids;
+	return min(rec.npending, rec.pending_cap);
+}
+
+/*
+ * After a socket's release: ksock may have given @peer_id a pending
+ * error; struct sock gets a copy. ksock's pending error can only be
+ * ECONNRESET (a peer closed with data unread), and reading it would
+ * consume it, so the copy is written without reading it.
  */
 static void
-kso_take_peer_error(uint64_t peer_id)
+kso_mirror_error(uint64_t peer_id)
 {
 	struct kso *p;
-	int v = 0;
-	uint32_t len = sizeof(v);
 
 	if (peer_id == 0 || (p = kso_find(peer_id)) == NULL)
 		return;
 	mutex_lock(&p->poll_lock);
-	if (p->ks != NULL && (ks_poll(p->ks, NULL) & KS_POLLERR) &&
-	    ks_getsockopt(p->ks, KS_SOL_SOCKET, KS_SO_ERROR, &v, &len) == 0 &&
-	    v != 0) {
-		WRITE_ONCE(p->sk.sk_err, v);
-		sk_error_report(&p->sk);
+	if (p->ks != NULL && (ks_poll(p->ks, NULL) & KS_POLLERR)) {
+		p->err_mirrored = true;
+		WRITE_ONCE(p->sk.sk_err, ECONNRESET);
 	}
 	mutex_unlock(&p->poll_lock);
 	sock_put(&p->sk);
+}
+
+/*
+ * Keeps one pending error: if getsockopt consumed struct sock's copy,
+ * ksock's goes too; if ksock consumed its own, the copy goes.
+ */
+static void
+kso_reconcile_error(struct kso *k)
+{
+	int v;
+	uint32_t len = sizeof(v);
+
+	if (!READ_ONCE(k->err_mirrored))
+		return;
+	mutex_lock(&k->poll_lock);
+	if (k->err_mirrored && k->ks != NULL) {
+		if (READ_ONCE(k->sk.sk_err) == 0) {
+			ks_getsockopt(k->ks, KS_SOL_SOCKET, KS_SO_ERROR, &v, &len);
+			k->err_mirrored = false;
+		} else if (!(ks_poll(k->ks, NULL) & KS_POLLERR)) {
+			WRITE_ONCE(k->sk.sk_err, 0);
+			k->err_mirrored = false;
+		}
+	}
+	mutex_unlock(&k->poll_lock);
 }
 
 /* As sk_send_sigurg(): SIGURG to the F_SETOWN owner of @k's peer. */
@@ -504,14 +570,15 @@ kso_release(struct socket *sock)
 {
 	struct kso *k = kso_of(sock);
 	struct ks_sock *ks;
-	uint64_t peer_id;
+	uint64_t *victims;
+	size_t nvictims;
 	struct sock *sk;
 
 	if (k == NULL)
 		return 0;
 	sk = &k->sk;
 	cancel_work_sync(&k->sync_work);
-	peer_id = kso_peer_id(k);
+	nvictims = kso_close_victims(k, &victims);
 	spin_lock(&kso_passed_lock);
 	list_del_init(&k->passed);
 	spin_unlock(&kso_passed_lock);
@@ -529,7 +596,9 @@ kso_release(struct socket *sock)
 	sock_orphan(sk);
 	sock->sk = NULL;
 	sock_put(sk);
-	kso_take_peer_error(peer_id);
+	for (size_t i = 0; i < nvictims; i++)
+		kso_mirror_error(victims[i]);
+	kfree(victims);
 	kso_collect();
 	return 0;
 }
@@ -682,8 +751,6 @@ kso_poll(struct file *file, struct socket *sock, poll_table *wait)
 	mask = ks_poll(k->ks, &k->pe);
 	k->pe_used = true;
 	mutex_unlock(&k->poll_lock);
-	if (READ_ONCE(k->sk.sk_err))
-		mask |= KS_POLLERR;
 	return (__force __poll_t)mask;
 }
 
@@ -841,6 +908,7 @@ kso_sendmsg(struct socket *sock, struct msghdr *msg, size_t size)
 		kso_collect();
 	if (n >= 0 && (msg->msg_flags & MSG_OOB) && sock->type == SOCK_STREAM)
 		kso_sigurg(k);
+	kso_reconcile_error(k);
 	return restart_err(n, k->sk.sk_sndtimeo);
 }
 
@@ -875,21 +943,10 @@ kso_recvmsg(struct socket *sock, struct msghdr *msg, size_t size, int flags)
 		km.msg_control = msg->msg_control;
 	}
 	kso_sync(k);
-	/* A pending error (kso_take_peer_error()) comes first for datagrams
-	 * and packets, after the queued bytes for a stream, as in Linux. */
-	if (sock->type != SOCK_STREAM && READ_ONCE(k->sk.sk_err) &&
-	    !(flags & MSG_OOB))
-		return sock_error(&k->sk);
 	kp_call_begin(&c);
 	n = ks_recvmsg(k->ks, &km, flags);
 	kp_call_end(&c);
-	if ((n == 0 || n == -EAGAIN) && size > 0 &&
-	    READ_ONCE(k->sk.sk_err) && !(flags & MSG_PEEK)) {
-		int e = sock_error(&k->sk);
-
-		if (e)
-			return e;
-	}
+	kso_reconcile_error(k);
 	if (n >= 0) {
 		size_t used = km.msg_controllen;
 
