@@ -10,6 +10,9 @@
  * (poll, select, epoll including edge-triggered, all through the kernel's
  * own machinery).
  *
+ * Introspection: /proc/net/ksock_unix lists the sockets in the format of
+ * /proc/net/unix (which no longer sees them once ksock owns PF_UNIX).
+ *
  * Module parameters: family=N registers on the free family number N
  * (13 by default, free in Linux 6.1); takeover=1 replaces PF_UNIX instead,
  * for an initramfs that loads the module before any program starts. Linux
@@ -991,6 +994,61 @@ static const struct proto_ops kso_ops = {
 	.set_rcvlowat	= kso_set_rcvlowat,
 };
 
+/* -- /proc/net/ksock_unix: the sockets, in /proc/net/unix's format -- */
+
+/* Linux's __SO_ACCEPTCON, and the socket_state values it prints. */
+#define KSO_ACCEPTCON		(1 << 16)
+
+static int
+kso_proc_sock(struct ks_sock *so, void *arg)
+{
+	struct seq_file *seq = arg;
+	struct ks_diag_sock rec = { .pending = NULL, .pending_cap = 0 };
+	unsigned long ino = 0;
+	unsigned refs;
+	int st;
+	struct kso *k;
+
+	if (ks_diag_sock(so, &rec) < 0)
+		return 0;	/* closed: Linux has unhashed it */
+	refs = rec.refcount;
+	k = kso_find(rec.id);
+	if (k != NULL) {
+		ino = SOCK_INODE(k->sock)->i_ino;
+		refs = refcount_read(&k->sk.sk_refcnt) - 1;
+		sock_put(&k->sk);
+	}
+	switch (rec.state) {
+	case KS_DIAG_EMBRYO:
+		st = SS_CONNECTING;
+		break;
+	case KS_DIAG_CONNECTED:
+	case KS_DIAG_DISCONNECTED:
+		st = SS_CONNECTED;
+		break;
+	default:
+		st = SS_UNCONNECTED;
+		break;
+	}
+	seq_printf(seq, "%pK: %08X %08X %08X %04X %02X %5lu", so, refs, 0,
+		   rec.state == KS_DIAG_LISTENING ? KSO_ACCEPTCON : 0,
+		   rec.type, st, ino);
+	if (rec.name_len > 0) {
+		seq_putc(seq, ' ');
+		for (uint32_t i = 0; i < rec.name_len; i++)
+			seq_putc(seq, rec.name[i] ? rec.name[i] : '@');
+	}
+	seq_putc(seq, '\n');
+	return 0;
+}
+
+static int
+kso_proc_show(struct seq_file *seq, void *v)
+{
+	seq_puts(seq, "Num       RefCount Protocol Flags    Type St Inode Path\n");
+	return ks_diag_walk(kso_proc_sock, seq);
+}
+
 static struct net_proto_family kso_family = {
 	.create		= kso_create,
 	.owner		= THIS_MODULE,
@@ -1021,13 +1079,19 @@ kso_init(void)
 	kso_family.family = family;
 	if (takeover)
 		sock_unregister(PF_UNIX);
+	err = -ENOMEM;
+	if (proc_create_single("ksock_unix", 0444, init_net.proc_net,
+			       kso_proc_show) == NULL)
+		goto unregister_proto;
 	err = sock_register(&kso_family);
 	if (err < 0)
-		goto unregister_proto;
+		goto remove_proc;
 	pr_info("ksock: serving family %d%s\n", family,
 		takeover ? " (PF_UNIX taken over)" : "");
 	return 0;
 
+remove_proc:
+	remove_proc_entry("ksock_unix", init_net.proc_net);
 unregister_proto:
 	proto_unregister(&kso_proto);
 fini:
@@ -1041,9 +1105,13 @@ static void __exit
 kso_exit(void)
 {
 	sock_unregister(family);
+	remove_proc_entry("ksock_unix", init_net.proc_net);
 	proto_unregister(&kso_proto);
 	if (ks_fini() < 0)
 		pr_err("ksock: sockets remain at unload\n");
+	else if (kp_allocs_outstanding() != 0)
+		pr_err("ksock: %ld allocations remain at unload\n",
+		       kp_allocs_outstanding());
 	destroy_workqueue(kso_sync_wq);
 }
 

@@ -119,16 +119,33 @@ kp_call_current(void)
 
 /* -- memory -- */
 
+/* Allocations outstanding, for the leak check at unload. */
+static atomic_long_t kp_allocs = ATOMIC_LONG_INIT(0);
+
 static void *
 kp_alloc(size_t size)
 {
-	return kvmalloc(size ? size : 1, GFP_KERNEL | __GFP_NOWARN);
+	void *p = kvmalloc(size ? size : 1, GFP_KERNEL | __GFP_NOWARN);
+
+	if (p != NULL)
+		atomic_long_inc(&kp_allocs);
+	return p;
 }
 
 static void
 kp_free(void *p, size_t size)
 {
+	if (p == NULL)
+		return;
+	atomic_long_dec(&kp_allocs);
 	kvfree(p);
+}
+
+/* See kport.h. */
+long
+kp_allocs_outstanding(void)
+{
+	return atomic_long_read(&kp_allocs);
 }
 
 /* -- mutexes -- */

@@ -63,6 +63,9 @@ void	kp_call_end(struct kp_call *c);
  * by the number of CPUs). */
 const struct ks_port *kp_port(void);
 
+/* How many of ksock's allocations are not freed yet. */
+long	kp_allocs_outstanding(void);
+
 /* Whether @f is a socket of this module, and its ksock socket. */
 struct ks_sock *kp_file_sock(struct file *f);
 
