@@ -53,8 +53,12 @@ $(VM_DIR)/tests/%: vm/%.c $(CONFORM_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CONFORM_CFLAGS) -Itests/conform -static -o $@ $< tests/conform/harness.c
 
-$(VM_INITRD): vm/init $(VM_MOD) $(VM_TESTS) tools/vm-initrd
-	@sh tools/vm-initrd $@ vm/init $(VM_MOD) $(VM_TESTS)
+$(VM_DIR)/tests/bench_kk: vm/bench_kk.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -static -o $@ $<
+
+$(VM_INITRD): vm/init $(VM_MOD) $(VM_TESTS) $(VM_DIR)/tests/bench_kk tools/vm-initrd
+	@sh tools/vm-initrd $@ vm/init $(VM_MOD) $(VM_TESTS) $(VM_DIR)/tests/bench_kk
 
 vm-check: $(VM_KERNEL) $(VM_INITRD)
 	@sh tools/vm-run $(VM_KERNEL) $(VM_INITRD) vm-ksock takeover
@@ -67,3 +71,11 @@ vm-check-linux: $(VM_KERNEL) $(VM_INITRD)
 	@sh tools/vm-run $(VM_KERNEL) $(VM_INITRD) vm-linux linux
 
 CHECK_TARGETS += vm-check
+
+# Kernel-to-kernel benchmark: bench_kk against Linux's AF_UNIX and ksock
+# (family 13) in one boot, under -icount (deterministic) and plain TCG
+# with two vCPUs (noisy); the table and $(BUILD)/vm/bench.json.
+vm-bench: $(VM_KERNEL) $(VM_INITRD)
+	@sh tools/vm-bench $(VM_KERNEL) $(VM_INITRD) $(VM_DIR)/bench.json
+.PHONY: vm-bench
+BENCH_TARGETS += vm-bench
