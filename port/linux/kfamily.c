@@ -208,12 +208,19 @@ mirror_peercred(struct kso *k)
 		return;
 	pid = uc.pid > 0 ? find_get_pid(uc.pid) : NULL;
 	if (uc.uid != (uint32_t)-1) {
-		cred = prepare_creds();
-		if (cred != NULL) {
-			struct user_namespace *ns = current_user_ns();
+		struct user_namespace *ns = current_user_ns();
+		kuid_t uid = make_kuid(ns, uc.uid);
+		kgid_t gid = make_kgid(ns, uc.gid);
 
-			cred->euid = make_kuid(ns, uc.uid);
-			cred->egid = make_kgid(ns, uc.gid);
+		/* Usually the peer's ids are the caller's: share its cred. */
+		if (uid_eq(uid, current_euid()) && gid_eq(gid, current_egid())) {
+			cred = (struct cred *)get_current_cred();
+		} else {
+			cred = prepare_creds();
+			if (cred != NULL) {
+				cred->euid = uid;
+				cred->egid = gid;
+			}
 		}
 	}
 	spin_lock(&sk->sk_peer_lock);
@@ -895,9 +902,11 @@ kso_sendmsg(struct socket *sock, struct msghdr *msg, size_t size)
 	}
 	kso_sync(k);
 	kso_wait_syncs();
-	kp_call_begin(&c);
+	if (c.iter != NULL || c.kbuf != NULL)
+		kp_call_begin(&c);
 	n = ks_sendmsg(k->ks, &km, msg->msg_flags);
-	kp_call_end(&c);
+	if (c.iter != NULL || c.kbuf != NULL)
+		kp_call_end(&c);
 	/* Leave the iterator where the bytes sent end, as callers expect. */
 	if (n > 0) {
 		if (c.iter == NULL) {
@@ -946,9 +955,11 @@ kso_recvmsg(struct socket *sock, struct msghdr *msg, size_t size, int flags)
 		km.msg_control = msg->msg_control;
 	}
 	kso_sync(k);
-	kp_call_begin(&c);
+	if (c.iter != NULL || c.kbuf != NULL)
+		kp_call_begin(&c);
 	n = ks_recvmsg(k->ks, &km, flags);
-	kp_call_end(&c);
+	if (c.iter != NULL || c.kbuf != NULL)
+		kp_call_end(&c);
 	kso_reconcile_error(k);
 	if (n >= 0) {
 		size_t used = km.msg_controllen;
