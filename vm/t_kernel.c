@@ -293,7 +293,44 @@ rebound_path_reaches_new_socket(void)
 	CHECK_OK(unlink("p"));
 }
 
+/* O_NONBLOCK belongs to the file: after a non-blocking connect and
+ * accept, clearing it makes both ends' receives wait again. */
+static void
+nonblock_follows_the_file(void)
+{
+	struct sockaddr_un sun;
+	socklen_t len = th_addr_abstract(&sun, th_unique(), strlen(th_unique()));
+	struct later_send l;
+	pthread_t t;
+	int lst, c, a;
+	char b = 0;
+
+	lst = CHECK_OK(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0));
+	CHECK_OK(bind(lst, (struct sockaddr *)&sun, len));
+	CHECK_OK(listen(lst, 1));
+	c = CHECK_OK(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0));
+	CHECK_OK(connect(c, (struct sockaddr *)&sun, len));
+	a = CHECK_OK(accept4(lst, NULL, NULL, SOCK_NONBLOCK));
+	CHECK_ERR(recv(c, &b, 1, 0), EAGAIN);
+	CHECK_OK(fcntl(c, F_SETFL, 0));
+	CHECK_OK(fcntl(a, F_SETFL, 0));
+	l.fd = a;
+	l.ms = 100;
+	CHECK_OK(pthread_create(&t, NULL, send_later, &l));
+	CHECK_EQ(recv(c, &b, 1, 0), 1);
+	CHECK_EQ(b, 'r');
+	pthread_join(t, NULL);
+	l.fd = c;
+	CHECK_OK(pthread_create(&t, NULL, send_later, &l));
+	CHECK_EQ(recv(a, &b, 1, 0), 1);
+	pthread_join(t, NULL);
+	close(a);
+	close(c);
+	close(lst);
+}
+
 static const struct th_test tests[] = {
+	{ "nonblock_follows_the_file", nonblock_follows_the_file },
 	{ "splice_through_socket", splice_through_socket },
 	{ "sendfile_to_socket", sendfile_to_socket },
 	{ "mmsg_datagrams", mmsg_datagrams },

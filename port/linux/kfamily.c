@@ -484,6 +484,19 @@ kso_sigurg(struct kso *k)
 	sock_put(&p->sk);
 }
 
+/*
+ * O_NONBLOCK is the file's in Linux and the socket's in ksock: each call
+ * gives ksock the file's current flag (connect and accept get it from
+ * their caller; a send or receive also has MSG_DONTWAIT for it).
+ */
+static void
+kso_nonblock(struct kso *k)
+{
+	struct file *f = k->sock->file;
+
+	ks_set_nonblock(k->ks, f != NULL && (READ_ONCE(f->f_flags) & O_NONBLOCK));
+}
+
 /* -- errors -- */
 
 /* As sock_intr_errno(): a wait without a timeout restarts. */
@@ -902,6 +915,7 @@ kso_sendmsg(struct socket *sock, struct msghdr *msg, size_t size)
 	}
 	kso_sync(k);
 	kso_wait_syncs();
+	kso_nonblock(k);
 	if (c.iter != NULL || c.kbuf != NULL)
 		kp_call_begin(&c);
 	n = ks_sendmsg(k->ks, &km, msg->msg_flags);
@@ -955,6 +969,7 @@ kso_recvmsg(struct socket *sock, struct msghdr *msg, size_t size, int flags)
 		km.msg_control = msg->msg_control;
 	}
 	kso_sync(k);
+	kso_nonblock(k);
 	if (c.iter != NULL || c.kbuf != NULL)
 		kp_call_begin(&c);
 	n = ks_recvmsg(k->ks, &km, flags);
