@@ -329,7 +329,36 @@ nonblock_follows_the_file(void)
 	close(lst);
 }
 
+/* A kernel address where the family itself copies (an ioctl's argument,
+ * recvmsg's control buffer: the credentials do not fit, so the message
+ * comes with MSG_CTRUNC) is treated as any bad pointer. */
+static void
+kernel_pointers_fault(void)
+{
+	void *kaddr = (void *)0xffff888000000000UL;
+	char cbuf[CMSG_SPACE(sizeof(int))], b = 0;
+	struct iovec iov = { &b, 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = kaddr, .msg_controllen = sizeof(cbuf) };
+	int sv[2], one = 1;
+
+	CHECK_OK(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv));
+	CHECK_ERR(ioctl(sv[1], FIONREAD, kaddr), EFAULT);
+	CHECK_ERR(send(sv[0], kaddr, 4, 0), EFAULT);
+	/* With credentials to deliver, the control copy must happen. */
+	CHECK_OK(setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)));
+	memset(cbuf, 0, sizeof(cbuf));
+	CHECK_EQ(send(sv[0], "k", 1, 0), 1);
+	errno = 0;
+	CHECK_EQ(recvmsg(sv[1], &m, 0), 1);
+	CHECK_EQ(b, 'k');
+	CHECK(m.msg_flags & MSG_CTRUNC);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 static const struct th_test tests[] = {
+	{ "kernel_pointers_fault", kernel_pointers_fault },
 	{ "nonblock_follows_the_file", nonblock_follows_the_file },
 	{ "splice_through_socket", splice_through_socket },
 	{ "sendfile_to_socket", sendfile_to_socket },
