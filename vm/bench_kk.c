@@ -246,6 +246,42 @@ dgram(int iters)
 	return (t1 - t0) / iters;
 }
 
+/* Kernel memory per idle connected socket: MemFree before and after
+ * @pairs socketpairs (files and inodes included, which both families
+ * pay alike). */
+static long
+mem_free_kib(void)
+{
+	char line[128];
+	long v = -1;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	if (f == NULL)
+		die("/proc/meminfo");
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "MemFree: %ld kB", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+static double
+idle_memory(int pairs)
+{
+	static int fds[2 * 400];
+	long before, after;
+
+	if (pairs > 400)
+		pairs = 400;
+	before = mem_free_kib();
+	for (int i = 0; i < pairs; i++)
+		pair(SOCK_STREAM, &fds[2 * i]);
+	after = mem_free_kib();
+	for (int i = 0; i < 2 * pairs; i++)
+		close(fds[i]);
+	return (before - after) * 1024.0 / (2 * pairs);
+}
+
 struct scenario {
 	const char	*name;
 	const char	*unit;
@@ -261,6 +297,7 @@ static double s_ca_abs(void) { return connect_accept(500, 1); }
 static double s_ca_path(void) { return connect_accept(500, 0); }
 static double s_fd(void) { return fdpass(1000); }
 static double s_dg(void) { return dgram(2000); }
+static double s_mem(void) { return idle_memory(400); }
 
 static const struct scenario scenarios[] = {
 	{ "pingpong", "us_per_round_trip", s_pp },
@@ -272,6 +309,7 @@ static const struct scenario scenarios[] = {
 	{ "connect_accept_path", "us_per_connection", s_ca_path },
 	{ "fd_pass", "us_per_descriptor", s_fd },
 	{ "dgram_64", "us_per_datagram", s_dg },
+	{ "idle_socket_memory", "bytes_per_socket", s_mem },
 };
 
 int
