@@ -23,18 +23,20 @@
  *     in net/core/sock.c sets and reads struct sock; only MPTCP is let
  *     through): the glue carries what ksock needs from struct sock to
  *     ksock before each call that depends on it (buffer sizes, timeouts,
- *     SO_PASSCRED; kso_sync()), takes SO_PEEK_OFF and SO_RCVLOWAT through
+ *     SO_PASSCRED, SO_OOBINLINE; kso_sync()), takes SO_PEEK_OFF and SO_RCVLOWAT through
  *     the set_peek_off and set_rcvlowat operations, and mirrors into
  *     struct sock what ksock decides: SO_PEERCRED after connect, accept,
  *     listen and socketpair, SO_ACCEPTCONN after listen, SO_PEEK_OFF
- *     after reads, the buffer sizes ksock starts with.
+ *     after reads, the buffer sizes ksock starts with, SO_PASSCRED
+ *     inherited at accept. Options set on a socket matter to its peer's
+ *     calls too (SO_PASSCRED of a receiver when a message is sent):
+ *     net/core/sock.c takes the socket lock around every option it sets,
+ *     and our struct proto's release_cb, which runs at its release,
+ *     queues the socket's sync; a send or connect first waits for
+ *     queued syncs.
  *   - ksock's -EINTR becomes -ERESTARTSYS when the call's timeout is
  *     infinite, as sock_intr_errno(): SA_RESTART handlers then restart it.
- *     Options set on a socket matter to its peer's calls too (SO_PASSCRED
- *     of a receiver when a message is sent): net/core/sock.c takes the
- *     socket lock around every option it sets, and our struct proto's
- *     release_cb, which runs at its release, queues the socket's sync;
- *     a send or connect first waits for queued syncs.
+ *   - O_NONBLOCK is the file's: each call hands ksock the file's flag.
  *   - SO_ERROR: ksock sets a socket's pending error when its peer closes
  *     with data unread, and Linux's getsockopt reads struct sock's. The
  *     glue copies it there as the peer is released (kso_mirror_error())
@@ -55,8 +57,8 @@
  * socket's poll entry and guards kso->ks against release (a mutex, taken
  * in process context only, never with a ksock lock held); kso->sync_lock
  * serialises option syncs. kso_passed_lock (a spinlock, a leaf: the
- * port's file_get hook takes it with ksock locks held) guards the list of
- * sockets passed in SCM_RIGHTS. The registry locks of kport.c are leaves.
+ * port's file_sock hook takes it, maybe with ksock locks held) guards the
+ * list of sockets passed in SCM_RIGHTS. The registry locks of kport.c are leaves.
  */
 #include <linux/file.h>
 #include <linux/module.h>
@@ -82,7 +84,8 @@ MODULE_PARM_DESC(takeover, "replace PF_UNIX (from an initramfs, before programs 
 
 struct kso {
 	struct sock		 sk;		/* must be first (sk_alloc) */
-	struct ks_sock		*ks;		/* [I] after create/accept/socketpair */
+	struct ks_sock		*ks;		/* set at create, accept or socketpair;
+						 * [poll_lock] cleared at release */
 	struct socket		*sock;		/* [I] */
 	struct mutex		 poll_lock;
 	struct ks_poll_entry	 pe;		/* [poll_lock] */
