@@ -292,6 +292,14 @@ kso_sync(struct kso *k)
 	bool oobinline = sock_flag(sk, SOCK_URGINLINE);
 
 	kso_reconcile_error(k);
+	/* The usual case: nothing changed since the last call. */
+	if (sndbuf == READ_ONCE(k->synced_sndbuf) &&
+	    rcvbuf == READ_ONCE(k->synced_rcvbuf) &&
+	    sndtimeo == READ_ONCE(k->synced_sndtimeo) &&
+	    rcvtimeo == READ_ONCE(k->synced_rcvtimeo) &&
+	    passcred == READ_ONCE(k->synced_passcred) &&
+	    oobinline == READ_ONCE(k->synced_oobinline))
+		return;
 	mutex_lock(&k->sync_lock);
 
 	if (sndbuf != k->synced_sndbuf) {
@@ -771,8 +779,12 @@ kso_poll(struct file *file, struct socket *sock, poll_table *wait)
 	unsigned mask;
 
 	sock_poll_wait(file, sock, wait);
-	/* Registering again follows a datagram socket's peer as it changes. */
 	kso_sync(k);
+	/* The entry stays registered until release; registering again is
+	 * needed only to follow the peer of a datagram or seqpacket socket,
+	 * whose full queue can make ours unwritable. */
+	if (READ_ONCE(k->pe_used) && sock->type == SOCK_STREAM)
+		return (__force __poll_t)ks_poll(k->ks, NULL);
 	mutex_lock(&k->poll_lock);
 	mask = ks_poll(k->ks, &k->pe);
 	k->pe_used = true;
