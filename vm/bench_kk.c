@@ -7,8 +7,8 @@
  *   @@bench NAME UNIT LINUX KSOCK
  *
  * With QEMU's -icount shift=0 the guest's clock counts instructions, so
- * the figures repeat exactly from boot to boot: they rank code paths,
- * not hardware (caches and memory cost nothing there).
+ * the figures repeat from boot to boot to within 1%: they rank code
+ * paths, not hardware (caches and memory cost nothing there).
  *
  * Usage: bench_kk KSOCK_FAMILY
  */
