@@ -9,12 +9,14 @@
  *   - recvmmsg and sendmmsg hand the family one kernel msghdr each;
  *   - a blocked receive interrupted by a handler with SA_RESTART restarts,
  *     and with a receive timeout set fails with EINTR instead;
- *   - epoll in edge-triggered mode reports each new arrival once;
+ *   - epoll in edge-triggered mode reports each new arrival once, and a
+ *     datagram sender's room as its peer drains; select() works;
  *   - any file passes in SCM_RIGHTS (an eventfd here);
  *   - a path name unlinked and bound again reaches the new socket only.
  */
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/select.h>
 #include <sys/sendfile.h>
 
 #include "harness.h"
@@ -215,6 +217,68 @@ epoll_edge_triggered(void)
 	close(sv[1]);
 }
 
+/* A datagram sender connected to a receiver whose queue is full (and
+ * which is not connected back) is not writable; edge-triggered epoll
+ * reports EPOLLOUT once the receiver reads one. */
+static void
+epoll_dgram_peer_drains(void)
+{
+	struct epoll_event ev = { .events = EPOLLOUT | EPOLLET }, out[2];
+	struct sockaddr_un sun;
+	socklen_t len = th_addr_abstract(&sun, th_unique(), strlen(th_unique()));
+	int sv[2], ep, sent = 0;
+	char b[16] = { 0 };
+
+	sv[1] = CHECK_OK(socket(AF_UNIX, SOCK_DGRAM, 0));
+	CHECK_OK(bind(sv[1], (struct sockaddr *)&sun, len));
+	sv[0] = CHECK_OK(socket(AF_UNIX, SOCK_DGRAM, 0));
+	CHECK_OK(connect(sv[0], (struct sockaddr *)&sun, len));
+	while (send(sv[0], b, sizeof(b), MSG_DONTWAIT) == sizeof(b) &&
+	       sent < 100000)
+		sent++;
+	CHECK_EQ(errno, EAGAIN);
+	ep = CHECK_OK(epoll_create1(0));
+	ev.data.fd = sv[0];
+	CHECK_OK(epoll_ctl(ep, EPOLL_CTL_ADD, sv[0], &ev));
+	CHECK_EQ(epoll_wait(ep, out, 2, 0), 0);
+	CHECK_EQ(recv(sv[1], b, sizeof(b), 0), (long)sizeof(b));
+	CHECK_EQ(epoll_wait(ep, out, 2, 1000), 1);
+	CHECK(out[0].events & EPOLLOUT);
+	close(ep);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/* select() sees a socket become readable, and its peer's close. */
+static void
+select_readable_and_hup(void)
+{
+	struct timeval tv = { 1, 0 };
+	fd_set r;
+	int sv[2];
+	char c;
+
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	FD_ZERO(&r);
+	FD_SET(sv[1], &r);
+	tv.tv_sec = 0;
+	tv.tv_usec = 20000;
+	CHECK_EQ(select(sv[1] + 1, &r, NULL, NULL, &tv), 0);
+	CHECK_EQ(send(sv[0], "s", 1, 0), 1);
+	FD_ZERO(&r);
+	FD_SET(sv[1], &r);
+	tv.tv_sec = 1;
+	tv.tv_usec = 0;
+	CHECK_EQ(select(sv[1] + 1, &r, NULL, NULL, &tv), 1);
+	CHECK_EQ(recv(sv[1], &c, 1, 0), 1);
+	close(sv[0]);
+	FD_ZERO(&r);
+	FD_SET(sv[1], &r);
+	CHECK_EQ(select(sv[1] + 1, &r, NULL, NULL, &tv), 1);
+	CHECK_EQ(recv(sv[1], &c, 1, 0), 0);
+	close(sv[1]);
+}
+
 /* An eventfd passed in SCM_RIGHTS is the same file on arrival. */
 static void
 rights_eventfd(void)
@@ -365,6 +429,8 @@ static const struct th_test tests[] = {
 	{ "mmsg_datagrams", mmsg_datagrams },
 	{ "sa_restart", sa_restart },
 	{ "epoll_edge_triggered", epoll_edge_triggered },
+	{ "epoll_dgram_peer_drains", epoll_dgram_peer_drains },
+	{ "select_readable_and_hup", select_readable_and_hup },
 	{ "rights_eventfd", rights_eventfd },
 	{ "rebound_path_reaches_new_socket", rebound_path_reaches_new_socket },
 };
