@@ -97,6 +97,7 @@ struct kso {
 	int			 synced_sndbuf, synced_rcvbuf;	/* [sync_lock] */
 	long			 synced_sndtimeo, synced_rcvtimeo; /* [sync_lock] */
 	bool			 synced_passcred, synced_oobinline; /* [sync_lock] */
+	int			 synced_tstamp;	/* [sync_lock] kso_tstamp() */
 	bool			 err_mirrored;	/* [poll_lock] sk_err copies
 						 * ksock's pending error */
 	uint64_t		 id;		/* [I] ks_sock_id() */
@@ -257,6 +258,22 @@ mirror_peek_off(struct kso *k)
 
 static void kso_reconcile_error(struct kso *k);
 
+/* Which receive timestamps struct sock asks for, as the option that
+ * turns them on in ksock (0: none, or a ksock without them). */
+static int
+kso_tstamp(struct sock *sk)
+{
+#if KP_PORT_TABLE_2
+	bool nw = sock_flag(sk, SOCK_TSTAMP_NEW);
+
+	if (sock_flag(sk, SOCK_RCVTSTAMPNS))
+		return nw ? KS_SO_TIMESTAMPNS_NEW : KS_SO_TIMESTAMPNS_OLD;
+	if (sock_flag(sk, SOCK_RCVTSTAMP))
+		return nw ? KS_SO_TIMESTAMP_NEW : KS_SO_TIMESTAMP_OLD;
+#endif
+	return 0;
+}
+
 static void
 set_int(struct kso *k, int name, int v)
 {
@@ -290,6 +307,7 @@ kso_sync(struct kso *k)
 	long rcvtimeo = READ_ONCE(sk->sk_rcvtimeo);
 	bool passcred = test_bit(SOCK_PASSCRED, &k->sock->flags);
 	bool oobinline = sock_flag(sk, SOCK_URGINLINE);
+	int tstamp = kso_tstamp(sk);
 
 	kso_reconcile_error(k);
 	/* The usual case: nothing changed since the last call. */
@@ -298,7 +316,8 @@ kso_sync(struct kso *k)
 	    sndtimeo == READ_ONCE(k->synced_sndtimeo) &&
 	    rcvtimeo == READ_ONCE(k->synced_rcvtimeo) &&
 	    passcred == READ_ONCE(k->synced_passcred) &&
-	    oobinline == READ_ONCE(k->synced_oobinline))
+	    oobinline == READ_ONCE(k->synced_oobinline) &&
+	    tstamp == READ_ONCE(k->synced_tstamp))
 		return;
 	mutex_lock(&k->sync_lock);
 
@@ -326,6 +345,13 @@ kso_sync(struct kso *k)
 		set_int(k, KS_SO_OOBINLINE, oobinline);
 		k->synced_oobinline = oobinline;
 	}
+#if KP_PORT_TABLE_2
+	if (tstamp != k->synced_tstamp) {
+		/* Off clears both kinds, as sock_set_timestamp(). */
+		set_int(k, tstamp ? tstamp : KS_SO_TIMESTAMP, tstamp != 0);
+		k->synced_tstamp = tstamp;
+	}
+#endif
 	mutex_unlock(&k->sync_lock);
 }
 
@@ -576,6 +602,7 @@ kso_attach(struct net *net, struct socket *sock, struct ks_sock *ks,
 	k->synced_rcvbuf = sk->sk_rcvbuf;
 	k->synced_sndtimeo = k->synced_rcvtimeo = MAX_SCHEDULE_TIMEOUT;
 	k->synced_passcred = k->synced_oobinline = false;
+	k->synced_tstamp = 0;
 	if (xa_err(xa_store(&kso_by_id, k->id, k, GFP_KERNEL)) != 0) {
 		sock->sk = NULL;
 		sk_free(sk);

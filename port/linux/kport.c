@@ -32,6 +32,9 @@
 #include <linux/hrtimer.h>
 #include <linux/mount.h>
 #include <linux/mutex.h>
+#include <linux/netdevice.h>
+#include <linux/nsproxy.h>
+#include <net/net_namespace.h>
 #include <linux/namei.h>
 #include <linux/pid.h>
 #include <linux/pid_namespace.h>
@@ -291,6 +294,12 @@ kp_capable(enum ks_cap cap)
 		return ns_capable(current_user_ns(), CAP_SETGID);
 	case KS_CAP_SYS_RESOURCE:
 		return capable(CAP_SYS_RESOURCE);
+#if KP_PORT_TABLE_2
+	case KS_CAP_NET_ADMIN:
+		return ns_capable(current->nsproxy->net_ns->user_ns, CAP_NET_ADMIN);
+	case KS_CAP_NET_RAW:
+		return ns_capable(current->nsproxy->net_ns->user_ns, CAP_NET_RAW);
+#endif
 	}
 	return false;
 }
@@ -361,12 +370,33 @@ kp_file_count(struct ks_file *f)
 
 /* -- socket nodes -- */
 
+#if KP_PORT_TABLE_2
+/*
+ * A node's key is its inode's address (and device): node_create pins the
+ * inode with a reference that node_release drops, so the address cannot
+ * name another node while a socket is bound to it (port.h).
+ */
+static void
+node_key(struct inode *inode, struct ks_node_key *key)
+{
+	key->a = (uintptr_t)inode;
+	key->b = inode->i_sb->s_dev;
+}
+
+static void
+kp_node_release(const struct ks_node_key *key)
+{
+	iput((struct inode *)(uintptr_t)key->a);
+}
+#else
+/* The socket's file pins the node instead (kfamily.c's kso.bound). */
 static void
 node_key(struct inode *inode, struct ks_node_key *key)
 {
 	key->a = inode->i_sb->s_dev;
 	key->b = inode->i_ino;
 }
+#endif
 
 /*
  * As unix_bind_bsd(): mknod of an S_IFSOCK node. The calling bind's
@@ -390,6 +420,8 @@ kp_node_create(const char *path, unsigned mode, struct ks_node_key *key)
 		err = vfs_mknod(mnt_user_ns(parent.mnt), d_inode(parent.dentry),
 				dentry, m, 0);
 	if (err == 0) {
+		if (KP_PORT_TABLE_2)
+			ihold(d_inode(dentry));
 		node_key(d_inode(dentry), key);
 		if (c != NULL && c->created.dentry == NULL) {
 			c->created.mnt = mntget(parent.mnt);
@@ -481,6 +513,74 @@ kp_random(void *buf, size_t len)
 {
 	get_random_bytes(buf, len);
 }
+
+#if KP_PORT_TABLE_2
+/* -- namespaces, clocks, groups, pidfds, devices -- */
+
+static uint64_t
+kp_netns(void)
+{
+	return current->nsproxy->net_ns->net_cookie;
+}
+
+/* Linux tells a family of nothing but a file's last close: ksock then
+ * collects as Linux does (at closes and sends with descriptors). */
+static bool
+kp_file_drops_reported(void)
+{
+	return false;
+}
+
+static int64_t
+kp_realtime(void)
+{
+	return ktime_get_real_ns();
+}
+
+static unsigned
+kp_groups(uint32_t *gids, unsigned max)
+{
+	const struct group_info *gi = current_cred()->group_info;
+	struct user_namespace *ns = current_user_ns();
+
+	for (int i = 0; i < gi->ngroups && (unsigned)i < max; i++)
+		gids[i] = from_kgid_munged(ns, gi->gid[i]);
+	return gi->ngroups;
+}
+
+/* Linux 6.1 exports no way to make a pidfd, and its generic socket code
+ * knows neither SO_PEERPIDFD nor SCM_PIDFD, so no program can ask. */
+static int
+kp_pidfd_install(int32_t pid)
+{
+	return -ENOSYS;
+}
+
+static int
+kp_netdev_index(const char *name)
+{
+	struct net_device *dev;
+	int idx = -ENODEV;
+
+	rcu_read_lock();
+	dev = dev_get_by_name_rcu(current->nsproxy->net_ns, name);
+	if (dev != NULL)
+		idx = dev->ifindex;
+	rcu_read_unlock();
+	return idx;
+}
+
+#define KP_PORT_HOOKS_2							\
+	.node_release	= kp_node_release,				\
+	.netns		= kp_netns,					\
+	.file_drops_reported = kp_file_drops_reported,			\
+	.realtime	= kp_realtime,					\
+	.groups		= kp_groups,					\
+	.pidfd_install	= kp_pidfd_install,				\
+	.netdev_index	= kp_netdev_index,
+#else
+#define KP_PORT_HOOKS_2
+#endif
 
 /* -- user memory -- */
 
@@ -585,6 +685,7 @@ kp_copy_to_user(void *udst, const void *src, size_t len)
 	.random		= kp_random,					\
 	.copy_from_user	= kp_copy_from_user,				\
 	.copy_to_user	= kp_copy_to_user,				\
+	KP_PORT_HOOKS_2							\
 	.park_word	= kp_park_word,					\
 	.unpark_word	= kp_unpark_word
 

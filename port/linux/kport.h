@@ -30,6 +30,19 @@
 #include <ksock/ksock.h>
 
 /*
+ * The port table grew on the main branch while this port was written
+ * (node_release, netns, file_drops_reported, realtime, groups,
+ * pidfd_install, netdev_index; SO_TIMESTAMP* in ksock). Those headers
+ * define KS_SO_PEERPIDFD: this port then fills the new hooks too. The
+ * guard only bridges the merge; it can go once both are in one tree.
+ */
+#ifdef KS_SO_PEERPIDFD
+#define KP_PORT_TABLE_2	1
+#else
+#define KP_PORT_TABLE_2	0
+#endif
+
+/*
  * Where iov_iter windows live: the first address of the kernel half,
  * which is never mapped (a non-canonical hole precedes it and the
  * direct map starts far above). Window addresses are only keys: the
