@@ -421,7 +421,28 @@ kernel_pointers_fault(void)
 	close(sv[1]);
 }
 
+/* A datagram socket that disconnects with messages unread gives its
+ * peer ECONNRESET, which SO_ERROR reads once. */
+static void
+dgram_disconnect_so_error(void)
+{
+	struct sockaddr unspec = { .sa_family = AF_UNSPEC };
+	socklen_t len = sizeof(int);
+	int sv[2], err = -1;
+
+	CHECK_OK(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv));
+	CHECK_EQ(send(sv[1], "u", 1, 0), 1);
+	CHECK_OK(connect(sv[0], &unspec, sizeof(unspec)));
+	CHECK_OK(getsockopt(sv[1], SOL_SOCKET, SO_ERROR, &err, &len));
+	CHECK_EQ(err, ECONNRESET);
+	CHECK_OK(getsockopt(sv[1], SOL_SOCKET, SO_ERROR, &err, &len));
+	CHECK_EQ(err, 0);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 static const struct th_test tests[] = {
+	{ "dgram_disconnect_so_error", dgram_disconnect_so_error },
 	{ "kernel_pointers_fault", kernel_pointers_fault },
 	{ "nonblock_follows_the_file", nonblock_follows_the_file },
 	{ "splice_through_socket", splice_through_socket },

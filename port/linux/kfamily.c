@@ -38,8 +38,9 @@
  *     infinite, as sock_intr_errno(): SA_RESTART handlers then restart it.
  *   - O_NONBLOCK is the file's: each call hands ksock the file's flag.
  *   - SO_ERROR: ksock sets a socket's pending error when its peer closes
- *     with data unread, and Linux's getsockopt reads struct sock's. The
- *     glue copies it there as the peer is released (kso_mirror_error())
+ *     (or a datagram peer disconnects) with data unread, and Linux's
+ *     getsockopt reads struct sock's. The glue copies it there as the
+ *     peer is released or reconnects (kso_mirror_error())
  *     and keeps the two copies one: whichever side consumes it (ksock in
  *     a send or receive, net/core/sock.c in getsockopt), the glue clears
  *     the other at the socket's next call (kso_reconcile_error()).
@@ -694,16 +695,22 @@ static int
 kso_connect(struct socket *sock, struct sockaddr *addr, int len, int flags)
 {
 	struct kso *k = kso_of(sock);
+	uint64_t old_peer;
 	int err;
 
 	if (len < 0)
 		return -EINVAL;
 	kso_sync(k);
 	kso_wait_syncs();
+	/* A datagram socket leaving a peer with its queue unread gives that
+	 * peer ECONNRESET, as unix_dgram_disconnected(). */
+	old_peer = sock->type == SOCK_DGRAM ? kso_peer_id(k) : 0;
 	ks_set_nonblock(k->ks, flags & O_NONBLOCK);
 	err = ks_connect(k->ks, addr, (uint32_t)len);
 	if (err == 0)
 		mirror_peercred(k);
+	if (old_peer != 0)
+		kso_mirror_error(old_peer);
 	return restart_err(err, k->sk.sk_sndtimeo);
 }
 
