@@ -441,7 +441,29 @@ dgram_disconnect_so_error(void)
 	close(sv[1]);
 }
 
+/* O_ASYNC with an owner: data arriving raises SIGIO. */
+static void
+sigio_on_arrival(void)
+{
+	int sv[2];
+	char c;
+
+	th_catch(SIGIO);
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	CHECK_OK(fcntl(sv[1], F_SETOWN, getpid()));
+	CHECK_OK(fcntl(sv[1], F_SETFL, O_ASYNC));
+	CHECK_EQ(th_signal_count(SIGIO), 0);
+	CHECK_EQ(send(sv[0], "a", 1, 0), 1);
+	for (int i = 0; i < 100 && th_signal_count(SIGIO) == 0; i++)
+		th_sleep_ms(10);
+	CHECK(th_signal_count(SIGIO) >= 1);
+	CHECK_EQ(recv(sv[1], &c, 1, 0), 1);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 static const struct th_test tests[] = {
+	{ "sigio_on_arrival", sigio_on_arrival },
 	{ "dgram_disconnect_so_error", dgram_disconnect_so_error },
 	{ "kernel_pointers_fault", kernel_pointers_fault },
 	{ "nonblock_follows_the_file", nonblock_follows_the_file },

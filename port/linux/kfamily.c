@@ -572,6 +572,21 @@ kso_wake(struct ks_poll_entry *pe, unsigned events)
 		sk_wake_async(&k->sk, SOCK_WAKE_SPACE, POLL_OUT);
 }
 
+/*
+ * Registers the socket's poll entry from the start, not at the first
+ * poll: readiness changes must reach the wait queue's other users too,
+ * such as O_ASYNC's SIGIO (sk_wake_async), whose fcntl the family never
+ * hears of.
+ */
+static void
+kso_watch(struct kso *k)
+{
+	mutex_lock(&k->poll_lock);
+	ks_poll(k->ks, &k->pe);
+	k->pe_used = true;
+	mutex_unlock(&k->poll_lock);
+}
+
 /* Gives @sock a struct sock around @ks (which it takes over). */
 static int
 kso_attach(struct net *net, struct socket *sock, struct ks_sock *ks,
@@ -613,6 +628,7 @@ kso_attach(struct net *net, struct socket *sock, struct ks_sock *ks,
 		sk_free(sk);
 		return -ENOMEM;
 	}
+	kso_watch(k);
 	return 0;
 }
 
@@ -727,6 +743,8 @@ kso_socketpair(struct socket *a, struct socket *b)
 	/* net/socket.c made two unconnected sockets; ours replace them. */
 	xa_erase(&kso_by_id, ka->id);
 	xa_erase(&kso_by_id, kb->id);
+	ks_poll_remove(&ka->pe);
+	ks_poll_remove(&kb->pe);
 	ks_close(ka->ks);
 	ks_close(kb->ks);
 	ka->ks = pair[0];
@@ -736,6 +754,8 @@ kso_socketpair(struct socket *a, struct socket *b)
 	/* On failure the sockets are simply not found by id. */
 	xa_store(&kso_by_id, ka->id, ka, GFP_KERNEL);
 	xa_store(&kso_by_id, kb->id, kb, GFP_KERNEL);
+	kso_watch(ka);
+	kso_watch(kb);
 	mirror_peercred(ka);
 	mirror_peercred(kb);
 	return 0;
