@@ -46,6 +46,12 @@ $(BUILD)/lwip/obj/%.o: $(LWIP_DIR)/%.c $(LWIP_HDRS) | $(LWIP_STAMP)
 	$(CC) $(LWIP_CFLAGS) -c $< -o $@
 
 $(INET_OBJS) $(INET_SOBJS) $(INET_TOBJS): HOSTED_CFLAGS += $(LWIP_INC)
+# The families table lists AF_INET and AF_INET6 (src/core/families.c).
+INET_FAMILIES_OBJS := $(BUILD)/obj/src/core/families.o \
+                      $(BUILD)/san/src/core/families.o \
+                      $(BUILD)/tsan/src/core/families.o
+$(INET_FAMILIES_OBJS): HOSTED_CFLAGS += -DKS_CONFIG_INET
+$(INET_FAMILIES_OBJS): mk/inet.mk
 $(INET_OBJS) $(INET_SOBJS) $(INET_TOBJS): $(INET_HDRS) $(LWIP_HDRS) | $(LWIP_STAMP)
 
 # Every ksock library carries the family and the engine.
@@ -93,6 +99,7 @@ $(FUZZ_INET): $(FUZZ_INET_SRC) $(KS_HEADERS) $(INET_HDRS) $(LWIP_HDRS)
 	@mkdir -p $(dir $@)
 	$(CLANG) -std=gnu11 -g -O1 -Wall -Wextra -Werror -Wno-unused-parameter \
 	    -D_GNU_SOURCE -pthread -Iinclude -Isrc $(LWIP_INC) $(FUZZ_INET_NOCHECK) \
+	    -DKS_CONFIG_INET \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	    $(FUZZ_INET_SRC) -o $@
 

@@ -302,14 +302,44 @@ struct ks_port {
 	 * spent inside this hook included); false makes the waiter park at
 	 * once, and no further call comes for that wait. Spinning pays
 	 * only while the thread that will wake the waiter runs on another
-	 * CPU and only for about what
-	 * a park and unpark pair would cost; a host that cannot tell should
+	 * CPU and only for about what a park and unpark pair would cost; a
+	 * host that cannot tell should
 	 * answer from what it knows (one CPU for the caller: never spin; a
 	 * time budget), and may yield the CPU inside the call, so a spinner
 	 * never keeps a runnable thread of the same CPU off it. Called with
 	 * no ksock lock held; must be cheap and must not block for long.
 	 */
 	bool	 (*keep_spinning)(int64_t spun_ns);
+
+	/* -- what the host cannot do (appended for the Linux kernel port) -- */
+
+	/* KS_PORT_* bits below; 0 for a host that does all of it. */
+	uint32_t flags;
+	/*
+	 * For a host with KS_PORT_PARK_WORD, which has no per-thread token
+	 * to make park()'s promise and cannot keep a thread handle valid
+	 * after the thread has left ksock (a kernel, whose threads may exit
+	 * any time after a wait ends). park_word() sleeps the calling thread
+	 * while the 32-bit int at @word (ksock's own, naturally aligned;
+	 * read it atomically) equals @val, until unpark_word(@word), the
+	 * monotonic clock reaches @deadline_ns (-1: none), or a signal.
+	 * Returns 0 (possibly spuriously), -KS_ETIMEDOUT or -KS_EINTR; like
+	 * a futex, it re-reads the word after queueing the thread, so a
+	 * change and unpark_word() that come first are not lost.
+	 * unpark_word() wakes every thread sleeping on @word; @word may be
+	 * gone by then (the sleeper saw the change on its own and left), so
+	 * the host may use the address only as a key, never dereference it.
+	 * Safe to call with any ksock lock held. Called with no ksock lock
+	 * held: park_word. A host without the flag fills both with
+	 * something harmless; ksock never calls them.
+	 */
+	int	 (*park_word)(const void *word, int val, int64_t deadline_ns);
+	void	 (*unpark_word)(const void *word);
 };
+
+/* Waiters sleep with park_word()/unpark_word(), never park()/unpark().
+ * (Whether a waiter spins first is keep_spinning()'s answer: a host on
+ * one CPU answers false at once.) */
+#define KS_PORT_PARK_WORD	0x1
 
 #endif /* KSOCK_PORT_H */

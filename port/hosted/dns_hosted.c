@@ -166,6 +166,9 @@ static int stub_netdev_index(const char *n) { (void)n; return -KS_ENODEV; }
 /* The resolver never waits for another thread: no spinning. */
 static bool stub_keep_spinning(int64_t spun) { (void)spun; return false; }
 
+static int stub_park_word(const void *w, int v, int64_t d) { (void)w; (void)v; (void)d; return -KS_ENOSYS; }
+static void stub_unpark_word(const void *w) { (void)w; }
+
 static const struct ks_port dns_port = {
 	.version = KS_PORT_VERSION,
 	.size = sizeof(struct ks_port),
@@ -206,6 +209,9 @@ static const struct ks_port dns_port = {
 	.pidfd_install = stub_pidfd_install,
 	.netdev_index = stub_netdev_index,
 	.keep_spinning = stub_keep_spinning,
+	.flags = 0,
+	.park_word = stub_park_word,
+	.unpark_word = stub_unpark_word,
 };
 
 const struct ks_port *

@@ -158,6 +158,8 @@ void	ksp__mutex_lock(struct ks_mutex *m);
 void	ksp__mutex_unlock(struct ks_mutex *m);
 void	*ksp__thread_self(void);
 void	ksp__thread_unpark(void *thread);
+int	ksp__park_word(const void *word, int val, int64_t deadline_ns);
+void	ksp__unpark_word(const void *word);
 void	ksp__random(void *buf, size_t len);
 /*
  * usercopy.c: port.h's copy hooks for a Linux process (0, or -EFAULT for

@@ -216,6 +216,44 @@ ksp__thread_unpark(void *thread)
 	ksp__unpark(thread);
 }
 
+/*
+ * See hosted.h: port.h's park_word and unpark_word on a futex. The
+ * hosted and preload ports keep their per-thread tokens (flags 0), so
+ * ksock calls these only on a copy of the port that sets
+ * KS_PORT_PARK_WORD (the unit tests do, to run the kernel's way of
+ * waiting). ksp_interrupt() does not reach a thread sleeping here.
+ */
+int
+ksp__park_word(const void *word, int val, int64_t deadline_ns)
+{
+	const _Atomic uint32_t *w = word;
+	struct timespec ts;
+
+	if (atomic_load(w) != (uint32_t)val)
+		return 0;
+	if (deadline_ns >= 0) {
+		if (ksp__now() >= deadline_ns)
+			return -KS_ETIMEDOUT;
+		ts.tv_sec = deadline_ns / 1000000000;
+		ts.tv_nsec = deadline_ns % 1000000000;
+	}
+	if (futex_wait((_Atomic uint32_t *)w, (uint32_t)val,
+		       deadline_ns >= 0 ? &ts : NULL) < 0) {
+		if (errno == EINTR)
+			return -KS_EINTR;
+		if (errno == ETIMEDOUT)
+			return -KS_ETIMEDOUT;
+	}
+	return 0;
+}
+
+void
+ksp__unpark_word(const void *word)
+{
+	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE | FUTEX_PRIVATE_FLAG,
+		INT32_MAX, NULL, NULL, 0);
+}
+
 /* See hosted.h. getrandom() without flags blocks only until the kernel's
  * pool is first seeded, and a short read is simply continued. */
 void

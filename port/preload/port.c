@@ -575,6 +575,9 @@ static const struct ks_port preload_port = {
 	.pidfd_install	= port_pidfd_install,
 	.netdev_index	= port_netdev_index,
 	.keep_spinning	= ksp__keep_spinning,
+	.flags		= 0,
+	.park_word	= ksp__park_word,
+	.unpark_word	= ksp__unpark_word,
 };
 
 const struct ks_port *

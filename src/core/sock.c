@@ -45,7 +45,8 @@ port_is_complete(const struct ks_port *p)
 	       p->copy_from_user && p->copy_to_user &&
 	       p->node_release && p->netns &&
 	       p->file_drops_reported && p->realtime && p->groups &&
-	       p->pidfd_install && p->netdev_index && p->keep_spinning;
+	       p->pidfd_install && p->netdev_index && p->keep_spinning &&
+	       p->park_word && p->unpark_word;
 }
 
 /*

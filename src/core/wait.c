@@ -48,15 +48,25 @@ waiter_wake(struct ks_poll_entry *pe, unsigned events)
 	struct ks__waiter *w = (struct ks__waiter *)(void *)pe;
 
 	if ((events & w->mask) &&
-	    atomic_exchange(&w->state, KS__W_WOKEN) == KS__W_SLEEPING)
-		ks__port->unpark(w->thread);
+	    atomic_exchange(&w->state, KS__W_WOKEN) == KS__W_SLEEPING) {
+		if (ks__port->flags & KS_PORT_PARK_WORD)
+			ks__port->unpark_word(&w->state);
+		else
+			ks__port->unpark(w->thread);
+	}
 }
 
-/* Parks with no lock held, turning the port's answer into ours. */
+/* Parks with no lock held, turning the port's answer into ours. A host
+ * without per-thread tokens sleeps on the waiter's own state word. */
 static int
-park_deadline(int64_t deadline)
+park_deadline(struct ks__waiter *w, int64_t deadline)
 {
-	int err = ks__port->park(deadline);
+	int err;
+
+	if (ks__port->flags & KS_PORT_PARK_WORD)
+		err = ks__port->park_word(&w->state, KS__W_SLEEPING, deadline);
+	else
+		err = ks__port->park(deadline);
 
 	if (err == -KS_ETIMEDOUT)
 		return -KS_EAGAIN;
@@ -117,7 +127,7 @@ ks__waiter_sleep(struct ks__waiter *w, int64_t deadline)
 					    KS__W_SLEEPING))
 		return 0;
 	do {
-		err = park_deadline(deadline);
+		err = park_deadline(w, deadline);
 	} while (err == 0 && !waiter_is_woken(w));
 	return err;
 }

@@ -11,9 +11,9 @@
  * files' injected runs do not (they reach the same allocations without
  * blocking).
  */
-#include "unit.h"
-
 #include <stdatomic.h>
+
+#include "unit.h"
 
 #define SLOP_MS		5	/* clocks and timer rounding */
 
@@ -65,6 +65,77 @@ t_send_timeout(void)
 	t0 = ut_now_ms();
 	ERR(ut_send(s[0], big, sizeof(big), 0), -KS_EAGAIN);
 	CHECK(ut_now_ms() - t0 >= 100 - SLOP_MS);
+}
+
+
+/*
+ * The kernel's way of waiting on one CPU (port.h's KS_PORT_PARK_WORD,
+ * and a keep_spinning that never lets a waiter spin): on such a copy of
+ * the port, blocked receives and sends still wake, every sleep goes
+ * through park_word and unpark_word, and park()/unpark() are never
+ * called.
+ */
+static const struct ks_port *word_base;
+static struct ks_port word_port;
+static atomic_int word_parks, word_unparks, token_calls;
+
+static int
+count_park_word(const void *word, int val, int64_t deadline)
+{
+	atomic_fetch_add(&word_parks, 1);
+	return word_base->park_word(word, val, deadline);
+}
+
+static void
+count_unpark_word(const void *word)
+{
+	atomic_fetch_add(&word_unparks, 1);
+	word_base->unpark_word(word);
+}
+
+static int
+count_park(int64_t deadline)
+{
+	atomic_fetch_add(&token_calls, 1);
+	return word_base->park(deadline);
+}
+
+static void
+count_unpark(void *thread)
+{
+	atomic_fetch_add(&token_calls, 1);
+	word_base->unpark(thread);
+}
+
+static bool
+never_spin(int64_t spun_ns)
+{
+	return false;
+}
+
+static void t_recv_woken_by_send(void);
+static void t_send_woken_by_drain(void);
+
+static void
+t_word_waits(void)
+{
+	word_base = ks_port();
+	word_port = *word_base;
+	word_port.flags = KS_PORT_PARK_WORD;
+	word_port.park_word = count_park_word;
+	word_port.unpark_word = count_unpark_word;
+	word_port.park = count_park;
+	word_port.unpark = count_unpark;
+	word_port.keep_spinning = never_spin;
+	OK(ks_fini());
+	OK(ks_init(&word_port));
+	t_recv_woken_by_send();
+	t_send_woken_by_drain();
+	CHECK(atomic_load(&word_parks) > 0);
+	CHECK(atomic_load(&word_unparks) > 0);
+	CHECK_EQ(atomic_load(&token_calls), 0);
+	/* ksock stays on word_port (static): the harness's cleanup closes
+	 * what the steps left open and stops ksock. */
 }
 
 struct later {
@@ -535,6 +606,7 @@ static const struct ut_test tests[] = {
 	{ "recv_checks_at_deadline",	t_recv_checks_at_deadline, UT_NO_INJECT },
 	{ "send_checks_at_deadline",	t_send_checks_at_deadline, UT_NO_INJECT },
 	{ "signal_behind_reader",	t_signal_behind_reader, UT_NO_INJECT },
+	{ "word_waits",			t_word_waits, UT_NO_INJECT },
 };
 
 UT_MAIN(tests)
