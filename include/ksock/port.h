@@ -289,7 +289,8 @@ struct ks_port {
 	/* The index (> 0) of the host's network device called @name
 	 * (NUL-terminated, shorter than KS_IFNAMSIZ), for SO_BINDTODEVICE,
 	 * or -KS_ENODEV; a host without network devices always answers
-	 * -KS_ENODEV. Called with ksock locks held. */
+	 * -KS_ENODEV. Called with no ksock lock held (setsockopt looks the
+	 * name up before it takes the socket lock). */
 	int	 (*netdev_index)(const char *name);
 
 	/* -- spinning -- */
