@@ -58,7 +58,7 @@ enum ks_cap {
 	KS_CAP_SETGID,		/* claim another gid */
 	KS_CAP_SYS_RESOURCE,	/* exceed the in-flight descriptor limit */
 	KS_CAP_NET_ADMIN,	/* set SO_MARK (CAP_NET_ADMIN or CAP_NET_RAW) */
-	KS_CAP_NET_RAW,		/* change a SO_BINDTODEVICE binding */
+	KS_CAP_NET_RAW,		/* change a SO_BINDTODEVICE binding; set SO_MARK */
 };
 
 /* A host file behind a descriptor; ksock only passes it around. */
