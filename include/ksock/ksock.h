@@ -97,7 +97,12 @@ int	ks_accept(struct ks_sock *so, int flags, struct ks_sock **out,
  * sendmsg(2) / recvmsg(2): the one send path and the one receive path
  * that send, sendto, write, writev, recv, recvfrom, read and readv are
  * built on. Return the byte count or -KS_E*. recvmsg sets msg_flags,
- * msg_namelen and msg_controllen as Linux does.
+ * msg_namelen and msg_controllen as Linux does. What is user memory
+ * (reached only through the port's copy hooks, so a bad pointer gives
+ * -KS_EFAULT): the buffers the iovecs point at, and recvmsg's
+ * msg_control. Kernel memory, which the host copies in (and out) as
+ * Linux's ___sys_sendmsg/___sys_recvmsg do: the msghdr, its iovec
+ * array, msg_name, and sendmsg's msg_control.
  */
 long	ks_sendmsg(struct ks_sock *so, const struct ks_msghdr *msg, int flags);
 long	ks_recvmsg(struct ks_sock *so, struct ks_msghdr *msg, int flags);

@@ -58,7 +58,7 @@ enum ks_cap {
 	KS_CAP_SETGID,		/* claim another gid */
 	KS_CAP_SYS_RESOURCE,	/* exceed the in-flight descriptor limit */
 	KS_CAP_NET_ADMIN,	/* set SO_MARK (CAP_NET_ADMIN or CAP_NET_RAW) */
-	KS_CAP_NET_RAW,		/* change a SO_BINDTODEVICE binding */
+	KS_CAP_NET_RAW,		/* change a SO_BINDTODEVICE binding; set SO_MARK */
 };
 
 /* A host file behind a descriptor; ksock only passes it around. */
@@ -289,7 +289,8 @@ struct ks_port {
 	/* The index (> 0) of the host's network device called @name
 	 * (NUL-terminated, shorter than KS_IFNAMSIZ), for SO_BINDTODEVICE,
 	 * or -KS_ENODEV; a host without network devices always answers
-	 * -KS_ENODEV. Called with ksock locks held. */
+	 * -KS_ENODEV. Called with no ksock lock held (setsockopt looks the
+	 * name up before it takes the socket lock). */
 	int	 (*netdev_index)(const char *name);
 
 	/* -- spinning -- */

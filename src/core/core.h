@@ -278,8 +278,9 @@ struct ks_mbuf {
 	/* [S of the queue's socket] a peek returned this empty datagram
 	 * (Linux's skb->peeked) */
 	uint32_t	 peeked;
-	/* real time (port realtime) it was queued at, when its reader
-	 * wanted timestamps then, else 0 */
+	/* [S of the queue's socket] real time (port realtime) it was
+	 * queued at, when its reader wanted timestamps then, else when a
+	 * read that wanted one first saw it; 0 until then */
 	int64_t		 tstamp;
 	unsigned char	 data[];
 };

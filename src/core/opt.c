@@ -331,7 +331,9 @@ ks__sock_setopt(struct ks_sock *so, int name, const void *val, uint32_t len)
 		/* Accepted and ignored (Linux has not used it since 2.2). */
 		break;
 	case KS_SO_MARK:
-		if (!ks__port->capable(KS_CAP_NET_ADMIN))
+		/* Either privilege will do (Linux since 5.17). */
+		if (!ks__port->capable(KS_CAP_NET_ADMIN) &&
+		    !ks__port->capable(KS_CAP_NET_RAW))
 			err = -KS_EPERM;
 		else
 			so->mark = (uint32_t)v;

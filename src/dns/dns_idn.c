@@ -207,7 +207,8 @@ punycode_encode(const uint32_t *cp, size_t n, char *out, size_t cap)
 }
 
 /* Decodes Punycode @in (@len bytes) into code points. Returns their
- * number, or -KS_EINVAL. RFC 3492 6.2. */
+ * number, or -KS_EINVAL. RFC 3492 6.2; and, as libidn2, a label with no
+ * non-ASCII character is no IDN ("xn--www-" must not read as "www"). */
 static int
 punycode_decode(const char *in, size_t len, uint32_t *cp, size_t max)
 {
@@ -252,6 +253,8 @@ punycode_decode(const char *in, size_t len, uint32_t *cp, size_t max)
 		cp[i++] = next;
 		n++;
 	}
+	if (n == b)
+		return -KS_EINVAL;
 	return (int)n;
 }
 

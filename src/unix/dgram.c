@@ -384,8 +384,15 @@ ks__unix_dgram_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 	x.pidfd = ks__has_opt(so, KS_OPT_PASSPIDFD);
 	x.ts_type = timestamp_type_locked(so);
 	x.ts_ns = 0;
-	if (x.ts_type != 0)
-		x.ts_ns = m->tstamp != 0 ? m->tstamp : ks__port->realtime();
+	if (x.ts_type != 0) {
+		/* Not stamped at the send (its reader did not want stamps
+		 * then): the first read that wants one stamps it, a peek
+		 * included, and later reads report that time (Linux's
+		 * __sock_recv_timestamp() stamps the skb). */
+		if (m->tstamp == 0)
+			m->tstamp = ks__port->realtime();
+		x.ts_ns = m->tstamp;
+	}
 	x.inq = false;
 	ks__unix_rcv_creds(&creds, m);
 	fpl = peek ? ks__unix_scm_peek(m) : ks__unix_scm_detach(m);

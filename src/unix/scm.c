@@ -356,8 +356,9 @@ struct ctl_out {
 	bool		 trunc;
 };
 
-/* put_cmsg(): a header and @len bytes, truncated to what is left. */
-static void
+/* put_cmsg(): a header and @len bytes, truncated to what is left.
+ * Returns 0, or -KS_EFAULT when the buffer faults (the cursor stays). */
+static int
 put_cmsg(struct ctl_out *c, int type, const void *data, size_t len)
 {
 	struct ks_cmsghdr h;
@@ -365,7 +366,7 @@ put_cmsg(struct ctl_out *c, int type, const void *data, size_t len)
 
 	if (c->ptr == NULL || c->left < CMSG_HDR) {
 		c->trunc = true;
-		return;
+		return 0;
 	}
 	if (c->left < cmlen) {
 		c->trunc = true;
@@ -378,10 +379,11 @@ put_cmsg(struct ctl_out *c, int type, const void *data, size_t len)
 	if (ks__port->copy_to_user(c->ptr, &h, sizeof(h)) < 0 ||
 	    ks__port->copy_to_user(c->ptr + CMSG_HDR, data,
 				   cmlen - CMSG_HDR) < 0)
-		return;
+		return -KS_EFAULT;
 	adv = KS_CMSG_SPACE(len) < c->left ? KS_CMSG_SPACE(len) : c->left;
 	c->ptr += adv;
 	c->left -= adv;
+	return 0;
 }
 
 /* scm_detach_fds(): installs what fits; the list keeps its references
@@ -459,7 +461,6 @@ peek_put_files(struct unix_fpl *fpl)
 		ks__port->file_put(fpl->fp[i]);
 }
 
-/* See scm.h. */
 /*
  * SO_PASSPIDFD: SCM_PIDFD, a new pidfd for the sender (Linux's
  * scm_pidfd_recv()): MSG_CTRUNC if its header and int do not fit;
@@ -469,6 +470,7 @@ peek_put_files(struct unix_fpl *fpl)
 static void
 put_pidfd(struct ctl_out *c, const struct unix_rcv_creds *creds)
 {
+	unsigned char *slot;
 	int fd;
 
 	if (c->ptr == NULL || c->left < KS_CMSG_LEN(sizeof(int))) {
@@ -477,8 +479,17 @@ put_pidfd(struct ctl_out *c, const struct unix_rcv_creds *creds)
 	}
 	if (creds == NULL || !creds->valid || creds->pid == 0)
 		return;
+	/* Linux installs the pidfd only once put_cmsg() wrote it; the port
+	 * installs at once, so the message goes first with -1 in its slot,
+	 * and a buffer that faults gets no descriptor. (One unmapped
+	 * between the two writes keeps it, unknown to the program, as in
+	 * put_rights().) */
+	slot = c->ptr + CMSG_HDR;
+	fd = -1;
+	if (put_cmsg(c, KS_SCM_PIDFD, &fd, sizeof(fd)) < 0)
+		return;
 	fd = ks__port->pidfd_install(creds->pid);
-	put_cmsg(c, KS_SCM_PIDFD, &fd, sizeof(fd));
+	(void)ks__port->copy_to_user(slot, &fd, sizeof(fd));
 }
 
 /* The timestamp @x asks for, as its type's payload. */
@@ -503,6 +514,7 @@ put_timestamp(struct ctl_out *c, const struct unix_rcv_extra *x)
 	}
 }
 
+/* See scm.h. */
 void
 ks__unix_scm_recv(struct ks_msghdr *msg, size_t cap, bool passcred,
 		  const struct unix_rcv_creds *creds, struct unix_fpl *fpl,

@@ -924,6 +924,39 @@ timestamps_delivered(void)
 	}
 }
 
+/*
+ * A datagram queued before its reader asked for timestamps is stamped by
+ * the first read that wants one, a peek included, and keeps that stamp:
+ * the read after a peek reports the same time.
+ */
+static void
+timestamp_kept_after_peek(void)
+{
+	static const int types[] = { SOCK_DGRAM, SOCK_SEQPACKET };
+	const struct timespec pause = { 0, 20 * 1000 * 1000 };
+
+	for (size_t t = 0; t < NCASES(types); t++) {
+		int sv[2], found, nc, fl;
+		int64_t a[2] = { -1, -1 }, b[2] = { -2, -2 };
+		char buf[8];
+
+		CHECK_OK(socketpair(AF_UNIX, types[t], 0, sv));
+		CHECK_EQ(send(sv[0], "ab", 2, 0), 2);
+		CHECK_EQ(set_int(sv[1], O_TIMESTAMPNS_OLD, 1), 0);
+		CHECK_EQ(recv_cmsg(sv[1], buf, sizeof(buf), MSG_PEEK,
+				   O_TIMESTAMPNS_OLD, a, &found, &nc, &fl), 2);
+		CHECK_EQ(found, 16);
+		nanosleep(&pause, NULL);
+		CHECK_EQ(recv_cmsg(sv[1], buf, sizeof(buf), 0,
+				   O_TIMESTAMPNS_OLD, b, &found, &nc, &fl), 2);
+		CHECK_EQ(found, 16);
+		CHECK_EQ(b[0], a[0]);
+		CHECK_EQ(b[1], a[1]);
+		CHECK_OK(close(sv[0]));
+		CHECK_OK(close(sv[1]));
+	}
+}
+
 static const struct th_test tests[] = {
 	{ "int_options", int_options },
 	{ "peersec_enoprotoopt", peersec_enoprotoopt },
@@ -941,6 +974,7 @@ static const struct th_test tests[] = {
 	{ "passrights_inherited", passrights_inherited },
 	{ "inq_delivered", inq_delivered },
 	{ "timestamps_delivered", timestamps_delivered },
+	{ "timestamp_kept_after_peek", timestamp_kept_after_peek },
 };
 
 TH_MAIN(tests)

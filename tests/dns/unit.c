@@ -594,6 +594,30 @@ test_idn_matches_libidn2(void)
 	/* A bad xn-- label stays as it is. */
 	CHECK_EQ(ks__dns_idn_to_unicode("xn--!!.example", back, sizeof back), 0);
 	CHECK_STR(back, "xn--!!.example");
+	/*
+	 * Names from answers (PTR, CNAME) back to UTF-8, hostile ones
+	 * included: what libidn2 decodes comes out the same, and a label it
+	 * refuses stays in its xn-- form. A label of basic characters only
+	 * ("xn--www-") is not an IDN: shown as "www" it would pass for
+	 * another name.
+	 */
+	static const char *labels[] = {
+		"xn--www-.xn--bank-.example", "xn--a-", "xn--aaaa-.example",
+		"xn---", "xn--0", "xn--a-zzzzzzzzzz", "xn--99999999999",
+		"xn--zzzzzzzzzzzzzzzzzzzzzzzzzzzzz", "xn--9ca", "XN--9CA",
+		"xn--ab-gw9a", "xn--bcher--kva", "xn--ls8h.example",
+	};
+	for (size_t i = 0; i < sizeof labels / sizeof labels[0]; i++) {
+		char *u = NULL;
+		int rc = idn2_to_unicode_8z8z(labels[i], &u, 0);
+		CHECK_EQ(ks__dns_idn_to_unicode(labels[i], back, sizeof back),
+			 0);
+		if (rc == IDN2_OK)
+			CHECK_STR(back, u);
+		else
+			CHECK_STR(back, labels[i]);
+		idn2_free(u);
+	}
 	/* getaddrinfo: 8-bit names need AI_IDN, bad UTF-8 is EAI_IDN_ENCODE. */
 	struct ks_dns *r = offline_resolver();
 	struct ks_addrinfo h = { 0 }, *res;

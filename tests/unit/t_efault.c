@@ -264,11 +264,45 @@ t_control_fault(void)
 	}
 }
 
+/*
+ * SO_PASSPIDFD with a control buffer that faults: the bytes are
+ * delivered and no pidfd is left behind in the reader's table (Linux's
+ * scm_pidfd_recv() installs the descriptor only once put_cmsg() wrote
+ * it).
+ */
+static void
+t_pidfd_control_fault(void)
+{
+	static const int types[] = {
+		KS_SOCK_STREAM, KS_SOCK_SEQPACKET, KS_SOCK_DGRAM,
+	};
+
+	for (size_t t = 0; t < 3 && ut_live(); t++) {
+		struct ks_sock *s[2];
+		int fd, mflags, base = ksp_fd_count();
+		char buf[8];
+		size_t ctlout;
+
+		ut_pair(types[t], s);
+		OK(ut_setint(s[1], KS_SO_PASSPIDFD, 1));
+		EQ(ut_sends(s[0], "abc"), 3);
+		poison_on();
+		EQ(recv_ctl(s[1], buf, sizeof(buf), poison, 64, 0, &fd,
+			    &mflags, &ctlout), 3);
+		CHECK_MEM(buf, "abc", 3);
+		CHECK_EQ(ctlout, 0);
+		CHECK_EQ(ksp_fd_count(), base);
+		ut_close(&s[0]);
+		ut_close(&s[1]);
+	}
+}
+
 static const struct ut_test tests[] = {
 	{ "data_fault",			t_data_fault, 0 },
 	{ "stream_partial_fault",	t_stream_partial_fault, 0 },
 	{ "stream_large_fault",		t_stream_large_fault, 0 },
 	{ "control_fault",		t_control_fault, 0 },
+	{ "pidfd_control_fault",	t_pidfd_control_fault, 0 },
 };
 
 UT_MAIN(tests)

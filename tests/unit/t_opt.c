@@ -228,6 +228,46 @@ t_peergroups(void)
 	fake_gids[0] = 5;
 }
 
+/* A process whose only privilege is @granted_cap (-1: none). */
+static int granted_cap = -1;
+
+static bool
+one_cap_capable(enum ks_cap cap)
+{
+	return (int)cap == granted_cap;
+}
+
+/*
+ * SO_MARK needs CAP_NET_ADMIN or CAP_NET_RAW (Linux since 5.17; measured
+ * here with capsh dropping one, then both): either alone lets a process
+ * set it, neither is EPERM and leaves the mark as it was.
+ */
+static void
+t_mark_privilege(void)
+{
+	static const struct {
+		int	cap;
+		int	want;
+	} cases[] = {
+		{ KS_CAP_NET_ADMIN,	0 },
+		{ KS_CAP_NET_RAW,	0 },
+		{ KS_CAP_SYS_ADMIN,	-KS_EPERM },
+		{ -1,			-KS_EPERM },
+	};
+	struct ks_sock *so;
+	int v;
+
+	ut_port_edit()->capable = one_cap_capable;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		granted_cap = cases[i].cap;
+		so = ut_socket(KS_SOCK_DGRAM);
+		EQ(ut_setint(so, KS_SO_MARK, 7), cases[i].want);
+		EQ(ut_getint(so, KS_SO_MARK, &v), 0);
+		CHECK_EQ(v, cases[i].want == 0 ? 7 : 0);
+		ut_close(&so);
+	}
+}
+
 static const struct ut_test tests[] = {
 	{ "identity_options",	t_identity_options, 0 },
 	{ "buffer_sizes",	t_buffer_sizes, 0 },
@@ -236,6 +276,7 @@ static const struct ut_test tests[] = {
 	{ "so_error",		t_so_error, 0 },
 	{ "option_errors",	t_option_errors, 0 },
 	{ "peergroups",		t_peergroups, 0 },
+	{ "mark_privilege",	t_mark_privilege, 0 },
 };
 
 UT_MAIN(tests)
