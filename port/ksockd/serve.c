@@ -792,6 +792,23 @@ park_wake(struct ks_poll_entry *pe, unsigned events)
 	ready_head = p;
 }
 
+/* Takes @p off the ready list. */
+static void
+unqueue(struct ksd_park *p)
+{
+	struct ksd_park **pp;
+
+	if (!p->ready)
+		return;
+	for (pp = &ready_head; *pp != NULL; pp = &(*pp)->next_ready) {
+		if (*pp == p) {
+			*pp = p->next_ready;
+			break;
+		}
+	}
+	p->ready = false;
+}
+
 static void
 park_unlink(struct ksd_park *p)
 {
@@ -808,16 +825,7 @@ park_unlink(struct ksd_park *p)
 static void
 park_free(struct ksd_park *p)
 {
-	if (p->ready) {
-		struct ksd_park **pp;
-
-		for (pp = &ready_head; *pp != NULL; pp = &(*pp)->next_ready) {
-			if (*pp == p) {
-				*pp = p->next_ready;
-				break;
-			}
-		}
-	}
+	unqueue(p);
 	if (p->c->park[p->slot] == p) {
 		p->c->park[p->slot] = NULL;
 		park_unlink(p);
@@ -854,6 +862,10 @@ attempt(struct ksd_park *p, bool first)
 		(void)ks_poll(p->file->so, &p->pe);
 	t->proc = saved;
 	if (r == KSD_AGAIN) {
+		/* A wake-up that came from inside this attempt is ksock's
+		 * own hint (a stream read hands its turn on with one):
+		 * nothing changed that the attempt did not see. */
+		unqueue(p);
 		if (c->park[p->slot] != p) {
 			c->park[p->slot] = p;
 			p->next = parked;
@@ -908,15 +920,43 @@ ksd__bell(struct ksd_client *c, uint32_t slot)
 	return 0;
 }
 
-/* See ksockd.h. */
+/* The readiness a parked call on one socket waits for, or 0 when it
+ * has no socket to ask (poll, connect). */
+static unsigned
+wanted(const struct ksd_park *p)
+{
+	const unsigned bad = KS_POLLERR | KS_POLLHUP;
+
+	if (p->file == NULL)
+		return 0;
+	switch (p->call.label) {
+	case KSD_RECVMSG:
+		return KS_POLLIN | KS_POLLPRI | KS_POLLRDHUP | bad;
+	case KSD_ACCEPT:
+		return KS_POLLIN | bad;
+	case KSD_SENDMSG:
+		return KS_POLLOUT | bad;
+	}
+	return 0;
+}
+
+/*
+ * See ksockd.h. A wake-up is a hint (ks_poll's contract): a call whose
+ * socket does not report what it waits for stays parked, untouched. Two
+ * reads parked on one stream socket would otherwise wake each other for
+ * ever, each failed attempt handing the reader's turn to the other.
+ */
 void
 ksd__run_ready(void)
 {
 	while (ready_head != NULL) {
 		struct ksd_park *p = ready_head;
+		unsigned want = wanted(p);
 
 		ready_head = p->next_ready;
 		p->ready = false;
+		if (want != 0 && !(ks_poll(p->file->so, NULL) & want))
+			continue;
 		attempt(p, false);
 	}
 }

@@ -1,0 +1,661 @@
+/*
+ * ksockd's tests: real processes meeting through a real server.
+ *
+ *   t_ksockd KSOCKD          the runner: starts KSOCKD on a fresh path,
+ *                            runs the cases, stops it (SIGTERM) and
+ *                            checks that it exited clean (status 0:
+ *                            nothing left allocated; under ASan, no
+ *                            leak either)
+ *   t_ksockd --role NAME ... one process of a case, started by the
+ *                            runner with fork+exec of this file
+ *
+ * After every case the server must be back to the runner's baseline
+ * (ksock allocations, sockets, ksockd's objects, clients, parked calls,
+ * descriptors, hand-overs), read with the STATUS request: a case passes
+ * only when it leaves nothing behind in the server.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ksd.h"
+
+static const char *server_addr;
+static char dir[64];
+
+#define CHECK(cond) do { \
+	if (!(cond)) { \
+		fprintf(stderr, "%d: %s:%d: check failed: %s (errno %d)\n", \
+			(int)getpid(), __FILE__, __LINE__, #cond, errno); \
+		return 1; \
+	} \
+} while (0)
+
+/* -- helpers -- */
+
+static void
+sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* A socket address for NAME: a path in the test directory, or an
+ * abstract name when NAME starts with '@'. */
+static socklen_t
+make_addr(const char *name, struct sockaddr_un *sun)
+{
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	if (name[0] == '@') {
+		size_t len = strlen(name);
+
+		memcpy(sun->sun_path, name, len);
+		sun->sun_path[0] = '\0';
+		return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+	}
+	snprintf(sun->sun_path, sizeof(sun->sun_path), "%s/%s", dir, name);
+	return sizeof(*sun);
+}
+
+/* Bytes of message @seed: a pattern no shifted copy matches. */
+static unsigned char
+pat(size_t seed, size_t i)
+{
+	return (unsigned char)((i * 31 + seed * 7 + (i >> 8)) & 0xff);
+}
+
+static void
+fill(unsigned char *b, size_t n, size_t seed, unsigned char x)
+{
+	for (size_t i = 0; i < n; i++)
+		b[i] = pat(seed, i) ^ x;
+}
+
+static bool
+same(const unsigned char *b, size_t n, size_t seed, unsigned char x)
+{
+	for (size_t i = 0; i < n; i++)
+		if (b[i] != (pat(seed, i) ^ x))
+			return false;
+	return true;
+}
+
+/* Sends all of @n bytes (a stream) or one message. */
+static int
+send_all(int fd, const void *buf, size_t n)
+{
+	ssize_t r = ksd_send(fd, buf, n, 0);
+
+	return r == (ssize_t)n ? 0 : -1;
+}
+
+/* Receives exactly @n bytes: MSG_WAITALL on a stream, one message of
+ * exactly @n bytes (no truncation) otherwise. */
+static int
+recv_exact(int fd, int type, void *buf, size_t n)
+{
+	ssize_t r;
+
+	if (type == SOCK_STREAM) {
+		size_t got = 0;
+
+		while (got < n) {
+			r = ksd_recv(fd, (char *)buf + got, n - got, MSG_WAITALL);
+			if (r <= 0)
+				return -1;
+			got += (size_t)r;
+		}
+		return 0;
+	}
+	r = ksd_recv(fd, buf, n + 1, 0);
+	return r == (ssize_t)n ? 0 : -1;
+}
+
+static const size_t stream_sizes[] = { 1, 100, 129, 5000, 65536, 300000,
+				       1000000 };
+static const size_t packet_sizes[] = { 1, 100, 129, 5000, 65536, 150000 };
+
+static const size_t *
+sizes_of(int type, size_t *n)
+{
+	if (type == SOCK_STREAM) {
+		*n = sizeof(stream_sizes) / sizeof(stream_sizes[0]);
+		return stream_sizes;
+	}
+	*n = sizeof(packet_sizes) / sizeof(packet_sizes[0]);
+	return packet_sizes;
+}
+
+/* Connects, retrying while the other process has not bound yet. */
+static int
+connect_retry(int fd, const struct sockaddr_un *sun, socklen_t len)
+{
+	for (int i = 0; i < 500; i++) {
+		if (ksd_connect(fd, (const struct sockaddr *)sun, len) == 0)
+			return 0;
+		if (errno != ENOENT && errno != ECONNREFUSED)
+			return -1;
+		sleep_ms(10);
+	}
+	return -1;
+}
+
+/* -- roles: one process each -- */
+
+/*
+ * echo TYPE NAME: binds NAME, takes one peer, checks its SO_PEERCRED
+ * against the pid it announces, answers with its own pid, then echoes
+ * every message of the size table XORed with 0x5a.
+ */
+static int
+role_echo(int type, const char *name)
+{
+	struct sockaddr_un sun, from;
+	socklen_t len = make_addr(name, &sun), flen = sizeof(from);
+	size_t nsizes;
+	const size_t *sizes = sizes_of(type, &nsizes);
+	unsigned char *buf = malloc(1000001);
+	int fd, conn;
+	int32_t pid, me = (int32_t)getpid();
+
+	CHECK(buf != NULL);
+	fd = ksd_socket(AF_UNIX, type, 0);
+	CHECK(fd >= 0);
+	CHECK(ksd_bind(fd, (struct sockaddr *)&sun, len) == 0);
+	if (type == SOCK_DGRAM) {
+		conn = fd;
+		CHECK(ksd_recvfrom(fd, &pid, sizeof(pid), 0,
+				   (struct sockaddr *)&from, &flen) == 4);
+		CHECK(ksd_connect(fd, (struct sockaddr *)&from, flen) == 0);
+	} else {
+		struct ucred cr;
+		socklen_t crlen = sizeof(cr);
+
+		CHECK(ksd_listen(fd, 4) == 0);
+		conn = ksd_accept4(fd, NULL, NULL, 0);
+		CHECK(conn >= 0);
+		CHECK(recv_exact(conn, type, &pid, sizeof(pid)) == 0);
+		CHECK(ksd_getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cr,
+				     &crlen) == 0);
+		CHECK(crlen == sizeof(cr));
+		CHECK(cr.pid == pid && cr.uid == getuid() && cr.gid == getgid());
+	}
+	CHECK(send_all(conn, &me, sizeof(me)) == 0);
+	for (size_t i = 0; i < nsizes; i++) {
+		CHECK(recv_exact(conn, type, buf, sizes[i]) == 0);
+		CHECK(same(buf, sizes[i], sizes[i], 0));
+		fill(buf, sizes[i], sizes[i], 0x5a);
+		CHECK(send_all(conn, buf, sizes[i]) == 0);
+	}
+	if (conn != fd)
+		CHECK(ksd_close(conn) == 0);
+	CHECK(ksd_close(fd) == 0);
+	if (name[0] != '@')
+		unlink(sun.sun_path);
+	free(buf);
+	return 0;
+}
+
+/* The other end of echo: @server is the echo process's real pid, which
+ * SO_PEERCRED must report. */
+static int
+role_talk(int type, const char *name, pid_t server)
+{
+	struct sockaddr_un sun, self = { .sun_family = AF_UNIX };
+	socklen_t len = make_addr(name, &sun);
+	size_t nsizes;
+	const size_t *sizes = sizes_of(type, &nsizes);
+	unsigned char *buf = malloc(1000001);
+	int32_t pid = (int32_t)getpid(), spid = 0;
+	int fd;
+
+	CHECK(buf != NULL);
+	fd = ksd_socket(AF_UNIX, type, 0);
+	CHECK(fd >= 0);
+	if (type == SOCK_DGRAM)		/* an autobound name to answer to */
+		CHECK(ksd_bind(fd, (struct sockaddr *)&self,
+			       sizeof(sa_family_t)) == 0);
+	CHECK(connect_retry(fd, &sun, len) == 0);
+	if (type != SOCK_DGRAM) {
+		struct ucred cr;
+		socklen_t crlen = sizeof(cr);
+
+		CHECK(ksd_getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr,
+				     &crlen) == 0);
+		CHECK(cr.pid == server);
+	}
+	CHECK(send_all(fd, &pid, sizeof(pid)) == 0);
+	CHECK(recv_exact(fd, type, &spid, sizeof(spid)) == 0);
+	CHECK(spid == server);
+	for (size_t i = 0; i < nsizes; i++) {
+		fill(buf, sizes[i], sizes[i], 0);
+		CHECK(send_all(fd, buf, sizes[i]) == 0);
+		memset(buf, 0, sizes[i]);
+		CHECK(recv_exact(fd, type, buf, sizes[i]) == 0);
+		CHECK(same(buf, sizes[i], sizes[i], 0x5a));
+	}
+	if (type != SOCK_DGRAM)		/* the peer closed: end of file */
+		CHECK(ksd_recv(fd, buf, 1, 0) == 0);
+	CHECK(ksd_close(fd) == 0);
+	free(buf);
+	return 0;
+}
+
+/* A socketpair, then ksd_fork(): the child writes through its inherited
+ * descriptor; the parent reads it, then end of file once the child is
+ * gone (its copy closed at its exit). */
+static int
+role_fork(void)
+{
+	char want[64], got[64];
+	int sv[2], st;
+	pid_t pid;
+
+	CHECK(ksd_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	pid = ksd_fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		int n = snprintf(want, sizeof(want), "child %d", (int)getpid());
+
+		if (ksd_close(sv[0]) < 0 || send_all(sv[1], want, (size_t)n) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	CHECK(ksd_close(sv[1]) == 0);
+	snprintf(want, sizeof(want), "child %d", (int)pid);
+	CHECK(recv_exact(sv[0], SOCK_STREAM, got, strlen(want)) == 0);
+	CHECK(memcmp(got, want, strlen(want)) == 0);
+	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
+	      WEXITSTATUS(st) == 0);
+	CHECK(ksd_recv(sv[0], got, 1, 0) == 0);
+	CHECK(ksd_close(sv[0]) == 0);
+	return 0;
+}
+
+static const char passed_text[] = "through a passed ksock socket";
+
+/* pass NAME: sends one end of a new socketpair over an accepted
+ * connection with SCM_RIGHTS, then talks through the other end. */
+static int
+role_pass(const char *name)
+{
+	struct sockaddr_un sun;
+	socklen_t len = make_addr(name, &sun);
+	union {
+		struct cmsghdr	c;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	char one = 'x', ack[4];
+	struct iovec iov = { &one, 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf) };
+	int fd, conn, p[2];
+
+	fd = ksd_socket(AF_UNIX, SOCK_STREAM, 0);
+	CHECK(fd >= 0);
+	CHECK(ksd_bind(fd, (struct sockaddr *)&sun, len) == 0);
+	CHECK(ksd_listen(fd, 1) == 0);
+	conn = ksd_accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+	CHECK(conn >= 0);
+	CHECK(ksd_socketpair(AF_UNIX, SOCK_SEQPACKET, 0, p) == 0);
+	memset(&u, 0, sizeof(u));
+	CMSG_FIRSTHDR(&m)->cmsg_level = SOL_SOCKET;
+	CMSG_FIRSTHDR(&m)->cmsg_type = SCM_RIGHTS;
+	CMSG_FIRSTHDR(&m)->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(CMSG_FIRSTHDR(&m)), &p[1], sizeof(int));
+	CHECK(ksd_sendmsg(conn, &m, 0) == 1);
+	CHECK(ksd_close(p[1]) == 0);
+	CHECK(send_all(p[0], passed_text, sizeof(passed_text)) == 0);
+	CHECK(recv_exact(p[0], SOCK_SEQPACKET, ack, 3) == 0);
+	CHECK(memcmp(ack, "ack", 3) == 0);
+	CHECK(ksd_close(p[0]) == 0);
+	CHECK(ksd_close(conn) == 0);
+	CHECK(ksd_close(fd) == 0);
+	unlink(sun.sun_path);
+	return 0;
+}
+
+static int
+role_take(const char *name)
+{
+	struct sockaddr_un sun;
+	socklen_t len = make_addr(name, &sun);
+	union {
+		struct cmsghdr	c;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	char one, got[sizeof(passed_text)];
+	struct iovec iov = { &one, 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *cm;
+	int fd, passed, type = 0;
+	socklen_t tlen = sizeof(type);
+
+	fd = ksd_socket(AF_UNIX, SOCK_STREAM, 0);
+	CHECK(fd >= 0);
+	CHECK(connect_retry(fd, &sun, len) == 0);
+	CHECK(ksd_recvmsg(fd, &m, 0) == 1 && one == 'x');
+	CHECK(!(m.msg_flags & MSG_CTRUNC));
+	cm = CMSG_FIRSTHDR(&m);
+	CHECK(cm != NULL && cm->cmsg_level == SOL_SOCKET &&
+	      cm->cmsg_type == SCM_RIGHTS &&
+	      cm->cmsg_len == CMSG_LEN(sizeof(int)));
+	memcpy(&passed, CMSG_DATA(cm), sizeof(int));
+	CHECK(passed >= 0 && passed != fd);
+	CHECK(ksd_getsockopt(passed, SOL_SOCKET, SO_TYPE, &type, &tlen) == 0);
+	CHECK(type == SOCK_SEQPACKET);
+	CHECK(recv_exact(passed, SOCK_SEQPACKET, got, sizeof(got)) == 0);
+	CHECK(memcmp(got, passed_text, sizeof(got)) == 0);
+	CHECK(send_all(passed, "ack", 3) == 0);
+	CHECK(ksd_close(passed) == 0);
+	CHECK(ksd_close(fd) == 0);
+	return 0;
+}
+
+/* Calls that block until the process is killed. */
+static int
+role_block_accept(const char *name)
+{
+	struct sockaddr_un sun;
+	socklen_t len = make_addr(name, &sun);
+	int fd = ksd_socket(AF_UNIX, SOCK_STREAM, 0);
+
+	CHECK(fd >= 0);
+	CHECK(ksd_bind(fd, (struct sockaddr *)&sun, len) == 0);
+	CHECK(ksd_listen(fd, 1) == 0);
+	ksd_accept4(fd, NULL, NULL, 0);
+	return 1;
+}
+
+static int
+role_block_recv(void)
+{
+	char b[16];
+	int sv[2];
+
+	CHECK(ksd_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	/* Something in flight too, so its cleanup is seen. */
+	CHECK(send_all(sv[0], "abc", 3) == 0);
+	ksd_recv(sv[0], b, sizeof(b), 0);
+	return 1;
+}
+
+static int
+run_role(int argc, char **argv)
+{
+	const char *role = argv[2];
+
+	server_addr = argv[3];
+	snprintf(dir, sizeof(dir), "%s", argv[4]);
+	if (ksd_attach(server_addr) < 0) {
+		perror("ksd_attach");
+		return 1;
+	}
+	if (strcmp(role, "echo") == 0)
+		return role_echo(atoi(argv[5]), argv[6]);
+	if (strcmp(role, "talk") == 0)
+		return role_talk(atoi(argv[5]), argv[6], atoi(argv[7]));
+	if (strcmp(role, "fork") == 0)
+		return role_fork();
+	if (strcmp(role, "pass") == 0)
+		return role_pass(argv[5]);
+	if (strcmp(role, "take") == 0)
+		return role_take(argv[5]);
+	if (strcmp(role, "block-accept") == 0)
+		return role_block_accept(argv[5]);
+	if (strcmp(role, "block-recv") == 0)
+		return role_block_recv();
+	fprintf(stderr, "unknown role %s\n", role);
+	return 2;
+}
+
+/* -- the runner -- */
+
+/* Starts this program as @role with up to three more arguments. */
+static pid_t
+spawn(const char *role, const char *a, const char *b, const char *c)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		execl("/proc/self/exe", "t_ksockd", "--role", role,
+		      server_addr, dir, a, b, c, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+static int
+reap(pid_t pid)
+{
+	int st;
+
+	if (waitpid(pid, &st, 0) != pid)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static struct ksd_status baseline;
+
+static bool
+status_same(const struct ksd_status *a, const struct ksd_status *b)
+{
+	return a->ksock_allocs == b->ksock_allocs && a->sockets == b->sockets &&
+	       a->objects == b->objects && a->clients == b->clients &&
+	       a->parked == b->parked && a->descriptors == b->descriptors &&
+	       a->handovers == b->handovers;
+}
+
+static void
+status_print(const char *what, const struct ksd_status *s)
+{
+	fprintf(stderr, "%s: ksock allocs %lld sockets %lld objects %lld "
+		"clients %lld parked %lld descriptors %lld handovers %lld\n",
+		what, (long long)s->ksock_allocs, (long long)s->sockets,
+		(long long)s->objects, (long long)s->clients,
+		(long long)s->parked, (long long)s->descriptors,
+		(long long)s->handovers);
+}
+
+/* Waits (up to 5 s) until the server is back to the baseline. */
+static int
+back_to_baseline(void)
+{
+	struct ksd_status st;
+
+	for (int i = 0; i < 500; i++) {
+		if (ksd_status(&st) < 0)
+			return -1;
+		if (status_same(&st, &baseline))
+			return 0;
+		sleep_ms(10);
+	}
+	status_print("baseline", &baseline);
+	status_print("now", &st);
+	return -1;
+}
+
+/* Waits until @n more calls are parked in the server than at baseline. */
+static int
+wait_parked(long n)
+{
+	struct ksd_status st;
+
+	for (int i = 0; i < 500; i++) {
+		if (ksd_status(&st) < 0)
+			return -1;
+		if (st.parked == baseline.parked + n)
+			return 0;
+		sleep_ms(10);
+	}
+	return -1;
+}
+
+/* Two processes: echo and talk, over @name. */
+static int
+pair(int type, const char *name)
+{
+	char t[16], p[16];
+	pid_t e, c;
+	int se, sc;
+
+	snprintf(t, sizeof(t), "%d", type);
+	e = spawn("echo", t, name, NULL);
+	CHECK(e > 0);
+	snprintf(p, sizeof(p), "%d", (int)e);
+	c = spawn("talk", t, name, p);
+	CHECK(c > 0);
+	sc = reap(c);
+	se = reap(e);
+	CHECK(se == 0 && sc == 0);
+	return 0;
+}
+
+static int t_stream_path(void) { return pair(SOCK_STREAM, "stream.sock"); }
+static int t_stream_abstract(void) { return pair(SOCK_STREAM, "@ksockd-t-stream"); }
+static int t_seqpacket_path(void) { return pair(SOCK_SEQPACKET, "seq.sock"); }
+static int t_seqpacket_abstract(void) { return pair(SOCK_SEQPACKET, "@ksockd-t-seq"); }
+static int t_dgram_path(void) { return pair(SOCK_DGRAM, "dgram.sock"); }
+static int t_dgram_abstract(void) { return pair(SOCK_DGRAM, "@ksockd-t-dgram"); }
+
+static int
+t_fork_inherits(void)
+{
+	pid_t pid = spawn("fork", NULL, NULL, NULL);
+
+	CHECK(pid > 0 && reap(pid) == 0);
+	return 0;
+}
+
+static int
+t_scm_rights_between_processes(void)
+{
+	pid_t a = spawn("pass", "pass.sock", NULL, NULL);
+	pid_t b = spawn("take", "pass.sock", NULL, NULL);
+
+	CHECK(a > 0 && b > 0);
+	CHECK(reap(b) == 0);
+	CHECK(reap(a) == 0);
+	return 0;
+}
+
+/* A client killed while its call is parked leaves nothing behind. */
+static int
+killed_mid_call(const char *role, const char *arg)
+{
+	pid_t pid = spawn(role, arg, NULL, NULL);
+
+	CHECK(pid > 0);
+	CHECK(wait_parked(1) == 0);
+	CHECK(kill(pid, SIGKILL) == 0);
+	CHECK(reap(pid) == 128 + SIGKILL);
+	return 0;
+}
+
+static int t_sigkill_mid_accept(void) { return killed_mid_call("block-accept", "blk.sock"); }
+static int t_sigkill_mid_recv(void) { return killed_mid_call("block-recv", NULL); }
+
+#define TESTS(X) \
+	X(t_stream_path) X(t_stream_abstract) X(t_seqpacket_path) \
+	X(t_seqpacket_abstract) X(t_dgram_path) X(t_dgram_abstract) \
+	X(t_fork_inherits) X(t_scm_rights_between_processes) \
+	X(t_sigkill_mid_accept) X(t_sigkill_mid_recv)
+
+struct test {
+	const char	*name;
+	int		(*fn)(void);
+};
+
+#define ENTRY(f) { #f, f },
+static const struct test tests[] = { TESTS(ENTRY) };
+
+static pid_t
+start_server(const char *bin)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		execl(bin, bin, server_addr, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; pid > 0 && i < 500; i++) {
+		if (ksd_attach(server_addr) == 0)
+			return pid;
+		sleep_ms(10);
+	}
+	return -1;
+}
+
+int
+main(int argc, char **argv)
+{
+	static char addr[128];
+	int passed = 0, failed = 0;
+	pid_t server;
+	int st;
+
+	if (argc >= 5 && strcmp(argv[1], "--role") == 0)
+		return run_role(argc, argv);
+	if (argc != 2) {
+		fprintf(stderr, "usage: t_ksockd KSOCKD\n");
+		return 2;
+	}
+	snprintf(dir, sizeof(dir), "/tmp/ksockd-t.XXXXXX");
+	if (mkdtemp(dir) == NULL)
+		return 1;
+	snprintf(addr, sizeof(addr), "%s/ksockd", dir);
+	server_addr = addr;
+	server = start_server(argv[1]);
+	if (server < 0 || ksd_status(&baseline) < 0) {
+		fprintf(stderr, "t_ksockd: no server\n");
+		rmdir(dir);
+		return 1;
+	}
+	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
+		int r = tests[i].fn();
+
+		if (r == 0 && back_to_baseline() < 0) {
+			fprintf(stderr, "%s: the server kept something\n",
+				tests[i].name);
+			r = 1;
+		}
+		printf("%s %s\n", r == 0 ? "ok  " : "FAIL", tests[i].name);
+		fflush(stdout);
+		if (r == 0)
+			passed++;
+		else
+			failed++;
+	}
+	/* The server stops clean: nothing left allocated (and, under
+	 * ASan, nothing leaked). */
+	ksd_detach();
+	kill(server, SIGTERM);
+	st = reap(server);
+	printf("%s server_stops_clean (status %d)\n", st == 0 ? "ok  " : "FAIL",
+	       st);
+	if (st == 0)
+		passed++;
+	else
+		failed++;
+	unlink(addr);
+	rmdir(dir);
+	printf("%d passed, %d failed, 0 skipped\n", passed, failed);
+	return failed == 0 ? 0 : 1;
+}
