@@ -15,6 +15,9 @@
  * only when it leaves nothing behind in the server.
  */
 #include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -23,6 +26,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -397,6 +402,212 @@ role_block_recv(void)
 	return 1;
 }
 
+/* Two threads parked in recv on one stream socket, then one byte each:
+ * neither may keep the server busy (a failed read hands the reader's
+ * turn on with a wake-up, which must not become a retry loop). */
+static void *
+reader(void *arg)
+{
+	int fd = *(int *)arg;
+	static char got[2];
+	static int n;
+	char b;
+
+	if (ksd_recv(fd, &b, 1, 0) != 1)
+		return NULL;
+	got[__atomic_fetch_add(&n, 1, __ATOMIC_SEQ_CST)] = b;
+	return got;
+}
+
+static int
+role_two_readers(void)
+{
+	struct ksd_status st0, st;
+	pthread_t t[2];
+	void *r[2];
+	char *got;
+	int sv[2], i;
+
+	alarm(20);
+	CHECK(ksd_status(&st0) == 0);
+	CHECK(ksd_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	for (i = 0; i < 2; i++)
+		CHECK(pthread_create(&t[i], NULL, reader, &sv[0]) == 0);
+	for (i = 0; i < 1000; i++) {
+		CHECK(ksd_status(&st) == 0);
+		if (st.parked == st0.parked + 2)
+			break;
+		sleep_ms(5);
+	}
+	CHECK(st.parked == st0.parked + 2);
+	CHECK(send_all(sv[1], "a", 1) == 0);
+	CHECK(send_all(sv[1], "b", 1) == 0);
+	for (i = 0; i < 2; i++)
+		CHECK(pthread_join(t[i], &r[i]) == 0 && r[i] != NULL);
+	got = r[0];
+	CHECK((got[0] == 'a' && got[1] == 'b') || (got[0] == 'b' && got[1] == 'a'));
+	CHECK(ksd_close(sv[0]) == 0 && ksd_close(sv[1]) == 0);
+	return 0;
+}
+
+/* -- a client that does not follow the protocol -- */
+
+static int
+raw_connect(void)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", server_addr);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
+		return -1;
+	return fd;
+}
+
+/* Whether the server closed @fd (end of file within 2 s). */
+static bool
+closed_by_server(int fd)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+	char b[64];
+
+	return poll(&p, 1, 2000) == 1 && recv(fd, b, sizeof(b), 0) == 0;
+}
+
+/* The hello, the welcome and its region, by hand. */
+static struct ksd_shm *
+raw_hello(int fd, int *memfd)
+{
+	struct ksd_hello h = { .magic = KSD_MAGIC, .version = KSD_VERSION };
+	struct ksd_welcome w;
+	union {
+		struct cmsghdr	c;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	struct iovec iov = { &w, sizeof(w) };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf) };
+	void *p;
+
+	if (send(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
+	    recvmsg(fd, &m, MSG_CMSG_CLOEXEC) != (ssize_t)sizeof(w) ||
+	    w.err != 0 || CMSG_FIRSTHDR(&m) == NULL)
+		return NULL;
+	memcpy(memfd, CMSG_DATA(CMSG_FIRSTHDR(&m)), sizeof(int));
+	p = mmap(NULL, w.shm_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		 *memfd, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* Posts @q in slot 0 and returns the reply's result (or 1 when no reply
+ * came within 2 s). */
+static int64_t
+raw_call(int fd, struct ksd_shm *shm, const struct ksd_req *q)
+{
+	struct ksd_bell b = { 0 };
+
+	memcpy(&shm->slot[0].req, q, sizeof(*q));
+	atomic_store(&shm->slot[0].state, KSD_POSTED);
+	if (send(fd, &b, sizeof(b), 0) != (ssize_t)sizeof(b))
+		return 1;
+	for (int i = 0; i < 2000; i++) {
+		if (atomic_load(&shm->slot[0].state) == KSD_DONE) {
+			atomic_store(&shm->slot[0].state, KSD_IDLE);
+			return shm->slot[0].rep.ret;
+		}
+		sleep_ms(1);
+	}
+	return 1;
+}
+
+static int
+role_hostile(void)
+{
+	static const struct {
+		struct ksd_req	q;
+		int64_t		ret;
+	} cases[] = {
+		{ { .label = 0 }, -ENOSYS },
+		{ { .label = KSD_LABEL_END }, -ENOSYS },
+		{ { .label = 0xffffffff }, -ENOSYS },
+		{ { .label = KSD_SOCKET, .flags = 0x80 }, -EINVAL },
+		{ { .label = KSD_RECVMSG, .datalen = KSD_DATA_MAX + 1 }, -EINVAL },
+		{ { .label = KSD_RECVMSG, .ctllen = KSD_CTL_MAX + 1 }, -EINVAL },
+		{ { .label = KSD_SENDMSG, .flags = KSD_F_DATA_INLINE,
+		    .datalen = KSD_INLINE_DATA + 1 }, -EINVAL },
+		{ { .label = KSD_SENDMSG, .addrlen = KSD_INLINE }, -EINVAL },
+		{ { .label = KSD_BIND, .addrlen = KSD_INLINE + 1 }, -EINVAL },
+		{ { .label = KSD_CLOSE, .datalen = 1 }, -EINVAL },
+		{ { .label = KSD_POLL, .a = { KSD_POLL_MAX + 1 } }, -EINVAL },
+		{ { .label = KSD_POLL, .a = { -1 } }, -EINVAL },
+		{ { .label = KSD_CLOSE, .fd = -1 }, -EBADF },
+		{ { .label = KSD_LISTEN, .fd = 1 << 30 }, -EBADF },
+		/* Descriptor 0 is the library client's, in another table. */
+		{ { .label = KSD_CLOSE, .fd = 0 }, -EBADF },
+		{ { .label = KSD_SENDMSG, .fd = 0 }, -EBADF },
+		/* Now descriptor 0 of this table: a bind with an address
+		 * longer than a sockaddr_storage. */
+		{ { .label = KSD_SOCKET, .a = { AF_UNIX, SOCK_STREAM } }, 0 },
+		{ { .label = KSD_BIND, .addrlen = 129 }, -EINVAL },
+		{ { .label = KSD_CLOSE, .fd = 0 }, 0 },
+	};
+	struct ksd_shm *shm;
+	struct ksd_bell bad = { 99 };
+	int fd, memfd, mine;
+
+	/* The library's own process has descriptor 0. */
+	mine = ksd_socket(AF_UNIX, SOCK_STREAM, 0);
+	CHECK(mine == 0);
+	/* A truncated hello, and a hello of another version. */
+	fd = raw_connect();
+	CHECK(fd >= 0 && send(fd, "ks", 2, 0) == 2 && closed_by_server(fd));
+	close(fd);
+	fd = raw_connect();
+	{
+		struct ksd_hello h = { .magic = KSD_MAGIC, .version = 77 };
+		struct ksd_welcome w;
+
+		CHECK(fd >= 0 && send(fd, &h, sizeof(h), 0) == sizeof(h));
+		CHECK(recv(fd, &w, sizeof(w), 0) == sizeof(w) &&
+		      w.err == -EPROTONOSUPPORT);
+		CHECK(closed_by_server(fd));
+	}
+	close(fd);
+	/* A region the client cannot shrink under the server. */
+	fd = raw_connect();
+	CHECK(fd >= 0);
+	shm = raw_hello(fd, &memfd);
+	CHECK(shm != NULL);
+	CHECK(ftruncate(memfd, 0) < 0 && errno == EPERM);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int64_t r = raw_call(fd, shm, &cases[i].q);
+
+		if (r != cases[i].ret)
+			fprintf(stderr, "case %zu: %lld, not %lld\n", i,
+				(long long)r, (long long)cases[i].ret);
+		CHECK(r == cases[i].ret);
+	}
+	/* A doorbell for a slot that does not exist ends the connection;
+	 * the other client of this process goes on. */
+	CHECK(send(fd, &bad, sizeof(bad), 0) == sizeof(bad));
+	CHECK(closed_by_server(fd));
+	/* So does a doorbell of the wrong size. */
+	close(fd);
+	munmap(shm, sizeof(*shm));
+	close(memfd);
+	fd = raw_connect();
+	CHECK(fd >= 0);
+	shm = raw_hello(fd, &memfd);
+	CHECK(shm != NULL);
+	CHECK(send(fd, "bell!", 5, 0) == 5 && closed_by_server(fd));
+	munmap(shm, sizeof(*shm));
+	close(memfd);
+	close(fd);
+	CHECK(ksd_close(mine) == 0);
+	return 0;
+}
+
 static int
 run_role(int argc, char **argv)
 {
@@ -422,6 +633,10 @@ run_role(int argc, char **argv)
 		return role_block_accept(argv[5]);
 	if (strcmp(role, "block-recv") == 0)
 		return role_block_recv();
+	if (strcmp(role, "two-readers") == 0)
+		return role_two_readers();
+	if (strcmp(role, "hostile") == 0)
+		return role_hostile();
 	fprintf(stderr, "unknown role %s\n", role);
 	return 2;
 }
@@ -572,11 +787,24 @@ killed_mid_call(const char *role, const char *arg)
 static int t_sigkill_mid_accept(void) { return killed_mid_call("block-accept", "blk.sock"); }
 static int t_sigkill_mid_recv(void) { return killed_mid_call("block-recv", NULL); }
 
+static int
+t_role(const char *role)
+{
+	pid_t pid = spawn(role, NULL, NULL, NULL);
+
+	CHECK(pid > 0 && reap(pid) == 0);
+	return 0;
+}
+
+static int t_two_readers_one_socket(void) { return t_role("two-readers"); }
+static int t_hostile_client(void) { return t_role("hostile"); }
+
 #define TESTS(X) \
 	X(t_stream_path) X(t_stream_abstract) X(t_seqpacket_path) \
 	X(t_seqpacket_abstract) X(t_dgram_path) X(t_dgram_abstract) \
 	X(t_fork_inherits) X(t_scm_rights_between_processes) \
-	X(t_sigkill_mid_accept) X(t_sigkill_mid_recv)
+	X(t_sigkill_mid_accept) X(t_sigkill_mid_recv) \
+	X(t_two_readers_one_socket) X(t_hostile_client)
 
 struct test {
 	const char	*name;
@@ -592,6 +820,8 @@ start_server(const char *bin)
 	pid_t pid = fork();
 
 	if (pid == 0) {
+		/* A runner that dies (a timeout) takes its server along. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		execl(bin, bin, server_addr, (char *)NULL);
 		_exit(127);
 	}
