@@ -15,6 +15,7 @@
  * only when it leaves nothing behind in the server.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -37,6 +38,7 @@
 
 #include "ksd.h"
 
+extern char **environ;
 static const char *server_addr;
 static char dir[64];
 
@@ -608,6 +610,50 @@ role_hostile(void)
 	return 0;
 }
 
+/* exec: a ksd_fork() child runs this program again with ksd_execve();
+ * the new image has the descriptor without FD_CLOEXEC, not the other. */
+static int
+role_exec(void)
+{
+	char a0[16], a1[16], b[8];
+	int sv[2], st;
+	pid_t pid;
+
+	CHECK(ksd_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	CHECK(ksd_fcntl(sv[0], F_SETFD, FD_CLOEXEC) == 0);
+	CHECK(ksd_fcntl(sv[0], F_GETFD, 0) == FD_CLOEXEC);
+	pid = ksd_fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		char *args[] = { "t_ksockd", "--role", "exec-image",
+				 (char *)server_addr, dir, a0, a1, NULL };
+
+		snprintf(a0, sizeof(a0), "%d", sv[0]);
+		snprintf(a1, sizeof(a1), "%d", sv[1]);
+		ksd_execve("/proc/self/exe", args, environ);
+		_exit(127);
+	}
+	CHECK(ksd_close(sv[1]) == 0);
+	CHECK(recv_exact(sv[0], SOCK_STREAM, b, 6) == 0);
+	CHECK(memcmp(b, "exec'd", 6) == 0);
+	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
+	      WEXITSTATUS(st) == 0);
+	CHECK(ksd_recv(sv[0], b, 1, 0) == 0);
+	CHECK(ksd_close(sv[0]) == 0);
+	return 0;
+}
+
+static int
+role_exec_image(int gone, int kept)
+{
+	errno = 0;
+	CHECK(ksd_fcntl(gone, F_GETFD, 0) == -1 && errno == EBADF);
+	CHECK(ksd_fcntl(kept, F_GETFD, 0) == 0);
+	CHECK(send_all(kept, "exec'd", 6) == 0);
+	CHECK(ksd_close(kept) == 0);
+	return 0;
+}
+
 static int
 run_role(int argc, char **argv)
 {
@@ -633,6 +679,10 @@ run_role(int argc, char **argv)
 		return role_block_accept(argv[5]);
 	if (strcmp(role, "block-recv") == 0)
 		return role_block_recv();
+	if (strcmp(role, "exec") == 0)
+		return role_exec();
+	if (strcmp(role, "exec-image") == 0)
+		return role_exec_image(atoi(argv[5]), atoi(argv[6]));
 	if (strcmp(role, "two-readers") == 0)
 		return role_two_readers();
 	if (strcmp(role, "hostile") == 0)
@@ -796,13 +846,15 @@ t_role(const char *role)
 	return 0;
 }
 
+static int t_exec_keeps_descriptors(void) { return t_role("exec"); }
 static int t_two_readers_one_socket(void) { return t_role("two-readers"); }
 static int t_hostile_client(void) { return t_role("hostile"); }
 
 #define TESTS(X) \
 	X(t_stream_path) X(t_stream_abstract) X(t_seqpacket_path) \
 	X(t_seqpacket_abstract) X(t_dgram_path) X(t_dgram_abstract) \
-	X(t_fork_inherits) X(t_scm_rights_between_processes) \
+	X(t_fork_inherits) X(t_exec_keeps_descriptors) \
+	X(t_scm_rights_between_processes) \
 	X(t_sigkill_mid_accept) X(t_sigkill_mid_recv) \
 	X(t_two_readers_one_socket) X(t_hostile_client)
 
