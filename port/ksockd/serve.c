@@ -48,6 +48,8 @@ struct ksd_park {
 	struct ks_poll_entry *ppe;
 	uint32_t	 npoll;
 	int64_t		 deadline;		/* -1: none */
+	int64_t		 timeout_at;		/* SO_RCVTIMEO/SO_SNDTIMEO
+						 * runs out; -1: never */
 	size_t		 done;			/* bytes moved so far */
 	struct ksd_rep	 rep;			/* the reply being built */
 	bool		 ready;			/* on the ready list */
@@ -840,6 +842,41 @@ park_free(struct ksd_park *p)
 	obj_free(p);
 }
 
+/* The socket timeout that bounds @p's wait (SO_RCVTIMEO for what
+ * reads, SO_SNDTIMEO for what writes), as a deadline, or -1. */
+static int64_t
+timeout_of(struct ksd_park *p)
+{
+	struct ks_timeval tv;
+	uint32_t len = sizeof(tv);
+	int name;
+
+	if (p->file == NULL)
+		return -1;
+	switch (p->call.label) {
+	case KSD_RECVMSG:
+	case KSD_ACCEPT:
+		name = KS_SO_RCVTIMEO_NEW;
+		break;
+	case KSD_SENDMSG:
+	case KSD_CONNECT:
+		name = KS_SO_SNDTIMEO_NEW;
+		break;
+	default:
+		return -1;
+	}
+	if (ks_getsockopt(p->file->so, KS_SOL_SOCKET, name, &tv, &len) < 0 ||
+	    (tv.tv_sec == 0 && tv.tv_usec == 0))
+		return -1;
+	return ksp__now() + tv.tv_sec * 1000000000LL + tv.tv_usec * 1000;
+}
+
+static bool
+timed_out(const struct ksd_park *p, int64_t now)
+{
+	return p->timeout_at >= 0 && now >= p->timeout_at;
+}
+
 /*
  * Runs @p on its client's behalf and replies, or parks it: a poll entry
  * on the socket (registered before the next attempt can miss a wake-up:
@@ -858,6 +895,12 @@ attempt(struct ksd_park *p, bool first)
 	/* Everything runs on this thread, so no wake-up can fall between
 	 * the attempt and the registration. A connect has nothing to
 	 * register on: it looks again at its deadline. */
+	if (r == KSD_AGAIN && c->park[p->slot] != p)
+		p->timeout_at = timeout_of(p);
+	/* A wait that ran out ends as Linux ends it: what moved, or
+	 * EAGAIN. */
+	if (r == KSD_AGAIN && timed_out(p, ksp__now()))
+		r = p->done > 0 ? (long)p->done : -KS_EAGAIN;
 	if (r == KSD_AGAIN && p->file != NULL && p->call.label != KSD_CONNECT)
 		(void)ks_poll(p->file->so, &p->pe);
 	t->proc = saved;
@@ -914,6 +957,7 @@ ksd__bell(struct ksd_client *c, uint32_t slot)
 	p->c = c;
 	p->slot = slot;
 	p->deadline = -1;
+	p->timeout_at = -1;
 	p->pe.wake = park_wake;
 	p->pe.arg = p;
 	attempt(p, true);
@@ -955,7 +999,8 @@ ksd__run_ready(void)
 
 		ready_head = p->next_ready;
 		p->ready = false;
-		if (want != 0 && !(ks_poll(p->file->so, NULL) & want))
+		if (want != 0 && !(ks_poll(p->file->so, NULL) & want) &&
+		    !timed_out(p, ksp__now()))
 			continue;
 		attempt(p, false);
 	}
@@ -967,9 +1012,12 @@ ksd__next_deadline(void)
 {
 	int64_t next = -1;
 
-	for (struct ksd_park *p = parked; p != NULL; p = p->next)
+	for (struct ksd_park *p = parked; p != NULL; p = p->next) {
 		if (p->deadline >= 0 && (next < 0 || p->deadline < next))
 			next = p->deadline;
+		if (p->timeout_at >= 0 && (next < 0 || p->timeout_at < next))
+			next = p->timeout_at;
+	}
 	for (struct ksd_handover *h = handovers; h != NULL; h = h->next)
 		if (next < 0 || h->deadline < next)
 			next = h->deadline;
@@ -983,7 +1031,10 @@ ksd__expire(int64_t now)
 	struct ksd_handover **hp = &handovers, *h;
 
 	for (struct ksd_park *p = parked; p != NULL; p = p->next) {
-		if (p->deadline < 0 || p->deadline > now || p->ready)
+		if ((p->deadline < 0 || p->deadline > now) &&
+		    !timed_out(p, now))
+			continue;
+		if (p->ready)
 			continue;
 		p->ready = true;
 		p->next_ready = ready_head;

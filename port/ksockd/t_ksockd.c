@@ -31,6 +31,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -654,6 +655,56 @@ role_exec_image(int gone, int kept)
 	return 0;
 }
 
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* SO_RCVTIMEO and SO_SNDTIMEO bound a parked call as on Linux: recv and
+ * accept fail with EAGAIN once it runs out, a stream send returns what
+ * went. */
+static int
+role_timeouts(void)
+{
+	struct timeval tv = { 0, 150000 };
+	struct sockaddr_un sun;
+	socklen_t len = make_addr("@ksockd-t-timeout", &sun);
+	static char big[1000000];
+	char b[8];
+	double t0, dt;
+	ssize_t n;
+	int sv[2], l;
+
+	alarm(20);
+	CHECK(ksd_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	CHECK(ksd_setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv,
+			     sizeof(tv)) == 0);
+	t0 = now_s();
+	errno = 0;
+	CHECK(ksd_recv(sv[0], b, sizeof(b), 0) == -1 && errno == EAGAIN);
+	dt = now_s() - t0;
+	CHECK(dt >= 0.14 && dt < 2.0);
+	tv.tv_usec = 100000;
+	CHECK(ksd_setsockopt(sv[1], SOL_SOCKET, SO_SNDTIMEO, &tv,
+			     sizeof(tv)) == 0);
+	n = ksd_send(sv[1], big, sizeof(big), 0);
+	CHECK(n > 0 && n < (ssize_t)sizeof(big));
+	l = ksd_socket(AF_UNIX, SOCK_STREAM, 0);
+	CHECK(l >= 0);
+	CHECK(ksd_bind(l, (struct sockaddr *)&sun, len) == 0);
+	CHECK(ksd_listen(l, 1) == 0);
+	CHECK(ksd_setsockopt(l, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0);
+	errno = 0;
+	CHECK(ksd_accept4(l, NULL, NULL, 0) == -1 && errno == EAGAIN);
+	CHECK(ksd_close(l) == 0 && ksd_close(sv[0]) == 0 &&
+	      ksd_close(sv[1]) == 0);
+	return 0;
+}
+
 static int
 run_role(int argc, char **argv)
 {
@@ -683,6 +734,8 @@ run_role(int argc, char **argv)
 		return role_exec();
 	if (strcmp(role, "exec-image") == 0)
 		return role_exec_image(atoi(argv[5]), atoi(argv[6]));
+	if (strcmp(role, "timeouts") == 0)
+		return role_timeouts();
 	if (strcmp(role, "two-readers") == 0)
 		return role_two_readers();
 	if (strcmp(role, "hostile") == 0)
@@ -847,6 +900,7 @@ t_role(const char *role)
 }
 
 static int t_exec_keeps_descriptors(void) { return t_role("exec"); }
+static int t_socket_timeouts(void) { return t_role("timeouts"); }
 static int t_two_readers_one_socket(void) { return t_role("two-readers"); }
 static int t_hostile_client(void) { return t_role("hostile"); }
 
@@ -856,7 +910,7 @@ static int t_hostile_client(void) { return t_role("hostile"); }
 	X(t_fork_inherits) X(t_exec_keeps_descriptors) \
 	X(t_scm_rights_between_processes) \
 	X(t_sigkill_mid_accept) X(t_sigkill_mid_recv) \
-	X(t_two_readers_one_socket) X(t_hostile_client)
+	X(t_socket_timeouts) X(t_two_readers_one_socket) X(t_hostile_client)
 
 struct test {
 	const char	*name;
