@@ -4,7 +4,9 @@
  * real server: two clients whose regions are this program's memory get
  * the input's requests, in the input's order, on the input's slots.
  *
- * Input: records of
+ * Input: one byte n, then records. n % 64, when not 0, makes ksock's
+ * n-th allocation from there on fail (ksp_alloc_fail_at), so the calls'
+ * failure paths are fuzzed too. Records are
  *   1 byte         bit 3: which client; bits 0-2: the slot
  *   struct ksd_req the request, as a client would write it (any bytes)
  *   2 bytes        n: its low 15 bits a length, then that many bytes
@@ -73,7 +75,11 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ksd_client *c[2] = { client(0), client(1) };
-	size_t off = 0;
+	size_t off = 1;
+
+	if (size == 0)
+		goto free_clients;
+	ksp_alloc_fail_at(data[0] % 64);
 
 	while (size - off >= 1 + sizeof(struct ksd_req) + 2) {
 		unsigned who = (data[off] >> 3) & 1, slot = data[off] & 7;
@@ -103,6 +109,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		ksd__run_ready();
 	}
+	ksp_alloc_fail_at(0);
+free_clients:
 	ksd__client_free(c[0]);
 	ksd__client_free(c[1]);
 	ksd__handovers_free();

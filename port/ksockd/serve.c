@@ -482,22 +482,6 @@ poll_start(struct ksd_park *p)
 	return 0;
 }
 
-static void
-poll_end(struct ksd_park *p)
-{
-	for (uint32_t i = 0; i < p->npoll; i++) {
-		if (p->pfile[i] == NULL)
-			continue;
-		ks_poll_remove(&p->ppe[i]);
-		ksp__file_put(p->pfile[i]);
-	}
-	obj_free(p->pfile);
-	obj_free(p->ppe);
-	p->pfile = NULL;
-	p->ppe = NULL;
-	p->npoll = 0;
-}
-
 static long
 do_poll(struct ksd_park *p, bool first)
 {
@@ -823,22 +807,32 @@ park_unlink(struct ksd_park *p)
 	p->next = p->prev = NULL;
 }
 
-/* Drops @p: off every list, its entries removed, its files put. */
+/*
+ * Drops @p: off every list, its entries removed, its files put. The
+ * entries go first and the ready list after them: putting a file may
+ * close a socket, whose wake-ups must not find @p queued again.
+ */
 static void
 park_free(struct ksd_park *p)
 {
-	unqueue(p);
 	if (p->c->park[p->slot] == p) {
 		p->c->park[p->slot] = NULL;
 		park_unlink(p);
 		nparked--;
 	}
-	if (p->npoll > 0 || p->pfile != NULL || p->ppe != NULL)
-		poll_end(p);
-	if (p->file != NULL) {
+	for (uint32_t i = 0; i < p->npoll; i++)
+		if (p->pfile[i] != NULL)
+			ks_poll_remove(&p->ppe[i]);
+	if (p->file != NULL)
 		ks_poll_remove(&p->pe);
+	unqueue(p);
+	for (uint32_t i = 0; i < p->npoll; i++)
+		if (p->pfile[i] != NULL)
+			ksp__file_put(p->pfile[i]);
+	if (p->file != NULL)
 		ksp__file_put(p->file);
-	}
+	obj_free(p->pfile);
+	obj_free(p->ppe);
 	obj_free(p);
 }
 

@@ -705,6 +705,44 @@ role_timeouts(void)
 	return 0;
 }
 
+/* A poll parked on both ends of a socketpair whose descriptors are then
+ * closed, so the parked call holds the last references, and the process
+ * exits: dropping the call closes one end, whose wake-up reaches the
+ * call's entry on the other end; the call must not be queued again while
+ * it is being freed. */
+static void *
+poller(void *arg)
+{
+	struct pollfd *p = arg;
+
+	ksd_poll(p, 2, -1);
+	return NULL;
+}
+
+static int
+role_poll_exit(void)
+{
+	static struct pollfd p[2];
+	struct ksd_status st0, st;
+	pthread_t t;
+	int sv[2], i;
+
+	CHECK(ksd_status(&st0) == 0);
+	CHECK(ksd_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	p[0] = (struct pollfd){ sv[0], POLLIN, 0 };
+	p[1] = (struct pollfd){ sv[1], POLLIN, 0 };
+	CHECK(pthread_create(&t, NULL, poller, p) == 0);
+	for (i = 0; i < 1000; i++) {
+		CHECK(ksd_status(&st) == 0);
+		if (st.parked == st0.parked + 1)
+			break;
+		sleep_ms(5);
+	}
+	CHECK(st.parked == st0.parked + 1);
+	CHECK(ksd_close(sv[0]) == 0 && ksd_close(sv[1]) == 0);
+	_exit(0);
+}
+
 static int
 run_role(int argc, char **argv)
 {
@@ -736,6 +774,8 @@ run_role(int argc, char **argv)
 		return role_exec_image(atoi(argv[5]), atoi(argv[6]));
 	if (strcmp(role, "timeouts") == 0)
 		return role_timeouts();
+	if (strcmp(role, "poll-exit") == 0)
+		return role_poll_exit();
 	if (strcmp(role, "two-readers") == 0)
 		return role_two_readers();
 	if (strcmp(role, "hostile") == 0)
@@ -901,6 +941,7 @@ t_role(const char *role)
 
 static int t_exec_keeps_descriptors(void) { return t_role("exec"); }
 static int t_socket_timeouts(void) { return t_role("timeouts"); }
+static int t_exit_with_parked_poll(void) { return t_role("poll-exit"); }
 static int t_two_readers_one_socket(void) { return t_role("two-readers"); }
 static int t_hostile_client(void) { return t_role("hostile"); }
 
@@ -910,7 +951,8 @@ static int t_hostile_client(void) { return t_role("hostile"); }
 	X(t_fork_inherits) X(t_exec_keeps_descriptors) \
 	X(t_scm_rights_between_processes) \
 	X(t_sigkill_mid_accept) X(t_sigkill_mid_recv) \
-	X(t_socket_timeouts) X(t_two_readers_one_socket) X(t_hostile_client)
+	X(t_socket_timeouts) X(t_exit_with_parked_poll) \
+	X(t_two_readers_one_socket) X(t_hostile_client)
 
 struct test {
 	const char	*name;
