@@ -2,6 +2,8 @@
 # its client library, its tests and the fuzz target of its request
 # decoder; docs/ksockd.md.
 #
+#   ksockd-linux-check the same cases on the Linux kernel's sockets (what
+#                     they expect is what Linux does)
 #   ksockd-check      t_ksockd's processes against build/ksockd
 #   ksockd-san-check  the same, server and clients under ASan+UBSan
 #   fuzz-ksockd-check the decoder and the calls behind it, 10 s
@@ -11,6 +13,7 @@ KSOCKD        := $(BUILD)/ksockd
 KSOCKD_SAN    := $(BUILD)/ksockd-san
 KSOCKD_T      := $(BUILD)/ksockd-test/t_ksockd
 KSOCKD_T_SAN  := $(BUILD)/ksockd-test/t_ksockd-san
+KSOCKD_T_LINUX := $(BUILD)/ksockd-test/t_ksockd-linux
 KSOCKD_SRCS   := port/ksockd/serve.c port/ksockd/main.c
 KSOCKD_T_SRCS := port/ksockd/t_ksockd.c port/ksockd/client.c
 KSOCKD_HDRS   := $(wildcard port/ksockd/*.h) $(KS_HEADERS)
@@ -18,9 +21,10 @@ FUZZ_KSOCKD   := $(BUILD)/fuzz/ksockd_decode
 FUZZ_KSOCKD_SRC := fuzz/ksockd_decode.c port/ksockd/serve.c $(KS_SRCS) $(HOSTED_SRCS)
 
 ALL_TARGETS   += $(KSOCKD)
-CHECK_TARGETS += ksockd-check ksockd-san-check fuzz-ksockd-check
+CHECK_TARGETS += ksockd-linux-check ksockd-check ksockd-san-check \
+		 fuzz-ksockd-check
 FUZZ_TARGETS  += fuzz-ksockd
-.PHONY: ksockd-check ksockd-san-check fuzz-ksockd-check fuzz-ksockd
+.PHONY: ksockd-linux-check ksockd-check ksockd-san-check fuzz-ksockd-check fuzz-ksockd
 
 $(KSOCKD): $(KSOCKD_SRCS) $(KSOCKD_HDRS) $(LIBKSOCK)
 	@mkdir -p $(dir $@)
@@ -35,6 +39,12 @@ $(KSOCKD_T_SAN): $(KSOCKD_T_SRCS) $(KSOCKD_HDRS) $(LIBKSOCK_SAN)
 	@mkdir -p $(dir $@)
 	$(CC) $(HOSTED_CFLAGS) -O1 $(SAN_FLAGS) -o $@ $(KSOCKD_T_SRCS) $(LIBKSOCK_SAN)
 
+$(KSOCKD_T_LINUX): port/ksockd/t_ksockd.c port/ksockd/proto.h
+	@mkdir -p $(dir $@)
+	$(CC) $(HOSTED_CFLAGS) -DKSD_ON_LINUX -o $@ port/ksockd/t_ksockd.c
+
+ksockd-linux-check: $(KSOCKD_T_LINUX)
+	@tools/run-suite ksockd-linux 120 $(KSOCKD_T_LINUX)
 ksockd-check: $(KSOCKD) $(KSOCKD_T)
 	@tools/run-suite ksockd 180 $(KSOCKD_T) $(KSOCKD)
 ksockd-san-check: $(KSOCKD_SAN) $(KSOCKD_T_SAN)
