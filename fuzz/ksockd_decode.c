@@ -5,8 +5,9 @@
  * the input's requests, in the input's order, on the input's slots.
  *
  * Input: one byte n, then records. n % 64, when not 0, makes ksock's
- * n-th allocation from there on fail (ksp_alloc_fail_at), so the calls'
- * failure paths are fuzzed too. Records are
+ * n-th allocation from there on fail (ksp_alloc_fail_at), and n / 64,
+ * when not 0, ksockd's own (a parked call, a poll's arrays, a
+ * hand-over), so the failure paths are fuzzed too. Records are
  *   1 byte         bit 3: which client; bits 0-2: the slot
  *   struct ksd_req the request, as a client would write it (any bytes)
  *   2 bytes        n: its low 15 bits a length, then that many bytes
@@ -57,6 +58,12 @@ client(int i)
 {
 	struct ksd_client *c = ksd__client_new(1000 + i, 1000, 1000, 022);
 
+	if (c == NULL) {
+		/* An injected failure: the harness's clients are not
+		 * what is fuzzed. */
+		ksd__obj_fail_at(0);
+		c = ksd__client_new(1000 + i, 1000, 1000, 022);
+	}
 	if (c == NULL)
 		abort();
 	c->shm = shm[i];
@@ -80,6 +87,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size == 0)
 		goto free_clients;
 	ksp_alloc_fail_at(data[0] % 64);
+	ksd__obj_fail_at(data[0] / 64);
 
 	while (size - off >= 1 + sizeof(struct ksd_req) + 2) {
 		unsigned who = (data[off] >> 3) & 1, slot = data[off] & 7;
@@ -110,6 +118,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ksd__run_ready();
 	}
 	ksp_alloc_fail_at(0);
+	ksd__obj_fail_at(0);
 free_clients:
 	ksd__client_free(c[0]);
 	ksd__client_free(c[1]);

@@ -91,5 +91,8 @@ void	ksd__handovers_free(void);
 void	ksd__status(struct ksd_status *st);
 /* Objects ksockd allocated and has not freed. */
 long	ksd__objects(void);
+/* Makes the @n-th allocation of a ksockd object from now fail (0: off),
+ * for the fuzz target. */
+void	ksd__obj_fail_at(long n);
 
 #endif /* KSOCK_KSOCKD_H */

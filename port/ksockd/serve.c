@@ -76,10 +76,23 @@ static long objects;			/* [S] */
 static long nclients;			/* [S] */
 static long nparked;			/* [S] */
 
+static long obj_fail_at;		/* [S] countdown; 0: off */
+
+/* See ksockd.h. */
+void
+ksd__obj_fail_at(long n)
+{
+	obj_fail_at = n > 0 ? n : 0;
+}
+
 static void *
 obj_alloc(size_t size)
 {
-	void *p = calloc(1, size);
+	void *p;
+
+	if (obj_fail_at > 0 && --obj_fail_at == 0)
+		return NULL;
+	p = calloc(1, size);
 
 	if (p != NULL)
 		objects++;
