@@ -776,6 +776,72 @@ role_poll_exit(void)
 	_exit(0);
 }
 
+/* SCM_CREDENTIALS from a forked child carries the child's real pid. */
+static int
+role_creds(void)
+{
+	union {
+		struct cmsghdr	c;
+		char		buf[CMSG_SPACE(sizeof(struct ucred))];
+	} u;
+	char one;
+	struct iovec iov = { &one, 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *cm;
+	struct ucred cr;
+	int sv[2], on = 1, st;
+	pid_t pid;
+
+	CHECK(ksd_socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) == 0);
+	CHECK(ksd_setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &on,
+			     sizeof(on)) == 0);
+	pid = ksd_fork();
+	CHECK(pid >= 0);
+	if (pid == 0)
+		_exit(ksd_send(sv[1], "c", 1, 0) == 1 ? 0 : 1);
+	CHECK(ksd_recvmsg(sv[0], &m, 0) == 1 && one == 'c');
+	cm = CMSG_FIRSTHDR(&m);
+	CHECK(cm != NULL && cm->cmsg_level == SOL_SOCKET &&
+	      cm->cmsg_type == SCM_CREDENTIALS);
+	memcpy(&cr, CMSG_DATA(cm), sizeof(cr));
+	CHECK(cr.pid == pid && cr.uid == getuid() && cr.gid == getgid());
+	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
+	      WEXITSTATUS(st) == 0);
+	CHECK(ksd_close(sv[0]) == 0 && ksd_close(sv[1]) == 0);
+	return 0;
+}
+
+static volatile sig_atomic_t sigpipes;
+
+static void
+on_sigpipe(int sig)
+{
+	(void)sig;
+	sigpipes++;
+}
+
+/* A send to a closed peer: EPIPE and one SIGPIPE to the sender, none
+ * with MSG_NOSIGNAL. */
+static int
+role_sigpipe(void)
+{
+	int sv[2];
+
+	signal(SIGPIPE, on_sigpipe);
+	CHECK(ksd_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	CHECK(ksd_close(sv[1]) == 0);
+	errno = 0;
+	CHECK(ksd_send(sv[0], "x", 1, 0) == -1 && errno == EPIPE);
+	CHECK(sigpipes == 1);
+	errno = 0;
+	CHECK(ksd_send(sv[0], "x", 1, MSG_NOSIGNAL) == -1 && errno == EPIPE);
+	CHECK(sigpipes == 1);
+	CHECK(ksd_close(sv[0]) == 0);
+	return 0;
+}
+
 static int
 run_role(int argc, char **argv)
 {
@@ -809,6 +875,10 @@ run_role(int argc, char **argv)
 		return role_timeouts();
 	if (strcmp(role, "poll-exit") == 0)
 		return role_poll_exit();
+	if (strcmp(role, "creds") == 0)
+		return role_creds();
+	if (strcmp(role, "sigpipe") == 0)
+		return role_sigpipe();
 	if (strcmp(role, "two-readers") == 0)
 		return role_two_readers();
 	if (strcmp(role, "hostile") == 0)
@@ -975,6 +1045,8 @@ t_role(const char *role)
 static int t_exec_keeps_descriptors(void) { return t_role("exec"); }
 static int t_socket_timeouts(void) { return t_role("timeouts"); }
 static int t_exit_with_parked_poll(void) { return t_role("poll-exit"); }
+static int t_scm_credentials_real_pid(void) { return t_role("creds"); }
+static int t_sigpipe_to_sender(void) { return t_role("sigpipe"); }
 static int t_two_readers_one_socket(void) { return t_role("two-readers"); }
 static int t_hostile_client(void) { return t_role("hostile"); }
 
@@ -984,6 +1056,7 @@ static int t_hostile_client(void) { return t_role("hostile"); }
 	X(t_fork_inherits) X(t_exec_keeps_descriptors) \
 	X(t_scm_rights_between_processes) \
 	X(t_sigkill_mid_accept) X(t_sigkill_mid_recv) \
+	X(t_scm_credentials_real_pid) X(t_sigpipe_to_sender) \
 	X(t_socket_timeouts) X(t_exit_with_parked_poll) \
 	X(t_two_readers_one_socket) X(t_hostile_client)
 
