@@ -842,6 +842,61 @@ role_sigpipe(void)
 	return 0;
 }
 
+/* A blocking connect to a listener whose backlog is full waits until an
+ * accept makes room; a non-blocking one fails with EAGAIN. */
+static struct sockaddr_un cw_addr;
+static socklen_t cw_len;
+static atomic_int cw_done;
+
+static void *
+connector(void *arg)
+{
+	int fd = *(int *)arg;
+
+	atomic_store(&cw_done, ksd_connect(fd, (struct sockaddr *)&cw_addr,
+					   cw_len) == 0 ? 1 : -1);
+	return NULL;
+}
+
+static int
+role_connect_wait(void)
+{
+	int l, fds[8], n = 0, waiter, a;
+	pthread_t t;
+
+	alarm(20);
+	cw_len = make_addr("@ksockd-t-backlog", &cw_addr);
+	l = ksd_socket(AF_UNIX, SOCK_STREAM, 0);
+	CHECK(l >= 0);
+	CHECK(ksd_bind(l, (struct sockaddr *)&cw_addr, cw_len) == 0);
+	CHECK(ksd_listen(l, 1) == 0);
+	for (;;) {
+		CHECK(n < 8);
+		fds[n] = ksd_socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		CHECK(fds[n] >= 0);
+		if (ksd_connect(fds[n], (struct sockaddr *)&cw_addr,
+				cw_len) < 0)
+			break;
+		n++;
+	}
+	CHECK(errno == EAGAIN && n >= 1);
+	CHECK(ksd_close(fds[n]) == 0);
+	waiter = ksd_socket(AF_UNIX, SOCK_STREAM, 0);
+	CHECK(waiter >= 0);
+	CHECK(pthread_create(&t, NULL, connector, &waiter) == 0);
+	sleep_ms(200);
+	CHECK(atomic_load(&cw_done) == 0);
+	a = ksd_accept4(l, NULL, NULL, 0);
+	CHECK(a >= 0);
+	CHECK(pthread_join(t, NULL) == 0);
+	CHECK(atomic_load(&cw_done) == 1);
+	CHECK(ksd_close(a) == 0 && ksd_close(waiter) == 0 &&
+	      ksd_close(l) == 0);
+	while (n-- > 0)
+		CHECK(ksd_close(fds[n]) == 0);
+	return 0;
+}
+
 static int
 run_role(int argc, char **argv)
 {
@@ -879,6 +934,8 @@ run_role(int argc, char **argv)
 		return role_creds();
 	if (strcmp(role, "sigpipe") == 0)
 		return role_sigpipe();
+	if (strcmp(role, "connect-wait") == 0)
+		return role_connect_wait();
 	if (strcmp(role, "two-readers") == 0)
 		return role_two_readers();
 	if (strcmp(role, "hostile") == 0)
@@ -1053,6 +1110,7 @@ static int t_socket_timeouts(void) { return t_role("timeouts"); }
 static int t_exit_with_parked_poll(void) { return t_role("poll-exit"); }
 static int t_scm_credentials_real_pid(void) { return t_role("creds"); }
 static int t_sigpipe_to_sender(void) { return t_role("sigpipe"); }
+static int t_connect_waits_for_backlog(void) { return t_role("connect-wait"); }
 static int t_two_readers_one_socket(void) { return t_role("two-readers"); }
 static int t_hostile_client(void) { return t_role("hostile"); }
 
@@ -1063,7 +1121,8 @@ static int t_hostile_client(void) { return t_role("hostile"); }
 	X(t_scm_rights_between_processes) \
 	X(t_sigkill_mid_accept) X(t_sigkill_mid_recv) \
 	X(t_scm_credentials_real_pid) X(t_sigpipe_to_sender) \
-	X(t_socket_timeouts) X(t_exit_with_parked_poll) \
+	X(t_socket_timeouts) X(t_connect_waits_for_backlog) \
+	X(t_exit_with_parked_poll) \
 	X(t_two_readers_one_socket) X(t_hostile_client)
 
 struct test {
