@@ -897,6 +897,21 @@ role_connect_wait(void)
 	return 0;
 }
 
+/* A call in progress when the server dies fails with ECONNRESET, in
+ * about a second, instead of waiting for ever. */
+static int
+role_server_dies(void)
+{
+	char b[4];
+	int sv[2];
+
+	alarm(20);
+	CHECK(ksd_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	errno = 0;
+	CHECK(ksd_recv(sv[0], b, sizeof(b), 0) == -1 && errno == ECONNRESET);
+	return 0;
+}
+
 static int
 run_role(int argc, char **argv)
 {
@@ -936,6 +951,8 @@ run_role(int argc, char **argv)
 		return role_sigpipe();
 	if (strcmp(role, "connect-wait") == 0)
 		return role_connect_wait();
+	if (strcmp(role, "server-dies") == 0)
+		return role_server_dies();
 	if (strcmp(role, "two-readers") == 0)
 		return role_two_readers();
 	if (strcmp(role, "hostile") == 0)
@@ -948,16 +965,23 @@ run_role(int argc, char **argv)
 
 /* Starts this program as @role with up to three more arguments. */
 static pid_t
-spawn(const char *role, const char *a, const char *b, const char *c)
+spawn_at(const char *server, const char *role, const char *a, const char *b,
+	 const char *c)
 {
 	pid_t pid = fork();
 
 	if (pid == 0) {
 		execl("/proc/self/exe", "t_ksockd", "--role", role,
-		      server_addr, dir, a, b, c, (char *)NULL);
+		      server, dir, a, b, c, (char *)NULL);
 		_exit(127);
 	}
 	return pid;
+}
+
+static pid_t
+spawn(const char *role, const char *a, const char *b, const char *c)
+{
+	return spawn_at(server_addr, role, a, b, c);
 }
 
 static int
@@ -1111,6 +1135,36 @@ static int t_exit_with_parked_poll(void) { return t_role("poll-exit"); }
 static int t_scm_credentials_real_pid(void) { return t_role("creds"); }
 static int t_sigpipe_to_sender(void) { return t_role("sigpipe"); }
 static int t_connect_waits_for_backlog(void) { return t_role("connect-wait"); }
+static const char *server_bin = "ksockd";
+
+/* A second server of its own, killed while a client's call waits in it. */
+static int
+t_server_death_ends_calls(void)
+{
+	char addr2[128];
+	struct stat st;
+	pid_t srv, cl;
+
+	snprintf(addr2, sizeof(addr2), "%s/ksockd2", dir);
+	srv = fork();
+	CHECK(srv >= 0);
+	if (srv == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execl(server_bin, server_bin, addr2, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500 && stat(addr2, &st) < 0; i++)
+		sleep_ms(10);
+	cl = spawn_at(addr2, "server-dies", NULL, NULL, NULL);
+	CHECK(cl > 0);
+	sleep_ms(300);
+	CHECK(kill(srv, SIGKILL) == 0);
+	CHECK(reap(srv) == 128 + SIGKILL);
+	CHECK(reap(cl) == 0);
+	CHECK(unlink(addr2) == 0);
+	return 0;
+}
+
 static int t_two_readers_one_socket(void) { return t_role("two-readers"); }
 static int t_hostile_client(void) { return t_role("hostile"); }
 
@@ -1123,7 +1177,8 @@ static int t_hostile_client(void) { return t_role("hostile"); }
 	X(t_scm_credentials_real_pid) X(t_sigpipe_to_sender) \
 	X(t_socket_timeouts) X(t_connect_waits_for_backlog) \
 	X(t_exit_with_parked_poll) \
-	X(t_two_readers_one_socket) X(t_hostile_client)
+	X(t_two_readers_one_socket) X(t_hostile_client) \
+	X(t_server_death_ends_calls)
 
 struct test {
 	const char	*name;
@@ -1138,7 +1193,8 @@ static bool
 needs_server(const char *name)
 {
 	return strstr(name, "sigkill") != NULL || strstr(name, "two_readers") ||
-	       strstr(name, "parked_poll") || strstr(name, "hostile");
+	       strstr(name, "parked_poll") || strstr(name, "hostile") ||
+	       strstr(name, "server_death");
 }
 
 static pid_t
@@ -1180,6 +1236,7 @@ main(int argc, char **argv)
 	snprintf(addr, sizeof(addr), "%s/ksockd", dir);
 	server_addr = addr;
 	if (!ON_LINUX) {
+		server_bin = argv[1];
 		server = start_server(argv[1]);
 		if (server < 0 || ksd_status(&baseline) < 0) {
 			fprintf(stderr, "t_ksockd: no server\n");
