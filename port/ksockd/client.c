@@ -514,6 +514,64 @@ release:
 	return sent > 0 ? (ssize_t)sent : fail(err);
 }
 
+/* Copies @n bytes of @src into @v's segments from byte @pos on. */
+static int
+scatter(struct ksp_iov *v, size_t pos, const unsigned char *src, size_t n)
+{
+	for (size_t s = 0; s < v->n && n > 0; s++) {
+		size_t len = v->iov[s].iov_len, c;
+		int err;
+
+		if (pos >= len) {
+			pos -= len;
+			continue;
+		}
+		c = len - pos < n ? len - pos : n;
+		err = ksp__copy_to_user((char *)v->iov[s].iov_base + pos, src, c);
+		if (err < 0)
+			return err;
+		src += c;
+		n -= c;
+		pos = 0;
+	}
+	return 0;
+}
+
+/*
+ * MSG_WAITALL on a stream past the first window: more windows into @v
+ * from byte @got on, until it is full, the peer stops (0), or an error
+ * (which, after data, Linux does not report either). Returns the bytes
+ * in @v.
+ */
+static long
+recv_more(int fd, int flags, struct ksp_iov *v, size_t got)
+{
+	while (got < v->total) {
+		size_t want = v->total - got < KSD_DATA_MAX ?
+			      v->total - got : KSD_DATA_MAX;
+		struct ksd_rep rep;
+		struct ksd_req *q;
+		long n;
+		int i;
+
+		q = begin(&i, KSD_RECVMSG, fd);
+		if (q == NULL)
+			break;
+		q->a[0] = flags;
+		q->datalen = (uint32_t)want;
+		n = post(i, &rep);
+		if (n > 0 && scatter(v, got, win(i), (size_t)n) < 0)
+			n = -EFAULT;
+		slot_give(i);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+		if ((size_t)n < want)
+			break;
+	}
+	return (long)got;
+}
+
 /* recvmsg: the data scattered from the window, the name through the
  * boundary's address move, control and flags written back. */
 ssize_t
@@ -523,7 +581,7 @@ ksd_recvmsg(int fd, struct msghdr *umsg, int flags)
 	struct ksd_rep rep;
 	struct ksd_req *q;
 	struct ksp_iov v;
-	size_t want, off = 0;
+	size_t want;
 	long n, err;
 	int i;
 
@@ -552,17 +610,10 @@ ksd_recvmsg(int fd, struct msghdr *umsg, int flags)
 	n = post(i, &rep);
 	if (n < 0)
 		goto out;
-	for (size_t s = 0; s < v.n && off < (size_t)n; s++) {
-		size_t c = v.iov[s].iov_len;
-
-		if (c > (size_t)n - off)
-			c = (size_t)n - off;
-		err = ksp__copy_to_user(v.iov[s].iov_base, win(i) + off, c);
-		if (err < 0) {
-			n = err;
-			goto out;
-		}
-		off += c;
+	err = scatter(&v, 0, win(i), (size_t)n);
+	if (err < 0) {
+		n = err;
+		goto out;
 	}
 	if (m.msg_name != NULL) {
 		err = ksp__addr_out(rep.inl, rep.addrlen, m.msg_name,
@@ -587,6 +638,10 @@ ksd_recvmsg(int fd, struct msghdr *umsg, int flags)
 		n = err;
 out:
 	slot_give(i);
+	if (n >= 0 && (size_t)n == want && want < v.total &&
+	    (flags & MSG_WAITALL) && !(flags & MSG_PEEK) &&
+	    sock_type(fd) == SOCK_STREAM)
+		n = recv_more(fd, flags, &v, (size_t)n);
 	ksp__iov_release(&v);
 	return n < 0 ? fail(n) : n;
 }

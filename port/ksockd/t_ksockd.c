@@ -912,6 +912,41 @@ role_server_dies(void)
 	return 0;
 }
 
+/* One MSG_WAITALL read of 1 MB (more than four windows) from a forked
+ * writer that sends in pieces: all of it, byte-exact. */
+static int
+role_waitall(void)
+{
+	static unsigned char buf[1000000];
+	int sv[2], st;
+	pid_t pid;
+
+	alarm(20);
+	CHECK(ksd_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	pid = ksd_fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		alarm(20);
+		if (ksd_close(sv[0]) < 0)
+			_exit(1);
+		fill(buf, sizeof(buf), 3, 0);
+		for (size_t off = 0; off < sizeof(buf); off += 100000) {
+			if (send_all(sv[1], buf + off, 100000) < 0)
+				_exit(1);
+			sleep_ms(5);
+		}
+		_exit(0);
+	}
+	CHECK(ksd_close(sv[1]) == 0);
+	CHECK(ksd_recv(sv[0], buf, sizeof(buf), MSG_WAITALL) ==
+	      (ssize_t)sizeof(buf));
+	CHECK(same(buf, sizeof(buf), 3, 0));
+	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
+	      WEXITSTATUS(st) == 0);
+	CHECK(ksd_close(sv[0]) == 0);
+	return 0;
+}
+
 static int
 run_role(int argc, char **argv)
 {
@@ -953,6 +988,8 @@ run_role(int argc, char **argv)
 		return role_connect_wait();
 	if (strcmp(role, "server-dies") == 0)
 		return role_server_dies();
+	if (strcmp(role, "waitall") == 0)
+		return role_waitall();
 	if (strcmp(role, "two-readers") == 0)
 		return role_two_readers();
 	if (strcmp(role, "hostile") == 0)
@@ -1165,6 +1202,7 @@ t_server_death_ends_calls(void)
 	return 0;
 }
 
+static int t_waitall_past_one_window(void) { return t_role("waitall"); }
 static int t_two_readers_one_socket(void) { return t_role("two-readers"); }
 static int t_hostile_client(void) { return t_role("hostile"); }
 
@@ -1176,6 +1214,7 @@ static int t_hostile_client(void) { return t_role("hostile"); }
 	X(t_sigkill_mid_accept) X(t_sigkill_mid_recv) \
 	X(t_scm_credentials_real_pid) X(t_sigpipe_to_sender) \
 	X(t_socket_timeouts) X(t_connect_waits_for_backlog) \
+	X(t_waitall_past_one_window) \
 	X(t_exit_with_parked_poll) \
 	X(t_two_readers_one_socket) X(t_hostile_client) \
 	X(t_server_death_ends_calls)
