@@ -31,6 +31,7 @@ struct ksd_client {
 	struct ksp_proc	 proc;		/* pid, ids, umask, table [S] */
 	int		 sock;		/* [I] bootstrap socket, or -1 */
 	bool		 welcomed;	/* [S] the handshake is done */
+	int64_t		 hello_by;	/* [I] drop it unwelcomed then */
 	struct ksd_shm	*shm;		/* [I] the shared region */
 	size_t		 shm_size;	/* [I] */
 	bool		 busy[KSD_SLOTS];	/* [S] a request in progress */

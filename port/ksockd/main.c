@@ -3,7 +3,9 @@
  * serving any number of client processes over the protocol of
  * docs/ksockd.md.
  *
- *   ksockd ADDRESS      ADDRESS is a path, or @NAME for an abstract name
+ *   ksockd [--max-clients-per-user N] ADDRESS
+ *
+ * ADDRESS is a path, or @NAME for an abstract name.
  *
  * The bootstrap socket is a kernel AF_UNIX SOCK_SEQPACKET socket. A
  * client connects and sends struct ksd_hello; the server takes its pid,
@@ -18,7 +20,11 @@
  * One thread, one epoll set: the listening socket, a signalfd for
  * SIGTERM and SIGINT (a clean stop: every client dropped, ksock stopped,
  * exit status 0 only when nothing was left allocated), and every
- * client's connection. A protocol violation on a connection closes it.
+ * client's connection. A protocol violation on a connection closes it,
+ * and so does a hello that has not come KSD_HELLO_NS after the connect.
+ * One uid may have at most max_per_uid clients at once (its further
+ * hellos are refused with -EUSERS); together with RLIMIT_NOFILE per
+ * process, that bounds what one user can hold.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,6 +42,13 @@
 #include <ksock/posix.h>
 
 #include "ksockd.h"
+
+/* How long a new connection may take to say hello. */
+#define KSD_HELLO_NS	(2 * 1000000000LL)
+/* Clients of one uid at once, unless --max-clients-per-user says. */
+#define KSD_CLIENTS_PER_UID	1024
+
+static long max_per_uid = KSD_CLIENTS_PER_UID;
 
 /* epoll tags that are not clients. */
 static char tag_listen, tag_signal;
@@ -111,6 +124,38 @@ send_welcome(int sock, int err, int memfd, uint64_t size)
 	       (ssize_t)sizeof(w) ? 0 : -1;
 }
 
+/* Welcomed clients of @uid. */
+static long
+clients_of(uint32_t uid)
+{
+	long n = 0;
+
+	for (struct ksd_client *c = ksd__first_client(); c != NULL; c = c->next)
+		if (c->welcomed && c->proc.uid == uid)
+			n++;
+	return n;
+}
+
+/* Drops the connections whose hello is late; returns the next moment
+ * one will be, or -1. */
+static int64_t
+drop_late(int64_t now)
+{
+	struct ksd_client *c = ksd__first_client(), *next;
+	int64_t first = -1;
+
+	for (; c != NULL; c = next) {
+		next = c->next;
+		if (c->welcomed)
+			continue;
+		if (c->hello_by <= now)
+			client_drop(c);
+		else if (first < 0 || c->hello_by < first)
+			first = c->hello_by;
+	}
+	return first;
+}
+
 /*
  * The hello of a new connection: identity from the kernel, the region,
  * a claimed hand-over. Returns 0, or -1 to drop the connection.
@@ -135,6 +180,10 @@ handshake(struct ksd_client *c)
 	}
 	if (getsockopt(c->sock, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) < 0)
 		return -1;
+	if (clients_of(cr.uid) >= max_per_uid) {
+		send_welcome(c->sock, -EUSERS, -1, 0);
+		return -1;
+	}
 	c->proc.pid = cr.pid;
 	c->proc.uid = c->proc.euid = c->proc.suid = cr.uid;
 	c->proc.gid = c->proc.egid = c->proc.sgid = cr.gid;
@@ -192,6 +241,7 @@ accept_clients(int lfd)
 			continue;
 		}
 		c->sock = fd;
+		c->hello_by = ksp__now() + KSD_HELLO_NS;
 		ev.data.ptr = c;
 		if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 			close(fd);
@@ -236,8 +286,14 @@ main(int argc, char **argv)
 	int lfd, sfd, status = 0;
 	bool running = true;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: ksockd PATH|@NAME\n");
+	if (argc == 4 && strcmp(argv[1], "--max-clients-per-user") == 0) {
+		max_per_uid = strtol(argv[2], NULL, 10);
+		argv += 2;
+		argc -= 2;
+	}
+	if (argc != 2 || max_per_uid <= 0) {
+		fprintf(stderr, "usage: ksockd [--max-clients-per-user N] "
+			"PATH|@NAME\n");
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -262,7 +318,11 @@ main(int argc, char **argv)
 	while (running) {
 		struct epoll_event evs[64];
 		int64_t next = ksd__next_deadline(), now = ksp__now();
+		int64_t late = drop_late(now);
 		int timeout = -1, n;
+
+		if (late >= 0 && (next < 0 || late < next))
+			next = late;
 
 		if (next >= 0)
 			timeout = next <= now ? 0 :

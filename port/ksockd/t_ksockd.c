@@ -489,25 +489,64 @@ role_two_readers(void)
 /* -- a client that does not follow the protocol -- */
 
 static int
-raw_connect(void)
+raw_connect_at(const char *addr)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", server_addr);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", addr);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
 		return -1;
 	return fd;
 }
 
-/* Whether the server closed @fd (end of file within 2 s). */
+/* Whether the server closed @fd (end of file within @ms). */
 static bool
-closed_by_server(int fd)
+closed_within(int fd, int ms)
 {
 	struct pollfd p = { fd, POLLIN, 0 };
 	char b[64];
 
-	return poll(&p, 1, 2000) == 1 && recv(fd, b, sizeof(b), 0) == 0;
+	return poll(&p, 1, ms) == 1 && recv(fd, b, sizeof(b), 0) == 0;
+}
+
+static bool
+closed_by_server(int fd)
+{
+	return closed_within(fd, 2000);
+}
+
+static int
+raw_connect(void)
+{
+	return raw_connect_at(server_addr);
+}
+
+/* The hello and the welcome's err (or 1 when none came); a region that
+ * came is unmapped and closed at once. */
+static int
+raw_hello_err(int fd)
+{
+	struct ksd_hello h = { .magic = KSD_MAGIC, .version = KSD_VERSION };
+	struct ksd_welcome w;
+	union {
+		struct cmsghdr	c;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	struct iovec iov = { &w, sizeof(w) };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf) };
+	int memfd;
+
+	if (send(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
+	    recvmsg(fd, &m, MSG_CMSG_CLOEXEC) != (ssize_t)sizeof(w))
+		return 1;
+	if (CMSG_FIRSTHDR(&m) != NULL) {
+		memcpy(&memfd, CMSG_DATA(CMSG_FIRSTHDR(&m)), sizeof(int));
+		close(memfd);
+	}
+	return w.err;
 }
 
 /* The hello, the welcome and its region, by hand. */
@@ -609,6 +648,10 @@ role_hostile(void)
 		      w.err == -EPROTONOSUPPORT);
 		CHECK(closed_by_server(fd));
 	}
+	close(fd);
+	/* A connection that never says hello is closed after 2 s. */
+	fd = raw_connect();
+	CHECK(fd >= 0 && closed_within(fd, 5000));
 	close(fd);
 	/* A region the client cannot shrink under the server. */
 	fd = raw_connect();
@@ -1203,6 +1246,51 @@ t_server_death_ends_calls(void)
 }
 
 static int t_waitall_past_one_window(void) { return t_role("waitall"); }
+/* A server of its own that takes two clients per user: the third hello
+ * is refused with EUSERS, and one more is welcome once one has gone. */
+static int
+t_clients_per_user_limit(void)
+{
+	char addr3[128];
+	struct stat st;
+	int fd[4], ok = -1;
+	pid_t srv;
+
+	snprintf(addr3, sizeof(addr3), "%s/ksockd3", dir);
+	srv = fork();
+	CHECK(srv >= 0);
+	if (srv == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execl(server_bin, server_bin, "--max-clients-per-user", "2",
+		      addr3, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500 && stat(addr3, &st) < 0; i++)
+		sleep_ms(10);
+	for (int i = 0; i < 3; i++) {
+		fd[i] = raw_connect_at(addr3);
+		CHECK(fd[i] >= 0);
+	}
+	CHECK(raw_hello_err(fd[0]) == 0 && raw_hello_err(fd[1]) == 0);
+	CHECK(raw_hello_err(fd[2]) == -EUSERS && closed_by_server(fd[2]));
+	close(fd[2]);
+	close(fd[0]);
+	for (int i = 0; i < 200 && ok != 0; i++) {
+		fd[3] = raw_connect_at(addr3);
+		CHECK(fd[3] >= 0);
+		ok = raw_hello_err(fd[3]);
+		if (ok != 0) {
+			close(fd[3]);
+			sleep_ms(10);
+		}
+	}
+	CHECK(ok == 0);
+	close(fd[1]);
+	close(fd[3]);
+	CHECK(kill(srv, SIGTERM) == 0 && reap(srv) == 0);
+	return 0;
+}
+
 static int t_two_readers_one_socket(void) { return t_role("two-readers"); }
 static int t_hostile_client(void) { return t_role("hostile"); }
 
@@ -1217,7 +1305,7 @@ static int t_hostile_client(void) { return t_role("hostile"); }
 	X(t_waitall_past_one_window) \
 	X(t_exit_with_parked_poll) \
 	X(t_two_readers_one_socket) X(t_hostile_client) \
-	X(t_server_death_ends_calls)
+	X(t_server_death_ends_calls) X(t_clients_per_user_limit)
 
 struct test {
 	const char	*name;
@@ -1233,7 +1321,7 @@ needs_server(const char *name)
 {
 	return strstr(name, "sigkill") != NULL || strstr(name, "two_readers") ||
 	       strstr(name, "parked_poll") || strstr(name, "hostile") ||
-	       strstr(name, "server_death");
+	       strstr(name, "server_death") || strstr(name, "per_user");
 }
 
 static pid_t
