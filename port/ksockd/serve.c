@@ -647,6 +647,19 @@ ksd__status(struct ksd_status *st)
 	st->handovers = nhandovers;
 }
 
+/*
+ * SO_PEERPIDFD and SO_PASSPIDFD: a pidfd is a kernel descriptor in the
+ * client's own process, which the server cannot make (the hosted port
+ * would make one of the server's process, in the client's ksockd
+ * table). Refused as kernels before pidfds refuse them.
+ */
+static bool
+pidfd_option(const struct ksd_call *k)
+{
+	return k->a[0] == KS_SOL_SOCKET &&
+	       (k->a[1] == KS_SO_PEERPIDFD || k->a[1] == KS_SO_PASSPIDFD);
+}
+
 /* -- running one call -- */
 
 /*
@@ -751,12 +764,16 @@ run(struct ksd_park *p, struct ksd_rep *rep, bool first)
 	case KSD_SHUTDOWN:
 		return ks_shutdown(f->so, k->a[0]);
 	case KSD_GETSOCKOPT:
+		if (pidfd_option(k))
+			return -KS_ENOPROTOOPT;
 		len = k->datalen;
 		r = ksp__sys_getsockopt(f->so, k->a[0], k->a[1],
 					window(c, p->slot), &len);
 		rep->val[0] = (int32_t)len;
 		return r;
 	case KSD_SETSOCKOPT:
+		if (pidfd_option(k))
+			return -KS_ENOPROTOOPT;
 		return ksp__sys_setsockopt(f->so, k->a[0], k->a[1],
 					   window(c, p->slot), k->datalen);
 	case KSD_GETNAME:

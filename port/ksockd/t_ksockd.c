@@ -850,6 +850,20 @@ role_creds(void)
 	      cm->cmsg_type == SCM_CREDENTIALS);
 	memcpy(&cr, CMSG_DATA(cm), sizeof(cr));
 	CHECK(cr.pid == pid && cr.uid == getuid() && cr.gid == getgid());
+	if (!ON_LINUX) {
+		/* ksockd cannot make a pidfd in the client's process:
+		 * refused as before pidfds (docs/ksockd.md). */
+		int fd = -1;
+		socklen_t len = sizeof(fd);
+
+		errno = 0;
+		CHECK(ksd_getsockopt(sv[0], SOL_SOCKET, 77 /* SO_PEERPIDFD */,
+				     &fd, &len) == -1 && errno == ENOPROTOOPT);
+		errno = 0;
+		CHECK(ksd_setsockopt(sv[0], SOL_SOCKET, 76 /* SO_PASSPIDFD */,
+				     &on, sizeof(on)) == -1 &&
+		      errno == ENOPROTOOPT);
+	}
 	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
 	      WEXITSTATUS(st) == 0);
 	CHECK(ksd_close(sv[0]) == 0 && ksd_close(sv[1]) == 0);
