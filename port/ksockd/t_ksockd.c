@@ -683,6 +683,30 @@ role_hostile(void)
 	munmap(shm, sizeof(*shm));
 	close(memfd);
 	close(fd);
+	/* And a doorbell for a slot whose call is still parked (a receive
+	 * on an empty socketpair): the parked call goes with the client. */
+	fd = raw_connect();
+	CHECK(fd >= 0);
+	shm = raw_hello(fd, &memfd);
+	CHECK(shm != NULL);
+	{
+		struct ksd_req pair = { .label = KSD_SOCKETPAIR,
+					.a = { AF_UNIX, SOCK_STREAM } };
+		struct ksd_req rd = { .label = KSD_RECVMSG, .fd = 0,
+				      .datalen = 16 };
+		struct ksd_bell b0 = { 0 };
+
+		CHECK(raw_call(fd, shm, &pair) == 0);
+		memcpy(&shm->slot[0].req, &rd, sizeof(rd));
+		CHECK(send(fd, &b0, sizeof(b0), 0) == sizeof(b0));
+		sleep_ms(50);
+		CHECK(atomic_load(&shm->slot[0].state) != KSD_DONE);
+		CHECK(send(fd, &b0, sizeof(b0), 0) == sizeof(b0));
+		CHECK(closed_by_server(fd));
+	}
+	munmap(shm, sizeof(*shm));
+	close(memfd);
+	close(fd);
 	CHECK(ksd_close(mine) == 0);
 	return 0;
 }
