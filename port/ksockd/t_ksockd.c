@@ -986,8 +986,16 @@ role_server_dies(void)
 	char b[4];
 	int sv[2];
 
+	char mark[128];
+	int fd;
+
 	alarm(20);
 	CHECK(ksd_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	/* Attached: the runner may kill the server from now on (a call
+	 * posted after that fails the same way). */
+	snprintf(mark, sizeof(mark), "%s/attached", dir);
+	fd = open(mark, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	CHECK(fd >= 0 && close(fd) == 0);
 	errno = 0;
 	CHECK(ksd_recv(sv[0], b, sizeof(b), 0) == -1 && errno == ECONNRESET);
 	return 0;
@@ -1259,7 +1267,7 @@ static const char *server_bin = "ksockd";
 static int
 t_server_death_ends_calls(void)
 {
-	char addr2[128];
+	char addr2[128], mark[160];
 	struct stat st;
 	pid_t srv, cl;
 
@@ -1275,7 +1283,11 @@ t_server_death_ends_calls(void)
 		sleep_ms(10);
 	cl = spawn_at(addr2, "server-dies", NULL, NULL, NULL);
 	CHECK(cl > 0);
-	sleep_ms(300);
+	snprintf(mark, sizeof(mark), "%s/attached", dir);
+	for (int i = 0; i < 1000 && stat(mark, &st) < 0; i++)
+		sleep_ms(10);
+	CHECK(unlink(mark) == 0);
+	sleep_ms(100);
 	CHECK(kill(srv, SIGKILL) == 0);
 	CHECK(reap(srv) == 128 + SIGKILL);
 	CHECK(reap(cl) == 0);
