@@ -1,0 +1,132 @@
+/*
+ * libFuzzer target for ksockd's request decoder and the calls behind it
+ * (port/ksockd/serve.c), without the sockets and the shared memory of a
+ * real server: two clients whose regions are this program's memory get
+ * the input's requests, in the input's order, on the input's slots.
+ *
+ * Input: one byte n, then records. n % 64, when not 0, makes ksock's
+ * n-th allocation from there on fail (ksp_alloc_fail_at), and n / 64,
+ * when not 0, ksockd's own (a parked call, a poll's arrays, a
+ * hand-over), so the failure paths are fuzzed too. Records are
+ *   1 byte         bit 3: which client; bits 0-2: the slot
+ *   struct ksd_req the request, as a client would write it (any bytes)
+ *   2 bytes        n: its low 15 bits a length, then that many bytes
+ *                  copied to the start of the slot's window (data,
+ *                  option values, poll entries), or with the top bit
+ *                  set to its control area (control messages, which
+ *                  are otherwise zeros)
+ * A doorbell for a slot that is busy (a parked call) breaks the protocol:
+ * the server drops the client, and so does this target (the client is
+ * freed and a new one takes its place). After the last record both
+ * clients and every hand-over are freed, and then nothing may be left:
+ * no ksock allocation, no object of ksockd's; otherwise the target
+ * aborts, which libFuzzer reports.
+ *
+ * Socket addresses are made abstract before a request runs, so a
+ * fuzzed bind makes no node on the filesystem.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ksock/posix.h>
+
+#include "../port/ksockd/ksockd.h"
+
+static struct ksd_shm *shm[2];
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	if (ksp_init() < 0)
+		abort();
+	for (int i = 0; i < 2; i++) {
+		shm[i] = calloc(1, sizeof(struct ksd_shm));
+		if (shm[i] == NULL)
+			abort();
+	}
+	return 0;
+}
+
+static struct ksd_client *
+client(int i)
+{
+	struct ksd_client *c = ksd__client_new(1000 + i, 1000, 1000, 022);
+
+	if (c == NULL) {
+		/* An injected failure: the harness's clients are not
+		 * what is fuzzed. */
+		ksd__obj_fail_at(0);
+		c = ksd__client_new(1000 + i, 1000, 1000, 022);
+	}
+	if (c == NULL)
+		abort();
+	c->shm = shm[i];
+	return c;
+}
+
+/* An AF_UNIX address in @q becomes abstract (sun_path[0] = 0). */
+static void
+abstract_only(struct ksd_req *q)
+{
+	if (q->addrlen > 2 && q->addrlen <= KSD_INLINE)
+		q->inl[2] = 0;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct ksd_client *c[2] = { client(0), client(1) };
+	size_t off = 1;
+
+	if (size == 0)
+		goto free_clients;
+	ksp_alloc_fail_at(data[0] % 64);
+	ksd__obj_fail_at(data[0] / 64);
+
+	while (size - off >= 1 + sizeof(struct ksd_req) + 2) {
+		unsigned who = (data[off] >> 3) & 1, slot = data[off] & 7;
+		struct ksd_req q;
+		uint16_t n;
+
+		memcpy(&q, data + off + 1, sizeof(q));
+		off += 1 + sizeof(q);
+		memcpy(&n, data + off, 2);
+		off += 2;
+		bool ctl = (n & 0x8000) != 0;
+		unsigned char *w = shm[who]->window[slot];
+
+		n &= 0x7fff;
+		if (n > size - off)
+			n = (uint16_t)(size - off);
+		memset(w + KSD_DATA_MAX, 0, KSD_CTL_MAX);
+		if (ctl && n > KSD_CTL_MAX)
+			n = KSD_CTL_MAX;
+		memcpy(ctl ? w + KSD_DATA_MAX : w, data + off, n);
+		off += n;
+		abstract_only(&q);
+		memcpy(&shm[who]->slot[slot].req, &q, sizeof(q));
+		if (ksd__bell(c[who], slot) < 0) {
+			ksd__client_free(c[who]);
+			c[who] = client((int)who);
+		}
+		ksd__run_ready();
+	}
+	ksp_alloc_fail_at(0);
+	ksd__obj_fail_at(0);
+free_clients:
+	ksd__client_free(c[0]);
+	ksd__client_free(c[1]);
+	ksd__handovers_free();
+	if (ksd__objects() != 0 || ksp_alloc_outstanding() != 0) {
+		fprintf(stderr, "left allocated: %ld objects, %ld ksock\n",
+			ksd__objects(), ksp_alloc_outstanding());
+		abort();
+	}
+	return 0;
+}

@@ -1,0 +1,62 @@
+# ksockd (port/ksockd/): ksock as a socket server for many processes,
+# its client library, its tests and the fuzz target of its request
+# decoder; docs/ksockd.md.
+#
+#   ksockd-linux-check the same cases on the Linux kernel's sockets (what
+#                     they expect is what Linux does)
+#   ksockd-check      t_ksockd's processes against build/ksockd
+#   ksockd-san-check  the same, server and clients under ASan+UBSan
+#   fuzz-ksockd-check the decoder and the calls behind it, 10 s
+#                     (make fuzz: fuzz-ksockd, ten minutes)
+
+KSOCKD        := $(BUILD)/ksockd
+KSOCKD_SAN    := $(BUILD)/ksockd-san
+KSOCKD_T      := $(BUILD)/ksockd-test/t_ksockd
+KSOCKD_T_SAN  := $(BUILD)/ksockd-test/t_ksockd-san
+KSOCKD_T_LINUX := $(BUILD)/ksockd-test/t_ksockd-linux
+KSOCKD_SRCS   := port/ksockd/serve.c port/ksockd/main.c
+KSOCKD_T_SRCS := port/ksockd/t_ksockd.c port/ksockd/client.c
+KSOCKD_HDRS   := $(wildcard port/ksockd/*.h) $(KS_HEADERS)
+FUZZ_KSOCKD   := $(BUILD)/fuzz/ksockd_decode
+FUZZ_KSOCKD_SRC := fuzz/ksockd_decode.c port/ksockd/serve.c $(KS_SRCS) $(HOSTED_SRCS)
+
+ALL_TARGETS   += $(KSOCKD)
+CHECK_TARGETS += ksockd-linux-check ksockd-check ksockd-san-check \
+		 fuzz-ksockd-check
+FUZZ_TARGETS  += fuzz-ksockd
+.PHONY: ksockd-linux-check ksockd-check ksockd-san-check fuzz-ksockd-check fuzz-ksockd
+
+$(KSOCKD): $(KSOCKD_SRCS) $(KSOCKD_HDRS) $(LIBKSOCK)
+	@mkdir -p $(dir $@)
+	$(CC) $(HOSTED_CFLAGS) -o $@ $(KSOCKD_SRCS) $(LIBKSOCK)
+$(KSOCKD_SAN): $(KSOCKD_SRCS) $(KSOCKD_HDRS) $(LIBKSOCK_SAN)
+	@mkdir -p $(dir $@)
+	$(CC) $(HOSTED_CFLAGS) -O1 $(SAN_FLAGS) -o $@ $(KSOCKD_SRCS) $(LIBKSOCK_SAN)
+$(KSOCKD_T): $(KSOCKD_T_SRCS) $(KSOCKD_HDRS) $(LIBKSOCK)
+	@mkdir -p $(dir $@)
+	$(CC) $(HOSTED_CFLAGS) -o $@ $(KSOCKD_T_SRCS) $(LIBKSOCK)
+$(KSOCKD_T_SAN): $(KSOCKD_T_SRCS) $(KSOCKD_HDRS) $(LIBKSOCK_SAN)
+	@mkdir -p $(dir $@)
+	$(CC) $(HOSTED_CFLAGS) -O1 $(SAN_FLAGS) -o $@ $(KSOCKD_T_SRCS) $(LIBKSOCK_SAN)
+
+$(KSOCKD_T_LINUX): port/ksockd/t_ksockd.c port/ksockd/proto.h
+	@mkdir -p $(dir $@)
+	$(CC) $(HOSTED_CFLAGS) -DKSD_ON_LINUX -o $@ port/ksockd/t_ksockd.c
+
+ksockd-linux-check: $(KSOCKD_T_LINUX)
+	@tools/run-suite ksockd-linux 120 $(KSOCKD_T_LINUX)
+ksockd-check: $(KSOCKD) $(KSOCKD_T)
+	@tools/run-suite ksockd 180 $(KSOCKD_T) $(KSOCKD)
+ksockd-san-check: $(KSOCKD_SAN) $(KSOCKD_T_SAN)
+	@tools/run-suite ksockd-san 300 $(KSOCKD_T_SAN) $(KSOCKD_SAN)
+
+$(FUZZ_KSOCKD): $(FUZZ_KSOCKD_SRC) $(KSOCKD_HDRS)
+	@mkdir -p $(dir $@)
+	$(CLANG) -std=gnu11 -g -O1 -Wall -Wextra -Werror -Wno-unused-parameter \
+	    -D_GNU_SOURCE -pthread -Iinclude -Isrc \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	    $(FUZZ_KSOCKD_SRC) -o $@
+fuzz-ksockd-check: $(FUZZ_KSOCKD)
+	@tools/run-suite fuzz-ksockd 60 sh fuzz/run-fuzz.sh $(FUZZ_KSOCKD) 10 fuzz/ksockd_seeds
+fuzz-ksockd: $(FUZZ_KSOCKD)
+	sh fuzz/run-fuzz.sh $(FUZZ_KSOCKD) 600 fuzz/ksockd_seeds

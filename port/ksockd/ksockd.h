@@ -1,0 +1,99 @@
+/*
+ * ksockd's internals shared by the server's files (serve.c: requests,
+ * parked calls, hand-overs; main.c: the bootstrap socket and the event
+ * loop) and the fuzz target (fuzz/ksockd_decode.c). Not a public header.
+ *
+ * The server is one thread. Every ksock call is made from it, never
+ * blocking (sockets are asked with MSG_DONTWAIT, or their O_NONBLOCK is
+ * set for the length of one call, which no other thread can observe),
+ * so a call that would block is parked instead: a struct ksd_park holds
+ * the decoded request and a poll entry on the socket, and the entry's
+ * wake callback puts it on the ready list, which the loop runs.
+ *
+ * Locks: none. One thread touches everything here; the wake callbacks
+ * run on that thread too, inside a ksock call it made.
+ * Tags: [I] immutable after creation, [S] the server thread.
+ */
+#ifndef KSOCK_KSOCKD_H
+#define KSOCK_KSOCKD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../hosted/hosted.h"
+#include "proto.h"
+
+struct ksd_park;
+
+/* One client process: a ksock process with its own descriptor table. */
+struct ksd_client {
+	struct ksp_proc	 proc;		/* pid, ids, umask, table [S] */
+	int		 sock;		/* [I] bootstrap socket, or -1 */
+	bool		 welcomed;	/* [S] the handshake is done */
+	int64_t		 hello_by;	/* [I] drop it unwelcomed then */
+	struct ksd_shm	*shm;		/* [I] the shared region */
+	size_t		 shm_size;	/* [I] */
+	bool		 busy[KSD_SLOTS];	/* [S] a request in progress */
+	struct ksd_park	*park[KSD_SLOTS];	/* [S] its parked call */
+	struct ksd_client *next, *prev;	/* [S] all clients */
+};
+
+/* A request after the decoder: every field checked against its bounds. */
+struct ksd_call {
+	uint32_t	label;
+	uint32_t	flags;
+	int32_t		fd;
+	int32_t		a[3];
+	uint32_t	addrlen;
+	uint32_t	datalen;
+	uint32_t	ctllen;
+	uint64_t	seq;
+	unsigned char	inl[KSD_INLINE];
+};
+
+/*
+ * Checks a request copied out of shared memory. Returns 0 with @out
+ * filled, or -KS_ENOSYS (unknown label), -KS_EINVAL (a flag, a count or
+ * a length out of range). Pure: touches nothing but its arguments.
+ */
+int	ksd__decode(const struct ksd_req *req, struct ksd_call *out);
+
+/* A new client for the process @pid with ids @uid, @gid (from the
+ * kernel), umask @mask and the region @shm of @size bytes (NULL in the
+ * fuzz target's clients, whose region is their own memory). */
+struct ksd_client *ksd__client_new(int32_t pid, uint32_t uid, uint32_t gid,
+				   unsigned mask);
+/* Ends a client: its parked calls are dropped and its descriptors
+ * closed. Does not close c->sock or unmap c->shm (the caller's). */
+void	ksd__client_free(struct ksd_client *c);
+/*
+ * A doorbell for @slot of @c: decodes and runs the posted request, and
+ * replies, now or once the call can finish. Returns 0, or -1 when the
+ * bell breaks the protocol (a slot out of range or already busy): the
+ * caller then drops the client.
+ */
+int	ksd__bell(struct ksd_client *c, uint32_t slot);
+/* Runs the parked calls that a wake-up or a deadline made ready. */
+void	ksd__run_ready(void);
+/* Monotonic time of the next deadline (a parked call's, a hand-over's),
+ * or -1. */
+int64_t	ksd__next_deadline(void);
+/* Finishes parked calls and drops hand-overs whose deadline passed. */
+void	ksd__expire(int64_t now);
+/* Gives @c the descriptors of the FORK or EXEC hand-over @token made
+ * for the uid @uid. Returns 0, or -KS_ESRCH (no such hand-over). */
+int	ksd__claim(struct ksd_client *c, uint64_t token, uint32_t uid);
+/* A connected client, or NULL when none is (for the stop). */
+struct ksd_client *ksd__first_client(void);
+/* Frees every hand-over (at shutdown). */
+void	ksd__handovers_free(void);
+/* What the server holds. */
+void	ksd__status(struct ksd_status *st);
+/* Objects ksockd allocated and has not freed. */
+long	ksd__objects(void);
+/* Makes the @n-th allocation of a ksockd object from now fail (0: off),
+ * for the fuzz target. */
+void	ksd__obj_fail_at(long n);
+
+#endif /* KSOCK_KSOCKD_H */

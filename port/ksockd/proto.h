@@ -1,0 +1,171 @@
+/*
+ * The ksockd protocol: what a client process and the socket server put
+ * in the memory they share, and the bootstrap messages before that
+ * (docs/ksockd.md is the specification; this header is its layout).
+ *
+ * A client owns one region, made by the server (a sealed memfd that
+ * neither side can shrink or grow), mapped by both:
+ *
+ *   struct ksd_shm
+ *     header                       magic, version, slot count, sizes
+ *     slot[KSD_SLOTS]              one per client thread in a call:
+ *        state  (futex word)       IDLE -> POSTED (client) -> DONE (server)
+ *        req    (fixed size)       label, descriptor, arguments, inline
+ *        rep    (fixed size)       result, values, inline
+ *     window[KSD_SLOTS]            the slot's bulk data: KSD_DATA_MAX
+ *                                  bytes of data, then KSD_CTL_MAX bytes
+ *                                  of control messages
+ *
+ * Every field is a fixed-width integer in the host's byte order. The
+ * server copies a request out of the region before it looks at it, so a
+ * client that rewrites it meanwhile changes nothing the server decided.
+ *
+ * Freestanding: <stdint.h> and <stdatomic.h> only.
+ */
+#ifndef KSOCK_KSOCKD_PROTO_H
+#define KSOCK_KSOCKD_PROTO_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define KSD_MAGIC	0x6b736f636b64ULL	/* "ksockd" */
+#define KSD_VERSION	1
+
+/* Threads of one client that may be inside a call at once. */
+#define KSD_SLOTS	8
+/* Bytes of data one call moves through the window: above Linux's
+ * default SO_SNDBUF (212992), so any datagram a default socket can
+ * send fits in one call. */
+#define KSD_DATA_MAX	(224 * 1024)
+/* Bytes of control messages one call carries: room for 253 descriptors
+ * (SCM_MAX_FD) and credentials, with headers. */
+#define KSD_CTL_MAX	(4 * 1024)
+#define KSD_WINDOW	(KSD_DATA_MAX + KSD_CTL_MAX)
+/* Inline bytes in a request or a reply: a socket address (at most 128),
+ * and small data after it. */
+#define KSD_INLINE	256
+/* Data up to this size travels inline, after the address. */
+#define KSD_INLINE_DATA	(KSD_INLINE - 128)
+/* Entries of one poll request (struct ksd_pollfd, in the window). */
+#define KSD_POLL_MAX	1024
+/* Fork and exec hand-overs waiting to be claimed, server-wide, and how
+ * long one waits before the server drops it. */
+#define KSD_HANDOVER_MAX	64
+#define KSD_HANDOVER_NS		(30LL * 1000000000)
+
+/* Request labels: one per operation. */
+enum ksd_label {
+	KSD_SOCKET = 1,		/* a0 domain, a1 type, a2 protocol */
+	KSD_SOCKETPAIR,		/* a0 domain, a1 type, a2 protocol */
+	KSD_BIND,		/* fd; address inline, addrlen */
+	KSD_LISTEN,		/* fd, a0 backlog */
+	KSD_ACCEPT,		/* fd, a0 flags; reply: address inline */
+	KSD_CONNECT,		/* fd; address inline, addrlen */
+	KSD_SENDMSG,		/* fd, a0 flags; address inline, data inline
+				 * or in the window, control in the window */
+	KSD_RECVMSG,		/* fd, a0 flags, datalen, ctllen, addrlen
+				 * (0: no address wanted) */
+	KSD_SHUTDOWN,		/* fd, a0 how */
+	KSD_GETSOCKOPT,		/* fd, a0 level, a1 name, datalen: room */
+	KSD_SETSOCKOPT,		/* fd, a0 level, a1 name; value in window */
+	KSD_GETNAME,		/* fd, a0 0: sockname, 1: peername */
+	KSD_IOCTL,		/* fd, a0 command, int in/out in a1/val[0] */
+	KSD_FCNTL,		/* fd, a0 command (F_GETFL...), a1 argument */
+	KSD_POLL,		/* a0 count, a1 timeout ms (-1: none);
+				 * struct ksd_pollfd[count] in the window */
+	KSD_CLOSE,		/* fd */
+	KSD_DUP,		/* fd, a0 newfd (-1: lowest free), a1 cloexec */
+	KSD_FORK,		/* reply: token the child claims with */
+	KSD_EXEC,		/* close-on-exec closed; reply: token */
+	KSD_EXIT,		/* every descriptor closed */
+	KSD_STATUS,		/* reply: struct ksd_status inline */
+	KSD_LABEL_END
+};
+
+/* Slot states (the futex word). */
+#define KSD_IDLE	0
+#define KSD_POSTED	1
+#define KSD_DONE	2
+
+/* Request flags. */
+#define KSD_F_DATA_INLINE	1u	/* SENDMSG: data after the address */
+
+struct ksd_req {
+	uint32_t	label;		/* enum ksd_label */
+	uint32_t	flags;		/* KSD_F_* */
+	int32_t		fd;
+	int32_t		a[3];
+	uint32_t	addrlen;	/* bytes of address in inl */
+	uint32_t	datalen;
+	uint32_t	ctllen;
+	uint32_t	pad;
+	uint64_t	seq;		/* echoed in the reply */
+	unsigned char	inl[KSD_INLINE];
+};
+
+struct ksd_rep {
+	int64_t		ret;		/* >= 0, or -errno */
+	int32_t		val[4];		/* per label: new descriptors,
+					 * msg_flags, option length... */
+	uint32_t	addrlen;	/* address in inl (full length) */
+	uint32_t	ctllen;		/* control bytes in the window */
+	uint64_t	seq;
+	uint64_t	token;		/* FORK, EXEC */
+	unsigned char	inl[KSD_INLINE];
+};
+
+struct ksd_slot {
+	_Atomic uint32_t state;		/* futex word: KSD_IDLE... */
+	uint32_t	 pad;
+	struct ksd_req	 req;
+	struct ksd_rep	 rep;
+};
+
+struct ksd_shm {
+	uint64_t	magic;
+	uint32_t	version;
+	uint32_t	nslots;
+	uint32_t	data_max, ctl_max;
+	struct ksd_slot	slot[KSD_SLOTS];
+	unsigned char	window[KSD_SLOTS][KSD_WINDOW];
+};
+
+/* One poll entry, in the window. */
+struct ksd_pollfd {
+	int32_t		fd;
+	int16_t		events;
+	int16_t		revents;
+};
+
+/* KSD_STATUS: what the server holds (for tests and tools). */
+struct ksd_status {
+	int64_t		ksock_allocs;	/* ksock allocations outstanding */
+	int64_t		sockets;	/* live socket objects */
+	int64_t		objects;	/* ksockd's own objects outstanding */
+	int64_t		clients;	/* connected clients */
+	int64_t		parked;		/* calls waiting */
+	int64_t		descriptors;	/* descriptors in all tables */
+	int64_t		handovers;	/* fork/exec hand-overs unclaimed */
+};
+
+/* Bootstrap, on the server's SOCK_SEQPACKET socket. */
+struct ksd_hello {
+	uint64_t	magic;
+	uint32_t	version;
+	uint32_t	umask;
+	uint64_t	token;		/* 0, or a FORK/EXEC token */
+};
+
+struct ksd_welcome {
+	uint64_t	magic;
+	uint32_t	version;
+	int32_t		err;		/* 0, or -errno: refused */
+	uint64_t	shm_size;	/* the region comes as SCM_RIGHTS */
+};
+
+/* A doorbell: the slot whose request is posted. */
+struct ksd_bell {
+	uint32_t	slot;
+};
+
+#endif /* KSOCK_KSOCKD_PROTO_H */

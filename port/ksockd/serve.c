@@ -1,0 +1,1133 @@
+/*
+ * ksockd: requests. The decoder, the calls, parked calls and fork/exec
+ * hand-overs (see ksockd.h for the threading rule that makes this file
+ * lock-free, and docs/ksockd.md for the protocol).
+ *
+ * A request is copied out of the client's slot into server memory
+ * before anything is decided on it, and every length is checked against
+ * the slot's fixed sizes by ksd__decode() before it is used, so a client
+ * can only ever point the server at its own window. Descriptors are
+ * looked up in the client's own table (ksock's port hooks find the table
+ * through the thread's current process, which is set to the client for
+ * the length of each call). Socket addresses and option values go
+ * through port/hosted/boundary.c, as in every other front end; the
+ * window is the "user memory" of the call.
+ *
+ * Invariants: a slot is busy from its doorbell until its reply; a busy
+ * slot has at most one parked call; a parked call holds a reference to
+ * every file it waits on and a poll entry on each; a client being freed
+ * drops its parked calls first, then closes its table.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <ksock/posix.h>
+
+#include "ksockd.h"
+
+/* A call that could not finish yet. */
+#define KSD_AGAIN	(-10000)
+/* How often a blocked connect looks again: a full listener's backlog
+ * has no wake-up a connecting socket can register for. */
+#define CONNECT_RETRY_NS	(5 * 1000000LL)
+
+struct ksd_park {
+	struct ksd_client *c;			/* [I] */
+	uint32_t	 slot;			/* [I] */
+	struct ksd_call	 call;			/* [I] the decoded request */
+	struct ksp_file	*file;			/* the socket waited on */
+	struct ks_poll_entry pe;		/* on file->so */
+	/* KSD_POLL: one file and entry per request entry. */
+	struct ksp_file	**pfile;
+	struct ks_poll_entry *ppe;
+	uint32_t	 npoll;
+	int64_t		 deadline;		/* -1: none */
+	int64_t		 timeout_at;		/* SO_RCVTIMEO/SO_SNDTIMEO
+						 * runs out; -1: never */
+	size_t		 done;			/* bytes moved so far */
+	struct ksd_rep	 rep;			/* the reply being built */
+	bool		 ready;			/* on the ready list */
+	struct ksd_park	*next_ready;
+	struct ksd_park	*next, *prev;		/* all parked calls */
+};
+
+/* A FORK or EXEC hand-over: a copy of a descriptor table waiting for
+ * the process that will claim it. */
+struct ksd_handover {
+	uint64_t	 token;
+	uint32_t	 uid;
+	int64_t		 deadline;
+	struct ksp_fdtable fdt;
+	struct ksd_handover *next;
+};
+
+static struct ksd_park *parked;		/* [S] */
+static struct ksd_park *ready_head;	/* [S] */
+static struct ksd_handover *handovers;	/* [S] */
+static unsigned nhandovers;		/* [S] */
+static struct ksd_client *clients;	/* [S] */
+static long objects;			/* [S] */
+static long nclients;			/* [S] */
+static long nparked;			/* [S] */
+
+static long obj_fail_at;		/* [S] countdown; 0: off */
+
+/* See ksockd.h. */
+void
+ksd__obj_fail_at(long n)
+{
+	obj_fail_at = n > 0 ? n : 0;
+}
+
+static void *
+obj_alloc(size_t size)
+{
+	void *p;
+
+	if (obj_fail_at > 0 && --obj_fail_at == 0)
+		return NULL;
+	p = calloc(1, size);
+
+	if (p != NULL)
+		objects++;
+	return p;
+}
+
+static void
+obj_free(void *p)
+{
+	if (p == NULL)
+		return;
+	objects--;
+	free(p);
+}
+
+/* See ksockd.h. */
+long
+ksd__objects(void)
+{
+	return objects;
+}
+
+/* -- the decoder -- */
+
+/* See ksockd.h. */
+int
+ksd__decode(const struct ksd_req *req, struct ksd_call *out)
+{
+	uint32_t data_max = KSD_DATA_MAX, ctl_max = 0, addr_max = 0;
+	uint32_t flags_ok = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (req->label == 0 || req->label >= KSD_LABEL_END)
+		return -KS_ENOSYS;
+	switch (req->label) {
+	case KSD_BIND:
+	case KSD_CONNECT:
+		addr_max = KSD_INLINE;
+		data_max = 0;
+		break;
+	case KSD_SENDMSG:
+		addr_max = KSD_INLINE - KSD_INLINE_DATA;
+		ctl_max = KSD_CTL_MAX;
+		flags_ok = KSD_F_DATA_INLINE;
+		if (req->flags & KSD_F_DATA_INLINE)
+			data_max = KSD_INLINE_DATA;
+		break;
+	case KSD_RECVMSG:
+		/* addrlen: the room the caller has for the address. */
+		addr_max = UINT32_MAX;
+		ctl_max = KSD_CTL_MAX;
+		break;
+	case KSD_GETSOCKOPT:
+	case KSD_SETSOCKOPT:
+		break;
+	case KSD_POLL:
+		if (req->a[0] < 0 || req->a[0] > KSD_POLL_MAX)
+			return -KS_EINVAL;
+		break;
+	default:
+		data_max = 0;
+		break;
+	}
+	if ((req->flags & ~flags_ok) != 0 || req->addrlen > addr_max ||
+	    req->datalen > data_max || req->ctllen > ctl_max)
+		return -KS_EINVAL;
+	out->label = req->label;
+	out->flags = req->flags;
+	out->fd = req->fd;
+	memcpy(out->a, req->a, sizeof(out->a));
+	out->addrlen = req->addrlen;
+	out->datalen = req->datalen;
+	out->ctllen = req->ctllen;
+	out->seq = req->seq;
+	memcpy(out->inl, req->inl, sizeof(out->inl));
+	return 0;
+}
+
+/* -- replies -- */
+
+/* Ends the call in @slot of @c: the reply goes out and the client's
+ * thread is woken through the slot's futex. */
+static void
+reply(struct ksd_client *c, uint32_t slot, struct ksd_rep *rep)
+{
+	struct ksd_slot *s = &c->shm->slot[slot];
+
+	memcpy(&s->rep, rep, sizeof(*rep));
+	atomic_store_explicit(&s->state, KSD_DONE, memory_order_release);
+	syscall(SYS_futex, &s->state, FUTEX_WAKE, 1, NULL, NULL, 0);
+	c->busy[slot] = false;
+}
+
+/* -- descriptors of the calling client -- */
+
+static struct ksp_fdtable *
+table(struct ksd_client *c)
+{
+	return &c->proc.fdt;
+}
+
+/* The socket file behind @fd of @c, held: 0, -EBADF or -ENOTSOCK. */
+static int
+get_sock(struct ksd_client *c, int fd, struct ksp_file **out)
+{
+	int err = ksp__fd_get(table(c), fd, out);
+
+	if (err < 0)
+		return err;
+	if ((*out)->so == NULL) {
+		ksp__file_put(*out);
+		return -KS_ENOTSOCK;
+	}
+	return 0;
+}
+
+/* Installs @so as a new descriptor of @c; drops the creation reference
+ * (closing @so on failure). */
+static int
+install_sock(struct ksd_client *c, struct ks_sock *so, bool cloexec)
+{
+	struct ksp_file *f = ksp__file_new_sock(so);
+	int fd;
+
+	if (f == NULL) {
+		ks_close(so);
+		return -KS_ENOMEM;
+	}
+	fd = ksp__fd_install(table(c), f, cloexec, 0);
+	ksp__file_put(f);
+	return fd;
+}
+
+/* The window of @slot: data first, control after it. */
+static unsigned char *
+window(struct ksd_client *c, uint32_t slot)
+{
+	return c->shm->window[slot];
+}
+
+static unsigned char *
+ctl_area(struct ksd_client *c, uint32_t slot)
+{
+	return c->shm->window[slot] + KSD_DATA_MAX;
+}
+
+/* Whether a call on @so with @flags may wait. */
+static bool
+may_block(struct ks_sock *so, int flags)
+{
+	return !(flags & KS_MSG_DONTWAIT) && !ks_is_nonblock(so);
+}
+
+/* -- the calls -- */
+
+/* accept or connect without waiting: O_NONBLOCK set for this one call
+ * (no other thread can see it: ksockd.h). */
+static int
+accept_now(struct ks_sock *so, int flags, struct ks_sock **nso,
+	   struct ks_sockaddr_storage *addr, uint32_t *len)
+{
+	bool nb = ks_is_nonblock(so);
+	int err;
+
+	ks_set_nonblock(so, true);
+	err = ks_accept(so, flags, nso, addr, len);
+	ks_set_nonblock(so, nb);
+	return err;
+}
+
+static int
+connect_now(struct ks_sock *so, const void *addr, uint32_t len)
+{
+	bool nb = ks_is_nonblock(so);
+	int err;
+
+	ks_set_nonblock(so, true);
+	err = ksp__sys_connect(so, addr, len);
+	ks_set_nonblock(so, nb);
+	return err;
+}
+
+static long
+do_accept(struct ksd_park *p, struct ks_sock *so, struct ksd_rep *rep)
+{
+	struct ksd_client *c = p->c;
+	struct ks_sockaddr_storage addr;
+	uint32_t len = sizeof(addr);
+	struct ks_sock *nso;
+	int err, fd;
+
+	err = ksp__sys_accept_flags(p->call.a[0]);
+	if (err < 0)
+		return err;
+	err = accept_now(so, p->call.a[0], &nso, &addr, &len);
+	if (err == -KS_EAGAIN && !ks_is_nonblock(so))
+		return KSD_AGAIN;
+	if (err < 0)
+		return err;
+	fd = install_sock(c, nso, (p->call.a[0] & KS_SOCK_CLOEXEC) != 0);
+	if (fd < 0)
+		return fd;
+	rep->addrlen = len;
+	memcpy(rep->inl, &addr, len < sizeof(addr) ? len : sizeof(addr));
+	return fd;
+}
+
+/*
+ * sendmsg: the data from the window (or the request's inline bytes),
+ * the control messages from the window. A blocking send waits until
+ * all of it went, as Linux's stream send does; control goes with the
+ * first part only.
+ */
+static long
+do_sendmsg(struct ksd_park *p, struct ks_sock *so, struct ksd_rep *rep)
+{
+	struct ksd_call *k = &p->call;
+	struct ks_sockaddr_storage name;
+	unsigned char *data;
+	struct ks_iovec iov;
+	struct ks_msghdr m = { 0 };
+	uint32_t alen = k->addrlen;
+	long n;
+	int flags = k->a[0];
+
+	data = (k->flags & KSD_F_DATA_INLINE) ? k->inl + alen :
+	       window(p->c, p->slot);
+	if (alen > 0) {
+		int err = ksp__addr_in(k->inl, alen, &name);
+
+		if (err < 0)
+			return err;
+		m.msg_name = &name;
+		m.msg_namelen = alen;
+	}
+	iov.iov_base = data + p->done;
+	iov.iov_len = k->datalen - p->done;
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	if (p->done == 0 && k->ctllen > 0) {
+		m.msg_control = ctl_area(p->c, p->slot);
+		m.msg_controllen = k->ctllen;
+	}
+	n = ks_sendmsg(so, &m, flags | KS_MSG_DONTWAIT | KS_MSG_NOSIGNAL);
+	if (n == -KS_EAGAIN && may_block(so, flags))
+		return p->done > 0 ? (long)p->done : KSD_AGAIN;
+	if (n < 0) {
+		if (n == -KS_EPIPE && !(flags & KS_MSG_NOSIGNAL))
+			rep->val[1] = 1;	/* the client raises SIGPIPE */
+		return p->done > 0 ? (long)p->done : n;
+	}
+	p->done += (size_t)n;
+	if (p->done < k->datalen && may_block(so, flags) &&
+	    ks_sock_type(so) == KS_SOCK_STREAM)
+		return KSD_AGAIN;
+	return (long)p->done;
+}
+
+/* recvmsg into the window; the address inline, control in the window. */
+static long
+do_recvmsg(struct ksd_park *p, struct ks_sock *so, struct ksd_rep *rep)
+{
+	struct ksd_call *k = &p->call;
+	struct ks_sockaddr_storage name;
+	struct ks_iovec iov;
+	struct ks_msghdr m = { 0 };
+	int flags = k->a[0];
+	long n;
+
+	iov.iov_base = window(p->c, p->slot) + p->done;
+	iov.iov_len = k->datalen - p->done;
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	if (k->addrlen > 0) {
+		m.msg_name = &name;
+		m.msg_namelen = sizeof(name);
+	}
+	if (k->ctllen > 0 && p->done == 0) {
+		m.msg_control = ctl_area(p->c, p->slot);
+		m.msg_controllen = k->ctllen;
+	}
+	n = ks_recvmsg(so, &m, (flags & ~KS_MSG_WAITALL) | KS_MSG_DONTWAIT);
+	if (n == -KS_EAGAIN && may_block(so, flags))
+		return p->done > 0 && !(flags & KS_MSG_WAITALL) ?
+		       (long)p->done : KSD_AGAIN;
+	if (n < 0)
+		return p->done > 0 ? (long)p->done : n;
+	if (p->done == 0) {
+		rep->val[0] = m.msg_flags;
+		rep->ctllen = (uint32_t)m.msg_controllen;
+		if (k->addrlen > 0) {
+			rep->addrlen = m.msg_namelen;
+			memcpy(rep->inl, &name, m.msg_namelen < sizeof(name) ?
+			       m.msg_namelen : sizeof(name));
+		}
+	}
+	p->done += (size_t)n;
+	/* MSG_WAITALL on a stream: on until the buffer is full, the peer
+	 * is gone (0), or a message with control data ends the read. */
+	if ((flags & KS_MSG_WAITALL) && n > 0 && p->done < k->datalen &&
+	    may_block(so, flags) && ks_sock_type(so) == KS_SOCK_STREAM &&
+	    !(flags & KS_MSG_PEEK))
+		return KSD_AGAIN;
+	return (long)p->done;
+}
+
+/* fcntl's file flags and descriptor flags. */
+#define KSD_O_RDWR	2
+#define KSD_O_NONBLOCK	04000
+
+static long
+do_fcntl(struct ksd_client *c, struct ks_sock *so, const struct ksd_call *k)
+{
+	switch (k->a[0]) {
+	case F_GETFL:
+		return KSD_O_RDWR | (ks_is_nonblock(so) ? KSD_O_NONBLOCK : 0);
+	case F_SETFL:
+		ks_set_nonblock(so, (k->a[1] & KSD_O_NONBLOCK) != 0);
+		return 0;
+	case F_GETFD:
+		return ksp__fd_get_cloexec(table(c), k->fd);
+	case F_SETFD:
+		return ksp__fd_set_cloexec(table(c), k->fd,
+					   (k->a[1] & FD_CLOEXEC) != 0);
+	}
+	return -KS_EINVAL;
+}
+
+static long
+do_ioctl(struct ks_sock *so, const struct ksd_call *k, struct ksd_rep *rep)
+{
+	int v = k->a[1];
+	int err;
+
+	err = ks_ioctl(so, (unsigned long)(uint32_t)k->a[0], &v);
+	rep->val[0] = v;
+	return err;
+}
+
+/* -- poll -- */
+
+static void park_wake(struct ks_poll_entry *pe, unsigned events);
+
+/* Polls every entry of a KSD_POLL call, registering the poll entries
+ * on the first pass. Returns how many entries have events. */
+static long
+poll_scan(struct ksd_park *p)
+{
+	struct ksd_pollfd *pfd = (struct ksd_pollfd *)(void *)
+				 window(p->c, p->slot);
+	long ready = 0;
+
+	for (uint32_t i = 0; i < p->npoll; i++) {
+		struct ksd_pollfd e;
+		unsigned ev;
+
+		memcpy(&e, &pfd[i], sizeof(e));
+		if (e.fd < 0) {
+			ev = 0;
+		} else if (p->pfile[i] == NULL) {
+			ev = KS_POLLNVAL;
+		} else {
+			ev = ks_poll(p->pfile[i]->so, &p->ppe[i]);
+			ev &= (unsigned)(uint16_t)e.events | KS_POLLERR |
+			      KS_POLLHUP | KS_POLLNVAL;
+		}
+		e.revents = (int16_t)ev;
+		memcpy(&pfd[i], &e, sizeof(e));
+		if (ev != 0)
+			ready++;
+	}
+	return ready;
+}
+
+/* Sets up a KSD_POLL call: the descriptors looked up once, as Linux's
+ * poll takes each file for the length of the call. */
+static long
+poll_start(struct ksd_park *p)
+{
+	struct ksd_pollfd *pfd = (struct ksd_pollfd *)(void *)
+				 window(p->c, p->slot);
+	uint32_t n = (uint32_t)p->call.a[0];
+
+	if (n == 0)
+		return 0;
+	p->pfile = obj_alloc(n * sizeof(*p->pfile));
+	p->ppe = obj_alloc(n * sizeof(*p->ppe));
+	if (p->pfile == NULL || p->ppe == NULL)
+		return -KS_ENOMEM;
+	p->npoll = n;
+	for (uint32_t i = 0; i < n; i++) {
+		int32_t fd;
+
+		memcpy(&fd, &pfd[i].fd, sizeof(fd));
+		p->ppe[i].wake = park_wake;
+		p->ppe[i].arg = p;
+		if (fd >= 0 && get_sock(p->c, fd, &p->pfile[i]) < 0)
+			p->pfile[i] = NULL;
+	}
+	return 0;
+}
+
+static long
+do_poll(struct ksd_park *p, bool first)
+{
+	long n;
+
+	if (first) {
+		n = poll_start(p);
+		if (n < 0)
+			return n;
+		if (p->call.a[1] > 0)
+			p->deadline = ksp__now() +
+				      (int64_t)p->call.a[1] * 1000000;
+	}
+	n = poll_scan(p);
+	if (n > 0 || p->call.a[1] == 0)
+		return n;
+	if (p->deadline >= 0 && ksp__now() >= p->deadline)
+		return 0;
+	return KSD_AGAIN;
+}
+
+/* -- fork, exec, exit -- */
+
+static uint64_t
+new_token(void)
+{
+	uint64_t t;
+
+	do
+		ksp__random(&t, sizeof(t));
+	while (t == 0);
+	return t;
+}
+
+/* A hand-over of @c's table, or -KS_EAGAIN when too many wait. */
+static long
+handover(struct ksd_client *c, struct ksd_rep *rep)
+{
+	struct ksd_handover *h;
+	int err;
+
+	if (nhandovers >= KSD_HANDOVER_MAX)
+		return -KS_EAGAIN;
+	h = obj_alloc(sizeof(*h));
+	if (h == NULL)
+		return -KS_ENOMEM;
+	err = ksp__fdtable_init(&h->fdt);
+	if (err < 0)
+		goto free_h;
+	err = ksp__fdtable_copy(&h->fdt, table(c));
+	if (err < 0)
+		goto destroy;
+	h->token = new_token();
+	h->uid = c->proc.uid;
+	h->deadline = ksp__now() + KSD_HANDOVER_NS;
+	h->next = handovers;
+	handovers = h;
+	nhandovers++;
+	rep->token = h->token;
+	return 0;
+
+destroy:
+	ksp__fdtable_destroy(&h->fdt);
+free_h:
+	obj_free(h);
+	return err;
+}
+
+static void
+handover_free(struct ksd_handover *h)
+{
+	ksp__fdtable_close_all(&h->fdt);
+	ksp__fdtable_destroy(&h->fdt);
+	nhandovers--;
+	obj_free(h);
+}
+
+/* See ksockd.h. */
+int
+ksd__claim(struct ksd_client *c, uint64_t token, uint32_t uid)
+{
+	struct ksd_handover **hp, *h;
+	int err;
+
+	for (hp = &handovers; (h = *hp) != NULL; hp = &h->next) {
+		if (h->token != token || h->uid != uid)
+			continue;
+		err = ksp__fdtable_copy(table(c), &h->fdt);
+		if (err < 0)
+			return err;
+		*hp = h->next;
+		handover_free(h);
+		return 0;
+	}
+	return -KS_ESRCH;
+}
+
+/* See ksockd.h. */
+struct ksd_client *
+ksd__first_client(void)
+{
+	return clients;
+}
+
+/* See ksockd.h. */
+void
+ksd__handovers_free(void)
+{
+	while (handovers != NULL) {
+		struct ksd_handover *h = handovers;
+
+		handovers = h->next;
+		handover_free(h);
+	}
+}
+
+/* exec: the close-on-exec descriptors go, as Linux closes them. */
+static void
+close_on_exec(struct ksd_client *c)
+{
+	int cap;
+
+	pthread_mutex_lock(&table(c)->lock);
+	cap = table(c)->cap;
+	pthread_mutex_unlock(&table(c)->lock);
+	for (int fd = 0; fd < cap; fd++)
+		if (ksp__fd_get_cloexec(table(c), fd) == 1)
+			ksp__fd_close(table(c), fd);
+}
+
+/* See ksockd.h. */
+void
+ksd__status(struct ksd_status *st)
+{
+	struct ks_diag_stats ds;
+	long fds = 0;
+
+	ks_diag_stats(&ds);
+	for (struct ksd_client *c = clients; c != NULL; c = c->next)
+		fds += ksp__fdtable_count(table(c));
+	for (struct ksd_handover *h = handovers; h != NULL; h = h->next)
+		fds += ksp__fdtable_count(&h->fdt);
+	memset(st, 0, sizeof(*st));
+	st->ksock_allocs = ksp_alloc_outstanding();
+	st->sockets = (int64_t)ds.sockets;
+	st->objects = objects;
+	st->clients = nclients;
+	st->parked = nparked;
+	st->descriptors = fds;
+	st->handovers = nhandovers;
+}
+
+/*
+ * SO_PEERPIDFD and SO_PASSPIDFD: a pidfd is a kernel descriptor in the
+ * client's own process, which the server cannot make (the hosted port
+ * would make one of the server's process, in the client's ksockd
+ * table). Refused as kernels before pidfds refuse them.
+ */
+static bool
+pidfd_option(const struct ksd_call *k)
+{
+	return k->a[0] == KS_SOL_SOCKET &&
+	       (k->a[1] == KS_SO_PEERPIDFD || k->a[1] == KS_SO_PASSPIDFD);
+}
+
+/* -- running one call -- */
+
+/*
+ * Runs @p's call (again, when it was parked). Returns the result, or
+ * KSD_AGAIN when it must wait (@p->file then holds the socket, for the
+ * poll entry).
+ */
+static long
+run(struct ksd_park *p, struct ksd_rep *rep, bool first)
+{
+	struct ksd_call *k = &p->call;
+	struct ksd_client *c = p->c;
+	struct ks_sockaddr_storage addr;
+	struct ks_sock *pair[2];
+	struct ksp_file *f = p->file;
+	uint32_t len;
+	long r;
+
+	switch (k->label) {
+	case KSD_SOCKET:
+		r = ks_socket(k->a[0], k->a[1], k->a[2], &pair[0]);
+		if (r < 0)
+			return r;
+		return install_sock(c, pair[0], (k->a[1] & KS_SOCK_CLOEXEC) != 0);
+	case KSD_SOCKETPAIR:
+		r = ksp__sys_socketpair_flags(k->a[1]);
+		if (r < 0)
+			return r;
+		r = ks_socketpair(k->a[0], k->a[1], k->a[2], pair);
+		if (r < 0)
+			return r;
+		r = install_sock(c, pair[0], (k->a[1] & KS_SOCK_CLOEXEC) != 0);
+		if (r < 0) {
+			ks_close(pair[1]);
+			return r;
+		}
+		rep->val[0] = (int32_t)r;
+		r = install_sock(c, pair[1], (k->a[1] & KS_SOCK_CLOEXEC) != 0);
+		if (r < 0) {
+			ksp__fd_close(table(c), rep->val[0]);
+			return r;
+		}
+		rep->val[1] = (int32_t)r;
+		return 0;
+	case KSD_POLL:
+		return do_poll(p, first);
+	case KSD_CLOSE:
+		return ksp__fd_close(table(c), k->fd);
+	case KSD_DUP:
+		if (k->a[0] < 0) {
+			r = ksp__fd_get(table(c), k->fd, &f);
+			if (r < 0)
+				return r;
+			r = ksp__fd_install(table(c), f, k->a[1] != 0, 0);
+			ksp__file_put(f);
+			return r;
+		}
+		return ksp__fd_dup3(table(c), k->fd, k->a[0], k->a[1] != 0);
+	case KSD_FORK:
+		return handover(c, rep);
+	case KSD_EXEC:
+		close_on_exec(c);
+		return handover(c, rep);
+	case KSD_EXIT:
+		ksp__fdtable_close_all(table(c));
+		return 0;
+	case KSD_STATUS: {
+		struct ksd_status st;
+
+		ksd__status(&st);
+		memcpy(rep->inl, &st, sizeof(st));
+		return 0;
+	}
+	}
+
+	/* The calls on one socket. */
+	if (f == NULL) {
+		r = get_sock(c, k->fd, &f);
+		if (r < 0)
+			return r;
+		p->file = f;
+	}
+	switch (k->label) {
+	case KSD_BIND:
+		return ksp__sys_bind(f->so, k->inl, k->addrlen);
+	case KSD_LISTEN:
+		return ks_listen(f->so, k->a[0]);
+	case KSD_ACCEPT:
+		return do_accept(p, f->so, rep);
+	case KSD_CONNECT:
+		r = connect_now(f->so, k->inl, k->addrlen);
+		if (r == -KS_EAGAIN && !ks_is_nonblock(f->so) &&
+		    ks_sock_type(f->so) != KS_SOCK_DGRAM) {
+			p->deadline = ksp__now() + CONNECT_RETRY_NS;
+			return KSD_AGAIN;
+		}
+		return r;
+	case KSD_SENDMSG:
+		return do_sendmsg(p, f->so, rep);
+	case KSD_RECVMSG:
+		return do_recvmsg(p, f->so, rep);
+	case KSD_SHUTDOWN:
+		return ks_shutdown(f->so, k->a[0]);
+	case KSD_GETSOCKOPT:
+		if (pidfd_option(k))
+			return -KS_ENOPROTOOPT;
+		len = k->datalen;
+		r = ksp__sys_getsockopt(f->so, k->a[0], k->a[1],
+					window(c, p->slot), &len);
+		rep->val[0] = (int32_t)len;
+		return r;
+	case KSD_SETSOCKOPT:
+		if (pidfd_option(k))
+			return -KS_ENOPROTOOPT;
+		return ksp__sys_setsockopt(f->so, k->a[0], k->a[1],
+					   window(c, p->slot), k->datalen);
+	case KSD_GETNAME:
+		len = sizeof(addr);
+		r = ksp__sys_getname(f->so, &addr, &len, k->a[0] != 0);
+		if (r < 0)
+			return r;
+		rep->addrlen = len;
+		memcpy(rep->inl, &addr, len < sizeof(addr) ? len : sizeof(addr));
+		return 0;
+	case KSD_IOCTL:
+		return do_ioctl(f->so, k, rep);
+	case KSD_FCNTL:
+		return do_fcntl(c, f->so, k);
+	}
+	return -KS_ENOSYS;
+}
+
+/* -- parking -- */
+
+/* A parked call's wake callback: ksock locks are held, so it only
+ * queues the call (ks_poll's contract). */
+static void
+park_wake(struct ks_poll_entry *pe, unsigned events)
+{
+	struct ksd_park *p = pe->arg;
+
+	if (p->ready)
+		return;
+	p->ready = true;
+	p->next_ready = ready_head;
+	ready_head = p;
+}
+
+/* Takes @p off the ready list. */
+static void
+unqueue(struct ksd_park *p)
+{
+	struct ksd_park **pp;
+
+	if (!p->ready)
+		return;
+	for (pp = &ready_head; *pp != NULL; pp = &(*pp)->next_ready) {
+		if (*pp == p) {
+			*pp = p->next_ready;
+			break;
+		}
+	}
+	p->ready = false;
+}
+
+static void
+park_unlink(struct ksd_park *p)
+{
+	if (p->prev != NULL)
+		p->prev->next = p->next;
+	else if (parked == p)
+		parked = p->next;
+	if (p->next != NULL)
+		p->next->prev = p->prev;
+	p->next = p->prev = NULL;
+}
+
+/*
+ * Drops @p: off every list, its entries removed, its files put. The
+ * entries go first and the ready list after them: putting a file may
+ * close a socket, whose wake-ups must not find @p queued again.
+ */
+static void
+park_free(struct ksd_park *p)
+{
+	if (p->c->park[p->slot] == p) {
+		p->c->park[p->slot] = NULL;
+		park_unlink(p);
+		nparked--;
+	}
+	for (uint32_t i = 0; i < p->npoll; i++)
+		if (p->pfile[i] != NULL)
+			ks_poll_remove(&p->ppe[i]);
+	if (p->file != NULL)
+		ks_poll_remove(&p->pe);
+	unqueue(p);
+	for (uint32_t i = 0; i < p->npoll; i++)
+		if (p->pfile[i] != NULL)
+			ksp__file_put(p->pfile[i]);
+	if (p->file != NULL)
+		ksp__file_put(p->file);
+	obj_free(p->pfile);
+	obj_free(p->ppe);
+	obj_free(p);
+}
+
+/* The socket timeout that bounds @p's wait (SO_RCVTIMEO for what
+ * reads, SO_SNDTIMEO for what writes), as a deadline, or -1. */
+static int64_t
+timeout_of(struct ksd_park *p)
+{
+	struct ks_timeval tv;
+	uint32_t len = sizeof(tv);
+	int name;
+
+	if (p->file == NULL)
+		return -1;
+	switch (p->call.label) {
+	case KSD_RECVMSG:
+	case KSD_ACCEPT:
+		name = KS_SO_RCVTIMEO_NEW;
+		break;
+	case KSD_SENDMSG:
+	case KSD_CONNECT:
+		name = KS_SO_SNDTIMEO_NEW;
+		break;
+	default:
+		return -1;
+	}
+	if (ks_getsockopt(p->file->so, KS_SOL_SOCKET, name, &tv, &len) < 0 ||
+	    (tv.tv_sec == 0 && tv.tv_usec == 0))
+		return -1;
+	return ksp__now() + tv.tv_sec * 1000000000LL + tv.tv_usec * 1000;
+}
+
+static bool
+timed_out(const struct ksd_park *p, int64_t now)
+{
+	return p->timeout_at >= 0 && now >= p->timeout_at;
+}
+
+/*
+ * Runs @p on its client's behalf and replies, or parks it: a poll entry
+ * on the socket (registered before the next attempt can miss a wake-up:
+ * everything runs on this thread) and, for a connect, a retry deadline.
+ */
+static void
+attempt(struct ksd_park *p, bool first)
+{
+	struct ksd_client *c = p->c;
+	struct ksp_thread *t = ksp__thread();
+	struct ksp_proc *saved = t->proc;
+	long r;
+
+	t->proc = &c->proc;
+	r = run(p, &p->rep, first);
+	/* Everything runs on this thread, so no wake-up can fall between
+	 * the attempt and the registration. A connect has nothing to
+	 * register on: it looks again at its deadline. */
+	if (r == KSD_AGAIN && c->park[p->slot] != p)
+		p->timeout_at = timeout_of(p);
+	/* A wait that ran out ends as Linux ends it: what moved, or
+	 * EAGAIN. */
+	if (r == KSD_AGAIN && timed_out(p, ksp__now()))
+		r = p->done > 0 ? (long)p->done : -KS_EAGAIN;
+	if (r == KSD_AGAIN && p->file != NULL && p->call.label != KSD_CONNECT)
+		(void)ks_poll(p->file->so, &p->pe);
+	t->proc = saved;
+	if (r == KSD_AGAIN) {
+		/* A wake-up that came from inside this attempt is ksock's
+		 * own hint (a stream read hands its turn on with one):
+		 * nothing changed that the attempt did not see. */
+		unqueue(p);
+		if (c->park[p->slot] != p) {
+			c->park[p->slot] = p;
+			p->next = parked;
+			if (parked != NULL)
+				parked->prev = p;
+			parked = p;
+			nparked++;
+		}
+		return;
+	}
+	p->rep.ret = r;
+	p->rep.seq = p->call.seq;
+	reply(c, p->slot, &p->rep);
+	park_free(p);
+}
+
+/* See ksockd.h. */
+int
+ksd__bell(struct ksd_client *c, uint32_t slot)
+{
+	struct ksd_req req;
+	struct ksd_park *p;
+	struct ksd_rep rep;
+	int err;
+
+	if (slot >= KSD_SLOTS || c->busy[slot])
+		return -1;
+	c->busy[slot] = true;
+	/* The request leaves shared memory before it is looked at. */
+	memcpy(&req, &c->shm->slot[slot].req, sizeof(req));
+	memset(&rep, 0, sizeof(rep));
+	rep.seq = req.seq;
+	p = obj_alloc(sizeof(*p));
+	if (p == NULL) {
+		rep.ret = -KS_ENOMEM;
+		reply(c, slot, &rep);
+		return 0;
+	}
+	err = ksd__decode(&req, &p->call);
+	if (err < 0) {
+		obj_free(p);
+		rep.ret = err;
+		reply(c, slot, &rep);
+		return 0;
+	}
+	p->c = c;
+	p->slot = slot;
+	p->deadline = -1;
+	p->timeout_at = -1;
+	p->pe.wake = park_wake;
+	p->pe.arg = p;
+	attempt(p, true);
+	return 0;
+}
+
+/* The readiness a parked call on one socket waits for, or 0 when it
+ * has no socket to ask (poll, connect). */
+static unsigned
+wanted(const struct ksd_park *p)
+{
+	const unsigned bad = KS_POLLERR | KS_POLLHUP;
+
+	if (p->file == NULL)
+		return 0;
+	switch (p->call.label) {
+	case KSD_RECVMSG:
+		return KS_POLLIN | KS_POLLPRI | KS_POLLRDHUP | bad;
+	case KSD_ACCEPT:
+		return KS_POLLIN | bad;
+	case KSD_SENDMSG:
+		return KS_POLLOUT | bad;
+	}
+	return 0;
+}
+
+/*
+ * See ksockd.h. A wake-up is a hint (ks_poll's contract): a call whose
+ * socket does not report what it waits for stays parked, untouched. Two
+ * reads parked on one stream socket would otherwise wake each other for
+ * ever, each failed attempt handing the reader's turn to the other.
+ */
+void
+ksd__run_ready(void)
+{
+	while (ready_head != NULL) {
+		struct ksd_park *p = ready_head;
+		unsigned want = wanted(p);
+
+		ready_head = p->next_ready;
+		p->ready = false;
+		if (want != 0 && !(ks_poll(p->file->so, NULL) & want) &&
+		    !timed_out(p, ksp__now()))
+			continue;
+		attempt(p, false);
+	}
+}
+
+/* See ksockd.h. */
+int64_t
+ksd__next_deadline(void)
+{
+	int64_t next = -1;
+
+	for (struct ksd_park *p = parked; p != NULL; p = p->next) {
+		if (p->deadline >= 0 && (next < 0 || p->deadline < next))
+			next = p->deadline;
+		if (p->timeout_at >= 0 && (next < 0 || p->timeout_at < next))
+			next = p->timeout_at;
+	}
+	for (struct ksd_handover *h = handovers; h != NULL; h = h->next)
+		if (next < 0 || h->deadline < next)
+			next = h->deadline;
+	return next;
+}
+
+/* See ksockd.h. */
+void
+ksd__expire(int64_t now)
+{
+	struct ksd_handover **hp = &handovers, *h;
+
+	for (struct ksd_park *p = parked; p != NULL; p = p->next) {
+		if ((p->deadline < 0 || p->deadline > now) &&
+		    !timed_out(p, now))
+			continue;
+		if (p->ready)
+			continue;
+		p->ready = true;
+		p->next_ready = ready_head;
+		ready_head = p;
+	}
+	ksd__run_ready();
+	while ((h = *hp) != NULL) {
+		if (h->deadline <= now) {
+			*hp = h->next;
+			handover_free(h);
+		} else {
+			hp = &h->next;
+		}
+	}
+}
+
+/* See ksockd.h. */
+struct ksd_client *
+ksd__client_new(int32_t pid, uint32_t uid, uint32_t gid, unsigned mask)
+{
+	struct ksd_client *c = obj_alloc(sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	if (pthread_mutex_init(&c->proc.lock, NULL) != 0)
+		goto free_c;
+	if (ksp__fdtable_init(&c->proc.fdt) < 0)
+		goto destroy_lock;
+	c->proc.pid = pid;
+	c->proc.uid = c->proc.euid = c->proc.suid = uid;
+	c->proc.gid = c->proc.egid = c->proc.sgid = gid;
+	c->proc.umask = mask & 0777;
+	c->sock = -1;
+	c->next = clients;
+	if (clients != NULL)
+		clients->prev = c;
+	clients = c;
+	nclients++;
+	return c;
+
+destroy_lock:
+	pthread_mutex_destroy(&c->proc.lock);
+free_c:
+	obj_free(c);
+	return NULL;
+}
+
+/* See ksockd.h. */
+void
+ksd__client_free(struct ksd_client *c)
+{
+	struct ksp_thread *t = ksp__thread();
+	struct ksp_proc *saved = t->proc;
+
+	for (uint32_t i = 0; i < KSD_SLOTS; i++)
+		if (c->park[i] != NULL)
+			park_free(c->park[i]);
+	/* Closing may call the port as this process (a node release). */
+	t->proc = &c->proc;
+	ksp__fdtable_close_all(&c->proc.fdt);
+	t->proc = saved;
+	ksp__fdtable_destroy(&c->proc.fdt);
+	pthread_mutex_destroy(&c->proc.lock);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		clients = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	nclients--;
+	obj_free(c);
+}
