@@ -18,7 +18,10 @@ KSOCKD_SRCS   := port/ksockd/serve.c port/ksockd/main.c
 KSOCKD_T_SRCS := port/ksockd/t_ksockd.c port/ksockd/client.c
 KSOCKD_HDRS   := $(wildcard port/ksockd/*.h) $(KS_HEADERS)
 FUZZ_KSOCKD   := $(BUILD)/fuzz/ksockd_decode
-FUZZ_KSOCKD_SRC := fuzz/ksockd_decode.c port/ksockd/serve.c $(KS_SRCS) $(HOSTED_SRCS)
+# The AF_UNIX library's sources (the fuzzer compiles them with clang;
+# without KS_CONFIG_INET the families table leaves AF_INET out).
+FUZZ_KSOCKD_SRC := fuzz/ksockd_decode.c port/ksockd/serve.c \
+		   $(filter-out $(INET_SRCS) $(LWIP_SRCS),$(KS_SRCS)) $(HOSTED_SRCS)
 
 ALL_TARGETS   += $(KSOCKD)
 CHECK_TARGETS += ksockd-linux-check ksockd-check ksockd-san-check \
