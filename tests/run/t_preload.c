@@ -1033,6 +1033,67 @@ close_behind_back(void)
 	CHECK_OK(close(sv[1]));
 }
 
+/* A page that is not mapped: every call that reads or writes through it
+ * fails with EFAULT, as on Linux, and nothing crashes. */
+static void *
+unmapped_page(void)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	void *p = mmap(NULL, (size_t)pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+
+	CHECK(p != MAP_FAILED);
+	CHECK_OK(munmap(p, (size_t)pg));
+	return p;
+}
+
+/* poll, ppoll, select and epoll on a socket with a bad array, mask or
+ * event pointer fail with EFAULT (the socket's number in the set, or
+ * not, makes no difference), and a read-only pollfd array too, when
+ * the answer cannot be written back. */
+static void
+bad_pointers_efault(void)
+{
+	struct timespec ts0 = { 0, 0 };
+	struct timeval tv0 = { 0, 0 };
+	struct epoll_event ev = { .events = EPOLLOUT };
+	struct pollfd p = { .events = POLLOUT }, *ro;
+	void *bad = unmapped_page();
+	long pg = sysconf(_SC_PAGESIZE);
+	int sv[2], ep;
+
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	p.fd = sv[0];
+	CHECK_ERR(poll(bad, 1, 0), EFAULT);
+	CHECK_ERR(ppoll(bad, 1, &ts0, NULL), EFAULT);
+	CHECK_ERR(ppoll(&p, 1, &ts0, bad), EFAULT);
+	CHECK_ERR(select(sv[1] + 1, bad, NULL, NULL, &tv0), EFAULT);
+	tv0.tv_usec = 0;
+	CHECK_ERR(select(sv[1] + 1, NULL, bad, NULL, &tv0), EFAULT);
+	ro = mmap(NULL, (size_t)pg, PROT_READ | PROT_WRITE,
+		  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(ro != MAP_FAILED);
+	*ro = p;
+	CHECK_OK(mprotect(ro, (size_t)pg, PROT_READ));
+	CHECK_ERR(poll(ro, 1, 0), EFAULT);
+	CHECK_OK(munmap(ro, (size_t)pg));
+	/* The calls still work. */
+	CHECK_EQ(poll(&p, 1, 0), 1);
+	CHECK_EQ(p.revents, POLLOUT);
+
+	ep = CHECK_OK(epoll_create1(EPOLL_CLOEXEC));
+	CHECK_ERR(epoll_ctl(ep, EPOLL_CTL_ADD, sv[0], bad), EFAULT);
+	CHECK_OK(epoll_ctl(ep, EPOLL_CTL_ADD, sv[0], &ev));
+	CHECK_ERR(epoll_ctl(ep, EPOLL_CTL_MOD, sv[0], bad), EFAULT);
+	CHECK_ERR(epoll_wait(ep, bad, 1, 0), EFAULT);
+	CHECK_ERR(epoll_pwait(ep, bad, 1, 0, NULL), EFAULT);
+	CHECK_EQ(epoll_wait(ep, &ev, 1, 0), 1);
+	CHECK_EQ(ev.events, (unsigned)EPOLLOUT);
+	CHECK_OK(close(ep));
+	CHECK_OK(close(sv[0]));
+	CHECK_OK(close(sv[1]));
+}
+
 /* closefrom and close_range (without and with CLOSE_RANGE_UNSHARE)
  * release sockets; CLOSE_RANGE_CLOEXEC keeps them and sets the flag. */
 static void
@@ -1592,6 +1653,7 @@ static const struct th_test tests[] = {
 	{ "select_closed", select_closed },
 	{ "creds_bad_pid", creds_bad_pid },
 	{ "send_to_outside", send_to_outside },
+	{ "bad_pointers_efault", bad_pointers_efault },
 };
 
 TH_MAIN(tests)
