@@ -449,9 +449,14 @@ accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 	int nfd, err;
 
 	f = sock_get(fd, &err);
-	if (f == NULL)
-		return err < 0 ? (int)fail(err) :
-		       (int)syscall(SYS_accept4, fd, addr, len, flags);
+	if (f == NULL && err < 0)
+		return (int)fail(err);
+	if (f == NULL) {
+		long kfd = syscall(SYS_accept4, fd, addr, len, flags);
+
+		kp__fd_kernel_new(kfd);
+		return (int)kfd;
+	}
 	err = ksp__sys_accept(f->so, flags, &nso, addr, len);
 	kp__file_put(f);
 	if (err < 0)
@@ -1163,8 +1168,13 @@ dup(int fd)
 	struct kp_file *f;
 	long nfd;
 
-	if (!kp__fd_is_mapped(fd) || in_vfork_child())
+	if (in_vfork_child())
 		return (int)syscall(SYS_dup, fd);
+	if (!kp__fd_is_mapped(fd)) {
+		nfd = syscall(SYS_dup, fd);
+		kp__fd_kernel_new(nfd);
+		return (int)nfd;
+	}
 	f = kp__fd_get(fd);
 	nfd = syscall(SYS_dup, fd);
 	if (nfd >= 0)
@@ -1275,8 +1285,12 @@ do_fcntl(int fd, int cmd, long arg)
 	struct kp_file *f;
 	long r;
 
-	if (!kp__fd_is_mapped(fd))
-		return syscall(SYS_fcntl, fd, cmd, arg);
+	if (!kp__fd_is_mapped(fd)) {
+		r = syscall(SYS_fcntl, fd, cmd, arg);
+		if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
+			kp__fd_kernel_new(r);
+		return r;
+	}
 	switch (cmd) {
 	case F_GETFD:
 	case F_SETFD:

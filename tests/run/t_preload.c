@@ -1094,6 +1094,77 @@ bad_pointers_efault(void)
 	CHECK_OK(close(sv[1]));
 }
 
+/* Ways the kernel hands out a new number without open or socket; each
+ * returns it (a pipe's other end is closed). @kfd is a kernel file. */
+static int
+new_by_pipe(int kfd)
+{
+	int p[2];
+
+	CHECK_OK(pipe(p));
+	CHECK_OK(close(p[1]));
+	return p[0];
+}
+
+static int
+new_by_pipe2_syscall(int kfd)
+{
+	int p[2];
+
+	CHECK_OK(syscall(SYS_pipe2, p, O_CLOEXEC));
+	CHECK_OK(close(p[1]));
+	return p[0];
+}
+
+static int
+new_by_dup(int kfd)
+{
+	return dup(kfd);
+}
+
+static int
+new_by_fcntl_dupfd(int kfd)
+{
+	return fcntl(kfd, F_DUPFD_CLOEXEC, 0);
+}
+
+static int
+new_by_eventfd_syscall(int kfd)
+{
+	return (int)syscall(SYS_eventfd2, 0, 0);
+}
+
+/* A socket's number closed by a raw system call and handed out again by
+ * the kernel through any call the library sees: the socket is released
+ * at once (its peer reads the end) and the number is the new file's. */
+static void
+raw_close_reclaimed(void)
+{
+	static int (*const make[])(int) = {
+		new_by_pipe, new_by_pipe2_syscall, new_by_dup,
+		new_by_fcntl_dupfd, new_by_eventfd_syscall,
+	};
+	int kfd = CHECK_OK(open("/dev/null", O_RDONLY));
+	char c;
+
+	for (size_t i = 0; i < sizeof(make) / sizeof(make[0]); i++) {
+		int sv[2], fd;
+		struct stat st;
+
+		CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+		CHECK_EQ(raw_close(sv[0]), 0);
+		fd = CHECK_OK(make[i](kfd));
+		CHECK_EQ(fd, sv[0]);
+		CHECK_EQ(recv(sv[1], &c, 1, MSG_DONTWAIT), 0);
+		CHECK_OK(fstat(fd, &st));
+		CHECK(!S_ISSOCK(st.st_mode));
+		CHECK_ERR(send(fd, "x", 1, 0), ENOTSOCK);
+		CHECK_OK(close(fd));
+		CHECK_OK(close(sv[1]));
+	}
+	CHECK_OK(close(kfd));
+}
+
 /* closefrom and close_range (without and with CLOSE_RANGE_UNSHARE)
  * release sockets; CLOSE_RANGE_CLOEXEC keeps them and sets the flag. */
 static void
@@ -1654,6 +1725,7 @@ static const struct th_test tests[] = {
 	{ "creds_bad_pid", creds_bad_pid },
 	{ "send_to_outside", send_to_outside },
 	{ "bad_pointers_efault", bad_pointers_efault },
+	{ "raw_close_reclaimed", raw_close_reclaimed },
 };
 
 TH_MAIN(tests)
