@@ -1208,25 +1208,10 @@ dup2(int fd, int newfd)
 	return dup3(fd, newfd, 0);
 }
 
-/* F_SETOWN on a socket: a pid or -pgrp that exists (ESRCH otherwise). */
-static int
-sock_setown(struct ks_sock *so, long who)
-{
-	if (who == INT_MIN)
-		return -EINVAL;
-	if (who != 0 && kill((pid_t)(who < 0 ? -who : who), 0) < 0 &&
-	    errno == ESRCH)
-		return -ESRCH;
-	ks_set_owner(so, (int32_t)who);
-	return 0;
-}
-
 static long
 sock_fcntl(int fd, struct kp_file *f, int cmd, long arg)
 {
-	struct f_owner_ex *ox = (struct f_owner_ex *)arg;
 	struct ks_sock *so = f->so;
-	int32_t owner;
 	int err;
 
 	switch (cmd) {
@@ -1251,24 +1236,12 @@ sock_fcntl(int fd, struct kp_file *f, int cmd, long arg)
 		atomic_store(&f->sig, (int)arg);
 		return 0;
 	case F_SETOWN:
-		return sock_setown(so, arg);
+		return ksp__sys_setown(so, arg);
 	case F_GETOWN:
 		return ks_get_owner(so);
 	case F_SETOWN_EX:
-		if (ox == NULL)
-			return -EFAULT;
-		if (ox->type == F_OWNER_PGRP)
-			return sock_setown(so, -(long)ox->pid);
-		if (ox->type == F_OWNER_PID || ox->type == F_OWNER_TID)
-			return sock_setown(so, ox->pid);
-		return -EINVAL;
 	case F_GETOWN_EX:
-		if (ox == NULL)
-			return -EFAULT;
-		owner = ks_get_owner(so);
-		ox->type = owner < 0 ? F_OWNER_PGRP : F_OWNER_PID;
-		ox->pid = owner < 0 ? -owner : owner;
-		return 0;
+		return ksp__sys_owner_ex(so, cmd == F_SETOWN_EX, (void *)arg);
 	case F_GETPIPE_SZ:
 	case F_SETPIPE_SZ:
 		return -EBADF;
@@ -1352,24 +1325,16 @@ fcntl64(int fd, int cmd, ...)
 static int
 sock_file_ioctl(int fd, struct kp_file *f, unsigned long req, void *arg)
 {
-	int v;
+	int v, err;
 
 	switch (req) {
 	case FIOASYNC:
 		if (ksp__copy_from_user(&v, arg, sizeof(v)) < 0)
 			return -EFAULT;
 		return kp__async_set(fd, f, v != 0);
-	case FIOSETOWN:
-	case SIOCSPGRP:
-		if (ksp__copy_from_user(&v, arg, sizeof(v)) < 0)
-			return -EFAULT;
-		return sock_setown(f->so, v);
-	case FIOGETOWN:
-	case SIOCGPGRP:
-		v = ks_get_owner(f->so);
-		return ksp__copy_to_user(arg, &v, sizeof(v)) < 0 ? -EFAULT : 0;
 	default:
-		return ks_ioctl(f->so, req, arg);
+		err = ksp__sys_owner_ioctl(f->so, req, arg);
+		return err == -ENOTTY ? ks_ioctl(f->so, req, arg) : err;
 	}
 }
 
