@@ -292,7 +292,11 @@ port_file_install(struct ks_file *kf, int flags)
 	}
 	fd = syscall(SYS_fcntl, f->hostfd, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD,
 		     0L);
-	return fd < 0 ? -KS_EMFILE : (int)fd;
+	if (fd < 0)
+		return -KS_EMFILE;
+	/* A raw close may have left an entry at the new number. */
+	kp__fd_kernel_new(fd);
+	return (int)fd;
 }
 
 static struct ks_sock *
@@ -469,8 +473,11 @@ port_pidfd_install(int32_t pid)
 {
 	long fd = syscall(SYS_pidfd_open, (pid_t)pid, 0);
 
-	if (fd >= 0)
+	if (fd >= 0) {
+		/* A raw close may have left an entry at the new number. */
+		kp__fd_kernel_new(fd);
 		return (int)fd;
+	}
 	if (errno == ESRCH || errno == EINVAL)
 		return -KS_ESRCH;
 	return errno == EMFILE || errno == ENFILE ? -KS_EMFILE : -KS_ENOMEM;

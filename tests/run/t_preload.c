@@ -1095,9 +1095,10 @@ bad_pointers_efault(void)
 }
 
 /* Ways the kernel hands out a new number without open or socket; each
- * returns it (a pipe's other end is closed). @kfd is a kernel file. */
+ * returns it (a pipe's other end is closed). kfd[0] is a kernel file,
+ * kfd[1] and kfd[2] a connected pair. */
 static int
-new_by_pipe(int kfd)
+new_by_pipe(const int *kfd)
 {
 	int p[2];
 
@@ -1107,7 +1108,7 @@ new_by_pipe(int kfd)
 }
 
 static int
-new_by_pipe2_syscall(int kfd)
+new_by_pipe2_syscall(const int *kfd)
 {
 	int p[2];
 
@@ -1117,21 +1118,67 @@ new_by_pipe2_syscall(int kfd)
 }
 
 static int
-new_by_dup(int kfd)
+new_by_dup(const int *kfd)
 {
-	return dup(kfd);
+	return dup(kfd[0]);
 }
 
 static int
-new_by_fcntl_dupfd(int kfd)
+new_by_fcntl_dupfd(const int *kfd)
 {
-	return fcntl(kfd, F_DUPFD_CLOEXEC, 0);
+	return fcntl(kfd[0], F_DUPFD_CLOEXEC, 0);
 }
 
 static int
-new_by_eventfd_syscall(int kfd)
+new_by_eventfd_syscall(const int *kfd)
 {
 	return (int)syscall(SYS_eventfd2, 0, 0);
+}
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD	77
+#endif
+
+/* A pidfd ksock asks the kernel for (SO_PEERPIDFD on kfd[1]). */
+static int
+new_by_peerpidfd(const int *kfd)
+{
+	int pfd = -1;
+	socklen_t len = sizeof(pfd);
+
+	CHECK_OK(getsockopt(kfd[1], SOL_SOCKET, SO_PEERPIDFD, &pfd, &len));
+	return pfd;
+}
+
+/* A kernel file received over the socket pair kfd[1] (SCM_RIGHTS). */
+static int
+new_by_scm_rights(const int *kfd)
+{
+	union {
+		struct cmsghdr	align;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	struct iovec iov = { .iov_base = "r", .iov_len = 1 };
+	struct msghdr m = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = u.buf, .msg_controllen = sizeof(u.buf),
+	};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+	char byte;
+	int fd;
+
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &kfd[0], sizeof(int));
+	CHECK_EQ(sendmsg(kfd[2], &m, 0), 1);
+	iov.iov_base = &byte;
+	m.msg_controllen = sizeof(u.buf);
+	CHECK_EQ(recvmsg(kfd[1], &m, 0), 1);
+	c = CMSG_FIRSTHDR(&m);
+	CHECK(c != NULL && c->cmsg_type == SCM_RIGHTS);
+	memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	return fd;
 }
 
 /* A socket's number closed by a raw system call and handed out again by
@@ -1140,12 +1187,18 @@ new_by_eventfd_syscall(int kfd)
 static void
 raw_close_reclaimed(void)
 {
-	static int (*const make[])(int) = {
+	static int (*const make[])(const int *) = {
 		new_by_pipe, new_by_pipe2_syscall, new_by_dup,
-		new_by_fcntl_dupfd, new_by_eventfd_syscall,
+		new_by_fcntl_dupfd, new_by_eventfd_syscall, new_by_peerpidfd,
+		new_by_scm_rights,
 	};
-	int kfd = CHECK_OK(open("/dev/null", O_RDONLY));
+	int kfd[3], cp[2];
 	char c;
+
+	kfd[0] = CHECK_OK(open("/dev/null", O_RDONLY));
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, cp));
+	kfd[1] = cp[0];
+	kfd[2] = cp[1];
 
 	for (size_t i = 0; i < sizeof(make) / sizeof(make[0]); i++) {
 		int sv[2], fd;
@@ -1162,7 +1215,9 @@ raw_close_reclaimed(void)
 		CHECK_OK(close(fd));
 		CHECK_OK(close(sv[1]));
 	}
-	CHECK_OK(close(kfd));
+	CHECK_OK(close(kfd[0]));
+	CHECK_OK(close(cp[0]));
+	CHECK_OK(close(cp[1]));
 }
 
 /* closefrom and close_range (without and with CLOSE_RANGE_UNSHARE)
