@@ -256,25 +256,39 @@ sock_get(int fd, int *err)
 }
 
 /*
+ * Maps the placeholder @fd to @so; drops the creation reference. Returns
+ * @fd, or -ENOMEM with the socket and the placeholder closed.
+ */
+static int
+install_sock_at(struct ks_sock *so, int fd)
+{
+	struct kp_file *f = kp__file_new(KP_SOCK);
+
+	if (f == NULL) {
+		ks_close(so);
+		sys_close(fd);
+		return -ENOMEM;
+	}
+	f->so = so;
+	kp__fd_set(fd, f);
+	kp__file_put(f);
+	return fd;
+}
+
+/*
  * Gives @so a placeholder number and maps it; drops the creation
  * reference. Returns the descriptor or -errno.
  */
 int
 kp__install_sock(struct ks_sock *so, bool cloexec)
 {
-	struct kp_file *f = kp__file_new(KP_SOCK);
-	int fd;
+	int fd = kp__placeholder(cloexec);
 
-	if (f == NULL) {
+	if (fd < 0) {
 		ks_close(so);
-		return -ENOMEM;
+		return fd;
 	}
-	f->so = so;
-	fd = kp__placeholder(cloexec);
-	if (fd >= 0)
-		kp__fd_set(fd, f);
-	kp__file_put(f);
-	return fd;
+	return install_sock_at(so, fd);
 }
 
 /* ksock-run's counters (KSOCK_RUN_STATS) for a call's result @n. */
@@ -457,11 +471,21 @@ accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 		kp__fd_kernel_new(kfd);
 		return (int)kfd;
 	}
+	/* Linux takes the descriptor number before it dequeues: EMFILE
+	 * leaves the connection queued for a later accept. */
+	err = ksp__sys_accept_flags(flags);
+	nfd = err < 0 ? err : kp__placeholder((flags & SOCK_CLOEXEC) != 0);
+	if (nfd < 0) {
+		kp__file_put(f);
+		return (int)fail(nfd);
+	}
 	err = ksp__sys_accept(f->so, flags, &nso, addr, len);
 	kp__file_put(f);
-	if (err < 0)
+	if (err < 0) {
+		sys_close(nfd);
 		return (int)fail(err);
-	nfd = kp__install_sock(nso, (flags & SOCK_CLOEXEC) != 0);
+	}
+	nfd = install_sock_at(nso, nfd);
 	if (nfd < 0)
 		return (int)fail(nfd);
 	atomic_fetch_add(&kp_stats.accepted, 1);
