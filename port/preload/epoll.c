@@ -1016,10 +1016,19 @@ KP_EXPORT int
 epoll_pwait2(int epfd, struct epoll_event *events, int max,
 	     const struct timespec *ts, const sigset_t *mask)
 {
-	if (ts != NULL && (ts->tv_sec < 0 || ts->tv_nsec < 0 ||
-			   ts->tv_nsec >= 1000000000))
+	struct timespec kts;
+
+	/* Linux reads the time first: a bad one goes to the kernel unread,
+	 * which fails with EFAULT. */
+	if (ts != NULL && ksp__copy_from_user(&kts, ts, sizeof(kts)) < 0)
+		return (int)syscall(SYS_epoll_pwait2, epfd, events, max, ts,
+				    mask, _NSIG / 8);
+	if (ts != NULL && (kts.tv_sec < 0 || kts.tv_nsec < 0 ||
+			   kts.tv_nsec >= 1000000000))
 		return (int)fail(-EINVAL);
-	/* INT_MIN: not a millisecond timeout; the kernel gets @ts itself. */
-	return do_epoll_wait(epfd, events, max, deadline_ts(ts), mask, ts,
-			     INT_MIN);
+	/* INT_MIN: not a millisecond timeout; the kernel gets the time
+	 * itself. */
+	return do_epoll_wait(epfd, events, max,
+			     deadline_ts(ts != NULL ? &kts : NULL), mask,
+			     ts != NULL ? &kts : NULL, INT_MIN);
 }

@@ -1053,8 +1053,14 @@ sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
 	char buf[16384];
 	struct kp_file *f;
 	ssize_t total = 0;
+	off_t koff = 0;
 	int err;
 
+	/* Linux reads the offset first: a bad one goes to the kernel
+	 * unread, which fails with EFAULT and does nothing else. */
+	if (offset != NULL && ksp__copy_from_user(&koff, offset,
+						  sizeof(koff)) < 0)
+		return syscall(SYS_sendfile, out_fd, in_fd, offset, count);
 	if (kp__fd_is_mapped(in_fd))
 		return fail(-EINVAL);
 	f = sock_get(out_fd, &err);
@@ -1080,7 +1086,7 @@ sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
 		if (want > sizeof(buf))
 			want = sizeof(buf);
 		got = offset != NULL ?
-		      syscall(SYS_pread64, in_fd, buf, want, *offset) :
+		      syscall(SYS_pread64, in_fd, buf, want, koff) :
 		      syscall(SYS_read, in_fd, buf, want);
 		if (got < 0) {
 			err = -errno;
@@ -1097,7 +1103,7 @@ sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
 			break;
 		}
 		if (offset != NULL)
-			*offset += sent;
+			koff += sent;
 		else if (sent < got)
 			syscall(SYS_lseek, in_fd, sent - got, SEEK_CUR);
 		total += sent;
@@ -1107,6 +1113,11 @@ sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
 	kp__file_put(f);
 	if (total == 0 && err < 0)
 		return fail(err);
+	/* As Linux: an offset that cannot be written back is EFAULT, even
+	 * after the bytes went. */
+	if (offset != NULL && ksp__copy_to_user(offset, &koff,
+						sizeof(koff)) < 0)
+		return fail(-EFAULT);
 	return total;
 }
 

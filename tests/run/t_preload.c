@@ -1047,10 +1047,11 @@ unmapped_page(void)
 	return p;
 }
 
-/* poll, ppoll, select and epoll on a socket with a bad array, mask or
- * event pointer fail with EFAULT (the socket's number in the set, or
- * not, makes no difference), and a read-only pollfd array too, when
- * the answer cannot be written back. */
+/* poll, ppoll, select and epoll on a socket with a bad array, mask,
+ * time or event pointer, and sendfile to one with a bad offset, fail
+ * with EFAULT (the socket's number in the set, or not, makes no
+ * difference), and a read-only pollfd array too, when the answer cannot
+ * be written back. */
 static void
 bad_pointers_efault(void)
 {
@@ -1060,7 +1061,8 @@ bad_pointers_efault(void)
 	struct pollfd p = { .events = POLLOUT }, *ro;
 	void *bad = unmapped_page();
 	long pg = sysconf(_SC_PAGESIZE);
-	int sv[2], ep;
+	int sv[2], ep, kfd;
+	char c;
 
 	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
 	p.fd = sv[0];
@@ -1087,9 +1089,16 @@ bad_pointers_efault(void)
 	CHECK_ERR(epoll_ctl(ep, EPOLL_CTL_MOD, sv[0], bad), EFAULT);
 	CHECK_ERR(epoll_wait(ep, bad, 1, 0), EFAULT);
 	CHECK_ERR(epoll_pwait(ep, bad, 1, 0, NULL), EFAULT);
+	CHECK_ERR(epoll_pwait2(ep, &ev, 1, bad, NULL), EFAULT);
 	CHECK_EQ(epoll_wait(ep, &ev, 1, 0), 1);
 	CHECK_EQ(ev.events, (unsigned)EPOLLOUT);
 	CHECK_OK(close(ep));
+	/* sendfile to a socket: a bad offset is EFAULT, and nothing is
+	 * sent. */
+	kfd = CHECK_OK(open("/proc/self/exe", O_RDONLY));
+	CHECK_ERR(sendfile(sv[0], kfd, bad, 1), EFAULT);
+	CHECK_ERR(recv(sv[1], &c, 1, MSG_DONTWAIT), EAGAIN);
+	CHECK_OK(close(kfd));
 	CHECK_OK(close(sv[0]));
 	CHECK_OK(close(sv[1]));
 }
