@@ -999,6 +999,18 @@ splice_from_sock(struct kp_file *f, int pfd, size_t len, bool nonblock)
  * socket's, ESPIPE for the pipe's). SPLICE_F_NONBLOCK, or O_NONBLOCK on
  * the socket, makes it return EAGAIN instead of waiting.
  */
+/* Linux's SPLICE_F_ALL: MOVE, NONBLOCK, MORE, GIFT. */
+#define KP_SPLICE_F_ALL	0xf
+
+/* Whether a splice offset can be read (NULL: none, which is fine). */
+static bool
+user_off_ok(const loff_t *uoff)
+{
+	loff_t k;
+
+	return uoff == NULL || ksp__copy_from_user(&k, uoff, sizeof(k)) == 0;
+}
+
 KP_EXPORT ssize_t
 splice(int in_fd, loff_t *off_in, int out_fd, loff_t *off_out, size_t len,
        unsigned int flags)
@@ -1013,23 +1025,31 @@ splice(int in_fd, loff_t *off_in, int out_fd, loff_t *off_out, size_t len,
 	if (in == NULL && out == NULL && e1 == 0 && e2 == 0)
 		return syscall(SYS_splice, in_fd, off_in, out_fd, off_out, len,
 			       flags);
+	/* Linux's order: a zero length, the flags, the descriptors, an
+	 * offset on a pipe's side, reading the offsets, then what the
+	 * files can do (a socket has no offset; one end must be a pipe). */
+	if (len == 0) {
+		r = 0;
+		goto put;
+	}
+	if (flags & ~(unsigned)KP_SPLICE_F_ALL) {
+		r = -EINVAL;
+		goto put;
+	}
 	if (e1 < 0 || e2 < 0) {
 		r = e1 < 0 ? e1 : e2;
 		goto put;
 	}
-	r = fd_mode(in != NULL ? out_fd : in_fd);
+	r = in != NULL && out != NULL ? S_IFSOCK :
+	    fd_mode(in != NULL ? out_fd : in_fd);
 	if (r < 0)
 		goto put;
-	if (in != NULL && out != NULL) {
-		r = -EINVAL;
-	} else if (!S_ISFIFO(r)) {
-		r = -EINVAL;
-	} else if ((in != NULL ? off_out : off_in) != NULL) {
+	if (S_ISFIFO(r) && (in != NULL ? off_out : off_in) != NULL) {
 		r = -ESPIPE;
-	} else if ((in != NULL ? off_in : off_out) != NULL) {
+	} else if (!user_off_ok(off_in) || !user_off_ok(off_out)) {
+		r = -EFAULT;
+	} else if (!S_ISFIFO(r) || off_in != NULL || off_out != NULL) {
 		r = -EINVAL;
-	} else if (len == 0) {
-		r = 0;
 	} else {
 		struct kp_file *sf = in != NULL ? in : out;
 

@@ -1229,6 +1229,43 @@ raw_close_reclaimed(void)
 	CHECK_OK(close(cp[1]));
 }
 
+/* splice between a socket and a pipe checks its arguments in Linux's
+ * order: a zero length first (0, whatever else is wrong), then the
+ * flags, then an offset on the pipe's side (ESPIPE), then reading an
+ * offset (EFAULT), then whether the socket can use one (EINVAL); and
+ * nothing moves. */
+static void
+splice_checks_as_linux(void)
+{
+	void *bad = unmapped_page();
+	loff_t off = 0;
+	int sv[2], p[2];
+	char c;
+
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	CHECK_OK(pipe(p));
+	CHECK_EQ(send(sv[1], "s", 1, 0), 1);
+	CHECK_EQ(write(p[1], "p", 1), 1);
+	CHECK_EQ(splice(sv[0], bad, p[1], bad, 0, 0x100), 0);
+	CHECK_ERR(splice(sv[0], NULL, p[1], NULL, 1, 0x100), EINVAL);
+	CHECK_ERR(splice(sv[0], bad, p[1], &off, 1, 0), ESPIPE);
+	CHECK_ERR(splice(sv[0], bad, p[1], NULL, 1, 0), EFAULT);
+	CHECK_ERR(splice(p[0], NULL, sv[0], bad, 1, 0), EFAULT);
+	CHECK_ERR(splice(sv[0], bad, sv[1], NULL, 1, 0), EFAULT);
+	CHECK_ERR(splice(sv[0], &off, p[1], NULL, 1, 0), EINVAL);
+	CHECK_ERR(splice(p[0], NULL, sv[0], &off, 1, 0), EINVAL);
+	CHECK_ERR(splice(sv[0], NULL, sv[1], NULL, 1, 0), EINVAL);
+	CHECK_EQ(recv(sv[0], &c, 1, MSG_DONTWAIT), 1);
+	CHECK_EQ(c, 's');
+	CHECK_EQ(read(p[0], &c, 1), 1);
+	CHECK_EQ(c, 'p');
+	CHECK_ERR(recv(sv[1], &c, 1, MSG_DONTWAIT), EAGAIN);
+	CHECK_OK(close(p[0]));
+	CHECK_OK(close(p[1]));
+	CHECK_OK(close(sv[0]));
+	CHECK_OK(close(sv[1]));
+}
+
 /* closefrom and close_range (without and with CLOSE_RANGE_UNSHARE)
  * release sockets; CLOSE_RANGE_CLOEXEC keeps them and sets the flag. */
 static void
@@ -1790,6 +1827,7 @@ static const struct th_test tests[] = {
 	{ "send_to_outside", send_to_outside },
 	{ "bad_pointers_efault", bad_pointers_efault },
 	{ "raw_close_reclaimed", raw_close_reclaimed },
+	{ "splice_checks_as_linux", splice_checks_as_linux },
 };
 
 TH_MAIN(tests)
