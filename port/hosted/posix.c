@@ -964,8 +964,10 @@ poll_pass(struct pollfd *fds, nfds_t nfds, struct poll_slot *slot,
 	return ready;
 }
 
-int
-ksp_poll(struct pollfd *fds, nfds_t nfds, int timeout)
+/* ksp_poll() on @fds, a copy in the library's memory; -1/errno or the
+ * ready count. */
+static int
+poll_fds(struct pollfd *fds, nfds_t nfds, int timeout)
 {
 	struct poll_slot stack_slot[POLL_STACK_FDS];
 	struct pollfd stack_hp[POLL_STACK_FDS + 1];
@@ -977,11 +979,6 @@ ksp_poll(struct pollfd *fds, nfds_t nfds, int timeout)
 	bool timed_out = timeout == 0, reg = false;
 	int ready = 0, err = 0;
 
-	if (nfds > (nfds_t)INT32_MAX ||
-	    (nfds > 0 && !ksp__fd_below_limit((long)nfds - 1)))
-		return fail(-EINVAL);
-	if (nfds > 0 && fds == NULL)
-		return fail(-EFAULT);
 	if (timeout > 0)
 		deadline = ksp__now() + (int64_t)timeout * 1000000;
 	if (nfds > POLL_STACK_FDS) {
@@ -1072,4 +1069,37 @@ out:
 		free(hp);
 	}
 	return err < 0 ? fail(err) : ready;
+}
+
+/*
+ * As do_sys_poll(): the count is checked against the descriptor limit,
+ * then the program's array is read through the copy hooks, and the
+ * answers are written back the same way (EFAULT when they cannot be).
+ */
+int
+ksp_poll(struct pollfd *ufds, nfds_t nfds, int timeout)
+{
+	struct pollfd stack_fds[POLL_STACK_FDS], *k = stack_fds;
+	size_t size = nfds * sizeof(*k);
+	int r;
+
+	if (nfds > (nfds_t)INT32_MAX ||
+	    (nfds > 0 && !ksp__fd_below_limit((long)nfds - 1)))
+		return fail(-EINVAL);
+	if (nfds > POLL_STACK_FDS) {
+		k = malloc(size);
+		if (k == NULL)
+			return fail(-ENOMEM);
+	}
+	if (nfds > 0 && ksp__copy_from_user(k, ufds, size) < 0) {
+		r = fail(-EFAULT);
+		goto free_copy;
+	}
+	r = poll_fds(k, nfds, timeout);
+	if (r >= 0 && nfds > 0 && ksp__copy_to_user(ufds, k, size) < 0)
+		r = fail(-EFAULT);
+free_copy:
+	if (k != stack_fds)
+		free(k);
+	return r;
 }
