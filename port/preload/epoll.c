@@ -901,8 +901,12 @@ ep_wait(int epfd, struct kp_epoll *ep, struct epoll_event *events, int max,
 }
 
 /* Up to this many events are gathered on the stack; more, in an
- * allocation for the call. */
+ * allocation for the call, of at most KP_EP_BATCH: a call reports at
+ * most that many (epoll_wait may report fewer than are ready, and the
+ * rest wait for the next call), so a program that passes a huge
+ * maxevents does not make every call allocate as much. */
 #define KP_EP_FEW	64
+#define KP_EP_BATCH	1024
 
 /*
  * ep_wait into a buffer of the library's, then the events go to the
@@ -919,6 +923,8 @@ ep_wait_user(int epfd, struct kp_epoll *ep, struct epoll_event *uevents,
 	struct epoll_event few[KP_EP_FEW], *k = few;
 	int n;
 
+	if (max > KP_EP_BATCH)
+		max = KP_EP_BATCH;
 	if (max > KP_EP_FEW) {
 		k = malloc((size_t)max * sizeof(*k));
 		if (k == NULL)
