@@ -183,31 +183,69 @@ kernel_refuses(const void *fds, nfds_t nfds)
 		nfds > rl.rlim_cur);
 }
 
+static bool any_mapped(const struct pollfd *fds, nfds_t nfds);
+
+/*
+ * Whether a socket's number is in the program's array at @ufds, read
+ * KP_POLL_FEW entries at a time through @few: 1 or 0, or -EFAULT.
+ */
+static int
+any_mapped_user(uintptr_t ufds, nfds_t nfds, struct pollfd *few)
+{
+	for (nfds_t i = 0; i < nfds; i += KP_POLL_FEW) {
+		nfds_t n = nfds - i < KP_POLL_FEW ? nfds - i : KP_POLL_FEW;
+
+		if (ksp__copy_from_user(few, (const void *)(ufds + i * sizeof(*few)),
+					n * sizeof(*few)) < 0)
+			return -EFAULT;
+		if (any_mapped(few, n))
+			return 1;
+	}
+	return 0;
+}
+
 /*
  * The program's pollfd array at @ufds (an address: glibc declares poll's
- * array write-only, which it is not), read through the copy hook into @few or an
- * allocation (*@out; free with fds_release). Returns 0, -EFAULT (a bad
+ * array write-only, which it is not), read through the copy hook into
+ * @few or an allocation (*@out; free with fds_release). Returns 0 when a
+ * socket's number is in it; 1 when none is (nothing is kept: the call is
+ * the kernel's, and a large array costs no allocation); -EFAULT (a bad
  * array: the caller hands the call to the kernel unread, which fails it
- * with Linux's errno in Linux's order) or -ENOMEM.
+ * with Linux's errno in Linux's order); or -ENOMEM.
  */
 static int
 fds_copy_in(uintptr_t ufds, nfds_t nfds, struct pollfd *few,
 	    struct pollfd **out)
 {
 	struct pollfd *k = few;
+	int m;
 
+	if (kp__fd_count() == 0)
+		return 1;
 	if (nfds > KP_POLL_FEW) {
+		m = any_mapped_user(ufds, nfds, few);
+		if (m <= 0)
+			return m < 0 ? m : 1;
 		k = malloc(nfds * sizeof(*k));
 		if (k == NULL)
 			return -ENOMEM;
 	}
-	if (nfds > 0 && ksp__copy_from_user(k, (const void *)ufds, nfds * sizeof(*k)) < 0) {
-		if (k != few)
-			free(k);
-		return -EFAULT;
+	if (nfds > 0 && ksp__copy_from_user(k, (const void *)ufds,
+					    nfds * sizeof(*k)) < 0) {
+		m = -EFAULT;
+		goto release;
+	}
+	if (!any_mapped(k, nfds)) {
+		m = 1;
+		goto release;
 	}
 	*out = k;
 	return 0;
+
+release:
+	if (k != few)
+		free(k);
+	return m;
 }
 
 static void
@@ -405,11 +443,8 @@ poll(struct pollfd *fds, nfds_t nfds, int timeout)
 	r = fds_copy_in((uintptr_t)fds, nfds, few, &k);
 	if (r == -ENOMEM)
 		return (int)fail(r);
-	if (r < 0 || !any_mapped(k, nfds)) {
-		if (r == 0)
-			fds_release(k, few);
+	if (r != 0)
 		return (int)syscall(SYS_poll, fds, nfds, timeout);
-	}
 	r = poll_copied(fds, k, nfds, deadline_ms(timeout), NULL);
 	fds_release(k, few);
 	return r < 0 ? (int)fail(r) : r;
@@ -430,17 +465,17 @@ ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *ts,
 	if (r == 0 && mask != NULL) {
 		sigemptyset(&kmask);
 		km = &kmask;
-		if (ksp__copy_from_user(km, mask, _NSIG / 8) < 0)
+		if (ksp__copy_from_user(km, mask, _NSIG / 8) < 0) {
+			fds_release(k, few);
 			r = -EFAULT;
+		}
 	}
-	/* A bad array or mask goes to the kernel unread: it checks the time,
-	 * then the mask, then the array, and fails as Linux does without
-	 * polling anything. */
-	if (r < 0 || !any_mapped(k, nfds)) {
+	/* No socket, or a bad array or mask: the kernel's. It checks the
+	 * time, then the mask, then the array, and fails as Linux does
+	 * without polling anything. */
+	if (r != 0) {
 		struct timespec copy, *tp = NULL;
 
-		if (k != NULL)
-			fds_release(k, few);
 		/* glibc's ppoll does not write the time left back. */
 		if (ts != NULL) {
 			copy = *ts;

@@ -1079,6 +1079,21 @@ bad_pointers_efault(void)
 	CHECK_OK(mprotect(ro, (size_t)pg, PROT_READ));
 	CHECK_ERR(poll(ro, 1, 0), EFAULT);
 	CHECK_OK(munmap(ro, (size_t)pg));
+	/* A long array that runs into a hole, sockets in its readable part. */
+	ro = mmap(NULL, 2 * (size_t)pg, PROT_READ | PROT_WRITE,
+		  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(ro != MAP_FAILED);
+	CHECK_OK(munmap((char *)ro + pg, (size_t)pg));
+	{
+		struct pollfd *arr = (struct pollfd *)((char *)ro + pg) - 50;
+
+		for (int i = 0; i < 50; i++)
+			arr[i] = p;
+		CHECK_ERR(poll(arr, 100, 0), EFAULT);
+		CHECK_ERR(ppoll(arr, 100, &ts0, NULL), EFAULT);
+		CHECK_EQ(poll(arr, 50, 0), 50);
+	}
+	CHECK_OK(munmap(ro, (size_t)pg));
 	/* The calls still work. */
 	CHECK_EQ(poll(&p, 1, 0), 1);
 	CHECK_EQ(p.revents, POLLOUT);
