@@ -677,6 +677,89 @@ ksp__sys_writev(struct ks_sock *so, const struct ks_iovec *uiov, int iovcnt)
 	return rw_iov(so, uiov, iovcnt, true);
 }
 
+/* -- the socket's owner: fcntl and ioctl on its file -- */
+
+/* Linux's F_OWNER_* (struct f_owner_ex's type). */
+#define KSP_F_OWNER_TID		0
+#define KSP_F_OWNER_PID		1
+#define KSP_F_OWNER_PGRP	2
+
+/* Layout of struct f_owner_ex. */
+struct ksp_owner_ex {
+	int	type;
+	int	pid;
+};
+
+/* See boundary.h: f_setown(), which reads F_SETOWN's argument as an
+ * int. */
+int
+ksp__sys_setown(struct ks_sock *so, long arg)
+{
+	int who = (int)arg;
+
+	if (who == INT_MIN)
+		return -KS_EINVAL;
+	if (who != 0 && !ks_port()->pid_exists(who < 0 ? -who : who))
+		return -KS_ESRCH;
+	ks_set_owner(so, who);
+	return 0;
+}
+
+/*
+ * See boundary.h: f_setown_ex() and f_getown_ex(). A thread owner is
+ * kept as its process, which is where ksock sends SIGURG (so F_GETOWN_EX
+ * says F_OWNER_PID for it).
+ */
+int
+ksp__sys_owner_ex(struct ks_sock *so, bool set, void *uox)
+{
+	struct ksp_owner_ex ox;
+	int32_t owner;
+
+	if (!set) {
+		owner = ks_get_owner(so);
+		ox.type = owner < 0 ? KSP_F_OWNER_PGRP : KSP_F_OWNER_PID;
+		ox.pid = owner < 0 ? -owner : owner;
+		return to_user(uox, &ox, sizeof(ox));
+	}
+	if (from_user(&ox, uox, sizeof(ox)) < 0)
+		return -KS_EFAULT;
+	if (ox.type != KSP_F_OWNER_TID && ox.type != KSP_F_OWNER_PID &&
+	    ox.type != KSP_F_OWNER_PGRP)
+		return -KS_EINVAL;
+	/* find_vpid(): a negative number names no process. */
+	if (ox.pid != 0 && (ox.pid < 0 || !ks_port()->pid_exists(ox.pid)))
+		return -KS_ESRCH;
+	ks_set_owner(so, ox.type == KSP_F_OWNER_PGRP ? -ox.pid : ox.pid);
+	return 0;
+}
+
+/* Linux's FIOSETOWN, SIOCSPGRP, FIOGETOWN, SIOCGPGRP. */
+#define KSP_FIOSETOWN	0x8901
+#define KSP_SIOCSPGRP	0x8902
+#define KSP_FIOGETOWN	0x8903
+#define KSP_SIOCGPGRP	0x8904
+
+/* See boundary.h: sock_ioctl()'s owner commands. */
+int
+ksp__sys_owner_ioctl(struct ks_sock *so, unsigned long req, void *uarg)
+{
+	int v;
+
+	switch (req) {
+	case KSP_FIOSETOWN:
+	case KSP_SIOCSPGRP:
+		if (from_user(&v, uarg, sizeof(v)) < 0)
+			return -KS_EFAULT;
+		return ksp__sys_setown(so, v);
+	case KSP_FIOGETOWN:
+	case KSP_SIOCGPGRP:
+		v = ks_get_owner(so);
+		return to_user(uarg, &v, sizeof(v));
+	}
+	return -KS_ENOTTY;
+}
+
 /* See boundary.h. */
 long
 ksp__sys_call(struct ks_sock *so, enum ksp_sys call, const long a[5])

@@ -144,6 +144,18 @@ long	ksp__sys_readv(struct ks_sock *so, const struct ks_iovec *uiov,
 long	ksp__sys_writev(struct ks_sock *so, const struct ks_iovec *uiov,
 			int iovcnt);
 
+/* The socket's owner (SIGIO, SIGURG), for both front ends: fcntl(2)'s
+ * F_SETOWN, with @arg read as an int (0, -KS_EINVAL for INT_MIN,
+ * -KS_ESRCH for no such process); F_SETOWN_EX (@set) and F_GETOWN_EX
+ * through the struct f_owner_ex at @uox (0, -KS_EFAULT, -KS_EINVAL for
+ * an unknown type, -KS_ESRCH); and the ioctls FIOSETOWN, SIOCSPGRP,
+ * FIOGETOWN and SIOCGPGRP through the int at @uarg (-KS_ENOTTY for any
+ * other @req, which the caller then hands to ks_ioctl()). */
+int	ksp__sys_setown(struct ks_sock *so, long arg);
+int	ksp__sys_owner_ex(struct ks_sock *so, bool set, void *uox);
+int	ksp__sys_owner_ioctl(struct ks_sock *so, unsigned long req,
+			     void *uarg);
+
 /*
  * The same calls by number, for a front end that forwards calls as a
  * number and arguments (socketcall(2)'s idea; ksockd's requests): the

@@ -583,42 +583,6 @@ ksp_fstat(int fd, struct stat *st)
 	return err < 0 ? fail(err) : 0;
 }
 
-/* F_SETOWN on a socket: a pid or -pgrp that exists (ESRCH otherwise). */
-static int
-sock_setown(struct ks_sock *so, long arg)
-{
-	int who = (int)arg;
-
-	if (who == INT_MIN)
-		return -EINVAL;
-	if (who != 0 && !ksp__pid_exists(who < 0 ? -who : who))
-		return -ESRCH;
-	ks_set_owner(so, who);
-	return 0;
-}
-
-/* F_SETOWN_EX / F_GETOWN_EX on a socket; a thread owner is kept as its
- * process, which is where ksock sends SIGURG. */
-static int
-sock_owner_ex(struct ks_sock *so, int cmd, struct f_owner_ex *ox)
-{
-	int32_t owner;
-
-	if (ox == NULL)
-		return -EFAULT;
-	if (cmd == F_GETOWN_EX) {
-		owner = ks_get_owner(so);
-		ox->type = owner < 0 ? F_OWNER_PGRP : F_OWNER_PID;
-		ox->pid = owner < 0 ? -owner : owner;
-		return 0;
-	}
-	if (ox->type == F_OWNER_PGRP)
-		return sock_setown(so, -(long)ox->pid);
-	if (ox->type == F_OWNER_PID || ox->type == F_OWNER_TID)
-		return sock_setown(so, ox->pid);
-	return -EINVAL;
-}
-
 /* fcntl on a real descriptor, as a result or -errno. */
 static int
 host_fcntl(int hostfd, int cmd, long arg)
@@ -700,7 +664,7 @@ ksp_fcntl(int fd, int cmd, ...)
 		if (f->so == NULL)
 			r = host_fcntl(f->hostfd, F_SETOWN, arg);
 		else
-			r = sock_setown(f->so, arg);
+			r = ksp__sys_setown(f->so, arg);
 		break;
 	case F_GETOWN:
 		if (f->so == NULL)
@@ -717,7 +681,8 @@ ksp_fcntl(int fd, int cmd, ...)
 		if (f->so == NULL)
 			r = host_fcntl(f->hostfd, cmd, arg);
 		else
-			r = sock_owner_ex(f->so, cmd, (struct f_owner_ex *)arg);
+			r = ksp__sys_owner_ex(f->so, cmd == F_SETOWN_EX,
+					      (void *)arg);
 		break;
 	case F_GETPIPE_SZ:
 	case F_SETPIPE_SZ:
@@ -757,17 +722,8 @@ sock_file_ioctl(struct ksp_file *f, unsigned long req, void *arg)
 		else
 			atomic_fetch_and(&f->fl, ~(unsigned)O_ASYNC);
 		return 0;
-	case FIOSETOWN:
-	case SIOCSPGRP:
-		if (ksp__copy_from_user(&v, arg, sizeof(v)) < 0)
-			return -EFAULT;
-		return sock_setown(f->so, v);
-	case FIOGETOWN:
-	case SIOCGPGRP:
-		v = ks_get_owner(f->so);
-		return ksp__copy_to_user(arg, &v, sizeof(v)) < 0 ? -EFAULT : 0;
 	default:
-		return -ENOTTY;
+		return ksp__sys_owner_ioctl(f->so, req, arg);
 	}
 }
 
@@ -1008,8 +964,10 @@ poll_pass(struct pollfd *fds, nfds_t nfds, struct poll_slot *slot,
 	return ready;
 }
 
-int
-ksp_poll(struct pollfd *fds, nfds_t nfds, int timeout)
+/* ksp_poll() on @fds, a copy in the library's memory; -1/errno or the
+ * ready count. */
+static int
+poll_fds(struct pollfd *fds, nfds_t nfds, int timeout)
 {
 	struct poll_slot stack_slot[POLL_STACK_FDS];
 	struct pollfd stack_hp[POLL_STACK_FDS + 1];
@@ -1021,11 +979,6 @@ ksp_poll(struct pollfd *fds, nfds_t nfds, int timeout)
 	bool timed_out = timeout == 0, reg = false;
 	int ready = 0, err = 0;
 
-	if (nfds > (nfds_t)INT32_MAX ||
-	    (nfds > 0 && !ksp__fd_below_limit((long)nfds - 1)))
-		return fail(-EINVAL);
-	if (nfds > 0 && fds == NULL)
-		return fail(-EFAULT);
 	if (timeout > 0)
 		deadline = ksp__now() + (int64_t)timeout * 1000000;
 	if (nfds > POLL_STACK_FDS) {
@@ -1116,4 +1069,37 @@ out:
 		free(hp);
 	}
 	return err < 0 ? fail(err) : ready;
+}
+
+/*
+ * As do_sys_poll(): the count is checked against the descriptor limit,
+ * then the program's array is read through the copy hooks, and the
+ * answers are written back the same way (EFAULT when they cannot be).
+ */
+int
+ksp_poll(struct pollfd *ufds, nfds_t nfds, int timeout)
+{
+	struct pollfd stack_fds[POLL_STACK_FDS], *k = stack_fds;
+	size_t size = nfds * sizeof(*k);
+	int r;
+
+	if (nfds > (nfds_t)INT32_MAX ||
+	    (nfds > 0 && !ksp__fd_below_limit((long)nfds - 1)))
+		return fail(-EINVAL);
+	if (nfds > POLL_STACK_FDS) {
+		k = malloc(size);
+		if (k == NULL)
+			return fail(-ENOMEM);
+	}
+	if (nfds > 0 && ksp__copy_from_user(k, ufds, size) < 0) {
+		r = fail(-EFAULT);
+		goto free_copy;
+	}
+	r = poll_fds(k, nfds, timeout);
+	if (r >= 0 && nfds > 0 && ksp__copy_to_user(ufds, k, size) < 0)
+		r = fail(-EFAULT);
+free_copy:
+	if (k != stack_fds)
+		free(k);
+	return r;
 }

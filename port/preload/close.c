@@ -17,8 +17,9 @@
  *                             one does (ks_fork_child()).
  *
  * What a program does with raw system-call instructions stays out of
- * reach; fdmap.c's lookup then notices a number closed behind its back
- * (its placeholder is gone) and drops the socket.
+ * reach; a number closed behind the library's back is noticed when the
+ * library sees the kernel hand it out again (kp__fd_kernel_new(): here
+ * for syscall(3) and pipe, elsewhere for open, socket, accept, dup).
  *
  * Since this file interposes syscall(3), the library's own raw calls go
  * to libc's syscall through kp__syscall().
@@ -39,6 +40,7 @@
 #include <unistd.h>
 
 #include "preload.h"
+#include "../hosted/hosted.h"
 
 #undef syscall
 
@@ -126,6 +128,57 @@ closefrom(int lowfd)
 
 /* -- syscall(3) -- */
 
+/*
+ * Whether system call @nr returns a new descriptor: the number was free
+ * in the kernel, so an entry the map still has there is one a raw close
+ * left behind (kp__fd_kernel_new()).
+ */
+static bool
+makes_number(long nr)
+{
+	switch (nr) {
+	case SYS_open:
+	case SYS_openat:
+	case SYS_openat2:
+	case SYS_creat:
+	case SYS_open_by_handle_at:
+	case SYS_socket:
+	case SYS_accept:
+	case SYS_accept4:
+	case SYS_epoll_create:
+	case SYS_epoll_create1:
+	case SYS_eventfd:
+	case SYS_eventfd2:
+	case SYS_signalfd:
+	case SYS_signalfd4:
+	case SYS_timerfd_create:
+	case SYS_inotify_init:
+	case SYS_inotify_init1:
+	case SYS_memfd_create:
+	case SYS_pidfd_open:
+	case SYS_pidfd_getfd:
+	case SYS_fanotify_init:
+	case SYS_userfaultfd:
+	case SYS_perf_event_open:
+	case SYS_io_uring_setup:
+		return true;
+	}
+	return false;
+}
+
+/* Both numbers of a pipe the kernel just made (read through the copy
+ * hook: the kernel wrote them, but another thread may unmap them). */
+static void
+kernel_new_pair(const int *ufds)
+{
+	int k[2];
+
+	if (ksp__copy_from_user(k, ufds, sizeof(k)) == 0) {
+		kp__fd_kernel_new(k[0]);
+		kp__fd_kernel_new(k[1]);
+	}
+}
+
 /* glibc's clone() child entry: fn and arg of the caller. */
 struct clone_start {
 	int	(*fn)(void *);
@@ -209,6 +262,12 @@ syscall(long nr, ...)
 		if (kp__fd_is_mapped((int)a[0]))
 			return sock_syscall(nr, a);
 		break;
+	case SYS_pipe:
+	case SYS_pipe2:
+		r = kp__syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+		if (r == 0)
+			kernel_new_pair((const int *)a[0]);
+		return r;
 	case SYS_clone:
 		if ((a[0] & CLONE_VM) || a[1] != 0)
 			break;
@@ -217,7 +276,29 @@ syscall(long nr, ...)
 			kp__fork_child();
 		return r;
 	}
-	return kp__syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+	r = kp__syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+	if (makes_number(nr) || (nr == SYS_fcntl && (a[1] == F_DUPFD ||
+						      a[1] == F_DUPFD_CLOEXEC)))
+		kp__fd_kernel_new(r);
+	return r;
+}
+
+/* -- pipe -- */
+
+KP_EXPORT int
+pipe2(int fds[2], int flags)
+{
+	long r = kp__syscall(SYS_pipe2, fds, flags);
+
+	if (r == 0)
+		kernel_new_pair(fds);
+	return (int)r;
+}
+
+KP_EXPORT int
+pipe(int fds[2])
+{
+	return pipe2(fds, 0);
 }
 
 /* -- clone -- */

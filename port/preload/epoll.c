@@ -576,13 +576,21 @@ ep_ctl_nested(struct kp_epoll *ep, int op, int fd, struct kp_file *inner,
 }
 
 KP_EXPORT int
-epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+epoll_ctl(int epfd, int op, int fd, struct epoll_event *uev)
 {
+	struct epoll_event kev, *ev = uev;
 	struct kp_file *ef, *f;
 	int err;
 
 	if (!kp__fd_is_mapped(fd))
-		return (int)syscall(SYS_epoll_ctl, epfd, op, fd, ev);
+		return (int)syscall(SYS_epoll_ctl, epfd, op, fd, uev);
+	/* Linux reads the event first, for the operations that have one; a
+	 * bad one goes to the kernel unread, which fails with EFAULT. */
+	if ((op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD) && uev != NULL) {
+		if (ksp__copy_from_user(&kev, uev, sizeof(kev)) < 0)
+			return (int)syscall(SYS_epoll_ctl, epfd, op, fd, uev);
+		ev = &kev;
+	}
 	f = kp__fd_get(fd);
 	if (f == NULL || f->kind == KP_EPOLL) {
 		/* A nested epoll instance is the kernel's business; the
@@ -892,6 +900,44 @@ ep_wait(int epfd, struct kp_epoll *ep, struct epoll_event *events, int max,
 	}
 }
 
+/* Up to this many events are gathered on the stack; more, in an
+ * allocation for the call, of at most KP_EP_BATCH: a call reports at
+ * most that many (epoll_wait may report fewer than are ready, and the
+ * rest wait for the next call), so a program that passes a huge
+ * maxevents does not make every call allocate as much. */
+#define KP_EP_FEW	64
+#define KP_EP_BATCH	1024
+
+/*
+ * ep_wait into a buffer of the library's, then the events go to the
+ * program's array @uevents through the copy hook: -EFAULT (as Linux) when
+ * they cannot be written there. Unlike Linux, the events gathered for
+ * such a call are not put back (an edge-triggered or one-shot item's
+ * event is lost); a program that passes a bad array has lost track of
+ * its events already.
+ */
+static int
+ep_wait_user(int epfd, struct kp_epoll *ep, struct epoll_event *uevents,
+	     int max, int64_t deadline, const sigset_t *mask)
+{
+	struct epoll_event few[KP_EP_FEW], *k = few;
+	int n;
+
+	if (max > KP_EP_BATCH)
+		max = KP_EP_BATCH;
+	if (max > KP_EP_FEW) {
+		k = malloc((size_t)max * sizeof(*k));
+		if (k == NULL)
+			return -ENOMEM;
+	}
+	n = ep_wait(epfd, ep, k, max, deadline, mask);
+	if (n > 0 && ksp__copy_to_user(uevents, k, (size_t)n * sizeof(*k)) < 0)
+		n = -EFAULT;
+	if (k != few)
+		free(k);
+	return n;
+}
+
 static int
 do_epoll_wait(int epfd, struct epoll_event *events, int max, int64_t deadline,
 	      const sigset_t *mask, const struct timespec *ts, int timeout_ms)
@@ -914,7 +960,7 @@ do_epoll_wait(int epfd, struct epoll_event *events, int max, int64_t deadline,
 	else if (events == NULL)
 		r = -EFAULT;
 	else
-		r = ep_wait(epfd, ef->ep, events, max, deadline, mask);
+		r = ep_wait_user(epfd, ef->ep, events, max, deadline, mask);
 	kp__file_put(ef);
 	return r < 0 ? (int)fail(r) : r;
 
@@ -976,10 +1022,19 @@ KP_EXPORT int
 epoll_pwait2(int epfd, struct epoll_event *events, int max,
 	     const struct timespec *ts, const sigset_t *mask)
 {
-	if (ts != NULL && (ts->tv_sec < 0 || ts->tv_nsec < 0 ||
-			   ts->tv_nsec >= 1000000000))
+	struct timespec kts;
+
+	/* Linux reads the time first: a bad one goes to the kernel unread,
+	 * which fails with EFAULT. */
+	if (ts != NULL && ksp__copy_from_user(&kts, ts, sizeof(kts)) < 0)
+		return (int)syscall(SYS_epoll_pwait2, epfd, events, max, ts,
+				    mask, _NSIG / 8);
+	if (ts != NULL && (kts.tv_sec < 0 || kts.tv_nsec < 0 ||
+			   kts.tv_nsec >= 1000000000))
 		return (int)fail(-EINVAL);
-	/* INT_MIN: not a millisecond timeout; the kernel gets @ts itself. */
-	return do_epoll_wait(epfd, events, max, deadline_ts(ts), mask, ts,
-			     INT_MIN);
+	/* INT_MIN: not a millisecond timeout; the kernel gets the time
+	 * itself. */
+	return do_epoll_wait(epfd, events, max,
+			     deadline_ts(ts != NULL ? &kts : NULL), mask,
+			     ts != NULL ? &kts : NULL, INT_MIN);
 }

@@ -183,23 +183,18 @@ entry_get(int fd)
  * plain kernel descriptor (or not open). Returns &kp_stale for a socket
  * inherited over fork; putting it is harmless.
  *
- * A socket's number is checked to still hold a placeholder (one fstat):
- * a program may have closed it with a raw system call the library never
- * saw, and the kernel may have given the number to a new file since. Such
- * an entry is dropped here, which releases the socket (its peer sees the
- * end of the stream), and the number is the kernel's again.
+ * The map is trusted: no system call is made here, since this is the
+ * lookup of every socket call. A number a program closed with a raw
+ * system-call instruction (which no library sees) keeps its entry until
+ * the library sees the kernel hand the number out again
+ * (kp__fd_kernel_new(): open, socket, accept, dup, pipe, syscall(3)...),
+ * which drops it. Until then, calls on that number still reach the
+ * socket (docs/ksock-run.md, "raw system calls").
  */
 struct kp_file *
 kp__fd_get(int fd)
 {
-	struct kp_file *f = entry_get(fd);
-
-	if (f == NULL || f->kind == KP_EPOLL || f->kind == KP_HOST ||
-	    kp__placeholder_is(fd))
-		return f;
-	kp__fd_take_if(fd, f);
-	kp__file_put(f);
-	return NULL;
+	return entry_get(fd);
 }
 
 /*
@@ -274,8 +269,8 @@ kp__fd_take_if(int fd, struct kp_file *f)
 /*
  * The kernel just handed out @fd for a new file of its own, so the number
  * was free: an entry there is what a raw close left behind, and goes now
- * (one load when there is none), releasing its socket at once instead of
- * at the number's next lookup.
+ * (one load when there is none), releasing its socket. This is where a
+ * raw close is noticed: lookups trust the map (kp__fd_get()).
  */
 void
 kp__fd_kernel_new(long fd)
@@ -283,6 +278,10 @@ kp__fd_kernel_new(long fd)
 	struct kp_file *f;
 
 	if (fd < 0 || !kp__fd_is_mapped((int)fd))
+		return;
+	/* A vfork child has a table of its own and the parent's map: what
+	 * it opens says nothing of the parent's numbers. */
+	if (kp__in_vfork_child())
 		return;
 	f = entry_get((int)fd);
 	if (f != NULL) {

@@ -183,6 +183,78 @@ kernel_refuses(const void *fds, nfds_t nfds)
 		nfds > rl.rlim_cur);
 }
 
+static bool any_mapped(const struct pollfd *fds, nfds_t nfds);
+
+/*
+ * Whether a socket's number is in the program's array at @ufds, read
+ * KP_POLL_FEW entries at a time through @few: 1 or 0, or -EFAULT.
+ */
+static int
+any_mapped_user(uintptr_t ufds, nfds_t nfds, struct pollfd *few)
+{
+	for (nfds_t i = 0; i < nfds; i += KP_POLL_FEW) {
+		nfds_t n = nfds - i < KP_POLL_FEW ? nfds - i : KP_POLL_FEW;
+
+		if (ksp__copy_from_user(few, (const void *)(ufds + i * sizeof(*few)),
+					n * sizeof(*few)) < 0)
+			return -EFAULT;
+		if (any_mapped(few, n))
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * The program's pollfd array at @ufds (an address: glibc declares poll's
+ * array write-only, which it is not), read through the copy hook into
+ * @few or an allocation (*@out; free with fds_release). Returns 0 when a
+ * socket's number is in it; 1 when none is (nothing is kept: the call is
+ * the kernel's, and a large array costs no allocation); -EFAULT (a bad
+ * array: the caller hands the call to the kernel unread, which fails it
+ * with Linux's errno in Linux's order); or -ENOMEM.
+ */
+static int
+fds_copy_in(uintptr_t ufds, nfds_t nfds, struct pollfd *few,
+	    struct pollfd **out)
+{
+	struct pollfd *k = few;
+	int m;
+
+	if (kp__fd_count() == 0)
+		return 1;
+	if (nfds > KP_POLL_FEW) {
+		m = any_mapped_user(ufds, nfds, few);
+		if (m <= 0)
+			return m < 0 ? m : 1;
+		k = malloc(nfds * sizeof(*k));
+		if (k == NULL)
+			return -ENOMEM;
+	}
+	if (nfds > 0 && ksp__copy_from_user(k, (const void *)ufds,
+					    nfds * sizeof(*k)) < 0) {
+		m = -EFAULT;
+		goto release;
+	}
+	if (!any_mapped(k, nfds)) {
+		m = 1;
+		goto release;
+	}
+	*out = k;
+	return 0;
+
+release:
+	if (k != few)
+		free(k);
+	return m;
+}
+
+static void
+fds_release(struct pollfd *k, struct pollfd *few)
+{
+	if (k != few)
+		free(k);
+}
+
 static bool
 any_mapped(const struct pollfd *fds, nfds_t nfds)
 {
@@ -344,14 +416,37 @@ deadline_ts(const struct timespec *ts)
 	return now_ns() + (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
 }
 
+/*
+ * kp_poll on the copy @k of the program's array @ufds, whose answers are
+ * written back through the copy hook (-EFAULT when they cannot be, as
+ * Linux). Returns the ready count or -errno.
+ */
+static int
+poll_copied(struct pollfd *ufds, struct pollfd *k, nfds_t nfds,
+	    int64_t deadline, const sigset_t *mask)
+{
+	int r = kp_poll(k, nfds, deadline, mask);
+
+	if (r >= 0 && ksp__copy_to_user(ufds, k, nfds * sizeof(*k)) < 0)
+		r = -EFAULT;
+	return r;
+}
+
 KP_EXPORT int
 poll(struct pollfd *fds, nfds_t nfds, int timeout)
 {
+	struct pollfd few[KP_POLL_FEW], *k;
 	int r;
 
-	if (kernel_refuses(fds, nfds) || !any_mapped(fds, nfds))
+	if (kernel_refuses(fds, nfds))
 		return (int)syscall(SYS_poll, fds, nfds, timeout);
-	r = kp_poll(fds, nfds, deadline_ms(timeout), NULL);
+	r = fds_copy_in((uintptr_t)fds, nfds, few, &k);
+	if (r == -ENOMEM)
+		return (int)fail(r);
+	if (r != 0)
+		return (int)syscall(SYS_poll, fds, nfds, timeout);
+	r = poll_copied(fds, k, nfds, deadline_ms(timeout), NULL);
+	fds_release(k, few);
 	return r < 0 ? (int)fail(r) : r;
 }
 
@@ -359,9 +454,26 @@ KP_EXPORT int
 ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *ts,
       const sigset_t *mask)
 {
+	struct pollfd few[KP_POLL_FEW], *k = NULL;
+	sigset_t kmask, *km = NULL;
 	int r;
 
-	if (kernel_refuses(fds, nfds) || !any_mapped(fds, nfds)) {
+	r = kernel_refuses(fds, nfds) ? -EFAULT :
+	    fds_copy_in((uintptr_t)fds, nfds, few, &k);
+	if (r == -ENOMEM)
+		return (int)fail(r);
+	if (r == 0 && mask != NULL) {
+		sigemptyset(&kmask);
+		km = &kmask;
+		if (ksp__copy_from_user(km, mask, _NSIG / 8) < 0) {
+			fds_release(k, few);
+			r = -EFAULT;
+		}
+	}
+	/* No socket, or a bad array or mask: the kernel's. It checks the
+	 * time, then the mask, then the array, and fails as Linux does
+	 * without polling anything. */
+	if (r != 0) {
 		struct timespec copy, *tp = NULL;
 
 		/* glibc's ppoll does not write the time left back. */
@@ -372,9 +484,12 @@ ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *ts,
 		return (int)syscall(SYS_ppoll, fds, nfds, tp, mask, _NSIG / 8);
 	}
 	if (ts != NULL && (ts->tv_sec < 0 || ts->tv_nsec < 0 ||
-			   ts->tv_nsec >= 1000000000))
+			   ts->tv_nsec >= 1000000000)) {
+		fds_release(k, few);
 		return (int)fail(-EINVAL);
-	r = kp_poll(fds, nfds, deadline_ts(ts), mask);
+	}
+	r = poll_copied(fds, k, nfds, deadline_ts(ts), km);
+	fds_release(k, few);
 	return r < 0 ? (int)fail(r) : r;
 }
 
@@ -482,15 +597,59 @@ out:
 	return ready;
 }
 
+/* The bytes of a set the kernel reads for @nfds descriptors (whole longs),
+ * of which this library keeps FD_SETSIZE bits. */
+static size_t
+set_bytes(int nfds)
+{
+	size_t n = ((size_t)nfds + 63) / 64 * 8;
+
+	return n < sizeof(fd_set) ? n : sizeof(fd_set);
+}
+
+/*
+ * Copies of the program's sets (NULL stays NULL), read through the copy
+ * hook into @k. Returns 0, or -EFAULT: the caller then hands the call to
+ * the kernel unread, which fails it as Linux does.
+ */
+static int
+sets_copy_in(int nfds, fd_set *const u[3], fd_set k[3], fd_set *out[3])
+{
+	for (int i = 0; i < 3; i++) {
+		out[i] = NULL;
+		if (u[i] == NULL)
+			continue;
+		FD_ZERO(&k[i]);
+		if (ksp__copy_from_user(&k[i], u[i], set_bytes(nfds)) < 0)
+			return -EFAULT;
+		out[i] = &k[i];
+	}
+	return 0;
+}
+
+/* Writes the answers back (-EFAULT when it cannot, as Linux). */
+static int
+sets_copy_out(int nfds, fd_set *const u[3], fd_set *const k[3])
+{
+	for (int i = 0; i < 3; i++)
+		if (u[i] != NULL &&
+		    ksp__copy_to_user(u[i], k[i], set_bytes(nfds)) < 0)
+			return -EFAULT;
+	return 0;
+}
+
 KP_EXPORT int
 select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
 {
+	fd_set *const u[3] = { r, w, e };
+	fd_set ks[3], *k[3];
 	int64_t deadline = -1;
 	int ret;
 
 	if (nfds < 0)
 		return (int)fail(-EINVAL);
-	if (!sets_have_mapped(nfds, r, w, e))
+	if (sets_copy_in(nfds, u, ks, k) < 0 ||
+	    !sets_have_mapped(nfds, k[0], k[1], k[2]))
 		return (int)syscall(SYS_select, nfds, r, w, e, tv);
 	if (tv != NULL) {
 		if (tv->tv_sec < 0 || tv->tv_usec < 0)
@@ -498,7 +657,9 @@ select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
 		deadline = now_ns() + (int64_t)tv->tv_sec * 1000000000 +
 			   (int64_t)tv->tv_usec * 1000;
 	}
-	ret = kp_select(nfds, r, w, e, deadline, NULL);
+	ret = kp_select(nfds, k[0], k[1], k[2], deadline, NULL);
+	if (ret >= 0 && sets_copy_out(nfds, u, k) < 0)
+		ret = -EFAULT;
 	if (tv != NULL) {
 		/* As Linux: the time left is written back. */
 		int64_t left = deadline - now_ns();
@@ -515,11 +676,22 @@ KP_EXPORT int
 pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct timespec *ts,
 	const sigset_t *mask)
 {
+	fd_set *const u[3] = { r, w, e };
+	fd_set ks[3], *k[3];
+	sigset_t kmask, *km = NULL;
 	int ret;
 
 	if (nfds < 0)
 		return (int)fail(-EINVAL);
-	if (!sets_have_mapped(nfds, r, w, e)) {
+	ret = sets_copy_in(nfds, u, ks, k);
+	if (ret == 0 && mask != NULL) {
+		sigemptyset(&kmask);
+		km = &kmask;
+		if (ksp__copy_from_user(km, mask, _NSIG / 8) < 0)
+			ret = -EFAULT;
+	}
+	/* Bad sets or a bad mask go to the kernel unread (see ppoll). */
+	if (ret < 0 || !sets_have_mapped(nfds, k[0], k[1], k[2])) {
 		struct timespec copy, *tp = NULL;
 		struct { const sigset_t *ss; size_t len; } data = {
 			mask, _NSIG / 8,
@@ -534,6 +706,8 @@ pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct timespec *ts,
 	if (ts != NULL && (ts->tv_sec < 0 || ts->tv_nsec < 0 ||
 			   ts->tv_nsec >= 1000000000))
 		return (int)fail(-EINVAL);
-	ret = kp_select(nfds, r, w, e, deadline_ts(ts), mask);
+	ret = kp_select(nfds, k[0], k[1], k[2], deadline_ts(ts), km);
+	if (ret >= 0 && sets_copy_out(nfds, u, k) < 0)
+		ret = -EFAULT;
 	return ret < 0 ? (int)fail(ret) : ret;
 }

@@ -157,37 +157,6 @@ port_inflight_limit(uint32_t uid)
 static char placeholder_path[PATH_MAX];	/* [once] */
 static pthread_once_t placeholder_once = PTHREAD_ONCE_INIT;
 
-/*
- * What a placeholder is, so a lookup can tell that the number it maps was
- * closed behind the library's back (a raw close system call) and reused:
- * the (st_dev, st_ino) of the library's file, and of /dev/null once a
- * placeholder had to fall back to it.
- */
-struct kp_ident {
-	atomic_ulong	dev, ino;	/* [A] 0: unset */
-};
-static struct kp_ident ident_lib, ident_null;
-
-static void
-ident_set(struct kp_ident *id, const char *path)
-{
-	struct stat st;
-
-	if (syscall(SYS_newfstatat, AT_FDCWD, path, &st, 0) < 0)
-		return;
-	atomic_store(&id->dev, (unsigned long)st.st_dev);
-	atomic_store(&id->ino, (unsigned long)st.st_ino);
-}
-
-static bool
-ident_is(const struct kp_ident *id, const struct stat *st)
-{
-	return atomic_load_explicit(&id->ino, memory_order_relaxed) ==
-	       (unsigned long)st->st_ino &&
-	       atomic_load_explicit(&id->dev, memory_order_relaxed) ==
-	       (unsigned long)st->st_dev && st->st_ino != 0;
-}
-
 static void
 placeholder_path_init(void)
 {
@@ -199,7 +168,6 @@ placeholder_path_init(void)
 		strcpy(placeholder_path, info.dli_fname);
 	else
 		strcpy(placeholder_path, "/dev/null");
-	ident_set(&ident_lib, placeholder_path);
 }
 
 /* The file placeholders are opened on (its path, as the kernel names it). */
@@ -208,21 +176,6 @@ kp__placeholder_path(void)
 {
 	pthread_once(&placeholder_once, placeholder_path_init);
 	return placeholder_path;
-}
-
-/*
- * Whether @fd is (still) one of the library's placeholders: one fstat(2).
- * A number the program closed with a raw system call and the kernel gave
- * to another file fails this, and its entry must not serve a socket.
- */
-bool
-kp__placeholder_is(int fd)
-{
-	struct stat st;
-
-	if (syscall(SYS_fstat, fd, &st) < 0)
-		return false;
-	return ident_is(&ident_lib, &st) || ident_is(&ident_null, &st);
 }
 
 /*
@@ -240,11 +193,8 @@ kp__placeholder(bool cloexec)
 
 	pthread_once(&placeholder_once, placeholder_path_init);
 	fd = syscall(SYS_openat, AT_FDCWD, placeholder_path, flags);
-	if (fd < 0) {
-		if (atomic_load(&ident_null.ino) == 0)
-			ident_set(&ident_null, "/dev/null");
+	if (fd < 0)
 		fd = syscall(SYS_openat, AT_FDCWD, "/dev/null", flags);
-	}
 	if (fd < 0)
 		return -errno;
 	if (fd >= KP_MAX_FD) {
@@ -342,7 +292,11 @@ port_file_install(struct ks_file *kf, int flags)
 	}
 	fd = syscall(SYS_fcntl, f->hostfd, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD,
 		     0L);
-	return fd < 0 ? -KS_EMFILE : (int)fd;
+	if (fd < 0)
+		return -KS_EMFILE;
+	/* A raw close may have left an entry at the new number. */
+	kp__fd_kernel_new(fd);
+	return (int)fd;
 }
 
 static struct ks_sock *
@@ -519,8 +473,11 @@ port_pidfd_install(int32_t pid)
 {
 	long fd = syscall(SYS_pidfd_open, (pid_t)pid, 0);
 
-	if (fd >= 0)
+	if (fd >= 0) {
+		/* A raw close may have left an entry at the new number. */
+		kp__fd_kernel_new(fd);
 		return (int)fd;
+	}
 	if (errno == ESRCH || errno == EINVAL)
 		return -KS_ESRCH;
 	return errno == EMFILE || errno == ENFILE ? -KS_EMFILE : -KS_ENOMEM;

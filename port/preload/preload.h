@@ -102,7 +102,6 @@ void	kp__file_mem_put(struct kp_file *f);
 struct kp_file *kp__fd_get(int fd);
 bool	kp__fd_take_if(int fd, struct kp_file *f);
 void	kp__fd_kernel_new(long fd);
-bool	kp__placeholder_is(int fd);
 const char *kp__placeholder_path(void);
 bool	kp__fd_is_mapped(int fd);
 void	kp__fd_set(int fd, struct kp_file *f);

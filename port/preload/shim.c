@@ -256,25 +256,39 @@ sock_get(int fd, int *err)
 }
 
 /*
+ * Maps the placeholder @fd to @so; drops the creation reference. Returns
+ * @fd, or -ENOMEM with the socket and the placeholder closed.
+ */
+static int
+install_sock_at(struct ks_sock *so, int fd)
+{
+	struct kp_file *f = kp__file_new(KP_SOCK);
+
+	if (f == NULL) {
+		ks_close(so);
+		sys_close(fd);
+		return -ENOMEM;
+	}
+	f->so = so;
+	kp__fd_set(fd, f);
+	kp__file_put(f);
+	return fd;
+}
+
+/*
  * Gives @so a placeholder number and maps it; drops the creation
  * reference. Returns the descriptor or -errno.
  */
 int
 kp__install_sock(struct ks_sock *so, bool cloexec)
 {
-	struct kp_file *f = kp__file_new(KP_SOCK);
-	int fd;
+	int fd = kp__placeholder(cloexec);
 
-	if (f == NULL) {
+	if (fd < 0) {
 		ks_close(so);
-		return -ENOMEM;
+		return fd;
 	}
-	f->so = so;
-	fd = kp__placeholder(cloexec);
-	if (fd >= 0)
-		kp__fd_set(fd, f);
-	kp__file_put(f);
-	return fd;
+	return install_sock_at(so, fd);
 }
 
 /* ksock-run's counters (KSOCK_RUN_STATS) for a call's result @n. */
@@ -449,14 +463,29 @@ accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 	int nfd, err;
 
 	f = sock_get(fd, &err);
-	if (f == NULL)
-		return err < 0 ? (int)fail(err) :
-		       (int)syscall(SYS_accept4, fd, addr, len, flags);
+	if (f == NULL && err < 0)
+		return (int)fail(err);
+	if (f == NULL) {
+		long kfd = syscall(SYS_accept4, fd, addr, len, flags);
+
+		kp__fd_kernel_new(kfd);
+		return (int)kfd;
+	}
+	/* Linux takes the descriptor number before it dequeues: EMFILE
+	 * leaves the connection queued for a later accept. */
+	err = ksp__sys_accept_flags(flags);
+	nfd = err < 0 ? err : kp__placeholder((flags & SOCK_CLOEXEC) != 0);
+	if (nfd < 0) {
+		kp__file_put(f);
+		return (int)fail(nfd);
+	}
 	err = ksp__sys_accept(f->so, flags, &nso, addr, len);
 	kp__file_put(f);
-	if (err < 0)
+	if (err < 0) {
+		sys_close(nfd);
 		return (int)fail(err);
-	nfd = kp__install_sock(nso, (flags & SOCK_CLOEXEC) != 0);
+	}
+	nfd = install_sock_at(nso, nfd);
 	if (nfd < 0)
 		return (int)fail(nfd);
 	atomic_fetch_add(&kp_stats.accepted, 1);
@@ -970,6 +999,18 @@ splice_from_sock(struct kp_file *f, int pfd, size_t len, bool nonblock)
  * socket's, ESPIPE for the pipe's). SPLICE_F_NONBLOCK, or O_NONBLOCK on
  * the socket, makes it return EAGAIN instead of waiting.
  */
+/* Linux's SPLICE_F_ALL: MOVE, NONBLOCK, MORE, GIFT. */
+#define KP_SPLICE_F_ALL	0xf
+
+/* Whether a splice offset can be read (NULL: none, which is fine). */
+static bool
+user_off_ok(const loff_t *uoff)
+{
+	loff_t k;
+
+	return uoff == NULL || ksp__copy_from_user(&k, uoff, sizeof(k)) == 0;
+}
+
 KP_EXPORT ssize_t
 splice(int in_fd, loff_t *off_in, int out_fd, loff_t *off_out, size_t len,
        unsigned int flags)
@@ -984,23 +1025,31 @@ splice(int in_fd, loff_t *off_in, int out_fd, loff_t *off_out, size_t len,
 	if (in == NULL && out == NULL && e1 == 0 && e2 == 0)
 		return syscall(SYS_splice, in_fd, off_in, out_fd, off_out, len,
 			       flags);
+	/* Linux's order: a zero length, the flags, the descriptors, an
+	 * offset on a pipe's side, reading the offsets, then what the
+	 * files can do (a socket has no offset; one end must be a pipe). */
+	if (len == 0) {
+		r = 0;
+		goto put;
+	}
+	if (flags & ~(unsigned)KP_SPLICE_F_ALL) {
+		r = -EINVAL;
+		goto put;
+	}
 	if (e1 < 0 || e2 < 0) {
 		r = e1 < 0 ? e1 : e2;
 		goto put;
 	}
-	r = fd_mode(in != NULL ? out_fd : in_fd);
+	r = in != NULL && out != NULL ? S_IFSOCK :
+	    fd_mode(in != NULL ? out_fd : in_fd);
 	if (r < 0)
 		goto put;
-	if (in != NULL && out != NULL) {
-		r = -EINVAL;
-	} else if (!S_ISFIFO(r)) {
-		r = -EINVAL;
-	} else if ((in != NULL ? off_out : off_in) != NULL) {
+	if (S_ISFIFO(r) && (in != NULL ? off_out : off_in) != NULL) {
 		r = -ESPIPE;
-	} else if ((in != NULL ? off_in : off_out) != NULL) {
+	} else if (!user_off_ok(off_in) || !user_off_ok(off_out)) {
+		r = -EFAULT;
+	} else if (!S_ISFIFO(r) || off_in != NULL || off_out != NULL) {
 		r = -EINVAL;
-	} else if (len == 0) {
-		r = 0;
 	} else {
 		struct kp_file *sf = in != NULL ? in : out;
 
@@ -1024,8 +1073,14 @@ sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
 	char buf[16384];
 	struct kp_file *f;
 	ssize_t total = 0;
+	off_t koff = 0;
 	int err;
 
+	/* Linux reads the offset first: a bad one goes to the kernel
+	 * unread, which fails with EFAULT and does nothing else. */
+	if (offset != NULL && ksp__copy_from_user(&koff, offset,
+						  sizeof(koff)) < 0)
+		return syscall(SYS_sendfile, out_fd, in_fd, offset, count);
 	if (kp__fd_is_mapped(in_fd))
 		return fail(-EINVAL);
 	f = sock_get(out_fd, &err);
@@ -1051,7 +1106,7 @@ sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
 		if (want > sizeof(buf))
 			want = sizeof(buf);
 		got = offset != NULL ?
-		      syscall(SYS_pread64, in_fd, buf, want, *offset) :
+		      syscall(SYS_pread64, in_fd, buf, want, koff) :
 		      syscall(SYS_read, in_fd, buf, want);
 		if (got < 0) {
 			err = -errno;
@@ -1068,7 +1123,7 @@ sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
 			break;
 		}
 		if (offset != NULL)
-			*offset += sent;
+			koff += sent;
 		else if (sent < got)
 			syscall(SYS_lseek, in_fd, sent - got, SEEK_CUR);
 		total += sent;
@@ -1078,6 +1133,11 @@ sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
 	kp__file_put(f);
 	if (total == 0 && err < 0)
 		return fail(err);
+	/* As Linux: an offset that cannot be written back is EFAULT, even
+	 * after the bytes went. */
+	if (offset != NULL && ksp__copy_to_user(offset, &koff,
+						sizeof(koff)) < 0)
+		return fail(-EFAULT);
 	return total;
 }
 
@@ -1163,8 +1223,13 @@ dup(int fd)
 	struct kp_file *f;
 	long nfd;
 
-	if (!kp__fd_is_mapped(fd) || in_vfork_child())
+	if (in_vfork_child())
 		return (int)syscall(SYS_dup, fd);
+	if (!kp__fd_is_mapped(fd)) {
+		nfd = syscall(SYS_dup, fd);
+		kp__fd_kernel_new(nfd);
+		return (int)nfd;
+	}
 	f = kp__fd_get(fd);
 	nfd = syscall(SYS_dup, fd);
 	if (nfd >= 0)
@@ -1198,25 +1263,10 @@ dup2(int fd, int newfd)
 	return dup3(fd, newfd, 0);
 }
 
-/* F_SETOWN on a socket: a pid or -pgrp that exists (ESRCH otherwise). */
-static int
-sock_setown(struct ks_sock *so, long who)
-{
-	if (who == INT_MIN)
-		return -EINVAL;
-	if (who != 0 && kill((pid_t)(who < 0 ? -who : who), 0) < 0 &&
-	    errno == ESRCH)
-		return -ESRCH;
-	ks_set_owner(so, (int32_t)who);
-	return 0;
-}
-
 static long
 sock_fcntl(int fd, struct kp_file *f, int cmd, long arg)
 {
-	struct f_owner_ex *ox = (struct f_owner_ex *)arg;
 	struct ks_sock *so = f->so;
-	int32_t owner;
 	int err;
 
 	switch (cmd) {
@@ -1241,24 +1291,12 @@ sock_fcntl(int fd, struct kp_file *f, int cmd, long arg)
 		atomic_store(&f->sig, (int)arg);
 		return 0;
 	case F_SETOWN:
-		return sock_setown(so, arg);
+		return ksp__sys_setown(so, arg);
 	case F_GETOWN:
 		return ks_get_owner(so);
 	case F_SETOWN_EX:
-		if (ox == NULL)
-			return -EFAULT;
-		if (ox->type == F_OWNER_PGRP)
-			return sock_setown(so, -(long)ox->pid);
-		if (ox->type == F_OWNER_PID || ox->type == F_OWNER_TID)
-			return sock_setown(so, ox->pid);
-		return -EINVAL;
 	case F_GETOWN_EX:
-		if (ox == NULL)
-			return -EFAULT;
-		owner = ks_get_owner(so);
-		ox->type = owner < 0 ? F_OWNER_PGRP : F_OWNER_PID;
-		ox->pid = owner < 0 ? -owner : owner;
-		return 0;
+		return ksp__sys_owner_ex(so, cmd == F_SETOWN_EX, (void *)arg);
 	case F_GETPIPE_SZ:
 	case F_SETPIPE_SZ:
 		return -EBADF;
@@ -1275,8 +1313,12 @@ do_fcntl(int fd, int cmd, long arg)
 	struct kp_file *f;
 	long r;
 
-	if (!kp__fd_is_mapped(fd))
-		return syscall(SYS_fcntl, fd, cmd, arg);
+	if (!kp__fd_is_mapped(fd)) {
+		r = syscall(SYS_fcntl, fd, cmd, arg);
+		if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
+			kp__fd_kernel_new(r);
+		return r;
+	}
 	switch (cmd) {
 	case F_GETFD:
 	case F_SETFD:
@@ -1338,24 +1380,16 @@ fcntl64(int fd, int cmd, ...)
 static int
 sock_file_ioctl(int fd, struct kp_file *f, unsigned long req, void *arg)
 {
-	int v;
+	int v, err;
 
 	switch (req) {
 	case FIOASYNC:
 		if (ksp__copy_from_user(&v, arg, sizeof(v)) < 0)
 			return -EFAULT;
 		return kp__async_set(fd, f, v != 0);
-	case FIOSETOWN:
-	case SIOCSPGRP:
-		if (ksp__copy_from_user(&v, arg, sizeof(v)) < 0)
-			return -EFAULT;
-		return sock_setown(f->so, v);
-	case FIOGETOWN:
-	case SIOCGPGRP:
-		v = ks_get_owner(f->so);
-		return ksp__copy_to_user(arg, &v, sizeof(v)) < 0 ? -EFAULT : 0;
 	default:
-		return ks_ioctl(f->so, req, arg);
+		err = ksp__sys_owner_ioctl(f->so, req, arg);
+		return err == -ENOTTY ? ks_ioctl(f->so, req, arg) : err;
 	}
 }
 

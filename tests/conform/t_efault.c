@@ -6,7 +6,7 @@
  * and each argument a call reads or writes: buffers, iovec arrays, the
  * msghdr itself, msg_name, msg_control, socket addresses, address and
  * option lengths, option values, the socketpair and pipe arrays,
- * fstat's buffer. Where Linux keeps the data queued, a later good
+ * fstat's buffer, fcntl's and ioctl's socket owner, poll's array. Where Linux keeps the data queued, a later good
  * receive gets the bytes; where it drops it, the queue is empty.
  *
  * Also iovec lengths, measured on Linux 6.x (import_iovec, import_ubuf,
@@ -404,6 +404,21 @@ static long fstat_readonly(struct fx *x)
 { return fstat(x->sv[0], (struct stat *)(void *)x->ro); }
 static long ioctl_fionread_bad(struct fx *x)
 { return ioctl(x->sv[0], FIONREAD, x->unmapped); }
+static long poll_unmapped(struct fx *x)
+{ return poll((struct pollfd *)(void *)x->unmapped, 1, 0); }
+/* A readable array whose answers cannot be written back. */
+static long poll_readonly(struct fx *x)
+{ return poll((struct pollfd *)(void *)x->ro, 1, 0); }
+static long fcntl_setown_ex_unmapped(struct fx *x)
+{ return fcntl(x->sv[0], F_SETOWN_EX, x->unmapped); }
+static long fcntl_getown_ex_unmapped(struct fx *x)
+{ return fcntl(x->sv[0], F_GETOWN_EX, x->unmapped); }
+static long fcntl_getown_ex_readonly(struct fx *x)
+{ return fcntl(x->sv[0], F_GETOWN_EX, x->ro); }
+static long ioctl_fiosetown_unmapped(struct fx *x)
+{ return ioctl(x->sv[0], FIOSETOWN, x->unmapped); }
+static long ioctl_siocgpgrp_readonly(struct fx *x)
+{ return ioctl(x->sv[0], SIOCGPGRP, x->ro); }
 
 static const struct {
 	const char	*name;
@@ -464,6 +479,18 @@ static const struct {
 	{ "fstat_unmapped",	fstat_unmapped,		SOCK_STREAM, false, ANY },
 	{ "fstat_readonly",	fstat_readonly,		SOCK_DGRAM, false, ANY },
 	{ "ioctl_fionread_bad",	ioctl_fionread_bad,	SOCK_STREAM, true, KEPT },
+	{ "poll_unmapped",	poll_unmapped,		SOCK_STREAM, false, ANY },
+	{ "poll_readonly",	poll_readonly,		SOCK_STREAM, false, ANY },
+	{ "fcntl_setown_ex_unmapped", fcntl_setown_ex_unmapped,
+						SOCK_STREAM, false, ANY },
+	{ "fcntl_getown_ex_unmapped", fcntl_getown_ex_unmapped,
+						SOCK_STREAM, false, ANY },
+	{ "fcntl_getown_ex_readonly", fcntl_getown_ex_readonly,
+						SOCK_DGRAM, false, ANY },
+	{ "ioctl_fiosetown_unmapped", ioctl_fiosetown_unmapped,
+						SOCK_STREAM, false, ANY },
+	{ "ioctl_siocgpgrp_readonly", ioctl_siocgpgrp_readonly,
+						SOCK_STREAM, false, ANY },
 };
 
 /* Each case fails with -1/EFAULT, and the receiving queue then holds what

@@ -214,6 +214,39 @@ fdalloc_emfile_at_limit(void)
 	close_run(n);
 }
 
+/* accept at the descriptor limit fails with EMFILE before it takes the
+ * connection (Linux reserves the number first): a later accept gets it. */
+static void
+fdalloc_accept_emfile_keeps_connection(void)
+{
+	struct sockaddr_un sun;
+	struct rlimit saved, rl;
+	socklen_t len = th_addr_abstract(&sun, th_unique(),
+					 strlen(th_unique()));
+	int l, c, a;
+	char ch;
+
+	l = CHECK_OK(socket(AF_UNIX, SOCK_STREAM, 0));
+	CHECK_OK(bind(l, (struct sockaddr *)&sun, len));
+	CHECK_OK(listen(l, 4));
+	c = CHECK_OK(socket(AF_UNIX, SOCK_STREAM, 0));
+	CHECK_OK(connect(c, (struct sockaddr *)&sun, len));
+	CHECK_OK(getrlimit(RLIMIT_NOFILE, &saved));
+	rl = saved;
+	rl.rlim_cur = (rlim_t)lowest_free(0);
+	CHECK_OK(setrlimit(RLIMIT_NOFILE, &rl));
+	CHECK_ERR(accept(l, NULL, NULL), EMFILE);
+	CHECK_ERR(accept4(l, NULL, NULL, SOCK_CLOEXEC), EMFILE);
+	CHECK_OK(setrlimit(RLIMIT_NOFILE, &saved));
+	a = CHECK_OK(accept4(l, NULL, NULL, SOCK_NONBLOCK));
+	CHECK_EQ(write(c, "x", 1), 1);
+	CHECK_EQ(read(a, &ch, 1), 1);
+	CHECK_EQ(ch, 'x');
+	CHECK_OK(close(a));
+	CHECK_OK(close(c));
+	CHECK_OK(close(l));
+}
+
 /* A lowered limit leaves descriptors above it open and usable, but no
  * new one is numbered at or above it. */
 static void
@@ -321,6 +354,8 @@ static const struct th_test tests[] = {
 	{ "fdalloc_lowest_hole_first", fdalloc_lowest_hole_first },
 	{ "fdalloc_dup2_above_holes", fdalloc_dup2_above_holes },
 	{ "fdalloc_emfile_at_limit", fdalloc_emfile_at_limit },
+	{ "fdalloc_accept_emfile_keeps_connection",
+	  fdalloc_accept_emfile_keeps_connection },
 	{ "fdalloc_lowered_below_open", fdalloc_lowered_below_open },
 	{ "fdalloc_random_walk", fdalloc_random_walk },
 };

@@ -54,8 +54,8 @@ socket_flags(void)
 	CHECK_OK(close(fd));
 }
 
-/* fcntl on a socket: F_SETOWN_EX / F_GETOWN_EX work as on any file, and
- * the pipe-size commands fail with EBADF (the file is not a pipe). */
+/* fcntl on a socket: F_SETOWN_EX / F_GETOWN_EX work as on any file (and
+ * refuse a negative pid or an unknown type), and the pipe-size commands fail with EBADF (the file is not a pipe). */
 static void
 socket_fcntl_owner_ex_pipe_sz(void)
 {
@@ -67,6 +67,15 @@ socket_fcntl_owner_ex_pipe_sz(void)
 	CHECK_OK(fcntl(fd, F_GETOWN_EX, &ox));
 	CHECK_EQ(ox.type, F_OWNER_PID);
 	CHECK_EQ(ox.pid, getpid());
+	CHECK_EQ(fcntl(fd, F_GETOWN), getpid());
+	/* A negative number names no process, nor group (find_vpid), and
+	 * an unknown type is refused; the owner stays. */
+	ox.type = F_OWNER_PGRP;
+	ox.pid = -getpid();
+	CHECK_ERR(fcntl(fd, F_SETOWN_EX, &ox), ESRCH);
+	ox.type = 7;
+	ox.pid = 0;
+	CHECK_ERR(fcntl(fd, F_SETOWN_EX, &ox), EINVAL);
 	CHECK_EQ(fcntl(fd, F_GETOWN), getpid());
 	CHECK_ERR(fcntl(fd, F_GETPIPE_SZ), EBADF);
 	CHECK_ERR(fcntl(fd, F_SETPIPE_SZ, 4096), EBADF);

@@ -1033,6 +1033,254 @@ close_behind_back(void)
 	CHECK_OK(close(sv[1]));
 }
 
+/* A page that is not mapped: every call that reads or writes through it
+ * fails with EFAULT, as on Linux, and nothing crashes. */
+static void *
+unmapped_page(void)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	void *p = mmap(NULL, (size_t)pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+
+	CHECK(p != MAP_FAILED);
+	CHECK_OK(munmap(p, (size_t)pg));
+	return p;
+}
+
+/* poll, ppoll, select and epoll on a socket with a bad array, mask,
+ * time or event pointer, and sendfile to one with a bad offset, fail
+ * with EFAULT (the socket's number in the set, or not, makes no
+ * difference), and a read-only pollfd array too, when the answer cannot
+ * be written back. */
+static void
+bad_pointers_efault(void)
+{
+	struct timespec ts0 = { 0, 0 };
+	struct timeval tv0 = { 0, 0 };
+	struct epoll_event ev = { .events = EPOLLOUT };
+	struct pollfd p = { .events = POLLOUT }, *ro;
+	void *bad = unmapped_page();
+	long pg = sysconf(_SC_PAGESIZE);
+	int sv[2], ep, kfd;
+	char c;
+
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	p.fd = sv[0];
+	CHECK_ERR(poll(bad, 1, 0), EFAULT);
+	CHECK_ERR(ppoll(bad, 1, &ts0, NULL), EFAULT);
+	CHECK_ERR(ppoll(&p, 1, &ts0, bad), EFAULT);
+	CHECK_ERR(select(sv[1] + 1, bad, NULL, NULL, &tv0), EFAULT);
+	tv0.tv_usec = 0;
+	CHECK_ERR(select(sv[1] + 1, NULL, bad, NULL, &tv0), EFAULT);
+	ro = mmap(NULL, (size_t)pg, PROT_READ | PROT_WRITE,
+		  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(ro != MAP_FAILED);
+	*ro = p;
+	CHECK_OK(mprotect(ro, (size_t)pg, PROT_READ));
+	CHECK_ERR(poll(ro, 1, 0), EFAULT);
+	CHECK_OK(munmap(ro, (size_t)pg));
+	/* A long array that runs into a hole, sockets in its readable part. */
+	ro = mmap(NULL, 2 * (size_t)pg, PROT_READ | PROT_WRITE,
+		  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(ro != MAP_FAILED);
+	CHECK_OK(munmap((char *)ro + pg, (size_t)pg));
+	{
+		struct pollfd *arr = (struct pollfd *)((char *)ro + pg) - 50;
+
+		for (int i = 0; i < 50; i++)
+			arr[i] = p;
+		CHECK_ERR(poll(arr, 100, 0), EFAULT);
+		CHECK_ERR(ppoll(arr, 100, &ts0, NULL), EFAULT);
+		CHECK_EQ(poll(arr, 50, 0), 50);
+	}
+	CHECK_OK(munmap(ro, (size_t)pg));
+	/* The calls still work. */
+	CHECK_EQ(poll(&p, 1, 0), 1);
+	CHECK_EQ(p.revents, POLLOUT);
+
+	ep = CHECK_OK(epoll_create1(EPOLL_CLOEXEC));
+	CHECK_ERR(epoll_ctl(ep, EPOLL_CTL_ADD, sv[0], bad), EFAULT);
+	CHECK_OK(epoll_ctl(ep, EPOLL_CTL_ADD, sv[0], &ev));
+	CHECK_ERR(epoll_ctl(ep, EPOLL_CTL_MOD, sv[0], bad), EFAULT);
+	CHECK_ERR(epoll_wait(ep, bad, 1, 0), EFAULT);
+	CHECK_ERR(epoll_pwait(ep, bad, 1, 0, NULL), EFAULT);
+	CHECK_ERR(epoll_pwait2(ep, &ev, 1, bad, NULL), EFAULT);
+	CHECK_EQ(epoll_wait(ep, &ev, 1, 0), 1);
+	CHECK_EQ(ev.events, (unsigned)EPOLLOUT);
+	CHECK_OK(close(ep));
+	/* sendfile to a socket: a bad offset is EFAULT, and nothing is
+	 * sent. */
+	kfd = CHECK_OK(open("/proc/self/exe", O_RDONLY));
+	CHECK_ERR(sendfile(sv[0], kfd, bad, 1), EFAULT);
+	CHECK_ERR(recv(sv[1], &c, 1, MSG_DONTWAIT), EAGAIN);
+	CHECK_OK(close(kfd));
+	CHECK_OK(close(sv[0]));
+	CHECK_OK(close(sv[1]));
+}
+
+/* Ways the kernel hands out a new number without open or socket; each
+ * returns it (a pipe's other end is closed). kfd[0] is a kernel file,
+ * kfd[1] and kfd[2] a connected pair. */
+static int
+new_by_pipe(const int *kfd)
+{
+	int p[2];
+
+	CHECK_OK(pipe(p));
+	CHECK_OK(close(p[1]));
+	return p[0];
+}
+
+static int
+new_by_pipe2_syscall(const int *kfd)
+{
+	int p[2];
+
+	CHECK_OK(syscall(SYS_pipe2, p, O_CLOEXEC));
+	CHECK_OK(close(p[1]));
+	return p[0];
+}
+
+static int
+new_by_dup(const int *kfd)
+{
+	return dup(kfd[0]);
+}
+
+static int
+new_by_fcntl_dupfd(const int *kfd)
+{
+	return fcntl(kfd[0], F_DUPFD_CLOEXEC, 0);
+}
+
+static int
+new_by_eventfd_syscall(const int *kfd)
+{
+	return (int)syscall(SYS_eventfd2, 0, 0);
+}
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD	77
+#endif
+
+/* A pidfd ksock asks the kernel for (SO_PEERPIDFD on kfd[1]). */
+static int
+new_by_peerpidfd(const int *kfd)
+{
+	int pfd = -1;
+	socklen_t len = sizeof(pfd);
+
+	CHECK_OK(getsockopt(kfd[1], SOL_SOCKET, SO_PEERPIDFD, &pfd, &len));
+	return pfd;
+}
+
+/* A kernel file received over the socket pair kfd[1] (SCM_RIGHTS). */
+static int
+new_by_scm_rights(const int *kfd)
+{
+	union {
+		struct cmsghdr	align;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	struct iovec iov = { .iov_base = "r", .iov_len = 1 };
+	struct msghdr m = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = u.buf, .msg_controllen = sizeof(u.buf),
+	};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+	char byte;
+	int fd;
+
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &kfd[0], sizeof(int));
+	CHECK_EQ(sendmsg(kfd[2], &m, 0), 1);
+	iov.iov_base = &byte;
+	m.msg_controllen = sizeof(u.buf);
+	CHECK_EQ(recvmsg(kfd[1], &m, 0), 1);
+	c = CMSG_FIRSTHDR(&m);
+	CHECK(c != NULL && c->cmsg_type == SCM_RIGHTS);
+	memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	return fd;
+}
+
+/* A socket's number closed by a raw system call and handed out again by
+ * the kernel through any call the library sees: the socket is released
+ * at once (its peer reads the end) and the number is the new file's. */
+static void
+raw_close_reclaimed(void)
+{
+	static int (*const make[])(const int *) = {
+		new_by_pipe, new_by_pipe2_syscall, new_by_dup,
+		new_by_fcntl_dupfd, new_by_eventfd_syscall, new_by_peerpidfd,
+		new_by_scm_rights,
+	};
+	int kfd[3], cp[2];
+	char c;
+
+	kfd[0] = CHECK_OK(open("/dev/null", O_RDONLY));
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, cp));
+	kfd[1] = cp[0];
+	kfd[2] = cp[1];
+
+	for (size_t i = 0; i < sizeof(make) / sizeof(make[0]); i++) {
+		int sv[2], fd;
+		struct stat st;
+
+		CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+		CHECK_EQ(raw_close(sv[0]), 0);
+		fd = CHECK_OK(make[i](kfd));
+		CHECK_EQ(fd, sv[0]);
+		CHECK_EQ(recv(sv[1], &c, 1, MSG_DONTWAIT), 0);
+		CHECK_OK(fstat(fd, &st));
+		CHECK(!S_ISSOCK(st.st_mode));
+		CHECK_ERR(send(fd, "x", 1, 0), ENOTSOCK);
+		CHECK_OK(close(fd));
+		CHECK_OK(close(sv[1]));
+	}
+	CHECK_OK(close(kfd[0]));
+	CHECK_OK(close(cp[0]));
+	CHECK_OK(close(cp[1]));
+}
+
+/* splice between a socket and a pipe checks its arguments in Linux's
+ * order: a zero length first (0, whatever else is wrong), then the
+ * flags, then an offset on the pipe's side (ESPIPE), then reading an
+ * offset (EFAULT), then whether the socket can use one (EINVAL); and
+ * nothing moves. */
+static void
+splice_checks_as_linux(void)
+{
+	void *bad = unmapped_page();
+	loff_t off = 0;
+	int sv[2], p[2];
+	char c;
+
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	CHECK_OK(pipe(p));
+	CHECK_EQ(send(sv[1], "s", 1, 0), 1);
+	CHECK_EQ(write(p[1], "p", 1), 1);
+	CHECK_EQ(splice(sv[0], bad, p[1], bad, 0, 0x100), 0);
+	CHECK_ERR(splice(sv[0], NULL, p[1], NULL, 1, 0x100), EINVAL);
+	CHECK_ERR(splice(sv[0], bad, p[1], &off, 1, 0), ESPIPE);
+	CHECK_ERR(splice(sv[0], bad, p[1], NULL, 1, 0), EFAULT);
+	CHECK_ERR(splice(p[0], NULL, sv[0], bad, 1, 0), EFAULT);
+	CHECK_ERR(splice(sv[0], bad, sv[1], NULL, 1, 0), EFAULT);
+	CHECK_ERR(splice(sv[0], &off, p[1], NULL, 1, 0), EINVAL);
+	CHECK_ERR(splice(p[0], NULL, sv[0], &off, 1, 0), EINVAL);
+	CHECK_ERR(splice(sv[0], NULL, sv[1], NULL, 1, 0), EINVAL);
+	CHECK_EQ(recv(sv[0], &c, 1, MSG_DONTWAIT), 1);
+	CHECK_EQ(c, 's');
+	CHECK_EQ(read(p[0], &c, 1), 1);
+	CHECK_EQ(c, 'p');
+	CHECK_ERR(recv(sv[1], &c, 1, MSG_DONTWAIT), EAGAIN);
+	CHECK_OK(close(p[0]));
+	CHECK_OK(close(p[1]));
+	CHECK_OK(close(sv[0]));
+	CHECK_OK(close(sv[1]));
+}
+
 /* closefrom and close_range (without and with CLOSE_RANGE_UNSHARE)
  * release sockets; CLOSE_RANGE_CLOEXEC keeps them and sets the flag. */
 static void
@@ -1592,6 +1840,9 @@ static const struct th_test tests[] = {
 	{ "select_closed", select_closed },
 	{ "creds_bad_pid", creds_bad_pid },
 	{ "send_to_outside", send_to_outside },
+	{ "bad_pointers_efault", bad_pointers_efault },
+	{ "raw_close_reclaimed", raw_close_reclaimed },
+	{ "splice_checks_as_linux", splice_checks_as_linux },
 };
 
 TH_MAIN(tests)
