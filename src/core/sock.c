@@ -164,8 +164,6 @@ ks__sock_init(struct ks_sock *so, const struct ks_proto_ops *ops, int family,
 	so->err = 0;
 	so->peek_off = -1;
 	so->rcvlowat = 1;
-	so->priority = 0;
-	so->linger = 0;
 	so->peercred.pid = 0;
 	so->peercred.uid = (uint32_t)-1;
 	so->peercred.gid = (uint32_t)-1;
@@ -177,10 +175,7 @@ ks__sock_init(struct ks_sock *so, const struct ks_proto_ops *ops, int family,
 	atomic_init(&so->owner, 0);
 	atomic_init(&so->nonblock, false);
 	so->optflags = 0;
-	so->mark = 0;
-	so->tsflags = 0;
-	so->bound_dev_if = 0;
-	ks__memset(so->bound_dev, 0, sizeof(so->bound_dev));
+	so->xopts = NULL;
 	so->family = (uint16_t)family;
 	so->type = (uint8_t)type;
 	so->protocol = (uint8_t)protocol;
@@ -204,6 +199,8 @@ ks__sock_fini(struct ks_sock *so)
 {
 	ks__groups_put(so->peergroups);
 	so->peergroups = NULL;
+	ks__free(so->xopts, sizeof(*so->xopts));
+	so->xopts = NULL;
 	ks__port->mutex_lock(&ks__all_socks.lock);
 	if (so->all_prev)
 		so->all_prev->all_next = so->all_next;

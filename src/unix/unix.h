@@ -78,6 +78,9 @@ struct unix_sock {
 	uint32_t		 acc_count;	/* [S] */
 	int			 backlog;	/* [S] listen backlog, or the
 						 * dgram queue limit */
+	/* [G] written, [A] read: references to the socket held by queued
+	 * messages; a vertex of the in-flight graph while not zero */
+	atomic_int		 inflight;
 	bool			 dead;		/* [S] closed */
 	bool			 reading;	/* [S] a stream reader is copying
 						 * out with the lock dropped */
@@ -86,7 +89,9 @@ struct unix_sock {
 	/* [listener's S] while an embryo: its listener (no reference), for
 	 * the collector, which reads it atomically. */
 	_Atomic(struct unix_sock *) listener;
-	struct unix_vertex	 gc;		/* [G] the in-flight graph */
+	/* [G] the collector's state (scm.h), while a list of descriptors
+	 * carries the socket, else NULL */
+	struct unix_vertex	*gc;
 	/* [I] the network namespace it was created in (port.h netns): its
 	 * abstract names live there. */
 	uint64_t		 netns;
