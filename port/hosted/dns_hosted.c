@@ -163,6 +163,8 @@ static int64_t stub_realtime(void) { return 0; }
 static unsigned stub_groups(uint32_t *g, unsigned m) { (void)g; (void)m; return 0; }
 static int stub_pidfd_install(int32_t p) { (void)p; return -KS_ENOSYS; }
 static int stub_netdev_index(const char *n) { (void)n; return -KS_ENODEV; }
+static int stub_copy_user_cross(void *d, void *o, const void *s, size_t n)
+{ (void)d; (void)o; (void)s; (void)n; return -KS_EOPNOTSUPP; }
 
 static const struct ks_port dns_port = {
 	.version = KS_PORT_VERSION,
@@ -203,6 +205,7 @@ static const struct ks_port dns_port = {
 	.groups = stub_groups,
 	.pidfd_install = stub_pidfd_install,
 	.netdev_index = stub_netdev_index,
+	.copy_user_cross = stub_copy_user_cross,
 };
 
 const struct ks_port *

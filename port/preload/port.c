@@ -497,6 +497,7 @@ static const struct ks_port preload_port = {
 	.groups		= port_groups,
 	.pidfd_install	= port_pidfd_install,
 	.netdev_index	= port_netdev_index,
+	.copy_user_cross = ksp__copy_user_cross,
 };
 
 const struct ks_port *

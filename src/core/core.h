@@ -242,6 +242,23 @@ int	ks__iter_copy_from(struct ks_iter *it, void *dst, size_t n);
 /* Copies min(@n, it->count) bytes from @src to user memory; as above. */
 int	ks__iter_copy_to(struct ks_iter *it, const void *src, size_t n);
 
+/*
+ * Whether the port copies between threads' user memory (port.h
+ * copy_user_cross answered 0 at ks_init()): readers then take large
+ * transfers straight from blocked writers' buffers.
+ */
+extern bool ks__cross_copy;
+
+/*
+ * Moves min(@n, @dst->count, @src->count) bytes from @src's segments
+ * (user memory of thread @owner, blocked in a send) to @dst's (the
+ * caller's) through the port's copy_user_cross, advancing both cursors
+ * by *@moved. Returns 0, -KS_EFAULT (@dst is bad) or -KS_EACCES (@src
+ * is); the segment pair that failed counts as not moved.
+ */
+int	ks__iter_move(struct ks_iter *dst, struct ks_iter *src, void *owner,
+		      size_t n, size_t *moved);
+
 /* Where the next byte comes from or goes (a hint: it is not read), or
  * NULL when no segment is left. */
 static inline const void *
@@ -510,6 +527,17 @@ void	ks__waiter_init(struct ks__waiter *w, unsigned mask);
 void	ks__wait_add_locked(struct ks_sock *so, struct ks__waiter *w);
 /* Takes @w off @so's queue. Socket lock held. */
 void	ks__wait_del_locked(struct ks_sock *so, struct ks__waiter *w);
+/*
+ * Puts @w, already waiting on one socket, on a second socket's queue
+ * too (its second link), where others find it by its pe.arg; wakes on
+ * either queue wake it. Lock of @so held.
+ */
+void	ks__wait_add_second_locked(struct ks_sock *so, struct ks__waiter *w);
+/* Takes @w's second link off @so's queue. Lock of @so held. */
+void	ks__wait_del_second_locked(struct ks_sock *so, struct ks__waiter *w);
+/* The waiter a wait queue link belongs to, when a ksock thread (not a
+ * host poll entry) waits there; else NULL. */
+struct ks__waiter *ks__link_waiter(struct ks_poll_link *l);
 /*
  * The usual wait: puts @w on @so's queue, drops the lock, parks until
  * woken or @deadline, retakes the lock and takes @w off. Returns 0 (re-

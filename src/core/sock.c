@@ -15,6 +15,8 @@
 #include "core/families.h"
 
 const struct ks_port *ks__port;
+/* See core.h. */
+bool ks__cross_copy;
 
 struct ks__sock_list ks__all_socks;
 
@@ -45,7 +47,7 @@ port_is_complete(const struct ks_port *p)
 	       p->copy_from_user && p->copy_to_user &&
 	       p->node_release && p->netns &&
 	       p->file_drops_reported && p->realtime && p->groups &&
-	       p->pidfd_install && p->netdev_index;
+	       p->pidfd_install && p->netdev_index && p->copy_user_cross;
 }
 
 /*
@@ -67,6 +69,7 @@ ks_init(const struct ks_port *port)
 	if (ks__port != NULL)
 		return -KS_EBUSY;
 	ks__port = port;
+	ks__cross_copy = port->copy_user_cross(NULL, NULL, NULL, 0) == 0;
 	port->mutex_init(&ks__all_socks.lock);
 	ks__all_socks.head = NULL;
 	ks__all_socks.count = 0;
