@@ -223,8 +223,6 @@ stream_wait_offering(struct ks_sock *so, struct unix_sock *other,
 			break;
 		}
 		if (!waiting) {
-			ks__waiter_init(&o.w, UNIX_POLL_OUT);
-			o.w.pe.arg = (void *)&offer_tag;
 			ks__wait_add_locked(so, &o.w);
 			waiting = true;
 			continue;
@@ -274,9 +272,9 @@ stream_wait_offering(struct ks_sock *so, struct unix_sock *other,
 	*taken = o.taken;
 	if (o.fault)
 		return -KS_EFAULT;
-	if (done || (o.taken != 0 && err == -KS_EAGAIN))
+	if (done)
 		return 0;
-	if (err == -KS_EAGAIN)
+	if (err == -KS_EAGAIN && o.taken == 0)
 		ks__diag_count(KS__CNT_NOSPACE);
 	return err;
 }
