@@ -171,13 +171,19 @@ t_peek_sees_queued_only(void)
 	struct ks_sock *s[2];
 	struct writer w = { 0 };
 	struct ksp_proc *p;
-	int inq = -1;
+	int inq = -1, outq = -1;
 
 	count_cross();
 	ut_pair(KS_SOCK_STREAM, s);
 	p = start_writer(&w, s[0], src, BIG, 0);
 	EQ(ut_ioctl_int(s[1], KS_SIOCINQ, &inq), 0);
 	CHECK(inq > 0 && inq < BIG);
+	/* As for a blocked Linux writer: its charge is at SO_SNDBUF, poll
+	 * says the reader may read and the writer may not write. */
+	EQ(ut_ioctl_int(s[0], KS_SIOCOUTQ, &outq), 0);
+	CHECK(outq >= 212992 && outq >= inq);
+	CHECK((ks_poll(s[1], NULL) & KS_POLLIN) != 0);
+	CHECK((ks_poll(s[0], NULL) & KS_POLLOUT) == 0);
 	EQ(ut_recv(s[1], dst, BIG, KS_MSG_PEEK), inq);
 	CHECK(is_pattern(dst, 0, (size_t)inq));
 	CHECK_EQ(atomic_load(&crossed), 0);
