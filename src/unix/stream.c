@@ -1,7 +1,8 @@
 /*
  * AF_UNIX SOCK_STREAM data: one copy in (the sender's user memory into a
  * message it allocates), one copy out (the message into the reader's
- * user memory).
+ * user memory); or, for what a writer blocked for room still has to send,
+ * one copy from its memory into the reader's (offer.c).
  *
  * A send is cut into messages as Linux cuts it into sk_buffs (at most
  * half the send buffer, "two messages in the pipe", and at most
@@ -122,202 +123,6 @@ ks__unix_wait_sndbuf(struct ks_sock *so, int64_t deadline)
 	if (err == -KS_EAGAIN)
 		ks__diag_count(KS__CNT_NOSPACE);
 	return err;
-}
-
-/*
- * Single copy. A writer that must wait for room offers the rest of its
- * send (a struct unix_offer on its stack, found through the second link
- * of its waiter, on the receiver's wait queue); a reader that has read
- * everything queued copies further bytes straight from the writer's user
- * memory into its own through the port's copy_user_cross, so those bytes
- * are copied once instead of twice. The offer stands only while the
- * writer is blocked for room, as a Linux writer would be, and its bytes
- * come after everything queued; queues, SIOCINQ, SIOCOUTQ and poll never
- * see them, as they never see a blocked Linux writer's. A reader takes
- * them as if the writer had queued them just then (which a Linux writer
- * woken by that reader's consumption might have done); a peek never does,
- * nor a reader with SO_PASSCRED (credentials go with messages).
- * Descriptors ride on the first message, so a writer offers only once
- * they are queued. Fields tagged [R] are guarded by the receiver's lock.
- */
-struct unix_offer {
-	struct ks__waiter	 w;		/* the writer's wait; pe.arg is
-						 * &offer_tag */
-	struct ks_iter		*it;		/* [R] the writer's cursor */
-	struct ks_sock		*writer;	/* [I] */
-	size_t			 left;		/* [R] bytes still offered */
-	size_t			 taken;		/* [R] bytes readers took */
-	bool			 busy;		/* [R] a reader copies from it */
-	bool			 fault;		/* [R] the writer's memory was
-						 * bad: the send fails */
-	bool			 withdrawing;	/* [R] the writer waits for the
-						 * copy to end */
-};
-
-/* Marks an offer's waiter (pe.arg): no host poll entry points here. */
-static const char offer_tag;
-
-/* Sends no smaller than this are offered: a few pages at least, where
- * one copy fewer outweighs the bookkeeping. */
-#define UNIX_OFFER_MIN		8192
-
-/* The offer on @u's queue, or NULL. Lock of @u held. */
-static struct unix_offer *
-offer_find_locked(struct unix_sock *u)
-{
-	for (struct ks_poll_link *l = u->base.wq.head; l != NULL; l = l->next) {
-		struct ks__waiter *w = ks__link_waiter(l);
-
-		if (w != NULL && w->pe.arg == &offer_tag && l == &w->pe.link[1])
-			return ks__container_of(w, struct unix_offer, w);
-	}
-	return NULL;
-}
-
-/* Whether the offer needs no more of the writer's waiting. Lock of the
- * receiver held. */
-static bool
-offer_done_locked(const struct unix_offer *o)
-{
-	return o->left == 0 || o->fault;
-}
-
-/*
- * ks__unix_wait_sndbuf() for a stream writer with @left bytes to go
- * after what it has queued on @other: while it waits for room, it offers
- * them there. Returns as ks__unix_wait_sndbuf() (0 when room appeared or
- * readers took every byte), or -KS_EFAULT when a reader found the
- * writer's memory bad; in every case *@taken is what readers took, and
- * @it has moved past it. No lock held.
- */
-static int
-stream_wait_offering(struct ks_sock *so, struct unix_sock *other,
-		     struct ks_iter *it, size_t left, int64_t deadline,
-		     size_t *taken)
-{
-	struct unix_offer o;
-	bool waiting = false, offered = false, done = false;
-	int err = 0;
-
-	ks__waiter_init(&o.w, UNIX_POLL_OUT);
-	o.w.pe.arg = (void *)&offer_tag;
-	o.it = it;
-	o.writer = so;
-	o.left = left;
-	o.taken = 0;
-	o.busy = o.fault = o.withdrawing = false;
-
-	ks__lock(so);
-	for (;;) {
-		err = ks__sock_error_locked(so);
-		if (err < 0)
-			break;
-		if (so->shutdown & KS_SEND_SHUTDOWN) {
-			err = -KS_EPIPE;
-			break;
-		}
-		if (atomic_load(&so->wmem) < atomic_load(&so->sndbuf))
-			break;
-		if (deadline == 0) {
-			err = -KS_EAGAIN;
-			break;
-		}
-		if (!waiting) {
-			ks__wait_add_locked(so, &o.w);
-			waiting = true;
-			continue;
-		}
-		ks__unlock(so);
-		/* Offer once, after we are on our own queue (so a reader
-		 * that frees room wakes us), or see whether readers took it
-		 * all, after the rearm (so their wake-up is not lost). */
-		unix_lock(other);
-		if (!offered && !other->dead &&
-		    !(other->base.shutdown & KS_RCV_SHUTDOWN)) {
-			ks__wait_add_second_locked(&other->base, &o.w);
-			offered = true;
-			ks__wake_locked(&other->base, UNIX_POLL_IN);
-		}
-		done = offered && offer_done_locked(&o);
-		unix_unlock(other);
-		if (done) {
-			ks__lock(so);
-			break;
-		}
-		err = ks__wait_expired(ks__waiter_sleep(&o.w, deadline),
-				       &deadline);
-		ks__lock(so);
-		if (err < 0)
-			break;
-		ks__waiter_rearm_locked(&o.w);
-	}
-	if (waiting)
-		ks__wait_del_locked(so, &o.w);
-	ks__unlock(so);
-
-	/* Withdraw: a reader copying from our memory finishes first (it
-	 * never takes long, and our buffer must stay put until then). */
-	if (offered) {
-		unix_lock(other);
-		o.withdrawing = true;
-		while (o.busy) {
-			ks__waiter_rearm_locked(&o.w);
-			unix_unlock(other);
-			(void)ks__waiter_sleep(&o.w, -1);
-			unix_lock(other);
-		}
-		ks__wait_del_second_locked(&other->base, &o.w);
-		unix_unlock(other);
-	}
-	*taken = o.taken;
-	if (o.fault)
-		return -KS_EFAULT;
-	if (done)
-		return 0;
-	if (err == -KS_EAGAIN && o.taken == 0)
-		ks__diag_count(KS__CNT_NOSPACE);
-	return err;
-}
-
-/*
- * Copies up to @want bytes straight from the writer offering on @u (see
- * struct unix_offer) into @it, when nothing queued comes before them and
- * the reader may take them. Returns the bytes copied (the socket lock is
- * dropped meanwhile; the reading token keeps other readers out), with
- * the writer in *@writer; 0 when there was nothing to take; -KS_EFAULT
- * when the reader's memory is bad. Socket lock and reading token held.
- */
-static long
-stream_take_offer_locked(struct unix_sock *u, struct ks_iter *it,
-			 size_t want, struct ks_sock **writer)
-{
-	struct unix_offer *o;
-	size_t moved;
-	int err;
-
-	if (!ks__cross_copy || u->rcvq.head != NULL || want == 0 ||
-	    unix_may_passcred_locked(&u->base))
-		return 0;
-	o = offer_find_locked(u);
-	if (o == NULL || o->busy || offer_done_locked(o))
-		return 0;
-	if (want > o->left)
-		want = o->left;
-	o->busy = true;
-	*writer = o->writer;
-	unix_unlock(u);
-	err = ks__iter_move(it, o->it, o->w.thread, want, &moved);
-	unix_lock(u);
-	o->left -= moved;
-	o->taken += moved;
-	o->busy = false;
-	if (err == -KS_EACCES) {
-		o->fault = true;
-		err = 0;
-	}
-	if (offer_done_locked(o) || o->withdrawing)
-		o->w.pe.wake(&o->w.pe, KS_POLLOUT);
-	return moved != 0 ? (long)moved : err;
 }
 
 /*
@@ -449,8 +254,8 @@ unix_stream_sendmsg(struct ks_sock *so, const struct ks_msghdr *msg,
 
 		if (ks__cross_copy && scm.files == NULL &&
 		    total - sent >= UNIX_OFFER_MIN) {
-			err = stream_wait_offering(so, other, it, total - sent,
-						   deadline, &taken);
+			err = ks__unix_wait_offering(so, other, it, total - sent,
+						     false, deadline, &taken);
 			sent += taken;
 			if (err < 0 || sent == total)
 				break;
@@ -817,8 +622,15 @@ unix_stream_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 			m = NULL;
 		if (m == NULL && !stop && !peek) {
 			struct ks_sock *writer = NULL;
-			long n = stream_take_offer_locked(u, it, size - copied,
-							  &writer);
+			size_t offered;
+			long n = 0;
+
+			/* Credentials go with messages only. */
+			if (!unix_may_passcred_locked(so))
+				n = ks__unix_take_offer_locked(u, it,
+							       size - copied,
+							       false, &writer,
+							       &offered);
 
 			if (n < 0) {
 				if (copied == 0)

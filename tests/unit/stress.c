@@ -15,8 +15,9 @@
  *   bulk       large stream sends (a writer blocked for room offers its
  *              rest, and the reader copies from it: stream.c's single
  *              copy) read with buffers of every size, peeks among them,
- *              every byte checked; and a reader that closes while a
- *              large send is offered to it;
+ *              every byte checked; a reader that closes while a
+ *              large send is offered to it; and seqpacket records
+ *              offered whole, read with short buffers too;
  *   diag       an introspection walk (ks_diag_walk + ks_diag_sock) over
  *              every socket, again and again, while the others run: it
  *              meets embryos being wired up by connect, sockets being
@@ -536,12 +537,68 @@ struct bulk_part {
 	long		 total;		/* bytes the writer sends */
 	atomic_long	 sent, got, bad;
 	atomic_long	 csent, cgot;
+	struct ks_sock	*q[2];		/* seqpacket records */
+	atomic_int	 qsent, qgot;
 };
 
 static unsigned char
 bulk_byte(long i)
 {
 	return (unsigned char)(i * 131 + (i >> 12) + 7);
+}
+
+static long
+bulk_rec_size(int i)
+{
+	return 9000 + (long)(((unsigned)i * 2246822519u) % 150000);
+}
+
+static int
+bulk_rec_writer(void *arg)
+{
+	struct bulk_part *bp = arg;
+	unsigned char *buf = malloc(160000);
+
+	for (int i = 0; i < BULK_SENDS && buf != NULL && ut_live(); i++) {
+		long n = bulk_rec_size(i), r;
+
+		for (long j = 0; j < n; j++)
+			buf[j] = bulk_byte((long)i * 1000003 + j);
+		r = CALL(ut_send(bp->q[0], buf, (size_t)n, 0));
+		CHECK_EQ(r, n);
+		if (r != n)
+			break;
+		atomic_fetch_add(&bp->qsent, 1);
+	}
+	free(buf);
+	return 0;
+}
+
+static int
+bulk_rec_reader(void *arg)
+{
+	struct bulk_part *bp = arg;
+	unsigned char *buf = malloc(160000);
+
+	for (int i = 0; i < BULK_SENDS && buf != NULL && ut_live(); i++) {
+		long n = bulk_rec_size(i), want = 1 + (i * 40503) % 160000, r;
+		int mflags = 0;
+
+		r = CALL(ut_recvfrom(bp->q[1], buf, (size_t)want, 0, NULL,
+				     NULL, &mflags));
+		CHECK_EQ(r, want < n ? want : n);
+		CHECK_EQ((mflags & KS_MSG_TRUNC) != 0, want < n);
+		if (r <= 0)
+			break;
+		for (long j = 0; j < r; j++)
+			if (buf[j] != bulk_byte((long)i * 1000003 + j)) {
+				atomic_fetch_add(&bp->bad, 1);
+				break;
+			}
+		atomic_fetch_add(&bp->qgot, 1);
+	}
+	free(buf);
+	return 0;
 }
 
 static long
@@ -652,6 +709,9 @@ bulk_start(struct bulk_part *bp, struct ksp_proc **procs, int *np)
 		bp->total += bulk_size(i);
 	ut_pair(KS_SOCK_STREAM, bp->s);
 	ut_pair(KS_SOCK_STREAM, bp->c);
+	ut_pair(KS_SOCK_SEQPACKET, bp->q);
+	EQ(ut_settimeo(bp->q[0], KS_SO_SNDTIMEO, TIMEOUT_MS), 0);
+	EQ(ut_settimeo(bp->q[1], KS_SO_RCVTIMEO, TIMEOUT_MS), 0);
 	EQ(ut_settimeo(bp->s[0], KS_SO_SNDTIMEO, TIMEOUT_MS), 0);
 	EQ(ut_settimeo(bp->s[1], KS_SO_RCVTIMEO, TIMEOUT_MS), 0);
 	EQ(ut_settimeo(bp->c[0], KS_SO_SNDTIMEO, TIMEOUT_MS), 0);
@@ -659,6 +719,8 @@ bulk_start(struct bulk_part *bp, struct ksp_proc **procs, int *np)
 	procs[(*np)++] = ut_spawn(bulk_reader, bp);
 	procs[(*np)++] = ut_spawn(bulk_close_writer, bp);
 	procs[(*np)++] = ut_spawn(bulk_close_reader, bp);
+	procs[(*np)++] = ut_spawn(bulk_rec_writer, bp);
+	procs[(*np)++] = ut_spawn(bulk_rec_reader, bp);
 }
 
 static void
@@ -672,6 +734,10 @@ bulk_check(struct bulk_part *bp)
 	ut_close(&bp->s[0]);
 	ut_close(&bp->s[1]);
 	ut_close(&bp->c[0]);
+	CHECK_EQ(atomic_load(&bp->qsent), BULK_SENDS);
+	CHECK_EQ(atomic_load(&bp->qgot), BULK_SENDS);
+	ut_close(&bp->q[0]);
+	ut_close(&bp->q[1]);
 }
 
 /* -- tests -- */

@@ -1,6 +1,6 @@
 /*
- * Unit tests: single copy for large stream transfers (src/unix/stream.c,
- * struct unix_offer). A writer blocked for room offers the rest of its
+ * Unit tests: single copy for large stream and seqpacket transfers
+ * (src/unix/offer.c). A writer blocked for room offers the rest of its
  * send; a reader that has read everything queued copies further bytes
  * straight from the writer's memory through the port's copy_user_cross.
  *
@@ -471,7 +471,148 @@ t_oob_after_offer(void)
 	free(dst);
 }
 
+/* -- seqpacket: a record offered whole -- */
+
+#define RECORDS		8
+#define RECLEN		100000
+
+struct rec_writer {
+	struct ks_sock	*so;
+	atomic_int	 sent;		/* records sent */
+	atomic_long	 last;		/* the last send's result */
+};
+
+static size_t
+rec_at(int k)
+{
+	return (size_t)k * 1000003u;
+}
+
+static int
+rec_writer_main(void *p)
+{
+	struct rec_writer *w = p;
+	unsigned char *buf = malloc(RECLEN);
+
+	for (int k = 0; k < RECORDS && buf != NULL; k++) {
+		long r;
+
+		for (size_t i = 0; i < RECLEN; i++)
+			buf[i] = pattern(rec_at(k) + i);
+		r = ut_send(w->so, buf, RECLEN, 0);
+		atomic_store(&w->last, r);
+		if (r != RECLEN)
+			break;
+		atomic_fetch_add(&w->sent, 1);
+	}
+	free(buf);
+	return 0;
+}
+
+/* Records read whole, in order, each with its own bytes; the ones a
+ * writer blocked for room offered are copied once. */
+static void
+t_seqpacket_records_whole(void)
+{
+	unsigned char *dst = malloc(2 * RECLEN);
+	struct rec_writer w = { 0 };
+	struct ks_sock *s[2];
+	struct ksp_proc *p;
+
+	count_cross();
+	ut_pair(KS_SOCK_SEQPACKET, s);
+	w.so = s[0];
+	p = ut_spawn(rec_writer_main, &w);
+	ut_sleep_ms(SETTLE_MS);
+	for (int k = 0; k < RECORDS && ut_live(); k++) {
+		int mflags = 0;
+
+		EQ(ut_recvfrom(s[1], dst, 2 * RECLEN, 0, NULL, NULL, &mflags),
+		   RECLEN);
+		CHECK(is_pattern(dst, rec_at(k), RECLEN));
+		CHECK_EQ(mflags & KS_MSG_TRUNC, 0);
+	}
+	ut_join(p);
+	CHECK_EQ(atomic_load(&w.sent), RECORDS);
+	CHECK(atomic_load(&crossed) >= RECLEN);
+	free(dst);
+}
+
+/* A short buffer gets the start of an offered record and MSG_TRUNC (its
+ * whole length with the MSG_TRUNC flag); the rest of it is gone, and the
+ * next read starts the next record. A peek sees queued records only. */
+static void
+t_seqpacket_truncated_and_peeked(void)
+{
+	unsigned char small[1000];
+	struct rec_writer w = { 0 };
+	struct ks_sock *s[2];
+	struct ksp_proc *p;
+	int mflags = 0, inq = -1;
+
+	count_cross();
+	ut_pair(KS_SOCK_SEQPACKET, s);
+	w.so = s[0];
+	p = ut_spawn(rec_writer_main, &w);
+	ut_sleep_ms(SETTLE_MS);
+	EQ(ut_ioctl_int(s[1], KS_SIOCINQ, &inq), 0);
+	/* Whole queued records (Linux sums them for seqpacket). */
+	CHECK(inq >= RECLEN && inq % RECLEN == 0);
+	for (int k = 0; k < RECORDS && ut_live(); k++) {
+		bool real_len = k % 2 == 1;
+
+		if (k == 0) {
+			EQ(ut_recv(s[1], small, sizeof(small), KS_MSG_PEEK),
+			   sizeof(small));
+			CHECK(is_pattern(small, rec_at(0), sizeof(small)));
+		}
+		mflags = 0;
+		EQ(ut_recvfrom(s[1], small, sizeof(small),
+			       real_len ? KS_MSG_TRUNC : 0, NULL, NULL,
+			       &mflags),
+		   real_len ? RECLEN : (long)sizeof(small));
+		CHECK(is_pattern(small, rec_at(k), sizeof(small)));
+		CHECK((mflags & KS_MSG_TRUNC) != 0);
+	}
+	ut_join(p);
+	CHECK_EQ(atomic_load(&w.sent), RECORDS);
+	CHECK(atomic_load(&crossed) > 0);
+}
+
+/* A writer whose SO_SNDTIMEO ends while it offers a record sends none
+ * of it: the reader gets the queued records, then EAGAIN. */
+static void
+t_seqpacket_writer_timeout(void)
+{
+	unsigned char *dst = malloc(2 * RECLEN);
+	struct rec_writer w = { 0 };
+	struct ks_sock *s[2];
+	struct ksp_proc *p;
+	int n;
+
+	ut_pair(KS_SOCK_SEQPACKET, s);
+	EQ(ut_settimeo(s[0], KS_SO_SNDTIMEO, 100), 0);
+	w.so = s[0];
+	p = ut_spawn(rec_writer_main, &w);
+	ut_join(p);
+	CHECK_EQ(atomic_load(&w.last), -KS_EAGAIN);
+	n = atomic_load(&w.sent);
+	CHECK(n > 0 && n < RECORDS);
+	for (int k = 0; k < n && ut_live(); k++) {
+		EQ(ut_recv(s[1], dst, 2 * RECLEN, KS_MSG_DONTWAIT), RECLEN);
+		CHECK(is_pattern(dst, rec_at(k), RECLEN));
+	}
+	ERR(ut_recv(s[1], dst, 2 * RECLEN, KS_MSG_DONTWAIT), -KS_EAGAIN);
+	free(dst);
+}
+
 static const struct ut_test tests[] = {
+	{ "seqpacket_records_whole",	t_seqpacket_records_whole,
+	  UT_NO_INJECT },
+	{ "seqpacket_truncated_and_peeked", t_seqpacket_truncated_and_peeked,
+	  UT_NO_INJECT },
+	{ "seqpacket_writer_timeout",	t_seqpacket_writer_timeout,
+	  UT_NO_INJECT },
 	{ "blocked_writer_copied_once",	t_blocked_writer_copied_once,
 	  UT_NO_INJECT },
 	{ "peek_sees_queued_only",	t_peek_sees_queued_only, UT_NO_INJECT },
