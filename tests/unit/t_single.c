@@ -509,8 +509,15 @@ rec_writer_main(void *p)
 	return 0;
 }
 
-/* Records read whole, in order, each with its own bytes; the ones a
- * writer blocked for room offered are copied once. */
+/*
+ * Records read whole, in order, each with its own bytes, whether the
+ * reader took one from the blocked writer or from the queue. Which it
+ * does is a race: consuming a queued record gives the writer room, and a
+ * writer that wakes first withdraws its offer and queues the record
+ * (a stream reader keeps what it consumed until it has to wait, so there
+ * the take is certain and the stream tests assert it); so these tests
+ * assert only what a program sees.
+ */
 static void
 t_seqpacket_records_whole(void)
 {
@@ -534,7 +541,6 @@ t_seqpacket_records_whole(void)
 	}
 	ut_join(p);
 	CHECK_EQ(atomic_load(&w.sent), RECORDS);
-	CHECK(atomic_load(&crossed) >= RECLEN);
 	free(dst);
 }
 
@@ -576,7 +582,6 @@ t_seqpacket_truncated_and_peeked(void)
 	}
 	ut_join(p);
 	CHECK_EQ(atomic_load(&w.sent), RECORDS);
-	CHECK(atomic_load(&crossed) > 0);
 }
 
 /* A writer whose SO_SNDTIMEO ends while it offers a record sends none
