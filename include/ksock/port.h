@@ -336,6 +336,25 @@ struct ks_port {
 	 */
 	int	 (*park_word)(const void *word, int val, int64_t deadline_ns);
 	void	 (*unpark_word)(const void *word);
+
+	/*
+	 * Single copy for large stream transfers: copies @len bytes from
+	 * @usrc, user memory of thread @owner (a thread_self() value of a
+	 * thread that stays blocked in a ksock send until the copy has
+	 * returned), to @udst, user memory of the calling thread: a reader
+	 * taking bytes straight from a blocked writer's buffer. Returns 0,
+	 * -KS_EFAULT when @udst is bad (the caller's fault) or -KS_EACCES
+	 * when @usrc is (the owner's); after a failure ksock counts none of
+	 * the @len bytes as moved, though part may have been written. A host
+	 * that cannot reach another thread's user memory from the caller's
+	 * context (a kernel whose processes have address spaces of their
+	 * own) returns -KS_EOPNOTSUPP, for every call: ks_init() asks once,
+	 * with @len 0 and NULL pointers, and if the answer is not 0 ksock
+	 * copies every transfer twice (in and out of its buffers) and never
+	 * calls it again. Called with no lock held.
+	 */
+	int	 (*copy_user_cross)(void *udst, void *owner, const void *usrc,
+				    size_t len);
 };
 
 /* Waiters sleep with park_word()/unpark_word(), never park()/unpark().

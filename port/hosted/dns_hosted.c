@@ -168,6 +168,8 @@ static bool stub_keep_spinning(int64_t spun) { (void)spun; return false; }
 
 static int stub_park_word(const void *w, int v, int64_t d) { (void)w; (void)v; (void)d; return -KS_ENOSYS; }
 static void stub_unpark_word(const void *w) { (void)w; }
+static int stub_copy_user_cross(void *d, void *o, const void *s, size_t n)
+{ (void)d; (void)o; (void)s; (void)n; return -KS_EOPNOTSUPP; }
 
 static const struct ks_port dns_port = {
 	.version = KS_PORT_VERSION,
@@ -212,6 +214,7 @@ static const struct ks_port dns_port = {
 	.flags = 0,
 	.park_word = stub_park_word,
 	.unpark_word = stub_unpark_word,
+	.copy_user_cross = stub_copy_user_cross,
 };
 
 const struct ks_port *

@@ -169,6 +169,14 @@ void	ksp__random(void *buf, size_t len);
 int	ksp__copy_from_user(void *dst, const void *usrc, size_t len);
 int	ksp__copy_to_user(void *udst, const void *src, size_t len);
 /*
+ * port.h copy_user_cross: both threads share this address space, so a
+ * copy between two user ranges with both guarded: -KS_EFAULT when @udst
+ * faults, -KS_EACCES when @usrc does (part may have been copied).
+ * @owner is not needed here.
+ */
+int	ksp__copy_user_cross(void *udst, void *owner, const void *usrc,
+			     size_t len);
+/*
  * For a front end that sees the program's own sigaction calls (the
  * preload shim): once the copy hooks' SIGSEGV/SIGBUS handlers are in
  * place, a program's action for those signals becomes the one faults

@@ -73,6 +73,9 @@
 struct recovery {
 	sigjmp_buf	 env;
 	uintptr_t	 lo, hi;	/* the user range, rounded out to pages */
+	uintptr_t	 lo2, hi2;	/* a second one (a copy between two
+					 * user ranges), or empty */
+	bool		 in2;		/* the fault hit the second range */
 };
 
 #define PAGE_MASK_LO	((uintptr_t)4095)
@@ -178,9 +181,11 @@ on_fault(int sig, siginfo_t *si, void *uc)
 	struct recovery *r = recovery;
 	uintptr_t a = (uintptr_t)si->si_addr;
 
-	if (r != NULL && si->si_code > 0 && a >= r->lo && a < r->hi) {
+	if (r != NULL && si->si_code > 0 &&
+	    ((a >= r->lo && a < r->hi) || (a >= r->lo2 && a < r->hi2))) {
 		sigset_t s;
 
+		r->in2 = !(a >= r->lo && a < r->hi);
 		/* sigsetjmp saved no mask: unblock the signal the kernel
 		 * blocked for this handler, then go back. */
 		sigemptyset(&s);
@@ -271,10 +276,23 @@ raw_copy(void *dst, const void *src, size_t len)
 }
 #endif
 
-/* Copies @len bytes, of which the user side starts at @user. Returns 0,
- * or -EFAULT when the user side faulted (part may have been copied). */
+/* Sets *@lo and *@hi to the pages of @len (> 0) bytes from @user. */
+static void
+page_range(uintptr_t user, size_t len, uintptr_t *lo, uintptr_t *hi)
+{
+	*lo = user & ~PAGE_MASK_LO;
+	*hi = ((user + len - 1) | PAGE_MASK_LO) + 1;
+	if (*hi == 0)
+		*hi = UINTPTR_MAX;
+}
+
+/* Copies @len bytes, of which the user side starts at @user (and, when
+ * @user2 is not 0, the other side too at @user2). Returns 0, or -EFAULT
+ * when @user's side faulted, -EACCES when @user2's did (part may have
+ * been copied). */
 static int
-guarded_copy(void *dst, const void *src, size_t len, uintptr_t user)
+guarded_copy(void *dst, const void *src, size_t len, uintptr_t user,
+	     uintptr_t user2)
 {
 	struct recovery r, *outer;
 
@@ -282,13 +300,14 @@ guarded_copy(void *dst, const void *src, size_t len, uintptr_t user)
 	    INSTALLED)
 		install_handlers();
 	outer = recovery;
-	r.lo = user & ~PAGE_MASK_LO;
-	r.hi = ((user + len - 1) | PAGE_MASK_LO) + 1;
-	if (r.hi == 0)
-		r.hi = UINTPTR_MAX;
+	page_range(user, len, &r.lo, &r.hi);
+	r.lo2 = r.hi2 = 0;
+	if (user2 != 0)
+		page_range(user2, len, &r.lo2, &r.hi2);
+	r.in2 = false;
 	if (sigsetjmp(r.env, 0) != 0) {
 		recovery = outer;
-		return -EFAULT;
+		return *(volatile bool *)&r.in2 ? -EACCES : -EFAULT;
 	}
 	recovery = &r;
 	atomic_signal_fence(memory_order_seq_cst);
@@ -306,7 +325,7 @@ user_copy(void *dst, const void *src, size_t len, const void *user)
 		return 0;
 	if (user == NULL || !ksp__user_range_ok(user, len))
 		return -KS_EFAULT;
-	return guarded_copy(dst, src, len, (uintptr_t)user);
+	return guarded_copy(dst, src, len, (uintptr_t)user, 0);
 }
 
 /* See hosted.h. */
@@ -321,6 +340,21 @@ int
 ksp__copy_to_user(void *udst, const void *src, size_t len)
 {
 	return user_copy(udst, src, len, udst);
+}
+
+/* See hosted.h. */
+int
+ksp__copy_user_cross(void *udst, void *owner, const void *usrc, size_t len)
+{
+	(void)owner;
+	if (len == 0)
+		return 0;
+	if (udst == NULL || !ksp__user_range_ok(udst, len))
+		return -KS_EFAULT;
+	if (usrc == NULL || !ksp__user_range_ok(usrc, len))
+		return -KS_EACCES;
+	return guarded_copy(udst, usrc, len, (uintptr_t)udst,
+			    (uintptr_t)usrc);
 }
 
 /* -- fstat: the one socket call whose result is a host structure -- */

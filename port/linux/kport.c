@@ -556,6 +556,19 @@ kp_netdev_index(const char *name)
 	return idx;
 }
 
+/* -- single copy -- */
+
+/*
+ * A reader here runs in its own process's address space: a blocked
+ * writer's user memory cannot be reached from it, so ksock keeps the
+ * two-copy path (port.h: copy_user_cross).
+ */
+static int
+kp_copy_user_cross(void *udst, void *owner, const void *usrc, size_t len)
+{
+	return -EOPNOTSUPP;
+}
+
 /* -- spinning -- */
 
 /* The whole spin: about what a sleep and a wake-up cost in a guest. */
@@ -689,7 +702,8 @@ kp_copy_to_user(void *udst, const void *src, size_t len)
 	.keep_spinning	= kp_keep_spinning,				\
 	.flags		= KS_PORT_PARK_WORD,				\
 	.park_word	= kp_park_word,					\
-	.unpark_word	= kp_unpark_word
+	.unpark_word	= kp_unpark_word,				\
+	.copy_user_cross = kp_copy_user_cross
 
 static const struct ks_port kp_port_table = {
 	KP_PORT_HOOKS,

@@ -535,6 +535,7 @@ static const struct ks_port preload_port = {
 	.flags		= 0,
 	.park_word	= ksp__park_word,
 	.unpark_word	= ksp__unpark_word,
+	.copy_user_cross = ksp__copy_user_cross,
 };
 
 const struct ks_port *

@@ -137,6 +137,23 @@ struct ks_groups {
 	uint32_t	gid[];		/* [I] */
 };
 
+/*
+ * SOL_SOCKET options that only some programs set, kept apart so that a
+ * socket that never sets them carries a pointer rather than their bytes:
+ * allocated by the first setsockopt that stores a value other than the
+ * default, freed with the socket. All [S].
+ */
+struct ks_sock_xopts {
+	int			 priority;	/* SO_PRIORITY */
+	unsigned		 linger;	/* SO_LINGER seconds */
+	uint32_t		 mark;		/* SO_MARK */
+	uint32_t		 tsflags;	/* SO_TIMESTAMPING flags */
+	int			 bound_dev_if;	/* SO_BINDTODEVICE: device
+						 * index, or 0 */
+	char			 bound_dev[KS_IFNAMSIZ]; /* its name */
+};
+
+/* Fields are ordered by size so that no padding sits between them. */
 struct ks_sock {
 	const struct ks_proto_ops *ops;		/* [I] */
 	struct ks_mutex		 lock;
@@ -148,32 +165,27 @@ struct ks_sock {
 	struct ks_waitq		 wq;		/* [S] */
 	int64_t			 rcvtimeo;	/* [S] ticks, or KS_TIMEO_FOREVER */
 	int64_t			 sndtimeo;	/* [S] */
+	struct ks_groups	*peergroups;	/* [S] SO_PEERGROUPS, NULL: none */
+	struct ks_sock_xopts	*xopts;		/* [S] rare options, or NULL:
+						 * all at their defaults */
 	atomic_int		 sndbuf;	/* [A] written under [S] */
 	int			 rcvbuf;	/* [S] */
 	int			 err;		/* [S] pending SO_ERROR (positive) */
 	int			 peek_off;	/* [S] SO_PEEK_OFF, -1 off */
 	int			 rcvlowat;	/* [S] SO_RCVLOWAT */
-	int			 priority;	/* [S] SO_PRIORITY */
-	unsigned		 linger;	/* [S] SO_LINGER seconds */
 	struct ks_ucred		 peercred;	/* [S] SO_PEERCRED */
-	struct ks_groups	*peergroups;	/* [S] SO_PEERGROUPS, NULL: none */
-	bool			 peercred_set;	/* [S] peercred was recorded
-						 * (SO_PEERGROUPS: else ENODATA) */
 	atomic_int		 owner;		/* [A] F_SETOWN */
-	atomic_bool		 nonblock;	/* [A] O_NONBLOCK */
 	uint32_t		 uid, gid;	/* [I] creator's effective ids
 						 * (the owner diag reports) */
 	uint32_t		 optflags;	/* [S] KS_OPT_* */
-	uint32_t		 mark;		/* [S] SO_MARK */
-	uint32_t		 tsflags;	/* [S] SO_TIMESTAMPING flags */
-	int			 bound_dev_if;	/* [S] SO_BINDTODEVICE: device
-						 * index, or 0 */
-	char			 bound_dev[KS_IFNAMSIZ]; /* [S] its name */
 	uint16_t		 family;	/* [I] */
 	uint8_t			 type;		/* [I] */
 	uint8_t			 protocol;	/* [I] */
 	uint8_t			 state;		/* [S] KS_SS_* */
 	uint8_t			 shutdown;	/* [S] KS_*_SHUTDOWN */
+	bool			 peercred_set;	/* [S] peercred was recorded
+						 * (SO_PEERGROUPS: else ENODATA) */
+	atomic_bool		 nonblock;	/* [A] O_NONBLOCK */
 };
 
 static inline void
@@ -229,6 +241,23 @@ int	ks__iter_init(struct ks_iter *it, const struct ks_msghdr *msg);
 int	ks__iter_copy_from(struct ks_iter *it, void *dst, size_t n);
 /* Copies min(@n, it->count) bytes from @src to user memory; as above. */
 int	ks__iter_copy_to(struct ks_iter *it, const void *src, size_t n);
+
+/*
+ * Whether the port copies between threads' user memory (port.h
+ * copy_user_cross answered 0 at ks_init()): readers then take large
+ * transfers straight from blocked writers' buffers.
+ */
+extern bool ks__cross_copy;
+
+/*
+ * Moves min(@n, @dst->count, @src->count) bytes from @src's segments
+ * (user memory of thread @owner, blocked in a send) to @dst's (the
+ * caller's) through the port's copy_user_cross, advancing both cursors
+ * by *@moved. Returns 0, -KS_EFAULT (@dst is bad) or -KS_EACCES (@src
+ * is); the segment pair that failed counts as not moved.
+ */
+int	ks__iter_move(struct ks_iter *dst, struct ks_iter *src, void *owner,
+		      size_t n, size_t *moved);
 
 /* Where the next byte comes from or goes (a hint: it is not read), or
  * NULL when no segment is left. */
@@ -289,7 +318,10 @@ struct ks_mbuf {
 struct ks_mqueue {
 	struct ks_mbuf	*head, *tail;
 	uint32_t	 count;		/* messages */
-	size_t		 bytes;		/* unread payload bytes */
+	/* unread payload bytes: below 4 GiB, as each sender's charge is
+	 * bounded by its SO_SNDBUF and a datagram receiver takes few
+	 * senders' messages beyond its peer's (Linux reports it as an int) */
+	uint32_t	 bytes;
 };
 
 /* Allocates a message with room for @len bytes, costing @truesize.
@@ -496,6 +528,17 @@ void	ks__waiter_init(struct ks__waiter *w, unsigned mask);
 void	ks__wait_add_locked(struct ks_sock *so, struct ks__waiter *w);
 /* Takes @w off @so's queue. Socket lock held. */
 void	ks__wait_del_locked(struct ks_sock *so, struct ks__waiter *w);
+/*
+ * Puts @w, already waiting on one socket, on a second socket's queue
+ * too (its second link), where others find it by its pe.arg; wakes on
+ * either queue wake it. Lock of @so held.
+ */
+void	ks__wait_add_second_locked(struct ks_sock *so, struct ks__waiter *w);
+/* Takes @w's second link off @so's queue. Lock of @so held. */
+void	ks__wait_del_second_locked(struct ks_sock *so, struct ks__waiter *w);
+/* The waiter a wait queue link belongs to, when a ksock thread (not a
+ * host poll entry) waits there; else NULL. */
+struct ks__waiter *ks__link_waiter(struct ks_poll_link *l);
 /*
  * The usual wait: puts @w on @so's queue, drops the lock, parks until
  * woken or @deadline, retakes the lock and takes @w off. Returns 0 (re-

@@ -118,6 +118,29 @@ get_timestamp(const struct ks_sock *so, int name)
 }
 
 /*
+ * @so's rare options, allocated (all at their defaults) on first use.
+ * Returns 0 or -KS_ENOMEM. Socket lock held.
+ */
+static int
+xopts_locked(struct ks_sock *so, struct ks_sock_xopts **out)
+{
+	struct ks_sock_xopts *x = so->xopts;
+
+	if (x == NULL) {
+		x = ks__alloc(sizeof(*x));
+		if (x == NULL)
+			return -KS_ENOMEM;
+		ks__memset(x, 0, sizeof(*x));
+		so->xopts = x;
+	}
+	*out = x;
+	return 0;
+}
+
+/* A rare option's value, its default (0) when never set. */
+#define XOPT(so, field)	((so)->xopts != NULL ? (so)->xopts->field : 0)
+
+/*
  * SO_TIMESTAMPING (Linux's sock_set_timestamping()): an int of flags, or
  * a struct so_timestamping when the length is exactly its size. AF_UNIX
  * delivers none of these timestamps; the flags are checked and stored.
@@ -128,7 +151,9 @@ set_timestamping_locked(struct ks_sock *so, int name, const void *val,
 			uint32_t len)
 {
 	struct ks_so_timestamping ts = { 0, 0 };
+	struct ks_sock_xopts *x;
 	uint32_t f;
+	int err;
 
 	if (len == sizeof(ts))
 		ks__memcpy(&ts, val, sizeof(ts));
@@ -146,7 +171,12 @@ set_timestamping_locked(struct ks_sock *so, int name, const void *val,
 	/* A clock to bind to needs a device: a socket bound to none. */
 	if (f & KS_SOF_TIMESTAMPING_BIND_PHC)
 		return -KS_EOPNOTSUPP;
-	so->tsflags = f;
+	if (f != 0 || so->xopts != NULL) {
+		err = xopts_locked(so, &x);
+		if (err < 0)
+			return err;
+		x->tsflags = f;
+	}
 	if (name == KS_SO_TIMESTAMPING_NEW)
 		so->optflags |= KS_OPT_TSTAMP_NEW;
 	else
@@ -163,6 +193,7 @@ set_timestamping_locked(struct ks_sock *so, int name, const void *val,
 static int
 set_bindtodevice(struct ks_sock *so, const void *val, uint32_t len)
 {
+	struct ks_sock_xopts *x;
 	char name[KS_IFNAMSIZ];
 	int index = 0, err = 0;
 
@@ -176,11 +207,15 @@ set_bindtodevice(struct ks_sock *so, const void *val, uint32_t len)
 			return -KS_ENODEV;
 	}
 	ks__lock(so);
-	if (so->bound_dev_if != 0 && !ks__port->capable(KS_CAP_NET_RAW)) {
+	if (XOPT(so, bound_dev_if) != 0 &&
+	    !ks__port->capable(KS_CAP_NET_RAW)) {
 		err = -KS_EPERM;
-	} else {
-		so->bound_dev_if = index;
-		ks__memcpy(so->bound_dev, name, sizeof(name));
+	} else if (index != 0 || so->xopts != NULL) {
+		err = xopts_locked(so, &x);
+		if (err == 0) {
+			x->bound_dev_if = index;
+			ks__memcpy(x->bound_dev, name, sizeof(name));
+		}
 	}
 	ks__unlock(so);
 	return err;
@@ -195,14 +230,14 @@ get_bindtodevice(struct ks_sock *so, void *val, uint32_t *len)
 	int err = 0;
 
 	ks__lock(so);
-	if (so->bound_dev_if == 0) {
+	if (XOPT(so, bound_dev_if) == 0) {
 		*len = 0;
 	} else if (*len < KS_IFNAMSIZ) {
 		err = -KS_EINVAL;
 	} else {
-		for (n = 0; so->bound_dev[n] != '\0'; n++)
+		for (n = 0; so->xopts->bound_dev[n] != '\0'; n++)
 			;
-		ks__memcpy(val, so->bound_dev, n + 1);
+		ks__memcpy(val, so->xopts->bound_dev, n + 1);
 		*len = n + 1;
 	}
 	ks__unlock(so);
@@ -227,11 +262,14 @@ get_timeout(int64_t timeo)
  * (bad timeval), -KS_EPERM, -KS_ENOPROTOOPT (unknown or read-only
  * option), -KS_EOPNOTSUPP (SO_PEEK_OFF on a type without it,
  * SO_REUSEPORT outside inet, SO_TIMESTAMPING's BIND_PHC), -KS_ENODEV
- * (SO_BINDTODEVICE). Takes the socket lock.
+ * (SO_BINDTODEVICE), -KS_ENOMEM (the first value other than the default
+ * of a rare option: SO_PRIORITY, SO_LINGER, SO_MARK, SO_TIMESTAMPING,
+ * SO_BINDTODEVICE). Takes the socket lock.
  */
 int
 ks__sock_setopt(struct ks_sock *so, int name, const void *val, uint32_t len)
 {
+	struct ks_sock_xopts *x;
 	struct ks_linger ling;
 	unsigned flag;
 	int v, err = 0;
@@ -296,7 +334,12 @@ ks__sock_setopt(struct ks_sock *so, int name, const void *val, uint32_t len)
 		ks__memcpy(&ling, val, sizeof(ling));
 		/* Turning it off leaves the stored time alone, as Linux. */
 		if (ling.l_onoff) {
-			so->linger = (unsigned)ling.l_linger;
+			if (ling.l_linger != 0 || so->xopts != NULL) {
+				err = xopts_locked(so, &x);
+				if (err < 0)
+					break;
+				x->linger = (unsigned)ling.l_linger;
+			}
 			so->optflags |= KS_OPT_LINGER;
 		} else {
 			so->optflags &= ~(uint32_t)KS_OPT_LINGER;
@@ -306,8 +349,11 @@ ks__sock_setopt(struct ks_sock *so, int name, const void *val, uint32_t len)
 		/* Priorities above 6 need CAP_NET_ADMIN on Linux. */
 		if ((v < 0 || v > 6) && !ks__port->capable(KS_CAP_SYS_ADMIN))
 			err = -KS_EPERM;
-		else
-			so->priority = v;
+		else if (v != 0 || so->xopts != NULL) {
+			err = xopts_locked(so, &x);
+			if (err == 0)
+				x->priority = v;
+		}
 		break;
 	case KS_SO_PEEK_OFF:
 		so->peek_off = v;
@@ -335,8 +381,11 @@ ks__sock_setopt(struct ks_sock *so, int name, const void *val, uint32_t len)
 		if (!ks__port->capable(KS_CAP_NET_ADMIN) &&
 		    !ks__port->capable(KS_CAP_NET_RAW))
 			err = -KS_EPERM;
-		else
-			so->mark = (uint32_t)v;
+		else if (v != 0 || so->xopts != NULL) {
+			err = xopts_locked(so, &x);
+			if (err == 0)
+				x->mark = (uint32_t)v;
+		}
 		break;
 	case KS_SO_TIMESTAMP_OLD:
 	case KS_SO_TIMESTAMP_NEW:
@@ -493,7 +542,7 @@ ks__sock_getopt(struct ks_sock *so, int name, void *val, uint32_t *len)
 		u.i = so->rcvbuf;
 		break;
 	case KS_SO_PRIORITY:
-		u.i = so->priority;
+		u.i = XOPT(so, priority);
 		break;
 	case KS_SO_RCVLOWAT:
 		u.i = so->rcvlowat;
@@ -509,7 +558,7 @@ ks__sock_getopt(struct ks_sock *so, int name, void *val, uint32_t *len)
 		break;
 	case KS_SO_LINGER:
 		u.ling.l_onoff = ks__has_opt(so, KS_OPT_LINGER);
-		u.ling.l_linger = (int)so->linger;
+		u.ling.l_linger = (int)XOPT(so, linger);
 		lv = sizeof(u.ling);
 		break;
 	case KS_SO_RCVTIMEO:
@@ -525,7 +574,7 @@ ks__sock_getopt(struct ks_sock *so, int name, void *val, uint32_t *len)
 		u.i = 0;
 		break;
 	case KS_SO_MARK:
-		u.i = (int)so->mark;
+		u.i = (int)XOPT(so, mark);
 		break;
 	case KS_SO_TIMESTAMP_OLD:
 	case KS_SO_TIMESTAMP_NEW:
@@ -535,7 +584,7 @@ ks__sock_getopt(struct ks_sock *so, int name, void *val, uint32_t *len)
 		break;
 	case KS_SO_TIMESTAMPING_OLD:
 	case KS_SO_TIMESTAMPING_NEW:
-		u.ts.flags = (int32_t)so->tsflags;
+		u.ts.flags = (int32_t)XOPT(so, tsflags);
 		u.ts.bind_phc = 0;
 		lv = sizeof(u.ts);
 		break;

@@ -15,6 +15,8 @@
 #include "core/families.h"
 
 const struct ks_port *ks__port;
+/* See core.h. */
+bool ks__cross_copy;
 
 struct ks__sock_list ks__all_socks;
 
@@ -46,7 +48,7 @@ port_is_complete(const struct ks_port *p)
 	       p->node_release && p->netns &&
 	       p->file_drops_reported && p->realtime && p->groups &&
 	       p->pidfd_install && p->netdev_index && p->keep_spinning &&
-	       p->park_word && p->unpark_word;
+	       p->park_word && p->unpark_word && p->copy_user_cross;
 }
 
 /*
@@ -68,6 +70,7 @@ ks_init(const struct ks_port *port)
 	if (ks__port != NULL)
 		return -KS_EBUSY;
 	ks__port = port;
+	ks__cross_copy = port->copy_user_cross(NULL, NULL, NULL, 0) == 0;
 	port->mutex_init(&ks__all_socks.lock);
 	ks__all_socks.head = NULL;
 	ks__all_socks.count = 0;
@@ -165,8 +168,6 @@ ks__sock_init(struct ks_sock *so, const struct ks_proto_ops *ops, int family,
 	so->err = 0;
 	so->peek_off = -1;
 	so->rcvlowat = 1;
-	so->priority = 0;
-	so->linger = 0;
 	so->peercred.pid = 0;
 	so->peercred.uid = (uint32_t)-1;
 	so->peercred.gid = (uint32_t)-1;
@@ -178,10 +179,7 @@ ks__sock_init(struct ks_sock *so, const struct ks_proto_ops *ops, int family,
 	atomic_init(&so->owner, 0);
 	atomic_init(&so->nonblock, false);
 	so->optflags = 0;
-	so->mark = 0;
-	so->tsflags = 0;
-	so->bound_dev_if = 0;
-	ks__memset(so->bound_dev, 0, sizeof(so->bound_dev));
+	so->xopts = NULL;
 	so->family = (uint16_t)family;
 	so->type = (uint8_t)type;
 	so->protocol = (uint8_t)protocol;
@@ -205,6 +203,8 @@ ks__sock_fini(struct ks_sock *so)
 {
 	ks__groups_put(so->peergroups);
 	so->peergroups = NULL;
+	ks__free(so->xopts, sizeof(*so->xopts));
+	so->xopts = NULL;
 	ks__port->mutex_lock(&ks__all_socks.lock);
 	if (so->all_prev)
 		so->all_prev->all_next = so->all_next;

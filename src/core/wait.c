@@ -164,6 +164,31 @@ ks__wait_del_locked(struct ks_sock *so, struct ks__waiter *w)
 }
 
 /* See core.h. */
+void
+ks__wait_add_second_locked(struct ks_sock *so, struct ks__waiter *w)
+{
+	w->pe.link[1].entry = &w->pe;
+	link_add_locked(so, &w->pe.link[1]);
+}
+
+/* See core.h. */
+void
+ks__wait_del_second_locked(struct ks_sock *so, struct ks__waiter *w)
+{
+	if (w->pe.link[1].so == so)
+		link_del_locked(so, &w->pe.link[1]);
+}
+
+/* See core.h. */
+struct ks__waiter *
+ks__link_waiter(struct ks_poll_link *l)
+{
+	if (l->entry->wake != waiter_wake)
+		return NULL;
+	return (struct ks__waiter *)(void *)l->entry;
+}
+
+/* See core.h. */
 int
 ks__wait_locked(struct ks_sock *so, struct ks__waiter *w, int64_t deadline)
 {

@@ -1074,7 +1074,8 @@ tcp_release_locked(struct inet_sock *is)
 
 	ks__lock(so);
 	reset = is->rcv_bytes > 0 ||
-		(ks__has_opt(so, KS_OPT_LINGER) && so->linger == 0);
+		(ks__has_opt(so, KS_OPT_LINGER) &&
+		 (so->xopts == NULL || so->xopts->linger == 0));
 	ks__unlock(so);
 	tcp_close_pcb(is, reset);
 	/* Connections nobody accepted are reset, as Linux does. */

@@ -78,7 +78,7 @@ ks__unix_create(int type, struct unix_sock **out)
 	ks__memset(u, 0, sizeof(*u));
 	atomic_init(&u->name, NULL);
 	atomic_init(&u->listener, NULL);
-	atomic_init(&u->gc.inflight, 0);
+	atomic_init(&u->inflight, 0);
 	u->backlog = UNIX_MAX_DGRAM_QLEN;
 	u->netns = ks__port->netns();
 	/* Last: it publishes the socket on the all-sockets list, where an

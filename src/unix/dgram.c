@@ -193,7 +193,27 @@ ks__unix_dgram_sendmsg(struct ks_sock *so, const struct ks_msghdr *msg,
 		err = -KS_EMSGSIZE;
 		goto destroy_scm;
 	}
-	err = ks__unix_wait_sndbuf(so, deadline);
+	if (seqpacket && ks__cross_copy && scm.files == NULL &&
+	    total >= UNIX_OFFER_MIN) {
+		/* A reader may take the record straight from our buffer
+		 * while we wait for room (offer.c). */
+		struct unix_sock *peer = ks__unix_peer_get(u);
+		size_t taken = 0;
+
+		if (peer == NULL) {
+			err = -KS_ENOTCONN;
+			goto destroy_scm;
+		}
+		err = ks__unix_wait_offering(so, peer, it, total, true,
+					     deadline, &taken);
+		unix_put(peer);
+		if (err == 0 && taken == total) {
+			err = (long)total;
+			goto destroy_scm;
+		}
+	} else {
+		err = ks__unix_wait_sndbuf(so, deadline);
+	}
 	if (err < 0)
 		goto destroy_scm;
 	err = ks__mbuf_alloc(total, ks__dgram_truesize(total), &m);
@@ -333,6 +353,45 @@ timestamp_type_locked(const struct ks_sock *so)
 	return nw ? KS_SCM_TIMESTAMP_NEW : KS_SCM_TIMESTAMP_OLD;
 }
 
+/* Whether a read wants nothing that only a queued message carries
+ * (credentials, a pidfd, a timestamp), so it may take an offered record.
+ * Socket lock held. */
+static bool
+reads_plain_locked(struct ks_sock *so)
+{
+	return !unix_may_passcred_locked(so) && timestamp_type_locked(so) == 0;
+}
+
+/*
+ * A seqpacket read that finds nothing queued takes the record a writer
+ * blocked for room offers (offer.c), as it would take it queued: the
+ * start that fits, MSG_TRUNC for the rest (and its full length with the
+ * MSG_TRUNC flag), SO_PEEK_OFF moved back by the record. Returns the
+ * read's result, or 0 when there was no record to take. Socket lock
+ * held (dropped and retaken).
+ */
+static long
+take_record_locked(struct unix_sock *u, struct ks_msghdr *msg,
+		   uint32_t namecap, struct ks_iter *it, size_t size, int flags)
+{
+	struct ks_sock *writer = NULL;
+	size_t reclen = 0;
+	long n;
+
+	n = ks__unix_take_offer_locked(u, it, size, true, &writer, &reclen);
+	if (n == 0 && writer == NULL)
+		return 0;
+	if (u->base.peek_off >= 0)
+		u->base.peek_off = u->base.peek_off > (int)reclen ?
+				   u->base.peek_off - (int)reclen : 0;
+	if (n < 0)
+		return n;
+	ks__unix_copy_addr(msg, namecap, writer);
+	if ((size_t)n < reclen)
+		msg->msg_flags |= KS_MSG_TRUNC;
+	return (flags & KS_MSG_TRUNC) ? (long)reclen : n;
+}
+
 /*
  * See unix.h: recvmsg for datagram and seqpacket sockets. A pending error
  * comes before queued data. A short buffer gets the start of the datagram
@@ -368,6 +427,13 @@ ks__unix_dgram_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 		m = first_to_read_locked(u, peek, &skip);
 		if (m != NULL)
 			break;
+		if (so->type == KS_SOCK_SEQPACKET && !peek && size != 0 &&
+		    reads_plain_locked(so)) {
+			err = take_record_locked(u, msg, namecap, it, size,
+						 flags);
+			if (err != 0)
+				goto unlock_taken;
+		}
 		if (so->shutdown & KS_RCV_SHUTDOWN) {
 			/* EOF, except that a non-blocking datagram read
 			 * still says "nothing yet". */
@@ -435,6 +501,14 @@ ks__unix_dgram_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 
 unlock:
 	unix_unlock(u);
+	return err;
+
+unlock_taken:
+	unix_unlock(u);
+	/* No control data: an offered record carries none we deliver. */
+	if (err > 0)
+		ks__unix_scm_recv(msg, ctlcap, false, NULL, NULL, false, flags,
+				  NULL);
 	return err;
 }
 

@@ -24,10 +24,10 @@
  * moment either happens. For a socket not in flight, or whose file still
  * has more references than its queued messages hold, that costs one
  * atomic load, or the gc lock and a comparison. Otherwise the collector
- * runs Tarjan's algorithm (iterative, state kept in the sockets, so no
- * allocation and no recursion) from that socket only: it visits the part
- * of the in-flight graph reachable from it, in time linear in those
- * vertices and edges, and frees every dead component it finds (only the
+ * runs Tarjan's algorithm (iterative, state kept in the sockets'
+ * vertices, so no allocation and no recursion) from that socket only: it
+ * visits the part of the in-flight graph reachable from it, in time
+ * linear in those vertices and edges, and frees every dead component it finds (only the
  * socket's own can have just died: no other component's test depended
  * on that file or edge). Dropping the last reference to a socket closes
  * it (ks_close), which empties its queue, so its files are put and the
@@ -51,6 +51,13 @@
  * can close sockets whose queues hold more files: ks__unix_fpl_put_files()
  * lets only the outermost call in a thread put them, in a loop, so a
  * chain of 10,000 sockets closes without 10,000 nested calls.
+ *
+ * Vertices. The collector's state for a socket (struct unix_vertex) is
+ * allocated when a send first attaches the socket to a message
+ * (ks__unix_gc_prepare(), which may fail with ENOMEM, failing the send
+ * before anything is queued), held by every list of descriptors that
+ * carries it, and freed with the last such list: queueing a message never
+ * allocates, and sockets that are never sent carry only a pointer.
  *
  * Concurrency. Edges change under the gc lock only (queueing a message
  * with sockets, freeing or receiving one). File counts change without it,
@@ -160,7 +167,7 @@ ks__unix_gc_stats(uint64_t *runs, uint64_t *collected)
 long
 ks__unix_inflight_of(struct unix_sock *u)
 {
-	return atomic_load_explicit(&u->gc.inflight, memory_order_relaxed);
+	return atomic_load_explicit(&u->inflight, memory_order_relaxed);
 }
 
 /* -- per-user accounting -- */
@@ -240,16 +247,83 @@ drops_reported(void)
 static bool
 is_vertex(struct unix_sock *u)
 {
-	return atomic_load_explicit(&u->gc.inflight, memory_order_relaxed) > 0;
+	return atomic_load_explicit(&u->inflight, memory_order_relaxed) > 0;
+}
+
+/* Adds @n to @u's count of queued references. gc lock held. */
+static void
+inflight_add_locked(struct unix_sock *u, int n)
+{
+	atomic_store_explicit(&u->inflight,
+			      atomic_load_explicit(&u->inflight,
+						   memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
+/*
+ * Frees @u's vertex once nothing needs it: no list of descriptors holds
+ * it and no purge walks its kill list through it. A socket in flight
+ * always keeps its vertex (each queued edge's list holds it), so an idle
+ * socket costs a pointer, not a vertex. gc lock held.
+ */
+static void
+vertex_free_unused_locked(struct unix_sock *u)
+{
+	struct unix_vertex *v = u->gc;
+
+	if (v->holds != 0 || v->listed)
+		return;
+	u->gc = NULL;
+	ks__free(v, sizeof(*v));
+}
+
+/* Drops one list's hold on @u's vertex. gc lock held. */
+static void
+vertex_put_locked(struct unix_sock *u)
+{
+	u->gc->holds--;
+	vertex_free_unused_locked(u);
+}
+
+/* See scm.h. */
+int
+ks__unix_gc_prepare(struct unix_fpl *fpl)
+{
+	unsigned i;
+
+	if (fpl->count_unix == 0)
+		return 0;
+	gc_lock();
+	for (i = 0; i < fpl->count_unix; i++) {
+		struct unix_sock *u = fpl->edges[i].pred;
+
+		if (u->gc == NULL) {
+			struct unix_vertex *v = ks__alloc(sizeof(*v));
+
+			if (v == NULL)
+				goto put_vertices;
+			ks__memset(v, 0, sizeof(*v));
+			u->gc = v;
+		}
+		u->gc->holds++;
+	}
+	gc_unlock();
+	return 0;
+
+put_vertices:
+	while (i-- > 0)
+		vertex_put_locked(fpl->edges[i].pred);
+	gc_unlock();
+	return -KS_ENOMEM;
 }
 
 static void
 vertex_add_locked(struct unix_sock *u)
 {
-	u->gc.vprev = NULL;
-	u->gc.vnext = gc.vertices;
+	u->gc->vprev = NULL;
+	u->gc->vnext = gc.vertices;
 	if (gc.vertices != NULL)
-		gc.vertices->gc.vprev = u;
+		gc.vertices->gc->vprev = u;
 	gc.vertices = u;
 	atomic_store(&gc.nvertices, atomic_load(&gc.nvertices) + 1);
 }
@@ -257,13 +331,13 @@ vertex_add_locked(struct unix_sock *u)
 static void
 vertex_del_locked(struct unix_sock *u)
 {
-	if (u->gc.vprev != NULL)
-		u->gc.vprev->gc.vnext = u->gc.vnext;
+	if (u->gc->vprev != NULL)
+		u->gc->vprev->gc->vnext = u->gc->vnext;
 	else
-		gc.vertices = u->gc.vnext;
-	if (u->gc.vnext != NULL)
-		u->gc.vnext->gc.vprev = u->gc.vprev;
-	u->gc.vnext = u->gc.vprev = NULL;
+		gc.vertices = u->gc->vnext;
+	if (u->gc->vnext != NULL)
+		u->gc->vnext->gc->vprev = u->gc->vprev;
+	u->gc->vnext = u->gc->vprev = NULL;
 	atomic_store(&gc.nvertices, atomic_load(&gc.nvertices) - 1);
 }
 
@@ -284,15 +358,13 @@ ks__unix_gc_add_edges(struct unix_fpl *fpl, struct unix_sock *receiver,
 	fpl->receiver = receiver;
 	for (unsigned i = 0; i < fpl->count_unix; i++) {
 		struct unix_edge *e = &fpl->edges[i];
-		struct unix_vertex *v = &e->pred->gc;
+		struct unix_vertex *v = e->pred->gc;
 
 		if (!is_vertex(e->pred)) {
 			v->file = e->file;
 			vertex_add_locked(e->pred);
 		}
-		atomic_store_explicit(&v->inflight,
-				      atomic_load(&v->inflight) + 1,
-				      memory_order_relaxed);
+		inflight_add_locked(e->pred, 1);
 		e->prev = NULL;
 		e->next = v->edges;
 		if (v->edges != NULL)
@@ -314,12 +386,12 @@ ks__unix_gc_add_edges(struct unix_fpl *fpl, struct unix_sock *receiver,
 	for (unsigned i = 0; i < fpl->count_unix; i++) {
 		struct unix_sock *pred = fpl->edges[i].pred;
 
-		if (pred->gc.collecting || !only_in_flight_locked(pred))
+		if (pred->gc->collecting || !only_in_flight_locked(pred))
 			continue;
 		if (!begun) {
 			run_begin_locked();
 			begun = true;
-		} else if (pred->gc.epoch == gc.epoch) {
+		} else if (pred->gc->epoch == gc.epoch) {
 			continue;
 		}
 		tarjan_locked(pred, &todo->kill);
@@ -328,20 +400,18 @@ unlock:
 	gc_unlock();
 }
 
-/* See scm.h. A list that never reached a queue has no edges. */
+/* See scm.h. A list that never reached a queue has no edges, only its
+ * holds on the vertices. */
 void
 ks__unix_gc_del_edges(struct unix_fpl *fpl)
 {
 	if (fpl->count_unix == 0)
 		return;
 	gc_lock();
-	if (fpl->receiver == NULL) {
-		gc_unlock();
-		return;
-	}
-	for (unsigned i = 0; i < fpl->count_unix; i++) {
+	for (unsigned i = 0; fpl->receiver != NULL && i < fpl->count_unix;
+	     i++) {
 		struct unix_edge *e = &fpl->edges[i];
-		struct unix_vertex *v = &e->pred->gc;
+		struct unix_vertex *v = e->pred->gc;
 
 		if (e->prev != NULL)
 			e->prev->next = e->next;
@@ -350,15 +420,15 @@ ks__unix_gc_del_edges(struct unix_fpl *fpl)
 		if (e->next != NULL)
 			e->next->prev = e->prev;
 		e->next = e->prev = NULL;
-		atomic_store_explicit(&v->inflight,
-				      atomic_load(&v->inflight) - 1,
-				      memory_order_relaxed);
+		inflight_add_locked(e->pred, -1);
 		if (!is_vertex(e->pred)) {
 			v->file = NULL;
 			vertex_del_locked(e->pred);
 		}
 	}
 	fpl->receiver = NULL;
+	for (unsigned i = 0; i < fpl->count_unix; i++)
+		vertex_put_locked(fpl->edges[i].pred);
 	gc_unlock();
 }
 
@@ -384,8 +454,8 @@ edge_successor(struct unix_edge *e)
 static bool
 only_in_flight_locked(struct unix_sock *u)
 {
-	return ks__port->file_count(u->gc.file) ==
-	       atomic_load(&u->gc.inflight);
+	return ks__port->file_count(u->gc->file) ==
+	       atomic_load(&u->inflight);
 }
 
 /* The component @scc (its members linked through scc_next) is garbage
@@ -393,14 +463,14 @@ only_in_flight_locked(struct unix_sock *u)
 static bool
 scc_is_dead_locked(struct unix_sock *scc)
 {
-	for (struct unix_sock *w = scc; w != NULL; w = w->gc.scc_next) {
-		if (w->gc.collecting || !only_in_flight_locked(w))
+	for (struct unix_sock *w = scc; w != NULL; w = w->gc->scc_next) {
+		if (w->gc->collecting || !only_in_flight_locked(w))
 			return false;
-		for (struct unix_edge *e = w->gc.edges; e != NULL; e = e->next) {
+		for (struct unix_edge *e = w->gc->edges; e != NULL; e = e->next) {
 			struct unix_sock *s = edge_successor(e);
 
-			if (!is_vertex(s) || s->gc.epoch != gc.epoch ||
-			    s->gc.scc != scc->gc.scc)
+			if (!is_vertex(s) || s->gc->epoch != gc.epoch ||
+			    s->gc->scc != scc->gc->scc)
 				return false;
 		}
 	}
@@ -422,13 +492,13 @@ static void
 visit_locked(struct unix_sock *u, struct unix_sock *parent,
 	     struct unix_sock **stack)
 {
-	u->gc.epoch = gc.epoch;
-	u->gc.index = u->gc.low = gc.index++;
-	u->gc.scc = UINT64_MAX;
-	u->gc.next_edge = u->gc.edges;
-	u->gc.parent = parent;
-	u->gc.on_stack = true;
-	u->gc.stack_next = *stack;
+	u->gc->epoch = gc.epoch;
+	u->gc->index = u->gc->low = gc.index++;
+	u->gc->scc = UINT64_MAX;
+	u->gc->next_edge = u->gc->edges;
+	u->gc->parent = parent;
+	u->gc->on_stack = true;
+	u->gc->stack_next = *stack;
 	*stack = u;
 }
 
@@ -445,47 +515,48 @@ tarjan_locked(struct unix_sock *start, struct unix_sock **kill)
 	visit_locked(start, NULL, &stack);
 	v = start;
 	while (v != NULL) {
-		struct unix_edge *e = v->gc.next_edge;
+		struct unix_edge *e = v->gc->next_edge;
 		struct unix_sock *p;
 
 		if (e != NULL) {
 			struct unix_sock *s = edge_successor(e);
 
-			v->gc.next_edge = e->next;
+			v->gc->next_edge = e->next;
 			if (!is_vertex(s))
 				continue;
-			if (s->gc.epoch != gc.epoch) {
+			if (s->gc->epoch != gc.epoch) {
 				visit_locked(s, v, &stack);
 				v = s;
-			} else if (s->gc.on_stack && s->gc.index < v->gc.low) {
-				v->gc.low = s->gc.index;
+			} else if (s->gc->on_stack && s->gc->index < v->gc->low) {
+				v->gc->low = s->gc->index;
 			}
 			continue;
 		}
-		if (v->gc.low == v->gc.index) {
+		if (v->gc->low == v->gc->index) {
 			struct unix_sock *scc = NULL, *w;
 
 			do {
 				w = stack;
-				stack = w->gc.stack_next;
-				w->gc.on_stack = false;
-				w->gc.scc = v->gc.index;
-				w->gc.scc_next = scc;
+				stack = w->gc->stack_next;
+				w->gc->on_stack = false;
+				w->gc->scc = v->gc->index;
+				w->gc->scc_next = scc;
 				scc = w;
 			} while (w != v);
 			if (scc_is_dead_locked(scc)) {
-				for (w = scc; w != NULL; w = w->gc.scc_next) {
-					w->gc.collecting = true;
+				for (w = scc; w != NULL; w = w->gc->scc_next) {
+					w->gc->collecting = true;
+					w->gc->listed = true;
 					unix_hold(w);
-					w->gc.kill_next = *kill;
+					w->gc->kill_next = *kill;
 					*kill = w;
 					gc.collected++;
 				}
 			}
 		}
-		p = v->gc.parent;
-		if (p != NULL && v->gc.low < p->gc.low)
-			p->gc.low = v->gc.low;
+		p = v->gc->parent;
+		if (p != NULL && v->gc->low < p->gc->low)
+			p->gc->low = v->gc->low;
 		v = p;
 	}
 }
@@ -519,11 +590,16 @@ purge(struct unix_sock *kill)
 	struct ks_mbuf *chain = NULL, **tail = &chain;
 	struct unix_sock *u, *next;
 
-	for (u = kill; u != NULL; u = u->gc.kill_next)
+	for (u = kill; u != NULL; u = u->gc->kill_next)
 		take_queues(u, &tail);
 	ks__mbuf_free_chain(chain);
 	for (u = kill; u != NULL; u = next) {
-		next = u->gc.kill_next;
+		/* Its vertex stayed for this walk; it may go now. */
+		gc_lock();
+		next = u->gc->kill_next;
+		u->gc->listed = false;
+		vertex_free_unused_locked(u);
+		gc_unlock();
 		unix_put(u);
 	}
 }
@@ -538,8 +614,8 @@ static void
 collect_all_locked(struct unix_sock **kill)
 {
 	run_begin_locked();
-	for (struct unix_sock *u = gc.vertices; u != NULL; u = u->gc.vnext)
-		if (u->gc.epoch != gc.epoch && !u->gc.collecting &&
+	for (struct unix_sock *u = gc.vertices; u != NULL; u = u->gc->vnext)
+		if (u->gc->epoch != gc.epoch && !u->gc->collecting &&
 		    only_in_flight_locked(u))
 			tarjan_locked(u, kill);
 }

@@ -275,12 +275,17 @@ ks__unix_scm_attach_fds(struct unix_scm *scm, struct ks_mbuf *m,
 			edge->next = edge->prev = NULL;
 		}
 	}
+	err = ks__unix_gc_prepare(fpl);
+	if (err < 0)
+		goto uncharge;
 	/* The references moved with the files. */
 	ks__free(l, sizeof(*l));
 	scm->files = NULL;
 	m->anc = &fpl->anc;
 	return 0;
 
+uncharge:
+	ks__unix_user_uncharge(fpl->user, l->count);
 free_fpl:
 	ks__free(fpl, fpl_size(l->count, l->count_unix));
 	return err;

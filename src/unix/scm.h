@@ -50,11 +50,16 @@ struct unix_edge {
 	struct unix_edge	*next, *prev;	/* [G] pred's list of edges */
 };
 
-/* The collector's view of one socket, a vertex of the in-flight graph
- * while @inflight is not zero. */
+/*
+ * The collector's view of one socket, a vertex of the in-flight graph
+ * while the socket's inflight count is not zero. Allocated only for a
+ * socket that a list of descriptors carries (ks__unix_gc_prepare(), when
+ * a send attaches them), and freed when the last such list is: an idle
+ * socket, or one merely connected, has none.
+ */
 struct unix_vertex {
-	atomic_long		 inflight;	/* [G] (read atomically without
-						 * it) queued references */
+	/* [G] lists (queued or about to be) that carry the socket */
+	unsigned long		 holds;
 	struct ks_file		*file;		/* [G] the socket's file, valid
 						 * while in flight */
 	struct unix_edge	*edges;		/* [G] */
@@ -66,6 +71,9 @@ struct unix_vertex {
 	/* [G] found dead: a purge owns kill_next, and no later run takes
 	 * the socket again (it closes once the purge puts its files). */
 	bool			 collecting;
+	/* [G] on a purge's kill list: the vertex stays until the purge has
+	 * walked past it, whatever its holds */
+	bool			 listed;
 	/* [G] the list of every vertex, for a run over the whole graph */
 	struct unix_sock	*vnext, *vprev;
 };
@@ -242,8 +250,17 @@ void	ks__unix_gc_released(void);
 /* Collects every unreachable cycle, whatever the host (ks_fini). No lock
  * held. */
 void	ks__unix_gc_collect_all(void);
-/* Takes @fpl's sockets out of the graph (it left its queue). No lock
- * held; takes the gc lock. */
+/*
+ * Gives every AF_UNIX socket @fpl carries a vertex, allocating those
+ * missing, and holds them for @fpl until ks__unix_gc_del_edges(): so
+ * queueing it later needs no allocation. Returns 0 or -KS_ENOMEM (then
+ * nothing is held). Call once per list, before it can be queued. No
+ * lock held; takes the gc lock.
+ */
+int	ks__unix_gc_prepare(struct unix_fpl *fpl);
+/* Takes @fpl's sockets out of the graph (it left its queue, or never
+ * reached one) and drops its holds on their vertices. No lock held;
+ * takes the gc lock. */
 void	ks__unix_gc_del_edges(struct unix_fpl *fpl);
 /*
  * Puts @fpl's files and frees it. A file put may close a socket, whose

@@ -1,7 +1,8 @@
 /*
  * AF_UNIX SOCK_STREAM data: one copy in (the sender's user memory into a
  * message it allocates), one copy out (the message into the reader's
- * user memory).
+ * user memory); or, for what a writer blocked for room still has to send,
+ * one copy from its memory into the reader's (offer.c).
  *
  * A send is cut into messages as Linux cuts it into sk_buffs (at most
  * half the send buffer, "two messages in the pipe", and at most
@@ -248,12 +249,22 @@ unix_stream_sendmsg(struct ks_sock *so, const struct ks_msghdr *msg,
 	while (sent < total) {
 		struct unix_gc_todo todo;
 		struct ks_mbuf *m;
-		size_t size = stream_msg_size(so, total - sent);
+		size_t size, taken;
 		bool wake;
 
-		err = ks__unix_wait_sndbuf(so, deadline);
-		if (err < 0)
-			break;
+		if (ks__cross_copy && scm.files == NULL &&
+		    total - sent >= UNIX_OFFER_MIN) {
+			err = ks__unix_wait_offering(so, other, it, total - sent,
+						     false, deadline, &taken);
+			sent += taken;
+			if (err < 0 || sent == total)
+				break;
+		} else {
+			err = ks__unix_wait_sndbuf(so, deadline);
+			if (err < 0)
+				break;
+		}
+		size = stream_msg_size(so, total - sent);
 		err = ks__mbuf_alloc_like(size, ks__stream_truesize(size),
 					  ks__iter_pos(it), &m);
 		if (err < 0)
@@ -609,6 +620,37 @@ unix_stream_recvmsg(struct ks_sock *so, struct ks_msghdr *msg,
 		if (m != NULL && peek && size == 0 &&
 		    zero_peek_waits_locked(u, m))
 			m = NULL;
+		if (m == NULL && !stop && !peek) {
+			struct ks_sock *writer = NULL;
+			size_t offered;
+			long n = 0;
+
+			/* Credentials go with messages only. */
+			if (!unix_may_passcred_locked(so))
+				n = ks__unix_take_offer_locked(u, it,
+							       size - copied,
+							       false, &writer,
+							       &offered);
+
+			if (n < 0) {
+				if (copied == 0)
+					err = (int)n;
+				break;
+			}
+			if (n > 0) {
+				if (!name_done) {
+					ks__unix_copy_addr(msg, namecap, writer);
+					name_done = true;
+				}
+				copied += (size_t)n;
+				if (so->peek_off >= 0)
+					so->peek_off = so->peek_off > (int)n ?
+						       so->peek_off - (int)n : 0;
+				if (copied == size)
+					break;
+				continue;
+			}
+		}
 		if (m == NULL) {
 			/* At the mark a read ends, whatever its target; so
 			 * does a peek at the end of the queue once it has

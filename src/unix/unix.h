@@ -9,6 +9,7 @@
  *   stream.c     SOCK_STREAM data
  *   seqpacket.c  SOCK_SEQPACKET: connections with record boundaries
  *   dgram.c      SOCK_DGRAM data, connect and disconnect
+ *   offer.c      single copy: readers take bytes from blocked writers
  *   scm.c        ancillary data: descriptors and credentials (scm.h)
  *   gc.c         collection of unreachable in-flight cycles (scm.h)
  *   diag.c       introspection: the family's part of sock_diag records
@@ -78,6 +79,9 @@ struct unix_sock {
 	uint32_t		 acc_count;	/* [S] */
 	int			 backlog;	/* [S] listen backlog, or the
 						 * dgram queue limit */
+	/* [G] written, [A] read: references to the socket held by queued
+	 * messages; a vertex of the in-flight graph while not zero */
+	atomic_int		 inflight;
 	bool			 dead;		/* [S] closed */
 	bool			 reading;	/* [S] a stream reader is copying
 						 * out with the lock dropped */
@@ -86,7 +90,9 @@ struct unix_sock {
 	/* [listener's S] while an embryo: its listener (no reference), for
 	 * the collector, which reads it atomically. */
 	_Atomic(struct unix_sock *) listener;
-	struct unix_vertex	 gc;		/* [G] the in-flight graph */
+	/* [G] the collector's state (scm.h), while a list of descriptors
+	 * carries the socket, else NULL */
+	struct unix_vertex	*gc;
 	/* [I] the network namespace it was created in (port.h netns): its
 	 * abstract names live there. */
 	uint64_t		 netns;
@@ -242,6 +248,39 @@ bool	ks__unix_stream_at_mark(struct unix_sock *u);
  * at or above SO_SNDBUF. Returns 0, -KS_EAGAIN, -KS_EINTR. No lock held.
  */
 int	ks__unix_wait_sndbuf(struct ks_sock *so, int64_t deadline);
+
+/* -- offer.c: single copy from a writer blocked for room -- */
+
+/* Sends of at least this many bytes are offered: a few pages, where one
+ * copy fewer outweighs the bookkeeping. */
+#define UNIX_OFFER_MIN		8192
+
+/*
+ * ks__unix_wait_sndbuf() for a writer with @left bytes to go after what
+ * it has queued on @other (@record: one seqpacket record, taken whole):
+ * while it waits for room, it offers them to @other's readers. Returns
+ * as ks__unix_wait_sndbuf() (0 also when readers took every byte), or
+ * -KS_EFAULT when a reader found the writer's memory bad; in every case
+ * *@taken is what readers took (@left for a record taken), and @it has
+ * moved past what they copied. No lock held.
+ */
+int	ks__unix_wait_offering(struct ks_sock *so, struct unix_sock *other,
+			       struct ks_iter *it, size_t left, bool record,
+			       int64_t deadline, size_t *taken);
+/*
+ * Copies up to @want bytes into @it straight from a writer offering on
+ * @u (of @record kind), when nothing is queued before them. Returns the
+ * bytes copied, with the writer in *@writer (NULL when nothing was
+ * taken) and what it offered in *@reclen (a record's length); 0 when
+ * there is nothing to take;
+ * -KS_EFAULT when the reader's memory is bad (a record is then lost, as
+ * a queued one would be). Drops and retakes @u's lock; the caller keeps
+ * other readers out (the reading token), or, for a record, takes it
+ * whole. Socket lock of @u held.
+ */
+long	ks__unix_take_offer_locked(struct unix_sock *u, struct ks_iter *it,
+				   size_t want, bool record,
+				   struct ks_sock **writer, size_t *reclen);
 
 /* -- dgram.c, used by seqpacket.c -- */
 

@@ -12,6 +12,12 @@
  *   closer     sockets closed while their peer is sending or blocked
  *              in send: the sender must see ECONNRESET then EPIPE, or
  *              EPIPE, and nothing may leak;
+ *   bulk       large stream sends (a writer blocked for room offers its
+ *              rest, and the reader copies from it: stream.c's single
+ *              copy) read with buffers of every size, peeks among them,
+ *              every byte checked; a reader that closes while a
+ *              large send is offered to it; and seqpacket records
+ *              offered whole, read with short buffers too;
  *   diag       an introspection walk (ks_diag_walk + ks_diag_sock) over
  *              every socket, again and again, while the others run: it
  *              meets embryos being wired up by connect, sockets being
@@ -597,6 +603,223 @@ hostpoll_check(struct hostpoll_part *hp)
 	}
 }
 
+/* -- bulk: large sends, read straight from the writer's buffer -- */
+
+enum {
+	BULK_SENDS = 24,		/* sends per round */
+	BULK_MAX = 300000,		/* the largest send */
+	BULK_CLOSE_AFTER = 400000,	/* the closing reader reads this */
+};
+
+struct bulk_part {
+	struct ks_sock	*s[2];		/* full transfer */
+	struct ks_sock	*c[2];		/* the reader closes */
+	long		 total;		/* bytes the writer sends */
+	atomic_long	 sent, got, bad;
+	atomic_long	 csent, cgot;
+	struct ks_sock	*q[2];		/* seqpacket records */
+	atomic_int	 qsent, qgot;
+};
+
+static unsigned char
+bulk_byte(long i)
+{
+	return (unsigned char)(i * 131 + (i >> 12) + 7);
+}
+
+static long
+bulk_rec_size(int i)
+{
+	return 9000 + (long)(((unsigned)i * 2246822519u) % 150000);
+}
+
+static int
+bulk_rec_writer(void *arg)
+{
+	struct bulk_part *bp = arg;
+	unsigned char *buf = malloc(160000);
+
+	for (int i = 0; i < BULK_SENDS && buf != NULL && ut_live(); i++) {
+		long n = bulk_rec_size(i), r;
+
+		for (long j = 0; j < n; j++)
+			buf[j] = bulk_byte((long)i * 1000003 + j);
+		r = CALL(ut_send(bp->q[0], buf, (size_t)n, 0));
+		CHECK_EQ(r, n);
+		if (r != n)
+			break;
+		atomic_fetch_add(&bp->qsent, 1);
+	}
+	free(buf);
+	return 0;
+}
+
+static int
+bulk_rec_reader(void *arg)
+{
+	struct bulk_part *bp = arg;
+	unsigned char *buf = malloc(160000);
+
+	for (int i = 0; i < BULK_SENDS && buf != NULL && ut_live(); i++) {
+		long n = bulk_rec_size(i), want = 1 + (i * 40503) % 160000, r;
+		int mflags = 0;
+
+		r = CALL(ut_recvfrom(bp->q[1], buf, (size_t)want, 0, NULL,
+				     NULL, &mflags));
+		CHECK_EQ(r, want < n ? want : n);
+		CHECK_EQ((mflags & KS_MSG_TRUNC) != 0, want < n);
+		if (r <= 0)
+			break;
+		for (long j = 0; j < r; j++)
+			if (buf[j] != bulk_byte((long)i * 1000003 + j)) {
+				atomic_fetch_add(&bp->bad, 1);
+				break;
+			}
+		atomic_fetch_add(&bp->qgot, 1);
+	}
+	free(buf);
+	return 0;
+}
+
+static long
+bulk_size(int i)
+{
+	return 9000 + (long)(((unsigned)i * 2654435761u) % BULK_MAX);
+}
+
+static int
+bulk_writer(void *arg)
+{
+	struct bulk_part *bp = arg;
+	unsigned char *buf = malloc(BULK_MAX + 9000);
+	long off = 0;
+
+	for (int i = 0; i < BULK_SENDS && buf != NULL && ut_live(); i++) {
+		long n = bulk_size(i), r;
+
+		for (long j = 0; j < n; j++)
+			buf[j] = bulk_byte(off + j);
+		r = CALL(ut_send(bp->s[0], buf, (size_t)n, 0));
+		CHECK_EQ(r, n);
+		if (r != n)
+			break;
+		off += n;
+	}
+	atomic_store(&bp->sent, off);
+	free(buf);
+	return 0;
+}
+
+static int
+bulk_reader(void *arg)
+{
+	struct bulk_part *bp = arg;
+	unsigned char *buf = malloc(BULK_MAX + 9000);
+	long got = 0;
+
+	for (unsigned i = 0; got < bp->total && buf != NULL && ut_live(); i++) {
+		size_t want = 1 + (i * 40503u) % (BULK_MAX + 9000);
+		int flags = i % 7 == 3 ? KS_MSG_PEEK :
+			    i % 5 == 1 ? KS_MSG_WAITALL : 0;
+		long r;
+
+		if ((long)want > bp->total - got && flags == KS_MSG_WAITALL)
+			want = (size_t)(bp->total - got);
+		r = CALL(ut_recv(bp->s[1], buf, want, flags));
+		if (r <= 0) {
+			CHECK(r > 0);
+			break;
+		}
+		for (long j = 0; j < r; j++)
+			if (buf[j] != bulk_byte(got + j)) {
+				atomic_fetch_add(&bp->bad, 1);
+				break;
+			}
+		if (!(flags & KS_MSG_PEEK))
+			got += r;
+	}
+	atomic_store(&bp->got, got);
+	free(buf);
+	return 0;
+}
+
+static int
+bulk_close_writer(void *arg)
+{
+	struct bulk_part *bp = arg;
+	unsigned char *buf = calloc(1, BULK_MAX);
+	long sent = 0, r = 0;
+
+	while (buf != NULL && ut_live()) {
+		r = CALL(ut_send(bp->c[0], buf, BULK_MAX, KS_MSG_NOSIGNAL));
+		if (r <= 0)
+			break;
+		sent += r;
+	}
+	CHECK(r == -KS_EPIPE || r == -KS_ECONNRESET);
+	atomic_store(&bp->csent, sent);
+	free(buf);
+	return 0;
+}
+
+static int
+bulk_close_reader(void *arg)
+{
+	struct bulk_part *bp = arg;
+	unsigned char *buf = malloc(BULK_MAX);
+	long got = 0, r;
+
+	while (buf != NULL && got < BULK_CLOSE_AFTER && ut_live()) {
+		r = CALL(ut_recv(bp->c[1], buf, BULK_MAX, 0));
+		if (r <= 0)
+			break;
+		got += r;
+	}
+	atomic_store(&bp->cgot, got);
+	ut_close(&bp->c[1]);
+	free(buf);
+	return 0;
+}
+
+static void
+bulk_start(struct bulk_part *bp, struct ksp_proc **procs, int *np)
+{
+	memset(bp, 0, sizeof(*bp));
+	for (int i = 0; i < BULK_SENDS; i++)
+		bp->total += bulk_size(i);
+	ut_pair(KS_SOCK_STREAM, bp->s);
+	ut_pair(KS_SOCK_STREAM, bp->c);
+	ut_pair(KS_SOCK_SEQPACKET, bp->q);
+	EQ(ut_settimeo(bp->q[0], KS_SO_SNDTIMEO, TIMEOUT_MS), 0);
+	EQ(ut_settimeo(bp->q[1], KS_SO_RCVTIMEO, TIMEOUT_MS), 0);
+	EQ(ut_settimeo(bp->s[0], KS_SO_SNDTIMEO, TIMEOUT_MS), 0);
+	EQ(ut_settimeo(bp->s[1], KS_SO_RCVTIMEO, TIMEOUT_MS), 0);
+	EQ(ut_settimeo(bp->c[0], KS_SO_SNDTIMEO, TIMEOUT_MS), 0);
+	procs[(*np)++] = ut_spawn(bulk_writer, bp);
+	procs[(*np)++] = ut_spawn(bulk_reader, bp);
+	procs[(*np)++] = ut_spawn(bulk_close_writer, bp);
+	procs[(*np)++] = ut_spawn(bulk_close_reader, bp);
+	procs[(*np)++] = ut_spawn(bulk_rec_writer, bp);
+	procs[(*np)++] = ut_spawn(bulk_rec_reader, bp);
+}
+
+static void
+bulk_check(struct bulk_part *bp)
+{
+	CHECK_EQ(atomic_load(&bp->sent), bp->total);
+	CHECK_EQ(atomic_load(&bp->got), bp->total);
+	CHECK_EQ(atomic_load(&bp->bad), 0);
+	CHECK(atomic_load(&bp->cgot) >= BULK_CLOSE_AFTER);
+	CHECK(atomic_load(&bp->csent) >= atomic_load(&bp->cgot));
+	ut_close(&bp->s[0]);
+	ut_close(&bp->s[1]);
+	ut_close(&bp->c[0]);
+	CHECK_EQ(atomic_load(&bp->qsent), BULK_SENDS);
+	CHECK_EQ(atomic_load(&bp->qgot), BULK_SENDS);
+	ut_close(&bp->q[0]);
+	ut_close(&bp->q[1]);
+}
+
 /* -- tests -- */
 
 #define MAX_PROCS	32
@@ -670,6 +893,7 @@ static struct pairs_part ppart;
 static struct dgram_part dpart;
 static struct poll_part opart;
 static struct closer_part cpart;
+static struct bulk_part bpart;
 static struct diag_part gpart;
 static struct hostpoll_part hpart;
 
@@ -733,6 +957,19 @@ t_closer(void)
 	closer_check(&cpart);
 }
 
+/* Large sends come through whole and in order, whatever the reads,
+ * and a reader closing mid-transfer ends its writer's send. */
+static void
+t_bulk(void)
+{
+	struct ksp_proc *procs[MAX_PROCS];
+	int n = 0;
+
+	bulk_start(&bpart, procs, &n);
+	join_all(procs, n);
+	bulk_check(&bpart);
+}
+
 /* Introspection walks meet connections being made (embryos wired up
  * under their locks) and closed. */
 static void
@@ -780,6 +1017,7 @@ t_all_at_once(void)
 		poll_start(&opart, procs, &n);
 		closer_start(&cpart, procs, &n);
 		hostpoll_start(&hpart, procs, &n);
+		bulk_start(&bpart, procs, &n);
 		join_all(procs, n);
 		diag_stop(&gpart, walker);
 		listener_check(&lpart);
@@ -788,6 +1026,7 @@ t_all_at_once(void)
 		poll_check(&opart);
 		closer_check(&cpart);
 		hostpoll_check(&hpart);
+		bulk_check(&bpart);
 		rounds++;
 	}
 	CHECK(rounds >= 1);
@@ -801,6 +1040,7 @@ static const struct ut_test tests[] = {
 	{ "dgram",		t_dgram, UT_NO_INJECT },
 	{ "poller",		t_poller, UT_NO_INJECT },
 	{ "closer",		t_closer, UT_NO_INJECT },
+	{ "bulk",		t_bulk, UT_NO_INJECT },
 	{ "diag",		t_diag, UT_NO_INJECT },
 	{ "hostpoll",		t_hostpoll, UT_NO_INJECT },
 	{ "all_at_once",	t_all_at_once, UT_NO_INJECT },
