@@ -161,6 +161,13 @@ void	ksp__thread_unpark(void *thread);
 int	ksp__park_word(const void *word, int val, int64_t deadline_ns);
 void	ksp__unpark_word(const void *word);
 void	ksp__random(void *buf, size_t len);
+/* port.h's file_drops_reported (true: both descriptor layers report),
+ * realtime (CLOCK_REALTIME), groups (getgroups) and netdev_index
+ * (if_nametoindex), alike in both Linux ports. */
+bool	ksp__file_drops_reported(void);
+int64_t	ksp__realtime(void);
+unsigned ksp__groups(uint32_t *gids, unsigned max);
+int	ksp__netdev_index(const char *name);
 /*
  * usercopy.c: port.h's copy hooks for a Linux process (0, or -EFAULT for
  * memory that cannot be read or written, never a fault; async-signal-

@@ -25,9 +25,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <limits.h>
-#include <net/if.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -701,39 +699,6 @@ ksp_setns(int fd, int nstype)
 	return 0;
 }
 
-/* Every drop of a socket file's reference that leaves it open is
- * reported: the descriptor layer calls ks_sock_file_dropped(). */
-static bool
-port_file_drops_reported(void)
-{
-	return true;
-}
-
-/* CLOCK_REALTIME in nanoseconds, for datagram timestamps. */
-static int64_t
-port_realtime(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* The real process's supplementary groups (simulated processes share
- * them, as threads share them on Linux). */
-static unsigned
-port_groups(uint32_t *gids, unsigned max)
-{
-	int n = getgroups(0, NULL);
-
-	if (n <= 0)
-		return 0;
-	if ((unsigned)n <= max)
-		n = getgroups(n, (gid_t *)gids);
-	_Static_assert(sizeof(gid_t) == sizeof(uint32_t), "gid_t");
-	return n < 0 ? 0 : (unsigned)n;
-}
-
 /*
  * A pidfd for @pid: simulated processes all live in this one, so it is
  * this process's (pidfd_open), installed in the caller's table.
@@ -761,15 +726,6 @@ port_pidfd_install(int32_t pid)
 	fd = ksp__fd_install(&p->fdt, f, true, 0);
 	ksp__file_put(f);
 	return fd >= 0 ? fd : -KS_EMFILE;
-}
-
-/* SO_BINDTODEVICE: the real host's devices. */
-static int
-port_netdev_index(const char *name)
-{
-	unsigned index = if_nametoindex(name);
-
-	return index > 0 && index <= INT32_MAX ? (int)index : -KS_ENODEV;
 }
 
 static const struct ks_port hosted_port = {
@@ -806,11 +762,11 @@ static const struct ks_port hosted_port = {
 	.copy_to_user	= ksp__copy_to_user,
 	.node_release	= ksp__node_release,
 	.netns		= ksp__netns,
-	.file_drops_reported = port_file_drops_reported,
-	.realtime	= port_realtime,
-	.groups		= port_groups,
+	.file_drops_reported = ksp__file_drops_reported,
+	.realtime	= ksp__realtime,
+	.groups		= ksp__groups,
 	.pidfd_install	= port_pidfd_install,
-	.netdev_index	= port_netdev_index,
+	.netdev_index	= ksp__netdev_index,
 	.keep_spinning	= ksp__keep_spinning,
 	.flags		= 0,
 	.park_word	= ksp__park_word,

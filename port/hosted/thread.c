@@ -1,7 +1,8 @@
 /*
  * Hosted port: thread records, park and unpark, the monotonic clock, and
- * the other hooks both Linux ports implement alike (mutexes, randomness;
- * the user-memory copies are in usercopy.c).
+ * the other hooks both Linux ports implement alike (mutexes, randomness,
+ * the real-time clock, groups, network devices; the user-memory copies
+ * are in usercopy.c).
  *
  * Shared by the hosted port (port.c) and the preload port
  * (port/preload/): both park threads on one futex word per thread.
@@ -19,7 +20,9 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <grp.h>
 #include <linux/futex.h>
+#include <net/if.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -544,4 +547,46 @@ ksp__netns_changed(void)
 	/* Skip 0, which means "never cached". */
 	if (e == 0)
 		atomic_fetch_add(&netns_epoch, 1);
+}
+
+/* See hosted.h. Both ports' descriptor layers call
+ * ks_sock_file_dropped() for every drop that leaves a file open. */
+bool
+ksp__file_drops_reported(void)
+{
+	return true;
+}
+
+/* See hosted.h. */
+int64_t
+ksp__realtime(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* See hosted.h. Simulated processes share the real process's groups, as
+ * threads share them on Linux. */
+unsigned
+ksp__groups(uint32_t *gids, unsigned max)
+{
+	int n = getgroups(0, NULL);
+
+	if (n <= 0)
+		return 0;
+	if ((unsigned)n <= max)
+		n = getgroups(n, (gid_t *)gids);
+	_Static_assert(sizeof(gid_t) == sizeof(uint32_t), "gid_t");
+	return n < 0 ? 0 : (unsigned)n;
+}
+
+/* See hosted.h. */
+int
+ksp__netdev_index(const char *name)
+{
+	unsigned index = if_nametoindex(name);
+
+	return index > 0 && index <= INT32_MAX ? (int)index : -KS_ENODEV;
 }
