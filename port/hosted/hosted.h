@@ -232,6 +232,11 @@ void	ksp__netns_changed(void);
 /* spin.c: port.h's keep_spinning for both Linux ports, and the policy
  * of the poll loops. */
 bool	ksp__keep_spinning(int64_t spun_ns);
+/* The spin of the ports' own poll and epoll waits, under the same policy
+ * as ksock's waiters: spins until @done(@arg), while keep_spinning says
+ * it pays and never past @deadline (monotonic ns, -1: none). Returns
+ * whether @done became true; if not, the caller parks. */
+bool	ksp__spin_until(bool (*done)(void *arg), void *arg, int64_t deadline);
 
 /* proc.c */
 extern pthread_mutex_t ksp_procs_lock;

@@ -783,8 +783,6 @@ ksp_ioctl(int fd, unsigned long req, ...)
  * allocated.
  */
 #define POLL_STACK_FDS	16
-/* Relax instructions between two questions to the spin policy. */
-#define POLL_SPIN_CHECK	16
 
 enum { POLL_SPINNING, POLL_SLEEPING, POLL_WOKEN };
 
@@ -835,21 +833,17 @@ poll_ms_left(int64_t deadline)
 	return left > INT_MAX ? INT_MAX : (int)left;
 }
 
-static inline void
-poll_cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
-}
-
 static bool
 poll_is_woken(struct poll_waiter *w)
 {
 	return atomic_load_explicit(&w->state, memory_order_acquire) ==
 	       POLL_WOKEN;
+}
+
+static bool
+poll_woken_cb(void *w)
+{
+	return poll_is_woken(w);
 }
 
 /*
@@ -860,24 +854,11 @@ poll_is_woken(struct poll_waiter *w)
 static int
 poll_sleep(struct poll_waiter *w, int64_t deadline, bool *timed_out)
 {
-	int64_t start = ksp__now(), now = start;
 	int expected = POLL_SPINNING;
 	int err;
 
-	for (unsigned i = 0;; i++) {
-		if (poll_is_woken(w))
-			return 0;
-		if (i % POLL_SPIN_CHECK == 0) {
-			if (i > 0)
-				now = ksp__now();
-			if ((deadline >= 0 && now >= deadline) ||
-			    !ksp__keep_spinning(now - start))
-				break;
-			if (poll_is_woken(w))
-				return 0;
-		}
-		poll_cpu_relax();
-	}
+	if (ksp__spin_until(poll_woken_cb, w, deadline))
+		return 0;
 	if (!atomic_compare_exchange_strong(&w->state, &expected,
 					    POLL_SLEEPING))
 		return 0;

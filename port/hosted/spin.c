@@ -124,3 +124,38 @@ ksp__keep_spinning(int64_t spun_ns)
 	}
 	return true;
 }
+
+/* Relax instructions between two questions to the policy: a few hundred
+ * nanoseconds, so a yield inside it comes often and the clock is read
+ * rarely. */
+#define SPIN_CHECK	16
+
+static inline void
+cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/* See hosted.h. */
+bool
+ksp__spin_until(bool (*done)(void *arg), void *arg, int64_t deadline)
+{
+	int64_t start = ksp__now(), now = start;
+
+	for (unsigned i = 0;; i++) {
+		if (done(arg))
+			return true;
+		if (i % SPIN_CHECK == 0) {
+			if (i > 0)
+				now = ksp__now();
+			if ((deadline >= 0 && now >= deadline) ||
+			    !ksp__keep_spinning(now - start))
+				return done(arg);
+		}
+		cpu_relax();
+	}
+}

@@ -70,8 +70,6 @@
 #define KP_EP_MAX_EVENTS	(INT_MAX / sizeof(struct epoll_event))
 /* The first size of the item hash; it doubles with the items. */
 #define KP_EP_HASH_MIN	16
-/* Relax instructions between two questions to the spin policy. */
-#define KP_EP_SPIN_CHECK	16
 
 struct kp_epitem {
 	struct ks_poll_entry pe;
@@ -721,14 +719,11 @@ now_ns(void)
 	return ksp__now();
 }
 
-static inline void
-cpu_relax(void)
+static bool
+ep_kicked(void *ep)
 {
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
+	return atomic_load_explicit(&((struct kp_epoll *)ep)->kicked,
+				    memory_order_acquire);
 }
 
 /* Spins until a socket item is woken, the spin policy says stop, or
@@ -736,22 +731,9 @@ cpu_relax(void)
 static bool
 ep_spin(struct kp_epoll *ep, int64_t deadline)
 {
-	int64_t start = now_ns(), now = start;
-
 	if (ep->efd < 0)
 		return false;
-	for (unsigned i = 0;; i++) {
-		if (atomic_load_explicit(&ep->kicked, memory_order_acquire))
-			return true;
-		if (i % KP_EP_SPIN_CHECK == 0) {
-			if (i > 0)
-				now = now_ns();
-			if ((deadline >= 0 && now >= deadline) ||
-			    !ksp__keep_spinning(now - start))
-				return false;
-		}
-		cpu_relax();
-	}
+	return ksp__spin_until(ep_kicked, ep, deadline);
 }
 
 /* Takes an open reference to @f unless its last one is gone (an epoll

@@ -36,8 +36,6 @@
 /* An infinite poll parks with this deadline (about 146 years away). */
 #define KP_FOREVER	(INT64_MAX / 2)
 
-/* Relax instructions between two questions to the spin policy. */
-#define KP_SPIN_CHECK	16
 
 enum { KP_SPINNING, KP_SLEEPING, KP_WOKEN };
 
@@ -76,21 +74,11 @@ poll_wake(struct ks_poll_entry *pe, unsigned events)
 	}
 }
 
-static inline void
-cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
-}
-
 static bool
-waiter_is_woken(struct poll_waiter *w)
+waiter_is_woken(void *w)
 {
-	return atomic_load_explicit(&w->state, memory_order_acquire) ==
-	       KP_WOKEN;
+	return atomic_load_explicit(&((struct poll_waiter *)w)->state,
+				    memory_order_acquire) == KP_WOKEN;
 }
 
 /*
@@ -102,23 +90,10 @@ waiter_is_woken(struct poll_waiter *w)
 static int
 waiter_sleep(struct poll_waiter *w, int64_t deadline)
 {
-	int64_t start = ksp__now(), now = start;
 	int expected = KP_SPINNING;
 
-	for (unsigned i = 0;; i++) {
-		if (waiter_is_woken(w))
-			return 0;
-		if (i % KP_SPIN_CHECK == 0) {
-			if (i > 0)
-				now = ksp__now();
-			if ((deadline >= 0 && now >= deadline) ||
-			    !ksp__keep_spinning(now - start))
-				break;
-			if (waiter_is_woken(w))
-				return 0;
-		}
-		cpu_relax();
-	}
+	if (ksp__spin_until(waiter_is_woken, w, deadline))
+		return 0;
 	if (!atomic_compare_exchange_strong(&w->state, &expected,
 					    KP_SLEEPING))
 		return 0;
