@@ -168,6 +168,10 @@ bool	ksp__file_drops_reported(void);
 int64_t	ksp__realtime(void);
 unsigned ksp__groups(uint32_t *gids, unsigned max);
 int	ksp__netdev_index(const char *name);
+/* diag.c: answers one connection to a diag server with a snapshot, if
+ * its peer is the real uid or root, and closes it (raw system calls, so
+ * the preload library's server uses it too). */
+void	ksp__diag_answer(int fd);
 /*
  * usercopy.c: port.h's copy hooks for a Linux process (0, or -EFAULT for
  * memory that cannot be read or written, never a fault; async-signal-

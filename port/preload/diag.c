@@ -31,46 +31,12 @@
 #include <ksock/posix.h>
 
 #include "preload.h"
+#include "../hosted/hosted.h"
 
 /* Connections waiting for the server thread. */
 #define KP_DIAG_BACKLOG	8
 
 static int diag_fd = -1;	/* listening, or -1 */
-
-static bool
-client_is_allowed(int fd)
-{
-	struct ucred uc;
-	socklen_t len = sizeof(uc);
-
-	if (syscall(SYS_getsockopt, fd, SOL_SOCKET, SO_PEERCRED, &uc,
-		    &len) < 0)
-		return false;
-	return uc.uid == 0 || uc.uid == getuid();
-}
-
-static void
-serve_one(int fd)
-{
-	struct ksp_diag_snapshot *s;
-	FILE *f;
-
-	if (!client_is_allowed(fd)) {
-		sys_close(fd);
-		return;
-	}
-	/* A kernel descriptor: libc's own stream, through fdopen. */
-	f = fdopen(fd, "w");
-	if (f == NULL) {
-		sys_close(fd);
-		return;
-	}
-	if (ksp_diag_snapshot(&s) == 0) {
-		ksp_diag_snapshot_write(f, s);
-		ksp_diag_snapshot_free(s);
-	}
-	fclose(f);
-}
 
 static void *
 serve_main(void *arg)
@@ -85,7 +51,7 @@ serve_main(void *arg)
 				continue;
 			break;
 		}
-		serve_one((int)fd);
+		ksp__diag_answer((int)fd);
 	}
 	return NULL;
 }
