@@ -235,7 +235,13 @@ main(void)
 	printf("\n4. Clean up\n");
 	EXPECT(ksp_fd_count() == 0, "no descriptor left open");
 	EXPECT(ksp_fini() == 0, "ksock stopped with no socket left");
-	EXPECT(ksp_alloc_outstanding() == 0, "no allocation left");
+	/* Built for a kernel's PF_UNIX (vm/demo_libc.h), the count is the
+	 * kernel's to keep: -1/ENOSYS, and ksock.ko checks it at unload. */
+	if (ksp_alloc_outstanding() < 0)
+		printf("  -- skipped: no allocation left (%s: counted by the "
+		       "kernel, at unload)\n", strerror(errno));
+	else
+		EXPECT(ksp_alloc_outstanding() == 0, "no allocation left");
 	printf("\n%s: %d unexpected results\n", failures ? "FAILED" : "OK",
 	       failures);
 	return failures ? 1 : 0;

@@ -4,8 +4,8 @@
 # the host side that turns the serial console into runner lines.
 #
 #   make vm-module    build $(BUILD)/vm/mod/ksock.ko
-#   make vm-check     boot once, run every conformance program and vm/t_*.c
-#                     on ksock owning PF_UNIX; one log per program in
+#   make vm-check     boot once, run every conformance program, vm/t_*.c
+#                     and the demo on ksock owning PF_UNIX; one log per program in
 #                     build/results (part of make check: about a minute)
 #   make vm-check-linux  the same on Linux's own AF_UNIX in the guest
 #
@@ -60,8 +60,17 @@ $(VM_DIR)/tests/bench_kk: vm/bench_kk.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -static -o $@ $<
 
-$(VM_INITRD): vm/init $(VM_MOD) $(VM_TESTS) $(VM_DIR)/tests/bench_kk tools/vm-initrd
-	@sh tools/vm-initrd $@ vm/init $(VM_MOD) $(VM_TESTS) $(VM_DIR)/tests/bench_kk
+# The demo, the same examples/demo.c as make demo runs, against libc:
+# vm/demo_libc.h maps the personality's calls to the system calls and
+# its simulated processes to real ones. vm/init runs it as the check
+# "demo" and turns its lines into a runner line.
+$(VM_DIR)/tests/demo: examples/demo.c vm/demo_libc.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 $(OPT) -g $(WARN) -D_GNU_SOURCE -Iinclude \
+		-include vm/demo_libc.h -static -o $@ $<
+
+$(VM_INITRD): vm/init $(VM_MOD) $(VM_TESTS) $(VM_DIR)/tests/bench_kk $(VM_DIR)/tests/demo tools/vm-initrd
+	@sh tools/vm-initrd $@ vm/init $(VM_MOD) $(VM_TESTS) $(VM_DIR)/tests/bench_kk $(VM_DIR)/tests/demo
 
 # Two boots: the guest's own AF_UNIX first, as the oracle (its logs stay
 # out of build/results), then ksock owning PF_UNIX; a check that fails
