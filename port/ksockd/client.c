@@ -987,14 +987,14 @@ ksd__fork_token(uint64_t *token)
  * parent held at the fork is made anew, and every slot is free in the
  * region it gets. */
 int
-ksd__fork_child(uint64_t token)
+ksd__fork_child(uint64_t token, bool reattach)
 {
 	pthread_mutex_init(&state.lock, NULL);
 	if (state.sock < 0)
-		return token != 0 ? -ENOTCONN : 0;
+		return reattach ? -ENOTCONN : 0;
 	munmap(state.shm, state.size);
 	close(state.sock);
 	state.shm = NULL;
 	state.sock = -1;
-	return token != 0 ? attach(state.addr, token) : 0;
+	return reattach ? attach(state.addr, token) : 0;
 }

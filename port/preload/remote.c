@@ -891,12 +891,13 @@ atfork_prepare(void)
 static void
 atfork_child(void)
 {
-	/* Without a token the child attaches afresh when it first needs
-	 * to; its inherited remote sockets (if the FORK failed) are
-	 * stale. */
+	/* Without a token the child attaches afresh: its inherited remote
+	 * sockets (if the FORK failed) are stale. It attaches at once, as
+	 * the parent did, so that its descriptors do not change under the
+	 * program later. */
 	if (fork_token == 0)
 		kp__fd_stale_remote();
-	if (ksd__fork_child(fork_token) < 0 && fork_token != 0)
+	if (ksd__fork_child(fork_token, true) < 0)
 		kp__fd_stale_remote();
 }
 
@@ -907,7 +908,7 @@ kp__remote_clone_child(void)
 	if (!remote_on)
 		return;
 	kp__fd_stale_remote();
-	ksd__fork_child(0);
+	ksd__fork_child(0, false);
 }
 
 /*
@@ -1158,6 +1159,11 @@ kp__remote_init(void)
 		snprintf(server_bin, sizeof(server_bin), "%s", bin);
 	remote_on = true;
 	pthread_atfork(atfork_prepare, NULL, atfork_child);
+	/* Attached from the start (a process that makes no socket costs
+	 * the server one client): the bootstrap connection's descriptor is
+	 * there before the program looks at its descriptors. */
 	if (getenv("KSOCKD_TOKEN") != NULL)
 		claim_after_exec();
+	else
+		attached();
 }
