@@ -154,7 +154,9 @@ attach(const char *addr, uint64_t token)
 		return err;
 	}
 	state.sock = fd;
-	snprintf(state.addr, sizeof(state.addr), "%s", addr);
+	/* A child attaching again passes state.addr itself. */
+	if (addr != state.addr)
+		snprintf(state.addr, sizeof(state.addr), "%s", addr);
 	atomic_store(&state.free_slots, ALL_SLOTS);
 	return 0;
 }
