@@ -957,6 +957,8 @@ timed_out(const struct ksd_park *p, int64_t now)
 	return p->timeout_at >= 0 && now >= p->timeout_at;
 }
 
+static unsigned wanted(const struct ksd_park *p);
+
 /* Whether @k names a relative path (bind, connect, a send's address). */
 static bool
 relative_name(const struct ksd_call *k)
@@ -1009,6 +1011,7 @@ attempt(struct ksd_park *p, bool first)
 	struct ksd_client *c = p->c;
 	struct ksp_thread *t = ksp__thread();
 	struct ksp_proc *saved = t->proc;
+	size_t before = p->done;
 	long r;
 
 	t->proc = &c->proc;
@@ -1030,6 +1033,13 @@ attempt(struct ksd_park *p, bool first)
 		 * own hint (a stream read hands its turn on with one):
 		 * nothing changed that the attempt did not see. */
 		unqueue(p);
+		/* But a read that moved data and waits for more (MSG_WAITALL)
+		 * on a socket that is still readable (its peer's end of
+		 * file came with the data) gets no further wake-up: it runs
+		 * again at once. */
+		if (p->done != before && p->file != NULL &&
+		    (ks_poll(p->file->so, NULL) & wanted(p)))
+			park_wake(&p->pe, 0);
 		if (c->park[p->slot] != p) {
 			c->park[p->slot] = p;
 			p->next = parked;
