@@ -80,3 +80,13 @@ $(PRELOAD_KSD_OBJ): port/ksockd/client.c $(wildcard port/ksockd/*.h) $(KS_HEADER
 PRELOAD_OBJS += $(PRELOAD_KSD_OBJ)
 $(LIBKSOCK_PRELOAD): $(PRELOAD_KSD_OBJ)
 $(BUILD)/obj/port/preload/remote.o: port/ksockd/ksd.h port/ksockd/proto.h
+
+# Every conformance program's libc build under ksock-run --ksockd, each
+# with a server of its own that the library starts and that must be gone
+# afterwards (tests/run/run-ksockd.sh). Here the harness's th_fork runs
+# its children (KSOCK_RUN_KSOCKD tells it): a server and its client in
+# two processes meet through the server.
+CHECK_TARGETS += $(CONFORM_NAMES:%=conform-ksockd-%)
+.PHONY: $(CONFORM_NAMES:%=conform-ksockd-%)
+$(CONFORM_NAMES:%=conform-ksockd-%): conform-ksockd-%: $(BUILD)/conform/linux/% $(LIBKSOCK_PRELOAD) $(KSOCK_RUN) $(KSOCKD) tests/run/run-ksockd.sh
+	@tools/run-suite conform-ksockd-$* 900 sh tests/run/run-ksockd.sh $(KSOCK_RUN) $<
