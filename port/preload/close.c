@@ -394,7 +394,7 @@ fdopen(int fd, const char *mode)
 	struct kp_file *f = kp__fd_get(fd);
 	FILE *fp;
 
-	if (f == NULL || f->kind != KP_SOCK) {
+	if (f == NULL || (f->kind != KP_SOCK && f->kind != KP_REMOTE)) {
 		bool stale = f == &kp_stale;
 
 		kp__file_put(f);

@@ -606,6 +606,12 @@ epoll_ctl(int epfd, int op, int fd, struct epoll_event *uev)
 	}
 	if (f == &kp_stale)
 		return (int)fail(-EBADF);
+	if (f->kind == KP_REMOTE) {
+		/* A ksockd socket (ksock-run --ksockd): not yet, refused
+		 * as Linux refuses a file it cannot poll. */
+		kp__file_put(f);
+		return (int)fail(-EPERM);
+	}
 	ef = kp__fd_get(epfd);
 	if (ef == NULL) {
 		/* Not an epoll made through this library: ask the kernel
