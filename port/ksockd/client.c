@@ -948,6 +948,13 @@ ksd__attached(void)
 }
 
 /* See ksd.h. */
+int
+ksd__conn_fd(void)
+{
+	return state.sock;
+}
+
+/* See ksd.h. */
 long
 ksd__request(uint32_t label, uint32_t flags, int fd, int a0, int a1, int a2,
 	     const void *inl, size_t inlen, struct ksd_rep *rep)

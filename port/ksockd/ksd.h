@@ -68,6 +68,8 @@ int	ksd_status(struct ksd_status *st);
  */
 /* Whether the process is attached. */
 bool	ksd__attached(void);
+/* The kernel descriptor of the connection to the server, or -1. */
+int	ksd__conn_fd(void);
 /* One request of @label with @flags (KSD_F_*), @fd, @a0..@a2 and @inlen
  * bytes of @inl (at most KSD_INLINE); the reply goes to @rep. Returns
  * rep->ret: >= 0, or -errno (-EBADF when not attached). */
