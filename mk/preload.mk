@@ -90,3 +90,14 @@ CHECK_TARGETS += $(CONFORM_NAMES:%=conform-ksockd-%)
 .PHONY: $(CONFORM_NAMES:%=conform-ksockd-%)
 $(CONFORM_NAMES:%=conform-ksockd-%): conform-ksockd-%: $(BUILD)/conform/linux/% $(LIBKSOCK_PRELOAD) $(KSOCK_RUN) $(KSOCKD) tests/run/run-ksockd.sh
 	@tools/run-suite conform-ksockd-$* 900 sh tests/run/run-ksockd.sh $(KSOCK_RUN) $<
+
+# The real programs of run-programs under ksock-run --ksockd (every
+# ksock-run they start is in that mode: KSOCK_RUN_KSOCKD), but those
+# that need what the server does not do yet: kernel descriptors in
+# SCM_RIGHTS (py_fds.py), the kernel-socket fallback for peers outside
+# ksock (py_outside.py).
+RUN_PROGRAMS_KSOCKD := $(filter-out %/py_fds.py %/py_outside.py,$(RUN_PROGRAMS))
+CHECK_TARGETS += run-programs-ksockd
+.PHONY: run-programs-ksockd
+run-programs-ksockd: $(LIBKSOCK_PRELOAD) $(KSOCK_RUN) $(KSOCKD) tests/run/run-programs.sh tests/run/run-ksockd.sh $(RUN_PROGRAMS_KSOCKD)
+	@tools/run-suite run-programs-ksockd 900 sh tests/run/run-ksockd.sh --env sh tests/run/run-programs.sh $(KSOCK_RUN) $(RUN_PROGRAMS_KSOCKD)

@@ -1,7 +1,10 @@
 #!/bin/sh
 # run-ksockd.sh KSOCK_RUN PROGRAM [ARGS...]
+# run-ksockd.sh --env COMMAND [ARGS...]
 #
-# Runs PROGRAM under `ksock-run --ksockd` with a server of its own: a
+# Runs PROGRAM under `ksock-run --ksockd` (or, with --env, COMMAND as it
+# is with KSOCK_RUN_KSOCKD in its environment, which puts every
+# ksock-run it starts in that mode) with a server of its own: a
 # fresh abstract address that no server answers yet, so the preload
 # library starts one (build/ksockd --idle-exit) at the program's first
 # process. PROGRAM's output and exit status are passed on. Afterwards the
@@ -13,6 +16,10 @@ set -u
 run=$1
 shift
 addr="ksockd-check.$$.$(date +%s%N)"
+if [ "$run" = --env ]; then
+	export KSOCK_RUN_KSOCKD="@$addr"
+	run=
+fi
 
 # The pids of processes whose command line ends in our address.
 servers() {
@@ -29,7 +36,11 @@ bound() {
 	grep -q " @$addr\$" /proc/net/unix
 }
 
-"$run" --ksockd="@$addr" "$@"
+if [ -n "$run" ]; then
+	"$run" --ksockd="@$addr" "$@"
+else
+	"$@"
+fi
 status=$?
 
 waited=0
