@@ -127,6 +127,8 @@ void	kp__fork_child(void);
 int	kp__install_sock(struct ks_sock *so, bool cloexec);
 
 /* close.c */
+/* libc's own definition of @name (the next one after this library). */
+void	*kp__libc_sym(const char *name);
 void	kp__fd_close_range(unsigned first, unsigned last, unsigned flags);
 
 /* async.c: O_ASYNC */

@@ -773,15 +773,6 @@ kp__remote_in(const struct pollfd *fds, nfds_t nfds)
 	return false;
 }
 
-static int64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Milliseconds to @deadline (-1: none), at most @cap (-1: no cap). */
 static int
 ms_left(int64_t deadline, int cap)
@@ -790,7 +781,7 @@ ms_left(int64_t deadline, int cap)
 
 	if (deadline < 0)
 		return cap;
-	left = (deadline - mono_ns() + 999999) / 1000000;
+	left = (deadline - ksp__now() + 999999) / 1000000;
 	if (left < 0)
 		left = 0;
 	return cap >= 0 && left > cap ? cap : (int)left;
@@ -876,7 +867,7 @@ kp__remote_poll(struct pollfd *fds, nfds_t nfds, int64_t deadline,
 		for (nfds_t i = 0; i < nfds; i++)
 			if (fds[i].revents != 0)
 				ready++;
-		if (ready > 0 || (deadline >= 0 && mono_ns() >= deadline))
+		if (ready > 0 || (deadline >= 0 && ksp__now() >= deadline))
 			break;
 	}
 free_all:
@@ -1223,40 +1214,55 @@ claim_after_exec(void)
 	free(copy);
 }
 
-/* libc's definition of @name. */
-static void *
-next_sym(const char *name)
+/*
+ * The environment an exec passes: @envp, or with remote sockets to hand
+ * over a copy with the hand-over's variables (exec_env()), which
+ * *@owned holds until exec_done(). NULL with errno when it cannot be
+ * made.
+ */
+static char *const *
+exec_envp(char *const envp[], char ***owned)
 {
-	void *p = dlsym(RTLD_NEXT, name);
+	int err;
 
-	if (p == NULL)
-		abort();
-	return p;
+	*owned = NULL;
+	if (kp__in_vfork_child())
+		return envp;
+	*owned = exec_env(envp, &err);
+	if (err < 0) {
+		errno = -err;
+		return NULL;
+	}
+	return *owned != NULL ? *owned : envp;
+}
+
+/* After an exec that failed with @r: frees what exec_envp() made,
+ * keeping the exec's errno. */
+static int
+exec_done(int r, char **owned)
+{
+	int err = errno;
+
+	free(owned);
+	errno = err;
+	return r;
 }
 
 typedef int (*execve_fn)(const char *, char *const[], char *const[]);
 
-/* execve(2) and the calls with an environment of their own. */
+/* execve(2) and the calls of the family that take a path or a name. */
 static int
 exec_with(const char *name, const char *path, char *const argv[],
 	  char *const envp[])
 {
-	execve_fn real = (execve_fn)next_sym(name);
-	char **env;
-	int err, r;
+	execve_fn real = (execve_fn)kp__libc_sym(name);
+	char *const *env;
+	char **owned;
 
-	if (kp__in_vfork_child())
-		return real(path, argv, envp);
-	env = exec_env(envp, &err);
-	if (err < 0) {
-		errno = -err;
+	env = exec_envp(envp, &owned);
+	if (env == NULL)
 		return -1;
-	}
-	r = real(path, argv, env != NULL ? env : envp);
-	err = errno;
-	free(env);
-	errno = err;
-	return r;
+	return exec_done(real(path, argv, env), owned);
 }
 
 KP_EXPORT int
@@ -1286,23 +1292,16 @@ execvp(const char *file, char *const argv[])
 KP_EXPORT int
 fexecve(int fd, char *const argv[], char *const envp[])
 {
-	typedef int (*fexecve_fn)(int, char *const[], char *const[]);
-	fexecve_fn real = (fexecve_fn)next_sym("fexecve");
-	char **env;
-	int err, r;
+	int (*real)(int, char *const[], char *const[]) =
+		(int (*)(int, char *const[], char *const[]))
+		kp__libc_sym("fexecve");
+	char *const *env;
+	char **owned;
 
-	if (kp__in_vfork_child())
-		return real(fd, argv, envp);
-	env = exec_env(envp, &err);
-	if (err < 0) {
-		errno = -err;
+	env = exec_envp(envp, &owned);
+	if (env == NULL)
 		return -1;
-	}
-	r = real(fd, argv, env != NULL ? env : envp);
-	err = errno;
-	free(env);
-	errno = err;
-	return r;
+	return exec_done(real(fd, argv, env), owned);
 }
 
 /* execl, execlp, execle: their arguments as an array. */
