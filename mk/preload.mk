@@ -91,8 +91,9 @@ $(BUILD)/obj/port/preload/remote.o: port/ksockd/ksd.h port/ksockd/proto.h
 # that pass whole in this mode; the others (conform-ksockd-t_NAME, or
 # conform-ksockd-all) fail on what the server does not do yet
 # (docs/ksockd.md, "Not done": EINTR, kernel descriptors in SCM_RIGHTS,
-# SIGPIPE's choice, the umask and identity after the hello, the owner).
-CONFORM_KSOCKD_CHECK := t_fdalloc t_pair t_peekoff t_poll t_stream t_tcp t_udp
+# SIGPIPE's choice, the umask and identity after the hello).
+CONFORM_KSOCKD_CHECK := t_fcntl t_fdalloc t_pair t_peekoff t_poll t_socket t_stream \
+			t_tcp t_udp
 CHECK_TARGETS += $(CONFORM_KSOCKD_CHECK:%=conform-ksockd-%)
 .PHONY: $(CONFORM_NAMES:%=conform-ksockd-%) conform-ksockd-all
 conform-ksockd-all: $(CONFORM_NAMES:%=conform-ksockd-%)

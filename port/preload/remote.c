@@ -272,22 +272,30 @@ kp__remote_release(struct kp_file *f)
 {
 	if (!atomic_load(&f->rkeep))
 		close_remote(f->rfd);
+	if (f->rd != NULL && atomic_fetch_sub(&f->rd->refs, 1) == 1)
+		free(f->rd);
 }
 
 /*
  * Maps the placeholder @fd to the server's descriptor of the same
- * number. Returns @fd, or -ENOMEM with both closed.
+ * number, with the open file state @rd (a dup's; NULL: a new one).
+ * Returns @fd, or -ENOMEM with both closed.
  */
 static int
-map_remote(int fd)
+map_remote(int fd, struct kp_rdesc *rd)
 {
 	struct kp_file *f = kp__file_new(KP_REMOTE);
 
-	if (f == NULL) {
+	if (f != NULL && rd == NULL)
+		rd = calloc(1, sizeof(*rd));
+	if (f == NULL || rd == NULL) {
+		free(f);
 		close_remote(fd);
 		sys_close(fd);
 		return -ENOMEM;
 	}
+	atomic_fetch_add(&rd->refs, 1);
+	f->rd = rd;
 	f->rfd = fd;
 	kp__fd_set(fd, f);
 	kp__file_put(f);
@@ -345,7 +353,7 @@ adopt(int n, int ph, bool cloexec)
 			sys_close(ph);
 		return (int)err;
 	}
-	return map_remote(ph);
+	return map_remote(ph, NULL);
 }
 
 /* See preload.h. */
@@ -488,7 +496,7 @@ kp__remote_dup(struct kp_file *f, int nfd, bool cloexec)
 		kp__fd_set(nfd, &kp_stale);
 		return;
 	}
-	map_remote(nfd);
+	map_remote(nfd, f->rd);
 }
 
 /* See preload.h. */
@@ -662,37 +670,86 @@ kp__remote_call(struct kp_file *f, int call, const long a[5])
 	return -ENOSYS;
 }
 
+/* Linux's F_OWNER_* and struct f_owner_ex. */
+#define KP_F_OWNER_TID		0
+#define KP_F_OWNER_PID		1
+#define KP_F_OWNER_PGRP		2
+struct kp_owner_ex {
+	int	type;
+	int	pid;
+};
+
+/* F_SETOWN on @d: a process, or a group as its negative, that exists
+ * (only kept: no SIGIO or SIGURG is sent under --ksockd). */
+static int
+owner_set(struct kp_rdesc *d, int who)
+{
+	if (who == INT_MIN)
+		return -EINVAL;
+	if (who != 0 && !ks_port()->pid_exists(who < 0 ? -who : who))
+		return -ESRCH;
+	atomic_store(&d->owner, who);
+	return 0;
+}
+
+/* F_SETOWN_EX and F_GETOWN_EX on @d, through @uox. */
+static int
+owner_ex(struct kp_rdesc *d, bool set, void *uox)
+{
+	struct kp_owner_ex ox;
+	int owner;
+
+	if (!set) {
+		owner = atomic_load(&d->owner);
+		ox.type = owner < 0 ? KP_F_OWNER_PGRP : KP_F_OWNER_PID;
+		ox.pid = owner < 0 ? -owner : owner;
+		return ksp__copy_to_user(uox, &ox, sizeof(ox));
+	}
+	if (ksp__copy_from_user(&ox, uox, sizeof(ox)) < 0)
+		return -EFAULT;
+	if (ox.type != KP_F_OWNER_TID && ox.type != KP_F_OWNER_PID &&
+	    ox.type != KP_F_OWNER_PGRP)
+		return -EINVAL;
+	/* A negative number names no process (find_vpid). */
+	if (ox.pid < 0)
+		return -ESRCH;
+	return owner_set(d, ox.type == KP_F_OWNER_PGRP ? -ox.pid : ox.pid);
+}
+
 /* See preload.h. */
 long
 kp__remote_fcntl(struct kp_file *f, int cmd, long arg)
 {
+	struct kp_rdesc *d = f->rd;
 	long r;
 
 	switch (cmd) {
 	case F_GETFL:
 		r = neg(ksd_fcntl(f->rfd, F_GETFL, 0));
 		return r < 0 ? r : (r & ~(long)O_ACCMODE) | O_RDWR |
-				   (long)atomic_load(&f->fl);
+				   (long)atomic_load(&d->fl);
 	case F_SETFL:
 		if (arg & O_DIRECT)
 			return -EINVAL;	/* a socket has no direct I/O */
 		r = neg(ksd_fcntl(f->rfd, F_SETFL, (int)(arg & O_NONBLOCK)));
 		if (r == 0)
-			atomic_store(&f->fl, (unsigned)arg &
+			atomic_store(&d->fl, (unsigned)arg &
 				     (O_APPEND | O_NOATIME | O_ASYNC));
 		return r;
 	case F_GETSIG:
-		return atomic_load(&f->sig);
+		return atomic_load(&d->sig);
 	case F_SETSIG:
 		if ((unsigned long)arg > KSP_NSIG)
 			return -EINVAL;
-		atomic_store(&f->sig, (int)arg);
+		atomic_store(&d->sig, (int)arg);
 		return 0;
 	case F_SETOWN:
-		atomic_store(&f->owner, (int)arg);
-		return 0;
+		return owner_set(d, (int)arg);
 	case F_GETOWN:
-		return atomic_load(&f->owner);
+		return atomic_load(&d->owner);
+	case F_SETOWN_EX:
+	case F_GETOWN_EX:
+		return owner_ex(d, cmd == F_SETOWN_EX, (void *)arg);
 	case F_GETPIPE_SZ:
 	case F_SETPIPE_SZ:
 		return -EBADF;
@@ -705,6 +762,7 @@ kp__remote_fcntl(struct kp_file *f, int cmd, long arg)
 int
 kp__remote_ioctl(struct kp_file *f, unsigned long req, void *arg)
 {
+	struct kp_rdesc *d = f->rd;
 	int v;
 
 	switch (req) {
@@ -717,19 +775,18 @@ kp__remote_ioctl(struct kp_file *f, unsigned long req, void *arg)
 		if (ksp__copy_from_user(&v, arg, sizeof(v)) < 0)
 			return -EFAULT;
 		if (v)
-			atomic_fetch_or(&f->fl, O_ASYNC);
+			atomic_fetch_or(&d->fl, O_ASYNC);
 		else
-			atomic_fetch_and(&f->fl, ~(unsigned)O_ASYNC);
+			atomic_fetch_and(&d->fl, ~(unsigned)O_ASYNC);
 		return 0;
 	case FIOSETOWN:
 	case SIOCSPGRP:
 		if (ksp__copy_from_user(&v, arg, sizeof(v)) < 0)
 			return -EFAULT;
-		atomic_store(&f->owner, v);
-		return 0;
+		return owner_set(d, v);
 	case FIOGETOWN:
 	case SIOCGPGRP:
-		v = atomic_load(&f->owner);
+		v = atomic_load(&d->owner);
 		return ksp__copy_to_user(arg, &v, sizeof(v));
 	}
 	return ksp__sock_ioctl_netdev(req, arg);
@@ -1207,7 +1264,7 @@ claim_after_exec(void)
 		int fd = atoi(t);
 
 		if (fd >= 0 && is_placeholder(fd, &lib))
-			map_remote(fd);
+			map_remote(fd, NULL);
 		else if (fd >= 0)
 			close_remote(fd);
 	}
