@@ -617,6 +617,18 @@ handover_free(struct ksd_handover *h)
 	obj_free(h);
 }
 
+/*
+ * Whether a process of @uid may claim @h: one of the same uid, or any
+ * when root is on either side (a process that changes its identity with
+ * setuid(2) and the like keeps its descriptors: it attaches again under
+ * the new one, and only root can make such a change between two uids).
+ */
+static bool
+may_claim(const struct ksd_handover *h, uint32_t uid)
+{
+	return h->uid == uid || h->uid == 0 || uid == 0;
+}
+
 /* See ksockd.h. */
 int
 ksd__claim(struct ksd_client *c, uint64_t token, uint32_t uid)
@@ -625,7 +637,7 @@ ksd__claim(struct ksd_client *c, uint64_t token, uint32_t uid)
 	int err;
 
 	for (hp = &handovers; (h = *hp) != NULL; hp = &h->next) {
-		if (h->token != token || h->uid != uid)
+		if (h->token != token || !may_claim(h, uid))
 			continue;
 		err = ksp__fdtable_copy(table(c), &h->fdt);
 		if (err < 0)

@@ -173,6 +173,7 @@ void	kp__remote_init(void);
  * calls): the kernel's, placed high. */
 int	kp__kernel_socket(int domain, int type, int protocol);
 int	kp__kernel_close(int fd);
+mode_t	kp__kernel_umask(mode_t mask);
 /* Whether AF_UNIX sockets are the server's (KSOCK_RUN_KSOCKD). */
 bool	kp__remote_on(void);
 int	kp__remote_socket(int domain, int type, int protocol);

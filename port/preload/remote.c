@@ -118,6 +118,13 @@ kp__kernel_close(int fd)
 	return (int)sys_close(fd);
 }
 
+/* umask(2) for the client library: the kernel's. */
+mode_t
+kp__kernel_umask(mode_t mask)
+{
+	return (mode_t)syscall(SYS_umask, (long)mask);
+}
+
 /* -- attaching, and starting a server -- */
 
 /* Whether @name=... is @e. */
@@ -1412,6 +1419,53 @@ execle(const char *path, const char *arg, ...)
 	va_end(ap);
 	return execve(path, argv, envp);
 }
+
+/* -- identity and umask -- */
+
+/*
+ * The server takes a process's identity (SO_PEERCRED) and umask when it
+ * attaches: after a change the process attaches again with its
+ * descriptors (ksd__reattach()), as a kernel sees the new credentials
+ * at the next call. A process that changes them while another of its
+ * threads is inside a socket call is not supported.
+ */
+static void
+identity_changed(void)
+{
+	if (remote_on && ksd__attached() && !kp__in_vfork_child())
+		(void)ksd__reattach();
+}
+
+KP_EXPORT mode_t
+umask(mode_t mask)
+{
+	mode_t old = kp__kernel_umask(mask);
+
+	if (old != (mask & 0777))
+		identity_changed();
+	return old;
+}
+
+/* The set*id calls: libc's, then the server is told when they worked. */
+#define SETID(name, params, args)					\
+KP_EXPORT int								\
+name params								\
+{									\
+	int (*real) params = (int (*) params)kp__libc_sym(#name);	\
+	int r = real args;						\
+									\
+	if (r == 0)							\
+		identity_changed();					\
+	return r;							\
+}
+SETID(setuid, (uid_t u), (u))
+SETID(setgid, (gid_t g), (g))
+SETID(seteuid, (uid_t u), (u))
+SETID(setegid, (gid_t g), (g))
+SETID(setreuid, (uid_t r_, uid_t e), (r_, e))
+SETID(setregid, (gid_t r_, gid_t e), (r_, e))
+SETID(setresuid, (uid_t r_, uid_t e, uid_t s_), (r_, e, s_))
+SETID(setresgid, (gid_t r_, gid_t e, gid_t s_), (r_, e, s_))
 
 /* -- start -- */
 
