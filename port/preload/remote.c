@@ -1313,13 +1313,27 @@ exec_done(int r, char **owned)
 }
 
 typedef int (*execve_fn)(const char *, char *const[], char *const[]);
+typedef int (*fexecve_fn)(int, char *const[], char *const[]);
+
+/* libc's exec calls, found at start: a vfork child (posix_spawn,
+ * Python's subprocess) must not call into the dynamic loader, whose
+ * lock a thread of its parent may hold. */
+static execve_fn libc_execve, libc_execvpe;	/* [I] */
+static fexecve_fn libc_fexecve;			/* [I] */
+
+static void
+exec_syms_init(void)
+{
+	libc_execve = (execve_fn)kp__libc_sym("execve");
+	libc_execvpe = (execve_fn)kp__libc_sym("execvpe");
+	libc_fexecve = (fexecve_fn)kp__libc_sym("fexecve");
+}
 
 /* execve(2) and the calls of the family that take a path or a name. */
 static int
-exec_with(const char *name, const char *path, char *const argv[],
+exec_with(execve_fn real, const char *path, char *const argv[],
 	  char *const envp[])
 {
-	execve_fn real = (execve_fn)kp__libc_sym(name);
 	char *const *env;
 	char **owned;
 
@@ -1332,40 +1346,37 @@ exec_with(const char *name, const char *path, char *const argv[],
 KP_EXPORT int
 execve(const char *path, char *const argv[], char *const envp[])
 {
-	return exec_with("execve", path, argv, envp);
+	return exec_with(libc_execve, path, argv, envp);
 }
 
 KP_EXPORT int
 execvpe(const char *file, char *const argv[], char *const envp[])
 {
-	return exec_with("execvpe", file, argv, envp);
+	return exec_with(libc_execvpe, file, argv, envp);
 }
 
 KP_EXPORT int
 execv(const char *path, char *const argv[])
 {
-	return exec_with("execve", path, argv, environ);
+	return exec_with(libc_execve, path, argv, environ);
 }
 
 KP_EXPORT int
 execvp(const char *file, char *const argv[])
 {
-	return exec_with("execvpe", file, argv, environ);
+	return exec_with(libc_execvpe, file, argv, environ);
 }
 
 KP_EXPORT int
 fexecve(int fd, char *const argv[], char *const envp[])
 {
-	int (*real)(int, char *const[], char *const[]) =
-		(int (*)(int, char *const[], char *const[]))
-		kp__libc_sym("fexecve");
 	char *const *env;
 	char **owned;
 
 	env = exec_envp(envp, &owned);
 	if (env == NULL)
 		return -1;
-	return exec_done(real(fd, argv, env), owned);
+	return exec_done(libc_fexecve(fd, argv, env), owned);
 }
 
 /* execl, execlp, execle: their arguments as an array. */
@@ -1446,26 +1457,47 @@ umask(mode_t mask)
 	return old;
 }
 
-/* The set*id calls: libc's, then the server is told when they worked. */
-#define SETID(name, params, args)					\
+/* The set*id calls: libc's, then the server is told when they worked.
+ * A vfork child has one thread and must not enter the dynamic loader:
+ * the system call does there what libc would. */
+#define SETID(name, nr, params, args)					\
 KP_EXPORT int								\
 name params								\
 {									\
-	int (*real) params = (int (*) params)kp__libc_sym(#name);	\
-	int r = real args;						\
+	int (*real) params;						\
+	int r;								\
 									\
+	if (kp__in_vfork_child())					\
+		return (int)syscall(nr SETID_ARGS args);		\
+	real = (int (*) params)kp__libc_sym(#name);			\
+	r = real args;							\
 	if (r == 0)							\
 		identity_changed();					\
 	return r;							\
 }
-SETID(setuid, (uid_t u), (u))
-SETID(setgid, (gid_t g), (g))
-SETID(seteuid, (uid_t u), (u))
-SETID(setegid, (gid_t g), (g))
-SETID(setreuid, (uid_t r_, uid_t e), (r_, e))
-SETID(setregid, (gid_t r_, gid_t e), (r_, e))
-SETID(setresuid, (uid_t r_, uid_t e, uid_t s_), (r_, e, s_))
-SETID(setresgid, (gid_t r_, gid_t e, gid_t s_), (r_, e, s_))
+/* (a, b) as ", (long)a, (long)b" after the call number. */
+#define SETID_ARGS(...)	SETID_ARGS_(__VA_ARGS__, 0, 0, 0)
+#define SETID_ARGS_(a, b, c, ...)	, (long)(a), (long)(b), (long)(c)
+SETID(setuid, SYS_setuid, (uid_t u), (u))
+SETID(setgid, SYS_setgid, (gid_t g), (g))
+SETID(setreuid, SYS_setreuid, (uid_t r_, uid_t e), (r_, e))
+SETID(setregid, SYS_setregid, (gid_t r_, gid_t e), (r_, e))
+SETID(setresuid, SYS_setresuid, (uid_t r_, uid_t e, uid_t s_), (r_, e, s_))
+SETID(setresgid, SYS_setresgid, (gid_t r_, gid_t e, gid_t s_), (r_, e, s_))
+
+/* seteuid and setegid: libc's (setresuid/setresgid with -1), which
+ * has no system call of its own. */
+KP_EXPORT int
+seteuid(uid_t u)
+{
+	return setresuid((uid_t)-1, u, (uid_t)-1);
+}
+
+KP_EXPORT int
+setegid(gid_t g)
+{
+	return setresgid((gid_t)-1, g, (gid_t)-1);
+}
 
 /* -- start -- */
 
@@ -1476,6 +1508,7 @@ kp__remote_init(void)
 	const char *addr = getenv("KSOCK_RUN_KSOCKD");
 	const char *bin = getenv("KSOCK_RUN_KSOCKD_START");
 
+	exec_syms_init();
 	if (addr == NULL || addr[0] == '\0' ||
 	    strlen(addr) >= sizeof(remote_addr))
 		return;
