@@ -95,7 +95,7 @@ $(BUILD)/obj/port/preload/remote.o: port/ksockd/ksd.h port/ksockd/proto.h
 # (docs/ksockd.md, "Not done": EINTR, kernel descriptors in SCM_RIGHTS,
 # SIGPIPE's choice, one network namespace, SO_PEERPIDFD).
 CONFORM_KSOCKD_CHECK := t_connect t_fcntl t_fdalloc t_options t_pair t_peekoff t_poll \
-			t_socket t_stream t_tcp t_udp
+			t_seqpacket t_socket t_stream t_tcp t_udp
 CHECK_TARGETS += $(CONFORM_KSOCKD_CHECK:%=conform-ksockd-%)
 .PHONY: $(CONFORM_NAMES:%=conform-ksockd-%) conform-ksockd-all
 conform-ksockd-all: $(CONFORM_NAMES:%=conform-ksockd-%)
