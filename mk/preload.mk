@@ -93,7 +93,7 @@ $(BUILD)/obj/port/preload/remote.o: port/ksockd/ksd.h port/ksockd/proto.h
 # that pass whole in this mode; the others (conform-ksockd-t_NAME, or
 # conform-ksockd-all) fail on what the server does not do yet
 # (docs/ksockd.md, "Not done": EINTR, kernel descriptors in SCM_RIGHTS,
-# SIGPIPE's choice, one network namespace, SO_PEERPIDFD).
+# a blocked sender woken by its peer, one network namespace, SO_PEERPIDFD).
 CONFORM_KSOCKD_CHECK := t_connect t_fcntl t_fdalloc t_options t_pair t_peekoff t_poll \
 			t_seqpacket t_socket t_stream t_tcp t_udp
 CHECK_TARGETS += $(CONFORM_KSOCKD_CHECK:%=conform-ksockd-%)
