@@ -579,7 +579,7 @@ tcp_connect_op(struct ks_sock *so, const void *addr, uint32_t len,
 	/* The loopback is the only interface: nothing else has a route
 	 * (Linux on a host without one says the same). */
 	err = -KS__ENETUNREACH;
-	if (!ks__inet_addr_is_local(&ip))
+	if (!ks__inet_addr_is_routable(&ip))
 		goto unlock;
 	err = ks__inet_err(tcp_connect(is->pcb.tcp, &ip, port,
 				       tcp_connected_cb));
