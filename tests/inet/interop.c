@@ -236,10 +236,368 @@ tcp_hello(struct run *r)
 	CHECK_OK(s->close(sfd));
 }
 
+/* -- bulk data -- */
+
+#define BULK_BYTES	(4 << 20)	/* each way */
+
+/* The byte at @off of stream @seed: not periodic over a window or a
+ * segment, so a lost, repeated or reordered piece shows. */
+static unsigned char
+pattern(size_t off, unsigned seed)
+{
+	uint32_t x = (uint32_t)off * 2654435761u + seed * 40503u;
+
+	return (unsigned char)((x >> 24) ^ (off >> 16));
+}
+
+/* Sends @n bytes of stream @seed in pieces of varying size. Returns
+ * the failures it saw. */
+static void
+send_stream(const struct side *s, int fd, size_t n, unsigned seed)
+{
+	static const size_t pieces[] = { 1, 1000, 65536, 1460, 7, 30000 };
+	unsigned char *buf = malloc(65536);
+	size_t off = 0;
+
+	CHECK(buf != NULL);
+	for (int i = 0; buf != NULL && off < n; i++) {
+		size_t len = pieces[i % 6];
+		ssize_t done;
+
+		if (len > n - off)
+			len = n - off;
+		for (size_t k = 0; k < len; k++)
+			buf[k] = pattern(off + k, seed);
+		done = s->send(fd, buf, len, MSG_NOSIGNAL);
+		if (done <= 0) {
+			th_fail(__FILE__, __LINE__, "%s send at %zu: %zd (%s)",
+				s->name, off, done, strerror(errno));
+			break;
+		}
+		off += (size_t)done;
+	}
+	free(buf);
+}
+
+/* Receives until end of file and checks it is @n bytes of stream @seed. */
+static void
+recv_stream(const struct side *s, int fd, size_t n, unsigned seed)
+{
+	unsigned char *buf = malloc(65536);
+	size_t off = 0;
+	ssize_t got = 0;
+
+	CHECK(buf != NULL);
+	while (buf != NULL && (got = s->recv(fd, buf, 65536, 0)) > 0) {
+		for (ssize_t k = 0; k < got; k++)
+			if (buf[k] != pattern(off + (size_t)k, seed)) {
+				th_fail(__FILE__, __LINE__,
+					"byte %zu differs", off + (size_t)k);
+				free(buf);
+				return;
+			}
+		off += (size_t)got;
+	}
+	CHECK_OK(got);
+	CHECK_EQ(off, n);
+	free(buf);
+}
+
+struct bulk_client {
+	const struct side *s;
+	int fd;
+};
+
+/* The client's half, in a process of its own: its stream out, then the
+ * server's back. */
+static int
+bulk_client_main(void *arg)
+{
+	struct bulk_client *bc = arg;
+
+	send_stream(bc->s, bc->fd, BULK_BYTES, 1);
+	CHECK_OK(bc->s->shutdown(bc->fd, SHUT_WR));
+	recv_stream(bc->s, bc->fd, BULK_BYTES, 2);
+	return th_failures();
+}
+
+/* Several megabytes each way, checked byte for byte, each direction
+ * ended by a half-close. */
+static void
+tcp_bulk(struct run *r)
+{
+	struct bulk_client bc = { r->client, -1 };
+	struct th_child *child;
+	int sfd;
+
+	tcp_pair(r, &bc.fd, &sfd);
+	set_timeouts(r->client, bc.fd);
+	set_timeouts(r->server, sfd);
+	child = th_fork(bulk_client_main, &bc);
+	recv_stream(r->server, sfd, BULK_BYTES, 1);
+	send_stream(r->server, sfd, BULK_BYTES, 2);
+	CHECK_OK(r->server->shutdown(sfd, SHUT_WR));
+	CHECK_EQ(th_join(child), 0);
+	CHECK_OK(r->client->close(bc.fd));
+	CHECK_OK(r->server->close(sfd));
+}
+
+/* -- many connections -- */
+
+#define MANY		64
+#define MANY_MSG	1000
+
+/* @MANY connections open at once; each carries a message naming it,
+ * which the server reads and echoes. */
+static void
+tcp_many(struct run *r)
+{
+	const struct side *c = r->client, *s = r->server;
+	int cfd[MANY], sfd[MANY];
+	unsigned char msg[4 + MANY_MSG], got[4 + MANY_MSG];
+	uint16_t port;
+	int lfd = listener(s, r->family, &port);
+
+	for (int i = 0; i < MANY; i++)
+		cfd[i] = connect_to(r, port);
+	for (int i = 0; i < MANY; i++) {
+		sfd[i] = CHECK_OK(s->accept(lfd, NULL, NULL));
+		set_timeouts(s, sfd[i]);
+		set_timeouts(c, cfd[i]);
+	}
+	CHECK_OK(s->close(lfd));
+	for (int i = 0; i < MANY; i++) {
+		memcpy(msg, &i, 4);
+		for (int k = 0; k < MANY_MSG; k++)
+			msg[4 + k] = pattern((size_t)k, (unsigned)i);
+		CHECK_EQ(c->send(cfd[i], msg, sizeof(msg), MSG_NOSIGNAL),
+			 sizeof(msg));
+	}
+	/* Accepted in whatever order: each says which it is. */
+	for (int i = 0; i < MANY; i++) {
+		int id;
+
+		CHECK_EQ(s->recv(sfd[i], got, sizeof(got), MSG_WAITALL),
+			 sizeof(got));
+		memcpy(&id, got, 4);
+		CHECK(id >= 0 && id < MANY);
+		for (int k = 0; k < MANY_MSG; k++)
+			if (got[4 + k] != pattern((size_t)k, (unsigned)id)) {
+				th_fail(__FILE__, __LINE__, "connection %d", id);
+				break;
+			}
+		CHECK_EQ(s->send(sfd[i], got, sizeof(got), MSG_NOSIGNAL),
+			 sizeof(got));
+	}
+	for (int i = 0; i < MANY; i++) {
+		CHECK_EQ(c->recv(cfd[i], got, sizeof(got), MSG_WAITALL),
+			 sizeof(got));
+		memcpy(&msg, &i, 4);
+		CHECK_MEM(got, msg, 4);
+	}
+	for (int i = 0; i < MANY; i++) {
+		CHECK_OK(c->close(cfd[i]));
+		CHECK_OK(s->close(sfd[i]));
+	}
+}
+
+/* -- refused, reset, unreachable -- */
+
+/* A port on the server's side that nobody listens on: bound, then
+ * closed again. */
+static uint16_t
+free_port(const struct side *s, int family)
+{
+	uint16_t port;
+	int fd = bound_socket(s, family, SOCK_STREAM, &port);
+
+	CHECK_OK(s->close(fd));
+	return port;
+}
+
+/* Connecting to a closed port is refused by a reset. */
+static void
+tcp_refused(struct run *r)
+{
+	uint16_t port = free_port(r->server, r->family);
+	struct addr a = addr_of(r->family, side_addr(r->server, r->family),
+				port);
+	int fd = CHECK_OK(r->client->socket(r->family, SOCK_STREAM, 0));
+
+	CHECK_ERR(r->client->connect(fd, (struct sockaddr *)&a.ss, a.len),
+		  ECONNREFUSED);
+	CHECK_OK(r->client->close(fd));
+}
+
+/* SO_LINGER 0 on the server resets the connection: the client reads
+ * ECONNRESET once, then end of file. */
+static void
+tcp_reset(struct run *r)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	char buf[16];
+	int cfd, sfd;
+
+	tcp_pair(r, &cfd, &sfd);
+	set_timeouts(r->client, cfd);
+	CHECK_EQ(r->client->send(cfd, "x", 1, MSG_NOSIGNAL), 1);
+	CHECK_EQ(r->server->recv(sfd, buf, sizeof(buf), 0), 1);
+	CHECK_OK(r->server->setsockopt(sfd, SOL_SOCKET, SO_LINGER, &lg,
+				       sizeof(lg)));
+	CHECK_OK(r->server->close(sfd));
+	CHECK_ERR(r->client->recv(cfd, buf, sizeof(buf), 0), ECONNRESET);
+	CHECK_EQ(r->client->recv(cfd, buf, sizeof(buf), 0), 0);
+	CHECK_OK(r->client->close(cfd));
+}
+
+/* An address on the link that nobody has: the connection stays in
+ * progress while the neighbour is looked for (Linux gives up with
+ * EHOSTUNREACH after three seconds of unanswered ARP or ND; ksock keeps
+ * retrying the SYN: only the common part is asserted, with a bound). */
+static void
+tcp_unused(struct run *r)
+{
+	struct addr a = addr_of(r->family, r->family == AF_INET ?
+				TN_UNUSED_V4 : TN_UNUSED_V6, 80);
+	struct pollfd p;
+	int fd = CHECK_OK(r->client->socket(r->family,
+					    SOCK_STREAM | SOCK_NONBLOCK, 0));
+
+	CHECK_ERR(r->client->connect(fd, (struct sockaddr *)&a.ss, a.len),
+		  EINPROGRESS);
+	CHECK_ERR(r->client->connect(fd, (struct sockaddr *)&a.ss, a.len),
+		  EALREADY);
+	p = (struct pollfd){ .fd = fd, .events = POLLOUT };
+	CHECK_EQ(r->client->poll(&p, 1, 1000), 0);
+	CHECK_OK(r->client->close(fd));
+}
+
+/* Off the link there is no route, for TCP and UDP alike. */
+static void
+unreachable(struct run *r)
+{
+	struct addr a = addr_of(r->family, r->family == AF_INET ?
+				TN_OFFLINK_V4 : TN_OFFLINK_V6, 80);
+	int fd = CHECK_OK(r->client->socket(r->family, SOCK_STREAM, 0));
+
+	CHECK_ERR(r->client->connect(fd, (struct sockaddr *)&a.ss, a.len),
+		  ENETUNREACH);
+	CHECK_OK(r->client->close(fd));
+	fd = CHECK_OK(r->client->socket(r->family, SOCK_DGRAM, 0));
+	CHECK_ERR(r->client->sendto(fd, "x", 1, 0, (struct sockaddr *)&a.ss,
+				    a.len), ENETUNREACH);
+	CHECK_ERR(r->client->connect(fd, (struct sockaddr *)&a.ss, a.len),
+		  ENETUNREACH);
+	CHECK_OK(r->client->close(fd));
+}
+
+/* -- UDP -- */
+
+/* Datagrams of sizes around the MTU and far beyond it (fragmented and
+ * reassembled both ways), each answered; both ends see the other's
+ * address as the sender. */
+static void
+udp_sizes(struct run *r)
+{
+	static const size_t sizes[] = { 1, 512, 1452, 1453, 1472, 1473, 3000,
+					8972, 20000, 60000 };
+	const struct side *c = r->client, *s = r->server;
+	unsigned char *out = malloc(65536), *in = malloc(65536);
+	struct sockaddr_storage from;
+	socklen_t flen;
+	uint16_t sport, cport;
+	int sfd = bound_socket(s, r->family, SOCK_DGRAM, &sport);
+	int cfd = bound_socket(c, r->family, SOCK_DGRAM, &cport);
+	struct addr to = addr_of(r->family, side_addr(s, r->family), sport);
+
+	CHECK(out != NULL && in != NULL);
+	set_timeouts(s, sfd);
+	set_timeouts(c, cfd);
+	for (size_t i = 0; out != NULL && in != NULL &&
+			   i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		size_t n = sizes[i];
+
+		for (size_t k = 0; k < n; k++)
+			out[k] = pattern(k, (unsigned)i);
+		CHECK_EQ(c->sendto(cfd, out, n, 0, (struct sockaddr *)&to.ss,
+				   to.len), n);
+		flen = sizeof(from);
+		memset(in, 0, n);
+		CHECK_EQ(s->recvfrom(sfd, in, 65536, 0,
+				     (struct sockaddr *)&from, &flen), n);
+		CHECK_MEM(in, out, n);
+		check_addr_is(&from, flen, r->family, side_addr(c, r->family));
+		CHECK_EQ(port_of(&from), cport);
+		/* The answer goes back to the address the datagram came from. */
+		out[0] ^= 0xff;
+		CHECK_EQ(s->sendto(sfd, out, n, 0, (struct sockaddr *)&from,
+				   flen), n);
+		flen = sizeof(from);
+		CHECK_EQ(c->recvfrom(cfd, in, 65536, 0,
+				     (struct sockaddr *)&from, &flen), n);
+		CHECK_MEM(in, out, n);
+		check_addr_is(&from, flen, r->family, side_addr(s, r->family));
+		CHECK_EQ(port_of(&from), sport);
+	}
+	free(out);
+	free(in);
+	CHECK_OK(c->close(cfd));
+	CHECK_OK(s->close(sfd));
+}
+
+/* -- a peer that vanishes -- */
+
+/* Small keepalive timing on @fd (seconds: 1 idle, 1 between probes, 2
+ * probes), SO_KEEPALIVE on. */
+static void
+set_keepalive(const struct side *s, int fd)
+{
+	int one = 1, two = 2;
+
+	CHECK_OK(s->setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)));
+	CHECK_OK(s->setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &one, sizeof(one)));
+	CHECK_OK(s->setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &one,
+			       sizeof(one)));
+	CHECK_OK(s->setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &two, sizeof(two)));
+}
+
+/* ksock's link goes away under an idle connection, without a word to
+ * the peer: Linux's keepalive probes go unanswered and its read ends
+ * with ETIMEDOUT. ksock's own socket was aborted with its interface
+ * (ECONNABORTED; Linux keeps such a connection until it times out). */
+static void
+vanish_ksock(struct run *r)
+{
+	const struct side *lx = r->client->is_ksock ? r->server : r->client;
+	const struct side *ks = r->client->is_ksock ? r->client : r->server;
+	int cfd, sfd, lfd, kfd;
+	char buf[8];
+
+	tcp_pair(r, &cfd, &sfd);
+	lfd = r->client->is_ksock ? sfd : cfd;
+	kfd = r->client->is_ksock ? cfd : sfd;
+	set_timeouts(lx, lfd);
+	set_keepalive(lx, lfd);
+	CHECK_OK(ksp_inet_tap_detach());
+	r->attached = false;
+	CHECK_ERR(ks->recv(kfd, buf, sizeof(buf), 0), ECONNABORTED);
+	CHECK_ERR(lx->recv(lfd, buf, sizeof(buf), 0), ETIMEDOUT);
+	CHECK_OK(ks->close(kfd));
+	CHECK_OK(lx->close(lfd));
+}
+
 /* -- the table -- */
 
 #define CASES(X)	\
-	X(tcp_hello)
+	X(tcp_hello)	\
+	X(tcp_bulk)	\
+	X(tcp_many)	\
+	X(tcp_refused)	\
+	X(tcp_reset)	\
+	X(tcp_unused)	\
+	X(unreachable)	\
+	X(udp_sizes)	\
+	X(vanish_ksock)
 
 /* Runs @fn with @client connecting to @server over @family. */
 static void

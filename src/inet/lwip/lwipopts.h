@@ -99,8 +99,10 @@ extern unsigned char *ks__lwip_heap;
 #define TCP_MSS				8192
 #define TCP_WND				65534
 #define TCP_SND_BUF			65535
-#define TCP_SND_QUEUELEN		32
-#define MEMP_NUM_TCP_SEG		64
+/* Send queue entries: on a link (MSS 1460, or 1440 for IPv6) a full
+ * send buffer is about 45 segments. */
+#define TCP_SND_QUEUELEN		128
+#define MEMP_NUM_TCP_SEG		128
 #define TCP_OVERSIZE			0
 #define TCP_SNDLOWAT			(2 * TCP_MSS + 1)
 /* Ephemeral ports: lwIP draws from 49152-65535 (Linux: 32768-60999). */
