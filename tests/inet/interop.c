@@ -236,6 +236,33 @@ tcp_hello(struct run *r)
 	CHECK_OK(s->close(sfd));
 }
 
+/* -- addresses -- */
+
+/* The client's end binds its own address on the link; the other end's,
+ * or one nobody has, is not local. */
+static void
+bind_addrs(struct run *r)
+{
+	const struct side *c = r->client;
+	const char *others[] = {
+		side_addr(r->server, r->family),
+		r->family == AF_INET ? TN_UNUSED_V4 : TN_UNUSED_V6,
+	};
+	uint16_t port;
+	int fd = bound_socket(c, r->family, SOCK_DGRAM, &port);
+
+	CHECK(port != 0);
+	CHECK_OK(c->close(fd));
+	for (int i = 0; i < 2; i++) {
+		struct addr a = addr_of(r->family, others[i], 0);
+
+		fd = CHECK_OK(c->socket(r->family, SOCK_STREAM, 0));
+		CHECK_ERR(c->bind(fd, (struct sockaddr *)&a.ss, a.len),
+			  EADDRNOTAVAIL);
+		CHECK_OK(c->close(fd));
+	}
+}
+
 /* -- bulk data -- */
 
 #define BULK_BYTES	(4 << 20)	/* each way */
@@ -586,10 +613,95 @@ vanish_ksock(struct run *r)
 	CHECK_OK(lx->close(lfd));
 }
 
+/* -- the attachment itself (ksock only) -- */
+
+static void
+enter_or_skip(void)
+{
+	if (tn_enter() < 0)
+		th_skip(tn_reason());
+}
+
+/* Attach and detach refuse what they cannot do, leaving nothing open
+ * or allocated (the harness checks both after the test). */
+static void
+tap_errors(void)
+{
+	enter_or_skip();
+	CHECK_ERR(ksp_inet_tap_detach(), ENODEV);
+	CHECK_ERR(ksp_inet_tap_attach("nosuch0", TN_KSOCK_V4, NULL), ENODEV);
+	CHECK_ERR(ksp_inet_tap_attach(TN_IFNAME, NULL, NULL), EINVAL);
+	CHECK_ERR(ksp_inet_tap_attach(TN_IFNAME, "10.77.0.2", NULL), EINVAL);
+	CHECK_ERR(ksp_inet_tap_attach(TN_IFNAME, "10.77.0.2/33", NULL), EINVAL);
+	CHECK_ERR(ksp_inet_tap_attach(TN_IFNAME, "10.77.0.x/24", NULL), EINVAL);
+	CHECK_ERR(ksp_inet_tap_attach(TN_IFNAME, NULL, "fd77::2/48"), EINVAL);
+	CHECK_ERR(ksp_inet_tap_attach(TN_IFNAME, TN_KSOCK_V6, NULL), EINVAL);
+	CHECK_ERR(ksp_inet_tap_attach("an-interface-name-too-long", TN_KSOCK_V4,
+				      NULL), EINVAL);
+	CHECK_OK(ksp_inet_tap_attach(TN_IFNAME, TN_KSOCK_V4, TN_KSOCK_V6));
+	CHECK_ERR(ksp_inet_tap_attach(TN_IFNAME, TN_KSOCK_V4, NULL), EBUSY);
+	CHECK_OK(ksp_inet_tap_detach());
+	CHECK_ERR(ksp_inet_tap_detach(), ENODEV);
+	/* Attached again afterwards, with one family only. */
+	CHECK_OK(ksp_inet_tap_attach(TN_IFNAME, NULL, TN_KSOCK_V6));
+	CHECK_OK(ksp_inet_tap_detach());
+}
+
+/* Each allocation attaching makes fails in turn: attach says ENOMEM and
+ * leaves nothing behind, until it succeeds; the link then works. */
+static void
+tap_alloc_failure(void)
+{
+	long base, n;
+	int ok = -1;
+
+	enter_or_skip();
+	base = ksp_alloc_outstanding();
+	for (n = 1; n < 100 && ok < 0; n++) {
+		ksp_alloc_fail_at(n);
+		ok = ksp_inet_tap_attach(TN_IFNAME, TN_KSOCK_V4, TN_KSOCK_V6);
+		ksp_alloc_fail_at(0);
+		if (ok < 0) {
+			CHECK_EQ(errno, ENOMEM);
+			CHECK_EQ(ksp_alloc_outstanding(), base);
+		}
+	}
+	CHECK_OK(ok);
+	CHECK(n > 2);	/* at least one allocation was made to fail */
+	if (ok == 0) {
+		struct run r = { &ksock_side, &linux_side, AF_INET, true };
+
+		tcp_hello(&r);
+		CHECK_OK(ksp_inet_tap_detach());
+	}
+	CHECK_EQ(ksp_alloc_outstanding(), base);
+}
+
+/* Detaching while sockets on the link are open aborts their
+ * connections; the sockets stay usable as sockets (closing them is what
+ * finally stops the stack). */
+static void
+tap_detach_busy(void)
+{
+	struct run r = { &ksock_side, &linux_side, AF_INET, true };
+	int cfd, sfd;
+	char c;
+
+	enter_or_skip();
+	CHECK_OK(ksp_inet_tap_attach(TN_IFNAME, TN_KSOCK_V4, TN_KSOCK_V6));
+	tcp_pair(&r, &cfd, &sfd);
+	CHECK_OK(ksp_inet_tap_detach());
+	CHECK_ERR(ksp_recv(cfd, &c, 1, MSG_DONTWAIT), ECONNABORTED);
+	CHECK_ERR(ksp_send(cfd, "x", 1, MSG_NOSIGNAL), EPIPE);
+	CHECK_OK(ksp_close(cfd));
+	CHECK_OK(close(sfd));
+}
+
 /* -- the table -- */
 
 #define CASES(X)	\
 	X(tcp_hello)	\
+	X(bind_addrs)	\
 	X(tcp_bulk)	\
 	X(tcp_many)	\
 	X(tcp_refused)	\
@@ -634,6 +746,9 @@ CASES(WRAP)
 	{ #c "_k2l_v4", c##_k2l_v4 }, { #c "_l2k_v4", c##_l2k_v4 },	\
 	{ #c "_k2l_v6", c##_k2l_v6 }, { #c "_l2k_v6", c##_l2k_v6 },
 static const struct th_test tests[] = {
+	{ "tap_errors", tap_errors },
+	{ "tap_alloc_failure", tap_alloc_failure },
+	{ "tap_detach_busy", tap_detach_busy },
 	CASES(ENTRY)
 };
 
