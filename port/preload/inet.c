@@ -15,17 +15,28 @@
  * fit the type, every other family but AF_UNIX) stay the kernel's, as do
  * libc's own sockets (its resolver calls no interposed name).
  *
- * The mode is written once, by the library's start (or the fork child
- * handler, with one thread) before any socket call can read it.
+ * tap: the link is attached (port/hosted/tap.c, the same code as the
+ * hosted personality's ksp_inet_tap_attach) when the process creates its
+ * first served socket, not at start: a program that never makes one
+ * (a shell that runs the real client) leaves the TAP device free for
+ * the one that does, as only one process can hold it. The attach runs
+ * once; its result stands for every later socket() (an error is said on
+ * stderr once, and each served socket() fails with it). It stays
+ * attached until the process ends.
+ *
+ * The mode is written once, by the library's start, before any socket
+ * call can read it; the link's result once, under link_once.
  */
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "preload.h"
+#include <ksock/posix.h>
 
 enum kp_inet_mode {
 	KP_INET_OFF,
@@ -40,6 +51,18 @@ static const char *const mode_names[] = {
 };
 
 static enum kp_inet_mode mode;
+
+/* TAPAPI.md's link, ksock's side: the device and its two addresses. */
+#define KP_TAP_DEFAULT	"kstap0 10.77.0.2/24 fd77::2/64"
+/* Room for KSOCK_RUN_TAP: a device name and two addresses with their
+ * prefixes fit many times over. */
+#define KP_TAP_SPEC_MAX	256
+
+static pthread_once_t link_once = PTHREAD_ONCE_INIT;
+static int link_err;			/* [link_once] the attach's result */
+/* Set while this thread attaches: the sockets the attach makes for
+ * itself (an ioctl on the device) must be the kernel's. */
+static _Thread_local bool attaching;
 
 /* See preload.h. */
 int
@@ -61,6 +84,73 @@ kp__inet_init(void)
 	fprintf(stderr, "ksock-run: KSOCK_RUN_INET=%s: not off, loopback "
 		"or tap\n", env);
 	return -EINVAL;
+}
+
+/*
+ * The hosted personality's start, which tap.c calls before attaching: in
+ * this library ksock is started by the constructor with the library's
+ * own port (shim.c), so there is nothing to do but make sure of that.
+ * Hidden: the library exports libc's names only.
+ */
+__attribute__((visibility("hidden"))) int
+ksp_init(void)
+{
+	kp__ensure_init();
+	return 0;
+}
+
+/*
+ * Splits KSOCK_RUN_TAP ("IFNAME [V4CIDR [V6CIDR]]", blanks between; "-"
+ * for no address of that family) in @buf into @f[3], NULL where absent.
+ * Returns 0, or -EINVAL (too long, no name, more than three words).
+ */
+static int
+tap_spec(const char *spec, char *buf, char *f[3])
+{
+	char *save = NULL, *w;
+	int n = 0;
+
+	if (strlen(spec) >= KP_TAP_SPEC_MAX)
+		return -EINVAL;
+	strcpy(buf, spec);
+	f[0] = f[1] = f[2] = NULL;
+	for (w = strtok_r(buf, " \t", &save); w != NULL;
+	     w = strtok_r(NULL, " \t", &save)) {
+		if (n == 3)
+			return -EINVAL;
+		f[n++] = strcmp(w, "-") == 0 ? NULL : w;
+	}
+	return f[0] != NULL ? 0 : -EINVAL;
+}
+
+static void
+link_attach_once(void)
+{
+	const char *spec = getenv("KSOCK_RUN_TAP");
+	char buf[KP_TAP_SPEC_MAX], *f[3];
+
+	if (spec == NULL || spec[0] == '\0')
+		spec = KP_TAP_DEFAULT;
+	link_err = tap_spec(spec, buf, f);
+	if (link_err == 0) {
+		attaching = true;
+		if (ksp_inet_tap_attach(f[0], f[1], f[2]) < 0)
+			link_err = -errno;
+		attaching = false;
+	}
+	if (link_err < 0)
+		fprintf(stderr, "ksock-run: --inet=tap: cannot attach to the "
+			"TAP link \"%s\": %s\n", spec, strerror(-link_err));
+}
+
+/* See preload.h. */
+int
+kp__inet_link(void)
+{
+	if (mode != KP_INET_TAP)
+		return 0;
+	pthread_once(&link_once, link_attach_once);
+	return link_err;
 }
 
 /* See preload.h. */
@@ -89,7 +179,7 @@ is_tcp_or_udp(int type, int protocol)
 bool
 kp__inet_serves(int domain, int type, int protocol)
 {
-	if (mode == KP_INET_OFF)
+	if (mode == KP_INET_OFF || attaching)
 		return false;
 	if (domain != AF_INET && domain != AF_INET6)
 		return false;

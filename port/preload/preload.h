@@ -140,6 +140,9 @@ bool	kp__inet_on(void);
 /* Whether socket(@domain, @type, @protocol) is ksock's: an AF_INET or
  * AF_INET6 TCP or UDP socket, in a mode that serves them. */
 bool	kp__inet_serves(int domain, int type, int protocol);
+/* Before a served socket is made: in tap mode, attaches the link the
+ * first time. 0, or the attach's -errno (every time). */
+int	kp__inet_link(void);
 /* Whether @so is an AF_INET or AF_INET6 socket. */
 bool	kp__is_inet_sock(struct ks_sock *so);
 

@@ -397,6 +397,9 @@ socket(int domain, int type, int protocol)
 		return (int)fd;
 	}
 	kp__ensure_init();
+	err = domain != AF_UNIX ? kp__inet_link() : 0;
+	if (err < 0)
+		return (int)fail(err);
 	err = ks_socket(domain, type, protocol, &so);
 	if (err < 0)
 		return (int)fail(err);

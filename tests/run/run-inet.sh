@@ -1,0 +1,237 @@
+#!/bin/sh
+# run-inet.sh SUITE KSOCK_RUN [ARGS...]: ksock-run serving AF_INET and
+# AF_INET6 (docs/ksock-run.md, "Internet sockets"). Each suite ends with
+# the runner line "N passed, N failed, N skipped".
+#
+#   conform KSOCK_RUN PROGRAM   a conformance program's libc build under
+#                               ksock-run --inet=loopback
+#   loopback KSOCK_RUN PY_HTTP  tests/run/programs/py_http.py under
+#                               ksock-run --inet=loopback: its output must
+#                               be the native run's
+#   tap KSOCK_RUN PY_HTTP       curl under ksock-run --inet=tap fetching
+#                               from a Linux HTTP server across the TAP
+#                               link, and Linux's curl fetching from an
+#                               HTTP server under ksock-run, IPv4 and IPv6,
+#                               files checked by hash
+#
+# Every suite runs its ksock side in a network namespace of its own
+# (unshare -n). There the kernel's loopback is down unless the suite
+# brings it up, so a socket the kernel served instead of ksock could not
+# reach 127.0.0.1 or ::1: passing shows ksock served them. tap brings up
+# lo and kstap0 as TAPAPI.md says. Without the privilege for unshare -n
+# (or /dev/net/tun for tap) a suite skips itself, saying why.
+set -u
+suite=$1
+run=$2
+shift 2
+# The servers below run in other directories.
+case $run in
+/*) ;;
+*) run=$PWD/$run ;;
+esac
+# Debian's interpreter: a python3 earlier in PATH may be a wrapper script
+# (pyenv) that runs several processes.
+py=/usr/bin/python3
+pass=0 failn=0 skipn=0
+
+ok() { echo "ok   $1"; pass=$((pass + 1)); }
+fail() { echo "FAIL $1"; failn=$((failn + 1)); }
+skip() { echo "  skip $1"; skipn=$((skipn + 1)); }
+summary() {
+	echo "$pass passed, $failn failed, $skipn skipped"
+	[ $failn -eq 0 ]
+	exit
+}
+
+# Whether this process may make network namespaces (unshare -n).
+can_unshare() {
+	unshare -n true 2>/dev/null
+}
+
+# The count of Internet sockets in a summary file (KSOCK_RUN_STATS) of
+# the program's own process.
+inet_count() {
+	sed -nE 's@^ksock-run: pid [0-9]+: ([0-9]+) AF_INET/AF_INET6 sockets.*@\1@p' \
+		"$1" 2>/dev/null | awk '{ n += $1 } END { print n + 0 }'
+}
+
+case $suite in
+conform)
+	prog=$1
+	if can_unshare; then
+		exec unshare -n "$run" --inet=loopback "$prog"
+	fi
+	echo "  (no network namespace here: run beside the kernel's loopback)"
+	exec "$run" --inet=loopback "$prog"
+	;;
+esac
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+case $suite in
+loopback)
+	prog=$1
+	if ! can_unshare; then
+		skip "py_http.py in a network namespace: unshare -n not permitted"
+		summary
+	fi
+	timeout 60 $py "$prog" >"$tmp/native" 2>&1 || {
+		fail "py_http.py: native run exited $?"
+		sed 's/^/  native: /' "$tmp/native" | head -20
+		summary
+	}
+	KSOCK_RUN_STATS="$tmp/stats" timeout 60 unshare -n \
+		"$run" --inet=loopback $py "$prog" >"$tmp/ksock" 2>&1
+	ks=$?
+	n=$(inet_count "$tmp/stats")
+	if [ $ks -ne 0 ] || ! cmp -s "$tmp/native" "$tmp/ksock"; then
+		fail "py_http.py beside a kernel loopback that is down: exited $ks, output differs"
+		diff "$tmp/native" "$tmp/ksock" | head -20 | sed 's/^/  /'
+	elif [ "$n" -eq 0 ]; then
+		fail "py_http.py: no AF_INET/AF_INET6 socket was ksock's"
+	else
+		ok "py_http.py beside a kernel loopback that is down ($n Internet sockets on ksock)"
+	fi
+	summary
+	;;
+tap)
+	if ! can_unshare; then
+		skip "tap: unshare -n not permitted"
+		summary
+	fi
+	if [ ! -c /dev/net/tun ]; then
+		skip "tap: no /dev/net/tun"
+		summary
+	fi
+	# The rest runs inside the namespace.
+	unshare -n sh "$0" tap-inside "$run" "$tmp"
+	exit
+	;;
+tap-inside)
+	# Called by the tap suite inside its namespace; $1 is the directory
+	# to work in (the caller removes it).
+	trap - EXIT
+	tmp=$1
+	;;
+*)
+	echo "run-inet.sh: unknown suite $suite" >&2
+	exit 2
+	;;
+esac
+
+# -- tap, inside the namespace: the link of TAPAPI.md --
+ip tuntap add dev kstap0 mode tap &&
+ip link set lo up &&
+ip link set kstap0 up &&
+ip addr add 10.77.0.1/24 dev kstap0 &&
+ip -6 addr add fd77::1/64 dev kstap0 nodad || {
+	skip "tap: cannot make kstap0 in the namespace"
+	summary
+}
+
+# A file of several MB to move; its hash is what must arrive.
+mkdir -p "$tmp/www"
+head -c 6000000 /dev/urandom >"$tmp/www/file"
+want=$(sha256sum <"$tmp/www/file" | cut -d' ' -f1)
+srv=
+
+stop_server() {
+	if [ -n "$srv" ]; then
+		kill "$srv" 2>/dev/null
+		wait "$srv" 2>/dev/null
+		srv=
+	fi
+}
+trap stop_server EXIT
+
+# Waits until the HTTP server $srv answers at URL, by Linux's curl;
+# false when it has ended, or after 60 s.
+wait_http() {
+	end=$(($(date +%s) + 60))
+	while [ "$(date +%s)" -lt $end ] && kill -0 "$srv" 2>/dev/null; do
+		curl -s -m 5 -o /dev/null "$1" && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+# ksock's curl fetches from a Linux server at ADDR (URL form) bound to
+# BIND.
+ksock_client() {
+	name=$1 bind=$2 url=$3
+	(cd "$tmp/www" && exec $py -m http.server --bind "$bind" 8080) \
+		>"$tmp/server.log" 2>&1 &
+	srv=$!
+	if ! wait_http "$url/file"; then
+		fail "$name: the Linux server did not start"
+		stop_server
+		return
+	fi
+	rm -f "$tmp/got" "$tmp/stats"
+	KSOCK_RUN_STATS="$tmp/stats" timeout 120 "$run" --inet=tap \
+		curl -sS -o "$tmp/got" "$url/file" >"$tmp/client.log" 2>&1
+	st=$?
+	stop_server
+	got=$(sha256sum <"$tmp/got" 2>/dev/null | cut -d' ' -f1)
+	n=$(inet_count "$tmp/stats")
+	if [ $st -ne 0 ] || [ "$got" != "$want" ]; then
+		fail "$name: curl under ksock-run exited $st, hash ${got:-none}"
+		sed 's/^/  /' "$tmp/client.log" | head -10
+	elif [ "$n" -eq 0 ]; then
+		fail "$name: curl's socket was not ksock's"
+	else
+		ok "$name ($(wc -c <"$tmp/got") bytes, $n Internet socket on ksock)"
+	fi
+}
+
+# python3 -m http.server on port 8080 of the address argv[1], which
+# leaves by sys.exit() on SIGTERM, so that the library's exit summary is
+# written. (A background job of a script ignores SIGINT, so the module's
+# own way out, KeyboardInterrupt, cannot be used.)
+SERVER='
+import http.server, signal, sys
+signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+http.server.test(HandlerClass=http.server.SimpleHTTPRequestHandler,
+                 ServerClass=http.server.ThreadingHTTPServer,
+                 port=8080, bind=sys.argv[1])
+'
+
+# Linux's curl fetches from a server under ksock-run bound to BIND.
+ksock_server() {
+	name=$1 bind=$2 url=$3
+	rm -f "$tmp/stats"
+	(cd "$tmp/www" && KSOCK_RUN_STATS="$tmp/stats" exec "$run" \
+		--inet=tap $py -c "$SERVER" "$bind") >"$tmp/server.log" 2>&1 &
+	srv=$!
+	if ! wait_http "$url/file"; then
+		fail "$name: the server under ksock-run did not start"
+		sed 's/^/  /' "$tmp/server.log" | head -10
+		stop_server
+		return
+	fi
+	rm -f "$tmp/got"
+	timeout 120 curl -sS -o "$tmp/got" "$url/file" >"$tmp/client.log" 2>&1
+	st=$?
+	stop_server
+	got=$(sha256sum <"$tmp/got" 2>/dev/null | cut -d' ' -f1)
+	n=$(inet_count "$tmp/stats")
+	if [ $st -ne 0 ] || [ "$got" != "$want" ]; then
+		fail "$name: Linux's curl exited $st, hash ${got:-none}"
+		sed 's/^/  /' "$tmp/client.log" | head -10
+	elif [ "$n" -lt 2 ]; then
+		fail "$name: the server's sockets were not ksock's ($n)"
+	else
+		ok "$name ($(wc -c <"$tmp/got") bytes, $n Internet sockets on ksock)"
+	fi
+}
+
+ksock_client "curl under ksock-run from Linux, IPv4" 10.77.0.1 \
+	"http://10.77.0.1:8080"
+ksock_client "curl under ksock-run from Linux, IPv6" fd77::1 \
+	"http://[fd77::1]:8080"
+ksock_server "Linux's curl from a server under ksock-run, IPv4" 10.77.0.2 \
+	"http://10.77.0.2:8080"
+ksock_server "Linux's curl from a server under ksock-run, IPv6" fd77::2 \
+	"http://[fd77::2]:8080"
+summary
