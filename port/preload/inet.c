@@ -22,7 +22,8 @@
  * the one that does, as only one process can hold it. The attach runs
  * once; its result stands for every later socket() (an error is said on
  * stderr once, and each served socket() fails with it). It stays
- * attached until the process ends.
+ * attached until the process ends. A child forked after the attach
+ * cannot use it (kp__inet_fork_child).
  *
  * The mode is written once, by the library's start, before any socket
  * call can read it; the link's result once, under link_once.
@@ -60,6 +61,7 @@ static enum kp_inet_mode mode;
 
 static pthread_once_t link_once = PTHREAD_ONCE_INIT;
 static int link_err;			/* [link_once] the attach's result */
+static bool link_held;			/* [link_once] this process attached */
 /* Set while this thread attaches: the sockets the attach makes for
  * itself (an ioctl on the device) must be the kernel's. */
 static _Thread_local bool attaching;
@@ -137,6 +139,7 @@ link_attach_once(void)
 		if (ksp_inet_tap_attach(f[0], f[1], f[2]) < 0)
 			link_err = -errno;
 		attaching = false;
+		link_held = link_err == 0;
 	}
 	if (link_err < 0)
 		fprintf(stderr, "ksock-run: --inet=tap: cannot attach to the "
@@ -151,6 +154,19 @@ kp__inet_link(void)
 		return 0;
 	pthread_once(&link_once, link_attach_once);
 	return link_err;
+}
+
+/*
+ * See preload.h. The link's reader thread and its place in lwIP stay
+ * with the parent, while the child's ksock starts afresh: the child's
+ * Internet sockets could neither reach the link nor be told so by lwIP
+ * (its connects would time out), so they are refused, visibly.
+ */
+void
+kp__inet_fork_child(void)
+{
+	if (link_held)
+		link_err = -ENETDOWN;
 }
 
 /* See preload.h. */

@@ -143,6 +143,9 @@ bool	kp__inet_serves(int domain, int type, int protocol);
 /* Before a served socket is made: in tap mode, attaches the link the
  * first time. 0, or the attach's -errno (every time). */
 int	kp__inet_link(void);
+/* In a forked child (one thread): in tap mode after the parent
+ * attached, every later served socket() fails with ENETDOWN. */
+void	kp__inet_fork_child(void);
 /* Whether @so is an AF_INET or AF_INET6 socket. */
 bool	kp__is_inet_sock(struct ks_sock *so);
 

@@ -97,6 +97,7 @@ child_start(bool diag)
 	if (ks_fork_child() < 0)
 		abort();
 	kp__fd_stale_all();
+	kp__inet_fork_child();
 	if (diag)
 		kp__diag_start();
 }

@@ -12,7 +12,9 @@
 #                               from a Linux HTTP server across the TAP
 #                               link, and Linux's curl fetching from an
 #                               HTTP server under ksock-run, IPv4 and IPv6,
-#                               files checked by hash
+#                               files checked by hash; a child forked
+#                               after the attach is refused (ENETDOWN)
+#                               while its parent goes on
 #
 # Every suite runs its ksock side in a network namespace of its own
 # (unshare -n). There the kernel's loopback is down unless the suite
@@ -226,6 +228,53 @@ ksock_server() {
 	fi
 }
 
+# A forked child cannot use the link its parent attached: its socket()
+# fails with ENETDOWN, and the parent goes on using the link.
+FORK='
+import errno, os, socket
+def get():
+    s = socket.socket()
+    s.settimeout(30)
+    s.connect(("10.77.0.1", 8080))
+    s.sendall(b"GET /file HTTP/1.0\r\n\r\n")
+    head = s.recv(12)
+    s.close()
+    return head
+print("parent", get(), flush=True)
+pid = os.fork()
+if pid == 0:
+    try:
+        socket.socket()
+        print("child: a socket", flush=True)
+    except OSError as e:
+        print("child", errno.errorcode[e.errno], flush=True)
+    os._exit(0)
+os.waitpid(pid, 0)
+print("parent", get(), flush=True)
+'
+fork_child() {
+	name="a child forked after the attach"
+	(cd "$tmp/www" && exec $py -m http.server --bind 10.77.0.1 8080) \
+		>"$tmp/server.log" 2>&1 &
+	srv=$!
+	if ! wait_http "http://10.77.0.1:8080/file"; then
+		fail "$name: the Linux server did not start"
+		stop_server
+		return
+	fi
+	timeout 120 "$run" --inet=tap $py -c "$FORK" >"$tmp/fork.log" 2>&1
+	st=$?
+	stop_server
+	printf '%s\n' "parent b'HTTP/1.0 200'" "child ENETDOWN" \
+		"parent b'HTTP/1.0 200'" >"$tmp/fork.want"
+	if [ $st -eq 0 ] && cmp -s "$tmp/fork.want" "$tmp/fork.log"; then
+		ok "$name: its socket() is ENETDOWN, the parent goes on"
+	else
+		fail "$name: exited $st"
+		diff "$tmp/fork.want" "$tmp/fork.log" | head -10 | sed 's/^/  /'
+	fi
+}
+
 ksock_client "curl under ksock-run from Linux, IPv4" 10.77.0.1 \
 	"http://10.77.0.1:8080"
 ksock_client "curl under ksock-run from Linux, IPv6" fd77::1 \
@@ -234,4 +283,5 @@ ksock_server "Linux's curl from a server under ksock-run, IPv4" 10.77.0.2 \
 	"http://10.77.0.2:8080"
 ksock_server "Linux's curl from a server under ksock-run, IPv6" fd77::2 \
 	"http://[fd77::2]:8080"
+fork_child
 summary
