@@ -1,13 +1,17 @@
 # An HTTP server and its clients in one process, over TCP on 127.0.0.1
 # and ::1: http.server's threading server (its serve_forever waits in a
 # selector), urllib and http.client in several threads, GET and POST,
-# keep-alive, a body of 1 MiB checked by hash, a 404; then a UDP echo.
+# keep-alive, a body of 1 MiB checked by hash, a 404; then a UDP echo
+# waited for with select(), and an asyncio (epoll) echo server and
+# clients.
 # Prints nothing that depends on ports or timing, so the output natively
 # and under ksock-run --inet=loopback must be the same.
 # ksock-run: --inet=loopback
+import asyncio
 import hashlib
 import http.client
 import http.server
+import select
 import socket
 import threading
 import urllib.error
@@ -104,10 +108,11 @@ def udp_echo(kind, family, host):
     got = []
     for size in (1, 1000, 8000):
         c.sendto(b"u" * size, s.getsockname())
+        r, _, _ = select.select([s, c], [], [], 30)
         data, addr = s.recvfrom(65536)
         s.sendto(data.upper(), addr)
         reply, frm = c.recvfrom(65536)
-        got.append((len(data), reply[:3], frm == s.getsockname()))
+        got.append((len(data), reply[:3], frm == s.getsockname(), r == [s]))
     print(kind, "udp", got)
     s.close()
     c.close()
@@ -115,5 +120,40 @@ def udp_echo(kind, family, host):
 
 exercise("v4", Server4, "127.0.0.1")
 exercise("v6", Server6, "::1")
+
+
+async def aio_echo(kind, host):
+    async def handle(reader, writer):
+        while True:
+            line = await reader.readline()
+            if not line:
+                break
+            writer.write(line.upper())
+            await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+    srv = await asyncio.start_server(handle, host, 0)
+    port = srv.sockets[0].getsockname()[1]
+
+    async def client(i):
+        reader, writer = await asyncio.open_connection(host, port)
+        got = []
+        for k in range(10):
+            writer.write(b"client %d line %d\n" % (i, k))
+            await writer.drain()
+            got.append(await reader.readline())
+        writer.close()
+        await writer.wait_closed()
+        return got
+
+    res = await asyncio.gather(*(client(i) for i in range(6)))
+    srv.close()
+    await srv.wait_closed()
+    print(kind, "asyncio", [len(r) for r in res], res[5][9])
+
+
 udp_echo("v4", socket.AF_INET, "127.0.0.1")
 udp_echo("v6", socket.AF_INET6, "::1")
+asyncio.run(aio_echo("v4", "127.0.0.1"))
+asyncio.run(aio_echo("v6", "::1"))
