@@ -158,39 +158,11 @@ wait_http() {
 	return 1
 }
 
-# ksock's curl fetches from a Linux server at ADDR (URL form) bound to
-# BIND.
-ksock_client() {
-	name=$1 bind=$2 url=$3
-	(cd "$tmp/www" && exec $py -m http.server --bind "$bind" 8080) \
-		>"$tmp/server.log" 2>&1 &
-	srv=$!
-	if ! wait_http "$url/file"; then
-		fail "$name: the Linux server did not start"
-		stop_server
-		return
-	fi
-	rm -f "$tmp/got" "$tmp/stats"
-	KSOCK_RUN_STATS="$tmp/stats" timeout 120 "$run" --inet=tap \
-		curl -sS -o "$tmp/got" "$url/file" >"$tmp/client.log" 2>&1
-	st=$?
-	stop_server
-	got=$(sha256sum <"$tmp/got" 2>/dev/null | cut -d' ' -f1)
-	n=$(inet_count "$tmp/stats")
-	if [ $st -ne 0 ] || [ "$got" != "$want" ]; then
-		fail "$name: curl under ksock-run exited $st, hash ${got:-none}"
-		sed 's/^/  /' "$tmp/client.log" | head -10
-	elif [ "$n" -eq 0 ]; then
-		fail "$name: curl's socket was not ksock's"
-	else
-		ok "$name ($(wc -c <"$tmp/got") bytes, $n Internet socket on ksock)"
-	fi
-}
-
 # python3 -m http.server on port 8080 of the address argv[1], which
 # leaves by sys.exit() on SIGTERM, so that the library's exit summary is
-# written. (A background job of a script ignores SIGINT, so the module's
-# own way out, KeyboardInterrupt, cannot be used.)
+# written when it runs under ksock-run. (A background job of a script
+# ignores SIGINT, so the module's own way out, KeyboardInterrupt, cannot
+# be used.)
 SERVER='
 import http.server, signal, sys
 signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
@@ -199,30 +171,49 @@ http.server.test(HandlerClass=http.server.SimpleHTTPRequestHandler,
                  port=8080, bind=sys.argv[1])
 '
 
-# Linux's curl fetches from a server under ksock-run bound to BIND.
-ksock_server() {
+# start_server NAME BIND URL [PREFIX...]: the HTTP server on BIND serving
+# $tmp/www, run by PREFIX (ksock-run and its options) or on Linux, as
+# $srv, answering at URL. False (the case failed) when it did not start.
+start_server() {
 	name=$1 bind=$2 url=$3
-	rm -f "$tmp/stats"
-	(cd "$tmp/www" && KSOCK_RUN_STATS="$tmp/stats" exec "$run" \
-		--inet=tap $py -c "$SERVER" "$bind") >"$tmp/server.log" 2>&1 &
+	shift 3
+	(cd "$tmp/www" && KSOCK_RUN_STATS="$tmp/stats" exec "$@" $py -c \
+		"$SERVER" "$bind") >"$tmp/server.log" 2>&1 &
 	srv=$!
-	if ! wait_http "$url/file"; then
-		fail "$name: the server under ksock-run did not start"
-		sed 's/^/  /' "$tmp/server.log" | head -10
-		stop_server
-		return
+	wait_http "$url/file" && return 0
+	fail "$name: the server did not start"
+	sed 's/^/  /' "$tmp/server.log" | head -10
+	stop_server
+	return 1
+}
+
+# transfer NAME SIDE BIND URL: the file fetched by curl from the HTTP
+# server on BIND, across the link; SIDE (client or server) runs under
+# ksock-run --inet=tap, the other on Linux. The file must arrive whole,
+# and the exit summary of the ksock side must count Internet sockets
+# (the client's one, or the server's listener and accepted connections).
+transfer() {
+	name=$1 side=$2 bind=$3 url=$4
+	rm -f "$tmp/stats" "$tmp/got"
+	if [ "$side" = server ]; then
+		start_server "$name" "$bind" "$url" "$run" --inet=tap || return
+		timeout 120 curl -sS -o "$tmp/got" "$url/file" \
+			>"$tmp/client.log" 2>&1
+		st=$? min=2
+	else
+		start_server "$name" "$bind" "$url" || return
+		KSOCK_RUN_STATS="$tmp/stats" timeout 120 "$run" --inet=tap \
+			curl -sS -o "$tmp/got" "$url/file" >"$tmp/client.log" 2>&1
+		st=$? min=1
 	fi
-	rm -f "$tmp/got"
-	timeout 120 curl -sS -o "$tmp/got" "$url/file" >"$tmp/client.log" 2>&1
-	st=$?
 	stop_server
 	got=$(sha256sum <"$tmp/got" 2>/dev/null | cut -d' ' -f1)
 	n=$(inet_count "$tmp/stats")
 	if [ $st -ne 0 ] || [ "$got" != "$want" ]; then
-		fail "$name: Linux's curl exited $st, hash ${got:-none}"
+		fail "$name: curl exited $st, hash ${got:-none}"
 		sed 's/^/  /' "$tmp/client.log" | head -10
-	elif [ "$n" -lt 2 ]; then
-		fail "$name: the server's sockets were not ksock's ($n)"
+	elif [ "$n" -lt $min ]; then
+		fail "$name: the $side's sockets were not ksock's ($n)"
 	else
 		ok "$name ($(wc -c <"$tmp/got") bytes, $n Internet sockets on ksock)"
 	fi
@@ -254,14 +245,7 @@ print("parent", get(), flush=True)
 '
 fork_child() {
 	name="a child forked after the attach"
-	(cd "$tmp/www" && exec $py -m http.server --bind 10.77.0.1 8080) \
-		>"$tmp/server.log" 2>&1 &
-	srv=$!
-	if ! wait_http "http://10.77.0.1:8080/file"; then
-		fail "$name: the Linux server did not start"
-		stop_server
-		return
-	fi
+	start_server "$name" 10.77.0.1 "http://10.77.0.1:8080" || return
 	timeout 120 "$run" --inet=tap $py -c "$FORK" >"$tmp/fork.log" 2>&1
 	st=$?
 	stop_server
@@ -275,13 +259,13 @@ fork_child() {
 	fi
 }
 
-ksock_client "curl under ksock-run from Linux, IPv4" 10.77.0.1 \
+transfer "curl under ksock-run from Linux, IPv4" client 10.77.0.1 \
 	"http://10.77.0.1:8080"
-ksock_client "curl under ksock-run from Linux, IPv6" fd77::1 \
+transfer "curl under ksock-run from Linux, IPv6" client fd77::1 \
 	"http://[fd77::1]:8080"
-ksock_server "Linux's curl from a server under ksock-run, IPv4" 10.77.0.2 \
+transfer "Linux's curl from a server under ksock-run, IPv4" server 10.77.0.2 \
 	"http://10.77.0.2:8080"
-ksock_server "Linux's curl from a server under ksock-run, IPv6" fd77::2 \
+transfer "Linux's curl from a server under ksock-run, IPv6" server fd77::2 \
 	"http://[fd77::2]:8080"
 fork_child
 summary
