@@ -123,14 +123,14 @@ tap-inside)
 esac
 
 # -- tap, inside the namespace: the link of TAPAPI.md --
-ip tuntap add dev kstap0 mode tap &&
-ip link set lo up &&
-ip link set kstap0 up &&
-ip addr add 10.77.0.1/24 dev kstap0 &&
-ip -6 addr add fd77::1/64 dev kstap0 nodad || {
+if ! { ip tuntap add dev kstap0 mode tap &&
+	ip link set lo up &&
+	ip link set kstap0 up &&
+	ip addr add 10.77.0.1/24 dev kstap0 &&
+	ip -6 addr add fd77::1/64 dev kstap0 nodad; }; then
 	skip "tap: cannot make kstap0 in the namespace"
 	summary
-}
+fi
 
 # A file of several MB to move; its hash is what must arrive.
 mkdir -p "$tmp/www"
