@@ -12,7 +12,10 @@
 #                               from a Linux HTTP server across the TAP
 #                               link, and Linux's curl fetching from an
 #                               HTTP server under ksock-run, IPv4 and IPv6,
-#                               files checked by hash; a child forked
+#                               files checked by hash; socat under
+#                               ksock-run sending UDP datagrams to a
+#                               Linux receiver, which sees ksock's
+#                               address as the source; a child forked
 #                               after the attach is refused (ENETDOWN)
 #                               while its parent goes on
 #
@@ -219,6 +222,54 @@ transfer() {
 	fi
 }
 
+# A UDP receiver on Linux: binds argv[1] port 9000, creates the file
+# argv[2] when it is ready, and prints the one datagram it gets with its
+# source address (ksock's side of the link, when ksock sent it).
+UDPRECV='
+import socket, sys
+s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET,
+                  socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 9000))
+s.settimeout(60)
+open(sys.argv[2], "w").close()
+data, addr = s.recvfrom(65536)
+print(data.decode().strip(), "from", addr[0], flush=True)
+'
+
+# udp NAME DEST SOCAT_ADDR SOURCE: socat under ksock-run --inet=tap sends
+# one datagram to SOCAT_ADDR; the Linux receiver on DEST must get it
+# from SOURCE.
+udp() {
+	name=$1 dest=$2 to=$3 source=$4
+	rm -f "$tmp/udp.ready"
+	$py -c "$UDPRECV" "$dest" "$tmp/udp.ready" >"$tmp/udp.out" 2>&1 &
+	rx=$!
+	end=$(($(date +%s) + 60))
+	while [ ! -e "$tmp/udp.ready" ] && [ "$(date +%s)" -lt $end ] &&
+	      kill -0 $rx 2>/dev/null; do
+		sleep 0.1
+	done
+	# socat's input stays open until the datagram arrived: a process
+	# under ksock-run that ends loses what its stack still holds (here
+	# the datagram, while the first neighbour resolution runs), which
+	# Linux's kernel would send after the process ended.
+	{
+		echo "datagram over the link"
+		while [ ! -s "$tmp/udp.out" ] && kill -0 $rx 2>/dev/null; do
+			sleep 0.1
+		done
+	} | timeout 60 "$run" --inet=tap socat -u - "$to" >"$tmp/udp.log" 2>&1
+	st=$?
+	wait $rx
+	if [ $st -eq 0 ] && [ "$(cat "$tmp/udp.out")" = \
+	     "datagram over the link from $source" ]; then
+		ok "$name (from $source)"
+	else
+		fail "$name: socat exited $st"
+		sed 's/^/  /' "$tmp/udp.out" "$tmp/udp.log" | head -10
+	fi
+}
+
 # A forked child cannot use the link its parent attached: its socket()
 # fails with ENETDOWN, and the parent goes on using the link.
 FORK='
@@ -267,5 +318,9 @@ transfer "Linux's curl from a server under ksock-run, IPv4" server 10.77.0.2 \
 	"http://10.77.0.2:8080"
 transfer "Linux's curl from a server under ksock-run, IPv6" server fd77::2 \
 	"http://[fd77::2]:8080"
+udp "socat under ksock-run sends UDP to Linux, IPv4" 10.77.0.1 \
+	UDP4-SENDTO:10.77.0.1:9000 10.77.0.2
+udp "socat under ksock-run sends UDP to Linux, IPv6" fd77::1 \
+	"UDP6-SENDTO:[fd77::1]:9000" fd77::2
 fork_child
 summary
