@@ -100,4 +100,17 @@ int	ksd_intr_restarts(void);
 int	ksd_sigaction(int sig, const struct sigaction *act,
 		      struct sigaction *old);
 
+/*
+ * SCM_RIGHTS carries kernel descriptors too (pipes, files, kernel
+ * sockets): they really move to the receiving process, which gets
+ * kernel descriptors in its control message. The library asks the
+ * classifier which numbers of a sent control message are kernel
+ * descriptors (non-zero) rather than the process's ksockd ones; NULL
+ * restores the default, ksd_fd_is_kernel().
+ */
+void	ksd_set_fd_classifier(int (*is_kernel)(int fd));
+/* The default classifier: @fd is open in the kernel and is not a
+ * ksockd descriptor of the process (one F_GETFD request). */
+int	ksd_fd_is_kernel(int fd);
+
 #endif /* KSOCK_KSD_H */

@@ -14,6 +14,7 @@
  * descriptors, hand-overs), read with the STATUS request: a case passes
  * only when it leaves nothing behind in the server.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -53,6 +54,7 @@
 #define ksd_execve	execve
 #define ksd_fcntl	fcntl
 #define ksd_fork	fork
+#define ksd_getsockname	getsockname
 #define ksd_getsockopt	getsockopt
 #define ksd_listen	listen
 #define ksd_poll	poll
@@ -60,6 +62,7 @@
 #define ksd_recvfrom	recvfrom
 #define ksd_recvmsg	recvmsg
 #define ksd_send	send
+#define ksd_sendto	sendto
 #define ksd_sendmsg	sendmsg
 #define ksd_setsockopt	setsockopt
 #define ksd_socket	socket
@@ -1347,6 +1350,221 @@ role_mixed(void)
 	return 0;
 }
 
+/* -- kernel descriptors in SCM_RIGHTS, relative path names -- */
+
+/* Sends @n descriptors @fds with one byte over @sock. */
+static int
+send_fds(int sock, const int *fds, int n)
+{
+	union {
+		struct cmsghdr	c;
+		char		buf[CMSG_SPACE(4 * sizeof(int))];
+	} u;
+	char one = 'f';
+	struct iovec iov = { &one, 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = u.buf,
+			    .msg_controllen = CMSG_SPACE((size_t)n * sizeof(int)) };
+
+	memset(&u, 0, sizeof(u));
+	CMSG_FIRSTHDR(&m)->cmsg_level = SOL_SOCKET;
+	CMSG_FIRSTHDR(&m)->cmsg_type = SCM_RIGHTS;
+	CMSG_FIRSTHDR(&m)->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
+	memcpy(CMSG_DATA(CMSG_FIRSTHDR(&m)), fds, (size_t)n * sizeof(int));
+	return ksd_sendmsg(sock, &m, 0) == 1 ? 0 : -1;
+}
+
+/* Receives one byte and up to @room descriptors into @fds; returns how
+ * many came (-1 on error), *@flags the message's flags. */
+static int
+recv_fds(int sock, int *fds, int room, int *flags)
+{
+	union {
+		struct cmsghdr	c;
+		char		buf[CMSG_SPACE(4 * sizeof(int))];
+	} u;
+	char one;
+	struct iovec iov = { &one, 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = u.buf,
+			    .msg_controllen = CMSG_LEN((size_t)room * sizeof(int)) };
+	struct cmsghdr *cm;
+	int n;
+
+	memset(&u, 0, sizeof(u));
+	if (ksd_recvmsg(sock, &m, MSG_CMSG_CLOEXEC) != 1 || one != 'f')
+		return -1;
+	*flags = m.msg_flags;
+	cm = CMSG_FIRSTHDR(&m);
+	if (cm == NULL)
+		return 0;
+	if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+		return -1;
+	n = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+	memcpy(fds, CMSG_DATA(cm), (size_t)n * sizeof(int));
+	return n;
+}
+
+static bool
+is_fifo(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
+}
+
+/*
+ * A pipe's read end and a socket, passed in one message to a forked
+ * process: the pipe arrives as a kernel descriptor of the receiver (a
+ * FIFO to fstat, close-on-exec as MSG_CMSG_CLOEXEC asked) that reads
+ * what the sender writes after its own copy is closed; the socket works.
+ */
+static int
+take_pipe(int sv[2], int two[2])
+{
+	int fds[4], flags = -1;
+	char b[8];
+
+	alarm(30);
+	CHECK(ksd_close(sv[0]) == 0 && ksd_close(two[0]) == 0);
+	CHECK(recv_fds(sv[1], fds, 4, &flags) == 2 && !(flags & MSG_CTRUNC));
+	CHECK(is_fifo(fds[0]) && fcntl(fds[0], F_GETFD) == FD_CLOEXEC);
+	CHECK(read(fds[0], b, sizeof(b)) == 5 && memcmp(b, "hello", 5) == 0);
+	CHECK(ksd_send(fds[1], "sock", 4, 0) == 4);
+	CHECK(close(fds[0]) == 0 && ksd_close(fds[1]) == 0);
+	CHECK(ksd_close(two[1]) == 0 && ksd_close(sv[1]) == 0);
+	return 0;
+}
+
+static int
+role_kernel_pass(void)
+{
+	int sv[2], pp[2], two[2], fds[4], st;
+	char b[8];
+	pid_t pid;
+
+	alarm(30);
+	CHECK(ksd_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	CHECK(ksd_socketpair(AF_UNIX, SOCK_DGRAM, 0, two) == 0);
+	pid = ksd_fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		alarm(30);
+		_exit(take_pipe(sv, two));
+	}
+	CHECK(ksd_close(sv[1]) == 0);
+	CHECK(pipe2(pp, O_CLOEXEC) == 0);
+	fds[0] = pp[0];
+	fds[1] = two[1];
+	CHECK(send_fds(sv[0], fds, 2) == 0);
+	CHECK(close(pp[0]) == 0 && ksd_close(two[1]) == 0);
+	CHECK(write(pp[1], "hello", 5) == 5);
+	CHECK(ksd_recv(two[0], b, sizeof(b), 0) == 4 && memcmp(b, "sock", 4) == 0);
+	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
+	      WEXITSTATUS(st) == 0);
+	CHECK(close(pp[1]) == 0);
+	CHECK(ksd_close(sv[0]) == 0 && ksd_close(two[0]) == 0);
+	return 0;
+}
+
+/*
+ * Pipe read ends that no process receives are closed, as Linux closes
+ * them: one in flight when its socket is closed, one cut off by a
+ * receive with room for a single descriptor (MSG_CTRUNC). A write to a
+ * pipe whose every read end is closed fails with EPIPE, so the writes
+ * show that nothing kept them open.
+ */
+static int
+role_kernel_drop(void)
+{
+	int sv[2], pp[2], fds[4], flags;
+
+	alarm(30);
+	signal(SIGPIPE, SIG_IGN);
+	CHECK(ksd_socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) == 0);
+	CHECK(pipe2(pp, O_CLOEXEC) == 0);
+	CHECK(send_fds(sv[0], &pp[0], 1) == 0);
+	CHECK(close(pp[0]) == 0);
+	CHECK(write(pp[1], "x", 1) == 1);
+	CHECK(ksd_close(sv[0]) == 0 && ksd_close(sv[1]) == 0);
+	errno = 0;
+	CHECK(write(pp[1], "x", 1) == -1 && errno == EPIPE);
+	CHECK(close(pp[1]) == 0);
+
+	CHECK(ksd_socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) == 0);
+	CHECK(pipe2(pp, O_CLOEXEC) == 0);
+	fds[0] = pp[0];
+	fds[1] = pp[0];
+	CHECK(send_fds(sv[0], fds, 2) == 0);
+	CHECK(close(pp[0]) == 0);
+	CHECK(recv_fds(sv[1], fds, 1, &flags) == 1 && (flags & MSG_CTRUNC));
+	CHECK(is_fifo(fds[0]));
+	CHECK(write(pp[1], "x", 1) == 1);
+	CHECK(close(fds[0]) == 0);
+	errno = 0;
+	CHECK(write(pp[1], "x", 1) == -1 && errno == EPIPE);
+	CHECK(close(pp[1]) == 0);
+	CHECK(ksd_close(sv[0]) == 0 && ksd_close(sv[1]) == 0);
+	return 0;
+}
+
+/*
+ * Relative path names are the caller's: bound in its working directory
+ * (the node is there, not in the server's), getsockname gives the name
+ * as it was given, and connect and sendto find it from another
+ * directory by another relative name.
+ */
+static int
+role_relative_path(void)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX }, got;
+	socklen_t len = sizeof(got);
+	char sub[128], node[160], b[4];
+	struct stat st;
+	int s, c, d, a, u;
+
+	alarm(30);
+	snprintf(sub, sizeof(sub), "%s/sub", dir);
+	snprintf(node, sizeof(node), "%s/sub/rel.sock", dir);
+	CHECK(mkdir(sub, 0700) == 0);
+	CHECK(chdir(sub) == 0);
+	strcpy(sun.sun_path, "rel.sock");
+	s = ksd_socket(AF_UNIX, SOCK_STREAM, 0);
+	CHECK(s >= 0);
+	CHECK(ksd_bind(s, (struct sockaddr *)&sun, sizeof(sun)) == 0);
+	CHECK(stat(node, &st) == 0 && S_ISSOCK(st.st_mode));
+	CHECK(ksd_getsockname(s, (struct sockaddr *)&got, &len) == 0);
+	CHECK(len == offsetof(struct sockaddr_un, sun_path) + 9 &&
+	      strcmp(got.sun_path, "rel.sock") == 0);
+	CHECK(ksd_listen(s, 1) == 0);
+	d = ksd_socket(AF_UNIX, SOCK_DGRAM, 0);
+	CHECK(d >= 0);
+	strcpy(sun.sun_path, "rel.dgram");
+	CHECK(ksd_bind(d, (struct sockaddr *)&sun, sizeof(sun)) == 0);
+
+	CHECK(chdir(dir) == 0);
+	strcpy(sun.sun_path, "sub/rel.sock");
+	c = ksd_socket(AF_UNIX, SOCK_STREAM, 0);
+	CHECK(c >= 0);
+	CHECK(ksd_connect(c, (struct sockaddr *)&sun, sizeof(sun)) == 0);
+	a = ksd_accept4(s, NULL, NULL, 0);
+	CHECK(a >= 0);
+	CHECK(ksd_send(c, "abc", 3, 0) == 3);
+	CHECK(ksd_recv(a, b, sizeof(b), 0) == 3 && memcmp(b, "abc", 3) == 0);
+	strcpy(sun.sun_path, "sub/rel.dgram");
+	u = ksd_socket(AF_UNIX, SOCK_DGRAM, 0);
+	CHECK(u >= 0);
+	CHECK(ksd_sendto(u, "d", 1, 0, (struct sockaddr *)&sun,
+			 sizeof(sun)) == 1);
+	CHECK(ksd_recv(d, b, sizeof(b), 0) == 1 && b[0] == 'd');
+	CHECK(ksd_close(a) == 0 && ksd_close(c) == 0 && ksd_close(s) == 0);
+	CHECK(ksd_close(d) == 0 && ksd_close(u) == 0);
+	CHECK(unlink(node) == 0);
+	CHECK(unlink("sub/rel.dgram") == 0);
+	CHECK(rmdir(sub) == 0);
+	return 0;
+}
+
 static int
 run_role(int argc, char **argv)
 {
@@ -1398,6 +1616,12 @@ run_role(int argc, char **argv)
 		return role_eintr();
 	if (strcmp(role, "mixed") == 0)
 		return role_mixed();
+	if (strcmp(role, "kernel-pass") == 0)
+		return role_kernel_pass();
+	if (strcmp(role, "kernel-drop") == 0)
+		return role_kernel_drop();
+	if (strcmp(role, "relative-path") == 0)
+		return role_relative_path();
 	fprintf(stderr, "unknown role %s\n", role);
 	return 2;
 }
@@ -1436,6 +1660,28 @@ reap(pid_t pid)
 }
 
 static struct ksd_status baseline;
+static pid_t server_pid = -1;
+static long baseline_fds;
+
+/* The server's own kernel descriptors (kernel descriptors in flight,
+ * notifiers, directories are held there): -1 when unknown. */
+static long
+server_fds(void)
+{
+	char path[64];
+	struct dirent *e;
+	long n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)server_pid);
+	d = opendir(path);
+	if (d == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
 
 static bool
 status_same(const struct ksd_status *a, const struct ksd_status *b)
@@ -1463,15 +1709,20 @@ back_to_baseline(void)
 {
 	struct ksd_status st;
 
+	long fds = -1;
+
 	for (int i = 0; i < 500; i++) {
 		if (ksd_status(&st) < 0)
 			return -1;
-		if (status_same(&st, &baseline))
+		fds = server_fds();
+		if (status_same(&st, &baseline) && fds == baseline_fds)
 			return 0;
 		sleep_ms(10);
 	}
 	status_print("baseline", &baseline);
 	status_print("now", &st);
+	fprintf(stderr, "server descriptors: baseline %ld, now %ld\n",
+		baseline_fds, fds);
 	return -1;
 }
 
@@ -1578,6 +1829,9 @@ static int t_sigpipe_to_sender(void) { return t_role("sigpipe"); }
 static int t_connect_waits_for_backlog(void) { return t_role("connect-wait"); }
 static int t_signal_interrupts_calls(void) { return t_role("eintr"); }
 static int t_poll_mixed(void) { return t_role("mixed"); }
+static int t_scm_rights_kernel_pipe(void) { return t_role("kernel-pass"); }
+static int t_scm_rights_kernel_dropped(void) { return t_role("kernel-drop"); }
+static int t_relative_path_names(void) { return t_role("relative-path"); }
 static const char *server_bin = "ksockd";
 
 /* A second server of its own, killed while a client's call waits in it. */
@@ -1673,7 +1927,9 @@ static int t_hostile_client(void) { return t_role("hostile"); }
 	X(t_exit_with_parked_poll) \
 	X(t_two_readers_one_socket) X(t_hostile_client) \
 	X(t_server_death_ends_calls) X(t_clients_per_user_limit) \
-	X(t_signal_interrupts_calls) X(t_poll_mixed)
+	X(t_signal_interrupts_calls) X(t_poll_mixed) \
+	X(t_scm_rights_kernel_pipe) X(t_scm_rights_kernel_dropped) \
+	X(t_relative_path_names)
 
 struct test {
 	const char	*name;
@@ -1733,7 +1989,9 @@ main(int argc, char **argv)
 	if (!ON_LINUX) {
 		server_bin = argv[1];
 		server = start_server(argv[1]);
-		if (server < 0 || ksd_status(&baseline) < 0) {
+		server_pid = server;
+		if (server < 0 || ksd_status(&baseline) < 0 ||
+		    (baseline_fds = server_fds()) < 0) {
 			fprintf(stderr, "t_ksockd: no server\n");
 			rmdir(dir);
 			return 1;
