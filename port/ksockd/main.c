@@ -249,12 +249,17 @@ bell_recv(struct ksd_client *c, struct ksd_bell *b)
 	return n;
 }
 
-/* Closes what a doorbell brought and its request did not take. */
+/* Closes what a doorbell brought and its request did not take (what
+ * it took is -1 here). */
 static void
 bell_fds_close(struct ksd_client *c)
 {
-	while (c->nbell_fd > 0)
-		close(c->bell_fd[--c->nbell_fd]);
+	while (c->nbell_fd > 0) {
+		int fd = c->bell_fd[--c->nbell_fd];
+
+		if (fd >= 0)
+			close(fd);
+	}
 }
 
 /* Doorbells waiting on @c's connection. Returns 0, or -1 to drop. */

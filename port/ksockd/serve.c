@@ -416,7 +416,8 @@ bell_fds_take(struct ksd_park *p)
 	if (p->call.flags & KSD_F_CWD) {
 		if (c->nbell_fd < 1)
 			return -KS_EINVAL;
-		p->cwd = c->bell_fd[next++];
+		p->cwd = c->bell_fd[next];
+		c->bell_fd[next++] = -1;	/* the call's now */
 	}
 	if (!(p->call.flags & KSD_F_KFDS))
 		return 0;

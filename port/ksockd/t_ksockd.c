@@ -1125,7 +1125,9 @@ interrupt_loop(void *arg)
 {
 	struct interrupter *ir = arg;
 
-	for (int k = 0; k < 1000 && !atomic_load(&ir->stop); k++) {
+	/* @nsig < 0: no signal, only @act once the target sleeps. */
+	for (int k = 0; k < 1000 && ir->nsig >= 0 &&
+	     !atomic_load(&ir->stop); k++) {
 		for (int w = 0; w < 5000 && !atomic_load(&ir->stop) &&
 		     !sleeping(ir->tid); w++)
 			sleep_ms(1);
@@ -1173,6 +1175,14 @@ static int
 write_k(int fd)
 {
 	return (int)write(fd, "k", 1);
+}
+
+static int
+accept_close(int fd)
+{
+	int a = ksd_accept4(fd, NULL, NULL, 0);
+
+	return a < 0 ? -1 : ksd_close(a);
 }
 
 /*
@@ -1521,7 +1531,8 @@ role_relative_path(void)
 	socklen_t len = sizeof(got);
 	char sub[128], node[160], b[4];
 	struct stat st;
-	int s, c, d, a, u;
+	struct interrupter ir;
+	int s, c, d, a, u, n, full[8];
 
 	alarm(30);
 	snprintf(sub, sizeof(sub), "%s/sub", dir);
@@ -1557,7 +1568,30 @@ role_relative_path(void)
 	CHECK(ksd_sendto(u, "d", 1, 0, (struct sockaddr *)&sun,
 			 sizeof(sun)) == 1);
 	CHECK(ksd_recv(d, b, sizeof(b), 0) == 1 && b[0] == 'd');
-	CHECK(ksd_close(a) == 0 && ksd_close(c) == 0 && ksd_close(s) == 0);
+	CHECK(ksd_close(a) == 0 && ksd_close(c) == 0);
+
+	/* A connect that waits for room in the backlog looks the name up
+	 * again each time it tries: in the caller's directory still. */
+	strcpy(sun.sun_path, "sub/rel.sock");
+	for (n = 0; n < 8; n++) {
+		full[n] = ksd_socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		CHECK(full[n] >= 0);
+		if (ksd_connect(full[n], (struct sockaddr *)&sun,
+				sizeof(sun)) < 0)
+			break;
+	}
+	CHECK(n < 8 && errno == EAGAIN);
+	c = ksd_socket(AF_UNIX, SOCK_STREAM, 0);
+	CHECK(c >= 0);
+	CHECK(interrupt_start(&ir, -1, accept_close, s) == 0);
+	errno = 0;
+	a = ksd_connect(c, (struct sockaddr *)&sun, sizeof(sun));
+	CHECK(interrupt_stop(&ir) == 0);
+	CHECK(a == 0);
+	CHECK(ksd_close(c) == 0);
+	for (int j = 0; j <= n; j++)
+		CHECK(ksd_close(full[j]) == 0);
+	CHECK(ksd_close(s) == 0);
 	CHECK(ksd_close(d) == 0 && ksd_close(u) == 0);
 	CHECK(unlink(node) == 0);
 	CHECK(unlink("sub/rel.dgram") == 0);
