@@ -107,17 +107,6 @@ bell_fds(struct ksd_client *c, unsigned rec)
 	}
 }
 
-static void
-bell_fds_close(struct ksd_client *c)
-{
-	while (c->nbell_fd > 0) {
-		int fd = c->bell_fd[--c->nbell_fd];
-
-		if (fd >= 0)
-			close(fd);
-	}
-}
-
 /* A CANCEL doorbell for @slot: a parked call ends (or, restarted,
  * stays); an answered one is left alone. Never a protocol error. */
 static void
@@ -168,7 +157,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(&shm[who]->slot[slot].req, &q, sizeof(q));
 		bell_fds(c[who], rec);
 		err = ksd__bell(c[who], slot);
-		bell_fds_close(c[who]);
+		ksd__bell_fds_close(c[who]);
 		if (err < 0) {
 			ksd__client_free(c[who]);
 			c[who] = client((int)who);

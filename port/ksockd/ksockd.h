@@ -85,6 +85,9 @@ void	ksd__client_free(struct ksd_client *c);
  * caller then drops the client.
  */
 int	ksd__bell(struct ksd_client *c, uint32_t slot);
+/* Closes the descriptors of c->bell_fd that the last doorbell's request
+ * did not take (those it took are -1 there). */
+void	ksd__bell_fds_close(struct ksd_client *c);
 /* Runs the parked calls that a wake-up or a deadline made ready. */
 void	ksd__run_ready(void);
 /* Monotonic time of the next deadline (a parked call's, a hand-over's),

@@ -249,19 +249,6 @@ bell_recv(struct ksd_client *c, struct ksd_bell *b)
 	return n;
 }
 
-/* Closes what a doorbell brought and its request did not take (what
- * it took is -1 here). */
-static void
-bell_fds_close(struct ksd_client *c)
-{
-	while (c->nbell_fd > 0) {
-		int fd = c->bell_fd[--c->nbell_fd];
-
-		if (fd >= 0)
-			close(fd);
-	}
-}
-
 /* Doorbells waiting on @c's connection. Returns 0, or -1 to drop. */
 static int
 client_input(struct ksd_client *c)
@@ -277,7 +264,7 @@ client_input(struct ksd_client *c)
 			err = -1;	/* a hang-up (0) or a bad message */
 		else
 			err = ksd__bell(c, b.slot);
-		bell_fds_close(c);
+		ksd__bell_fds_close(c);
 		if (err < 0)
 			return -1;
 		ksd__run_ready();

@@ -1354,6 +1354,18 @@ cancel(struct ksd_client *c, uint32_t slot, bool restart)
 }
 
 /* See ksockd.h. */
+void
+ksd__bell_fds_close(struct ksd_client *c)
+{
+	while (c->nbell_fd > 0) {
+		int fd = c->bell_fd[--c->nbell_fd];
+
+		if (fd >= 0)
+			close(fd);
+	}
+}
+
+/* See ksockd.h. */
 int
 ksd__bell(struct ksd_client *c, uint32_t slot)
 {

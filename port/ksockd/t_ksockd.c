@@ -1275,6 +1275,32 @@ mixed_set(struct pollfd *s, int sfd, struct pollfd *k, int kfd)
 }
 
 /*
+ * A mixed poll that another thread ends with @act(@fd) once this one
+ * sleeps in it, after one signal (SA_RESTART: a poll still fails with
+ * EINTR, and is then asked again, since the signal may come before the
+ * wait or end it). Returns the poll's result.
+ */
+static int
+mixed_wake(struct pollfd *s, int sfd, struct pollfd *k, int kfd,
+	   int (*act)(int), int fd)
+{
+	struct interrupter ir;
+	int n;
+
+	if (interrupt_start(&ir, 1, act, fd) != 0)
+		return -2;
+	mixed_set(s, sfd, k, kfd);
+	n = ksd_poll_mixed(s, 1, k, 1, NULL, NULL);
+	if (n < 0 && errno == EINTR) {
+		mixed_set(s, sfd, k, kfd);
+		n = ksd_poll_mixed(s, 1, k, 1, NULL, NULL);
+	}
+	if (interrupt_stop(&ir) != 0)
+		return -2;
+	return n;
+}
+
+/*
  * One wait on a ksockd socket and a kernel pipe: nothing ready (the
  * timeout), the pipe, both, the socket; each of them becoming ready
  * while the caller waits; and a signal let in by the sigmask (EINTR,
@@ -1315,29 +1341,12 @@ role_mixed(void)
 	CHECK(ksd_recv(sv[0], b, sizeof(b), 0) == 1);
 
 	CHECK(on_signal(SA_RESTART) == 0);
-	CHECK(interrupt_start(&ir, 1, write_k, pp[1]) == 0);
-	mixed_set(&s, sv[0], &k, pp[0]);
-	n = ksd_poll_mixed(&s, 1, &k, 1, NULL, NULL);
-	CHECK(interrupt_stop(&ir) == 0);
-	/* The one signal may come before the wait or end it. */
-	if (n < 0) {
-		CHECK(errno == EINTR);
-		mixed_set(&s, sv[0], &k, pp[0]);
-		n = ksd_poll_mixed(&s, 1, &k, 1, NULL, NULL);
-	}
-	CHECK(n == 1 && s.revents == 0 && k.revents == POLLIN);
+	CHECK(mixed_wake(&s, sv[0], &k, pp[0], write_k, pp[1]) == 1);
+	CHECK(s.revents == 0 && k.revents == POLLIN);
 	CHECK(read(pp[0], b, sizeof(b)) == 1);
 
-	CHECK(interrupt_start(&ir, 1, send_r, sv[1]) == 0);
-	mixed_set(&s, sv[0], &k, pp[0]);
-	n = ksd_poll_mixed(&s, 1, &k, 1, NULL, NULL);
-	CHECK(interrupt_stop(&ir) == 0);
-	if (n < 0) {
-		CHECK(errno == EINTR);
-		mixed_set(&s, sv[0], &k, pp[0]);
-		n = ksd_poll_mixed(&s, 1, &k, 1, NULL, NULL);
-	}
-	CHECK(n == 1 && s.revents == POLLIN && k.revents == 0);
+	CHECK(mixed_wake(&s, sv[0], &k, pp[0], send_r, sv[1]) == 1);
+	CHECK(s.revents == POLLIN && k.revents == 0);
 	CHECK(ksd_recv(sv[0], b, sizeof(b), 0) == 1);
 
 	/* SIGUSR1 blocked outside the wait and let in by the sigmask:
