@@ -58,7 +58,7 @@ static struct {
 	/* KSD_NOTIFY: the client's end of each slot's notifier, valid
 	 * when its bit is set in has_notify [slot owner]. */
 	int		 notify[KSD_SLOTS];
-	uint32_t	 has_notify;
+	_Atomic uint32_t has_notify;
 } state = { PTHREAD_MUTEX_INITIALIZER, -1, NULL, 0, "", 0, 0, { 0 }, 0 };
 
 static pthread_mutex_t notify_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -197,10 +197,11 @@ ksd_attach(const char *addr)
 static void
 notifiers_close(void)
 {
+	uint32_t has = atomic_exchange(&state.has_notify, 0);
+
 	for (int i = 0; i < KSD_SLOTS; i++)
-		if (state.has_notify & (1u << i))
+		if (has & (1u << i))
 			close(state.notify[i]);
-	state.has_notify = 0;
 }
 
 static void
@@ -483,7 +484,7 @@ notifier(int i)
 	long n;
 	int fd = -1;
 
-	if (state.has_notify & (1u << i))
+	if (atomic_load(&state.has_notify) & (1u << i))
 		return state.notify[i];
 	pthread_mutex_lock(&notify_lock);
 	memset(&state.shm->slot[i].req, 0, sizeof(struct ksd_req));
@@ -502,7 +503,7 @@ notifier(int i)
 	if (n < 0)
 		return (int)n;
 	state.notify[i] = fd;
-	state.has_notify |= 1u << i;
+	atomic_fetch_or(&state.has_notify, 1u << i);
 	return fd;
 }
 
@@ -612,7 +613,8 @@ kfds_fetch(int i, unsigned char *ctl, size_t len, int n, bool cloexec)
 	int fds[KSD_BELL_FDS], got = 0, used = 0;
 	struct msghdr w = { .msg_control = ctl, .msg_controllen = len };
 
-	if (!(state.has_notify & (1u << i)) || n <= 0 || n > KSD_BELL_FDS)
+	if (!(atomic_load(&state.has_notify) & (1u << i)) || n <= 0 ||
+	    n > KSD_BELL_FDS)
 		return -EPROTO;
 	/* Bytes of earlier replies (ksd_poll_mixed) may come first. */
 	while (got == 0) {

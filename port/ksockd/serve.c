@@ -1382,6 +1382,9 @@ ksd__bell(struct ksd_client *c, uint32_t slot)
 	c->busy[slot] = true;
 	/* The request leaves shared memory before it is looked at. */
 	memcpy(&req, &c->shm->slot[slot].req, sizeof(req));
+	/* Before anything can reply: a client waiting on the notifier
+	 * must hear of an error reply too. */
+	c->notify_want[slot] = (req.flags & KSD_F_NOTIFY) != 0;
 	memset(&rep, 0, sizeof(rep));
 	rep.seq = req.seq;
 	p = obj_alloc(sizeof(*p));
@@ -1397,7 +1400,6 @@ ksd__bell(struct ksd_client *c, uint32_t slot)
 		reply(c, slot, &rep);
 		return 0;
 	}
-	c->notify_want[slot] = (p->call.flags & KSD_F_NOTIFY) != 0;
 	p->c = c;
 	p->slot = slot;
 	p->deadline = -1;
