@@ -20,6 +20,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
 #include <linux/futex.h>
 #include <stdlib.h>
 #include <string.h>
@@ -530,6 +532,110 @@ do_accept(struct ksd_park *p, struct ks_sock *so, struct ksd_rep *rep)
 	return fd;
 }
 
+
+/* -- SIGURG -- */
+
+/* The socket whose id is @id in some client's table, held, or NULL. */
+static struct ksp_file *
+file_of_id(uint64_t id, struct ksd_client **holder)
+{
+	for (struct ksd_client *c = clients; c != NULL; c = c->next) {
+		int cap;
+
+		pthread_mutex_lock(&table(c)->lock);
+		cap = table(c)->cap;
+		pthread_mutex_unlock(&table(c)->lock);
+		for (int fd = 0; fd < cap; fd++) {
+			struct ksp_file *f;
+
+			if (ksp__fd_get(table(c), fd, &f) < 0)
+				continue;
+			if (f->so != NULL && ks_sock_id(f->so) == id) {
+				*holder = c;
+				return f;
+			}
+			ksp__file_put(f);
+		}
+	}
+	return NULL;
+}
+
+/* The real, effective and saved uids of process @pid (from /proc), or
+ * -1 when it is gone. */
+static int
+proc_uids(int32_t pid, uint32_t uid[3])
+{
+	char path[64], buf[1024], *at;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	at = strstr(buf, "\nUid:");
+	if (at == NULL || sscanf(at + 5, "%u %u %u", &uid[0], &uid[1],
+				 &uid[2]) != 3)
+		return -1;
+	return 0;
+}
+
+/*
+ * Linux's sigio_perm(): the owner's setter may signal @pid when its
+ * effective uid is root, or its real or effective uid is the target's
+ * real or saved uid. The setter is taken to be @c, the process whose
+ * table holds the socket (ksock keeps the owner, not who set it).
+ */
+static bool
+urg_allowed(const struct ksd_client *c, int32_t pid)
+{
+	uint32_t u[3];
+
+	if (proc_uids(pid, u) < 0)
+		return false;
+	return c->proc.euid == 0 || c->proc.euid == u[0] ||
+	       c->proc.euid == u[2] || c->proc.uid == u[0] ||
+	       c->proc.uid == u[2];
+}
+
+/*
+ * Out-of-band data went from @so: its peer's owner (F_SETOWN) gets
+ * SIGURG, as Linux's sk_send_sigurg(). ksock asks the port to signal
+ * the owner, but the server's port knows only its own process; the
+ * owners here are the clients' real processes, signalled with kill()
+ * after the permission check. A process group owner is checked against
+ * its leader.
+ */
+static void
+urg_signal(struct ks_sock *so)
+{
+	struct ks_diag_sock rec;
+	struct ksd_client *holder = NULL;
+	struct ksp_file *f;
+	int32_t owner, pid;
+
+	memset(&rec, 0, sizeof(rec));
+	if (ks_diag_sock(so, &rec) < 0 || rec.peer_id == 0)
+		return;
+	f = file_of_id(rec.peer_id, &holder);
+	if (f == NULL)
+		return;
+	owner = ks_get_owner(f->so);
+	ksp__file_put(f);
+	pid = owner < 0 ? -owner : owner;
+	/* A holder with no connection is the fuzz target's, whose made-up
+	 * processes must not signal real ones. */
+	if (owner == 0 || owner == INT32_MIN || pid == (int32_t)getpid() ||
+	    holder->sock < 0 || !urg_allowed(holder, pid))
+		return;
+	kill(owner < 0 ? -pid : pid, SIGURG);
+}
+
 /*
  * sendmsg: the data from the window (or the request's inline bytes),
  * the control messages from the window. A blocking send waits until
@@ -567,6 +673,8 @@ do_sendmsg(struct ksd_park *p, struct ks_sock *so, struct ksd_rep *rep)
 		m.msg_controllen = k->ctllen;
 	}
 	n = ks_sendmsg(so, &m, flags | KS_MSG_DONTWAIT | KS_MSG_NOSIGNAL);
+	if (n > 0 && (flags & KS_MSG_OOB))
+		urg_signal(so);
 	if (n == -KS_EAGAIN && may_block(so, flags))
 		return p->done > 0 ? (long)p->done : KSD_AGAIN;
 	if (n < 0) {
@@ -781,6 +889,11 @@ do_fcntl(struct ksd_client *c, struct ks_sock *so, const struct ksd_call *k)
 	case F_SETFD:
 		return ksp__fd_set_cloexec(table(c), k->fd,
 					   (k->a[1] & FD_CLOEXEC) != 0);
+	case F_SETOWN:
+		return ksp__sys_setown(so, k->a[1]);
+	case F_GETOWN:
+		/* A process group owner is negative, and no error. */
+		return ks_get_owner(so);
 	}
 	return -KS_EINVAL;
 }

@@ -1608,6 +1608,65 @@ role_relative_path(void)
 	return 0;
 }
 
+static atomic_int sigurgs;
+
+static void
+on_sigurg(int sig)
+{
+	(void)sig;
+	atomic_fetch_add(&sigurgs, 1);
+}
+
+/* Waits (up to 10 s) until @n SIGURGs came. */
+static bool
+sigurgs_reach(int n)
+{
+	for (int i = 0; i < 1000 && atomic_load(&sigurgs) < n; i++)
+		sleep_ms(10);
+	return atomic_load(&sigurgs) == n;
+}
+
+/*
+ * F_SETOWN and SIGURG: the owner of the socket that out-of-band data
+ * reaches gets SIGURG (the sender's socket, without an owner, raises
+ * none); F_GETOWN reads the owner back; a process that does not exist
+ * cannot be the owner (ESRCH).
+ */
+static int
+role_sigurg(void)
+{
+	struct sigaction sa;
+	int sv[2], st;
+	char b;
+	pid_t gone;
+
+	alarm(30);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigurg;
+	sigemptyset(&sa.sa_mask);
+	CHECK(ksd_sigaction(SIGURG, &sa, NULL) == 0);
+	CHECK(ksd_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	CHECK(ksd_fcntl(sv[0], F_GETOWN, 0) == 0);
+	CHECK(ksd_fcntl(sv[0], F_SETOWN, getpid()) == 0);
+	CHECK(ksd_fcntl(sv[0], F_GETOWN, 0) == getpid());
+	CHECK(ksd_send(sv[1], "u", 1, MSG_OOB) == 1);
+	CHECK(sigurgs_reach(1));
+	CHECK(ksd_recv(sv[0], &b, 1, MSG_OOB) == 1 && b == 'u');
+	CHECK(ksd_send(sv[0], "v", 1, MSG_OOB) == 1);
+	CHECK(ksd_send(sv[1], "w", 1, MSG_OOB) == 1);
+	CHECK(sigurgs_reach(2));
+	gone = fork();
+	CHECK(gone >= 0);
+	if (gone == 0)
+		_exit(0);
+	CHECK(waitpid(gone, &st, 0) == gone);
+	errno = 0;
+	CHECK(ksd_fcntl(sv[1], F_SETOWN, gone) == -1 && errno == ESRCH);
+	CHECK(ksd_fcntl(sv[1], F_GETOWN, 0) == 0);
+	CHECK(ksd_close(sv[0]) == 0 && ksd_close(sv[1]) == 0);
+	return 0;
+}
+
 static int
 run_role(int argc, char **argv)
 {
@@ -1665,6 +1724,8 @@ run_role(int argc, char **argv)
 		return role_kernel_drop();
 	if (strcmp(role, "relative-path") == 0)
 		return role_relative_path();
+	if (strcmp(role, "sigurg") == 0)
+		return role_sigurg();
 	fprintf(stderr, "unknown role %s\n", role);
 	return 2;
 }
@@ -1875,6 +1936,7 @@ static int t_poll_mixed(void) { return t_role("mixed"); }
 static int t_scm_rights_kernel_pipe(void) { return t_role("kernel-pass"); }
 static int t_scm_rights_kernel_dropped(void) { return t_role("kernel-drop"); }
 static int t_relative_path_names(void) { return t_role("relative-path"); }
+static int t_sigurg_to_owner(void) { return t_role("sigurg"); }
 static const char *server_bin = "ksockd";
 
 /* A second server of its own, killed while a client's call waits in it. */
@@ -1972,7 +2034,7 @@ static int t_hostile_client(void) { return t_role("hostile"); }
 	X(t_server_death_ends_calls) X(t_clients_per_user_limit) \
 	X(t_signal_interrupts_calls) X(t_poll_mixed) \
 	X(t_scm_rights_kernel_pipe) X(t_scm_rights_kernel_dropped) \
-	X(t_relative_path_names)
+	X(t_relative_path_names) X(t_sigurg_to_owner)
 
 struct test {
 	const char	*name;
