@@ -1203,7 +1203,7 @@ role_eintr(void)
 	struct pollfd p;
 	char b[100];
 	ssize_t n;
-	int sv[2], l;
+	int sv[2], l, k, full[8];
 
 	alarm(60);
 	CHECK(ksd_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
@@ -1249,6 +1249,25 @@ role_eintr(void)
 	n = ksd_accept4(l, NULL, NULL, 0);
 	CHECK(interrupt_stop(&ir) == 0);
 	CHECK(n == -1 && errno == EINTR);
+
+	/* A connect waiting for room in the backlog. */
+	for (k = 0; k < 8; k++) {
+		full[k] = ksd_socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		CHECK(full[k] >= 0);
+		if (ksd_connect(full[k], (struct sockaddr *)&sun, len) < 0)
+			break;
+	}
+	CHECK(k < 8 && errno == EAGAIN);
+	CHECK(ksd_close(full[k]) == 0);
+	full[k] = ksd_socket(AF_UNIX, SOCK_STREAM, 0);
+	CHECK(full[k] >= 0);
+	CHECK(interrupt_start(&ir, 0, NULL, -1) == 0);
+	errno = 0;
+	n = ksd_connect(full[k], (struct sockaddr *)&sun, len);
+	CHECK(interrupt_stop(&ir) == 0);
+	CHECK(n == -1 && errno == EINTR);
+	for (int j = 0; j <= k; j++)
+		CHECK(ksd_close(full[j]) == 0);
 	CHECK(ksd_close(l) == 0);
 
 	CHECK(ksd_send(sv[1], "0123456789", 10, 0) == 10);
@@ -1257,6 +1276,15 @@ role_eintr(void)
 	CHECK(interrupt_stop(&ir) == 0);
 	CHECK(n == 10 && memcmp(b, "0123456789", 10) == 0);
 
+	CHECK(interrupt_start(&ir, 0, NULL, -1) == 0);
+	n = ksd_send(sv[0], big, sizeof(big), 0);
+	CHECK(interrupt_stop(&ir) == 0);
+	CHECK(n > 0 && n < (ssize_t)sizeof(big));
+
+	/* With SA_RESTART too: bytes moved are the result, not a restart. */
+	CHECK(on_signal(SA_RESTART) == 0);
+	CHECK(ksd_close(sv[0]) == 0 && ksd_close(sv[1]) == 0);
+	CHECK(ksd_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
 	CHECK(interrupt_start(&ir, 0, NULL, -1) == 0);
 	n = ksd_send(sv[0], big, sizeof(big), 0);
 	CHECK(interrupt_stop(&ir) == 0);
