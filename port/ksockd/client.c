@@ -306,11 +306,16 @@ trampoline(int sig, siginfo_t *si, void *uc)
 int
 ksd_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
-	struct sigaction k, now;
+	struct sigaction k, want, now;
 	int err;
 
 	if (sig <= 0 || sig >= NSIG)
 		return sigaction(sig, act, old);
+	/* Bad pointers are EFAULT, as the system call's. */
+	if (act != NULL && ksp__copy_from_user(&want, act, sizeof(want)) < 0)
+		return (int)fail(-EFAULT);
+	if (old != NULL && !ksp__user_range_ok(old, sizeof(*old)))
+		return (int)fail(-EFAULT);
 	pthread_mutex_lock(&sig_lock);
 	err = sigaction(sig, NULL, &now);
 	/* The trampoline stands for the program's handler; once the
@@ -318,20 +323,21 @@ ksd_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 	if (err == 0 && now.sa_sigaction == trampoline)
 		now = sig_act[sig];
 	if (err == 0 && act != NULL) {
-		k = *act;
-		if (!(act->sa_flags & SA_SIGINFO) &&
-		    (act->sa_handler == SIG_DFL || act->sa_handler == SIG_IGN)) {
+		k = want;
+		if (!(want.sa_flags & SA_SIGINFO) &&
+		    (want.sa_handler == SIG_DFL || want.sa_handler == SIG_IGN)) {
 			err = sigaction(sig, &k, NULL);
 		} else {
-			sig_act[sig] = *act;
+			sig_act[sig] = want;
 			k.sa_sigaction = trampoline;
 			k.sa_flags |= SA_SIGINFO;
 			err = sigaction(sig, &k, NULL);
 		}
 	}
 	pthread_mutex_unlock(&sig_lock);
-	if (err == 0 && old != NULL)
-		*old = now;
+	if (err == 0 && old != NULL &&
+	    ksp__copy_to_user(old, &now, sizeof(now)) < 0)
+		return (int)fail(-EFAULT);
 	return err;
 }
 
@@ -1353,12 +1359,12 @@ ksd_poll_mixed(struct pollfd *fds, nfds_t n, struct pollfd *kfds, nfds_t nk,
 	nfd = notifier(i);
 	if (nfd < 0) {
 		err = nfd;
-		goto give;
+		goto give_slot;
 	}
 	k = mixed_kernel_set(kfds, nk, nfd);
 	if (k == NULL) {
 		err = -errno;
-		goto give;
+		goto give_slot;
 	}
 	s = &state.shm->slot[i];
 	memset(&s->req, 0, sizeof(s->req));
@@ -1409,7 +1415,7 @@ ksd_poll_mixed(struct pollfd *fds, nfds_t n, struct pollfd *kfds, nfds_t nk,
 	err = kr < 0 ? kr : 0;
 free_k:
 	free(k);
-give:
+give_slot:
 	slot_give(i);
 	free(ks);
 	return err < 0 ? (int)fail(err) : ready + kr;

@@ -326,7 +326,7 @@ may_block(struct ks_sock *so, int flags)
 
 /* The server's own working directory while a call runs in a client's
  * (cwd_enter, cwd_leave), or -1. */
-static int server_cwd = -1;
+static int server_cwd = -1;		/* [S] */
 
 /* Undoes bell_fds_take(): the directory closed, the kernel descriptors'
  * places in the client's table closed (a message in flight keeps its
