@@ -278,6 +278,19 @@ ksd_intr_restarts(void)
 
 static int (*_Atomic intr_hook)(void) = ksd_intr_restarts;
 
+/* The C library's sigaction, or what a preload library that interposes
+ * it says is underneath (ksd_set_real_sigaction). */
+static int (*_Atomic real_sigaction)(int, const struct sigaction *,
+				     struct sigaction *) = sigaction;
+
+/* See ksd.h. */
+void
+ksd_set_real_sigaction(int (*real)(int, const struct sigaction *,
+				   struct sigaction *))
+{
+	atomic_store(&real_sigaction, real != NULL ? real : sigaction);
+}
+
 /* See ksd.h. */
 void
 ksd_set_intr_hook(int (*hook)(void))
@@ -306,18 +319,20 @@ trampoline(int sig, siginfo_t *si, void *uc)
 int
 ksd_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
+	int (*sys)(int, const struct sigaction *, struct sigaction *) =
+		atomic_load(&real_sigaction);
 	struct sigaction k, want, now;
 	int err;
 
 	if (sig <= 0 || sig >= NSIG)
-		return sigaction(sig, act, old);
+		return sys(sig, act, old);
 	/* Bad pointers are EFAULT, as the system call's. */
 	if (act != NULL && ksp__copy_from_user(&want, act, sizeof(want)) < 0)
 		return (int)fail(-EFAULT);
 	if (old != NULL && !ksp__user_range_ok(old, sizeof(*old)))
 		return (int)fail(-EFAULT);
 	pthread_mutex_lock(&sig_lock);
-	err = sigaction(sig, NULL, &now);
+	err = sys(sig, NULL, &now);
 	/* The trampoline stands for the program's handler; once the
 	 * kernel reset it (SA_RESETHAND) the kernel's view is the truth. */
 	if (err == 0 && now.sa_sigaction == trampoline)
@@ -326,12 +341,12 @@ ksd_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 		k = want;
 		if (!(want.sa_flags & SA_SIGINFO) &&
 		    (want.sa_handler == SIG_DFL || want.sa_handler == SIG_IGN)) {
-			err = sigaction(sig, &k, NULL);
+			err = sys(sig, &k, NULL);
 		} else {
 			sig_act[sig] = want;
 			k.sa_sigaction = trampoline;
 			k.sa_flags |= SA_SIGINFO;
-			err = sigaction(sig, &k, NULL);
+			err = sys(sig, &k, NULL);
 		}
 	}
 	pthread_mutex_unlock(&sig_lock);

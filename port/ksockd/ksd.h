@@ -99,6 +99,12 @@ int	ksd_intr_restarts(void);
  */
 int	ksd_sigaction(int sig, const struct sigaction *act,
 		      struct sigaction *old);
+/* The sigaction that ksd_sigaction() calls underneath (NULL: the C
+ * library's). A preload library that interposes sigaction with
+ * ksd_sigaction passes the next one (dlsym(RTLD_NEXT, "sigaction")), or
+ * the two would call each other. */
+void	ksd_set_real_sigaction(int (*real)(int, const struct sigaction *,
+					   struct sigaction *));
 
 /*
  * SCM_RIGHTS carries kernel descriptors too (pipes, files, kernel
