@@ -584,7 +584,7 @@ ksd_set_fd_classifier(int (*is_kernel)(int fd))
  * The kernel descriptors among the SCM_RIGHTS numbers of the control
  * messages at @ctl (@len bytes, the library's copy): each is moved to
  * @kfds (after the *@n already there, at most KSD_BELL_FDS in all) and
- * its number becomes -1 (KSD_F_KFDS). Returns 0, or -ETOOMANYREFS.
+ * its number becomes -1 (KSD_F_KFDS). Returns 0, or -EINVAL.
  */
 static int
 kfds_collect(unsigned char *ctl, size_t len, int *kfds, size_t *n)
@@ -609,8 +609,9 @@ kfds_collect(unsigned char *ctl, size_t len, int *kfds, size_t *n)
 			memcpy(&fd, at, sizeof(fd));
 			if (fd < 0 || !is_kernel(fd))
 				continue;
+			/* More than SCM_MAX_FD numbers: Linux's EINVAL. */
 			if (*n >= KSD_BELL_FDS)
-				return -ETOOMANYREFS;
+				return -EINVAL;
 			kfds[(*n)++] = fd;
 			memcpy(at, &none, sizeof(none));
 		}
