@@ -640,6 +640,11 @@ role_hostile(void)
 		{ { .label = KSD_CLOSE, .datalen = 1 }, -EINVAL },
 		{ { .label = KSD_POLL, .a = { KSD_POLL_MAX + 1 } }, -EINVAL },
 		{ { .label = KSD_POLL, .a = { -1 } }, -EINVAL },
+		/* Descriptors a request says its doorbell brings, and it
+		 * brought none; a flag the label does not take. */
+		{ { .label = KSD_SENDMSG, .flags = KSD_F_KFDS }, -EINVAL },
+		{ { .label = KSD_BIND, .flags = KSD_F_CWD }, -EINVAL },
+		{ { .label = KSD_SOCKET, .flags = KSD_F_CWD }, -EINVAL },
 		{ { .label = KSD_CLOSE, .fd = -1 }, -EBADF },
 		{ { .label = KSD_LISTEN, .fd = 1 << 30 }, -EBADF },
 		/* Descriptor 0 is the library client's, in another table. */
@@ -691,6 +696,14 @@ role_hostile(void)
 				(long long)r, (long long)cases[i].ret);
 		CHECK(r == cases[i].ret);
 	}
+	/* A CANCEL for a slot with nothing parked changes nothing. */
+	{
+		struct ksd_bell c0 = { KSD_BELL_CANCEL };
+		struct ksd_req st = { .label = KSD_STATUS };
+
+		CHECK(send(fd, &c0, sizeof(c0), 0) == sizeof(c0));
+		CHECK(raw_call(fd, shm, &st) == 0);
+	}
 	/* A doorbell for a slot that does not exist ends the connection;
 	 * the other client of this process goes on. */
 	CHECK(send(fd, &bad, sizeof(bad), 0) == sizeof(bad));
@@ -720,7 +733,25 @@ role_hostile(void)
 				      .datalen = 16 };
 		struct ksd_bell b0 = { 0 };
 
+		struct ksd_bell restart = { KSD_BELL_CANCEL | KSD_BELL_RESTART };
+		struct ksd_bell cancel = { KSD_BELL_CANCEL };
+
 		CHECK(raw_call(fd, shm, &pair) == 0);
+		/* A parked receive: a CANCEL with SA_RESTART leaves it
+		 * parked, a plain one ends it with EINTR. */
+		memcpy(&shm->slot[0].req, &rd, sizeof(rd));
+		atomic_store(&shm->slot[0].state, KSD_POSTED);
+		CHECK(send(fd, &b0, sizeof(b0), 0) == sizeof(b0));
+		CHECK(send(fd, &restart, sizeof(restart), 0) == sizeof(restart));
+		sleep_ms(50);
+		CHECK(atomic_load(&shm->slot[0].state) != KSD_DONE);
+		CHECK(send(fd, &cancel, sizeof(cancel), 0) == sizeof(cancel));
+		for (int i = 0; i < 2000 &&
+		     atomic_load(&shm->slot[0].state) != KSD_DONE; i++)
+			sleep_ms(1);
+		CHECK(atomic_load(&shm->slot[0].state) == KSD_DONE &&
+		      shm->slot[0].rep.ret == -EINTR);
+		atomic_store(&shm->slot[0].state, KSD_IDLE);
 		memcpy(&shm->slot[0].req, &rd, sizeof(rd));
 		CHECK(send(fd, &b0, sizeof(b0), 0) == sizeof(b0));
 		sleep_ms(50);
