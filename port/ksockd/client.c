@@ -46,6 +46,7 @@
 
 #include "../hosted/hosted.h"
 #include "ksd.h"
+#include "rights.h"
 
 static struct {
 	pthread_mutex_t	 lock;
@@ -580,6 +581,30 @@ ksd_set_fd_classifier(int (*is_kernel)(int fd))
 				      ksd_fd_is_kernel);
 }
 
+/* kfds_collect's walk: where the kernel descriptors go. */
+struct kfd_collect {
+	int		(*is_kernel)(int fd);
+	int		*kfds;
+	size_t		*n;
+};
+
+static int
+kfd_collect_one(unsigned char *at, void *arg)
+{
+	struct kfd_collect *kc = arg;
+	int fd, none = -1;
+
+	memcpy(&fd, at, sizeof(fd));
+	if (fd < 0 || !kc->is_kernel(fd))
+		return 0;
+	/* More than SCM_MAX_FD numbers: Linux's EINVAL. */
+	if (*kc->n >= KSD_BELL_FDS)
+		return -EINVAL;
+	kc->kfds[(*kc->n)++] = fd;
+	memcpy(at, &none, sizeof(none));
+	return 0;
+}
+
 /*
  * The kernel descriptors among the SCM_RIGHTS numbers of the control
  * messages at @ctl (@len bytes, the library's copy): each is moved to
@@ -589,33 +614,28 @@ ksd_set_fd_classifier(int (*is_kernel)(int fd))
 static int
 kfds_collect(unsigned char *ctl, size_t len, int *kfds, size_t *n)
 {
-	struct msghdr m = { .msg_control = ctl, .msg_controllen = len };
-	int (*is_kernel)(int) = atomic_load(&fd_classifier);
+	struct kfd_collect kc = { atomic_load(&fd_classifier), kfds, n };
 
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm != NULL;
-	     cm = CMSG_NXTHDR(&m, cm)) {
-		size_t k;
+	return ksd__rights_each(ctl, len, kfd_collect_one, &kc);
+}
 
-		if (cm->cmsg_len < CMSG_LEN(0) ||
-		    cm->cmsg_len > len - (size_t)((unsigned char *)cm - ctl))
-			break;
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t j = 0; j < k; j++) {
-			unsigned char *at = CMSG_DATA(cm) + j * sizeof(int);
-			int fd, none = -1;
+/* kfds_fetch's walk: the received descriptors, in order. */
+struct kfd_place {
+	const int	*fds;
+	int		 got, used;
+};
 
-			memcpy(&fd, at, sizeof(fd));
-			if (fd < 0 || !is_kernel(fd))
-				continue;
-			/* More than SCM_MAX_FD numbers: Linux's EINVAL. */
-			if (*n >= KSD_BELL_FDS)
-				return -EINVAL;
-			kfds[(*n)++] = fd;
-			memcpy(at, &none, sizeof(none));
-		}
-	}
+static int
+kfd_place_one(unsigned char *at, void *arg)
+{
+	struct kfd_place *kp = arg;
+	int v;
+
+	if (kp->used == kp->got)
+		return 1;
+	memcpy(&v, at, sizeof(v));
+	if (v == -1)
+		memcpy(at, &kp->fds[kp->used++], sizeof(int));
 	return 0;
 }
 
@@ -632,8 +652,8 @@ kfds_fetch(int i, unsigned char *ctl, size_t len, int n, bool cloexec)
 		struct cmsghdr	c;
 		char		buf[CMSG_SPACE(KSD_BELL_FDS * sizeof(int))];
 	} u;
-	int fds[KSD_BELL_FDS], got = 0, used = 0;
-	struct msghdr w = { .msg_control = ctl, .msg_controllen = len };
+	int fds[KSD_BELL_FDS], got = 0;
+	struct kfd_place kp = { NULL, 0, 0 };
 
 	if (!(atomic_load(&state.has_notify) & (1u << i)) || n <= 0 ||
 	    n > KSD_BELL_FDS)
@@ -656,24 +676,11 @@ kfds_fetch(int i, unsigned char *ctl, size_t len, int n, bool cloexec)
 			memcpy(fds, CMSG_DATA(cm), (size_t)got * sizeof(int));
 		}
 	}
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&w); cm != NULL;
-	     cm = CMSG_NXTHDR(&w, cm)) {
-		size_t k;
-
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t j = 0; j < k && used < got; j++) {
-			unsigned char *at = CMSG_DATA(cm) + j * sizeof(int);
-			int v;
-
-			memcpy(&v, at, sizeof(v));
-			if (v == -1)
-				memcpy(at, &fds[used++], sizeof(int));
-		}
-	}
+	kp.fds = fds;
+	kp.got = got;
+	ksd__rights_each(ctl, len, kfd_place_one, &kp);
 	/* What found no place (a server out of step) is not leaked. */
-	for (int j = used; j < got; j++)
+	for (int j = kp.used; j < got; j++)
 		close(fds[j]);
 	return got == n ? 0 : -EPROTO;
 }

@@ -33,6 +33,7 @@
 #include <ksock/posix.h>
 
 #include "ksockd.h"
+#include "rights.h"
 
 /* A call that could not finish yet. */
 #define KSD_AGAIN	(-10000)
@@ -344,36 +345,6 @@ bell_fds_drop(struct ksd_park *p)
 	p->ntmp = 0;
 }
 
-/* The SCM_RIGHTS numbers of the control messages at @ctl (@len bytes):
- * calls @fn on each, with @arg, until it returns non-zero. */
-static int
-rights_each(unsigned char *ctl, uint32_t len,
-	    int (*fn)(int32_t *num, void *arg), void *arg)
-{
-	struct msghdr m = { .msg_control = ctl, .msg_controllen = len };
-
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm != NULL;
-	     cm = CMSG_NXTHDR(&m, cm)) {
-		size_t n;
-
-		if (cm->cmsg_len < CMSG_LEN(0) ||
-		    cm->cmsg_len > len - (size_t)((unsigned char *)cm - ctl))
-			break;
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int32_t);
-		for (size_t i = 0; i < n; i++) {
-			int32_t *num = (int32_t *)(void *)(CMSG_DATA(cm) +
-							  i * sizeof(int32_t));
-			int r = fn(num, arg);
-
-			if (r != 0)
-				return r;
-		}
-	}
-	return 0;
-}
-
 /* KSD_F_KFDS: the next kernel descriptor's place for a -1 number. */
 struct kfd_fill {
 	struct ksd_park	*p;
@@ -381,7 +352,7 @@ struct kfd_fill {
 };
 
 static int
-kfd_fill_one(int32_t *num, void *arg)
+kfd_fill_one(unsigned char *num, void *arg)
 {
 	struct kfd_fill *kf = arg;
 	int32_t v;
@@ -441,8 +412,8 @@ bell_fds_take(struct ksd_park *p)
 			return fd;
 		p->tmpfd[p->ntmp++] = fd;
 	}
-	err = rights_each(ctl_area(c, p->slot), p->call.ctllen, kfd_fill_one,
-			  &kf);
+	err = ksd__rights_each(ctl_area(c, p->slot), p->call.ctllen,
+			       kfd_fill_one, &kf);
 	if (err == 0 && kf.next != p->ntmp)
 		err = -KS_EINVAL;
 	return err;
@@ -692,7 +663,7 @@ do_sendmsg(struct ksd_park *p, struct ks_sock *so, struct ksd_rep *rep)
 
 /* KSD_F_KFDS: a delivered kernel descriptor's number becomes -1. */
 static int
-kfd_mark_one(int32_t *num, void *arg)
+kfd_mark_one(unsigned char *num, void *arg)
 {
 	int32_t v, want = *(const int32_t *)arg, none = -1;
 
@@ -711,7 +682,7 @@ struct kfd_out {
 };
 
 static int
-kfd_find_one(int32_t *num, void *arg)
+kfd_find_one(unsigned char *num, void *arg)
 {
 	struct kfd_out *ko = arg;
 	struct ksp_file *f;
@@ -795,7 +766,7 @@ kfds_deliver(struct ksd_park *p, struct ks_msghdr *m, struct ksd_rep *rep)
 
 	ko.c = p->c;
 	ko.n = 0;
-	rights_each(ctl, len, kfd_find_one, &ko);
+	ksd__rights_each(ctl, len, kfd_find_one, &ko);
 	if (ko.n == 0)
 		return;
 	if (p->c->notify[p->slot] >= 0) {
@@ -811,7 +782,7 @@ kfds_deliver(struct ksd_park *p, struct ks_msghdr *m, struct ksd_rep *rep)
 	}
 	if (sent) {
 		for (uint32_t i = 0; i < ko.n; i++)
-			rights_each(ctl, len, kfd_mark_one, &ko.num[i]);
+			ksd__rights_each(ctl, len, kfd_mark_one, &ko.num[i]);
 		rep->val[2] = (int32_t)ko.n;
 	} else {
 		m->msg_controllen = kfd_strip(ctl, len, &ko);
