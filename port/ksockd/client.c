@@ -267,11 +267,37 @@ static _Thread_local bool sig_seen, sig_norestart;
 static struct sigaction sig_act[NSIG];
 static pthread_mutex_t sig_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/*
+ * For a handler the trampoline did not see (installed with the C
+ * library's sigaction): the process's catching handlers, as the kernel
+ * has them. 1 when they all have SA_RESTART, 0 when none has, and 1
+ * (the old behaviour) when they differ and the one that ran is unknown.
+ */
+static int
+handlers_restart(void)
+{
+	bool some = false, all = true;
+
+	for (int sig = 1; sig < NSIG; sig++) {
+		struct sigaction a;
+
+		if (sigaction(sig, NULL, &a) < 0 ||
+		    (!(a.sa_flags & SA_SIGINFO) &&
+		     (a.sa_handler == SIG_DFL || a.sa_handler == SIG_IGN)))
+			continue;
+		if (a.sa_flags & SA_RESTART)
+			some = true;
+		else
+			all = false;
+	}
+	return some || all;
+}
+
 /* See ksd.h. */
 int
 ksd_intr_restarts(void)
 {
-	int r = sig_seen ? !sig_norestart : 1;
+	int r = sig_seen ? !sig_norestart : handlers_restart();
 
 	sig_seen = sig_norestart = false;
 	return r;

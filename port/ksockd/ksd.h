@@ -87,8 +87,9 @@ void	ksd_set_intr_hook(int (*hook)(void));
 /*
  * The default hook: whether every handler that ran on this thread
  * since the current call began, among those installed through
- * ksd_sigaction(), had SA_RESTART (1 when none of those ran: a handler
- * the library cannot see restarts, as before hooks). Resets what it
+ * ksd_sigaction(), had SA_RESTART. When none of those ran (handlers
+ * installed with the C library's sigaction), the process's catching
+ * handlers decide: 0 when none has SA_RESTART, else 1. Resets what it
  * read.
  */
 int	ksd_intr_restarts(void);

@@ -1246,6 +1246,22 @@ role_eintr(void)
 	CHECK(interrupt_stop(&ir) == 0);
 	CHECK(n == -1 && errno == EINTR);
 
+	/* The same with the C library's sigaction, which the library's
+	 * trampoline does not see. */
+	{
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_sigusr1;
+		sigemptyset(&sa.sa_mask);
+		CHECK(sigaction(SIGUSR1, &sa, NULL) == 0);
+	}
+	CHECK(interrupt_start(&ir, 0, NULL, -1) == 0);
+	errno = 0;
+	n = ksd_recv(sv[0], b, sizeof(b), 0);
+	CHECK(interrupt_stop(&ir) == 0);
+	CHECK(n == -1 && errno == EINTR);
+
 	CHECK(on_signal(SA_RESTART) == 0);
 	CHECK(interrupt_start(&ir, 3, send_r, sv[1]) == 0);
 	n = ksd_recv(sv[0], b, sizeof(b), 0);
