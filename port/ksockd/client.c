@@ -385,6 +385,20 @@ ksd_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 
 /* -- waiting for a reply -- */
 
+/* Sends a doorbell. A handler without SA_RESTART that interrupts the
+ * send (a full queue) does not fail it: the call it rings for decides
+ * what a signal does to it. */
+static ssize_t
+bell_send(const struct msghdr *m)
+{
+	ssize_t n;
+
+	do
+		n = sendmsg(state.sock, m, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
 /* Rings @i's doorbell for the request already in the slot, with the
  * @n kernel descriptors @fds attached (KSD_F_CWD, KSD_F_KFDS). Returns
  * 0, -ECONNRESET when there is no server, or sendmsg's error for the
@@ -414,7 +428,7 @@ ring_fds(int i, const int *fds, size_t n)
 	/* Handlers that ran before this call do not decide for it. */
 	sig_seen = sig_norestart = false;
 	atomic_store_explicit(&s->state, KSD_POSTED, memory_order_release);
-	if (sendmsg(state.sock, &m, MSG_NOSIGNAL) != (ssize_t)sizeof(b)) {
+	if (bell_send(&m) != (ssize_t)sizeof(b)) {
 		int err = errno;
 
 		atomic_store(&s->state, KSD_IDLE);
@@ -436,8 +450,10 @@ ring_cancel(int i, bool restart)
 {
 	struct ksd_bell b = { (uint32_t)i | KSD_BELL_CANCEL |
 			      (restart ? KSD_BELL_RESTART : 0) };
+	struct iovec iov = { &b, sizeof(b) };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
 
-	if (send(state.sock, &b, sizeof(b), MSG_NOSIGNAL) != (ssize_t)sizeof(b))
+	if (bell_send(&m) != (ssize_t)sizeof(b))
 		return -ECONNRESET;
 	return 0;
 }
