@@ -503,7 +503,6 @@ do_accept(struct ksd_park *p, struct ks_sock *so, struct ksd_rep *rep)
 	return fd;
 }
 
-
 /* -- SIGURG -- */
 
 /* The socket whose id is @id in some client's table, held, or NULL. */
@@ -659,7 +658,6 @@ do_sendmsg(struct ksd_park *p, struct ks_sock *so, struct ksd_rep *rep)
 		return KSD_AGAIN;
 	return (long)p->done;
 }
-
 
 /* KSD_F_KFDS: a delivered kernel descriptor's number becomes -1. */
 static int
