@@ -63,3 +63,16 @@ fuzz-ksockd-check: $(FUZZ_KSOCKD)
 	@tools/run-suite fuzz-ksockd 60 sh fuzz/run-fuzz.sh $(FUZZ_KSOCKD) 10 fuzz/ksockd_seeds
 fuzz-ksockd: $(FUZZ_KSOCKD)
 	sh fuzz/run-fuzz.sh $(FUZZ_KSOCKD) 600 fuzz/ksockd_seeds
+
+# ksockd-scale-check: 10,000 clients with a receive parked each, from four
+# processes; the server keeps one thread and serves a ping-pong
+# meanwhile; prints its memory per parked call (port/ksockd/t_scale.c).
+KSOCKD_SCALE_T := $(BUILD)/ksockd-test/t_scale
+CHECK_TARGETS  += ksockd-scale-check
+.PHONY: ksockd-scale-check
+
+$(KSOCKD_SCALE_T): port/ksockd/t_scale.c port/ksockd/client.c $(KSOCKD_HDRS) $(LIBKSOCK)
+	@mkdir -p $(dir $@)
+	$(CC) $(HOSTED_CFLAGS) -o $@ port/ksockd/t_scale.c port/ksockd/client.c $(LIBKSOCK)
+ksockd-scale-check: $(KSOCKD) $(KSOCKD_SCALE_T)
+	@tools/run-suite ksockd-scale 120 $(KSOCKD_SCALE_T) $(KSOCKD)

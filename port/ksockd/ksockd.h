@@ -37,6 +37,10 @@ struct ksd_client {
 	bool		 busy[KSD_SLOTS];	/* [S] a request in progress */
 	struct ksd_park	*park[KSD_SLOTS];	/* [S] its parked call */
 	struct ksd_client *next, *prev;	/* [S] all clients */
+	/* main.c's queue of connections whose hello is awaited, oldest
+	 * first (so the late ones are found without a walk of all). */
+	struct ksd_client *hello_next, *hello_prev;	/* [S] */
+	bool		 on_hello_queue;	/* [S] */
 };
 
 /* A request after the decoder: every field checked against its bounds. */

@@ -25,6 +25,13 @@
  * One uid may have at most max_per_uid clients at once (its further
  * hellos are refused with -EUSERS); together with RLIMIT_NOFILE per
  * process, that bounds what one user can hold.
+ *
+ * Nothing in the loop walks every client: a wait costs a parked call's
+ * memory, and an event costs the same with ten or ten thousand clients
+ * connected (t_scale). Connections awaiting their hello are queued
+ * oldest first, so the late ones are at the head; clients are counted
+ * per uid as they come and go. The server raises its descriptor limit
+ * to the hard limit at start: it holds one descriptor per client.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +41,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -55,11 +63,105 @@ static char tag_listen, tag_signal;
 
 static int epfd = -1;
 
+/* Connections awaiting their hello, oldest first: all wait the same
+ * KSD_HELLO_NS, so the head is the first to be late. */
+static struct ksd_client *hello_head, *hello_tail;
+
+/* Welcomed clients of one uid. The list is as long as the number of
+ * distinct uids with clients, not of clients. */
+struct uid_count {
+	uint32_t	 uid;
+	long		 n;
+	struct uid_count *next;
+};
+static struct uid_count *uid_counts;
+
+static void
+hello_queue_add(struct ksd_client *c)
+{
+	c->hello_next = NULL;
+	c->hello_prev = hello_tail;
+	if (hello_tail != NULL)
+		hello_tail->hello_next = c;
+	else
+		hello_head = c;
+	hello_tail = c;
+	c->on_hello_queue = true;
+}
+
+static void
+hello_queue_del(struct ksd_client *c)
+{
+	if (!c->on_hello_queue)
+		return;
+	if (c->hello_prev != NULL)
+		c->hello_prev->hello_next = c->hello_next;
+	else
+		hello_head = c->hello_next;
+	if (c->hello_next != NULL)
+		c->hello_next->hello_prev = c->hello_prev;
+	else
+		hello_tail = c->hello_prev;
+	c->hello_next = c->hello_prev = NULL;
+	c->on_hello_queue = false;
+}
+
+static struct uid_count **
+uid_count_find(uint32_t uid)
+{
+	struct uid_count **pp = &uid_counts;
+
+	while (*pp != NULL && (*pp)->uid != uid)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+/* Welcomed clients of @uid. */
+static long
+clients_of(uint32_t uid)
+{
+	struct uid_count *u = *uid_count_find(uid);
+
+	return u != NULL ? u->n : 0;
+}
+
+/* Counts one more client of @uid. Returns 0, or -1 (no memory). */
+static int
+uid_count_add(uint32_t uid)
+{
+	struct uid_count **pp = uid_count_find(uid);
+
+	if (*pp == NULL) {
+		*pp = calloc(1, sizeof(**pp));
+		if (*pp == NULL)
+			return -1;
+		(*pp)->uid = uid;
+	}
+	(*pp)->n++;
+	return 0;
+}
+
+static void
+uid_count_sub(uint32_t uid)
+{
+	struct uid_count **pp = uid_count_find(uid), *u = *pp;
+
+	if (u == NULL)
+		return;
+	if (--u->n == 0) {
+		*pp = u->next;
+		free(u);
+	}
+}
+
 static void
 client_drop(struct ksd_client *c)
 {
 	epoll_ctl(epfd, EPOLL_CTL_DEL, c->sock, NULL);
 	close(c->sock);
+	hello_queue_del(c);
+	if (c->welcomed)
+		uid_count_sub(c->proc.uid);
 	if (c->shm != NULL)
 		munmap(c->shm, c->shm_size);
 	ksd__client_free(c);
@@ -124,36 +226,14 @@ send_welcome(int sock, int err, int memfd, uint64_t size)
 	       (ssize_t)sizeof(w) ? 0 : -1;
 }
 
-/* Welcomed clients of @uid. */
-static long
-clients_of(uint32_t uid)
-{
-	long n = 0;
-
-	for (struct ksd_client *c = ksd__first_client(); c != NULL; c = c->next)
-		if (c->welcomed && c->proc.uid == uid)
-			n++;
-	return n;
-}
-
 /* Drops the connections whose hello is late; returns the next moment
  * one will be, or -1. */
 static int64_t
 drop_late(int64_t now)
 {
-	struct ksd_client *c = ksd__first_client(), *next;
-	int64_t first = -1;
-
-	for (; c != NULL; c = next) {
-		next = c->next;
-		if (c->welcomed)
-			continue;
-		if (c->hello_by <= now)
-			client_drop(c);
-		else if (first < 0 || c->hello_by < first)
-			first = c->hello_by;
-	}
-	return first;
+	while (hello_head != NULL && hello_head->hello_by <= now)
+		client_drop(hello_head);
+	return hello_head != NULL ? hello_head->hello_by : -1;
 }
 
 /*
@@ -195,16 +275,18 @@ handshake(struct ksd_client *c)
 		return -1;
 	}
 	memfd = region_new(c);
-	if (memfd < 0) {
+	if (memfd < 0 || uid_count_add(cr.uid) < 0) {
+		if (memfd >= 0)
+			close(memfd);
 		send_welcome(c->sock, -KS_ENOMEM, -1, 0);
 		return -1;
 	}
+	/* Counted from here: client_drop() uncounts a welcomed client. */
+	c->welcomed = true;
+	hello_queue_del(c);
 	err = send_welcome(c->sock, 0, memfd, c->shm_size);
 	close(memfd);
-	if (err < 0)
-		return -1;
-	c->welcomed = true;
-	return 0;
+	return err < 0 ? -1 : 0;
 }
 
 /* Doorbells waiting on @c's connection. Returns 0, or -1 to drop. */
@@ -246,7 +328,23 @@ accept_clients(int lfd)
 		if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 			close(fd);
 			ksd__client_free(c);
+			continue;
 		}
+		hello_queue_add(c);
+	}
+}
+
+/* One descriptor per client: take all the kernel allows us. A limit
+ * that cannot be raised leaves the soft one (fewer clients, refused at
+ * accept, which then fails with EMFILE). */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
 	}
 }
 
@@ -297,6 +395,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
