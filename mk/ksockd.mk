@@ -14,13 +14,13 @@ KSOCKD_SAN    := $(BUILD)/ksockd-san
 KSOCKD_T      := $(BUILD)/ksockd-test/t_ksockd
 KSOCKD_T_SAN  := $(BUILD)/ksockd-test/t_ksockd-san
 KSOCKD_T_LINUX := $(BUILD)/ksockd-test/t_ksockd-linux
-KSOCKD_SRCS   := port/ksockd/serve.c port/ksockd/main.c
+KSOCKD_SRCS   := port/ksockd/serve.c port/ksockd/diag.c port/ksockd/main.c
 KSOCKD_T_SRCS := port/ksockd/t_ksockd.c port/ksockd/client.c
 KSOCKD_HDRS   := $(wildcard port/ksockd/*.h) $(KS_HEADERS)
 FUZZ_KSOCKD   := $(BUILD)/fuzz/ksockd_decode
 # The AF_UNIX library's sources (the fuzzer compiles them with clang;
 # without KS_CONFIG_INET the families table leaves AF_INET out).
-FUZZ_KSOCKD_SRC := fuzz/ksockd_decode.c port/ksockd/serve.c \
+FUZZ_KSOCKD_SRC := fuzz/ksockd_decode.c port/ksockd/serve.c port/ksockd/diag.c \
 		   $(filter-out $(INET_SRCS) $(LWIP_SRCS),$(KS_SRCS)) $(HOSTED_SRCS)
 
 ALL_TARGETS   += $(KSOCKD)
@@ -76,3 +76,15 @@ $(KSOCKD_SCALE_T): port/ksockd/t_scale.c port/ksockd/client.c $(KSOCKD_HDRS) $(L
 	$(CC) $(HOSTED_CFLAGS) -o $@ port/ksockd/t_scale.c port/ksockd/client.c $(LIBKSOCK)
 ksockd-scale-check: $(KSOCKD) $(KSOCKD_SCALE_T)
 	@tools/run-suite ksockd-scale 120 $(KSOCKD_SCALE_T) $(KSOCKD)
+
+# ksockd-diag-check: `ksockstat --ksockd` (the KSD_DIAG label) against the
+# sockets of two client processes, over several pages (port/ksockd/t_diag.c).
+KSOCKD_DIAG_T := $(BUILD)/ksockd-test/t_diag
+CHECK_TARGETS += ksockd-diag-check
+.PHONY: ksockd-diag-check
+
+$(KSOCKD_DIAG_T): port/ksockd/t_diag.c port/ksockd/client.c $(KSOCKD_HDRS) $(LIBKSOCK)
+	@mkdir -p $(dir $@)
+	$(CC) $(HOSTED_CFLAGS) -o $@ port/ksockd/t_diag.c port/ksockd/client.c $(LIBKSOCK)
+ksockd-diag-check: $(KSOCKD) $(KSOCKD_DIAG_T) $(BUILD)/ksockstat
+	@tools/run-suite ksockd-diag 120 $(KSOCKD_DIAG_T) $(KSOCKD) $(BUILD)/ksockstat

@@ -79,6 +79,11 @@ enum ksd_label {
 	KSD_EXEC,		/* close-on-exec closed; reply: token */
 	KSD_EXIT,		/* every descriptor closed */
 	KSD_STATUS,		/* reply: struct ksd_status inline */
+	KSD_DIAG,		/* a0, a1: the lowest socket id wanted (low,
+				 * high 32 bits), datalen: room; reply: ret
+				 * bytes of ksock's diag wire format at
+				 * window[0], token: the id to go on from
+				 * (0: the rest was listed) */
 	KSD_LABEL_END
 };
 

@@ -154,6 +154,7 @@ ksd__decode(const struct ksd_req *req, struct ksd_call *out)
 		break;
 	case KSD_GETSOCKOPT:
 	case KSD_SETSOCKOPT:
+	case KSD_DIAG:		/* datalen: room for the listing */
 		break;
 	case KSD_POLL:
 		if (req->a[0] < 0 || req->a[0] > KSD_POLL_MAX)
@@ -740,6 +741,8 @@ run(struct ksd_park *p, struct ksd_rep *rep, bool first)
 		memcpy(rep->inl, &st, sizeof(st));
 		return 0;
 	}
+	case KSD_DIAG:
+		return ksd__diag(c, k, window(c, p->slot), rep);
 	}
 
 	/* The calls on one socket. */
