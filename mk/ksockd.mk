@@ -88,3 +88,12 @@ $(KSOCKD_DIAG_T): port/ksockd/t_diag.c port/ksockd/client.c $(KSOCKD_HDRS) $(LIB
 	$(CC) $(HOSTED_CFLAGS) -o $@ port/ksockd/t_diag.c port/ksockd/client.c $(LIBKSOCK)
 ksockd-diag-check: $(KSOCKD) $(KSOCKD_DIAG_T) $(BUILD)/ksockstat
 	@tools/run-suite ksockd-diag 120 $(KSOCKD_DIAG_T) $(KSOCKD) $(BUILD)/ksockstat
+
+# The two above against the server under ASan+UBSan (its exit status
+# says nothing leaked).
+CHECK_TARGETS += ksockd-scale-san-check ksockd-diag-san-check
+.PHONY: ksockd-scale-san-check ksockd-diag-san-check
+ksockd-scale-san-check: $(KSOCKD_SAN) $(KSOCKD_SCALE_T)
+	@tools/run-suite ksockd-scale-san 180 $(KSOCKD_SCALE_T) $(KSOCKD_SAN)
+ksockd-diag-san-check: $(KSOCKD_SAN) $(KSOCKD_DIAG_T) $(BUILD)/ksockstat
+	@tools/run-suite ksockd-diag-san 180 $(KSOCKD_DIAG_T) $(KSOCKD_SAN) $(BUILD)/ksockstat
