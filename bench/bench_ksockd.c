@@ -46,12 +46,11 @@
 #include <unistd.h>
 
 #include "../port/ksockd/ksd.h"
+#include "bench.h"
 
 #define MAX_REPS		9
 /* A calibration run shorter than this is too noisy to scale from. */
 #define CALIBRATE_MIN_S		0.02
-/* Ends the program when one run hangs (a deadlock is an error). */
-#define WATCHDOG_SECONDS	60
 /* The largest write of the throughput rows. */
 #define MAX_WRITE		(1024 * 1024)
 
@@ -571,20 +570,6 @@ static struct {
 	const char	*only;
 } opt = { .reps = 3, .seconds = 0.15 };
 
-static const char *current = "startup";
-
-static void
-watchdog(int sig)
-{
-	static const char msg[] = "bench_ksockd: watchdog: a run hung: ";
-
-	(void)sig;
-	if (write(2, msg, sizeof(msg) - 1) < 0 ||
-	    write(2, current, strlen(current)) < 0 || write(2, "\n", 1) < 0)
-		_exit(3);
-	_exit(3);
-}
-
 static int
 run_once(const struct side *o, const struct scn *s, long n,
 	 struct result *r)
@@ -594,10 +579,9 @@ run_once(const struct side *o, const struct scn *s, long n,
 
 	memset(r, 0, sizeof(*r));
 	snprintf(what, sizeof(what), "%s on %s, n=%ld", s->id, o->name, n);
-	current = what;
-	alarm(WATCHDOG_SECONDS);
+	bench_watch(what);
 	ret = s->run(o, s, n, r);
-	alarm(0);
+	bench_watch(NULL);
 	return ret;
 }
 
@@ -608,26 +592,6 @@ struct side_stats {
 	char	 err[120];
 	double	 med, med2;
 };
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double
-median(double *v, int n)
-{
-	double tmp[MAX_REPS];
-
-	if (n == 0)
-		return NAN;
-	memcpy(tmp, v, (size_t)n * sizeof(*v));
-	qsort(tmp, (size_t)n, sizeof(*tmp), cmp_double);
-	return n % 2 ? tmp[n / 2] : (tmp[n / 2 - 1] + tmp[n / 2]) / 2;
-}
 
 /* The n that makes a run last about opt.seconds, or 0 (st->err). */
 static long
@@ -673,8 +637,8 @@ run_row(const struct scn *s, struct side_stats st[2])
 			st[i].nv++;
 		}
 	for (int i = 0; i < 2; i++) {
-		st[i].med = median(st[i].v, st[i].nv);
-		st[i].med2 = median(st[i].v2, st[i].nv);
+		st[i].med = bench_median(st[i].v, st[i].nv);
+		st[i].med2 = bench_median(st[i].v2, st[i].nv);
 	}
 }
 
@@ -726,23 +690,6 @@ print_table(const struct scn *const *which, const bool *pinned,
 				printf("%s%s on %s: %s\n", which[i]->id,
 				       pinned[i] ? " [1 CPU]" : "",
 				       sides[k]->name, st[i][k].err);
-}
-
-static bool
-selected(const char *id)
-{
-	const char *p = opt.only;
-	size_t len = strlen(id);
-
-	if (p == NULL)
-		return true;
-	while ((p = strstr(p, id)) != NULL) {
-		if ((p == opt.only || p[-1] == ',') &&
-		    (p[len] == '\0' || p[len] == ','))
-			return true;
-		p += len;
-	}
-	return false;
 }
 
 /* -- the server -- */
@@ -913,7 +860,7 @@ main(int argc, char **argv)
 	if (opt.reps < 1 || opt.reps > MAX_REPS || opt.seconds <= 0)
 		usage();
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGALRM, watchdog);
+	bench_watchdog_install("bench_ksockd");
 	if (server_start(argv[1]) < 0) {
 		fprintf(stderr, "bench_ksockd: cannot start %s\n", argv[1]);
 		return 1;
@@ -936,7 +883,7 @@ main(int argc, char **argv)
 		if (p == 1 && (opt.no_pin || !place(&one)))
 			break;
 		for (size_t j = 0; j < NSCNS; j++) {
-			if (!selected(scns[j].id))
+			if (!bench_selected(opt.only, scns[j].id))
 				continue;
 			printf("  %s%s...\n", scns[j].name, p ? " [1 CPU]" : "");
 			fflush(stdout);

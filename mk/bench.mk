@@ -8,7 +8,7 @@
 #                        check; about a second)
 
 BENCH_DIR  := $(BUILD)/bench
-BENCH_SRCS := bench/bench.c bench/bench_ops.c bench/bench_scn.c
+BENCH_SRCS := bench/bench.c bench/bench_ops.c bench/bench_scn.c bench/bench_util.c
 BENCH_BIN  := $(BENCH_DIR)/bench
 # The unmodified C program of the "(run)" rows, and what runs it on ksock
 # (spelt out: mk/preload.mk comes after this file).
@@ -49,10 +49,10 @@ BENCH_KSOCKD := $(BENCH_DIR)/bench_ksockd
 # after this file.
 BENCH_KSOCKD_SERVER := $(BUILD)/ksockd
 
-$(BENCH_KSOCKD): bench/bench_ksockd.c port/ksockd/client.c \
-		 $(wildcard port/ksockd/*.h) $(BENCH_LIB)
+$(BENCH_KSOCKD): bench/bench_ksockd.c bench/bench_util.c bench/bench.h \
+		 port/ksockd/client.c $(wildcard port/ksockd/*.h) $(BENCH_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(HOSTED_CFLAGS) -O2 -o $@ bench/bench_ksockd.c \
+	$(CC) $(HOSTED_CFLAGS) -O2 -o $@ bench/bench_ksockd.c bench/bench_util.c \
 	    port/ksockd/client.c $(BENCH_LIB) -lm
 
 ALL_TARGETS   += $(BENCH_KSOCKD)

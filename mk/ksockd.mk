@@ -71,9 +71,9 @@ KSOCKD_SCALE_T := $(BUILD)/ksockd-test/t_scale
 CHECK_TARGETS  += ksockd-scale-check
 .PHONY: ksockd-scale-check
 
-$(KSOCKD_SCALE_T): port/ksockd/t_scale.c port/ksockd/client.c $(KSOCKD_HDRS) $(LIBKSOCK)
+$(KSOCKD_SCALE_T): port/ksockd/t_scale.c port/ksockd/t_util.c port/ksockd/client.c $(KSOCKD_HDRS) $(LIBKSOCK)
 	@mkdir -p $(dir $@)
-	$(CC) $(HOSTED_CFLAGS) -o $@ port/ksockd/t_scale.c port/ksockd/client.c $(LIBKSOCK)
+	$(CC) $(HOSTED_CFLAGS) -o $@ port/ksockd/t_scale.c port/ksockd/t_util.c port/ksockd/client.c $(LIBKSOCK)
 ksockd-scale-check: $(KSOCKD) $(KSOCKD_SCALE_T)
 	@tools/run-suite ksockd-scale 120 $(KSOCKD_SCALE_T) $(KSOCKD)
 
@@ -83,9 +83,9 @@ KSOCKD_DIAG_T := $(BUILD)/ksockd-test/t_diag
 CHECK_TARGETS += ksockd-diag-check
 .PHONY: ksockd-diag-check
 
-$(KSOCKD_DIAG_T): port/ksockd/t_diag.c port/ksockd/client.c $(KSOCKD_HDRS) $(LIBKSOCK)
+$(KSOCKD_DIAG_T): port/ksockd/t_diag.c port/ksockd/t_util.c port/ksockd/client.c $(KSOCKD_HDRS) $(LIBKSOCK)
 	@mkdir -p $(dir $@)
-	$(CC) $(HOSTED_CFLAGS) -o $@ port/ksockd/t_diag.c port/ksockd/client.c $(LIBKSOCK)
+	$(CC) $(HOSTED_CFLAGS) -o $@ port/ksockd/t_diag.c port/ksockd/t_util.c port/ksockd/client.c $(LIBKSOCK)
 ksockd-diag-check: $(KSOCKD) $(KSOCKD_DIAG_T) $(BUILD)/ksockstat
 	@tools/run-suite ksockd-diag 120 $(KSOCKD_DIAG_T) $(KSOCKD) $(BUILD)/ksockstat
 

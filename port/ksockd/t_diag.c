@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "ksd.h"
+#include "t_util.h"
 
 /* B's socketpairs: 5,000 sockets, about 450 KB of listing, two or
  * three windows' worth (checked: the first page does not hold it). */
@@ -46,7 +47,6 @@
 #define MAX_SOCKS	(2 * PAIRS + 64)
 
 static char server_addr[64], listen_name[64];
-static int passed, failed;
 
 #define CHECK(cond) do {						\
 	if (!(cond)) {							\
@@ -55,21 +55,13 @@ static int passed, failed;
 	}								\
 } while (0)
 
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 static int
 attach(void)
 {
 	for (int i = 0; i < 500; i++) {
 		if (ksd_attach(server_addr) == 0)
 			return 0;
-		sleep_ms(10);
+		ksd_t_sleep_ms(10);
 	}
 	return -1;
 }
@@ -157,7 +149,7 @@ client_b(int up, int down)
 			break;
 		if (errno != ECONNREFUSED)
 			return 1;
-		sleep_ms(10);	/* A not listening yet */
+		ksd_t_sleep_ms(10);	/* A not listening yet */
 	}
 	for (int i = 0; i < PAIRS; i++)
 		if (ksd_socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) < 0)
@@ -313,27 +305,6 @@ check_listing(const char *stat, pid_t a, pid_t b, pid_t c)
 	return 0;
 }
 
-static void
-result(bool ok, const char *name)
-{
-	printf("%s %s\n", ok ? "ok  " : "FAIL", name);
-	fflush(stdout);
-	if (ok)
-		passed++;
-	else
-		failed++;
-}
-
-static int
-reap(pid_t pid)
-{
-	int st;
-
-	if (waitpid(pid, &st, 0) != pid)
-		return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -381,24 +352,23 @@ main(int argc, char **argv)
 		else if (r.who == 'C')
 			cpid = r.pid;
 	}
-	result(ok && cpid > 0, "t_clients_ready");
+	ksd_t_result(ok && cpid > 0, "t_clients_ready");
 	if (ok && cpid > 0)
-		result(check_listing(argv[2], a, b, cpid) == 0,
+		ksd_t_result(check_listing(argv[2], a, b, cpid) == 0,
 		       "t_ksockstat_lists_holders");
-	result(check_pages() == 0, "t_listing_in_pages");
+	ksd_t_result(check_pages() == 0, "t_listing_in_pages");
 	close(down[1]);
-	result(reap(a) == 0 && reap(b) == 0, "t_clients_exit");
+	ksd_t_result(ksd_t_reap(a) == 0 && ksd_t_reap(b) == 0, "t_clients_exit");
 	close(up[0]);
 	/* Their hang-ups reach the server after their exit. */
 	for (int i = 0; i < 500; i++) {
 		n = listing(argv[2], "", s, MAX_SOCKS);
 		if (n == 0)
 			break;
-		sleep_ms(10);
+		ksd_t_sleep_ms(10);
 	}
-	result(n == 0, "t_listing_empty_after_exit");
+	ksd_t_result(n == 0, "t_listing_empty_after_exit");
 	kill(server, SIGTERM);
-	result(reap(server) == 0, "server_stops_clean");
-	printf("%d passed, %d failed, 0 skipped\n", passed, failed);
-	return failed == 0 ? 0 : 1;
+	ksd_t_result(ksd_t_reap(server) == 0, "server_stops_clean");
+	return ksd_t_summary();
 }

@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include "ksd.h"
+#include "t_util.h"
 
 /* 10,000 clients, from four processes: few enough processes that the
  * test's own cost stays small, enough that the server sees clients
@@ -71,23 +72,6 @@ struct conn {
 	struct ksd_shm	*shm;
 	int		 sv[2];		/* the socketpair in the server */
 };
-
-static int64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 /* -- the raw protocol -- */
 
@@ -186,11 +170,11 @@ wait_reply(struct conn *c, int slot)
 {
 	struct ksd_slot *s = &c->shm->slot[slot];
 	struct timespec tick = { 1, 0 };
-	int64_t give_up = now_ns() + WAIT_S * 1000000000LL;
+	int64_t give_up = ksd_t_now_ns() + WAIT_S * 1000000000LL;
 
 	while (atomic_load_explicit(&s->state, memory_order_acquire) !=
 	       KSD_DONE) {
-		if (now_ns() > give_up)
+		if (ksd_t_now_ns() > give_up)
 			return -ETIMEDOUT;
 		syscall(SYS_futex, &s->state, FUTEX_WAIT, KSD_POSTED, &tick,
 			NULL, 0);
@@ -324,26 +308,6 @@ proc_status(pid_t pid, const char *name)
 	return v;
 }
 
-static bool
-status_same(const struct ksd_status *a, const struct ksd_status *b)
-{
-	return a->ksock_allocs == b->ksock_allocs && a->sockets == b->sockets &&
-	       a->objects == b->objects && a->clients == b->clients &&
-	       a->parked == b->parked && a->descriptors == b->descriptors &&
-	       a->handovers == b->handovers;
-}
-
-static void
-status_print(const char *what, const struct ksd_status *s)
-{
-	fprintf(stderr, "%s: ksock allocs %lld sockets %lld objects %lld "
-		"clients %lld parked %lld descriptors %lld handovers %lld\n",
-		what, (long long)s->ksock_allocs, (long long)s->sockets,
-		(long long)s->objects, (long long)s->clients,
-		(long long)s->parked, (long long)s->descriptors,
-		(long long)s->handovers);
-}
-
 /* Polls STATUS until @want says yes (WAIT_S at most). */
 static int
 wait_status(bool (*want)(const struct ksd_status *, const void *),
@@ -354,7 +318,7 @@ wait_status(bool (*want)(const struct ksd_status *, const void *),
 			return -1;
 		if (want(st, arg))
 			return 0;
-		sleep_ms(10);
+		ksd_t_sleep_ms(10);
 	}
 	return -1;
 }
@@ -362,7 +326,7 @@ wait_status(bool (*want)(const struct ksd_status *, const void *),
 static bool
 is_baseline(const struct ksd_status *st, const void *base)
 {
-	return status_same(st, base);
+	return ksd_t_status_same(st, base);
 }
 
 static bool
@@ -434,32 +398,9 @@ start_server(const char *bin)
 	for (int i = 0; pid > 0 && i < 500; i++) {
 		if (ksd_attach(server_addr) == 0)
 			return pid;
-		sleep_ms(10);
+		ksd_t_sleep_ms(10);
 	}
 	return -1;
-}
-
-static int passed, failed;
-
-static void
-result(bool ok, const char *name)
-{
-	printf("%s %s\n", ok ? "ok  " : "FAIL", name);
-	fflush(stdout);
-	if (ok)
-		passed++;
-	else
-		failed++;
-}
-
-static int
-reap(pid_t pid)
-{
-	int st;
-
-	if (waitpid(pid, &st, 0) != pid)
-		return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
 int
@@ -502,7 +443,7 @@ main(int argc, char **argv)
 	anon0 = proc_status(server, "RssAnon");
 	shm0 = proc_status(server, "RssShmem");
 
-	t0 = now_ns();
+	t0 = ksd_t_now_ns();
 	if (pipe(up) < 0)
 		return 1;
 	for (int w = 0; w < WORKERS; w++) {
@@ -525,20 +466,20 @@ main(int argc, char **argv)
 			ok = false;
 	}
 	ok = ok && wait_status(all_parked, &base, &st) == 0;
-	t1 = now_ns();
-	result(ok, "t_10000_calls_parked");
+	t1 = ksd_t_now_ns();
+	ksd_t_result(ok, "t_10000_calls_parked");
 	if (!ok)
-		status_print("now", &st);
+		ksd_t_status_print("now", &st);
 
 	threads = proc_status(server, "Threads");
-	result(threads == 1, "t_server_has_one_thread");
+	ksd_t_result(threads == 1, "t_server_has_one_thread");
 	if (threads != 1)
 		fprintf(stderr, "t_scale: the server has %ld threads\n", threads);
 	rss1 = proc_status(server, "VmRSS");
 	anon1 = proc_status(server, "RssAnon");
 	shm1 = proc_status(server, "RssShmem");
 
-	result(pingpong() == 0, "t_pingpong_while_parked");
+	ksd_t_result(pingpong() == 0, "t_pingpong_while_parked");
 
 	/* Workers 0..2: the peers write; the last: exits parked. */
 	for (int w = 0; w < WORKERS; w++) {
@@ -550,7 +491,7 @@ main(int argc, char **argv)
 	}
 	ok = true;
 	for (int w = 0; w < WORKERS; w++) {
-		int s = reap(workers[w]);
+		int s = ksd_t_reap(workers[w]);
 
 		if (s != 0) {
 			fprintf(stderr, "t_scale: worker %d: status %d\n", w, s);
@@ -558,17 +499,17 @@ main(int argc, char **argv)
 		}
 	}
 	close(up[0]);
-	result(ok, "t_parked_calls_complete_or_released");
-	t2 = now_ns();
+	ksd_t_result(ok, "t_parked_calls_complete_or_released");
+	t2 = ksd_t_now_ns();
 
 	ok = wait_status(is_baseline, &base, &st) == 0;
-	result(ok, "t_status_back_to_baseline");
+	ksd_t_result(ok, "t_status_back_to_baseline");
 	if (!ok) {
-		status_print("baseline", &base);
-		status_print("now", &st);
+		ksd_t_status_print("baseline", &base);
+		ksd_t_status_print("now", &st);
 	}
 	threads = proc_status(server, "Threads");
-	result(threads == 1, "t_still_one_thread");
+	ksd_t_result(threads == 1, "t_still_one_thread");
 
 	printf("scale: %d parked calls (a client, its region, a socketpair "
 	       "and a receive each), server threads %ld\n", NCONNS, threads);
@@ -582,12 +523,8 @@ main(int argc, char **argv)
 
 	ksd_detach();
 	kill(server, SIGTERM);
-	result(reap(server) == 0, "server_stops_clean");
+	ksd_t_result(ksd_t_reap(server) == 0, "server_stops_clean");
 	unlink(addr);
-	if (rmdir(dir) < 0) {
-		fprintf(stderr, "t_scale: %s not empty\n", dir);
-		failed++;
-	}
-	printf("%d passed, %d failed, 0 skipped\n", passed, failed);
-	return failed == 0 ? 0 : 1;
+	ksd_t_result(rmdir(dir) == 0, "directory_left_empty");
+	return ksd_t_summary();
 }
