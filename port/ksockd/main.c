@@ -62,6 +62,11 @@ static long max_per_uid = KSD_CLIENTS_PER_UID;
 static char tag_listen, tag_signal;
 
 static int epfd = -1;
+static int lfd = -1;
+/* Out of descriptors: the bootstrap socket is not watched until a
+ * client leaves, or the level-triggered loop would wake at once, again
+ * and again, for a connection it cannot accept. */
+static bool listen_paused;
 
 /* Connections awaiting their hello, oldest first: all wait the same
  * KSD_HELLO_NS, so the head is the first to be late. */
@@ -162,6 +167,13 @@ client_drop(struct ksd_client *c)
 	hello_queue_del(c);
 	if (c->welcomed)
 		uid_count_sub(c->proc.uid);
+	if (listen_paused) {
+		struct epoll_event ev = { .events = EPOLLIN,
+					  .data.ptr = &tag_listen };
+
+		if (epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &ev) == 0)
+			listen_paused = false;
+	}
 	if (c->shm != NULL)
 		munmap(c->shm, c->shm_size);
 	ksd__client_free(c);
@@ -308,15 +320,19 @@ client_input(struct ksd_client *c)
 }
 
 static void
-accept_clients(int lfd)
+accept_clients(void)
 {
 	for (;;) {
 		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP };
 		struct ksd_client *c;
 		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-		if (fd < 0)
+		if (fd < 0) {
+			if ((errno == EMFILE || errno == ENFILE) &&
+			    epoll_ctl(epfd, EPOLL_CTL_DEL, lfd, NULL) == 0)
+				listen_paused = true;
 			return;
+		}
 		c = ksd__client_new(0, (uint32_t)-1, (uint32_t)-1, 022);
 		if (c == NULL) {
 			close(fd);
@@ -381,7 +397,7 @@ main(int argc, char **argv)
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct ksd_status st;
 	sigset_t mask;
-	int lfd, sfd, status = 0;
+	int sfd, status = 0;
 	bool running = true;
 
 	if (argc == 4 && strcmp(argv[1], "--max-clients-per-user") == 0) {
@@ -433,7 +449,7 @@ main(int argc, char **argv)
 			int drop;
 
 			if (tag == &tag_listen) {
-				accept_clients(lfd);
+				accept_clients();
 				continue;
 			}
 			if (tag == &tag_signal) {
