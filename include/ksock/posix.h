@@ -87,9 +87,15 @@ int	ksp_diag_dump(FILE *f, int format, const struct ksp_diag_filter *flt);
 int	ksp_diag_snapshot_write(FILE *f, const struct ksp_diag_snapshot *s);
 int	ksp_diag_snapshot_read(FILE *f, struct ksp_diag_snapshot **out);
 /*
- * Records that the process @pid holds socket @id of @s (ksockd's
- * listings; a snapshot with holders prints them: ss "pids:", JSON
- * "pids"). Returns 0, or -1/ENOENT (no socket @id in @s), ENOMEM.
+ * Makes @s a listing with holders (ksockd's): it prints a pids column
+ * (ss "pids:", JSON "pids"), "-" for a socket no process holds.
+ * Returns 0 or -1/ENOMEM.
+ */
+int	ksp_diag_with_pids(struct ksp_diag_snapshot *s);
+/*
+ * Records that the process @pid holds socket @id of @s (and makes @s a
+ * listing with holders). Returns 0, or -1/ENOENT (no socket @id in @s),
+ * ENOMEM.
  */
 int	ksp_diag_add_pid(struct ksp_diag_snapshot *s, uint64_t id, int32_t pid);
 /*

@@ -19,8 +19,8 @@
  *        <rcv_msgs> <rcv_bytes> <npending> <backlog> <fds_queued>
  *        <inflight> <rmem> <rcvbuf> <wmem> <sndbuf> <mem>
  *        <pending ids, comma-separated, or ->
- *   pids <id> <pids, comma-separated>     (ksockd: the processes holding
- *                                         the socket just listed)
+ *   pids <id> <pids, comma-separated, or ->  (ksockd: the processes
+ *                                         holding the socket just listed)
  *   end
  *
  * ksockd (port/ksockd/diag.c) sends a long listing in pages of whole
@@ -239,6 +239,32 @@ sock_index(const struct ksp_diag_snapshot *s, uint64_t id)
 	return -1;
 }
 
+/* Gives @s its holders (none yet for any socket): from now on it lists
+ * a pids column. */
+static int
+holders_start(struct ksp_diag_snapshot *s)
+{
+	if (s->holders == NULL) {
+		/* One at least: a snapshot of no socket has cap 0. */
+		s->holders = calloc(s->cap > 0 ? s->cap : 1,
+				    sizeof(*s->holders));
+		if (s->holders == NULL)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* See posix.h. */
+int
+ksp_diag_with_pids(struct ksp_diag_snapshot *s)
+{
+	if (holders_start(s) < 0) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return 0;
+}
+
 /* Adds @pid to socket @i's holders, kept ascending and without
  * repeats (a process may hold a socket through several descriptors). */
 static int
@@ -247,11 +273,8 @@ holder_add(struct ksp_diag_snapshot *s, size_t i, int32_t pid)
 	struct diag_holders *h;
 	uint32_t at;
 
-	if (s->holders == NULL) {
-		s->holders = calloc(s->cap, sizeof(*s->holders));
-		if (s->holders == NULL)
-			return -ENOMEM;
-	}
+	if (holders_start(s) < 0)
+		return -ENOMEM;
 	h = &s->holders[i];
 	for (at = 0; at < h->n && h->pid[at] < pid; at++)
 		;
@@ -339,8 +362,10 @@ write_record(FILE *f, const struct ksp_diag_snapshot *s, size_t i)
 	for (uint32_t j = 0; j < r->pending_cap; j++)
 		fprintf(f, "%s%" PRIu64, j ? "," : "", r->pending[j]);
 	fputc('\n', f);
-	if (h != NULL && h->n > 0) {
+	if (h != NULL) {
 		fprintf(f, "pids %" PRIu64 " ", r->id);
+		if (h->n == 0)
+			fputc('-', f);
 		for (uint32_t j = 0; j < h->n; j++)
 			fprintf(f, "%s%" PRId32, j ? "," : "", h->pid[j]);
 		fputc('\n', f);
@@ -498,6 +523,8 @@ parse_pids(struct ksp_diag_snapshot *s, char *line)
 	    s->n == 0 || s->socks[s->n - 1].id != id)
 		return -EPROTO;
 	p = line + used;
+	if (strcmp(p, "-\n") == 0 || strcmp(p, "-") == 0)
+		return holders_start(s);	/* held by no process */
 	for (;;) {
 		long pid = strtol(p, &end, 10);
 		int err;

@@ -73,6 +73,9 @@ ksd__diag(struct ksd_client *caller, const struct ksd_call *k,
 
 	if (ksp_diag_snapshot(&s) < 0)
 		return -KS_ENOMEM;
+	/* A pids column even when the caller may see no pid. */
+	if (ksp_diag_with_pids(s) < 0)
+		err = -KS_ENOMEM;
 	for (struct ksd_client *c = ksd__first_client(); c != NULL && err == 0;
 	     c = c->next)
 		if (c->welcomed && may_see_pids(caller, c))

@@ -18,8 +18,9 @@
  * shared pair is held by A and C, and its ends are each other's peers;
  * B holds 2 x PAIRS + 1 sockets; every socket is listed once and the
  * count is what the server reports (-S). `-t seqpacket` lists the
- * listener alone. After the clients exit, the listing is empty and the
- * server stops clean.
+ * listener alone. Run as another user (when the test runs as root), the
+ * same sockets are listed without a pid. After the clients exit, the
+ * listing is empty and the server stops clean.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -167,17 +168,18 @@ struct sock {
 	char		 pids[64];
 };
 
-/* Runs "@stat --ksockd ADDR @args" and parses its ss lines into @out.
- * Returns how many, or -1. */
+/* Runs "@as @stat --ksockd ADDR @args" and parses its ss lines into
+ * @out. Returns how many, or -1. */
 static int
-listing(const char *stat, const char *args, struct sock *out, int max)
+listing_as(const char *as, const char *stat, const char *args,
+	   struct sock *out, int max)
 {
 	char cmd[512], line[1024];
 	int n = 0, lineno = 0;
 	FILE *p;
 
-	snprintf(cmd, sizeof(cmd), "%s --ksockd %s %s", stat, server_addr,
-		 args);
+	snprintf(cmd, sizeof(cmd), "%s %s --ksockd %s %s", as, stat,
+		 server_addr, args);
 	p = popen(cmd, "r");
 	if (p == NULL)
 		return -1;
@@ -202,6 +204,38 @@ listing(const char *stat, const char *args, struct sock *out, int max)
 	if (pclose(p) != 0)
 		return -1;
 	return n;
+}
+
+static int
+listing(const char *stat, const char *args, struct sock *out, int max)
+{
+	return listing_as("", stat, args, out, max);
+}
+
+/* Another user sees the same sockets, and no pid of ours: as nobody,
+ * from a copy of ksockstat in a directory anyone may enter. */
+static int
+check_other_user(const char *stat, int want)
+{
+	static struct sock s[MAX_SOCKS];
+	char dir[] = "/tmp/ksockd-t-diag.XXXXXX", copy[64], cmd[256];
+	int n;
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(copy, sizeof(copy), "%s/ksockstat", dir);
+	snprintf(cmd, sizeof(cmd), "cp %s %s && chmod 755 %s %s", stat, copy,
+		 dir, copy);
+	n = system(cmd) == 0 ?
+	    listing_as("setpriv --reuid=65534 --regid=65534 --clear-groups",
+		       copy, "", s, MAX_SOCKS) : -1;
+	unlink(copy);
+	rmdir(dir);
+	if (n != want)
+		fprintf(stderr, "t_diag: %d sockets listed to nobody, %d to us\n", n, want);
+	CHECK(n == want);
+	for (int i = 0; i < n; i++)
+		CHECK(strcmp(s[i].pids, "-") == 0);
+	return 0;
 }
 
 static const struct sock *
@@ -291,6 +325,11 @@ check_listing(const char *stat, pid_t a, pid_t b, pid_t c)
 		}
 	}
 	CHECK(sockets_counted(stat) == n);
+	if (geteuid() != 0)
+		ksd_t_skip("t_other_user_sees_no_pids", "not root");
+	else
+		ksd_t_result(check_other_user(stat, n) == 0,
+			     "t_other_user_sees_no_pids");
 	CHECK(lst != NULL && strcmp(lst->state, "LISTEN") == 0);
 	CHECK(strcmp(lst->pids, pa) == 0);
 	CHECK(of_b == 2 * PAIRS + 1);

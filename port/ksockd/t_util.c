@@ -6,7 +6,7 @@
 
 #include "t_util.h"
 
-int ksd_t_passed, ksd_t_failed;
+int ksd_t_passed, ksd_t_failed, ksd_t_skipped;
 
 int64_t
 ksd_t_now_ns(void)
@@ -47,11 +47,19 @@ ksd_t_result(bool ok, const char *name)
 		ksd_t_failed++;
 }
 
+void
+ksd_t_skip(const char *name, const char *why)
+{
+	printf("skip %s (%s)\n", name, why);
+	fflush(stdout);
+	ksd_t_skipped++;
+}
+
 int
 ksd_t_summary(void)
 {
-	printf("%d passed, %d failed, 0 skipped\n", ksd_t_passed,
-	       ksd_t_failed);
+	printf("%d passed, %d failed, %d skipped\n", ksd_t_passed,
+	       ksd_t_failed, ksd_t_skipped);
 	return ksd_t_failed == 0 ? 0 : 1;
 }
 

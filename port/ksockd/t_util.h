@@ -11,8 +11,8 @@
 
 #include "proto.h"
 
-/* Cases that passed and failed so far (ksd_t_result()). */
-extern int ksd_t_passed, ksd_t_failed;
+/* Cases that passed, failed and were skipped so far. */
+extern int ksd_t_passed, ksd_t_failed, ksd_t_skipped;
 
 int64_t	ksd_t_now_ns(void);
 void	ksd_t_sleep_ms(int ms);
@@ -21,7 +21,9 @@ void	ksd_t_sleep_ms(int ms);
 int	ksd_t_reap(pid_t pid);
 /* Prints "ok   NAME" or "FAIL NAME" and counts it. */
 void	ksd_t_result(bool ok, const char *name);
-/* Prints the runner line "N passed, N failed, 0 skipped"; returns the
+/* Prints "skip NAME (WHY)" and counts it. */
+void	ksd_t_skip(const char *name, const char *why);
+/* Prints the runner line "N passed, N failed, N skipped"; returns the
  * exit status (0: none failed). */
 int	ksd_t_summary(void);
 /* Whether two STATUS replies say the server holds the same. */
