@@ -26,6 +26,9 @@
  * --smoke runs every scenario once with small counts on both sides and
  * checks the contents and that the server is back to its STATUS
  * baseline after each; it prints "N passed, N failed, N skipped".
+ *
+ * Locks: none. Each process of a run has one thread; they share only
+ * their sockets.
  */
 #include <errno.h>
 #include <math.h>

@@ -1,6 +1,9 @@
 /*
  * What both benchmark programs use (bench.c, bench_ksockd.c): the
  * watchdog that ends a hung run, medians, the --only list.
+ *
+ * Locks: none. The watched run's name is written by the one thread
+ * that runs the scenarios and read by the SIGALRM handler.
  */
 #include <math.h>
 #include <signal.h>

@@ -32,6 +32,9 @@
  * oldest first, so the late ones are at the head; clients are counted
  * per uid as they come and go. The server raises its descriptor limit
  * to the hard limit at start: it holds one descriptor per client.
+ *
+ * Locks: none. One thread runs the loop and every call it serves.
+ * Tags: [S] the server thread.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -61,25 +64,25 @@ static long max_per_uid = KSD_CLIENTS_PER_UID;
 /* epoll tags that are not clients. */
 static char tag_listen, tag_signal;
 
-static int epfd = -1;
-static int lfd = -1;
+static int epfd = -1;			/* [S] */
+static int lfd = -1;			/* [S] the bootstrap socket */
 /* Out of descriptors: the bootstrap socket is not watched until a
  * client leaves, or the level-triggered loop would wake at once, again
  * and again, for a connection it cannot accept. */
-static bool listen_paused;
+static bool listen_paused;		/* [S] */
 
 /* Connections awaiting their hello, oldest first: all wait the same
  * KSD_HELLO_NS, so the head is the first to be late. */
-static struct ksd_client *hello_head, *hello_tail;
+static struct ksd_client *hello_head, *hello_tail;	/* [S] */
 
 /* Welcomed clients of one uid. The list is as long as the number of
  * distinct uids with clients, not of clients. */
 struct uid_count {
-	uint32_t	 uid;
-	long		 n;
-	struct uid_count *next;
+	uint32_t	 uid;		/* [S] */
+	long		 n;		/* [S] */
+	struct uid_count *next;		/* [S] */
 };
-static struct uid_count *uid_counts;
+static struct uid_count *uid_counts;	/* [S] */
 
 static void
 hello_queue_add(struct ksd_client *c)

@@ -21,6 +21,8 @@
  * listener alone. Run as another user (when the test runs as root), the
  * same sockets are listed without a pid. After the clients exit, the
  * listing is empty and the server stops clean.
+ *
+ * Locks: none. Every process here has one thread.
  */
 #include <errno.h>
 #include <inttypes.h>

@@ -25,6 +25,9 @@
  * region, a socketpair and a parked call), its anonymous and shared
  * parts, and how long the steps took. The figures are reported, not
  * asserted (the machine is shared): docs/ksockd.md quotes them.
+ *
+ * Locks: none. Every process here has one thread; the workers and the
+ * runner share only pipes and the server.
  */
 #include <errno.h>
 #include <linux/futex.h>

@@ -1,4 +1,8 @@
-/* See t_util.h. */
+/*
+ * See t_util.h.
+ *
+ * Locks: none (the runner's one thread).
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <sys/wait.h>
@@ -8,6 +12,7 @@
 
 int ksd_t_passed, ksd_t_failed, ksd_t_skipped;
 
+/* See t_util.h. */
 int64_t
 ksd_t_now_ns(void)
 {
@@ -17,6 +22,7 @@ ksd_t_now_ns(void)
 	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* See t_util.h. */
 void
 ksd_t_sleep_ms(int ms)
 {
@@ -25,6 +31,7 @@ ksd_t_sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
+/* See t_util.h. */
 int
 ksd_t_reap(pid_t pid)
 {
@@ -36,6 +43,7 @@ ksd_t_reap(pid_t pid)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* See t_util.h. */
 void
 ksd_t_result(bool ok, const char *name)
 {
@@ -47,6 +55,7 @@ ksd_t_result(bool ok, const char *name)
 		ksd_t_failed++;
 }
 
+/* See t_util.h. */
 void
 ksd_t_skip(const char *name, const char *why)
 {
@@ -55,6 +64,7 @@ ksd_t_skip(const char *name, const char *why)
 	ksd_t_skipped++;
 }
 
+/* See t_util.h. */
 int
 ksd_t_summary(void)
 {
@@ -63,6 +73,7 @@ ksd_t_summary(void)
 	return ksd_t_failed == 0 ? 0 : 1;
 }
 
+/* See t_util.h. */
 bool
 ksd_t_status_same(const struct ksd_status *a, const struct ksd_status *b)
 {
@@ -72,6 +83,7 @@ ksd_t_status_same(const struct ksd_status *a, const struct ksd_status *b)
 	       a->handovers == b->handovers;
 }
 
+/* See t_util.h. */
 void
 ksd_t_status_print(const char *what, const struct ksd_status *s)
 {
