@@ -23,7 +23,8 @@
  * It prints the server's resident memory per parked call (the RSS
  * difference over the count; each one is a client connection with its
  * region, a socketpair and a parked call), its anonymous and shared
- * parts, and how long the steps took. The figures are reported, not
+ * parts, the page tables the kernel keeps for the server's mappings of
+ * the regions (not in the RSS), and how long the steps took. The figures are reported, not
  * asserted (the machine is shared): docs/ksockd.md quotes them.
  *
  * Locks: none. Every process here has one thread; the workers and the
@@ -413,7 +414,7 @@ main(int argc, char **argv)
 	struct ksd_status base, st;
 	pid_t server, workers[WORKERS];
 	int up[2], down[WORKERS][2];
-	long rss0, anon0, shm0, rss1, anon1, shm1, threads;
+	long rss0, anon0, shm0, pte0, rss1, anon1, shm1, pte1, threads;
 	struct rlimit rl;
 	int64_t t0, t1, t2;
 	bool ok;
@@ -445,6 +446,7 @@ main(int argc, char **argv)
 	rss0 = proc_status(server, "VmRSS");
 	anon0 = proc_status(server, "RssAnon");
 	shm0 = proc_status(server, "RssShmem");
+	pte0 = proc_status(server, "VmPTE");
 
 	t0 = ksd_t_now_ns();
 	if (pipe(up) < 0)
@@ -481,6 +483,7 @@ main(int argc, char **argv)
 	rss1 = proc_status(server, "VmRSS");
 	anon1 = proc_status(server, "RssAnon");
 	shm1 = proc_status(server, "RssShmem");
+	pte1 = proc_status(server, "VmPTE");
 
 	ksd_t_result(pingpong() == 0, "t_pingpong_while_parked");
 
@@ -520,6 +523,11 @@ main(int argc, char **argv)
 	       "%ld bytes per parked call (anonymous %ld, shared region %ld)\n",
 	       rss0, rss1, (rss1 - rss0) * 1024 / NCONNS,
 	       (anon1 - anon0) * 1024 / NCONNS, (shm1 - shm0) * 1024 / NCONNS);
+	/* Not in the RSS: the kernel's page tables for the regions the
+	 * server maps (one table page per region it touched). */
+	printf("scale: and %ld bytes per parked call of the server's page "
+	       "tables (VmPTE %ld KiB before, %ld KiB after)\n",
+	       (pte1 - pte0) * 1024 / NCONNS, pte0, pte1);
 	printf("scale: %.2f s to connect and park all, %.2f s to ping-pong, "
 	       "release and reap\n", (double)(t1 - t0) / 1e9,
 	       (double)(t2 - t1) / 1e9);
