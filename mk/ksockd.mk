@@ -8,6 +8,11 @@
 #   ksockd-san-check  the same, server and clients under ASan+UBSan
 #   fuzz-ksockd-check the decoder and the calls behind it, 10 s
 #                     (make fuzz: fuzz-ksockd, ten minutes)
+#   ksockd-scale-check 10,000 clients with a call parked each: one
+#                     server thread, memory per parked call (t_scale)
+#   ksockd-diag-check ksockstat --ksockd against known sockets (t_diag)
+#   ksockd-scale-san-check, ksockd-diag-san-check  the same two against
+#                     the ASan+UBSan server
 
 KSOCKD        := $(BUILD)/ksockd
 KSOCKD_SAN    := $(BUILD)/ksockd-san
