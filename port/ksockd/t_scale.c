@@ -36,6 +36,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,16 +96,21 @@ conn_open(struct conn *c)
 			    .msg_control = u.buf,
 			    .msg_controllen = sizeof(u.buf) };
 	struct cmsghdr *cm;
+	socklen_t alen;
 	int memfd;
 
+	/* An abstract name: "@NAME". */
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", server_addr);
+	sun.sun_path[0] = '\0';
+	alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
+			   strlen(server_addr));
 	c->shm = NULL;
 	c->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (c->sock < 0) {
 		perror("t_scale: socket");
 		return -1;
 	}
-	if (connect(c->sock, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+	if (connect(c->sock, (struct sockaddr *)&sun, alen) < 0 ||
 	    send(c->sock, &h, sizeof(h), MSG_NOSIGNAL) != (ssize_t)sizeof(h) ||
 	    recvmsg(c->sock, &m, MSG_CMSG_CLOEXEC) != (ssize_t)sizeof(w)) {
 		perror("t_scale: bootstrap");
@@ -410,7 +416,7 @@ start_server(const char *bin)
 int
 main(int argc, char **argv)
 {
-	static char dir[64], addr[128];
+	static char addr[64];
 	struct ksd_status base, st;
 	pid_t server, workers[WORKERS];
 	int up[2], down[WORKERS][2];
@@ -432,15 +438,12 @@ main(int argc, char **argv)
 			"below %d\n", (long)rl.rlim_max, NCONNS + FD_MARGIN);
 		return 1;
 	}
-	snprintf(dir, sizeof(dir), "/tmp/ksockd-scale.XXXXXX");
-	if (mkdtemp(dir) == NULL)
-		return 1;
-	snprintf(addr, sizeof(addr), "%s/ksockd", dir);
+	/* Abstract: a run that is killed leaves no file behind. */
+	snprintf(addr, sizeof(addr), "@ksockd-scale-%d", (int)getpid());
 	server_addr = addr;
 	server = start_server(argv[1]);
 	if (server < 0 || ksd_status(&base) < 0) {
 		fprintf(stderr, "t_scale: no server\n");
-		rmdir(dir);
 		return 1;
 	}
 	rss0 = proc_status(server, "VmRSS");
@@ -535,7 +538,5 @@ main(int argc, char **argv)
 	ksd_detach();
 	kill(server, SIGTERM);
 	ksd_t_result(ksd_t_reap(server) == 0, "server_stops_clean");
-	unlink(addr);
-	ksd_t_result(rmdir(dir) == 0, "directory_left_empty");
 	return ksd_t_summary();
 }
