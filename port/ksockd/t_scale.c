@@ -8,15 +8,18 @@
  * own over the raw protocol (docs/ksockd.md: connect, hello, the
  * region mapped; one process may hold many clients this way, where the
  * library holds one). Each client makes a socketpair and posts a
- * receive on its first end, which has nothing to read: the server must
- * park it. With every call parked, the runner checks that
+ * receive on its first end, which has nothing to read, or (one in
+ * ACCEPT_EVERY) makes a listener and posts an accept, which has no
+ * connection to take: the server must park it. With every call parked,
+ * the runner checks that
  *
  *   - the server still has exactly one thread (/proc/PID/status);
  *   - another client is still served: the runner (a library client)
  *     plays ping-pong with a forked library client through the server;
  *   - each parked receive completes with its own bytes when its peer
- *     writes (three workers), or is released when its process exits
- *     with the call still parked (the fourth);
+ *     writes, each parked accept with a new descriptor when another
+ *     socket connects (three workers), or the calls are released when
+ *     their process exits with them still parked (the fourth);
  *   - STATUS is back to the baseline afterwards, and the server stops
  *     clean (exit status 0: nothing left allocated).
  *
@@ -64,6 +67,9 @@
 #define NCONNS			(WORKERS * CONNS_PER_WORKER)
 /* Descriptors beyond the clients' that the server and a worker need. */
 #define FD_MARGIN		64
+/* One client in this many parks an accept on a listener of its own,
+ * the others a receive. */
+#define ACCEPT_EVERY		8
 /* Rounds of the ping-pong played while everything is parked. */
 #define PINGPONG_ROUNDS		200
 /* Generous bounds for a loaded 2-CPU machine: they only keep a broken
@@ -75,7 +81,9 @@ static const char *server_addr;
 struct conn {
 	int		 sock;		/* the bootstrap connection */
 	struct ksd_shm	*shm;
-	int		 sv[2];		/* the socketpair in the server */
+	bool		 accepts;	/* an accept parked, not a receive */
+	int		 sv[2];		/* the socketpair in the server, or
+					 * the listener and the connector */
 };
 
 /* -- the raw protocol -- */
@@ -193,17 +201,65 @@ wait_reply(struct conn *c, int slot)
 	return s->rep.ret;
 }
 
-/* The socketpair, then a receive parked on its first end (not waited
- * for: slot 0 stays in the call). */
-static int
-conn_park(struct conn *c)
+/* Posts @slot's request and waits for its reply. */
+static long
+call(struct conn *c, int slot)
 {
-	struct ksd_req *q = req_begin(c, 0, KSD_SOCKETPAIR, -1);
+	return post(c, slot) < 0 ? -EPIPE : wait_reply(c, slot);
+}
+
+/* The request in @slot carries the abstract name of client @i of
+ * @worker's listener. */
+static void
+put_name(struct conn *c, int slot, int worker, int i)
+{
+	struct ksd_req *q = &c->shm->slot[slot].req;
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int n = snprintf(sun.sun_path + 1, sizeof(sun.sun_path) - 1,
+			 "ksockd-scale-%d-%d-%d", (int)getppid(), worker, i);
+
+	q->addrlen = (uint32_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
+				(size_t)n);
+	memcpy(q->inl, &sun, q->addrlen);
+}
+
+/* A listener of its own, then an accept parked on it (not waited for:
+ * slot 0 stays in the call). */
+static int
+park_accept(struct conn *c, int worker, int i)
+{
+	struct ksd_req *q = req_begin(c, 0, KSD_SOCKET, -1);
 	long r;
 
 	q->a[0] = AF_UNIX;
 	q->a[1] = SOCK_STREAM;
-	if (post(c, 0) < 0 || (r = wait_reply(c, 0)) < 0) {
+	c->sv[0] = (int)call(c, 0);
+	q = req_begin(c, 0, KSD_BIND, c->sv[0]);
+	put_name(c, 0, worker, i);
+	r = c->sv[0] < 0 ? -1 : call(c, 0);
+	if (r == 0) {
+		q = req_begin(c, 0, KSD_LISTEN, c->sv[0]);
+		q->a[0] = 1;
+		r = call(c, 0);
+	}
+	if (r < 0) {
+		fprintf(stderr, "t_scale: listener failed (%ld)\n", r);
+		return -1;
+	}
+	req_begin(c, 0, KSD_ACCEPT, c->sv[0]);
+	return post(c, 0);
+}
+
+/* A socketpair, then a receive parked on its first end (not waited
+ * for: slot 0 stays in the call). */
+static int
+park_recv(struct conn *c)
+{
+	struct ksd_req *q = req_begin(c, 0, KSD_SOCKETPAIR, -1);
+
+	q->a[0] = AF_UNIX;
+	q->a[1] = SOCK_STREAM;
+	if (call(c, 0) < 0) {
 		fprintf(stderr, "t_scale: socketpair failed\n");
 		return -1;
 	}
@@ -212,6 +268,39 @@ conn_park(struct conn *c)
 	q = req_begin(c, 0, KSD_RECVMSG, c->sv[0]);
 	q->datalen = 64;
 	return post(c, 0);
+}
+
+static int
+conn_park(struct conn *c, int worker, int i)
+{
+	c->accepts = i % ACCEPT_EVERY == 0;
+	return c->accepts ? park_accept(c, worker, i) : park_recv(c);
+}
+
+/* Another socket connects (slot 1); the parked accept must end with a
+ * new descriptor. */
+static int
+release_accept(struct conn *c, int worker, int i)
+{
+	struct ksd_req *q = req_begin(c, 1, KSD_SOCKET, -1);
+	long r;
+
+	q->a[0] = AF_UNIX;
+	q->a[1] = SOCK_STREAM;
+	c->sv[1] = (int)call(c, 1);
+	req_begin(c, 1, KSD_CONNECT, c->sv[1]);
+	put_name(c, 1, worker, i);
+	if (c->sv[1] < 0 || call(c, 1) != 0) {
+		fprintf(stderr, "t_scale: connect %d/%d failed\n", worker, i);
+		return -1;
+	}
+	r = wait_reply(c, 0);
+	if (r < 0 || r == c->sv[0] || r == c->sv[1]) {
+		fprintf(stderr, "t_scale: parked accept %d/%d ended with %ld\n",
+			worker, i, r);
+		return -1;
+	}
+	return 0;
 }
 
 static void
@@ -223,7 +312,7 @@ conn_text(int worker, int i, char *buf, size_t size)
 /* The peer writes (slot 1); the parked receive must end with exactly
  * those bytes. */
 static int
-conn_release(struct conn *c, int worker, int i)
+release_recv(struct conn *c, int worker, int i)
 {
 	char text[64];
 	size_t len;
@@ -247,6 +336,13 @@ conn_release(struct conn *c, int worker, int i)
 		return -1;
 	}
 	return 0;
+}
+
+static int
+conn_release(struct conn *c, int worker, int i)
+{
+	return c->accepts ? release_accept(c, worker, i) :
+			    release_recv(c, worker, i);
 }
 
 static void
@@ -277,7 +373,8 @@ worker(int id, int up, int down)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	raise_nofile();
 	for (int i = 0; i < CONNS_PER_WORKER; i++) {
-		if (conn_open(&conns[i]) < 0 || conn_park(&conns[i]) < 0) {
+		if (conn_open(&conns[i]) < 0 ||
+		    conn_park(&conns[i], id, i) < 0) {
 			fprintf(stderr, "t_scale: worker %d: client %d\n", id, i);
 			return 1;
 		}
@@ -520,8 +617,9 @@ main(int argc, char **argv)
 	threads = proc_status(server, "Threads");
 	ksd_t_result(threads == 1, "t_still_one_thread");
 
-	printf("scale: %d parked calls (a client, its region, a socketpair "
-	       "and a receive each), server threads %ld\n", NCONNS, threads);
+	printf("scale: %d parked calls (a client and its region each, with "
+	       "a socketpair and a receive, or one in %d a listener and an "
+	       "accept), server threads %ld\n", NCONNS, ACCEPT_EVERY, threads);
 	printf("scale: server RSS %ld KiB before, %ld KiB with all parked: "
 	       "%ld bytes per parked call (anonymous %ld, shared region %ld)\n",
 	       rss0, rss1, (rss1 - rss0) * 1024 / NCONNS,
