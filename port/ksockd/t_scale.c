@@ -223,17 +223,27 @@ put_name(struct conn *c, int slot, int worker, int i)
 	memcpy(q->inl, &sun, q->addrlen);
 }
 
+/* A new AF_UNIX stream socket, made through @slot: its descriptor or
+ * -errno. */
+static int
+new_socket(struct conn *c, int slot)
+{
+	struct ksd_req *q = req_begin(c, slot, KSD_SOCKET, -1);
+
+	q->a[0] = AF_UNIX;
+	q->a[1] = SOCK_STREAM;
+	return (int)call(c, slot);
+}
+
 /* A listener of its own, then an accept parked on it (not waited for:
  * slot 0 stays in the call). */
 static int
 park_accept(struct conn *c, int worker, int i)
 {
-	struct ksd_req *q = req_begin(c, 0, KSD_SOCKET, -1);
+	struct ksd_req *q;
 	long r;
 
-	q->a[0] = AF_UNIX;
-	q->a[1] = SOCK_STREAM;
-	c->sv[0] = (int)call(c, 0);
+	c->sv[0] = new_socket(c, 0);
 	q = req_begin(c, 0, KSD_BIND, c->sv[0]);
 	put_name(c, 0, worker, i);
 	r = c->sv[0] < 0 ? -1 : call(c, 0);
@@ -282,12 +292,9 @@ conn_park(struct conn *c, int worker, int i)
 static int
 release_accept(struct conn *c, int worker, int i)
 {
-	struct ksd_req *q = req_begin(c, 1, KSD_SOCKET, -1);
 	long r;
 
-	q->a[0] = AF_UNIX;
-	q->a[1] = SOCK_STREAM;
-	c->sv[1] = (int)call(c, 1);
+	c->sv[1] = new_socket(c, 1);
 	req_begin(c, 1, KSD_CONNECT, c->sv[1]);
 	put_name(c, 1, worker, i);
 	if (c->sv[1] < 0 || call(c, 1) != 0) {
