@@ -56,6 +56,9 @@
 
 /* How long a new connection may take to say hello. */
 #define KSD_HELLO_NS	(2 * 1000000000LL)
+/* Connections waiting to be accepted: bursts of clients starting at
+ * once wait in it rather than being refused. */
+#define KSD_BOOTSTRAP_BACKLOG	128
 /* Clients of one uid at once, unless --max-clients-per-user says. */
 #define KSD_CLIENTS_PER_UID	1024
 
@@ -367,25 +370,64 @@ raise_nofile(void)
 	}
 }
 
+/*
+ * A path name appears only once its socket listens: the socket is bound
+ * to a temporary name beside it ("PATH.PID"), listens, and is then
+ * linked under PATH, which fails as bind would when PATH is taken. A
+ * client that waits for the path to exist can connect at once, never
+ * in between a bind and a listen (ECONNREFUSED). A path too long for
+ * the temporary name is bound directly.
+ */
+static int
+bind_listen(int fd, const struct sockaddr_un *sun, socklen_t alen)
+{
+	return bind(fd, (const struct sockaddr *)sun, alen) < 0 ||
+	       listen(fd, KSD_BOOTSTRAP_BACKLOG) < 0 ? -1 : 0;
+}
+
+static int
+bind_and_listen(int fd, const char *name, size_t len)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int n, err;
+
+	memcpy(sun.sun_path, name, len);
+	if (name[0] == '@') {
+		sun.sun_path[0] = '\0';
+		return bind_listen(fd, &sun, (socklen_t)(offsetof(struct
+				   sockaddr_un, sun_path) + len));
+	}
+	n = snprintf(sun.sun_path, sizeof(sun.sun_path), "%s.%d", name,
+		     (int)getpid());
+	if (n < 0 || (size_t)n >= sizeof(sun.sun_path)) {
+		snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", name);
+		return bind_listen(fd, &sun, sizeof(sun));
+	}
+	if (bind_listen(fd, &sun, sizeof(sun)) < 0) {
+		err = errno;
+		unlink(sun.sun_path);	/* bound, but not listening */
+		errno = err;
+		return -1;
+	}
+	err = link(sun.sun_path, name) < 0 ? errno : 0;
+	unlink(sun.sun_path);
+	/* A name taken is what bind would have said. */
+	errno = err == EEXIST ? EADDRINUSE : err;
+	return err != 0 ? -1 : 0;
+}
+
 static int
 listen_on(const char *name)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	size_t len = strlen(name);
-	socklen_t alen;
 	int fd;
 
-	if (len == 0 || len >= sizeof(sun.sun_path)) {
+	if (len == 0 || len >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
 		fprintf(stderr, "ksockd: bad address\n");
 		return -1;
 	}
-	memcpy(sun.sun_path, name, len);
-	if (name[0] == '@')
-		sun.sun_path[0] = '\0';
-	alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, alen) < 0 ||
-	    listen(fd, 128) < 0) {
+	if (fd < 0 || bind_and_listen(fd, name, len) < 0) {
 		perror("ksockd");
 		if (fd >= 0)
 			close(fd);
