@@ -165,6 +165,22 @@ struct bench_scn {
 extern const struct bench_scn bench_scns[];
 extern const size_t bench_nscns;
 
+/* -- bench_util.c: what bench.c and bench_ksockd.c share -- */
+
+/* Longer than any run can take on a slow machine, short enough for CI. */
+#define BENCH_WATCHDOG_SECONDS	60
+/* Most samples bench_median() takes. */
+#define BENCH_MAX_SAMPLES	32
+
+/* SIGALRM ends the program, naming @prog and the run being watched. */
+void	bench_watchdog_install(const char *prog);
+/* Watches the run @what for BENCH_WATCHDOG_SECONDS; NULL: stop. */
+void	bench_watch(const char *what);
+/* The median of @n samples (NAN for none, or more than the most). */
+double	bench_median(const double *v, int n);
+/* Whether @id is in the comma-separated @list (NULL: every id is). */
+bool	bench_selected(const char *list, const char *id);
+
 /* Monotonic time in nanoseconds. */
 int64_t	bench_now_ns(void);
 /* Fills r->err and returns -1. */

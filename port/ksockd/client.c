@@ -1587,3 +1587,29 @@ ksd_detach(void)
 	pthread_mutex_unlock(&state.lock);
 	return n < 0 ? -1 : 0;
 }
+
+/* See ksd.h. */
+ssize_t
+ksd_diag(uint64_t from, void *buf, size_t len, uint64_t *next)
+{
+	struct ksd_rep rep;
+	struct ksd_req *q;
+	long n;
+	int i;
+
+	q = begin(&i, KSD_DIAG, -1);
+	if (q == NULL)
+		return fail(-EBADF);
+	q->a[0] = (int32_t)(uint32_t)from;
+	q->a[1] = (int32_t)(uint32_t)(from >> 32);
+	q->datalen = (uint32_t)(len < KSD_DATA_MAX ? len : KSD_DATA_MAX);
+	n = post(i, &rep);
+	if (n > (long)q->datalen)
+		n = -EPROTO;	/* more than the room we gave */
+	if (n >= 0) {
+		memcpy(buf, win(i), (size_t)n);
+		*next = rep.token;
+	}
+	slot_give(i);
+	return n < 0 ? fail(n) : n;
+}

@@ -63,6 +63,14 @@ pid_t	ksd_fork(void);
 int	ksd_execve(const char *path, char *const argv[], char *const envp[]);
 /* What the server holds (for tests). */
 int	ksd_status(struct ksd_status *st);
+/*
+ * One page of the server's socket listing (KSD_DIAG, for ksockstat):
+ * ksock's diag wire format, the sockets from id @from on, each with the
+ * pids holding it, into @buf (@len bytes; a window's worth suffices).
+ * *@next: the id to ask from next, 0 when the listing is complete.
+ * Returns the bytes, or -1/errno (EMSGSIZE: @len holds no socket).
+ */
+ssize_t	ksd_diag(uint64_t from, void *buf, size_t len, uint64_t *next);
 
 /*
  * ppoll(2) over ksockd descriptors (@fds, @n) and kernel descriptors

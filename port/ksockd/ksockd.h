@@ -48,6 +48,10 @@ struct ksd_client {
 	int		 bell_fd[KSD_BELL_FDS];	/* [S] */
 	int		 nbell_fd;		/* [S] */
 	bool		 bell_trunc;		/* [S] */
+	/* main.c's queue of connections whose hello is awaited, oldest
+	 * first (so the late ones are found without a walk of all). */
+	struct ksd_client *hello_next, *hello_prev;	/* [S] */
+	bool		 on_hello_queue;	/* [S] */
 };
 
 /* A request after the decoder: every field checked against its bounds. */
@@ -104,6 +108,15 @@ struct ksd_client *ksd__first_client(void);
 void	ksd__handovers_free(void);
 /* What the server holds. */
 void	ksd__status(struct ksd_status *st);
+/*
+ * KSD_DIAG (diag.c): a page of the server's socket listing, with the
+ * pids of the processes holding each socket, written to @win (k->datalen
+ * bytes of room). Returns the bytes written, or -KS_ENOMEM,
+ * -KS_EMSGSIZE (not even one socket fits); rep->token: the id to go
+ * on from, 0 at the end.
+ */
+long	ksd__diag(struct ksd_client *caller, const struct ksd_call *k,
+		  unsigned char *win, struct ksd_rep *rep);
 /* Objects ksockd allocated and has not freed. */
 long	ksd__objects(void);
 /* Makes the @n-th allocation of a ksockd object from now fail (0: off),

@@ -83,6 +83,11 @@ enum ksd_label {
 				 * kernel socketpair; it keeps one end and
 				 * sends the other on the bootstrap
 				 * connection (SCM_RIGHTS) before it replies */
+	KSD_DIAG,		/* a0, a1: the lowest socket id wanted (low,
+				 * high 32 bits), datalen: room; reply: ret
+				 * bytes of ksock's diag wire format at
+				 * window[0], token: the id to go on from
+				 * (0: the rest was listed) */
 	KSD_LABEL_END
 };
 

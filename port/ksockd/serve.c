@@ -65,6 +65,9 @@ struct ksd_park {
 	bool		 ready;			/* on the ready list */
 	struct ksd_park	*next_ready;
 	struct ksd_park	*next, *prev;		/* all parked calls */
+	/* On the timed list: a deadline or a timeout is set. */
+	bool		 timed;
+	struct ksd_park	*timed_next, *timed_prev;
 };
 
 /* A FORK or EXEC hand-over: a copy of a descriptor table waiting for
@@ -79,6 +82,10 @@ struct ksd_handover {
 
 static struct ksd_park *parked;		/* [S] */
 static struct ksd_park *ready_head;	/* [S] */
+/* The parked calls with a deadline or a timeout, the only ones the
+ * loop's timer looks at: calls that wait for their socket alone cost
+ * nothing per turn of the loop, however many there are. */
+static struct ksd_park *timed_head;	/* [S] */
 static struct ksd_handover *handovers;	/* [S] */
 static unsigned nhandovers;		/* [S] */
 static struct ksd_client *clients;	/* [S] */
@@ -159,6 +166,7 @@ ksd__decode(const struct ksd_req *req, struct ksd_call *out)
 		break;
 	case KSD_GETSOCKOPT:
 	case KSD_SETSOCKOPT:
+	case KSD_DIAG:		/* datalen: room for the listing */
 		break;
 	case KSD_POLL:
 		if (req->a[0] < 0 || req->a[0] > KSD_POLL_MAX)
@@ -1181,6 +1189,8 @@ run(struct ksd_park *p, struct ksd_rep *rep, bool first)
 	}
 	case KSD_NOTIFY:
 		return do_notify(c, p->slot);
+	case KSD_DIAG:
+		return ksd__diag(c, k, window(c, p->slot), rep);
 	}
 
 	/* The calls on one socket. */
@@ -1285,6 +1295,42 @@ park_unlink(struct ksd_park *p)
 	p->next = p->prev = NULL;
 }
 
+static void
+timed_del(struct ksd_park *p)
+{
+	if (!p->timed)
+		return;
+	if (p->timed_prev != NULL)
+		p->timed_prev->timed_next = p->timed_next;
+	else
+		timed_head = p->timed_next;
+	if (p->timed_next != NULL)
+		p->timed_next->timed_prev = p->timed_prev;
+	p->timed_next = p->timed_prev = NULL;
+	p->timed = false;
+}
+
+/* Puts @p on the timed list when it has a deadline or a timeout, takes
+ * it off when it has neither. */
+static void
+timed_update(struct ksd_park *p)
+{
+	bool want = p->deadline >= 0 || p->timeout_at >= 0;
+
+	if (want == p->timed)
+		return;
+	if (!want) {
+		timed_del(p);
+		return;
+	}
+	p->timed = true;
+	p->timed_prev = NULL;
+	p->timed_next = timed_head;
+	if (timed_head != NULL)
+		timed_head->timed_prev = p;
+	timed_head = p;
+}
+
 /*
  * Drops @p: off every list, its entries removed, its files put. The
  * entries go first and the ready list after them: putting a file may
@@ -1298,6 +1344,7 @@ park_free(struct ksd_park *p)
 		park_unlink(p);
 		nparked--;
 	}
+	timed_del(p);
 	for (uint32_t i = 0; i < p->npoll; i++)
 		if (p->pfile[i] != NULL)
 			ks_poll_remove(&p->ppe[i]);
@@ -1394,6 +1441,7 @@ attempt(struct ksd_park *p, bool first)
 			parked = p;
 			nparked++;
 		}
+		timed_update(p);
 		return;
 	}
 	p->rep.ret = r;
@@ -1555,7 +1603,7 @@ ksd__next_deadline(void)
 {
 	int64_t next = -1;
 
-	for (struct ksd_park *p = parked; p != NULL; p = p->next) {
+	for (struct ksd_park *p = timed_head; p != NULL; p = p->timed_next) {
 		if (p->deadline >= 0 && (next < 0 || p->deadline < next))
 			next = p->deadline;
 		if (p->timeout_at >= 0 && (next < 0 || p->timeout_at < next))
@@ -1573,7 +1621,7 @@ ksd__expire(int64_t now)
 {
 	struct ksd_handover **hp = &handovers, *h;
 
-	for (struct ksd_park *p = parked; p != NULL; p = p->next) {
+	for (struct ksd_park *p = timed_head; p != NULL; p = p->timed_next) {
 		if ((p->deadline < 0 || p->deadline > now) &&
 		    !timed_out(p, now))
 			continue;
