@@ -84,6 +84,10 @@ struct bench_ops {
 	long	(*mem_allocs)(void);
 	/* Open descriptors of the calling thread's table, or -1 (unknown). */
 	int	(*fd_count)(void);
+	/* For the AF_INET/AF_INET6 scenarios (bench_inet.c). */
+	int	(*getsockname)(int fd, struct sockaddr *addr, socklen_t *len);
+	int	(*setsockopt)(int fd, int level, int name, const void *val,
+			      socklen_t len);
 };
 
 /* Storage for one thread of either side. */
@@ -160,10 +164,35 @@ struct bench_scn {
 	enum bench_target target;
 	double		 goal, goal2;
 	const char	*base;		/* BENCH_SCALE_GE: id of the base row */
+	int		 family;	/* 0: AF_UNIX; AF_INET or AF_INET6: the
+					   side's loopback (bench_inet.c) */
+	int		 window;	/* UDP rate: datagrams per ack */
 };
 
 extern const struct bench_scn bench_scns[];
 extern const size_t bench_nscns;
+
+/* -- AF_INET / AF_INET6 on each side's loopback (bench_inet.c) -- */
+
+/*
+ * A connected pair of s->family and s->type on the side's loopback, in
+ * @sv (TCP: the connecting end, then the accepted one; UDP: two sockets
+ * connected to each other); with @nodelay, TCP_NODELAY on both ends.
+ * Returns 0, or -1 with r->err set and nothing left open.
+ */
+int	bench_inet_pair(const struct bench_ops *ops, const struct bench_scn *s,
+			bool nodelay, int sv[2], struct bench_result *r);
+/*
+ * A TCP listener of @family bound to the loopback's port 0, with its
+ * address in *@ss, *@len. Returns the descriptor, or -1 with r->err set.
+ */
+int	bench_inet_listener(const struct bench_ops *ops, int family,
+			    int backlog, struct sockaddr_storage *ss,
+			    socklen_t *len, struct bench_result *r);
+/* UDP datagrams per second, in windows of s->window (bench_inet.c). */
+int	bench_run_udp_rate(const struct bench_ops *ops,
+			   const struct bench_scn *s, long n,
+			   struct bench_result *r);
 
 /* Monotonic time in nanoseconds. */
 int64_t	bench_now_ns(void);

@@ -8,7 +8,7 @@
 #                        check; about a second)
 
 BENCH_DIR  := $(BUILD)/bench
-BENCH_SRCS := bench/bench.c bench/bench_ops.c bench/bench_scn.c
+BENCH_SRCS := bench/bench.c bench/bench_ops.c bench/bench_scn.c bench/bench_inet.c
 BENCH_BIN  := $(BENCH_DIR)/bench
 # The unmodified C program of the "(run)" rows, and what runs it on ksock
 # (spelt out: mk/preload.mk comes after this file).
