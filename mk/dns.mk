@@ -107,3 +107,42 @@ dns-fuzz: $(DNS_DIR)/fuzz-wire
 
 dns-bench: $(DNS_DIR)/bench
 	taskset -c 0 $(DNS_DIR)/bench $(DNS_TESTDATA)
+
+# The resolver over ksock's own UDP and TCP (port/hosted/dns_ksock.c,
+# tests/dns/test_ksock.c): against nsd through ksock's loopback (a bridge
+# in the test relays to Linux's), and across the TAP link in a network
+# namespace of the test's own once ksock has one (KS_TEST_TAP: set when
+# posix.h declares ksp_inet_tap_attach; until then those tests skip).
+DNS_KSOCK_TEST := tests/dns/test_ksock.c tests/dns/harness.c tests/dns/servers.c
+DNS_KSOCK_TAP  := -DKS_TEST_TAP=$(if $(shell grep -l ksp_inet_tap_attach include/ksock/posix.h 2>/dev/null),1,0)
+
+CHECK_TARGETS += dns-check-ksock
+.PHONY: dns-check-ksock dns-check-ksock-plain dns-check-ksock-asan dns-check-ksock-tsan
+
+$(DNS_DIR)/test-ksock: $(DNS_KSOCK_TEST) $(DNS_TEST_HDRS) $(DNS_DIR)/libksdns.a $(LIBKSOCK)
+	$(CC) $(HOSTED_CFLAGS) $(DNS_KSOCK_TAP) -Itests/dns $(DNS_KSOCK_TEST) \
+	    $(DNS_DIR)/libksdns.a $(LIBKSOCK) -o $@
+
+$(DNS_DIR)/test-ksock-san: $(DNS_KSOCK_TEST) $(DNS_TEST_HDRS) $(DNS_DIR)/libksdns-san.a $(LIBKSOCK_SAN)
+	$(CC) $(HOSTED_CFLAGS) $(SAN_FLAGS) -O1 $(DNS_KSOCK_TAP) -Itests/dns $(DNS_KSOCK_TEST) \
+	    $(DNS_DIR)/libksdns-san.a $(LIBKSOCK_SAN) -o $@
+
+# The bridge thread, the resolver and ksock's own waiting run at once:
+# the same test under ThreadSanitizer, the resolver compiled in.
+$(DNS_DIR)/test-ksock-tsan: $(DNS_KSOCK_TEST) $(DNS_TEST_HDRS) $(DNS_CORE_SRC) $(DNS_HOST_SRC) $(DNS_HDRS) $(LIBKSOCK_TSAN)
+	$(CC) $(HOSTED_CFLAGS) $(TSAN_FLAGS) -O1 $(DNS_KSOCK_TAP) -Itests/dns $(DNS_KSOCK_TEST) \
+	    $(DNS_CORE_SRC) $(DNS_HOST_SRC) $(LIBKSOCK_TSAN) -o $@
+
+dns-check-ksock:
+	@$(MAKE) --no-print-directory -k dns-check-ksock-plain dns-check-ksock-asan \
+	    dns-check-ksock-tsan
+
+dns-check-ksock-plain: $(DNS_DIR)/test-ksock
+	@sh tools/run-suite dns-ksock 180 $(DNS_DIR)/test-ksock $(DNS_TESTDATA)
+
+dns-check-ksock-asan: $(DNS_DIR)/test-ksock-san
+	@sh tools/run-suite dns-ksock-asan 240 $(DNS_DIR)/test-ksock-san $(DNS_TESTDATA)
+
+dns-check-ksock-tsan: $(DNS_DIR)/test-ksock-tsan
+	@TSAN_OPTIONS="halt_on_error=1" \
+	 sh tools/run-suite dns-ksock-tsan 300 $(DNS_DIR)/test-ksock-tsan $(DNS_TESTDATA)
