@@ -10,6 +10,8 @@
 DNS_DIR      := $(BUILD)/dns
 DNS_CORE_SRC := $(wildcard src/dns/*.c)
 DNS_HOST_SRC := $(wildcard port/hosted/dns_*.c)
+# The transport over ksock's own sockets: only with a ksock library.
+DNS_KSOCK_SRC := port/hosted/dns_ksock.c
 DNS_HDRS     := include/ksock/dns.h include/ksock/port.h include/ksock/abi.h \
                 $(wildcard src/dns/*.h)
 DNS_OBJ      := $(patsubst %.c,$(DNS_DIR)/obj/%.o,$(DNS_CORE_SRC) $(DNS_HOST_SRC))
@@ -76,7 +78,7 @@ $(DNS_DIR)/bench: bench/dns_bench.c tests/dns/servers.c tests/dns/harness.c $(DN
 
 $(DNS_DIR)/test-servers-tsan: tests/dns/test_servers.c $(DNS_TEST_COMMON) $(DNS_TEST_HDRS) $(DNS_CORE_SRC) $(DNS_HOST_SRC) $(DNS_HDRS)
 	$(CC) $(HOSTED_CFLAGS) $(TSAN_FLAGS) -O1 -Itests/dns tests/dns/test_servers.c $(DNS_TEST_COMMON) \
-	    $(DNS_CORE_SRC) $(DNS_HOST_SRC) -lresolv -o $@
+	    $(DNS_CORE_SRC) $(filter-out $(DNS_KSOCK_SRC),$(DNS_HOST_SRC)) -lresolv -o $@
 
 DNS_TESTDATA := tests/dns/data
 
