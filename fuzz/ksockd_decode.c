@@ -8,7 +8,10 @@
  * n-th allocation from there on fail (ksp_alloc_fail_at), and n / 64,
  * when not 0, ksockd's own (a parked call, a poll's arrays, a
  * hand-over), so the failure paths are fuzzed too. Records are
- *   1 byte         bit 3: which client; bits 0-2: the slot
+ *   1 byte         bit 3: which client; bits 0-2: the slot; bit 4:
+ *                  after the request, a CANCEL doorbell for the slot
+ *                  (bit 5: with KSD_BELL_RESTART), as a signal in the
+ *                  client rings it
  *   struct ksd_req the request, as a client would write it (any bytes)
  *   2 bytes        n: its low 15 bits a length, then that many bytes
  *                  copied to the start of the slot's window (data,
@@ -78,6 +81,19 @@ abstract_only(struct ksd_req *q)
 		q->inl[2] = 0;
 }
 
+/* A CANCEL doorbell for @slot: a parked call ends (or, restarted,
+ * stays); an answered one is left alone. Never a protocol error. */
+static void
+cancel_bell(struct ksd_client *c, unsigned slot, bool restart)
+{
+	uint32_t bell = slot | KSD_BELL_CANCEL |
+			(restart ? KSD_BELL_RESTART : 0);
+
+	if (ksd__bell(c, bell) < 0)
+		abort();
+	ksd__run_ready();
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -90,7 +106,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ksd__obj_fail_at(data[0] / 64);
 
 	while (size - off >= 1 + sizeof(struct ksd_req) + 2) {
-		unsigned who = (data[off] >> 3) & 1, slot = data[off] & 7;
+		unsigned rec = data[off];
+		unsigned who = (rec >> 3) & 1, slot = rec & 7;
 		struct ksd_req q;
 		uint16_t n;
 
@@ -116,6 +133,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			c[who] = client((int)who);
 		}
 		ksd__run_ready();
+		if (rec & 0x10)
+			cancel_bell(c[who], slot, (rec & 0x20) != 0);
 	}
 	ksp_alloc_fail_at(0);
 	ksd__obj_fail_at(0);

@@ -16,7 +16,9 @@ LWIP_FILES := core/def.c core/inet_chksum.c core/init.c core/ip.c \
               core/tcp_in.c core/tcp_out.c core/udp.c core/timeouts.c \
               core/ipv4/ip4.c core/ipv4/ip4_addr.c core/ipv4/icmp.c \
               core/ipv6/ip6.c core/ipv6/ip6_addr.c core/ipv6/icmp6.c \
-              core/ipv6/nd6.c core/ipv6/inet6.c
+              core/ipv6/nd6.c core/ipv6/inet6.c \
+              core/ipv4/etharp.c core/ipv4/ip4_frag.c core/ipv6/ethip6.c \
+              core/ipv6/ip6_frag.c netif/ethernet.c
 LWIP_SRCS := $(LWIP_FILES:%=$(LWIP_DIR)/%)
 LWIP_OBJS := $(LWIP_FILES:%.c=$(BUILD)/lwip/obj/%.o)
 LWIP_INC  := -Isrc/inet/lwip -I$(LWIP_DIR)/include
@@ -108,3 +110,43 @@ fuzz-inet-check: $(FUZZ_INET)
 
 fuzz-inet: $(FUZZ_INET)
 	sh fuzz/run-fuzz.sh $(FUZZ_INET) 600 fuzz/inet-seeds
+
+# Interoperation with the Linux kernel's TCP/IP over a TAP link in a
+# network namespace of each test's own (tests/inet, docs/inet.md "The
+# link"). The program plays both ends: libc for Linux's, the POSIX
+# personality for ksock's; the conformance harness, built for ksock,
+# runs each case in a child with a fresh ksock and checks that nothing
+# is left allocated or open. Plain, under ASan+UBSan and under TSan (the
+# reader thread and the test's threads share the stack). Needs root and
+# /dev/net/tun; without them every case is skipped with the reason.
+INET_T_SRCS := tests/inet/interop.c tests/inet/netns.c
+INET_T_HDRS := tests/inet/netns.h $(CONFORM_HDRS)
+INET_T_BIN  := $(BUILD)/inet/interop
+INET_T_SAN  := $(BUILD)/inet/interop-san
+INET_T_TSAN := $(BUILD)/inet/interop-tsan
+INET_T_CC    = $(CC) $(CONFORM_CFLAGS) -Itests/inet
+# harness.c is the ksock build of the harness; the test itself calls
+# both libc and ksp_* by name, so it is compiled without TH_KSOCK.
+$(INET_T_BIN): $(INET_T_SRCS) $(INET_T_HDRS) $(LIBKSOCK)
+	@mkdir -p $(dir $@)
+	$(INET_T_CC) -DTH_KSOCK -c tests/conform/harness.c -o $@-harness.o
+	$(INET_T_CC) -o $@ $(INET_T_SRCS) $@-harness.o $(LIBKSOCK)
+$(INET_T_SAN): $(INET_T_SRCS) $(INET_T_HDRS) $(LIBKSOCK_SAN)
+	@mkdir -p $(dir $@)
+	$(INET_T_CC) $(SAN_FLAGS) -DTH_KSOCK -c tests/conform/harness.c -o $@-harness.o
+	$(INET_T_CC) $(SAN_FLAGS) -o $@ $(INET_T_SRCS) $@-harness.o $(LIBKSOCK_SAN)
+$(INET_T_TSAN): $(INET_T_SRCS) $(INET_T_HDRS) $(LIBKSOCK_TSAN)
+	@mkdir -p $(dir $@)
+	$(INET_T_CC) $(TSAN_FLAGS) -DTH_KSOCK -c tests/conform/harness.c -o $@-harness.o
+	$(INET_T_CC) $(TSAN_FLAGS) -o $@ $(INET_T_SRCS) $@-harness.o $(LIBKSOCK_TSAN)
+
+ALL_TARGETS   += $(INET_T_BIN)
+CHECK_TARGETS += inet-interop inet-interop-san inet-interop-tsan
+.PHONY: inet-interop inet-interop-san inet-interop-tsan
+inet-interop: $(INET_T_BIN)
+	@tools/run-suite inet-interop 900 $<
+inet-interop-san: $(INET_T_SAN)
+	@tools/run-suite inet-interop-san 1200 $<
+inet-interop-tsan: $(INET_T_TSAN)
+	@TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+	 tools/run-suite inet-interop-tsan 1500 $<

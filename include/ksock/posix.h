@@ -164,6 +164,31 @@ mode_t	ksp_umask(mode_t mask);
 int	ksp_unshare(int flags);
 int	ksp_setns(int fd, int nstype);
 
+/* -- ksock's TCP/IP on a TAP link (port/hosted/tap.c, docs/inet.md) -- */
+
+/*
+ * Attaches ksock's TCP/IP to the existing TAP device @ifname in the
+ * calling thread's network namespace: an Ethernet interface with a random
+ * locally administered MAC and the addresses @v4cidr ("10.77.0.2/24")
+ * and @v6cidr ("fd77::2/64"; the prefix must be 64), either of which may
+ * be NULL, up at once; its subnets are the only routes besides the
+ * loopback. One host thread reads frames and drives the stack's timers
+ * until ksp_inet_tap_detach(). Starts ksock (ksp_init) if needed.
+ * Returns 0, or -1 with errno: EINVAL (a bad or missing address, a bad
+ * name), ENODEV (no such device), EBUSY (a link is attached, or the
+ * device is in use), ENOMEM, EPERM, or what opening /dev/net/tun gives.
+ */
+int	ksp_inet_tap_attach(const char *ifname, const char *v4cidr,
+			    const char *v6cidr);
+
+/*
+ * Stops the reader thread, removes the interface (connections bound to
+ * its addresses are aborted) and closes the device; nothing stays
+ * allocated once no AF_INET socket is left. Returns 0, or -1/ENODEV when
+ * nothing is attached.
+ */
+int	ksp_inet_tap_detach(void);
+
 /* -- the POSIX personality: -1 and errno on failure -- */
 
 int	ksp_socket(int domain, int type, int protocol);

@@ -12,8 +12,17 @@
  * that runs no ksock of its own gets the hosted port's table for that
  * (ks_init() with nothing else started).
  *
+ * Signals: a handler that interrupts the wait for a reply makes the
+ * library ring the slot's CANCEL doorbell, saying whether the handler
+ * had SA_RESTART (the interrupt hook's answer); the server then ends the
+ * call as Linux would, or leaves it parked (the restart), and the thread
+ * waits for the reply either way (docs/ksockd.md, "Signals").
+ *
  * Locks: state.lock guards attaching and detaching; slots are taken
- * with an atomic bitmap, one per thread inside a call.
+ * with an atomic bitmap, one per thread inside a call; the thread that
+ * holds a slot owns its notifier (state.notify[i]); notify_lock keeps
+ * one KSD_NOTIFY at a time, so the descriptor that comes on the
+ * bootstrap socket is the one asked for; sig_lock guards sig_act.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -45,7 +55,13 @@ static struct {
 	char		 addr[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	_Atomic uint32_t free_slots;	/* bit i: slot i is free */
 	_Atomic uint64_t seq;
-} state = { PTHREAD_MUTEX_INITIALIZER, -1, NULL, 0, "", 0, 0 };
+	/* KSD_NOTIFY: the client's end of each slot's notifier, valid
+	 * when its bit is set in has_notify [slot owner]. */
+	int		 notify[KSD_SLOTS];
+	uint32_t	 has_notify;
+} state = { PTHREAD_MUTEX_INITIALIZER, -1, NULL, 0, "", 0, 0, { 0 }, 0 };
+
+static pthread_mutex_t notify_lock = PTHREAD_MUTEX_INITIALIZER;
 
 #define ALL_SLOTS	((uint32_t)((1u << KSD_SLOTS) - 1))
 
@@ -176,9 +192,21 @@ ksd_attach(const char *addr)
 	return err < 0 ? (int)fail(err) : 0;
 }
 
+/* Closes the process's notifiers (detach, and a forked child, whose
+ * copies lead to the parent's slots). */
+static void
+notifiers_close(void)
+{
+	for (int i = 0; i < KSD_SLOTS; i++)
+		if (state.has_notify & (1u << i))
+			close(state.notify[i]);
+	state.has_notify = 0;
+}
+
 static void
 detach_local(void)
 {
+	notifiers_close();
 	if (state.shm != NULL)
 		munmap(state.shm, state.size);
 	if (state.sock >= 0)
@@ -223,6 +251,149 @@ server_gone(void)
 	return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR));
 }
 
+/* -- signals -- */
+
+/*
+ * What the default interrupt hook knows: the handlers that ran on this
+ * thread since the current call began, through the trampoline that
+ * ksd_sigaction() installs. [thread]
+ */
+static _Thread_local bool sig_seen, sig_norestart;
+
+/* The handlers installed through ksd_sigaction(), as the program gave
+ * them [sig_lock for writes; the trampoline reads]. */
+static struct sigaction sig_act[NSIG];
+static pthread_mutex_t sig_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* See ksd.h. */
+int
+ksd_intr_restarts(void)
+{
+	int r = sig_seen ? !sig_norestart : 1;
+
+	sig_seen = sig_norestart = false;
+	return r;
+}
+
+static int (*_Atomic intr_hook)(void) = ksd_intr_restarts;
+
+/* See ksd.h. */
+void
+ksd_set_intr_hook(int (*hook)(void))
+{
+	atomic_store(&intr_hook, hook != NULL ? hook : ksd_intr_restarts);
+}
+
+/* Every handler installed through ksd_sigaction() runs through here,
+ * which notes whether it restarts calls, then runs it. errno is the
+ * handler's business, as without the trampoline. */
+static void
+trampoline(int sig, siginfo_t *si, void *uc)
+{
+	struct sigaction *a = &sig_act[sig];
+
+	sig_seen = true;
+	if (!(a->sa_flags & SA_RESTART))
+		sig_norestart = true;
+	if (a->sa_flags & SA_SIGINFO)
+		a->sa_sigaction(sig, si, uc);
+	else
+		a->sa_handler(sig);
+}
+
+/* See ksd.h. */
+int
+ksd_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	struct sigaction k, now;
+	int err;
+
+	if (sig <= 0 || sig >= NSIG)
+		return sigaction(sig, act, old);
+	pthread_mutex_lock(&sig_lock);
+	err = sigaction(sig, NULL, &now);
+	/* The trampoline stands for the program's handler; once the
+	 * kernel reset it (SA_RESETHAND) the kernel's view is the truth. */
+	if (err == 0 && now.sa_sigaction == trampoline)
+		now = sig_act[sig];
+	if (err == 0 && act != NULL) {
+		k = *act;
+		if (!(act->sa_flags & SA_SIGINFO) &&
+		    (act->sa_handler == SIG_DFL || act->sa_handler == SIG_IGN)) {
+			err = sigaction(sig, &k, NULL);
+		} else {
+			sig_act[sig] = *act;
+			k.sa_sigaction = trampoline;
+			k.sa_flags |= SA_SIGINFO;
+			err = sigaction(sig, &k, NULL);
+		}
+	}
+	pthread_mutex_unlock(&sig_lock);
+	if (err == 0 && old != NULL)
+		*old = now;
+	return err;
+}
+
+/* -- waiting for a reply -- */
+
+/* Rings @i's doorbell for the request already in the slot. Returns 0,
+ * or -ECONNRESET when there is no server. */
+static long
+ring(int i)
+{
+	struct ksd_slot *s = &state.shm->slot[i];
+	struct ksd_bell b = { (uint32_t)i };
+
+	s->req.seq = atomic_fetch_add(&state.seq, 1) + 1;
+	/* Handlers that ran before this call do not decide for it. */
+	sig_seen = sig_norestart = false;
+	atomic_store_explicit(&s->state, KSD_POSTED, memory_order_release);
+	if (send(state.sock, &b, sizeof(b), MSG_NOSIGNAL) != (ssize_t)sizeof(b))
+		return -ECONNRESET;
+	return 0;
+}
+
+/* The CANCEL doorbell of slot @i (proto.h). */
+static long
+ring_cancel(int i, bool restart)
+{
+	struct ksd_bell b = { (uint32_t)i | KSD_BELL_CANCEL |
+			      (restart ? KSD_BELL_RESTART : 0) };
+
+	if (send(state.sock, &b, sizeof(b), MSG_NOSIGNAL) != (ssize_t)sizeof(b))
+		return -ECONNRESET;
+	return 0;
+}
+
+/*
+ * Waits for slot @i's reply, copied to @rep. A signal handler that
+ * interrupts the wait rings the CANCEL doorbell (when @intr), and the
+ * wait goes on: the server answers, with the call's result, -EINTR or
+ * the bytes moved, or leaves the call parked (a restart). Returns
+ * rep->ret, or -ECONNRESET when the server has gone.
+ */
+static long
+wait_reply(int i, struct ksd_rep *rep, bool intr)
+{
+	struct ksd_slot *s = &state.shm->slot[i];
+	struct timespec tick = { 1, 0 };
+
+	while (atomic_load_explicit(&s->state, memory_order_acquire) !=
+	       KSD_DONE) {
+		if (futex(&s->state, FUTEX_WAIT, KSD_POSTED, &tick) == 0)
+			continue;
+		/* A dead server ends the wait. */
+		if (errno == ETIMEDOUT && server_gone())
+			return -ECONNRESET;
+		if (errno == EINTR && intr &&
+		    ring_cancel(i, atomic_load(&intr_hook)() != 0) < 0)
+			return -ECONNRESET;
+	}
+	memcpy(rep, &s->rep, sizeof(*rep));
+	atomic_store(&s->state, KSD_IDLE);
+	return rep->ret;
+}
+
 /*
  * Posts @req (already in slot @i) and waits for the reply, copied to
  * @rep. Returns rep->ret, or -ENOTCONN / -ECONNRESET when there is no
@@ -231,24 +402,9 @@ server_gone(void)
 static long
 post(int i, struct ksd_rep *rep)
 {
-	struct ksd_slot *s = &state.shm->slot[i];
-	struct ksd_bell b = { (uint32_t)i };
-	struct timespec tick = { 1, 0 };
+	long err = ring(i);
 
-	s->req.seq = atomic_fetch_add(&state.seq, 1) + 1;
-	atomic_store_explicit(&s->state, KSD_POSTED, memory_order_release);
-	if (send(state.sock, &b, sizeof(b), MSG_NOSIGNAL) != (ssize_t)sizeof(b))
-		return -ECONNRESET;
-	while (atomic_load_explicit(&s->state, memory_order_acquire) !=
-	       KSD_DONE) {
-		/* Signals restart the wait; a dead server ends it. */
-		if (futex(&s->state, FUTEX_WAIT, KSD_POSTED, &tick) < 0 &&
-		    errno == ETIMEDOUT && server_gone())
-			return -ECONNRESET;
-	}
-	memcpy(rep, &s->rep, sizeof(*rep));
-	atomic_store(&s->state, KSD_IDLE);
-	return rep->ret;
+	return err < 0 ? err : wait_reply(i, rep, true);
 }
 
 /* A slot for a new request: *@slot, its request zeroed with @label. */
@@ -837,6 +993,203 @@ ksd_poll(struct pollfd *fds, nfds_t n, int timeout)
 	return r < 0 ? (int)fail(r) : (int)r;
 }
 
+/*
+ * Slot @i's notifier (KSD_NOTIFY): made by the server on first use, its
+ * end received on the bootstrap socket, which only this reads (one at a
+ * time: notify_lock). Returns the descriptor, or -errno.
+ */
+static int
+notifier(int i)
+{
+	union {
+		struct cmsghdr	c;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	char one;
+	struct iovec iov = { &one, 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *cm;
+	struct ksd_rep rep;
+	long n;
+	int fd = -1;
+
+	if (state.has_notify & (1u << i))
+		return state.notify[i];
+	pthread_mutex_lock(&notify_lock);
+	memset(&state.shm->slot[i].req, 0, sizeof(struct ksd_req));
+	state.shm->slot[i].req.label = KSD_NOTIFY;
+	state.shm->slot[i].req.fd = -1;
+	n = post(i, &rep);
+	/* The server sent the end before it replied. */
+	if (n == 0 && recvmsg(state.sock, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) == 1 &&
+	    (cm = CMSG_FIRSTHDR(&m)) != NULL && cm->cmsg_level == SOL_SOCKET &&
+	    cm->cmsg_type == SCM_RIGHTS &&
+	    cm->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
+	else if (n == 0)
+		n = -EPROTO;
+	pthread_mutex_unlock(&notify_lock);
+	if (n < 0)
+		return (int)n;
+	state.notify[i] = fd;
+	state.has_notify |= 1u << i;
+	return fd;
+}
+
+/* Empties a notifier of the bytes earlier replies left. */
+static void
+notifier_drain(int fd)
+{
+	char b[16];
+
+	while (recv(fd, b, sizeof(b), MSG_DONTWAIT) > 0)
+		;
+}
+
+/* The kernel entries of a mixed poll, and the notifier after them. */
+static struct pollfd *
+mixed_kernel_set(const struct pollfd *kfds, nfds_t nk, int notify)
+{
+	struct pollfd *k = calloc(nk + 1, sizeof(*k));
+
+	if (k == NULL)
+		return NULL;
+	if (nk > 0 && ksp__copy_from_user(k, kfds, nk * sizeof(*k)) < 0) {
+		free(k);
+		errno = EFAULT;
+		return NULL;
+	}
+	k[nk] = (struct pollfd){ notify, POLLIN, 0 };
+	return k;
+}
+
+/* Writes the revents of @n entries back; returns how many have any. */
+static int
+revents_out(struct pollfd *dst, const struct pollfd *src, nfds_t n)
+{
+	int ready = 0;
+
+	for (nfds_t j = 0; j < n; j++) {
+		if (ksp__copy_to_user(&dst[j].revents, &src[j].revents,
+				      sizeof(short)) < 0)
+			return -EFAULT;
+		if (src[j].revents != 0)
+			ready++;
+	}
+	return ready;
+}
+
+/*
+ * See ksd.h. The ksockd entries go to the server as one POLL request
+ * flagged KSD_F_NOTIFY; the kernel waits in ppoll() on the kernel
+ * entries and the slot's notifier. Whichever comes first ends the wait:
+ * the notifier means the reply is in; anything else (a kernel entry,
+ * the timeout, a signal) rings CANCEL and takes the reply that follows,
+ * which still counts the ksockd entries that were ready by then.
+ */
+int
+ksd_poll_mixed(struct pollfd *fds, nfds_t n, struct pollfd *kfds, nfds_t nk,
+	       const struct timespec *timeout, const sigset_t *sigmask)
+{
+	struct ksd_slot *s;
+	struct ksd_pollfd *w;
+	struct pollfd *k, *ks;
+	struct timespec ts;
+	struct ksd_rep rep;
+	long r, err = 0;
+	struct rlimit lim;
+	int i, nfd, kr = 0, kerr = 0, ready = 0;
+
+	if (n == 0)
+		return ppoll(kfds, nk, timeout, sigmask);
+	/* Linux's bound on a poll set: RLIMIT_NOFILE entries. */
+	if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && n + nk > lim.rlim_cur)
+		return (int)fail(-EINVAL);
+	if (n > KSD_POLL_MAX)
+		return (int)fail(-EINVAL);
+	if (timeout != NULL) {
+		if (ksp__copy_from_user(&ts, timeout, sizeof(ts)) < 0)
+			return (int)fail(-EFAULT);
+		if (ts.tv_sec < 0 || ts.tv_nsec < 0 || ts.tv_nsec >= 1000000000)
+			return (int)fail(-EINVAL);
+	}
+	if (state.sock < 0)
+		return (int)fail(-EBADF);
+	ks = calloc(n, sizeof(*ks));
+	if (ks == NULL)
+		return (int)fail(-ENOMEM);
+	if (ksp__copy_from_user(ks, fds, n * sizeof(*ks)) < 0) {
+		free(ks);
+		return (int)fail(-EFAULT);
+	}
+	i = slot_take();
+	nfd = notifier(i);
+	if (nfd < 0) {
+		err = nfd;
+		goto give;
+	}
+	k = mixed_kernel_set(kfds, nk, nfd);
+	if (k == NULL) {
+		err = -errno;
+		goto give;
+	}
+	s = &state.shm->slot[i];
+	memset(&s->req, 0, sizeof(s->req));
+	s->req.label = KSD_POLL;
+	s->req.flags = KSD_F_NOTIFY;
+	s->req.fd = -1;
+	s->req.a[0] = (int32_t)n;
+	/* The kernel keeps the time; the server's poll waits until it
+	 * is answered or cancelled (a zero timeout is one look). */
+	s->req.a[1] = timeout != NULL && ts.tv_sec == 0 && ts.tv_nsec == 0 ?
+		      0 : -1;
+	w = (struct ksd_pollfd *)(void *)win(i);
+	for (nfds_t j = 0; j < n; j++)
+		w[j] = (struct ksd_pollfd){ ks[j].fd, ks[j].events, 0 };
+	notifier_drain(nfd);
+	err = ring(i);
+	if (err < 0)
+		goto free_k;
+	kr = ppoll(k, nk + 1, timeout != NULL ? &ts : NULL, sigmask);
+	if (kr < 0)
+		kerr = errno;
+	/* The notifier's byte comes with the reply, just before DONE. */
+	if (!(kr > 0 && (k[nk].revents & POLLIN)) &&
+	    atomic_load_explicit(&s->state, memory_order_acquire) != KSD_DONE &&
+	    ring_cancel(i, false) < 0) {
+		err = -ECONNRESET;
+		goto free_k;
+	}
+	r = wait_reply(i, &rep, false);
+	if (r == -EINTR)
+		r = 0;		/* cancelled: none was ready */
+	if (r < 0) {
+		err = r;
+		goto free_k;
+	}
+	for (nfds_t j = 0; j < n; j++)
+		ks[j].revents = r > 0 ? w[j].revents : 0;
+	/* A signal with nothing ready is EINTR, as ppoll's; a kernel
+	 * error is the call's. */
+	if (kr < 0 && (kerr != EINTR || r == 0)) {
+		err = -kerr;
+		goto free_k;
+	}
+	if (kr < 0)
+		memset(k, 0, nk * sizeof(*k));
+	ready = revents_out(fds, ks, n);
+	kr = ready < 0 ? ready : revents_out(kfds, k, nk);
+	err = kr < 0 ? kr : 0;
+free_k:
+	free(k);
+give:
+	slot_give(i);
+	free(ks);
+	return err < 0 ? (int)fail(err) : ready + kr;
+}
+
 int
 ksd_close(int fd)
 {
@@ -888,6 +1241,7 @@ ksd_fork(void)
 	pthread_mutex_lock(&state.lock);
 	munmap(state.shm, state.size);
 	close(state.sock);
+	notifiers_close();
 	state.shm = NULL;
 	state.sock = -1;
 	err = attach(state.addr, rep.token);

@@ -6,13 +6,16 @@
  *
  * Threads: any number may call at once, up to KSD_SLOTS inside a call
  * (the others wait for a slot). A call that blocks in the server holds
- * no server thread. A signal during a call does not end it (the wait
- * is restarted, as with SA_RESTART).
+ * no server thread. A signal handler that interrupts a call ends it as
+ * on Linux (EINTR, or the bytes already moved), or restarts it when it
+ * had SA_RESTART and Linux would restart the call: the library learns
+ * the handler's flags from the interrupt hook (ksd_set_intr_hook).
  */
 #ifndef KSOCK_KSD_H
 #define KSOCK_KSD_H
 
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -60,5 +63,41 @@ pid_t	ksd_fork(void);
 int	ksd_execve(const char *path, char *const argv[], char *const envp[]);
 /* What the server holds (for tests). */
 int	ksd_status(struct ksd_status *st);
+
+/*
+ * ppoll(2) over ksockd descriptors (@fds, @n) and kernel descriptors
+ * (@kfds, @nk) at once: returns how many entries of both arrays have
+ * revents, 0 at @timeout (NULL: none), or -1 with errno (EINTR when a
+ * signal came first and nothing was ready; @sigmask as ppoll's, applied
+ * while waiting). The ksockd entries wait in the server, the kernel
+ * ones in the kernel, and the first to be ready ends both waits.
+ */
+int	ksd_poll_mixed(struct pollfd *fds, nfds_t n, struct pollfd *kfds,
+		       nfds_t nk, const struct timespec *timeout,
+		       const sigset_t *sigmask);
+
+/*
+ * Signals. A handler that interrupts the wait for a reply makes the
+ * library call the interrupt hook, on the interrupted thread, after the
+ * handler ran: it returns non-zero when the handler had SA_RESTART
+ * (the call is then restarted where Linux restarts it), 0 for EINTR.
+ * NULL restores the default, ksd_intr_restarts().
+ */
+void	ksd_set_intr_hook(int (*hook)(void));
+/*
+ * The default hook: whether every handler that ran on this thread
+ * since the current call began, among those installed through
+ * ksd_sigaction(), had SA_RESTART (1 when none of those ran: a handler
+ * the library cannot see restarts, as before hooks). Resets what it
+ * read.
+ */
+int	ksd_intr_restarts(void);
+/*
+ * sigaction(2), with the handler run through a trampoline that notes
+ * its SA_RESTART for ksd_intr_restarts(); @old reports what the program
+ * installed. SIG_DFL and SIG_IGN are installed as they are.
+ */
+int	ksd_sigaction(int sig, const struct sigaction *act,
+		      struct sigaction *old);
 
 #endif /* KSOCK_KSD_H */

@@ -37,6 +37,10 @@ struct ksd_client {
 	bool		 busy[KSD_SLOTS];	/* [S] a request in progress */
 	struct ksd_park	*park[KSD_SLOTS];	/* [S] its parked call */
 	struct ksd_client *next, *prev;	/* [S] all clients */
+	/* KSD_NOTIFY: the server's end of each slot's notifier (a kernel
+	 * socket), or -1; whether the call in the slot asked for it. */
+	int		 notify[KSD_SLOTS];	/* [S] */
+	bool		 notify_want[KSD_SLOTS];	/* [S] */
 };
 
 /* A request after the decoder: every field checked against its bounds. */

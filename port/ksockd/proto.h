@@ -79,6 +79,10 @@ enum ksd_label {
 	KSD_EXEC,		/* close-on-exec closed; reply: token */
 	KSD_EXIT,		/* every descriptor closed */
 	KSD_STATUS,		/* reply: struct ksd_status inline */
+	KSD_NOTIFY,		/* the server makes the slot's notifier: a
+				 * kernel socketpair; it keeps one end and
+				 * sends the other on the bootstrap
+				 * connection (SCM_RIGHTS) before it replies */
 	KSD_LABEL_END
 };
 
@@ -89,6 +93,10 @@ enum ksd_label {
 
 /* Request flags. */
 #define KSD_F_DATA_INLINE	1u	/* SENDMSG: data after the address */
+#define KSD_F_NOTIFY		2u	/* any label: when the reply is in, one
+					 * byte also goes to the slot's
+					 * notifier (KSD_NOTIFY), so a kernel
+					 * poll can wait for it */
 
 struct ksd_req {
 	uint32_t	label;		/* enum ksd_label */
@@ -165,7 +173,18 @@ struct ksd_welcome {
 
 /* A doorbell: the slot whose request is posted. */
 struct ksd_bell {
-	uint32_t	slot;
+	uint32_t	slot;		/* the slot, and KSD_BELL_* bits */
 };
+
+/*
+ * A CANCEL doorbell: the slot's call was interrupted by a signal in the
+ * client. A parked call ends with -EINTR or, when it moved bytes, their
+ * count; with KSD_BELL_RESTART (the handler had SA_RESTART) a call that
+ * Linux restarts stays parked instead (not a poll, not a call on a
+ * socket with SO_RCVTIMEO/SO_SNDTIMEO). A slot whose call has already
+ * been answered is left alone: the bell is late, not wrong.
+ */
+#define KSD_BELL_CANCEL		0x80000000u
+#define KSD_BELL_RESTART	0x40000000u
 
 #endif /* KSOCK_KSOCKD_PROTO_H */

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -122,7 +123,8 @@ int
 ksd__decode(const struct ksd_req *req, struct ksd_call *out)
 {
 	uint32_t data_max = KSD_DATA_MAX, ctl_max = 0, addr_max = 0;
-	uint32_t flags_ok = 0;
+	/* Any call may ask for its reply on the notifier too. */
+	uint32_t flags_ok = KSD_F_NOTIFY;
 
 	memset(out, 0, sizeof(*out));
 	if (req->label == 0 || req->label >= KSD_LABEL_END)
@@ -136,7 +138,7 @@ ksd__decode(const struct ksd_req *req, struct ksd_call *out)
 	case KSD_SENDMSG:
 		addr_max = KSD_INLINE - KSD_INLINE_DATA;
 		ctl_max = KSD_CTL_MAX;
-		flags_ok = KSD_F_DATA_INLINE;
+		flags_ok |= KSD_F_DATA_INLINE;
 		if (req->flags & KSD_F_DATA_INLINE)
 			data_max = KSD_INLINE_DATA;
 		break;
@@ -173,6 +175,67 @@ ksd__decode(const struct ksd_req *req, struct ksd_call *out)
 
 /* -- replies -- */
 
+/*
+ * One byte on @slot's notifier, with its reply. Never waits:
+ * a client that does not read its end only fills its own queue, and then
+ * the byte already waiting says the same.
+ */
+static void
+notify(struct ksd_client *c, uint32_t slot)
+{
+	static const char one = 1;
+
+	c->notify_want[slot] = false;
+	if (c->notify[slot] >= 0)
+		(void)send(c->notify[slot], &one, 1,
+			   MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+/*
+ * KSD_NOTIFY: a new notifier for @slot, made here so that the server
+ * only ever writes to a socket of its own (a descriptor a client chose
+ * could lead anywhere, or block). The client's end goes on the
+ * bootstrap connection before the reply, so it is there when the client
+ * reads the reply; a slot's earlier notifier is closed.
+ */
+static long
+do_notify(struct ksd_client *c, uint32_t slot)
+{
+	union {
+		struct cmsghdr	h;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	char one = 1;
+	struct iovec iov = { &one, 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf) };
+	int sv[2];
+	long err = 0;
+
+	if (c->sock < 0)
+		return -KS_ENOTCONN;
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
+		       sv) < 0)
+		return -errno;
+	memset(&u, 0, sizeof(u));
+	CMSG_FIRSTHDR(&m)->cmsg_level = SOL_SOCKET;
+	CMSG_FIRSTHDR(&m)->cmsg_type = SCM_RIGHTS;
+	CMSG_FIRSTHDR(&m)->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(CMSG_FIRSTHDR(&m)), &sv[1], sizeof(int));
+	if (sendmsg(c->sock, &m, MSG_DONTWAIT | MSG_NOSIGNAL) != 1)
+		err = -errno;
+	close(sv[1]);
+	if (err < 0) {
+		close(sv[0]);
+		return err;
+	}
+	if (c->notify[slot] >= 0)
+		close(c->notify[slot]);
+	c->notify[slot] = sv[0];
+	return 0;
+}
+
 /* Ends the call in @slot of @c: the reply goes out and the client's
  * thread is woken through the slot's futex. */
 static void
@@ -181,6 +244,10 @@ reply(struct ksd_client *c, uint32_t slot, struct ksd_rep *rep)
 	struct ksd_slot *s = &c->shm->slot[slot];
 
 	memcpy(&s->rep, rep, sizeof(*rep));
+	/* The notifier's byte before DONE: a client that sees DONE then
+	 * finds the byte queued, and empties it before its next call. */
+	if (c->notify_want[slot])
+		notify(c, slot);
 	atomic_store_explicit(&s->state, KSD_DONE, memory_order_release);
 	syscall(SYS_futex, &s->state, FUTEX_WAKE, 1, NULL, NULL, 0);
 	c->busy[slot] = false;
@@ -733,6 +800,8 @@ run(struct ksd_park *p, struct ksd_rep *rep, bool first)
 		memcpy(rep->inl, &st, sizeof(st));
 		return 0;
 	}
+	case KSD_NOTIFY:
+		return do_notify(c, p->slot);
 	}
 
 	/* The calls on one socket. */
@@ -949,6 +1018,39 @@ attempt(struct ksd_park *p, bool first)
 	park_free(p);
 }
 
+/*
+ * A CANCEL doorbell for @slot (proto.h): the parked call ends as a
+ * signal ends it on Linux. Bytes already moved are the result, whatever
+ * the handler's flags (Linux returns a partial count rather than
+ * restarting). Otherwise a handler with SA_RESTART (@restart) leaves
+ * the call parked, which is the restart, except where Linux never
+ * restarts: poll, and a wait bounded by SO_RCVTIMEO/SO_SNDTIMEO
+ * (sock_intr_errno()). Returns 0, or -1 for a slot out of range.
+ */
+static int
+cancel(struct ksd_client *c, uint32_t slot, bool restart)
+{
+	struct ksd_park *p;
+
+	if (slot >= KSD_SLOTS)
+		return -1;
+	p = c->park[slot];
+	/* Answered already (every call runs before the next bell is
+	 * read, so a busy slot has its call parked). */
+	if (!c->busy[slot] || p == NULL)
+		return 0;
+	if (p->done > 0)
+		p->rep.ret = (long)p->done;
+	else if (restart && p->call.label != KSD_POLL && p->timeout_at < 0)
+		return 0;
+	else
+		p->rep.ret = -KS_EINTR;
+	p->rep.seq = p->call.seq;
+	reply(c, slot, &p->rep);
+	park_free(p);
+	return 0;
+}
+
 /* See ksockd.h. */
 int
 ksd__bell(struct ksd_client *c, uint32_t slot)
@@ -958,6 +1060,9 @@ ksd__bell(struct ksd_client *c, uint32_t slot)
 	struct ksd_rep rep;
 	int err;
 
+	if (slot & KSD_BELL_CANCEL)
+		return cancel(c, slot & ~(KSD_BELL_CANCEL | KSD_BELL_RESTART),
+			      (slot & KSD_BELL_RESTART) != 0);
 	if (slot >= KSD_SLOTS || c->busy[slot])
 		return -1;
 	c->busy[slot] = true;
@@ -978,6 +1083,7 @@ ksd__bell(struct ksd_client *c, uint32_t slot)
 		reply(c, slot, &rep);
 		return 0;
 	}
+	c->notify_want[slot] = (p->call.flags & KSD_F_NOTIFY) != 0;
 	p->c = c;
 	p->slot = slot;
 	p->deadline = -1;
@@ -1092,6 +1198,8 @@ ksd__client_new(int32_t pid, uint32_t uid, uint32_t gid, unsigned mask)
 	c->proc.gid = c->proc.egid = c->proc.sgid = gid;
 	c->proc.umask = mask & 0777;
 	c->sock = -1;
+	for (int i = 0; i < KSD_SLOTS; i++)
+		c->notify[i] = -1;
 	c->next = clients;
 	if (clients != NULL)
 		clients->prev = c;
@@ -1113,9 +1221,12 @@ ksd__client_free(struct ksd_client *c)
 	struct ksp_thread *t = ksp__thread();
 	struct ksp_proc *saved = t->proc;
 
-	for (uint32_t i = 0; i < KSD_SLOTS; i++)
+	for (uint32_t i = 0; i < KSD_SLOTS; i++) {
 		if (c->park[i] != NULL)
 			park_free(c->park[i]);
+		if (c->notify[i] >= 0)
+			close(c->notify[i]);
+	}
 	/* Closing may call the port as this process (a node release). */
 	t->proc = &c->proc;
 	ksp__fdtable_close_all(&c->proc.fdt);

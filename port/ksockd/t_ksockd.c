@@ -31,6 +31,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -63,7 +64,27 @@
 #define ksd_setsockopt	setsockopt
 #define ksd_socket	socket
 #define ksd_socketpair	socketpair
+#define ksd_sigaction	sigaction
 #define ON_LINUX	1
+/* Linux's ppoll over the two arrays laid end to end. */
+static int
+ksd_poll_mixed(struct pollfd *f, nfds_t n, struct pollfd *k, nfds_t nk,
+	       const struct timespec *t, const sigset_t *m)
+{
+	struct pollfd all[16];
+	int r;
+
+	if (n + nk > 16) {
+		errno = EINVAL;
+		return -1;
+	}
+	memcpy(all, f, n * sizeof(*f));
+	memcpy(all + n, k, nk * sizeof(*k));
+	r = ppoll(all, n + nk, t, m);
+	memcpy(f, all, n * sizeof(*f));
+	memcpy(k, all + n, nk * sizeof(*k));
+	return r;
+}
 static int ksd_attach(const char *a) { (void)a; return 0; }
 static int ksd_detach(void) { return 0; }
 static int ksd_status(struct ksd_status *st) { (void)st; errno = ENOSYS; return -1; }
@@ -1036,6 +1057,296 @@ role_waitall(void)
 	return 0;
 }
 
+/* -- signals and mixed waits -- */
+
+static atomic_int sigusr1s;
+
+static void
+on_sigusr1(int sig)
+{
+	(void)sig;
+	atomic_fetch_add(&sigusr1s, 1);
+}
+
+/* SIGUSR1's handler, with @flags (SA_RESTART or 0). */
+static int
+on_signal(int flags)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigusr1;
+	sa.sa_flags = flags;
+	sigemptyset(&sa.sa_mask);
+	return ksd_sigaction(SIGUSR1, &sa, NULL);
+}
+
+/*
+ * A thread that interrupts another one: it waits until its target
+ * sleeps in the kernel (its state in /proc is S), then sends it SIGUSR1,
+ * every 20 ms, until told to stop or, when @nsig is set, @nsig times,
+ * and then runs @act(@fd) (a write that ends the target's wait). The
+ * call under test starts sleeping at some point, and the signals go on
+ * until it returns, so no timing decides the outcome.
+ */
+struct interrupter {
+	pthread_t	 target, th;
+	pid_t		 tid;
+	int		 nsig, fd;
+	int		 (*act)(int fd);
+	atomic_int	 stop, sent;
+};
+
+static bool
+sleeping(pid_t tid)
+{
+	char path[64], buf[256], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return p != NULL && p[1] == ' ' && p[2] == 'S';
+}
+
+static void *
+interrupt_loop(void *arg)
+{
+	struct interrupter *ir = arg;
+
+	for (int k = 0; k < 1000 && !atomic_load(&ir->stop); k++) {
+		for (int w = 0; w < 5000 && !atomic_load(&ir->stop) &&
+		     !sleeping(ir->tid); w++)
+			sleep_ms(1);
+		if (atomic_load(&ir->stop))
+			break;
+		pthread_kill(ir->target, SIGUSR1);
+		if (atomic_fetch_add(&ir->sent, 1) + 1 == ir->nsig)
+			break;
+		sleep_ms(20);
+	}
+	if (ir->act != NULL) {
+		for (int w = 0; w < 5000 && !sleeping(ir->tid); w++)
+			sleep_ms(1);
+		ir->act(ir->fd);
+	}
+	return NULL;
+}
+
+static int
+interrupt_start(struct interrupter *ir, int nsig, int (*act)(int), int fd)
+{
+	memset(ir, 0, sizeof(*ir));
+	ir->target = pthread_self();
+	ir->tid = (pid_t)syscall(SYS_gettid);
+	ir->nsig = nsig;
+	ir->act = act;
+	ir->fd = fd;
+	return pthread_create(&ir->th, NULL, interrupt_loop, ir);
+}
+
+static int
+interrupt_stop(struct interrupter *ir)
+{
+	atomic_store(&ir->stop, 1);
+	return pthread_join(ir->th, NULL);
+}
+
+static int
+send_r(int fd)
+{
+	return (int)ksd_send(fd, "r", 1, 0);
+}
+
+static int
+write_k(int fd)
+{
+	return (int)write(fd, "k", 1);
+}
+
+/*
+ * A blocked call and a signal, as on Linux: without SA_RESTART, EINTR
+ * (recv, accept, poll) or the bytes already moved (a MSG_WAITALL recv,
+ * a stream send); with SA_RESTART the call goes on and ends with its
+ * data, except poll and a socket with SO_RCVTIMEO, which Linux never
+ * restarts.
+ */
+static int
+role_eintr(void)
+{
+	static char big[1 << 20];
+	struct timeval tv = { 30, 0 };
+	struct sockaddr_un sun;
+	socklen_t len = make_addr("@ksockd-t-eintr", &sun);
+	struct interrupter ir;
+	struct pollfd p;
+	char b[100];
+	ssize_t n;
+	int sv[2], l;
+
+	alarm(60);
+	CHECK(ksd_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+
+	CHECK(on_signal(0) == 0);
+	CHECK(interrupt_start(&ir, 0, NULL, -1) == 0);
+	errno = 0;
+	n = ksd_recv(sv[0], b, sizeof(b), 0);
+	CHECK(interrupt_stop(&ir) == 0);
+	CHECK(n == -1 && errno == EINTR);
+
+	CHECK(on_signal(SA_RESTART) == 0);
+	CHECK(interrupt_start(&ir, 3, send_r, sv[1]) == 0);
+	n = ksd_recv(sv[0], b, sizeof(b), 0);
+	CHECK(interrupt_stop(&ir) == 0);
+	CHECK(n == 1 && b[0] == 'r' && atomic_load(&ir.sent) == 3);
+
+	CHECK(ksd_setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv,
+			     sizeof(tv)) == 0);
+	CHECK(interrupt_start(&ir, 0, NULL, -1) == 0);
+	errno = 0;
+	n = ksd_recv(sv[0], b, sizeof(b), 0);
+	CHECK(interrupt_stop(&ir) == 0);
+	CHECK(n == -1 && errno == EINTR);
+	tv.tv_sec = 0;
+	CHECK(ksd_setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv,
+			     sizeof(tv)) == 0);
+
+	p = (struct pollfd){ sv[0], POLLIN, 0 };
+	CHECK(interrupt_start(&ir, 0, NULL, -1) == 0);
+	errno = 0;
+	n = ksd_poll(&p, 1, -1);
+	CHECK(interrupt_stop(&ir) == 0);
+	CHECK(n == -1 && errno == EINTR);
+
+	CHECK(on_signal(0) == 0);
+	l = ksd_socket(AF_UNIX, SOCK_STREAM, 0);
+	CHECK(l >= 0);
+	CHECK(ksd_bind(l, (struct sockaddr *)&sun, len) == 0);
+	CHECK(ksd_listen(l, 1) == 0);
+	CHECK(interrupt_start(&ir, 0, NULL, -1) == 0);
+	errno = 0;
+	n = ksd_accept4(l, NULL, NULL, 0);
+	CHECK(interrupt_stop(&ir) == 0);
+	CHECK(n == -1 && errno == EINTR);
+	CHECK(ksd_close(l) == 0);
+
+	CHECK(ksd_send(sv[1], "0123456789", 10, 0) == 10);
+	CHECK(interrupt_start(&ir, 0, NULL, -1) == 0);
+	n = ksd_recv(sv[0], b, sizeof(b), MSG_WAITALL);
+	CHECK(interrupt_stop(&ir) == 0);
+	CHECK(n == 10 && memcmp(b, "0123456789", 10) == 0);
+
+	CHECK(interrupt_start(&ir, 0, NULL, -1) == 0);
+	n = ksd_send(sv[0], big, sizeof(big), 0);
+	CHECK(interrupt_stop(&ir) == 0);
+	CHECK(n > 0 && n < (ssize_t)sizeof(big));
+
+	CHECK(ksd_close(sv[0]) == 0 && ksd_close(sv[1]) == 0);
+	return 0;
+}
+
+/* Sets the two entries of a mixed poll, revents poisoned. */
+static void
+mixed_set(struct pollfd *s, int sfd, struct pollfd *k, int kfd)
+{
+	*s = (struct pollfd){ sfd, POLLIN, -1 };
+	*k = (struct pollfd){ kfd, POLLIN, -1 };
+}
+
+/*
+ * One wait on a ksockd socket and a kernel pipe: nothing ready (the
+ * timeout), the pipe, both, the socket; each of them becoming ready
+ * while the caller waits; and a signal let in by the sigmask (EINTR,
+ * whatever SA_RESTART says, as poll's).
+ */
+static int
+role_mixed(void)
+{
+	const struct timespec tmo = { 0, 50 * 1000000L };
+	struct interrupter ir;
+	struct pollfd s, k;
+	sigset_t usr1, none;
+	char b[4];
+	int sv[2], pp[2], n;
+
+	alarm(60);
+	CHECK(ksd_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	CHECK(pipe2(pp, O_CLOEXEC) == 0);
+
+	mixed_set(&s, sv[0], &k, pp[0]);
+	CHECK(ksd_poll_mixed(&s, 1, &k, 1, &tmo, NULL) == 0);
+	CHECK(s.revents == 0 && k.revents == 0);
+
+	CHECK(write(pp[1], "k", 1) == 1);
+	mixed_set(&s, sv[0], &k, pp[0]);
+	CHECK(ksd_poll_mixed(&s, 1, &k, 1, NULL, NULL) == 1);
+	CHECK(s.revents == 0 && k.revents == POLLIN);
+
+	CHECK(ksd_send(sv[1], "s", 1, 0) == 1);
+	mixed_set(&s, sv[0], &k, pp[0]);
+	CHECK(ksd_poll_mixed(&s, 1, &k, 1, NULL, NULL) == 2);
+	CHECK(s.revents == POLLIN && k.revents == POLLIN);
+
+	CHECK(read(pp[0], b, sizeof(b)) == 1);
+	mixed_set(&s, sv[0], &k, pp[0]);
+	CHECK(ksd_poll_mixed(&s, 1, &k, 1, &tmo, NULL) == 1);
+	CHECK(s.revents == POLLIN && k.revents == 0);
+	CHECK(ksd_recv(sv[0], b, sizeof(b), 0) == 1);
+
+	CHECK(on_signal(SA_RESTART) == 0);
+	CHECK(interrupt_start(&ir, 1, write_k, pp[1]) == 0);
+	mixed_set(&s, sv[0], &k, pp[0]);
+	n = ksd_poll_mixed(&s, 1, &k, 1, NULL, NULL);
+	CHECK(interrupt_stop(&ir) == 0);
+	/* The one signal may come before the wait or end it. */
+	if (n < 0) {
+		CHECK(errno == EINTR);
+		mixed_set(&s, sv[0], &k, pp[0]);
+		n = ksd_poll_mixed(&s, 1, &k, 1, NULL, NULL);
+	}
+	CHECK(n == 1 && s.revents == 0 && k.revents == POLLIN);
+	CHECK(read(pp[0], b, sizeof(b)) == 1);
+
+	CHECK(interrupt_start(&ir, 1, send_r, sv[1]) == 0);
+	mixed_set(&s, sv[0], &k, pp[0]);
+	n = ksd_poll_mixed(&s, 1, &k, 1, NULL, NULL);
+	CHECK(interrupt_stop(&ir) == 0);
+	if (n < 0) {
+		CHECK(errno == EINTR);
+		mixed_set(&s, sv[0], &k, pp[0]);
+		n = ksd_poll_mixed(&s, 1, &k, 1, NULL, NULL);
+	}
+	CHECK(n == 1 && s.revents == POLLIN && k.revents == 0);
+	CHECK(ksd_recv(sv[0], b, sizeof(b), 0) == 1);
+
+	/* SIGUSR1 blocked outside the wait and let in by the sigmask:
+	 * it can only arrive inside the wait. */
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigemptyset(&none);
+	CHECK(pthread_sigmask(SIG_BLOCK, &usr1, NULL) == 0);
+	atomic_store(&sigusr1s, 0);
+	CHECK(interrupt_start(&ir, 1, NULL, -1) == 0);
+	mixed_set(&s, sv[0], &k, pp[0]);
+	errno = 0;
+	n = ksd_poll_mixed(&s, 1, &k, 1, NULL, &none);
+	CHECK(interrupt_stop(&ir) == 0);
+	CHECK(n == -1 && errno == EINTR && atomic_load(&sigusr1s) == 1);
+	CHECK(pthread_sigmask(SIG_UNBLOCK, &usr1, NULL) == 0);
+
+	CHECK(close(pp[0]) == 0 && close(pp[1]) == 0);
+	CHECK(ksd_close(sv[0]) == 0 && ksd_close(sv[1]) == 0);
+	return 0;
+}
+
 static int
 run_role(int argc, char **argv)
 {
@@ -1083,6 +1394,10 @@ run_role(int argc, char **argv)
 		return role_two_readers();
 	if (strcmp(role, "hostile") == 0)
 		return role_hostile();
+	if (strcmp(role, "eintr") == 0)
+		return role_eintr();
+	if (strcmp(role, "mixed") == 0)
+		return role_mixed();
 	fprintf(stderr, "unknown role %s\n", role);
 	return 2;
 }
@@ -1261,6 +1576,8 @@ static int t_exit_with_parked_poll(void) { return t_role("poll-exit"); }
 static int t_scm_credentials_real_pid(void) { return t_role("creds"); }
 static int t_sigpipe_to_sender(void) { return t_role("sigpipe"); }
 static int t_connect_waits_for_backlog(void) { return t_role("connect-wait"); }
+static int t_signal_interrupts_calls(void) { return t_role("eintr"); }
+static int t_poll_mixed(void) { return t_role("mixed"); }
 static const char *server_bin = "ksockd";
 
 /* A second server of its own, killed while a client's call waits in it. */
@@ -1355,7 +1672,8 @@ static int t_hostile_client(void) { return t_role("hostile"); }
 	X(t_waitall_past_one_window) \
 	X(t_exit_with_parked_poll) \
 	X(t_two_readers_one_socket) X(t_hostile_client) \
-	X(t_server_death_ends_calls) X(t_clients_per_user_limit)
+	X(t_server_death_ends_calls) X(t_clients_per_user_limit) \
+	X(t_signal_interrupts_calls) X(t_poll_mixed)
 
 struct test {
 	const char	*name;

@@ -8,7 +8,8 @@
  * from the port when the first AF_INET/AF_INET6 socket is created and
  * gives back when the last one is gone (MEMP_MEM_MALLOC puts lwIP's pools
  * on that heap too, so a pool running dry is the heap running dry).
- * Only what the loopback needs is on: IPv4, IPv6, TCP, UDP, ICMP.
+ * On: IPv4, IPv6, TCP, UDP, ICMP, and for a link (src/inet/link.c)
+ * Ethernet, ARP, IPv6 neighbour discovery, fragmentation and reassembly.
  */
 #ifndef KSOCK_LWIPOPTS_H
 #define KSOCK_LWIPOPTS_H
@@ -41,8 +42,9 @@ extern unsigned char *ks__lwip_heap;
 #define LWIP_UDP			1
 #define LWIP_RAW			0
 #define LWIP_ICMP			1
-#define LWIP_ARP			0
-#define LWIP_ETHERNET			0
+/* A link (src/inet/link.c) is Ethernet: ARP and ND resolve neighbours. */
+#define LWIP_ARP			1
+#define LWIP_ETHERNET			1
 #define LWIP_DHCP			0
 #define LWIP_AUTOIP			0
 #define LWIP_IGMP			0
@@ -50,16 +52,32 @@ extern unsigned char *ks__lwip_heap;
 #define LWIP_IPV6_MLD			0
 #define LWIP_IPV6_AUTOCONFIG		0
 #define LWIP_IPV6_DHCP6			0
-/* Compiled in only because nd6.c's state for it is otherwise unused
- * (a warning); nothing sends solicitations: nd6_tmr() never runs. */
+/* The link's addresses are configured, never autoconfigured: no router
+ * is asked for (the state behind it is compiled in only because nd6.c
+ * otherwise warns that it is unused), and no address waits for duplicate
+ * detection (link.c makes them preferred at once, as Linux's nodad). */
 #define LWIP_IPV6_SEND_ROUTER_SOLICIT	1
-#define LWIP_ND6_QUEUEING		0
-/* Loopback never fragments (its MTU is left at 0: no limit), so neither
- * fragmentation nor reassembly is compiled in yet. */
-#define IP_REASSEMBLY			0
-#define IP_FRAG				0
-#define LWIP_IPV6_FRAG			0
-#define LWIP_IPV6_REASS			0
+#define LWIP_ND6_ALLOW_RA_UPDATES	0
+/* Packets sent while a neighbour is being resolved wait for it, as on
+ * Linux (unres_qlen), instead of all but the last being dropped: a burst
+ * of datagrams to a fresh neighbour arrives whole. */
+#define ARP_QUEUEING			1
+#define ARP_QUEUE_LEN			64
+#define LWIP_ND6_QUEUEING		1
+#define MEMP_NUM_ND6_QUEUE		64
+/* The loopback never fragments (its MTU is left at 0: no limit); the
+ * link's 1500-byte MTU does, both ways, so a UDP datagram of any size
+ * crosses it as on Linux. A reassembled datagram may take up to 45
+ * fragments (65535 / 1480); a few may be in progress at once. */
+#define IP_REASSEMBLY			1
+#define IP_FRAG				1
+#define LWIP_IPV6_FRAG			1
+#define LWIP_IPV6_REASS			1
+#define IP_REASS_MAX_PBUFS		192
+#define MEMP_NUM_REASSDATA		8
+/* IPv6 reassembly keeps its bookkeeping in the fragment header unless
+ * told to copy it aside; with 64-bit pointers it does not fit there. */
+#define IPV6_FRAG_COPYHEADER		1
 
 /* -- interfaces: ksock's own loopback netif, drained under the lock -- */
 #define LWIP_NETIF_LOOPBACK		1
@@ -81,8 +99,10 @@ extern unsigned char *ks__lwip_heap;
 #define TCP_MSS				8192
 #define TCP_WND				65534
 #define TCP_SND_BUF			65535
-#define TCP_SND_QUEUELEN		32
-#define MEMP_NUM_TCP_SEG		64
+/* Send queue entries: on a link (MSS 1460, or 1440 for IPv6) a full
+ * send buffer is about 45 segments. */
+#define TCP_SND_QUEUELEN		128
+#define MEMP_NUM_TCP_SEG		128
 #define TCP_OVERSIZE			0
 #define TCP_SNDLOWAT			(2 * TCP_MSS + 1)
 /* Ephemeral ports: lwIP draws from 49152-65535 (Linux: 32768-60999). */
