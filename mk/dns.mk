@@ -113,26 +113,26 @@ dns-bench: $(DNS_DIR)/bench
 # The resolver over ksock's own UDP and TCP (port/hosted/dns_ksock.c,
 # tests/dns/test_ksock.c): against nsd through ksock's loopback (a bridge
 # in the test relays to Linux's), and across the TAP link in a network
-# namespace of the test's own once ksock has one (KS_TEST_TAP: set when
-# posix.h declares ksp_inet_tap_attach; until then those tests skip).
-DNS_KSOCK_TEST := tests/dns/test_ksock.c tests/dns/harness.c tests/dns/servers.c
-DNS_KSOCK_TAP  := -DKS_TEST_TAP=$(if $(shell grep -l ksp_inet_tap_attach include/ksock/posix.h 2>/dev/null),1,0)
+# namespace of the test's own (tests/inet/netns.c; skipped without root).
+DNS_KSOCK_TEST := tests/dns/test_ksock.c tests/dns/harness.c tests/dns/servers.c \
+                  tests/inet/netns.c
+DNS_KSOCK_INC  := -Itests/dns -Itests/inet
 
 CHECK_TARGETS += dns-check-ksock
 .PHONY: dns-check-ksock dns-check-ksock-plain dns-check-ksock-asan dns-check-ksock-tsan
 
-$(DNS_DIR)/test-ksock: $(DNS_KSOCK_TEST) $(DNS_TEST_HDRS) $(DNS_DIR)/libksdns.a $(LIBKSOCK)
-	$(CC) $(HOSTED_CFLAGS) $(DNS_KSOCK_TAP) -Itests/dns $(DNS_KSOCK_TEST) \
+$(DNS_DIR)/test-ksock: $(DNS_KSOCK_TEST) $(DNS_TEST_HDRS) tests/inet/netns.h $(DNS_DIR)/libksdns.a $(LIBKSOCK)
+	$(CC) $(HOSTED_CFLAGS) $(DNS_KSOCK_INC) $(DNS_KSOCK_TEST) \
 	    $(DNS_DIR)/libksdns.a $(LIBKSOCK) -o $@
 
-$(DNS_DIR)/test-ksock-san: $(DNS_KSOCK_TEST) $(DNS_TEST_HDRS) $(DNS_DIR)/libksdns-san.a $(LIBKSOCK_SAN)
-	$(CC) $(HOSTED_CFLAGS) $(SAN_FLAGS) -O1 $(DNS_KSOCK_TAP) -Itests/dns $(DNS_KSOCK_TEST) \
+$(DNS_DIR)/test-ksock-san: $(DNS_KSOCK_TEST) $(DNS_TEST_HDRS) tests/inet/netns.h $(DNS_DIR)/libksdns-san.a $(LIBKSOCK_SAN)
+	$(CC) $(HOSTED_CFLAGS) $(SAN_FLAGS) -O1 $(DNS_KSOCK_INC) $(DNS_KSOCK_TEST) \
 	    $(DNS_DIR)/libksdns-san.a $(LIBKSOCK_SAN) -o $@
 
 # The bridge thread, the resolver and ksock's own waiting run at once:
 # the same test under ThreadSanitizer, the resolver compiled in.
-$(DNS_DIR)/test-ksock-tsan: $(DNS_KSOCK_TEST) $(DNS_TEST_HDRS) $(DNS_CORE_SRC) $(DNS_HOST_SRC) $(DNS_HDRS) $(LIBKSOCK_TSAN)
-	$(CC) $(HOSTED_CFLAGS) $(TSAN_FLAGS) -O1 $(DNS_KSOCK_TAP) -Itests/dns $(DNS_KSOCK_TEST) \
+$(DNS_DIR)/test-ksock-tsan: $(DNS_KSOCK_TEST) $(DNS_TEST_HDRS) tests/inet/netns.h $(DNS_CORE_SRC) $(DNS_HOST_SRC) $(DNS_HDRS) $(LIBKSOCK_TSAN)
+	$(CC) $(HOSTED_CFLAGS) $(TSAN_FLAGS) -O1 $(DNS_KSOCK_INC) $(DNS_KSOCK_TEST) \
 	    $(DNS_CORE_SRC) $(DNS_HOST_SRC) $(LIBKSOCK_TSAN) -o $@
 
 dns-check-ksock:

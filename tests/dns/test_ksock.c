@@ -8,9 +8,8 @@
  *  - "tap": ksock's TCP/IP on the TAP link (TAPAPI.md): the test enters a
  *    network namespace of its own, creates kstap0 with Linux's side at
  *    10.77.0.1 and fd77::1, attaches ksock at 10.77.0.2 and fd77::2, and
- *    nsd listens on Linux's side of the link. Needs root, /dev/net/tun
- *    and a ksock built with ksp_inet_tap_attach (KS_TEST_TAP, which
- *    mk/dns.mk sets when posix.h declares it); else skipped, saying why.
+ *    nsd listens on Linux's side of the link (tests/inet/netns.c). Needs
+ *    root and /dev/net/tun; else skipped, saying why.
  *  - "loopback": ksock's own loopback. nsd cannot listen there (it is
  *    inside ksock), so a bridge thread of this test listens with ksock
  *    sockets on 127.0.0.1:53 and [::1]:53 (UDP and TCP) and relays each
@@ -46,11 +45,8 @@
 #include <ksock/posix.h>
 
 #include "harness.h"
+#include "netns.h"
 #include "servers.h"
-
-#ifndef KS_TEST_TAP
-#define KS_TEST_TAP 0
-#endif
 
 /* Per try, per server; two rounds. Loopback answers in microseconds, but
  * the machine is shared: a generous try keeps a slow answer from
@@ -87,11 +83,7 @@ static struct path lo = {
 	.v4 = { 127, 0, 0, 1 },
 	.v6 = { [15] = 1 },
 };
-static struct path tap = {
-	.name = "tap",
-	.v4 = { 10, 77, 0, 1 },
-	.v6 = { 0xfd, 0x77, [15] = 1 },
-};
+static struct path tap = { .name = "tap" };	/* TN_LINUX_V4, _V6 */
 
 static uint16_t
 server_port(const struct path *p)
@@ -330,46 +322,6 @@ bridge_start(uint16_t upstream)
 
 /* -- the TAP link -- */
 
-#if KS_TEST_TAP
-/* Runs @cmd with the shell; 0 when it succeeded. */
-static int
-sh(const char *cmd)
-{
-	int st = system(cmd);
-
-	return st == 0 ? 0 : -1;
-}
-
-/*
- * Enters a network namespace of the test's own with kstap0 as TAPAPI.md
- * describes it, before nsd starts (nsd then lives in it too). Fills
- * tap.why when it cannot.
- */
-static int
-tap_enter(void)
-{
-	if (geteuid() != 0) {
-		snprintf(tap.why, sizeof tap.why, "not root");
-		return -1;
-	}
-	if (access("/dev/net/tun", R_OK | W_OK) != 0) {
-		snprintf(tap.why, sizeof tap.why, "no /dev/net/tun");
-		return -1;
-	}
-	if (unshare(CLONE_NEWNET) != 0) {
-		snprintf(tap.why, sizeof tap.why, "unshare(CLONE_NEWNET): %s",
-			 strerror(errno));
-		return -1;
-	}
-	if (sh("ip link set lo up && ip tuntap add dev kstap0 mode tap && "
-	       "ip link set kstap0 up && ip addr add 10.77.0.1/24 dev kstap0 "
-	       "&& ip -6 addr add fd77::1/64 dev kstap0 nodad") != 0) {
-		snprintf(tap.why, sizeof tap.why, "setting up kstap0 failed");
-		return -1;
-	}
-	return 0;
-}
-
 /*
  * A copy of DATADIR whose nsd.conf.in also listens on Linux's side of
  * the link (the zones are links to the originals). The path, or NULL.
@@ -384,8 +336,10 @@ tap_datadir(void)
 	FILE *in, *out;
 
 	snprintf(nsd_data, sizeof nsd_data, "/tmp/ksock-dns-tap-XXXXXX");
-	if (mkdtemp(nsd_data) == NULL)
+	if (mkdtemp(nsd_data) == NULL) {
+		nsd_data[0] = '\0';
 		return NULL;
+	}
 	for (size_t i = 0; i < sizeof zones / sizeof zones[0]; i++) {
 		snprintf(path, sizeof path, "%s/%s", nsd_data, zones[i]);
 		if (realpath(datadir, src) == NULL)
@@ -405,12 +359,12 @@ tap_datadir(void)
 		else
 			fputs(line, out);
 		if (strstr(line, "ip-address:"))
-			fputs("\tip-address: 10.77.0.1@@PORT@\n"
-			      "\tip-address: fd77::1@@PORT@\n", out);
+			fputs("\tip-address: " TN_LINUX_V4 "@@PORT@\n"
+			      "\tip-address: " TN_LINUX_V6 "@@PORT@\n", out);
 	}
 	if (in)
 		fclose(in);
-	if (out == NULL || fclose(out) != 0)
+	if (out == NULL || fclose(out) != 0 || in == NULL)
 		return NULL;
 	return nsd_data;
 }
@@ -434,36 +388,36 @@ tap_datadir_remove(void)
 	nsd_data[0] = '\0';
 }
 
+/*
+ * Enters a network namespace of the test's own with kstap0 (tn_enter,
+ * TAPAPI.md) before nsd starts, so nsd lives in it too, and prepares
+ * nsd's configuration for the link. Fills tap.why when it cannot.
+ */
+static int
+tap_enter(void)
+{
+	if (tn_enter() != 0) {
+		snprintf(tap.why, sizeof tap.why, "%s", tn_reason());
+		return -1;
+	}
+	if (tap_datadir() == NULL) {
+		snprintf(tap.why, sizeof tap.why, "cannot copy %s", datadir);
+		tap_datadir_remove();
+		return -1;
+	}
+	return 0;
+}
+
 static int
 tap_attach(void)
 {
-	if (ksp_inet_tap_attach("kstap0", "10.77.0.2/24", "fd77::2/64") != 0) {
+	if (ksp_inet_tap_attach(TN_IFNAME, TN_KSOCK_V4, TN_KSOCK_V6) != 0) {
 		snprintf(tap.why, sizeof tap.why, "ksp_inet_tap_attach: %s",
 			 strerror(errno));
 		return -1;
 	}
 	return 0;
 }
-
-static void
-tap_detach(void)
-{
-	ksp_inet_tap_detach();
-}
-#else
-static int
-tap_enter(void)
-{
-	snprintf(tap.why, sizeof tap.why, "this ksock has no TAP link yet "
-		 "(ksp_inet_tap_attach is not in include/ksock/posix.h)");
-	return -1;
-}
-
-static const char *tap_datadir(void) { return NULL; }
-static void tap_datadir_remove(void) { }
-static int tap_attach(void) { return -1; }
-static void tap_detach(void) { }
-#endif
 
 /* -- resolvers -- */
 
@@ -821,9 +775,10 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGTERM, on_terminate);
 	signal(SIGINT, on_terminate);
+	inet_pton(AF_INET, TN_LINUX_V4, tap.v4);
+	inet_pton(AF_INET6, TN_LINUX_V6, tap.v6);
 	/* The namespace first: nsd, started next, joins it. */
-	if (tap_enter() == 0 && tap_datadir() == NULL)
-		snprintf(tap.why, sizeof tap.why, "cannot copy %s", datadir);
+	tap_enter();
 	have_nsd = server_start_nsd(&nsd, nsd_data[0] ? nsd_data : datadir) == 0;
 	if (ksp_init() != 0) {
 		printf("ksp_init: %s\n", strerror(errno));
@@ -836,8 +791,10 @@ main(int argc, char **argv)
 	       tap.up ? "" : tap.why);
 	status = run_tests(tests, sizeof tests / sizeof tests[0], argc - 1,
 			   argv + 1);
-	if (tap.up)
-		tap_detach();
+	if (tap.up && ksp_inet_tap_detach() != 0) {
+		printf("ksp_inet_tap_detach: %s\n", strerror(errno));
+		status = 1;
+	}
 	bridge_stop();
 	server_stop(&nsd);
 	tap_datadir_remove();
