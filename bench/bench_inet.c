@@ -53,23 +53,57 @@ loopback_addr(int family, struct sockaddr_storage *ss)
 	return sizeof(*sin);
 }
 
-/* A socket of @family and @type bound to the loopback's port 0, with its
- * address in @ss; the descriptor, or -1 with r->err set. */
-static int
-bound_socket(const struct bench_ops *ops, int family, int type,
-	     struct sockaddr_storage *ss, socklen_t *len,
-	     struct bench_result *r)
+/*
+ * Where the two ends of a pair are made: the server end (the listener,
+ * or the receiving UDP socket) with @srv_ops at @srv, in the network
+ * namespace @srv_ns when it is not -1; the client end with the
+ * scenario's ops, bound (UDP) to @cli. Ports are 0.
+ */
+struct inet_ends {
+	const struct bench_ops	*srv_ops;
+	struct sockaddr_storage	 srv, cli;
+	socklen_t		 len;
+	int			 srv_ns;
+};
+
+static void
+ends_of(const struct bench_ops *ops, const struct bench_scn *s,
+	struct inet_ends *e)
 {
+	e->srv_ops = ops;
+	e->srv_ns = -1;
+	if (s->link) {
+		bench_link_ends(ops, &e->srv_ops, &e->srv, &e->cli, &e->len,
+				&e->srv_ns);
+		return;
+	}
+	e->len = loopback_addr(s->family, &e->srv);
+	e->cli = e->srv;
+}
+
+/* A socket of @type made with @ops (in namespace @ns unless -1) and
+ * bound to @at; its address in @ss. The descriptor, or -1 with r->err. */
+static int
+bound_socket(const struct bench_ops *ops, int type,
+	     const struct sockaddr_storage *at, socklen_t len, int ns,
+	     struct sockaddr_storage *ss, struct bench_result *r)
+{
+	socklen_t sslen = sizeof(*ss);
 	int fd;
 
-	*len = loopback_addr(family, ss);
-	fd = ops->socket(family, type, 0);
-	if (fd < 0) {
-		bench_fail(r, "socket: %s", strerror(errno));
+	if (ns >= 0 && bench_link_enter(ns) < 0)
+		return bench_fail(r, "setns: %s", strerror(errno));
+	fd = ops->socket(at->ss_family, type, 0);
+	if (ns >= 0 && bench_link_leave() < 0) {
+		bench_fail(r, "setns back: %s", strerror(errno));
+		if (fd >= 0)
+			ops->close(fd);
 		return -1;
 	}
-	if (ops->bind(fd, (struct sockaddr *)ss, *len) < 0 ||
-	    ops->getsockname(fd, (struct sockaddr *)ss, len) < 0) {
+	if (fd < 0)
+		return bench_fail(r, "socket: %s", strerror(errno));
+	if (ops->bind(fd, (const struct sockaddr *)at, len) < 0 ||
+	    ops->getsockname(fd, (struct sockaddr *)ss, &sslen) < 0) {
 		bench_fail(r, "bind: %s", strerror(errno));
 		ops->close(fd);
 		return -1;
@@ -78,15 +112,20 @@ bound_socket(const struct bench_ops *ops, int family, int type,
 }
 
 int
-bench_inet_listener(const struct bench_ops *ops, int family, int backlog,
-		    struct sockaddr_storage *ss, socklen_t *len,
+bench_inet_listener(const struct bench_ops *ops, const struct bench_scn *s,
+		    int backlog, struct sockaddr_storage *ss, socklen_t *len,
 		    struct bench_result *r)
 {
-	int fd = bound_socket(ops, family, SOCK_STREAM, ss, len, r);
+	struct inet_ends e;
+	int fd;
 
-	if (fd >= 0 && ops->listen(fd, backlog) < 0) {
+	ends_of(ops, s, &e);
+	*len = e.len;
+	fd = bound_socket(e.srv_ops, SOCK_STREAM, &e.srv, e.len, e.srv_ns, ss,
+			  r);
+	if (fd >= 0 && e.srv_ops->listen(fd, backlog) < 0) {
 		bench_fail(r, "listen: %s", strerror(errno));
-		ops->close(fd);
+		e.srv_ops->close(fd);
 		return -1;
 	}
 	return fd;
@@ -102,17 +141,17 @@ set_nodelay(const struct bench_ops *ops, int fd)
 }
 
 static int
-tcp_pair(const struct bench_ops *ops, int family, bool nodelay, int sv[2],
-	 struct bench_result *r)
+tcp_pair(const struct bench_ops *ops, const struct bench_scn *s,
+	 bool nodelay, int sv[2], struct bench_result *r)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
 	int lfd;
 
-	lfd = bench_inet_listener(ops, family, 1, &ss, &len, r);
+	lfd = bench_inet_listener(ops, s, 1, &ss, &len, r);
 	if (lfd < 0)
 		return -1;
-	sv[0] = ops->socket(family, SOCK_STREAM, 0);
+	sv[0] = ops->socket(ss.ss_family, SOCK_STREAM, 0);
 	if (sv[0] < 0) {
 		bench_fail(r, "socket: %s", strerror(errno));
 		goto close_listener;
@@ -143,21 +182,24 @@ close_listener:
 	return -1;
 }
 
+/* sv[0] the sender (client end), sv[1] the receiver (server end). */
 static int
-udp_pair(const struct bench_ops *ops, int family, int sv[2],
+udp_pair(const struct bench_ops *ops, const struct bench_scn *s, int sv[2],
 	 struct bench_result *r)
 {
 	struct sockaddr_storage ss[2];
-	socklen_t len[2];
+	struct inet_ends e;
 
-	sv[0] = bound_socket(ops, family, SOCK_DGRAM, &ss[0], &len[0], r);
+	ends_of(ops, s, &e);
+	sv[0] = bound_socket(ops, SOCK_DGRAM, &e.cli, e.len, -1, &ss[0], r);
 	if (sv[0] < 0)
 		return -1;
-	sv[1] = bound_socket(ops, family, SOCK_DGRAM, &ss[1], &len[1], r);
+	sv[1] = bound_socket(e.srv_ops, SOCK_DGRAM, &e.srv, e.len, e.srv_ns,
+			     &ss[1], r);
 	if (sv[1] < 0)
 		goto close_first;
-	if (ops->connect(sv[0], (struct sockaddr *)&ss[1], len[1]) < 0 ||
-	    ops->connect(sv[1], (struct sockaddr *)&ss[0], len[0]) < 0) {
+	if (ops->connect(sv[0], (struct sockaddr *)&ss[1], e.len) < 0 ||
+	    ops->connect(sv[1], (struct sockaddr *)&ss[0], e.len) < 0) {
 		bench_fail(r, "connect: %s", strerror(errno));
 		goto close_second;
 	}
@@ -175,8 +217,8 @@ bench_inet_pair(const struct bench_ops *ops, const struct bench_scn *s,
 		bool nodelay, int sv[2], struct bench_result *r)
 {
 	if (s->type == SOCK_DGRAM)
-		return udp_pair(ops, s->family, sv, r);
-	return tcp_pair(ops, s->family, nodelay, sv, r);
+		return udp_pair(ops, s, sv, r);
+	return tcp_pair(ops, s, nodelay, sv, r);
 }
 
 /* -- UDP datagrams per second -- */

@@ -550,8 +550,8 @@ connect_listener(const struct bench_ops *ops, const struct bench_scn *s,
 	int lfd;
 
 	if (s->family != 0)
-		return bench_inet_listener(ops, s->family, CONNECT_BACKLOG,
-					   ss, len, r);
+		return bench_inet_listener(ops, s, CONNECT_BACKLOG, ss, len,
+					   r);
 	*len = s->use_path ? unique_path(sun, ops) : unique_name(sun, ops);
 	lfd = ops->socket(AF_UNIX, SOCK_STREAM, 0);
 	if (lfd < 0) {
@@ -1220,15 +1220,29 @@ run_program(const struct bench_ops *ops, const struct bench_scn *s, long n,
 	.name = nm, .id = id_, .run = run_memory, .pairs = np,		\
 	.queued = q, .unit = BENCH_BYTES, .fixed_n = 10000,		\
 	.smoke_n = 16, .target = tgt, .goal = g }
-/* TCP or UDP on each side's loopback (bench_inet.c): throughput by write
- * size, 1-byte ping-pong (TCP_NODELAY), connection rate, datagram rate. */
-#define TCP_TP(nm, id_, fam, sz, start) {				\
-	.name = nm, .id = id_, .run = run_throughput, .family = fam,	\
+/*
+ * TCP or UDP on each side's loopback (bench_inet.c): throughput by write
+ * size, 1-byte ping-pong (TCP_NODELAY), connection rate, datagram rate.
+ * AT(fn) runs a scenario there; ACROSS(fn) across a link
+ * (bench_inet_link.c: ksock over TAP to Linux, against Linux over veth).
+ */
+#define AT(fn)		.run = fn
+#define ACROSS(fn)	.run = bench_run_link, .inner = fn, .link = true
+#define TCP_TP(nm, id_, fam, sz, start, where) {			\
+	.name = nm, .id = id_, where, .family = fam,			\
 	.type = SOCK_STREAM, .size = sz, .unit = BENCH_MIBPS,		\
 	.start_n = start, .smoke_n = 16, .target = BENCH_RATIO_GE,	\
 	.goal = 1.0 }
-#define UDP_RATE(nm, id_, fam, sz) {					\
-	.name = nm, .id = id_, .run = bench_run_udp_rate, .family = fam,\
+#define TCP_PP(nm, id_, where) {					\
+	.name = nm, .id = id_, where, .family = AF_INET,		\
+	.type = SOCK_STREAM, .unit = BENCH_LATENCY, .start_n = 1024,	\
+	.smoke_n = 16, .target = BENCH_RATIO_LE, .goal = 1.0 }
+#define TCP_CONNECT(nm, id_, where) {					\
+	.name = nm, .id = id_, where, .family = AF_INET,		\
+	.unit = BENCH_RATE, .start_n = 256, .smoke_n = 16,		\
+	.target = BENCH_RATIO_GE, .goal = 1.0 }
+#define UDP_RATE(nm, id_, fam, sz, where) {				\
+	.name = nm, .id = id_, where, .family = fam,			\
 	.type = SOCK_DGRAM, .size = sz, .window = 32, .unit = BENCH_RATE,\
 	.start_n = 1024, .smoke_n = 40, .target = BENCH_RATIO_GE,	\
 	.goal = 1.0 }
@@ -1298,21 +1312,35 @@ const struct bench_scn bench_scns[] = {
 	      BENCH_NO_TARGET, 0),
 	SCALE("scaling: 2 pairs, 2 threads", "scale_2p2t", 2, 2,
 	      BENCH_SCALE_GE, 1.8),
-	TCP_TP("TCP 64 B writes", "tcp_64", AF_INET, 64, 4096),
-	TCP_TP("TCP 1 KiB writes", "tcp_1k", AF_INET, KIB, 1024),
-	TCP_TP("TCP 16 KiB writes", "tcp_16k", AF_INET, 16 * KIB, 256),
-	TCP_TP("TCP 64 KiB writes", "tcp_64k", AF_INET, 64 * KIB, 64),
-	TCP_TP("TCP/IPv6 16 KiB writes", "tcp6_16k", AF_INET6, 16 * KIB, 256),
-	{ .name = "TCP ping-pong", .id = "tcp_pingpong", .run = run_pingpong,
-	  .family = AF_INET, .type = SOCK_STREAM, .unit = BENCH_LATENCY,
-	  .start_n = 1024, .smoke_n = 16, .target = BENCH_RATIO_LE,
-	  .goal = 1.0 },
-	{ .name = "TCP connect+accept+close", .id = "tcp_connect",
-	  .run = run_connect, .family = AF_INET, .unit = BENCH_RATE,
-	  .start_n = 256, .smoke_n = 16, .target = BENCH_RATIO_GE,
-	  .goal = 1.0 },
-	UDP_RATE("UDP 64 B datagrams", "udp_64", AF_INET, 64),
-	UDP_RATE("UDP 1 KiB datagrams", "udp_1k", AF_INET, KIB),
+	TCP_TP("TCP 64 B writes", "tcp_64", AF_INET, 64, 4096,
+	       AT(run_throughput)),
+	TCP_TP("TCP 1 KiB writes", "tcp_1k", AF_INET, KIB, 1024,
+	       AT(run_throughput)),
+	TCP_TP("TCP 16 KiB writes", "tcp_16k", AF_INET, 16 * KIB, 256,
+	       AT(run_throughput)),
+	TCP_TP("TCP 64 KiB writes", "tcp_64k", AF_INET, 64 * KIB, 64,
+	       AT(run_throughput)),
+	TCP_TP("TCP/IPv6 16 KiB writes", "tcp6_16k", AF_INET6, 16 * KIB, 256,
+	       AT(run_throughput)),
+	TCP_PP("TCP ping-pong", "tcp_pingpong", AT(run_pingpong)),
+	TCP_CONNECT("TCP connect+accept+close", "tcp_connect",
+		    AT(run_connect)),
+	UDP_RATE("UDP 64 B datagrams", "udp_64", AF_INET, 64,
+		 AT(bench_run_udp_rate)),
+	UDP_RATE("UDP 1 KiB datagrams", "udp_1k", AF_INET, KIB,
+		 AT(bench_run_udp_rate)),
+	TCP_TP("link: TCP 1 KiB writes", "link_tcp_1k", AF_INET, KIB, 1024,
+	       ACROSS(run_throughput)),
+	TCP_TP("link: TCP 64 KiB writes", "link_tcp_64k", AF_INET, 64 * KIB,
+	       64, ACROSS(run_throughput)),
+	TCP_PP("link: TCP ping-pong", "link_tcp_pingpong",
+	       ACROSS(run_pingpong)),
+	TCP_CONNECT("link: TCP connect+accept+close", "link_tcp_connect",
+		    ACROSS(run_connect)),
+	UDP_RATE("link: UDP 64 B datagrams", "link_udp_64", AF_INET, 64,
+		 ACROSS(bench_run_udp_rate)),
+	UDP_RATE("link: UDP 1 KiB datagrams", "link_udp_1k", AF_INET, KIB,
+		 ACROSS(bench_run_udp_rate)),
 };
 
 const size_t bench_nscns = sizeof(bench_scns) / sizeof(bench_scns[0]);
