@@ -18,11 +18,12 @@
  * thread's context; nothing here is shared between endpoints, and an
  * endpoint belongs to the one lookup that opened it.
  *
- * Needs a running ksock (ks_init, or ksp_init in the hosted port) and a
- * port that parks with park()/unpark() (not KS_PORT_PARK_WORD): the
- * hosted port does.
+ * Needs a running ksock (ks_init, or ksp_init in the hosted port); the
+ * port may park threads by handle (park/unpark, the hosted port) or by
+ * word (KS_PORT_PARK_WORD, a kernel).
  */
 #include <arpa/inet.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
@@ -37,9 +38,14 @@ struct ksock_ep {
 	struct ks_poll_entry	 pe;		/* used while waiting only */
 };
 
-/* A thread waiting for one of several sockets (ks_poll's wake target). */
+/*
+ * A thread waiting for one of several sockets (ks_poll's wake target).
+ * A port that parks threads by handle gets unpark(@thread); one with
+ * KS_PORT_PARK_WORD (a kernel) sleeps on @word, which a wake-up sets.
+ */
 struct ksock_waiter {
 	void		*thread;		/* port thread_self() */
+	_Atomic int	 word;			/* 1: woken since the last look */
 };
 
 union ksock_addr {
@@ -79,14 +85,25 @@ from_ks_addr(const union ksock_addr *a, struct ks_dns_server *out)
 	}
 }
 
+static bool
+parks_on_words(const struct ks_port *port)
+{
+	return (port->flags & KS_PORT_PARK_WORD) != 0;
+}
+
 /* ks_poll's callback: runs with ksock locks held, so it only unparks. */
 static void
 waiter_wake(struct ks_poll_entry *pe, unsigned events)
 {
-	const struct ksock_waiter *w = pe->arg;
+	struct ksock_waiter *w = pe->arg;
+	const struct ks_port *port = ks_port();
 
 	(void)events;
-	ks_port()->unpark(w->thread);
+	atomic_store(&w->word, 1);
+	if (parks_on_words(port))
+		port->unpark_word(&w->word);
+	else
+		port->unpark(w->thread);
 }
 
 /*
@@ -103,7 +120,9 @@ wait_any(struct ksock_ep *const *eps, size_t n, unsigned events,
 	 int64_t deadline_ns)
 {
 	const struct ks_port *port = ks_port();
-	struct ksock_waiter w = { port->thread_self() };
+	struct ksock_waiter w = {
+		parks_on_words(port) ? NULL : port->thread_self(), 0,
+	};
 	unsigned want = events | KS_POLLERR | KS_POLLHUP;
 	int ret;
 
@@ -112,6 +131,7 @@ wait_any(struct ksock_ep *const *eps, size_t n, unsigned events,
 		eps[i]->pe.arg = &w;
 	}
 	for (;;) {
+		atomic_store(&w.word, 0);
 		ret = -1;
 		for (size_t i = 0; i < n; i++)
 			if ((ks_poll(eps[i]->so, &eps[i]->pe) & want) != 0 &&
@@ -123,7 +143,9 @@ wait_any(struct ksock_ep *const *eps, size_t n, unsigned events,
 			ret = -KS_ETIMEDOUT;
 			break;
 		}
-		ret = port->park(deadline_ns);
+		ret = parks_on_words(port) ?
+		      port->park_word(&w.word, 0, deadline_ns) :
+		      port->park(deadline_ns);
 		if (ret == -KS_EINTR)
 			break;
 	}
