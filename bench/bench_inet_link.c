@@ -4,8 +4,8 @@
  * over a veth pair.
  *
  * bench_link_setup() moves the process into a network namespace of its
- * own (tn_enter of tests/inet/netns.c: kstap0, Linux at 10.77.0.1) and
- * attaches ksock at 10.77.0.2; it also makes a second namespace, "far",
+ * own (tn_enter of tests/inet/netns.c: kstap0, Linux at 10.77.0.1), where
+ * ksock attaches at 10.77.0.2; it also makes a second namespace, "far",
  * and a veth pair between the two (near 10.79.0.1, far 10.79.0.2). A link
  * row then runs its scenario (s->inner) on each side:
  *
@@ -16,6 +16,12 @@
  *    sender) is ksock's; the server end is the kernel's, on Linux's side
  *    of kstap0. Every byte crosses ksock's stack, the TAP device (ksock's
  *    reader thread, write(2) of each frame) and the kernel's stack.
+ *
+ * ksock is attached to kstap0 for each run of a link row only, and
+ * detached after it: with a link attached ksock's stack never stops, so
+ * the thousands of connections the connection rows leave in TIME_WAIT
+ * would stay in lwIP's heap for two minutes and slow every row after
+ * them (lwIP's first-fit allocator walks past them), loopback rows too.
  *
  * The ksock side's scenario holds descriptors of both kinds, so it gets
  * a table of its own (link_ops) that sends each call to ksock or to the
@@ -57,7 +63,6 @@
 
 static struct {
 	bool	 up;
-	bool	 attached;		/* ksp_inet_tap_attach succeeded */
 	char	 why[200];
 	int	 near_ns, far_ns;	/* /proc/.../ns/net descriptors */
 } lnk = { .near_ns = -1, .far_ns = -1 };
@@ -299,11 +304,16 @@ bench_run_link(const struct bench_ops *ops, const struct bench_scn *s,
 	}
 	if (ops == &bench_linux_ops)
 		return s->inner(ops, s, n, r);
+	if (ksp_inet_tap_attach(TN_IFNAME, TN_KSOCK_V4, NULL) != 0)
+		return bench_fail(r, "ksp_inet_tap_attach: %s",
+				  strerror(errno));
 	fds0 = link_fd_count();
 	ret = s->inner(&link_ops, s, n, r);
 	if (ret == 0 && link_fd_count() != fds0)
-		return bench_fail(r, "%d descriptors left open",
-				  link_fd_count() - fds0);
+		ret = bench_fail(r, "%d descriptors left open",
+				 link_fd_count() - fds0);
+	if (ksp_inet_tap_detach() != 0 && ret == 0)
+		ret = bench_fail(r, "ksp_inet_tap_detach: %s", strerror(errno));
 	return ret;
 }
 
@@ -411,9 +421,10 @@ bench_link_setup(void)
 		return fail_setup("%s", strerror(errno));
 	if (make_far() < 0 || configure_veth() < 0)
 		return -1;
-	if (ksp_inet_tap_attach(TN_IFNAME, TN_KSOCK_V4, NULL) != 0)
+	/* Once, to skip the rows with the reason if it cannot be done. */
+	if (ksp_inet_tap_attach(TN_IFNAME, TN_KSOCK_V4, NULL) != 0 ||
+	    ksp_inet_tap_detach() != 0)
 		return fail_setup("ksp_inet_tap_attach: %s", strerror(errno));
-	lnk.attached = true;
 	lnk.up = true;
 	return 0;
 }
@@ -421,9 +432,7 @@ bench_link_setup(void)
 void
 bench_link_teardown(void)
 {
-	if (lnk.attached)
-		ksp_inet_tap_detach();
-	lnk.attached = lnk.up = false;
+	lnk.up = false;
 	if (lnk.far_ns >= 0)
 		close(lnk.far_ns);
 	if (lnk.near_ns >= 0)
