@@ -58,6 +58,9 @@
 #define VETH_NEAR_V4	"10.79.0.1"
 #define VETH_FAR_V4	"10.79.0.2"
 
+/* How long Linux may take to call kstap0 up once ksock has attached. */
+#define LINK_UP_MS	5000
+
 /* Kernel descriptors as the ksock side's scenario sees them. */
 #define LINK_FD_TAG	(1 << 20)
 
@@ -307,6 +310,11 @@ bench_run_link(const struct bench_ops *ops, const struct bench_scn *s,
 	if (ksp_inet_tap_attach(TN_IFNAME, TN_KSOCK_V4, NULL) != 0)
 		return bench_fail(r, "ksp_inet_tap_attach: %s",
 				  strerror(errno));
+	/* Linux drops what it sends until then (a SYN-ACK, an ack). */
+	if (tn_wait_up(LINK_UP_MS) != 0) {
+		ksp_inet_tap_detach();
+		return bench_fail(r, "%s", tn_reason());
+	}
 	fds0 = link_fd_count();
 	ret = s->inner(&link_ops, s, n, r);
 	if (ret == 0 && link_fd_count() != fds0)
