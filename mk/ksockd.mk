@@ -6,6 +6,8 @@
 #                     they expect is what Linux does)
 #   ksockd-check      t_ksockd's processes against build/ksockd
 #   ksockd-san-check  the same, server and clients under ASan+UBSan
+#   ksockd-tsan-check the same, the clients (the library's threads, its
+#                     signal handlers) under TSan
 #   fuzz-ksockd-check the decoder and the calls behind it, 10 s
 #                     (make fuzz: fuzz-ksockd, ten minutes)
 
@@ -14,6 +16,7 @@ KSOCKD_SAN    := $(BUILD)/ksockd-san
 KSOCKD_T      := $(BUILD)/ksockd-test/t_ksockd
 KSOCKD_T_SAN  := $(BUILD)/ksockd-test/t_ksockd-san
 KSOCKD_T_LINUX := $(BUILD)/ksockd-test/t_ksockd-linux
+KSOCKD_T_TSAN := $(BUILD)/ksockd-test/t_ksockd-tsan
 KSOCKD_SRCS   := port/ksockd/serve.c port/ksockd/main.c
 KSOCKD_T_SRCS := port/ksockd/t_ksockd.c port/ksockd/client.c
 KSOCKD_HDRS   := $(wildcard port/ksockd/*.h) $(KS_HEADERS)
@@ -25,9 +28,10 @@ FUZZ_KSOCKD_SRC := fuzz/ksockd_decode.c port/ksockd/serve.c \
 
 ALL_TARGETS   += $(KSOCKD)
 CHECK_TARGETS += ksockd-linux-check ksockd-check ksockd-san-check \
-		 fuzz-ksockd-check
+		 ksockd-tsan-check fuzz-ksockd-check
 FUZZ_TARGETS  += fuzz-ksockd
-.PHONY: ksockd-linux-check ksockd-check ksockd-san-check fuzz-ksockd-check fuzz-ksockd
+.PHONY: ksockd-linux-check ksockd-check ksockd-san-check ksockd-tsan-check \
+	fuzz-ksockd-check fuzz-ksockd
 
 $(KSOCKD): $(KSOCKD_SRCS) $(KSOCKD_HDRS) $(LIBKSOCK)
 	@mkdir -p $(dir $@)
@@ -41,6 +45,9 @@ $(KSOCKD_T): $(KSOCKD_T_SRCS) $(KSOCKD_HDRS) $(LIBKSOCK)
 $(KSOCKD_T_SAN): $(KSOCKD_T_SRCS) $(KSOCKD_HDRS) $(LIBKSOCK_SAN)
 	@mkdir -p $(dir $@)
 	$(CC) $(HOSTED_CFLAGS) -O1 $(SAN_FLAGS) -o $@ $(KSOCKD_T_SRCS) $(LIBKSOCK_SAN)
+$(KSOCKD_T_TSAN): $(KSOCKD_T_SRCS) $(KSOCKD_HDRS) $(LIBKSOCK_TSAN)
+	@mkdir -p $(dir $@)
+	$(CC) $(HOSTED_CFLAGS) -O1 $(TSAN_FLAGS) -o $@ $(KSOCKD_T_SRCS) $(LIBKSOCK_TSAN)
 
 $(KSOCKD_T_LINUX): port/ksockd/t_ksockd.c port/ksockd/proto.h
 	@mkdir -p $(dir $@)
@@ -52,6 +59,8 @@ ksockd-check: $(KSOCKD) $(KSOCKD_T)
 	@tools/run-suite ksockd 180 $(KSOCKD_T) $(KSOCKD)
 ksockd-san-check: $(KSOCKD_SAN) $(KSOCKD_T_SAN)
 	@tools/run-suite ksockd-san 300 $(KSOCKD_T_SAN) $(KSOCKD_SAN)
+ksockd-tsan-check: $(KSOCKD) $(KSOCKD_T_TSAN)
+	@tools/run-suite ksockd-tsan 300 $(KSOCKD_T_TSAN) $(KSOCKD)
 
 $(FUZZ_KSOCKD): $(FUZZ_KSOCKD_SRC) $(KSOCKD_HDRS)
 	@mkdir -p $(dir $@)

@@ -41,6 +41,13 @@ struct ksd_client {
 	 * socket), or -1; whether the call in the slot asked for it. */
 	int		 notify[KSD_SLOTS];	/* [S] */
 	bool		 notify_want[KSD_SLOTS];	/* [S] */
+	/* The kernel descriptors that came with the doorbell being served
+	 * (KSD_F_CWD, KSD_F_KFDS): ksd__bell() takes what the request
+	 * names; the caller closes the rest. bell_trunc: some did not fit
+	 * (the server's RLIMIT_NOFILE). */
+	int		 bell_fd[KSD_BELL_FDS];	/* [S] */
+	int		 nbell_fd;		/* [S] */
+	bool		 bell_trunc;		/* [S] */
 };
 
 /* A request after the decoder: every field checked against its bounds. */
@@ -78,6 +85,9 @@ void	ksd__client_free(struct ksd_client *c);
  * caller then drops the client.
  */
 int	ksd__bell(struct ksd_client *c, uint32_t slot);
+/* Closes the descriptors of c->bell_fd that the last doorbell's request
+ * did not take (those it took are -1 there). */
+void	ksd__bell_fds_close(struct ksd_client *c);
 /* Runs the parked calls that a wake-up or a deadline made ready. */
 void	ksd__run_ready(void);
 /* Monotonic time of the next deadline (a parked call's, a hand-over's),

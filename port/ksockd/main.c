@@ -207,19 +207,65 @@ handshake(struct ksd_client *c)
 	return 0;
 }
 
+/*
+ * One doorbell from @c's connection into @b, with the kernel descriptors
+ * it carries (KSD_F_CWD, KSD_F_KFDS) in c->bell_fd. Returns recvmsg's
+ * count.
+ */
+static ssize_t
+bell_recv(struct ksd_client *c, struct ksd_bell *b)
+{
+	union {
+		struct cmsghdr	h;
+		char		buf[CMSG_SPACE(KSD_BELL_FDS * sizeof(int))];
+	} u;
+	struct iovec iov = { b, sizeof(*b) };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf) };
+	ssize_t n;
+
+	c->nbell_fd = 0;
+	n = recvmsg(c->sock, &m, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
+	if (n < 0)
+		return n;
+	c->bell_trunc = (m.msg_flags & MSG_CTRUNC) != 0;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm != NULL;
+	     cm = CMSG_NXTHDR(&m, cm)) {
+		size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		for (size_t j = 0; j < k; j++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(cm) + j * sizeof(int), sizeof(fd));
+			if (c->nbell_fd < KSD_BELL_FDS)
+				c->bell_fd[c->nbell_fd++] = fd;
+			else
+				close(fd);
+		}
+	}
+	return n;
+}
+
 /* Doorbells waiting on @c's connection. Returns 0, or -1 to drop. */
 static int
 client_input(struct ksd_client *c)
 {
 	for (;;) {
 		struct ksd_bell b;
-		ssize_t n = recv(c->sock, &b, sizeof(b), MSG_DONTWAIT | MSG_TRUNC);
+		ssize_t n = bell_recv(c, &b);
+		int err = 0;
 
 		if (n < 0)
 			return errno == EAGAIN || errno == EINTR ? 0 : -1;
 		if (n != (ssize_t)sizeof(b))
-			return -1;	/* a hang-up (0) or a bad message */
-		if (ksd__bell(c, b.slot) < 0)
+			err = -1;	/* a hang-up (0) or a bad message */
+		else
+			err = ksd__bell(c, b.slot);
+		ksd__bell_fds_close(c);
+		if (err < 0)
 			return -1;
 		ksd__run_ready();
 	}

@@ -97,6 +97,17 @@ enum ksd_label {
 					 * byte also goes to the slot's
 					 * notifier (KSD_NOTIFY), so a kernel
 					 * poll can wait for it */
+#define KSD_F_CWD		4u	/* BIND, CONNECT, SENDMSG: the doorbell
+					 * carries the client's working
+					 * directory (its first descriptor), for
+					 * a relative path name */
+#define KSD_F_KFDS		8u	/* SENDMSG: the doorbell carries kernel
+					 * descriptors (after the directory),
+					 * one for each -1 among the control
+					 * message's SCM_RIGHTS numbers, in order */
+
+/* Descriptors one doorbell may carry: SCM_MAX_FD, and the directory. */
+#define KSD_BELL_FDS	254
 
 struct ksd_req {
 	uint32_t	label;		/* enum ksd_label */
