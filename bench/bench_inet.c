@@ -1,15 +1,16 @@
 /*
  * The AF_INET / AF_INET6 side of the benchmark: connected TCP and UDP
  * pairs on each side's own loopback (127.0.0.1 or ::1: the Linux
- * kernel's, or the one inside ksock's lwIP), and the UDP rate scenario.
+ * kernel's, or the one inside ksock's lwIP) or, for a link row, across
+ * the link of bench_inet_link.c; and the UDP rate scenario.
  *
  * The stream scenarios of bench_scn.c (throughput, ping-pong, connection
  * rate) run unchanged over these pairs: a scenario with .family set asks
  * here instead of socketpair(). Everything is created on the calling
  * thread before the scenario starts its threads (bench.h's rule), and a
- * TCP pair is complete when bench_inet_pair() returns: connect() to a
- * listener on the loopback finishes inside the call on both sides, and
- * accept() then finds the connection queued.
+ * TCP pair is complete when bench_inet_pair() returns: a blocking
+ * connect() returns once the handshake is done, and accept() then finds
+ * the connection queued.
  *
  * UDP loses datagrams when the receiver's queue is full, on Linux as on
  * ksock, and the benchmark's rule is that every reader knows what it is
