@@ -692,6 +692,12 @@ smoke(void)
 		for (i = 0; i < 2; i++) {
 			const struct bench_ops *ops = sides[i];
 
+			if (s->link && !bench_link_up()) {
+				printf("skip %-14s %s: %s\n", s->id, ops->name,
+				       bench_link_why());
+				skipped++;
+				continue;
+			}
 			if (i == 1 && opt.linux_only) {
 				printf("skip %-14s %s (--linux-only)\n",
 				       s->id, ops->name);
@@ -752,6 +758,16 @@ selected(const char *id)
 	return bench_selected(opt.only, id);
 }
 
+/* Whether a row across the link is to run (bench_inet_link.c). */
+static bool
+links_selected(void)
+{
+	for (size_t j = 0; j < bench_nscns; j++)
+		if (bench_scns[j].link && selected(bench_scns[j].id))
+			return true;
+	return false;
+}
+
 /* Room for 10,000 pairs: raise the descriptor limit as far as allowed. */
 static void
 raise_nofile(void)
@@ -806,6 +822,10 @@ main(int argc, char **argv)
 	if (sched_getaffinity(0, sizeof(all_cpus), &all_cpus) != 0)
 		opt.no_pin = true;
 	raise_nofile();
+	/* Before any thread: the link rows' network namespace. */
+	if (links_selected() && bench_link_setup() != 0)
+		fprintf(stderr, "bench: the link rows are skipped: %s\n",
+			bench_link_why());
 	if (!opt.linux_only && bench_ksock_init() != 0) {
 		fprintf(stderr, "bench: ksp_init: %s\n", strerror(errno));
 		return 1;
@@ -831,6 +851,13 @@ main(int argc, char **argv)
 			if (!selected(bench_scns[j].id) ||
 			    (pinned && bench_scns[j].unit == BENCH_BYTES))
 				continue;
+			if (bench_scns[j].link && !bench_link_up()) {
+				if (!pinned)
+					printf("  %s: skipped: %s\n",
+					       bench_scns[j].name,
+					       bench_link_why());
+				continue;
+			}
 			rows[nrows].s = &bench_scns[j];
 			rows[nrows].one_cpu = pinned;
 			printf("  %s%s...\n", bench_scns[j].name,
@@ -851,6 +878,7 @@ main(int argc, char **argv)
 		if (rows[j].side[0].status != 0)
 			status = 1;	/* Linux is the reference: it must work */
 fini:
+	bench_link_teardown();
 	if (!opt.linux_only && bench_ksock_fini() != 0) {
 		fprintf(stderr, "bench: ksp_fini: sockets left open\n");
 		status = 1;

@@ -8,7 +8,8 @@
 #                        check; about a second)
 
 BENCH_DIR  := $(BUILD)/bench
-BENCH_SRCS := bench/bench.c bench/bench_ops.c bench/bench_scn.c bench/bench_util.c
+BENCH_SRCS := bench/bench.c bench/bench_ops.c bench/bench_scn.c bench/bench_util.c \
+              bench/bench_inet.c bench/bench_inet_link.c tests/inet/netns.c
 BENCH_BIN  := $(BENCH_DIR)/bench
 # The unmodified C program of the "(run)" rows, and what runs it on ksock
 # (spelt out: mk/preload.mk comes after this file).
@@ -20,9 +21,9 @@ BENCH_RUN_DEPS := $(RUN_BENCH) $(BUILD)/ksock-run $(BUILD)/libksock-preload.so \
 BENCH_LIB  := $(BUILD)/libksock-hosted.a
 
 # -O2 whatever OPT says: the figures are meant to be compared across runs.
-$(BENCH_BIN): $(BENCH_SRCS) bench/bench.h $(BENCH_LIB)
+$(BENCH_BIN): $(BENCH_SRCS) bench/bench.h tests/inet/netns.h $(BENCH_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(HOSTED_CFLAGS) -O2 -o $@ $(BENCH_SRCS) $(BENCH_LIB) -lm
+	$(CC) $(HOSTED_CFLAGS) -O2 -Itests/inet -o $@ $(BENCH_SRCS) $(BENCH_LIB) -lm
 
 # A plain libc program: no ksock header, no ksock library.
 $(RUN_BENCH): bench/run_bench.c

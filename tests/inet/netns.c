@@ -101,3 +101,34 @@ tn_enter(void)
 		return -1;
 	return 0;
 }
+
+/* Whether `ip` says the link is operationally up (state UP). */
+static int
+link_state_up(void)
+{
+	char line[512];
+	int up = 0;
+	FILE *p = popen("ip -o link show dev " TN_IFNAME " 2>/dev/null", "r");
+
+	if (p == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), p) != NULL)
+		if (strstr(line, " state UP ") != NULL)
+			up = 1;
+	pclose(p);
+	return up;
+}
+
+int
+tn_wait_up(int timeout_ms)
+{
+	for (int waited = 0; !link_state_up(); waited += 5) {
+		if (waited >= timeout_ms) {
+			snprintf(reason, sizeof(reason), "%s not up after %d ms",
+				 TN_IFNAME, timeout_ms);
+			return -1;
+		}
+		usleep(5000);
+	}
+	return 0;
+}

@@ -105,7 +105,18 @@ extern unsigned char *ks__lwip_heap;
 #define MEMP_NUM_TCP_SEG		128
 #define TCP_OVERSIZE			0
 #define TCP_SNDLOWAT			(2 * TCP_MSS + 1)
-/* Ephemeral ports: lwIP draws from 49152-65535 (Linux: 32768-60999). */
+/*
+ * Ephemeral ports: lwIP draws from 49152-65535 (Linux: 32768-60999).
+ * lwIP's own TCP_ENSURE_LOCAL_PORT_RANGE can start the TCP port counter
+ * at 65535 (one start of the stack in 16384), and tcp_new_port() then
+ * steps it past the end to 0 and hands out port 0: the first connect()
+ * fails with ENOBUFS (ERR_BUF). Starting below the end avoids it; the
+ * three are lwIP's names, taken together as tcp.c expects.
+ */
+#define TCP_LOCAL_PORT_RANGE_START	0xc000
+#define TCP_LOCAL_PORT_RANGE_END	0xffff
+#define TCP_ENSURE_LOCAL_PORT_RANGE(port) ((u16_t)(TCP_LOCAL_PORT_RANGE_START + \
+	(u16_t)(port) % (TCP_LOCAL_PORT_RANGE_END - TCP_LOCAL_PORT_RANGE_START)))
 
 /* -- host services (src/inet/stack.c) -- */
 unsigned ks__lwip_rand(void);
