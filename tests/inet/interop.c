@@ -263,6 +263,52 @@ bind_addrs(struct run *r)
 	}
 }
 
+/* -- dual stack -- */
+
+/* An AF_INET6 socket reaches an IPv4 peer through its IPv4-mapped
+ * address, and a dual-stack listener on the wildcard accepts from one:
+ * each end sees the other's address mapped (the _v6 runs; the _v4 ones
+ * leave the mapping out and check the plain IPv4 wildcard listener). */
+static void
+tcp_mapped(struct run *r)
+{
+	const struct side *c = r->client, *s = r->server;
+	bool map = r->family == AF_INET6;
+	int fam = map ? AF_INET6 : AF_INET;
+	char want_c[64], want_s[64];
+	struct sockaddr_storage peer;
+	socklen_t len = sizeof(peer);
+	struct addr any = addr_of(fam, map ? "::" : "0.0.0.0", 0), to;
+	int lfd, cfd, sfd;
+	char buf[4];
+
+	snprintf(want_c, sizeof(want_c), "%s%s", map ? "::ffff:" : "", c->v4);
+	snprintf(want_s, sizeof(want_s), "%s%s", map ? "::ffff:" : "", s->v4);
+	lfd = CHECK_OK(s->socket(fam, SOCK_STREAM, 0));
+	CHECK_OK(s->bind(lfd, (struct sockaddr *)&any.ss, any.len));
+	CHECK_OK(s->listen(lfd, 4));
+	CHECK_OK(s->getsockname(lfd, (struct sockaddr *)&peer, &len));
+	to = addr_of(fam, want_s, port_of(&peer));
+	cfd = CHECK_OK(c->socket(fam, SOCK_STREAM, 0));
+	CHECK_OK(c->connect(cfd, (struct sockaddr *)&to.ss, to.len));
+	len = sizeof(peer);
+	sfd = CHECK_OK(s->accept(lfd, (struct sockaddr *)&peer, &len));
+	check_addr_is(&peer, len, fam, want_c);
+	len = sizeof(peer);
+	CHECK_OK(s->getsockname(sfd, (struct sockaddr *)&peer, &len));
+	check_addr_is(&peer, len, fam, want_s);
+	len = sizeof(peer);
+	CHECK_OK(c->getsockname(cfd, (struct sockaddr *)&peer, &len));
+	check_addr_is(&peer, len, fam, want_c);
+	set_timeouts(s, sfd);
+	CHECK_EQ(c->send(cfd, "map", 3, MSG_NOSIGNAL), 3);
+	CHECK_EQ(s->recv(sfd, buf, sizeof(buf), 0), 3);
+	CHECK_MEM(buf, "map", 3);
+	CHECK_OK(c->close(cfd));
+	CHECK_OK(s->close(sfd));
+	CHECK_OK(s->close(lfd));
+}
+
 /* -- bulk data -- */
 
 #define BULK_BYTES	(4 << 20)	/* each way */
@@ -702,6 +748,7 @@ tap_detach_busy(void)
 #define CASES(X)	\
 	X(tcp_hello)	\
 	X(bind_addrs)	\
+	X(tcp_mapped)	\
 	X(tcp_bulk)	\
 	X(tcp_many)	\
 	X(tcp_refused)	\
