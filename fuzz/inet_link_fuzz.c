@@ -33,8 +33,8 @@
 #include <ksock/link.h>
 #include <ksock/posix.h>
 
-#define PORT_TCP	7
-#define PORT_UDP	9
+#include "inet_fuzz.h"
+
 #define ETH_HLEN	14
 
 static const uint8_t our_mac[6] = { 0x02, 0x6b, 0x73, 0x00, 0x00, 0x02 };
@@ -42,16 +42,8 @@ static const uint8_t peer_mac[6] = { 0x02, 0x6b, 0x73, 0x00, 0x00, 0x01 };
 static const uint8_t our_v4[4] = { 10, 77, 0, 2 };
 static const uint8_t our_v6[16] = { 0xfd, 0x77, [15] = 2 };
 
-static int listeners[2], udps[2];
 static long base_allocs;
 static volatile uint8_t sink;
-
-static void
-die(const char *what)
-{
-	fprintf(stderr, "inet_link_fuzz: %s\n", what);
-	abort();
-}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -65,7 +57,7 @@ transmit(void *ctx, const void *frame, size_t len)
 
 	(void)ctx;
 	if (len < ETH_HLEN || len > KS_LINK_FRAME_MAX)
-		die("frame of a bad length sent");
+		fz_die("frame of a bad length sent");
 	for (size_t i = 0; i < len; i++)
 		x ^= b[i];
 	sink = x;
@@ -74,29 +66,9 @@ transmit(void *ctx, const void *frame, size_t len)
 
 static const struct ks_link_ops ops = { .transmit = transmit };
 
-static int
-bound(int family, int type, uint16_t port)
-{
-	struct sockaddr_in a4 = { .sin_family = AF_INET,
-				  .sin_port = htons(port) };
-	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6,
-				   .sin6_port = htons(port) };
-	int fd = ksp_socket(family, type | SOCK_NONBLOCK, 0);
-
-	memcpy(&a4.sin_addr, our_v4, 4);
-	memcpy(&a6.sin6_addr, our_v6, 16);
-	if (fd < 0)
-		die("socket");
-	if (family == AF_INET ? ksp_bind(fd, (struct sockaddr *)&a4, sizeof(a4))
-			      : ksp_bind(fd, (struct sockaddr *)&a6, sizeof(a6)))
-		die("bind");
-	return fd;
-}
-
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	static const int families[2] = { AF_INET, AF_INET6 };
 	struct ks_link_config cfg = {
 		.mtu = 1500, .has_v4 = true, .v4_prefix = 24,
 		.has_v6 = true, .v6_prefix = 64,
@@ -106,15 +78,10 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	memcpy(cfg.v4, our_v4, 4);
 	memcpy(cfg.v6, our_v6, 16);
 	if (ksp_init() < 0)
-		die("ksp_init");
+		fz_die("ksp_init");
 	if (ks_link_attach(&ops, NULL, &cfg) < 0)
-		die("ks_link_attach");
-	for (int f = 0; f < 2; f++) {
-		listeners[f] = bound(families[f], SOCK_STREAM, PORT_TCP);
-		if (ksp_listen(listeners[f], 16) < 0)
-			die("listen");
-		udps[f] = bound(families[f], SOCK_DGRAM, PORT_UDP);
-	}
+		fz_die("ks_link_attach");
+	fz_open_sockets(our_v4, our_v6);
 	base_allocs = ksp_alloc_outstanding();
 	return 0;
 }
@@ -168,24 +135,6 @@ make_frame(uint8_t *frame, uint8_t how, const uint8_t *body, size_t n)
 	return ETH_HLEN + n;
 }
 
-static void
-drain(void)
-{
-	static char buf[65536];
-	int fd;
-
-	for (int f = 0; f < 2; f++) {
-		while ((fd = ksp_accept4(listeners[f], NULL, NULL,
-					 SOCK_NONBLOCK)) >= 0) {
-			while (ksp_recv(fd, buf, sizeof(buf), 0) > 0)
-				;
-			ksp_close(fd);
-		}
-		while (ksp_recv(udps[f], buf, sizeof(buf), MSG_DONTWAIT) >= 0)
-			;
-	}
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -196,14 +145,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	frame = malloc(ETH_HLEN + size - 1);
 	if (frame == NULL)
-		die("malloc");
+		fz_die("malloc");
 	len = make_frame(frame, data[0], data + 1, size - 1);
 	if (len > 0)
 		(void)ks_link_input(frame, len);
 	free(frame);
 	(void)ks_link_timers();
-	drain();
+	fz_drain(NULL, 0);
 	if (ksp_alloc_outstanding() != base_allocs)
-		die("allocations left behind");
+		fz_die("allocations left behind");
 	return 0;
 }

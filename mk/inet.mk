@@ -97,13 +97,14 @@ CHECK_TARGETS += fuzz-inet-check
 FUZZ_TARGETS  += fuzz-inet
 .PHONY: fuzz-inet-check fuzz-inet
 
-$(FUZZ_INET): $(FUZZ_INET_SRC) $(KS_HEADERS) $(INET_HDRS) $(LWIP_HDRS)
+FUZZ_INET_CC = $(CLANG) -std=gnu11 -g -O1 -Wall -Wextra -Werror \
+	    -Wno-unused-parameter -D_GNU_SOURCE -pthread -Iinclude -Isrc \
+	    $(LWIP_INC) $(FUZZ_INET_NOCHECK) -DKS_CONFIG_INET \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+
+$(FUZZ_INET): $(FUZZ_INET_SRC) fuzz/inet_fuzz.h $(KS_HEADERS) $(INET_HDRS) $(LWIP_HDRS)
 	@mkdir -p $(dir $@)
-	$(CLANG) -std=gnu11 -g -O1 -Wall -Wextra -Werror -Wno-unused-parameter \
-	    -D_GNU_SOURCE -pthread -Iinclude -Isrc $(LWIP_INC) $(FUZZ_INET_NOCHECK) \
-	    -DKS_CONFIG_INET \
-	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	    $(FUZZ_INET_SRC) -o $@
+	$(FUZZ_INET_CC) $(FUZZ_INET_SRC) -o $@
 
 fuzz-inet-check: $(FUZZ_INET)
 	@tools/run-suite fuzz-inet 90 sh fuzz/run-fuzz.sh $(FUZZ_INET) 20 fuzz/inet-seeds
@@ -162,13 +163,9 @@ CHECK_TARGETS += fuzz-inet-link-check
 FUZZ_TARGETS  += fuzz-inet-link
 .PHONY: fuzz-inet-link-check fuzz-inet-link
 
-$(FUZZ_LINK): $(FUZZ_LINK_SRC) $(KS_HEADERS) $(INET_HDRS) $(LWIP_HDRS)
+$(FUZZ_LINK): $(FUZZ_LINK_SRC) fuzz/inet_fuzz.h $(KS_HEADERS) $(INET_HDRS) $(LWIP_HDRS)
 	@mkdir -p $(dir $@)
-	$(CLANG) -std=gnu11 -g -O1 -Wall -Wextra -Werror -Wno-unused-parameter \
-	    -D_GNU_SOURCE -pthread -Iinclude -Isrc $(LWIP_INC) $(FUZZ_INET_NOCHECK) \
-	    -DKS_CONFIG_INET \
-	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	    $(FUZZ_LINK_SRC) -o $@
+	$(FUZZ_INET_CC) $(FUZZ_LINK_SRC) -o $@
 
 fuzz-inet-link-check: $(FUZZ_LINK)
 	@tools/run-suite fuzz-inet-link 90 sh fuzz/run-fuzz.sh $(FUZZ_LINK) 20 fuzz/inet-link-seeds
