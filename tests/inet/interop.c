@@ -474,6 +474,75 @@ tcp_many(struct run *r)
 	}
 }
 
+/* -- concurrent connections -- */
+
+#define PAR_CLIENTS	8
+#define PAR_ROUNDS	8
+#define PAR_BYTES	10000
+
+struct par_client {
+	const struct run *r;
+	uint16_t port;
+	unsigned id;
+};
+
+/* One client process: connections one after another, each sending a
+ * message of its own and reading it back. */
+static int
+par_client_main(void *arg)
+{
+	struct par_client *pc = arg;
+	const struct side *c = pc->r->client;
+	unsigned char out[PAR_BYTES], in[PAR_BYTES];
+
+	for (unsigned k = 0; k < PAR_ROUNDS; k++) {
+		unsigned seed = pc->id * PAR_ROUNDS + k;
+		int fd = connect_to(pc->r, pc->port);
+
+		set_timeouts(c, fd);
+		for (size_t i = 0; i < PAR_BYTES; i++)
+			out[i] = pattern(i, seed);
+		CHECK_EQ(c->send(fd, out, PAR_BYTES, MSG_NOSIGNAL), PAR_BYTES);
+		CHECK_EQ(c->recv(fd, in, PAR_BYTES, MSG_WAITALL), PAR_BYTES);
+		CHECK_MEM(in, out, PAR_BYTES);
+		CHECK_EQ(c->recv(fd, in, 1, 0), 0);
+		CHECK_OK(c->close(fd));
+	}
+	return th_failures();
+}
+
+/* Several client processes connect at once while the server echoes
+ * each connection and closes it: the stack serves socket calls from
+ * many threads and frames from the reader at the same time. */
+static void
+tcp_parallel(struct run *r)
+{
+	const struct side *s = r->server;
+	struct par_client pc[PAR_CLIENTS];
+	struct th_child *child[PAR_CLIENTS];
+	unsigned char buf[PAR_BYTES];
+	uint16_t port;
+	int lfd = listener(s, r->family, &port);
+
+	for (unsigned i = 0; i < PAR_CLIENTS; i++) {
+		pc[i] = (struct par_client){ r, port, i };
+		child[i] = th_fork(par_client_main, &pc[i]);
+	}
+	for (int n = 0; n < PAR_CLIENTS * PAR_ROUNDS; n++) {
+		int fd = CHECK_OK(s->accept(lfd, NULL, NULL));
+
+		if (fd < 0)
+			break;
+		set_timeouts(s, fd);
+		CHECK_EQ(s->recv(fd, buf, PAR_BYTES, MSG_WAITALL), PAR_BYTES);
+		CHECK_EQ(s->send(fd, buf, PAR_BYTES, MSG_NOSIGNAL), PAR_BYTES);
+		CHECK_OK(s->close(fd));
+	}
+	for (unsigned i = 0; i < PAR_CLIENTS; i++)
+		CHECK_EQ(th_join(child[i]), 0);
+	CHECK_OK(s->close(lfd));
+}
+
 /* -- refused, reset, unreachable -- */
 
 /* A port on the server's side that nobody listens on: bound, then
@@ -751,6 +820,7 @@ tap_detach_busy(void)
 	X(tcp_mapped)	\
 	X(tcp_bulk)	\
 	X(tcp_many)	\
+	X(tcp_parallel)	\
 	X(tcp_refused)	\
 	X(tcp_reset)	\
 	X(tcp_unused)	\
