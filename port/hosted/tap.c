@@ -38,6 +38,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <ksock/ksock.h>
 #include <ksock/link.h>
 #include <ksock/posix.h>
 
@@ -239,6 +240,25 @@ stop_reader(void)
 }
 
 /*
+ * The hosted personality starts ksock on first use (ksp_init); the
+ * preload library, which may link this file too, starts it itself and
+ * has no ksp_init. Returns 0, or -1 with errno.
+ */
+extern int ksp_init(void) __attribute__((weak));
+
+static int
+start_ksock(void)
+{
+	if (ksp_init != NULL)
+		return ksp_init();
+	if (ks_port() == NULL) {
+		errno = ENXIO;
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * See posix.h. Returns 0 or -1 with errno: EINVAL (a bad address, no
  * address at all, a name too long), ENODEV (no such device), EBUSY
  * (attached already), ENOMEM, or what opening the device gives (EPERM,
@@ -251,7 +271,7 @@ ksp_inet_tap_attach(const char *ifname, const char *v4cidr,
 	struct ks_link_config cfg;
 	int err;
 
-	if (ksp_init() < 0)
+	if (start_ksock() < 0)
 		return -1;
 	if (ifname == NULL) {
 		errno = EINVAL;
