@@ -79,14 +79,17 @@ wait_ms(int64_t ns)
 	return (int)((ns + 999999) / 1000000);
 }
 
-/* Reads every frame waiting on the TAP (its descriptor is non-blocking). */
-static void
+/* Reads every frame waiting on the TAP (its descriptor is non-blocking).
+ * Returns false when the device is gone (deleted with its namespace, or
+ * taken down for good): nothing more will come. */
+static bool
 read_frames(unsigned char *buf)
 {
 	ssize_t n;
 
 	while ((n = read(tap.fd, buf, TAP_READ_MAX)) > 0)
 		(void)ks_link_input(buf, (size_t)n);
+	return n == 0 || errno == EAGAIN || errno == EINTR;
 }
 
 static void *
@@ -108,8 +111,13 @@ reader_main(void *arg)
 			break;
 		if (pfd[1].revents != 0)
 			break;
-		if (pfd[0].revents & POLLIN)
-			read_frames(buf);
+		/* A device that went away would wake poll at once forever:
+		 * stop watching it, and keep the timers running (the stack
+		 * times out what it had in flight) until detach. */
+		if ((pfd[0].revents & POLLIN) && !read_frames(buf))
+			pfd[0].fd = -1;
+		else if (pfd[0].revents & (POLLERR | POLLHUP | POLLNVAL))
+			pfd[0].fd = -1;
 	}
 	return NULL;
 }

@@ -218,12 +218,14 @@ ks_link_attach(const struct ks_link_ops *ops, void *ctx,
 		if (err < 0)
 			goto remove_netif;
 	}
+	/* Attached before it is up, so that what going up sends (a
+	 * gratuitous ARP) reaches the wire. */
+	eth.attached = true;
 	netif_set_link_up(&eth.netif);
 	netif_set_up(&eth.netif);
 	/* Nobody here configures from router advertisements. */
 	eth.netif.rs_count = 0;
 	eth.next_slow = ks__port->now() + LINK_SLOW_TMR_NS;
-	eth.attached = true;
 	ks__inet_unlock();
 	return 0;
 
@@ -318,7 +320,9 @@ ks__inet_link_has_addr(const ip_addr_t *addr)
 	if (IP_IS_V4(addr))
 		return eth.cfg.has_v4 &&
 		       ip4_addr_cmp(ip_2_ip4(addr), netif_ip4_addr(&eth.netif));
-	return eth.cfg.has_v6 &&
+	/* The link-local address needs a scope id, which sockets do not
+	 * carry yet: it is not one a socket may name. */
+	return eth.cfg.has_v6 && !ip6_addr_islinklocal(ip_2_ip6(addr)) &&
 	       netif_get_ip6_addr_match(&eth.netif, ip_2_ip6(addr)) >= 0;
 }
 

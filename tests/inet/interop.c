@@ -812,6 +812,42 @@ tap_detach_busy(void)
 	CHECK_OK(close(sfd));
 }
 
+/* CPU time this process has used, in milliseconds. */
+static long long
+cpu_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The TAP device is deleted under an attached link: the socket on it
+ * no longer hears from its peer, the reader does not spin on the dead
+ * descriptor (the process stays nearly idle while it waits), and
+ * detaching still ends everything. */
+static void
+tap_device_deleted(void)
+{
+	struct run r = { &ksock_side, &linux_side, AF_INET, true };
+	long long cpu;
+	int cfd, sfd;
+	char c;
+
+	enter_or_skip();
+	CHECK_OK(ksp_inet_tap_attach(TN_IFNAME, TN_KSOCK_V4, TN_KSOCK_V6));
+	tcp_pair(&r, &cfd, &sfd);
+	if (tn_ip("link del " TN_IFNAME) < 0)
+		th_fail(__FILE__, __LINE__, "%s", tn_reason());
+	CHECK_OK(close(sfd));
+	cpu = cpu_ms();
+	th_sleep_ms(1000);
+	CHECK(cpu_ms() - cpu < 500);
+	CHECK_ERR(ksp_recv(cfd, &c, 1, MSG_DONTWAIT), EAGAIN);
+	CHECK_OK(ksp_inet_tap_detach());
+	CHECK_OK(ksp_close(cfd));
+}
+
 /* -- the table -- */
 
 #define CASES(X)	\
@@ -866,6 +902,7 @@ static const struct th_test tests[] = {
 	{ "tap_errors", tap_errors },
 	{ "tap_alloc_failure", tap_alloc_failure },
 	{ "tap_detach_busy", tap_detach_busy },
+	{ "tap_device_deleted", tap_device_deleted },
 	CASES(ENTRY)
 };
 
