@@ -323,8 +323,7 @@ pattern(size_t off, unsigned seed)
 	return (unsigned char)((x >> 24) ^ (off >> 16));
 }
 
-/* Sends @n bytes of stream @seed in pieces of varying size. Returns
- * the failures it saw. */
+/* Sends @n bytes of stream @seed in pieces of varying size. */
 static void
 send_stream(const struct side *s, int fd, size_t n, unsigned seed)
 {
