@@ -1,6 +1,6 @@
 /*
  * The link: an Ethernet interface a port gives ksock's TCP/IP
- * (include/ksock/eth.h states the contract with the port).
+ * (include/ksock/link.h states the contract with the port).
  *
  * An lwIP netif of ours, with lwIP's Ethernet, ARP and IPv6 neighbour
  * discovery above it. Frames the port receives enter through
@@ -50,7 +50,6 @@ static struct {
 	void			*ctx;		/* [L] */
 	struct ks_link_config	 cfg;		/* [L] */
 	int64_t			 next_slow;	/* [L] next one-second timer */
-	long			 tx_errors;	/* [L] frames transmit refused */
 	struct netif		 netif;		/* [L] */
 	/* The frame being transmitted, made contiguous. */
 	unsigned char		 frame[KS_LINK_FRAME_MAX]; /* [L] */
@@ -66,9 +65,9 @@ link_transmit(struct netif *netif, struct pbuf *p)
 	if (p->tot_len > sizeof(eth.frame))
 		return ERR_BUF;
 	pbuf_copy_partial(p, eth.frame, p->tot_len, 0);
-	if (eth.ops->transmit(eth.ctx, eth.frame, p->tot_len) < 0)
-		eth.tx_errors++;
-	/* A refused frame is a lost frame, not an error lwIP should see. */
+	/* A refused frame is a lost frame, not an error lwIP should see:
+	 * TCP retransmits, as after a loss on the wire. */
+	(void)eth.ops->transmit(eth.ctx, eth.frame, p->tot_len);
 	return ERR_OK;
 }
 
@@ -183,7 +182,7 @@ reass_flush_locked(void)
 		ip6_reass_tmr();
 }
 
-/* See eth.h. */
+/* See link.h. */
 int
 ks_link_attach(const struct ks_link_ops *ops, void *ctx,
 	       const struct ks_link_config *cfg)
@@ -203,7 +202,6 @@ ks_link_attach(const struct ks_link_ops *ops, void *ctx,
 	eth.ops = ops;
 	eth.ctx = ctx;
 	eth.cfg = *cfg;
-	eth.tx_errors = 0;
 	ks__memset(&eth.netif, 0, sizeof(eth.netif));
 	ip4_addr_set_zero(&addr);
 	ip4_addr_set_zero(&mask);
@@ -237,7 +235,7 @@ unlock:
 	return err;
 }
 
-/* See eth.h. */
+/* See link.h. */
 int
 ks_link_detach(void)
 {
@@ -260,7 +258,7 @@ ks_link_detach(void)
 	return 0;
 }
 
-/* See eth.h. */
+/* See link.h. */
 int
 ks_link_input(const void *frame, size_t len)
 {
@@ -287,7 +285,7 @@ unlock:
 	return err;
 }
 
-/* See eth.h. The stack lock itself runs tcp_tmr() when it is due. */
+/* See link.h. The stack lock itself runs tcp_tmr() when it is due. */
 int64_t
 ks_link_timers(void)
 {
