@@ -13,7 +13,8 @@
  * write never blocks (the kernel drops a frame it cannot queue).
  *
  * Detaching wakes the reader through an eventfd, joins it, removes the
- * interface and closes both descriptors. Nothing here is allocated: the
+ * interface and closes both descriptors. A forked child forgets the
+ * link (forget_in_child). Nothing here is allocated: the
  * state is one static structure, the reader's buffer is on its stack.
  *
  * Locks: `tap_lock` serialises attach and detach and guards the fields
@@ -248,6 +249,34 @@ stop_reader(void)
 }
 
 /*
+ * A child forked while the link was attached has no reader (threads do
+ * not survive fork) and starts ksock afresh without the link (src/inet
+ * forgets it): it closes its copies of the descriptors, so the device is
+ * the parent's alone, and is free to attach again.
+ */
+static void
+forget_in_child(void)
+{
+	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+
+	tap_lock = fresh;
+	if (tap.attached) {
+		close(tap.fd);
+		close(tap.stop_fd);
+	}
+	tap.attached = false;
+	tap.fd = tap.stop_fd = -1;
+}
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void
+register_atfork(void)
+{
+	pthread_atfork(NULL, NULL, forget_in_child);
+}
+
+/*
  * The hosted personality starts ksock on first use (ksp_init); the
  * preload library, which may link this file too, starts it itself and
  * has no ksp_init. Returns 0, or -1 with errno.
@@ -281,6 +310,7 @@ ksp_inet_tap_attach(const char *ifname, const char *v4cidr,
 
 	if (start_ksock() < 0)
 		return -1;
+	pthread_once(&atfork_once, register_atfork);
 	if (ifname == NULL) {
 		errno = EINVAL;
 		return -1;

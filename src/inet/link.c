@@ -13,8 +13,9 @@
  * answers ARP and neighbour solicitations. Detaching removes the netif
  * (lwIP aborts the connections bound to its addresses, silently, as a
  * vanished medium would, and drops what waits for a neighbour), empties
- * reassembly, and drops that use: the
- * last user stops the stack.
+ * reassembly, and drops that use: the last user stops the stack. A
+ * forked child's ksock starts without the link (its port's thread did
+ * not survive the fork): ks__inet_link_forget().
  *
  * Timers. lwIP runs without its timer thread (LWIP_TIMERS 0). The stack
  * lock runs tcp_tmr() (stack.c); the port calls ks_link_timers() at
@@ -350,4 +351,13 @@ void
 ks__inet_link_stop_locked(void)
 {
 	reass_flush_locked();
+}
+
+/* See inet.h. */
+void
+ks__inet_link_forget(void)
+{
+	eth.attached = false;
+	eth.ops = NULL;
+	eth.ctx = NULL;
 }

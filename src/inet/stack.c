@@ -399,6 +399,7 @@ ks__inet_stack_init(void)
 	stack.users = 0;
 	ks__lwip_heap = NULL;
 	lwip_globals_reset();
+	ks__inet_link_forget();
 	return 0;
 }
 

@@ -19,6 +19,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/wait.h>
 
 #include <ksock/posix.h>
 
@@ -847,6 +848,30 @@ tap_device_deleted(void)
 	CHECK_OK(ksp_close(cfd));
 }
 
+/* A process forked while the link is attached does not inherit it: the
+ * child has no link to detach, and its exit (closing its copies of the
+ * descriptors) leaves the parent's link working. */
+static void
+tap_fork_child(void)
+{
+	struct run r = { &ksock_side, &linux_side, AF_INET, true };
+	int status = -1;
+	pid_t pid;
+
+	enter_or_skip();
+	CHECK_OK(ksp_inet_tap_attach(TN_IFNAME, TN_KSOCK_V4, TN_KSOCK_V6));
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid == 0)
+		_exit(ksp_inet_tap_detach() == -1 && errno == ENODEV ? 0 : 1);
+	CHECK(pid > 0);
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	tcp_hello(&r);
+	CHECK_OK(ksp_inet_tap_detach());
+}
+
 /* -- the table -- */
 
 #define CASES(X)	\
@@ -902,6 +927,7 @@ static const struct th_test tests[] = {
 	{ "tap_alloc_failure", tap_alloc_failure },
 	{ "tap_detach_busy", tap_detach_busy },
 	{ "tap_device_deleted", tap_device_deleted },
+	{ "tap_fork_child", tap_fork_child },
 	CASES(ENTRY)
 };
 
