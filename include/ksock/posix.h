@@ -197,7 +197,9 @@ int	ksp_setns(int fd, int nstype);
  * until ksp_inet_tap_detach(). Starts ksock (ksp_init) if needed.
  * Returns 0, or -1 with errno: EINVAL (a bad or missing address, a bad
  * name), ENODEV (no such device), EBUSY (a link is attached, or the
- * device is in use), ENOMEM, EPERM, or what opening /dev/net/tun gives.
+ * device is in use), ENOMEM, EPERM, or what opening /dev/net/tun gives;
+ * ENXIO where ksock is not started and this library cannot start it
+ * (the preload library starts ksock itself).
  */
 int	ksp_inet_tap_attach(const char *ifname, const char *v4cidr,
 			    const char *v6cidr);

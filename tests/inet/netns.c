@@ -23,12 +23,14 @@
 
 static char reason[256];
 
+/* See netns.h. */
 const char *
 tn_reason(void)
 {
 	return reason;
 }
 
+/* See netns.h. */
 int
 tn_ip(const char *args)
 {
@@ -70,6 +72,7 @@ create_tap(void)
 	return 0;
 }
 
+/* See netns.h. */
 int
 tn_enter(void)
 {
