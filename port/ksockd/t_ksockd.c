@@ -1384,7 +1384,7 @@ mixed_wake(struct pollfd *s, int sfd, struct pollfd *k, int kfd,
 static int
 role_mixed(void)
 {
-	const struct timespec tmo = { 0, 50 * 1000000L };
+	const struct timespec tmo = { 0, 50 * 1000000L }, zero = { 0, 0 };
 	struct interrupter ir;
 	struct pollfd s, k;
 	sigset_t usr1, none;
@@ -1413,7 +1413,14 @@ role_mixed(void)
 	mixed_set(&s, sv[0], &k, pp[0]);
 	CHECK(ksd_poll_mixed(&s, 1, &k, 1, &tmo, NULL) == 1);
 	CHECK(s.revents == POLLIN && k.revents == 0);
+	/* A zero timeout is one look, on both sides. */
+	mixed_set(&s, sv[0], &k, pp[0]);
+	CHECK(ksd_poll_mixed(&s, 1, &k, 1, &zero, NULL) == 1);
+	CHECK(s.revents == POLLIN && k.revents == 0);
 	CHECK(ksd_recv(sv[0], b, sizeof(b), 0) == 1);
+	mixed_set(&s, sv[0], &k, pp[0]);
+	CHECK(ksd_poll_mixed(&s, 1, &k, 1, &zero, NULL) == 0);
+	CHECK(s.revents == 0 && k.revents == 0);
 
 	CHECK(on_signal(SA_RESTART) == 0);
 	CHECK(mixed_wake(&s, sv[0], &k, pp[0], write_k, pp[1]) == 1);
