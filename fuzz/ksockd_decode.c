@@ -26,8 +26,8 @@
  * the server drops the client, and so does this target (the client is
  * freed and a new one takes its place). After the last record both
  * clients and every hand-over are freed, and then nothing may be left:
- * no ksock allocation, no object of ksockd's; otherwise the target
- * aborts, which libFuzzer reports.
+ * no ksock allocation, no object of ksockd's, no kernel descriptor;
+ * otherwise the target aborts, which libFuzzer reports.
  *
  * Socket addresses are made abstract before a request runs, so a
  * fuzzed bind makes no node on the filesystem.
@@ -107,6 +107,18 @@ bell_fds(struct ksd_client *c, unsigned rec)
 	}
 }
 
+/* The lowest descriptor number free: an input that leaves a kernel
+ * descriptor open (a doorbell's, one in flight, a notifier) moves it. */
+static int
+lowest_free_fd(void)
+{
+	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0)
+		close(fd);
+	return fd;
+}
+
 /* A CANCEL doorbell for @slot: a parked call ends (or, restarted,
  * stays); an answered one is left alone. Never a protocol error. */
 static void
@@ -123,6 +135,7 @@ cancel_bell(struct ksd_client *c, unsigned slot, bool restart)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	int free_fd = lowest_free_fd();
 	struct ksd_client *c[2] = { client(0), client(1) };
 	size_t off = 1;
 
@@ -175,6 +188,10 @@ free_clients:
 	if (ksd__objects() != 0 || ksp_alloc_outstanding() != 0) {
 		fprintf(stderr, "left allocated: %ld objects, %ld ksock\n",
 			ksd__objects(), ksp_alloc_outstanding());
+		abort();
+	}
+	if (lowest_free_fd() != free_fd) {
+		fprintf(stderr, "left open: descriptor %d\n", free_fd);
 		abort();
 	}
 	return 0;

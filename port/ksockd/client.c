@@ -262,6 +262,17 @@ server_gone(void)
  */
 static _Thread_local bool sig_seen, sig_norestart;
 
+/* A call made of several requests (a send longer than a window, a
+ * MSG_WAITALL receive past one) has moved bytes in an earlier one: a
+ * signal then ends it with its count, as Linux's never restarts a call
+ * that moved bytes. [thread] */
+static _Thread_local bool call_moved;
+
+/* Handlers the trampoline ran on this thread, ever: a call of several
+ * requests compares it between them, since a handler that runs there
+ * interrupts no wait. [thread] */
+static _Thread_local unsigned sig_ran;
+
 /* The handlers installed through ksd_sigaction(), as the program gave
  * them [sig_lock for writes; the trampoline reads]. */
 static struct sigaction sig_act[NSIG];
@@ -334,6 +345,7 @@ trampoline(int sig, siginfo_t *si, void *uc)
 	struct sigaction *a = &sig_act[sig];
 
 	sig_seen = true;
+	sig_ran++;
 	if (!(a->sa_flags & SA_RESTART))
 		sig_norestart = true;
 	if (a->sa_flags & SA_SIGINFO)
@@ -479,7 +491,8 @@ wait_reply(int i, struct ksd_rep *rep, bool intr)
 		if (errno == ETIMEDOUT && server_gone())
 			return -ECONNRESET;
 		if (errno == EINTR && intr &&
-		    ring_cancel(i, atomic_load(&intr_hook)() != 0) < 0)
+		    ring_cancel(i, atomic_load(&intr_hook)() != 0 &&
+				   !call_moved) < 0)
 			return -ECONNRESET;
 	}
 	memcpy(rep, &s->rep, sizeof(*rep));
@@ -885,6 +898,7 @@ ksd_sendmsg(int fd, const struct msghdr *umsg, int flags)
 	unsigned char *ctl = NULL;
 	int kfds[KSD_BELL_FDS], cwd = -1;
 	bool first = true, has_kfds = false;
+	unsigned sig0 = sig_ran;
 	long err;
 
 	err = ksp__copy_from_user(&m, umsg, sizeof(m));
@@ -944,7 +958,11 @@ ksd_sendmsg(int fd, const struct msghdr *umsg, int flags)
 			err = -EBADF;
 			goto release;
 		}
-		q->a[0] = flags;
+		/* A handler that ran between two parts would have ended a
+		 * Linux send at its next wait: the rest goes only as far
+		 * as it can without one. */
+		q->a[0] = !first && sig_ran != sig0 ? flags | MSG_DONTWAIT :
+			  flags;
 		q->addrlen = namelen;
 		memcpy(q->inl, &name, namelen);
 		if (cwd >= 0)
@@ -990,10 +1008,12 @@ ksd_sendmsg(int fd, const struct msghdr *umsg, int flags)
 		if (err < 0)
 			break;
 		sent += (size_t)err;
+		call_moved = sent > 0;
 		first = false;
 		if ((size_t)err < chunk)
 			break;
 	} while (sent < v.total);
+	call_moved = false;
 	ksp__iov_release(&v);
 	free(ctl);
 	if (cwd >= 0)
@@ -1003,6 +1023,7 @@ ksd_sendmsg(int fd, const struct msghdr *umsg, int flags)
 	return err < 0 ? fail(err) : 0;
 
 release:
+	call_moved = false;
 	ksp__iov_release(&v);
 	free(ctl);
 	if (cwd >= 0)
@@ -1040,8 +1061,9 @@ scatter(struct ksp_iov *v, size_t pos, const unsigned char *src, size_t n)
  * in @v.
  */
 static long
-recv_more(int fd, int flags, struct ksp_iov *v, size_t got)
+recv_more(int fd, int flags, struct ksp_iov *v, size_t got, unsigned sig0)
 {
+	call_moved = true;
 	while (got < v->total) {
 		size_t want = v->total - got < KSD_DATA_MAX ?
 			      v->total - got : KSD_DATA_MAX;
@@ -1053,7 +1075,8 @@ recv_more(int fd, int flags, struct ksp_iov *v, size_t got)
 		q = begin(&i, KSD_RECVMSG, fd);
 		if (q == NULL)
 			break;
-		q->a[0] = flags;
+		/* As in ksd_sendmsg: after a handler ran, no more waits. */
+		q->a[0] = sig_ran != sig0 ? flags | MSG_DONTWAIT : flags;
 		q->datalen = (uint32_t)want;
 		n = post(i, &rep);
 		if (n > 0 && scatter(v, got, win(i), (size_t)n) < 0)
@@ -1065,6 +1088,7 @@ recv_more(int fd, int flags, struct ksp_iov *v, size_t got)
 		if ((size_t)n < want)
 			break;
 	}
+	call_moved = false;
 	return (long)got;
 }
 
@@ -1078,6 +1102,7 @@ ksd_recvmsg(int fd, struct msghdr *umsg, int flags)
 	struct ksd_req *q;
 	struct ksp_iov v;
 	size_t want;
+	unsigned sig0 = sig_ran;
 	long n, err;
 	int i;
 
@@ -1148,7 +1173,7 @@ out:
 	if (n >= 0 && (size_t)n == want && want < v.total &&
 	    (flags & MSG_WAITALL) && !(flags & MSG_PEEK) &&
 	    sock_type(fd) == SOCK_STREAM)
-		n = recv_more(fd, flags, &v, (size_t)n);
+		n = recv_more(fd, flags, &v, (size_t)n, sig0);
 	ksp__iov_release(&v);
 	return n < 0 ? fail(n) : n;
 }

@@ -1384,7 +1384,7 @@ mixed_wake(struct pollfd *s, int sfd, struct pollfd *k, int kfd,
 static int
 role_mixed(void)
 {
-	const struct timespec tmo = { 0, 50 * 1000000L };
+	const struct timespec tmo = { 0, 50 * 1000000L }, zero = { 0, 0 };
 	struct interrupter ir;
 	struct pollfd s, k;
 	sigset_t usr1, none;
@@ -1413,7 +1413,14 @@ role_mixed(void)
 	mixed_set(&s, sv[0], &k, pp[0]);
 	CHECK(ksd_poll_mixed(&s, 1, &k, 1, &tmo, NULL) == 1);
 	CHECK(s.revents == POLLIN && k.revents == 0);
+	/* A zero timeout is one look, on both sides. */
+	mixed_set(&s, sv[0], &k, pp[0]);
+	CHECK(ksd_poll_mixed(&s, 1, &k, 1, &zero, NULL) == 1);
+	CHECK(s.revents == POLLIN && k.revents == 0);
 	CHECK(ksd_recv(sv[0], b, sizeof(b), 0) == 1);
+	mixed_set(&s, sv[0], &k, pp[0]);
+	CHECK(ksd_poll_mixed(&s, 1, &k, 1, &zero, NULL) == 0);
+	CHECK(s.revents == 0 && k.revents == 0);
 
 	CHECK(on_signal(SA_RESTART) == 0);
 	CHECK(mixed_wake(&s, sv[0], &k, pp[0], write_k, pp[1]) == 1);
@@ -1508,10 +1515,11 @@ is_fifo(int fd)
 }
 
 /*
- * A pipe's read end and a socket, passed in one message to a forked
- * process: the pipe arrives as a kernel descriptor of the receiver (a
- * FIFO to fstat, close-on-exec as MSG_CMSG_CLOEXEC asked) that reads
- * what the sender writes after its own copy is closed; the socket works.
+ * A pipe's read end, a socket and an open file, passed in one message to
+ * a forked process: the pipe arrives as a kernel descriptor of the
+ * receiver (a FIFO to fstat, close-on-exec as MSG_CMSG_CLOEXEC asked)
+ * that reads what the sender writes after its own copy is closed; the
+ * socket works; the file reads what was written to it.
  */
 static int
 take_pipe(int sv[2], int two[2])
@@ -1521,11 +1529,13 @@ take_pipe(int sv[2], int two[2])
 
 	alarm(30);
 	CHECK(ksd_close(sv[0]) == 0 && ksd_close(two[0]) == 0);
-	CHECK(recv_fds(sv[1], fds, 4, &flags) == 2 && !(flags & MSG_CTRUNC));
+	CHECK(recv_fds(sv[1], fds, 4, &flags) == 3 && !(flags & MSG_CTRUNC));
 	CHECK(is_fifo(fds[0]) && fcntl(fds[0], F_GETFD) == FD_CLOEXEC);
 	CHECK(read(fds[0], b, sizeof(b)) == 5 && memcmp(b, "hello", 5) == 0);
 	CHECK(ksd_send(fds[1], "sock", 4, 0) == 4);
+	CHECK(pread(fds[2], b, sizeof(b), 0) == 4 && memcmp(b, "file", 4) == 0);
 	CHECK(close(fds[0]) == 0 && ksd_close(fds[1]) == 0);
+	CHECK(close(fds[2]) == 0);
 	CHECK(ksd_close(two[1]) == 0 && ksd_close(sv[1]) == 0);
 	return 0;
 }
@@ -1533,8 +1543,8 @@ take_pipe(int sv[2], int two[2])
 static int
 role_kernel_pass(void)
 {
-	int sv[2], pp[2], two[2], fds[4], st;
-	char b[8];
+	int sv[2], pp[2], two[2], fds[4], st, file;
+	char b[8], path[128];
 	pid_t pid;
 
 	alarm(30);
@@ -1548,10 +1558,15 @@ role_kernel_pass(void)
 	}
 	CHECK(ksd_close(sv[1]) == 0);
 	CHECK(pipe2(pp, O_CLOEXEC) == 0);
+	snprintf(path, sizeof(path), "%s/passed-file", dir);
+	file = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	CHECK(file >= 0 && unlink(path) == 0 && write(file, "file", 4) == 4);
 	fds[0] = pp[0];
 	fds[1] = two[1];
-	CHECK(send_fds(sv[0], fds, 2) == 0);
+	fds[2] = file;
+	CHECK(send_fds(sv[0], fds, 3) == 0);
 	CHECK(close(pp[0]) == 0 && ksd_close(two[1]) == 0);
+	CHECK(close(file) == 0);
 	CHECK(write(pp[1], "hello", 5) == 5);
 	CHECK(ksd_recv(two[0], b, sizeof(b), 0) == 4 && memcmp(b, "sock", 4) == 0);
 	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
