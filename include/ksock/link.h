@@ -38,7 +38,7 @@ struct ks_link_ops {
 	 * thread made the stack send: it must not call into ksock and should
 	 * not block for long. A frame it cannot send is dropped, as a busy
 	 * medium would; TCP retransmits. Returns 0 or a negative -KS_E*
-	 * (counted, otherwise ignored).
+	 * (ignored: a lost frame).
 	 */
 	int	(*transmit)(void *ctx, const void *frame, size_t len);
 };

@@ -13,7 +13,8 @@
  * write never blocks (the kernel drops a frame it cannot queue).
  *
  * Detaching wakes the reader through an eventfd, joins it, removes the
- * interface and closes both descriptors. Nothing here is allocated: the
+ * interface and closes both descriptors. A forked child forgets the
+ * link (forget_in_child). Nothing here is allocated: the
  * state is one static structure, the reader's buffer is on its stack.
  *
  * Locks: `tap_lock` serialises attach and detach and guards the fields
@@ -38,6 +39,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <ksock/ksock.h>
 #include <ksock/link.h>
 #include <ksock/posix.h>
 
@@ -78,14 +80,17 @@ wait_ms(int64_t ns)
 	return (int)((ns + 999999) / 1000000);
 }
 
-/* Reads every frame waiting on the TAP (its descriptor is non-blocking). */
-static void
+/* Reads every frame waiting on the TAP (its descriptor is non-blocking).
+ * Returns false when the device is gone (deleted with its namespace, or
+ * taken down for good): nothing more will come. */
+static bool
 read_frames(unsigned char *buf)
 {
 	ssize_t n;
 
 	while ((n = read(tap.fd, buf, TAP_READ_MAX)) > 0)
 		(void)ks_link_input(buf, (size_t)n);
+	return n == 0 || errno == EAGAIN || errno == EINTR;
 }
 
 static void *
@@ -107,8 +112,13 @@ reader_main(void *arg)
 			break;
 		if (pfd[1].revents != 0)
 			break;
-		if (pfd[0].revents & POLLIN)
-			read_frames(buf);
+		/* A device that went away would wake poll at once forever:
+		 * stop watching it, and keep the timers running (the stack
+		 * times out what it had in flight) until detach. */
+		if ((pfd[0].revents & POLLIN) && !read_frames(buf))
+			pfd[0].fd = -1;
+		else if (pfd[0].revents & (POLLERR | POLLHUP | POLLNVAL))
+			pfd[0].fd = -1;
 	}
 	return NULL;
 }
@@ -239,6 +249,53 @@ stop_reader(void)
 }
 
 /*
+ * A child forked while the link was attached has no reader (threads do
+ * not survive fork) and starts ksock afresh without the link (src/inet
+ * forgets it): it closes its copies of the descriptors, so the device is
+ * the parent's alone, and is free to attach again.
+ */
+static void
+forget_in_child(void)
+{
+	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+
+	tap_lock = fresh;
+	if (tap.attached) {
+		close(tap.fd);
+		close(tap.stop_fd);
+	}
+	tap.attached = false;
+	tap.fd = tap.stop_fd = -1;
+}
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void
+register_atfork(void)
+{
+	pthread_atfork(NULL, NULL, forget_in_child);
+}
+
+/*
+ * The hosted personality starts ksock on first use (ksp_init); the
+ * preload library, which may link this file too, starts it itself and
+ * has no ksp_init. Returns 0, or -1 with errno.
+ */
+extern int ksp_init(void) __attribute__((weak));
+
+static int
+start_ksock(void)
+{
+	if (ksp_init != NULL)
+		return ksp_init();
+	if (ks_port() == NULL) {
+		errno = ENXIO;
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * See posix.h. Returns 0 or -1 with errno: EINVAL (a bad address, no
  * address at all, a name too long), ENODEV (no such device), EBUSY
  * (attached already), ENOMEM, or what opening the device gives (EPERM,
@@ -251,8 +308,9 @@ ksp_inet_tap_attach(const char *ifname, const char *v4cidr,
 	struct ks_link_config cfg;
 	int err;
 
-	if (ksp_init() < 0)
+	if (start_ksock() < 0)
 		return -1;
+	pthread_once(&atfork_once, register_atfork);
 	if (ifname == NULL) {
 		errno = EINVAL;
 		return -1;

@@ -46,6 +46,7 @@
 
 #include "../hosted/hosted.h"
 #include "ksd.h"
+#include "rights.h"
 
 static struct {
 	pthread_mutex_t	 lock;
@@ -58,7 +59,7 @@ static struct {
 	/* KSD_NOTIFY: the client's end of each slot's notifier, valid
 	 * when its bit is set in has_notify [slot owner]. */
 	int		 notify[KSD_SLOTS];
-	uint32_t	 has_notify;
+	_Atomic uint32_t has_notify;
 } state = { PTHREAD_MUTEX_INITIALIZER, -1, NULL, 0, "", 0, 0, { 0 }, 0 };
 
 static pthread_mutex_t notify_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -197,10 +198,11 @@ ksd_attach(const char *addr)
 static void
 notifiers_close(void)
 {
+	uint32_t has = atomic_exchange(&state.has_notify, 0);
+
 	for (int i = 0; i < KSD_SLOTS; i++)
-		if (state.has_notify & (1u << i))
+		if (has & (1u << i))
 			close(state.notify[i]);
-	state.has_notify = 0;
 }
 
 static void
@@ -260,22 +262,72 @@ server_gone(void)
  */
 static _Thread_local bool sig_seen, sig_norestart;
 
+/* A call made of several requests (a send longer than a window, a
+ * MSG_WAITALL receive past one) has moved bytes in an earlier one: a
+ * signal then ends it with its count, as Linux's never restarts a call
+ * that moved bytes. [thread] */
+static _Thread_local bool call_moved;
+
+/* Handlers the trampoline ran on this thread, ever: a call of several
+ * requests compares it between them, since a handler that runs there
+ * interrupts no wait. [thread] */
+static _Thread_local unsigned sig_ran;
+
 /* The handlers installed through ksd_sigaction(), as the program gave
  * them [sig_lock for writes; the trampoline reads]. */
 static struct sigaction sig_act[NSIG];
 static pthread_mutex_t sig_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/*
+ * For a handler the trampoline did not see (installed with the C
+ * library's sigaction): the process's catching handlers, as the kernel
+ * has them. 1 when they all have SA_RESTART, 0 when none has, and 1
+ * (the old behaviour) when they differ and the one that ran is unknown.
+ */
+static int
+handlers_restart(void)
+{
+	bool some = false, all = true;
+
+	for (int sig = 1; sig < NSIG; sig++) {
+		struct sigaction a;
+
+		if (sigaction(sig, NULL, &a) < 0 ||
+		    (!(a.sa_flags & SA_SIGINFO) &&
+		     (a.sa_handler == SIG_DFL || a.sa_handler == SIG_IGN)))
+			continue;
+		if (a.sa_flags & SA_RESTART)
+			some = true;
+		else
+			all = false;
+	}
+	return some || all;
+}
+
 /* See ksd.h. */
 int
 ksd_intr_restarts(void)
 {
-	int r = sig_seen ? !sig_norestart : 1;
+	int r = sig_seen ? !sig_norestart : handlers_restart();
 
 	sig_seen = sig_norestart = false;
 	return r;
 }
 
 static int (*_Atomic intr_hook)(void) = ksd_intr_restarts;
+
+/* The C library's sigaction, or what a preload library that interposes
+ * it says is underneath (ksd_set_real_sigaction). */
+static int (*_Atomic real_sigaction)(int, const struct sigaction *,
+				     struct sigaction *) = sigaction;
+
+/* See ksd.h. */
+void
+ksd_set_real_sigaction(int (*real)(int, const struct sigaction *,
+				   struct sigaction *))
+{
+	atomic_store(&real_sigaction, real != NULL ? real : sigaction);
+}
 
 /* See ksd.h. */
 void
@@ -293,6 +345,7 @@ trampoline(int sig, siginfo_t *si, void *uc)
 	struct sigaction *a = &sig_act[sig];
 
 	sig_seen = true;
+	sig_ran++;
 	if (!(a->sa_flags & SA_RESTART))
 		sig_norestart = true;
 	if (a->sa_flags & SA_SIGINFO)
@@ -305,52 +358,102 @@ trampoline(int sig, siginfo_t *si, void *uc)
 int
 ksd_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
-	struct sigaction k, now;
+	int (*sys)(int, const struct sigaction *, struct sigaction *) =
+		atomic_load(&real_sigaction);
+	struct sigaction k, want, now;
 	int err;
 
 	if (sig <= 0 || sig >= NSIG)
-		return sigaction(sig, act, old);
+		return sys(sig, act, old);
+	/* Bad pointers are EFAULT, as the system call's. */
+	if (act != NULL && ksp__copy_from_user(&want, act, sizeof(want)) < 0)
+		return (int)fail(-EFAULT);
+	if (old != NULL && !ksp__user_range_ok(old, sizeof(*old)))
+		return (int)fail(-EFAULT);
 	pthread_mutex_lock(&sig_lock);
-	err = sigaction(sig, NULL, &now);
+	err = sys(sig, NULL, &now);
 	/* The trampoline stands for the program's handler; once the
 	 * kernel reset it (SA_RESETHAND) the kernel's view is the truth. */
 	if (err == 0 && now.sa_sigaction == trampoline)
 		now = sig_act[sig];
 	if (err == 0 && act != NULL) {
-		k = *act;
-		if (!(act->sa_flags & SA_SIGINFO) &&
-		    (act->sa_handler == SIG_DFL || act->sa_handler == SIG_IGN)) {
-			err = sigaction(sig, &k, NULL);
+		k = want;
+		if (!(want.sa_flags & SA_SIGINFO) &&
+		    (want.sa_handler == SIG_DFL || want.sa_handler == SIG_IGN)) {
+			err = sys(sig, &k, NULL);
 		} else {
-			sig_act[sig] = *act;
+			sig_act[sig] = want;
 			k.sa_sigaction = trampoline;
 			k.sa_flags |= SA_SIGINFO;
-			err = sigaction(sig, &k, NULL);
+			err = sys(sig, &k, NULL);
 		}
 	}
 	pthread_mutex_unlock(&sig_lock);
-	if (err == 0 && old != NULL)
-		*old = now;
+	if (err == 0 && old != NULL &&
+	    ksp__copy_to_user(old, &now, sizeof(now)) < 0)
+		return (int)fail(-EFAULT);
 	return err;
 }
 
 /* -- waiting for a reply -- */
 
-/* Rings @i's doorbell for the request already in the slot. Returns 0,
- * or -ECONNRESET when there is no server. */
+/* Sends a doorbell. A handler without SA_RESTART that interrupts the
+ * send (a full queue) does not fail it: the call it rings for decides
+ * what a signal does to it. */
+static ssize_t
+bell_send(const struct msghdr *m)
+{
+	ssize_t n;
+
+	do
+		n = sendmsg(state.sock, m, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
+/* Rings @i's doorbell for the request already in the slot, with the
+ * @n kernel descriptors @fds attached (KSD_F_CWD, KSD_F_KFDS). Returns
+ * 0, -ECONNRESET when there is no server, or sendmsg's error for the
+ * descriptors (EBADF, ETOOMANYREFS). */
 static long
-ring(int i)
+ring_fds(int i, const int *fds, size_t n)
 {
 	struct ksd_slot *s = &state.shm->slot[i];
 	struct ksd_bell b = { (uint32_t)i };
+	union {
+		struct cmsghdr	c;
+		char		buf[CMSG_SPACE(KSD_BELL_FDS * sizeof(int))];
+	} u;
+	struct iovec iov = { &b, sizeof(b) };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
 
+	if (n > 0) {
+		memset(&u, 0, sizeof(u));
+		m.msg_control = u.buf;
+		m.msg_controllen = CMSG_SPACE(n * sizeof(int));
+		CMSG_FIRSTHDR(&m)->cmsg_level = SOL_SOCKET;
+		CMSG_FIRSTHDR(&m)->cmsg_type = SCM_RIGHTS;
+		CMSG_FIRSTHDR(&m)->cmsg_len = CMSG_LEN(n * sizeof(int));
+		memcpy(CMSG_DATA(CMSG_FIRSTHDR(&m)), fds, n * sizeof(int));
+	}
 	s->req.seq = atomic_fetch_add(&state.seq, 1) + 1;
 	/* Handlers that ran before this call do not decide for it. */
 	sig_seen = sig_norestart = false;
 	atomic_store_explicit(&s->state, KSD_POSTED, memory_order_release);
-	if (send(state.sock, &b, sizeof(b), MSG_NOSIGNAL) != (ssize_t)sizeof(b))
-		return -ECONNRESET;
+	if (bell_send(&m) != (ssize_t)sizeof(b)) {
+		int err = errno;
+
+		atomic_store(&s->state, KSD_IDLE);
+		return n > 0 && (err == EBADF || err == ETOOMANYREFS) ?
+		       -err : -ECONNRESET;
+	}
 	return 0;
+}
+
+static long
+ring(int i)
+{
+	return ring_fds(i, NULL, 0);
 }
 
 /* The CANCEL doorbell of slot @i (proto.h). */
@@ -359,8 +462,10 @@ ring_cancel(int i, bool restart)
 {
 	struct ksd_bell b = { (uint32_t)i | KSD_BELL_CANCEL |
 			      (restart ? KSD_BELL_RESTART : 0) };
+	struct iovec iov = { &b, sizeof(b) };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
 
-	if (send(state.sock, &b, sizeof(b), MSG_NOSIGNAL) != (ssize_t)sizeof(b))
+	if (bell_send(&m) != (ssize_t)sizeof(b))
 		return -ECONNRESET;
 	return 0;
 }
@@ -386,7 +491,8 @@ wait_reply(int i, struct ksd_rep *rep, bool intr)
 		if (errno == ETIMEDOUT && server_gone())
 			return -ECONNRESET;
 		if (errno == EINTR && intr &&
-		    ring_cancel(i, atomic_load(&intr_hook)() != 0) < 0)
+		    ring_cancel(i, atomic_load(&intr_hook)() != 0 &&
+				   !call_moved) < 0)
 			return -ECONNRESET;
 	}
 	memcpy(rep, &s->rep, sizeof(*rep));
@@ -395,32 +501,243 @@ wait_reply(int i, struct ksd_rep *rep, bool intr)
 }
 
 /*
- * Posts @req (already in slot @i) and waits for the reply, copied to
- * @rep. Returns rep->ret, or -ENOTCONN / -ECONNRESET when there is no
- * server.
+ * Posts @req (already in slot @i) with @n kernel descriptors and waits
+ * for the reply, copied to @rep. Returns rep->ret, or -ECONNRESET when
+ * there is no server.
  */
+static long
+post_fds(int i, struct ksd_rep *rep, const int *fds, size_t n)
+{
+	long err = ring_fds(i, fds, n);
+
+	return err < 0 ? err : wait_reply(i, rep, true);
+}
+
 static long
 post(int i, struct ksd_rep *rep)
 {
-	long err = ring(i);
+	return post_fds(i, rep, NULL, 0);
+}
 
-	return err < 0 ? err : wait_reply(i, rep, true);
+/* Slot @i's request, zeroed, with @label and @fd. */
+static struct ksd_req *
+prepare(int i, uint32_t label, int fd)
+{
+	memset(&state.shm->slot[i].req, 0, sizeof(struct ksd_req));
+	state.shm->slot[i].req.label = label;
+	state.shm->slot[i].req.fd = fd;
+	return &state.shm->slot[i].req;
 }
 
 /* A slot for a new request: *@slot, its request zeroed with @label. */
 static struct ksd_req *
 begin(int *slot, uint32_t label, int fd)
 {
-	int i;
-
 	if (state.sock < 0)
 		return NULL;
-	i = slot_take();
-	*slot = i;
+	*slot = slot_take();
+	return prepare(*slot, label, fd);
+}
+
+/*
+ * Slot @i's notifier (KSD_NOTIFY): made by the server on first use, its
+ * end received on the bootstrap socket, which only this reads (one at a
+ * time: notify_lock). Returns the descriptor, or -errno.
+ */
+static int
+notifier(int i)
+{
+	union {
+		struct cmsghdr	c;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	char one;
+	struct iovec iov = { &one, 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *cm;
+	struct ksd_rep rep;
+	long n;
+	int fd = -1;
+
+	if (atomic_load(&state.has_notify) & (1u << i))
+		return state.notify[i];
+	pthread_mutex_lock(&notify_lock);
 	memset(&state.shm->slot[i].req, 0, sizeof(struct ksd_req));
-	state.shm->slot[i].req.label = label;
-	state.shm->slot[i].req.fd = fd;
-	return &state.shm->slot[i].req;
+	state.shm->slot[i].req.label = KSD_NOTIFY;
+	state.shm->slot[i].req.fd = -1;
+	n = post(i, &rep);
+	/* The server sent the end before it replied. */
+	if (n == 0 && recvmsg(state.sock, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) == 1 &&
+	    (cm = CMSG_FIRSTHDR(&m)) != NULL && cm->cmsg_level == SOL_SOCKET &&
+	    cm->cmsg_type == SCM_RIGHTS &&
+	    cm->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
+	else if (n == 0)
+		n = -EPROTO;
+	pthread_mutex_unlock(&notify_lock);
+	if (n < 0)
+		return (int)n;
+	state.notify[i] = fd;
+	atomic_fetch_or(&state.has_notify, 1u << i);
+	return fd;
+}
+
+/* Empties a notifier of the bytes earlier replies left. */
+static void
+notifier_drain(int fd)
+{
+	char b[16];
+
+	while (recv(fd, b, sizeof(b), MSG_DONTWAIT) > 0)
+		;
+}
+
+/* -- kernel descriptors with a request -- */
+
+/*
+ * The working directory for a relative path name (@addr, @len, already
+ * checked by the boundary): an O_PATH descriptor of ".", or -1 when the
+ * name is not a relative path (or "." cannot be opened: the server then
+ * resolves the name in its own directory, as before).
+ */
+static int
+cwd_for(const void *addr, uint32_t len)
+{
+	const struct sockaddr_un *sun = addr;
+
+	if (len <= offsetof(struct sockaddr_un, sun_path) ||
+	    sun->sun_family != AF_UNIX || sun->sun_path[0] == '\0' ||
+	    sun->sun_path[0] == '/')
+		return -1;
+	return open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* See ksd.h. */
+int
+ksd_fd_is_kernel(int fd)
+{
+	int saved = errno, r;
+
+	r = fcntl(fd, F_GETFD) >= 0 &&
+	    ksd_fcntl(fd, F_GETFD, 0) < 0 && errno == EBADF;
+	errno = saved;
+	return r;
+}
+
+static int (*_Atomic fd_classifier)(int) = ksd_fd_is_kernel;
+
+/* See ksd.h. */
+void
+ksd_set_fd_classifier(int (*is_kernel)(int fd))
+{
+	atomic_store(&fd_classifier, is_kernel != NULL ? is_kernel :
+				      ksd_fd_is_kernel);
+}
+
+/* kfds_collect's walk: where the kernel descriptors go. */
+struct kfd_collect {
+	int		(*is_kernel)(int fd);
+	int		*kfds;
+	size_t		*n;
+};
+
+static int
+kfd_collect_one(unsigned char *at, void *arg)
+{
+	struct kfd_collect *kc = arg;
+	int fd, none = -1;
+
+	memcpy(&fd, at, sizeof(fd));
+	if (fd < 0 || !kc->is_kernel(fd))
+		return 0;
+	/* More than SCM_MAX_FD numbers: Linux's EINVAL. */
+	if (*kc->n >= KSD_BELL_FDS)
+		return -EINVAL;
+	kc->kfds[(*kc->n)++] = fd;
+	memcpy(at, &none, sizeof(none));
+	return 0;
+}
+
+/*
+ * The kernel descriptors among the SCM_RIGHTS numbers of the control
+ * messages at @ctl (@len bytes, the library's copy): each is moved to
+ * @kfds (after the *@n already there, at most KSD_BELL_FDS in all) and
+ * its number becomes -1 (KSD_F_KFDS). Returns 0, or -EINVAL.
+ */
+static int
+kfds_collect(unsigned char *ctl, size_t len, int *kfds, size_t *n)
+{
+	struct kfd_collect kc = { atomic_load(&fd_classifier), kfds, n };
+
+	return ksd__rights_each(ctl, len, kfd_collect_one, &kc);
+}
+
+/* kfds_fetch's walk: the received descriptors, in order. */
+struct kfd_place {
+	const int	*fds;
+	int		 got, used;
+};
+
+static int
+kfd_place_one(unsigned char *at, void *arg)
+{
+	struct kfd_place *kp = arg;
+	int v;
+
+	if (kp->used == kp->got)
+		return 1;
+	memcpy(&v, at, sizeof(v));
+	if (v == -1)
+		memcpy(at, &kp->fds[kp->used++], sizeof(int));
+	return 0;
+}
+
+/*
+ * After a receive whose reply says @n kernel descriptors came (val[2]):
+ * they wait on slot @i's notifier; each takes the place of a -1 among
+ * the SCM_RIGHTS numbers at @ctl (@len bytes, the window), in order.
+ * Returns 0, or -EPROTO when they are not there.
+ */
+static int
+kfds_fetch(int i, unsigned char *ctl, size_t len, int n, bool cloexec)
+{
+	union {
+		struct cmsghdr	c;
+		char		buf[CMSG_SPACE(KSD_BELL_FDS * sizeof(int))];
+	} u;
+	int fds[KSD_BELL_FDS], got = 0;
+	struct kfd_place kp = { NULL, 0, 0 };
+
+	if (!(atomic_load(&state.has_notify) & (1u << i)) || n <= 0 ||
+	    n > KSD_BELL_FDS)
+		return -EPROTO;
+	/* Bytes of earlier replies (ksd_poll_mixed) may come first. */
+	while (got == 0) {
+		char tag;
+		struct iovec iov = { &tag, 1 };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+				    .msg_control = u.buf,
+				    .msg_controllen = sizeof(u.buf) };
+		struct cmsghdr *cm;
+
+		if (recvmsg(state.notify[i], &m, MSG_DONTWAIT |
+			    (cloexec ? MSG_CMSG_CLOEXEC : 0)) < 0)
+			return -EPROTO;
+		cm = CMSG_FIRSTHDR(&m);
+		if (cm != NULL && cm->cmsg_type == SCM_RIGHTS) {
+			got = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			memcpy(fds, CMSG_DATA(cm), (size_t)got * sizeof(int));
+		}
+	}
+	kp.fds = fds;
+	kp.got = got;
+	ksd__rights_each(ctl, len, kfd_place_one, &kp);
+	/* What found no place (a server out of step) is not leaked. */
+	for (int j = kp.used; j < got; j++)
+		close(fds[j]);
+	return got == n ? 0 : -EPROTO;
 }
 
 static unsigned char *
@@ -490,6 +807,8 @@ addr_call(uint32_t label, int fd, const struct sockaddr *addr, socklen_t len)
 	int i, err;
 	long n;
 
+	int cwd;
+
 	err = ksp__addr_in(addr, len, &k);
 	if (err < 0)
 		return (int)fail(err);
@@ -498,7 +817,12 @@ addr_call(uint32_t label, int fd, const struct sockaddr *addr, socklen_t len)
 		return (int)fail(-EBADF);
 	memcpy(q->inl, &k, len);
 	q->addrlen = len;
-	n = post(i, &rep);
+	cwd = cwd_for(&k, len);
+	if (cwd >= 0)
+		q->flags |= KSD_F_CWD;
+	n = post_fds(i, &rep, &cwd, cwd >= 0 ? 1 : 0);
+	if (cwd >= 0)
+		close(cwd);
 	slot_give(i);
 	return n < 0 ? (int)fail(n) : 0;
 }
@@ -570,9 +894,12 @@ ksd_sendmsg(int fd, const struct msghdr *umsg, int flags)
 	struct ks_msghdr m;
 	struct ksp_iov v;
 	uint32_t namelen;
-	size_t seg = 0, segoff = 0, sent = 0;
+	size_t seg = 0, segoff = 0, sent = 0, nk = 0;
+	unsigned char *ctl = NULL;
+	int kfds[KSD_BELL_FDS], cwd = -1;
+	bool first = true, has_kfds = false;
+	unsigned sig0 = sig_ran;
 	long err;
-	bool first = true;
 
 	err = ksp__copy_from_user(&m, umsg, sizeof(m));
 	if (err < 0)
@@ -597,6 +924,26 @@ ksd_sendmsg(int fd, const struct msghdr *umsg, int flags)
 		err = -EMSGSIZE;
 		goto release;
 	}
+	/* A relative path is the caller's; kernel descriptors in the
+	 * control messages go with the first doorbell. */
+	if (namelen > 0) {
+		cwd = cwd_for(&name, namelen);
+		if (cwd >= 0)
+			kfds[nk++] = cwd;
+	}
+	if (m.msg_controllen > 0) {
+		ctl = malloc(m.msg_controllen);
+		err = ctl == NULL ? -ENOMEM :
+		      ksp__copy_from_user(ctl, m.msg_control, m.msg_controllen);
+		if (err == 0) {
+			size_t before = nk;
+
+			err = kfds_collect(ctl, m.msg_controllen, kfds, &nk);
+			has_kfds = nk > before;
+		}
+		if (err < 0)
+			goto release;
+	}
 	do {
 		struct ksd_rep rep;
 		struct ksd_req *q;
@@ -611,11 +958,17 @@ ksd_sendmsg(int fd, const struct msghdr *umsg, int flags)
 			err = -EBADF;
 			goto release;
 		}
-		q->a[0] = flags;
+		/* A handler that ran between two parts would have ended a
+		 * Linux send at its next wait: the rest goes only as far
+		 * as it can without one. */
+		q->a[0] = !first && sig_ran != sig0 ? flags | MSG_DONTWAIT :
+			  flags;
 		q->addrlen = namelen;
 		memcpy(q->inl, &name, namelen);
+		if (cwd >= 0)
+			q->flags |= KSD_F_CWD;
 		if (chunk <= KSD_INLINE_DATA) {
-			q->flags = KSD_F_DATA_INLINE;
+			q->flags |= KSD_F_DATA_INLINE;
 			dst = q->inl + namelen;
 		} else {
 			dst = win(i);
@@ -640,33 +993,41 @@ ksd_sendmsg(int fd, const struct msghdr *umsg, int flags)
 		}
 		q->datalen = (uint32_t)chunk;
 		if (first && m.msg_controllen > 0) {
-			err = ksp__copy_from_user(win(i) + KSD_DATA_MAX,
-						  m.msg_control,
-						  m.msg_controllen);
-			if (err < 0) {
-				slot_give(i);
-				goto release;
-			}
+			memcpy(win(i) + KSD_DATA_MAX, ctl, m.msg_controllen);
 			q->ctllen = (uint32_t)m.msg_controllen;
+			if (has_kfds)
+				q->flags |= KSD_F_KFDS;
 		}
-		err = post(i, &rep);
+		/* The directory with each part, the kernel descriptors
+		 * with the first. */
+		rep.val[1] = 0;
+		err = post_fds(i, &rep, kfds, first ? nk : (cwd >= 0));
 		slot_give(i);
 		if (rep.val[1] != 0)
 			raise(SIGPIPE);
 		if (err < 0)
 			break;
 		sent += (size_t)err;
+		call_moved = sent > 0;
 		first = false;
 		if ((size_t)err < chunk)
 			break;
 	} while (sent < v.total);
+	call_moved = false;
 	ksp__iov_release(&v);
+	free(ctl);
+	if (cwd >= 0)
+		close(cwd);
 	if (sent > 0)
 		return (ssize_t)sent;
 	return err < 0 ? fail(err) : 0;
 
 release:
+	call_moved = false;
 	ksp__iov_release(&v);
+	free(ctl);
+	if (cwd >= 0)
+		close(cwd);
 	return sent > 0 ? (ssize_t)sent : fail(err);
 }
 
@@ -700,8 +1061,9 @@ scatter(struct ksp_iov *v, size_t pos, const unsigned char *src, size_t n)
  * in @v.
  */
 static long
-recv_more(int fd, int flags, struct ksp_iov *v, size_t got)
+recv_more(int fd, int flags, struct ksp_iov *v, size_t got, unsigned sig0)
 {
+	call_moved = true;
 	while (got < v->total) {
 		size_t want = v->total - got < KSD_DATA_MAX ?
 			      v->total - got : KSD_DATA_MAX;
@@ -713,7 +1075,8 @@ recv_more(int fd, int flags, struct ksp_iov *v, size_t got)
 		q = begin(&i, KSD_RECVMSG, fd);
 		if (q == NULL)
 			break;
-		q->a[0] = flags;
+		/* As in ksd_sendmsg: after a handler ran, no more waits. */
+		q->a[0] = sig_ran != sig0 ? flags | MSG_DONTWAIT : flags;
 		q->datalen = (uint32_t)want;
 		n = post(i, &rep);
 		if (n > 0 && scatter(v, got, win(i), (size_t)n) < 0)
@@ -725,6 +1088,7 @@ recv_more(int fd, int flags, struct ksp_iov *v, size_t got)
 		if ((size_t)n < want)
 			break;
 	}
+	call_moved = false;
 	return (long)got;
 }
 
@@ -738,6 +1102,7 @@ ksd_recvmsg(int fd, struct msghdr *umsg, int flags)
 	struct ksd_req *q;
 	struct ksp_iov v;
 	size_t want;
+	unsigned sig0 = sig_ran;
 	long n, err;
 	int i;
 
@@ -757,6 +1122,13 @@ ksd_recvmsg(int fd, struct msghdr *umsg, int flags)
 	if (q == NULL) {
 		ksp__iov_release(&v);
 		return fail(-EBADF);
+	}
+	/* Kernel descriptors received come on the slot's notifier. */
+	if (m.msg_controllen > 0) {
+		n = notifier(i);
+		if (n < 0)
+			goto out;
+		q = prepare(i, KSD_RECVMSG, fd);
 	}
 	q->a[0] = flags;
 	q->datalen = (uint32_t)want;
@@ -779,6 +1151,10 @@ ksd_recvmsg(int fd, struct msghdr *umsg, int flags)
 			goto out;
 		}
 	}
+	if (rep.val[2] > 0 &&
+	    kfds_fetch(i, win(i) + KSD_DATA_MAX, rep.ctllen, rep.val[2],
+		       (flags & MSG_CMSG_CLOEXEC) != 0) < 0)
+		rep.val[0] |= MSG_CTRUNC;
 	if (rep.ctllen > 0)
 		err = ksp__copy_to_user(m.msg_control, win(i) + KSD_DATA_MAX,
 					rep.ctllen);
@@ -797,7 +1173,7 @@ out:
 	if (n >= 0 && (size_t)n == want && want < v.total &&
 	    (flags & MSG_WAITALL) && !(flags & MSG_PEEK) &&
 	    sock_type(fd) == SOCK_STREAM)
-		n = recv_more(fd, flags, &v, (size_t)n);
+		n = recv_more(fd, flags, &v, (size_t)n, sig0);
 	ksp__iov_release(&v);
 	return n < 0 ? fail(n) : n;
 }
@@ -993,61 +1369,6 @@ ksd_poll(struct pollfd *fds, nfds_t n, int timeout)
 	return r < 0 ? (int)fail(r) : (int)r;
 }
 
-/*
- * Slot @i's notifier (KSD_NOTIFY): made by the server on first use, its
- * end received on the bootstrap socket, which only this reads (one at a
- * time: notify_lock). Returns the descriptor, or -errno.
- */
-static int
-notifier(int i)
-{
-	union {
-		struct cmsghdr	c;
-		char		buf[CMSG_SPACE(sizeof(int))];
-	} u;
-	char one;
-	struct iovec iov = { &one, 1 };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
-			    .msg_control = u.buf,
-			    .msg_controllen = sizeof(u.buf) };
-	struct cmsghdr *cm;
-	struct ksd_rep rep;
-	long n;
-	int fd = -1;
-
-	if (state.has_notify & (1u << i))
-		return state.notify[i];
-	pthread_mutex_lock(&notify_lock);
-	memset(&state.shm->slot[i].req, 0, sizeof(struct ksd_req));
-	state.shm->slot[i].req.label = KSD_NOTIFY;
-	state.shm->slot[i].req.fd = -1;
-	n = post(i, &rep);
-	/* The server sent the end before it replied. */
-	if (n == 0 && recvmsg(state.sock, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) == 1 &&
-	    (cm = CMSG_FIRSTHDR(&m)) != NULL && cm->cmsg_level == SOL_SOCKET &&
-	    cm->cmsg_type == SCM_RIGHTS &&
-	    cm->cmsg_len == CMSG_LEN(sizeof(int)))
-		memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
-	else if (n == 0)
-		n = -EPROTO;
-	pthread_mutex_unlock(&notify_lock);
-	if (n < 0)
-		return (int)n;
-	state.notify[i] = fd;
-	state.has_notify |= 1u << i;
-	return fd;
-}
-
-/* Empties a notifier of the bytes earlier replies left. */
-static void
-notifier_drain(int fd)
-{
-	char b[16];
-
-	while (recv(fd, b, sizeof(b), MSG_DONTWAIT) > 0)
-		;
-}
-
 /* The kernel entries of a mixed poll, and the notifier after them. */
 static struct pollfd *
 mixed_kernel_set(const struct pollfd *kfds, nfds_t nk, int notify)
@@ -1128,12 +1449,12 @@ ksd_poll_mixed(struct pollfd *fds, nfds_t n, struct pollfd *kfds, nfds_t nk,
 	nfd = notifier(i);
 	if (nfd < 0) {
 		err = nfd;
-		goto give;
+		goto give_slot;
 	}
 	k = mixed_kernel_set(kfds, nk, nfd);
 	if (k == NULL) {
 		err = -errno;
-		goto give;
+		goto give_slot;
 	}
 	s = &state.shm->slot[i];
 	memset(&s->req, 0, sizeof(s->req));
@@ -1184,7 +1505,7 @@ ksd_poll_mixed(struct pollfd *fds, nfds_t n, struct pollfd *kfds, nfds_t nk,
 	err = kr < 0 ? kr : 0;
 free_k:
 	free(k);
-give:
+give_slot:
 	slot_give(i);
 	free(ks);
 	return err < 0 ? (int)fail(err) : ready + kr;
@@ -1290,4 +1611,30 @@ ksd_detach(void)
 	detach_local();
 	pthread_mutex_unlock(&state.lock);
 	return n < 0 ? -1 : 0;
+}
+
+/* See ksd.h. */
+ssize_t
+ksd_diag(uint64_t from, void *buf, size_t len, uint64_t *next)
+{
+	struct ksd_rep rep;
+	struct ksd_req *q;
+	long n;
+	int i;
+
+	q = begin(&i, KSD_DIAG, -1);
+	if (q == NULL)
+		return fail(-EBADF);
+	q->a[0] = (int32_t)(uint32_t)from;
+	q->a[1] = (int32_t)(uint32_t)(from >> 32);
+	q->datalen = (uint32_t)(len < KSD_DATA_MAX ? len : KSD_DATA_MAX);
+	n = post(i, &rep);
+	if (n > (long)q->datalen)
+		n = -EPROTO;	/* more than the room we gave */
+	if (n >= 0) {
+		memcpy(buf, win(i), (size_t)n);
+		*next = rep.token;
+	}
+	slot_give(i);
+	return n < 0 ? fail(n) : n;
 }

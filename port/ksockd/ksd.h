@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "proto.h"
 
@@ -63,6 +64,14 @@ pid_t	ksd_fork(void);
 int	ksd_execve(const char *path, char *const argv[], char *const envp[]);
 /* What the server holds (for tests). */
 int	ksd_status(struct ksd_status *st);
+/*
+ * One page of the server's socket listing (KSD_DIAG, for ksockstat):
+ * ksock's diag wire format, the sockets from id @from on, each with the
+ * pids holding it, into @buf (@len bytes; a window's worth suffices).
+ * *@next: the id to ask from next, 0 when the listing is complete.
+ * Returns the bytes, or -1/errno (EMSGSIZE: @len holds no socket).
+ */
+ssize_t	ksd_diag(uint64_t from, void *buf, size_t len, uint64_t *next);
 
 /*
  * ppoll(2) over ksockd descriptors (@fds, @n) and kernel descriptors
@@ -87,8 +96,9 @@ void	ksd_set_intr_hook(int (*hook)(void));
 /*
  * The default hook: whether every handler that ran on this thread
  * since the current call began, among those installed through
- * ksd_sigaction(), had SA_RESTART (1 when none of those ran: a handler
- * the library cannot see restarts, as before hooks). Resets what it
+ * ksd_sigaction(), had SA_RESTART. When none of those ran (handlers
+ * installed with the C library's sigaction), the process's catching
+ * handlers decide: 0 when none has SA_RESTART, else 1. Resets what it
  * read.
  */
 int	ksd_intr_restarts(void);
@@ -99,5 +109,24 @@ int	ksd_intr_restarts(void);
  */
 int	ksd_sigaction(int sig, const struct sigaction *act,
 		      struct sigaction *old);
+/* The sigaction that ksd_sigaction() calls underneath (NULL: the C
+ * library's). A preload library that interposes sigaction with
+ * ksd_sigaction passes the next one (dlsym(RTLD_NEXT, "sigaction")), or
+ * the two would call each other. */
+void	ksd_set_real_sigaction(int (*real)(int, const struct sigaction *,
+					   struct sigaction *));
+
+/*
+ * SCM_RIGHTS carries kernel descriptors too (pipes, files, kernel
+ * sockets): they really move to the receiving process, which gets
+ * kernel descriptors in its control message. The library asks the
+ * classifier which numbers of a sent control message are kernel
+ * descriptors (non-zero) rather than the process's ksockd ones; NULL
+ * restores the default, ksd_fd_is_kernel().
+ */
+void	ksd_set_fd_classifier(int (*is_kernel)(int fd));
+/* The default classifier: @fd is open in the kernel and is not a
+ * ksockd descriptor of the process (one F_GETFD request). */
+int	ksd_fd_is_kernel(int fd);
 
 #endif /* KSOCK_KSD_H */

@@ -83,6 +83,11 @@ enum ksd_label {
 				 * kernel socketpair; it keeps one end and
 				 * sends the other on the bootstrap
 				 * connection (SCM_RIGHTS) before it replies */
+	KSD_DIAG,		/* a0, a1: the lowest socket id wanted (low,
+				 * high 32 bits), datalen: room; reply: ret
+				 * bytes of ksock's diag wire format at
+				 * window[0], token: the id to go on from
+				 * (0: the rest was listed) */
 	KSD_LABEL_END
 };
 
@@ -97,6 +102,17 @@ enum ksd_label {
 					 * byte also goes to the slot's
 					 * notifier (KSD_NOTIFY), so a kernel
 					 * poll can wait for it */
+#define KSD_F_CWD		4u	/* BIND, CONNECT, SENDMSG: the doorbell
+					 * carries the client's working
+					 * directory (its first descriptor), for
+					 * a relative path name */
+#define KSD_F_KFDS		8u	/* SENDMSG: the doorbell carries kernel
+					 * descriptors (after the directory),
+					 * one for each -1 among the control
+					 * message's SCM_RIGHTS numbers, in order */
+
+/* Descriptors one doorbell may carry: SCM_MAX_FD, and the directory. */
+#define KSD_BELL_FDS	254
 
 struct ksd_req {
 	uint32_t	label;		/* enum ksd_label */

@@ -167,6 +167,9 @@ bool	ks__inet_link_reaches(const ip_addr_t *addr);
 /* The stack is stopping: drops the link layer's state that lives in
  * lwIP's heap (fragments being reassembled). Stack lock held. */
 void	ks__inet_link_stop_locked(void);
+/* ksock starts afresh (ks_init, or a forked child whose parent had a
+ * link): no link is attached. */
+void	ks__inet_link_forget(void);
 
 /* -- af_inet.c -- */
 

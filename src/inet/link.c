@@ -1,6 +1,6 @@
 /*
  * The link: an Ethernet interface a port gives ksock's TCP/IP
- * (include/ksock/eth.h states the contract with the port).
+ * (include/ksock/link.h states the contract with the port).
  *
  * An lwIP netif of ours, with lwIP's Ethernet, ARP and IPv6 neighbour
  * discovery above it. Frames the port receives enter through
@@ -13,8 +13,9 @@
  * answers ARP and neighbour solicitations. Detaching removes the netif
  * (lwIP aborts the connections bound to its addresses, silently, as a
  * vanished medium would, and drops what waits for a neighbour), empties
- * reassembly, and drops that use: the
- * last user stops the stack.
+ * reassembly, and drops that use: the last user stops the stack. A
+ * forked child's ksock starts without the link (its port's thread did
+ * not survive the fork): ks__inet_link_forget().
  *
  * Timers. lwIP runs without its timer thread (LWIP_TIMERS 0). The stack
  * lock runs tcp_tmr() (stack.c); the port calls ks_link_timers() at
@@ -50,7 +51,6 @@ static struct {
 	void			*ctx;		/* [L] */
 	struct ks_link_config	 cfg;		/* [L] */
 	int64_t			 next_slow;	/* [L] next one-second timer */
-	long			 tx_errors;	/* [L] frames transmit refused */
 	struct netif		 netif;		/* [L] */
 	/* The frame being transmitted, made contiguous. */
 	unsigned char		 frame[KS_LINK_FRAME_MAX]; /* [L] */
@@ -66,9 +66,9 @@ link_transmit(struct netif *netif, struct pbuf *p)
 	if (p->tot_len > sizeof(eth.frame))
 		return ERR_BUF;
 	pbuf_copy_partial(p, eth.frame, p->tot_len, 0);
-	if (eth.ops->transmit(eth.ctx, eth.frame, p->tot_len) < 0)
-		eth.tx_errors++;
-	/* A refused frame is a lost frame, not an error lwIP should see. */
+	/* A refused frame is a lost frame, not an error lwIP should see:
+	 * TCP retransmits, as after a loss on the wire. */
+	(void)eth.ops->transmit(eth.ctx, eth.frame, p->tot_len);
 	return ERR_OK;
 }
 
@@ -183,7 +183,7 @@ reass_flush_locked(void)
 		ip6_reass_tmr();
 }
 
-/* See eth.h. */
+/* See link.h. */
 int
 ks_link_attach(const struct ks_link_ops *ops, void *ctx,
 	       const struct ks_link_config *cfg)
@@ -203,7 +203,6 @@ ks_link_attach(const struct ks_link_ops *ops, void *ctx,
 	eth.ops = ops;
 	eth.ctx = ctx;
 	eth.cfg = *cfg;
-	eth.tx_errors = 0;
 	ks__memset(&eth.netif, 0, sizeof(eth.netif));
 	ip4_addr_set_zero(&addr);
 	ip4_addr_set_zero(&mask);
@@ -218,12 +217,14 @@ ks_link_attach(const struct ks_link_ops *ops, void *ctx,
 		if (err < 0)
 			goto remove_netif;
 	}
+	/* Attached before it is up, so that what going up sends (a
+	 * gratuitous ARP) reaches the wire. */
+	eth.attached = true;
 	netif_set_link_up(&eth.netif);
 	netif_set_up(&eth.netif);
 	/* Nobody here configures from router advertisements. */
 	eth.netif.rs_count = 0;
 	eth.next_slow = ks__port->now() + LINK_SLOW_TMR_NS;
-	eth.attached = true;
 	ks__inet_unlock();
 	return 0;
 
@@ -235,7 +236,7 @@ unlock:
 	return err;
 }
 
-/* See eth.h. */
+/* See link.h. */
 int
 ks_link_detach(void)
 {
@@ -258,7 +259,7 @@ ks_link_detach(void)
 	return 0;
 }
 
-/* See eth.h. */
+/* See link.h. */
 int
 ks_link_input(const void *frame, size_t len)
 {
@@ -285,7 +286,7 @@ unlock:
 	return err;
 }
 
-/* See eth.h. The stack lock itself runs tcp_tmr() when it is due. */
+/* See link.h. The stack lock itself runs tcp_tmr() when it is due. */
 int64_t
 ks_link_timers(void)
 {
@@ -318,7 +319,9 @@ ks__inet_link_has_addr(const ip_addr_t *addr)
 	if (IP_IS_V4(addr))
 		return eth.cfg.has_v4 &&
 		       ip4_addr_cmp(ip_2_ip4(addr), netif_ip4_addr(&eth.netif));
-	return eth.cfg.has_v6 &&
+	/* The link-local address needs a scope id, which sockets do not
+	 * carry yet: it is not one a socket may name. */
+	return eth.cfg.has_v6 && !ip6_addr_islinklocal(ip_2_ip6(addr)) &&
 	       netif_get_ip6_addr_match(&eth.netif, ip_2_ip6(addr)) >= 0;
 }
 
@@ -348,4 +351,13 @@ void
 ks__inet_link_stop_locked(void)
 {
 	reass_flush_locked();
+}
+
+/* See inet.h. */
+void
+ks__inet_link_forget(void)
+{
+	eth.attached = false;
+	eth.ops = NULL;
+	eth.ctx = NULL;
 }

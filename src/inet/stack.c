@@ -26,6 +26,8 @@
  * for someone to call in. What still needs the clock alone (retransmits
  * after an allocation failure, keepalives, TIME_WAIT expiry) runs
  * whenever any thread next enters the stack; docs/inet.md lists that.
+ * With a link attached, the port's thread enters it at least every
+ * timer period (link.c).
  *
  * Locks: the stack lock [L] for everything here.
  */
@@ -397,6 +399,7 @@ ks__inet_stack_init(void)
 	stack.users = 0;
 	ks__lwip_heap = NULL;
 	lwip_globals_reset();
+	ks__inet_link_forget();
 	return 0;
 }
 

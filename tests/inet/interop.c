@@ -19,6 +19,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/wait.h>
 
 #include <ksock/posix.h>
 
@@ -263,6 +264,52 @@ bind_addrs(struct run *r)
 	}
 }
 
+/* -- dual stack -- */
+
+/* An AF_INET6 socket reaches an IPv4 peer through its IPv4-mapped
+ * address, and a dual-stack listener on the wildcard accepts from one:
+ * each end sees the other's address mapped (the _v6 runs; the _v4 ones
+ * leave the mapping out and check the plain IPv4 wildcard listener). */
+static void
+tcp_mapped(struct run *r)
+{
+	const struct side *c = r->client, *s = r->server;
+	bool map = r->family == AF_INET6;
+	int fam = map ? AF_INET6 : AF_INET;
+	char want_c[64], want_s[64];
+	struct sockaddr_storage peer;
+	socklen_t len = sizeof(peer);
+	struct addr any = addr_of(fam, map ? "::" : "0.0.0.0", 0), to;
+	int lfd, cfd, sfd;
+	char buf[4];
+
+	snprintf(want_c, sizeof(want_c), "%s%s", map ? "::ffff:" : "", c->v4);
+	snprintf(want_s, sizeof(want_s), "%s%s", map ? "::ffff:" : "", s->v4);
+	lfd = CHECK_OK(s->socket(fam, SOCK_STREAM, 0));
+	CHECK_OK(s->bind(lfd, (struct sockaddr *)&any.ss, any.len));
+	CHECK_OK(s->listen(lfd, 4));
+	CHECK_OK(s->getsockname(lfd, (struct sockaddr *)&peer, &len));
+	to = addr_of(fam, want_s, port_of(&peer));
+	cfd = CHECK_OK(c->socket(fam, SOCK_STREAM, 0));
+	CHECK_OK(c->connect(cfd, (struct sockaddr *)&to.ss, to.len));
+	len = sizeof(peer);
+	sfd = CHECK_OK(s->accept(lfd, (struct sockaddr *)&peer, &len));
+	check_addr_is(&peer, len, fam, want_c);
+	len = sizeof(peer);
+	CHECK_OK(s->getsockname(sfd, (struct sockaddr *)&peer, &len));
+	check_addr_is(&peer, len, fam, want_s);
+	len = sizeof(peer);
+	CHECK_OK(c->getsockname(cfd, (struct sockaddr *)&peer, &len));
+	check_addr_is(&peer, len, fam, want_c);
+	set_timeouts(s, sfd);
+	CHECK_EQ(c->send(cfd, "map", 3, MSG_NOSIGNAL), 3);
+	CHECK_EQ(s->recv(sfd, buf, sizeof(buf), 0), 3);
+	CHECK_MEM(buf, "map", 3);
+	CHECK_OK(c->close(cfd));
+	CHECK_OK(s->close(sfd));
+	CHECK_OK(s->close(lfd));
+}
+
 /* -- bulk data -- */
 
 #define BULK_BYTES	(4 << 20)	/* each way */
@@ -277,8 +324,7 @@ pattern(size_t off, unsigned seed)
 	return (unsigned char)((x >> 24) ^ (off >> 16));
 }
 
-/* Sends @n bytes of stream @seed in pieces of varying size. Returns
- * the failures it saw. */
+/* Sends @n bytes of stream @seed in pieces of varying size. */
 static void
 send_stream(const struct side *s, int fd, size_t n, unsigned seed)
 {
@@ -426,6 +472,75 @@ tcp_many(struct run *r)
 		CHECK_OK(c->close(cfd[i]));
 		CHECK_OK(s->close(sfd[i]));
 	}
+}
+
+/* -- concurrent connections -- */
+
+#define PAR_CLIENTS	8
+#define PAR_ROUNDS	8
+#define PAR_BYTES	10000
+
+struct par_client {
+	const struct run *r;
+	uint16_t port;
+	unsigned id;
+};
+
+/* One client process: connections one after another, each sending a
+ * message of its own and reading it back. */
+static int
+par_client_main(void *arg)
+{
+	struct par_client *pc = arg;
+	const struct side *c = pc->r->client;
+	unsigned char out[PAR_BYTES], in[PAR_BYTES];
+
+	for (unsigned k = 0; k < PAR_ROUNDS; k++) {
+		unsigned seed = pc->id * PAR_ROUNDS + k;
+		int fd = connect_to(pc->r, pc->port);
+
+		set_timeouts(c, fd);
+		for (size_t i = 0; i < PAR_BYTES; i++)
+			out[i] = pattern(i, seed);
+		CHECK_EQ(c->send(fd, out, PAR_BYTES, MSG_NOSIGNAL), PAR_BYTES);
+		CHECK_EQ(c->recv(fd, in, PAR_BYTES, MSG_WAITALL), PAR_BYTES);
+		CHECK_MEM(in, out, PAR_BYTES);
+		CHECK_EQ(c->recv(fd, in, 1, 0), 0);
+		CHECK_OK(c->close(fd));
+	}
+	return th_failures();
+}
+
+/* Several client processes connect at once while the server echoes
+ * each connection and closes it: the stack serves socket calls from
+ * many threads and frames from the reader at the same time. */
+static void
+tcp_parallel(struct run *r)
+{
+	const struct side *s = r->server;
+	struct par_client pc[PAR_CLIENTS];
+	struct th_child *child[PAR_CLIENTS];
+	unsigned char buf[PAR_BYTES];
+	uint16_t port;
+	int lfd = listener(s, r->family, &port);
+
+	for (unsigned i = 0; i < PAR_CLIENTS; i++) {
+		pc[i] = (struct par_client){ r, port, i };
+		child[i] = th_fork(par_client_main, &pc[i]);
+	}
+	for (int n = 0; n < PAR_CLIENTS * PAR_ROUNDS; n++) {
+		int fd = CHECK_OK(s->accept(lfd, NULL, NULL));
+
+		if (fd < 0)
+			break;
+		set_timeouts(s, fd);
+		CHECK_EQ(s->recv(fd, buf, PAR_BYTES, MSG_WAITALL), PAR_BYTES);
+		CHECK_EQ(s->send(fd, buf, PAR_BYTES, MSG_NOSIGNAL), PAR_BYTES);
+		CHECK_OK(s->close(fd));
+	}
+	for (unsigned i = 0; i < PAR_CLIENTS; i++)
+		CHECK_EQ(th_join(child[i]), 0);
+	CHECK_OK(s->close(lfd));
 }
 
 /* -- refused, reset, unreachable -- */
@@ -697,13 +812,75 @@ tap_detach_busy(void)
 	CHECK_OK(close(sfd));
 }
 
+/* CPU time this process has used, in milliseconds. */
+static long long
+cpu_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The TAP device is deleted under an attached link: the socket on it
+ * no longer hears from its peer, the reader does not spin on the dead
+ * descriptor (the process stays nearly idle while it waits), and
+ * detaching still ends everything. */
+static void
+tap_device_deleted(void)
+{
+	struct run r = { &ksock_side, &linux_side, AF_INET, true };
+	long long cpu;
+	int cfd, sfd;
+	char c;
+
+	enter_or_skip();
+	CHECK_OK(ksp_inet_tap_attach(TN_IFNAME, TN_KSOCK_V4, TN_KSOCK_V6));
+	tcp_pair(&r, &cfd, &sfd);
+	if (tn_ip("link del " TN_IFNAME) < 0)
+		th_fail(__FILE__, __LINE__, "%s", tn_reason());
+	CHECK_OK(close(sfd));
+	cpu = cpu_ms();
+	th_sleep_ms(1000);
+	CHECK(cpu_ms() - cpu < 500);
+	CHECK_ERR(ksp_recv(cfd, &c, 1, MSG_DONTWAIT), EAGAIN);
+	CHECK_OK(ksp_inet_tap_detach());
+	CHECK_OK(ksp_close(cfd));
+}
+
+/* A process forked while the link is attached does not inherit it: the
+ * child has no link to detach, and its exit (closing its copies of the
+ * descriptors) leaves the parent's link working. */
+static void
+tap_fork_child(void)
+{
+	struct run r = { &ksock_side, &linux_side, AF_INET, true };
+	int status = -1;
+	pid_t pid;
+
+	enter_or_skip();
+	CHECK_OK(ksp_inet_tap_attach(TN_IFNAME, TN_KSOCK_V4, TN_KSOCK_V6));
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid == 0)
+		_exit(ksp_inet_tap_detach() == -1 && errno == ENODEV ? 0 : 1);
+	CHECK(pid > 0);
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	tcp_hello(&r);
+	CHECK_OK(ksp_inet_tap_detach());
+}
+
 /* -- the table -- */
 
 #define CASES(X)	\
 	X(tcp_hello)	\
 	X(bind_addrs)	\
+	X(tcp_mapped)	\
 	X(tcp_bulk)	\
 	X(tcp_many)	\
+	X(tcp_parallel)	\
 	X(tcp_refused)	\
 	X(tcp_reset)	\
 	X(tcp_unused)	\
@@ -749,6 +926,8 @@ static const struct th_test tests[] = {
 	{ "tap_errors", tap_errors },
 	{ "tap_alloc_failure", tap_alloc_failure },
 	{ "tap_detach_busy", tap_detach_busy },
+	{ "tap_device_deleted", tap_device_deleted },
+	{ "tap_fork_child", tap_fork_child },
 	CASES(ENTRY)
 };
 

@@ -23,12 +23,14 @@
 
 static char reason[256];
 
+/* See netns.h. */
 const char *
 tn_reason(void)
 {
 	return reason;
 }
 
+/* See netns.h. */
 int
 tn_ip(const char *args)
 {
@@ -70,6 +72,7 @@ create_tap(void)
 	return 0;
 }
 
+/* See netns.h. */
 int
 tn_enter(void)
 {
@@ -99,5 +102,36 @@ tn_enter(void)
 	    tn_ip("addr add " TN_LINUX_V4 "/24 dev " TN_IFNAME) < 0 ||
 	    tn_ip("-6 addr add " TN_LINUX_V6 "/64 dev " TN_IFNAME " nodad") < 0)
 		return -1;
+	return 0;
+}
+
+/* Whether `ip` says the link is operationally up (state UP). */
+static int
+link_state_up(void)
+{
+	char line[512];
+	int up = 0;
+	FILE *p = popen("ip -o link show dev " TN_IFNAME " 2>/dev/null", "r");
+
+	if (p == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), p) != NULL)
+		if (strstr(line, " state UP ") != NULL)
+			up = 1;
+	pclose(p);
+	return up;
+}
+
+int
+tn_wait_up(int timeout_ms)
+{
+	for (int waited = 0; !link_state_up(); waited += 5) {
+		if (waited >= timeout_ms) {
+			snprintf(reason, sizeof(reason), "%s not up after %d ms",
+				 TN_IFNAME, timeout_ms);
+			return -1;
+		}
+		usleep(5000);
+	}
 	return 0;
 }

@@ -43,4 +43,13 @@ const char *tn_reason(void);
  */
 int tn_ip(const char *args);
 
+/*
+ * Waits until Linux reports kstap0 operationally up (`ip link`: state
+ * UP), at most @timeout_ms. Call after ksp_inet_tap_attach(): until the
+ * kernel has activated the device's queue (a few milliseconds after the
+ * TAP is opened), what Linux sends on it is dropped, so a first answer
+ * or SYN-ACK would be lost. Returns 0, or -1 when it did not come up.
+ */
+int tn_wait_up(int timeout_ms);
+
 #endif /* KSOCK_TESTS_INET_NETNS_H */

@@ -60,21 +60,20 @@ extern unsigned char *ks__lwip_heap;
 #define LWIP_ND6_ALLOW_RA_UPDATES	0
 /* Packets sent while a neighbour is being resolved wait for it, as on
  * Linux (unres_qlen), instead of all but the last being dropped: a burst
- * of datagrams to a fresh neighbour arrives whole. */
+ * of datagrams to a fresh neighbour arrives whole. ARP keeps 64 per
+ * neighbour; ND's queue has no limit of its own (its pool is the heap). */
 #define ARP_QUEUEING			1
 #define ARP_QUEUE_LEN			64
 #define LWIP_ND6_QUEUEING		1
-#define MEMP_NUM_ND6_QUEUE		64
 /* The loopback never fragments (its MTU is left at 0: no limit); the
  * link's 1500-byte MTU does, both ways, so a UDP datagram of any size
  * crosses it as on Linux. A reassembled datagram may take up to 45
- * fragments (65535 / 1480); a few may be in progress at once. */
+ * fragments (65535 / 1480); IPv4 keeps at most 192 fragments waiting. */
 #define IP_REASSEMBLY			1
 #define IP_FRAG				1
 #define LWIP_IPV6_FRAG			1
 #define LWIP_IPV6_REASS			1
 #define IP_REASS_MAX_PBUFS		192
-#define MEMP_NUM_REASSDATA		8
 /* IPv6 reassembly keeps its bookkeeping in the fragment header unless
  * told to copy it aside; with 64-bit pointers it does not fit there. */
 #define IPV6_FRAG_COPYHEADER		1
@@ -105,7 +104,18 @@ extern unsigned char *ks__lwip_heap;
 #define MEMP_NUM_TCP_SEG		128
 #define TCP_OVERSIZE			0
 #define TCP_SNDLOWAT			(2 * TCP_MSS + 1)
-/* Ephemeral ports: lwIP draws from 49152-65535 (Linux: 32768-60999). */
+/*
+ * Ephemeral ports: lwIP draws from 49152-65535 (Linux: 32768-60999).
+ * lwIP's own TCP_ENSURE_LOCAL_PORT_RANGE can start the TCP port counter
+ * at 65535 (one start of the stack in 16384), and tcp_new_port() then
+ * steps it past the end to 0 and hands out port 0: the first connect()
+ * fails with ENOBUFS (ERR_BUF). Starting below the end avoids it; the
+ * three are lwIP's names, taken together as tcp.c expects.
+ */
+#define TCP_LOCAL_PORT_RANGE_START	0xc000
+#define TCP_LOCAL_PORT_RANGE_END	0xffff
+#define TCP_ENSURE_LOCAL_PORT_RANGE(port) ((u16_t)(TCP_LOCAL_PORT_RANGE_START + \
+	(u16_t)(port) % (TCP_LOCAL_PORT_RANGE_END - TCP_LOCAL_PORT_RANGE_START)))
 
 /* -- host services (src/inet/stack.c) -- */
 unsigned ks__lwip_rand(void);
