@@ -15,7 +15,10 @@
 #                               files checked by hash; socat under
 #                               ksock-run sending UDP datagrams to a
 #                               Linux receiver, which sees ksock's
-#                               address as the source; a child forked
+#                               address as the source; attach errors
+#                               (no such device, a bad address, the
+#                               device held by another process); a
+#                               child forked
 #                               after the attach is refused (ENETDOWN)
 #                               while its parent goes on
 #
@@ -270,6 +273,71 @@ udp() {
 	fi
 }
 
+# Two socket() calls, each printing "socket" or the errno's name; with
+# an argument the program then holds its sockets (and the link) until
+# its input ends.
+TWO='
+import errno, socket, sys
+keep = []
+for i in range(2):
+    try:
+        keep.append(socket.socket())
+        print("socket", flush=True)
+    except OSError as e:
+        print(errno.errorcode[e.errno], flush=True)
+if len(sys.argv) > 1:
+    sys.stdin.read()
+'
+
+# attach_error NAME TAP WANT [HOLD]: the two socket() calls under
+# ksock-run --inet=tap with KSOCK_RUN_TAP=TAP must print WANT twice, and
+# the library one line on stderr when WANT is an error.
+attach_error() {
+	name=$1 spec=$2 want=$3
+	KSOCK_RUN_TAP=$spec timeout 60 "$run" --inet=tap $py -c "$TWO" \
+		>"$tmp/two.out" 2>"$tmp/two.err" </dev/null
+	st=$?
+	printf '%s\n%s\n' "$want" "$want" >"$tmp/two.want"
+	lines=$(wc -l <"$tmp/two.err")
+	[ "$want" = socket ] && wantlines=0 || wantlines=1
+	if [ $st -eq 0 ] && cmp -s "$tmp/two.want" "$tmp/two.out" &&
+	   [ "$lines" -eq "$wantlines" ]; then
+		ok "$name: $want"
+	else
+		fail "$name: exited $st, $lines lines on stderr"
+		sed 's/^/  /' "$tmp/two.out" "$tmp/two.err" | head -10
+	fi
+}
+
+attach_errors() {
+	attach_error "attach to a device that does not exist" \
+		"nosuch0 10.77.0.2/24" ENODEV
+	attach_error "attach with an address without its prefix" \
+		"kstap0 10.77.0.2" EINVAL
+	attach_error "attach with IPv6 only" "kstap0 - fd77::2/64" socket
+	# A first process holds the device; a second one cannot have it.
+	rm -f "$tmp/hold.fifo"
+	mkfifo "$tmp/hold.fifo"
+	timeout 120 "$run" --inet=tap $py -c "$TWO" hold \
+		<"$tmp/hold.fifo" >"$tmp/hold.out" 2>&1 &
+	holder=$!
+	exec 3>"$tmp/hold.fifo"
+	end=$(($(date +%s) + 60))
+	while [ "$(wc -l <"$tmp/hold.out")" -lt 2 ] &&
+	      [ "$(date +%s)" -lt $end ] && kill -0 $holder 2>/dev/null; do
+		sleep 0.1
+	done
+	if [ "$(cat "$tmp/hold.out")" != "$(printf 'socket\nsocket')" ]; then
+		fail "the first process did not attach"
+		sed 's/^/  /' "$tmp/hold.out" | head -5
+	else
+		attach_error "attach while another process holds the device" \
+			"kstap0 10.77.0.2/24 fd77::2/64" EBUSY
+	fi
+	exec 3>&-
+	wait $holder
+}
+
 # A forked child cannot use the link its parent attached: its socket()
 # fails with ENETDOWN, and the parent goes on using the link.
 FORK='
@@ -323,4 +391,5 @@ udp "socat under ksock-run sends UDP to Linux, IPv4" 10.77.0.1 \
 udp "socat under ksock-run sends UDP to Linux, IPv6" fd77::1 \
 	"UDP6-SENDTO:[fd77::1]:9000" fd77::2
 fork_child
+attach_errors
 summary
