@@ -7,7 +7,8 @@
 #                               ksock-run --inet=loopback
 #   loopback KSOCK_RUN PY_HTTP  tests/run/programs/py_http.py under
 #                               ksock-run --inet=loopback: its output must
-#                               be the native run's
+#                               be the native run's; and which sockets
+#                               are ksock's: TCP and UDP, not the others
 #   tap KSOCK_RUN PY_HTTP       curl under ksock-run --inet=tap fetching
 #                               from a Linux HTTP server across the TAP
 #                               link, and Linux's curl fetching from an
@@ -77,18 +78,60 @@ esac
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
+# Each kind of socket, and whose it is: a kernel socket's /proc/self/fd
+# link names "socket:", a ksock socket's the library's placeholder file;
+# or the errno socket() gave.
+KINDS='
+import os, socket
+S = socket
+kinds = [("tcp", S.AF_INET, S.SOCK_STREAM, 0),
+         ("udp", S.AF_INET, S.SOCK_DGRAM, S.IPPROTO_UDP),
+         ("tcp6", S.AF_INET6, S.SOCK_STREAM | S.SOCK_NONBLOCK, S.IPPROTO_TCP),
+         ("udp6", S.AF_INET6, S.SOCK_DGRAM | S.SOCK_CLOEXEC, 0),
+         ("raw", S.AF_INET, S.SOCK_RAW, S.IPPROTO_ICMP),
+         ("ping", S.AF_INET, S.SOCK_DGRAM, S.IPPROTO_ICMP),
+         ("icmp6", S.AF_INET6, S.SOCK_DGRAM, S.IPPROTO_ICMPV6),
+         ("sctp", S.AF_INET, S.SOCK_STREAM, 132),
+         ("mismatch", S.AF_INET, S.SOCK_STREAM, S.IPPROTO_UDP),
+         ("seqpacket", S.AF_INET, S.SOCK_SEQPACKET, 0),
+         ("netlink", S.AF_NETLINK, S.SOCK_RAW, 0),
+         ("packet", S.AF_PACKET, S.SOCK_DGRAM, 0)]
+for name, family, type, proto in kinds:
+    try:
+        fd = socket.socket(family, type, proto).detach()
+    except OSError as e:
+        print(name, "errno", e.errno)
+        continue
+    link = os.readlink("/proc/self/fd/%d" % fd)
+    print(name, "kernel" if link.startswith("socket:") else "ksock")
+    os.close(fd)
+'
+
 case $suite in
 loopback)
 	prog=$1
+	# Who has each kind of socket: natively every one is the kernel's
+	# (or the kernel's error); under --inet=loopback the TCP and UDP ones
+	# become ksock's and everything else stays as it was.
+	$py -c "$KINDS" >"$tmp/kinds.native" 2>&1
+	"$run" --inet=loopback $py -c "$KINDS" >"$tmp/kinds.ksock" 2>&1
+	sed -E 's/^((tcp|udp)6? )kernel$/\1ksock/' "$tmp/kinds.native" \
+		>"$tmp/kinds.want"
+	if cmp -s "$tmp/kinds.want" "$tmp/kinds.ksock"; then
+		ok "ksock serves TCP and UDP sockets, the kernel the rest ($(grep -c ksock "$tmp/kinds.ksock") of $(wc -l <"$tmp/kinds.ksock"))"
+	else
+		fail "which sockets are ksock's"
+		diff "$tmp/kinds.want" "$tmp/kinds.ksock" | sed 's/^/  /'
+	fi
 	if ! can_unshare; then
 		skip "py_http.py in a network namespace: unshare -n not permitted"
 		summary
 	fi
-	timeout 60 $py "$prog" >"$tmp/native" 2>&1 || {
-		fail "py_http.py: native run exited $?"
+	if ! timeout 60 $py "$prog" >"$tmp/native" 2>&1; then
+		fail "py_http.py: native run failed"
 		sed 's/^/  native: /' "$tmp/native" | head -20
 		summary
-	}
+	fi
 	KSOCK_RUN_STATS="$tmp/stats" timeout 60 unshare -n \
 		"$run" --inet=loopback $py "$prog" >"$tmp/ksock" 2>&1
 	ks=$?
