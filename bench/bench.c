@@ -40,8 +40,6 @@
 #include "bench.h"
 
 #define MAX_REPS		15
-/* Longer than any run can take on a slow machine, short enough for CI. */
-#define WATCHDOG_SECONDS	60
 /* A calibration run shorter than this is too noisy to scale from. */
 #define CALIBRATE_MIN_S		0.02
 /* 10,000 socket pairs in the memory scenarios, with room for the rest. */
@@ -84,21 +82,6 @@ static const struct bench_ops *const sides[2] = {
 	&bench_linux_ops, &bench_ksock_ops,
 };
 
-static volatile const char *current_run = "startup";
-
-static void
-watchdog(int sig)
-{
-	static const char msg[] = "bench: watchdog: a run hung: ";
-	const char *what = (const char *)current_run;
-
-	(void)sig;
-	if (write(2, msg, sizeof(msg) - 1) < 0 ||
-	    write(2, what, strlen(what)) < 0 || write(2, "\n", 1) < 0)
-		_exit(3);
-	_exit(3);
-}
-
 /* Runs one scenario once on one side, under the watchdog. */
 static int
 run_once(const struct bench_ops *ops, const struct bench_scn *s, long n,
@@ -109,31 +92,16 @@ run_once(const struct bench_ops *ops, const struct bench_scn *s, long n,
 
 	memset(r, 0, sizeof(*r));
 	snprintf(what, sizeof(what), "%s on %s, n=%ld", s->id, ops->name, n);
-	current_run = what;
-	alarm(WATCHDOG_SECONDS);
+	bench_watch(what);
 	ret = s->run(ops, s, n, r);
-	alarm(0);
+	bench_watch(NULL);
 	return ret;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
 }
 
 static double
 median(const double *v, int n)
 {
-	double tmp[MAX_REPS];
-
-	if (n == 0)
-		return NAN;
-	memcpy(tmp, v, (size_t)n * sizeof(*v));
-	qsort(tmp, (size_t)n, sizeof(*tmp), cmp_double);
-	return n % 2 ? tmp[n / 2] : (tmp[n / 2 - 1] + tmp[n / 2]) / 2;
+	return bench_median(v, n);
 }
 
 /* -- the limit: memcpy bandwidth -- */
@@ -724,6 +692,12 @@ smoke(void)
 		for (i = 0; i < 2; i++) {
 			const struct bench_ops *ops = sides[i];
 
+			if (s->link && !bench_link_up()) {
+				printf("skip %-14s %s: %s\n", s->id, ops->name,
+				       bench_link_why());
+				skipped++;
+				continue;
+			}
 			if (i == 1 && opt.linux_only) {
 				printf("skip %-14s %s (--linux-only)\n",
 				       s->id, ops->name);
@@ -781,17 +755,16 @@ usage(void)
 static bool
 selected(const char *id)
 {
-	const char *p = opt.only;
-	size_t len = strlen(id);
+	return bench_selected(opt.only, id);
+}
 
-	if (p == NULL)
-		return true;
-	while ((p = strstr(p, id)) != NULL) {
-		if ((p == opt.only || p[-1] == ',') &&
-		    (p[len] == '\0' || p[len] == ','))
+/* Whether a row across the link is to run (bench_inet_link.c). */
+static bool
+links_selected(void)
+{
+	for (size_t j = 0; j < bench_nscns; j++)
+		if (bench_scns[j].link && selected(bench_scns[j].id))
 			return true;
-		p += len;
-	}
 	return false;
 }
 
@@ -845,10 +818,14 @@ main(int argc, char **argv)
 	    (opt.linux_only && opt.ksock_only) || (opt.smoke && opt.ksock_only))
 		usage();
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGALRM, watchdog);
+	bench_watchdog_install("bench");
 	if (sched_getaffinity(0, sizeof(all_cpus), &all_cpus) != 0)
 		opt.no_pin = true;
 	raise_nofile();
+	/* Before any thread: the link rows' network namespace. */
+	if (links_selected() && bench_link_setup() != 0)
+		fprintf(stderr, "bench: the link rows are skipped: %s\n",
+			bench_link_why());
 	if (!opt.linux_only && bench_ksock_init() != 0) {
 		fprintf(stderr, "bench: ksp_init: %s\n", strerror(errno));
 		return 1;
@@ -874,6 +851,13 @@ main(int argc, char **argv)
 			if (!selected(bench_scns[j].id) ||
 			    (pinned && bench_scns[j].unit == BENCH_BYTES))
 				continue;
+			if (bench_scns[j].link && !bench_link_up()) {
+				if (!pinned)
+					printf("  %s: skipped: %s\n",
+					       bench_scns[j].name,
+					       bench_link_why());
+				continue;
+			}
 			rows[nrows].s = &bench_scns[j];
 			rows[nrows].one_cpu = pinned;
 			printf("  %s%s...\n", bench_scns[j].name,
@@ -894,6 +878,7 @@ main(int argc, char **argv)
 		if (rows[j].side[0].status != 0)
 			status = 1;	/* Linux is the reference: it must work */
 fini:
+	bench_link_teardown();
 	if (!opt.linux_only && bench_ksock_fini() != 0) {
 		fprintf(stderr, "bench: ksp_fini: sockets left open\n");
 		status = 1;

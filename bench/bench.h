@@ -84,6 +84,10 @@ struct bench_ops {
 	long	(*mem_allocs)(void);
 	/* Open descriptors of the calling thread's table, or -1 (unknown). */
 	int	(*fd_count)(void);
+	/* For the AF_INET/AF_INET6 scenarios (bench_inet.c). */
+	int	(*getsockname)(int fd, struct sockaddr *addr, socklen_t *len);
+	int	(*setsockopt)(int fd, int level, int name, const void *val,
+			      socklen_t len);
 };
 
 /* Storage for one thread of either side. */
@@ -160,10 +164,82 @@ struct bench_scn {
 	enum bench_target target;
 	double		 goal, goal2;
 	const char	*base;		/* BENCH_SCALE_GE: id of the base row */
+	int		 family;	/* 0: AF_UNIX; AF_INET or AF_INET6: the
+					   side's loopback (bench_inet.c) */
+	int		 window;	/* UDP rate: datagrams per ack */
+	bool		 link;		/* across a link (bench_inet_link.c):
+					   Linux over veth, ksock over TAP */
+	bench_fn	 inner;		/* link: the scenario run across it */
 };
 
 extern const struct bench_scn bench_scns[];
 extern const size_t bench_nscns;
+
+/* -- bench_util.c: what bench.c and bench_ksockd.c share -- */
+
+/* Longer than any run can take on a slow machine, short enough for CI. */
+#define BENCH_WATCHDOG_SECONDS	60
+/* Most samples bench_median() takes. */
+#define BENCH_MAX_SAMPLES	32
+
+/* SIGALRM ends the program, naming @prog and the run being watched. */
+void	bench_watchdog_install(const char *prog);
+/* Watches the run @what for BENCH_WATCHDOG_SECONDS; NULL: stop. */
+void	bench_watch(const char *what);
+/* The median of @n samples (NAN for none, or more than the most). */
+double	bench_median(const double *v, int n);
+/* Whether @id is in the comma-separated @list (NULL: every id is). */
+bool	bench_selected(const char *list, const char *id);
+/* -- AF_INET / AF_INET6 on each side's loopback (bench_inet.c) -- */
+
+/*
+ * A connected pair of s->family and s->type on the side's loopback, in
+ * @sv (TCP: the connecting end, then the accepted one; UDP: two sockets
+ * connected to each other); with @nodelay, TCP_NODELAY on both ends.
+ * Returns 0, or -1 with r->err set and nothing left open.
+ */
+int	bench_inet_pair(const struct bench_ops *ops, const struct bench_scn *s,
+			bool nodelay, int sv[2], struct bench_result *r);
+/*
+ * A TCP listener for s->family's pairs (the loopback, or across the
+ * link), bound to port 0, with its address in *@ss, *@len. Returns the
+ * descriptor, or -1 with r->err set.
+ */
+int	bench_inet_listener(const struct bench_ops *ops,
+			    const struct bench_scn *s, int backlog,
+			    struct sockaddr_storage *ss, socklen_t *len,
+			    struct bench_result *r);
+/* UDP datagrams per second, in windows of s->window (bench_inet.c). */
+int	bench_run_udp_rate(const struct bench_ops *ops,
+			   const struct bench_scn *s, long n,
+			   struct bench_result *r);
+
+/* -- across a link (bench_inet_link.c) -- */
+
+/*
+ * Sets up the link rows' network, in a namespace of the process's own:
+ * kstap0 with ksock attached (tests/inet/netns.c, TAPAPI.md) for the
+ * ksock side, a veth pair into a second namespace for the Linux side.
+ * Call before any thread starts. Returns 0, or -1 with the reason in
+ * bench_link_why(); the link rows are then skipped.
+ */
+int	bench_link_setup(void);
+void	bench_link_teardown(void);
+bool	bench_link_up(void);
+const char *bench_link_why(void);
+/* The run function of a link row: s->inner with the ops of this side's
+ * link (ksock's side: ksock's sockets talking to Linux's). */
+int	bench_run_link(const struct bench_ops *ops, const struct bench_scn *s,
+		       long n, struct bench_result *r);
+/* The ends of a pair across the link, for bench_inet.c. */
+void	bench_link_ends(const struct bench_ops *ops,
+			const struct bench_ops **srv_ops,
+			struct sockaddr_storage *srv,
+			struct sockaddr_storage *cli, socklen_t *len,
+			int *srv_ns);
+/* Moves the calling thread into namespace @ns, and back. 0 or -1/errno. */
+int	bench_link_enter(int ns);
+int	bench_link_leave(void);
 
 /* Monotonic time in nanoseconds. */
 int64_t	bench_now_ns(void);

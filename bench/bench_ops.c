@@ -43,6 +43,12 @@ linux_accept(int fd, struct sockaddr *addr, socklen_t *len)
 	return accept(fd, addr, len);
 }
 
+static int
+linux_getsockname(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	return getsockname(fd, addr, len);
+}
+
 struct linux_thread {
 	pthread_t	 tid;
 	int		(*fn)(void *);
@@ -310,6 +316,8 @@ const struct bench_ops bench_linux_ops = {
 	.mem_growth	= linux_mem_growth,
 	.mem_allocs	= linux_mem_allocs,
 	.fd_count	= linux_fd_count,
+	.getsockname	= linux_getsockname,
+	.setsockopt	= setsockopt,
 };
 
 /* -- ksock -- */
@@ -390,6 +398,8 @@ const struct bench_ops bench_ksock_ops = {
 	.mem_growth	= ksock_mem_growth,
 	.mem_allocs	= ksock_mem_allocs,
 	.fd_count	= ksp_fd_count,
+	.getsockname	= ksp_getsockname,
+	.setsockopt	= ksp_setsockopt,
 };
 
 int

@@ -192,6 +192,21 @@ unique_name(struct sockaddr_un *sun, const struct bench_ops *ops)
 	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + len);
 }
 
+/*
+ * A connected pair of s->type: a socketpair, or with s->family a TCP or
+ * UDP pair on the side's loopback (bench_inet.c). 0, or -1 with r->err.
+ */
+static int
+make_pair(const struct bench_ops *ops, const struct bench_scn *s, int type,
+	  bool nodelay, int sv[2], struct bench_result *r)
+{
+	if (s->family != 0)
+		return bench_inet_pair(ops, s, nodelay, sv, r);
+	if (ops->socketpair(AF_UNIX, type, 0, sv) < 0)
+		return bench_fail(r, "socketpair: %s", strerror(errno));
+	return 0;
+}
+
 /* -- throughput: one writer thread, the caller reads -- */
 
 struct writer {
@@ -243,10 +258,8 @@ run_throughput(const struct bench_ops *ops, const struct bench_scn *s,
 		bench_fail(r, "out of memory");
 		goto free_bufs;
 	}
-	if (ops->socketpair(AF_UNIX, s->type, 0, sv) < 0) {
-		bench_fail(r, "socketpair: %s", strerror(errno));
+	if (make_pair(ops, s, s->type, false, sv, r) < 0)
 		goto free_bufs;
-	}
 	pattern_fill(wbuf, s->size);
 	w = (struct writer){ ops, sv[0], wbuf, s->size, n };
 	t0 = bench_now_ns();
@@ -394,10 +407,8 @@ run_pingpong(const struct bench_ops *ops, const struct bench_scn *s, long n,
 	rtt = malloc((size_t)n * sizeof(*rtt));
 	if (rtt == NULL)
 		return bench_fail(r, "out of memory");
-	if (ops->socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0) {
-		bench_fail(r, "socketpair: %s", strerror(errno));
+	if (make_pair(ops, s, SOCK_STREAM, true, sv, r) < 0)
 		goto free_rtt;
-	}
 	e = (struct echo){ ops, sv[1], n, s->use_poll };
 	if (ops->thread_start(&t, echo_main, &e) < 0) {
 		bench_fail(r, "thread: %s", strerror(errno));
@@ -526,11 +537,45 @@ unique_path(struct sockaddr_un *sun, const struct bench_ops *ops)
 }
 
 /*
+ * The listener of the connection scenario, with its address in @ss: an
+ * abstract name, a path (s->use_path), or with s->family a TCP port on
+ * the side's loopback. The descriptor, or -1 with r->err set.
+ */
+static int
+connect_listener(const struct bench_ops *ops, const struct bench_scn *s,
+		 struct sockaddr_storage *ss, socklen_t *len,
+		 struct bench_result *r)
+{
+	struct sockaddr_un *sun = (struct sockaddr_un *)ss;
+	int lfd;
+
+	if (s->family != 0)
+		return bench_inet_listener(ops, s, CONNECT_BACKLOG, ss, len,
+					   r);
+	*len = s->use_path ? unique_path(sun, ops) : unique_name(sun, ops);
+	lfd = ops->socket(AF_UNIX, SOCK_STREAM, 0);
+	if (lfd < 0) {
+		bench_fail(r, "socket: %s", strerror(errno));
+		return -1;
+	}
+	if (ops->bind(lfd, (struct sockaddr *)sun, *len) < 0 ||
+	    ops->listen(lfd, CONNECT_BACKLOG) < 0) {
+		bench_fail(r, "bind/listen: %s", strerror(errno));
+		ops->close(lfd);
+		if (s->use_path)
+			unlink(sun->sun_path);
+		return -1;
+	}
+	return lfd;
+}
+
+/*
  * @n times: socket, connect to a listener, close; a second thread
  * accepts and closes each connection. The listener has an abstract name
  * (no filesystem), or with s->use_path a path in /tmp (each connect then
- * resolves it: on ksock, real system calls on the path). With s->fill,
- * that many descriptors stay open in both threads' tables meanwhile.
+ * resolves it: on ksock, real system calls on the path), or with
+ * s->family a TCP port on the loopback. With s->fill, that many
+ * descriptors stay open in both threads' tables meanwhile.
  */
 static int
 run_connect(const struct bench_ops *ops, const struct bench_scn *s, long n,
@@ -538,26 +583,19 @@ run_connect(const struct bench_ops *ops, const struct bench_scn *s, long n,
 {
 	struct bench_thread t;
 	struct acceptor a;
-	struct sockaddr_un sun;
+	struct sockaddr_storage ss;
 	socklen_t len;
 	int64_t t0;
 	long i;
 	int lfd, fd, ret = -1, aerr, *fill = NULL;
+	int family = s->family != 0 ? s->family : AF_UNIX;
 
 	r->want = n;
-	len = s->use_path ? unique_path(&sun, ops) : unique_name(&sun, ops);
 	if (s->fill > 0 && (fill = open_fill(ops, s->fill, r)) == NULL)
 		return -1;
-	lfd = ops->socket(AF_UNIX, SOCK_STREAM, 0);
-	if (lfd < 0) {
-		bench_fail(r, "socket: %s", strerror(errno));
+	lfd = connect_listener(ops, s, &ss, &len, r);
+	if (lfd < 0)
 		goto close_fill;
-	}
-	if (ops->bind(lfd, (struct sockaddr *)&sun, len) < 0 ||
-	    ops->listen(lfd, CONNECT_BACKLOG) < 0) {
-		bench_fail(r, "bind/listen: %s", strerror(errno));
-		goto close_listener;
-	}
 	a = (struct acceptor){ ops, lfd, n, 0 };
 	t0 = bench_now_ns();
 	if (ops->thread_start(&t, acceptor_main, &a) < 0) {
@@ -565,12 +603,12 @@ run_connect(const struct bench_ops *ops, const struct bench_scn *s, long n,
 		goto close_listener;
 	}
 	for (i = 0; i < n; i++) {
-		fd = ops->socket(AF_UNIX, SOCK_STREAM, 0);
+		fd = ops->socket(family, SOCK_STREAM, 0);
 		if (fd < 0) {
 			bench_fail(r, "socket %ld: %s", i, strerror(errno));
 			break;
 		}
-		if (ops->connect(fd, (struct sockaddr *)&sun, len) < 0) {
+		if (ops->connect(fd, (struct sockaddr *)&ss, len) < 0) {
 			bench_fail(r, "connect %ld: %s", i, strerror(errno));
 			ops->close(fd);
 			break;
@@ -593,7 +631,7 @@ run_connect(const struct bench_ops *ops, const struct bench_scn *s, long n,
 close_listener:
 	ops->close(lfd);
 	if (s->use_path)
-		unlink(sun.sun_path);
+		unlink(((struct sockaddr_un *)&ss)->sun_path);
 close_fill:
 	close_fill(ops, fill, s->fill);
 	return ret;
@@ -1182,6 +1220,32 @@ run_program(const struct bench_ops *ops, const struct bench_scn *s, long n,
 	.name = nm, .id = id_, .run = run_memory, .pairs = np,		\
 	.queued = q, .unit = BENCH_BYTES, .fixed_n = 10000,		\
 	.smoke_n = 16, .target = tgt, .goal = g }
+/*
+ * TCP or UDP on each side's loopback (bench_inet.c): throughput by write
+ * size, 1-byte ping-pong (TCP_NODELAY), connection rate, datagram rate.
+ * AT(fn) runs a scenario there; ACROSS(fn) across a link
+ * (bench_inet_link.c: ksock over TAP to Linux, against Linux over veth).
+ */
+#define AT(fn)		.run = fn
+#define ACROSS(fn)	.run = bench_run_link, .inner = fn, .link = true
+#define TCP_TP(nm, id_, fam, sz, start, where) {			\
+	.name = nm, .id = id_, where, .family = fam,			\
+	.type = SOCK_STREAM, .size = sz, .unit = BENCH_MIBPS,		\
+	.start_n = start, .smoke_n = 16, .target = BENCH_RATIO_GE,	\
+	.goal = 1.0 }
+#define TCP_PP(nm, id_, where) {					\
+	.name = nm, .id = id_, where, .family = AF_INET,		\
+	.type = SOCK_STREAM, .unit = BENCH_LATENCY, .start_n = 1024,	\
+	.smoke_n = 16, .target = BENCH_RATIO_LE, .goal = 1.0 }
+#define TCP_CONNECT(nm, id_, where) {					\
+	.name = nm, .id = id_, where, .family = AF_INET,		\
+	.unit = BENCH_RATE, .start_n = 256, .smoke_n = 16,		\
+	.target = BENCH_RATIO_GE, .goal = 1.0 }
+#define UDP_RATE(nm, id_, fam, sz, where) {				\
+	.name = nm, .id = id_, where, .family = fam,			\
+	.type = SOCK_DGRAM, .size = sz, .window = 32, .unit = BENCH_RATE,\
+	.start_n = 1024, .smoke_n = 40, .target = BENCH_RATIO_GE,	\
+	.goal = 1.0 }
 #define SCALE(nm, id_, np, nt, tgt, g) {				\
 	.name = nm, .id = id_, .run = run_scaling, .size = 64 * KIB,	\
 	.pairs = np, .threads = nt, .unit = BENCH_MIBPS,		\
@@ -1248,6 +1312,35 @@ const struct bench_scn bench_scns[] = {
 	      BENCH_NO_TARGET, 0),
 	SCALE("scaling: 2 pairs, 2 threads", "scale_2p2t", 2, 2,
 	      BENCH_SCALE_GE, 1.8),
+	TCP_TP("TCP 64 B writes", "tcp_64", AF_INET, 64, 4096,
+	       AT(run_throughput)),
+	TCP_TP("TCP 1 KiB writes", "tcp_1k", AF_INET, KIB, 1024,
+	       AT(run_throughput)),
+	TCP_TP("TCP 16 KiB writes", "tcp_16k", AF_INET, 16 * KIB, 256,
+	       AT(run_throughput)),
+	TCP_TP("TCP 64 KiB writes", "tcp_64k", AF_INET, 64 * KIB, 64,
+	       AT(run_throughput)),
+	TCP_TP("TCP/IPv6 16 KiB writes", "tcp6_16k", AF_INET6, 16 * KIB, 256,
+	       AT(run_throughput)),
+	TCP_PP("TCP ping-pong", "tcp_pingpong", AT(run_pingpong)),
+	TCP_CONNECT("TCP connect+accept+close", "tcp_connect",
+		    AT(run_connect)),
+	UDP_RATE("UDP 64 B datagrams", "udp_64", AF_INET, 64,
+		 AT(bench_run_udp_rate)),
+	UDP_RATE("UDP 1 KiB datagrams", "udp_1k", AF_INET, KIB,
+		 AT(bench_run_udp_rate)),
+	TCP_TP("link: TCP 1 KiB writes", "link_tcp_1k", AF_INET, KIB, 1024,
+	       ACROSS(run_throughput)),
+	TCP_TP("link: TCP 64 KiB writes", "link_tcp_64k", AF_INET, 64 * KIB,
+	       64, ACROSS(run_throughput)),
+	TCP_PP("link: TCP ping-pong", "link_tcp_pingpong",
+	       ACROSS(run_pingpong)),
+	TCP_CONNECT("link: TCP connect+accept+close", "link_tcp_connect",
+		    ACROSS(run_connect)),
+	UDP_RATE("link: UDP 64 B datagrams", "link_udp_64", AF_INET, 64,
+		 ACROSS(bench_run_udp_rate)),
+	UDP_RATE("link: UDP 1 KiB datagrams", "link_udp_1k", AF_INET, KIB,
+		 ACROSS(bench_run_udp_rate)),
 };
 
 const size_t bench_nscns = sizeof(bench_scns) / sizeof(bench_scns[0]);

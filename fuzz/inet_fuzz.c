@@ -27,70 +27,39 @@
 #include <ksock/ksock.h>
 #include <ksock/posix.h>
 
+#include "inet_fuzz.h"
+
 /* src/inet's way in (inet.h), declared here to keep lwIP's headers out
  * of the fuzzer. */
 int	ks__inet_loop_input(const void *packet, size_t len);
 
-#define PORT_TCP	7
-#define PORT_UDP	9
-
-static int listeners[2], udps[2], pair[2];
+static int pair[2];
 static long base_allocs;
-
-static void
-die(const char *what)
-{
-	fprintf(stderr, "inet_fuzz: %s\n", what);
-	abort();
-}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static int
-bound(int family, int type, uint16_t port)
-{
-	struct sockaddr_in a4 = { .sin_family = AF_INET,
-				  .sin_port = htons(port),
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6,
-				   .sin6_port = htons(port),
-				   .sin6_addr = IN6ADDR_LOOPBACK_INIT };
-	int fd = ksp_socket(family, type | SOCK_NONBLOCK, 0);
-
-	if (fd < 0)
-		die("socket");
-	if (family == AF_INET ? ksp_bind(fd, (struct sockaddr *)&a4, sizeof(a4))
-			      : ksp_bind(fd, (struct sockaddr *)&a6, sizeof(a6)))
-		die("bind");
-	return fd;
-}
-
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	static const int families[2] = { AF_INET, AF_INET6 };
+	static const uint8_t lo4[4] = { 127, 0, 0, 1 };
+	static const struct in6_addr lo6 = IN6ADDR_LOOPBACK_INIT;
 	struct sockaddr_in to = { .sin_family = AF_INET,
-				  .sin_port = htons(PORT_TCP),
+				  .sin_port = htons(FZ_PORT_TCP),
 				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	int s;
 
 	if (ksp_init() < 0)
-		die("ksp_init");
-	for (int f = 0; f < 2; f++) {
-		listeners[f] = bound(families[f], SOCK_STREAM, PORT_TCP);
-		if (ksp_listen(listeners[f], 16) < 0)
-			die("listen");
-		udps[f] = bound(families[f], SOCK_DGRAM, PORT_UDP);
-	}
+		fz_die("ksp_init");
+	fz_open_sockets(lo4, &lo6);
 	/* One established connection for packets that hit it. */
 	pair[0] = ksp_socket(AF_INET, SOCK_STREAM, 0);
 	if (pair[0] < 0 ||
 	    ksp_connect(pair[0], (struct sockaddr *)&to, sizeof(to)) < 0)
-		die("connect");
-	s = ksp_accept(listeners[0], NULL, NULL);
+		fz_die("connect");
+	s = ksp_accept(fz_listeners[0], NULL, NULL);
 	if (s < 0)
-		die("accept");
+		fz_die("accept");
 	pair[1] = s;
 	ksp_fcntl(pair[0], F_SETFL, O_NONBLOCK);
 	ksp_fcntl(pair[1], F_SETFL, O_NONBLOCK);
@@ -123,27 +92,6 @@ fix_up(uint8_t *pkt, size_t len, bool v6)
 	return len;
 }
 
-static void
-drain(void)
-{
-	static char buf[65536];
-	int fd;
-
-	for (int f = 0; f < 2; f++) {
-		while ((fd = ksp_accept4(listeners[f], NULL, NULL,
-					 SOCK_NONBLOCK)) >= 0) {
-			while (ksp_recv(fd, buf, sizeof(buf), 0) > 0)
-				;
-			ksp_close(fd);
-		}
-		while (ksp_recv(udps[f], buf, sizeof(buf), MSG_DONTWAIT) >= 0)
-			;
-	}
-	for (int i = 0; i < 2; i++)
-		while (ksp_recv(pair[i], buf, sizeof(buf), MSG_DONTWAIT) > 0)
-			;
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -155,14 +103,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	len = size - 1;
 	pkt = malloc(len);
 	if (pkt == NULL)
-		die("malloc");
+		fz_die("malloc");
 	memcpy(pkt, data + 1, len);
 	len = fix_up(pkt, len, data[0] & 1);
 	if (len > 0)
 		(void)ks__inet_loop_input(pkt, len);
 	free(pkt);
-	drain();
+	fz_drain(pair, 2);
 	if (ksp_alloc_outstanding() != base_allocs)
-		die("allocations left behind");
+		fz_die("allocations left behind");
 	return 0;
 }

@@ -8,7 +8,14 @@
  * n-th allocation from there on fail (ksp_alloc_fail_at), and n / 64,
  * when not 0, ksockd's own (a parked call, a poll's arrays, a
  * hand-over), so the failure paths are fuzzed too. Records are
- *   1 byte         bit 3: which client; bits 0-2: the slot
+ *   1 byte         bit 3: which client; bits 0-2: the slot; bit 4:
+ *                  after the request, a CANCEL doorbell for the slot
+ *                  (bit 5: with KSD_BELL_RESTART), as a signal in the
+ *                  client rings it; bit 6: the doorbell carries a
+ *                  directory ("/", O_PATH) and bit 7 a pipe's read
+ *                  end, as KSD_F_CWD and KSD_F_KFDS requests bring them
+ *                  (what the request does not take is closed, as the
+ *                  server's loop closes it)
  *   struct ksd_req the request, as a client would write it (any bytes)
  *   2 bytes        n: its low 15 bits a length, then that many bytes
  *                  copied to the start of the slot's window (data,
@@ -19,17 +26,19 @@
  * the server drops the client, and so does this target (the client is
  * freed and a new one takes its place). After the last record both
  * clients and every hand-over are freed, and then nothing may be left:
- * no ksock allocation, no object of ksockd's; otherwise the target
- * aborts, which libFuzzer reports.
+ * no ksock allocation, no object of ksockd's, no kernel descriptor;
+ * otherwise the target aborts, which libFuzzer reports.
  *
  * Socket addresses are made abstract before a request runs, so a
  * fuzzed bind makes no node on the filesystem.
  */
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <ksock/posix.h>
 
@@ -78,9 +87,55 @@ abstract_only(struct ksd_req *q)
 		q->inl[2] = 0;
 }
 
+/* The kernel descriptors a doorbell brings (bits 6 and 7 of a record). */
+static void
+bell_fds(struct ksd_client *c, unsigned rec)
+{
+	int p[2];
+
+	c->nbell_fd = 0;
+	c->bell_trunc = false;
+	if (rec & 0x40) {
+		int d = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+		if (d >= 0)
+			c->bell_fd[c->nbell_fd++] = d;
+	}
+	if ((rec & 0x80) && pipe2(p, O_CLOEXEC) == 0) {
+		close(p[1]);
+		c->bell_fd[c->nbell_fd++] = p[0];
+	}
+}
+
+/* The lowest descriptor number free: an input that leaves a kernel
+ * descriptor open (a doorbell's, one in flight, a notifier) moves it. */
+static int
+lowest_free_fd(void)
+{
+	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0)
+		close(fd);
+	return fd;
+}
+
+/* A CANCEL doorbell for @slot: a parked call ends (or, restarted,
+ * stays); an answered one is left alone. Never a protocol error. */
+static void
+cancel_bell(struct ksd_client *c, unsigned slot, bool restart)
+{
+	uint32_t bell = slot | KSD_BELL_CANCEL |
+			(restart ? KSD_BELL_RESTART : 0);
+
+	if (ksd__bell(c, bell) < 0)
+		abort();
+	ksd__run_ready();
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	int free_fd = lowest_free_fd();
 	struct ksd_client *c[2] = { client(0), client(1) };
 	size_t off = 1;
 
@@ -90,7 +145,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ksd__obj_fail_at(data[0] / 64);
 
 	while (size - off >= 1 + sizeof(struct ksd_req) + 2) {
-		unsigned who = (data[off] >> 3) & 1, slot = data[off] & 7;
+		unsigned rec = data[off];
+		int err;
+		unsigned who = (rec >> 3) & 1, slot = rec & 7;
 		struct ksd_req q;
 		uint16_t n;
 
@@ -111,11 +168,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		off += n;
 		abstract_only(&q);
 		memcpy(&shm[who]->slot[slot].req, &q, sizeof(q));
-		if (ksd__bell(c[who], slot) < 0) {
+		bell_fds(c[who], rec);
+		err = ksd__bell(c[who], slot);
+		ksd__bell_fds_close(c[who]);
+		if (err < 0) {
 			ksd__client_free(c[who]);
 			c[who] = client((int)who);
 		}
 		ksd__run_ready();
+		if (rec & 0x10)
+			cancel_bell(c[who], slot, (rec & 0x20) != 0);
 	}
 	ksp_alloc_fail_at(0);
 	ksd__obj_fail_at(0);
@@ -126,6 +188,10 @@ free_clients:
 	if (ksd__objects() != 0 || ksp_alloc_outstanding() != 0) {
 		fprintf(stderr, "left allocated: %ld objects, %ld ksock\n",
 			ksd__objects(), ksp_alloc_outstanding());
+		abort();
+	}
+	if (lowest_free_fd() != free_fd) {
+		fprintf(stderr, "left open: descriptor %d\n", free_fd);
 		abort();
 	}
 	return 0;

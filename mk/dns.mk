@@ -10,6 +10,8 @@
 DNS_DIR      := $(BUILD)/dns
 DNS_CORE_SRC := $(wildcard src/dns/*.c)
 DNS_HOST_SRC := $(wildcard port/hosted/dns_*.c)
+# The transport over ksock's own sockets: only with a ksock library.
+DNS_KSOCK_SRC := port/hosted/dns_ksock.c
 DNS_HDRS     := include/ksock/dns.h include/ksock/port.h include/ksock/abi.h \
                 $(wildcard src/dns/*.h)
 DNS_OBJ      := $(patsubst %.c,$(DNS_DIR)/obj/%.o,$(DNS_CORE_SRC) $(DNS_HOST_SRC))
@@ -76,7 +78,7 @@ $(DNS_DIR)/bench: bench/dns_bench.c tests/dns/servers.c tests/dns/harness.c $(DN
 
 $(DNS_DIR)/test-servers-tsan: tests/dns/test_servers.c $(DNS_TEST_COMMON) $(DNS_TEST_HDRS) $(DNS_CORE_SRC) $(DNS_HOST_SRC) $(DNS_HDRS)
 	$(CC) $(HOSTED_CFLAGS) $(TSAN_FLAGS) -O1 -Itests/dns tests/dns/test_servers.c $(DNS_TEST_COMMON) \
-	    $(DNS_CORE_SRC) $(DNS_HOST_SRC) -lresolv -o $@
+	    $(DNS_CORE_SRC) $(filter-out $(DNS_KSOCK_SRC),$(DNS_HOST_SRC)) -lresolv -o $@
 
 DNS_TESTDATA := tests/dns/data
 
@@ -107,3 +109,42 @@ dns-fuzz: $(DNS_DIR)/fuzz-wire
 
 dns-bench: $(DNS_DIR)/bench
 	taskset -c 0 $(DNS_DIR)/bench $(DNS_TESTDATA)
+
+# The resolver over ksock's own UDP and TCP (port/hosted/dns_ksock.c,
+# tests/dns/test_ksock.c): against nsd through ksock's loopback (a bridge
+# in the test relays to Linux's), and across the TAP link in a network
+# namespace of the test's own (tests/inet/netns.c; skipped without root).
+DNS_KSOCK_TEST := tests/dns/test_ksock.c tests/dns/harness.c tests/dns/servers.c \
+                  tests/inet/netns.c
+DNS_KSOCK_INC  := -Itests/dns -Itests/inet
+
+CHECK_TARGETS += dns-check-ksock
+.PHONY: dns-check-ksock dns-check-ksock-plain dns-check-ksock-asan dns-check-ksock-tsan
+
+$(DNS_DIR)/test-ksock: $(DNS_KSOCK_TEST) $(DNS_TEST_HDRS) tests/inet/netns.h $(DNS_DIR)/libksdns.a $(LIBKSOCK)
+	$(CC) $(HOSTED_CFLAGS) $(DNS_KSOCK_INC) $(DNS_KSOCK_TEST) \
+	    $(DNS_DIR)/libksdns.a $(LIBKSOCK) -o $@
+
+$(DNS_DIR)/test-ksock-san: $(DNS_KSOCK_TEST) $(DNS_TEST_HDRS) tests/inet/netns.h $(DNS_DIR)/libksdns-san.a $(LIBKSOCK_SAN)
+	$(CC) $(HOSTED_CFLAGS) $(SAN_FLAGS) -O1 $(DNS_KSOCK_INC) $(DNS_KSOCK_TEST) \
+	    $(DNS_DIR)/libksdns-san.a $(LIBKSOCK_SAN) -o $@
+
+# The bridge thread, the resolver and ksock's own waiting run at once:
+# the same test under ThreadSanitizer, the resolver compiled in.
+$(DNS_DIR)/test-ksock-tsan: $(DNS_KSOCK_TEST) $(DNS_TEST_HDRS) tests/inet/netns.h $(DNS_CORE_SRC) $(DNS_HOST_SRC) $(DNS_HDRS) $(LIBKSOCK_TSAN)
+	$(CC) $(HOSTED_CFLAGS) $(TSAN_FLAGS) -O1 $(DNS_KSOCK_INC) $(DNS_KSOCK_TEST) \
+	    $(DNS_CORE_SRC) $(DNS_HOST_SRC) $(LIBKSOCK_TSAN) -o $@
+
+dns-check-ksock:
+	@$(MAKE) --no-print-directory -k dns-check-ksock-plain dns-check-ksock-asan \
+	    dns-check-ksock-tsan
+
+dns-check-ksock-plain: $(DNS_DIR)/test-ksock
+	@sh tools/run-suite dns-ksock 180 $(DNS_DIR)/test-ksock $(DNS_TESTDATA)
+
+dns-check-ksock-asan: $(DNS_DIR)/test-ksock-san
+	@sh tools/run-suite dns-ksock-asan 240 $(DNS_DIR)/test-ksock-san $(DNS_TESTDATA)
+
+dns-check-ksock-tsan: $(DNS_DIR)/test-ksock-tsan
+	@TSAN_OPTIONS="halt_on_error=1" \
+	 sh tools/run-suite dns-ksock-tsan 300 $(DNS_DIR)/test-ksock-tsan $(DNS_TESTDATA)

@@ -5,8 +5,8 @@
 KSOCKSTAT := $(BUILD)/ksockstat
 ALL_TARGETS += $(KSOCKSTAT)
 
-$(KSOCKSTAT): tools/ksockstat.c $(LIBKSOCK)
+$(KSOCKSTAT): tools/ksockstat.c port/ksockd/client.c $(wildcard port/ksockd/*.h) $(LIBKSOCK)
 	@mkdir -p $(dir $@)
-	$(CC) $(HOSTED_CFLAGS) -o $@ $< $(LIBKSOCK)
+	$(CC) $(HOSTED_CFLAGS) -o $@ $< port/ksockd/client.c $(LIBKSOCK)
 
 $(BUILD)/unit/t_diag $(BUILD)/unit-san/t_diag: $(KSOCKSTAT)

@@ -67,6 +67,31 @@ CHECK_TARGETS += run-diag
 run-diag: $(LIBKSOCK_PRELOAD) $(KSOCK_RUN) $(KSOCKSTAT) tests/run/run-diag.sh
 	@tools/run-suite run-diag 120 sh tests/run/run-diag.sh $(KSOCK_RUN) $(KSOCKSTAT)
 
+# ksock-run --inet=tap (issue 13, port/preload/inet.c): the library
+# attaches ksock's TCP/IP to the TAP link with the hosted port's own
+# code (port/hosted/tap.c), which joins the archive above so that its
+# names stay out of the library's dynamic symbols too.
+$(PRELOAD_DIAG): $(BUILD)/obj/port/hosted/tap.o
+
+# ksock-run serving AF_INET/AF_INET6 (tests/run/run-inet.sh): the TCP
+# and UDP conformance programs' libc builds, unchanged, under
+# ksock-run --inet=loopback; py_http.py beside a kernel loopback that is
+# down; curl and an HTTP server under ksock-run --inet=tap against
+# Linux's across the TAP link. Each runs in a network namespace of its
+# own where it may (unshare -n), and skips itself, saying why, where not.
+INET_RUN_CONFORM := t_tcp t_udp
+CHECK_TARGETS += $(INET_RUN_CONFORM:%=conform-run-inet-%) run-inet-loopback run-inet-tap
+.PHONY: $(INET_RUN_CONFORM:%=conform-run-inet-%) run-inet-loopback run-inet-tap
+
+$(INET_RUN_CONFORM:%=conform-run-inet-%): conform-run-inet-%: $(BUILD)/conform/linux/% $(LIBKSOCK_PRELOAD) $(KSOCK_RUN) tests/run/run-inet.sh
+	@tools/run-suite conform-run-inet-$* 600 sh tests/run/run-inet.sh conform $(KSOCK_RUN) $<
+
+run-inet-loopback: $(LIBKSOCK_PRELOAD) $(KSOCK_RUN) tests/run/run-inet.sh tests/run/programs/py_http.py
+	@tools/run-suite run-inet-loopback 300 sh tests/run/run-inet.sh loopback $(KSOCK_RUN) tests/run/programs/py_http.py
+
+run-inet-tap: $(LIBKSOCK_PRELOAD) $(KSOCK_RUN) tests/run/run-inet.sh
+	@tools/run-suite run-inet-tap 600 sh tests/run/run-inet.sh tap $(KSOCK_RUN)
+
 # ksock-run --ksockd (port/preload/remote.c): the library is a ksockd
 # client, with the client library built in. Its socket() is renamed to
 # the library's kernel socket (the bootstrap connection must be the
@@ -80,7 +105,8 @@ $(PRELOAD_KSD_OBJ): port/ksockd/client.c $(wildcard port/ksockd/*.h) $(KS_HEADER
 	@mkdir -p $(dir $@)
 	$(CC) $(HOSTED_CFLAGS) -fvisibility=hidden -Dsocket=kp__kernel_socket \
 		-Dclose=kp__kernel_close -Dumask=kp__kernel_umask \
-		-Dksp_port=kp__port -c $< -o $@
+		-DKSD_PRIVATE_FD=kp__fd_move_high -Dksp_port=kp__port \
+		-c $< -o $@
 PRELOAD_OBJS += $(PRELOAD_KSD_OBJ)
 $(LIBKSOCK_PRELOAD): $(PRELOAD_KSD_OBJ)
 $(BUILD)/obj/port/preload/remote.o: port/ksockd/ksd.h port/ksockd/proto.h
@@ -104,10 +130,11 @@ $(CONFORM_NAMES:%=conform-ksockd-%): conform-ksockd-%: $(BUILD)/conform/linux/% 
 
 # The real programs of run-programs under ksock-run --ksockd (every
 # ksock-run they start is in that mode: KSOCK_RUN_KSOCKD), but those
-# that need what the server does not do yet: kernel descriptors in
-# SCM_RIGHTS (py_fds.py), the kernel-socket fallback for peers outside
-# ksock (py_outside.py).
-RUN_PROGRAMS_KSOCKD := $(filter-out %/py_fds.py %/py_outside.py,$(RUN_PROGRAMS))
+# that need what the mode does not do: the kernel-socket fallback for
+# peers outside ksock (py_outside.py), and an --inet socket (the
+# program's own ksock's) passed over a server's AF_UNIX socket
+# (py_inet_fds.py).
+RUN_PROGRAMS_KSOCKD := $(filter-out %/py_outside.py %/py_inet_fds.py,$(RUN_PROGRAMS))
 CHECK_TARGETS += run-programs-ksockd
 .PHONY: run-programs-ksockd
 run-programs-ksockd: $(LIBKSOCK_PRELOAD) $(KSOCK_RUN) $(KSOCKD) tests/run/run-programs.sh tests/run/run-ksockd.sh $(RUN_PROGRAMS_KSOCKD)

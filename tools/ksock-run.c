@@ -1,14 +1,17 @@
 /*
- * ksock-run [--strict] [--ksockd[=ADDRESS]] [--] PROGRAM [ARGS...]: runs
- * PROGRAM with its AF_UNIX sockets served by ksock (docs/ksock-run.md,
- * ksock-run(1)).
+ * ksock-run [--strict] [--inet=MODE] [--ksockd[=ADDRESS]] [--] PROGRAM
+ * [ARGS...]: runs PROGRAM
+ * with its AF_UNIX sockets served by ksock (docs/ksock-run.md,
+ * ksock-run(1)), and with --inet=loopback or --inet=tap its AF_INET and
+ * AF_INET6 TCP and UDP sockets too (the option sets KSOCK_RUN_INET, which
+ * the library reads).
  *
  * With --ksockd (or KSOCK_RUN_KSOCKD=ADDRESS in the environment) the
- * sockets are served by a ksockd server shared by all of PROGRAM's
- * processes, instead of a ksock inside each one: ksock-run passes the
- * address (default @ksockd.UID) and the ksockd to start when none
- * answers there (the one next to this executable, or KSOCK_KSOCKD) to
- * the library, which starts it with --idle-exit on first use.
+ * AF_UNIX sockets are served by a ksockd server shared by all of
+ * PROGRAM's processes, instead of a ksock inside each one: ksock-run
+ * passes the address (default @ksockd.UID) and the ksockd to start when
+ * none answers there (the one next to this executable, or KSOCK_KSOCKD)
+ * to the library, which starts it with --idle-exit on first use.
  *
  * Puts libksock-preload.so first in LD_PRELOAD, sets KSOCK_RUN=1 so a
  * program or a test harness can tell, and executes PROGRAM. The library
@@ -53,6 +56,13 @@
 
 #define PRELOAD_NAME	"libksock-preload.so"
 
+/* The values of --inet=MODE (KSOCK_RUN_INET); the library reads them. */
+static const char *const inet_modes[] = { "off", "loopback", "tap" };
+
+/* TAPAPI.md's link: the device and ksock's addresses on it. The library
+ * has the same default; ksock-run names it only in its help. */
+#define KSOCK_RUN_TAP_DEFAULT	"kstap0 10.77.0.2/24 fd77::2/64"
+
 /*
  * Linux follows at most this many "#!" interpreters before it gives up
  * (BINPRM_MAX_RECURSION); ksock-run looks no deeper either.
@@ -78,6 +88,14 @@ help(void)
 	       "                 linked, setuid or setgid, file "
 	       "capabilities, or built for\n"
 	       "                 another architecture\n"
+	       "      --inet=MODE\n"
+	       "                 which AF_INET/AF_INET6 TCP and UDP sockets "
+	       "ksock serves: off\n"
+	       "                 (none), loopback (ksock's own 127.0.0.1 "
+	       "and ::1 only) or\n"
+	       "                 tap (also ksock's interface on the TAP "
+	       "link KSOCK_RUN_TAP\n"
+	       "                 names); default: KSOCK_RUN_INET, else off\n"
 	       "      --ksockd[=ADDRESS]  serve the sockets from the "
 	       "ksockd server at ADDRESS\n"
 	       "                 (a path, or @NAME; default @ksockd.UID), "
@@ -94,6 +112,10 @@ help(void)
 	       "or appended to FILE\n"
 	       "  KSOCK_RUN_FALLBACK=0    no kernel socket for peers outside "
 	       "ksock\n"
+	       "  KSOCK_RUN_INET=MODE     as --inet=MODE\n"
+	       "  KSOCK_RUN_TAP=\"IF V4 V6\"  the TAP link of --inet=tap "
+	       "(default\n"
+	       "                          \"" KSOCK_RUN_TAP_DEFAULT "\")\n"
 	       "  KSOCK_DIAG=1            serve the sockets to ksockstat(8)\n"
 	       "  KSOCK_MALLOC=default    keep glibc's malloc settings\n"
 	       "  KSOCK_RUN_KSOCKD=ADDRESS  as --ksockd=ADDRESS\n"
@@ -112,6 +134,18 @@ help(void)
 	       "  127  PROGRAM was not found\n"
 	       "\n"
 	       "See ksock-run(1).\n", progname);
+}
+
+/* Whether @mode is a value of --inet. */
+static bool
+is_inet_mode(const char *mode)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(inet_modes) / sizeof(inet_modes[0]); i++)
+		if (strcmp(mode, inet_modes[i]) == 0)
+			return true;
+	return false;
 }
 
 static int
@@ -530,7 +564,7 @@ int
 main(int argc, char **argv)
 {
 	char lib[PATH_MAX], exe[PATH_MAX], what[PATH_MAX], *preload;
-	const char *old, *program;
+	const char *old, *program, *inet;
 	enum verdict v = UNKNOWN;
 	bool strict = false, ksockd = false;
 	const char *ksockd_addr = getenv("KSOCK_RUN_KSOCKD");
@@ -543,6 +577,11 @@ main(int argc, char **argv)
 			break;
 		} else if (strcmp(argv[i], "--strict") == 0) {
 			strict = true;
+		} else if (strncmp(argv[i], "--inet=", 7) == 0) {
+			if (!is_inet_mode(argv[i] + 7))
+				return usage_error("--inet wants off, loopback "
+						   "or tap, not", argv[i] + 7);
+			setenv("KSOCK_RUN_INET", argv[i] + 7, 1);
 		} else if (strcmp(argv[i], "--ksockd") == 0) {
 			ksockd = true;
 		} else if (strncmp(argv[i], "--ksockd=", 9) == 0) {
@@ -564,6 +603,10 @@ main(int argc, char **argv)
 	program = argv[i];
 	if (program[0] == '\0')
 		return usage_error("PROGRAM is an empty name", NULL);
+	inet = getenv("KSOCK_RUN_INET");
+	if (inet != NULL && inet[0] != '\0' && !is_inet_mode(inet))
+		return usage_error("KSOCK_RUN_INET wants off, loopback or "
+				   "tap, not", inet);
 	if (!find_preload(lib))
 		return EXIT_FAILED;
 	if ((ksockd || (ksockd_addr != NULL && ksockd_addr[0] != '\0')) &&

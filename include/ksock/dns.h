@@ -363,6 +363,15 @@ struct ks_dns *ks_dns_hosted(void);
 void	ks_dns_hosted_transport(struct ks_dns_transport *tp);
 const struct ks_port *ks_dns_hosted_port(void);
 
+/*
+ * The transport over ksock's own AF_INET/AF_INET6 UDP and TCP sockets
+ * (port/hosted/dns_ksock.c): queries go through ksock's TCP/IP (its
+ * loopback, or a link such as the hosted TAP interface), not the host's.
+ * ksock must be running while a resolver made with it looks anything
+ * up; it has wait and source hooks, no addrconfig or if_index.
+ */
+void	ks_dns_ksock_transport(struct ks_dns_transport *tp);
+
 /* Reads and parses a resolv.conf file into @c (defaults first), then
  * LOCALDOMAIN and RES_OPTIONS as glibc, then the "hosts:" order of
  * nsswitch.conf (KSOCK_NSSWITCH, or /etc/nsswitch.conf). Returns 0 or

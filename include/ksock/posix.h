@@ -86,6 +86,27 @@ int	ksp_diag_dump(FILE *f, int format, const struct ksp_diag_filter *flt);
 /* The wire format the diag server speaks (see port/hosted/diag.c). */
 int	ksp_diag_snapshot_write(FILE *f, const struct ksp_diag_snapshot *s);
 int	ksp_diag_snapshot_read(FILE *f, struct ksp_diag_snapshot **out);
+/*
+ * Makes @s a listing with holders (ksockd's): it prints a pids column
+ * (ss "pids:", JSON "pids"), "-" for a socket no process holds.
+ * Returns 0 or -1/ENOMEM.
+ */
+int	ksp_diag_with_pids(struct ksp_diag_snapshot *s);
+/*
+ * Records that the process @pid holds socket @id of @s (and makes @s a
+ * listing with holders). Returns 0, or -1/ENOENT (no socket @id in @s),
+ * ENOMEM.
+ */
+int	ksp_diag_add_pid(struct ksp_diag_snapshot *s, uint64_t id, int32_t pid);
+/*
+ * One page of @s in the wire format: the header, the records of the
+ * sockets with id >= @from that fit in @max bytes, the end line.
+ * *@next is the id to go on from, 0 when the page holds the rest.
+ * Returns the bytes written, or -1/errno (EMSGSIZE: not even one
+ * record fits).
+ */
+long	ksp_diag_snapshot_write_page(FILE *f, const struct ksp_diag_snapshot *s,
+				     uint64_t from, size_t max, uint64_t *next);
 /* Names ksockstat's filters accept ("listening" or ss's "LISTEN"...):
  * the KS_DIAG_* / KS_SOCK_* value, or -1. */
 int	ksp_diag_parse_state(const char *name);
@@ -163,6 +184,33 @@ mode_t	ksp_umask(mode_t mask);
  */
 int	ksp_unshare(int flags);
 int	ksp_setns(int fd, int nstype);
+
+/* -- ksock's TCP/IP on a TAP link (port/hosted/tap.c, docs/inet.md) -- */
+
+/*
+ * Attaches ksock's TCP/IP to the existing TAP device @ifname in the
+ * calling thread's network namespace: an Ethernet interface with a random
+ * locally administered MAC and the addresses @v4cidr ("10.77.0.2/24")
+ * and @v6cidr ("fd77::2/64"; the prefix must be 64), either of which may
+ * be NULL, up at once; its subnets are the only routes besides the
+ * loopback. One host thread reads frames and drives the stack's timers
+ * until ksp_inet_tap_detach(). Starts ksock (ksp_init) if needed.
+ * Returns 0, or -1 with errno: EINVAL (a bad or missing address, a bad
+ * name), ENODEV (no such device), EBUSY (a link is attached, or the
+ * device is in use), ENOMEM, EPERM, or what opening /dev/net/tun gives;
+ * ENXIO where ksock is not started and this library cannot start it
+ * (the preload library starts ksock itself).
+ */
+int	ksp_inet_tap_attach(const char *ifname, const char *v4cidr,
+			    const char *v6cidr);
+
+/*
+ * Stops the reader thread, removes the interface (connections bound to
+ * its addresses are aborted) and closes the device; nothing stays
+ * allocated once no AF_INET socket is left. Returns 0, or -1/ENODEV when
+ * nothing is attached.
+ */
+int	ksp_inet_tap_detach(void);
 
 /* -- the POSIX personality: -1 and errno on failure -- */
 

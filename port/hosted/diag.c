@@ -19,7 +19,13 @@
  *        <rcv_msgs> <rcv_bytes> <npending> <backlog> <fds_queued>
  *        <inflight> <rmem> <rcvbuf> <wmem> <sndbuf> <mem>
  *        <pending ids, comma-separated, or ->
+ *   pids <id> <pids, comma-separated, or ->  (ksockd: the processes
+ *                                         holding the socket just listed)
  *   end
+ *
+ * ksockd (port/ksockd/diag.c) sends a long listing in pages of whole
+ * records (ksp_diag_snapshot_write_page()), each one a snapshot in
+ * this format that lists the sockets from a given id on.
  *
  * Locks: none of ksock's are held while formatting; a snapshot is taken
  * through ks_diag_walk(). The server's state (serve_lock) guards starting
@@ -46,11 +52,20 @@
  * read by a growing buffer; this is its first size. */
 #define DIAG_LINE_FIRST		1024
 
+/* The processes that hold one socket (ksockd's listings). */
+struct diag_holders {
+	int32_t		*pid;		/* malloc'd, ascending, or NULL */
+	uint32_t	 n, cap;
+};
+
 struct ksp_diag_snapshot {
 	int32_t			 pid;
 	struct ks_diag_stats	 stats;
 	struct ks_diag_sock	*socks;		/* .pending: malloc'd, or NULL */
 	size_t			 n, cap;
+	/* socks[i]'s holders, cap entries; NULL until one is recorded,
+	 * and then the listing prints a pids column. */
+	struct diag_holders	*holders;
 };
 
 static void
@@ -59,6 +74,10 @@ snapshot_free_socks(struct ksp_diag_snapshot *s)
 	for (size_t i = 0; i < s->n; i++)
 		free(s->socks[i].pending);
 	free(s->socks);
+	if (s->holders != NULL)
+		for (size_t i = 0; i < s->n; i++)
+			free(s->holders[i].pid);
+	free(s->holders);
 }
 
 /* Frees @s (NULL is fine). */
@@ -81,6 +100,15 @@ snapshot_add(struct ksp_diag_snapshot *s, struct ks_diag_sock **out)
 		if (p == NULL)
 			return -ENOMEM;
 		s->socks = p;
+		if (s->holders != NULL) {
+			struct diag_holders *h = realloc(s->holders,
+							 cap * sizeof(*h));
+
+			if (h == NULL)
+				return -ENOMEM;	/* socks grew: harmless */
+			memset(h + s->cap, 0, (cap - s->cap) * sizeof(*h));
+			s->holders = h;
+		}
 		s->cap = cap;
 	}
 	*out = &s->socks[s->n++];
@@ -192,6 +220,100 @@ ksp_diag_snapshot(struct ksp_diag_snapshot **out)
 	return 0;
 }
 
+/* The index of the socket @id in @s (sorted by id), or -1. */
+static long
+sock_index(const struct ksp_diag_snapshot *s, uint64_t id)
+{
+	size_t lo = 0, hi = s->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s->socks[mid].id == id)
+			return (long)mid;
+		if (s->socks[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+/* Gives @s its holders (none yet for any socket): from now on it lists
+ * a pids column. */
+static int
+holders_start(struct ksp_diag_snapshot *s)
+{
+	if (s->holders == NULL) {
+		/* One at least: a snapshot of no socket has cap 0. */
+		s->holders = calloc(s->cap > 0 ? s->cap : 1,
+				    sizeof(*s->holders));
+		if (s->holders == NULL)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* See posix.h. */
+int
+ksp_diag_with_pids(struct ksp_diag_snapshot *s)
+{
+	if (holders_start(s) < 0) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return 0;
+}
+
+/* Adds @pid to socket @i's holders, kept ascending and without
+ * repeats (a process may hold a socket through several descriptors). */
+static int
+holder_add(struct ksp_diag_snapshot *s, size_t i, int32_t pid)
+{
+	struct diag_holders *h;
+	uint32_t at;
+
+	if (holders_start(s) < 0)
+		return -ENOMEM;
+	h = &s->holders[i];
+	for (at = 0; at < h->n && h->pid[at] < pid; at++)
+		;
+	if (at < h->n && h->pid[at] == pid)
+		return 0;
+	if (h->n == h->cap) {
+		uint32_t cap = h->cap ? 2 * h->cap : 4;
+		int32_t *p = realloc(h->pid, cap * sizeof(*p));
+
+		if (p == NULL)
+			return -ENOMEM;
+		h->pid = p;
+		h->cap = cap;
+	}
+	memmove(h->pid + at + 1, h->pid + at, (h->n - at) * sizeof(*h->pid));
+	h->pid[at] = pid;
+	h->n++;
+	return 0;
+}
+
+/* See posix.h. */
+int
+ksp_diag_add_pid(struct ksp_diag_snapshot *s, uint64_t id, int32_t pid)
+{
+	long i = sock_index(s, id);
+	int err;
+
+	if (i < 0) {
+		errno = ENOENT;
+		return -1;
+	}
+	err = holder_add(s, (size_t)i, pid);
+	if (err < 0) {
+		errno = -err;
+		return -1;
+	}
+	return 0;
+}
+
 /* -- the wire format -- */
 
 static void
@@ -205,9 +327,8 @@ put_hex(FILE *f, const unsigned char *p, size_t n)
 		fprintf(f, "%02x", p[i]);
 }
 
-/* Writes @s in the wire format to @f. Returns 0 or -1/errno. */
-int
-ksp_diag_snapshot_write(FILE *f, const struct ksp_diag_snapshot *s)
+static void
+write_head(FILE *f, const struct ksp_diag_snapshot *s)
 {
 	const struct ks_diag_stats *st = &s->stats;
 
@@ -216,28 +337,115 @@ ksp_diag_snapshot_write(FILE *f, const struct ksp_diag_snapshot *s)
 		" %" PRIu64 " %" PRIu64 "\n", st->sockets, st->refused_backlog,
 		st->refused_nospace, st->refused_toomanyrefs, st->gc_runs,
 		st->gc_collected);
-	for (size_t i = 0; i < s->n; i++) {
-		const struct ks_diag_sock *r = &s->socks[i];
+}
 
-		fprintf(f, "sock %" PRIu64 " %d %d %d %u %u %u %u %" PRIu64 " ",
-			r->id, r->family, r->type, r->state, r->refcount,
-			r->shutdown, r->uid, r->gid, r->peer_id);
-		put_hex(f, r->name, r->name_len);
-		fprintf(f, " %" PRIu64 " %" PRIu64 " %u %u %u %u %u %u %u %u"
-			" %" PRIu64 " %u %" PRIu64 " %u %" PRIu64 " ",
-			r->node.a, r->node.b, r->rqueue, r->wqueue, r->rcv_msgs,
-			r->rcv_bytes, r->npending, r->backlog, r->fds_queued,
-			r->inflight, r->rmem_alloc, r->rcvbuf, r->wmem_alloc,
-			r->sndbuf, r->mem);
-		if (r->pending_cap == 0)
+/* Socket @i's record: its sock line, and its pids line if it has
+ * holders. */
+static void
+write_record(FILE *f, const struct ksp_diag_snapshot *s, size_t i)
+{
+	const struct ks_diag_sock *r = &s->socks[i];
+	const struct diag_holders *h = s->holders ? &s->holders[i] : NULL;
+
+	fprintf(f, "sock %" PRIu64 " %d %d %d %u %u %u %u %" PRIu64 " ",
+		r->id, r->family, r->type, r->state, r->refcount,
+		r->shutdown, r->uid, r->gid, r->peer_id);
+	put_hex(f, r->name, r->name_len);
+	fprintf(f, " %" PRIu64 " %" PRIu64 " %u %u %u %u %u %u %u %u"
+		" %" PRIu64 " %u %" PRIu64 " %u %" PRIu64 " ",
+		r->node.a, r->node.b, r->rqueue, r->wqueue, r->rcv_msgs,
+		r->rcv_bytes, r->npending, r->backlog, r->fds_queued,
+		r->inflight, r->rmem_alloc, r->rcvbuf, r->wmem_alloc,
+		r->sndbuf, r->mem);
+	if (r->pending_cap == 0)
+		fputc('-', f);
+	for (uint32_t j = 0; j < r->pending_cap; j++)
+		fprintf(f, "%s%" PRIu64, j ? "," : "", r->pending[j]);
+	fputc('\n', f);
+	if (h != NULL) {
+		fprintf(f, "pids %" PRIu64 " ", r->id);
+		if (h->n == 0)
 			fputc('-', f);
-		for (uint32_t j = 0; j < r->pending_cap; j++)
-			fprintf(f, "%s%" PRIu64, j ? "," : "", r->pending[j]);
+		for (uint32_t j = 0; j < h->n; j++)
+			fprintf(f, "%s%" PRId32, j ? "," : "", h->pid[j]);
 		fputc('\n', f);
 	}
+}
+
+/* Writes @s in the wire format to @f. Returns 0 or -1/errno. */
+int
+ksp_diag_snapshot_write(FILE *f, const struct ksp_diag_snapshot *s)
+{
+	write_head(f, s);
+	for (size_t i = 0; i < s->n; i++)
+		write_record(f, s, i);
 	fprintf(f, "end\n");
 	fflush(f);
 	return ferror(f) ? -1 : 0;
+}
+
+/*
+ * See posix.h. Each record is formatted in a scratch stream first, so
+ * a page ends before the first record that would not fit.
+ */
+long
+ksp_diag_snapshot_write_page(FILE *f, const struct ksp_diag_snapshot *s,
+			     uint64_t from, size_t max, uint64_t *next)
+{
+	static const char end[] = "end\n";
+	char *rec = NULL;
+	size_t reclen = 0, used;
+	long first = 0;
+	FILE *scratch;
+	int err = 0;
+
+	*next = 0;
+	scratch = open_memstream(&rec, &reclen);
+	if (scratch == NULL)
+		return -1;
+	write_head(scratch, s);
+	fflush(scratch);
+	used = reclen;
+	if (used + sizeof(end) - 1 > max) {
+		err = EMSGSIZE;
+		goto close_scratch;
+	}
+	fwrite(rec, 1, reclen, f);
+	while ((size_t)first < s->n && s->socks[first].id < from)
+		first++;
+	for (size_t i = (size_t)first; i < s->n; i++) {
+		rewind(scratch);
+		write_record(scratch, s, i);
+		fflush(scratch);
+		reclen = (size_t)ftell(scratch);
+		if (ferror(scratch)) {
+			err = ENOMEM;
+			goto close_scratch;
+		}
+		if (used + reclen + sizeof(end) - 1 > max) {
+			if (i == (size_t)first) {
+				err = EMSGSIZE;	/* one record alone */
+				goto close_scratch;
+			}
+			*next = s->socks[i].id;
+			break;
+		}
+		fwrite(rec, 1, reclen, f);
+		used += reclen;
+	}
+	fputs(end, f);
+	used += sizeof(end) - 1;
+	fflush(f);
+	if (ferror(f))
+		err = EIO;
+close_scratch:
+	fclose(scratch);
+	free(rec);
+	if (err != 0) {
+		errno = err;
+		return -1;
+	}
+	return (long)used;
 }
 
 static int
@@ -303,6 +511,36 @@ parse_sock(char *line, struct ks_diag_sock *r)
 	return 0;
 }
 
+/* A pids line: it follows the sock line of the socket it names. */
+static int
+parse_pids(struct ksp_diag_snapshot *s, char *line)
+{
+	uint64_t id;
+	char *p, *end;
+	int used = 0;
+
+	if (sscanf(line, "%" SCNu64 " %n", &id, &used) != 1 || used == 0 ||
+	    s->n == 0 || s->socks[s->n - 1].id != id)
+		return -EPROTO;
+	p = line + used;
+	if (strcmp(p, "-\n") == 0 || strcmp(p, "-") == 0)
+		return holders_start(s);	/* held by no process */
+	for (;;) {
+		long pid = strtol(p, &end, 10);
+		int err;
+
+		if (end == p || pid <= 0 || pid > INT32_MAX)
+			return -EPROTO;
+		err = holder_add(s, s->n - 1, (int32_t)pid);
+		if (err < 0)
+			return err;
+		if (*end != ',')
+			break;
+		p = end + 1;
+	}
+	return *end == '\n' || *end == '\0' ? 0 : -EPROTO;
+}
+
 /*
  * Reads a snapshot in the wire format from @f. Returns 0 with *@out, or
  * -1/errno (EPROTO for a malformed one, ENOMEM).
@@ -342,6 +580,11 @@ ksp_diag_snapshot_read(FILE *f, struct ksp_diag_snapshot **out)
 			if (err < 0)
 				goto fail;
 			err = parse_sock(line + 5, r);
+			if (err < 0)
+				goto fail;
+			err = -EPROTO;
+		} else if (strncmp(line, "pids ", 5) == 0) {
+			err = parse_pids(s, line + 5);
 			if (err < 0)
 				goto fail;
 			err = -EPROTO;
@@ -518,8 +761,28 @@ print_proc(FILE *f, const struct ksp_diag_snapshot *s,
 	}
 }
 
+/* The holders of socket @i as "12,34" ("-": none), after @prefix;
+ * nothing when @s has no holders recorded (not a ksockd listing). */
+static void
+print_pids(FILE *f, const struct ksp_diag_snapshot *s, size_t i,
+	   const char *prefix, const char *none)
+{
+	const struct diag_holders *h;
+
+	if (s->holders == NULL)
+		return;
+	h = &s->holders[i];
+	fputs(prefix, f);
+	if (h->n == 0)
+		fputs(none, f);
+	for (uint32_t j = 0; j < h->n; j++)
+		fprintf(f, "%s%" PRId32, j ? "," : "", h->pid[j]);
+}
+
 /* ss -x: Netid State Recv-Q Send-Q Local Address:Port Peer Address:Port,
- * the local address being "name id" and the peer "* peer-id". */
+ * the local address being "name id" and the peer "* peer-id"; then
+ * pending connections, the owner, and for ksockd the holders' pids (as
+ * ss -p prints users). */
 static void
 print_ss(FILE *f, const struct ksp_diag_snapshot *s,
 	 const struct ksp_diag_filter *flt)
@@ -547,7 +810,9 @@ print_ss(FILE *f, const struct ksp_diag_snapshot *s,
 				fprintf(f, "%s%" PRIu64, j ? "," : "",
 					r->pending[j]);
 		}
-		fprintf(f, " uid:%u\n", r->uid);
+		fprintf(f, " uid:%u", r->uid);
+		print_pids(f, s, i, " pids:", "-");
+		fputc('\n', f);
 	}
 }
 
@@ -617,6 +882,10 @@ print_json(FILE *f, const struct ksp_diag_snapshot *s,
 			for (uint32_t j = 0; j < r->pending_cap; j++)
 				fprintf(f, "%s%" PRIu64, j ? ", " : "",
 					r->pending[j]);
+			fprintf(f, "], ");
+		}
+		if (s->holders != NULL) {
+			print_pids(f, s, i, "\"pids\": [", "");
 			fprintf(f, "], ");
 		}
 		fprintf(f, "\"fds_queued\": %u, \"inflight\": %u, "

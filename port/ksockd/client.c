@@ -12,8 +12,17 @@
  * that runs no ksock of its own gets the hosted port's table for that
  * (ks_init() with nothing else started).
  *
+ * Signals: a handler that interrupts the wait for a reply makes the
+ * library ring the slot's CANCEL doorbell, saying whether the handler
+ * had SA_RESTART (the interrupt hook's answer); the server then ends the
+ * call as Linux would, or leaves it parked (the restart), and the thread
+ * waits for the reply either way (docs/ksockd.md, "Signals").
+ *
  * Locks: state.lock guards attaching and detaching; slots are taken
- * with an atomic bitmap, one per thread inside a call.
+ * with an atomic bitmap, one per thread inside a call; the thread that
+ * holds a slot owns its notifier (state.notify[i]); notify_lock keeps
+ * one KSD_NOTIFY at a time, so the descriptor that comes on the
+ * bootstrap socket is the one asked for; sig_lock guards sig_act.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -37,6 +47,11 @@
 #include "../hosted/hosted.h"
 #include "ksd.h"
 
+#ifdef KSD_PRIVATE_FD
+int	KSD_PRIVATE_FD(int fd);
+#endif
+#include "rights.h"
+
 static struct {
 	pthread_mutex_t	 lock;
 	int		 sock;		/* bootstrap socket, -1: detached */
@@ -45,7 +60,13 @@ static struct {
 	char		 addr[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	_Atomic uint32_t free_slots;	/* bit i: slot i is free */
 	_Atomic uint64_t seq;
-} state = { PTHREAD_MUTEX_INITIALIZER, -1, NULL, 0, "", 0, 0 };
+	/* KSD_NOTIFY: the client's end of each slot's notifier, valid
+	 * when its bit is set in has_notify [slot owner]. */
+	int		 notify[KSD_SLOTS];
+	_Atomic uint32_t has_notify;
+} state = { PTHREAD_MUTEX_INITIALIZER, -1, NULL, 0, "", 0, 0, { 0 }, 0 };
+
+static pthread_mutex_t notify_lock = PTHREAD_MUTEX_INITIALIZER;
 
 #define ALL_SLOTS	((uint32_t)((1u << KSD_SLOTS) - 1))
 
@@ -178,9 +199,22 @@ ksd_attach(const char *addr)
 	return err < 0 ? (int)fail(err) : 0;
 }
 
+/* Closes the process's notifiers (detach, and a forked child, whose
+ * copies lead to the parent's slots). */
+static void
+notifiers_close(void)
+{
+	uint32_t has = atomic_exchange(&state.has_notify, 0);
+
+	for (int i = 0; i < KSD_SLOTS; i++)
+		if (has & (1u << i))
+			close(state.notify[i]);
+}
+
 static void
 detach_local(void)
 {
+	notifiers_close();
 	if (state.shm != NULL)
 		munmap(state.shm, state.size);
 	if (state.sock >= 0)
@@ -225,27 +259,246 @@ server_gone(void)
 	return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR));
 }
 
+/* -- signals -- */
+
 /*
- * Posts @req (already in slot @i) and waits for the reply, copied to
- * @rep. Returns rep->ret, or -ENOTCONN / -ECONNRESET when there is no
- * server.
+ * What the default interrupt hook knows: the handlers that ran on this
+ * thread since the current call began, through the trampoline that
+ * ksd_sigaction() installs. [thread]
  */
+static _Thread_local bool sig_seen, sig_norestart;
+
+/* A call made of several requests (a send longer than a window, a
+ * MSG_WAITALL receive past one) has moved bytes in an earlier one: a
+ * signal then ends it with its count, as Linux's never restarts a call
+ * that moved bytes. [thread] */
+static _Thread_local bool call_moved;
+
+/* Handlers the trampoline ran on this thread, ever: a call of several
+ * requests compares it between them, since a handler that runs there
+ * interrupts no wait. [thread] */
+static _Thread_local unsigned sig_ran;
+
+/* The handlers installed through ksd_sigaction(), as the program gave
+ * them [sig_lock for writes; the trampoline reads]. */
+static struct sigaction sig_act[NSIG];
+static pthread_mutex_t sig_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * For a handler the trampoline did not see (installed with the C
+ * library's sigaction): the process's catching handlers, as the kernel
+ * has them. 1 when they all have SA_RESTART, 0 when none has, and 1
+ * (the old behaviour) when they differ and the one that ran is unknown.
+ */
+static int
+handlers_restart(void)
+{
+	bool some = false, all = true;
+
+	for (int sig = 1; sig < NSIG; sig++) {
+		struct sigaction a;
+
+		if (sigaction(sig, NULL, &a) < 0 ||
+		    (!(a.sa_flags & SA_SIGINFO) &&
+		     (a.sa_handler == SIG_DFL || a.sa_handler == SIG_IGN)))
+			continue;
+		if (a.sa_flags & SA_RESTART)
+			some = true;
+		else
+			all = false;
+	}
+	return some || all;
+}
+
+/* See ksd.h. */
+int
+ksd_intr_restarts(void)
+{
+	int r = sig_seen ? !sig_norestart : handlers_restart();
+
+	sig_seen = sig_norestart = false;
+	return r;
+}
+
+static int (*_Atomic intr_hook)(void) = ksd_intr_restarts;
+
+/* The C library's sigaction, or what a preload library that interposes
+ * it says is underneath (ksd_set_real_sigaction). */
+static int (*_Atomic real_sigaction)(int, const struct sigaction *,
+				     struct sigaction *) = sigaction;
+
+/* See ksd.h. */
+void
+ksd_set_real_sigaction(int (*real)(int, const struct sigaction *,
+				   struct sigaction *))
+{
+	atomic_store(&real_sigaction, real != NULL ? real : sigaction);
+}
+
+/* See ksd.h. */
+void
+ksd_set_intr_hook(int (*hook)(void))
+{
+	atomic_store(&intr_hook, hook != NULL ? hook : ksd_intr_restarts);
+}
+
+/* Every handler installed through ksd_sigaction() runs through here,
+ * which notes whether it restarts calls, then runs it. errno is the
+ * handler's business, as without the trampoline. */
+static void
+trampoline(int sig, siginfo_t *si, void *uc)
+{
+	struct sigaction *a = &sig_act[sig];
+
+	sig_seen = true;
+	sig_ran++;
+	if (!(a->sa_flags & SA_RESTART))
+		sig_norestart = true;
+	if (a->sa_flags & SA_SIGINFO)
+		a->sa_sigaction(sig, si, uc);
+	else
+		a->sa_handler(sig);
+}
+
+/* See ksd.h. */
+int
+ksd_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	int (*sys)(int, const struct sigaction *, struct sigaction *) =
+		atomic_load(&real_sigaction);
+	struct sigaction k, want, now;
+	int err;
+
+	if (sig <= 0 || sig >= NSIG)
+		return sys(sig, act, old);
+	/* Bad pointers are EFAULT, as the system call's. */
+	if (act != NULL && ksp__copy_from_user(&want, act, sizeof(want)) < 0)
+		return (int)fail(-EFAULT);
+	if (old != NULL && !ksp__user_range_ok(old, sizeof(*old)))
+		return (int)fail(-EFAULT);
+	pthread_mutex_lock(&sig_lock);
+	err = sys(sig, NULL, &now);
+	/* The trampoline stands for the program's handler; once the
+	 * kernel reset it (SA_RESETHAND) the kernel's view is the truth. */
+	if (err == 0 && now.sa_sigaction == trampoline)
+		now = sig_act[sig];
+	if (err == 0 && act != NULL) {
+		k = want;
+		if (!(want.sa_flags & SA_SIGINFO) &&
+		    (want.sa_handler == SIG_DFL || want.sa_handler == SIG_IGN)) {
+			err = sys(sig, &k, NULL);
+		} else {
+			sig_act[sig] = want;
+			k.sa_sigaction = trampoline;
+			k.sa_flags |= SA_SIGINFO;
+			err = sys(sig, &k, NULL);
+		}
+	}
+	pthread_mutex_unlock(&sig_lock);
+	if (err == 0 && old != NULL &&
+	    ksp__copy_to_user(old, &now, sizeof(now)) < 0)
+		return (int)fail(-EFAULT);
+	return err;
+}
+
+/* -- waiting for a reply -- */
+
+/* Sends a doorbell. A handler without SA_RESTART that interrupts the
+ * send (a full queue) does not fail it: the call it rings for decides
+ * what a signal does to it. */
+static ssize_t
+bell_send(const struct msghdr *m)
+{
+	ssize_t n;
+
+	do
+		n = sendmsg(state.sock, m, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
+/* Rings @i's doorbell for the request already in the slot, with the
+ * @n kernel descriptors @fds attached (KSD_F_CWD, KSD_F_KFDS). Returns
+ * 0, -ECONNRESET when there is no server, or sendmsg's error for the
+ * descriptors (EBADF, ETOOMANYREFS). */
 static long
-post(int i, struct ksd_rep *rep)
+ring_fds(int i, const int *fds, size_t n)
 {
 	struct ksd_slot *s = &state.shm->slot[i];
 	struct ksd_bell b = { (uint32_t)i };
+	union {
+		struct cmsghdr	c;
+		char		buf[CMSG_SPACE(KSD_BELL_FDS * sizeof(int))];
+	} u;
+	struct iovec iov = { &b, sizeof(b) };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (n > 0) {
+		memset(&u, 0, sizeof(u));
+		m.msg_control = u.buf;
+		m.msg_controllen = CMSG_SPACE(n * sizeof(int));
+		CMSG_FIRSTHDR(&m)->cmsg_level = SOL_SOCKET;
+		CMSG_FIRSTHDR(&m)->cmsg_type = SCM_RIGHTS;
+		CMSG_FIRSTHDR(&m)->cmsg_len = CMSG_LEN(n * sizeof(int));
+		memcpy(CMSG_DATA(CMSG_FIRSTHDR(&m)), fds, n * sizeof(int));
+	}
+	s->req.seq = atomic_fetch_add(&state.seq, 1) + 1;
+	/* Handlers that ran before this call do not decide for it. */
+	sig_seen = sig_norestart = false;
+	atomic_store_explicit(&s->state, KSD_POSTED, memory_order_release);
+	if (bell_send(&m) != (ssize_t)sizeof(b)) {
+		int err = errno;
+
+		atomic_store(&s->state, KSD_IDLE);
+		return n > 0 && (err == EBADF || err == ETOOMANYREFS) ?
+		       -err : -ECONNRESET;
+	}
+	return 0;
+}
+
+static long
+ring(int i)
+{
+	return ring_fds(i, NULL, 0);
+}
+
+/* The CANCEL doorbell of slot @i (proto.h). */
+static long
+ring_cancel(int i, bool restart)
+{
+	struct ksd_bell b = { (uint32_t)i | KSD_BELL_CANCEL |
+			      (restart ? KSD_BELL_RESTART : 0) };
+	struct iovec iov = { &b, sizeof(b) };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (bell_send(&m) != (ssize_t)sizeof(b))
+		return -ECONNRESET;
+	return 0;
+}
+
+/*
+ * Waits for slot @i's reply, copied to @rep. A signal handler that
+ * interrupts the wait rings the CANCEL doorbell (when @intr), and the
+ * wait goes on: the server answers, with the call's result, -EINTR or
+ * the bytes moved, or leaves the call parked (a restart). Returns
+ * rep->ret, or -ECONNRESET when the server has gone.
+ */
+static long
+wait_reply(int i, struct ksd_rep *rep, bool intr)
+{
+	struct ksd_slot *s = &state.shm->slot[i];
 	struct timespec tick = { 1, 0 };
 
-	s->req.seq = atomic_fetch_add(&state.seq, 1) + 1;
-	atomic_store_explicit(&s->state, KSD_POSTED, memory_order_release);
-	if (send(state.sock, &b, sizeof(b), MSG_NOSIGNAL) != (ssize_t)sizeof(b))
-		return -ECONNRESET;
 	while (atomic_load_explicit(&s->state, memory_order_acquire) !=
 	       KSD_DONE) {
-		/* Signals restart the wait; a dead server ends it. */
-		if (futex(&s->state, FUTEX_WAIT, KSD_POSTED, &tick) < 0 &&
-		    errno == ETIMEDOUT && server_gone())
+		if (futex(&s->state, FUTEX_WAIT, KSD_POSTED, &tick) == 0)
+			continue;
+		/* A dead server ends the wait. */
+		if (errno == ETIMEDOUT && server_gone())
+			return -ECONNRESET;
+		if (errno == EINTR && intr &&
+		    ring_cancel(i, atomic_load(&intr_hook)() != 0 &&
+				   !call_moved) < 0)
 			return -ECONNRESET;
 	}
 	memcpy(rep, &s->rep, sizeof(*rep));
@@ -253,20 +506,250 @@ post(int i, struct ksd_rep *rep)
 	return rep->ret;
 }
 
-/* A slot for a new request: *@slot, its request zeroed with @label. */
-static struct ksd_req *
-begin(int *slot, uint32_t label, int fd)
+/*
+ * Posts @req (already in slot @i) with @n kernel descriptors and waits
+ * for the reply, copied to @rep. Returns rep->ret, or -ECONNRESET when
+ * there is no server.
+ */
+static long
+post_fds(int i, struct ksd_rep *rep, const int *fds, size_t n)
 {
-	int i;
+	long err = ring_fds(i, fds, n);
 
-	if (state.sock < 0)
-		return NULL;
-	i = slot_take();
-	*slot = i;
+	return err < 0 ? err : wait_reply(i, rep, true);
+}
+
+static long
+post(int i, struct ksd_rep *rep)
+{
+	return post_fds(i, rep, NULL, 0);
+}
+
+/* Slot @i's request, zeroed, with @label and @fd. */
+static struct ksd_req *
+prepare(int i, uint32_t label, int fd)
+{
 	memset(&state.shm->slot[i].req, 0, sizeof(struct ksd_req));
 	state.shm->slot[i].req.label = label;
 	state.shm->slot[i].req.fd = fd;
 	return &state.shm->slot[i].req;
+}
+
+/* A slot for a new request: *@slot, its request zeroed with @label. */
+static struct ksd_req *
+begin(int *slot, uint32_t label, int fd)
+{
+	if (state.sock < 0)
+		return NULL;
+	*slot = slot_take();
+	return prepare(*slot, label, fd);
+}
+
+/*
+ * Slot @i's notifier (KSD_NOTIFY): made by the server on first use, its
+ * end received on the bootstrap socket, which only this reads (one at a
+ * time: notify_lock). Returns the descriptor, or -errno.
+ */
+static int
+notifier(int i)
+{
+	union {
+		struct cmsghdr	c;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	char one;
+	struct iovec iov = { &one, 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *cm;
+	struct ksd_rep rep;
+	long n;
+	int fd = -1;
+
+	if (atomic_load(&state.has_notify) & (1u << i))
+		return state.notify[i];
+	pthread_mutex_lock(&notify_lock);
+	memset(&state.shm->slot[i].req, 0, sizeof(struct ksd_req));
+	state.shm->slot[i].req.label = KSD_NOTIFY;
+	state.shm->slot[i].req.fd = -1;
+	n = post(i, &rep);
+	/* The server sent the end before it replied. */
+	if (n == 0 && recvmsg(state.sock, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) == 1 &&
+	    (cm = CMSG_FIRSTHDR(&m)) != NULL && cm->cmsg_level == SOL_SOCKET &&
+	    cm->cmsg_type == SCM_RIGHTS &&
+	    cm->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
+	else if (n == 0)
+		n = -EPROTO;
+	pthread_mutex_unlock(&notify_lock);
+	if (n < 0)
+		return (int)n;
+#ifdef KSD_PRIVATE_FD
+	/* A front end whose descriptors share one number space with the
+	 * program's (ksock-run's library) moves its own out of the way. */
+	if (fd >= 0)
+		fd = KSD_PRIVATE_FD(fd);
+#endif
+	state.notify[i] = fd;
+	atomic_fetch_or(&state.has_notify, 1u << i);
+	return fd;
+}
+
+/* Empties a notifier of the bytes earlier replies left. */
+static void
+notifier_drain(int fd)
+{
+	char b[16];
+
+	while (recv(fd, b, sizeof(b), MSG_DONTWAIT) > 0)
+		;
+}
+
+/* -- kernel descriptors with a request -- */
+
+/*
+ * The working directory for a relative path name (@addr, @len, already
+ * checked by the boundary): an O_PATH descriptor of ".", or -1 when the
+ * name is not a relative path (or "." cannot be opened: the server then
+ * resolves the name in its own directory, as before).
+ */
+static int
+cwd_for(const void *addr, uint32_t len)
+{
+	const struct sockaddr_un *sun = addr;
+
+	if (len <= offsetof(struct sockaddr_un, sun_path) ||
+	    sun->sun_family != AF_UNIX || sun->sun_path[0] == '\0' ||
+	    sun->sun_path[0] == '/')
+		return -1;
+	return open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* See ksd.h. */
+int
+ksd_fd_is_kernel(int fd)
+{
+	int saved = errno, r;
+
+	r = fcntl(fd, F_GETFD) >= 0 &&
+	    ksd_fcntl(fd, F_GETFD, 0) < 0 && errno == EBADF;
+	errno = saved;
+	return r;
+}
+
+static int (*_Atomic fd_classifier)(int) = ksd_fd_is_kernel;
+
+/* See ksd.h. */
+void
+ksd_set_fd_classifier(int (*is_kernel)(int fd))
+{
+	atomic_store(&fd_classifier, is_kernel != NULL ? is_kernel :
+				      ksd_fd_is_kernel);
+}
+
+/* kfds_collect's walk: where the kernel descriptors go. */
+struct kfd_collect {
+	int		(*is_kernel)(int fd);
+	int		*kfds;
+	size_t		*n;
+};
+
+static int
+kfd_collect_one(unsigned char *at, void *arg)
+{
+	struct kfd_collect *kc = arg;
+	int fd, none = -1;
+
+	memcpy(&fd, at, sizeof(fd));
+	if (fd < 0 || !kc->is_kernel(fd))
+		return 0;
+	/* More than SCM_MAX_FD numbers: Linux's EINVAL. */
+	if (*kc->n >= KSD_BELL_FDS)
+		return -EINVAL;
+	kc->kfds[(*kc->n)++] = fd;
+	memcpy(at, &none, sizeof(none));
+	return 0;
+}
+
+/*
+ * The kernel descriptors among the SCM_RIGHTS numbers of the control
+ * messages at @ctl (@len bytes, the library's copy): each is moved to
+ * @kfds (after the *@n already there, at most KSD_BELL_FDS in all) and
+ * its number becomes -1 (KSD_F_KFDS). Returns 0, or -EINVAL.
+ */
+static int
+kfds_collect(unsigned char *ctl, size_t len, int *kfds, size_t *n)
+{
+	struct kfd_collect kc = { atomic_load(&fd_classifier), kfds, n };
+
+	return ksd__rights_each(ctl, len, kfd_collect_one, &kc);
+}
+
+/* kfds_fetch's walk: the received descriptors, in order. */
+struct kfd_place {
+	const int	*fds;
+	int		 got, used;
+};
+
+static int
+kfd_place_one(unsigned char *at, void *arg)
+{
+	struct kfd_place *kp = arg;
+	int v;
+
+	if (kp->used == kp->got)
+		return 1;
+	memcpy(&v, at, sizeof(v));
+	if (v == -1)
+		memcpy(at, &kp->fds[kp->used++], sizeof(int));
+	return 0;
+}
+
+/*
+ * After a receive whose reply says @n kernel descriptors came (val[2]):
+ * they wait on slot @i's notifier; each takes the place of a -1 among
+ * the SCM_RIGHTS numbers at @ctl (@len bytes, the window), in order.
+ * Returns 0, or -EPROTO when they are not there.
+ */
+static int
+kfds_fetch(int i, unsigned char *ctl, size_t len, int n, bool cloexec)
+{
+	union {
+		struct cmsghdr	c;
+		char		buf[CMSG_SPACE(KSD_BELL_FDS * sizeof(int))];
+	} u;
+	int fds[KSD_BELL_FDS], got = 0;
+	struct kfd_place kp = { NULL, 0, 0 };
+
+	if (!(atomic_load(&state.has_notify) & (1u << i)) || n <= 0 ||
+	    n > KSD_BELL_FDS)
+		return -EPROTO;
+	/* Bytes of earlier replies (ksd_poll_mixed) may come first. */
+	while (got == 0) {
+		char tag;
+		struct iovec iov = { &tag, 1 };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+				    .msg_control = u.buf,
+				    .msg_controllen = sizeof(u.buf) };
+		struct cmsghdr *cm;
+
+		if (recvmsg(state.notify[i], &m, MSG_DONTWAIT |
+			    (cloexec ? MSG_CMSG_CLOEXEC : 0)) < 0)
+			return -EPROTO;
+		cm = CMSG_FIRSTHDR(&m);
+		if (cm != NULL && cm->cmsg_type == SCM_RIGHTS) {
+			got = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			memcpy(fds, CMSG_DATA(cm), (size_t)got * sizeof(int));
+		}
+	}
+	kp.fds = fds;
+	kp.got = got;
+	ksd__rights_each(ctl, len, kfd_place_one, &kp);
+	/* What found no place (a server out of step) is not leaked. */
+	for (int j = kp.used; j < got; j++)
+		close(fds[j]);
+	return got == n ? 0 : -EPROTO;
 }
 
 static unsigned char *
@@ -336,6 +819,8 @@ addr_call(uint32_t label, int fd, const struct sockaddr *addr, socklen_t len)
 	int i, err;
 	long n;
 
+	int cwd;
+
 	err = ksp__addr_in(addr, len, &k);
 	if (err < 0)
 		return (int)fail(err);
@@ -344,7 +829,12 @@ addr_call(uint32_t label, int fd, const struct sockaddr *addr, socklen_t len)
 		return (int)fail(-EBADF);
 	memcpy(q->inl, &k, len);
 	q->addrlen = len;
-	n = post(i, &rep);
+	cwd = cwd_for(&k, len);
+	if (cwd >= 0)
+		q->flags |= KSD_F_CWD;
+	n = post_fds(i, &rep, &cwd, cwd >= 0 ? 1 : 0);
+	if (cwd >= 0)
+		close(cwd);
 	slot_give(i);
 	return n < 0 ? (int)fail(n) : 0;
 }
@@ -416,9 +906,12 @@ ksd_sendmsg(int fd, const struct msghdr *umsg, int flags)
 	struct ks_msghdr m;
 	struct ksp_iov v;
 	uint32_t namelen;
-	size_t seg = 0, segoff = 0, sent = 0;
+	size_t seg = 0, segoff = 0, sent = 0, nk = 0;
+	unsigned char *ctl = NULL;
+	int kfds[KSD_BELL_FDS], cwd = -1;
+	bool first = true, has_kfds = false;
+	unsigned sig0 = sig_ran;
 	long err;
-	bool first = true;
 
 	err = ksp__copy_from_user(&m, umsg, sizeof(m));
 	if (err < 0)
@@ -443,6 +936,26 @@ ksd_sendmsg(int fd, const struct msghdr *umsg, int flags)
 		err = -EMSGSIZE;
 		goto release;
 	}
+	/* A relative path is the caller's; kernel descriptors in the
+	 * control messages go with the first doorbell. */
+	if (namelen > 0) {
+		cwd = cwd_for(&name, namelen);
+		if (cwd >= 0)
+			kfds[nk++] = cwd;
+	}
+	if (m.msg_controllen > 0) {
+		ctl = malloc(m.msg_controllen);
+		err = ctl == NULL ? -ENOMEM :
+		      ksp__copy_from_user(ctl, m.msg_control, m.msg_controllen);
+		if (err == 0) {
+			size_t before = nk;
+
+			err = kfds_collect(ctl, m.msg_controllen, kfds, &nk);
+			has_kfds = nk > before;
+		}
+		if (err < 0)
+			goto release;
+	}
 	do {
 		struct ksd_rep rep;
 		struct ksd_req *q;
@@ -457,11 +970,17 @@ ksd_sendmsg(int fd, const struct msghdr *umsg, int flags)
 			err = -EBADF;
 			goto release;
 		}
-		q->a[0] = flags;
+		/* A handler that ran between two parts would have ended a
+		 * Linux send at its next wait: the rest goes only as far
+		 * as it can without one. */
+		q->a[0] = !first && sig_ran != sig0 ? flags | MSG_DONTWAIT :
+			  flags;
 		q->addrlen = namelen;
 		memcpy(q->inl, &name, namelen);
+		if (cwd >= 0)
+			q->flags |= KSD_F_CWD;
 		if (chunk <= KSD_INLINE_DATA) {
-			q->flags = KSD_F_DATA_INLINE;
+			q->flags |= KSD_F_DATA_INLINE;
 			dst = q->inl + namelen;
 		} else {
 			dst = win(i);
@@ -486,33 +1005,41 @@ ksd_sendmsg(int fd, const struct msghdr *umsg, int flags)
 		}
 		q->datalen = (uint32_t)chunk;
 		if (first && m.msg_controllen > 0) {
-			err = ksp__copy_from_user(win(i) + KSD_DATA_MAX,
-						  m.msg_control,
-						  m.msg_controllen);
-			if (err < 0) {
-				slot_give(i);
-				goto release;
-			}
+			memcpy(win(i) + KSD_DATA_MAX, ctl, m.msg_controllen);
 			q->ctllen = (uint32_t)m.msg_controllen;
+			if (has_kfds)
+				q->flags |= KSD_F_KFDS;
 		}
-		err = post(i, &rep);
+		/* The directory with each part, the kernel descriptors
+		 * with the first. */
+		rep.val[1] = 0;
+		err = post_fds(i, &rep, kfds, first ? nk : (cwd >= 0));
 		slot_give(i);
 		if (rep.val[1] != 0)
 			raise(SIGPIPE);
 		if (err < 0)
 			break;
 		sent += (size_t)err;
+		call_moved = sent > 0;
 		first = false;
 		if ((size_t)err < chunk)
 			break;
 	} while (sent < v.total);
+	call_moved = false;
 	ksp__iov_release(&v);
+	free(ctl);
+	if (cwd >= 0)
+		close(cwd);
 	if (sent > 0)
 		return (ssize_t)sent;
 	return err < 0 ? fail(err) : 0;
 
 release:
+	call_moved = false;
 	ksp__iov_release(&v);
+	free(ctl);
+	if (cwd >= 0)
+		close(cwd);
 	return sent > 0 ? (ssize_t)sent : fail(err);
 }
 
@@ -546,8 +1073,9 @@ scatter(struct ksp_iov *v, size_t pos, const unsigned char *src, size_t n)
  * in @v.
  */
 static long
-recv_more(int fd, int flags, struct ksp_iov *v, size_t got)
+recv_more(int fd, int flags, struct ksp_iov *v, size_t got, unsigned sig0)
 {
+	call_moved = true;
 	while (got < v->total) {
 		size_t want = v->total - got < KSD_DATA_MAX ?
 			      v->total - got : KSD_DATA_MAX;
@@ -559,7 +1087,8 @@ recv_more(int fd, int flags, struct ksp_iov *v, size_t got)
 		q = begin(&i, KSD_RECVMSG, fd);
 		if (q == NULL)
 			break;
-		q->a[0] = flags;
+		/* As in ksd_sendmsg: after a handler ran, no more waits. */
+		q->a[0] = sig_ran != sig0 ? flags | MSG_DONTWAIT : flags;
 		q->datalen = (uint32_t)want;
 		n = post(i, &rep);
 		if (n > 0 && scatter(v, got, win(i), (size_t)n) < 0)
@@ -571,6 +1100,7 @@ recv_more(int fd, int flags, struct ksp_iov *v, size_t got)
 		if ((size_t)n < want)
 			break;
 	}
+	call_moved = false;
 	return (long)got;
 }
 
@@ -584,6 +1114,7 @@ ksd_recvmsg(int fd, struct msghdr *umsg, int flags)
 	struct ksd_req *q;
 	struct ksp_iov v;
 	size_t want;
+	unsigned sig0 = sig_ran;
 	long n, err;
 	int i;
 
@@ -603,6 +1134,13 @@ ksd_recvmsg(int fd, struct msghdr *umsg, int flags)
 	if (q == NULL) {
 		ksp__iov_release(&v);
 		return fail(-EBADF);
+	}
+	/* Kernel descriptors received come on the slot's notifier. */
+	if (m.msg_controllen > 0) {
+		n = notifier(i);
+		if (n < 0)
+			goto out;
+		q = prepare(i, KSD_RECVMSG, fd);
 	}
 	q->a[0] = flags;
 	q->datalen = (uint32_t)want;
@@ -625,6 +1163,10 @@ ksd_recvmsg(int fd, struct msghdr *umsg, int flags)
 			goto out;
 		}
 	}
+	if (rep.val[2] > 0 &&
+	    kfds_fetch(i, win(i) + KSD_DATA_MAX, rep.ctllen, rep.val[2],
+		       (flags & MSG_CMSG_CLOEXEC) != 0) < 0)
+		rep.val[0] |= MSG_CTRUNC;
 	if (rep.ctllen > 0)
 		err = ksp__copy_to_user(m.msg_control, win(i) + KSD_DATA_MAX,
 					rep.ctllen);
@@ -643,7 +1185,7 @@ out:
 	if (n >= 0 && (size_t)n == want && want < v.total &&
 	    (flags & MSG_WAITALL) && !(flags & MSG_PEEK) &&
 	    sock_type(fd) == SOCK_STREAM)
-		n = recv_more(fd, flags, &v, (size_t)n);
+		n = recv_more(fd, flags, &v, (size_t)n, sig0);
 	ksp__iov_release(&v);
 	return n < 0 ? fail(n) : n;
 }
@@ -839,6 +1381,148 @@ ksd_poll(struct pollfd *fds, nfds_t n, int timeout)
 	return r < 0 ? (int)fail(r) : (int)r;
 }
 
+/* The kernel entries of a mixed poll, and the notifier after them. */
+static struct pollfd *
+mixed_kernel_set(const struct pollfd *kfds, nfds_t nk, int notify)
+{
+	struct pollfd *k = calloc(nk + 1, sizeof(*k));
+
+	if (k == NULL)
+		return NULL;
+	if (nk > 0 && ksp__copy_from_user(k, kfds, nk * sizeof(*k)) < 0) {
+		free(k);
+		errno = EFAULT;
+		return NULL;
+	}
+	k[nk] = (struct pollfd){ notify, POLLIN, 0 };
+	return k;
+}
+
+/* Writes the revents of @n entries back; returns how many have any. */
+static int
+revents_out(struct pollfd *dst, const struct pollfd *src, nfds_t n)
+{
+	int ready = 0;
+
+	for (nfds_t j = 0; j < n; j++) {
+		if (ksp__copy_to_user(&dst[j].revents, &src[j].revents,
+				      sizeof(short)) < 0)
+			return -EFAULT;
+		if (src[j].revents != 0)
+			ready++;
+	}
+	return ready;
+}
+
+/*
+ * See ksd.h. The ksockd entries go to the server as one POLL request
+ * flagged KSD_F_NOTIFY; the kernel waits in ppoll() on the kernel
+ * entries and the slot's notifier. Whichever comes first ends the wait:
+ * the notifier means the reply is in; anything else (a kernel entry,
+ * the timeout, a signal) rings CANCEL and takes the reply that follows,
+ * which still counts the ksockd entries that were ready by then.
+ */
+int
+ksd_poll_mixed(struct pollfd *fds, nfds_t n, struct pollfd *kfds, nfds_t nk,
+	       const struct timespec *timeout, const sigset_t *sigmask)
+{
+	struct ksd_slot *s;
+	struct ksd_pollfd *w;
+	struct pollfd *k, *ks;
+	struct timespec ts;
+	struct ksd_rep rep;
+	long r, err = 0;
+	struct rlimit lim;
+	int i, nfd, kr = 0, kerr = 0, ready = 0;
+
+	if (n == 0)
+		return ppoll(kfds, nk, timeout, sigmask);
+	/* Linux's bound on a poll set: RLIMIT_NOFILE entries. */
+	if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && n + nk > lim.rlim_cur)
+		return (int)fail(-EINVAL);
+	if (n > KSD_POLL_MAX)
+		return (int)fail(-EINVAL);
+	if (timeout != NULL) {
+		if (ksp__copy_from_user(&ts, timeout, sizeof(ts)) < 0)
+			return (int)fail(-EFAULT);
+		if (ts.tv_sec < 0 || ts.tv_nsec < 0 || ts.tv_nsec >= 1000000000)
+			return (int)fail(-EINVAL);
+	}
+	if (state.sock < 0)
+		return (int)fail(-EBADF);
+	ks = calloc(n, sizeof(*ks));
+	if (ks == NULL)
+		return (int)fail(-ENOMEM);
+	if (ksp__copy_from_user(ks, fds, n * sizeof(*ks)) < 0) {
+		free(ks);
+		return (int)fail(-EFAULT);
+	}
+	i = slot_take();
+	nfd = notifier(i);
+	if (nfd < 0) {
+		err = nfd;
+		goto give_slot;
+	}
+	k = mixed_kernel_set(kfds, nk, nfd);
+	if (k == NULL) {
+		err = -errno;
+		goto give_slot;
+	}
+	s = &state.shm->slot[i];
+	memset(&s->req, 0, sizeof(s->req));
+	s->req.label = KSD_POLL;
+	s->req.flags = KSD_F_NOTIFY;
+	s->req.fd = -1;
+	s->req.a[0] = (int32_t)n;
+	/* The kernel keeps the time; the server's poll waits until it
+	 * is answered or cancelled (a zero timeout is one look). */
+	s->req.a[1] = timeout != NULL && ts.tv_sec == 0 && ts.tv_nsec == 0 ?
+		      0 : -1;
+	w = (struct ksd_pollfd *)(void *)win(i);
+	for (nfds_t j = 0; j < n; j++)
+		w[j] = (struct ksd_pollfd){ ks[j].fd, ks[j].events, 0 };
+	notifier_drain(nfd);
+	err = ring(i);
+	if (err < 0)
+		goto free_k;
+	kr = ppoll(k, nk + 1, timeout != NULL ? &ts : NULL, sigmask);
+	if (kr < 0)
+		kerr = errno;
+	/* The notifier's byte comes with the reply, just before DONE. */
+	if (!(kr > 0 && (k[nk].revents & POLLIN)) &&
+	    atomic_load_explicit(&s->state, memory_order_acquire) != KSD_DONE &&
+	    ring_cancel(i, false) < 0) {
+		err = -ECONNRESET;
+		goto free_k;
+	}
+	r = wait_reply(i, &rep, false);
+	if (r == -EINTR)
+		r = 0;		/* cancelled: none was ready */
+	if (r < 0) {
+		err = r;
+		goto free_k;
+	}
+	for (nfds_t j = 0; j < n; j++)
+		ks[j].revents = r > 0 ? w[j].revents : 0;
+	/* A signal with nothing ready is EINTR, as ppoll's; a kernel
+	 * error is the call's. */
+	if (kr < 0 && (kerr != EINTR || r == 0)) {
+		err = -kerr;
+		goto free_k;
+	}
+	if (kr < 0)
+		memset(k, 0, nk * sizeof(*k));
+	ready = revents_out(fds, ks, n);
+	kr = ready < 0 ? ready : revents_out(kfds, k, nk);
+	err = kr < 0 ? kr : 0;
+free_k:
+	free(k);
+give_slot:
+	slot_give(i);
+	free(ks);
+	return err < 0 ? (int)fail(err) : ready + kr;
+}
+
 int
 ksd_close(int fd)
 {
@@ -890,6 +1574,7 @@ ksd_fork(void)
 	pthread_mutex_lock(&state.lock);
 	munmap(state.shm, state.size);
 	close(state.sock);
+	notifiers_close();
 	state.shm = NULL;
 	state.sock = -1;
 	err = attach(state.addr, rep.token);
@@ -941,6 +1626,32 @@ ksd_detach(void)
 }
 
 /* See ksd.h. */
+ssize_t
+ksd_diag(uint64_t from, void *buf, size_t len, uint64_t *next)
+{
+	struct ksd_rep rep;
+	struct ksd_req *q;
+	long n;
+	int i;
+
+	q = begin(&i, KSD_DIAG, -1);
+	if (q == NULL)
+		return fail(-EBADF);
+	q->a[0] = (int32_t)(uint32_t)from;
+	q->a[1] = (int32_t)(uint32_t)(from >> 32);
+	q->datalen = (uint32_t)(len < KSD_DATA_MAX ? len : KSD_DATA_MAX);
+	n = post(i, &rep);
+	if (n > (long)q->datalen)
+		n = -EPROTO;	/* more than the room we gave */
+	if (n >= 0) {
+		memcpy(buf, win(i), (size_t)n);
+		*next = rep.token;
+	}
+	slot_give(i);
+	return n < 0 ? fail(n) : n;
+}
+
+/* See ksd.h. */
 bool
 ksd__attached(void)
 {
@@ -952,6 +1663,59 @@ int
 ksd__conn_fd(void)
 {
 	return state.sock;
+}
+
+/* See ksd.h. Each notifier is asked for on its own slot, taken as a
+ * call takes it. */
+int
+ksd__notifiers_open(void)
+{
+	for (int n = 0; n < KSD_SLOTS; n++) {
+		int taken[KSD_SLOTS], i, fd, k = 0;
+
+		/* Slots come lowest free first: take until slot n. */
+		do {
+			i = slot_take();
+			taken[k++] = i;
+		} while (i != n && k < KSD_SLOTS);
+		fd = i == n ? notifier(i) : 0;
+		while (k > 0)
+			slot_give(taken[--k]);
+		if (fd < 0)
+			return fd;
+	}
+	return 0;
+}
+
+/* See ksd.h. */
+int
+ksd__private_fds(int *out)
+{
+	uint32_t has = atomic_load(&state.has_notify);
+	int n = 0;
+
+	if (state.sock >= 0)
+		out[n++] = state.sock;
+	for (int i = 0; i < KSD_SLOTS; i++)
+		if (has & (1u << i))
+			out[n++] = state.notify[i];
+	return n;
+}
+
+/* See ksd.h. */
+bool
+ksd__private_fd(int fd)
+{
+	uint32_t has = atomic_load(&state.has_notify);
+
+	if (fd < 0)
+		return false;
+	if (fd == state.sock)
+		return true;
+	for (int i = 0; i < KSD_SLOTS; i++)
+		if ((has & (1u << i)) && state.notify[i] == fd)
+			return true;
+	return false;
 }
 
 /* See ksd.h. */
@@ -999,6 +1763,7 @@ ksd__reattach(void)
 	struct ksd_shm *old_shm;
 	struct ksd_rep rep;
 	uint64_t token;
+	uint32_t old_has;
 	size_t old_size;
 	int err, old_sock;
 	long n;
@@ -1011,6 +1776,7 @@ ksd__reattach(void)
 	old_shm = state.shm;
 	old_size = state.size;
 	old_sock = state.sock;
+	old_has = atomic_exchange(&state.has_notify, 0);
 	err = attach(state.addr, token);
 	if (err < 0) {
 		/* Refused: the old attachment stays (the hand-over
@@ -1018,7 +1784,12 @@ ksd__reattach(void)
 		state.shm = old_shm;
 		state.size = old_size;
 		state.sock = old_sock;
+		atomic_store(&state.has_notify, old_has);
 	} else {
+		/* The old connection's notifiers go with it. */
+		for (int i = 0; i < KSD_SLOTS; i++)
+			if (old_has & (1u << i))
+				close(state.notify[i]);
 		munmap(old_shm, old_size);
 		close(old_sock);
 	}
@@ -1033,8 +1804,11 @@ int
 ksd__fork_child(uint64_t token, bool reattach)
 {
 	pthread_mutex_init(&state.lock, NULL);
+	pthread_mutex_init(&notify_lock, NULL);
 	if (state.sock < 0)
 		return reattach ? -ENOTCONN : 0;
+	/* The notifiers are the parent's connection's. */
+	notifiers_close();
 	munmap(state.shm, state.size);
 	close(state.sock);
 	state.shm = NULL;

@@ -6,16 +6,20 @@
  *
  * Threads: any number may call at once, up to KSD_SLOTS inside a call
  * (the others wait for a slot). A call that blocks in the server holds
- * no server thread. A signal during a call does not end it (the wait
- * is restarted, as with SA_RESTART).
+ * no server thread. A signal handler that interrupts a call ends it as
+ * on Linux (EINTR, or the bytes already moved), or restarts it when it
+ * had SA_RESTART and Linux would restart the call: the library learns
+ * the handler's flags from the interrupt hook (ksd_set_intr_hook).
  */
 #ifndef KSOCK_KSD_H
 #define KSOCK_KSD_H
 
 #include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "proto.h"
 
@@ -61,6 +65,70 @@ pid_t	ksd_fork(void);
 int	ksd_execve(const char *path, char *const argv[], char *const envp[]);
 /* What the server holds (for tests). */
 int	ksd_status(struct ksd_status *st);
+/*
+ * One page of the server's socket listing (KSD_DIAG, for ksockstat):
+ * ksock's diag wire format, the sockets from id @from on, each with the
+ * pids holding it, into @buf (@len bytes; a window's worth suffices).
+ * *@next: the id to ask from next, 0 when the listing is complete.
+ * Returns the bytes, or -1/errno (EMSGSIZE: @len holds no socket).
+ */
+ssize_t	ksd_diag(uint64_t from, void *buf, size_t len, uint64_t *next);
+
+/*
+ * ppoll(2) over ksockd descriptors (@fds, @n) and kernel descriptors
+ * (@kfds, @nk) at once: returns how many entries of both arrays have
+ * revents, 0 at @timeout (NULL: none), or -1 with errno (EINTR when a
+ * signal came first and nothing was ready; @sigmask as ppoll's, applied
+ * while waiting). The ksockd entries wait in the server, the kernel
+ * ones in the kernel, and the first to be ready ends both waits.
+ */
+int	ksd_poll_mixed(struct pollfd *fds, nfds_t n, struct pollfd *kfds,
+		       nfds_t nk, const struct timespec *timeout,
+		       const sigset_t *sigmask);
+
+/*
+ * Signals. A handler that interrupts the wait for a reply makes the
+ * library call the interrupt hook, on the interrupted thread, after the
+ * handler ran: it returns non-zero when the handler had SA_RESTART
+ * (the call is then restarted where Linux restarts it), 0 for EINTR.
+ * NULL restores the default, ksd_intr_restarts().
+ */
+void	ksd_set_intr_hook(int (*hook)(void));
+/*
+ * The default hook: whether every handler that ran on this thread
+ * since the current call began, among those installed through
+ * ksd_sigaction(), had SA_RESTART. When none of those ran (handlers
+ * installed with the C library's sigaction), the process's catching
+ * handlers decide: 0 when none has SA_RESTART, else 1. Resets what it
+ * read.
+ */
+int	ksd_intr_restarts(void);
+/*
+ * sigaction(2), with the handler run through a trampoline that notes
+ * its SA_RESTART for ksd_intr_restarts(); @old reports what the program
+ * installed. SIG_DFL and SIG_IGN are installed as they are.
+ */
+int	ksd_sigaction(int sig, const struct sigaction *act,
+		      struct sigaction *old);
+/* The sigaction that ksd_sigaction() calls underneath (NULL: the C
+ * library's). A preload library that interposes sigaction with
+ * ksd_sigaction passes the next one (dlsym(RTLD_NEXT, "sigaction")), or
+ * the two would call each other. */
+void	ksd_set_real_sigaction(int (*real)(int, const struct sigaction *,
+					   struct sigaction *));
+
+/*
+ * SCM_RIGHTS carries kernel descriptors too (pipes, files, kernel
+ * sockets): they really move to the receiving process, which gets
+ * kernel descriptors in its control message. The library asks the
+ * classifier which numbers of a sent control message are kernel
+ * descriptors (non-zero) rather than the process's ksockd ones; NULL
+ * restores the default, ksd_fd_is_kernel().
+ */
+void	ksd_set_fd_classifier(int (*is_kernel)(int fd));
+/* The default classifier: @fd is open in the kernel and is not a
+ * ksockd descriptor of the process (one F_GETFD request). */
+int	ksd_fd_is_kernel(int fd);
 
 /*
  * For a front end that keeps a descriptor map of its own (ksock-run's
@@ -70,6 +138,16 @@ int	ksd_status(struct ksd_status *st);
 bool	ksd__attached(void);
 /* The kernel descriptor of the connection to the server, or -1. */
 int	ksd__conn_fd(void);
+/* Whether @fd is one of the library's own kernel descriptors (the
+ * connection, a slot's notifier). */
+bool	ksd__private_fd(int fd);
+/* Makes every slot's notifier now (they are made on first use
+ * otherwise): a front end whose descriptors share the program's number
+ * space has them before the program looks at its descriptors. Returns
+ * 0 or -errno. */
+int	ksd__notifiers_open(void);
+/* Those descriptors into @out (room for KSD_SLOTS + 1); their count. */
+int	ksd__private_fds(int *out);
 /* One request of @label with @flags (KSD_F_*), @fd, @a0..@a2 and @inlen
  * bytes of @inl (at most KSD_INLINE); the reply goes to @rep. Returns
  * rep->ret: >= 0, or -errno (-EBADF when not attached). */

@@ -37,6 +37,21 @@ struct ksd_client {
 	bool		 busy[KSD_SLOTS];	/* [S] a request in progress */
 	struct ksd_park	*park[KSD_SLOTS];	/* [S] its parked call */
 	struct ksd_client *next, *prev;	/* [S] all clients */
+	/* KSD_NOTIFY: the server's end of each slot's notifier (a kernel
+	 * socket), or -1; whether the call in the slot asked for it. */
+	int		 notify[KSD_SLOTS];	/* [S] */
+	bool		 notify_want[KSD_SLOTS];	/* [S] */
+	/* The kernel descriptors that came with the doorbell being served
+	 * (KSD_F_CWD, KSD_F_KFDS): ksd__bell() takes what the request
+	 * names; the caller closes the rest. bell_trunc: some did not fit
+	 * (the server's RLIMIT_NOFILE). */
+	int		 bell_fd[KSD_BELL_FDS];	/* [S] */
+	int		 nbell_fd;		/* [S] */
+	bool		 bell_trunc;		/* [S] */
+	/* main.c's queue of connections whose hello is awaited, oldest
+	 * first (so the late ones are found without a walk of all). */
+	struct ksd_client *hello_next, *hello_prev;	/* [S] */
+	bool		 on_hello_queue;	/* [S] */
 };
 
 /* A request after the decoder: every field checked against its bounds. */
@@ -74,6 +89,9 @@ void	ksd__client_free(struct ksd_client *c);
  * caller then drops the client.
  */
 int	ksd__bell(struct ksd_client *c, uint32_t slot);
+/* Closes the descriptors of c->bell_fd that the last doorbell's request
+ * did not take (those it took are -1 there). */
+void	ksd__bell_fds_close(struct ksd_client *c);
 /* Runs the parked calls that a wake-up or a deadline made ready. */
 void	ksd__run_ready(void);
 /* Monotonic time of the next deadline (a parked call's, a hand-over's),
@@ -90,6 +108,15 @@ struct ksd_client *ksd__first_client(void);
 void	ksd__handovers_free(void);
 /* What the server holds. */
 void	ksd__status(struct ksd_status *st);
+/*
+ * KSD_DIAG (diag.c): a page of the server's socket listing, with the
+ * pids of the processes holding each socket, written to @win (k->datalen
+ * bytes of room). Returns the bytes written, or -KS_ENOMEM,
+ * -KS_EMSGSIZE (not even one socket fits); rep->token: the id to go
+ * on from, 0 at the end.
+ */
+long	ksd__diag(struct ksd_client *caller, const struct ksd_call *k,
+		  unsigned char *win, struct ksd_rep *rep);
 /* Objects ksockd allocated and has not freed. */
 long	ksd__objects(void);
 /* Makes the @n-th allocation of a ksockd object from now fail (0: off),

@@ -31,6 +31,16 @@
  * milliseconds: ksock-run starts it that way, so that no server is left
  * behind its programs. A client that connects as it stops is refused
  * and starts another one (docs/ksock-run.md).
+ *
+ * Nothing in the loop walks every client: a wait costs a parked call's
+ * memory, and an event costs the same with ten or ten thousand clients
+ * connected (t_scale). Connections awaiting their hello are queued
+ * oldest first, so the late ones are at the head; clients are counted
+ * per uid as they come and go. The server raises its descriptor limit
+ * to the hard limit at start: it holds one descriptor per client.
+ *
+ * Locks: none. One thread runs the loop and every call it serves.
+ * Tags: [S] the server thread.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +50,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -51,6 +62,9 @@
 
 /* How long a new connection may take to say hello. */
 #define KSD_HELLO_NS	(2 * 1000000000LL)
+/* Connections waiting to be accepted: bursts of clients starting at
+ * once wait in it rather than being refused. */
+#define KSD_BOOTSTRAP_BACKLOG	128
 /* Clients of one uid at once, unless --max-clients-per-user says. */
 #define KSD_CLIENTS_PER_UID	1024
 
@@ -59,13 +73,119 @@ static long max_per_uid = KSD_CLIENTS_PER_UID;
 /* epoll tags that are not clients. */
 static char tag_listen, tag_signal;
 
-static int epfd = -1;
+static int epfd = -1;			/* [S] */
+static int lfd = -1;			/* [S] the bootstrap socket */
+/* Out of descriptors: the bootstrap socket is not watched until a
+ * client leaves, or the level-triggered loop would wake at once, again
+ * and again, for a connection it cannot accept. */
+static bool listen_paused;		/* [S] */
+
+/* Connections awaiting their hello, oldest first: all wait the same
+ * KSD_HELLO_NS, so the head is the first to be late. */
+static struct ksd_client *hello_head, *hello_tail;	/* [S] */
+
+/* Welcomed clients of one uid. The list is as long as the number of
+ * distinct uids with clients, not of clients. */
+struct uid_count {
+	uint32_t	 uid;		/* [S] */
+	long		 n;		/* [S] */
+	struct uid_count *next;		/* [S] */
+};
+static struct uid_count *uid_counts;	/* [S] */
+
+static void
+hello_queue_add(struct ksd_client *c)
+{
+	c->hello_next = NULL;
+	c->hello_prev = hello_tail;
+	if (hello_tail != NULL)
+		hello_tail->hello_next = c;
+	else
+		hello_head = c;
+	hello_tail = c;
+	c->on_hello_queue = true;
+}
+
+static void
+hello_queue_del(struct ksd_client *c)
+{
+	if (!c->on_hello_queue)
+		return;
+	if (c->hello_prev != NULL)
+		c->hello_prev->hello_next = c->hello_next;
+	else
+		hello_head = c->hello_next;
+	if (c->hello_next != NULL)
+		c->hello_next->hello_prev = c->hello_prev;
+	else
+		hello_tail = c->hello_prev;
+	c->hello_next = c->hello_prev = NULL;
+	c->on_hello_queue = false;
+}
+
+static struct uid_count **
+uid_count_find(uint32_t uid)
+{
+	struct uid_count **pp = &uid_counts;
+
+	while (*pp != NULL && (*pp)->uid != uid)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+/* Welcomed clients of @uid. */
+static long
+clients_of(uint32_t uid)
+{
+	struct uid_count *u = *uid_count_find(uid);
+
+	return u != NULL ? u->n : 0;
+}
+
+/* Counts one more client of @uid. Returns 0, or -1 (no memory). */
+static int
+uid_count_add(uint32_t uid)
+{
+	struct uid_count **pp = uid_count_find(uid);
+
+	if (*pp == NULL) {
+		*pp = calloc(1, sizeof(**pp));
+		if (*pp == NULL)
+			return -1;
+		(*pp)->uid = uid;
+	}
+	(*pp)->n++;
+	return 0;
+}
+
+static void
+uid_count_sub(uint32_t uid)
+{
+	struct uid_count **pp = uid_count_find(uid), *u = *pp;
+
+	if (u == NULL)
+		return;
+	if (--u->n == 0) {
+		*pp = u->next;
+		free(u);
+	}
+}
 
 static void
 client_drop(struct ksd_client *c)
 {
 	epoll_ctl(epfd, EPOLL_CTL_DEL, c->sock, NULL);
 	close(c->sock);
+	hello_queue_del(c);
+	if (c->welcomed)
+		uid_count_sub(c->proc.uid);
+	if (listen_paused) {
+		struct epoll_event ev = { .events = EPOLLIN,
+					  .data.ptr = &tag_listen };
+
+		if (epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &ev) == 0)
+			listen_paused = false;
+	}
 	if (c->shm != NULL)
 		munmap(c->shm, c->shm_size);
 	ksd__client_free(c);
@@ -130,36 +250,14 @@ send_welcome(int sock, int err, int memfd, uint64_t size)
 	       (ssize_t)sizeof(w) ? 0 : -1;
 }
 
-/* Welcomed clients of @uid. */
-static long
-clients_of(uint32_t uid)
-{
-	long n = 0;
-
-	for (struct ksd_client *c = ksd__first_client(); c != NULL; c = c->next)
-		if (c->welcomed && c->proc.uid == uid)
-			n++;
-	return n;
-}
-
 /* Drops the connections whose hello is late; returns the next moment
  * one will be, or -1. */
 static int64_t
 drop_late(int64_t now)
 {
-	struct ksd_client *c = ksd__first_client(), *next;
-	int64_t first = -1;
-
-	for (; c != NULL; c = next) {
-		next = c->next;
-		if (c->welcomed)
-			continue;
-		if (c->hello_by <= now)
-			client_drop(c);
-		else if (first < 0 || c->hello_by < first)
-			first = c->hello_by;
-	}
-	return first;
+	while (hello_head != NULL && hello_head->hello_by <= now)
+		client_drop(hello_head);
+	return hello_head != NULL ? hello_head->hello_by : -1;
 }
 
 /*
@@ -201,16 +299,60 @@ handshake(struct ksd_client *c)
 		return -1;
 	}
 	memfd = region_new(c);
-	if (memfd < 0) {
+	if (memfd < 0 || uid_count_add(cr.uid) < 0) {
+		if (memfd >= 0)
+			close(memfd);
 		send_welcome(c->sock, -KS_ENOMEM, -1, 0);
 		return -1;
 	}
+	/* Counted from here: client_drop() uncounts a welcomed client. */
+	c->welcomed = true;
+	hello_queue_del(c);
 	err = send_welcome(c->sock, 0, memfd, c->shm_size);
 	close(memfd);
-	if (err < 0)
-		return -1;
-	c->welcomed = true;
-	return 0;
+	return err < 0 ? -1 : 0;
+}
+
+/*
+ * One doorbell from @c's connection into @b, with the kernel descriptors
+ * it carries (KSD_F_CWD, KSD_F_KFDS) in c->bell_fd. Returns recvmsg's
+ * count.
+ */
+static ssize_t
+bell_recv(struct ksd_client *c, struct ksd_bell *b)
+{
+	union {
+		struct cmsghdr	h;
+		char		buf[CMSG_SPACE(KSD_BELL_FDS * sizeof(int))];
+	} u;
+	struct iovec iov = { b, sizeof(*b) };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf) };
+	ssize_t n;
+
+	c->nbell_fd = 0;
+	n = recvmsg(c->sock, &m, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
+	if (n < 0)
+		return n;
+	c->bell_trunc = (m.msg_flags & MSG_CTRUNC) != 0;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm != NULL;
+	     cm = CMSG_NXTHDR(&m, cm)) {
+		size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		for (size_t j = 0; j < k; j++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(cm) + j * sizeof(int), sizeof(fd));
+			if (c->nbell_fd < KSD_BELL_FDS)
+				c->bell_fd[c->nbell_fd++] = fd;
+			else
+				close(fd);
+		}
+	}
+	return n;
 }
 
 /* Doorbells waiting on @c's connection. Returns 0, or -1 to drop. */
@@ -219,28 +361,36 @@ client_input(struct ksd_client *c)
 {
 	for (;;) {
 		struct ksd_bell b;
-		ssize_t n = recv(c->sock, &b, sizeof(b), MSG_DONTWAIT | MSG_TRUNC);
+		ssize_t n = bell_recv(c, &b);
+		int err = 0;
 
 		if (n < 0)
 			return errno == EAGAIN || errno == EINTR ? 0 : -1;
 		if (n != (ssize_t)sizeof(b))
-			return -1;	/* a hang-up (0) or a bad message */
-		if (ksd__bell(c, b.slot) < 0)
+			err = -1;	/* a hang-up (0) or a bad message */
+		else
+			err = ksd__bell(c, b.slot);
+		ksd__bell_fds_close(c);
+		if (err < 0)
 			return -1;
 		ksd__run_ready();
 	}
 }
 
 static void
-accept_clients(int lfd)
+accept_clients(void)
 {
 	for (;;) {
 		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP };
 		struct ksd_client *c;
 		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-		if (fd < 0)
+		if (fd < 0) {
+			if ((errno == EMFILE || errno == ENFILE) &&
+			    epoll_ctl(epfd, EPOLL_CTL_DEL, lfd, NULL) == 0)
+				listen_paused = true;
 			return;
+		}
 		c = ksd__client_new(0, (uint32_t)-1, (uint32_t)-1, 022);
 		if (c == NULL) {
 			close(fd);
@@ -252,29 +402,84 @@ accept_clients(int lfd)
 		if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 			close(fd);
 			ksd__client_free(c);
+			continue;
 		}
+		hello_queue_add(c);
 	}
+}
+
+/* One descriptor per client: take all the kernel allows us. A limit
+ * that cannot be raised leaves the soft one (fewer clients, refused at
+ * accept, which then fails with EMFILE). */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/*
+ * A path name appears only once its socket listens: the socket is bound
+ * to a temporary name beside it ("PATH.PID"), listens, and is then
+ * linked under PATH, which fails as bind would when PATH is taken. A
+ * client that waits for the path to exist can connect at once, never
+ * in between a bind and a listen (ECONNREFUSED). A path too long for
+ * the temporary name is bound directly.
+ */
+static int
+bind_listen(int fd, const struct sockaddr_un *sun, socklen_t alen)
+{
+	return bind(fd, (const struct sockaddr *)sun, alen) < 0 ||
+	       listen(fd, KSD_BOOTSTRAP_BACKLOG) < 0 ? -1 : 0;
+}
+
+static int
+bind_and_listen(int fd, const char *name, size_t len)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int n, err;
+
+	memcpy(sun.sun_path, name, len);
+	if (name[0] == '@') {
+		sun.sun_path[0] = '\0';
+		return bind_listen(fd, &sun, (socklen_t)(offsetof(struct
+				   sockaddr_un, sun_path) + len));
+	}
+	n = snprintf(sun.sun_path, sizeof(sun.sun_path), "%s.%d", name,
+		     (int)getpid());
+	if (n < 0 || (size_t)n >= sizeof(sun.sun_path)) {
+		snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", name);
+		return bind_listen(fd, &sun, sizeof(sun));
+	}
+	if (bind_listen(fd, &sun, sizeof(sun)) < 0) {
+		err = errno;
+		unlink(sun.sun_path);	/* bound, but not listening */
+		errno = err;
+		return -1;
+	}
+	err = link(sun.sun_path, name) < 0 ? errno : 0;
+	unlink(sun.sun_path);
+	/* A name taken is what bind would have said. */
+	errno = err == EEXIST ? EADDRINUSE : err;
+	return err != 0 ? -1 : 0;
 }
 
 static int
 listen_on(const char *name)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	size_t len = strlen(name);
-	socklen_t alen;
 	int fd;
 
-	if (len == 0 || len >= sizeof(sun.sun_path)) {
+	if (len == 0 || len >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
 		fprintf(stderr, "ksockd: bad address\n");
 		return -1;
 	}
-	memcpy(sun.sun_path, name, len);
-	if (name[0] == '@')
-		sun.sun_path[0] = '\0';
-	alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, alen) < 0 ||
-	    listen(fd, 128) < 0) {
+	if (fd < 0 || bind_and_listen(fd, name, len) < 0) {
 		perror("ksockd");
 		if (fd >= 0)
 			close(fd);
@@ -311,7 +516,7 @@ main(int argc, char **argv)
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct ksd_status st;
 	sigset_t mask;
-	int lfd, sfd, status = 0;
+	int sfd, status = 0;
 	bool running = true;
 	int64_t idle_ns = -1, idle_since = -1;
 
@@ -336,6 +541,7 @@ main(int argc, char **argv)
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGPIPE);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
+	raise_nofile();
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -377,7 +583,7 @@ main(int argc, char **argv)
 			int drop;
 
 			if (tag == &tag_listen) {
-				accept_clients(lfd);
+				accept_clients();
 				continue;
 			}
 			if (tag == &tag_signal) {

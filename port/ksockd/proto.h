@@ -79,6 +79,15 @@ enum ksd_label {
 	KSD_EXEC,		/* close-on-exec closed; reply: token */
 	KSD_EXIT,		/* every descriptor closed */
 	KSD_STATUS,		/* reply: struct ksd_status inline */
+	KSD_NOTIFY,		/* the server makes the slot's notifier: a
+				 * kernel socketpair; it keeps one end and
+				 * sends the other on the bootstrap
+				 * connection (SCM_RIGHTS) before it replies */
+	KSD_DIAG,		/* a0, a1: the lowest socket id wanted (low,
+				 * high 32 bits), datalen: room; reply: ret
+				 * bytes of ksock's diag wire format at
+				 * window[0], token: the id to go on from
+				 * (0: the rest was listed) */
 	KSD_LABEL_END
 };
 
@@ -89,13 +98,29 @@ enum ksd_label {
 
 /* Request flags. */
 #define KSD_F_DATA_INLINE	1u	/* SENDMSG: data after the address */
+#define KSD_F_NOTIFY		2u	/* any label: when the reply is in, one
+					 * byte also goes to the slot's
+					 * notifier (KSD_NOTIFY), so a kernel
+					 * poll can wait for it */
+#define KSD_F_CWD		4u	/* BIND, CONNECT, SENDMSG: the doorbell
+					 * carries the client's working
+					 * directory (its first descriptor), for
+					 * a relative path name */
+#define KSD_F_KFDS		8u	/* SENDMSG: the doorbell carries kernel
+					 * descriptors (after the directory),
+					 * one for each -1 among the control
+					 * message's SCM_RIGHTS numbers, in order */
+
+/* Descriptors one doorbell may carry: SCM_MAX_FD, and the directory. */
+#define KSD_BELL_FDS	254
+
 /* SOCKET, SOCKETPAIR, ACCEPT: the new descriptors go at the numbers in
  * inl (struct ksd_place) when those are free (else they stay at the
  * lowest free ones: the client compares); DUP: a0 must be free (EBUSY
  * instead of closing what it holds). A client whose descriptors share
  * one number space with the kernel's asks for the numbers it reserved
  * there (ksock-run's placeholders: docs/ksock-run.md). */
-#define KSD_F_PLACE		2u
+#define KSD_F_PLACE		16u
 
 struct ksd_req {
 	uint32_t	label;		/* enum ksd_label */
@@ -178,7 +203,18 @@ struct ksd_welcome {
 
 /* A doorbell: the slot whose request is posted. */
 struct ksd_bell {
-	uint32_t	slot;
+	uint32_t	slot;		/* the slot, and KSD_BELL_* bits */
 };
+
+/*
+ * A CANCEL doorbell: the slot's call was interrupted by a signal in the
+ * client. A parked call ends with -EINTR or, when it moved bytes, their
+ * count; with KSD_BELL_RESTART (the handler had SA_RESTART) a call that
+ * Linux restarts stays parked instead (not a poll, not a call on a
+ * socket with SO_RCVTIMEO/SO_SNDTIMEO). A slot whose call has already
+ * been answered is left alone: the bell is late, not wrong.
+ */
+#define KSD_BELL_CANCEL		0x80000000u
+#define KSD_BELL_RESTART	0x40000000u
 
 #endif /* KSOCK_KSOCKD_PROTO_H */

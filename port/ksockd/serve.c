@@ -20,18 +20,22 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
 #include <linux/futex.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <ksock/posix.h>
 
 #include "ksockd.h"
+#include "rights.h"
 
 /* A call that could not finish yet. */
 #define KSD_AGAIN	(-10000)
@@ -54,9 +58,18 @@ struct ksd_park {
 						 * runs out; -1: never */
 	size_t		 done;			/* bytes moved so far */
 	struct ksd_rep	 rep;			/* the reply being built */
+	int		 cwd;			/* KSD_F_CWD: the client's
+						 * working directory, or -1 */
+	int		*tmpfd;			/* KSD_F_KFDS: descriptors of
+						 * the client's table that
+						 * hold its kernel ones */
+	uint32_t	 ntmp;
 	bool		 ready;			/* on the ready list */
 	struct ksd_park	*next_ready;
 	struct ksd_park	*next, *prev;		/* all parked calls */
+	/* On the timed list: a deadline or a timeout is set. */
+	bool		 timed;
+	struct ksd_park	*timed_next, *timed_prev;
 };
 
 /* A FORK or EXEC hand-over: a copy of a descriptor table waiting for
@@ -71,6 +84,10 @@ struct ksd_handover {
 
 static struct ksd_park *parked;		/* [S] */
 static struct ksd_park *ready_head;	/* [S] */
+/* The parked calls with a deadline or a timeout, the only ones the
+ * loop's timer looks at: calls that wait for their socket alone cost
+ * nothing per turn of the loop, however many there are. */
+static struct ksd_park *timed_head;	/* [S] */
 static struct ksd_handover *handovers;	/* [S] */
 static unsigned nhandovers;		/* [S] */
 static struct ksd_client *clients;	/* [S] */
@@ -124,7 +141,8 @@ int
 ksd__decode(const struct ksd_req *req, struct ksd_call *out)
 {
 	uint32_t data_max = KSD_DATA_MAX, ctl_max = 0, addr_max = 0;
-	uint32_t flags_ok = 0;
+	/* Any call may ask for its reply on the notifier too. */
+	uint32_t flags_ok = KSD_F_NOTIFY;
 
 	memset(out, 0, sizeof(*out));
 	if (req->label == 0 || req->label >= KSD_LABEL_END)
@@ -134,11 +152,12 @@ ksd__decode(const struct ksd_req *req, struct ksd_call *out)
 	case KSD_CONNECT:
 		addr_max = KSD_INLINE;
 		data_max = 0;
+		flags_ok |= KSD_F_CWD;
 		break;
 	case KSD_SENDMSG:
 		addr_max = KSD_INLINE - KSD_INLINE_DATA;
 		ctl_max = KSD_CTL_MAX;
-		flags_ok = KSD_F_DATA_INLINE;
+		flags_ok |= KSD_F_DATA_INLINE | KSD_F_CWD | KSD_F_KFDS;
 		if (req->flags & KSD_F_DATA_INLINE)
 			data_max = KSD_INLINE_DATA;
 		break;
@@ -149,6 +168,7 @@ ksd__decode(const struct ksd_req *req, struct ksd_call *out)
 		break;
 	case KSD_GETSOCKOPT:
 	case KSD_SETSOCKOPT:
+	case KSD_DIAG:		/* datalen: room for the listing */
 		break;
 	case KSD_POLL:
 		if (req->a[0] < 0 || req->a[0] > KSD_POLL_MAX)
@@ -182,6 +202,67 @@ ksd__decode(const struct ksd_req *req, struct ksd_call *out)
 
 /* -- replies -- */
 
+/*
+ * One byte on @slot's notifier, with its reply. Never waits:
+ * a client that does not read its end only fills its own queue, and then
+ * the byte already waiting says the same.
+ */
+static void
+notify(struct ksd_client *c, uint32_t slot)
+{
+	static const char one = 1;
+
+	c->notify_want[slot] = false;
+	if (c->notify[slot] >= 0)
+		(void)send(c->notify[slot], &one, 1,
+			   MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+/*
+ * KSD_NOTIFY: a new notifier for @slot, made here so that the server
+ * only ever writes to a socket of its own (a descriptor a client chose
+ * could lead anywhere, or block). The client's end goes on the
+ * bootstrap connection before the reply, so it is there when the client
+ * reads the reply; a slot's earlier notifier is closed.
+ */
+static long
+do_notify(struct ksd_client *c, uint32_t slot)
+{
+	union {
+		struct cmsghdr	h;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	char one = 1;
+	struct iovec iov = { &one, 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf) };
+	int sv[2];
+	long err = 0;
+
+	if (c->sock < 0)
+		return -KS_ENOTCONN;
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
+		       sv) < 0)
+		return -errno;
+	memset(&u, 0, sizeof(u));
+	CMSG_FIRSTHDR(&m)->cmsg_level = SOL_SOCKET;
+	CMSG_FIRSTHDR(&m)->cmsg_type = SCM_RIGHTS;
+	CMSG_FIRSTHDR(&m)->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(CMSG_FIRSTHDR(&m)), &sv[1], sizeof(int));
+	if (sendmsg(c->sock, &m, MSG_DONTWAIT | MSG_NOSIGNAL) != 1)
+		err = -errno;
+	close(sv[1]);
+	if (err < 0) {
+		close(sv[0]);
+		return err;
+	}
+	if (c->notify[slot] >= 0)
+		close(c->notify[slot]);
+	c->notify[slot] = sv[0];
+	return 0;
+}
+
 /* Ends the call in @slot of @c: the reply goes out and the client's
  * thread is woken through the slot's futex. */
 static void
@@ -190,6 +271,10 @@ reply(struct ksd_client *c, uint32_t slot, struct ksd_rep *rep)
 	struct ksd_slot *s = &c->shm->slot[slot];
 
 	memcpy(&s->rep, rep, sizeof(*rep));
+	/* The notifier's byte before DONE: a client that sees DONE then
+	 * finds the byte queued, and empties it before its next call. */
+	if (c->notify_want[slot])
+		notify(c, slot);
 	atomic_store_explicit(&s->state, KSD_DONE, memory_order_release);
 	syscall(SYS_futex, &s->state, FUTEX_WAKE, 1, NULL, NULL, 0);
 	c->busy[slot] = false;
@@ -290,6 +375,132 @@ may_block(struct ks_sock *so, int flags)
 	return !(flags & KS_MSG_DONTWAIT) && !ks_is_nonblock(so);
 }
 
+/* -- descriptors that came with a doorbell -- */
+
+/* The server's own working directory while a call runs in a client's
+ * (cwd_enter, cwd_leave), or -1. */
+static int server_cwd = -1;		/* [S] */
+
+/* Undoes bell_fds_take(): the directory closed, the kernel descriptors'
+ * places in the client's table closed (a message in flight keeps its
+ * own references to their files). */
+static void
+bell_fds_drop(struct ksd_park *p)
+{
+	if (p->cwd >= 0)
+		close(p->cwd);
+	p->cwd = -1;
+	for (uint32_t i = 0; i < p->ntmp; i++)
+		ksp__fd_close(table(p->c), p->tmpfd[i]);
+	obj_free(p->tmpfd);
+	p->tmpfd = NULL;
+	p->ntmp = 0;
+}
+
+/* KSD_F_KFDS: the next kernel descriptor's place for a -1 number. */
+struct kfd_fill {
+	struct ksd_park	*p;
+	uint32_t	 next;
+};
+
+static int
+kfd_fill_one(unsigned char *num, void *arg)
+{
+	struct kfd_fill *kf = arg;
+	int32_t v;
+
+	memcpy(&v, num, sizeof(v));
+	if (v != -1)
+		return 0;
+	if (kf->next >= kf->p->ntmp)
+		return -KS_EINVAL;
+	v = kf->p->tmpfd[kf->next++];
+	memcpy(num, &v, sizeof(v));
+	return 0;
+}
+
+/*
+ * The descriptors of @p's doorbell: the working directory (KSD_F_CWD)
+ * kept for the call, and the kernel descriptors (KSD_F_KFDS) made files
+ * of the client's table, their numbers written over the -1 numbers of
+ * the control messages, so that ksock's SCM_RIGHTS carries them as it
+ * carries sockets (the collector and the in-flight limit see them). A
+ * bell whose descriptors did not all reach the server is
+ * -KS_ETOOMANYREFS; numbers and descriptors that do not pair up,
+ * -KS_EINVAL.
+ */
+static int
+bell_fds_take(struct ksd_park *p)
+{
+	struct ksd_client *c = p->c;
+	struct kfd_fill kf = { p, 0 };
+	int next = 0, err;
+
+	if (c->bell_trunc)
+		return -KS_ETOOMANYREFS;
+	if (p->call.flags & KSD_F_CWD) {
+		if (c->nbell_fd < 1)
+			return -KS_EINVAL;
+		p->cwd = c->bell_fd[next];
+		c->bell_fd[next++] = -1;	/* the call's now */
+	}
+	if (!(p->call.flags & KSD_F_KFDS))
+		return 0;
+	if (c->nbell_fd - next < 1)
+		return -KS_EINVAL;
+	p->tmpfd = obj_alloc((size_t)(c->nbell_fd - next) * sizeof(int));
+	if (p->tmpfd == NULL)
+		return -KS_ENOMEM;
+	for (; next < c->nbell_fd; next++) {
+		struct ksp_file *f = ksp__file_new_host(c->bell_fd[next]);
+		int fd;
+
+		if (f == NULL)
+			return -KS_ENOMEM;
+		c->bell_fd[next] = -1;	/* the file owns it now */
+		fd = ksp__fd_install(table(c), f, true, 0);
+		ksp__file_put(f);
+		if (fd < 0)
+			return fd;
+		p->tmpfd[p->ntmp++] = fd;
+	}
+	err = ksd__rights_each(ctl_area(c, p->slot), p->call.ctllen,
+			       kfd_fill_one, &kf);
+	if (err == 0 && kf.next != p->ntmp)
+		err = -KS_EINVAL;
+	return err;
+}
+
+/* Before and after a call made in the client's working directory.
+ * Returns 0, or -errno (the call then fails with it). */
+static int
+cwd_enter(struct ksd_park *p)
+{
+	if (p->cwd < 0)
+		return 0;
+	server_cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (server_cwd < 0)
+		return -errno;
+	if (fchdir(p->cwd) < 0) {
+		int err = -errno;
+
+		close(server_cwd);
+		server_cwd = -1;
+		return err;
+	}
+	return 0;
+}
+
+static void
+cwd_leave(struct ksd_park *p)
+{
+	if (server_cwd < 0)
+		return;
+	(void)fchdir(server_cwd);
+	close(server_cwd);
+	server_cwd = -1;
+}
+
 /* -- the calls -- */
 
 /* accept or connect without waiting: O_NONBLOCK set for this one call
@@ -344,6 +555,109 @@ do_accept(struct ksd_park *p, struct ks_sock *so, struct ksd_rep *rep)
 	rep->addrlen = len;
 	memcpy(rep->inl, &addr, len < sizeof(addr) ? len : sizeof(addr));
 	return fd;
+}
+
+/* -- SIGURG -- */
+
+/* The socket whose id is @id in some client's table, held, or NULL. */
+static struct ksp_file *
+file_of_id(uint64_t id, struct ksd_client **holder)
+{
+	for (struct ksd_client *c = clients; c != NULL; c = c->next) {
+		int cap;
+
+		pthread_mutex_lock(&table(c)->lock);
+		cap = table(c)->cap;
+		pthread_mutex_unlock(&table(c)->lock);
+		for (int fd = 0; fd < cap; fd++) {
+			struct ksp_file *f;
+
+			if (ksp__fd_get(table(c), fd, &f) < 0)
+				continue;
+			if (f->so != NULL && ks_sock_id(f->so) == id) {
+				*holder = c;
+				return f;
+			}
+			ksp__file_put(f);
+		}
+	}
+	return NULL;
+}
+
+/* The real, effective and saved uids of process @pid (from /proc), or
+ * -1 when it is gone. */
+static int
+proc_uids(int32_t pid, uint32_t uid[3])
+{
+	char path[64], buf[1024], *at;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	at = strstr(buf, "\nUid:");
+	if (at == NULL || sscanf(at + 5, "%u %u %u", &uid[0], &uid[1],
+				 &uid[2]) != 3)
+		return -1;
+	return 0;
+}
+
+/*
+ * Linux's sigio_perm(): the owner's setter may signal @pid when its
+ * effective uid is root, or its real or effective uid is the target's
+ * real or saved uid. The setter is taken to be @c, the process whose
+ * table holds the socket (ksock keeps the owner, not who set it).
+ */
+static bool
+urg_allowed(const struct ksd_client *c, int32_t pid)
+{
+	uint32_t u[3];
+
+	if (proc_uids(pid, u) < 0)
+		return false;
+	return c->proc.euid == 0 || c->proc.euid == u[0] ||
+	       c->proc.euid == u[2] || c->proc.uid == u[0] ||
+	       c->proc.uid == u[2];
+}
+
+/*
+ * Out-of-band data went from @so: its peer's owner (F_SETOWN) gets
+ * SIGURG, as Linux's sk_send_sigurg(). ksock asks the port to signal
+ * the owner, but the server's port knows only its own process; the
+ * owners here are the clients' real processes, signalled with kill()
+ * after the permission check. A process group owner is checked against
+ * its leader.
+ */
+static void
+urg_signal(struct ks_sock *so)
+{
+	struct ks_diag_sock rec;
+	struct ksd_client *holder = NULL;
+	struct ksp_file *f;
+	int32_t owner, pid;
+
+	memset(&rec, 0, sizeof(rec));
+	if (ks_diag_sock(so, &rec) < 0 || rec.peer_id == 0)
+		return;
+	f = file_of_id(rec.peer_id, &holder);
+	if (f == NULL)
+		return;
+	owner = ks_get_owner(f->so);
+	ksp__file_put(f);
+	pid = owner < 0 ? -owner : owner;
+	/* A holder with no connection is the fuzz target's, whose made-up
+	 * processes must not signal real ones. */
+	if (owner == 0 || owner == INT32_MIN || pid == (int32_t)getpid() ||
+	    holder->sock < 0 || !urg_allowed(holder, pid))
+		return;
+	kill(owner < 0 ? -pid : pid, SIGURG);
 }
 
 /*
@@ -401,6 +715,8 @@ do_sendmsg(struct ksd_park *p, struct ks_sock *so, struct ksd_rep *rep)
 		m.msg_controllen = k->ctllen;
 	}
 	n = ks_sendmsg(so, &m, flags | KS_MSG_DONTWAIT);
+	if (n > 0 && (flags & KS_MSG_OOB))
+		urg_signal(so);
 	if (n == -KS_EAGAIN && may_block(so, flags))
 		return p->done > 0 ? (long)p->done : KSD_AGAIN;
 	if (n < 0) {
@@ -413,6 +729,137 @@ do_sendmsg(struct ksd_park *p, struct ks_sock *so, struct ksd_rep *rep)
 	    ks_sock_type(so) == KS_SOCK_STREAM)
 		return KSD_AGAIN;
 	return (long)p->done;
+}
+
+/* KSD_F_KFDS: a delivered kernel descriptor's number becomes -1. */
+static int
+kfd_mark_one(unsigned char *num, void *arg)
+{
+	int32_t v, want = *(const int32_t *)arg, none = -1;
+
+	memcpy(&v, num, sizeof(v));
+	if (v == want)
+		memcpy(num, &none, sizeof(none));
+	return 0;
+}
+
+/* A received message's kernel descriptors, on their way to the client. */
+struct kfd_out {
+	struct ksd_client *c;
+	int		 host[KSD_BELL_FDS];	/* their kernel descriptors */
+	int32_t		 num[KSD_BELL_FDS];	/* their places in the table */
+	uint32_t	 n;
+};
+
+static int
+kfd_find_one(unsigned char *num, void *arg)
+{
+	struct kfd_out *ko = arg;
+	struct ksp_file *f;
+	int32_t v;
+
+	memcpy(&v, num, sizeof(v));
+	if (ksp__fd_get(table(ko->c), v, &f) < 0)
+		return 0;
+	if (f->so == NULL && ko->n < KSD_BELL_FDS) {
+		ko->host[ko->n] = f->hostfd;
+		ko->num[ko->n++] = v;
+	}
+	ksp__file_put(f);
+	return 0;
+}
+
+/* Drops the numbers of the kernel descriptors from the SCM_RIGHTS
+ * message (the last of the control messages, as Linux writes them) when
+ * they could not be delivered, as Linux leaves out what it could not
+ * install. Returns the new control length. */
+static uint32_t
+kfd_strip(unsigned char *ctl, uint32_t len, const struct kfd_out *ko)
+{
+	struct msghdr m = { .msg_control = ctl, .msg_controllen = len };
+	struct cmsghdr *cm, *last = NULL;
+	size_t n, kept = 0;
+
+	for (cm = CMSG_FIRSTHDR(&m); cm != NULL; cm = CMSG_NXTHDR(&m, cm)) {
+		if (cm->cmsg_len < CMSG_LEN(0) ||
+		    cm->cmsg_len > len - (size_t)((unsigned char *)cm - ctl))
+			break;
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+			last = cm;
+	}
+	if (last == NULL)
+		return len;
+	n = (last->cmsg_len - CMSG_LEN(0)) / sizeof(int32_t);
+	for (size_t i = 0; i < n; i++) {
+		int32_t v;
+		bool kernel = false;
+
+		memcpy(&v, CMSG_DATA(last) + i * sizeof(v), sizeof(v));
+		for (uint32_t j = 0; j < ko->n; j++)
+			kernel |= ko->num[j] == v;
+		if (!kernel)
+			memcpy(CMSG_DATA(last) + kept++ * sizeof(v), &v,
+			       sizeof(v));
+	}
+	if (kept == 0)
+		return (uint32_t)((unsigned char *)last - ctl);
+	last->cmsg_len = CMSG_LEN(kept * sizeof(int32_t));
+	len = (uint32_t)((unsigned char *)last - ctl + CMSG_SPACE(kept *
+							       sizeof(int32_t)));
+	return len < m.msg_controllen ? len : (uint32_t)m.msg_controllen;
+}
+
+/*
+ * After a receive: the kernel descriptors among the SCM_RIGHTS numbers
+ * go to the client in one message on the slot's notifier (before the
+ * reply, so they are there when it reads the reply), leave the table,
+ * and their numbers become -1 for the library to fill in order;
+ * rep->val[2] says how many. When they cannot go (no notifier, a full
+ * queue) they are closed, left out of the message, and MSG_CTRUNC is
+ * set.
+ */
+static void
+kfds_deliver(struct ksd_park *p, struct ks_msghdr *m, struct ksd_rep *rep)
+{
+	union {
+		struct cmsghdr	h;
+		char		buf[CMSG_SPACE(KSD_BELL_FDS * sizeof(int))];
+	} u;
+	static struct kfd_out ko;	/* [S] */
+	unsigned char *ctl = ctl_area(p->c, p->slot);
+	char tag = 'F';
+	struct iovec iov = { &tag, 1 };
+	struct msghdr out = { .msg_iov = &iov, .msg_iovlen = 1,
+			      .msg_control = u.buf };
+	uint32_t len = (uint32_t)m->msg_controllen;
+	bool sent = false;
+
+	ko.c = p->c;
+	ko.n = 0;
+	ksd__rights_each(ctl, len, kfd_find_one, &ko);
+	if (ko.n == 0)
+		return;
+	if (p->c->notify[p->slot] >= 0) {
+		memset(&u, 0, sizeof(u));
+		out.msg_controllen = CMSG_SPACE(ko.n * sizeof(int));
+		CMSG_FIRSTHDR(&out)->cmsg_level = SOL_SOCKET;
+		CMSG_FIRSTHDR(&out)->cmsg_type = SCM_RIGHTS;
+		CMSG_FIRSTHDR(&out)->cmsg_len = CMSG_LEN(ko.n * sizeof(int));
+		memcpy(CMSG_DATA(CMSG_FIRSTHDR(&out)), ko.host,
+		       ko.n * sizeof(int));
+		sent = sendmsg(p->c->notify[p->slot], &out,
+			       MSG_DONTWAIT | MSG_NOSIGNAL) == 1;
+	}
+	if (sent) {
+		for (uint32_t i = 0; i < ko.n; i++)
+			ksd__rights_each(ctl, len, kfd_mark_one, &ko.num[i]);
+		rep->val[2] = (int32_t)ko.n;
+	} else {
+		m->msg_controllen = kfd_strip(ctl, len, &ko);
+		m->msg_flags |= KS_MSG_CTRUNC;
+	}
+	for (uint32_t i = 0; i < ko.n; i++)
+		ksp__fd_close(table(p->c), ko.num[i]);
 }
 
 /* recvmsg into the window; the address inline, control in the window. */
@@ -451,6 +898,8 @@ do_recvmsg(struct ksd_park *p, struct ks_sock *so, struct ksd_rep *rep)
 	if (n < 0)
 		return p->done > 0 ? (long)p->done : n;
 	if (p->done == 0) {
+		if (m.msg_controllen > 0)
+			kfds_deliver(p, &m, rep);
 		rep->val[0] = m.msg_flags;
 		rep->ctllen = (uint32_t)m.msg_controllen;
 		if (k->addrlen > 0) {
@@ -487,6 +936,11 @@ do_fcntl(struct ksd_client *c, struct ks_sock *so, const struct ksd_call *k)
 	case F_SETFD:
 		return ksp__fd_set_cloexec(table(c), k->fd,
 					   (k->a[1] & FD_CLOEXEC) != 0);
+	case F_SETOWN:
+		return ksp__sys_setown(so, k->a[1]);
+	case F_GETOWN:
+		/* A process group owner is negative, and no error. */
+		return ks_get_owner(so);
 	}
 	return -KS_EINVAL;
 }
@@ -826,6 +1280,10 @@ run(struct ksd_park *p, struct ksd_rep *rep, bool first)
 		memcpy(rep->inl, &st, sizeof(st));
 		return 0;
 	}
+	case KSD_NOTIFY:
+		return do_notify(c, p->slot);
+	case KSD_DIAG:
+		return ksd__diag(c, k, window(c, p->slot), rep);
 	}
 
 	/* The calls on one socket. */
@@ -930,6 +1388,42 @@ park_unlink(struct ksd_park *p)
 	p->next = p->prev = NULL;
 }
 
+static void
+timed_del(struct ksd_park *p)
+{
+	if (!p->timed)
+		return;
+	if (p->timed_prev != NULL)
+		p->timed_prev->timed_next = p->timed_next;
+	else
+		timed_head = p->timed_next;
+	if (p->timed_next != NULL)
+		p->timed_next->timed_prev = p->timed_prev;
+	p->timed_next = p->timed_prev = NULL;
+	p->timed = false;
+}
+
+/* Puts @p on the timed list when it has a deadline or a timeout, takes
+ * it off when it has neither. */
+static void
+timed_update(struct ksd_park *p)
+{
+	bool want = p->deadline >= 0 || p->timeout_at >= 0;
+
+	if (want == p->timed)
+		return;
+	if (!want) {
+		timed_del(p);
+		return;
+	}
+	p->timed = true;
+	p->timed_prev = NULL;
+	p->timed_next = timed_head;
+	if (timed_head != NULL)
+		timed_head->timed_prev = p;
+	timed_head = p;
+}
+
 /*
  * Drops @p: off every list, its entries removed, its files put. The
  * entries go first and the ready list after them: putting a file may
@@ -943,6 +1437,7 @@ park_free(struct ksd_park *p)
 		park_unlink(p);
 		nparked--;
 	}
+	timed_del(p);
 	for (uint32_t i = 0; i < p->npoll; i++)
 		if (p->pfile[i] != NULL)
 			ks_poll_remove(&p->ppe[i]);
@@ -956,6 +1451,7 @@ park_free(struct ksd_park *p)
 		ksp__file_put(p->file);
 	obj_free(p->pfile);
 	obj_free(p->ppe);
+	bell_fds_drop(p);
 	obj_free(p);
 }
 
@@ -996,47 +1492,6 @@ timed_out(const struct ksd_park *p, int64_t now)
 
 static unsigned wanted(const struct ksd_park *p);
 
-/* Whether @k names a relative path (bind, connect, a send's address). */
-static bool
-relative_name(const struct ksd_call *k)
-{
-	uint16_t family;
-
-	if ((k->label != KSD_BIND && k->label != KSD_CONNECT &&
-	     k->label != KSD_SENDMSG) || k->addrlen <= sizeof(family))
-		return false;
-	memcpy(&family, k->inl, sizeof(family));
-	return family == KS_AF_UNIX && k->inl[sizeof(family)] != '\0' &&
-	       k->inl[sizeof(family)] != '/';
-}
-
-/*
- * run() with a relative path name resolved from the client's working
- * directory, as Linux resolves it from the caller's: the server (one
- * thread) works in the client's directory (/proc/PID/cwd) for the length
- * of the call, then goes back to its own. A directory it cannot enter
- * leaves the call to run from the server's.
- */
-static long
-run_in_cwd(struct ksd_park *p, struct ksd_rep *rep, bool first)
-{
-	static int home = -1;
-	char dir[32];
-	long r;
-
-	if (!relative_name(&p->call))
-		return run(p, rep, first);
-	if (home < 0)
-		home = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	snprintf(dir, sizeof(dir), "/proc/%d/cwd", (int)p->c->proc.pid);
-	if (home < 0 || chdir(dir) < 0)
-		return run(p, rep, first);
-	r = run(p, rep, first);
-	if (fchdir(home) < 0)
-		abort();
-	return r;
-}
-
 /*
  * Runs @p on its client's behalf and replies, or parks it: a poll entry
  * on the socket (registered before the next attempt can miss a wake-up:
@@ -1052,7 +1507,11 @@ attempt(struct ksd_park *p, bool first)
 	long r;
 
 	t->proc = &c->proc;
-	r = run_in_cwd(p, &p->rep, first);
+	r = cwd_enter(p);
+	if (r == 0) {
+		r = run(p, &p->rep, first);
+		cwd_leave(p);
+	}
 	/* Everything runs on this thread, so no wake-up can fall between
 	 * the attempt and the registration. A connect has nothing to
 	 * register on: it looks again at its deadline. */
@@ -1085,12 +1544,58 @@ attempt(struct ksd_park *p, bool first)
 			parked = p;
 			nparked++;
 		}
+		timed_update(p);
 		return;
 	}
 	p->rep.ret = r;
 	p->rep.seq = p->call.seq;
 	reply(c, p->slot, &p->rep);
 	park_free(p);
+}
+
+/*
+ * A CANCEL doorbell for @slot (proto.h): the parked call ends as a
+ * signal ends it on Linux. Bytes already moved are the result, whatever
+ * the handler's flags (Linux returns a partial count rather than
+ * restarting). Otherwise a handler with SA_RESTART (@restart) leaves
+ * the call parked, which is the restart, except where Linux never
+ * restarts: poll, and a wait bounded by SO_RCVTIMEO/SO_SNDTIMEO
+ * (sock_intr_errno()). Returns 0, or -1 for a slot out of range.
+ */
+static int
+cancel(struct ksd_client *c, uint32_t slot, bool restart)
+{
+	struct ksd_park *p;
+
+	if (slot >= KSD_SLOTS)
+		return -1;
+	p = c->park[slot];
+	/* Answered already (every call runs before the next bell is
+	 * read, so a busy slot has its call parked). */
+	if (!c->busy[slot] || p == NULL)
+		return 0;
+	if (p->done > 0)
+		p->rep.ret = (long)p->done;
+	else if (restart && p->call.label != KSD_POLL && p->timeout_at < 0)
+		return 0;
+	else
+		p->rep.ret = -KS_EINTR;
+	p->rep.seq = p->call.seq;
+	reply(c, slot, &p->rep);
+	park_free(p);
+	return 0;
+}
+
+/* See ksockd.h. */
+void
+ksd__bell_fds_close(struct ksd_client *c)
+{
+	while (c->nbell_fd > 0) {
+		int fd = c->bell_fd[--c->nbell_fd];
+
+		if (fd >= 0)
+			close(fd);
+	}
 }
 
 /* See ksockd.h. */
@@ -1102,11 +1607,17 @@ ksd__bell(struct ksd_client *c, uint32_t slot)
 	struct ksd_rep rep;
 	int err;
 
+	if (slot & KSD_BELL_CANCEL)
+		return cancel(c, slot & ~(KSD_BELL_CANCEL | KSD_BELL_RESTART),
+			      (slot & KSD_BELL_RESTART) != 0);
 	if (slot >= KSD_SLOTS || c->busy[slot])
 		return -1;
 	c->busy[slot] = true;
 	/* The request leaves shared memory before it is looked at. */
 	memcpy(&req, &c->shm->slot[slot].req, sizeof(req));
+	/* Before anything can reply: a client waiting on the notifier
+	 * must hear of an error reply too. */
+	c->notify_want[slot] = (req.flags & KSD_F_NOTIFY) != 0;
 	memset(&rep, 0, sizeof(rep));
 	rep.seq = req.seq;
 	p = obj_alloc(sizeof(*p));
@@ -1126,6 +1637,21 @@ ksd__bell(struct ksd_client *c, uint32_t slot)
 	p->slot = slot;
 	p->deadline = -1;
 	p->timeout_at = -1;
+	p->cwd = -1;
+	/* Files closed here may be the process's (a node release). */
+	err = bell_fds_take(p);
+	if (err < 0) {
+		struct ksp_thread *t = ksp__thread();
+		struct ksp_proc *saved = t->proc;
+
+		t->proc = &c->proc;
+		bell_fds_drop(p);
+		t->proc = saved;
+		obj_free(p);
+		rep.ret = err;
+		reply(c, slot, &rep);
+		return 0;
+	}
 	p->pe.wake = park_wake;
 	p->pe.arg = p;
 	attempt(p, true);
@@ -1180,7 +1706,7 @@ ksd__next_deadline(void)
 {
 	int64_t next = -1;
 
-	for (struct ksd_park *p = parked; p != NULL; p = p->next) {
+	for (struct ksd_park *p = timed_head; p != NULL; p = p->timed_next) {
 		if (p->deadline >= 0 && (next < 0 || p->deadline < next))
 			next = p->deadline;
 		if (p->timeout_at >= 0 && (next < 0 || p->timeout_at < next))
@@ -1198,7 +1724,7 @@ ksd__expire(int64_t now)
 {
 	struct ksd_handover **hp = &handovers, *h;
 
-	for (struct ksd_park *p = parked; p != NULL; p = p->next) {
+	for (struct ksd_park *p = timed_head; p != NULL; p = p->timed_next) {
 		if ((p->deadline < 0 || p->deadline > now) &&
 		    !timed_out(p, now))
 			continue;
@@ -1236,6 +1762,8 @@ ksd__client_new(int32_t pid, uint32_t uid, uint32_t gid, unsigned mask)
 	c->proc.gid = c->proc.egid = c->proc.sgid = gid;
 	c->proc.umask = mask & 0777;
 	c->sock = -1;
+	for (int i = 0; i < KSD_SLOTS; i++)
+		c->notify[i] = -1;
 	c->next = clients;
 	if (clients != NULL)
 		clients->prev = c;
@@ -1257,9 +1785,12 @@ ksd__client_free(struct ksd_client *c)
 	struct ksp_thread *t = ksp__thread();
 	struct ksp_proc *saved = t->proc;
 
-	for (uint32_t i = 0; i < KSD_SLOTS; i++)
+	for (uint32_t i = 0; i < KSD_SLOTS; i++) {
 		if (c->park[i] != NULL)
 			park_free(c->park[i]);
+		if (c->notify[i] >= 0)
+			close(c->notify[i]);
+	}
 	/* Closing may call the port as this process (a node release). */
 	t->proc = &c->proc;
 	ksp__fdtable_close_all(&c->proc.fdt);

@@ -14,6 +14,7 @@
  * descriptors, hand-overs), read with the STATUS request: a case passes
  * only when it leaves nothing behind in the server.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -31,6 +32,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -52,6 +54,7 @@
 #define ksd_execve	execve
 #define ksd_fcntl	fcntl
 #define ksd_fork	fork
+#define ksd_getsockname	getsockname
 #define ksd_getsockopt	getsockopt
 #define ksd_listen	listen
 #define ksd_poll	poll
@@ -59,11 +62,32 @@
 #define ksd_recvfrom	recvfrom
 #define ksd_recvmsg	recvmsg
 #define ksd_send	send
+#define ksd_sendto	sendto
 #define ksd_sendmsg	sendmsg
 #define ksd_setsockopt	setsockopt
 #define ksd_socket	socket
 #define ksd_socketpair	socketpair
+#define ksd_sigaction	sigaction
 #define ON_LINUX	1
+/* Linux's ppoll over the two arrays laid end to end. */
+static int
+ksd_poll_mixed(struct pollfd *f, nfds_t n, struct pollfd *k, nfds_t nk,
+	       const struct timespec *t, const sigset_t *m)
+{
+	struct pollfd all[16];
+	int r;
+
+	if (n + nk > 16) {
+		errno = EINVAL;
+		return -1;
+	}
+	memcpy(all, f, n * sizeof(*f));
+	memcpy(all + n, k, nk * sizeof(*k));
+	r = ppoll(all, n + nk, t, m);
+	memcpy(f, all, n * sizeof(*f));
+	memcpy(k, all + n, nk * sizeof(*k));
+	return r;
+}
 static int ksd_attach(const char *a) { (void)a; return 0; }
 static int ksd_detach(void) { return 0; }
 static int ksd_status(struct ksd_status *st) { (void)st; errno = ENOSYS; return -1; }
@@ -616,6 +640,11 @@ role_hostile(void)
 		{ { .label = KSD_CLOSE, .datalen = 1 }, -EINVAL },
 		{ { .label = KSD_POLL, .a = { KSD_POLL_MAX + 1 } }, -EINVAL },
 		{ { .label = KSD_POLL, .a = { -1 } }, -EINVAL },
+		/* Descriptors a request says its doorbell brings, and it
+		 * brought none; a flag the label does not take. */
+		{ { .label = KSD_SENDMSG, .flags = KSD_F_KFDS }, -EINVAL },
+		{ { .label = KSD_BIND, .flags = KSD_F_CWD }, -EINVAL },
+		{ { .label = KSD_SOCKET, .flags = KSD_F_CWD }, -EINVAL },
 		{ { .label = KSD_CLOSE, .fd = -1 }, -EBADF },
 		{ { .label = KSD_LISTEN, .fd = 1 << 30 }, -EBADF },
 		/* Descriptor 0 is the library client's, in another table. */
@@ -667,6 +696,14 @@ role_hostile(void)
 				(long long)r, (long long)cases[i].ret);
 		CHECK(r == cases[i].ret);
 	}
+	/* A CANCEL for a slot with nothing parked changes nothing. */
+	{
+		struct ksd_bell c0 = { KSD_BELL_CANCEL };
+		struct ksd_req st = { .label = KSD_STATUS };
+
+		CHECK(send(fd, &c0, sizeof(c0), 0) == sizeof(c0));
+		CHECK(raw_call(fd, shm, &st) == 0);
+	}
 	/* A doorbell for a slot that does not exist ends the connection;
 	 * the other client of this process goes on. */
 	CHECK(send(fd, &bad, sizeof(bad), 0) == sizeof(bad));
@@ -696,7 +733,25 @@ role_hostile(void)
 				      .datalen = 16 };
 		struct ksd_bell b0 = { 0 };
 
+		struct ksd_bell restart = { KSD_BELL_CANCEL | KSD_BELL_RESTART };
+		struct ksd_bell cancel = { KSD_BELL_CANCEL };
+
 		CHECK(raw_call(fd, shm, &pair) == 0);
+		/* A parked receive: a CANCEL with SA_RESTART leaves it
+		 * parked, a plain one ends it with EINTR. */
+		memcpy(&shm->slot[0].req, &rd, sizeof(rd));
+		atomic_store(&shm->slot[0].state, KSD_POSTED);
+		CHECK(send(fd, &b0, sizeof(b0), 0) == sizeof(b0));
+		CHECK(send(fd, &restart, sizeof(restart), 0) == sizeof(restart));
+		sleep_ms(50);
+		CHECK(atomic_load(&shm->slot[0].state) != KSD_DONE);
+		CHECK(send(fd, &cancel, sizeof(cancel), 0) == sizeof(cancel));
+		for (int i = 0; i < 2000 &&
+		     atomic_load(&shm->slot[0].state) != KSD_DONE; i++)
+			sleep_ms(1);
+		CHECK(atomic_load(&shm->slot[0].state) == KSD_DONE &&
+		      shm->slot[0].rep.ret == -EINTR);
+		atomic_store(&shm->slot[0].state, KSD_IDLE);
 		memcpy(&shm->slot[0].req, &rd, sizeof(rd));
 		CHECK(send(fd, &b0, sizeof(b0), 0) == sizeof(b0));
 		sleep_ms(50);
@@ -1036,6 +1091,672 @@ role_waitall(void)
 	return 0;
 }
 
+/* -- signals and mixed waits -- */
+
+static atomic_int sigusr1s;
+
+static void
+on_sigusr1(int sig)
+{
+	(void)sig;
+	atomic_fetch_add(&sigusr1s, 1);
+}
+
+/* SIGUSR1's handler, with @flags (SA_RESTART or 0). */
+static int
+on_signal(int flags)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigusr1;
+	sa.sa_flags = flags;
+	sigemptyset(&sa.sa_mask);
+	return ksd_sigaction(SIGUSR1, &sa, NULL);
+}
+
+/*
+ * A thread that interrupts another one: it waits until its target
+ * sleeps in the kernel (its state in /proc is S), then sends it SIGUSR1,
+ * every 20 ms, until told to stop or, when @nsig is set, @nsig times,
+ * and then runs @act(@fd) (a write that ends the target's wait). The
+ * call under test starts sleeping at some point, and the signals go on
+ * until it returns, so no timing decides the outcome.
+ */
+struct interrupter {
+	pthread_t	 target, th;
+	pid_t		 tid;
+	int		 nsig, fd;
+	int		 (*act)(int fd);
+	atomic_int	 stop, sent;
+};
+
+static bool
+sleeping(pid_t tid)
+{
+	char path[64], buf[256], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return p != NULL && p[1] == ' ' && p[2] == 'S';
+}
+
+static void *
+interrupt_loop(void *arg)
+{
+	struct interrupter *ir = arg;
+
+	/* @nsig < 0: no signal, only @act once the target sleeps. */
+	for (int k = 0; k < 1000 && ir->nsig >= 0 &&
+	     !atomic_load(&ir->stop); k++) {
+		for (int w = 0; w < 5000 && !atomic_load(&ir->stop) &&
+		     !sleeping(ir->tid); w++)
+			sleep_ms(1);
+		if (atomic_load(&ir->stop))
+			break;
+		pthread_kill(ir->target, SIGUSR1);
+		if (atomic_fetch_add(&ir->sent, 1) + 1 == ir->nsig)
+			break;
+		sleep_ms(20);
+	}
+	if (ir->act != NULL) {
+		for (int w = 0; w < 5000 && !sleeping(ir->tid); w++)
+			sleep_ms(1);
+		ir->act(ir->fd);
+	}
+	return NULL;
+}
+
+static int
+interrupt_start(struct interrupter *ir, int nsig, int (*act)(int), int fd)
+{
+	memset(ir, 0, sizeof(*ir));
+	ir->target = pthread_self();
+	ir->tid = (pid_t)syscall(SYS_gettid);
+	ir->nsig = nsig;
+	ir->act = act;
+	ir->fd = fd;
+	return pthread_create(&ir->th, NULL, interrupt_loop, ir);
+}
+
+static int
+interrupt_stop(struct interrupter *ir)
+{
+	atomic_store(&ir->stop, 1);
+	return pthread_join(ir->th, NULL);
+}
+
+static int
+send_r(int fd)
+{
+	return (int)ksd_send(fd, "r", 1, 0);
+}
+
+static int
+write_k(int fd)
+{
+	return (int)write(fd, "k", 1);
+}
+
+static int
+accept_close(int fd)
+{
+	int a = ksd_accept4(fd, NULL, NULL, 0);
+
+	return a < 0 ? -1 : ksd_close(a);
+}
+
+/*
+ * A blocked call and a signal, as on Linux: without SA_RESTART, EINTR
+ * (recv, accept, poll) or the bytes already moved (a MSG_WAITALL recv,
+ * a stream send); with SA_RESTART the call goes on and ends with its
+ * data, except poll and a socket with SO_RCVTIMEO, which Linux never
+ * restarts.
+ */
+static int
+role_eintr(void)
+{
+	static char big[1 << 20];
+	struct timeval tv = { 30, 0 };
+	struct sockaddr_un sun;
+	socklen_t len = make_addr("@ksockd-t-eintr", &sun);
+	struct interrupter ir;
+	struct pollfd p;
+	char b[100];
+	ssize_t n;
+	int sv[2], l, k, full[8];
+
+	alarm(60);
+	CHECK(ksd_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+
+	CHECK(on_signal(0) == 0);
+	CHECK(interrupt_start(&ir, 0, NULL, -1) == 0);
+	errno = 0;
+	n = ksd_recv(sv[0], b, sizeof(b), 0);
+	CHECK(interrupt_stop(&ir) == 0);
+	CHECK(n == -1 && errno == EINTR);
+
+	/* The same with the C library's sigaction, which the library's
+	 * trampoline does not see. */
+	{
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_sigusr1;
+		sigemptyset(&sa.sa_mask);
+		CHECK(sigaction(SIGUSR1, &sa, NULL) == 0);
+	}
+	CHECK(interrupt_start(&ir, 0, NULL, -1) == 0);
+	errno = 0;
+	n = ksd_recv(sv[0], b, sizeof(b), 0);
+	CHECK(interrupt_stop(&ir) == 0);
+	CHECK(n == -1 && errno == EINTR);
+
+	CHECK(on_signal(SA_RESTART) == 0);
+	CHECK(interrupt_start(&ir, 3, send_r, sv[1]) == 0);
+	n = ksd_recv(sv[0], b, sizeof(b), 0);
+	CHECK(interrupt_stop(&ir) == 0);
+	CHECK(n == 1 && b[0] == 'r' && atomic_load(&ir.sent) == 3);
+
+	CHECK(ksd_setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv,
+			     sizeof(tv)) == 0);
+	CHECK(interrupt_start(&ir, 0, NULL, -1) == 0);
+	errno = 0;
+	n = ksd_recv(sv[0], b, sizeof(b), 0);
+	CHECK(interrupt_stop(&ir) == 0);
+	CHECK(n == -1 && errno == EINTR);
+	tv.tv_sec = 0;
+	CHECK(ksd_setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv,
+			     sizeof(tv)) == 0);
+
+	p = (struct pollfd){ sv[0], POLLIN, 0 };
+	CHECK(interrupt_start(&ir, 0, NULL, -1) == 0);
+	errno = 0;
+	n = ksd_poll(&p, 1, -1);
+	CHECK(interrupt_stop(&ir) == 0);
+	CHECK(n == -1 && errno == EINTR);
+
+	CHECK(on_signal(0) == 0);
+	l = ksd_socket(AF_UNIX, SOCK_STREAM, 0);
+	CHECK(l >= 0);
+	CHECK(ksd_bind(l, (struct sockaddr *)&sun, len) == 0);
+	CHECK(ksd_listen(l, 1) == 0);
+	CHECK(interrupt_start(&ir, 0, NULL, -1) == 0);
+	errno = 0;
+	n = ksd_accept4(l, NULL, NULL, 0);
+	CHECK(interrupt_stop(&ir) == 0);
+	CHECK(n == -1 && errno == EINTR);
+
+	/* A connect waiting for room in the backlog. */
+	for (k = 0; k < 8; k++) {
+		full[k] = ksd_socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		CHECK(full[k] >= 0);
+		if (ksd_connect(full[k], (struct sockaddr *)&sun, len) < 0)
+			break;
+	}
+	CHECK(k < 8 && errno == EAGAIN);
+	CHECK(ksd_close(full[k]) == 0);
+	full[k] = ksd_socket(AF_UNIX, SOCK_STREAM, 0);
+	CHECK(full[k] >= 0);
+	CHECK(interrupt_start(&ir, 0, NULL, -1) == 0);
+	errno = 0;
+	n = ksd_connect(full[k], (struct sockaddr *)&sun, len);
+	CHECK(interrupt_stop(&ir) == 0);
+	CHECK(n == -1 && errno == EINTR);
+	for (int j = 0; j <= k; j++)
+		CHECK(ksd_close(full[j]) == 0);
+	CHECK(ksd_close(l) == 0);
+
+	CHECK(ksd_send(sv[1], "0123456789", 10, 0) == 10);
+	CHECK(interrupt_start(&ir, 0, NULL, -1) == 0);
+	n = ksd_recv(sv[0], b, sizeof(b), MSG_WAITALL);
+	CHECK(interrupt_stop(&ir) == 0);
+	CHECK(n == 10 && memcmp(b, "0123456789", 10) == 0);
+
+	CHECK(interrupt_start(&ir, 0, NULL, -1) == 0);
+	n = ksd_send(sv[0], big, sizeof(big), 0);
+	CHECK(interrupt_stop(&ir) == 0);
+	CHECK(n > 0 && n < (ssize_t)sizeof(big));
+
+	/* With SA_RESTART too: bytes moved are the result, not a restart. */
+	CHECK(on_signal(SA_RESTART) == 0);
+	CHECK(ksd_close(sv[0]) == 0 && ksd_close(sv[1]) == 0);
+	CHECK(ksd_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	CHECK(interrupt_start(&ir, 0, NULL, -1) == 0);
+	n = ksd_send(sv[0], big, sizeof(big), 0);
+	CHECK(interrupt_stop(&ir) == 0);
+	CHECK(n > 0 && n < (ssize_t)sizeof(big));
+
+	CHECK(ksd_close(sv[0]) == 0 && ksd_close(sv[1]) == 0);
+	return 0;
+}
+
+/* Sets the two entries of a mixed poll, revents poisoned. */
+static void
+mixed_set(struct pollfd *s, int sfd, struct pollfd *k, int kfd)
+{
+	*s = (struct pollfd){ sfd, POLLIN, -1 };
+	*k = (struct pollfd){ kfd, POLLIN, -1 };
+}
+
+/*
+ * A mixed poll that another thread ends with @act(@fd) once this one
+ * sleeps in it, after one signal (SA_RESTART: a poll still fails with
+ * EINTR, and is then asked again, since the signal may come before the
+ * wait or end it). Returns the poll's result.
+ */
+static int
+mixed_wake(struct pollfd *s, int sfd, struct pollfd *k, int kfd,
+	   int (*act)(int), int fd)
+{
+	struct interrupter ir;
+	int n;
+
+	if (interrupt_start(&ir, 1, act, fd) != 0)
+		return -2;
+	mixed_set(s, sfd, k, kfd);
+	n = ksd_poll_mixed(s, 1, k, 1, NULL, NULL);
+	if (n < 0 && errno == EINTR) {
+		mixed_set(s, sfd, k, kfd);
+		n = ksd_poll_mixed(s, 1, k, 1, NULL, NULL);
+	}
+	if (interrupt_stop(&ir) != 0)
+		return -2;
+	return n;
+}
+
+/*
+ * One wait on a ksockd socket and a kernel pipe: nothing ready (the
+ * timeout), the pipe, both, the socket; each of them becoming ready
+ * while the caller waits; and a signal let in by the sigmask (EINTR,
+ * whatever SA_RESTART says, as poll's).
+ */
+static int
+role_mixed(void)
+{
+	const struct timespec tmo = { 0, 50 * 1000000L }, zero = { 0, 0 };
+	struct interrupter ir;
+	struct pollfd s, k;
+	sigset_t usr1, none;
+	char b[4];
+	int sv[2], pp[2], n;
+
+	alarm(60);
+	CHECK(ksd_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	CHECK(pipe2(pp, O_CLOEXEC) == 0);
+
+	mixed_set(&s, sv[0], &k, pp[0]);
+	CHECK(ksd_poll_mixed(&s, 1, &k, 1, &tmo, NULL) == 0);
+	CHECK(s.revents == 0 && k.revents == 0);
+
+	CHECK(write(pp[1], "k", 1) == 1);
+	mixed_set(&s, sv[0], &k, pp[0]);
+	CHECK(ksd_poll_mixed(&s, 1, &k, 1, NULL, NULL) == 1);
+	CHECK(s.revents == 0 && k.revents == POLLIN);
+
+	CHECK(ksd_send(sv[1], "s", 1, 0) == 1);
+	mixed_set(&s, sv[0], &k, pp[0]);
+	CHECK(ksd_poll_mixed(&s, 1, &k, 1, NULL, NULL) == 2);
+	CHECK(s.revents == POLLIN && k.revents == POLLIN);
+
+	CHECK(read(pp[0], b, sizeof(b)) == 1);
+	mixed_set(&s, sv[0], &k, pp[0]);
+	CHECK(ksd_poll_mixed(&s, 1, &k, 1, &tmo, NULL) == 1);
+	CHECK(s.revents == POLLIN && k.revents == 0);
+	/* A zero timeout is one look, on both sides. */
+	mixed_set(&s, sv[0], &k, pp[0]);
+	CHECK(ksd_poll_mixed(&s, 1, &k, 1, &zero, NULL) == 1);
+	CHECK(s.revents == POLLIN && k.revents == 0);
+	CHECK(ksd_recv(sv[0], b, sizeof(b), 0) == 1);
+	mixed_set(&s, sv[0], &k, pp[0]);
+	CHECK(ksd_poll_mixed(&s, 1, &k, 1, &zero, NULL) == 0);
+	CHECK(s.revents == 0 && k.revents == 0);
+
+	CHECK(on_signal(SA_RESTART) == 0);
+	CHECK(mixed_wake(&s, sv[0], &k, pp[0], write_k, pp[1]) == 1);
+	CHECK(s.revents == 0 && k.revents == POLLIN);
+	CHECK(read(pp[0], b, sizeof(b)) == 1);
+
+	CHECK(mixed_wake(&s, sv[0], &k, pp[0], send_r, sv[1]) == 1);
+	CHECK(s.revents == POLLIN && k.revents == 0);
+	CHECK(ksd_recv(sv[0], b, sizeof(b), 0) == 1);
+
+	/* SIGUSR1 blocked outside the wait and let in by the sigmask:
+	 * it can only arrive inside the wait. */
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigemptyset(&none);
+	CHECK(pthread_sigmask(SIG_BLOCK, &usr1, NULL) == 0);
+	atomic_store(&sigusr1s, 0);
+	CHECK(interrupt_start(&ir, 1, NULL, -1) == 0);
+	mixed_set(&s, sv[0], &k, pp[0]);
+	errno = 0;
+	n = ksd_poll_mixed(&s, 1, &k, 1, NULL, &none);
+	CHECK(interrupt_stop(&ir) == 0);
+	CHECK(n == -1 && errno == EINTR && atomic_load(&sigusr1s) == 1);
+	CHECK(pthread_sigmask(SIG_UNBLOCK, &usr1, NULL) == 0);
+
+	CHECK(close(pp[0]) == 0 && close(pp[1]) == 0);
+	CHECK(ksd_close(sv[0]) == 0 && ksd_close(sv[1]) == 0);
+	return 0;
+}
+
+/* -- kernel descriptors in SCM_RIGHTS, relative path names -- */
+
+/* Sends @n descriptors @fds with one byte over @sock. */
+static int
+send_fds(int sock, const int *fds, int n)
+{
+	union {
+		struct cmsghdr	c;
+		char		buf[CMSG_SPACE(4 * sizeof(int))];
+	} u;
+	char one = 'f';
+	struct iovec iov = { &one, 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = u.buf,
+			    .msg_controllen = CMSG_SPACE((size_t)n * sizeof(int)) };
+
+	memset(&u, 0, sizeof(u));
+	CMSG_FIRSTHDR(&m)->cmsg_level = SOL_SOCKET;
+	CMSG_FIRSTHDR(&m)->cmsg_type = SCM_RIGHTS;
+	CMSG_FIRSTHDR(&m)->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
+	memcpy(CMSG_DATA(CMSG_FIRSTHDR(&m)), fds, (size_t)n * sizeof(int));
+	return ksd_sendmsg(sock, &m, 0) == 1 ? 0 : -1;
+}
+
+/* Receives one byte and up to @room descriptors into @fds; returns how
+ * many came (-1 on error), *@flags the message's flags. */
+static int
+recv_fds(int sock, int *fds, int room, int *flags)
+{
+	union {
+		struct cmsghdr	c;
+		char		buf[CMSG_SPACE(4 * sizeof(int))];
+	} u;
+	char one;
+	struct iovec iov = { &one, 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = u.buf,
+			    .msg_controllen = CMSG_LEN((size_t)room * sizeof(int)) };
+	struct cmsghdr *cm;
+	int n;
+
+	memset(&u, 0, sizeof(u));
+	if (ksd_recvmsg(sock, &m, MSG_CMSG_CLOEXEC) != 1 || one != 'f')
+		return -1;
+	*flags = m.msg_flags;
+	cm = CMSG_FIRSTHDR(&m);
+	if (cm == NULL)
+		return 0;
+	if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+		return -1;
+	n = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+	memcpy(fds, CMSG_DATA(cm), (size_t)n * sizeof(int));
+	return n;
+}
+
+static bool
+is_fifo(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
+}
+
+/*
+ * A pipe's read end, a socket and an open file, passed in one message to
+ * a forked process: the pipe arrives as a kernel descriptor of the
+ * receiver (a FIFO to fstat, close-on-exec as MSG_CMSG_CLOEXEC asked)
+ * that reads what the sender writes after its own copy is closed; the
+ * socket works; the file reads what was written to it.
+ */
+static int
+take_pipe(int sv[2], int two[2])
+{
+	int fds[4], flags = -1;
+	char b[8];
+
+	alarm(30);
+	CHECK(ksd_close(sv[0]) == 0 && ksd_close(two[0]) == 0);
+	CHECK(recv_fds(sv[1], fds, 4, &flags) == 3 && !(flags & MSG_CTRUNC));
+	CHECK(is_fifo(fds[0]) && fcntl(fds[0], F_GETFD) == FD_CLOEXEC);
+	CHECK(read(fds[0], b, sizeof(b)) == 5 && memcmp(b, "hello", 5) == 0);
+	CHECK(ksd_send(fds[1], "sock", 4, 0) == 4);
+	CHECK(pread(fds[2], b, sizeof(b), 0) == 4 && memcmp(b, "file", 4) == 0);
+	CHECK(close(fds[0]) == 0 && ksd_close(fds[1]) == 0);
+	CHECK(close(fds[2]) == 0);
+	CHECK(ksd_close(two[1]) == 0 && ksd_close(sv[1]) == 0);
+	return 0;
+}
+
+static int
+role_kernel_pass(void)
+{
+	int sv[2], pp[2], two[2], fds[4], st, file;
+	char b[8], path[128];
+	pid_t pid;
+
+	alarm(30);
+	CHECK(ksd_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	CHECK(ksd_socketpair(AF_UNIX, SOCK_DGRAM, 0, two) == 0);
+	pid = ksd_fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		alarm(30);
+		_exit(take_pipe(sv, two));
+	}
+	CHECK(ksd_close(sv[1]) == 0);
+	CHECK(pipe2(pp, O_CLOEXEC) == 0);
+	snprintf(path, sizeof(path), "%s/passed-file", dir);
+	file = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	CHECK(file >= 0 && unlink(path) == 0 && write(file, "file", 4) == 4);
+	fds[0] = pp[0];
+	fds[1] = two[1];
+	fds[2] = file;
+	CHECK(send_fds(sv[0], fds, 3) == 0);
+	CHECK(close(pp[0]) == 0 && ksd_close(two[1]) == 0);
+	CHECK(close(file) == 0);
+	CHECK(write(pp[1], "hello", 5) == 5);
+	CHECK(ksd_recv(two[0], b, sizeof(b), 0) == 4 && memcmp(b, "sock", 4) == 0);
+	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
+	      WEXITSTATUS(st) == 0);
+	CHECK(close(pp[1]) == 0);
+	CHECK(ksd_close(sv[0]) == 0 && ksd_close(two[0]) == 0);
+	return 0;
+}
+
+/*
+ * Pipe read ends that no process receives are closed, as Linux closes
+ * them: one in flight when its socket is closed, one cut off by a
+ * receive with room for a single descriptor (MSG_CTRUNC). A write to a
+ * pipe whose every read end is closed fails with EPIPE, so the writes
+ * show that nothing kept them open.
+ */
+static int
+role_kernel_drop(void)
+{
+	int sv[2], pp[2], fds[4], flags;
+
+	alarm(30);
+	signal(SIGPIPE, SIG_IGN);
+	CHECK(ksd_socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) == 0);
+	CHECK(pipe2(pp, O_CLOEXEC) == 0);
+	CHECK(send_fds(sv[0], &pp[0], 1) == 0);
+	CHECK(close(pp[0]) == 0);
+	CHECK(write(pp[1], "x", 1) == 1);
+	CHECK(ksd_close(sv[0]) == 0 && ksd_close(sv[1]) == 0);
+	errno = 0;
+	CHECK(write(pp[1], "x", 1) == -1 && errno == EPIPE);
+	CHECK(close(pp[1]) == 0);
+
+	CHECK(ksd_socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) == 0);
+	CHECK(pipe2(pp, O_CLOEXEC) == 0);
+	fds[0] = pp[0];
+	fds[1] = pp[0];
+	CHECK(send_fds(sv[0], fds, 2) == 0);
+	CHECK(close(pp[0]) == 0);
+	CHECK(recv_fds(sv[1], fds, 1, &flags) == 1 && (flags & MSG_CTRUNC));
+	CHECK(is_fifo(fds[0]));
+	CHECK(write(pp[1], "x", 1) == 1);
+	CHECK(close(fds[0]) == 0);
+	errno = 0;
+	CHECK(write(pp[1], "x", 1) == -1 && errno == EPIPE);
+	CHECK(close(pp[1]) == 0);
+	CHECK(ksd_close(sv[0]) == 0 && ksd_close(sv[1]) == 0);
+	return 0;
+}
+
+/*
+ * Relative path names are the caller's: bound in its working directory
+ * (the node is there, not in the server's), getsockname gives the name
+ * as it was given, and connect and sendto find it from another
+ * directory by another relative name.
+ */
+static int
+role_relative_path(void)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX }, got;
+	socklen_t len = sizeof(got);
+	char sub[128], node[160], b[4];
+	struct stat st;
+	struct interrupter ir;
+	int s, c, d, a, u, n, full[8];
+
+	alarm(30);
+	snprintf(sub, sizeof(sub), "%s/sub", dir);
+	snprintf(node, sizeof(node), "%s/sub/rel.sock", dir);
+	CHECK(mkdir(sub, 0700) == 0);
+	CHECK(chdir(sub) == 0);
+	strcpy(sun.sun_path, "rel.sock");
+	s = ksd_socket(AF_UNIX, SOCK_STREAM, 0);
+	CHECK(s >= 0);
+	CHECK(ksd_bind(s, (struct sockaddr *)&sun, sizeof(sun)) == 0);
+	CHECK(stat(node, &st) == 0 && S_ISSOCK(st.st_mode));
+	CHECK(ksd_getsockname(s, (struct sockaddr *)&got, &len) == 0);
+	CHECK(len == offsetof(struct sockaddr_un, sun_path) + 9 &&
+	      strcmp(got.sun_path, "rel.sock") == 0);
+	CHECK(ksd_listen(s, 1) == 0);
+	d = ksd_socket(AF_UNIX, SOCK_DGRAM, 0);
+	CHECK(d >= 0);
+	strcpy(sun.sun_path, "rel.dgram");
+	CHECK(ksd_bind(d, (struct sockaddr *)&sun, sizeof(sun)) == 0);
+
+	CHECK(chdir(dir) == 0);
+	strcpy(sun.sun_path, "sub/rel.sock");
+	c = ksd_socket(AF_UNIX, SOCK_STREAM, 0);
+	CHECK(c >= 0);
+	CHECK(ksd_connect(c, (struct sockaddr *)&sun, sizeof(sun)) == 0);
+	a = ksd_accept4(s, NULL, NULL, 0);
+	CHECK(a >= 0);
+	CHECK(ksd_send(c, "abc", 3, 0) == 3);
+	CHECK(ksd_recv(a, b, sizeof(b), 0) == 3 && memcmp(b, "abc", 3) == 0);
+	strcpy(sun.sun_path, "sub/rel.dgram");
+	u = ksd_socket(AF_UNIX, SOCK_DGRAM, 0);
+	CHECK(u >= 0);
+	CHECK(ksd_sendto(u, "d", 1, 0, (struct sockaddr *)&sun,
+			 sizeof(sun)) == 1);
+	CHECK(ksd_recv(d, b, sizeof(b), 0) == 1 && b[0] == 'd');
+	CHECK(ksd_close(a) == 0 && ksd_close(c) == 0);
+
+	/* A connect that waits for room in the backlog looks the name up
+	 * again each time it tries: in the caller's directory still. */
+	strcpy(sun.sun_path, "sub/rel.sock");
+	for (n = 0; n < 8; n++) {
+		full[n] = ksd_socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		CHECK(full[n] >= 0);
+		if (ksd_connect(full[n], (struct sockaddr *)&sun,
+				sizeof(sun)) < 0)
+			break;
+	}
+	CHECK(n < 8 && errno == EAGAIN);
+	c = ksd_socket(AF_UNIX, SOCK_STREAM, 0);
+	CHECK(c >= 0);
+	CHECK(interrupt_start(&ir, -1, accept_close, s) == 0);
+	errno = 0;
+	a = ksd_connect(c, (struct sockaddr *)&sun, sizeof(sun));
+	CHECK(interrupt_stop(&ir) == 0);
+	CHECK(a == 0);
+	CHECK(ksd_close(c) == 0);
+	for (int j = 0; j <= n; j++)
+		CHECK(ksd_close(full[j]) == 0);
+	CHECK(ksd_close(s) == 0);
+	CHECK(ksd_close(d) == 0 && ksd_close(u) == 0);
+	CHECK(unlink(node) == 0);
+	CHECK(unlink("sub/rel.dgram") == 0);
+	CHECK(rmdir(sub) == 0);
+	return 0;
+}
+
+static atomic_int sigurgs;
+
+static void
+on_sigurg(int sig)
+{
+	(void)sig;
+	atomic_fetch_add(&sigurgs, 1);
+}
+
+/* Waits (up to 10 s) until @n SIGURGs came. */
+static bool
+sigurgs_reach(int n)
+{
+	for (int i = 0; i < 1000 && atomic_load(&sigurgs) < n; i++)
+		sleep_ms(10);
+	return atomic_load(&sigurgs) == n;
+}
+
+/*
+ * F_SETOWN and SIGURG: the owner of the socket that out-of-band data
+ * reaches gets SIGURG (the sender's socket, without an owner, raises
+ * none); F_GETOWN reads the owner back; a process that does not exist
+ * cannot be the owner (ESRCH).
+ */
+static int
+role_sigurg(void)
+{
+	struct sigaction sa;
+	int sv[2], st;
+	char b;
+	pid_t gone;
+
+	alarm(30);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigurg;
+	sigemptyset(&sa.sa_mask);
+	CHECK(ksd_sigaction(SIGURG, &sa, NULL) == 0);
+	CHECK(ksd_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	CHECK(ksd_fcntl(sv[0], F_GETOWN, 0) == 0);
+	CHECK(ksd_fcntl(sv[0], F_SETOWN, getpid()) == 0);
+	CHECK(ksd_fcntl(sv[0], F_GETOWN, 0) == getpid());
+	CHECK(ksd_send(sv[1], "u", 1, MSG_OOB) == 1);
+	CHECK(sigurgs_reach(1));
+	CHECK(ksd_recv(sv[0], &b, 1, MSG_OOB) == 1 && b == 'u');
+	CHECK(ksd_send(sv[0], "v", 1, MSG_OOB) == 1);
+	CHECK(ksd_send(sv[1], "w", 1, MSG_OOB) == 1);
+	CHECK(sigurgs_reach(2));
+	gone = fork();
+	CHECK(gone >= 0);
+	if (gone == 0)
+		_exit(0);
+	CHECK(waitpid(gone, &st, 0) == gone);
+	errno = 0;
+	CHECK(ksd_fcntl(sv[1], F_SETOWN, gone) == -1 && errno == ESRCH);
+	CHECK(ksd_fcntl(sv[1], F_GETOWN, 0) == 0);
+	CHECK(ksd_close(sv[0]) == 0 && ksd_close(sv[1]) == 0);
+	return 0;
+}
+
 static int
 run_role(int argc, char **argv)
 {
@@ -1083,6 +1804,18 @@ run_role(int argc, char **argv)
 		return role_two_readers();
 	if (strcmp(role, "hostile") == 0)
 		return role_hostile();
+	if (strcmp(role, "eintr") == 0)
+		return role_eintr();
+	if (strcmp(role, "mixed") == 0)
+		return role_mixed();
+	if (strcmp(role, "kernel-pass") == 0)
+		return role_kernel_pass();
+	if (strcmp(role, "kernel-drop") == 0)
+		return role_kernel_drop();
+	if (strcmp(role, "relative-path") == 0)
+		return role_relative_path();
+	if (strcmp(role, "sigurg") == 0)
+		return role_sigurg();
 	fprintf(stderr, "unknown role %s\n", role);
 	return 2;
 }
@@ -1121,6 +1854,28 @@ reap(pid_t pid)
 }
 
 static struct ksd_status baseline;
+static pid_t server_pid = -1;
+static long baseline_fds;
+
+/* The server's own kernel descriptors (kernel descriptors in flight,
+ * notifiers, directories are held there): -1 when unknown. */
+static long
+server_fds(void)
+{
+	char path[64];
+	struct dirent *e;
+	long n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)server_pid);
+	d = opendir(path);
+	if (d == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
 
 static bool
 status_same(const struct ksd_status *a, const struct ksd_status *b)
@@ -1148,15 +1903,20 @@ back_to_baseline(void)
 {
 	struct ksd_status st;
 
+	long fds = -1;
+
 	for (int i = 0; i < 500; i++) {
 		if (ksd_status(&st) < 0)
 			return -1;
-		if (status_same(&st, &baseline))
+		fds = server_fds();
+		if (status_same(&st, &baseline) && fds == baseline_fds)
 			return 0;
 		sleep_ms(10);
 	}
 	status_print("baseline", &baseline);
 	status_print("now", &st);
+	fprintf(stderr, "server descriptors: baseline %ld, now %ld\n",
+		baseline_fds, fds);
 	return -1;
 }
 
@@ -1261,6 +2021,12 @@ static int t_exit_with_parked_poll(void) { return t_role("poll-exit"); }
 static int t_scm_credentials_real_pid(void) { return t_role("creds"); }
 static int t_sigpipe_to_sender(void) { return t_role("sigpipe"); }
 static int t_connect_waits_for_backlog(void) { return t_role("connect-wait"); }
+static int t_signal_interrupts_calls(void) { return t_role("eintr"); }
+static int t_poll_mixed(void) { return t_role("mixed"); }
+static int t_scm_rights_kernel_pipe(void) { return t_role("kernel-pass"); }
+static int t_scm_rights_kernel_dropped(void) { return t_role("kernel-drop"); }
+static int t_relative_path_names(void) { return t_role("relative-path"); }
+static int t_sigurg_to_owner(void) { return t_role("sigurg"); }
 static const char *server_bin = "ksockd";
 
 /* A second server of its own, killed while a client's call waits in it. */
@@ -1355,7 +2121,10 @@ static int t_hostile_client(void) { return t_role("hostile"); }
 	X(t_waitall_past_one_window) \
 	X(t_exit_with_parked_poll) \
 	X(t_two_readers_one_socket) X(t_hostile_client) \
-	X(t_server_death_ends_calls) X(t_clients_per_user_limit)
+	X(t_server_death_ends_calls) X(t_clients_per_user_limit) \
+	X(t_signal_interrupts_calls) X(t_poll_mixed) \
+	X(t_scm_rights_kernel_pipe) X(t_scm_rights_kernel_dropped) \
+	X(t_relative_path_names) X(t_sigurg_to_owner)
 
 struct test {
 	const char	*name;
@@ -1415,7 +2184,9 @@ main(int argc, char **argv)
 	if (!ON_LINUX) {
 		server_bin = argv[1];
 		server = start_server(argv[1]);
-		if (server < 0 || ksd_status(&baseline) < 0) {
+		server_pid = server;
+		if (server < 0 || ksd_status(&baseline) < 0 ||
+		    (baseline_fds = server_fds()) < 0) {
 			fprintf(stderr, "t_ksockd: no server\n");
 			rmdir(dir);
 			return 1;

@@ -151,6 +151,24 @@ void	kp__async_nospace(struct kp_file *f);
 /* diag.c */
 void	kp__diag_start(void);
 
+/* inet.c: AF_INET/AF_INET6 sockets (KSOCK_RUN_INET) */
+/* Reads the mode, once, at the library's start. 0, or -EINVAL (an
+ * unknown mode, said on stderr). */
+int	kp__inet_init(void);
+/* Whether ksock serves some Internet sockets (the mode is not off). */
+bool	kp__inet_on(void);
+/* Whether socket(@domain, @type, @protocol) is ksock's: an AF_INET or
+ * AF_INET6 TCP or UDP socket, in a mode that serves them. */
+bool	kp__inet_serves(int domain, int type, int protocol);
+/* Before a served socket is made: in tap mode, attaches the link the
+ * first time. 0, or the attach's -errno (every time). */
+int	kp__inet_link(void);
+/* In a forked child (one thread): in tap mode after the parent
+ * attached, every later served socket() fails with ENETDOWN. */
+void	kp__inet_fork_child(void);
+/* Whether @so is an AF_INET or AF_INET6 socket. */
+bool	kp__is_inet_sock(struct ks_sock *so);
+
 /* epoll.c */
 void	kp__epoll_free(struct kp_epoll *ep);
 /* Makes @ep's kernel descriptor readable exactly while one of its socket
@@ -232,6 +250,7 @@ struct kp_stats {
 	atomic_long	bytes_sent;
 	atomic_long	polls;		/* poll/select/epoll waits with ksock fds */
 	atomic_long	passed;		/* descriptors received over SCM_RIGHTS */
+	atomic_long	inet;		/* AF_INET/AF_INET6 of sockets+accepted */
 };
 extern struct kp_stats kp_stats;
 

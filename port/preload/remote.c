@@ -79,9 +79,6 @@
 #define START_WAIT_MS	20000
 /* A server the library starts stops after this long without a client. */
 #define IDLE_EXIT_MS	"2000"
-/* The mixed poll (remote and kernel descriptors): the longest one kernel
- * wait lasts before the remote ones are asked again. */
-#define MIXED_STEP_MS	10
 
 static bool remote_on;				/* [I] */
 static char remote_addr[PATH_MAX];		/* [I] */
@@ -212,8 +209,12 @@ attach_locked(void)
 	while (!ksd__attached()) {
 		int err;
 
-		if (ksd_attach(remote_addr) == 0)
+		if (ksd_attach(remote_addr) == 0) {
+			/* The library's own descriptors exist before the
+			 * program counts its own. */
+			(void)ksd__notifiers_open();
 			break;
+		}
 		err = -errno;
 		/* Nobody there, or a server stopping for idleness. */
 		if (server_bin[0] == '\0' ||
@@ -256,6 +257,19 @@ attached(void)
 }
 
 /* -- remote files and their numbers -- */
+
+/* The client library's classifier of the numbers in a sent SCM_RIGHTS
+ * message: a remote socket's placeholder is the server's descriptor,
+ * every other number the kernel's. */
+static int
+fd_is_kernel(int fd)
+{
+	struct kp_file *f = kp__fd_get(fd);
+	bool remote = f != NULL && f->kind == KP_REMOTE;
+
+	kp__file_put(f);
+	return !remote;
+}
 
 /* See preload.h. */
 bool
@@ -558,6 +572,12 @@ rights_adopt(struct msghdr *umsg, int flags)
 			int n, ph;
 
 			memcpy(&n, CMSG_DATA(c) + i * sizeof(int), sizeof(n));
+			/* A kernel descriptor that came along is the
+			 * program's already. */
+			if (ksd_fd_is_kernel(n)) {
+				kp__fd_kernel_new(n);
+				continue;
+			}
 			ph = kp__placeholder(cloexec);
 			n = ph < 0 ? (close_remote(n), ph) : adopt(n, ph, cloexec);
 			memcpy(CMSG_DATA(c) + i * sizeof(int), &n, sizeof(n));
@@ -837,108 +857,75 @@ kp__remote_in(const struct pollfd *fds, nfds_t nfds)
 	return false;
 }
 
-/* Milliseconds to @deadline (-1: none), at most @cap (-1: no cap). */
-static int
-ms_left(int64_t deadline, int cap)
-{
-	int64_t left;
-
-	if (deadline < 0)
-		return cap;
-	left = (deadline - ksp__now() + 999999) / 1000000;
-	if (left < 0)
-		left = 0;
-	return cap >= 0 && left > cap ? cap : (int)left;
-}
 
 /*
- * See preload.h. Remote entries are asked of the server in one POLL
- * (the numbers are the server's); kernel ones with ppoll. With both
- * kinds, the server is asked without waiting and the kernel waits at
- * most MIXED_STEP_MS at a time (a bounded loop, until the client
- * library can wait on both at once).
+ * See preload.h. Remote entries wait in the server and kernel ones in
+ * the kernel, in one ksd_poll_mixed() (the numbers are the server's).
  */
 int
 kp__remote_poll(struct pollfd *fds, nfds_t nfds, int64_t deadline,
 		const sigset_t *mask)
 {
+	struct timespec ts, *tp = NULL;
 	struct pollfd *r, *h;
 	nfds_t nr = 0, nh = 0;
-	size_t *where;
-	int ready = 0, err = 0;
+	bool *remote;
+	int ready = 0, n;
 
 	r = calloc(nfds + 1, sizeof(*r));
 	h = calloc(nfds + 1, sizeof(*h));
-	where = calloc(nfds + 1, sizeof(*where));
-	if (r == NULL || h == NULL || where == NULL) {
-		err = -ENOMEM;
+	remote = calloc(nfds + 1, sizeof(*remote));
+	if (r == NULL || h == NULL || remote == NULL) {
+		n = -ENOMEM;
 		goto free_all;
 	}
 	for (nfds_t i = 0; i < nfds; i++) {
 		struct kp_file *f = fds[i].fd < 0 ? NULL : kp__fd_get(fds[i].fd);
 
 		fds[i].revents = 0;
+		remote[i] = f != NULL && f->kind == KP_REMOTE;
 		if (f == &kp_stale)
 			fds[i].revents = POLLNVAL;
-		else if (f != NULL && f->kind == KP_REMOTE)
+		else if (remote[i])
 			r[nr++] = fds[i];
 		else if (fds[i].fd >= 0)
 			h[nh++] = fds[i];
-		where[i] = f != NULL && f->kind == KP_REMOTE ? 1 : 0;
 		kp__file_put(f);
 		if (fds[i].revents != 0)
 			ready++;
 	}
 	atomic_fetch_add_explicit(&kp_stats.polls, 1, memory_order_relaxed);
-	for (;;) {
-		struct timespec ts;
-		int wait = ready > 0 ? 0 : ms_left(deadline, -1);
-		int n;
+	if (deadline >= 0 || ready > 0) {
+		int64_t left = ready > 0 ? 0 : deadline - ksp__now();
 
-		if (nh == 0) {
-			n = ksd_poll(r, nr, wait);
-		} else {
-			n = ksd_poll(r, nr, 0);
-			if (n == 0) {
-				int ms = ms_left(deadline, MIXED_STEP_MS);
-
-				if (ready > 0)
-					ms = 0;
-				ts.tv_sec = ms / 1000;
-				ts.tv_nsec = (ms % 1000) * 1000000L;
-				n = (int)syscall(SYS_ppoll, h, nh, &ts, mask,
-						 mask != NULL ? _NSIG / 8 : 0);
-			} else {
-				ts.tv_sec = 0;
-				ts.tv_nsec = 0;
-				if (syscall(SYS_ppoll, h, nh, &ts, NULL, 0L) < 0)
-					n = -1;
-			}
-		}
-		if (n < 0) {
-			err = -errno;
-			break;
-		}
-		for (nfds_t i = 0, ir = 0, ih = 0; i < nfds; i++) {
-			if (fds[i].revents & POLLNVAL)
-				continue;
-			if (where[i])
-				fds[i].revents = r[ir++].revents;
-			else if (fds[i].fd >= 0)
-				fds[i].revents = h[ih++].revents;
-		}
-		ready = 0;
-		for (nfds_t i = 0; i < nfds; i++)
-			if (fds[i].revents != 0)
-				ready++;
-		if (ready > 0 || (deadline >= 0 && ksp__now() >= deadline))
-			break;
+		if (left < 0)
+			left = 0;
+		ts.tv_sec = (time_t)(left / 1000000000);
+		ts.tv_nsec = (long)(left % 1000000000);
+		tp = &ts;
 	}
+	n = ksd_poll_mixed(r, nr, h, nh, tp, mask);
+	if (n < 0) {
+		n = -errno;
+		goto free_all;
+	}
+	ready = 0;
+	for (nfds_t i = 0, ir = 0, ih = 0; i < nfds; i++) {
+		if (fds[i].revents & POLLNVAL)
+			;
+		else if (remote[i])
+			fds[i].revents = r[ir++].revents;
+		else if (fds[i].fd >= 0)
+			fds[i].revents = h[ih++].revents;
+		if (fds[i].revents != 0)
+			ready++;
+	}
+	n = ready;
 free_all:
-	free(where);
+	free(remote);
 	free(h);
 	free(r);
-	return err < 0 ? err : ready;
+	return n;
 }
 
 /* -- epoll over remote sockets -- */
@@ -1107,24 +1094,42 @@ kp__remote_epoll_free(struct kp_repoll *r)
 bool
 kp__remote_private(int fd)
 {
-	return remote_on && fd >= 0 && fd == ksd__conn_fd() &&
-	       !kp__in_vfork_child();
+	return remote_on && ksd__private_fd(fd) && !kp__in_vfork_child();
 }
 
 /* See preload.h. */
 long
 kp__remote_close_range(unsigned first, unsigned last, unsigned flags)
 {
-	int conn = remote_on && !kp__in_vfork_child() ? ksd__conn_fd() : -1;
-	unsigned c = (unsigned)conn;
+	int keep[KSD_SLOTS + 1], n = 0;
+	unsigned from = first;
 
-	if (conn < 0 || (flags & CLOSE_RANGE_CLOEXEC) || c < first || c > last)
-		return syscall(SYS_close_range, first, last, flags);
-	if (c > first && syscall(SYS_close_range, first, c - 1, flags) < 0)
-		return -1;
-	if (c < last)
-		return syscall(SYS_close_range, c + 1, last, flags);
-	return 0;
+	if (remote_on && !kp__in_vfork_child() &&
+	    !(flags & CLOSE_RANGE_CLOEXEC))
+		n = ksd__private_fds(keep);
+	/* The kernel's close_range between the library's descriptors, in
+	 * increasing order. */
+	for (int i = 0; i < n; i++)
+		for (int j = i + 1; j < n; j++)
+			if (keep[j] < keep[i]) {
+				int t = keep[i];
+
+				keep[i] = keep[j];
+				keep[j] = t;
+			}
+	for (int i = 0; i < n; i++) {
+		unsigned k = (unsigned)keep[i];
+
+		if (k < from || k > last)
+			continue;
+		if (k > from &&
+		    syscall(SYS_close_range, from, k - 1, flags) < 0)
+			return -1;
+		if (k == last)
+			return 0;
+		from = k + 1;
+	}
+	return syscall(SYS_close_range, from, last, flags);
 }
 
 /* See preload.h. */
@@ -1169,6 +1174,8 @@ atfork_child(void)
 		kp__fd_stale_remote();
 	if (ksd__fork_child(fork_token, true) < 0)
 		kp__fd_stale_remote();
+	else
+		(void)ksd__notifiers_open();
 }
 
 /* See preload.h: a clone() child that ran no fork handler. */
@@ -1443,8 +1450,9 @@ execle(const char *path, const char *arg, ...)
 static void
 identity_changed(void)
 {
-	if (remote_on && ksd__attached() && !kp__in_vfork_child())
-		(void)ksd__reattach();
+	if (remote_on && ksd__attached() && !kp__in_vfork_child() &&
+	    ksd__reattach() == 0)
+		(void)ksd__notifiers_open();
 }
 
 KP_EXPORT mode_t
@@ -1516,6 +1524,7 @@ kp__remote_init(void)
 	if (bin != NULL && strlen(bin) < sizeof(server_bin))
 		snprintf(server_bin, sizeof(server_bin), "%s", bin);
 	remote_on = true;
+	ksd_set_fd_classifier(fd_is_kernel);
 	pthread_atfork(atfork_prepare, NULL, atfork_child);
 	/* Attached from the start (a process that makes no socket costs
 	 * the server one client): the bootstrap connection's descriptor is

@@ -8,8 +8,9 @@
  * memory, msghdr and address moves), and its negative errno becomes
  * -1/errno here; a call on any other descriptor goes to the kernel as a
  * raw system call, unchanged. socket() and
- * socketpair() create ksock sockets for AF_UNIX and kernel sockets for
- * every other family.
+ * socketpair() create ksock sockets for AF_UNIX, socket() also for the
+ * AF_INET/AF_INET6 TCP and UDP sockets that KSOCK_RUN_INET hands to
+ * ksock (inet.c), and both create kernel sockets for everything else.
  *
  * Descriptor numbers: see fdmap.c. Operations that make or remove
  * numbers (dup, dup2, dup3, F_DUPFD, close, close_range) let the kernel
@@ -96,6 +97,7 @@ child_start(bool diag)
 	if (ks_fork_child() < 0)
 		abort();
 	kp__fd_stale_all();
+	kp__inet_fork_child();
 	if (diag)
 		kp__diag_start();
 }
@@ -128,6 +130,10 @@ print_stats(void)
 		atomic_load(&kp_stats.bytes_sent), atomic_load(&kp_stats.recvs),
 		atomic_load(&kp_stats.polls), atomic_load(&kp_stats.passed),
 		kp__fd_count());
+	if (kp__inet_on())
+		fprintf(fp, "ksock-run: pid %d: %ld AF_INET/AF_INET6 sockets "
+			"(of the sockets and accepted above)\n", (int)getpid(),
+			atomic_load(&kp_stats.inet));
 	if (fp != stderr)
 		fclose(fp);
 }
@@ -137,6 +143,8 @@ init_once_fn(void)
 {
 	const char *fb = getenv("KSOCK_RUN_FALLBACK");
 
+	if (kp__inet_init() < 0)
+		_exit(125);	/* ksock-run's own failure status */
 	if (ks_init(kp__port()) < 0) {
 		fprintf(stderr, "ksock-run: ks_init failed\n");
 		abort();
@@ -417,20 +425,23 @@ socket(int domain, int type, int protocol)
 	struct ks_sock *so;
 	int err;
 
-	if (domain != AF_UNIX) {
+	if (domain != AF_UNIX && !kp__inet_serves(domain, type, protocol)) {
 		long fd = syscall(SYS_socket, domain, type, protocol);
 
 		kp__fd_kernel_new(fd);
 		return (int)fd;
 	}
 	kp__ensure_init();
-	if (kp__remote_on()) {
+	if (domain == AF_UNIX && kp__remote_on()) {
 		err = kp__remote_socket(domain, type, protocol);
 		if (err < 0)
 			return (int)fail(err);
 		atomic_fetch_add(&kp_stats.sockets, 1);
 		return err;
 	}
+	err = domain != AF_UNIX ? kp__inet_link() : 0;
+	if (err < 0)
+		return (int)fail(err);
 	err = ks_socket(domain, type, protocol, &so);
 	if (err < 0)
 		return (int)fail(err);
@@ -438,6 +449,8 @@ socket(int domain, int type, int protocol)
 	if (err < 0)
 		return (int)fail(err);
 	atomic_fetch_add(&kp_stats.sockets, 1);
+	if (domain != AF_UNIX)
+		atomic_fetch_add(&kp_stats.inet, 1);
 	return err;
 }
 
@@ -509,6 +522,7 @@ accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 	struct ks_sock *nso;
 	struct kp_file *f;
 	int nfd, err;
+	bool inet;
 
 	f = remote_get(fd);
 	if (f != NULL) {
@@ -542,10 +556,13 @@ accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 		sys_close(nfd);
 		return (int)fail(err);
 	}
+	inet = kp__is_inet_sock(nso);
 	nfd = install_sock_at(nso, nfd);
 	if (nfd < 0)
 		return (int)fail(nfd);
 	atomic_fetch_add(&kp_stats.accepted, 1);
+	if (inet)
+		atomic_fetch_add(&kp_stats.inet, 1);
 	return nfd;
 }
 
@@ -580,7 +597,11 @@ move_to_kernel(int fd, struct kp_file *f, const struct sockaddr *addr,
 	bool named;
 	long flags;
 
-	if (!fallback || ks_getsockname(f->so, &name, &nlen) < 0 ||
+	/* A name outside ksock is an AF_UNIX matter: an Internet address
+	 * ksock refuses is refused (its TCP/IP is the only one the
+	 * program's Internet sockets reach). */
+	if (!fallback || ks_sock_family(f->so) != AF_UNIX ||
+	    ks_getsockname(f->so, &name, &nlen) < 0 ||
 	    ks_getpeername(f->so, &peer, &plen) == 0 ||
 	    ks_ioctl(f->so, KS_SIOCINQ, &inq) < 0 || inq != 0)
 		return 1;

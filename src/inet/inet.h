@@ -152,8 +152,24 @@ void	ks__inet_stack_fini(void);
  * -KS_ENOBUFS. Takes the stack lock.
  */
 int	ks__inet_loop_input(const void *packet, size_t len);
-/* Whether @addr reaches a socket here (127.0.0.1, ::1). */
+/* Whether @addr reaches a socket here (127.0.0.1, ::1, the link's). */
 bool	ks__inet_addr_is_local(const ip_addr_t *addr);
+/* Whether there is a route to @addr: local, or on the link's subnets
+ * (there is no default route). Stack lock held. */
+bool	ks__inet_addr_is_routable(const ip_addr_t *addr);
+
+/* -- link.c (include/ksock/link.h is the port's side) -- */
+
+/* Whether @addr is one of the link's addresses. Stack lock held. */
+bool	ks__inet_link_has_addr(const ip_addr_t *addr);
+/* Whether @addr is on one of the link's subnets. Stack lock held. */
+bool	ks__inet_link_reaches(const ip_addr_t *addr);
+/* The stack is stopping: drops the link layer's state that lives in
+ * lwIP's heap (fragments being reassembled). Stack lock held. */
+void	ks__inet_link_stop_locked(void);
+/* ksock starts afresh (ks_init, or a forked child whose parent had a
+ * link): no link is attached. */
+void	ks__inet_link_forget(void);
 
 /* -- af_inet.c -- */
 

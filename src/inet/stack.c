@@ -26,6 +26,8 @@
  * for someone to call in. What still needs the clock alone (retransmits
  * after an allocation failure, keepalives, TIME_WAIT expiry) runs
  * whenever any thread next enters the stack; docs/inet.md lists that.
+ * With a link attached, the port's thread enters it at least every
+ * timer period (link.c).
  *
  * Locks: the stack lock [L] for everything here.
  */
@@ -100,16 +102,29 @@ run_timers_locked(void)
 	tcp_tmr();
 }
 
-/* Delivers the loopback queue (and what delivering it sends back). */
+/* Whether an interface has packets to itself queued (the loopback's,
+ * or a link's sent to its own address). */
+static bool
+loop_queued_locked(void)
+{
+	struct netif *n;
+
+	NETIF_FOREACH(n)
+		if (n->loop_first != NULL)
+			return true;
+	return false;
+}
+
+/* Delivers the loopback queues (and what delivering them sends back). */
 static void
 drain_locked(void)
 {
 	if (!stack.running)
 		return;
 	do {
-		netif_poll(&stack.loop);
+		netif_poll_all();
 		tcp_fasttmr();
-	} while (stack.loop.loop_first != NULL);
+	} while (loop_queued_locked());
 }
 
 /* See inet.h. */
@@ -244,7 +259,8 @@ stack_stop_locked(void)
 	 * answer with more, until nothing is left. */
 	do {
 		drain_locked();
-	} while (abort_all_locked() || stack.loop.loop_first != NULL);
+	} while (abort_all_locked() || loop_queued_locked());
+	ks__inet_link_stop_locked();
 	netif_remove(&stack.loop);
 	stack.running = false;
 	lwip_globals_reset();
@@ -358,10 +374,19 @@ unlock:
 bool
 ks__inet_addr_is_local(const ip_addr_t *addr)
 {
+	if (ks__inet_link_has_addr(addr))
+		return true;
 	if (IP_IS_V4(addr))
 		return ip4_addr_get_u32(ip_2_ip4(addr)) ==
 		       PP_HTONL(IPADDR_LOOPBACK);
 	return ip6_addr_isloopback(ip_2_ip6(addr));
+}
+
+/* See inet.h. */
+bool
+ks__inet_addr_is_routable(const ip_addr_t *addr)
+{
+	return ks__inet_addr_is_local(addr) || ks__inet_link_reaches(addr);
 }
 
 /* The family's init: called by ks_init(), also in a forked child whose
@@ -374,6 +399,7 @@ ks__inet_stack_init(void)
 	stack.users = 0;
 	ks__lwip_heap = NULL;
 	lwip_globals_reset();
+	ks__inet_link_forget();
 	return 0;
 }
 

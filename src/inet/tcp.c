@@ -579,7 +579,7 @@ tcp_connect_op(struct ks_sock *so, const void *addr, uint32_t len,
 	/* The loopback is the only interface: nothing else has a route
 	 * (Linux on a host without one says the same). */
 	err = -KS__ENETUNREACH;
-	if (!ks__inet_addr_is_local(&ip))
+	if (!ks__inet_addr_is_routable(&ip))
 		goto unlock;
 	err = ks__inet_err(tcp_connect(is->pcb.tcp, &ip, port,
 				       tcp_connected_cb));
@@ -652,7 +652,18 @@ unlock:
 static bool
 tcp_has_space(struct tcp_pcb *pcb)
 {
-	return tcp_sndbuf(pcb) > 0 && tcp_sndqueuelen(pcb) < TCP_SND_QUEUELEN;
+	return tcp_sndbuf(pcb) > 0 && tcp_sndqueuelen(pcb) + 1 < TCP_SND_QUEUELEN;
+}
+
+/* How many bytes one tcp_write() may take without running out of send
+ * queue entries: one for what joins the last queued segment, then one per
+ * new segment of at most an MSS (on a link the MSS is small enough for
+ * the queue, not the buffer, to be the limit). */
+static size_t
+tcp_queue_room(struct tcp_pcb *pcb)
+{
+	return (size_t)(TCP_SND_QUEUELEN - tcp_sndqueuelen(pcb) - 1) *
+	       tcp_mss(pcb);
 }
 
 static long
@@ -707,6 +718,8 @@ tcp_sendmsg_op(struct ks_sock *so, const struct ks_msghdr *msg,
 			continue;
 		}
 		n = tcp_sndbuf(is->pcb.tcp);
+		if (n > tcp_queue_room(is->pcb.tcp))
+			n = tcp_queue_room(is->pcb.tcp);
 		if (n > it->count)
 			n = it->count;
 		if (n > INET_TCP_CHUNK)

@@ -139,7 +139,7 @@ udp_connect_op(struct ks_sock *so, const void *addr, uint32_t len,
 	ks__inet_any_to_loopback(&ip);
 	/* The loopback is the only interface (tcp.c says the same). */
 	err = -KS__ENETUNREACH;
-	if (!ks__inet_addr_is_local(&ip))
+	if (!ks__inet_addr_is_routable(&ip))
 		goto unlock;
 	err = ks__inet_err(udp_connect(is->pcb.udp, &ip, port));
 	if (err < 0)
@@ -179,7 +179,7 @@ udp_sendmsg_op(struct ks_sock *so, const struct ks_msghdr *msg,
 			goto unlock;
 		ks__inet_any_to_loopback(&ip);
 		err = -KS__ENETUNREACH;
-		if (!ks__inet_addr_is_local(&ip))
+		if (!ks__inet_addr_is_routable(&ip))
 			goto unlock;
 	} else if (udp_is_connected(is)) {
 		ip_addr_copy(ip, is->pcb.udp->remote_ip);

@@ -3,7 +3,9 @@
  * process; the counting port is process-wide and atomic, so tests that
  * start threads may use it too.
  */
+#include <arpa/inet.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,4 +121,53 @@ void
 test_port_reset(void)
 {
 	test_port_fail_at(0);
+}
+
+/* -- helpers shared by the suites that ask servers -- */
+
+struct ks_dns_stats
+stats(struct ks_dns *r)
+{
+	struct ks_dns_stats s;
+
+	ks_dns_get_stats(r, &s);
+	return s;
+}
+
+int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+lookup_text(struct ks_dns *r, const char *name, int family, char *out,
+	    size_t cap, uint32_t *min_ttl)
+{
+	struct ks_dns_addr a[64];
+	char strs[64][48];
+	size_t n;
+	int err = ks_dns_resolve(r, name, family, a, 64, &n);
+
+	out[0] = 0;
+	if (err)
+		return err;
+	if (min_ttl)
+		*min_ttl = UINT32_MAX;
+	for (size_t i = 0; i < n; i++) {
+		inet_ntop(a[i].family == KS_AF_INET ? AF_INET : AF_INET6,
+			  a[i].addr, strs[i], sizeof strs[i]);
+		if (min_ttl && a[i].ttl < *min_ttl)
+			*min_ttl = a[i].ttl;
+	}
+	qsort(strs, n, sizeof strs[0], (int (*)(const void *, const void *))strcmp);
+	for (size_t i = 0; i < n; i++) {
+		strncat(out, strs[i], cap - strlen(out) - 2);
+		if (i + 1 < n)
+			strcat(out, " ");
+	}
+	return 0;
 }

@@ -8,6 +8,7 @@
 #define KSOCK_TESTS_DNS_HARNESS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <ksock/dns.h>
@@ -44,6 +45,15 @@ void	test_fail(const char *file, int line, const char *expr);
 /* Runs the tests named on the command line, or all; returns the exit
  * status. Prints "N passed, N failed, N skipped" last. */
 int	run_tests(const struct dns_test *tests, size_t n, int argc, char **argv);
+
+/* For the suites that ask servers (test_servers.c, test_ksock.c): the
+ * resolver's counters; the monotonic clock in ms; the addresses of
+ * @name for @family as sorted text joined by spaces, and (when @min_ttl
+ * is not NULL) the smallest TTL among them. */
+struct ks_dns_stats stats(struct ks_dns *r);
+int64_t	now_ms(void);
+int	lookup_text(struct ks_dns *r, const char *name, int family, char *out,
+		    size_t cap, uint32_t *min_ttl);
 
 /* The counting, failure-injecting port (over the hosted one). */
 const struct ks_port *test_port(void);

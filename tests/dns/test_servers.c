@@ -88,54 +88,6 @@ resolver1(uint16_t port, const struct opts *o)
 	return resolver(&port, 1, o);
 }
 
-static struct ks_dns_stats
-stats(struct ks_dns *r)
-{
-	struct ks_dns_stats s;
-
-	ks_dns_get_stats(r, &s);
-	return s;
-}
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Addresses of @name as sorted text, joined by spaces, into @out. */
-static int
-lookup_text(struct ks_dns *r, const char *name, int family, char *out,
-	    size_t cap, uint32_t *min_ttl)
-{
-	struct ks_dns_addr a[64];
-	char strs[64][48];
-	size_t n;
-	int err = ks_dns_resolve(r, name, family, a, 64, &n);
-
-	out[0] = 0;
-	if (err)
-		return err;
-	if (min_ttl)
-		*min_ttl = UINT32_MAX;
-	for (size_t i = 0; i < n; i++) {
-		inet_ntop(a[i].family == KS_AF_INET ? AF_INET : AF_INET6,
-			  a[i].addr, strs[i], sizeof strs[i]);
-		if (min_ttl && a[i].ttl < *min_ttl)
-			*min_ttl = a[i].ttl;
-	}
-	qsort(strs, n, sizeof strs[0], (int (*)(const void *, const void *))strcmp);
-	for (size_t i = 0; i < n; i++) {
-		strncat(out, strs[i], cap - strlen(out) - 2);
-		if (i + 1 < n)
-			strcat(out, " ");
-	}
-	return 0;
-}
-
 /* The same, from dig against the same server (the reference answer). */
 static bool
 dig_text(uint16_t port, const char *name, char *out, size_t cap)

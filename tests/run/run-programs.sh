@@ -5,6 +5,8 @@
 # with perl, *.js with node) natively and under ksock-run, and passes it
 # when both runs exit 0 with the same output and ksock's exit summary
 # (KSOCK_RUN_STATS) shows that ksock served its sockets, not the kernel.
+# A program names the options it runs with under ksock-run in a comment
+# line "# ksock-run: OPTIONS" (py_http.py: --inet=loopback).
 # Ends with the runner line "N passed, N failed, N skipped".
 set -u
 run=$1
@@ -20,10 +22,11 @@ for prog in "$@"; do
 	*.js) interp=/usr/bin/node ;;
 	*) echo "FAIL $name: unknown kind"; failn=$((failn + 1)); continue ;;
 	esac
+	opts=$(sed -nE 's@^(#|//) ksock-run: @@p' "$prog" | head -1)
 	timeout 60 "$interp" "$prog" >"$tmp/native" 2>&1
 	ns=$?
 	rm -f "$tmp/stats"
-	KSOCK_RUN_STATS="$tmp/stats" timeout 60 "$run" "$interp" "$prog" \
+	KSOCK_RUN_STATS="$tmp/stats" timeout 60 "$run" $opts "$interp" "$prog" \
 		>"$tmp/ksock" 2>&1
 	ks=$?
 	# The summary of the program's own process (not of a child).

@@ -8,7 +8,8 @@
  * from the port when the first AF_INET/AF_INET6 socket is created and
  * gives back when the last one is gone (MEMP_MEM_MALLOC puts lwIP's pools
  * on that heap too, so a pool running dry is the heap running dry).
- * Only what the loopback needs is on: IPv4, IPv6, TCP, UDP, ICMP.
+ * On: IPv4, IPv6, TCP, UDP, ICMP, and for a link (src/inet/link.c)
+ * Ethernet, ARP, IPv6 neighbour discovery, fragmentation and reassembly.
  */
 #ifndef KSOCK_LWIPOPTS_H
 #define KSOCK_LWIPOPTS_H
@@ -41,8 +42,9 @@ extern unsigned char *ks__lwip_heap;
 #define LWIP_UDP			1
 #define LWIP_RAW			0
 #define LWIP_ICMP			1
-#define LWIP_ARP			0
-#define LWIP_ETHERNET			0
+/* A link (src/inet/link.c) is Ethernet: ARP and ND resolve neighbours. */
+#define LWIP_ARP			1
+#define LWIP_ETHERNET			1
 #define LWIP_DHCP			0
 #define LWIP_AUTOIP			0
 #define LWIP_IGMP			0
@@ -50,16 +52,31 @@ extern unsigned char *ks__lwip_heap;
 #define LWIP_IPV6_MLD			0
 #define LWIP_IPV6_AUTOCONFIG		0
 #define LWIP_IPV6_DHCP6			0
-/* Compiled in only because nd6.c's state for it is otherwise unused
- * (a warning); nothing sends solicitations: nd6_tmr() never runs. */
+/* The link's addresses are configured, never autoconfigured: no router
+ * is asked for (the state behind it is compiled in only because nd6.c
+ * otherwise warns that it is unused), and no address waits for duplicate
+ * detection (link.c makes them preferred at once, as Linux's nodad). */
 #define LWIP_IPV6_SEND_ROUTER_SOLICIT	1
-#define LWIP_ND6_QUEUEING		0
-/* Loopback never fragments (its MTU is left at 0: no limit), so neither
- * fragmentation nor reassembly is compiled in yet. */
-#define IP_REASSEMBLY			0
-#define IP_FRAG				0
-#define LWIP_IPV6_FRAG			0
-#define LWIP_IPV6_REASS			0
+#define LWIP_ND6_ALLOW_RA_UPDATES	0
+/* Packets sent while a neighbour is being resolved wait for it, as on
+ * Linux (unres_qlen), instead of all but the last being dropped: a burst
+ * of datagrams to a fresh neighbour arrives whole. ARP keeps 64 per
+ * neighbour; ND's queue has no limit of its own (its pool is the heap). */
+#define ARP_QUEUEING			1
+#define ARP_QUEUE_LEN			64
+#define LWIP_ND6_QUEUEING		1
+/* The loopback never fragments (its MTU is left at 0: no limit); the
+ * link's 1500-byte MTU does, both ways, so a UDP datagram of any size
+ * crosses it as on Linux. A reassembled datagram may take up to 45
+ * fragments (65535 / 1480); IPv4 keeps at most 192 fragments waiting. */
+#define IP_REASSEMBLY			1
+#define IP_FRAG				1
+#define LWIP_IPV6_FRAG			1
+#define LWIP_IPV6_REASS			1
+#define IP_REASS_MAX_PBUFS		192
+/* IPv6 reassembly keeps its bookkeeping in the fragment header unless
+ * told to copy it aside; with 64-bit pointers it does not fit there. */
+#define IPV6_FRAG_COPYHEADER		1
 
 /* -- interfaces: ksock's own loopback netif, drained under the lock -- */
 #define LWIP_NETIF_LOOPBACK		1
@@ -81,11 +98,24 @@ extern unsigned char *ks__lwip_heap;
 #define TCP_MSS				8192
 #define TCP_WND				65534
 #define TCP_SND_BUF			65535
-#define TCP_SND_QUEUELEN		32
-#define MEMP_NUM_TCP_SEG		64
+/* Send queue entries: on a link (MSS 1460, or 1440 for IPv6) a full
+ * send buffer is about 45 segments. */
+#define TCP_SND_QUEUELEN		128
+#define MEMP_NUM_TCP_SEG		128
 #define TCP_OVERSIZE			0
 #define TCP_SNDLOWAT			(2 * TCP_MSS + 1)
-/* Ephemeral ports: lwIP draws from 49152-65535 (Linux: 32768-60999). */
+/*
+ * Ephemeral ports: lwIP draws from 49152-65535 (Linux: 32768-60999).
+ * lwIP's own TCP_ENSURE_LOCAL_PORT_RANGE can start the TCP port counter
+ * at 65535 (one start of the stack in 16384), and tcp_new_port() then
+ * steps it past the end to 0 and hands out port 0: the first connect()
+ * fails with ENOBUFS (ERR_BUF). Starting below the end avoids it; the
+ * three are lwIP's names, taken together as tcp.c expects.
+ */
+#define TCP_LOCAL_PORT_RANGE_START	0xc000
+#define TCP_LOCAL_PORT_RANGE_END	0xffff
+#define TCP_ENSURE_LOCAL_PORT_RANGE(port) ((u16_t)(TCP_LOCAL_PORT_RANGE_START + \
+	(u16_t)(port) % (TCP_LOCAL_PORT_RANGE_END - TCP_LOCAL_PORT_RANGE_START)))
 
 /* -- host services (src/inet/stack.c) -- */
 unsigned ks__lwip_rand(void);
