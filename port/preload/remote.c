@@ -706,23 +706,25 @@ struct kp_owner_ex {
 	int	pid;
 };
 
-/* F_SETOWN on @d: a process, or a group as its negative, that exists
- * (only kept: no SIGIO or SIGURG is sent under --ksockd). */
+/* F_SETOWN on @f: a process, or a group as its negative, that exists;
+ * the server has it too, for SIGURG (SIGIO is not sent). */
 static int
-owner_set(struct kp_rdesc *d, int who)
+owner_set(struct kp_file *f, int who)
 {
 	if (who == INT_MIN)
 		return -EINVAL;
 	if (who != 0 && !ks_port()->pid_exists(who < 0 ? -who : who))
 		return -ESRCH;
-	atomic_store(&d->owner, who);
+	atomic_store(&f->rd->owner, who);
+	(void)ksd_fcntl(f->rfd, F_SETOWN, who);
 	return 0;
 }
 
 /* F_SETOWN_EX and F_GETOWN_EX on @d, through @uox. */
 static int
-owner_ex(struct kp_rdesc *d, bool set, void *uox)
+owner_ex(struct kp_file *f, bool set, void *uox)
 {
+	struct kp_rdesc *d = f->rd;
 	struct kp_owner_ex ox;
 	int owner;
 
@@ -740,7 +742,7 @@ owner_ex(struct kp_rdesc *d, bool set, void *uox)
 	/* A negative number names no process (find_vpid). */
 	if (ox.pid < 0)
 		return -ESRCH;
-	return owner_set(d, ox.type == KP_F_OWNER_PGRP ? -ox.pid : ox.pid);
+	return owner_set(f, ox.type == KP_F_OWNER_PGRP ? -ox.pid : ox.pid);
 }
 
 /* See preload.h. */
@@ -771,12 +773,12 @@ kp__remote_fcntl(struct kp_file *f, int cmd, long arg)
 		atomic_store(&d->sig, (int)arg);
 		return 0;
 	case F_SETOWN:
-		return owner_set(d, (int)arg);
+		return owner_set(f, (int)arg);
 	case F_GETOWN:
 		return atomic_load(&d->owner);
 	case F_SETOWN_EX:
 	case F_GETOWN_EX:
-		return owner_ex(d, cmd == F_SETOWN_EX, (void *)arg);
+		return owner_ex(f, cmd == F_SETOWN_EX, (void *)arg);
 	case F_GETPIPE_SZ:
 	case F_SETPIPE_SZ:
 		return -EBADF;
@@ -810,7 +812,7 @@ kp__remote_ioctl(struct kp_file *f, unsigned long req, void *arg)
 	case SIOCSPGRP:
 		if (ksp__copy_from_user(&v, arg, sizeof(v)) < 0)
 			return -EFAULT;
-		return owner_set(d, v);
+		return owner_set(f, v);
 	case FIOGETOWN:
 	case SIOCGPGRP:
 		v = atomic_load(&d->owner);
