@@ -825,6 +825,8 @@ kp__remote_ioctl(struct kp_file *f, unsigned long req, void *arg)
 int
 kp__remote_fstat(struct kp_file *f, struct stat *ust)
 {
+	uint64_t cookie = 0;
+	socklen_t clen = sizeof(cookie);
 	struct stat k;
 
 	memset(&k, 0, sizeof(k));
@@ -834,9 +836,10 @@ kp__remote_fstat(struct kp_file *f, struct stat *ust)
 	k.st_gid = getegid();
 	k.st_blksize = 4096;
 	k.st_dev = KSP_SOCK_DEV;
-	/* The server does not say which socket: the descriptor's number
-	 * stands for it (a dup reports another inode). */
-	k.st_ino = (ino_t)f->rfd + 1;
+	/* The socket's cookie, as the in-process mode reports its id. */
+	if (ksd_getsockopt(f->rfd, SOL_SOCKET, SO_COOKIE, &cookie, &clen) < 0)
+		return -errno;
+	k.st_ino = (ino_t)cookie;
 	return ksp__copy_to_user(ust, &k, sizeof(k));
 }
 
