@@ -11,9 +11,9 @@
  * Life. Attaching counts as one user of the stack (stack.c), so the
  * stack runs while the link exists even with no socket open, and
  * answers ARP and neighbour solicitations. Detaching removes the netif
- * (lwIP aborts the connections bound to its addresses, silently, as a
- * vanished medium would, and drops what waits for a neighbour), empties
- * reassembly, and drops that use: the last user stops the stack. A
+ * (connections on its addresses stay, as on Linux, and time out; what
+ * waits for a neighbour is dropped), empties reassembly, and drops
+ * that use: the last user stops the stack. A
  * forked child's ksock starts without the link (its port's thread did
  * not survive the fork): ks__inet_link_forget().
  *
@@ -245,10 +245,16 @@ ks_link_detach(void)
 		ks__inet_unlock();
 		return -KS_ENODEV;
 	}
-	/* As when a cable is pulled, the peers are not told: removing the
-	 * netif aborts the connections bound to its addresses, and the
-	 * resets that would send are dropped (link_transmit). */
+	/* Linux keeps the connections of an interface that went away:
+	 * they time out, or go on if the address comes back. lwIP's
+	 * netif_remove() would abort every connection bound to the
+	 * netif's addresses, so the addresses are cleared first, without
+	 * the notification that aborts them. What is sent meanwhile finds
+	 * no route and is lost, as on a pulled cable. */
 	eth.attached = false;
+	ip_addr_set_zero_ip4(&eth.netif.ip_addr);
+	for (int i = 0; i < LWIP_IPV6_NUM_ADDRESSES; i++)
+		eth.netif.ip6_addr_state[i] = IP6_ADDR_INVALID;
 	netif_set_down(&eth.netif);
 	netif_remove(&eth.netif);
 	reass_flush_locked();

@@ -705,8 +705,8 @@ set_keepalive(const struct side *s, int fd)
 
 /* ksock's link goes away under an idle connection, without a word to
  * the peer: Linux's keepalive probes go unanswered and its read ends
- * with ETIMEDOUT. ksock's own socket was aborted with its interface
- * (ECONNABORTED; Linux keeps such a connection until it times out). */
+ * with ETIMEDOUT. ksock's end, like Linux's when an interface goes
+ * away, is still connected, with nothing to read. */
 static void
 vanish_ksock(struct run *r)
 {
@@ -722,8 +722,9 @@ vanish_ksock(struct run *r)
 	set_keepalive(lx, lfd);
 	CHECK_OK(ksp_inet_tap_detach());
 	r->attached = false;
-	CHECK_ERR(ks->recv(kfd, buf, sizeof(buf), 0), ECONNABORTED);
+	CHECK_ERR(ks->recv(kfd, buf, sizeof(buf), MSG_DONTWAIT), EAGAIN);
 	CHECK_ERR(lx->recv(lfd, buf, sizeof(buf), 0), ETIMEDOUT);
+	CHECK_ERR(ks->recv(kfd, buf, sizeof(buf), MSG_DONTWAIT), EAGAIN);
 	CHECK_OK(ks->close(kfd));
 	CHECK_OK(lx->close(lfd));
 }
@@ -792,9 +793,9 @@ tap_alloc_failure(void)
 	CHECK_EQ(ksp_alloc_outstanding(), base);
 }
 
-/* Detaching while sockets on the link are open aborts their
- * connections; the sockets stay usable as sockets (closing them is what
- * finally stops the stack). */
+/* Detaching while a connection on the link is open leaves it open, as
+ * Linux does when an interface goes away: nothing arrives, what is sent
+ * is lost, and closing it is what finally stops the stack. */
 static void
 tap_detach_busy(void)
 {
@@ -806,10 +807,39 @@ tap_detach_busy(void)
 	CHECK_OK(ksp_inet_tap_attach(TN_IFNAME, TN_KSOCK_V4, TN_KSOCK_V6));
 	tcp_pair(&r, &cfd, &sfd);
 	CHECK_OK(ksp_inet_tap_detach());
-	CHECK_ERR(ksp_recv(cfd, &c, 1, MSG_DONTWAIT), ECONNABORTED);
-	CHECK_ERR(ksp_send(cfd, "x", 1, MSG_NOSIGNAL), EPIPE);
+	CHECK_ERR(ksp_recv(cfd, &c, 1, MSG_DONTWAIT), EAGAIN);
+	CHECK_EQ(ksp_send(cfd, "x", 1, MSG_NOSIGNAL), 1);
+	CHECK_ERR(recv(sfd, &c, 1, MSG_DONTWAIT), EAGAIN);
 	CHECK_OK(ksp_close(cfd));
 	CHECK_OK(close(sfd));
+}
+
+/* A connection outlives a detach and goes on once the link is attached
+ * again with the same address, as one on Linux does when an address is
+ * removed and added back. */
+static void
+tap_reattach(void)
+{
+	struct run r = { &ksock_side, &linux_side, AF_INET, true };
+	int cfd, sfd;
+	char buf[8];
+
+	enter_or_skip();
+	CHECK_OK(ksp_inet_tap_attach(TN_IFNAME, TN_KSOCK_V4, TN_KSOCK_V6));
+	tcp_pair(&r, &cfd, &sfd);
+	set_timeouts(&ksock_side, cfd);
+	set_timeouts(&linux_side, sfd);
+	CHECK_OK(ksp_inet_tap_detach());
+	CHECK_OK(ksp_inet_tap_attach(TN_IFNAME, TN_KSOCK_V4, TN_KSOCK_V6));
+	CHECK_EQ(ksp_send(cfd, "again", 5, MSG_NOSIGNAL), 5);
+	CHECK_EQ(recv(sfd, buf, sizeof(buf), 0), 5);
+	CHECK_MEM(buf, "again", 5);
+	CHECK_EQ(send(sfd, "back", 4, MSG_NOSIGNAL), 4);
+	CHECK_EQ(ksp_recv(cfd, buf, sizeof(buf), 0), 4);
+	CHECK_MEM(buf, "back", 4);
+	CHECK_OK(ksp_close(cfd));
+	CHECK_OK(close(sfd));
+	CHECK_OK(ksp_inet_tap_detach());
 }
 
 /* CPU time this process has used, in milliseconds. */
@@ -926,6 +956,7 @@ static const struct th_test tests[] = {
 	{ "tap_errors", tap_errors },
 	{ "tap_alloc_failure", tap_alloc_failure },
 	{ "tap_detach_busy", tap_detach_busy },
+	{ "tap_reattach", tap_reattach },
 	{ "tap_device_deleted", tap_device_deleted },
 	{ "tap_fork_child", tap_fork_child },
 	CASES(ENTRY)
