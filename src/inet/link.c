@@ -269,25 +269,13 @@ ks_link_detach(void)
 int
 ks_link_input(const void *frame, size_t len)
 {
-	struct pbuf *p;
-	int err = 0;
+	int err = -KS_ENODEV;
 
 	if (len < ETH_HDR_LEN || len > KS_LINK_FRAME_MAX)
 		return -KS_EINVAL;
 	ks__inet_lock();
-	if (!eth.attached) {
-		err = -KS_ENODEV;
-		goto unlock;
-	}
-	p = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_RAM);
-	if (p == NULL) {
-		err = -KS_ENOBUFS;
-		goto unlock;
-	}
-	pbuf_take(p, frame, (u16_t)len);
-	/* ethernet_input() owns the frame whatever it does with it. */
-	eth.netif.input(p, &eth.netif);
-unlock:
+	if (eth.attached)
+		err = ks__inet_input_locked(&eth.netif, frame, len);
 	ks__inet_unlock();
 	return err;
 }
