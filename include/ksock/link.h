@@ -67,9 +67,12 @@ int	ks_link_attach(const struct ks_link_ops *ops, void *ctx,
 		       const struct ks_link_config *cfg);
 
 /*
- * Removes the link: connections bound to its addresses are aborted,
- * frames waiting for a neighbour are dropped, and once no AF_INET socket
- * is left the stack stops and gives its memory back. The port must not
+ * Removes the link: its addresses are no longer local and its subnets
+ * no longer reachable; connections on them stay, as Linux keeps those
+ * of an interface that went away (what they send is lost, and they time
+ * out like any connection whose peer went silent); frames waiting for a
+ * neighbour are dropped. Once no AF_INET socket is left the stack stops
+ * and gives its memory back. The port must not
  * call ks_link_input() or ks_link_timers() any more (stop its thread
  * first). Returns 0, or -KS_ENODEV when no link is attached. Takes the
  * stack lock.

@@ -205,9 +205,10 @@ int	ksp_inet_tap_attach(const char *ifname, const char *v4cidr,
 			    const char *v6cidr);
 
 /*
- * Stops the reader thread, removes the interface (connections bound to
- * its addresses are aborted) and closes the device; nothing stays
- * allocated once no AF_INET socket is left. Returns 0, or -1/ENODEV when
+ * Stops the reader thread, removes the interface (connections on its
+ * addresses stay, and time out, as on Linux when an interface goes
+ * away) and closes the device; nothing stays allocated once no AF_INET
+ * socket is left. Returns 0, or -1/ENODEV when
  * nothing is attached.
  */
 int	ksp_inet_tap_detach(void);

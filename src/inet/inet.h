@@ -39,6 +39,7 @@
 #include "lwip/ip_addr.h"
 #include "lwip/pbuf.h"
 
+struct netif;
 struct tcp_pcb;
 struct udp_pcb;
 
@@ -152,6 +153,10 @@ void	ks__inet_stack_fini(void);
  * -KS_ENOBUFS. Takes the stack lock.
  */
 int	ks__inet_loop_input(const void *packet, size_t len);
+/* Copies @len bytes (at most 65535) into a packet buffer and hands it to
+ * @netif's input. Returns 0 (taken) or -KS_ENOBUFS. Stack lock held. */
+int	ks__inet_input_locked(struct netif *netif, const void *data,
+			      size_t len);
 /* Whether @addr reaches a socket here (127.0.0.1, ::1, the link's). */
 bool	ks__inet_addr_is_local(const ip_addr_t *addr);
 /* Whether there is a route to @addr: local, or on the link's subnets

@@ -11,9 +11,9 @@
  * Life. Attaching counts as one user of the stack (stack.c), so the
  * stack runs while the link exists even with no socket open, and
  * answers ARP and neighbour solicitations. Detaching removes the netif
- * (lwIP aborts the connections bound to its addresses, silently, as a
- * vanished medium would, and drops what waits for a neighbour), empties
- * reassembly, and drops that use: the last user stops the stack. A
+ * (connections on its addresses stay, as on Linux, and time out; what
+ * waits for a neighbour is dropped), empties reassembly, and drops
+ * that use: the last user stops the stack. A
  * forked child's ksock starts without the link (its port's thread did
  * not survive the fork): ks__inet_link_forget().
  *
@@ -245,10 +245,16 @@ ks_link_detach(void)
 		ks__inet_unlock();
 		return -KS_ENODEV;
 	}
-	/* As when a cable is pulled, the peers are not told: removing the
-	 * netif aborts the connections bound to its addresses, and the
-	 * resets that would send are dropped (link_transmit). */
+	/* Linux keeps the connections of an interface that went away:
+	 * they time out, or go on if the address comes back. lwIP's
+	 * netif_remove() would abort every connection bound to the
+	 * netif's addresses, so the addresses are cleared first, without
+	 * the notification that aborts them. What is sent meanwhile finds
+	 * no route and is lost, as on a pulled cable. */
 	eth.attached = false;
+	ip_addr_set_zero_ip4(&eth.netif.ip_addr);
+	for (int i = 0; i < LWIP_IPV6_NUM_ADDRESSES; i++)
+		eth.netif.ip6_addr_state[i] = IP6_ADDR_INVALID;
 	netif_set_down(&eth.netif);
 	netif_remove(&eth.netif);
 	reass_flush_locked();
@@ -263,25 +269,13 @@ ks_link_detach(void)
 int
 ks_link_input(const void *frame, size_t len)
 {
-	struct pbuf *p;
-	int err = 0;
+	int err = -KS_ENODEV;
 
 	if (len < ETH_HDR_LEN || len > KS_LINK_FRAME_MAX)
 		return -KS_EINVAL;
 	ks__inet_lock();
-	if (!eth.attached) {
-		err = -KS_ENODEV;
-		goto unlock;
-	}
-	p = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_RAM);
-	if (p == NULL) {
-		err = -KS_ENOBUFS;
-		goto unlock;
-	}
-	pbuf_take(p, frame, (u16_t)len);
-	/* ethernet_input() owns the frame whatever it does with it. */
-	eth.netif.input(p, &eth.netif);
-unlock:
+	if (eth.attached)
+		err = ks__inet_input_locked(&eth.netif, frame, len);
 	ks__inet_unlock();
 	return err;
 }

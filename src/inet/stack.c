@@ -344,27 +344,29 @@ ks__inet_set_error(struct ks_sock *so, int err)
 
 /* See inet.h. */
 int
+ks__inet_input_locked(struct netif *netif, const void *data, size_t len)
+{
+	struct pbuf *p = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_RAM);
+
+	if (p == NULL)
+		return -KS_ENOBUFS;
+	ks__memcpy(p->payload, data, len);
+	/* The interface's input owns the packet whatever it does with it. */
+	netif->input(p, netif);
+	return 0;
+}
+
+/* See inet.h. */
+int
 ks__inet_loop_input(const void *packet, size_t len)
 {
-	struct pbuf *p;
-	int err = 0;
+	int err = -KS_ENETDOWN;
 
 	if (len == 0 || len > 0xffff)
 		return -KS_EINVAL;
 	ks__inet_lock();
-	if (!stack.running) {
-		err = -KS_ENETDOWN;
-		goto unlock;
-	}
-	p = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_RAM);
-	if (p == NULL) {
-		err = -KS_ENOBUFS;
-		goto unlock;
-	}
-	ks__memcpy(p->payload, packet, len);
-	/* ip_input() owns the packet whatever it does with it. */
-	stack.loop.input(p, &stack.loop);
-unlock:
+	if (stack.running)
+		err = ks__inet_input_locked(&stack.loop, packet, len);
 	ks__inet_unlock();
 	return err;
 }
