@@ -210,5 +210,13 @@ extern const struct ks_proto_ops ks__inet_udp_ops;
  * lock held. */
 int	ks__inet_tcp_attach_locked(struct inet_sock *is);
 int	ks__inet_udp_attach_locked(struct inet_sock *is);
+/*
+ * ks__inet_udp_icmp_peek(p), declared in lwipopts.h as lwIP's IPv4 and
+ * IPv6 input hook, looks at each packet about to enter lwIP (which
+ * ignores ICMP errors) and, when it is an ICMP or ICMPv6 port
+ * unreachable for a datagram a connected UDP socket sent, records
+ * ECONNREFUSED on that socket, as Linux's __udp4_lib_err does. It reads
+ * @p only. Stack lock held (lwIP input runs under it).
+ */
 
 #endif /* KSOCK_INET_H */

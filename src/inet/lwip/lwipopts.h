@@ -91,4 +91,12 @@ extern unsigned char *ks__lwip_heap;
 unsigned ks__lwip_rand(void);
 #define LWIP_RAND()			ks__lwip_rand()
 
+/* Every IP packet, from any link, passes udp.c before lwIP's input (lwIP
+ * ignores ICMP errors; Linux reports a port unreachable to a connected
+ * UDP socket). It only looks: the packet always goes on to lwIP. */
+struct pbuf;
+void ks__inet_udp_icmp_peek(const struct pbuf *p);
+#define LWIP_HOOK_IP4_INPUT(p, inp)	(ks__inet_udp_icmp_peek(p), 0)
+#define LWIP_HOOK_IP6_INPUT(p, inp)	(ks__inet_udp_icmp_peek(p), 0)
+
 #endif /* KSOCK_LWIPOPTS_H */
