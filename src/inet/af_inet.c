@@ -190,13 +190,35 @@ ks__inet_pcb_type(struct inet_sock *is)
 	return is->v6only ? IPADDR_TYPE_V6 : IPADDR_TYPE_ANY;
 }
 
-/* See inet.h. The wildcard, or an address of the loopback. */
-int
-ks__inet_check_bind_addr(struct ks_sock *so, const ip_addr_t *ip)
+/* Ports below this need CAP_NET_BIND_SERVICE (Linux's PROT_SOCK, the
+ * default of net.ipv4.ip_unprivileged_port_start). */
+#define INET_PROT_SOCK		1024
+
+static int
+check_bind_port(uint16_t port)
 {
-	if (ip_addr_isany(ip) || ks__inet_addr_is_local(ip))
-		return 0;
-	return -KS_EADDRNOTAVAIL;
+	if (port != 0 && port < INET_PROT_SOCK &&
+	    !ks__port->capable(KS_CAP_NET_BIND_SERVICE))
+		return -KS_EACCES;
+	return 0;
+}
+
+/* See inet.h. The wildcard, or an address of the loopback; a privileged
+ * port needs the capability. Linux's inet_bind checks the address
+ * first, inet6_bind the port. */
+int
+ks__inet_check_bind_addr(struct ks_sock *so, const ip_addr_t *ip,
+			 uint16_t port)
+{
+	int err = 0;
+
+	if (so->family == KS_AF_INET6)
+		err = check_bind_port(port);
+	if (err == 0 && !ip_addr_isany(ip) && !ks__inet_addr_is_local(ip))
+		err = -KS_EADDRNOTAVAIL;
+	if (err == 0 && so->family == KS_AF_INET)
+		err = check_bind_port(port);
+	return err;
 }
 
 /* See inet.h. */

@@ -199,8 +199,11 @@ int	ks__inet_setsockopt_ip(struct ks_sock *so, int level, int name,
 			       const void *val, uint32_t len);
 int	ks__inet_getsockopt_ip(struct ks_sock *so, int level, int name,
 			       void *val, uint32_t *len);
-/* Checks that @ip may be bound (EADDRNOTAVAIL otherwise). */
-int	ks__inet_check_bind_addr(struct ks_sock *so, const ip_addr_t *ip);
+/* Checks that @ip and @port may be bound: 0, -KS_EADDRNOTAVAIL (not an
+ * address here) or -KS_EACCES (a port below 1024 without the port's
+ * KS_CAP_NET_BIND_SERVICE). */
+int	ks__inet_check_bind_addr(struct ks_sock *so, const ip_addr_t *ip,
+				 uint16_t port);
 
 /* -- tcp.c, udp.c -- */
 

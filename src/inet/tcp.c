@@ -425,7 +425,7 @@ tcp_bind_op(struct ks_sock *so, const void *addr, uint32_t len)
 	err = ks__inet_parse_addr(so, addr, len, &ip, &port, false);
 	if (err < 0)
 		goto unlock;
-	err = ks__inet_check_bind_addr(so, &ip);
+	err = ks__inet_check_bind_addr(so, &ip, port);
 	if (err < 0)
 		goto unlock;
 	err = -KS_EINVAL;

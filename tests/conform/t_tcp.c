@@ -1018,6 +1018,113 @@ t_reset_after_data(void)
 	CHECK_OK(close(c[1]));
 }
 
+/* Binds a fresh socket of @family and @type to the loopback's @port. */
+static int
+bind_lo(int family, int type, uint16_t port)
+{
+	int fd = CHECK_OK(socket(family, type, 0)), r;
+
+	if (family == AF_INET) {
+		struct sockaddr_in a = lo4(port);
+
+		r = bind(fd, (struct sockaddr *)&a, sizeof(a));
+	} else {
+		struct sockaddr_in6 a = lo6(port);
+
+		r = bind(fd, (struct sockaddr *)&a, sizeof(a));
+	}
+	if (r < 0) {
+		int e = errno;
+
+		CHECK_OK(close(fd));
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+/* Without privilege every port below 1024 is EACCES, TCP and UDP, IPv4
+ * and IPv6; port 1024 and port 0 are not. */
+static int
+unprivileged_binds(void *arg)
+{
+	static const int families[] = { AF_INET, AF_INET6 };
+	static const int types[] = { SOCK_STREAM, SOCK_DGRAM };
+
+	if (th_setcred(65534, 65534) < 0)
+		return 1;
+	for (int f = 0; f < 2; f++) {
+		for (int t = 0; t < 2; t++) {
+			CHECK_ERR(bind_lo(families[f], types[t], 1), EACCES);
+			CHECK_ERR(bind_lo(families[f], types[t], 1023),
+				  EACCES);
+			CHECK_OK(close(CHECK_OK(bind_lo(families[f], types[t],
+							0))));
+		}
+	}
+	return th_failures();
+}
+
+/* Whether the host keeps Linux's default for privileged ports. */
+static bool
+default_sysctl(const char *path, const char *want)
+{
+	char buf[64] = "";
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL)
+		return false;
+	if (fgets(buf, sizeof(buf), f) == NULL)
+		buf[0] = 0;
+	fclose(f);
+	return strcmp(buf, want) == 0;
+}
+
+/* Ports below 1024 need CAP_NET_BIND_SERVICE: root binds one, a process
+ * that gave up root gets EACCES (checked before "already bound"). */
+static void
+t_bind_privileged(void)
+{
+	int fd = -1;
+
+	th_require_root();
+	if (!default_sysctl("/proc/sys/net/ipv4/ip_unprivileged_port_start",
+			    "1024\n"))
+		th_skip("ip_unprivileged_port_start is not 1024");
+	/* Some port below 1024 is free even on a busy host. */
+	for (uint16_t p = 1023; p > 900 && fd < 0; p--)
+		fd = bind_lo(AF_INET, SOCK_STREAM, p);
+	CHECK(fd >= 0);
+	CHECK_OK(close(fd));
+	CHECK_EQ(th_join(th_fork(unprivileged_binds, NULL)), 0);
+}
+
+/* Ephemeral ports come from Linux's default range, 32768-60999, for
+ * bind and for connect, TCP and UDP. */
+static void
+t_ephemeral_range(void)
+{
+	uint16_t lport;
+	int l, c, u;
+	struct sockaddr_in to;
+
+	if (!default_sysctl("/proc/sys/net/ipv4/ip_local_port_range",
+			    "32768\t60999\n"))
+		th_skip("ip_local_port_range is not 32768-60999");
+	l = listener(AF_INET, &lport);
+	to = lo4(lport);
+	CHECK(lport >= 32768 && lport <= 60999);
+	c = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	CHECK_OK(connect(c, (struct sockaddr *)&to, sizeof(to)));
+	CHECK(local_port(c) >= 32768 && local_port(c) <= 60999);
+	u = CHECK_OK(socket(AF_INET, SOCK_DGRAM, 0));
+	CHECK_EQ(sendto(u, "x", 1, 0, (struct sockaddr *)&to, sizeof(to)), 1);
+	CHECK(local_port(u) >= 32768 && local_port(u) <= 60999);
+	CHECK_OK(close(u));
+	CHECK_OK(close(c));
+	CHECK_OK(close(l));
+}
+
 static const struct th_test tests[] = {
 	{ "bind_ephemeral", t_bind_ephemeral },
 	{ "bind_errors", t_bind_errors },
@@ -1052,6 +1159,8 @@ static const struct th_test tests[] = {
 	{ "socket_options_shut_rd", t_socket_options_shut_rd },
 	{ "reset_during_send", t_reset_during_send },
 	{ "reset_after_data", t_reset_after_data },
+	{ "bind_privileged", t_bind_privileged },
+	{ "ephemeral_range", t_ephemeral_range },
 };
 
 TH_MAIN(tests)

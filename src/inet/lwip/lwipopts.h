@@ -85,7 +85,18 @@ extern unsigned char *ks__lwip_heap;
 #define MEMP_NUM_TCP_SEG		64
 #define TCP_OVERSIZE			0
 #define TCP_SNDLOWAT			(2 * TCP_MSS + 1)
-/* Ephemeral ports: lwIP draws from 49152-65535 (Linux: 32768-60999). */
+/* Ephemeral ports from Linux's default net.ipv4.ip_local_port_range,
+ * 32768-60999. lwIP's tcp_new_port() wraps on reaching its END, so TCP
+ * names the first port past the range; udp_new_port() wraps after it. */
+#define INET_EPHEMERAL_FIRST		32768
+#define INET_EPHEMERAL_COUNT		(60999 - 32768 + 1)
+#define TCP_LOCAL_PORT_RANGE_START	INET_EPHEMERAL_FIRST
+#define TCP_LOCAL_PORT_RANGE_END	(INET_EPHEMERAL_FIRST + INET_EPHEMERAL_COUNT)
+#define TCP_ENSURE_LOCAL_PORT_RANGE(port) \
+	((u16_t)(INET_EPHEMERAL_FIRST + (port) % INET_EPHEMERAL_COUNT))
+#define UDP_LOCAL_PORT_RANGE_START	INET_EPHEMERAL_FIRST
+#define UDP_LOCAL_PORT_RANGE_END	(INET_EPHEMERAL_FIRST + INET_EPHEMERAL_COUNT - 1)
+#define UDP_ENSURE_LOCAL_PORT_RANGE(port) TCP_ENSURE_LOCAL_PORT_RANGE(port)
 
 /* -- host services (src/inet/stack.c) -- */
 unsigned ks__lwip_rand(void);
