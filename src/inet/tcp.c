@@ -33,6 +33,12 @@
 #define INET_KEEP_TIME_MAX	32767
 #define INET_KEEPCNT_MAX	127
 
+/* Linux's net.core.somaxconn default: listen() clamps its backlog to
+ * it, a negative one (taken as unsigned) included. */
+#define INET_SOMAXCONN		4096
+/* lwIP's own limit on half-open connections while the gate is open. */
+#define INET_SYN_GATE_OPEN	255
+
 /* The largest piece handed to tcp_write() at once (its length is 16 bits). */
 #define INET_TCP_CHUNK		16384
 
@@ -231,6 +237,23 @@ tcp_connected_cb(void *arg, struct tcp_pcb *pcb, err_t err)
 	return ERR_OK;
 }
 
+/*
+ * Opens or closes @ls's gate to new SYNs: Linux drops a SYN while more
+ * than backlog connections wait to be accepted (sk_acceptq_is_full), and
+ * the client retries it later. lwIP drops a SYN when its listener's
+ * backlog field is not above its count of half-open connections, so 0
+ * closes the gate (tcp_backlog_set() would make 0 into 1).
+ */
+static void
+update_syn_gate(struct inet_sock *ls)
+{
+	struct tcp_pcb_listen *lpcb = (struct tcp_pcb_listen *)ls->pcb.tcp;
+
+	if (lpcb == NULL || ls->tstate != INET_TCP_LISTEN)
+		return;
+	lpcb->backlog = ls->acc_count > ls->backlog ? 0 : INET_SYN_GATE_OPEN;
+}
+
 static err_t
 tcp_accept_cb(void *arg, struct tcp_pcb *newpcb, err_t err)
 {
@@ -238,9 +261,9 @@ tcp_accept_cb(void *arg, struct tcp_pcb *newpcb, err_t err)
 
 	if (err != ERR_OK || newpcb == NULL || ls == NULL)
 		return ERR_VAL;
-	/* Linux queues backlog + 1 connections, then drops the SYN; lwIP
-	 * has completed the handshake already, so a reset is the nearest.
-	 * lwIP's heap running dry resets the connection too. */
+	/* The gate let the SYN in while there was room; should the queue
+	 * have filled during the handshake, or lwIP's heap run dry, the
+	 * connection is reset. */
 	if (ls->acc_count > ls->backlog)
 		goto abort;
 	cs = mem_malloc(sizeof(*cs));
@@ -270,6 +293,7 @@ tcp_accept_cb(void *arg, struct tcp_pcb *newpcb, err_t err)
 		ls->acc_head = cs;
 	ls->acc_tail = cs;
 	ls->acc_count++;
+	update_syn_gate(ls);
 	ks__inet_wake(&ls->base, KS_POLLIN);
 	return ERR_OK;
 
@@ -456,9 +480,12 @@ tcp_listen_op(struct ks_sock *so, int backlog)
 	err_t lerr;
 	int err = 0;
 
+	if ((unsigned)backlog > INET_SOMAXCONN)
+		backlog = INET_SOMAXCONN;
 	ks__inet_lock();
 	if (is->tstate == INET_TCP_LISTEN) {
 		is->backlog = backlog;
+		update_syn_gate(is);
 		goto unlock;
 	}
 	err = -KS_EINVAL;
@@ -471,7 +498,8 @@ tcp_listen_op(struct ks_sock *so, int backlog)
 			goto unlock;
 		is->bound = true;
 	}
-	lpcb = tcp_listen_with_backlog_and_err(is->pcb.tcp, 255, &lerr);
+	lpcb = tcp_listen_with_backlog_and_err(is->pcb.tcp, INET_SYN_GATE_OPEN,
+					       &lerr);
 	if (lpcb == NULL) {
 		err = ks__inet_err(lerr);
 		goto unlock;
@@ -483,6 +511,7 @@ tcp_listen_op(struct ks_sock *so, int backlog)
 	save_local(is);
 	is->backlog = backlog;
 	set_state(is, INET_TCP_LISTEN, KS_SS_LISTENING);
+	update_syn_gate(is);
 	err = 0;
 unlock:
 	ks__inet_unlock();
@@ -606,6 +635,9 @@ wait:
 	err = is->tstate == INET_TCP_CONNECTED ? 0 : take_error(so);
 	if (err == 0 && is->tstate != INET_TCP_CONNECTED)
 		err = -KS_ECONNABORTED;
+	/* This call reported the outcome: the next connect is EISCONN. */
+	if (err == 0)
+		is->nb_connect = false;
 unlock:
 	ks__inet_unlock();
 	return err;
@@ -642,6 +674,7 @@ tcp_accept_op(struct ks_sock *so, int flags, bool nonblock,
 	if (is->acc_head == NULL)
 		is->acc_tail = NULL;
 	is->acc_count--;
+	update_syn_gate(is);
 	*out = &cs->base;
 unlock:
 	ks__inet_unlock();

@@ -1125,6 +1125,91 @@ t_ephemeral_range(void)
 	CHECK_OK(close(l));
 }
 
+/* Linux queues backlog + 1 connections, then drops further SYNs: the
+ * late client stays in SYN_SENT (poll shows nothing, no error) and gets
+ * in on a retry once accept() made room; a blocking connect waits for
+ * that and reports it (then EISCONN). listen() again changes the
+ * backlog; a negative one is somaxconn. */
+static void
+t_listen_backlog_full(void)
+{
+	for (int backlog = 0; backlog <= 1; backlog++) {
+		uint16_t port;
+		int l = listener(AF_INET, &port), c[2], late, s;
+		struct sockaddr_in to = lo4(port);
+
+		CHECK_OK(listen(l, backlog));
+		for (int i = 0; i <= backlog; i++) {
+			c[i] = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+			CHECK_OK(connect(c[i], (struct sockaddr *)&to,
+					 sizeof(to)));
+		}
+		late = CHECK_OK(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK,
+				       0));
+		CHECK_ERR(connect(late, (struct sockaddr *)&to, sizeof(to)),
+			  EINPROGRESS);
+		th_sleep_ms(50);
+		CHECK_EQ(revents(late, ALL_EVENTS), 0);
+		CHECK_EQ(so_error(late), 0);
+		CHECK_EQ(revents(l, ALL_EVENTS), POLLIN);
+		s = CHECK_OK(accept(l, NULL, NULL));
+		CHECK_OK(close(s));
+		CHECK_OK(fcntl(late, F_SETFL, 0));
+		CHECK_OK(connect(late, (struct sockaddr *)&to, sizeof(to)));
+		CHECK_ERR(connect(late, (struct sockaddr *)&to, sizeof(to)),
+			  EISCONN);
+		for (int i = 0; i <= backlog; i++)
+			CHECK_OK(close(CHECK_OK(accept(l, NULL, NULL))));
+		CHECK_OK(fcntl(l, F_SETFL, O_NONBLOCK));
+		CHECK_ERR(accept(l, NULL, NULL), EAGAIN);
+		for (int i = 0; i <= backlog; i++)
+			CHECK_OK(close(c[i]));
+		CHECK_OK(close(late));
+		CHECK_OK(close(l));
+	}
+}
+
+/* A negative backlog is somaxconn: many connections wait at once. */
+static void
+t_listen_backlog_negative(void)
+{
+	uint16_t port;
+	int l = listener(AF_INET, &port), c[16];
+	struct sockaddr_in to = lo4(port);
+
+	CHECK_OK(listen(l, -1));
+	for (int i = 0; i < 16; i++) {
+		c[i] = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+		CHECK_OK(connect(c[i], (struct sockaddr *)&to, sizeof(to)));
+	}
+	for (int i = 0; i < 16; i++) {
+		CHECK_OK(close(CHECK_OK(accept(l, NULL, NULL))));
+		CHECK_OK(close(c[i]));
+	}
+	CHECK_OK(close(l));
+}
+
+/* accept4 takes SOCK_NONBLOCK and SOCK_CLOEXEC only (else EINVAL). */
+static void
+t_accept4_flags(void)
+{
+	uint16_t port;
+	int l = listener(AF_INET, &port), c, s;
+	struct sockaddr_in to = lo4(port);
+
+	c = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	CHECK_OK(connect(c, (struct sockaddr *)&to, sizeof(to)));
+	CHECK_ERR(accept4(l, NULL, NULL, 0x1), EINVAL);
+	CHECK_ERR(accept4(l, NULL, NULL, SOCK_NONBLOCK | 0x4000), EINVAL);
+	s = CHECK_OK(accept4(l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC));
+	CHECK(fcntl(s, F_GETFL) & O_NONBLOCK);
+	CHECK(fcntl(s, F_GETFD) & FD_CLOEXEC);
+	CHECK_ERR(recv(s, &to, 1, 0), EAGAIN);
+	CHECK_OK(close(s));
+	CHECK_OK(close(c));
+	CHECK_OK(close(l));
+}
+
 static const struct th_test tests[] = {
 	{ "bind_ephemeral", t_bind_ephemeral },
 	{ "bind_errors", t_bind_errors },
@@ -1161,6 +1246,9 @@ static const struct th_test tests[] = {
 	{ "reset_after_data", t_reset_after_data },
 	{ "bind_privileged", t_bind_privileged },
 	{ "ephemeral_range", t_ephemeral_range },
+	{ "listen_backlog_full", t_listen_backlog_full },
+	{ "listen_backlog_negative", t_listen_backlog_negative },
+	{ "accept4_flags", t_accept4_flags },
 };
 
 TH_MAIN(tests)

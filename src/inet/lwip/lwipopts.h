@@ -72,7 +72,9 @@ extern unsigned char *ks__lwip_heap;
 #define LWIP_CALLBACK_API		1
 #define SO_REUSE			1
 #define LWIP_TCP_KEEPALIVE		1
-#define TCP_LISTEN_BACKLOG		0
+/* tcp.c opens and closes a listener's gate to SYNs through its backlog
+ * field: a full accept queue drops SYNs, as on Linux. */
+#define TCP_LISTEN_BACKLOG		1
 /* Large segments: the loopback has no MTU, and fewer segments mean fewer
  * passes through the stack per byte. Without window scaling a window is
  * at most 64 KiB; 65534 rather than 65535 keeps one of lwIP's overflow
