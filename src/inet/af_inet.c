@@ -420,10 +420,14 @@ inet_create(int domain, int type, int protocol, struct ks_sock **out)
 	err = ks__inet_sock_new_locked(ops, domain, type, protocol, &is);
 	if (err < 0)
 		goto unlock;
-	if (type == KS_SOCK_STREAM)
+	if (type == KS_SOCK_STREAM) {
+		atomic_store(&is->base.sndbuf, INET_TCP_SNDBUF_DEFAULT);
+		is->base.rcvbuf = INET_TCP_RCVBUF_DEFAULT;
 		err = ks__inet_tcp_attach_locked(is);
-	else
+	}
+	else {
 		err = ks__inet_udp_attach_locked(is);
+	}
 	if (err < 0)
 		goto drop_sock;
 	ks__inet_unlock();

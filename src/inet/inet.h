@@ -105,6 +105,7 @@ struct inet_sock {
 	int			 keepidle;	/* [L] TCP_KEEPIDLE, seconds */
 	int			 keepintvl;	/* [L] TCP_KEEPINTVL, seconds */
 	int			 keepcnt;	/* [L] TCP_KEEPCNT */
+	int			 user_mss;	/* [L] TCP_MAXSEG, 0: none */
 };
 
 static inline struct inet_sock *
@@ -191,6 +192,10 @@ void	ks__inet_destroy(struct ks_sock *so);
 #define INET_KEEPIDLE_DEFAULT	7200
 #define INET_KEEPINTVL_DEFAULT	75
 #define INET_KEEPCNT_DEFAULT	9
+/* A TCP socket's first SO_SNDBUF and SO_RCVBUF (net.ipv4.tcp_wmem[1],
+ * tcp_rmem[1]); UDP keeps the core's net.core defaults. */
+#define INET_TCP_SNDBUF_DEFAULT	16384
+#define INET_TCP_RCVBUF_DEFAULT	131072
 /* Copies @is's TTL (or hop limit) and TOS into its pcb, if it has one.
  * Stack lock held. */
 void	ks__inet_apply_ip_opts(struct inet_sock *is);

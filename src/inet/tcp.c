@@ -29,13 +29,17 @@
 #define INET_TCP_KEEPIDLE	4
 #define INET_TCP_KEEPINTVL	5
 #define INET_TCP_KEEPCNT	6
+#define INET_TCP_MAXSEG		2
+/* TCP_MAXSEG: Linux's TCP_MIN_MSS and MAX_TCP_WINDOW bound what may be
+ * set (0 clears it); TCP_MSS_DEFAULT is what an unconnected socket
+ * without one reads. */
+#define INET_MSS_MIN		88
+#define INET_MSS_MAX		32767
+#define INET_MSS_DEFAULT	536
 /* Linux's MAX_TCP_KEEPIDLE, MAX_TCP_KEEPINTVL, MAX_TCP_KEEPCNT. */
 #define INET_KEEP_TIME_MAX	32767
 #define INET_KEEPCNT_MAX	127
 
-/* Linux's net.core.somaxconn default: listen() clamps its backlog to
- * it, a negative one (taken as unsigned) included. */
-#define INET_SOMAXCONN		4096
 /* lwIP's own limit on half-open connections while the gate is open. */
 #define INET_SYN_GATE_OPEN	255
 
@@ -79,6 +83,46 @@ apply_keepalive(struct inet_sock *is)
 	pcb->keep_idle = (u32_t)is->keepidle * 1000;
 	pcb->keep_intvl = (u32_t)is->keepintvl * 1000;
 	pcb->keep_cnt = (u32_t)is->keepcnt;
+}
+
+/*
+ * SO_KEEPALIVE lives in the core's option flags, which setsockopt changes
+ * without telling the family: each call on the socket (poll included)
+ * brings lwIP's pcb in line before it does anything else, so the probes
+ * run whenever the program waits on the socket. Stack and socket locks
+ * held.
+ */
+static void
+sync_keepalive_locked(struct inet_sock *is)
+{
+	struct tcp_pcb *pcb = is->pcb.tcp;
+
+	if (pcb == NULL || is->pending || is->tstate == INET_TCP_LISTEN)
+		return;
+	if (ks__has_opt(&is->base, KS_OPT_KEEPALIVE))
+		ip_set_option(pcb, SOF_KEEPALIVE);
+	else
+		ip_reset_option(pcb, SOF_KEEPALIVE);
+}
+
+/* sync_keepalive_locked() for a caller without the socket lock. */
+static void
+sync_keepalive(struct inet_sock *is)
+{
+	ks__lock(&is->base);
+	sync_keepalive_locked(is);
+	ks__unlock(&is->base);
+}
+
+/* A TCP_MAXSEG the program set caps the segments a connection sends, as
+ * Linux's user_mss does (lwIP still announces its own MSS). */
+static void
+apply_user_mss(struct inet_sock *is)
+{
+	struct tcp_pcb *pcb = is->pcb.tcp;
+
+	if (pcb != NULL && is->user_mss != 0 && pcb->mss > is->user_mss)
+		pcb->mss = (u16_t)is->user_mss;
 }
 
 static void
@@ -233,6 +277,7 @@ tcp_connected_cb(void *arg, struct tcp_pcb *pcb, err_t err)
 
 	set_state(is, INET_TCP_CONNECTED, KS_SS_CONNECTED);
 	is->was_connected = true;
+	apply_user_mss(is);
 	ks__inet_wake(&is->base, KS_POLLOUT);
 	return ERR_OK;
 }
@@ -281,7 +326,9 @@ tcp_accept_cb(void *arg, struct tcp_pcb *newpcb, err_t err)
 	cs->keepidle = ls->keepidle;
 	cs->keepintvl = ls->keepintvl;
 	cs->keepcnt = ls->keepcnt;
+	cs->user_mss = ls->user_mss;
 	hook_pcb(cs, newpcb);
+	apply_user_mss(cs);
 	save_local(cs);
 	cs->bound = true;
 	cs->was_connected = true;
@@ -321,13 +368,52 @@ pending_free(struct inet_sock *cs)
 	mem_free(cs);
 }
 
+/* The SOL_SOCKET options an accepted socket takes from its listener
+ * (Linux clones the listener's sock: flags, buffers, timeouts, low-water
+ * mark, and the rare ones such as SO_LINGER's time). */
+struct inherited_opts {
+	uint32_t		 optflags;
+	int			 sndbuf, rcvbuf, rcvlowat;
+	int64_t			 rcvtimeo, sndtimeo;
+	struct ks_sock_xopts	*xopts;		/* a copy, or NULL */
+};
+
+/* Reads @ls's options into @o. Returns 0 or -KS_ENOMEM (no copy of the
+ * rare ones). Takes @ls's socket lock. */
+static int
+inherit_opts(struct ks_sock *ls, struct inherited_opts *o)
+{
+	int err = 0;
+
+	ks__lock(ls);
+	o->optflags = ls->optflags;
+	o->sndbuf = atomic_load(&ls->sndbuf);
+	o->rcvbuf = ls->rcvbuf;
+	o->rcvlowat = ls->rcvlowat;
+	o->rcvtimeo = ls->rcvtimeo;
+	o->sndtimeo = ls->sndtimeo;
+	o->xopts = NULL;
+	if (ls->xopts != NULL) {
+		o->xopts = ks__alloc(sizeof(*o->xopts));
+		if (o->xopts == NULL)
+			err = -KS_ENOMEM;
+		else
+			ks__memcpy(o->xopts, ls->xopts, sizeof(*o->xopts));
+	}
+	ks__unlock(ls);
+	return err;
+}
+
 /*
- * Moves pending connection @pend into a socket of ksock's. Returns 0 with
- * *@out, or -KS_ENOMEM (@pend is untouched). Stack lock held.
+ * Moves pending connection @pend of listener @ls into a socket of
+ * ksock's, with @ls's socket options. Returns 0 with *@out, or
+ * -KS_ENOMEM (@pend is untouched). Stack lock held.
  */
 static int
-pending_adopt(struct inet_sock *pend, struct inet_sock **out)
+pending_adopt(struct inet_sock *ls, struct inet_sock *pend,
+	      struct inet_sock **out)
 {
+	struct inherited_opts o;
 	struct inet_sock *cs;
 	uint8_t state = pend->base.state, shut = pend->base.shutdown;
 	int err = pend->base.err;
@@ -335,6 +421,10 @@ pending_adopt(struct inet_sock *pend, struct inet_sock **out)
 	cs = ks__alloc(sizeof(*cs));
 	if (cs == NULL)
 		return -KS_ENOMEM;
+	if (inherit_opts(&ls->base, &o) < 0) {
+		ks__free(cs, sizeof(*cs));
+		return -KS_ENOMEM;
+	}
 	/* The listener holds the stack, so this cannot fail. */
 	(void)ks__inet_stack_get_locked();
 	ks__memcpy(cs, pend, sizeof(*cs));
@@ -343,10 +433,18 @@ pending_adopt(struct inet_sock *pend, struct inet_sock **out)
 	cs->base.state = state;
 	cs->base.shutdown = shut;
 	cs->base.err = err;
+	cs->base.optflags = o.optflags;
+	atomic_store(&cs->base.sndbuf, o.sndbuf);
+	cs->base.rcvbuf = o.rcvbuf;
+	cs->base.rcvlowat = o.rcvlowat;
+	cs->base.rcvtimeo = o.rcvtimeo;
+	cs->base.sndtimeo = o.sndtimeo;
+	cs->base.xopts = o.xopts;
 	cs->pending = false;
 	cs->acc_next = NULL;
 	if (cs->pcb.tcp != NULL)
 		tcp_arg(cs->pcb.tcp, cs);
+	sync_keepalive(cs);
 	mem_free(pend);
 	*out = cs;
 	return 0;
@@ -480,8 +578,10 @@ tcp_listen_op(struct ks_sock *so, int backlog)
 	err_t lerr;
 	int err = 0;
 
-	if ((unsigned)backlog > INET_SOMAXCONN)
-		backlog = INET_SOMAXCONN;
+	/* Linux clamps to somaxconn, a negative backlog (as unsigned)
+	 * included. */
+	if ((unsigned)backlog > KS_SOMAXCONN)
+		backlog = KS_SOMAXCONN;
 	ks__inet_lock();
 	if (is->tstate == INET_TCP_LISTEN) {
 		is->backlog = backlog;
@@ -565,6 +665,7 @@ tcp_connect_op(struct ks_sock *so, const void *addr, uint32_t len,
 	int err;
 
 	ks__inet_lock();
+	sync_keepalive(is);
 	err = ks__inet_parse_addr(so, addr, len, &ip, &port, true);
 	if (err < 0)
 		goto unlock;
@@ -667,7 +768,7 @@ tcp_accept_op(struct ks_sock *so, int flags, bool nonblock,
 	}
 	pend = is->acc_head;
 	next = pend->acc_next;
-	err = pending_adopt(pend, &cs);
+	err = pending_adopt(is, pend, &cs);
 	if (err < 0)
 		goto unlock;
 	is->acc_head = next;
@@ -703,6 +804,7 @@ tcp_sendmsg_op(struct ks_sock *so, const struct ks_msghdr *msg,
 	if (flags & KS_MSG_OOB)
 		return -KS_EOPNOTSUPP;
 	ks__inet_lock();
+	sync_keepalive(is);
 	while (is->tstate == INET_TCP_CONNECTING) {
 		if (deadline == -2)
 			deadline = sock_deadline(so, false, nonblock);
@@ -815,7 +917,7 @@ tcp_recvmsg_op(struct ks_sock *so, struct ks_msghdr *msg, struct ks_iter *it,
 	struct inet_sock *is = inet_sk(so);
 	bool nonblock = (flags & KS_MSG_DONTWAIT) != 0;
 	bool peek = (flags & KS_MSG_PEEK) != 0;
-	size_t want = it->count;
+	size_t want = it->count, target;
 	int64_t deadline = -2;
 	long copied = 0, r;
 	int err = 0;
@@ -833,6 +935,14 @@ tcp_recvmsg_op(struct ks_sock *so, struct ks_msghdr *msg, struct ks_iter *it,
 		err = -KS_ENOTCONN;
 		goto unlock;
 	}
+	/* Linux's sock_rcvlowat(): wait for SO_RCVLOWAT bytes, or the whole
+	 * buffer with MSG_WAITALL, but never more than asked for. */
+	ks__lock(so);
+	sync_keepalive_locked(is);
+	target = (size_t)so->rcvlowat;
+	ks__unlock(so);
+	if ((flags & KS_MSG_WAITALL) || target > want)
+		target = want;
 	for (;;) {
 		if (is->rcv_bytes > 0 && it->count > 0) {
 			size_t n = it->count < is->rcv_bytes ? it->count :
@@ -844,8 +954,7 @@ tcp_recvmsg_op(struct ks_sock *so, struct ks_msghdr *msg, struct ks_iter *it,
 				break;
 			}
 			copied += r;
-			if (peek || !(flags & KS_MSG_WAITALL) ||
-			    (size_t)copied == want)
+			if (peek || (size_t)copied >= target)
 				break;
 			continue;
 		}
@@ -954,6 +1063,7 @@ tcp_poll_op(struct ks_sock *so, struct ks_poll_entry *pe)
 	ks__lock(so);
 	if (pe != NULL)
 		ks__poll_link_add_locked(so, pe, &pe->link[0]);
+	sync_keepalive_locked(is);
 	if (is->tstate == INET_TCP_LISTEN) {
 		if (is->acc_head != NULL)
 			mask = KS_POLLIN | KS_POLLRDNORM;
@@ -964,7 +1074,9 @@ tcp_poll_op(struct ks_sock *so, struct ks_poll_entry *pe)
 	if (so->shutdown & KS_RCV_SHUTDOWN)
 		mask |= KS_POLLIN | KS_POLLRDNORM | KS_POLLRDHUP;
 	if (is->tstate != INET_TCP_CONNECTING) {
-		if (is->rcv_bytes > 0)
+		/* Readable from SO_RCVLOWAT bytes on (tcp_epollin_ready). */
+		if (is->rcv_bytes > 0 &&
+		    is->rcv_bytes >= (size_t)so->rcvlowat)
 			mask |= KS_POLLIN | KS_POLLRDNORM;
 		if (so->shutdown & KS_SEND_SHUTDOWN)
 			mask |= KS_POLLOUT | KS_POLLWRNORM;
@@ -1021,17 +1133,44 @@ keep_field(struct inet_sock *is, int name)
 	}
 }
 
+/* TCP_MAXSEG as Linux's do_tcp_setsockopt() takes it: 0 clears it, else
+ * TCP_MIN_MSS to MAX_TCP_WINDOW. It applies to connections made after
+ * (and accepted ones inherit it). Stack lock held. */
+static int
+set_maxseg_locked(struct inet_sock *is, int v)
+{
+	if (v != 0 && (v < INET_MSS_MIN || v > INET_MSS_MAX))
+		return -KS_EINVAL;
+	is->user_mss = v;
+	return 0;
+}
+
+/* TCP_MAXSEG as Linux's do_tcp_getsockopt() reads it: a connection's
+ * segment size, else what the program set, else TCP_MSS_DEFAULT. Stack
+ * lock held. */
+static int
+get_maxseg_locked(struct inet_sock *is)
+{
+	bool live = is->tstate == INET_TCP_CONNECTED ||
+		    is->tstate == INET_TCP_CONNECTING;
+
+	if (live && is->pcb.tcp != NULL)
+		return is->pcb.tcp->mss;
+	return is->user_mss != 0 ? is->user_mss : INET_MSS_DEFAULT;
+}
+
 static int
 tcp_setsockopt_op(struct ks_sock *so, int level, int name, const void *val,
 		  uint32_t len)
 {
 	struct inet_sock *is = inet_sk(so);
-	int v, *field, max;
+	int v, *field, max, err = 0;
 
 	if (level != KS_IPPROTO_TCP)
 		return ks__inet_setsockopt_ip(so, level, name, val, len);
 	field = keep_field(is, name);
-	if (name != INET_TCP_NODELAY && field == NULL)
+	if (name != INET_TCP_NODELAY && name != INET_TCP_MAXSEG &&
+	    field == NULL)
 		return -KS_ENOPROTOOPT;
 	if (len < sizeof(int))
 		return -KS_EINVAL;
@@ -1043,9 +1182,12 @@ tcp_setsockopt_op(struct ks_sock *so, int level, int name, const void *val,
 			return -KS_EINVAL;
 	}
 	ks__inet_lock();
+	sync_keepalive(is);
 	if (field != NULL) {
 		*field = v;
 		apply_keepalive(is);
+	} else if (name == INET_TCP_MAXSEG) {
+		err = set_maxseg_locked(is, v);
 	} else if (is->pcb.tcp != NULL && is->tstate != INET_TCP_LISTEN) {
 		if (v)
 			tcp_nagle_disable(is->pcb.tcp);
@@ -1053,7 +1195,7 @@ tcp_setsockopt_op(struct ks_sock *so, int level, int name, const void *val,
 			tcp_nagle_enable(is->pcb.tcp);
 	}
 	ks__inet_unlock();
-	return 0;
+	return err;
 }
 
 static int
@@ -1066,11 +1208,15 @@ tcp_getsockopt_op(struct ks_sock *so, int level, int name, void *val,
 	if (level != KS_IPPROTO_TCP)
 		return ks__inet_getsockopt_ip(so, level, name, val, len);
 	field = keep_field(is, name);
-	if (name != INET_TCP_NODELAY && field == NULL)
+	if (name != INET_TCP_NODELAY && name != INET_TCP_MAXSEG &&
+	    field == NULL)
 		return -KS_ENOPROTOOPT;
 	ks__inet_lock();
+	sync_keepalive(is);
 	if (field != NULL)
 		v = *field;
+	else if (name == INET_TCP_MAXSEG)
+		v = get_maxseg_locked(is);
 	else if (is->pcb.tcp != NULL && is->tstate != INET_TCP_LISTEN)
 		v = tcp_nagle_disabled(is->pcb.tcp) ? 1 : 0;
 	ks__inet_unlock();

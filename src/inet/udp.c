@@ -203,6 +203,38 @@ take_error(struct ks_sock *so)
 	return err;
 }
 
+/* The loopback's broadcast address (127.0.0.0/8), and the limited
+ * broadcast, which has no route here (the loopback is the only link). */
+#define INET_LOOP_BROADCAST	0x7fffffffu
+#define INET_LIMITED_BROADCAST	0xffffffffu
+
+/*
+ * Whether a datagram may go to @ip: an address of the loopback, or its
+ * broadcast address when SO_BROADCAST is on (Linux's ip_route_connect
+ * refuses a broadcast route to a socket without it: EACCES). Returns 0,
+ * -KS_EACCES or -KS__ENETUNREACH. Stack lock held.
+ */
+static int
+check_dest(struct ks_sock *so, const ip_addr_t *ip)
+{
+	uint32_t a;
+	bool on;
+
+	if (ks__inet_addr_is_local(ip))
+		return 0;
+	if (!IP_IS_V4(ip))
+		return -KS__ENETUNREACH;
+	a = lwip_ntohl(ip4_addr_get_u32(ip_2_ip4(ip)));
+	if (a != INET_LOOP_BROADCAST && a != INET_LIMITED_BROADCAST)
+		return -KS__ENETUNREACH;
+	ks__lock(so);
+	on = ks__has_opt(so, KS_OPT_BROADCAST);
+	ks__unlock(so);
+	if (!on)
+		return -KS_EACCES;
+	return a == INET_LOOP_BROADCAST ? 0 : -KS__ENETUNREACH;
+}
+
 static bool
 udp_is_connected(struct inet_sock *is)
 {
@@ -265,8 +297,8 @@ udp_connect_op(struct ks_sock *so, const void *addr, uint32_t len,
 	}
 	ks__inet_any_to_loopback(&ip);
 	/* The loopback is the only interface (tcp.c says the same). */
-	err = -KS__ENETUNREACH;
-	if (!ks__inet_addr_is_local(&ip))
+	err = check_dest(so, &ip);
+	if (err < 0)
 		goto unlock;
 	err = ks__inet_err(udp_connect(is->pcb.udp, &ip, port));
 	if (err < 0)
@@ -302,8 +334,8 @@ udp_sendmsg_op(struct ks_sock *so, const struct ks_msghdr *msg,
 		if (err < 0)
 			goto unlock;
 		ks__inet_any_to_loopback(&ip);
-		err = -KS__ENETUNREACH;
-		if (!ks__inet_addr_is_local(&ip))
+		err = check_dest(so, &ip);
+		if (err < 0)
 			goto unlock;
 	} else if (udp_is_connected(is)) {
 		ip_addr_copy(ip, is->pcb.udp->remote_ip);

@@ -1210,6 +1210,163 @@ t_accept4_flags(void)
 	CHECK_OK(close(l));
 }
 
+/* A TCP socket starts with tcp_wmem[1] and tcp_rmem[1]; what is set is
+ * doubled, and tiny requests rise to the minimum. */
+static void
+t_buffer_sizes(void)
+{
+	int fd = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+
+	CHECK_EQ(get_int(fd, SOL_SOCKET, SO_SNDBUF), 16384);
+	CHECK_EQ(get_int(fd, SOL_SOCKET, SO_RCVBUF), 131072);
+	CHECK_OK(set_int(fd, SOL_SOCKET, SO_SNDBUF, 10000));
+	CHECK_OK(set_int(fd, SOL_SOCKET, SO_RCVBUF, 10000));
+	CHECK_EQ(get_int(fd, SOL_SOCKET, SO_SNDBUF), 20000);
+	CHECK_EQ(get_int(fd, SOL_SOCKET, SO_RCVBUF), 20000);
+	CHECK_OK(set_int(fd, SOL_SOCKET, SO_SNDBUF, 1));
+	CHECK_OK(set_int(fd, SOL_SOCKET, SO_RCVBUF, 1));
+	CHECK_EQ(get_int(fd, SOL_SOCKET, SO_SNDBUF), 4608);
+	CHECK_EQ(get_int(fd, SOL_SOCKET, SO_RCVBUF), 2304);
+	CHECK_OK(close(fd));
+}
+
+/* An accepted socket starts with its listener's socket options. */
+static void
+t_accept_inherits_options(void)
+{
+	struct timeval tv = { .tv_sec = 1 }, got_tv;
+	struct linger lg = { .l_onoff = 1, .l_linger = 5 }, got_lg;
+	socklen_t len;
+	uint16_t port;
+	int l = listener(AF_INET, &port), c, s;
+	struct sockaddr_in to = lo4(port);
+
+	CHECK_OK(set_int(l, SOL_SOCKET, SO_KEEPALIVE, 1));
+	CHECK_OK(set_int(l, SOL_SOCKET, SO_SNDBUF, 20000));
+	CHECK_OK(set_int(l, SOL_SOCKET, SO_RCVBUF, 10000));
+	CHECK_OK(set_int(l, SOL_SOCKET, SO_RCVLOWAT, 7));
+	CHECK_OK(setsockopt(l, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)));
+	CHECK_OK(setsockopt(l, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)));
+	c = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	CHECK_OK(connect(c, (struct sockaddr *)&to, sizeof(to)));
+	s = CHECK_OK(accept(l, NULL, NULL));
+	CHECK_EQ(get_int(s, SOL_SOCKET, SO_KEEPALIVE), 1);
+	CHECK_EQ(get_int(s, SOL_SOCKET, SO_SNDBUF), 40000);
+	CHECK_EQ(get_int(s, SOL_SOCKET, SO_RCVBUF), 20000);
+	CHECK_EQ(get_int(s, SOL_SOCKET, SO_RCVLOWAT), 7);
+	len = sizeof(got_tv);
+	CHECK_OK(getsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &got_tv, &len));
+	CHECK_EQ(got_tv.tv_sec, 1);
+	CHECK_EQ(got_tv.tv_usec, 0);
+	len = sizeof(got_lg);
+	CHECK_OK(getsockopt(s, SOL_SOCKET, SO_LINGER, &got_lg, &len));
+	CHECK_EQ(got_lg.l_onoff, 1);
+	CHECK_EQ(got_lg.l_linger, 5);
+	/* The client's are its own. */
+	CHECK_EQ(get_int(c, SOL_SOCKET, SO_KEEPALIVE), 0);
+	CHECK_OK(close(s));
+	CHECK_OK(close(c));
+	CHECK_OK(close(l));
+}
+
+/* TCP_MAXSEG: 536 until set; 0 or 88 to 32767 may be set (else EINVAL)
+ * and read back while not connected; a listener passes it on, and a
+ * connection's segments are no larger. */
+static void
+t_maxseg(void)
+{
+	static const struct {
+		int	set;
+		int	err;
+		int	reads;
+	} cases[] = {
+		{ 87, EINVAL, 536 }, { 88, 0, 88 }, { 32767, 0, 32767 },
+		{ 32768, EINVAL, 32767 }, { -1, EINVAL, 32767 },
+		{ 0, 0, 536 }, { 1000, 0, 1000 },
+	};
+	int fd = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0)), c, s, v;
+	struct sockaddr_in to;
+	uint16_t port;
+
+	CHECK_EQ(get_int(fd, IPPROTO_TCP, TCP_MAXSEG), 536);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		v = cases[i].set;
+		if (cases[i].err != 0)
+			CHECK_ERR(setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &v,
+					     sizeof(v)), cases[i].err);
+		else
+			CHECK_OK(set_int(fd, IPPROTO_TCP, TCP_MAXSEG, v));
+		CHECK_EQ(get_int(fd, IPPROTO_TCP, TCP_MAXSEG), cases[i].reads);
+	}
+	to = lo4(0);
+	CHECK_OK(bind(fd, (struct sockaddr *)&to, sizeof(to)));
+	CHECK_OK(listen(fd, 4));
+	CHECK_EQ(get_int(fd, IPPROTO_TCP, TCP_MAXSEG), 1000);
+	port = local_port(fd);
+	to = lo4(port);
+	c = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	CHECK_OK(connect(c, (struct sockaddr *)&to, sizeof(to)));
+	s = CHECK_OK(accept(fd, NULL, NULL));
+	/* Linux takes the timestamp option off (988); lwIP has none. */
+	v = get_int(s, IPPROTO_TCP, TCP_MAXSEG);
+	CHECK(v > 900 && v <= 1000);
+	CHECK_OK(close(s));
+	CHECK_OK(close(c));
+	CHECK_OK(close(fd));
+}
+
+static int
+lowat_writer(void *arg)
+{
+	int fd = *(int *)arg;
+
+	th_sleep_ms(50);
+	if (send(fd, "ab", 2, 0) != 2)
+		return 1;
+	th_sleep_ms(50);
+	if (send(fd, "cd", 2, 0) != 2)
+		return 1;
+	return close(fd) < 0;
+}
+
+/* SO_RCVLOWAT: poll says readable from that many bytes on; a blocking
+ * recv waits for them (or for less when asking for less, or at end of
+ * file), a non-blocking one takes what is there. */
+static void
+t_rcvlowat(void)
+{
+	struct th_child *w;
+	char buf[16];
+	int c[2];
+
+	tcp_pair(AF_INET, c);
+	CHECK_OK(set_int(c[1], SOL_SOCKET, SO_RCVLOWAT, 5));
+	CHECK_EQ(send(c[0], "abc", 3, 0), 3);
+	th_sleep_ms(20);
+	CHECK_EQ(revents(c[1], ALL_EVENTS), POLLOUT);
+	CHECK_EQ(recv(c[1], buf, sizeof(buf), MSG_DONTWAIT), 3);
+	CHECK_EQ(send(c[0], "abc", 3, 0), 3);
+	th_sleep_ms(20);
+	CHECK_EQ(revents(c[1], ALL_EVENTS), POLLOUT);
+	CHECK_EQ(send(c[0], "de", 2, 0), 2);
+	th_sleep_ms(20);
+	CHECK_EQ(revents(c[1], ALL_EVENTS), POLLIN | POLLOUT);
+	CHECK_EQ(recv(c[1], buf, sizeof(buf), 0), 5);
+	CHECK_MEM(buf, "abcde", 5);
+
+	CHECK_OK(set_int(c[1], SOL_SOCKET, SO_RCVLOWAT, 4));
+	CHECK_EQ(send(c[0], "xy", 2, 0), 2);
+	CHECK_EQ(recv(c[1], buf, 1, 0), 1);
+	CHECK_EQ(recv(c[1], buf, sizeof(buf), MSG_DONTWAIT), 1);
+	w = th_fork(lowat_writer, &c[0]);
+	CHECK_OK(close(c[0]));
+	CHECK_EQ(recv(c[1], buf, sizeof(buf), 0), 4);
+	CHECK_MEM(buf, "abcd", 4);
+	CHECK_EQ(th_join(w), 0);
+	CHECK_EQ(recv(c[1], buf, sizeof(buf), 0), 0);
+	CHECK_OK(close(c[1]));
+}
+
 static const struct th_test tests[] = {
 	{ "bind_ephemeral", t_bind_ephemeral },
 	{ "bind_errors", t_bind_errors },
@@ -1249,6 +1406,10 @@ static const struct th_test tests[] = {
 	{ "listen_backlog_full", t_listen_backlog_full },
 	{ "listen_backlog_negative", t_listen_backlog_negative },
 	{ "accept4_flags", t_accept4_flags },
+	{ "buffer_sizes", t_buffer_sizes },
+	{ "accept_inherits_options", t_accept_inherits_options },
+	{ "maxseg", t_maxseg },
+	{ "rcvlowat", t_rcvlowat },
 };
 
 TH_MAIN(tests)

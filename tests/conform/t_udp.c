@@ -419,6 +419,56 @@ t_icmp6_refused(void)
 	CHECK_OK(close(a));
 }
 
+/* A broadcast needs SO_BROADCAST (EACCES without it, for sendto and
+ * connect); with it, the loopback's broadcast 127.255.255.255 reaches a
+ * socket bound to the wildcard. */
+static void
+t_broadcast(void)
+{
+	struct sockaddr_in any = { .sin_family = AF_INET }, bc, from;
+	int r = CHECK_OK(socket(AF_INET, SOCK_DGRAM, 0));
+	int a = CHECK_OK(socket(AF_INET, SOCK_DGRAM, 0));
+	socklen_t len = sizeof(from);
+	char buf[8];
+	int on = 1;
+
+	CHECK_OK(bind(r, (struct sockaddr *)&any, sizeof(any)));
+	bc = lo4(local_port(r));
+	bc.sin_addr.s_addr = htonl(0x7fffffff);
+	CHECK_ERR(sendto(a, "b", 1, 0, (struct sockaddr *)&bc, sizeof(bc)),
+		  EACCES);
+	CHECK_ERR(connect(a, (struct sockaddr *)&bc, sizeof(bc)), EACCES);
+	bc.sin_addr.s_addr = htonl(INADDR_BROADCAST);
+	CHECK_ERR(sendto(a, "b", 1, 0, (struct sockaddr *)&bc, sizeof(bc)),
+		  EACCES);
+	CHECK_OK(setsockopt(a, SOL_SOCKET, SO_BROADCAST, &on, sizeof(on)));
+	bc.sin_addr.s_addr = htonl(0x7fffffff);
+	CHECK_EQ(sendto(a, "bc", 2, 0, (struct sockaddr *)&bc, sizeof(bc)), 2);
+	CHECK_EQ(recvfrom(r, buf, sizeof(buf), 0, (struct sockaddr *)&from,
+			  &len), 2);
+	CHECK_EQ(from.sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+	CHECK_EQ(ntohs(from.sin_port), local_port(a));
+	CHECK_OK(connect(a, (struct sockaddr *)&bc, sizeof(bc)));
+	CHECK_EQ(send(a, "cc", 2, 0), 2);
+	CHECK_EQ(recv(r, buf, sizeof(buf), 0), 2);
+	CHECK_OK(close(a));
+	CHECK_OK(close(r));
+}
+
+/* A UDP socket's buffers start at net.core's defaults. */
+static void
+t_buffer_defaults(void)
+{
+	int fd = CHECK_OK(socket(AF_INET, SOCK_DGRAM, 0)), v = -1;
+	socklen_t len = sizeof(v);
+
+	CHECK_OK(getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &len));
+	CHECK_EQ(v, 212992);
+	CHECK_OK(getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, &len));
+	CHECK_EQ(v, 212992);
+	CHECK_OK(close(fd));
+}
+
 static const struct th_test tests[] = {
 	{ "bind_ephemeral_inuse", t_bind_ephemeral_inuse },
 	{ "sendto_recvfrom", t_sendto_recvfrom },
@@ -434,6 +484,8 @@ static const struct th_test tests[] = {
 	{ "icmp_error_before_data", t_icmp_error_before_data },
 	{ "icmp_unconnected_silent", t_icmp_unconnected_silent },
 	{ "icmp6_refused", t_icmp6_refused },
+	{ "broadcast", t_broadcast },
+	{ "buffer_defaults", t_buffer_defaults },
 };
 
 TH_MAIN(tests)

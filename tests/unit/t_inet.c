@@ -6,9 +6,15 @@
  * ENOBUFS and leave nothing allocated (the stack stops with its last
  * socket and returns its heap).
  */
-#include <arpa/inet.h>
-
 #include "unit.h"
+
+/* lwIP's headers give htonl and the rest (lwIP's own, from the library)
+ * and clash with <arpa/inet.h>; its cc.h names the byte order itself
+ * (the same value as glibc's, spelt differently). */
+#undef BYTE_ORDER
+#include "inet/inet.h"
+#include "lwip/priv/tcp_priv.h"
+#include "lwip/tcp.h"
 
 static struct ks_sock *
 inet_socket(int family, int type)
@@ -27,7 +33,7 @@ lo4(struct ks_sockaddr_in *a, uint16_t port)
 	memset(a, 0, sizeof(*a));
 	a->sin_family = KS_AF_INET;
 	a->sin_port = htons(port);
-	a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a->sin_addr.s_addr = htonl(IPADDR_LOOPBACK);
 	return sizeof(*a);
 }
 
@@ -314,6 +320,106 @@ t_no_route_elsewhere(void)
 	ERR(ut_sendto(u, "x", 1, 0, &far, sizeof(far)), -101);
 }
 
+/* An accepted socket copies its listener's rare options (SO_LINGER's
+ * time lives apart, allocated): a failed copy is accept's ENOMEM. */
+static void
+t_accept_inherits_linger(void)
+{
+	struct ks_sock *l = inet_socket(KS_AF_INET, KS_SOCK_STREAM);
+	struct ks_sock *c = inet_socket(KS_AF_INET, KS_SOCK_STREAM), *s;
+	struct ks_linger lg = { .l_onoff = 1, .l_linger = 7 }, got;
+	uint32_t len = sizeof(got);
+
+	if (c == NULL)
+		return;
+	EQ(bind_lo(l, KS_AF_INET, 0), 0);
+	EQ(ks_listen(l, 4), 0);
+	EQ(ks_setsockopt(l, KS_SOL_SOCKET, KS_SO_LINGER, &lg, sizeof(lg)), 0);
+	EQ(connect_lo(c, KS_AF_INET, port_of(l)), 0);
+	s = ut_accept(l);
+	if (s == NULL)
+		return;
+	EQ(ks_getsockopt(s, KS_SOL_SOCKET, KS_SO_LINGER, &got, &len), 0);
+	CHECK_EQ(got.l_onoff, 1);
+	CHECK_EQ(got.l_linger, 7);
+}
+
+/* Makes @so's connection vanish from lwIP without a word to the peer
+ * (as a host that lost power), so the peer's next segment draws a
+ * reset. */
+static void
+vanish(struct ks_sock *so)
+{
+	struct tcp_pcb *pcb;
+
+	ks__inet_lock();
+	pcb = inet_sk(so)->pcb.tcp;
+	if (pcb != NULL)
+		tcp_abandon(pcb, 0);
+	ks__inet_unlock();
+}
+
+/*
+ * SO_KEEPALIVE reaches lwIP, set after the connection exists: with the
+ * far end gone, the first probe (after TCP_KEEPIDLE, 1 s) draws a reset
+ * and the blocked recv sees ECONNRESET. Without it nothing is sent and
+ * the recv times out.
+ */
+static void
+t_keepalive_probes(void)
+{
+	struct ks_sock *l = inet_socket(KS_AF_INET, KS_SOCK_STREAM);
+	struct ks_sock *c = inet_socket(KS_AF_INET, KS_SOCK_STREAM), *s;
+	struct ks_timeval tv = { .tv_sec = 30 };
+	int one = 1;
+	char buf[4];
+
+	if (c == NULL)
+		return;
+	EQ(bind_lo(l, KS_AF_INET, 0), 0);
+	EQ(ks_listen(l, 4), 0);
+	EQ(connect_lo(c, KS_AF_INET, port_of(l)), 0);
+	s = ut_accept(l);
+	if (s == NULL)
+		return;
+	EQ(ks_setsockopt(c, KS_IPPROTO_TCP, 4 /* TCP_KEEPIDLE */, &one,
+			 sizeof(one)), 0);
+	EQ(ks_setsockopt(c, KS_IPPROTO_TCP, 5 /* TCP_KEEPINTVL */, &one,
+			 sizeof(one)), 0);
+	EQ(ks_setsockopt(c, KS_SOL_SOCKET, KS_SO_RCVTIMEO, &tv, sizeof(tv)),
+	   0);
+	EQ(ut_setint(c, KS_SO_KEEPALIVE, 1), 0);
+	vanish(s);
+	ERR(ut_recv(c, buf, sizeof(buf), 0), -KS_ECONNRESET);
+}
+
+/* Without SO_KEEPALIVE an idle connection whose far end vanished stays
+ * silent: the recv runs into its timeout. */
+static void
+t_no_keepalive_silent(void)
+{
+	struct ks_sock *l = inet_socket(KS_AF_INET, KS_SOCK_STREAM);
+	struct ks_sock *c = inet_socket(KS_AF_INET, KS_SOCK_STREAM), *s;
+	struct ks_timeval tv = { .tv_sec = 3 };
+	int one = 1;
+	char buf[4];
+
+	if (c == NULL)
+		return;
+	EQ(bind_lo(l, KS_AF_INET, 0), 0);
+	EQ(ks_listen(l, 4), 0);
+	EQ(connect_lo(c, KS_AF_INET, port_of(l)), 0);
+	s = ut_accept(l);
+	if (s == NULL)
+		return;
+	EQ(ks_setsockopt(c, KS_IPPROTO_TCP, 4 /* TCP_KEEPIDLE */, &one,
+			 sizeof(one)), 0);
+	EQ(ks_setsockopt(c, KS_SOL_SOCKET, KS_SO_RCVTIMEO, &tv, sizeof(tv)),
+	   0);
+	vanish(s);
+	ERR(ut_recv(c, buf, sizeof(buf), 0), -KS_EAGAIN);
+}
+
 static const struct ut_test tests[] = {
 	{ "create_close", t_create_close, 0 },
 	{ "tcp_exchange_v4", t_tcp_exchange_v4, 0 },
@@ -324,6 +430,9 @@ static const struct ut_test tests[] = {
 	{ "heap_dry_enobufs", t_heap_dry_enobufs, 0 },
 	{ "concurrent_stream", t_concurrent_stream, UT_NO_INJECT },
 	{ "no_route_elsewhere", t_no_route_elsewhere, 0 },
+	{ "accept_inherits_linger", t_accept_inherits_linger, 0 },
+	{ "keepalive_probes", t_keepalive_probes, UT_NO_INJECT },
+	{ "no_keepalive_silent", t_no_keepalive_silent, UT_NO_INJECT },
 };
 
 UT_MAIN(tests)
