@@ -1367,6 +1367,143 @@ t_rcvlowat(void)
 	CHECK_OK(close(c[1]));
 }
 
+/* Both ends of a fresh connection after @setup, each polled for every
+ * event once the loopback has settled. */
+struct poll_case {
+	const char	*what;
+	void		(*setup)(int c[2]);
+	int		 want[2];
+};
+
+static void
+ps_none(int c[2])
+{
+}
+
+static void
+ps_data(int c[2])
+{
+	CHECK_EQ(send(c[0], "x", 1, 0), 1);
+}
+
+static void
+ps_shut_wr(int c[2])
+{
+	CHECK_OK(shutdown(c[0], SHUT_WR));
+}
+
+static void
+ps_shut_rd(int c[2])
+{
+	CHECK_OK(shutdown(c[0], SHUT_RD));
+}
+
+static void
+ps_shut_rdwr(int c[2])
+{
+	CHECK_OK(shutdown(c[0], SHUT_RDWR));
+}
+
+static void
+ps_shut_wr_both(int c[2])
+{
+	CHECK_OK(shutdown(c[0], SHUT_WR));
+	CHECK_OK(shutdown(c[1], SHUT_WR));
+}
+
+/* A reset: the far end closes with data it never read. */
+static void
+ps_reset(int c[2])
+{
+	CHECK_EQ(send(c[1], "unread", 6, 0), 6);
+	th_sleep_ms(20);
+	CHECK_OK(close(c[0]));
+	c[0] = -1;
+}
+
+/* The same, with the error already read through SO_ERROR. */
+static void
+ps_reset_seen(int c[2])
+{
+	ps_reset(c);
+	th_sleep_ms(20);
+	CHECK_EQ(so_error(c[1]), ECONNRESET);
+}
+
+/* An orderly close of the far end: FIN only. */
+static void
+ps_peer_closed(int c[2])
+{
+	CHECK_OK(close(c[0]));
+	c[0] = -1;
+}
+
+#define RD_ALL	(POLLIN | POLLRDHUP)
+
+/* poll's answer in each state of a connection, on both ends (Linux's
+ * tcp_poll; -1 marks an end the setup closed). */
+static void
+t_poll_every_state(void)
+{
+	static const struct poll_case cases[] = {
+		{ "established", ps_none, { POLLOUT, POLLOUT } },
+		{ "data waiting", ps_data, { POLLOUT, POLLIN | POLLOUT } },
+		{ "half-closed (sent FIN)", ps_shut_wr,
+		  { POLLOUT, RD_ALL | POLLOUT } },
+		{ "shut for reading", ps_shut_rd, { RD_ALL | POLLOUT, POLLOUT } },
+		{ "shut both ways", ps_shut_rdwr,
+		  { RD_ALL | POLLOUT | POLLHUP, RD_ALL | POLLOUT } },
+		{ "half-closed both ways", ps_shut_wr_both,
+		  { RD_ALL | POLLOUT | POLLHUP, RD_ALL | POLLOUT | POLLHUP } },
+		{ "reset", ps_reset,
+		  { -1, RD_ALL | POLLOUT | POLLHUP | POLLERR } },
+		{ "reset, error read", ps_reset_seen,
+		  { -1, RD_ALL | POLLOUT | POLLHUP } },
+		{ "peer closed", ps_peer_closed, { -1, RD_ALL | POLLOUT } },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int c[2];
+
+		tcp_pair(AF_INET, c);
+		cases[i].setup(c);
+		th_sleep_ms(20);
+		for (int end = 0; end < 2; end++) {
+			int got;
+
+			if (c[end] < 0)
+				continue;
+			got = revents(c[end], ALL_EVENTS);
+			if (got != cases[i].want[end])
+				th_fail(__FILE__, __LINE__,
+					"%s, end %d: revents %#x, want %#x",
+					cases[i].what, end, got,
+					cases[i].want[end]);
+		}
+		for (int end = 0; end < 2; end++)
+			if (c[end] >= 0)
+				CHECK_OK(close(c[end]));
+	}
+}
+
+/* A refused non-blocking connect: error, hang-up, readable and
+ * writable; once the error is read, the rest stays. */
+static void
+t_poll_refused(void)
+{
+	struct sockaddr_in to = lo4(closed_port());
+	int c = CHECK_OK(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0));
+	struct pollfd p = { .fd = c, .events = POLLOUT };
+
+	CHECK_ERR(connect(c, (struct sockaddr *)&to, sizeof(to)), EINPROGRESS);
+	CHECK_EQ(poll(&p, 1, 10000), 1);
+	CHECK_EQ(revents(c, ALL_EVENTS),
+		 RD_ALL | POLLOUT | POLLHUP | POLLERR);
+	CHECK_EQ(so_error(c), ECONNREFUSED);
+	CHECK_EQ(revents(c, ALL_EVENTS), RD_ALL | POLLOUT | POLLHUP);
+	CHECK_OK(close(c));
+}
+
 static const struct th_test tests[] = {
 	{ "bind_ephemeral", t_bind_ephemeral },
 	{ "bind_errors", t_bind_errors },
@@ -1410,6 +1547,8 @@ static const struct th_test tests[] = {
 	{ "accept_inherits_options", t_accept_inherits_options },
 	{ "maxseg", t_maxseg },
 	{ "rcvlowat", t_rcvlowat },
+	{ "poll_every_state", t_poll_every_state },
+	{ "poll_refused", t_poll_refused },
 };
 
 TH_MAIN(tests)
