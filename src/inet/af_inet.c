@@ -242,6 +242,7 @@ ks__inet_sock_new_locked(const struct ks_proto_ops *ops, int family,
 	is->keepidle = INET_KEEPIDLE_DEFAULT;
 	is->keepintvl = INET_KEEPINTVL_DEFAULT;
 	is->keepcnt = INET_KEEPCNT_DEFAULT;
+	is->syncnt = INET_SYNCNT_DEFAULT;
 	*out = is;
 	return 0;
 

@@ -106,6 +106,10 @@ struct inet_sock {
 	int			 keepintvl;	/* [L] TCP_KEEPINTVL, seconds */
 	int			 keepcnt;	/* [L] TCP_KEEPCNT */
 	int			 user_mss;	/* [L] TCP_MAXSEG, 0: none */
+	int			 syncnt;	/* [L] TCP_SYNCNT */
+	/* [L] TCP: when a connection attempt gives up (ETIMEDOUT), as
+	 * Linux's SYN retransmissions would (ns on the port's clock). */
+	int64_t			 syn_deadline;
 };
 
 static inline struct inet_sock *
@@ -192,6 +196,7 @@ void	ks__inet_destroy(struct ks_sock *so);
 #define INET_KEEPIDLE_DEFAULT	7200
 #define INET_KEEPINTVL_DEFAULT	75
 #define INET_KEEPCNT_DEFAULT	9
+#define INET_SYNCNT_DEFAULT	6	/* net.ipv4.tcp_syn_retries */
 /* A TCP socket's first SO_SNDBUF and SO_RCVBUF (net.ipv4.tcp_wmem[1],
  * tcp_rmem[1]); UDP keeps the core's net.core defaults. */
 #define INET_TCP_SNDBUF_DEFAULT	16384

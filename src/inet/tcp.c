@@ -30,6 +30,15 @@
 #define INET_TCP_KEEPINTVL	5
 #define INET_TCP_KEEPCNT	6
 #define INET_TCP_MAXSEG		2
+#define INET_TCP_SYNCNT		7
+/* Linux's MAX_TCP_SYNCNT. */
+#define INET_SYNCNT_MAX		127
+/* Linux's SYN timing: the first retransmission after TCP_TIMEOUT_INIT,
+ * each next one twice as late, none later than TCP_RTO_MAX after the
+ * one before (tcp_model_timeout()). */
+#define INET_SYN_RTO_INIT_S	1
+#define INET_SYN_RTO_MAX_S	120
+#define INET_NS_PER_S		1000000000LL
 /* TCP_MAXSEG: Linux's TCP_MIN_MSS and MAX_TCP_WINDOW bound what may be
  * set (0 clears it); TCP_MSS_DEFAULT is what an unconnected socket
  * without one reads. */
@@ -123,6 +132,49 @@ apply_user_mss(struct inet_sock *is)
 
 	if (pcb != NULL && is->user_mss != 0 && pcb->mss > is->user_mss)
 		pcb->mss = (u16_t)is->user_mss;
+}
+
+/* How long Linux tries to connect with @syncnt retransmissions of the
+ * SYN before ETIMEDOUT, in nanoseconds (tcp_model_timeout()). */
+static int64_t
+syn_timeout_ns(int syncnt)
+{
+	int64_t total = 0, rto = INET_SYN_RTO_INIT_S;
+
+	for (int i = 0; i <= syncnt; i++) {
+		total += rto;
+		rto = rto * 2 > INET_SYN_RTO_MAX_S ? INET_SYN_RTO_MAX_S :
+		      rto * 2;
+	}
+	return total * INET_NS_PER_S;
+}
+
+/*
+ * Ends a connection attempt that has run past Linux's SYN timeout: lwIP
+ * retransmits on its own schedule (3 s first, six times), so the socket
+ * keeps Linux's deadline itself. The abort reaches tcp_err_cb, which
+ * records ETIMEDOUT. Checked by the calls that wait for the outcome
+ * (connect, send) and by poll. Stack lock held, not the socket lock.
+ */
+static void
+check_syn_deadline(struct inet_sock *is)
+{
+	struct tcp_pcb *pcb = is->pcb.tcp;
+
+	if (is->tstate != INET_TCP_CONNECTING || pcb == NULL ||
+	    ks__port->now() < is->syn_deadline)
+		return;
+	tcp_abort(pcb);
+}
+
+/* What to wait for a connection until: the caller's @deadline (0 for
+ * none at all, -1 for ever), or the SYN deadline when that is sooner. */
+static int64_t
+connect_wait_until(struct inet_sock *is, int64_t deadline)
+{
+	if (deadline != 0 && (deadline < 0 || deadline > is->syn_deadline))
+		return is->syn_deadline;
+	return deadline;
 }
 
 static void
@@ -326,6 +378,7 @@ tcp_accept_cb(void *arg, struct tcp_pcb *newpcb, err_t err)
 	cs->keepidle = ls->keepidle;
 	cs->keepintvl = ls->keepintvl;
 	cs->keepcnt = ls->keepcnt;
+	cs->syncnt = ls->syncnt;
 	cs->user_mss = ls->user_mss;
 	hook_pcb(cs, newpcb);
 	apply_user_mss(cs);
@@ -720,14 +773,23 @@ tcp_connect_op(struct ks_sock *so, const void *addr, uint32_t len,
 	is->bound = true;
 	save_local(is);
 	is->tstate = INET_TCP_CONNECTING;
+	is->syn_deadline = ks__port->now() + syn_timeout_ns(is->syncnt);
 	err = -KS_EINPROGRESS;
 	is->nb_connect = nonblock;
 	if (nonblock)
 		goto unlock;
 wait:
 	deadline = sock_deadline(so, false, false);
-	while (is->tstate == INET_TCP_CONNECTING) {
-		err = ks__inet_wait_locked(so, KS_POLLOUT, deadline);
+	for (;;) {
+		int64_t until;
+
+		check_syn_deadline(is);
+		if (is->tstate != INET_TCP_CONNECTING)
+			break;
+		until = connect_wait_until(is, deadline);
+		err = ks__inet_wait_locked(so, KS_POLLOUT, until);
+		if (err == -KS_EAGAIN && until != deadline)
+			continue;
 		if (err == -KS_EAGAIN)
 			err = -KS_EINPROGRESS;
 		if (err < 0)
@@ -805,10 +867,18 @@ tcp_sendmsg_op(struct ks_sock *so, const struct ks_msghdr *msg,
 		return -KS_EOPNOTSUPP;
 	ks__inet_lock();
 	sync_keepalive(is);
-	while (is->tstate == INET_TCP_CONNECTING) {
+	for (;;) {
+		int64_t until;
+
+		check_syn_deadline(is);
+		if (is->tstate != INET_TCP_CONNECTING)
+			break;
 		if (deadline == -2)
 			deadline = sock_deadline(so, false, nonblock);
-		err = ks__inet_wait_locked(so, KS_POLLOUT, deadline);
+		until = connect_wait_until(is, deadline);
+		err = ks__inet_wait_locked(so, KS_POLLOUT, until);
+		if (err == -KS_EAGAIN && until != deadline)
+			continue;
 		if (err < 0)
 			goto out;
 	}
@@ -1060,6 +1130,7 @@ tcp_poll_op(struct ks_sock *so, struct ks_poll_entry *pe)
 	unsigned mask = 0;
 
 	ks__inet_lock();
+	check_syn_deadline(is);
 	ks__lock(so);
 	if (pe != NULL)
 		ks__poll_link_add_locked(so, pe, &pe->link[0]);
@@ -1121,7 +1192,8 @@ tcp_ioctl_op(struct ks_sock *so, unsigned long cmd, void *arg)
 	return ks__port->copy_to_user(arg, &v, sizeof(v));
 }
 
-/* Where the IPPROTO_TCP option @name lives in @is, or NULL. */
+/* Where the int IPPROTO_TCP option @name that is kept as set (keepalive
+ * timing, TCP_SYNCNT) lives in @is, or NULL. */
 static int *
 keep_field(struct inet_sock *is, int name)
 {
@@ -1129,6 +1201,7 @@ keep_field(struct inet_sock *is, int name)
 	case INET_TCP_KEEPIDLE:		return &is->keepidle;
 	case INET_TCP_KEEPINTVL:	return &is->keepintvl;
 	case INET_TCP_KEEPCNT:		return &is->keepcnt;
+	case INET_TCP_SYNCNT:		return &is->syncnt;
 	default:			return NULL;
 	}
 }
@@ -1177,6 +1250,7 @@ tcp_setsockopt_op(struct ks_sock *so, int level, int name, const void *val,
 	ks__memcpy(&v, val, sizeof(v));
 	if (field != NULL) {
 		max = name == INET_TCP_KEEPCNT ? INET_KEEPCNT_MAX :
+		      name == INET_TCP_SYNCNT ? INET_SYNCNT_MAX :
 		      INET_KEEP_TIME_MAX;
 		if (v < 1 || v > max)
 			return -KS_EINVAL;

@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
+#include <sched.h>
 
 #include "harness.h"
 
@@ -1504,6 +1505,78 @@ t_poll_refused(void)
 	CHECK_OK(close(c));
 }
 
+/* A SYN the listener drops (its queue is full) is sent again until
+ * TCP_SYNCNT retransmissions went unanswered, then connect says
+ * ETIMEDOUT (about 3 s with one); meanwhile a second connect on a
+ * non-blocking socket is EALREADY. TCP_SYNCNT is 6 by default, 1-127. */
+static void
+t_connect_timeout_ealready(void)
+{
+	uint16_t port;
+	int l = listener(AF_INET, &port), c, n, t, v;
+	struct sockaddr_in to = lo4(port);
+
+	CHECK_OK(listen(l, 0));
+	c = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	CHECK_OK(connect(c, (struct sockaddr *)&to, sizeof(to)));
+	n = CHECK_OK(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0));
+	CHECK_ERR(connect(n, (struct sockaddr *)&to, sizeof(to)), EINPROGRESS);
+	CHECK_ERR(connect(n, (struct sockaddr *)&to, sizeof(to)), EALREADY);
+	CHECK_OK(close(n));
+
+	t = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	CHECK_EQ(get_int(t, IPPROTO_TCP, TCP_SYNCNT), 6);
+	v = 0;
+	CHECK_ERR(setsockopt(t, IPPROTO_TCP, TCP_SYNCNT, &v, sizeof(v)),
+		  EINVAL);
+	v = 128;
+	CHECK_ERR(setsockopt(t, IPPROTO_TCP, TCP_SYNCNT, &v, sizeof(v)),
+		  EINVAL);
+	CHECK_OK(set_int(t, IPPROTO_TCP, TCP_SYNCNT, 1));
+	CHECK_EQ(get_int(t, IPPROTO_TCP, TCP_SYNCNT), 1);
+	CHECK_ERR(connect(t, (struct sockaddr *)&to, sizeof(to)), ETIMEDOUT);
+	CHECK_EQ(so_error(t), 0);
+	CHECK_OK(close(t));
+	CHECK_OK(close(c));
+	CHECK_OK(close(l));
+}
+
+/* In a network namespace of its own (only a loopback, and that down on
+ * Linux) nothing has a route: TCP and UDP. (IPv6 there has no source
+ * address either, so Linux says EADDRNOTAVAIL first.) */
+static int
+no_route_child(void *arg)
+{
+	struct sockaddr_in far = lo4(80);
+	int t, n, u;
+
+	if (unshare(CLONE_NEWNET) < 0)
+		return 1;
+	far.sin_addr.s_addr = htonl(0xc0000201);	/* 192.0.2.1 */
+	t = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	n = CHECK_OK(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0));
+	u = CHECK_OK(socket(AF_INET, SOCK_DGRAM, 0));
+	CHECK_ERR(connect(t, (struct sockaddr *)&far, sizeof(far)),
+		  ENETUNREACH);
+	CHECK_ERR(connect(n, (struct sockaddr *)&far, sizeof(far)),
+		  ENETUNREACH);
+	CHECK_ERR(sendto(u, "x", 1, 0, (struct sockaddr *)&far, sizeof(far)),
+		  ENETUNREACH);
+	CHECK_ERR(connect(u, (struct sockaddr *)&far, sizeof(far)),
+		  ENETUNREACH);
+	CHECK_OK(close(t));
+	CHECK_OK(close(n));
+	CHECK_OK(close(u));
+	return th_failures();
+}
+
+static void
+t_connect_enetunreach(void)
+{
+	th_require_root();
+	CHECK_EQ(th_join(th_fork(no_route_child, NULL)), 0);
+}
+
 static const struct th_test tests[] = {
 	{ "bind_ephemeral", t_bind_ephemeral },
 	{ "bind_errors", t_bind_errors },
@@ -1549,6 +1622,8 @@ static const struct th_test tests[] = {
 	{ "rcvlowat", t_rcvlowat },
 	{ "poll_every_state", t_poll_every_state },
 	{ "poll_refused", t_poll_refused },
+	{ "connect_timeout_ealready", t_connect_timeout_ealready },
+	{ "connect_enetunreach", t_connect_enetunreach },
 };
 
 TH_MAIN(tests)
