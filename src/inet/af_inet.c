@@ -222,6 +222,50 @@ ks__inet_check_bind_addr(struct ks_sock *so, const ip_addr_t *ip,
 }
 
 /* See inet.h. */
+void
+ks__inet_bind_req(struct ks_sock *so, struct inet_bind_req *req)
+{
+	ks__lock(so);
+	req->reuse = ks__has_opt(so, KS_OPT_REUSEADDR);
+	req->reuseport = ks__has_opt(so, KS_OPT_REUSEPORT);
+	req->uid = so->uid;
+	ks__unlock(so);
+}
+
+/* See inet.h. */
+bool
+ks__inet_may_share(const struct inet_bind_req *req, uint8_t other_opts,
+		   bool other_listens, const struct inet_sock *owner)
+{
+	if (req->reuse && (other_opts & SOF_REUSEADDR) && !other_listens)
+		return true;
+	return req->reuseport && (other_opts & INET_SOF_REUSEPORT) &&
+	       (owner == NULL || owner->base.uid == req->uid);
+}
+
+/* See inet.h. A dual-stack wildcard overlaps both families; two
+ * addresses of different families never do. */
+bool
+ks__inet_addr_overlaps(const ip_addr_t *a, const ip_addr_t *b)
+{
+	if (IP_GET_TYPE(a) != IPADDR_TYPE_ANY &&
+	    IP_GET_TYPE(b) != IPADDR_TYPE_ANY &&
+	    IP_GET_TYPE(a) != IP_GET_TYPE(b))
+		return false;
+	return ip_addr_isany(a) || ip_addr_isany(b) || ip_addr_cmp(a, b);
+}
+
+/* See inet.h. */
+void
+ks__inet_lend_reuse(uint8_t *opts, bool lend)
+{
+	if (lend && !(*opts & SOF_REUSEADDR))
+		*opts |= SOF_REUSEADDR | INET_SOF_LENT;
+	else if (!lend && (*opts & INET_SOF_LENT))
+		*opts &= (uint8_t)~(SOF_REUSEADDR | INET_SOF_LENT);
+}
+
+/* See inet.h. */
 int
 ks__inet_sock_new_locked(const struct ks_proto_ops *ops, int family,
 			 int type, int protocol, struct inet_sock **out)

@@ -215,6 +215,42 @@ int	ks__inet_getsockopt_ip(struct ks_sock *so, int level, int name,
 int	ks__inet_check_bind_addr(struct ks_sock *so, const ip_addr_t *ip,
 				 uint16_t port);
 
+/* Bits of lwIP's so_options that lwIP leaves alone and ksock uses: the
+ * pcb's socket set SO_REUSEPORT (kept on lwIP's pcb so that a TIME_WAIT
+ * connection still says so), and SOF_REUSEADDR lent to it for the length
+ * of one bind call (ks__inet_lend_reuse below). */
+#define INET_SOF_REUSEPORT	0x80u
+#define INET_SOF_LENT		0x40u
+
+/* What a bind asks of the sockets already on its port. */
+struct inet_bind_req {
+	bool		 reuse;		/* SO_REUSEADDR */
+	bool		 reuseport;	/* SO_REUSEPORT */
+	uint32_t	 uid;		/* the binding socket's owner */
+};
+
+/* Reads @so's SO_REUSEADDR, SO_REUSEPORT and owner into @req. Takes the
+ * socket lock. */
+void	ks__inet_bind_req(struct ks_sock *so, struct inet_bind_req *req);
+/*
+ * Linux's rule for one other socket bound to the port and an overlapping
+ * address (inet_bind_conflict, udp_lib_lport_inuse): the bind may share
+ * the port when both set SO_REUSEADDR and the other does not listen
+ * (@other_listens), or both set SO_REUSEPORT and the same user owns
+ * them (@owner; NULL for a connection no socket holds any more, such as
+ * one in TIME_WAIT, which any SO_REUSEPORT bind may share with).
+ * @other_opts is the other pcb's so_options. Stack lock held.
+ */
+bool	ks__inet_may_share(const struct inet_bind_req *req, uint8_t other_opts,
+			   bool other_listens, const struct inet_sock *owner);
+/* Whether two local addresses of pcbs overlap: one a wildcard of a
+ * family the other has, or both the same. */
+bool	ks__inet_addr_overlaps(const ip_addr_t *a, const ip_addr_t *b);
+/* Lends SOF_REUSEADDR to the pcb options @opts (marking it lent), or
+ * takes a lent one back: lwIP then leaves a port ksock has already
+ * judged shareable to ksock. */
+void	ks__inet_lend_reuse(uint8_t *opts, bool lend);
+
 /* -- tcp.c, udp.c -- */
 
 extern const struct ks_proto_ops ks__inet_tcp_ops;

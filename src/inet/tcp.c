@@ -380,6 +380,11 @@ tcp_accept_cb(void *arg, struct tcp_pcb *newpcb, err_t err)
 	cs->keepcnt = ls->keepcnt;
 	cs->syncnt = ls->syncnt;
 	cs->user_mss = ls->user_mss;
+	/* The owner and SO_REUSEPORT, for bind conflicts with the port
+	 * (Linux's accepted socket has its listener's). */
+	cs->base.uid = ls->base.uid;
+	if (ls->pcb.tcp != NULL && ip_get_option(ls->pcb.tcp, INET_SOF_REUSEPORT))
+		ip_set_option(newpcb, INET_SOF_REUSEPORT);
 	hook_pcb(cs, newpcb);
 	apply_user_mss(cs);
 	save_local(cs);
@@ -516,17 +521,6 @@ sock_deadline(struct ks_sock *so, bool rcv, bool nonblock)
 	return ks__deadline(t, nonblock);
 }
 
-static bool
-sock_has_opt(struct ks_sock *so, unsigned opt)
-{
-	bool on;
-
-	ks__lock(so);
-	on = ks__has_opt(so, opt);
-	ks__unlock(so);
-	return on;
-}
-
 /* Takes the pending error, or 0. Stack lock held. */
 static int
 take_error(struct ks_sock *so)
@@ -539,39 +533,69 @@ take_error(struct ks_sock *so)
 	return err;
 }
 
-/* Whether two local addresses overlap (one is a wildcard, or they are
- * equal) for a bind conflict. */
-static bool
-addr_overlaps(const ip_addr_t *a, const ip_addr_t *b)
-{
-	return ip_addr_isany(a) || ip_addr_isany(b) || ip_addr_cmp(a, b);
-}
-
 /*
- * SO_REUSEADDR where lwIP's rule differs from Linux's: a listener on the
- * port refuses the bind even when both sockets set the option (lwIP lets
- * the bind through and refuses the second listen only), and a connection
- * in TIME_WAIT yields its port only when it had the option too (lwIP
- * looks at the new socket alone). Returns 0 or -KS_EADDRINUSE. Stack
- * lock held.
+ * Linux's bind conflict check for a bind with SO_REUSEADDR or
+ * SO_REUSEPORT (without either, lwIP's own check is Linux's: any pcb on
+ * the port with an overlapping address refuses it), over every pcb lwIP
+ * has: bound, listening, connected and in TIME_WAIT. Returns 0 or
+ * -KS_EADDRINUSE. Stack lock held.
  */
 static int
-reuseaddr_check(const ip_addr_t *ip, uint16_t port)
+bind_conflict_check(struct inet_sock *is, const struct inet_bind_req *req,
+		    const ip_addr_t *ip, uint16_t port)
 {
-	struct tcp_pcb_listen *lpcb;
 	struct tcp_pcb *pcb;
 
 	if (port == 0)
 		return 0;
+	for (int i = 0; i < NUM_TCP_PCB_LISTS; i++) {
+		bool tw = tcp_pcb_lists[i] == &tcp_tw_pcbs;
+
+		for (pcb = *tcp_pcb_lists[i]; pcb != NULL; pcb = pcb->next) {
+			if (pcb == is->pcb.tcp || pcb->local_port != port ||
+			    !ks__inet_addr_overlaps(&pcb->local_ip, ip))
+				continue;
+			if (!ks__inet_may_share(req, pcb->so_options,
+						pcb->state == LISTEN,
+						tw ? NULL : pcb->callback_arg))
+				return -KS_EADDRINUSE;
+		}
+	}
+	return 0;
+}
+
+/* Lends SOF_REUSEADDR to every pcb on @port, or takes it back, around a
+ * tcp_bind() that bind_conflict_check() allowed. Stack lock held. */
+static void
+lend_reuse_on_port(uint16_t port, bool lend)
+{
+	struct tcp_pcb *pcb;
+
+	for (int i = 0; i < NUM_TCP_PCB_LISTS; i++)
+		for (pcb = *tcp_pcb_lists[i]; pcb != NULL; pcb = pcb->next)
+			if (pcb->local_port == port)
+				ks__inet_lend_reuse(&pcb->so_options, lend);
+}
+
+/*
+ * A listen on a port other SO_REUSEPORT listeners have: allowed when each
+ * overlapping listener has the option too and the same owner (lwIP
+ * would refuse any second listener with SOF_REUSEADDR). Returns 0 or
+ * -KS_EADDRINUSE. Stack lock held.
+ */
+static int
+listen_reuseport_check(struct inet_sock *is)
+{
+	struct inet_bind_req req = { .reuseport = true, .uid = is->base.uid };
+	struct tcp_pcb *pcb = is->pcb.tcp;
+	struct tcp_pcb_listen *lpcb;
+
 	for (lpcb = tcp_listen_pcbs.listen_pcbs; lpcb != NULL;
 	     lpcb = lpcb->next)
-		if (lpcb->local_port == port &&
-		    addr_overlaps(&lpcb->local_ip, ip))
-			return -KS_EADDRINUSE;
-	for (pcb = tcp_tw_pcbs; pcb != NULL; pcb = pcb->next)
-		if (pcb->local_port == port &&
-		    addr_overlaps(&pcb->local_ip, ip) &&
-		    !ip_get_option(pcb, SOF_REUSEADDR))
+		if (lpcb->local_port == pcb->local_port &&
+		    ks__inet_addr_overlaps(&lpcb->local_ip, &pcb->local_ip) &&
+		    !ks__inet_may_share(&req, lpcb->so_options, true,
+					lpcb->callback_arg))
 			return -KS_EADDRINUSE;
 	return 0;
 }
@@ -592,8 +616,11 @@ static int
 tcp_bind_op(struct ks_sock *so, const void *addr, uint32_t len)
 {
 	struct inet_sock *is = inet_sk(so);
+	struct inet_bind_req req;
+	struct tcp_pcb *pcb;
 	ip_addr_t ip;
 	uint16_t port;
+	bool shared;
 	int err;
 
 	ks__inet_lock();
@@ -606,13 +633,25 @@ tcp_bind_op(struct ks_sock *so, const void *addr, uint32_t len)
 	err = -KS_EINVAL;
 	if (is->bound || is->pcb.tcp == NULL || is->tstate != INET_TCP_CLOSED)
 		goto unlock;
-	if (sock_has_opt(so, KS_OPT_REUSEADDR)) {
-		err = reuseaddr_check(&ip, port);
+	pcb = is->pcb.tcp;
+	ks__inet_bind_req(so, &req);
+	if (req.reuse)
+		ip_set_option(pcb, SOF_REUSEADDR);
+	if (req.reuseport)
+		ip_set_option(pcb, INET_SOF_REUSEPORT);
+	shared = (req.reuse || req.reuseport) && port != 0;
+	if (shared) {
+		err = bind_conflict_check(is, &req, &ip, port);
 		if (err < 0)
 			goto unlock;
-		ip_set_option(is->pcb.tcp, SOF_REUSEADDR);
+		lend_reuse_on_port(port, true);
+		ks__inet_lend_reuse(&pcb->so_options, true);
 	}
-	err = ks__inet_err(tcp_bind(is->pcb.tcp, &ip, port));
+	err = ks__inet_err(tcp_bind(pcb, &ip, port));
+	if (shared) {
+		lend_reuse_on_port(port, false);
+		ks__inet_lend_reuse(&pcb->so_options, false);
+	}
 	if (err == 0) {
 		is->bound = true;
 		save_local(is);
@@ -629,6 +668,7 @@ tcp_listen_op(struct ks_sock *so, int backlog)
 	struct tcp_pcb *lpcb;
 	ip_addr_t any;
 	err_t lerr;
+	bool reuse;
 	int err = 0;
 
 	/* Linux clamps to somaxconn, a negative backlog (as unsigned)
@@ -651,8 +691,20 @@ tcp_listen_op(struct ks_sock *so, int backlog)
 			goto unlock;
 		is->bound = true;
 	}
+	/* SO_REUSEPORT listeners share the port by ksock's check; lwIP
+	 * must not see SOF_REUSEADDR, or it refuses every second one. */
+	reuse = ip_get_option(is->pcb.tcp, SOF_REUSEADDR) != 0;
+	if (ip_get_option(is->pcb.tcp, INET_SOF_REUSEPORT)) {
+		err = listen_reuseport_check(is);
+		if (err < 0)
+			goto unlock;
+		ip_reset_option(is->pcb.tcp, SOF_REUSEADDR);
+	}
 	lpcb = tcp_listen_with_backlog_and_err(is->pcb.tcp, INET_SYN_GATE_OPEN,
 					       &lerr);
+	if (reuse)
+		ip_set_option(lpcb != NULL ? lpcb : is->pcb.tcp,
+			      SOF_REUSEADDR);
 	if (lpcb == NULL) {
 		err = ks__inet_err(lerr);
 		goto unlock;

@@ -241,13 +241,47 @@ udp_is_connected(struct inet_sock *is)
 	return (is->pcb.udp->flags & UDP_FLAGS_CONNECTED) != 0;
 }
 
+/*
+ * Linux's udp_lib_lport_inuse() for a bind with SO_REUSEADDR or
+ * SO_REUSEPORT (without either, lwIP's own check is Linux's). Returns 0
+ * or -KS_EADDRINUSE. Stack lock held.
+ */
+static int
+bind_conflict_check(const struct inet_bind_req *req, const ip_addr_t *ip,
+		    uint16_t port)
+{
+	struct udp_pcb *pcb;
+
+	for (pcb = udp_pcbs; pcb != NULL; pcb = pcb->next)
+		if (pcb->local_port == port &&
+		    ks__inet_addr_overlaps(&pcb->local_ip, ip) &&
+		    !ks__inet_may_share(req, pcb->so_options, false,
+					pcb->recv_arg))
+			return -KS_EADDRINUSE;
+	return 0;
+}
+
+/* Lends SOF_REUSEADDR to every pcb on @port, or takes it back, around a
+ * udp_bind() that bind_conflict_check() allowed. Stack lock held. */
+static void
+lend_reuse_on_port(uint16_t port, bool lend)
+{
+	struct udp_pcb *pcb;
+
+	for (pcb = udp_pcbs; pcb != NULL; pcb = pcb->next)
+		if (pcb->local_port == port)
+			ks__inet_lend_reuse(&pcb->so_options, lend);
+}
+
 static int
 udp_bind_op(struct ks_sock *so, const void *addr, uint32_t len)
 {
 	struct inet_sock *is = inet_sk(so);
+	struct inet_bind_req req;
+	struct udp_pcb *pcb;
 	ip_addr_t ip;
 	uint16_t port;
-	bool reuse;
+	bool shared;
 	int err;
 
 	ks__inet_lock();
@@ -260,12 +294,25 @@ udp_bind_op(struct ks_sock *so, const void *addr, uint32_t len)
 	err = -KS_EINVAL;
 	if (is->bound)
 		goto unlock;
-	ks__lock(so);
-	reuse = ks__has_opt(so, KS_OPT_REUSEADDR);
-	ks__unlock(so);
-	if (reuse)
-		ip_set_option(is->pcb.udp, SOF_REUSEADDR);
-	err = ks__inet_err(udp_bind(is->pcb.udp, &ip, port));
+	pcb = is->pcb.udp;
+	ks__inet_bind_req(so, &req);
+	if (req.reuse)
+		ip_set_option(pcb, SOF_REUSEADDR);
+	if (req.reuseport)
+		ip_set_option(pcb, INET_SOF_REUSEPORT);
+	shared = (req.reuse || req.reuseport) && port != 0;
+	if (shared) {
+		err = bind_conflict_check(&req, &ip, port);
+		if (err < 0)
+			goto unlock;
+		lend_reuse_on_port(port, true);
+		ks__inet_lend_reuse(&pcb->so_options, true);
+	}
+	err = ks__inet_err(udp_bind(pcb, &ip, port));
+	if (shared) {
+		lend_reuse_on_port(port, false);
+		ks__inet_lend_reuse(&pcb->so_options, false);
+	}
 	if (err == 0)
 		is->bound = true;
 unlock:

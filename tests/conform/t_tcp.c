@@ -1577,6 +1577,141 @@ t_connect_enetunreach(void)
 	CHECK_EQ(th_join(th_fork(no_route_child, NULL)), 0);
 }
 
+/* A socket of @type with the SOL_SOCKET option @opt on (none if 0),
+ * bound to 127.0.0.1:@port; or -1 with errno. (UDP's port sharing is
+ * tested here too, beside TCP's, with the same helper.) */
+static int
+bind_shared(int type, uint16_t port, int opt)
+{
+	int fd = CHECK_OK(socket(AF_INET, type, 0)), on = 1, r;
+	struct sockaddr_in a = lo4(port);
+
+	if (opt != 0)
+		CHECK_OK(setsockopt(fd, SOL_SOCKET, opt, &on, sizeof(on)));
+	r = bind(fd, (struct sockaddr *)&a, sizeof(a));
+	if (r < 0) {
+		int e = errno;
+
+		CHECK_OK(close(fd));
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+static int
+other_user_binds(void *arg)
+{
+	uint16_t port = *(uint16_t *)arg;
+
+	if (th_setcred(65534, 65534) < 0)
+		return 1;
+	CHECK_ERR(bind_shared(SOCK_STREAM, port, SO_REUSEPORT), EADDRINUSE);
+	CHECK_ERR(bind_shared(SOCK_DGRAM, port, SO_REUSEPORT), EADDRINUSE);
+	return th_failures();
+}
+
+/* Accepts @n connections from whichever of listeners @l[0..1] has one. */
+static void
+accept_from_either(const int l[2], int n)
+{
+	for (int got = 0; got < n;) {
+		struct pollfd p[2] = {
+			{ .fd = l[0], .events = POLLIN },
+			{ .fd = l[1], .events = POLLIN },
+		};
+
+		if (CHECK_OK(poll(p, 2, 10000)) <= 0)
+			break;
+		for (int i = 0; i < 2; i++) {
+			if (p[i].revents & POLLIN) {
+				CHECK_OK(close(CHECK_OK(accept(l[i], NULL,
+							       NULL))));
+				got++;
+			}
+		}
+	}
+}
+
+/* SO_REUSEPORT: sockets that all set it, of one owner, share a port,
+ * TCP (both bind and listen, every connection reaches one of them, the
+ * other serves alone once one closes) and UDP (every datagram reaches
+ * one of them); without it, or as another user, EADDRINUSE. */
+static void
+t_reuseport(void)
+{
+	int l[2], u[2], c[6], s;
+	uint16_t port;
+	struct sockaddr_in to;
+	char buf[4];
+
+	l[0] = bind_shared(SOCK_STREAM, 0, SO_REUSEPORT);
+	port = local_port(l[0]);
+	to = lo4(port);
+	l[1] = CHECK_OK(bind_shared(SOCK_STREAM, port, SO_REUSEPORT));
+	CHECK_ERR(bind_shared(SOCK_STREAM, port, 0), EADDRINUSE);
+	CHECK_ERR(bind_shared(SOCK_STREAM, port, SO_REUSEADDR), EADDRINUSE);
+	CHECK_OK(listen(l[0], 8));
+	CHECK_OK(listen(l[1], 8));
+	for (int i = 0; i < 6; i++) {
+		c[i] = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+		CHECK_OK(connect(c[i], (struct sockaddr *)&to, sizeof(to)));
+	}
+	accept_from_either(l, 6);
+	CHECK_OK(close(l[0]));
+	s = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	CHECK_OK(connect(s, (struct sockaddr *)&to, sizeof(to)));
+	CHECK_OK(close(CHECK_OK(accept(l[1], NULL, NULL))));
+	CHECK_OK(close(s));
+	for (int i = 0; i < 6; i++)
+		CHECK_OK(close(c[i]));
+
+	u[0] = CHECK_OK(bind_shared(SOCK_DGRAM, port, SO_REUSEPORT));
+	u[1] = CHECK_OK(bind_shared(SOCK_DGRAM, port, SO_REUSEPORT));
+	CHECK_ERR(bind_shared(SOCK_DGRAM, port, 0), EADDRINUSE);
+	if (geteuid() == 0)
+		CHECK_EQ(th_join(th_fork(other_user_binds, &port)), 0);
+	s = CHECK_OK(socket(AF_INET, SOCK_DGRAM, 0));
+	for (int i = 0; i < 5; i++)
+		CHECK_EQ(sendto(s, "d", 1, 0, (struct sockaddr *)&to,
+				sizeof(to)), 1);
+	for (int got = 0; got < 5;) {
+		struct pollfd p[2] = {
+			{ .fd = u[0], .events = POLLIN },
+			{ .fd = u[1], .events = POLLIN },
+		};
+
+		if (CHECK_OK(poll(p, 2, 10000)) <= 0)
+			break;
+		for (int i = 0; i < 2; i++)
+			if (p[i].revents & POLLIN) {
+				CHECK_EQ(recv(u[i], buf, sizeof(buf), 0), 1);
+				got++;
+			}
+	}
+	CHECK_OK(close(s));
+	CHECK_OK(close(u[0]));
+	CHECK_OK(close(u[1]));
+	CHECK_OK(close(l[1]));
+}
+
+/* UDP with SO_REUSEADDR: sockets that all set it share a port; one
+ * without it is EADDRINUSE either way round. */
+static void
+t_reuseaddr_udp(void)
+{
+	int a = bind_shared(SOCK_DGRAM, 0, SO_REUSEADDR), b;
+	uint16_t port = local_port(a);
+
+	b = CHECK_OK(bind_shared(SOCK_DGRAM, port, SO_REUSEADDR));
+	CHECK_ERR(bind_shared(SOCK_DGRAM, port, 0), EADDRINUSE);
+	CHECK_OK(close(a));
+	CHECK_OK(close(b));
+	a = CHECK_OK(bind_shared(SOCK_DGRAM, port, 0));
+	CHECK_ERR(bind_shared(SOCK_DGRAM, port, SO_REUSEADDR), EADDRINUSE);
+	CHECK_OK(close(a));
+}
+
 static const struct th_test tests[] = {
 	{ "bind_ephemeral", t_bind_ephemeral },
 	{ "bind_errors", t_bind_errors },
@@ -1624,6 +1759,8 @@ static const struct th_test tests[] = {
 	{ "poll_refused", t_poll_refused },
 	{ "connect_timeout_ealready", t_connect_timeout_ealready },
 	{ "connect_enetunreach", t_connect_enetunreach },
+	{ "reuseport", t_reuseport },
+	{ "reuseaddr_udp", t_reuseaddr_udp },
 };
 
 TH_MAIN(tests)
