@@ -13,6 +13,9 @@
  */
 #include "inet/inet.h"
 
+#include "lwip/ip.h"
+#include "lwip/mem.h"
+#include "lwip/netif.h"
 #include "lwip/tcp.h"
 #include "lwip/udp.h"
 
@@ -203,9 +206,140 @@ check_bind_port(uint16_t port)
 	return 0;
 }
 
-/* See inet.h. The wildcard, or an address of the loopback; a privileged
- * port needs the capability. Linux's inet_bind checks the address
- * first, inet6_bind the port. */
+/*
+ * The rest of 127.0.0.0/8. lwIP takes a packet only for its interface's
+ * own address, so each other address of the block a socket binds or
+ * sends to gets an alias: a netif of its own with that address, up but
+ * with its link down, so that lwIP's input accepts packets for it (it
+ * tries every netif) while its routing never picks it (every packet
+ * still leaves through the loopback, with 127.0.0.1 as the source of an
+ * unbound socket, as Linux's route for the block says). Aliases live in
+ * lwIP's heap and go with it when the stack stops.
+ */
+
+/* At most this many aliases: lwIP numbers netifs in eight bits. */
+#define INET_ALIAS_MAX		128
+#define INET_LOOPNET		0x7f000000u	/* 127.0.0.0/8 */
+#define INET_LOOPNET_MASK	0xff000000u
+/* Where an IPv4 header keeps its destination address. */
+#define IP4_DEST_OFF		16
+
+/* An address of 127.0.0.0/8 other than its broadcast address. */
+static bool
+is_loopnet4(const ip_addr_t *ip)
+{
+	uint32_t a;
+
+	if (!IP_IS_V4(ip))
+		return false;
+	a = lwip_ntohl(ip4_addr_get_u32(ip_2_ip4(ip)));
+	return (a & INET_LOOPNET_MASK) == INET_LOOPNET &&
+	       a != (INET_LOOPNET | ~INET_LOOPNET_MASK);
+}
+
+static err_t
+alias_output(struct netif *netif, struct pbuf *p, const ip4_addr_t *dst)
+{
+	(void)netif;
+	(void)p;
+	(void)dst;
+	/* Never chosen as a route (its link is down). */
+	return ERR_RTE;
+}
+
+static err_t
+alias_init(struct netif *netif)
+{
+	netif->name[0] = 'l';
+	netif->name[1] = 'a';
+	netif->output = alias_output;
+	return ERR_OK;
+}
+
+static err_t
+alias_input(struct pbuf *p, struct netif *netif)
+{
+	return ip_input(p, netif);
+}
+
+static bool
+is_alias(const struct netif *n)
+{
+	return n->output == alias_output;
+}
+
+/*
+ * lwIP's IPv4 input hook (lwipopts.h). A packet for an alias's address
+ * arriving on another netif is delivered as if it had arrived on the
+ * alias: lwIP would accept it there anyway (it tries every netif), but
+ * UDP and TCP judge "for us" by the input netif's address, so only then
+ * does a datagram nobody receives draw a port unreachable, as on Linux.
+ * Returns 1 when the packet was delivered so (lwIP owns it), else 0.
+ * Stack lock held.
+ */
+int
+ks__inet_ip4_input_hook(struct pbuf *p, struct netif *inp)
+{
+	uint8_t hdr[IP4_DEST_OFF + 4];
+	ip4_addr_t dest;
+	struct netif *n;
+
+	ks__inet_udp_icmp_peek(p);
+	if (is_alias(inp) ||
+	    pbuf_copy_partial(p, hdr, sizeof(hdr), 0) != sizeof(hdr))
+		return 0;
+	ks__memcpy(&dest, hdr + IP4_DEST_OFF, 4);
+	NETIF_FOREACH(n) {
+		if (is_alias(n) && ip4_addr_cmp(netif_ip4_addr(n), &dest)) {
+			ip4_input(p, n);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Makes @ip (in 127.0.0.0/8) an address lwIP takes packets for. Returns
+ * 0 or -KS_ENOBUFS (lwIP's heap, or the alias limit). Stack lock held. */
+static int
+alias_ensure(const ip_addr_t *ip)
+{
+	ip4_addr_t mask, gw;
+	struct netif *n;
+	int count = 0;
+
+	NETIF_FOREACH(n) {
+		if (ip4_addr_cmp(netif_ip4_addr(n), ip_2_ip4(ip)))
+			return 0;
+		count += is_alias(n);
+	}
+	if (count >= INET_ALIAS_MAX)
+		return -KS_ENOBUFS;
+	n = mem_malloc(sizeof(*n));
+	if (n == NULL)
+		return -KS_ENOBUFS;
+	ks__memset(n, 0, sizeof(*n));
+	ip4_addr_set_u32(&mask, 0xffffffffu);
+	ip4_addr_set_zero(&gw);
+	/* alias_init cannot fail, so neither can netif_add. */
+	netif_add(n, ip_2_ip4(ip), &mask, &gw, NULL, alias_init, alias_input);
+	netif_set_up(n);
+	return 0;
+}
+
+/* See inet.h. */
+int
+ks__inet_local_dest(const ip_addr_t *ip)
+{
+	if (ks__inet_addr_is_local(ip))
+		return 0;
+	if (is_loopnet4(ip))
+		return alias_ensure(ip);
+	return -KS__ENETUNREACH;
+}
+
+/* See inet.h. The wildcard, or an address of the loopback (the whole
+ * 127.0.0.0/8, as on Linux); a privileged port needs the capability.
+ * Linux's inet_bind checks the address first, inet6_bind the port. */
 int
 ks__inet_check_bind_addr(struct ks_sock *so, const ip_addr_t *ip,
 			 uint16_t port)
@@ -214,8 +348,8 @@ ks__inet_check_bind_addr(struct ks_sock *so, const ip_addr_t *ip,
 
 	if (so->family == KS_AF_INET6)
 		err = check_bind_port(port);
-	if (err == 0 && !ip_addr_isany(ip) && !ks__inet_addr_is_local(ip))
-		err = -KS_EADDRNOTAVAIL;
+	if (err == 0 && !ip_addr_isany(ip) && ks__inet_local_dest(ip) < 0)
+		err = is_loopnet4(ip) ? -KS_ENOBUFS : -KS_EADDRNOTAVAIL;
 	if (err == 0 && so->family == KS_AF_INET)
 		err = check_bind_port(port);
 	return err;

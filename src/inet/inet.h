@@ -179,6 +179,11 @@ void	ks__inet_any(struct ks_sock *so, ip_addr_t *ip);
 /* The wildcard as a destination means this host, as on Linux: turns
  * it into the loopback address of its type. */
 void	ks__inet_any_to_loopback(ip_addr_t *ip);
+/* Whether @ip is a destination on this host: 0 (127.0.0.0/8, ::1),
+ * -KS__ENETUNREACH (no route: the loopback is the only interface) or
+ * -KS_ENOBUFS (no room to take another address of 127.0.0.0/8). Stack
+ * lock held. */
+int	ks__inet_local_dest(const ip_addr_t *ip);
 /* The lwIP pcb type for @is: V4, V6 (IPV6_V6ONLY) or ANY (dual-stack). */
 uint8_t	ks__inet_pcb_type(struct inet_sock *is);
 /* Maps an lwIP error to -KS_E*. */
@@ -210,8 +215,9 @@ int	ks__inet_setsockopt_ip(struct ks_sock *so, int level, int name,
 int	ks__inet_getsockopt_ip(struct ks_sock *so, int level, int name,
 			       void *val, uint32_t *len);
 /* Checks that @ip and @port may be bound: 0, -KS_EADDRNOTAVAIL (not an
- * address here) or -KS_EACCES (a port below 1024 without the port's
- * KS_CAP_NET_BIND_SERVICE). */
+ * address here), -KS_EACCES (a port below 1024 without the port's
+ * KS_CAP_NET_BIND_SERVICE) or -KS_ENOBUFS (no room for another address
+ * of 127.0.0.0/8). Stack lock held. */
 int	ks__inet_check_bind_addr(struct ks_sock *so, const ip_addr_t *ip,
 				 uint16_t port);
 

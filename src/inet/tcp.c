@@ -813,8 +813,8 @@ tcp_connect_op(struct ks_sock *so, const void *addr, uint32_t len,
 	ks__inet_any_to_loopback(&ip);
 	/* The loopback is the only interface: nothing else has a route
 	 * (Linux on a host without one says the same). */
-	err = -KS__ENETUNREACH;
-	if (!ks__inet_addr_is_local(&ip))
+	err = ks__inet_local_dest(&ip);
+	if (err < 0)
 		goto unlock;
 	err = ks__inet_err(tcp_connect(is->pcb.tcp, &ip, port,
 				       tcp_connected_cb));

@@ -209,24 +209,20 @@ take_error(struct ks_sock *so)
 #define INET_LIMITED_BROADCAST	0xffffffffu
 
 /*
- * Whether a datagram may go to @ip: an address of the loopback, or its
- * broadcast address when SO_BROADCAST is on (Linux's ip_route_connect
+ * Whether a datagram may go to @ip: an address of the loopback
+ * (ks__inet_local_dest), or its broadcast address when SO_BROADCAST is on (Linux's ip_route_connect
  * refuses a broadcast route to a socket without it: EACCES). Returns 0,
  * -KS_EACCES or -KS__ENETUNREACH. Stack lock held.
  */
 static int
 check_dest(struct ks_sock *so, const ip_addr_t *ip)
 {
-	uint32_t a;
+	uint32_t a = IP_IS_V4(ip) ? lwip_ntohl(ip4_addr_get_u32(ip_2_ip4(ip))) :
+		     0;
 	bool on;
 
-	if (ks__inet_addr_is_local(ip))
-		return 0;
-	if (!IP_IS_V4(ip))
-		return -KS__ENETUNREACH;
-	a = lwip_ntohl(ip4_addr_get_u32(ip_2_ip4(ip)));
 	if (a != INET_LOOP_BROADCAST && a != INET_LIMITED_BROADCAST)
-		return -KS__ENETUNREACH;
+		return ks__inet_local_dest(ip);
 	ks__lock(so);
 	on = ks__has_opt(so, KS_OPT_BROADCAST);
 	ks__unlock(so);

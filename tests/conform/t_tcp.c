@@ -1712,6 +1712,76 @@ t_reuseaddr_udp(void)
 	CHECK_OK(close(a));
 }
 
+static struct sockaddr_in
+in_loopnet(uint32_t host, uint16_t port)
+{
+	struct sockaddr_in a = lo4(port);
+
+	a.sin_addr.s_addr = htonl(host);
+	return a;
+}
+
+static uint32_t
+name_addr(int fd, bool peer)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+
+	if (peer)
+		CHECK_OK(getpeername(fd, (struct sockaddr *)&a, &len));
+	else
+		CHECK_OK(getsockname(fd, (struct sockaddr *)&a, &len));
+	return ntohl(a.sin_addr.s_addr);
+}
+
+/* The whole of 127.0.0.0/8 is this host's: a listener binds 127.0.0.2;
+ * a wildcard listener answers on 127.45.6.7 and says so in the accepted
+ * socket's name; an unbound client speaks from 127.0.0.1, a bound one
+ * from its own address; nobody on 127.0.0.3 refuses. */
+static void
+t_loopnet(void)
+{
+	struct sockaddr_in a = in_loopnet(0x7f000002, 0), any = lo4(0), to;
+	int l = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0)), c, s, w, b;
+
+	CHECK_OK(bind(l, (struct sockaddr *)&a, sizeof(a)));
+	CHECK_OK(listen(l, 4));
+	CHECK_EQ(name_addr(l, false), 0x7f000002);
+	to = in_loopnet(0x7f000002, local_port(l));
+	c = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	CHECK_OK(connect(c, (struct sockaddr *)&to, sizeof(to)));
+	s = CHECK_OK(accept(l, NULL, NULL));
+	CHECK_EQ(name_addr(c, true), 0x7f000002);
+	CHECK_EQ(name_addr(c, false), 0x7f000001);
+	CHECK_EQ(name_addr(s, false), 0x7f000002);
+	CHECK_EQ(name_addr(s, true), 0x7f000001);
+	CHECK_OK(close(s));
+	CHECK_OK(close(c));
+
+	any.sin_addr.s_addr = htonl(INADDR_ANY);
+	w = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	CHECK_OK(bind(w, (struct sockaddr *)&any, sizeof(any)));
+	CHECK_OK(listen(w, 4));
+	to = in_loopnet(0x7f2d0607, local_port(w));
+	b = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	a = in_loopnet(0x7f000004, 0);
+	CHECK_OK(bind(b, (struct sockaddr *)&a, sizeof(a)));
+	CHECK_OK(connect(b, (struct sockaddr *)&to, sizeof(to)));
+	s = CHECK_OK(accept(w, NULL, NULL));
+	CHECK_EQ(name_addr(s, false), 0x7f2d0607);
+	CHECK_EQ(name_addr(s, true), 0x7f000004);
+	CHECK_OK(close(s));
+	CHECK_OK(close(b));
+
+	to = in_loopnet(0x7f000003, local_port(l));
+	c = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	CHECK_ERR(connect(c, (struct sockaddr *)&to, sizeof(to)),
+		  ECONNREFUSED);
+	CHECK_OK(close(c));
+	CHECK_OK(close(w));
+	CHECK_OK(close(l));
+}
+
 static const struct th_test tests[] = {
 	{ "bind_ephemeral", t_bind_ephemeral },
 	{ "bind_errors", t_bind_errors },
@@ -1761,6 +1831,7 @@ static const struct th_test tests[] = {
 	{ "connect_enetunreach", t_connect_enetunreach },
 	{ "reuseport", t_reuseport },
 	{ "reuseaddr_udp", t_reuseaddr_udp },
+	{ "loopnet", t_loopnet },
 };
 
 TH_MAIN(tests)

@@ -469,6 +469,36 @@ t_buffer_defaults(void)
 	CHECK_OK(close(fd));
 }
 
+/* 127.0.0.0/8 is this host's: a socket bound to 127.0.0.5 hears an
+ * unbound sender as 127.0.0.1; a connected socket whose datagram to
+ * 127.0.0.6 finds nobody gets ECONNREFUSED. */
+static void
+t_loopnet(void)
+{
+	struct sockaddr_in b_addr = lo4(0), from, to;
+	int b = CHECK_OK(socket(AF_INET, SOCK_DGRAM, 0));
+	int a = CHECK_OK(socket(AF_INET, SOCK_DGRAM, 0));
+	socklen_t len = sizeof(from);
+	char buf[4];
+
+	b_addr.sin_addr.s_addr = htonl(0x7f000005);
+	CHECK_OK(bind(b, (struct sockaddr *)&b_addr, sizeof(b_addr)));
+	b_addr.sin_port = htons(local_port(b));
+	CHECK_EQ(sendto(a, "x", 1, 0, (struct sockaddr *)&b_addr,
+			sizeof(b_addr)), 1);
+	CHECK_EQ(recvfrom(b, buf, sizeof(buf), 0, (struct sockaddr *)&from,
+			  &len), 1);
+	CHECK_EQ(from.sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+	to = b_addr;
+	to.sin_addr.s_addr = htonl(0x7f000006);
+	CHECK_OK(connect(a, (struct sockaddr *)&to, sizeof(to)));
+	CHECK_EQ(send(a, "y", 1, 0), 1);
+	CHECK_EQ(wait_err(a), POLLERR | POLLOUT);
+	CHECK_ERR(recv(a, buf, sizeof(buf), 0), ECONNREFUSED);
+	CHECK_OK(close(a));
+	CHECK_OK(close(b));
+}
+
 static const struct th_test tests[] = {
 	{ "bind_ephemeral_inuse", t_bind_ephemeral_inuse },
 	{ "sendto_recvfrom", t_sendto_recvfrom },
@@ -486,6 +516,7 @@ static const struct th_test tests[] = {
 	{ "icmp6_refused", t_icmp6_refused },
 	{ "broadcast", t_broadcast },
 	{ "buffer_defaults", t_buffer_defaults },
+	{ "loopnet", t_loopnet },
 };
 
 TH_MAIN(tests)

@@ -420,6 +420,34 @@ t_no_keepalive_silent(void)
 	ERR(ut_recv(c, buf, sizeof(buf), 0), -KS_EAGAIN);
 }
 
+#define ALIASES		128	/* af_inet.c's INET_ALIAS_MAX */
+
+/* Each further address of 127.0.0.0/8 a socket binds takes an alias of
+ * lwIP's: up to the limit, then ENOBUFS (nothing half made); an address
+ * bound before stays bindable; the stack's stop frees them all. */
+static void
+t_loopnet_alias_limit(void)
+{
+	static struct ks_sock *so[ALIASES + 2];
+	struct ks_sockaddr_in a;
+
+	for (int i = 0; i < ALIASES + 2; i++) {
+		so[i] = inet_socket(KS_AF_INET, KS_SOCK_DGRAM);
+		if (so[i] == NULL)
+			return;
+	}
+	for (int i = 0; i < ALIASES; i++) {
+		lo4(&a, 0);
+		a.sin_addr.s_addr = htonl(0x7f010000 + (uint32_t)i);
+		EQ(ks_bind(so[i], &a, sizeof(a)), 0);
+	}
+	lo4(&a, 0);
+	a.sin_addr.s_addr = htonl(0x7f020000);
+	ERR(ks_bind(so[ALIASES], &a, sizeof(a)), -KS_ENOBUFS);
+	a.sin_addr.s_addr = htonl(0x7f010000);
+	EQ(ks_bind(so[ALIASES + 1], &a, sizeof(a)), 0);
+}
+
 static const struct ut_test tests[] = {
 	{ "create_close", t_create_close, 0 },
 	{ "tcp_exchange_v4", t_tcp_exchange_v4, 0 },
@@ -433,6 +461,7 @@ static const struct ut_test tests[] = {
 	{ "accept_inherits_linger", t_accept_inherits_linger, 0 },
 	{ "keepalive_probes", t_keepalive_probes, UT_NO_INJECT },
 	{ "no_keepalive_silent", t_no_keepalive_silent, UT_NO_INJECT },
+	{ "loopnet_alias_limit", t_loopnet_alias_limit, UT_NO_INJECT },
 };
 
 UT_MAIN(tests)

@@ -104,12 +104,16 @@ extern unsigned char *ks__lwip_heap;
 unsigned ks__lwip_rand(void);
 #define LWIP_RAND()			ks__lwip_rand()
 
-/* Every IP packet, from any link, passes udp.c before lwIP's input (lwIP
- * ignores ICMP errors; Linux reports a port unreachable to a connected
- * UDP socket). It only looks: the packet always goes on to lwIP. */
+/* Every IP packet, from any link, passes ksock before lwIP's input:
+ * udp.c reads the ICMP errors lwIP ignores (Linux reports a port
+ * unreachable to a connected UDP socket), and af_inet.c hands a packet
+ * for another address of 127.0.0.0/8 to that address's own netif (which
+ * then eats it, returning nonzero). */
 struct pbuf;
+struct netif;
 void ks__inet_udp_icmp_peek(const struct pbuf *p);
-#define LWIP_HOOK_IP4_INPUT(p, inp)	(ks__inet_udp_icmp_peek(p), 0)
+int ks__inet_ip4_input_hook(struct pbuf *p, struct netif *inp);
+#define LWIP_HOOK_IP4_INPUT(p, inp)	ks__inet_ip4_input_hook(p, inp)
 #define LWIP_HOOK_IP6_INPUT(p, inp)	(ks__inet_udp_icmp_peek(p), 0)
 
 #endif /* KSOCK_LWIPOPTS_H */
