@@ -356,14 +356,32 @@ ks__inet_check_bind_addr(struct ks_sock *so, const ip_addr_t *ip,
 }
 
 /* See inet.h. */
-void
-ks__inet_bind_req(struct ks_sock *so, struct inet_bind_req *req)
+int
+ks__inet_take_error(struct ks_sock *so)
+{
+	int err;
+
+	ks__lock(so);
+	err = ks__sock_error_locked(so);
+	ks__unlock(so);
+	return err;
+}
+
+/* See inet.h. */
+bool
+ks__inet_bind_prepare(struct ks_sock *so, uint8_t *opts, uint16_t port,
+		      struct inet_bind_req *req)
 {
 	ks__lock(so);
 	req->reuse = ks__has_opt(so, KS_OPT_REUSEADDR);
 	req->reuseport = ks__has_opt(so, KS_OPT_REUSEPORT);
 	req->uid = so->uid;
 	ks__unlock(so);
+	if (req->reuse)
+		*opts |= SOF_REUSEADDR;
+	if (req->reuseport)
+		*opts |= INET_SOF_REUSEPORT;
+	return (req->reuse || req->reuseport) && port != 0;
 }
 
 /* See inet.h. */

@@ -235,9 +235,17 @@ struct inet_bind_req {
 	uint32_t	 uid;		/* the binding socket's owner */
 };
 
-/* Reads @so's SO_REUSEADDR, SO_REUSEPORT and owner into @req. Takes the
- * socket lock. */
-void	ks__inet_bind_req(struct ks_sock *so, struct inet_bind_req *req);
+/* Takes @so's pending error (SO_ERROR): -KS_E*, or 0. Takes the socket
+ * lock. */
+int	ks__inet_take_error(struct ks_sock *so);
+/*
+ * Reads @so's SO_REUSEADDR, SO_REUSEPORT and owner into @req and marks
+ * its pcb's options @opts with them. Returns whether a bind to @port
+ * needs ksock's conflict check (an option is on and the port is given).
+ * Takes the socket lock.
+ */
+bool	ks__inet_bind_prepare(struct ks_sock *so, uint8_t *opts, uint16_t port,
+			      struct inet_bind_req *req);
 /*
  * Linux's rule for one other socket bound to the port and an overlapping
  * address (inet_bind_conflict, udp_lib_lport_inuse): the bind may share

@@ -383,7 +383,8 @@ tcp_accept_cb(void *arg, struct tcp_pcb *newpcb, err_t err)
 	/* The owner and SO_REUSEPORT, for bind conflicts with the port
 	 * (Linux's accepted socket has its listener's). */
 	cs->base.uid = ls->base.uid;
-	if (ls->pcb.tcp != NULL && ip_get_option(ls->pcb.tcp, INET_SOF_REUSEPORT))
+	if (ls->pcb.tcp != NULL &&
+	    ip_get_option(ls->pcb.tcp, INET_SOF_REUSEPORT))
 		ip_set_option(newpcb, INET_SOF_REUSEPORT);
 	hook_pcb(cs, newpcb);
 	apply_user_mss(cs);
@@ -521,18 +522,6 @@ sock_deadline(struct ks_sock *so, bool rcv, bool nonblock)
 	return ks__deadline(t, nonblock);
 }
 
-/* Takes the pending error, or 0. Stack lock held. */
-static int
-take_error(struct ks_sock *so)
-{
-	int err;
-
-	ks__lock(so);
-	err = ks__sock_error_locked(so);
-	ks__unlock(so);
-	return err;
-}
-
 /*
  * Linux's bind conflict check for a bind with SO_REUSEADDR or
  * SO_REUSEPORT (without either, lwIP's own check is Linux's: any pcb on
@@ -634,12 +623,7 @@ tcp_bind_op(struct ks_sock *so, const void *addr, uint32_t len)
 	if (is->bound || is->pcb.tcp == NULL || is->tstate != INET_TCP_CLOSED)
 		goto unlock;
 	pcb = is->pcb.tcp;
-	ks__inet_bind_req(so, &req);
-	if (req.reuse)
-		ip_set_option(pcb, SOF_REUSEADDR);
-	if (req.reuseport)
-		ip_set_option(pcb, INET_SOF_REUSEPORT);
-	shared = (req.reuse || req.reuseport) && port != 0;
+	shared = ks__inet_bind_prepare(so, &pcb->so_options, port, &req);
 	if (shared) {
 		err = bind_conflict_check(is, &req, &ip, port);
 		if (err < 0)
@@ -798,7 +782,7 @@ tcp_connect_op(struct ks_sock *so, const void *addr, uint32_t len,
 	}
 	/* A failed attempt left an error for this call (Linux's
 	 * sock_error() after the state went back to CLOSE). */
-	err = take_error(so);
+	err = ks__inet_take_error(so);
 	if (err < 0 && is->pcb.tcp == NULL && !is->was_connected)
 		goto unlock;
 	err = -KS_EISCONN;
@@ -847,7 +831,8 @@ wait:
 		if (err < 0)
 			goto unlock;
 	}
-	err = is->tstate == INET_TCP_CONNECTED ? 0 : take_error(so);
+	err = is->tstate == INET_TCP_CONNECTED ? 0 :
+	      ks__inet_take_error(so);
 	if (err == 0 && is->tstate != INET_TCP_CONNECTED)
 		err = -KS_ECONNABORTED;
 	/* This call reported the outcome: the next connect is EISCONN. */
@@ -944,7 +929,7 @@ tcp_sendmsg_op(struct ks_sock *so, const struct ks_msghdr *msg,
 		 * call, as Linux leaves sk_err after a short send. */
 		if (sent > 0 && has_error(so))
 			break;
-		err = take_error(so);
+		err = ks__inet_take_error(so);
 		if (err < 0)
 			break;
 		if (is->tstate != INET_TCP_CONNECTED || is->pcb.tcp == NULL ||
@@ -1086,7 +1071,7 @@ tcp_recvmsg_op(struct ks_sock *so, struct ks_msghdr *msg, struct ks_iter *it,
 		 * (Linux's tcp_recvmsg stops and keeps sk_err). */
 		if (copied > 0 && has_error(so))
 			break;
-		err = take_error(so);
+		err = ks__inet_take_error(so);
 		if (err < 0)
 			break;
 		if (so->shutdown & KS_RCV_SHUTDOWN)

@@ -191,18 +191,6 @@ ks__inet_udp_attach_locked(struct inet_sock *is)
 	return 0;
 }
 
-/* Takes the pending error, or 0. Stack lock held. */
-static int
-take_error(struct ks_sock *so)
-{
-	int err;
-
-	ks__lock(so);
-	err = ks__sock_error_locked(so);
-	ks__unlock(so);
-	return err;
-}
-
 /* The loopback's broadcast address (127.0.0.0/8), and the limited
  * broadcast, which has no route here (the loopback is the only link). */
 #define INET_LOOP_BROADCAST	0x7fffffffu
@@ -291,12 +279,7 @@ udp_bind_op(struct ks_sock *so, const void *addr, uint32_t len)
 	if (is->bound)
 		goto unlock;
 	pcb = is->pcb.udp;
-	ks__inet_bind_req(so, &req);
-	if (req.reuse)
-		ip_set_option(pcb, SOF_REUSEADDR);
-	if (req.reuseport)
-		ip_set_option(pcb, INET_SOF_REUSEPORT);
-	shared = (req.reuse || req.reuseport) && port != 0;
+	shared = ks__inet_bind_prepare(so, &pcb->so_options, port, &req);
 	if (shared) {
 		err = bind_conflict_check(&req, &ip, port);
 		if (err < 0)
@@ -392,7 +375,7 @@ udp_sendmsg_op(struct ks_sock *so, const struct ks_msghdr *msg,
 		goto unlock;
 	/* Linux's sock_alloc_send_skb(): a pending error (an ICMP error on
 	 * a connected socket) fails this send, then the shutdown. */
-	err = take_error(so);
+	err = ks__inet_take_error(so);
 	if (err < 0)
 		goto unlock;
 	err = -KS_EPIPE;

@@ -1019,12 +1019,15 @@ t_reset_after_data(void)
 	CHECK_OK(close(c[1]));
 }
 
-/* Binds a fresh socket of @family and @type to the loopback's @port. */
+/* A fresh socket of @family and @type with the SOL_SOCKET option @opt
+ * on (none if 0), bound to the loopback's @port; or -1 with errno. */
 static int
-bind_lo(int family, int type, uint16_t port)
+bind_lo(int family, int type, uint16_t port, int opt)
 {
-	int fd = CHECK_OK(socket(family, type, 0)), r;
+	int fd = CHECK_OK(socket(family, type, 0)), on = 1, r;
 
+	if (opt != 0)
+		CHECK_OK(setsockopt(fd, SOL_SOCKET, opt, &on, sizeof(on)));
 	if (family == AF_INET) {
 		struct sockaddr_in a = lo4(port);
 
@@ -1044,8 +1047,15 @@ bind_lo(int family, int type, uint16_t port)
 	return fd;
 }
 
+/* bind_lo() for AF_INET: UDP's port sharing is tested beside TCP's. */
+static int
+bind_shared(int type, uint16_t port, int opt)
+{
+	return bind_lo(AF_INET, type, port, opt);
+}
+
 /* Without privilege every port below 1024 is EACCES, TCP and UDP, IPv4
- * and IPv6; port 1024 and port 0 are not. */
+ * and IPv6; port 0 (an ephemeral one) is not. */
 static int
 unprivileged_binds(void *arg)
 {
@@ -1056,11 +1066,12 @@ unprivileged_binds(void *arg)
 		return 1;
 	for (int f = 0; f < 2; f++) {
 		for (int t = 0; t < 2; t++) {
-			CHECK_ERR(bind_lo(families[f], types[t], 1), EACCES);
-			CHECK_ERR(bind_lo(families[f], types[t], 1023),
+			CHECK_ERR(bind_lo(families[f], types[t], 1, 0),
+				  EACCES);
+			CHECK_ERR(bind_lo(families[f], types[t], 1023, 0),
 				  EACCES);
 			CHECK_OK(close(CHECK_OK(bind_lo(families[f], types[t],
-							0))));
+							0, 0))));
 		}
 	}
 	return th_failures();
@@ -1094,7 +1105,7 @@ t_bind_privileged(void)
 		th_skip("ip_unprivileged_port_start is not 1024");
 	/* Some port below 1024 is free even on a busy host. */
 	for (uint16_t p = 1023; p > 900 && fd < 0; p--)
-		fd = bind_lo(AF_INET, SOCK_STREAM, p);
+		fd = bind_lo(AF_INET, SOCK_STREAM, p, 0);
 	CHECK(fd >= 0);
 	CHECK_OK(close(fd));
 	CHECK_EQ(th_join(th_fork(unprivileged_binds, NULL)), 0);
@@ -1575,28 +1586,6 @@ t_connect_enetunreach(void)
 {
 	th_require_root();
 	CHECK_EQ(th_join(th_fork(no_route_child, NULL)), 0);
-}
-
-/* A socket of @type with the SOL_SOCKET option @opt on (none if 0),
- * bound to 127.0.0.1:@port; or -1 with errno. (UDP's port sharing is
- * tested here too, beside TCP's, with the same helper.) */
-static int
-bind_shared(int type, uint16_t port, int opt)
-{
-	int fd = CHECK_OK(socket(AF_INET, type, 0)), on = 1, r;
-	struct sockaddr_in a = lo4(port);
-
-	if (opt != 0)
-		CHECK_OK(setsockopt(fd, SOL_SOCKET, opt, &on, sizeof(on)));
-	r = bind(fd, (struct sockaddr *)&a, sizeof(a));
-	if (r < 0) {
-		int e = errno;
-
-		CHECK_OK(close(fd));
-		errno = e;
-		return -1;
-	}
-	return fd;
 }
 
 static int

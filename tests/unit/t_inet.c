@@ -360,36 +360,49 @@ vanish(struct ks_sock *so)
 }
 
 /*
- * SO_KEEPALIVE reaches lwIP, set after the connection exists: with the
- * far end gone, the first probe (after TCP_KEEPIDLE, 1 s) draws a reset
- * and the blocked recv sees ECONNRESET. Without it nothing is sent and
- * the recv times out.
+ * A connection @c whose far end has vanished from lwIP (vanish()), with
+ * TCP_KEEPIDLE 1 s and SO_RCVTIMEO @timeout_s. Returns it, or NULL.
  */
-static void
-t_keepalive_probes(void)
+static struct ks_sock *
+vanished_peer(int timeout_s)
 {
 	struct ks_sock *l = inet_socket(KS_AF_INET, KS_SOCK_STREAM);
 	struct ks_sock *c = inet_socket(KS_AF_INET, KS_SOCK_STREAM), *s;
-	struct ks_timeval tv = { .tv_sec = 30 };
+	struct ks_timeval tv = { .tv_sec = timeout_s };
 	int one = 1;
-	char buf[4];
 
 	if (c == NULL)
-		return;
+		return NULL;
 	EQ(bind_lo(l, KS_AF_INET, 0), 0);
 	EQ(ks_listen(l, 4), 0);
 	EQ(connect_lo(c, KS_AF_INET, port_of(l)), 0);
 	s = ut_accept(l);
 	if (s == NULL)
-		return;
+		return NULL;
 	EQ(ks_setsockopt(c, KS_IPPROTO_TCP, 4 /* TCP_KEEPIDLE */, &one,
 			 sizeof(one)), 0);
 	EQ(ks_setsockopt(c, KS_IPPROTO_TCP, 5 /* TCP_KEEPINTVL */, &one,
 			 sizeof(one)), 0);
 	EQ(ks_setsockopt(c, KS_SOL_SOCKET, KS_SO_RCVTIMEO, &tv, sizeof(tv)),
 	   0);
-	EQ(ut_setint(c, KS_SO_KEEPALIVE, 1), 0);
 	vanish(s);
+	return c;
+}
+
+/*
+ * SO_KEEPALIVE reaches lwIP, set after the connection exists: with the
+ * far end gone, the first probe (after TCP_KEEPIDLE, 1 s) draws a reset
+ * and the blocked recv sees ECONNRESET.
+ */
+static void
+t_keepalive_probes(void)
+{
+	struct ks_sock *c = vanished_peer(30);
+	char buf[4];
+
+	if (c == NULL)
+		return;
+	EQ(ut_setint(c, KS_SO_KEEPALIVE, 1), 0);
 	ERR(ut_recv(c, buf, sizeof(buf), 0), -KS_ECONNRESET);
 }
 
@@ -398,25 +411,11 @@ t_keepalive_probes(void)
 static void
 t_no_keepalive_silent(void)
 {
-	struct ks_sock *l = inet_socket(KS_AF_INET, KS_SOCK_STREAM);
-	struct ks_sock *c = inet_socket(KS_AF_INET, KS_SOCK_STREAM), *s;
-	struct ks_timeval tv = { .tv_sec = 3 };
-	int one = 1;
+	struct ks_sock *c = vanished_peer(3);
 	char buf[4];
 
 	if (c == NULL)
 		return;
-	EQ(bind_lo(l, KS_AF_INET, 0), 0);
-	EQ(ks_listen(l, 4), 0);
-	EQ(connect_lo(c, KS_AF_INET, port_of(l)), 0);
-	s = ut_accept(l);
-	if (s == NULL)
-		return;
-	EQ(ks_setsockopt(c, KS_IPPROTO_TCP, 4 /* TCP_KEEPIDLE */, &one,
-			 sizeof(one)), 0);
-	EQ(ks_setsockopt(c, KS_SOL_SOCKET, KS_SO_RCVTIMEO, &tv, sizeof(tv)),
-	   0);
-	vanish(s);
 	ERR(ut_recv(c, buf, sizeof(buf), 0), -KS_EAGAIN);
 }
 
