@@ -31,6 +31,7 @@
 #define INET_TCP_KEEPCNT	6
 #define INET_TCP_MAXSEG		2
 #define INET_TCP_SYNCNT		7
+#define INET_TCP_INFO		11
 /* Linux's MAX_TCP_SYNCNT. */
 #define INET_SYNCNT_MAX		127
 /* Linux's SYN timing: the first retransmission after TCP_TIMEOUT_INIT,
@@ -1309,6 +1310,71 @@ tcp_setsockopt_op(struct ks_sock *so, int level, int name, const void *val,
 	return err;
 }
 
+/*
+ * Linux's struct tcp_info as far as glibc's <netinet/tcp.h> describes it
+ * (up to tcpi_total_retrans); Linux copies at most as much as the caller
+ * asked for, and so does ksock, from this part. Times in microseconds.
+ */
+struct inet_tcp_info {
+	uint8_t		state, ca_state, retransmits, probes;
+	uint8_t		backoff, options, wscale, app_limited;
+	uint32_t	rto, ato, snd_mss, rcv_mss;
+	uint32_t	unacked, sacked, lost, retrans, fackets;
+	uint32_t	last_data_sent, last_ack_sent, last_data_recv;
+	uint32_t	last_ack_recv, pmtu, rcv_ssthresh, rtt, rttvar;
+	uint32_t	snd_ssthresh, snd_cwnd, advmss, reordering;
+	uint32_t	rcv_rtt, rcv_space, total_retrans;
+};
+
+/* Linux's TCP states (include/net/tcp_states.h), by lwIP's state. */
+static const uint8_t linux_tcp_state[] = {
+	[CLOSED] = 7, [LISTEN] = 10, [SYN_SENT] = 2, [SYN_RCVD] = 3,
+	[ESTABLISHED] = 1, [FIN_WAIT_1] = 4, [FIN_WAIT_2] = 5,
+	[CLOSE_WAIT] = 8, [CLOSING] = 11, [LAST_ACK] = 9, [TIME_WAIT] = 6,
+};
+#define INET_TCP_CLOSE		7	/* a socket lwIP has let go of */
+#define INET_TCP_LISTEN_STATE	10
+/* Linux's loopback MTU, which TCP_INFO reports as the path's. */
+#define INET_LOOP_MTU		65536
+#define INET_US_PER_TICK	(TCP_SLOW_INTERVAL * 1000)
+
+/*
+ * TCP_INFO, minimal: the state as Linux numbers it, and what lwIP knows
+ * of the connection (segment size, retransmission timeout and round
+ * trip in its 500 ms ticks, congestion window in segments, segments not
+ * acknowledged); the rest reads 0. Stack lock held.
+ */
+static void
+get_info_locked(struct inet_sock *is, struct inet_tcp_info *ti)
+{
+	struct tcp_pcb *pcb = is->pcb.tcp;
+	struct tcp_seg *seg;
+
+	ks__memset(ti, 0, sizeof(*ti));
+	if (is->tstate == INET_TCP_LISTEN) {
+		ti->state = INET_TCP_LISTEN_STATE;
+		return;
+	}
+	if (pcb == NULL) {
+		ti->state = INET_TCP_CLOSE;
+		return;
+	}
+	ti->state = linux_tcp_state[pcb->state];
+	ti->retransmits = pcb->nrtx;
+	ti->rto = (uint32_t)pcb->rto * INET_US_PER_TICK;
+	ti->snd_mss = pcb->mss;
+	ti->rcv_mss = pcb->mss;
+	for (seg = pcb->unacked; seg != NULL; seg = seg->next)
+		ti->unacked++;
+	ti->pmtu = INET_LOOP_MTU;
+	ti->rtt = (uint32_t)(pcb->sa >> 3) * INET_US_PER_TICK;
+	ti->rttvar = (uint32_t)(pcb->sv >> 2) * INET_US_PER_TICK;
+	ti->snd_ssthresh = pcb->mss != 0 ? pcb->ssthresh / pcb->mss : 0;
+	ti->snd_cwnd = pcb->mss != 0 ? pcb->cwnd / pcb->mss : 0;
+	ti->advmss = TCP_MSS;
+	ti->rcv_space = pcb->rcv_wnd;
+}
+
 static int
 tcp_getsockopt_op(struct ks_sock *so, int level, int name, void *val,
 		  uint32_t *len)
@@ -1318,6 +1384,17 @@ tcp_getsockopt_op(struct ks_sock *so, int level, int name, void *val,
 
 	if (level != KS_IPPROTO_TCP)
 		return ks__inet_getsockopt_ip(so, level, name, val, len);
+	if (name == INET_TCP_INFO) {
+		struct inet_tcp_info ti;
+
+		ks__inet_lock();
+		get_info_locked(is, &ti);
+		ks__inet_unlock();
+		if (*len > sizeof(ti))
+			*len = sizeof(ti);
+		ks__memcpy(val, &ti, *len);
+		return 0;
+	}
 	field = keep_field(is, name);
 	if (name != INET_TCP_NODELAY && name != INET_TCP_MAXSEG &&
 	    field == NULL)

@@ -1771,6 +1771,67 @@ t_loopnet(void)
 	CHECK_OK(close(l));
 }
 
+static struct tcp_info
+tcp_info_of(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	memset(&ti, 0xff, sizeof(ti));
+	CHECK_OK(getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len));
+	CHECK_EQ(len, sizeof(ti));
+	return ti;
+}
+
+/* TCP_INFO names the state as Linux numbers it: closed, listening,
+ * connecting, established, each side of a half-close, reset; a live
+ * connection has a segment size and a retransmission timeout, and
+ * nothing unacknowledged once idle. */
+static void
+t_tcp_info(void)
+{
+	uint16_t port;
+	int fresh = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	int l = listener(AF_INET, &port), c[2], n, full;
+	struct sockaddr_in to = lo4(port);
+	struct tcp_info ti;
+
+	CHECK_EQ(tcp_info_of(fresh).tcpi_state, TCP_CLOSE);
+	CHECK_EQ(tcp_info_of(l).tcpi_state, TCP_LISTEN);
+	tcp_pair(AF_INET, c);
+	ti = tcp_info_of(c[0]);
+	CHECK_EQ(ti.tcpi_state, TCP_ESTABLISHED);
+	CHECK(ti.tcpi_snd_mss > 0);
+	CHECK(ti.tcpi_rto > 0);
+	CHECK_EQ(ti.tcpi_unacked, 0);
+	CHECK_OK(shutdown(c[0], SHUT_WR));
+	th_sleep_ms(20);
+	CHECK_EQ(tcp_info_of(c[0]).tcpi_state, TCP_FIN_WAIT2);
+	CHECK_EQ(tcp_info_of(c[1]).tcpi_state, TCP_CLOSE_WAIT);
+	CHECK_OK(close(c[0]));
+	CHECK_OK(close(c[1]));
+
+	/* A listener with a full queue leaves a client in SYN_SENT. */
+	CHECK_OK(listen(l, 0));
+	full = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	CHECK_OK(connect(full, (struct sockaddr *)&to, sizeof(to)));
+	n = CHECK_OK(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0));
+	CHECK_ERR(connect(n, (struct sockaddr *)&to, sizeof(to)), EINPROGRESS);
+	CHECK_EQ(tcp_info_of(n).tcpi_state, TCP_SYN_SENT);
+	CHECK_OK(close(n));
+	CHECK_OK(close(full));
+	CHECK_OK(close(l));
+
+	tcp_pair(AF_INET, c);
+	CHECK_EQ(send(c[1], "unread", 6, 0), 6);
+	th_sleep_ms(20);
+	CHECK_OK(close(c[0]));
+	th_sleep_ms(20);
+	CHECK_EQ(tcp_info_of(c[1]).tcpi_state, TCP_CLOSE);
+	CHECK_OK(close(c[1]));
+	CHECK_OK(close(fresh));
+}
+
 static const struct th_test tests[] = {
 	{ "bind_ephemeral", t_bind_ephemeral },
 	{ "bind_errors", t_bind_errors },
@@ -1821,6 +1882,7 @@ static const struct th_test tests[] = {
 	{ "reuseport", t_reuseport },
 	{ "reuseaddr_udp", t_reuseaddr_udp },
 	{ "loopnet", t_loopnet },
+	{ "tcp_info", t_tcp_info },
 };
 
 TH_MAIN(tests)
