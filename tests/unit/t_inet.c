@@ -13,6 +13,7 @@
  * (the same value as glibc's, spelt differently). */
 #undef BYTE_ORDER
 #include "inet/inet.h"
+#include "lwip/mem.h"
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
 
@@ -447,6 +448,66 @@ t_loopnet_alias_limit(void)
 	EQ(ks_bind(so[ALIASES + 1], &a, sizeof(a)), 0);
 }
 
+#define HEAP_BLOCKS	64
+
+/* Takes all of lwIP's heap (white box), largest blocks first; returns
+ * how many blocks @blk holds. */
+static int
+heap_take_all(void **blk)
+{
+	size_t size = (size_t)1 << 20;
+	int n = 0;
+
+	ks__inet_lock();
+	while (size >= MEM_ALIGNMENT && n < HEAP_BLOCKS) {
+		void *b = mem_malloc((mem_size_t)size);
+
+		if (b == NULL)
+			size /= 2;
+		else
+			blk[n++] = b;
+	}
+	ks__inet_unlock();
+	return n;
+}
+
+static void
+heap_give_back(void **blk, int n)
+{
+	ks__inet_lock();
+	while (n > 0)
+		mem_free(blk[--n]);
+	ks__inet_unlock();
+}
+
+/* With lwIP's heap dry, a new address of 127.0.0.0/8 has no room for its
+ * alias: bind and sendto fail cleanly with ENOBUFS and work once there
+ * is room again. */
+static void
+t_loopnet_alias_heap_dry(void)
+{
+	struct ks_sock *u = inet_socket(KS_AF_INET, KS_SOCK_DGRAM);
+	struct ks_sock *b = inet_socket(KS_AF_INET, KS_SOCK_DGRAM);
+	static void *blk[HEAP_BLOCKS];
+	struct ks_sockaddr_in a;
+	int n;
+
+	if (b == NULL)
+		return;
+	lo4(&a, 0);
+	a.sin_addr.s_addr = htonl(0x7f000063);
+	n = heap_take_all(blk);
+	ERR(ks_bind(b, &a, sizeof(a)), -KS_ENOBUFS);
+	a.sin_port = htons(9);
+	ERR(ut_sendto(u, "x", 1, 0, &a, sizeof(a)), -KS_ENOBUFS);
+	heap_give_back(blk, n);
+	a.sin_port = 0;
+	EQ(ks_bind(b, &a, sizeof(a)), 0);
+	lo4(&a, port_of(b));
+	a.sin_addr.s_addr = htonl(0x7f000063);
+	EQ(ut_sendto(u, "x", 1, 0, &a, sizeof(a)), 1);
+}
+
 static const struct ut_test tests[] = {
 	{ "create_close", t_create_close, 0 },
 	{ "tcp_exchange_v4", t_tcp_exchange_v4, 0 },
@@ -461,6 +522,7 @@ static const struct ut_test tests[] = {
 	{ "keepalive_probes", t_keepalive_probes, UT_NO_INJECT },
 	{ "no_keepalive_silent", t_no_keepalive_silent, UT_NO_INJECT },
 	{ "loopnet_alias_limit", t_loopnet_alias_limit, UT_NO_INJECT },
+	{ "loopnet_alias_heap_dry", t_loopnet_alias_heap_dry, 0 },
 };
 
 UT_MAIN(tests)
