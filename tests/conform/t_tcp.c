@@ -1,9 +1,12 @@
 /*
- * TCP over the loopback (AF_INET and AF_INET6): bind and names, listen,
- * accept and connect (blocking, non-blocking, refused), data with
- * MSG_PEEK and MSG_DONTWAIT, half-close, close with unread data (reset),
- * poll readiness in each state, and a large transfer checked byte for
- * byte. Run on Linux's loopback and on ksock's.
+ * TCP over the loopback (AF_INET and AF_INET6): bind and names
+ * (privileged ports, the ephemeral range, SO_REUSEADDR, SO_REUSEPORT,
+ * all of 127.0.0.0/8), listen and its backlog, accept and accept4,
+ * connect (blocking, non-blocking, refused, EALREADY, ETIMEDOUT,
+ * ENETUNREACH), data with MSG_PEEK and MSG_DONTWAIT, half-close, close
+ * with unread data (reset), poll readiness in every state, options
+ * (TCP_MAXSEG, SO_RCVLOWAT, buffers, inheritance, TCP_INFO), and a large
+ * transfer checked byte for byte. Run on Linux's loopback and on ksock's.
  */
 #include <netinet/in.h>
 #include <netinet/tcp.h>

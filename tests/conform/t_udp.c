@@ -2,7 +2,8 @@
  * UDP over the loopback (AF_INET and AF_INET6): ephemeral ports and
  * EADDRINUSE, sendto/recvfrom with the sender's address, datagram
  * boundaries, MSG_PEEK, MSG_TRUNC both ways, MSG_DONTWAIT, connect and
- * disconnect (AF_UNSPEC), EDESTADDRREQ, EMSGSIZE, FIONREAD and poll.
+ * disconnect (AF_UNSPEC), EDESTADDRREQ, EMSGSIZE, FIONREAD and poll,
+ * ICMP port unreachable as ECONNREFUSED, SO_BROADCAST, 127.0.0.0/8.
  * Run on Linux's loopback and on ksock's.
  */
 #include <netinet/in.h>

@@ -4,7 +4,8 @@
  * injection): the first socket's lwIP heap, each socket's memory, the
  * socket accept() makes. Every failure must come back as ENOMEM or
  * ENOBUFS and leave nothing allocated (the stack stops with its last
- * socket and returns its heap).
+ * socket and returns its heap). Some look inside (lwIP's headers): a
+ * connection whose far end vanishes (keepalive), lwIP's heap taken.
  */
 #include "unit.h"
 
