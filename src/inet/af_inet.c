@@ -104,10 +104,10 @@ ks__inet_parse_addr(struct ks_sock *so, const void *addr, uint32_t len,
 			ip_addr_set_ip4_u32_val(*ip, a4);
 			return 0;
 		}
-		/* Linux: a mapped address on an IPv6-only socket is EINVAL
-		 * for bind (and ENETUNREACH for connect). */
+		/* Linux: a mapped address on an IPv6-only socket has no
+		 * route (connect, sendto); bind makes that EINVAL. */
 		if (ks__memcmp(sin6.sin6_addr.s6_bytes, v4mapped_prefix, 12) == 0)
-			return -KS_EINVAL;
+			return -KS__ENETUNREACH;
 		if (!inet_sk(so)->v6only &&
 		    ks__memcmp(sin6.sin6_addr.s6_bytes, in6_any, 16) == 0) {
 			ip_addr_copy(*ip, *IP_ANY_TYPE);

@@ -164,7 +164,9 @@ bool	ks__inet_addr_is_local(const ip_addr_t *addr);
 
 /*
  * Parses a sockaddr of @so's family into @ip and @port. Returns 0,
- * -KS_EINVAL (too short), -KS_EAFNOSUPPORT (another family).
+ * -KS_EINVAL (too short), -KS_EAFNOSUPPORT (another family),
+ * -KS__ENETUNREACH (an IPv4-mapped address on an IPV6_V6ONLY socket,
+ * which bind reports as EINVAL).
  * @unspec_ok: AF_UNSPEC is accepted and returns 1 (connect's "disconnect").
  */
 int	ks__inet_parse_addr(struct ks_sock *so, const void *addr, uint32_t len,

@@ -1835,6 +1835,30 @@ t_tcp_info(void)
 	CHECK_OK(close(fresh));
 }
 
+/* An IPV6_V6ONLY socket has no route to an IPv4-mapped address:
+ * connect and sendto are ENETUNREACH (bind is EINVAL, t_v6only). */
+static void
+t_v6only_mapped_unreachable(void)
+{
+	uint16_t port;
+	int l = listener(AF_INET, &port), one = 1;
+	int t = CHECK_OK(socket(AF_INET6, SOCK_STREAM, 0));
+	int u = CHECK_OK(socket(AF_INET6, SOCK_DGRAM, 0));
+	struct sockaddr_in6 m = { .sin6_family = AF_INET6,
+				  .sin6_port = htons(port) };
+
+	memcpy(&m.sin6_addr, mapped_lo, 16);
+	CHECK_OK(setsockopt(t, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)));
+	CHECK_OK(setsockopt(u, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)));
+	CHECK_ERR(connect(t, (struct sockaddr *)&m, sizeof(m)), ENETUNREACH);
+	CHECK_ERR(sendto(u, "x", 1, 0, (struct sockaddr *)&m, sizeof(m)),
+		  ENETUNREACH);
+	CHECK_ERR(connect(u, (struct sockaddr *)&m, sizeof(m)), ENETUNREACH);
+	CHECK_OK(close(u));
+	CHECK_OK(close(t));
+	CHECK_OK(close(l));
+}
+
 static const struct th_test tests[] = {
 	{ "bind_ephemeral", t_bind_ephemeral },
 	{ "bind_errors", t_bind_errors },
@@ -1886,6 +1910,7 @@ static const struct th_test tests[] = {
 	{ "reuseaddr_udp", t_reuseaddr_udp },
 	{ "loopnet", t_loopnet },
 	{ "tcp_info", t_tcp_info },
+	{ "v6only_mapped_unreachable", t_v6only_mapped_unreachable },
 };
 
 TH_MAIN(tests)
