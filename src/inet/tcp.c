@@ -303,11 +303,13 @@ tcp_err_cb(void *arg, err_t err)
 		}
 		return;
 	}
+	/* Besides a reset, lwIP ends a connection with ERR_ABRT when its
+	 * timers give up (retransmissions, keepalive probes, the SYN
+	 * deadline): Linux's ETIMEDOUT. ksock's own aborts unhook first. */
 	if (is->tstate == INET_TCP_CONNECTING)
 		e = err == ERR_RST ? KS_ECONNREFUSED : KS_ETIMEDOUT;
 	else
-		e = err == ERR_RST ? KS_ECONNRESET :
-		    err == ERR_ABRT ? KS_ECONNABORTED : KS_ETIMEDOUT;
+		e = err == ERR_RST ? KS_ECONNRESET : KS_ETIMEDOUT;
 	is->tstate = INET_TCP_CLOSED;
 	/* Linux's tcp_done(): the socket is shut both ways, and closed. */
 	if (is->pending) {

@@ -421,6 +421,41 @@ t_no_keepalive_silent(void)
 	ERR(ut_recv(c, buf, sizeof(buf), 0), -KS_EAGAIN);
 }
 
+/*
+ * Keepalive probes nobody answers (white box: the connection's far
+ * address is made one no packet reaches) end the connection after
+ * TCP_KEEPCNT of them: the blocked recv sees ETIMEDOUT, as on Linux.
+ */
+static void
+t_keepalive_timeout(void)
+{
+	struct ks_sock *l = inet_socket(KS_AF_INET, KS_SOCK_STREAM);
+	struct ks_sock *c = inet_socket(KS_AF_INET, KS_SOCK_STREAM), *s;
+	struct ks_timeval tv = { .tv_sec = 60 };
+	int one = 1;
+	char buf[4];
+
+	if (c == NULL)
+		return;
+	EQ(bind_lo(l, KS_AF_INET, 0), 0);
+	EQ(ks_listen(l, 4), 0);
+	EQ(connect_lo(c, KS_AF_INET, port_of(l)), 0);
+	s = ut_accept(l);
+	if (s == NULL)
+		return;
+	for (int name = 4; name <= 6; name++)	/* KEEPIDLE, INTVL, CNT */
+		EQ(ks_setsockopt(c, KS_IPPROTO_TCP, name, &one, sizeof(one)),
+		   0);
+	EQ(ks_setsockopt(c, KS_SOL_SOCKET, KS_SO_RCVTIMEO, &tv, sizeof(tv)),
+	   0);
+	EQ(ut_setint(c, KS_SO_KEEPALIVE, 1), 0);
+	ks__inet_lock();
+	ip_addr_set_ip4_u32_val(inet_sk(c)->pcb.tcp->remote_ip,
+				htonl(0xc0000201));	/* 192.0.2.1 */
+	ks__inet_unlock();
+	ERR(ut_recv(c, buf, sizeof(buf), 0), -KS_ETIMEDOUT);
+}
+
 #define ALIASES		128	/* af_inet.c's INET_ALIAS_MAX */
 
 /* Each further address of 127.0.0.0/8 a socket binds takes an alias of
@@ -522,6 +557,7 @@ static const struct ut_test tests[] = {
 	{ "accept_inherits_linger", t_accept_inherits_linger, 0 },
 	{ "keepalive_probes", t_keepalive_probes, UT_NO_INJECT },
 	{ "no_keepalive_silent", t_no_keepalive_silent, UT_NO_INJECT },
+	{ "keepalive_timeout", t_keepalive_timeout, UT_NO_INJECT },
 	{ "loopnet_alias_limit", t_loopnet_alias_limit, UT_NO_INJECT },
 	{ "loopnet_alias_heap_dry", t_loopnet_alias_heap_dry, 0 },
 };
