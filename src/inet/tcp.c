@@ -466,6 +466,21 @@ inherit_opts(struct ks_sock *ls, struct inherited_opts *o)
 	return err;
 }
 
+/* Resets the connections @ls's queue holds (nobody accepted them), as
+ * Linux does when a listener closes or stops. Stack lock held. */
+static void
+drop_pending(struct inet_sock *ls)
+{
+	struct inet_sock *cs;
+
+	while ((cs = ls->acc_head) != NULL) {
+		ls->acc_head = cs->acc_next;
+		pending_free(cs);
+	}
+	ls->acc_tail = NULL;
+	ls->acc_count = 0;
+}
+
 /*
  * Moves pending connection @pend of listener @ls into a socket of
  * ksock's, with @ls's socket options. Returns 0 with *@out, or
@@ -671,8 +686,25 @@ tcp_listen_op(struct ks_sock *so, int backlog)
 		goto unlock;
 	}
 	err = -KS_EINVAL;
-	if (is->tstate != INET_TCP_CLOSED || is->pcb.tcp == NULL)
+	if (is->tstate != INET_TCP_CLOSED || is->was_connected)
 		goto unlock;
+	if (is->pcb.tcp == NULL) {
+		err = ks__inet_tcp_attach_locked(is);
+		if (err < 0)
+			goto unlock;
+	}
+	if (is->bound && is->pcb.tcp->local_port == 0) {
+		/* A listener that connect(AF_UNSPEC) stopped: again on the
+		 * address it kept, with its sharing options. */
+		struct inet_bind_req req;
+
+		(void)ks__inet_bind_prepare(so, &is->pcb.tcp->so_options, 0,
+					    &req);
+		err = ks__inet_err(tcp_bind(is->pcb.tcp, &is->laddr,
+					    is->lport));
+		if (err < 0)
+			goto unlock;
+	}
 	if (!is->bound) {
 		ks__inet_any(so, &any);
 		err = ks__inet_err(tcp_bind(is->pcb.tcp, &any, 0));
@@ -712,11 +744,30 @@ unlock:
 	return err;
 }
 
+/* Closes one connection the program no longer holds: a reset when data
+ * it never read is lost (or SO_LINGER with 0 asks for it), else a FIN.
+ * Stack lock held. */
+static void
+tcp_close_pcb(struct inet_sock *is, bool reset)
+{
+	struct tcp_pcb *pcb = is->pcb.tcp;
+	bool listening = is->tstate == INET_TCP_LISTEN;
+
+	if (pcb == NULL)
+		return;
+	unhook_pcb(is);
+	if (listening)
+		tcp_close(pcb);
+	else if (reset || tcp_close(pcb) != ERR_OK)
+		tcp_abort(pcb);
+}
+
 /*
  * connect() with AF_UNSPEC: Linux's tcp_disconnect() resets a connection
- * (or abandons an attempt) and leaves a socket that may connect again.
- * Returns 0, -KS_EINVAL on a listener (Linux stops listening instead: not
- * done yet) or -KS_ENOMEM. Stack lock held.
+ * (or abandons an attempt) and leaves a socket that may connect again;
+ * a listener stops listening (its queued connections are reset) and
+ * keeps its name, and may listen again there. Returns 0 or -KS_ENOMEM.
+ * Stack lock held.
  */
 static int
 tcp_disconnect_locked(struct inet_sock *is)
@@ -724,8 +775,12 @@ tcp_disconnect_locked(struct inet_sock *is)
 	struct ks_sock *so = &is->base;
 	struct tcp_pcb *pcb = is->pcb.tcp;
 
-	if (is->tstate == INET_TCP_LISTEN)
-		return -KS_EINVAL;
+	if (is->tstate == INET_TCP_LISTEN) {
+		tcp_close_pcb(is, false);
+		drop_pending(is);
+		set_state(is, INET_TCP_CLOSED, KS_SS_UNCONNECTED);
+		return 0;
+	}
 	if (is->tstate == INET_TCP_CLOSED && !is->was_connected)
 		return 0;
 	if (pcb != NULL) {
@@ -1418,29 +1473,10 @@ tcp_getsockopt_op(struct ks_sock *so, int level, int name, void *val,
 	return 0;
 }
 
-/* Closes one connection the program no longer holds: a reset when data
- * it never read is lost (or SO_LINGER with 0 asks for it), else a FIN.
- * Stack lock held. */
-static void
-tcp_close_pcb(struct inet_sock *is, bool reset)
-{
-	struct tcp_pcb *pcb = is->pcb.tcp;
-	bool listening = is->tstate == INET_TCP_LISTEN;
-
-	if (pcb == NULL)
-		return;
-	unhook_pcb(is);
-	if (listening)
-		tcp_close(pcb);
-	else if (reset || tcp_close(pcb) != ERR_OK)
-		tcp_abort(pcb);
-}
-
 static void
 tcp_release_locked(struct inet_sock *is)
 {
 	struct ks_sock *so = &is->base;
-	struct inet_sock *cs;
 	bool reset;
 
 	ks__lock(so);
@@ -1449,13 +1485,7 @@ tcp_release_locked(struct inet_sock *is)
 		 (so->xopts == NULL || so->xopts->linger == 0));
 	ks__unlock(so);
 	tcp_close_pcb(is, reset);
-	/* Connections nobody accepted are reset, as Linux does. */
-	while ((cs = is->acc_head) != NULL) {
-		is->acc_head = cs->acc_next;
-		pending_free(cs);
-	}
-	is->acc_tail = NULL;
-	is->acc_count = 0;
+	drop_pending(is);
 	if (is->rcv != NULL)
 		pbuf_free(is->rcv);
 	is->rcv = NULL;

@@ -1859,6 +1859,34 @@ t_v6only_mapped_unreachable(void)
 	CHECK_OK(close(l));
 }
 
+/* connect(AF_UNSPEC) on a listener stops it: the connection it held is
+ * reset, accept is EINVAL, poll says writable and hung up, the name
+ * stays, and nobody else can connect. */
+static void
+t_listener_unspec_stops(void)
+{
+	struct sockaddr unspec = { .sa_family = AF_UNSPEC };
+	uint16_t port;
+	int l = listener(AF_INET, &port), c, late;
+	struct sockaddr_in to = lo4(port);
+	char buf[4];
+
+	c = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	CHECK_OK(connect(c, (struct sockaddr *)&to, sizeof(to)));
+	CHECK_OK(connect(l, &unspec, sizeof(unspec)));
+	CHECK_EQ(local_port(l), port);
+	CHECK_ERR(accept4(l, NULL, NULL, SOCK_NONBLOCK), EINVAL);
+	CHECK_EQ(revents(l, ALL_EVENTS), POLLOUT | POLLHUP);
+	th_sleep_ms(20);
+	CHECK_ERR(recv(c, buf, sizeof(buf), MSG_DONTWAIT), ECONNRESET);
+	late = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	CHECK_ERR(connect(late, (struct sockaddr *)&to, sizeof(to)),
+		  ECONNREFUSED);
+	CHECK_OK(close(late));
+	CHECK_OK(close(c));
+	CHECK_OK(close(l));
+}
+
 static const struct th_test tests[] = {
 	{ "bind_ephemeral", t_bind_ephemeral },
 	{ "bind_errors", t_bind_errors },
@@ -1911,6 +1939,7 @@ static const struct th_test tests[] = {
 	{ "loopnet", t_loopnet },
 	{ "tcp_info", t_tcp_info },
 	{ "v6only_mapped_unreachable", t_v6only_mapped_unreachable },
+	{ "listener_unspec_stops", t_listener_unspec_stops },
 };
 
 TH_MAIN(tests)

@@ -484,6 +484,30 @@ t_loopnet_alias_limit(void)
 	EQ(ks_bind(so[ALIASES + 1], &a, sizeof(a)), 0);
 }
 
+/* A listener stopped by connect(AF_UNSPEC) keeps its name and listens
+ * there again (Linux's listens too but, oddly, refuses connections; the
+ * conformance test stops before that). */
+static void
+t_listener_unspec_relisten(void)
+{
+	struct ks_sock *l = inet_socket(KS_AF_INET, KS_SOCK_STREAM);
+	struct ks_sock *c = inet_socket(KS_AF_INET, KS_SOCK_STREAM);
+	struct ks_sockaddr unspec = { .sa_family = KS_AF_UNSPEC };
+	uint16_t port;
+
+	if (c == NULL)
+		return;
+	EQ(bind_lo(l, KS_AF_INET, 0), 0);
+	EQ(ks_listen(l, 4), 0);
+	port = port_of(l);
+	EQ(ks_connect(l, &unspec, sizeof(unspec)), 0);
+	CHECK_EQ(port_of(l), port);
+	EQ(ks_listen(l, 4), 0);
+	CHECK_EQ(port_of(l), port);
+	EQ(connect_lo(c, KS_AF_INET, port), 0);
+	ut_accept(l);
+}
+
 #define HEAP_BLOCKS	64
 
 /* Takes all of lwIP's heap (white box), largest blocks first; returns
@@ -560,6 +584,7 @@ static const struct ut_test tests[] = {
 	{ "keepalive_timeout", t_keepalive_timeout, UT_NO_INJECT },
 	{ "loopnet_alias_limit", t_loopnet_alias_limit, UT_NO_INJECT },
 	{ "loopnet_alias_heap_dry", t_loopnet_alias_heap_dry, 0 },
+	{ "listener_unspec_relisten", t_listener_unspec_relisten, 0 },
 };
 
 UT_MAIN(tests)
