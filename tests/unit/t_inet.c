@@ -362,14 +362,15 @@ vanish(struct ks_sock *so)
 }
 
 /*
- * A connection @c whose far end has vanished from lwIP (vanish()), with
- * TCP_KEEPIDLE 1 s and SO_RCVTIMEO @timeout_s. Returns it, or NULL.
+ * A connection with TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPCNT at 1 and
+ * SO_RCVTIMEO @timeout_s: returns its client end, and its accepted end
+ * in *@far; or NULL.
  */
 static struct ks_sock *
-vanished_peer(int timeout_s)
+keep_pair(int timeout_s, struct ks_sock **far)
 {
 	struct ks_sock *l = inet_socket(KS_AF_INET, KS_SOCK_STREAM);
-	struct ks_sock *c = inet_socket(KS_AF_INET, KS_SOCK_STREAM), *s;
+	struct ks_sock *c = inet_socket(KS_AF_INET, KS_SOCK_STREAM);
 	struct ks_timeval tv = { .tv_sec = timeout_s };
 	int one = 1;
 
@@ -378,16 +379,14 @@ vanished_peer(int timeout_s)
 	EQ(bind_lo(l, KS_AF_INET, 0), 0);
 	EQ(ks_listen(l, 4), 0);
 	EQ(connect_lo(c, KS_AF_INET, port_of(l)), 0);
-	s = ut_accept(l);
-	if (s == NULL)
+	*far = ut_accept(l);
+	if (*far == NULL)
 		return NULL;
-	EQ(ks_setsockopt(c, KS_IPPROTO_TCP, 4 /* TCP_KEEPIDLE */, &one,
-			 sizeof(one)), 0);
-	EQ(ks_setsockopt(c, KS_IPPROTO_TCP, 5 /* TCP_KEEPINTVL */, &one,
-			 sizeof(one)), 0);
+	for (int name = 4; name <= 6; name++)	/* KEEPIDLE, INTVL, CNT */
+		EQ(ks_setsockopt(c, KS_IPPROTO_TCP, name, &one, sizeof(one)),
+		   0);
 	EQ(ks_setsockopt(c, KS_SOL_SOCKET, KS_SO_RCVTIMEO, &tv, sizeof(tv)),
 	   0);
-	vanish(s);
 	return c;
 }
 
@@ -399,11 +398,12 @@ vanished_peer(int timeout_s)
 static void
 t_keepalive_probes(void)
 {
-	struct ks_sock *c = vanished_peer(30);
+	struct ks_sock *s, *c = keep_pair(30, &s);
 	char buf[4];
 
 	if (c == NULL)
 		return;
+	vanish(s);
 	EQ(ut_setint(c, KS_SO_KEEPALIVE, 1), 0);
 	ERR(ut_recv(c, buf, sizeof(buf), 0), -KS_ECONNRESET);
 }
@@ -413,11 +413,12 @@ t_keepalive_probes(void)
 static void
 t_no_keepalive_silent(void)
 {
-	struct ks_sock *c = vanished_peer(3);
+	struct ks_sock *s, *c = keep_pair(3, &s);
 	char buf[4];
 
 	if (c == NULL)
 		return;
+	vanish(s);
 	ERR(ut_recv(c, buf, sizeof(buf), 0), -KS_EAGAIN);
 }
 
@@ -429,25 +430,11 @@ t_no_keepalive_silent(void)
 static void
 t_keepalive_timeout(void)
 {
-	struct ks_sock *l = inet_socket(KS_AF_INET, KS_SOCK_STREAM);
-	struct ks_sock *c = inet_socket(KS_AF_INET, KS_SOCK_STREAM), *s;
-	struct ks_timeval tv = { .tv_sec = 60 };
-	int one = 1;
+	struct ks_sock *s, *c = keep_pair(60, &s);
 	char buf[4];
 
 	if (c == NULL)
 		return;
-	EQ(bind_lo(l, KS_AF_INET, 0), 0);
-	EQ(ks_listen(l, 4), 0);
-	EQ(connect_lo(c, KS_AF_INET, port_of(l)), 0);
-	s = ut_accept(l);
-	if (s == NULL)
-		return;
-	for (int name = 4; name <= 6; name++)	/* KEEPIDLE, INTVL, CNT */
-		EQ(ks_setsockopt(c, KS_IPPROTO_TCP, name, &one, sizeof(one)),
-		   0);
-	EQ(ks_setsockopt(c, KS_SOL_SOCKET, KS_SO_RCVTIMEO, &tv, sizeof(tv)),
-	   0);
 	EQ(ut_setint(c, KS_SO_KEEPALIVE, 1), 0);
 	ks__inet_lock();
 	ip_addr_set_ip4_u32_val(inet_sk(c)->pcb.tcp->remote_ip,
