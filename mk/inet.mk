@@ -74,6 +74,13 @@ FUZZ_CMSG_SRC += $(INET_SRCS) $(LWIP_OBJS)
 $(FUZZ_CMSG): $(INET_SRCS) $(INET_HDRS) $(LWIP_OBJS)
 $(FUZZ_CMSG): export CPATH := src/inet/lwip:$(LWIP_DIR)/include
 
+# The family's unit tests look inside (a pcb's options, a connection
+# whose far end vanishes): they see src/ and lwIP's headers.
+INET_UNIT_BINS := $(BUILD)/unit/t_inet $(BUILD)/unit-san/t_inet \
+                  $(BUILD)/unit-tsan/t_inet
+$(INET_UNIT_BINS): UNIT_CFLAGS += -Isrc $(LWIP_INC)
+$(INET_UNIT_BINS): $(INET_HDRS) $(LWIP_HDRS) | $(LWIP_STAMP)
+
 # The family's unit tests under ThreadSanitizer as well (one concurrent
 # stream: a writer and a reader blocking on each other).
 CHECK_TARGETS += unit-tsan-t_inet

@@ -59,6 +59,7 @@ enum ks_cap {
 	KS_CAP_SYS_RESOURCE,	/* exceed the in-flight descriptor limit */
 	KS_CAP_NET_ADMIN,	/* set SO_MARK (CAP_NET_ADMIN or CAP_NET_RAW) */
 	KS_CAP_NET_RAW,		/* change a SO_BINDTODEVICE binding; set SO_MARK */
+	KS_CAP_NET_BIND_SERVICE, /* bind an AF_INET/AF_INET6 port below 1024 */
 };
 
 /* A host file behind a descriptor; ksock only passes it around. */

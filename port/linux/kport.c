@@ -298,6 +298,9 @@ kp_capable(enum ks_cap cap)
 		return ns_capable(current->nsproxy->net_ns->user_ns, CAP_NET_ADMIN);
 	case KS_CAP_NET_RAW:
 		return ns_capable(current->nsproxy->net_ns->user_ns, CAP_NET_RAW);
+	case KS_CAP_NET_BIND_SERVICE:
+		return ns_capable(current->nsproxy->net_ns->user_ns,
+				  CAP_NET_BIND_SERVICE);
 	}
 	return false;
 }

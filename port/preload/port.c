@@ -118,6 +118,7 @@ port_capable(enum ks_cap cap)
 	case KS_CAP_SYS_RESOURCE:	bit = CAP_SYS_RESOURCE; break;
 	case KS_CAP_NET_ADMIN:		bit = CAP_NET_ADMIN; break;
 	case KS_CAP_NET_RAW:		bit = CAP_NET_RAW; break;
+	case KS_CAP_NET_BIND_SERVICE:	bit = CAP_NET_BIND_SERVICE; break;
 	default:			return false;
 	}
 	if (syscall(SYS_capget, &hdr, data) < 0)

@@ -13,6 +13,9 @@
  */
 #include "inet/inet.h"
 
+#include "lwip/ip.h"
+#include "lwip/mem.h"
+#include "lwip/netif.h"
 #include "lwip/tcp.h"
 #include "lwip/udp.h"
 
@@ -101,10 +104,10 @@ ks__inet_parse_addr(struct ks_sock *so, const void *addr, uint32_t len,
 			ip_addr_set_ip4_u32_val(*ip, a4);
 			return 0;
 		}
-		/* Linux: a mapped address on an IPv6-only socket is EINVAL
-		 * for bind (and ENETUNREACH for connect). */
+		/* Linux: a mapped address on an IPv6-only socket has no
+		 * route (connect, sendto); bind makes that EINVAL. */
 		if (ks__memcmp(sin6.sin6_addr.s6_bytes, v4mapped_prefix, 12) == 0)
-			return -KS_EINVAL;
+			return -KS__ENETUNREACH;
 		if (!inet_sk(so)->v6only &&
 		    ks__memcmp(sin6.sin6_addr.s6_bytes, in6_any, 16) == 0) {
 			ip_addr_copy(*ip, *IP_ANY_TYPE);
@@ -190,13 +193,228 @@ ks__inet_pcb_type(struct inet_sock *is)
 	return is->v6only ? IPADDR_TYPE_V6 : IPADDR_TYPE_ANY;
 }
 
-/* See inet.h. The wildcard, or an address of the loopback. */
-int
-ks__inet_check_bind_addr(struct ks_sock *so, const ip_addr_t *ip)
+/* Ports below this need CAP_NET_BIND_SERVICE (Linux's PROT_SOCK, the
+ * default of net.ipv4.ip_unprivileged_port_start). */
+#define INET_PROT_SOCK		1024
+
+static int
+check_bind_port(uint16_t port)
 {
-	if (ip_addr_isany(ip) || ks__inet_addr_is_local(ip))
+	if (port != 0 && port < INET_PROT_SOCK &&
+	    !ks__port->capable(KS_CAP_NET_BIND_SERVICE))
+		return -KS_EACCES;
+	return 0;
+}
+
+/*
+ * The rest of 127.0.0.0/8. lwIP takes a packet only for its interface's
+ * own address, so each other address of the block a socket binds or
+ * sends to gets an alias: a netif of its own with that address, up but
+ * with its link down, so that lwIP's input accepts packets for it (it
+ * tries every netif) while its routing never picks it (every packet
+ * still leaves through the loopback, with 127.0.0.1 as the source of an
+ * unbound socket, as Linux's route for the block says). Aliases live in
+ * lwIP's heap and go with it when the stack stops.
+ */
+
+/* At most this many aliases: lwIP numbers netifs in eight bits. */
+#define INET_ALIAS_MAX		128
+#define INET_LOOPNET		0x7f000000u	/* 127.0.0.0/8 */
+#define INET_LOOPNET_MASK	0xff000000u
+/* Where an IPv4 header keeps its destination address. */
+#define IP4_DEST_OFF		16
+
+/* An address of 127.0.0.0/8 other than its broadcast address. */
+static bool
+is_loopnet4(const ip_addr_t *ip)
+{
+	uint32_t a;
+
+	if (!IP_IS_V4(ip))
+		return false;
+	a = lwip_ntohl(ip4_addr_get_u32(ip_2_ip4(ip)));
+	return (a & INET_LOOPNET_MASK) == INET_LOOPNET &&
+	       a != (INET_LOOPNET | ~INET_LOOPNET_MASK);
+}
+
+static err_t
+alias_output(struct netif *netif, struct pbuf *p, const ip4_addr_t *dst)
+{
+	(void)netif;
+	(void)p;
+	(void)dst;
+	/* Never chosen as a route (its link is down). */
+	return ERR_RTE;
+}
+
+static err_t
+alias_init(struct netif *netif)
+{
+	netif->name[0] = 'l';
+	netif->name[1] = 'a';
+	netif->output = alias_output;
+	return ERR_OK;
+}
+
+static err_t
+alias_input(struct pbuf *p, struct netif *netif)
+{
+	return ip_input(p, netif);
+}
+
+static bool
+is_alias(const struct netif *n)
+{
+	return n->output == alias_output;
+}
+
+/*
+ * lwIP's IPv4 input hook (lwipopts.h). A packet for an alias's address
+ * arriving on another netif is delivered as if it had arrived on the
+ * alias: lwIP would accept it there anyway (it tries every netif), but
+ * UDP and TCP judge "for us" by the input netif's address, so only then
+ * does a datagram nobody receives draw a port unreachable, as on Linux.
+ * Returns 1 when the packet was delivered so (lwIP owns it), else 0.
+ * Stack lock held.
+ */
+int
+ks__inet_ip4_input_hook(struct pbuf *p, struct netif *inp)
+{
+	uint8_t hdr[IP4_DEST_OFF + 4];
+	ip4_addr_t dest;
+	struct netif *n;
+
+	ks__inet_udp_icmp_peek(p);
+	if (is_alias(inp) ||
+	    pbuf_copy_partial(p, hdr, sizeof(hdr), 0) != sizeof(hdr))
 		return 0;
-	return -KS_EADDRNOTAVAIL;
+	ks__memcpy(&dest, hdr + IP4_DEST_OFF, 4);
+	NETIF_FOREACH(n) {
+		if (is_alias(n) && ip4_addr_cmp(netif_ip4_addr(n), &dest)) {
+			ip4_input(p, n);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Makes @ip (in 127.0.0.0/8) an address lwIP takes packets for. Returns
+ * 0 or -KS_ENOBUFS (lwIP's heap, or the alias limit). Stack lock held. */
+static int
+alias_ensure(const ip_addr_t *ip)
+{
+	ip4_addr_t mask, gw;
+	struct netif *n;
+	int count = 0;
+
+	NETIF_FOREACH(n) {
+		if (ip4_addr_cmp(netif_ip4_addr(n), ip_2_ip4(ip)))
+			return 0;
+		count += is_alias(n);
+	}
+	if (count >= INET_ALIAS_MAX)
+		return -KS_ENOBUFS;
+	n = mem_malloc(sizeof(*n));
+	if (n == NULL)
+		return -KS_ENOBUFS;
+	ks__memset(n, 0, sizeof(*n));
+	ip4_addr_set_u32(&mask, 0xffffffffu);
+	ip4_addr_set_zero(&gw);
+	/* alias_init cannot fail, so neither can netif_add. */
+	netif_add(n, ip_2_ip4(ip), &mask, &gw, NULL, alias_init, alias_input);
+	netif_set_up(n);
+	return 0;
+}
+
+/* See inet.h. */
+int
+ks__inet_local_dest(const ip_addr_t *ip)
+{
+	if (ks__inet_addr_is_local(ip))
+		return 0;
+	if (is_loopnet4(ip))
+		return alias_ensure(ip);
+	return -KS__ENETUNREACH;
+}
+
+/* See inet.h. The wildcard, or an address of the loopback (the whole
+ * 127.0.0.0/8, as on Linux); a privileged port needs the capability.
+ * Linux's inet_bind checks the address first, inet6_bind the port. */
+int
+ks__inet_check_bind_addr(struct ks_sock *so, const ip_addr_t *ip,
+			 uint16_t port)
+{
+	int err = 0;
+
+	if (so->family == KS_AF_INET6)
+		err = check_bind_port(port);
+	if (err == 0 && !ip_addr_isany(ip) && ks__inet_local_dest(ip) < 0)
+		err = is_loopnet4(ip) ? -KS_ENOBUFS : -KS_EADDRNOTAVAIL;
+	if (err == 0 && so->family == KS_AF_INET)
+		err = check_bind_port(port);
+	return err;
+}
+
+/* See inet.h. */
+int
+ks__inet_take_error(struct ks_sock *so)
+{
+	int err;
+
+	ks__lock(so);
+	err = ks__sock_error_locked(so);
+	ks__unlock(so);
+	return err;
+}
+
+/* See inet.h. */
+bool
+ks__inet_bind_prepare(struct ks_sock *so, uint8_t *opts, uint16_t port,
+		      struct inet_bind_req *req)
+{
+	ks__lock(so);
+	req->reuse = ks__has_opt(so, KS_OPT_REUSEADDR);
+	req->reuseport = ks__has_opt(so, KS_OPT_REUSEPORT);
+	req->uid = so->uid;
+	ks__unlock(so);
+	if (req->reuse)
+		*opts |= SOF_REUSEADDR;
+	if (req->reuseport)
+		*opts |= INET_SOF_REUSEPORT;
+	return (req->reuse || req->reuseport) && port != 0;
+}
+
+/* See inet.h. */
+bool
+ks__inet_may_share(const struct inet_bind_req *req, uint8_t other_opts,
+		   bool other_listens, const struct inet_sock *owner)
+{
+	if (req->reuse && (other_opts & SOF_REUSEADDR) && !other_listens)
+		return true;
+	return req->reuseport && (other_opts & INET_SOF_REUSEPORT) &&
+	       (owner == NULL || owner->base.uid == req->uid);
+}
+
+/* See inet.h. A dual-stack wildcard overlaps both families; two
+ * addresses of different families never do. */
+bool
+ks__inet_addr_overlaps(const ip_addr_t *a, const ip_addr_t *b)
+{
+	if (IP_GET_TYPE(a) != IPADDR_TYPE_ANY &&
+	    IP_GET_TYPE(b) != IPADDR_TYPE_ANY &&
+	    IP_GET_TYPE(a) != IP_GET_TYPE(b))
+		return false;
+	return ip_addr_isany(a) || ip_addr_isany(b) || ip_addr_cmp(a, b);
+}
+
+/* See inet.h. */
+void
+ks__inet_lend_reuse(uint8_t *opts, bool lend)
+{
+	if (lend && !(*opts & SOF_REUSEADDR))
+		*opts |= SOF_REUSEADDR | INET_SOF_LENT;
+	else if (!lend && (*opts & INET_SOF_LENT))
+		*opts &= (uint8_t)~(SOF_REUSEADDR | INET_SOF_LENT);
 }
 
 /* See inet.h. */
@@ -220,6 +438,7 @@ ks__inet_sock_new_locked(const struct ks_proto_ops *ops, int family,
 	is->keepidle = INET_KEEPIDLE_DEFAULT;
 	is->keepintvl = INET_KEEPINTVL_DEFAULT;
 	is->keepcnt = INET_KEEPCNT_DEFAULT;
+	is->syncnt = INET_SYNCNT_DEFAULT;
 	*out = is;
 	return 0;
 
@@ -398,10 +617,14 @@ inet_create(int domain, int type, int protocol, struct ks_sock **out)
 	err = ks__inet_sock_new_locked(ops, domain, type, protocol, &is);
 	if (err < 0)
 		goto unlock;
-	if (type == KS_SOCK_STREAM)
+	if (type == KS_SOCK_STREAM) {
+		atomic_store(&is->base.sndbuf, INET_TCP_SNDBUF_DEFAULT);
+		is->base.rcvbuf = INET_TCP_RCVBUF_DEFAULT;
 		err = ks__inet_tcp_attach_locked(is);
-	else
+	}
+	else {
 		err = ks__inet_udp_attach_locked(is);
+	}
 	if (err < 0)
 		goto drop_sock;
 	ks__inet_unlock();

@@ -106,6 +106,11 @@ struct inet_sock {
 	int			 keepidle;	/* [L] TCP_KEEPIDLE, seconds */
 	int			 keepintvl;	/* [L] TCP_KEEPINTVL, seconds */
 	int			 keepcnt;	/* [L] TCP_KEEPCNT */
+	int			 user_mss;	/* [L] TCP_MAXSEG, 0: none */
+	int			 syncnt;	/* [L] TCP_SYNCNT */
+	/* [L] TCP: when a connection attempt gives up (ETIMEDOUT), as
+	 * Linux's SYN retransmissions would (ns on the port's clock). */
+	int64_t			 syn_deadline;
 };
 
 static inline struct inet_sock *
@@ -180,7 +185,9 @@ void	ks__inet_link_forget(void);
 
 /*
  * Parses a sockaddr of @so's family into @ip and @port. Returns 0,
- * -KS_EINVAL (too short), -KS_EAFNOSUPPORT (another family).
+ * -KS_EINVAL (too short), -KS_EAFNOSUPPORT (another family),
+ * -KS__ENETUNREACH (an IPv4-mapped address on an IPV6_V6ONLY socket,
+ * which bind reports as EINVAL).
  * @unspec_ok: AF_UNSPEC is accepted and returns 1 (connect's "disconnect").
  */
 int	ks__inet_parse_addr(struct ks_sock *so, const void *addr, uint32_t len,
@@ -195,6 +202,11 @@ void	ks__inet_any(struct ks_sock *so, ip_addr_t *ip);
 /* The wildcard as a destination means this host, as on Linux: turns
  * it into the loopback address of its type. */
 void	ks__inet_any_to_loopback(ip_addr_t *ip);
+/* Whether @ip is a destination on this host: 0 (127.0.0.0/8, ::1),
+ * -KS__ENETUNREACH (no route: the loopback is the only interface) or
+ * -KS_ENOBUFS (no room to take another address of 127.0.0.0/8). Stack
+ * lock held. */
+int	ks__inet_local_dest(const ip_addr_t *ip);
 /* The lwIP pcb type for @is: V4, V6 (IPV6_V6ONLY) or ANY (dual-stack). */
 uint8_t	ks__inet_pcb_type(struct inet_sock *is);
 /* Maps an lwIP error to -KS_E*. */
@@ -212,6 +224,11 @@ void	ks__inet_destroy(struct ks_sock *so);
 #define INET_KEEPIDLE_DEFAULT	7200
 #define INET_KEEPINTVL_DEFAULT	75
 #define INET_KEEPCNT_DEFAULT	9
+#define INET_SYNCNT_DEFAULT	6	/* net.ipv4.tcp_syn_retries */
+/* A TCP socket's first SO_SNDBUF and SO_RCVBUF (net.ipv4.tcp_wmem[1],
+ * tcp_rmem[1]); UDP keeps the core's net.core defaults. */
+#define INET_TCP_SNDBUF_DEFAULT	16384
+#define INET_TCP_RCVBUF_DEFAULT	131072
 /* Copies @is's TTL (or hop limit) and TOS into its pcb, if it has one.
  * Stack lock held. */
 void	ks__inet_apply_ip_opts(struct inet_sock *is);
@@ -220,8 +237,56 @@ int	ks__inet_setsockopt_ip(struct ks_sock *so, int level, int name,
 			       const void *val, uint32_t len);
 int	ks__inet_getsockopt_ip(struct ks_sock *so, int level, int name,
 			       void *val, uint32_t *len);
-/* Checks that @ip may be bound (EADDRNOTAVAIL otherwise). */
-int	ks__inet_check_bind_addr(struct ks_sock *so, const ip_addr_t *ip);
+/* Checks that @ip and @port may be bound: 0, -KS_EADDRNOTAVAIL (not an
+ * address here), -KS_EACCES (a port below 1024 without the port's
+ * KS_CAP_NET_BIND_SERVICE) or -KS_ENOBUFS (no room for another address
+ * of 127.0.0.0/8). Stack lock held. */
+int	ks__inet_check_bind_addr(struct ks_sock *so, const ip_addr_t *ip,
+				 uint16_t port);
+
+/* Bits of lwIP's so_options that lwIP leaves alone and ksock uses: the
+ * pcb's socket set SO_REUSEPORT (kept on lwIP's pcb so that a TIME_WAIT
+ * connection still says so), and SOF_REUSEADDR lent to it for the length
+ * of one bind call (ks__inet_lend_reuse below). */
+#define INET_SOF_REUSEPORT	0x80u
+#define INET_SOF_LENT		0x40u
+
+/* What a bind asks of the sockets already on its port. */
+struct inet_bind_req {
+	bool		 reuse;		/* SO_REUSEADDR */
+	bool		 reuseport;	/* SO_REUSEPORT */
+	uint32_t	 uid;		/* the binding socket's owner */
+};
+
+/* Takes @so's pending error (SO_ERROR): -KS_E*, or 0. Takes the socket
+ * lock. */
+int	ks__inet_take_error(struct ks_sock *so);
+/*
+ * Reads @so's SO_REUSEADDR, SO_REUSEPORT and owner into @req and marks
+ * its pcb's options @opts with them. Returns whether a bind to @port
+ * needs ksock's conflict check (an option is on and the port is given).
+ * Takes the socket lock.
+ */
+bool	ks__inet_bind_prepare(struct ks_sock *so, uint8_t *opts, uint16_t port,
+			      struct inet_bind_req *req);
+/*
+ * Linux's rule for one other socket bound to the port and an overlapping
+ * address (inet_bind_conflict, udp_lib_lport_inuse): the bind may share
+ * the port when both set SO_REUSEADDR and the other does not listen
+ * (@other_listens), or both set SO_REUSEPORT and the same user owns
+ * them (@owner; NULL for a connection no socket holds any more, such as
+ * one in TIME_WAIT, which any SO_REUSEPORT bind may share with).
+ * @other_opts is the other pcb's so_options. Stack lock held.
+ */
+bool	ks__inet_may_share(const struct inet_bind_req *req, uint8_t other_opts,
+			   bool other_listens, const struct inet_sock *owner);
+/* Whether two local addresses of pcbs overlap: one a wildcard of a
+ * family the other has, or both the same. */
+bool	ks__inet_addr_overlaps(const ip_addr_t *a, const ip_addr_t *b);
+/* Lends SOF_REUSEADDR to the pcb options @opts (marking it lent), or
+ * takes a lent one back: lwIP then leaves a port ksock has already
+ * judged shareable to ksock. */
+void	ks__inet_lend_reuse(uint8_t *opts, bool lend);
 
 /* -- tcp.c, udp.c -- */
 
@@ -231,5 +296,13 @@ extern const struct ks_proto_ops ks__inet_udp_ops;
  * lock held. */
 int	ks__inet_tcp_attach_locked(struct inet_sock *is);
 int	ks__inet_udp_attach_locked(struct inet_sock *is);
+/*
+ * ks__inet_udp_icmp_peek(p), declared in lwipopts.h as lwIP's IPv4 and
+ * IPv6 input hook, looks at each packet about to enter lwIP (which
+ * ignores ICMP errors) and, when it is an ICMP or ICMPv6 port
+ * unreachable for a datagram a connected UDP socket sent, records
+ * ECONNREFUSED on that socket, as Linux's __udp4_lib_err does. It reads
+ * @p only. Stack lock held (lwIP input runs under it).
+ */
 
 #endif /* KSOCK_INET_H */

@@ -176,6 +176,9 @@ loop_init(struct netif *netif)
 	netif->output_ip6 = loop_output6;
 	/* No MTU: nothing on the loopback is ever fragmented. */
 	netif->mtu = 0;
+	/* 127.255.255.255 is its broadcast address, as on Linux's lo
+	 * (udp.c lets SO_BROADCAST sockets send there). */
+	netif->flags |= NETIF_FLAG_BROADCAST;
 	return ERR_OK;
 }
 

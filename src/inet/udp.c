@@ -20,6 +20,10 @@
 #include "inet/inet.h"
 
 #include "lwip/mem.h"
+#include "lwip/icmp.h"
+#include "lwip/prot/icmp6.h"
+#include "lwip/prot/ip.h"
+#include "lwip/prot/ip6.h"
 #include "lwip/udp.h"
 
 /* The largest UDP payload: 65535 minus the UDP and IPv4 headers, as on
@@ -28,6 +32,117 @@
  * most it can carry (docs/inet.md lists the difference). */
 #define INET_UDP4_MAX	(65535 - 8 - 20)
 #define INET_UDP6_MAX	(65535 - 8 - 40)
+
+/* The most of a packet an ICMP error check reads: an IPv4 header with
+ * options, the ICMP header, the quoted IPv4 header with options and the
+ * quoted UDP ports (IPv6 needs 40 + 8 + 40 + 4, less). */
+#define ICMP_PEEK_MAX	(60 + 8 + 60 + 4)
+#define IP4_HLEN_MIN	20
+#define ICMP_HLEN	8
+
+/* What an ICMP error quotes of the datagram that caused it. */
+struct icmp_quote {
+	ip_addr_t	src, dst;
+	uint16_t	sport, dport;
+};
+
+static uint16_t
+get_be16(const uint8_t *b)
+{
+	return (uint16_t)(b[0] << 8 | b[1]);
+}
+
+/* The IPv4 header at @b: its length, or 0 unless it is a valid one of
+ * protocol @proto with @n bytes of room. */
+static size_t
+ip4_hlen(const uint8_t *b, size_t n, uint8_t proto)
+{
+	size_t hlen;
+
+	if (n < IP4_HLEN_MIN || (b[0] >> 4) != 4 || b[9] != proto)
+		return 0;
+	hlen = (size_t)(b[0] & 15) * 4;
+	return hlen >= IP4_HLEN_MIN && hlen <= n ? hlen : 0;
+}
+
+/* An ICMP port unreachable quoting a UDP datagram (RFC 792). */
+static bool
+parse_icmp4(const uint8_t *b, size_t n, struct icmp_quote *q)
+{
+	size_t out, in;
+	uint32_t a;
+
+	out = ip4_hlen(b, n, IP_PROTO_ICMP);
+	if (out == 0 || n < out + ICMP_HLEN ||
+	    b[out] != ICMP_DUR || b[out + 1] != ICMP_DUR_PORT)
+		return false;
+	b += out + ICMP_HLEN;
+	n -= out + ICMP_HLEN;
+	in = ip4_hlen(b, n, IP_PROTO_UDP);
+	if (in == 0 || n < in + 4)
+		return false;
+	ks__memcpy(&a, b + 12, 4);
+	ip_addr_set_ip4_u32_val(q->src, a);
+	ks__memcpy(&a, b + 16, 4);
+	ip_addr_set_ip4_u32_val(q->dst, a);
+	q->sport = get_be16(b + in);
+	q->dport = get_be16(b + in + 2);
+	return true;
+}
+
+static void
+set_ip6(ip_addr_t *ip, const uint8_t *b)
+{
+	ks__memset(ip, 0, sizeof(*ip));
+	ks__memcpy(ip_2_ip6(ip)->addr, b, 16);
+	IP_SET_TYPE_VAL(*ip, IPADDR_TYPE_V6);
+}
+
+/* An ICMPv6 port unreachable quoting a UDP datagram (RFC 4443); lwIP
+ * sends neither carries extension headers. */
+static bool
+parse_icmp6(const uint8_t *b, size_t n, struct icmp_quote *q)
+{
+	if (n < 2 * IP6_HLEN + ICMP_HLEN + 4 || (b[0] >> 4) != 6 ||
+	    b[6] != IP6_NEXTH_ICMP6 || b[IP6_HLEN] != ICMP6_TYPE_DUR ||
+	    b[IP6_HLEN + 1] != ICMP6_DUR_PORT)
+		return false;
+	b += IP6_HLEN + ICMP_HLEN;
+	if ((b[0] >> 4) != 6 || b[6] != IP6_NEXTH_UDP)
+		return false;
+	set_ip6(&q->src, b + 8);
+	set_ip6(&q->dst, b + 24);
+	q->sport = get_be16(b + IP6_HLEN);
+	q->dport = get_be16(b + IP6_HLEN + 2);
+	return true;
+}
+
+/* See inet.h. Linux reports a hard error to a connected socket only (an
+ * unconnected one would need IP_RECVERR); port unreachable is one. */
+void
+ks__inet_udp_icmp_peek(const struct pbuf *p)
+{
+	uint8_t b[ICMP_PEEK_MAX];
+	struct icmp_quote q;
+	struct udp_pcb *pcb;
+	size_t n;
+
+	n = pbuf_copy_partial(p, b, sizeof(b), 0);
+	if (!parse_icmp4(b, n, &q) && !parse_icmp6(b, n, &q))
+		return;
+	for (pcb = udp_pcbs; pcb != NULL; pcb = pcb->next) {
+		if (!(pcb->flags & UDP_FLAGS_CONNECTED) ||
+		    pcb->local_port != q.sport || pcb->remote_port != q.dport ||
+		    !ip_addr_cmp(&pcb->remote_ip, &q.dst))
+			continue;
+		if (!ip_addr_isany(&pcb->local_ip) &&
+		    !ip_addr_cmp(&pcb->local_ip, &q.src))
+			continue;
+		ks__inet_set_error(&((struct inet_sock *)pcb->recv_arg)->base,
+				   KS_ECONNREFUSED);
+		return;
+	}
+}
 
 static void
 udp_recv_cb(void *arg, struct udp_pcb *pcb, struct pbuf *p,
@@ -76,37 +191,109 @@ ks__inet_udp_attach_locked(struct inet_sock *is)
 	return 0;
 }
 
+/* The loopback's broadcast address (127.0.0.0/8), and the limited
+ * broadcast, which has no route here (the loopback is the only link). */
+#define INET_LOOP_BROADCAST	0x7fffffffu
+#define INET_LIMITED_BROADCAST	0xffffffffu
+
+/*
+ * Whether a datagram may go to @ip: an address of the loopback
+ * (ks__inet_local_dest), or its broadcast address when SO_BROADCAST is on (Linux's ip_route_connect
+ * refuses a broadcast route to a socket without it: EACCES). Returns 0,
+ * -KS_EACCES or -KS__ENETUNREACH. Stack lock held.
+ */
+static int
+check_dest(struct ks_sock *so, const ip_addr_t *ip)
+{
+	uint32_t a = IP_IS_V4(ip) ? lwip_ntohl(ip4_addr_get_u32(ip_2_ip4(ip))) :
+		     0;
+	bool on;
+
+	if (a != INET_LOOP_BROADCAST && a != INET_LIMITED_BROADCAST)
+		return ks__inet_link_reaches(ip) ? 0 : ks__inet_local_dest(ip);
+	ks__lock(so);
+	on = ks__has_opt(so, KS_OPT_BROADCAST);
+	ks__unlock(so);
+	if (!on)
+		return -KS_EACCES;
+	return a == INET_LOOP_BROADCAST ? 0 : -KS__ENETUNREACH;
+}
+
 static bool
 udp_is_connected(struct inet_sock *is)
 {
 	return (is->pcb.udp->flags & UDP_FLAGS_CONNECTED) != 0;
 }
 
+/*
+ * Linux's udp_lib_lport_inuse() for a bind with SO_REUSEADDR or
+ * SO_REUSEPORT (without either, lwIP's own check is Linux's). Returns 0
+ * or -KS_EADDRINUSE. Stack lock held.
+ */
+static int
+bind_conflict_check(const struct inet_bind_req *req, const ip_addr_t *ip,
+		    uint16_t port)
+{
+	struct udp_pcb *pcb;
+
+	for (pcb = udp_pcbs; pcb != NULL; pcb = pcb->next)
+		if (pcb->local_port == port &&
+		    ks__inet_addr_overlaps(&pcb->local_ip, ip) &&
+		    !ks__inet_may_share(req, pcb->so_options, false,
+					pcb->recv_arg))
+			return -KS_EADDRINUSE;
+	return 0;
+}
+
+/* Lends SOF_REUSEADDR to every pcb on @port, or takes it back, around a
+ * udp_bind() that bind_conflict_check() allowed. Stack lock held. */
+static void
+lend_reuse_on_port(uint16_t port, bool lend)
+{
+	struct udp_pcb *pcb;
+
+	for (pcb = udp_pcbs; pcb != NULL; pcb = pcb->next)
+		if (pcb->local_port == port)
+			ks__inet_lend_reuse(&pcb->so_options, lend);
+}
+
 static int
 udp_bind_op(struct ks_sock *so, const void *addr, uint32_t len)
 {
 	struct inet_sock *is = inet_sk(so);
+	struct inet_bind_req req;
+	struct udp_pcb *pcb;
 	ip_addr_t ip;
 	uint16_t port;
-	bool reuse;
+	bool shared;
 	int err;
 
 	ks__inet_lock();
 	err = ks__inet_parse_addr(so, addr, len, &ip, &port, false);
+	if (err == -KS__ENETUNREACH)
+		err = -KS_EINVAL;	/* Linux's inet6_bind() */
 	if (err < 0)
 		goto unlock;
-	err = ks__inet_check_bind_addr(so, &ip);
+	err = ks__inet_check_bind_addr(so, &ip, port);
 	if (err < 0)
 		goto unlock;
 	err = -KS_EINVAL;
 	if (is->bound)
 		goto unlock;
-	ks__lock(so);
-	reuse = ks__has_opt(so, KS_OPT_REUSEADDR);
-	ks__unlock(so);
-	if (reuse)
-		ip_set_option(is->pcb.udp, SOF_REUSEADDR);
-	err = ks__inet_err(udp_bind(is->pcb.udp, &ip, port));
+	pcb = is->pcb.udp;
+	shared = ks__inet_bind_prepare(so, &pcb->so_options, port, &req);
+	if (shared) {
+		err = bind_conflict_check(&req, &ip, port);
+		if (err < 0)
+			goto unlock;
+		lend_reuse_on_port(port, true);
+		ks__inet_lend_reuse(&pcb->so_options, true);
+	}
+	err = ks__inet_err(udp_bind(pcb, &ip, port));
+	if (shared) {
+		lend_reuse_on_port(port, false);
+		ks__inet_lend_reuse(&pcb->so_options, false);
+	}
 	if (err == 0)
 		is->bound = true;
 unlock:
@@ -138,8 +325,8 @@ udp_connect_op(struct ks_sock *so, const void *addr, uint32_t len,
 	}
 	ks__inet_any_to_loopback(&ip);
 	/* The loopback is the only interface (tcp.c says the same). */
-	err = -KS__ENETUNREACH;
-	if (!ks__inet_addr_is_routable(&ip))
+	err = check_dest(so, &ip);
+	if (err < 0)
 		goto unlock;
 	err = ks__inet_err(udp_connect(is->pcb.udp, &ip, port));
 	if (err < 0)
@@ -169,17 +356,14 @@ udp_sendmsg_op(struct ks_sock *so, const struct ks_msghdr *msg,
 	if (flags & KS_MSG_OOB)
 		return -KS_EOPNOTSUPP;
 	ks__inet_lock();
-	err = -KS_EPIPE;
-	if (so->shutdown & KS_SEND_SHUTDOWN)
-		goto unlock;
 	if (msg->msg_namelen > 0) {
 		err = ks__inet_parse_addr(so, msg->msg_name, msg->msg_namelen,
 					  &ip, &port, false);
 		if (err < 0)
 			goto unlock;
 		ks__inet_any_to_loopback(&ip);
-		err = -KS__ENETUNREACH;
-		if (!ks__inet_addr_is_routable(&ip))
+		err = check_dest(so, &ip);
+		if (err < 0)
 			goto unlock;
 	} else if (udp_is_connected(is)) {
 		ip_addr_copy(ip, is->pcb.udp->remote_ip);
@@ -190,6 +374,14 @@ udp_sendmsg_op(struct ks_sock *so, const struct ks_msghdr *msg,
 	}
 	err = -KS_EMSGSIZE;
 	if (len > max)
+		goto unlock;
+	/* Linux's sock_alloc_send_skb(): a pending error (an ICMP error on
+	 * a connected socket) fails this send, then the shutdown. */
+	err = ks__inet_take_error(so);
+	if (err < 0)
+		goto unlock;
+	err = -KS_EPIPE;
+	if (so->shutdown & KS_SEND_SHUTDOWN)
 		goto unlock;
 	err = -KS_ENOBUFS;
 	p = pbuf_alloc(PBUF_TRANSPORT, (u16_t)len, PBUF_RAM);
@@ -245,13 +437,17 @@ udp_recvmsg_op(struct ks_sock *so, struct ks_msghdr *msg, struct ks_iter *it,
 		return -KS_EAGAIN;
 	msg->msg_controllen = 0;
 	ks__inet_lock();
-	while ((d = is->dq_head) == NULL) {
+	for (;;) {
+		/* Linux's __skb_recv_udp(): a pending error comes before
+		 * any queued datagram. */
 		ks__lock(so);
 		err = ks__sock_error_locked(so);
 		t = so->rcvtimeo;
 		ks__unlock(so);
 		if (err < 0)
 			goto unlock;
+		if ((d = is->dq_head) != NULL)
+			break;
 		if (so->shutdown & KS_RCV_SHUTDOWN) {
 			msg->msg_namelen = 0;
 			err = 0;

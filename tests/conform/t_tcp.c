@@ -1,13 +1,17 @@
 /*
- * TCP over the loopback (AF_INET and AF_INET6): bind and names, listen,
- * accept and connect (blocking, non-blocking, refused), data with
- * MSG_PEEK and MSG_DONTWAIT, half-close, close with unread data (reset),
- * poll readiness in each state, and a large transfer checked byte for
- * byte. Run on Linux's loopback and on ksock's.
+ * TCP over the loopback (AF_INET and AF_INET6): bind and names
+ * (privileged ports, the ephemeral range, SO_REUSEADDR, SO_REUSEPORT,
+ * all of 127.0.0.0/8), listen and its backlog, accept and accept4,
+ * connect (blocking, non-blocking, refused, EALREADY, ETIMEDOUT,
+ * ENETUNREACH), data with MSG_PEEK and MSG_DONTWAIT, half-close, close
+ * with unread data (reset), poll readiness in every state, options
+ * (TCP_MAXSEG, SO_RCVLOWAT, buffers, inheritance, TCP_INFO), and a large
+ * transfer checked byte for byte. Run on Linux's loopback and on ksock's.
  */
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
+#include <sched.h>
 
 #include "harness.h"
 
@@ -1018,6 +1022,871 @@ t_reset_after_data(void)
 	CHECK_OK(close(c[1]));
 }
 
+/* A fresh socket of @family and @type with the SOL_SOCKET option @opt
+ * on (none if 0), bound to the loopback's @port; or -1 with errno. */
+static int
+bind_lo(int family, int type, uint16_t port, int opt)
+{
+	int fd = CHECK_OK(socket(family, type, 0)), on = 1, r;
+
+	if (opt != 0)
+		CHECK_OK(setsockopt(fd, SOL_SOCKET, opt, &on, sizeof(on)));
+	if (family == AF_INET) {
+		struct sockaddr_in a = lo4(port);
+
+		r = bind(fd, (struct sockaddr *)&a, sizeof(a));
+	} else {
+		struct sockaddr_in6 a = lo6(port);
+
+		r = bind(fd, (struct sockaddr *)&a, sizeof(a));
+	}
+	if (r < 0) {
+		int e = errno;
+
+		CHECK_OK(close(fd));
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+/* bind_lo() for AF_INET: UDP's port sharing is tested beside TCP's. */
+static int
+bind_shared(int type, uint16_t port, int opt)
+{
+	return bind_lo(AF_INET, type, port, opt);
+}
+
+/* Without privilege every port below 1024 is EACCES, TCP and UDP, IPv4
+ * and IPv6; port 0 (an ephemeral one) is not. */
+static int
+unprivileged_binds(void *arg)
+{
+	static const int families[] = { AF_INET, AF_INET6 };
+	static const int types[] = { SOCK_STREAM, SOCK_DGRAM };
+
+	if (th_setcred(65534, 65534) < 0)
+		return 1;
+	for (int f = 0; f < 2; f++) {
+		for (int t = 0; t < 2; t++) {
+			CHECK_ERR(bind_lo(families[f], types[t], 1, 0),
+				  EACCES);
+			CHECK_ERR(bind_lo(families[f], types[t], 1023, 0),
+				  EACCES);
+			CHECK_OK(close(CHECK_OK(bind_lo(families[f], types[t],
+							0, 0))));
+		}
+	}
+	return th_failures();
+}
+
+/* Whether the host keeps Linux's default for privileged ports. */
+static bool
+default_sysctl(const char *path, const char *want)
+{
+	char buf[64] = "";
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL)
+		return false;
+	if (fgets(buf, sizeof(buf), f) == NULL)
+		buf[0] = 0;
+	fclose(f);
+	return strcmp(buf, want) == 0;
+}
+
+/* Ports below 1024 need CAP_NET_BIND_SERVICE: root binds one, a process
+ * that gave up root gets EACCES (checked before "already bound"). */
+static void
+t_bind_privileged(void)
+{
+	int fd = -1;
+
+	th_require_root();
+	if (!default_sysctl("/proc/sys/net/ipv4/ip_unprivileged_port_start",
+			    "1024\n"))
+		th_skip("ip_unprivileged_port_start is not 1024");
+	/* Some port below 1024 is free even on a busy host. */
+	for (uint16_t p = 1023; p > 900 && fd < 0; p--)
+		fd = bind_lo(AF_INET, SOCK_STREAM, p, 0);
+	CHECK(fd >= 0);
+	CHECK_OK(close(fd));
+	CHECK_EQ(th_join(th_fork(unprivileged_binds, NULL)), 0);
+}
+
+/* Ephemeral ports come from Linux's default range, 32768-60999, for
+ * bind and for connect, TCP and UDP. */
+static void
+t_ephemeral_range(void)
+{
+	uint16_t lport;
+	int l, c, u;
+	struct sockaddr_in to;
+
+	if (!default_sysctl("/proc/sys/net/ipv4/ip_local_port_range",
+			    "32768\t60999\n"))
+		th_skip("ip_local_port_range is not 32768-60999");
+	l = listener(AF_INET, &lport);
+	to = lo4(lport);
+	CHECK(lport >= 32768 && lport <= 60999);
+	c = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	CHECK_OK(connect(c, (struct sockaddr *)&to, sizeof(to)));
+	CHECK(local_port(c) >= 32768 && local_port(c) <= 60999);
+	u = CHECK_OK(socket(AF_INET, SOCK_DGRAM, 0));
+	CHECK_EQ(sendto(u, "x", 1, 0, (struct sockaddr *)&to, sizeof(to)), 1);
+	CHECK(local_port(u) >= 32768 && local_port(u) <= 60999);
+	CHECK_OK(close(u));
+	CHECK_OK(close(c));
+	CHECK_OK(close(l));
+}
+
+/* Linux queues backlog + 1 connections, then drops further SYNs: the
+ * late client stays in SYN_SENT (poll shows nothing, no error) and gets
+ * in on a retry once accept() made room; a blocking connect waits for
+ * that and reports it (then EISCONN). listen() again changes the
+ * backlog; a negative one is somaxconn. */
+static void
+t_listen_backlog_full(void)
+{
+	for (int backlog = 0; backlog <= 1; backlog++) {
+		uint16_t port;
+		int l = listener(AF_INET, &port), c[2], late, s;
+		struct sockaddr_in to = lo4(port);
+
+		CHECK_OK(listen(l, backlog));
+		for (int i = 0; i <= backlog; i++) {
+			c[i] = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+			CHECK_OK(connect(c[i], (struct sockaddr *)&to,
+					 sizeof(to)));
+		}
+		late = CHECK_OK(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK,
+				       0));
+		CHECK_ERR(connect(late, (struct sockaddr *)&to, sizeof(to)),
+			  EINPROGRESS);
+		th_sleep_ms(50);
+		CHECK_EQ(revents(late, ALL_EVENTS), 0);
+		CHECK_EQ(so_error(late), 0);
+		CHECK_EQ(revents(l, ALL_EVENTS), POLLIN);
+		s = CHECK_OK(accept(l, NULL, NULL));
+		CHECK_OK(close(s));
+		CHECK_OK(fcntl(late, F_SETFL, 0));
+		CHECK_OK(connect(late, (struct sockaddr *)&to, sizeof(to)));
+		CHECK_ERR(connect(late, (struct sockaddr *)&to, sizeof(to)),
+			  EISCONN);
+		for (int i = 0; i <= backlog; i++)
+			CHECK_OK(close(CHECK_OK(accept(l, NULL, NULL))));
+		CHECK_OK(fcntl(l, F_SETFL, O_NONBLOCK));
+		CHECK_ERR(accept(l, NULL, NULL), EAGAIN);
+		for (int i = 0; i <= backlog; i++)
+			CHECK_OK(close(c[i]));
+		CHECK_OK(close(late));
+		CHECK_OK(close(l));
+	}
+}
+
+/* A negative backlog is somaxconn: many connections wait at once. */
+static void
+t_listen_backlog_negative(void)
+{
+	uint16_t port;
+	int l = listener(AF_INET, &port), c[16];
+	struct sockaddr_in to = lo4(port);
+
+	CHECK_OK(listen(l, -1));
+	for (int i = 0; i < 16; i++) {
+		c[i] = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+		CHECK_OK(connect(c[i], (struct sockaddr *)&to, sizeof(to)));
+	}
+	for (int i = 0; i < 16; i++) {
+		CHECK_OK(close(CHECK_OK(accept(l, NULL, NULL))));
+		CHECK_OK(close(c[i]));
+	}
+	CHECK_OK(close(l));
+}
+
+/* accept4 takes SOCK_NONBLOCK and SOCK_CLOEXEC only (else EINVAL). */
+static void
+t_accept4_flags(void)
+{
+	uint16_t port;
+	int l = listener(AF_INET, &port), c, s;
+	struct sockaddr_in to = lo4(port);
+
+	c = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	CHECK_OK(connect(c, (struct sockaddr *)&to, sizeof(to)));
+	CHECK_ERR(accept4(l, NULL, NULL, 0x1), EINVAL);
+	CHECK_ERR(accept4(l, NULL, NULL, SOCK_NONBLOCK | 0x4000), EINVAL);
+	s = CHECK_OK(accept4(l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC));
+	CHECK(fcntl(s, F_GETFL) & O_NONBLOCK);
+	CHECK(fcntl(s, F_GETFD) & FD_CLOEXEC);
+	CHECK_ERR(recv(s, &to, 1, 0), EAGAIN);
+	CHECK_OK(close(s));
+	CHECK_OK(close(c));
+	CHECK_OK(close(l));
+}
+
+/* A TCP socket starts with tcp_wmem[1] and tcp_rmem[1]; what is set is
+ * doubled, and tiny requests rise to the minimum. */
+static void
+t_buffer_sizes(void)
+{
+	int fd = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+
+	CHECK_EQ(get_int(fd, SOL_SOCKET, SO_SNDBUF), 16384);
+	CHECK_EQ(get_int(fd, SOL_SOCKET, SO_RCVBUF), 131072);
+	CHECK_OK(set_int(fd, SOL_SOCKET, SO_SNDBUF, 10000));
+	CHECK_OK(set_int(fd, SOL_SOCKET, SO_RCVBUF, 10000));
+	CHECK_EQ(get_int(fd, SOL_SOCKET, SO_SNDBUF), 20000);
+	CHECK_EQ(get_int(fd, SOL_SOCKET, SO_RCVBUF), 20000);
+	CHECK_OK(set_int(fd, SOL_SOCKET, SO_SNDBUF, 1));
+	CHECK_OK(set_int(fd, SOL_SOCKET, SO_RCVBUF, 1));
+	CHECK_EQ(get_int(fd, SOL_SOCKET, SO_SNDBUF), 4608);
+	CHECK_EQ(get_int(fd, SOL_SOCKET, SO_RCVBUF), 2304);
+	CHECK_OK(close(fd));
+}
+
+/* An accepted socket starts with its listener's socket options. */
+static void
+t_accept_inherits_options(void)
+{
+	struct timeval tv = { .tv_sec = 1 }, got_tv;
+	struct linger lg = { .l_onoff = 1, .l_linger = 5 }, got_lg;
+	socklen_t len;
+	uint16_t port;
+	int l = listener(AF_INET, &port), c, s;
+	struct sockaddr_in to = lo4(port);
+
+	CHECK_OK(set_int(l, SOL_SOCKET, SO_KEEPALIVE, 1));
+	CHECK_OK(set_int(l, SOL_SOCKET, SO_SNDBUF, 20000));
+	CHECK_OK(set_int(l, SOL_SOCKET, SO_RCVBUF, 10000));
+	CHECK_OK(set_int(l, SOL_SOCKET, SO_RCVLOWAT, 7));
+	CHECK_OK(setsockopt(l, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)));
+	CHECK_OK(setsockopt(l, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)));
+	c = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	CHECK_OK(connect(c, (struct sockaddr *)&to, sizeof(to)));
+	s = CHECK_OK(accept(l, NULL, NULL));
+	CHECK_EQ(get_int(s, SOL_SOCKET, SO_KEEPALIVE), 1);
+	CHECK_EQ(get_int(s, SOL_SOCKET, SO_SNDBUF), 40000);
+	CHECK_EQ(get_int(s, SOL_SOCKET, SO_RCVBUF), 20000);
+	CHECK_EQ(get_int(s, SOL_SOCKET, SO_RCVLOWAT), 7);
+	len = sizeof(got_tv);
+	CHECK_OK(getsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &got_tv, &len));
+	CHECK_EQ(got_tv.tv_sec, 1);
+	CHECK_EQ(got_tv.tv_usec, 0);
+	len = sizeof(got_lg);
+	CHECK_OK(getsockopt(s, SOL_SOCKET, SO_LINGER, &got_lg, &len));
+	CHECK_EQ(got_lg.l_onoff, 1);
+	CHECK_EQ(got_lg.l_linger, 5);
+	/* The client's are its own. */
+	CHECK_EQ(get_int(c, SOL_SOCKET, SO_KEEPALIVE), 0);
+	CHECK_OK(close(s));
+	CHECK_OK(close(c));
+	CHECK_OK(close(l));
+}
+
+/* TCP_MAXSEG: 536 until set; 0 or 88 to 32767 may be set (else EINVAL)
+ * and read back while not connected; a listener passes it on, and a
+ * connection's segments are no larger. */
+static void
+t_maxseg(void)
+{
+	static const struct {
+		int	set;
+		int	err;
+		int	reads;
+	} cases[] = {
+		{ 87, EINVAL, 536 }, { 88, 0, 88 }, { 32767, 0, 32767 },
+		{ 32768, EINVAL, 32767 }, { -1, EINVAL, 32767 },
+		{ 0, 0, 536 }, { 1000, 0, 1000 },
+	};
+	int fd = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0)), c, s, v;
+	struct sockaddr_in to;
+	uint16_t port;
+
+	CHECK_EQ(get_int(fd, IPPROTO_TCP, TCP_MAXSEG), 536);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		v = cases[i].set;
+		if (cases[i].err != 0)
+			CHECK_ERR(setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &v,
+					     sizeof(v)), cases[i].err);
+		else
+			CHECK_OK(set_int(fd, IPPROTO_TCP, TCP_MAXSEG, v));
+		CHECK_EQ(get_int(fd, IPPROTO_TCP, TCP_MAXSEG), cases[i].reads);
+	}
+	to = lo4(0);
+	CHECK_OK(bind(fd, (struct sockaddr *)&to, sizeof(to)));
+	CHECK_OK(listen(fd, 4));
+	CHECK_EQ(get_int(fd, IPPROTO_TCP, TCP_MAXSEG), 1000);
+	port = local_port(fd);
+	to = lo4(port);
+	c = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	CHECK_OK(connect(c, (struct sockaddr *)&to, sizeof(to)));
+	s = CHECK_OK(accept(fd, NULL, NULL));
+	/* Linux takes the timestamp option off (988); lwIP has none. */
+	v = get_int(s, IPPROTO_TCP, TCP_MAXSEG);
+	CHECK(v > 900 && v <= 1000);
+	CHECK_OK(close(s));
+	CHECK_OK(close(c));
+	CHECK_OK(close(fd));
+}
+
+static int
+lowat_writer(void *arg)
+{
+	int fd = *(int *)arg;
+
+	th_sleep_ms(50);
+	if (send(fd, "ab", 2, 0) != 2)
+		return 1;
+	th_sleep_ms(50);
+	if (send(fd, "cd", 2, 0) != 2)
+		return 1;
+	return close(fd) < 0;
+}
+
+/* SO_RCVLOWAT: poll says readable from that many bytes on; a blocking
+ * recv waits for them (or for less when asking for less, or at end of
+ * file), a non-blocking one takes what is there. */
+static void
+t_rcvlowat(void)
+{
+	struct th_child *w;
+	char buf[16];
+	int c[2];
+
+	tcp_pair(AF_INET, c);
+	CHECK_OK(set_int(c[1], SOL_SOCKET, SO_RCVLOWAT, 5));
+	CHECK_EQ(send(c[0], "abc", 3, 0), 3);
+	th_sleep_ms(20);
+	CHECK_EQ(revents(c[1], ALL_EVENTS), POLLOUT);
+	CHECK_EQ(recv(c[1], buf, sizeof(buf), MSG_DONTWAIT), 3);
+	CHECK_EQ(send(c[0], "abc", 3, 0), 3);
+	th_sleep_ms(20);
+	CHECK_EQ(revents(c[1], ALL_EVENTS), POLLOUT);
+	CHECK_EQ(send(c[0], "de", 2, 0), 2);
+	th_sleep_ms(20);
+	CHECK_EQ(revents(c[1], ALL_EVENTS), POLLIN | POLLOUT);
+	CHECK_EQ(recv(c[1], buf, sizeof(buf), 0), 5);
+	CHECK_MEM(buf, "abcde", 5);
+
+	CHECK_OK(set_int(c[1], SOL_SOCKET, SO_RCVLOWAT, 4));
+	CHECK_EQ(send(c[0], "xy", 2, 0), 2);
+	CHECK_EQ(recv(c[1], buf, 1, 0), 1);
+	CHECK_EQ(recv(c[1], buf, sizeof(buf), MSG_DONTWAIT), 1);
+	w = th_fork(lowat_writer, &c[0]);
+	CHECK_OK(close(c[0]));
+	CHECK_EQ(recv(c[1], buf, sizeof(buf), 0), 4);
+	CHECK_MEM(buf, "abcd", 4);
+	CHECK_EQ(th_join(w), 0);
+	CHECK_EQ(recv(c[1], buf, sizeof(buf), 0), 0);
+	CHECK_OK(close(c[1]));
+}
+
+/* Both ends of a fresh connection after @setup, each polled for every
+ * event once the loopback has settled. */
+struct poll_case {
+	const char	*what;
+	void		(*setup)(int c[2]);
+	int		 want[2];
+};
+
+static void
+ps_none(int c[2])
+{
+}
+
+static void
+ps_data(int c[2])
+{
+	CHECK_EQ(send(c[0], "x", 1, 0), 1);
+}
+
+static void
+ps_shut_wr(int c[2])
+{
+	CHECK_OK(shutdown(c[0], SHUT_WR));
+}
+
+static void
+ps_shut_rd(int c[2])
+{
+	CHECK_OK(shutdown(c[0], SHUT_RD));
+}
+
+static void
+ps_shut_rdwr(int c[2])
+{
+	CHECK_OK(shutdown(c[0], SHUT_RDWR));
+}
+
+static void
+ps_shut_wr_both(int c[2])
+{
+	CHECK_OK(shutdown(c[0], SHUT_WR));
+	CHECK_OK(shutdown(c[1], SHUT_WR));
+}
+
+/* A reset: the far end closes with data it never read. */
+static void
+ps_reset(int c[2])
+{
+	CHECK_EQ(send(c[1], "unread", 6, 0), 6);
+	th_sleep_ms(20);
+	CHECK_OK(close(c[0]));
+	c[0] = -1;
+}
+
+/* The same, with the error already read through SO_ERROR. */
+static void
+ps_reset_seen(int c[2])
+{
+	ps_reset(c);
+	th_sleep_ms(20);
+	CHECK_EQ(so_error(c[1]), ECONNRESET);
+}
+
+/* An orderly close of the far end: FIN only. */
+static void
+ps_peer_closed(int c[2])
+{
+	CHECK_OK(close(c[0]));
+	c[0] = -1;
+}
+
+#define RD_ALL	(POLLIN | POLLRDHUP)
+
+/* poll's answer in each state of a connection, on both ends (Linux's
+ * tcp_poll; -1 marks an end the setup closed). */
+static void
+t_poll_every_state(void)
+{
+	static const struct poll_case cases[] = {
+		{ "established", ps_none, { POLLOUT, POLLOUT } },
+		{ "data waiting", ps_data, { POLLOUT, POLLIN | POLLOUT } },
+		{ "half-closed (sent FIN)", ps_shut_wr,
+		  { POLLOUT, RD_ALL | POLLOUT } },
+		{ "shut for reading", ps_shut_rd, { RD_ALL | POLLOUT, POLLOUT } },
+		{ "shut both ways", ps_shut_rdwr,
+		  { RD_ALL | POLLOUT | POLLHUP, RD_ALL | POLLOUT } },
+		{ "half-closed both ways", ps_shut_wr_both,
+		  { RD_ALL | POLLOUT | POLLHUP, RD_ALL | POLLOUT | POLLHUP } },
+		{ "reset", ps_reset,
+		  { -1, RD_ALL | POLLOUT | POLLHUP | POLLERR } },
+		{ "reset, error read", ps_reset_seen,
+		  { -1, RD_ALL | POLLOUT | POLLHUP } },
+		{ "peer closed", ps_peer_closed, { -1, RD_ALL | POLLOUT } },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int c[2];
+
+		tcp_pair(AF_INET, c);
+		cases[i].setup(c);
+		th_sleep_ms(20);
+		for (int end = 0; end < 2; end++) {
+			int got;
+
+			if (c[end] < 0)
+				continue;
+			got = revents(c[end], ALL_EVENTS);
+			if (got != cases[i].want[end])
+				th_fail(__FILE__, __LINE__,
+					"%s, end %d: revents %#x, want %#x",
+					cases[i].what, end, got,
+					cases[i].want[end]);
+		}
+		for (int end = 0; end < 2; end++)
+			if (c[end] >= 0)
+				CHECK_OK(close(c[end]));
+	}
+}
+
+/* A refused non-blocking connect: error, hang-up, readable and
+ * writable; once the error is read, the rest stays. */
+static void
+t_poll_refused(void)
+{
+	struct sockaddr_in to = lo4(closed_port());
+	int c = CHECK_OK(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0));
+	struct pollfd p = { .fd = c, .events = POLLOUT };
+
+	CHECK_ERR(connect(c, (struct sockaddr *)&to, sizeof(to)), EINPROGRESS);
+	CHECK_EQ(poll(&p, 1, 10000), 1);
+	CHECK_EQ(revents(c, ALL_EVENTS),
+		 RD_ALL | POLLOUT | POLLHUP | POLLERR);
+	CHECK_EQ(so_error(c), ECONNREFUSED);
+	CHECK_EQ(revents(c, ALL_EVENTS), RD_ALL | POLLOUT | POLLHUP);
+	CHECK_OK(close(c));
+}
+
+/* A SYN the listener drops (its queue is full) is sent again until
+ * TCP_SYNCNT retransmissions went unanswered, then connect says
+ * ETIMEDOUT (about 3 s with one); meanwhile a second connect on a
+ * non-blocking socket is EALREADY. TCP_SYNCNT is 6 by default, 1-127. */
+static void
+t_connect_timeout_ealready(void)
+{
+	uint16_t port;
+	int l = listener(AF_INET, &port), c, n, t, v;
+	struct sockaddr_in to = lo4(port);
+
+	CHECK_OK(listen(l, 0));
+	c = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	CHECK_OK(connect(c, (struct sockaddr *)&to, sizeof(to)));
+	n = CHECK_OK(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0));
+	CHECK_ERR(connect(n, (struct sockaddr *)&to, sizeof(to)), EINPROGRESS);
+	CHECK_ERR(connect(n, (struct sockaddr *)&to, sizeof(to)), EALREADY);
+	CHECK_OK(close(n));
+
+	t = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	CHECK_EQ(get_int(t, IPPROTO_TCP, TCP_SYNCNT), 6);
+	v = 0;
+	CHECK_ERR(setsockopt(t, IPPROTO_TCP, TCP_SYNCNT, &v, sizeof(v)),
+		  EINVAL);
+	v = 128;
+	CHECK_ERR(setsockopt(t, IPPROTO_TCP, TCP_SYNCNT, &v, sizeof(v)),
+		  EINVAL);
+	CHECK_OK(set_int(t, IPPROTO_TCP, TCP_SYNCNT, 1));
+	CHECK_EQ(get_int(t, IPPROTO_TCP, TCP_SYNCNT), 1);
+	CHECK_ERR(connect(t, (struct sockaddr *)&to, sizeof(to)), ETIMEDOUT);
+	CHECK_EQ(so_error(t), 0);
+	CHECK_OK(close(t));
+	CHECK_OK(close(c));
+	CHECK_OK(close(l));
+}
+
+/* In a network namespace of its own (only a loopback, and that down on
+ * Linux) nothing has a route: TCP and UDP. (IPv6 there has no source
+ * address either, so Linux says EADDRNOTAVAIL first.) */
+static int
+no_route_child(void *arg)
+{
+	struct sockaddr_in far = lo4(80);
+	int t, n, u;
+
+	if (unshare(CLONE_NEWNET) < 0)
+		return 1;
+	far.sin_addr.s_addr = htonl(0xc0000201);	/* 192.0.2.1 */
+	t = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	n = CHECK_OK(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0));
+	u = CHECK_OK(socket(AF_INET, SOCK_DGRAM, 0));
+	CHECK_ERR(connect(t, (struct sockaddr *)&far, sizeof(far)),
+		  ENETUNREACH);
+	CHECK_ERR(connect(n, (struct sockaddr *)&far, sizeof(far)),
+		  ENETUNREACH);
+	CHECK_ERR(sendto(u, "x", 1, 0, (struct sockaddr *)&far, sizeof(far)),
+		  ENETUNREACH);
+	CHECK_ERR(connect(u, (struct sockaddr *)&far, sizeof(far)),
+		  ENETUNREACH);
+	CHECK_OK(close(t));
+	CHECK_OK(close(n));
+	CHECK_OK(close(u));
+	return th_failures();
+}
+
+static void
+t_connect_enetunreach(void)
+{
+	th_require_root();
+	CHECK_EQ(th_join(th_fork(no_route_child, NULL)), 0);
+}
+
+static int
+other_user_binds(void *arg)
+{
+	uint16_t port = *(uint16_t *)arg;
+
+	if (th_setcred(65534, 65534) < 0)
+		return 1;
+	CHECK_ERR(bind_shared(SOCK_STREAM, port, SO_REUSEPORT), EADDRINUSE);
+	CHECK_ERR(bind_shared(SOCK_DGRAM, port, SO_REUSEPORT), EADDRINUSE);
+	return th_failures();
+}
+
+/* Accepts @n connections from whichever of listeners @l[0..1] has one. */
+static void
+accept_from_either(const int l[2], int n)
+{
+	for (int got = 0; got < n;) {
+		struct pollfd p[2] = {
+			{ .fd = l[0], .events = POLLIN },
+			{ .fd = l[1], .events = POLLIN },
+		};
+
+		if (CHECK_OK(poll(p, 2, 10000)) <= 0)
+			break;
+		for (int i = 0; i < 2; i++) {
+			if (p[i].revents & POLLIN) {
+				CHECK_OK(close(CHECK_OK(accept(l[i], NULL,
+							       NULL))));
+				got++;
+			}
+		}
+	}
+}
+
+/* SO_REUSEPORT: sockets that all set it, of one owner, share a port,
+ * TCP (both bind and listen, every connection reaches one of them, the
+ * other serves alone once one closes) and UDP (every datagram reaches
+ * one of them); without it, or as another user, EADDRINUSE. */
+static void
+t_reuseport(void)
+{
+	int l[2], u[2], c[6], s;
+	uint16_t port;
+	struct sockaddr_in to;
+	char buf[4];
+
+	l[0] = bind_shared(SOCK_STREAM, 0, SO_REUSEPORT);
+	port = local_port(l[0]);
+	to = lo4(port);
+	l[1] = CHECK_OK(bind_shared(SOCK_STREAM, port, SO_REUSEPORT));
+	CHECK_ERR(bind_shared(SOCK_STREAM, port, 0), EADDRINUSE);
+	CHECK_ERR(bind_shared(SOCK_STREAM, port, SO_REUSEADDR), EADDRINUSE);
+	CHECK_OK(listen(l[0], 8));
+	CHECK_OK(listen(l[1], 8));
+	for (int i = 0; i < 6; i++) {
+		c[i] = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+		CHECK_OK(connect(c[i], (struct sockaddr *)&to, sizeof(to)));
+	}
+	accept_from_either(l, 6);
+	CHECK_OK(close(l[0]));
+	s = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	CHECK_OK(connect(s, (struct sockaddr *)&to, sizeof(to)));
+	CHECK_OK(close(CHECK_OK(accept(l[1], NULL, NULL))));
+	CHECK_OK(close(s));
+	for (int i = 0; i < 6; i++)
+		CHECK_OK(close(c[i]));
+
+	u[0] = CHECK_OK(bind_shared(SOCK_DGRAM, port, SO_REUSEPORT));
+	u[1] = CHECK_OK(bind_shared(SOCK_DGRAM, port, SO_REUSEPORT));
+	CHECK_ERR(bind_shared(SOCK_DGRAM, port, 0), EADDRINUSE);
+	if (geteuid() == 0)
+		CHECK_EQ(th_join(th_fork(other_user_binds, &port)), 0);
+	s = CHECK_OK(socket(AF_INET, SOCK_DGRAM, 0));
+	for (int i = 0; i < 5; i++)
+		CHECK_EQ(sendto(s, "d", 1, 0, (struct sockaddr *)&to,
+				sizeof(to)), 1);
+	for (int got = 0; got < 5;) {
+		struct pollfd p[2] = {
+			{ .fd = u[0], .events = POLLIN },
+			{ .fd = u[1], .events = POLLIN },
+		};
+
+		if (CHECK_OK(poll(p, 2, 10000)) <= 0)
+			break;
+		for (int i = 0; i < 2; i++)
+			if (p[i].revents & POLLIN) {
+				CHECK_EQ(recv(u[i], buf, sizeof(buf), 0), 1);
+				got++;
+			}
+	}
+	CHECK_OK(close(s));
+	CHECK_OK(close(u[0]));
+	CHECK_OK(close(u[1]));
+	CHECK_OK(close(l[1]));
+}
+
+/* UDP with SO_REUSEADDR: sockets that all set it share a port; one
+ * without it is EADDRINUSE either way round. */
+static void
+t_reuseaddr_udp(void)
+{
+	int a = bind_shared(SOCK_DGRAM, 0, SO_REUSEADDR), b;
+	uint16_t port = local_port(a);
+
+	b = CHECK_OK(bind_shared(SOCK_DGRAM, port, SO_REUSEADDR));
+	CHECK_ERR(bind_shared(SOCK_DGRAM, port, 0), EADDRINUSE);
+	CHECK_OK(close(a));
+	CHECK_OK(close(b));
+	a = CHECK_OK(bind_shared(SOCK_DGRAM, port, 0));
+	CHECK_ERR(bind_shared(SOCK_DGRAM, port, SO_REUSEADDR), EADDRINUSE);
+	CHECK_OK(close(a));
+}
+
+static struct sockaddr_in
+in_loopnet(uint32_t host, uint16_t port)
+{
+	struct sockaddr_in a = lo4(port);
+
+	a.sin_addr.s_addr = htonl(host);
+	return a;
+}
+
+static uint32_t
+name_addr(int fd, bool peer)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+
+	if (peer)
+		CHECK_OK(getpeername(fd, (struct sockaddr *)&a, &len));
+	else
+		CHECK_OK(getsockname(fd, (struct sockaddr *)&a, &len));
+	return ntohl(a.sin_addr.s_addr);
+}
+
+/* The whole of 127.0.0.0/8 is this host's: a listener binds 127.0.0.2;
+ * a wildcard listener answers on 127.45.6.7 and says so in the accepted
+ * socket's name; an unbound client speaks from 127.0.0.1, a bound one
+ * from its own address; nobody on 127.0.0.3 refuses. */
+static void
+t_loopnet(void)
+{
+	struct sockaddr_in a = in_loopnet(0x7f000002, 0), any = lo4(0), to;
+	int l = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0)), c, s, w, b;
+
+	CHECK_OK(bind(l, (struct sockaddr *)&a, sizeof(a)));
+	CHECK_OK(listen(l, 4));
+	CHECK_EQ(name_addr(l, false), 0x7f000002);
+	to = in_loopnet(0x7f000002, local_port(l));
+	c = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	CHECK_OK(connect(c, (struct sockaddr *)&to, sizeof(to)));
+	s = CHECK_OK(accept(l, NULL, NULL));
+	CHECK_EQ(name_addr(c, true), 0x7f000002);
+	CHECK_EQ(name_addr(c, false), 0x7f000001);
+	CHECK_EQ(name_addr(s, false), 0x7f000002);
+	CHECK_EQ(name_addr(s, true), 0x7f000001);
+	CHECK_OK(close(s));
+	CHECK_OK(close(c));
+
+	any.sin_addr.s_addr = htonl(INADDR_ANY);
+	w = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	CHECK_OK(bind(w, (struct sockaddr *)&any, sizeof(any)));
+	CHECK_OK(listen(w, 4));
+	to = in_loopnet(0x7f2d0607, local_port(w));
+	b = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	a = in_loopnet(0x7f000004, 0);
+	CHECK_OK(bind(b, (struct sockaddr *)&a, sizeof(a)));
+	CHECK_OK(connect(b, (struct sockaddr *)&to, sizeof(to)));
+	s = CHECK_OK(accept(w, NULL, NULL));
+	CHECK_EQ(name_addr(s, false), 0x7f2d0607);
+	CHECK_EQ(name_addr(s, true), 0x7f000004);
+	CHECK_OK(close(s));
+	CHECK_OK(close(b));
+
+	to = in_loopnet(0x7f000003, local_port(l));
+	c = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	CHECK_ERR(connect(c, (struct sockaddr *)&to, sizeof(to)),
+		  ECONNREFUSED);
+	CHECK_OK(close(c));
+	CHECK_OK(close(w));
+	CHECK_OK(close(l));
+}
+
+static struct tcp_info
+tcp_info_of(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	memset(&ti, 0xff, sizeof(ti));
+	CHECK_OK(getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len));
+	CHECK_EQ(len, sizeof(ti));
+	return ti;
+}
+
+/* TCP_INFO names the state as Linux numbers it: closed, listening,
+ * connecting, established, each side of a half-close, reset; a live
+ * connection has a segment size and a retransmission timeout, and
+ * nothing unacknowledged once idle. */
+static void
+t_tcp_info(void)
+{
+	uint16_t port;
+	int fresh = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	int l = listener(AF_INET, &port), c[2], n, full;
+	struct sockaddr_in to = lo4(port);
+	struct tcp_info ti;
+
+	CHECK_EQ(tcp_info_of(fresh).tcpi_state, TCP_CLOSE);
+	CHECK_EQ(tcp_info_of(l).tcpi_state, TCP_LISTEN);
+	tcp_pair(AF_INET, c);
+	ti = tcp_info_of(c[0]);
+	CHECK_EQ(ti.tcpi_state, TCP_ESTABLISHED);
+	CHECK(ti.tcpi_snd_mss > 0);
+	CHECK(ti.tcpi_rto > 0);
+	CHECK_EQ(ti.tcpi_unacked, 0);
+	CHECK_OK(shutdown(c[0], SHUT_WR));
+	th_sleep_ms(20);
+	CHECK_EQ(tcp_info_of(c[0]).tcpi_state, TCP_FIN_WAIT2);
+	CHECK_EQ(tcp_info_of(c[1]).tcpi_state, TCP_CLOSE_WAIT);
+	CHECK_OK(close(c[0]));
+	CHECK_OK(close(c[1]));
+
+	/* A listener with a full queue leaves a client in SYN_SENT. */
+	CHECK_OK(listen(l, 0));
+	full = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	CHECK_OK(connect(full, (struct sockaddr *)&to, sizeof(to)));
+	n = CHECK_OK(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0));
+	CHECK_ERR(connect(n, (struct sockaddr *)&to, sizeof(to)), EINPROGRESS);
+	CHECK_EQ(tcp_info_of(n).tcpi_state, TCP_SYN_SENT);
+	CHECK_OK(close(n));
+	CHECK_OK(close(full));
+	CHECK_OK(close(l));
+
+	tcp_pair(AF_INET, c);
+	CHECK_EQ(send(c[1], "unread", 6, 0), 6);
+	th_sleep_ms(20);
+	CHECK_OK(close(c[0]));
+	th_sleep_ms(20);
+	CHECK_EQ(tcp_info_of(c[1]).tcpi_state, TCP_CLOSE);
+	CHECK_OK(close(c[1]));
+	CHECK_OK(close(fresh));
+}
+
+/* An IPV6_V6ONLY socket has no route to an IPv4-mapped address:
+ * connect and sendto are ENETUNREACH (bind is EINVAL, t_v6only). */
+static void
+t_v6only_mapped_unreachable(void)
+{
+	uint16_t port;
+	int l = listener(AF_INET, &port), one = 1;
+	int t = CHECK_OK(socket(AF_INET6, SOCK_STREAM, 0));
+	int u = CHECK_OK(socket(AF_INET6, SOCK_DGRAM, 0));
+	struct sockaddr_in6 m = { .sin6_family = AF_INET6,
+				  .sin6_port = htons(port) };
+
+	memcpy(&m.sin6_addr, mapped_lo, 16);
+	CHECK_OK(setsockopt(t, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)));
+	CHECK_OK(setsockopt(u, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)));
+	CHECK_ERR(connect(t, (struct sockaddr *)&m, sizeof(m)), ENETUNREACH);
+	CHECK_ERR(sendto(u, "x", 1, 0, (struct sockaddr *)&m, sizeof(m)),
+		  ENETUNREACH);
+	CHECK_ERR(connect(u, (struct sockaddr *)&m, sizeof(m)), ENETUNREACH);
+	CHECK_OK(close(u));
+	CHECK_OK(close(t));
+	CHECK_OK(close(l));
+}
+
+/* connect(AF_UNSPEC) on a listener stops it: the connection it held is
+ * reset, accept is EINVAL, poll says writable and hung up, the name
+ * stays, and nobody else can connect. */
+static void
+t_listener_unspec_stops(void)
+{
+	struct sockaddr unspec = { .sa_family = AF_UNSPEC };
+	uint16_t port;
+	int l = listener(AF_INET, &port), c, late;
+	struct sockaddr_in to = lo4(port);
+	char buf[4];
+
+	c = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	CHECK_OK(connect(c, (struct sockaddr *)&to, sizeof(to)));
+	CHECK_OK(connect(l, &unspec, sizeof(unspec)));
+	CHECK_EQ(local_port(l), port);
+	CHECK_ERR(accept4(l, NULL, NULL, SOCK_NONBLOCK), EINVAL);
+	CHECK_EQ(revents(l, ALL_EVENTS), POLLOUT | POLLHUP);
+	th_sleep_ms(20);
+	CHECK_ERR(recv(c, buf, sizeof(buf), MSG_DONTWAIT), ECONNRESET);
+	late = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	CHECK_ERR(connect(late, (struct sockaddr *)&to, sizeof(to)),
+		  ECONNREFUSED);
+	CHECK_OK(close(late));
+	CHECK_OK(close(c));
+	CHECK_OK(close(l));
+}
+
 static const struct th_test tests[] = {
 	{ "bind_ephemeral", t_bind_ephemeral },
 	{ "bind_errors", t_bind_errors },
@@ -1052,6 +1921,25 @@ static const struct th_test tests[] = {
 	{ "socket_options_shut_rd", t_socket_options_shut_rd },
 	{ "reset_during_send", t_reset_during_send },
 	{ "reset_after_data", t_reset_after_data },
+	{ "bind_privileged", t_bind_privileged },
+	{ "ephemeral_range", t_ephemeral_range },
+	{ "listen_backlog_full", t_listen_backlog_full },
+	{ "listen_backlog_negative", t_listen_backlog_negative },
+	{ "accept4_flags", t_accept4_flags },
+	{ "buffer_sizes", t_buffer_sizes },
+	{ "accept_inherits_options", t_accept_inherits_options },
+	{ "maxseg", t_maxseg },
+	{ "rcvlowat", t_rcvlowat },
+	{ "poll_every_state", t_poll_every_state },
+	{ "poll_refused", t_poll_refused },
+	{ "connect_timeout_ealready", t_connect_timeout_ealready },
+	{ "connect_enetunreach", t_connect_enetunreach },
+	{ "reuseport", t_reuseport },
+	{ "reuseaddr_udp", t_reuseaddr_udp },
+	{ "loopnet", t_loopnet },
+	{ "tcp_info", t_tcp_info },
+	{ "v6only_mapped_unreachable", t_v6only_mapped_unreachable },
+	{ "listener_unspec_stops", t_listener_unspec_stops },
 };
 
 TH_MAIN(tests)

@@ -2,7 +2,8 @@
  * UDP over the loopback (AF_INET and AF_INET6): ephemeral ports and
  * EADDRINUSE, sendto/recvfrom with the sender's address, datagram
  * boundaries, MSG_PEEK, MSG_TRUNC both ways, MSG_DONTWAIT, connect and
- * disconnect (AF_UNSPEC), EDESTADDRREQ, EMSGSIZE, FIONREAD and poll.
+ * disconnect (AF_UNSPEC), EDESTADDRREQ, EMSGSIZE, FIONREAD and poll,
+ * ICMP port unreachable as ECONNREFUSED, SO_BROADCAST, 127.0.0.0/8.
  * Run on Linux's loopback and on ksock's.
  */
 #include <netinet/in.h>
@@ -300,6 +301,205 @@ t_unsupported_flags(void)
 	CHECK_OK(close(b));
 }
 
+/* A UDP port nobody has: bound once, then closed. */
+static struct sockaddr_in
+closed4(void)
+{
+	struct sockaddr_in a;
+
+	CHECK_OK(close(bound4(&a)));
+	return a;
+}
+
+/* Waits (generously) until @fd reports POLLERR; returns its revents. */
+static int
+wait_err(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN | POLLOUT };
+
+	for (int i = 0; i < 100 && !(p.revents & POLLERR); i++)
+		CHECK_OK(poll(&p, 1, 100));
+	return p.revents;
+}
+
+/* A datagram to a closed port draws an ICMP port unreachable: a
+ * connected socket reports ECONNREFUSED once, through POLLERR and then
+ * the next recv, send or SO_ERROR, and works again after it. */
+static void
+t_icmp_refused_connected(void)
+{
+	struct sockaddr_in to = closed4();
+	int a = CHECK_OK(socket(AF_INET, SOCK_DGRAM, 0));
+	int err = -1;
+	socklen_t len = sizeof(err);
+	char buf[4];
+
+	CHECK_OK(connect(a, (struct sockaddr *)&to, sizeof(to)));
+	CHECK_EQ(revents(a), POLLOUT);
+	CHECK_EQ(send(a, "x", 1, 0), 1);
+	CHECK_EQ(wait_err(a), POLLERR | POLLOUT);
+	CHECK_ERR(recv(a, buf, sizeof(buf), 0), ECONNREFUSED);
+	CHECK_EQ(revents(a), POLLOUT);
+	CHECK_ERR(recv(a, buf, sizeof(buf), MSG_DONTWAIT), EAGAIN);
+
+	CHECK_EQ(send(a, "y", 1, 0), 1);
+	CHECK_EQ(wait_err(a), POLLERR | POLLOUT);
+	CHECK_ERR(send(a, "z", 1, 0), ECONNREFUSED);
+	CHECK_EQ(revents(a), POLLOUT);
+
+	CHECK_EQ(send(a, "w", 1, 0), 1);
+	CHECK_EQ(wait_err(a), POLLERR | POLLOUT);
+	CHECK_OK(getsockopt(a, SOL_SOCKET, SO_ERROR, &err, &len));
+	CHECK_EQ(err, ECONNREFUSED);
+	CHECK_OK(getsockopt(a, SOL_SOCKET, SO_ERROR, &err, &len));
+	CHECK_EQ(err, 0);
+	CHECK_OK(close(a));
+}
+
+/* The error comes before a datagram already queued (from another
+ * sender), which the next recv then returns. */
+static void
+t_icmp_error_before_data(void)
+{
+	struct sockaddr_in to = closed4(), a_addr;
+	int a = bound4(&a_addr), b = CHECK_OK(socket(AF_INET, SOCK_DGRAM, 0));
+	char buf[8];
+
+	CHECK_EQ(sendto(b, "data", 4, 0, (struct sockaddr *)&a_addr,
+			sizeof(a_addr)), 4);
+	CHECK_OK(connect(a, (struct sockaddr *)&to, sizeof(to)));
+	CHECK_EQ(send(a, "x", 1, 0), 1);
+	CHECK_EQ(wait_err(a), POLLERR | POLLIN | POLLOUT);
+	CHECK_ERR(recv(a, buf, sizeof(buf), 0), ECONNREFUSED);
+	CHECK_EQ(recv(a, buf, sizeof(buf), 0), 4);
+	CHECK_MEM(buf, "data", 4);
+	CHECK_OK(close(a));
+	CHECK_OK(close(b));
+}
+
+/* An unconnected socket hears nothing of it (no IP_RECVERR): a later
+ * datagram to a live port arrives, and no error is pending. */
+static void
+t_icmp_unconnected_silent(void)
+{
+	struct sockaddr_in to = closed4(), b_addr;
+	int b = bound4(&b_addr), a = CHECK_OK(socket(AF_INET, SOCK_DGRAM, 0));
+	int err = -1;
+	socklen_t len = sizeof(err);
+	char buf[4];
+
+	CHECK_EQ(sendto(a, "x", 1, 0, (struct sockaddr *)&to, sizeof(to)), 1);
+	CHECK_EQ(sendto(a, "y", 1, 0, (struct sockaddr *)&b_addr,
+			sizeof(b_addr)), 1);
+	CHECK_EQ(recv(b, buf, sizeof(buf), 0), 1);
+	CHECK_EQ(revents(a), POLLOUT);
+	CHECK_OK(getsockopt(a, SOL_SOCKET, SO_ERROR, &err, &len));
+	CHECK_EQ(err, 0);
+	CHECK_OK(close(a));
+	CHECK_OK(close(b));
+}
+
+/* IPv6: ICMPv6 port unreachable on a connected socket, the same way. */
+static void
+t_icmp6_refused(void)
+{
+	struct sockaddr_in6 to = { .sin6_family = AF_INET6,
+				   .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	int x = CHECK_OK(socket(AF_INET6, SOCK_DGRAM, 0));
+	int a = CHECK_OK(socket(AF_INET6, SOCK_DGRAM, 0));
+	char buf[4];
+
+	CHECK_OK(bind(x, (struct sockaddr *)&to, sizeof(to)));
+	to.sin6_port = htons(local_port(x));
+	CHECK_OK(close(x));
+	CHECK_OK(connect(a, (struct sockaddr *)&to, sizeof(to)));
+	CHECK_EQ(send(a, "x", 1, 0), 1);
+	CHECK_EQ(wait_err(a), POLLERR | POLLOUT);
+	CHECK_ERR(recv(a, buf, sizeof(buf), 0), ECONNREFUSED);
+	CHECK_EQ(revents(a), POLLOUT);
+	CHECK_OK(close(a));
+}
+
+/* A broadcast needs SO_BROADCAST (EACCES without it, for sendto and
+ * connect); with it, the loopback's broadcast 127.255.255.255 reaches a
+ * socket bound to the wildcard. */
+static void
+t_broadcast(void)
+{
+	struct sockaddr_in any = { .sin_family = AF_INET }, bc, from;
+	int r = CHECK_OK(socket(AF_INET, SOCK_DGRAM, 0));
+	int a = CHECK_OK(socket(AF_INET, SOCK_DGRAM, 0));
+	socklen_t len = sizeof(from);
+	char buf[8];
+	int on = 1;
+
+	CHECK_OK(bind(r, (struct sockaddr *)&any, sizeof(any)));
+	bc = lo4(local_port(r));
+	bc.sin_addr.s_addr = htonl(0x7fffffff);
+	CHECK_ERR(sendto(a, "b", 1, 0, (struct sockaddr *)&bc, sizeof(bc)),
+		  EACCES);
+	CHECK_ERR(connect(a, (struct sockaddr *)&bc, sizeof(bc)), EACCES);
+	bc.sin_addr.s_addr = htonl(INADDR_BROADCAST);
+	CHECK_ERR(sendto(a, "b", 1, 0, (struct sockaddr *)&bc, sizeof(bc)),
+		  EACCES);
+	CHECK_OK(setsockopt(a, SOL_SOCKET, SO_BROADCAST, &on, sizeof(on)));
+	bc.sin_addr.s_addr = htonl(0x7fffffff);
+	CHECK_EQ(sendto(a, "bc", 2, 0, (struct sockaddr *)&bc, sizeof(bc)), 2);
+	CHECK_EQ(recvfrom(r, buf, sizeof(buf), 0, (struct sockaddr *)&from,
+			  &len), 2);
+	CHECK_EQ(from.sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+	CHECK_EQ(ntohs(from.sin_port), local_port(a));
+	CHECK_OK(connect(a, (struct sockaddr *)&bc, sizeof(bc)));
+	CHECK_EQ(send(a, "cc", 2, 0), 2);
+	CHECK_EQ(recv(r, buf, sizeof(buf), 0), 2);
+	CHECK_OK(close(a));
+	CHECK_OK(close(r));
+}
+
+/* A UDP socket's buffers start at net.core's defaults. */
+static void
+t_buffer_defaults(void)
+{
+	int fd = CHECK_OK(socket(AF_INET, SOCK_DGRAM, 0)), v = -1;
+	socklen_t len = sizeof(v);
+
+	CHECK_OK(getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &len));
+	CHECK_EQ(v, 212992);
+	CHECK_OK(getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, &len));
+	CHECK_EQ(v, 212992);
+	CHECK_OK(close(fd));
+}
+
+/* 127.0.0.0/8 is this host's: a socket bound to 127.0.0.5 hears an
+ * unbound sender as 127.0.0.1; a connected socket whose datagram to
+ * 127.0.0.6 finds nobody gets ECONNREFUSED. */
+static void
+t_loopnet(void)
+{
+	struct sockaddr_in b_addr = lo4(0), from, to;
+	int b = CHECK_OK(socket(AF_INET, SOCK_DGRAM, 0));
+	int a = CHECK_OK(socket(AF_INET, SOCK_DGRAM, 0));
+	socklen_t len = sizeof(from);
+	char buf[4];
+
+	b_addr.sin_addr.s_addr = htonl(0x7f000005);
+	CHECK_OK(bind(b, (struct sockaddr *)&b_addr, sizeof(b_addr)));
+	b_addr.sin_port = htons(local_port(b));
+	CHECK_EQ(sendto(a, "x", 1, 0, (struct sockaddr *)&b_addr,
+			sizeof(b_addr)), 1);
+	CHECK_EQ(recvfrom(b, buf, sizeof(buf), 0, (struct sockaddr *)&from,
+			  &len), 1);
+	CHECK_EQ(from.sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+	to = b_addr;
+	to.sin_addr.s_addr = htonl(0x7f000006);
+	CHECK_OK(connect(a, (struct sockaddr *)&to, sizeof(to)));
+	CHECK_EQ(send(a, "y", 1, 0), 1);
+	CHECK_EQ(wait_err(a), POLLERR | POLLOUT);
+	CHECK_ERR(recv(a, buf, sizeof(buf), 0), ECONNREFUSED);
+	CHECK_OK(close(a));
+	CHECK_OK(close(b));
+}
+
 static const struct th_test tests[] = {
 	{ "bind_ephemeral_inuse", t_bind_ephemeral_inuse },
 	{ "sendto_recvfrom", t_sendto_recvfrom },
@@ -311,6 +511,13 @@ static const struct th_test tests[] = {
 	{ "v6_sendto", t_v6_sendto },
 	{ "v4_mapped", t_v4_mapped },
 	{ "unsupported_flags", t_unsupported_flags },
+	{ "icmp_refused_connected", t_icmp_refused_connected },
+	{ "icmp_error_before_data", t_icmp_error_before_data },
+	{ "icmp_unconnected_silent", t_icmp_unconnected_silent },
+	{ "icmp6_refused", t_icmp6_refused },
+	{ "broadcast", t_broadcast },
+	{ "buffer_defaults", t_buffer_defaults },
+	{ "loopnet", t_loopnet },
 };
 
 TH_MAIN(tests)

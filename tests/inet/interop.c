@@ -729,13 +729,10 @@ vanish_ksock(struct run *r)
 	CHECK_OK(lx->close(lfd));
 }
 
-#ifdef INTEROP_KEEPALIVE
 /* Linux's end goes away under an idle connection (its address is
  * removed, so what ksock sends there is dropped unanswered): ksock's
  * keepalive probes go unanswered and its read ends with ETIMEDOUT, as
- * Linux's does in vanish_ksock. Pending: it needs SO_KEEPALIVE to reach
- * lwIP (branch inetsem), where it passes; INTEROP_KEEPALIVE goes away
- * with that merge. */
+ * Linux's does in vanish_ksock. */
 static void
 vanish_linux(struct run *r)
 {
@@ -758,9 +755,6 @@ vanish_linux(struct run *r)
 	CHECK_OK(close(lfd));
 }
 #define CASES_KEEPALIVE(X)	X(vanish_linux)
-#else
-#define CASES_KEEPALIVE(X)
-#endif
 
 /* -- the attachment itself (ksock only) -- */
 

@@ -4,11 +4,19 @@
  * injection): the first socket's lwIP heap, each socket's memory, the
  * socket accept() makes. Every failure must come back as ENOMEM or
  * ENOBUFS and leave nothing allocated (the stack stops with its last
- * socket and returns its heap).
+ * socket and returns its heap). Some look inside (lwIP's headers): a
+ * connection whose far end vanishes (keepalive), lwIP's heap taken.
  */
-#include <arpa/inet.h>
-
 #include "unit.h"
+
+/* lwIP's headers give htonl and the rest (lwIP's own, from the library)
+ * and clash with <arpa/inet.h>; its cc.h names the byte order itself
+ * (the same value as glibc's, spelt differently). */
+#undef BYTE_ORDER
+#include "inet/inet.h"
+#include "lwip/mem.h"
+#include "lwip/priv/tcp_priv.h"
+#include "lwip/tcp.h"
 
 static struct ks_sock *
 inet_socket(int family, int type)
@@ -27,7 +35,7 @@ lo4(struct ks_sockaddr_in *a, uint16_t port)
 	memset(a, 0, sizeof(*a));
 	a->sin_family = KS_AF_INET;
 	a->sin_port = htons(port);
-	a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a->sin_addr.s_addr = htonl(IPADDR_LOOPBACK);
 	return sizeof(*a);
 }
 
@@ -314,6 +322,239 @@ t_no_route_elsewhere(void)
 	ERR(ut_sendto(u, "x", 1, 0, &far, sizeof(far)), -101);
 }
 
+/* An accepted socket copies its listener's rare options (SO_LINGER's
+ * time lives apart, allocated): a failed copy is accept's ENOMEM. */
+static void
+t_accept_inherits_linger(void)
+{
+	struct ks_sock *l = inet_socket(KS_AF_INET, KS_SOCK_STREAM);
+	struct ks_sock *c = inet_socket(KS_AF_INET, KS_SOCK_STREAM), *s;
+	struct ks_linger lg = { .l_onoff = 1, .l_linger = 7 }, got;
+	uint32_t len = sizeof(got);
+
+	if (c == NULL)
+		return;
+	EQ(bind_lo(l, KS_AF_INET, 0), 0);
+	EQ(ks_listen(l, 4), 0);
+	EQ(ks_setsockopt(l, KS_SOL_SOCKET, KS_SO_LINGER, &lg, sizeof(lg)), 0);
+	EQ(connect_lo(c, KS_AF_INET, port_of(l)), 0);
+	s = ut_accept(l);
+	if (s == NULL)
+		return;
+	EQ(ks_getsockopt(s, KS_SOL_SOCKET, KS_SO_LINGER, &got, &len), 0);
+	CHECK_EQ(got.l_onoff, 1);
+	CHECK_EQ(got.l_linger, 7);
+}
+
+/* Makes @so's connection vanish from lwIP without a word to the peer
+ * (as a host that lost power), so the peer's next segment draws a
+ * reset. */
+static void
+vanish(struct ks_sock *so)
+{
+	struct tcp_pcb *pcb;
+
+	ks__inet_lock();
+	pcb = inet_sk(so)->pcb.tcp;
+	if (pcb != NULL)
+		tcp_abandon(pcb, 0);
+	ks__inet_unlock();
+}
+
+/*
+ * A connection with TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPCNT at 1 and
+ * SO_RCVTIMEO @timeout_s: returns its client end, and its accepted end
+ * in *@far; or NULL.
+ */
+static struct ks_sock *
+keep_pair(int timeout_s, struct ks_sock **far)
+{
+	struct ks_sock *l = inet_socket(KS_AF_INET, KS_SOCK_STREAM);
+	struct ks_sock *c = inet_socket(KS_AF_INET, KS_SOCK_STREAM);
+	struct ks_timeval tv = { .tv_sec = timeout_s };
+	int one = 1;
+
+	if (c == NULL)
+		return NULL;
+	EQ(bind_lo(l, KS_AF_INET, 0), 0);
+	EQ(ks_listen(l, 4), 0);
+	EQ(connect_lo(c, KS_AF_INET, port_of(l)), 0);
+	*far = ut_accept(l);
+	if (*far == NULL)
+		return NULL;
+	for (int name = 4; name <= 6; name++)	/* KEEPIDLE, INTVL, CNT */
+		EQ(ks_setsockopt(c, KS_IPPROTO_TCP, name, &one, sizeof(one)),
+		   0);
+	EQ(ks_setsockopt(c, KS_SOL_SOCKET, KS_SO_RCVTIMEO, &tv, sizeof(tv)),
+	   0);
+	return c;
+}
+
+/*
+ * SO_KEEPALIVE reaches lwIP, set after the connection exists: with the
+ * far end gone, the first probe (after TCP_KEEPIDLE, 1 s) draws a reset
+ * and the blocked recv sees ECONNRESET.
+ */
+static void
+t_keepalive_probes(void)
+{
+	struct ks_sock *s, *c = keep_pair(30, &s);
+	char buf[4];
+
+	if (c == NULL)
+		return;
+	vanish(s);
+	EQ(ut_setint(c, KS_SO_KEEPALIVE, 1), 0);
+	ERR(ut_recv(c, buf, sizeof(buf), 0), -KS_ECONNRESET);
+}
+
+/* Without SO_KEEPALIVE an idle connection whose far end vanished stays
+ * silent: the recv runs into its timeout. */
+static void
+t_no_keepalive_silent(void)
+{
+	struct ks_sock *s, *c = keep_pair(3, &s);
+	char buf[4];
+
+	if (c == NULL)
+		return;
+	vanish(s);
+	ERR(ut_recv(c, buf, sizeof(buf), 0), -KS_EAGAIN);
+}
+
+/*
+ * Keepalive probes nobody answers (white box: the connection's far
+ * address is made one no packet reaches) end the connection after
+ * TCP_KEEPCNT of them: the blocked recv sees ETIMEDOUT, as on Linux.
+ */
+static void
+t_keepalive_timeout(void)
+{
+	struct ks_sock *s, *c = keep_pair(60, &s);
+	char buf[4];
+
+	if (c == NULL)
+		return;
+	EQ(ut_setint(c, KS_SO_KEEPALIVE, 1), 0);
+	ks__inet_lock();
+	ip_addr_set_ip4_u32_val(inet_sk(c)->pcb.tcp->remote_ip,
+				htonl(0xc0000201));	/* 192.0.2.1 */
+	ks__inet_unlock();
+	ERR(ut_recv(c, buf, sizeof(buf), 0), -KS_ETIMEDOUT);
+}
+
+#define ALIASES		128	/* af_inet.c's INET_ALIAS_MAX */
+
+/* Each further address of 127.0.0.0/8 a socket binds takes an alias of
+ * lwIP's: up to the limit, then ENOBUFS (nothing half made); an address
+ * bound before stays bindable; the stack's stop frees them all. */
+static void
+t_loopnet_alias_limit(void)
+{
+	static struct ks_sock *so[ALIASES + 2];
+	struct ks_sockaddr_in a;
+
+	for (int i = 0; i < ALIASES + 2; i++) {
+		so[i] = inet_socket(KS_AF_INET, KS_SOCK_DGRAM);
+		if (so[i] == NULL)
+			return;
+	}
+	for (int i = 0; i < ALIASES; i++) {
+		lo4(&a, 0);
+		a.sin_addr.s_addr = htonl(0x7f010000 + (uint32_t)i);
+		EQ(ks_bind(so[i], &a, sizeof(a)), 0);
+	}
+	lo4(&a, 0);
+	a.sin_addr.s_addr = htonl(0x7f020000);
+	ERR(ks_bind(so[ALIASES], &a, sizeof(a)), -KS_ENOBUFS);
+	a.sin_addr.s_addr = htonl(0x7f010000);
+	EQ(ks_bind(so[ALIASES + 1], &a, sizeof(a)), 0);
+}
+
+/* A listener stopped by connect(AF_UNSPEC) keeps its name and listens
+ * there again (Linux's listens too but, oddly, refuses connections; the
+ * conformance test stops before that). */
+static void
+t_listener_unspec_relisten(void)
+{
+	struct ks_sock *l = inet_socket(KS_AF_INET, KS_SOCK_STREAM);
+	struct ks_sock *c = inet_socket(KS_AF_INET, KS_SOCK_STREAM);
+	struct ks_sockaddr unspec = { .sa_family = KS_AF_UNSPEC };
+	uint16_t port;
+
+	if (c == NULL)
+		return;
+	EQ(bind_lo(l, KS_AF_INET, 0), 0);
+	EQ(ks_listen(l, 4), 0);
+	port = port_of(l);
+	EQ(ks_connect(l, &unspec, sizeof(unspec)), 0);
+	CHECK_EQ(port_of(l), port);
+	EQ(ks_listen(l, 4), 0);
+	CHECK_EQ(port_of(l), port);
+	EQ(connect_lo(c, KS_AF_INET, port), 0);
+	ut_accept(l);
+}
+
+#define HEAP_BLOCKS	64
+
+/* Takes all of lwIP's heap (white box), largest blocks first; returns
+ * how many blocks @blk holds. */
+static int
+heap_take_all(void **blk)
+{
+	size_t size = (size_t)1 << 20;
+	int n = 0;
+
+	ks__inet_lock();
+	while (size >= MEM_ALIGNMENT && n < HEAP_BLOCKS) {
+		void *b = mem_malloc((mem_size_t)size);
+
+		if (b == NULL)
+			size /= 2;
+		else
+			blk[n++] = b;
+	}
+	ks__inet_unlock();
+	return n;
+}
+
+static void
+heap_give_back(void **blk, int n)
+{
+	ks__inet_lock();
+	while (n > 0)
+		mem_free(blk[--n]);
+	ks__inet_unlock();
+}
+
+/* With lwIP's heap dry, a new address of 127.0.0.0/8 has no room for its
+ * alias: bind and sendto fail cleanly with ENOBUFS and work once there
+ * is room again. */
+static void
+t_loopnet_alias_heap_dry(void)
+{
+	struct ks_sock *u = inet_socket(KS_AF_INET, KS_SOCK_DGRAM);
+	struct ks_sock *b = inet_socket(KS_AF_INET, KS_SOCK_DGRAM);
+	static void *blk[HEAP_BLOCKS];
+	struct ks_sockaddr_in a;
+	int n;
+
+	if (b == NULL)
+		return;
+	lo4(&a, 0);
+	a.sin_addr.s_addr = htonl(0x7f000063);
+	n = heap_take_all(blk);
+	ERR(ks_bind(b, &a, sizeof(a)), -KS_ENOBUFS);
+	a.sin_port = htons(9);
+	ERR(ut_sendto(u, "x", 1, 0, &a, sizeof(a)), -KS_ENOBUFS);
+	heap_give_back(blk, n);
+	a.sin_port = 0;
+	EQ(ks_bind(b, &a, sizeof(a)), 0);
+	lo4(&a, port_of(b));
+	a.sin_addr.s_addr = htonl(0x7f000063);
+	EQ(ut_sendto(u, "x", 1, 0, &a, sizeof(a)), 1);
+}
+
 static const struct ut_test tests[] = {
 	{ "create_close", t_create_close, 0 },
 	{ "tcp_exchange_v4", t_tcp_exchange_v4, 0 },
@@ -324,6 +565,13 @@ static const struct ut_test tests[] = {
 	{ "heap_dry_enobufs", t_heap_dry_enobufs, 0 },
 	{ "concurrent_stream", t_concurrent_stream, UT_NO_INJECT },
 	{ "no_route_elsewhere", t_no_route_elsewhere, 0 },
+	{ "accept_inherits_linger", t_accept_inherits_linger, 0 },
+	{ "keepalive_probes", t_keepalive_probes, UT_NO_INJECT },
+	{ "no_keepalive_silent", t_no_keepalive_silent, UT_NO_INJECT },
+	{ "keepalive_timeout", t_keepalive_timeout, UT_NO_INJECT },
+	{ "loopnet_alias_limit", t_loopnet_alias_limit, UT_NO_INJECT },
+	{ "loopnet_alias_heap_dry", t_loopnet_alias_heap_dry, 0 },
+	{ "listener_unspec_relisten", t_listener_unspec_relisten, 0 },
 };
 
 UT_MAIN(tests)

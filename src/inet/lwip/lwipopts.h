@@ -89,7 +89,9 @@ extern unsigned char *ks__lwip_heap;
 #define LWIP_CALLBACK_API		1
 #define SO_REUSE			1
 #define LWIP_TCP_KEEPALIVE		1
-#define TCP_LISTEN_BACKLOG		0
+/* tcp.c opens and closes a listener's gate to SYNs through its backlog
+ * field: a full accept queue drops SYNs, as on Linux. */
+#define TCP_LISTEN_BACKLOG		1
 /* Large segments: the loopback has no MTU, and fewer segments mean fewer
  * passes through the stack per byte. Without window scaling a window is
  * at most 64 KiB; 65534 rather than 65535 keeps one of lwIP's overflow
@@ -104,21 +106,35 @@ extern unsigned char *ks__lwip_heap;
 #define MEMP_NUM_TCP_SEG		128
 #define TCP_OVERSIZE			0
 #define TCP_SNDLOWAT			(2 * TCP_MSS + 1)
-/*
- * Ephemeral ports: lwIP draws from 49152-65535 (Linux: 32768-60999).
- * lwIP's own TCP_ENSURE_LOCAL_PORT_RANGE can start the TCP port counter
- * at 65535 (one start of the stack in 16384), and tcp_new_port() then
- * steps it past the end to 0 and hands out port 0: the first connect()
- * fails with ENOBUFS (ERR_BUF). Starting below the end avoids it; the
- * three are lwIP's names, taken together as tcp.c expects.
- */
-#define TCP_LOCAL_PORT_RANGE_START	0xc000
-#define TCP_LOCAL_PORT_RANGE_END	0xffff
-#define TCP_ENSURE_LOCAL_PORT_RANGE(port) ((u16_t)(TCP_LOCAL_PORT_RANGE_START + \
-	(u16_t)(port) % (TCP_LOCAL_PORT_RANGE_END - TCP_LOCAL_PORT_RANGE_START)))
+/* Ephemeral ports from Linux's default net.ipv4.ip_local_port_range,
+ * 32768-60999. lwIP's tcp_new_port() wraps on reaching its END, so TCP
+ * names the first port past the range; udp_new_port() wraps after it. */
+#define INET_EPHEMERAL_FIRST		32768
+#define INET_EPHEMERAL_COUNT		(60999 - 32768 + 1)
+#define TCP_LOCAL_PORT_RANGE_START	INET_EPHEMERAL_FIRST
+#define TCP_LOCAL_PORT_RANGE_END \
+	(INET_EPHEMERAL_FIRST + INET_EPHEMERAL_COUNT)
+#define TCP_ENSURE_LOCAL_PORT_RANGE(port) \
+	((u16_t)(INET_EPHEMERAL_FIRST + (port) % INET_EPHEMERAL_COUNT))
+#define UDP_LOCAL_PORT_RANGE_START	INET_EPHEMERAL_FIRST
+#define UDP_LOCAL_PORT_RANGE_END \
+	(INET_EPHEMERAL_FIRST + INET_EPHEMERAL_COUNT - 1)
+#define UDP_ENSURE_LOCAL_PORT_RANGE(port) TCP_ENSURE_LOCAL_PORT_RANGE(port)
 
 /* -- host services (src/inet/stack.c) -- */
 unsigned ks__lwip_rand(void);
 #define LWIP_RAND()			ks__lwip_rand()
+
+/* Every IP packet, from any link, passes ksock before lwIP's input:
+ * udp.c reads the ICMP errors lwIP ignores (Linux reports a port
+ * unreachable to a connected UDP socket), and af_inet.c hands a packet
+ * for another address of 127.0.0.0/8 to that address's own netif (which
+ * then eats it, returning nonzero). */
+struct pbuf;
+struct netif;
+void ks__inet_udp_icmp_peek(const struct pbuf *p);
+int ks__inet_ip4_input_hook(struct pbuf *p, struct netif *inp);
+#define LWIP_HOOK_IP4_INPUT(p, inp)	ks__inet_ip4_input_hook(p, inp)
+#define LWIP_HOOK_IP6_INPUT(p, inp)	(ks__inet_udp_icmp_peek(p), 0)
 
 #endif /* KSOCK_LWIPOPTS_H */
