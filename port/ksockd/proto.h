@@ -100,7 +100,8 @@ enum ksd_label {
 #define KSD_DONE	2
 /* POSTED, and the client sleeps on the futex: the server's reply wakes
  * it (FUTEX_WAKE) only from this state, so a client that is still
- * spinning on its slot costs the server no system call. */
+ * spinning on its slot costs the server no system call. A client that
+ * never spins may post with SLEEPING at once. */
 #define KSD_SLEEPING	3
 
 /* Request flags. */
