@@ -480,14 +480,15 @@ ring_cancel(int i, bool restart)
 	return 0;
 }
 
-/* ksp__spin_until's test: the reply is in. */
+/* ksp__spin_until's test: the reply is in, or a handler ran (seen by
+ * the trampoline), which the spin must not hide from the wait. */
 static bool
 slot_done(void *arg)
 {
 	struct ksd_slot *s = arg;
 
 	return atomic_load_explicit(&s->state, memory_order_acquire) ==
-	       KSD_DONE;
+	       KSD_DONE || sig_seen;
 }
 
 /*
@@ -505,8 +506,14 @@ wait_reply(int i, struct ksd_rep *rep, bool intr)
 	uint32_t st;
 
 	/* A reply that comes while another CPU serves it is seen here,
-	 * with no futex wait and no wake-up from the server. */
+	 * with no futex wait and no wake-up from the server. A handler
+	 * that ran meanwhile interrupted the call as it would have
+	 * interrupted the futex wait: the CANCEL doorbell, then the wait. */
 	(void)ksp__spin_until(slot_done, s, -1);
+	if (sig_seen && intr &&
+	    atomic_load_explicit(&s->state, memory_order_acquire) !=
+	    KSD_DONE && ring_cancel(i, atomic_load(&intr_hook)() != 0) < 0)
+		return -ECONNRESET;
 	while ((st = atomic_load_explicit(&s->state, memory_order_acquire)) !=
 	       KSD_DONE) {
 		/* SLEEPING asks the server for a FUTEX_WAKE; a reply in
