@@ -601,6 +601,20 @@ raw_hello(int fd, int *memfd)
 
 /* Posts @q in slot 0 and returns the reply's result (or 1 when no reply
  * came within 2 s). */
+/* Slot 0's reply's result, once it is DONE (or 1 after 2 s). */
+static int64_t
+raw_reply(struct ksd_shm *shm)
+{
+	for (int i = 0; i < 2000; i++) {
+		if (atomic_load(&shm->slot[0].state) == KSD_DONE) {
+			atomic_store(&shm->slot[0].state, KSD_IDLE);
+			return shm->slot[0].rep.ret;
+		}
+		sleep_ms(1);
+	}
+	return 1;
+}
+
 static int64_t
 raw_call(int fd, struct ksd_shm *shm, const struct ksd_req *q)
 {
@@ -610,14 +624,7 @@ raw_call(int fd, struct ksd_shm *shm, const struct ksd_req *q)
 	atomic_store(&shm->slot[0].state, KSD_POSTED);
 	if (send(fd, &b, sizeof(b), 0) != (ssize_t)sizeof(b))
 		return 1;
-	for (int i = 0; i < 2000; i++) {
-		if (atomic_load(&shm->slot[0].state) == KSD_DONE) {
-			atomic_store(&shm->slot[0].state, KSD_IDLE);
-			return shm->slot[0].rep.ret;
-		}
-		sleep_ms(1);
-	}
-	return 1;
+	return raw_reply(shm);
 }
 
 /* Posts @q in slot 0 in memory (protocol 2: the slot's bit in
@@ -633,20 +640,6 @@ raw_post_mem(int fd, struct ksd_shm *shm, const struct ksd_req *q, bool kick)
 	if (kick && send(fd, &b, sizeof(b), 0) != (ssize_t)sizeof(b))
 		return -1;
 	return 0;
-}
-
-/* Slot 0's reply's result, once it is DONE (or 1 after 2 s). */
-static int64_t
-raw_reply(struct ksd_shm *shm)
-{
-	for (int i = 0; i < 2000; i++) {
-		if (atomic_load(&shm->slot[0].state) == KSD_DONE) {
-			atomic_store(&shm->slot[0].state, KSD_IDLE);
-			return shm->slot[0].rep.ret;
-		}
-		sleep_ms(1);
-	}
-	return 1;
 }
 
 /*
