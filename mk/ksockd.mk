@@ -29,7 +29,7 @@ FUZZ_KSOCKD   := $(BUILD)/fuzz/ksockd_decode
 # The AF_UNIX library's sources (the fuzzer compiles them with clang;
 # without KS_CONFIG_INET the families table leaves AF_INET out).
 FUZZ_KSOCKD_SRC := fuzz/ksockd_decode.c port/ksockd/serve.c port/ksockd/diag.c \
-		   $(filter-out $(INET_SRCS) $(LWIP_SRCS),$(KS_SRCS)) $(HOSTED_SRCS)
+		   $(filter-out $(INET_SRCS) $(LWIP_SRCS),$(KS_SRCS)) $(filter-out port/hosted/tap.c,$(HOSTED_SRCS))
 
 ALL_TARGETS   += $(KSOCKD)
 CHECK_TARGETS += ksockd-linux-check ksockd-check ksockd-san-check \

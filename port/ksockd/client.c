@@ -417,6 +417,22 @@ bell_send(const struct msghdr *m)
 	return n;
 }
 
+/*
+ * Posts slot @i in the region's bells (proto.h, struct ksd_bells).
+ * Returns whether the server must be woken with a KICK doorbell: it is
+ * not watching. The bit is set before @watching is read, and the server
+ * clears @watching before it takes the bits for the last time, so one
+ * of the two sees the other (both sequentially consistent).
+ */
+static bool
+post_needs_bell(int i)
+{
+	struct ksd_bells *b = &state.shm->bells;
+
+	atomic_fetch_or(&b->posted, 1u << i);
+	return atomic_load(&b->watching) == 0;
+}
+
 /* Rings @i's doorbell for the request already in the slot, with the
  * @n kernel descriptors @fds attached (KSD_F_CWD, KSD_F_KFDS). Returns
  * 0, -ECONNRESET when there is no server, or sendmsg's error for the
@@ -446,6 +462,12 @@ ring_fds(int i, const int *fds, size_t n)
 	/* Handlers that ran before this call do not decide for it. */
 	sig_seen = sig_norestart = false;
 	atomic_store_explicit(&s->state, KSD_POSTED, memory_order_release);
+	/* Descriptors travel only with a socket message; anything else is
+	 * posted in memory, and rung for only when the server sleeps. */
+	if (n == 0 && !post_needs_bell(i))
+		return 0;
+	if (n == 0)
+		b.slot = KSD_BELL_KICK;
 	if (bell_send(&m) != (ssize_t)sizeof(b)) {
 		int err = errno;
 
@@ -476,6 +498,17 @@ ring_cancel(int i, bool restart)
 	return 0;
 }
 
+/* ksp__spin_until's test: the reply is in, or a handler ran (seen by
+ * the trampoline), which the spin must not hide from the wait. */
+static bool
+slot_done(void *arg)
+{
+	struct ksd_slot *s = arg;
+
+	return atomic_load_explicit(&s->state, memory_order_acquire) ==
+	       KSD_DONE || sig_seen;
+}
+
 /*
  * Waits for slot @i's reply, copied to @rep. A signal handler that
  * interrupts the wait rings the CANCEL doorbell (when @intr), and the
@@ -488,10 +521,26 @@ wait_reply(int i, struct ksd_rep *rep, bool intr)
 {
 	struct ksd_slot *s = &state.shm->slot[i];
 	struct timespec tick = { 1, 0 };
+	uint32_t st;
 
-	while (atomic_load_explicit(&s->state, memory_order_acquire) !=
+	/* A reply that comes while another CPU serves it is seen here,
+	 * with no futex wait and no wake-up from the server. A handler
+	 * that ran meanwhile interrupted the call as it would have
+	 * interrupted the futex wait: the CANCEL doorbell, then the wait. */
+	(void)ksp__spin_until(slot_done, s, -1);
+	if (sig_seen && intr &&
+	    atomic_load_explicit(&s->state, memory_order_acquire) !=
+	    KSD_DONE && ring_cancel(i, atomic_load(&intr_hook)() != 0) < 0)
+		return -ECONNRESET;
+	while ((st = atomic_load_explicit(&s->state, memory_order_acquire)) !=
 	       KSD_DONE) {
-		if (futex(&s->state, FUTEX_WAIT, KSD_POSTED, &tick) == 0)
+		/* SLEEPING asks the server for a FUTEX_WAKE; a reply in
+		 * between makes the exchange fail, and the loop sees it. */
+		if (st == KSD_POSTED &&
+		    !atomic_compare_exchange_strong(&s->state, &st,
+						    KSD_SLEEPING))
+			continue;
+		if (futex(&s->state, FUTEX_WAIT, KSD_SLEEPING, &tick) == 0)
 			continue;
 		/* A dead server ends the wait. */
 		if (errno == ETIMEDOUT && server_gone())

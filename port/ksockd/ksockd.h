@@ -52,6 +52,11 @@ struct ksd_client {
 	 * first (so the late ones are found without a walk of all). */
 	struct ksd_client *hello_next, *hello_prev;	/* [S] */
 	bool		 on_hello_queue;	/* [S] */
+	/* main.c's list of the clients whose bells it watches in memory
+	 * (proto.h, struct ksd_bells), and when each last posted. */
+	struct ksd_client *watch_next, *watch_prev;	/* [S] */
+	bool		 watched;		/* [S] */
+	int64_t		 posted_at;		/* [S] */
 };
 
 /* A request after the decoder: every field checked against its bounds. */

@@ -171,12 +171,164 @@ uid_count_sub(uint32_t uid)
 	}
 }
 
+/* -- bells in memory (proto.h, struct ksd_bells) -- */
+
+/* How long a watched client may post nothing before the server stops
+ * watching it between turns (it then rings a KICK again): longer than a
+ * call's round trip, so a client that calls in a loop stays watched,
+ * short enough that the watch list holds only the clients calling now,
+ * however many are connected. */
+#define KSD_WATCH_NS	200000
+
+/* Clients whose posted bits the loop takes between its turns. */
+static struct ksd_client *watch_head;	/* [S] */
+
+static void
+watch_add(struct ksd_client *c, int64_t now)
+{
+	c->posted_at = now;
+	if (c->watched)
+		return;
+	atomic_store(&c->shm->bells.watching, 1);
+	c->watch_prev = NULL;
+	c->watch_next = watch_head;
+	if (watch_head != NULL)
+		watch_head->watch_prev = c;
+	watch_head = c;
+	c->watched = true;
+}
+
+/* Takes @c off the list; the caller has cleared its @watching. */
+static void
+watch_del(struct ksd_client *c)
+{
+	if (!c->watched)
+		return;
+	if (c->watch_prev != NULL)
+		c->watch_prev->watch_next = c->watch_next;
+	else
+		watch_head = c->watch_next;
+	if (c->watch_next != NULL)
+		c->watch_next->watch_prev = c->watch_prev;
+	c->watch_next = c->watch_prev = NULL;
+	c->watched = false;
+}
+
+/*
+ * Runs the requests @c posted in memory: each as a doorbell without
+ * descriptors (the kernel descriptors of a doorbell being served, if
+ * any, are put aside meanwhile: they are not these requests'). Returns
+ * how many ran, or -1 when one broke the protocol (drop the client).
+ */
+static int
+bells_take(struct ksd_client *c)
+{
+	uint32_t bits = atomic_exchange(&c->shm->bells.posted, 0);
+	int nfd = c->nbell_fd, n = 0;
+	bool trunc = c->bell_trunc;
+
+	if (bits == 0)
+		return 0;
+	c->nbell_fd = 0;
+	c->bell_trunc = false;
+	for (; bits != 0; bits &= bits - 1, n++)
+		if (ksd__bell(c, (uint32_t)__builtin_ctz(bits)) < 0) {
+			n = -1;
+			break;
+		}
+	c->nbell_fd = nfd;
+	c->bell_trunc = trunc;
+	return n;
+}
+
+/*
+ * Stops watching @c: @watching cleared, then the bits taken once more,
+ * so a request posted meanwhile is run here or was rung for. Returns
+ * bells_take's count (a client with work stays watched), or -1.
+ */
+static int
+watch_end(struct ksd_client *c, int64_t now)
+{
+	int n;
+
+	atomic_store(&c->shm->bells.watching, 0);
+	n = bells_take(c);
+	if (n > 0) {
+		atomic_store(&c->shm->bells.watching, 1);
+		c->posted_at = now;
+	} else {
+		watch_del(c);
+	}
+	return n;
+}
+
+static void client_drop(struct ksd_client *c);
+
+/*
+ * One look at every watched client's posted bits; a client quiet for
+ * KSD_WATCH_NS (or @all: the server is about to sleep) is no longer
+ * watched. Returns the requests run.
+ */
+static int
+watch_scan(bool all)
+{
+	int64_t now = ksp__now();
+	struct ksd_client *c, *next;
+	int ran = 0;
+
+	for (c = watch_head; c != NULL; c = next) {
+		int n = bells_take(c);
+
+		next = c->watch_next;
+		if (n == 0 && (all || now - c->posted_at > KSD_WATCH_NS))
+			n = watch_end(c, now);
+		else if (n > 0)
+			c->posted_at = now;
+		if (n < 0)
+			client_drop(c);
+		else
+			ran += n;
+	}
+	if (ran > 0)
+		ksd__run_ready();
+	return ran;
+}
+
+/* ksp__spin_until's test: a watched client posted. */
+static bool
+watch_posted(void *arg)
+{
+	for (struct ksd_client *c = watch_head; c != NULL; c = c->watch_next)
+		if (atomic_load_explicit(&c->shm->bells.posted,
+					 memory_order_relaxed) != 0)
+			return true;
+	return false;
+}
+
+/*
+ * Between two turns with nothing to do: the watched clients' bits are
+ * looked at for as long as the port's spin policy allows (not at all
+ * when this is the only CPU: it yields instead), and when nothing came
+ * every client is unwatched, so the server may sleep. Returns whether
+ * there is work (the loop then looks for events without sleeping).
+ */
+static bool
+watch_idle(void)
+{
+	if (watch_head == NULL)
+		return false;
+	if (ksp__spin_until(watch_posted, NULL, -1))
+		return true;
+	return watch_scan(true) > 0 || watch_head != NULL;
+}
+
 static void
 client_drop(struct ksd_client *c)
 {
 	epoll_ctl(epfd, EPOLL_CTL_DEL, c->sock, NULL);
 	close(c->sock);
 	hello_queue_del(c);
+	watch_del(c);
 	if (c->welcomed)
 		uid_count_sub(c->proc.uid);
 	if (listen_paused) {
@@ -355,6 +507,23 @@ bell_recv(struct ksd_client *c, struct ksd_bell *b)
 	return n;
 }
 
+/*
+ * One doorbell of @c: the requests posted in memory first (a CANCEL
+ * must not overtake the call it cancels, posted before it was rung),
+ * then the bell's own slot, if it names one. The client is watched from
+ * now on. Returns 0, or -1 to drop.
+ */
+static int
+bell_serve(struct ksd_client *c, uint32_t slot)
+{
+	if (bells_take(c) < 0)
+		return -1;
+	watch_add(c, ksp__now());
+	if (slot == KSD_BELL_KICK)
+		return 0;
+	return ksd__bell(c, slot);
+}
+
 /* Doorbells waiting on @c's connection. Returns 0, or -1 to drop. */
 static int
 client_input(struct ksd_client *c)
@@ -369,7 +538,7 @@ client_input(struct ksd_client *c)
 		if (n != (ssize_t)sizeof(b))
 			err = -1;	/* a hang-up (0) or a bad message */
 		else
-			err = ksd__bell(c, b.slot);
+			err = bell_serve(c, b.slot);
 		ksd__bell_fds_close(c);
 		if (err < 0)
 			return -1;
@@ -517,7 +686,7 @@ main(int argc, char **argv)
 	struct ksd_status st;
 	sigset_t mask;
 	int sfd, status = 0;
-	bool running = true;
+	bool running = true, work = false;
 	int64_t idle_ns = -1, idle_since = -1;
 
 	while (argc >= 4 && argv[1][0] == '-' && argv[1][1] == '-') {
@@ -576,6 +745,8 @@ main(int argc, char **argv)
 		if (next >= 0)
 			timeout = next <= now ? 0 :
 				  (int)((next - now + 999999) / 1000000);
+		if (work)
+			timeout = 0;
 		n = epoll_wait(epfd, evs, 64, timeout);
 		for (int i = 0; i < n; i++) {
 			void *tag = evs[i].data.ptr;
@@ -604,6 +775,9 @@ main(int argc, char **argv)
 		}
 		ksd__run_ready();
 		ksd__expire(ksp__now());
+		/* Requests posted in memory; with none, and no event, a
+		 * spin over them before the loop may sleep. */
+		work = watch_scan(false) > 0 || n > 0 || watch_idle();
 	}
 
 	/* A clean stop: every client goes, then ksock. */

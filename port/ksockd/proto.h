@@ -9,12 +9,15 @@
  *   struct ksd_shm
  *     header                       magic, version, slot count, sizes
  *     slot[KSD_SLOTS]              one per client thread in a call:
- *        state  (futex word)       IDLE -> POSTED (client) -> DONE (server)
+ *        state  (futex word)       IDLE -> POSTED (client) [-> SLEEPING
+ *                                  (client)] -> DONE (server)
  *        req    (fixed size)       label, descriptor, arguments, inline
  *        rep    (fixed size)       result, values, inline
  *     window[KSD_SLOTS]            the slot's bulk data: KSD_DATA_MAX
  *                                  bytes of data, then KSD_CTL_MAX bytes
  *                                  of control messages
+ *     bells                        posted slots, and whether the server
+ *                                  is looking (struct ksd_bells)
  *
  * Every field is a fixed-width integer in the host's byte order. The
  * server copies a request out of the region before it looks at it, so a
@@ -29,7 +32,7 @@
 #include <stdint.h>
 
 #define KSD_MAGIC	0x6b736f636b64ULL	/* "ksockd" */
-#define KSD_VERSION	1
+#define KSD_VERSION	2
 
 /* Threads of one client that may be inside a call at once. */
 #define KSD_SLOTS	8
@@ -95,6 +98,11 @@ enum ksd_label {
 #define KSD_IDLE	0
 #define KSD_POSTED	1
 #define KSD_DONE	2
+/* POSTED, and the client sleeps on the futex: the server's reply wakes
+ * it (FUTEX_WAKE) only from this state, so a client that is still
+ * spinning on its slot costs the server no system call. A client that
+ * never spins may post with SLEEPING at once. */
+#define KSD_SLEEPING	3
 
 /* Request flags. */
 #define KSD_F_DATA_INLINE	1u	/* SENDMSG: data after the address */
@@ -153,6 +161,22 @@ struct ksd_slot {
 	struct ksd_rep	 rep;
 };
 
+/*
+ * The doorbell in memory (version 2). A client posts a request without
+ * a descriptor to pass by setting its slot's bit in @posted; then, only
+ * when @watching is 0, it rings KSD_BELL_KICK on the bootstrap socket.
+ * The server sets @watching while it looks at the region between its
+ * turns (a client that called recently), and before it sleeps it clears
+ * @watching and then takes @posted once more: both sides store, then
+ * load the other's word (sequentially consistent), so either the client
+ * sees 0 and rings, or the server sees the bit. The server takes bits
+ * with an exchange, so a request runs once however it was announced.
+ */
+struct ksd_bells {
+	_Atomic uint32_t posted;	/* bit i: slot i posted, no bell */
+	_Atomic uint32_t watching;	/* 1: the server looks at @posted */
+};
+
 struct ksd_shm {
 	uint64_t	magic;
 	uint32_t	version;
@@ -160,6 +184,7 @@ struct ksd_shm {
 	uint32_t	data_max, ctl_max;
 	struct ksd_slot	slot[KSD_SLOTS];
 	unsigned char	window[KSD_SLOTS][KSD_WINDOW];
+	struct ksd_bells bells;
 };
 
 /* KSD_F_PLACE: where the new descriptors should go (in the request's
@@ -216,5 +241,9 @@ struct ksd_bell {
  */
 #define KSD_BELL_CANCEL		0x80000000u
 #define KSD_BELL_RESTART	0x40000000u
+/* A KICK doorbell names no slot: the server takes the region's posted
+ * bits (struct ksd_bells). Any doorbell makes the server take them
+ * first, so a CANCEL never overtakes the request it cancels. */
+#define KSD_BELL_KICK		0x20000000u
 
 #endif /* KSOCK_KSOCKD_PROTO_H */

@@ -264,7 +264,8 @@ do_notify(struct ksd_client *c, uint32_t slot)
 }
 
 /* Ends the call in @slot of @c: the reply goes out and the client's
- * thread is woken through the slot's futex. */
+ * thread, when it sleeps (KSD_SLEEPING), is woken through the slot's
+ * futex. */
 static void
 reply(struct ksd_client *c, uint32_t slot, struct ksd_rep *rep)
 {
@@ -275,8 +276,10 @@ reply(struct ksd_client *c, uint32_t slot, struct ksd_rep *rep)
 	 * finds the byte queued, and empties it before its next call. */
 	if (c->notify_want[slot])
 		notify(c, slot);
-	atomic_store_explicit(&s->state, KSD_DONE, memory_order_release);
-	syscall(SYS_futex, &s->state, FUTEX_WAKE, 1, NULL, NULL, 0);
+	/* A client still spinning on its slot needs no wake-up. */
+	if (atomic_exchange_explicit(&s->state, KSD_DONE,
+				     memory_order_acq_rel) == KSD_SLEEPING)
+		syscall(SYS_futex, &s->state, FUTEX_WAKE, 1, NULL, NULL, 0);
 	c->busy[slot] = false;
 }
 

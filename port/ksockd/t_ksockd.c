@@ -601,6 +601,20 @@ raw_hello(int fd, int *memfd)
 
 /* Posts @q in slot 0 and returns the reply's result (or 1 when no reply
  * came within 2 s). */
+/* Slot 0's reply's result, once it is DONE (or 1 after 2 s). */
+static int64_t
+raw_reply(struct ksd_shm *shm)
+{
+	for (int i = 0; i < 2000; i++) {
+		if (atomic_load(&shm->slot[0].state) == KSD_DONE) {
+			atomic_store(&shm->slot[0].state, KSD_IDLE);
+			return shm->slot[0].rep.ret;
+		}
+		sleep_ms(1);
+	}
+	return 1;
+}
+
 static int64_t
 raw_call(int fd, struct ksd_shm *shm, const struct ksd_req *q)
 {
@@ -610,14 +624,64 @@ raw_call(int fd, struct ksd_shm *shm, const struct ksd_req *q)
 	atomic_store(&shm->slot[0].state, KSD_POSTED);
 	if (send(fd, &b, sizeof(b), 0) != (ssize_t)sizeof(b))
 		return 1;
-	for (int i = 0; i < 2000; i++) {
-		if (atomic_load(&shm->slot[0].state) == KSD_DONE) {
-			atomic_store(&shm->slot[0].state, KSD_IDLE);
-			return shm->slot[0].rep.ret;
-		}
+	return raw_reply(shm);
+}
+
+/* Posts @q in slot 0 in memory (protocol 2: the slot's bit in
+ * posted), with a KICK doorbell when @kick. Returns 0, or -1. */
+static int
+raw_post_mem(int fd, struct ksd_shm *shm, const struct ksd_req *q, bool kick)
+{
+	struct ksd_bell b = { KSD_BELL_KICK };
+
+	memcpy(&shm->slot[0].req, q, sizeof(*q));
+	atomic_store(&shm->slot[0].state, KSD_POSTED);
+	atomic_fetch_or(&shm->bells.posted, 1u);
+	if (kick && send(fd, &b, sizeof(b), 0) != (ssize_t)sizeof(b))
+		return -1;
+	return 0;
+}
+
+/*
+ * Doorbells in memory (protocol 2) on a raw connection: a request
+ * posted with a KICK is served; a CANCEL doorbell finds the call posted
+ * before it (never rung for) and ends it; a posted bit for a slot whose
+ * call is parked ends the connection, as a doorbell for it does.
+ */
+static int
+hostile_posted_bits(void)
+{
+	struct ksd_req pair = { .label = KSD_SOCKETPAIR,
+				.a = { AF_UNIX, SOCK_STREAM } };
+	struct ksd_req rd = { .label = KSD_RECVMSG, .fd = 0, .datalen = 16 };
+	struct ksd_bell cancel = { KSD_BELL_CANCEL };
+	struct ksd_shm *shm;
+	int fd, memfd;
+
+	fd = raw_connect();
+	CHECK(fd >= 0);
+	shm = raw_hello(fd, &memfd);
+	CHECK(shm != NULL);
+	CHECK(raw_post_mem(fd, shm, &pair, true) == 0);
+	CHECK(raw_reply(shm) == 0);
+	/* Posted while the server does not watch, not rung for: the
+	 * CANCEL doorbell makes the server run it first, then end it. */
+	for (int i = 0; i < 2000 && atomic_load(&shm->bells.watching); i++)
 		sleep_ms(1);
-	}
-	return 1;
+	CHECK(atomic_load(&shm->bells.watching) == 0);
+	CHECK(raw_post_mem(fd, shm, &rd, false) == 0);
+	CHECK(send(fd, &cancel, sizeof(cancel), 0) == sizeof(cancel));
+	CHECK(raw_reply(shm) == -EINTR);
+	/* Parked, then posted again: a protocol violation. */
+	CHECK(raw_post_mem(fd, shm, &rd, true) == 0);
+	sleep_ms(50);
+	CHECK(atomic_load(&shm->slot[0].state) != KSD_DONE);
+	CHECK(raw_post_mem(fd, shm, &rd, true) == 0);
+	CHECK(closed_by_server(fd));
+	munmap(shm, sizeof(*shm));
+	close(memfd);
+	close(fd);
+	return 0;
 }
 
 static int
@@ -762,6 +826,7 @@ role_hostile(void)
 	munmap(shm, sizeof(*shm));
 	close(memfd);
 	close(fd);
+	CHECK(hostile_posted_bits() == 0);
 	CHECK(ksd_close(mine) == 0);
 	return 0;
 }

@@ -176,7 +176,9 @@ post(struct conn *c, int slot)
 {
 	struct ksd_bell b = { (uint32_t)slot };
 
-	atomic_store_explicit(&c->shm->slot[slot].state, KSD_POSTED,
+	/* Posted, and asleep on the futex at once: the server wakes
+	 * only a client that says it sleeps. */
+	atomic_store_explicit(&c->shm->slot[slot].state, KSD_SLEEPING,
 			      memory_order_release);
 	return send(c->sock, &b, sizeof(b), MSG_NOSIGNAL) ==
 	       (ssize_t)sizeof(b) ? 0 : -1;
@@ -194,7 +196,7 @@ wait_reply(struct conn *c, int slot)
 	       KSD_DONE) {
 		if (ksd_t_now_ns() > give_up)
 			return -ETIMEDOUT;
-		syscall(SYS_futex, &s->state, FUTEX_WAIT, KSD_POSTED, &tick,
+		syscall(SYS_futex, &s->state, FUTEX_WAIT, KSD_SLEEPING, &tick,
 			NULL, 0);
 	}
 	atomic_store(&s->state, KSD_IDLE);
