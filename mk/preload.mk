@@ -66,3 +66,24 @@ CHECK_TARGETS += run-diag
 .PHONY: run-diag
 run-diag: $(LIBKSOCK_PRELOAD) $(KSOCK_RUN) $(KSOCKSTAT) tests/run/run-diag.sh
 	@tools/run-suite run-diag 120 sh tests/run/run-diag.sh $(KSOCK_RUN) $(KSOCKSTAT)
+
+# Multi-process programs natively and under ksock-run --ksockd, with the
+# same results (tests/run/run-ksockd.sh): Python programs whose processes
+# meet over sockets (tests/run/programs/ksockd/: kept out of
+# run-programs, which runs one process's sockets in-process), socat to
+# socat over a path, and a sender killed with SIGKILL mid-transfer.
+# ksd-status prints a ksockd server's STATUS for the script. The ksockd
+# runs skip with the reason while ksock-run has no --ksockd.
+KSD_STATUS := $(BUILD)/run/ksd-status
+RUN_KSOCKD_PROGRAMS := $(sort $(wildcard tests/run/programs/ksockd/*.py))
+
+$(KSD_STATUS): tests/run/ksd_status.c port/ksockd/client.c $(KSOCKD_HDRS) $(LIBKSOCK)
+	@mkdir -p $(dir $@)
+	$(CC) $(HOSTED_CFLAGS) -Iport/ksockd -o $@ tests/run/ksd_status.c \
+		port/ksockd/client.c $(LIBKSOCK)
+
+ALL_TARGETS += $(KSD_STATUS)
+CHECK_TARGETS += run-ksockd
+.PHONY: run-ksockd
+run-ksockd: $(LIBKSOCK_PRELOAD) $(KSOCK_RUN) $(KSOCKD) $(KSD_STATUS) tests/run/run-ksockd.sh $(RUN_KSOCKD_PROGRAMS)
+	@tools/run-suite run-ksockd 900 sh tests/run/run-ksockd.sh $(KSOCK_RUN) $(KSOCKD) $(KSD_STATUS) $(RUN_KSOCKD_PROGRAMS)

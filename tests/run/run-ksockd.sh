@@ -1,0 +1,256 @@
+#!/bin/sh
+# run-ksockd.sh KSOCK_RUN KSOCKD KSD_STATUS PROGRAM...
+#
+# Multi-process programs natively and under `ksock-run --ksockd`, with
+# the same results (docs/ksock-run.md, docs/ksockd.md):
+#
+#   PROGRAM...     Python programs (tests/run/programs/ksockd/*.py) whose
+#                  processes meet over sockets: the outputs must be equal
+#   socat_file     socat UNIX-LISTEN to socat UNIX-CONNECT over a path,
+#                  two unrelated programs: the file arrives, same hash
+#   killed_sender  a sender killed with SIGKILL in the middle of an
+#                  endless transfer to a socat: the receiver's view (its
+#                  exit status, a byte-exact prefix) equals Linux's
+#
+# The ksockd runs use a server of their own (KSOCKD on a fresh path,
+# named to ksock-run by KSOCK_RUN_KSOCKD). That it carried the sockets
+# is shown by the processes' summary lines (KSOCK_RUN_STATS: sockets
+# served), and for socat by the server's STATUS (KSD_STATUS) holding the
+# listener's parked accept; after every case the server must be back to
+# its baseline (nothing of the programs' processes left), and at the end
+# it must stop clean (exit 0: nothing left allocated).
+#
+# While ksock-run has no --ksockd option, the native runs are still
+# checked and the ksockd runs skip with that reason.
+# Ends with the runner line "N passed, N failed, N skipped".
+set -u
+run=$1 ksockd=$2 ksdstat=$3
+shift 3
+py=/usr/bin/python3
+tmp=$(mktemp -d)
+addr=$tmp/ksockd
+srv=
+cleanup() {
+	[ -n "$srv" ] && kill -KILL "$srv" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+pass=0 failn=0 skipn=0
+ok() { echo "ok   $*"; pass=$((pass + 1)); }
+fail() { echo "FAIL $*"; failn=$((failn + 1)); }
+skip() { echo "skip $*"; skipn=$((skipn + 1)); }
+
+if "$run" --help 2>/dev/null | grep -q -- '--ksockd'; then
+	mode=ksockd
+else
+	mode=none
+	why="ksock-run has no --ksockd yet (helper remote's branch)"
+fi
+
+# The prefix of a command run under ksock-run --ksockd, served by our
+# server; every process appends its summary line to $tmp/stats. (The
+# paths are mktemp's and the build's: no spaces to split on.)
+served="env KSOCK_RUN_KSOCKD=$addr KSOCK_RUN_STATS=$tmp/stats $run --ksockd"
+
+# Sockets, pairs and accepted connections the library served, summed
+# over every process's summary line.
+stats_served() {
+	sed -nE 's/^ksock-run: pid [0-9]+: ([0-9]+) sockets, ([0-9]+) pairs, ([0-9]+) accepted.*/\1 \2 \3/p' \
+		"$tmp/stats" 2>/dev/null | awk '{ n += $1 + $2 + $3 } END { print n + 0 }'
+}
+
+status() { "$ksdstat" "$addr" 2>/dev/null; }
+field() { status | awk -v f="$1" '{ for (i = 1; i < NF; i++) if ($i == f) print $(i + 1) }'; }
+
+# Waits up to 60 s for COMMAND to succeed.
+wait_for() {
+	i=0
+	while ! "$@"; do
+		i=$((i + 1))
+		[ $i -ge 600 ] && return 1
+		sleep 0.1
+	done
+}
+at_baseline() { [ "$(status)" = "$baseline" ]; }
+parked_one_more() { [ "$(field parked)" = $((base_parked + 1)) ]; }
+node_exists() { [ -S "$1" ]; }
+size_at_least() { [ -f "$1" ] && [ "$(stat -c %s "$1")" -ge "$2" ]; }
+
+# Ends a ksockd case: the programs served sockets, and the server has
+# nothing of them left.
+check_served() {
+	name=$1 n=$(stats_served)
+	if [ "$n" -eq 0 ]; then
+		fail "$name: the summary lines show no socket served"
+	elif ! wait_for at_baseline; then
+		fail "$name: the server kept something"
+		echo "  baseline: $baseline"
+		echo "  now:      $(status)"
+	else
+		ok "$name ($(grep -c . "$tmp/stats") processes, $n sockets served)"
+	fi
+}
+
+if [ $mode = ksockd ]; then
+	"$ksockd" "$addr" &
+	srv=$!
+	if ! wait_for status >/dev/null; then
+		echo "run-ksockd: $ksockd does not answer at $addr"
+		exit 1
+	fi
+	baseline=$(status)
+fi
+
+# -- the Python programs --
+for prog in "$@"; do
+	name=$(basename "$prog")
+	timeout 120 $py "$prog" >"$tmp/native" 2>&1
+	ns=$?
+	if [ $ns -ne 0 ]; then
+		fail "$name: native run exited $ns"
+		sed 's/^/  native: /' "$tmp/native" | head -20
+		continue
+	fi
+	if [ $mode = none ]; then
+		skip "$name: $why (native run ok)"
+		continue
+	fi
+	rm -f "$tmp/stats"
+	timeout 120 $served $py "$prog" >"$tmp/ksock" 2>&1
+	ks=$?
+	if [ $ks -ne 0 ] || ! cmp -s "$tmp/native" "$tmp/ksock"; then
+		fail "$name: under ksock-run --ksockd exited $ks, output differs"
+		diff "$tmp/native" "$tmp/ksock" | head -20 | sed 's/^/  /'
+		continue
+	fi
+	check_served "$name"
+done
+
+# -- socat to socat over a path name --
+head -c 3000000 /dev/urandom >"$tmp/in"
+# socat_file native|served: prints the listener's and the connector's exit status
+# and the hash of what arrived.
+socat_file() {
+	how=$1 pre=
+	[ "$how" = served ] && pre=$served
+	rm -f "$tmp/s.sock" "$tmp/out"
+	timeout 120 $pre socat -u "UNIX-LISTEN:$tmp/s.sock" \
+		"OPEN:$tmp/out,creat,trunc" 2>"$tmp/socat-l.err" &
+	lp=$!
+	# The listener is ready: on ksockd, its accept (or poll) is parked
+	# in the server, which shows the server holds its socket.
+	if [ "$how" = served ]; then
+		wait_for parked_one_more || echo "listener never parked in ksockd"
+	else
+		wait_for node_exists "$tmp/s.sock" || echo "no listener node"
+	fi
+	timeout 120 $pre socat -u "OPEN:$tmp/in" \
+		"UNIX-CONNECT:$tmp/s.sock" 2>"$tmp/socat-c.err"
+	cs=$?
+	wait $lp
+	echo "listener $? connector $cs"
+	sha256sum <"$tmp/out" 2>/dev/null
+	rm -f "$tmp/s.sock"
+}
+want=$(sha256sum <"$tmp/in")
+socat_file native >"$tmp/native"
+if ! printf 'listener 0 connector 0\n%s\n' "$want" | cmp -s - "$tmp/native"; then
+	fail "socat_file: native run"
+	sed 's/^/  native: /' "$tmp/native" "$tmp/socat-l.err" "$tmp/socat-c.err"
+elif [ $mode = none ]; then
+	skip "socat_file: $why (native run ok)"
+else
+	rm -f "$tmp/stats"
+	base_parked=$(field parked)
+	socat_file served >"$tmp/ksock"
+	if ! cmp -s "$tmp/native" "$tmp/ksock"; then
+		fail "socat_file: under ksock-run --ksockd"
+		diff "$tmp/native" "$tmp/ksock" | sed 's/^/  /'
+		sed 's/^/  /' "$tmp/socat-l.err" "$tmp/socat-c.err" | head -10
+	else
+		check_served socat_file
+	fi
+fi
+
+# -- a sender killed with SIGKILL in the middle of a transfer --
+head -c 1048576 /dev/urandom >"$tmp/pat"
+sender='
+import socket, sys
+blk = open(sys.argv[2], "rb").read()
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+while True:
+    s.sendall(blk)
+'
+# Whether file $1 is a prefix of $tmp/pat repeated for ever.
+prefix_check='
+import sys
+pat = open(sys.argv[2], "rb").read()
+with open(sys.argv[1], "rb") as f:
+    data = f.read()
+ok = len(data) > 0 and all(data[i:i + len(pat)] == pat[:len(data) - i]
+                           for i in range(0, len(data), len(pat)))
+print("prefix", ok)
+'
+# killed_sender native|served: the receiving socat's exit status, and whether what
+# it wrote is a byte-exact prefix of what was sent.
+killed_sender() {
+	how=$1 pre=
+	[ "$how" = served ] && pre=$served
+	rm -f "$tmp/k.sock" "$tmp/kout"
+	timeout 120 $pre socat -u "UNIX-LISTEN:$tmp/k.sock" \
+		"OPEN:$tmp/kout,creat,trunc" 2>"$tmp/socat-l.err" &
+	lp=$!
+	if [ "$how" = served ]; then
+		wait_for parked_one_more || echo "listener never parked in ksockd"
+	else
+		wait_for node_exists "$tmp/k.sock" || echo "no listener node"
+	fi
+	$pre $py -c "$sender" "$tmp/k.sock" "$tmp/pat" 2>/dev/null &
+	sp=$!
+	# Mid-transfer: 2 MiB arrived, and the sender never ends by itself.
+	wait_for size_at_least "$tmp/kout" 2097152 || echo "transfer stalled"
+	kill -KILL $sp
+	wait $sp 2>/dev/null
+	echo "sender $?"
+	wait $lp
+	echo "receiver $?"
+	$py -c "$prefix_check" "$tmp/kout" "$tmp/pat"
+	rm -f "$tmp/k.sock"
+}
+killed_sender native >"$tmp/native"
+if ! printf 'sender 137\nreceiver 0\nprefix True\n' | cmp -s - "$tmp/native"; then
+	fail "killed_sender: native run"
+	sed 's/^/  native: /' "$tmp/native" "$tmp/socat-l.err"
+elif [ $mode = none ]; then
+	skip "killed_sender: $why (native run ok)"
+else
+	rm -f "$tmp/stats"
+	base_parked=$(field parked)
+	killed_sender served >"$tmp/ksock"
+	if ! cmp -s "$tmp/native" "$tmp/ksock"; then
+		fail "killed_sender: under ksock-run --ksockd"
+		diff "$tmp/native" "$tmp/ksock" | sed 's/^/  /'
+		sed 's/^/  /' "$tmp/socat-l.err" | head -10
+	else
+		# The killed process wrote no summary line; the receiver's
+		# counts, and the server back to baseline, remain.
+		check_served killed_sender
+	fi
+fi
+
+# The server stops clean: SIGTERM, exit 0 only when nothing is left
+# allocated in it.
+if [ $mode = ksockd ]; then
+	kill -TERM "$srv"
+	wait "$srv"
+	st=$?
+	srv=
+	if [ $st -eq 0 ]; then
+		ok "server_stops_clean"
+	else
+		fail "server_stops_clean (status $st)"
+	fi
+fi
+echo "$pass passed, $failn failed, $skipn skipped"
+[ $failn -eq 0 ]
