@@ -1474,7 +1474,7 @@ role_kill_rights_receiver(const char *name)
 /* kill-cycle: two sockets each in flight in the other's queue (the
  * collector's case), then dies waiting on a third. */
 static int
-role_kill_cycle(void)
+role_kill_cycle(const char *unused)
 {
 	int sv[2], p[2];
 	char b;
@@ -1488,19 +1488,24 @@ role_kill_cycle(void)
 	return 1;
 }
 
+/* The block's roles, each given the runner's socket name (or none). */
+static const struct {
+	const char	*name;
+	int		(*fn)(const char *arg);
+} kill_roles[] = {
+	{ "kill-sender", role_kill_sender },
+	{ "kill-acceptor", role_kill_acceptor },
+	{ "kill-rights-sender", role_kill_rights_sender },
+	{ "kill-rights-receiver", role_kill_rights_receiver },
+	{ "kill-cycle", role_kill_cycle },
+};
+
 static int
 run_kill_role(const char *role, char **argv)
 {
-	if (strcmp(role, "kill-sender") == 0)
-		return role_kill_sender(argv[5]);
-	if (strcmp(role, "kill-acceptor") == 0)
-		return role_kill_acceptor(argv[5]);
-	if (strcmp(role, "kill-rights-sender") == 0)
-		return role_kill_rights_sender(argv[5]);
-	if (strcmp(role, "kill-rights-receiver") == 0)
-		return role_kill_rights_receiver(argv[5]);
-	if (strcmp(role, "kill-cycle") == 0)
-		return role_kill_cycle();
+	for (size_t i = 0; i < sizeof(kill_roles) / sizeof(kill_roles[0]); i++)
+		if (strcmp(role, kill_roles[i].name) == 0)
+			return kill_roles[i].fn(argv[5]);
 	fprintf(stderr, "unknown role %s\n", role);
 	return 2;
 }
@@ -1557,21 +1562,50 @@ wait_readable(int fd)
 	return ksd_poll(&p, 1, 10000) == 1 ? 0 : -1;
 }
 
-/* A listener on @name in the runner, and one process of @role. */
-static int
-kill_listen(const char *name, struct sockaddr_un *sun)
+/*
+ * The runner listens on @name, starts one process of @role (given
+ * @name), and accepts its connection: returns its pid, with the listener
+ * in *lfd and the connection in *conn, or -1.
+ */
+static pid_t
+kill_spawn_accepted(const char *role, const char *name, int *lfd, int *conn)
 {
-	socklen_t len = make_addr(name, sun);
-	int fd = ksd_socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un sun;
+	socklen_t len = make_addr(name, &sun);
+	pid_t pid;
 
-	if (fd < 0)
+	*lfd = ksd_socket(AF_UNIX, SOCK_STREAM, 0);
+	if (*lfd < 0)
 		return -1;
-	if (ksd_bind(fd, (struct sockaddr *)sun, len) < 0 ||
-	    ksd_listen(fd, 4) < 0) {
-		ksd_close(fd);
-		return -1;
-	}
-	return fd;
+	if (ksd_bind(*lfd, (struct sockaddr *)&sun, len) < 0 ||
+	    ksd_listen(*lfd, 4) < 0)
+		goto out_close;
+	pid = spawn(role, name, NULL, NULL);
+	if (pid < 0)
+		goto out_unlink;
+	*conn = ksd_accept4(*lfd, NULL, NULL, 0);
+	if (*conn >= 0)
+		return pid;
+	kill(pid, SIGKILL);
+	reap(pid);
+out_unlink:
+	unlink(sun.sun_path);
+out_close:
+	ksd_close(*lfd);
+	return -1;
+}
+
+/* The end of a case of kill_spawn_accepted(): closes both sockets and
+ * removes the listener's node. */
+static int
+kill_close(const char *name, int lfd, int conn)
+{
+	struct sockaddr_un sun;
+
+	make_addr(name, &sun);
+	CHECK(ksd_close(conn) == 0 && ksd_close(lfd) == 0);
+	CHECK(unlink(sun.sun_path) == 0);
+	return 0;
 }
 
 /*
@@ -1584,18 +1618,12 @@ static int
 killed_mid_send(bool unread)
 {
 	static unsigned char buf[KILL_SEND_LEN];
-	struct sockaddr_un sun;
 	size_t got = 0;
 	ssize_t r;
 	int lfd, conn;
-	pid_t pid;
+	pid_t pid = kill_spawn_accepted("kill-sender", "ksend.sock", &lfd, &conn);
 
-	lfd = kill_listen("ksend.sock", &sun);
-	CHECK(lfd >= 0);
-	pid = spawn("kill-sender", "ksend.sock", NULL, NULL);
 	CHECK(pid > 0);
-	conn = ksd_accept4(lfd, NULL, NULL, 0);
-	CHECK(conn >= 0);
 	if (unread)
 		CHECK(send_all(conn, "unread", 6) == 0);
 	CHECK(wait_readable(conn) == 0);	/* the send has begun */
@@ -1610,9 +1638,7 @@ killed_mid_send(bool unread)
 	}
 	CHECK(r == 0);
 	CHECK(ksd_recv(conn, buf, 1, 0) == 0);
-	CHECK(ksd_close(conn) == 0 && ksd_close(lfd) == 0);
-	CHECK(unlink(sun.sun_path) == 0);
-	return 0;
+	return kill_close("ksend.sock", lfd, conn);
 }
 
 static int t_killed_mid_send(void) { return killed_mid_send(false); }
@@ -1687,17 +1713,12 @@ recv_one_fd(int fd, char want)
 static int
 t_killed_with_rights_in_flight(void)
 {
-	struct sockaddr_un sun;
 	char b;
 	int lfd, conn, passed;
-	pid_t pid;
+	pid_t pid = kill_spawn_accepted("kill-rights-sender", "krights.sock",
+					&lfd, &conn);
 
-	lfd = kill_listen("krights.sock", &sun);
-	CHECK(lfd >= 0);
-	pid = spawn("kill-rights-sender", "krights.sock", NULL, NULL);
 	CHECK(pid > 0);
-	conn = ksd_accept4(lfd, NULL, NULL, 0);
-	CHECK(conn >= 0);
 	CHECK(wait_readable(conn) == 0);
 	CHECK(kill_and_reap(pid) == 0);
 	passed = recv_one_fd(conn, 'f');
@@ -1705,9 +1726,7 @@ t_killed_with_rights_in_flight(void)
 	CHECK(ksd_recv(passed, &b, 1, 0) == 0);
 	CHECK(ksd_recv(conn, &b, 1, 0) == 0);
 	CHECK(ksd_close(passed) == 0);
-	CHECK(ksd_close(conn) == 0 && ksd_close(lfd) == 0);
-	CHECK(unlink(sun.sun_path) == 0);
-	return 0;
+	return kill_close("krights.sock", lfd, conn);
 }
 
 /*
@@ -1719,17 +1738,12 @@ t_killed_with_rights_in_flight(void)
 static int
 t_killed_in_recvmsg_rights_queued(void)
 {
-	struct sockaddr_un sun;
 	char b;
 	int lfd, conn, q[2];
-	pid_t pid;
+	pid_t pid = kill_spawn_accepted("kill-rights-receiver", "krecv.sock",
+					&lfd, &conn);
 
-	lfd = kill_listen("krecv.sock", &sun);
-	CHECK(lfd >= 0);
-	pid = spawn("kill-rights-receiver", "krecv.sock", NULL, NULL);
 	CHECK(pid > 0);
-	conn = ksd_accept4(lfd, NULL, NULL, 0);
-	CHECK(conn >= 0);
 	CHECK(ksd_recv(conn, &b, 1, 0) == 1 && b == 'r');
 	CHECK(ksd_socketpair(AF_UNIX, SOCK_STREAM, 0, q) == 0);
 	CHECK(send_one_fd(conn, 'f', q[1]) == 1);
@@ -1740,9 +1754,7 @@ t_killed_in_recvmsg_rights_queued(void)
 	CHECK(wait_readable(q[0]) == 0);
 	CHECK(ksd_recv(q[0], &b, 1, 0) == 0);
 	CHECK(ksd_close(q[0]) == 0);
-	CHECK(ksd_close(conn) == 0 && ksd_close(lfd) == 0);
-	CHECK(unlink(sun.sun_path) == 0);
-	return 0;
+	return kill_close("krecv.sock", lfd, conn);
 }
 
 /* A process killed with a cycle of sockets in flight: the collector

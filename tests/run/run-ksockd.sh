@@ -91,6 +91,30 @@ check_served() {
 	fi
 }
 
+# compare_case NAME WANT: runs the function NAME natively, where it must
+# print WANT, then (on ksockd) served by the server, where it must print
+# the same; then check_served.
+compare_case() {
+	"$1" native >"$tmp/native"
+	if [ "$(cat "$tmp/native")" != "$2" ]; then
+		fail "$1: native run"
+		sed 's/^/  native: /' "$tmp/native" "$tmp"/socat-*.err
+	elif [ $mode = none ]; then
+		skip "$1: $why (native run ok)"
+	else
+		rm -f "$tmp/stats" "$tmp"/socat-*.err
+		base_parked=$(field parked)
+		"$1" served >"$tmp/ksock"
+		if ! cmp -s "$tmp/native" "$tmp/ksock"; then
+			fail "$1: under ksock-run --ksockd"
+			diff "$tmp/native" "$tmp/ksock" | sed 's/^/  /'
+			cat "$tmp"/socat-*.err 2>/dev/null | head -10 | sed 's/^/  /'
+		else
+			check_served "$1"
+		fi
+	fi
+}
+
 if [ $mode = ksockd ]; then
 	"$ksockd" "$addr" &
 	srv=$!
@@ -126,6 +150,22 @@ for prog in "$@"; do
 	check_served "$name"
 done
 
+# socat_listener SOCK OUT (with $how and $pre set): a socat listening on
+# SOCK that writes what it receives to OUT, in the background ($lp); back
+# once it is ready: natively its node exists, on ksockd its accept (or
+# poll) is parked in the server, which shows the server holds its socket.
+socat_listener() {
+	rm -f "$1" "$2"
+	timeout 120 $pre socat -u "UNIX-LISTEN:$1" "OPEN:$2,creat,trunc" \
+		2>"$tmp/socat-l.err" &
+	lp=$!
+	if [ "$how" = served ]; then
+		wait_for parked_one_more || echo "listener never parked in ksockd"
+	else
+		wait_for node_exists "$1" || echo "no listener node"
+	fi
+}
+
 # -- socat to socat over a path name --
 head -c 3000000 /dev/urandom >"$tmp/in"
 # socat_file native|served: prints the listener's and the connector's exit status
@@ -133,17 +173,7 @@ head -c 3000000 /dev/urandom >"$tmp/in"
 socat_file() {
 	how=$1 pre=
 	[ "$how" = served ] && pre=$served
-	rm -f "$tmp/s.sock" "$tmp/out"
-	timeout 120 $pre socat -u "UNIX-LISTEN:$tmp/s.sock" \
-		"OPEN:$tmp/out,creat,trunc" 2>"$tmp/socat-l.err" &
-	lp=$!
-	# The listener is ready: on ksockd, its accept (or poll) is parked
-	# in the server, which shows the server holds its socket.
-	if [ "$how" = served ]; then
-		wait_for parked_one_more || echo "listener never parked in ksockd"
-	else
-		wait_for node_exists "$tmp/s.sock" || echo "no listener node"
-	fi
+	socat_listener "$tmp/s.sock" "$tmp/out"
 	timeout 120 $pre socat -u "OPEN:$tmp/in" \
 		"UNIX-CONNECT:$tmp/s.sock" 2>"$tmp/socat-c.err"
 	cs=$?
@@ -153,24 +183,7 @@ socat_file() {
 	rm -f "$tmp/s.sock"
 }
 want=$(sha256sum <"$tmp/in")
-socat_file native >"$tmp/native"
-if ! printf 'listener 0 connector 0\n%s\n' "$want" | cmp -s - "$tmp/native"; then
-	fail "socat_file: native run"
-	sed 's/^/  native: /' "$tmp/native" "$tmp/socat-l.err" "$tmp/socat-c.err"
-elif [ $mode = none ]; then
-	skip "socat_file: $why (native run ok)"
-else
-	rm -f "$tmp/stats"
-	base_parked=$(field parked)
-	socat_file served >"$tmp/ksock"
-	if ! cmp -s "$tmp/native" "$tmp/ksock"; then
-		fail "socat_file: under ksock-run --ksockd"
-		diff "$tmp/native" "$tmp/ksock" | sed 's/^/  /'
-		sed 's/^/  /' "$tmp/socat-l.err" "$tmp/socat-c.err" | head -10
-	else
-		check_served socat_file
-	fi
-fi
+compare_case socat_file "$(printf 'listener 0 connector 0\n%s' "$want")"
 
 # -- a sender killed with SIGKILL in the middle of a transfer --
 head -c 1048576 /dev/urandom >"$tmp/pat"
@@ -197,15 +210,7 @@ print("prefix", ok)
 killed_sender() {
 	how=$1 pre=
 	[ "$how" = served ] && pre=$served
-	rm -f "$tmp/k.sock" "$tmp/kout"
-	timeout 120 $pre socat -u "UNIX-LISTEN:$tmp/k.sock" \
-		"OPEN:$tmp/kout,creat,trunc" 2>"$tmp/socat-l.err" &
-	lp=$!
-	if [ "$how" = served ]; then
-		wait_for parked_one_more || echo "listener never parked in ksockd"
-	else
-		wait_for node_exists "$tmp/k.sock" || echo "no listener node"
-	fi
+	socat_listener "$tmp/k.sock" "$tmp/kout"
 	$pre $py -c "$sender" "$tmp/k.sock" "$tmp/pat" 2>/dev/null &
 	sp=$!
 	# Mid-transfer: 2 MiB arrived, and the sender never ends by itself.
@@ -218,26 +223,9 @@ killed_sender() {
 	$py -c "$prefix_check" "$tmp/kout" "$tmp/pat"
 	rm -f "$tmp/k.sock"
 }
-killed_sender native >"$tmp/native"
-if ! printf 'sender 137\nreceiver 0\nprefix True\n' | cmp -s - "$tmp/native"; then
-	fail "killed_sender: native run"
-	sed 's/^/  native: /' "$tmp/native" "$tmp/socat-l.err"
-elif [ $mode = none ]; then
-	skip "killed_sender: $why (native run ok)"
-else
-	rm -f "$tmp/stats"
-	base_parked=$(field parked)
-	killed_sender served >"$tmp/ksock"
-	if ! cmp -s "$tmp/native" "$tmp/ksock"; then
-		fail "killed_sender: under ksock-run --ksockd"
-		diff "$tmp/native" "$tmp/ksock" | sed 's/^/  /'
-		sed 's/^/  /' "$tmp/socat-l.err" | head -10
-	else
-		# The killed process wrote no summary line; the receiver's
-		# counts, and the server back to baseline, remain.
-		check_served killed_sender
-	fi
-fi
+# The killed process writes no summary line; the receiver's counts, and
+# the server back to baseline, remain.
+compare_case killed_sender "$(printf 'sender 137\nreceiver 0\nprefix True')"
 
 # The server stops clean: SIGTERM, exit 0 only when nothing is left
 # allocated in it.
