@@ -67,6 +67,20 @@ CHECK_TARGETS += run-diag
 run-diag: $(LIBKSOCK_PRELOAD) $(KSOCK_RUN) $(KSOCKSTAT) tests/run/run-diag.sh
 	@tools/run-suite run-diag 120 sh tests/run/run-diag.sh $(KSOCK_RUN) $(KSOCKSTAT)
 
+# ksock-run --ksockd (port/preload/remote.c): the library is a ksockd
+# client, with the client library built in. Its socket() is renamed to
+# the library's kernel socket (the bootstrap connection must be the
+# kernel's, never a socket of the library's own), ksp_port() to the
+# preload's port, and its names stay inside the library.
+PRELOAD_KSD_OBJ := $(BUILD)/obj/port/preload/ksd-client.o
+$(PRELOAD_KSD_OBJ): port/ksockd/client.c $(wildcard port/ksockd/*.h) $(KS_HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(HOSTED_CFLAGS) -fvisibility=hidden -Dsocket=kp__kernel_socket \
+		-Dksp_port=kp__port -c $< -o $@
+PRELOAD_OBJS += $(PRELOAD_KSD_OBJ)
+$(LIBKSOCK_PRELOAD): $(PRELOAD_KSD_OBJ)
+$(BUILD)/obj/port/preload/remote.o: port/ksockd/ksd.h port/ksockd/proto.h
+
 # Multi-process programs natively and under ksock-run --ksockd, with the
 # same results (tests/run/run-ksockd.sh): Python programs whose processes
 # meet over sockets (tests/run/programs/ksockd/: kept out of

@@ -1,6 +1,14 @@
 /*
- * ksock-run [--strict] [--] PROGRAM [ARGS...]: runs PROGRAM with its
- * AF_UNIX sockets served by ksock (docs/ksock-run.md, ksock-run(1)).
+ * ksock-run [--strict] [--ksockd[=ADDRESS]] [--] PROGRAM [ARGS...]: runs
+ * PROGRAM with its AF_UNIX sockets served by ksock (docs/ksock-run.md,
+ * ksock-run(1)).
+ *
+ * With --ksockd (or KSOCK_RUN_KSOCKD=ADDRESS in the environment) the
+ * sockets are served by a ksockd server shared by all of PROGRAM's
+ * processes, instead of a ksock inside each one: ksock-run passes the
+ * address (default @ksockd.UID) and the ksockd to start when none
+ * answers there (the one next to this executable, or KSOCK_KSOCKD) to
+ * the library, which starts it with --idle-exit on first use.
  *
  * Puts libksock-preload.so first in LD_PRELOAD, sets KSOCK_RUN=1 so a
  * program or a test harness can tell, and executes PROGRAM. The library
@@ -70,6 +78,12 @@ help(void)
 	       "                 linked, setuid or setgid, file "
 	       "capabilities, or built for\n"
 	       "                 another architecture\n"
+	       "      --ksockd[=ADDRESS]  serve the sockets from the "
+	       "ksockd server at ADDRESS\n"
+	       "                 (a path, or @NAME; default @ksockd.UID), "
+	       "shared by all of\n"
+	       "                 PROGRAM's processes; started when none "
+	       "answers\n"
 	       "  -h, --help     show this help and exit\n"
 	       "      --version  show the version and exit\n"
 	       "\n"
@@ -82,6 +96,9 @@ help(void)
 	       "ksock\n"
 	       "  KSOCK_DIAG=1            serve the sockets to ksockstat(8)\n"
 	       "  KSOCK_MALLOC=default    keep glibc's malloc settings\n"
+	       "  KSOCK_RUN_KSOCKD=ADDRESS  as --ksockd=ADDRESS\n"
+	       "  KSOCK_KSOCKD=PATH       the ksockd to start instead of "
+	       "ksock's own\n"
 	       "ksock-run sets KSOCK_RUN=1 for a PROGRAM it serves.\n"
 	       "\n"
 	       "Exit status:\n"
@@ -130,6 +147,50 @@ join(char *out, size_t size, const char *dir, size_t dirlen,
  * Finds the preload library into @lib (PATH_MAX bytes), as an absolute
  * path without "..". Returns true, or false after saying why.
  */
+/*
+ * --ksockd: the address in KSOCK_RUN_KSOCKD for the library, and in
+ * KSOCK_RUN_KSOCKD_START the server it starts when none answers there
+ * (KSOCK_KSOCKD, or the ksockd beside this executable; none: the
+ * library only connects). Returns true, or false after saying why.
+ */
+static bool
+setup_ksockd(const char *addr)
+{
+	char self[PATH_MAX], bin[PATH_MAX], def[64];
+	const char *env = getenv("KSOCK_KSOCKD");
+	ssize_t n;
+	char *slash;
+
+	if (addr == NULL || addr[0] == '\0') {
+		snprintf(def, sizeof(def), "@ksockd.%u", (unsigned)getuid());
+		addr = def;
+	}
+	if (strlen(addr) >= 108) {
+		fprintf(stderr, "%s: %s: a ksockd address is at most 107 "
+			"bytes\n", progname, addr);
+		return false;
+	}
+	setenv("KSOCK_RUN_KSOCKD", addr, 1);
+	if (env != NULL && env[0] != '\0') {
+		snprintf(bin, sizeof(bin), "%s", env);
+	} else {
+		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		if (n < 0)
+			return true;
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		if (slash != NULL)
+			*slash = '\0';
+		if (!join(bin, sizeof(bin), self, strlen(self), "ksockd"))
+			return true;
+	}
+	if (access(bin, X_OK) == 0)
+		setenv("KSOCK_RUN_KSOCKD_START", bin, 1);
+	else
+		unsetenv("KSOCK_RUN_KSOCKD_START");
+	return true;
+}
+
 static bool
 find_preload(char *lib)
 {
@@ -469,7 +530,8 @@ main(int argc, char **argv)
 	char lib[PATH_MAX], exe[PATH_MAX], what[PATH_MAX], *preload;
 	const char *old, *program;
 	enum verdict v = UNKNOWN;
-	bool strict = false;
+	bool strict = false, ksockd = false;
+	const char *ksockd_addr = getenv("KSOCK_RUN_KSOCKD");
 	size_t len;
 	int i, err;
 
@@ -479,6 +541,11 @@ main(int argc, char **argv)
 			break;
 		} else if (strcmp(argv[i], "--strict") == 0) {
 			strict = true;
+		} else if (strcmp(argv[i], "--ksockd") == 0) {
+			ksockd = true;
+		} else if (strncmp(argv[i], "--ksockd=", 9) == 0) {
+			ksockd = true;
+			ksockd_addr = argv[i] + 9;
 		} else if (strcmp(argv[i], "-h") == 0 ||
 			   strcmp(argv[i], "--help") == 0) {
 			help();
@@ -496,6 +563,9 @@ main(int argc, char **argv)
 	if (program[0] == '\0')
 		return usage_error("PROGRAM is an empty name", NULL);
 	if (!find_preload(lib))
+		return EXIT_FAILED;
+	if ((ksockd || (ksockd_addr != NULL && ksockd_addr[0] != '\0')) &&
+	    !setup_ksockd(ksockd_addr))
 		return EXIT_FAILED;
 
 	if (resolve(program, exe))

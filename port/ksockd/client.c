@@ -937,3 +937,64 @@ ksd_detach(void)
 	pthread_mutex_unlock(&state.lock);
 	return n < 0 ? -1 : 0;
 }
+
+/* See ksd.h. */
+bool
+ksd__attached(void)
+{
+	return state.sock >= 0;
+}
+
+/* See ksd.h. */
+long
+ksd__request(uint32_t label, uint32_t flags, int fd, int a0, int a1, int a2,
+	     const void *inl, size_t inlen, struct ksd_rep *rep)
+{
+	struct ksd_req *q;
+	long n;
+	int i;
+
+	if (inlen > KSD_INLINE)
+		return -EINVAL;
+	q = begin(&i, label, fd);
+	if (q == NULL)
+		return -EBADF;
+	q->flags = flags;
+	q->a[0] = a0;
+	q->a[1] = a1;
+	q->a[2] = a2;
+	if (inlen > 0)
+		memcpy(q->inl, inl, inlen);
+	n = post(i, rep);
+	slot_give(i);
+	return n;
+}
+
+/* See ksd.h. */
+int
+ksd__fork_token(uint64_t *token)
+{
+	struct ksd_rep rep;
+	long n = ksd__request(KSD_FORK, 0, -1, 0, 0, 0, NULL, 0, &rep);
+
+	if (n < 0)
+		return (int)n;
+	*token = rep.token;
+	return 0;
+}
+
+/* See ksd.h. The child has one thread: a lock another thread of the
+ * parent held at the fork is made anew, and every slot is free in the
+ * region it gets. */
+int
+ksd__fork_child(uint64_t token)
+{
+	pthread_mutex_init(&state.lock, NULL);
+	if (state.sock < 0)
+		return token != 0 ? -ENOTCONN : 0;
+	munmap(state.shm, state.size);
+	close(state.sock);
+	state.shm = NULL;
+	state.sock = -1;
+	return token != 0 ? attach(state.addr, token) : 0;
+}

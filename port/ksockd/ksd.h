@@ -13,6 +13,7 @@
 #define KSOCK_KSD_H
 
 #include <poll.h>
+#include <stdbool.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -60,5 +61,23 @@ pid_t	ksd_fork(void);
 int	ksd_execve(const char *path, char *const argv[], char *const envp[]);
 /* What the server holds (for tests). */
 int	ksd_status(struct ksd_status *st);
+
+/*
+ * For a front end that keeps a descriptor map of its own (ksock-run's
+ * library, port/preload/remote.c). These return -errno, not -1/errno.
+ */
+/* Whether the process is attached. */
+bool	ksd__attached(void);
+/* One request of @label with @flags (KSD_F_*), @fd, @a0..@a2 and @inlen
+ * bytes of @inl (at most KSD_INLINE); the reply goes to @rep. Returns
+ * rep->ret: >= 0, or -errno (-EBADF when not attached). */
+long	ksd__request(uint32_t label, uint32_t flags, int fd, int a0, int a1,
+		     int a2, const void *inl, size_t inlen, struct ksd_rep *rep);
+/* fork(2) in the two halves pthread_atfork() runs: before, the FORK
+ * request's token; in the child, its own attachment claiming it (the
+ * parent's connection and region are left to the parent; with @token 0
+ * the child is only detached, and may attach afresh). */
+int	ksd__fork_token(uint64_t *token);
+int	ksd__fork_child(uint64_t token);
 
 #endif /* KSOCK_KSD_H */

@@ -3,7 +3,7 @@
  * serving any number of client processes over the protocol of
  * docs/ksockd.md.
  *
- *   ksockd [--max-clients-per-user N] ADDRESS
+ *   ksockd [--max-clients-per-user N] [--idle-exit MS] ADDRESS
  *
  * ADDRESS is a path, or @NAME for an abstract name.
  *
@@ -25,6 +25,12 @@
  * One uid may have at most max_per_uid clients at once (its further
  * hellos are refused with -EUSERS); together with RLIMIT_NOFILE per
  * process, that bounds what one user can hold.
+ *
+ * With --idle-exit MS the server stops by itself (the clean stop of
+ * SIGTERM) once it has had no connection and no hand-over for MS
+ * milliseconds: ksock-run starts it that way, so that no server is left
+ * behind its programs. A client that connects as it stops is refused
+ * and starts another one (docs/ksock-run.md).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -277,6 +283,28 @@ listen_on(const char *name)
 	return fd;
 }
 
+/*
+ * --idle-exit: whether the server has been idle (no connection, not
+ * even one still saying hello, and no hand-over waiting for a child)
+ * for @idle_ns by @now (@hello_pending: a connection says hello); @since keeps when that began (-1: busy).
+ */
+static bool
+idle_for(int64_t idle_ns, int64_t now, bool hello_pending, int64_t *since)
+{
+	struct ksd_status st;
+
+	if (idle_ns < 0)
+		return false;
+	ksd__status(&st);
+	if (hello_pending || ksd__first_client() != NULL || st.handovers != 0) {
+		*since = -1;
+		return false;
+	}
+	if (*since < 0)
+		*since = now;
+	return now - *since >= idle_ns;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -285,15 +313,21 @@ main(int argc, char **argv)
 	sigset_t mask;
 	int lfd, sfd, status = 0;
 	bool running = true;
+	int64_t idle_ns = -1, idle_since = -1;
 
-	if (argc == 4 && strcmp(argv[1], "--max-clients-per-user") == 0) {
-		max_per_uid = strtol(argv[2], NULL, 10);
+	while (argc >= 4 && argv[1][0] == '-' && argv[1][1] == '-') {
+		if (strcmp(argv[1], "--max-clients-per-user") == 0)
+			max_per_uid = strtol(argv[2], NULL, 10);
+		else if (strcmp(argv[1], "--idle-exit") == 0)
+			idle_ns = strtoll(argv[2], NULL, 10) * 1000000LL;
+		else
+			break;
 		argv += 2;
 		argc -= 2;
 	}
-	if (argc != 2 || max_per_uid <= 0) {
+	if (argc != 2 || max_per_uid <= 0 || (idle_ns < 0 && idle_ns != -1)) {
 		fprintf(stderr, "usage: ksockd [--max-clients-per-user N] "
-			"PATH|@NAME\n");
+			"[--idle-exit MS] PATH|@NAME\n");
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -323,6 +357,10 @@ main(int argc, char **argv)
 
 		if (late >= 0 && (next < 0 || late < next))
 			next = late;
+		if (idle_for(idle_ns, now, late >= 0, &idle_since))
+			break;
+		if (idle_since >= 0 && (next < 0 || idle_since + idle_ns < next))
+			next = idle_since + idle_ns;
 
 		if (next >= 0)
 			timeout = next <= now ? 0 :

@@ -89,6 +89,13 @@ enum ksd_label {
 
 /* Request flags. */
 #define KSD_F_DATA_INLINE	1u	/* SENDMSG: data after the address */
+/* SOCKET, SOCKETPAIR, ACCEPT: the new descriptors go at the numbers in
+ * inl (struct ksd_place) when those are free (else they stay at the
+ * lowest free ones: the client compares); DUP: a0 must be free (EBUSY
+ * instead of closing what it holds). A client whose descriptors share
+ * one number space with the kernel's asks for the numbers it reserved
+ * there (ksock-run's placeholders: docs/ksock-run.md). */
+#define KSD_F_PLACE		2u
 
 struct ksd_req {
 	uint32_t	label;		/* enum ksd_label */
@@ -128,6 +135,12 @@ struct ksd_shm {
 	uint32_t	data_max, ctl_max;
 	struct ksd_slot	slot[KSD_SLOTS];
 	unsigned char	window[KSD_SLOTS][KSD_WINDOW];
+};
+
+/* KSD_F_PLACE: where the new descriptors should go (in the request's
+ * inl; SOCKET and ACCEPT use fd[0]). */
+struct ksd_place {
+	int32_t		fd[2];
 };
 
 /* One poll entry, in the window. */

@@ -152,6 +152,13 @@ ksd__decode(const struct ksd_req *req, struct ksd_call *out)
 		if (req->a[0] < 0 || req->a[0] > KSD_POLL_MAX)
 			return -KS_EINVAL;
 		break;
+	case KSD_SOCKET:
+	case KSD_SOCKETPAIR:
+	case KSD_ACCEPT:
+	case KSD_DUP:
+		flags_ok = KSD_F_PLACE;
+		data_max = 0;
+		break;
 	default:
 		data_max = 0;
 		break;
@@ -226,6 +233,41 @@ install_sock(struct ksd_client *c, struct ks_sock *so, bool cloexec)
 	return fd;
 }
 
+/*
+ * KSD_F_PLACE: moves @c's new descriptor @fd to @want when that number
+ * is free (the client holds it in the kernel for this descriptor). A
+ * number taken meanwhile (by a descriptor SCM_RIGHTS brought, which goes
+ * to the lowest free one) leaves @fd where it is: the client sees the
+ * number it got and moves it itself. Returns the descriptor's number.
+ */
+static int
+place_fd(struct ksd_client *c, const struct ksd_call *k, int fd, int want,
+	 bool cloexec)
+{
+	struct ksp_file *f;
+
+	if (!(k->flags & KSD_F_PLACE) || fd < 0 || want < 0 || fd == want)
+		return fd;
+	if (ksp__fd_get(table(c), want, &f) == 0) {
+		ksp__file_put(f);
+		return fd;
+	}
+	if (ksp__fd_dup3(table(c), fd, want, cloexec) < 0)
+		return fd;
+	ksp__fd_close(table(c), fd);
+	return want;
+}
+
+/* The number KSD_F_PLACE asks for the @i-th new descriptor of @k. */
+static int
+place_want(const struct ksd_call *k, int i)
+{
+	struct ksd_place pl;
+
+	memcpy(&pl, k->inl, sizeof(pl));
+	return pl.fd[i];
+}
+
 /* The window of @slot: data first, control after it. */
 static unsigned char *
 window(struct ksd_client *c, uint32_t slot)
@@ -295,6 +337,8 @@ do_accept(struct ksd_park *p, struct ks_sock *so, struct ksd_rep *rep)
 	fd = install_sock(c, nso, (p->call.a[0] & KS_SOCK_CLOEXEC) != 0);
 	if (fd < 0)
 		return fd;
+	fd = place_fd(c, &p->call, fd, place_want(&p->call, 0),
+		      (p->call.a[0] & KS_SOCK_CLOEXEC) != 0);
 	rep->addrlen = len;
 	memcpy(rep->inl, &addr, len < sizeof(addr) ? len : sizeof(addr));
 	return fd;
@@ -683,7 +727,9 @@ run(struct ksd_park *p, struct ksd_rep *rep, bool first)
 		r = ks_socket(k->a[0], k->a[1], k->a[2], &pair[0]);
 		if (r < 0)
 			return r;
-		return install_sock(c, pair[0], (k->a[1] & KS_SOCK_CLOEXEC) != 0);
+		r = install_sock(c, pair[0], (k->a[1] & KS_SOCK_CLOEXEC) != 0);
+		return place_fd(c, k, (int)r, place_want(k, 0),
+				(k->a[1] & KS_SOCK_CLOEXEC) != 0);
 	case KSD_SOCKETPAIR:
 		r = ksp__sys_socketpair_flags(k->a[1]);
 		if (r < 0)
@@ -703,6 +749,10 @@ run(struct ksd_park *p, struct ksd_rep *rep, bool first)
 			return r;
 		}
 		rep->val[1] = (int32_t)r;
+		rep->val[0] = place_fd(c, k, rep->val[0], place_want(k, 0),
+				       (k->a[1] & KS_SOCK_CLOEXEC) != 0);
+		rep->val[1] = place_fd(c, k, rep->val[1], place_want(k, 1),
+				       (k->a[1] & KS_SOCK_CLOEXEC) != 0);
 		return 0;
 	case KSD_POLL:
 		return do_poll(p, first);
@@ -716,6 +766,11 @@ run(struct ksd_park *p, struct ksd_rep *rep, bool first)
 			r = ksp__fd_install(table(c), f, k->a[1] != 0, 0);
 			ksp__file_put(f);
 			return r;
+		}
+		if ((k->flags & KSD_F_PLACE) &&
+		    ksp__fd_get(table(c), k->a[0], &f) == 0) {
+			ksp__file_put(f);
+			return -KS_EBUSY;
 		}
 		return ksp__fd_dup3(table(c), k->fd, k->a[0], k->a[1] != 0);
 	case KSD_FORK:

@@ -120,6 +120,9 @@ kp__file_put(struct kp_file *f)
 		break;
 	case KP_STALE:
 		break;
+	case KP_REMOTE:
+		kp__remote_release(f);
+		break;
 	}
 	kp__file_mem_put(f);
 	kp__async_flush();
@@ -327,7 +330,10 @@ kp__fd_stale_all(void)
 		for (int j = 0; j < KP_CHUNK; j++) {
 			struct kp_file *f = atomic_load(&c->ent[j]);
 
-			if (f == NULL || f == &kp_stale)
+			/* A remote socket is the server's: the child
+			 * claims it (remote.c). */
+			if (f == NULL || f == &kp_stale ||
+			    f->kind == KP_REMOTE)
 				continue;
 			if (f->kind == KP_EPOLL) {
 				/* The epoll descriptor is the kernel's: it
@@ -349,4 +355,28 @@ int
 kp__fd_count(void)
 {
 	return atomic_load(&mapped_count);
+}
+
+/* See preload.h: the child could not claim the server's copy of its
+ * table, or is a clone() child with the parent's connection. The files
+ * go without closing anything in the server (rkeep). */
+void
+kp__fd_stale_remote(void)
+{
+	for (int i = 0; i < KP_NCHUNKS; i++) {
+		struct kp_chunk *c = atomic_load(&chunks[i]);
+
+		if (c == NULL)
+			continue;
+		for (int j = 0; j < KP_CHUNK; j++) {
+			struct kp_file *f = atomic_load(&c->ent[j]);
+
+			if (f == NULL || f == &kp_stale ||
+			    f->kind != KP_REMOTE)
+				continue;
+			atomic_store(&c->ent[j], &kp_stale);
+			atomic_store(&f->rkeep, true);
+			kp__file_put(f);
+		}
+	}
 }

@@ -255,6 +255,9 @@ kp_poll(struct pollfd *fds, nfds_t nfds, int64_t deadline,
 	bool timed_out = deadline >= 0 && deadline <= now_ns();
 	int ready = 0, err = 0;
 
+	/* ksock-run --ksockd: the server polls its sockets (remote.c). */
+	if (kp__remote_in(fds, nfds))
+		return kp__remote_poll(fds, nfds, deadline, mask);
 	slot = calloc(nfds + 1, sizeof(*slot));
 	hp = calloc(nfds + 1, sizeof(*hp));
 	if (slot == NULL || hp == NULL) {

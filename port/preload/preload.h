@@ -41,6 +41,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -52,6 +53,7 @@ enum kp_kind {
 	KP_EPOLL,	/* a real epoll descriptor that also watches sockets */
 	KP_HOST,	/* a duplicate of a kernel descriptor, in flight */
 	KP_STALE,	/* a socket inherited over fork: unusable (EBADF) */
+	KP_REMOTE,	/* a socket in a ksockd server (remote.c) */
 };
 
 struct kp_epoll;
@@ -69,6 +71,11 @@ struct kp_file {
 	atomic_int	 sig;		/* [A] F_SETSIG's signal, 0: SIGIO */
 	atomic_bool	 nospace;	/* [A] a send found no room (SIGIO) */
 	struct kp_async	*async;		/* [async lock] O_ASYNC's entry */
+	/* KP_REMOTE: the server's number, which is the program's too. */
+	int		 rfd;		/* [I] */
+	atomic_bool	 rkeep;		/* [A] rfd now holds another file:
+					 * the release does not close it */
+	atomic_int	 owner;		/* [A] F_SETOWN (kept, not used) */
 };
 
 /* Internal to the library: not among its dynamic symbols. */
@@ -107,6 +114,8 @@ bool	kp__fd_is_mapped(int fd);
 void	kp__fd_set(int fd, struct kp_file *f);
 struct kp_file *kp__fd_take(int fd);
 void	kp__fd_stale_all(void);
+/* Every remote entry becomes the stale marker (one thread only). */
+void	kp__fd_stale_remote(void);
 void	kp__fd_take_range(unsigned first, unsigned last);
 int	kp__fd_count(void);
 
@@ -142,6 +151,43 @@ void	kp__epoll_refresh(struct kp_epoll *ep);
  * a signal handler reads). */
 struct ks_sock *kp__reading_begin(struct ks_sock *so);
 void	kp__reading_end(struct ks_sock *outer);
+
+/* remote.c: sockets in a ksockd server (ksock-run --ksockd). Results
+ * are -errno. */
+struct pollfd;
+struct stat;
+struct sockaddr;
+void	kp__remote_init(void);
+/* socket(2) of the client library built in (mk/preload.mk renames its
+ * calls): the kernel's, placed high. */
+int	kp__kernel_socket(int domain, int type, int protocol);
+/* Whether AF_UNIX sockets are the server's (KSOCK_RUN_KSOCKD). */
+bool	kp__remote_on(void);
+int	kp__remote_socket(int domain, int type, int protocol);
+int	kp__remote_socketpair(int domain, int type, int protocol, int sv[2]);
+int	kp__remote_accept(struct kp_file *f, struct sockaddr *addr,
+			  unsigned *len, int flags);
+/* The socket call @call (boundary.h's numbering) with its arguments
+ * after the descriptor. */
+long	kp__remote_call(struct kp_file *f, int call, const long a[5]);
+long	kp__remote_fcntl(struct kp_file *f, int cmd, long arg);
+int	kp__remote_ioctl(struct kp_file *f, unsigned long req, void *arg);
+int	kp__remote_fstat(struct kp_file *f, struct stat *ust);
+/* After the kernel made @nfd a copy of @f's number: the server's too,
+ * and the map. */
+void	kp__remote_dup(struct kp_file *f, int nfd, bool cloexec);
+/* After F_SETFD/FIOCLEX/FIONCLEX on the placeholder: the server's. */
+void	kp__remote_cloexec(struct kp_file *f, bool on);
+/* The last reference to a remote file is gone: the server's number
+ * closes (unless it holds another file now). */
+void	kp__remote_release(struct kp_file *f);
+/* Whether @fds names a remote socket; poll over them (deadline in
+ * monotonic ns, -1: none; @mask as ppoll's). */
+bool	kp__remote_in(const struct pollfd *fds, unsigned long nfds);
+int	kp__remote_poll(struct pollfd *fds, unsigned long nfds,
+			int64_t deadline, const sigset_t *mask);
+/* A clone() child that ran no fork handler: remote sockets go stale. */
+void	kp__remote_clone_child(void);
 
 /* Counters for the summary line (KSOCK_RUN_STATS). */
 struct kp_stats {

@@ -145,6 +145,7 @@ init_once_fn(void)
 	fallback = fb == NULL || strcmp(fb, "0") != 0;
 	pthread_atfork(NULL, NULL, atfork_child);
 	atexit(print_stats);
+	kp__remote_init();
 	atomic_store(&ready, true);
 	kp__diag_start();
 }
@@ -227,9 +228,12 @@ void
 kp__fork_child(void)
 {
 	child_start(false);
+	kp__remote_clone_child();
 }
 
 /* -- lookups -- */
+
+static long count(enum ksp_sys call, long n);
 
 /*
  * The socket file behind @fd, held; NULL with *@err 0 for a kernel
@@ -253,6 +257,33 @@ sock_get(int fd, int *err)
 		*err = -EBADF;
 	kp__file_put(f);
 	return NULL;
+}
+
+/*
+ * The remote socket at @fd (ksock-run --ksockd: remote.c), held, or NULL
+ * for any other descriptor. One test of a constant flag otherwise.
+ */
+static struct kp_file *
+remote_get(int fd)
+{
+	struct kp_file *f;
+
+	if (!kp__remote_on() || !kp__fd_is_mapped(fd))
+		return NULL;
+	f = kp__fd_get(fd);
+	if (f != NULL && f->kind == KP_REMOTE)
+		return f;
+	kp__file_put(f);
+	return NULL;
+}
+
+/* Ends a call on the remote @f with its result @n (or -errno). */
+static long
+remote_done(struct kp_file *f, enum ksp_sys call, long n)
+{
+	kp__file_put(f);
+	n = count(call, n);
+	return n < 0 ? fail(n) : n;
 }
 
 /*
@@ -360,6 +391,9 @@ sock_call(int fd, enum ksp_sys call, long nr, long a0, long a1, long a2,
 	long n;
 	int err;
 
+	f = remote_get(fd);
+	if (f != NULL)
+		return remote_done(f, call, kp__remote_call(f, (int)call, a));
 	f = sock_get(fd, &err);
 	if (f == NULL)
 		return err < 0 ? fail(err) : syscall(nr, fd, a0, a1, a2, a3, a4);
@@ -390,6 +424,13 @@ socket(int domain, int type, int protocol)
 		return (int)fd;
 	}
 	kp__ensure_init();
+	if (kp__remote_on()) {
+		err = kp__remote_socket(domain, type, protocol);
+		if (err < 0)
+			return (int)fail(err);
+		atomic_fetch_add(&kp_stats.sockets, 1);
+		return err;
+	}
 	err = ks_socket(domain, type, protocol, &so);
 	if (err < 0)
 		return (int)fail(err);
@@ -410,6 +451,13 @@ socketpair(int domain, int type, int protocol, int sv[2])
 	if (domain != AF_UNIX)
 		return (int)syscall(SYS_socketpair, domain, type, protocol, sv);
 	kp__ensure_init();
+	if (kp__remote_on()) {
+		err = kp__remote_socketpair(domain, type, protocol, sv);
+		if (err < 0)
+			return (int)fail(err);
+		atomic_fetch_add(&kp_stats.pairs, 1);
+		return 0;
+	}
 	err = ksp__sys_socketpair_flags(type);
 	if (err < 0)
 		return (int)fail(err);
@@ -462,6 +510,15 @@ accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 	struct kp_file *f;
 	int nfd, err;
 
+	f = remote_get(fd);
+	if (f != NULL) {
+		nfd = kp__remote_accept(f, addr, len, flags);
+		kp__file_put(f);
+		if (nfd < 0)
+			return (int)fail(nfd);
+		atomic_fetch_add(&kp_stats.accepted, 1);
+		return nfd;
+	}
 	f = sock_get(fd, &err);
 	if (f == NULL && err < 0)
 		return (int)fail(err);
@@ -592,6 +649,12 @@ connect(int fd, const struct sockaddr *addr, socklen_t len)
 	struct kp_file *f;
 	int err;
 
+	const long a[5] = { (long)addr, len };
+
+	f = remote_get(fd);
+	if (f != NULL)
+		return (int)remote_done(f, KSP_SYS_CONNECT,
+					kp__remote_call(f, KSP_SYS_CONNECT, a));
 	f = sock_get(fd, &err);
 	if (f == NULL)
 		return err < 0 ? (int)fail(err) :
@@ -673,6 +736,12 @@ sendmsg(int fd, const struct msghdr *msg, int flags)
 	long n;
 	int err;
 
+	const long a[5] = { (long)msg, flags };
+
+	f = remote_get(fd);
+	if (f != NULL)
+		return remote_done(f, KSP_SYS_SENDMSG,
+				   kp__remote_call(f, KSP_SYS_SENDMSG, a));
 	f = sock_get(fd, &err);
 	if (f == NULL)
 		return err < 0 ? fail(err) :
@@ -700,6 +769,12 @@ sendto(int fd, const void *buf, size_t len, int flags,
 	long n;
 	int err;
 
+	const long a[5] = { (long)buf, (long)len, flags, (long)addr, alen };
+
+	f = remote_get(fd);
+	if (f != NULL)
+		return remote_done(f, KSP_SYS_SENDTO,
+				   kp__remote_call(f, KSP_SYS_SENDTO, a));
 	f = sock_get(fd, &err);
 	if (f == NULL)
 		return err < 0 ? fail(err) :
@@ -744,6 +819,12 @@ sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
 	long n, more;
 	int err;
 
+	const long a[5] = { (long)vec, vlen, flags };
+
+	f = remote_get(fd);
+	if (f != NULL)
+		return (int)remote_done(f, KSP_SYS_SENDMMSG,
+					kp__remote_call(f, KSP_SYS_SENDMMSG, a));
 	f = sock_get(fd, &err);
 	if (f == NULL)
 		return err < 0 ? (int)fail(err) :
@@ -811,8 +892,10 @@ static long
 sock_espipe(int fd)
 {
 	int err;
-	struct kp_file *f = sock_get(fd, &err);
+	struct kp_file *f = remote_get(fd);
 
+	if (f == NULL)
+		f = sock_get(fd, &err);
 	if (f == NULL)
 		return err;
 	kp__file_put(f);
@@ -1200,8 +1283,14 @@ close(int fd)
 
 	if (!kp__fd_is_mapped(fd) || in_vfork_child())
 		return (int)syscall(SYS_close, fd);
-	/* Out of the map before the kernel can hand the number out again. */
+	/* Out of the map before the kernel can hand the number out again;
+	 * a remote socket's server number is closed before the kernel's, so
+	 * that the next socket can have both. */
 	f = kp__fd_take(fd);
+	if (f != NULL && f->kind == KP_REMOTE) {
+		kp__file_put(f);
+		f = NULL;
+	}
 	r = syscall(SYS_close, fd);
 	kp__file_put(f);
 	return (int)r;
@@ -1211,7 +1300,9 @@ close(int fd)
 static void
 map_copy(struct kp_file *f, int nfd)
 {
-	if (f != NULL && f != &kp_stale)
+	if (f != NULL && f->kind == KP_REMOTE)
+		kp__remote_dup(f, nfd, syscall(SYS_fcntl, nfd, F_GETFD) == FD_CLOEXEC);
+	else if (f != NULL && f != &kp_stale)
 		kp__fd_set(nfd, f);
 	else
 		kp__file_put(kp__fd_take(nfd));
@@ -1321,9 +1412,16 @@ do_fcntl(int fd, int cmd, long arg)
 	}
 	switch (cmd) {
 	case F_GETFD:
-	case F_SETFD:
-		/* Close-on-exec lives on the placeholder. */
+		/* Close-on-exec lives on the placeholder (and in the server,
+		 * for a remote socket: its EXEC closes there too). */
 		return syscall(SYS_fcntl, fd, cmd, arg);
+	case F_SETFD:
+		r = syscall(SYS_fcntl, fd, cmd, arg);
+		f = r == 0 ? remote_get(fd) : NULL;
+		if (f != NULL)
+			kp__remote_cloexec(f, (arg & FD_CLOEXEC) != 0);
+		kp__file_put(f);
+		return r;
 	case F_DUPFD:
 	case F_DUPFD_CLOEXEC:
 		if (in_vfork_child())
@@ -1340,7 +1438,9 @@ do_fcntl(int fd, int cmd, long arg)
 		kp__file_put(f);
 		return syscall(SYS_fcntl, fd, cmd, arg);
 	}
-	r = f == &kp_stale ? -EBADF : sock_fcntl(fd, f, cmd, arg);
+	r = f == &kp_stale ? -EBADF :
+	    f->kind == KP_REMOTE ? kp__remote_fcntl(f, cmd, arg) :
+	    sock_fcntl(fd, f, cmd, arg);
 	kp__file_put(f);
 	/* A process group owner is negative, and no error. */
 	if (cmd == F_GETOWN && f != &kp_stale)
@@ -1410,9 +1510,17 @@ ioctl(int fd, unsigned long req, ...)
 		f = kp__fd_get(fd);
 		if (f == NULL)
 			return (int)syscall(SYS_ioctl, fd, req, arg);
+		if (f->kind == KP_REMOTE)
+			kp__remote_cloexec(f, req == FIOCLEX);
 		kp__file_put(f);
 		return (int)syscall(SYS_fcntl, fd, F_SETFD,
 				    req == FIOCLEX ? FD_CLOEXEC : 0);
+	}
+	f = remote_get(fd);
+	if (f != NULL) {
+		err = kp__remote_ioctl(f, req, arg);
+		kp__file_put(f);
+		return err < 0 ? (int)fail(err) : err;
 	}
 	f = sock_get(fd, &err);
 	if (f == NULL)
@@ -1445,6 +1553,12 @@ fstat(int fd, struct stat *st)
 	struct kp_file *f;
 	int err;
 
+	f = remote_get(fd);
+	if (f != NULL) {
+		err = kp__remote_fstat(f, st);
+		kp__file_put(f);
+		return err < 0 ? (int)fail(err) : 0;
+	}
 	f = sock_get(fd, &err);
 	if (f == NULL)
 		return err < 0 ? (int)fail(err) :

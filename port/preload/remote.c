@@ -1,0 +1,1163 @@
+/*
+ * Preload port: sockets served by a ksockd server (ksock-run --ksockd).
+ *
+ * With KSOCK_RUN_KSOCKD=ADDRESS in the environment, every AF_UNIX socket
+ * the program makes lives in the ksockd server at ADDRESS (a path, or
+ * @NAME), shared by every process attached to it, instead of in the
+ * program's own ksock. The library is then a ksockd client: the client
+ * library (port/ksockd/client.c) is built into it, and a socket is a
+ * struct kp_file of kind KP_REMOTE that holds the server's number.
+ *
+ * Invariant: a remote socket's number in the server's table is the
+ * number of its placeholder in the kernel, which is the program's. A new
+ * descriptor is asked for at its placeholder's number (KSD_F_PLACE);
+ * one the server had to put elsewhere (the number was held by a
+ * descriptor an SCM_RIGHTS message brought, which the server puts at its
+ * lowest free number until its receiver moves it) is moved by a DUP that
+ * does not replace (adopt()). So fork and exec need no renaming, and
+ * dup, dup2, dup3, F_DUPFD, close and close_range mirror one to one.
+ *
+ * Processes:
+ *   fork      pthread_atfork: FORK before (the server copies the table
+ *             under a token), the child attaches with the token. A
+ *             clone() child that runs no fork handlers cannot claim: its
+ *             remote sockets go stale (EBADF), as in-process ones do.
+ *   exec      the execve family: FORK's hand-over as well (so a failed
+ *             exec loses nothing: the hand-over expires after 30 s), the
+ *             token and the list of remote numbers in the new program's
+ *             environment (KSOCKD_TOKEN, KSOCK_RUN_KSOCKD_FDS). The new
+ *             program claims it, keeps the numbers whose placeholder
+ *             survived the exec and closes the others (close-on-exec).
+ *   posix_spawn, system: glibc execs with its internal __execve, which
+ *             cannot be interposed: the new program starts with no remote
+ *             socket, and an inherited placeholder fails with EBADF.
+ *
+ * The server: when none answers at ADDRESS and KSOCK_RUN_KSOCKD_START
+ * names a ksockd binary, the library starts one with --idle-exit,
+ * detached (a session of its own, no descriptor of the program's, its
+ * output to /dev/null) and attaches once it answers. Processes racing
+ * to start one: a second server's bind fails and it exits; all attach
+ * to the first. A server that stops for idleness just as a process
+ * connects refuses it, and the process starts another.
+ *
+ * Locks: attach_lock guards attaching (a leaf; the client library has
+ * its own locks). Remote files are reached through the descriptor map
+ * (fdmap.c), which holds their references.
+ */
+#include <alloca.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/sockios.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "preload.h"
+#include "../hosted/hosted.h"
+#include "../ksockd/ksd.h"
+
+#define KP_EXPORT	__attribute__((visibility("default")))
+
+/* Placeholders adopt() takes while numbers are held by descriptors
+ * other threads are still moving; each retry needs another thread's
+ * SCM_RIGHTS receive in the same moment, so a few are plenty. */
+#define ADOPT_TRIES	16
+/* How long a process waits for the server it started to answer: the
+ * machine may be loaded (2 CPUs shared by many programs). */
+#define START_WAIT_MS	20000
+/* A server the library starts stops after this long without a client. */
+#define IDLE_EXIT_MS	"2000"
+/* The mixed poll (remote and kernel descriptors): the longest one kernel
+ * wait lasts before the remote ones are asked again. */
+#define MIXED_STEP_MS	10
+
+static bool remote_on;				/* [I] */
+static char remote_addr[PATH_MAX];		/* [I] */
+static char server_bin[PATH_MAX];		/* [I] "": start none */
+static pthread_mutex_t attach_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t fork_token;			/* [atfork] */
+
+extern char **environ;
+
+/* -- the kernel socket of the client library -- */
+
+/*
+ * socket(2) for the client library built into this one (mk/preload.mk
+ * renames its calls to this): always the kernel's, moved high so that
+ * the program's numbers stay its own.
+ */
+int
+kp__kernel_socket(int domain, int type, int protocol)
+{
+	long fd = syscall(SYS_socket, domain, type | SOCK_CLOEXEC, protocol);
+
+	if (fd < 0)
+		return -1;
+	kp__fd_kernel_new(fd);
+	fd = kp__fd_move_high((int)fd);
+	return (int)fd;
+}
+
+/* -- attaching, and starting a server -- */
+
+/* Whether @name=... is @e. */
+static bool
+env_is(const char *e, const char *name)
+{
+	size_t n = strlen(name);
+
+	return strncmp(e, name, n) == 0 && e[n] == '=';
+}
+
+/* Sleeps @ms milliseconds. */
+static void
+nap_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (syscall(SYS_nanosleep, &ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/*
+ * Starts server_bin --idle-exit at remote_addr, detached: a raw clone
+ * without a signal at exit (the program's SIGCHLD handler and wait(-1)
+ * see nothing), whose child makes a session and a grandchild that
+ * execs. Between the clone and the exec only system calls run. Returns
+ * 0 or -errno (the environment could not be built).
+ */
+static int
+start_server(void)
+{
+	static const char *const drop[] = { "LD_PRELOAD", "KSOCK_RUN",
+		"KSOCK_RUN_KSOCKD", "KSOCK_RUN_KSOCKD_START", "KSOCKD_TOKEN",
+		"KSOCK_RUN_KSOCKD_FDS", "KSOCK_RUN_STATS", "KSOCK_DIAG" };
+	char *argv[] = { server_bin, "--idle-exit", IDLE_EXIT_MS, remote_addr,
+			 NULL };
+	char **env;
+	size_t n = 0, k = 0;
+	long pid;
+
+	while (environ != NULL && environ[n] != NULL)
+		n++;
+	env = calloc(n + 1, sizeof(*env));
+	if (env == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		bool keep = true;
+
+		for (size_t d = 0; d < sizeof(drop) / sizeof(drop[0]); d++)
+			keep = keep && !env_is(environ[i], drop[d]);
+		if (keep)
+			env[k++] = environ[i];
+	}
+	pid = syscall(SYS_clone, 0L, 0L, 0L, 0L, 0L);
+	if (pid == 0) {
+		long null;
+
+		syscall(SYS_setsid);
+		/* The server's parent is gone at once: whoever adopts it
+		 * (init, a subreaper) is told of its exit as usual. */
+		if (syscall(SYS_clone, (long)SIGCHLD, 0L, 0L, 0L, 0L) != 0)
+			syscall(SYS_exit, 0L);
+		null = syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDWR);
+		for (long fd = 0; fd < 3 && null >= 0; fd++)
+			syscall(SYS_dup2, null, fd);
+		syscall(SYS_close_range, 3L, ~0UL, 0L);
+		syscall(SYS_execve, server_bin, argv, env);
+		syscall(SYS_exit, 127L);
+	}
+	if (pid > 0)
+		while (syscall(SYS_wait4, pid, NULL, __WALL, NULL) < 0 &&
+		       errno == EINTR)
+			;
+	free(env);
+	return pid < 0 ? -errno : 0;
+}
+
+/* Attaches (once); the first failure to find a server starts one. */
+static int
+attach_locked(void)
+{
+	bool started = false;
+	long waited = 0, step = 2, started_at = 0;
+
+	while (!ksd__attached()) {
+		int err;
+
+		if (ksd_attach(remote_addr) == 0)
+			break;
+		err = -errno;
+		/* Nobody there, or a server stopping for idleness. */
+		if (server_bin[0] == '\0' ||
+		    (err != -ECONNREFUSED && err != -ENOENT &&
+		     err != -EPROTO && err != -ECONNRESET))
+			return err;
+		if (!started) {
+			err = start_server();
+			if (err < 0)
+				return err;
+			started = true;
+			started_at = waited;
+		}
+		if (waited >= START_WAIT_MS)
+			return -ECONNREFUSED;
+		nap_ms(step);
+		waited += step;
+		if (step < 100)
+			step *= 2;
+		/* A server that came up and stopped again before this
+		 * process reached it: start one more. */
+		if (waited - started_at >= 5000)
+			started = false;
+	}
+	return 0;
+}
+
+/* 0 once the process is attached, or -errno. */
+static int
+attached(void)
+{
+	int err;
+
+	if (ksd__attached())
+		return 0;
+	pthread_mutex_lock(&attach_lock);
+	err = attach_locked();
+	pthread_mutex_unlock(&attach_lock);
+	return err;
+}
+
+/* -- remote files and their numbers -- */
+
+/* See preload.h. */
+bool
+kp__remote_on(void)
+{
+	return remote_on;
+}
+
+/* Closes the server's descriptor @n. */
+static void
+close_remote(int n)
+{
+	struct ksd_rep rep;
+
+	ksd__request(KSD_CLOSE, 0, n, 0, 0, 0, NULL, 0, &rep);
+}
+
+/* See preload.h: the last reference to a remote file is gone. */
+void
+kp__remote_release(struct kp_file *f)
+{
+	if (!atomic_load(&f->rkeep))
+		close_remote(f->rfd);
+}
+
+/*
+ * Maps the placeholder @fd to the server's descriptor of the same
+ * number. Returns @fd, or -ENOMEM with both closed.
+ */
+static int
+map_remote(int fd)
+{
+	struct kp_file *f = kp__file_new(KP_REMOTE);
+
+	if (f == NULL) {
+		close_remote(fd);
+		sys_close(fd);
+		return -ENOMEM;
+	}
+	f->rfd = fd;
+	kp__fd_set(fd, f);
+	kp__file_put(f);
+	return fd;
+}
+
+/* A request whose new descriptors should go at @p0 (and @p1). */
+static long
+request_at(uint32_t label, int fd, int a0, int a1, int a2, int p0, int p1,
+	   struct ksd_rep *rep)
+{
+	struct ksd_place pl = { { p0, p1 } };
+
+	return ksd__request(label, KSD_F_PLACE, fd, a0, a1, a2, &pl,
+			    sizeof(pl), rep);
+}
+
+/*
+ * The server's new descriptor @n goes to the placeholder @ph (held by
+ * the caller, which passes it on), and the number is mapped. Returns the
+ * program's number, or -errno with @n and @ph closed.
+ */
+static int
+adopt(int n, int ph, bool cloexec)
+{
+	int spare[ADOPT_TRIES], nspare = 0;
+	long err = 0;
+
+	while (n != ph) {
+		struct ksd_rep rep;
+
+		err = ksd__request(KSD_DUP, KSD_F_PLACE, n, ph, cloexec, 0,
+				   NULL, 0, &rep);
+		if (err >= 0) {
+			close_remote(n);
+			err = 0;
+			break;
+		}
+		if (err != -EBUSY || nspare == ADOPT_TRIES)
+			break;
+		/* @ph holds a descriptor another thread received: try
+		 * the next number, and give @ph back afterwards. */
+		spare[nspare++] = ph;
+		ph = kp__placeholder(cloexec);
+		if (ph < 0) {
+			err = ph;
+			break;
+		}
+	}
+	while (nspare > 0)
+		sys_close(spare[--nspare]);
+	if (err < 0) {
+		close_remote(n);
+		if (ph >= 0)
+			sys_close(ph);
+		return (int)err;
+	}
+	return map_remote(ph);
+}
+
+/* See preload.h. */
+int
+kp__remote_socket(int domain, int type, int protocol)
+{
+	bool cloexec = (type & SOCK_CLOEXEC) != 0;
+	struct ksd_rep rep;
+	long n;
+	int ph;
+
+	n = attached();
+	if (n < 0)
+		return (int)n;
+	ph = kp__placeholder(cloexec);
+	if (ph < 0)
+		return ph;
+	n = request_at(KSD_SOCKET, -1, domain, type, protocol, ph, -1, &rep);
+	if (n < 0) {
+		sys_close(ph);
+		return (int)n;
+	}
+	return adopt((int)n, ph, cloexec);
+}
+
+/* Closes the program's remote number @fd (its map entry and placeholder). */
+static void
+unmap_close(int fd)
+{
+	kp__file_put(kp__fd_take(fd));
+	sys_close(fd);
+}
+
+/* See preload.h. */
+int
+kp__remote_socketpair(int domain, int type, int protocol, int sv[2])
+{
+	bool cloexec = (type & SOCK_CLOEXEC) != 0;
+	struct ksd_rep rep;
+	int ph0, ph1, fd0, fd1;
+	long err;
+
+	/* The flags first, then whether sv can be written, as Linux. */
+	err = ksp__sys_socketpair_flags(type);
+	if (err < 0)
+		return (int)err;
+	if (!ksp__user_range_ok(sv, 2 * sizeof(int)))
+		return -EFAULT;
+	err = attached();
+	if (err < 0)
+		return (int)err;
+	ph0 = kp__placeholder(cloexec);
+	if (ph0 < 0)
+		return ph0;
+	ph1 = kp__placeholder(cloexec);
+	if (ph1 < 0) {
+		sys_close(ph0);
+		return ph1;
+	}
+	err = request_at(KSD_SOCKETPAIR, -1, domain, type, protocol, ph0, ph1,
+			 &rep);
+	if (err < 0) {
+		sys_close(ph1);
+		sys_close(ph0);
+		return (int)err;
+	}
+	fd0 = adopt(rep.val[0], ph0, cloexec);
+	if (fd0 < 0) {
+		close_remote(rep.val[1]);
+		sys_close(ph1);
+		return fd0;
+	}
+	fd1 = adopt(rep.val[1], ph1, cloexec);
+	if (fd1 < 0) {
+		unmap_close(fd0);
+		return fd1;
+	}
+	err = ksp__sys_socketpair_out(sv, fd0, fd1);
+	if (err < 0) {
+		unmap_close(fd1);
+		unmap_close(fd0);
+		return (int)err;
+	}
+	return 0;
+}
+
+/* See preload.h. */
+int
+kp__remote_accept(struct kp_file *f, struct sockaddr *addr, socklen_t *len,
+		  int flags)
+{
+	bool cloexec = (flags & SOCK_CLOEXEC) != 0;
+	struct ksd_rep rep;
+	long n;
+	int ph, err;
+
+	err = ksp__sys_accept_flags(flags);
+	if (err < 0)
+		return err;
+	/* Linux takes the number before it dequeues: EMFILE leaves the
+	 * connection queued. */
+	ph = kp__placeholder(cloexec);
+	if (ph < 0)
+		return ph;
+	n = request_at(KSD_ACCEPT, f->rfd, flags, 0, 0, ph, -1, &rep);
+	if (n < 0) {
+		sys_close(ph);
+		return (int)n;
+	}
+	if (addr != NULL) {
+		err = ksp__addr_out(rep.inl, rep.addrlen, addr, len);
+		if (err < 0) {
+			/* Linux drops the connection then. */
+			close_remote((int)n);
+			sys_close(ph);
+			return err;
+		}
+	}
+	return adopt((int)n, ph, cloexec);
+}
+
+/* See preload.h. */
+void
+kp__remote_dup(struct kp_file *f, int nfd, bool cloexec)
+{
+	struct kp_file *old = kp__fd_get(nfd);
+	struct ksd_rep rep;
+	long r;
+
+	/* The server's dup3 replaces what @nfd held there: the old file's
+	 * release must not close the new one. */
+	if (old != NULL && old->kind == KP_REMOTE)
+		atomic_store(&old->rkeep, true);
+	kp__file_put(old);
+	r = ksd__request(KSD_DUP, 0, f->rfd, nfd, cloexec, 0, NULL, 0, &rep);
+	if (r < 0) {
+		/* The kernel made @nfd; the server could not follow: the
+		 * number is a placeholder that fails with EBADF. */
+		kp__file_put(kp__fd_take(nfd));
+		kp__fd_set(nfd, &kp_stale);
+		return;
+	}
+	map_remote(nfd);
+}
+
+/* See preload.h. */
+void
+kp__remote_cloexec(struct kp_file *f, bool on)
+{
+	struct ksd_rep rep;
+
+	ksd__request(KSD_FCNTL, 0, f->rfd, F_SETFD, on ? FD_CLOEXEC : 0, 0,
+		     NULL, 0, &rep);
+}
+
+/* -- calls on a remote socket -- */
+
+/* A client-library result (-1/errno) as -errno. */
+static long
+neg(long r)
+{
+	return r < 0 ? -errno : r;
+}
+
+/*
+ * After a receive into @umsg with @flags: the descriptors SCM_RIGHTS
+ * brought are the server's numbers; each moves to a placeholder of its
+ * own, and the message says the program's numbers. Returns 0 or -errno.
+ */
+static int
+rights_adopt(struct msghdr *umsg, int flags)
+{
+	unsigned char ctl[KSD_CTL_MAX];
+	struct msghdr m, k;
+	struct cmsghdr *c;
+
+	if (ksp__copy_from_user(&m, umsg, sizeof(m)) < 0)
+		return -EFAULT;
+	if (m.msg_control == NULL || m.msg_controllen == 0)
+		return 0;
+	if (m.msg_controllen > sizeof(ctl))
+		m.msg_controllen = sizeof(ctl);
+	if (ksp__copy_from_user(ctl, m.msg_control, m.msg_controllen) < 0)
+		return -EFAULT;
+	k = (struct msghdr){ .msg_control = ctl,
+			     .msg_controllen = m.msg_controllen };
+	for (c = CMSG_FIRSTHDR(&k); c != NULL; c = CMSG_NXTHDR(&k, c)) {
+		size_t nfd;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < nfd; i++) {
+			bool cloexec = (flags & MSG_CMSG_CLOEXEC) != 0;
+			int n, ph;
+
+			memcpy(&n, CMSG_DATA(c) + i * sizeof(int), sizeof(n));
+			ph = kp__placeholder(cloexec);
+			n = ph < 0 ? (close_remote(n), ph) : adopt(n, ph, cloexec);
+			memcpy(CMSG_DATA(c) + i * sizeof(int), &n, sizeof(n));
+			atomic_fetch_add(&kp_stats.passed, 1);
+		}
+	}
+	return ksp__copy_to_user(m.msg_control, ctl, m.msg_controllen);
+}
+
+static long
+remote_recvmsg(int fd, struct msghdr *umsg, int flags)
+{
+	long n = neg(ksd_recvmsg(fd, umsg, flags));
+	int err;
+
+	if (n < 0)
+		return n;
+	err = rights_adopt(umsg, flags);
+	return err < 0 ? err : n;
+}
+
+/* sendmmsg and recvmmsg, one message at a time: the count, or the first
+ * message's error. */
+static long
+remote_mmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags, bool send)
+{
+	unsigned i;
+	long n = 0;
+
+	if (vlen > KSP_UIO_MAXIOV)
+		vlen = KSP_UIO_MAXIOV;
+	for (i = 0; i < vlen; i++) {
+		unsigned len;
+
+		n = send ? neg(ksd_sendmsg(fd, &vec[i].msg_hdr, flags)) :
+			   remote_recvmsg(fd, &vec[i].msg_hdr,
+					  flags & ~MSG_WAITFORONE);
+		if (n < 0)
+			break;
+		len = (unsigned)n;
+		if (ksp__copy_to_user(&vec[i].msg_len, &len, sizeof(len)) < 0) {
+			n = -EFAULT;
+			break;
+		}
+		if (!send && (flags & MSG_WAITFORONE))
+			flags |= MSG_DONTWAIT;
+	}
+	if (i > 0)
+		return i;
+	return n;
+}
+
+/* readv/writev as a message of @cnt segments. */
+static long
+remote_vec(int fd, const struct iovec *iov, int cnt, bool send)
+{
+	struct msghdr m = { .msg_iov = (struct iovec *)iov,
+			    .msg_iovlen = (size_t)cnt };
+
+	if (cnt < 0 || cnt > KSP_UIO_MAXIOV)
+		return -EINVAL;
+	return send ? neg(ksd_sendmsg(fd, &m, 0)) : neg(ksd_recvmsg(fd, &m, 0));
+}
+
+/* See preload.h. */
+long
+kp__remote_call(struct kp_file *f, int call, const long a[5])
+{
+	int fd = f->rfd;
+
+	switch (call) {
+	case KSP_SYS_BIND:
+		return neg(ksd_bind(fd, (const void *)a[0], (socklen_t)a[1]));
+	case KSP_SYS_CONNECT:
+		return neg(ksd_connect(fd, (const void *)a[0], (socklen_t)a[1]));
+	case KSP_SYS_LISTEN:
+		return neg(ksd_listen(fd, (int)a[0]));
+	case KSP_SYS_SHUTDOWN:
+		return neg(ksd_shutdown(fd, (int)a[0]));
+	case KSP_SYS_GETSOCKNAME:
+		return neg(ksd_getsockname(fd, (void *)a[0], (socklen_t *)a[1]));
+	case KSP_SYS_GETPEERNAME:
+		return neg(ksd_getpeername(fd, (void *)a[0], (socklen_t *)a[1]));
+	case KSP_SYS_GETSOCKOPT:
+		return neg(ksd_getsockopt(fd, (int)a[0], (int)a[1], (void *)a[2],
+					  (socklen_t *)a[3]));
+	case KSP_SYS_SETSOCKOPT:
+		return neg(ksd_setsockopt(fd, (int)a[0], (int)a[1],
+					  (const void *)a[2], (socklen_t)a[3]));
+	case KSP_SYS_SENDMSG:
+		return neg(ksd_sendmsg(fd, (const void *)a[0], (int)a[1]));
+	case KSP_SYS_RECVMSG:
+		return remote_recvmsg(fd, (void *)a[0], (int)a[1]);
+	case KSP_SYS_SENDTO:
+		return neg(ksd_sendto(fd, (const void *)a[0], (size_t)a[1],
+				      (int)a[2], (const void *)a[3],
+				      (socklen_t)a[4]));
+	case KSP_SYS_RECVFROM:
+		return neg(ksd_recvfrom(fd, (void *)a[0], (size_t)a[1],
+					(int)a[2], (void *)a[3],
+					(socklen_t *)a[4]));
+	case KSP_SYS_SENDMMSG:
+		return remote_mmsg(fd, (void *)a[0], (unsigned)a[1], (int)a[2],
+				   true);
+	case KSP_SYS_RECVMMSG:
+		return remote_mmsg(fd, (void *)a[0], (unsigned)a[1], (int)a[2],
+				   false);
+	case KSP_SYS_READ:
+		return neg(ksd_recv(fd, (void *)a[0], (size_t)a[1], 0));
+	case KSP_SYS_WRITE:
+		return neg(ksd_send(fd, (const void *)a[0], (size_t)a[1], 0));
+	case KSP_SYS_READV:
+		return remote_vec(fd, (const void *)a[0], (int)a[1], false);
+	case KSP_SYS_WRITEV:
+		return remote_vec(fd, (const void *)a[0], (int)a[1], true);
+	}
+	return -ENOSYS;
+}
+
+/* See preload.h. */
+long
+kp__remote_fcntl(struct kp_file *f, int cmd, long arg)
+{
+	long r;
+
+	switch (cmd) {
+	case F_GETFL:
+		r = neg(ksd_fcntl(f->rfd, F_GETFL, 0));
+		return r < 0 ? r : (r & ~(long)O_ACCMODE) | O_RDWR |
+				   (long)atomic_load(&f->fl);
+	case F_SETFL:
+		if (arg & O_DIRECT)
+			return -EINVAL;	/* a socket has no direct I/O */
+		r = neg(ksd_fcntl(f->rfd, F_SETFL, (int)(arg & O_NONBLOCK)));
+		if (r == 0)
+			atomic_store(&f->fl, (unsigned)arg &
+				     (O_APPEND | O_NOATIME | O_ASYNC));
+		return r;
+	case F_GETSIG:
+		return atomic_load(&f->sig);
+	case F_SETSIG:
+		if ((unsigned long)arg > KSP_NSIG)
+			return -EINVAL;
+		atomic_store(&f->sig, (int)arg);
+		return 0;
+	case F_SETOWN:
+		atomic_store(&f->owner, (int)arg);
+		return 0;
+	case F_GETOWN:
+		return atomic_load(&f->owner);
+	case F_GETPIPE_SZ:
+	case F_SETPIPE_SZ:
+		return -EBADF;
+	default:
+		return ksp__sock_fcntl_file(cmd, arg);
+	}
+}
+
+/* See preload.h. */
+int
+kp__remote_ioctl(struct kp_file *f, unsigned long req, void *arg)
+{
+	int v;
+
+	switch (req) {
+	case FIONREAD:
+	case SIOCOUTQ:
+	case SIOCATMARK:
+	case FIONBIO:
+		return (int)neg(ksd_ioctl(f->rfd, req, arg));
+	case FIOASYNC:
+		if (ksp__copy_from_user(&v, arg, sizeof(v)) < 0)
+			return -EFAULT;
+		if (v)
+			atomic_fetch_or(&f->fl, O_ASYNC);
+		else
+			atomic_fetch_and(&f->fl, ~(unsigned)O_ASYNC);
+		return 0;
+	case FIOSETOWN:
+	case SIOCSPGRP:
+		if (ksp__copy_from_user(&v, arg, sizeof(v)) < 0)
+			return -EFAULT;
+		atomic_store(&f->owner, v);
+		return 0;
+	case FIOGETOWN:
+	case SIOCGPGRP:
+		v = atomic_load(&f->owner);
+		return ksp__copy_to_user(arg, &v, sizeof(v));
+	}
+	return ksp__sock_ioctl_netdev(req, arg);
+}
+
+/* See preload.h. */
+int
+kp__remote_fstat(struct kp_file *f, struct stat *ust)
+{
+	struct stat k;
+
+	memset(&k, 0, sizeof(k));
+	k.st_mode = S_IFSOCK | 0777;
+	k.st_nlink = 1;
+	k.st_uid = geteuid();
+	k.st_gid = getegid();
+	k.st_blksize = 4096;
+	k.st_dev = KSP_SOCK_DEV;
+	/* The server does not say which socket: the descriptor's number
+	 * stands for it (a dup reports another inode). */
+	k.st_ino = (ino_t)f->rfd + 1;
+	return ksp__copy_to_user(ust, &k, sizeof(k));
+}
+
+/* -- poll over remote and kernel descriptors -- */
+
+/* See preload.h. */
+bool
+kp__remote_in(const struct pollfd *fds, nfds_t nfds)
+{
+	if (!remote_on)
+		return false;
+	for (nfds_t i = 0; i < nfds; i++) {
+		struct kp_file *f = fds[i].fd < 0 ? NULL : kp__fd_get(fds[i].fd);
+		bool remote = f != NULL && f->kind == KP_REMOTE;
+
+		kp__file_put(f);
+		if (remote)
+			return true;
+	}
+	return false;
+}
+
+static int64_t
+mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Milliseconds to @deadline (-1: none), at most @cap (-1: no cap). */
+static int
+ms_left(int64_t deadline, int cap)
+{
+	int64_t left;
+
+	if (deadline < 0)
+		return cap;
+	left = (deadline - mono_ns() + 999999) / 1000000;
+	if (left < 0)
+		left = 0;
+	return cap >= 0 && left > cap ? cap : (int)left;
+}
+
+/*
+ * See preload.h. Remote entries are asked of the server in one POLL
+ * (the numbers are the server's); kernel ones with ppoll. With both
+ * kinds, the server is asked without waiting and the kernel waits at
+ * most MIXED_STEP_MS at a time (a bounded loop, until the client
+ * library can wait on both at once).
+ */
+int
+kp__remote_poll(struct pollfd *fds, nfds_t nfds, int64_t deadline,
+		const sigset_t *mask)
+{
+	struct pollfd *r, *h;
+	nfds_t nr = 0, nh = 0;
+	size_t *where;
+	int ready = 0, err = 0;
+
+	r = calloc(nfds + 1, sizeof(*r));
+	h = calloc(nfds + 1, sizeof(*h));
+	where = calloc(nfds + 1, sizeof(*where));
+	if (r == NULL || h == NULL || where == NULL) {
+		err = -ENOMEM;
+		goto free_all;
+	}
+	for (nfds_t i = 0; i < nfds; i++) {
+		struct kp_file *f = fds[i].fd < 0 ? NULL : kp__fd_get(fds[i].fd);
+
+		fds[i].revents = 0;
+		if (f == &kp_stale)
+			fds[i].revents = POLLNVAL;
+		else if (f != NULL && f->kind == KP_REMOTE)
+			r[nr++] = fds[i];
+		else if (fds[i].fd >= 0)
+			h[nh++] = fds[i];
+		where[i] = f != NULL && f->kind == KP_REMOTE ? 1 : 0;
+		kp__file_put(f);
+		if (fds[i].revents != 0)
+			ready++;
+	}
+	atomic_fetch_add_explicit(&kp_stats.polls, 1, memory_order_relaxed);
+	for (;;) {
+		struct timespec ts;
+		int wait = ready > 0 ? 0 : ms_left(deadline, -1);
+		int n;
+
+		if (nh == 0) {
+			n = ksd_poll(r, nr, wait);
+		} else {
+			n = ksd_poll(r, nr, 0);
+			if (n == 0) {
+				int ms = ms_left(deadline, MIXED_STEP_MS);
+
+				if (ready > 0)
+					ms = 0;
+				ts.tv_sec = ms / 1000;
+				ts.tv_nsec = (ms % 1000) * 1000000L;
+				n = (int)syscall(SYS_ppoll, h, nh, &ts, mask,
+						 mask != NULL ? _NSIG / 8 : 0);
+			} else {
+				ts.tv_sec = 0;
+				ts.tv_nsec = 0;
+				if (syscall(SYS_ppoll, h, nh, &ts, NULL, 0L) < 0)
+					n = -1;
+			}
+		}
+		if (n < 0) {
+			err = -errno;
+			break;
+		}
+		for (nfds_t i = 0, ir = 0, ih = 0; i < nfds; i++) {
+			if (fds[i].revents & POLLNVAL)
+				continue;
+			if (where[i])
+				fds[i].revents = r[ir++].revents;
+			else if (fds[i].fd >= 0)
+				fds[i].revents = h[ih++].revents;
+		}
+		ready = 0;
+		for (nfds_t i = 0; i < nfds; i++)
+			if (fds[i].revents != 0)
+				ready++;
+		if (ready > 0 || (deadline >= 0 && mono_ns() >= deadline))
+			break;
+	}
+free_all:
+	free(where);
+	free(h);
+	free(r);
+	return err < 0 ? err : ready;
+}
+
+/* -- fork and exec -- */
+
+static void
+atfork_prepare(void)
+{
+	fork_token = 0;
+	if (ksd__attached() && kp__fd_count() > 0 &&
+	    ksd__fork_token(&fork_token) < 0)
+		fork_token = 0;
+}
+
+static void
+atfork_child(void)
+{
+	/* Without a token the child attaches afresh when it first needs
+	 * to; its inherited remote sockets (if the FORK failed) are
+	 * stale. */
+	if (fork_token == 0)
+		kp__fd_stale_remote();
+	if (ksd__fork_child(fork_token) < 0 && fork_token != 0)
+		kp__fd_stale_remote();
+}
+
+/* See preload.h: a clone() child that ran no fork handler. */
+void
+kp__remote_clone_child(void)
+{
+	if (!remote_on)
+		return;
+	kp__fd_stale_remote();
+	ksd__fork_child(0);
+}
+
+/*
+ * The new program's environment: @envp without KSOCKD_TOKEN and
+ * KSOCK_RUN_KSOCKD_FDS, then the hand-over's token and the remote
+ * numbers. NULL when there is nothing to hand over (@envp as it is),
+ * or with *@err -ENOMEM. The strings are allocated with the array:
+ * free(result) frees all.
+ */
+static char **
+exec_env(char *const envp[], int *err)
+{
+	struct ksd_rep rep;
+	size_t n = 0, k = 0, room;
+	char **env, *p, *end;
+	long r;
+
+	*err = 0;
+	if (!remote_on || !ksd__attached() || kp__fd_count() == 0)
+		return NULL;
+	r = ksd__request(KSD_FORK, 0, -1, 0, 0, 0, NULL, 0, &rep);
+	if (r < 0)
+		return NULL;
+	while (envp != NULL && envp[n] != NULL)
+		n++;
+	/* Each number takes at most 8 characters (KP_MAX_FD). */
+	room = 64 + (size_t)kp__fd_count() * 8 + 64;
+	env = malloc((n + 3) * sizeof(*env) + room);
+	if (env == NULL) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!env_is(envp[i], "KSOCKD_TOKEN") &&
+		    !env_is(envp[i], "KSOCK_RUN_KSOCKD_FDS"))
+			env[k++] = envp[i];
+	p = (char *)(env + n + 3);
+	end = p + room;
+	env[k++] = p;
+	p += snprintf(p, (size_t)(end - p), "KSOCKD_TOKEN=%llx",
+		      (unsigned long long)rep.token) + 1;
+	env[k++] = p;
+	p += snprintf(p, (size_t)(end - p), "KSOCK_RUN_KSOCKD_FDS=");
+	for (int fd = 0; fd < KP_MAX_FD && p < end - 9; fd++) {
+		struct kp_file *f;
+
+		if (!kp__fd_is_mapped(fd))
+			continue;
+		f = kp__fd_get(fd);
+		if (f != NULL && f->kind == KP_REMOTE)
+			p += snprintf(p, (size_t)(end - p), "%d,", fd);
+		kp__file_put(f);
+	}
+	env[k] = NULL;
+	return env;
+}
+
+/* Whether @fd is one of this library's placeholders. */
+static bool
+is_placeholder(int fd, const struct stat *lib)
+{
+	struct stat st;
+
+	return syscall(SYS_fstat, fd, &st) == 0 && st.st_dev == lib->st_dev &&
+	       st.st_ino == lib->st_ino;
+}
+
+/* After an exec: claim the hand-over; map the numbers whose placeholder
+ * survived, close the others in the server. */
+static void
+claim_after_exec(void)
+{
+	const char *list = getenv("KSOCK_RUN_KSOCKD_FDS");
+	char *copy = list != NULL ? strdup(list) : NULL;
+	struct stat lib;
+	char *save = NULL;
+
+	unsetenv("KSOCK_RUN_KSOCKD_FDS");
+	pthread_mutex_lock(&attach_lock);
+	/* ksd_attach() takes KSOCKD_TOKEN from the environment. */
+	if (attach_locked() < 0 || copy == NULL ||
+	    syscall(SYS_stat, kp__placeholder_path(), &lib) < 0) {
+		pthread_mutex_unlock(&attach_lock);
+		free(copy);
+		return;
+	}
+	pthread_mutex_unlock(&attach_lock);
+	for (char *t = strtok_r(copy, ",", &save); t != NULL;
+	     t = strtok_r(NULL, ",", &save)) {
+		int fd = atoi(t);
+
+		if (fd >= 0 && is_placeholder(fd, &lib))
+			map_remote(fd);
+		else if (fd >= 0)
+			close_remote(fd);
+	}
+	free(copy);
+}
+
+/* libc's definition of @name. */
+static void *
+next_sym(const char *name)
+{
+	void *p = dlsym(RTLD_NEXT, name);
+
+	if (p == NULL)
+		abort();
+	return p;
+}
+
+typedef int (*execve_fn)(const char *, char *const[], char *const[]);
+
+/* execve(2) and the calls with an environment of their own. */
+static int
+exec_with(const char *name, const char *path, char *const argv[],
+	  char *const envp[])
+{
+	execve_fn real = (execve_fn)next_sym(name);
+	char **env;
+	int err, r;
+
+	if (kp__in_vfork_child())
+		return real(path, argv, envp);
+	env = exec_env(envp, &err);
+	if (err < 0) {
+		errno = -err;
+		return -1;
+	}
+	r = real(path, argv, env != NULL ? env : envp);
+	err = errno;
+	free(env);
+	errno = err;
+	return r;
+}
+
+KP_EXPORT int
+execve(const char *path, char *const argv[], char *const envp[])
+{
+	return exec_with("execve", path, argv, envp);
+}
+
+KP_EXPORT int
+execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	return exec_with("execvpe", file, argv, envp);
+}
+
+KP_EXPORT int
+execv(const char *path, char *const argv[])
+{
+	return exec_with("execve", path, argv, environ);
+}
+
+KP_EXPORT int
+execvp(const char *file, char *const argv[])
+{
+	return exec_with("execvpe", file, argv, environ);
+}
+
+KP_EXPORT int
+fexecve(int fd, char *const argv[], char *const envp[])
+{
+	typedef int (*fexecve_fn)(int, char *const[], char *const[]);
+	fexecve_fn real = (fexecve_fn)next_sym("fexecve");
+	char **env;
+	int err, r;
+
+	if (kp__in_vfork_child())
+		return real(fd, argv, envp);
+	env = exec_env(envp, &err);
+	if (err < 0) {
+		errno = -err;
+		return -1;
+	}
+	r = real(fd, argv, env != NULL ? env : envp);
+	err = errno;
+	free(env);
+	errno = err;
+	return r;
+}
+
+/* execl, execlp, execle: their arguments as an array. */
+#define EXECL_ARGS(argv, arg0, ap)					\
+	do {								\
+		size_t n_ = 1;						\
+		va_list c_;						\
+		va_copy(c_, ap);					\
+		while (va_arg(c_, char *) != NULL)			\
+			n_++;						\
+		va_end(c_);						\
+		argv = alloca((n_ + 1) * sizeof(char *));		\
+		argv[0] = (char *)(arg0);				\
+		for (size_t i_ = 1; i_ <= n_; i_++)			\
+			argv[i_] = va_arg(ap, char *);			\
+	} while (0)
+
+KP_EXPORT int
+execl(const char *path, const char *arg, ...)
+{
+	char **argv;
+	va_list ap;
+
+	va_start(ap, arg);
+	EXECL_ARGS(argv, arg, ap);
+	va_end(ap);
+	return execv(path, argv);
+}
+
+KP_EXPORT int
+execlp(const char *file, const char *arg, ...)
+{
+	char **argv;
+	va_list ap;
+
+	va_start(ap, arg);
+	EXECL_ARGS(argv, arg, ap);
+	va_end(ap);
+	return execvp(file, argv);
+}
+
+KP_EXPORT int
+execle(const char *path, const char *arg, ...)
+{
+	char **argv, **envp;
+	va_list ap;
+
+	va_start(ap, arg);
+	EXECL_ARGS(argv, arg, ap);
+	envp = va_arg(ap, char **);
+	va_end(ap);
+	return execve(path, argv, envp);
+}
+
+/* -- start -- */
+
+/* See preload.h. */
+void
+kp__remote_init(void)
+{
+	const char *addr = getenv("KSOCK_RUN_KSOCKD");
+	const char *bin = getenv("KSOCK_RUN_KSOCKD_START");
+
+	if (addr == NULL || addr[0] == '\0' ||
+	    strlen(addr) >= sizeof(remote_addr))
+		return;
+	snprintf(remote_addr, sizeof(remote_addr), "%s", addr);
+	if (bin != NULL && strlen(bin) < sizeof(server_bin))
+		snprintf(server_bin, sizeof(server_bin), "%s", bin);
+	remote_on = true;
+	pthread_atfork(atfork_prepare, NULL, atfork_child);
+	if (getenv("KSOCKD_TOKEN") != NULL)
+		claim_after_exec();
+}
