@@ -11,6 +11,10 @@
 #   killed_sender  a sender killed with SIGKILL in the middle of an
 #                  endless transfer to a socat: the receiver's view (its
 #                  exit status, a byte-exact prefix) equals Linux's
+#   killed_blocked_sender  the same with a Python receiver that stops
+#                  reading, so the send waits for room (on ksockd: parked
+#                  in the server) when it is killed, and data of the
+#                  receiver's left unread: prefix, ECONNRESET, end of file
 #
 # The ksockd runs use a server of their own (KSOCKD on a fresh path,
 # named to ksock-run by KSOCK_RUN_KSOCKD). That it carried the sockets
@@ -187,11 +191,18 @@ compare_case socat_file "$(printf 'listener 0 connector 0\n%s' "$want")"
 
 # -- a sender killed with SIGKILL in the middle of a transfer --
 head -c 1048576 /dev/urandom >"$tmp/pat"
+# The sender: connects to $1 (once it is there) and sends the pattern
+# $2 over and over, for ever.
 sender='
-import socket, sys
+import socket, sys, time
 blk = open(sys.argv[2], "rb").read()
 s = socket.socket(socket.AF_UNIX)
-s.connect(sys.argv[1])
+for _ in range(600):
+    try:
+        s.connect(sys.argv[1])
+        break
+    except (FileNotFoundError, ConnectionRefusedError):
+        time.sleep(0.1)
 while True:
     s.sendall(blk)
 '
@@ -226,6 +237,73 @@ killed_sender() {
 # The killed process writes no summary line; the receiver's counts, and
 # the server back to baseline, remain.
 compare_case killed_sender "$(printf 'sender 137\nreceiver 0\nprefix True')"
+
+# The receiver of killed_blocked_sender: listens on $1, sends bytes the
+# sender never reads, reads 2 MiB, makes the file $2 and stops reading
+# until the file $3 exists; then reads to the end, writes what it
+# received to $4 and prints what ended the stream (errno names, EOF).
+receiver='
+import errno, os, socket, sys, time
+path, mark, go, out = sys.argv[1:5]
+lst = socket.socket(socket.AF_UNIX)
+lst.bind(path)
+lst.listen(1)
+c, _ = lst.accept()
+c.sendall(b"left unread")
+data = bytearray()
+while len(data) < 2 << 20:
+    data += c.recv(65536)
+open(mark, "w").close()
+while not os.path.exists(go):
+    time.sleep(0.05)
+seen = []
+while len(seen) < 4:
+    try:
+        b = c.recv(65536)
+    except OSError as e:
+        seen.append(errno.errorcode[e.errno])
+        continue
+    if not b:
+        seen.append("EOF")
+        break
+    data += b
+open(out, "wb").write(data)
+print(*seen)
+c.close()
+lst.close()
+os.unlink(path)
+'
+sleeping() { [ "$(sed 's/.*) //' "/proc/$1/stat" | cut -c1)" = S ]; }
+# killed_blocked_sender native|served: a sender killed while its send
+# waits for room (natively asleep in the kernel; on ksockd parked in the
+# server), with data of the receiver's left unread: the receiver reads a
+# byte-exact prefix, then ECONNRESET once, then end of file, as on Linux.
+killed_blocked_sender() {
+	how=$1 pre=
+	[ "$how" = served ] && pre=$served
+	rm -f "$tmp/b.sock" "$tmp/bout" "$tmp/mark" "$tmp/go"
+	timeout 120 $pre $py -c "$receiver" "$tmp/b.sock" "$tmp/mark" \
+		"$tmp/go" "$tmp/bout" >"$tmp/recv.out" 2>&1 &
+	rp=$!
+	$pre $py -c "$sender" "$tmp/b.sock" "$tmp/pat" 2>/dev/null &
+	sp=$!
+	wait_for test -f "$tmp/mark" || echo "transfer stalled"
+	if [ "$how" = served ]; then
+		wait_for parked_one_more || echo "the send never parked in ksockd"
+	else
+		wait_for sleeping $sp || echo "the sender never slept"
+	fi
+	kill -KILL $sp
+	wait $sp 2>/dev/null
+	echo "sender $?"
+	touch "$tmp/go"
+	wait $rp
+	echo "receiver $?"
+	cat "$tmp/recv.out"
+	$py -c "$prefix_check" "$tmp/bout" "$tmp/pat"
+}
+compare_case killed_blocked_sender \
+	"$(printf 'sender 137\nreceiver 0\nECONNRESET EOF\nprefix True')"
 
 # The server stops clean: SIGTERM, exit 0 only when nothing is left
 # allocated in it.
