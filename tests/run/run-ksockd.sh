@@ -8,6 +8,7 @@
 #                  processes meet over sockets: the outputs must be equal
 #   socat_file     socat UNIX-LISTEN to socat UNIX-CONNECT over a path,
 #                  two unrelated programs: the file arrives, same hash
+#   nc_file        the same with nc -lU and nc -N -U (netcat-openbsd)
 #   killed_sender  a sender killed with SIGKILL in the middle of an
 #                  endless transfer to a socat: the receiver's view (its
 #                  exit status, a byte-exact prefix) equals Linux's
@@ -19,7 +20,7 @@
 # The ksockd runs use a server of their own (KSOCKD on a fresh path,
 # named to ksock-run by KSOCK_RUN_KSOCKD). That it carried the sockets
 # is shown by the processes' summary lines (KSOCK_RUN_STATS: sockets
-# served), and for socat by the server's STATUS (KSD_STATUS) holding the
+# served), and for socat and nc by the server's STATUS (KSD_STATUS) holding the
 # listener's parked accept; after every case the server must be back to
 # its baseline (nothing of the programs' processes left), and at the end
 # it must stop clean (exit 0: nothing left allocated).
@@ -102,17 +103,17 @@ compare_case() {
 	"$1" native >"$tmp/native"
 	if [ "$(cat "$tmp/native")" != "$2" ]; then
 		fail "$1: native run"
-		sed 's/^/  native: /' "$tmp/native" "$tmp"/socat-*.err
+		sed 's/^/  native: /' "$tmp/native" "$tmp"/*.err
 	elif [ $mode = none ]; then
 		skip "$1: $why (native run ok)"
 	else
-		rm -f "$tmp/stats" "$tmp"/socat-*.err
+		rm -f "$tmp/stats" "$tmp"/*.err
 		base_parked=$(field parked)
 		"$1" served >"$tmp/ksock"
 		if ! cmp -s "$tmp/native" "$tmp/ksock"; then
 			fail "$1: under ksock-run --ksockd"
 			diff "$tmp/native" "$tmp/ksock" | sed 's/^/  /'
-			cat "$tmp"/socat-*.err 2>/dev/null | head -10 | sed 's/^/  /'
+			cat "$tmp"/*.err 2>/dev/null | head -10 | sed 's/^/  /'
 		else
 			check_served "$1"
 		fi
@@ -154,40 +155,50 @@ for prog in "$@"; do
 	check_served "$name"
 done
 
-# socat_listener SOCK OUT (with $how and $pre set): a socat listening on
-# SOCK that writes what it receives to OUT, in the background ($lp); back
+# listener TOOL SOCK OUT (with $how and $pre set): socat or nc listening
+# on SOCK, writing what it receives to OUT, in the background ($lp); back
 # once it is ready: natively its node exists, on ksockd its accept (or
 # poll) is parked in the server, which shows the server holds its socket.
-socat_listener() {
-	rm -f "$1" "$2"
-	timeout 120 $pre socat -u "UNIX-LISTEN:$1" "OPEN:$2,creat,trunc" \
-		2>"$tmp/socat-l.err" &
+listener() {
+	rm -f "$2" "$3"
+	case $1 in
+	socat)	timeout 120 $pre socat -u "UNIX-LISTEN:$2" "OPEN:$3,creat,trunc" \
+			2>"$tmp/l.err" & ;;
+	nc)	timeout 120 $pre nc -lU "$2" >"$3" 2>"$tmp/l.err" & ;;
+	esac
 	lp=$!
 	if [ "$how" = served ]; then
 		wait_for parked_one_more || echo "listener never parked in ksockd"
 	else
-		wait_for node_exists "$1" || echo "no listener node"
+		wait_for node_exists "$2" || echo "no listener node"
 	fi
 }
 
-# -- socat to socat over a path name --
+# -- two unrelated programs over a path name: socat to socat, nc to nc --
 head -c 3000000 /dev/urandom >"$tmp/in"
-# socat_file native|served: prints the listener's and the connector's exit status
-# and the hash of what arrived.
-socat_file() {
-	how=$1 pre=
+# file_transfer TOOL native|served: prints the listener's and the
+# connector's exit status and the hash of what arrived.
+file_transfer() {
+	how=$2 pre=
 	[ "$how" = served ] && pre=$served
-	socat_listener "$tmp/s.sock" "$tmp/out"
-	timeout 120 $pre socat -u "OPEN:$tmp/in" \
-		"UNIX-CONNECT:$tmp/s.sock" 2>"$tmp/socat-c.err"
+	listener "$1" "$tmp/s.sock" "$tmp/out"
+	case $1 in
+	socat)	timeout 120 $pre socat -u "OPEN:$tmp/in" \
+			"UNIX-CONNECT:$tmp/s.sock" 2>"$tmp/c.err" ;;
+	nc)	timeout 120 $pre nc -N -U "$tmp/s.sock" <"$tmp/in" \
+			2>"$tmp/c.err" ;;
+	esac
 	cs=$?
 	wait $lp
 	echo "listener $? connector $cs"
 	sha256sum <"$tmp/out" 2>/dev/null
 	rm -f "$tmp/s.sock"
 }
+socat_file() { file_transfer socat "$1"; }
+nc_file() { file_transfer nc "$1"; }
 want=$(sha256sum <"$tmp/in")
 compare_case socat_file "$(printf 'listener 0 connector 0\n%s' "$want")"
+compare_case nc_file "$(printf 'listener 0 connector 0\n%s' "$want")"
 
 # -- a sender killed with SIGKILL in the middle of a transfer --
 head -c 1048576 /dev/urandom >"$tmp/pat"
@@ -221,7 +232,7 @@ print("prefix", ok)
 killed_sender() {
 	how=$1 pre=
 	[ "$how" = served ] && pre=$served
-	socat_listener "$tmp/k.sock" "$tmp/kout"
+	listener socat "$tmp/k.sock" "$tmp/kout"
 	$pre $py -c "$sender" "$tmp/k.sock" "$tmp/pat" 2>/dev/null &
 	sp=$!
 	# Mid-transfer: 2 MiB arrived, and the sender never ends by itself.
