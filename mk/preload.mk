@@ -89,7 +89,8 @@ $(BUILD)/obj/port/preload/remote.o: port/ksockd/ksd.h port/ksockd/proto.h
 # ksd-status prints a ksockd server's STATUS for the script. The ksockd
 # runs skip with the reason while ksock-run has no --ksockd.
 KSD_STATUS := $(BUILD)/run/ksd-status
-RUN_KSOCKD_PROGRAMS := $(sort $(wildcard tests/run/programs/ksockd/*.py))
+RUN_KSOCKD_PROGRAMS := $(sort $(wildcard tests/run/programs/ksockd/py_*.py))
+RUN_KSOCKD_ROLES := tests/run/programs/ksockd/kill_roles.py
 
 $(KSD_STATUS): tests/run/ksd_status.c port/ksockd/client.c $(KSOCKD_HDRS) $(LIBKSOCK)
 	@mkdir -p $(dir $@)
@@ -99,5 +100,5 @@ $(KSD_STATUS): tests/run/ksd_status.c port/ksockd/client.c $(KSOCKD_HDRS) $(LIBK
 ALL_TARGETS += $(KSD_STATUS)
 CHECK_TARGETS += run-ksockd
 .PHONY: run-ksockd
-run-ksockd: $(LIBKSOCK_PRELOAD) $(KSOCK_RUN) $(KSOCKD) $(KSD_STATUS) tests/run/run-ksockd.sh $(RUN_KSOCKD_PROGRAMS)
+run-ksockd: $(LIBKSOCK_PRELOAD) $(KSOCK_RUN) $(KSOCKD) $(KSD_STATUS) tests/run/run-ksockd.sh $(RUN_KSOCKD_PROGRAMS) $(RUN_KSOCKD_ROLES)
 	@tools/run-suite run-ksockd 900 sh tests/run/run-ksockd.sh $(KSOCK_RUN) $(KSOCKD) $(KSD_STATUS) $(RUN_KSOCKD_PROGRAMS)

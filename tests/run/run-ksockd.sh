@@ -16,6 +16,12 @@
 #                  reading, so the send waits for room (on ksockd: parked
 #                  in the server) when it is killed, and data of the
 #                  receiver's left unread: prefix, ECONNRESET, end of file
+#   killed_acceptor, killed_fd_sender  pairs of kill_roles.py: a process
+#                  killed in accept while holding an unread connection
+#                  (its peer: ECONNRESET, end of file, EPIPE, a new
+#                  connect refused), and one killed after passing a
+#                  socket with SCM_RIGHTS (the message outlives it; the
+#                  socket's dead end reads as end of file)
 #
 # The ksockd runs use a server of their own (KSOCKD on a fresh path,
 # named to ksock-run by KSOCK_RUN_KSOCKD). That it carried the sockets
@@ -103,7 +109,7 @@ compare_case() {
 	"$1" native >"$tmp/native"
 	if [ "$(cat "$tmp/native")" != "$2" ]; then
 		fail "$1: native run"
-		sed 's/^/  native: /' "$tmp/native" "$tmp"/*.err
+		sed 's/^/  native: /' "$tmp/native" "$tmp"/*.err 2>/dev/null
 	elif [ $mode = none ]; then
 		skip "$1: $why (native run ok)"
 	else
@@ -315,6 +321,54 @@ killed_blocked_sender() {
 }
 compare_case killed_blocked_sender \
 	"$(printf 'sender 137\nreceiver 0\nECONNRESET EOF\nprefix True')"
+
+# killed_roles LISTENER OTHER VICTIM native|served: two processes of
+# kill_roles.py, LISTENER first, then OTHER once it listens; VICTIM (one
+# of the two) is killed in its blocking call (natively asleep in the
+# kernel, on ksockd parked in the server), then the peer's view.
+roles=${0%/*}/programs/ksockd/kill_roles.py
+killed_roles() {
+	how=$4 pre=
+	[ "$how" = served ] && pre=$served
+	rm -rf "$tmp/r" && mkdir "$tmp/r"
+	role_start "$1" "$3" 1
+	p1=$!
+	wait_for test -f "$tmp/r/ready" || echo "no listener"
+	role_start "$2" "$3" 2
+	p2=$!
+	if [ "$3" = "$1" ]; then vp=$p1 pp=$p2; else vp=$p2 pp=$p1; fi
+	wait_for test -f "$tmp/r/mid" || echo "the peer never got there"
+	if [ "$how" = served ]; then
+		wait_for parked_one_more || echo "the victim never parked"
+	else
+		wait_for sleeping $vp || echo "the victim never slept"
+	fi
+	kill -KILL $vp
+	wait $vp 2>/dev/null
+	echo "victim $?"
+	touch "$tmp/r/go"
+	wait $pp
+	echo "peer $?"
+	cat "$tmp/r/1.out" "$tmp/r/2.out"
+}
+# role_start ROLE VICTIM N: ROLE in the background, its output in
+# $tmp/r/N.out; the victim without timeout, so that $! is its own pid.
+role_start() {
+	if [ "$1" = "$2" ]; then
+		$pre $py "$roles" "$1" "$tmp/r/r.sock" "$tmp/r" >"$tmp/r/$3.out" 2>&1 &
+	else
+		timeout 120 $pre $py "$roles" "$1" "$tmp/r/r.sock" "$tmp/r" \
+			>"$tmp/r/$3.out" 2>&1 &
+	fi
+}
+killed_acceptor() { killed_roles acceptor connector acceptor "$1"; }
+killed_fd_sender() { killed_roles fd-receiver fd-sender fd-sender "$1"; }
+compare_case killed_acceptor "$(printf '%s\n' 'victim 137' 'peer 0' \
+	"from acceptor: b'r'" 'recv: ECONNRESET' 'recv: EOF' 'send: EPIPE' \
+	'new connect: ECONNREFUSED')"
+compare_case killed_fd_sender "$(printf '%s\n' 'victim 137' 'peer 0' \
+	"message b'f' descriptors 1 flags 0" 'passed socket: EOF' \
+	'connection: EOF')"
 
 # The server stops clean: SIGTERM, exit 0 only when nothing is left
 # allocated in it.
