@@ -86,8 +86,9 @@ $(BUILD)/obj/port/preload/remote.o: port/ksockd/ksd.h port/ksockd/proto.h
 # meet over sockets (tests/run/programs/ksockd/: kept out of
 # run-programs, which runs one process's sockets in-process), socat to
 # socat over a path, and a sender killed with SIGKILL mid-transfer.
-# ksd-status prints a ksockd server's STATUS for the script. The ksockd
-# runs skip with the reason while ksock-run has no --ksockd.
+# ksd-status prints a ksockd server's STATUS for the script. The server
+# is the ASan+UBSan build, so its stopping clean also means no leak. The
+# ksockd runs skip with the reason while ksock-run has no --ksockd.
 KSD_STATUS := $(BUILD)/run/ksd-status
 RUN_KSOCKD_PROGRAMS := $(sort $(wildcard tests/run/programs/ksockd/py_*.py))
 RUN_KSOCKD_ROLES := tests/run/programs/ksockd/kill_roles.py
@@ -100,5 +101,5 @@ $(KSD_STATUS): tests/run/ksd_status.c port/ksockd/client.c $(KSOCKD_HDRS) $(LIBK
 ALL_TARGETS += $(KSD_STATUS)
 CHECK_TARGETS += run-ksockd
 .PHONY: run-ksockd
-run-ksockd: $(LIBKSOCK_PRELOAD) $(KSOCK_RUN) $(KSOCKD) $(KSD_STATUS) tests/run/run-ksockd.sh $(RUN_KSOCKD_PROGRAMS) $(RUN_KSOCKD_ROLES)
-	@tools/run-suite run-ksockd 900 sh tests/run/run-ksockd.sh $(KSOCK_RUN) $(KSOCKD) $(KSD_STATUS) $(RUN_KSOCKD_PROGRAMS)
+run-ksockd: $(LIBKSOCK_PRELOAD) $(KSOCK_RUN) $(KSOCKD_SAN) $(KSD_STATUS) tests/run/run-ksockd.sh $(RUN_KSOCKD_PROGRAMS) $(RUN_KSOCKD_ROLES)
+	@tools/run-suite run-ksockd 900 sh tests/run/run-ksockd.sh $(KSOCK_RUN) $(KSOCKD_SAN) $(KSD_STATUS) $(RUN_KSOCKD_PROGRAMS)
