@@ -84,8 +84,9 @@ $(BUILD)/obj/port/preload/remote.o: port/ksockd/ksd.h port/ksockd/proto.h
 # Multi-process programs natively and under ksock-run --ksockd, with the
 # same results (tests/run/run-ksockd.sh): Python programs whose processes
 # meet over sockets (tests/run/programs/ksockd/: kept out of
-# run-programs, which runs one process's sockets in-process), socat to
-# socat over a path, and a sender killed with SIGKILL mid-transfer.
+# run-programs, which runs one process's sockets in-process), socat and
+# nc pairs over a path, and processes killed with SIGKILL mid-transfer,
+# in accept and after passing a descriptor (kill_roles.py).
 # ksd-status prints a ksockd server's STATUS for the script. The server
 # is the ASan+UBSan build, so its stopping clean also means no leak. The
 # ksockd runs skip with the reason while ksock-run has no --ksockd.
