@@ -81,9 +81,30 @@ PRELOAD_OBJS += $(PRELOAD_KSD_OBJ)
 $(LIBKSOCK_PRELOAD): $(PRELOAD_KSD_OBJ)
 $(BUILD)/obj/port/preload/remote.o: port/ksockd/ksd.h port/ksockd/proto.h
 
+# Every conformance program's libc build under ksock-run --ksockd, each
+# with a server of its own that the library starts and that must be gone
+# afterwards (tests/run/run-ksockd.sh). Here the harness's th_fork runs
+# its children (KSOCK_RUN_KSOCKD tells it): a server and its client in
+# two processes meet through the server.
+CHECK_TARGETS += $(CONFORM_NAMES:%=conform-ksockd-%)
+.PHONY: $(CONFORM_NAMES:%=conform-ksockd-%)
+$(CONFORM_NAMES:%=conform-ksockd-%): conform-ksockd-%: $(BUILD)/conform/linux/% $(LIBKSOCK_PRELOAD) $(KSOCK_RUN) $(KSOCKD) tests/run/run-ksockd.sh
+	@tools/run-suite conform-ksockd-$* 900 sh tests/run/run-ksockd.sh $(KSOCK_RUN) $<
+
+# The real programs of run-programs under ksock-run --ksockd (every
+# ksock-run they start is in that mode: KSOCK_RUN_KSOCKD), but those
+# that need what the server does not do yet: kernel descriptors in
+# SCM_RIGHTS (py_fds.py), the kernel-socket fallback for peers outside
+# ksock (py_outside.py).
+RUN_PROGRAMS_KSOCKD := $(filter-out %/py_fds.py %/py_outside.py,$(RUN_PROGRAMS))
+CHECK_TARGETS += run-programs-ksockd
+.PHONY: run-programs-ksockd
+run-programs-ksockd: $(LIBKSOCK_PRELOAD) $(KSOCK_RUN) $(KSOCKD) tests/run/run-programs.sh tests/run/run-ksockd.sh $(RUN_PROGRAMS_KSOCKD)
+	@tools/run-suite run-programs-ksockd 900 sh tests/run/run-ksockd.sh --env sh tests/run/run-programs.sh $(KSOCK_RUN) $(RUN_PROGRAMS_KSOCKD)
+
 # Multi-process programs natively and under ksock-run --ksockd, with the
-# same results (tests/run/run-ksockd.sh): Python programs whose processes
-# meet over sockets (tests/run/programs/ksockd/: kept out of
+# same results (tests/run/run-ksockd-programs.sh): Python programs whose
+# processes meet over sockets (tests/run/programs/ksockd/: kept out of
 # run-programs, which runs one process's sockets in-process), socat and
 # nc pairs over a path, and processes killed with SIGKILL mid-transfer,
 # in accept and after passing a descriptor (kill_roles.py).
@@ -100,7 +121,7 @@ $(KSD_STATUS): tests/run/ksd_status.c port/ksockd/client.c $(KSOCKD_HDRS) $(LIBK
 		port/ksockd/client.c $(LIBKSOCK)
 
 ALL_TARGETS += $(KSD_STATUS)
-CHECK_TARGETS += run-ksockd
-.PHONY: run-ksockd
-run-ksockd: $(LIBKSOCK_PRELOAD) $(KSOCK_RUN) $(KSOCKD_SAN) $(KSD_STATUS) tests/run/run-ksockd.sh $(RUN_KSOCKD_PROGRAMS) $(RUN_KSOCKD_ROLES)
-	@tools/run-suite run-ksockd 900 sh tests/run/run-ksockd.sh $(KSOCK_RUN) $(KSOCKD_SAN) $(KSD_STATUS) $(RUN_KSOCKD_PROGRAMS)
+CHECK_TARGETS += run-ksockd-programs
+.PHONY: run-ksockd-programs
+run-ksockd-programs: $(LIBKSOCK_PRELOAD) $(KSOCK_RUN) $(KSOCKD_SAN) $(KSD_STATUS) tests/run/run-ksockd-programs.sh $(RUN_KSOCKD_PROGRAMS) $(RUN_KSOCKD_ROLES)
+	@tools/run-suite run-ksockd-programs 900 sh tests/run/run-ksockd-programs.sh $(KSOCK_RUN) $(KSOCKD_SAN) $(KSD_STATUS) $(RUN_KSOCKD_PROGRAMS)

@@ -154,7 +154,9 @@ attach(const char *addr, uint64_t token)
 		return err;
 	}
 	state.sock = fd;
-	snprintf(state.addr, sizeof(state.addr), "%s", addr);
+	/* A child attaching again passes state.addr itself. */
+	if (addr != state.addr)
+		snprintf(state.addr, sizeof(state.addr), "%s", addr);
 	atomic_store(&state.free_slots, ALL_SLOTS);
 	return 0;
 }
@@ -946,6 +948,13 @@ ksd__attached(void)
 }
 
 /* See ksd.h. */
+int
+ksd__conn_fd(void)
+{
+	return state.sock;
+}
+
+/* See ksd.h. */
 long
 ksd__request(uint32_t label, uint32_t flags, int fd, int a0, int a1, int a2,
 	     const void *inl, size_t inlen, struct ksd_rep *rep)
@@ -987,14 +996,14 @@ ksd__fork_token(uint64_t *token)
  * parent held at the fork is made anew, and every slot is free in the
  * region it gets. */
 int
-ksd__fork_child(uint64_t token)
+ksd__fork_child(uint64_t token, bool reattach)
 {
 	pthread_mutex_init(&state.lock, NULL);
 	if (state.sock < 0)
-		return token != 0 ? -ENOTCONN : 0;
+		return reattach ? -ENOTCONN : 0;
 	munmap(state.shm, state.size);
 	close(state.sock);
 	state.shm = NULL;
 	state.sock = -1;
-	return token != 0 ? attach(state.addr, token) : 0;
+	return reattach ? attach(state.addr, token) : 0;
 }

@@ -68,16 +68,18 @@ int	ksd_status(struct ksd_status *st);
  */
 /* Whether the process is attached. */
 bool	ksd__attached(void);
+/* The kernel descriptor of the connection to the server, or -1. */
+int	ksd__conn_fd(void);
 /* One request of @label with @flags (KSD_F_*), @fd, @a0..@a2 and @inlen
  * bytes of @inl (at most KSD_INLINE); the reply goes to @rep. Returns
  * rep->ret: >= 0, or -errno (-EBADF when not attached). */
 long	ksd__request(uint32_t label, uint32_t flags, int fd, int a0, int a1,
 		     int a2, const void *inl, size_t inlen, struct ksd_rep *rep);
 /* fork(2) in the two halves pthread_atfork() runs: before, the FORK
- * request's token; in the child, its own attachment claiming it (the
- * parent's connection and region are left to the parent; with @token 0
- * the child is only detached, and may attach afresh). */
+ * request's token; in the child, its own attachment (the parent's
+ * connection and region are left to the parent), claiming @token (0: a
+ * fresh table), or with !@reattach none: the child is only detached. */
 int	ksd__fork_token(uint64_t *token);
-int	ksd__fork_child(uint64_t token);
+int	ksd__fork_child(uint64_t token, bool reattach);
 
 #endif /* KSOCK_KSD_H */

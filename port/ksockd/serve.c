@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -956,6 +957,49 @@ timed_out(const struct ksd_park *p, int64_t now)
 	return p->timeout_at >= 0 && now >= p->timeout_at;
 }
 
+static unsigned wanted(const struct ksd_park *p);
+
+/* Whether @k names a relative path (bind, connect, a send's address). */
+static bool
+relative_name(const struct ksd_call *k)
+{
+	uint16_t family;
+
+	if ((k->label != KSD_BIND && k->label != KSD_CONNECT &&
+	     k->label != KSD_SENDMSG) || k->addrlen <= sizeof(family))
+		return false;
+	memcpy(&family, k->inl, sizeof(family));
+	return family == KS_AF_UNIX && k->inl[sizeof(family)] != '\0' &&
+	       k->inl[sizeof(family)] != '/';
+}
+
+/*
+ * run() with a relative path name resolved from the client's working
+ * directory, as Linux resolves it from the caller's: the server (one
+ * thread) works in the client's directory (/proc/PID/cwd) for the length
+ * of the call, then goes back to its own. A directory it cannot enter
+ * leaves the call to run from the server's.
+ */
+static long
+run_in_cwd(struct ksd_park *p, struct ksd_rep *rep, bool first)
+{
+	static int home = -1;
+	char dir[32];
+	long r;
+
+	if (!relative_name(&p->call))
+		return run(p, rep, first);
+	if (home < 0)
+		home = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	snprintf(dir, sizeof(dir), "/proc/%d/cwd", (int)p->c->proc.pid);
+	if (home < 0 || chdir(dir) < 0)
+		return run(p, rep, first);
+	r = run(p, rep, first);
+	if (fchdir(home) < 0)
+		abort();
+	return r;
+}
+
 /*
  * Runs @p on its client's behalf and replies, or parks it: a poll entry
  * on the socket (registered before the next attempt can miss a wake-up:
@@ -967,10 +1011,11 @@ attempt(struct ksd_park *p, bool first)
 	struct ksd_client *c = p->c;
 	struct ksp_thread *t = ksp__thread();
 	struct ksp_proc *saved = t->proc;
+	size_t before = p->done;
 	long r;
 
 	t->proc = &c->proc;
-	r = run(p, &p->rep, first);
+	r = run_in_cwd(p, &p->rep, first);
 	/* Everything runs on this thread, so no wake-up can fall between
 	 * the attempt and the registration. A connect has nothing to
 	 * register on: it looks again at its deadline. */
@@ -988,6 +1033,13 @@ attempt(struct ksd_park *p, bool first)
 		 * own hint (a stream read hands its turn on with one):
 		 * nothing changed that the attempt did not see. */
 		unqueue(p);
+		/* But a read that moved data and waits for more (MSG_WAITALL)
+		 * on a socket that is still readable (its peer's end of
+		 * file came with the data) gets no further wake-up: it runs
+		 * again at once. */
+		if (p->done != before && p->file != NULL &&
+		    (ks_poll(p->file->so, NULL) & wanted(p)))
+			park_wake(&p->pe, 0);
 		if (c->park[p->slot] != p) {
 			c->park[p->slot] = p;
 			p->next = parked;

@@ -92,9 +92,12 @@ kp__fd_close_range(unsigned first, unsigned last, unsigned flags)
 	 * placeholders. With CLOSE_RANGE_UNSHARE the calling thread gets a
 	 * table of its own first; the map is the process's, so the
 	 * numbers go from it for every thread (docs/ksock-run.md). */
-	if (kp__fd_count() == 0 || (flags & CLOSE_RANGE_CLOEXEC) ||
-	    first > last || kp__in_vfork_child())
+	if (kp__fd_count() == 0 || first > last || kp__in_vfork_child())
 		return;
+	if (flags & CLOSE_RANGE_CLOEXEC) {
+		kp__remote_cloexec_range(first, last);
+		return;
+	}
 	kp__fd_take_range(first, last);
 }
 
@@ -109,7 +112,7 @@ close_range(unsigned int first, unsigned int last, int flags)
 		return -1;
 	}
 	kp__fd_close_range(first, last, (unsigned)flags);
-	return (int)kp__syscall(SYS_close_range, first, last, flags);
+	return (int)kp__remote_close_range(first, last, (unsigned)flags);
 }
 
 KP_EXPORT void
@@ -119,7 +122,7 @@ closefrom(int lowfd)
 	void (*fn)(int);
 
 	kp__fd_close_range(first, ~0u, 0);
-	if (kp__syscall(SYS_close_range, first, ~0u, 0) == 0)
+	if (kp__remote_close_range(first, ~0u, 0) == 0)
 		return;
 	/* A kernel without close_range: libc's fallback walks /proc. */
 	fn = (void (*)(int))libc_sym("closefrom");
@@ -394,7 +397,7 @@ fdopen(int fd, const char *mode)
 	struct kp_file *f = kp__fd_get(fd);
 	FILE *fp;
 
-	if (f == NULL || f->kind != KP_SOCK) {
+	if (f == NULL || (f->kind != KP_SOCK && f->kind != KP_REMOTE)) {
 		bool stale = f == &kp_stale;
 
 		kp__file_put(f);

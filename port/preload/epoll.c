@@ -110,6 +110,7 @@ struct kp_epoll {
 	unsigned	 nitems;	/* [E] */
 	struct kp_rlist	 ready;		/* [R] items to look at */
 	struct kp_epnest *nested;	/* [E] */
+	struct kp_repoll *remote;	/* [E] ksockd sockets (remote.c) */
 };
 
 /* The socket this thread is reading from (kp__reading_begin), or NULL. */
@@ -364,6 +365,7 @@ kp__epoll_free(struct kp_epoll *ep)
 	}
 	if (ep->efd >= 0)
 		sys_close(ep->efd);
+	kp__remote_epoll_free(ep->remote);
 	pthread_mutex_destroy(&ep->rdlock);
 	pthread_mutex_destroy(&ep->lock);
 	free(ep);
@@ -607,6 +609,16 @@ epoll_ctl(int epfd, int op, int fd, struct epoll_event *uev)
 	if (f == &kp_stale)
 		return (int)fail(-EBADF);
 	ef = kp__fd_get(epfd);
+	if (f->kind == KP_REMOTE && ef != NULL && ef != &kp_stale &&
+	    ef->kind == KP_EPOLL) {
+		/* A ksockd socket (ksock-run --ksockd): remote.c keeps it. */
+		pthread_mutex_lock(&ef->ep->lock);
+		err = kp__remote_epoll_ctl(&ef->ep->remote, op, fd, ev);
+		pthread_mutex_unlock(&ef->ep->lock);
+		kp__file_put(ef);
+		kp__file_put(f);
+		return err < 0 ? (int)fail(err) : 0;
+	}
 	if (ef == NULL) {
 		/* Not an epoll made through this library: ask the kernel
 		 * for its error, or EINVAL (it is no epoll instance). */
@@ -827,10 +839,11 @@ ms_left(int64_t deadline)
 	       (int)((left + 999999) / 1000000);
 }
 
-/* epoll_wait with a deadline (-1: none) and a signal mask (or NULL). */
+/* epoll_wait with a deadline (-1: none) and a signal mask (or NULL),
+ * over ksock sockets and kernel descriptors. */
 static int
-ep_wait(int epfd, struct kp_epoll *ep, struct epoll_event *events, int max,
-	int64_t deadline, const sigset_t *mask)
+ep_wait_local(int epfd, struct kp_epoll *ep, struct epoll_event *events,
+	      int max, int64_t deadline, const sigset_t *mask)
 {
 	bool spun = false;
 
@@ -889,6 +902,41 @@ ep_wait(int epfd, struct kp_epoll *ep, struct epoll_event *events, int max,
  * maxevents does not make every call allocate as much. */
 #define KP_EP_FEW	64
 #define KP_EP_BATCH	1024
+
+/*
+ * ep_wait_local, and with ksockd sockets among the items, the server's
+ * answer for them first: while none is ready the local wait lasts at
+ * most KP_EP_REMOTE_STEP_NS at a time (a bounded loop, until the client
+ * library can wait on both at once).
+ */
+#define KP_EP_REMOTE_STEP_NS	(10 * 1000000LL)
+static int
+ep_wait(int epfd, struct kp_epoll *ep, struct epoll_event *events, int max,
+	int64_t deadline, const sigset_t *mask)
+{
+	for (;;) {
+		int64_t now = now_ns(), until;
+		int n, m;
+
+		pthread_mutex_lock(&ep->lock);
+		n = ep->remote == NULL ? -1 :
+		    kp__remote_epoll_scan(ep->remote, events, max);
+		pthread_mutex_unlock(&ep->lock);
+		if (n < 0)
+			return ep_wait_local(epfd, ep, events, max, deadline,
+					     mask);
+		if (n == max)
+			return n;
+		until = n > 0 ? now : now + KP_EP_REMOTE_STEP_NS;
+		if (deadline >= 0 && deadline < until)
+			until = deadline;
+		m = ep_wait_local(epfd, ep, events + n, max - n, until, mask);
+		if (m < 0)
+			return n > 0 ? n : m;
+		if (n + m > 0 || (deadline >= 0 && now_ns() >= deadline))
+			return n + m;
+	}
+}
 
 /*
  * ep_wait into a buffer of the library's, then the events go to the

@@ -186,6 +186,26 @@ void	kp__remote_release(struct kp_file *f);
 bool	kp__remote_in(const struct pollfd *fds, unsigned long nfds);
 int	kp__remote_poll(struct pollfd *fds, unsigned long nfds,
 			int64_t deadline, const sigset_t *mask);
+/* close_range(2) in the kernel, sparing the connection to the server
+ * (the program does not know it). Returns 0 or -1/errno. */
+long	kp__remote_close_range(unsigned first, unsigned last, unsigned flags);
+/* CLOSE_RANGE_CLOEXEC over [@first, @last]: the server's flags too. */
+void	kp__remote_cloexec_range(unsigned first, unsigned last);
+/* Whether @fd is the library's own connection to the server, which
+ * close(2) from the program leaves open. */
+bool	kp__remote_private(int fd);
+/* epoll over remote sockets (level-triggered, EPOLLONESHOT; an
+ * edge-triggered item reports a change of its readiness), kept in the
+ * instance's *@rp under its lock: ctl returns 0 or -errno; scan asks the
+ * server without waiting and fills at most @max events, -1 when there
+ * is no remote item. */
+struct kp_repoll;
+struct epoll_event;
+int	kp__remote_epoll_ctl(struct kp_repoll **rp, int op, int fd,
+			     const struct epoll_event *ev);
+int	kp__remote_epoll_scan(struct kp_repoll *r, struct epoll_event *out,
+			      int max);
+void	kp__remote_epoll_free(struct kp_repoll *r);
 /* A clone() child that ran no fork handler: remote sockets go stale. */
 void	kp__remote_clone_child(void);
 

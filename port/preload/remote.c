@@ -56,6 +56,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -877,6 +878,203 @@ free_all:
 	return err < 0 ? err : ready;
 }
 
+/* -- epoll over remote sockets -- */
+
+/* One remote socket in an epoll instance. */
+struct kp_repitem {
+	int		 fd;
+	uint32_t	 events;	/* EPOLL* as given */
+	uint64_t	 data;
+	bool		 disabled;	/* EPOLLONESHOT fired */
+	short		 last;		/* EPOLLET: the readiness reported */
+	int		 last_inq;	/* EPOLLET: bytes queued then */
+};
+
+/* An instance's remote items (guarded by the instance's lock). */
+struct kp_repoll {
+	struct kp_repitem *it;
+	unsigned	 n, cap;
+};
+
+/* The poll(2) events an epoll item asks for: the bits are alike. */
+#define EP_POLL_BITS	(EPOLLIN | EPOLLOUT | EPOLLPRI | EPOLLRDHUP | \
+			 EPOLLRDNORM | EPOLLRDBAND | EPOLLWRNORM | EPOLLWRBAND)
+
+/* See preload.h. */
+int
+kp__remote_epoll_ctl(struct kp_repoll **rp, int op, int fd,
+		     const struct epoll_event *ev)
+{
+	struct kp_repoll *r = *rp;
+	unsigned i = 0;
+
+	if (op != EPOLL_CTL_DEL && ev == NULL)
+		return -EFAULT;
+	while (r != NULL && i < r->n && r->it[i].fd != fd)
+		i++;
+	switch (op) {
+	case EPOLL_CTL_ADD:
+		if (r != NULL && i < r->n)
+			return -EEXIST;
+		if (r == NULL) {
+			r = calloc(1, sizeof(*r));
+			if (r == NULL)
+				return -ENOMEM;
+			*rp = r;
+		}
+		if (r->n == r->cap) {
+			unsigned cap = r->cap > 0 ? r->cap * 2 : 8;
+			struct kp_repitem *it = realloc(r->it,
+							cap * sizeof(*it));
+
+			if (it == NULL)
+				return -ENOMEM;
+			r->it = it;
+			r->cap = cap;
+		}
+		i = r->n++;
+		r->it[i].fd = fd;
+		/* fallthrough */
+	case EPOLL_CTL_MOD:
+		if (r == NULL || i >= r->n)
+			return -ENOENT;
+		r->it[i].events = ev->events;
+		r->it[i].data = ev->data.u64;
+		r->it[i].disabled = false;
+		r->it[i].last = 0;
+		r->it[i].last_inq = 0;
+		return 0;
+	case EPOLL_CTL_DEL:
+		if (r == NULL || i >= r->n)
+			return -ENOENT;
+		r->it[i] = r->it[--r->n];
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/*
+ * Whether an edge-triggered item has news: its readiness changed, or
+ * (readable) more bytes are queued than at the last look, which is how
+ * new data shows when the socket was readable already (a partial read
+ * leaves fewer, and is no news, as on Linux).
+ */
+static bool
+edge(struct kp_repitem *it, short rev)
+{
+	int inq = 0;
+	bool grew;
+
+	if ((rev & POLLIN) && ksd_ioctl(it->fd, SIOCINQ, &inq) < 0)
+		inq = 0;
+	grew = inq > it->last_inq;
+	it->last_inq = inq;
+	return rev != it->last || grew;
+}
+
+/* See preload.h. */
+int
+kp__remote_epoll_scan(struct kp_repoll *r, struct epoll_event *out, int max)
+{
+	struct pollfd *p;
+	int n = 0;
+
+	if (r == NULL || r->n == 0)
+		return -1;
+	p = calloc(r->n, sizeof(*p));
+	if (p == NULL)
+		return 0;
+	for (unsigned i = 0; i < r->n; i++) {
+		p[i].fd = r->it[i].disabled ? -1 : r->it[i].fd;
+		p[i].events = (short)(r->it[i].events & EP_POLL_BITS);
+	}
+	if (ksd_poll(p, r->n, 0) <= 0) {
+		free(p);
+		return 0;
+	}
+	for (unsigned i = 0; i < r->n; i++) {
+		struct kp_repitem *it = &r->it[i];
+		short rev = p[i].revents;
+
+		/* A socket closed under the instance goes, as Linux drops
+		 * the item with its file. */
+		if (rev & POLLNVAL) {
+			*it = r->it[--r->n];
+			p[i] = p[r->n];
+			i--;
+			continue;
+		}
+		if ((it->events & EPOLLET) && !edge(it, rev))
+			continue;
+		it->last = rev;
+		if (rev == 0 || n == max)
+			continue;
+		out[n].events = (uint32_t)(unsigned short)rev;
+		out[n].data.u64 = it->data;
+		n++;
+		if (it->events & EPOLLONESHOT)
+			it->disabled = true;
+	}
+	free(p);
+	return n;
+}
+
+/* See preload.h. */
+void
+kp__remote_epoll_free(struct kp_repoll *r)
+{
+	if (r == NULL)
+		return;
+	free(r->it);
+	free(r);
+}
+
+/* -- the connection, and ranges of descriptors -- */
+
+/* See preload.h. */
+bool
+kp__remote_private(int fd)
+{
+	return remote_on && fd >= 0 && fd == ksd__conn_fd() &&
+	       !kp__in_vfork_child();
+}
+
+/* See preload.h. */
+long
+kp__remote_close_range(unsigned first, unsigned last, unsigned flags)
+{
+	int conn = remote_on && !kp__in_vfork_child() ? ksd__conn_fd() : -1;
+	unsigned c = (unsigned)conn;
+
+	if (conn < 0 || (flags & CLOSE_RANGE_CLOEXEC) || c < first || c > last)
+		return syscall(SYS_close_range, first, last, flags);
+	if (c > first && syscall(SYS_close_range, first, c - 1, flags) < 0)
+		return -1;
+	if (c < last)
+		return syscall(SYS_close_range, c + 1, last, flags);
+	return 0;
+}
+
+/* See preload.h. */
+void
+kp__remote_cloexec_range(unsigned first, unsigned last)
+{
+	if (!remote_on)
+		return;
+	if (last >= KP_MAX_FD)
+		last = KP_MAX_FD - 1;
+	for (unsigned fd = first; fd <= last && first <= last; fd++) {
+		struct kp_file *f;
+
+		if (!kp__fd_is_mapped((int)fd))
+			continue;
+		f = kp__fd_get((int)fd);
+		if (f != NULL && f->kind == KP_REMOTE)
+			kp__remote_cloexec(f, true);
+		kp__file_put(f);
+	}
+}
+
 /* -- fork and exec -- */
 
 static void
@@ -891,12 +1089,13 @@ atfork_prepare(void)
 static void
 atfork_child(void)
 {
-	/* Without a token the child attaches afresh when it first needs
-	 * to; its inherited remote sockets (if the FORK failed) are
-	 * stale. */
+	/* Without a token the child attaches afresh: its inherited remote
+	 * sockets (if the FORK failed) are stale. It attaches at once, as
+	 * the parent did, so that its descriptors do not change under the
+	 * program later. */
 	if (fork_token == 0)
 		kp__fd_stale_remote();
-	if (ksd__fork_child(fork_token) < 0 && fork_token != 0)
+	if (ksd__fork_child(fork_token, true) < 0)
 		kp__fd_stale_remote();
 }
 
@@ -907,7 +1106,7 @@ kp__remote_clone_child(void)
 	if (!remote_on)
 		return;
 	kp__fd_stale_remote();
-	ksd__fork_child(0);
+	ksd__fork_child(0, false);
 }
 
 /*
@@ -1158,6 +1357,11 @@ kp__remote_init(void)
 		snprintf(server_bin, sizeof(server_bin), "%s", bin);
 	remote_on = true;
 	pthread_atfork(atfork_prepare, NULL, atfork_child);
+	/* Attached from the start (a process that makes no socket costs
+	 * the server one client): the bootstrap connection's descriptor is
+	 * there before the program looks at its descriptors. */
 	if (getenv("KSOCKD_TOKEN") != NULL)
 		claim_after_exec();
+	else
+		attached();
 }

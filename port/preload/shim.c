@@ -1281,6 +1281,10 @@ close(int fd)
 	struct kp_file *f;
 	long r;
 
+	/* A program that closes every number (a daemon's loop) must not
+	 * cut the library's connection to its server. */
+	if (kp__remote_private(fd))
+		return 0;
 	if (!kp__fd_is_mapped(fd) || in_vfork_child())
 		return (int)syscall(SYS_close, fd);
 	/* Out of the map before the kernel can hand the number out again;
