@@ -161,6 +161,7 @@ void	kp__remote_init(void);
 /* socket(2) of the client library built in (mk/preload.mk renames its
  * calls): the kernel's, placed high. */
 int	kp__kernel_socket(int domain, int type, int protocol);
+int	kp__kernel_close(int fd);
 /* Whether AF_UNIX sockets are the server's (KSOCK_RUN_KSOCKD). */
 bool	kp__remote_on(void);
 int	kp__remote_socket(int domain, int type, int protocol);

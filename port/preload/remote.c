@@ -110,6 +110,14 @@ kp__kernel_socket(int domain, int type, int protocol)
 	return (int)fd;
 }
 
+/* close(2) for the client library: the kernel's, also of the
+ * connection that the shim's close() keeps from the program. */
+int
+kp__kernel_close(int fd)
+{
+	return (int)sys_close(fd);
+}
+
 /* -- attaching, and starting a server -- */
 
 /* Whether @name=... is @e. */
@@ -894,6 +902,9 @@ struct kp_repitem {
 struct kp_repoll {
 	struct kp_repitem *it;
 	unsigned	 n, cap;
+	unsigned	 next;		/* where the next scan starts: ready
+					 * items take turns, as Linux's list
+					 * rotates */
 };
 
 /* The poll(2) events an epoll item asks for: the bits are alike. */
@@ -938,6 +949,9 @@ kp__remote_epoll_ctl(struct kp_repoll **rp, int op, int fd,
 	case EPOLL_CTL_MOD:
 		if (r == NULL || i >= r->n)
 			return -ENOENT;
+		if (op == EPOLL_CTL_MOD &&
+		    ((ev->events | r->it[i].events) & EPOLLEXCLUSIVE))
+			return -EINVAL;
 		r->it[i].events = ev->events;
 		r->it[i].data = ev->data.u64;
 		r->it[i].disabled = false;
@@ -992,26 +1006,29 @@ kp__remote_epoll_scan(struct kp_repoll *r, struct epoll_event *out, int max)
 		free(p);
 		return 0;
 	}
+	/* A socket closed under the instance goes, as Linux drops the
+	 * item with its file. */
 	for (unsigned i = 0; i < r->n; i++) {
+		if (p[i].revents & POLLNVAL) {
+			r->it[i] = r->it[--r->n];
+			p[i] = p[r->n];
+			i--;
+		}
+	}
+	for (unsigned k = 0, start = r->next; k < r->n && n < max; k++) {
+		unsigned i = (start + k) % r->n;
 		struct kp_repitem *it = &r->it[i];
 		short rev = p[i].revents;
 
-		/* A socket closed under the instance goes, as Linux drops
-		 * the item with its file. */
-		if (rev & POLLNVAL) {
-			*it = r->it[--r->n];
-			p[i] = p[r->n];
-			i--;
-			continue;
-		}
 		if ((it->events & EPOLLET) && !edge(it, rev))
 			continue;
 		it->last = rev;
-		if (rev == 0 || n == max)
+		if (rev == 0)
 			continue;
 		out[n].events = (uint32_t)(unsigned short)rev;
 		out[n].data.u64 = it->data;
 		n++;
+		r->next = i + 1;
 		if (it->events & EPOLLONESHOT)
 			it->disabled = true;
 	}
