@@ -55,7 +55,7 @@ if "$run" --help 2>/dev/null | grep -q -- '--ksockd'; then
 	mode=ksockd
 else
 	mode=none
-	why="ksock-run has no --ksockd yet (helper remote's branch)"
+	why="this ksock-run has no --ksockd"
 fi
 
 # The prefix of a command run under ksock-run --ksockd, served by our
