@@ -1372,8 +1372,10 @@ kill_connect(const char *name)
 	socklen_t len = make_addr(name, &sun);
 	int fd = ksd_socket(AF_UNIX, SOCK_STREAM, 0);
 
-	if (fd < 0 || connect_retry(fd, &sun, len) < 0)
+	if (fd >= 0 && connect_retry(fd, &sun, len) < 0) {
+		ksd_close(fd);
 		return -1;
+	}
 	return fd;
 }
 
