@@ -291,6 +291,20 @@ lst.close()
 os.unlink(path)
 '
 sleeping() { [ "$(sed 's/.*) //' "/proc/$1/stat" | cut -c1)" = S ]; }
+# kill_blocked PID NAME GO (with $how set): waits until PID blocks in its
+# call (natively asleep in the kernel, on ksockd parked in the server),
+# kills it with SIGKILL, prints "NAME STATUS" and makes the file GO.
+kill_blocked() {
+	if [ "$how" = served ]; then
+		wait_for parked_one_more || echo "$2 never parked in ksockd"
+	else
+		wait_for sleeping $1 || echo "$2 never slept"
+	fi
+	kill -KILL $1
+	wait $1 2>/dev/null
+	echo "$2 $?"
+	touch "$3"
+}
 # killed_blocked_sender native|served: a sender killed while its send
 # waits for room (natively asleep in the kernel; on ksockd parked in the
 # server), with data of the receiver's left unread: the receiver reads a
@@ -305,15 +319,7 @@ killed_blocked_sender() {
 	$pre $py -c "$sender" "$tmp/b.sock" "$tmp/pat" 2>/dev/null &
 	sp=$!
 	wait_for test -f "$tmp/mark" || echo "transfer stalled"
-	if [ "$how" = served ]; then
-		wait_for parked_one_more || echo "the send never parked in ksockd"
-	else
-		wait_for sleeping $sp || echo "the sender never slept"
-	fi
-	kill -KILL $sp
-	wait $sp 2>/dev/null
-	echo "sender $?"
-	touch "$tmp/go"
+	kill_blocked $sp sender "$tmp/go"
 	wait $rp
 	echo "receiver $?"
 	cat "$tmp/recv.out"
@@ -338,15 +344,7 @@ killed_roles() {
 	p2=$!
 	if [ "$3" = "$1" ]; then vp=$p1 pp=$p2; else vp=$p2 pp=$p1; fi
 	wait_for test -f "$tmp/r/mid" || echo "the peer never got there"
-	if [ "$how" = served ]; then
-		wait_for parked_one_more || echo "the victim never parked"
-	else
-		wait_for sleeping $vp || echo "the victim never slept"
-	fi
-	kill -KILL $vp
-	wait $vp 2>/dev/null
-	echo "victim $?"
-	touch "$tmp/r/go"
+	kill_blocked $vp victim "$tmp/r/go"
 	wait $pp
 	echo "peer $?"
 	cat "$tmp/r/1.out" "$tmp/r/2.out"
