@@ -992,6 +992,40 @@ ksd__fork_token(uint64_t *token)
 	return 0;
 }
 
+/* See ksd.h. */
+int
+ksd__reattach(void)
+{
+	struct ksd_shm *old_shm;
+	struct ksd_rep rep;
+	uint64_t token;
+	size_t old_size;
+	int err, old_sock;
+	long n;
+
+	n = ksd__request(KSD_FORK, 0, -1, 0, 0, 0, NULL, 0, &rep);
+	if (n < 0)
+		return (int)n;
+	token = rep.token;
+	pthread_mutex_lock(&state.lock);
+	old_shm = state.shm;
+	old_size = state.size;
+	old_sock = state.sock;
+	err = attach(state.addr, token);
+	if (err < 0) {
+		/* Refused: the old attachment stays (the hand-over
+		 * expires). */
+		state.shm = old_shm;
+		state.size = old_size;
+		state.sock = old_sock;
+	} else {
+		munmap(old_shm, old_size);
+		close(old_sock);
+	}
+	pthread_mutex_unlock(&state.lock);
+	return err;
+}
+
 /* See ksd.h. The child has one thread: a lock another thread of the
  * parent held at the fork is made anew, and every slot is free in the
  * region it gets. */

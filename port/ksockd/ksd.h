@@ -80,6 +80,10 @@ long	ksd__request(uint32_t label, uint32_t flags, int fd, int a0, int a1,
  * connection and region are left to the parent), claiming @token (0: a
  * fresh table), or with !@reattach none: the child is only detached. */
 int	ksd__fork_token(uint64_t *token);
+/* Attaches again with the process's descriptors (a FORK hand-over it
+ * claims itself), so that the server takes its identity and umask anew
+ * (after setuid(2), umask(2)). No other thread may be inside a call. */
+int	ksd__reattach(void);
 int	ksd__fork_child(uint64_t token, bool reattach);
 
 #endif /* KSOCK_KSD_H */

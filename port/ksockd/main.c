@@ -330,7 +330,12 @@ main(int argc, char **argv)
 			"[--idle-exit MS] PATH|@NAME\n");
 		return 2;
 	}
-	signal(SIGPIPE, SIG_IGN);
+	/* SIGPIPE is blocked, not ignored: ksock's sends signal this
+	 * thread when Linux would, and the request takes the pending
+	 * signal to the client (serve.c: sigpipe_taken). */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGPIPE);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);

@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -346,6 +347,24 @@ do_accept(struct ksd_park *p, struct ks_sock *so, struct ksd_rep *rep)
 }
 
 /*
+ * Whether ksock sent SIGPIPE for the send that just failed, taking it:
+ * ksock decides as Linux does (not for every EPIPE: a seqpacket whose
+ * peer closed gets none), and signals the calling thread, the server's,
+ * where SIGPIPE is blocked (main.c) and so waits to be taken here. The
+ * client raises it in its own thread.
+ */
+static bool
+sigpipe_taken(void)
+{
+	struct timespec zero = { 0, 0 };
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	return sigtimedwait(&set, NULL, &zero) == SIGPIPE;
+}
+
+/*
  * sendmsg: the data from the window (or the request's inline bytes),
  * the control messages from the window. A blocking send waits until
  * all of it went, as Linux's stream send does; control goes with the
@@ -381,11 +400,11 @@ do_sendmsg(struct ksd_park *p, struct ks_sock *so, struct ksd_rep *rep)
 		m.msg_control = ctl_area(p->c, p->slot);
 		m.msg_controllen = k->ctllen;
 	}
-	n = ks_sendmsg(so, &m, flags | KS_MSG_DONTWAIT | KS_MSG_NOSIGNAL);
+	n = ks_sendmsg(so, &m, flags | KS_MSG_DONTWAIT);
 	if (n == -KS_EAGAIN && may_block(so, flags))
 		return p->done > 0 ? (long)p->done : KSD_AGAIN;
 	if (n < 0) {
-		if (n == -KS_EPIPE && !(flags & KS_MSG_NOSIGNAL))
+		if (n == -KS_EPIPE && sigpipe_taken())
 			rep->val[1] = 1;	/* the client raises SIGPIPE */
 		return p->done > 0 ? (long)p->done : n;
 	}
@@ -420,6 +439,12 @@ do_recvmsg(struct ksd_park *p, struct ks_sock *so, struct ksd_rep *rep)
 		m.msg_controllen = k->ctllen;
 	}
 	n = ks_recvmsg(so, &m, (flags & ~KS_MSG_WAITALL) | KS_MSG_DONTWAIT);
+	/* A blocking receive on a socket shut for reading ends with 0,
+	 * where a non-blocking one says EAGAIN (Linux's datagram receive
+	 * looks at the shutdown only before it would sleep). */
+	if (n == -KS_EAGAIN && may_block(so, flags) &&
+	    (ks_poll(so, NULL) & KS_POLLRDHUP))
+		n = 0;
 	if (n == -KS_EAGAIN && may_block(so, flags))
 		return p->done > 0 && !(flags & KS_MSG_WAITALL) ?
 		       (long)p->done : KSD_AGAIN;
@@ -617,6 +642,18 @@ handover_free(struct ksd_handover *h)
 	obj_free(h);
 }
 
+/*
+ * Whether a process of @uid may claim @h: one of the same uid, or any
+ * when root is on either side (a process that changes its identity with
+ * setuid(2) and the like keeps its descriptors: it attaches again under
+ * the new one, and only root can make such a change between two uids).
+ */
+static bool
+may_claim(const struct ksd_handover *h, uint32_t uid)
+{
+	return h->uid == uid || h->uid == 0 || uid == 0;
+}
+
 /* See ksockd.h. */
 int
 ksd__claim(struct ksd_client *c, uint64_t token, uint32_t uid)
@@ -625,7 +662,7 @@ ksd__claim(struct ksd_client *c, uint64_t token, uint32_t uid)
 	int err;
 
 	for (hp = &handovers; (h = *hp) != NULL; hp = &h->next) {
-		if (h->token != token || h->uid != uid)
+		if (h->token != token || !may_claim(h, uid))
 			continue;
 		err = ksp__fdtable_copy(table(c), &h->fdt);
 		if (err < 0)

@@ -49,9 +49,9 @@
 typedef long (*syscall_fn)(long nr, ...);
 static _Atomic(syscall_fn) libc_syscall;
 
-/* libc's own definition of @name (the next one after this library). */
-static void *
-libc_sym(const char *name)
+/* See preload.h. */
+void *
+kp__libc_sym(const char *name)
 {
 	void *p = dlsym(RTLD_NEXT, name);
 
@@ -70,7 +70,7 @@ kp__syscall(long nr, ...)
 	va_list ap;
 
 	if (fn == NULL) {
-		fn = (syscall_fn)libc_sym("syscall");
+		fn = (syscall_fn)kp__libc_sym("syscall");
 		atomic_store_explicit(&libc_syscall, fn, memory_order_release);
 	}
 	/* As libc's own syscall(): six arguments, whatever was passed. */
@@ -125,7 +125,7 @@ closefrom(int lowfd)
 	if (kp__remote_close_range(first, ~0u, 0) == 0)
 		return;
 	/* A kernel without close_range: libc's fallback walks /proc. */
-	fn = (void (*)(int))libc_sym("closefrom");
+	fn = (void (*)(int))kp__libc_sym("closefrom");
 	fn(lowfd);
 }
 
@@ -325,7 +325,7 @@ typedef int (*clone_fn)(int (*)(void *), void *, int, void *, ...);
 KP_EXPORT int
 clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
 {
-	clone_fn real = (clone_fn)libc_sym("clone");
+	clone_fn real = (clone_fn)kp__libc_sym("clone");
 	struct clone_start cs = { fn, arg };
 	pid_t *ptid, *ctid;
 	void *tls;
@@ -405,7 +405,7 @@ fdopen(int fd, const char *mode)
 			errno = EBADF;
 			return NULL;
 		}
-		real = (FILE *(*)(int, const char *))libc_sym("fdopen");
+		real = (FILE *(*)(int, const char *))kp__libc_sym("fdopen");
 		return real(fd, mode);
 	}
 	if (mode == NULL || (mode[0] != 'r' && mode[0] != 'w' &&

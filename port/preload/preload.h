@@ -59,6 +59,15 @@ enum kp_kind {
 struct kp_epoll;
 struct kp_async;
 
+/* A remote socket's open file state, as Linux keeps it in struct file:
+ * shared by the descriptors dup made of it (remote.c). */
+struct kp_rdesc {
+	atomic_long	 refs;		/* [A] remote files that share it */
+	atomic_uint	 fl;		/* [A] O_APPEND, O_ASYNC, O_NOATIME */
+	atomic_int	 sig;		/* [A] F_SETSIG's signal */
+	atomic_int	 owner;		/* [A] F_SETOWN: kept, not used */
+};
+
 struct kp_file {
 	atomic_long	 refs;		/* [A] open references */
 	atomic_long	 mem;		/* [A] memory references */
@@ -75,7 +84,7 @@ struct kp_file {
 	int		 rfd;		/* [I] */
 	atomic_bool	 rkeep;		/* [A] rfd now holds another file:
 					 * the release does not close it */
-	atomic_int	 owner;		/* [A] F_SETOWN (kept, not used) */
+	struct kp_rdesc	*rd;		/* [I] */
 };
 
 /* Internal to the library: not among its dynamic symbols. */
@@ -127,6 +136,8 @@ void	kp__fork_child(void);
 int	kp__install_sock(struct ks_sock *so, bool cloexec);
 
 /* close.c */
+/* libc's own definition of @name (the next one after this library). */
+void	*kp__libc_sym(const char *name);
 void	kp__fd_close_range(unsigned first, unsigned last, unsigned flags);
 
 /* async.c: O_ASYNC */
@@ -162,6 +173,7 @@ void	kp__remote_init(void);
  * calls): the kernel's, placed high. */
 int	kp__kernel_socket(int domain, int type, int protocol);
 int	kp__kernel_close(int fd);
+mode_t	kp__kernel_umask(mode_t mask);
 /* Whether AF_UNIX sockets are the server's (KSOCK_RUN_KSOCKD). */
 bool	kp__remote_on(void);
 int	kp__remote_socket(int domain, int type, int protocol);

@@ -118,6 +118,13 @@ kp__kernel_close(int fd)
 	return (int)sys_close(fd);
 }
 
+/* umask(2) for the client library: the kernel's. */
+mode_t
+kp__kernel_umask(mode_t mask)
+{
+	return (mode_t)syscall(SYS_umask, (long)mask);
+}
+
 /* -- attaching, and starting a server -- */
 
 /* Whether @name=... is @e. */
@@ -272,22 +279,30 @@ kp__remote_release(struct kp_file *f)
 {
 	if (!atomic_load(&f->rkeep))
 		close_remote(f->rfd);
+	if (f->rd != NULL && atomic_fetch_sub(&f->rd->refs, 1) == 1)
+		free(f->rd);
 }
 
 /*
  * Maps the placeholder @fd to the server's descriptor of the same
- * number. Returns @fd, or -ENOMEM with both closed.
+ * number, with the open file state @rd (a dup's; NULL: a new one).
+ * Returns @fd, or -ENOMEM with both closed.
  */
 static int
-map_remote(int fd)
+map_remote(int fd, struct kp_rdesc *rd)
 {
 	struct kp_file *f = kp__file_new(KP_REMOTE);
 
-	if (f == NULL) {
+	if (f != NULL && rd == NULL)
+		rd = calloc(1, sizeof(*rd));
+	if (f == NULL || rd == NULL) {
+		free(f);
 		close_remote(fd);
 		sys_close(fd);
 		return -ENOMEM;
 	}
+	atomic_fetch_add(&rd->refs, 1);
+	f->rd = rd;
 	f->rfd = fd;
 	kp__fd_set(fd, f);
 	kp__file_put(f);
@@ -345,7 +360,7 @@ adopt(int n, int ph, bool cloexec)
 			sys_close(ph);
 		return (int)err;
 	}
-	return map_remote(ph);
+	return map_remote(ph, NULL);
 }
 
 /* See preload.h. */
@@ -488,7 +503,7 @@ kp__remote_dup(struct kp_file *f, int nfd, bool cloexec)
 		kp__fd_set(nfd, &kp_stale);
 		return;
 	}
-	map_remote(nfd);
+	map_remote(nfd, f->rd);
 }
 
 /* See preload.h. */
@@ -662,37 +677,86 @@ kp__remote_call(struct kp_file *f, int call, const long a[5])
 	return -ENOSYS;
 }
 
+/* Linux's F_OWNER_* and struct f_owner_ex. */
+#define KP_F_OWNER_TID		0
+#define KP_F_OWNER_PID		1
+#define KP_F_OWNER_PGRP		2
+struct kp_owner_ex {
+	int	type;
+	int	pid;
+};
+
+/* F_SETOWN on @d: a process, or a group as its negative, that exists
+ * (only kept: no SIGIO or SIGURG is sent under --ksockd). */
+static int
+owner_set(struct kp_rdesc *d, int who)
+{
+	if (who == INT_MIN)
+		return -EINVAL;
+	if (who != 0 && !ks_port()->pid_exists(who < 0 ? -who : who))
+		return -ESRCH;
+	atomic_store(&d->owner, who);
+	return 0;
+}
+
+/* F_SETOWN_EX and F_GETOWN_EX on @d, through @uox. */
+static int
+owner_ex(struct kp_rdesc *d, bool set, void *uox)
+{
+	struct kp_owner_ex ox;
+	int owner;
+
+	if (!set) {
+		owner = atomic_load(&d->owner);
+		ox.type = owner < 0 ? KP_F_OWNER_PGRP : KP_F_OWNER_PID;
+		ox.pid = owner < 0 ? -owner : owner;
+		return ksp__copy_to_user(uox, &ox, sizeof(ox));
+	}
+	if (ksp__copy_from_user(&ox, uox, sizeof(ox)) < 0)
+		return -EFAULT;
+	if (ox.type != KP_F_OWNER_TID && ox.type != KP_F_OWNER_PID &&
+	    ox.type != KP_F_OWNER_PGRP)
+		return -EINVAL;
+	/* A negative number names no process (find_vpid). */
+	if (ox.pid < 0)
+		return -ESRCH;
+	return owner_set(d, ox.type == KP_F_OWNER_PGRP ? -ox.pid : ox.pid);
+}
+
 /* See preload.h. */
 long
 kp__remote_fcntl(struct kp_file *f, int cmd, long arg)
 {
+	struct kp_rdesc *d = f->rd;
 	long r;
 
 	switch (cmd) {
 	case F_GETFL:
 		r = neg(ksd_fcntl(f->rfd, F_GETFL, 0));
 		return r < 0 ? r : (r & ~(long)O_ACCMODE) | O_RDWR |
-				   (long)atomic_load(&f->fl);
+				   (long)atomic_load(&d->fl);
 	case F_SETFL:
 		if (arg & O_DIRECT)
 			return -EINVAL;	/* a socket has no direct I/O */
 		r = neg(ksd_fcntl(f->rfd, F_SETFL, (int)(arg & O_NONBLOCK)));
 		if (r == 0)
-			atomic_store(&f->fl, (unsigned)arg &
+			atomic_store(&d->fl, (unsigned)arg &
 				     (O_APPEND | O_NOATIME | O_ASYNC));
 		return r;
 	case F_GETSIG:
-		return atomic_load(&f->sig);
+		return atomic_load(&d->sig);
 	case F_SETSIG:
 		if ((unsigned long)arg > KSP_NSIG)
 			return -EINVAL;
-		atomic_store(&f->sig, (int)arg);
+		atomic_store(&d->sig, (int)arg);
 		return 0;
 	case F_SETOWN:
-		atomic_store(&f->owner, (int)arg);
-		return 0;
+		return owner_set(d, (int)arg);
 	case F_GETOWN:
-		return atomic_load(&f->owner);
+		return atomic_load(&d->owner);
+	case F_SETOWN_EX:
+	case F_GETOWN_EX:
+		return owner_ex(d, cmd == F_SETOWN_EX, (void *)arg);
 	case F_GETPIPE_SZ:
 	case F_SETPIPE_SZ:
 		return -EBADF;
@@ -705,6 +769,7 @@ kp__remote_fcntl(struct kp_file *f, int cmd, long arg)
 int
 kp__remote_ioctl(struct kp_file *f, unsigned long req, void *arg)
 {
+	struct kp_rdesc *d = f->rd;
 	int v;
 
 	switch (req) {
@@ -717,19 +782,18 @@ kp__remote_ioctl(struct kp_file *f, unsigned long req, void *arg)
 		if (ksp__copy_from_user(&v, arg, sizeof(v)) < 0)
 			return -EFAULT;
 		if (v)
-			atomic_fetch_or(&f->fl, O_ASYNC);
+			atomic_fetch_or(&d->fl, O_ASYNC);
 		else
-			atomic_fetch_and(&f->fl, ~(unsigned)O_ASYNC);
+			atomic_fetch_and(&d->fl, ~(unsigned)O_ASYNC);
 		return 0;
 	case FIOSETOWN:
 	case SIOCSPGRP:
 		if (ksp__copy_from_user(&v, arg, sizeof(v)) < 0)
 			return -EFAULT;
-		atomic_store(&f->owner, v);
-		return 0;
+		return owner_set(d, v);
 	case FIOGETOWN:
 	case SIOCGPGRP:
-		v = atomic_load(&f->owner);
+		v = atomic_load(&d->owner);
 		return ksp__copy_to_user(arg, &v, sizeof(v));
 	}
 	return ksp__sock_ioctl_netdev(req, arg);
@@ -773,15 +837,6 @@ kp__remote_in(const struct pollfd *fds, nfds_t nfds)
 	return false;
 }
 
-static int64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Milliseconds to @deadline (-1: none), at most @cap (-1: no cap). */
 static int
 ms_left(int64_t deadline, int cap)
@@ -790,7 +845,7 @@ ms_left(int64_t deadline, int cap)
 
 	if (deadline < 0)
 		return cap;
-	left = (deadline - mono_ns() + 999999) / 1000000;
+	left = (deadline - ksp__now() + 999999) / 1000000;
 	if (left < 0)
 		left = 0;
 	return cap >= 0 && left > cap ? cap : (int)left;
@@ -876,7 +931,7 @@ kp__remote_poll(struct pollfd *fds, nfds_t nfds, int64_t deadline,
 		for (nfds_t i = 0; i < nfds; i++)
 			if (fds[i].revents != 0)
 				ready++;
-		if (ready > 0 || (deadline >= 0 && mono_ns() >= deadline))
+		if (ready > 0 || (deadline >= 0 && ksp__now() >= deadline))
 			break;
 	}
 free_all:
@@ -1216,93 +1271,112 @@ claim_after_exec(void)
 		int fd = atoi(t);
 
 		if (fd >= 0 && is_placeholder(fd, &lib))
-			map_remote(fd);
+			map_remote(fd, NULL);
 		else if (fd >= 0)
 			close_remote(fd);
 	}
 	free(copy);
 }
 
-/* libc's definition of @name. */
-static void *
-next_sym(const char *name)
+/*
+ * The environment an exec passes: @envp, or with remote sockets to hand
+ * over a copy with the hand-over's variables (exec_env()), which
+ * *@owned holds until exec_done(). NULL with errno when it cannot be
+ * made.
+ */
+static char *const *
+exec_envp(char *const envp[], char ***owned)
 {
-	void *p = dlsym(RTLD_NEXT, name);
+	int err;
 
-	if (p == NULL)
-		abort();
-	return p;
+	*owned = NULL;
+	if (kp__in_vfork_child())
+		return envp;
+	*owned = exec_env(envp, &err);
+	if (err < 0) {
+		errno = -err;
+		return NULL;
+	}
+	return *owned != NULL ? *owned : envp;
+}
+
+/* After an exec that failed with @r: frees what exec_envp() made,
+ * keeping the exec's errno. */
+static int
+exec_done(int r, char **owned)
+{
+	int err = errno;
+
+	free(owned);
+	errno = err;
+	return r;
 }
 
 typedef int (*execve_fn)(const char *, char *const[], char *const[]);
+typedef int (*fexecve_fn)(int, char *const[], char *const[]);
 
-/* execve(2) and the calls with an environment of their own. */
+/* libc's exec calls, found at start: a vfork child (posix_spawn,
+ * Python's subprocess) must not call into the dynamic loader, whose
+ * lock a thread of its parent may hold. */
+static execve_fn libc_execve, libc_execvpe;	/* [I] */
+static fexecve_fn libc_fexecve;			/* [I] */
+
+static void
+exec_syms_init(void)
+{
+	libc_execve = (execve_fn)kp__libc_sym("execve");
+	libc_execvpe = (execve_fn)kp__libc_sym("execvpe");
+	libc_fexecve = (fexecve_fn)kp__libc_sym("fexecve");
+}
+
+/* execve(2) and the calls of the family that take a path or a name. */
 static int
-exec_with(const char *name, const char *path, char *const argv[],
+exec_with(execve_fn real, const char *path, char *const argv[],
 	  char *const envp[])
 {
-	execve_fn real = (execve_fn)next_sym(name);
-	char **env;
-	int err, r;
+	char *const *env;
+	char **owned;
 
-	if (kp__in_vfork_child())
-		return real(path, argv, envp);
-	env = exec_env(envp, &err);
-	if (err < 0) {
-		errno = -err;
+	env = exec_envp(envp, &owned);
+	if (env == NULL)
 		return -1;
-	}
-	r = real(path, argv, env != NULL ? env : envp);
-	err = errno;
-	free(env);
-	errno = err;
-	return r;
+	return exec_done(real(path, argv, env), owned);
 }
 
 KP_EXPORT int
 execve(const char *path, char *const argv[], char *const envp[])
 {
-	return exec_with("execve", path, argv, envp);
+	return exec_with(libc_execve, path, argv, envp);
 }
 
 KP_EXPORT int
 execvpe(const char *file, char *const argv[], char *const envp[])
 {
-	return exec_with("execvpe", file, argv, envp);
+	return exec_with(libc_execvpe, file, argv, envp);
 }
 
 KP_EXPORT int
 execv(const char *path, char *const argv[])
 {
-	return exec_with("execve", path, argv, environ);
+	return exec_with(libc_execve, path, argv, environ);
 }
 
 KP_EXPORT int
 execvp(const char *file, char *const argv[])
 {
-	return exec_with("execvpe", file, argv, environ);
+	return exec_with(libc_execvpe, file, argv, environ);
 }
 
 KP_EXPORT int
 fexecve(int fd, char *const argv[], char *const envp[])
 {
-	typedef int (*fexecve_fn)(int, char *const[], char *const[]);
-	fexecve_fn real = (fexecve_fn)next_sym("fexecve");
-	char **env;
-	int err, r;
+	char *const *env;
+	char **owned;
 
-	if (kp__in_vfork_child())
-		return real(fd, argv, envp);
-	env = exec_env(envp, &err);
-	if (err < 0) {
-		errno = -err;
+	env = exec_envp(envp, &owned);
+	if (env == NULL)
 		return -1;
-	}
-	r = real(fd, argv, env != NULL ? env : envp);
-	err = errno;
-	free(env);
-	errno = err;
-	return r;
+	return exec_done(libc_fexecve(fd, argv, env), owned);
 }
 
 /* execl, execlp, execle: their arguments as an array. */
@@ -1357,6 +1431,74 @@ execle(const char *path, const char *arg, ...)
 	return execve(path, argv, envp);
 }
 
+/* -- identity and umask -- */
+
+/*
+ * The server takes a process's identity (SO_PEERCRED) and umask when it
+ * attaches: after a change the process attaches again with its
+ * descriptors (ksd__reattach()), as a kernel sees the new credentials
+ * at the next call. A process that changes them while another of its
+ * threads is inside a socket call is not supported.
+ */
+static void
+identity_changed(void)
+{
+	if (remote_on && ksd__attached() && !kp__in_vfork_child())
+		(void)ksd__reattach();
+}
+
+KP_EXPORT mode_t
+umask(mode_t mask)
+{
+	mode_t old = kp__kernel_umask(mask);
+
+	if (old != (mask & 0777))
+		identity_changed();
+	return old;
+}
+
+/* The set*id calls: libc's, then the server is told when they worked.
+ * A vfork child has one thread and must not enter the dynamic loader:
+ * the system call does there what libc would. */
+#define SETID(name, nr, params, args)					\
+KP_EXPORT int								\
+name params								\
+{									\
+	int (*real) params;						\
+	int r;								\
+									\
+	if (kp__in_vfork_child())					\
+		return (int)syscall(nr SETID_ARGS args);		\
+	real = (int (*) params)kp__libc_sym(#name);			\
+	r = real args;							\
+	if (r == 0)							\
+		identity_changed();					\
+	return r;							\
+}
+/* (a, b) as ", (long)a, (long)b" after the call number. */
+#define SETID_ARGS(...)	SETID_ARGS_(__VA_ARGS__, 0, 0, 0)
+#define SETID_ARGS_(a, b, c, ...)	, (long)(a), (long)(b), (long)(c)
+SETID(setuid, SYS_setuid, (uid_t u), (u))
+SETID(setgid, SYS_setgid, (gid_t g), (g))
+SETID(setreuid, SYS_setreuid, (uid_t r_, uid_t e), (r_, e))
+SETID(setregid, SYS_setregid, (gid_t r_, gid_t e), (r_, e))
+SETID(setresuid, SYS_setresuid, (uid_t r_, uid_t e, uid_t s_), (r_, e, s_))
+SETID(setresgid, SYS_setresgid, (gid_t r_, gid_t e, gid_t s_), (r_, e, s_))
+
+/* seteuid and setegid: libc's (setresuid/setresgid with -1), which
+ * has no system call of its own. */
+KP_EXPORT int
+seteuid(uid_t u)
+{
+	return setresuid((uid_t)-1, u, (uid_t)-1);
+}
+
+KP_EXPORT int
+setegid(gid_t g)
+{
+	return setresgid((gid_t)-1, g, (gid_t)-1);
+}
+
 /* -- start -- */
 
 /* See preload.h. */
@@ -1366,6 +1508,7 @@ kp__remote_init(void)
 	const char *addr = getenv("KSOCK_RUN_KSOCKD");
 	const char *bin = getenv("KSOCK_RUN_KSOCKD_START");
 
+	exec_syms_init();
 	if (addr == NULL || addr[0] == '\0' ||
 	    strlen(addr) >= sizeof(remote_addr))
 		return;

@@ -103,7 +103,6 @@ descriptor_calls(void)
 	struct stat st;
 	char buf[8];
 
-	ksockd_lacks("F_SETOWN is not shared by the descriptors of one socket under --ksockd");
 	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
 	CHECK_EQ(fcntl(sv[0], F_GETFL) & O_NONBLOCK, 0);
 	CHECK_OK(fcntl(sv[0], F_SETFL, O_NONBLOCK));
