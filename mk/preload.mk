@@ -148,3 +148,27 @@ CHECK_TARGETS += run-preload-ksockd
 .PHONY: run-preload-ksockd
 run-preload-ksockd: $(BUILD)/run/t_preload $(LIBKSOCK_PRELOAD) $(KSOCK_RUN) $(KSOCKD) tests/run/run-ksockd.sh
 	@tools/run-suite run-preload-ksockd 600 sh tests/run/run-ksockd.sh $(KSOCK_RUN) $<
+
+# Multi-process programs natively and under ksock-run --ksockd, with the
+# same results (tests/run/run-ksockd-programs.sh): Python programs whose
+# processes meet over sockets (tests/run/programs/ksockd/: kept out of
+# run-programs, which runs one process's sockets in-process), socat and
+# nc pairs over a path, and processes killed with SIGKILL mid-transfer,
+# in accept and after passing a descriptor (kill_roles.py).
+# ksd-status prints a ksockd server's STATUS for the script. The server
+# is the ASan+UBSan build, so its stopping clean also means no leak. The
+# ksockd runs skip with the reason while ksock-run has no --ksockd.
+KSD_STATUS := $(BUILD)/run/ksd-status
+RUN_KSOCKD_PROGRAMS := $(sort $(wildcard tests/run/programs/ksockd/py_*.py))
+RUN_KSOCKD_ROLES := tests/run/programs/ksockd/kill_roles.py
+
+$(KSD_STATUS): tests/run/ksd_status.c port/ksockd/client.c $(KSOCKD_HDRS) $(LIBKSOCK)
+	@mkdir -p $(dir $@)
+	$(CC) $(HOSTED_CFLAGS) -Iport/ksockd -o $@ tests/run/ksd_status.c \
+		port/ksockd/client.c $(LIBKSOCK)
+
+ALL_TARGETS += $(KSD_STATUS)
+CHECK_TARGETS += run-ksockd-programs
+.PHONY: run-ksockd-programs
+run-ksockd-programs: $(LIBKSOCK_PRELOAD) $(KSOCK_RUN) $(KSOCKD_SAN) $(KSD_STATUS) tests/run/run-ksockd-programs.sh $(RUN_KSOCKD_PROGRAMS) $(RUN_KSOCKD_ROLES)
+	@tools/run-suite run-ksockd-programs 900 sh tests/run/run-ksockd-programs.sh $(KSOCK_RUN) $(KSOCKD_SAN) $(KSD_STATUS) $(RUN_KSOCKD_PROGRAMS)

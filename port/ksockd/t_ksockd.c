@@ -1821,6 +1821,8 @@ role_sigurg(void)
 	CHECK(ksd_close(sv[0]) == 0 && ksd_close(sv[1]) == 0);
 	return 0;
 }
+/* The SIGKILL block's roles (defined with its cases, below). */
+static int run_kill_role(const char *role, char **argv);
 
 static int
 run_role(int argc, char **argv)
@@ -1881,6 +1883,8 @@ run_role(int argc, char **argv)
 		return role_relative_path();
 	if (strcmp(role, "sigurg") == 0)
 		return role_sigurg();
+	if (strncmp(role, "kill-", 5) == 0)
+		return run_kill_role(role, argv);
 	fprintf(stderr, "unknown role %s\n", role);
 	return 2;
 }
@@ -2175,6 +2179,450 @@ t_clients_per_user_limit(void)
 static int t_two_readers_one_socket(void) { return t_role("two-readers"); }
 static int t_hostile_client(void) { return t_role("hostile"); }
 
+/*
+ * -- a client killed with SIGKILL in the middle of a call --
+ *
+ * What the peer sees must be what Linux shows it, so these cases run in
+ * ksockd-linux-check too: they are named t_killed_*, which needs_server()
+ * lets through. The runner is the peer (a ksockd client itself), and a
+ * case on ksockd passes only when the server is back to its baseline
+ * afterwards: nothing of the dead process is left. The t_sigkill_* case
+ * of this block has no peer to ask (only the server's STATUS shows that
+ * the collector ran), so it stays a server-only case.
+ */
+
+#define KILL_SEND_LEN	(4u << 20)	/* far beyond any queue's room */
+#define KILL_SEND_SEED	11
+
+/* Connects a stream socket to @name, which the runner listens on. */
+static int
+kill_connect(const char *name)
+{
+	struct sockaddr_un sun;
+	socklen_t len = make_addr(name, &sun);
+	int fd = ksd_socket(AF_UNIX, SOCK_STREAM, 0);
+
+	if (fd >= 0 && connect_retry(fd, &sun, len) < 0) {
+		ksd_close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* One message of a byte and a descriptor; returns what sendmsg did. */
+static ssize_t
+send_one_fd(int fd, char byte, int passed)
+{
+	union {
+		struct cmsghdr	c;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	struct iovec iov = { &byte, 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf) };
+
+	memset(&u, 0, sizeof(u));
+	CMSG_FIRSTHDR(&m)->cmsg_level = SOL_SOCKET;
+	CMSG_FIRSTHDR(&m)->cmsg_type = SCM_RIGHTS;
+	CMSG_FIRSTHDR(&m)->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(CMSG_FIRSTHDR(&m)), &passed, sizeof(int));
+	return ksd_sendmsg(fd, &m, 0);
+}
+
+/* kill-sender NAME: one send of KILL_SEND_LEN bytes, which cannot end
+ * while nobody reads; the process dies inside it. */
+static int
+role_kill_sender(const char *name)
+{
+	unsigned char *buf = malloc(KILL_SEND_LEN);
+	int fd = kill_connect(name);
+
+	CHECK(buf != NULL && fd >= 0);
+	fill(buf, KILL_SEND_LEN, KILL_SEND_SEED, 0);
+	ksd_send(fd, buf, KILL_SEND_LEN, 0);
+	return 1;
+}
+
+/* kill-acceptor NAME: takes one connection without reading it, says 'r'
+ * on it, and dies in the next accept. */
+static int
+role_kill_acceptor(const char *name)
+{
+	struct sockaddr_un sun;
+	socklen_t len = make_addr(name, &sun);
+	int fd = ksd_socket(AF_UNIX, SOCK_STREAM, 0), conn;
+
+	CHECK(fd >= 0);
+	CHECK(ksd_bind(fd, (struct sockaddr *)&sun, len) == 0);
+	CHECK(ksd_listen(fd, 4) == 0);
+	conn = ksd_accept4(fd, NULL, NULL, 0);
+	CHECK(conn >= 0);
+	CHECK(send_all(conn, "r", 1) == 0);
+	ksd_accept4(fd, NULL, NULL, 0);
+	return 1;
+}
+
+/* kill-rights-sender NAME: passes one end of a new socketpair to the
+ * runner and dies waiting on the other end. */
+static int
+role_kill_rights_sender(const char *name)
+{
+	int fd = kill_connect(name), p[2];
+	char b;
+
+	CHECK(fd >= 0);
+	CHECK(ksd_socketpair(AF_UNIX, SOCK_STREAM, 0, p) == 0);
+	CHECK(send_one_fd(fd, 'f', p[1]) == 1);
+	CHECK(ksd_close(p[1]) == 0);
+	ksd_recv(p[0], &b, 1, 0);
+	return 1;
+}
+
+/* kill-rights-receiver NAME: says 'r' to the runner, which then queues a
+ * descriptor to it, and dies in a recvmsg (with room for descriptors)
+ * on another socket of its own. */
+static int
+role_kill_rights_receiver(const char *name)
+{
+	union {
+		struct cmsghdr	c;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	char b;
+	struct iovec iov = { &b, 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf) };
+	int fd = kill_connect(name), w[2];
+
+	CHECK(fd >= 0);
+	CHECK(ksd_socketpair(AF_UNIX, SOCK_STREAM, 0, w) == 0);
+	CHECK(send_all(fd, "r", 1) == 0);
+	ksd_recvmsg(w[0], &m, 0);
+	return 1;
+}
+
+/* kill-cycle: two sockets each in flight in the other's queue (the
+ * collector's case), then dies waiting on a third. */
+static int
+role_kill_cycle(const char *unused)
+{
+	int sv[2], p[2];
+	char b;
+
+	CHECK(ksd_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	CHECK(ksd_socketpair(AF_UNIX, SOCK_DGRAM, 0, p) == 0);
+	CHECK(send_one_fd(sv[0], 'a', sv[0]) == 1);
+	CHECK(send_one_fd(sv[1], 'b', sv[1]) == 1);
+	CHECK(send_one_fd(p[0], 'c', p[1]) == 1);
+	ksd_recv(p[0], &b, 1, 0);
+	return 1;
+}
+
+/* The block's roles, each given the runner's socket name (or none). */
+static const struct {
+	const char	*name;
+	int		(*fn)(const char *arg);
+} kill_roles[] = {
+	{ "kill-sender", role_kill_sender },
+	{ "kill-acceptor", role_kill_acceptor },
+	{ "kill-rights-sender", role_kill_rights_sender },
+	{ "kill-rights-receiver", role_kill_rights_receiver },
+	{ "kill-cycle", role_kill_cycle },
+};
+
+static int
+run_kill_role(const char *role, char **argv)
+{
+	for (size_t i = 0; i < sizeof(kill_roles) / sizeof(kill_roles[0]); i++)
+		if (strcmp(role, kill_roles[i].name) == 0)
+			return kill_roles[i].fn(argv[5]);
+	fprintf(stderr, "unknown role %s\n", role);
+	return 2;
+}
+
+/*
+ * Waits (up to 10 s) until @pid sleeps in its blocking call. On ksockd
+ * that call is parked in the server; on Linux the process sleeps in the
+ * kernel ('S' in /proc/PID/stat). Each role has exactly one call that can
+ * sleep after the point the runner has already seen it pass.
+ */
+static int
+wait_blocked(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	if (!ON_LINUX)
+		return wait_parked(1);
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	for (int i = 0; i < 1000; i++) {
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return -1;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			return -1;
+		buf[n] = '\0';
+		p = strrchr(buf, ')');	/* the name may hold anything */
+		if (p != NULL && p[1] == ' ' && p[2] == 'S')
+			return 0;
+		sleep_ms(10);
+	}
+	return -1;
+}
+
+/* Kills @pid and reaps it: it must have died of the signal. */
+static int
+kill_and_reap(pid_t pid)
+{
+	CHECK(wait_blocked(pid) == 0);
+	CHECK(kill(pid, SIGKILL) == 0);
+	CHECK(reap(pid) == 128 + SIGKILL);
+	return 0;
+}
+
+/* Waits (up to 10 s) until @fd is readable (data, end or error). */
+static int
+wait_readable(int fd)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+
+	return ksd_poll(&p, 1, 10000) == 1 ? 0 : -1;
+}
+
+/*
+ * The runner listens on @name, starts one process of @role (given
+ * @name), and accepts its connection: returns its pid, with the listener
+ * in *lfd and the connection in *conn, or -1.
+ */
+static pid_t
+kill_spawn_accepted(const char *role, const char *name, int *lfd, int *conn)
+{
+	struct sockaddr_un sun;
+	socklen_t len = make_addr(name, &sun);
+	pid_t pid;
+
+	*lfd = ksd_socket(AF_UNIX, SOCK_STREAM, 0);
+	if (*lfd < 0)
+		return -1;
+	if (ksd_bind(*lfd, (struct sockaddr *)&sun, len) < 0 ||
+	    ksd_listen(*lfd, 4) < 0)
+		goto out_close;
+	pid = spawn(role, name, NULL, NULL);
+	if (pid < 0)
+		goto out_unlink;
+	*conn = ksd_accept4(*lfd, NULL, NULL, 0);
+	if (*conn >= 0)
+		return pid;
+	kill(pid, SIGKILL);
+	reap(pid);
+out_unlink:
+	unlink(sun.sun_path);
+out_close:
+	ksd_close(*lfd);
+	return -1;
+}
+
+/* The end of a case of kill_spawn_accepted(): closes both sockets and
+ * removes the listener's node. */
+static int
+kill_close(const char *name, int lfd, int conn)
+{
+	struct sockaddr_un sun;
+
+	make_addr(name, &sun);
+	CHECK(ksd_close(conn) == 0 && ksd_close(lfd) == 0);
+	CHECK(unlink(sun.sun_path) == 0);
+	return 0;
+}
+
+/*
+ * A sender killed in the middle of a send of 4 MB that waits for room:
+ * the peer reads a prefix of what was sent, byte-exact, then end of file;
+ * or, when the dead process left data of the peer's unread (@unread),
+ * ECONNRESET once in place of the end, then end of file.
+ */
+static int
+killed_mid_send(bool unread)
+{
+	static unsigned char buf[KILL_SEND_LEN];
+	size_t got = 0;
+	ssize_t r;
+	int lfd, conn;
+	pid_t pid = kill_spawn_accepted("kill-sender", "ksend.sock", &lfd, &conn);
+
+	CHECK(pid > 0);
+	if (unread)
+		CHECK(send_all(conn, "unread", 6) == 0);
+	CHECK(wait_readable(conn) == 0);	/* the send has begun */
+	CHECK(kill_and_reap(pid) == 0);
+	while ((r = ksd_recv(conn, buf + got, sizeof(buf) - got, 0)) > 0)
+		got += (size_t)r;
+	CHECK(got > 0 && got < sizeof(buf));
+	CHECK(same(buf, got, KILL_SEND_SEED, 0));
+	if (unread) {
+		CHECK(r == -1 && errno == ECONNRESET);
+		r = ksd_recv(conn, buf, 1, 0);
+	}
+	CHECK(r == 0);
+	CHECK(ksd_recv(conn, buf, 1, 0) == 0);
+	return kill_close("ksend.sock", lfd, conn);
+}
+
+static int t_killed_mid_send(void) { return killed_mid_send(false); }
+static int t_killed_mid_send_data_unread(void) { return killed_mid_send(true); }
+
+/*
+ * An acceptor killed in accept while it holds a connection it took but
+ * did not read: that connection's peer gets ECONNRESET, then end of
+ * file, and EPIPE on a send; a new connect to the name is refused (the
+ * node stays, nobody listens).
+ */
+static int
+t_killed_mid_accept_peer(void)
+{
+	struct sockaddr_un sun;
+	socklen_t len = make_addr("kacc.sock", &sun);
+	char b;
+	int c1, c2;
+	pid_t pid = spawn("kill-acceptor", "kacc.sock", NULL, NULL);
+
+	CHECK(pid > 0);
+	c1 = ksd_socket(AF_UNIX, SOCK_STREAM, 0);
+	CHECK(c1 >= 0);
+	CHECK(connect_retry(c1, &sun, len) == 0);
+	CHECK(send_all(c1, "x", 1) == 0);
+	CHECK(ksd_recv(c1, &b, 1, 0) == 1 && b == 'r');
+	CHECK(kill_and_reap(pid) == 0);
+	CHECK(ksd_recv(c1, &b, 1, 0) == -1 && errno == ECONNRESET);
+	CHECK(ksd_recv(c1, &b, 1, 0) == 0);
+	CHECK(ksd_send(c1, "y", 1, MSG_NOSIGNAL) == -1 && errno == EPIPE);
+	c2 = ksd_socket(AF_UNIX, SOCK_STREAM, 0);
+	CHECK(c2 >= 0);
+	CHECK(ksd_connect(c2, (struct sockaddr *)&sun, len) == -1 &&
+	      errno == ECONNREFUSED);
+	CHECK(ksd_close(c2) == 0 && ksd_close(c1) == 0);
+	CHECK(unlink(sun.sun_path) == 0);
+	return 0;
+}
+
+/* Receives one byte and one descriptor; returns the descriptor. */
+static int
+recv_one_fd(int fd, char want)
+{
+	union {
+		struct cmsghdr	c;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	char b = 0;
+	struct iovec iov = { &b, 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *cm;
+	int passed;
+
+	if (ksd_recvmsg(fd, &m, 0) != 1 || b != want ||
+	    (m.msg_flags & MSG_CTRUNC))
+		return -1;
+	cm = CMSG_FIRSTHDR(&m);
+	if (cm == NULL || cm->cmsg_level != SOL_SOCKET ||
+	    cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len != CMSG_LEN(sizeof(int)))
+		return -1;
+	memcpy(&passed, CMSG_DATA(cm), sizeof(int));
+	return passed;
+}
+
+/* Receives the socket the dead process passed on @conn: its other end
+ * (the dead process's) reads as end of file. */
+static int
+take_passed(int conn)
+{
+	char b;
+	int passed = recv_one_fd(conn, 'f');
+
+	CHECK(passed >= 0);
+	CHECK(ksd_recv(passed, &b, 1, 0) == 0);
+	CHECK(ksd_close(passed) == 0);
+	return 0;
+}
+
+/*
+ * The sender of a descriptor killed while its message is in flight: the
+ * message outlives it, the peer receives the socket, and that socket's
+ * other end (the dead process's) reads as end of file. The receive runs
+ * in a ksd_fork() child: what a receive of descriptors sets up for its
+ * process in the server (a notifier for kernel descriptors) goes with
+ * that child, and the runner's own footprint stays its baseline's.
+ */
+static int
+t_killed_with_rights_in_flight(void)
+{
+	char b;
+	int lfd, conn;
+	pid_t pid = kill_spawn_accepted("kill-rights-sender", "krights.sock",
+					&lfd, &conn), taker;
+
+	CHECK(pid > 0);
+	CHECK(wait_readable(conn) == 0);
+	CHECK(kill_and_reap(pid) == 0);
+	taker = ksd_fork();
+	CHECK(taker >= 0);
+	if (taker == 0)
+		_exit(take_passed(conn));
+	CHECK(reap(taker) == 0);
+	CHECK(ksd_recv(conn, &b, 1, 0) == 0);
+	return kill_close("krights.sock", lfd, conn);
+}
+
+/*
+ * A process killed in recvmsg while a descriptor sent to it waits unread
+ * in another of its sockets: the queued socket is released with the dead
+ * process's socket (its peer reads end of file), and the sender gets
+ * ECONNRESET (data left unread), then end of file.
+ */
+static int
+t_killed_in_recvmsg_rights_queued(void)
+{
+	char b;
+	int lfd, conn, q[2];
+	pid_t pid = kill_spawn_accepted("kill-rights-receiver", "krecv.sock",
+					&lfd, &conn);
+
+	CHECK(pid > 0);
+	CHECK(ksd_recv(conn, &b, 1, 0) == 1 && b == 'r');
+	CHECK(ksd_socketpair(AF_UNIX, SOCK_STREAM, 0, q) == 0);
+	CHECK(send_one_fd(conn, 'f', q[1]) == 1);
+	CHECK(ksd_close(q[1]) == 0);
+	CHECK(kill_and_reap(pid) == 0);
+	CHECK(ksd_recv(conn, &b, 1, 0) == -1 && errno == ECONNRESET);
+	CHECK(ksd_recv(conn, &b, 1, 0) == 0);
+	CHECK(wait_readable(q[0]) == 0);
+	CHECK(ksd_recv(q[0], &b, 1, 0) == 0);
+	CHECK(ksd_close(q[0]) == 0);
+	return kill_close("krecv.sock", lfd, conn);
+}
+
+/* A process killed with a cycle of sockets in flight: the collector
+ * frees them (the baseline check after the case). */
+static int
+t_sigkill_rights_cycle(void)
+{
+	pid_t pid = spawn("kill-cycle", NULL, NULL, NULL);
+
+	CHECK(pid > 0);
+	return kill_and_reap(pid);
+}
+
+#define KILL_TESTS(X) \
+	X(t_killed_mid_send) X(t_killed_mid_send_data_unread) \
+	X(t_killed_mid_accept_peer) X(t_killed_with_rights_in_flight) \
+	X(t_killed_in_recvmsg_rights_queued) X(t_sigkill_rights_cycle)
+
 #define TESTS(X) \
 	X(t_stream_path) X(t_stream_abstract) X(t_seqpacket_path) \
 	X(t_seqpacket_abstract) X(t_dgram_path) X(t_dgram_abstract) \
@@ -2189,7 +2637,8 @@ static int t_hostile_client(void) { return t_role("hostile"); }
 	X(t_server_death_ends_calls) X(t_clients_per_user_limit) \
 	X(t_signal_interrupts_calls) X(t_poll_mixed) \
 	X(t_scm_rights_kernel_pipe) X(t_scm_rights_kernel_dropped) \
-	X(t_relative_path_names) X(t_sigurg_to_owner)
+	X(t_relative_path_names) X(t_sigurg_to_owner) \
+	KILL_TESTS(X)
 
 struct test {
 	const char	*name;
