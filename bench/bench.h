@@ -218,7 +218,7 @@ int	bench_run_udp_rate(const struct bench_ops *ops,
 
 /*
  * Sets up the link rows' network, in a namespace of the process's own:
- * kstap0 with ksock attached (tests/inet/netns.c, TAPAPI.md) for the
+ * kstap0 with ksock attached (tests/inet/netns.c; docs/inet.md) for the
  * ksock side, a veth pair into a second namespace for the Linux side.
  * Call before any thread starts. Returns 0, or -1 with the reason in
  * bench_link_why(); the link rows are then skipped.

@@ -59,7 +59,7 @@
 /* The values of --inet=MODE (KSOCK_RUN_INET); the library reads them. */
 static const char *const inet_modes[] = { "off", "loopback", "tap" };
 
-/* TAPAPI.md's link: the device and ksock's addresses on it. The library
+/* The test network's link (docs/inet.md): the device and ksock's addresses on it. The library
  * has the same default; ksock-run names it only in its help. */
 #define KSOCK_RUN_TAP_DEFAULT	"kstap0 10.77.0.2/24 fd77::2/64"
 

@@ -8,7 +8,7 @@
  *   loopback  TCP and UDP sockets are ksock's (src/inet over lwIP), and
  *             reach ksock's own 127.0.0.1 and ::1 only;
  *   tap       as loopback, and ksock's TCP/IP also has an Ethernet
- *             interface on the TAP link KSOCK_RUN_TAP names (TAPAPI.md).
+ *             interface on the TAP link KSOCK_RUN_TAP names (docs/inet.md).
  * A served socket is a ksock socket like an AF_UNIX one: same descriptor
  * map, same boundary, same poll/select/epoll. Sockets ksock's TCP/IP does
  * not have (SOCK_RAW, ICMP and SCTP sockets, a protocol that does not
@@ -53,7 +53,7 @@ static const char *const mode_names[] = {
 
 static enum kp_inet_mode mode;
 
-/* TAPAPI.md's link, ksock's side: the device and its two addresses. */
+/* The test network's link (docs/inet.md), ksock's side: the device and its two addresses. */
 #define KP_TAP_DEFAULT	"kstap0 10.77.0.2/24 fd77::2/64"
 /* Room for KSOCK_RUN_TAP: a device name and two addresses with their
  * prefixes fit many times over. */

@@ -5,7 +5,7 @@
  *
  * Two paths from ksock to nsd, each with the same tests:
  *
- *  - "tap": ksock's TCP/IP on the TAP link (TAPAPI.md): the test enters a
+ *  - "tap": ksock's TCP/IP on the TAP link (the test network of docs/inet.md): the test enters a
  *    network namespace of its own, creates kstap0 with Linux's side at
  *    10.77.0.1 and fd77::1, attaches ksock at 10.77.0.2 and fd77::2, and
  *    nsd listens on Linux's side of the link (tests/inet/netns.c). Needs
@@ -394,7 +394,7 @@ tap_datadir_remove(void)
 
 /*
  * Enters a network namespace of the test's own with kstap0 (tn_enter,
- * TAPAPI.md) before nsd starts, so nsd lives in it too, and prepares
+ * docs/inet.md) before nsd starts, so nsd lives in it too, and prepares
  * nsd's configuration for the link. Fills tap.why when it cannot.
  */
 static int

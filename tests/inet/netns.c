@@ -5,7 +5,8 @@
  * descriptor closed at once: ksock opens it again when it attaches, and
  * a persistent device is destroyed with its namespace, so nothing
  * outlives the test process. Addresses are set with iproute2's `ip`
- * (mk/inet.deps), as the shell scripts of TAPAPI.md do.
+ * (mk/inet.deps), as the shell scripts of docs/inet.md
+ * ("The test network") do.
  */
 #include "netns.h"
 

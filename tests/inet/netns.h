@@ -1,6 +1,7 @@
 /*
  * A network namespace of the test's own with a TAP link in it, for the
- * tests that run ksock's TCP/IP against the Linux kernel's (TAPAPI.md).
+ * tests that run ksock's TCP/IP against the Linux kernel's (docs/inet.md, "The test
+ * network").
  *
  * tn_enter() moves the calling thread into a new network namespace
  * (threads it creates afterwards are in it too; call it before starting

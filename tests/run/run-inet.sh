@@ -27,7 +27,7 @@
 # (unshare -n). There the kernel's loopback is down unless the suite
 # brings it up, so a socket the kernel served instead of ksock could not
 # reach 127.0.0.1 or ::1: passing shows ksock served them. tap brings up
-# lo and kstap0 as TAPAPI.md says. Without the privilege for unshare -n
+# lo and kstap0 as docs/inet.md ("The test network") says. Without the privilege for unshare -n
 # (or /dev/net/tun for tap) a suite skips itself, saying why.
 set -u
 suite=$1
@@ -171,7 +171,7 @@ tap-inside)
 	;;
 esac
 
-# -- tap, inside the namespace: the link of TAPAPI.md --
+# -- tap, inside the namespace: the test network of docs/inet.md --
 if ! { ip tuntap add dev kstap0 mode tap &&
 	ip link set lo up &&
 	ip link set kstap0 up &&

@@ -6,7 +6,7 @@
  * stack's heap, sockets their memory): attach and the socket calls fail
  * with ENOMEM, and nothing is left allocated once the link is detached.
  *
- * The addresses are TAPAPI.md's: the link is 10.77.0.2/24 and
+ * The addresses are the test network's (docs/inet.md): the link is 10.77.0.2/24 and
  * fd77::2/64, the peer ("Linux") 10.77.0.1 and fd77::1.
  */
 #include <arpa/inet.h>
