@@ -48,6 +48,22 @@ unsigned char *ks__lwip_heap;
 #define INET_HEAP_SLACK		(64 + MEM_ALIGNMENT)
 #define INET_HEAP_SIZE		(MEM_SIZE + INET_HEAP_SLACK)
 #define INET_TMR_NS		((int64_t)TCP_TMR_INTERVAL * 1000000)
+/* The loopback's MTU: the largest IP packet (lwipopts.h's TCP_MSS is it
+ * less the IPv4 and TCP headers). */
+#define INET_LOOP_MTU		0xffff
+
+/* lwIP's own TCP sanity checks are off (lwipopts.h); those that still
+ * hold with window scaling, stated here. */
+_Static_assert(TCP_MSS == INET_LOOP_MTU - IP_HLEN - TCP_HLEN,
+	       "TCP_MSS is the loopback's");
+_Static_assert(TCP_SND_BUF >= 2 * TCP_MSS, "two segments in a send buffer");
+_Static_assert(TCP_SND_QUEUELEN >= 2 * (TCP_SND_BUF / TCP_MSS),
+	       "a send buffer fits the send queue");
+_Static_assert(TCP_SNDLOWAT < TCP_SND_BUF, "a send buffer has a low mark");
+_Static_assert(TCP_SNDQUEUELOWAT < TCP_SND_QUEUELEN, "queue's low mark");
+_Static_assert(TCP_WND >= TCP_MSS, "a window holds a segment");
+_Static_assert(TCP_SND_BUF <= 0x7fffffff && TCP_WND <= (0xffffu << TCP_RCV_SCALE),
+	       "windows fit lwIP's 32-bit counters and the scale");
 
 static struct {
 	struct ks_mutex	 lock;
@@ -174,8 +190,9 @@ loop_init(struct netif *netif)
 	netif->name[1] = 'o';
 	netif->output = loop_output4;
 	netif->output_ip6 = loop_output6;
-	/* No MTU: nothing on the loopback is ever fragmented. */
-	netif->mtu = 0;
+	/* The largest packet there is: nothing on the loopback is ever
+	 * fragmented, and TCP's segments are as large as they can be. */
+	netif->mtu = INET_LOOP_MTU;
 	/* Packets never leave memory: no checksum to make or to verify
 	 * (lwipopts.h; the link keeps them). */
 	NETIF_SET_CHECKSUM_CTRL(netif, NETIF_CHECKSUM_DISABLE_ALL);

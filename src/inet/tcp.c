@@ -915,11 +915,12 @@ tcp_getname_op(struct ks_sock *so, void *addr, uint32_t *len, bool peer)
 }
 
 /* Linux's sk_stream_is_writeable(): free space at least half of what is
- * queued. */
+ * queued. The field itself: tcp_sndbuf() stops at 16 bits, and with
+ * window scaling the buffer is larger (lwipopts.h). */
 static bool
 tcp_writable(struct tcp_pcb *pcb)
 {
-	size_t space = tcp_sndbuf(pcb);
+	size_t space = pcb->snd_buf;
 
 	return tcp_has_space(pcb) && space * 2 >= TCP_SND_BUF - space;
 }

@@ -95,20 +95,36 @@ extern unsigned char *ks__lwip_heap;
 #define SO_REUSE			1
 #define LWIP_TCP_KEEPALIVE		1
 #define TCP_LISTEN_BACKLOG		0
-/* Large segments: the loopback has no MTU, and fewer segments mean fewer
- * passes through the stack per byte. Without window scaling a window is
- * at most 64 KiB; 65534 rather than 65535 keeps one of lwIP's overflow
- * checks meaningful (the compiler warns about a test that is always
- * false otherwise). */
-#define TCP_MSS				8192
-#define TCP_WND				65534
-#define TCP_SND_BUF			65535
+/*
+ * Segments and windows. TCP_MSS is the largest segment lwIP ever uses;
+ * each connection's is the route's MTU less the headers (lwIP's
+ * TCP_CALCULATE_EFF_SEND_MSS): the loopback's MTU is 65535 (stack.c), so
+ * 65495 there (65475 over IPv6), as Linux's 65536-byte loopback gives
+ * 65483 with timestamps; the link's 1500 gives 1460 (1440). Window
+ * scaling lets a connection have 256 KiB in flight each way, four 64 KiB
+ * writes, where 16 bits stop at one; Linux's loopback starts with 128 KiB
+ * of receive buffer and grows it. lwIP's sanity checks assume 16-bit
+ * send buffers (TCP_SNDLOWAT below 0xffff - 4 * TCP_MSS): with window
+ * scaling they are 32-bit, so stack.c states the checks that still apply
+ * and lwIP's are off.
+ */
+#define TCP_MSS				65495
+#define LWIP_WND_SCALE			1
+#define TCP_RCV_SCALE			3
+#define TCP_WND				(256 * 1024)
+#define TCP_SND_BUF			(256 * 1024)
+#define LWIP_DISABLE_TCP_SANITY_CHECKS	1
 /* Send queue entries: on a link (MSS 1460, or 1440 for IPv6) a full
- * send buffer is about 45 segments. */
-#define TCP_SND_QUEUELEN		128
-#define MEMP_NUM_TCP_SEG		128
+ * send buffer is about 180 segments; every write of a few bytes takes
+ * one entry too. */
+#define TCP_SND_QUEUELEN		256
+#define MEMP_NUM_TCP_SEG		256
+/* lwIP sizes its pool pbufs by TCP_MSS unless told, which no longer
+ * fits their 16-bit size; only a multicast copy uses them (a chain of
+ * link-sized pieces). */
+#define PBUF_POOL_BUFSIZE		1536
 #define TCP_OVERSIZE			0
-#define TCP_SNDLOWAT			(2 * TCP_MSS + 1)
+#define TCP_SNDLOWAT			(TCP_SND_BUF / 2)
 /*
  * Ephemeral ports: lwIP draws from 49152-65535 (Linux: 32768-60999).
  * lwIP's own TCP_ENSURE_LOCAL_PORT_RANGE can start the TCP port counter
