@@ -40,12 +40,11 @@
 #include "lwip/tcp.h"
 #include "lwip/udp.h"
 
-/* lwIP's heap (LWIP_RAM_HEAP_POINTER): set while the stack runs. */
-unsigned char *ks__lwip_heap;
+/* lwIP's heap (heap.c manages it): set while the stack runs. */
+static unsigned char *inet_heap;
 
-/* What mem_init() needs beyond MEM_SIZE: its two block headers and the
- * alignment it applies to the pointer (mem.c's own buffer size). */
-#define INET_HEAP_SLACK		(64 + MEM_ALIGNMENT)
+/* What heap.c needs beyond MEM_SIZE: its end marker and alignment. */
+#define INET_HEAP_SLACK		64
 #define INET_HEAP_SIZE		(MEM_SIZE + INET_HEAP_SLACK)
 #define INET_TMR_NS		((int64_t)TCP_TMR_INTERVAL * 1000000)
 /* The loopback's MTU: the largest IP packet (lwipopts.h's TCP_MSS is it
@@ -221,9 +220,10 @@ stack_start_locked(void)
 	ip4_addr_t addr, mask, gw;
 	ip6_addr_t addr6;
 
-	ks__lwip_heap = ks__alloc(INET_HEAP_SIZE);
-	if (ks__lwip_heap == NULL)
+	inet_heap = ks__alloc(INET_HEAP_SIZE);
+	if (inet_heap == NULL)
 		return -KS_ENOMEM;
+	ks__inet_heap_init(inet_heap, INET_HEAP_SIZE);
 	lwip_globals_reset();
 	lwip_init();
 	ks__memset(&stack.loop, 0, sizeof(stack.loop));
@@ -284,8 +284,8 @@ stack_stop_locked(void)
 	netif_remove(&stack.loop);
 	stack.running = false;
 	lwip_globals_reset();
-	ks__free(ks__lwip_heap, INET_HEAP_SIZE);
-	ks__lwip_heap = NULL;
+	ks__free(inet_heap, INET_HEAP_SIZE);
+	inet_heap = NULL;
 }
 
 /* See inet.h. */
@@ -417,7 +417,7 @@ ks__inet_stack_init(void)
 	ks__port->mutex_init(&stack.lock);
 	stack.running = false;
 	stack.users = 0;
-	ks__lwip_heap = NULL;
+	inet_heap = NULL;
 	lwip_globals_reset();
 	ks__inet_link_forget();
 	return 0;

@@ -22,18 +22,32 @@
 #define LWIP_SOCKET			0
 #define LWIP_STATS			0
 
-/* -- memory: one heap from the port (see above) -- */
-#define MEM_LIBC_MALLOC			0
+/* -- memory: one heap from the port (see above) --
+ * lwIP's mem_malloc, mem_calloc and mem_free are ksock's allocator
+ * (src/inet/heap.c: size classes, constant time), not lwIP's first-fit
+ * heap (MEM_LIBC_MALLOC with mem_clib_* pointing there: no libc is
+ * involved); MEMP_MEM_MALLOC puts lwIP's pools on it too. */
+#define MEM_LIBC_MALLOC			1
 #define MEMP_MEM_MALLOC			1
 #define MEM_ALIGNMENT			8
 /* 8 MiB: each busy connection holds at most a window of received data,
- * a send buffer and the loopback copy of what is in flight (about 4 *
- * 64 KiB), so this serves a few dozen busy connections and many idle
- * ones. The heap is reserved lazily by the host (malloc of this size is
- * an mmap on Linux), so an idle ksock pays nothing. */
+ * a send buffer and the loopback copy of what is in flight (about 3 *
+ * 256 KiB), so this serves ten busy connections at full speed and many
+ * idle ones. The heap is reserved lazily by the host (malloc of this
+ * size is an mmap on Linux), so an idle ksock pays nothing. */
 #define MEM_SIZE			(8 * 1024 * 1024)
-extern unsigned char *ks__lwip_heap;
-#define LWIP_RAM_HEAP_POINTER		ks__lwip_heap
+#include <stddef.h>
+/* Makes the @len bytes at @base the heap, all free. */
+void	 ks__inet_heap_init(void *base, size_t len);
+/* A block of @n bytes aligned to MEM_ALIGNMENT, or NULL if none is free. */
+void	*ks__inet_heap_alloc(size_t n);
+/* ks__inet_heap_alloc of @count * @size zeroed bytes (NULL on overflow). */
+void	*ks__inet_heap_calloc(size_t count, size_t size);
+/* Gives back a block from the two above; traps on anything else. */
+void	 ks__inet_heap_free(void *p);
+#define mem_clib_malloc(n)		ks__inet_heap_alloc(n)
+#define mem_clib_calloc(c, n)		ks__inet_heap_calloc((c), (n))
+#define mem_clib_free(p)		ks__inet_heap_free(p)
 
 /* -- protocols -- */
 #define LWIP_IPV4			1
