@@ -119,6 +119,9 @@ inet_sk(struct ks_sock *so)
 void	ks__inet_lock(void);
 /* Delivers what the loopback queued, then drops the stack lock. */
 void	ks__inet_unlock(void);
+/* Notes that a packet went into lwIP's input, so the unlock runs lwIP's
+ * fast timer (delayed acknowledgements). Stack lock held. */
+void	ks__inet_input_seen_locked(void);
 /*
  * Counts one more socket on the stack, starting it (lwIP's heap from the
  * port, lwIP, the loopback) for the first. Returns 0 or -KS_ENOMEM.

@@ -20,8 +20,9 @@
  * Timers. There is no timer thread: lwIP's timers run from the stack
  * lock. ks__inet_lock() runs tcp_tmr() when its 250 ms period has passed,
  * a thread blocked in an AF_INET call sleeps at most until the next
- * period (ks__inet_wait_locked), and every unlock runs lwIP's fast timer
- * after delivering the loopback queue, so delayed acknowledgements go out
+ * period (ks__inet_wait_locked), and an unlock after any input (the
+ * loopback's queue or a link's frame) runs lwIP's fast timer, so delayed
+ * acknowledgements go out
  * at once (as Linux's quick-ack mode does on loopback) instead of waiting
  * for someone to call in. What still needs the clock alone (retransmits
  * after an allocation failure, keepalives, TIME_WAIT expiry) runs
@@ -70,7 +71,23 @@ static struct {
 	long		 users;		/* [L] sockets counted on the stack */
 	int64_t		 next_tmr;	/* [L] when tcp_tmr() is next due */
 	struct netif	 loop;		/* [L] */
+	/* TIME_WAIT bookkeeping (tw_trim_locked): */
+	struct tcp_pcb	*tw_seen;	/* [L] list head at the last count;
+					 * compared, never followed */
+	long		 tw_count;	/* [L] about how many are listed */
+	bool		 input_seen;	/* [L] tcp_fasttmr() is due */
 } stack;
+
+/*
+ * At most this many connections stay in TIME_WAIT; beyond it the oldest
+ * are dropped, as Linux stops keeping them beyond tcp_max_tw_buckets.
+ * lwIP finds a connection, and picks an ephemeral port, by walking its
+ * lists, TIME_WAIT's included: at thousands of connections a second,
+ * 60 s of them would make every connect walk thousands of pcbs. What is
+ * lost is TIME_WAIT's guard against late duplicates of an old
+ * connection, which a loopback cannot deliver and a link rarely does.
+ */
+#define INET_TW_MAX		256
 
 /* lwIP's assertions are programmer errors: stop at once. */
 void
@@ -115,6 +132,46 @@ run_timers_locked(void)
 		return;
 	stack.next_tmr = now + INET_TMR_NS;
 	tcp_tmr();
+	/* Expiry removed some: count again from scratch. */
+	stack.tw_seen = NULL;
+	stack.tw_count = 0;
+}
+
+/*
+ * Keeps the TIME_WAIT list short (INET_TW_MAX). lwIP puts each new
+ * TIME_WAIT pcb at the list's head, so counting what came since the last
+ * look is a walk to the head seen then; removals by lwIP make the count
+ * high, never low, until the timer recounts (run_timers_locked). Only
+ * when it passes twice the limit is the list walked whole, and what is
+ * past the limit (the oldest) is dropped: constant time per connection.
+ */
+static void
+tw_trim_locked(void)
+{
+	struct tcp_pcb *pcb;
+	long n = 0;
+
+	for (pcb = tcp_tw_pcbs; pcb != NULL && pcb != stack.tw_seen;
+	     pcb = pcb->next)
+		n++;
+	stack.tw_seen = tcp_tw_pcbs;
+	stack.tw_count += n;
+	if (stack.tw_count <= 2 * INET_TW_MAX)
+		return;
+	n = 0;
+	for (pcb = tcp_tw_pcbs; pcb != NULL; pcb = pcb->next)
+		if (++n == INET_TW_MAX)
+			break;
+	/* A TIME_WAIT pcb goes without a reset or a callback; tcp.c lets
+	 * go of a pcb before TIME_WAIT, and one still named by a socket
+	 * would be kept. */
+	while (pcb != NULL && pcb->next != NULL) {
+		if (pcb->next->callback_arg != NULL)
+			pcb = pcb->next;
+		else
+			tcp_abort(pcb->next);
+	}
+	stack.tw_count = n;
 }
 
 /* Whether an interface has packets to itself queued (the loopback's,
@@ -136,10 +193,15 @@ drain_locked(void)
 {
 	if (!stack.running)
 		return;
-	do {
+	/* The fast timer walks every connection: only after input, the
+	 * one thing that delays an acknowledgement (refused data, its other
+	 * work, never happens: tcp.c's receive callback takes everything). */
+	while (stack.input_seen || loop_queued_locked()) {
 		netif_poll_all();
+		stack.input_seen = false;
 		tcp_fasttmr();
-	} while (loop_queued_locked());
+	}
+	tw_trim_locked();
 }
 
 /* See inet.h. */
@@ -149,6 +211,13 @@ ks__inet_lock(void)
 	ks__port->mutex_lock(&stack.lock);
 	run_timers_locked();
 	drain_locked();
+}
+
+/* See inet.h. */
+void
+ks__inet_input_seen_locked(void)
+{
+	stack.input_seen = true;
 }
 
 /* See inet.h. */
@@ -179,6 +248,7 @@ loop_output6(struct netif *netif, struct pbuf *p, const ip6_addr_t *dst)
 static err_t
 loop_input(struct pbuf *p, struct netif *netif)
 {
+	stack.input_seen = true;
 	return ip_input(p, netif);
 }
 
@@ -212,6 +282,8 @@ lwip_globals_reset(void)
 	udp_pcbs = NULL;
 	netif_list = NULL;
 	netif_default = NULL;
+	stack.tw_seen = NULL;
+	stack.tw_count = 0;
 }
 
 static int
