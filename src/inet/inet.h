@@ -87,8 +87,11 @@ struct inet_sock {
 	ip_addr_t		 laddr;		/* [L] */
 	uint16_t		 lport;		/* [L] */
 	/* TCP: received bytes not yet read, as one pbuf chain, and how
-	 * many of them (lwIP's tot_len is 16 bits). */
+	 * many of them (lwIP's tot_len is 16 bits). Linked by hand at its
+	 * last pbuf (valid while rcv is not NULL), not by pbuf_cat(), which
+	 * walks the whole chain for each packet: only next and len count. */
 	struct pbuf		*rcv;		/* [L] */
+	struct pbuf		*rcv_last;	/* [L] */
 	size_t			 rcv_bytes;	/* [L] */
 	/* UDP: received datagrams. */
 	struct inet_dgram	*dq_head, *dq_tail; /* [L] */

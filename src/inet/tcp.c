@@ -161,8 +161,10 @@ tcp_recv_cb(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 	if (is->rcv == NULL)
 		is->rcv = p;
 	else
-		pbuf_cat(is->rcv, p);
+		is->rcv_last->next = p;
 	is->rcv_bytes += p->tot_len;
+	for (is->rcv_last = p; is->rcv_last->next != NULL;)
+		is->rcv_last = is->rcv_last->next;
 	wake(is, KS_POLLIN);
 	return ERR_OK;
 }
