@@ -79,7 +79,7 @@ void	 ks__inet_heap_free(void *p);
 #define ARP_QUEUEING			1
 #define ARP_QUEUE_LEN			64
 #define LWIP_ND6_QUEUEING		1
-/* The loopback never fragments (its MTU is left at 0: no limit); the
+/* The loopback never fragments (its MTU, 65535, is the largest packet); the
  * link's 1500-byte MTU does, both ways, so a UDP datagram of any size
  * crosses it as on Linux. A reassembled datagram may take up to 45
  * fragments (65535 / 1480); IPv4 keeps at most 192 fragments waiting. */
