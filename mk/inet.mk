@@ -104,8 +104,12 @@ CHECK_TARGETS += fuzz-inet-check
 FUZZ_TARGETS  += fuzz-inet
 .PHONY: fuzz-inet-check fuzz-inet
 
+# With window scaling, lwIP's tcp_update_rcv_ann_wnd() compares a 16-bit
+# MSS with TCP_WND / 2 (128 KiB) in LWIP_MIN: clang, unlike gcc, calls the
+# comparison always false; it is lwIP's, and right.
 FUZZ_INET_CC = $(CLANG) -std=gnu11 -g -O1 -Wall -Wextra -Werror \
-	    -Wno-unused-parameter -D_GNU_SOURCE -pthread -Iinclude -Isrc \
+	    -Wno-unused-parameter -Wno-tautological-constant-out-of-range-compare \
+	    -D_GNU_SOURCE -pthread -Iinclude -Isrc \
 	    $(LWIP_INC) $(FUZZ_INET_NOCHECK) -DKS_CONFIG_INET \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 

@@ -88,8 +88,11 @@ struct inet_sock {
 	ip_addr_t		 laddr;		/* [L] */
 	uint16_t		 lport;		/* [L] */
 	/* TCP: received bytes not yet read, as one pbuf chain, and how
-	 * many of them (lwIP's tot_len is 16 bits). */
+	 * many of them (lwIP's tot_len is 16 bits). Linked by hand at its
+	 * last pbuf (valid while rcv is not NULL), not by pbuf_cat(), which
+	 * walks the whole chain for each packet: only next and len count. */
 	struct pbuf		*rcv;		/* [L] */
+	struct pbuf		*rcv_last;	/* [L] */
 	size_t			 rcv_bytes;	/* [L] */
 	/* UDP: received datagrams. */
 	struct inet_dgram	*dq_head, *dq_tail; /* [L] */
@@ -125,6 +128,9 @@ inet_sk(struct ks_sock *so)
 void	ks__inet_lock(void);
 /* Delivers what the loopback queued, then drops the stack lock. */
 void	ks__inet_unlock(void);
+/* Notes that a packet went into lwIP's input, so the unlock runs lwIP's
+ * fast timer (delayed acknowledgements). Stack lock held. */
+void	ks__inet_input_seen_locked(void);
 /*
  * Counts one more socket on the stack, starting it (lwIP's heap from the
  * port, lwIP, the loopback) for the first. Returns 0 or -KS_ENOMEM.

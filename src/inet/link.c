@@ -77,6 +77,7 @@ link_transmit(struct netif *netif, struct pbuf *p)
 static err_t
 link_netif_input(struct pbuf *p, struct netif *netif)
 {
+	ks__inet_input_seen_locked();
 	return ethernet_input(p, netif);
 }
 

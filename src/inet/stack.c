@@ -20,8 +20,9 @@
  * Timers. There is no timer thread: lwIP's timers run from the stack
  * lock. ks__inet_lock() runs tcp_tmr() when its 250 ms period has passed,
  * a thread blocked in an AF_INET call sleeps at most until the next
- * period (ks__inet_wait_locked), and every unlock runs lwIP's fast timer
- * after delivering the loopback queue, so delayed acknowledgements go out
+ * period (ks__inet_wait_locked), and an unlock after any input (the
+ * loopback's queue or a link's frame) runs lwIP's fast timer, so delayed
+ * acknowledgements go out
  * at once (as Linux's quick-ack mode does on loopback) instead of waiting
  * for someone to call in. What still needs the clock alone (retransmits
  * after an allocation failure, keepalives, TIME_WAIT expiry) runs
@@ -40,14 +41,29 @@
 #include "lwip/tcp.h"
 #include "lwip/udp.h"
 
-/* lwIP's heap (LWIP_RAM_HEAP_POINTER): set while the stack runs. */
-unsigned char *ks__lwip_heap;
+/* lwIP's heap (heap.c manages it): set while the stack runs. */
+static unsigned char *inet_heap;
 
-/* What mem_init() needs beyond MEM_SIZE: its two block headers and the
- * alignment it applies to the pointer (mem.c's own buffer size). */
-#define INET_HEAP_SLACK		(64 + MEM_ALIGNMENT)
+/* What heap.c needs beyond MEM_SIZE: its end marker and alignment. */
+#define INET_HEAP_SLACK		64
 #define INET_HEAP_SIZE		(MEM_SIZE + INET_HEAP_SLACK)
 #define INET_TMR_NS		((int64_t)TCP_TMR_INTERVAL * 1000000)
+/* The loopback's MTU: the largest IP packet (lwipopts.h's TCP_MSS is it
+ * less the IPv4 and TCP headers). */
+#define INET_LOOP_MTU		0xffff
+
+/* lwIP's own TCP sanity checks are off (lwipopts.h); those that still
+ * hold with window scaling, stated here. */
+_Static_assert(TCP_MSS == INET_LOOP_MTU - IP_HLEN - TCP_HLEN,
+	       "TCP_MSS is the loopback's");
+_Static_assert(TCP_SND_BUF >= 2 * TCP_MSS, "two segments in a send buffer");
+_Static_assert(TCP_SND_QUEUELEN >= 2 * (TCP_SND_BUF / TCP_MSS),
+	       "a send buffer fits the send queue");
+_Static_assert(TCP_SNDLOWAT < TCP_SND_BUF, "a send buffer has a low mark");
+_Static_assert(TCP_SNDQUEUELOWAT < TCP_SND_QUEUELEN, "queue's low mark");
+_Static_assert(TCP_WND >= TCP_MSS, "a window holds a segment");
+_Static_assert(TCP_SND_BUF <= 0x7fffffff && TCP_WND <= (0xffffu << TCP_RCV_SCALE),
+	       "windows fit lwIP's 32-bit counters and the scale");
 
 static struct {
 	struct ks_mutex	 lock;
@@ -55,7 +71,23 @@ static struct {
 	long		 users;		/* [L] sockets counted on the stack */
 	int64_t		 next_tmr;	/* [L] when tcp_tmr() is next due */
 	struct netif	 loop;		/* [L] */
+	/* TIME_WAIT bookkeeping (tw_trim_locked): */
+	struct tcp_pcb	*tw_seen;	/* [L] list head at the last count;
+					 * compared, never followed */
+	long		 tw_count;	/* [L] about how many are listed */
+	bool		 input_seen;	/* [L] tcp_fasttmr() is due */
 } stack;
+
+/*
+ * At most this many connections stay in TIME_WAIT; beyond it the oldest
+ * are dropped, as Linux stops keeping them beyond tcp_max_tw_buckets.
+ * lwIP finds a connection, and picks an ephemeral port, by walking its
+ * lists, TIME_WAIT's included: at thousands of connections a second,
+ * 60 s of them would make every connect walk thousands of pcbs. What is
+ * lost is TIME_WAIT's guard against late duplicates of an old
+ * connection, which a loopback cannot deliver and a link rarely does.
+ */
+#define INET_TW_MAX		256
 
 /* lwIP's assertions are programmer errors: stop at once. */
 void
@@ -100,6 +132,46 @@ run_timers_locked(void)
 		return;
 	stack.next_tmr = now + INET_TMR_NS;
 	tcp_tmr();
+	/* Expiry removed some: count again from scratch. */
+	stack.tw_seen = NULL;
+	stack.tw_count = 0;
+}
+
+/*
+ * Keeps the TIME_WAIT list short (INET_TW_MAX). lwIP puts each new
+ * TIME_WAIT pcb at the list's head, so counting what came since the last
+ * look is a walk to the head seen then; removals by lwIP make the count
+ * high, never low, until the timer recounts (run_timers_locked). Only
+ * when it passes twice the limit is the list walked whole, and what is
+ * past the limit (the oldest) is dropped: constant time per connection.
+ */
+static void
+tw_trim_locked(void)
+{
+	struct tcp_pcb *pcb;
+	long n = 0;
+
+	for (pcb = tcp_tw_pcbs; pcb != NULL && pcb != stack.tw_seen;
+	     pcb = pcb->next)
+		n++;
+	stack.tw_seen = tcp_tw_pcbs;
+	stack.tw_count += n;
+	if (stack.tw_count <= 2 * INET_TW_MAX)
+		return;
+	n = 0;
+	for (pcb = tcp_tw_pcbs; pcb != NULL; pcb = pcb->next)
+		if (++n == INET_TW_MAX)
+			break;
+	/* A TIME_WAIT pcb goes without a reset or a callback; tcp.c lets
+	 * go of a pcb before TIME_WAIT, and one still named by a socket
+	 * would be kept. */
+	while (pcb != NULL && pcb->next != NULL) {
+		if (pcb->next->callback_arg != NULL)
+			pcb = pcb->next;
+		else
+			tcp_abort(pcb->next);
+	}
+	stack.tw_count = n;
 }
 
 /* Whether an interface has packets to itself queued (the loopback's,
@@ -121,10 +193,15 @@ drain_locked(void)
 {
 	if (!stack.running)
 		return;
-	do {
+	/* The fast timer walks every connection: only after input, the
+	 * one thing that delays an acknowledgement (refused data, its other
+	 * work, never happens: tcp.c's receive callback takes everything). */
+	while (stack.input_seen || loop_queued_locked()) {
 		netif_poll_all();
+		stack.input_seen = false;
 		tcp_fasttmr();
-	} while (loop_queued_locked());
+	}
+	tw_trim_locked();
 }
 
 /* See inet.h. */
@@ -134,6 +211,13 @@ ks__inet_lock(void)
 	ks__port->mutex_lock(&stack.lock);
 	run_timers_locked();
 	drain_locked();
+}
+
+/* See inet.h. */
+void
+ks__inet_input_seen_locked(void)
+{
+	stack.input_seen = true;
 }
 
 /* See inet.h. */
@@ -164,6 +248,7 @@ loop_output6(struct netif *netif, struct pbuf *p, const ip6_addr_t *dst)
 static err_t
 loop_input(struct pbuf *p, struct netif *netif)
 {
+	stack.input_seen = true;
 	return ip_input(p, netif);
 }
 
@@ -174,8 +259,12 @@ loop_init(struct netif *netif)
 	netif->name[1] = 'o';
 	netif->output = loop_output4;
 	netif->output_ip6 = loop_output6;
-	/* No MTU: nothing on the loopback is ever fragmented. */
-	netif->mtu = 0;
+	/* The largest packet there is: nothing on the loopback is ever
+	 * fragmented, and TCP's segments are as large as they can be. */
+	netif->mtu = INET_LOOP_MTU;
+	/* Packets never leave memory: no checksum to make or to verify
+	 * (lwipopts.h; the link keeps them). */
+	NETIF_SET_CHECKSUM_CTRL(netif, NETIF_CHECKSUM_DISABLE_ALL);
 	/* 127.255.255.255 is its broadcast address, as on Linux's lo
 	 * (udp.c lets SO_BROADCAST sockets send there). */
 	netif->flags |= NETIF_FLAG_BROADCAST;
@@ -196,6 +285,8 @@ lwip_globals_reset(void)
 	udp_pcbs = NULL;
 	netif_list = NULL;
 	netif_default = NULL;
+	stack.tw_seen = NULL;
+	stack.tw_count = 0;
 }
 
 static int
@@ -204,9 +295,10 @@ stack_start_locked(void)
 	ip4_addr_t addr, mask, gw;
 	ip6_addr_t addr6;
 
-	ks__lwip_heap = ks__alloc(INET_HEAP_SIZE);
-	if (ks__lwip_heap == NULL)
+	inet_heap = ks__alloc(INET_HEAP_SIZE);
+	if (inet_heap == NULL)
 		return -KS_ENOMEM;
+	ks__inet_heap_init(inet_heap, INET_HEAP_SIZE);
 	lwip_globals_reset();
 	lwip_init();
 	ks__memset(&stack.loop, 0, sizeof(stack.loop));
@@ -267,8 +359,8 @@ stack_stop_locked(void)
 	netif_remove(&stack.loop);
 	stack.running = false;
 	lwip_globals_reset();
-	ks__free(ks__lwip_heap, INET_HEAP_SIZE);
-	ks__lwip_heap = NULL;
+	ks__free(inet_heap, INET_HEAP_SIZE);
+	inet_heap = NULL;
 }
 
 /* See inet.h. */
@@ -402,7 +494,7 @@ ks__inet_stack_init(void)
 	ks__port->mutex_init(&stack.lock);
 	stack.running = false;
 	stack.users = 0;
-	ks__lwip_heap = NULL;
+	inet_heap = NULL;
 	lwip_globals_reset();
 	ks__inet_link_forget();
 	return 0;

@@ -264,8 +264,10 @@ tcp_recv_cb(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 	if (is->rcv == NULL)
 		is->rcv = p;
 	else
-		pbuf_cat(is->rcv, p);
+		is->rcv_last->next = p;
 	is->rcv_bytes += p->tot_len;
+	for (is->rcv_last = p; is->rcv_last->next != NULL;)
+		is->rcv_last = is->rcv_last->next;
 	wake(is, KS_POLLIN);
 	return ERR_OK;
 }
@@ -1224,11 +1226,12 @@ tcp_getname_op(struct ks_sock *so, void *addr, uint32_t *len, bool peer)
 }
 
 /* Linux's sk_stream_is_writeable(): free space at least half of what is
- * queued. */
+ * queued. The field itself: tcp_sndbuf() stops at 16 bits, and with
+ * window scaling the buffer is larger (lwipopts.h). */
 static bool
 tcp_writable(struct tcp_pcb *pcb)
 {
-	size_t space = tcp_sndbuf(pcb);
+	size_t space = pcb->snd_buf;
 
 	return tcp_has_space(pcb) && space * 2 >= TCP_SND_BUF - space;
 }

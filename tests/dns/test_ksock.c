@@ -615,10 +615,12 @@ truncated_to_tcp6(const struct path *p)
 }
 
 /*
- * nsd stopped: nothing answers, every try times out, and the lookup
- * fails with EAI_AGAIN after about attempts x timeout (and not much
- * sooner: no error from the dead server ends it early). nsd starts
- * again afterwards, on a new port.
+ * nsd stopped: the lookup fails with EAI_AGAIN. Through the bridge
+ * nothing answers, every try times out, after about attempts x timeout
+ * (and not much sooner). Across the link Linux answers each query with
+ * an ICMP port unreachable, which ksock's connected UDP socket reports
+ * as ECONNREFUSED, as Linux's would: the server is given up without a
+ * timeout. nsd starts again afterwards, on a new port.
  */
 static void
 server_stopped(const struct path *p)
@@ -634,9 +636,14 @@ server_stopped(const struct path *p)
 	t0 = now_ms();
 	CHECK_EQ(ks_dns_resolve4(r, "www.ks.test", &a), KS_EAI_AGAIN);
 	ms = now_ms() - t0;
-	CHECK(ms >= TEST_TIMEOUT_MS * TEST_ATTEMPTS - 100);
-	CHECK_EQ(stats(r).timeouts, TEST_ATTEMPTS);
-	CHECK_EQ(stats(r).udp_queries, TEST_ATTEMPTS);
+	if (p->via_bridge) {
+		CHECK(ms >= TEST_TIMEOUT_MS * TEST_ATTEMPTS - 100);
+		CHECK_EQ(stats(r).timeouts, TEST_ATTEMPTS);
+		CHECK_EQ(stats(r).udp_queries, TEST_ATTEMPTS);
+	} else {
+		CHECK_EQ(stats(r).timeouts, 0);
+		CHECK(stats(r).udp_queries >= 1);
+	}
 	end(r);
 	have_nsd = server_start_nsd(&nsd, nsd_data[0] ? nsd_data : datadir) == 0;
 	CHECK(have_nsd);

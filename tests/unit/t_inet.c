@@ -555,6 +555,48 @@ t_loopnet_alias_heap_dry(void)
 	EQ(ut_sendto(u, "x", 1, 0, &a, sizeof(a)), 1);
 }
 
+/* One connection that the client closes first, so its end goes to
+ * TIME_WAIT on the listener's stack; returns the client's port. */
+static uint16_t
+connect_close_first(struct ks_sock *l)
+{
+	struct ks_sock *c = inet_socket(KS_AF_INET, KS_SOCK_STREAM), *s;
+	uint16_t port;
+
+	if (c == NULL)
+		return 0;
+	EQ(connect_lo(c, KS_AF_INET, port_of(l)), 0);
+	port = port_of(c);
+	s = ut_accept(l);
+	ut_close(&c);
+	ut_close(&s);
+	return port;
+}
+
+/* At most a few hundred connections stay in TIME_WAIT (stack.c's
+ * INET_TW_MAX, 256; trimmed back to it past twice that): after 600, the
+ * first client's port is free again, the last one's still held. */
+static void
+t_time_wait_bounded(void)
+{
+	struct ks_sock *l = inet_socket(KS_AF_INET, KS_SOCK_STREAM);
+	struct ks_sock *b;
+	uint16_t first, last = 0;
+
+	if (l == NULL)
+		return;
+	EQ(bind_lo(l, KS_AF_INET, 0), 0);
+	EQ(ks_listen(l, 8), 0);
+	first = connect_close_first(l);
+	for (int i = 1; i < 600 && ut_live(); i++)
+		last = connect_close_first(l);
+	b = inet_socket(KS_AF_INET, KS_SOCK_STREAM);
+	if (b == NULL)
+		return;
+	ERR(bind_lo(b, KS_AF_INET, last), -KS_EADDRINUSE);
+	EQ(bind_lo(b, KS_AF_INET, first), 0);
+}
+
 static const struct ut_test tests[] = {
 	{ "create_close", t_create_close, 0 },
 	{ "tcp_exchange_v4", t_tcp_exchange_v4, 0 },
@@ -572,6 +614,7 @@ static const struct ut_test tests[] = {
 	{ "loopnet_alias_limit", t_loopnet_alias_limit, UT_NO_INJECT },
 	{ "loopnet_alias_heap_dry", t_loopnet_alias_heap_dry, 0 },
 	{ "listener_unspec_relisten", t_listener_unspec_relisten, 0 },
+	{ "time_wait_bounded", t_time_wait_bounded, UT_NO_INJECT },
 };
 
 UT_MAIN(tests)

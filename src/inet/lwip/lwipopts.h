@@ -22,18 +22,32 @@
 #define LWIP_SOCKET			0
 #define LWIP_STATS			0
 
-/* -- memory: one heap from the port (see above) -- */
-#define MEM_LIBC_MALLOC			0
+/* -- memory: one heap from the port (see above) --
+ * lwIP's mem_malloc, mem_calloc and mem_free are ksock's allocator
+ * (src/inet/heap.c: size classes, constant time), not lwIP's first-fit
+ * heap (MEM_LIBC_MALLOC with mem_clib_* pointing there: no libc is
+ * involved); MEMP_MEM_MALLOC puts lwIP's pools on it too. */
+#define MEM_LIBC_MALLOC			1
 #define MEMP_MEM_MALLOC			1
 #define MEM_ALIGNMENT			8
 /* 8 MiB: each busy connection holds at most a window of received data,
- * a send buffer and the loopback copy of what is in flight (about 4 *
- * 64 KiB), so this serves a few dozen busy connections and many idle
- * ones. The heap is reserved lazily by the host (malloc of this size is
- * an mmap on Linux), so an idle ksock pays nothing. */
+ * a send buffer and the loopback copy of what is in flight (about 3 *
+ * 256 KiB), so this serves ten busy connections at full speed and many
+ * idle ones. The heap is reserved lazily by the host (malloc of this
+ * size is an mmap on Linux), so an idle ksock pays nothing. */
 #define MEM_SIZE			(8 * 1024 * 1024)
-extern unsigned char *ks__lwip_heap;
-#define LWIP_RAM_HEAP_POINTER		ks__lwip_heap
+#include <stddef.h>
+/* Makes the @len bytes at @base the heap, all free. */
+void	 ks__inet_heap_init(void *base, size_t len);
+/* A block of @n bytes aligned to MEM_ALIGNMENT, or NULL if none is free. */
+void	*ks__inet_heap_alloc(size_t n);
+/* ks__inet_heap_alloc of @count * @size zeroed bytes (NULL on overflow). */
+void	*ks__inet_heap_calloc(size_t count, size_t size);
+/* Gives back a block from the two above; traps on anything else. */
+void	 ks__inet_heap_free(void *p);
+#define mem_clib_malloc(n)		ks__inet_heap_alloc(n)
+#define mem_clib_calloc(c, n)		ks__inet_heap_calloc((c), (n))
+#define mem_clib_free(p)		ks__inet_heap_free(p)
 
 /* -- protocols -- */
 #define LWIP_IPV4			1
@@ -65,7 +79,7 @@ extern unsigned char *ks__lwip_heap;
 #define ARP_QUEUEING			1
 #define ARP_QUEUE_LEN			64
 #define LWIP_ND6_QUEUEING		1
-/* The loopback never fragments (its MTU is left at 0: no limit); the
+/* The loopback never fragments (its MTU, 65535, is the largest packet); the
  * link's 1500-byte MTU does, both ways, so a UDP datagram of any size
  * crosses it as on Linux. A reassembled datagram may take up to 45
  * fragments (65535 / 1480); IPv4 keeps at most 192 fragments waiting. */
@@ -84,6 +98,11 @@ extern unsigned char *ks__lwip_heap;
 #define LWIP_LOOPBACK_MAX_PBUFS		0
 #define LWIP_NETIF_LOOPBACK_MULTITHREADING 0
 #define LWIP_SINGLE_NETIF		0
+/* Checksums per interface: the link (link.c) generates and checks every
+ * IP, TCP, UDP and ICMP checksum, the loopback (stack.c) none, as Linux
+ * treats loopback packets (CHECKSUM_UNNECESSARY): nothing on the way can
+ * corrupt them, and summing each byte cost a third of a bulk transfer. */
+#define LWIP_CHECKSUM_CTRL_PER_NETIF	1
 
 /* -- TCP -- */
 #define LWIP_CALLBACK_API		1
@@ -92,20 +111,36 @@ extern unsigned char *ks__lwip_heap;
 /* tcp.c opens and closes a listener's gate to SYNs through its backlog
  * field: a full accept queue drops SYNs, as on Linux. */
 #define TCP_LISTEN_BACKLOG		1
-/* Large segments: the loopback has no MTU, and fewer segments mean fewer
- * passes through the stack per byte. Without window scaling a window is
- * at most 64 KiB; 65534 rather than 65535 keeps one of lwIP's overflow
- * checks meaningful (the compiler warns about a test that is always
- * false otherwise). */
-#define TCP_MSS				8192
-#define TCP_WND				65534
-#define TCP_SND_BUF			65535
+/*
+ * Segments and windows. TCP_MSS is the largest segment lwIP ever uses;
+ * each connection's is the route's MTU less the headers (lwIP's
+ * TCP_CALCULATE_EFF_SEND_MSS): the loopback's MTU is 65535 (stack.c), so
+ * 65495 there (65475 over IPv6), as Linux's 65536-byte loopback gives
+ * 65483 with timestamps; the link's 1500 gives 1460 (1440). Window
+ * scaling lets a connection have 256 KiB in flight each way, four 64 KiB
+ * writes, where 16 bits stop at one; Linux's loopback starts with 128 KiB
+ * of receive buffer and grows it. lwIP's sanity checks assume 16-bit
+ * send buffers (TCP_SNDLOWAT below 0xffff - 4 * TCP_MSS): with window
+ * scaling they are 32-bit, so stack.c states the checks that still apply
+ * and lwIP's are off.
+ */
+#define TCP_MSS				65495
+#define LWIP_WND_SCALE			1
+#define TCP_RCV_SCALE			3
+#define TCP_WND				(256 * 1024)
+#define TCP_SND_BUF			(256 * 1024)
+#define LWIP_DISABLE_TCP_SANITY_CHECKS	1
 /* Send queue entries: on a link (MSS 1460, or 1440 for IPv6) a full
- * send buffer is about 45 segments. */
-#define TCP_SND_QUEUELEN		128
-#define MEMP_NUM_TCP_SEG		128
+ * send buffer is about 180 segments; every write of a few bytes takes
+ * one entry too. */
+#define TCP_SND_QUEUELEN		256
+#define MEMP_NUM_TCP_SEG		256
+/* lwIP sizes its pool pbufs by TCP_MSS unless told, which no longer
+ * fits their 16-bit size; only a multicast copy uses them (a chain of
+ * link-sized pieces). */
+#define PBUF_POOL_BUFSIZE		1536
 #define TCP_OVERSIZE			0
-#define TCP_SNDLOWAT			(2 * TCP_MSS + 1)
+#define TCP_SNDLOWAT			(TCP_SND_BUF / 2)
 /* Ephemeral ports from Linux's default net.ipv4.ip_local_port_range,
  * 32768-60999. lwIP's tcp_new_port() wraps on reaching its END, so TCP
  * names the first port past the range; udp_new_port() wraps after it. */
