@@ -716,9 +716,7 @@ send_resumed_error(struct ks_sock *so)
  * sendmsg: the data from the window (or the request's inline bytes),
  * the control messages from the window. A blocking send waits until
  * all of it went, as Linux's stream send does; control goes with the
- * first part only. @first: not parked yet (see send_resumed_error();
- * a send that waited and finds the pipe broken raises no SIGPIPE, as
- * on Linux).
+ * first part only. @first: not parked yet (see send_resumed_error()).
  */
 static long
 do_sendmsg(struct ksd_park *p, struct ks_sock *so, struct ksd_rep *rep,
@@ -760,8 +758,11 @@ do_sendmsg(struct ksd_park *p, struct ks_sock *so, struct ksd_rep *rep,
 	if (n == -KS_EAGAIN && may_block(so, flags))
 		return p->done > 0 ? (long)p->done : KSD_AGAIN;
 	if (n < 0) {
-		/* Taken in any case: it must not stay pending. */
-		if (n == -KS_EPIPE && sigpipe_taken() && first)
+		/* Taken in any case: it must not stay pending. A send
+		 * that moved bytes raises none on Linux, nor a unix send
+		 * that waited and finds the pipe broken; TCP's does. */
+		if (n == -KS_EPIPE && sigpipe_taken() && p->done == 0 &&
+		    (first || ks_sock_family(so) != KS_AF_UNIX))
 			rep->val[1] = 1;	/* the client raises SIGPIPE */
 		/* A connected datagram send whose dead peer another
 		 * sender dropped first: Linux's waiting sender keeps the
