@@ -681,14 +681,46 @@ sigpipe_taken(void)
 	return sigtimedwait(&set, NULL, &zero) == SIGPIPE;
 }
 
+/* Whether @so's sending side is shut (our SHUT_WR, or the peer's
+ * SHUT_RD or close): poll reports no such thing, yet a send waiting for
+ * room must hear of it. */
+static bool
+send_shut(struct ks_sock *so)
+{
+	struct ks_diag_sock d = { 0 };
+
+	return ks_diag_sock(so, &d) == 0 && (d.shutdown & KS_DIAG_SHUT_WR);
+}
+
+/*
+ * A stream send that was parked looks again as Linux's waiting sender
+ * does after its wake-up (sock_alloc_send_pskb's loop), not as a new
+ * call: the pending error first (consumed; ECONNRESET when the peer
+ * closed with our data unread), where a new call would report the
+ * shutdown (EPIPE). Returns the error, or 0 to run the send.
+ */
+static long
+send_resumed_error(struct ks_sock *so)
+{
+	int err = 0;
+	uint32_t len = sizeof(err);
+
+	if (ks_sock_type(so) != KS_SOCK_STREAM)
+		return 0;
+	if (ks_getsockopt(so, KS_SOL_SOCKET, KS_SO_ERROR, &err, &len) < 0)
+		return 0;
+	return -(long)err;
+}
+
 /*
  * sendmsg: the data from the window (or the request's inline bytes),
  * the control messages from the window. A blocking send waits until
  * all of it went, as Linux's stream send does; control goes with the
- * first part only.
+ * first part only. @first: not parked yet (see send_resumed_error()).
  */
 static long
-do_sendmsg(struct ksd_park *p, struct ks_sock *so, struct ksd_rep *rep)
+do_sendmsg(struct ksd_park *p, struct ks_sock *so, struct ksd_rep *rep,
+	   bool first)
 {
 	struct ksd_call *k = &p->call;
 	struct ks_sockaddr_storage name;
@@ -717,14 +749,28 @@ do_sendmsg(struct ksd_park *p, struct ks_sock *so, struct ksd_rep *rep)
 		m.msg_control = ctl_area(p->c, p->slot);
 		m.msg_controllen = k->ctllen;
 	}
+	n = first ? 0 : send_resumed_error(so);
+	if (n < 0)
+		return p->done > 0 ? (long)p->done : n;
 	n = ks_sendmsg(so, &m, flags | KS_MSG_DONTWAIT);
 	if (n > 0 && (flags & KS_MSG_OOB))
 		urg_signal(so);
 	if (n == -KS_EAGAIN && may_block(so, flags))
 		return p->done > 0 ? (long)p->done : KSD_AGAIN;
 	if (n < 0) {
-		if (n == -KS_EPIPE && sigpipe_taken())
+		/* Taken in any case: it must not stay pending. A send
+		 * that moved bytes raises none on Linux, nor a unix send
+		 * that waited and finds the pipe broken; TCP's does. */
+		if (n == -KS_EPIPE && sigpipe_taken() && p->done == 0 &&
+		    (first || ks_sock_family(so) != KS_AF_UNIX))
 			rep->val[1] = 1;	/* the client raises SIGPIPE */
+		/* A connected datagram send whose dead peer another
+		 * sender dropped first: Linux's waiting sender keeps the
+		 * peer it waited on, never looks it up again, and says
+		 * ECONNRESET where a new call finds no peer. */
+		if (n == -KS_ENOTCONN && !first && alen == 0 &&
+		    ks_sock_type(so) == KS_SOCK_DGRAM)
+			n = -KS_ECONNRESET;
 		return p->done > 0 ? (long)p->done : n;
 	}
 	p->done += (size_t)n;
@@ -1312,7 +1358,7 @@ run(struct ksd_park *p, struct ksd_rep *rep, bool first)
 		}
 		return r;
 	case KSD_SENDMSG:
-		return do_sendmsg(p, f->so, rep);
+		return do_sendmsg(p, f->so, rep, first);
 	case KSD_RECVMSG:
 		return do_recvmsg(p, f->so, rep);
 	case KSD_SHUTDOWN:
@@ -1465,6 +1511,7 @@ timeout_of(struct ksd_park *p)
 {
 	struct ks_timeval tv;
 	uint32_t len = sizeof(tv);
+	int64_t now;
 	int name;
 
 	if (p->file == NULL)
@@ -1484,7 +1531,13 @@ timeout_of(struct ksd_park *p)
 	if (ks_getsockopt(p->file->so, KS_SOL_SOCKET, name, &tv, &len) < 0 ||
 	    (tv.tv_sec == 0 && tv.tv_usec == 0))
 		return -1;
-	return ksp__now() + tv.tv_sec * 1000000000LL + tv.tv_usec * 1000;
+	/* A timeout the clock cannot reach in nanoseconds is none at all,
+	 * as ksock's own waits take it (Linux's jiffies never reach it
+	 * either): the product would overflow into the past. */
+	now = ksp__now();
+	if (tv.tv_sec >= (INT64_MAX - now) / 1000000000LL - 1)
+		return -1;
+	return now + tv.tv_sec * 1000000000LL + tv.tv_usec * 1000;
 }
 
 static bool
@@ -1697,7 +1750,8 @@ ksd__run_ready(void)
 		ready_head = p->next_ready;
 		p->ready = false;
 		if (want != 0 && !(ks_poll(p->file->so, NULL) & want) &&
-		    !timed_out(p, ksp__now()))
+		    !timed_out(p, ksp__now()) &&
+		    !(p->call.label == KSD_SENDMSG && send_shut(p->file->so)))
 			continue;
 		attempt(p, false);
 	}

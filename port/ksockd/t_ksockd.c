@@ -65,6 +65,7 @@
 #define ksd_sendto	sendto
 #define ksd_sendmsg	sendmsg
 #define ksd_setsockopt	setsockopt
+#define ksd_shutdown	shutdown
 #define ksd_socket	socket
 #define ksd_socketpair	socketpair
 #define ksd_sigaction	sigaction
@@ -1043,6 +1044,163 @@ role_sigpipe(void)
 	return 0;
 }
 
+/* What a thread does to a socket after a pause, while the main thread
+ * waits in a call on it. */
+struct later {
+	int		fd;
+	int		how;		/* shutdown's, or -1: close */
+	const char	*data;		/* NULL: shutdown or close */
+};
+
+static void *
+later_main(void *arg)
+{
+	struct later *l = arg;
+
+	sleep_ms(100);
+	if (l->data != NULL)
+		(void)ksd_send(l->fd, l->data, strlen(l->data), 0);
+	else if (l->how >= 0)
+		(void)ksd_shutdown(l->fd, l->how);
+	else
+		(void)ksd_close(l->fd);
+	return NULL;
+}
+
+/* Sends without waiting until @fd's peer is full. */
+static void
+fill_peer(int fd)
+{
+	static char chunk[4096];
+
+	while (ksd_send(fd, chunk, sizeof(chunk), MSG_DONTWAIT) > 0)
+		;
+}
+
+/*
+ * A stream send parked on a full peer is woken by the peer's SHUT_RD
+ * (EPIPE) or its close with our data unread (ECONNRESET, the pending
+ * error, consumed), without SIGPIPE: the send saw the shutdown after it
+ * waited. The next send gets EPIPE and SIGPIPE.
+ */
+static int
+role_woken_sender(void)
+{
+	static char buf[4096];
+	static const int hows[] = { SHUT_RD, -1 };
+	int so_err = -1;
+	socklen_t len;
+
+	alarm(20);
+	signal(SIGPIPE, on_sigpipe);
+	for (size_t i = 0; i < sizeof(hows) / sizeof(hows[0]); i++) {
+		int how = hows[i];
+		struct later l = { -1, how, NULL };
+		int sv[2];
+		pthread_t t;
+
+		sigpipes = 0;
+		CHECK(ksd_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+		fill_peer(sv[0]);
+		l.fd = sv[1];
+		CHECK(pthread_create(&t, NULL, later_main, &l) == 0);
+		errno = 0;
+		CHECK(ksd_send(sv[0], buf, sizeof(buf), 0) == -1 &&
+		      errno == (how < 0 ? ECONNRESET : EPIPE));
+		CHECK(sigpipes == 0);
+		errno = 0;
+		CHECK(ksd_send(sv[0], buf, sizeof(buf), 0) == -1 &&
+		      errno == EPIPE);
+		CHECK(sigpipes == 1);
+		len = sizeof(so_err);
+		CHECK(ksd_getsockopt(sv[0], SOL_SOCKET, SO_ERROR, &so_err,
+				     &len) == 0 && so_err == 0);
+		CHECK(pthread_join(t, NULL) == 0);
+		CHECK(ksd_close(sv[0]) == 0);
+		if (how >= 0)
+			CHECK(ksd_close(sv[1]) == 0);
+	}
+	return 0;
+}
+
+/* Timeouts too long for the clock in nanoseconds (but not "forever" on
+ * Linux, which reads them back) wait for the data, as no timeout. */
+static int
+role_huge_timeout(void)
+{
+	static const struct timeval huge[] = {
+		{ 9223372036L, 0 }, { 9223372037L, 999999 },
+		{ 36893488147419101L, 0 },
+	};
+	char b[8];
+	int sv[2];
+
+	alarm(20);
+	for (size_t i = 0; i < sizeof(huge) / sizeof(huge[0]); i++) {
+		struct later l = { -1, -1, "late" };
+		pthread_t t;
+
+		CHECK(ksd_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+		CHECK(ksd_setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &huge[i],
+				     sizeof(huge[i])) == 0);
+		l.fd = sv[1];
+		CHECK(pthread_create(&t, NULL, later_main, &l) == 0);
+		CHECK(ksd_recv(sv[0], b, sizeof(b), 0) == 4 &&
+		      memcmp(b, "late", 4) == 0);
+		CHECK(pthread_join(t, NULL) == 0);
+		CHECK(ksd_close(sv[0]) == 0 && ksd_close(sv[1]) == 0);
+	}
+	return 0;
+}
+
+static void *
+dgram_sender(void *arg)
+{
+	int *fd_err = arg;
+
+	fd_err[1] = ksd_send(fd_err[0], "x", 1, 0) < 0 ? errno : 0;
+	return NULL;
+}
+
+/* Two datagram senders parked on a connected peer's full queue, which
+ * then closes: the first to look again gets ECONNREFUSED and drops the
+ * peer, the other ECONNRESET (Linux's sender never looks the peer up
+ * again); later sends get ENOTCONN. */
+static int
+role_dgram_two_senders(void)
+{
+	struct sockaddr_un sun;
+	socklen_t len = make_addr("@ksockd-t-2senders", &sun);
+	int r, fd, st[2][2], refused = 0, reset = 0;
+	pthread_t t[2];
+
+	alarm(20);
+	r = ksd_socket(AF_UNIX, SOCK_DGRAM, 0);
+	fd = ksd_socket(AF_UNIX, SOCK_DGRAM, 0);
+	CHECK(r >= 0 && fd >= 0);
+	CHECK(ksd_bind(r, (struct sockaddr *)&sun, len) == 0);
+	CHECK(ksd_connect(fd, (struct sockaddr *)&sun, len) == 0);
+	while (ksd_send(fd, "d", 1, MSG_DONTWAIT) == 1)
+		;
+	for (int i = 0; i < 2; i++) {
+		st[i][0] = fd;
+		st[i][1] = -1;
+		CHECK(pthread_create(&t[i], NULL, dgram_sender, st[i]) == 0);
+	}
+	sleep_ms(100);
+	CHECK(ksd_close(r) == 0);
+	for (int i = 0; i < 2; i++) {
+		CHECK(pthread_join(t[i], NULL) == 0);
+		refused += st[i][1] == ECONNREFUSED;
+		reset += st[i][1] == ECONNRESET;
+	}
+	CHECK(refused == 1 && reset == 1);
+	errno = 0;
+	CHECK(ksd_send(fd, "x", 1, 0) == -1 && errno == ENOTCONN);
+	CHECK(ksd_close(fd) == 0);
+	return 0;
+}
+
 /* A blocking connect to a listener whose backlog is full waits until an
  * accept makes room; a non-blocking one fails with EAGAIN. */
 static struct sockaddr_un cw_addr;
@@ -1861,6 +2019,12 @@ run_role(int argc, char **argv)
 		return role_creds();
 	if (strcmp(role, "sigpipe") == 0)
 		return role_sigpipe();
+	if (strcmp(role, "woken-sender") == 0)
+		return role_woken_sender();
+	if (strcmp(role, "huge-timeout") == 0)
+		return role_huge_timeout();
+	if (strcmp(role, "dgram-two-senders") == 0)
+		return role_dgram_two_senders();
 	if (strcmp(role, "connect-wait") == 0)
 		return role_connect_wait();
 	if (strcmp(role, "server-dies") == 0)
@@ -2089,6 +2253,9 @@ static int t_socket_timeouts(void) { return t_role("timeouts"); }
 static int t_exit_with_parked_poll(void) { return t_role("poll-exit"); }
 static int t_scm_credentials_real_pid(void) { return t_role("creds"); }
 static int t_sigpipe_to_sender(void) { return t_role("sigpipe"); }
+static int t_parked_sender_woken(void) { return t_role("woken-sender"); }
+static int t_huge_timeout_blocks(void) { return t_role("huge-timeout"); }
+static int t_dgram_peer_died_two_senders(void) { return t_role("dgram-two-senders"); }
 static int t_connect_waits_for_backlog(void) { return t_role("connect-wait"); }
 static int t_signal_interrupts_calls(void) { return t_role("eintr"); }
 static int t_poll_mixed(void) { return t_role("mixed"); }
@@ -2638,6 +2805,8 @@ t_sigkill_rights_cycle(void)
 	X(t_signal_interrupts_calls) X(t_poll_mixed) \
 	X(t_scm_rights_kernel_pipe) X(t_scm_rights_kernel_dropped) \
 	X(t_relative_path_names) X(t_sigurg_to_owner) \
+	X(t_parked_sender_woken) X(t_huge_timeout_blocks) \
+	X(t_dgram_peer_died_two_senders) \
 	KILL_TESTS(X)
 
 struct test {
