@@ -104,6 +104,11 @@ struct ksp_proc {
 	uint32_t	 gid, egid, sgid;	/* [P] */
 	mode_t		 umask;			/* [P] */
 	struct ksp_fdtable fdt;
+	/* What the port would ask the kernel, when the process is another
+	 * one (a ksockd client): set before its first call, then fixed. */
+	uint64_t	 netns;			/* [I] 0: the thread's */
+	uint32_t	*groups;		/* [I] NULL: the real process's */
+	unsigned	 ngroups;		/* [I] entries in groups */
 
 	/* Forked processes only. */
 	pthread_t	 thread;		/* [I] */
