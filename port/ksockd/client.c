@@ -1606,6 +1606,13 @@ ksd_status(struct ksd_status *st)
 	return 0;
 }
 
+/* See ksd.h. */
+int
+ksd__netns_changed(void)
+{
+	return simple(KSD_NETNS, -1, 0, 0, 0, NULL) < 0 ? -1 : 0;
+}
+
 pid_t
 ksd_fork(void)
 {

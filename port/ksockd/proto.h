@@ -91,6 +91,9 @@ enum ksd_label {
 				 * bytes of ksock's diag wire format at
 				 * window[0], token: the id to go on from
 				 * (0: the rest was listed) */
+	KSD_NETNS,		/* the process moved to another network
+				 * namespace: the server reads it again (a
+				 * new connection could not reach it) */
 	KSD_LABEL_END
 };
 

@@ -1200,6 +1200,79 @@ pidfd_option(const struct ksd_call *k)
 	       (k->a[1] == KS_SO_PEERPIDFD || k->a[1] == KS_SO_PASSPIDFD);
 }
 
+/* The numbers of a status line's value @q: how many, written to @out
+ * unless it is NULL. */
+static unsigned
+parse_ids(const char *q, uint32_t *out)
+{
+	unsigned n = 0;
+	char *end;
+
+	for (;; q = end) {
+		unsigned long v = strtoul(q, &end, 10);
+
+		if (end == q)
+			return n;
+		if (out != NULL)
+			out[n] = (uint32_t)v;
+		n++;
+	}
+}
+
+/* The supplementary groups on @c's process's "Groups:" status line,
+ * into @c (an array even when empty: NULL means the server's). Returns
+ * 0, -KS_ENOMEM, or -KS_ESRCH (the process is gone). */
+static int
+client_groups(struct ksd_client *c)
+{
+	char path[48], *line = NULL;
+	size_t cap = 0;
+	unsigned n;
+	FILE *fp;
+	int err = -KS_ESRCH;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)c->proc.pid);
+	fp = fopen(path, "re");
+	if (fp == NULL)
+		return -KS_ESRCH;
+	while (getline(&line, &cap, fp) > 0) {
+		if (strncmp(line, "Groups:", 7) != 0)
+			continue;
+		n = parse_ids(line + 7, NULL);
+		c->proc.groups = obj_alloc((n > 0 ? n : 1) *
+					   sizeof(*c->proc.groups));
+		if (c->proc.groups == NULL) {
+			err = -KS_ENOMEM;
+			break;
+		}
+		c->proc.ngroups = parse_ids(line + 7, c->proc.groups);
+		err = 0;
+		break;
+	}
+	free(line);
+	fclose(fp);
+	return err;
+}
+
+/*
+ * The network namespace of @c's process, as the key of the names its new
+ * sockets bind and look up: the namespace's inode number, the key of
+ * every client's (the server makes no socket of its own), unique while
+ * the namespace lives. Returns 0, -KS_ENOMEM or -KS_ESRCH.
+ */
+static int
+client_netns(struct ksd_client *c)
+{
+	char path[48];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)c->proc.pid);
+	if (stat(path, &st) < 0)
+		return errno == ENOMEM ? -KS_ENOMEM : -KS_ESRCH;
+	c->proc.netns = (uint64_t)st.st_ino;
+	return 0;
+}
+
 /* -- running one call -- */
 
 /*
@@ -1286,6 +1359,8 @@ run(struct ksd_park *p, struct ksd_rep *rep, bool first)
 	}
 	case KSD_NOTIFY:
 		return do_notify(c, p->slot);
+	case KSD_NETNS:
+		return client_netns(c);
 	case KSD_DIAG:
 		return ksd__diag(c, k, window(c, p->slot), rep);
 	}
@@ -1782,74 +1857,13 @@ free_c:
 	return NULL;
 }
 
-/* The numbers of a status line's value @q: how many, written to @out
- * unless it is NULL. */
-static unsigned
-parse_ids(const char *q, uint32_t *out)
-{
-	unsigned n = 0;
-	char *end;
-
-	for (;; q = end) {
-		unsigned long v = strtoul(q, &end, 10);
-
-		if (end == q)
-			return n;
-		if (out != NULL)
-			out[n] = (uint32_t)v;
-		n++;
-	}
-}
-
-/* The supplementary groups on @c's process's "Groups:" status line,
- * into @c (an array even when empty: NULL means the server's). Returns
- * 0, -KS_ENOMEM, or -KS_ESRCH (the process is gone). */
-static int
-client_groups(struct ksd_client *c)
-{
-	char path[48], *line = NULL;
-	size_t cap = 0;
-	unsigned n;
-	FILE *fp;
-	int err = -KS_ESRCH;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)c->proc.pid);
-	fp = fopen(path, "re");
-	if (fp == NULL)
-		return -KS_ESRCH;
-	while (getline(&line, &cap, fp) > 0) {
-		if (strncmp(line, "Groups:", 7) != 0)
-			continue;
-		n = parse_ids(line + 7, NULL);
-		c->proc.groups = obj_alloc((n > 0 ? n : 1) *
-					   sizeof(*c->proc.groups));
-		if (c->proc.groups == NULL) {
-			err = -KS_ENOMEM;
-			break;
-		}
-		c->proc.ngroups = parse_ids(line + 7, c->proc.groups);
-		err = 0;
-		break;
-	}
-	free(line);
-	fclose(fp);
-	return err;
-}
-
 /* See ksockd.h. */
 int
 ksd__client_ids(struct ksd_client *c)
 {
-	char path[48];
-	struct stat st;
+	int err = client_netns(c);
 
-	/* The namespace's inode number: the key of every client's (the
-	 * server makes no socket of its own), unique while it lives. */
-	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)c->proc.pid);
-	if (stat(path, &st) < 0)
-		return errno == ENOMEM ? -KS_ENOMEM : -KS_ESRCH;
-	c->proc.netns = (uint64_t)st.st_ino;
-	return client_groups(c);
+	return err < 0 ? err : client_groups(c);
 }
 
 /* See ksockd.h. */

@@ -1472,11 +1472,14 @@ umask(mode_t mask)
 }
 
 /* See preload.h: the server keys a client's abstract names by the
- * namespace it read at the hello. */
+ * namespace it read at the hello, and again when told (the server's
+ * address is an abstract name of the namespace left, so attaching again
+ * cannot work). */
 void
 kp__remote_netns_changed(void)
 {
-	identity_changed();
+	if (remote_on && ksd__attached() && !kp__in_vfork_child())
+		(void)ksd__netns_changed();
 }
 
 /* The set*id calls: libc's, then the server is told when they worked.
