@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -1014,6 +1015,32 @@ role_creds(void)
 	return 0;
 }
 
+/* SO_PEERGROUPS on a socketpair: the supplementary groups this process
+ * had when it attached (the runner set them before the exec), which are
+ * not the server's. */
+static int
+role_groups(void)
+{
+	uint32_t got[8];
+	gid_t want[8];
+	socklen_t len = sizeof(got);
+	int sv[2], n = getgroups(8, want);
+
+	CHECK(n == 3);
+	CHECK(ksd_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	CHECK(ksd_getsockopt(sv[0], SOL_SOCKET, SO_PEERGROUPS, got,
+			     &len) == 0);
+	CHECK(len == 3 * sizeof(uint32_t));
+	for (int i = 0; i < n; i++)
+		CHECK(got[i] == want[i]);
+	len = sizeof(uint32_t);
+	errno = 0;
+	CHECK(ksd_getsockopt(sv[1], SOL_SOCKET, SO_PEERGROUPS, got,
+			     &len) == -1 && errno == ERANGE);
+	CHECK(ksd_close(sv[0]) == 0 && ksd_close(sv[1]) == 0);
+	return 0;
+}
+
 static volatile sig_atomic_t sigpipes;
 
 static void
@@ -1859,6 +1886,8 @@ run_role(int argc, char **argv)
 		return role_poll_exit();
 	if (strcmp(role, "creds") == 0)
 		return role_creds();
+	if (strcmp(role, "groups") == 0)
+		return role_groups();
 	if (strcmp(role, "sigpipe") == 0)
 		return role_sigpipe();
 	if (strcmp(role, "connect-wait") == 0)
@@ -2097,6 +2126,29 @@ static int t_scm_rights_kernel_dropped(void) { return t_role("kernel-drop"); }
 static int t_relative_path_names(void) { return t_role("relative-path"); }
 static int t_sigurg_to_owner(void) { return t_role("sigurg"); }
 static const char *server_bin = "ksockd";
+
+/* A client whose groups (5, 7, 9 set before its exec: root only, else
+ * the case has nothing to show) are not the server's. */
+static int
+t_peer_groups_of_client(void)
+{
+	static const gid_t set[] = { 5, 7, 9 };
+	pid_t pid;
+
+	if (geteuid() != 0)
+		return 0;
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		if (setgroups(3, set) < 0)
+			_exit(126);
+		execl("/proc/self/exe", "t_ksockd", "--role", "groups",
+		      server_addr, dir, (char *)NULL);
+		_exit(127);
+	}
+	CHECK(reap(pid) == 0);
+	return 0;
+}
 
 /* A second server of its own, killed while a client's call waits in it. */
 static int
@@ -2638,6 +2690,7 @@ t_sigkill_rights_cycle(void)
 	X(t_signal_interrupts_calls) X(t_poll_mixed) \
 	X(t_scm_rights_kernel_pipe) X(t_scm_rights_kernel_dropped) \
 	X(t_relative_path_names) X(t_sigurg_to_owner) \
+	X(t_peer_groups_of_client) \
 	KILL_TESTS(X)
 
 struct test {
