@@ -713,7 +713,8 @@ kfd_collect_one(unsigned char *at, void *arg)
 	memcpy(&fd, at, sizeof(fd));
 	if (fd < 0 || !kc->is_kernel(fd))
 		return 0;
-	/* More than SCM_MAX_FD numbers: Linux's EINVAL. */
+	/* More than SCM_MAX_FD numbers: Linux's EINVAL (the doorbell
+	 * would be refused with it, and the connection taken as lost). */
 	if (*kc->n >= KSD_BELL_FDS)
 		return -EINVAL;
 	kc->kfds[(*kc->n)++] = fd;

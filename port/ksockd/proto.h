@@ -122,8 +122,10 @@ enum ksd_label {
 					 * one for each -1 among the control
 					 * message's SCM_RIGHTS numbers, in order */
 
-/* Descriptors one doorbell may carry: SCM_MAX_FD, and the directory. */
-#define KSD_BELL_FDS	254
+/* Descriptors one doorbell may carry: the kernel's SCM_MAX_FD for a whole
+ * message, the directory among them (a relative path and 253 kernel
+ * descriptors is one too many: EINVAL). */
+#define KSD_BELL_FDS	253
 
 /* SOCKET, SOCKETPAIR, ACCEPT: the new descriptors go at the numbers in
  * inl (struct ksd_place) when those are free (else they stay at the
