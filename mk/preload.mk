@@ -119,8 +119,8 @@ $(BUILD)/obj/port/preload/remote.o: port/ksockd/ksd.h port/ksockd/proto.h
 # that pass whole in this mode; the others (conform-ksockd-t_NAME, or
 # conform-ksockd-all) fail on what the server does not do yet
 # (docs/ksockd.md, "Not done"): a blocked sender woken by its peer,
-# SO_PEERPIDFD, data kept after EFAULT, the in-flight descriptor limit.
-CONFORM_KSOCKD_CHECK := t_connect t_creds t_fcntl t_fdalloc t_gc t_names t_oob \
+# data kept after EFAULT, the in-flight descriptor limit.
+CONFORM_KSOCKD_CHECK := t_connect t_creds t_fcntl t_fdalloc t_gc t_names t_oob t_sockopts \
 			t_options t_pair t_peekoff t_poll t_seqpacket t_socket \
 			t_stream t_tcp t_udp
 CHECK_TARGETS += $(CONFORM_KSOCKD_CHECK:%=conform-ksockd-%)

@@ -757,23 +757,20 @@ kfd_place_one(unsigned char *at, void *arg)
 }
 
 /*
- * After a receive whose reply says @n kernel descriptors came (val[2]):
- * they wait on slot @i's notifier; each takes the place of a -1 among
- * the SCM_RIGHTS numbers at @ctl (@len bytes, the window), in order.
- * Returns 0, or -EPROTO when they are not there.
+ * The kernel descriptors a reply announced (val[2]), from slot @i's
+ * notifier into @fds (room for KSD_BELL_FDS). Returns how many came, or
+ * -EPROTO when none are there.
  */
 static int
-kfds_fetch(int i, unsigned char *ctl, size_t len, int n, bool cloexec)
+kfds_recv(int i, int *fds, bool cloexec)
 {
 	union {
 		struct cmsghdr	c;
 		char		buf[CMSG_SPACE(KSD_BELL_FDS * sizeof(int))];
 	} u;
-	int fds[KSD_BELL_FDS], got = 0;
-	struct kfd_place kp = { NULL, 0, 0 };
+	int got = 0;
 
-	if (!(atomic_load(&state.has_notify) & (1u << i)) || n <= 0 ||
-	    n > KSD_BELL_FDS)
+	if (!(atomic_load(&state.has_notify) & (1u << i)))
 		return -EPROTO;
 	/* Bytes of earlier replies (ksd_poll_mixed) may come first. */
 	while (got == 0) {
@@ -793,9 +790,51 @@ kfds_fetch(int i, unsigned char *ctl, size_t len, int n, bool cloexec)
 			memcpy(fds, CMSG_DATA(cm), (size_t)got * sizeof(int));
 		}
 	}
+	return got;
+}
+
+/* A pidfd is close-on-exec whatever the receive's flags (Linux makes
+ * every one so): SCM_PIDFD's, once placed at @ctl (@len bytes). */
+static void
+pidfd_cloexec(unsigned char *ctl, size_t len)
+{
+	struct msghdr m = { .msg_control = ctl, .msg_controllen = len };
+	int fd;
+
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm != NULL;
+	     cm = CMSG_NXTHDR(&m, cm)) {
+		if (cm->cmsg_len != CMSG_LEN(sizeof(int)) ||
+		    cm->cmsg_level != SOL_SOCKET ||
+		    cm->cmsg_type != KSD_SCM_PIDFD)
+			continue;
+		memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
+		if (fd >= 0)
+			(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+	}
+}
+
+/*
+ * After a receive whose reply says @n kernel descriptors came (val[2]):
+ * they wait on slot @i's notifier; each takes the place of a -1 among
+ * the SCM_RIGHTS and SCM_PIDFD numbers at @ctl (@len bytes, the
+ * window), in order. Returns 0, or -EPROTO when they are not there.
+ */
+static int
+kfds_fetch(int i, unsigned char *ctl, size_t len, int n, bool cloexec)
+{
+	int fds[KSD_BELL_FDS], got;
+	struct kfd_place kp = { NULL, 0, 0 };
+
+	if (n <= 0 || n > KSD_BELL_FDS)
+		return -EPROTO;
+	got = kfds_recv(i, fds, cloexec);
+	if (got < 0)
+		return got;
 	kp.fds = fds;
 	kp.got = got;
-	ksd__rights_each(ctl, len, kfd_place_one, &kp);
+	ksd__recv_fds_each(ctl, len, kfd_place_one, &kp);
+	if (!cloexec)
+		pidfd_cloexec(ctl, len);
 	/* What found no place (a server out of step) is not leaked. */
 	for (int j = kp.used; j < got; j++)
 		close(fds[j]);
@@ -1296,7 +1335,7 @@ ksd_getsockopt(int fd, int level, int name, void *val, socklen_t *ulen)
 	struct ksd_req *q;
 	uint32_t len;
 	long n, err;
-	int i;
+	int i, got = 0, kfd[KSD_BELL_FDS];
 
 	err = ksp__copy_from_user(&len, ulen, sizeof(len));
 	if (err < 0)
@@ -1306,10 +1345,23 @@ ksd_getsockopt(int fd, int level, int name, void *val, socklen_t *ulen)
 	q = begin(&i, KSD_GETSOCKOPT, fd);
 	if (q == NULL)
 		return (int)fail(-EBADF);
+	/* SO_PEERPIDFD's pidfd comes on the slot's notifier. */
+	if (level == SOL_SOCKET && name == KS_SO_PEERPIDFD) {
+		n = notifier(i);
+		if (n < 0)
+			goto out;
+		q = prepare(i, KSD_GETSOCKOPT, fd);
+	}
 	q->a[0] = level;
 	q->a[1] = name;
 	q->datalen = len < KSD_DATA_MAX ? len : KSD_DATA_MAX;
 	n = post(i, &rep);
+	if (n >= 0 && rep.val[2] == 1 && rep.val[0] == (int32_t)sizeof(int)) {
+		got = kfds_recv(i, kfd, true);
+		n = got == 1 ? 0 : -EPROTO;
+		if (got >= 1)
+			memcpy(win(i), &kfd[0], sizeof(int));
+	}
 	if (n >= 0) {
 		len = (uint32_t)rep.val[0];
 		err = ksp__copy_to_user(val, win(i), len);
@@ -1318,6 +1370,10 @@ ksd_getsockopt(int fd, int level, int name, void *val, socklen_t *ulen)
 		if (err < 0)
 			n = err;
 	}
+	/* Not delivered (or more than one came): not leaked. */
+	for (int j = n < 0 ? 0 : 1; j < got; j++)
+		close(kfd[j]);
+out:
 	slot_give(i);
 	return n < 0 ? (int)fail(n) : 0;
 }

@@ -822,41 +822,47 @@ kfd_strip(unsigned char *ctl, uint32_t len, const struct kfd_out *ko)
  * queue) they are closed, left out of the message, and MSG_CTRUNC is
  * set.
  */
-static void
-kfds_deliver(struct ksd_park *p, struct ks_msghdr *m, struct ksd_rep *rep)
+/* Sends @n kernel descriptors @fds (at most KSD_BELL_FDS) to @c on
+ * @slot's notifier, in one message. Returns whether they went. */
+static bool
+notify_fds(struct ksd_client *c, uint32_t slot, const int *fds, uint32_t n)
 {
 	union {
 		struct cmsghdr	h;
 		char		buf[CMSG_SPACE(KSD_BELL_FDS * sizeof(int))];
 	} u;
-	static struct kfd_out ko;	/* [S] */
-	unsigned char *ctl = ctl_area(p->c, p->slot);
 	char tag = 'F';
 	struct iovec iov = { &tag, 1 };
 	struct msghdr out = { .msg_iov = &iov, .msg_iovlen = 1,
 			      .msg_control = u.buf };
+
+	if (c->notify[slot] < 0)
+		return false;
+	memset(&u, 0, sizeof(u));
+	out.msg_controllen = CMSG_SPACE(n * sizeof(int));
+	CMSG_FIRSTHDR(&out)->cmsg_level = SOL_SOCKET;
+	CMSG_FIRSTHDR(&out)->cmsg_type = SCM_RIGHTS;
+	CMSG_FIRSTHDR(&out)->cmsg_len = CMSG_LEN(n * sizeof(int));
+	memcpy(CMSG_DATA(CMSG_FIRSTHDR(&out)), fds, n * sizeof(int));
+	return sendmsg(c->notify[slot], &out, MSG_DONTWAIT | MSG_NOSIGNAL) == 1;
+}
+
+static void
+kfds_deliver(struct ksd_park *p, struct ks_msghdr *m, struct ksd_rep *rep)
+{
+	static struct kfd_out ko;	/* [S] */
+	unsigned char *ctl = ctl_area(p->c, p->slot);
 	uint32_t len = (uint32_t)m->msg_controllen;
-	bool sent = false;
 
 	ko.c = p->c;
 	ko.n = 0;
-	ksd__rights_each(ctl, len, kfd_find_one, &ko);
+	ksd__recv_fds_each(ctl, len, kfd_find_one, &ko);
 	if (ko.n == 0)
 		return;
-	if (p->c->notify[p->slot] >= 0) {
-		memset(&u, 0, sizeof(u));
-		out.msg_controllen = CMSG_SPACE(ko.n * sizeof(int));
-		CMSG_FIRSTHDR(&out)->cmsg_level = SOL_SOCKET;
-		CMSG_FIRSTHDR(&out)->cmsg_type = SCM_RIGHTS;
-		CMSG_FIRSTHDR(&out)->cmsg_len = CMSG_LEN(ko.n * sizeof(int));
-		memcpy(CMSG_DATA(CMSG_FIRSTHDR(&out)), ko.host,
-		       ko.n * sizeof(int));
-		sent = sendmsg(p->c->notify[p->slot], &out,
-			       MSG_DONTWAIT | MSG_NOSIGNAL) == 1;
-	}
-	if (sent) {
+	if (notify_fds(p->c, p->slot, ko.host, ko.n)) {
 		for (uint32_t i = 0; i < ko.n; i++)
-			ksd__rights_each(ctl, len, kfd_mark_one, &ko.num[i]);
+			ksd__recv_fds_each(ctl, len, kfd_mark_one,
+					   &ko.num[i]);
 		rep->val[2] = (int32_t)ko.n;
 	} else {
 		m->msg_controllen = kfd_strip(ctl, len, &ko);
@@ -864,6 +870,35 @@ kfds_deliver(struct ksd_park *p, struct ks_msghdr *m, struct ksd_rep *rep)
 	}
 	for (uint32_t i = 0; i < ko.n; i++)
 		ksp__fd_close(table(p->c), ko.num[i]);
+}
+
+/*
+ * SO_PEERPIDFD: the pidfd the port made (a kernel descriptor of ours,
+ * in the client's table at the number in the window) goes to the client
+ * on the slot's notifier and leaves the table; rep->val[2] = 1 tells the
+ * library to put it in the number's place. Returns 0, or -KS_EMFILE
+ * when it cannot go (as Linux fails when it cannot install one).
+ */
+static long
+pidfd_deliver(struct ksd_park *p, struct ksd_rep *rep)
+{
+	unsigned char *win = window(p->c, p->slot);
+	struct ksp_file *f;
+	int32_t v, none = -1;
+	bool sent = false;
+
+	memcpy(&v, win, sizeof(v));
+	if (ksp__fd_get(table(p->c), v, &f) < 0)
+		return -KS_EMFILE;
+	if (f->so == NULL)
+		sent = notify_fds(p->c, p->slot, &f->hostfd, 1);
+	ksp__file_put(f);
+	ksp__fd_close(table(p->c), v);
+	if (!sent)
+		return -KS_EMFILE;
+	memcpy(win, &none, sizeof(none));
+	rep->val[2] = 1;
+	return 0;
 }
 
 /* recvmsg into the window; the address inline, control in the window. */
@@ -1187,19 +1222,6 @@ ksd__status(struct ksd_status *st)
 	st->handovers = nhandovers;
 }
 
-/*
- * SO_PEERPIDFD and SO_PASSPIDFD: a pidfd is a kernel descriptor in the
- * client's own process, which the server cannot make (the hosted port
- * would make one of the server's process, in the client's ksockd
- * table). Refused as kernels before pidfds refuse them.
- */
-static bool
-pidfd_option(const struct ksd_call *k)
-{
-	return k->a[0] == KS_SOL_SOCKET &&
-	       (k->a[1] == KS_SO_PEERPIDFD || k->a[1] == KS_SO_PASSPIDFD);
-}
-
 /* The numbers of a status line's value @q: how many, written to @out
  * unless it is NULL. */
 static unsigned
@@ -1394,16 +1416,15 @@ run(struct ksd_park *p, struct ksd_rep *rep, bool first)
 	case KSD_SHUTDOWN:
 		return ks_shutdown(f->so, k->a[0]);
 	case KSD_GETSOCKOPT:
-		if (pidfd_option(k))
-			return -KS_ENOPROTOOPT;
 		len = k->datalen;
 		r = ksp__sys_getsockopt(f->so, k->a[0], k->a[1],
 					window(c, p->slot), &len);
 		rep->val[0] = (int32_t)len;
+		if (r == 0 && k->a[0] == KS_SOL_SOCKET &&
+		    k->a[1] == KS_SO_PEERPIDFD && len == sizeof(int32_t))
+			r = pidfd_deliver(p, rep);
 		return r;
 	case KSD_SETSOCKOPT:
-		if (pidfd_option(k))
-			return -KS_ENOPROTOOPT;
 		return ksp__sys_setsockopt(f->so, k->a[0], k->a[1],
 					   window(c, p->slot), k->datalen);
 	case KSD_GETNAME:

@@ -995,19 +995,22 @@ role_creds(void)
 	      cm->cmsg_type == SCM_CREDENTIALS);
 	memcpy(&cr, CMSG_DATA(cm), sizeof(cr));
 	CHECK(cr.pid == pid && cr.uid == getuid() && cr.gid == getgid());
-	if (!ON_LINUX) {
-		/* ksockd cannot make a pidfd in the client's process:
-		 * refused as before pidfds (docs/ksockd.md). */
-		int fd = -1;
+	{
+		/* SO_PEERPIDFD: the socketpair's peer is this process, and
+		 * the pidfd (a kernel descriptor here, close-on-exec) names
+		 * it as one of our own pidfd_open's does. */
+		struct stat ref, got;
+		int fd = -1, own;
 		socklen_t len = sizeof(fd);
 
-		errno = 0;
 		CHECK(ksd_getsockopt(sv[0], SOL_SOCKET, 77 /* SO_PEERPIDFD */,
-				     &fd, &len) == -1 && errno == ENOPROTOOPT);
-		errno = 0;
-		CHECK(ksd_setsockopt(sv[0], SOL_SOCKET, 76 /* SO_PASSPIDFD */,
-				     &on, sizeof(on)) == -1 &&
-		      errno == ENOPROTOOPT);
+				     &fd, &len) == 0 && len == sizeof(fd));
+		own = (int)syscall(SYS_pidfd_open, getpid(), 0);
+		CHECK(own >= 0 && fstat(own, &ref) == 0 &&
+		      fstat(fd, &got) == 0);
+		CHECK(got.st_ino == ref.st_ino && got.st_dev == ref.st_dev);
+		CHECK(fcntl(fd, F_GETFD) == FD_CLOEXEC);
+		CHECK(close(own) == 0 && close(fd) == 0);
 	}
 	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
 	      WEXITSTATUS(st) == 0);
