@@ -581,7 +581,8 @@ ksp__groups(uint32_t *gids, unsigned max)
 	int n;
 
 	if (p != NULL && p->groups != NULL) {
-		if (p->ngroups <= max)
+		/* @max 0 only counts: @gids may be NULL then. */
+		if (p->ngroups > 0 && p->ngroups <= max)
 			memcpy(gids, p->groups, p->ngroups * sizeof(*gids));
 		return p->ngroups;
 	}
