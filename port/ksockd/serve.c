@@ -1280,7 +1280,9 @@ client_groups(struct ksd_client *c)
  * The network namespace of @c's process, as the key of the names its new
  * sockets bind and look up: the namespace's inode number, the key of
  * every client's (the server makes no socket of its own), unique while
- * the namespace lives. Returns 0, -KS_ENOMEM or -KS_ESRCH.
+ * the namespace lives. A server that may not look (another user's
+ * process, without CAP_SYS_PTRACE) takes its own namespace, as it did
+ * for everyone before. Returns 0, -KS_ENOMEM or -KS_ESRCH.
  */
 static int
 client_netns(struct ksd_client *c)
@@ -1289,7 +1291,9 @@ client_netns(struct ksd_client *c)
 	struct stat st;
 
 	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)c->proc.pid);
-	if (stat(path, &st) < 0)
+	if (stat(path, &st) < 0 &&
+	    ((errno != EACCES && errno != EPERM) ||
+	     stat("/proc/self/ns/net", &st) < 0))
 		return errno == ENOMEM ? -KS_ENOMEM : -KS_ESRCH;
 	c->proc.netns = (uint64_t)st.st_ino;
 	return 0;
