@@ -1252,13 +1252,27 @@ ksd_recvmsg(int fd, struct msghdr *umsg, int flags)
 			goto out;
 		}
 	}
-	if (rep.val[2] > 0 &&
-	    kfds_fetch(i, win(i) + KSD_DATA_MAX, rep.ctllen, rep.val[2],
-		       (flags & MSG_CMSG_CLOEXEC) != 0) < 0)
-		rep.val[0] |= MSG_CTRUNC;
-	if (rep.ctllen > 0)
+	/* Control that cannot be written is lost quietly, as Linux's
+	 * put_cmsg() loses it: no EFAULT, msg_controllen 0, and the kernel
+	 * descriptors that came are not installed (closed here). */
+	if (rep.ctllen > 0 &&
+	    ksp__copy_to_user(m.msg_control, win(i) + KSD_DATA_MAX,
+			      rep.ctllen) < 0) {
+		int lost[KSD_BELL_FDS], got = 0;
+
+		if (rep.val[2] > 0)
+			got = kfds_recv(i, lost, true);
+		for (int j = 0; j < got; j++)
+			close(lost[j]);
+		rep.ctllen = 0;
+	} else if (rep.val[2] > 0) {
+		if (kfds_fetch(i, win(i) + KSD_DATA_MAX, rep.ctllen,
+			       rep.val[2],
+			       (flags & MSG_CMSG_CLOEXEC) != 0) < 0)
+			rep.val[0] |= MSG_CTRUNC;
 		err = ksp__copy_to_user(m.msg_control, win(i) + KSD_DATA_MAX,
 					rep.ctllen);
+	}
 	if (err >= 0)
 		err = ksp__copy_to_user(&umsg->msg_flags, &rep.val[0],
 					sizeof(int));
