@@ -120,9 +120,9 @@ $(BUILD)/obj/port/preload/remote.o: port/ksockd/ksd.h port/ksockd/proto.h
 # conform-ksockd-all) fail on what the server does not do yet
 # (docs/ksockd.md, "Not done"): a blocked sender woken by its peer,
 # data kept after EFAULT, the in-flight descriptor limit.
-CONFORM_KSOCKD_CHECK := t_connect t_creds t_fcntl t_fdalloc t_gc t_names t_oob \
-			t_options t_pair t_peekoff t_poll t_seqpacket t_socket \
-			t_sockopts t_stream t_tcp t_udp
+CONFORM_KSOCKD_CHECK := t_cmsg t_connect t_creds t_fcntl t_fdalloc t_gc t_names \
+			t_oob t_options t_pair t_peekoff t_poll t_seqpacket \
+			t_socket t_sockopts t_stream t_tcp t_udp
 CHECK_TARGETS += $(CONFORM_KSOCKD_CHECK:%=conform-ksockd-%)
 .PHONY: $(CONFORM_NAMES:%=conform-ksockd-%) conform-ksockd-all
 conform-ksockd-all: $(CONFORM_NAMES:%=conform-ksockd-%)

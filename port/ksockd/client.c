@@ -697,6 +697,37 @@ ksd_set_fd_classifier(int (*is_kernel)(int fd))
 				      ksd_fd_is_kernel);
 }
 
+/*
+ * A control buffer longer than a window holds (@len bytes at @ctl, the
+ * library's copy) without the messages an AF_UNIX send ignores (levels
+ * other than SOL_SOCKET), moved to its front. The first header that is
+ * not CMSG_OK() stays as one of length 0, so that the server refuses it
+ * (EINVAL) at the same turn Linux would, after the messages before it.
+ * Returns the new length.
+ */
+static size_t
+ctl_compact(unsigned char *ctl, size_t len)
+{
+	size_t off = 0, out = 0, end = 0;
+	struct cmsghdr h;
+
+	while (off <= len && len - off >= sizeof(h)) {
+		memcpy(&h, ctl + off, sizeof(h));
+		if (h.cmsg_len < sizeof(h) || h.cmsg_len > len - off) {
+			h.cmsg_len = 0;
+			memmove(ctl + out, &h, sizeof(h));
+			return out + sizeof(h);
+		}
+		if (h.cmsg_level == SOL_SOCKET) {
+			memmove(ctl + out, ctl + off, h.cmsg_len);
+			end = out + h.cmsg_len;
+			out += CMSG_ALIGN(h.cmsg_len);
+		}
+		off += CMSG_ALIGN(h.cmsg_len);
+	}
+	return end;
+}
+
 /* kfds_collect's walk: where the kernel descriptors go. */
 struct kfd_collect {
 	int		(*is_kernel)(int fd);
@@ -1017,7 +1048,8 @@ ksd_sendmsg(int fd, const struct msghdr *umsg, int flags)
 			      m.msg_iovlen);
 	if (err < 0)
 		return fail(err);
-	if (m.msg_controllen > KSD_CTL_MAX) {
+	/* Linux's sock_kmalloc() of the control copy. */
+	if (m.msg_controllen >= KSD_OPTMEM_MAX) {
 		err = -ENOBUFS;
 		goto release;
 	}
@@ -1036,6 +1068,11 @@ ksd_sendmsg(int fd, const struct msghdr *umsg, int flags)
 		ctl = malloc(m.msg_controllen);
 		err = ctl == NULL ? -ENOMEM :
 		      ksp__copy_from_user(ctl, m.msg_control, m.msg_controllen);
+		if (err == 0 && m.msg_controllen > KSD_CTL_MAX) {
+			m.msg_controllen = ctl_compact(ctl, m.msg_controllen);
+			if (m.msg_controllen > KSD_CTL_MAX)
+				err = -ENOBUFS;
+		}
 		if (err == 0) {
 			size_t before = nk;
 

@@ -43,6 +43,10 @@
 /* Bytes of control messages one call carries: room for 253 descriptors
  * (SCM_MAX_FD) and credentials, with headers. */
 #define KSD_CTL_MAX	(4 * 1024)
+/* Linux's net.core.optmem_max default: a send's control buffer of this
+ * many bytes or more is ENOBUFS; a longer one than KSD_CTL_MAX goes
+ * without the messages AF_UNIX ignores. */
+#define KSD_OPTMEM_MAX	131072
 #define KSD_WINDOW	(KSD_DATA_MAX + KSD_CTL_MAX)
 /* Inline bytes in a request or a reply: a socket address (at most 128),
  * and small data after it. */
