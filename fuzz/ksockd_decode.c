@@ -33,6 +33,7 @@
  * fuzzed bind makes no node on the filesystem.
  */
 #include <fcntl.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -52,6 +53,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
+	sigset_t pipe;
+
+	/* As in ksockd's main(): ksock signals SIGPIPE to the sending
+	 * thread where Linux would, and serve.c takes it for the client
+	 * (sigpipe_taken); blocked, it never ends the fuzzer. */
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	sigprocmask(SIG_BLOCK, &pipe, NULL);
 	if (ksp_init() < 0)
 		abort();
 	for (int i = 0; i < 2; i++) {

@@ -72,6 +72,10 @@ static_assert(MSG_EOR == KS_MSG_EOR && MSG_DONTWAIT == KS_MSG_DONTWAIT &&
 
 struct ksp_proc;
 
+/* Simulated processes' ids start above the kernel's (PID_MAX_LIMIT);
+ * an id below is a real process (the first one, a ksockd client). */
+#define KSP_SIM_PID_BASE	(4 * 1024 * 1024)
+
 struct ksp_thread {
 	_Atomic uint32_t	 word;		/* [A] 1: an unpark is pending */
 	atomic_bool		 interrupted;	/* [A] ksp_interrupt() pending */
@@ -104,6 +108,11 @@ struct ksp_proc {
 	uint32_t	 gid, egid, sgid;	/* [P] */
 	mode_t		 umask;			/* [P] */
 	struct ksp_fdtable fdt;
+	/* What the port would ask the kernel, when the process is another
+	 * one (a ksockd client): set before its first call, then fixed. */
+	uint64_t	 netns;			/* [I] 0: the thread's */
+	uint32_t	*groups;		/* [I] NULL: the real process's */
+	unsigned	 ngroups;		/* [I] entries in groups */
 
 	/* Forked processes only. */
 	pthread_t	 thread;		/* [I] */

@@ -701,7 +701,8 @@ ksp_setns(int fd, int nstype)
 
 /*
  * A pidfd for @pid: simulated processes all live in this one, so it is
- * this process's (pidfd_open), installed in the caller's table.
+ * this process's (pidfd_open); a real process's (a ksockd client) is its
+ * own. Installed in the caller's table.
  */
 static int
 port_pidfd_install(int32_t pid)
@@ -714,7 +715,9 @@ port_pidfd_install(int32_t pid)
 		return -KS_EMFILE;
 	if (!ksp__pid_exists(pid))
 		return -KS_ESRCH;
-	hostfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	/* A simulated process is a thread of ours: our pidfd. */
+	hostfd = (int)syscall(SYS_pidfd_open,
+			      pid < KSP_SIM_PID_BASE ? pid : getpid(), 0);
 	if (hostfd < 0)
 		return errno == EMFILE || errno == ENFILE ? -KS_EMFILE :
 		       -KS_ENOMEM;

@@ -31,7 +31,7 @@
 #include "hosted.h"
 
 /* Linux's PID_MAX_LIMIT on 64-bit: no real pid reaches it. */
-#define SIM_PID_BASE	(4 * 1024 * 1024)
+#define SIM_PID_BASE	KSP_SIM_PID_BASE
 
 pthread_mutex_t ksp_procs_lock = PTHREAD_MUTEX_INITIALIZER;
 /* Written under the procs lock, read without it on every call. */

@@ -528,9 +528,14 @@ netns_query(void)
 uint64_t
 ksp__netns(void)
 {
+	/* A forked one's ids are the real process's: only a ksockd
+	 * client's are set. */
+	struct ksp_proc *p = ksp__thread()->proc;
 	unsigned epoch = atomic_load_explicit(&netns_epoch,
 					      memory_order_relaxed);
 
+	if (p != NULL && p->netns != 0)
+		return p->netns;
 	if (netns_cached_epoch != epoch) {
 		netns_cached = netns_query();
 		netns_cached_epoch = epoch;
@@ -568,11 +573,20 @@ ksp__realtime(void)
 }
 
 /* See hosted.h. Simulated processes share the real process's groups, as
- * threads share them on Linux. */
+ * threads share them on Linux; a ksockd client has its own. */
 unsigned
 ksp__groups(uint32_t *gids, unsigned max)
 {
-	int n = getgroups(0, NULL);
+	struct ksp_proc *p = ksp__thread()->proc;
+	int n;
+
+	if (p != NULL && p->groups != NULL) {
+		/* @max 0 only counts: @gids may be NULL then. */
+		if (p->ngroups > 0 && p->ngroups <= max)
+			memcpy(gids, p->groups, p->ngroups * sizeof(*gids));
+		return p->ngroups;
+	}
+	n = getgroups(0, NULL);
 
 	if (n <= 0)
 		return 0;

@@ -697,6 +697,37 @@ ksd_set_fd_classifier(int (*is_kernel)(int fd))
 				      ksd_fd_is_kernel);
 }
 
+/*
+ * A control buffer longer than a window holds (@len bytes at @ctl, the
+ * library's copy) without the messages an AF_UNIX send ignores (levels
+ * other than SOL_SOCKET), moved to its front. The first header that is
+ * not CMSG_OK() stays as one of length 0, so that the server refuses it
+ * (EINVAL) at the same turn Linux would, after the messages before it.
+ * Returns the new length.
+ */
+static size_t
+ctl_compact(unsigned char *ctl, size_t len)
+{
+	size_t off = 0, out = 0, end = 0;
+	struct cmsghdr h;
+
+	while (off <= len && len - off >= sizeof(h)) {
+		memcpy(&h, ctl + off, sizeof(h));
+		if (h.cmsg_len < sizeof(h) || h.cmsg_len > len - off) {
+			h.cmsg_len = 0;
+			memmove(ctl + out, &h, sizeof(h));
+			return out + sizeof(h);
+		}
+		if (h.cmsg_level == SOL_SOCKET) {
+			memmove(ctl + out, ctl + off, h.cmsg_len);
+			end = out + h.cmsg_len;
+			out += CMSG_ALIGN(h.cmsg_len);
+		}
+		off += CMSG_ALIGN(h.cmsg_len);
+	}
+	return end;
+}
+
 /* kfds_collect's walk: where the kernel descriptors go. */
 struct kfd_collect {
 	int		(*is_kernel)(int fd);
@@ -713,7 +744,8 @@ kfd_collect_one(unsigned char *at, void *arg)
 	memcpy(&fd, at, sizeof(fd));
 	if (fd < 0 || !kc->is_kernel(fd))
 		return 0;
-	/* More than SCM_MAX_FD numbers: Linux's EINVAL. */
+	/* More than SCM_MAX_FD numbers: Linux's EINVAL (the doorbell
+	 * would be refused with it, and the connection taken as lost). */
 	if (*kc->n >= KSD_BELL_FDS)
 		return -EINVAL;
 	kc->kfds[(*kc->n)++] = fd;
@@ -756,23 +788,20 @@ kfd_place_one(unsigned char *at, void *arg)
 }
 
 /*
- * After a receive whose reply says @n kernel descriptors came (val[2]):
- * they wait on slot @i's notifier; each takes the place of a -1 among
- * the SCM_RIGHTS numbers at @ctl (@len bytes, the window), in order.
- * Returns 0, or -EPROTO when they are not there.
+ * The kernel descriptors a reply announced (val[2]), from slot @i's
+ * notifier into @fds (room for KSD_BELL_FDS). Returns how many came, or
+ * -EPROTO when none are there.
  */
 static int
-kfds_fetch(int i, unsigned char *ctl, size_t len, int n, bool cloexec)
+kfds_recv(int i, int *fds, bool cloexec)
 {
 	union {
 		struct cmsghdr	c;
 		char		buf[CMSG_SPACE(KSD_BELL_FDS * sizeof(int))];
 	} u;
-	int fds[KSD_BELL_FDS], got = 0;
-	struct kfd_place kp = { NULL, 0, 0 };
+	int got = 0;
 
-	if (!(atomic_load(&state.has_notify) & (1u << i)) || n <= 0 ||
-	    n > KSD_BELL_FDS)
+	if (!(atomic_load(&state.has_notify) & (1u << i)))
 		return -EPROTO;
 	/* Bytes of earlier replies (ksd_poll_mixed) may come first. */
 	while (got == 0) {
@@ -792,9 +821,51 @@ kfds_fetch(int i, unsigned char *ctl, size_t len, int n, bool cloexec)
 			memcpy(fds, CMSG_DATA(cm), (size_t)got * sizeof(int));
 		}
 	}
+	return got;
+}
+
+/* A pidfd is close-on-exec whatever the receive's flags (Linux makes
+ * every one so): SCM_PIDFD's, once placed at @ctl (@len bytes). */
+static void
+pidfd_cloexec(unsigned char *ctl, size_t len)
+{
+	struct msghdr m = { .msg_control = ctl, .msg_controllen = len };
+	int fd;
+
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm != NULL;
+	     cm = CMSG_NXTHDR(&m, cm)) {
+		if (cm->cmsg_len != CMSG_LEN(sizeof(int)) ||
+		    cm->cmsg_level != SOL_SOCKET ||
+		    cm->cmsg_type != KSD_SCM_PIDFD)
+			continue;
+		memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
+		if (fd >= 0)
+			(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+	}
+}
+
+/*
+ * After a receive whose reply says @n kernel descriptors came (val[2]):
+ * they wait on slot @i's notifier; each takes the place of a -1 among
+ * the SCM_RIGHTS and SCM_PIDFD numbers at @ctl (@len bytes, the
+ * window), in order. Returns 0, or -EPROTO when they are not there.
+ */
+static int
+kfds_fetch(int i, unsigned char *ctl, size_t len, int n, bool cloexec)
+{
+	int fds[KSD_BELL_FDS], got;
+	struct kfd_place kp = { NULL, 0, 0 };
+
+	if (n <= 0 || n > KSD_BELL_FDS)
+		return -EPROTO;
+	got = kfds_recv(i, fds, cloexec);
+	if (got < 0)
+		return got;
 	kp.fds = fds;
 	kp.got = got;
-	ksd__rights_each(ctl, len, kfd_place_one, &kp);
+	ksd__recv_fds_each(ctl, len, kfd_place_one, &kp);
+	if (!cloexec)
+		pidfd_cloexec(ctl, len);
 	/* What found no place (a server out of step) is not leaked. */
 	for (int j = kp.used; j < got; j++)
 		close(fds[j]);
@@ -977,7 +1048,8 @@ ksd_sendmsg(int fd, const struct msghdr *umsg, int flags)
 			      m.msg_iovlen);
 	if (err < 0)
 		return fail(err);
-	if (m.msg_controllen > KSD_CTL_MAX) {
+	/* Linux's sock_kmalloc() of the control copy. */
+	if (m.msg_controllen >= KSD_OPTMEM_MAX) {
 		err = -ENOBUFS;
 		goto release;
 	}
@@ -996,6 +1068,11 @@ ksd_sendmsg(int fd, const struct msghdr *umsg, int flags)
 		ctl = malloc(m.msg_controllen);
 		err = ctl == NULL ? -ENOMEM :
 		      ksp__copy_from_user(ctl, m.msg_control, m.msg_controllen);
+		if (err == 0 && m.msg_controllen > KSD_CTL_MAX) {
+			m.msg_controllen = ctl_compact(ctl, m.msg_controllen);
+			if (m.msg_controllen > KSD_CTL_MAX)
+				err = -ENOBUFS;
+		}
 		if (err == 0) {
 			size_t before = nk;
 
@@ -1212,13 +1289,27 @@ ksd_recvmsg(int fd, struct msghdr *umsg, int flags)
 			goto out;
 		}
 	}
-	if (rep.val[2] > 0 &&
-	    kfds_fetch(i, win(i) + KSD_DATA_MAX, rep.ctllen, rep.val[2],
-		       (flags & MSG_CMSG_CLOEXEC) != 0) < 0)
-		rep.val[0] |= MSG_CTRUNC;
-	if (rep.ctllen > 0)
+	/* Control that cannot be written is lost quietly, as Linux's
+	 * put_cmsg() loses it: no EFAULT, msg_controllen 0, and the kernel
+	 * descriptors that came are not installed (closed here). */
+	if (rep.ctllen > 0 &&
+	    ksp__copy_to_user(m.msg_control, win(i) + KSD_DATA_MAX,
+			      rep.ctllen) < 0) {
+		int lost[KSD_BELL_FDS], got = 0;
+
+		if (rep.val[2] > 0)
+			got = kfds_recv(i, lost, true);
+		for (int j = 0; j < got; j++)
+			close(lost[j]);
+		rep.ctllen = 0;
+	} else if (rep.val[2] > 0) {
+		if (kfds_fetch(i, win(i) + KSD_DATA_MAX, rep.ctllen,
+			       rep.val[2],
+			       (flags & MSG_CMSG_CLOEXEC) != 0) < 0)
+			rep.val[0] |= MSG_CTRUNC;
 		err = ksp__copy_to_user(m.msg_control, win(i) + KSD_DATA_MAX,
 					rep.ctllen);
+	}
 	if (err >= 0)
 		err = ksp__copy_to_user(&umsg->msg_flags, &rep.val[0],
 					sizeof(int));
@@ -1295,7 +1386,7 @@ ksd_getsockopt(int fd, int level, int name, void *val, socklen_t *ulen)
 	struct ksd_req *q;
 	uint32_t len;
 	long n, err;
-	int i;
+	int i, got = 0, kfd[KSD_BELL_FDS];
 
 	err = ksp__copy_from_user(&len, ulen, sizeof(len));
 	if (err < 0)
@@ -1305,10 +1396,23 @@ ksd_getsockopt(int fd, int level, int name, void *val, socklen_t *ulen)
 	q = begin(&i, KSD_GETSOCKOPT, fd);
 	if (q == NULL)
 		return (int)fail(-EBADF);
+	/* SO_PEERPIDFD's pidfd comes on the slot's notifier. */
+	if (level == SOL_SOCKET && name == KS_SO_PEERPIDFD) {
+		n = notifier(i);
+		if (n < 0)
+			goto out;
+		q = prepare(i, KSD_GETSOCKOPT, fd);
+	}
 	q->a[0] = level;
 	q->a[1] = name;
 	q->datalen = len < KSD_DATA_MAX ? len : KSD_DATA_MAX;
 	n = post(i, &rep);
+	if (n >= 0 && rep.val[2] == 1 && rep.val[0] == (int32_t)sizeof(int)) {
+		got = kfds_recv(i, kfd, true);
+		n = got == 1 ? 0 : -EPROTO;
+		if (got >= 1)
+			memcpy(win(i), &kfd[0], sizeof(int));
+	}
 	if (n >= 0) {
 		len = (uint32_t)rep.val[0];
 		err = ksp__copy_to_user(val, win(i), len);
@@ -1317,6 +1421,10 @@ ksd_getsockopt(int fd, int level, int name, void *val, socklen_t *ulen)
 		if (err < 0)
 			n = err;
 	}
+	/* Not delivered (or more than one came): not leaked. */
+	for (int j = n < 0 ? 0 : 1; j < got; j++)
+		close(kfd[j]);
+out:
 	slot_give(i);
 	return n < 0 ? (int)fail(n) : 0;
 }
@@ -1604,6 +1712,13 @@ ksd_status(struct ksd_status *st)
 		return -1;
 	memcpy(st, rep.inl, sizeof(*st));
 	return 0;
+}
+
+/* See ksd.h. */
+int
+ksd__netns_changed(void)
+{
+	return simple(KSD_NETNS, -1, 0, 0, 0, NULL) < 0 ? -1 : 0;
 }
 
 pid_t

@@ -84,6 +84,11 @@ int	ksd__decode(const struct ksd_req *req, struct ksd_call *out);
  * fuzz target's clients, whose region is their own memory). */
 struct ksd_client *ksd__client_new(int32_t pid, uint32_t uid, uint32_t gid,
 				   unsigned mask);
+/* Reads the network namespace and supplementary groups of @c's process
+ * (c->proc.pid, alive) from /proc, for the netns and groups the hosted
+ * port reports for it. Returns 0, -KS_ENOMEM or -KS_ESRCH (the process
+ * is gone); freed with the client. */
+int	ksd__client_ids(struct ksd_client *c);
 /* Ends a client: its parked calls are dropped and its descriptors
  * closed. Does not close c->sock or unmap c->shm (the caller's). */
 void	ksd__client_free(struct ksd_client *c);

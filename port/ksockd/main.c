@@ -444,7 +444,8 @@ handshake(struct ksd_client *c)
 	c->proc.uid = c->proc.euid = c->proc.suid = cr.uid;
 	c->proc.gid = c->proc.egid = c->proc.sgid = cr.gid;
 	c->proc.umask = h.umask & 0777;
-	if (h.token != 0)
+	err = ksd__client_ids(c);
+	if (err == 0 && h.token != 0)
 		err = ksd__claim(c, h.token, cr.uid);
 	if (err < 0) {
 		send_welcome(c->sock, err, -1, 0);

@@ -43,6 +43,10 @@
 /* Bytes of control messages one call carries: room for 253 descriptors
  * (SCM_MAX_FD) and credentials, with headers. */
 #define KSD_CTL_MAX	(4 * 1024)
+/* Linux's net.core.optmem_max default: a send's control buffer of this
+ * many bytes or more is ENOBUFS; a longer one than KSD_CTL_MAX goes
+ * without the messages AF_UNIX ignores. */
+#define KSD_OPTMEM_MAX	131072
 #define KSD_WINDOW	(KSD_DATA_MAX + KSD_CTL_MAX)
 /* Inline bytes in a request or a reply: a socket address (at most 128),
  * and small data after it. */
@@ -91,6 +95,9 @@ enum ksd_label {
 				 * bytes of ksock's diag wire format at
 				 * window[0], token: the id to go on from
 				 * (0: the rest was listed) */
+	KSD_NETNS,		/* the process moved to another network
+				 * namespace: the server reads it again (a
+				 * new connection could not reach it) */
 	KSD_LABEL_END
 };
 
@@ -119,8 +126,10 @@ enum ksd_label {
 					 * one for each -1 among the control
 					 * message's SCM_RIGHTS numbers, in order */
 
-/* Descriptors one doorbell may carry: SCM_MAX_FD, and the directory. */
-#define KSD_BELL_FDS	254
+/* Descriptors one doorbell may carry: the kernel's SCM_MAX_FD for a whole
+ * message, the directory among them (a relative path and 253 kernel
+ * descriptors is one too many: EINVAL). */
+#define KSD_BELL_FDS	253
 
 /* SOCKET, SOCKETPAIR, ACCEPT: the new descriptors go at the numbers in
  * inl (struct ksd_place) when those are free (else they stay at the

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -867,41 +868,47 @@ kfd_strip(unsigned char *ctl, uint32_t len, const struct kfd_out *ko)
  * queue) they are closed, left out of the message, and MSG_CTRUNC is
  * set.
  */
-static void
-kfds_deliver(struct ksd_park *p, struct ks_msghdr *m, struct ksd_rep *rep)
+/* Sends @n kernel descriptors @fds (at most KSD_BELL_FDS) to @c on
+ * @slot's notifier, in one message. Returns whether they went. */
+static bool
+notify_fds(struct ksd_client *c, uint32_t slot, const int *fds, uint32_t n)
 {
 	union {
 		struct cmsghdr	h;
 		char		buf[CMSG_SPACE(KSD_BELL_FDS * sizeof(int))];
 	} u;
-	static struct kfd_out ko;	/* [S] */
-	unsigned char *ctl = ctl_area(p->c, p->slot);
 	char tag = 'F';
 	struct iovec iov = { &tag, 1 };
 	struct msghdr out = { .msg_iov = &iov, .msg_iovlen = 1,
 			      .msg_control = u.buf };
+
+	if (c->notify[slot] < 0)
+		return false;
+	memset(&u, 0, sizeof(u));
+	out.msg_controllen = CMSG_SPACE(n * sizeof(int));
+	CMSG_FIRSTHDR(&out)->cmsg_level = SOL_SOCKET;
+	CMSG_FIRSTHDR(&out)->cmsg_type = SCM_RIGHTS;
+	CMSG_FIRSTHDR(&out)->cmsg_len = CMSG_LEN(n * sizeof(int));
+	memcpy(CMSG_DATA(CMSG_FIRSTHDR(&out)), fds, n * sizeof(int));
+	return sendmsg(c->notify[slot], &out, MSG_DONTWAIT | MSG_NOSIGNAL) == 1;
+}
+
+static void
+kfds_deliver(struct ksd_park *p, struct ks_msghdr *m, struct ksd_rep *rep)
+{
+	static struct kfd_out ko;	/* [S] */
+	unsigned char *ctl = ctl_area(p->c, p->slot);
 	uint32_t len = (uint32_t)m->msg_controllen;
-	bool sent = false;
 
 	ko.c = p->c;
 	ko.n = 0;
-	ksd__rights_each(ctl, len, kfd_find_one, &ko);
+	ksd__recv_fds_each(ctl, len, kfd_find_one, &ko);
 	if (ko.n == 0)
 		return;
-	if (p->c->notify[p->slot] >= 0) {
-		memset(&u, 0, sizeof(u));
-		out.msg_controllen = CMSG_SPACE(ko.n * sizeof(int));
-		CMSG_FIRSTHDR(&out)->cmsg_level = SOL_SOCKET;
-		CMSG_FIRSTHDR(&out)->cmsg_type = SCM_RIGHTS;
-		CMSG_FIRSTHDR(&out)->cmsg_len = CMSG_LEN(ko.n * sizeof(int));
-		memcpy(CMSG_DATA(CMSG_FIRSTHDR(&out)), ko.host,
-		       ko.n * sizeof(int));
-		sent = sendmsg(p->c->notify[p->slot], &out,
-			       MSG_DONTWAIT | MSG_NOSIGNAL) == 1;
-	}
-	if (sent) {
+	if (notify_fds(p->c, p->slot, ko.host, ko.n)) {
 		for (uint32_t i = 0; i < ko.n; i++)
-			ksd__rights_each(ctl, len, kfd_mark_one, &ko.num[i]);
+			ksd__recv_fds_each(ctl, len, kfd_mark_one,
+					   &ko.num[i]);
 		rep->val[2] = (int32_t)ko.n;
 	} else {
 		m->msg_controllen = kfd_strip(ctl, len, &ko);
@@ -909,6 +916,35 @@ kfds_deliver(struct ksd_park *p, struct ks_msghdr *m, struct ksd_rep *rep)
 	}
 	for (uint32_t i = 0; i < ko.n; i++)
 		ksp__fd_close(table(p->c), ko.num[i]);
+}
+
+/*
+ * SO_PEERPIDFD: the pidfd the port made (a kernel descriptor of ours,
+ * in the client's table at the number in the window) goes to the client
+ * on the slot's notifier and leaves the table; rep->val[2] = 1 tells the
+ * library to put it in the number's place. Returns 0, or -KS_EMFILE
+ * when it cannot go (as Linux fails when it cannot install one).
+ */
+static long
+pidfd_deliver(struct ksd_park *p, struct ksd_rep *rep)
+{
+	unsigned char *win = window(p->c, p->slot);
+	struct ksp_file *f;
+	int32_t v, none = -1;
+	bool sent = false;
+
+	memcpy(&v, win, sizeof(v));
+	if (ksp__fd_get(table(p->c), v, &f) < 0)
+		return -KS_EMFILE;
+	if (f->so == NULL)
+		sent = notify_fds(p->c, p->slot, &f->hostfd, 1);
+	ksp__file_put(f);
+	ksp__fd_close(table(p->c), v);
+	if (!sent)
+		return -KS_EMFILE;
+	memcpy(win, &none, sizeof(none));
+	rep->val[2] = 1;
+	return 0;
 }
 
 /* recvmsg into the window; the address inline, control in the window. */
@@ -1232,17 +1268,83 @@ ksd__status(struct ksd_status *st)
 	st->handovers = nhandovers;
 }
 
-/*
- * SO_PEERPIDFD and SO_PASSPIDFD: a pidfd is a kernel descriptor in the
- * client's own process, which the server cannot make (the hosted port
- * would make one of the server's process, in the client's ksockd
- * table). Refused as kernels before pidfds refuse them.
- */
-static bool
-pidfd_option(const struct ksd_call *k)
+/* The numbers of a status line's value @q: how many, written to @out
+ * unless it is NULL. */
+static unsigned
+parse_ids(const char *q, uint32_t *out)
 {
-	return k->a[0] == KS_SOL_SOCKET &&
-	       (k->a[1] == KS_SO_PEERPIDFD || k->a[1] == KS_SO_PASSPIDFD);
+	unsigned n = 0;
+	char *end;
+
+	for (;; q = end) {
+		unsigned long v = strtoul(q, &end, 10);
+
+		if (end == q)
+			return n;
+		if (out != NULL)
+			out[n] = (uint32_t)v;
+		n++;
+	}
+}
+
+/* The supplementary groups on @c's process's "Groups:" status line,
+ * into @c (an array even when empty: NULL means the server's). Returns
+ * 0, -KS_ENOMEM, or -KS_ESRCH (the process is gone). */
+static int
+client_groups(struct ksd_client *c)
+{
+	char path[48], *line = NULL;
+	size_t cap = 0;
+	unsigned n;
+	FILE *fp;
+	int err = -KS_ESRCH;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)c->proc.pid);
+	fp = fopen(path, "re");
+	/* Hidden from the server (hidepid): the server's groups, as
+	 * before it read them. */
+	if (fp == NULL)
+		return errno == EACCES || errno == EPERM ? 0 : -KS_ESRCH;
+	while (getline(&line, &cap, fp) > 0) {
+		if (strncmp(line, "Groups:", 7) != 0)
+			continue;
+		n = parse_ids(line + 7, NULL);
+		c->proc.groups = obj_alloc((n > 0 ? n : 1) *
+					   sizeof(*c->proc.groups));
+		if (c->proc.groups == NULL) {
+			err = -KS_ENOMEM;
+			break;
+		}
+		c->proc.ngroups = parse_ids(line + 7, c->proc.groups);
+		err = 0;
+		break;
+	}
+	free(line);
+	fclose(fp);
+	return err;
+}
+
+/*
+ * The network namespace of @c's process, as the key of the names its new
+ * sockets bind and look up: the namespace's inode number, the key of
+ * every client's (the server makes no socket of its own), unique while
+ * the namespace lives. A server that may not look (another user's
+ * process, without CAP_SYS_PTRACE) takes its own namespace, as it did
+ * for everyone before. Returns 0, -KS_ENOMEM or -KS_ESRCH.
+ */
+static int
+client_netns(struct ksd_client *c)
+{
+	char path[48];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)c->proc.pid);
+	if (stat(path, &st) < 0 &&
+	    ((errno != EACCES && errno != EPERM) ||
+	     stat("/proc/self/ns/net", &st) < 0))
+		return errno == ENOMEM ? -KS_ENOMEM : -KS_ESRCH;
+	c->proc.netns = (uint64_t)st.st_ino;
+	return 0;
 }
 
 /* -- running one call -- */
@@ -1331,6 +1433,8 @@ run(struct ksd_park *p, struct ksd_rep *rep, bool first)
 	}
 	case KSD_NOTIFY:
 		return do_notify(c, p->slot);
+	case KSD_NETNS:
+		return client_netns(c);
 	case KSD_DIAG:
 		return ksd__diag(c, k, window(c, p->slot), rep);
 	}
@@ -1364,16 +1468,15 @@ run(struct ksd_park *p, struct ksd_rep *rep, bool first)
 	case KSD_SHUTDOWN:
 		return ks_shutdown(f->so, k->a[0]);
 	case KSD_GETSOCKOPT:
-		if (pidfd_option(k))
-			return -KS_ENOPROTOOPT;
 		len = k->datalen;
 		r = ksp__sys_getsockopt(f->so, k->a[0], k->a[1],
 					window(c, p->slot), &len);
 		rep->val[0] = (int32_t)len;
+		if (r == 0 && k->a[0] == KS_SOL_SOCKET &&
+		    k->a[1] == KS_SO_PEERPIDFD && len == sizeof(int32_t))
+			r = pidfd_deliver(p, rep);
 		return r;
 	case KSD_SETSOCKOPT:
-		if (pidfd_option(k))
-			return -KS_ENOPROTOOPT;
 		return ksp__sys_setsockopt(f->so, k->a[0], k->a[1],
 					   window(c, p->slot), k->datalen);
 	case KSD_GETNAME:
@@ -1836,6 +1939,15 @@ free_c:
 }
 
 /* See ksockd.h. */
+int
+ksd__client_ids(struct ksd_client *c)
+{
+	int err = client_netns(c);
+
+	return err < 0 ? err : client_groups(c);
+}
+
+/* See ksockd.h. */
 void
 ksd__client_free(struct ksd_client *c)
 {
@@ -1854,6 +1966,7 @@ ksd__client_free(struct ksd_client *c)
 	t->proc = saved;
 	ksp__fdtable_destroy(&c->proc.fdt);
 	pthread_mutex_destroy(&c->proc.lock);
+	obj_free(c->proc.groups);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else

@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -995,22 +996,51 @@ role_creds(void)
 	      cm->cmsg_type == SCM_CREDENTIALS);
 	memcpy(&cr, CMSG_DATA(cm), sizeof(cr));
 	CHECK(cr.pid == pid && cr.uid == getuid() && cr.gid == getgid());
-	if (!ON_LINUX) {
-		/* ksockd cannot make a pidfd in the client's process:
-		 * refused as before pidfds (docs/ksockd.md). */
-		int fd = -1;
+	{
+		/* SO_PEERPIDFD: the socketpair's peer is this process, and
+		 * the pidfd (a kernel descriptor here, close-on-exec) names
+		 * it as one of our own pidfd_open's does. */
+		struct stat ref, got;
+		int fd = -1, own;
 		socklen_t len = sizeof(fd);
 
-		errno = 0;
 		CHECK(ksd_getsockopt(sv[0], SOL_SOCKET, 77 /* SO_PEERPIDFD */,
-				     &fd, &len) == -1 && errno == ENOPROTOOPT);
-		errno = 0;
-		CHECK(ksd_setsockopt(sv[0], SOL_SOCKET, 76 /* SO_PASSPIDFD */,
-				     &on, sizeof(on)) == -1 &&
-		      errno == ENOPROTOOPT);
+				     &fd, &len) == 0 && len == sizeof(fd));
+		own = (int)syscall(SYS_pidfd_open, getpid(), 0);
+		CHECK(own >= 0 && fstat(own, &ref) == 0 &&
+		      fstat(fd, &got) == 0);
+		CHECK(got.st_ino == ref.st_ino && got.st_dev == ref.st_dev);
+		CHECK(fcntl(fd, F_GETFD) == FD_CLOEXEC);
+		CHECK(close(own) == 0 && close(fd) == 0);
 	}
 	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
 	      WEXITSTATUS(st) == 0);
+	CHECK(ksd_close(sv[0]) == 0 && ksd_close(sv[1]) == 0);
+	return 0;
+}
+
+/* SO_PEERGROUPS on a socketpair: the supplementary groups this process
+ * had when it attached (the runner set them before the exec), which are
+ * not the server's. */
+static int
+role_groups(void)
+{
+	uint32_t got[8];
+	gid_t want[8];
+	socklen_t len = sizeof(got);
+	int sv[2], n = getgroups(8, want);
+
+	CHECK(n == 3);
+	CHECK(ksd_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	CHECK(ksd_getsockopt(sv[0], SOL_SOCKET, SO_PEERGROUPS, got,
+			     &len) == 0);
+	CHECK(len == 3 * sizeof(uint32_t));
+	for (int i = 0; i < n; i++)
+		CHECK(got[i] == want[i]);
+	len = sizeof(uint32_t);
+	errno = 0;
+	CHECK(ksd_getsockopt(sv[1], SOL_SOCKET, SO_PEERGROUPS, got,
+			     &len) == -1 && errno == ERANGE);
 	CHECK(ksd_close(sv[0]) == 0 && ksd_close(sv[1]) == 0);
 	return 0;
 }
@@ -2017,6 +2047,8 @@ run_role(int argc, char **argv)
 		return role_poll_exit();
 	if (strcmp(role, "creds") == 0)
 		return role_creds();
+	if (strcmp(role, "groups") == 0)
+		return role_groups();
 	if (strcmp(role, "sigpipe") == 0)
 		return role_sigpipe();
 	if (strcmp(role, "woken-sender") == 0)
@@ -2264,6 +2296,29 @@ static int t_scm_rights_kernel_dropped(void) { return t_role("kernel-drop"); }
 static int t_relative_path_names(void) { return t_role("relative-path"); }
 static int t_sigurg_to_owner(void) { return t_role("sigurg"); }
 static const char *server_bin = "ksockd";
+
+/* A client whose groups (5, 7, 9 set before its exec: root only, else
+ * the case has nothing to show) are not the server's. */
+static int
+t_peer_groups_of_client(void)
+{
+	static const gid_t set[] = { 5, 7, 9 };
+	pid_t pid;
+
+	if (geteuid() != 0)
+		return 0;
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		if (setgroups(3, set) < 0)
+			_exit(126);
+		execl("/proc/self/exe", "t_ksockd", "--role", "groups",
+		      server_addr, dir, (char *)NULL);
+		_exit(127);
+	}
+	CHECK(reap(pid) == 0);
+	return 0;
+}
 
 /* A second server of its own, killed while a client's call waits in it. */
 static int
@@ -2807,6 +2862,7 @@ t_sigkill_rights_cycle(void)
 	X(t_relative_path_names) X(t_sigurg_to_owner) \
 	X(t_parked_sender_woken) X(t_huge_timeout_blocks) \
 	X(t_dgram_peer_died_two_senders) \
+	X(t_peer_groups_of_client) \
 	KILL_TESTS(X)
 
 struct test {

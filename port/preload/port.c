@@ -415,8 +415,10 @@ unshare(int flags)
 {
 	if (syscall(SYS_unshare, (long)flags) < 0)
 		return -1;
-	if (flags & CLONE_NEWNET)
+	if (flags & CLONE_NEWNET) {
 		ksp__netns_changed();
+		kp__remote_netns_changed();
+	}
 	return 0;
 }
 
@@ -427,8 +429,10 @@ setns(int fd, int nstype)
 {
 	if (syscall(SYS_setns, (long)fd, (long)nstype) < 0)
 		return -1;
-	if (nstype == 0 || (nstype & CLONE_NEWNET))
+	if (nstype == 0 || (nstype & CLONE_NEWNET)) {
 		ksp__netns_changed();
+		kp__remote_netns_changed();
+	}
 	return 0;
 }
 

@@ -192,6 +192,9 @@ void	kp__remote_init(void);
 int	kp__kernel_socket(int domain, int type, int protocol);
 int	kp__kernel_close(int fd);
 mode_t	kp__kernel_umask(mode_t mask);
+/* After the calling process moved to another network namespace
+ * (unshare, setns): the server is told, as after a set*id call. */
+void	kp__remote_netns_changed(void);
 /* Whether AF_UNIX sockets are the server's (KSOCK_RUN_KSOCKD). */
 bool	kp__remote_on(void);
 int	kp__remote_socket(int domain, int type, int protocol);

@@ -48,6 +48,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <linux/sockios.h>
 #include <poll.h>
@@ -1470,6 +1471,17 @@ umask(mode_t mask)
 	return old;
 }
 
+/* See preload.h: the server keys a client's abstract names by the
+ * namespace it read at the hello, and again when told (the server's
+ * address is an abstract name of the namespace left, so attaching again
+ * cannot work). */
+void
+kp__remote_netns_changed(void)
+{
+	if (remote_on && ksd__attached() && !kp__in_vfork_child())
+		(void)ksd__netns_changed();
+}
+
 /* The set*id calls: libc's, then the server is told when they worked.
  * A vfork child has one thread and must not enter the dynamic loader:
  * the system call does there what libc would. */
@@ -1497,6 +1509,8 @@ SETID(setreuid, SYS_setreuid, (uid_t r_, uid_t e), (r_, e))
 SETID(setregid, SYS_setregid, (gid_t r_, gid_t e), (r_, e))
 SETID(setresuid, SYS_setresuid, (uid_t r_, uid_t e, uid_t s_), (r_, e, s_))
 SETID(setresgid, SYS_setresgid, (gid_t r_, gid_t e, gid_t s_), (r_, e, s_))
+/* The server reads the supplementary groups (SO_PEERGROUPS) then too. */
+SETID(setgroups, SYS_setgroups, (size_t n, const gid_t *l), (n, l))
 
 /* seteuid and setegid: libc's (setresuid/setresgid with -1), which
  * has no system call of its own. */
