@@ -779,6 +779,9 @@ tcp_disconnect_locked(struct inet_sock *is)
 		tcp_close_pcb(is, false);
 		drop_pending(is);
 		set_state(is, INET_TCP_CLOSED, KS_SS_UNCONNECTED);
+		/* A thread blocked in accept() learns that it stopped
+		 * (EINVAL), as Linux's sk_error_report() tells it. */
+		ks__inet_wake(&is->base, KS_POLLIN | KS_POLLOUT | KS_POLLHUP);
 		return 0;
 	}
 	if (is->tstate == INET_TCP_CLOSED && !is->was_connected)
@@ -1176,16 +1179,26 @@ tcp_shutdown_op(struct ks_sock *so, int how)
 	int err = 0;
 
 	ks__inet_lock();
-	if (is->tstate != INET_TCP_CONNECTED &&
-	    is->tstate != INET_TCP_CONNECTING) {
-		err = -KS_ENOTCONN;
+	/* Linux's inet_shutdown(): a listener shut for reading stops, as
+	 * after connect(AF_UNSPEC), which is how a program wakes a thread
+	 * blocked in accept() (EINVAL); shut for writing only, it goes on. */
+	if (is->tstate == INET_TCP_LISTEN) {
+		if (bits & KS_RCV_SHUTDOWN)
+			err = tcp_disconnect_locked(is);
 		goto unlock;
+	}
+	/* A socket with no connection is ENOTCONN, yet takes the bits all
+	 * the same (poll and recv then see them), as on Linux. */
+	if (is->tstate == INET_TCP_CLOSED) {
+		err = -KS_ENOTCONN;
+		goto mark;
 	}
 	if ((bits & KS_SEND_SHUTDOWN) && !(so->shutdown & KS_SEND_SHUTDOWN) &&
 	    is->pcb.tcp != NULL)
 		err = ks__inet_err(tcp_shutdown(is->pcb.tcp, 0, 1));
 	if (err < 0)
 		goto unlock;
+mark:
 	ks__lock(so);
 	so->shutdown |= bits;
 	ks__wake_locked(so, KS_POLLIN | KS_POLLOUT | KS_POLLHUP |

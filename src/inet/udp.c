@@ -448,7 +448,10 @@ udp_recvmsg_op(struct ks_sock *so, struct ks_msghdr *msg, struct ks_iter *it,
 			goto unlock;
 		if ((d = is->dq_head) != NULL)
 			break;
-		if (so->shutdown & KS_RCV_SHUTDOWN) {
+		/* Linux's __skb_recv_udp(): only a call that would wait
+		 * learns of the shutdown (0); one that would not is
+		 * EAGAIN. */
+		if ((so->shutdown & KS_RCV_SHUTDOWN) && !nonblock) {
 			msg->msg_namelen = 0;
 			err = 0;
 			goto unlock;
@@ -492,16 +495,16 @@ udp_shutdown_op(struct ks_sock *so, int how)
 	int err = 0;
 
 	ks__inet_lock();
-	if (!udp_is_connected(is)) {
+	/* Linux's inet_shutdown(): an unconnected socket is ENOTCONN, yet
+	 * takes the bits and wakes its waiters all the same, which is how
+	 * a program wakes a thread blocked in recvfrom(). */
+	if (!udp_is_connected(is))
 		err = -KS_ENOTCONN;
-		goto unlock;
-	}
 	ks__lock(so);
 	so->shutdown |= (unsigned)how + 1;
 	ks__wake_locked(so, KS_POLLIN | KS_POLLOUT | KS_POLLHUP |
 			    KS_POLLRDHUP);
 	ks__unlock(so);
-unlock:
 	ks__inet_unlock();
 	return err;
 }

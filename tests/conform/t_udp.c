@@ -500,6 +500,44 @@ t_loopnet(void)
 	CHECK_OK(close(b));
 }
 
+/* Runs recv on the socket in *arg, and leaves its result there (errno
+ * negated). */
+static void *
+blocked_recv_main(void *arg)
+{
+	int *fd = arg;
+	char buf[4];
+	ssize_t n = recv(*fd, buf, sizeof(buf), 0);
+
+	*fd = n < 0 ? -errno : (int)n;
+	return NULL;
+}
+
+/* shutdown on an unconnected socket is ENOTCONN, yet it takes effect
+ * (Linux's inet_shutdown): a thread blocked in recv returns 0, poll
+ * reports the socket shut for reading, and a blocking recv returns 0
+ * at once while a non-blocking one, finding nothing, is EAGAIN. */
+static void
+t_shutdown_unconnected(void)
+{
+	struct sockaddr_in b_addr;
+	int b = bound4(&b_addr), arg = b;
+	char buf[4];
+	pthread_t t;
+
+	CHECK_EQ(pthread_create(&t, NULL, blocked_recv_main, &arg), 0);
+	th_sleep_ms(100);
+	CHECK_ERR(shutdown(b, SHUT_RD), ENOTCONN);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	CHECK_EQ(arg, 0);
+	CHECK_EQ(revents(b), POLLIN | POLLOUT | POLLRDHUP);
+	CHECK_EQ(recv(b, buf, sizeof(buf), 0), 0);
+	CHECK_ERR(recv(b, buf, sizeof(buf), MSG_DONTWAIT), EAGAIN);
+	CHECK_ERR(shutdown(b, SHUT_WR), ENOTCONN);
+	CHECK_EQ(revents(b), POLLIN | POLLOUT | POLLRDHUP | POLLHUP);
+	CHECK_OK(close(b));
+}
+
 static const struct th_test tests[] = {
 	{ "bind_ephemeral_inuse", t_bind_ephemeral_inuse },
 	{ "sendto_recvfrom", t_sendto_recvfrom },
@@ -518,6 +556,7 @@ static const struct th_test tests[] = {
 	{ "broadcast", t_broadcast },
 	{ "buffer_defaults", t_buffer_defaults },
 	{ "loopnet", t_loopnet },
+	{ "shutdown_unconnected", t_shutdown_unconnected },
 };
 
 TH_MAIN(tests)
