@@ -465,16 +465,18 @@ udp_recvmsg_op(struct ks_sock *so, struct ks_msghdr *msg, struct ks_iter *it,
 	full = d->p->tot_len;
 	n = full < it->count ? full : it->count;
 	err = pbuf_copy_out(d->p, it, n);
-	if (err < 0)
-		goto unlock;
-	if (msg->msg_name != NULL && msg->msg_namelen > 0)
-		ks__inet_put_addr(so, &d->from, d->port, msg->msg_name,
-				  &msg->msg_namelen);
-	else
-		msg->msg_namelen = 0;
-	if (n < full)
-		msg->msg_flags |= KS_MSG_TRUNC;
-	err = (flags & KS_MSG_TRUNC) ? (long)full : (long)n;
+	if (err == 0) {
+		if (msg->msg_name != NULL && msg->msg_namelen > 0)
+			ks__inet_put_addr(so, &d->from, d->port, msg->msg_name,
+					  &msg->msg_namelen);
+		else
+			msg->msg_namelen = 0;
+		if (n < full)
+			msg->msg_flags |= KS_MSG_TRUNC;
+		err = (flags & KS_MSG_TRUNC) ? (long)full : (long)n;
+	}
+	/* Taken off the queue even when the copy failed (EFAULT): Linux's
+	 * udp_recvmsg() had dequeued it and drops it. */
 	if (!(flags & KS_MSG_PEEK)) {
 		is->dq_head = d->next;
 		if (is->dq_head == NULL)

@@ -538,6 +538,34 @@ t_shutdown_unconnected(void)
 	CHECK_OK(close(b));
 }
 
+/* A bad buffer or address pointer is EFAULT, and the datagram is lost
+ * all the same (Linux's udp_recvmsg had taken it off the queue), unless
+ * it was only peeked at. */
+static void
+t_efault_drops(void)
+{
+	struct sockaddr_in b_addr;
+	int b = bound4(&b_addr), a = CHECK_OK(socket(AF_INET, SOCK_DGRAM, 0));
+	socklen_t len = sizeof(b_addr);
+	char buf[8];
+
+	CHECK_EQ(sendto(a, "one", 3, 0, (struct sockaddr *)&b_addr,
+			sizeof(b_addr)), 3);
+	CHECK_EQ(sendto(a, "two", 3, 0, (struct sockaddr *)&b_addr,
+			sizeof(b_addr)), 3);
+	CHECK_EQ(sendto(a, "three", 5, 0, (struct sockaddr *)&b_addr,
+			sizeof(b_addr)), 5);
+	CHECK_ERR(recv(b, (void *)1, sizeof(buf), MSG_PEEK), EFAULT);
+	CHECK_ERR(recv(b, (void *)1, sizeof(buf), 0), EFAULT);
+	CHECK_ERR(recvfrom(b, buf, sizeof(buf), 0, (struct sockaddr *)1,
+			   &len), EFAULT);
+	CHECK_EQ(recv(b, buf, sizeof(buf), MSG_DONTWAIT), 5);
+	CHECK_MEM(buf, "three", 5);
+	CHECK_ERR(recv(b, buf, sizeof(buf), MSG_DONTWAIT), EAGAIN);
+	CHECK_OK(close(a));
+	CHECK_OK(close(b));
+}
+
 static const struct th_test tests[] = {
 	{ "bind_ephemeral_inuse", t_bind_ephemeral_inuse },
 	{ "sendto_recvfrom", t_sendto_recvfrom },
@@ -557,6 +585,7 @@ static const struct th_test tests[] = {
 	{ "buffer_defaults", t_buffer_defaults },
 	{ "loopnet", t_loopnet },
 	{ "shutdown_unconnected", t_shutdown_unconnected },
+	{ "efault_drops", t_efault_drops },
 };
 
 TH_MAIN(tests)
