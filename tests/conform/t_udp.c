@@ -566,6 +566,39 @@ t_efault_drops(void)
 	CHECK_OK(close(b));
 }
 
+/* IP_TTL and IP_TOS take a single byte too, as Linux's
+ * do_ip_setsockopt() does; a length of 0 is EINVAL for IP_TTL and sets
+ * IP_TOS to 0; IPV6_UNICAST_HOPS wants a whole int. */
+static void
+t_ip_opts_byte(void)
+{
+	int s = CHECK_OK(socket(AF_INET, SOCK_DGRAM, 0));
+	int s6 = CHECK_OK(socket(AF_INET6, SOCK_DGRAM, 0));
+	unsigned char c = 7;
+	int v = 0x40;
+	socklen_t len = sizeof(v);
+
+	CHECK_OK(setsockopt(s, IPPROTO_IP, IP_TTL, &c, 1));
+	CHECK_OK(getsockopt(s, IPPROTO_IP, IP_TTL, &v, &len));
+	CHECK_EQ(v, 7);
+	CHECK_EQ(len, sizeof(v));
+	CHECK_ERR(setsockopt(s, IPPROTO_IP, IP_TTL, &c, 0), EINVAL);
+	c = 0;
+	CHECK_ERR(setsockopt(s, IPPROTO_IP, IP_TTL, &c, 1), EINVAL);
+	c = 0x20;
+	CHECK_OK(setsockopt(s, IPPROTO_IP, IP_TOS, &c, 1));
+	CHECK_OK(getsockopt(s, IPPROTO_IP, IP_TOS, &v, &len));
+	CHECK_EQ(v, 0x20);
+	CHECK_OK(setsockopt(s, IPPROTO_IP, IP_TOS, &c, 0));
+	CHECK_OK(getsockopt(s, IPPROTO_IP, IP_TOS, &v, &len));
+	CHECK_EQ(v, 0);
+	c = 5;
+	CHECK_ERR(setsockopt(s6, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &c, 1),
+		  EINVAL);
+	CHECK_OK(close(s6));
+	CHECK_OK(close(s));
+}
+
 static const struct th_test tests[] = {
 	{ "bind_ephemeral_inuse", t_bind_ephemeral_inuse },
 	{ "sendto_recvfrom", t_sendto_recvfrom },
@@ -586,6 +619,7 @@ static const struct th_test tests[] = {
 	{ "loopnet", t_loopnet },
 	{ "shutdown_unconnected", t_shutdown_unconnected },
 	{ "efault_drops", t_efault_drops },
+	{ "ip_opts_byte", t_ip_opts_byte },
 };
 
 TH_MAIN(tests)
