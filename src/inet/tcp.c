@@ -188,6 +188,8 @@ hook_pcb(struct inet_sock *is, struct tcp_pcb *pcb)
 	tcp_err(pcb, tcp_err_cb);
 	ks__inet_apply_ip_opts(is);
 	apply_keepalive(is);
+	if (is->nodelay)
+		tcp_nagle_disable(pcb);
 }
 
 /* Remembers the pcb's local address (its port is only known after
@@ -383,6 +385,7 @@ tcp_accept_cb(void *arg, struct tcp_pcb *newpcb, err_t err)
 	cs->keepcnt = ls->keepcnt;
 	cs->syncnt = ls->syncnt;
 	cs->user_mss = ls->user_mss;
+	cs->nodelay = ls->nodelay;
 	/* The owner and SO_REUSEPORT, for bind conflicts with the port
 	 * (Linux's accepted socket has its listener's). */
 	cs->base.uid = ls->base.uid;
@@ -1385,11 +1388,17 @@ tcp_setsockopt_op(struct ks_sock *so, int level, int name, const void *val,
 		apply_keepalive(is);
 	} else if (name == INET_TCP_MAXSEG) {
 		err = set_maxseg_locked(is, v);
-	} else if (is->pcb.tcp != NULL && is->tstate != INET_TCP_LISTEN) {
-		if (v)
-			tcp_nagle_disable(is->pcb.tcp);
-		else
-			tcp_nagle_enable(is->pcb.tcp);
+	} else {
+		/* Kept on the socket: a listener has no pcb to hold it (its
+		 * connections inherit it, as on Linux), and a connection
+		 * keeps it after its pcb is gone. */
+		is->nodelay = v != 0;
+		if (is->pcb.tcp != NULL && is->tstate != INET_TCP_LISTEN) {
+			if (v)
+				tcp_nagle_disable(is->pcb.tcp);
+			else
+				tcp_nagle_enable(is->pcb.tcp);
+		}
 	}
 	ks__inet_unlock();
 	return err;
@@ -1490,8 +1499,8 @@ tcp_getsockopt_op(struct ks_sock *so, int level, int name, void *val,
 		v = *field;
 	else if (name == INET_TCP_MAXSEG)
 		v = get_maxseg_locked(is);
-	else if (is->pcb.tcp != NULL && is->tstate != INET_TCP_LISTEN)
-		v = tcp_nagle_disabled(is->pcb.tcp) ? 1 : 0;
+	else
+		v = is->nodelay;
 	ks__inet_unlock();
 	if (*len > sizeof(v))
 		*len = sizeof(v);

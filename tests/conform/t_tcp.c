@@ -1946,6 +1946,42 @@ t_shutdown_unconnected(void)
 	CHECK_OK(close(fd));
 }
 
+static int
+nodelay(int fd)
+{
+	int v = -1;
+	socklen_t len = sizeof(v);
+
+	CHECK_OK(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &len));
+	return v;
+}
+
+/* TCP_NODELAY on a listener reads back and passes to the connections
+ * it accepts (Linux clones the listener's socket); the connecting side
+ * keeps its own. */
+static void
+t_nodelay_inherited(void)
+{
+	int l = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	int c = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	struct sockaddr_in a = lo4(0);
+	socklen_t len = sizeof(a);
+	int one = 1, s;
+
+	CHECK_OK(setsockopt(l, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)));
+	CHECK_OK(bind(l, (struct sockaddr *)&a, sizeof(a)));
+	CHECK_OK(listen(l, 8));
+	CHECK_EQ(nodelay(l), 1);
+	CHECK_OK(getsockname(l, (struct sockaddr *)&a, &len));
+	CHECK_OK(connect(c, (struct sockaddr *)&a, sizeof(a)));
+	s = CHECK_OK(accept(l, NULL, NULL));
+	CHECK_EQ(nodelay(s), 1);
+	CHECK_EQ(nodelay(c), 0);
+	CHECK_OK(close(s));
+	CHECK_OK(close(c));
+	CHECK_OK(close(l));
+}
+
 static const struct th_test tests[] = {
 	{ "bind_ephemeral", t_bind_ephemeral },
 	{ "bind_errors", t_bind_errors },
@@ -2001,6 +2037,7 @@ static const struct th_test tests[] = {
 	{ "listener_unspec_stops", t_listener_unspec_stops },
 	{ "shutdown_listener", t_shutdown_listener },
 	{ "shutdown_unconnected", t_shutdown_unconnected },
+	{ "nodelay_inherited", t_nodelay_inherited },
 };
 
 TH_MAIN(tests)
