@@ -99,4 +99,14 @@ int	ks_link_input(const void *frame, size_t len);
  */
 int64_t	ks_link_timers(void);
 
+/*
+ * The number of TCP connections with a peer on the link that still hold
+ * data or a FIN the peer has not acknowledged, closed ones included:
+ * what Linux's kernel would go on sending after the program exited. A
+ * port that ends with its process waits (bounded) until this is 0 while
+ * its thread keeps the link running. Returns 0 when no link is
+ * attached. Takes the stack lock.
+ */
+int	ks_link_in_flight(void);
+
 #endif /* KSOCK_LINK_H */

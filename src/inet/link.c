@@ -304,6 +304,35 @@ ks_link_timers(void)
 	return wait < LINK_FAST_TMR_NS ? wait : LINK_FAST_TMR_NS;
 }
 
+/* Whether @pcb still has something for its peer to acknowledge: bytes
+ * queued or sent, or a FIN (sent, or waiting to be: TF_CLOSEPEND). */
+static bool
+pcb_in_flight(const struct tcp_pcb *pcb)
+{
+	if (pcb->state < ESTABLISHED || pcb->state == TIME_WAIT)
+		return false;
+	return pcb->unsent != NULL || pcb->unacked != NULL ||
+	       (pcb->flags & TF_CLOSEPEND) || pcb->state == FIN_WAIT_1 ||
+	       pcb->state == CLOSING || pcb->state == LAST_ACK;
+}
+
+/* See link.h. */
+int
+ks_link_in_flight(void)
+{
+	const struct tcp_pcb *pcb;
+	int n = 0;
+
+	ks__inet_lock();
+	if (eth.attached)
+		for (pcb = tcp_active_pcbs; pcb != NULL; pcb = pcb->next)
+			if (pcb_in_flight(pcb) &&
+			    ks__inet_link_reaches(&pcb->remote_ip))
+				n++;
+	ks__inet_unlock();
+	return n;
+}
+
 /* See inet.h. */
 bool
 ks__inet_link_has_addr(const ip_addr_t *addr)
