@@ -117,14 +117,21 @@ revents(int fd, short events)
 	return p.revents;
 }
 
+/* An int option's value. */
+static int
+int_opt(int fd, int level, int name)
+{
+	int v = -1;
+	socklen_t len = sizeof(v);
+
+	CHECK_OK(getsockopt(fd, level, name, &v, &len));
+	return v;
+}
+
 static int
 so_error(int fd)
 {
-	int err = -1;
-	socklen_t len = sizeof(err);
-
-	CHECK_OK(getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len));
-	return err;
+	return int_opt(fd, SOL_SOCKET, SO_ERROR);
 }
 
 #define ALL_EVENTS	(POLLIN | POLLOUT | POLLRDHUP)
@@ -1949,11 +1956,7 @@ t_shutdown_unconnected(void)
 static int
 nodelay(int fd)
 {
-	int v = -1;
-	socklen_t len = sizeof(v);
-
-	CHECK_OK(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &len));
-	return v;
+	return int_opt(fd, IPPROTO_TCP, TCP_NODELAY);
 }
 
 /* TCP_NODELAY on a listener reads back and passes to the connections

@@ -286,6 +286,16 @@ data, addr = s.recvfrom(65536)
 print(data.decode().strip(), "from", addr[0], flush=True)
 '
 
+# wait_ready FILE PID: waits until the receiver PID created FILE (it is
+# ready), ended, or 60 s passed.
+wait_ready() {
+	end=$(($(date +%s) + 60))
+	while [ ! -e "$1" ] && [ "$(date +%s)" -lt $end ] &&
+	      kill -0 "$2" 2>/dev/null; do
+		sleep 0.1
+	done
+}
+
 # udp NAME DEST SOCAT_ADDR SOURCE: socat under ksock-run --inet=tap sends
 # one datagram to SOCAT_ADDR; the Linux receiver on DEST must get it
 # from SOURCE.
@@ -294,11 +304,7 @@ udp() {
 	rm -f "$tmp/udp.ready"
 	$py -c "$UDPRECV" "$dest" "$tmp/udp.ready" >"$tmp/udp.out" 2>&1 &
 	rx=$!
-	end=$(($(date +%s) + 60))
-	while [ ! -e "$tmp/udp.ready" ] && [ "$(date +%s)" -lt $end ] &&
-	      kill -0 $rx 2>/dev/null; do
-		sleep 0.1
-	done
+	wait_ready "$tmp/udp.ready" $rx
 	# socat's input stays open until the datagram arrived: a process
 	# under ksock-run that ends loses what its stack still holds (here
 	# the datagram, while the first neighbour resolution runs), which
@@ -376,11 +382,7 @@ sent_at_exit() {
 	$py -c "$TCPRECV" "$dest" "$tmp/tcp.ready" \
 		"$(wc -c <"$tmp/www/file")" >"$tmp/tcp.out" 2>&1 &
 	rx=$!
-	end=$(($(date +%s) + 60))
-	while [ ! -e "$tmp/tcp.ready" ] && [ "$(date +%s)" -lt $end ] &&
-	      kill -0 $rx 2>/dev/null; do
-		sleep 0.1
-	done
+	wait_ready "$tmp/tcp.ready" $rx
 	timeout 120 "$run" --inet=tap $py -c "$TCPSEND" "$dest" \
 		"$tmp/www/file" >"$tmp/tcp.log" 2>&1
 	st=$?
