@@ -60,7 +60,7 @@ struct ks_link_config {
  * frames go to @ops->transmit(@ctx, ...). @ops and @ctx must stay valid
  * until ks_link_detach() returns. The stack keeps running while the link
  * is attached, even with no socket open. Returns 0, -KS_EINVAL (a bad
- * configuration), -KS_EBUSY (a link is attached), -KS_ENOMEM. Takes the
+ * or NULL configuration), -KS_EBUSY (a link is attached), -KS_ENOMEM. Takes the
  * stack lock.
  */
 int	ks_link_attach(const struct ks_link_ops *ops, void *ctx,

@@ -101,7 +101,7 @@ link_netif_init(struct netif *netif)
 	netif->output_ip6 = link_ethip6_output;
 	netif->linkoutput = link_transmit;
 	netif->mtu = (u16_t)eth.cfg.mtu;
-		netif->hwaddr_len = ETH_HWADDR_LEN;
+	netif->hwaddr_len = ETH_HWADDR_LEN;
 	ks__memcpy(netif->hwaddr, eth.cfg.mac, ETH_HWADDR_LEN);
 	netif->flags = NETIF_FLAG_BROADCAST | NETIF_FLAG_ETHARP |
 		       NETIF_FLAG_ETHERNET;
@@ -191,7 +191,8 @@ ks_link_attach(const struct ks_link_ops *ops, void *ctx,
 	ip4_addr_t addr, mask, gw;
 	int err;
 
-	if (ops == NULL || ops->transmit == NULL || !config_is_valid(cfg))
+	if (ops == NULL || ops->transmit == NULL || cfg == NULL ||
+	    !config_is_valid(cfg))
 		return -KS_EINVAL;
 	ks__inet_lock();
 	err = -KS_EBUSY;
