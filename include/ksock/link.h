@@ -60,7 +60,7 @@ struct ks_link_config {
  * frames go to @ops->transmit(@ctx, ...). @ops and @ctx must stay valid
  * until ks_link_detach() returns. The stack keeps running while the link
  * is attached, even with no socket open. Returns 0, -KS_EINVAL (a bad
- * configuration), -KS_EBUSY (a link is attached), -KS_ENOMEM. Takes the
+ * or NULL configuration), -KS_EBUSY (a link is attached), -KS_ENOMEM. Takes the
  * stack lock.
  */
 int	ks_link_attach(const struct ks_link_ops *ops, void *ctx,
@@ -98,5 +98,15 @@ int	ks_link_input(const void *frame, size_t len);
  * is attached. Takes the stack lock.
  */
 int64_t	ks_link_timers(void);
+
+/*
+ * The number of TCP connections with a peer on the link that still hold
+ * data or a FIN the peer has not acknowledged, closed ones included:
+ * what Linux's kernel would go on sending after the program exited. A
+ * port that ends with its process waits (bounded) until this is 0 while
+ * its thread keeps the link running. Returns 0 when no link is
+ * attached. Takes the stack lock.
+ */
+int	ks_link_in_flight(void);
 
 #endif /* KSOCK_LINK_H */

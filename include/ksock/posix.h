@@ -213,6 +213,17 @@ int	ksp_inet_tap_attach(const char *ifname, const char *v4cidr,
  */
 int	ksp_inet_tap_detach(void);
 
+/*
+ * Waits up to @timeout_ms milliseconds until no TCP connection across
+ * the link holds data or a FIN its peer has not acknowledged (closed
+ * connections included), the reader thread carrying on meanwhile: what
+ * a process calls before it ends, as Linux's kernel would finish
+ * sending after the program exited. Returns 0, or -1 with errno:
+ * ETIMEDOUT (still in flight at the deadline), ENODEV (nothing
+ * attached), EINVAL (a negative @timeout_ms).
+ */
+int	ksp_inet_tap_drain(int timeout_ms);
+
 /* -- the POSIX personality: -1 and errno on failure -- */
 
 int	ksp_socket(int domain, int type, int protocol);

@@ -37,6 +37,7 @@
 #include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <ksock/ksock.h>
@@ -353,6 +354,40 @@ unlock:
 	pthread_mutex_unlock(&tap_lock);
 	errno = -err;
 	return -1;
+}
+
+/* How often a drain looks again: acknowledgements come within a round
+ * trip, a millisecond or less on a TAP link. */
+#define TAP_DRAIN_POLL_MS	5
+
+/* See posix.h. Holds tap_lock, so that no detach runs meanwhile. */
+int
+ksp_inet_tap_drain(int timeout_ms)
+{
+	struct timespec step = { 0, TAP_DRAIN_POLL_MS * 1000000L };
+	int waited = 0, err = 0;
+
+	if (timeout_ms < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	pthread_mutex_lock(&tap_lock);
+	if (!tap.attached)
+		err = ENODEV;
+	while (err == 0 && ks_link_in_flight() > 0) {
+		if (waited >= timeout_ms) {
+			err = ETIMEDOUT;
+			break;
+		}
+		nanosleep(&step, NULL);
+		waited += TAP_DRAIN_POLL_MS;
+	}
+	pthread_mutex_unlock(&tap_lock);
+	if (err != 0) {
+		errno = err;
+		return -1;
+	}
+	return 0;
 }
 
 /* See posix.h. Returns 0, or -1/ENODEV when nothing is attached. */

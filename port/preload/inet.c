@@ -22,7 +22,9 @@
  * the one that does, as only one process can hold it. The attach runs
  * once; its result stands for every later socket() (an error is said on
  * stderr once, and each served socket() fails with it). It stays
- * attached until the process ends. A child forked after the attach
+ * attached until the process ends, which first waits (bounded) until
+ * its connections across the link have no unacknowledged data. A child
+ * forked after the attach
  * cannot use it (kp__inet_fork_child).
  *
  * The mode is written once, by the library's start, before any socket
@@ -125,6 +127,20 @@ tap_spec(const char *spec, char *buf, char *f[3])
 	return f[0] != NULL ? 0 : -EINVAL;
 }
 
+/* How long a process that ends waits for its connections across the
+ * link to be acknowledged (ksp_inet_tap_drain). Linux's kernel would go
+ * on for minutes; a program's exit must not, yet a peer that is there
+ * acknowledges within a few round trips, or a retransmission or two. */
+#define KP_DRAIN_MS	10000
+
+/* At exit: what the stack still has to send across the link goes out
+ * before the process, and ksock's TCP/IP with it, ends. */
+static void
+drain_at_exit(void)
+{
+	(void)ksp_inet_tap_drain(KP_DRAIN_MS);
+}
+
 static void
 link_attach_once(void)
 {
@@ -140,6 +156,8 @@ link_attach_once(void)
 			link_err = -errno;
 		attaching = false;
 		link_held = link_err == 0;
+		if (link_held)
+			atexit(drain_at_exit);
 	}
 	if (link_err < 0)
 		fprintf(stderr, "ksock-run: --inet=tap: cannot attach to the "

@@ -511,6 +511,31 @@ set_v6only_locked(struct inet_sock *is, int v)
 	return 0;
 }
 
+/*
+ * Reads an option's value into *@v as Linux's do_ip_setsockopt() does
+ * for IP_TTL and IP_TOS: an int, or a single byte when @len is shorter,
+ * or 0 when it is 0 (IP_TTL then refuses it, IP_TOS takes it). The
+ * IPv6 level wants a whole int. Returns 0 or -KS_EINVAL.
+ */
+static int
+read_opt_int(int level, const void *val, uint32_t len, int *v)
+{
+	uint8_t byte;
+
+	*v = 0;
+	if (len >= sizeof(int)) {
+		ks__memcpy(v, val, sizeof(*v));
+		return 0;
+	}
+	if (level != KS_IPPROTO_IP)
+		return -KS_EINVAL;
+	if (len >= 1) {
+		ks__memcpy(&byte, val, 1);
+		*v = byte;
+	}
+	return 0;
+}
+
 /* See inet.h: IP_TTL and IP_TOS at IPPROTO_IP, IPV6_V6ONLY and
  * IPV6_UNICAST_HOPS at IPPROTO_IPV6 (an AF_INET6 socket takes both
  * levels, as on Linux); the rest is ENOPROTOOPT, Linux's answer for an
@@ -525,14 +550,15 @@ ks__inet_setsockopt_ip(struct ks_sock *so, int level, int name,
 	if (level != KS_IPPROTO_IP &&
 	    (so->family != KS_AF_INET6 || level != INET_IPPROTO_IPV6))
 		return -KS_ENOPROTOOPT;
-	if (len < sizeof(int))
-		return -KS_EINVAL;
-	ks__memcpy(&v, val, sizeof(v));
+	err = read_opt_int(level, val, len, &v);
+	if (err < 0)
+		return err;
+	err = -KS_ENOPROTOOPT;
 	ks__inet_lock();
 	if (level == KS_IPPROTO_IP) {
 		switch (name) {
 		case INET_IP_TTL:
-			err = parse_ttl(v, 1, &is->ttl);
+			err = len < 1 ? -KS_EINVAL : parse_ttl(v, 1, &is->ttl);
 			break;
 		case INET_IP_TOS:
 			if (so->type == KS_SOCK_STREAM)

@@ -111,6 +111,7 @@ struct inet_sock {
 	int			 keepcnt;	/* [L] TCP_KEEPCNT */
 	int			 user_mss;	/* [L] TCP_MAXSEG, 0: none */
 	int			 syncnt;	/* [L] TCP_SYNCNT */
+	bool			 nodelay;	/* [L] TCP_NODELAY */
 	/* [L] TCP: when a connection attempt gives up (ETIMEDOUT), as
 	 * Linux's SYN retransmissions would (ns on the port's clock). */
 	int64_t			 syn_deadline;

@@ -102,7 +102,7 @@ link_netif_init(struct netif *netif)
 	netif->output_ip6 = link_ethip6_output;
 	netif->linkoutput = link_transmit;
 	netif->mtu = (u16_t)eth.cfg.mtu;
-		netif->hwaddr_len = ETH_HWADDR_LEN;
+	netif->hwaddr_len = ETH_HWADDR_LEN;
 	ks__memcpy(netif->hwaddr, eth.cfg.mac, ETH_HWADDR_LEN);
 	netif->flags = NETIF_FLAG_BROADCAST | NETIF_FLAG_ETHARP |
 		       NETIF_FLAG_ETHERNET;
@@ -192,7 +192,8 @@ ks_link_attach(const struct ks_link_ops *ops, void *ctx,
 	ip4_addr_t addr, mask, gw;
 	int err;
 
-	if (ops == NULL || ops->transmit == NULL || !config_is_valid(cfg))
+	if (ops == NULL || ops->transmit == NULL || cfg == NULL ||
+	    !config_is_valid(cfg))
 		return -KS_EINVAL;
 	ks__inet_lock();
 	err = -KS_EBUSY;
@@ -303,6 +304,35 @@ ks_link_timers(void)
 	wait = eth.next_slow - now;
 	ks__inet_unlock();
 	return wait < LINK_FAST_TMR_NS ? wait : LINK_FAST_TMR_NS;
+}
+
+/* Whether @pcb still has something for its peer to acknowledge: bytes
+ * queued or sent, or a FIN (sent, or waiting to be: TF_CLOSEPEND). */
+static bool
+pcb_in_flight(const struct tcp_pcb *pcb)
+{
+	if (pcb->state < ESTABLISHED || pcb->state == TIME_WAIT)
+		return false;
+	return pcb->unsent != NULL || pcb->unacked != NULL ||
+	       (pcb->flags & TF_CLOSEPEND) || pcb->state == FIN_WAIT_1 ||
+	       pcb->state == CLOSING || pcb->state == LAST_ACK;
+}
+
+/* See link.h. */
+int
+ks_link_in_flight(void)
+{
+	const struct tcp_pcb *pcb;
+	int n = 0;
+
+	ks__inet_lock();
+	if (eth.attached)
+		for (pcb = tcp_active_pcbs; pcb != NULL; pcb = pcb->next)
+			if (pcb_in_flight(pcb) &&
+			    ks__inet_link_reaches(&pcb->remote_ip))
+				n++;
+	ks__inet_unlock();
+	return n;
 }
 
 /* See inet.h. */

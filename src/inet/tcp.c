@@ -188,6 +188,8 @@ hook_pcb(struct inet_sock *is, struct tcp_pcb *pcb)
 	tcp_err(pcb, tcp_err_cb);
 	ks__inet_apply_ip_opts(is);
 	apply_keepalive(is);
+	if (is->nodelay)
+		tcp_nagle_disable(pcb);
 }
 
 /* Remembers the pcb's local address (its port is only known after
@@ -385,6 +387,7 @@ tcp_accept_cb(void *arg, struct tcp_pcb *newpcb, err_t err)
 	cs->keepcnt = ls->keepcnt;
 	cs->syncnt = ls->syncnt;
 	cs->user_mss = ls->user_mss;
+	cs->nodelay = ls->nodelay;
 	/* The owner and SO_REUSEPORT, for bind conflicts with the port
 	 * (Linux's accepted socket has its listener's). */
 	cs->base.uid = ls->base.uid;
@@ -781,6 +784,9 @@ tcp_disconnect_locked(struct inet_sock *is)
 		tcp_close_pcb(is, false);
 		drop_pending(is);
 		set_state(is, INET_TCP_CLOSED, KS_SS_UNCONNECTED);
+		/* A thread blocked in accept() learns that it stopped
+		 * (EINVAL), as Linux's sk_error_report() tells it. */
+		ks__inet_wake(&is->base, KS_POLLIN | KS_POLLOUT | KS_POLLHUP);
 		return 0;
 	}
 	if (is->tstate == INET_TCP_CLOSED && !is->was_connected)
@@ -1178,16 +1184,26 @@ tcp_shutdown_op(struct ks_sock *so, int how)
 	int err = 0;
 
 	ks__inet_lock();
-	if (is->tstate != INET_TCP_CONNECTED &&
-	    is->tstate != INET_TCP_CONNECTING) {
-		err = -KS_ENOTCONN;
+	/* Linux's inet_shutdown(): a listener shut for reading stops, as
+	 * after connect(AF_UNSPEC), which is how a program wakes a thread
+	 * blocked in accept() (EINVAL); shut for writing only, it goes on. */
+	if (is->tstate == INET_TCP_LISTEN) {
+		if (bits & KS_RCV_SHUTDOWN)
+			err = tcp_disconnect_locked(is);
 		goto unlock;
+	}
+	/* A socket with no connection is ENOTCONN, yet takes the bits all
+	 * the same (poll and recv then see them), as on Linux. */
+	if (is->tstate == INET_TCP_CLOSED) {
+		err = -KS_ENOTCONN;
+		goto mark;
 	}
 	if ((bits & KS_SEND_SHUTDOWN) && !(so->shutdown & KS_SEND_SHUTDOWN) &&
 	    is->pcb.tcp != NULL)
 		err = ks__inet_err(tcp_shutdown(is->pcb.tcp, 0, 1));
 	if (err < 0)
 		goto unlock;
+mark:
 	ks__lock(so);
 	so->shutdown |= bits;
 	ks__wake_locked(so, KS_POLLIN | KS_POLLOUT | KS_POLLHUP |
@@ -1375,11 +1391,17 @@ tcp_setsockopt_op(struct ks_sock *so, int level, int name, const void *val,
 		apply_keepalive(is);
 	} else if (name == INET_TCP_MAXSEG) {
 		err = set_maxseg_locked(is, v);
-	} else if (is->pcb.tcp != NULL && is->tstate != INET_TCP_LISTEN) {
-		if (v)
-			tcp_nagle_disable(is->pcb.tcp);
-		else
-			tcp_nagle_enable(is->pcb.tcp);
+	} else {
+		/* Kept on the socket: a listener has no pcb to hold it (its
+		 * connections inherit it, as on Linux), and a connection
+		 * keeps it after its pcb is gone. */
+		is->nodelay = v != 0;
+		if (is->pcb.tcp != NULL && is->tstate != INET_TCP_LISTEN) {
+			if (v)
+				tcp_nagle_disable(is->pcb.tcp);
+			else
+				tcp_nagle_enable(is->pcb.tcp);
+		}
 	}
 	ks__inet_unlock();
 	return err;
@@ -1480,8 +1502,8 @@ tcp_getsockopt_op(struct ks_sock *so, int level, int name, void *val,
 		v = *field;
 	else if (name == INET_TCP_MAXSEG)
 		v = get_maxseg_locked(is);
-	else if (is->pcb.tcp != NULL && is->tstate != INET_TCP_LISTEN)
-		v = tcp_nagle_disabled(is->pcb.tcp) ? 1 : 0;
+	else
+		v = is->nodelay;
 	ks__inet_unlock();
 	if (*len > sizeof(v))
 		*len = sizeof(v);

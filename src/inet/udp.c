@@ -448,7 +448,10 @@ udp_recvmsg_op(struct ks_sock *so, struct ks_msghdr *msg, struct ks_iter *it,
 			goto unlock;
 		if ((d = is->dq_head) != NULL)
 			break;
-		if (so->shutdown & KS_RCV_SHUTDOWN) {
+		/* Linux's __skb_recv_udp(): only a call that would wait
+		 * learns of the shutdown (0); one that would not is
+		 * EAGAIN. */
+		if ((so->shutdown & KS_RCV_SHUTDOWN) && !nonblock) {
 			msg->msg_namelen = 0;
 			err = 0;
 			goto unlock;
@@ -462,16 +465,18 @@ udp_recvmsg_op(struct ks_sock *so, struct ks_msghdr *msg, struct ks_iter *it,
 	full = d->p->tot_len;
 	n = full < it->count ? full : it->count;
 	err = pbuf_copy_out(d->p, it, n);
-	if (err < 0)
-		goto unlock;
-	if (msg->msg_name != NULL && msg->msg_namelen > 0)
-		ks__inet_put_addr(so, &d->from, d->port, msg->msg_name,
-				  &msg->msg_namelen);
-	else
-		msg->msg_namelen = 0;
-	if (n < full)
-		msg->msg_flags |= KS_MSG_TRUNC;
-	err = (flags & KS_MSG_TRUNC) ? (long)full : (long)n;
+	if (err == 0) {
+		if (msg->msg_name != NULL && msg->msg_namelen > 0)
+			ks__inet_put_addr(so, &d->from, d->port, msg->msg_name,
+					  &msg->msg_namelen);
+		else
+			msg->msg_namelen = 0;
+		if (n < full)
+			msg->msg_flags |= KS_MSG_TRUNC;
+		err = (flags & KS_MSG_TRUNC) ? (long)full : (long)n;
+	}
+	/* Taken off the queue even when the copy failed (EFAULT): Linux's
+	 * udp_recvmsg() had dequeued it and drops it. */
 	if (!(flags & KS_MSG_PEEK)) {
 		is->dq_head = d->next;
 		if (is->dq_head == NULL)
@@ -492,16 +497,16 @@ udp_shutdown_op(struct ks_sock *so, int how)
 	int err = 0;
 
 	ks__inet_lock();
-	if (!udp_is_connected(is)) {
+	/* Linux's inet_shutdown(): an unconnected socket is ENOTCONN, yet
+	 * takes the bits and wakes its waiters all the same, which is how
+	 * a program wakes a thread blocked in recvfrom(). */
+	if (!udp_is_connected(is))
 		err = -KS_ENOTCONN;
-		goto unlock;
-	}
 	ks__lock(so);
 	so->shutdown |= (unsigned)how + 1;
 	ks__wake_locked(so, KS_POLLIN | KS_POLLOUT | KS_POLLHUP |
 			    KS_POLLRDHUP);
 	ks__unlock(so);
-unlock:
 	ks__inet_unlock();
 	return err;
 }

@@ -117,14 +117,21 @@ revents(int fd, short events)
 	return p.revents;
 }
 
+/* An int option's value. */
+static int
+int_opt(int fd, int level, int name)
+{
+	int v = -1;
+	socklen_t len = sizeof(v);
+
+	CHECK_OK(getsockopt(fd, level, name, &v, &len));
+	return v;
+}
+
 static int
 so_error(int fd)
 {
-	int err = -1;
-	socklen_t len = sizeof(err);
-
-	CHECK_OK(getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len));
-	return err;
+	return int_opt(fd, SOL_SOCKET, SO_ERROR);
 }
 
 #define ALL_EVENTS	(POLLIN | POLLOUT | POLLRDHUP)
@@ -1887,6 +1894,97 @@ t_listener_unspec_stops(void)
 	CHECK_OK(close(l));
 }
 
+/* Runs accept on the listener in *arg, and leaves its result there
+ * (errno negated; a descriptor is closed and reported as 0). */
+static void *
+blocked_accept_main(void *arg)
+{
+	int *fd = arg;
+	int c = accept(*fd, NULL, NULL);
+
+	*fd = c < 0 ? -errno : 0;
+	if (c >= 0)
+		close(c);
+	return NULL;
+}
+
+/* Linux's inet_shutdown() on a listener: SHUT_WR leaves it listening;
+ * SHUT_RD stops it, waking a thread blocked in accept (EINVAL), and a
+ * connect to its port is refused. */
+static void
+t_shutdown_listener(void)
+{
+	uint16_t port;
+	int l = listener(AF_INET, &port), arg = l;
+	int c = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	struct sockaddr_in a = lo4(port);
+	pthread_t t;
+
+	CHECK_OK(shutdown(l, SHUT_WR));
+	CHECK_OK(connect(c, (struct sockaddr *)&a, sizeof(a)));
+	CHECK_OK(close(CHECK_OK(accept(l, NULL, NULL))));
+	CHECK_OK(close(c));
+	c = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	CHECK_EQ(pthread_create(&t, NULL, blocked_accept_main, &arg), 0);
+	th_sleep_ms(100);
+	CHECK_OK(shutdown(l, SHUT_RD));
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	CHECK_EQ(arg, -EINVAL);
+	CHECK_ERR(accept(l, NULL, NULL), EINVAL);
+	CHECK_ERR(connect(c, (struct sockaddr *)&a, sizeof(a)), ECONNREFUSED);
+	CHECK_OK(close(c));
+	CHECK_OK(close(l));
+}
+
+/* shutdown on a socket never connected is ENOTCONN, yet takes effect
+ * as on Linux: poll reports it shut for reading, and recv returns 0
+ * instead of ENOTCONN. */
+static void
+t_shutdown_unconnected(void)
+{
+	int fd = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	char c;
+
+	CHECK_ERR(recv(fd, &c, 1, MSG_DONTWAIT), ENOTCONN);
+	CHECK_ERR(shutdown(fd, SHUT_RD), ENOTCONN);
+	CHECK_EQ(revents(fd, POLLIN | POLLOUT | POLLRDHUP),
+		 POLLIN | POLLOUT | POLLRDHUP | POLLHUP);
+	CHECK_EQ(recv(fd, &c, 1, MSG_DONTWAIT), 0);
+	CHECK_OK(close(fd));
+}
+
+static int
+nodelay(int fd)
+{
+	return int_opt(fd, IPPROTO_TCP, TCP_NODELAY);
+}
+
+/* TCP_NODELAY on a listener reads back and passes to the connections
+ * it accepts (Linux clones the listener's socket); the connecting side
+ * keeps its own. */
+static void
+t_nodelay_inherited(void)
+{
+	int l = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	int c = CHECK_OK(socket(AF_INET, SOCK_STREAM, 0));
+	struct sockaddr_in a = lo4(0);
+	socklen_t len = sizeof(a);
+	int one = 1, s;
+
+	CHECK_OK(setsockopt(l, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)));
+	CHECK_OK(bind(l, (struct sockaddr *)&a, sizeof(a)));
+	CHECK_OK(listen(l, 8));
+	CHECK_EQ(nodelay(l), 1);
+	CHECK_OK(getsockname(l, (struct sockaddr *)&a, &len));
+	CHECK_OK(connect(c, (struct sockaddr *)&a, sizeof(a)));
+	s = CHECK_OK(accept(l, NULL, NULL));
+	CHECK_EQ(nodelay(s), 1);
+	CHECK_EQ(nodelay(c), 0);
+	CHECK_OK(close(s));
+	CHECK_OK(close(c));
+	CHECK_OK(close(l));
+}
+
 static const struct th_test tests[] = {
 	{ "bind_ephemeral", t_bind_ephemeral },
 	{ "bind_errors", t_bind_errors },
@@ -1940,6 +2038,9 @@ static const struct th_test tests[] = {
 	{ "tcp_info", t_tcp_info },
 	{ "v6only_mapped_unreachable", t_v6only_mapped_unreachable },
 	{ "listener_unspec_stops", t_listener_unspec_stops },
+	{ "shutdown_listener", t_shutdown_listener },
+	{ "shutdown_unconnected", t_shutdown_unconnected },
+	{ "nodelay_inherited", t_nodelay_inherited },
 };
 
 TH_MAIN(tests)

@@ -500,6 +500,105 @@ t_loopnet(void)
 	CHECK_OK(close(b));
 }
 
+/* Runs recv on the socket in *arg, and leaves its result there (errno
+ * negated). */
+static void *
+blocked_recv_main(void *arg)
+{
+	int *fd = arg;
+	char buf[4];
+	ssize_t n = recv(*fd, buf, sizeof(buf), 0);
+
+	*fd = n < 0 ? -errno : (int)n;
+	return NULL;
+}
+
+/* shutdown on an unconnected socket is ENOTCONN, yet it takes effect
+ * (Linux's inet_shutdown): a thread blocked in recv returns 0, poll
+ * reports the socket shut for reading, and a blocking recv returns 0
+ * at once while a non-blocking one, finding nothing, is EAGAIN. */
+static void
+t_shutdown_unconnected(void)
+{
+	struct sockaddr_in b_addr;
+	int b = bound4(&b_addr), arg = b;
+	char buf[4];
+	pthread_t t;
+
+	CHECK_EQ(pthread_create(&t, NULL, blocked_recv_main, &arg), 0);
+	th_sleep_ms(100);
+	CHECK_ERR(shutdown(b, SHUT_RD), ENOTCONN);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	CHECK_EQ(arg, 0);
+	CHECK_EQ(revents(b), POLLIN | POLLOUT | POLLRDHUP);
+	CHECK_EQ(recv(b, buf, sizeof(buf), 0), 0);
+	CHECK_ERR(recv(b, buf, sizeof(buf), MSG_DONTWAIT), EAGAIN);
+	CHECK_ERR(shutdown(b, SHUT_WR), ENOTCONN);
+	CHECK_EQ(revents(b), POLLIN | POLLOUT | POLLRDHUP | POLLHUP);
+	CHECK_OK(close(b));
+}
+
+/* A bad buffer or address pointer is EFAULT, and the datagram is lost
+ * all the same (Linux's udp_recvmsg had taken it off the queue), unless
+ * it was only peeked at. */
+static void
+t_efault_drops(void)
+{
+	struct sockaddr_in b_addr;
+	int b = bound4(&b_addr), a = CHECK_OK(socket(AF_INET, SOCK_DGRAM, 0));
+	socklen_t len = sizeof(b_addr);
+	char buf[8];
+
+	CHECK_EQ(sendto(a, "one", 3, 0, (struct sockaddr *)&b_addr,
+			sizeof(b_addr)), 3);
+	CHECK_EQ(sendto(a, "two", 3, 0, (struct sockaddr *)&b_addr,
+			sizeof(b_addr)), 3);
+	CHECK_EQ(sendto(a, "three", 5, 0, (struct sockaddr *)&b_addr,
+			sizeof(b_addr)), 5);
+	CHECK_ERR(recv(b, (void *)1, sizeof(buf), MSG_PEEK), EFAULT);
+	CHECK_ERR(recv(b, (void *)1, sizeof(buf), 0), EFAULT);
+	CHECK_ERR(recvfrom(b, buf, sizeof(buf), 0, (struct sockaddr *)1,
+			   &len), EFAULT);
+	CHECK_EQ(recv(b, buf, sizeof(buf), MSG_DONTWAIT), 5);
+	CHECK_MEM(buf, "three", 5);
+	CHECK_ERR(recv(b, buf, sizeof(buf), MSG_DONTWAIT), EAGAIN);
+	CHECK_OK(close(a));
+	CHECK_OK(close(b));
+}
+
+/* IP_TTL and IP_TOS take a single byte too, as Linux's
+ * do_ip_setsockopt() does; a length of 0 is EINVAL for IP_TTL and sets
+ * IP_TOS to 0; IPV6_UNICAST_HOPS wants a whole int. */
+static void
+t_ip_opts_byte(void)
+{
+	int s = CHECK_OK(socket(AF_INET, SOCK_DGRAM, 0));
+	int s6 = CHECK_OK(socket(AF_INET6, SOCK_DGRAM, 0));
+	unsigned char c = 7;
+	int v = 0x40;
+	socklen_t len = sizeof(v);
+
+	CHECK_OK(setsockopt(s, IPPROTO_IP, IP_TTL, &c, 1));
+	CHECK_OK(getsockopt(s, IPPROTO_IP, IP_TTL, &v, &len));
+	CHECK_EQ(v, 7);
+	CHECK_EQ(len, sizeof(v));
+	CHECK_ERR(setsockopt(s, IPPROTO_IP, IP_TTL, &c, 0), EINVAL);
+	c = 0;
+	CHECK_ERR(setsockopt(s, IPPROTO_IP, IP_TTL, &c, 1), EINVAL);
+	c = 0x20;
+	CHECK_OK(setsockopt(s, IPPROTO_IP, IP_TOS, &c, 1));
+	CHECK_OK(getsockopt(s, IPPROTO_IP, IP_TOS, &v, &len));
+	CHECK_EQ(v, 0x20);
+	CHECK_OK(setsockopt(s, IPPROTO_IP, IP_TOS, &c, 0));
+	CHECK_OK(getsockopt(s, IPPROTO_IP, IP_TOS, &v, &len));
+	CHECK_EQ(v, 0);
+	c = 5;
+	CHECK_ERR(setsockopt(s6, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &c, 1),
+		  EINVAL);
+	CHECK_OK(close(s6));
+	CHECK_OK(close(s));
+}
+
 static const struct th_test tests[] = {
 	{ "bind_ephemeral_inuse", t_bind_ephemeral_inuse },
 	{ "sendto_recvfrom", t_sendto_recvfrom },
@@ -518,6 +617,9 @@ static const struct th_test tests[] = {
 	{ "broadcast", t_broadcast },
 	{ "buffer_defaults", t_buffer_defaults },
 	{ "loopnet", t_loopnet },
+	{ "shutdown_unconnected", t_shutdown_unconnected },
+	{ "efault_drops", t_efault_drops },
+	{ "ip_opts_byte", t_ip_opts_byte },
 };
 
 TH_MAIN(tests)

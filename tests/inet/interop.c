@@ -765,7 +765,7 @@ enter_or_skip(void)
 		th_skip(tn_reason());
 }
 
-/* Attach and detach refuse what they cannot do, leaving nothing open
+/* Attach, detach and drain refuse what they cannot do, leaving nothing open
  * or allocated (the harness checks both after the test). */
 static void
 tap_errors(void)
@@ -781,8 +781,12 @@ tap_errors(void)
 	CHECK_ERR(ksp_inet_tap_attach(TN_IFNAME, TN_KSOCK_V6, NULL), EINVAL);
 	CHECK_ERR(ksp_inet_tap_attach("an-interface-name-too-long", TN_KSOCK_V4,
 				      NULL), EINVAL);
+	CHECK_ERR(ksp_inet_tap_drain(0), ENODEV);
 	CHECK_OK(ksp_inet_tap_attach(TN_IFNAME, TN_KSOCK_V4, TN_KSOCK_V6));
 	CHECK_ERR(ksp_inet_tap_attach(TN_IFNAME, TN_KSOCK_V4, NULL), EBUSY);
+	/* Nothing in flight: a drain returns at once. */
+	CHECK_ERR(ksp_inet_tap_drain(-1), EINVAL);
+	CHECK_OK(ksp_inet_tap_drain(0));
 	CHECK_OK(ksp_inet_tap_detach());
 	CHECK_ERR(ksp_inet_tap_detach(), ENODEV);
 	/* Attached again afterwards, with one family only. */

@@ -16,7 +16,11 @@
 #                               files checked by hash; socat under
 #                               ksock-run sending UDP datagrams to a
 #                               Linux receiver, which sees ksock's
-#                               address as the source; attach errors
+#                               address as the source; a program under
+#                               ksock-run sending a file over TCP, closing
+#                               and exiting at once, the file arriving whole
+#                               (the exit waits for its acknowledgement);
+#                               attach errors
 #                               (no such device, a bad address, the
 #                               device held by another process); a
 #                               child forked
@@ -282,6 +286,16 @@ data, addr = s.recvfrom(65536)
 print(data.decode().strip(), "from", addr[0], flush=True)
 '
 
+# wait_ready FILE PID: waits until the receiver PID created FILE (it is
+# ready), ended, or 60 s passed.
+wait_ready() {
+	end=$(($(date +%s) + 60))
+	while [ ! -e "$1" ] && [ "$(date +%s)" -lt $end ] &&
+	      kill -0 "$2" 2>/dev/null; do
+		sleep 0.1
+	done
+}
+
 # udp NAME DEST SOCAT_ADDR SOURCE: socat under ksock-run --inet=tap sends
 # one datagram to SOCAT_ADDR; the Linux receiver on DEST must get it
 # from SOURCE.
@@ -290,11 +304,7 @@ udp() {
 	rm -f "$tmp/udp.ready"
 	$py -c "$UDPRECV" "$dest" "$tmp/udp.ready" >"$tmp/udp.out" 2>&1 &
 	rx=$!
-	end=$(($(date +%s) + 60))
-	while [ ! -e "$tmp/udp.ready" ] && [ "$(date +%s)" -lt $end ] &&
-	      kill -0 $rx 2>/dev/null; do
-		sleep 0.1
-	done
+	wait_ready "$tmp/udp.ready" $rx
 	# socat's input stays open until the datagram arrived: a process
 	# under ksock-run that ends loses what its stack still holds (here
 	# the datagram, while the first neighbour resolution runs), which
@@ -313,6 +323,76 @@ udp() {
 	else
 		fail "$name: socat exited $st"
 		sed 's/^/  /' "$tmp/udp.out" "$tmp/udp.log" | head -10
+	fi
+}
+
+# A TCP receiver on Linux: listens on argv[1] port 9001, creates the
+# file argv[2] when it is ready, reads one connection to its end (or
+# until 60 s pass without a byte), pausing 32 KiB before the end of
+# the argv[3] bytes it expects, and prints the SHA-256 of what came.
+TCPRECV='
+import hashlib, socket, sys, time
+l = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+# A small window: what the sender cannot send stays in its own queue.
+l.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+l.bind((sys.argv[1], 9001))
+l.listen(1)
+l.settimeout(60)
+open(sys.argv[2], "w").close()
+c, _ = l.accept()
+c.settimeout(60)
+h = hashlib.sha256()
+n = 0
+# Stops reading 32 KiB before the end for two seconds: the rest fits
+# in the send queue of the sender, so it closes and exits with that queue
+# full (and its FIN not sent).
+pause = int(sys.argv[3]) - 32768
+try:
+    while True:
+        b = c.recv(65536 if n >= pause else min(65536, pause - n))
+        if not b:
+            break
+        h.update(b)
+        n += len(b)
+        if n == pause:
+            time.sleep(2)
+except socket.timeout:
+    pass
+print(h.hexdigest(), flush=True)
+'
+
+# A TCP sender: connects to argv[1] port 9001, sends the file argv[2],
+# closes and ends at once.
+TCPSEND='
+import socket, sys
+s = socket.create_connection((sys.argv[1], 9001))
+s.sendall(open(sys.argv[2], "rb").read())
+s.close()
+'
+
+# sent_at_exit NAME DEST: a sender under ksock-run --inet=tap sends the
+# 6 MB file to a Linux receiver on DEST, closes and exits as soon as its
+# last write returned; what ksock's stack still held then (up to a send
+# buffer and the FIN) must arrive all the same, as when Linux's kernel
+# finishes sending after a program ended.
+sent_at_exit() {
+	name=$1 dest=$2
+	rm -f "$tmp/tcp.ready"
+	$py -c "$TCPRECV" "$dest" "$tmp/tcp.ready" \
+		"$(wc -c <"$tmp/www/file")" >"$tmp/tcp.out" 2>&1 &
+	rx=$!
+	wait_ready "$tmp/tcp.ready" $rx
+	timeout 120 "$run" --inet=tap $py -c "$TCPSEND" "$dest" \
+		"$tmp/www/file" >"$tmp/tcp.log" 2>&1
+	st=$?
+	wait $rx
+	got=$(cat "$tmp/tcp.out")
+	if [ $st -eq 0 ] && [ "$got" = "$want" ]; then
+		ok "$name"
+	else
+		fail "$name: the sender exited $st, hash ${got:-none}"
+		sed 's/^/  /' "$tmp/tcp.log" | head -10
 	fi
 }
 
@@ -433,6 +513,10 @@ udp "socat under ksock-run sends UDP to Linux, IPv4" 10.77.0.1 \
 	UDP4-SENDTO:10.77.0.1:9000 10.77.0.2
 udp "socat under ksock-run sends UDP to Linux, IPv6" fd77::1 \
 	"UDP6-SENDTO:[fd77::1]:9000" fd77::2
+sent_at_exit "a sender under ksock-run closes and exits at once, IPv4" \
+	10.77.0.1
+sent_at_exit "a sender under ksock-run closes and exits at once, IPv6" \
+	fd77::1
 fork_child
 attach_errors
 summary

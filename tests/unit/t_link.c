@@ -205,6 +205,8 @@ link_refusals(void)
 	ERR(ks_link_input(frame, KS_LINK_FRAME_MAX + 1), -KS_EINVAL);
 	c = config();
 	ERR(ks_link_attach(NULL, NULL, &c), -KS_EINVAL);
+	ERR(ks_link_attach(&ops, NULL, NULL), -KS_EINVAL);
+	EQ(ks_link_in_flight(), 0);
 	c.mac[0] |= 1;			/* multicast */
 	ERR(ks_link_attach(&ops, NULL, &c), -KS_EINVAL);
 	c = config();
