@@ -165,8 +165,9 @@ tap)
 	;;
 tap-inside)
 	# Called by the tap suite inside its namespace; $1 is the directory
-	# to work in (the caller removes it).
+	# to work in (the caller removes it), instead of the one made above.
 	trap - EXIT
+	rmdir "$tmp"
 	tmp=$1
 	;;
 *)
