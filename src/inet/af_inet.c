@@ -340,12 +340,27 @@ ks__inet_local_dest(const ip_addr_t *ip)
 	return -KS__ENETUNREACH;
 }
 
+static int check_bind_addr(struct ks_sock *so, const ip_addr_t *ip,
+			   uint16_t port);
+
 /* See inet.h. The wildcard, or an address of the loopback (the whole
  * 127.0.0.0/8, as on Linux); a privileged port needs the capability.
  * Linux's inet_bind checks the address first, inet6_bind the port. */
 int
-ks__inet_check_bind_addr(struct ks_sock *so, const ip_addr_t *ip,
-			 uint16_t port)
+ks__inet_bind_addr(struct ks_sock *so, const void *addr, uint32_t len,
+		   ip_addr_t *ip, uint16_t *port)
+{
+	int err = ks__inet_parse_addr(so, addr, len, ip, port, false);
+
+	if (err == -KS__ENETUNREACH)
+		return -KS_EINVAL;	/* Linux's inet6_bind() */
+	if (err < 0)
+		return err;
+	return check_bind_addr(so, ip, *port);
+}
+
+static int
+check_bind_addr(struct ks_sock *so, const ip_addr_t *ip, uint16_t port)
 {
 	int err = 0;
 

@@ -244,12 +244,15 @@ int	ks__inet_setsockopt_ip(struct ks_sock *so, int level, int name,
 			       const void *val, uint32_t len);
 int	ks__inet_getsockopt_ip(struct ks_sock *so, int level, int name,
 			       void *val, uint32_t *len);
-/* Checks that @ip and @port may be bound: 0, -KS_EADDRNOTAVAIL (not an
- * address here), -KS_EACCES (a port below 1024 without the port's
- * KS_CAP_NET_BIND_SERVICE) or -KS_ENOBUFS (no room for another address
- * of 127.0.0.0/8). Stack lock held. */
-int	ks__inet_check_bind_addr(struct ks_sock *so, const ip_addr_t *ip,
-				 uint16_t port);
+/* bind(2)'s address, for TCP and UDP alike: parses the @len bytes at
+ * @addr into *@ip, *@port and checks that they may be bound: 0, the
+ * parser's errors (a family mismatch, a short address; a mapped address
+ * on an IPV6_V6ONLY socket is -KS_EINVAL, as Linux's inet6_bind()),
+ * -KS_EADDRNOTAVAIL (not an address here), -KS_EACCES (a port below
+ * 1024 without the port's KS_CAP_NET_BIND_SERVICE) or -KS_ENOBUFS (no
+ * room for another address of 127.0.0.0/8). Stack lock held. */
+int	ks__inet_bind_addr(struct ks_sock *so, const void *addr, uint32_t len,
+			   ip_addr_t *ip, uint16_t *port);
 
 /* Bits of lwIP's so_options that lwIP leaves alone and ksock uses: the
  * pcb's socket set SO_REUSEPORT (kept on lwIP's pcb so that a TIME_WAIT

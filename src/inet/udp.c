@@ -269,12 +269,7 @@ udp_bind_op(struct ks_sock *so, const void *addr, uint32_t len)
 	int err;
 
 	ks__inet_lock();
-	err = ks__inet_parse_addr(so, addr, len, &ip, &port, false);
-	if (err == -KS__ENETUNREACH)
-		err = -KS_EINVAL;	/* Linux's inet6_bind() */
-	if (err < 0)
-		goto unlock;
-	err = ks__inet_check_bind_addr(so, &ip, port);
+	err = ks__inet_bind_addr(so, addr, len, &ip, &port);
 	if (err < 0)
 		goto unlock;
 	err = -KS_EINVAL;
