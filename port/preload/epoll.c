@@ -614,6 +614,8 @@ epoll_ctl(int epfd, int op, int fd, struct epoll_event *uev)
 		/* A ksockd socket (ksock-run --ksockd): remote.c keeps it. */
 		pthread_mutex_lock(&ef->ep->lock);
 		err = kp__remote_epoll_ctl(&ef->ep->remote, op, fd, ev);
+		if (err == 0)
+			kp__remote_epoll_arm(ef->ep->remote, epfd);
 		pthread_mutex_unlock(&ef->ep->lock);
 		kp__file_put(ef);
 		kp__file_put(f);
@@ -723,6 +725,9 @@ void
 kp__epoll_refresh(struct kp_epoll *ep)
 {
 	ep_scan(ep, NULL, 0);
+	pthread_mutex_lock(&ep->lock);
+	kp__remote_epoll_refresh(ep->remote);
+	pthread_mutex_unlock(&ep->lock);
 }
 
 static int64_t
@@ -840,10 +845,12 @@ ms_left(int64_t deadline)
 }
 
 /* epoll_wait with a deadline (-1: none) and a signal mask (or NULL),
- * over ksock sockets and kernel descriptors. */
+ * over ksock sockets and kernel descriptors. The ksockd watch's socket
+ * (KP_EP_REMOTE_MAGIC) ringing ends a wait that found nothing else, with
+ * *@rkick set, for the caller to look at the remote items. */
 static int
 ep_wait_local(int epfd, struct kp_epoll *ep, struct epoll_event *events,
-	      int max, int64_t deadline, const sigset_t *mask)
+	      int max, int64_t deadline, const sigset_t *mask, bool *rkick)
 {
 	bool spun = false;
 
@@ -883,11 +890,15 @@ ep_wait_local(int epfd, struct kp_epoll *ep, struct epoll_event *events,
 				kicked = true;
 				continue;
 			}
+			if (events[i].data.u64 == KP_EP_REMOTE_MAGIC) {
+				*rkick = true;
+				continue;
+			}
 			if (nested > 0 && ep_nested_is_stale(ep, &events[i]))
 				continue;
 			events[kept++] = events[i];
 		}
-		if (kept > n || n > 0)
+		if (kept > n || n > 0 || *rkick)
 			return kept;
 		if (!kicked && (ms == 0 ||
 		    (deadline >= 0 && now_ns() >= deadline)))
@@ -905,9 +916,12 @@ ep_wait_local(int epfd, struct kp_epoll *ep, struct epoll_event *events,
 
 /*
  * ep_wait_local, and with ksockd sockets among the items, the server's
- * answer for them first: while none is ready the local wait lasts at
- * most KP_EP_REMOTE_STEP_NS at a time (a bounded loop, until the client
- * library can wait on both at once).
+ * answer for them first. With the server's watch armed (remote.c) the
+ * kernel's wait covers both: the watch's socket, in the kernel set,
+ * rings when a remote item may be ready, and the items are looked at
+ * again. Without one (a server that refused it, a forked child's copy
+ * of its parent's instance) the local wait lasts at most
+ * KP_EP_REMOTE_STEP_NS at a time.
  */
 #define KP_EP_REMOTE_STEP_NS	(10 * 1000000LL)
 static int
@@ -916,21 +930,24 @@ ep_wait(int epfd, struct kp_epoll *ep, struct epoll_event *events, int max,
 {
 	for (;;) {
 		int64_t now = now_ns(), until;
+		bool watched = false, rkick = false;
 		int n, m;
 
 		pthread_mutex_lock(&ep->lock);
 		n = ep->remote == NULL ? -1 :
-		    kp__remote_epoll_scan(ep->remote, events, max);
+		    kp__remote_epoll_scan(ep->remote, events, max, &watched);
 		pthread_mutex_unlock(&ep->lock);
 		if (n < 0)
 			return ep_wait_local(epfd, ep, events, max, deadline,
-					     mask);
+					     mask, &rkick);
 		if (n == max)
 			return n;
-		until = n > 0 ? now : now + KP_EP_REMOTE_STEP_NS;
-		if (deadline >= 0 && deadline < until)
+		until = n > 0 ? now : watched ? deadline :
+			now + KP_EP_REMOTE_STEP_NS;
+		if (deadline >= 0 && (until < 0 || deadline < until))
 			until = deadline;
-		m = ep_wait_local(epfd, ep, events + n, max - n, until, mask);
+		m = ep_wait_local(epfd, ep, events + n, max - n, until, mask,
+				  &rkick);
 		if (m < 0)
 			return n > 0 ? n : m;
 		if (n + m > 0 || (deadline >= 0 && now_ns() >= deadline))
