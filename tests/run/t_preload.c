@@ -773,6 +773,191 @@ late_write_join(struct late_write *lw)
 	CHECK(r == NULL);
 }
 
+/*
+ * One byte to @fd after @ms milliseconds, from another process (under
+ * ksock-run's in-process mode, whose sockets a child does not share,
+ * from a helper thread). Joined with late_send_join().
+ */
+struct late_send {
+	struct late_write lw;
+	pid_t		 pid;
+};
+
+static void
+late_send_start(struct late_send *ls, int fd, int ms)
+{
+	ls->pid = -1;
+	if (in_process_ksock()) {
+		late_write_start(&ls->lw, fd, ms);
+		return;
+	}
+	ls->pid = CHECK_OK(fork());
+	if (ls->pid == 0) {
+		th_sleep_ms(ms);
+		_exit(send(fd, "P", 1, 0) == 1 ? 0 : 1);
+	}
+}
+
+static void
+late_send_join(struct late_send *ls)
+{
+	int st;
+
+	if (ls->pid < 0) {
+		late_write_join(&ls->lw);
+		return;
+	}
+	CHECK_EQ(waitpid(ls->pid, &st, 0), ls->pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+/* The voluntary context switches of the calling thread so far. */
+static long
+thread_sleeps(void)
+{
+	struct rusage ru;
+
+	CHECK_OK(getrusage(RUSAGE_THREAD, &ru));
+	return ru.ru_nvcsw;
+}
+
+/*
+ * epoll_wait with no timeout over a socket and a pipe sleeps until the
+ * socket, written by another process, is readable, and wakes for it:
+ * the event is the socket's while the pipe stays silent. It sleeps
+ * rather than looks in steps: a wait of 200 ms that looked every 10 ms
+ * would block and wake some 20 times (issue 14: ksock-run --ksockd
+ * did); one that sleeps blocks a few times at most.
+ */
+static void
+epoll_sleeps_until_remote_event(void)
+{
+	struct epoll_event ev = { .events = EPOLLIN }, out[4];
+	struct pollfd pp;
+	struct late_send ls;
+	int sv[2], p[2], ep;
+	long before, slept;
+	char c;
+
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	CHECK_OK(pipe(p));
+	ep = CHECK_OK(epoll_create1(EPOLL_CLOEXEC));
+	ev.data.u64 = 1;
+	CHECK_OK(epoll_ctl(ep, EPOLL_CTL_ADD, sv[1], &ev));
+	ev.data.u64 = 2;
+	CHECK_OK(epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev));
+	CHECK_EQ(epoll_wait(ep, out, 4, 0), 0);
+	late_send_start(&ls, sv[0], 200);
+	before = thread_sleeps();
+	CHECK_EQ(epoll_wait(ep, out, 4, -1), 1);
+	slept = thread_sleeps() - before;
+	late_send_join(&ls);
+	CHECK_EQ(out[0].data.u64, 1);
+	CHECK_EQ(out[0].events, EPOLLIN);
+	CHECK(slept < 8);
+	pp = (struct pollfd){ .fd = p[0], .events = POLLIN };
+	CHECK_EQ(poll(&pp, 1, 0), 0);
+	CHECK_EQ(recv(sv[1], &c, 1, 0), 1);
+	CHECK_EQ(epoll_wait(ep, out, 4, 0), 0);
+	CHECK_OK(close(ep));
+	CHECK_OK(close(p[0]));
+	CHECK_OK(close(p[1]));
+	CHECK_OK(close(sv[0]));
+	CHECK_OK(close(sv[1]));
+}
+
+/*
+ * The epoll descriptor itself, to poll and select: readable exactly
+ * while an item is ready, and a poll or select that sleeps on it wakes
+ * when another process makes a socket item readable. Edge-triggered,
+ * an item is reported once per edge, and new bytes from the other
+ * process are a new one.
+ */
+static void
+epoll_fd_readable_to_poll(void)
+{
+	struct epoll_event ev = { .events = EPOLLIN }, out[4];
+	struct late_send ls;
+	struct pollfd pe;
+	struct timeval tv;
+	fd_set rd;
+	int sv[2], ep;
+	char buf[8];
+
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	ep = CHECK_OK(epoll_create1(EPOLL_CLOEXEC));
+	ev.data.u64 = 5;
+	CHECK_OK(epoll_ctl(ep, EPOLL_CTL_ADD, sv[1], &ev));
+	pe = (struct pollfd){ .fd = ep, .events = POLLIN };
+	CHECK_EQ(poll(&pe, 1, 0), 0);
+	late_send_start(&ls, sv[0], 50);
+	CHECK_EQ(poll(&pe, 1, 10000), 1);
+	late_send_join(&ls);
+	CHECK_EQ(pe.revents, POLLIN);
+	CHECK_EQ(epoll_wait(ep, out, 4, 0), 1);
+	CHECK_EQ(out[0].data.u64, 5);
+	/* Level-triggered: still readable until read. */
+	CHECK_EQ(poll(&pe, 1, 0), 1);
+	CHECK_EQ(recv(sv[1], buf, sizeof(buf), 0), 1);
+	CHECK_EQ(poll(&pe, 1, 0), 0);
+	/* select, the same. */
+	FD_ZERO(&rd);
+	FD_SET(ep, &rd);
+	tv = (struct timeval){ 0, 0 };
+	CHECK_EQ(select(ep + 1, &rd, NULL, NULL, &tv), 0);
+	late_send_start(&ls, sv[0], 50);
+	FD_SET(ep, &rd);
+	tv = (struct timeval){ 10, 0 };
+	CHECK_EQ(select(ep + 1, &rd, NULL, NULL, &tv), 1);
+	late_send_join(&ls);
+	CHECK(FD_ISSET(ep, &rd));
+	/* Edge-triggered: the unread byte is reported once after MOD. */
+	ev.events = EPOLLIN | EPOLLET;
+	CHECK_OK(epoll_ctl(ep, EPOLL_CTL_MOD, sv[1], &ev));
+	CHECK_EQ(epoll_wait(ep, out, 4, 0), 1);
+	CHECK_EQ(epoll_wait(ep, out, 4, 0), 0);
+	CHECK_EQ(poll(&pe, 1, 0), 0);
+	late_send_start(&ls, sv[0], 50);
+	CHECK_EQ(epoll_wait(ep, out, 4, -1), 1);
+	late_send_join(&ls);
+	CHECK_EQ(out[0].data.u64, 5);
+	CHECK_EQ(epoll_wait(ep, out, 4, 0), 0);
+	CHECK_EQ(recv(sv[1], buf, sizeof(buf), 0), 2);
+	CHECK_OK(close(ep));
+	CHECK_OK(close(sv[0]));
+	CHECK_OK(close(sv[1]));
+}
+
+/*
+ * A socket closed while it is an item: the instance does not hold it
+ * open (its peer reads the end at once), reports nothing for it, and
+ * is not readable for it.
+ */
+static void
+epoll_item_closed(void)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP }, out[4];
+	struct pollfd pe;
+	int sv[2], ep;
+	char c;
+
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	ep = CHECK_OK(epoll_create1(EPOLL_CLOEXEC));
+	ev.data.u64 = 9;
+	CHECK_OK(epoll_ctl(ep, EPOLL_CTL_ADD, sv[1], &ev));
+	CHECK_EQ(send(sv[0], "q", 1, 0), 1);
+	CHECK_EQ(epoll_wait(ep, out, 4, 0), 1);
+	CHECK_EQ(recv(sv[1], &c, 1, 0), 1);
+	CHECK_OK(close(sv[1]));
+	CHECK_EQ(recv(sv[0], &c, 1, 0), 0);
+	CHECK_EQ(epoll_wait(ep, out, 4, 0), 0);
+	pe = (struct pollfd){ .fd = ep, .events = POLLIN };
+	CHECK_EQ(poll(&pe, 1, 0), 0);
+	CHECK_EQ(epoll_wait(ep, out, 4, 20), 0);
+	CHECK_OK(close(ep));
+	CHECK_OK(close(sv[0]));
+}
+
 /* Edge-triggered: a partial read is no new edge; only new data is, and
  * a blocking wait sleeps through the partial read's leftovers. */
 static void
@@ -1860,6 +2045,9 @@ static const struct th_test tests[] = {
 	{ "own_segv_handler_after_sockets", own_segv_handler_after_sockets },
 	{ "epoll_et_partial_read", epoll_et_partial_read },
 	{ "epoll_nested", epoll_nested },
+	{ "epoll_sleeps_until_remote_event", epoll_sleeps_until_remote_event },
+	{ "epoll_fd_readable_to_poll", epoll_fd_readable_to_poll },
+	{ "epoll_item_closed", epoll_item_closed },
 	{ "epoll_pwait2_huge_timeout", epoll_pwait2_huge_timeout },
 	{ "epoll_many_ready_rotate", epoll_many_ready_rotate },
 	{ "close_behind_back", close_behind_back },
