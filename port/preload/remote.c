@@ -896,6 +896,10 @@ kp__remote_poll(struct pollfd *fds, nfds_t nfds, int64_t deadline,
 			r[nr++] = fds[i];
 		else if (fds[i].fd >= 0)
 			h[nh++] = fds[i];
+		/* An epoll instance's kernel fd tells the truth about its
+		 * sockets once refreshed. */
+		if (f != NULL && f != &kp_stale && f->kind == KP_EPOLL)
+			kp__epoll_refresh(f->ep);
 		kp__file_put(f);
 		if (fds[i].revents != 0)
 			ready++;

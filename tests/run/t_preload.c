@@ -923,6 +923,22 @@ epoll_fd_readable_to_poll(void)
 	CHECK_EQ(out[0].data.u64, 5);
 	CHECK_EQ(epoll_wait(ep, out, 4, 0), 0);
 	CHECK_EQ(recv(sv[1], buf, sizeof(buf), 0), 2);
+	/* With a socket in the same poll, the same. */
+	{
+		struct pollfd two[2] = { { .fd = ep, .events = POLLIN },
+					 { .fd = sv[0], .events = POLLIN } };
+
+		ev.events = EPOLLIN;
+		CHECK_OK(epoll_ctl(ep, EPOLL_CTL_MOD, sv[1], &ev));
+		CHECK_EQ(poll(two, 2, 0), 0);
+		late_send_start(&ls, sv[0], 50);
+		CHECK_EQ(poll(two, 2, 10000), 1);
+		late_send_join(&ls);
+		CHECK_EQ(two[0].revents, POLLIN);
+		CHECK_EQ(two[1].revents, 0);
+		CHECK_EQ(recv(sv[1], buf, sizeof(buf), 0), 1);
+		CHECK_EQ(poll(two, 2, 0), 0);
+	}
 	CHECK_OK(close(ep));
 	CHECK_OK(close(sv[0]));
 	CHECK_OK(close(sv[1]));
