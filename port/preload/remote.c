@@ -968,6 +968,47 @@ struct kp_repoll {
 
 /* Watch ids, one per instance of the process. */
 static atomic_int watch_ids;
+/* The watches' kernel sockets (plus one; 0: a free place), which a
+ * program's close, close_range or closefrom leaves open as it leaves
+ * the notifiers. Lock-free: a forked child may look at them whatever
+ * another thread of its parent was doing. */
+static atomic_int wfds[KSD_WATCH_MAX];
+
+static void
+wfd_note(int fd, bool add)
+{
+	for (int i = 0; i < KSD_WATCH_MAX; i++) {
+		int want = add ? 0 : fd + 1;
+
+		if (atomic_compare_exchange_strong(&wfds[i], &want,
+						   add ? fd + 1 : 0))
+			return;
+	}
+}
+
+static bool
+wfd_is(int fd)
+{
+	for (int i = 0; i < KSD_WATCH_MAX; i++)
+		if (atomic_load(&wfds[i]) == fd + 1)
+			return true;
+	return false;
+}
+
+/* The watches' sockets into @out (room for KSD_WATCH_MAX); their count. */
+static int
+wfds_copy(int *out)
+{
+	int n = 0;
+
+	for (int i = 0; i < KSD_WATCH_MAX; i++) {
+		int v = atomic_load(&wfds[i]);
+
+		if (v > 0)
+			out[n++] = v - 1;
+	}
+	return n;
+}
 
 /* The poll(2) events an epoll item asks for: the bits are alike. */
 #define EP_POLL_BITS	(EPOLLIN | EPOLLOUT | EPOLLPRI | EPOLLRDHUP | \
@@ -1177,6 +1218,7 @@ kp__remote_epoll_arm(struct kp_repoll *r, int epfd)
 		r->nowatch = true;
 		return;
 	}
+	wfd_note(wfd, true);
 	r->wfd = wfd;
 	r->wid = id;
 	r->wgen = ksd__conn_gen();
@@ -1271,6 +1313,7 @@ kp__remote_epoll_free(struct kp_repoll *r)
 		/* A forked child's copy is its parent's watch. */
 		if (watch_usable(r))
 			(void)ksd__unwatch(r->wid);
+		wfd_note(r->wfd, false);
 		sys_close(r->wfd);
 	}
 	free(r->it);
@@ -1283,19 +1326,22 @@ kp__remote_epoll_free(struct kp_repoll *r)
 bool
 kp__remote_private(int fd)
 {
-	return remote_on && ksd__private_fd(fd) && !kp__in_vfork_child();
+	return remote_on && (ksd__private_fd(fd) || wfd_is(fd)) &&
+	       !kp__in_vfork_child();
 }
 
 /* See preload.h. */
 long
 kp__remote_close_range(unsigned first, unsigned last, unsigned flags)
 {
-	int keep[KSD_SLOTS + 1], n = 0;
+	int keep[KSD_SLOTS + 1 + KSD_WATCH_MAX], n = 0;
 	unsigned from = first;
 
 	if (remote_on && !kp__in_vfork_child() &&
-	    !(flags & CLOSE_RANGE_CLOEXEC))
+	    !(flags & CLOSE_RANGE_CLOEXEC)) {
 		n = ksd__private_fds(keep);
+		n += wfds_copy(keep + n);
+	}
 	/* The kernel's close_range between the library's descriptors, in
 	 * increasing order. */
 	for (int i = 0; i < n; i++)
