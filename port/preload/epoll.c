@@ -985,6 +985,65 @@ ep_wait_user(int epfd, struct kp_epoll *ep, struct epoll_event *uevents,
 	return n;
 }
 
+/*
+ * Removes from the @n events at @events those of the library's own
+ * descriptors (an eventfd's KP_EP_MAGIC, a ksockd watch's
+ * KP_EP_REMOTE_MAGIC). Returns how many are left.
+ */
+static int
+ep_strip_magic(struct epoll_event *events, int n)
+{
+	int kept = 0;
+
+	for (int i = 0; i < n; i++) {
+		struct epoll_event ev;
+
+		memcpy(&ev, &events[i], sizeof(ev));
+		if (ev.data.u64 == KP_EP_MAGIC ||
+		    ev.data.u64 == KP_EP_REMOTE_MAGIC)
+			continue;
+		if (kept != i)
+			memcpy(&events[kept], &ev, sizeof(ev));
+		kept++;
+	}
+	return kept;
+}
+
+/*
+ * The kernel's epoll_wait on an instance this library does not map: one
+ * made outside it, or a forked child's copy of one (fdmap.c unmaps them
+ * in the child). The latter's kernel set may still hold its parent's
+ * eventfd and watch socket, which the parent empties, not the child:
+ * their events are not the program's. When only they came, the wait
+ * goes on after 1 ms (they stay readable until the parent looks).
+ */
+static int
+ep_wait_kernel(int epfd, struct epoll_event *events, int max,
+	       int64_t deadline, const sigset_t *mask,
+	       const struct timespec *ts, int timeout_ms)
+{
+	const struct timespec ms1 = { 0, 1000000 };
+	int r;
+
+	if (ts != NULL || timeout_ms == INT_MIN)
+		r = (int)syscall(SYS_epoll_pwait2, epfd, events, max, ts,
+				 mask, _NSIG / 8);
+	else
+		r = (int)syscall(SYS_epoll_pwait, epfd, events, max,
+				 timeout_ms, mask, _NSIG / 8);
+	for (;;) {
+		if (r <= 0)
+			return r;
+		r = ep_strip_magic(events, r);
+		if (r > 0 || deadline == 0 ||
+		    (deadline > 0 && now_ns() >= deadline))
+			return r;
+		nanosleep(&ms1, NULL);
+		r = (int)syscall(SYS_epoll_pwait, epfd, events, max,
+				 ms_left(deadline), mask, _NSIG / 8);
+	}
+}
+
 static int
 do_epoll_wait(int epfd, struct epoll_event *events, int max, int64_t deadline,
 	      const sigset_t *mask, const struct timespec *ts, int timeout_ms)
@@ -1012,11 +1071,8 @@ do_epoll_wait(int epfd, struct epoll_event *events, int max, int64_t deadline,
 	return r < 0 ? (int)fail(r) : r;
 
 kernel:
-	if (ts != NULL || timeout_ms == INT_MIN)
-		return (int)syscall(SYS_epoll_pwait2, epfd, events, max, ts,
-				    mask, _NSIG / 8);
-	return (int)syscall(SYS_epoll_pwait, epfd, events, max, timeout_ms,
-			    mask, _NSIG / 8);
+	return ep_wait_kernel(epfd, events, max, deadline, mask, ts,
+			      timeout_ms);
 }
 
 static int64_t

@@ -1099,6 +1099,23 @@ watch_usable(const struct kp_repoll *r)
 	       r->wgen == ksd__conn_gen();
 }
 
+/*
+ * A watch of another connection (the process attached again, or this
+ * is a forked child whose copy is its parent's) is dropped: its socket
+ * closed (this process's reference: a parent's watch stays the
+ * parent's), and the instance waits in steps from then on.
+ */
+static void
+watch_drop_stale(struct kp_repoll *r)
+{
+	if (r->wfd < 0 || watch_usable(r))
+		return;
+	wfd_note(r->wfd, false);
+	sys_close(r->wfd);
+	r->wfd = -1;
+	r->nowatch = true;
+}
+
 /* Empties the watch's socket of the rings the server sent. */
 static void
 watch_drain(int wfd)
@@ -1193,7 +1210,10 @@ kp__remote_epoll_arm(struct kp_repoll *r, int epfd)
 	struct ksd_watchfd *e;
 	int wfd = -1, id, n;
 
-	if (r == NULL || r->nowatch)
+	if (r == NULL)
+		return;
+	watch_drop_stale(r);
+	if (r->nowatch)
 		return;
 	if (r->wfd >= 0) {
 		if (watch_usable(r))
@@ -1289,7 +1309,10 @@ kp__remote_epoll_scan(struct kp_repoll *r, struct epoll_event *out, int max,
 	int n;
 
 	*watched = false;
-	if (r == NULL || (r->n == 0 && r->wfd < 0))
+	if (r == NULL)
+		return -1;
+	watch_drop_stale(r);
+	if (r->n == 0 && r->wfd < 0)
 		return -1;
 	if (watch_usable(r)) {
 		n = watch_look(r, out, max);
@@ -1297,7 +1320,12 @@ kp__remote_epoll_scan(struct kp_repoll *r, struct epoll_event *out, int max,
 			*watched = true;
 			return n;
 		}
-		/* The server lost it (a new connection): steps from now. */
+		/* The server refused the look (a lost connection, no
+		 * memory): steps from now. */
+		(void)ksd__unwatch(r->wid);
+		wfd_note(r->wfd, false);
+		sys_close(r->wfd);
+		r->wfd = -1;
 		r->nowatch = true;
 	}
 	return r->n == 0 ? 0 : steps_scan(r, out, max);

@@ -945,6 +945,71 @@ epoll_fd_readable_to_poll(void)
 }
 
 /*
+ * A forked child waits on the epoll instance it shares with its parent
+ * while the parent's socket item is ready: whatever it is told is about
+ * the program's items (on Linux the socket's, 6, and the pipe's, 7;
+ * under ksock-run the child's copy has no socket items, docs/ksock-run.md
+ * "One process" and "epoll"), never the library's own descriptors; and
+ * the parent's instance still works afterwards.
+ */
+static void
+epoll_shared_with_child(void)
+{
+	struct epoll_event ev = { .events = EPOLLIN }, out[4];
+	struct late_send ls;
+	int sv[2], p[2], ep, ws;
+	pid_t pid;
+	char c;
+
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	CHECK_OK(pipe(p));
+	ep = CHECK_OK(epoll_create1(EPOLL_CLOEXEC));
+	ev.data.u64 = 6;
+	CHECK_OK(epoll_ctl(ep, EPOLL_CTL_ADD, sv[1], &ev));
+	ev.data.u64 = 7;
+	CHECK_OK(epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev));
+	CHECK_EQ(epoll_wait(ep, out, 4, 0), 0);
+	CHECK_EQ(send(sv[0], "c", 1, 0), 1);
+	fflush(stdout);
+	pid = CHECK_OK(fork());
+	if (pid == 0) {
+		int bad = 0, k, seven = 0;
+
+		k = epoll_wait(ep, out, 4, 50);
+		bad += k < 0;
+		for (int i = 0; i < k; i++)
+			bad += out[i].data.u64 != 6;
+		bad += write(p[1], "x", 1) != 1;
+		k = epoll_wait(ep, out, 4, 5000);
+		bad += k < 1;
+		for (int i = 0; i < k; i++) {
+			bad += out[i].data.u64 != 6 && out[i].data.u64 != 7;
+			seven += out[i].data.u64 == 7;
+		}
+		bad += seven != 1;
+		_exit(bad);
+	}
+	CHECK_EQ(waitpid(pid, &ws, 0), pid);
+	CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	CHECK_EQ(epoll_wait(ep, out, 4, 0), 2);
+	CHECK(out[0].data.u64 + out[1].data.u64 == 13);
+	CHECK_EQ(recv(sv[1], &c, 1, 0), 1);
+	CHECK_EQ(read(p[0], &c, 1), 1);
+	CHECK_EQ(epoll_wait(ep, out, 4, 0), 0);
+	late_send_start(&ls, sv[0], 50);
+	CHECK_EQ(epoll_wait(ep, out, 4, -1), 1);
+	late_send_join(&ls);
+	CHECK_EQ(out[0].data.u64, 6);
+	CHECK_EQ(recv(sv[1], &c, 1, 0), 1);
+	CHECK_EQ(epoll_wait(ep, out, 4, 0), 0);
+	CHECK_OK(close(ep));
+	CHECK_OK(close(p[0]));
+	CHECK_OK(close(p[1]));
+	CHECK_OK(close(sv[0]));
+	CHECK_OK(close(sv[1]));
+}
+
+/*
  * A socket closed while it is an item: the instance does not hold it
  * open (its peer reads the end at once), reports nothing for it, and
  * is not readable for it.
@@ -2064,6 +2129,7 @@ static const struct th_test tests[] = {
 	{ "epoll_sleeps_until_remote_event", epoll_sleeps_until_remote_event },
 	{ "epoll_fd_readable_to_poll", epoll_fd_readable_to_poll },
 	{ "epoll_item_closed", epoll_item_closed },
+	{ "epoll_shared_with_child", epoll_shared_with_child },
 	{ "epoll_pwait2_huge_timeout", epoll_pwait2_huge_timeout },
 	{ "epoll_many_ready_rotate", epoll_many_ready_rotate },
 	{ "close_behind_back", close_behind_back },
