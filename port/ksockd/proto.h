@@ -273,7 +273,9 @@ struct ksd_bell {
  * socketpair per watch and sends one byte on its end when, after the
  * request, a watched socket is woken, or at once when an entry stays
  * ready after what the client reports; the client's end sits in the
- * instance's kernel epoll set. A client has at most KSD_WATCH_MAX.
+ * instance's kernel epoll set. A client has at most KSD_WATCH_MAX: each
+ * costs the server a descriptor and up to KSD_POLL_MAX entries, and a
+ * process rarely has more epoll instances than event loops.
  */
 #define KSD_WATCH_MAX		64
 /* Entry flags in ksd_watchfd.events, Linux's EPOLLET and EPOLLONESHOT;

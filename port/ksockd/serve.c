@@ -16,7 +16,9 @@
  * Invariants: a slot is busy from its doorbell until its reply; a busy
  * slot has at most one parked call; a parked call holds a reference to
  * every file it waits on and a poll entry on each; a client being freed
- * drops its parked calls first, then closes its table.
+ * drops its parked calls first, then closes its table. A watch
+ * (KSD_WATCH) holds poll entries on its client's sockets but no file,
+ * and ends with UNWATCH or its client.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -37,6 +37,12 @@
  * a socket event then costs no system call. Kernel descriptors are
  * looked at before and after the spin, which lasts at most about 20 us.
  *
+ * ksockd sockets (ksock-run --ksockd) are kept by remote.c: the server
+ * watches them (KSD_WATCH) and rings a socket of the watch's that sits
+ * in the real instance with the data KP_EP_REMOTE_MAGIC, so the kernel
+ * sleep covers them too; epoll_wait asks the server about them first,
+ * and again each time that socket rings.
+ *
  * EPOLLEXCLUSIVE is accepted; for sockets it changes nothing (every
  * waiter is woken). An item whose socket was closed (its last descriptor
  * and every message carrying it gone) is dropped when its close wakes
