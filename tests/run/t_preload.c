@@ -922,6 +922,16 @@ epoll_fd_readable_to_poll(void)
 	late_send_join(&ls);
 	CHECK_EQ(out[0].data.u64, 5);
 	CHECK_EQ(epoll_wait(ep, out, 4, 0), 0);
+	/* One-shot: reported once, then the instance is not readable for
+	 * it, though its bytes are unread, until MOD arms it again. */
+	ev.events = EPOLLIN | EPOLLONESHOT;
+	CHECK_OK(epoll_ctl(ep, EPOLL_CTL_MOD, sv[1], &ev));
+	CHECK_EQ(poll(&pe, 1, 0), 1);
+	CHECK_EQ(epoll_wait(ep, out, 4, 0), 1);
+	CHECK_EQ(poll(&pe, 1, 0), 0);
+	CHECK_EQ(epoll_wait(ep, out, 4, 0), 0);
+	CHECK_OK(epoll_ctl(ep, EPOLL_CTL_MOD, sv[1], &ev));
+	CHECK_EQ(poll(&pe, 1, 0), 1);
 	CHECK_EQ(recv(sv[1], buf, sizeof(buf), 0), 2);
 	/* With a socket in the same poll, the same. */
 	{
