@@ -131,12 +131,10 @@ $(CONFORM_NAMES:%=conform-ksockd-%): conform-ksockd-%: $(BUILD)/conform/linux/% 
 	@tools/run-suite conform-ksockd-$* 900 sh tests/run/run-ksockd.sh $(KSOCK_RUN) $<
 
 # The real programs of run-programs under ksock-run --ksockd (every
-# ksock-run they start is in that mode: KSOCK_RUN_KSOCKD), but those
-# that need what the mode does not do: the kernel-socket fallback for
-# peers outside ksock (py_outside.py), and an --inet socket (the
-# program's own ksock's) passed over a server's AF_UNIX socket
-# (py_inet_fds.py).
-RUN_PROGRAMS_KSOCKD := $(filter-out %/py_outside.py %/py_inet_fds.py,$(RUN_PROGRAMS))
+# ksock-run they start is in that mode: KSOCK_RUN_KSOCKD), but the one
+# that needs what the mode does not do: an --inet socket (the program's
+# own ksock's) passed over a server's AF_UNIX socket (py_inet_fds.py).
+RUN_PROGRAMS_KSOCKD := $(filter-out %/py_inet_fds.py,$(RUN_PROGRAMS))
 CHECK_TARGETS += run-programs-ksockd
 .PHONY: run-programs-ksockd
 run-programs-ksockd: $(LIBKSOCK_PRELOAD) $(KSOCK_RUN) $(KSOCKD) tests/run/run-programs.sh tests/run/run-ksockd.sh $(RUN_PROGRAMS_KSOCKD)
