@@ -34,7 +34,7 @@ under_ksockd(void)
 	return under_ksock() && getenv("KSOCK_RUN_KSOCKD") != NULL;
 }
 
-/* The default mode: each process has a ksock of its own. */
+/* --in-process: each process has a ksock of its own. */
 static bool
 in_process_ksock(void)
 {
