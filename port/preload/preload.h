@@ -253,6 +253,22 @@ void	kp__remote_epoll_free(struct kp_repoll *r);
 /* A clone() child that ran no fork handler: remote sockets go stale. */
 void	kp__remote_clone_child(void);
 
+/*
+ * What decides whether a socket may move to a kernel socket (a peer
+ * outside ksock: shim.c's move_to_kernel), and what moves along.
+ */
+struct kp_movable {
+	int		family;		/* AF_UNIX, AF_INET... */
+	int		type;		/* SOCK_STREAM, SOCK_DGRAM... */
+	struct ks_sockaddr_storage name;	/* its own name */
+	uint32_t	nlen;		/* the name's length */
+	bool		peer;		/* connected, or a connection's end */
+	int		inq;		/* bytes or datagrams queued (SIOCINQ) */
+	bool		nonblock;	/* O_NONBLOCK */
+};
+/* @f's state for a move (the server's answers). Returns 0 or -errno. */
+int	kp__remote_movable(struct kp_file *f, struct kp_movable *m);
+
 /* Counters for the summary line (KSOCK_RUN_STATS). */
 struct kp_stats {
 	atomic_long	sockets;	/* created by socket() */

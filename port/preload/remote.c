@@ -698,6 +698,30 @@ kp__remote_call(struct kp_file *f, int call, const long a[5])
 	return -ENOSYS;
 }
 
+/* See preload.h: five questions to the server, asked only when a
+ * connect or send was refused, which is rare. */
+int
+kp__remote_movable(struct kp_file *f, struct kp_movable *m)
+{
+	struct sockaddr_storage peer;
+	socklen_t nlen = sizeof(m->name), plen = sizeof(peer);
+	socklen_t tlen = sizeof(m->type);
+	int fl;
+
+	if (ksd_getsockname(f->rfd, (struct sockaddr *)&m->name, &nlen) < 0 ||
+	    ksd_getsockopt(f->rfd, SOL_SOCKET, SO_TYPE, &m->type, &tlen) < 0 ||
+	    ksd_ioctl(f->rfd, SIOCINQ, &m->inq) < 0)
+		return -errno;
+	fl = ksd_fcntl(f->rfd, F_GETFL, 0);
+	if (fl < 0)
+		return -errno;
+	m->family = m->name.ss_family;
+	m->nlen = nlen;
+	m->peer = ksd_getpeername(f->rfd, (struct sockaddr *)&peer, &plen) == 0;
+	m->nonblock = (fl & O_NONBLOCK) != 0;
+	return 0;
+}
+
 /* Linux's F_OWNER_* and struct f_owner_ex. */
 #define KP_F_OWNER_TID		0
 #define KP_F_OWNER_PID		1

@@ -34,7 +34,7 @@ under_ksockd(void)
 	return under_ksock() && getenv("KSOCK_RUN_KSOCKD") != NULL;
 }
 
-/* The default mode: each process has a ksock of its own. */
+/* --in-process: each process has a ksock of its own. */
 static bool
 in_process_ksock(void)
 {
@@ -582,7 +582,6 @@ connect_kernel_socket_after_unlink(void)
 	struct stat st_x, st_y;
 	int a, k, c, s;
 
-	ksockd_lacks("no kernel-socket fallback under --ksockd");
 	a = CHECK_OK(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0));
 	CHECK_OK(bind(a, (struct sockaddr *)&sx, lx));
 	CHECK_OK(listen(a, 4));
@@ -2033,7 +2032,6 @@ send_to_outside(void)
 	int kfd = kernel_dgram_at("k"), fd;
 	char buf[16];
 
-	ksockd_lacks("no kernel-socket fallback under --ksockd");
 	fd = CHECK_OK(socket(AF_UNIX, SOCK_DGRAM, 0));
 	CHECK_EQ(sendto(fd, "one", 3, 0, (struct sockaddr *)&to, sizeof(to)), 3);
 	CHECK_EQ(recv(kfd, buf, sizeof(buf), 0), 3);
@@ -2075,6 +2073,62 @@ send_to_outside(void)
 	CHECK_OK(unlink("me"));
 	CHECK_OK(close(kfd));
 	CHECK_OK(unlink("k"));
+}
+
+/*
+ * A socket that moves to the kernel (a peer outside ksock, here at
+ * abstract names) keeps what was set on it: O_NONBLOCK and FD_CLOEXEC on
+ * a stream socket, whose connection is then usable both ways, and a
+ * datagram socket's own abstract name, which its datagram carries.
+ */
+static void
+outside_keeps_flags(void)
+{
+	char ln[64], kn[64], mn[64], buf[8];
+	struct sockaddr_un la, ka, ma, from;
+	socklen_t ll, kl, ml, flen = sizeof(from);
+	int l, s, c, kfd, fd;
+
+	snprintf(ln, sizeof(ln), "%s.l", th_unique());
+	snprintf(kn, sizeof(kn), "%s.k", th_unique());
+	snprintf(mn, sizeof(mn), "%s.m", th_unique());
+	ll = th_addr_abstract(&la, ln, strlen(ln));
+	kl = th_addr_abstract(&ka, kn, strlen(kn));
+	ml = th_addr_abstract(&ma, mn, strlen(mn));
+	l = (int)CHECK_OK(syscall(SYS_socket, AF_UNIX,
+				  SOCK_STREAM | SOCK_CLOEXEC, 0));
+	CHECK_OK(syscall(SYS_bind, l, &la, ll));
+	CHECK_OK(syscall(SYS_listen, l, 4));
+	c = CHECK_OK(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
+			    SOCK_CLOEXEC, 0));
+	CHECK_OK(connect(c, (struct sockaddr *)&la, ll));
+	CHECK(fcntl(c, F_GETFL) & O_NONBLOCK);
+	CHECK_EQ(fcntl(c, F_GETFD), FD_CLOEXEC);
+	CHECK_ERR(recv(c, buf, sizeof(buf), 0), EAGAIN);
+	s = (int)CHECK_OK(syscall(SYS_accept4, l, NULL, NULL, SOCK_CLOEXEC));
+	CHECK_EQ(send(c, "up", 2, 0), 2);
+	CHECK_EQ(syscall(SYS_recvfrom, s, buf, sizeof(buf), 0, NULL, NULL), 2);
+	CHECK_MEM(buf, "up", 2);
+	CHECK_EQ(syscall(SYS_sendto, s, "down", 4, 0, NULL, 0), 4);
+	CHECK_EQ(recv(c, buf, sizeof(buf), 0), 4);
+	CHECK_MEM(buf, "down", 4);
+	CHECK_OK(close(c));
+	CHECK_OK(close(s));
+	CHECK_OK(close(l));
+
+	kfd = (int)CHECK_OK(syscall(SYS_socket, AF_UNIX,
+				    SOCK_DGRAM | SOCK_CLOEXEC, 0));
+	CHECK_OK(syscall(SYS_bind, kfd, &ka, kl));
+	fd = CHECK_OK(socket(AF_UNIX, SOCK_DGRAM, 0));
+	CHECK_OK(bind(fd, (struct sockaddr *)&ma, ml));
+	CHECK_EQ(sendto(fd, "dg", 2, 0, (struct sockaddr *)&ka, kl), 2);
+	CHECK_EQ(syscall(SYS_recvfrom, kfd, buf, sizeof(buf), 0, &from,
+			 &flen), 2);
+	CHECK_EQ(flen, ml);
+	CHECK_MEM(&from, &ma, ml);
+	CHECK_EQ(fcntl(fd, F_GETFD), 0);
+	CHECK_OK(close(fd));
+	CHECK_OK(close(kfd));
 }
 
 static int sigio_fd;
@@ -2153,6 +2207,7 @@ static const struct th_test tests[] = {
 	{ "select_closed", select_closed },
 	{ "creds_bad_pid", creds_bad_pid },
 	{ "send_to_outside", send_to_outside },
+	{ "outside_keeps_flags", outside_keeps_flags },
 	{ "bad_pointers_efault", bad_pointers_efault },
 	{ "raw_close_reclaimed", raw_close_reclaimed },
 	{ "splice_checks_as_linux", splice_checks_as_linux },
