@@ -1987,6 +1987,9 @@ ksd__bell(struct ksd_client *c, uint32_t slot)
 		t->proc = &c->proc;
 		bell_fds_drop(p);
 		t->proc = saved;
+		/* The doorbell's descriptors before the reply: a client
+		 * told of the failure finds the server as it was. */
+		ksd__bell_fds_close(c);
 		obj_free(p);
 		rep.ret = err;
 		reply(c, slot, &rep);
