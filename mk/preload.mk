@@ -106,6 +106,7 @@ $(PRELOAD_KSD_OBJ): port/ksockd/client.c $(wildcard port/ksockd/*.h) $(KS_HEADER
 	$(CC) $(HOSTED_CFLAGS) -fvisibility=hidden -Dsocket=kp__kernel_socket \
 		-Dclose=kp__kernel_close -Dumask=kp__kernel_umask \
 		-DKSD_PRIVATE_FD=kp__fd_move_high -Dksp_port=kp__port \
+		-DKSD_KERNEL_FD_NEW=kp__fd_kernel_new \
 		-c $< -o $@
 PRELOAD_OBJS += $(PRELOAD_KSD_OBJ)
 $(LIBKSOCK_PRELOAD): $(PRELOAD_KSD_OBJ)

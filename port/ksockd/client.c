@@ -50,6 +50,9 @@
 #ifdef KSD_PRIVATE_FD
 int	KSD_PRIVATE_FD(int fd);
 #endif
+#ifdef KSD_KERNEL_FD_NEW
+void	KSD_KERNEL_FD_NEW(long fd);
+#endif
 #include "rights.h"
 
 static struct {
@@ -821,6 +824,13 @@ kfds_recv(int i, int *fds, bool cloexec)
 			memcpy(fds, CMSG_DATA(cm), (size_t)got * sizeof(int));
 		}
 	}
+#ifdef KSD_KERNEL_FD_NEW
+	/* A front end whose numbers the program shares (ksock-run's
+	 * library) learns that the kernel handed these out: what a raw
+	 * close left at one of them goes now, while it is still open. */
+	for (int j = 0; j < got; j++)
+		KSD_KERNEL_FD_NEW(fds[j]);
+#endif
 	return got;
 }
 

@@ -1246,8 +1246,6 @@ raw_close_reclaimed(void)
 	int kfd[3], cp[2];
 	char c;
 
-	ksockd_lacks("a raw close of a remote socket leaves a descriptor "
-		     "behind under --ksockd");
 	kfd[0] = CHECK_OK(open("/dev/null", O_RDONLY));
 	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, cp));
 	kfd[1] = cp[0];
