@@ -71,6 +71,9 @@ struct ksd_park {
 	/* On the timed list: a deadline or a timeout is set. */
 	bool		 timed;
 	struct ksd_park	*timed_next, *timed_prev;
+	/* KSD_F_THREAD_NS: the calling thread's network namespace, which
+	 * the call runs in; 0: the process's. */
+	uint64_t	 netns;
 };
 
 /* A FORK or EXEC hand-over: a copy of a descriptor table waiting for
@@ -186,6 +189,8 @@ ksd__decode(const struct ksd_req *req, struct ksd_call *out)
 		data_max = 0;
 		break;
 	}
+	/* Any call may come from a thread in a namespace of its own. */
+	flags_ok |= KSD_F_THREAD_NS;
 	if ((req->flags & ~flags_ok) != 0 || req->addrlen > addr_max ||
 	    req->datalen > data_max || req->ctllen > ctl_max)
 		return -KS_EINVAL;
@@ -198,6 +203,7 @@ ksd__decode(const struct ksd_req *req, struct ksd_call *out)
 	out->ctllen = req->ctllen;
 	out->seq = req->seq;
 	memcpy(out->inl, req->inl, sizeof(out->inl));
+	out->tid = req->tid;
 	return 0;
 }
 
@@ -1528,6 +1534,33 @@ client_netns(struct ksd_client *c)
 	return 0;
 }
 
+/*
+ * KSD_F_THREAD_NS: the network namespace of thread @tid of @c's process
+ * into *@out, the key client_netns() makes of a process's. A tid that
+ * is not one of the process's threads is -KS_ESRCH; a server that may
+ * not look leaves *@out 0 (the process's namespace, as client_netns()
+ * falls back to its own). Returns 0, -KS_ENOMEM or -KS_ESRCH.
+ */
+static int
+thread_netns(struct ksd_client *c, int32_t tid, uint64_t *out)
+{
+	char path[64];
+	struct stat st;
+
+	*out = 0;
+	if (tid <= 0)
+		return -KS_ESRCH;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/ns/net",
+		 (int)c->proc.pid, (int)tid);
+	if (stat(path, &st) == 0) {
+		*out = (uint64_t)st.st_ino;
+		return 0;
+	}
+	if (errno == EACCES || errno == EPERM)
+		return 0;
+	return errno == ENOMEM ? -KS_ENOMEM : -KS_ESRCH;
+}
+
 /* -- running one call -- */
 
 /*
@@ -1844,14 +1877,21 @@ attempt(struct ksd_park *p, bool first)
 	struct ksp_thread *t = ksp__thread();
 	struct ksp_proc *saved = t->proc;
 	size_t before = p->done;
+	/* NETNS sets the process's namespace: not one to put back. */
+	bool own_ns = p->netns != 0 && p->call.label != KSD_NETNS;
+	uint64_t proc_ns = c->proc.netns;
 	long r;
 
 	t->proc = &c->proc;
+	if (own_ns)
+		c->proc.netns = p->netns;
 	r = cwd_enter(p);
 	if (r == 0) {
 		r = run(p, &p->rep, first);
 		cwd_leave(p);
 	}
+	if (own_ns)
+		c->proc.netns = proc_ns;
 	/* Everything runs on this thread, so no wake-up can fall between
 	 * the attempt and the registration. A connect has nothing to
 	 * register on: it looks again at its deadline. */
@@ -1979,7 +2019,10 @@ ksd__bell(struct ksd_client *c, uint32_t slot)
 	p->timeout_at = -1;
 	p->cwd = -1;
 	/* Files closed here may be the process's (a node release). */
-	err = bell_fds_take(p);
+	err = (p->call.flags & KSD_F_THREAD_NS) ?
+	      thread_netns(c, p->call.tid, &p->netns) : 0;
+	if (err == 0)
+		err = bell_fds_take(p);
 	if (err < 0) {
 		struct ksp_thread *t = ksp__thread();
 		struct ksp_proc *saved = t->proc;

@@ -712,6 +712,11 @@ role_hostile(void)
 		{ { .label = KSD_SENDMSG, .flags = KSD_F_KFDS }, -EINVAL },
 		{ { .label = KSD_BIND, .flags = KSD_F_CWD }, -EINVAL },
 		{ { .label = KSD_SOCKET, .flags = KSD_F_CWD }, -EINVAL },
+		/* A thread that is not the client's (1 is init's). */
+		{ { .label = KSD_SOCKET, .flags = KSD_F_THREAD_NS, .tid = 1,
+		    .a = { AF_UNIX, SOCK_STREAM } }, -ESRCH },
+		{ { .label = KSD_CLOSE, .flags = KSD_F_THREAD_NS, .tid = -5 },
+		  -ESRCH },
 		{ { .label = KSD_CLOSE, .fd = -1 }, -EBADF },
 		{ { .label = KSD_LISTEN, .fd = 1 << 30 }, -EBADF },
 		/* Descriptor 0 is the library client's, in another table. */
