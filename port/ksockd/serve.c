@@ -1069,10 +1069,9 @@ static void
 kfds_deliver(struct ksd_park *p, struct ks_msghdr *m, struct ksd_rep *rep)
 {
 	static struct kfd_out ko;	/* [S] */
+	static int host[KSD_BELL_FDS];	/* [S] the ones that go */
 	unsigned char *ctl = ctl_area(p->c, p->slot);
 	uint32_t len = (uint32_t)m->msg_controllen;
-
-	static int host[KSD_BELL_FDS];	/* [S] */
 	uint32_t nhost = 0;
 
 	ko.c = p->c;

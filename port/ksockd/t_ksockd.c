@@ -2254,7 +2254,8 @@ recv_copies(int sock, int *flags)
  * rest (the pipe has no reader left: EPIPE) and the server's count
  * is back. With the server's RLIMIT_NOFILE lowered to what it has
  * open, and raised one at a time, a send fails with ETOOMANYREFS,
- * leaving no descriptor behind, until there is room for all it needs.
+ * leaving no descriptor behind, until there is room for all it needs;
+ * with room for two of four at the receive, two come and MSG_CTRUNC.
  * Run as a client of its own, @server the server's pid.
  */
 static int
@@ -2314,6 +2315,18 @@ role_kernel_parked(const char *server)
 		fprintf(stderr, "a send went with %d numbers free\n", extra);
 	CHECK(extra >= 6 && extra < 32);
 	CHECK(recv_copies(sv[1], &flags) == 4 && !(flags & MSG_CTRUNC));
+	CHECK(server_fds() == before);
+	/* A server with room for two of four when it takes them out of
+	 * their queue at the receive: those two come, the other two are
+	 * closed and MSG_CTRUNC says so, as Linux does when the receiver
+	 * has no room. */
+	CHECK(send_copies(sv[0], pp[0], 4) == 0);
+	lim.rlim_cur = (rlim_t)server_limit_for(2);
+	CHECK(lim.rlim_cur > 0);
+	CHECK(prlimit(server_pid, RLIMIT_NOFILE, &lim, NULL) == 0);
+	r = recv_copies(sv[1], &flags);
+	CHECK(prlimit(server_pid, RLIMIT_NOFILE, &old, NULL) == 0);
+	CHECK(r == 2 && (flags & MSG_CTRUNC));
 	CHECK(server_fds() == before);
 	CHECK(close(pp[0]) == 0 && close(pp[1]) == 0);
 	CHECK(ksd_close(sv[0]) == 0 && ksd_close(sv[1]) == 0);
