@@ -106,6 +106,7 @@ $(PRELOAD_KSD_OBJ): port/ksockd/client.c $(wildcard port/ksockd/*.h) $(KS_HEADER
 	$(CC) $(HOSTED_CFLAGS) -fvisibility=hidden -Dsocket=kp__kernel_socket \
 		-Dclose=kp__kernel_close -Dumask=kp__kernel_umask \
 		-DKSD_PRIVATE_FD=kp__fd_move_high -Dksp_port=kp__port \
+		-DKSD_KERNEL_FD_NEW=kp__fd_kernel_new \
 		-c $< -o $@
 PRELOAD_OBJS += $(PRELOAD_KSD_OBJ)
 $(LIBKSOCK_PRELOAD): $(PRELOAD_KSD_OBJ)
@@ -118,12 +119,11 @@ $(BUILD)/obj/port/preload/remote.o: port/ksockd/ksd.h port/ksockd/proto.h
 # two processes meet through the server. make check runs the programs
 # that pass whole in this mode; the others (conform-ksockd-t_NAME, or
 # conform-ksockd-all) fail on what the server does not do yet
-# (docs/ksockd.md, "Not done"): data kept after EFAULT (t_efault), the
-# in-flight descriptor limit (t_rights).
+# (docs/ksockd.md, "Not done"): data kept after EFAULT (t_efault).
 CONFORM_KSOCKD_CHECK := t_block t_bulk t_cmsg t_connect t_creds t_dgram \
 			t_fcntl t_fdalloc t_gc t_names t_oob t_options t_pair \
-			t_peekoff t_poll t_seqpacket t_shutdown t_socket \
-			t_sockopts t_stream t_tcp t_udp
+			t_peekoff t_poll t_rights t_seqpacket t_shutdown \
+			t_socket t_sockopts t_stream t_tcp t_udp
 CHECK_TARGETS += $(CONFORM_KSOCKD_CHECK:%=conform-ksockd-%)
 .PHONY: $(CONFORM_NAMES:%=conform-ksockd-%) conform-ksockd-all
 conform-ksockd-all: $(CONFORM_NAMES:%=conform-ksockd-%)

@@ -58,6 +58,8 @@ file_new(struct ks_sock *so, int hostfd)
 	atomic_init(&f->sig, 0);
 	f->so = so;
 	f->hostfd = hostfd;
+	f->drop = NULL;
+	f->priv = NULL;
 	return f;
 }
 
@@ -73,6 +75,24 @@ struct ksp_file *
 ksp__file_new_host(int hostfd)
 {
 	return file_new(NULL, hostfd);
+}
+
+/*
+ * A new host file whose descriptor is not in this process yet (hostfd
+ * -1): its owner sets hostfd when it fetches it, and the last reference
+ * calls @drop(f), which closes hostfd if set and lets go of @priv,
+ * instead of close(). NULL when out of memory.
+ */
+struct ksp_file *
+ksp__file_new_parked(void (*drop)(struct ksp_file *f), void *priv)
+{
+	struct ksp_file *f = file_new(NULL, -1);
+
+	if (f == NULL)
+		return NULL;
+	f->drop = drop;
+	f->priv = priv;
+	return f;
 }
 
 /* Takes one more reference to @f. */
@@ -113,6 +133,8 @@ ksp__file_put(struct ksp_file *f)
 		ks_sock_release(so);
 	if (f->so != NULL)
 		ks_close(f->so);
+	else if (f->drop != NULL)
+		f->drop(f);
 	else
 		close(f->hostfd);
 	free(f);

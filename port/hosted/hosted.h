@@ -127,10 +127,19 @@ struct ksp_proc {
 struct ksp_file {
 	atomic_long	 refs;		/* [A] */
 	struct ks_sock	*so;		/* [I] the socket, or NULL */
-	int		 hostfd;	/* [I] the real descriptor when so is NULL */
+	int		 hostfd;	/* [I] the real descriptor when so is NULL
+					 * (a parked file's: set once, by
+					 * drop's owner) */
 	/* A socket's file state, as Linux keeps it in struct file. */
 	atomic_uint	 fl;		/* [A] O_APPEND, O_ASYNC, O_NOATIME */
 	atomic_int	 sig;		/* [A] F_SETSIG's signal */
+	/* A parked host file (ksp__file_new_parked): its descriptor waits
+	 * outside the process (ksockd parks a message's kernel descriptors
+	 * in a kernel socket's queue) and hostfd is -1 until drop's owner
+	 * fetches it; the last reference calls drop instead of close().
+	 * NULL for every other file. */
+	void		(*drop)(struct ksp_file *f);	/* [I] */
+	void		*priv;				/* [I] drop's */
 };
 
 /* Internal to the library: kept out of libksock.so's dynamic symbols. */
@@ -260,6 +269,8 @@ void	ksp__signal_pid(int32_t pid, int sig);
 /* file.c */
 struct ksp_file *ksp__file_new_sock(struct ks_sock *so);
 struct ksp_file *ksp__file_new_host(int hostfd);
+struct ksp_file *ksp__file_new_parked(void (*drop)(struct ksp_file *f),
+				      void *priv);
 void	ksp__file_hold(struct ksp_file *f);
 void	ksp__file_put(struct ksp_file *f);
 int	ksp__fd_limit(void);

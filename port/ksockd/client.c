@@ -50,6 +50,9 @@
 #ifdef KSD_PRIVATE_FD
 int	KSD_PRIVATE_FD(int fd);
 #endif
+#ifdef KSD_KERNEL_FD_NEW
+void	KSD_KERNEL_FD_NEW(long fd);
+#endif
 #include "rights.h"
 
 static struct {
@@ -276,6 +279,9 @@ static _Thread_local bool sig_seen, sig_norestart;
  * signal then ends it with its count, as Linux's never restarts a call
  * that moved bytes. [thread] */
 static _Thread_local bool call_moved;
+/* This thread moved to another network namespace (ksd__netns_changed):
+ * its requests name it (KSD_F_THREAD_NS), its tid cached. */
+static _Thread_local int32_t own_netns_tid;
 
 /* Handlers the trampoline ran on this thread, ever: a call of several
  * requests compares it between them, since a handler that runs there
@@ -460,6 +466,10 @@ ring_fds(int i, const int *fds, size_t n)
 		CMSG_FIRSTHDR(&m)->cmsg_type = SCM_RIGHTS;
 		CMSG_FIRSTHDR(&m)->cmsg_len = CMSG_LEN(n * sizeof(int));
 		memcpy(CMSG_DATA(CMSG_FIRSTHDR(&m)), fds, n * sizeof(int));
+	}
+	if (own_netns_tid > 0) {
+		s->req.flags |= KSD_F_THREAD_NS;
+		s->req.tid = own_netns_tid;
 	}
 	s->req.seq = atomic_fetch_add(&state.seq, 1) + 1;
 	/* Handlers that ran before this call do not decide for it. */
@@ -842,6 +852,13 @@ kfds_recv(int i, int *fds, bool cloexec)
 			memcpy(fds, CMSG_DATA(cm), (size_t)got * sizeof(int));
 		}
 	}
+#ifdef KSD_KERNEL_FD_NEW
+	/* A front end whose numbers the program shares (ksock-run's
+	 * library) learns that the kernel handed these out: what a raw
+	 * close left at one of them goes now, while it is still open. */
+	for (int j = 0; j < got; j++)
+		KSD_KERNEL_FD_NEW(fds[j]);
+#endif
 	return got;
 }
 
@@ -1739,6 +1756,10 @@ ksd_status(struct ksd_status *st)
 int
 ksd__netns_changed(void)
 {
+	/* The thread that moved may not be the one the server reads the
+	 * process's namespace from (its main thread's): from now on its
+	 * own calls say which thread they come from. */
+	own_netns_tid = (int32_t)syscall(SYS_gettid);
 	return simple(KSD_NETNS, -1, 0, 0, 0, NULL) < 0 ? -1 : 0;
 }
 
@@ -1762,6 +1783,8 @@ ksd_fork(void)
 	notifiers_close();
 	state.shm = NULL;
 	state.sock = -1;
+	/* Its one thread's namespace is the process's the hello reads. */
+	own_netns_tid = 0;
 	err = attach(state.addr, rep.token);
 	pthread_mutex_unlock(&state.lock);
 	if (err < 0)
@@ -2052,6 +2075,8 @@ ksd__fork_child(uint64_t token, bool reattach)
 {
 	pthread_mutex_init(&state.lock, NULL);
 	pthread_mutex_init(&notify_lock, NULL);
+	/* Its one thread's namespace is the process's the hello reads. */
+	own_netns_tid = 0;
 	if (state.sock < 0)
 		return reattach ? -ENOTCONN : 0;
 	/* The notifiers are the parent's connection's. */

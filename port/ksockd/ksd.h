@@ -162,9 +162,11 @@ int	ksd__fork_token(uint64_t *token);
  * claims itself), so that the server takes its identity and umask anew
  * (after setuid(2), umask(2)). No other thread may be inside a call. */
 int	ksd__reattach(void);
-/* Tells the server that the process moved to another network namespace
- * (unshare(2), setns(2)): its new sockets take that one's abstract
- * names. Returns 0, or -1/errno. */
+/* Tells the server that the calling thread moved to another network
+ * namespace (unshare(2), setns(2)): the server reads the process's
+ * again (its main thread's), and from now on this thread's calls name
+ * it (KSD_F_THREAD_NS), so the sockets it makes take its own
+ * namespace's abstract names. Returns 0, or -1/errno. */
 int	ksd__netns_changed(void);
 int	ksd__fork_child(uint64_t token, bool reattach);
 /*

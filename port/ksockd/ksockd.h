@@ -74,6 +74,7 @@ struct ksd_call {
 	uint32_t	ctllen;
 	uint64_t	seq;
 	unsigned char	inl[KSD_INLINE];
+	int32_t		tid;		/* KSD_F_THREAD_NS */
 };
 
 /*

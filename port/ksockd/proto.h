@@ -150,6 +150,12 @@ enum ksd_label {
  * there (ksock-run's placeholders: docs/ksock-run.md). */
 #define KSD_F_PLACE		16u
 
+/* Any label: the calling thread has moved to a network namespace of its
+ * own (unshare, setns), and req.tid names it: the call's new sockets
+ * take that thread's namespace (/proc/PID/task/TID/ns/net), not the
+ * process's. A tid that is not a thread of the client is ESRCH. */
+#define KSD_F_THREAD_NS		32u
+
 struct ksd_req {
 	uint32_t	label;		/* enum ksd_label */
 	uint32_t	flags;		/* KSD_F_* */
@@ -161,6 +167,8 @@ struct ksd_req {
 	uint32_t	pad;
 	uint64_t	seq;		/* echoed in the reply */
 	unsigned char	inl[KSD_INLINE];
+	int32_t		tid;		/* KSD_F_THREAD_NS: the caller */
+	uint32_t	pad2;
 };
 
 struct ksd_rep {

@@ -73,6 +73,9 @@ struct ksd_park {
 	/* On the timed list: a deadline or a timeout is set. */
 	bool		 timed;
 	struct ksd_park	*timed_next, *timed_prev;
+	/* KSD_F_THREAD_NS: the calling thread's network namespace, which
+	 * the call runs in; 0: the process's. */
+	uint64_t	 netns;
 };
 
 /* A FORK or EXEC hand-over: a copy of a descriptor table waiting for
@@ -195,6 +198,8 @@ ksd__decode(const struct ksd_req *req, struct ksd_call *out)
 		data_max = 0;
 		break;
 	}
+	/* Any call may come from a thread in a namespace of its own. */
+	flags_ok |= KSD_F_THREAD_NS;
 	if ((req->flags & ~flags_ok) != 0 || req->addrlen > addr_max ||
 	    req->datalen > data_max || req->ctllen > ctl_max)
 		return -KS_EINVAL;
@@ -207,6 +212,7 @@ ksd__decode(const struct ksd_req *req, struct ksd_call *out)
 	out->ctllen = req->ctllen;
 	out->seq = req->seq;
 	memcpy(out->inl, req->inl, sizeof(out->inl));
+	out->tid = req->tid;
 	return 0;
 }
 
@@ -409,6 +415,156 @@ may_block(struct ks_sock *so, int flags)
  * (cwd_enter, cwd_leave), or -1. */
 static int server_cwd = -1;		/* [S] */
 
+/*
+ * -- kernel descriptors in flight, parked --
+ *
+ * The kernel descriptors of a message in flight (KSD_F_KFDS) wait in a
+ * kernel socket's queue, not in the server's table: a socketpair, all
+ * of them sent in one SCM_RIGHTS on one end, that end closed, the other
+ * kept. The server holds one descriptor per message however many it
+ * carries, so its own RLIMIT_NOFILE is not what limits a user's
+ * descriptors in flight (ksock's count against the user's limit is, as
+ * on Linux). Each descriptor is a parked file (ksp__file_new_parked) of
+ * the message; the first one a receive delivers takes them all out of
+ * the queue (kfd_park_fetch), the ones dropped before stay in it, and
+ * the last file dropped closes the queue, and with it whatever is still
+ * in it.
+ */
+struct kfd_park {
+	int		 fd;		/* [S] the queue, or -1 once emptied */
+	uint32_t	 refs;		/* [S] its files, + 1 while made */
+	uint32_t	 n;		/* [I] descriptors parked */
+	struct ksp_file	*file[];	/* [S] each's file, in order;
+					 * NULL before made, after dropped */
+};
+
+/* Drops a reference to @pk; the last closes the queue and frees it. */
+static void
+kfd_park_put(struct kfd_park *pk)
+{
+	if (--pk->refs > 0)
+		return;
+	if (pk->fd >= 0)
+		close(pk->fd);
+	obj_free(pk);
+}
+
+/* A parked file's last reference (its drop): its descriptor closed if
+ * fetched, its place in the queue given up. */
+static void
+kfd_park_drop(struct ksp_file *f)
+{
+	struct kfd_park *pk = f->priv;
+
+	if (f->hostfd >= 0)
+		close(f->hostfd);
+	for (uint32_t i = 0; i < pk->n; i++)
+		if (pk->file[i] == f)
+			pk->file[i] = NULL;
+	kfd_park_put(pk);
+}
+
+/*
+ * Parks the @n (1 to KSD_BELL_FDS) kernel descriptors @fds in a new
+ * queue, holding one reference for the caller; @fds stay the caller's
+ * to close. Returns 0, -KS_ENOMEM, or -KS_ETOOMANYREFS when the server
+ * has no descriptor for the queue (EMFILE, ENFILE) or the kernel's
+ * in-flight limit refuses the server's send.
+ */
+static int
+kfd_park_new(const int *fds, uint32_t n, struct kfd_park **out)
+{
+	union {
+		struct cmsghdr	h;
+		char		buf[CMSG_SPACE(KSD_BELL_FDS * sizeof(int))];
+	} u;
+	char tag = 'P';
+	struct iovec iov = { &tag, 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = u.buf,
+			    .msg_controllen = CMSG_SPACE(n * sizeof(int)) };
+	struct kfd_park *pk;
+	int sv[2], err;
+
+	pk = obj_alloc(sizeof(*pk) + n * sizeof(pk->file[0]));
+	if (pk == NULL)
+		return -KS_ENOMEM;
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		err = errno;
+		goto free_park;
+	}
+	memset(&u, 0, sizeof(u));
+	CMSG_FIRSTHDR(&m)->cmsg_level = SOL_SOCKET;
+	CMSG_FIRSTHDR(&m)->cmsg_type = SCM_RIGHTS;
+	CMSG_FIRSTHDR(&m)->cmsg_len = CMSG_LEN(n * sizeof(int));
+	memcpy(CMSG_DATA(CMSG_FIRSTHDR(&m)), fds, n * sizeof(int));
+	if (sendmsg(sv[0], &m, MSG_DONTWAIT | MSG_NOSIGNAL) != 1) {
+		err = errno;
+		goto close_pair;
+	}
+	/* The queue is the receiving end's: what was sent stays in it. */
+	close(sv[0]);
+	pk->fd = sv[1];
+	pk->refs = 1;
+	pk->n = n;
+	*out = pk;
+	return 0;
+
+close_pair:
+	close(sv[0]);
+	close(sv[1]);
+free_park:
+	obj_free(pk);
+	return err == EMFILE || err == ENFILE || err == ETOOMANYREFS ?
+	       -KS_ETOOMANYREFS : -KS_ENOMEM;
+}
+
+/*
+ * Gives @f its descriptor if it is a parked file still without one: the
+ * first call for a queue takes everything out of it (close-on-exec),
+ * hands each live file its descriptor, closes those of files already
+ * dropped, and closes the queue. A descriptor the server could not
+ * take (its RLIMIT_NOFILE) is lost: its file keeps hostfd -1.
+ */
+static void
+kfd_park_fetch(struct ksp_file *f)
+{
+	union {
+		struct cmsghdr	h;
+		char		buf[CMSG_SPACE(KSD_BELL_FDS * sizeof(int))];
+	} u;
+	char tag;
+	struct iovec iov = { &tag, 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf) };
+	struct kfd_park *pk;
+	size_t got = 0;
+
+	if (f->so != NULL || f->drop != kfd_park_drop || f->hostfd >= 0)
+		return;
+	pk = f->priv;
+	if (pk->fd < 0)
+		return;
+	if (recvmsg(pk->fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) == 1 &&
+	    CMSG_FIRSTHDR(&m) != NULL &&
+	    CMSG_FIRSTHDR(&m)->cmsg_level == SOL_SOCKET &&
+	    CMSG_FIRSTHDR(&m)->cmsg_type == SCM_RIGHTS)
+		got = (CMSG_FIRSTHDR(&m)->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+	for (size_t i = 0; i < got; i++) {
+		int fd;
+
+		memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&m)) + i * sizeof(int),
+		       sizeof(fd));
+		if (i < pk->n && pk->file[i] != NULL)
+			pk->file[i]->hostfd = fd;
+		else
+			close(fd);
+	}
+	close(pk->fd);
+	pk->fd = -1;
+}
+
 /* Undoes bell_fds_take(): the directory closed, the kernel descriptors'
  * places in the client's table closed (a message in flight keeps its
  * own references to their files). */
@@ -462,6 +618,7 @@ bell_fds_take(struct ksd_park *p)
 {
 	struct ksd_client *c = p->c;
 	struct kfd_fill kf = { p, 0 };
+	struct kfd_park *pk;
 	int next = 0, err;
 
 	if (c->bell_trunc)
@@ -479,19 +636,33 @@ bell_fds_take(struct ksd_park *p)
 	p->tmpfd = obj_alloc((size_t)(c->nbell_fd - next) * sizeof(int));
 	if (p->tmpfd == NULL)
 		return -KS_ENOMEM;
-	for (; next < c->nbell_fd; next++) {
-		struct ksp_file *f = ksp__file_new_host(c->bell_fd[next]);
+	err = kfd_park_new(&c->bell_fd[next], (uint32_t)(c->nbell_fd - next),
+			   &pk);
+	if (err < 0)
+		return err;
+	/* The queue holds them now. */
+	ksd__bell_fds_close(c);
+	for (uint32_t i = 0; i < pk->n; i++) {
+		struct ksp_file *f = ksp__file_new_parked(kfd_park_drop, pk);
 		int fd;
 
-		if (f == NULL)
-			return -KS_ENOMEM;
-		c->bell_fd[next] = -1;	/* the file owns it now */
+		if (f == NULL) {
+			err = -KS_ENOMEM;
+			break;
+		}
+		pk->file[i] = f;
+		pk->refs++;
 		fd = ksp__fd_install(table(c), f, true, 0);
 		ksp__file_put(f);
-		if (fd < 0)
-			return fd;
+		if (fd < 0) {
+			err = fd;
+			break;
+		}
 		p->tmpfd[p->ntmp++] = fd;
 	}
+	kfd_park_put(pk);
+	if (err < 0)
+		return err;
 	err = ksd__rights_each(ctl_area(c, p->slot), p->call.ctllen,
 			       kfd_fill_one, &kf);
 	if (err == 0 && kf.next != p->ntmp)
@@ -836,7 +1007,8 @@ kfd_find_one(unsigned char *num, void *arg)
 	if (ksp__fd_get(table(ko->c), v, &f) < 0)
 		return 0;
 	if (f->so == NULL && ko->n < KSD_BELL_FDS) {
-		ko->host[ko->n] = f->hostfd;
+		kfd_park_fetch(f);
+		ko->host[ko->n] = f->hostfd;	/* -1: lost (kfds_deliver) */
 		ko->num[ko->n++] = v;
 	}
 	ksp__file_put(f);
@@ -921,19 +1093,33 @@ static void
 kfds_deliver(struct ksd_park *p, struct ks_msghdr *m, struct ksd_rep *rep)
 {
 	static struct kfd_out ko;	/* [S] */
+	static int host[KSD_BELL_FDS];	/* [S] the ones that go */
 	unsigned char *ctl = ctl_area(p->c, p->slot);
 	uint32_t len = (uint32_t)m->msg_controllen;
+	uint32_t nhost = 0;
 
 	ko.c = p->c;
 	ko.n = 0;
 	ksd__recv_fds_each(ctl, len, kfd_find_one, &ko);
 	if (ko.n == 0)
 		return;
-	if (notify_fds(p->c, p->slot, ko.host, ko.n)) {
+	for (uint32_t i = 0; i < ko.n; i++)
+		if (ko.host[i] >= 0)
+			host[nhost++] = ko.host[i];
+	if (nhost > 0 && notify_fds(p->c, p->slot, host, nhost)) {
 		for (uint32_t i = 0; i < ko.n; i++)
-			ksd__recv_fds_each(ctl, len, kfd_mark_one,
-					   &ko.num[i]);
-		rep->val[2] = (int32_t)ko.n;
+			if (ko.host[i] >= 0)
+				ksd__recv_fds_each(ctl, len, kfd_mark_one,
+						   &ko.num[i]);
+		rep->val[2] = (int32_t)nhost;
+		/* A parked descriptor the server could not take out of
+		 * its queue is left out, as Linux leaves out what it
+		 * cannot install (the delivered ones' numbers are -1
+		 * now: only the lost ones match). */
+		if (nhost < ko.n) {
+			m->msg_controllen = kfd_strip(ctl, len, &ko);
+			m->msg_flags |= KS_MSG_CTRUNC;
+		}
 	} else {
 		m->msg_controllen = kfd_strip(ctl, len, &ko);
 		m->msg_flags |= KS_MSG_CTRUNC;
@@ -1644,6 +1830,33 @@ client_netns(struct ksd_client *c)
 	return 0;
 }
 
+/*
+ * KSD_F_THREAD_NS: the network namespace of thread @tid of @c's process
+ * into *@out, the key client_netns() makes of a process's. A tid that
+ * is not one of the process's threads is -KS_ESRCH; a server that may
+ * not look leaves *@out 0 (the process's namespace, as client_netns()
+ * falls back to its own). Returns 0, -KS_ENOMEM or -KS_ESRCH.
+ */
+static int
+thread_netns(struct ksd_client *c, int32_t tid, uint64_t *out)
+{
+	char path[64];
+	struct stat st;
+
+	*out = 0;
+	if (tid <= 0)
+		return -KS_ESRCH;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/ns/net",
+		 (int)c->proc.pid, (int)tid);
+	if (stat(path, &st) == 0) {
+		*out = (uint64_t)st.st_ino;
+		return 0;
+	}
+	if (errno == EACCES || errno == EPERM)
+		return 0;
+	return errno == ENOMEM ? -KS_ENOMEM : -KS_ESRCH;
+}
+
 /* -- running one call -- */
 
 /*
@@ -1964,14 +2177,21 @@ attempt(struct ksd_park *p, bool first)
 	struct ksp_thread *t = ksp__thread();
 	struct ksp_proc *saved = t->proc;
 	size_t before = p->done;
+	/* NETNS sets the process's namespace: not one to put back. */
+	bool own_ns = p->netns != 0 && p->call.label != KSD_NETNS;
+	uint64_t proc_ns = c->proc.netns;
 	long r;
 
 	t->proc = &c->proc;
+	if (own_ns)
+		c->proc.netns = p->netns;
 	r = cwd_enter(p);
 	if (r == 0) {
 		r = run(p, &p->rep, first);
 		cwd_leave(p);
 	}
+	if (own_ns)
+		c->proc.netns = proc_ns;
 	/* Everything runs on this thread, so no wake-up can fall between
 	 * the attempt and the registration. A connect has nothing to
 	 * register on: it looks again at its deadline. */
@@ -2099,7 +2319,10 @@ ksd__bell(struct ksd_client *c, uint32_t slot)
 	p->timeout_at = -1;
 	p->cwd = -1;
 	/* Files closed here may be the process's (a node release). */
-	err = bell_fds_take(p);
+	err = (p->call.flags & KSD_F_THREAD_NS) ?
+	      thread_netns(c, p->call.tid, &p->netns) : 0;
+	if (err == 0)
+		err = bell_fds_take(p);
 	if (err < 0) {
 		struct ksp_thread *t = ksp__thread();
 		struct ksp_proc *saved = t->proc;
@@ -2107,6 +2330,9 @@ ksd__bell(struct ksd_client *c, uint32_t slot)
 		t->proc = &c->proc;
 		bell_fds_drop(p);
 		t->proc = saved;
+		/* The doorbell's descriptors before the reply: a client
+		 * told of the failure finds the server as it was. */
+		ksd__bell_fds_close(c);
 		obj_free(p);
 		rep.ret = err;
 		reply(c, slot, &rep);

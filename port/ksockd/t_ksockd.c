@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -826,6 +827,11 @@ role_hostile(void)
 		{ { .label = KSD_SENDMSG, .flags = KSD_F_KFDS }, -EINVAL },
 		{ { .label = KSD_BIND, .flags = KSD_F_CWD }, -EINVAL },
 		{ { .label = KSD_SOCKET, .flags = KSD_F_CWD }, -EINVAL },
+		/* A thread that is not the client's (1 is init's). */
+		{ { .label = KSD_SOCKET, .flags = KSD_F_THREAD_NS, .tid = 1,
+		    .a = { AF_UNIX, SOCK_STREAM } }, -ESRCH },
+		{ { .label = KSD_CLOSE, .flags = KSD_F_THREAD_NS, .tid = -5 },
+		  -ESRCH },
 		{ { .label = KSD_CLOSE, .fd = -1 }, -EBADF },
 		{ { .label = KSD_LISTEN, .fd = 1 << 30 }, -EBADF },
 		/* Descriptor 0 is the library client's, in another table. */
@@ -2127,6 +2133,8 @@ role_sigurg(void)
 /* The SIGKILL block's roles (defined with its cases, below). */
 static int run_kill_role(const char *role, char **argv);
 
+static int role_kernel_parked(const char *server);
+
 static int
 run_role(int argc, char **argv)
 {
@@ -2196,6 +2204,8 @@ run_role(int argc, char **argv)
 		return role_relative_path();
 	if (strcmp(role, "sigurg") == 0)
 		return role_sigurg();
+	if (strcmp(role, "kernel-parked") == 0)
+		return role_kernel_parked(argv[5]);
 	if (strncmp(role, "kill-", 5) == 0)
 		return run_kill_role(role, argv);
 	fprintf(stderr, "unknown role %s\n", role);
@@ -2257,6 +2267,187 @@ server_fds(void)
 		n += e->d_name[0] != '.';
 	closedir(d);
 	return n;
+}
+
+/* The RLIMIT_NOFILE that leaves the server exactly @room descriptor
+ * numbers free (the kernel gives the lowest free below the limit), or
+ * -1. */
+static long
+server_limit_for(int room)
+{
+	static bool open_fd[4096];
+	char path[64];
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)server_pid);
+	d = opendir(path);
+	if (d == NULL)
+		return -1;
+	memset(open_fd, 0, sizeof(open_fd));
+	while ((e = readdir(d)) != NULL) {
+		long n = atol(e->d_name);
+
+		if (e->d_name[0] != '.' && n >= 0 && n < 4096)
+			open_fd[n] = true;
+	}
+	closedir(d);
+	for (long n = 0; n < 4096; n++)
+		if (!open_fd[n] && room-- == 0)
+			return n;
+	return -1;
+}
+
+#define PARK_MSGS	24	/* messages in flight at once */
+#define PARK_FDS	250	/* kernel descriptors in each */
+
+/* Sends @n copies of the kernel descriptor @fd with one byte over
+ * @sock. Returns 0, or -1 with errno set. */
+static int
+send_copies(int sock, int fd, int n)
+{
+	union {
+		struct cmsghdr	c;
+		char		buf[CMSG_SPACE(PARK_FDS * sizeof(int))];
+	} u;
+	char one = 'f';
+	struct iovec iov = { &one, 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = u.buf,
+			    .msg_controllen = CMSG_SPACE((size_t)n * sizeof(int)) };
+
+	memset(&u, 0, sizeof(u));
+	CMSG_FIRSTHDR(&m)->cmsg_level = SOL_SOCKET;
+	CMSG_FIRSTHDR(&m)->cmsg_type = SCM_RIGHTS;
+	CMSG_FIRSTHDR(&m)->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
+	for (int i = 0; i < n; i++)
+		memcpy(CMSG_DATA(CMSG_FIRSTHDR(&m)) + i * sizeof(int), &fd,
+		       sizeof(fd));
+	return ksd_sendmsg(sock, &m, MSG_DONTWAIT) == 1 ? 0 : -1;
+}
+
+/* Receives one message of send_copies(): every descriptor it brought is
+ * checked to be a pipe and closed. Returns how many, or -1; *@flags
+ * the message's flags. */
+static int
+recv_copies(int sock, int *flags)
+{
+	union {
+		struct cmsghdr	c;
+		char		buf[CMSG_SPACE(PARK_FDS * sizeof(int))];
+	} u;
+	char one;
+	struct iovec iov = { &one, 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *cm;
+	int n, bad = 0;
+
+	if (ksd_recvmsg(sock, &m, MSG_CMSG_CLOEXEC | MSG_DONTWAIT) != 1)
+		return -1;
+	*flags = m.msg_flags;
+	cm = CMSG_FIRSTHDR(&m);
+	if (cm == NULL)
+		return 0;
+	if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+		return -1;
+	n = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+	for (int i = 0; i < n; i++) {
+		int fd;
+
+		memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
+		bad += !is_fifo(fd) || close(fd) != 0;
+	}
+	return bad == 0 ? n : -1;
+}
+
+/*
+ * Kernel descriptors in flight cost the server one descriptor per
+ * message, not one per descriptor: PARK_MSGS messages of PARK_FDS
+ * copies of a pipe's read end leave the server's count within
+ * PARK_MSGS of what it was (it held all 6000 before). A receive gets
+ * them all, real pipes; closing the receiving socket lets go of the
+ * rest (the pipe has no reader left: EPIPE) and the server's count
+ * is back. With the server's RLIMIT_NOFILE lowered to what it has
+ * open, and raised one at a time, a send fails with ETOOMANYREFS,
+ * leaving no descriptor behind, until there is room for all it needs;
+ * with room for two of four at the receive, two come and MSG_CTRUNC.
+ * Run as a client of its own, @server the server's pid.
+ */
+static int
+role_kernel_parked(const char *server)
+{
+	struct rlimit old, lim;
+	long before, during;
+	int sv[2], pp[2], flags, r, extra;
+
+	alarm(60);
+	signal(SIGPIPE, SIG_IGN);
+	server_pid = atoi(server);
+	CHECK(ksd_socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) == 0);
+	CHECK(pipe2(pp, O_CLOEXEC) == 0);
+	/* Once, so that what a first receive sets up (the slot's
+	 * notifier) is in the count before. */
+	CHECK(send_copies(sv[0], pp[0], 1) == 0);
+	CHECK(recv_copies(sv[1], &flags) == 1);
+	before = server_fds();
+	CHECK(before > 0);
+	for (int i = 0; i < PARK_MSGS; i++)
+		CHECK(send_copies(sv[0], pp[0], PARK_FDS) == 0);
+	during = server_fds();
+	CHECK(during >= before && during - before <= PARK_MSGS);
+	CHECK(recv_copies(sv[1], &flags) == PARK_FDS && !(flags & MSG_CTRUNC));
+	CHECK(server_fds() < during);
+	CHECK(close(pp[0]) == 0);
+	CHECK(write(pp[1], "x", 1) == 1);	/* read ends in flight */
+	CHECK(ksd_close(sv[1]) == 0);
+	CHECK(server_fds() == before);
+	errno = 0;
+	CHECK(write(pp[1], "x", 1) == -1 && errno == EPIPE);
+	CHECK(close(pp[1]) == 0 && ksd_close(sv[0]) == 0);
+
+	CHECK(ksd_socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) == 0);
+	CHECK(pipe2(pp, O_CLOEXEC) == 0);
+	CHECK(prlimit(server_pid, RLIMIT_NOFILE, NULL, &old) == 0);
+	before = server_fds();
+	CHECK(before > 0);
+	for (extra = 0; extra < 32; extra++) {
+		long at = server_limit_for(extra);
+
+		CHECK(at > 0);
+		lim.rlim_cur = (rlim_t)at;
+		lim.rlim_max = old.rlim_max;
+		CHECK(prlimit(server_pid, RLIMIT_NOFILE, &lim, NULL) == 0);
+		errno = 0;
+		r = send_copies(sv[0], pp[0], 4);
+		CHECK(prlimit(server_pid, RLIMIT_NOFILE, &old, NULL) == 0);
+		if (r == 0)
+			break;
+		CHECK(errno == ETOOMANYREFS);
+		CHECK(server_fds() == before);
+	}
+	/* Not before the four and the queue's two ends fitted at once. */
+	if (extra < 6 || extra >= 32)
+		fprintf(stderr, "a send went with %d numbers free\n", extra);
+	CHECK(extra >= 6 && extra < 32);
+	CHECK(recv_copies(sv[1], &flags) == 4 && !(flags & MSG_CTRUNC));
+	CHECK(server_fds() == before);
+	/* A server with room for two of four when it takes them out of
+	 * their queue at the receive: those two come, the other two are
+	 * closed and MSG_CTRUNC says so, as Linux does when the receiver
+	 * has no room. */
+	CHECK(send_copies(sv[0], pp[0], 4) == 0);
+	lim.rlim_cur = (rlim_t)server_limit_for(2);
+	CHECK(lim.rlim_cur > 0);
+	CHECK(prlimit(server_pid, RLIMIT_NOFILE, &lim, NULL) == 0);
+	r = recv_copies(sv[1], &flags);
+	CHECK(prlimit(server_pid, RLIMIT_NOFILE, &old, NULL) == 0);
+	CHECK(r == 2 && (flags & MSG_CTRUNC));
+	CHECK(server_fds() == before);
+	CHECK(close(pp[0]) == 0 && close(pp[1]) == 0);
+	CHECK(ksd_close(sv[0]) == 0 && ksd_close(sv[1]) == 0);
+	return 0;
 }
 
 static bool
@@ -2413,6 +2604,19 @@ static int t_scm_rights_kernel_pipe(void) { return t_role("kernel-pass"); }
 static int t_scm_rights_kernel_dropped(void) { return t_role("kernel-drop"); }
 static int t_relative_path_names(void) { return t_role("relative-path"); }
 static int t_sigurg_to_owner(void) { return t_role("sigurg"); }
+
+/* See role_kernel_parked(). */
+static int
+t_kernel_fds_in_flight_server_fds(void)
+{
+	char pid[16];
+	pid_t c;
+
+	snprintf(pid, sizeof(pid), "%d", (int)server_pid);
+	c = spawn("kernel-parked", pid, NULL, NULL);
+	CHECK(c > 0 && reap(c) == 0);
+	return 0;
+}
 static const char *server_bin = "ksockd";
 
 /* A client whose groups (5, 7, 9 set before its exec: root only, else
@@ -2979,6 +3183,7 @@ t_sigkill_rights_cycle(void)
 	X(t_server_death_ends_calls) X(t_clients_per_user_limit) \
 	X(t_signal_interrupts_calls) X(t_poll_mixed) \
 	X(t_scm_rights_kernel_pipe) X(t_scm_rights_kernel_dropped) \
+	X(t_kernel_fds_in_flight_server_fds) \
 	X(t_relative_path_names) X(t_sigurg_to_owner) \
 	X(t_parked_sender_woken) X(t_huge_timeout_blocks) \
 	X(t_dgram_peer_died_two_senders) \
@@ -3000,7 +3205,7 @@ needs_server(const char *name)
 	return strstr(name, "sigkill") != NULL || strstr(name, "two_readers") ||
 	       strstr(name, "parked_poll") || strstr(name, "hostile") ||
 	       strstr(name, "server_death") || strstr(name, "per_user") ||
-	       strstr(name, "watch");
+	       strstr(name, "watch") || strstr(name, "server_fds");
 }
 
 static pid_t

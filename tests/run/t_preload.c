@@ -661,7 +661,6 @@ abstract_names_follow_thread_netns(void)
 	void *r;
 	int l;
 
-	ksockd_lacks("ksockd has one network namespace");
 	th_require_root();
 	l = CHECK_OK(socket(AF_UNIX, SOCK_STREAM, 0));
 	CHECK_OK(bind(l, (struct sockaddr *)&sun, len));
@@ -1520,8 +1519,6 @@ raw_close_reclaimed(void)
 	int kfd[3], cp[2];
 	char c;
 
-	ksockd_lacks("a raw close of a remote socket leaves a descriptor "
-		     "behind under --ksockd");
 	kfd[0] = CHECK_OK(open("/dev/null", O_RDONLY));
 	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, cp));
 	kfd[1] = cp[0];
