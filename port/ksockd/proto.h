@@ -154,7 +154,7 @@ enum ksd_label {
  * own (unshare, setns), and req.tid names it: the call's new sockets
  * take that thread's namespace (/proc/PID/task/TID/ns/net), not the
  * process's. A tid that is not a thread of the client is ESRCH. */
-#define KSD_F_THREAD_NS		32u
+#define KSD_F_THREAD_NS		64u
 
 struct ksd_req {
 	uint32_t	label;		/* enum ksd_label */
