@@ -121,7 +121,7 @@ $(BUILD)/obj/port/preload/remote.o: port/ksockd/ksd.h port/ksockd/proto.h
 # (docs/ksockd.md, "Not done"): data kept after EFAULT (t_efault), the
 # in-flight descriptor limit (t_rights).
 CONFORM_KSOCKD_CHECK := t_block t_bulk t_cmsg t_connect t_creds t_dgram \
-			t_fcntl t_fdalloc t_gc t_names t_oob t_options t_pair \
+			t_efault t_fcntl t_fdalloc t_gc t_names t_oob t_options t_pair \
 			t_peekoff t_poll t_seqpacket t_shutdown t_socket \
 			t_sockopts t_stream t_tcp t_udp
 CHECK_TARGETS += $(CONFORM_KSOCKD_CHECK:%=conform-ksockd-%)

@@ -44,6 +44,12 @@ ssize_t	ksd_sendto(int fd, const void *buf, size_t len, int flags,
 		   const struct sockaddr *addr, socklen_t alen);
 ssize_t	ksd_recvfrom(int fd, void *buf, size_t len, int flags,
 		     struct sockaddr *addr, socklen_t *alen);
+/* read(2), write(2), readv(2), writev(2) on a socket, with the
+ * boundary's checks (ksp__rw_begin(), ksp__rwv_begin()). */
+ssize_t	ksd_read(int fd, void *buf, size_t len);
+ssize_t	ksd_write(int fd, const void *buf, size_t len);
+ssize_t	ksd_readv(int fd, const struct iovec *iov, int cnt);
+ssize_t	ksd_writev(int fd, const struct iovec *iov, int cnt);
 int	ksd_shutdown(int fd, int how);
 int	ksd_getsockopt(int fd, int level, int name, void *val, socklen_t *len);
 int	ksd_setsockopt(int fd, int level, int name, const void *val,

@@ -27,10 +27,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <ksock/posix.h>
@@ -166,6 +168,12 @@ ksd__decode(const struct ksd_req *req, struct ksd_call *out)
 		/* addrlen: the room the caller has for the address. */
 		addr_max = UINT32_MAX;
 		ctl_max = KSD_CTL_MAX;
+		flags_ok |= KSD_F_DIRECT;
+		if (req->flags & KSD_F_DIRECT) {
+			if (req->a[1] < 0 || req->a[1] > KSD_DIRECT_SEGS)
+				return -KS_EINVAL;
+			data_max = KSP_RW_MAX;
+		}
 		break;
 	case KSD_GETSOCKOPT:
 	case KSD_SETSOCKOPT:
@@ -947,21 +955,135 @@ pidfd_deliver(struct ksd_park *p, struct ksd_rep *rep)
 	return 0;
 }
 
-/* recvmsg into the window; the address inline, control in the window. */
+_Static_assert(KSD_DIRECT_SEGS * sizeof(struct ksd_iov) <= KSD_DATA_MAX,
+	       "a direct receive's list fits the window");
+
+/* Linux's SO_PEERPIDFD, where the C library does not name it yet. */
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD	77
+#endif
+
+/*
+ * KSD_F_DIRECT: whether the server may write @c's memory. Asked once
+ * per client, at its first direct receive with a buffer (@probe, an
+ * address of the client's; 0: none, nothing to copy): the pidfd of the
+ * bootstrap connection's peer (so a pid reused after the client's exit
+ * is never written to: see direct_alive()), then a one-byte read at
+ * @probe, which the kernel refuses (EPERM: another uid, a client that is
+ * not dumpable; ENOSYS) before it looks at the address, and fails with
+ * EFAULT only once it has allowed the access. A client that is this
+ * process (the decoder fuzzer's) or has no connection is refused.
+ */
+static bool
+direct_allowed(struct ksd_client *c, uint64_t probe)
+{
+	socklen_t len = sizeof(c->pidfd);
+	struct iovec l, r;
+	char b;
+
+	if (c->direct != 0 || probe == 0)
+		return c->direct >= 0;
+	c->direct = -1;
+	if (c->sock < 0 || c->proc.pid == getpid())
+		return false;
+	if (getsockopt(c->sock, SOL_SOCKET, SO_PEERPIDFD, &c->pidfd,
+		       &len) < 0) {
+		c->pidfd = -1;
+		return false;
+	}
+	l = (struct iovec){ &b, 1 };
+	r = (struct iovec){ (void *)(uintptr_t)probe, 1 };
+	if (process_vm_readv(c->proc.pid, &l, 1, &r, 1, 0) == 1 ||
+	    errno == EFAULT)
+		c->direct = 1;
+	return c->direct > 0;
+}
+
+/* Whether @c's process still runs (its pidfd is not readable), so its
+ * pid is still its own: checked before each direct receive, which then
+ * takes microseconds on this thread. */
+static bool
+direct_alive(const struct ksd_client *c)
+{
+	struct pollfd pfd = { .fd = c->pidfd, .events = POLLIN };
+
+	return c->pidfd < 0 || (poll(&pfd, 1, 0) == 0);
+}
+
+/*
+ * KSD_F_DIRECT: the client's buffers that @p's window lists, from byte
+ * p->done of them on, as KSP_REMOTE_BIT addresses into @iov (room for
+ * KSD_DIRECT_SEGS), at most datalen bytes in all. Each range is checked
+ * as import_iovec() checks it (the library did, but the list is the
+ * client's to rewrite). Returns how many, or -KS_EFAULT.
+ */
+static long
+direct_iov(const struct ksd_park *p, struct ks_iovec *iov, uint64_t *probe)
+{
+	const struct ksd_call *k = &p->call;
+	const unsigned char *w = window(p->c, p->slot);
+	size_t skip = p->done, room = k->datalen - p->done;
+	long n = 0;
+
+	*probe = 0;
+	for (int32_t i = 0; i < k->a[1] && room > 0; i++) {
+		struct ksd_iov seg;
+
+		memcpy(&seg, w + (size_t)i * sizeof(seg), sizeof(seg));
+		if (seg.len > KSP_RW_MAX ||
+		    !ksp__user_range_ok((void *)(uintptr_t)seg.base,
+					(size_t)seg.len))
+			return -KS_EFAULT;
+		if (skip >= seg.len) {
+			skip -= (size_t)seg.len;
+			continue;
+		}
+		seg.base += skip;
+		seg.len -= skip;
+		skip = 0;
+		if (seg.len > room)
+			seg.len = room;
+		if (*probe == 0)
+			*probe = seg.base;
+		iov[n].iov_base = (void *)((uintptr_t)seg.base | KSP_REMOTE_BIT);
+		iov[n].iov_len = (size_t)seg.len;
+		room -= (size_t)seg.len;
+		n++;
+	}
+	return n;
+}
+
+/* recvmsg into the window, or (KSD_F_DIRECT) straight into the client's
+ * buffers; the address inline, control in the window. */
 static long
 do_recvmsg(struct ksd_park *p, struct ks_sock *so, struct ksd_rep *rep)
 {
 	struct ksd_call *k = &p->call;
 	struct ks_sockaddr_storage name;
-	struct ks_iovec iov;
+	struct ks_iovec iov[KSD_DIRECT_SEGS];
 	struct ks_msghdr m = { 0 };
+	bool direct = (k->flags & KSD_F_DIRECT) != 0;
 	int flags = k->a[0];
+	uint64_t probe;
 	long n;
 
-	iov.iov_base = window(p->c, p->slot) + p->done;
-	iov.iov_len = k->datalen - p->done;
-	m.msg_iov = &iov;
-	m.msg_iovlen = 1;
+	if (direct) {
+		n = direct_iov(p, iov, &probe);
+		if (n < 0)
+			return p->done > 0 ? (long)p->done : n;
+		if (!direct_allowed(p->c, probe)) {
+			rep->val[3] = KSD_DIRECT_REFUSED;
+			return -KS_EOPNOTSUPP;
+		}
+		if (!direct_alive(p->c))
+			return -KS_ESRCH;
+		m.msg_iovlen = (size_t)n;
+	} else {
+		iov[0].iov_base = window(p->c, p->slot) + p->done;
+		iov[0].iov_len = k->datalen - p->done;
+		m.msg_iovlen = 1;
+	}
+	m.msg_iov = iov;
 	if (k->addrlen > 0) {
 		m.msg_name = &name;
 		m.msg_namelen = sizeof(name);
@@ -970,7 +1092,9 @@ do_recvmsg(struct ksd_park *p, struct ks_sock *so, struct ksd_rep *rep)
 		m.msg_control = ctl_area(p->c, p->slot);
 		m.msg_controllen = k->ctllen;
 	}
+	ksp__user_remote(direct ? p->c->proc.pid : 0);
 	n = ks_recvmsg(so, &m, (flags & ~KS_MSG_WAITALL) | KS_MSG_DONTWAIT);
+	ksp__user_remote(0);
 	/* A blocking receive on a socket shut for reading ends with 0,
 	 * where a non-blocking one says EAGAIN (Linux's datagram receive
 	 * looks at the shutdown only before it would sleep). */
@@ -1922,6 +2046,7 @@ ksd__client_new(int32_t pid, uint32_t uid, uint32_t gid, unsigned mask)
 	c->proc.gid = c->proc.egid = c->proc.sgid = gid;
 	c->proc.umask = mask & 0777;
 	c->sock = -1;
+	c->pidfd = -1;
 	for (int i = 0; i < KSD_SLOTS; i++)
 		c->notify[i] = -1;
 	c->next = clients;
@@ -1967,6 +2092,8 @@ ksd__client_free(struct ksd_client *c)
 	ksp__fdtable_destroy(&c->proc.fdt);
 	pthread_mutex_destroy(&c->proc.lock);
 	obj_free(c->proc.groups);
+	if (c->pidfd >= 0)
+		close(c->pidfd);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
