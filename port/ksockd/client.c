@@ -1234,6 +1234,12 @@ recv_more(int fd, int flags, struct ksp_iov *v, size_t got, unsigned sig0)
  * (KSD_DIRECT_REFUSED): receives go through the window from then on. */
 static atomic_bool direct_off;
 
+bool
+ksd_copies_direct(void)
+{
+	return !atomic_load(&direct_off);
+}
+
 /* KSD_F_DIRECT: @v's segments (checked by the boundary's import) listed
  * in the window at @w for the server. Returns how many. */
 static int32_t

@@ -57,10 +57,8 @@ struct ksd_client {
 	struct ksd_client *watch_next, *watch_prev;	/* [S] */
 	bool		 watched;		/* [S] */
 	int64_t		 posted_at;		/* [S] */
-	/* KSD_F_DIRECT (serve.c): the client's pidfd, from its bootstrap
-	 * connection (SO_PEERPIDFD), or -1; whether its memory can be
+	/* KSD_F_DIRECT (serve.c): whether the client's memory can be
 	 * reached (0: not asked yet, 1: yes, -1: no). */
-	int		 pidfd;			/* [S] */
 	int		 direct;		/* [S] */
 };
 

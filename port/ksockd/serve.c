@@ -958,26 +958,19 @@ pidfd_deliver(struct ksd_park *p, struct ksd_rep *rep)
 _Static_assert(KSD_DIRECT_SEGS * sizeof(struct ksd_iov) <= KSD_DATA_MAX,
 	       "a direct receive's list fits the window");
 
-/* Linux's SO_PEERPIDFD, where the C library does not name it yet. */
-#ifndef SO_PEERPIDFD
-#define SO_PEERPIDFD	77
-#endif
-
 /*
  * KSD_F_DIRECT: whether the server may write @c's memory. Asked once
  * per client, at its first direct receive with a buffer (@probe, an
- * address of the client's; 0: none, nothing to copy): the pidfd of the
- * bootstrap connection's peer (so a pid reused after the client's exit
- * is never written to: see direct_alive()), then a one-byte read at
+ * address of the client's; 0: none, nothing to copy): a one-byte read at
  * @probe, which the kernel refuses (EPERM: another uid, a client that is
- * not dumpable; ENOSYS) before it looks at the address, and fails with
- * EFAULT only once it has allowed the access. A client that is this
- * process (the decoder fuzzer's) or has no connection is refused.
+ * not dumpable, a server without CAP_SYS_PTRACE then; ENOSYS) before it
+ * looks at the address, and fails with EFAULT only once it has allowed
+ * the access. A client that is this process (the decoder fuzzer's) or
+ * has no connection is refused.
  */
 static bool
 direct_allowed(struct ksd_client *c, uint64_t probe)
 {
-	socklen_t len = sizeof(c->pidfd);
 	struct iovec l, r;
 	char b;
 
@@ -986,11 +979,6 @@ direct_allowed(struct ksd_client *c, uint64_t probe)
 	c->direct = -1;
 	if (c->sock < 0 || c->proc.pid == getpid())
 		return false;
-	if (getsockopt(c->sock, SOL_SOCKET, SO_PEERPIDFD, &c->pidfd,
-		       &len) < 0) {
-		c->pidfd = -1;
-		return false;
-	}
 	l = (struct iovec){ &b, 1 };
 	r = (struct iovec){ (void *)(uintptr_t)probe, 1 };
 	if (process_vm_readv(c->proc.pid, &l, 1, &r, 1, 0) == 1 ||
@@ -999,15 +987,20 @@ direct_allowed(struct ksd_client *c, uint64_t probe)
 	return c->direct > 0;
 }
 
-/* Whether @c's process still runs (its pidfd is not readable), so its
- * pid is still its own: checked before each direct receive, which then
- * takes microseconds on this thread. */
+/*
+ * Whether @c's pid is still its own: its end of the bootstrap connection
+ * is open, so the process has not exited (its descriptors close before
+ * it can be reaped and its pid reused; the library's fork closes the
+ * child's copy). Checked before each direct receive, which then takes
+ * microseconds on this thread; a client that has gone is not written to
+ * even when the server has not yet read the hang-up.
+ */
 static bool
 direct_alive(const struct ksd_client *c)
 {
-	struct pollfd pfd = { .fd = c->pidfd, .events = POLLIN };
+	struct pollfd pfd = { .fd = c->sock, .events = POLLRDHUP };
 
-	return c->pidfd < 0 || (poll(&pfd, 1, 0) == 0);
+	return poll(&pfd, 1, 0) == 0;
 }
 
 /*
@@ -2046,7 +2039,6 @@ ksd__client_new(int32_t pid, uint32_t uid, uint32_t gid, unsigned mask)
 	c->proc.gid = c->proc.egid = c->proc.sgid = gid;
 	c->proc.umask = mask & 0777;
 	c->sock = -1;
-	c->pidfd = -1;
 	for (int i = 0; i < KSD_SLOTS; i++)
 		c->notify[i] = -1;
 	c->next = clients;
@@ -2092,8 +2084,6 @@ ksd__client_free(struct ksd_client *c)
 	ksp__fdtable_destroy(&c->proc.fdt);
 	pthread_mutex_destroy(&c->proc.lock);
 	obj_free(c->proc.groups);
-	if (c->pidfd >= 0)
-		close(c->pidfd);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -93,6 +94,7 @@ ksd_poll_mixed(struct pollfd *f, nfds_t n, struct pollfd *k, nfds_t nk,
 static int ksd_attach(const char *a) { (void)a; return 0; }
 static int ksd_detach(void) { return 0; }
 static int ksd_status(struct ksd_status *st) { (void)st; errno = ENOSYS; return -1; }
+static bool ksd_copies_direct(void) { return true; }
 #else
 #include "ksd.h"
 #define ON_LINUX	0
@@ -1344,6 +1346,49 @@ role_waitall(void)
 	return 0;
 }
 
+/*
+ * A client whose memory the server may not reach (not dumpable, and a
+ * server without CAP_SYS_PTRACE): the first receive is refused direct
+ * and goes through the window, and so does every later one, byte-exact,
+ * MSG_WAITALL past one window too (with @direct 1: a server that may
+ * reach it, where receives stay direct).
+ */
+static int
+role_window(int direct)
+{
+	static unsigned char buf[600000];
+	int sv[2], st;
+	pid_t pid;
+
+	alarm(20);
+	if (!direct)
+		CHECK(prctl(PR_SET_DUMPABLE, 0) == 0);
+	CHECK(ksd_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	CHECK(ksd_send(sv[1], "abcd", 4, 0) == 4);
+	CHECK(ksd_copies_direct());
+	CHECK(ksd_recv(sv[0], buf, 4, 0) == 4);
+	CHECK(memcmp(buf, "abcd", 4) == 0);
+	CHECK(ksd_copies_direct() == (direct != 0));
+	pid = ksd_fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		if (ksd_close(sv[0]) < 0)
+			_exit(1);
+		fill(buf, sizeof(buf), 5, 0);
+		_exit(send_all(sv[1], buf, sizeof(buf)) < 0);
+	}
+	CHECK(ksd_close(sv[1]) == 0);
+	memset(buf, 0, sizeof(buf));
+	CHECK(ksd_recv(sv[0], buf, sizeof(buf), MSG_WAITALL) ==
+	      (ssize_t)sizeof(buf));
+	CHECK(same(buf, sizeof(buf), 5, 0));
+	CHECK(ksd_copies_direct() == (direct != 0));
+	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
+	      WEXITSTATUS(st) == 0);
+	CHECK(ksd_close(sv[0]) == 0);
+	return 0;
+}
+
 /* -- signals and mixed waits -- */
 
 static atomic_int sigusr1s;
@@ -2063,6 +2108,8 @@ run_role(int argc, char **argv)
 		return role_server_dies();
 	if (strcmp(role, "waitall") == 0)
 		return role_waitall();
+	if (strcmp(role, "window") == 0)
+		return role_window(atoi(argv[5]));
 	if (strcmp(role, "two-readers") == 0)
 		return role_two_readers();
 	if (strcmp(role, "hostile") == 0)
@@ -2394,6 +2441,41 @@ t_clients_per_user_limit(void)
 	CHECK(ok == 0);
 	close(fd[1]);
 	close(fd[3]);
+	CHECK(kill(srv, SIGTERM) == 0 && reap(srv) == 0);
+	return 0;
+}
+
+/*
+ * A server of its own without CAP_SYS_PTRACE (dropped from its bounding
+ * set where this runs as root; a user has none) and a client that is not
+ * dumpable: the kernel refuses the server the client's memory, and the
+ * client's receives go through the window. Against the runner's server,
+ * the same client stays direct.
+ */
+static int
+t_window_when_memory_refused(void)
+{
+	char addr4[128];
+	struct stat st;
+	pid_t srv, cl;
+
+	cl = spawn("window", "1", NULL, NULL);
+	CHECK(cl > 0 && reap(cl) == 0);
+	snprintf(addr4, sizeof(addr4), "%s/ksockd4", dir);
+	srv = fork();
+	CHECK(srv >= 0);
+	if (srv == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (prctl(PR_CAPBSET_DROP, CAP_SYS_PTRACE) < 0 &&
+		    errno != EPERM)
+			_exit(126);
+		execl(server_bin, server_bin, addr4, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500 && stat(addr4, &st) < 0; i++)
+		sleep_ms(10);
+	cl = spawn_at(addr4, "window", "0", NULL, NULL);
+	CHECK(cl > 0 && reap(cl) == 0);
 	CHECK(kill(srv, SIGTERM) == 0 && reap(srv) == 0);
 	return 0;
 }
@@ -2853,7 +2935,7 @@ t_sigkill_rights_cycle(void)
 	X(t_sigkill_mid_accept) X(t_sigkill_mid_recv) \
 	X(t_scm_credentials_real_pid) X(t_sigpipe_to_sender) \
 	X(t_socket_timeouts) X(t_connect_waits_for_backlog) \
-	X(t_waitall_past_one_window) \
+	X(t_waitall_past_one_window) X(t_window_when_memory_refused) \
 	X(t_exit_with_parked_poll) \
 	X(t_two_readers_one_socket) X(t_hostile_client) \
 	X(t_server_death_ends_calls) X(t_clients_per_user_limit) \
@@ -2879,7 +2961,8 @@ needs_server(const char *name)
 {
 	return strstr(name, "sigkill") != NULL || strstr(name, "two_readers") ||
 	       strstr(name, "parked_poll") || strstr(name, "hostile") ||
-	       strstr(name, "server_death") || strstr(name, "per_user");
+	       strstr(name, "server_death") || strstr(name, "per_user") ||
+	       strstr(name, "memory_refused");
 }
 
 static pid_t
