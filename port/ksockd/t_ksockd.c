@@ -688,6 +688,56 @@ hostile_posted_bits(void)
 	return 0;
 }
 
+/*
+ * Direct receives on a raw connection (KSD_F_DIRECT): more segments than
+ * KSD_DIRECT_SEGS are EINVAL; a segment past the user address space, or
+ * on a page this process has unmapped, is EFAULT with the stream's data
+ * kept; a good one gets the data written into this process's memory.
+ */
+static int
+hostile_direct(void)
+{
+	static char buf[16];
+	struct ksd_req pair = { .label = KSD_SOCKETPAIR,
+				.a = { AF_UNIX, SOCK_STREAM } };
+	struct ksd_req snd = { .label = KSD_SENDMSG, .fd = 1,
+			       .flags = KSD_F_DATA_INLINE, .datalen = 4 };
+	struct ksd_req rd = { .label = KSD_RECVMSG, .fd = 0,
+			      .flags = KSD_F_DIRECT, .a = { 0, 1 },
+			      .datalen = 4 };
+	char *hole = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+			  -1, 0);
+	const uint64_t bases[] = { 0xffff800000000000ull,
+				   (uint64_t)(uintptr_t)hole,
+				   (uint64_t)(uintptr_t)buf };
+	struct ksd_shm *shm;
+	int fd, memfd;
+
+	CHECK(hole != MAP_FAILED);
+	fd = raw_connect();
+	CHECK(fd >= 0);
+	shm = raw_hello(fd, &memfd);
+	CHECK(shm != NULL);
+	CHECK(raw_call(fd, shm, &pair) == 0);
+	memcpy(snd.inl, "abcd", 4);
+	CHECK(raw_call(fd, shm, &snd) == 4);
+	rd.a[1] = KSD_DIRECT_SEGS + 1;
+	CHECK(raw_call(fd, shm, &rd) == -EINVAL);
+	rd.a[1] = 1;
+	for (size_t i = 0; i < sizeof(bases) / sizeof(bases[0]); i++) {
+		struct ksd_iov seg = { bases[i], 4 };
+
+		memcpy(shm->window[0], &seg, sizeof(seg));
+		CHECK(raw_call(fd, shm, &rd) == (i < 2 ? -EFAULT : 4));
+	}
+	CHECK(memcmp(buf, "abcd", 4) == 0);
+	munmap(shm, sizeof(*shm));
+	munmap(hole, 4096);
+	close(memfd);
+	close(fd);
+	return 0;
+}
+
 static int
 role_hostile(void)
 {
@@ -831,6 +881,7 @@ role_hostile(void)
 	close(memfd);
 	close(fd);
 	CHECK(hostile_posted_bits() == 0);
+	CHECK(hostile_direct() == 0);
 	CHECK(ksd_close(mine) == 0);
 	return 0;
 }
