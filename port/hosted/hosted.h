@@ -207,6 +207,10 @@ int	ksp__copy_user_cross(void *udst, void *owner, const void *usrc,
  */
 #define KSP_REMOTE_BIT	((uintptr_t)1 << 62)
 void	ksp__user_remote(int32_t pid);
+/* Ends what ksp__user_remote() began (no process named from then on),
+ * and says whether a copy since then failed because the kernel refused
+ * the process's memory (EPERM, ENOSYS) rather than for a bad address. */
+bool	ksp__user_remote_end(void);
 /*
  * For a front end that sees the program's own sigaction calls (the
  * preload shim): once the copy hooks' SIGSEGV/SIGBUS handlers are in

@@ -84,8 +84,10 @@ struct recovery {
 static __thread struct recovery *recovery
 	__attribute__((tls_model("initial-exec")));
 
-/* The process whose memory KSP_REMOTE_BIT addresses name, or 0. */
+/* The process whose memory KSP_REMOTE_BIT addresses name, or 0; and
+ * whether the kernel refused a copy to or from it. */
 static __thread int32_t remote_pid __attribute__((tls_model("initial-exec")));
+static __thread bool remote_refused __attribute__((tls_model("initial-exec")));
 
 enum { UNINSTALLED, INSTALLING, INSTALLED };
 static atomic_int install_state = UNINSTALLED;
@@ -326,6 +328,18 @@ void
 ksp__user_remote(int32_t pid)
 {
 	remote_pid = pid;
+	remote_refused = false;
+}
+
+/* See hosted.h. */
+bool
+ksp__user_remote_end(void)
+{
+	bool refused = remote_refused;
+
+	remote_pid = 0;
+	remote_refused = false;
+	return refused;
 }
 
 /* A copy whose user side is @user, in remote_pid's address space: to it
@@ -347,6 +361,8 @@ remote_copy(void *dst, const void *src, size_t len, uintptr_t user, bool to)
 	remote.iov_len = len;
 	n = to ? process_vm_writev(remote_pid, &local, 1, &remote, 1, 0) :
 		 process_vm_readv(remote_pid, &local, 1, &remote, 1, 0);
+	if (n < 0 && (errno == EPERM || errno == ENOSYS))
+		remote_refused = true;
 	return n == (ssize_t)len ? 0 : -KS_EFAULT;
 }
 

@@ -1087,7 +1087,16 @@ do_recvmsg(struct ksd_park *p, struct ks_sock *so, struct ksd_rep *rep)
 	}
 	ksp__user_remote(direct ? p->c->proc.pid : 0);
 	n = ks_recvmsg(so, &m, (flags & ~KS_MSG_WAITALL) | KS_MSG_DONTWAIT);
-	ksp__user_remote(0);
+	/* A client that became unreachable since it was asked (it made
+	 * itself not dumpable): the stream's data stayed queued, and the
+	 * library takes it through the window. */
+	if (ksp__user_remote_end() && n == -KS_EFAULT) {
+		p->c->direct = -1;
+		if (p->done > 0)
+			return (long)p->done;
+		rep->val[3] = KSD_DIRECT_REFUSED;
+		return -KS_EOPNOTSUPP;
+	}
 	/* A blocking receive on a socket shut for reading ends with 0,
 	 * where a non-blocking one says EAGAIN (Linux's datagram receive
 	 * looks at the shutdown only before it would sleep). */

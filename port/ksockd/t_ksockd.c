@@ -1399,27 +1399,55 @@ role_waitall(void)
 
 /*
  * A client whose memory the server may not reach (not dumpable, and a
- * server without CAP_SYS_PTRACE): the first receive is refused direct
- * and goes through the window, and so does every later one, byte-exact,
- * MSG_WAITALL past one window too (with @direct 1: a server that may
- * reach it, where receives stay direct).
+ * server without CAP_SYS_PTRACE): the receive is refused direct and goes
+ * through the window, and so does every later one, byte-exact,
+ * MSG_WAITALL past one window too. @mode 0: not dumpable from the start;
+ * 2: only after a first receive, which was direct (the next one meets
+ * the refusal inside its copy, the data still queued); 1: dumpable, and
+ * receives stay direct.
  */
+/* Takes CAP_SYS_PTRACE out of this process's capabilities (a root
+ * process's are otherwise more than a server's without it, which is then
+ * refused whether or not the process is dumpable). 0, or -1. */
 static int
-role_window(int direct)
+drop_ptrace_cap(void)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+
+	if (syscall(SYS_capget, &h, d) < 0)
+		return -1;
+	d[0].effective &= ~(1u << CAP_SYS_PTRACE);
+	d[0].permitted &= ~(1u << CAP_SYS_PTRACE);
+	d[0].inheritable &= ~(1u << CAP_SYS_PTRACE);
+	return (int)syscall(SYS_capset, &h, d);
+}
+
+static int
+role_window(int mode)
 {
 	static unsigned char buf[600000];
+	bool direct = mode == 1;
 	int sv[2], st;
 	pid_t pid;
 
 	alarm(20);
-	if (!direct)
+	if (mode != 1)
+		CHECK(drop_ptrace_cap() == 0);
+	if (mode == 0)
 		CHECK(prctl(PR_SET_DUMPABLE, 0) == 0);
 	CHECK(ksd_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	if (mode == 2) {
+		CHECK(ksd_send(sv[1], "wxyz", 4, 0) == 4);
+		CHECK(ksd_recv(sv[0], buf, 4, 0) == 4);
+		CHECK(memcmp(buf, "wxyz", 4) == 0 && ksd_copies_direct());
+		CHECK(prctl(PR_SET_DUMPABLE, 0) == 0);
+	}
 	CHECK(ksd_send(sv[1], "abcd", 4, 0) == 4);
 	CHECK(ksd_copies_direct());
 	CHECK(ksd_recv(sv[0], buf, 4, 0) == 4);
 	CHECK(memcmp(buf, "abcd", 4) == 0);
-	CHECK(ksd_copies_direct() == (direct != 0));
+	CHECK(ksd_copies_direct() == direct);
 	pid = ksd_fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
@@ -1433,7 +1461,7 @@ role_window(int direct)
 	CHECK(ksd_recv(sv[0], buf, sizeof(buf), MSG_WAITALL) ==
 	      (ssize_t)sizeof(buf));
 	CHECK(same(buf, sizeof(buf), 5, 0));
-	CHECK(ksd_copies_direct() == (direct != 0));
+	CHECK(ksd_copies_direct() == direct);
 	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
 	      WEXITSTATUS(st) == 0);
 	CHECK(ksd_close(sv[0]) == 0);
@@ -2526,6 +2554,8 @@ t_window_when_memory_refused(void)
 	for (int i = 0; i < 500 && stat(addr4, &st) < 0; i++)
 		sleep_ms(10);
 	cl = spawn_at(addr4, "window", "0", NULL, NULL);
+	CHECK(cl > 0 && reap(cl) == 0);
+	cl = spawn_at(addr4, "window", "2", NULL, NULL);
 	CHECK(cl > 0 && reap(cl) == 0);
 	CHECK(kill(srv, SIGTERM) == 0 && reap(srv) == 0);
 	return 0;
