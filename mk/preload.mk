@@ -116,14 +116,12 @@ $(BUILD)/obj/port/preload/remote.o: port/ksockd/ksd.h port/ksockd/proto.h
 # with a server of its own that the library starts and that must be gone
 # afterwards (tests/run/run-ksockd.sh). Here the harness's th_fork runs
 # its children (KSOCK_RUN_KSOCKD tells it): a server and its client in
-# two processes meet through the server. make check runs the programs
-# that pass whole in this mode; the others (conform-ksockd-t_NAME, or
-# conform-ksockd-all) fail on what the server does not do yet
-# (docs/ksockd.md, "Not done"): data kept after EFAULT (t_efault).
+# two processes meet through the server. make check runs every program
+# (conform-ksockd-all is the same list under another name).
 CONFORM_KSOCKD_CHECK := t_block t_bulk t_cmsg t_connect t_creds t_dgram \
-			t_fcntl t_fdalloc t_gc t_names t_oob t_options t_pair \
-			t_peekoff t_poll t_rights t_seqpacket t_shutdown \
-			t_socket t_sockopts t_stream t_tcp t_udp
+			t_efault t_fcntl t_fdalloc t_gc t_names t_oob t_options \
+			t_pair t_peekoff t_poll t_rights t_seqpacket \
+			t_shutdown t_socket t_sockopts t_stream t_tcp t_udp
 CHECK_TARGETS += $(CONFORM_KSOCKD_CHECK:%=conform-ksockd-%)
 .PHONY: $(CONFORM_NAMES:%=conform-ksockd-%) conform-ksockd-all
 conform-ksockd-all: $(CONFORM_NAMES:%=conform-ksockd-%)

@@ -597,18 +597,28 @@ ksp__sys_recvmmsg(struct ks_sock *so, struct ksp_mmsghdr *uvec,
 	return (int)i;
 }
 
-/* See boundary.h. vfs_read() and sock_read_iter(): the uncapped range is
- * checked, and reading nothing returns at once. */
+/* See boundary.h. vfs_read(), vfs_write() and sock_read_iter(): the
+ * uncapped range is checked, and reading nothing returns at once (writing
+ * nothing still sends: an empty datagram or record). */
+int
+ksp__rw_begin(const void *ubuf, size_t len, bool write)
+{
+	if (!ksp__user_range_ok(ubuf, len))
+		return -KS_EFAULT;
+	return !write && len == 0 ? 1 : 0;
+}
+
+/* See boundary.h. */
 long
 ksp__sys_read(struct ks_sock *so, void *ubuf, size_t len)
 {
 	struct ksp_iov v;
 	struct ks_msghdr k = { 0 };
+	int err;
 
-	if (!ksp__user_range_ok(ubuf, len))
-		return -KS_EFAULT;
-	if (len == 0)
-		return 0;
+	err = ksp__rw_begin(ubuf, len, false);
+	if (err != 0)
+		return err < 0 ? err : 0;
 	ubuf_import(&v, ubuf, len);
 	k.msg_iov = v.iov;
 	k.msg_iovlen = v.n;
@@ -623,21 +633,37 @@ write_iov(struct ks_sock *so, struct ksp_iov *v)
 			ks_sock_type(so) == KS_SOCK_SEQPACKET ? KS_MSG_EOR : 0);
 }
 
-/* See boundary.h. vfs_write(): the uncapped range is checked; writing
- * nothing still sends (an empty datagram or record). */
+/* See boundary.h. vfs_write(). */
 long
 ksp__sys_write(struct ks_sock *so, const void *ubuf, size_t len)
 {
 	struct ksp_iov v;
+	int err;
 
-	if (!ksp__user_range_ok(ubuf, len))
-		return -KS_EFAULT;
+	err = ksp__rw_begin(ubuf, len, true);
+	if (err < 0)
+		return err;
 	ubuf_import(&v, (void *)ubuf, len);
 	return write_iov(so, &v);
 }
 
-/* vfs_readv() and vfs_writev(): an iovec of nothing moves nothing, and
- * returns 0 at once (unlike write(), which sends an empty message). */
+/* See boundary.h. vfs_readv() and vfs_writev(): an iovec of nothing
+ * moves nothing, and returns 0 at once (unlike write(), which sends an
+ * empty message). */
+int
+ksp__rwv_begin(struct ksp_iov *v, const struct ks_iovec *uiov, int iovcnt)
+{
+	int err;
+
+	if (iovcnt < 0)
+		return -KS_EINVAL;
+	err = ksp__iov_import(v, uiov, (size_t)iovcnt);
+	if (err < 0)
+		return err;
+	return v->total == 0 ? 1 : 0;
+}
+
+/* readv or writev on @so. */
 static long
 rw_iov(struct ks_sock *so, const struct ks_iovec *uiov, int iovcnt, bool write)
 {
@@ -646,14 +672,12 @@ rw_iov(struct ks_sock *so, const struct ks_iovec *uiov, int iovcnt, bool write)
 	long n;
 	int err;
 
-	if (iovcnt < 0)
-		return -KS_EINVAL;
-	err = ksp__iov_import(&v, uiov, (size_t)iovcnt);
+	err = ksp__rwv_begin(&v, uiov, iovcnt);
 	if (err < 0)
 		return err;
 	k.msg_iov = v.iov;
 	k.msg_iovlen = v.n;
-	if (v.total == 0)
+	if (err > 0)
 		n = 0;
 	else if (write)
 		n = write_iov(so, &v);

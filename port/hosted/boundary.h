@@ -92,6 +92,24 @@ int	ksp__iov_import(struct ksp_iov *v, const struct ks_iovec *uiov,
 			size_t n);
 void	ksp__iov_release(struct ksp_iov *v);
 
+/*
+ * The checks read(2) and write(2) make before the socket (vfs_read(),
+ * vfs_write()), for a front end that then forwards the call: 0 to go
+ * on, -KS_EFAULT for a range past the user address space (the uncapped
+ * length), 1 for a read of nothing, which returns 0 at once (a write of
+ * nothing still sends an empty datagram or record).
+ */
+int	ksp__rw_begin(const void *ubuf, size_t len, bool write);
+/*
+ * The same for readv(2) and writev(2) (vfs_readv(), vfs_writev()): the
+ * count checked (-KS_EINVAL below 0), then @uiov imported into @v as by
+ * ksp__iov_import(); 1 when the segments hold nothing, which moves
+ * nothing, not even an empty datagram, and returns 0. On 0 or 1 the
+ * caller releases @v.
+ */
+int	ksp__rwv_begin(struct ksp_iov *v, const struct ks_iovec *uiov,
+		       int iovcnt);
+
 /* move_addr_to_kernel(): a socket address of @len bytes into @k. 0,
  * -KS_EINVAL (length), -KS_EFAULT. */
 int	ksp__addr_in(const void *uaddr, uint32_t len,

@@ -206,6 +206,21 @@ int	ksp__copy_to_user(void *udst, const void *src, size_t len);
 int	ksp__copy_user_cross(void *udst, void *owner, const void *usrc,
 			     size_t len);
 /*
+ * Another process's memory (a ksockd client's, whose calls the server
+ * runs): an address with KSP_REMOTE_BIT set names the address without
+ * it in the process ksp__user_remote() last named on this thread, and
+ * the copy hooks reach it with process_vm_readv/process_vm_writev
+ * instead of touching it. Such an address is never the caller's own
+ * (the bit is above every user address), and with no process named, or
+ * one the kernel refuses, the copy is -EFAULT. @pid 0 names none.
+ */
+#define KSP_REMOTE_BIT	((uintptr_t)1 << 62)
+void	ksp__user_remote(int32_t pid);
+/* Ends what ksp__user_remote() began (no process named from then on),
+ * and says whether a copy since then failed because the kernel refused
+ * the process's memory (EPERM, ENOSYS) rather than for a bad address. */
+bool	ksp__user_remote_end(void);
+/*
  * For a front end that sees the program's own sigaction calls (the
  * preload shim): once the copy hooks' SIGSEGV/SIGBUS handlers are in
  * place, a program's action for those signals becomes the one faults

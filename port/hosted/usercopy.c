@@ -51,6 +51,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "hosted.h"
 
@@ -82,6 +83,11 @@ struct recovery {
 
 static __thread struct recovery *recovery
 	__attribute__((tls_model("initial-exec")));
+
+/* The process whose memory KSP_REMOTE_BIT addresses name, or 0; and
+ * whether the kernel refused a copy to or from it. */
+static __thread int32_t remote_pid __attribute__((tls_model("initial-exec")));
+static __thread bool remote_refused __attribute__((tls_model("initial-exec")));
 
 enum { UNINSTALLED, INSTALLING, INSTALLED };
 static atomic_int install_state = UNINSTALLED;
@@ -317,12 +323,58 @@ guarded_copy(void *dst, const void *src, size_t len, uintptr_t user,
 	return 0;
 }
 
+/* See hosted.h. */
+void
+ksp__user_remote(int32_t pid)
+{
+	remote_pid = pid;
+	remote_refused = false;
+}
+
+/* See hosted.h. */
+bool
+ksp__user_remote_end(void)
+{
+	bool refused = remote_refused;
+
+	remote_pid = 0;
+	remote_refused = false;
+	return refused;
+}
+
+/* A copy whose user side is @user, in remote_pid's address space: to it
+ * (@to) from @src, or from it to @dst. A copy that stops short met
+ * memory that process cannot read or write there: -EFAULT, as a refusal
+ * (the process gone, another's) is. */
+static int
+remote_copy(void *dst, const void *src, size_t len, uintptr_t user, bool to)
+{
+	struct iovec local, remote;
+	ssize_t n;
+
+	user &= ~KSP_REMOTE_BIT;
+	if (remote_pid <= 0 || !ksp__user_range_ok((void *)user, len))
+		return -KS_EFAULT;
+	local.iov_base = to ? (void *)src : dst;
+	local.iov_len = len;
+	remote.iov_base = (void *)user;
+	remote.iov_len = len;
+	n = to ? process_vm_writev(remote_pid, &local, 1, &remote, 1, 0) :
+		 process_vm_readv(remote_pid, &local, 1, &remote, 1, 0);
+	if (n < 0 && (errno == EPERM || errno == ENOSYS))
+		remote_refused = true;
+	return n == (ssize_t)len ? 0 : -KS_EFAULT;
+}
+
 /* A copy whose user side is @user (the source or the destination). */
 static int
 user_copy(void *dst, const void *src, size_t len, const void *user)
 {
 	if (len == 0)
 		return 0;
+	if ((uintptr_t)user & KSP_REMOTE_BIT)
+		return remote_copy(dst, src, len, (uintptr_t)user,
+				   user == dst);
 	if (user == NULL || !ksp__user_range_ok(user, len))
 		return -KS_EFAULT;
 	return guarded_copy(dst, src, len, (uintptr_t)user, 0);
@@ -349,6 +401,11 @@ ksp__copy_user_cross(void *udst, void *owner, const void *usrc, size_t len)
 	(void)owner;
 	if (len == 0)
 		return 0;
+	/* Another process's memory is never a blocked writer's here. */
+	if ((uintptr_t)udst & KSP_REMOTE_BIT)
+		return -KS_EFAULT;
+	if ((uintptr_t)usrc & KSP_REMOTE_BIT)
+		return -KS_EACCES;
 	if (udst == NULL || !ksp__user_range_ok(udst, len))
 		return -KS_EFAULT;
 	if (usrc == NULL || !ksp__user_range_ok(usrc, len))

@@ -1268,8 +1268,36 @@ recv_more(int fd, int flags, struct ksp_iov *v, size_t got, unsigned sig0)
 	return (long)got;
 }
 
-/* recvmsg: the data scattered from the window, the name through the
- * boundary's address move, control and flags written back. */
+/* Set once the server said it cannot reach this process's memory
+ * (KSD_DIRECT_REFUSED): receives go through the window from then on. */
+static atomic_bool direct_off;
+
+bool
+ksd_copies_direct(void)
+{
+	return !atomic_load(&direct_off);
+}
+
+/* KSD_F_DIRECT: @v's segments (checked by the boundary's import) listed
+ * in the window at @w for the server. Returns how many. */
+static int32_t
+direct_list(unsigned char *w, const struct ksp_iov *v)
+{
+	for (size_t s = 0; s < v->n; s++) {
+		struct ksd_iov seg = {
+			.base = (uint64_t)(uintptr_t)v->iov[s].iov_base,
+			.len = v->iov[s].iov_len,
+		};
+
+		memcpy(w + s * sizeof(seg), &seg, sizeof(seg));
+	}
+	return (int32_t)v->n;
+}
+
+/* recvmsg: the data written by the server straight into the caller's
+ * buffers (KSD_F_DIRECT), or scattered from the window where the server
+ * cannot reach them; the name through the boundary's address move,
+ * control and flags written back. */
 ssize_t
 ksd_recvmsg(int fd, struct msghdr *umsg, int flags)
 {
@@ -1279,6 +1307,7 @@ ksd_recvmsg(int fd, struct msghdr *umsg, int flags)
 	struct ksp_iov v;
 	size_t want;
 	unsigned sig0 = sig_ran;
+	bool direct = !atomic_load(&direct_off);
 	long n, err;
 	int i;
 
@@ -1293,7 +1322,8 @@ ksd_recvmsg(int fd, struct msghdr *umsg, int flags)
 			      m.msg_iovlen);
 	if (err < 0)
 		return fail(err);
-	want = v.total < KSD_DATA_MAX ? v.total : KSD_DATA_MAX;
+again:
+	want = direct || v.total < KSD_DATA_MAX ? v.total : KSD_DATA_MAX;
 	q = begin(&i, KSD_RECVMSG, fd);
 	if (q == NULL) {
 		ksp__iov_release(&v);
@@ -1311,10 +1341,22 @@ ksd_recvmsg(int fd, struct msghdr *umsg, int flags)
 	q->addrlen = m.msg_name != NULL ? sizeof(struct ks_sockaddr_storage) : 0;
 	q->ctllen = (uint32_t)(m.msg_controllen < KSD_CTL_MAX ?
 			       m.msg_controllen : KSD_CTL_MAX);
+	if (direct) {
+		q->flags |= KSD_F_DIRECT;
+		q->a[1] = direct_list(win(i), &v);
+	}
+	rep.val[3] = 0;
 	n = post(i, &rep);
+	if (direct && n == -EOPNOTSUPP && rep.val[3] == KSD_DIRECT_REFUSED) {
+		/* Nothing was received: again through the window. */
+		atomic_store(&direct_off, true);
+		direct = false;
+		slot_give(i);
+		goto again;
+	}
 	if (n < 0)
 		goto out;
-	err = scatter(&v, 0, win(i), (size_t)n);
+	err = direct ? 0 : scatter(&v, 0, win(i), (size_t)n);
 	if (err < 0) {
 		n = err;
 		goto out;
@@ -1391,24 +1433,78 @@ ksd_recv(int fd, void *buf, size_t len, int flags)
 	return ksd_recvfrom(fd, buf, len, flags, NULL, NULL);
 }
 
+/* __sys_recvfrom(): the address into a buffer of ours, then out with
+ * the boundary's move, after the data: a length that cannot be read or
+ * an address that cannot be written is EFAULT with the data taken, as
+ * on Linux. */
 ssize_t
 ksd_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
 	     socklen_t *alen)
 {
+	struct ks_sockaddr_storage name;
 	struct iovec iov = { buf, len };
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
 	ssize_t n;
+	int err;
 
 	if (addr != NULL) {
-		if (ksp__copy_from_user(&m.msg_namelen, alen, sizeof(*alen)) < 0)
-			return fail(-EFAULT);
-		m.msg_name = addr;
+		m.msg_name = &name;
+		m.msg_namelen = sizeof(name);
 	}
 	n = ksd_recvmsg(fd, &m, flags);
-	if (n >= 0 && addr != NULL &&
-	    ksp__copy_to_user(alen, &m.msg_namelen, sizeof(*alen)) < 0)
-		return fail(-EFAULT);
-	return n;
+	if (n < 0 || addr == NULL)
+		return n;
+	err = ksp__addr_out(&name, m.msg_namelen, addr, alen);
+	return err < 0 ? fail(err) : n;
+}
+
+ssize_t
+ksd_read(int fd, void *buf, size_t len)
+{
+	int err = ksp__rw_begin(buf, len, false);
+
+	if (err != 0)
+		return err < 0 ? fail(err) : 0;
+	return ksd_recv(fd, buf, len, 0);
+}
+
+ssize_t
+ksd_write(int fd, const void *buf, size_t len)
+{
+	int err = ksp__rw_begin(buf, len, true);
+
+	return err < 0 ? fail(err) : ksd_send(fd, buf, len, 0);
+}
+
+/* readv or writev: the boundary's checks, then the call as a message
+ * (which imports the segments again: they are the caller's to change). */
+static ssize_t
+rw_vec(int fd, const struct iovec *iov, int cnt, bool write)
+{
+	struct msghdr m = { .msg_iov = (struct iovec *)iov,
+			    .msg_iovlen = (size_t)cnt };
+	struct ksp_iov v;
+	int err;
+
+	err = ksp__rwv_begin(&v, (const struct ks_iovec *)iov, cnt);
+	if (err < 0)
+		return fail(err);
+	ksp__iov_release(&v);
+	if (err > 0)
+		return 0;
+	return write ? ksd_sendmsg(fd, &m, 0) : ksd_recvmsg(fd, &m, 0);
+}
+
+ssize_t
+ksd_readv(int fd, const struct iovec *iov, int cnt)
+{
+	return rw_vec(fd, iov, cnt, false);
+}
+
+ssize_t
+ksd_writev(int fd, const struct iovec *iov, int cnt)
+{
+	return rw_vec(fd, iov, cnt, true);
 }
 
 int

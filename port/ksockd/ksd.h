@@ -44,7 +44,17 @@ ssize_t	ksd_sendto(int fd, const void *buf, size_t len, int flags,
 		   const struct sockaddr *addr, socklen_t alen);
 ssize_t	ksd_recvfrom(int fd, void *buf, size_t len, int flags,
 		     struct sockaddr *addr, socklen_t *alen);
+/* read(2), write(2), readv(2), writev(2) on a socket, with the
+ * boundary's checks (ksp__rw_begin(), ksp__rwv_begin()). */
+ssize_t	ksd_read(int fd, void *buf, size_t len);
+ssize_t	ksd_write(int fd, const void *buf, size_t len);
+ssize_t	ksd_readv(int fd, const struct iovec *iov, int cnt);
+ssize_t	ksd_writev(int fd, const struct iovec *iov, int cnt);
 int	ksd_shutdown(int fd, int how);
+/* Whether receives go straight into the caller's buffers (KSD_F_DIRECT)
+ * rather than through the window: true until a server has said it
+ * cannot reach this process's memory. */
+bool	ksd_copies_direct(void);
 int	ksd_getsockopt(int fd, int level, int name, void *val, socklen_t *len);
 int	ksd_setsockopt(int fd, int level, int name, const void *val,
 		       socklen_t len);

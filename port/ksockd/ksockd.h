@@ -61,6 +61,9 @@ struct ksd_client {
 	/* KSD_WATCH: the client's watches (serve.c). */
 	struct ksd_watch *watches;		/* [S] */
 	unsigned	 nwatches;		/* [S] */
+	/* KSD_F_DIRECT (serve.c): whether the client's memory can be
+	 * reached (0: not asked yet, 1: yes, -1: no). */
+	int		 direct;		/* [S] */
 };
 
 /* A request after the decoder: every field checked against its bounds. */

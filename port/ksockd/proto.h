@@ -149,6 +149,16 @@ enum ksd_label {
  * one number space with the kernel's asks for the numbers it reserved
  * there (ksock-run's placeholders: docs/ksock-run.md). */
 #define KSD_F_PLACE		16u
+/* RECVMSG: the data goes straight into the client's own buffers, which
+ * the window lists (struct ksd_iov x a[1], at most KSD_DIRECT_SEGS;
+ * datalen: their total), not into the window; the server writes them
+ * with process_vm_writev() as a kernel's copy_to_user(), so a buffer that
+ * cannot be written is EFAULT with the data still queued where Linux
+ * keeps it. A server that cannot reach the client's memory replies
+ * -EOPNOTSUPP with val[3] KSD_DIRECT_REFUSED, having done nothing. */
+#define KSD_F_DIRECT		32u
+#define KSD_DIRECT_SEGS		1024
+#define KSD_DIRECT_REFUSED	1
 
 /* Any label: the calling thread has moved to a network namespace of its
  * own (unshare, setns), and req.tid names it: the call's new sockets
@@ -226,6 +236,13 @@ struct ksd_pollfd {
 	int32_t		fd;
 	int16_t		events;
 	int16_t		revents;
+};
+
+/* KSD_F_DIRECT: one buffer of the client's, an address of its own
+ * address space. */
+struct ksd_iov {
+	uint64_t	base;
+	uint64_t	len;
 };
 
 /* KSD_STATUS: what the server holds (for tests and tools). */

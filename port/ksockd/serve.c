@@ -29,10 +29,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <ksock/posix.h>
@@ -171,6 +173,12 @@ ksd__decode(const struct ksd_req *req, struct ksd_call *out)
 		/* addrlen: the room the caller has for the address. */
 		addr_max = UINT32_MAX;
 		ctl_max = KSD_CTL_MAX;
+		flags_ok |= KSD_F_DIRECT;
+		if (req->flags & KSD_F_DIRECT) {
+			if (req->a[1] < 0 || req->a[1] > KSD_DIRECT_SEGS)
+				return -KS_EINVAL;
+			data_max = KSP_RW_MAX;
+		}
 		break;
 	case KSD_GETSOCKOPT:
 	case KSD_SETSOCKOPT:
@@ -1157,21 +1165,128 @@ pidfd_deliver(struct ksd_park *p, struct ksd_rep *rep)
 	return 0;
 }
 
-/* recvmsg into the window; the address inline, control in the window. */
+_Static_assert(KSD_DIRECT_SEGS * sizeof(struct ksd_iov) <= KSD_DATA_MAX,
+	       "a direct receive's list fits the window");
+
+/*
+ * KSD_F_DIRECT: whether the server may write @c's memory. Asked once
+ * per client, at its first direct receive with a buffer (@probe, an
+ * address of the client's; 0: none, nothing to copy): a one-byte read at
+ * @probe, which the kernel refuses (EPERM: another uid, a client that is
+ * not dumpable, a server without CAP_SYS_PTRACE then; ENOSYS) before it
+ * looks at the address, and fails with EFAULT only once it has allowed
+ * the access. A client that is this process (the decoder fuzzer's) or
+ * has no connection is refused.
+ */
+static bool
+direct_allowed(struct ksd_client *c, uint64_t probe)
+{
+	struct iovec l, r;
+	char b;
+
+	if (c->direct != 0 || probe == 0)
+		return c->direct >= 0;
+	c->direct = -1;
+	if (c->sock < 0 || c->proc.pid == getpid())
+		return false;
+	l = (struct iovec){ &b, 1 };
+	r = (struct iovec){ (void *)(uintptr_t)probe, 1 };
+	if (process_vm_readv(c->proc.pid, &l, 1, &r, 1, 0) == 1 ||
+	    errno == EFAULT)
+		c->direct = 1;
+	return c->direct > 0;
+}
+
+/*
+ * Whether @c's pid is still its own: its end of the bootstrap connection
+ * is open, so the process has not exited (its descriptors close before
+ * it can be reaped and its pid reused; the library's fork closes the
+ * child's copy). Checked before each direct receive, which then takes
+ * microseconds on this thread; a client that has gone is not written to
+ * even when the server has not yet read the hang-up.
+ */
+static bool
+direct_alive(const struct ksd_client *c)
+{
+	struct pollfd pfd = { .fd = c->sock, .events = POLLRDHUP };
+
+	return poll(&pfd, 1, 0) == 0;
+}
+
+/*
+ * KSD_F_DIRECT: the client's buffers that @p's window lists, from byte
+ * p->done of them on, as KSP_REMOTE_BIT addresses into @iov (room for
+ * KSD_DIRECT_SEGS), at most datalen bytes in all. Each range is checked
+ * as import_iovec() checks it (the library did, but the list is the
+ * client's to rewrite). Returns how many, or -KS_EFAULT.
+ */
+static long
+direct_iov(const struct ksd_park *p, struct ks_iovec *iov, uint64_t *probe)
+{
+	const struct ksd_call *k = &p->call;
+	const unsigned char *w = window(p->c, p->slot);
+	size_t skip = p->done, room = k->datalen - p->done;
+	long n = 0;
+
+	*probe = 0;
+	for (int32_t i = 0; i < k->a[1] && room > 0; i++) {
+		struct ksd_iov seg;
+
+		memcpy(&seg, w + (size_t)i * sizeof(seg), sizeof(seg));
+		if (seg.len > KSP_RW_MAX ||
+		    !ksp__user_range_ok((void *)(uintptr_t)seg.base,
+					(size_t)seg.len))
+			return -KS_EFAULT;
+		if (skip >= seg.len) {
+			skip -= (size_t)seg.len;
+			continue;
+		}
+		seg.base += skip;
+		seg.len -= skip;
+		skip = 0;
+		if (seg.len > room)
+			seg.len = room;
+		if (*probe == 0)
+			*probe = seg.base;
+		iov[n].iov_base = (void *)((uintptr_t)seg.base | KSP_REMOTE_BIT);
+		iov[n].iov_len = (size_t)seg.len;
+		room -= (size_t)seg.len;
+		n++;
+	}
+	return n;
+}
+
+/* recvmsg into the window, or (KSD_F_DIRECT) straight into the client's
+ * buffers; the address inline, control in the window. */
 static long
 do_recvmsg(struct ksd_park *p, struct ks_sock *so, struct ksd_rep *rep)
 {
 	struct ksd_call *k = &p->call;
 	struct ks_sockaddr_storage name;
-	struct ks_iovec iov;
+	struct ks_iovec iov[KSD_DIRECT_SEGS];
 	struct ks_msghdr m = { 0 };
+	bool direct = (k->flags & KSD_F_DIRECT) != 0;
 	int flags = k->a[0];
+	uint64_t probe;
 	long n;
 
-	iov.iov_base = window(p->c, p->slot) + p->done;
-	iov.iov_len = k->datalen - p->done;
-	m.msg_iov = &iov;
-	m.msg_iovlen = 1;
+	if (direct) {
+		n = direct_iov(p, iov, &probe);
+		if (n < 0)
+			return p->done > 0 ? (long)p->done : n;
+		if (!direct_allowed(p->c, probe)) {
+			rep->val[3] = KSD_DIRECT_REFUSED;
+			return -KS_EOPNOTSUPP;
+		}
+		if (!direct_alive(p->c))
+			return -KS_ESRCH;
+		m.msg_iovlen = (size_t)n;
+	} else {
+		iov[0].iov_base = window(p->c, p->slot) + p->done;
+		iov[0].iov_len = k->datalen - p->done;
+		m.msg_iovlen = 1;
+	}
+	m.msg_iov = iov;
 	if (k->addrlen > 0) {
 		m.msg_name = &name;
 		m.msg_namelen = sizeof(name);
@@ -1180,7 +1295,18 @@ do_recvmsg(struct ksd_park *p, struct ks_sock *so, struct ksd_rep *rep)
 		m.msg_control = ctl_area(p->c, p->slot);
 		m.msg_controllen = k->ctllen;
 	}
+	ksp__user_remote(direct ? p->c->proc.pid : 0);
 	n = ks_recvmsg(so, &m, (flags & ~KS_MSG_WAITALL) | KS_MSG_DONTWAIT);
+	/* A client that became unreachable since it was asked (it made
+	 * itself not dumpable): the stream's data stayed queued, and the
+	 * library takes it through the window. */
+	if (ksp__user_remote_end() && n == -KS_EFAULT) {
+		p->c->direct = -1;
+		if (p->done > 0)
+			return (long)p->done;
+		rep->val[3] = KSD_DIRECT_REFUSED;
+		return -KS_EOPNOTSUPP;
+	}
 	/* A blocking receive on a socket shut for reading ends with 0,
 	 * where a non-blocking one says EAGAIN (Linux's datagram receive
 	 * looks at the shutdown only before it would sleep). */

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -98,6 +99,7 @@ static int ksd__watch(int id, bool create, struct ksd_watchfd *e, unsigned n,
 		      int report, int *wfd)
 { (void)id; (void)create; (void)e; (void)n; (void)report; (void)wfd; return -ENOSYS; }
 static int ksd__unwatch(int id) { (void)id; return -ENOSYS; }
+static bool ksd_copies_direct(void) { return true; }
 #else
 #include "ksd.h"
 #define ON_LINUX	0
@@ -802,6 +804,56 @@ hostile_posted_bits(void)
 	return 0;
 }
 
+/*
+ * Direct receives on a raw connection (KSD_F_DIRECT): more segments than
+ * KSD_DIRECT_SEGS are EINVAL; a segment past the user address space, or
+ * on a page this process has unmapped, is EFAULT with the stream's data
+ * kept; a good one gets the data written into this process's memory.
+ */
+static int
+hostile_direct(void)
+{
+	static char buf[16];
+	struct ksd_req pair = { .label = KSD_SOCKETPAIR,
+				.a = { AF_UNIX, SOCK_STREAM } };
+	struct ksd_req snd = { .label = KSD_SENDMSG, .fd = 1,
+			       .flags = KSD_F_DATA_INLINE, .datalen = 4 };
+	struct ksd_req rd = { .label = KSD_RECVMSG, .fd = 0,
+			      .flags = KSD_F_DIRECT, .a = { 0, 1 },
+			      .datalen = 4 };
+	char *hole = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+			  -1, 0);
+	const uint64_t bases[] = { 0xffff800000000000ull,
+				   (uint64_t)(uintptr_t)hole,
+				   (uint64_t)(uintptr_t)buf };
+	struct ksd_shm *shm;
+	int fd, memfd;
+
+	CHECK(hole != MAP_FAILED);
+	fd = raw_connect();
+	CHECK(fd >= 0);
+	shm = raw_hello(fd, &memfd);
+	CHECK(shm != NULL);
+	CHECK(raw_call(fd, shm, &pair) == 0);
+	memcpy(snd.inl, "abcd", 4);
+	CHECK(raw_call(fd, shm, &snd) == 4);
+	rd.a[1] = KSD_DIRECT_SEGS + 1;
+	CHECK(raw_call(fd, shm, &rd) == -EINVAL);
+	rd.a[1] = 1;
+	for (size_t i = 0; i < sizeof(bases) / sizeof(bases[0]); i++) {
+		struct ksd_iov seg = { bases[i], 4 };
+
+		memcpy(shm->window[0], &seg, sizeof(seg));
+		CHECK(raw_call(fd, shm, &rd) == (i < 2 ? -EFAULT : 4));
+	}
+	CHECK(memcmp(buf, "abcd", 4) == 0);
+	munmap(shm, sizeof(*shm));
+	munmap(hole, 4096);
+	close(memfd);
+	close(fd);
+	return 0;
+}
+
 static int
 role_hostile(void)
 {
@@ -950,6 +1002,7 @@ role_hostile(void)
 	close(memfd);
 	close(fd);
 	CHECK(hostile_posted_bits() == 0);
+	CHECK(hostile_direct() == 0);
 	CHECK(ksd_close(mine) == 0);
 	return 0;
 }
@@ -1459,6 +1512,77 @@ role_waitall(void)
 	CHECK(ksd_recv(sv[0], buf, sizeof(buf), MSG_WAITALL) ==
 	      (ssize_t)sizeof(buf));
 	CHECK(same(buf, sizeof(buf), 3, 0));
+	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
+	      WEXITSTATUS(st) == 0);
+	CHECK(ksd_close(sv[0]) == 0);
+	return 0;
+}
+
+/*
+ * A client whose memory the server may not reach (not dumpable, and a
+ * server without CAP_SYS_PTRACE): the receive is refused direct and goes
+ * through the window, and so does every later one, byte-exact,
+ * MSG_WAITALL past one window too. @mode 0: not dumpable from the start;
+ * 2: only after a first receive, which was direct (the next one meets
+ * the refusal inside its copy, the data still queued); 1: dumpable, and
+ * receives stay direct.
+ */
+/* Takes CAP_SYS_PTRACE out of this process's capabilities (a root
+ * process's are otherwise more than a server's without it, which is then
+ * refused whether or not the process is dumpable). 0, or -1. */
+static int
+drop_ptrace_cap(void)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+
+	if (syscall(SYS_capget, &h, d) < 0)
+		return -1;
+	d[0].effective &= ~(1u << CAP_SYS_PTRACE);
+	d[0].permitted &= ~(1u << CAP_SYS_PTRACE);
+	d[0].inheritable &= ~(1u << CAP_SYS_PTRACE);
+	return (int)syscall(SYS_capset, &h, d);
+}
+
+static int
+role_window(int mode)
+{
+	static unsigned char buf[600000];
+	bool direct = mode == 1;
+	int sv[2], st;
+	pid_t pid;
+
+	alarm(20);
+	if (mode != 1)
+		CHECK(drop_ptrace_cap() == 0);
+	if (mode == 0)
+		CHECK(prctl(PR_SET_DUMPABLE, 0) == 0);
+	CHECK(ksd_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	if (mode == 2) {
+		CHECK(ksd_send(sv[1], "wxyz", 4, 0) == 4);
+		CHECK(ksd_recv(sv[0], buf, 4, 0) == 4);
+		CHECK(memcmp(buf, "wxyz", 4) == 0 && ksd_copies_direct());
+		CHECK(prctl(PR_SET_DUMPABLE, 0) == 0);
+	}
+	CHECK(ksd_send(sv[1], "abcd", 4, 0) == 4);
+	CHECK(ksd_copies_direct());
+	CHECK(ksd_recv(sv[0], buf, 4, 0) == 4);
+	CHECK(memcmp(buf, "abcd", 4) == 0);
+	CHECK(ksd_copies_direct() == direct);
+	pid = ksd_fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		if (ksd_close(sv[0]) < 0)
+			_exit(1);
+		fill(buf, sizeof(buf), 5, 0);
+		_exit(send_all(sv[1], buf, sizeof(buf)) < 0);
+	}
+	CHECK(ksd_close(sv[1]) == 0);
+	memset(buf, 0, sizeof(buf));
+	CHECK(ksd_recv(sv[0], buf, sizeof(buf), MSG_WAITALL) ==
+	      (ssize_t)sizeof(buf));
+	CHECK(same(buf, sizeof(buf), 5, 0));
+	CHECK(ksd_copies_direct() == direct);
 	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
 	      WEXITSTATUS(st) == 0);
 	CHECK(ksd_close(sv[0]) == 0);
@@ -2186,6 +2310,8 @@ run_role(int argc, char **argv)
 		return role_server_dies();
 	if (strcmp(role, "waitall") == 0)
 		return role_waitall();
+	if (strcmp(role, "window") == 0)
+		return role_window(atoi(argv[5]));
 	if (strcmp(role, "two-readers") == 0)
 		return role_two_readers();
 	if (strcmp(role, "watch") == 0)
@@ -2720,6 +2846,43 @@ t_clients_per_user_limit(void)
 	return 0;
 }
 
+/*
+ * A server of its own without CAP_SYS_PTRACE (dropped from its bounding
+ * set where this runs as root; a user has none) and a client that is not
+ * dumpable: the kernel refuses the server the client's memory, and the
+ * client's receives go through the window. Against the runner's server,
+ * the same client stays direct.
+ */
+static int
+t_window_when_memory_refused(void)
+{
+	char addr4[128];
+	struct stat st;
+	pid_t srv, cl;
+
+	cl = spawn("window", "1", NULL, NULL);
+	CHECK(cl > 0 && reap(cl) == 0);
+	snprintf(addr4, sizeof(addr4), "%s/ksockd4", dir);
+	srv = fork();
+	CHECK(srv >= 0);
+	if (srv == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (prctl(PR_CAPBSET_DROP, CAP_SYS_PTRACE) < 0 &&
+		    errno != EPERM)
+			_exit(126);
+		execl(server_bin, server_bin, addr4, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500 && stat(addr4, &st) < 0; i++)
+		sleep_ms(10);
+	cl = spawn_at(addr4, "window", "0", NULL, NULL);
+	CHECK(cl > 0 && reap(cl) == 0);
+	cl = spawn_at(addr4, "window", "2", NULL, NULL);
+	CHECK(cl > 0 && reap(cl) == 0);
+	CHECK(kill(srv, SIGTERM) == 0 && reap(srv) == 0);
+	return 0;
+}
+
 static int t_two_readers_one_socket(void) { return t_role("two-readers"); }
 static int t_watch_rings_and_ends(void) { return t_role("watch"); }
 static int t_hostile_client(void) { return t_role("hostile"); }
@@ -3176,7 +3339,7 @@ t_sigkill_rights_cycle(void)
 	X(t_sigkill_mid_accept) X(t_sigkill_mid_recv) \
 	X(t_scm_credentials_real_pid) X(t_sigpipe_to_sender) \
 	X(t_socket_timeouts) X(t_connect_waits_for_backlog) \
-	X(t_waitall_past_one_window) \
+	X(t_waitall_past_one_window) X(t_window_when_memory_refused) \
 	X(t_exit_with_parked_poll) \
 	X(t_two_readers_one_socket) X(t_watch_rings_and_ends) \
 	X(t_hostile_client) \
@@ -3205,7 +3368,8 @@ needs_server(const char *name)
 	return strstr(name, "sigkill") != NULL || strstr(name, "two_readers") ||
 	       strstr(name, "parked_poll") || strstr(name, "hostile") ||
 	       strstr(name, "server_death") || strstr(name, "per_user") ||
-	       strstr(name, "watch") || strstr(name, "server_fds");
+	       strstr(name, "watch") || strstr(name, "server_fds") ||
+	       strstr(name, "memory_refused");
 }
 
 static pid_t

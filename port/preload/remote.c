@@ -631,18 +631,6 @@ remote_mmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags, bool send)
 	return n;
 }
 
-/* readv/writev as a message of @cnt segments. */
-static long
-remote_vec(int fd, const struct iovec *iov, int cnt, bool send)
-{
-	struct msghdr m = { .msg_iov = (struct iovec *)iov,
-			    .msg_iovlen = (size_t)cnt };
-
-	if (cnt < 0 || cnt > KSP_UIO_MAXIOV)
-		return -EINVAL;
-	return send ? neg(ksd_sendmsg(fd, &m, 0)) : neg(ksd_recvmsg(fd, &m, 0));
-}
-
 /* See preload.h. */
 long
 kp__remote_call(struct kp_file *f, int call, const long a[5])
@@ -687,13 +675,13 @@ kp__remote_call(struct kp_file *f, int call, const long a[5])
 		return remote_mmsg(fd, (void *)a[0], (unsigned)a[1], (int)a[2],
 				   false);
 	case KSP_SYS_READ:
-		return neg(ksd_recv(fd, (void *)a[0], (size_t)a[1], 0));
+		return neg(ksd_read(fd, (void *)a[0], (size_t)a[1]));
 	case KSP_SYS_WRITE:
-		return neg(ksd_send(fd, (const void *)a[0], (size_t)a[1], 0));
+		return neg(ksd_write(fd, (const void *)a[0], (size_t)a[1]));
 	case KSP_SYS_READV:
-		return remote_vec(fd, (const void *)a[0], (int)a[1], false);
+		return neg(ksd_readv(fd, (const void *)a[0], (int)a[1]));
 	case KSP_SYS_WRITEV:
-		return remote_vec(fd, (const void *)a[0], (int)a[1], true);
+		return neg(ksd_writev(fd, (const void *)a[0], (int)a[1]));
 	}
 	return -ENOSYS;
 }
