@@ -65,7 +65,7 @@ struct kp_rdesc {
 	atomic_long	 refs;		/* [A] remote files that share it */
 	atomic_uint	 fl;		/* [A] O_APPEND, O_ASYNC, O_NOATIME */
 	atomic_int	 sig;		/* [A] F_SETSIG's signal */
-	atomic_int	 owner;		/* [A] F_SETOWN: kept, not used */
+	atomic_int	 owner;		/* [A] F_SETOWN (the server's too) */
 };
 
 struct kp_file {

@@ -708,7 +708,7 @@ struct kp_owner_ex {
 };
 
 /* F_SETOWN on @f: a process, or a group as its negative, that exists;
- * the server has it too, for SIGURG (SIGIO is not sent). */
+ * the server has it too, and sends SIGURG and O_ASYNC's signals. */
 static int
 owner_set(struct kp_file *f, int who)
 {
@@ -761,7 +761,9 @@ kp__remote_fcntl(struct kp_file *f, int cmd, long arg)
 	case F_SETFL:
 		if (arg & O_DIRECT)
 			return -EINVAL;	/* a socket has no direct I/O */
-		r = neg(ksd_fcntl(f->rfd, F_SETFL, (int)(arg & O_NONBLOCK)));
+		/* O_ASYNC too: the server sends its signals. */
+		r = neg(ksd_fcntl(f->rfd, F_SETFL,
+				  (int)(arg & (O_NONBLOCK | O_ASYNC))));
 		if (r == 0)
 			atomic_store(&d->fl, (unsigned)arg &
 				     (O_APPEND | O_NOATIME | O_ASYNC));
@@ -771,8 +773,10 @@ kp__remote_fcntl(struct kp_file *f, int cmd, long arg)
 	case F_SETSIG:
 		if ((unsigned long)arg > KSP_NSIG)
 			return -EINVAL;
-		atomic_store(&d->sig, (int)arg);
-		return 0;
+		r = neg(ksd_fcntl(f->rfd, F_SETSIG, (int)arg));
+		if (r == 0)
+			atomic_store(&d->sig, (int)arg);
+		return r;
 	case F_SETOWN:
 		return owner_set(f, (int)arg);
 	case F_GETOWN:
@@ -793,7 +797,7 @@ int
 kp__remote_ioctl(struct kp_file *f, unsigned long req, void *arg)
 {
 	struct kp_rdesc *d = f->rd;
-	int v;
+	int v, w;
 
 	switch (req) {
 	case FIONREAD:
@@ -804,6 +808,9 @@ kp__remote_ioctl(struct kp_file *f, unsigned long req, void *arg)
 	case FIOASYNC:
 		if (ksp__copy_from_user(&v, arg, sizeof(v)) < 0)
 			return -EFAULT;
+		w = v;	/* the reply's int comes back in it */
+		if (ksd_ioctl(f->rfd, FIOASYNC, &w) < 0)
+			return -errno;
 		if (v)
 			atomic_fetch_or(&d->fl, O_ASYNC);
 		else
