@@ -1520,6 +1520,139 @@ sigio_readiness(void)
 	CHECK_OK(pthread_sigmask(SIG_SETMASK, &old, NULL));
 }
 
+/*
+ * O_ASYNC's signal reaches an owner in another process: a process
+ * (F_SETOWN pid), with F_SETSIG's si_fd and si_band as Linux gives them
+ * (not in the in-process mode, which can only kill() another process),
+ * then a process group (F_SETOWN -pgrp) with SIGIO.
+ */
+static void
+sigio_other_process(void)
+{
+	int sig = SIGRTMIN + 2, sv[2], go[2], ws;
+	sigset_t set, old;
+	char c;
+	pid_t pid;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGIO);
+	sigaddset(&set, sig);
+	CHECK_OK(pthread_sigmask(SIG_BLOCK, &set, &old));
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	CHECK_OK(pipe(go));
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		siginfo_t si;
+		int bad = 0;
+
+		/* A group of its own, then the parent may go on. */
+		if (setpgid(0, 0) != 0 || write(go[1], "r", 1) != 1)
+			_exit(1);
+		if (wait_signal(sig, &si, 5000) != sig)
+			_exit(2);
+		if (!in_process_ksock())
+			bad |= (si.si_fd != sv[0]) << 2 |
+			       (si.si_band != (POLLIN | POLLRDNORM)) << 3;
+		if (wait_signal(SIGIO, &si, 5000) != SIGIO)
+			bad |= 1 << 4;
+		_exit(bad);
+	}
+	CHECK(pid > 0);
+	CHECK_EQ(read(go[0], &c, 1), 1);
+	CHECK_OK(fcntl(sv[0], F_SETOWN, pid));
+	CHECK_EQ(fcntl(sv[0], F_GETOWN), pid);
+	CHECK_OK(fcntl(sv[0], F_SETSIG, sig));
+	CHECK_OK(fcntl(sv[0], F_SETFL, O_ASYNC));
+	CHECK_EQ(send(sv[1], "a", 1, 0), 1);
+	CHECK_EQ(recv(sv[0], &c, 1, 0), 1);
+	CHECK_OK(fcntl(sv[0], F_SETSIG, 0));
+	CHECK_OK(fcntl(sv[0], F_SETOWN, -pid));
+	CHECK_EQ(fcntl(sv[0], F_GETOWN), -pid);
+	CHECK_EQ(send(sv[1], "b", 1, 0), 1);
+	CHECK_EQ(waitpid(pid, &ws, 0), pid);
+	CHECK(WIFEXITED(ws));
+	CHECK_EQ(WEXITSTATUS(ws), 0);
+	CHECK_OK(close(go[0]));
+	CHECK_OK(close(go[1]));
+	CHECK_OK(close(sv[0]));
+	CHECK_OK(close(sv[1]));
+	drain_signals(SIGIO);
+	drain_signals(sig);
+	CHECK_OK(pthread_sigmask(SIG_SETMASK, &old, NULL));
+}
+
+/*
+ * The owner's setter must be allowed to signal it (Linux's
+ * sigio_perm(), checked with the uids of whoever did F_SETOWN): a
+ * process of uid 65533 that makes another of uid 65534 the owner sends
+ * it nothing, and one of the same uid gets SIGIO. Needs root.
+ */
+static void
+sigio_owner_uid_checked(void)
+{
+	int sv[2], go[2], ws[2];
+	pid_t target[2], setter;
+	sigset_t set, old;
+	char c;
+
+	if (geteuid() != 0)
+		th_skip("needs root to make processes of other uids");
+	if (in_process_ksock())
+		th_skip("a forked child has no ksock socket in the in-process mode");
+	sigemptyset(&set);
+	sigaddset(&set, SIGIO);
+	CHECK_OK(pthread_sigmask(SIG_BLOCK, &set, &old));
+	CHECK_OK(pipe(go));
+	fflush(stdout);
+	/* Two owners: uid 65534 (may not be signalled), uid 65533 (may). */
+	for (int i = 0; i < 2; i++) {
+		target[i] = fork();
+		if (target[i] == 0) {
+			siginfo_t si;
+			uid_t u = i == 0 ? 65534 : 65533;
+
+			if (setresuid(u, u, u) != 0 || write(go[1], "r", 1) != 1)
+				_exit(1);
+			_exit(wait_signal(SIGIO, &si, i == 0 ? 1000 : 5000) ==
+			      SIGIO ? 10 + i : 20 + i);
+		}
+		CHECK(target[i] > 0);
+		CHECK_EQ(read(go[0], &c, 1), 1);
+	}
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	setter = fork();
+	if (setter == 0) {
+		int bad = 0;
+
+		if (setresuid(65533, 65533, 65533) != 0)
+			_exit(1);
+		for (int i = 0; i < 2; i++) {
+			bad |= fcntl(sv[0], F_SETOWN, target[i]) != 0;
+			bad |= fcntl(sv[0], F_SETFL, O_ASYNC) != 0;
+			bad |= send(sv[1], "x", 1, 0) != 1;
+			bad |= recv(sv[0], &c, 1, 0) != 1;
+			bad |= fcntl(sv[0], F_SETFL, 0) != 0;
+		}
+		_exit(bad);
+	}
+	CHECK(setter > 0);
+	CHECK_EQ(waitpid(setter, &ws[0], 0), setter);
+	CHECK(WIFEXITED(ws[0]) && WEXITSTATUS(ws[0]) == 0);
+	CHECK_EQ(waitpid(target[0], &ws[0], 0), target[0]);
+	CHECK_EQ(waitpid(target[1], &ws[1], 0), target[1]);
+	CHECK(WIFEXITED(ws[0]));
+	CHECK_EQ(WEXITSTATUS(ws[0]), 20);
+	CHECK(WIFEXITED(ws[1]));
+	CHECK_EQ(WEXITSTATUS(ws[1]), 11);
+	CHECK_OK(close(sv[0]));
+	CHECK_OK(close(sv[1]));
+	CHECK_OK(close(go[0]));
+	CHECK_OK(close(go[1]));
+	drain_signals(SIGIO);
+	CHECK_OK(pthread_sigmask(SIG_SETMASK, &old, NULL));
+}
+
 /* Opening a socket through /proc/self/fd or /dev/fd is ENXIO, except
  * with O_PATH. */
 static void
@@ -1938,6 +2071,8 @@ static const struct th_test tests[] = {
 	{ "fdopen_stdio", fdopen_stdio },
 	{ "sigio_readiness", sigio_readiness },
 	{ "sigio_handler_calls_socket", sigio_handler_calls_socket },
+	{ "sigio_other_process", sigio_other_process },
+	{ "sigio_owner_uid_checked", sigio_owner_uid_checked },
 	{ "proc_fd_open", proc_fd_open },
 	{ "splice_sendfile", splice_sendfile },
 	{ "sendfile_to_other_process", sendfile_to_other_process },
