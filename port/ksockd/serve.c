@@ -1281,7 +1281,8 @@ do_recvmsg(struct ksd_park *p, struct ks_sock *so, struct ksd_rep *rep)
 #define KSD_O_NONBLOCK	04000
 
 static long
-do_fcntl(struct ksd_client *c, struct ksp_file *f, const struct ksd_call *k)
+do_fcntl(struct ksd_client *c, struct ksp_file *f, const struct ksd_call *k,
+	 struct ksd_rep *rep)
 {
 	struct ks_sock *so = f->so;
 
@@ -1307,7 +1308,10 @@ do_fcntl(struct ksd_client *c, struct ksp_file *f, const struct ksd_call *k)
 	case F_SETOWN:
 		return async_setown(c, f, k->a[1]);
 	case F_GETOWN:
-		/* A process group owner is negative, and no error. */
+		/* A process group owner is negative, and no error: val[0]
+		 * has it too, val[1] 1 says so. */
+		rep->val[0] = ks_get_owner(so);
+		rep->val[1] = 1;
 		return ks_get_owner(so);
 	}
 	return -KS_EINVAL;
@@ -1777,7 +1781,7 @@ run(struct ksd_park *p, struct ksd_rep *rep, bool first)
 			return async_set(f, k->fd, k->a[1] != 0);
 		return do_ioctl(f->so, k, rep);
 	case KSD_FCNTL:
-		return do_fcntl(c, f, k);
+		return do_fcntl(c, f, k, rep);
 	}
 	return -KS_ENOSYS;
 }

@@ -721,16 +721,33 @@ owner_set(struct kp_file *f, int who)
 	return 0;
 }
 
-/* F_SETOWN_EX and F_GETOWN_EX on @d, through @uox. */
+/* F_GETOWN on @f: the server's, which every process holding the open
+ * file shares (as Linux keeps it in the file). INT_MIN with errno set
+ * when the server cannot say. */
+static int
+owner_get(struct kp_file *f)
+{
+	int r;
+
+	errno = 0;
+	r = ksd_fcntl(f->rfd, F_GETOWN, 0);
+	if (r == -1 && errno != 0)
+		return INT_MIN;
+	atomic_store(&f->rd->owner, r);
+	return r;
+}
+
+/* F_SETOWN_EX and F_GETOWN_EX on @f, through @uox. */
 static int
 owner_ex(struct kp_file *f, bool set, void *uox)
 {
-	struct kp_rdesc *d = f->rd;
 	struct kp_owner_ex ox;
 	int owner;
 
 	if (!set) {
-		owner = atomic_load(&d->owner);
+		owner = owner_get(f);
+		if (owner == INT_MIN)
+			return -errno;
 		ox.type = owner < 0 ? KP_F_OWNER_PGRP : KP_F_OWNER_PID;
 		ox.pid = owner < 0 ? -owner : owner;
 		return ksp__copy_to_user(uox, &ox, sizeof(ox));
@@ -756,8 +773,9 @@ kp__remote_fcntl(struct kp_file *f, int cmd, long arg)
 	switch (cmd) {
 	case F_GETFL:
 		r = neg(ksd_fcntl(f->rfd, F_GETFL, 0));
+		/* O_ASYNC is the server's: shared with other processes. */
 		return r < 0 ? r : (r & ~(long)O_ACCMODE) | O_RDWR |
-				   (long)atomic_load(&d->fl);
+				   (long)(atomic_load(&d->fl) & ~(unsigned)O_ASYNC);
 	case F_SETFL:
 		if (arg & O_DIRECT)
 			return -EINVAL;	/* a socket has no direct I/O */
@@ -769,7 +787,7 @@ kp__remote_fcntl(struct kp_file *f, int cmd, long arg)
 				     (O_APPEND | O_NOATIME | O_ASYNC));
 		return r;
 	case F_GETSIG:
-		return atomic_load(&d->sig);
+		return neg(ksd_fcntl(f->rfd, F_GETSIG, 0));
 	case F_SETSIG:
 		if ((unsigned long)arg > KSP_NSIG)
 			return -EINVAL;
@@ -780,7 +798,8 @@ kp__remote_fcntl(struct kp_file *f, int cmd, long arg)
 	case F_SETOWN:
 		return owner_set(f, (int)arg);
 	case F_GETOWN:
-		return atomic_load(&d->owner);
+		r = owner_get(f);
+		return r == INT_MIN ? -errno : r;
 	case F_SETOWN_EX:
 	case F_GETOWN_EX:
 		return owner_ex(f, cmd == F_SETOWN_EX, (void *)arg);
@@ -823,7 +842,9 @@ kp__remote_ioctl(struct kp_file *f, unsigned long req, void *arg)
 		return owner_set(f, v);
 	case FIOGETOWN:
 	case SIOCGPGRP:
-		v = atomic_load(&d->owner);
+		v = owner_get(f);
+		if (v == INT_MIN)
+			return -errno;
 		return ksp__copy_to_user(arg, &v, sizeof(v));
 	}
 	return ksp__sock_ioctl_netdev(req, arg);

@@ -1653,6 +1653,68 @@ sigio_owner_uid_checked(void)
 	CHECK_OK(pthread_sigmask(SIG_SETMASK, &old, NULL));
 }
 
+/*
+ * SIGURG too goes only where the owner's setter may signal, judged by
+ * the setter's uids even after it is gone and only a root process holds
+ * the socket: a setter of uid 65533 makes an owner of uid 65534 (no
+ * SIGURG) and then one of uid 65533 (SIGURG) and exits; root sends the
+ * out-of-band byte. Needs root.
+ */
+static void
+sigurg_setter_uid_checked(void)
+{
+	int sv[2], go[2], ws;
+	sigset_t set, old;
+	pid_t target[2];
+	char c;
+
+	if (geteuid() != 0)
+		th_skip("needs root to make processes of other uids");
+	if (in_process_ksock())
+		th_skip("a forked child has no ksock socket in the in-process mode");
+	sigemptyset(&set);
+	sigaddset(&set, SIGURG);
+	CHECK_OK(pthread_sigmask(SIG_BLOCK, &set, &old));
+	CHECK_OK(pipe(go));
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	fflush(stdout);
+	for (int i = 0; i < 2; i++) {
+		pid_t setter;
+
+		target[i] = fork();
+		if (target[i] == 0) {
+			siginfo_t si;
+			uid_t u = i == 0 ? 65534 : 65533;
+
+			if (setresuid(u, u, u) != 0 || write(go[1], "r", 1) != 1)
+				_exit(1);
+			_exit(wait_signal(SIGURG, &si, i == 0 ? 1000 : 5000) ==
+			      SIGURG ? 10 + i : 20 + i);
+		}
+		CHECK(target[i] > 0);
+		CHECK_EQ(read(go[0], &c, 1), 1);
+		setter = fork();
+		if (setter == 0)
+			_exit(setresuid(65533, 65533, 65533) != 0 ||
+			      fcntl(sv[0], F_SETOWN, target[i]) != 0);
+		CHECK(setter > 0);
+		CHECK_EQ(waitpid(setter, &ws, 0), setter);
+		CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+		CHECK_EQ(fcntl(sv[0], F_GETOWN), target[i]);
+		CHECK_EQ(send(sv[1], "u", 1, MSG_OOB), 1);
+		CHECK_EQ(waitpid(target[i], &ws, 0), target[i]);
+		CHECK(WIFEXITED(ws));
+		CHECK_EQ(WEXITSTATUS(ws), i == 0 ? 20 : 11);
+		CHECK_EQ(recv(sv[0], &c, 1, MSG_OOB), 1);
+	}
+	CHECK_OK(close(sv[0]));
+	CHECK_OK(close(sv[1]));
+	CHECK_OK(close(go[0]));
+	CHECK_OK(close(go[1]));
+	drain_signals(SIGURG);
+	CHECK_OK(pthread_sigmask(SIG_SETMASK, &old, NULL));
+}
+
 /* Opening a socket through /proc/self/fd or /dev/fd is ENXIO, except
  * with O_PATH. */
 static void
@@ -2073,6 +2135,7 @@ static const struct th_test tests[] = {
 	{ "sigio_handler_calls_socket", sigio_handler_calls_socket },
 	{ "sigio_other_process", sigio_other_process },
 	{ "sigio_owner_uid_checked", sigio_owner_uid_checked },
+	{ "sigurg_setter_uid_checked", sigurg_setter_uid_checked },
 	{ "proc_fd_open", proc_fd_open },
 	{ "splice_sendfile", splice_sendfile },
 	{ "sendfile_to_other_process", sendfile_to_other_process },
