@@ -652,9 +652,12 @@ setter_may_signal(uint32_t uid, uint32_t euid, int32_t pid)
  * another, and the server is another process. A process group owner
  * gets kill(-pgrp) (SI_USER), after the check against its leader.
  *
- * A record holds a reference to its file and goes when that is the last
- * one (every descriptor and hand-over of it closed), which
- * async_flush() looks for.
+ * A record holds a reference to the file's socket, not to the file
+ * (which would count as a reference from outside for ksock's collector
+ * of sockets in flight), and goes once the socket is closed: its file's
+ * last reference is gone (async_flush() looks). The file is never
+ * reached through a record, which keeps what it needs of it (F_SETSIG's
+ * signal).
  */
 #define KSD_O_ASYNC		020000
 _Static_assert(KSD_O_ASYNC == O_ASYNC, "the protocol's O_ASYNC is Linux's");
@@ -662,8 +665,9 @@ _Static_assert(KSD_O_ASYNC == O_ASYNC, "the protocol's O_ASYNC is Linux's");
 
 struct ksd_async {
 	struct ks_poll_entry pe;	/* [S] registered while armed */
-	struct ksp_file	*f;		/* [S] held */
+	struct ks_sock	*so;		/* [S] held: the file's socket */
 	bool		 armed;		/* [S] O_ASYNC on */
+	int		 sig;		/* [S] F_SETSIG's, as in the file */
 	atomic_bool	 nospace;	/* [S] a send found no room */
 	int		 fd;		/* [S] si_fd: the number that set it */
 	int32_t		 owner;		/* [S] F_SETOWN's pid, -pgrp or 0 */
@@ -690,7 +694,7 @@ async_find(const struct ksp_file *f)
 {
 	struct ksd_async *a;
 
-	for (a = asyncs; a != NULL && a->f != f; a = a->next)
+	for (a = asyncs; a != NULL && a->so != f->so; a = a->next)
 		;
 	return a;
 }
@@ -700,11 +704,11 @@ static void
 async_wake(struct ks_poll_entry *pe, unsigned events)
 {
 	struct ksd_async *a = pe->arg;
-	bool plain = atomic_load(&a->f->sig) == 0;
+	bool plain = a->sig == 0;
 	struct sigio_note *n;
 	int code;
 
-	if (a->f->so == call_sock)
+	if (a->so == call_sock)
 		return;
 	code = ksp_sigio_reason(events, &a->nospace);
 	if (code == 0 || a->owner == 0)
@@ -730,7 +734,7 @@ sigio_send(const struct sigio_note *n)
 {
 	const struct ksd_async *a = n->a;
 	int32_t pid = a->owner < 0 ? -a->owner : a->owner;
-	int sig = n->plain ? SIGIO : atomic_load(&a->f->sig);
+	int sig = n->plain ? SIGIO : a->sig;
 	siginfo_t si;
 
 	if (!a->may_signal || pid == (int32_t)getpid() ||
@@ -754,7 +758,7 @@ sigio_send(const struct sigio_note *n)
 		syscall(SYS_rt_sigqueueinfo, (long)pid, (long)sig, &si);
 }
 
-/* Drops @a (its file's last reference): no note of it stays queued. */
+/* Drops @a (its socket closed): no note of it stays queued. */
 static void
 async_free(struct ksd_async *a)
 {
@@ -768,13 +772,13 @@ async_free(struct ksd_async *a)
 		ks_poll_remove(&a->pe);
 	if (a->pidfd >= 0)
 		close(a->pidfd);
-	ksp__file_put(a->f);
+	ks_sock_release(a->so);
 	obj_free(a);
 }
 
 /*
- * Sends the noted signals, then drops the records whose file is held
- * by nothing else (a socket that closes then may note more).
+ * Sends the noted signals, then drops the records whose socket is
+ * closed (which may note more, as a close does).
  */
 static void
 async_flush(void)
@@ -795,7 +799,10 @@ async_flush(void)
 		}
 		again = false;
 		for (ap = &asyncs; (a = *ap) != NULL;) {
-			if (atomic_load(&a->f->refs) > 1) {
+			struct ks_diag_sock rec;
+
+			memset(&rec, 0, sizeof(rec));
+			if (ks_diag_sock(a->so, &rec) != -KS_ENOENT) {
 				ap = &a->next;
 				continue;
 			}
@@ -821,8 +828,9 @@ async_get(struct ksp_file *f)
 	memset(a, 0, sizeof(*a));
 	a->pe.wake = async_wake;
 	a->pe.arg = a;
-	a->f = f;
-	ksp__file_hold(f);
+	a->so = f->so;
+	ks_sock_hold(a->so);
+	a->sig = atomic_load(&f->sig);
 	a->pidfd = -1;
 	atomic_init(&a->nospace, false);
 	a->next = asyncs;
@@ -878,6 +886,20 @@ async_set(struct ksp_file *f, int fd, bool on)
 			a->armed = false;
 		atomic_fetch_and(&f->fl, ~(unsigned)KSD_O_ASYNC);
 	}
+	return 0;
+}
+
+/* F_SETSIG on @f: 0 (SIGIO) to the kernel's _NSIG. */
+static long
+async_setsig(struct ksp_file *f, int sig)
+{
+	struct ksd_async *a = async_find(f);
+
+	if (sig < 0 || sig > KSP_NSIG)
+		return -KS_EINVAL;
+	atomic_store(&f->sig, sig);
+	if (a != NULL)
+		a->sig = sig;
 	return 0;
 }
 
@@ -1296,10 +1318,7 @@ do_fcntl(struct ksd_client *c, struct ksp_file *f, const struct ksd_call *k,
 	case F_GETSIG:
 		return atomic_load(&f->sig);
 	case F_SETSIG:
-		if (k->a[1] < 0 || k->a[1] > KSP_NSIG)
-			return -KS_EINVAL;
-		atomic_store(&f->sig, k->a[1]);
-		return 0;
+		return async_setsig(f, k->a[1]);
 	case F_GETFD:
 		return ksp__fd_get_cloexec(table(c), k->fd);
 	case F_SETFD:
