@@ -1975,6 +1975,8 @@ attempt(struct ksd_park *p, bool first)
 	size_t before = p->done;
 	long r;
 
+	/* What a CANCEL's park_free() closed is seen before the call. */
+	async_flush();
 	t->proc = &c->proc;
 	r = cwd_enter(p);
 	if (r == 0) {
