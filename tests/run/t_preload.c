@@ -1583,6 +1583,62 @@ sigio_other_process(void)
 }
 
 /*
+ * For the tests of the owner's setter: skips without root (processes of
+ * other uids) and in the in-process mode (a forked child has no ksock
+ * socket there); blocks @sig (the old mask in @old) and makes the pipe
+ * @go the waiters say they are ready on.
+ */
+static void
+setter_test_begin(int sig, sigset_t *old, int go[2])
+{
+	sigset_t set;
+
+	th_require_root();
+	if (in_process_ksock())
+		th_skip("a forked child has no ksock socket in the in-process mode");
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	CHECK_OK(pthread_sigmask(SIG_BLOCK, &set, old));
+	CHECK_OK(pipe(go));
+	fflush(stdout);
+}
+
+/*
+ * Forks a process of uid @u that waits up to @ms for the blocked signal
+ * @sig and exits 10 when it came, 20 when not (1: no uid); returns when
+ * it runs as @u (it says so on @go).
+ */
+static pid_t
+fork_waiter(uid_t u, int sig, int ms, const int go[2])
+{
+	pid_t pid = fork();
+	char c;
+
+	if (pid == 0) {
+		siginfo_t si;
+
+		if (setresuid(u, u, u) != 0 || write(go[1], "r", 1) != 1)
+			_exit(1);
+		_exit(wait_signal(sig, &si, ms) == sig ? 10 : 20);
+	}
+	CHECK(pid > 0);
+	if (pid > 0)
+		CHECK_EQ(read(go[0], &c, 1), 1);
+	return pid;
+}
+
+/* The exit status of the child @pid, or -1. */
+static int
+child_status(pid_t pid)
+{
+	int ws;
+
+	if (waitpid(pid, &ws, 0) != pid || !WIFEXITED(ws))
+		return -1;
+	return WEXITSTATUS(ws);
+}
+
+/*
  * The owner's setter must be allowed to signal it (Linux's
  * sigio_perm(), checked with the uids of whoever did F_SETOWN): a
  * process of uid 65533 that makes another of uid 65534 the owner sends
@@ -1591,35 +1647,14 @@ sigio_other_process(void)
 static void
 sigio_owner_uid_checked(void)
 {
-	int sv[2], go[2], ws[2];
+	int sv[2], go[2];
 	pid_t target[2], setter;
-	sigset_t set, old;
+	sigset_t old;
 	char c;
 
-	if (geteuid() != 0)
-		th_skip("needs root to make processes of other uids");
-	if (in_process_ksock())
-		th_skip("a forked child has no ksock socket in the in-process mode");
-	sigemptyset(&set);
-	sigaddset(&set, SIGIO);
-	CHECK_OK(pthread_sigmask(SIG_BLOCK, &set, &old));
-	CHECK_OK(pipe(go));
-	fflush(stdout);
-	/* Two owners: uid 65534 (may not be signalled), uid 65533 (may). */
-	for (int i = 0; i < 2; i++) {
-		target[i] = fork();
-		if (target[i] == 0) {
-			siginfo_t si;
-			uid_t u = i == 0 ? 65534 : 65533;
-
-			if (setresuid(u, u, u) != 0 || write(go[1], "r", 1) != 1)
-				_exit(1);
-			_exit(wait_signal(SIGIO, &si, i == 0 ? 1000 : 5000) ==
-			      SIGIO ? 10 + i : 20 + i);
-		}
-		CHECK(target[i] > 0);
-		CHECK_EQ(read(go[0], &c, 1), 1);
-	}
+	setter_test_begin(SIGIO, &old, go);
+	target[0] = fork_waiter(65534, SIGIO, 1000, go);
+	target[1] = fork_waiter(65533, SIGIO, 5000, go);
 	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
 	setter = fork();
 	if (setter == 0) {
@@ -1637,14 +1672,9 @@ sigio_owner_uid_checked(void)
 		_exit(bad);
 	}
 	CHECK(setter > 0);
-	CHECK_EQ(waitpid(setter, &ws[0], 0), setter);
-	CHECK(WIFEXITED(ws[0]) && WEXITSTATUS(ws[0]) == 0);
-	CHECK_EQ(waitpid(target[0], &ws[0], 0), target[0]);
-	CHECK_EQ(waitpid(target[1], &ws[1], 0), target[1]);
-	CHECK(WIFEXITED(ws[0]));
-	CHECK_EQ(WEXITSTATUS(ws[0]), 20);
-	CHECK(WIFEXITED(ws[1]));
-	CHECK_EQ(WEXITSTATUS(ws[1]), 11);
+	CHECK_EQ(child_status(setter), 0);
+	CHECK_EQ(child_status(target[0]), 20);
+	CHECK_EQ(child_status(target[1]), 10);
 	CHECK_OK(close(sv[0]));
 	CHECK_OK(close(sv[1]));
 	CHECK_OK(close(go[0]));
@@ -1663,48 +1693,25 @@ sigio_owner_uid_checked(void)
 static void
 sigurg_setter_uid_checked(void)
 {
-	int sv[2], go[2], ws;
-	sigset_t set, old;
-	pid_t target[2];
+	int sv[2], go[2];
+	sigset_t old;
 	char c;
 
-	if (geteuid() != 0)
-		th_skip("needs root to make processes of other uids");
-	if (in_process_ksock())
-		th_skip("a forked child has no ksock socket in the in-process mode");
-	sigemptyset(&set);
-	sigaddset(&set, SIGURG);
-	CHECK_OK(pthread_sigmask(SIG_BLOCK, &set, &old));
-	CHECK_OK(pipe(go));
+	setter_test_begin(SIGURG, &old, go);
 	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
-	fflush(stdout);
 	for (int i = 0; i < 2; i++) {
-		pid_t setter;
+		pid_t target = fork_waiter(i == 0 ? 65534 : 65533, SIGURG,
+					   i == 0 ? 1000 : 5000, go);
+		pid_t setter = fork();
 
-		target[i] = fork();
-		if (target[i] == 0) {
-			siginfo_t si;
-			uid_t u = i == 0 ? 65534 : 65533;
-
-			if (setresuid(u, u, u) != 0 || write(go[1], "r", 1) != 1)
-				_exit(1);
-			_exit(wait_signal(SIGURG, &si, i == 0 ? 1000 : 5000) ==
-			      SIGURG ? 10 + i : 20 + i);
-		}
-		CHECK(target[i] > 0);
-		CHECK_EQ(read(go[0], &c, 1), 1);
-		setter = fork();
 		if (setter == 0)
 			_exit(setresuid(65533, 65533, 65533) != 0 ||
-			      fcntl(sv[0], F_SETOWN, target[i]) != 0);
+			      fcntl(sv[0], F_SETOWN, target) != 0);
 		CHECK(setter > 0);
-		CHECK_EQ(waitpid(setter, &ws, 0), setter);
-		CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
-		CHECK_EQ(fcntl(sv[0], F_GETOWN), target[i]);
+		CHECK_EQ(child_status(setter), 0);
+		CHECK_EQ(fcntl(sv[0], F_GETOWN), target);
 		CHECK_EQ(send(sv[1], "u", 1, MSG_OOB), 1);
-		CHECK_EQ(waitpid(target[i], &ws, 0), target[i]);
-		CHECK(WIFEXITED(ws));
-		CHECK_EQ(WEXITSTATUS(ws), i == 0 ? 20 : 11);
+		CHECK_EQ(child_status(target), i == 0 ? 20 : 10);
 		CHECK_EQ(recv(sv[0], &c, 1, MSG_OOB), 1);
 	}
 	CHECK_OK(close(sv[0]));
