@@ -1231,6 +1231,56 @@ put:
 	return r < 0 ? fail(r) : r;
 }
 
+/* 0 when the kernel's @fd is open for reading (@write: writing), else
+ * -EBADF, as do_tee() checks its two files. */
+static int
+kernel_fd_mode_ok(int fd, bool write)
+{
+	long fl = syscall(SYS_fcntl, fd, F_GETFL);
+
+	if (fl < 0 || (fl & O_PATH))
+		return -EBADF;
+	if ((fl & O_ACCMODE) == (write ? O_RDONLY : O_WRONLY))
+		return -EBADF;
+	return 0;
+}
+
+/*
+ * tee(2) with a socket on either side: Linux's checks of the flags, the
+ * length and the two files, then EINVAL, as a socket is no pipe (the
+ * placeholder would make it EBADF). vmsplice(2) needs nothing: Linux's
+ * EBADF for a descriptor that is no pipe is the placeholder's too.
+ */
+KP_EXPORT ssize_t
+tee(int in_fd, int out_fd, size_t len, unsigned int flags)
+{
+	struct kp_file *in, *out;
+	long r;
+	int e1, e2;
+
+	in = data_sock_get(in_fd, &e1);
+	out = data_sock_get(out_fd, &e2);
+	if (in == NULL && out == NULL && e1 == 0 && e2 == 0)
+		return syscall(SYS_tee, in_fd, out_fd, len, flags);
+	if (flags & ~(unsigned)KP_SPLICE_F_ALL)
+		r = -EINVAL;
+	else if (len == 0)
+		r = 0;
+	else if (e1 < 0 || e2 < 0)
+		r = e1 < 0 ? e1 : e2;
+	else if (in == NULL)
+		r = kernel_fd_mode_ok(in_fd, false);
+	else if (out == NULL)
+		r = kernel_fd_mode_ok(out_fd, true);
+	else
+		r = 0;
+	if (r == 0 && len != 0)
+		r = -EINVAL;
+	kp__file_put(in);
+	kp__file_put(out);
+	return r < 0 ? fail(r) : r;
+}
+
 /*
  * sendfile(2) into a ksock socket: read from @in_fd and send, as the
  * kernel's splice path would. Out of a ksock socket: EINVAL as Linux.

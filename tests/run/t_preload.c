@@ -1874,6 +1874,41 @@ sendfile_to_other_process(void)
 	CHECK_OK(close(fd));
 }
 
+/*
+ * tee and vmsplice take pipes only: tee with a socket on either side is
+ * EINVAL (0 for a zero length; EBADF when the other end cannot be read
+ * or written as it must), vmsplice on a socket EBADF, as Linux says;
+ * nothing moves.
+ */
+static void
+tee_vmsplice_socket(void)
+{
+	struct iovec iov = { "v", 1 };
+	int sv[2], p[2];
+	char c;
+
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	CHECK_OK(pipe(p));
+	CHECK_EQ(send(sv[1], "s", 1, 0), 1);
+	CHECK_EQ(write(p[1], "p", 1), 1);
+	CHECK_EQ(tee(sv[0], p[1], 0, 0), 0);
+	CHECK_ERR(tee(sv[0], p[1], 1, 0), EINVAL);
+	CHECK_ERR(tee(p[0], sv[0], 1, 0), EINVAL);
+	CHECK_ERR(tee(p[0], sv[0], 1, 0x100), EINVAL);
+	CHECK_ERR(tee(sv[0], -1, 1, 0), EBADF);
+	CHECK_ERR(tee(sv[0], p[0], 1, 0), EBADF);
+	CHECK_ERR(tee(p[1], sv[0], 1, 0), EBADF);
+	CHECK_ERR(vmsplice(sv[0], &iov, 1, 0), EBADF);
+	CHECK_EQ(recv(sv[0], &c, 1, MSG_DONTWAIT), 1);
+	CHECK_EQ(c, 's');
+	CHECK_EQ(read(p[0], &c, 1), 1);
+	CHECK_EQ(c, 'p');
+	CHECK_OK(close(p[0]));
+	CHECK_OK(close(p[1]));
+	CHECK_OK(close(sv[0]));
+	CHECK_OK(close(sv[1]));
+}
+
 static int clone_sv[2];
 
 static int
@@ -2146,6 +2181,7 @@ static const struct th_test tests[] = {
 	{ "proc_fd_open", proc_fd_open },
 	{ "splice_sendfile", splice_sendfile },
 	{ "sendfile_to_other_process", sendfile_to_other_process },
+	{ "tee_vmsplice_socket", tee_vmsplice_socket },
 	{ "clone_child", clone_child },
 	{ "select_closed", select_closed },
 	{ "creds_bad_pid", creds_bad_pid },
