@@ -109,6 +109,13 @@ send_one(const struct pending_sig *p)
 	si.si_code = p->code;
 	si.si_band = p->band;
 	si.si_fd = p->fd;
+	if (syscall(SYS_rt_sigqueueinfo, (long)self, (long)p->sig, &si) == 0 ||
+	    errno != EPERM)
+		return;
+	/* Only the main thread may queue a positive si_code to its process
+	 * (the kernel compares the caller's thread id): from another, the
+	 * signal goes as ksockd sends it, SI_QUEUE with si_band and si_fd. */
+	si.si_code = SI_QUEUE;
 	syscall(SYS_rt_sigqueueinfo, (long)self, (long)p->sig, &si);
 }
 

@@ -1582,6 +1582,51 @@ sigio_other_process(void)
 	CHECK_OK(pthread_sigmask(SIG_SETMASK, &old, NULL));
 }
 
+static int thread_sv[2];
+
+static void *
+send_one_byte(void *arg)
+{
+	return (void *)(long)send(thread_sv[1], "t", 1, 0);
+}
+
+/*
+ * A send from another thread than the main one signals the owner too,
+ * with si_fd and si_band (the kernel lets only the main thread queue a
+ * positive si_code to its process: the in-process mode's signal from
+ * another thread then says SI_QUEUE, as the server's).
+ */
+static void
+sigio_from_other_thread(void)
+{
+	int sig = SIGRTMIN + 4;
+	sigset_t set, old;
+	pthread_t th;
+	siginfo_t si;
+	void *r;
+	char c;
+
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	CHECK_OK(pthread_sigmask(SIG_BLOCK, &set, &old));
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, thread_sv));
+	CHECK_OK(fcntl(thread_sv[0], F_SETOWN, getpid()));
+	CHECK_OK(fcntl(thread_sv[0], F_SETSIG, sig));
+	CHECK_OK(fcntl(thread_sv[0], F_SETFL, O_ASYNC));
+	CHECK_OK(pthread_create(&th, NULL, send_one_byte, NULL));
+	CHECK_OK(pthread_join(th, &r));
+	CHECK_EQ((long)r, 1);
+	CHECK_EQ(wait_signal(sig, &si, 2000), sig);
+	CHECK(si.si_code == POLL_IN || (under_ksock() && si.si_code == SI_QUEUE));
+	CHECK_EQ(si.si_fd, thread_sv[0]);
+	CHECK_EQ(si.si_band, POLLIN | POLLRDNORM);
+	CHECK_EQ(recv(thread_sv[0], &c, 1, 0), 1);
+	CHECK_OK(close(thread_sv[0]));
+	CHECK_OK(close(thread_sv[1]));
+	drain_signals(sig);
+	CHECK_OK(pthread_sigmask(SIG_SETMASK, &old, NULL));
+}
+
 /*
  * For the tests of the owner's setter: skips without root (processes of
  * other uids) and in the in-process mode (a forked child has no ksock
@@ -2176,6 +2221,7 @@ static const struct th_test tests[] = {
 	{ "sigio_readiness", sigio_readiness },
 	{ "sigio_handler_calls_socket", sigio_handler_calls_socket },
 	{ "sigio_other_process", sigio_other_process },
+	{ "sigio_from_other_thread", sigio_from_other_thread },
 	{ "sigio_owner_uid_checked", sigio_owner_uid_checked },
 	{ "sigurg_setter_uid_checked", sigurg_setter_uid_checked },
 	{ "proc_fd_open", proc_fd_open },
