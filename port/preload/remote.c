@@ -716,7 +716,6 @@ owner_set(struct kp_file *f, int who)
 		return -EINVAL;
 	if (who != 0 && !ks_port()->pid_exists(who < 0 ? -who : who))
 		return -ESRCH;
-	atomic_store(&f->rd->owner, who);
 	(void)ksd_fcntl(f->rfd, F_SETOWN, who);
 	return 0;
 }
@@ -733,7 +732,6 @@ owner_get(struct kp_file *f)
 	r = ksd_fcntl(f->rfd, F_GETOWN, 0);
 	if (r == -1 && errno != 0)
 		return INT_MIN;
-	atomic_store(&f->rd->owner, r);
 	return r;
 }
 
@@ -773,9 +771,9 @@ kp__remote_fcntl(struct kp_file *f, int cmd, long arg)
 	switch (cmd) {
 	case F_GETFL:
 		r = neg(ksd_fcntl(f->rfd, F_GETFL, 0));
-		/* O_ASYNC is the server's: shared with other processes. */
+		/* O_ASYNC is in the server's answer. */
 		return r < 0 ? r : (r & ~(long)O_ACCMODE) | O_RDWR |
-				   (long)(atomic_load(&d->fl) & ~(unsigned)O_ASYNC);
+				   (long)atomic_load(&d->fl);
 	case F_SETFL:
 		if (arg & O_DIRECT)
 			return -EINVAL;	/* a socket has no direct I/O */
@@ -784,17 +782,14 @@ kp__remote_fcntl(struct kp_file *f, int cmd, long arg)
 				  (int)(arg & (O_NONBLOCK | O_ASYNC))));
 		if (r == 0)
 			atomic_store(&d->fl, (unsigned)arg &
-				     (O_APPEND | O_NOATIME | O_ASYNC));
+				     (O_APPEND | O_NOATIME));
 		return r;
 	case F_GETSIG:
 		return neg(ksd_fcntl(f->rfd, F_GETSIG, 0));
 	case F_SETSIG:
 		if ((unsigned long)arg > KSP_NSIG)
 			return -EINVAL;
-		r = neg(ksd_fcntl(f->rfd, F_SETSIG, (int)arg));
-		if (r == 0)
-			atomic_store(&d->sig, (int)arg);
-		return r;
+		return neg(ksd_fcntl(f->rfd, F_SETSIG, (int)arg));
 	case F_SETOWN:
 		return owner_set(f, (int)arg);
 	case F_GETOWN:
@@ -815,8 +810,7 @@ kp__remote_fcntl(struct kp_file *f, int cmd, long arg)
 int
 kp__remote_ioctl(struct kp_file *f, unsigned long req, void *arg)
 {
-	struct kp_rdesc *d = f->rd;
-	int v, w;
+	int v;
 
 	switch (req) {
 	case FIONREAD:
@@ -827,13 +821,8 @@ kp__remote_ioctl(struct kp_file *f, unsigned long req, void *arg)
 	case FIOASYNC:
 		if (ksp__copy_from_user(&v, arg, sizeof(v)) < 0)
 			return -EFAULT;
-		w = v;	/* the reply's int comes back in it */
-		if (ksd_ioctl(f->rfd, FIOASYNC, &w) < 0)
+		if (ksd_ioctl(f->rfd, FIOASYNC, &v) < 0)
 			return -errno;
-		if (v)
-			atomic_fetch_or(&d->fl, O_ASYNC);
-		else
-			atomic_fetch_and(&d->fl, ~(unsigned)O_ASYNC);
 		return 0;
 	case FIOSETOWN:
 	case SIOCSPGRP:
