@@ -1153,8 +1153,8 @@ exe_dir(void)
 
 /*
  * Runs an unmodified program for @n iterations: natively for the Linux
- * side, under build/ksock-run for the ksock side (every AF_UNIX socket
- * of the program is then ksock's). s->prog names it: "epoll" and
+ * side, under build/ksock-run --in-process for the ksock side (every
+ * AF_UNIX socket of the program is then its own ksock's). s->prog names it: "epoll" and
  * "pingpong" are modes of build/bench/run_bench (C), "python" is
  * bench/py_pingpong.py. The program times its own loop and prints
  * "ok N SECONDS"; it checks every byte itself. Operations per second.
@@ -1183,7 +1183,7 @@ run_program(const struct bench_ops *ops, const struct bench_scn *s, long n,
 	else
 		snprintf(prog, sizeof(prog), "%s/run_bench %s", dir, s->prog);
 	snprintf(cmd, sizeof(cmd), "%s%s%s %ld", under ? dir : "",
-		 under ? "/../ksock-run " : "", prog, n);
+		 under ? "/../ksock-run --in-process " : "", prog, n);
 	fflush(stdout);
 	p = popen(cmd, "r");
 	if (p == NULL)

@@ -30,7 +30,9 @@
  * otherwise the target aborts, which libFuzzer reports.
  *
  * Socket addresses are made abstract before a request runs, so a
- * fuzzed bind makes no node on the filesystem.
+ * fuzzed bind makes no node on the filesystem. Each client has a
+ * bootstrap connection (a socketpair whose far end is never read), so
+ * KSD_NOTIFY and KSD_WATCH make their sockets as in a real server.
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -39,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <ksock/posix.h>
@@ -46,6 +49,7 @@
 #include "../port/ksockd/ksockd.h"
 
 static struct ksd_shm *shm[2];
+static int boot[2][2];		/* each client's bootstrap socketpair */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -85,7 +89,27 @@ client(int i)
 	if (c == NULL)
 		abort();
 	c->shm = shm[i];
+	/* A bootstrap connection whose far end nobody reads, so that what
+	 * the server sends there (a notifier's end, a watch's) goes
+	 * somewhere, until its queue is full. */
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		       0, boot[i]) == 0)
+		c->sock = boot[i][0];
+	else
+		boot[i][0] = boot[i][1] = -1;
 	return c;
+}
+
+/* Frees client @i and closes its bootstrap connection (what is queued
+ * there, descriptors in flight too, goes with it). */
+static void
+client_drop(struct ksd_client *c, int i)
+{
+	ksd__client_free(c);
+	if (boot[i][0] >= 0) {
+		close(boot[i][0]);
+		close(boot[i][1]);
+	}
 }
 
 /* An AF_UNIX address in @q becomes abstract (sun_path[0] = 0). */
@@ -181,7 +205,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		err = ksd__bell(c[who], slot);
 		ksd__bell_fds_close(c[who]);
 		if (err < 0) {
-			ksd__client_free(c[who]);
+			client_drop(c[who], (int)who);
 			c[who] = client((int)who);
 		}
 		ksd__run_ready();
@@ -191,8 +215,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ksp_alloc_fail_at(0);
 	ksd__obj_fail_at(0);
 free_clients:
-	ksd__client_free(c[0]);
-	ksd__client_free(c[1]);
+	client_drop(c[0], 0);
+	client_drop(c[1], 1);
 	ksd__handovers_free();
 	if (ksd__objects() != 0 || ksp_alloc_outstanding() != 0) {
 		fprintf(stderr, "left allocated: %ld objects, %ld ksock\n",

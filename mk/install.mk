@@ -26,8 +26,9 @@ datarootdir  ?= $(DATAROOTDIR)
 MANDIR       ?= $(datarootdir)/man
 mandir       ?= $(MANDIR)
 pkgconfigdir ?= $(libdir)/pkgconfig
-# The preload library is not for linking against: it lives in a
-# directory of its own, where ksock-run looks for it.
+# The preload library is not for linking against, and ksockd is started
+# by the library (ksock-run's default mode): they live in a directory of
+# their own, where ksock-run looks for them.
 pkglibdir    ?= $(libdir)/ksock
 INSTALL      ?= install
 
@@ -110,12 +111,13 @@ KS_INSTALLED := \
 	$(libdir)/libksock.a $(libdir)/libksock.so.$(KS_VERSION) \
 	$(libdir)/$(KS_SONAME) $(libdir)/libksock.so \
 	$(pkgconfigdir)/ksock.pc $(pkglibdir)/libksock-preload.so \
+	$(pkglibdir)/ksockd \
 	$(bindir)/ksock-run $(bindir)/ksockstat \
 	$(foreach m,$(KS_MAN_PAGES),$(mandir)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
 
 .PHONY: install uninstall print-installed
 install: $(KS_DIST_A) $(KS_SO_REAL) $(KS_DIST)/ksock.pc $(KS_DIST)/ksock-run \
-		$(LIBKSOCK_PRELOAD) $(KSOCKSTAT) $(KS_MAN_PAGES)
+		$(LIBKSOCK_PRELOAD) $(KSOCKD) $(KSOCKSTAT) $(KS_MAN_PAGES)
 	$(INSTALL) -d $(DESTDIR)$(includedir)/ksock $(DESTDIR)$(libdir) \
 		$(DESTDIR)$(pkgconfigdir) $(DESTDIR)$(pkglibdir) $(DESTDIR)$(bindir) \
 		$(DESTDIR)$(mandir)/man1 $(DESTDIR)$(mandir)/man3 $(DESTDIR)$(mandir)/man8
@@ -126,6 +128,7 @@ install: $(KS_DIST_A) $(KS_SO_REAL) $(KS_DIST)/ksock.pc $(KS_DIST)/ksock-run \
 	ln -sf $(KS_SONAME) $(DESTDIR)$(libdir)/libksock.so
 	$(INSTALL) -m 644 $(KS_DIST)/ksock.pc $(DESTDIR)$(pkgconfigdir)
 	$(INSTALL) -m 644 $(LIBKSOCK_PRELOAD) $(DESTDIR)$(pkglibdir)
+	$(INSTALL) -m 755 $(KSOCKD) $(DESTDIR)$(pkglibdir)
 	$(INSTALL) -m 755 $(KS_DIST)/ksock-run $(KSOCKSTAT) $(DESTDIR)$(bindir)
 	$(INSTALL) -m 644 docs/man/ksock-run.1 $(DESTDIR)$(mandir)/man1
 	$(INSTALL) -m 644 docs/man/ksock.3 $(DESTDIR)$(mandir)/man3
@@ -148,7 +151,7 @@ CHECK_TARGETS += $(KS_INSTALL_CHECKS)
 .PHONY: $(KS_INSTALL_CHECKS)
 
 install-tree: $(KS_DIST_A) $(KS_SO_REAL) $(KS_DIST)/ksock.pc $(KS_DIST)/ksock-run \
-		$(LIBKSOCK_PRELOAD) $(KSOCKSTAT) $(KS_MAN_PAGES) tests/install/tree.sh \
+		$(LIBKSOCK_PRELOAD) $(KSOCKD) $(KSOCKSTAT) $(KS_MAN_PAGES) tests/install/tree.sh \
 		tests/install/ks_pair.c tests/install/pair.c
 	@tools/run-suite install-tree 300 sh tests/install/tree.sh "$(MAKE)" "$(BUILD)" "$(CC)"
 install-exports: $(LIBKSOCK_SO) tests/install/exports.sh

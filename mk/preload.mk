@@ -41,10 +41,10 @@ CHECK_TARGETS += run-programs $(CONFORM_NAMES:%=conform-run-%)
 .PHONY: run-programs $(CONFORM_NAMES:%=conform-run-%)
 
 run-programs: $(LIBKSOCK_PRELOAD) $(KSOCK_RUN) tests/run/run-programs.sh $(RUN_PROGRAMS)
-	@tools/run-suite run-programs 600 sh tests/run/run-programs.sh $(KSOCK_RUN) $(RUN_PROGRAMS)
+	@tools/run-suite run-programs 600 sh tests/run/run-programs.sh $(KSOCK_RUN) --in-process $(RUN_PROGRAMS)
 
 $(CONFORM_NAMES:%=conform-run-%): conform-run-%: $(BUILD)/conform/linux/% $(LIBKSOCK_PRELOAD) $(KSOCK_RUN)
-	@tools/run-suite conform-run-$* 600 $(KSOCK_RUN) $<
+	@tools/run-suite conform-run-$* 600 $(KSOCK_RUN) --in-process $<
 
 # What the shim adds (number space, descriptor calls, poll/select/epoll
 # over both kinds, signals, threads, fork): one libc program, run natively
@@ -59,7 +59,7 @@ CHECK_TARGETS += run-preload-linux run-preload-ksock
 run-preload-linux: $(BUILD)/run/t_preload
 	@tools/run-suite run-preload-linux 300 $<
 run-preload-ksock: $(BUILD)/run/t_preload $(LIBKSOCK_PRELOAD) $(KSOCK_RUN)
-	@tools/run-suite run-preload-ksock 300 $(KSOCK_RUN) $<
+	@tools/run-suite run-preload-ksock 300 $(KSOCK_RUN) --in-process $<
 
 # ksockstat -p on a program under ksock-run (KSOCK_DIAG=1).
 CHECK_TARGETS += run-diag
@@ -131,12 +131,10 @@ $(CONFORM_NAMES:%=conform-ksockd-%): conform-ksockd-%: $(BUILD)/conform/linux/% 
 	@tools/run-suite conform-ksockd-$* 900 sh tests/run/run-ksockd.sh $(KSOCK_RUN) $<
 
 # The real programs of run-programs under ksock-run --ksockd (every
-# ksock-run they start is in that mode: KSOCK_RUN_KSOCKD), but those
-# that need what the mode does not do: the kernel-socket fallback for
-# peers outside ksock (py_outside.py), and an --inet socket (the
-# program's own ksock's) passed over a server's AF_UNIX socket
-# (py_inet_fds.py).
-RUN_PROGRAMS_KSOCKD := $(filter-out %/py_outside.py %/py_inet_fds.py,$(RUN_PROGRAMS))
+# ksock-run they start is in that mode: KSOCK_RUN_KSOCKD), but the one
+# that needs what the mode does not do: an --inet socket (the program's
+# own ksock's) passed over a server's AF_UNIX socket (py_inet_fds.py).
+RUN_PROGRAMS_KSOCKD := $(filter-out %/py_inet_fds.py,$(RUN_PROGRAMS))
 CHECK_TARGETS += run-programs-ksockd
 .PHONY: run-programs-ksockd
 run-programs-ksockd: $(LIBKSOCK_PRELOAD) $(KSOCK_RUN) $(KSOCKD) tests/run/run-programs.sh tests/run/run-ksockd.sh $(RUN_PROGRAMS_KSOCKD)

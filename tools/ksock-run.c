@@ -1,17 +1,22 @@
 /*
- * ksock-run [--strict] [--inet=MODE] [--ksockd[=ADDRESS]] [--] PROGRAM
- * [ARGS...]: runs PROGRAM
+ * ksock-run [--strict] [--inet=MODE] [--ksockd[=ADDRESS] | --in-process]
+ * [--] PROGRAM [ARGS...]: runs PROGRAM
  * with its AF_UNIX sockets served by ksock (docs/ksock-run.md,
  * ksock-run(1)), and with --inet=loopback or --inet=tap its AF_INET and
  * AF_INET6 TCP and UDP sockets too (the option sets KSOCK_RUN_INET, which
  * the library reads).
  *
- * With --ksockd (or KSOCK_RUN_KSOCKD=ADDRESS in the environment) the
- * AF_UNIX sockets are served by a ksockd server shared by all of
- * PROGRAM's processes, instead of a ksock inside each one: ksock-run
- * passes the address (default @ksockd.UID) and the ksockd to start when
- * none answers there (the one next to this executable, or KSOCK_KSOCKD)
- * to the library, which starts it with --idle-exit on first use.
+ * By default (and with --ksockd, or KSOCK_RUN_KSOCKD=ADDRESS in the
+ * environment) the AF_UNIX sockets are served by a ksockd server shared
+ * by all of PROGRAM's processes, so that a program that forks just
+ * works: ksock-run passes the address (default @ksockd.UID) and the
+ * ksockd to start when none answers there (KSOCK_KSOCKD, the one next to
+ * this executable, or the installed one beside the preload library) to
+ * the library, which starts it with --idle-exit on first use. With
+ * --in-process (or KSOCK_RUN_IN_PROCESS=1) each process has a ksock of
+ * its own instead, which is faster but not shared across a fork. The
+ * mode goes to PROGRAM's environment (KSOCK_RUN_KSOCKD, or
+ * KSOCK_RUN_IN_PROCESS=1), so a ksock-run that PROGRAM starts keeps it.
  *
  * Puts libksock-preload.so first in LD_PRELOAD, sets KSOCK_RUN=1 so a
  * program or a test harness can tell, and executes PROGRAM. The library
@@ -101,7 +106,11 @@ help(void)
 	       "                 (a path, or @NAME; default @ksockd.UID), "
 	       "shared by all of\n"
 	       "                 PROGRAM's processes; started when none "
-	       "answers\n"
+	       "answers (the default)\n"
+	       "      --in-process  serve the sockets from a ksock inside "
+	       "each process instead:\n"
+	       "                 faster, but a forked child cannot use its "
+	       "parent's sockets\n"
 	       "  -h, --help     show this help and exit\n"
 	       "      --version  show the version and exit\n"
 	       "\n"
@@ -119,11 +128,15 @@ help(void)
 	       "  KSOCK_DIAG=1            serve the sockets to ksockstat(8)\n"
 	       "  KSOCK_MALLOC=default    keep glibc's malloc settings\n"
 	       "  KSOCK_RUN_KSOCKD=ADDRESS  as --ksockd=ADDRESS\n"
+	       "  KSOCK_RUN_IN_PROCESS=1  as --in-process (wins over "
+	       "KSOCK_RUN_KSOCKD)\n"
 	       "  KSOCK_KSOCKD=PATH       the ksockd to start instead of "
 	       "ksock's own\n"
-	       "ksock-run sets KSOCK_RUN=1 for a PROGRAM it serves, and with "
-	       "--ksockd\nKSOCK_RUN_KSOCKD_START (the server to start); "
-	       "KSOCK_RUN_KSOCKD_FDS is the\nlibrary's own, for exec.\n"
+	       "The options win over the environment. ksock-run sets "
+	       "KSOCK_RUN=1 for a PROGRAM it\nserves, and KSOCK_RUN_KSOCKD "
+	       "and KSOCK_RUN_KSOCKD_START (the server to start)\nor "
+	       "KSOCK_RUN_IN_PROCESS=1 for its mode; KSOCK_RUN_KSOCKD_FDS "
+	       "is the library's\nown, for exec.\n"
 	       "\n"
 	       "Exit status:\n"
 	       "  PROGRAM's exit status, or\n"
@@ -183,16 +196,30 @@ join(char *out, size_t size, const char *dir, size_t dirlen,
  * Finds the preload library into @lib (PATH_MAX bytes), as an absolute
  * path without "..". Returns true, or false after saying why.
  */
+/* Copies the directory of the file @path into @dir (PATH_MAX bytes).
+ * Returns false when there is none. */
+static bool
+dir_of(char *dir, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash != NULL &&
+	       snprintf(dir, PATH_MAX, "%.*s", (int)(slash - path), path) <
+	       PATH_MAX;
+}
+
 /*
- * --ksockd: the address in KSOCK_RUN_KSOCKD for the library, and in
- * KSOCK_RUN_KSOCKD_START the server it starts when none answers there
- * (KSOCK_KSOCKD, or the ksockd beside this executable; none: the
- * library only connects). Returns true, or false after saying why.
+ * The ksockd mode: the address in KSOCK_RUN_KSOCKD for the library, and
+ * in KSOCK_RUN_KSOCKD_START the server it starts when none answers there:
+ * KSOCK_KSOCKD, or the ksockd beside the preload library @lib (the build
+ * tree's, or the one make install puts in LIBDIR/ksock), or beside this
+ * executable; none: the library only connects. Returns true, or false
+ * after saying why.
  */
 static bool
-setup_ksockd(const char *addr)
+setup_ksockd(const char *addr, const char *lib)
 {
-	char self[PATH_MAX], bin[PATH_MAX], def[64];
+	char self[PATH_MAX], bin[PATH_MAX], dir[PATH_MAX], def[64];
 	const char *env = getenv("KSOCK_KSOCKD");
 	ssize_t n;
 	char *slash;
@@ -207,8 +234,13 @@ setup_ksockd(const char *addr)
 		return false;
 	}
 	setenv("KSOCK_RUN_KSOCKD", addr, 1);
+	unsetenv("KSOCK_RUN_IN_PROCESS");
 	if (env != NULL && env[0] != '\0') {
 		snprintf(bin, sizeof(bin), "%s", env);
+	} else if (dir_of(dir, lib) &&
+		   join(bin, sizeof(bin), dir, strlen(dir), "ksockd") &&
+		   access(bin, X_OK) == 0) {
+		/* Found beside the library. */
 	} else {
 		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 		if (n < 0)
@@ -566,8 +598,10 @@ main(int argc, char **argv)
 	char lib[PATH_MAX], exe[PATH_MAX], what[PATH_MAX], *preload;
 	const char *old, *program, *inet;
 	enum verdict v = UNKNOWN;
-	bool strict = false, ksockd = false;
+	bool strict = false;
 	const char *ksockd_addr = getenv("KSOCK_RUN_KSOCKD");
+	const char *inproc = getenv("KSOCK_RUN_IN_PROCESS");
+	int ksockd = -1;	/* -1: no option said; 0: --in-process */
 	size_t len;
 	int i, err;
 
@@ -583,10 +617,12 @@ main(int argc, char **argv)
 						   "or tap, not", argv[i] + 7);
 			setenv("KSOCK_RUN_INET", argv[i] + 7, 1);
 		} else if (strcmp(argv[i], "--ksockd") == 0) {
-			ksockd = true;
+			ksockd = 1;
 		} else if (strncmp(argv[i], "--ksockd=", 9) == 0) {
-			ksockd = true;
+			ksockd = 1;
 			ksockd_addr = argv[i] + 9;
+		} else if (strcmp(argv[i], "--in-process") == 0) {
+			ksockd = 0;
 		} else if (strcmp(argv[i], "-h") == 0 ||
 			   strcmp(argv[i], "--help") == 0) {
 			help();
@@ -609,9 +645,20 @@ main(int argc, char **argv)
 				   "tap, not", inet);
 	if (!find_preload(lib))
 		return EXIT_FAILED;
-	if ((ksockd || (ksockd_addr != NULL && ksockd_addr[0] != '\0')) &&
-	    !setup_ksockd(ksockd_addr))
+	/* Without an option: KSOCK_RUN_IN_PROCESS=1 chooses the
+	 * in-process mode, else the default, ksockd. */
+	if (ksockd < 0)
+		ksockd = inproc == NULL || inproc[0] == '\0' ||
+			 strcmp(inproc, "0") == 0;
+	if (ksockd && !setup_ksockd(ksockd_addr, lib))
 		return EXIT_FAILED;
+	if (!ksockd) {
+		/* The library serves in-process when it is named no server;
+		 * a ksock-run that PROGRAM starts stays in this mode. */
+		unsetenv("KSOCK_RUN_KSOCKD");
+		unsetenv("KSOCK_RUN_KSOCKD_START");
+		setenv("KSOCK_RUN_IN_PROCESS", "1", 1);
+	}
 
 	if (resolve(program, exe))
 		v = inspect(exe, what, 0);

@@ -67,6 +67,8 @@ static struct {
 } state = { PTHREAD_MUTEX_INITIALIZER, -1, NULL, 0, "", 0, 0, { 0 }, 0 };
 
 static pthread_mutex_t notify_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Attachments made: a watch (KSD_WATCH) is its connection's. */
+static _Atomic unsigned conn_gen;
 
 #define ALL_SLOTS	((uint32_t)((1u << KSD_SLOTS) - 1))
 
@@ -179,6 +181,7 @@ attach(const char *addr, uint64_t token)
 	if (addr != state.addr)
 		snprintf(state.addr, sizeof(state.addr), "%s", addr);
 	atomic_store(&state.free_slots, ALL_SLOTS);
+	atomic_fetch_add(&conn_gen, 1);
 	return 0;
 }
 
@@ -599,8 +602,14 @@ begin(int *slot, uint32_t label, int fd)
  * end received on the bootstrap socket, which only this reads (one at a
  * time: notify_lock). Returns the descriptor, or -errno.
  */
+/*
+ * The end of a socketpair that the server sent on the bootstrap socket
+ * before its reply (KSD_NOTIFY, KSD_WATCH), moved out of the program's
+ * way. notify_lock held (only its holder reads the bootstrap socket).
+ * Returns the descriptor, or -EPROTO.
+ */
 static int
-notifier(int i)
+end_recv(void)
 {
 	union {
 		struct cmsghdr	c;
@@ -612,6 +621,26 @@ notifier(int i)
 			    .msg_control = u.buf,
 			    .msg_controllen = sizeof(u.buf) };
 	struct cmsghdr *cm;
+	int fd = -1;
+
+	if (recvmsg(state.sock, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) != 1 ||
+	    (cm = CMSG_FIRSTHDR(&m)) == NULL || cm->cmsg_level != SOL_SOCKET ||
+	    cm->cmsg_type != SCM_RIGHTS ||
+	    cm->cmsg_len != CMSG_LEN(sizeof(int)))
+		return -EPROTO;
+	memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
+#ifdef KSD_PRIVATE_FD
+	/* A front end whose descriptors share one number space with the
+	 * program's (ksock-run's library) moves its own out of the way. */
+	if (fd >= 0)
+		fd = KSD_PRIVATE_FD(fd);
+#endif
+	return fd;
+}
+
+static int
+notifier(int i)
+{
 	struct ksd_rep rep;
 	long n;
 	int fd = -1;
@@ -624,22 +653,14 @@ notifier(int i)
 	state.shm->slot[i].req.fd = -1;
 	n = post(i, &rep);
 	/* The server sent the end before it replied. */
-	if (n == 0 && recvmsg(state.sock, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) == 1 &&
-	    (cm = CMSG_FIRSTHDR(&m)) != NULL && cm->cmsg_level == SOL_SOCKET &&
-	    cm->cmsg_type == SCM_RIGHTS &&
-	    cm->cmsg_len == CMSG_LEN(sizeof(int)))
-		memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
-	else if (n == 0)
-		n = -EPROTO;
+	if (n == 0) {
+		fd = end_recv();
+		if (fd < 0)
+			n = fd;
+	}
 	pthread_mutex_unlock(&notify_lock);
 	if (n < 0)
 		return (int)n;
-#ifdef KSD_PRIVATE_FD
-	/* A front end whose descriptors share one number space with the
-	 * program's (ksock-run's library) moves its own out of the way. */
-	if (fd >= 0)
-		fd = KSD_PRIVATE_FD(fd);
-#endif
 	state.notify[i] = fd;
 	atomic_fetch_or(&state.has_notify, 1u << i);
 	return fd;
@@ -1892,6 +1913,68 @@ ksd__private_fd(int fd)
 		if ((has & (1u << i)) && state.notify[i] == fd)
 			return true;
 	return false;
+}
+
+/* See ksd.h. A new watch's end comes on the bootstrap socket, which
+ * notify_lock keeps for one reader. */
+int
+ksd__watch(int id, bool create, struct ksd_watchfd *ents, unsigned n,
+	   int report, int *wfd)
+{
+	struct ksd_rep rep;
+	struct ksd_req *q;
+	long r;
+	int i;
+
+	if (n > KSD_POLL_MAX || id < 0 || report < 0)
+		return -EINVAL;
+	q = begin(&i, KSD_WATCH, -1);
+	if (q == NULL)
+		return -EBADF;
+	q->flags = create ? KSD_F_WATCH_NEW : 0;
+	q->a[0] = (int32_t)n;
+	q->a[1] = id;
+	q->a[2] = report;
+	memcpy(win(i), ents, n * sizeof(*ents));
+	memset(&rep, 0, sizeof(rep));
+	if (create)
+		pthread_mutex_lock(&notify_lock);
+	r = post(i, &rep);
+	if (create && rep.val[0] == 1) {
+		/* Sent before the reply, even when the watch then failed. */
+		int fd = end_recv();
+
+		if (fd < 0 && r >= 0)
+			r = fd;
+		else if (r < 0 && fd >= 0)
+			close(fd);
+		else if (fd >= 0)
+			*wfd = fd;
+	} else if (create && r >= 0) {
+		r = -EPROTO;
+	}
+	if (create)
+		pthread_mutex_unlock(&notify_lock);
+	if (r >= 0)
+		memcpy(ents, win(i), n * sizeof(*ents));
+	slot_give(i);
+	return (int)r;
+}
+
+/* See ksd.h. */
+int
+ksd__unwatch(int id)
+{
+	struct ksd_rep rep;
+
+	return (int)ksd__request(KSD_UNWATCH, 0, -1, 0, id, 0, NULL, 0, &rep);
+}
+
+/* See ksd.h. */
+unsigned
+ksd__conn_gen(void)
+{
+	return atomic_load(&conn_gen);
 }
 
 /* See ksd.h. */

@@ -172,5 +172,21 @@ int	ksd__reattach(void);
  * names. Returns 0, or -1/errno. */
 int	ksd__netns_changed(void);
 int	ksd__fork_child(uint64_t token, bool reattach);
+/*
+ * KSD_WATCH (proto.h): a persistent watch @id of the @n entries @ents
+ * (read back with the server's revents, last and inq); @report: how many
+ * ready entries the caller reports now (0: a look that changes nothing).
+ * With @create the watch is new and *@wfd gets its kernel socket, which
+ * the server makes readable when the watch rings. Returns the entries
+ * reported (ready, with @report 0), or -errno: EMFILE (KSD_WATCH_MAX),
+ * ENOENT (no such watch: the connection is another), EBADF (detached).
+ */
+int	ksd__watch(int id, bool create, struct ksd_watchfd *ents, unsigned n,
+		   int report, int *wfd);
+/* Ends watch @id. Returns 0 or -errno. */
+int	ksd__unwatch(int id);
+/* A number that changes with each attachment (a watch is its
+ * connection's: after a fork or ksd__reattach, make it again). */
+unsigned ksd__conn_gen(void);
 
 #endif /* KSOCK_KSD_H */

@@ -25,6 +25,7 @@
 #include "proto.h"
 
 struct ksd_park;
+struct ksd_watch;
 
 /* One client process: a ksock process with its own descriptor table. */
 struct ksd_client {
@@ -57,6 +58,9 @@ struct ksd_client {
 	struct ksd_client *watch_next, *watch_prev;	/* [S] */
 	bool		 watched;		/* [S] */
 	int64_t		 posted_at;		/* [S] */
+	/* KSD_WATCH: the client's watches (serve.c). */
+	struct ksd_watch *watches;		/* [S] */
+	unsigned	 nwatches;		/* [S] */
 };
 
 /* A request after the decoder: every field checked against its bounds. */

@@ -98,6 +98,14 @@ enum ksd_label {
 	KSD_NETNS,		/* the process moved to another network
 				 * namespace: the server reads it again (a
 				 * new connection could not reach it) */
+	KSD_WATCH,		/* a0 count, a1 watch id, a2 how many ready
+				 * entries the client reports now (0: a
+				 * look that changes nothing); struct
+				 * ksd_watchfd[count] in the window; with
+				 * KSD_F_WATCH_NEW a new watch, whose
+				 * socket's end comes on the bootstrap
+				 * connection before the reply (val[0] 1) */
+	KSD_UNWATCH,		/* a1 watch id: the watch ends */
 	KSD_LABEL_END
 };
 
@@ -130,6 +138,9 @@ enum ksd_label {
  * message, the directory among them (a relative path and 253 kernel
  * descriptors is one too many: EINVAL). */
 #define KSD_BELL_FDS	253
+
+/* KSD_WATCH: the id is a new watch's (EEXIST when it is taken). */
+#define KSD_F_WATCH_NEW		32u
 
 /* SOCKET, SOCKETPAIR, ACCEPT: the new descriptors go at the numbers in
  * inl (struct ksd_place) when those are free (else they stay at the
@@ -218,6 +229,7 @@ struct ksd_status {
 	int64_t		parked;		/* calls waiting */
 	int64_t		descriptors;	/* descriptors in all tables */
 	int64_t		handovers;	/* fork/exec hand-overs unclaimed */
+	int64_t		watches;	/* KSD_WATCH watches of all clients */
 };
 
 /* Bootstrap, on the server's SOCK_SEQPACKET socket. */
@@ -254,5 +266,33 @@ struct ksd_bell {
  * bits (struct ksd_bells). Any doorbell makes the server take them
  * first, so a CANCEL never overtakes the request it cancels. */
 #define KSD_BELL_KICK		0x20000000u
+
+/*
+ * KSD_WATCH (docs/ksockd.md, "Watches"): a persistent poll of up to
+ * KSD_POLL_MAX sockets, for an epoll instance. The server keeps a kernel
+ * socketpair per watch and sends one byte on its end when, after the
+ * request, a watched socket is woken, or at once when an entry stays
+ * ready after what the client reports; the client's end sits in the
+ * instance's kernel epoll set. A client has at most KSD_WATCH_MAX: each
+ * costs the server a descriptor and up to KSD_POLL_MAX entries, and a
+ * process rarely has more epoll instances than event loops.
+ */
+#define KSD_WATCH_MAX		64
+/* Entry flags in ksd_watchfd.events, Linux's EPOLLET and EPOLLONESHOT;
+ * the low 16 bits are poll(2) events. */
+#define KSD_WATCH_EDGE		0x80000000u
+#define KSD_WATCH_ONESHOT	0x40000000u
+
+/* One watch entry, in the window. last and inq: an edge-triggered
+ * entry's readiness and bytes queued when the client last looked
+ * (updated by a report); revents: what is reported (POLLNVAL: no such
+ * socket). */
+struct ksd_watchfd {
+	int32_t		fd;		/* < 0: ignored */
+	uint32_t	events;
+	int32_t		inq;
+	int16_t		last;
+	int16_t		revents;
+};
 
 #endif /* KSOCK_KSOCKD_PROTO_H */

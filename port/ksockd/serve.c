@@ -16,7 +16,9 @@
  * Invariants: a slot is busy from its doorbell until its reply; a busy
  * slot has at most one parked call; a parked call holds a reference to
  * every file it waits on and a poll entry on each; a client being freed
- * drops its parked calls first, then closes its table.
+ * drops its parked calls first, then closes its table. A watch
+ * (KSD_WATCH) holds poll entries on its client's sockets but no file,
+ * and ends with UNWATCH or its client.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -176,6 +178,13 @@ ksd__decode(const struct ksd_req *req, struct ksd_call *out)
 		if (req->a[0] < 0 || req->a[0] > KSD_POLL_MAX)
 			return -KS_EINVAL;
 		break;
+	case KSD_WATCH:
+		if (req->a[0] < 0 || req->a[0] > KSD_POLL_MAX ||
+		    req->a[1] < 0 || req->a[2] < 0)
+			return -KS_EINVAL;
+		flags_ok |= KSD_F_WATCH_NEW;
+		data_max = 0;
+		break;
 	case KSD_SOCKET:
 	case KSD_SOCKETPAIR:
 	case KSD_ACCEPT:
@@ -227,8 +236,13 @@ notify(struct ksd_client *c, uint32_t slot)
  * bootstrap connection before the reply, so it is there when the client
  * reads the reply; a slot's earlier notifier is closed.
  */
-static long
-do_notify(struct ksd_client *c, uint32_t slot)
+/*
+ * A kernel socketpair whose one end goes to @c on the bootstrap
+ * connection (a notifier's, a watch's). Returns the server's end, or
+ * -errno.
+ */
+static int
+pair_to_client(struct ksd_client *c)
 {
 	union {
 		struct cmsghdr	h;
@@ -257,11 +271,21 @@ do_notify(struct ksd_client *c, uint32_t slot)
 	close(sv[1]);
 	if (err < 0) {
 		close(sv[0]);
-		return err;
+		return (int)err;
 	}
+	return sv[0];
+}
+
+static long
+do_notify(struct ksd_client *c, uint32_t slot)
+{
+	int fd = pair_to_client(c);
+
+	if (fd < 0)
+		return fd;
 	if (c->notify[slot] >= 0)
 		close(c->notify[slot]);
-	c->notify[slot] = sv[0];
+	c->notify[slot] = fd;
 	return 0;
 }
 
@@ -1431,6 +1455,278 @@ do_poll(struct ksd_park *p, bool first)
 	return KSD_AGAIN;
 }
 
+/* -- watches (KSD_WATCH) -- */
+
+/* One entry of a watch: its poll entry on a socket. The entry holds no
+ * file, so a socket its client closes closes (and its close wakes the
+ * watch, whose client then finds the number gone). */
+struct ksd_watchent {
+	struct ks_poll_entry pe;
+	struct ksd_watch *w;			/* [S] */
+	bool		 registered;		/* [S] pe is on a socket */
+};
+
+/* A persistent poll of some of a client's sockets, for one epoll
+ * instance of the client's (proto.h, KSD_WATCH). */
+struct ksd_watch {
+	struct ksd_client *c;			/* [I] */
+	int32_t		 id;			/* [I] */
+	int		 sock;			/* [I] the server's end */
+	bool		 armed;			/* [S] a wake-up rings */
+	struct ksd_watchent *ent;		/* [S] cap entries */
+	uint32_t	 cap;			/* [S] */
+	struct ksd_watch *next;			/* [S] the client's */
+};
+
+static long nwatches;			/* [S] of all clients */
+
+/* One byte on @w's socket, the client's cue to look. Never waits: a
+ * client that does not read its end only fills its own queue, and the
+ * bytes already there say the same. */
+static void
+watch_ring(struct ksd_watch *w)
+{
+	static const char one = 1;
+
+	w->armed = false;
+	(void)send(w->sock, &one, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+/* A watched socket's wake callback: runs under ksock's locks, so it
+ * touches nothing of ksock's; the kernel socket is the server's own. */
+static void
+watch_wake(struct ks_poll_entry *pe, unsigned events)
+{
+	struct ksd_watchent *e = pe->arg;
+
+	if (e->w->armed)
+		watch_ring(e->w);
+}
+
+/* Takes @w's entries off their sockets. */
+static void
+watch_unregister(struct ksd_watch *w)
+{
+	for (uint32_t i = 0; i < w->cap; i++) {
+		if (w->ent[i].registered)
+			ks_poll_remove(&w->ent[i].pe);
+		w->ent[i].registered = false;
+	}
+	w->armed = false;
+}
+
+/* Ends @w: off its client's list, its entries and socket gone. */
+static void
+watch_free(struct ksd_watch *w)
+{
+	struct ksd_watch **pp = &w->c->watches;
+
+	while (*pp != w)
+		pp = &(*pp)->next;
+	*pp = w->next;
+	w->c->nwatches--;
+	nwatches--;
+	watch_unregister(w);
+	close(w->sock);
+	obj_free(w->ent);
+	obj_free(w);
+}
+
+static struct ksd_watch *
+watch_find(struct ksd_client *c, int32_t id)
+{
+	struct ksd_watch *w;
+
+	for (w = c->watches; w != NULL && w->id != id; w = w->next)
+		;
+	return w;
+}
+
+/* A new watch @id of @c, its socket's end sent to the client. Returns 0
+ * or -errno: EEXIST, EMFILE (KSD_WATCH_MAX), ENOMEM, ENOTCONN. */
+static long
+watch_new(struct ksd_client *c, int32_t id, struct ksd_watch **out)
+{
+	struct ksd_watch *w;
+	int fd;
+
+	if (watch_find(c, id) != NULL)
+		return -KS_EEXIST;
+	if (c->nwatches >= KSD_WATCH_MAX)
+		return -KS_EMFILE;
+	w = obj_alloc(sizeof(*w));
+	if (w == NULL)
+		return -KS_ENOMEM;
+	fd = pair_to_client(c);
+	if (fd < 0) {
+		obj_free(w);
+		return fd;
+	}
+	w->c = c;
+	w->id = id;
+	w->sock = fd;
+	w->next = c->watches;
+	c->watches = w;
+	c->nwatches++;
+	nwatches++;
+	*out = w;
+	return 0;
+}
+
+/* Room for @n entries in @w (unregistered). Returns 0 or -KS_ENOMEM. */
+static long
+watch_room(struct ksd_watch *w, uint32_t n)
+{
+	struct ksd_watchent *ent;
+
+	if (n <= w->cap)
+		return 0;
+	ent = obj_alloc(n * sizeof(*ent));
+	if (ent == NULL)
+		return -KS_ENOMEM;
+	obj_free(w->ent);
+	w->ent = ent;
+	w->cap = n;
+	return 0;
+}
+
+/* What a watch's request asks for, and what it found. */
+struct watch_look {
+	uint32_t	report;		/* ready entries to report; 0: none */
+	uint32_t	reported;
+	bool		remain;		/* one stays ready, unreported */
+};
+
+/*
+ * Looks at entry @e (the window's copy) of @w and registers @we on its
+ * socket: e->revents says what is reported, and a report moves an
+ * edge-triggered entry's last and inq on (as Linux's ep_send_events
+ * takes an edge item off the ready list). An entry left ready after the
+ * report (level-triggered, or past the count asked for) sets remain.
+ */
+static void
+watch_look_one(struct ksd_watch *w, struct ksd_watchent *we,
+	       struct ksd_watchfd *e, struct watch_look *lk)
+{
+	struct ksp_file *f;
+	unsigned mask;
+	int32_t inq = 0;
+	bool ready;
+
+	e->revents = 0;
+	if (e->fd < 0)
+		return;
+	if (get_sock(w->c, e->fd, &f) < 0) {
+		e->revents = KS_POLLNVAL;
+		return;
+	}
+	we->w = w;
+	we->pe.wake = watch_wake;
+	we->pe.arg = we;
+	mask = ks_poll(f->so, &we->pe);
+	we->registered = true;
+	mask &= (e->events & 0xffffu) | KS_POLLERR | KS_POLLHUP;
+	if (e->events & KSD_WATCH_EDGE) {
+		int v = 0;
+
+		if ((mask & KS_POLLIN) && ks_ioctl(f->so, KS_SIOCINQ, &v) == 0)
+			inq = v;
+		/* News: the readiness changed, or more bytes are queued
+		 * (new data on a socket that was readable already). */
+		ready = mask != 0 && ((int16_t)mask != e->last || inq > e->inq);
+	} else {
+		ready = mask != 0;
+	}
+	ksp__file_put(f);
+	if (lk->report == 0) {
+		/* A look: nothing moves on. */
+		if (ready) {
+			e->revents = (int16_t)mask;
+			lk->remain = true;
+		}
+		return;
+	}
+	if (ready && lk->reported >= lk->report) {
+		lk->remain = true;
+		return;
+	}
+	if (e->events & KSD_WATCH_EDGE) {
+		e->last = (int16_t)mask;
+		e->inq = inq;
+	} else if (ready && !(e->events & KSD_WATCH_ONESHOT)) {
+		lk->remain = true;
+	}
+	if (ready) {
+		e->revents = (int16_t)mask;
+		lk->reported++;
+	}
+}
+
+/*
+ * KSD_WATCH: the watch's entries become the window's, each looked at
+ * and registered; then the watch rings at once when one stays ready,
+ * or is armed: its next wake-up rings. Returns the entries reported
+ * (with a0 report 0, the ready ones), or -errno.
+ */
+static long
+do_watch(struct ksd_park *p, struct ksd_rep *rep)
+{
+	struct ksd_watchfd *win = (struct ksd_watchfd *)(void *)
+				  window(p->c, p->slot);
+	const struct ksd_call *k = &p->call;
+	struct watch_look lk = { (uint32_t)k->a[2], 0, false };
+	uint32_t n = (uint32_t)k->a[0];
+	struct ksd_watch *w;
+	long err;
+	long ready = 0;
+
+	if (k->flags & KSD_F_WATCH_NEW) {
+		err = watch_new(p->c, k->a[1], &w);
+		if (err < 0)
+			return err;
+		rep->val[0] = 1;
+	} else {
+		w = watch_find(p->c, k->a[1]);
+		if (w == NULL)
+			return -KS_ENOENT;
+	}
+	watch_unregister(w);
+	err = watch_room(w, n);
+	if (err < 0) {
+		/* A new one goes again (its end, sent, is the client's to
+		 * close); an old one stays, unarmed, for the next look. */
+		if (k->flags & KSD_F_WATCH_NEW)
+			watch_free(w);
+		return err;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct ksd_watchfd e;
+
+		memcpy(&e, &win[i], sizeof(e));
+		watch_look_one(w, &w->ent[i], &e, &lk);
+		memcpy(&win[i], &e, sizeof(e));
+		if (e.revents != 0 && e.revents != KS_POLLNVAL)
+			ready++;
+	}
+	if (lk.remain)
+		watch_ring(w);
+	else
+		w->armed = true;
+	return ready;
+}
+
+/* KSD_UNWATCH. */
+static long
+do_unwatch(struct ksd_client *c, const struct ksd_call *k)
+{
+	struct ksd_watch *w = watch_find(c, k->a[1]);
+
+	if (w == NULL)
+		return -KS_ENOENT;
+	watch_free(w);
+	return 0;
+}
+
 /* -- fork, exec, exit -- */
 
 static uint64_t
@@ -1571,6 +1867,7 @@ ksd__status(struct ksd_status *st)
 	st->objects = objects;
 	st->clients = nclients;
 	st->parked = nparked;
+	st->watches = nwatches;
 	st->descriptors = fds;
 	st->handovers = nhandovers;
 }
@@ -1744,6 +2041,10 @@ run(struct ksd_park *p, struct ksd_rep *rep, bool first)
 		return client_netns(c);
 	case KSD_DIAG:
 		return ksd__diag(c, k, window(c, p->slot), rep);
+	case KSD_WATCH:
+		return do_watch(p, rep);
+	case KSD_UNWATCH:
+		return do_unwatch(c, k);
 	}
 
 	/* The calls on one socket. */
@@ -2272,6 +2573,8 @@ ksd__client_free(struct ksd_client *c)
 	struct ksp_thread *t = ksp__thread();
 	struct ksp_proc *saved = t->proc;
 
+	while (c->watches != NULL)
+		watch_free(c->watches);
 	for (uint32_t i = 0; i < KSD_SLOTS; i++) {
 		if (c->park[i] != NULL)
 			park_free(c->park[i]);

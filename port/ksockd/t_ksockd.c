@@ -93,6 +93,10 @@ ksd_poll_mixed(struct pollfd *f, nfds_t n, struct pollfd *k, nfds_t nk,
 static int ksd_attach(const char *a) { (void)a; return 0; }
 static int ksd_detach(void) { return 0; }
 static int ksd_status(struct ksd_status *st) { (void)st; errno = ENOSYS; return -1; }
+static int ksd__watch(int id, bool create, struct ksd_watchfd *e, unsigned n,
+		      int report, int *wfd)
+{ (void)id; (void)create; (void)e; (void)n; (void)report; (void)wfd; return -ENOSYS; }
+static int ksd__unwatch(int id) { (void)id; return -ENOSYS; }
 #else
 #include "ksd.h"
 #define ON_LINUX	0
@@ -509,6 +513,117 @@ role_two_readers(void)
 	got = r[0];
 	CHECK((got[0] == 'a' && got[1] == 'b') || (got[0] == 'b' && got[1] == 'a'));
 	CHECK(ksd_close(sv[0]) == 0 && ksd_close(sv[1]) == 0);
+	return 0;
+}
+
+/* -- watches (KSD_WATCH) -- */
+
+/* Whether @fd is readable within @ms. */
+static int
+readable_in(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, ms);
+}
+
+static void
+drain(int fd)
+{
+	char b[64];
+
+	while (recv(fd, b, sizeof(b), MSG_DONTWAIT) > 0)
+		;
+}
+
+/*
+ * A watch rings its socket when a watched socket is woken, or at once
+ * when an entry stays ready after a report; an edge-triggered entry
+ * rings for new bytes only; a closed socket is no longer held (its peer
+ * sees the end) and shows as POLLNVAL; ids are the client's, and a
+ * client has at most KSD_WATCH_MAX. The last watch is left for the
+ * exit to end (the runner checks the server's STATUS and descriptors).
+ */
+static int
+role_watch(void)
+{
+	struct ksd_watchfd e[2] = { { .fd = -1 }, { .fd = -1 } };
+	struct ksd_status st0, st;
+	int sv[2], wfd = -1, w2 = -1, more[KSD_WATCH_MAX], nmore = 0;
+	char b[8];
+
+	alarm(20);
+	CHECK(ksd_status(&st0) == 0);
+	CHECK(ksd_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	e[0].fd = sv[0];
+	e[0].events = POLLIN;
+	CHECK(ksd__watch(1, true, e, 2, 0, &wfd) == 0 && wfd >= 0);
+	CHECK(ksd_status(&st) == 0 && st.watches == st0.watches + 1);
+	CHECK(ksd__watch(1, true, e, 2, 0, &w2) == -EEXIST);
+	CHECK(ksd__watch(99, false, e, 2, 0, NULL) == -ENOENT);
+	/* Armed: nothing until the socket is woken. */
+	CHECK(readable_in(wfd, 0) == 0);
+	CHECK(ksd_send(sv[1], "x", 1, 0) == 1);
+	CHECK(readable_in(wfd, 5000) == 1);
+	drain(wfd);
+	/* Level-triggered: reported, and it rings again at once. */
+	CHECK(ksd__watch(1, false, e, 2, 1, NULL) == 1);
+	CHECK(e[0].revents == POLLIN && e[1].revents == 0);
+	CHECK(readable_in(wfd, 0) == 1);
+	CHECK(ksd_recv(sv[0], b, sizeof(b), 0) == 1);
+	drain(wfd);
+	CHECK(ksd__watch(1, false, e, 2, 1, NULL) == 0);
+	CHECK(readable_in(wfd, 0) == 0);
+	/* Edge-triggered: one report per edge; new bytes are an edge. */
+	e[0].events = POLLIN | KSD_WATCH_EDGE;
+	CHECK(ksd_send(sv[1], "y", 1, 0) == 1);
+	drain(wfd);
+	CHECK(ksd__watch(1, false, e, 2, 1, NULL) == 1);
+	CHECK(e[0].revents == POLLIN && e[0].last == POLLIN && e[0].inq == 1);
+	CHECK(readable_in(wfd, 0) == 0);
+	CHECK(ksd__watch(1, false, e, 2, 1, NULL) == 0);
+	/* A look (no report) moves nothing on. */
+	CHECK(ksd_send(sv[1], "z", 1, 0) == 1);
+	CHECK(readable_in(wfd, 5000) == 1);
+	drain(wfd);
+	CHECK(ksd__watch(1, false, e, 2, 0, NULL) == 1);
+	CHECK(e[0].last == POLLIN && e[0].inq == 1);
+	CHECK(readable_in(wfd, 0) == 1);
+	drain(wfd);
+	CHECK(ksd__watch(1, false, e, 2, 1, NULL) == 1);
+	CHECK(e[0].inq == 2);
+	CHECK(readable_in(wfd, 0) == 0);
+	/* The limit, then the extra ones ended. */
+	for (int id = 2; nmore < KSD_WATCH_MAX; id++) {
+		int r = ksd__watch(id, true, e, 0, 0, &more[nmore]);
+
+		if (r < 0) {
+			CHECK(r == -EMFILE && nmore == KSD_WATCH_MAX - 1);
+			break;
+		}
+		nmore++;
+	}
+	CHECK(nmore == KSD_WATCH_MAX - 1);
+	for (int i = 0; i < nmore; i++) {
+		CHECK(ksd__unwatch(i + 2) == 0);
+		CHECK(close(more[i]) == 0);
+	}
+	CHECK(ksd__unwatch(2) == -ENOENT);
+	CHECK(ksd_status(&st) == 0 && st.watches == st0.watches + 1);
+	/* A watched socket closed: the watch holds it not, so it rings
+	 * with its close and its peer reads the end. */
+	CHECK(ksd_recv(sv[0], b, sizeof(b), 0) == 2);
+	drain(wfd);
+	CHECK(ksd__watch(1, false, e, 2, 1, NULL) == 0);
+	CHECK(readable_in(wfd, 0) == 0);
+	CHECK(ksd_close(sv[0]) == 0);
+	CHECK(readable_in(wfd, 5000) == 1);
+	drain(wfd);
+	CHECK(ksd_recv(sv[1], b, sizeof(b), 0) == 0);
+	CHECK(ksd__watch(1, false, e, 2, 1, NULL) == 0);
+	CHECK(e[0].revents == POLLNVAL);
+	CHECK(ksd_close(sv[1]) == 0);
+	CHECK(close(wfd) == 0);
 	return 0;
 }
 
@@ -2126,6 +2241,8 @@ run_role(int argc, char **argv)
 		return role_waitall();
 	if (strcmp(role, "two-readers") == 0)
 		return role_two_readers();
+	if (strcmp(role, "watch") == 0)
+		return role_watch();
 	if (strcmp(role, "hostile") == 0)
 		return role_hostile();
 	if (strcmp(role, "eintr") == 0)
@@ -2211,18 +2328,19 @@ status_same(const struct ksd_status *a, const struct ksd_status *b)
 	return a->ksock_allocs == b->ksock_allocs && a->sockets == b->sockets &&
 	       a->objects == b->objects && a->clients == b->clients &&
 	       a->parked == b->parked && a->descriptors == b->descriptors &&
-	       a->handovers == b->handovers;
+	       a->handovers == b->handovers && a->watches == b->watches;
 }
 
 static void
 status_print(const char *what, const struct ksd_status *s)
 {
 	fprintf(stderr, "%s: ksock allocs %lld sockets %lld objects %lld "
-		"clients %lld parked %lld descriptors %lld handovers %lld\n",
+		"clients %lld parked %lld descriptors %lld handovers %lld "
+		"watches %lld\n",
 		what, (long long)s->ksock_allocs, (long long)s->sockets,
 		(long long)s->objects, (long long)s->clients,
 		(long long)s->parked, (long long)s->descriptors,
-		(long long)s->handovers);
+		(long long)s->handovers, (long long)s->watches);
 }
 
 /* Waits (up to 5 s) until the server is back to the baseline. */
@@ -2463,6 +2581,7 @@ t_clients_per_user_limit(void)
 }
 
 static int t_two_readers_one_socket(void) { return t_role("two-readers"); }
+static int t_watch_rings_and_ends(void) { return t_role("watch"); }
 static int t_hostile_client(void) { return t_role("hostile"); }
 
 /*
@@ -2919,7 +3038,8 @@ t_sigkill_rights_cycle(void)
 	X(t_socket_timeouts) X(t_connect_waits_for_backlog) \
 	X(t_waitall_past_one_window) \
 	X(t_exit_with_parked_poll) \
-	X(t_two_readers_one_socket) X(t_hostile_client) \
+	X(t_two_readers_one_socket) X(t_watch_rings_and_ends) \
+	X(t_hostile_client) \
 	X(t_server_death_ends_calls) X(t_clients_per_user_limit) \
 	X(t_signal_interrupts_calls) X(t_poll_mixed) \
 	X(t_scm_rights_kernel_pipe) X(t_scm_rights_kernel_dropped) \
@@ -2943,7 +3063,8 @@ needs_server(const char *name)
 {
 	return strstr(name, "sigkill") != NULL || strstr(name, "two_readers") ||
 	       strstr(name, "parked_poll") || strstr(name, "hostile") ||
-	       strstr(name, "server_death") || strstr(name, "per_user");
+	       strstr(name, "server_death") || strstr(name, "per_user") ||
+	       strstr(name, "watch");
 }
 
 static pid_t

@@ -37,6 +37,12 @@
  * a socket event then costs no system call. Kernel descriptors are
  * looked at before and after the spin, which lasts at most about 20 us.
  *
+ * ksockd sockets (ksock-run --ksockd) are kept by remote.c: the server
+ * watches them (KSD_WATCH) and rings a socket of the watch's that sits
+ * in the real instance with the data KP_EP_REMOTE_MAGIC, so the kernel
+ * sleep covers them too; epoll_wait asks the server about them first,
+ * and again each time that socket rings.
+ *
  * EPOLLEXCLUSIVE is accepted; for sockets it changes nothing (every
  * waiter is woken). An item whose socket was closed (its last descriptor
  * and every message carrying it gone) is dropped when its close wakes
@@ -614,6 +620,8 @@ epoll_ctl(int epfd, int op, int fd, struct epoll_event *uev)
 		/* A ksockd socket (ksock-run --ksockd): remote.c keeps it. */
 		pthread_mutex_lock(&ef->ep->lock);
 		err = kp__remote_epoll_ctl(&ef->ep->remote, op, fd, ev);
+		if (err == 0)
+			kp__remote_epoll_arm(ef->ep->remote, epfd);
 		pthread_mutex_unlock(&ef->ep->lock);
 		kp__file_put(ef);
 		kp__file_put(f);
@@ -723,6 +731,9 @@ void
 kp__epoll_refresh(struct kp_epoll *ep)
 {
 	ep_scan(ep, NULL, 0);
+	pthread_mutex_lock(&ep->lock);
+	kp__remote_epoll_refresh(ep->remote);
+	pthread_mutex_unlock(&ep->lock);
 }
 
 static int64_t
@@ -840,10 +851,12 @@ ms_left(int64_t deadline)
 }
 
 /* epoll_wait with a deadline (-1: none) and a signal mask (or NULL),
- * over ksock sockets and kernel descriptors. */
+ * over ksock sockets and kernel descriptors. The ksockd watch's socket
+ * (KP_EP_REMOTE_MAGIC) ringing ends a wait that found nothing else, with
+ * *@rkick set, for the caller to look at the remote items. */
 static int
 ep_wait_local(int epfd, struct kp_epoll *ep, struct epoll_event *events,
-	      int max, int64_t deadline, const sigset_t *mask)
+	      int max, int64_t deadline, const sigset_t *mask, bool *rkick)
 {
 	bool spun = false;
 
@@ -883,11 +896,15 @@ ep_wait_local(int epfd, struct kp_epoll *ep, struct epoll_event *events,
 				kicked = true;
 				continue;
 			}
+			if (events[i].data.u64 == KP_EP_REMOTE_MAGIC) {
+				*rkick = true;
+				continue;
+			}
 			if (nested > 0 && ep_nested_is_stale(ep, &events[i]))
 				continue;
 			events[kept++] = events[i];
 		}
-		if (kept > n || n > 0)
+		if (kept > n || n > 0 || *rkick)
 			return kept;
 		if (!kicked && (ms == 0 ||
 		    (deadline >= 0 && now_ns() >= deadline)))
@@ -905,9 +922,12 @@ ep_wait_local(int epfd, struct kp_epoll *ep, struct epoll_event *events,
 
 /*
  * ep_wait_local, and with ksockd sockets among the items, the server's
- * answer for them first: while none is ready the local wait lasts at
- * most KP_EP_REMOTE_STEP_NS at a time (a bounded loop, until the client
- * library can wait on both at once).
+ * answer for them first. With the server's watch armed (remote.c) the
+ * kernel's wait covers both: the watch's socket, in the kernel set,
+ * rings when a remote item may be ready, and the items are looked at
+ * again. Without one (a server that refused it, a forked child's copy
+ * of its parent's instance) the local wait lasts at most
+ * KP_EP_REMOTE_STEP_NS at a time.
  */
 #define KP_EP_REMOTE_STEP_NS	(10 * 1000000LL)
 static int
@@ -916,21 +936,24 @@ ep_wait(int epfd, struct kp_epoll *ep, struct epoll_event *events, int max,
 {
 	for (;;) {
 		int64_t now = now_ns(), until;
+		bool watched = false, rkick = false;
 		int n, m;
 
 		pthread_mutex_lock(&ep->lock);
 		n = ep->remote == NULL ? -1 :
-		    kp__remote_epoll_scan(ep->remote, events, max);
+		    kp__remote_epoll_scan(ep->remote, events, max, &watched);
 		pthread_mutex_unlock(&ep->lock);
 		if (n < 0)
 			return ep_wait_local(epfd, ep, events, max, deadline,
-					     mask);
+					     mask, &rkick);
 		if (n == max)
 			return n;
-		until = n > 0 ? now : now + KP_EP_REMOTE_STEP_NS;
-		if (deadline >= 0 && deadline < until)
+		until = n > 0 ? now : watched ? deadline :
+			now + KP_EP_REMOTE_STEP_NS;
+		if (deadline >= 0 && (until < 0 || deadline < until))
 			until = deadline;
-		m = ep_wait_local(epfd, ep, events + n, max - n, until, mask);
+		m = ep_wait_local(epfd, ep, events + n, max - n, until, mask,
+				  &rkick);
 		if (m < 0)
 			return n > 0 ? n : m;
 		if (n + m > 0 || (deadline >= 0 && now_ns() >= deadline))
@@ -968,6 +991,65 @@ ep_wait_user(int epfd, struct kp_epoll *ep, struct epoll_event *uevents,
 	return n;
 }
 
+/*
+ * Removes from the @n events at @events those of the library's own
+ * descriptors (an eventfd's KP_EP_MAGIC, a ksockd watch's
+ * KP_EP_REMOTE_MAGIC). Returns how many are left.
+ */
+static int
+ep_strip_magic(struct epoll_event *events, int n)
+{
+	int kept = 0;
+
+	for (int i = 0; i < n; i++) {
+		struct epoll_event ev;
+
+		memcpy(&ev, &events[i], sizeof(ev));
+		if (ev.data.u64 == KP_EP_MAGIC ||
+		    ev.data.u64 == KP_EP_REMOTE_MAGIC)
+			continue;
+		if (kept != i)
+			memcpy(&events[kept], &ev, sizeof(ev));
+		kept++;
+	}
+	return kept;
+}
+
+/*
+ * The kernel's epoll_wait on an instance this library does not map: one
+ * made outside it, or a forked child's copy of one (fdmap.c unmaps them
+ * in the child). The latter's kernel set may still hold its parent's
+ * eventfd and watch socket, which the parent empties, not the child:
+ * their events are not the program's. When only they came, the wait
+ * goes on after 1 ms (they stay readable until the parent looks).
+ */
+static int
+ep_wait_kernel(int epfd, struct epoll_event *events, int max,
+	       int64_t deadline, const sigset_t *mask,
+	       const struct timespec *ts, int timeout_ms)
+{
+	const struct timespec ms1 = { 0, 1000000 };
+	int r;
+
+	if (ts != NULL || timeout_ms == INT_MIN)
+		r = (int)syscall(SYS_epoll_pwait2, epfd, events, max, ts,
+				 mask, _NSIG / 8);
+	else
+		r = (int)syscall(SYS_epoll_pwait, epfd, events, max,
+				 timeout_ms, mask, _NSIG / 8);
+	for (;;) {
+		if (r <= 0)
+			return r;
+		r = ep_strip_magic(events, r);
+		if (r > 0 || deadline == 0 ||
+		    (deadline > 0 && now_ns() >= deadline))
+			return r;
+		nanosleep(&ms1, NULL);
+		r = (int)syscall(SYS_epoll_pwait, epfd, events, max,
+				 ms_left(deadline), mask, _NSIG / 8);
+	}
+}
+
 static int
 do_epoll_wait(int epfd, struct epoll_event *events, int max, int64_t deadline,
 	      const sigset_t *mask, const struct timespec *ts, int timeout_ms)
@@ -995,11 +1077,8 @@ do_epoll_wait(int epfd, struct epoll_event *events, int max, int64_t deadline,
 	return r < 0 ? (int)fail(r) : r;
 
 kernel:
-	if (ts != NULL || timeout_ms == INT_MIN)
-		return (int)syscall(SYS_epoll_pwait2, epfd, events, max, ts,
-				    mask, _NSIG / 8);
-	return (int)syscall(SYS_epoll_pwait, epfd, events, max, timeout_ms,
-			    mask, _NSIG / 8);
+	return ep_wait_kernel(epfd, events, max, deadline, mask, ts,
+			      timeout_ms);
 }
 
 static int64_t

@@ -229,19 +229,45 @@ void	kp__remote_cloexec_range(unsigned first, unsigned last);
  * close(2) from the program leaves open. */
 bool	kp__remote_private(int fd);
 /* epoll over remote sockets (level-triggered, EPOLLONESHOT; an
- * edge-triggered item reports a change of its readiness), kept in the
- * instance's *@rp under its lock: ctl returns 0 or -errno; scan asks the
- * server without waiting and fills at most @max events, -1 when there
- * is no remote item. */
+ * edge-triggered item reports a change of its readiness or new bytes),
+ * kept in the instance's *@rp under its lock: ctl returns 0 or -errno;
+ * scan asks the server without waiting and fills at most @max events,
+ * -1 when there is no remote item; *@watched says that the server's
+ * watch (KSD_WATCH) of the items is armed, so that its kernel socket,
+ * in the instance's kernel set with the data KP_EP_REMOTE_MAGIC, becomes
+ * readable when one may be ready (else the caller waits in steps). arm,
+ * after a ctl on the kernel instance @epfd: makes the watch (the first
+ * time) or arms it again for the items now; refresh arms it again, so
+ * that the kernel sees the instance readable exactly when an item is
+ * ready. */
+#define KP_EP_REMOTE_MAGIC	0x6b736f636b2d7265ULL	/* "ksock-re" */
 struct kp_repoll;
 struct epoll_event;
 int	kp__remote_epoll_ctl(struct kp_repoll **rp, int op, int fd,
 			     const struct epoll_event *ev);
 int	kp__remote_epoll_scan(struct kp_repoll *r, struct epoll_event *out,
-			      int max);
+			      int max, bool *watched);
+void	kp__remote_epoll_arm(struct kp_repoll *r, int epfd);
+void	kp__remote_epoll_refresh(struct kp_repoll *r);
 void	kp__remote_epoll_free(struct kp_repoll *r);
 /* A clone() child that ran no fork handler: remote sockets go stale. */
 void	kp__remote_clone_child(void);
+
+/*
+ * What decides whether a socket may move to a kernel socket (a peer
+ * outside ksock: shim.c's move_to_kernel), and what moves along.
+ */
+struct kp_movable {
+	int		family;		/* AF_UNIX, AF_INET... */
+	int		type;		/* SOCK_STREAM, SOCK_DGRAM... */
+	struct ks_sockaddr_storage name;	/* its own name */
+	uint32_t	nlen;		/* the name's length */
+	bool		peer;		/* connected, or a connection's end */
+	int		inq;		/* bytes or datagrams queued (SIOCINQ) */
+	bool		nonblock;	/* O_NONBLOCK */
+};
+/* @f's state for a move (the server's answers). Returns 0 or -errno. */
+int	kp__remote_movable(struct kp_file *f, struct kp_movable *m);
 
 /* Counters for the summary line (KSOCK_RUN_STATS). */
 struct kp_stats {

@@ -698,6 +698,30 @@ kp__remote_call(struct kp_file *f, int call, const long a[5])
 	return -ENOSYS;
 }
 
+/* See preload.h: five questions to the server, asked only when a
+ * connect or send was refused, which is rare. */
+int
+kp__remote_movable(struct kp_file *f, struct kp_movable *m)
+{
+	struct sockaddr_storage peer;
+	socklen_t nlen = sizeof(m->name), plen = sizeof(peer);
+	socklen_t tlen = sizeof(m->type);
+	int fl;
+
+	if (ksd_getsockname(f->rfd, (struct sockaddr *)&m->name, &nlen) < 0 ||
+	    ksd_getsockopt(f->rfd, SOL_SOCKET, SO_TYPE, &m->type, &tlen) < 0 ||
+	    ksd_ioctl(f->rfd, SIOCINQ, &m->inq) < 0)
+		return -errno;
+	fl = ksd_fcntl(f->rfd, F_GETFL, 0);
+	if (fl < 0)
+		return -errno;
+	m->family = m->name.ss_family;
+	m->nlen = nlen;
+	m->peer = ksd_getpeername(f->rfd, (struct sockaddr *)&peer, &plen) == 0;
+	m->nonblock = (fl & O_NONBLOCK) != 0;
+	return 0;
+}
+
 /* Linux's F_OWNER_* and struct f_owner_ex. */
 #define KP_F_OWNER_TID		0
 #define KP_F_OWNER_PID		1
@@ -913,6 +937,10 @@ kp__remote_poll(struct pollfd *fds, nfds_t nfds, int64_t deadline,
 			r[nr++] = fds[i];
 		else if (fds[i].fd >= 0)
 			h[nh++] = fds[i];
+		/* An epoll instance's kernel fd tells the truth about its
+		 * sockets once refreshed. */
+		if (f != NULL && f != &kp_stale && f->kind == KP_EPOLL)
+			kp__epoll_refresh(f->ep);
 		kp__file_put(f);
 		if (fds[i].revents != 0)
 			ready++;
@@ -970,7 +998,58 @@ struct kp_repoll {
 	unsigned	 next;		/* where the next scan starts: ready
 					 * items take turns, as Linux's list
 					 * rotates */
+	/* The server's watch of the items (KSD_WATCH), whose kernel
+	 * socket sits in the instance's kernel set; -1: none. */
+	int		 wfd;
+	int		 wid;
+	unsigned	 wgen;		/* ksd__conn_gen() when made */
+	pid_t		 wpid;		/* the process that made it */
+	bool		 nowatch;	/* refused: waits poll in steps */
 };
+
+/* Watch ids, one per instance of the process. */
+static atomic_int watch_ids;
+/* The watches' kernel sockets (plus one; 0: a free place), which a
+ * program's close, close_range or closefrom leaves open as it leaves
+ * the notifiers. Lock-free: a forked child may look at them whatever
+ * another thread of its parent was doing. */
+static atomic_int wfds[KSD_WATCH_MAX];
+
+static void
+wfd_note(int fd, bool add)
+{
+	for (int i = 0; i < KSD_WATCH_MAX; i++) {
+		int want = add ? 0 : fd + 1;
+
+		if (atomic_compare_exchange_strong(&wfds[i], &want,
+						   add ? fd + 1 : 0))
+			return;
+	}
+}
+
+static bool
+wfd_is(int fd)
+{
+	for (int i = 0; i < KSD_WATCH_MAX; i++)
+		if (atomic_load(&wfds[i]) == fd + 1)
+			return true;
+	return false;
+}
+
+/* The watches' sockets into @out (room for KSD_WATCH_MAX); their count. */
+static int
+wfds_copy(int *out)
+{
+	int n = 0;
+
+	for (int i = 0; i < KSD_WATCH_MAX; i++) {
+		int v = atomic_load(&wfds[i]);
+
+		if (v > 0)
+			out[n++] = v - 1;
+	}
+	return n;
+}
 
 /* The poll(2) events an epoll item asks for: the bits are alike. */
 #define EP_POLL_BITS	(EPOLLIN | EPOLLOUT | EPOLLPRI | EPOLLRDHUP | \
@@ -996,6 +1075,7 @@ kp__remote_epoll_ctl(struct kp_repoll **rp, int op, int fd,
 			r = calloc(1, sizeof(*r));
 			if (r == NULL)
 				return -ENOMEM;
+			r->wfd = -1;
 			*rp = r;
 		}
 		if (r->n == r->cap) {
@@ -1051,15 +1131,176 @@ edge(struct kp_repitem *it, short rev)
 	return rev != it->last || grew;
 }
 
+/* Whether @r's watch is this process's, on its current connection (a
+ * forked child's copy is its parent's; see docs/ksock-run.md). */
+static bool
+watch_usable(const struct kp_repoll *r)
+{
+	return r->wfd >= 0 && !r->nowatch && r->wpid == getpid() &&
+	       r->wgen == ksd__conn_gen();
+}
+
+/*
+ * A watch of another connection (the process attached again, or this
+ * is a forked child whose copy is its parent's) is dropped: its socket
+ * closed (this process's reference: a parent's watch stays the
+ * parent's), and the instance waits in steps from then on.
+ */
+static void
+watch_drop_stale(struct kp_repoll *r)
+{
+	if (r->wfd < 0 || watch_usable(r))
+		return;
+	wfd_note(r->wfd, false);
+	sys_close(r->wfd);
+	r->wfd = -1;
+	r->nowatch = true;
+}
+
+/* Empties the watch's socket of the rings the server sent. */
+static void
+watch_drain(int wfd)
+{
+	char b[64];
+
+	while (recv(wfd, b, sizeof(b), MSG_DONTWAIT) > 0)
+		;
+}
+
+/* The items as watch entries, from @start on (ready items take turns). */
+static struct ksd_watchfd *
+watch_entries(const struct kp_repoll *r, unsigned start)
+{
+	struct ksd_watchfd *e = calloc(r->n + 1, sizeof(*e));
+
+	if (e == NULL)
+		return NULL;
+	for (unsigned k = 0; k < r->n; k++) {
+		const struct kp_repitem *it = &r->it[(start + k) % r->n];
+
+		e[k].fd = it->disabled ? -1 : it->fd;
+		e[k].events = it->events & (EP_POLL_BITS | EPOLLET |
+					    EPOLLONESHOT);
+		e[k].last = it->last;
+		e[k].inq = it->last_inq;
+	}
+	return e;
+}
+
+/*
+ * Drains the watch's socket and has the server look at the items and
+ * arm the watch again: report 0, only a look (the socket then rings at
+ * once when an item is ready); otherwise up to @report items reported
+ * into @out, their edge and one-shot state moved on. Returns the count,
+ * or -errno.
+ */
+static int
+watch_look(struct kp_repoll *r, struct epoll_event *out, int report)
+{
+	struct ksd_watchfd *e;
+	unsigned start = r->n > 0 ? r->next % r->n : 0;
+	int n, count = 0;
+
+	e = watch_entries(r, start);
+	if (e == NULL)
+		return -ENOMEM;
+	watch_drain(r->wfd);
+	n = ksd__watch(r->wid, false, e, r->n, report, NULL);
+	if (n < 0 || report == 0) {
+		free(e);
+		return n < 0 ? n : 0;
+	}
+	for (unsigned k = 0; k < r->n; k++) {
+		unsigned i = (start + k) % r->n;
+		struct kp_repitem *it = &r->it[i];
+
+		if (e[k].revents & POLLNVAL)
+			continue;
+		it->last = e[k].last;
+		it->last_inq = e[k].inq;
+		if (e[k].revents == 0 || count == report)
+			continue;
+		out[count].events = (uint32_t)(unsigned short)e[k].revents;
+		out[count].data.u64 = it->data;
+		count++;
+		r->next = i + 1;
+		if (it->events & EPOLLONESHOT)
+			it->disabled = true;
+	}
+	/* A socket closed under the instance goes, as Linux drops the
+	 * item with its file. */
+	for (unsigned k = r->n; k-- > 0;) {
+		unsigned i = (start + k) % r->n;
+
+		if (e[k].revents & POLLNVAL)
+			r->it[i].fd = -1;
+	}
+	for (unsigned i = 0; i < r->n; i++)
+		if (r->it[i].fd < 0)
+			r->it[i--] = r->it[--r->n];
+	free(e);
+	return count;
+}
+
 /* See preload.h. */
-int
-kp__remote_epoll_scan(struct kp_repoll *r, struct epoll_event *out, int max)
+void
+kp__remote_epoll_arm(struct kp_repoll *r, int epfd)
+{
+	struct epoll_event ev = { .events = EPOLLIN,
+				  .data.u64 = KP_EP_REMOTE_MAGIC };
+	struct ksd_watchfd *e;
+	int wfd = -1, id, n;
+
+	if (r == NULL)
+		return;
+	watch_drop_stale(r);
+	if (r->nowatch)
+		return;
+	if (r->wfd >= 0) {
+		if (watch_usable(r))
+			(void)watch_look(r, NULL, 0);
+		return;
+	}
+	e = watch_entries(r, 0);
+	if (e == NULL)
+		return;		/* no watch yet: the next ctl tries again */
+	id = atomic_fetch_add(&watch_ids, 1) & INT_MAX;
+	n = ksd__watch(id, true, e, r->n, 0, &wfd);
+	free(e);
+	if (n < 0) {
+		/* EMFILE (the server's limit) and the like: this instance
+		 * waits in steps, as before watches. */
+		r->nowatch = true;
+		return;
+	}
+	if (syscall(SYS_epoll_ctl, epfd, EPOLL_CTL_ADD, wfd, &ev) < 0) {
+		(void)ksd__unwatch(id);
+		sys_close(wfd);
+		r->nowatch = true;
+		return;
+	}
+	wfd_note(wfd, true);
+	r->wfd = wfd;
+	r->wid = id;
+	r->wgen = ksd__conn_gen();
+	r->wpid = getpid();
+}
+
+/* See preload.h. */
+void
+kp__remote_epoll_refresh(struct kp_repoll *r)
+{
+	if (r != NULL && watch_usable(r))
+		(void)watch_look(r, NULL, 0);
+}
+
+/* The items looked at with one KSD_POLL (an instance with no watch). */
+static int
+steps_scan(struct kp_repoll *r, struct epoll_event *out, int max)
 {
 	struct pollfd *p;
 	int n = 0;
 
-	if (r == NULL || r->n == 0)
-		return -1;
 	p = calloc(r->n, sizeof(*p));
 	if (p == NULL)
 		return 0;
@@ -1102,11 +1343,48 @@ kp__remote_epoll_scan(struct kp_repoll *r, struct epoll_event *out, int max)
 }
 
 /* See preload.h. */
+int
+kp__remote_epoll_scan(struct kp_repoll *r, struct epoll_event *out, int max,
+		      bool *watched)
+{
+	int n;
+
+	*watched = false;
+	if (r == NULL)
+		return -1;
+	watch_drop_stale(r);
+	if (r->n == 0 && r->wfd < 0)
+		return -1;
+	if (watch_usable(r)) {
+		n = watch_look(r, out, max);
+		if (n >= 0) {
+			*watched = true;
+			return n;
+		}
+		/* The server refused the look (a lost connection, no
+		 * memory): steps from now. */
+		(void)ksd__unwatch(r->wid);
+		wfd_note(r->wfd, false);
+		sys_close(r->wfd);
+		r->wfd = -1;
+		r->nowatch = true;
+	}
+	return r->n == 0 ? 0 : steps_scan(r, out, max);
+}
+
+/* See preload.h. */
 void
 kp__remote_epoll_free(struct kp_repoll *r)
 {
 	if (r == NULL)
 		return;
+	if (r->wfd >= 0) {
+		/* A forked child's copy is its parent's watch. */
+		if (watch_usable(r))
+			(void)ksd__unwatch(r->wid);
+		wfd_note(r->wfd, false);
+		sys_close(r->wfd);
+	}
 	free(r->it);
 	free(r);
 }
@@ -1117,19 +1395,22 @@ kp__remote_epoll_free(struct kp_repoll *r)
 bool
 kp__remote_private(int fd)
 {
-	return remote_on && ksd__private_fd(fd) && !kp__in_vfork_child();
+	return remote_on && (ksd__private_fd(fd) || wfd_is(fd)) &&
+	       !kp__in_vfork_child();
 }
 
 /* See preload.h. */
 long
 kp__remote_close_range(unsigned first, unsigned last, unsigned flags)
 {
-	int keep[KSD_SLOTS + 1], n = 0;
+	int keep[KSD_SLOTS + 1 + KSD_WATCH_MAX], n = 0;
 	unsigned from = first;
 
 	if (remote_on && !kp__in_vfork_child() &&
-	    !(flags & CLOSE_RANGE_CLOEXEC))
+	    !(flags & CLOSE_RANGE_CLOEXEC)) {
 		n = ksd__private_fds(keep);
+		n += wfds_copy(keep + n);
+	}
 	/* The kernel's close_range between the library's descriptors, in
 	 * increasing order. */
 	for (int i = 0; i < n; i++)

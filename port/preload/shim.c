@@ -573,10 +573,32 @@ accept(int fd, struct sockaddr *addr, socklen_t *len)
 	return accept4(fd, addr, len, 0);
 }
 
+/* @f's state for a move to the kernel: its own ksock's answers, or the
+ * server's for a remote socket. Returns 0 or -errno. */
+static int
+movable_of(struct kp_file *f, struct kp_movable *m)
+{
+	struct ks_sockaddr_storage peer;
+	uint32_t plen = sizeof(peer);
+	int err;
+
+	if (f->kind == KP_REMOTE)
+		return kp__remote_movable(f, m);
+	m->family = ks_sock_family(f->so);
+	m->type = ks_sock_type(f->so);
+	m->nlen = sizeof(m->name);
+	err = ks_getsockname(f->so, &m->name, &m->nlen);
+	if (err == 0)
+		err = ks_ioctl(f->so, KS_SIOCINQ, &m->inq);
+	m->peer = ks_getpeername(f->so, &peer, &plen) == 0;
+	m->nonblock = ks_is_nonblock(f->so);
+	return err;
+}
+
 /*
  * A peer outside ksock: the name exists but no ksock socket has it (a
- * system daemon, a program not run under ksock-run). The ksock socket at
- * @fd moves to a kernel socket of its type on the same number, which
+ * system daemon, a program not run under ksock-run). The socket at @fd
+ * (its own ksock's, or the ksockd server's) moves to a kernel socket of its type on the same number, which
  * then does the call and all later ones: connect(@addr) when @connect_it,
  * else the caller's send. Only a socket that has no peer and nothing
  * queued moves, so nothing is lost, and only when the kernel has a socket
@@ -591,22 +613,20 @@ static int
 move_to_kernel(int fd, struct kp_file *f, const struct sockaddr *addr,
 	       socklen_t alen, bool connect_it)
 {
-	struct ks_sockaddr_storage name, peer;
-	uint32_t nlen = sizeof(name), plen = sizeof(peer);
-	struct sockaddr_un *sun = (struct sockaddr_un *)&name;
-	int type = ks_sock_type(f->so), kfd, inq = 0, err;
+	struct kp_movable m;
+	struct sockaddr_un *sun = (struct sockaddr_un *)&m.name;
+	int type, kfd, err;
 	bool named;
 	long flags;
 
 	/* A name outside ksock is an AF_UNIX matter: an Internet address
 	 * ksock refuses is refused (its TCP/IP is the only one the
 	 * program's Internet sockets reach). */
-	if (!fallback || ks_sock_family(f->so) != AF_UNIX ||
-	    ks_getsockname(f->so, &name, &nlen) < 0 ||
-	    ks_getpeername(f->so, &peer, &plen) == 0 ||
-	    ks_ioctl(f->so, KS_SIOCINQ, &inq) < 0 || inq != 0)
+	if (!fallback || movable_of(f, &m) < 0 || m.family != AF_UNIX ||
+	    m.peer || m.inq != 0)
 		return 1;
-	named = nlen > sizeof(sa_family_t);
+	type = m.type;
+	named = m.nlen > sizeof(sa_family_t);
 	if (type != SOCK_DGRAM && (named || !connect_it))
 		return 1;
 	flags = syscall(SYS_fcntl, fd, F_GETFD);
@@ -627,7 +647,7 @@ move_to_kernel(int fd, struct kp_file *f, const struct sockaddr *addr,
 	if (named) {
 		if (sun->sun_path[0] != '\0')
 			syscall(SYS_unlink, sun->sun_path);
-		if (syscall(SYS_bind, kfd, &name, nlen) < 0)
+		if (syscall(SYS_bind, kfd, &m.name, m.nlen) < 0)
 			goto close_kfd;
 	}
 	if (connect_it && syscall(SYS_connect, kfd, addr, alen) < 0) {
@@ -635,7 +655,7 @@ move_to_kernel(int fd, struct kp_file *f, const struct sockaddr *addr,
 		sys_close(kfd);
 		return err;
 	}
-	if (ks_is_nonblock(f->so))
+	if (m.nonblock)
 		syscall(SYS_fcntl, kfd, F_SETFL, O_RDWR | O_NONBLOCK);
 	if (syscall(SYS_dup3, kfd, fd, (flags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
 		goto close_kfd;
@@ -674,14 +694,15 @@ connect(int fd, const struct sockaddr *addr, socklen_t len)
 	const long a[5] = { (long)addr, len };
 
 	f = remote_get(fd);
-	if (f != NULL)
-		return (int)remote_done(f, KSP_SYS_CONNECT,
-					kp__remote_call(f, KSP_SYS_CONNECT, a));
-	f = sock_get(fd, &err);
-	if (f == NULL)
-		return err < 0 ? (int)fail(err) :
-		       (int)syscall(SYS_connect, fd, addr, len);
-	err = ksp__sys_connect(f->so, addr, len);
+	if (f != NULL) {
+		err = (int)kp__remote_call(f, KSP_SYS_CONNECT, a);
+	} else {
+		f = sock_get(fd, &err);
+		if (f == NULL)
+			return err < 0 ? (int)fail(err) :
+			       (int)syscall(SYS_connect, fd, addr, len);
+		err = ksp__sys_connect(f->so, addr, len);
+	}
 	if (err == -ECONNREFUSED) {
 		int moved = move_to_kernel(fd, f, addr, len, true);
 
@@ -826,15 +847,16 @@ sendmsg(int fd, const struct msghdr *msg, int flags)
 	const long a[5] = { (long)msg, flags };
 
 	f = remote_get(fd);
-	if (f != NULL)
-		return remote_done(f, KSP_SYS_SENDMSG,
-				   kp__remote_call(f, KSP_SYS_SENDMSG, a));
-	f = sock_get(fd, &err);
-	if (f == NULL)
-		return err < 0 ? fail(err) :
-		       syscall(SYS_sendmsg, fd, msg, flags);
-	n = sent(f, KSP_SYS_SENDMSG, ksp__sys_sendmsg(f->so,
-		 (const struct ks_msghdr *)(const void *)msg, flags));
+	if (f != NULL) {
+		n = count(KSP_SYS_SENDMSG, kp__remote_call(f, KSP_SYS_SENDMSG, a));
+	} else {
+		f = sock_get(fd, &err);
+		if (f == NULL)
+			return err < 0 ? fail(err) :
+			       syscall(SYS_sendmsg, fd, msg, flags);
+		n = sent(f, KSP_SYS_SENDMSG, ksp__sys_sendmsg(f->so,
+			 (const struct ks_msghdr *)(const void *)msg, flags));
+	}
 	if (n == -ECONNREFUSED && msg->msg_name != NULL)
 		n = send_outside(fd, f, msg, flags);
 	kp__file_put(f);
@@ -859,15 +881,17 @@ sendto(int fd, const void *buf, size_t len, int flags,
 	const long a[5] = { (long)buf, (long)len, flags, (long)addr, alen };
 
 	f = remote_get(fd);
-	if (f != NULL)
-		return remote_done(f, KSP_SYS_SENDTO,
-				   kp__remote_call(f, KSP_SYS_SENDTO, a));
-	f = sock_get(fd, &err);
-	if (f == NULL)
-		return err < 0 ? fail(err) :
-		       syscall(SYS_sendto, fd, buf, len, flags, addr, alen);
-	n = sent(f, KSP_SYS_SENDTO,
-		 ksp__sys_sendto(f->so, buf, len, flags, addr, alen));
+	if (f != NULL) {
+		n = count(KSP_SYS_SENDTO, kp__remote_call(f, KSP_SYS_SENDTO, a));
+	} else {
+		f = sock_get(fd, &err);
+		if (f == NULL)
+			return err < 0 ? fail(err) :
+			       syscall(SYS_sendto, fd, buf, len, flags, addr,
+				       alen);
+		n = sent(f, KSP_SYS_SENDTO,
+			 ksp__sys_sendto(f->so, buf, len, flags, addr, alen));
+	}
 	if (n == -ECONNREFUSED && addr != NULL) {
 		struct iovec uiov = { (void *)buf, len };
 		struct msghdr m = { .msg_name = (void *)addr, .msg_namelen = alen,
@@ -909,15 +933,17 @@ sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
 	const long a[5] = { (long)vec, vlen, flags };
 
 	f = remote_get(fd);
-	if (f != NULL)
-		return (int)remote_done(f, KSP_SYS_SENDMMSG,
-					kp__remote_call(f, KSP_SYS_SENDMMSG, a));
-	f = sock_get(fd, &err);
-	if (f == NULL)
-		return err < 0 ? (int)fail(err) :
-		       (int)syscall(SYS_sendmmsg, fd, vec, vlen, flags);
-	n = sent(f, KSP_SYS_SENDMMSG, ksp__sys_sendmmsg(f->so,
-		 (struct ksp_mmsghdr *)(void *)vec, vlen, flags));
+	if (f != NULL) {
+		n = count(KSP_SYS_SENDMMSG,
+			  kp__remote_call(f, KSP_SYS_SENDMMSG, a));
+	} else {
+		f = sock_get(fd, &err);
+		if (f == NULL)
+			return err < 0 ? (int)fail(err) :
+			       (int)syscall(SYS_sendmmsg, fd, vec, vlen, flags);
+		n = sent(f, KSP_SYS_SENDMMSG, ksp__sys_sendmmsg(f->so,
+			 (struct ksp_mmsghdr *)(void *)vec, vlen, flags));
+	}
 	/* A refused first message (the boundary returns a count when an
 	 * earlier one went) to a name outside ksock: the socket moves to
 	 * the kernel, which sends the rest. */

@@ -131,12 +131,14 @@ th_fork(int (*fn)(void *), void *arg)
 		abort();
 	}
 #else
-	/* Under build/ksock-run the sockets are ksock's, inside each
-	 * process: a forked child cannot use them. With --ksockd they are a
-	 * server's, shared by every process (KSOCK_RUN_KSOCKD says so). */
+	/* Under build/ksock-run --in-process the sockets are ksock's,
+	 * inside each process: a forked child cannot use them. In the
+	 * default mode they are a server's, shared by every process
+	 * (KSOCK_RUN_KSOCKD says so). */
 	if (getenv("KSOCK_RUN") != NULL && getenv("KSOCK_RUN_KSOCKD") == NULL)
-		th_skip("forks a process: ksock-run does not share sockets "
-			"across processes (ksock-run --ksockd does)");
+		th_skip("forks a process: ksock-run --in-process does not "
+			"share sockets across processes (its default mode "
+			"does)");
 	fflush(stdout);
 	fflush(stderr);
 	c->pid = fork();

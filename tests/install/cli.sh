@@ -18,6 +18,10 @@ pass=0 failn=0 skipn=0
 ok() { echo "ok   $*"; pass=$((pass + 1)); }
 fail() { echo "FAIL $*"; failn=$((failn + 1)); }
 skip() { echo "skip $*"; skipn=$((skipn + 1)); }
+# The programs below run in the in-process mode (whether the library's
+# exit summary appeared tells whether it was loaded), without a server;
+# the modes themselves are checked at the end.
+export KSOCK_RUN_IN_PROCESS=1
 
 part() { sed -n "s/^#define KS_VERSION_$1[[:space:]]*\([0-9]*\).*/\1/p" include/ksock/version.h; }
 version=$(part MAJOR).$(part MINOR).$(part PATCH)
@@ -206,6 +210,34 @@ expect "ksockstat --bogus: 2" 2 "" "Try 'ksockstat --help'" "$stat" --bogus
 expect "ksockstat with an operand: 2" 2 "" "unexpected argument 'extra'" "$stat" extra
 expect "ksockstat -p with no argument: 2" 2 "" "Try 'ksockstat --help'" "$stat" -p
 expect "ksockstat -p of a process serving nothing: 1" 1 "" "cannot read pid $$" "$stat" -p $$
+
+# -- ksock-run: the mode (ksockd by default, or --in-process) --
+# A library that cannot be preloaded (the loader says so and goes on)
+# shows the environment ksock-run gives PROGRAM, with no server started.
+lderr="/dev/null.*cannot be preloaded"
+nolib() { env -u KSOCK_RUN_IN_PROCESS -u KSOCK_RUN_KSOCKD KSOCK_PRELOAD=/dev/null "$@"; }
+expect "ksock-run: ksockd at @ksockd.UID by default" 0 "^@ksockd\.$(id -u) unset\$" "$lderr" \
+	nolib "$run" sh -c 'echo "$KSOCK_RUN_KSOCKD ${KSOCK_RUN_IN_PROCESS-unset}"'
+expect "ksock-run --in-process wins over KSOCK_RUN_KSOCKD" 0 "^unset 1\$" "$lderr" \
+	nolib env KSOCK_RUN_KSOCKD=@x "$run" --in-process sh -c 'echo "${KSOCK_RUN_KSOCKD-unset} $KSOCK_RUN_IN_PROCESS"'
+expect "KSOCK_RUN_IN_PROCESS=1 wins over KSOCK_RUN_KSOCKD" 0 "^unset 1\$" "$lderr" \
+	nolib env KSOCK_RUN_KSOCKD=@x KSOCK_RUN_IN_PROCESS=1 "$run" sh -c 'echo "${KSOCK_RUN_KSOCKD-unset} $KSOCK_RUN_IN_PROCESS"'
+expect "ksock-run --ksockd=ADDRESS wins over KSOCK_RUN_IN_PROCESS=1" 0 "^@x unset\$" "$lderr" \
+	nolib env KSOCK_RUN_IN_PROCESS=1 "$run" --ksockd=@x sh -c 'echo "$KSOCK_RUN_KSOCKD ${KSOCK_RUN_IN_PROCESS-unset}"'
+expect "KSOCK_RUN_IN_PROCESS=0 is the default mode" 0 "^@x\$" "$lderr" \
+	nolib env KSOCK_RUN_KSOCKD=@x KSOCK_RUN_IN_PROCESS=0 "$run" sh -c 'echo "$KSOCK_RUN_KSOCKD"'
+# With the library: the default mode starts a server (here at an address
+# of this run's), which serves the program and stops by itself 2 s after.
+addr=ksock-cli.$$
+expect "ksock-run PROGRAM: served by a ksockd it starts" 0 "^pair ok \(KSOCK_RUN=1\)\$" "" \
+	env -u KSOCK_RUN_IN_PROCESS KSOCK_RUN_KSOCKD=@$addr "$run" "$tmp/pair"
+served YES "ksock-run PROGRAM (ksockd)"
+waited=0
+while grep -q " @$addr\$" /proc/net/unix && [ $waited -lt 100 ]; do
+	sleep 0.1
+	waited=$((waited + 1))
+done
+if [ $waited -lt 100 ]; then ok "the ksockd it started is gone"; else fail "the ksockd at @$addr is still there"; fi
 
 echo "$pass passed, $failn failed, $skipn skipped"
 [ $failn -eq 0 ]

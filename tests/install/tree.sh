@@ -95,6 +95,7 @@ install_round() {
 		echo ".$libdir/libksock.so.$version"
 		echo ".$libdir/pkgconfig/ksock.pc"
 		echo ".$libdir/ksock/libksock-preload.so"
+		echo ".$libdir/ksock/ksockd"
 		echo ".$prefix/bin/ksock-run"
 		echo ".$prefix/bin/ksockstat"
 		echo ".$mandir/man1/ksock-run.1"
@@ -162,11 +163,29 @@ install_round() {
 		"$tmp/ks_pair_static" "$version" >"$tmp/run.log" 2>&1
 	check "$name: the static archive links and runs" test $? -eq 0
 
-	# The installed ksock-run, with the installed preload library.
-	out=$(KSOCK_RUN_STATS="$tmp/stats" "$dest$prefix/bin/ksock-run" "$tmp/pair" 2>&1)
-	check "$name: the installed ksock-run serves a program (pair: $out)" \
+	# The installed ksock-run, with the installed preload library, in
+	# each mode: the default starts the installed ksockd (at an address
+	# of this run's), which stops by itself 2 s after its last client.
+	rm -f "$tmp/stats"
+	out=$(KSOCK_RUN_STATS="$tmp/stats" "$dest$prefix/bin/ksock-run" --in-process "$tmp/pair" 2>&1)
+	check "$name: the installed ksock-run serves a program in-process (pair: $out)" \
 		grep -q '1 pairs' "$tmp/stats"
-	out=$("$dest$prefix/bin/ksock-run" "$tmp/maps" 2>&1)
+	rm -f "$tmp/stats"
+	addr=ksock-tree.$$.$name
+	out=$(KSOCK_RUN_KSOCKD=@$addr "$dest$prefix/bin/ksock-run" printenv KSOCK_RUN_KSOCKD_START 2>&1)
+	check "$name: the server it starts is the installed ksockd ($out)" \
+		test "$out" = "$(realpath "$dest$libdir/ksock/ksockd")"
+	out=$(KSOCK_RUN_KSOCKD=@$addr KSOCK_RUN_STATS="$tmp/stats" "$dest$prefix/bin/ksock-run" "$tmp/pair" 2>&1)
+	check "$name: the installed ksock-run serves a program through the installed ksockd (pair: $out)" \
+		grep -q '1 pairs' "$tmp/stats"
+	waited=0
+	while grep -q " @$addr\$" /proc/net/unix && [ $waited -lt 100 ]; do
+		sleep 0.1
+		waited=$((waited + 1))
+	done
+	check "$name: the ksockd it started is gone after the program" \
+		test $waited -lt 100
+	out=$("$dest$prefix/bin/ksock-run" --in-process "$tmp/maps" 2>&1)
 	want=$(realpath "$dest$libdir/ksock/libksock-preload.so")
 	check "$name: it loads the installed preload library ($out)" \
 		test "$out" = "preload: $want"
@@ -174,7 +193,7 @@ install_round() {
 	# outside DESTDIR holds nothing (unless ksock is installed there).
 	mkdir -p "$tmp/elsewhere"
 	cp "$dest$prefix/bin/ksock-run" "$tmp/elsewhere/"
-	out=$("$tmp/elsewhere/ksock-run" "$tmp/maps" 2>&1)
+	out=$("$tmp/elsewhere/ksock-run" --in-process "$tmp/maps" 2>&1)
 	status=$?
 	if [ -e "$libdir/ksock/libksock-preload.so" ]; then
 		check "$name: a ksock-run moved away uses $libdir/ksock ($out)" \

@@ -28,7 +28,7 @@ check() {	# NAME CONDITION-STATUS
 start() {
 	rm -f "$tmp/go" "$tmp/pid" "$tmp/listener"
 	mkfifo "$tmp/go"
-	env $1 timeout 60 "$run" /usr/bin/python3 -c '
+	env $1 timeout 60 "$run" --in-process /usr/bin/python3 -c '
 import os, socket, sys
 d = sys.argv[1]
 l = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

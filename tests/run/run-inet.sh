@@ -72,10 +72,10 @@ case $suite in
 conform)
 	prog=$1
 	if can_unshare; then
-		exec unshare -n "$run" --inet=loopback "$prog"
+		exec unshare -n "$run" --in-process --inet=loopback "$prog"
 	fi
 	echo "  (no network namespace here: run beside the kernel's loopback)"
-	exec "$run" --inet=loopback "$prog"
+	exec "$run" --in-process --inet=loopback "$prog"
 	;;
 esac
 
@@ -118,7 +118,7 @@ loopback)
 	# (or the kernel's error); under --inet=loopback the TCP and UDP ones
 	# become ksock's and everything else stays as it was.
 	$py -c "$KINDS" >"$tmp/kinds.native" 2>&1
-	"$run" --inet=loopback $py -c "$KINDS" >"$tmp/kinds.ksock" 2>&1
+	"$run" --in-process --inet=loopback $py -c "$KINDS" >"$tmp/kinds.ksock" 2>&1
 	sed -E 's/^((tcp|udp)6? )kernel$/\1ksock/' "$tmp/kinds.native" \
 		>"$tmp/kinds.want"
 	if cmp -s "$tmp/kinds.want" "$tmp/kinds.ksock"; then
@@ -137,7 +137,7 @@ loopback)
 		summary
 	fi
 	KSOCK_RUN_STATS="$tmp/stats" timeout 60 unshare -n \
-		"$run" --inet=loopback $py "$prog" >"$tmp/ksock" 2>&1
+		"$run" --in-process --inet=loopback $py "$prog" >"$tmp/ksock" 2>&1
 	ks=$?
 	n=$(inet_count "$tmp/stats")
 	if [ $ks -ne 0 ] || ! cmp -s "$tmp/native" "$tmp/ksock"; then
@@ -250,13 +250,13 @@ transfer() {
 	name=$1 side=$2 bind=$3 url=$4
 	rm -f "$tmp/stats" "$tmp/got"
 	if [ "$side" = server ]; then
-		start_server "$name" "$bind" "$url" "$run" --inet=tap || return
+		start_server "$name" "$bind" "$url" "$run" --in-process --inet=tap || return
 		timeout 120 curl -sS -o "$tmp/got" "$url/file" \
 			>"$tmp/client.log" 2>&1
 		st=$? min=2
 	else
 		start_server "$name" "$bind" "$url" || return
-		KSOCK_RUN_STATS="$tmp/stats" timeout 120 "$run" --inet=tap \
+		KSOCK_RUN_STATS="$tmp/stats" timeout 120 "$run" --in-process --inet=tap \
 			curl -sS -o "$tmp/got" "$url/file" >"$tmp/client.log" 2>&1
 		st=$? min=1
 	fi
@@ -315,7 +315,7 @@ udp() {
 		while [ ! -s "$tmp/udp.out" ] && kill -0 $rx 2>/dev/null; do
 			sleep 0.1
 		done
-	} | timeout 60 "$run" --inet=tap socat -u - "$to" >"$tmp/udp.log" 2>&1
+	} | timeout 60 "$run" --in-process --inet=tap socat -u - "$to" >"$tmp/udp.log" 2>&1
 	st=$?
 	wait $rx
 	if [ $st -eq 0 ] && [ "$(cat "$tmp/udp.out")" = \
@@ -384,7 +384,7 @@ sent_at_exit() {
 		"$(wc -c <"$tmp/www/file")" >"$tmp/tcp.out" 2>&1 &
 	rx=$!
 	wait_ready "$tmp/tcp.ready" $rx
-	timeout 120 "$run" --inet=tap $py -c "$TCPSEND" "$dest" \
+	timeout 120 "$run" --in-process --inet=tap $py -c "$TCPSEND" "$dest" \
 		"$tmp/www/file" >"$tmp/tcp.log" 2>&1
 	st=$?
 	wait $rx
@@ -418,7 +418,7 @@ if len(sys.argv) > 1:
 # the library one line on stderr when WANT is an error.
 attach_error() {
 	name=$1 spec=$2 want=$3
-	KSOCK_RUN_TAP=$spec timeout 60 "$run" --inet=tap $py -c "$TWO" \
+	KSOCK_RUN_TAP=$spec timeout 60 "$run" --in-process --inet=tap $py -c "$TWO" \
 		>"$tmp/two.out" 2>"$tmp/two.err" </dev/null
 	st=$?
 	printf '%s\n%s\n' "$want" "$want" >"$tmp/two.want"
@@ -442,7 +442,7 @@ attach_errors() {
 	# A first process holds the device; a second one cannot have it.
 	rm -f "$tmp/hold.fifo"
 	mkfifo "$tmp/hold.fifo"
-	timeout 120 "$run" --inet=tap $py -c "$TWO" hold \
+	timeout 120 "$run" --in-process --inet=tap $py -c "$TWO" hold \
 		<"$tmp/hold.fifo" >"$tmp/hold.out" 2>&1 &
 	holder=$!
 	exec 3>"$tmp/hold.fifo"
@@ -489,7 +489,7 @@ print("parent", get(), flush=True)
 fork_child() {
 	name="a child forked after the attach"
 	start_server "$name" 10.77.0.1 "http://10.77.0.1:8080" || return
-	timeout 120 "$run" --inet=tap $py -c "$FORK" >"$tmp/fork.log" 2>&1
+	timeout 120 "$run" --in-process --inet=tap $py -c "$FORK" >"$tmp/fork.log" 2>&1
 	st=$?
 	stop_server
 	printf '%s\n' "parent b'HTTP/1.0 200'" "child ENETDOWN" \

@@ -18,6 +18,7 @@ shift
 addr="ksockd-check.$$.$(date +%s%N)"
 if [ "$run" = --env ]; then
 	export KSOCK_RUN_KSOCKD="@$addr"
+	unset KSOCK_RUN_IN_PROCESS
 	run=
 fi
 

@@ -1,5 +1,5 @@
 #!/bin/sh
-# run-programs.sh KSOCK_RUN PROGRAM...
+# run-programs.sh KSOCK_RUN [--in-process] PROGRAM...
 #
 # Runs each program (tests/run/programs/*.py with Debian's python3, *.pl
 # with perl, *.js with node) natively and under ksock-run, and passes it
@@ -7,10 +7,17 @@
 # (KSOCK_RUN_STATS) shows that ksock served its sockets, not the kernel.
 # A program names the options it runs with under ksock-run in a comment
 # line "# ksock-run: OPTIONS" (py_http.py: --inet=loopback).
+# --in-process runs ksock-run in that mode; without it, ksock-run's
+# default (ksockd, at the server KSOCK_RUN_KSOCKD names if set).
 # Ends with the runner line "N passed, N failed, N skipped".
 set -u
 run=$1
 shift
+mode=
+if [ "${1-}" = --in-process ]; then
+	mode=$1
+	shift
+fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 pass=0 failn=0
@@ -26,7 +33,7 @@ for prog in "$@"; do
 	timeout 60 "$interp" "$prog" >"$tmp/native" 2>&1
 	ns=$?
 	rm -f "$tmp/stats"
-	KSOCK_RUN_STATS="$tmp/stats" timeout 60 "$run" $opts "$interp" "$prog" \
+	KSOCK_RUN_STATS="$tmp/stats" timeout 60 "$run" $mode $opts "$interp" "$prog" \
 		>"$tmp/ksock" 2>&1
 	ks=$?
 	# The summary of the program's own process (not of a child).
