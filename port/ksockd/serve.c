@@ -2326,6 +2326,9 @@ attempt(struct ksd_park *p, bool first)
 	}
 	p->rep.ret = r;
 	p->rep.seq = p->call.seq;
+	/* The signals the call caused are sent before it returns, as the
+	 * kernel queues them during the system call. */
+	async_flush();
 	reply(c, p->slot, &p->rep);
 	park_free(p);
 	async_flush();
