@@ -665,9 +665,10 @@ setter_may_signal(uint32_t uid, uint32_t euid, int32_t pid)
  * pid reused after the owner exited is never signalled) and, while
  * O_ASYNC is on, a poll entry on the socket. The entry's wake callback
  * runs with ksock's locks held: it only notes the signal; the notes are
- * sent when the attempt that caused them is over (async_flush()), and
- * a wake-up caused by a call on the socket itself is no readiness change
- * to signal (call_sock, as the in-process mode's kp__async_self()).
+ * sent after the call that caused them ran, before its reply
+ * (async_flush()), and a wake-up caused by a call on the socket itself
+ * is no readiness change to signal (call_sock, as the in-process mode's
+ * kp__async_self()).
  *
  * What goes: plain SIGIO with kill semantics (SI_USER, as Linux's
  * SI_KERNEL carries nothing either); F_SETSIG's signal queued with the
