@@ -1922,6 +1922,19 @@ setter_test_begin(int sig, sigset_t *old, int go[2])
 	fflush(stdout);
 }
 
+/* Undoes setter_test_begin(), and closes the test's socketpair @sv. */
+static void
+setter_test_end(int sig, const sigset_t *old, const int sv[2],
+		const int go[2])
+{
+	CHECK_OK(close(sv[0]));
+	CHECK_OK(close(sv[1]));
+	CHECK_OK(close(go[0]));
+	CHECK_OK(close(go[1]));
+	drain_signals(sig);
+	CHECK_OK(pthread_sigmask(SIG_SETMASK, old, NULL));
+}
+
 /*
  * Forks a process of uid @u that waits up to @ms for the blocked signal
  * @sig and exits 10 when it came, 20 when not (1: no uid); returns when
@@ -1994,12 +2007,7 @@ sigio_owner_uid_checked(void)
 	CHECK_EQ(child_status(setter), 0);
 	CHECK_EQ(child_status(target[0]), 20);
 	CHECK_EQ(child_status(target[1]), 10);
-	CHECK_OK(close(sv[0]));
-	CHECK_OK(close(sv[1]));
-	CHECK_OK(close(go[0]));
-	CHECK_OK(close(go[1]));
-	drain_signals(SIGIO);
-	CHECK_OK(pthread_sigmask(SIG_SETMASK, &old, NULL));
+	setter_test_end(SIGIO, &old, sv, go);
 }
 
 /*
@@ -2033,12 +2041,7 @@ sigurg_setter_uid_checked(void)
 		CHECK_EQ(child_status(target), i == 0 ? 20 : 10);
 		CHECK_EQ(recv(sv[0], &c, 1, MSG_OOB), 1);
 	}
-	CHECK_OK(close(sv[0]));
-	CHECK_OK(close(sv[1]));
-	CHECK_OK(close(go[0]));
-	CHECK_OK(close(go[1]));
-	drain_signals(SIGURG);
-	CHECK_OK(pthread_sigmask(SIG_SETMASK, &old, NULL));
+	setter_test_end(SIGURG, &old, sv, go);
 }
 
 /* Opening a socket through /proc/self/fd or /dev/fd is ENXIO, except
