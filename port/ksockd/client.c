@@ -1630,7 +1630,19 @@ ksd_ioctl(int fd, unsigned long req, int *arg)
 int
 ksd_fcntl(int fd, int cmd, int arg)
 {
-	return (int)simple(KSD_FCNTL, fd, cmd, arg, 0, NULL);
+	struct ksd_rep rep;
+	int err = errno;
+	long r;
+
+	rep.val[1] = 0;
+	r = simple(KSD_FCNTL, fd, cmd, arg, 0, &rep);
+	/* F_GETOWN's process group is negative: val[1] tells it from an
+	 * error. */
+	if (cmd == F_GETOWN && r < 0 && rep.val[1] == 1) {
+		errno = err;
+		return rep.val[0];
+	}
+	return (int)r;
 }
 
 int

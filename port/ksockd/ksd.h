@@ -60,9 +60,14 @@ int	ksd_setsockopt(int fd, int level, int name, const void *val,
 		       socklen_t len);
 int	ksd_getsockname(int fd, struct sockaddr *addr, socklen_t *len);
 int	ksd_getpeername(int fd, struct sockaddr *addr, socklen_t *len);
-/* FIONREAD/SIOCINQ, SIOCOUTQ, SIOCATMARK, FIONBIO on an int. */
+/* FIONREAD/SIOCINQ, SIOCOUTQ, SIOCATMARK, FIONBIO, FIOASYNC on an int. */
 int	ksd_ioctl(int fd, unsigned long req, int *arg);
-/* F_GETFL, F_SETFL (O_NONBLOCK), F_GETFD, F_SETFD. */
+/*
+ * F_GETFL, F_SETFL (O_NONBLOCK, O_ASYNC), F_GETFD, F_SETFD, F_SETOWN,
+ * F_GETOWN (a process group owner is negative, errno untouched),
+ * F_SETSIG, F_GETSIG. The owner gets SIGIO or F_SETSIG's signal
+ * (docs/ksockd.md, "O_ASYNC"), and SIGURG.
+ */
 int	ksd_fcntl(int fd, int cmd, int arg);
 int	ksd_poll(struct pollfd *fds, nfds_t n, int timeout);
 int	ksd_close(int fd);

@@ -41,6 +41,7 @@
 
 #include "ksockd.h"
 #include "rights.h"
+#include "../hosted/sigio.h"
 
 /* A call that could not finish yet. */
 #define KSD_AGAIN	(-10000)
@@ -817,21 +818,309 @@ proc_uids(int32_t pid, uint32_t uid[3])
 }
 
 /*
- * Linux's sigio_perm(): the owner's setter may signal @pid when its
- * effective uid is root, or its real or effective uid is the target's
- * real or saved uid. The setter is taken to be @c, the process whose
- * table holds the socket (ksock keeps the owner, not who set it).
+ * Linux's sigio_perm(): the owner's setter, of real uid @uid and
+ * effective uid @euid, may signal @pid when its effective uid is root,
+ * or its real or effective uid is the target's real or saved uid.
  */
 static bool
-urg_allowed(const struct ksd_client *c, int32_t pid)
+setter_may_signal(uint32_t uid, uint32_t euid, int32_t pid)
 {
 	uint32_t u[3];
 
 	if (proc_uids(pid, u) < 0)
 		return false;
-	return c->proc.euid == 0 || c->proc.euid == u[0] ||
-	       c->proc.euid == u[2] || c->proc.uid == u[0] ||
-	       c->proc.uid == u[2];
+	return euid == 0 || euid == u[0] || euid == u[2] || uid == u[0] ||
+	       uid == u[2];
+}
+
+/* -- O_ASYNC and the owner -- */
+
+/*
+ * F_SETOWN and O_ASYNC on the clients' sockets. An open file (struct
+ * ksp_file: dup, fork and SCM_RIGHTS share it, as Linux's struct file)
+ * whose owner was set or which has O_ASYNC gets a record: who set the
+ * owner (its uids decide whom it may signal, as Linux's sigio_perm()
+ * does with the setter's credentials), a pidfd of an owner process (a
+ * pid reused after the owner exited is never signalled) and, while
+ * O_ASYNC is on, a poll entry on the socket. The entry's wake callback
+ * runs with ksock's locks held: it only notes the signal; the notes are
+ * sent after the call that caused them ran, before its reply
+ * (async_flush()), and a wake-up caused by a call on the socket itself
+ * is no readiness change to signal (call_sock, as the in-process mode's
+ * kp__async_self()).
+ *
+ * What goes: plain SIGIO with kill semantics (SI_USER, as Linux's
+ * SI_KERNEL carries nothing either); F_SETSIG's signal queued with the
+ * si_band and si_fd Linux gives, but si_code SI_QUEUE instead of
+ * POLL_IN...: the kernel lets no process queue a positive si_code to
+ * another, and the server is another process. A process group owner
+ * gets kill(-pgrp) (SI_USER), after the check against its leader.
+ *
+ * A record holds a reference to the file's socket, not to the file
+ * (which would count as a reference from outside for ksock's collector
+ * of sockets in flight), and goes once the socket is closed: its file's
+ * last reference is gone (async_flush() looks). The file is never
+ * reached through a record, which keeps what it needs of it (F_SETSIG's
+ * signal).
+ */
+#define KSD_O_ASYNC		020000
+_Static_assert(KSD_O_ASYNC == O_ASYNC, "the protocol's O_ASYNC is Linux's");
+#define KSD_SIGIO_QUEUE		64
+
+struct ksd_async {
+	struct ks_poll_entry pe;	/* [S] registered while armed */
+	struct ks_sock	*so;		/* [S] held: the file's socket */
+	bool		 armed;		/* [S] O_ASYNC on */
+	int		 sig;		/* [S] F_SETSIG's, as in the file */
+	atomic_bool	 nospace;	/* [S] a send found no room */
+	int		 fd;		/* [S] si_fd: the number that set it */
+	int32_t		 owner;		/* [S] F_SETOWN's pid, -pgrp or 0 */
+	int		 pidfd;		/* [S] an owner process's, or -1 */
+	bool		 may_signal;	/* [S] set by a connected client */
+	uint32_t	 uid, euid;	/* [S] the setter's */
+	struct ksd_async *next;		/* [S] */
+};
+
+struct sigio_note {
+	struct ksd_async *a;
+	int		 code;		/* POLL_IN... */
+	bool		 plain;		/* SIGIO whatever F_SETSIG says */
+};
+
+static struct ksd_async *asyncs;			/* [S] */
+static struct sigio_note sigio_queue[KSD_SIGIO_QUEUE];	/* [S] */
+static unsigned sigio_queued;				/* [S] */
+static struct ks_sock *call_sock;	/* [S] the socket of the call running */
+
+/* The record of @f, or NULL. */
+static struct ksd_async *
+async_find(const struct ksp_file *f)
+{
+	struct ksd_async *a;
+
+	for (a = asyncs; a != NULL && a->so != f->so; a = a->next)
+		;
+	return a;
+}
+
+/* Runs with ksock's locks held: notes the signal, sends nothing. */
+static void
+async_wake(struct ks_poll_entry *pe, unsigned events)
+{
+	struct ksd_async *a = pe->arg;
+	bool plain = a->sig == 0;
+	struct sigio_note *n;
+	int code;
+
+	if (a->so == call_sock)
+		return;
+	code = ksp_sigio_reason(events, &a->nospace);
+	if (code == 0 || a->owner == 0)
+		return;
+	/* Plain SIGIO is not queued by the kernel either: one will do. */
+	for (unsigned i = 0; plain && i < sigio_queued; i++)
+		if (sigio_queue[i].a == a)
+			return;
+	if (sigio_queued == KSD_SIGIO_QUEUE) {
+		/* As Linux when the real-time queue is full: SIGIO. */
+		sigio_queue[KSD_SIGIO_QUEUE - 1].plain = true;
+		return;
+	}
+	n = &sigio_queue[sigio_queued++];
+	n->a = a;
+	n->code = code;
+	n->plain = plain;
+}
+
+/* Sends one noted signal, when the setter may signal the owner. */
+static void
+sigio_send(const struct sigio_note *n)
+{
+	const struct ksd_async *a = n->a;
+	int32_t pid = a->owner < 0 ? -a->owner : a->owner;
+	int sig = n->plain ? SIGIO : a->sig;
+	siginfo_t si;
+
+	if (!a->may_signal || pid == (int32_t)getpid() ||
+	    !setter_may_signal(a->uid, a->euid, pid))
+		return;
+	if (a->owner < 0) {
+		kill(-pid, sig);
+		return;
+	}
+	memset(&si, 0, sizeof(si));
+	si.si_signo = sig;
+	si.si_code = SI_QUEUE;
+	si.si_band = ksp_sigio_band(n->code);
+	si.si_fd = a->fd;
+	if (a->pidfd >= 0)
+		syscall(SYS_pidfd_send_signal, a->pidfd, sig,
+			n->plain ? NULL : &si, 0);
+	else if (n->plain)
+		kill(pid, sig);
+	else
+		syscall(SYS_rt_sigqueueinfo, (long)pid, (long)sig, &si);
+}
+
+/* Drops @a (its socket closed): no note of it stays queued. */
+static void
+async_free(struct ksd_async *a)
+{
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < sigio_queued; i++)
+		if (sigio_queue[i].a != a)
+			sigio_queue[k++] = sigio_queue[i];
+	sigio_queued = k;
+	if (a->armed)
+		ks_poll_remove(&a->pe);
+	if (a->pidfd >= 0)
+		close(a->pidfd);
+	ks_sock_release(a->so);
+	obj_free(a);
+}
+
+/*
+ * Sends the noted signals, then drops the records whose socket is
+ * closed (which may note more, as a close does).
+ */
+static void
+async_flush(void)
+{
+	bool again = true;
+
+	while (again) {
+		struct ksd_async **ap, *a;
+
+		while (sigio_queued > 0) {
+			struct sigio_note n[KSD_SIGIO_QUEUE];
+			unsigned count = sigio_queued;
+
+			memcpy(n, sigio_queue, count * sizeof(n[0]));
+			sigio_queued = 0;
+			for (unsigned i = 0; i < count; i++)
+				sigio_send(&n[i]);
+		}
+		again = false;
+		for (ap = &asyncs; (a = *ap) != NULL;) {
+			struct ks_diag_sock rec;
+
+			memset(&rec, 0, sizeof(rec));
+			if (ks_diag_sock(a->so, &rec) != -KS_ENOENT) {
+				ap = &a->next;
+				continue;
+			}
+			*ap = a->next;
+			async_free(a);
+			again = true;
+		}
+	}
+}
+
+/* The record of @f, made when there is none. Returns it, or NULL (no
+ * memory). */
+static struct ksd_async *
+async_get(struct ksp_file *f)
+{
+	struct ksd_async *a = async_find(f);
+
+	if (a != NULL)
+		return a;
+	a = obj_alloc(sizeof(*a));
+	if (a == NULL)
+		return NULL;
+	memset(a, 0, sizeof(*a));
+	a->pe.wake = async_wake;
+	a->pe.arg = a;
+	a->so = f->so;
+	ks_sock_hold(a->so);
+	a->sig = atomic_load(&f->sig);
+	a->pidfd = -1;
+	atomic_init(&a->nospace, false);
+	a->next = asyncs;
+	asyncs = a;
+	return a;
+}
+
+/* F_SETOWN by @c on @f: @who, a pid or -pgrp, that exists (ESRCH). */
+static long
+async_setown(struct ksd_client *c, struct ksp_file *f, long who)
+{
+	struct ksd_async *a = async_get(f);
+	long r;
+
+	if (a == NULL)
+		return -KS_ENOMEM;
+	r = ksp__sys_setown(f->so, who);
+	if (r < 0)
+		return r;
+	if (a->pidfd >= 0)
+		close(a->pidfd);
+	a->pidfd = -1;
+	a->owner = (int32_t)who;
+	a->uid = c->proc.uid;
+	a->euid = c->proc.euid;
+	/* A client with no connection is the fuzz target's, whose made-up
+	 * processes must not signal real ones. */
+	a->may_signal = c->sock >= 0;
+	if (a->may_signal && who > 0)
+		a->pidfd = (int)syscall(SYS_pidfd_open, (long)who, 0L);
+	return 0;
+}
+
+/* O_ASYNC on or off for @f, turned on through the number @fd (si_fd,
+ * as Linux's fasync_helper() keeps it). Returns 0 or -KS_ENOMEM. */
+static long
+async_set(struct ksp_file *f, int fd, bool on)
+{
+	struct ksd_async *a = on ? async_get(f) : async_find(f);
+
+	if (on && a == NULL)
+		return -KS_ENOMEM;
+	if (on) {
+		a->fd = fd;
+		if (!a->armed)
+			(void)ks_poll(f->so, &a->pe);
+		a->armed = true;
+		atomic_fetch_or(&f->fl, (unsigned)KSD_O_ASYNC);
+	} else {
+		if (a != NULL && a->armed)
+			ks_poll_remove(&a->pe);
+		if (a != NULL)
+			a->armed = false;
+		atomic_fetch_and(&f->fl, ~(unsigned)KSD_O_ASYNC);
+	}
+	return 0;
+}
+
+/* F_SETSIG on @f: 0 (SIGIO) to the kernel's _NSIG. */
+static long
+async_setsig(struct ksp_file *f, int sig)
+{
+	struct ksd_async *a = async_find(f);
+
+	if (sig < 0 || sig > KSP_NSIG)
+		return -KS_EINVAL;
+	atomic_store(&f->sig, sig);
+	if (a != NULL)
+		a->sig = sig;
+	return 0;
+}
+
+/*
+ * A send on @f found no room: Linux then signals POLL_OUT when room
+ * comes back. The entry is registered again for the socket's state now,
+ * which for a datagram socket includes its full peer.
+ */
+static void
+async_nospace(struct ksp_file *f)
+{
+	struct ksd_async *a = async_find(f);
+
+	if (a == NULL || !a->armed)
+		return;
+	atomic_store(&a->nospace, true);
+	(void)ks_poll(f->so, &a->pe);
 }
 
 /*
@@ -839,16 +1128,18 @@ urg_allowed(const struct ksd_client *c, int32_t pid)
  * SIGURG, as Linux's sk_send_sigurg(). ksock asks the port to signal
  * the owner, but the server's port knows only its own process; the
  * owners here are the clients' real processes, signalled with kill()
- * after the permission check. A process group owner is checked against
- * its leader.
+ * (a pidfd for a process) after the permission check with the uids of
+ * the owner's setter. A process group owner is checked against its
+ * leader.
  */
 static void
 urg_signal(struct ks_sock *so)
 {
 	struct ks_diag_sock rec;
 	struct ksd_client *holder = NULL;
+	struct ksd_async *a;
 	struct ksp_file *f;
-	int32_t owner, pid;
+	int32_t pid;
 
 	memset(&rec, 0, sizeof(rec));
 	if (ks_diag_sock(so, &rec) < 0 || rec.peer_id == 0)
@@ -856,15 +1147,20 @@ urg_signal(struct ks_sock *so)
 	f = file_of_id(rec.peer_id, &holder);
 	if (f == NULL)
 		return;
-	owner = ks_get_owner(f->so);
+	a = async_find(f);
 	ksp__file_put(f);
-	pid = owner < 0 ? -owner : owner;
-	/* A holder with no connection is the fuzz target's, whose made-up
-	 * processes must not signal real ones. */
-	if (owner == 0 || owner == INT32_MIN || pid == (int32_t)getpid() ||
-	    holder->sock < 0 || !urg_allowed(holder, pid))
+	/* F_SETOWN made the record; the owner is ksock's, which only it
+	 * sets. */
+	if (a == NULL || a->owner == 0 || a->owner == INT32_MIN)
 		return;
-	kill(owner < 0 ? -pid : pid, SIGURG);
+	pid = a->owner < 0 ? -a->owner : a->owner;
+	if (!a->may_signal || pid == (int32_t)getpid() ||
+	    !setter_may_signal(a->uid, a->euid, pid))
+		return;
+	if (a->owner > 0 && a->pidfd >= 0)
+		syscall(SYS_pidfd_send_signal, a->pidfd, SIGURG, NULL, 0);
+	else
+		kill(a->owner, SIGURG);
 }
 
 /*
@@ -1344,23 +1640,34 @@ do_recvmsg(struct ksd_park *p, struct ks_sock *so, struct ksd_rep *rep)
 #define KSD_O_NONBLOCK	04000
 
 static long
-do_fcntl(struct ksd_client *c, struct ks_sock *so, const struct ksd_call *k)
+do_fcntl(struct ksd_client *c, struct ksp_file *f, const struct ksd_call *k,
+	 struct ksd_rep *rep)
 {
+	struct ks_sock *so = f->so;
+
 	switch (k->a[0]) {
 	case F_GETFL:
-		return KSD_O_RDWR | (ks_is_nonblock(so) ? KSD_O_NONBLOCK : 0);
+		return KSD_O_RDWR | (ks_is_nonblock(so) ? KSD_O_NONBLOCK : 0) |
+		       (atomic_load(&f->fl) & KSD_O_ASYNC);
 	case F_SETFL:
 		ks_set_nonblock(so, (k->a[1] & KSD_O_NONBLOCK) != 0);
-		return 0;
+		return async_set(f, k->fd, (k->a[1] & KSD_O_ASYNC) != 0);
+	case F_GETSIG:
+		return atomic_load(&f->sig);
+	case F_SETSIG:
+		return async_setsig(f, k->a[1]);
 	case F_GETFD:
 		return ksp__fd_get_cloexec(table(c), k->fd);
 	case F_SETFD:
 		return ksp__fd_set_cloexec(table(c), k->fd,
 					   (k->a[1] & FD_CLOEXEC) != 0);
 	case F_SETOWN:
-		return ksp__sys_setown(so, k->a[1]);
+		return async_setown(c, f, k->a[1]);
 	case F_GETOWN:
-		/* A process group owner is negative, and no error. */
+		/* A process group owner is negative, and no error: val[0]
+		 * has it too, val[1] 1 says so. */
+		rep->val[0] = ks_get_owner(so);
+		rep->val[1] = 1;
 		return ks_get_owner(so);
 	}
 	return -KS_EINVAL;
@@ -1787,6 +2094,7 @@ handover_free(struct ksd_handover *h)
 	ksp__fdtable_destroy(&h->fdt);
 	nhandovers--;
 	obj_free(h);
+	async_flush();	/* the records of files only it held */
 }
 
 /*
@@ -2086,6 +2394,7 @@ run(struct ksd_park *p, struct ksd_rep *rep, bool first)
 			return r;
 		p->file = f;
 	}
+	call_sock = f->so;	/* O_ASYNC: no signal for its own doings */
 	switch (k->label) {
 	case KSD_BIND:
 		return ksp__sys_bind(f->so, k->inl, k->addrlen);
@@ -2128,9 +2437,11 @@ run(struct ksd_park *p, struct ksd_rep *rep, bool first)
 		memcpy(rep->inl, &addr, len < sizeof(addr) ? len : sizeof(addr));
 		return 0;
 	case KSD_IOCTL:
+		if ((uint32_t)k->a[0] == FIOASYNC)
+			return async_set(f, k->fd, k->a[1] != 0);
 		return do_ioctl(f->so, k, rep);
 	case KSD_FCNTL:
-		return do_fcntl(c, f->so, k);
+		return do_fcntl(c, f, k, rep);
 	}
 	return -KS_ENOSYS;
 }
@@ -2308,16 +2619,22 @@ attempt(struct ksd_park *p, bool first)
 	uint64_t proc_ns = c->proc.netns;
 	long r;
 
+	/* What a CANCEL's park_free() closed is seen before the call. */
+	async_flush();
 	t->proc = &c->proc;
 	if (own_ns)
 		c->proc.netns = p->netns;
 	r = cwd_enter(p);
 	if (r == 0) {
 		r = run(p, &p->rep, first);
+		call_sock = NULL;
 		cwd_leave(p);
 	}
 	if (own_ns)
 		c->proc.netns = proc_ns;
+	if ((r == -KS_EAGAIN || r == KSD_AGAIN) &&
+	    p->call.label == KSD_SENDMSG && p->file != NULL)
+		async_nospace(p->file);
 	/* Everything runs on this thread, so no wake-up can fall between
 	 * the attempt and the registration. A connect has nothing to
 	 * register on: it looks again at its deadline. */
@@ -2351,12 +2668,17 @@ attempt(struct ksd_park *p, bool first)
 			nparked++;
 		}
 		timed_update(p);
+		async_flush();
 		return;
 	}
 	p->rep.ret = r;
 	p->rep.seq = p->call.seq;
+	/* The signals the call caused are sent before it returns, as the
+	 * kernel queues them during the system call. */
+	async_flush();
 	reply(c, p->slot, &p->rep);
 	park_free(p);
+	async_flush();
 }
 
 /*
@@ -2630,4 +2952,5 @@ ksd__client_free(struct ksd_client *c)
 		c->next->prev = c->prev;
 	nclients--;
 	obj_free(c);
+	async_flush();	/* what its closes signalled, records it held */
 }

@@ -2254,6 +2254,67 @@ role_sigurg(void)
 	CHECK(ksd_close(sv[0]) == 0 && ksd_close(sv[1]) == 0);
 	return 0;
 }
+/* Waits up to @ms for one of the blocked signals @set. */
+static int
+wait_sig(const sigset_t *set, siginfo_t *si, int ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	return sigtimedwait(set, si, &ts);
+}
+
+/*
+ * O_ASYNC: the owner gets F_SETSIG's signal with si_fd and si_band as
+ * Linux gives them (si_code: Linux's POLL_IN; the server's SI_QUEUE,
+ * which is all another process may queue: docs/ksockd.md) when data
+ * comes, nothing for the owner's own receive, nothing while O_ASYNC is
+ * off, POLL_HUP's band when the peer closes. F_GETSIG, F_GETFL and a
+ * process group owner in F_GETOWN read back.
+ */
+static int
+role_sigio(void)
+{
+	int sig = SIGRTMIN + 3, sv[2];
+	sigset_t set;
+	siginfo_t si;
+	char b;
+
+	alarm(30);
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	CHECK(sigprocmask(SIG_BLOCK, &set, NULL) == 0);
+	CHECK(ksd_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	CHECK(ksd_fcntl(sv[0], F_SETOWN, getpid()) == 0);
+	CHECK(ksd_fcntl(sv[0], F_SETSIG, sig) == 0);
+	CHECK(ksd_fcntl(sv[0], F_GETSIG, 0) == sig);
+	errno = 0;
+	CHECK(ksd_fcntl(sv[0], F_SETSIG, 65) == -1 && errno == EINVAL);
+	CHECK(ksd_fcntl(sv[0], F_SETFL, O_ASYNC) == 0);
+	CHECK((ksd_fcntl(sv[0], F_GETFL, 0) & O_ASYNC) == O_ASYNC);
+	CHECK(ksd_send(sv[1], "a", 1, 0) == 1);
+	CHECK(wait_sig(&set, &si, 5000) == sig);
+	CHECK(si.si_code == (ON_LINUX ? POLL_IN : SI_QUEUE));
+	CHECK(si.si_fd == sv[0]);
+	CHECK(si.si_band == (POLLIN | POLLRDNORM));
+	CHECK(ksd_recv(sv[0], &b, 1, 0) == 1 && b == 'a');
+	CHECK(wait_sig(&set, &si, 200) == -1 && errno == EAGAIN);
+	CHECK(ksd_fcntl(sv[0], F_SETFL, 0) == 0);
+	CHECK((ksd_fcntl(sv[0], F_GETFL, 0) & O_ASYNC) == 0);
+	CHECK(ksd_send(sv[1], "b", 1, 0) == 1);
+	CHECK(wait_sig(&set, &si, 200) == -1 && errno == EAGAIN);
+	CHECK(ksd_recv(sv[0], &b, 1, 0) == 1 && b == 'b');
+	CHECK(ksd_fcntl(sv[0], F_SETFL, O_ASYNC) == 0);
+	CHECK(ksd_fcntl(sv[0], F_SETOWN, -getpgrp()) == 0);
+	CHECK(ksd_fcntl(sv[0], F_GETOWN, 0) == -getpgrp());
+	CHECK(ksd_fcntl(sv[0], F_SETOWN, getpid()) == 0);
+	CHECK(ksd_close(sv[1]) == 0);
+	CHECK(wait_sig(&set, &si, 5000) == sig);
+	CHECK(si.si_fd == sv[0]);
+	CHECK(si.si_band == (POLLHUP | POLLERR));
+	CHECK(ksd_close(sv[0]) == 0);
+	return 0;
+}
+
 /* The SIGKILL block's roles (defined with its cases, below). */
 static int run_kill_role(const char *role, char **argv);
 
@@ -2332,6 +2393,8 @@ run_role(int argc, char **argv)
 		return role_sigurg();
 	if (strcmp(role, "kernel-parked") == 0)
 		return role_kernel_parked(argv[5]);
+	if (strcmp(role, "sigio") == 0)
+		return role_sigio();
 	if (strncmp(role, "kill-", 5) == 0)
 		return run_kill_role(role, argv);
 	fprintf(stderr, "unknown role %s\n", role);
@@ -2743,6 +2806,7 @@ t_kernel_fds_in_flight_server_fds(void)
 	CHECK(c > 0 && reap(c) == 0);
 	return 0;
 }
+static int t_sigio_to_owner(void) { return t_role("sigio"); }
 static const char *server_bin = "ksockd";
 
 /* A client whose groups (5, 7, 9 set before its exec: root only, else
@@ -3347,7 +3411,7 @@ t_sigkill_rights_cycle(void)
 	X(t_signal_interrupts_calls) X(t_poll_mixed) \
 	X(t_scm_rights_kernel_pipe) X(t_scm_rights_kernel_dropped) \
 	X(t_kernel_fds_in_flight_server_fds) \
-	X(t_relative_path_names) X(t_sigurg_to_owner) \
+	X(t_relative_path_names) X(t_sigurg_to_owner) X(t_sigio_to_owner) \
 	X(t_parked_sender_woken) X(t_huge_timeout_blocks) \
 	X(t_dgram_peer_died_two_senders) \
 	X(t_peer_groups_of_client) \

@@ -1,12 +1,8 @@
 /*
  * Preload port: O_ASYNC (FIOASYNC, F_SETFL) on ksock sockets — SIGIO, or
  * F_SETSIG's signal with its siginfo, to the F_SETOWN owner when the
- * socket's readiness changes, as Linux's sock_wake_async() sends it:
- *
- *   data or a connection arrives              POLL_IN
- *   room again after a send found none        POLL_OUT
- *   an error (a datagram peer went away)      POLL_ERR
- *   the peer closed or shut the connection    POLL_HUP
+ * socket's readiness changes, as Linux's sock_wake_async() sends it
+ * (the reasons: port/hosted/sigio.h, shared with ksockd).
  *
  * An open file with O_ASYNC holds a poll entry (struct kp_async) that
  * stays registered on its socket until O_ASYNC is cleared or the file
@@ -18,8 +14,7 @@
  * which every call ends with and which runs with no lock held, flushes
  * the queue (kp__async_flush()).
  *
- * ksock tells a host only that "the state changed" (every event bit) for
- * state changes; those become POLL_HUP. What a thread's call does to the
+ * What a thread's call does to the
  * socket it is made on (connect, listen, shutdown, a reader handing the
  * queue to the next one) is no readiness change, and Linux signals none
  * of it: the shim's lookup notes the call's socket (kp__async_self()) and
@@ -36,6 +31,7 @@
 #include <string.h>
 
 #include "preload.h"
+#include "../hosted/sigio.h"
 
 struct kp_async {
 	struct ks_poll_entry pe;	/* [async_lock] registered while on */
@@ -59,34 +55,13 @@ static _Thread_local struct pending_sig queue[KP_ASYNC_QUEUE];
 static _Thread_local unsigned queued;
 static _Thread_local struct ks_sock *self_op;
 
-/* Linux's band_table[]: si_band for each si_code, POLL_IN first. */
-static const long band_of[] = {
-	[POLL_IN]  = POLLIN | POLLRDNORM,
-	[POLL_OUT] = POLLOUT | POLLWRNORM | POLLWRBAND,
-	[POLL_MSG] = POLLIN | POLLRDNORM | POLLMSG,
-	[POLL_ERR] = POLLERR,
-	[POLL_PRI] = POLLPRI | POLLRDBAND,
-	[POLL_HUP] = POLLHUP | POLLERR,
-};
-
 /* Which si_code a wake-up of @events stands for, or 0 for none. */
 static int
 reason_of(struct kp_file *f, unsigned events)
 {
 	if (self_op == f->so)
 		return 0;
-	if (events == ~0u)
-		return POLL_HUP;
-	if (events & (KS_POLLIN | KS_POLLRDNORM))
-		return POLL_IN;
-	if (events & KS_POLLERR)
-		return POLL_ERR;
-	if (events & (KS_POLLHUP | KS_POLLRDHUP))
-		return POLL_HUP;
-	/* SOCK_WAKE_SPACE: only a sender that found no room hears of it. */
-	if ((events & KS_POLLOUT) && atomic_exchange(&f->nospace, false))
-		return POLL_OUT;
-	return 0;
+	return ksp_sigio_reason(events, &f->nospace);
 }
 
 /* Runs with ksock's locks held: notes the signal, sends nothing. */
@@ -114,7 +89,7 @@ async_wake(struct ks_poll_entry *pe, unsigned events)
 	p->owner = owner;
 	p->sig = sig;
 	p->code = code;
-	p->band = band_of[code];
+	p->band = ksp_sigio_band(code);
 	p->fd = atomic_load(&a->fd);
 }
 
@@ -134,6 +109,13 @@ send_one(const struct pending_sig *p)
 	si.si_code = p->code;
 	si.si_band = p->band;
 	si.si_fd = p->fd;
+	if (syscall(SYS_rt_sigqueueinfo, (long)self, (long)p->sig, &si) == 0 ||
+	    errno != EPERM)
+		return;
+	/* Only the main thread may queue a positive si_code to its process
+	 * (the kernel compares the caller's thread id): from another, the
+	 * signal goes as ksockd sends it, SI_QUEUE with si_band and si_fd. */
+	si.si_code = SI_QUEUE;
 	syscall(SYS_rt_sigqueueinfo, (long)self, (long)p->sig, &si);
 }
 

@@ -63,9 +63,9 @@ struct kp_async;
  * shared by the descriptors dup made of it (remote.c). */
 struct kp_rdesc {
 	atomic_long	 refs;		/* [A] remote files that share it */
-	atomic_uint	 fl;		/* [A] O_APPEND, O_ASYNC, O_NOATIME */
-	atomic_int	 sig;		/* [A] F_SETSIG's signal */
-	atomic_int	 owner;		/* [A] F_SETOWN: kept, not used */
+	/* O_APPEND, O_NOATIME; O_ASYNC, F_SETSIG's signal and the owner
+	 * are the server's (the open file's, shared between processes). */
+	atomic_uint	 fl;		/* [A] */
 };
 
 struct kp_file {

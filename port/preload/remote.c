@@ -720,7 +720,7 @@ struct kp_owner_ex {
 };
 
 /* F_SETOWN on @f: a process, or a group as its negative, that exists;
- * the server has it too, for SIGURG (SIGIO is not sent). */
+ * the server has it too, and sends SIGURG and O_ASYNC's signals. */
 static int
 owner_set(struct kp_file *f, int who)
 {
@@ -728,21 +728,36 @@ owner_set(struct kp_file *f, int who)
 		return -EINVAL;
 	if (who != 0 && !ks_port()->pid_exists(who < 0 ? -who : who))
 		return -ESRCH;
-	atomic_store(&f->rd->owner, who);
 	(void)ksd_fcntl(f->rfd, F_SETOWN, who);
 	return 0;
 }
 
-/* F_SETOWN_EX and F_GETOWN_EX on @d, through @uox. */
+/* F_GETOWN on @f: the server's, which every process holding the open
+ * file shares (as Linux keeps it in the file). INT_MIN with errno set
+ * when the server cannot say. */
+static int
+owner_get(struct kp_file *f)
+{
+	int r;
+
+	errno = 0;
+	r = ksd_fcntl(f->rfd, F_GETOWN, 0);
+	if (r == -1 && errno != 0)
+		return INT_MIN;
+	return r;
+}
+
+/* F_SETOWN_EX and F_GETOWN_EX on @f, through @uox. */
 static int
 owner_ex(struct kp_file *f, bool set, void *uox)
 {
-	struct kp_rdesc *d = f->rd;
 	struct kp_owner_ex ox;
 	int owner;
 
 	if (!set) {
-		owner = atomic_load(&d->owner);
+		owner = owner_get(f);
+		if (owner == INT_MIN)
+			return -errno;
 		ox.type = owner < 0 ? KP_F_OWNER_PGRP : KP_F_OWNER_PID;
 		ox.pid = owner < 0 ? -owner : owner;
 		return ksp__copy_to_user(uox, &ox, sizeof(ox));
@@ -768,27 +783,30 @@ kp__remote_fcntl(struct kp_file *f, int cmd, long arg)
 	switch (cmd) {
 	case F_GETFL:
 		r = neg(ksd_fcntl(f->rfd, F_GETFL, 0));
+		/* O_ASYNC is in the server's answer. */
 		return r < 0 ? r : (r & ~(long)O_ACCMODE) | O_RDWR |
 				   (long)atomic_load(&d->fl);
 	case F_SETFL:
 		if (arg & O_DIRECT)
 			return -EINVAL;	/* a socket has no direct I/O */
-		r = neg(ksd_fcntl(f->rfd, F_SETFL, (int)(arg & O_NONBLOCK)));
+		/* O_ASYNC too: the server sends its signals. */
+		r = neg(ksd_fcntl(f->rfd, F_SETFL,
+				  (int)(arg & (O_NONBLOCK | O_ASYNC))));
 		if (r == 0)
 			atomic_store(&d->fl, (unsigned)arg &
-				     (O_APPEND | O_NOATIME | O_ASYNC));
+				     (O_APPEND | O_NOATIME));
 		return r;
 	case F_GETSIG:
-		return atomic_load(&d->sig);
+		return neg(ksd_fcntl(f->rfd, F_GETSIG, 0));
 	case F_SETSIG:
 		if ((unsigned long)arg > KSP_NSIG)
 			return -EINVAL;
-		atomic_store(&d->sig, (int)arg);
-		return 0;
+		return neg(ksd_fcntl(f->rfd, F_SETSIG, (int)arg));
 	case F_SETOWN:
 		return owner_set(f, (int)arg);
 	case F_GETOWN:
-		return atomic_load(&d->owner);
+		r = owner_get(f);
+		return r == INT_MIN ? -errno : r;
 	case F_SETOWN_EX:
 	case F_GETOWN_EX:
 		return owner_ex(f, cmd == F_SETOWN_EX, (void *)arg);
@@ -804,7 +822,6 @@ kp__remote_fcntl(struct kp_file *f, int cmd, long arg)
 int
 kp__remote_ioctl(struct kp_file *f, unsigned long req, void *arg)
 {
-	struct kp_rdesc *d = f->rd;
 	int v;
 
 	switch (req) {
@@ -816,10 +833,8 @@ kp__remote_ioctl(struct kp_file *f, unsigned long req, void *arg)
 	case FIOASYNC:
 		if (ksp__copy_from_user(&v, arg, sizeof(v)) < 0)
 			return -EFAULT;
-		if (v)
-			atomic_fetch_or(&d->fl, O_ASYNC);
-		else
-			atomic_fetch_and(&d->fl, ~(unsigned)O_ASYNC);
+		if (ksd_ioctl(f->rfd, FIOASYNC, &v) < 0)
+			return -errno;
 		return 0;
 	case FIOSETOWN:
 	case SIOCSPGRP:
@@ -828,7 +843,9 @@ kp__remote_ioctl(struct kp_file *f, unsigned long req, void *arg)
 		return owner_set(f, v);
 	case FIOGETOWN:
 	case SIOCGPGRP:
-		v = atomic_load(&d->owner);
+		v = owner_get(f);
+		if (v == INT_MIN)
+			return -errno;
 		return ksp__copy_to_user(arg, &v, sizeof(v));
 	}
 	return ksp__sock_ioctl_netdev(req, arg);

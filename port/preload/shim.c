@@ -49,6 +49,7 @@
 
 #include "preload.h"
 #include "../hosted/hosted.h"
+#include "../ksockd/ksd.h"
 
 
 /* Every libc entry point below is exported; the rest is internal. */
@@ -750,12 +751,36 @@ getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 
 /* -- data -- */
 
+/*
+ * splice and sendfile move data between a socket and a kernel file
+ * through a buffer of the library's; the socket is a ksock one or, under
+ * --ksockd, a remote one, and the helpers below are the one place that
+ * tells the two apart.
+ */
+
+/* The socket at @fd, of either kind, held; else as sock_get(). */
+static struct kp_file *
+data_sock_get(int fd, int *err)
+{
+	struct kp_file *f = remote_get(fd);
+
+	*err = 0;
+	return f != NULL ? f : sock_get(fd, err);
+}
+
 /* A send of kernel memory (sendfile's buffer). */
 static long
 sock_send(struct kp_file *f, const struct ks_msghdr *msg, int flags)
 {
-	long n = ks_sendmsg(f->so, msg, flags);
+	long n;
 
+	if (f->kind == KP_REMOTE) {
+		const long a[5] = { (long)msg, flags };
+
+		n = kp__remote_call(f, KSP_SYS_SENDMSG, a);
+	} else {
+		n = ks_sendmsg(f->so, msg, flags);
+	}
 	return sent(f, KSP_SYS_SENDMSG, n);
 }
 
@@ -764,11 +789,52 @@ sock_send(struct kp_file *f, const struct ks_msghdr *msg, int flags)
 static long
 sock_recv(struct kp_file *f, struct ks_msghdr *k, int flags)
 {
-	struct ks_sock *outer = kp__reading_begin(f->so);
-	long n = ks_recvmsg(f->so, k, flags);
+	struct ks_sock *outer;
+	long n;
 
+	if (f->kind == KP_REMOTE) {
+		const long a[5] = { (long)k, flags };
+
+		return count(KSP_SYS_RECVMSG,
+			     kp__remote_call(f, KSP_SYS_RECVMSG, a));
+	}
+	outer = kp__reading_begin(f->so);
+	n = ks_recvmsg(f->so, k, flags);
 	kp__reading_end(outer);
 	return count(KSP_SYS_RECVMSG, n);
+}
+
+/* Whether the socket of @f has room for a send now. */
+static bool
+sock_writable(struct kp_file *f)
+{
+	struct pollfd p = { .fd = f->rfd, .events = POLLOUT };
+
+	if (f->kind != KP_REMOTE)
+		return (ks_poll(f->so, NULL) & KS_POLLOUT) != 0;
+	return ksd_poll(&p, 1, 0) == 1 && (p.revents & POLLOUT);
+}
+
+/* Whether the socket of @f is O_NONBLOCK. */
+static bool
+sock_nonblock(struct kp_file *f)
+{
+	if (f->kind != KP_REMOTE)
+		return ks_is_nonblock(f->so);
+	return (kp__remote_fcntl(f, F_GETFL, 0) & O_NONBLOCK) != 0;
+}
+
+/* Whether the socket of @f keeps record boundaries (SOCK_SEQPACKET). */
+static bool
+sock_seqpacket(struct kp_file *f)
+{
+	int type = 0;
+	socklen_t len = sizeof(type);
+
+	if (f->kind != KP_REMOTE)
+		return ks_sock_type(f->so) == KS_SOCK_SEQPACKET;
+	return ksd_getsockopt(f->rfd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
+	       type == SOCK_SEQPACKET;
 }
 
 KP_EXPORT ssize_t
@@ -1062,8 +1128,7 @@ splice_to_sock(int pfd, struct kp_file *f, size_t len, bool nonblock)
 
 		if (want > sizeof(buf))
 			want = sizeof(buf);
-		if ((nonblock || total > 0) &&
-		    !(ks_poll(f->so, NULL) & KS_POLLOUT)) {
+		if ((nonblock || total > 0) && !sock_writable(f)) {
 			err = -EAGAIN;
 			break;
 		}
@@ -1085,8 +1150,7 @@ splice_to_sock(int pfd, struct kp_file *f, size_t len, bool nonblock)
 		if (got == 0)
 			break;
 		iov.iov_len = (size_t)got;
-		sent = sock_send(f, &k, ks_sock_type(f->so) == KS_SOCK_SEQPACKET ?
-					KS_MSG_EOR : 0);
+		sent = sock_send(f, &k, sock_seqpacket(f) ? KS_MSG_EOR : 0);
 		if (sent < 0) {
 			err = sent;
 			break;
@@ -1150,8 +1214,8 @@ splice(int in_fd, loff_t *off_in, int out_fd, loff_t *off_out, size_t len,
 	int e1, e2;
 	bool nonblock;
 
-	in = sock_get(in_fd, &e1);
-	out = sock_get(out_fd, &e2);
+	in = data_sock_get(in_fd, &e1);
+	out = data_sock_get(out_fd, &e2);
 	if (in == NULL && out == NULL && e1 == 0 && e2 == 0)
 		return syscall(SYS_splice, in_fd, off_in, out_fd, off_out, len,
 			       flags);
@@ -1183,11 +1247,61 @@ splice(int in_fd, loff_t *off_in, int out_fd, loff_t *off_out, size_t len,
 	} else {
 		struct kp_file *sf = in != NULL ? in : out;
 
-		nonblock = (flags & SPLICE_F_NONBLOCK) || ks_is_nonblock(sf->so);
+		nonblock = (flags & SPLICE_F_NONBLOCK) || sock_nonblock(sf);
 		r = in != NULL ? splice_from_sock(in, out_fd, len, nonblock) :
 				 splice_to_sock(in_fd, out, len, nonblock);
 	}
 put:
+	kp__file_put(in);
+	kp__file_put(out);
+	return r < 0 ? fail(r) : r;
+}
+
+/* 0 when the kernel's @fd is open for reading (@write: writing), else
+ * -EBADF, as do_tee() checks its two files. */
+static int
+kernel_fd_mode_ok(int fd, bool write)
+{
+	long fl = syscall(SYS_fcntl, fd, F_GETFL);
+
+	if (fl < 0 || (fl & O_PATH))
+		return -EBADF;
+	if ((fl & O_ACCMODE) == (write ? O_RDONLY : O_WRONLY))
+		return -EBADF;
+	return 0;
+}
+
+/*
+ * tee(2) with a socket on either side: Linux's checks of the flags, the
+ * length and the two files, then EINVAL, as a socket is no pipe (the
+ * placeholder would make it EBADF). vmsplice(2) needs nothing: Linux's
+ * EBADF for a descriptor that is no pipe is the placeholder's too.
+ */
+KP_EXPORT ssize_t
+tee(int in_fd, int out_fd, size_t len, unsigned int flags)
+{
+	struct kp_file *in, *out;
+	long r;
+	int e1, e2;
+
+	in = data_sock_get(in_fd, &e1);
+	out = data_sock_get(out_fd, &e2);
+	if (in == NULL && out == NULL && e1 == 0 && e2 == 0)
+		return syscall(SYS_tee, in_fd, out_fd, len, flags);
+	if (flags & ~(unsigned)KP_SPLICE_F_ALL)
+		r = -EINVAL;
+	else if (len == 0)
+		r = 0;
+	else if (e1 < 0 || e2 < 0)
+		r = e1 < 0 ? e1 : e2;
+	else if (in == NULL)
+		r = kernel_fd_mode_ok(in_fd, false);
+	else if (out == NULL)
+		r = kernel_fd_mode_ok(out_fd, true);
+	else
+		r = 0;
+	if (r == 0 && len != 0)
+		r = -EINVAL;
 	kp__file_put(in);
 	kp__file_put(out);
 	return r < 0 ? fail(r) : r;
@@ -1213,7 +1327,7 @@ sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
 		return syscall(SYS_sendfile, out_fd, in_fd, offset, count);
 	if (kp__fd_is_mapped(in_fd))
 		return fail(-EINVAL);
-	f = sock_get(out_fd, &err);
+	f = data_sock_get(out_fd, &err);
 	if (f == NULL)
 		return err < 0 ? fail(err) :
 		       syscall(SYS_sendfile, out_fd, in_fd, offset, count);
