@@ -41,14 +41,6 @@ in_process_ksock(void)
 	return under_ksock() && !under_ksockd();
 }
 
-/* Skips a test of what --ksockd does not do yet (docs/ksock-run.md). */
-static void
-ksockd_lacks(const char *what)
-{
-	if (under_ksockd())
-		th_skip(what);
-}
-
 /* Sockets, pipes and files take numbers from one space. */
 static void
 numbers_one_space(void)
