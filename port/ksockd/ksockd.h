@@ -57,6 +57,9 @@ struct ksd_client {
 	struct ksd_client *watch_next, *watch_prev;	/* [S] */
 	bool		 watched;		/* [S] */
 	int64_t		 posted_at;		/* [S] */
+	/* Posted bits main.c took from the region and has not run yet
+	 * (bells_grab, then bells_run). */
+	uint32_t	 bells_held;		/* [S] */
 };
 
 /* A request after the decoder: every field checked against its bounds. */

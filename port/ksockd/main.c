@@ -173,6 +173,8 @@ uid_count_sub(uint32_t uid)
 
 /* -- bells in memory (proto.h, struct ksd_bells) -- */
 
+static void client_drop(struct ksd_client *c);
+
 /* How long a watched client may post nothing before the server stops
  * watching it between turns (it then rings a KICK again): longer than a
  * call's round trip, so a client that calls in a loop stays watched,
@@ -215,30 +217,132 @@ watch_del(struct ksd_client *c)
 }
 
 /*
- * Runs the requests @c posted in memory: each as a doorbell without
- * descriptors (the kernel descriptors of a doorbell being served, if
- * any, are put aside meanwhile: they are not these requests'). Returns
- * how many ran, or -1 when one broke the protocol (drop the client).
+ * Takes @c's posted bits out of the region into c->bells_held. Returns
+ * the bits that were not held already (a bit posted again for a held
+ * slot is the same request).
+ */
+static uint32_t
+bells_grab(struct ksd_client *c)
+{
+	uint32_t bits = atomic_exchange(&c->shm->bells.posted, 0);
+	uint32_t fresh = bits & ~c->bells_held;
+
+	c->bells_held |= bits;
+	return fresh;
+}
+
+/*
+ * The order of @c's held requests: every CLOSE first, then the rest,
+ * each in the client's request order (seq). A CLOSE may go without its
+ * caller waiting for the reply (docs/ksockd.md, "Closes without a
+ * reply"): it comes before whatever was posted after it, and a request
+ * still waiting for its reply is concurrent with any CLOSE, so running
+ * the closes first is always an order the calls could have had. The
+ * label and seq are read from the region only to order: a client that
+ * rewrites them reorders only its own calls. Returns how many of
+ * @slots are filled (only CLOSEs with @closes_only).
+ */
+static int
+bells_order(struct ksd_client *c, bool closes_only, uint32_t *slots)
+{
+	uint64_t key[KSD_SLOTS];
+	uint32_t bits = c->bells_held;
+	int n = 0;
+
+	for (; bits != 0; bits &= bits - 1) {
+		uint32_t s = (uint32_t)__builtin_ctz(bits);
+		volatile struct ksd_req *q = &c->shm->slot[s].req;
+		bool close = q->label == KSD_CLOSE;
+		uint64_t k = (q->seq & ~(1ull << 63)) |
+			     (close ? 0 : 1ull << 63);
+		int j = n++;
+
+		if (closes_only && !close) {
+			n--;
+			continue;
+		}
+		for (; j > 0 && key[j - 1] > k; j--) {
+			key[j] = key[j - 1];
+			slots[j] = slots[j - 1];
+		}
+		key[j] = k;
+		slots[j] = s;
+	}
+	return n;
+}
+
+/*
+ * Runs @c's held requests (only its CLOSEs with @closes_only), in
+ * bells_order's order: each as a doorbell without descriptors (the
+ * kernel descriptors of a doorbell being served, if any, are put aside
+ * meanwhile: they are not these requests'). Returns how many ran, or
+ * -1 when one broke the protocol (drop the client).
+ */
+static int
+bells_run(struct ksd_client *c, bool closes_only)
+{
+	uint32_t slots[KSD_SLOTS];
+	int nfd = c->nbell_fd, n, ran = 0;
+	bool trunc = c->bell_trunc;
+
+	n = bells_order(c, closes_only, slots);
+	if (n == 0)
+		return 0;
+	c->nbell_fd = 0;
+	c->bell_trunc = false;
+	for (; ran < n; ran++) {
+		c->bells_held &= ~(1u << slots[ran]);
+		if (ksd__bell(c, slots[ran]) < 0) {
+			ran = -1;
+			break;
+		}
+	}
+	c->nbell_fd = nfd;
+	c->bell_trunc = trunc;
+	return ran;
+}
+
+/*
+ * Runs the requests @c posted in memory (and any held). Returns how
+ * many ran, or -1 when one broke the protocol (drop the client).
  */
 static int
 bells_take(struct ksd_client *c)
 {
-	uint32_t bits = atomic_exchange(&c->shm->bells.posted, 0);
-	int nfd = c->nbell_fd, n = 0;
-	bool trunc = c->bell_trunc;
+	(void)bells_grab(c);
+	return bells_run(c, false);
+}
 
-	if (bits == 0)
-		return 0;
-	c->nbell_fd = 0;
-	c->bell_trunc = false;
-	for (; bits != 0; bits &= bits - 1, n++)
-		if (ksd__bell(c, (uint32_t)__builtin_ctz(bits)) < 0) {
-			n = -1;
-			break;
-		}
-	c->nbell_fd = nfd;
-	c->bell_trunc = trunc;
-	return n;
+/*
+ * Takes every watched client's posted bits, again until a look finds
+ * nothing new (so a request posted before one that was taken is taken
+ * too, whatever the list's order), then runs every CLOSE among them.
+ * What else was taken stays held for this turn's watch_scan or the
+ * client's doorbell. Returns the CLOSEs run.
+ */
+static int
+watch_closes_first(void)
+{
+	struct ksd_client *c, *next;
+	uint32_t fresh;
+	int ran = 0;
+
+	do {
+		fresh = 0;
+		for (c = watch_head; c != NULL; c = c->watch_next)
+			fresh |= bells_grab(c);
+	} while (fresh != 0);
+	for (c = watch_head; c != NULL; c = next) {
+		int n = bells_run(c, true);
+
+		next = c->watch_next;
+		if (n < 0)
+			client_drop(c);
+		else if (n > 0)
+			c->posted_at = ksp__now();
+		ran += n > 0 ? n : 0;
+	}
+	return ran;
 }
 
 /*
@@ -262,8 +366,6 @@ watch_end(struct ksd_client *c, int64_t now)
 	return n;
 }
 
-static void client_drop(struct ksd_client *c);
-
 /*
  * One look at every watched client's posted bits; a client quiet for
  * KSD_WATCH_NS (or @all: the server is about to sleep) is no longer
@@ -276,8 +378,9 @@ watch_scan(bool all)
 	struct ksd_client *c, *next;
 	int ran = 0;
 
+	ran = watch_closes_first();
 	for (c = watch_head; c != NULL; c = next) {
-		int n = bells_take(c);
+		int n = bells_run(c, false);
 
 		next = c->watch_next;
 		if (n == 0 && (all || now - c->posted_at > KSD_WATCH_NS))
@@ -749,6 +852,10 @@ main(int argc, char **argv)
 		if (work)
 			timeout = 0;
 		n = epoll_wait(epfd, evs, 64, timeout);
+		/* A watched client's CLOSE posted before a doorbell read
+		 * here was rung is run before the doorbell's request. */
+		if (n > 0 && watch_closes_first() > 0)
+			ksd__run_ready();
 		for (int i = 0; i < n; i++) {
 			void *tag = evs[i].data.ptr;
 			struct ksd_client *c = tag;
