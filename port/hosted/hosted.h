@@ -260,6 +260,9 @@ void	ksp__signal_pid(int32_t pid, int sig);
 /* file.c */
 struct ksp_file *ksp__file_new_sock(struct ks_sock *so);
 struct ksp_file *ksp__file_new_host(int hostfd);
+/* How many files owning a host descriptor exist (ksockd: kernel
+ * descriptors in flight or being installed). Errs only high. */
+long	ksp__host_files(void);
 void	ksp__file_hold(struct ksp_file *f);
 void	ksp__file_put(struct ksp_file *f);
 int	ksp__fd_limit(void);

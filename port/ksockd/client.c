@@ -1827,7 +1827,9 @@ give_slot:
 /*
  * CLOSE of @fd. When the library knows @fd open (@known: the caller
  * knows; else its bit in known_open) and the server watches this
- * client, the request is only posted: the close cannot fail, and the
+ * client and says no kernel descriptor is in flight (close_nowait:
+ * then the close has no effect a kernel object shows), the request is
+ * only posted: the close cannot fail, and the
  * server runs it before any request posted after it (its own and, as
  * docs/ksockd.md says, another client's), so the caller goes on at
  * once and the slot comes back with the reply (nowait_slots). Else the
@@ -1847,7 +1849,9 @@ close_call(int fd, bool known)
 	known = known_take(fd) || known;
 	n = ring(i);
 	pthread_mutex_unlock(&close_lock);
-	if (n == 1 && known) {
+	/* Read after @watching: the server sets it first (proto.h). */
+	if (n == 1 && known &&
+	    atomic_load(&state.shm->bells.close_nowait) == 1) {
 		atomic_fetch_or(&nowait_slots, 1u << i);
 		return 0;
 	}

@@ -185,12 +185,53 @@ static void client_drop(struct ksd_client *c);
 /* Clients whose posted bits the loop takes between its turns. */
 static struct ksd_client *watch_head;	/* [S] */
 
+/*
+ * Whether a kernel descriptor may be in flight (a doorbell brought some
+ * since the hosted port last counted none). While it may, no CLOSE goes
+ * without its reply: closing a socket may close a kernel descriptor
+ * queued in it, which the caller (or a process it tells) would then see
+ * still open. The watched clients' close_nowait says the opposite of
+ * this; an unwatched client's is not read (proto.h).
+ */
+static bool kfds_maybe;		/* [S] */
+
+static void
+close_nowait_set(bool on)
+{
+	for (struct ksd_client *c = watch_head; c != NULL; c = c->watch_next)
+		atomic_store(&c->shm->bells.close_nowait, on ? 1 : 0);
+}
+
+/* A doorbell brought kernel descriptors: every watched client's closes
+ * wait for their replies from now on, before the request can make a
+ * file of them (and so before its reply). */
+static void
+kfds_coming(void)
+{
+	if (!kfds_maybe)
+		close_nowait_set(false);
+	kfds_maybe = true;
+}
+
+/* Between turns: once no kernel descriptor is held, closes may go
+ * without their replies again. */
+static void
+kfds_check(void)
+{
+	if (kfds_maybe && ksp__host_files() == 0) {
+		kfds_maybe = false;
+		close_nowait_set(true);
+	}
+}
+
 static void
 watch_add(struct ksd_client *c, int64_t now)
 {
 	c->posted_at = now;
 	if (c->watched)
 		return;
+	/* Before @watching: a client that sees it set reads this after. */
+	atomic_store(&c->shm->bells.close_nowait, kfds_maybe ? 0 : 1);
 	atomic_store(&c->shm->bells.watching, 1);
 	c->watch_prev = NULL;
 	c->watch_next = watch_head;
@@ -625,6 +666,8 @@ bell_serve(struct ksd_client *c, uint32_t slot)
 	watch_add(c, ksp__now());
 	if (slot == KSD_BELL_KICK)
 		return 0;
+	if (c->nbell_fd > 0)
+		kfds_coming();
 	return ksd__bell(c, slot);
 }
 
@@ -883,6 +926,7 @@ main(int argc, char **argv)
 		}
 		ksd__run_ready();
 		ksd__expire(ksp__now());
+		kfds_check();
 		/* Requests posted in memory; with none, and no event, a
 		 * spin over them before the loop may sleep. */
 		work = watch_scan(false) > 0 || n > 0 || watch_idle();
