@@ -302,6 +302,8 @@ detach_local(void)
 		close(state.sock);
 	state.shm = NULL;
 	state.sock = -1;
+	/* Their replies went with the region. */
+	atomic_store(&nowait_slots, 0);
 }
 
 /* -- one call -- */
@@ -2194,5 +2196,6 @@ ksd__fork_child(uint64_t token, bool reattach)
 	close(state.sock);
 	state.shm = NULL;
 	state.sock = -1;
+	atomic_store(&nowait_slots, 0);
 	return reattach ? attach(state.addr, token) : 0;
 }
