@@ -265,8 +265,14 @@ watch_del(struct ksd_client *c)
 static uint32_t
 bells_grab(struct ksd_client *c)
 {
-	uint32_t bits = atomic_exchange(&c->shm->bells.posted, 0);
-	uint32_t fresh = bits & ~c->bells_held;
+	uint32_t bits, fresh;
+
+	/* A look before the exchange: most looks find nothing, and a
+	 * load leaves the client's cache line shared. */
+	if (atomic_load(&c->shm->bells.posted) == 0)
+		return 0;
+	bits = atomic_exchange(&c->shm->bells.posted, 0);
+	fresh = bits & ~c->bells_held;
 
 	c->bells_held |= bits;
 	return fresh;
