@@ -90,6 +90,8 @@ static _Atomic uint32_t nowait_slots;
 #define KNOWN_FDS	4096
 static _Atomic uint64_t known_open[KNOWN_FDS / 64];
 static pthread_mutex_t close_lock = PTHREAD_MUTEX_INITIALIZER;
+/* This thread holds close_lock (a handler's close then goes without it). */
+static _Thread_local volatile sig_atomic_t in_close_lock;
 
 /* -- descriptors known open (known_open) -- */
 
@@ -1846,11 +1848,21 @@ close_call(int fd, bool known)
 
 	if (begin(&i, KSD_CLOSE, fd) == NULL)
 		return -EBADF;
-	/* The bit's test and the request's seq in one order. */
-	pthread_mutex_lock(&close_lock);
-	known = known_take(fd) || known;
-	n = ring(i);
-	pthread_mutex_unlock(&close_lock);
+	if (in_close_lock) {
+		/* A signal handler's close, which interrupted this thread
+		 * inside the lock: with its reply, without the lock. */
+		(void)known_take(fd);
+		n = ring(i);
+		known = false;
+	} else {
+		/* The bit's test and the request's seq in one order. */
+		pthread_mutex_lock(&close_lock);
+		in_close_lock = 1;
+		known = known_take(fd) || known;
+		n = ring(i);
+		in_close_lock = 0;
+		pthread_mutex_unlock(&close_lock);
+	}
 	/* Read after @watching: the server sets it first (proto.h). */
 	if (n == 1 && known &&
 	    atomic_load(&state.shm->bells.close_nowait) == 1) {
