@@ -310,7 +310,6 @@ detach_local(void)
 
 /* -- one call -- */
 
-
 static long wait_reply(int i, struct ksd_rep *rep, bool intr);
 
 /*
@@ -1833,11 +1832,11 @@ give_slot:
  * knows; else its bit in known_open) and the server watches this
  * client and says no kernel descriptor is in flight (close_nowait:
  * then the close has no effect a kernel object shows), the request is
- * only posted: the close cannot fail, and the
- * server runs it before any request posted after it (its own and, as
- * docs/ksockd.md says, another client's), so the caller goes on at
- * once and the slot comes back with the reply (nowait_slots). Else the
- * reply is waited for as for any call. Returns 0 or -errno.
+ * only posted: the close cannot fail, and the server runs it before
+ * any request posted after it (its own and, as docs/ksockd.md says,
+ * another client's), so the caller goes on at once and the slot comes
+ * back with the reply (nowait_slots). Else the reply is waited for as
+ * for any call. Returns 0 or -errno.
  */
 static long
 close_call(int fd, bool known)
@@ -1902,10 +1901,10 @@ ksd_dup(int fd)
 int
 ksd_dup3(int fd, int newfd, int flags)
 {
-	if (flags & ~O_CLOEXEC)
-		return (int)fail(-EINVAL);
 	long n;
 
+	if (flags & ~O_CLOEXEC)
+		return (int)fail(-EINVAL);
 	if (fd == newfd)
 		return (int)fail(-EINVAL);
 	n = simple(KSD_DUP, fd, newfd, (flags & O_CLOEXEC) != 0, 0, NULL);

@@ -60,6 +60,9 @@ struct ksd_client {
 	/* Posted bits main.c took from the region and has not run yet
 	 * (bells_grab, then bells_run). */
 	uint32_t	 bells_held;		/* [S] */
+	/* Broke the protocol while the events of a turn were pending:
+	 * dropped once they have been looked at (main.c). */
+	bool		 drop_pending;		/* [S] */
 };
 
 /* A request after the decoder: every field checked against its bounds. */

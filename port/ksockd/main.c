@@ -365,10 +365,12 @@ bells_take(struct ksd_client *c)
  * nothing new (so a request posted before one that was taken is taken
  * too, whatever the list's order), then runs every CLOSE among them.
  * What else was taken stays held for this turn's watch_scan or the
- * client's doorbell. Returns the CLOSEs run.
+ * client's doorbell. A client that broke the protocol is dropped, or
+ * with @defer marked drop_pending (epoll's events may name it).
+ * Returns the CLOSEs run.
  */
 static int
-watch_closes_first(void)
+watch_closes_first(bool defer)
 {
 	struct ksd_client *c, *next;
 	uint32_t fresh;
@@ -383,7 +385,9 @@ watch_closes_first(void)
 		int n = bells_run(c, true);
 
 		next = c->watch_next;
-		if (n < 0)
+		if (n < 0 && defer)
+			c->drop_pending = true;
+		else if (n < 0)
 			client_drop(c);
 		else if (n > 0)
 			c->posted_at = ksp__now();
@@ -413,6 +417,20 @@ watch_end(struct ksd_client *c, int64_t now)
 	return n;
 }
 
+/* Drops the clients watch_closes_first(true) marked (all are watched:
+ * only a drop takes a client off the list during a turn's events). */
+static void
+drops_pending(void)
+{
+	struct ksd_client *c, *next;
+
+	for (c = watch_head; c != NULL; c = next) {
+		next = c->watch_next;
+		if (c->drop_pending)
+			client_drop(c);
+	}
+}
+
 /*
  * One look at every watched client's posted bits; a client quiet for
  * KSD_WATCH_NS (or @all: the server is about to sleep) is no longer
@@ -425,7 +443,7 @@ watch_scan(bool all)
 	struct ksd_client *c, *next;
 	int ran = 0;
 
-	ran = watch_closes_first();
+	ran = watch_closes_first(false);
 	for (c = watch_head; c != NULL; c = next) {
 		int n = bells_run(c, false);
 
@@ -903,7 +921,7 @@ main(int argc, char **argv)
 		n = epoll_wait(epfd, evs, 64, timeout);
 		/* A watched client's CLOSE posted before a doorbell read
 		 * here was rung is run before the doorbell's request. */
-		if (n > 0 && watch_closes_first() > 0)
+		if (n > 0 && watch_closes_first(true) > 0)
 			ksd__run_ready();
 		for (int i = 0; i < n; i++) {
 			void *tag = evs[i].data.ptr;
@@ -918,6 +936,8 @@ main(int argc, char **argv)
 				running = false;
 				continue;
 			}
+			if (c->drop_pending)
+				continue;
 			drop = c->welcomed ? client_input(c) : handshake(c);
 			/* A hang-up with bells still queued: those are read
 			 * first, then the client goes. */
@@ -930,6 +950,7 @@ main(int argc, char **argv)
 			if (drop < 0)
 				client_drop(c);
 		}
+		drops_pending();
 		ksd__run_ready();
 		ksd__expire(ksp__now());
 		kfds_check();

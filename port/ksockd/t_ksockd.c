@@ -793,6 +793,29 @@ hostile_posted_bits(void)
 	munmap(shm, sizeof(*shm));
 	close(memfd);
 	close(fd);
+	/* The same with a CLOSE posted over the parked call: the server
+	 * runs closes before anything else it took (docs/ksockd.md,
+	 * "Closes without a reply"), and this one ends the connection
+	 * there, in its spin or before the KICK's event (the client is
+	 * then dropped once the turn's events have been looked at). */
+	fd = raw_connect();
+	CHECK(fd >= 0);
+	shm = raw_hello(fd, &memfd);
+	CHECK(shm != NULL);
+	CHECK(raw_post_mem(fd, shm, &pair, true) == 0);
+	CHECK(raw_reply(shm) == 0);
+	CHECK(raw_post_mem(fd, shm, &rd, true) == 0);
+	sleep_ms(50);
+	CHECK(atomic_load(&shm->slot[0].state) != KSD_DONE);
+	{
+		struct ksd_req cl = { .label = KSD_CLOSE, .fd = 1 };
+
+		CHECK(raw_post_mem(fd, shm, &cl, true) == 0);
+	}
+	CHECK(closed_by_server(fd));
+	munmap(shm, sizeof(*shm));
+	close(memfd);
+	close(fd);
 	return 0;
 }
 
