@@ -70,11 +70,26 @@ ksp__file_new_sock(struct ks_sock *so)
 	return file_new(so, -1);
 }
 
+/* Files made by ksp__file_new_host and not yet closed by
+ * ksp__file_put (one freed otherwise stays counted). */
+static atomic_long host_files;	/* [A] */
+
 /* A new file owning the real descriptor @hostfd; NULL when out of memory. */
 struct ksp_file *
 ksp__file_new_host(int hostfd)
 {
-	return file_new(NULL, hostfd);
+	struct ksp_file *f = file_new(NULL, hostfd);
+
+	if (f != NULL)
+		atomic_fetch_add(&host_files, 1);
+	return f;
+}
+
+/* See hosted.h. */
+long
+ksp__host_files(void)
+{
+	return atomic_load(&host_files);
 }
 
 /*
@@ -92,6 +107,7 @@ ksp__file_new_parked(void (*drop)(struct ksp_file *f), void *priv)
 		return NULL;
 	f->drop = drop;
 	f->priv = priv;
+	atomic_fetch_add(&host_files, 1);
 	return f;
 }
 
@@ -131,12 +147,15 @@ ksp__file_put(struct ksp_file *f)
 	}
 	if (so != NULL)
 		ks_sock_release(so);
-	if (f->so != NULL)
+	if (f->so != NULL) {
 		ks_close(f->so);
-	else if (f->drop != NULL)
-		f->drop(f);
-	else
-		close(f->hostfd);
+	} else {
+		if (f->drop != NULL)
+			f->drop(f);
+		else
+			close(f->hostfd);
+		atomic_fetch_sub(&host_files, 1);
+	}
 	free(f);
 }
 

@@ -286,6 +286,10 @@ struct ksp_file *ksp__file_new_sock(struct ks_sock *so);
 struct ksp_file *ksp__file_new_host(int hostfd);
 struct ksp_file *ksp__file_new_parked(void (*drop)(struct ksp_file *f),
 				      void *priv);
+/* How many files owning a host descriptor exist (ksockd: kernel
+ * descriptors in flight or being installed, parked ones too). Errs only
+ * high. */
+long	ksp__host_files(void);
 void	ksp__file_hold(struct ksp_file *f);
 void	ksp__file_put(struct ksp_file *f);
 int	ksp__fd_limit(void);

@@ -73,6 +73,88 @@ static pthread_mutex_t notify_lock = PTHREAD_MUTEX_INITIALIZER;
 /* Attachments made: a watch (KSD_WATCH) is its connection's. */
 static _Atomic unsigned conn_gen;
 
+/* Threads waiting in slot_take() for a free slot. */
+static _Atomic uint32_t slot_waiters;
+/* Slots whose request went without the caller waiting for its reply
+ * (a CLOSE, close_nowait()): busy until the server answers. Whoever
+ * clears a bit owns the slot and puts it back in free_slots. */
+static _Atomic uint32_t nowait_slots;
+
+/*
+ * The descriptors this process's library knows open in the server: set
+ * from the replies that made them (socket, socketpair, accept, dup, a
+ * received SCM_RIGHTS), cleared by every close. A close of a known one
+ * cannot fail (EBADF is all a close of a socket can say), so it goes
+ * without waiting for its reply (ksd_close). Whatever the library is not
+ * sure of is left out: numbers past KNOWN_FDS, and all of them after an
+ * exec or in a forked child for what changed around the fork.
+ * close_lock orders a close's test of its bit with its place in the
+ * request order (seq), so of two closes of one number the one that
+ * took the bit is served first and the other gets EBADF.
+ */
+#define KNOWN_FDS	4096
+static _Atomic uint64_t known_open[KNOWN_FDS / 64];
+static pthread_mutex_t close_lock = PTHREAD_MUTEX_INITIALIZER;
+/* This thread holds close_lock (a handler's close then goes without it). */
+static _Thread_local volatile sig_atomic_t in_close_lock;
+
+/* -- descriptors known open (known_open) -- */
+
+static void
+known_set(long fd)
+{
+	if (fd >= 0 && fd < KNOWN_FDS)
+		atomic_fetch_or(&known_open[fd / 64], 1ull << (fd % 64));
+}
+
+static bool
+known_is_open(int fd)
+{
+	return fd >= 0 && fd < KNOWN_FDS &&
+	       (atomic_load(&known_open[fd / 64]) & (1ull << (fd % 64)));
+}
+
+/* Clears @fd's bit. Returns whether it was set. */
+static bool
+known_take(int fd)
+{
+	uint64_t bit;
+
+	if (fd < 0 || fd >= KNOWN_FDS)
+		return false;
+	bit = 1ull << (fd % 64);
+	return (atomic_fetch_and(&known_open[fd / 64], ~bit) & bit) != 0;
+}
+
+static void
+known_forget_all(void)
+{
+	for (size_t k = 0; k < KNOWN_FDS / 64; k++)
+		atomic_store(&known_open[k], 0);
+}
+
+/* ksd__rights_each's step: a number other than -1 (a kernel
+ * descriptor's place) is one the server installed in our table. */
+static int
+known_right(unsigned char *at, void *arg)
+{
+	int v;
+
+	(void)arg;
+	memcpy(&v, at, sizeof(v));
+	known_set(v);
+	return 0;
+}
+
+/* The ksockd descriptors of a received control message (@len bytes at
+ * @ctl, as the server wrote it). */
+static void
+known_rights(unsigned char *ctl, size_t len)
+{
+	if (len > 0)
+		(void)ksd__rights_each(ctl, len, known_right, NULL);
+}
+
 #define ALL_SLOTS	((uint32_t)((1u << KSD_SLOTS) - 1))
 
 static long
@@ -183,6 +265,7 @@ attach(const char *addr, uint64_t token)
 	/* A child attaching again passes state.addr itself. */
 	if (addr != state.addr)
 		snprintf(state.addr, sizeof(state.addr), "%s", addr);
+	atomic_store(&nowait_slots, 0);
 	atomic_store(&state.free_slots, ALL_SLOTS);
 	atomic_fetch_add(&conn_gen, 1);
 	return 0;
@@ -227,18 +310,64 @@ detach_local(void)
 		close(state.sock);
 	state.shm = NULL;
 	state.sock = -1;
+	/* Their replies went with the region. */
+	atomic_store(&nowait_slots, 0);
 }
 
 /* -- one call -- */
 
+static long wait_reply(int i, struct ksd_rep *rep, bool intr);
+
+/*
+ * Puts back the slots of nowait_slots whose reply came; with @wait,
+ * when none has, waits for one. Returns whether a slot went back.
+ */
+static bool
+nowait_reap(bool wait)
+{
+	uint32_t p = atomic_load(&nowait_slots), back = 0;
+
+	for (; p != 0; p &= p - 1) {
+		int i = __builtin_ctz(p);
+		struct ksd_rep rep;
+
+		if (!wait && atomic_load_explicit(&state.shm->slot[i].state,
+						  memory_order_acquire) !=
+			     KSD_DONE)
+			continue;
+		if (!(atomic_fetch_and(&nowait_slots, ~(1u << i)) & (1u << i)))
+			continue;	/* another thread took it back */
+		/* Never fails in a way the caller could have seen: the
+		 * library knew the descriptor open (ksd_close). */
+		(void)wait_reply(i, &rep, false);
+		back |= 1u << i;
+		if (wait)
+			break;
+	}
+	if (back == 0)
+		return false;
+	atomic_fetch_or(&state.free_slots, back);
+	if (atomic_load(&slot_waiters) != 0)
+		futex(&state.free_slots, FUTEX_WAKE_PRIVATE, KSD_SLOTS, NULL);
+	return true;
+}
+
 static int
 slot_take(void)
 {
+	if (atomic_load_explicit(&nowait_slots, memory_order_relaxed) != 0)
+		nowait_reap(false);
 	for (;;) {
 		uint32_t f = atomic_load(&state.free_slots);
 
 		if (f == 0) {
+			/* A slot whose call went without waiting comes
+			 * back with its reply. */
+			if (nowait_reap(true))
+				continue;
+			atomic_fetch_add(&slot_waiters, 1);
 			futex(&state.free_slots, FUTEX_WAIT_PRIVATE, 0, NULL);
+			atomic_fetch_sub(&slot_waiters, 1);
 			continue;
 		}
 		int i = __builtin_ctz(f);
@@ -253,7 +382,11 @@ static void
 slot_give(int i)
 {
 	atomic_fetch_or(&state.free_slots, 1u << i);
-	futex(&state.free_slots, FUTEX_WAKE_PRIVATE, 1, NULL);
+	/* A taker counts itself before it looks at free_slots, and the
+	 * futex wait looks again: either it is counted here or it sees
+	 * the slot (both sequentially consistent). */
+	if (atomic_load(&slot_waiters) != 0)
+		futex(&state.free_slots, FUTEX_WAKE_PRIVATE, 1, NULL);
 }
 
 /* Whether the server has gone (the bootstrap socket hung up). */
@@ -444,8 +577,10 @@ post_needs_bell(int i)
 
 /* Rings @i's doorbell for the request already in the slot, with the
  * @n kernel descriptors @fds attached (KSD_F_CWD, KSD_F_KFDS). Returns
- * 0, -ECONNRESET when there is no server, or sendmsg's error for the
- * descriptors (EBADF, ETOOMANYREFS). */
+ * 0, 1 when the request was only posted in memory to a server that
+ * watches this client (no doorbell went), -ECONNRESET when there is no
+ * server, or sendmsg's error for the descriptors (EBADF,
+ * ETOOMANYREFS). */
 static long
 ring_fds(int i, const int *fds, size_t n)
 {
@@ -478,7 +613,7 @@ ring_fds(int i, const int *fds, size_t n)
 	/* Descriptors travel only with a socket message; anything else is
 	 * posted in memory, and rung for only when the server sleeps. */
 	if (n == 0 && !post_needs_bell(i))
-		return 0;
+		return 1;
 	if (n == 0)
 		b.slot = KSD_BELL_KICK;
 	if (bell_send(&m) != (ssize_t)sizeof(b)) {
@@ -712,6 +847,10 @@ ksd_fd_is_kernel(int fd)
 {
 	int saved = errno, r;
 
+	/* One the library knows open in the server is the server's: no
+	 * request, no system call. */
+	if (known_is_open(fd))
+		return 0;
 	r = fcntl(fd, F_GETFD) >= 0 &&
 	    ksd_fcntl(fd, F_GETFD, 0) < 0 && errno == EBADF;
 	errno = saved;
@@ -941,7 +1080,10 @@ simple(uint32_t label, int fd, int a0, int a1, int a2, struct ksd_rep *rep)
 int
 ksd_socket(int domain, int type, int protocol)
 {
-	return (int)simple(KSD_SOCKET, -1, domain, type, protocol, NULL);
+	long n = simple(KSD_SOCKET, -1, domain, type, protocol, NULL);
+
+	known_set(n);
+	return (int)n;
 }
 
 int
@@ -964,6 +1106,8 @@ ksd_socketpair(int domain, int type, int protocol, int sv[2])
 		simple(KSD_CLOSE, rep.val[1], 0, 0, 0, NULL);
 		return (int)fail(err);
 	}
+	known_set(rep.val[0]);
+	known_set(rep.val[1]);
 	return 0;
 }
 
@@ -1037,6 +1181,7 @@ ksd_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 			return (int)fail(err);
 		}
 	}
+	known_set(n);
 	return (int)n;
 }
 
@@ -1356,6 +1501,8 @@ again:
 	}
 	if (n < 0)
 		goto out;
+	if (rep.ctllen <= KSD_CTL_MAX)
+		known_rights(win(i) + KSD_DATA_MAX, rep.ctllen);
 	err = direct ? 0 : scatter(&v, 0, win(i), (size_t)n);
 	if (err < 0) {
 		n = err;
@@ -1826,27 +1973,89 @@ give_slot:
 	return err < 0 ? (int)fail(err) : ready + kr;
 }
 
+/*
+ * CLOSE of @fd. When the library knows @fd open (@known: the caller
+ * knows; else its bit in known_open) and the server watches this
+ * client and says no kernel descriptor is in flight (close_nowait:
+ * then the close has no effect a kernel object shows), the request is
+ * only posted: the close cannot fail, and the server runs it before
+ * any request posted after it (its own and, as docs/ksockd.md says,
+ * another client's), so the caller goes on at once and the slot comes
+ * back with the reply (nowait_slots). Else the reply is waited for as
+ * for any call. Returns 0 or -errno.
+ */
+static long
+close_call(int fd, bool known)
+{
+	struct ksd_rep rep;
+	long n;
+	int i;
+
+	if (begin(&i, KSD_CLOSE, fd) == NULL)
+		return -EBADF;
+	if (in_close_lock) {
+		/* A signal handler's close, which interrupted this thread
+		 * inside the lock: with its reply, without the lock. */
+		(void)known_take(fd);
+		n = ring(i);
+		known = false;
+	} else {
+		/* The bit's test and the request's seq in one order. */
+		pthread_mutex_lock(&close_lock);
+		in_close_lock = 1;
+		known = known_take(fd) || known;
+		n = ring(i);
+		in_close_lock = 0;
+		pthread_mutex_unlock(&close_lock);
+	}
+	/* Read after @watching: the server sets it first (proto.h). */
+	if (n == 1 && known &&
+	    atomic_load(&state.shm->bells.close_nowait) == 1) {
+		atomic_fetch_or(&nowait_slots, 1u << i);
+		return 0;
+	}
+	if (n >= 0)
+		n = wait_reply(i, &rep, true);
+	slot_give(i);
+	return n;
+}
+
 int
 ksd_close(int fd)
 {
-	return (int)simple(KSD_CLOSE, fd, 0, 0, 0, NULL);
+	long n = close_call(fd, false);
+
+	return n < 0 ? (int)fail(n) : 0;
+}
+
+/* See ksd.h. */
+void
+ksd__close_nowait(int fd)
+{
+	(void)close_call(fd, true);
 }
 
 int
 ksd_dup(int fd)
 {
-	return (int)simple(KSD_DUP, fd, -1, 0, 0, NULL);
+	long n = simple(KSD_DUP, fd, -1, 0, 0, NULL);
+
+	known_set(n);
+	return (int)n;
 }
 
 int
 ksd_dup3(int fd, int newfd, int flags)
 {
+	long n;
+
 	if (flags & ~O_CLOEXEC)
 		return (int)fail(-EINVAL);
 	if (fd == newfd)
 		return (int)fail(-EINVAL);
-	return (int)simple(KSD_DUP, fd, newfd, (flags & O_CLOEXEC) != 0, 0,
-			   NULL);
+	n = simple(KSD_DUP, fd, newfd, (flags & O_CLOEXEC) != 0, 0, NULL);
+	known_set(n);
+	return (int)n;
 }
 
 int
@@ -1874,15 +2083,24 @@ ksd__netns_changed(void)
 pid_t
 ksd_fork(void)
 {
+	uint64_t before[KNOWN_FDS / 64];
 	struct ksd_rep rep;
 	pid_t pid;
 	int err;
 
+	/* The child knows open what was known before the hand-over was
+	 * made and still was at the fork: another thread's descriptors
+	 * made in between are not in the child's table. */
+	for (size_t k = 0; k < KNOWN_FDS / 64; k++)
+		before[k] = atomic_load(&known_open[k]);
 	if (simple(KSD_FORK, -1, 0, 0, 0, &rep) < 0)
 		return -1;
 	pid = fork();
 	if (pid != 0)
 		return pid;
+	for (size_t k = 0; k < KNOWN_FDS / 64; k++)
+		atomic_fetch_and(&known_open[k], before[k]);
+	pthread_mutex_init(&close_lock, NULL);
 	/* The child: the parent's region and connection are the
 	 * parent's; it attaches on its own and claims the copy. */
 	pthread_mutex_lock(&state.lock);
@@ -1907,6 +2125,9 @@ ksd_execve(const char *path, char *const argv[], char *const envp[])
 	char tok[32], **env;
 	size_t n = 0;
 
+	/* EXEC closes the close-on-exec descriptors, which the library
+	 * does not tell apart: an exec that fails goes on knowing none. */
+	known_forget_all();
 	if (simple(KSD_EXEC, -1, 0, 0, 0, &rep) < 0)
 		return -1;
 	while (envp[n] != NULL)
@@ -1934,6 +2155,7 @@ ksd_detach(void)
 		return (int)fail(-ENOTCONN);
 	}
 	pthread_mutex_unlock(&state.lock);
+	known_forget_all();
 	n = simple(KSD_EXIT, -1, 0, 0, 0, NULL);
 	pthread_mutex_lock(&state.lock);
 	detach_local();
@@ -2107,6 +2329,11 @@ ksd__request(uint32_t label, uint32_t flags, int fd, int a0, int a1, int a2,
 
 	if (inlen > KSD_INLINE)
 		return -EINVAL;
+	if (label == KSD_CLOSE) {
+		memset(rep, 0, sizeof(*rep));
+		rep->ret = close_call(fd, false);
+		return rep->ret;
+	}
 	q = begin(&i, label, fd);
 	if (q == NULL)
 		return -EBADF;
@@ -2185,6 +2412,9 @@ ksd__fork_child(uint64_t token, bool reattach)
 	pthread_mutex_init(&notify_lock, NULL);
 	/* Its one thread's namespace is the process's the hello reads. */
 	own_netns_tid = 0;
+	pthread_mutex_init(&close_lock, NULL);
+	/* Made between the hand-over and the fork, perhaps: forgotten. */
+	known_forget_all();
 	if (state.sock < 0)
 		return reattach ? -ENOTCONN : 0;
 	/* The notifiers are the parent's connection's. */
@@ -2193,5 +2423,6 @@ ksd__fork_child(uint64_t token, bool reattach)
 	close(state.sock);
 	state.shm = NULL;
 	state.sock = -1;
+	atomic_store(&nowait_slots, 0);
 	return reattach ? attach(state.addr, token) : 0;
 }

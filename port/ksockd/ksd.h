@@ -142,7 +142,9 @@ void	ksd_set_real_sigaction(int (*real)(int, const struct sigaction *,
  */
 void	ksd_set_fd_classifier(int (*is_kernel)(int fd));
 /* The default classifier: @fd is open in the kernel and is not a
- * ksockd descriptor of the process (one F_GETFD request). */
+ * ksockd descriptor of the process (no request for a number the
+ * library knows open in the server, one F_GETFD request for any other
+ * number open in the kernel). */
 int	ksd_fd_is_kernel(int fd);
 
 /*
@@ -168,6 +170,12 @@ int	ksd__private_fds(int *out);
  * rep->ret: >= 0, or -errno (-EBADF when not attached). */
 long	ksd__request(uint32_t label, uint32_t flags, int fd, int a0, int a1,
 		     int a2, const void *inl, size_t inlen, struct ksd_rep *rep);
+/* Closes the server's descriptor @fd, which the caller knows open (its
+ * own table says so: the close cannot fail), without waiting for the
+ * reply when the server watches this client; the server still runs it
+ * before any request made after it (docs/ksockd.md, "Closes without a
+ * reply"). */
+void	ksd__close_nowait(int fd);
 /* fork(2) in the two halves pthread_atfork() runs: before, the FORK
  * request's token; in the child, its own attachment (the parent's
  * connection and region are left to the parent), claiming @token (0: a

@@ -64,6 +64,12 @@ struct ksd_client {
 	/* KSD_F_DIRECT (serve.c): whether the client's memory can be
 	 * reached (0: not asked yet, 1: yes, -1: no). */
 	int		 direct;		/* [S] */
+	/* Posted bits main.c took from the region and has not run yet
+	 * (bells_grab, then bells_run). */
+	uint32_t	 bells_held;		/* [S] */
+	/* Broke the protocol while the events of a turn were pending:
+	 * dropped once they have been looked at (main.c). */
+	bool		 drop_pending;		/* [S] */
 };
 
 /* A request after the decoder: every field checked against its bounds. */

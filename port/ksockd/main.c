@@ -173,6 +173,8 @@ uid_count_sub(uint32_t uid)
 
 /* -- bells in memory (proto.h, struct ksd_bells) -- */
 
+static void client_drop(struct ksd_client *c);
+
 /* How long a watched client may post nothing before the server stops
  * watching it between turns (it then rings a KICK again): longer than a
  * call's round trip, so a client that calls in a loop stays watched,
@@ -183,12 +185,53 @@ uid_count_sub(uint32_t uid)
 /* Clients whose posted bits the loop takes between its turns. */
 static struct ksd_client *watch_head;	/* [S] */
 
+/*
+ * Whether a kernel descriptor may be in flight (a doorbell brought some
+ * since the hosted port last counted none). While it may, no CLOSE goes
+ * without its reply: closing a socket may close a kernel descriptor
+ * queued in it, which the caller (or a process it tells) would then see
+ * still open. The watched clients' close_nowait says the opposite of
+ * this; an unwatched client's is not read (proto.h).
+ */
+static bool kfds_maybe;		/* [S] */
+
+static void
+close_nowait_set(bool on)
+{
+	for (struct ksd_client *c = watch_head; c != NULL; c = c->watch_next)
+		atomic_store(&c->shm->bells.close_nowait, on ? 1 : 0);
+}
+
+/* A doorbell brought kernel descriptors: every watched client's closes
+ * wait for their replies from now on, before the request can make a
+ * file of them (and so before its reply). */
+static void
+kfds_coming(void)
+{
+	if (!kfds_maybe)
+		close_nowait_set(false);
+	kfds_maybe = true;
+}
+
+/* Between turns: once no kernel descriptor is held, closes may go
+ * without their replies again. */
+static void
+kfds_check(void)
+{
+	if (kfds_maybe && ksp__host_files() == 0) {
+		kfds_maybe = false;
+		close_nowait_set(true);
+	}
+}
+
 static void
 watch_add(struct ksd_client *c, int64_t now)
 {
 	c->posted_at = now;
 	if (c->watched)
 		return;
+	/* Before @watching: a client that sees it set reads this after. */
+	atomic_store(&c->shm->bells.close_nowait, kfds_maybe ? 0 : 1);
 	atomic_store(&c->shm->bells.watching, 1);
 	c->watch_prev = NULL;
 	c->watch_next = watch_head;
@@ -215,30 +258,142 @@ watch_del(struct ksd_client *c)
 }
 
 /*
- * Runs the requests @c posted in memory: each as a doorbell without
- * descriptors (the kernel descriptors of a doorbell being served, if
- * any, are put aside meanwhile: they are not these requests'). Returns
- * how many ran, or -1 when one broke the protocol (drop the client).
+ * Takes @c's posted bits out of the region into c->bells_held. Returns
+ * the bits that were not held already (a bit posted again for a held
+ * slot is the same request).
+ */
+static uint32_t
+bells_grab(struct ksd_client *c)
+{
+	uint32_t bits, fresh;
+
+	/* A look before the exchange: most looks find nothing, and a
+	 * load leaves the client's cache line shared. */
+	if (atomic_load(&c->shm->bells.posted) == 0)
+		return 0;
+	bits = atomic_exchange(&c->shm->bells.posted, 0);
+	fresh = bits & ~c->bells_held;
+
+	c->bells_held |= bits;
+	return fresh;
+}
+
+/*
+ * The order of @c's held requests: every CLOSE first, then the rest,
+ * each in the client's request order (seq). A CLOSE may go without its
+ * caller waiting for the reply (docs/ksockd.md, "Closes without a
+ * reply"): it comes before whatever was posted after it, and a request
+ * still waiting for its reply is concurrent with any CLOSE, so running
+ * the closes first is always an order the calls could have had. The
+ * label and seq are read from the region only to order: a client that
+ * rewrites them reorders only its own calls. Returns how many of
+ * @slots are filled (only CLOSEs with @closes_only).
+ */
+static int
+bells_order(struct ksd_client *c, bool closes_only, uint32_t *slots)
+{
+	uint64_t key[KSD_SLOTS];
+	uint32_t bits = c->bells_held;
+	int n = 0;
+
+	for (; bits != 0; bits &= bits - 1) {
+		uint32_t s = (uint32_t)__builtin_ctz(bits);
+		volatile struct ksd_req *q = &c->shm->slot[s].req;
+		bool close = q->label == KSD_CLOSE;
+		uint64_t k = (q->seq & ~(1ull << 63)) |
+			     (close ? 0 : 1ull << 63);
+		int j = n++;
+
+		if (closes_only && !close) {
+			n--;
+			continue;
+		}
+		for (; j > 0 && key[j - 1] > k; j--) {
+			key[j] = key[j - 1];
+			slots[j] = slots[j - 1];
+		}
+		key[j] = k;
+		slots[j] = s;
+	}
+	return n;
+}
+
+/*
+ * Runs @c's held requests (only its CLOSEs with @closes_only), in
+ * bells_order's order: each as a doorbell without descriptors (the
+ * kernel descriptors of a doorbell being served, if any, are put aside
+ * meanwhile: they are not these requests'). Returns how many ran, or
+ * -1 when one broke the protocol (drop the client).
+ */
+static int
+bells_run(struct ksd_client *c, bool closes_only)
+{
+	uint32_t slots[KSD_SLOTS];
+	int nfd = c->nbell_fd, n, ran = 0;
+	bool trunc = c->bell_trunc;
+
+	n = bells_order(c, closes_only, slots);
+	if (n == 0)
+		return 0;
+	c->nbell_fd = 0;
+	c->bell_trunc = false;
+	for (; ran < n; ran++) {
+		c->bells_held &= ~(1u << slots[ran]);
+		if (ksd__bell(c, slots[ran]) < 0) {
+			ran = -1;
+			break;
+		}
+	}
+	c->nbell_fd = nfd;
+	c->bell_trunc = trunc;
+	return ran;
+}
+
+/*
+ * Runs the requests @c posted in memory (and any held). Returns how
+ * many ran, or -1 when one broke the protocol (drop the client).
  */
 static int
 bells_take(struct ksd_client *c)
 {
-	uint32_t bits = atomic_exchange(&c->shm->bells.posted, 0);
-	int nfd = c->nbell_fd, n = 0;
-	bool trunc = c->bell_trunc;
+	(void)bells_grab(c);
+	return bells_run(c, false);
+}
 
-	if (bits == 0)
-		return 0;
-	c->nbell_fd = 0;
-	c->bell_trunc = false;
-	for (; bits != 0; bits &= bits - 1, n++)
-		if (ksd__bell(c, (uint32_t)__builtin_ctz(bits)) < 0) {
-			n = -1;
-			break;
-		}
-	c->nbell_fd = nfd;
-	c->bell_trunc = trunc;
-	return n;
+/*
+ * Takes every watched client's posted bits, again until a look finds
+ * nothing new (so a request posted before one that was taken is taken
+ * too, whatever the list's order), then runs every CLOSE among them.
+ * What else was taken stays held for this turn's watch_scan or the
+ * client's doorbell. A client that broke the protocol is dropped, or
+ * with @defer marked drop_pending (epoll's events may name it).
+ * Returns the CLOSEs run.
+ */
+static int
+watch_closes_first(bool defer)
+{
+	struct ksd_client *c, *next;
+	uint32_t fresh;
+	int ran = 0;
+
+	do {
+		fresh = 0;
+		for (c = watch_head; c != NULL; c = c->watch_next)
+			fresh |= bells_grab(c);
+	} while (fresh != 0);
+	for (c = watch_head; c != NULL; c = next) {
+		int n = bells_run(c, true);
+
+		next = c->watch_next;
+		if (n < 0 && defer)
+			c->drop_pending = true;
+		else if (n < 0)
+			client_drop(c);
+		else if (n > 0)
+			c->posted_at = ksp__now();
+		ran += n > 0 ? n : 0;
+	}
+	return ran;
 }
 
 /*
@@ -262,7 +417,19 @@ watch_end(struct ksd_client *c, int64_t now)
 	return n;
 }
 
-static void client_drop(struct ksd_client *c);
+/* Drops the clients watch_closes_first(true) marked (all are watched:
+ * only a drop takes a client off the list during a turn's events). */
+static void
+drops_pending(void)
+{
+	struct ksd_client *c, *next;
+
+	for (c = watch_head; c != NULL; c = next) {
+		next = c->watch_next;
+		if (c->drop_pending)
+			client_drop(c);
+	}
+}
 
 /*
  * One look at every watched client's posted bits; a client quiet for
@@ -276,8 +443,9 @@ watch_scan(bool all)
 	struct ksd_client *c, *next;
 	int ran = 0;
 
+	ran = watch_closes_first(false);
 	for (c = watch_head; c != NULL; c = next) {
-		int n = bells_take(c);
+		int n = bells_run(c, false);
 
 		next = c->watch_next;
 		if (n == 0 && (all || now - c->posted_at > KSD_WATCH_NS))
@@ -522,6 +690,8 @@ bell_serve(struct ksd_client *c, uint32_t slot)
 	watch_add(c, ksp__now());
 	if (slot == KSD_BELL_KICK)
 		return 0;
+	if (c->nbell_fd > 0)
+		kfds_coming();
 	return ksd__bell(c, slot);
 }
 
@@ -749,6 +919,10 @@ main(int argc, char **argv)
 		if (work)
 			timeout = 0;
 		n = epoll_wait(epfd, evs, 64, timeout);
+		/* A watched client's CLOSE posted before a doorbell read
+		 * here was rung is run before the doorbell's request. */
+		if (n > 0 && watch_closes_first(true) > 0)
+			ksd__run_ready();
 		for (int i = 0; i < n; i++) {
 			void *tag = evs[i].data.ptr;
 			struct ksd_client *c = tag;
@@ -762,6 +936,8 @@ main(int argc, char **argv)
 				running = false;
 				continue;
 			}
+			if (c->drop_pending)
+				continue;
 			drop = c->welcomed ? client_input(c) : handshake(c);
 			/* A hang-up with bells still queued: those are read
 			 * first, then the client goes. */
@@ -774,8 +950,10 @@ main(int argc, char **argv)
 			if (drop < 0)
 				client_drop(c);
 		}
+		drops_pending();
 		ksd__run_ready();
 		ksd__expire(ksp__now());
+		kfds_check();
 		/* Requests posted in memory; with none, and no event, a
 		 * spin over them before the loop may sleep. */
 		work = watch_scan(false) > 0 || n > 0 || watch_idle();

@@ -213,6 +213,11 @@ struct ksd_slot {
 struct ksd_bells {
 	_Atomic uint32_t posted;	/* bit i: slot i posted, no bell */
 	_Atomic uint32_t watching;	/* 1: the server looks at @posted */
+	/* 1: a CLOSE posted while @watching may go without its caller
+	 * waiting for the reply (no kernel descriptor is in flight in the
+	 * server, so no close can close one); set by the server before
+	 * @watching, kept only while it watches. */
+	_Atomic uint32_t close_nowait;
 };
 
 struct ksd_shm {

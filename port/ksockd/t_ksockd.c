@@ -630,6 +630,116 @@ role_watch(void)
 	return 0;
 }
 
+/* -- closes without a reply (docs/ksockd.md) -- */
+
+struct close_race {
+	pthread_barrier_t	*go;
+	int			 fd;
+	int			 err;	/* 0, or close's errno */
+};
+
+static void *
+close_racer(void *arg)
+{
+	struct close_race *r = arg;
+
+	pthread_barrier_wait(r->go);
+	r->err = ksd_close(r->fd) == 0 ? 0 : errno;
+	return NULL;
+}
+
+/*
+ * A close the library posts without waiting keeps Linux's answers and
+ * order: the number is the lowest free again for the next call, a
+ * second close is EBADF, of two threads closing one number at once
+ * exactly one gets EBADF, and another process that hears of the close
+ * through the kernel (a pipe) sees its effect: the listener's name
+ * refuses, the peer reads end of file.
+ */
+static int
+role_close_order(void)
+{
+	struct sockaddr_un sun;
+	socklen_t len = make_addr("@ksockd-t-close-order", &sun);
+	pthread_barrier_t go;
+	int i, fd, fd2, st;
+
+	alarm(60);
+	for (i = 0; i < 200; i++) {
+		fd = ksd_socket(AF_UNIX, SOCK_STREAM, 0);
+		CHECK(fd >= 0);
+		CHECK(ksd_close(fd) == 0);
+		fd2 = ksd_socket(AF_UNIX, SOCK_DGRAM, 0);
+		CHECK(fd2 == fd);
+		CHECK(ksd_close(fd2) == 0);
+		errno = 0;
+		CHECK(ksd_close(fd2) == -1 && errno == EBADF);
+	}
+	CHECK(pthread_barrier_init(&go, NULL, 2) == 0);
+	for (i = 0; i < 200; i++) {
+		struct close_race r[2] = { { &go, 0, 0 }, { &go, 0, 0 } };
+		pthread_t t[2];
+
+		fd = ksd_socket(AF_UNIX, SOCK_STREAM, 0);
+		CHECK(fd >= 0);
+		r[0].fd = r[1].fd = fd;
+		for (int j = 0; j < 2; j++)
+			CHECK(pthread_create(&t[j], NULL, close_racer,
+					     &r[j]) == 0);
+		for (int j = 0; j < 2; j++)
+			CHECK(pthread_join(t[j], NULL) == 0);
+		CHECK((r[0].err == 0 && r[1].err == EBADF) ||
+		      (r[0].err == EBADF && r[1].err == 0));
+	}
+	pthread_barrier_destroy(&go);
+	for (i = 0; i < 50; i++) {
+		int lfd, sv[2], ready[2], done[2];
+		pid_t pid;
+		char c;
+
+		CHECK(pipe(ready) == 0 && pipe(done) == 0);
+		lfd = ksd_socket(AF_UNIX, SOCK_STREAM, 0);
+		CHECK(lfd >= 0);
+		CHECK(ksd_bind(lfd, (struct sockaddr *)&sun, len) == 0);
+		CHECK(ksd_listen(lfd, 8) == 0);
+		CHECK(ksd_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+		pid = ksd_fork();
+		CHECK(pid >= 0);
+		if (pid == 0) {
+			int s;
+
+			if (ksd_close(lfd) < 0 || ksd_close(sv[0]) < 0 ||
+			    write(ready[1], "r", 1) != 1 ||
+			    read(done[0], &c, 1) != 1)
+				_exit(1);
+			s = ksd_socket(AF_UNIX, SOCK_STREAM, 0);
+			errno = 0;
+			if (s < 0 || ksd_connect(s, (struct sockaddr *)&sun,
+						 len) != -1 ||
+			    errno != ECONNREFUSED)
+				_exit(2);
+			if (ksd_recv(sv[1], &c, 1, MSG_DONTWAIT) != 0)
+				_exit(3);
+			_exit(ksd_close(s) == 0 && ksd_close(sv[1]) == 0 ?
+			      0 : 4);
+		}
+		CHECK(ksd_close(sv[1]) == 0);
+		CHECK(read(ready[0], &c, 1) == 1);
+		CHECK(ksd_close(lfd) == 0 && ksd_close(sv[0]) == 0);
+		CHECK(write(done[1], "d", 1) == 1);
+		CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st));
+		if (WEXITSTATUS(st) != 0)
+			fprintf(stderr, "round %d: child status %d\n", i,
+				WEXITSTATUS(st));
+		CHECK(WEXITSTATUS(st) == 0);
+		close(ready[0]);
+		close(ready[1]);
+		close(done[0]);
+		close(done[1]);
+	}
+	return 0;
+}
+
 /* -- a client that does not follow the protocol -- */
 
 static int
@@ -797,6 +907,29 @@ hostile_posted_bits(void)
 	sleep_ms(50);
 	CHECK(atomic_load(&shm->slot[0].state) != KSD_DONE);
 	CHECK(raw_post_mem(fd, shm, &rd, true) == 0);
+	CHECK(closed_by_server(fd));
+	munmap(shm, sizeof(*shm));
+	close(memfd);
+	close(fd);
+	/* The same with a CLOSE posted over the parked call: the server
+	 * runs closes before anything else it took (docs/ksockd.md,
+	 * "Closes without a reply"), and this one ends the connection
+	 * there, in its spin or before the KICK's event (the client is
+	 * then dropped once the turn's events have been looked at). */
+	fd = raw_connect();
+	CHECK(fd >= 0);
+	shm = raw_hello(fd, &memfd);
+	CHECK(shm != NULL);
+	CHECK(raw_post_mem(fd, shm, &pair, true) == 0);
+	CHECK(raw_reply(shm) == 0);
+	CHECK(raw_post_mem(fd, shm, &rd, true) == 0);
+	sleep_ms(50);
+	CHECK(atomic_load(&shm->slot[0].state) != KSD_DONE);
+	{
+		struct ksd_req cl = { .label = KSD_CLOSE, .fd = 1 };
+
+		CHECK(raw_post_mem(fd, shm, &cl, true) == 0);
+	}
 	CHECK(closed_by_server(fd));
 	munmap(shm, sizeof(*shm));
 	close(memfd);
@@ -2379,6 +2512,8 @@ run_role(int argc, char **argv)
 		return role_watch();
 	if (strcmp(role, "hostile") == 0)
 		return role_hostile();
+	if (strcmp(role, "close-order") == 0)
+		return role_close_order();
 	if (strcmp(role, "eintr") == 0)
 		return role_eintr();
 	if (strcmp(role, "mixed") == 0)
@@ -2950,6 +3085,7 @@ t_window_when_memory_refused(void)
 static int t_two_readers_one_socket(void) { return t_role("two-readers"); }
 static int t_watch_rings_and_ends(void) { return t_role("watch"); }
 static int t_hostile_client(void) { return t_role("hostile"); }
+static int t_close_without_reply_order(void) { return t_role("close-order"); }
 
 /*
  * -- a client killed with SIGKILL in the middle of a call --
@@ -3406,7 +3542,7 @@ t_sigkill_rights_cycle(void)
 	X(t_waitall_past_one_window) X(t_window_when_memory_refused) \
 	X(t_exit_with_parked_poll) \
 	X(t_two_readers_one_socket) X(t_watch_rings_and_ends) \
-	X(t_hostile_client) \
+	X(t_hostile_client) X(t_close_without_reply_order) \
 	X(t_server_death_ends_calls) X(t_clients_per_user_limit) \
 	X(t_signal_interrupts_calls) X(t_poll_mixed) \
 	X(t_scm_rights_kernel_pipe) X(t_scm_rights_kernel_dropped) \

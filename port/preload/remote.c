@@ -279,13 +279,13 @@ kp__remote_on(void)
 	return remote_on;
 }
 
-/* Closes the server's descriptor @n. */
+/* Closes the server's descriptor @n, which our table holds: without
+ * waiting for the reply (ksd__close_nowait: the server still runs it
+ * before a request that may reuse the number). */
 static void
 close_remote(int n)
 {
-	struct ksd_rep rep;
-
-	ksd__request(KSD_CLOSE, 0, n, 0, 0, 0, NULL, 0, &rep);
+	ksd__close_nowait(n);
 }
 
 /* See preload.h: the last reference to a remote file is gone. */
