@@ -981,8 +981,11 @@ async_free(struct ksd_async *a)
 }
 
 /*
- * Sends the noted signals, then drops the records whose socket is
- * closed (which may note more, as a close does).
+ * Drops the records whose socket is closed, with whatever they had
+ * noted (Linux takes a file off its fasync list when it is closed,
+ * before the socket's release wakes anyone: a closed socket signals
+ * nothing, not even the hang-up its own close caused), then sends the
+ * noted signals; again while a drop let go of something.
  */
 static void
 async_flush(void)
@@ -992,15 +995,6 @@ async_flush(void)
 	while (again) {
 		struct ksd_async **ap, *a;
 
-		while (sigio_queued > 0) {
-			struct sigio_note n[KSD_SIGIO_QUEUE];
-			unsigned count = sigio_queued;
-
-			memcpy(n, sigio_queue, count * sizeof(n[0]));
-			sigio_queued = 0;
-			for (unsigned i = 0; i < count; i++)
-				sigio_send(&n[i]);
-		}
 		again = false;
 		for (ap = &asyncs; (a = *ap) != NULL;) {
 			struct ks_diag_sock rec;
@@ -1013,6 +1007,15 @@ async_flush(void)
 			*ap = a->next;
 			async_free(a);
 			again = true;
+		}
+		while (sigio_queued > 0) {
+			struct sigio_note n[KSD_SIGIO_QUEUE];
+			unsigned count = sigio_queued;
+
+			memcpy(n, sigio_queue, count * sizeof(n[0]));
+			sigio_queued = 0;
+			for (unsigned i = 0; i < count; i++)
+				sigio_send(&n[i]);
 		}
 	}
 }
