@@ -1255,12 +1255,6 @@ iov_writable(const struct ksp_iov *v, size_t pos, size_t n)
 	return 0;
 }
 
-/*
- * MSG_WAITALL on a stream past the first window: more windows into @v
- * from byte @got on, until it is full, the peer stops (0), or an error
- * (which, after data, Linux does not report either). Returns the bytes
- * in @v.
- */
 /* Set once the server said it cannot reach this process's memory
  * (KSD_DIRECT_REFUSED): receives go through the window from then on. */
 static atomic_bool direct_off;
@@ -1323,7 +1317,6 @@ recv_more(int fd, int flags, struct ksp_iov *v, size_t got, unsigned sig0)
 	return (long)got;
 }
 
-
 bool
 ksd_copies_direct(void)
 {
@@ -1344,7 +1337,7 @@ direct_list(unsigned char *w, const struct ksp_iov *v, size_t pos)
 			.len = v->iov[s].iov_len,
 		};
 
-		if (pos >= seg.len) {
+		if (pos > 0 && pos >= seg.len) {
 			pos -= (size_t)seg.len;
 			continue;
 		}
