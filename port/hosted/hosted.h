@@ -206,6 +206,18 @@ int	ksp__copy_to_user(void *udst, const void *src, size_t len);
 int	ksp__copy_user_cross(void *udst, void *owner, const void *usrc,
 			     size_t len);
 /*
+ * Whether every byte of [@uptr, @uptr + @len) could be written now: 0,
+ * or -KS_EFAULT for a range that fails ksp__user_range_ok(), NULL, a
+ * KSP_REMOTE_BIT address, or one with a page that faults when written
+ * (unmapped, read-only, a file mapping past its end). Each page is
+ * touched for writing once, without changing its bytes (so pages not yet
+ * there are made present, as a copy into them would make them); nothing
+ * is copied and no system call made. Another thread may unmap or protect
+ * the range right after: the answer is about the moment of the check.
+ * Async-signal-safe. @len 0 is 0.
+ */
+int	ksp__user_writable(void *uptr, size_t len);
+/*
  * Another process's memory (a ksockd client's, whose calls the server
  * runs): an address with KSP_REMOTE_BIT set names the address without
  * it in the process ksp__user_remote() last named on this thread, and

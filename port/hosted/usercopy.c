@@ -323,6 +323,70 @@ guarded_copy(void *dst, const void *src, size_t len, uintptr_t user,
 	return 0;
 }
 
+/* Touches the byte at @a for writing without changing it: an atomic
+ * OR of 0, so a store another thread makes to that byte at the same time
+ * is not undone (a read and a write back could undo it), and the CPU
+ * checks the page for writing as a store's check does. Inline assembly
+ * on x86_64, which no sanitizer instruments (a wild address's shadow
+ * may be unmapped). */
+#if defined(__x86_64__)
+static inline void
+touch_for_write(uintptr_t a)
+{
+	__asm__ volatile("lock; orb $0, %0"
+			 : "+m"(*(unsigned char *)a) : : "memory");
+}
+#else
+__attribute__((no_sanitize_address, no_sanitize_thread)) static void
+touch_for_write(uintptr_t a)
+{
+	__atomic_fetch_or((unsigned char *)a, 0, __ATOMIC_RELAXED);
+}
+#endif
+
+/* Touches every page of the @len (> 0) bytes at @a for writing: the
+ * first byte, then the first byte of each page after it that the range
+ * reaches. Out of line, so that nothing of it lives across sigsetjmp. */
+static __attribute__((noinline)) void
+touch_range(uintptr_t a, size_t len)
+{
+	uintptr_t end = a + len;
+
+	for (uintptr_t b = a; b < end; b = (b | PAGE_MASK_LO) + 1)
+		touch_for_write(b);
+}
+
+/* See hosted.h. */
+int
+ksp__user_writable(void *uptr, size_t len)
+{
+	struct recovery r, *outer;
+
+	if (len == 0)
+		return 0;
+	/* Another process's memory cannot be touched from here. */
+	if (uptr == NULL || ((uintptr_t)uptr & KSP_REMOTE_BIT) ||
+	    !ksp__user_range_ok(uptr, len))
+		return -KS_EFAULT;
+	if (atomic_load_explicit(&install_state, memory_order_acquire) !=
+	    INSTALLED)
+		install_handlers();
+	outer = recovery;
+	page_range((uintptr_t)uptr, len, &r.lo, &r.hi);
+	r.lo2 = r.hi2 = 0;
+	r.in2 = false;
+	if (sigsetjmp(r.env, 0) != 0) {
+		recovery = outer;
+		return -KS_EFAULT;
+	}
+	recovery = &r;
+	atomic_signal_fence(memory_order_seq_cst);
+	touch_range((uintptr_t)uptr, len);
+	atomic_signal_fence(memory_order_seq_cst);
+	recovery = outer;
+	return 0;
+}
+
 /* See hosted.h. */
 void
 ksp__user_remote(int32_t pid)

@@ -1375,11 +1375,45 @@ scatter(struct ksp_iov *v, size_t pos, const unsigned char *src, size_t n)
 	return 0;
 }
 
+/* Whether the @n bytes of @v's segments from byte @pos on could be
+ * written now (ksp__user_writable(), no system call): 0 or -EFAULT.
+ * Zero-length segments are skipped; bytes past @v's end are not there
+ * to check. */
+static int
+iov_writable(const struct ksp_iov *v, size_t pos, size_t n)
+{
+	for (size_t s = 0; s < v->n && n > 0; s++) {
+		size_t len = v->iov[s].iov_len, c;
+		int err;
+
+		if (pos >= len) {
+			pos -= len;
+			continue;
+		}
+		c = len - pos < n ? len - pos : n;
+		err = ksp__user_writable((char *)v->iov[s].iov_base + pos, c);
+		if (err < 0)
+			return err;
+		n -= c;
+		pos = 0;
+	}
+	return 0;
+}
+
+/* Set once the server said it cannot reach this process's memory
+ * (KSD_DIRECT_REFUSED): receives go through the window from then on. */
+static atomic_bool direct_off;
+static int32_t direct_list(unsigned char *w, const struct ksp_iov *v,
+			   size_t pos);
+
 /*
  * MSG_WAITALL on a stream past the first window: more windows into @v
  * from byte @got on, until it is full, the peer stops (0), or an error
- * (which, after data, Linux does not report either). Returns the bytes
- * in @v.
+ * (which, after data, Linux does not report either). A window whose
+ * part of @v cannot be written goes instead as one direct receive of
+ * the rest of @v (as ksd_recvmsg's), so that the server's copy meets
+ * the fault and the stream keeps what it did not copy. Returns the
+ * bytes in @v.
  */
 static long
 recv_more(int fd, int flags, struct ksp_iov *v, size_t got, unsigned sig0)
@@ -1388,6 +1422,8 @@ recv_more(int fd, int flags, struct ksp_iov *v, size_t got, unsigned sig0)
 	while (got < v->total) {
 		size_t want = v->total - got < KSD_DATA_MAX ?
 			      v->total - got : KSD_DATA_MAX;
+		bool direct = !atomic_load(&direct_off) &&
+			      iov_writable(v, got, want) < 0;
 		struct ksd_rep rep;
 		struct ksd_req *q;
 		long n;
@@ -1398,9 +1434,22 @@ recv_more(int fd, int flags, struct ksp_iov *v, size_t got, unsigned sig0)
 			break;
 		/* As in ksd_sendmsg: after a handler ran, no more waits. */
 		q->a[0] = sig_ran != sig0 ? flags | MSG_DONTWAIT : flags;
+		if (direct) {
+			want = v->total - got;
+			q->flags |= KSD_F_DIRECT;
+			q->a[1] = direct_list(win(i), v, got);
+		}
 		q->datalen = (uint32_t)want;
+		rep.val[3] = 0;
 		n = post(i, &rep);
-		if (n > 0 && scatter(v, got, win(i), (size_t)n) < 0)
+		if (direct && n == -EOPNOTSUPP &&
+		    rep.val[3] == KSD_DIRECT_REFUSED) {
+			/* Nothing was received: this window again. */
+			atomic_store(&direct_off, true);
+			slot_give(i);
+			continue;
+		}
+		if (n > 0 && !direct && scatter(v, got, win(i), (size_t)n) < 0)
 			n = -EFAULT;
 		slot_give(i);
 		if (n <= 0)
@@ -1413,36 +1462,46 @@ recv_more(int fd, int flags, struct ksp_iov *v, size_t got, unsigned sig0)
 	return (long)got;
 }
 
-/* Set once the server said it cannot reach this process's memory
- * (KSD_DIRECT_REFUSED): receives go through the window from then on. */
-static atomic_bool direct_off;
-
 bool
 ksd_copies_direct(void)
 {
 	return !atomic_load(&direct_off);
 }
 
-/* KSD_F_DIRECT: @v's segments (checked by the boundary's import) listed
- * in the window at @w for the server. Returns how many. */
+/* KSD_F_DIRECT: @v's segments (checked by the boundary's import) from
+ * byte @pos of them on, listed in the window at @w for the server.
+ * Returns how many. */
 static int32_t
-direct_list(unsigned char *w, const struct ksp_iov *v)
+direct_list(unsigned char *w, const struct ksp_iov *v, size_t pos)
 {
+	int32_t n = 0;
+
 	for (size_t s = 0; s < v->n; s++) {
 		struct ksd_iov seg = {
 			.base = (uint64_t)(uintptr_t)v->iov[s].iov_base,
 			.len = v->iov[s].iov_len,
 		};
 
-		memcpy(w + s * sizeof(seg), &seg, sizeof(seg));
+		if (pos > 0 && pos >= seg.len) {
+			pos -= (size_t)seg.len;
+			continue;
+		}
+		seg.base += pos;
+		seg.len -= pos;
+		pos = 0;
+		memcpy(w + (size_t)n * sizeof(seg), &seg, sizeof(seg));
+		n++;
 	}
-	return (int32_t)v->n;
+	return n;
 }
 
-/* recvmsg: the data written by the server straight into the caller's
- * buffers (KSD_F_DIRECT), or scattered from the window where the server
- * cannot reach them; the name through the boundary's address move,
- * control and flags written back. */
+/* recvmsg: the data scattered from the window into the caller's
+ * buffers when the bytes this receive can fill are all writable (checked
+ * here, without a system call), else written by the server straight
+ * into them (KSD_F_DIRECT), so that the fault is met inside the
+ * receive and the stream keeps its data, as Linux's does; through the
+ * window too where the server cannot reach them. The name through the
+ * boundary's address move, control and flags written back. */
 ssize_t
 ksd_recvmsg(int fd, struct msghdr *umsg, int flags)
 {
@@ -1467,6 +1526,10 @@ ksd_recvmsg(int fd, struct msghdr *umsg, int flags)
 			      m.msg_iovlen);
 	if (err < 0)
 		return fail(err);
+	/* The window can take at most KSD_DATA_MAX of this request. */
+	want = v.total < KSD_DATA_MAX ? v.total : KSD_DATA_MAX;
+	if (direct && iov_writable(&v, 0, want) == 0)
+		direct = false;
 again:
 	want = direct || v.total < KSD_DATA_MAX ? v.total : KSD_DATA_MAX;
 	q = begin(&i, KSD_RECVMSG, fd);
@@ -1488,7 +1551,7 @@ again:
 			       m.msg_controllen : KSD_CTL_MAX);
 	if (direct) {
 		q->flags |= KSD_F_DIRECT;
-		q->a[1] = direct_list(win(i), &v);
+		q->a[1] = direct_list(win(i), &v, 0);
 	}
 	rep.val[3] = 0;
 	n = post(i, &rep);

@@ -51,9 +51,11 @@ ssize_t	ksd_write(int fd, const void *buf, size_t len);
 ssize_t	ksd_readv(int fd, const struct iovec *iov, int cnt);
 ssize_t	ksd_writev(int fd, const struct iovec *iov, int cnt);
 int	ksd_shutdown(int fd, int how);
-/* Whether receives go straight into the caller's buffers (KSD_F_DIRECT)
- * rather than through the window: true until a server has said it
- * cannot reach this process's memory. */
+/* Whether a receive into a buffer the library finds it cannot write
+ * goes straight into the caller's buffers (KSD_F_DIRECT), so that it
+ * fails inside the server's copy, rather than through the window (good
+ * buffers always do): true until a server has said it cannot reach this
+ * process's memory. */
 bool	ksd_copies_direct(void);
 int	ksd_getsockopt(int fd, int level, int name, void *val, socklen_t *len);
 int	ksd_setsockopt(int fd, int level, int name, const void *val,

@@ -1653,12 +1653,15 @@ role_waitall(void)
 
 /*
  * A client whose memory the server may not reach (not dumpable, and a
- * server without CAP_SYS_PTRACE): the receive is refused direct and goes
- * through the window, and so does every later one, byte-exact,
- * MSG_WAITALL past one window too. @mode 0: not dumpable from the start;
- * 2: only after a first receive, which was direct (the next one meets
- * the refusal inside its copy, the data still queued); 1: dumpable, and
- * receives stay direct.
+ * server without CAP_SYS_PTRACE): a receive into good buffers goes
+ * through the window in every mode (the library checked them); one into
+ * a bad buffer asks for a direct receive, which is refused and goes
+ * through the window (EFAULT there, the data lost), and so does every
+ * later one, byte-exact, MSG_WAITALL past one window too. @mode 0: not
+ * dumpable from the start; 2: only after a first receive into a bad
+ * buffer, which was direct (the next one meets the refusal inside its
+ * copy); 1: dumpable, and a bad buffer's receive stays direct (EFAULT,
+ * the data kept).
  */
 /* Takes CAP_SYS_PTRACE out of this process's capabilities (a root
  * process's are otherwise more than a server's without it, which is then
@@ -1682,26 +1685,47 @@ role_window(int mode)
 {
 	static unsigned char buf[600000];
 	bool direct = mode == 1;
+	char *hole = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+			  -1, 0);
 	int sv[2], st;
 	pid_t pid;
 
 	alarm(20);
+	CHECK(hole != MAP_FAILED);
 	if (mode != 1)
 		CHECK(drop_ptrace_cap() == 0);
 	if (mode == 0)
 		CHECK(prctl(PR_SET_DUMPABLE, 0) == 0);
 	CHECK(ksd_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
 	if (mode == 2) {
+		/* A direct receive (the buffer is bad), which the server
+		 * may make: EFAULT, the data kept. */
 		CHECK(ksd_send(sv[1], "wxyz", 4, 0) == 4);
+		CHECK(ksd_recv(sv[0], hole, 4, 0) == -1 && errno == EFAULT);
 		CHECK(ksd_recv(sv[0], buf, 4, 0) == 4);
 		CHECK(memcmp(buf, "wxyz", 4) == 0 && ksd_copies_direct());
 		CHECK(prctl(PR_SET_DUMPABLE, 0) == 0);
 	}
+	/* A good buffer goes through the window: the server is not asked
+	 * for the client's memory. */
 	CHECK(ksd_send(sv[1], "abcd", 4, 0) == 4);
 	CHECK(ksd_copies_direct());
 	CHECK(ksd_recv(sv[0], buf, 4, 0) == 4);
 	CHECK(memcmp(buf, "abcd", 4) == 0);
+	CHECK(ksd_copies_direct());
+	/* A bad one asks for a direct receive: EFAULT either way, the data
+	 * kept when the server could write the buffer, lost in the window
+	 * when it was refused. */
+	CHECK(ksd_send(sv[1], "efgh", 4, 0) == 4);
+	CHECK(ksd_recv(sv[0], hole, 4, 0) == -1 && errno == EFAULT);
 	CHECK(ksd_copies_direct() == direct);
+	if (direct)
+		CHECK(ksd_recv(sv[0], buf, 4, MSG_DONTWAIT) == 4 &&
+		      memcmp(buf, "efgh", 4) == 0);
+	else
+		CHECK(ksd_recv(sv[0], buf, 4, MSG_DONTWAIT) == -1 &&
+		      errno == EAGAIN);
+	CHECK(munmap(hole, 4096) == 0);
 	pid = ksd_fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {

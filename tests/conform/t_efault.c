@@ -17,6 +17,7 @@
  * is first capped at MAX_RW_COUNT; read and write check the uncapped
  * length and fail with EFAULT.
  */
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
@@ -730,11 +731,90 @@ bad_receive_control_as_linux(void)
 	CHECK_OK(munmap(ro, PAGE));
 }
 
+/* A MSG_WAITALL stream receive whose buffer has a hole far past its
+ * start (past the 224 KiB a ksockd window holds): Linux returns the
+ * bytes of the chunks copied before the hole and keeps the rest queued,
+ * so that a receive into good memory then gets every byte sent, in
+ * order. */
+#define HOLE_BUF_PAGES	96
+#define HOLE_PAGE	70
+#define HOLE_SENT	(100 * PAGE)
+
+/* The byte at @i of what the sender sends. */
+static unsigned char
+hole_byte(size_t i)
+{
+	return (unsigned char)(i * 7 + i / PAGE);
+}
+
+static void *
+hole_sender_main(void *arg)
+{
+	static unsigned char data[HOLE_SENT];
+	int fd = *(int *)arg;
+	size_t off = 0;
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = hole_byte(i);
+	while (off < sizeof(data)) {
+		ssize_t n = send(fd, data + off, sizeof(data) - off, 0);
+
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	return NULL;
+}
+
+static void
+waitall_hole_past_a_window(void)
+{
+	unsigned char *p = mmap(NULL, HOLE_BUF_PAGES * PAGE,
+				PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	pthread_t t;
+	size_t got = 0, bad = 0;
+	ssize_t n;
+	int sv[2];
+
+	CHECK(p != MAP_FAILED);
+	CHECK_OK(mprotect(p + HOLE_PAGE * PAGE, PAGE, PROT_NONE));
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	CHECK_EQ(pthread_create(&t, NULL, hole_sender_main, &sv[0]), 0);
+	n = recv(sv[1], p, HOLE_BUF_PAGES * PAGE, MSG_WAITALL);
+	CHECK(n > 0 && n <= HOLE_PAGE * PAGE);
+	for (size_t i = 0; n > 0 && i < (size_t)n; i++)
+		bad += p[i] != hole_byte(i);
+	CHECK_EQ(bad, 0);
+	if (n > 0)
+		got = (size_t)n;
+	/* The rest, into good memory (the pages before the hole). */
+	while (got < HOLE_SENT) {
+		size_t want = HOLE_SENT - got;
+
+		if (want > HOLE_PAGE * PAGE)
+			want = HOLE_PAGE * PAGE;
+		n = recv(sv[1], p, want, 0);
+		if (n <= 0)
+			break;
+		for (size_t i = 0; i < (size_t)n; i++)
+			bad += p[i] != hole_byte(got + i);
+		got += (size_t)n;
+	}
+	CHECK_EQ(got, HOLE_SENT);
+	CHECK_EQ(bad, 0);
+	pthread_join(t, NULL);
+	CHECK_OK(close(sv[0]));
+	CHECK_OK(close(sv[1]));
+	CHECK_OK(munmap(p, HOLE_BUF_PAGES * PAGE));
+}
+
 static const struct th_test tests[] = {
 	{ "bad_pointers_give_efault",	bad_pointers_give_efault },
 	{ "iovec_lengths_as_linux",	iovec_lengths_as_linux },
 	{ "send_into_hole",		send_into_hole },
 	{ "bad_receive_control_as_linux", bad_receive_control_as_linux },
+	{ "waitall_hole_past_a_window",	waitall_hole_past_a_window },
 };
 
 TH_MAIN(tests)

@@ -136,6 +136,51 @@ t_copy_hooks(void)
 	munmap(p, 2 * PAGE);
 }
 
+/* ksp__user_writable(): 0 for a range every page of which can be
+ * written (its bytes left as they were), -EFAULT for one that reaches a
+ * hole or a read-only page, wherever in the range, or fails the range
+ * check; the copy hooks still work after a failed check. */
+static void
+t_user_writable(void)
+{
+	char *p = mmap(NULL, 3 * PAGE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	const char *ro = "read-only";
+	char buf[8];
+
+	CHECK(p != MAP_FAILED);
+	if (p == MAP_FAILED)
+		return;
+	CHECK_EQ(mprotect(p + 2 * PAGE, PAGE, PROT_NONE), 0);
+	memset(p, 'x', 2 * PAGE);
+	CHECK_EQ(ksp__user_writable(p, 2 * PAGE), 0);
+	CHECK_EQ(ksp__user_writable(p + 1, 2 * PAGE - 1), 0);
+	CHECK_EQ(ksp__user_writable(p + 2 * PAGE - 1, 1), 0);
+	for (size_t i = 0; i < 2 * PAGE; i++)
+		if (p[i] != 'x') {
+			CHECK_EQ(p[i], 'x');
+			break;
+		}
+	/* The hole met by the range's last byte, its first, its middle. */
+	CHECK_EQ(ksp__user_writable(p + 1, 2 * PAGE), -KS_EFAULT);
+	CHECK_EQ(ksp__user_writable(p + 2 * PAGE, 1), -KS_EFAULT);
+	CHECK_EQ(mprotect(p + PAGE, PAGE, PROT_READ), 0);
+	CHECK_EQ(ksp__user_writable(p + PAGE - 1, 2), -KS_EFAULT);
+	CHECK_EQ(ksp__user_writable(p, PAGE), 0);
+	CHECK_EQ(ksp__user_writable((void *)ro, 4), -KS_EFAULT);
+	CHECK_EQ(ksp__user_writable(NULL, 1), -KS_EFAULT);
+	CHECK_EQ(ksp__user_writable((void *)-4096L, 8), -KS_EFAULT);
+	CHECK_EQ(ksp__user_writable((void *)(1UL << 50), 1), -KS_EFAULT);
+	CHECK_EQ(ksp__user_writable(
+		(void *)((uintptr_t)p | KSP_REMOTE_BIT), 1), -KS_EFAULT);
+	CHECK_EQ(ksp__user_writable(p + 2 * PAGE, 0), 0);
+	CHECK_EQ(ksp__copy_from_user(buf, p + PAGE, 8), 0);
+	CHECK_MEM(buf, "xxxxxxxx", 8);
+	CHECK_EQ(ksp__copy_to_user(p, "yy", 2), 0);
+	CHECK_MEM(p, "yy", 2);
+	munmap(p, 3 * PAGE);
+}
+
 static char *handled_page;
 static volatile sig_atomic_t handled;
 
@@ -213,6 +258,7 @@ static const struct ut_test tests[] = {
 	{ "iov_import_checks",		t_iov_import_checks, 0 },
 	{ "long_option_values",		t_long_option_values, 0 },
 	{ "copy_hooks",			t_copy_hooks, UT_NO_INJECT },
+	{ "user_writable",		t_user_writable, UT_NO_INJECT },
 	{ "faults_outside_copies_chain", t_faults_outside_copies_chain,
 					UT_NO_INJECT },
 };
