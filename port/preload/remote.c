@@ -45,14 +45,17 @@
  * (fdmap.c), which holds their references.
  */
 #include <alloca.h>
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <linux/kcmp.h>
 #include <linux/sockios.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1481,57 +1484,162 @@ kp__remote_clone_child(void)
 }
 
 /*
- * The new program's environment: @envp without KSOCKD_TOKEN and
- * KSOCK_RUN_KSOCKD_FDS, then the hand-over's token and the remote
- * numbers. NULL when there is nothing to hand over (@envp as it is),
- * or with *@err -ENOMEM. The strings are allocated with the array:
- * free(result) frees all.
+ * The hand-over's list (KSOCK_RUN_KSOCKD_FDS): every remote number of
+ * the parent as "P,", which the new program closes in its copy of the
+ * table, and each remote socket it gets as "C=P,": at its number C, the
+ * parent's P. A socket the exec or a spawn's file action moved (dup2
+ * onto 0, say) goes to its new number; one it closed is not there.
  */
-static char **
-exec_env(char *const envp[], int *err)
-{
-	struct ksd_rep rep;
-	size_t n = 0, k = 0, room;
-	char **env, *p, *end;
-	long r;
+struct handover {
+	int c;		/* the new program's number */
+	int p;		/* the parent's */
+};
 
-	*err = 0;
-	if (!remote_on || !ksd__attached() || kp__fd_count() == 0)
-		return NULL;
-	r = ksd__request(KSD_FORK, 0, -1, 0, 0, 0, NULL, 0, &rep);
-	if (r < 0)
-		return NULL;
-	while (envp != NULL && envp[n] != NULL)
-		n++;
-	/* Each number takes at most 8 characters (KP_MAX_FD). */
-	room = 64 + (size_t)kp__fd_count() * 8 + 64;
-	env = malloc((n + 3) * sizeof(*env) + room);
-	if (env == NULL) {
-		*err = -ENOMEM;
-		return NULL;
-	}
-	for (size_t i = 0; i < n; i++)
-		if (!env_is(envp[i], "KSOCKD_TOKEN") &&
-		    !env_is(envp[i], "KSOCK_RUN_KSOCKD_FDS"))
-			env[k++] = envp[i];
-	p = (char *)(env + n + 3);
-	end = p + room;
-	env[k++] = p;
-	p += snprintf(p, (size_t)(end - p), "KSOCKD_TOKEN=%llx",
-		      (unsigned long long)rep.token) + 1;
-	env[k++] = p;
-	p += snprintf(p, (size_t)(end - p), "KSOCK_RUN_KSOCKD_FDS=");
-	for (int fd = 0; fd < KP_MAX_FD && p < end - 9; fd++) {
+/* Each entry takes at most 16 characters ("1048575=1048575,"). */
+#define LIST_ENTRY	16
+
+/* Whether the kernel's @fd is close-on-exec. */
+static bool
+kernel_cloexec(int fd)
+{
+	long r = syscall(SYS_fcntl, fd, F_GETFD);
+
+	return r > 0 && (r & FD_CLOEXEC) != 0;
+}
+
+/* The remote numbers of this process, at most @max, in @out; how many.
+ * Only reads the map (a vfork child may call it). */
+static size_t
+remote_numbers(int *out, size_t max)
+{
+	size_t n = 0;
+
+	for (int fd = 0; fd < KP_MAX_FD && n < max; fd++) {
 		struct kp_file *f;
 
 		if (!kp__fd_is_mapped(fd))
 			continue;
 		f = kp__fd_get(fd);
 		if (f != NULL && f->kind == KP_REMOTE)
-			p += snprintf(p, (size_t)(end - p), "%d,", fd);
+			out[n++] = fd;
 		kp__file_put(f);
 	}
+	return n;
+}
+
+/* The bytes env_fill() needs for @envp, @np parent numbers and @nh
+ * sockets; *@nenv is @envp's length. */
+static size_t
+env_room(char *const envp[], size_t np, size_t nh, size_t *nenv)
+{
+	size_t n = 0;
+
+	while (envp != NULL && envp[n] != NULL)
+		n++;
+	*nenv = n;
+	return (n + 3) * sizeof(char *) + 128 + (np + nh) * LIST_ENTRY;
+}
+
+/*
+ * The new program's environment in @mem (env_room() bytes): @envp
+ * without KSOCKD_TOKEN and KSOCK_RUN_KSOCKD_FDS, then @token and the
+ * list of the parent's @par[@np] and the sockets @h[@nh]. Calls no
+ * allocator (a vfork child's memory is its parent's).
+ */
+static char **
+env_fill(void *mem, size_t room, char *const envp[], size_t nenv,
+	 uint64_t token, const int *par, size_t np, const struct handover *h,
+	 size_t nh)
+{
+	char **env = mem, *p, *end;
+	size_t k = 0;
+
+	for (size_t i = 0; i < nenv; i++)
+		if (!env_is(envp[i], "KSOCKD_TOKEN") &&
+		    !env_is(envp[i], "KSOCK_RUN_KSOCKD_FDS"))
+			env[k++] = envp[i];
+	p = (char *)(env + nenv + 3);
+	end = (char *)mem + room;
+	env[k++] = p;
+	p += snprintf(p, (size_t)(end - p), "KSOCKD_TOKEN=%llx",
+		      (unsigned long long)token) + 1;
+	env[k++] = p;
+	p += snprintf(p, (size_t)(end - p), "KSOCK_RUN_KSOCKD_FDS=");
+	for (size_t i = 0; i < np; i++)
+		p += snprintf(p, (size_t)(end - p), "%d,", par[i]);
+	for (size_t i = 0; i < nh; i++)
+		p += snprintf(p, (size_t)(end - p), "%d=%d,", h[i].c, h[i].p);
 	env[k] = NULL;
+	return env;
+}
+
+/* A hand-over's token (KSD_FORK: the server copies the table), or 0. */
+static uint64_t
+handover_token(void)
+{
+	struct ksd_rep rep;
+
+	if (ksd__request(KSD_FORK, 0, -1, 0, 0, 0, NULL, 0, &rep) < 0)
+		return 0;
+	return rep.token;
+}
+
+/* An action on the numbers an exec or a spawn is about to make: the
+ * sockets it keeps, from the parent's, in place (spawn.c's file
+ * actions), or -1 when the list cannot be known (no hand-over). */
+typedef int (*handover_edit)(struct handover *h, size_t n, const void *arg);
+
+/*
+ * The new program's environment for an exec or a spawn in this process
+ * (not a vfork child): @envp with the hand-over's variables, allocated
+ * (free(result) frees all). The sockets it gets are the parent's that
+ * are not close-on-exec, at their numbers, after @edit(@arg) when not
+ * NULL. NULL when there is nothing to hand over (@envp as it is), or
+ * with *@err -ENOMEM.
+ */
+static char **
+handover_env(char *const envp[], handover_edit edit, const void *arg,
+	     int *err)
+{
+	size_t max, np, nh = 0, nenv, room;
+	struct handover *h;
+	char **env = NULL;
+	uint64_t token;
+	int *par;
+
+	*err = 0;
+	if (!remote_on || !ksd__attached() || kp__fd_count() == 0)
+		return NULL;
+	max = (size_t)kp__fd_count();
+	par = malloc(max * sizeof(*par));
+	/* dup2 file actions can make more numbers than there were. */
+	h = malloc(2 * max * sizeof(*h) + sizeof(*h));
+	if (par == NULL || h == NULL) {
+		*err = -ENOMEM;
+		goto out_free;
+	}
+	np = remote_numbers(par, max);
+	for (size_t i = 0; i < np; i++)
+		if (edit != NULL || !kernel_cloexec(par[i]))
+			h[nh++] = (struct handover){ par[i], par[i] };
+	if (edit != NULL) {
+		int r = edit(h, nh, arg);
+
+		if (r < 0)
+			goto out_free;
+		nh = (size_t)r;
+	}
+	if (nh == 0 || (token = handover_token()) == 0)
+		goto out_free;
+	room = env_room(envp, np, nh, &nenv);
+	env = malloc(room);
+	if (env == NULL)
+		*err = -ENOMEM;
+	else
+		env_fill(env, room, envp, nenv, token, par, np, h, nh);
+out_free:
+	free(h);
+	free(par);
 	return env;
 }
 
@@ -1545,15 +1653,99 @@ is_placeholder(int fd, const struct stat *lib)
 	       st.st_ino == lib->st_ino;
 }
 
-/* After an exec: claim the hand-over; map the numbers whose placeholder
- * survived, close the others in the server. */
+/* Whether @fd, a number the list gives a new program, holds a
+ * placeholder (the exec closed it when it was close-on-exec). */
+static bool
+kept_placeholder(int fd, const struct stat *lib)
+{
+	return fd >= 0 && fd < KP_MAX_FD && is_placeholder(fd, lib);
+}
+
+/*
+ * After an exec, with the hand-over claimed: the list @list (see struct
+ * handover) made the table. The copy holds the parent's numbers; each
+ * socket moves to its number here (through a number above all, so that
+ * a move onto a number another move takes from works), the rest close.
+ */
+static void
+claim_list(char *list, const struct stat *lib)
+{
+	size_t n = 0, np = 0, nh = 0;
+	struct handover *h;
+	int *par, top = 0;
+	char *save = NULL;
+
+	for (const char *c = list; *c != '\0'; c++)
+		n += *c == ',';
+	par = malloc((n + 1) * sizeof(*par));
+	h = malloc((n + 1) * sizeof(*h));
+	if (par == NULL || h == NULL)
+		goto out_free;
+	for (char *t = strtok_r(list, ",", &save); t != NULL;
+	     t = strtok_r(NULL, ",", &save)) {
+		char *eq;
+		long c = strtol(t, &eq, 10), pn;
+
+		if (c < 0 || c >= KP_MAX_FD)
+			continue;
+		if (*eq != '=') {
+			par[np++] = (int)c;
+			top = c > top ? (int)c : top;
+			continue;
+		}
+		pn = strtol(eq + 1, NULL, 10);
+		if (pn < 0 || pn >= KP_MAX_FD ||
+		    !kept_placeholder((int)c, lib))
+			continue;
+		h[nh++] = (struct handover){ (int)c, (int)pn };
+		top = c > top ? (int)c : top;
+	}
+	/* The moved sockets to numbers above every other first. */
+	for (size_t i = 0; i < nh; i++) {
+		struct ksd_rep rep;
+
+		if (h[i].c == h[i].p)
+			continue;
+		if (ksd__request(KSD_DUP, 0, h[i].p, top + 1 + (int)i, 0, 0,
+				 NULL, 0, &rep) < 0)
+			h[i].c = -1 - h[i].c;	/* lost: not mapped */
+	}
+	/* Then every number of the parent's that is not kept as it is. */
+	for (size_t i = 0; i < np; i++) {
+		bool kept = false;
+
+		for (size_t j = 0; j < nh && !kept; j++)
+			kept = h[j].c == par[i] && h[j].p == par[i];
+		if (!kept)
+			close_remote(par[i]);
+	}
+	for (size_t i = 0; i < nh; i++) {
+		struct ksd_rep rep;
+		int tmp = top + 1 + (int)i;
+
+		if (h[i].c < 0) {
+			continue;
+		} else if (h[i].c != h[i].p) {
+			if (ksd__request(KSD_DUP, 0, tmp, h[i].c, 0, 0, NULL,
+					 0, &rep) < 0)
+				h[i].c = -1 - h[i].c;
+			close_remote(tmp);
+		}
+		if (h[i].c >= 0)
+			map_remote(h[i].c, NULL);
+	}
+out_free:
+	free(h);
+	free(par);
+}
+
+/* After an exec: claim the hand-over and make the table its list says. */
 static void
 claim_after_exec(void)
 {
 	const char *list = getenv("KSOCK_RUN_KSOCKD_FDS");
 	char *copy = list != NULL ? strdup(list) : NULL;
 	struct stat lib;
-	char *save = NULL;
 
 	unsetenv("KSOCK_RUN_KSOCKD_FDS");
 	pthread_mutex_lock(&attach_lock);
@@ -1565,33 +1757,122 @@ claim_after_exec(void)
 		return;
 	}
 	pthread_mutex_unlock(&attach_lock);
-	for (char *t = strtok_r(copy, ",", &save); t != NULL;
-	     t = strtok_r(NULL, ",", &save)) {
-		int fd = atoi(t);
-
-		if (fd >= 0 && is_placeholder(fd, &lib))
-			map_remote(fd, NULL);
-		else if (fd >= 0)
-			close_remote(fd);
-	}
+	claim_list(copy, &lib);
 	free(copy);
 }
 
+/* At most this many remote numbers go to a vfork child's exec: its
+ * list is on the stack it shares with its parent's thread. */
+#define VFORK_MAX	1024
+
 /*
- * The environment an exec passes: @envp, or with remote sockets to hand
- * over a copy with the hand-over's variables (exec_env()), which
- * *@owned holds until exec_done(). NULL with errno when it cannot be
- * made.
+ * A vfork child's sockets (Python's subprocess): the numbers of this
+ * process whose open file is that of one of the parent's remote numbers
+ * @par[@np] (kcmp: the child's file actions, dup2 onto 0 say, moved or
+ * closed the placeholders, and every placeholder is an open of the same
+ * file), in @h (room for @max); how many, or -1 when the kernel cannot
+ * tell (kcmp refused). Only system calls and reads of the map: the
+ * parent's thread is suspended, its other threads run.
+ */
+static int
+vfork_sockets(const int *par, size_t np, struct handover *h, size_t max)
+{
+	pid_t self = (pid_t)syscall(SYS_getpid),
+	      parent = (pid_t)syscall(SYS_getppid);
+	char buf[4096];
+	struct stat lib;
+	size_t nh = 0;
+	long dir, got;
+
+	if (syscall(SYS_stat, kp__placeholder_path(), &lib) < 0)
+		return -1;
+	dir = syscall(SYS_openat, AT_FDCWD, "/proc/self/fd",
+		      O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0)
+		return -1;
+	while ((got = syscall(SYS_getdents64, dir, buf, sizeof(buf))) > 0) {
+		for (long off = 0; off < got;) {
+			struct dirent64 *d = (struct dirent64 *)(buf + off);
+			long c = strtol(d->d_name, NULL, 10);
+
+			off += d->d_reclen;
+			if (d->d_name[0] < '0' || d->d_name[0] > '9' ||
+			    c == dir || !is_placeholder((int)c, &lib) ||
+			    kernel_cloexec((int)c))
+				continue;
+			for (size_t i = 0; i < np && nh < max; i++) {
+				long k = syscall(SYS_kcmp, self, parent,
+						 KCMP_FILE, c, par[i]);
+
+				if (k < 0) {
+					sys_close(dir);
+					return -1;
+				}
+				if (k == 0) {
+					h[nh++] = (struct handover){ (int)c,
+								     par[i] };
+					break;
+				}
+			}
+		}
+	}
+	sys_close(dir);
+	return got < 0 ? -1 : (int)nh;
+}
+
+/*
+ * The environment a vfork child's exec passes, in @mem (@room bytes,
+ * on its stack): @envp with the hand-over's variables, or @envp when
+ * there is nothing to hand over or it cannot be done. The hand-over's
+ * request is made on the parent's connection, as the suspended thread
+ * would make it.
  */
 static char *const *
-exec_envp(char *const envp[], char ***owned)
+vfork_env(char *const envp[], void *mem, size_t room)
+{
+	int *par = mem;
+	struct handover *h = (struct handover *)(par + VFORK_MAX);
+	size_t np, nenv, need;
+	uint64_t token;
+	int nh;
+
+	np = remote_numbers(par, VFORK_MAX);
+	if (np == 0 || np == VFORK_MAX)
+		return envp;
+	nh = vfork_sockets(par, np, h, VFORK_MAX);
+	if (nh <= 0)
+		return envp;
+	need = env_room(envp, np, (size_t)nh, &nenv);
+	mem = h + nh;
+	room -= (size_t)((char *)mem - (char *)par);
+	if (need > room || (token = handover_token()) == 0)
+		return envp;
+	return env_fill(mem, room, envp, nenv, token, par, np, h,
+			(size_t)nh);
+}
+
+/* The stack a vfork child's exec takes for vfork_env(): the lists, and
+ * an environment of a few thousand variables. */
+#define VFORK_ROOM	(VFORK_MAX * (sizeof(int) + sizeof(struct handover)) + \
+			 (size_t)256 * 1024)
+
+/*
+ * The environment an exec passes: @envp, or with remote sockets to hand
+ * over a copy with the hand-over's variables (handover_env()), which
+ * *@owned holds until exec_done(). NULL with errno when it cannot be
+ * made. A vfork child's goes on @vmem (VFORK_ROOM bytes of its stack).
+ */
+static char *const *
+exec_envp(char *const envp[], char ***owned, void *vmem)
 {
 	int err;
 
 	*owned = NULL;
 	if (kp__in_vfork_child())
-		return envp;
-	*owned = exec_env(envp, &err);
+		return remote_on && ksd__attached() ? vfork_env(envp, vmem,
+								VFORK_ROOM)
+						    : envp;
+	*owned = handover_env(envp, NULL, NULL, &err);
 	if (err < 0) {
 		errno = -err;
 		return NULL;
@@ -1619,6 +1900,11 @@ typedef int (*fexecve_fn)(int, char *const[], char *const[]);
  * lock a thread of its parent may hold. */
 static execve_fn libc_execve, libc_execvpe;	/* [I] */
 static fexecve_fn libc_fexecve;			/* [I] */
+typedef int (*spawn_fn)(pid_t *, const char *,
+			const posix_spawn_file_actions_t *,
+			const posix_spawnattr_t *, char *const[],
+			char *const[]);
+static spawn_fn libc_posix_spawn, libc_posix_spawnp;	/* [I] */
 
 static void
 exec_syms_init(void)
@@ -1626,6 +1912,8 @@ exec_syms_init(void)
 	libc_execve = (execve_fn)kp__libc_sym("execve");
 	libc_execvpe = (execve_fn)kp__libc_sym("execvpe");
 	libc_fexecve = (fexecve_fn)kp__libc_sym("fexecve");
+	libc_posix_spawn = (spawn_fn)kp__libc_sym("posix_spawn");
+	libc_posix_spawnp = (spawn_fn)kp__libc_sym("posix_spawnp");
 }
 
 /* execve(2) and the calls of the family that take a path or a name. */
@@ -1633,10 +1921,11 @@ static int
 exec_with(execve_fn real, const char *path, char *const argv[],
 	  char *const envp[])
 {
+	void *vmem = kp__in_vfork_child() ? alloca(VFORK_ROOM) : NULL;
 	char *const *env;
 	char **owned;
 
-	env = exec_envp(envp, &owned);
+	env = exec_envp(envp, &owned, vmem);
 	if (env == NULL)
 		return -1;
 	return exec_done(real(path, argv, env), owned);
@@ -1669,10 +1958,11 @@ execvp(const char *file, char *const argv[])
 KP_EXPORT int
 fexecve(int fd, char *const argv[], char *const envp[])
 {
+	void *vmem = kp__in_vfork_child() ? alloca(VFORK_ROOM) : NULL;
 	char *const *env;
 	char **owned;
 
-	env = exec_envp(envp, &owned);
+	env = exec_envp(envp, &owned, vmem);
 	if (env == NULL)
 		return -1;
 	return exec_done(libc_fexecve(fd, argv, env), owned);
@@ -1728,6 +2018,201 @@ execle(const char *path, const char *arg, ...)
 	envp = va_arg(ap, char **);
 	va_end(ap);
 	return execve(path, argv, envp);
+}
+
+/* -- posix_spawn -- */
+
+/*
+ * glibc runs a spawn's file actions in the child with its internal
+ * calls, which the library cannot see: the hand-over's list is made in
+ * the parent by reading them. Their record is glibc's own (struct
+ * __spawn_action, behind posix_spawn_file_actions_t's __actions and
+ * __used), whose kinds glibc only ever appends to; spawn_layout_ok()
+ * checks the layout once, and without it a spawn hands nothing over.
+ */
+enum {
+	GA_CLOSE, GA_DUP2, GA_OPEN, GA_CHDIR, GA_FCHDIR, GA_CLOSEFROM,
+	GA_TCSETPGRP
+};
+
+struct glibc_action {
+	int tag;
+	union {
+		struct { int fd; } close;
+		struct { int fd, newfd; } dup2;
+		struct { int fd; char *path; int oflag; mode_t mode; } open;
+		struct { char *path; } chdir;
+		struct { int fd; } fchdir;
+		struct { int from; } closefrom;
+	} u;
+};
+
+static pthread_once_t spawn_layout_once = PTHREAD_ONCE_INIT;
+static bool spawn_layout;			/* [spawn_layout_once] */
+
+/* Whether the file actions read back as glibc recorded them. */
+static void
+spawn_layout_check(void)
+{
+	posix_spawn_file_actions_t fa;
+	const struct glibc_action *a;
+
+	if (posix_spawn_file_actions_init(&fa) != 0)
+		return;
+	if (posix_spawn_file_actions_adddup2(&fa, 5, 6) == 0 &&
+	    posix_spawn_file_actions_addclose(&fa, 7) == 0 &&
+	    posix_spawn_file_actions_addopen(&fa, 8, "/", O_RDONLY, 0) == 0 &&
+	    posix_spawn_file_actions_addclosefrom_np(&fa, 9) == 0 &&
+	    fa.__used == 4) {
+		a = (const struct glibc_action *)fa.__actions;
+		spawn_layout = a[0].tag == GA_DUP2 && a[0].u.dup2.fd == 5 &&
+			       a[0].u.dup2.newfd == 6 &&
+			       a[1].tag == GA_CLOSE && a[1].u.close.fd == 7 &&
+			       a[2].tag == GA_OPEN && a[2].u.open.fd == 8 &&
+			       a[3].tag == GA_CLOSEFROM &&
+			       a[3].u.closefrom.from == 9;
+	}
+	posix_spawn_file_actions_destroy(&fa);
+}
+
+/* A socket of the list in @h[*@n] that is at @c: its index, or -1. */
+static long
+handover_at(const struct handover *h, size_t n, int c)
+{
+	for (size_t i = 0; i < n; i++)
+		if (h[i].c == c)
+			return (long)i;
+	return -1;
+}
+
+/*
+ * A handover_edit: @h[@n] (the parent's sockets at their numbers) after
+ * the file actions @arg, then without what is close-on-exec. Runs them
+ * as glibc's child does; -1 for an action it does not know.
+ */
+static int
+spawn_edit(struct handover *h, size_t n, const void *arg)
+{
+	const posix_spawn_file_actions_t *fa = arg;
+	const struct glibc_action *a;
+	/* Close-on-exec, per entry of @h; a dup2 makes entries without. */
+	bool *cx = calloc(2 * n + 1, sizeof(*cx));
+	size_t cap = 2 * n + 1;
+	long i;
+
+	if (cx == NULL)
+		return -1;
+	for (size_t k = 0; k < n; k++)
+		cx[k] = kernel_cloexec(h[k].c);
+	pthread_once(&spawn_layout_once, spawn_layout_check);
+	if (fa != NULL && fa->__used > 0 && !spawn_layout)
+		goto out_unknown;
+	a = fa != NULL ? (const struct glibc_action *)fa->__actions : NULL;
+	for (int k = 0; fa != NULL && k < fa->__used; k++) {
+		switch (a[k].tag) {
+		case GA_CLOSE:
+		case GA_OPEN:
+			/* open: a file of the kernel's at the number. */
+			i = handover_at(h, n, a[k].tag == GA_CLOSE ?
+					a[k].u.close.fd : a[k].u.open.fd);
+			if (i >= 0) {
+				h[i] = h[--n];
+				cx[i] = cx[n];
+			}
+			break;
+		case GA_DUP2: {
+			int from = a[k].u.dup2.fd, to = a[k].u.dup2.newfd;
+
+			i = handover_at(h, n, from);
+			if (from == to) {
+				/* glibc clears close-on-exec then. */
+				if (i >= 0)
+					cx[i] = false;
+				break;
+			}
+			if (i >= 0) {
+				long j = handover_at(h, n, to);
+
+				if (j < 0 && n == cap)
+					goto out_unknown;
+				if (j < 0)
+					j = (long)n++;
+				h[j] = (struct handover){ to, h[i].p };
+				cx[j] = false;
+			} else if ((i = handover_at(h, n, to)) >= 0) {
+				h[i] = h[--n];
+				cx[i] = cx[n];
+			}
+			break;
+		}
+		case GA_CLOSEFROM:
+			for (size_t m = 0; m < n;)
+				if (h[m].c >= a[k].u.closefrom.from) {
+					h[m] = h[--n];
+					cx[m] = cx[n];
+				} else {
+					m++;
+				}
+			break;
+		case GA_CHDIR:
+		case GA_FCHDIR:
+		case GA_TCSETPGRP:
+			break;
+		default:
+			goto out_unknown;
+		}
+	}
+	for (size_t m = 0; m < n;)
+		if (cx[m]) {
+			h[m] = h[--n];
+			cx[m] = cx[n];
+		} else {
+			m++;
+		}
+	free(cx);
+	return (int)n;
+out_unknown:
+	free(cx);
+	return -1;
+}
+
+/* posix_spawn and posix_spawnp: the hand-over made here, the child's
+ * list from the file actions (spawn_edit()). */
+static int
+spawn_with(spawn_fn real, pid_t *pid, const char *path,
+	   const posix_spawn_file_actions_t *fa,
+	   const posix_spawnattr_t *attr, char *const argv[],
+	   char *const envp[])
+{
+	char **owned = NULL;
+	int r, err = 0;
+
+	if (!kp__in_vfork_child())
+		owned = handover_env(envp, spawn_edit, fa, &err);
+	if (err < 0)
+		return -err;
+	r = real(pid, path, fa, attr, argv, owned != NULL ? owned : envp);
+	free(owned);
+	return r;
+}
+
+KP_EXPORT int
+posix_spawn(pid_t *pid, const char *path,
+	    const posix_spawn_file_actions_t *fa,
+	    const posix_spawnattr_t *attr, char *const argv[],
+	    char *const envp[])
+{
+	return spawn_with(libc_posix_spawn, pid, path, fa, attr, argv, envp);
+}
+
+KP_EXPORT int
+posix_spawnp(pid_t *pid, const char *file,
+	     const posix_spawn_file_actions_t *fa,
+	     const posix_spawnattr_t *attr, char *const argv[],
+	     char *const envp[])
+{
+	return spawn_with(libc_posix_spawnp, pid, file, fa, attr, argv,
+			  envp);
 }
 
 /* -- identity and umask -- */

@@ -8,7 +8,9 @@
  * whose expectation differs (a forked child's view of its parent's
  * sockets) says so.
  */
+#include <poll.h>
 #include <sched.h>
+#include <spawn.h>
 #include <stdatomic.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
@@ -2514,6 +2516,201 @@ sigio_handler_calls_socket(void)
 	CHECK_OK(close(sv[1]));
 }
 
+/* -- posix_spawn, vfork and exec: a new program inherits sockets -- */
+
+extern char **environ;
+
+/* The shell a child runs: reads a line from its stdin and answers on
+ * its stdout. */
+static char *const echo_argv[] = {
+	"sh", "-c", "read x; echo \"got $x\"", NULL
+};
+
+/* Skips in the in-process mode, where a new program has a ksock of its
+ * own and no socket of its parent's. */
+static void
+exec_test_begin(void)
+{
+	if (in_process_ksock())
+		th_skip("an exec'd child has no ksock socket in the in-process mode");
+	fflush(stdout);
+}
+
+/* Reads from @fd until end of file (10 s at most) into @buf (@len);
+ * the bytes read, -1 at a time-out. */
+static ssize_t
+read_to_eof(int fd, char *buf, size_t len)
+{
+	size_t got = 0;
+
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&pfd, 1, 10000) != 1)
+			return -1;
+		n = read(fd, buf + got, len - got);
+		if (n <= 0)
+			return n < 0 ? -1 : (ssize_t)got;
+		got += (size_t)n;
+		if (got == len)
+			return (ssize_t)got;
+	}
+}
+
+/* Writes a line to the child at @in, closes the parent's ends @cin and
+ * @cout and reads the child's answer at @out to its end; waits for
+ * @pid. */
+static void
+talk_to_echo_child(pid_t pid, int in, int out, int cin, int cout)
+{
+	char buf[64];
+	int ws;
+
+	CHECK_OK(close(cin));
+	CHECK_OK(close(cout));
+	CHECK_EQ(send(in, "hello\n", 6, 0), 6);
+	/* End of file: the child's stdout was its only other holder. */
+	CHECK_EQ(read_to_eof(out, buf, sizeof(buf)), 10);
+	CHECK(memcmp(buf, "got hello\n", 10) == 0);
+	CHECK_EQ(waitpid(pid, &ws, 0), pid);
+	CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	CHECK_OK(close(in));
+	CHECK_OK(close(out));
+}
+
+/*
+ * posix_spawn with one socketpair's end dup2'ed onto the child's stdin
+ * and another's onto its stdout (the originals closed by file actions,
+ * and close-on-exec: the child has 0 and 1 only): it reads the line and
+ * answers; once it exits, the answer ends in end of file.
+ */
+static void
+spawn_stdio_sockets(void)
+{
+	posix_spawn_file_actions_t fa;
+	int a[2], b[2];
+	pid_t pid;
+
+	exec_test_begin();
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a));
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, b));
+	CHECK_EQ(posix_spawn_file_actions_init(&fa), 0);
+	CHECK_EQ(posix_spawn_file_actions_adddup2(&fa, a[1], 0), 0);
+	CHECK_EQ(posix_spawn_file_actions_adddup2(&fa, b[1], 1), 0);
+	CHECK_EQ(posix_spawn_file_actions_addclose(&fa, b[1]), 0);
+	CHECK_EQ(posix_spawn_file_actions_addclose(&fa, b[0]), 0);
+	CHECK_EQ(posix_spawn(&pid, "/bin/sh", &fa, NULL, echo_argv, environ),
+		 0);
+	CHECK_EQ(posix_spawn_file_actions_destroy(&fa), 0);
+	talk_to_echo_child(pid, a[0], b[0], a[1], b[1]);
+}
+
+/*
+ * posix_spawnp with addclose of a socket: the child does not have it,
+ * so when the parent closes its copy too the peer sees end of file
+ * while the child still runs. The child's stdin and stdout are a socket
+ * dup2'ed onto both, and x[1] and y[1] moved to 4 and 3 (x[1]
+ * through 40) and everything from 5 closed: each number its own.
+ */
+static void
+spawnp_addclose(void)
+{
+	posix_spawn_file_actions_t fa;
+	int s[2], c[2], x[2], y[2];
+	char buf[64];
+	pid_t pid;
+	int ws;
+
+	exec_test_begin();
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, s));
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, c));
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, x));
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, y));
+	CHECK_EQ(posix_spawn_file_actions_init(&fa), 0);
+	CHECK_EQ(posix_spawn_file_actions_addclose(&fa, s[1]), 0);
+	CHECK_EQ(posix_spawn_file_actions_adddup2(&fa, c[1], 0), 0);
+	CHECK_EQ(posix_spawn_file_actions_adddup2(&fa, c[1], 1), 0);
+	/* The child's 3 is y[1], its 4 x[1], whatever held them. */
+	CHECK_EQ(posix_spawn_file_actions_adddup2(&fa, x[1], 40), 0);
+	CHECK_EQ(posix_spawn_file_actions_adddup2(&fa, y[1], 3), 0);
+	CHECK_EQ(posix_spawn_file_actions_adddup2(&fa, 40, 4), 0);
+	CHECK_EQ(posix_spawn_file_actions_addclosefrom_np(&fa, 5), 0);
+	{
+		char *const argv[] = {
+			"sh", "-c",
+			"read x; echo \"got $x\" >&3; echo \"got $x\" >&4; "
+			"echo done", NULL
+		};
+
+		CHECK_EQ(posix_spawnp(&pid, "sh", &fa, NULL, argv, environ),
+			 0);
+	}
+	CHECK_EQ(posix_spawn_file_actions_destroy(&fa), 0);
+	CHECK_OK(close(s[1]));
+	CHECK_OK(close(c[1]));
+	CHECK_OK(close(x[1]));
+	CHECK_OK(close(y[1]));
+	/* The child still runs (it waits for its line), yet s[0] ends. */
+	CHECK_EQ(read_to_eof(s[0], buf, sizeof(buf)), 0);
+	CHECK_EQ(send(c[0], "hi\n", 3, 0), 3);
+	CHECK_EQ(read_to_eof(c[0], buf, sizeof(buf)), 5);
+	CHECK(memcmp(buf, "done\n", 5) == 0);
+	CHECK_EQ(read_to_eof(y[0], buf, sizeof(buf)), 7);
+	CHECK(memcmp(buf, "got hi\n", 7) == 0);
+	CHECK_EQ(read_to_eof(x[0], buf, sizeof(buf)), 7);
+	CHECK(memcmp(buf, "got hi\n", 7) == 0);
+	CHECK_EQ(waitpid(pid, &ws, 0), pid);
+	CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	CHECK_OK(close(s[0]));
+	CHECK_OK(close(c[0]));
+	CHECK_OK(close(x[0]));
+	CHECK_OK(close(y[0]));
+}
+
+/*
+ * vfork, then dup2 onto stdin and stdout and execve in the child (as
+ * Python's subprocess does): the new program has both sockets.
+ */
+static void
+vfork_exec_sockets(void)
+{
+	int a[2], b[2];
+	pid_t pid;
+
+	exec_test_begin();
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a));
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, b));
+	pid = vfork();
+	if (pid == 0) {
+		if (dup2(a[1], 0) == 0 && dup2(b[1], 1) == 1)
+			execve("/bin/sh", echo_argv, environ);
+		_exit(127);
+	}
+	CHECK(pid > 0);
+	talk_to_echo_child(pid, a[0], b[0], a[1], b[1]);
+}
+
+/* fork, dup2 onto stdin and stdout, execve: the same. */
+static void
+fork_dup2_exec_sockets(void)
+{
+	int a[2], b[2];
+	pid_t pid;
+
+	exec_test_begin();
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a));
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, b));
+	pid = fork();
+	if (pid == 0) {
+		if (dup2(a[1], 0) == 0 && dup2(b[1], 1) == 1)
+			execve("/bin/sh", echo_argv, environ);
+		_exit(127);
+	}
+	CHECK(pid > 0);
+	talk_to_echo_child(pid, a[0], b[0], a[1], b[1]);
+}
+
 static const struct th_test tests[] = {
 	{ "numbers_one_space", numbers_one_space },
 	{ "descriptor_calls", descriptor_calls },
@@ -2527,6 +2724,10 @@ static const struct th_test tests[] = {
 	{ "close_range_sockets", close_range_sockets },
 	{ "fork_child", fork_child },
 	{ "fork_while_busy", fork_while_busy },
+	{ "spawn_stdio_sockets", spawn_stdio_sockets },
+	{ "spawnp_addclose", spawnp_addclose },
+	{ "vfork_exec_sockets", vfork_exec_sockets },
+	{ "fork_dup2_exec_sockets", fork_dup2_exec_sockets },
 	{ "poll_bad_array", poll_bad_array },
 	{ "connect_kernel_socket_after_unlink",
 	  connect_kernel_socket_after_unlink },
