@@ -1382,12 +1382,13 @@ kp__remote_epoll_free(struct kp_repoll *r)
 
 /* -- the connection, and ranges of descriptors -- */
 
-/* See preload.h. */
+/* See preload.h. A vfork child spares them too: its exec hands the
+ * sockets over on the connection (vfork_env()), and every one of them is
+ * close-on-exec, so the new program does not get them. */
 bool
 kp__remote_private(int fd)
 {
-	return remote_on && (ksd__private_fd(fd) || wfd_is(fd)) &&
-	       !kp__in_vfork_child();
+	return remote_on && (ksd__private_fd(fd) || wfd_is(fd));
 }
 
 /* See preload.h. */
@@ -1397,8 +1398,7 @@ kp__remote_close_range(unsigned first, unsigned last, unsigned flags)
 	int keep[KSD_SLOTS + 1 + KSD_WATCH_MAX], n = 0;
 	unsigned from = first;
 
-	if (remote_on && !kp__in_vfork_child() &&
-	    !(flags & CLOSE_RANGE_CLOEXEC)) {
+	if (remote_on && !(flags & CLOSE_RANGE_CLOEXEC)) {
 		n = ksd__private_fds(keep);
 		n += wfds_copy(keep + n);
 	}

@@ -2669,8 +2669,9 @@ spawnp_addclose(void)
 }
 
 /*
- * vfork, then dup2 onto stdin and stdout and execve in the child (as
- * Python's subprocess does): the new program has both sockets.
+ * vfork, then dup2 onto stdin and stdout, close everything from 3 and
+ * execve in the child (as Python's subprocess does): the new program
+ * has both sockets.
  */
 static void
 vfork_exec_sockets(void)
@@ -2683,7 +2684,8 @@ vfork_exec_sockets(void)
 	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, b));
 	pid = vfork();
 	if (pid == 0) {
-		if (dup2(a[1], 0) == 0 && dup2(b[1], 1) == 1)
+		if (dup2(a[1], 0) == 0 && dup2(b[1], 1) == 1 &&
+		    close_range(3, ~0u, 0) == 0)
 			execve("/bin/sh", echo_argv, environ);
 		_exit(127);
 	}
