@@ -24,13 +24,22 @@
  *             remote sockets go stale (EBADF), as in-process ones do.
  *   exec      the execve family: FORK's hand-over as well (so a failed
  *             exec loses nothing: the hand-over expires after 30 s), the
- *             token and the list of remote numbers in the new program's
- *             environment (KSOCKD_TOKEN, KSOCK_RUN_KSOCKD_FDS). The new
- *             program claims it, keeps the numbers whose placeholder
- *             survived the exec and closes the others (close-on-exec).
- *   posix_spawn, system: glibc execs with its internal __execve, which
- *             cannot be interposed: the new program starts with no remote
- *             socket, and an inherited placeholder fails with EBADF.
+ *             token and a list in the new program's environment
+ *             (KSOCKD_TOKEN, KSOCK_RUN_KSOCKD_FDS): the parent's remote
+ *             numbers, and at which number the new program has which of
+ *             them (struct handover). The new program claims it, moves
+ *             each socket to its number and closes the rest.
+ *   posix_spawn, posix_spawnp: the same hand-over in the parent; the
+ *             list follows the file actions, read from glibc's record
+ *             (spawn_edit()).
+ *   vfork     the child's exec makes the hand-over on the parent's
+ *             connection, with nothing but system calls and the
+ *             client's request; kcmp tells which socket each placeholder
+ *             it kept is (vfork_env()).
+ *   system, popen: glibc spawns with its internal __posix_spawn, which
+ *             cannot be interposed: the new program starts with no
+ *             remote socket, and an inherited placeholder fails with
+ *             EBADF.
  *
  * The server: when none answers at ADDRESS and KSOCK_RUN_KSOCKD_START
  * names a ksockd binary, the library starts one with --idle-exit,
