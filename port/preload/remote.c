@@ -76,6 +76,7 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "preload.h"
 #include "../hosted/hosted.h"
@@ -1603,12 +1604,12 @@ typedef int (*handover_edit)(struct handover *h, size_t n, const void *arg);
  * (not a vfork child): @envp with the hand-over's variables, allocated
  * (free(result) frees all). The sockets it gets are the parent's that
  * are not close-on-exec, at their numbers, after @edit(@arg) when not
- * NULL. NULL when there is nothing to hand over (@envp as it is), or
- * with *@err -ENOMEM.
+ * NULL, which may add @more. NULL when there is nothing to hand over
+ * (@envp as it is), or with *@err -ENOMEM.
  */
 static char **
 handover_env(char *const envp[], handover_edit edit, const void *arg,
-	     int *err)
+	     size_t more, int *err)
 {
 	size_t max, np, nh = 0, nenv, room;
 	struct handover *h;
@@ -1621,8 +1622,7 @@ handover_env(char *const envp[], handover_edit edit, const void *arg,
 		return NULL;
 	max = (size_t)kp__fd_count();
 	par = malloc(max * sizeof(*par));
-	/* dup2 file actions can make more numbers than there were. */
-	h = malloc(2 * max * sizeof(*h) + sizeof(*h));
+	h = malloc((max + more) * sizeof(*h) + sizeof(*h));
 	if (par == NULL || h == NULL) {
 		*err = -ENOMEM;
 		goto out_free;
@@ -1881,7 +1881,7 @@ exec_envp(char *const envp[], char ***owned, void *vmem)
 		return remote_on && ksd__attached() ? vfork_env(envp, vmem,
 								VFORK_ROOM)
 						    : envp;
-	*owned = handover_env(envp, NULL, NULL, &err);
+	*owned = handover_env(envp, NULL, NULL, 0, &err);
 	if (err < 0) {
 		errno = -err;
 		return NULL;
@@ -1934,6 +1934,12 @@ exec_with(execve_fn real, const char *path, char *const argv[],
 	char *const *env;
 	char **owned;
 
+	/* A vfork child (Python's subprocess) tries each directory of PATH
+	 * with execve: one that cannot be run makes no hand-over, which
+	 * would hold the sockets for 30 s. */
+	if (vmem != NULL && real == libc_execve &&
+	    syscall(SYS_faccessat, AT_FDCWD, path, X_OK) != 0)
+		return real(path, argv, envp);
 	env = exec_envp(envp, &owned, vmem);
 	if (env == NULL)
 		return -1;
@@ -2097,16 +2103,18 @@ handover_at(const struct handover *h, size_t n, int c)
 /*
  * A handover_edit: @h[@n] (the parent's sockets at their numbers) after
  * the file actions @arg, then without what is close-on-exec. Runs them
- * as glibc's child does; -1 for an action it does not know.
+ * as glibc's child does; -1 for an action it does not know. @h has room
+ * for one more entry per action (each dup2 adds at most one).
  */
 static int
 spawn_edit(struct handover *h, size_t n, const void *arg)
 {
 	const posix_spawn_file_actions_t *fa = arg;
 	const struct glibc_action *a;
+	size_t cap = n + (fa != NULL && fa->__used > 0 ? (size_t)fa->__used
+							: 0);
 	/* Close-on-exec, per entry of @h; a dup2 makes entries without. */
-	bool *cx = calloc(2 * n + 1, sizeof(*cx));
-	size_t cap = 2 * n + 1;
+	bool *cx = calloc(cap + 1, sizeof(*cx));
 	long i;
 
 	if (cx == NULL)
@@ -2197,7 +2205,9 @@ spawn_with(spawn_fn real, pid_t *pid, const char *path,
 	int r, err = 0;
 
 	if (!kp__in_vfork_child())
-		owned = handover_env(envp, spawn_edit, fa, &err);
+		owned = handover_env(envp, spawn_edit, fa,
+				     fa != NULL && fa->__used > 0 ?
+				     (size_t)fa->__used : 0, &err);
 	if (err < 0)
 		return -err;
 	r = real(pid, path, fa, attr, argv, owned != NULL ? owned : envp);

@@ -6,9 +6,11 @@
 # answers on the passed socket; the parent sees the answer, then end of
 # file on both once the child is gone, and end of file on the third
 # socket as soon as it closes its own end, while the child still runs.
+# The vfork child looks for python3 along a PATH whose first directory
+# does not have it (an exec that fails first: it must hold nothing).
 # Then the same with close_fds=False and no pass_fds, which Python runs
 # with posix_spawn.
-import os, select, socket, subprocess, sys
+import os, select, socket, subprocess, sys, tempfile
 
 CHILD = r'''
 import os, socket, sys
@@ -30,7 +32,8 @@ def run(label, **kw):
     pass_fds = kw.pop("pass_fds", None)
     if pass_fds is not None:
         pass_fds = [b1.fileno()]
-    p = subprocess.Popen([sys.executable, "-c", CHILD, str(b1.fileno())],
+    exe = kw.pop("exe", sys.executable)
+    p = subprocess.Popen([exe, "-c", CHILD, str(b1.fileno())],
                          stdin=a1, pass_fds=pass_fds or (), **kw)
     a1.close(); b1.close(); c1.close()
     # The child cannot hold c1 (not inheritable): its peer ends at once.
@@ -42,5 +45,10 @@ def run(label, **kw):
     for s in (a0, b0, c0):
         s.close()
 
-run("vfork", pass_fds=True)
+path = os.pathsep.join([tempfile.mkdtemp(), os.path.dirname(sys.executable)])
+try:
+    run("vfork", pass_fds=True, exe=os.path.basename(sys.executable),
+        env=dict(os.environ, PATH=path))
+finally:
+    os.rmdir(path.split(os.pathsep)[0])
 run("spawn", close_fds=False)
