@@ -987,6 +987,78 @@ hostile_direct(void)
 	return 0;
 }
 
+/*
+ * A bootstrap connection whose process exited while another holds it
+ * (here: a forked child connects, hands the connection and its region
+ * over with SCM_RIGHTS, and is reaped): its pid may be another
+ * process's by now, so a direct receive is ESRCH and writes nothing,
+ * the stream's data kept for a receive through the window.
+ */
+static int
+hostile_direct_after_exit(void)
+{
+	static char buf[8];
+	struct ksd_req pair = { .label = KSD_SOCKETPAIR,
+				.a = { AF_UNIX, SOCK_STREAM } };
+	struct ksd_req snd = { .label = KSD_SENDMSG, .fd = 1,
+			       .flags = KSD_F_DATA_INLINE, .datalen = 4 };
+	struct ksd_req rd = { .label = KSD_RECVMSG, .fd = 0,
+			      .flags = KSD_F_DIRECT, .a = { 0, 1 },
+			      .datalen = 4 };
+	struct ksd_iov seg = { (uint64_t)(uintptr_t)buf, 4 };
+	union {
+		struct cmsghdr	c;
+		char		buf[CMSG_SPACE(2 * sizeof(int))];
+	} u;
+	char one = 'c';
+	struct iovec iov = { &one, 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf) };
+	struct ksd_shm *shm;
+	int sv[2], fds[2], st;
+	pid_t pid;
+
+	memset(&u, 0, sizeof(u));
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		fds[0] = raw_connect();
+		if (fds[0] < 0 || raw_hello(fds[0], &fds[1]) == NULL)
+			_exit(1);
+		CMSG_FIRSTHDR(&m)->cmsg_level = SOL_SOCKET;
+		CMSG_FIRSTHDR(&m)->cmsg_type = SCM_RIGHTS;
+		CMSG_FIRSTHDR(&m)->cmsg_len = CMSG_LEN(sizeof(fds));
+		memcpy(CMSG_DATA(CMSG_FIRSTHDR(&m)), fds, sizeof(fds));
+		_exit(sendmsg(sv[1], &m, 0) == 1 ? 0 : 1);
+	}
+	close(sv[1]);
+	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
+	      WEXITSTATUS(st) == 0);
+	CHECK(recvmsg(sv[0], &m, MSG_CMSG_CLOEXEC) == 1);
+	close(sv[0]);
+	CHECK(CMSG_FIRSTHDR(&m) != NULL &&
+	      CMSG_FIRSTHDR(&m)->cmsg_len == CMSG_LEN(sizeof(fds)));
+	memcpy(fds, CMSG_DATA(CMSG_FIRSTHDR(&m)), sizeof(fds));
+	shm = mmap(NULL, sizeof(*shm), PROT_READ | PROT_WRITE, MAP_SHARED,
+		   fds[1], 0);
+	CHECK(shm != MAP_FAILED);
+	CHECK(raw_call(fds[0], shm, &pair) == 0);
+	memcpy(snd.inl, "abcd", 4);
+	CHECK(raw_call(fds[0], shm, &snd) == 4);
+	memcpy(shm->window[0], &seg, sizeof(seg));
+	CHECK(raw_call(fds[0], shm, &rd) == -ESRCH);
+	CHECK(memcmp(buf, "\0\0\0\0", 4) == 0);
+	rd.flags = 0;
+	CHECK(raw_call(fds[0], shm, &rd) == 4);
+	CHECK(memcmp(shm->window[0], "abcd", 4) == 0);
+	munmap(shm, sizeof(*shm));
+	close(fds[1]);
+	close(fds[0]);
+	return 0;
+}
+
 static int
 role_hostile(void)
 {
@@ -1136,6 +1208,7 @@ role_hostile(void)
 	close(fd);
 	CHECK(hostile_posted_bits() == 0);
 	CHECK(hostile_direct() == 0);
+	CHECK(hostile_direct_after_exit() == 0);
 	CHECK(ksd_close(mine) == 0);
 	return 0;
 }
