@@ -1486,7 +1486,7 @@ direct_allowed(struct ksd_client *c, uint64_t probe)
 	if (c->direct != 0 || probe == 0)
 		return c->direct >= 0;
 	c->direct = -1;
-	if (c->sock < 0 || c->proc.pid == getpid())
+	if (c->sock < 0 || c->pidfd < 0 || c->proc.pid == getpid())
 		return false;
 	l = (struct iovec){ &b, 1 };
 	r = (struct iovec){ (void *)(uintptr_t)probe, 1 };
@@ -1497,19 +1497,23 @@ direct_allowed(struct ksd_client *c, uint64_t probe)
 }
 
 /*
- * Whether @c's pid is still its own: its end of the bootstrap connection
- * is open, so the process has not exited (its descriptors close before
- * it can be reaped and its pid reused; the library's fork closes the
- * child's copy). Checked before each direct receive, which then takes
- * microseconds on this thread; a client that has gone is not written to
- * even when the server has not yet read the hang-up.
+ * Whether @c's pid is still its own: the process that connected has not
+ * exited (its pidfd is not readable), and its end of the bootstrap
+ * connection is open. The connection alone would not do: a process may
+ * hand it to another (SCM_RIGHTS, a fork without the library) and exit,
+ * and its pid be reused while the other holds it. Checked before each
+ * direct receive, which then takes microseconds on this thread; a client
+ * without a pidfd (or none at all) is refused by direct_allowed().
  */
 static bool
 direct_alive(const struct ksd_client *c)
 {
-	struct pollfd pfd = { .fd = c->sock, .events = POLLRDHUP };
+	struct pollfd pfd[2] = {
+		{ .fd = c->sock, .events = POLLRDHUP },
+		{ .fd = c->pidfd, .events = POLLIN },
+	};
 
-	return poll(&pfd, 1, 0) == 0;
+	return poll(pfd, 2, 0) == 0;
 }
 
 /*
@@ -1573,12 +1577,14 @@ do_recvmsg(struct ksd_park *p, struct ks_sock *so, struct ksd_rep *rep)
 		n = direct_iov(p, iov, &probe);
 		if (n < 0)
 			return p->done > 0 ? (long)p->done : n;
+		/* Gone first: the probe of a pid that is not the client's
+		 * could allow what the client may not. */
+		if (!direct_alive(p->c))
+			return -KS_ESRCH;
 		if (!direct_allowed(p->c, probe)) {
 			rep->val[3] = KSD_DIRECT_REFUSED;
 			return -KS_EOPNOTSUPP;
 		}
-		if (!direct_alive(p->c))
-			return -KS_ESRCH;
 		m.msg_iovlen = (size_t)n;
 	} else {
 		iov[0].iov_base = window(p->c, p->slot) + p->done;
@@ -2900,6 +2906,7 @@ ksd__client_new(int32_t pid, uint32_t uid, uint32_t gid, unsigned mask)
 	c->proc.gid = c->proc.egid = c->proc.sgid = gid;
 	c->proc.umask = mask & 0777;
 	c->sock = -1;
+	c->pidfd = -1;
 	for (int i = 0; i < KSD_SLOTS; i++)
 		c->notify[i] = -1;
 	c->next = clients;
@@ -2947,6 +2954,8 @@ ksd__client_free(struct ksd_client *c)
 	ksp__fdtable_destroy(&c->proc.fdt);
 	pthread_mutex_destroy(&c->proc.lock);
 	obj_free(c->proc.groups);
+	if (c->pidfd >= 0)
+		close(c->pidfd);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
