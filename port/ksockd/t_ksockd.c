@@ -2549,6 +2549,7 @@ role_sigio(void)
 static int run_kill_role(const char *role, char **argv);
 
 static int role_kernel_parked(const char *server);
+static int role_owner_fds(const char *server);
 
 static int
 run_role(int argc, char **argv)
@@ -2625,6 +2626,8 @@ run_role(int argc, char **argv)
 		return role_sigurg();
 	if (strcmp(role, "kernel-parked") == 0)
 		return role_kernel_parked(argv[5]);
+	if (strcmp(role, "owner-fds") == 0)
+		return role_owner_fds(argv[5]);
 	if (strcmp(role, "sigio") == 0)
 		return role_sigio();
 	if (strncmp(role, "kill-", 5) == 0)
@@ -3035,6 +3038,52 @@ t_kernel_fds_in_flight_server_fds(void)
 
 	snprintf(pid, sizeof(pid), "%d", (int)server_pid);
 	c = spawn("kernel-parked", pid, NULL, NULL);
+	CHECK(c > 0 && reap(c) == 0);
+	return 0;
+}
+
+/*
+ * F_SETOWN of one process on many sockets: the server's pidfd of the
+ * owner (a server descriptor) is one for them all, not one per socket,
+ * which a client could spend the server's RLIMIT_NOFILE with; it goes
+ * with the last record.
+ */
+#define OWNER_SOCKS	64
+static int
+role_owner_fds(const char *server)
+{
+	int fds[OWNER_SOCKS];
+	struct ksd_status st;
+	long before;
+
+	alarm(30);
+	server_pid = atoi(server);
+	for (int i = 0; i < OWNER_SOCKS; i++)
+		CHECK((fds[i] = ksd_socket(AF_UNIX, SOCK_STREAM, 0)) >= 0);
+	before = server_fds();
+	CHECK(before > 0);
+	CHECK(ksd_fcntl(fds[0], F_SETOWN, getpid()) == 0);
+	CHECK(server_fds() == before + 1);
+	for (int i = 1; i < OWNER_SOCKS; i++)
+		CHECK(ksd_fcntl(fds[i], F_SETOWN, getpid()) == 0);
+	CHECK(server_fds() == before + 1);
+	CHECK(ksd_fcntl(fds[OWNER_SOCKS - 1], F_GETOWN, 0) == getpid());
+	for (int i = 0; i < OWNER_SOCKS; i++)
+		CHECK(ksd_close(fds[i]) == 0);
+	/* After the closes, which may go without their replies. */
+	CHECK(ksd_status(&st) == 0);
+	CHECK(server_fds() == before);
+	return 0;
+}
+
+static int
+t_owner_pidfd_shared(void)
+{
+	char pid[16];
+	pid_t c;
+
+	snprintf(pid, sizeof(pid), "%d", (int)server_pid);
+	c = spawn("owner-fds", pid, NULL, NULL);
 	CHECK(c > 0 && reap(c) == 0);
 	return 0;
 }
@@ -3645,6 +3694,7 @@ t_sigkill_rights_cycle(void)
 	X(t_scm_rights_kernel_pipe) X(t_scm_rights_kernel_dropped) \
 	X(t_kernel_fds_in_flight_server_fds) \
 	X(t_relative_path_names) X(t_sigurg_to_owner) X(t_sigio_to_owner) \
+	X(t_owner_pidfd_shared) \
 	X(t_parked_sender_woken) X(t_huge_timeout_blocks) \
 	X(t_dgram_peer_died_two_senders) \
 	X(t_peer_groups_of_client) \
@@ -3666,7 +3716,7 @@ needs_server(const char *name)
 	       strstr(name, "parked_poll") || strstr(name, "hostile") ||
 	       strstr(name, "server_death") || strstr(name, "per_user") ||
 	       strstr(name, "watch") || strstr(name, "server_fds") ||
-	       strstr(name, "memory_refused");
+	       strstr(name, "memory_refused") || strstr(name, "owner_pidfd");
 }
 
 static pid_t
