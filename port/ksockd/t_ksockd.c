@@ -937,6 +937,27 @@ hostile_posted_bits(void)
 	return 0;
 }
 
+/* A direct receive of 4 bytes from descriptor 0 into one segment. */
+static const struct ksd_req direct_rd = {
+	.label = KSD_RECVMSG, .fd = 0, .flags = KSD_F_DIRECT, .a = { 0, 1 },
+	.datalen = 4
+};
+
+/* A stream pair at 0 and 1 on the raw connection @fd, "abcd" queued
+ * for 0. Returns 0, or -1. */
+static int
+direct_pair(int fd, struct ksd_shm *shm)
+{
+	struct ksd_req pair = { .label = KSD_SOCKETPAIR,
+				.a = { AF_UNIX, SOCK_STREAM } };
+	struct ksd_req snd = { .label = KSD_SENDMSG, .fd = 1,
+			       .flags = KSD_F_DATA_INLINE, .datalen = 4 };
+
+	memcpy(snd.inl, "abcd", 4);
+	return raw_call(fd, shm, &pair) == 0 &&
+	       raw_call(fd, shm, &snd) == 4 ? 0 : -1;
+}
+
 /*
  * Direct receives on a raw connection (KSD_F_DIRECT): more segments than
  * KSD_DIRECT_SEGS are EINVAL; a segment past the user address space, or
@@ -947,13 +968,7 @@ static int
 hostile_direct(void)
 {
 	static char buf[16];
-	struct ksd_req pair = { .label = KSD_SOCKETPAIR,
-				.a = { AF_UNIX, SOCK_STREAM } };
-	struct ksd_req snd = { .label = KSD_SENDMSG, .fd = 1,
-			       .flags = KSD_F_DATA_INLINE, .datalen = 4 };
-	struct ksd_req rd = { .label = KSD_RECVMSG, .fd = 0,
-			      .flags = KSD_F_DIRECT, .a = { 0, 1 },
-			      .datalen = 4 };
+	struct ksd_req rd = direct_rd;
 	char *hole = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
 			  -1, 0);
 	const uint64_t bases[] = { 0xffff800000000000ull,
@@ -967,9 +982,7 @@ hostile_direct(void)
 	CHECK(fd >= 0);
 	shm = raw_hello(fd, &memfd);
 	CHECK(shm != NULL);
-	CHECK(raw_call(fd, shm, &pair) == 0);
-	memcpy(snd.inl, "abcd", 4);
-	CHECK(raw_call(fd, shm, &snd) == 4);
+	CHECK(direct_pair(fd, shm) == 0);
 	rd.a[1] = KSD_DIRECT_SEGS + 1;
 	CHECK(raw_call(fd, shm, &rd) == -EINVAL);
 	rd.a[1] = 1;
@@ -998,13 +1011,7 @@ static int
 hostile_direct_after_exit(void)
 {
 	static char buf[8];
-	struct ksd_req pair = { .label = KSD_SOCKETPAIR,
-				.a = { AF_UNIX, SOCK_STREAM } };
-	struct ksd_req snd = { .label = KSD_SENDMSG, .fd = 1,
-			       .flags = KSD_F_DATA_INLINE, .datalen = 4 };
-	struct ksd_req rd = { .label = KSD_RECVMSG, .fd = 0,
-			      .flags = KSD_F_DIRECT, .a = { 0, 1 },
-			      .datalen = 4 };
+	struct ksd_req rd = direct_rd;
 	struct ksd_iov seg = { (uint64_t)(uintptr_t)buf, 4 };
 	union {
 		struct cmsghdr	c;
@@ -1044,9 +1051,7 @@ hostile_direct_after_exit(void)
 	shm = mmap(NULL, sizeof(*shm), PROT_READ | PROT_WRITE, MAP_SHARED,
 		   fds[1], 0);
 	CHECK(shm != MAP_FAILED);
-	CHECK(raw_call(fds[0], shm, &pair) == 0);
-	memcpy(snd.inl, "abcd", 4);
-	CHECK(raw_call(fds[0], shm, &snd) == 4);
+	CHECK(direct_pair(fds[0], shm) == 0);
 	memcpy(shm->window[0], &seg, sizeof(seg));
 	CHECK(raw_call(fds[0], shm, &rd) == -ESRCH);
 	CHECK(memcmp(buf, "\0\0\0\0", 4) == 0);
