@@ -70,11 +70,6 @@ struct ksd_client {
 	/* Broke the protocol while the events of a turn were pending:
 	 * dropped once they have been looked at (main.c). */
 	bool		 drop_pending;		/* [S] */
-	/* A pidfd of the process that connected (SO_PEERPIDFD, taken at
-	 * the hello), or -1: a direct receive writes its pid's memory only
-	 * while that process has not exited, however many others hold the
-	 * connection (its pid could be another's by then). */
-	int		 pidfd;			/* [I] */
 };
 
 /* A request after the decoder: every field checked against its bounds. */

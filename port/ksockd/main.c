@@ -580,26 +580,6 @@ drop_late(int64_t now)
 	return hello_head != NULL ? hello_head->hello_by : -1;
 }
 
-#ifndef SO_PEERPIDFD
-#define SO_PEERPIDFD	77
-#endif
-
-/* A pidfd of the process that connected @sock (the kernel's, pinned at
- * connect, so never another's that took its pid), or -1 when the kernel
- * has none to give (before Linux 6.5, or the process is gone): that
- * client's receives then go through the window (serve.c, direct_alive). */
-static int
-peer_pidfd(int sock)
-{
-	int fd = -1;
-	socklen_t len = sizeof(fd);
-
-	if (getsockopt(sock, SOL_SOCKET, SO_PEERPIDFD, &fd, &len) < 0 ||
-	    len != sizeof(fd))
-		return -1;
-	return fd;
-}
-
 /*
  * The hello of a new connection: identity from the kernel, the region,
  * a claimed hand-over. Returns 0, or -1 to drop the connection.
@@ -629,7 +609,6 @@ handshake(struct ksd_client *c)
 		return -1;
 	}
 	c->proc.pid = cr.pid;
-	c->pidfd = peer_pidfd(c->sock);
 	c->proc.uid = c->proc.euid = c->proc.suid = cr.uid;
 	c->proc.gid = c->proc.egid = c->proc.sgid = cr.gid;
 	c->proc.umask = h.umask & 0777;

@@ -1545,7 +1545,7 @@ direct_allowed(struct ksd_client *c, uint64_t probe)
 	if (c->direct != 0 || probe == 0)
 		return c->direct >= 0;
 	c->direct = -1;
-	if (c->sock < 0 || c->pidfd < 0 || c->proc.pid == getpid())
+	if (c->sock < 0 || c->proc.pid == getpid())
 		return false;
 	l = (struct iovec){ &b, 1 };
 	r = (struct iovec){ (void *)(uintptr_t)probe, 1 };
@@ -1555,24 +1555,41 @@ direct_allowed(struct ksd_client *c, uint64_t probe)
 	return c->direct > 0;
 }
 
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD	77
+#endif
+
 /*
  * Whether @c's pid is still its own: the process that connected has not
- * exited (its pidfd is not readable), and its end of the bootstrap
- * connection is open. The connection alone would not do: a process may
- * hand it to another (SCM_RIGHTS, a fork without the library) and exit,
- * and its pid be reused while the other holds it. Checked before each
- * direct receive, which then takes microseconds on this thread; a client
- * without a pidfd (or none at all) is refused by direct_allowed().
+ * exited (the pidfd the kernel gives for the connection, pinned at
+ * connect, is not readable), and its end of the bootstrap connection is
+ * open. The connection alone would not do: a process may hand it to
+ * another (SCM_RIGHTS, a fork without the library) and exit, and its
+ * pid be reused while the other holds it. Asked at each direct receive
+ * (one descriptor for a moment, not one per client held): microseconds
+ * on this thread. Returns 0, -KS_ESRCH (gone), -KS_EOPNOTSUPP (a kernel
+ * without SO_PEERPIDFD: never direct) or -KS_ENOMEM (no descriptor).
  */
-static bool
+static int
 direct_alive(const struct ksd_client *c)
 {
 	struct pollfd pfd[2] = {
 		{ .fd = c->sock, .events = POLLRDHUP },
-		{ .fd = c->pidfd, .events = POLLIN },
+		{ .fd = -1, .events = POLLIN },
 	};
+	socklen_t len = sizeof(pfd[1].fd);
+	int n;
 
-	return poll(pfd, 2, 0) == 0;
+	if (c->sock < 0)
+		return 0;	/* the fuzz target's: direct_allowed() says */
+	if (getsockopt(c->sock, SOL_SOCKET, SO_PEERPIDFD, &pfd[1].fd,
+		       &len) < 0)
+		return errno == ESRCH ? -KS_ESRCH :
+		       errno == ENOPROTOOPT || errno == EINVAL ?
+		       -KS_EOPNOTSUPP : -KS_ENOMEM;
+	n = poll(pfd, 2, 0);
+	close(pfd[1].fd);
+	return n == 0 ? 0 : -KS_ESRCH;
 }
 
 /*
@@ -1628,7 +1645,7 @@ do_recvmsg(struct ksd_park *p, struct ks_sock *so, struct ksd_rep *rep)
 	struct ks_iovec iov[KSD_DIRECT_SEGS];
 	struct ks_msghdr m = { 0 };
 	bool direct = (k->flags & KSD_F_DIRECT) != 0;
-	int flags = k->a[0];
+	int flags = k->a[0], err;
 	uint64_t probe;
 	long n;
 
@@ -1638,8 +1655,11 @@ do_recvmsg(struct ksd_park *p, struct ks_sock *so, struct ksd_rep *rep)
 			return p->done > 0 ? (long)p->done : n;
 		/* Gone first: the probe of a pid that is not the client's
 		 * could allow what the client may not. */
-		if (!direct_alive(p->c))
-			return -KS_ESRCH;
+		err = direct_alive(p->c);
+		if (err == -KS_EOPNOTSUPP)
+			p->c->direct = -1;
+		else if (err < 0)
+			return err;
 		if (!direct_allowed(p->c, probe)) {
 			rep->val[3] = KSD_DIRECT_REFUSED;
 			return -KS_EOPNOTSUPP;
@@ -2965,7 +2985,6 @@ ksd__client_new(int32_t pid, uint32_t uid, uint32_t gid, unsigned mask)
 	c->proc.gid = c->proc.egid = c->proc.sgid = gid;
 	c->proc.umask = mask & 0777;
 	c->sock = -1;
-	c->pidfd = -1;
 	for (int i = 0; i < KSD_SLOTS; i++)
 		c->notify[i] = -1;
 	c->next = clients;
@@ -3013,8 +3032,6 @@ ksd__client_free(struct ksd_client *c)
 	ksp__fdtable_destroy(&c->proc.fdt);
 	pthread_mutex_destroy(&c->proc.lock);
 	obj_free(c->proc.groups);
-	if (c->pidfd >= 0)
-		close(c->pidfd);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
