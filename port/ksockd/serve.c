@@ -875,7 +875,7 @@ struct ksd_async {
 	atomic_bool	 nospace;	/* [S] a send found no room */
 	int		 fd;		/* [S] si_fd: the number that set it */
 	int32_t		 owner;		/* [S] F_SETOWN's pid, -pgrp or 0 */
-	int		 pidfd;		/* [S] an owner process's, or -1 */
+	struct ksd_owner_fd *ownfd;	/* [S] an owner process's, or NULL */
 	bool		 may_signal;	/* [S] set by a connected client */
 	uint32_t	 uid, euid;	/* [S] the setter's */
 	struct ksd_async *next;		/* [S] */
@@ -887,7 +887,19 @@ struct sigio_note {
 	bool		 plain;		/* SIGIO whatever F_SETSIG says */
 };
 
+/* A pidfd of an owner process, shared by every record whose owner it
+ * is: a program that owns all its sockets costs the server one
+ * descriptor, not one per socket (which a client could spend the
+ * server's RLIMIT_NOFILE with). */
+struct ksd_owner_fd {
+	int32_t		 pid;		/* [S] */
+	int		 pidfd;		/* [S] */
+	unsigned	 refs;		/* [S] records holding it */
+	struct ksd_owner_fd *next;	/* [S] */
+};
+
 static struct ksd_async *asyncs;			/* [S] */
+static struct ksd_owner_fd *owner_fds;			/* [S] */
 static struct sigio_note sigio_queue[KSD_SIGIO_QUEUE];	/* [S] */
 static unsigned sigio_queued;				/* [S] */
 static struct ks_sock *call_sock;	/* [S] the socket of the call running */
@@ -932,6 +944,55 @@ async_wake(struct ks_poll_entry *pe, unsigned events)
 	n->plain = plain;
 }
 
+/* A pidfd of process @pid, shared with the records that have one of the
+ * same process (not of an earlier one that had its pid: a pidfd of an
+ * exited process is readable). Returns it, or NULL (no such process, no
+ * memory or descriptor: the record then signals by pid). */
+static struct ksd_owner_fd *
+owner_fd_get(int32_t pid)
+{
+	struct ksd_owner_fd *o;
+	int fd;
+
+	for (o = owner_fds; o != NULL; o = o->next) {
+		struct pollfd pfd = { .fd = o->pidfd, .events = POLLIN };
+
+		if (o->pid == pid && poll(&pfd, 1, 0) == 0) {
+			o->refs++;
+			return o;
+		}
+	}
+	fd = (int)syscall(SYS_pidfd_open, (long)pid, 0L);
+	if (fd < 0)
+		return NULL;
+	o = obj_alloc(sizeof(*o));
+	if (o == NULL) {
+		close(fd);
+		return NULL;
+	}
+	o->pid = pid;
+	o->pidfd = fd;
+	o->refs = 1;
+	o->next = owner_fds;
+	owner_fds = o;
+	return o;
+}
+
+/* A record lets go of @o (NULL: none); the last closes it. */
+static void
+owner_fd_put(struct ksd_owner_fd *o)
+{
+	struct ksd_owner_fd **op = &owner_fds;
+
+	if (o == NULL || --o->refs > 0)
+		return;
+	while (*op != o)
+		op = &(*op)->next;
+	*op = o->next;
+	close(o->pidfd);
+	obj_free(o);
+}
+
 /* Sends one noted signal, when the setter may signal the owner. */
 static void
 sigio_send(const struct sigio_note *n)
@@ -953,8 +1014,8 @@ sigio_send(const struct sigio_note *n)
 	si.si_code = SI_QUEUE;
 	si.si_band = ksp_sigio_band(n->code);
 	si.si_fd = a->fd;
-	if (a->pidfd >= 0)
-		syscall(SYS_pidfd_send_signal, a->pidfd, sig,
+	if (a->ownfd != NULL)
+		syscall(SYS_pidfd_send_signal, a->ownfd->pidfd, sig,
 			n->plain ? NULL : &si, 0);
 	else if (n->plain)
 		kill(pid, sig);
@@ -974,8 +1035,7 @@ async_free(struct ksd_async *a)
 	sigio_queued = k;
 	if (a->armed)
 		ks_poll_remove(&a->pe);
-	if (a->pidfd >= 0)
-		close(a->pidfd);
+	owner_fd_put(a->ownfd);
 	ks_sock_release(a->so);
 	obj_free(a);
 }
@@ -1038,7 +1098,6 @@ async_get(struct ksp_file *f)
 	a->so = f->so;
 	ks_sock_hold(a->so);
 	a->sig = atomic_load(&f->sig);
-	a->pidfd = -1;
 	atomic_init(&a->nospace, false);
 	a->next = asyncs;
 	asyncs = a;
@@ -1057,9 +1116,8 @@ async_setown(struct ksd_client *c, struct ksp_file *f, long who)
 	r = ksp__sys_setown(f->so, who);
 	if (r < 0)
 		return r;
-	if (a->pidfd >= 0)
-		close(a->pidfd);
-	a->pidfd = -1;
+	owner_fd_put(a->ownfd);
+	a->ownfd = NULL;
 	a->owner = (int32_t)who;
 	a->uid = c->proc.uid;
 	a->euid = c->proc.euid;
@@ -1067,7 +1125,7 @@ async_setown(struct ksd_client *c, struct ksp_file *f, long who)
 	 * processes must not signal real ones. */
 	a->may_signal = c->sock >= 0;
 	if (a->may_signal && who > 0)
-		a->pidfd = (int)syscall(SYS_pidfd_open, (long)who, 0L);
+		a->ownfd = owner_fd_get((int32_t)who);
 	return 0;
 }
 
@@ -1160,8 +1218,9 @@ urg_signal(struct ks_sock *so)
 	if (!a->may_signal || pid == (int32_t)getpid() ||
 	    !setter_may_signal(a->uid, a->euid, pid))
 		return;
-	if (a->owner > 0 && a->pidfd >= 0)
-		syscall(SYS_pidfd_send_signal, a->pidfd, SIGURG, NULL, 0);
+	if (a->owner > 0 && a->ownfd != NULL)
+		syscall(SYS_pidfd_send_signal, a->ownfd->pidfd, SIGURG, NULL,
+			0);
 	else
 		kill(a->owner, SIGURG);
 }
@@ -1496,20 +1555,41 @@ direct_allowed(struct ksd_client *c, uint64_t probe)
 	return c->direct > 0;
 }
 
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD	77
+#endif
+
 /*
- * Whether @c's pid is still its own: its end of the bootstrap connection
- * is open, so the process has not exited (its descriptors close before
- * it can be reaped and its pid reused; the library's fork closes the
- * child's copy). Checked before each direct receive, which then takes
- * microseconds on this thread; a client that has gone is not written to
- * even when the server has not yet read the hang-up.
+ * Whether @c's pid is still its own: the process that connected has not
+ * exited (the pidfd the kernel gives for the connection, pinned at
+ * connect, is not readable), and its end of the bootstrap connection is
+ * open. The connection alone would not do: a process may hand it to
+ * another (SCM_RIGHTS, a fork without the library) and exit, and its
+ * pid be reused while the other holds it. Asked at each direct receive
+ * (one descriptor for a moment, not one per client held): microseconds
+ * on this thread. Returns 0, -KS_ESRCH (gone), -KS_EOPNOTSUPP (a kernel
+ * without SO_PEERPIDFD: never direct) or -KS_ENOMEM (no descriptor).
  */
-static bool
+static int
 direct_alive(const struct ksd_client *c)
 {
-	struct pollfd pfd = { .fd = c->sock, .events = POLLRDHUP };
+	struct pollfd pfd[2] = {
+		{ .fd = c->sock, .events = POLLRDHUP },
+		{ .fd = -1, .events = POLLIN },
+	};
+	socklen_t len = sizeof(pfd[1].fd);
+	int n;
 
-	return poll(&pfd, 1, 0) == 0;
+	if (c->sock < 0)
+		return 0;	/* the fuzz target's: direct_allowed() says */
+	if (getsockopt(c->sock, SOL_SOCKET, SO_PEERPIDFD, &pfd[1].fd,
+		       &len) < 0)
+		return errno == ESRCH ? -KS_ESRCH :
+		       errno == ENOPROTOOPT || errno == EINVAL ?
+		       -KS_EOPNOTSUPP : -KS_ENOMEM;
+	n = poll(pfd, 2, 0);
+	close(pfd[1].fd);
+	return n == 0 ? 0 : -KS_ESRCH;
 }
 
 /*
@@ -1565,7 +1645,7 @@ do_recvmsg(struct ksd_park *p, struct ks_sock *so, struct ksd_rep *rep)
 	struct ks_iovec iov[KSD_DIRECT_SEGS];
 	struct ks_msghdr m = { 0 };
 	bool direct = (k->flags & KSD_F_DIRECT) != 0;
-	int flags = k->a[0];
+	int flags = k->a[0], err;
 	uint64_t probe;
 	long n;
 
@@ -1573,12 +1653,17 @@ do_recvmsg(struct ksd_park *p, struct ks_sock *so, struct ksd_rep *rep)
 		n = direct_iov(p, iov, &probe);
 		if (n < 0)
 			return p->done > 0 ? (long)p->done : n;
+		/* Gone first: the probe of a pid that is not the client's
+		 * could allow what the client may not. */
+		err = direct_alive(p->c);
+		if (err == -KS_EOPNOTSUPP)
+			p->c->direct = -1;
+		else if (err < 0)
+			return err;
 		if (!direct_allowed(p->c, probe)) {
 			rep->val[3] = KSD_DIRECT_REFUSED;
 			return -KS_EOPNOTSUPP;
 		}
-		if (!direct_alive(p->c))
-			return -KS_ESRCH;
 		m.msg_iovlen = (size_t)n;
 	} else {
 		iov[0].iov_base = window(p->c, p->slot) + p->done;

@@ -937,6 +937,27 @@ hostile_posted_bits(void)
 	return 0;
 }
 
+/* A direct receive of 4 bytes from descriptor 0 into one segment. */
+static const struct ksd_req direct_rd = {
+	.label = KSD_RECVMSG, .fd = 0, .flags = KSD_F_DIRECT, .a = { 0, 1 },
+	.datalen = 4
+};
+
+/* A stream pair at 0 and 1 on the raw connection @fd, "abcd" queued
+ * for 0. Returns 0, or -1. */
+static int
+direct_pair(int fd, struct ksd_shm *shm)
+{
+	struct ksd_req pair = { .label = KSD_SOCKETPAIR,
+				.a = { AF_UNIX, SOCK_STREAM } };
+	struct ksd_req snd = { .label = KSD_SENDMSG, .fd = 1,
+			       .flags = KSD_F_DATA_INLINE, .datalen = 4 };
+
+	memcpy(snd.inl, "abcd", 4);
+	return raw_call(fd, shm, &pair) == 0 &&
+	       raw_call(fd, shm, &snd) == 4 ? 0 : -1;
+}
+
 /*
  * Direct receives on a raw connection (KSD_F_DIRECT): more segments than
  * KSD_DIRECT_SEGS are EINVAL; a segment past the user address space, or
@@ -947,13 +968,7 @@ static int
 hostile_direct(void)
 {
 	static char buf[16];
-	struct ksd_req pair = { .label = KSD_SOCKETPAIR,
-				.a = { AF_UNIX, SOCK_STREAM } };
-	struct ksd_req snd = { .label = KSD_SENDMSG, .fd = 1,
-			       .flags = KSD_F_DATA_INLINE, .datalen = 4 };
-	struct ksd_req rd = { .label = KSD_RECVMSG, .fd = 0,
-			      .flags = KSD_F_DIRECT, .a = { 0, 1 },
-			      .datalen = 4 };
+	struct ksd_req rd = direct_rd;
 	char *hole = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
 			  -1, 0);
 	const uint64_t bases[] = { 0xffff800000000000ull,
@@ -967,9 +982,7 @@ hostile_direct(void)
 	CHECK(fd >= 0);
 	shm = raw_hello(fd, &memfd);
 	CHECK(shm != NULL);
-	CHECK(raw_call(fd, shm, &pair) == 0);
-	memcpy(snd.inl, "abcd", 4);
-	CHECK(raw_call(fd, shm, &snd) == 4);
+	CHECK(direct_pair(fd, shm) == 0);
 	rd.a[1] = KSD_DIRECT_SEGS + 1;
 	CHECK(raw_call(fd, shm, &rd) == -EINVAL);
 	rd.a[1] = 1;
@@ -984,6 +997,70 @@ hostile_direct(void)
 	munmap(hole, 4096);
 	close(memfd);
 	close(fd);
+	return 0;
+}
+
+/*
+ * A bootstrap connection whose process exited while another holds it
+ * (here: a forked child connects, hands the connection and its region
+ * over with SCM_RIGHTS, and is reaped): its pid may be another
+ * process's by now, so a direct receive is ESRCH and writes nothing,
+ * the stream's data kept for a receive through the window.
+ */
+static int
+hostile_direct_after_exit(void)
+{
+	static char buf[8];
+	struct ksd_req rd = direct_rd;
+	struct ksd_iov seg = { (uint64_t)(uintptr_t)buf, 4 };
+	union {
+		struct cmsghdr	c;
+		char		buf[CMSG_SPACE(2 * sizeof(int))];
+	} u;
+	char one = 'c';
+	struct iovec iov = { &one, 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf) };
+	struct ksd_shm *shm;
+	int sv[2], fds[2], st;
+	pid_t pid;
+
+	memset(&u, 0, sizeof(u));
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		fds[0] = raw_connect();
+		if (fds[0] < 0 || raw_hello(fds[0], &fds[1]) == NULL)
+			_exit(1);
+		CMSG_FIRSTHDR(&m)->cmsg_level = SOL_SOCKET;
+		CMSG_FIRSTHDR(&m)->cmsg_type = SCM_RIGHTS;
+		CMSG_FIRSTHDR(&m)->cmsg_len = CMSG_LEN(sizeof(fds));
+		memcpy(CMSG_DATA(CMSG_FIRSTHDR(&m)), fds, sizeof(fds));
+		_exit(sendmsg(sv[1], &m, 0) == 1 ? 0 : 1);
+	}
+	close(sv[1]);
+	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
+	      WEXITSTATUS(st) == 0);
+	CHECK(recvmsg(sv[0], &m, MSG_CMSG_CLOEXEC) == 1);
+	close(sv[0]);
+	CHECK(CMSG_FIRSTHDR(&m) != NULL &&
+	      CMSG_FIRSTHDR(&m)->cmsg_len == CMSG_LEN(sizeof(fds)));
+	memcpy(fds, CMSG_DATA(CMSG_FIRSTHDR(&m)), sizeof(fds));
+	shm = mmap(NULL, sizeof(*shm), PROT_READ | PROT_WRITE, MAP_SHARED,
+		   fds[1], 0);
+	CHECK(shm != MAP_FAILED);
+	CHECK(direct_pair(fds[0], shm) == 0);
+	memcpy(shm->window[0], &seg, sizeof(seg));
+	CHECK(raw_call(fds[0], shm, &rd) == -ESRCH);
+	CHECK(memcmp(buf, "\0\0\0\0", 4) == 0);
+	rd.flags = 0;
+	CHECK(raw_call(fds[0], shm, &rd) == 4);
+	CHECK(memcmp(shm->window[0], "abcd", 4) == 0);
+	munmap(shm, sizeof(*shm));
+	close(fds[1]);
+	close(fds[0]);
 	return 0;
 }
 
@@ -1136,6 +1213,7 @@ role_hostile(void)
 	close(fd);
 	CHECK(hostile_posted_bits() == 0);
 	CHECK(hostile_direct() == 0);
+	CHECK(hostile_direct_after_exit() == 0);
 	CHECK(ksd_close(mine) == 0);
 	return 0;
 }
@@ -2476,6 +2554,7 @@ role_sigio(void)
 static int run_kill_role(const char *role, char **argv);
 
 static int role_kernel_parked(const char *server);
+static int role_owner_fds(const char *server);
 
 static int
 run_role(int argc, char **argv)
@@ -2552,6 +2631,8 @@ run_role(int argc, char **argv)
 		return role_sigurg();
 	if (strcmp(role, "kernel-parked") == 0)
 		return role_kernel_parked(argv[5]);
+	if (strcmp(role, "owner-fds") == 0)
+		return role_owner_fds(argv[5]);
 	if (strcmp(role, "sigio") == 0)
 		return role_sigio();
 	if (strncmp(role, "kill-", 5) == 0)
@@ -2962,6 +3043,52 @@ t_kernel_fds_in_flight_server_fds(void)
 
 	snprintf(pid, sizeof(pid), "%d", (int)server_pid);
 	c = spawn("kernel-parked", pid, NULL, NULL);
+	CHECK(c > 0 && reap(c) == 0);
+	return 0;
+}
+
+/*
+ * F_SETOWN of one process on many sockets: the server's pidfd of the
+ * owner (a server descriptor) is one for them all, not one per socket,
+ * which a client could spend the server's RLIMIT_NOFILE with; it goes
+ * with the last record.
+ */
+#define OWNER_SOCKS	64
+static int
+role_owner_fds(const char *server)
+{
+	int fds[OWNER_SOCKS];
+	struct ksd_status st;
+	long before;
+
+	alarm(30);
+	server_pid = atoi(server);
+	for (int i = 0; i < OWNER_SOCKS; i++)
+		CHECK((fds[i] = ksd_socket(AF_UNIX, SOCK_STREAM, 0)) >= 0);
+	before = server_fds();
+	CHECK(before > 0);
+	CHECK(ksd_fcntl(fds[0], F_SETOWN, getpid()) == 0);
+	CHECK(server_fds() == before + 1);
+	for (int i = 1; i < OWNER_SOCKS; i++)
+		CHECK(ksd_fcntl(fds[i], F_SETOWN, getpid()) == 0);
+	CHECK(server_fds() == before + 1);
+	CHECK(ksd_fcntl(fds[OWNER_SOCKS - 1], F_GETOWN, 0) == getpid());
+	for (int i = 0; i < OWNER_SOCKS; i++)
+		CHECK(ksd_close(fds[i]) == 0);
+	/* After the closes, which may go without their replies. */
+	CHECK(ksd_status(&st) == 0);
+	CHECK(server_fds() == before);
+	return 0;
+}
+
+static int
+t_owner_pidfd_shared(void)
+{
+	char pid[16];
+	pid_t c;
+
+	snprintf(pid, sizeof(pid), "%d", (int)server_pid);
+	c = spawn("owner-fds", pid, NULL, NULL);
 	CHECK(c > 0 && reap(c) == 0);
 	return 0;
 }
@@ -3572,6 +3699,7 @@ t_sigkill_rights_cycle(void)
 	X(t_scm_rights_kernel_pipe) X(t_scm_rights_kernel_dropped) \
 	X(t_kernel_fds_in_flight_server_fds) \
 	X(t_relative_path_names) X(t_sigurg_to_owner) X(t_sigio_to_owner) \
+	X(t_owner_pidfd_shared) \
 	X(t_parked_sender_woken) X(t_huge_timeout_blocks) \
 	X(t_dgram_peer_died_two_senders) \
 	X(t_peer_groups_of_client) \
@@ -3593,7 +3721,7 @@ needs_server(const char *name)
 	       strstr(name, "parked_poll") || strstr(name, "hostile") ||
 	       strstr(name, "server_death") || strstr(name, "per_user") ||
 	       strstr(name, "watch") || strstr(name, "server_fds") ||
-	       strstr(name, "memory_refused");
+	       strstr(name, "memory_refused") || strstr(name, "owner_pidfd");
 }
 
 static pid_t
