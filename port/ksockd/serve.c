@@ -169,6 +169,14 @@ ksd__decode(const struct ksd_req *req, struct ksd_call *out)
 		flags_ok |= KSD_F_DATA_INLINE | KSD_F_CWD | KSD_F_KFDS;
 		if (req->flags & KSD_F_DATA_INLINE)
 			data_max = KSD_INLINE_DATA;
+		/* KSD_F_DIRECT: read from the client's own buffers. */
+		if ((req->flags & KSD_F_DIRECT) &&
+		    !(req->flags & KSD_F_DATA_INLINE)) {
+			if (req->a[1] < 0 || req->a[1] > KSD_DIRECT_SEGS)
+				return -KS_EINVAL;
+			flags_ok |= KSD_F_DIRECT;
+			data_max = KSP_RW_MAX;
+		}
 		break;
 	case KSD_RECVMSG:
 		/* addrlen: the room the caller has for the address. */
@@ -1215,6 +1223,58 @@ send_resumed_error(struct ks_sock *so)
 	return -(long)err;
 }
 
+static long direct_iov(const struct ksd_park *p, struct ks_iovec *iov,
+		       uint64_t *probe);
+static bool direct_allowed(struct ksd_client *c, uint64_t probe);
+static bool direct_alive(const struct ksd_client *c);
+
+/* send_direct(): the client may not be read (rep->val[3] says so). */
+#define KSD_AGAIN_REFUSED	(-0x7ffe)
+
+/*
+ * KSD_F_DIRECT sendmsg: @m's data read straight from the client's own
+ * buffers that the window lists (from byte p->done of them on), with
+ * process_vm_readv() as a kernel's copy_from_user(), so a large send
+ * costs the kernel's two copies and a bad buffer fails inside ksock's
+ * send as in Linux's (a stream keeps what went before the fault). The
+ * same guards as a direct receive: asked once whether the client may be
+ * read, its connection still open before each call (its pid its own).
+ * Returns ks_sendmsg()'s result, -KS_EFAULT for a bad list, or
+ * KSD_AGAIN_REFUSED with val[3] KSD_DIRECT_REFUSED when nothing went
+ * and the client cannot be read (it then sends through the window).
+ */
+static long
+send_direct(struct ksd_park *p, struct ks_sock *so, struct ks_msghdr *m,
+	    int flags, struct ksd_rep *rep)
+{
+	struct ks_iovec iov[KSD_DIRECT_SEGS];
+	uint64_t probe;
+	long n;
+
+	n = direct_iov(p, iov, &probe);
+	if (n < 0)
+		return n;
+	if (!direct_allowed(p->c, probe)) {
+		rep->val[3] = KSD_DIRECT_REFUSED;
+		return p->done > 0 ? -KS_EFAULT : KSD_AGAIN_REFUSED;
+	}
+	if (!direct_alive(p->c))
+		return -KS_ESRCH;
+	m->msg_iov = iov;
+	m->msg_iovlen = (size_t)n;
+	ksp__user_remote(p->c->proc.pid);
+	n = ks_sendmsg(so, m, flags | KS_MSG_DONTWAIT);
+	/* A client that became unreachable since it was asked: whatever
+	 * went before stays sent, the rest goes through the window. */
+	if (ksp__user_remote_end()) {
+		p->c->direct = -1;
+		rep->val[3] = KSD_DIRECT_REFUSED;
+		if (n == -KS_EFAULT && p->done == 0)
+			return KSD_AGAIN_REFUSED;
+	}
+	return n;
+}
+
 /*
  * sendmsg: the data from the window (or the request's inline bytes),
  * the control messages from the window. A blocking send waits until
@@ -1255,7 +1315,12 @@ do_sendmsg(struct ksd_park *p, struct ks_sock *so, struct ksd_rep *rep,
 	n = first ? 0 : send_resumed_error(so);
 	if (n < 0)
 		return p->done > 0 ? (long)p->done : n;
-	n = ks_sendmsg(so, &m, flags | KS_MSG_DONTWAIT);
+	if (k->flags & KSD_F_DIRECT)
+		n = send_direct(p, so, &m, flags, rep);
+	else
+		n = ks_sendmsg(so, &m, flags | KS_MSG_DONTWAIT);
+	if (n == KSD_AGAIN_REFUSED)
+		return -KS_EOPNOTSUPP;
 	if (n > 0 && (flags & KS_MSG_OOB))
 		urg_signal(so);
 	if (n == -KS_EAGAIN && may_block(so, flags))
