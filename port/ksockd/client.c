@@ -1219,7 +1219,9 @@ send_goes_direct(const struct ksp_iov *v, size_t sent)
 /*
  * sendmsg: the msghdr, its name and its iovec through the boundary,
  * the data gathered into the window (or inline), control after it.
- * A stream send longer than one window goes in window-sized parts.
+ * A send longer than one window is read by the server straight from
+ * the caller's buffers (KSD_F_DIRECT), as one request; when the server
+ * may not read this process, a stream send goes in window-sized parts.
  */
 ssize_t
 ksd_sendmsg(int fd, const struct msghdr *umsg, int flags)

@@ -1276,8 +1276,9 @@ send_direct(struct ksd_park *p, struct ks_sock *so, struct ks_msghdr *m,
 }
 
 /*
- * sendmsg: the data from the window (or the request's inline bytes),
- * the control messages from the window. A blocking send waits until
+ * sendmsg: the data from the window (or the request's inline bytes, or
+ * with KSD_F_DIRECT the client's own buffers: send_direct()), the
+ * control messages from the window. A blocking send waits until
  * all of it went, as Linux's stream send does; control goes with the
  * first part only. @first: not parked yet (see send_resumed_error()).
  */
@@ -1304,10 +1305,13 @@ do_sendmsg(struct ksd_park *p, struct ks_sock *so, struct ksd_rep *rep,
 		m.msg_name = &name;
 		m.msg_namelen = alen;
 	}
-	iov.iov_base = data + p->done;
-	iov.iov_len = k->datalen - p->done;
-	m.msg_iov = &iov;
-	m.msg_iovlen = 1;
+	/* KSD_F_DIRECT: send_direct() lists the client's buffers. */
+	if (!(k->flags & KSD_F_DIRECT)) {
+		iov.iov_base = data + p->done;
+		iov.iov_len = k->datalen - p->done;
+		m.msg_iov = &iov;
+		m.msg_iovlen = 1;
+	}
 	if (p->done == 0 && k->ctllen > 0) {
 		m.msg_control = ctl_area(p->c, p->slot);
 		m.msg_controllen = k->ctllen;
