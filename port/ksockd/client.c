@@ -1202,9 +1202,10 @@ static int32_t direct_list(unsigned char *w, const struct ksp_iov *v,
 			   size_t pos);
 
 /* A send's part of at least this many bytes is read by the server
- * straight from the program's buffers (KSD_F_DIRECT): measured on the
- * hosted port (docs/bench.md), below it the window's memcpy is cheaper
- * than the server's process_vm_readv() and its check. */
+ * straight from the program's buffers (KSD_F_DIRECT), as one request.
+ * Measured on the hosted port (docs/bench.md): a 64 KiB send read so
+ * was slower than through the window (process_vm_readv() costs several
+ * memcpys there), a 1 MiB one was not (it also saves requests). */
 #define KSD_SEND_DIRECT_MIN	(KSD_DATA_MAX + 1)
 
 /* Whether the part of @v's send from byte @sent on goes direct (whole,

@@ -1229,19 +1229,23 @@ static bool direct_allowed(struct ksd_client *c, uint64_t probe);
 static bool direct_alive(const struct ksd_client *c);
 
 /* send_direct(): the client may not be read (rep->val[3] says so). */
-#define KSD_AGAIN_REFUSED	(-0x7ffe)
+#define KSD_SEND_REFUSED	(-0x7ffe)
 
 /*
  * KSD_F_DIRECT sendmsg: @m's data read straight from the client's own
  * buffers that the window lists (from byte p->done of them on), with
  * process_vm_readv() as a kernel's copy_from_user(), so a large send
- * costs the kernel's two copies and a bad buffer fails inside ksock's
+ * costs one copy, as a kernel's, and a bad buffer fails inside ksock's
  * send as in Linux's (a stream keeps what went before the fault). The
  * same guards as a direct receive: asked once whether the client may be
  * read, its connection still open before each call (its pid its own).
- * Returns ks_sendmsg()'s result, -KS_EFAULT for a bad list, or
- * KSD_AGAIN_REFUSED with val[3] KSD_DIRECT_REFUSED when nothing went
- * and the client cannot be read (it then sends through the window).
+ * A datagram or record that long is EMSGSIZE, as the library says for
+ * one past a window: a receive through the window could not take it.
+ * Returns ks_sendmsg()'s result; -KS_EMSGSIZE; -KS_EFAULT for a bad
+ * list, or a refusal after parts went (val[3] KSD_DIRECT_REFUSED);
+ * -KS_ESRCH when the client has gone; or KSD_SEND_REFUSED with val[3]
+ * KSD_DIRECT_REFUSED when nothing went and the client cannot be read
+ * (it then sends through the window).
  */
 static long
 send_direct(struct ksd_park *p, struct ks_sock *so, struct ks_msghdr *m,
@@ -1251,12 +1255,15 @@ send_direct(struct ksd_park *p, struct ks_sock *so, struct ks_msghdr *m,
 	uint64_t probe;
 	long n;
 
+	if (ks_sock_type(so) != KS_SOCK_STREAM &&
+	    p->call.datalen > KSD_DATA_MAX)
+		return -KS_EMSGSIZE;
 	n = direct_iov(p, iov, &probe);
 	if (n < 0)
 		return n;
 	if (!direct_allowed(p->c, probe)) {
 		rep->val[3] = KSD_DIRECT_REFUSED;
-		return p->done > 0 ? -KS_EFAULT : KSD_AGAIN_REFUSED;
+		return p->done > 0 ? -KS_EFAULT : KSD_SEND_REFUSED;
 	}
 	if (!direct_alive(p->c))
 		return -KS_ESRCH;
@@ -1270,7 +1277,7 @@ send_direct(struct ksd_park *p, struct ks_sock *so, struct ks_msghdr *m,
 		p->c->direct = -1;
 		rep->val[3] = KSD_DIRECT_REFUSED;
 		if (n == -KS_EFAULT && p->done == 0)
-			return KSD_AGAIN_REFUSED;
+			return KSD_SEND_REFUSED;
 	}
 	return n;
 }
@@ -1323,7 +1330,7 @@ do_sendmsg(struct ksd_park *p, struct ks_sock *so, struct ksd_rep *rep,
 		n = send_direct(p, so, &m, flags, rep);
 	else
 		n = ks_sendmsg(so, &m, flags | KS_MSG_DONTWAIT);
-	if (n == KSD_AGAIN_REFUSED)
+	if (n == KSD_SEND_REFUSED)
 		return -KS_EOPNOTSUPP;
 	if (n > 0 && (flags & KS_MSG_OOB))
 		urg_signal(so);
