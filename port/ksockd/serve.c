@@ -169,6 +169,14 @@ ksd__decode(const struct ksd_req *req, struct ksd_call *out)
 		flags_ok |= KSD_F_DATA_INLINE | KSD_F_CWD | KSD_F_KFDS;
 		if (req->flags & KSD_F_DATA_INLINE)
 			data_max = KSD_INLINE_DATA;
+		/* KSD_F_DIRECT: read from the client's own buffers. */
+		if ((req->flags & KSD_F_DIRECT) &&
+		    !(req->flags & KSD_F_DATA_INLINE)) {
+			if (req->a[1] < 0 || req->a[1] > KSD_DIRECT_SEGS)
+				return -KS_EINVAL;
+			flags_ok |= KSD_F_DIRECT;
+			data_max = KSP_RW_MAX;
+		}
 		break;
 	case KSD_RECVMSG:
 		/* addrlen: the room the caller has for the address. */
@@ -1274,9 +1282,75 @@ send_resumed_error(struct ks_sock *so)
 	return -(long)err;
 }
 
+static long direct_iov(const struct ksd_park *p, struct ks_iovec *iov,
+		       uint64_t *probe);
+static bool direct_allowed(struct ksd_client *c, uint64_t probe);
+static int direct_alive(const struct ksd_client *c);
+
+/* send_direct(): the client may not be read (rep->val[3] says so). */
+#define KSD_SEND_REFUSED	(-0x7ffe)
+
 /*
- * sendmsg: the data from the window (or the request's inline bytes),
- * the control messages from the window. A blocking send waits until
+ * KSD_F_DIRECT sendmsg: @m's data read straight from the client's own
+ * buffers that the window lists (from byte p->done of them on), with
+ * process_vm_readv() as a kernel's copy_from_user(), so a large send
+ * costs one copy, as a kernel's, and a bad buffer fails inside ksock's
+ * send as in Linux's (a stream keeps what went before the fault). The
+ * same guards as a direct receive: asked once whether the client may be
+ * read, its connection still open before each call (its pid its own).
+ * A datagram or record that long is EMSGSIZE, as the library says for
+ * one past a window: a receive through the window could not take it.
+ * Returns ks_sendmsg()'s result; -KS_EMSGSIZE; -KS_EFAULT for a bad
+ * list, or a refusal after parts went (val[3] KSD_DIRECT_REFUSED);
+ * -KS_ESRCH when the client has gone; or KSD_SEND_REFUSED with val[3]
+ * KSD_DIRECT_REFUSED when nothing went and the client cannot be read
+ * (it then sends through the window).
+ */
+static long
+send_direct(struct ksd_park *p, struct ks_sock *so, struct ks_msghdr *m,
+	    int flags, struct ksd_rep *rep)
+{
+	struct ks_iovec iov[KSD_DIRECT_SEGS];
+	uint64_t probe;
+	long n;
+	int err;
+
+	if (ks_sock_type(so) != KS_SOCK_STREAM &&
+	    p->call.datalen > KSD_DATA_MAX)
+		return -KS_EMSGSIZE;
+	n = direct_iov(p, iov, &probe);
+	if (n < 0)
+		return n;
+	/* Gone first, as for a receive: the probe of a pid that is not
+	 * the client's could allow what the client may not. */
+	err = direct_alive(p->c);
+	if (err == -KS_EOPNOTSUPP)
+		p->c->direct = -1;
+	else if (err < 0)
+		return err;
+	if (!direct_allowed(p->c, probe)) {
+		rep->val[3] = KSD_DIRECT_REFUSED;
+		return p->done > 0 ? -KS_EFAULT : KSD_SEND_REFUSED;
+	}
+	m->msg_iov = iov;
+	m->msg_iovlen = (size_t)n;
+	ksp__user_remote(p->c->proc.pid);
+	n = ks_sendmsg(so, m, flags | KS_MSG_DONTWAIT);
+	/* A client that became unreachable since it was asked: whatever
+	 * went before stays sent, the rest goes through the window. */
+	if (ksp__user_remote_end()) {
+		p->c->direct = -1;
+		rep->val[3] = KSD_DIRECT_REFUSED;
+		if (n == -KS_EFAULT && p->done == 0)
+			return KSD_SEND_REFUSED;
+	}
+	return n;
+}
+
+/*
+ * sendmsg: the data from the window (or the request's inline bytes, or
+ * with KSD_F_DIRECT the client's own buffers: send_direct()), the
+ * control messages from the window. A blocking send waits until
  * all of it went, as Linux's stream send does; control goes with the
  * first part only. @first: not parked yet (see send_resumed_error()).
  */
@@ -1303,10 +1377,13 @@ do_sendmsg(struct ksd_park *p, struct ks_sock *so, struct ksd_rep *rep,
 		m.msg_name = &name;
 		m.msg_namelen = alen;
 	}
-	iov.iov_base = data + p->done;
-	iov.iov_len = k->datalen - p->done;
-	m.msg_iov = &iov;
-	m.msg_iovlen = 1;
+	/* KSD_F_DIRECT: send_direct() lists the client's buffers. */
+	if (!(k->flags & KSD_F_DIRECT)) {
+		iov.iov_base = data + p->done;
+		iov.iov_len = k->datalen - p->done;
+		m.msg_iov = &iov;
+		m.msg_iovlen = 1;
+	}
 	if (p->done == 0 && k->ctllen > 0) {
 		m.msg_control = ctl_area(p->c, p->slot);
 		m.msg_controllen = k->ctllen;
@@ -1314,7 +1391,12 @@ do_sendmsg(struct ksd_park *p, struct ks_sock *so, struct ksd_rep *rep,
 	n = first ? 0 : send_resumed_error(so);
 	if (n < 0)
 		return p->done > 0 ? (long)p->done : n;
-	n = ks_sendmsg(so, &m, flags | KS_MSG_DONTWAIT);
+	if (k->flags & KSD_F_DIRECT)
+		n = send_direct(p, so, &m, flags, rep);
+	else
+		n = ks_sendmsg(so, &m, flags | KS_MSG_DONTWAIT);
+	if (n == KSD_SEND_REFUSED)
+		return -KS_EOPNOTSUPP;
 	if (n > 0 && (flags & KS_MSG_OOB))
 		urg_signal(so);
 	if (n == -KS_EAGAIN && may_block(so, flags))
@@ -1565,7 +1647,7 @@ direct_allowed(struct ksd_client *c, uint64_t probe)
  * connect, is not readable), and its end of the bootstrap connection is
  * open. The connection alone would not do: a process may hand it to
  * another (SCM_RIGHTS, a fork without the library) and exit, and its
- * pid be reused while the other holds it. Asked at each direct receive
+ * pid be reused while the other holds it. Asked at each direct copy
  * (one descriptor for a moment, not one per client held): microseconds
  * on this thread. Returns 0, -KS_ESRCH (gone), -KS_EOPNOTSUPP (a kernel
  * without SO_PEERPIDFD: never direct) or -KS_ENOMEM (no descriptor).

@@ -1758,6 +1758,39 @@ drop_ptrace_cap(void)
 	return (int)syscall(SYS_capset, &h, d);
 }
 
+/*
+ * window-send: a client whose memory the server may not read (as
+ * role_window's mode 0) sends more than a window, which asks for a
+ * direct send: refused, it goes through the window (a non-blocking
+ * send: a part, byte-exact), and so does every later copy.
+ */
+static int
+role_window_send(void)
+{
+	static unsigned char buf[300000], got[300000];
+	ssize_t n, r;
+	size_t have = 0;
+	int sv[2];
+
+	alarm(20);
+	CHECK(drop_ptrace_cap() == 0);
+	CHECK(prctl(PR_SET_DUMPABLE, 0) == 0);
+	CHECK(ksd_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	CHECK(ksd_copies_direct());
+	fill(buf, sizeof(buf), 7, 0);
+	n = ksd_send(sv[1], buf, sizeof(buf), MSG_DONTWAIT);
+	CHECK(n > 0 && n < (ssize_t)sizeof(buf));
+	CHECK(!ksd_copies_direct());
+	while (n > 0 && have < (size_t)n &&
+	       (r = ksd_recv(sv[0], got + have, (size_t)n - have,
+			     MSG_DONTWAIT)) > 0)
+		have += (size_t)r;
+	CHECK(n > 0 && have == (size_t)n && same(got, have, 7, 0));
+	CHECK(ksd_recv(sv[0], got, 1, MSG_DONTWAIT) == -1 && errno == EAGAIN);
+	CHECK(ksd_close(sv[0]) == 0 && ksd_close(sv[1]) == 0);
+	return 0;
+}
+
 static int
 role_window(int mode)
 {
@@ -2607,6 +2640,8 @@ run_role(int argc, char **argv)
 		return role_server_dies();
 	if (strcmp(role, "waitall") == 0)
 		return role_waitall();
+	if (strcmp(role, "window-send") == 0)
+		return role_window_send();
 	if (strcmp(role, "window") == 0)
 		return role_window(atoi(argv[5]));
 	if (strcmp(role, "two-readers") == 0)
@@ -3228,6 +3263,8 @@ t_window_when_memory_refused(void)
 	cl = spawn_at(addr4, "window", "0", NULL, NULL);
 	CHECK(cl > 0 && reap(cl) == 0);
 	cl = spawn_at(addr4, "window", "2", NULL, NULL);
+	CHECK(cl > 0 && reap(cl) == 0);
+	cl = spawn_at(addr4, "window-send", NULL, NULL, NULL);
 	CHECK(cl > 0 && reap(cl) == 0);
 	CHECK(kill(srv, SIGTERM) == 0 && reap(srv) == 0);
 	return 0;

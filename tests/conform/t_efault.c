@@ -809,12 +809,59 @@ waitall_hole_past_a_window(void)
 	CHECK_OK(munmap(p, HOLE_BUF_PAGES * PAGE));
 }
 
+/*
+ * A stream send of 512 KiB (longer than ksockd's window, so its server
+ * reads it straight from this process) whose buffer has a hole: at the
+ * start, EFAULT and nothing sent; 160 KiB in, the parts before the
+ * fault go (at least one, within the default send buffer) and the send
+ * returns their count, exactly those bytes arrive, as on Linux, where a
+ * copy that could fault only in the library would have sent nothing.
+ */
+#define LARGE_PAGES	128
+#define LARGE_HOLE	40
+
+static void
+large_send_with_hole(void)
+{
+	unsigned char *p = mmap(NULL, LARGE_PAGES * PAGE,
+				PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	unsigned char *got = malloc(LARGE_HOLE * PAGE);
+	size_t bad = 0;
+	ssize_t n;
+	int sv[2];
+
+	CHECK(p != MAP_FAILED && got != NULL);
+	for (size_t i = 0; i < LARGE_PAGES * PAGE; i++)
+		p[i] = hole_byte(i);
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv));
+	CHECK_OK(mprotect(p, PAGE, PROT_NONE));
+	CHECK_ERR(send(sv[0], p, LARGE_PAGES * PAGE, 0), EFAULT);
+	CHECK_ERR(recv(sv[1], got, PAGE, 0), EAGAIN);
+	CHECK_OK(mprotect(p, PAGE, PROT_READ | PROT_WRITE));
+	CHECK_OK(mprotect(p + LARGE_HOLE * PAGE, PAGE, PROT_NONE));
+	n = send(sv[0], p, LARGE_PAGES * PAGE, 0);
+	CHECK(n > 0 && n <= LARGE_HOLE * PAGE);
+	if (n > 0) {
+		CHECK_EQ(recv(sv[1], got, LARGE_HOLE * PAGE, MSG_WAITALL), n);
+		for (size_t i = 0; i < (size_t)n; i++)
+			bad += got[i] != hole_byte(i);
+	}
+	CHECK_EQ(bad, 0);
+	CHECK_ERR(recv(sv[1], got, PAGE, 0), EAGAIN);
+	CHECK_OK(close(sv[0]));
+	CHECK_OK(close(sv[1]));
+	CHECK_OK(munmap(p, LARGE_PAGES * PAGE));
+	free(got);
+}
+
 static const struct th_test tests[] = {
 	{ "bad_pointers_give_efault",	bad_pointers_give_efault },
 	{ "iovec_lengths_as_linux",	iovec_lengths_as_linux },
 	{ "send_into_hole",		send_into_hole },
 	{ "bad_receive_control_as_linux", bad_receive_control_as_linux },
 	{ "waitall_hole_past_a_window",	waitall_hole_past_a_window },
+	{ "large_send_with_hole",	large_send_with_hole },
 };
 
 TH_MAIN(tests)
