@@ -318,6 +318,8 @@ bells_order(struct ksd_client *c, bool closes_only, uint32_t *slots)
 	return n;
 }
 
+static int closes_before_request(void);
+
 /*
  * Runs @c's held requests (only its CLOSEs with @closes_only), in
  * bells_order's order: each as a doorbell without descriptors (the
@@ -338,6 +340,17 @@ bells_run(struct ksd_client *c, bool closes_only)
 	c->nbell_fd = 0;
 	c->bell_trunc = false;
 	for (; ran < n; ran++) {
+		/* Closes posted since the order was made run first; one
+		 * of them may be a slot of @slots (a rewritten label). */
+		if (!closes_only) {
+			(void)closes_before_request();
+			if (c->drop_pending) {
+				ran = -1;
+				break;
+			}
+		}
+		if ((c->bells_held & (1u << slots[ran])) == 0)
+			continue;
 		c->bells_held &= ~(1u << slots[ran]);
 		if (ksd__bell(c, slots[ran]) < 0) {
 			ran = -1;
@@ -397,6 +410,26 @@ watch_closes_first(bool defer)
 }
 
 /*
+ * Right before a request is served: a watched client that posted since
+ * the last look may have posted a CLOSE, which must run first (a
+ * process told of that close may be the one asking now; docs/ksockd.md,
+ * "Closes without a reply"). Most looks find no posted word set, one
+ * load a client. The caller may be serving a client, so one that broke
+ * the protocol is only marked drop_pending. Returns the CLOSEs run.
+ */
+static int
+closes_before_request(void)
+{
+	struct ksd_client *c;
+
+	for (c = watch_head; c != NULL; c = c->watch_next)
+		if (atomic_load_explicit(&c->shm->bells.posted,
+					 memory_order_acquire) != 0)
+			return watch_closes_first(true);
+	return 0;
+}
+
+/*
  * Stops watching @c: @watching cleared, then the bits taken once more,
  * so a request posted meanwhile is run here or was rung for. Returns
  * bells_take's count (a client with work stays watched), or -1.
@@ -445,8 +478,14 @@ watch_scan(bool all)
 
 	ran = watch_closes_first(false);
 	for (c = watch_head; c != NULL; c = next) {
-		int n = bells_run(c, false);
+		int n;
 
+		/* Marked by a look before another's request (its own
+		 * closes broke the protocol): dropped below. */
+		next = c->watch_next;
+		if (c->drop_pending)
+			continue;
+		n = bells_run(c, false);
 		next = c->watch_next;
 		if (n == 0 && (all || now - c->posted_at > KSD_WATCH_NS))
 			n = watch_end(c, now);
@@ -457,6 +496,7 @@ watch_scan(bool all)
 		else
 			ran += n;
 	}
+	drops_pending();
 	if (ran > 0)
 		ksd__run_ready();
 	return ran;
@@ -692,6 +732,9 @@ bell_serve(struct ksd_client *c, uint32_t slot)
 		return 0;
 	if (c->nbell_fd > 0)
 		kfds_coming();
+	(void)closes_before_request();
+	if (c->drop_pending)
+		return -1;
 	return ksd__bell(c, slot);
 }
 

@@ -740,6 +740,117 @@ role_close_order(void)
 	return 0;
 }
 
+/* A client that keeps the server busy (a call after a call) until its
+ * @stop pipe has a byte: the server's scan of the watched clients then
+ * runs in the same turns as the other roles' requests. */
+static void
+busy_until(int stop)
+{
+	int s = ksd_socket(AF_UNIX, SOCK_DGRAM, 0);
+	struct sockaddr_un a;
+	socklen_t alen;
+	char c;
+
+	if (s < 0)
+		_exit(1);
+	for (;;) {
+		alen = sizeof(a);
+		if (ksd_getsockname(s, (struct sockaddr *)&a, &alen) < 0)
+			_exit(2);
+		if (read(stop, &c, 1) == 1)
+			break;
+	}
+	_exit(ksd_close(s) == 0 ? 0 : 3);
+}
+
+/* One side of role_close_bind: with the turn (a byte on @in) it binds
+ * @sun, closes, and hands the turn on (@out); @first starts. Returns 0,
+ * or which step failed. */
+static int
+bind_turns(const struct sockaddr_un *sun, socklen_t len, int in, int out,
+	   bool first, int rounds)
+{
+	unsigned seed = (unsigned)getpid();
+	char c;
+
+	for (int i = 0; i < rounds; i++) {
+		int s = ksd_socket(AF_UNIX, SOCK_STREAM, 0);
+
+		if (s < 0)
+			return 2;
+		/* Quiet for about as long as the server watches a client
+		 * that posts nothing: the bind may be posted just as the
+		 * server stops watching, or go by doorbell. */
+		usleep(100 + rand_r(&seed) % 250);
+		if ((i > 0 || !first) && read(in, &c, 1) != 1)
+			return 1;
+		if (ksd_bind(s, (const struct sockaddr *)sun, len) < 0) {
+			fprintf(stderr, "round %d: bind: %s\n", i,
+				strerror(errno));
+			return 3;
+		}
+		if (ksd_close(s) < 0)
+			return 4;
+		if (write(out, "t", 1) != 1)
+			return 5;
+	}
+	return 0;
+}
+
+/*
+ * Two processes take turns binding one abstract name, each closing its
+ * socket before it tells the other (a pipe): every bind succeeds, as on
+ * Linux, though the close may go without its reply (the server runs it
+ * before any request taken after it was posted), also while a third
+ * client keeps the server busy.
+ */
+static int
+role_close_bind(void)
+{
+	struct sockaddr_un sun;
+	socklen_t len = make_addr("@ksockd-t-close-bind", &sun);
+	int ab[2], ba[2], stop[2], st, err;
+	pid_t busy, b;
+	char c;
+
+	alarm(120);
+	CHECK(pipe2(stop, O_NONBLOCK) == 0);
+	busy = ksd_fork();
+	CHECK(busy >= 0);
+	if (busy == 0)
+		busy_until(stop[0]);
+	close(stop[0]);
+	CHECK(pipe(ab) == 0 && pipe(ba) == 0);
+	b = ksd_fork();
+	CHECK(b >= 0);
+	if (b == 0) {
+		/* Each side holds only its own ends: one that fails ends
+		 * the other's read. */
+		close(ab[1]);
+		close(ba[0]);
+		_exit(bind_turns(&sun, len, ab[0], ba[1], false, 2000));
+	}
+	close(ab[0]);
+	close(ba[1]);
+	err = bind_turns(&sun, len, ba[0], ab[1], true, 2000);
+	/* The second binder's last turn handed back (so its last bind
+	 * ran while the busy client still called). */
+	if (err == 0 && read(ba[0], &c, 1) != 1)
+		err = 6;
+	close(ab[1]);
+	close(ba[0]);
+	CHECK(write(stop[1], "s", 1) == 1);
+	close(stop[1]);
+	CHECK(waitpid(busy, &st, 0) == busy && WIFEXITED(st) &&
+	      WEXITSTATUS(st) == 0);
+	CHECK(waitpid(b, &st, 0) == b && WIFEXITED(st));
+	if (WEXITSTATUS(st) != 0)
+		fprintf(stderr, "second binder: status %d\n", WEXITSTATUS(st));
+	CHECK(err == 0);
+	CHECK(WEXITSTATUS(st) == 0);
+	return 0;
+}
+
 /* -- a client that does not follow the protocol -- */
 
 static int
@@ -2652,6 +2763,8 @@ run_role(int argc, char **argv)
 		return role_hostile();
 	if (strcmp(role, "close-order") == 0)
 		return role_close_order();
+	if (strcmp(role, "close-bind") == 0)
+		return role_close_bind();
 	if (strcmp(role, "eintr") == 0)
 		return role_eintr();
 	if (strcmp(role, "mixed") == 0)
@@ -3274,6 +3387,7 @@ static int t_two_readers_one_socket(void) { return t_role("two-readers"); }
 static int t_watch_rings_and_ends(void) { return t_role("watch"); }
 static int t_hostile_client(void) { return t_role("hostile"); }
 static int t_close_without_reply_order(void) { return t_role("close-order"); }
+static int t_close_then_bind_elsewhere(void) { return t_role("close-bind"); }
 
 /*
  * -- a client killed with SIGKILL in the middle of a call --
@@ -3731,6 +3845,7 @@ t_sigkill_rights_cycle(void)
 	X(t_exit_with_parked_poll) \
 	X(t_two_readers_one_socket) X(t_watch_rings_and_ends) \
 	X(t_hostile_client) X(t_close_without_reply_order) \
+	X(t_close_then_bind_elsewhere) \
 	X(t_server_death_ends_calls) X(t_clients_per_user_limit) \
 	X(t_signal_interrupts_calls) X(t_poll_mixed) \
 	X(t_scm_rights_kernel_pipe) X(t_scm_rights_kernel_dropped) \
