@@ -32,7 +32,9 @@
 #include <stdint.h>
 
 #define KSD_MAGIC	0x6b736f636b64ULL	/* "ksockd" */
-#define KSD_VERSION	2
+/* 3: struct ksd_req's tid, WATCH/UNWATCH, KSD_F_DIRECT, and closes
+ * without a reply (struct ksd_bells' close_nowait). */
+#define KSD_VERSION	3
 
 /* Threads of one client that may be inside a call at once. */
 #define KSD_SLOTS	8
